@@ -1,0 +1,2 @@
+/* adapter.c - placeholder, being written. */
+#include "autoconf.h"

@@ -1,0 +1,140 @@
+/*
+ * adapter.h - the contract between the daemon core and a message adapter
+ * (DESIGN §5, STYLE 6.4).
+ *
+ * An adapter moves one outbound message to a provider (an SMS API, an SMTP
+ * relay, a local file) and reports one classified result. Each adapter file
+ * exports one const struct adapter_ops; adapter.c lists them in
+ * adapter_table[] and finds them by name. The core calls adapters only
+ * through adapter_send()/adapter_drain()/adapter_free() below, which also
+ * enforce the rules.
+ *
+ * Rules (MUST):
+ *  1. init() checks its whole section and rejects unknown keys with a
+ *     "FILE:LINE: ..." message. It does no network I/O.
+ *  2. send() never blocks. On 0, done runs exactly once, later, on the loop
+ *     thread, and never from inside send(). On -1, done never runs.
+ *  3. msg is borrowed until done runs: do not modify or free it; copy what
+ *     you keep.
+ *  4. Transient: timeout, connection refused, 429, 5xx. Permanent: invalid
+ *     number, carrier opt-out, other final 4xx. A timeout after the request
+ *     was sent also sets 'uncertain' (the documented duplicate window).
+ *  5. Adapters never touch queue/ or the store.
+ *  6. drain() stops new work and settles what is in flight (every pending
+ *     done still runs); free() runs after it.
+ *  7. No credentials, full numbers or addresses, or bodies in logs or in
+ *     send_result.text; no secrets in URLs.
+ *  8. Blocking libraries (libesmtp) run on worker threads that never call
+ *     libevent or the store; results return to the loop thread.
+ */
+#ifndef OD_ADAPTER_H
+#define OD_ADAPTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "message.h"
+
+struct config_section;
+struct event_base;
+struct http_req;
+struct in_msg;
+struct status_update;
+
+enum send_outcome {
+	SEND_ACCEPTED = 0,
+	SEND_TRANSIENT,
+	SEND_PERMANENT,
+};
+
+/* Extra facts a permanent failure can carry for the core to act on. */
+#define SEND_F_OPTED_OUT 0x01u /* the recipient opted out at the carrier */
+
+struct send_result {
+	enum send_outcome outcome;
+	int code;		  /* provider or SMTP code, 0 if none */
+	unsigned retry_after;	  /* seconds from Retry-After, 0 = none */
+	bool uncertain;		  /* request may have reached the provider */
+	unsigned flags;		  /* SEND_F_* */
+	char provider_id[128];	  /* matches status callbacks */
+	char text[256];		  /* short, masked, no secrets */
+};
+
+/* The one callback of a send; runs on the loop thread. */
+typedef void adapter_done_fn(void *arg, const struct send_result *res);
+
+/* What the daemon lends every adapter instance. */
+struct adapter_env {
+	struct event_base *base;
+	const char *var_dir;	/* the daemon's state directory */
+	const char *public_url;	/* base URL providers call back; may be NULL */
+};
+
+struct adapter;
+
+struct adapter_ops {
+	const char *name;	/* "console", "file", "twilio", "smtp", ... */
+	enum channel channel;
+	int (*init)(struct adapter *ad, const struct config_section *sec,
+	    char *err, size_t errlen);
+	int (*send)(struct adapter *ad, const struct out_msg *msg,
+	    adapter_done_fn *done, void *arg);
+	void (*drain)(struct adapter *ad); /* optional */
+	void (*free)(struct adapter *ad);
+	/* SMS providers only; NULL otherwise (issue 3). */
+	int (*verify)(struct adapter *ad, const struct http_req *req,
+	    const char *public_url);
+	int (*parse_inbound)(struct adapter *ad, const struct http_req *req,
+	    struct in_msg *out);
+	int (*parse_status)(struct adapter *ad, const struct http_req *req,
+	    struct status_update *out);
+	const char *(*reply_body)(struct adapter *ad, const char **ctype);
+};
+
+/* An adapter instance. The core reads it; the adapter owns 'priv'. */
+struct adapter {
+	const struct adapter_ops *ops;
+	char *name;			/* instance: sender name or "email" */
+	struct adapter_env env;
+	void *priv;			/* the adapter's own state */
+	unsigned in_flight;		/* sends whose done has not run */
+	bool draining;
+};
+
+/* The ops called 'name' in adapter_table[], or NULL. */
+const struct adapter_ops *adapter_ops_lookup(const char *name);
+
+/*
+ * Creates an instance of adapter 'ops_name' called 'name' and runs its
+ * init() on 'sec' (may be NULL for adapters without keys). Returns it, or
+ * NULL with "FILE:LINE: ..." (or "unknown provider ...") in err.
+ */
+struct adapter *adapter_new(const char *ops_name, const char *name,
+    const struct adapter_env *env, const struct config_section *sec,
+    char *err, size_t errlen);
+
+/*
+ * Hands msg to the adapter. Returns 0 (done will run exactly once, later)
+ * or -1 (done never runs; the adapter is draining or refused the message
+ * outright, reason in res->text is not available: treat as transient).
+ */
+int adapter_send(struct adapter *ad, const struct out_msg *msg,
+    adapter_done_fn *done, void *arg);
+
+/* Stops new sends; in-flight ones still complete. */
+void adapter_drain(struct adapter *ad);
+/* Frees the instance; call after in_flight reached 0 or the loop ended. */
+void adapter_free(struct adapter *ad);
+
+/*
+ * For adapters that finish synchronously (console, file): schedules
+ * done(arg, res) on the loop's next turn, keeping rule 2. res is copied.
+ */
+void adapter_complete_later(struct adapter *ad, adapter_done_fn *done,
+    void *arg, const struct send_result *res);
+
+/* Fills res as accepted / transient / permanent with printf-style text. */
+void send_result_set(struct send_result *res, enum send_outcome outcome,
+    int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,2 @@
+/* console.c - placeholder, being written. */
+#include "autoconf.h"

@@ -1,0 +1,2 @@
+/* file.c - placeholder, being written. */
+#include "autoconf.h"

@@ -1,0 +1,8 @@
+/* placeholder */
+
+int main(void);
+int
+main(void)
+{
+	return 0;
+}

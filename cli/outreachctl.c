@@ -1,0 +1,8 @@
+/* placeholder */
+#include "autoconf.h"
+int main(void);
+int
+main(void)
+{
+	return 0;
+}

@@ -1,0 +1,2 @@
+/* api.c - placeholder, being written. */
+#include "autoconf.h"

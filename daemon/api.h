@@ -1,0 +1,1 @@
+/* api.h - placeholder, being written. */

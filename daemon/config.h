@@ -1,0 +1,139 @@
+/*
+ * config.h - the INI configuration: parsed with inih, validated into typed
+ * fields, with FILE:LINE errors.
+ *
+ * Contract:
+ *  - config_load() reads the whole file; any unknown section or key, bad
+ *    value or missing required key fails with "FILE:LINE: what is wrong" in
+ *    err (STYLE 6.6: the caller exits 78, EX_CONFIG).
+ *  - Values may be written as ${ENV_VAR}; the variable must be set.
+ *  - Sections whose keys belong to an adapter ([sender NAME], [email]) keep
+ *    their raw keys; the adapter validates them in its init() through the
+ *    config_section_*() getters below and config_section_check_keys().
+ *  - The struct config owns every string and section it points to;
+ *    config_free() releases all of it.
+ */
+#ifndef OD_CONFIG_H
+#define OD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
+
+struct config_kv {
+	char *key;
+	char *value;	/* after ${ENV} expansion */
+	int line;
+};
+
+struct config_section {
+	const char *file;	/* borrowed from struct config */
+	char *name;		/* as written: "sender twilio1" */
+	char *type;		/* first word: "sender" */
+	char *label;		/* second word: "twilio1"; NULL if none */
+	int line;		/* line of the [header] */
+	struct config_kv *kv;
+	size_t nkv;
+};
+
+struct config_sender {
+	char *name;		/* [sender NAME] */
+	char *provider;		/* adapter name: "console", "twilio", ... */
+	char *from;		/* from number / sender id; may be NULL */
+	double rate;		/* messages per second; 0 = unlimited */
+	unsigned burst;		/* token bucket depth; >= 1 */
+	const struct config_section *section; /* raw keys for the adapter */
+};
+
+struct config {
+	char *file;		/* path as given */
+
+	/* [daemon] */
+	char *var_dir;		/* default "var" */
+	char *log_target;	/* "stderr" (default), "syslog" or a path */
+	enum log_level log_level; /* default info */
+	unsigned shutdown_timeout_ms; /* default 10000 */
+
+	/* [http] */
+	char *listen_addr;	/* default "127.0.0.1" */
+	unsigned listen_port;	/* default 8080; 0 = any free port */
+	size_t max_body;	/* bytes, default 1 MiB */
+	char *api_token;	/* NULL = use api_token_file */
+	char *api_token_file;	/* default "<var_dir>/api.token" */
+	char *public_url;	/* base URL providers see; NULL = none */
+
+	/* [store] */
+	char *db_path;		/* default "<var_dir>/outreachd.db" */
+	unsigned commit_delay_ms; /* 0 (default) = commit once per loop turn */
+
+	/* [dispatch] */
+	unsigned batch;		/* messages claimed at a time, default 256 */
+	unsigned max_in_flight;	/* per adapter, default 512 */
+	unsigned lease_ms;	/* default 60000 */
+	unsigned tick_ms;	/* idle poll interval, default 200 */
+	unsigned retry_base_ms;	/* first backoff, default 1000 */
+	unsigned retry_max_ms;	/* backoff cap, default 3600000 */
+	unsigned validity_s;	/* default expiry of a message, default 86400 */
+
+	/* [email] */
+	char *email_adapter;	/* "file" (default) or "smtp" */
+	const struct config_section *email_section; /* NULL if absent */
+
+	/* [sender NAME] ..., in file order */
+	struct config_sender *senders;
+	size_t nsenders;
+	char *default_sender;	/* [sms] default_sender, else the first */
+
+	/* every section as written, in file order */
+	struct config_section *sections;
+	size_t nsections;
+};
+
+/*
+ * Loads and validates 'path'. Returns a new config (free with
+ * config_free()), or NULL with "FILE:LINE: message" in err.
+ * 'warn' (may be NULL) receives non-fatal findings, one call each, e.g. a
+ * file holding literal secrets that others can read.
+ */
+typedef void config_warn_fn(void *arg, const char *text);
+struct config *config_load(const char *path, config_warn_fn *warn, void *arg,
+    char *err, size_t errlen);
+/* Frees cfg; NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* The sender called 'name', or NULL if none. */
+const struct config_sender *config_sender_lookup(const struct config *cfg,
+    const char *name);
+
+/* The raw value of 'key' in sec, or NULL if absent. */
+const char *config_section_get(const struct config_section *sec,
+    const char *key);
+/* The line of 'key' in sec, or the section's header line if absent. */
+int config_section_line(const struct config_section *sec, const char *key);
+/*
+ * Fails with "FILE:LINE: unknown key 'k' in [name]" unless every key of
+ * sec is in the NULL-terminated 'allowed' list.
+ */
+int config_section_check_keys(const struct config_section *sec,
+    const char *const *allowed, char *err, size_t errlen);
+/*
+ * Typed getters: leave *out = def when the key is absent; fail with
+ * "FILE:LINE: ..." when the value does not parse or is out of range.
+ * Booleans accept yes/no, true/false, on/off, 1/0. Durations accept a
+ * number with an optional unit ms, s, m, h (default unit: seconds).
+ */
+int config_section_str(const struct config_section *sec, const char *key,
+    bool required, const char **out, char *err, size_t errlen);
+int config_section_uint(const struct config_section *sec, const char *key,
+    unsigned min, unsigned max, unsigned *out, char *err, size_t errlen);
+int config_section_bool(const struct config_section *sec, const char *key,
+    bool *out, char *err, size_t errlen);
+int config_section_duration_ms(const struct config_section *sec,
+    const char *key, unsigned min_ms, unsigned max_ms, unsigned *out,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,2 @@
+/* dispatch.c - placeholder, being written. */
+#include "autoconf.h"

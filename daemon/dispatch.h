@@ -1,0 +1,1 @@
+/* dispatch.h - placeholder, being written. */

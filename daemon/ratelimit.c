@@ -1,0 +1,2 @@
+/* ratelimit.c - placeholder, being written. */
+#include "autoconf.h"

@@ -1,0 +1,1 @@
+/* ratelimit.h - placeholder, being written. */

@@ -1,0 +1,2 @@
+/* queue.c - placeholder, being written. */
+#include "autoconf.h"

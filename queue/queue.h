@@ -1,0 +1,149 @@
+/*
+ * queue.h - the outbound message queue on the store (DESIGN §4).
+ *
+ * Contract:
+ *  - queue_enqueue() succeeds once the row is in the open group
+ *    transaction; callers reply 202 from a store_on_commit() callback,
+ *    never before.
+ *  - States follow DESIGN §4 and message.h; only this module changes them,
+ *    and only along these edges (anything else fails with -1 and
+ *    "illegal transition FROM -> TO" in err):
+ *      queued  -> sending (claim), failed, expired, cancelled, suppressed
+ *      sending -> sent, queued (retry/release/recover), failed, expired,
+ *                 cancelled, suppressed
+ *      sent    -> delivered, undelivered, failed
+ *  - Every transition appends a row to the message's history.
+ *  - Times are milliseconds since the epoch, passed in by the caller, so
+ *    tests control the clock.
+ *  - Loop thread only. Errors: 0 / -1 with text in err.
+ */
+#ifndef OD_QUEUE_H
+#define OD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "message.h"
+
+struct store;
+
+/* What a new outbound message needs. Strings are copied. */
+struct queue_new {
+	enum channel channel;
+	const char *to;			/* required */
+	const char *from;		/* NULL = sender's default */
+	const char *sender;		/* SMS sender name; NULL = default */
+	const char *subject;		/* email */
+	const char *body;		/* required */
+	const char *html;		/* email, optional */
+	const char *idempotency_key;	/* NULL = none; unique when set */
+	int priority;			/* MSG_PRIO_* */
+	int64_t member_id;		/* 0 = none */
+	int64_t alert_id;		/* 0 = none */
+	int64_t conversation_id;	/* 0 = none */
+	int64_t not_before;		/* earliest send time; 0 = now */
+	int64_t expires_at;		/* 0 = never */
+};
+
+/* The outcome fields of a transition. */
+struct queue_result {
+	int code;			/* provider/SMTP code; 0 = none */
+	const char *text;		/* short reason; NULL = none */
+	const char *provider;		/* adapter name, for sent */
+	const char *provider_id;	/* provider message id, for sent */
+};
+
+/*
+ * Inserts a message as queued. With an idempotency key already used, no
+ * row is added: *id is the existing message and *dup is set. Returns 0 or
+ * -1 (err says why).
+ */
+int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
+    int64_t *id, bool *dup, char *err, size_t errlen);
+
+/*
+ * Claims up to 'max' due messages (queued, not_before/next attempt <= now),
+ * highest priority first, then oldest: sets them sending with a lease
+ * until now + lease_ms. Stores new out_msg pointers in out[0..n) (the
+ * caller frees each with out_msg_free()). Returns n >= 0, or -1.
+ */
+ssize_t queue_claim(struct store *st, int64_t now, unsigned lease_ms,
+    struct out_msg **out, size_t max, char *err, size_t errlen);
+
+/* sending -> sent, with the provider and its message id. */
+int queue_mark_sent(struct store *st, int64_t id,
+    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+/*
+ * sending -> queued for another attempt at next_attempt_at; the attempt
+ * counts. r describes the transient failure.
+ */
+int queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
+    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+/*
+ * queued|sending -> 'to', one of failed, expired, cancelled, suppressed;
+ * or sent -> delivered|undelivered|failed (status callbacks).
+ */
+int queue_mark(struct store *st, int64_t id, enum msg_status to,
+    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+/* sending -> queued without counting an attempt (graceful shutdown). */
+int queue_release(struct store *st, int64_t id, int64_t now, char *err,
+    size_t errlen);
+
+/*
+ * Returns every message left in 'sending' by a previous process to queued
+ * (this process holds the store lock, so their leases are void). Returns
+ * the number recovered, or -1.
+ */
+ssize_t queue_recover(struct store *st, int64_t now, char *err,
+    size_t errlen);
+/* Returns sending messages whose lease ended before 'now' to queued. */
+ssize_t queue_reclaim_expired_leases(struct store *st, int64_t now,
+    char *err, size_t errlen);
+/* Marks queued messages whose expires_at <= now as expired; returns n. */
+ssize_t queue_expire(struct store *st, int64_t now, char *err,
+    size_t errlen);
+
+/*
+ * The next time (ms) a queued message becomes due, or 0 if none is
+ * queued. Lets the dispatcher sleep until then.
+ */
+int64_t queue_next_due(struct store *st, char *err, size_t errlen);
+
+/* Message counts by state, for /metrics: counts[ch][status]. */
+int queue_count_by_status(struct store *st,
+    int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], char *err, size_t errlen);
+
+/* The current status of message id; -1 if absent (err empty) or error. */
+int queue_status(struct store *st, int64_t id, char *err, size_t errlen);
+
+/*
+ * The message as a new JSON object for the API: id, channel, to, from,
+ * subject, status, priority, attempts, provider, provider_message_id,
+ * error {code, text}, timestamps (ISO 8601 UTC) and "history": [{status,
+ * at, code, text}]. Bodies are included. NULL if absent (err empty) or on
+ * error (err set).
+ */
+json_t *queue_message_json(struct store *st, int64_t id, char *err,
+    size_t errlen);
+
+/*
+ * True if 'to' has opted out of 'ch' (checked at send time, DESIGN §6).
+ * Returns 1 (opted out), 0 (not), -1 (error).
+ */
+int queue_is_suppressed(struct store *st, enum channel ch, const char *to,
+    char *err, size_t errlen);
+
+/*
+ * Backoff before attempt number 'attempt' (1 = the first retry):
+ * base_ms * 2^(attempt-1), capped at max_ms, with "equal jitter" (half
+ * fixed, half uniform random from rnd in [0,1)); never less than
+ * retry_after_ms when the provider asked for that. Pure.
+ */
+int64_t queue_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms,
+    int64_t retry_after_ms, double rnd);
+
+#endif

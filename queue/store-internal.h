@@ -1,0 +1,45 @@
+/*
+ * store-internal.h - what queue/ modules share about the store. Only files
+ * in queue/ include this; it is the one place SQLite types appear in a
+ * header.
+ *
+ * Contract:
+ *  - store_stmt() returns a cached prepared statement for a SQL string
+ *    literal, reset and with bindings cleared; the cache is keyed by the
+ *    string's address, so always pass the same static literal.
+ *  - store_write_begin() must be called before any write: it opens the
+ *    group transaction if none is open and schedules its commit.
+ */
+#ifndef OD_STORE_INTERNAL_H
+#define OD_STORE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct store_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+/* Generated from queue/schema/NNN_name.sql; ends with { 0, NULL, NULL }. */
+extern const struct store_migration store_migrations[];
+
+/* The connection, for queue/ modules only. */
+sqlite3 *store_db(struct store *st);
+/*
+ * The prepared statement for 'sql' (a string literal), prepared on first
+ * use with SQLITE_PREPARE_PERSISTENT. NULL with the SQLite error in err.
+ */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql, char *err,
+    size_t errlen);
+/* Opens the group transaction if needed; counts one write. 0 / -1. */
+int store_write_begin(struct store *st, char *err, size_t errlen);
+/* Writes the connection's last error as "what: sqlite message" into err. */
+void store_errmsg(struct store *st, const char *what, char *err,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * store.h - the durable store (SQLite in WAL mode): open, migrate, and
+ * group commit.
+ *
+ * Contract:
+ *  - One struct store per process, used from the loop thread only: the
+ *    store has exactly one writer (DESIGN §1). store_open() takes an
+ *    exclusive lock on "<path>.lock"; a second daemon on the same file
+ *    fails with a clear message.
+ *  - Group commit (DESIGN §4): the first write of a loop turn opens a
+ *    transaction; it is committed once at the end of that turn (or after
+ *    commit_delay_ms), with synchronous=FULL. Callers that must acknowledge
+ *    durability register store_on_commit() and reply from the callback,
+ *    never before.
+ *  - Other modules never see SQLite: all SQL lives in queue/.
+ *  - Errors: 0 / -1 with text in err; nothing here logs its own failures.
+ */
+#ifndef OD_STORE_H
+#define OD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct store;
+
+/*
+ * Called once after the group transaction that was open when it was
+ * registered commits (ok = true) or fails and is rolled back (ok = false).
+ * Runs on the loop thread.
+ */
+typedef void store_commit_fn(void *arg, bool ok);
+
+struct store_stats {
+	uint64_t commits;		/* group commits done */
+	uint64_t commit_failures;
+	uint64_t commit_us_sum;		/* total time in COMMIT, microseconds */
+	uint64_t commit_us_max;
+	uint64_t writes;		/* write statements in committed groups */
+};
+
+/*
+ * Opens (creating if needed) the database at 'path', takes the lock, sets
+ * WAL + synchronous=FULL + foreign keys, and migrates the schema to the
+ * newest version (PRAGMA user_version). Returns the store, or NULL with the
+ * reason in err.
+ */
+struct store *store_open(const char *path, char *err, size_t errlen);
+/*
+ * Schedules group commits on 'base': a commit runs at the end of the loop
+ * turn that made the first write, or commit_delay_ms later if non-zero.
+ * Without store_attach() (unit tests) only store_flush() commits.
+ */
+void store_attach(struct store *st, struct event_base *base,
+    unsigned commit_delay_ms);
+/*
+ * Registers cb to run when the currently open group transaction commits.
+ * If no transaction is open the write it guards is already durable, and cb
+ * runs from the loop on the next turn (or at the next store_flush()).
+ */
+void store_on_commit(struct store *st, store_commit_fn *cb, void *arg);
+/* Commits the open group transaction now and runs its callbacks. */
+int store_flush(struct store *st, char *err, size_t errlen);
+/* True while a group transaction is open (writes not yet durable). */
+bool store_in_transaction(const struct store *st);
+/* Counters for /metrics. */
+void store_get_stats(const struct store *st, struct store_stats *out);
+/* A cheap read that proves the database answers (for /healthz). */
+int store_ping(struct store *st, char *err, size_t errlen);
+/* The schema version after migration. */
+int store_schema_version(struct store *st);
+/*
+ * Flushes, finalizes statements, closes the database and releases the
+ * lock. Pending on-commit callbacks run (ok = true after a good flush,
+ * false otherwise). NULL is a no-op.
+ */
+void store_close(struct store *st);
+
+#endif

@@ -1,0 +1,2 @@
+/* check_config.c - placeholder, being written. */
+#include "autoconf.h"

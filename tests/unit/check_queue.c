@@ -1,0 +1,2 @@
+/* check_queue.c - placeholder, being written. */
+#include "autoconf.h"

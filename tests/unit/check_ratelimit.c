@@ -1,0 +1,2 @@
+/* check_ratelimit.c - placeholder, being written. */
+#include "autoconf.h"

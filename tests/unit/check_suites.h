@@ -1,0 +1,1 @@
+/* check_suites.h - placeholder, being written. */
