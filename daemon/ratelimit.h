@@ -1,1 +1,44 @@
-/* ratelimit.h - placeholder, being written. */
+/*
+ * ratelimit.h - token buckets that pace each sender (DESIGN §6).
+ *
+ * Contract:
+ *  - Pure data and arithmetic on caller-supplied times (ms), so it is
+ *    testable alone; no allocation, no clock reads, no logging.
+ *  - rate 0 means unlimited: rl_take() always succeeds.
+ *  - A throttle signal (429) pauses the bucket for Retry-After (or 1 s) and
+ *    halves its effective rate (never below rate/16); the effective rate
+ *    then recovers linearly to the configured rate over RL_RECOVER_MS
+ *    unless throttled again.
+ */
+#ifndef OD_RATELIMIT_H
+#define OD_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define RL_RECOVER_MS 30000 /* back to full rate 30 s after a throttle */
+
+struct rl_bucket {
+	double rate;		/* configured tokens per second; 0 = unlimited */
+	double burst;		/* bucket depth, >= 1 */
+	double tokens;		/* available now */
+	double eff_rate;	/* rate in force (lower after a throttle) */
+	double floor_rate;	/* eff_rate right after the last throttle */
+	int64_t last_ms;	/* last refill */
+	int64_t throttled_at;	/* last throttle; 0 = never */
+	int64_t paused_until;	/* no tokens before this time */
+};
+
+/* Sets up a full bucket at time now. burst 0 is treated as 1. */
+void rl_init(struct rl_bucket *b, double rate, unsigned burst, int64_t now);
+/* Takes one token if one is available at 'now'; true if taken. */
+bool rl_take(struct rl_bucket *b, int64_t now);
+/* Milliseconds from 'now' until a token is available; 0 if one is. */
+int64_t rl_wait_ms(struct rl_bucket *b, int64_t now);
+/* The provider throttled us (429): pause retry_after_ms (0 = 1000 ms)
+ * and halve the effective rate. */
+void rl_throttle(struct rl_bucket *b, int64_t now, unsigned retry_after_ms);
+/* The rate in force at 'now' (tokens per second; 0 = unlimited). */
+double rl_effective_rate(struct rl_bucket *b, int64_t now);
+
+#endif

@@ -1,8 +1,30 @@
-/* placeholder */
+/*
+ * check_main.c - the one unit-test runner. Runs every suite; select one
+ * with CK_RUN_SUITE=queue (and a test case with CK_RUN_CASE=...). Set
+ * CK_FORK=no to run under gdb or valgrind.
+ */
 #include "autoconf.h"
-int main(void);
+
+#include <stdlib.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+#include "log.h"
+
 int
 main(void)
 {
-	return 0;
+	SRunner *sr;
+	int failed;
+
+	/* Keep expected error paths from cluttering the report. */
+	log_set_level(LOG_LVL_ERROR);
+	sr = srunner_create(config_suite());
+	srunner_add_suite(sr, queue_suite());
+	srunner_add_suite(sr, ratelimit_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,1 +1,14 @@
-/* check_suites.h - placeholder, being written. */
+/*
+ * check_suites.h - the Check suites that check_main.c runs. Each
+ * tests/unit/check_<module>.c defines one <module>_suite().
+ */
+#ifndef OD_CHECK_SUITES_H
+#define OD_CHECK_SUITES_H
+
+#include <check.h>
+
+Suite *config_suite(void);
+Suite *queue_suite(void);
+Suite *ratelimit_suite(void);
+
+#endif
