@@ -20,8 +20,11 @@
  *     number, carrier opt-out, other final 4xx. A timeout after the request
  *     was sent also sets 'uncertain' (the documented duplicate window).
  *  5. Adapters never touch queue/ or the store.
- *  6. drain() stops new work and settles what is in flight (every pending
- *     done still runs); free() runs after it.
+ *  6. drain() stops new work and lets what is in flight settle (pending
+ *     done callbacks still run). free() runs after it; sends still in
+ *     flight then were given up by the core at its shutdown deadline (it
+ *     returned them to the queue), so free() cancels them without calling
+ *     done.
  *  7. No credentials, full numbers or addresses, or bodies in logs or in
  *     send_result.text; no secrets in URLs.
  *  8. Blocking libraries (libesmtp) run on worker threads that never call
@@ -29,6 +32,8 @@
  */
 #ifndef OD_ADAPTER_H
 #define OD_ADAPTER_H
+
+#include <sys/queue.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,6 +76,8 @@ struct adapter_env {
 };
 
 struct adapter;
+struct adapter_call;
+TAILQ_HEAD(adapter_call_list, adapter_call);
 
 struct adapter_ops {
 	const char *name;	/* "console", "file", "twilio", "smtp", ... */
@@ -99,6 +106,7 @@ struct adapter {
 	void *priv;			/* the adapter's own state */
 	unsigned in_flight;		/* sends whose done has not run */
 	bool draining;
+	struct adapter_call_list calls;	/* adapter.c's records of those */
 };
 
 /* The ops called 'name' in adapter_table[], or NULL. */

@@ -1,2 +1,229 @@
-/* console.c - placeholder, being written. */
+/*
+ * console.c - the local SMS adapter: instead of a provider, each outbound
+ * SMS becomes a log line and one JSON line appended to a file (by default
+ * VAR/sms-outbox.jsonl). It is the default sender of a fresh install, so a
+ * new user sees messages flow without any provider account, and it is the
+ * adapter the foundation tests drive.
+ *
+ * Keys of [sender NAME] with provider = console:
+ *   file   the JSON-lines outbox (default VAR/sms-outbox.jsonl)
+ *   delay  simulated provider latency before the message is accepted
+ *          (default 0); lets tests and demos see messages in flight.
+ */
 #include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "adapter.h"
+#include "compat.h"
+#include "config.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* One send waiting for its simulated latency to pass. */
+struct console_pending {
+	TAILQ_ENTRY(console_pending) entry;
+	struct adapter *ad;
+	struct event *ev;
+	char *line;		/* the JSON line to append, with '\n' */
+	int64_t msg_id;
+	char masked_to[MSG_ADDR_MAX];
+	adapter_done_fn *done;
+	void *arg;
+};
+TAILQ_HEAD(console_pending_list, console_pending);
+
+struct console {
+	char *path;
+	int fd;
+	struct timeval delay;
+	struct console_pending_list pending;
+};
+
+static int console_init(struct adapter *, const struct config_section *,
+    char *, size_t);
+static int console_send(struct adapter *, const struct out_msg *,
+    adapter_done_fn *, void *);
+static void console_free(struct adapter *);
+static char *console_line(const struct adapter *, const struct out_msg *);
+static void console_finish(struct console_pending *);
+static void console_on_delay(evutil_socket_t, short, void *);
+
+const struct adapter_ops console_ops = {
+	.name = "console",
+	.channel = CHANNEL_SMS,
+	.init = console_init,
+	.send = console_send,
+	.free = console_free,
+};
+
+static const char *const console_keys[] = {
+	"provider", "from", "rate", "burst", "file", "delay", NULL
+};
+
+static int
+console_init(struct adapter *ad, const struct config_section *sec, char *err,
+    size_t errlen)
+{
+	struct console *c;
+	const char *file = NULL;
+	unsigned delay_ms = 0;
+	char *path;
+
+	if (sec != NULL &&
+	    (config_section_check_keys(sec, console_keys, err, errlen) == -1 ||
+		config_section_str(sec, "file", false, &file, err, errlen) ==
+		    -1 ||
+		config_section_duration_ms(sec, "delay", 0, 600000, &delay_ms,
+		    err, errlen) == -1))
+		return -1;
+	if (file == NULL)
+		path = xasprintf("%s/sms-outbox.jsonl", ad->env.var_dir);
+	else if (file[0] != '/')
+		path = xasprintf("%s/%s", ad->env.var_dir, file);
+	else
+		path = xstrdup(file);
+	c = xcalloc(1, sizeof(*c));
+	c->path = path;
+	c->fd = -1;
+	c->delay.tv_sec = delay_ms / 1000;
+	c->delay.tv_usec = (delay_ms % 1000) * 1000;
+	TAILQ_INIT(&c->pending);
+	ad->priv = c;
+	return 0;
+}
+
+/*
+ * Builds the outbox line for msg. The file is a local stand-in for a
+ * provider, so unlike the log it holds the full number and body.
+ */
+static char *
+console_line(const struct adapter *ad, const struct out_msg *msg)
+{
+	const struct console *c = ad->priv;
+	char at[32];
+	struct timespec ts;
+	struct tm tm;
+	json_t *o;
+	char *s, *line;
+
+	(void)c;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(at + strlen(at), sizeof(at) - strlen(at), ".%03ldZ",
+	    ts.tv_nsec / 1000000);
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id",
+	    (json_int_t)msg->id, "sender", ad->name, "from", msg->from, "to",
+	    msg->to, "body", msg->body, "at", at);
+	if (o == NULL)
+		fatalx("console_line: json_pack failed");
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		fatalx("console_line: json_dumps failed");
+	line = xasprintf("%s\n", s);
+	free(s);
+	return line;
+}
+
+static int
+console_send(struct adapter *ad, const struct out_msg *msg,
+    adapter_done_fn *done, void *arg)
+{
+	struct console *c = ad->priv;
+	struct console_pending *p;
+
+	p = xcalloc(1, sizeof(*p));
+	p->ad = ad;
+	p->line = console_line(ad, msg);
+	p->msg_id = msg->id;
+	log_mask_phone(msg->to, p->masked_to, sizeof(p->masked_to));
+	p->done = done;
+	p->arg = arg;
+	p->ev = evtimer_new(ad->env.base, console_on_delay, p);
+	if (p->ev == NULL)
+		fatalx("console_send: evtimer_new failed");
+	TAILQ_INSERT_TAIL(&c->pending, p, entry);
+	/* Even with no delay the result arrives on a later turn (rule 2). */
+	evtimer_add(p->ev, &c->delay);
+	return 0;
+}
+
+static void
+console_on_delay(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	console_finish(arg);
+}
+
+/* Appends the line, reports the result and forgets the pending send. */
+static void
+console_finish(struct console_pending *p)
+{
+	struct adapter *ad = p->ad;
+	struct console *c = ad->priv;
+	struct send_result res;
+	size_t len = strlen(p->line);
+	ssize_t n;
+
+	if (c->fd == -1)
+		c->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0640);
+	if (c->fd == -1) {
+		send_result_set(&res, SEND_TRANSIENT, 0,
+		    "cannot open outbox %s: %s", c->path, strerror(errno));
+	} else if ((n = write(c->fd, p->line, len)) != (ssize_t)len) {
+		send_result_set(&res, SEND_TRANSIENT, 0,
+		    "cannot write outbox %s: %s", c->path,
+		    n == -1 ? strerror(errno) : "short write");
+	} else {
+		send_result_set(&res, SEND_ACCEPTED, 0, NULL);
+		snprintf(res.provider_id, sizeof(res.provider_id),
+		    "console-%lld", (long long)p->msg_id);
+		log_info("console_sms msg=%lld sender=%s to=%s",
+		    (long long)p->msg_id, ad->name, p->masked_to);
+	}
+	TAILQ_REMOVE(&c->pending, p, entry);
+	event_free(p->ev);
+	p->done(p->arg, &res);
+	free(p->line);
+	free(p);
+}
+
+/*
+ * Runs after drain; sends still pending here were given up by the core at
+ * its shutdown deadline (and returned to the queue), so they are dropped
+ * without a callback.
+ */
+static void
+console_free(struct adapter *ad)
+{
+	struct console *c = ad->priv;
+	struct console_pending *p;
+
+	if (c == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&c->pending)) != NULL) {
+		TAILQ_REMOVE(&c->pending, p, entry);
+		event_free(p->ev);
+		free(p->line);
+		free(p);
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->path);
+	free(c);
+}

@@ -1,2 +1,594 @@
-/* api.c - placeholder, being written. */
+/*
+ * api.c - handlers of the JSON admin API, /healthz and /metrics.
+ *
+ * Every handler validates its input completely before it touches the
+ * store, and names the offending field in its error, so a client can fix
+ * its request from the message alone. A new message is answered from a
+ * store_on_commit() callback: the 202 means the row is on disk.
+ */
 #include "autoconf.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "api.h"
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define API_SMS_MAX_CHARS 1600	/* Twilio's and most providers' cap */
+#define API_KEY_MAX 200		/* idempotency keys */
+#define API_PRIO_MAX 10
+
+struct api {
+	struct api_deps deps;
+	unsigned char token_hash[32];
+	bool stopping;
+};
+
+/* A POST waiting for its group commit. */
+struct api_pending {
+	struct api *api;
+	struct http_req *req;
+	int64_t id;
+	bool dup;
+};
+
+static bool api_authorized(struct api *, struct http_req *);
+static void api_healthz(struct http_req *, void *);
+static void api_metrics(struct http_req *, void *);
+static void api_status(struct http_req *, void *);
+static void api_message_post(struct http_req *, void *);
+static void api_message_get(struct http_req *, void *);
+static void api_on_enqueued(void *, bool);
+static int api_message_parse(struct api *, json_t *, struct queue_new *,
+    char *, size_t);
+
+static void
+api_sha256(const char *s, unsigned char out[32])
+{
+	unsigned int len = 32;
+
+	if (EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL) != 1)
+		fatalx("api_sha256: EVP_Digest failed");
+}
+
+struct api *
+api_new(struct http_server *srv, const struct api_deps *deps)
+{
+	struct api *api = xcalloc(1, sizeof(*api));
+
+	api->deps = *deps;
+	api_sha256(deps->token, api->token_hash);
+	http_route(srv, HTTP_GET | HTTP_HEAD, "/healthz", api_healthz, api);
+	http_route(srv, HTTP_GET, "/metrics", api_metrics, api);
+	http_route(srv, HTTP_GET, "/api/v1/status", api_status, api);
+	http_route(srv, HTTP_POST, "/api/v1/messages", api_message_post, api);
+	http_route(srv, HTTP_GET, "/api/v1/messages/{id}", api_message_get,
+	    api);
+	return api;
+}
+
+void
+api_set_stopping(struct api *api)
+{
+	api->stopping = true;
+}
+
+void
+api_free(struct api *api)
+{
+	free(api);
+}
+
+/*
+ * Checks the bearer token; answers 401 itself when it fails. Hashes are
+ * compared in constant time, so response timing says nothing about the
+ * token.
+ */
+static bool
+api_authorized(struct api *api, struct http_req *req)
+{
+	const char *h = http_header(req, "Authorization");
+	unsigned char got[32];
+
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+		api_sha256(h + 7, got);
+		if (CRYPTO_memcmp(got, api->token_hash, sizeof(got)) == 0)
+			return true;
+	}
+	http_add_header(req, "WWW-Authenticate", "Bearer realm=\"outreachd\"");
+	http_reply_error(req, 401, "unauthorized", h == NULL ?
+		"missing Authorization: Bearer <token> header" :
+		"invalid API token");
+	return false;
+}
+
+static void
+api_healthz(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	char err[256];
+
+	if (store_ping(api->deps.st, err, sizeof(err)) == -1) {
+		log_warnx("healthz_failed error=\"%s\"", err);
+		http_reply_json(req, 503, json_pack("{s:s, s:s, s:s}", "status",
+		    "error", "store", err, "version", PACKAGE_VERSION));
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:s, s:s, s:s}", "status", "ok",
+	    "store", "ok", "version", PACKAGE_VERSION));
+}
+
+/* The queue's counts as {"sms": {"queued": n, ...}, "email": {...}}. */
+static json_t *
+api_queue_json(struct api *api, char *err, size_t errlen)
+{
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
+	json_t *o, *ch;
+	int c, s;
+
+	if (queue_count_by_status(api->deps.st, counts, err, errlen) == -1)
+		return NULL;
+	o = json_object();
+	for (c = 0; c < CHANNEL_COUNT; c++) {
+		ch = json_object();
+		for (s = 0; s < MSG_ST_COUNT; s++)
+			json_object_set_new(ch, msg_status_to_text(s),
+			    json_integer(counts[c][s]));
+		json_object_set_new(o, channel_to_text(c), ch);
+	}
+	return o;
+}
+
+static void
+api_status(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	char err[256];
+	json_t *q;
+
+	if (!api_authorized(api, req))
+		return;
+	if ((q = api_queue_json(api, err, sizeof(err))) == NULL) {
+		http_reply_error(req, 503, "unavailable", "store: %s", err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:s, s:I, s:o, s:o}", "version",
+	    PACKAGE_VERSION, "uptime_s",
+	    (json_int_t)((msg_now_ms() - api->deps.started_at) / 1000), "queue",
+	    q, "senders", dispatch_routes_json(api->deps.dispatch)));
+}
+
+/* Appends the gauges read at scrape time: queue depth and store figures. */
+static int
+api_metrics_gauges(struct api *api, struct evbuffer *out)
+{
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
+	struct store_stats ss;
+	char err[256];
+	int c, s;
+
+	if (queue_count_by_status(api->deps.st, counts, err, sizeof(err)) == -1)
+		return -1;
+	metrics_render_family(out, "outreachd_queue_messages", "gauge",
+	    "Messages in the store by channel and status.");
+	for (c = 0; c < CHANNEL_COUNT; c++)
+		for (s = 0; s < MSG_ST_COUNT; s++) {
+			const char *l[] = { "channel", channel_to_text(c),
+				"status", msg_status_to_text(s), NULL };
+			metrics_render_sample(out, "outreachd_queue_messages",
+			    l, (double)counts[c][s]);
+		}
+	store_get_stats(api->deps.st, &ss);
+	metrics_render_family(out, "outreachd_store_commits_total", "counter",
+	    "Group commits of the store.");
+	metrics_render_sample(out, "outreachd_store_commits_total", NULL,
+	    (double)ss.commits);
+	metrics_render_family(out, "outreachd_store_commit_failures_total",
+	    "counter", "Group commits that failed and were rolled back.");
+	metrics_render_sample(out, "outreachd_store_commit_failures_total",
+	    NULL, (double)ss.commit_failures);
+	metrics_render_family(out, "outreachd_store_commit_seconds", "summary",
+	    "Time spent in COMMIT (fsync included).");
+	metrics_render_sample(out, "outreachd_store_commit_seconds_sum", NULL,
+	    (double)ss.commit_us_sum / 1e6);
+	metrics_render_sample(out, "outreachd_store_commit_seconds_count", NULL,
+	    (double)ss.commits);
+	metrics_render_family(out, "outreachd_store_commit_seconds_max",
+	    "gauge", "Longest COMMIT so far.");
+	metrics_render_sample(out, "outreachd_store_commit_seconds_max", NULL,
+	    (double)ss.commit_us_max / 1e6);
+	metrics_render_family(out, "outreachd_uptime_seconds", "gauge",
+	    "Seconds since the daemon started.");
+	metrics_render_sample(out, "outreachd_uptime_seconds", NULL,
+	    (double)(msg_now_ms() - api->deps.started_at) / 1000.0);
+	return 0;
+}
+
+static void
+api_metrics(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct evbuffer *out = evbuffer_new();
+	size_t len;
+	char *text;
+
+	if (out == NULL)
+		fatalx("api_metrics: evbuffer_new failed");
+	metrics_render_counters(api->deps.metrics, out);
+	if (api_metrics_gauges(api, out) == -1) {
+		evbuffer_free(out);
+		http_reply_error(req, 503, "unavailable", "store unavailable");
+		return;
+	}
+	len = evbuffer_get_length(out);
+	text = (char *)evbuffer_pullup(out, (ev_ssize_t)len);
+	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+	    len);
+	evbuffer_free(out);
+}
+
+/*
+ * Parses a time given as ISO 8601 UTC ("2026-11-27T10:00:00Z", optional
+ * fraction, "Z" or +HH:MM / -HH:MM) or as Unix seconds (a JSON number).
+ */
+static int
+api_parse_time(const json_t *v, int64_t *ms)
+{
+	struct tm tm = { 0 };
+	const char *s, *p;
+	int oh = 0, om = 0, sign = 1;
+	double frac = 0;
+	time_t t;
+
+	if (json_is_number(v)) {
+		*ms = (int64_t)(json_number_value(v) * 1000.0);
+		return *ms > 0 ? 0 : -1;
+	}
+	if (!json_is_string(v))
+		return -1;
+	s = json_string_value(v);
+	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*p == '.') {
+		frac = strtod(p, (char **)&p);
+	}
+	if (*p == 'Z' && p[1] == '\0')
+		;
+	else if ((*p == '+' || *p == '-') &&
+	    sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && strlen(p) == 6)
+		sign = *p == '-' ? -1 : 1;
+	else
+		return -1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*ms = ((int64_t)t - sign * (oh * 3600 + om * 60)) * 1000 +
+	    (int64_t)(frac * 1000.0);
+	return 0;
+}
+
+/* True for +, a non-zero digit, then 7-14 digits: E.164, 8-15 digits. */
+static bool
+api_is_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+' || *s == '0')
+		return false;
+	for (; *s != '\0'; s++, n++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return n >= 8 && n <= 15;
+}
+
+/*
+ * A plain addr-spec check: one '@', a local part of 1-64 and a domain of
+ * 1-252 printable ASCII characters without spaces or specials. Delivery
+ * decides the rest.
+ */
+static bool
+api_is_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+	size_t len = strlen(s);
+
+	if (at == NULL || strchr(at + 1, '@') != NULL || at == s ||
+	    at - s > 64 || len > 254 || at[1] == '\0' || at[1] == '.')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 127 || strchr("<>()[],;:\"\\", *s))
+			return false;
+	return true;
+}
+
+/* Counts UTF-8 code points. */
+static size_t
+api_utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Fetches an optional string field; -1 (with err) if it is not a string. */
+static int
+api_opt_string(json_t *o, const char *key, const char **out, char *err,
+    size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "%s: must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/*
+ * Validates a POST /api/v1/messages body into m (strings borrowed from o).
+ * Returns 0, or -1 with "field: problem" in err.
+ */
+static int
+api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
+    size_t errlen)
+{
+	static const char *const known[] = { "channel", "to", "body",
+		"subject", "html", "from", "sender", "idempotency_key",
+		"not_before", "expires_at", "priority", NULL };
+	const char *key, *chan = NULL;
+	json_t *v;
+	size_t i;
+	int64_t now = msg_now_ms();
+
+	json_object_foreach(o, key, v) {
+		for (i = 0; known[i] != NULL && strcmp(known[i], key); i++)
+			;
+		if (known[i] == NULL) {
+			snprintf(err, errlen, "%s: unknown field", key);
+			return -1;
+		}
+	}
+	if (api_opt_string(o, "channel", &chan, err, errlen) == -1 ||
+	    api_opt_string(o, "to", &m->to, err, errlen) == -1 ||
+	    api_opt_string(o, "body", &m->body, err, errlen) == -1 ||
+	    api_opt_string(o, "subject", &m->subject, err, errlen) == -1 ||
+	    api_opt_string(o, "html", &m->html, err, errlen) == -1 ||
+	    api_opt_string(o, "from", &m->from, err, errlen) == -1 ||
+	    api_opt_string(o, "sender", &m->sender, err, errlen) == -1 ||
+	    api_opt_string(o, "idempotency_key", &m->idempotency_key, err,
+		errlen) == -1)
+		return -1;
+	if (chan != NULL && channel_parse(chan) == -1) {
+		snprintf(err, errlen, "channel: must be \"sms\" or \"email\"");
+		return -1;
+	}
+	m->channel = chan != NULL ? channel_parse(chan) : CHANNEL_SMS;
+	if (m->to == NULL || m->body == NULL || m->body[0] == '\0') {
+		snprintf(err, errlen, "%s: required", m->to == NULL ? "to" :
+							      "body");
+		return -1;
+	}
+	if (m->channel == CHANNEL_SMS) {
+		if (!api_is_e164(m->to)) {
+			snprintf(err, errlen, "to: not an E.164 phone number "
+					      "(+ and 8-15 digits)");
+			return -1;
+		}
+		if (m->subject != NULL || m->html != NULL) {
+			snprintf(err, errlen, "%s: only for email",
+			    m->subject != NULL ? "subject" : "html");
+			return -1;
+		}
+		if (api_utf8_len(m->body) > API_SMS_MAX_CHARS) {
+			snprintf(err, errlen, "body: SMS text is limited to %d "
+					      "characters", API_SMS_MAX_CHARS);
+			return -1;
+		}
+		if (m->sender == NULL)
+			m->sender = dispatch_default_sender(api->deps.dispatch);
+		if (m->sender == NULL) {
+			snprintf(err, errlen, "sender: no SMS sender is "
+					      "configured ([sender NAME])");
+			return -1;
+		}
+		if (!dispatch_has_sender(api->deps.dispatch, m->sender)) {
+			snprintf(err, errlen, "sender: no sender named '%s'",
+			    m->sender);
+			return -1;
+		}
+	} else {
+		if (!api_is_email(m->to)) {
+			snprintf(err, errlen, "to: not an email address");
+			return -1;
+		}
+		if (m->subject == NULL || m->subject[0] == '\0') {
+			snprintf(err, errlen, "subject: required for email");
+			return -1;
+		}
+		if (m->sender != NULL) {
+			snprintf(err, errlen, "sender: only for SMS");
+			return -1;
+		}
+	}
+	if (m->from != NULL && (strlen(m->from) >= MSG_ADDR_MAX ||
+	    strpbrk(m->from, "\r\n") != NULL)) {
+		snprintf(err, errlen, "from: too long or holds a line break");
+		return -1;
+	}
+	if (m->idempotency_key != NULL && (m->idempotency_key[0] == '\0' ||
+	    strlen(m->idempotency_key) > API_KEY_MAX)) {
+		snprintf(err, errlen, "idempotency_key: 1 to %d characters",
+		    API_KEY_MAX);
+		return -1;
+	}
+	if ((v = json_object_get(o, "priority")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > API_PRIO_MAX) {
+			snprintf(err, errlen, "priority: an integer from 0 to "
+			    "%d", API_PRIO_MAX);
+			return -1;
+		}
+		m->priority = (int)json_integer_value(v);
+	} else
+		m->priority = MSG_PRIO_DEFAULT;
+	if ((v = json_object_get(o, "not_before")) != NULL &&
+	    api_parse_time(v, &m->not_before) == -1) {
+		snprintf(err, errlen, "not_before: an ISO 8601 time "
+		    "(2026-11-27T10:00:00Z) or Unix seconds");
+		return -1;
+	}
+	m->expires_at = now + (int64_t)api->deps.cfg->validity_s * 1000;
+	if ((v = json_object_get(o, "expires_at")) != NULL) {
+		if (api_parse_time(v, &m->expires_at) == -1) {
+			snprintf(err, errlen, "expires_at: an ISO 8601 time "
+			    "(2026-11-27T10:00:00Z) or Unix seconds");
+			return -1;
+		}
+		if (m->expires_at <= now) {
+			snprintf(err, errlen, "expires_at: already past");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+api_message_post(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	struct queue_new m = { 0 };
+	struct api_pending *p;
+	const char *ctype;
+	json_error_t jerr;
+	char err[512];
+	json_t *o;
+	int64_t id;
+	bool dup = false;
+
+	if (!api_authorized(api, req))
+		return;
+	if (api->stopping) {
+		http_reply_error(req, 503, "unavailable", "shutting down");
+		return;
+	}
+	ctype = http_header(req, "Content-Type");
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+		http_reply_error(req, 415, "unsupported_media_type",
+		    "Content-Type must be application/json, not %.64s "
+		    "(with curl: -H 'Content-Type: application/json')", ctype);
+		return;
+	}
+	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+		 &jerr)) == NULL) {
+		http_reply_error(req, 400, "invalid_json",
+		    "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		http_reply_error(req, 422, "invalid_request",
+		    "body: must be a JSON object");
+		return;
+	}
+	if (api_message_parse(api, o, &m, err, sizeof(err)) == -1) {
+		json_decref(o);
+		http_reply_error(req, 422, "invalid_request", "%s", err);
+		return;
+	}
+	if (queue_enqueue(api->deps.st, &m, msg_now_ms(), &id, &dup, err,
+		sizeof(err)) == -1) {
+		json_decref(o);
+		log_warnx("api_enqueue_failed error=\"%s\"", err);
+		http_reply_error(req, 503, "unavailable", "store: %s", err);
+		return;
+	}
+	json_decref(o);
+	if (!dup)
+		dispatch_kick(api->deps.dispatch);
+	p = xcalloc(1, sizeof(*p));
+	p->api = api;
+	p->req = req;
+	p->id = id;
+	p->dup = dup;
+	store_on_commit(api->deps.st, api_on_enqueued, p);
+}
+
+/* The enqueue is durable (or failed): now the client may hear of it. */
+static void
+api_on_enqueued(void *arg, bool ok)
+{
+	struct api_pending *p = arg;
+	char loc[64], err[256];
+	int st;
+
+	if (!ok) {
+		http_reply_error(p->req, 503, "unavailable",
+		    "the store could not commit; retry with the same "
+		    "idempotency_key");
+	} else if (p->dup) {
+		st = queue_status(p->api->deps.st, p->id, err, sizeof(err));
+		http_reply_json(p->req, 200, json_pack("{s:I, s:s, s:b}", "id",
+		    (json_int_t)p->id, "status", st >= 0 ?
+			msg_status_to_text(st) : "unknown", "duplicate", 1));
+	} else {
+		snprintf(loc, sizeof(loc), "/api/v1/messages/%lld",
+		    (long long)p->id);
+		http_add_header(p->req, "Location", loc);
+		http_reply_json(p->req, 202, json_pack("{s:I, s:s, s:b}", "id",
+		    (json_int_t)p->id, "status", "queued", "duplicate", 0));
+	}
+	free(p);
+}
+
+static void
+api_message_get(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	char err[256], *end;
+	long long id;
+	json_t *o;
+
+	if (!api_authorized(api, req))
+		return;
+	id = strtoll(req->params[0], &end, 10);
+	if (*end != '\0' || id <= 0) {
+		http_reply_error(req, 404, "not_found", "no message '%s'",
+		    req->params[0]);
+		return;
+	}
+	err[0] = '\0';
+	if ((o = queue_message_json(api->deps.st, id, err, sizeof(err))) ==
+	    NULL) {
+		if (err[0] != '\0')
+			http_reply_error(req, 503, "unavailable", "store: %s",
+			    err);
+		else
+			http_reply_error(req, 404, "not_found",
+			    "no message %lld", id);
+		return;
+	}
+	http_reply_json(req, 200, o);
+}

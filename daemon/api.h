@@ -1,1 +1,40 @@
-/* api.h - placeholder, being written. */
+/*
+ * api.h - the JSON admin API (/api/v1/...), /healthz and /metrics.
+ *
+ * Contract:
+ *  - api_new() registers its routes on the HTTP server; requests under
+ *    /api/v1 need "Authorization: Bearer <token>".
+ *  - A message is answered 202 only after its row committed (DESIGN §4).
+ *  - Errors are JSON {"error": {"code", "message"}} with the right status.
+ *  - Dependencies are borrowed and must outlive the api. Loop thread only.
+ */
+#ifndef OD_API_H
+#define OD_API_H
+
+#include <stdint.h>
+
+struct config;
+struct dispatch;
+struct http_server;
+struct metrics;
+struct store;
+
+struct api_deps {
+	struct store *st;
+	struct dispatch *dispatch;
+	struct metrics *metrics;
+	const struct config *cfg;
+	const char *token;	/* the bearer token that grants access */
+	int64_t started_at;	/* ms, for uptime */
+};
+
+struct api;
+
+/* Registers the routes on srv and returns the api (free with api_free). */
+struct api *api_new(struct http_server *srv, const struct api_deps *deps);
+/* From now on, requests that would enqueue are refused with 503. */
+void api_set_stopping(struct api *api);
+/* Frees api; NULL is a no-op. */
+void api_free(struct api *api);
+
+#endif

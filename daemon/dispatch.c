@@ -1,2 +1,676 @@
-/* dispatch.c - placeholder, being written. */
+/*
+ * dispatch.c - the scheduler between the queue and the adapters.
+ *
+ * A route is one way out: an SMS sender ([sender NAME]) or the email
+ * adapter. Each tick, every route with room (its in-flight cap) and tokens
+ * (its token bucket) claims due messages for itself alone, so a slow
+ * sender never holds up a fast one. Claims are written in the store's
+ * group transaction; the messages go to the adapter only once that commit
+ * succeeded, and right before each send the member's opt-out is checked
+ * again (DESIGN §6: compliance at send time). Results go back through
+ * queue/: accepted -> sent, transient -> queued with backoff (or expired
+ * when the next try would fall after its expiry), permanent -> failed.
+ *
+ * Ticks are a single timer: a new message kicks it to run at once,
+ * otherwise it sleeps until the next due message, the next token, or the
+ * idle interval, whichever comes first.
+ */
 #include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "adapter.h"
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "ratelimit.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define DISPATCH_EXPIRE_EVERY_MS 1000 /* sweep for expired messages */
+
+struct route {
+	char *name;		/* sender name, or "email" */
+	enum channel channel;
+	struct adapter *ad;
+	struct rl_bucket bucket;
+	const char *from;	/* default From; borrowed from the config */
+	unsigned in_flight;	/* claimed and not yet settled */
+	unsigned max_in_flight;
+	bool full_claim;	/* the last claim filled its batch */
+};
+
+/* One claimed message, from its claim until its result is stored. */
+struct dispatch_job {
+	TAILQ_ENTRY(dispatch_job) entry;
+	struct dispatch *d;
+	struct route *route;
+	struct out_msg *msg;
+	int64_t claimed_at;
+	bool at_adapter;	/* handed to the adapter, result pending */
+	bool abandoned;		/* given up at the shutdown deadline */
+};
+TAILQ_HEAD(dispatch_job_list, dispatch_job);
+
+/* Jobs claimed in one tick, waiting for the claim to commit. */
+struct dispatch_batch {
+	struct dispatch *d;
+	struct dispatch_job **jobs;
+	size_t n;
+};
+
+struct dispatch {
+	struct event_base *base;
+	struct store *st;
+	const struct config *cfg;
+	struct metrics *metrics;
+	struct route *routes;
+	size_t nroutes;
+	const char *default_sender;
+	struct event *tick_ev;
+	struct event *deadline_ev;
+	int64_t tick_at;	/* when the pending tick fires; 0 = none */
+	int64_t last_expire;
+	struct dispatch_job_list jobs;
+	struct dispatch_job_list abandoned;
+	bool running;
+	bool stopping;
+	dispatch_stopped_fn *stopped_cb;
+	void *stopped_arg;
+};
+
+static int dispatch_route_init(struct dispatch *, struct route *,
+    const char *, const char *, const struct config_section *, char *,
+    size_t);
+static void dispatch_schedule(struct dispatch *, int64_t);
+static void dispatch_on_tick(evutil_socket_t, short, void *);
+static void dispatch_claim(struct dispatch *, struct route *, int64_t);
+static void dispatch_on_claim_commit(void *, bool);
+static void dispatch_send(struct dispatch_job *, int64_t);
+static void dispatch_on_result(void *, const struct send_result *);
+static void dispatch_retry(struct dispatch_job *, const struct send_result *,
+    int64_t);
+static void dispatch_settle(struct dispatch_job *);
+static void dispatch_check_stopped(struct dispatch *);
+static void dispatch_on_deadline(evutil_socket_t, short, void *);
+static void dispatch_on_stopped(evutil_socket_t, short, void *);
+static int64_t dispatch_next_delay(struct dispatch *, int64_t);
+
+/* Creates the adapter of one route and checks that its channel fits. */
+static int
+dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
+    const char *name, const struct config_section *sec, char *err,
+    size_t errlen)
+{
+	struct adapter_env env = {
+		.base = d->base,
+		.var_dir = d->cfg->var_dir,
+		.public_url = d->cfg->public_url,
+	};
+
+	r->name = xstrdup(name);
+	r->max_in_flight = d->cfg->max_in_flight;
+	if ((r->ad = adapter_new(ops, name, &env, sec, err, errlen)) == NULL)
+		return -1;
+	if (r->ad->ops->channel != r->channel) {
+		snprintf(err, errlen, "%s:%d: '%s' is an %s adapter, not an %s "
+		    "one", sec ? sec->file : d->cfg->file,
+		    sec ? config_section_line(sec, r->channel == CHANNEL_SMS ?
+			"provider" : "adapter") : 0, ops,
+		    channel_to_text(r->ad->ops->channel),
+		    channel_to_text(r->channel));
+		return -1;
+	}
+	return 0;
+}
+
+struct dispatch *
+dispatch_new(struct event_base *base, struct store *st,
+    const struct config *cfg, struct metrics *metrics, char *err,
+    size_t errlen)
+{
+	struct dispatch *d = xcalloc(1, sizeof(*d));
+	const struct config_sender *s;
+	struct route *r;
+	int64_t now = msg_now_ms();
+	size_t i;
+
+	d->base = base;
+	d->st = st;
+	d->cfg = cfg;
+	d->metrics = metrics;
+	d->default_sender = cfg->default_sender;
+	TAILQ_INIT(&d->jobs);
+	TAILQ_INIT(&d->abandoned);
+	d->routes = xcalloc(cfg->nsenders + 1, sizeof(*d->routes));
+	for (i = 0; i < cfg->nsenders; i++) {
+		s = &cfg->senders[i];
+		r = &d->routes[d->nroutes++];
+		r->channel = CHANNEL_SMS;
+		r->from = s->from;
+		rl_init(&r->bucket, s->rate, s->burst, now);
+		if (dispatch_route_init(d, r, s->provider, s->name, s->section,
+			err, errlen) == -1)
+			goto fail;
+	}
+	r = &d->routes[d->nroutes++];
+	r->channel = CHANNEL_EMAIL;
+	rl_init(&r->bucket, 0, 1, now);
+	if (dispatch_route_init(d, r, cfg->email_adapter, "email",
+		cfg->email_section, err, errlen) == -1)
+		goto fail;
+	if (base != NULL) {
+		d->tick_ev = evtimer_new(base, dispatch_on_tick, d);
+		d->deadline_ev = evtimer_new(base, dispatch_on_deadline, d);
+		if (d->tick_ev == NULL || d->deadline_ev == NULL)
+			fatalx("dispatch_new: evtimer_new failed");
+	}
+	return d;
+fail:
+	dispatch_free(d);
+	return NULL;
+}
+
+void
+dispatch_start(struct dispatch *d)
+{
+	d->running = true;
+	dispatch_schedule(d, 0);
+}
+
+void
+dispatch_kick(struct dispatch *d)
+{
+	if (d->running && !d->stopping)
+		dispatch_schedule(d, 0);
+}
+
+bool
+dispatch_has_sender(const struct dispatch *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++)
+		if (d->routes[i].channel == CHANNEL_SMS &&
+		    strcmp(d->routes[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+const char *
+dispatch_default_sender(const struct dispatch *d)
+{
+	return d->default_sender;
+}
+
+json_t *
+dispatch_routes_json(const struct dispatch *d)
+{
+	json_t *a = json_array();
+	const struct route *r;
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++) {
+		r = &d->routes[i];
+		json_array_append_new(a,
+		    json_pack("{s:s, s:s, s:s, s:f, s:i}", "name", r->name,
+			"channel", channel_to_text(r->channel), "provider",
+			r->ad->ops->name, "rate", r->bucket.rate, "in_flight",
+			(int)r->in_flight));
+	}
+	return a;
+}
+
+/* Makes the next tick fire within delay_ms (an earlier one is kept). */
+static void
+dispatch_schedule(struct dispatch *d, int64_t delay_ms)
+{
+	int64_t at = msg_now_ms() + delay_ms;
+	struct timeval tv;
+
+	if (d->tick_ev == NULL || (d->tick_at != 0 && d->tick_at <= at))
+		return;
+	d->tick_at = at;
+	tv.tv_sec = delay_ms / 1000;
+	tv.tv_usec = (delay_ms % 1000) * 1000;
+	evtimer_add(d->tick_ev, &tv);
+}
+
+static void
+dispatch_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	int64_t now = msg_now_ms();
+	char err[256];
+	ssize_t n;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	d->tick_at = 0;
+	if (!d->running || d->stopping)
+		return;
+	if (now - d->last_expire >= DISPATCH_EXPIRE_EVERY_MS) {
+		d->last_expire = now;
+		if ((n = queue_expire(d->st, now, err, sizeof(err))) == -1)
+			log_warnx("dispatch_expire error=\"%s\"", err);
+		else if (n > 0)
+			log_info("msg_expired_sweep count=%zd", n);
+	}
+	for (i = 0; i < d->nroutes; i++)
+		dispatch_claim(d, &d->routes[i], now);
+	dispatch_schedule(d, dispatch_next_delay(d, now));
+}
+
+/*
+ * How long the dispatcher may sleep: at once if a route filled its batch
+ * and has room, else until the next token of a paced route or the next
+ * due message, at most the idle tick.
+ */
+static int64_t
+dispatch_next_delay(struct dispatch *d, int64_t now)
+{
+	int64_t delay = d->cfg->tick_ms, due, w;
+	char err[256];
+	struct route *r;
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++) {
+		r = &d->routes[i];
+		if (r->in_flight >= r->max_in_flight)
+			continue;
+		if (r->full_claim)
+			return 0;
+		if (r->bucket.rate > 0 && (w = rl_wait_ms(&r->bucket, now)) > 0 &&
+		    w < delay)
+			delay = w;
+	}
+	if ((due = queue_next_due(d->st, err, sizeof(err))) > 0 &&
+	    due - now < delay)
+		delay = due > now ? due - now : 0;
+	return delay;
+}
+
+/* Claims what route r may send now, to go out once the claim commits. */
+static void
+dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
+{
+	struct dispatch_batch *b;
+	struct out_msg **msgs;
+	char err[256];
+	size_t max, i;
+	ssize_t n;
+
+	r->full_claim = false;
+	if (r->in_flight >= r->max_in_flight)
+		return;
+	max = r->max_in_flight - r->in_flight;
+	if (max > d->cfg->batch)
+		max = d->cfg->batch;
+	if (r->bucket.rate > 0) {
+		rl_wait_ms(&r->bucket, now); /* refills */
+		if ((double)max > floor(r->bucket.tokens))
+			max = (size_t)floor(r->bucket.tokens);
+	}
+	if (max == 0)
+		return;
+	msgs = xcalloc(max, sizeof(*msgs));
+	n = queue_claim(d->st, r->channel,
+	    r->channel == CHANNEL_SMS ? r->name : NULL, now, d->cfg->lease_ms,
+	    msgs, max, err, sizeof(err));
+	if (n <= 0) {
+		if (n == -1)
+			log_warnx("dispatch_claim route=%s error=\"%s\"",
+			    r->name, err);
+		free(msgs);
+		return;
+	}
+	r->full_claim = (size_t)n == max;
+	b = xcalloc(1, sizeof(*b));
+	b->d = d;
+	b->n = (size_t)n;
+	b->jobs = xcalloc(b->n, sizeof(*b->jobs));
+	for (i = 0; i < b->n; i++) {
+		if (r->bucket.rate > 0)
+			(void)rl_take(&r->bucket, now);
+		b->jobs[i] = xcalloc(1, sizeof(**b->jobs));
+		b->jobs[i]->d = d;
+		b->jobs[i]->route = r;
+		b->jobs[i]->msg = msgs[i];
+		b->jobs[i]->claimed_at = now;
+		TAILQ_INSERT_TAIL(&d->jobs, b->jobs[i], entry);
+	}
+	r->in_flight += (unsigned)n;
+	free(msgs);
+	log_trace(TRACE_DISPATCH, "dispatch_claimed route=%s count=%zd",
+	    r->name, n);
+	store_on_commit(d->st, dispatch_on_claim_commit, b);
+}
+
+/* The claim is durable (or was rolled back): send, or forget the jobs. */
+static void
+dispatch_on_claim_commit(void *arg, bool ok)
+{
+	struct dispatch_batch *b = arg;
+	struct dispatch *d = b->d;
+	int64_t now = msg_now_ms();
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (!ok)
+			dispatch_settle(b->jobs[i]); /* still queued */
+		else if (d->stopping) {
+			if (queue_release(d->st, b->jobs[i]->msg->id, now, err,
+				sizeof(err)) == -1)
+				log_warnx("dispatch_release msg=%lld "
+				    "error=\"%s\"",
+				    (long long)b->jobs[i]->msg->id, err);
+			dispatch_settle(b->jobs[i]);
+		} else
+			dispatch_send(b->jobs[i], now);
+	}
+	free(b->jobs);
+	free(b);
+	dispatch_check_stopped(d);
+}
+
+/*
+ * Last checks before a message leaves: opt-out (compliance at send time),
+ * expiry, then the adapter.
+ */
+static void
+dispatch_send(struct dispatch_job *job, int64_t now)
+{
+	struct dispatch *d = job->d;
+	struct out_msg *msg = job->msg;
+	struct route *r = job->route;
+	struct queue_result qr = { 0 };
+	char err[256], masked[MSG_ADDR_MAX];
+	int sup;
+
+	log_mask_addr(msg->to, masked, sizeof(masked));
+	sup = queue_is_suppressed(d->st, msg->channel, msg->to, err,
+	    sizeof(err));
+	if (sup != 0 || (msg->expires_at != 0 && msg->expires_at <= now)) {
+		if (sup == -1)
+			log_warnx("dispatch_optout_check msg=%lld error=\"%s\"",
+			    (long long)msg->id, err);
+		/* On a failed check, hold the message back: retry later. */
+		if (sup == -1)
+			dispatch_retry(job, NULL, now);
+		else {
+			qr.text = sup == 1 ? "recipient opted out" :
+					     "expired before sending";
+			if (queue_mark(d->st, msg->id, sup == 1 ?
+				MSG_ST_SUPPRESSED : MSG_ST_EXPIRED, &qr, now,
+				err, sizeof(err)) == -1)
+				log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+				    (long long)msg->id, err);
+			log_info("msg_%s msg=%lld channel=%s to=%s",
+			    sup == 1 ? "suppressed" : "expired",
+			    (long long)msg->id, channel_to_text(msg->channel),
+			    masked);
+			metrics_count_message(d->metrics, msg->channel,
+			    r->ad->ops->name, r->name, sup == 1 ?
+				METRICS_OUT_SUPPRESSED : METRICS_OUT_EXPIRED);
+		}
+		dispatch_settle(job);
+		return;
+	}
+	if (msg->from[0] == '\0' && r->from != NULL)
+		strlcpy(msg->from, r->from, sizeof(msg->from));
+	job->at_adapter = true;
+	if (adapter_send(r->ad, msg, dispatch_on_result, job) == -1) {
+		job->at_adapter = false;
+		dispatch_retry(job, NULL, now);
+		dispatch_settle(job);
+	}
+}
+
+/* The adapter's one answer for a job. */
+static void
+dispatch_on_result(void *arg, const struct send_result *res)
+{
+	struct dispatch_job *job = arg;
+	struct dispatch *d = job->d;
+	struct out_msg *msg = job->msg;
+	struct route *r = job->route;
+	struct queue_result qr = { 0 };
+	int64_t now = msg_now_ms();
+	char err[256], masked[MSG_ADDR_MAX];
+
+	if (job->abandoned) {
+		/* Released at the shutdown deadline; the message is queued
+		 * again and may be sent twice (the documented window). */
+		TAILQ_REMOVE(&d->abandoned, job, entry);
+		out_msg_free(job->msg);
+		free(job);
+		return;
+	}
+	job->at_adapter = false;
+	log_mask_addr(msg->to, masked, sizeof(masked));
+	qr.code = res->code;
+	qr.text = res->text[0] != '\0' ? res->text : NULL;
+	switch (res->outcome) {
+	case SEND_ACCEPTED:
+		qr.provider = r->ad->ops->name;
+		qr.provider_id = res->provider_id;
+		if (queue_mark_sent(d->st, msg->id, &qr, now, err,
+			sizeof(err)) == -1)
+			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+			    (long long)msg->id, err);
+		log_info("msg_sent msg=%lld channel=%s sender=%s provider=%s "
+			 "to=%s attempt=%d latency_ms=%lld",
+		    (long long)msg->id, channel_to_text(msg->channel), r->name,
+		    r->ad->ops->name, masked, msg->attempts + 1,
+		    (long long)(now - job->claimed_at));
+		metrics_count_message(d->metrics, msg->channel,
+		    r->ad->ops->name, r->name, METRICS_OUT_ACCEPTED);
+		break;
+	case SEND_TRANSIENT:
+		if (res->code == 429)
+			rl_throttle(&r->bucket, now, res->retry_after * 1000);
+		metrics_count_message(d->metrics, msg->channel,
+		    r->ad->ops->name, r->name, METRICS_OUT_TRANSIENT);
+		dispatch_retry(job, res, now);
+		break;
+	case SEND_PERMANENT:
+		if (queue_mark(d->st, msg->id, MSG_ST_FAILED, &qr, now, err,
+			sizeof(err)) == -1)
+			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+			    (long long)msg->id, err);
+		/* XXX(#3): SEND_F_OPTED_OUT must record the member's SMS
+		 * opt-out (Twilio 21610) once members land. */
+		log_info("msg_failed msg=%lld channel=%s sender=%s provider=%s "
+			 "to=%s code=%d error=\"%s\"",
+		    (long long)msg->id, channel_to_text(msg->channel), r->name,
+		    r->ad->ops->name, masked, res->code, res->text);
+		metrics_count_message(d->metrics, msg->channel,
+		    r->ad->ops->name, r->name, METRICS_OUT_PERMANENT);
+		break;
+	}
+	dispatch_settle(job);
+	dispatch_kick(d);
+}
+
+/*
+ * Puts the job's message back to queued after a transient failure (res
+ * may be NULL for a local hold-back), with backoff; expires it instead if
+ * the next attempt would come after its expiry.
+ */
+static void
+dispatch_retry(struct dispatch_job *job, const struct send_result *res,
+    int64_t now)
+{
+	struct dispatch *d = job->d;
+	struct out_msg *msg = job->msg;
+	struct queue_result qr = { 0 };
+	uint32_t rnd32 = 0;
+	int64_t delay, next;
+	char err[256];
+
+	(void)RAND_bytes((unsigned char *)&rnd32, sizeof(rnd32));
+	delay = queue_backoff_ms((unsigned)msg->attempts + 1,
+	    d->cfg->retry_base_ms, d->cfg->retry_max_ms,
+	    res != NULL ? (int64_t)res->retry_after * 1000 : 0,
+	    rnd32 / 4294967296.0);
+	next = now + delay;
+	qr.code = res != NULL ? res->code : 0;
+	qr.text = res != NULL && res->text[0] != '\0' ? res->text :
+						      "held back, will retry";
+	if (msg->expires_at != 0 && next >= msg->expires_at) {
+		if (queue_mark(d->st, msg->id, MSG_ST_EXPIRED, &qr, now, err,
+			sizeof(err)) == -1)
+			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+			    (long long)msg->id, err);
+		log_info("msg_expired msg=%lld attempts=%d error=\"%s\"",
+		    (long long)msg->id, msg->attempts + 1, qr.text);
+		metrics_count_message(d->metrics, msg->channel,
+		    job->route->ad->ops->name, job->route->name,
+		    METRICS_OUT_EXPIRED);
+		return;
+	}
+	if (queue_mark_retry(d->st, msg->id, next, &qr, now, err,
+		sizeof(err)) == -1)
+		log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+		    (long long)msg->id, err);
+	log_info("msg_retry msg=%lld channel=%s sender=%s attempt=%d code=%d "
+		 "retry_in_ms=%lld uncertain=%d error=\"%s\"",
+	    (long long)msg->id, channel_to_text(msg->channel),
+	    job->route->name, msg->attempts + 1, qr.code, (long long)delay,
+	    res != NULL && res->uncertain, qr.text);
+}
+
+/* Forgets a finished job and frees its message. */
+static void
+dispatch_settle(struct dispatch_job *job)
+{
+	struct dispatch *d = job->d;
+
+	TAILQ_REMOVE(&d->jobs, job, entry);
+	job->route->in_flight--;
+	out_msg_free(job->msg);
+	free(job);
+	if (d->stopping)
+		dispatch_check_stopped(d);
+}
+
+void
+dispatch_shutdown(struct dispatch *d, unsigned timeout_ms,
+    dispatch_stopped_fn *cb, void *arg)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	size_t i;
+
+	d->stopping = true;
+	d->stopped_cb = cb;
+	d->stopped_arg = arg;
+	if (d->tick_ev != NULL)
+		evtimer_del(d->tick_ev);
+	for (i = 0; i < d->nroutes; i++)
+		adapter_drain(d->routes[i].ad);
+	evtimer_add(d->deadline_ev, &tv);
+	dispatch_check_stopped(d);
+}
+
+/* Once nothing is in flight, reports the stop (from the loop). */
+static void
+dispatch_check_stopped(struct dispatch *d)
+{
+	if (!d->stopping || !TAILQ_EMPTY(&d->jobs) || d->stopped_cb == NULL)
+		return;
+	evtimer_del(d->deadline_ev);
+	if (event_base_once(d->base, -1, EV_TIMEOUT, dispatch_on_stopped, d,
+		NULL) == -1)
+		fatalx("dispatch_check_stopped: event_base_once failed");
+}
+
+static void
+dispatch_on_stopped(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	dispatch_stopped_fn *cb = d->stopped_cb;
+
+	(void)fd;
+	(void)what;
+	if (cb == NULL)
+		return;
+	d->stopped_cb = NULL;
+	cb(d->stopped_arg);
+}
+
+/*
+ * The shutdown deadline passed: messages still at an adapter go back to
+ * queued (they will be tried again after restart); their late answers,
+ * if any arrive, are ignored.
+ */
+static void
+dispatch_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	struct dispatch_job *job, *tmp;
+	int64_t now = msg_now_ms();
+	char err[256];
+	unsigned n = 0;
+
+	(void)fd;
+	(void)what;
+	for (job = TAILQ_FIRST(&d->jobs); job != NULL; job = tmp) {
+		tmp = TAILQ_NEXT(job, entry);
+		if (!job->at_adapter)
+			continue; /* its claim commit will release it */
+		if (queue_release(d->st, job->msg->id, now, err,
+			sizeof(err)) == -1)
+			log_warnx("dispatch_release msg=%lld error=\"%s\"",
+			    (long long)job->msg->id, err);
+		TAILQ_REMOVE(&d->jobs, job, entry);
+		job->route->in_flight--;
+		job->abandoned = true;
+		TAILQ_INSERT_TAIL(&d->abandoned, job, entry);
+		n++;
+	}
+	log_info("shutdown_deadline released=%u", n);
+	dispatch_check_stopped(d);
+}
+
+void
+dispatch_free(struct dispatch *d)
+{
+	struct dispatch_job *job;
+	size_t i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < d->nroutes; i++) {
+		adapter_free(d->routes[i].ad);
+		free(d->routes[i].name);
+	}
+	while ((job = TAILQ_FIRST(&d->abandoned)) != NULL) {
+		TAILQ_REMOVE(&d->abandoned, job, entry);
+		out_msg_free(job->msg);
+		free(job);
+	}
+	while ((job = TAILQ_FIRST(&d->jobs)) != NULL) {
+		TAILQ_REMOVE(&d->jobs, job, entry);
+		out_msg_free(job->msg);
+		free(job);
+	}
+	if (d->tick_ev != NULL)
+		event_free(d->tick_ev);
+	if (d->deadline_ev != NULL)
+		event_free(d->deadline_ev);
+	free(d->routes);
+	free(d);
+}

@@ -1,1 +1,60 @@
-/* dispatch.h - placeholder, being written. */
+/*
+ * dispatch.h - the scheduler: claims due messages, paces them per sender,
+ * checks opt-outs at send time, hands them to adapters and records the
+ * results (DESIGN §4, §6).
+ *
+ * Contract:
+ *  - One route per [sender NAME] (SMS) plus one for email, each with its
+ *    adapter, token bucket and in-flight cap. The core reaches adapters
+ *    only through adapter.h.
+ *  - Claimed messages go to their adapter only after the claim committed;
+ *    each result is written back through queue/ (at-least-once delivery:
+ *    a crash between a provider's acceptance and the commit of "sent"
+ *    sends that message again after restart).
+ *  - Loop thread only.
+ */
+#ifndef OD_DISPATCH_H
+#define OD_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct config;
+struct dispatch;
+struct event_base;
+struct metrics;
+struct store;
+
+/*
+ * Creates the dispatcher and one adapter per route from cfg. Returns it,
+ * or NULL with "FILE:LINE: ..." in err (a configuration error). With
+ * base == NULL only the configuration is checked (--check-config).
+ */
+struct dispatch *dispatch_new(struct event_base *base, struct store *st,
+    const struct config *cfg, struct metrics *metrics, char *err,
+    size_t errlen);
+/* Starts claiming. */
+void dispatch_start(struct dispatch *d);
+/* Something became due now (a new message): claim soon. Cheap; coalesced. */
+void dispatch_kick(struct dispatch *d);
+/* True if 'name' is a configured SMS sender. */
+bool dispatch_has_sender(const struct dispatch *d, const char *name);
+/* The default SMS sender's name, or NULL if there is none. */
+const char *dispatch_default_sender(const struct dispatch *d);
+/* The routes as a new JSON array for /api/v1/status. */
+json_t *dispatch_routes_json(const struct dispatch *d);
+
+typedef void dispatch_stopped_fn(void *arg);
+/*
+ * Graceful stop: no more claims, adapters drain, in-flight sends may finish
+ * until timeout_ms; what is still in flight then goes back to queued.
+ * 'cb' runs (from the loop) once nothing is in flight.
+ */
+void dispatch_shutdown(struct dispatch *d, unsigned timeout_ms,
+    dispatch_stopped_fn *cb, void *arg);
+/* Frees the dispatcher and its adapters. NULL is a no-op. */
+void dispatch_free(struct dispatch *d);
+
+#endif

@@ -1,1 +1,95 @@
-/* http.h - placeholder, being written. */
+/*
+ * http.h - the HTTP server (libevent evhttp): listening, a route table with
+ * {param} segments, body limits, and replies that may be sent later.
+ *
+ * Contract:
+ *  - Handlers get a struct http_req they own until they reply. A handler
+ *    replies at once, or keeps the request and replies later (after a group
+ *    commit); http_reply*() frees it. A request whose client went away may
+ *    still be replied to: the reply is then dropped.
+ *  - Bodies over the configured limit never reach a handler (evhttp answers
+ *    413 and the server keeps serving).
+ *  - Every reply is counted per route and status in metrics.
+ *  - Loop thread only.
+ */
+#ifndef OD_HTTP_H
+#define OD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct event_base;
+struct evhttp_request;
+struct http_server;
+struct metrics;
+
+#define HTTP_MAX_PARAMS 4
+
+enum http_method {
+	HTTP_GET = 0x01,
+	HTTP_POST = 0x02,
+	HTTP_PUT = 0x04,
+	HTTP_DELETE = 0x08,
+	HTTP_PATCH = 0x10,
+	HTTP_HEAD = 0x20,
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct evhttp_request *ev;	/* libevent's request */
+	enum http_method method;
+	const char *route;		/* the matched pattern, for metrics */
+	char *path;			/* decoded path, without the query */
+	char *query;			/* raw query string, or NULL */
+	char *params[HTTP_MAX_PARAMS];	/* the {name} segments, in order */
+	size_t nparams;
+	char *body;			/* NUL-terminated copy of the body */
+	size_t body_len;
+	void *user;			/* free for the handler */
+};
+
+typedef void http_handler_fn(struct http_req *req, void *arg);
+
+/* Creates a server on base that counts into 'metrics' (may be NULL). */
+struct http_server *http_new(struct event_base *base, size_t max_body,
+    struct metrics *metrics);
+/*
+ * Adds a route. 'pattern' is a path whose segments may be "{name}", e.g.
+ * "/api/v1/messages/{id}"; 'methods' is a mask of HTTP_*. Routes are tried
+ * in the order added.
+ */
+void http_route(struct http_server *srv, unsigned methods, const char *pattern,
+    http_handler_fn *fn, void *arg);
+/*
+ * Listens on addr:port (port 0 = any free port). Returns 0 and the bound
+ * port in *bound, or -1 with the reason in err.
+ */
+int http_listen(struct http_server *srv, const char *addr, unsigned port,
+    unsigned *bound, char *err, size_t errlen);
+/* Stops accepting new connections; requests already read still run. */
+void http_stop_listening(struct http_server *srv);
+/* Frees the server, closing every connection. NULL is a no-op. */
+void http_free(struct http_server *srv);
+
+/* The value of request header 'name', or NULL. */
+const char *http_header(const struct http_req *req, const char *name);
+/* Adds a response header (before replying). */
+void http_add_header(struct http_req *req, const char *name,
+    const char *value);
+/* Sends status 'code' with a body of 'len' bytes and frees req. */
+void http_reply(struct http_req *req, int code, const char *ctype,
+    const char *body, size_t len);
+/* Sends obj as JSON (the reference is consumed) and frees req. */
+void http_reply_json(struct http_req *req, int code, json_t *obj);
+/*
+ * Sends {"error": {"code": ecode, "message": ...}} with status 'code' and
+ * frees req.
+ */
+void http_reply_error(struct http_req *req, int code, const char *ecode,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "GET", "POST", ... */
+const char *http_method_to_text(enum http_method m);
+
+#endif

@@ -1,8 +1,388 @@
-/* placeholder */
+/*
+ * main.c - outreachd: arguments, configuration, start-up order, signals,
+ * and graceful shutdown.
+ *
+ * Start-up: config (exit 78 on any error) -> detach unless -f -> log ->
+ * state directory -> store (lock, migrate, recover messages a dead
+ * process left in 'sending') -> API token -> adapters and dispatcher ->
+ * HTTP -> loop. SIGTERM/SIGINT stop accepting, let in-flight sends finish
+ * within [daemon] shutdown_timeout, return the rest to the queue, commit
+ * and exit 0; a second signal shortens the wait to nothing. SIGHUP reopens
+ * the log file.
+ */
 #include "autoconf.h"
-int main(void);
-int
-main(void)
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/rand.h>
+
+#include "api.h"
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define MAIN_EX_USAGE 64 /* sysexits.h */
+#define MAIN_TOKEN_BYTES 32
+
+struct daemon_state {
+	struct config *cfg;
+	struct event_base *base;
+	struct store *st;
+	struct metrics *metrics;
+	struct dispatch *dispatch;
+	struct http_server *http;
+	struct api *api;
+	char *token;
+	struct event *sig_term, *sig_int, *sig_hup;
+	bool stopping;
+};
+
+static void main_usage(FILE *);
+static const char *main_default_config(void);
+static void main_on_config_warning(void *, const char *);
+static char *main_load_token(const struct config *);
+static void main_on_signal(evutil_socket_t, short, void *);
+static void main_on_stopped(void *);
+static int main_run(struct daemon_state *);
+
+static void
+main_usage(FILE *f)
 {
+	fprintf(f,
+	    "usage: outreachd [-fv] [-c file] [-T subsystems] [--check-config]\n"
+	    "\n"
+	    "outreachd is an SMS and email outreach gateway: it keeps a durable\n"
+	    "message queue in SQLite, sends through provider adapters at each\n"
+	    "sender's pace, and serves a JSON API, /healthz and /metrics.\n"
+	    "\n"
+	    "options:\n"
+	    "  -c, --config FILE   configuration file (default: %s)\n"
+	    "  -f, --foreground    do not detach; log to stderr unless the\n"
+	    "                      config says otherwise\n"
+	    "      --check-config  validate the configuration and every\n"
+	    "                      adapter section, then exit (0 = valid,\n"
+	    "                      78 = invalid, with FILE:LINE: reason)\n"
+	    "  -T, --trace LIST    trace subsystems: store, dispatch, http,\n"
+	    "                      smtp, adapter, or all (comma-separated)\n"
+	    "  -v, --verbose       log at debug level\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n"
+	    "\n"
+	    "signals: TERM/INT = graceful stop (in-flight sends finish or go\n"
+	    "back to the queue within shutdown_timeout), HUP = reopen log file.\n"
+	    "exit status: 0 ok, 1 runtime error, 64 usage, 78 configuration.\n"
+	    "See outreachd(8) and the commented etc/outreachd.conf.\n",
+	    main_default_config());
+}
+
+/*
+ * etc/outreachd.conf of the source tree when run from it (the README's
+ * quick start), else the installed one.
+ */
+static const char *
+main_default_config(void)
+{
+	if (access("etc/outreachd.conf", R_OK) == 0 &&
+	    access("daemon/main.c", R_OK) == 0)
+		return "etc/outreachd.conf";
+	return OD_SYSCONFDIR "/outreachd.conf";
+}
+
+static void
+main_on_config_warning(void *arg, const char *text)
+{
+	(void)arg;
+	log_warnx("config_warning %s", text);
+}
+
+/*
+ * The API token: [http] api_token if set, else the token file; a missing
+ * file is created with a fresh random token, readable by the owner only.
+ */
+static char *
+main_load_token(const struct config *cfg)
+{
+	unsigned char raw[MAIN_TOKEN_BYTES];
+	char hex[2 * MAIN_TOKEN_BYTES + 2];
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	if (cfg->api_token != NULL)
+		return xstrdup(cfg->api_token);
+	if ((fd = open(cfg->api_token_file, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, hex, sizeof(hex) - 1);
+		close(fd);
+		if (n <= 0)
+			fatalx("api_token file=%s error=\"empty or unreadable; "
+			       "delete it to get a new token\"",
+			    cfg->api_token_file);
+		hex[n] = '\0';
+		hex[strcspn(hex, "\r\n")] = '\0';
+		return xstrdup(hex);
+	}
+	if (errno != ENOENT)
+		fatal("api_token file=%s", cfg->api_token_file);
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		fatalx("api_token: no randomness");
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	fd = open(cfg->api_token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
+	    write(fd, "\n", 1) != 1 || close(fd) == -1)
+		fatal("api_token file=%s", cfg->api_token_file);
+	log_info("api_token_created file=%s", cfg->api_token_file);
+	return xstrdup(hex);
+}
+
+static void
+main_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *ds = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_reopen();
+		log_info("log_reopened");
+		return;
+	}
+	if (ds->stopping) {
+		log_info("shutdown_forced signal=%d", (int)sig);
+		dispatch_shutdown(ds->dispatch, 0, main_on_stopped, ds);
+		return;
+	}
+	ds->stopping = true;
+	log_info("shutdown_begin signal=%d timeout_ms=%u", (int)sig,
+	    ds->cfg->shutdown_timeout_ms);
+	http_stop_listening(ds->http);
+	api_set_stopping(ds->api);
+	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
+	    main_on_stopped, ds);
+}
+
+/* Nothing is in flight any more: commit and leave the loop. */
+static void
+main_on_stopped(void *arg)
+{
+	struct daemon_state *ds = arg;
+	struct timeval grace = { 0, 200000 }; /* lets replies drain */
+	char err[256];
+
+	if (store_flush(ds->st, err, sizeof(err)) == -1)
+		log_error("shutdown_commit_failed error=\"%s\"", err);
+	event_base_loopexit(ds->base, &grace);
+}
+
+/* Everything after the configuration: returns the exit status. */
+static int
+main_run(struct daemon_state *ds)
+{
+	struct api_deps deps = { 0 };
+	char err[1024];
+	unsigned port;
+	ssize_t n;
+
+	if (mkdir(ds->cfg->var_dir, 0750) == -1 && errno != EEXIST) {
+		log_warn("var_dir path=%s", ds->cfg->var_dir);
+		return 1;
+	}
+	if ((ds->st = store_open(ds->cfg->db_path, err, sizeof(err))) == NULL) {
+		log_error("store_open_failed error=\"%s\"", err);
+		return 1;
+	}
+	if ((n = queue_recover(ds->st, msg_now_ms(), err, sizeof(err))) == -1 ||
+	    store_flush(ds->st, err, sizeof(err)) == -1) {
+		log_error("store_recover_failed error=\"%s\"", err);
+		return 1;
+	}
+	if (n > 0)
+		log_info("queue_recovered count=%zd reason=\"left in sending by "
+			 "a previous process\"", n);
+	store_attach(ds->st, ds->base, ds->cfg->commit_delay_ms);
+	ds->token = main_load_token(ds->cfg);
+	ds->metrics = metrics_new();
+	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg,
+		 ds->metrics, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return CONFIG_EX_CONFIG;
+	}
+	ds->http = http_new(ds->base, ds->cfg->max_body, ds->metrics);
+	deps.st = ds->st;
+	deps.dispatch = ds->dispatch;
+	deps.metrics = ds->metrics;
+	deps.cfg = ds->cfg;
+	deps.token = ds->token;
+	deps.started_at = msg_now_ms();
+	ds->api = api_new(ds->http, &deps);
+	if (http_listen(ds->http, ds->cfg->listen_addr, ds->cfg->listen_port,
+		&port, err, sizeof(err)) == -1) {
+		log_error("http_listen_failed error=\"%s\"", err);
+		return 1;
+	}
+	log_info("http_listening addr=%s port=%u url=http://%s%s%s:%u/",
+	    ds->cfg->listen_addr, port,
+	    strchr(ds->cfg->listen_addr, ':') ? "[" : "", ds->cfg->listen_addr,
+	    strchr(ds->cfg->listen_addr, ':') ? "]" : "", port);
+	ds->sig_term = evsignal_new(ds->base, SIGTERM, main_on_signal, ds);
+	ds->sig_int = evsignal_new(ds->base, SIGINT, main_on_signal, ds);
+	ds->sig_hup = evsignal_new(ds->base, SIGHUP, main_on_signal, ds);
+	if (ds->sig_term == NULL || ds->sig_int == NULL || ds->sig_hup == NULL ||
+	    evsignal_add(ds->sig_term, NULL) == -1 ||
+	    evsignal_add(ds->sig_int, NULL) == -1 ||
+	    evsignal_add(ds->sig_hup, NULL) == -1)
+		fatalx("cannot install signal handlers");
+	dispatch_start(ds->dispatch);
+	log_info("outreachd_ready version=%s pid=%ld db=%s", PACKAGE_VERSION,
+	    (long)getpid(), ds->cfg->db_path);
+	if (event_base_dispatch(ds->base) == -1) {
+		log_error("event_loop_failed");
+		return 1;
+	}
+	log_info("shutdown_complete");
 	return 0;
+}
+
+static void
+main_cleanup(struct daemon_state *ds)
+{
+	if (ds->sig_term != NULL)
+		event_free(ds->sig_term);
+	if (ds->sig_int != NULL)
+		event_free(ds->sig_int);
+	if (ds->sig_hup != NULL)
+		event_free(ds->sig_hup);
+	http_free(ds->http);
+	api_free(ds->api);
+	dispatch_free(ds->dispatch);
+	store_close(ds->st);
+	metrics_free(ds->metrics);
+	if (ds->base != NULL)
+		event_base_free(ds->base);
+	free(ds->token);
+	config_free(ds->cfg);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "trace", required_argument, NULL, 'T' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_state ds = { 0 };
+	const char *conf = NULL;
+	bool foreground = false, check = false, verbose = false;
+	unsigned trace = 0;
+	char err[1024];
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:fT:vVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'T':
+			if (log_trace_parse(optarg, &trace, err, sizeof(err)) ==
+			    -1) {
+				fprintf(stderr, "outreachd: -T: %s\n", err);
+				return MAIN_EX_USAGE;
+			}
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("outreachd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return MAIN_EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "outreachd: unexpected argument '%s'\n",
+		    argv[optind]);
+		main_usage(stderr);
+		return MAIN_EX_USAGE;
+	}
+	if (conf == NULL)
+		conf = main_default_config();
+	ds.cfg = config_load(conf, main_on_config_warning, NULL, err,
+	    sizeof(err));
+	if (ds.cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return CONFIG_EX_CONFIG;
+	}
+	if (check) {
+		/* Adapters validate their own sections; no I/O happens. */
+		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, err,
+		    sizeof(err));
+		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
+		if (rc == 0)
+			printf("%s: configuration OK\n", conf);
+		else
+			fprintf(stderr, "%s\n", err);
+		main_cleanup(&ds);
+		return rc;
+	}
+	if (!foreground) {
+		if (daemon(1, 0) == -1) {
+			fprintf(stderr, "outreachd: daemon: %s\n",
+			    strerror(errno));
+			return 1;
+		}
+		if (strcmp(ds.cfg->log_target, "stderr") == 0) {
+			free(ds.cfg->log_target);
+			ds.cfg->log_target = xstrdup("syslog");
+		}
+	}
+	if (log_open(ds.cfg->log_target, verbose ? LOG_LVL_DEBUG :
+		ds.cfg->log_level, "outreachd") == -1) {
+		fprintf(stderr, "outreachd: cannot open log %s: %s\n",
+		    ds.cfg->log_target, strerror(errno));
+		config_free(ds.cfg);
+		return 1;
+	}
+	log_set_trace(trace);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1 ||
+	    (ds.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	rc = main_run(&ds);
+	main_cleanup(&ds);
+	log_close();
+	return rc;
 }

@@ -13,6 +13,7 @@
 #define OD_MESSAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum channel {
@@ -80,5 +81,12 @@ const char *msg_status_to_text(enum msg_status st);
 int msg_status_parse(const char *text);
 /* True for states no outbound message ever leaves. */
 bool msg_status_is_final(enum msg_status st);
+/* Wall-clock time in milliseconds since the epoch (the store's unit). */
+int64_t msg_now_ms(void);
+/*
+ * Formats ms-since-epoch as ISO 8601 UTC with milliseconds,
+ * "2026-11-27T03:14:34.123Z", into buf (at least 25 bytes). Returns buf.
+ */
+const char *msg_time_to_text(int64_t ms, char *buf, size_t len);
 
 #endif

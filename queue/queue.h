@@ -36,7 +36,9 @@ struct queue_new {
 	enum channel channel;
 	const char *to;			/* required */
 	const char *from;		/* NULL = sender's default */
-	const char *sender;		/* SMS sender name; NULL = default */
+	const char *sender;		/* SMS sender name (required for SMS:
+					 * the caller resolves the default);
+					 * NULL for email */
 	const char *subject;		/* email */
 	const char *body;		/* required */
 	const char *html;		/* email, optional */
@@ -66,13 +68,17 @@ int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
     int64_t *id, bool *dup, char *err, size_t errlen);
 
 /*
- * Claims up to 'max' due messages (queued, not_before/next attempt <= now),
- * highest priority first, then oldest: sets them sending with a lease
- * until now + lease_ms. Stores new out_msg pointers in out[0..n) (the
- * caller frees each with out_msg_free()). Returns n >= 0, or -1.
+ * Claims up to 'max' due messages (queued, not_before/next attempt <= now)
+ * of one route: channel 'ch' and, for SMS, sender name 'sender' (email
+ * passes NULL; rows match with "sender IS ?"). Highest priority first,
+ * then oldest. Sets them sending with a lease until now + lease_ms.
+ * Stores new out_msg pointers in out[0..n) (the caller frees each with
+ * out_msg_free()). Returns n >= 0, or -1. (Per-route claims let each
+ * sender be paced alone: a slow sender never holds up a fast one.)
  */
-ssize_t queue_claim(struct store *st, int64_t now, unsigned lease_ms,
-    struct out_msg **out, size_t max, char *err, size_t errlen);
+ssize_t queue_claim(struct store *st, enum channel ch, const char *sender,
+    int64_t now, unsigned lease_ms, struct out_msg **out, size_t max,
+    char *err, size_t errlen);
 
 /* sending -> sent, with the provider and its message id. */
 int queue_mark_sent(struct store *st, int64_t id,

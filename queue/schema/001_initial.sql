@@ -150,8 +150,11 @@ CREATE TABLE messages (
 	created_at INTEGER NOT NULL,
 	updated_at INTEGER NOT NULL
 );
--- Claim order: due queued messages by priority, then age.
-CREATE INDEX messages_due ON messages(priority DESC, next_attempt_at)
+-- Claims are per route (channel + sender), due messages by priority, then
+-- age.
+CREATE INDEX messages_due ON messages(channel, sender, priority DESC,
+    next_attempt_at) WHERE status = 'queued';
+CREATE INDEX messages_next_due ON messages(next_attempt_at)
     WHERE status = 'queued';
 CREATE INDEX messages_expiry ON messages(expires_at)
     WHERE status = 'queued' AND expires_at IS NOT NULL;

@@ -21,6 +21,7 @@ main(void)
 	/* Keep expected error paths from cluttering the report. */
 	log_set_level(LOG_LVL_ERROR);
 	sr = srunner_create(config_suite());
+	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, queue_suite());
 	srunner_add_suite(sr, ratelimit_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -8,6 +8,7 @@
 #include <check.h>
 
 Suite *config_suite(void);
+Suite *mime_suite(void);
 Suite *queue_suite(void);
 Suite *ratelimit_suite(void);
 

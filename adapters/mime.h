@@ -1,0 +1,58 @@
+/*
+ * mime.h - builds RFC 5322 / MIME messages for the email adapters.
+ *
+ * Contract:
+ *  - Output uses CRLF line ends; no line exceeds 78 characters except
+ *    unfoldable header tokens (still far below the 998 limit).
+ *  - Bodies are UTF-8, quoted-printable encoded; with html the message is
+ *    multipart/alternative (text first, html second, RFC 2046 §5.1).
+ *  - Non-ASCII subjects and display names become RFC 2047 encoded-words;
+ *    addresses are never encoded.
+ *  - Pure: no I/O, no logging, safe on worker threads.
+ */
+#ifndef OD_MIME_H
+#define OD_MIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+struct mime_msg {
+	const char *from;	/* "Name <addr>" or "addr"; required */
+	const char *to;		/* required */
+	const char *reply_to;	/* may be NULL */
+	const char *subject;	/* required */
+	const char *text;	/* required */
+	const char *html;	/* may be NULL */
+	const char *message_id;	/* without <>; required */
+	int64_t date;		/* seconds since the epoch */
+	/* More "Name: value" lines, already valid ASCII; NULL-terminated
+	 * array, or NULL. */
+	const char *const *extra_headers;
+};
+
+/*
+ * Appends the whole message (headers, blank line, body) to out. Returns 0,
+ * or -1 with the reason in err (a missing field, a header with CR/LF).
+ */
+int mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
+    size_t errlen);
+/* Appends text quoted-printable encoded (RFC 2045 §6.7), CRLF lines. */
+void mime_qp_encode(struct evbuffer *out, const char *text);
+/*
+ * Appends "Name: value\r\n", encoding value as RFC 2047 encoded-words if it
+ * holds non-ASCII bytes, folded so each line stays within 78 characters.
+ */
+void mime_header_encode(struct evbuffer *out, const char *name,
+    const char *value);
+/*
+ * Appends an address header ("From", "To", "Reply-To"): a non-ASCII
+ * display name is encoded, the addr-spec is kept as it is.
+ */
+void mime_address_header(struct evbuffer *out, const char *name,
+    const char *value);
+/* Writes an RFC 5322 date ("Fri, 27 Nov 2026 03:14:34 +0000") into buf. */
+void mime_date(int64_t when, char *buf, size_t len);
+
+#endif

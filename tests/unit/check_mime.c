@@ -1,0 +1,236 @@
+/*
+ * check_mime.c - quoted-printable, RFC 2047 encoded-words and message
+ * structure of adapters/mime.c.
+ */
+#include "autoconf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+
+#include "check_suites.h"
+#include "mime.h"
+
+/* Drains b into a new NUL-terminated string. */
+static char *
+check_mime_take(struct evbuffer *b)
+{
+	size_t len = evbuffer_get_length(b);
+	char *s = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(s);
+	evbuffer_remove(b, s, len);
+	s[len] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+static char *
+check_mime_qp(const char *in)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	mime_qp_encode(b, in);
+	return check_mime_take(b);
+}
+
+/* Every line ends in CRLF and holds at most 'max' characters. */
+static void
+check_mime_lines(const char *s, size_t max)
+{
+	const char *p = s, *e;
+
+	while (*p != '\0') {
+		e = strstr(p, "\r\n");
+		ck_assert_msg(e != NULL, "line without CRLF: %s", p);
+		ck_assert_msg((size_t)(e - p) <= max, "line of %zu chars",
+		    (size_t)(e - p));
+		ck_assert_msg(memchr(p, '\n', (size_t)(e - p)) == NULL,
+		    "bare LF");
+		p = e + 2;
+	}
+}
+
+START_TEST(test_mime_qp_escapes)
+{
+	char *s = check_mime_qp("a=b caf\xc3\xa9 \nend \n.dot\n");
+
+	ck_assert_str_eq(s, "a=3Db caf=C3=A9=20\r\nend=20\r\n=2Edot\r\n");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_qp_soft_breaks)
+{
+	char in[400];
+	char *s;
+
+	memset(in, 'x', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	s = check_mime_qp(in);
+	check_mime_lines(s, 76);
+	/* 75 x and a soft break per full line: 5 full lines + 24. */
+	ck_assert_int_eq(strlen(s), 399 + 5 * 3 + 2);
+	ck_assert_ptr_nonnull(strstr(s, "=\r\n"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_qp_crlf_input)
+{
+	char *s = check_mime_qp("one\r\ntwo\r\n");
+
+	ck_assert_str_eq(s, "one\r\ntwo\r\n");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_header_ascii_unchanged)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+
+	mime_header_encode(b, "Subject", "Rally on Friday");
+	s = check_mime_take(b);
+	ck_assert_str_eq(s, "Subject: Rally on Friday\r\n");
+	free(s);
+}
+END_TEST
+
+/* Decodes every =?UTF-8?B?...?= word of s and concatenates them. */
+static void
+check_mime_decode_words(const char *s, char *out, size_t outlen)
+{
+	unsigned char dec[256];
+	const char *p = s, *e;
+	size_t used = 0;
+	int n;
+
+	while ((p = strstr(p, "=?UTF-8?B?")) != NULL) {
+		p += 10;
+		e = strstr(p, "?=");
+		ck_assert_ptr_nonnull(e);
+		n = EVP_DecodeBlock(dec, (const unsigned char *)p,
+		    (int)(e - p));
+		ck_assert_int_ge(n, 0);
+		/* EVP_DecodeBlock counts base64 padding as zero bytes. */
+		while (n > 0 && e[-1] == '=' && dec[n - 1] == '\0') {
+			n--;
+			e--;
+		}
+		ck_assert_uint_lt(used + (size_t)n, outlen);
+		memcpy(out + used, dec, (size_t)n);
+		used += (size_t)n;
+		p = strstr(p, "?=") + 2;
+	}
+	out[used] = '\0';
+}
+
+START_TEST(test_mime_header_encoded_words)
+{
+	const char *subj = "\xc2\xa1" "Actu\xc3\xa9 ya! \xe2\x9c\x8a Marcha por "
+			   "la justicia clim\xc3\xa1" "tica este s\xc3\xa1"
+			   "bado en la plaza";
+	struct evbuffer *b = evbuffer_new();
+	char *s, dec[512];
+
+	mime_header_encode(b, "Subject", subj);
+	s = check_mime_take(b);
+	check_mime_lines(s, 78);
+	ck_assert_ptr_nonnull(strstr(s, "\r\n "));	/* folded */
+	check_mime_decode_words(s, dec, sizeof(dec));
+	ck_assert_str_eq(dec, subj);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_address_display_name)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s, dec[128];
+
+	mime_address_header(b, "From", "\"Jos\xc3\xa9 P\xc3\xa9rez\" <jose@example.org>");
+	s = check_mime_take(b);
+	ck_assert_ptr_nonnull(strstr(s, " <jose@example.org>\r\n"));
+	check_mime_decode_words(s, dec, sizeof(dec));
+	ck_assert_str_eq(dec, "Jos\xc3\xa9 P\xc3\xa9rez");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_build_multipart)
+{
+	struct mime_msg m = {
+		.from = "Org <org@example.org>",
+		.to = "a@example.org",
+		.reply_to = "team@example.org",
+		.subject = "Hi",
+		.text = "plain",
+		.html = "<p>html</p>",
+		.message_id = "1.ab@example.org",
+		.date = 1795743274, /* 2026-11-27 */
+	};
+	struct evbuffer *b = evbuffer_new();
+	char err[128], *s, *bnd, boundary[64];
+
+	ck_assert_int_eq(mime_build(&m, b, err, sizeof(err)), 0);
+	s = check_mime_take(b);
+	check_mime_lines(s, 78);
+	ck_assert_ptr_nonnull(strstr(s, "Date: Fri, 27 Nov 2026 "));
+	ck_assert_ptr_nonnull(strstr(s, "Message-ID: <1.ab@example.org>\r\n"));
+	ck_assert_ptr_nonnull(strstr(s, "Reply-To: team@example.org\r\n"));
+	ck_assert_ptr_nonnull(strstr(s, "MIME-Version: 1.0\r\n"));
+	bnd = strstr(s, "boundary=\"");
+	ck_assert_ptr_nonnull(bnd);
+	ck_assert_int_eq(sscanf(bnd, "boundary=\"%63[^\"]\"", boundary), 1);
+	ck_assert(strncmp(boundary, "=_od_", 5) == 0);
+	/* text part before html part, closing delimiter last */
+	ck_assert(strstr(s, "text/plain") < strstr(s, "text/html"));
+	ck_assert_ptr_nonnull(strstr(s, "--\r\n"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_build_rejects_header_injection)
+{
+	struct mime_msg m = {
+		.from = "org@example.org",
+		.to = "a@example.org",
+		.subject = "Hi\r\nBcc: victim@example.org",
+		.text = "x",
+		.message_id = "1@example.org",
+	};
+	struct evbuffer *b = evbuffer_new();
+	char err[128];
+
+	ck_assert_int_eq(mime_build(&m, b, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "line break"));
+	evbuffer_free(b);
+}
+END_TEST
+
+Suite *
+mime_suite(void)
+{
+	Suite *s = suite_create("mime");
+	TCase *tc;
+
+	tc = tcase_create("qp");
+	tcase_add_test(tc, test_mime_qp_escapes);
+	tcase_add_test(tc, test_mime_qp_soft_breaks);
+	tcase_add_test(tc, test_mime_qp_crlf_input);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("headers");
+	tcase_add_test(tc, test_mime_header_ascii_unchanged);
+	tcase_add_test(tc, test_mime_header_encoded_words);
+	tcase_add_test(tc, test_mime_address_display_name);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("message");
+	tcase_add_test(tc, test_mime_build_multipart);
+	tcase_add_test(tc, test_mime_build_rejects_header_injection);
+	suite_add_tcase(s, tc);
+	return s;
+}
