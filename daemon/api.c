@@ -161,7 +161,7 @@ api_status(struct http_req *req, void *arg)
 {
 	struct api *api = arg;
 	char err[256];
-	json_t *q;
+	json_t *q, *o;
 
 	if (!api_authorized(api, req))
 		return;
@@ -169,10 +169,12 @@ api_status(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "unavailable", "store: %s", err);
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:s, s:I, s:o, s:o}", "version",
-	    PACKAGE_VERSION, "uptime_s",
-	    (json_int_t)((msg_now_ms() - api->deps.started_at) / 1000), "queue",
-	    q, "senders", dispatch_routes_json(api->deps.dispatch)));
+	o = dispatch_routes_json(api->deps.dispatch);
+	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(o, "uptime_s",
+	    json_integer((msg_now_ms() - api->deps.started_at) / 1000));
+	json_object_set_new(o, "queue", q);
+	http_reply_json(req, 200, o);
 }
 
 /* Appends the gauges read at scrape time: queue depth and store figures. */
@@ -419,6 +421,10 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			    m->sender);
 			return -1;
 		}
+		/* Record the number it will go out from. */
+		if (m->from == NULL)
+			m->from = dispatch_sender_from(api->deps.dispatch,
+			    m->sender);
 	} else {
 		if (!api_is_email(m->to)) {
 			snprintf(err, errlen, "to: not an email address");

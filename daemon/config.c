@@ -1,2 +1,1484 @@
-/* config.c - placeholder, being written. */
+/*
+ * config.c - loads the INI configuration in two passes.
+ *
+ * Pass one reads the file with inih through our own line reader
+ * (config_reader), which counts lines, notices [section] headers and
+ * overlong lines, and strips leading whitespace so that inih never treats an
+ * indented "key = value" as the continuation of the previous value. Every
+ * section is kept raw, as written, with its keys, their lines and their
+ * values after ${ENV} expansion.
+ *
+ * Pass two validates the raw sections against tables: config_stypes[] lists
+ * the known section types, each with a key table giving the key's value
+ * type, where it lands (an offset into struct config or struct
+ * config_sender) and its allowed range. Parsing a value is one setter per
+ * value type (config_setters[]), shared with the config_section_*()
+ * getters the adapters use, so a bad value reads the same wherever it is.
+ *
+ * Errors are "FILE:LINE: what is wrong"; the first one wins.
+ */
 #include "autoconf.h"
+
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "compat.h"
+#include "config.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* Value types of the key tables. */
+enum config_vtype {
+	CONFIG_T_STRING,     /* non-empty text; min/max bound its length */
+	CONFIG_T_PATH,	     /* file or directory, stored absolute */
+	CONFIG_T_URL,	     /* http:// or https:// URL */
+	CONFIG_T_UINT,	     /* unsigned */
+	CONFIG_T_DURATION,   /* unsigned milliseconds; min/max in ms */
+	CONFIG_T_DURATION_S, /* unsigned seconds; min/max in ms */
+	CONFIG_T_SIZE,	     /* size_t bytes */
+	CONFIG_T_LEVEL,	     /* enum log_level */
+	CONFIG_T_LOG,	     /* "stderr", "syslog" or a path */
+	CONFIG_T_LISTEN, /* ADDR:PORT into char * at off, unsigned at off2 */
+	CONFIG_T_BOOL,	 /* bool */
+	CONFIG_T_DOUBLE, /* double */
+	CONFIG_T_CHOICE, /* one of 'choices', as char * */
+	CONFIG_T_COUNT
+};
+
+struct config_key {
+	const char *name;
+	enum config_vtype type;
+	size_t off; /* field in the section's target struct */
+	uint64_t min;
+	uint64_t max;
+	size_t off2;		    /* CONFIG_T_LISTEN: the port field */
+	const char *const *choices; /* CONFIG_T_CHOICE: NULL-terminated */
+};
+
+#define CONFIG_S_LABEL 0x01u /* [type NAME]; keys land in a config_sender */
+#define CONFIG_S_RAW   0x02u /* other keys belong to an adapter */
+
+struct config_stype {
+	const char *name;
+	const struct config_key *keys; /* ends with a NULL name */
+	unsigned flags;
+};
+
+/* One key = value being checked, and where to report what is wrong. */
+struct config_val {
+	const char *file;
+	const char *key;
+	const char *value;
+	int line;
+	char *err;
+	size_t errlen;
+	const char *cwd; /* for CONFIG_T_PATH and CONFIG_T_LOG */
+};
+
+typedef int config_set_fn(const struct config_val *v,
+    const struct config_key *k, void *base);
+
+/* State of pass one, shared by the reader and the handler. */
+struct config_parse {
+	struct config *cfg;
+	FILE *fp;
+	int line;		    /* lines read so far */
+	struct config_section *cur; /* NULL before the first header */
+	bool stop;		    /* an error was recorded: read no further */
+	int err_line;
+	char *err;
+	size_t errlen;
+	const char *secret_key; /* first key holding a literal secret */
+	int secret_line;
+};
+
+/* A growing string. */
+struct config_buf {
+	char *s;
+	size_t len;
+	size_t cap;
+};
+
+/* Whole seconds, minutes, hours: the units durations are written in. */
+#define CONFIG_MS_S 1000ull
+#define CONFIG_MS_M (60 * CONFIG_MS_S)
+#define CONFIG_MS_H (60 * CONFIG_MS_M)
+#define CONFIG_MS_D (24 * CONFIG_MS_H)
+#define CONFIG_KIB  1024ull
+#define CONFIG_MIB  (1024 * CONFIG_KIB)
+#define CONFIG_GIB  (1024 * CONFIG_MIB)
+#define CONFIG_ALNUM \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define CONFIG_ENV_CHARS CONFIG_ALNUM "_"
+/* sender names go into URLs (/webhooks/NAME/...) and log lines */
+#define CONFIG_NAME_CHARS CONFIG_ALNUM "_-"
+#define CONFIG_NAME_MAX	  63
+
+static int config_fail(char *err, size_t errlen, const char *file, int line,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int config_val_fail(const struct config_val *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void config_parse_fail(struct config_parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static char *config_reader(char *buf, int size, void *arg);
+static bool config_line_is_whole(struct config_parse *p, const char *buf);
+static int config_begin_section(struct config_parse *p, char *buf);
+static int config_handler(void *arg, const char *section, const char *key,
+    const char *value);
+static void config_buf_add(struct config_buf *b, const char *s, size_t n);
+static const char *config_env(struct config_parse *p, const char *key,
+    const char *name, const char **after);
+static char *config_expand(struct config_parse *p, const char *key,
+    const char *value, bool *from_env);
+static bool config_key_is_secret(const char *key);
+static int config_read(struct config *cfg, struct config_parse *p,
+    struct stat *st);
+static int config_validate(struct config *cfg, const char *cwd, char *err,
+    size_t errlen);
+static int config_apply(struct config_val *v, const struct config_section *sec,
+    const struct config_stype *st, void *base);
+static int config_sender_finish(struct config_sender *snd,
+    const struct config_section *sec, char *err, size_t errlen);
+static int config_finish(struct config *cfg, const char *cwd, char *err,
+    size_t errlen);
+static const struct config_stype *config_stype_lookup(const char *name);
+static const struct config_section *config_section_by_type(
+    const struct config *cfg, const char *type);
+static const struct config_kv *config_kv_lookup(
+    const struct config_section *sec, const char *key);
+static void config_val_init(struct config_val *v,
+    const struct config_section *sec, const struct config_kv *kv, char *err,
+    size_t errlen);
+static char *config_abspath(const char *cwd, const char *path);
+static int config_parse_uint64(const char *s, size_t len, uint64_t *out);
+static int config_val_uint(const struct config_val *v, uint64_t min,
+    uint64_t max, uint64_t *out);
+static int config_val_duration(const struct config_val *v, uint64_t min,
+    uint64_t max, uint64_t *out);
+static int config_val_bool(const struct config_val *v, bool *out);
+static const char *config_duration_to_text(uint64_t ms, char *buf, size_t len);
+static const char *config_size_to_text(uint64_t n, char *buf, size_t len);
+static config_set_fn config_set_string;
+static config_set_fn config_set_path;
+static config_set_fn config_set_url;
+static config_set_fn config_set_uint;
+static config_set_fn config_set_duration;
+static config_set_fn config_set_duration_s;
+static config_set_fn config_set_size;
+static config_set_fn config_set_level;
+static config_set_fn config_set_log;
+static config_set_fn config_set_listen;
+static config_set_fn config_set_bool;
+static config_set_fn config_set_double;
+static config_set_fn config_set_choice;
+
+static config_set_fn *const config_setters[CONFIG_T_COUNT] = {
+    [CONFIG_T_STRING] = config_set_string,
+    [CONFIG_T_PATH] = config_set_path,
+    [CONFIG_T_URL] = config_set_url,
+    [CONFIG_T_UINT] = config_set_uint,
+    [CONFIG_T_DURATION] = config_set_duration,
+    [CONFIG_T_DURATION_S] = config_set_duration_s,
+    [CONFIG_T_SIZE] = config_set_size,
+    [CONFIG_T_LEVEL] = config_set_level,
+    [CONFIG_T_LOG] = config_set_log,
+    [CONFIG_T_LISTEN] = config_set_listen,
+    [CONFIG_T_BOOL] = config_set_bool,
+    [CONFIG_T_DOUBLE] = config_set_double,
+    [CONFIG_T_CHOICE] = config_set_choice,
+};
+
+#define CONFIG_OFF(f) offsetof(struct config, f)
+#define CONFIG_SND(f) offsetof(struct config_sender, f)
+/* The common fields of a key table entry, inside its braces. */
+#define CONFIG_KEY(n, t, o, lo, hi) \
+	.name = (n), .type = (t), .off = (o), .min = (lo), .max = (hi)
+
+static const struct config_key config_daemon_keys[] = {
+    {CONFIG_KEY("var_dir", CONFIG_T_PATH, CONFIG_OFF(var_dir), 1, PATH_MAX)},
+    {CONFIG_KEY("log", CONFIG_T_LOG, CONFIG_OFF(log_target), 1, PATH_MAX)},
+    {CONFIG_KEY("log_level", CONFIG_T_LEVEL, CONFIG_OFF(log_level), 0, 0)},
+    /* 0 = stop at once; 10 min is longer than any send should take */
+    {CONFIG_KEY("shutdown_timeout", CONFIG_T_DURATION,
+	CONFIG_OFF(shutdown_timeout_ms), 0, 10 * CONFIG_MS_M)},
+    {.name = NULL},
+};
+
+static const struct config_key config_http_keys[] = {
+    {CONFIG_KEY("listen", CONFIG_T_LISTEN, CONFIG_OFF(listen_addr), 0, 65535),
+	.off2 = CONFIG_OFF(listen_port)},
+    /* an API request or a webhook is far below 1K..1G */
+    {CONFIG_KEY("max_body", CONFIG_T_SIZE, CONFIG_OFF(max_body), CONFIG_KIB,
+	CONFIG_GIB)},
+    {CONFIG_KEY("api_token", CONFIG_T_STRING, CONFIG_OFF(api_token), 1, 4096)},
+    {CONFIG_KEY("api_token_file", CONFIG_T_PATH, CONFIG_OFF(api_token_file), 1,
+	PATH_MAX)},
+    {CONFIG_KEY("public_url", CONFIG_T_URL, CONFIG_OFF(public_url), 1, 2048)},
+    {.name = NULL},
+};
+
+static const struct config_key config_store_keys[] = {
+    {CONFIG_KEY("path", CONFIG_T_PATH, CONFIG_OFF(db_path), 1, PATH_MAX)},
+    /* every reply waits for the commit: keep it under a second */
+    {CONFIG_KEY("commit_delay", CONFIG_T_DURATION, CONFIG_OFF(commit_delay_ms),
+	0, CONFIG_MS_S)},
+    {.name = NULL},
+};
+
+static const struct config_key config_dispatch_keys[] = {
+    {CONFIG_KEY("batch", CONFIG_T_UINT, CONFIG_OFF(batch), 1, 10000)},
+    {CONFIG_KEY("max_in_flight", CONFIG_T_UINT, CONFIG_OFF(max_in_flight), 1,
+	100000)},
+    {CONFIG_KEY("lease", CONFIG_T_DURATION, CONFIG_OFF(lease_ms), CONFIG_MS_S,
+	CONFIG_MS_H)},
+    {CONFIG_KEY("tick", CONFIG_T_DURATION, CONFIG_OFF(tick_ms), 10,
+	CONFIG_MS_M)},
+    {CONFIG_KEY("retry_base", CONFIG_T_DURATION, CONFIG_OFF(retry_base_ms), 100,
+	CONFIG_MS_H)},
+    {CONFIG_KEY("retry_max", CONFIG_T_DURATION, CONFIG_OFF(retry_max_ms),
+	CONFIG_MS_S, 7 * CONFIG_MS_D)},
+    /* 30 days in ms still fits the unsigned the getter parses into */
+    {CONFIG_KEY("validity", CONFIG_T_DURATION_S, CONFIG_OFF(validity_s),
+	CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {.name = NULL},
+};
+
+static const struct config_key config_sms_keys[] = {
+    {CONFIG_KEY("default_sender", CONFIG_T_STRING, CONFIG_OFF(default_sender),
+	1, CONFIG_NAME_MAX)},
+    {.name = NULL},
+};
+
+static const char *const config_email_adapters[] = {"file", "smtp", NULL};
+
+static const struct config_key config_email_keys[] = {
+    {CONFIG_KEY("adapter", CONFIG_T_CHOICE, CONFIG_OFF(email_adapter), 0, 0),
+	.choices = config_email_adapters},
+    {.name = NULL},
+};
+
+/* The generic keys of [sender NAME]; the adapter checks the rest. */
+static const struct config_key config_sender_keys[] = {
+    {CONFIG_KEY("provider", CONFIG_T_STRING, CONFIG_SND(provider), 1, 64)},
+    {CONFIG_KEY("from", CONFIG_T_STRING, CONFIG_SND(from), 1, 256)},
+    /* far above any provider's per-sender throughput */
+    {CONFIG_KEY("rate", CONFIG_T_DOUBLE, CONFIG_SND(rate), 0, 10000)},
+    {CONFIG_KEY("burst", CONFIG_T_UINT, CONFIG_SND(burst), 1, 100000)},
+    {.name = NULL},
+};
+
+static const struct config_stype config_stypes[] = {
+    {"daemon", config_daemon_keys, 0},
+    {"http", config_http_keys, 0},
+    {"store", config_store_keys, 0},
+    {"dispatch", config_dispatch_keys, 0},
+    {"sms", config_sms_keys, 0},
+    {"email", config_email_keys, CONFIG_S_RAW},
+    {"sender", config_sender_keys, CONFIG_S_LABEL | CONFIG_S_RAW},
+    {NULL, NULL, 0},
+};
+
+/* Keys whose literal value is a secret (plus *_secret, *_token, ...). */
+static const char *const config_secret_names[] = {"api_token", "auth_token",
+    "password", "secret", NULL};
+static const char *const config_secret_suffixes[] = {"_secret", "_token",
+    "_password", NULL};
+
+/* Writes "FILE:LINE: message" (or "FILE: message" for line 0) into err. */
+static int
+config_fail(char *err, size_t errlen, const char *file, int line,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (err == NULL || errlen == 0)
+		return -1;
+	if (line > 0)
+		n = snprintf(err, errlen, "%s:%d: ", file, line);
+	else
+		n = snprintf(err, errlen, "%s: ", file);
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+config_val_fail(const struct config_val *v, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return config_fail(v->err, v->errlen, v->file, v->line, "%s", msg);
+}
+
+/* Records the first error of pass one, at the current line, and stops. */
+static void
+config_parse_fail(struct config_parse *p, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (p->stop)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	config_fail(p->err, p->errlen, p->cfg->file, p->line, "%s", msg);
+	p->err_line = p->line;
+	p->stop = true;
+}
+
+/*
+ * The ini_reader: fgets() plus the line count, overlong-line detection,
+ * a UTF-8 BOM and leading whitespace dropped, and [section] headers
+ * recorded. inih calls the handler for a key right after this returns its
+ * line, so p->line is the line of that key. Returning NULL ends the parse.
+ */
+static char *
+config_reader(char *buf, int size, void *arg)
+{
+	struct config_parse *p = arg;
+	size_t skip;
+
+	if (p->stop || fgets(buf, size, p->fp) == NULL)
+		return NULL;
+	p->line++;
+	if (!config_line_is_whole(p, buf)) {
+		config_parse_fail(p, "line longer than %d characters",
+		    size - 1);
+		return NULL;
+	}
+	skip = 0;
+	if (p->line == 1 && strncmp(buf, "\xEF\xBB\xBF", 3) == 0)
+		skip = 3;
+	skip += strspn(buf + skip, " \t\v\f");
+	memmove(buf, buf + skip, strlen(buf + skip) + 1);
+	if (buf[0] == '[' && config_begin_section(p, buf) == -1)
+		return NULL;
+	return buf;
+}
+
+/*
+ * True if buf holds a whole line: it ends in a newline, or the file ends,
+ * or only the line end (LF or CRLF) did not fit. Otherwise consumes the
+ * rest of the overlong line.
+ */
+static bool
+config_line_is_whole(struct config_parse *p, const char *buf)
+{
+	size_t len = strlen(buf);
+	int c;
+
+	if (len > 0 && buf[len - 1] == '\n')
+		return true;
+	if ((c = getc(p->fp)) == '\r')
+		c = getc(p->fp);
+	if (c == EOF || c == '\n')
+		return true;
+	while (c != EOF && c != '\n')
+		c = getc(p->fp);
+	return false;
+}
+
+/*
+ * Starts the section whose "[header]" is buf (leading space already
+ * dropped): name = text between the brackets, trimmed; type = its first
+ * word; label = the rest, trimmed. A header inih will reject (no ']')
+ * leaves no current section; inih then reports the syntax error.
+ */
+static int
+config_begin_section(struct config_parse *p, char *buf)
+{
+	struct config *cfg = p->cfg;
+	struct config_section *sec;
+	char *end, *name, *rest;
+	size_t i, n;
+
+	p->cur = NULL;
+	if ((end = strchr(buf, ']')) == NULL)
+		return 0;
+	rest = end + 1 + strspn(end + 1, " \t\r\n\v\f");
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		config_parse_fail(p, "text after the section header");
+		return -1;
+	}
+	name = buf + 1 + strspn(buf + 1, " \t");
+	while (end > name && strchr(" \t", end[-1]) != NULL)
+		end--;
+	if (end == name) {
+		config_parse_fail(p, "empty section name []");
+		return -1;
+	}
+	cfg->sections = xreallocarray(cfg->sections, cfg->nsections + 1,
+	    sizeof(*cfg->sections));
+	sec = &cfg->sections[cfg->nsections];
+	memset(sec, 0, sizeof(*sec));
+	sec->file = cfg->file;
+	sec->line = p->line;
+	sec->name = xstrndup(name, (size_t)(end - name));
+	n = strcspn(sec->name, " \t");
+	sec->type = xstrndup(sec->name, n);
+	if (sec->name[n] != '\0')
+		sec->label =
+		    xstrdup(sec->name + n + strspn(sec->name + n, " \t"));
+	cfg->nsections++;
+	for (i = 0; i + 1 < cfg->nsections; i++) {
+		if (strcmp(cfg->sections[i].type, sec->type) == 0 &&
+		    (cfg->sections[i].label == NULL) == (sec->label == NULL) &&
+		    (sec->label == NULL ||
+			strcmp(cfg->sections[i].label, sec->label) == 0)) {
+			config_parse_fail(p,
+			    "duplicate section [%s] (first at line %d)",
+			    sec->name, cfg->sections[i].line);
+			return -1;
+		}
+	}
+	p->cur = sec;
+	return 0;
+}
+
+/*
+ * The ini_handler: appends key = value to the current section after
+ * ${ENV} expansion. The 'section' inih passes is ignored: inih truncates
+ * long names, and the reader already knows the header. Returns 0 (an
+ * error for inih) after recording the message.
+ */
+static int
+config_handler(void *arg, const char *section, const char *key,
+    const char *value)
+{
+	struct config_parse *p = arg;
+	struct config_section *sec = p->cur;
+	const struct config_kv *dup;
+	struct config_kv *kv;
+	bool from_env;
+	char *expanded;
+
+	(void)section;
+	if (p->stop)
+		return 0;
+	if (key == NULL || value == NULL)
+		return 1; /* a build with INI_CALL_HANDLER_ON_NEW_SECTION */
+	if (*key == '\0') {
+		config_parse_fail(p,
+		    "syntax error (expected [section] or key = value)");
+		return 0;
+	}
+	if (sec == NULL) {
+		config_parse_fail(p, "key '%s' is outside any [section]", key);
+		return 0;
+	}
+	if ((dup = config_kv_lookup(sec, key)) != NULL) {
+		config_parse_fail(p,
+		    "duplicate key '%s' in [%s] (first at line %d)", key,
+		    sec->name, dup->line);
+		return 0;
+	}
+	if ((expanded = config_expand(p, key, value, &from_env)) == NULL)
+		return 0;
+	sec->kv = xreallocarray(sec->kv, sec->nkv + 1, sizeof(*sec->kv));
+	kv = &sec->kv[sec->nkv++];
+	kv->key = xstrdup(key);
+	kv->value = expanded;
+	kv->line = p->line;
+	if (p->secret_key == NULL && !from_env && *value != '\0' &&
+	    config_key_is_secret(key)) {
+		p->secret_key = kv->key;
+		p->secret_line = kv->line;
+	}
+	return 1;
+}
+
+/* Appends n bytes of s to b, keeping b->s NUL-terminated. */
+static void
+config_buf_add(struct config_buf *b, const char *s, size_t n)
+{
+	while (b->len + n + 1 > b->cap) {
+		b->cap = b->cap == 0 ? 64 : b->cap * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/*
+ * The value of the environment variable whose name starts at 'name' and
+ * ends at the next '}' (*after is set past it), or NULL with the error
+ * recorded if the name is malformed or the variable unset.
+ */
+static const char *
+config_env(struct config_parse *p, const char *key, const char *name,
+    const char **after)
+{
+	const char *end = strchr(name, '}'), *val;
+	size_t n = end != NULL ? (size_t)(end - name) : 0;
+	char *var;
+
+	if (n == 0 || strspn(name, CONFIG_ENV_CHARS) != n) {
+		config_parse_fail(p,
+		    "bad ${NAME} reference in '%s' (NAME: letters, digits, "
+		    "'_')",
+		    key);
+		return NULL;
+	}
+	var = xstrndup(name, n);
+	if ((val = getenv(var)) == NULL)
+		config_parse_fail(p,
+		    "environment variable %s is not set (used by '%s')", var,
+		    key);
+	free(var);
+	*after = end + 1;
+	return val;
+}
+
+/*
+ * Returns a new copy of value with each ${NAME} replaced by the
+ * environment variable NAME, or NULL (error recorded) if one is unset or
+ * malformed. *from_env tells whether any was used. Values of variables are
+ * not expanded again.
+ */
+static char *
+config_expand(struct config_parse *p, const char *key, const char *value,
+    bool *from_env)
+{
+	struct config_buf b = {NULL, 0, 0};
+	const char *s = value, *ref, *env;
+
+	*from_env = false;
+	config_buf_add(&b, "", 0);
+	while ((ref = strstr(s, "${")) != NULL) {
+		config_buf_add(&b, s, (size_t)(ref - s));
+		if ((env = config_env(p, key, ref + 2, &s)) == NULL) {
+			free(b.s);
+			return NULL;
+		}
+		config_buf_add(&b, env, strlen(env));
+		*from_env = true;
+	}
+	config_buf_add(&b, s, strlen(s));
+	return b.s;
+}
+
+static bool
+config_key_is_secret(const char *key)
+{
+	size_t i, klen = strlen(key), slen;
+
+	for (i = 0; config_secret_names[i] != NULL; i++)
+		if (strcmp(key, config_secret_names[i]) == 0)
+			return true;
+	for (i = 0; config_secret_suffixes[i] != NULL; i++) {
+		slen = strlen(config_secret_suffixes[i]);
+		if (klen > slen &&
+		    strcmp(key + klen - slen, config_secret_suffixes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Pass one: opens cfg->file, runs inih over it and maps the outcome to one
+ * "FILE:LINE:" message. The first error in the file wins, whether inih or
+ * we found it. Fills *st (for the secrets check) from the open file.
+ */
+static int
+config_read(struct config *cfg, struct config_parse *p, struct stat *st)
+{
+	int rc;
+
+	if ((p->fp = fopen(cfg->file, "r")) == NULL)
+		return config_fail(p->err, p->errlen, cfg->file, 0,
+		    "cannot open: %s", strerror(errno));
+	if (fstat(fileno(p->fp), st) == -1) {
+		config_fail(p->err, p->errlen, cfg->file, 0, "cannot stat: %s",
+		    strerror(errno));
+		fclose(p->fp);
+		return -1;
+	}
+	rc = ini_parse_stream(config_reader, p, config_handler, p);
+	if (ferror(p->fp) && !p->stop)
+		config_fail(p->err, p->errlen, cfg->file, 0, "read error: %s",
+		    strerror(errno));
+	else if (rc > 0 && (!p->stop || rc < p->err_line))
+		config_fail(p->err, p->errlen, cfg->file, rc,
+		    "syntax error (expected [section] or key = value)");
+	else if (rc < 0 && !p->stop)
+		config_fail(p->err, p->errlen, cfg->file, 0,
+		    "cannot parse (inih error %d)", rc);
+	else if (!p->stop) {
+		fclose(p->fp);
+		return 0;
+	}
+	fclose(p->fp);
+	return -1;
+}
+
+/*
+ * Loads and validates 'path' (see config.h). Pass one collects raw
+ * sections, pass two fills the typed fields, and a file that holds a
+ * literal secret while others can read it earns one warning.
+ */
+struct config *
+config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
+    size_t errlen)
+{
+	struct config_parse p;
+	struct config *cfg;
+	struct stat st;
+	char cwd[PATH_MAX], *text;
+
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->file = xstrdup(path);
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->shutdown_timeout_ms = 10 * CONFIG_MS_S;
+	cfg->listen_port = 8080;
+	cfg->max_body = CONFIG_MIB;
+	cfg->batch = 256;
+	cfg->max_in_flight = 512;
+	cfg->lease_ms = 60 * CONFIG_MS_S;
+	cfg->tick_ms = 200;
+	cfg->retry_base_ms = CONFIG_MS_S;
+	cfg->retry_max_ms = CONFIG_MS_H;
+	cfg->validity_s = 24 * 3600;
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.err = err;
+	p.errlen = errlen;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		config_fail(err, errlen, path, 0,
+		    "cannot get the current directory: %s", strerror(errno));
+		goto fail;
+	}
+	if (config_read(cfg, &p, &st) == -1 ||
+	    config_validate(cfg, cwd, err, errlen) == -1)
+		goto fail;
+	if (warn != NULL && p.secret_key != NULL &&
+	    (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		text = xasprintf(
+		    "%s: holds secrets (%s at line %d) but is readable by "
+		    "others; chmod 600 %s or use ${ENV_VAR}",
+		    cfg->file, p.secret_key, p.secret_line, cfg->file);
+		warn(arg, text);
+		free(text);
+	}
+	return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}
+
+/*
+ * Pass two: checks each raw section against config_stypes[] and fills
+ * cfg; [sender NAME] sections become cfg->senders, in file order.
+ */
+static int
+config_validate(struct config *cfg, const char *cwd, char *err, size_t errlen)
+{
+	const struct config_stype *st;
+	struct config_section *sec;
+	struct config_sender *snd;
+	struct config_val v;
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nsections; i++)
+		if (strcmp(cfg->sections[i].type, "sender") == 0)
+			n++;
+	cfg->senders = xcalloc(n, sizeof(*cfg->senders));
+	for (i = 0; i < cfg->nsections; i++) {
+		sec = &cfg->sections[i];
+		if ((st = config_stype_lookup(sec->type)) == NULL)
+			return config_fail(err, errlen, cfg->file, sec->line,
+			    "unknown section [%s]", sec->name);
+		if (sec->label != NULL && !(st->flags & CONFIG_S_LABEL))
+			return config_fail(err, errlen, cfg->file, sec->line,
+			    "[%s] takes no name (found [%s])", sec->type,
+			    sec->name);
+		if (sec->label == NULL && (st->flags & CONFIG_S_LABEL))
+			return config_fail(err, errlen, cfg->file, sec->line,
+			    "[%s] needs a name: [%s NAME]", sec->type,
+			    sec->type);
+		memset(&v, 0, sizeof(v));
+		v.err = err;
+		v.errlen = errlen;
+		v.cwd = cwd;
+		if (!(st->flags & CONFIG_S_LABEL)) {
+			if (config_apply(&v, sec, st, cfg) == -1)
+				return -1;
+			if (strcmp(sec->type, "email") == 0)
+				cfg->email_section = sec;
+			continue;
+		}
+		snd = &cfg->senders[cfg->nsenders++];
+		snd->name = xstrdup(sec->label);
+		snd->section = sec;
+		if (config_apply(&v, sec, st, snd) == -1 ||
+		    config_sender_finish(snd, sec, err, errlen) == -1)
+			return -1;
+	}
+	return config_finish(cfg, cwd, err, errlen);
+}
+
+/*
+ * Sets every key of sec that st's table knows into base. A key it does
+ * not know is an error, unless the section's other keys belong to an
+ * adapter (CONFIG_S_RAW).
+ */
+static int
+config_apply(struct config_val *v, const struct config_section *sec,
+    const struct config_stype *st, void *base)
+{
+	const struct config_key *k;
+	size_t i;
+
+	for (i = 0; i < sec->nkv; i++) {
+		for (k = st->keys; k->name != NULL; k++)
+			if (strcmp(k->name, sec->kv[i].key) == 0)
+				break;
+		if (k->name == NULL) {
+			if (st->flags & CONFIG_S_RAW)
+				continue;
+			return config_fail(v->err, v->errlen, sec->file,
+			    sec->kv[i].line, "unknown key '%s' in [%s]",
+			    sec->kv[i].key, sec->name);
+		}
+		config_val_init(v, sec, &sec->kv[i], v->err, v->errlen);
+		if (config_setters[k->type](v, k, base) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The checks of [sender NAME] beyond single keys, and burst's default. */
+static int
+config_sender_finish(struct config_sender *snd,
+    const struct config_section *sec, char *err, size_t errlen)
+{
+	size_t n = strlen(snd->name);
+
+	if (n > CONFIG_NAME_MAX || strspn(snd->name, CONFIG_NAME_CHARS) != n)
+		return config_fail(err, errlen, sec->file, sec->line,
+		    "sender name '%s' must be 1 to %d letters, digits, '_' or "
+		    "'-'",
+		    snd->name, CONFIG_NAME_MAX);
+	if (snd->provider == NULL)
+		return config_fail(err, errlen, sec->file, sec->line,
+		    "[%s] needs provider = ...", sec->name);
+	if (snd->burst == 0)
+		snd->burst = snd->rate > 1 ? (unsigned)ceil(snd->rate) : 1;
+	return 0;
+}
+
+/*
+ * Fills the defaults that depend on other keys (paths under var_dir),
+ * then checks what spans keys: retry_base <= retry_max, default_sender.
+ */
+static int
+config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
+{
+	const struct config_section *sec;
+	char a[32], b[32];
+
+	if (cfg->var_dir == NULL)
+		cfg->var_dir = config_abspath(cwd, "var");
+	if (cfg->log_target == NULL)
+		cfg->log_target = xstrdup("stderr");
+	if (cfg->listen_addr == NULL)
+		cfg->listen_addr = xstrdup("127.0.0.1");
+	if (cfg->api_token_file == NULL)
+		cfg->api_token_file = xasprintf("%s/api.token", cfg->var_dir);
+	if (cfg->db_path == NULL)
+		cfg->db_path = xasprintf("%s/outreachd.db", cfg->var_dir);
+	if (cfg->email_adapter == NULL)
+		cfg->email_adapter = xstrdup("file");
+	if (cfg->retry_base_ms > cfg->retry_max_ms) {
+		sec = config_section_by_type(cfg, "dispatch");
+		return config_fail(err, errlen, cfg->file,
+		    config_section_get(sec, "retry_max") != NULL
+			? config_section_line(sec, "retry_max")
+			: config_section_line(sec, "retry_base"),
+		    "retry_max (%s) must not be below retry_base (%s)",
+		    config_duration_to_text(cfg->retry_max_ms, a, sizeof(a)),
+		    config_duration_to_text(cfg->retry_base_ms, b, sizeof(b)));
+	}
+	if (cfg->default_sender == NULL) {
+		if (cfg->nsenders > 0)
+			cfg->default_sender = xstrdup(cfg->senders[0].name);
+	} else if (config_sender_lookup(cfg, cfg->default_sender) == NULL) {
+		sec = config_section_by_type(cfg, "sms");
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "default_sender"),
+		    "default_sender '%s' is not a [sender %s] section",
+		    cfg->default_sender, cfg->default_sender);
+	}
+	return 0;
+}
+
+static const struct config_stype *
+config_stype_lookup(const char *name)
+{
+	const struct config_stype *st;
+
+	for (st = config_stypes; st->name != NULL; st++)
+		if (strcmp(st->name, name) == 0)
+			return st;
+	return NULL;
+}
+
+static const struct config_section *
+config_section_by_type(const struct config *cfg, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nsections; i++)
+		if (strcmp(cfg->sections[i].type, type) == 0)
+			return &cfg->sections[i];
+	return NULL;
+}
+
+static const struct config_kv *
+config_kv_lookup(const struct config_section *sec, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sec->nkv; i++)
+		if (strcmp(sec->kv[i].key, key) == 0)
+			return &sec->kv[i];
+	return NULL;
+}
+
+static void
+config_val_init(struct config_val *v, const struct config_section *sec,
+    const struct config_kv *kv, char *err, size_t errlen)
+{
+	v->file = sec->file;
+	v->key = kv->key;
+	v->value = kv->value;
+	v->line = kv->line;
+	v->err = err;
+	v->errlen = errlen;
+}
+
+/* path made absolute against cwd, without "./" prefixes or trailing '/'. */
+static char *
+config_abspath(const char *cwd, const char *path)
+{
+	char *abs;
+	size_t n;
+
+	if (path[0] == '/')
+		abs = xstrdup(path);
+	else {
+		while (strncmp(path, "./", 2) == 0)
+			path += 2 + strspn(path + 2, "/");
+		if (*path == '\0' || strcmp(path, ".") == 0)
+			abs = xstrdup(cwd);
+		else
+			abs = xasprintf("%s%s%s", cwd,
+			    strcmp(cwd, "/") == 0 ? "" : "/", path);
+	}
+	n = strlen(abs);
+	while (n > 1 && abs[n - 1] == '/')
+		abs[--n] = '\0';
+	return abs;
+}
+
+/*
+ * The first len characters of s, which must all be decimal digits (no
+ * sign, no space). A number too large for 64 bits saturates to
+ * UINT64_MAX, so it fails as out of range rather than as a bad number.
+ */
+static int
+config_parse_uint64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (len == 0 || strspn(s, "0123456789") < len)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (n > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			n = UINT64_MAX;
+		else
+			n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+config_val_uint(const struct config_val *v, uint64_t min, uint64_t max,
+    uint64_t *out)
+{
+	if (config_parse_uint64(v->value, strlen(v->value), out) == -1)
+		return config_val_fail(v, "%s = '%s' is not a whole number",
+		    v->key, v->value);
+	if (*out < min || *out > max)
+		return config_val_fail(v, "%s must be between %llu and %llu",
+		    v->key, (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+/*
+ * A duration: digits plus an optional unit ms, s, m or h (default s),
+ * into *out milliseconds, within [min, max] ms.
+ */
+static int
+config_val_duration(const struct config_val *v, uint64_t min, uint64_t max,
+    uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"", CONFIG_MS_S}, {"ms", 1}, {"s", CONFIG_MS_S},
+	    {"m", CONFIG_MS_M}, {"h", CONFIG_MS_H}};
+	char a[32], b[32];
+	size_t n = strspn(v->value, "0123456789"), i;
+	uint64_t val;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(v->value + n, units[i].unit) == 0)
+			break;
+	if (n == 0 || i == sizeof(units) / sizeof(units[0]))
+		return config_val_fail(v,
+		    "%s = '%s' is not a duration (a number with an optional "
+		    "ms, s, m or h)",
+		    v->key, v->value);
+	if (config_parse_uint64(v->value, n, &val) == -1 ||
+	    val > UINT64_MAX / units[i].ms)
+		val = UINT64_MAX; /* surely out of range */
+	else
+		val *= units[i].ms;
+	if (val < min || val > max)
+		return config_val_fail(v, "%s must be between %s and %s",
+		    v->key, config_duration_to_text(min, a, sizeof(a)),
+		    config_duration_to_text(max, b, sizeof(b)));
+	*out = val;
+	return 0;
+}
+
+static int
+config_val_bool(const struct config_val *v, bool *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1", NULL};
+	static const char *const no[] = {"no", "false", "off", "0", NULL};
+	size_t i;
+
+	for (i = 0; yes[i] != NULL; i++) {
+		if (strcmp(v->value, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(v->value, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return config_val_fail(v,
+	    "%s = '%s' is not a boolean (yes/no, true/false, on/off or 1/0)",
+	    v->key, v->value);
+}
+
+/* 90000 -> "90s", 7200000 -> "2h": the largest unit that is exact. */
+static const char *
+config_duration_to_text(uint64_t ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % CONFIG_MS_H == 0)
+		snprintf(buf, len, "%lluh",
+		    (unsigned long long)(ms / CONFIG_MS_H));
+	else if (ms != 0 && ms % CONFIG_MS_M == 0)
+		snprintf(buf, len, "%llum",
+		    (unsigned long long)(ms / CONFIG_MS_M));
+	else if (ms % CONFIG_MS_S == 0)
+		snprintf(buf, len, "%llus",
+		    (unsigned long long)(ms / CONFIG_MS_S));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
+static const char *
+config_size_to_text(uint64_t n, char *buf, size_t len)
+{
+	if (n != 0 && n % CONFIG_GIB == 0)
+		snprintf(buf, len, "%lluG",
+		    (unsigned long long)(n / CONFIG_GIB));
+	else if (n != 0 && n % CONFIG_MIB == 0)
+		snprintf(buf, len, "%lluM",
+		    (unsigned long long)(n / CONFIG_MIB));
+	else if (n != 0 && n % CONFIG_KIB == 0)
+		snprintf(buf, len, "%lluK",
+		    (unsigned long long)(n / CONFIG_KIB));
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	return buf;
+}
+
+/*
+ * Setters, one per value type (config_setters[]): each parses v->value
+ * as k describes, checks k's range, and stores the result at base +
+ * k->off, freeing any string it replaces. They return 0, or -1 with
+ * "FILE:LINE: ..." in v->err.
+ */
+
+static int
+config_set_string(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char **field = (char **)((char *)base + k->off);
+	size_t n = strlen(v->value);
+
+	if (n == 0)
+		return config_val_fail(v, "%s must not be empty", v->key);
+	if (n < k->min || n > k->max)
+		return config_val_fail(v,
+		    "%s must be %llu to %llu characters long", v->key,
+		    (unsigned long long)k->min, (unsigned long long)k->max);
+	free(*field);
+	*field = xstrdup(v->value);
+	return 0;
+}
+
+static int
+config_set_path(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char **field = (char **)((char *)base + k->off);
+
+	if (config_set_string(v, k, base) == -1)
+		return -1;
+	free(*field);
+	*field = config_abspath(v->cwd, v->value);
+	return 0;
+}
+
+static int
+config_set_url(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	const char *host;
+
+	if (strncmp(v->value, "http://", 7) == 0)
+		host = v->value + 7;
+	else if (strncmp(v->value, "https://", 8) == 0)
+		host = v->value + 8;
+	else
+		host = NULL;
+	if (host == NULL || *host == '\0' || *host == '/' ||
+	    strpbrk(v->value, " \t") != NULL)
+		return config_val_fail(v,
+		    "%s = '%s' is not an http:// or https:// URL", v->key,
+		    v->value);
+	return config_set_string(v, k, base);
+}
+
+static int
+config_set_uint(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	uint64_t n;
+
+	if (config_val_uint(v, k->min, k->max, &n) == -1)
+		return -1;
+	*(unsigned *)((char *)base + k->off) = (unsigned)n;
+	return 0;
+}
+
+static int
+config_set_duration(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	uint64_t ms;
+
+	if (config_val_duration(v, k->min, k->max, &ms) == -1)
+		return -1;
+	*(unsigned *)((char *)base + k->off) = (unsigned)ms;
+	return 0;
+}
+
+static int
+config_set_duration_s(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	uint64_t ms;
+
+	if (config_val_duration(v, k->min, k->max, &ms) == -1)
+		return -1;
+	if (ms % CONFIG_MS_S != 0)
+		return config_val_fail(v, "%s must be whole seconds", v->key);
+	*(unsigned *)((char *)base + k->off) = (unsigned)(ms / CONFIG_MS_S);
+	return 0;
+}
+
+/* A size: digits plus an optional K, M or G (powers of 1024). */
+static int
+config_set_size(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char a[32], b[32];
+	size_t n = strspn(v->value, "0123456789");
+	const char *unit = v->value + n;
+	uint64_t val, mult;
+
+	if (*unit == '\0')
+		mult = 1;
+	else if (strcmp(unit, "K") == 0 || strcmp(unit, "k") == 0)
+		mult = CONFIG_KIB;
+	else if (strcmp(unit, "M") == 0 || strcmp(unit, "m") == 0)
+		mult = CONFIG_MIB;
+	else if (strcmp(unit, "G") == 0 || strcmp(unit, "g") == 0)
+		mult = CONFIG_GIB;
+	else
+		mult = 0;
+	if (n == 0 || mult == 0)
+		return config_val_fail(v,
+		    "%s = '%s' is not a size (a number with an optional K, M "
+		    "or G)",
+		    v->key, v->value);
+	if (config_parse_uint64(v->value, n, &val) == -1 ||
+	    val > UINT64_MAX / mult)
+		val = UINT64_MAX; /* surely out of range */
+	else
+		val *= mult;
+	if (val < k->min || val > k->max || val > SIZE_MAX)
+		return config_val_fail(v, "%s must be between %s and %s",
+		    v->key, config_size_to_text(k->min, a, sizeof(a)),
+		    config_size_to_text(k->max, b, sizeof(b)));
+	*(size_t *)((char *)base + k->off) = (size_t)val;
+	return 0;
+}
+
+static int
+config_set_level(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	int level;
+
+	if ((level = log_level_parse(v->value)) == -1)
+		return config_val_fail(v,
+		    "%s = '%s' is not a log level (error, warn, info or debug)",
+		    v->key, v->value);
+	*(enum log_level *)((char *)base + k->off) = (enum log_level)level;
+	return 0;
+}
+
+static int
+config_set_log(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	if (strcmp(v->value, "stderr") == 0 || strcmp(v->value, "syslog") == 0)
+		return config_set_string(v, k, base);
+	if (*v->value == '\0')
+		return config_val_fail(v,
+		    "%s must be stderr, syslog or a file path", v->key);
+	return config_set_path(v, k, base);
+}
+
+/*
+ * "ADDR:PORT" or "[V6ADDR]:PORT"; ADDR must be numeric (inet_pton), so
+ * the listen address never depends on name resolution.
+ */
+static int
+config_set_listen(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char addr[64];
+	unsigned char bin[16];
+	const char *colon, *a = v->value;
+	size_t alen;
+	uint64_t port;
+	int af = AF_INET;
+
+	if (*a == '[') {
+		colon = strchr(a, ']');
+		if (colon != NULL && colon[1] != ':')
+			colon = NULL;
+		else if (colon != NULL)
+			colon++;
+		a++;
+		af = AF_INET6;
+	} else
+		colon = strrchr(a, ':');
+	alen = colon == NULL ? 0 : (size_t)(colon - a) - (af == AF_INET6);
+	if (colon == NULL || alen == 0 || alen >= sizeof(addr))
+		return config_val_fail(v,
+		    "%s = '%s' is not ADDR:PORT (e.g. 127.0.0.1:8080 or "
+		    "[::1]:8080)",
+		    v->key, v->value);
+	memcpy(addr, a, alen);
+	addr[alen] = '\0';
+	if (config_parse_uint64(colon + 1, strlen(colon + 1), &port) == -1 ||
+	    port < k->min || port > k->max)
+		return config_val_fail(v,
+		    "%s port must be between %llu and %llu", v->key,
+		    (unsigned long long)k->min, (unsigned long long)k->max);
+	if (inet_pton(af, addr, bin) != 1)
+		return config_val_fail(v,
+		    "%s address '%s' is not a numeric %s address%s", v->key,
+		    addr, af == AF_INET ? "IPv4" : "IPv6",
+		    af == AF_INET && strchr(addr, ':') != NULL
+			? " (write IPv6 as [ADDR]:PORT)"
+			: "");
+	free(*(char **)((char *)base + k->off));
+	*(char **)((char *)base + k->off) = xstrdup(addr);
+	*(unsigned *)((char *)base + k->off2) = (unsigned)port;
+	return 0;
+}
+
+static int
+config_set_bool(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	return config_val_bool(v, (bool *)((char *)base + k->off));
+}
+
+static int
+config_set_double(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v->value, &end);
+	/* digits only: no "inf", "nan" or hex floats */
+	if (strspn(v->value, "0123456789.eE+-") != strlen(v->value) ||
+	    end == v->value || *end != '\0' || errno != 0 || !isfinite(d))
+		return config_val_fail(v, "%s = '%s' is not a number", v->key,
+		    v->value);
+	if (d < (double)k->min || d > (double)k->max)
+		return config_val_fail(v, "%s must be between %llu and %llu",
+		    v->key, (unsigned long long)k->min,
+		    (unsigned long long)k->max);
+	memcpy((char *)base + k->off, &d, sizeof(d));
+	return 0;
+}
+
+static int
+config_set_choice(const struct config_val *v, const struct config_key *k,
+    void *base)
+{
+	char list[256] = "";
+	size_t i;
+
+	for (i = 0; k->choices[i] != NULL; i++) {
+		if (strcmp(v->value, k->choices[i]) == 0) {
+			free(*(char **)((char *)base + k->off));
+			*(char **)((char *)base + k->off) = xstrdup(v->value);
+			return 0;
+		}
+		if (i > 0)
+			strlcat(list, k->choices[i + 1] == NULL ? " or " : ", ",
+			    sizeof(list));
+		strlcat(list, k->choices[i], sizeof(list));
+	}
+	return config_val_fail(v, "%s = '%s' must be %s", v->key, v->value,
+	    list);
+}
+
+/*
+ * Frees cfg and everything it points to: sections, keys, senders and the
+ * typed strings. Pointers handed out by the getters die with it.
+ */
+void
+config_free(struct config *cfg)
+{
+	struct config_section *sec;
+	size_t i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nsections; i++) {
+		sec = &cfg->sections[i];
+		for (j = 0; j < sec->nkv; j++) {
+			free(sec->kv[j].key);
+			free(sec->kv[j].value);
+		}
+		free(sec->kv);
+		free(sec->name);
+		free(sec->type);
+		free(sec->label);
+	}
+	free(cfg->sections);
+	for (i = 0; i < cfg->nsenders; i++) {
+		free(cfg->senders[i].name);
+		free(cfg->senders[i].provider);
+		free(cfg->senders[i].from);
+	}
+	free(cfg->senders);
+	free(cfg->var_dir);
+	free(cfg->log_target);
+	free(cfg->listen_addr);
+	free(cfg->api_token);
+	free(cfg->api_token_file);
+	free(cfg->public_url);
+	free(cfg->db_path);
+	free(cfg->email_adapter);
+	free(cfg->default_sender);
+	free(cfg->file);
+	free(cfg);
+}
+
+/* The [sender 'name'] of cfg (borrowed), or NULL if there is none. */
+const struct config_sender *
+config_sender_lookup(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nsenders; i++)
+		if (strcmp(cfg->senders[i].name, name) == 0)
+			return &cfg->senders[i];
+	return NULL;
+}
+
+/*
+ * The raw value of 'key' in sec after ${ENV} expansion (borrowed from
+ * the config), or NULL if the key is absent or sec is NULL.
+ */
+const char *
+config_section_get(const struct config_section *sec, const char *key)
+{
+	const struct config_kv *kv;
+
+	if (sec == NULL || (kv = config_kv_lookup(sec, key)) == NULL)
+		return NULL;
+	return kv->value;
+}
+
+/*
+ * The line of 'key' in sec, or of the section header when the key is
+ * absent: the place to point at for a missing key. 0 if sec is NULL.
+ */
+int
+config_section_line(const struct config_section *sec, const char *key)
+{
+	const struct config_kv *kv;
+
+	if (sec == NULL)
+		return 0;
+	if ((kv = config_kv_lookup(sec, key)) == NULL)
+		return sec->line;
+	return kv->line;
+}
+
+/*
+ * Adapters call this first in init(): fails with "FILE:LINE: unknown key
+ * 'k' in [name]" on the first key of sec missing from 'allowed' (which
+ * must list the generic keys too, such as provider and rate).
+ */
+int
+config_section_check_keys(const struct config_section *sec,
+    const char *const *allowed, char *err, size_t errlen)
+{
+	size_t i, j;
+
+	for (i = 0; i < sec->nkv; i++) {
+		for (j = 0; allowed[j] != NULL; j++)
+			if (strcmp(allowed[j], sec->kv[i].key) == 0)
+				break;
+		if (allowed[j] == NULL)
+			return config_fail(err, errlen, sec->file,
+			    sec->kv[i].line, "unknown key '%s' in [%s]",
+			    sec->kv[i].key, sec->name);
+	}
+	return 0;
+}
+
+/*
+ * Sets *out to the value of 'key' (borrowed). Absent and not 'required':
+ * *out is left alone and 0 is returned. 'required' also rejects an
+ * empty value; the error for a missing key points at the header line.
+ */
+int
+config_section_str(const struct config_section *sec, const char *key,
+    bool required, const char **out, char *err, size_t errlen)
+{
+	const struct config_kv *kv = config_kv_lookup(sec, key);
+
+	if (kv != NULL && (!required || *kv->value != '\0')) {
+		*out = kv->value;
+		return 0;
+	}
+	if (!required)
+		return 0;
+	if (kv != NULL)
+		return config_fail(err, errlen, sec->file, kv->line,
+		    "%s must not be empty", key);
+	return config_fail(err, errlen, sec->file, sec->line,
+	    "[%s] needs %s = ...", sec->name, key);
+}
+
+/*
+ * The typed getters below share the parsers of the key tables, so an
+ * adapter's key reads and fails exactly like a core key. Each leaves
+ * *out untouched when the key is absent, and fails with "FILE:LINE:
+ * ..." naming the key and, for ranges, the allowed bounds.
+ */
+int
+config_section_uint(const struct config_section *sec, const char *key,
+    unsigned min, unsigned max, unsigned *out, char *err, size_t errlen)
+{
+	const struct config_kv *kv = config_kv_lookup(sec, key);
+	struct config_val v;
+	uint64_t n;
+
+	if (kv == NULL)
+		return 0;
+	memset(&v, 0, sizeof(v));
+	config_val_init(&v, sec, kv, err, errlen);
+	if (config_val_uint(&v, min, max, &n) == -1)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+int
+config_section_bool(const struct config_section *sec, const char *key,
+    bool *out, char *err, size_t errlen)
+{
+	const struct config_kv *kv = config_kv_lookup(sec, key);
+	struct config_val v;
+
+	if (kv == NULL)
+		return 0;
+	memset(&v, 0, sizeof(v));
+	config_val_init(&v, sec, kv, err, errlen);
+	return config_val_bool(&v, out);
+}
+
+int
+config_section_duration_ms(const struct config_section *sec, const char *key,
+    unsigned min_ms, unsigned max_ms, unsigned *out, char *err, size_t errlen)
+{
+	const struct config_kv *kv = config_kv_lookup(sec, key);
+	struct config_val v;
+	uint64_t ms;
+
+	if (kv == NULL)
+		return 0;
+	memset(&v, 0, sizeof(v));
+	config_val_init(&v, sec, kv, err, errlen);
+	if (config_val_duration(&v, min_ms, max_ms, &ms) == -1)
+		return -1;
+	*out = (unsigned)ms;
+	return 0;
+}

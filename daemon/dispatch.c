@@ -39,6 +39,7 @@
 #include "xmalloc.h"
 
 #define DISPATCH_EXPIRE_EVERY_MS 1000 /* sweep for expired messages */
+#define DISPATCH_RETRY_AFTER_MAX 86400 /* s; longer asks are capped */
 
 struct route {
 	char *name;		/* sender name, or "email" */
@@ -123,6 +124,8 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 	r->max_in_flight = d->cfg->max_in_flight;
 	if ((r->ad = adapter_new(ops, name, &env, sec, err, errlen)) == NULL)
 		return -1;
+	log_debug("route_ready name=%s channel=%s adapter=%s", name,
+	    channel_to_text(r->channel), ops);
 	if (r->ad->ops->channel != r->channel) {
 		snprintf(err, errlen, "%s:%d: '%s' is an %s adapter, not an %s "
 		    "one", sec ? sec->file : d->cfg->file,
@@ -209,6 +212,18 @@ dispatch_has_sender(const struct dispatch *d, const char *name)
 }
 
 const char *
+dispatch_sender_from(const struct dispatch *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++)
+		if (d->routes[i].channel == CHANNEL_SMS &&
+		    strcmp(d->routes[i].name, name) == 0)
+			return d->routes[i].from;
+	return NULL;
+}
+
+const char *
 dispatch_default_sender(const struct dispatch *d)
 {
 	return d->default_sender;
@@ -217,19 +232,25 @@ dispatch_default_sender(const struct dispatch *d)
 json_t *
 dispatch_routes_json(const struct dispatch *d)
 {
-	json_t *a = json_array();
+	json_t *senders = json_array(), *email = json_null();
 	const struct route *r;
 	size_t i;
 
 	for (i = 0; i < d->nroutes; i++) {
 		r = &d->routes[i];
-		json_array_append_new(a,
-		    json_pack("{s:s, s:s, s:s, s:f, s:i}", "name", r->name,
-			"channel", channel_to_text(r->channel), "provider",
-			r->ad->ops->name, "rate", r->bucket.rate, "in_flight",
-			(int)r->in_flight));
+		if (r->channel == CHANNEL_EMAIL) {
+			json_decref(email);
+			email = json_pack("{s:s, s:i}", "adapter",
+			    r->ad->ops->name, "in_flight", (int)r->in_flight);
+			continue;
+		}
+		json_array_append_new(senders,
+		    json_pack("{s:s, s:s, s:s?, s:f, s:i, s:i}", "name",
+			r->name, "provider", r->ad->ops->name, "from", r->from,
+			"rate", r->bucket.rate, "burst", (int)r->bucket.burst,
+			"in_flight", (int)r->in_flight));
 	}
-	return a;
+	return json_pack("{s:o, s:o}", "senders", senders, "email", email);
 }
 
 /* Makes the next tick fire within delay_ms (an earlier one is kept). */
@@ -481,7 +502,10 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		break;
 	case SEND_TRANSIENT:
 		if (res->code == 429)
-			rl_throttle(&r->bucket, now, res->retry_after * 1000);
+			rl_throttle(&r->bucket, now,
+			    res->retry_after > DISPATCH_RETRY_AFTER_MAX ?
+				DISPATCH_RETRY_AFTER_MAX * 1000 :
+				res->retry_after * 1000);
 		metrics_count_message(d->metrics, msg->channel,
 		    r->ad->ops->name, r->name, METRICS_OUT_TRANSIENT);
 		dispatch_retry(job, res, now);

@@ -41,9 +41,14 @@ void dispatch_start(struct dispatch *d);
 void dispatch_kick(struct dispatch *d);
 /* True if 'name' is a configured SMS sender. */
 bool dispatch_has_sender(const struct dispatch *d, const char *name);
+/* The from number configured for SMS sender 'name', or NULL. */
+const char *dispatch_sender_from(const struct dispatch *d, const char *name);
 /* The default SMS sender's name, or NULL if there is none. */
 const char *dispatch_default_sender(const struct dispatch *d);
-/* The routes as a new JSON array for /api/v1/status. */
+/*
+ * The routes for /api/v1/status, as a new object: {"senders": [{name,
+ * provider, rate, in_flight}], "email": {adapter, in_flight}}.
+ */
 json_t *dispatch_routes_json(const struct dispatch *d);
 
 typedef void dispatch_stopped_fn(void *arg);

@@ -8,6 +8,7 @@
  */
 #include "autoconf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct metrics {
 };
 
 static void metrics_escape(struct evbuffer *, const char *);
+static bool metrics_same(const char *, const char *const *);
 static void metrics_add(struct metrics_family *, const char *const *);
 
 struct metrics *
@@ -109,12 +111,47 @@ metrics_labels(const char *const *labels)
 	return s;
 }
 
+/*
+ * True if series 'labels' (rendered a="x",b="y") holds exactly the values
+ * of the name/value list, compared in place: no allocation on the hot
+ * path of a repeat increment.
+ */
+static bool
+metrics_same(const char *rendered, const char *const *labels)
+{
+	const char *p = rendered;
+	size_t i, n;
+
+	for (i = 0; labels[i] != NULL; i += 2) {
+		if (i > 0 && *p++ != ',')
+			return false;
+		n = strlen(labels[i]);
+		if (strncmp(p, labels[i], n) != 0 || p[n] != '=' ||
+		    p[n + 1] != '"')
+			return false;
+		p += n + 2;
+		n = strlen(labels[i + 1]);
+		/* values needing escapes never match in place; they are
+		 * rare and then simply get their own series lookup below */
+		if (strncmp(p, labels[i + 1], n) != 0 || p[n] != '"')
+			return false;
+		p += n + 1;
+	}
+	return *p == '\0';
+}
+
 static void
 metrics_add(struct metrics_family *fam, const char *const *labels)
 {
-	char *key = metrics_labels(labels);
+	char *key;
 	size_t i;
 
+	for (i = 0; i < fam->n; i++)
+		if (metrics_same(fam->series[i].labels, labels)) {
+			fam->series[i].value++;
+			return;
+		}
+	key = metrics_labels(labels);
 	for (i = 0; i < fam->n; i++)
 		if (strcmp(fam->series[i].labels, key) == 0) {
 			fam->series[i].value++;
@@ -164,10 +201,12 @@ metrics_render_sample(struct evbuffer *out, const char *name,
 
 	/* Whole numbers print exactly; fractions with 9 significant
 	 * digits (microsecond timings need no more). */
-	const char *fmt = value == (double)(int64_t)value ? "%.0f" : "%.9g";
 	char num[64];
 
-	snprintf(num, sizeof(num), fmt, value);
+	if (value == (double)(int64_t)value)
+		snprintf(num, sizeof(num), "%.0f", value);
+	else
+		snprintf(num, sizeof(num), "%.9g", value);
 	if (l != NULL && l[0] != '\0')
 		evbuffer_add_printf(out, "%s{%s} %s\n", name, l, num);
 	else
