@@ -29,9 +29,9 @@ extern const struct adapter_ops file_ops;
 
 /* Adding a provider = one file + one line here (DESIGN §5). */
 static const struct adapter_ops *const adapter_table[] = {
-	&console_ops,
-	&file_ops,
-	NULL,
+    &console_ops,
+    &file_ops,
+    NULL,
 };
 
 /* One send in flight: what the core asked to be called back with. */
@@ -40,7 +40,7 @@ struct adapter_call {
 	struct adapter *ad;
 	adapter_done_fn *done;
 	void *arg;
-	bool in_send;	/* true while ops->send() runs */
+	bool in_send; /* true while ops->send() runs */
 };
 
 /* A completion deferred to the next loop turn (adapter_complete_later). */
@@ -70,8 +70,8 @@ adapter_ops_lookup(const char *name)
  */
 struct adapter *
 adapter_new(const char *ops_name, const char *name,
-    const struct adapter_env *env, const struct config_section *sec,
-    char *err, size_t errlen)
+    const struct adapter_env *env, const struct config_section *sec, char *err,
+    size_t errlen)
 {
 	const struct adapter_ops *ops = adapter_ops_lookup(ops_name);
 	struct adapter *ad;
@@ -90,8 +90,9 @@ adapter_new(const char *ops_name, const char *name,
 			    sec->file, config_section_line(sec, "provider"),
 			    ops_name, sec->name, known);
 		else
-			snprintf(err, errlen, "unknown adapter '%s' (known: %s)",
-			    ops_name, known);
+			snprintf(err, errlen,
+			    "unknown adapter '%s' (known: %s)", ops_name,
+			    known);
 		return NULL;
 	}
 	ad = xcalloc(1, sizeof(*ad));
@@ -140,10 +141,12 @@ adapter_on_done(void *arg, const struct send_result *res)
 
 	if (call->in_send)
 		fatalx("adapter_contract adapter=%s error=\"done called from "
-		       "inside send\"", call->ad->name);
+		       "inside send\"",
+		    call->ad->name);
 	if (call->ad->in_flight == 0)
 		fatalx("adapter_contract adapter=%s error=\"done called "
-		       "twice\"", call->ad->name);
+		       "twice\"",
+		    call->ad->name);
 	call->ad->in_flight--;
 	TAILQ_REMOVE(&call->ad->calls, call, entry);
 	call->done(call->arg, res);

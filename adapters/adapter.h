@@ -57,12 +57,12 @@ enum send_outcome {
 
 struct send_result {
 	enum send_outcome outcome;
-	int code;		  /* provider or SMTP code, 0 if none */
-	unsigned retry_after;	  /* seconds from Retry-After, 0 = none */
-	bool uncertain;		  /* request may have reached the provider */
-	unsigned flags;		  /* SEND_F_* */
-	char provider_id[128];	  /* matches status callbacks */
-	char text[256];		  /* short, masked, no secrets */
+	int code;	       /* provider or SMTP code, 0 if none */
+	unsigned retry_after;  /* seconds from Retry-After, 0 = none */
+	bool uncertain;	       /* request may have reached the provider */
+	unsigned flags;	       /* SEND_F_* */
+	char provider_id[128]; /* matches status callbacks */
+	char text[256];	       /* short, masked, no secrets */
 };
 
 /* The one callback of a send; runs on the loop thread. */
@@ -72,7 +72,7 @@ typedef void adapter_done_fn(void *arg, const struct send_result *res);
 struct adapter_env {
 	struct event_base *base;
 	const char *var_dir;	/* the daemon's state directory */
-	const char *public_url;	/* base URL providers call back; may be NULL */
+	const char *public_url; /* base URL providers call back; may be NULL */
 };
 
 struct adapter;
@@ -80,7 +80,7 @@ struct adapter_call;
 TAILQ_HEAD(adapter_call_list, adapter_call);
 
 struct adapter_ops {
-	const char *name;	/* "console", "file", "twilio", "smtp", ... */
+	const char *name; /* "console", "file", "twilio", "smtp", ... */
 	enum channel channel;
 	int (*init)(struct adapter *ad, const struct config_section *sec,
 	    char *err, size_t errlen);
@@ -101,12 +101,12 @@ struct adapter_ops {
 /* An adapter instance. The core reads it; the adapter owns 'priv'. */
 struct adapter {
 	const struct adapter_ops *ops;
-	char *name;			/* instance: sender name or "email" */
+	char *name; /* instance: sender name or "email" */
 	struct adapter_env env;
-	void *priv;			/* the adapter's own state */
-	unsigned in_flight;		/* sends whose done has not run */
+	void *priv;	    /* the adapter's own state */
+	unsigned in_flight; /* sends whose done has not run */
 	bool draining;
-	struct adapter_call_list calls;	/* adapter.c's records of those */
+	struct adapter_call_list calls; /* adapter.c's records of those */
 };
 
 /* The ops called 'name' in adapter_table[], or NULL. */
@@ -118,8 +118,8 @@ const struct adapter_ops *adapter_ops_lookup(const char *name);
  * NULL with "FILE:LINE: ..." (or "unknown provider ...") in err.
  */
 struct adapter *adapter_new(const char *ops_name, const char *name,
-    const struct adapter_env *env, const struct config_section *sec,
-    char *err, size_t errlen);
+    const struct adapter_env *env, const struct config_section *sec, char *err,
+    size_t errlen);
 
 /*
  * Hands msg to the adapter. Returns 0 (done will run exactly once, later)

@@ -36,7 +36,7 @@ struct console_pending {
 	TAILQ_ENTRY(console_pending) entry;
 	struct adapter *ad;
 	struct event *ev;
-	char *line;		/* the JSON line to append, with '\n' */
+	char *line; /* the JSON line to append, with '\n' */
 	int64_t msg_id;
 	char masked_to[MSG_ADDR_MAX];
 	adapter_done_fn *done;
@@ -51,8 +51,8 @@ struct console {
 	struct console_pending_list pending;
 };
 
-static int console_init(struct adapter *, const struct config_section *,
-    char *, size_t);
+static int console_init(struct adapter *, const struct config_section *, char *,
+    size_t);
 static int console_send(struct adapter *, const struct out_msg *,
     adapter_done_fn *, void *);
 static void console_free(struct adapter *);
@@ -61,16 +61,15 @@ static void console_finish(struct console_pending *);
 static void console_on_delay(evutil_socket_t, short, void *);
 
 const struct adapter_ops console_ops = {
-	.name = "console",
-	.channel = CHANNEL_SMS,
-	.init = console_init,
-	.send = console_send,
-	.free = console_free,
+    .name = "console",
+    .channel = CHANNEL_SMS,
+    .init = console_init,
+    .send = console_send,
+    .free = console_free,
 };
 
-static const char *const console_keys[] = {
-	"provider", "from", "rate", "burst", "file", "delay", NULL
-};
+static const char *const console_keys[] = {"provider", "from", "rate", "burst",
+    "file", "delay", NULL};
 
 static int
 console_init(struct adapter *ad, const struct config_section *sec, char *err,

@@ -38,12 +38,12 @@
 struct file_email {
 	char *dir;
 	char *from;
-	char *reply_to;		/* NULL = none */
-	char *domain;		/* for Message-IDs, from the From address */
+	char *reply_to; /* NULL = none */
+	char *domain;	/* for Message-IDs, from the From address */
 };
 
-static int file_init(struct adapter *, const struct config_section *,
-    char *, size_t);
+static int file_init(struct adapter *, const struct config_section *, char *,
+    size_t);
 static int file_send(struct adapter *, const struct out_msg *,
     adapter_done_fn *, void *);
 static void file_free(struct adapter *);
@@ -51,16 +51,15 @@ static int file_write(struct file_email *, const struct out_msg *,
     struct send_result *);
 
 const struct adapter_ops file_ops = {
-	.name = "file",
-	.channel = CHANNEL_EMAIL,
-	.init = file_init,
-	.send = file_send,
-	.free = file_free,
+    .name = "file",
+    .channel = CHANNEL_EMAIL,
+    .init = file_init,
+    .send = file_send,
+    .free = file_free,
 };
 
-static const char *const file_keys[] = {
-	"adapter", "dir", "from", "reply_to", NULL
-};
+static const char *const file_keys[] = {"adapter", "dir", "from", "reply_to",
+    NULL};
 
 static int
 file_init(struct adapter *ad, const struct config_section *sec, char *err,
@@ -81,9 +80,10 @@ file_init(struct adapter *ad, const struct config_section *sec, char *err,
 	if (from == NULL)
 		from = FILE_DEFAULT_FROM;
 	if ((at = strrchr(from, '@')) == NULL) {
-		snprintf(err, errlen, "%s:%d: from must hold an address "
-		    "(Name <user@domain>)", sec->file,
-		    config_section_line(sec, "from"));
+		snprintf(err, errlen,
+		    "%s:%d: from must hold an address "
+		    "(Name <user@domain>)",
+		    sec->file, config_section_line(sec, "from"));
 		return -1;
 	}
 	f = xcalloc(1, sizeof(*f));
@@ -107,7 +107,7 @@ static int
 file_write(struct file_email *f, const struct out_msg *msg,
     struct send_result *res)
 {
-	struct mime_msg m = { 0 };
+	struct mime_msg m = {0};
 	struct evbuffer *buf = evbuffer_new();
 	unsigned char rnd[8];
 	char msgid[120], tmp[4096], path[4096], err[256];
@@ -117,9 +117,11 @@ file_write(struct file_email *f, const struct out_msg *msg,
 		fatalx("file_write: evbuffer_new failed");
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));
-	snprintf(msgid, sizeof(msgid), "%lld.%02x%02x%02x%02x%02x%02x%02x%02x"
-	    "@%.64s", (long long)msg->id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-	    rnd[5], rnd[6], rnd[7], f->domain);
+	snprintf(msgid, sizeof(msgid),
+	    "%lld.%02x%02x%02x%02x%02x%02x%02x%02x"
+	    "@%.64s",
+	    (long long)msg->id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+	    rnd[6], rnd[7], f->domain);
 	m.from = msg->from[0] != '\0' ? msg->from : f->from;
 	m.to = msg->to;
 	m.reply_to = f->reply_to;
@@ -155,8 +157,8 @@ done:
 }
 
 static int
-file_send(struct adapter *ad, const struct out_msg *msg,
-    adapter_done_fn *done, void *arg)
+file_send(struct adapter *ad, const struct out_msg *msg, adapter_done_fn *done,
+    void *arg)
 {
 	struct send_result res;
 	char masked[MSG_ADDR_MAX];

@@ -21,14 +21,14 @@
 #include "compat.h"
 #include "mime.h"
 
-#define MIME_QP_LINE 76		/* RFC 2045 §6.7 rule 5 */
-#define MIME_EW_CHUNK 45	/* bytes per encoded-word: 60 base64 chars,
-				 * 72 with =?UTF-8?B?...?=, within 75 */
+#define MIME_QP_LINE 76 /* RFC 2045 §6.7 rule 5 */
+#define MIME_EW_CHUNK                                  \
+	45 /* bytes per encoded-word: 60 base64 chars, \
+	    * 72 with =?UTF-8?B?...?=, within 75 */
 
 static bool mime_is_ascii(const char *);
 static bool mime_has_crlf(const char *);
-static void mime_encoded_words(struct evbuffer *, size_t, const char *,
-    size_t);
+static void mime_encoded_words(struct evbuffer *, size_t, const char *, size_t);
 static void mime_body_part(struct evbuffer *, const char *, const char *);
 
 static bool
@@ -51,10 +51,10 @@ mime_date(int64_t when, char *buf, size_t len)
 {
 	time_t t = (time_t)when;
 	struct tm tm;
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-		"May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat"};
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 	gmtime_r(&t, &tm);
 	snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000",
@@ -197,8 +197,9 @@ mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 
 	if (m->from == NULL || m->to == NULL || m->subject == NULL ||
 	    m->text == NULL || m->message_id == NULL) {
-		snprintf(err, errlen, "mime: from, to, subject, text and "
-				      "message id are required");
+		snprintf(err, errlen,
+		    "mime: from, to, subject, text and "
+		    "message id are required");
 		return -1;
 	}
 	if (mime_has_crlf(m->from) || mime_has_crlf(m->to) ||

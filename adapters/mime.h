@@ -25,7 +25,7 @@ struct mime_msg {
 	const char *subject;	/* required */
 	const char *text;	/* required */
 	const char *html;	/* may be NULL */
-	const char *message_id;	/* without <>; required */
+	const char *message_id; /* without <>; required */
 	int64_t date;		/* seconds since the epoch */
 	/* More "Name: value" lines, already valid ASCII; NULL-terminated
 	 * array, or NULL. */

@@ -31,9 +31,9 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define API_SMS_MAX_CHARS 1600	/* Twilio's and most providers' cap */
-#define API_KEY_MAX 200		/* idempotency keys */
-#define API_PRIO_MAX 10
+#define API_SMS_MAX_CHARS 1600 /* Twilio's and most providers' cap */
+#define API_KEY_MAX	  200  /* idempotency keys */
+#define API_PRIO_MAX	  10
 
 struct api {
 	struct api_deps deps;
@@ -56,8 +56,8 @@ static void api_status(struct http_req *, void *);
 static void api_message_post(struct http_req *, void *);
 static void api_message_get(struct http_req *, void *);
 static void api_on_enqueued(void *, bool);
-static int api_message_parse(struct api *, json_t *, struct queue_new *,
-    char *, size_t);
+static int api_message_parse(struct api *, json_t *, struct queue_new *, char *,
+    size_t);
 
 static void
 api_sha256(const char *s, unsigned char out[32])
@@ -113,9 +113,9 @@ api_authorized(struct api *api, struct http_req *req)
 			return true;
 	}
 	http_add_header(req, "WWW-Authenticate", "Bearer realm=\"outreachd\"");
-	http_reply_error(req, 401, "unauthorized", h == NULL ?
-		"missing Authorization: Bearer <token> header" :
-		"invalid API token");
+	http_reply_error(req, 401, "unauthorized",
+	    h == NULL ? "missing Authorization: Bearer <token> header"
+		      : "invalid API token");
 	return false;
 }
 
@@ -127,12 +127,14 @@ api_healthz(struct http_req *req, void *arg)
 
 	if (store_ping(api->deps.st, err, sizeof(err)) == -1) {
 		log_warnx("healthz_failed error=\"%s\"", err);
-		http_reply_json(req, 503, json_pack("{s:s, s:s, s:s}", "status",
-		    "error", "store", err, "version", PACKAGE_VERSION));
+		http_reply_json(req, 503,
+		    json_pack("{s:s, s:s, s:s}", "status", "error", "store",
+			err, "version", PACKAGE_VERSION));
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:s, s:s, s:s}", "status", "ok",
-	    "store", "ok", "version", PACKAGE_VERSION));
+	http_reply_json(req, 200,
+	    json_pack("{s:s, s:s, s:s}", "status", "ok", "store", "ok",
+		"version", PACKAGE_VERSION));
 }
 
 /* The queue's counts as {"sms": {"queued": n, ...}, "email": {...}}. */
@@ -192,8 +194,8 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	    "Messages in the store by channel and status.");
 	for (c = 0; c < CHANNEL_COUNT; c++)
 		for (s = 0; s < MSG_ST_COUNT; s++) {
-			const char *l[] = { "channel", channel_to_text(c),
-				"status", msg_status_to_text(s), NULL };
+			const char *l[] = {"channel", channel_to_text(c),
+			    "status", msg_status_to_text(s), NULL};
 			metrics_render_sample(out, "outreachd_queue_messages",
 			    l, (double)counts[c][s]);
 		}
@@ -253,7 +255,7 @@ api_metrics(struct http_req *req, void *arg)
 static int
 api_parse_time(const json_t *v, int64_t *ms)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *s, *p;
 	int oh = 0, om = 0, sign = 1;
 	double frac = 0;
@@ -357,9 +359,9 @@ static int
 api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
     size_t errlen)
 {
-	static const char *const known[] = { "channel", "to", "body",
-		"subject", "html", "from", "sender", "idempotency_key",
-		"not_before", "expires_at", "priority", NULL };
+	static const char *const known[] = {"channel", "to", "body", "subject",
+	    "html", "from", "sender", "idempotency_key", "not_before",
+	    "expires_at", "priority", NULL};
 	const char *key, *chan = NULL;
 	json_t *v;
 	size_t i;
@@ -389,14 +391,15 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 	}
 	m->channel = chan != NULL ? channel_parse(chan) : CHANNEL_SMS;
 	if (m->to == NULL || m->body == NULL || m->body[0] == '\0') {
-		snprintf(err, errlen, "%s: required", m->to == NULL ? "to" :
-							      "body");
+		snprintf(err, errlen, "%s: required",
+		    m->to == NULL ? "to" : "body");
 		return -1;
 	}
 	if (m->channel == CHANNEL_SMS) {
 		if (!api_is_e164(m->to)) {
-			snprintf(err, errlen, "to: not an E.164 phone number "
-					      "(+ and 8-15 digits)");
+			snprintf(err, errlen,
+			    "to: not an E.164 phone number "
+			    "(+ and 8-15 digits)");
 			return -1;
 		}
 		if (m->subject != NULL || m->html != NULL) {
@@ -405,15 +408,18 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			return -1;
 		}
 		if (api_utf8_len(m->body) > API_SMS_MAX_CHARS) {
-			snprintf(err, errlen, "body: SMS text is limited to %d "
-					      "characters", API_SMS_MAX_CHARS);
+			snprintf(err, errlen,
+			    "body: SMS text is limited to %d "
+			    "characters",
+			    API_SMS_MAX_CHARS);
 			return -1;
 		}
 		if (m->sender == NULL)
 			m->sender = dispatch_default_sender(api->deps.dispatch);
 		if (m->sender == NULL) {
-			snprintf(err, errlen, "sender: no SMS sender is "
-					      "configured ([sender NAME])");
+			snprintf(err, errlen,
+			    "sender: no SMS sender is "
+			    "configured ([sender NAME])");
 			return -1;
 		}
 		if (!dispatch_has_sender(api->deps.dispatch, m->sender)) {
@@ -423,8 +429,8 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 		}
 		/* Record the number it will go out from. */
 		if (m->from == NULL)
-			m->from = dispatch_sender_from(api->deps.dispatch,
-			    m->sender);
+			m->from =
+			    dispatch_sender_from(api->deps.dispatch, m->sender);
 	} else {
 		if (!api_is_email(m->to)) {
 			snprintf(err, errlen, "to: not an email address");
@@ -439,13 +445,15 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			return -1;
 		}
 	}
-	if (m->from != NULL && (strlen(m->from) >= MSG_ADDR_MAX ||
-	    strpbrk(m->from, "\r\n") != NULL)) {
+	if (m->from != NULL &&
+	    (strlen(m->from) >= MSG_ADDR_MAX ||
+		strpbrk(m->from, "\r\n") != NULL)) {
 		snprintf(err, errlen, "from: too long or holds a line break");
 		return -1;
 	}
-	if (m->idempotency_key != NULL && (m->idempotency_key[0] == '\0' ||
-	    strlen(m->idempotency_key) > API_KEY_MAX)) {
+	if (m->idempotency_key != NULL &&
+	    (m->idempotency_key[0] == '\0' ||
+		strlen(m->idempotency_key) > API_KEY_MAX)) {
 		snprintf(err, errlen, "idempotency_key: 1 to %d characters",
 		    API_KEY_MAX);
 		return -1;
@@ -453,8 +461,10 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 	if ((v = json_object_get(o, "priority")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > API_PRIO_MAX) {
-			snprintf(err, errlen, "priority: an integer from 0 to "
-			    "%d", API_PRIO_MAX);
+			snprintf(err, errlen,
+			    "priority: an integer from 0 to "
+			    "%d",
+			    API_PRIO_MAX);
 			return -1;
 		}
 		m->priority = (int)json_integer_value(v);
@@ -462,14 +472,16 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 		m->priority = MSG_PRIO_DEFAULT;
 	if ((v = json_object_get(o, "not_before")) != NULL &&
 	    api_parse_time(v, &m->not_before) == -1) {
-		snprintf(err, errlen, "not_before: an ISO 8601 time "
+		snprintf(err, errlen,
+		    "not_before: an ISO 8601 time "
 		    "(2026-11-27T10:00:00Z) or Unix seconds");
 		return -1;
 	}
 	m->expires_at = now + (int64_t)api->deps.cfg->validity_s * 1000;
 	if ((v = json_object_get(o, "expires_at")) != NULL) {
 		if (api_parse_time(v, &m->expires_at) == -1) {
-			snprintf(err, errlen, "expires_at: an ISO 8601 time "
+			snprintf(err, errlen,
+			    "expires_at: an ISO 8601 time "
 			    "(2026-11-27T10:00:00Z) or Unix seconds");
 			return -1;
 		}
@@ -485,7 +497,7 @@ static void
 api_message_post(struct http_req *req, void *arg)
 {
 	struct api *api = arg;
-	struct queue_new m = { 0 };
+	struct queue_new m = {0};
 	struct api_pending *p;
 	const char *ctype;
 	json_error_t jerr;
@@ -504,7 +516,8 @@ api_message_post(struct http_req *req, void *arg)
 	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
 		http_reply_error(req, 415, "unsupported_media_type",
 		    "Content-Type must be application/json, not %.64s "
-		    "(with curl: -H 'Content-Type: application/json')", ctype);
+		    "(with curl: -H 'Content-Type: application/json')",
+		    ctype);
 		return;
 	}
 	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
@@ -556,15 +569,17 @@ api_on_enqueued(void *arg, bool ok)
 		    "idempotency_key");
 	} else if (p->dup) {
 		st = queue_status(p->api->deps.st, p->id, err, sizeof(err));
-		http_reply_json(p->req, 200, json_pack("{s:I, s:s, s:b}", "id",
-		    (json_int_t)p->id, "status", st >= 0 ?
-			msg_status_to_text(st) : "unknown", "duplicate", 1));
+		http_reply_json(p->req, 200,
+		    json_pack("{s:I, s:s, s:b}", "id", (json_int_t)p->id,
+			"status", st >= 0 ? msg_status_to_text(st) : "unknown",
+			"duplicate", 1));
 	} else {
 		snprintf(loc, sizeof(loc), "/api/v1/messages/%lld",
 		    (long long)p->id);
 		http_add_header(p->req, "Location", loc);
-		http_reply_json(p->req, 202, json_pack("{s:I, s:s, s:b}", "id",
-		    (json_int_t)p->id, "status", "queued", "duplicate", 0));
+		http_reply_json(p->req, 202,
+		    json_pack("{s:I, s:s, s:b}", "id", (json_int_t)p->id,
+			"status", "queued", "duplicate", 0));
 	}
 	free(p);
 }

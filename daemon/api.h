@@ -24,8 +24,8 @@ struct api_deps {
 	struct dispatch *dispatch;
 	struct metrics *metrics;
 	const struct config *cfg;
-	const char *token;	/* the bearer token that grants access */
-	int64_t started_at;	/* ms, for uptime */
+	const char *token;  /* the bearer token that grants access */
+	int64_t started_at; /* ms, for uptime */
 };
 
 struct api;

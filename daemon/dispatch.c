@@ -38,18 +38,18 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define DISPATCH_EXPIRE_EVERY_MS 1000 /* sweep for expired messages */
+#define DISPATCH_EXPIRE_EVERY_MS 1000  /* sweep for expired messages */
 #define DISPATCH_RETRY_AFTER_MAX 86400 /* s; longer asks are capped */
 
 struct route {
-	char *name;		/* sender name, or "email" */
+	char *name; /* sender name, or "email" */
 	enum channel channel;
 	struct adapter *ad;
 	struct rl_bucket bucket;
-	const char *from;	/* default From; borrowed from the config */
-	unsigned in_flight;	/* claimed and not yet settled */
+	const char *from;   /* default From; borrowed from the config */
+	unsigned in_flight; /* claimed and not yet settled */
 	unsigned max_in_flight;
-	bool full_claim;	/* the last claim filled its batch */
+	bool full_claim; /* the last claim filled its batch */
 };
 
 /* One claimed message, from its claim until its result is stored. */
@@ -59,8 +59,8 @@ struct dispatch_job {
 	struct route *route;
 	struct out_msg *msg;
 	int64_t claimed_at;
-	bool at_adapter;	/* handed to the adapter, result pending */
-	bool abandoned;		/* given up at the shutdown deadline */
+	bool at_adapter; /* handed to the adapter, result pending */
+	bool abandoned;	 /* given up at the shutdown deadline */
 };
 TAILQ_HEAD(dispatch_job_list, dispatch_job);
 
@@ -81,7 +81,7 @@ struct dispatch {
 	const char *default_sender;
 	struct event *tick_ev;
 	struct event *deadline_ev;
-	int64_t tick_at;	/* when the pending tick fires; 0 = none */
+	int64_t tick_at; /* when the pending tick fires; 0 = none */
 	int64_t last_expire;
 	struct dispatch_job_list jobs;
 	struct dispatch_job_list abandoned;
@@ -91,9 +91,8 @@ struct dispatch {
 	void *stopped_arg;
 };
 
-static int dispatch_route_init(struct dispatch *, struct route *,
-    const char *, const char *, const struct config_section *, char *,
-    size_t);
+static int dispatch_route_init(struct dispatch *, struct route *, const char *,
+    const char *, const struct config_section *, char *, size_t);
 static void dispatch_schedule(struct dispatch *, int64_t);
 static void dispatch_on_tick(evutil_socket_t, short, void *);
 static void dispatch_claim(struct dispatch *, struct route *, int64_t);
@@ -115,9 +114,9 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
     size_t errlen)
 {
 	struct adapter_env env = {
-		.base = d->base,
-		.var_dir = d->cfg->var_dir,
-		.public_url = d->cfg->public_url,
+	    .base = d->base,
+	    .var_dir = d->cfg->var_dir,
+	    .public_url = d->cfg->public_url,
 	};
 
 	r->name = xstrdup(name);
@@ -127,11 +126,15 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 	log_debug("route_ready name=%s channel=%s adapter=%s", name,
 	    channel_to_text(r->channel), ops);
 	if (r->ad->ops->channel != r->channel) {
-		snprintf(err, errlen, "%s:%d: '%s' is an %s adapter, not an %s "
-		    "one", sec ? sec->file : d->cfg->file,
-		    sec ? config_section_line(sec, r->channel == CHANNEL_SMS ?
-			"provider" : "adapter") : 0, ops,
-		    channel_to_text(r->ad->ops->channel),
+		snprintf(err, errlen,
+		    "%s:%d: '%s' is an %s adapter, not an %s "
+		    "one",
+		    sec ? sec->file : d->cfg->file,
+		    sec ? config_section_line(sec,
+			      r->channel == CHANNEL_SMS ? "provider"
+							: "adapter")
+			: 0,
+		    ops, channel_to_text(r->ad->ops->channel),
 		    channel_to_text(r->channel));
 		return -1;
 	}
@@ -140,8 +143,7 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 
 struct dispatch *
 dispatch_new(struct event_base *base, struct store *st,
-    const struct config *cfg, struct metrics *metrics, char *err,
-    size_t errlen)
+    const struct config *cfg, struct metrics *metrics, char *err, size_t errlen)
 {
 	struct dispatch *d = xcalloc(1, sizeof(*d));
 	const struct config_sender *s;
@@ -313,13 +315,15 @@ dispatch_next_delay(struct dispatch *d, int64_t now)
 			continue;
 		if (r->full_claim)
 			return 0;
-		if (r->bucket.rate > 0 && (w = rl_wait_ms(&r->bucket, now)) > 0 &&
-		    w < delay)
+		if ((w = rl_wait_ms(&r->bucket, now)) > 0 && w < delay)
 			delay = w;
 	}
-	if ((due = queue_next_due(d->st, err, sizeof(err))) > 0 &&
+	/* Messages due already but not claimed wait for their route (its
+	 * token, its pause, a settling send's kick): only a future due time
+	 * may shorten the sleep, or a paused route would spin the loop. */
+	if ((due = queue_next_due(d->st, err, sizeof(err))) > now &&
 	    due - now < delay)
-		delay = due > now ? due - now : 0;
+		delay = due - now;
 	return delay;
 }
 
@@ -339,11 +343,11 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 	max = r->max_in_flight - r->in_flight;
 	if (max > d->cfg->batch)
 		max = d->cfg->batch;
-	if (r->bucket.rate > 0) {
-		rl_wait_ms(&r->bucket, now); /* refills */
-		if ((double)max > floor(r->bucket.tokens))
-			max = (size_t)floor(r->bucket.tokens);
-	}
+	/* Paused by a 429, or no token yet (this call also refills). */
+	if (rl_wait_ms(&r->bucket, now) > 0)
+		return;
+	if (r->bucket.rate > 0 && (double)max > floor(r->bucket.tokens))
+		max = (size_t)floor(r->bucket.tokens);
 	if (max == 0)
 		return;
 	msgs = xcalloc(max, sizeof(*msgs));
@@ -363,8 +367,7 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 	b->n = (size_t)n;
 	b->jobs = xcalloc(b->n, sizeof(*b->jobs));
 	for (i = 0; i < b->n; i++) {
-		if (r->bucket.rate > 0)
-			(void)rl_take(&r->bucket, now);
+		(void)rl_take(&r->bucket, now);
 		b->jobs[i] = xcalloc(1, sizeof(**b->jobs));
 		b->jobs[i]->d = d;
 		b->jobs[i]->route = r;
@@ -396,7 +399,7 @@ dispatch_on_claim_commit(void *arg, bool ok)
 			if (queue_release(d->st, b->jobs[i]->msg->id, now, err,
 				sizeof(err)) == -1)
 				log_warnx("dispatch_release msg=%lld "
-				    "error=\"%s\"",
+					  "error=\"%s\"",
 				    (long long)b->jobs[i]->msg->id, err);
 			dispatch_settle(b->jobs[i]);
 		} else
@@ -417,13 +420,13 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
-	struct queue_result qr = { 0 };
+	struct queue_result qr = {0};
 	char err[256], masked[MSG_ADDR_MAX];
 	int sup;
 
 	log_mask_addr(msg->to, masked, sizeof(masked));
-	sup = queue_is_suppressed(d->st, msg->channel, msg->to, err,
-	    sizeof(err));
+	sup =
+	    queue_is_suppressed(d->st, msg->channel, msg->to, err, sizeof(err));
 	if (sup != 0 || (msg->expires_at != 0 && msg->expires_at <= now)) {
 		if (sup == -1)
 			log_warnx("dispatch_optout_check msg=%lld error=\"%s\"",
@@ -432,11 +435,11 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 		if (sup == -1)
 			dispatch_retry(job, NULL, now);
 		else {
-			qr.text = sup == 1 ? "recipient opted out" :
-					     "expired before sending";
-			if (queue_mark(d->st, msg->id, sup == 1 ?
-				MSG_ST_SUPPRESSED : MSG_ST_EXPIRED, &qr, now,
-				err, sizeof(err)) == -1)
+			qr.text = sup == 1 ? "recipient opted out"
+					   : "expired before sending";
+			if (queue_mark(d->st, msg->id,
+				sup == 1 ? MSG_ST_SUPPRESSED : MSG_ST_EXPIRED,
+				&qr, now, err, sizeof(err)) == -1)
 				log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 				    (long long)msg->id, err);
 			log_info("msg_%s msg=%lld channel=%s to=%s",
@@ -444,8 +447,9 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 			    (long long)msg->id, channel_to_text(msg->channel),
 			    masked);
 			metrics_count_message(d->metrics, msg->channel,
-			    r->ad->ops->name, r->name, sup == 1 ?
-				METRICS_OUT_SUPPRESSED : METRICS_OUT_EXPIRED);
+			    r->ad->ops->name, r->name,
+			    sup == 1 ? METRICS_OUT_SUPPRESSED
+				     : METRICS_OUT_EXPIRED);
 		}
 		dispatch_settle(job);
 		return;
@@ -468,7 +472,7 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
-	struct queue_result qr = { 0 };
+	struct queue_result qr = {0};
 	int64_t now = msg_now_ms();
 	char err[256], masked[MSG_ADDR_MAX];
 
@@ -503,9 +507,9 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	case SEND_TRANSIENT:
 		if (res->code == 429)
 			rl_throttle(&r->bucket, now,
-			    res->retry_after > DISPATCH_RETRY_AFTER_MAX ?
-				DISPATCH_RETRY_AFTER_MAX * 1000 :
-				res->retry_after * 1000);
+			    res->retry_after > DISPATCH_RETRY_AFTER_MAX
+				? DISPATCH_RETRY_AFTER_MAX * 1000
+				: res->retry_after * 1000);
 		metrics_count_message(d->metrics, msg->channel,
 		    r->ad->ops->name, r->name, METRICS_OUT_TRANSIENT);
 		dispatch_retry(job, res, now);
@@ -540,7 +544,7 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 {
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
-	struct queue_result qr = { 0 };
+	struct queue_result qr = {0};
 	uint32_t rnd32 = 0;
 	int64_t delay, next;
 	char err[256];
@@ -552,8 +556,8 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 	    rnd32 / 4294967296.0);
 	next = now + delay;
 	qr.code = res != NULL ? res->code : 0;
-	qr.text = res != NULL && res->text[0] != '\0' ? res->text :
-						      "held back, will retry";
+	qr.text = res != NULL && res->text[0] != '\0' ? res->text
+						      : "held back, will retry";
 	if (msg->expires_at != 0 && next >= msg->expires_at) {
 		if (queue_mark(d->st, msg->id, MSG_ST_EXPIRED, &qr, now, err,
 			sizeof(err)) == -1)
@@ -572,8 +576,8 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 		    (long long)msg->id, err);
 	log_info("msg_retry msg=%lld channel=%s sender=%s attempt=%d code=%d "
 		 "retry_in_ms=%lld uncertain=%d error=\"%s\"",
-	    (long long)msg->id, channel_to_text(msg->channel),
-	    job->route->name, msg->attempts + 1, qr.code, (long long)delay,
+	    (long long)msg->id, channel_to_text(msg->channel), job->route->name,
+	    msg->attempts + 1, qr.code, (long long)delay,
 	    res != NULL && res->uncertain, qr.text);
 }
 
@@ -595,7 +599,7 @@ void
 dispatch_shutdown(struct dispatch *d, unsigned timeout_ms,
     dispatch_stopped_fn *cb, void *arg)
 {
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	size_t i;
 
 	d->stopping = true;
@@ -655,8 +659,8 @@ dispatch_on_deadline(evutil_socket_t fd, short what, void *arg)
 		tmp = TAILQ_NEXT(job, entry);
 		if (!job->at_adapter)
 			continue; /* its claim commit will release it */
-		if (queue_release(d->st, job->msg->id, now, err,
-			sizeof(err)) == -1)
+		if (queue_release(d->st, job->msg->id, now, err, sizeof(err)) ==
+		    -1)
 			log_warnx("dispatch_release msg=%lld error=\"%s\"",
 			    (long long)job->msg->id, err);
 		TAILQ_REMOVE(&d->jobs, job, entry);

@@ -32,8 +32,8 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define HTTP_MAX_HEADERS 16384	/* request line + headers */
-#define HTTP_TIMEOUT_S 30	/* idle keep-alive and slow clients */
+#define HTTP_MAX_HEADERS 16384 /* request line + headers */
+#define HTTP_TIMEOUT_S	 30    /* idle keep-alive and slow clients */
 
 struct http_route_entry {
 	TAILQ_ENTRY(http_route_entry) entry;
@@ -61,12 +61,12 @@ static const struct {
 	enum http_method m;
 	const char *name;
 } http_methods[] = {
-	{ HTTP_GET, "GET" },
-	{ HTTP_POST, "POST" },
-	{ HTTP_PUT, "PUT" },
-	{ HTTP_DELETE, "DELETE" },
-	{ HTTP_PATCH, "PATCH" },
-	{ HTTP_HEAD, "HEAD" },
+    {HTTP_GET, "GET"},
+    {HTTP_POST, "POST"},
+    {HTTP_PUT, "PUT"},
+    {HTTP_DELETE, "DELETE"},
+    {HTTP_PATCH, "PATCH"},
+    {HTTP_HEAD, "HEAD"},
 };
 
 struct http_server *
@@ -82,9 +82,9 @@ http_new(struct event_base *base, size_t max_body, struct metrics *metrics)
 	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)max_body);
 	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS);
 	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
-	evhttp_set_allowed_methods(srv->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-	    EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(srv->evh,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+		EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
 	/* Read the rest of an oversized body before closing, so the client
 	 * sees the 413 instead of a reset. */
 	evhttp_set_flags(srv->evh, EVHTTP_SERVER_LINGERING_CLOSE);
@@ -113,8 +113,8 @@ http_listen(struct http_server *srv, const char *addr, unsigned port,
 	socklen_t sslen = sizeof(ss);
 	evutil_socket_t fd;
 
-	srv->sock = evhttp_bind_socket_with_handle(srv->evh, addr,
-	    (ev_uint16_t)port);
+	srv->sock =
+	    evhttp_bind_socket_with_handle(srv->evh, addr, (ev_uint16_t)port);
 	if (srv->sock == NULL) {
 		snprintf(err, errlen, "cannot listen on %s:%u: %s", addr, port,
 		    strerror(errno));
@@ -270,8 +270,8 @@ http_on_request(struct evhttp_request *ev, void *arg)
 			free(req->params[i]);
 			req->params[i] = NULL;
 		}
-		for (i = 0; i < sizeof(http_methods) /
-		    sizeof(*http_methods); i++)
+		for (i = 0; i < sizeof(http_methods) / sizeof(*http_methods);
+		     i++)
 			if (r->methods & http_methods[i].m) {
 				if (allow[0] != '\0')
 					strlcat(allow, ", ", sizeof(allow));
@@ -317,8 +317,8 @@ http_req_free(struct http_req *req)
 }
 
 void
-http_reply(struct http_req *req, int code, const char *ctype,
-    const char *body, size_t len)
+http_reply(struct http_req *req, int code, const char *ctype, const char *body,
+    size_t len)
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(req->ev);
 

@@ -38,16 +38,16 @@ enum http_method {
 
 struct http_req {
 	struct http_server *srv;
-	struct evhttp_request *ev;	/* libevent's request */
+	struct evhttp_request *ev; /* libevent's request */
 	enum http_method method;
-	const char *route;		/* the matched pattern, for metrics */
-	char *path;			/* decoded path, without the query */
-	char *query;			/* raw query string, or NULL */
-	char *params[HTTP_MAX_PARAMS];	/* the {name} segments, in order */
+	const char *route;	       /* the matched pattern, for metrics */
+	char *path;		       /* decoded path, without the query */
+	char *query;		       /* raw query string, or NULL */
+	char *params[HTTP_MAX_PARAMS]; /* the {name} segments, in order */
 	size_t nparams;
-	char *body;			/* NUL-terminated copy of the body */
+	char *body; /* NUL-terminated copy of the body */
 	size_t body_len;
-	void *user;			/* free for the handler */
+	void *user; /* free for the handler */
 };
 
 typedef void http_handler_fn(struct http_req *req, void *arg);
@@ -76,8 +76,7 @@ void http_free(struct http_server *srv);
 /* The value of request header 'name', or NULL. */
 const char *http_header(const struct http_req *req, const char *name);
 /* Adds a response header (before replying). */
-void http_add_header(struct http_req *req, const char *name,
-    const char *value);
+void http_add_header(struct http_req *req, const char *name, const char *value);
 /* Sends status 'code' with a body of 'len' bytes and frees req. */
 void http_reply(struct http_req *req, int code, const char *ctype,
     const char *body, size_t len);

@@ -34,21 +34,21 @@ static bool log_syslog;
 static char *log_path;
 
 static const char *const log_level_names[] = {
-	[LOG_LVL_ERROR] = "error",
-	[LOG_LVL_WARN] = "warn",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
+    [LOG_LVL_ERROR] = "error",
+    [LOG_LVL_WARN] = "warn",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_DEBUG] = "debug",
 };
 
 static const struct {
 	const char *name;
 	unsigned bit;
 } log_trace_names[] = {
-	{ "store", TRACE_STORE },
-	{ "dispatch", TRACE_DISPATCH },
-	{ "http", TRACE_HTTP },
-	{ "smtp", TRACE_SMTP },
-	{ "adapter", TRACE_ADAPTER },
+    {"store", TRACE_STORE},
+    {"dispatch", TRACE_DISPATCH},
+    {"http", TRACE_HTTP},
+    {"smtp", TRACE_SMTP},
+    {"adapter", TRACE_ADAPTER},
 };
 
 int
@@ -123,8 +123,7 @@ log_level_parse(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(log_level_names) / sizeof(*log_level_names);
-	    i++)
+	for (i = 0; i < sizeof(log_level_names) / sizeof(*log_level_names); i++)
 		if (strcmp(name, log_level_names[i]) == 0)
 			return (int)i;
 	return -1;
@@ -148,12 +147,14 @@ log_trace_parse(const char *list, unsigned *bits, char *err, size_t errlen)
 		if (strcmp(word, "all") == 0)
 			*bits = ~0u;
 		else {
-			for (i = 0; i < sizeof(log_trace_names) /
-			    sizeof(*log_trace_names); i++)
+			for (i = 0; i <
+			     sizeof(log_trace_names) / sizeof(*log_trace_names);
+			     i++)
 				if (strcmp(word, log_trace_names[i].name) == 0)
 					break;
-			if (i == sizeof(log_trace_names) /
-			    sizeof(*log_trace_names)) {
+			if (i ==
+			    sizeof(log_trace_names) /
+				sizeof(*log_trace_names)) {
 				snprintf(err, errlen,
 				    "unknown trace subsystem '%s' (known: "
 				    "store, dispatch, http, smtp, adapter, all)",
@@ -187,7 +188,7 @@ log_has_trace(unsigned bit)
 static void
 log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char line[LOG_LINE_MAX];
 	struct timespec ts;
 	struct tm tm;
@@ -206,8 +207,8 @@ log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 		m = 0;
 	len = (size_t)n + (size_t)m;
 	if (with_errno && len < sizeof(line))
-		len += (size_t)snprintf(line + len, sizeof(line) - len,
-		    ": %s", strerror(saved));
+		len += (size_t)snprintf(line + len, sizeof(line) - len, ": %s",
+		    strerror(saved));
 	if (len >= sizeof(line) - 1) {
 		len = sizeof(line) - 2;
 		memcpy(line + len - 3, "...", 3);
@@ -222,15 +223,15 @@ log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOG_DEFINE(fn, lvl, with_errno)                                     \
-	void fn(const char *fmt, ...)                                       \
-	{                                                                   \
-		va_list ap;                                                 \
-		if ((int)(lvl) > atomic_load(&log_level))                   \
-			return;                                             \
-		va_start(ap, fmt);                                          \
-		log_vemit((lvl), (with_errno), fmt, ap);                    \
-		va_end(ap);                                                 \
+#define LOG_DEFINE(fn, lvl, with_errno)                   \
+	void fn(const char *fmt, ...)                     \
+	{                                                 \
+		va_list ap;                               \
+		if ((int)(lvl) > atomic_load(&log_level)) \
+			return;                           \
+		va_start(ap, fmt);                        \
+		log_vemit((lvl), (with_errno), fmt, ap);  \
+		va_end(ap);                               \
 	}
 
 LOG_DEFINE(log_error, LOG_LVL_ERROR, false)

@@ -26,11 +26,11 @@ enum log_level {
 };
 
 /* Trace bits, switched on per subsystem with -T store,dispatch,... */
-#define TRACE_STORE 0x01u
+#define TRACE_STORE    0x01u
 #define TRACE_DISPATCH 0x02u
-#define TRACE_HTTP 0x04u
-#define TRACE_SMTP 0x08u
-#define TRACE_ADAPTER 0x10u
+#define TRACE_HTTP     0x04u
+#define TRACE_SMTP     0x08u
+#define TRACE_ADAPTER  0x10u
 
 /*
  * Sends log lines to 'target': "stderr", "syslog", or a file path (opened
@@ -50,8 +50,7 @@ int log_level_parse(const char *name);
  * Parses a comma-separated trace list ("store,http", "all") into *bits.
  * Returns 0, or -1 with the unknown word in err.
  */
-int log_trace_parse(const char *list, unsigned *bits, char *err,
-    size_t errlen);
+int log_trace_parse(const char *list, unsigned *bits, char *err, size_t errlen);
 void log_set_trace(unsigned bits);
 bool log_has_trace(unsigned bit);
 
@@ -63,9 +62,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_trace(unsigned bit, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
-    __attribute__((noreturn));
+__attribute__((noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
-    __attribute__((noreturn));
+__attribute__((noreturn));
 
 /*
  * Masks a phone number for logs: "+15551234567" -> "+1******4567".

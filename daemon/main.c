@@ -50,7 +50,7 @@
  */
 #define MAIN_TRIM_THRESHOLD (64 * 1024 * 1024)
 #define MAIN_MMAP_THRESHOLD (32 * 1024 * 1024)
-#define MAIN_TOKEN_BYTES 32
+#define MAIN_TOKEN_BYTES    32
 
 struct daemon_state {
 	struct config *cfg;
@@ -194,7 +194,7 @@ static void
 main_on_stopped(void *arg)
 {
 	struct daemon_state *ds = arg;
-	struct timeval grace = { 0, 200000 }; /* lets replies drain */
+	struct timeval grace = {0, 200000}; /* lets replies drain */
 	char err[256];
 
 	if (store_flush(ds->st, err, sizeof(err)) == -1)
@@ -206,7 +206,7 @@ main_on_stopped(void *arg)
 static int
 main_run(struct daemon_state *ds)
 {
-	struct api_deps deps = { 0 };
+	struct api_deps deps = {0};
 	char err[1024];
 	unsigned port;
 	ssize_t n;
@@ -227,13 +227,15 @@ main_run(struct daemon_state *ds)
 	log_debug("store_opened path=%s schema_version=%d", ds->cfg->db_path,
 	    store_schema_version(ds->st));
 	if (n > 0)
-		log_info("queue_recovered count=%zd reason=\"left in sending by "
-			 "a previous process\"", n);
+		log_info(
+		    "queue_recovered count=%zd reason=\"left in sending by "
+		    "a previous process\"",
+		    n);
 	store_attach(ds->st, ds->base, ds->cfg->commit_delay_ms);
 	ds->token = main_load_token(ds->cfg);
 	ds->metrics = metrics_new();
-	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg,
-		 ds->metrics, err, sizeof(err))) == NULL) {
+	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg, ds->metrics,
+		 err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return CONFIG_EX_CONFIG;
 	}
@@ -257,8 +259,8 @@ main_run(struct daemon_state *ds)
 	ds->sig_term = evsignal_new(ds->base, SIGTERM, main_on_signal, ds);
 	ds->sig_int = evsignal_new(ds->base, SIGINT, main_on_signal, ds);
 	ds->sig_hup = evsignal_new(ds->base, SIGHUP, main_on_signal, ds);
-	if (ds->sig_term == NULL || ds->sig_int == NULL || ds->sig_hup == NULL ||
-	    evsignal_add(ds->sig_term, NULL) == -1 ||
+	if (ds->sig_term == NULL || ds->sig_int == NULL ||
+	    ds->sig_hup == NULL || evsignal_add(ds->sig_term, NULL) == -1 ||
 	    evsignal_add(ds->sig_int, NULL) == -1 ||
 	    evsignal_add(ds->sig_hup, NULL) == -1)
 		fatalx("cannot install signal handlers");
@@ -297,23 +299,24 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "check-config", no_argument, NULL, 'C' },
-		{ "trace", required_argument, NULL, 'T' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"trace", required_argument, NULL, 'T'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct daemon_state ds = { 0 };
+	struct daemon_state ds = {0};
 	const char *conf = NULL;
 	bool foreground = false, check = false, verbose = false;
 	unsigned trace = 0;
 	char err[1024];
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:fT:vVh", longopts, NULL)) != -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "c:fT:vVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -353,16 +356,16 @@ main(int argc, char *argv[])
 	}
 	if (conf == NULL)
 		conf = main_default_config();
-	ds.cfg = config_load(conf, main_on_config_warning, NULL, err,
-	    sizeof(err));
+	ds.cfg =
+	    config_load(conf, main_on_config_warning, NULL, err, sizeof(err));
 	if (ds.cfg == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return CONFIG_EX_CONFIG;
 	}
 	if (check) {
 		/* Adapters validate their own sections; no I/O happens. */
-		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, err,
-		    sizeof(err));
+		ds.dispatch =
+		    dispatch_new(NULL, NULL, ds.cfg, NULL, err, sizeof(err));
 		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
 		if (rc == 0)
 			printf("%s: configuration OK\n", conf);
@@ -382,8 +385,9 @@ main(int argc, char *argv[])
 			ds.cfg->log_target = xstrdup("syslog");
 		}
 	}
-	if (log_open(ds.cfg->log_target, verbose ? LOG_LVL_DEBUG :
-		ds.cfg->log_level, "outreachd") == -1) {
+	if (log_open(ds.cfg->log_target,
+		verbose ? LOG_LVL_DEBUG : ds.cfg->log_level,
+		"outreachd") == -1) {
 		fprintf(stderr, "outreachd: cannot open log %s: %s\n",
 		    ds.cfg->log_target, strerror(errno));
 		config_free(ds.cfg);

@@ -11,16 +11,16 @@
 #include "message.h"
 
 static const char *const msg_status_names[MSG_ST_COUNT] = {
-	[MSG_ST_QUEUED] = "queued",
-	[MSG_ST_SENDING] = "sending",
-	[MSG_ST_SENT] = "sent",
-	[MSG_ST_DELIVERED] = "delivered",
-	[MSG_ST_UNDELIVERED] = "undelivered",
-	[MSG_ST_FAILED] = "failed",
-	[MSG_ST_EXPIRED] = "expired",
-	[MSG_ST_CANCELLED] = "cancelled",
-	[MSG_ST_SUPPRESSED] = "suppressed",
-	[MSG_ST_RECEIVED] = "received",
+    [MSG_ST_QUEUED] = "queued",
+    [MSG_ST_SENDING] = "sending",
+    [MSG_ST_SENT] = "sent",
+    [MSG_ST_DELIVERED] = "delivered",
+    [MSG_ST_UNDELIVERED] = "undelivered",
+    [MSG_ST_FAILED] = "failed",
+    [MSG_ST_EXPIRED] = "expired",
+    [MSG_ST_CANCELLED] = "cancelled",
+    [MSG_ST_SUPPRESSED] = "suppressed",
+    [MSG_ST_RECEIVED] = "received",
 };
 
 void

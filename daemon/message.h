@@ -42,9 +42,9 @@ enum msg_status {
 #define MSG_ST_COUNT (MSG_ST_RECEIVED + 1)
 
 /* Priorities: replies to a person outrank alert traffic (DESIGN §4). */
-#define MSG_PRIO_ALERT 0
+#define MSG_PRIO_ALERT	 0
 #define MSG_PRIO_DEFAULT 5
-#define MSG_PRIO_REPLY 10
+#define MSG_PRIO_REPLY	 10
 
 /* Longest address we store: RFC 5321 caps a path at 256 octets. */
 #define MSG_ADDR_MAX 256
@@ -55,17 +55,17 @@ struct out_msg {
 	int64_t id;
 	enum channel channel;
 	int priority;
-	int attempts;			/* attempts made before this one */
-	int64_t member_id;		/* 0 = none */
-	int64_t alert_id;		/* 0 = none */
-	int64_t created_at;		/* ms since the epoch */
-	int64_t expires_at;		/* ms since the epoch; 0 = never */
-	char sender[MSG_SENDER_MAX];	/* SMS sender name; "" = default */
-	char to[MSG_ADDR_MAX];		/* E.164 number or email address */
-	char from[MSG_ADDR_MAX];	/* "" = the sender's/adapter's default */
-	char *subject;			/* email only; NULL otherwise */
-	char *body;			/* never NULL */
-	char *html;			/* email only; may be NULL */
+	int attempts;		     /* attempts made before this one */
+	int64_t member_id;	     /* 0 = none */
+	int64_t alert_id;	     /* 0 = none */
+	int64_t created_at;	     /* ms since the epoch */
+	int64_t expires_at;	     /* ms since the epoch; 0 = never */
+	char sender[MSG_SENDER_MAX]; /* SMS sender name; "" = default */
+	char to[MSG_ADDR_MAX];	     /* E.164 number or email address */
+	char from[MSG_ADDR_MAX];     /* "" = the sender's/adapter's default */
+	char *subject;		     /* email only; NULL otherwise */
+	char *body;		     /* never NULL */
+	char *html;		     /* email only; may be NULL */
 };
 
 /* Frees msg and its strings; NULL is a no-op. */

@@ -20,7 +20,7 @@
 #include "xmalloc.h"
 
 struct metrics_series {
-	char *labels;		/* rendered: a="x",b="y" */
+	char *labels; /* rendered: a="x",b="y" */
 	uint64_t value;
 };
 
@@ -158,8 +158,8 @@ metrics_add(struct metrics_family *fam, const char *const *labels)
 			free(key);
 			return;
 		}
-	fam->series = xreallocarray(fam->series, fam->n + 1,
-	    sizeof(*fam->series));
+	fam->series =
+	    xreallocarray(fam->series, fam->n + 1, sizeof(*fam->series));
 	fam->series[fam->n].labels = key;
 	fam->series[fam->n].value = 1;
 	fam->n++;
@@ -169,8 +169,8 @@ void
 metrics_count_message(struct metrics *m, enum channel ch, const char *provider,
     const char *sender, const char *outcome)
 {
-	const char *labels[] = { "channel", channel_to_text(ch), "provider",
-		provider, "sender", sender, "outcome", outcome, NULL };
+	const char *labels[] = {"channel", channel_to_text(ch), "provider",
+	    provider, "sender", sender, "outcome", outcome, NULL};
 
 	metrics_add(&m->fam[METRICS_MESSAGES], labels);
 }
@@ -179,15 +179,15 @@ void
 metrics_count_http(struct metrics *m, const char *route, int status)
 {
 	char code[16];
-	const char *labels[] = { "route", route, "status", code, NULL };
+	const char *labels[] = {"route", route, "status", code, NULL};
 
 	snprintf(code, sizeof(code), "%d", status);
 	metrics_add(&m->fam[METRICS_HTTP], labels);
 }
 
 void
-metrics_render_family(struct evbuffer *out, const char *name,
-    const char *type, const char *help)
+metrics_render_family(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
 {
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);

@@ -19,11 +19,11 @@ struct evbuffer;
 struct metrics;
 
 /* Outcomes counted per message attempt. */
-#define METRICS_OUT_ACCEPTED "accepted"
-#define METRICS_OUT_TRANSIENT "transient"
-#define METRICS_OUT_PERMANENT "permanent"
+#define METRICS_OUT_ACCEPTED   "accepted"
+#define METRICS_OUT_TRANSIENT  "transient"
+#define METRICS_OUT_PERMANENT  "permanent"
 #define METRICS_OUT_SUPPRESSED "suppressed"
-#define METRICS_OUT_EXPIRED "expired"
+#define METRICS_OUT_EXPIRED    "expired"
 
 /* A new, empty set of counters; free with metrics_free(). */
 struct metrics *metrics_new(void);

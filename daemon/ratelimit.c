@@ -11,7 +11,9 @@
  *
  * No tokens accrue while the bucket is paused (after a 429): the provider
  * asked us to stop, and a burst saved up during the pause would hit it
- * again the moment the pause ends.
+ * again the moment the pause ends. An unlimited bucket (rate 0) keeps no
+ * tokens, but the pause holds for it all the same: a provider that sends
+ * 429 to an unpaced sender wants it to stop just as much.
  */
 #include "autoconf.h"
 
@@ -118,13 +120,14 @@ rl_init(struct rl_bucket *b, double rate, unsigned burst, int64_t now)
 
 /*
  * Takes one token if the bucket holds one at 'now' (after refilling up
- * to 'now'); false while paused or short. Always true when unlimited.
+ * to 'now'); false while paused or short. When unlimited, false only
+ * while paused.
  */
 bool
 rl_take(struct rl_bucket *b, int64_t now)
 {
 	if (b->rate == 0)
-		return true;
+		return now >= b->paused_until;
 	rl_refill(b, now);
 	if (now < b->paused_until || b->tokens < 1 - RL_EPSILON)
 		return false;
@@ -138,7 +141,7 @@ rl_take(struct rl_bucket *b, int64_t now)
  * answer is exact to the millisecond: at now + w - 1 there is no token.
  * The upper bound is the rest of the pause plus one token at the lowest
  * rate the bucket can be in (the rate never drops below it until the
- * next throttle).
+ * next throttle). An unlimited bucket waits only for the pause to end.
  */
 int64_t
 rl_wait_ms(struct rl_bucket *b, int64_t now)
@@ -147,7 +150,7 @@ rl_wait_ms(struct rl_bucket *b, int64_t now)
 	double slowest, span;
 
 	if (b->rate == 0)
-		return 0;
+		return now < b->paused_until ? b->paused_until - now : 0;
 	rl_refill(b, now);
 	start = now > b->paused_until ? now : b->paused_until;
 	if (rl_tokens_at(b, start) >= 1 - RL_EPSILON)
@@ -169,9 +172,10 @@ rl_wait_ms(struct rl_bucket *b, int64_t now)
 }
 
 /*
- * Halves the rate in force at 'now' (not below rate/16), empties the
- * bucket and pauses it; recovery starts from the new floor at 'now'. A
- * bucket without a rate has nothing to slow down.
+ * Pauses b until now + retry_after_ms (a pause already running longer is
+ * kept). A bucket with a rate also has the rate in force at 'now' halved
+ * (not below rate/16) and is emptied; recovery starts from the new floor
+ * at 'now'. An unlimited bucket has no rate to halve: it only pauses.
  */
 void
 rl_throttle(struct rl_bucket *b, int64_t now, unsigned retry_after_ms)
@@ -179,18 +183,19 @@ rl_throttle(struct rl_bucket *b, int64_t now, unsigned retry_after_ms)
 	double cur, floor_rate;
 	int64_t until;
 
-	if (b->rate == 0)
-		return;
-	cur = rl_effective_rate(b, now);
-	floor_rate = cur / 2;
-	if (floor_rate < b->rate / RL_FLOOR_DIVISOR)
-		floor_rate = b->rate / RL_FLOOR_DIVISOR;
-	b->floor_rate = floor_rate;
-	b->eff_rate = floor_rate;
+	if (b->rate > 0) {
+		/* before throttled_at moves: the line of the last throttle */
+		cur = rl_effective_rate(b, now);
+		floor_rate = cur / 2;
+		if (floor_rate < b->rate / RL_FLOOR_DIVISOR)
+			floor_rate = b->rate / RL_FLOOR_DIVISOR;
+		b->floor_rate = floor_rate;
+		b->eff_rate = floor_rate;
+		b->tokens = 0;
+		if (now > b->last_ms)
+			b->last_ms = now;
+	}
 	b->throttled_at = now;
-	b->tokens = 0;
-	if (now > b->last_ms)
-		b->last_ms = now;
 	until =
 	    now + (retry_after_ms > 0 ? retry_after_ms : RL_PAUSE_DEFAULT_MS);
 	if (until > b->paused_until)

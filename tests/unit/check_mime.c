@@ -131,8 +131,10 @@ check_mime_decode_words(const char *s, char *out, size_t outlen)
 
 START_TEST(test_mime_header_encoded_words)
 {
-	const char *subj = "\xc2\xa1" "Actu\xc3\xa9 ya! \xe2\x9c\x8a Marcha por "
-			   "la justicia clim\xc3\xa1" "tica este s\xc3\xa1"
+	const char *subj = "\xc2\xa1"
+			   "Actu\xc3\xa9 ya! \xe2\x9c\x8a Marcha por "
+			   "la justicia clim\xc3\xa1"
+			   "tica este s\xc3\xa1"
 			   "bado en la plaza";
 	struct evbuffer *b = evbuffer_new();
 	char *s, dec[512];
@@ -140,7 +142,7 @@ START_TEST(test_mime_header_encoded_words)
 	mime_header_encode(b, "Subject", subj);
 	s = check_mime_take(b);
 	check_mime_lines(s, 78);
-	ck_assert_ptr_nonnull(strstr(s, "\r\n "));	/* folded */
+	ck_assert_ptr_nonnull(strstr(s, "\r\n ")); /* folded */
 	check_mime_decode_words(s, dec, sizeof(dec));
 	ck_assert_str_eq(dec, subj);
 	free(s);
@@ -152,7 +154,8 @@ START_TEST(test_mime_address_display_name)
 	struct evbuffer *b = evbuffer_new();
 	char *s, dec[128];
 
-	mime_address_header(b, "From", "\"Jos\xc3\xa9 P\xc3\xa9rez\" <jose@example.org>");
+	mime_address_header(b, "From",
+	    "\"Jos\xc3\xa9 P\xc3\xa9rez\" <jose@example.org>");
 	s = check_mime_take(b);
 	ck_assert_ptr_nonnull(strstr(s, " <jose@example.org>\r\n"));
 	check_mime_decode_words(s, dec, sizeof(dec));
@@ -164,14 +167,14 @@ END_TEST
 START_TEST(test_mime_build_multipart)
 {
 	struct mime_msg m = {
-		.from = "Org <org@example.org>",
-		.to = "a@example.org",
-		.reply_to = "team@example.org",
-		.subject = "Hi",
-		.text = "plain",
-		.html = "<p>html</p>",
-		.message_id = "1.ab@example.org",
-		.date = 1795743274, /* 2026-11-27 */
+	    .from = "Org <org@example.org>",
+	    .to = "a@example.org",
+	    .reply_to = "team@example.org",
+	    .subject = "Hi",
+	    .text = "plain",
+	    .html = "<p>html</p>",
+	    .message_id = "1.ab@example.org",
+	    .date = 1795743274, /* 2026-11-27 */
 	};
 	struct evbuffer *b = evbuffer_new();
 	char err[128], *s, *bnd, boundary[64];
@@ -197,11 +200,11 @@ END_TEST
 START_TEST(test_mime_build_rejects_header_injection)
 {
 	struct mime_msg m = {
-		.from = "org@example.org",
-		.to = "a@example.org",
-		.subject = "Hi\r\nBcc: victim@example.org",
-		.text = "x",
-		.message_id = "1@example.org",
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi\r\nBcc: victim@example.org",
+	    .text = "x",
+	    .message_id = "1@example.org",
 	};
 	struct evbuffer *b = evbuffer_new();
 	char err[128];

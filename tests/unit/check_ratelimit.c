@@ -1,7 +1,8 @@
 /*
  * check_ratelimit.c - unit tests of the token buckets in ratelimit.c, on
  * simulated time: unlimited buckets, burst then steady rate, exact waits,
- * and the throttle (pause, halving down to the floor, linear recovery).
+ * and the throttle (pause, halving down to the floor, linear recovery, and
+ * the pause of an unlimited bucket).
  * The expected numbers are worked out in the comments beside them.
  */
 #include "autoconf.h"
@@ -49,10 +50,6 @@ START_TEST(test_ratelimit_unlimited)
 		ck_assert(rl_take(&b, 5000));
 	ck_assert_int_eq(rl_wait_ms(&b, 5000), 0);
 	ck_assert_double_eq(rl_effective_rate(&b, 5000), 0);
-	/* nothing to slow down: a 429 leaves it unlimited */
-	rl_throttle(&b, 5000, 3000);
-	ck_assert(rl_take(&b, 5001));
-	ck_assert_int_eq(rl_wait_ms(&b, 5001), 0);
 }
 END_TEST
 
@@ -173,6 +170,51 @@ START_TEST(test_ratelimit_throttle_pause)
 }
 END_TEST
 
+START_TEST(test_ratelimit_throttle_unlimited)
+{
+	struct rl_bucket b;
+	int64_t t;
+	int i;
+
+	/*
+	 * Unlimited, throttled at 5000 with Retry-After 3 s: every take is
+	 * refused until 8000, and the wait is exactly the rest of the pause.
+	 */
+	rl_init(&b, 0, 0, 5000);
+	rl_throttle(&b, 5000, 3000);
+	ck_assert_int_eq(b.paused_until, 8000);
+	ck_assert_int_eq(b.throttled_at, 5000);
+	for (t = 5000; t < 8000; t++) {
+		ck_assert_int_eq(rl_wait_ms(&b, t), 8000 - t);
+		ck_assert(!rl_take(&b, t));
+	}
+	/* right after the pause: unlimited again, rate still 0 */
+	ck_assert_int_eq(rl_wait_ms(&b, 8000), 0);
+	for (i = 0; i < 100000; i++)
+		ck_assert(rl_take(&b, 8000));
+	ck_assert_int_eq(rl_wait_ms(&b, 8000), 0);
+	ck_assert_double_eq(rl_effective_rate(&b, 8000), 0);
+	ck_assert_double_eq(b.rate, 0);
+
+	/*
+	 * Throttled at time 0 without Retry-After: 1 s. A second, shorter
+	 * pause does not cut it short; a longer one moves the end.
+	 */
+	rl_init(&b, 0, 1, 0);
+	rl_throttle(&b, 0, 0);
+	ck_assert_int_eq(b.throttled_at, 0);
+	ck_assert_int_eq(rl_wait_ms(&b, 0), 1000);
+	ck_assert(!rl_take(&b, 999));
+	rl_throttle(&b, 500, 100);
+	ck_assert_int_eq(rl_wait_ms(&b, 500), 500);
+	rl_throttle(&b, 900, 2000);
+	ck_assert_int_eq(rl_wait_ms(&b, 900), 2000);
+	ck_assert(!rl_take(&b, 2899));
+	ck_assert_int_eq(rl_wait_ms(&b, 2899), 1);
+	ck_assert(rl_take(&b, 2900));
+}
+END_TEST
+
 START_TEST(test_ratelimit_throttle_halving)
 {
 	struct rl_bucket b;
@@ -241,6 +283,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_ratelimit_throttle_pause);
 	tcase_add_test(tc, test_ratelimit_throttle_halving);
 	tcase_add_test(tc, test_ratelimit_recovery);
+	tcase_add_test(tc, test_ratelimit_throttle_unlimited);
 	suite_add_tcase(s, tc);
 	return s;
 }
