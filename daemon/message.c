@@ -98,12 +98,14 @@ msg_now_ms(void)
 const char *
 msg_time_to_text(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
+	/* floor division, so times before 1970 keep a positive fraction */
+	int64_t sec = ms / 1000 - (ms % 1000 < 0);
+	time_t t = (time_t)sec;
 	struct tm tm;
 	size_t n;
 
 	gmtime_r(&t, &tm);
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ms - sec * 1000));
 	return buf;
 }

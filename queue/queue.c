@@ -1,2 +1,1134 @@
-/* queue.c - placeholder, being written. */
+/*
+ * queue.c - the outbound queue on the store: enqueue, claim with a lease,
+ * the outcome of a send, recovery, expiry, and the read side the API and
+ * /metrics need.
+ *
+ * Transitions: queue_edges[] is the one table of legal state changes
+ * (DESIGN §4). Each change is a single UPDATE whose WHERE clause carries
+ * the legal "from" states taken from that table, so SQL refuses what C
+ * refuses; when the UPDATE matches nothing, the table is consulted again
+ * only to explain why. Each change also appends a message_events row.
+ *
+ * Atomicity: an operation is one to a few statements inside the store's
+ * group transaction. A statement that fails undoes itself (SQLite), so a
+ * failure before any change needs nothing more. A failure after the
+ * operation changed rows (say the history insert after the UPDATE) rolls
+ * the whole group back: a half-done operation must never commit, and the
+ * store then reports the group failed (ok = false to every waiting
+ * callback, so no 202 is sent for it) and carries on with the next one.
+ * Savepoints would confine the damage to one operation, but cost about a
+ * third of enqueue's CPU (every page already dirty in the group is copied
+ * to the savepoint journal); such failures are I/O errors, a full disk or
+ * bugs, which doom the group anyway.
+ *
+ * Claims are per route (channel + sender) and walk the priorities present
+ * in that route from the highest down, one index seek each (messages_due
+ * is ordered by route, priority, then due time): a million messages
+ * deferred to tomorrow cost a seek, not a scan.
+ */
 #include "autoconf.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "compat.h"
+#include "queue.h"
+#include "store-internal.h"
+#include "xmalloc.h"
+
+#define QUEUE_BIT(s)   (1u << (s))
+#define QUEUE_FROM_MAX 3 /* most "from" states of any target (failed) */
+
+/* queue_edges[from] = the set of states 'from' may move to. */
+static const unsigned queue_edges[MSG_ST_COUNT] = {
+    [MSG_ST_QUEUED] = QUEUE_BIT(MSG_ST_SENDING) | QUEUE_BIT(MSG_ST_FAILED) |
+	QUEUE_BIT(MSG_ST_EXPIRED) | QUEUE_BIT(MSG_ST_CANCELLED) |
+	QUEUE_BIT(MSG_ST_SUPPRESSED),
+    [MSG_ST_SENDING] = QUEUE_BIT(MSG_ST_SENT) | QUEUE_BIT(MSG_ST_QUEUED) |
+	QUEUE_BIT(MSG_ST_FAILED) | QUEUE_BIT(MSG_ST_EXPIRED) |
+	QUEUE_BIT(MSG_ST_CANCELLED) | QUEUE_BIT(MSG_ST_SUPPRESSED),
+    [MSG_ST_SENT] = QUEUE_BIT(MSG_ST_DELIVERED) |
+	QUEUE_BIT(MSG_ST_UNDELIVERED) | QUEUE_BIT(MSG_ST_FAILED),
+};
+
+/* The targets queue_mark() sets; the others have their own function. */
+static const unsigned queue_mark_targets = QUEUE_BIT(MSG_ST_FAILED) |
+    QUEUE_BIT(MSG_ST_EXPIRED) | QUEUE_BIT(MSG_ST_CANCELLED) |
+    QUEUE_BIT(MSG_ST_SUPPRESSED) | QUEUE_BIT(MSG_ST_DELIVERED) |
+    QUEUE_BIT(MSG_ST_UNDELIVERED);
+
+/*
+ * One transition. The UPDATE statements below share this numbering:
+ * ?1 id, ?2..?4 legal from states, ?5 target, ?6 now, ?7 code, ?8 text,
+ * ?9 provider, ?10 provider id, ?11 next attempt.
+ */
+struct queue_move {
+	int64_t id;
+	enum msg_status to;
+	unsigned from_mask; /* legal from states for this function */
+	int64_t now;
+	int64_t next_attempt_at;
+	const struct queue_result *r;
+	const char *event_text; /* history text when r has none */
+};
+
+/* A claimed message with its sort key (RETURNING order is arbitrary). */
+struct queue_claimed {
+	int64_t due;
+	struct out_msg *msg;
+};
+
+/* One queue_claim() call: the route, the clock and what was claimed. */
+struct queue_claim {
+	const char *channel; /* "sms" / "email" */
+	const char *sender;  /* NULL for email */
+	int64_t now;
+	int64_t lease_until;
+	struct queue_claimed *c;
+	size_t n;
+	size_t max;
+};
+
+static const char queue_sql_rollback[] = "ROLLBACK";
+
+static const char queue_sql_insert[] =
+    "INSERT INTO messages (direction, channel, member_id, sender, to_addr,"
+    " from_addr, subject, body, html, status, priority, next_attempt_at,"
+    " alert_id, conversation_id, idempotency_key, not_before, expires_at,"
+    " created_at, updated_at) VALUES ('out', ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, 'queued', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)"
+    " ON CONFLICT (idempotency_key) DO NOTHING";
+static const char queue_sql_by_key[] =
+    "SELECT id FROM messages WHERE idempotency_key = ?1";
+static const char queue_sql_event[] =
+    "INSERT INTO message_events (message_id, status, code, text,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+static const char queue_sql_sent[] =
+    "UPDATE messages SET status = ?5, attempts = attempts + 1,"
+    " lease_until = NULL, provider = ?9, provider_message_id = ?10,"
+    " error_code = NULL, error_text = NULL, updated_at = ?6"
+    " WHERE id = ?1 AND status IN (?2, ?3, ?4)";
+static const char queue_sql_retry[] =
+    "UPDATE messages SET status = ?5, attempts = attempts + 1,"
+    " next_attempt_at = ?11, lease_until = NULL, error_code = ?7,"
+    " error_text = ?8, updated_at = ?6"
+    " WHERE id = ?1 AND status IN (?2, ?3, ?4)";
+static const char queue_sql_release_msg[] =
+    "UPDATE messages SET status = ?5, lease_until = NULL, updated_at = ?6"
+    " WHERE id = ?1 AND status IN (?2, ?3, ?4)";
+static const char queue_sql_mark[] =
+    "UPDATE messages SET status = ?5, lease_until = NULL,"
+    " error_code = coalesce(?7, error_code),"
+    " error_text = coalesce(?8, error_text), updated_at = ?6"
+    " WHERE id = ?1 AND status IN (?2, ?3, ?4)";
+
+/*
+ * Claims, per route. The literal 'queued' lets SQLite use the partial
+ * index messages_due (channel, sender, priority DESC, next_attempt_at);
+ * "sender IS ?2" matches the NULL sender of email. ?1 channel, ?2 sender,
+ * ?3 priority.
+ */
+static const char queue_sql_prio_first[] =
+    "SELECT max(priority) FROM messages WHERE status = 'queued'"
+    " AND channel = ?1 AND sender IS ?2";
+static const char queue_sql_prio_next[] =
+    "SELECT max(priority) FROM messages WHERE status = 'queued'"
+    " AND channel = ?1 AND sender IS ?2 AND priority < ?3";
+static const char queue_sql_prio_due[] =
+    "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'"
+    " AND channel = ?1 AND sender IS ?2 AND priority = ?3";
+static const char queue_sql_claim[] =
+    "UPDATE messages SET status = 'sending', lease_until = ?4,"
+    " updated_at = ?5 WHERE id IN (SELECT id FROM messages"
+    " WHERE status = 'queued' AND channel = ?1 AND sender IS ?2"
+    " AND priority = ?3 AND next_attempt_at <= ?5"
+    " ORDER BY next_attempt_at, id LIMIT ?6)"
+    " RETURNING id, channel, priority, attempts, member_id, alert_id,"
+    " created_at, expires_at, sender, to_addr, from_addr, subject, body,"
+    " html, next_attempt_at";
+/* Uses the partial index messages_next_due. */
+static const char queue_sql_next_due[] =
+    "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'";
+
+static const char queue_sql_any_sending[] =
+    "SELECT 1 FROM messages WHERE status = 'sending' LIMIT 1";
+static const char queue_sql_recover[] =
+    "UPDATE messages SET status = 'queued', lease_until = NULL,"
+    " updated_at = ?1 WHERE status = 'sending' RETURNING id";
+static const char queue_sql_any_lease_over[] =
+    "SELECT 1 FROM messages WHERE status = 'sending' AND lease_until < ?1"
+    " LIMIT 1";
+static const char queue_sql_reclaim[] =
+    "UPDATE messages SET status = 'queued', lease_until = NULL,"
+    " updated_at = ?1 WHERE status = 'sending' AND lease_until < ?1"
+    " RETURNING id";
+static const char queue_sql_any_expired[] =
+    "SELECT 1 FROM messages WHERE status = 'queued'"
+    " AND expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 1";
+static const char queue_sql_expire[] =
+    "UPDATE messages SET status = 'expired', updated_at = ?1"
+    " WHERE status = 'queued' AND expires_at IS NOT NULL"
+    " AND expires_at <= ?1 RETURNING id";
+
+static const char queue_sql_status[] =
+    "SELECT status FROM messages WHERE id = ?1";
+static const char queue_sql_counts[] =
+    "SELECT channel, status, count(*) FROM messages GROUP BY channel, status";
+static const char queue_sql_sms_optout[] =
+    "SELECT 1 FROM members m JOIN sms_optout o ON o.member_id = m.id"
+    " WHERE m.phone = ?1";
+static const char queue_sql_email_optout[] =
+    "SELECT 1 FROM members m LEFT JOIN email_optout o ON o.member_id = m.id"
+    " WHERE m.email = lower(?1) AND (o.member_id IS NOT NULL"
+    " OR m.bouncing = 1)";
+static const char queue_sql_json_msg[] =
+    "SELECT id, channel, to_addr, from_addr, subject, body, status,"
+    " priority, attempts, provider, provider_message_id, error_code,"
+    " error_text, created_at, updated_at FROM messages WHERE id = ?1";
+static const char queue_sql_json_events[] =
+    "SELECT status, created_at, code, text FROM message_events"
+    " WHERE message_id = ?1 ORDER BY id";
+
+static bool queue_edge_is_legal(int, int);
+static unsigned queue_from_mask(enum msg_status);
+static int queue_exec(struct store *, const char *, char *, size_t);
+static int queue_op_begin(struct store *, char *, size_t);
+static int queue_op_end(struct store *, int, bool);
+static int queue_step_done(struct store *, sqlite3_stmt *, const char *, char *,
+    size_t);
+static void queue_bind_text(sqlite3_stmt *, int, const char *);
+static void queue_bind_id(sqlite3_stmt *, int, int64_t);
+static int queue_check_new(const struct queue_new *, char *, size_t);
+static int queue_insert(struct store *, const struct queue_new *, int64_t,
+    int64_t *, bool *, char *, size_t);
+static int queue_event_add(struct store *, int64_t, enum msg_status, int,
+    const char *, int64_t, char *, size_t);
+static int queue_move_run(struct store *, const char *,
+    const struct queue_move *, char *, size_t);
+static int queue_move_row(struct store *, const char *,
+    const struct queue_move *, bool *, char *, size_t);
+static int queue_refusal(struct store *, const struct queue_move *, char *,
+    size_t);
+static int queue_int_query(struct store *, const char *, int64_t, int64_t *,
+    bool *, char *, size_t);
+static int queue_int_row(struct store *, sqlite3_stmt *, int64_t *, bool *,
+    char *, size_t);
+static int queue_route_query(struct store *, const char *,
+    const struct queue_claim *, int64_t, int64_t *, bool *, char *, size_t);
+static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
+    char *, size_t);
+static struct out_msg *queue_out_from_row(sqlite3_stmt *);
+static int queue_claimed_cmp(const void *, const void *);
+static ssize_t queue_bulk(struct store *, const char *, const char *,
+    enum msg_status, const char *, int64_t, char *, size_t);
+static json_t *queue_json_text(sqlite3_stmt *, int);
+static json_t *queue_json_int(sqlite3_stmt *, int);
+static json_t *queue_json_time(sqlite3_stmt *, int);
+static json_t *queue_json_history(struct store *, int64_t, char *, size_t);
+
+static bool
+queue_edge_is_legal(int from, int to)
+{
+	if (from < 0 || from >= MSG_ST_COUNT || to < 0 || to >= MSG_ST_COUNT)
+		return false;
+	return (queue_edges[from] & QUEUE_BIT(to)) != 0;
+}
+
+/* The states that may move to 'to', as a bit set. */
+static unsigned
+queue_from_mask(enum msg_status to)
+{
+	unsigned mask = 0;
+	int from;
+
+	for (from = 0; from < MSG_ST_COUNT; from++)
+		if (queue_edge_is_legal(from, to))
+			mask |= QUEUE_BIT(from);
+	return mask;
+}
+
+/* Runs a cached statement whose rows, if any, are not needed. */
+static int
+queue_exec(struct store *st, const char *sql, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	return queue_step_done(st, stmt, sql, err, errlen);
+}
+
+/* Steps a write to completion and resets it. */
+static int
+queue_step_done(struct store *st, sqlite3_stmt *stmt, const char *what,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_errmsg(st, what, err, errlen);
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+/* Joins (or opens) the group transaction before an operation's writes. */
+static int
+queue_op_begin(struct store *st, char *err, size_t errlen)
+{
+	return store_write_begin(st, err, errlen);
+}
+
+/*
+ * Ends an operation: if it failed (rc == -1) after changing rows
+ * ('wrote'), rolls the group back (see the top of the file). Returns rc;
+ * err still says what failed.
+ */
+static int
+queue_op_end(struct store *st, int rc, bool wrote)
+{
+	char ignored[256]; /* err already holds the failure that matters */
+
+	if (rc == -1 && wrote && !sqlite3_get_autocommit(store_db(st)))
+		(void)queue_exec(st, queue_sql_rollback, ignored,
+		    sizeof(ignored));
+	return rc;
+}
+
+/* Binds text, or NULL for a NULL pointer. The string must outlive step. */
+static void
+queue_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+/* Binds an optional id or time: 0 means none (NULL). */
+static void
+queue_bind_id(sqlite3_stmt *stmt, int i, int64_t v)
+{
+	if (v != 0)
+		sqlite3_bind_int64(stmt, i, v);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+/* The fields out_msg holds in fixed arrays are checked here, once. */
+static int
+queue_check_new(const struct queue_new *m, char *err, size_t errlen)
+{
+	if (m->channel != CHANNEL_SMS && m->channel != CHANNEL_EMAIL) {
+		snprintf(err, errlen, "channel: unknown channel %d",
+		    (int)m->channel);
+		return -1;
+	}
+	if (m->to == NULL || *m->to == '\0') {
+		snprintf(err, errlen, "to: required");
+		return -1;
+	}
+	if (m->body == NULL) {
+		snprintf(err, errlen, "body: required");
+		return -1;
+	}
+	if (strlen(m->to) >= MSG_ADDR_MAX ||
+	    (m->from != NULL && strlen(m->from) >= MSG_ADDR_MAX)) {
+		snprintf(err, errlen, "%s: longer than %d bytes",
+		    strlen(m->to) >= MSG_ADDR_MAX ? "to" : "from",
+		    MSG_ADDR_MAX - 1);
+		return -1;
+	}
+	/* An SMS without a sender would match no claim route: stuck. */
+	if (m->channel == CHANNEL_SMS &&
+	    (m->sender == NULL || *m->sender == '\0')) {
+		snprintf(err, errlen, "sender: required for SMS");
+		return -1;
+	}
+	if (m->sender != NULL && strlen(m->sender) >= MSG_SENDER_MAX) {
+		snprintf(err, errlen, "sender: longer than %d bytes",
+		    MSG_SENDER_MAX - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Inserts the message, or finds the one that already holds its
+ * idempotency key. A message is due at max(now, not_before).
+ */
+int
+queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
+    int64_t *id, bool *dup, char *err, size_t errlen)
+{
+	int rc;
+
+	*dup = false;
+	if (queue_check_new(m, err, errlen) == -1)
+		return -1;
+	if (queue_op_begin(st, err, errlen) == -1)
+		return -1;
+	if (queue_insert(st, m, now, id, dup, err, errlen) == -1)
+		return -1;
+	if (*dup)
+		return 0;
+	rc = queue_event_add(st, *id, MSG_ST_QUEUED, 0, NULL, now, err, errlen);
+	return queue_op_end(st, rc, true);
+}
+
+static int
+queue_insert(struct store *st, const struct queue_new *m, int64_t now,
+    int64_t *id, bool *dup, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	bool found;
+
+	if ((stmt = store_stmt(st, queue_sql_insert, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, channel_to_text(m->channel), -1,
+	    SQLITE_STATIC);
+	queue_bind_id(stmt, 2, m->member_id);
+	/* Email routes have no sender; claims match "sender IS NULL". */
+	queue_bind_text(stmt, 3, m->channel == CHANNEL_SMS ? m->sender : NULL);
+	queue_bind_text(stmt, 4, m->to);
+	queue_bind_text(stmt, 5, m->from);
+	queue_bind_text(stmt, 6, m->subject);
+	queue_bind_text(stmt, 7, m->body);
+	queue_bind_text(stmt, 8, m->html);
+	sqlite3_bind_int(stmt, 9, m->priority);
+	sqlite3_bind_int64(stmt, 10, m->not_before > now ? m->not_before : now);
+	queue_bind_id(stmt, 11, m->alert_id);
+	queue_bind_id(stmt, 12, m->conversation_id);
+	queue_bind_text(stmt, 13, m->idempotency_key);
+	queue_bind_id(stmt, 14, m->not_before);
+	queue_bind_id(stmt, 15, m->expires_at);
+	sqlite3_bind_int64(stmt, 16, now);
+	if (queue_step_done(st, stmt, "insert message", err, errlen) == -1)
+		return -1;
+	if (sqlite3_changes(store_db(st)) == 1) {
+		*id = sqlite3_last_insert_rowid(store_db(st));
+		return 0;
+	}
+	/* ON CONFLICT DO NOTHING: the key is taken. */
+	if (m->idempotency_key == NULL) {
+		snprintf(err, errlen, "insert message: no row inserted");
+		return -1;
+	}
+	if ((stmt = store_stmt(st, queue_sql_by_key, err, errlen)) == NULL)
+		return -1;
+	queue_bind_text(stmt, 1, m->idempotency_key);
+	if (queue_int_row(st, stmt, id, &found, err, errlen) == -1)
+		return -1;
+	if (!found) {
+		snprintf(err, errlen, "idempotency key conflict without a row");
+		return -1;
+	}
+	*dup = true;
+	return 0;
+}
+
+/* Runs a cached one-column integer query with ?1 = arg1 (if used). */
+static int
+queue_int_query(struct store *st, const char *sql, int64_t arg1, int64_t *out,
+    bool *found, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	if (sqlite3_bind_parameter_count(stmt) >= 1)
+		sqlite3_bind_int64(stmt, 1, arg1);
+	return queue_int_row(st, stmt, out, found, err, errlen);
+}
+
+/*
+ * Steps a bound one-column query and resets it. *found is false when
+ * there is no row or the value is NULL (an aggregate over no rows).
+ */
+static int
+queue_int_row(struct store *st, sqlite3_stmt *stmt, int64_t *out, bool *found,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	*found = false;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+		*out = sqlite3_column_int64(stmt, 0);
+		*found = true;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_errmsg(st, "query", err, errlen);
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+static int
+queue_event_add(struct store *st, int64_t id, enum msg_status status, int code,
+    const char *text, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = store_stmt(st, queue_sql_event, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, msg_status_to_text(status), -1,
+	    SQLITE_STATIC);
+	queue_bind_id(stmt, 3, code);
+	queue_bind_text(stmt, 4, text);
+	sqlite3_bind_int64(stmt, 5, now);
+	return queue_step_done(st, stmt, "insert message event", err, errlen);
+}
+
+/* Runs one transition as its own operation. */
+static int
+queue_move_run(struct store *st, const char *sql, const struct queue_move *mv,
+    char *err, size_t errlen)
+{
+	bool wrote = false;
+	int rc;
+
+	if (mv->from_mask == 0)
+		return queue_refusal(st, mv, err, errlen);
+	if (queue_op_begin(st, err, errlen) == -1)
+		return -1;
+	rc = queue_move_row(st, sql, mv, &wrote, err, errlen);
+	return queue_op_end(st, rc, wrote);
+}
+
+/*
+ * Binds the shared parameters (see struct queue_move), runs the UPDATE
+ * (setting *wrote if it changed the row) and records the history row.
+ * Parameters a statement does not use are skipped.
+ */
+static int
+queue_move_row(struct store *st, const char *sql, const struct queue_move *mv,
+    bool *wrote, char *err, size_t errlen)
+{
+	const struct queue_result *r = mv->r;
+	sqlite3_stmt *stmt;
+	const char *text;
+	int nparams;
+	int slot = 2;
+	int from;
+
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	nparams = sqlite3_bind_parameter_count(stmt);
+	sqlite3_bind_int64(stmt, 1, mv->id);
+	for (from = 0; from < MSG_ST_COUNT && slot <= 1 + QUEUE_FROM_MAX;
+	     from++)
+		if (mv->from_mask & QUEUE_BIT(from))
+			sqlite3_bind_text(stmt, slot++,
+			    msg_status_to_text(from), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, msg_status_to_text(mv->to), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 6, mv->now);
+	if (nparams >= 8) {
+		queue_bind_id(stmt, 7, r != NULL ? r->code : 0);
+		queue_bind_text(stmt, 8, r != NULL ? r->text : NULL);
+	}
+	if (nparams >= 10) {
+		queue_bind_text(stmt, 9, r != NULL ? r->provider : NULL);
+		queue_bind_text(stmt, 10, r != NULL ? r->provider_id : NULL);
+	}
+	if (nparams >= 11)
+		sqlite3_bind_int64(stmt, 11, mv->next_attempt_at);
+	if (queue_step_done(st, stmt, "update message", err, errlen) == -1)
+		return -1;
+	if (sqlite3_changes(store_db(st)) == 0)
+		return queue_refusal(st, mv, err, errlen);
+	*wrote = true;
+	text = r != NULL && r->text != NULL ? r->text : mv->event_text;
+	return queue_event_add(st, mv->id, mv->to, r != NULL ? r->code : 0,
+	    text, mv->now, err, errlen);
+}
+
+/*
+ * Explains a refused transition: the message is absent, the edge is not
+ * in queue_edges[], or (queue_mark() only) the edge exists but belongs to
+ * another function, which needs a lease or provider fields.
+ */
+static int
+queue_refusal(struct store *st, const struct queue_move *mv, char *err,
+    size_t errlen)
+{
+	char qerr[256] = "";
+	int cur;
+
+	cur = queue_status(st, mv->id, qerr, sizeof(qerr));
+	if (cur == -1 && qerr[0] != '\0')
+		snprintf(err, errlen, "%s", qerr);
+	else if (cur == -1)
+		snprintf(err, errlen, "no message %lld", (long long)mv->id);
+	else if (queue_edge_is_legal(cur, mv->to))
+		snprintf(err, errlen,
+		    "queue_mark cannot move message %lld from %s to %s; use queue_claim, queue_mark_sent, queue_mark_retry or queue_release",
+		    (long long)mv->id, msg_status_to_text(cur),
+		    msg_status_to_text(mv->to));
+	else
+		snprintf(err, errlen,
+		    "illegal transition %s -> %s for message %lld",
+		    msg_status_to_text(cur), msg_status_to_text(mv->to),
+		    (long long)mv->id);
+	return -1;
+}
+
+/*
+ * sending -> sent: records provider and provider message id, counts the
+ * attempt, clears the lease and any earlier transient error. 0 / -1.
+ */
+int
+queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen)
+{
+	struct queue_move mv = {.id = id,
+	    .to = MSG_ST_SENT,
+	    .now = now,
+	    .r = r};
+
+	mv.from_mask = queue_from_mask(mv.to);
+	return queue_move_run(st, queue_sql_sent, &mv, err, errlen);
+}
+
+/*
+ * sending -> queued, due again at next_attempt_at: counts the attempt and
+ * keeps r's code and text as the message's error. 0 / -1.
+ */
+int
+queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
+    const struct queue_result *r, int64_t now, char *err, size_t errlen)
+{
+	struct queue_move mv = {.id = id,
+	    .to = MSG_ST_QUEUED,
+	    .now = now,
+	    .next_attempt_at = next_attempt_at,
+	    .r = r,
+	    .event_text = "retry"};
+
+	mv.from_mask = queue_from_mask(mv.to);
+	return queue_move_run(st, queue_sql_retry, &mv, err, errlen);
+}
+
+/*
+ * The final states and the status-callback edges. Targets that need more
+ * than a status (queued, sending, sent) are refused with a pointer to the
+ * right function; a NULL r records no code or text.
+ */
+int
+queue_mark(struct store *st, int64_t id, enum msg_status to,
+    const struct queue_result *r, int64_t now, char *err, size_t errlen)
+{
+	struct queue_move mv = {.id = id, .to = to, .now = now, .r = r};
+
+	if ((unsigned)to >= MSG_ST_COUNT) {
+		snprintf(err, errlen, "queue_mark: unknown status %d", (int)to);
+		return -1;
+	}
+	if (queue_mark_targets & QUEUE_BIT(to))
+		mv.from_mask = queue_from_mask(to);
+	return queue_move_run(st, queue_sql_mark, &mv, err, errlen);
+}
+
+/* sending -> queued, due at once, attempt not counted. 0 / -1. */
+int
+queue_release(struct store *st, int64_t id, int64_t now, char *err,
+    size_t errlen)
+{
+	struct queue_move mv = {.id = id,
+	    .to = MSG_ST_QUEUED,
+	    .now = now,
+	    .event_text = "released"};
+
+	mv.from_mask = queue_from_mask(mv.to);
+	return queue_move_run(st, queue_sql_release_msg, &mv, err, errlen);
+}
+
+/*
+ * Claims due messages of one route, priority by priority, highest first.
+ * Only reads run until something is due, so an idle tick opens no
+ * transaction (and costs no commit). The output is ordered by priority,
+ * then due time, then id.
+ */
+ssize_t
+queue_claim(struct store *st, enum channel ch, const char *sender, int64_t now,
+    unsigned lease_ms, struct out_msg **out, size_t max, char *err,
+    size_t errlen)
+{
+	struct queue_claim q = {.channel = channel_to_text(ch),
+	    .sender = ch == CHANNEL_EMAIL ? NULL : sender,
+	    .now = now,
+	    .lease_until = now + (int64_t)lease_ms,
+	    .max = max};
+	size_t i;
+	int64_t prio;
+	int64_t due;
+	bool have;
+	bool found;
+	bool open = false;
+	int rc;
+
+	rc = queue_route_query(st, queue_sql_prio_first, &q, 0, &prio, &have,
+	    err, errlen);
+	while (rc == 0 && have && q.n < max) {
+		rc = queue_route_query(st, queue_sql_prio_due, &q, prio, &due,
+		    &found, err, errlen);
+		if (rc == 0 && found && due <= now) {
+			if (!open) {
+				q.c = xreallocarray(NULL, max, sizeof(*q.c));
+				if ((rc = queue_op_begin(st, err, errlen)) ==
+				    -1)
+					break;
+				open = true;
+			}
+			rc = queue_claim_prio(st, &q, prio, err, errlen);
+		}
+		if (rc == 0 && q.n < max)
+			rc = queue_route_query(st, queue_sql_prio_next, &q,
+			    prio, &prio, &have, err, errlen);
+	}
+	for (i = 0; rc == 0 && i < q.n; i++)
+		rc = queue_event_add(st, q.c[i].msg->id, MSG_ST_SENDING, 0,
+		    NULL, now, err, errlen);
+	if (open)
+		rc = queue_op_end(st, rc, q.n > 0);
+	for (i = 0; i < q.n; i++) {
+		if (rc == 0)
+			out[i] = q.c[i].msg;
+		else
+			out_msg_free(q.c[i].msg);
+	}
+	free(q.c);
+	return rc == 0 ? (ssize_t)q.n : -1;
+}
+
+/* A one-integer query on the claim's route; ?3 = prio when used. */
+static int
+queue_route_query(struct store *st, const char *sql,
+    const struct queue_claim *q, int64_t prio, int64_t *out, bool *found,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, q->channel, -1, SQLITE_STATIC);
+	queue_bind_text(stmt, 2, q->sender);
+	if (sqlite3_bind_parameter_count(stmt) >= 3)
+		sqlite3_bind_int64(stmt, 3, prio);
+	return queue_int_row(st, stmt, out, found, err, errlen);
+}
+
+/* Claims up to max - n due messages of one priority into c[n..]. */
+static int
+queue_claim_prio(struct store *st, struct queue_claim *q, int64_t prio,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	size_t first = q->n;
+	int rc;
+
+	if ((stmt = store_stmt(st, queue_sql_claim, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, q->channel, -1, SQLITE_STATIC);
+	queue_bind_text(stmt, 2, q->sender);
+	sqlite3_bind_int64(stmt, 3, prio);
+	sqlite3_bind_int64(stmt, 4, q->lease_until);
+	sqlite3_bind_int64(stmt, 5, q->now);
+	sqlite3_bind_int64(stmt, 6, (int64_t)(q->max - q->n));
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && q->n < q->max) {
+		q->c[q->n].due = sqlite3_column_int64(stmt, 14);
+		q->c[q->n].msg = queue_out_from_row(stmt);
+		q->n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_errmsg(st, "claim", err, errlen);
+		sqlite3_reset(stmt);
+		return -1;
+	}
+	sqlite3_reset(stmt);
+	qsort(q->c + first, q->n - first, sizeof(*q->c), queue_claimed_cmp);
+	return 0;
+}
+
+static int
+queue_claimed_cmp(const void *a, const void *b)
+{
+	const struct queue_claimed *x = a;
+	const struct queue_claimed *y = b;
+
+	if (x->due != y->due)
+		return x->due < y->due ? -1 : 1;
+	if (x->msg->id != y->msg->id)
+		return x->msg->id < y->msg->id ? -1 : 1;
+	return 0;
+}
+
+/* Column order is queue_sql_claim's RETURNING list. */
+static struct out_msg *
+queue_out_from_row(sqlite3_stmt *stmt)
+{
+	struct out_msg *m = xcalloc(1, sizeof(*m));
+	const char *s;
+
+	m->id = sqlite3_column_int64(stmt, 0);
+	s = (const char *)sqlite3_column_text(stmt, 1);
+	m->channel =
+	    s != NULL && strcmp(s, "email") == 0 ? CHANNEL_EMAIL : CHANNEL_SMS;
+	m->priority = sqlite3_column_int(stmt, 2);
+	m->attempts = sqlite3_column_int(stmt, 3);
+	m->member_id = sqlite3_column_int64(stmt, 4);
+	m->alert_id = sqlite3_column_int64(stmt, 5);
+	m->created_at = sqlite3_column_int64(stmt, 6);
+	m->expires_at = sqlite3_column_int64(stmt, 7);
+	/* Lengths were checked by queue_enqueue(); these cannot truncate. */
+	if ((s = (const char *)sqlite3_column_text(stmt, 8)) != NULL)
+		strlcpy(m->sender, s, sizeof(m->sender));
+	if ((s = (const char *)sqlite3_column_text(stmt, 9)) != NULL)
+		strlcpy(m->to, s, sizeof(m->to));
+	if ((s = (const char *)sqlite3_column_text(stmt, 10)) != NULL)
+		strlcpy(m->from, s, sizeof(m->from));
+	if ((s = (const char *)sqlite3_column_text(stmt, 11)) != NULL)
+		m->subject = xstrdup(s);
+	s = (const char *)sqlite3_column_text(stmt, 12);
+	m->body = xstrdup(s != NULL ? s : "");
+	if ((s = (const char *)sqlite3_column_text(stmt, 13)) != NULL)
+		m->html = xstrdup(s);
+	return m;
+}
+
+/*
+ * A set-wide transition: 'probe' checks cheaply (index, no transaction)
+ * whether any row qualifies; 'sql' is an UPDATE ... RETURNING id whose
+ * ?1 is now; each returned id gets a history row.
+ */
+static ssize_t
+queue_bulk(struct store *st, const char *probe, const char *sql,
+    enum msg_status to, const char *text, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	size_t cap = 0;
+	size_t i;
+	int64_t one;
+	bool any;
+	int rc;
+
+	if (queue_int_query(st, probe, now, &one, &any, err, errlen) == -1)
+		return -1;
+	if (!any)
+		return 0;
+	if (queue_op_begin(st, err, errlen) == -1)
+		return -1;
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, now);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			ids = xreallocarray(ids, cap, sizeof(*ids));
+		}
+		ids[n++] = sqlite3_column_int64(stmt, 0);
+	}
+	if (rc != SQLITE_DONE)
+		store_errmsg(st, "update messages", err, errlen);
+	sqlite3_reset(stmt);
+	rc = rc == SQLITE_DONE ? 0 : -1;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = queue_event_add(st, ids[i], to, 0, text, now, err, errlen);
+	free(ids);
+	if (queue_op_end(st, rc, n > 0) == -1)
+		return -1;
+	return (ssize_t)n;
+}
+
+/* All sending -> queued ("recovered after restart"); the count, or -1. */
+ssize_t
+queue_recover(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	return queue_bulk(st, queue_sql_any_sending, queue_sql_recover,
+	    MSG_ST_QUEUED, "recovered after restart", now, err, errlen);
+}
+
+/* sending with lease_until < now -> queued ("lease expired"); n or -1. */
+ssize_t
+queue_reclaim_expired_leases(struct store *st, int64_t now, char *err,
+    size_t errlen)
+{
+	return queue_bulk(st, queue_sql_any_lease_over, queue_sql_reclaim,
+	    MSG_ST_QUEUED, "lease expired", now, err, errlen);
+}
+
+/* queued with expires_at <= now -> expired; n or -1. */
+ssize_t
+queue_expire(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	return queue_bulk(st, queue_sql_any_expired, queue_sql_expire,
+	    MSG_ST_EXPIRED, "expired before it was sent", now, err, errlen);
+}
+
+/*
+ * The earliest next_attempt_at among queued messages, over all routes.
+ * Returns 0 if nothing is queued, -1 on error (err set).
+ */
+int64_t
+queue_next_due(struct store *st, char *err, size_t errlen)
+{
+	int64_t due;
+	bool found;
+
+	if (queue_int_query(st, queue_sql_next_due, 0, &due, &found, err,
+		errlen) == -1)
+		return -1;
+	return found ? due : 0;
+}
+
+/*
+ * Fills counts[channel][status] (zero where no row) from one GROUP BY
+ * over all messages. 0 / -1.
+ */
+int
+queue_count_by_status(struct store *st,
+    int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	const char *ch;
+	const char *status;
+	int c;
+	int s;
+	int rc;
+
+	memset(counts, 0, sizeof(int64_t) * CHANNEL_COUNT * MSG_ST_COUNT);
+	if ((stmt = store_stmt(st, queue_sql_counts, err, errlen)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		ch = (const char *)sqlite3_column_text(stmt, 0);
+		status = (const char *)sqlite3_column_text(stmt, 1);
+		c = ch != NULL ? channel_parse(ch) : -1;
+		s = status != NULL ? msg_status_parse(status) : -1;
+		if (c >= 0 && s >= 0)
+			counts[c][s] = sqlite3_column_int64(stmt, 2);
+	}
+	if (rc != SQLITE_DONE)
+		store_errmsg(st, "count messages", err, errlen);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The status of message id; -1 with err "" if absent, err set on error. */
+int
+queue_status(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	const char *s;
+	int status = -1;
+	int rc;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((stmt = store_stmt(st, queue_sql_status, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		s = (const char *)sqlite3_column_text(stmt, 0);
+		status = s != NULL ? msg_status_parse(s) : -1;
+		if (status == -1)
+			snprintf(err, errlen,
+			    "message %lld: unknown status '%s'", (long long)id,
+			    s != NULL ? s : "");
+	} else if (rc != SQLITE_DONE)
+		store_errmsg(st, "message status", err, errlen);
+	sqlite3_reset(stmt);
+	return status;
+}
+
+/*
+ * SMS: a member with this phone has an sms_optout row. Email: a member
+ * with this address (compared lower-cased) has an email_optout row or is
+ * bouncing. 1 / 0 / -1.
+ */
+int
+queue_is_suppressed(struct store *st, enum channel ch, const char *to,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	const char *sql;
+	int rc;
+
+	sql =
+	    ch == CHANNEL_EMAIL ? queue_sql_email_optout : queue_sql_sms_optout;
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	queue_bind_text(stmt, 1, to);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_errmsg(st, "opt-out lookup", err, errlen);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Text or null; text that is not UTF-8 becomes null (jansson refuses it). */
+static json_t *
+queue_json_text(sqlite3_stmt *stmt, int col)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, col);
+	json_t *v;
+
+	if (s == NULL || (v = json_string(s)) == NULL)
+		return json_null();
+	return v;
+}
+
+static json_t *
+queue_json_int(sqlite3_stmt *stmt, int col)
+{
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(stmt, col));
+}
+
+/* Milliseconds since the epoch as "2026-11-27T03:14:34.123Z", or null. */
+static json_t *
+queue_json_time(sqlite3_stmt *stmt, int col)
+{
+	char buf[40]; /* msg_time_to_text() needs 25 */
+
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+		return json_null();
+	return json_string(msg_time_to_text(sqlite3_column_int64(stmt, col),
+	    buf, sizeof(buf)));
+}
+
+/*
+ * The API view of a message (SPEC: GET /api/v1/messages/{id}). Column
+ * order is queue_sql_json_msg's.
+ */
+json_t *
+queue_message_json(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	json_t *o = NULL;
+	json_t *history;
+	json_t *e;
+	int rc;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((stmt = store_stmt(st, queue_sql_json_msg, err, errlen)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		o = json_object();
+		json_object_set_new(o, "id", json_integer(id));
+		json_object_set_new(o, "channel", queue_json_text(stmt, 1));
+		json_object_set_new(o, "to", queue_json_text(stmt, 2));
+		json_object_set_new(o, "from", queue_json_text(stmt, 3));
+		json_object_set_new(o, "subject", queue_json_text(stmt, 4));
+		json_object_set_new(o, "body", queue_json_text(stmt, 5));
+		json_object_set_new(o, "status", queue_json_text(stmt, 6));
+		json_object_set_new(o, "priority", queue_json_int(stmt, 7));
+		json_object_set_new(o, "attempts", queue_json_int(stmt, 8));
+		json_object_set_new(o, "provider", queue_json_text(stmt, 9));
+		json_object_set_new(o, "provider_message_id",
+		    queue_json_text(stmt, 10));
+		if (sqlite3_column_type(stmt, 11) != SQLITE_NULL ||
+		    sqlite3_column_type(stmt, 12) != SQLITE_NULL) {
+			e = json_object();
+			json_object_set_new(e, "code",
+			    queue_json_int(stmt, 11));
+			json_object_set_new(e, "text",
+			    queue_json_text(stmt, 12));
+			json_object_set_new(o, "error", e);
+		} else
+			json_object_set_new(o, "error", json_null());
+		json_object_set_new(o, "created_at", queue_json_time(stmt, 13));
+		json_object_set_new(o, "updated_at", queue_json_time(stmt, 14));
+	} else if (rc != SQLITE_DONE)
+		store_errmsg(st, "read message", err, errlen);
+	sqlite3_reset(stmt);
+	if (o == NULL)
+		return NULL;
+	if ((history = queue_json_history(st, id, err, errlen)) == NULL) {
+		json_decref(o);
+		return NULL;
+	}
+	json_object_set_new(o, "history", history);
+	return o;
+}
+
+/* The message's events, oldest first, as [{status, at, code, text}]. */
+static json_t *
+queue_json_history(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	json_t *a;
+	json_t *e;
+	int rc;
+
+	if ((stmt = store_stmt(st, queue_sql_json_events, err, errlen)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(stmt, 1, id);
+	a = json_array();
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		e = json_object();
+		json_object_set_new(e, "status", queue_json_text(stmt, 0));
+		json_object_set_new(e, "at", queue_json_time(stmt, 1));
+		json_object_set_new(e, "code", queue_json_int(stmt, 2));
+		json_object_set_new(e, "text", queue_json_text(stmt, 3));
+		json_array_append_new(a, e);
+	}
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "read message history", err, errlen);
+		json_decref(a);
+		a = NULL;
+	}
+	sqlite3_reset(stmt);
+	return a;
+}
+
+/*
+ * Equal jitter (AWS architecture blog, "Exponential Backoff And
+ * Jitter"): half the delay is fixed so retries never bunch at zero, half
+ * is random so a burst of failures spreads out. The doubling stops at the
+ * cap, so any attempt number is safe from overflow.
+ */
+int64_t
+queue_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms,
+    int64_t retry_after_ms, double rnd)
+{
+	int64_t d = base_ms;
+	int64_t half;
+	int64_t result;
+	unsigned i;
+
+	for (i = 1; i < attempt && d > 0 && d < (int64_t)max_ms; i++)
+		d *= 2; /* d < max_ms <= UINT_MAX, so 2 * d fits */
+	if (d > (int64_t)max_ms)
+		d = max_ms;
+	if (!(rnd > 0.0)) /* also NaN */
+		rnd = 0.0;
+	if (rnd >= 1.0)
+		rnd = nextafter(1.0, 0.0);
+	half = d / 2;
+	result = half + (int64_t)floor(rnd * (double)(d - half));
+	if (d > 0 && result >= d) /* rnd * x can round up to x */
+		result = d - 1;
+	return result > retry_after_ms ? result : retry_after_ms;
+}

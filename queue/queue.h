@@ -62,7 +62,8 @@ struct queue_result {
 /*
  * Inserts a message as queued. With an idempotency key already used, no
  * row is added: *id is the existing message and *dup is set. Returns 0 or
- * -1 (err says why).
+ * -1 (err says why: "sender: required for SMS", a to/from over 255 bytes
+ * or a sender over 63). Email is stored with a NULL sender.
  */
 int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
     int64_t *id, bool *dup, char *err, size_t errlen);
@@ -91,7 +92,9 @@ int queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
     const struct queue_result *r, int64_t now, char *err, size_t errlen);
 /*
  * queued|sending -> 'to', one of failed, expired, cancelled, suppressed;
- * or sent -> delivered|undelivered|failed (status callbacks).
+ * or sent -> delivered|undelivered|failed (status callbacks). Edges that
+ * belong to another function (to queued, sending or sent) are refused
+ * with "queue_mark cannot move message N from X to Y; use ...".
  */
 int queue_mark(struct store *st, int64_t id, enum msg_status to,
     const struct queue_result *r, int64_t now, char *err, size_t errlen);
@@ -114,8 +117,8 @@ ssize_t queue_expire(struct store *st, int64_t now, char *err,
     size_t errlen);
 
 /*
- * The next time (ms) a queued message becomes due, or 0 if none is
- * queued. Lets the dispatcher sleep until then.
+ * The next time (ms) a queued message becomes due, 0 if none is queued,
+ * -1 on error (err set). Lets the dispatcher sleep until then.
  */
 int64_t queue_next_due(struct store *st, char *err, size_t errlen);
 

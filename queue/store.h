@@ -12,6 +12,10 @@
  *    commit_delay_ms), with synchronous=FULL. Callers that must acknowledge
  *    durability register store_on_commit() and reply from the callback,
  *    never before.
+ *  - An operation that fails after it changed rows fails its whole group:
+ *    every callback of that group gets ok = false. Callbacks registered
+ *    while no group is open always get ok = true.
+ *  - Call store_close() before event_base_free().
  *  - Other modules never see SQLite: all SQL lives in queue/.
  *  - Errors: 0 / -1 with text in err; nothing here logs its own failures.
  */
@@ -37,7 +41,8 @@ struct store_stats {
 	uint64_t commit_failures;
 	uint64_t commit_us_sum;		/* total time in COMMIT, microseconds */
 	uint64_t commit_us_max;
-	uint64_t writes;		/* write statements in committed groups */
+	uint64_t writes;		/* write operations (store_write_begin
+					 * calls) in committed groups */
 };
 
 /*

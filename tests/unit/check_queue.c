@@ -1,10 +1,1518 @@
-/* check_queue.c - placeholder, being written. */
+/*
+ * check_queue.c - unit tests of queue/: the store (open, lock, migrations,
+ * statement cache, group commit on a real event_base) and the queue
+ * (enqueue, claim, transitions, recovery, expiry, idempotency,
+ * suppression, the API JSON and the backoff schedule).
+ *
+ * Every test gets a fresh directory (and database) under a per-TCase root
+ * made with mkdtemp; the root is removed by an unchecked fixture, which
+ * runs in the parent even when a forked test fails. Times are made up and
+ * passed in, so every expected value is exact.
+ */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
 #include "check_suites.h"
+#include "message.h"
+#include "queue.h"
+#include "store-internal.h"
+
+#define Q_T0	   INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
+#define Q_LEASE	   60000		  /* ms, the [dispatch] lease default */
+#define Q_LOOP_MAX 100 /* loop turns before a test gives up */
+
+struct q_cbrec {
+	int calls;
+	bool ok;
+};
+
+static char q_root[64];
+static char q_dir[128];
+static char q_path[192];
+static struct store *q_st;
+static char q_err[512];
+
+static void
+q_rmtree(const char *dir)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+			q_rmtree(sub);
+		else
+			unlink(sub);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void
+q_root_setup(void)
+{
+	snprintf(q_root, sizeof(q_root), "/tmp/check_queue.XXXXXX");
+	if (mkdtemp(q_root) == NULL)
+		ck_abort_msg("mkdtemp %s failed", q_root);
+}
+
+static void
+q_root_teardown(void)
+{
+	q_rmtree(q_root);
+}
+
+static struct store *
+q_open(void)
+{
+	struct store *st;
+
+	st = store_open(q_path, q_err, sizeof(q_err));
+	ck_assert_msg(st != NULL, "store_open: %s", q_err);
+	return st;
+}
+
+static void
+q_setup(void)
+{
+	snprintf(q_dir, sizeof(q_dir), "%s/t.XXXXXX", q_root);
+	if (mkdtemp(q_dir) == NULL)
+		ck_abort_msg("mkdtemp %s failed", q_dir);
+	snprintf(q_path, sizeof(q_path), "%s/outreachd.db", q_dir);
+	q_st = q_open();
+}
+
+static void
+q_teardown(void)
+{
+	store_close(q_st);
+	q_st = NULL;
+	q_rmtree(q_dir);
+}
+
+/* The first column of the first row of 'sql' as an integer (-1 if none). */
+static int64_t
+q_db_int(const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(store_db(q_st), sql, -1, &stmt, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static void
+q_db_exec(const char *sql)
+{
+	ck_assert_msg(sqlite3_exec(store_db(q_st), sql, NULL, NULL, NULL) ==
+		SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(store_db(q_st)));
+}
+
+static int64_t
+q_enqueue_full(struct queue_new *m, int64_t now)
+{
+	int64_t id = 0;
+	bool dup = true;
+
+	ck_assert_msg(
+	    queue_enqueue(q_st, m, now, &id, &dup, q_err, sizeof(q_err)) == 0,
+	    "queue_enqueue: %s", q_err);
+	ck_assert(!dup);
+	ck_assert_int_gt(id, 0);
+	return id;
+}
+
+/* An SMS through sender "console" with priority 'prio', made at 'now'. */
+static int64_t
+q_enqueue(int prio, int64_t now)
+{
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "console",
+	    .body = "hello",
+	    .priority = prio};
+
+	return q_enqueue_full(&m, now);
+}
+
+/* Claims at most one due message of the console route; its id or 0. */
+static int64_t
+q_claim1(int64_t now)
+{
+	struct out_msg *out[1];
+	ssize_t n;
+	int64_t id;
+
+	n = queue_claim(q_st, CHANNEL_SMS, "console", now, Q_LEASE, out, 1,
+	    q_err, sizeof(q_err));
+	ck_assert_msg(n >= 0, "queue_claim: %s", q_err);
+	if (n == 0)
+		return 0;
+	id = out[0]->id;
+	out_msg_free(out[0]);
+	return id;
+}
+
+static void
+q_sent(int64_t id, int64_t now)
+{
+	struct queue_result r = {.provider = "console",
+	    .provider_id = "console-1"};
+
+	ck_assert_msg(
+	    queue_mark_sent(q_st, id, &r, now, q_err, sizeof(q_err)) == 0,
+	    "queue_mark_sent: %s", q_err);
+}
+
+static void
+q_flush(void)
+{
+	ck_assert_msg(store_flush(q_st, q_err, sizeof(q_err)) == 0,
+	    "store_flush: %s", q_err);
+}
+
+static int64_t
+q_events(int64_t id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM message_events WHERE message_id = %lld",
+	    (long long)id);
+	return q_db_int(sql);
+}
+
+static void
+q_commit_cb(void *arg, bool ok)
+{
+	struct q_cbrec *rec = arg;
+
+	rec->calls++;
+	rec->ok = ok;
+}
+
+/* Runs non-blocking loop turns until rec has seen 'calls' callbacks. */
+static void
+q_loop_until(struct event_base *base, const struct q_cbrec *rec, int calls)
+{
+	int i;
+
+	for (i = 0; i < Q_LOOP_MAX && rec->calls < calls; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(rec->calls, calls);
+}
+
+/* --- store: open, lock, migrations, statements --- */
+
+START_TEST(test_queue_open_creates_and_migrates)
+{
+	sqlite3_stmt *stmt;
+
+	ck_assert_int_eq(store_schema_version(q_st), 1);
+	ck_assert_int_eq(q_db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(q_db_int("PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(q_db_int("PRAGMA synchronous"), 2); /* FULL */
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sqlite_schema WHERE"
+				  " name IN ('messages', 'message_events',"
+				  " 'members', 'sms_optout', 'email_optout')"),
+	    5);
+	ck_assert_int_eq(sqlite3_prepare_v2(store_db(q_st),
+			     "PRAGMA journal_mode", -1, &stmt, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	ck_assert_int_eq(store_ping(q_st, q_err, sizeof(q_err)), 0);
+	ck_assert(!store_in_transaction(q_st));
+}
+END_TEST
+
+START_TEST(test_queue_reopen_keeps_data)
+{
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	store_close(q_st);
+	q_st = q_open();
+	ck_assert_int_eq(store_schema_version(q_st), 1);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+}
+END_TEST
+
+START_TEST(test_queue_second_open_refused)
+{
+	char want[512];
+	struct store *st2;
+
+	st2 = store_open(q_path, q_err, sizeof(q_err));
+	ck_assert_ptr_null(st2);
+	snprintf(want, sizeof(want),
+	    "database %s is in use by another outreachd process (lock %s.lock)",
+	    q_path, q_path);
+	ck_assert_str_eq(q_err, want);
+	/* Closing the first store releases the lock. */
+	store_close(q_st);
+	q_st = q_open();
+}
+END_TEST
+
+START_TEST(test_queue_newer_schema_refused)
+{
+	char want[512];
+
+	q_db_exec("PRAGMA user_version = 99");
+	store_close(q_st);
+	q_st = store_open(q_path, q_err, sizeof(q_err));
+	ck_assert_ptr_null(q_st);
+	snprintf(want, sizeof(want),
+	    "database %s: schema version 99 is newer than this outreachd supports (1)",
+	    q_path);
+	ck_assert_str_eq(q_err, want);
+}
+END_TEST
+
+START_TEST(test_queue_open_missing_dir_names_path)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/od.db", q_dir);
+	ck_assert_ptr_null(store_open(path, q_err, sizeof(q_err)));
+	ck_assert_msg(strstr(q_err, path) != NULL, "error lacks path: %s",
+	    q_err);
+}
+END_TEST
+
+/* Distinct addresses, so the cache has to grow past its first size. */
+static char q_many_sql[200][40];
+
+START_TEST(test_queue_stmt_cache)
+{
+	static const char bad[] = "SELEC nonsense";
+	sqlite3_stmt *first[200];
+	sqlite3_stmt *s;
+	char want[40];
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		snprintf(q_many_sql[i], sizeof(q_many_sql[i]), "SELECT %d", i);
+		first[i] =
+		    store_stmt(q_st, q_many_sql[i], q_err, sizeof(q_err));
+		ck_assert_ptr_nonnull(first[i]);
+	}
+	for (i = 0; i < 200; i++) {
+		s = store_stmt(q_st, q_many_sql[i], q_err, sizeof(q_err));
+		ck_assert_ptr_eq(s, first[i]);
+		snprintf(want, sizeof(want), "SELECT %d", i);
+		ck_assert_str_eq(sqlite3_sql(s), want);
+		ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(s, 0), i);
+	}
+	/* Handed back reset: a half-read statement starts over. */
+	s = store_stmt(q_st, q_many_sql[7], q_err, sizeof(q_err));
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(s, 0), 7);
+	sqlite3_reset(s);
+	ck_assert_ptr_null(store_stmt(q_st, bad, q_err, sizeof(q_err)));
+	ck_assert_msg(
+	    strncmp(q_err, "cannot prepare \"SELEC nonsense\": ", 33) == 0,
+	    "%s", q_err);
+}
+END_TEST
+
+/* --- group commit --- */
+
+START_TEST(test_queue_group_commit_loop)
+{
+	struct event_base *base = event_base_new();
+	struct q_cbrec rec = {0, false};
+	struct store_stats stats;
+	int64_t id;
+
+	store_attach(q_st, base, 0);
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert(store_in_transaction(q_st));
+	store_on_commit(q_st, q_commit_cb, &rec);
+	ck_assert_int_eq(rec.calls, 0);
+	q_loop_until(base, &rec, 1);
+	ck_assert(rec.ok);
+	ck_assert(!store_in_transaction(q_st));
+	store_get_stats(q_st, &stats);
+	ck_assert_uint_eq(stats.commits, 1);
+	ck_assert_uint_eq(stats.commit_failures, 0);
+	ck_assert_uint_eq(stats.writes, 1);
+	ck_assert_uint_le(stats.commit_us_max, stats.commit_us_sum);
+	store_close(q_st);
+	event_base_free(base);
+	q_st = q_open();
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+}
+END_TEST
+
+static void
+q_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct q_cbrec *rec = arg;
+
+	(void)fd;
+	(void)what;
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, rec);
+}
+
+/* Two events active in one turn share one commit, which runs after both. */
+START_TEST(test_queue_group_commit_batches_turn)
+{
+	struct event_base *base = event_base_new();
+	struct q_cbrec rec = {0, false};
+	struct store_stats stats;
+	struct event *e1;
+	struct event *e2;
+
+	store_attach(q_st, base, 0);
+	e1 = event_new(base, -1, 0, q_write_cb, &rec);
+	e2 = event_new(base, -1, 0, q_write_cb, &rec);
+	event_active(e1, EV_TIMEOUT, 0);
+	event_active(e2, EV_TIMEOUT, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(rec.calls, 2);
+	ck_assert(rec.ok);
+	store_get_stats(q_st, &stats);
+	ck_assert_uint_eq(stats.commits, 1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 2);
+	event_free(e1);
+	event_free(e2);
+	store_close(q_st);
+	q_st = NULL;
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_queue_commit_without_transaction)
+{
+	struct event_base *base = event_base_new();
+	struct q_cbrec rec = {0, false};
+	struct store_stats stats;
+
+	/* Not attached: only store_flush() runs it. */
+	store_on_commit(q_st, q_commit_cb, &rec);
+	ck_assert_int_eq(rec.calls, 0);
+	q_flush();
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(rec.ok);
+	/* Attached: the next loop turn runs it. */
+	store_attach(q_st, base, 0);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	ck_assert_int_eq(rec.calls, 1);
+	q_loop_until(base, &rec, 2);
+	ck_assert(rec.ok);
+	store_get_stats(q_st, &stats);
+	ck_assert_uint_eq(stats.commits, 0);
+	store_close(q_st);
+	q_st = NULL;
+	event_base_free(base);
+}
+END_TEST
+
+struct q_chain {
+	struct q_cbrec first;
+	struct q_cbrec second;
+	uint64_t commits_at_first;
+	uint64_t commits_at_second;
+	bool in_txn_after_write;
+};
+
+static uint64_t
+q_commits(void)
+{
+	struct store_stats stats;
+
+	store_get_stats(q_st, &stats);
+	return stats.commits;
+}
+
+static void
+q_chain_second_cb(void *arg, bool ok)
+{
+	struct q_chain *c = arg;
+
+	q_commit_cb(&c->second, ok);
+	c->commits_at_second = q_commits();
+}
+
+static void
+q_chain_cb(void *arg, bool ok)
+{
+	struct q_chain *c = arg;
+
+	q_commit_cb(&c->first, ok);
+	c->commits_at_first = q_commits();
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 1);
+	c->in_txn_after_write = store_in_transaction(q_st);
+	store_on_commit(q_st, q_chain_second_cb, c);
+}
+
+/* A callback's own write and callback belong to the next group. */
+START_TEST(test_queue_callback_writes_next_group)
+{
+	struct event_base *base = event_base_new();
+	struct q_chain c;
+
+	memset(&c, 0, sizeof(c));
+	store_attach(q_st, base, 0);
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_chain_cb, &c);
+	q_loop_until(base, &c.second, 1);
+	ck_assert_int_eq(c.first.calls, 1);
+	ck_assert(c.first.ok);
+	ck_assert(c.second.ok);
+	ck_assert(c.in_txn_after_write);
+	ck_assert_uint_eq(c.commits_at_first, 1);
+	ck_assert_uint_eq(c.commits_at_second, 2);
+	store_close(q_st);
+	event_base_free(base);
+	q_st = q_open();
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 2);
+}
+END_TEST
+
+START_TEST(test_queue_commit_delay)
+{
+	struct event_base *base = event_base_new();
+	struct q_cbrec rec = {0, false};
+	struct timeval t0;
+	struct timeval t1;
+	int i;
+
+	store_attach(q_st, base, 30);
+	gettimeofday(&t0, NULL);
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(rec.calls, 0);
+	for (i = 0; i < Q_LOOP_MAX && rec.calls == 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	gettimeofday(&t1, NULL);
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(rec.ok);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
+		(t1.tv_usec - t0.tv_usec) / 1000,
+	    29);
+	store_close(q_st);
+	q_st = NULL;
+	event_base_free(base);
+}
+END_TEST
+
+/* A group SQLite rolled back on its own is reported failed, not ok. */
+START_TEST(test_queue_commit_lost_transaction_fails)
+{
+	struct q_cbrec rec = {0, true};
+	struct q_cbrec durable = {0, false};
+	struct store_stats stats;
+	int64_t id;
+
+	/* Registered with no group open: its write is already durable. */
+	store_on_commit(q_st, q_commit_cb, &durable);
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	q_db_exec("ROLLBACK");
+	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
+	ck_assert_msg(strstr(q_err, "rolled back") != NULL, "%s", q_err);
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(!rec.ok);
+	ck_assert_int_eq(durable.calls, 1);
+	ck_assert(durable.ok);
+	store_get_stats(q_st, &stats);
+	ck_assert_uint_eq(stats.commit_failures, 1);
+	ck_assert_uint_eq(stats.commits, 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "");
+	/* The store carries on with the next group. */
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+}
+END_TEST
+
+START_TEST(test_queue_close_runs_callbacks)
+{
+	struct q_cbrec rec = {0, false};
+
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	store_close(q_st);
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(rec.ok);
+	q_st = q_open();
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+}
+END_TEST
+
+/* --- enqueue and claim --- */
+
+START_TEST(test_queue_claim_order)
+{
+	struct out_msg *out[8];
+	int64_t a, b, c, d;
+	ssize_t n;
+	int i;
+
+	a = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 1000);
+	b = q_enqueue(MSG_PRIO_REPLY, Q_T0 + 2000);
+	c = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 500);
+	d = q_enqueue(MSG_PRIO_ALERT, Q_T0 + 100);
+	n = queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 5000, Q_LEASE, out,
+	    8, q_err, sizeof(q_err));
+	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(out[0]->id, b);
+	ck_assert_int_eq(out[1]->id, c);
+	ck_assert_int_eq(out[2]->id, a);
+	ck_assert_int_eq(out[3]->id, d);
+	for (i = 0; i < n; i++)
+		out_msg_free(out[i]);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 5000,
+			     Q_LEASE, out, 8, q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
+START_TEST(test_queue_claim_batches)
+{
+	struct out_msg *out[2];
+	ssize_t n;
+	int i;
+	int round;
+	int64_t ids[5];
+
+	for (i = 0; i < 5; i++)
+		ids[i] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + i);
+	for (round = 0; round < 3; round++) {
+		n = queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 10,
+		    Q_LEASE, out, 2, q_err, sizeof(q_err));
+		ck_assert_int_eq(n, round < 2 ? 2 : 1);
+		for (i = 0; i < n; i++) {
+			ck_assert_int_eq(out[i]->id, ids[round * 2 + i]);
+			out_msg_free(out[i]);
+		}
+	}
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 10,
+			     Q_LEASE, out, 0, q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
+START_TEST(test_queue_claim_not_before)
+{
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "console",
+	    .body = "later",
+	    .not_before = Q_T0 + 60000};
+	int64_t id;
+
+	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)), 0);
+	id = q_enqueue_full(&m, Q_T0);
+	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)),
+	    Q_T0 + 60000);
+	ck_assert_int_eq(q_claim1(Q_T0), 0);
+	ck_assert_int_eq(q_claim1(Q_T0 + 59999), 0);
+	ck_assert_int_eq(q_claim1(Q_T0 + 60000), id);
+	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)), 0);
+	/* A not_before in the past means now. */
+	m.not_before = Q_T0 - 5000;
+	id = q_enqueue_full(&m, Q_T0);
+	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)), Q_T0);
+}
+END_TEST
+
+START_TEST(test_queue_claim_fields_and_lease)
+{
+	struct queue_new m = {.channel = CHANNEL_EMAIL,
+	    .to = "ann@example.org",
+	    .from = "Org <org@example.org>",
+	    .subject = "Hi",
+	    .body = "plain",
+	    .html = "<p>html</p>",
+	    .priority = 7,
+	    .member_id = 42,
+	    .alert_id = 9,
+	    .conversation_id = 3,
+	    .expires_at = Q_T0 + 86400000};
+	struct out_msg *out[1];
+	char sql[128];
+	int64_t id;
+
+	id = q_enqueue_full(&m, Q_T0);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_EMAIL, NULL, Q_T0 + 10,
+			     Q_LEASE, out, 1, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(out[0]->id, id);
+	ck_assert_int_eq(out[0]->channel, CHANNEL_EMAIL);
+	ck_assert_int_eq(out[0]->priority, 7);
+	ck_assert_int_eq(out[0]->attempts, 0);
+	ck_assert_int_eq(out[0]->member_id, 42);
+	ck_assert_int_eq(out[0]->alert_id, 9);
+	ck_assert_int_eq(out[0]->created_at, Q_T0);
+	ck_assert_int_eq(out[0]->expires_at, Q_T0 + 86400000);
+	ck_assert_str_eq(out[0]->sender, "");
+	ck_assert_str_eq(out[0]->to, "ann@example.org");
+	ck_assert_str_eq(out[0]->from, "Org <org@example.org>");
+	ck_assert_str_eq(out[0]->subject, "Hi");
+	ck_assert_str_eq(out[0]->body, "plain");
+	ck_assert_str_eq(out[0]->html, "<p>html</p>");
+	out_msg_free(out[0]);
+	snprintf(sql, sizeof(sql),
+	    "SELECT lease_until FROM messages WHERE id = %lld", (long long)id);
+	ck_assert_int_eq(q_db_int(sql), Q_T0 + 10 + Q_LEASE);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENDING);
+	ck_assert_int_eq(q_events(id), 2);
+}
+END_TEST
+
+/* Each route (channel + sender) is claimed on its own. */
+START_TEST(test_queue_claim_routes)
+{
+	struct queue_new sms_a = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "a",
+	    .body = "x"};
+	struct queue_new sms_b = sms_a;
+	struct queue_new mail = {.channel = CHANNEL_EMAIL,
+	    .to = "ann@example.org",
+	    .sender = "ignored",
+	    .subject = "s",
+	    .body = "x"};
+	struct out_msg *out[4];
+	int64_t ia, ib, im;
+
+	sms_b.sender = "b";
+	ia = q_enqueue_full(&sms_a, Q_T0);
+	ib = q_enqueue_full(&sms_b, Q_T0);
+	im = q_enqueue_full(&mail, Q_T0);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "b", Q_T0, Q_LEASE, out,
+			     4, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(out[0]->id, ib);
+	ck_assert_str_eq(out[0]->sender, "b");
+	out_msg_free(out[0]);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_EMAIL, NULL, Q_T0, Q_LEASE,
+			     out, 4, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(out[0]->id, im);
+	out_msg_free(out[0]);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "a", Q_T0, Q_LEASE, out,
+			     4, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(out[0]->id, ia);
+	out_msg_free(out[0]);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "c", Q_T0, Q_LEASE, out,
+			     4, q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
+START_TEST(test_queue_enqueue_validation)
+{
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "console",
+	    .body = "x"};
+	char longto[MSG_ADDR_MAX + 1];
+	int64_t id;
+	bool dup;
+
+	m.to = NULL;
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "to: required");
+	m.to = "+15551230001";
+	m.sender = NULL;
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "sender: required for SMS");
+	m.sender = "console";
+	memset(longto, 'x', sizeof(longto) - 1);
+	longto[sizeof(longto) - 1] = '\0';
+	m.to = longto;
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "to: longer than 255 bytes");
+	ck_assert(!store_in_transaction(q_st));
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 0);
+}
+END_TEST
+
+/* --- transitions --- */
+
+START_TEST(test_queue_mark_sent)
+{
+	struct queue_result r = {.code = 201,
+	    .provider = "twilio",
+	    .provider_id = "SM123"};
+	char sql[160];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, id, &r, Q_T0 + 5, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENT);
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts + (lease_until IS NULL) * 10 FROM messages"
+	    " WHERE id = %lld AND provider = 'twilio'"
+	    " AND provider_message_id = 'SM123'",
+	    (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 11);
+	ck_assert_int_eq(q_events(id), 3);
+}
+END_TEST
+
+START_TEST(test_queue_mark_retry)
+{
+	struct queue_result r = {.code = 503, .text = "provider unavailable"};
+	struct out_msg *out[1];
+	char sql[160];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	ck_assert_int_eq(queue_mark_retry(q_st, id, Q_T0 + 1000, &r, Q_T0 + 1,
+			     q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts FROM messages WHERE id = %lld AND error_code = 503"
+	    " AND error_text = 'provider unavailable' AND lease_until IS NULL",
+	    (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 1);
+	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)),
+	    Q_T0 + 1000);
+	ck_assert_int_eq(q_claim1(Q_T0 + 999), 0);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 1000,
+			     Q_LEASE, out, 1, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(out[0]->id, id);
+	ck_assert_int_eq(out[0]->attempts, 1);
+	out_msg_free(out[0]);
+	q_sent(id, Q_T0 + 1001);
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts FROM messages WHERE id = %lld"
+	    " AND error_code IS NULL AND error_text IS NULL",
+	    (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 2);
+}
+END_TEST
+
+START_TEST(test_queue_mark_final_states)
+{
+	struct queue_result perm = {.code = 21211, .text = "invalid number"};
+	struct queue_result dlr = {.code = 30007, .text = "filtered"};
+	char sql[128];
+	int64_t q, s, d, f;
+
+	q = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(queue_mark(q_st, q, MSG_ST_CANCELLED, NULL, Q_T0,
+			     q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, q, q_err, sizeof(q_err)),
+	    MSG_ST_CANCELLED);
+	s = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), s);
+	ck_assert_int_eq(queue_mark(q_st, s, MSG_ST_FAILED, &perm, Q_T0, q_err,
+			     sizeof(q_err)),
+	    0);
+	snprintf(sql, sizeof(sql),
+	    "SELECT error_code FROM messages WHERE id = %lld", (long long)s);
+	ck_assert_int_eq(q_db_int(sql), 21211);
+	d = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), d);
+	q_sent(d, Q_T0);
+	ck_assert_int_eq(queue_mark(q_st, d, MSG_ST_DELIVERED, NULL, Q_T0,
+			     q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, d, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+	f = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), f);
+	q_sent(f, Q_T0);
+	ck_assert_int_eq(queue_mark(q_st, f, MSG_ST_FAILED, &dlr, Q_T0, q_err,
+			     sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, f, q_err, sizeof(q_err)),
+	    MSG_ST_FAILED);
+	ck_assert_int_eq(q_events(q), 2);
+	ck_assert_int_eq(q_events(s), 3);
+	ck_assert_int_eq(q_events(d), 4);
+	ck_assert_int_eq(q_events(f), 4);
+}
+END_TEST
+
+START_TEST(test_queue_release)
+{
+	char sql[128];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	ck_assert_int_eq(
+	    queue_release(q_st, id, Q_T0 + 1, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts FROM messages WHERE id = %lld"
+	    " AND lease_until IS NULL",
+	    (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 0);
+	ck_assert_int_eq(q_claim1(Q_T0 + 2), id);
+}
+END_TEST
+
+enum q_op { Q_SENT, Q_RETRY, Q_RELEASE, Q_MARK };
+
+static int
+q_apply(enum q_op op, int64_t id, enum msg_status to)
+{
+	switch (op) {
+	case Q_SENT:
+		return queue_mark_sent(q_st, id, NULL, Q_T0, q_err,
+		    sizeof(q_err));
+	case Q_RETRY:
+		return queue_mark_retry(q_st, id, Q_T0, NULL, Q_T0, q_err,
+		    sizeof(q_err));
+	case Q_RELEASE:
+		return queue_release(q_st, id, Q_T0, q_err, sizeof(q_err));
+	default:
+		return queue_mark(q_st, id, to, NULL, Q_T0, q_err,
+		    sizeof(q_err));
+	}
+}
+
+START_TEST(test_queue_illegal_transitions)
+{
+	enum { ILLEGAL, HINT, ABSENT };
+	struct {
+		int which; /* index into ids[] */
+		enum q_op op;
+		enum msg_status to;
+		int kind;
+		const char *edge; /* ILLEGAL/HINT: "from -> to" */
+	} cases[] = {
+	    {0, Q_SENT, MSG_ST_SENT, ILLEGAL, "queued -> sent"},
+	    {0, Q_RETRY, MSG_ST_QUEUED, ILLEGAL, "queued -> queued"},
+	    {0, Q_MARK, MSG_ST_DELIVERED, ILLEGAL, "queued -> delivered"},
+	    {0, Q_MARK, MSG_ST_SENDING, HINT, "queued to sending"},
+	    {1, Q_MARK, MSG_ST_UNDELIVERED, ILLEGAL, "sending -> undelivered"},
+	    {2, Q_RELEASE, MSG_ST_QUEUED, ILLEGAL, "sent -> queued"},
+	    {2, Q_RETRY, MSG_ST_QUEUED, ILLEGAL, "sent -> queued"},
+	    {2, Q_SENT, MSG_ST_SENT, ILLEGAL, "sent -> sent"},
+	    {2, Q_MARK, MSG_ST_CANCELLED, ILLEGAL, "sent -> cancelled"},
+	    {3, Q_SENT, MSG_ST_SENT, ILLEGAL, "delivered -> sent"},
+	    {3, Q_MARK, MSG_ST_FAILED, ILLEGAL, "delivered -> failed"},
+	    {4, Q_MARK, MSG_ST_SENDING, ILLEGAL, "failed -> sending"},
+	    {4, Q_MARK, MSG_ST_QUEUED, ILLEGAL, "failed -> queued"},
+	    {4, Q_MARK, MSG_ST_CANCELLED, ILLEGAL, "failed -> cancelled"},
+	    {5, Q_SENT, MSG_ST_SENT, ABSENT, NULL},
+	    {5, Q_MARK, MSG_ST_FAILED, ABSENT, NULL},
+	};
+	static const enum msg_status state[] = {MSG_ST_QUEUED, MSG_ST_SENDING,
+	    MSG_ST_SENT, MSG_ST_DELIVERED, MSG_ST_FAILED};
+	int64_t ids[6];
+	int64_t events[5];
+	int64_t id;
+	char want[256];
+	size_t i;
+
+	/* One message in each state; claims take the oldest queued. */
+	ids[1] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), ids[1]);
+	ids[2] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), ids[2]);
+	q_sent(ids[2], Q_T0);
+	ids[3] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), ids[3]);
+	q_sent(ids[3], Q_T0);
+	ck_assert_int_eq(q_apply(Q_MARK, ids[3], MSG_ST_DELIVERED), 0);
+	ids[4] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_apply(Q_MARK, ids[4], MSG_ST_FAILED), 0);
+	ids[0] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 1000000);
+	ids[5] = 999;
+	for (i = 0; i < 5; i++)
+		events[i] = q_events(ids[i]);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(
+		    q_apply(cases[i].op, ids[cases[i].which], cases[i].to), -1);
+		id = ids[cases[i].which];
+		if (cases[i].kind == ILLEGAL)
+			snprintf(want, sizeof(want),
+			    "illegal transition %s for message %lld",
+			    cases[i].edge, (long long)id);
+		else if (cases[i].kind == HINT)
+			snprintf(want, sizeof(want),
+			    "queue_mark cannot move message %lld from %s; use queue_claim, queue_mark_sent, queue_mark_retry or queue_release",
+			    (long long)id, cases[i].edge);
+		else
+			snprintf(want, sizeof(want), "no message %lld",
+			    (long long)id);
+		ck_assert_str_eq(q_err, want);
+	}
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(
+		    queue_status(q_st, ids[i], q_err, sizeof(q_err)), state[i]);
+		ck_assert_int_eq(q_events(ids[i]), events[i]);
+	}
+	q_flush();
+}
+END_TEST
+
+/*
+ * A failure after an operation changed rows fails the whole group: no
+ * half-done operation and no acknowledgement of the group may survive.
+ */
+START_TEST(test_queue_failed_op_fails_group)
+{
+	struct q_cbrec before = {0, true};
+	struct q_cbrec after = {0, true};
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230002",
+	    .sender = "console",
+	    .body = "doomed"};
+	int64_t id;
+	bool dup;
+
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &before);
+	q_db_exec("CREATE TEMP TRIGGER q_boom BEFORE INSERT ON message_events"
+		  " BEGIN SELECT RAISE(ABORT, 'boom'); END");
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "insert message event: boom");
+	/* The rollback took the trigger (made inside the group) with it. */
+	/* Later writes of the same group share its fate. */
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &after);
+	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
+	ck_assert_int_eq(before.calls, 1);
+	ck_assert(!before.ok);
+	ck_assert_int_eq(after.calls, 1);
+	ck_assert(!after.ok);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 0);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM message_events"), 0);
+	/* The next group is healthy. */
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+}
+END_TEST
+
+/* A statement that fails before changing anything leaves the group alone. */
+START_TEST(test_queue_failed_statement_keeps_group)
+{
+	struct q_cbrec rec = {0, false};
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230002",
+	    .sender = "console",
+	    .body = "refused"};
+	int64_t kept;
+	int64_t id;
+	bool dup;
+
+	kept = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	q_db_exec("CREATE TEMP TRIGGER q_no BEFORE INSERT ON messages"
+		  " BEGIN SELECT RAISE(ABORT, 'no'); END");
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "insert message: no");
+	q_db_exec("DROP TRIGGER q_no");
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, kept, NULL, Q_T0, q_err, sizeof(q_err)), -1);
+	q_flush();
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(rec.ok);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+	ck_assert_int_eq(queue_status(q_st, kept, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(q_events(kept), 1);
+}
+END_TEST
+
+/* --- recovery and expiry --- */
+
+START_TEST(test_queue_recover)
+{
+	json_t *j;
+	json_t *h;
+	int64_t a, b, c;
+
+	a = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	b = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 1);
+	c = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 2);
+	ck_assert_int_eq(q_claim1(Q_T0 + 10), a);
+	ck_assert_int_eq(q_claim1(Q_T0 + 10), b);
+	q_flush();
+	store_close(q_st); /* the "crash" */
+	q_st = q_open();
+	ck_assert_int_eq(queue_recover(q_st, Q_T0 + 20, q_err, sizeof(q_err)),
+	    2);
+	ck_assert_int_eq(queue_status(q_st, a, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(queue_status(q_st, b, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(queue_status(q_st, c, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	j = queue_message_json(q_st, a, q_err, sizeof(q_err));
+	ck_assert_ptr_nonnull(j);
+	h = json_array_get(json_object_get(j, "history"), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "status")),
+	    "queued");
+	ck_assert_str_eq(json_string_value(json_object_get(h, "text")),
+	    "recovered after restart");
+	json_decref(j);
+	ck_assert_int_eq(queue_recover(q_st, Q_T0 + 30, q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(q_claim1(Q_T0 + 40), a);
+}
+END_TEST
+
+START_TEST(test_queue_reclaim_expired_leases)
+{
+	struct out_msg *out[1];
+	int64_t id;
+	int64_t other;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0, 1000,
+			     out, 1, q_err, sizeof(q_err)),
+	    1);
+	out_msg_free(out[0]);
+	other = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 500);
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 500,
+			     1000, out, 1, q_err, sizeof(q_err)),
+	    1);
+	out_msg_free(out[0]);
+	ck_assert_int_eq(queue_reclaim_expired_leases(q_st, Q_T0 + 1000, q_err,
+			     sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_reclaim_expired_leases(q_st, Q_T0 + 1001, q_err,
+			     sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(queue_status(q_st, other, q_err, sizeof(q_err)),
+	    MSG_ST_SENDING);
+	ck_assert_int_eq(q_events(id), 3);
+}
+END_TEST
+
+START_TEST(test_queue_expire)
+{
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "console",
+	    .body = "x",
+	    .expires_at = Q_T0 + 5000};
+	int64_t exp;
+	int64_t keep;
+	int64_t never;
+
+	exp = q_enqueue_full(&m, Q_T0);
+	m.expires_at = Q_T0 + 9000;
+	keep = q_enqueue_full(&m, Q_T0);
+	never = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 4999, q_err, sizeof(q_err)),
+	    0);
+	ck_assert(!store_in_transaction(q_st));
+	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 5000, q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(queue_status(q_st, exp, q_err, sizeof(q_err)),
+	    MSG_ST_EXPIRED);
+	ck_assert_int_eq(queue_status(q_st, keep, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(queue_status(q_st, never, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(q_events(exp), 2);
+	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 5000, q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
+/* An idle tick opens no transaction, so it costs no commit. */
+START_TEST(test_queue_idle_tick_writes_nothing)
+{
+	struct out_msg *out[4];
+
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 60000);
+	q_flush();
+	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0,
+			     Q_LEASE, out, 4, q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_expire(q_st, Q_T0, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(
+	    queue_reclaim_expired_leases(q_st, Q_T0, q_err, sizeof(q_err)), 0);
+	ck_assert(!store_in_transaction(q_st));
+}
+END_TEST
+
+/* --- idempotency --- */
+
+START_TEST(test_queue_idempotency)
+{
+	struct queue_new m = {.channel = CHANNEL_SMS,
+	    .to = "+15551230001",
+	    .sender = "console",
+	    .body = "once",
+	    .idempotency_key = "order-77"};
+	int64_t id1 = 0;
+	int64_t id2 = 0;
+	int64_t id3 = 0;
+	bool dup = true;
+
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id1, &dup, q_err, sizeof(q_err)), 0);
+	ck_assert(!dup);
+	/* Same group, then after a commit: both find the first message. */
+	m.body = "twice";
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0 + 1, &id2, &dup, q_err, sizeof(q_err)),
+	    0);
+	ck_assert(dup);
+	ck_assert_int_eq(id2, id1);
+	q_flush();
+	dup = false;
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0 + 2, &id3, &dup, q_err, sizeof(q_err)),
+	    0);
+	ck_assert(dup);
+	ck_assert_int_eq(id3, id1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+	ck_assert_int_eq(q_events(id1), 1);
+	m.idempotency_key = "order-78";
+	ck_assert_int_eq(
+	    queue_enqueue(q_st, &m, Q_T0, &id3, &dup, q_err, sizeof(q_err)), 0);
+	ck_assert(!dup);
+	ck_assert_int_ne(id3, id1);
+}
+END_TEST
+
+/* --- suppression --- */
+
+START_TEST(test_queue_suppression)
+{
+	q_db_exec("INSERT INTO members (id, phone, email, created_at,"
+		  " updated_at) VALUES (1, '+15551230001', 'ann@example.org',"
+		  " 0, 0);"
+		  "INSERT INTO sms_optout VALUES (1, 0, 'keyword');"
+		  "INSERT INTO members (id, phone, email, bouncing, created_at,"
+		  " updated_at) VALUES (2, '+15551230002', 'bob@example.org',"
+		  " 1, 0, 0);"
+		  "INSERT INTO members (id, phone, email, created_at,"
+		  " updated_at) VALUES (3, '+15551230003', 'cy@example.org',"
+		  " 0, 0);"
+		  "INSERT INTO email_optout VALUES (3, 0, 'web');");
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_SMS, "+15551230001",
+			     q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_SMS, "+15551230002",
+			     q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_SMS, "+15559999999",
+			     q_err, sizeof(q_err)),
+	    0);
+	/* An SMS opt-out says nothing about email. */
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "ann@example.org", q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "Bob@Example.ORG", q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "CY@example.org", q_err, sizeof(q_err)),
+	    1);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "nobody@example.org", q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
+/* --- JSON and counts --- */
+
+START_TEST(test_queue_message_json)
+{
+	static const char *const want[] = {"queued", "sending", "sent"};
+	static const char *const at[] = {"2026-11-27T03:14:34.123Z",
+	    "2026-11-27T03:14:35.123Z", "2026-11-27T03:14:36.123Z"};
+	struct queue_result r = {.provider = "console",
+	    .provider_id = "console-1"};
+	json_t *j;
+	json_t *h;
+	json_t *e;
+	size_t i;
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0 + 1000), id);
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, id, &r, Q_T0 + 2000, q_err, sizeof(q_err)),
+	    0);
+	j = queue_message_json(q_st, id, q_err, sizeof(q_err));
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "id")), id);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "channel")),
+	    "sms");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "to")),
+	    "+15551230001");
+	ck_assert(json_is_null(json_object_get(j, "from")));
+	ck_assert(json_is_null(json_object_get(j, "subject")));
+	ck_assert_str_eq(json_string_value(json_object_get(j, "body")),
+	    "hello");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")),
+	    "sent");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "priority")), 5);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "attempts")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "provider")),
+	    "console");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(j, "provider_message_id")),
+	    "console-1");
+	ck_assert(json_is_null(json_object_get(j, "error")));
+	ck_assert_str_eq(json_string_value(json_object_get(j, "created_at")),
+	    at[0]);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "updated_at")),
+	    at[2]);
+	h = json_object_get(j, "history");
+	ck_assert_int_eq(json_array_size(h), 3);
+	for (i = 0; i < 3; i++) {
+		e = json_array_get(h, i);
+		ck_assert_str_eq(
+		    json_string_value(json_object_get(e, "status")), want[i]);
+		ck_assert_str_eq(json_string_value(json_object_get(e, "at")),
+		    at[i]);
+		ck_assert(json_is_null(json_object_get(e, "code")));
+	}
+	json_decref(j);
+	ck_assert_ptr_null(
+	    queue_message_json(q_st, id + 1, q_err, sizeof(q_err)));
+	ck_assert_str_eq(q_err, "");
+	ck_assert_int_eq(queue_status(q_st, id + 1, q_err, sizeof(q_err)), -1);
+	ck_assert_str_eq(q_err, "");
+}
+END_TEST
+
+START_TEST(test_queue_message_json_error)
+{
+	struct queue_result r = {.code = 429, .text = "rate limited"};
+	json_t *j;
+	json_t *e;
+	json_t *h;
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	ck_assert_int_eq(queue_mark_retry(q_st, id, Q_T0 + 500, &r, Q_T0 + 1,
+			     q_err, sizeof(q_err)),
+	    0);
+	j = queue_message_json(q_st, id, q_err, sizeof(q_err));
+	ck_assert_ptr_nonnull(j);
+	e = json_object_get(j, "error");
+	ck_assert(json_is_object(e));
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "code")), 429);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "text")),
+	    "rate limited");
+	h = json_array_get(json_object_get(j, "history"), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "status")),
+	    "queued");
+	ck_assert_int_eq(json_integer_value(json_object_get(h, "code")), 429);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "text")),
+	    "rate limited");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_queue_count_by_status)
+{
+	struct queue_new mail = {.channel = CHANNEL_EMAIL,
+	    .to = "ann@example.org",
+	    .subject = "s",
+	    .body = "x"};
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
+	int64_t total = 0;
+	int c;
+	int s;
+
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 1);
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 2);
+	q_enqueue_full(&mail, Q_T0);
+	ck_assert_int_gt(q_claim1(Q_T0 + 5), 0);
+	ck_assert_int_eq(
+	    queue_count_by_status(q_st, counts, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(counts[CHANNEL_SMS][MSG_ST_QUEUED], 2);
+	ck_assert_int_eq(counts[CHANNEL_SMS][MSG_ST_SENDING], 1);
+	ck_assert_int_eq(counts[CHANNEL_EMAIL][MSG_ST_QUEUED], 1);
+	for (c = 0; c < CHANNEL_COUNT; c++)
+		for (s = 0; s < MSG_ST_COUNT; s++)
+			total += counts[c][s];
+	ck_assert_int_eq(total, 4);
+}
+END_TEST
+
+/* --- backoff --- */
+
+START_TEST(test_queue_backoff_schedule)
+{
+	const double almost1 = 0.999999999;
+
+	/* base 1 s, cap 1 h: d = 1, 2, 4 s ... then 3600 s. */
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 0, 0.0), 500);
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 0, almost1), 999);
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 0, 0.5), 750);
+	ck_assert_int_eq(queue_backoff_ms(2, 1000, 3600000, 0, 0.0), 1000);
+	ck_assert_int_eq(queue_backoff_ms(3, 1000, 3600000, 0, 0.5), 3000);
+	ck_assert_int_eq(queue_backoff_ms(12, 1000, 3600000, 0, 0.0), 1024000);
+	/* 2^12 s > 1 h: capped. */
+	ck_assert_int_eq(queue_backoff_ms(13, 1000, 3600000, 0, 0.0), 1800000);
+	ck_assert_int_eq(queue_backoff_ms(13, 1000, 3600000, 0, almost1),
+	    3599999);
+	ck_assert_int_eq(queue_backoff_ms(13, 1000, 3600000, 0, 1.0), 3599999);
+	/* Retry-After wins only when larger. */
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 30000, 0.0), 30000);
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 7200000, 0.0),
+	    7200000);
+	ck_assert_int_eq(queue_backoff_ms(13, 1000, 3600000, 1000, 0.0),
+	    1800000);
+	/* Huge attempt numbers and extreme parameters do not overflow. */
+	ck_assert_int_eq(queue_backoff_ms(UINT_MAX, 1000, 3600000, 0, 0.0),
+	    1800000);
+	ck_assert_int_eq(queue_backoff_ms(64, UINT_MAX, UINT_MAX, 0, 0.0),
+	    (int64_t)UINT_MAX / 2);
+	ck_assert_int_eq(
+	    queue_backoff_ms(UINT_MAX, 1, UINT_MAX, 0, nextafter(1.0, 0.0)),
+	    (int64_t)UINT_MAX - 1);
+	ck_assert_int_eq(queue_backoff_ms(UINT_MAX, 0, 3600000, 250, 0.5), 250);
+	/* Odd inputs: attempt 0 is the first retry; bad rnd means 0. */
+	ck_assert_int_eq(queue_backoff_ms(0, 1000, 3600000, 0, 0.0), 500);
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 0, -3.0), 500);
+	ck_assert_int_eq(queue_backoff_ms(1, 1000, 3600000, 0, NAN), 500);
+	ck_assert_int_eq(queue_backoff_ms(1, 10000, 5000, 0, 0.0), 2500);
+}
+END_TEST
+
+static TCase *
+q_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, q_root_setup, q_root_teardown);
+	tcase_add_checked_fixture(tc, q_setup, q_teardown);
+	tcase_set_timeout(tc, 60); /* fsync-bound on slow disks */
+	return tc;
+}
 
 Suite *
 queue_suite(void)
 {
-	return suite_create("queue");
+	Suite *s = suite_create("queue");
+	TCase *tc;
+
+	tc = q_tcase("store");
+	tcase_add_test(tc, test_queue_open_creates_and_migrates);
+	tcase_add_test(tc, test_queue_reopen_keeps_data);
+	tcase_add_test(tc, test_queue_second_open_refused);
+	tcase_add_test(tc, test_queue_newer_schema_refused);
+	tcase_add_test(tc, test_queue_open_missing_dir_names_path);
+	tcase_add_test(tc, test_queue_stmt_cache);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("group_commit");
+	tcase_add_test(tc, test_queue_group_commit_loop);
+	tcase_add_test(tc, test_queue_group_commit_batches_turn);
+	tcase_add_test(tc, test_queue_commit_without_transaction);
+	tcase_add_test(tc, test_queue_callback_writes_next_group);
+	tcase_add_test(tc, test_queue_commit_delay);
+	tcase_add_test(tc, test_queue_commit_lost_transaction_fails);
+	tcase_add_test(tc, test_queue_close_runs_callbacks);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("claim");
+	tcase_add_test(tc, test_queue_claim_order);
+	tcase_add_test(tc, test_queue_claim_batches);
+	tcase_add_test(tc, test_queue_claim_not_before);
+	tcase_add_test(tc, test_queue_claim_fields_and_lease);
+	tcase_add_test(tc, test_queue_claim_routes);
+	tcase_add_test(tc, test_queue_enqueue_validation);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("transitions");
+	tcase_add_test(tc, test_queue_mark_sent);
+	tcase_add_test(tc, test_queue_mark_retry);
+	tcase_add_test(tc, test_queue_mark_final_states);
+	tcase_add_test(tc, test_queue_release);
+	tcase_add_test(tc, test_queue_illegal_transitions);
+	tcase_add_test(tc, test_queue_failed_op_fails_group);
+	tcase_add_test(tc, test_queue_failed_statement_keeps_group);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("recovery");
+	tcase_add_test(tc, test_queue_recover);
+	tcase_add_test(tc, test_queue_reclaim_expired_leases);
+	tcase_add_test(tc, test_queue_expire);
+	tcase_add_test(tc, test_queue_idle_tick_writes_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("idempotency");
+	tcase_add_test(tc, test_queue_idempotency);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("suppression");
+	tcase_add_test(tc, test_queue_suppression);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("json");
+	tcase_add_test(tc, test_queue_message_json);
+	tcase_add_test(tc, test_queue_message_json_error);
+	tcase_add_test(tc, test_queue_count_by_status);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("backoff");
+	tcase_add_test(tc, test_queue_backoff_schedule);
+	suite_add_tcase(s, tc);
+	return s;
 }
