@@ -1,11 +1,13 @@
 /*
- * outreachctl.c - the admin CLI for outreachd.
+ * outreachctl.c - the admin CLI for outreachd: main(), the global options,
+ * the command table and the commands.
  *
  * outreachctl talks to a running daemon through its HTTP API only (DESIGN
  * §2): libcurl for HTTP, jansson for JSON, never the database file. Each
  * command is one ctl_cmd_* function found by name in ctl_cmds[] (STYLE 6.8);
  * a command parses its own options, makes its requests through ctl_http()
- * and prints either a small table or, with -j, the daemon's JSON as is.
+ * (ctl_http.c) and prints either a small table (ctl_table.c) or, with -j,
+ * the daemon's JSON as is.
  *
  * Everything printed that came from the daemon goes through ctl_sanitize(),
  * so a message body cannot send escape sequences to the terminal. The API
@@ -29,31 +31,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "compat.h"
+#include "ctl.h"
 #include "xmalloc.h"
 
-#define CTL_EX_OK	   0
-#define CTL_EX_FAIL	   1	/* the daemon said no, or the message failed */
-#define CTL_EX_USAGE	   2	/* bad command line, unreadable input file */
-#define CTL_EX_UNREACHABLE 3	/* no HTTP answer at all */
-#define CTL_CONTINUE	   (-1) /* option parsing: go on with the command */
+#define CTL_DEFAULT_URL	   "http://127.0.0.1:8080"
+#define CTL_WAIT_DEFAULT_S 60L	  /* send --wait without SECONDS */
+#define CTL_WAIT_MAX_S	   86400L /* a day; longer is a typo */
+#define CTL_POLL_FIRST_MS  50L	  /* console sends settle in ~ms */
+#define CTL_POLL_MAX_MS	   500L	  /* then back off to 2 polls/s */
 
-#define CTL_DEFAULT_URL	       "http://127.0.0.1:8080"
-#define CTL_DEFAULT_TOKEN_FILE "var/api.token" /* [http] api_token_file */
-#define CTL_CONNECT_TIMEOUT_S  5L	       /* local daemon: 5 s is plenty */
-#define CTL_REQUEST_TIMEOUT_S  30L	       /* replies wait for one commit */
-#define CTL_REPLY_MAX	       (16u << 20)     /* no sane API reply is bigger */
-#define CTL_FILE_MAX	       (64u << 20) /* the daemon's max_body is far lower */
-#define CTL_TOKEN_MAX	       1024   /* generated tokens are 64 hex digits */
-#define CTL_WAIT_DEFAULT_S     60L    /* send --wait without SECONDS */
-#define CTL_WAIT_MAX_S	       86400L /* a day; longer is a typo */
-#define CTL_POLL_FIRST_MS      50L    /* console sends settle in ~ms */
-#define CTL_POLL_MAX_MS	       500L   /* then back off to 2 polls/s */
-
-struct ctl;
 typedef int ctl_cmd_fn(struct ctl *ctl, int argc, char **argv);
 
 struct ctl_cmd {
@@ -63,35 +52,6 @@ struct ctl_cmd {
 	const char *usage;   /* synopsis after "outreachctl " */
 	const char *summary; /* one line for the command list */
 	const char *help;    /* the rest of "COMMAND --help" */
-};
-
-/* Run-wide state: options, the token (loaded on first API call), curl. */
-struct ctl {
-	char *url;		    /* base URL without a trailing '/' */
-	const char *opt_token;	    /* -t, else $OUTREACHD_TOKEN */
-	const char *opt_token_file; /* --token-file */
-	char *token;		    /* NULL until loaded or if none */
-	char *token_source;	    /* where the token came from, for 401s */
-	bool token_loaded;
-	bool json;
-	bool quiet;
-	CURL *curl;
-};
-
-struct ctl_reply {
-	long status; /* HTTP status */
-	char *body;  /* NUL-terminated; NULL if empty */
-	size_t len;
-	bool too_big;
-	json_t *json; /* parsed body, NULL if not JSON */
-};
-
-/* A text table: cells are sanitized copies, printed column-aligned. */
-struct ctl_table {
-	size_t ncols;
-	size_t nrows;
-	char **cells;	   /* nrows * ncols */
-	const char *align; /* per column: 'l' or 'r' */
 };
 
 struct ctl_send_opts {
@@ -113,29 +73,6 @@ struct ctl_send_opts {
 
 static int ctl_usage_error(const char *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-static char *ctl_sanitize(const char *, bool);
-static void ctl_print_raw(const struct ctl_reply *);
-static char *ctl_json_text(const json_t *);
-static char *ctl_safe_text(const json_t *);
-static size_t ctl_width(const char *);
-static void ctl_table_init(struct ctl_table *, size_t, const char *);
-static void ctl_table_add(struct ctl_table *, const char *const *);
-static void ctl_table_print(const struct ctl_table *, const char *);
-static void ctl_table_free(struct ctl_table *);
-static int ctl_read_file(const char *, const char *, char **, size_t *);
-static int ctl_token_load(struct ctl *);
-static int ctl_curl_ready(struct ctl *);
-static size_t ctl_http_write_cb(char *, size_t, size_t, void *);
-static struct curl_slist *ctl_http_headers(const struct ctl *, bool, bool);
-static void ctl_http_setopts(CURL *, const char *, struct curl_slist *,
-    struct ctl_reply *, char *);
-static int ctl_http_result(const struct ctl *, CURLcode, const char *,
-    const char *, struct ctl_reply *);
-static int ctl_http(struct ctl *, const char *, const char *, const json_t *,
-    struct ctl_reply *);
-static void ctl_reply_free(struct ctl_reply *);
-static int ctl_api_error(struct ctl *, const struct ctl_reply *);
-static int ctl_unauthorized(const struct ctl *);
 static int ctl_cmd_opts(struct ctl *, const struct ctl_cmd *, int, char **);
 static int ctl_common_opt(struct ctl *, const struct ctl_cmd *, int, char **,
     int);
@@ -146,6 +83,7 @@ static int ctl_cmd_message(struct ctl *, int, char **);
 static int ctl_cmd_send(struct ctl *, int, char **);
 static int ctl_cmd_status(struct ctl *, int, char **);
 static int ctl_send_parse(struct ctl *, struct ctl_send_opts *, int, char **);
+static int ctl_send_check(struct ctl_send_opts *);
 static int ctl_send_json(const struct ctl_send_opts *, json_t **);
 static int ctl_send_time(json_t *, const char *, const char *);
 static int ctl_send_str(json_t *, const char *, const char *, size_t);
@@ -157,7 +95,6 @@ static void ctl_sleep_ms(long);
 static double ctl_now(void);
 static int ctl_message_fetch(struct ctl *, json_int_t, struct ctl_reply *);
 static char *ctl_error_text(const json_t *);
-static void ctl_print_indented(const char *);
 static void ctl_message_history(const json_t *);
 static void ctl_message_print(const json_t *);
 static void ctl_cols_add(const char **, size_t *, const char *);
@@ -167,9 +104,9 @@ static void ctl_status_queue(const json_t *);
 static void ctl_status_senders(const json_t *);
 static void ctl_status_print(const struct ctl *, const json_t *,
     const json_t *);
-static void ctl_uptime_text(json_int_t, char *, size_t);
 static void ctl_global_usage(FILE *);
 static int ctl_global_opts(struct ctl *, int, char **);
+static void ctl_url_set(struct ctl *, const char *);
 
 static const char ctl_help_send[] =
     "Queue one outbound message (POST /api/v1/messages) and print\n"
@@ -269,482 +206,6 @@ ctl_usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "\nTry 'outreachctl %s%s--help'.\n", cmd ? cmd : "",
 	    cmd ? " " : "");
 	return CTL_EX_USAGE;
-}
-
-/*
- * Returns a copy of 's' safe to print to a terminal: control bytes become
- * \n, \t, \r or \xHH escapes ('keep_nl' keeps newlines and tabs as they
- * are). Bytes >= 0x80 pass, so UTF-8 text prints unchanged. The caller
- * frees the result.
- */
-static char *
-ctl_sanitize(const char *s, bool keep_nl)
-{
-	char *out = xmalloc(strlen(s) * 4 + 1), *p = out;
-	unsigned char c;
-
-	for (; *s != '\0'; s++) {
-		c = (unsigned char)*s;
-		if (c >= 0x20 && c != 0x7f)
-			*p++ = (char)c;
-		else if (keep_nl && (c == '\n' || c == '\t'))
-			*p++ = (char)c;
-		else if (c == '\n' || c == '\t' || c == '\r') {
-			*p++ = '\\';
-			*p++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-		} else
-			p += sprintf(p, "\\x%02x", c);
-	}
-	*p = '\0';
-	return out;
-}
-
-/* -j: the reply body exactly as the daemon sent it, newline-terminated. */
-static void
-ctl_print_raw(const struct ctl_reply *r)
-{
-	if (r->body == NULL)
-		return;
-	fwrite(r->body, 1, r->len, stdout);
-	if (r->len > 0 && r->body[r->len - 1] != '\n')
-		putchar('\n');
-}
-
-/* Text for a JSON value in a table: "-" for null or absent. Caller frees. */
-static char *
-ctl_json_text(const json_t *v)
-{
-	char *s;
-
-	if (v == NULL || json_is_null(v))
-		return xstrdup("-");
-	if (json_is_string(v))
-		return xstrdup(json_string_value(v));
-	if (json_is_integer(v))
-		return xasprintf("%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
-	if (json_is_real(v))
-		return xasprintf("%g", json_real_value(v));
-	if (json_is_boolean(v))
-		return xstrdup(json_is_true(v) ? "true" : "false");
-	if ((s = json_dumps(v, JSON_COMPACT)) == NULL)
-		return xstrdup("?");
-	return s;
-}
-
-/* ctl_json_text(), made safe for a terminal by ctl_sanitize(). */
-static char *
-ctl_safe_text(const json_t *v)
-{
-	char *raw = ctl_json_text(v), *safe = ctl_sanitize(raw, false);
-
-	free(raw);
-	return safe;
-}
-
-static void
-ctl_table_init(struct ctl_table *t, size_t ncols, const char *align)
-{
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	t->align = align;
-}
-
-/* Appends a row of t->ncols cells (NULL cells print as "-"); copies them. */
-static void
-ctl_table_add(struct ctl_table *t, const char *const *row)
-{
-	size_t i;
-
-	t->cells = xreallocarray(t->cells, (t->nrows + 1) * t->ncols,
-	    sizeof(*t->cells));
-	for (i = 0; i < t->ncols; i++)
-		t->cells[t->nrows * t->ncols + i] =
-		    ctl_sanitize(row[i] ? row[i] : "-", false);
-	t->nrows++;
-}
-
-/* Display width of UTF-8 text: code points, not bytes. */
-static size_t
-ctl_width(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-/*
- * Prints the table with two spaces between columns, each line prefixed by
- * 'indent'. The last column is never padded, so lines carry no trailing
- * blanks.
- */
-static void
-ctl_table_print(const struct ctl_table *t, const char *indent)
-{
-	size_t *w = xcalloc(t->ncols, sizeof(*w));
-	size_t r, c, cw;
-	const char *cell;
-
-	for (r = 0; r < t->nrows; r++)
-		for (c = 0; c < t->ncols; c++)
-			if ((cw = ctl_width(t->cells[r * t->ncols + c])) > w[c])
-				w[c] = cw;
-	for (r = 0; r < t->nrows; r++) {
-		fputs(indent, stdout);
-		for (c = 0; c < t->ncols; c++) {
-			cell = t->cells[r * t->ncols + c];
-			cw = ctl_width(cell);
-			if (t->align[c] == 'r')
-				printf("%*s", (int)(w[c] - cw), "");
-			fputs(cell, stdout);
-			if (c + 1 == t->ncols)
-				break;
-			printf("%*s",
-			    (int)(t->align[c] == 'r' ? 2 : w[c] - cw + 2), "");
-		}
-		putchar('\n');
-	}
-	free(w);
-}
-
-static void
-ctl_table_free(struct ctl_table *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	t->cells = NULL;
-	t->nrows = 0;
-}
-
-/*
- * Reads all of 'path' ("-" = stdin) into a new NUL-terminated buffer
- * (*out, caller frees) of *len bytes, at most CTL_FILE_MAX. 'what' names
- * the option in errors. Returns CTL_EX_OK, or CTL_EX_USAGE after printing
- * why.
- */
-static int
-ctl_read_file(const char *what, const char *path, char **out, size_t *len)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	size_t cap = 4096, n = 0, got;
-	char *buf;
-
-	if (fp == NULL) {
-		fprintf(stderr, "outreachctl: %s %s: %s\n", what, path,
-		    strerror(errno));
-		return CTL_EX_USAGE;
-	}
-	buf = xmalloc(cap);
-	while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
-		n += got;
-		if (n > CTL_FILE_MAX)
-			break;
-		if (n + 1 == cap) {
-			buf = xreallocarray(buf, 2, cap);
-			cap *= 2;
-		}
-	}
-	if (ferror(fp) || n > CTL_FILE_MAX) {
-		fprintf(stderr, "outreachctl: %s %s: %s\n", what, path,
-		    ferror(fp) ? strerror(errno) : "file too large");
-		if (fp != stdin)
-			fclose(fp);
-		free(buf);
-		return CTL_EX_USAGE;
-	}
-	if (fp != stdin)
-		fclose(fp);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return CTL_EX_OK;
-}
-
-/*
- * Finds the API token, first of: -t/--token, --token-file FILE,
- * $OUTREACHD_TOKEN, ./var/api.token when readable. Remembers where it came
- * from for the 401 hint. A token file holds the token on its first line.
- * Returns CTL_EX_OK (also when there is no token at all) or CTL_EX_USAGE.
- */
-static int
-ctl_token_load(struct ctl *ctl)
-{
-	const char *file = ctl->opt_token_file,
-		   *env = getenv("OUTREACHD_TOKEN");
-	char *buf = NULL, *p;
-	size_t len;
-
-	ctl->token_loaded = true;
-	if (ctl->opt_token != NULL) {
-		ctl->token = xstrdup(ctl->opt_token);
-		ctl->token_source = xstrdup("the -t/--token option");
-	} else if (file == NULL && env != NULL && *env != '\0') {
-		ctl->token = xstrdup(env);
-		ctl->token_source = xstrdup("$OUTREACHD_TOKEN");
-	} else {
-		if (file == NULL && access(CTL_DEFAULT_TOKEN_FILE, R_OK) != 0)
-			return CTL_EX_OK; /* no token: the daemon says 401 */
-		if (file == NULL)
-			file = CTL_DEFAULT_TOKEN_FILE;
-		if (ctl_read_file("token file", file, &buf, &len) != CTL_EX_OK)
-			return CTL_EX_USAGE;
-		buf[strcspn(buf, "\r\n")] = '\0';
-		for (len = strlen(buf);
-		     len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t');)
-			buf[--len] = '\0';
-		p = buf + strspn(buf, " \t");
-		ctl->token = xstrdup(p);
-		free(buf);
-		ctl->token_source = xasprintf("the token file %s", file);
-	}
-	for (p = ctl->token; *p != '\0'; p++)
-		if (*p <= ' ' || *p == 0x7f) /* would break the header */
-			break;
-	if (*ctl->token == '\0' || *p != '\0') {
-		fprintf(stderr, "outreachctl: the token from %s is %s\n",
-		    ctl->token_source,
-		    *ctl->token == '\0' ? "empty" : "not one printable word");
-		return CTL_EX_USAGE;
-	}
-	return CTL_EX_OK;
-}
-
-static int
-ctl_curl_ready(struct ctl *ctl)
-{
-	if (ctl->curl != NULL)
-		return CTL_EX_OK;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (ctl->curl = curl_easy_init()) == NULL) {
-		fprintf(stderr, "outreachctl: cannot initialise libcurl\n");
-		return CTL_EX_FAIL;
-	}
-	return CTL_EX_OK;
-}
-
-/* Collects the reply body, refusing more than CTL_REPLY_MAX bytes. */
-static size_t
-ctl_http_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct ctl_reply *r = arg;
-	size_t n = size * nmemb;
-
-	if (r->len + n > CTL_REPLY_MAX) {
-		r->too_big = true;
-		return 0; /* curl aborts with CURLE_WRITE_ERROR */
-	}
-	r->body = xreallocarray(r->body, r->len + n + 1, 1);
-	memcpy(r->body + r->len, ptr, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-/* Request headers; the Authorization line only when 'auth' and a token. */
-static struct curl_slist *
-ctl_http_headers(const struct ctl *ctl, bool has_body, bool auth)
-{
-	struct curl_slist *h = NULL;
-	char *line;
-
-	h = curl_slist_append(h, "Accept: application/json");
-	if (has_body)
-		h = curl_slist_append(h, "Content-Type: application/json");
-	if (auth && ctl->token != NULL) {
-		line = xasprintf("Authorization: Bearer %s", ctl->token);
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	/* Expect: 100-continue would cost a round trip per POST. */
-	h = curl_slist_append(h, "Expect:");
-	if (h == NULL) {
-		fprintf(stderr, "outreachctl: out of memory\n");
-		exit(CTL_EX_FAIL);
-	}
-	return h;
-}
-
-/* Sets the options of one request: timeouts, no redirects, http(s) only. */
-static void
-ctl_http_setopts(CURL *c, const char *url, struct curl_slist *hdrs,
-    struct ctl_reply *reply, char *errbuf)
-{
-	curl_easy_reset(c); /* keeps the connection for --wait polls */
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "outreachctl/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CTL_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, CTL_REQUEST_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_http_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-}
-
-/*
- * Turns curl's result into an exit status, printing why it is not
- * CTL_EX_OK, and parses the body of a complete reply.
- */
-static int
-ctl_http_result(const struct ctl *ctl, CURLcode cc, const char *url,
-    const char *errbuf, struct ctl_reply *reply)
-{
-	const char *why = *errbuf != '\0' ? errbuf : curl_easy_strerror(cc);
-
-	if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL) {
-		fprintf(stderr, "outreachctl: bad URL %s: %s\n", url, why);
-		return CTL_EX_USAGE;
-	}
-	if (reply->too_big) {
-		fprintf(stderr, "outreachctl: reply from %s is too large\n",
-		    url);
-		return CTL_EX_FAIL;
-	}
-	if (cc != CURLE_OK) {
-		fprintf(stderr,
-		    "outreachctl: cannot reach outreachd at %s: %s; is it "
-		    "running?\n",
-		    ctl->url, why);
-		return CTL_EX_UNREACHABLE;
-	}
-	if (reply->body != NULL)
-		reply->json = json_loadb(reply->body, reply->len, 0, NULL);
-	return CTL_EX_OK;
-}
-
-/*
- * Makes one request: 'method' (GET or POST) to base URL + 'path', with
- * 'body' as JSON when not NULL, and the token when 'path' is under /api/.
- * Fills *reply (free it with ctl_reply_free(), also on failure) with the
- * status and the body, parsed into reply->json when it is JSON. Redirects
- * are not followed: the token must not travel elsewhere.
- * Returns CTL_EX_OK when the daemon answered, whatever the status;
- * otherwise prints why and returns CTL_EX_UNREACHABLE (or CTL_EX_USAGE for
- * a bad URL or token).
- */
-static int
-ctl_http(struct ctl *ctl, const char *method, const char *path,
-    const json_t *body, struct ctl_reply *reply)
-{
-	bool auth = strncmp(path, "/api/", 5) == 0;
-	char errbuf[CURL_ERROR_SIZE] = "", *url, *payload = NULL;
-	struct curl_slist *hdrs;
-	CURLcode cc;
-	int rc;
-
-	memset(reply, 0, sizeof(*reply));
-	if ((rc = ctl_curl_ready(ctl)) != CTL_EX_OK)
-		return rc;
-	if (auth && !ctl->token_loaded &&
-	    (rc = ctl_token_load(ctl)) != CTL_EX_OK)
-		return rc;
-	url = xasprintf("%s%s", ctl->url, path);
-	hdrs = ctl_http_headers(ctl, body != NULL, auth);
-	ctl_http_setopts(ctl->curl, url, hdrs, reply, errbuf);
-	if (body != NULL) {
-		if ((payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-			fprintf(stderr, "outreachctl: cannot encode JSON\n");
-			exit(CTL_EX_FAIL);
-		}
-		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDSIZE,
-		    (long)strlen(payload));
-	}
-	if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
-		curl_easy_setopt(ctl->curl, CURLOPT_CUSTOMREQUEST, method);
-	cc = curl_easy_perform(ctl->curl);
-	curl_easy_getinfo(ctl->curl, CURLINFO_RESPONSE_CODE, &reply->status);
-	curl_easy_setopt(ctl->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(ctl->curl, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(hdrs);
-	free(payload);
-	rc = ctl_http_result(ctl, cc, url, errbuf, reply);
-	free(url);
-	return rc;
-}
-
-static void
-ctl_reply_free(struct ctl_reply *r)
-{
-	json_decref(r->json);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
-/*
- * A 401: says which token was sent, or that none was, and how to fix it.
- * The token itself is never printed.
- */
-static int
-ctl_unauthorized(const struct ctl *ctl)
-{
-	if (ctl->token == NULL)
-		fprintf(stderr,
-		    "outreachctl: unauthorized (HTTP 401): no API token was "
-		    "given.\n"
-		    "Pass the daemon's token with --token-file FILE, "
-		    "$OUTREACHD_TOKEN or -t TOKEN;\n"
-		    "the daemon writes it to VAR/api.token (./%s when run "
-		    "from its directory).\n",
-		    CTL_DEFAULT_TOKEN_FILE);
-	else
-		fprintf(stderr,
-		    "outreachctl: unauthorized (HTTP 401): the daemon "
-		    "rejected the token from %s.\n"
-		    "Use the daemon's [http] api_token, or the file named by "
-		    "[http] api_token_file\n"
-		    "(default VAR/api.token): --token-file FILE, "
-		    "$OUTREACHD_TOKEN or -t TOKEN.\n",
-		    ctl->token_source);
-	return CTL_EX_FAIL;
-}
-
-/*
- * Reports a reply that is not a success: "outreachctl: MESSAGE (HTTP
- * STATUS CODE)" from the daemon's {"error": {"code", "message"}}, or the
- * start of the body when it is not one. With -j the body is printed to
- * stdout as well. Returns CTL_EX_FAIL.
- */
-static int
-ctl_api_error(struct ctl *ctl, const struct ctl_reply *r)
-{
-	const json_t *err = json_object_get(r->json, "error");
-	const char *code = json_string_value(json_object_get(err, "code"));
-	const char *msg = json_string_value(json_object_get(err, "message"));
-	char *text, *fallback = NULL;
-
-	if (ctl->json)
-		ctl_print_raw(r);
-	if (r->status == 401)
-		return ctl_unauthorized(ctl);
-	if (msg == NULL)
-		msg = fallback = r->body == NULL
-		    ? xstrdup("unexpected empty reply")
-		    : xasprintf("unexpected reply: %.80s", r->body);
-	text = ctl_sanitize(msg, false);
-	fprintf(stderr, "outreachctl: %s (HTTP %ld", text, r->status);
-	free(text);
-	if (code != NULL) {
-		text = ctl_sanitize(code, false);
-		fprintf(stderr, " %s", text);
-		free(text);
-	}
-	fputs(")\n", stderr);
-	free(fallback);
-	return CTL_EX_FAIL;
 }
 
 /*
@@ -870,20 +331,6 @@ ctl_error_text(const json_t *err)
 	free(code);
 	free(text);
 	return s;
-}
-
-/* Prints 'text' sanitized, each line prefixed by two spaces. */
-static void
-ctl_print_indented(const char *text)
-{
-	char *safe = ctl_sanitize(text, true), *line, *next;
-
-	for (line = safe; line != NULL; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		printf("  %s\n", line);
-	}
-	free(safe);
 }
 
 /* The history table: one row per status change. */
@@ -1101,6 +548,17 @@ ctl_send_parse(struct ctl *ctl, struct ctl_send_opts *o, int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error("send", "unexpected argument '%s'",
 		    argv[optind]);
+	return ctl_send_check(o);
+}
+
+/*
+ * The checks of ctl_send_parse() across options: --to given, one body, at
+ * most one stdin reader, a known channel (guessed from --to when not
+ * given). Returns CTL_CONTINUE or CTL_EX_USAGE.
+ */
+static int
+ctl_send_check(struct ctl_send_opts *o)
+{
 	if (o->to == NULL || *o->to == '\0')
 		return ctl_usage_error("send", "--to ADDR is required");
 	if ((o->body == NULL) == (o->body_file == NULL))
@@ -1379,24 +837,6 @@ done:
 	return rc;
 }
 
-/* "3d 04h 05m", "2h 03m 04s", "45s". */
-static void
-ctl_uptime_text(json_int_t s, char *buf, size_t len)
-{
-	if (s >= 86400)
-		snprintf(buf, len, "%lldd %02lldh %02lldm",
-		    (long long)s / 86400, (long long)s % 86400 / 3600,
-		    (long long)s % 3600 / 60);
-	else if (s >= 3600)
-		snprintf(buf, len, "%lldh %02lldm %02llds", (long long)s / 3600,
-		    (long long)s % 3600 / 60, (long long)s % 60);
-	else if (s >= 60)
-		snprintf(buf, len, "%lldm %02llds", (long long)s / 60,
-		    (long long)s % 60);
-	else
-		snprintf(buf, len, "%llds", (long long)s);
-}
-
 #define CTL_STATUS_COLS_MAX 32 /* statuses shown; we know 10 today */
 
 /* Appends 'name' to cols[] unless it is there already or cols[] is full. */
@@ -1653,7 +1093,6 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *url = getenv("OUTREACHD_URL");
-	size_t n;
 	int ch;
 
 	opterr = 0;
@@ -1689,13 +1128,22 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
+	ctl_url_set(ctl, url);
+	return CTL_CONTINUE;
+}
+
+/* ctl->url = 'url' (CTL_DEFAULT_URL if NULL or empty) without trailing '/'. */
+static void
+ctl_url_set(struct ctl *ctl, const char *url)
+{
+	size_t n;
+
 	if (url == NULL || *url == '\0')
 		url = CTL_DEFAULT_URL;
 	ctl->url = xstrdup(url);
 	n = strlen(ctl->url);
 	while (n > 0 && ctl->url[n - 1] == '/')
 		ctl->url[--n] = '\0';
-	return CTL_CONTINUE;
 }
 
 int
@@ -1721,14 +1169,7 @@ main(int argc, char **argv)
 	}
 	rc = cmd->fn(&ctl, argc - optind, argv + optind);
 done:
-	if (ctl.curl != NULL) {
-		curl_easy_cleanup(ctl.curl);
-		curl_global_cleanup();
-	}
-	if (ctl.token != NULL)
-		explicit_bzero(ctl.token, strlen(ctl.token));
-	free(ctl.token);
-	free(ctl.token_source);
+	ctl_http_shutdown(&ctl);
 	free(ctl.url);
 	if (fflush(stdout) != 0 && rc == CTL_EX_OK)
 		rc = CTL_EX_FAIL; /* e.g. stdout is a full disk */

@@ -209,7 +209,8 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	metrics_render_sample(out, "outreachd_store_commit_failures_total",
 	    NULL, (double)ss.commit_failures);
 	metrics_render_family(out, "outreachd_store_commit_seconds", "summary",
-	    "Time spent in COMMIT (fsync included).");
+	    "Time spent in COMMIT on the loop thread (includes the fsync "
+	    "unless the store is pipelined).");
 	metrics_render_sample(out, "outreachd_store_commit_seconds_sum", NULL,
 	    (double)ss.commit_us_sum / 1e6);
 	metrics_render_sample(out, "outreachd_store_commit_seconds_count", NULL,
@@ -218,6 +219,17 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	    "gauge", "Longest COMMIT so far.");
 	metrics_render_sample(out, "outreachd_store_commit_seconds_max", NULL,
 	    (double)ss.commit_us_max / 1e6);
+	metrics_render_family(out, "outreachd_store_syncs_total", "counter",
+	    "WAL fdatasyncs by the syncer thread; a group is acknowledged "
+	    "only after one.");
+	metrics_render_sample(out, "outreachd_store_syncs_total", NULL,
+	    (double)ss.syncs);
+	metrics_render_family(out, "outreachd_store_sync_seconds", "summary",
+	    "Time spent in fdatasync of the WAL (syncer thread).");
+	metrics_render_sample(out, "outreachd_store_sync_seconds_sum", NULL,
+	    (double)ss.sync_us_sum / 1e6);
+	metrics_render_sample(out, "outreachd_store_sync_seconds_count", NULL,
+	    (double)ss.syncs);
 	metrics_render_family(out, "outreachd_uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
 	metrics_render_sample(out, "outreachd_uptime_seconds", NULL,

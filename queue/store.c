@@ -12,6 +12,19 @@
  * made active (commit_delay_ms == 0) so that it runs after the callbacks
  * already active in this turn, or a timer (commit_delay_ms > 0).
  *
+ * Pipelined durability. Once attached to a loop, the fsync moves off the
+ * loop thread: the connection runs with synchronous=NORMAL, so COMMIT
+ * writes the group's WAL frames without an fsync, and a syncer thread
+ * then fdatasync()s the WAL file. A group's callbacks run only after an
+ * fdatasync that started after that group's COMMIT returned, so an
+ * acknowledgement still means "on disk", exactly as with synchronous=FULL;
+ * meanwhile the loop keeps serving and gathering the next group, and one
+ * fsync covers every group committed before it began. Checkpoints stay in
+ * SQLite's hands: in WAL mode, NORMAL still syncs the WAL before every
+ * checkpoint and the database after it, and the WAL header before the
+ * file is reused, so a restarted WAL never overwrites frames whose pages
+ * are not yet on disk (sqlite.org/pragma.html#pragma_synchronous).
+ *
  * Ownership: the store owns its connection, statements, lock file
  * descriptor and commit event; store_close() releases all of them and must
  * run before the event_base it was attached to is freed.
@@ -20,6 +33,8 @@
 
 #include <sys/file.h>
 #include <sys/time.h>
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +74,33 @@ struct store_cblist {
 	size_t cap;
 };
 
+/* A committed group waiting for its fdatasync (pipelined stores). */
+struct store_wait {
+	uint64_t seq;
+	struct store_cblist cbs;
+	struct store_wait *next;
+};
+
+/*
+ * The syncer thread's side. Fields marked (mu) are shared with the loop
+ * thread under 'mu'; the thread never touches SQLite or libevent.
+ */
+struct store_syncer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int wal_fd;		/* "<path>-wal", for fdatasync */
+	int wake[2];		/* pipe: syncer -> loop, "a sync finished" */
+	struct event *wake_ev;
+	uint64_t want;		/* (mu) newest group committed */
+	uint64_t done;		/* (mu) newest group known durable */
+	int error;		/* (mu) errno of a failed fdatasync */
+	bool stop;		/* (mu) */
+	uint64_t syncs;		/* (mu) stats */
+	uint64_t sync_us_sum;	/* (mu) */
+	uint64_t sync_us_max;	/* (mu) */
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -73,6 +115,11 @@ struct store {
 	unsigned commit_delay_ms;
 	bool commit_scheduled;
 	int committing; /* depth of callback runs in progress */
+
+	struct store_syncer *syncer; /* NULL: COMMIT itself fsyncs */
+	uint64_t group_seq;	     /* last committed group */
+	struct store_wait *wait_head; /* committed, not yet durable */
+	struct store_wait *wait_tail;
 
 	bool in_txn;	   /* our group transaction is open */
 	bool group_failed; /* SQLite dropped the group: roll back, ok=false */
@@ -101,13 +148,22 @@ static void store_slots_grow(struct store *);
 static int store_exec_cached(struct store *, const char *, char *, size_t);
 static void store_schedule(struct store *);
 static void store_commit_cb(evutil_socket_t, short, void *);
-static int store_commit_group(struct store *, char *, size_t);
+static int store_commit_group(struct store *, bool, char *, size_t);
 static int store_commit_txn(struct store *, char *, size_t);
 static void store_rollback(struct store *);
 static void store_run_callbacks(struct store *, bool);
 static uint64_t store_elapsed_us(const struct timespec *,
     const struct timespec *);
 static void store_destroy(struct store *);
+static void store_syncer_start(struct store *, struct event_base *);
+static void store_syncer_stop(struct store *);
+static void *store_syncer_main(void *);
+static void store_on_synced(evutil_socket_t, short, void *);
+static void store_sync_reached(struct store *, uint64_t);
+static void store_wait_push(struct store *);
+static void store_run_list(struct store *, struct store_cblist *, bool);
+static void store_cblist_add(struct store_cblist *, store_commit_fn *,
+    void *);
 
 /*
  * Opens the store at 'path'. The order matters: the lock comes first so a
@@ -335,6 +391,8 @@ store_attach(struct store *st, struct event_base *base,
 		fatalx("store_attach: event_new failed");
 	st->commit_delay_ms = commit_delay_ms;
 	st->commit_scheduled = false;
+	if (st->syncer == NULL)
+		store_syncer_start(st, base);
 	if (st->in_txn || st->pending.n > 0 || st->durable.n > 0)
 		store_schedule(st);
 }
@@ -374,19 +432,32 @@ store_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	st->commit_scheduled = false;
 	/* A failure reaches the callbacks (ok = false) and the stats. */
-	(void)store_commit_group(st, err, sizeof(err));
+	(void)store_commit_group(st, false, err, sizeof(err));
 }
 
 /*
  * A callback registered while no group is open guards a write that is
- * already durable: it goes to its own list and hears ok = true whatever
- * happens to the next group.
+ * already committed. If that write may still wait for its fsync (a
+ * pipelined group in flight), the callback joins the newest such group;
+ * otherwise it is durable already, goes to its own list and hears ok =
+ * true whatever happens to the next group.
  */
 void
 store_on_commit(struct store *st, store_commit_fn *cb, void *arg)
 {
-	struct store_cblist *l = st->in_txn ? &st->pending : &st->durable;
+	if (st->in_txn)
+		store_cblist_add(&st->pending, cb, arg);
+	else if (st->wait_tail != NULL)
+		store_cblist_add(&st->wait_tail->cbs, cb, arg);
+	else {
+		store_cblist_add(&st->durable, cb, arg);
+		store_schedule(st);
+	}
+}
 
+static void
+store_cblist_add(struct store_cblist *l, store_commit_fn *cb, void *arg)
+{
 	if (l->n == l->cap) {
 		l->cap = l->cap == 0 ? 16 : l->cap * 2;
 		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
@@ -394,14 +465,14 @@ store_on_commit(struct store *st, store_commit_fn *cb, void *arg)
 	l->v[l->n].fn = cb;
 	l->v[l->n].arg = arg;
 	l->n++;
-	if (!st->in_txn)
-		store_schedule(st);
 }
 
 /*
  * Commits the open group now (a scheduled commit event is cancelled) and
- * runs its callbacks. Returns 0, or -1 with the reason in err when the
- * group failed (its callbacks then heard ok = false).
+ * runs its callbacks; on a pipelined store it also waits for the fsync of
+ * every committed group, so that afterwards nothing is left waiting.
+ * Returns 0, or -1 with the reason in err when the group failed (its
+ * callbacks then heard ok = false).
  */
 int
 store_flush(struct store *st, char *err, size_t errlen)
@@ -410,19 +481,224 @@ store_flush(struct store *st, char *err, size_t errlen)
 		event_del(st->commit_ev);
 		st->commit_scheduled = false;
 	}
-	return store_commit_group(st, err, errlen);
+	return store_commit_group(st, true, err, errlen);
 }
 
-/* Commits the open group (if any), then runs the group's callbacks. */
+/*
+ * Commits the open group (if any) and settles callbacks. Without a syncer
+ * COMMIT itself fsynced, so the group's callbacks run now. With one, a
+ * committed group joins the wait list for the syncer thread; only with
+ * 'sync_now' (store_flush) is the WAL fsynced here, on this thread.
+ */
 static int
-store_commit_group(struct store *st, char *err, size_t errlen)
+store_commit_group(struct store *st, bool sync_now, char *err, size_t errlen)
 {
-	bool ok = true;
+	bool had = st->in_txn, ok = true;
 
-	if (st->in_txn)
+	if (had)
 		ok = store_commit_txn(st, err, errlen) == 0;
-	store_run_callbacks(st, ok);
+	if (st->syncer == NULL) {
+		store_run_callbacks(st, ok);
+		return ok ? 0 : -1;
+	}
+	if (had && ok)
+		store_wait_push(st);
+	else
+		store_run_list(st, &st->pending, ok);
+	store_run_list(st, &st->durable, true);
+	if (sync_now && st->wait_head != NULL) {
+		if (fdatasync(st->syncer->wal_fd) == -1)
+			fatal("store: fdatasync of %s-wal failed; committed "
+			      "writes may not be durable (restart to recover "
+			      "from the WAL)", st->path);
+		pthread_mutex_lock(&st->syncer->mu);
+		if (st->group_seq > st->syncer->done)
+			st->syncer->done = st->group_seq;
+		pthread_mutex_unlock(&st->syncer->mu);
+		store_sync_reached(st, st->group_seq);
+	}
 	return ok ? 0 : -1;
+}
+
+/* Moves the just-committed group's callbacks to the wait list. */
+static void
+store_wait_push(struct store *st)
+{
+	struct store_wait *w = xcalloc(1, sizeof(*w));
+
+	w->seq = ++st->group_seq;
+	w->cbs = st->pending;
+	memset(&st->pending, 0, sizeof(st->pending));
+	if (st->wait_tail != NULL)
+		st->wait_tail->next = w;
+	else
+		st->wait_head = w;
+	st->wait_tail = w;
+	pthread_mutex_lock(&st->syncer->mu);
+	st->syncer->want = w->seq;
+	pthread_cond_signal(&st->syncer->cv);
+	pthread_mutex_unlock(&st->syncer->mu);
+}
+
+/* Runs (and empties) one callback list, taken first: callbacks may add. */
+static void
+store_run_list(struct store *st, struct store_cblist *l, bool ok)
+{
+	struct store_cblist run = *l;
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	st->committing++;
+	for (i = 0; i < run.n; i++)
+		run.v[i].fn(run.v[i].arg, ok);
+	st->committing--;
+	free(run.v);
+}
+
+/* Every group up to 'done' is on disk: run their callbacks, in order. */
+static void
+store_sync_reached(struct store *st, uint64_t done)
+{
+	struct store_wait *w;
+
+	while ((w = st->wait_head) != NULL && w->seq <= done) {
+		st->wait_head = w->next;
+		if (st->wait_head == NULL)
+			st->wait_tail = NULL;
+		store_run_list(st, &w->cbs, true);
+		free(w);
+	}
+}
+
+/*
+ * Starts the syncer: opens the WAL file for fdatasync, a wake-up pipe
+ * back to the loop, switches the connection to synchronous=NORMAL and
+ * starts the thread. If any step fails the store simply stays with
+ * synchronous=FULL (stats.pipelined stays false): slower, never unsafe.
+ */
+static void
+store_syncer_start(struct store *st, struct event_base *base)
+{
+	struct store_syncer *sy = xcalloc(1, sizeof(*sy));
+	char walpath[4096];
+
+	sy->wal_fd = sy->wake[0] = sy->wake[1] = -1;
+	snprintf(walpath, sizeof(walpath), "%s-wal", st->path);
+	if ((sy->wal_fd = open(walpath, O_RDWR | O_CLOEXEC)) == -1 ||
+	    pipe2(sy->wake, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    (sy->wake_ev = event_new(base, sy->wake[0], EV_READ | EV_PERSIST,
+		 store_on_synced, st)) == NULL ||
+	    event_add(sy->wake_ev, NULL) == -1 ||
+	    sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
+		NULL) != SQLITE_OK)
+		goto fail;
+	pthread_mutex_init(&sy->mu, NULL);
+	pthread_cond_init(&sy->cv, NULL);
+	st->syncer = sy;
+	if (pthread_create(&sy->thread, NULL, store_syncer_main, sy) != 0) {
+		st->syncer = NULL;
+		pthread_mutex_destroy(&sy->mu);
+		pthread_cond_destroy(&sy->cv);
+		(void)sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL,
+		    NULL, NULL);
+		goto fail;
+	}
+	st->stats.pipelined = true;
+	return;
+fail:
+	if (sy->wake_ev != NULL)
+		event_free(sy->wake_ev);
+	if (sy->wal_fd != -1)
+		close(sy->wal_fd);
+	if (sy->wake[0] != -1) {
+		close(sy->wake[0]);
+		close(sy->wake[1]);
+	}
+	free(sy);
+}
+
+/*
+ * The syncer thread: fdatasync the WAL whenever a newer group than the
+ * last synced one was committed, then wake the loop. It touches only its
+ * own struct (under mu), the WAL descriptor and the pipe.
+ */
+static void *
+store_syncer_main(void *arg)
+{
+	struct store_syncer *sy = arg;
+	struct timespec t0, t1;
+	uint64_t target, us;
+	int rc, e;
+
+	pthread_mutex_lock(&sy->mu);
+	for (;;) {
+		while (!sy->stop && sy->want <= sy->done)
+			pthread_cond_wait(&sy->cv, &sy->mu);
+		if (sy->want <= sy->done)
+			break; /* stopping, and nothing left to sync */
+		target = sy->want;
+		pthread_mutex_unlock(&sy->mu);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = fdatasync(sy->wal_fd);
+		e = errno;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		us = store_elapsed_us(&t0, &t1);
+		pthread_mutex_lock(&sy->mu);
+		if (rc == -1 && sy->error == 0)
+			sy->error = e;
+		if (target > sy->done)
+			sy->done = target;
+		sy->syncs++;
+		sy->sync_us_sum += us;
+		if (us > sy->sync_us_max)
+			sy->sync_us_max = us;
+		/* A full pipe already holds a wake-up: nothing is lost. */
+		(void)!write(sy->wake[1], "s", 1);
+	}
+	pthread_mutex_unlock(&sy->mu);
+	return NULL;
+}
+
+/* The loop side of a finished sync. */
+static void
+store_on_synced(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *st = arg;
+	uint64_t done;
+	char buf[64];
+	int error;
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&st->syncer->mu);
+	done = st->syncer->done;
+	error = st->syncer->error;
+	pthread_mutex_unlock(&st->syncer->mu);
+	if (error != 0) {
+		errno = error;
+		fatal("store: fdatasync of %s-wal failed; committed writes may "
+		      "not be durable (restart to recover from the WAL)",
+		    st->path);
+	}
+	store_sync_reached(st, done);
+}
+
+/* Stops and joins the thread; later flushes sync on the loop thread. */
+static void
+store_syncer_stop(struct store *st)
+{
+	struct store_syncer *sy = st->syncer;
+
+	if (sy == NULL || sy->stop)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->stop = true;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+	pthread_join(sy->thread, NULL);
+	event_free(sy->wake_ev);
+	sy->wake_ev = NULL;
 }
 
 /*
@@ -522,9 +798,16 @@ store_in_transaction(const struct store *st)
 
 /* Copies the counters into 'out' (commit times in microseconds). */
 void
-store_get_stats(const struct store *st, struct store_stats *out)
+store_get_stats(struct store *st, struct store_stats *out)
 {
 	*out = st->stats;
+	if (st->syncer == NULL)
+		return;
+	pthread_mutex_lock(&st->syncer->mu);
+	out->syncs = st->syncer->syncs;
+	out->sync_us_sum = st->syncer->sync_us_sum;
+	out->sync_us_max = st->syncer->sync_us_max;
+	pthread_mutex_unlock(&st->syncer->mu);
 }
 
 /* Reads the schema table through a cached statement: 0, or -1 and err. */
@@ -553,8 +836,10 @@ store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_syncer_stop(st);
 	for (i = 0; i < STORE_CLOSE_ROUNDS; i++) {
-		if (!st->in_txn && st->pending.n == 0 && st->durable.n == 0)
+		if (!st->in_txn && st->pending.n == 0 && st->durable.n == 0 &&
+		    st->wait_head == NULL)
 			break;
 		(void)store_flush(st, err, sizeof(err));
 	}
@@ -564,6 +849,8 @@ store_close(struct store *st)
 	}
 	if (st->pending.n > 0 || st->durable.n > 0)
 		store_run_callbacks(st, false);
+	while (st->wait_head != NULL) /* only if callbacks kept writing */
+		store_sync_reached(st, st->wait_tail->seq);
 	store_destroy(st);
 }
 
@@ -575,6 +862,16 @@ store_destroy(struct store *st)
 
 	if (st->commit_ev != NULL)
 		event_free(st->commit_ev);
+	if (st->syncer != NULL) {
+		if (st->syncer->wake_ev != NULL) /* start failed midway */
+			event_free(st->syncer->wake_ev);
+		close(st->syncer->wal_fd);
+		close(st->syncer->wake[0]);
+		close(st->syncer->wake[1]);
+		pthread_mutex_destroy(&st->syncer->mu);
+		pthread_cond_destroy(&st->syncer->cv);
+		free(st->syncer);
+	}
 	for (i = 0; i < st->nslots; i++)
 		if (st->slots[i].stmt != NULL)
 			sqlite3_finalize(st->slots[i].stmt);

@@ -9,9 +9,9 @@
  *    fails with a clear message.
  *  - Group commit (DESIGN §4): the first write of a loop turn opens a
  *    transaction; it is committed once at the end of that turn (or after
- *    commit_delay_ms), with synchronous=FULL. Callers that must acknowledge
- *    durability register store_on_commit() and reply from the callback,
- *    never before.
+ *    commit_delay_ms). Callers that must acknowledge durability register
+ *    store_on_commit() and reply from the callback, never before: it runs
+ *    only once the group is on disk (fsynced).
  *  - An operation that fails after it changed rows fails its whole group:
  *    every callback of that group gets ok = false. Callbacks registered
  *    while no group is open always get ok = true.
@@ -43,6 +43,10 @@ struct store_stats {
 	uint64_t commit_us_max;
 	uint64_t writes;		/* write operations (store_write_begin
 					 * calls) in committed groups */
+	bool pipelined;			/* fsyncs run on the syncer thread */
+	uint64_t syncs;			/* WAL fdatasyncs by that thread */
+	uint64_t sync_us_sum;
+	uint64_t sync_us_max;
 };
 
 /*
@@ -55,7 +59,11 @@ struct store *store_open(const char *path, char *err, size_t errlen);
 /*
  * Schedules group commits on 'base': a commit runs at the end of the loop
  * turn that made the first write, or commit_delay_ms later if non-zero.
- * Without store_attach() (unit tests) only store_flush() commits.
+ * It also starts the syncer thread (pipelined durability, see store.c):
+ * COMMIT no longer fsyncs on the loop thread; callbacks run once the
+ * syncer's fdatasync of the WAL covers their group. Without
+ * store_attach() (unit tests) only store_flush() commits, with
+ * synchronous=FULL.
  */
 void store_attach(struct store *st, struct event_base *base,
     unsigned commit_delay_ms);
@@ -65,12 +73,15 @@ void store_attach(struct store *st, struct event_base *base,
  * runs from the loop on the next turn (or at the next store_flush()).
  */
 void store_on_commit(struct store *st, store_commit_fn *cb, void *arg);
-/* Commits the open group transaction now and runs its callbacks. */
+/*
+ * Commits the open group transaction now, waits until every committed
+ * group is on disk, and runs the callbacks.
+ */
 int store_flush(struct store *st, char *err, size_t errlen);
 /* True while a group transaction is open (writes not yet durable). */
 bool store_in_transaction(const struct store *st);
 /* Counters for /metrics. */
-void store_get_stats(const struct store *st, struct store_stats *out);
+void store_get_stats(struct store *st, struct store_stats *out);
 /* A cheap read that proves the database answers (for /healthz). */
 int store_ping(struct store *st, char *err, size_t errlen);
 /* The schema version after migration. */

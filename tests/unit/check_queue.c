@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -34,7 +35,7 @@
 
 #define Q_T0	   INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
 #define Q_LEASE	   60000		  /* ms, the [dispatch] lease default */
-#define Q_LOOP_MAX 100 /* loop turns before a test gives up */
+#define Q_LOOP_MAX 5000 /* loop turns (1 ms apart) before a test gives up */
 
 struct q_cbrec {
 	int calls;
@@ -220,14 +221,22 @@ q_commit_cb(void *arg, bool ok)
 	rec->ok = ok;
 }
 
-/* Runs non-blocking loop turns until rec has seen 'calls' callbacks. */
+/*
+ * Runs loop turns until rec has seen 'calls' callbacks. An attached store
+ * runs callbacks once its syncer thread's fdatasync is done, so this
+ * polls against a deadline rather than counting turns.
+ */
 static void
 q_loop_until(struct event_base *base, const struct q_cbrec *rec, int calls)
 {
+	struct timespec nap = { 0, 1000000 }; /* 1 ms */
 	int i;
 
-	for (i = 0; i < Q_LOOP_MAX && rec->calls < calls; i++)
+	for (i = 0; i < Q_LOOP_MAX && rec->calls < calls; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (rec->calls < calls)
+			nanosleep(&nap, NULL);
+	}
 	ck_assert_int_eq(rec->calls, calls);
 }
 
@@ -406,8 +415,7 @@ START_TEST(test_queue_group_commit_batches_turn)
 	e2 = event_new(base, -1, 0, q_write_cb, &rec);
 	event_active(e1, EV_TIMEOUT, 0);
 	event_active(e2, EV_TIMEOUT, 0);
-	event_base_loop(base, EVLOOP_NONBLOCK);
-	ck_assert_int_eq(rec.calls, 2);
+	q_loop_until(base, &rec, 2);
 	ck_assert(rec.ok);
 	store_get_stats(q_st, &stats);
 	ck_assert_uint_eq(stats.commits, 1);
@@ -564,6 +572,87 @@ START_TEST(test_queue_commit_lost_transaction_fails)
 	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	q_flush();
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+}
+END_TEST
+
+/* What a callback saw of the syncer when it ran. */
+struct q_syncrec {
+	int calls;
+	bool ok;
+	bool pipelined;
+	uint64_t syncs;
+};
+
+static void
+q_sync_cb(void *arg, bool ok)
+{
+	struct q_syncrec *rec = arg;
+	struct store_stats stats;
+
+	store_get_stats(q_st, &stats);
+	rec->calls++;
+	rec->ok = ok;
+	rec->pipelined = stats.pipelined;
+	rec->syncs = stats.syncs;
+}
+
+/*
+ * An attached store acknowledges a group only after the syncer thread's
+ * fdatasync of the WAL: by the time the callback runs, a sync has been
+ * counted, and the data is there after a reopen.
+ */
+START_TEST(test_queue_pipelined_ack_after_sync)
+{
+	struct event_base *base = event_base_new();
+	struct timespec nap = { 0, 1000000 };
+	struct q_syncrec rec = { 0, false, false, 0 };
+	char err[256];
+	int i;
+
+	store_attach(q_st, base, 0);
+	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	store_on_commit(q_st, q_sync_cb, &rec);
+	for (i = 0; i < Q_LOOP_MAX && rec.calls == 0; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (rec.calls == 0)
+			nanosleep(&nap, NULL);
+	}
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(rec.ok);
+	ck_assert(rec.pipelined);
+	ck_assert_uint_ge(rec.syncs, 1);
+	/* A flush with nothing open settles at once and leaves no waits. */
+	ck_assert_int_eq(store_flush(q_st, err, sizeof(err)), 0);
+	store_close(q_st);
+	q_st = store_open(q_path, err, sizeof(err));
+	ck_assert_ptr_nonnull(q_st);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+	event_base_free(base);
+}
+END_TEST
+
+/*
+ * store_flush() on an attached store waits for the fsync itself: every
+ * callback of every committed group has run when it returns.
+ */
+START_TEST(test_queue_pipelined_flush_settles)
+{
+	struct event_base *base = event_base_new();
+	struct q_cbrec rec = { 0, false };
+	char err[256];
+	int i;
+
+	store_attach(q_st, base, 0);
+	for (i = 0; i < 5; i++) {
+		q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + i);
+		store_on_commit(q_st, q_commit_cb, &rec);
+		ck_assert_int_eq(store_flush(q_st, err, sizeof(err)), 0);
+		ck_assert_int_eq(rec.calls, i + 1);
+	}
+	ck_assert(rec.ok);
+	store_close(q_st);
+	q_st = NULL;
+	event_base_free(base);
 }
 END_TEST
 
@@ -1469,6 +1558,8 @@ queue_suite(void)
 	tcase_add_test(tc, test_queue_commit_delay);
 	tcase_add_test(tc, test_queue_commit_lost_transaction_fails);
 	tcase_add_test(tc, test_queue_close_runs_callbacks);
+	tcase_add_test(tc, test_queue_pipelined_ack_after_sync);
+	tcase_add_test(tc, test_queue_pipelined_flush_settles);
 	suite_add_tcase(s, tc);
 
 	tc = q_tcase("claim");

@@ -1,0 +1,116 @@
+/*
+ * ctl.h - what the parts of outreachctl share: the run-wide state, the
+ * HTTP transport (ctl_http.c) and the output helpers (ctl_table.c). The
+ * commands, option parsing and main() are in outreachctl.c.
+ *
+ * Contract:
+ *  - Functions that can fail return an exit status, CTL_EX_*, and have
+ *    already printed why to stderr; callers pass the status on and print
+ *    nothing more.
+ *  - Everything printed that came from the daemon goes through
+ *    ctl_sanitize() (the table and text helpers here do it), so a message
+ *    body cannot send escape sequences to the terminal.
+ *  - The API token is only ever put in the Authorization header. It is
+ *    never printed, not even in errors, which name where it came from.
+ *  - A returned char * is new and the caller frees it; json_t arguments are
+ *    borrowed. Running out of memory is fatal (xmalloc.h).
+ *  - Single-threaded: one struct ctl per run, owned by main().
+ */
+#ifndef OD_CTL_H
+#define OD_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define CTL_EX_OK	   0
+#define CTL_EX_FAIL	   1	/* the daemon said no, or the message failed */
+#define CTL_EX_USAGE	   2	/* bad command line, unreadable input file */
+#define CTL_EX_UNREACHABLE 3	/* no HTTP answer at all */
+#define CTL_CONTINUE	   (-1) /* option parsing: go on with the command */
+
+#define CTL_DEFAULT_TOKEN_FILE "var/api.token" /* [http] api_token_file */
+
+/* Run-wide state: options, the token (loaded on first API call), curl. */
+struct ctl {
+	char *url;		    /* base URL without a trailing '/' */
+	const char *opt_token;	    /* -t, else $OUTREACHD_TOKEN */
+	const char *opt_token_file; /* --token-file */
+	char *token;		    /* NULL until loaded or if none */
+	char *token_source;	    /* where the token came from, for 401s */
+	bool token_loaded;
+	bool json;
+	bool quiet;
+	CURL *curl;
+};
+
+struct ctl_reply {
+	long status; /* HTTP status */
+	char *body;  /* NUL-terminated; NULL if empty */
+	size_t len;
+	bool too_big;
+	json_t *json; /* parsed body, NULL if not JSON */
+};
+
+/* A text table: cells are sanitized copies, printed column-aligned. */
+struct ctl_table {
+	size_t ncols;
+	size_t nrows;
+	char **cells;	   /* nrows * ncols */
+	const char *align; /* per column: 'l' or 'r' */
+};
+
+/* ctl_http.c */
+
+/*
+ * Makes one request: 'method' to ctl->url + 'path', 'body' as JSON if not
+ * NULL, the token if under /api/. Fills *reply; free it with ctl_reply_free()
+ * even on failure. Returns CTL_EX_OK once the daemon answered, any status.
+ */
+int ctl_http(struct ctl *ctl, const char *method, const char *path,
+    const json_t *body, struct ctl_reply *reply);
+/* Frees what *r holds and zeroes it; the struct itself is the caller's. */
+void ctl_reply_free(struct ctl_reply *r);
+/*
+ * Reports a reply that is not a success on stderr (and its body on stdout
+ * with -j), with a hint for 401. Returns CTL_EX_FAIL.
+ */
+int ctl_api_error(struct ctl *ctl, const struct ctl_reply *r);
+/*
+ * Reads all of 'path' ("-" = stdin) into a new NUL-terminated *out (caller
+ * frees) of *len bytes. 'what' names the option in errors. Returns
+ * CTL_EX_OK or CTL_EX_USAGE.
+ */
+int ctl_read_file(const char *what, const char *path, char **out, size_t *len);
+/* Releases the curl handle and wipes and frees the token; ctl->url stays. */
+void ctl_http_shutdown(struct ctl *ctl);
+
+/* ctl_table.c */
+
+/*
+ * Returns a new copy of 's' safe for a terminal: control bytes become
+ * escapes; with 'keep_nl', newlines and tabs stay as they are.
+ */
+char *ctl_sanitize(const char *s, bool keep_nl);
+/* -j: prints the reply body exactly as the daemon sent it, plus a newline. */
+void ctl_print_raw(const struct ctl_reply *r);
+/* Returns new text for a JSON value in a table: "-" for null or absent. */
+char *ctl_json_text(const json_t *v);
+/* ctl_json_text(), sanitized for the terminal. */
+char *ctl_safe_text(const json_t *v);
+/* Prints 'text' sanitized (newlines kept), each line indented two spaces. */
+void ctl_print_indented(const char *text);
+/* Formats an uptime of 's' seconds into buf: "3d 04h 05m", "45s". */
+void ctl_uptime_text(json_int_t s, char *buf, size_t len);
+/* Starts an empty table of 'ncols' columns; 'align' is borrowed. */
+void ctl_table_init(struct ctl_table *t, size_t ncols, const char *align);
+/* Appends a row of t->ncols cells, copied and sanitized; NULL prints "-". */
+void ctl_table_add(struct ctl_table *t, const char *const *row);
+/* Prints the table to stdout, each line prefixed by 'indent'. */
+void ctl_table_print(const struct ctl_table *t, const char *indent);
+/* Frees the cells; the table can be filled again. */
+void ctl_table_free(struct ctl_table *t);
+
+#endif
