@@ -26,67 +26,67 @@
 
 struct config_kv {
 	char *key;
-	char *value;	/* after ${ENV} expansion */
+	char *value; /* after ${ENV} expansion */
 	int line;
 };
 
 struct config_section {
-	const char *file;	/* borrowed from struct config */
-	char *name;		/* as written: "sender twilio1" */
-	char *type;		/* first word: "sender" */
-	char *label;		/* second word: "twilio1"; NULL if none */
-	int line;		/* line of the [header] */
+	const char *file; /* borrowed from struct config */
+	char *name;	  /* as written: "sender twilio1" */
+	char *type;	  /* first word: "sender" */
+	char *label;	  /* second word: "twilio1"; NULL if none */
+	int line;	  /* line of the [header] */
 	struct config_kv *kv;
 	size_t nkv;
 };
 
 struct config_sender {
-	char *name;		/* [sender NAME] */
-	char *provider;		/* adapter name: "console", "twilio", ... */
-	char *from;		/* from number / sender id; may be NULL */
-	double rate;		/* messages per second; 0 = unlimited */
-	unsigned burst;		/* token bucket depth; >= 1 */
+	char *name;	/* [sender NAME] */
+	char *provider; /* adapter name: "console", "twilio", ... */
+	char *from;	/* from number / sender id; may be NULL */
+	double rate;	/* messages per second; 0 = unlimited */
+	unsigned burst; /* token bucket depth; >= 1 */
 	const struct config_section *section; /* raw keys for the adapter */
 };
 
 struct config {
-	char *file;		/* path as given */
+	char *file; /* path as given */
 
 	/* [daemon] */
-	char *var_dir;		/* default "var" */
-	char *log_target;	/* "stderr" (default), "syslog" or a path */
+	char *var_dir;		  /* default "var" */
+	char *log_target;	  /* "stderr" (default), "syslog" or a path */
 	enum log_level log_level; /* default info */
 	unsigned shutdown_timeout_ms; /* default 10000 */
 
 	/* [http] */
-	char *listen_addr;	/* default "127.0.0.1" */
-	unsigned listen_port;	/* default 8080; 0 = any free port */
-	size_t max_body;	/* bytes, default 1 MiB */
-	char *api_token;	/* NULL = use api_token_file */
-	char *api_token_file;	/* default "<var_dir>/api.token" */
-	char *public_url;	/* base URL providers see; NULL = none */
+	char *listen_addr;    /* default "127.0.0.1" */
+	unsigned listen_port; /* default 8080; 0 = any free port */
+	size_t max_body;      /* bytes, default 1 MiB */
+	char *api_token;      /* NULL = use api_token_file */
+	char *api_token_file; /* default "<var_dir>/api.token" */
+	char *public_url;     /* base URL providers see; NULL = none */
 
 	/* [store] */
-	char *db_path;		/* default "<var_dir>/outreachd.db" */
+	char *db_path;		  /* default "<var_dir>/outreachd.db" */
 	unsigned commit_delay_ms; /* 0 (default) = commit once per loop turn */
 
 	/* [dispatch] */
 	unsigned batch;		/* messages claimed at a time, default 256 */
-	unsigned max_in_flight;	/* per adapter, default 512 */
+	unsigned max_in_flight; /* per adapter, default 512 */
 	unsigned lease_ms;	/* default 60000 */
 	unsigned tick_ms;	/* idle poll interval, default 200 */
-	unsigned retry_base_ms;	/* first backoff, default 1000 */
+	unsigned retry_base_ms; /* first backoff, default 1000 */
 	unsigned retry_max_ms;	/* backoff cap, default 3600000 */
 	unsigned validity_s;	/* default expiry of a message, default 86400 */
 
 	/* [email] */
-	char *email_adapter;	/* "file" (default) or "smtp" */
+	char *email_adapter; /* "file" (default) or "smtp" */
 	const struct config_section *email_section; /* NULL if absent */
 
 	/* [sender NAME] ..., in file order */
 	struct config_sender *senders;
 	size_t nsenders;
-	char *default_sender;	/* [sms] default_sender, else the first */
+	char *default_sender; /* [sms] default_sender, else the first */
 
 	/* every section as written, in file order */
 	struct config_section *sections;
@@ -133,7 +133,7 @@ int config_section_uint(const struct config_section *sec, const char *key,
 int config_section_bool(const struct config_section *sec, const char *key,
     bool *out, char *err, size_t errlen);
 int config_section_duration_ms(const struct config_section *sec,
-    const char *key, unsigned min_ms, unsigned max_ms, unsigned *out,
-    char *err, size_t errlen);
+    const char *key, unsigned min_ms, unsigned max_ms, unsigned *out, char *err,
+    size_t errlen);
 
 #endif

@@ -235,8 +235,9 @@ main_run(struct daemon_state *ds)
 	store_attach(ds->st, ds->base, ds->cfg->commit_delay_ms);
 	store_get_stats(ds->st, &ss);
 	if (!ss.pipelined)
-		log_warnx("store_sync_inline reason=\"cannot start the WAL "
-			  "syncer; COMMIT fsyncs on the loop thread (slower)\"");
+		log_warnx(
+		    "store_sync_inline reason=\"cannot start the WAL "
+		    "syncer; COMMIT fsyncs on the loop thread (slower)\"");
 	ds->token = main_load_token(ds->cfg);
 	ds->metrics = metrics_new();
 	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg, ds->metrics,

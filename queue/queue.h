@@ -34,29 +34,29 @@ struct store;
 /* What a new outbound message needs. Strings are copied. */
 struct queue_new {
 	enum channel channel;
-	const char *to;			/* required */
-	const char *from;		/* NULL = sender's default */
-	const char *sender;		/* SMS sender name (required for SMS:
-					 * the caller resolves the default);
-					 * NULL for email */
-	const char *subject;		/* email */
-	const char *body;		/* required */
-	const char *html;		/* email, optional */
-	const char *idempotency_key;	/* NULL = none; unique when set */
-	int priority;			/* MSG_PRIO_* */
-	int64_t member_id;		/* 0 = none */
-	int64_t alert_id;		/* 0 = none */
-	int64_t conversation_id;	/* 0 = none */
-	int64_t not_before;		/* earliest send time; 0 = now */
-	int64_t expires_at;		/* 0 = never */
+	const char *to;		     /* required */
+	const char *from;	     /* NULL = sender's default */
+	const char *sender;	     /* SMS sender name (required for SMS:
+				      * the caller resolves the default);
+				      * NULL for email */
+	const char *subject;	     /* email */
+	const char *body;	     /* required */
+	const char *html;	     /* email, optional */
+	const char *idempotency_key; /* NULL = none; unique when set */
+	int priority;		     /* MSG_PRIO_* */
+	int64_t member_id;	     /* 0 = none */
+	int64_t alert_id;	     /* 0 = none */
+	int64_t conversation_id;     /* 0 = none */
+	int64_t not_before;	     /* earliest send time; 0 = now */
+	int64_t expires_at;	     /* 0 = never */
 };
 
 /* The outcome fields of a transition. */
 struct queue_result {
-	int code;			/* provider/SMTP code; 0 = none */
-	const char *text;		/* short reason; NULL = none */
-	const char *provider;		/* adapter name, for sent */
-	const char *provider_id;	/* provider message id, for sent */
+	int code;		 /* provider/SMTP code; 0 = none */
+	const char *text;	 /* short reason; NULL = none */
+	const char *provider;	 /* adapter name, for sent */
+	const char *provider_id; /* provider message id, for sent */
 };
 
 /*
@@ -78,12 +78,12 @@ int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
  * sender be paced alone: a slow sender never holds up a fast one.)
  */
 ssize_t queue_claim(struct store *st, enum channel ch, const char *sender,
-    int64_t now, unsigned lease_ms, struct out_msg **out, size_t max,
-    char *err, size_t errlen);
+    int64_t now, unsigned lease_ms, struct out_msg **out, size_t max, char *err,
+    size_t errlen);
 
 /* sending -> sent, with the provider and its message id. */
-int queue_mark_sent(struct store *st, int64_t id,
-    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+int queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen);
 /*
  * sending -> queued for another attempt at next_attempt_at; the attempt
  * counts. r describes the transient failure.
@@ -107,14 +107,12 @@ int queue_release(struct store *st, int64_t id, int64_t now, char *err,
  * (this process holds the store lock, so their leases are void). Returns
  * the number recovered, or -1.
  */
-ssize_t queue_recover(struct store *st, int64_t now, char *err,
-    size_t errlen);
+ssize_t queue_recover(struct store *st, int64_t now, char *err, size_t errlen);
 /* Returns sending messages whose lease ended before 'now' to queued. */
-ssize_t queue_reclaim_expired_leases(struct store *st, int64_t now,
-    char *err, size_t errlen);
-/* Marks queued messages whose expires_at <= now as expired; returns n. */
-ssize_t queue_expire(struct store *st, int64_t now, char *err,
+ssize_t queue_reclaim_expired_leases(struct store *st, int64_t now, char *err,
     size_t errlen);
+/* Marks queued messages whose expires_at <= now as expired; returns n. */
+ssize_t queue_expire(struct store *st, int64_t now, char *err, size_t errlen);
 
 /*
  * The next time (ms) a queued message becomes due, 0 if none is queued,

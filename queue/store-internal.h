@@ -39,7 +39,6 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql, char *err,
 /* Opens the group transaction if needed; counts one write. 0 / -1. */
 int store_write_begin(struct store *st, char *err, size_t errlen);
 /* Writes the connection's last error as "what: sqlite message" into err. */
-void store_errmsg(struct store *st, const char *what, char *err,
-    size_t errlen);
+void store_errmsg(struct store *st, const char *what, char *err, size_t errlen);
 
 #endif

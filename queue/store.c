@@ -89,16 +89,16 @@ struct store_syncer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int wal_fd;		/* "<path>-wal", for fdatasync */
-	int wake[2];		/* pipe: syncer -> loop, "a sync finished" */
+	int wal_fd;  /* "<path>-wal", for fdatasync */
+	int wake[2]; /* pipe: syncer -> loop, "a sync finished" */
 	struct event *wake_ev;
-	uint64_t want;		/* (mu) newest group committed */
-	uint64_t done;		/* (mu) newest group known durable */
-	int error;		/* (mu) errno of a failed fdatasync */
-	bool stop;		/* (mu) */
-	uint64_t syncs;		/* (mu) stats */
-	uint64_t sync_us_sum;	/* (mu) */
-	uint64_t sync_us_max;	/* (mu) */
+	uint64_t want;	      /* (mu) newest group committed */
+	uint64_t done;	      /* (mu) newest group known durable */
+	int error;	      /* (mu) errno of a failed fdatasync */
+	bool stop;	      /* (mu) */
+	uint64_t syncs;	      /* (mu) stats */
+	uint64_t sync_us_sum; /* (mu) */
+	uint64_t sync_us_max; /* (mu) */
 };
 
 struct store {
@@ -116,8 +116,8 @@ struct store {
 	bool commit_scheduled;
 	int committing; /* depth of callback runs in progress */
 
-	struct store_syncer *syncer; /* NULL: COMMIT itself fsyncs */
-	uint64_t group_seq;	     /* last committed group */
+	struct store_syncer *syncer;  /* NULL: COMMIT itself fsyncs */
+	uint64_t group_seq;	      /* last committed group */
 	struct store_wait *wait_head; /* committed, not yet durable */
 	struct store_wait *wait_tail;
 
@@ -162,8 +162,7 @@ static void store_on_synced(evutil_socket_t, short, void *);
 static void store_sync_reached(struct store *, uint64_t);
 static void store_wait_push(struct store *);
 static void store_run_list(struct store *, struct store_cblist *, bool);
-static void store_cblist_add(struct store_cblist *, store_commit_fn *,
-    void *);
+static void store_cblist_add(struct store_cblist *, store_commit_fn *, void *);
 
 /*
  * Opens the store at 'path'. The order matters: the lock comes first so a
@@ -510,7 +509,8 @@ store_commit_group(struct store *st, bool sync_now, char *err, size_t errlen)
 		if (fdatasync(st->syncer->wal_fd) == -1)
 			fatal("store: fdatasync of %s-wal failed; committed "
 			      "writes may not be durable (restart to recover "
-			      "from the WAL)", st->path);
+			      "from the WAL)",
+			    st->path);
 		pthread_mutex_lock(&st->syncer->mu);
 		if (st->group_seq > st->syncer->done)
 			st->syncer->done = st->group_seq;

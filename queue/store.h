@@ -37,14 +37,14 @@ struct store;
 typedef void store_commit_fn(void *arg, bool ok);
 
 struct store_stats {
-	uint64_t commits;		/* group commits done */
+	uint64_t commits; /* group commits done */
 	uint64_t commit_failures;
-	uint64_t commit_us_sum;		/* total time in COMMIT, microseconds */
+	uint64_t commit_us_sum; /* total time in COMMIT, microseconds */
 	uint64_t commit_us_max;
-	uint64_t writes;		/* write operations (store_write_begin
-					 * calls) in committed groups */
-	bool pipelined;			/* fsyncs run on the syncer thread */
-	uint64_t syncs;			/* WAL fdatasyncs by that thread */
+	uint64_t writes; /* write operations (store_write_begin
+			  * calls) in committed groups */
+	bool pipelined;	 /* fsyncs run on the syncer thread */
+	uint64_t syncs;	 /* WAL fdatasyncs by that thread */
 	uint64_t sync_us_sum;
 	uint64_t sync_us_max;
 };

@@ -229,7 +229,7 @@ q_commit_cb(void *arg, bool ok)
 static void
 q_loop_until(struct event_base *base, const struct q_cbrec *rec, int calls)
 {
-	struct timespec nap = { 0, 1000000 }; /* 1 ms */
+	struct timespec nap = {0, 1000000}; /* 1 ms */
 	int i;
 
 	for (i = 0; i < Q_LOOP_MAX && rec->calls < calls; i++) {
@@ -604,8 +604,8 @@ q_sync_cb(void *arg, bool ok)
 START_TEST(test_queue_pipelined_ack_after_sync)
 {
 	struct event_base *base = event_base_new();
-	struct timespec nap = { 0, 1000000 };
-	struct q_syncrec rec = { 0, false, false, 0 };
+	struct timespec nap = {0, 1000000};
+	struct q_syncrec rec = {0, false, false, 0};
 	char err[256];
 	int i;
 
@@ -638,7 +638,7 @@ END_TEST
 START_TEST(test_queue_pipelined_flush_settles)
 {
 	struct event_base *base = event_base_new();
-	struct q_cbrec rec = { 0, false };
+	struct q_cbrec rec = {0, false};
 	char err[256];
 	int i;
 
