@@ -452,6 +452,12 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			snprintf(err, errlen, "subject: required for email");
 			return -1;
 		}
+		if (strpbrk(m->subject, "\r\n") != NULL) {
+			snprintf(err, errlen,
+			    "subject: must not hold a line "
+			    "break");
+			return -1;
+		}
 		if (m->sender != NULL) {
 			snprintf(err, errlen, "sender: only for SMS");
 			return -1;

@@ -104,6 +104,7 @@ static void dispatch_retry(struct dispatch_job *, const struct send_result *,
 static void dispatch_settle(struct dispatch_job *);
 static void dispatch_check_stopped(struct dispatch *);
 static void dispatch_on_deadline(evutil_socket_t, short, void *);
+static void dispatch_on_expired(void *, int64_t, enum channel, const char *);
 static void dispatch_on_stopped(evutil_socket_t, short, void *);
 static int64_t dispatch_next_delay(struct dispatch *, int64_t);
 
@@ -286,14 +287,34 @@ dispatch_on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (now - d->last_expire >= DISPATCH_EXPIRE_EVERY_MS) {
 		d->last_expire = now;
-		if ((n = queue_expire(d->st, now, err, sizeof(err))) == -1)
+		if ((n = queue_expire(d->st, now, dispatch_on_expired, d, err,
+			 sizeof(err))) == -1)
 			log_warnx("dispatch_expire error=\"%s\"", err);
-		else if (n > 0)
-			log_info("msg_expired_sweep count=%zd", n);
 	}
 	for (i = 0; i < d->nroutes; i++)
 		dispatch_claim(d, &d->routes[i], now);
 	dispatch_schedule(d, dispatch_next_delay(d, now));
+}
+
+/* The expiry sweep moved message 'id' of route (ch, sender). */
+static void
+dispatch_on_expired(void *arg, int64_t id, enum channel ch, const char *sender)
+{
+	struct dispatch *d = arg;
+	const struct route *r = NULL;
+	size_t i;
+
+	for (i = 0; i < d->nroutes && r == NULL; i++)
+		if (d->routes[i].channel == ch &&
+		    (ch == CHANNEL_EMAIL ||
+			(sender != NULL &&
+			    strcmp(d->routes[i].name, sender) == 0)))
+			r = &d->routes[i];
+	log_info("msg_expired msg=%lld channel=%s sender=%s reason=\"expired "
+		 "before it was sent\"",
+	    (long long)id, channel_to_text(ch), sender ? sender : "-");
+	metrics_count_message(d->metrics, ch, r ? r->ad->ops->name : "none",
+	    r ? r->name : (sender ? sender : "-"), METRICS_OUT_EXPIRED);
 }
 
 /*

@@ -175,7 +175,7 @@ static const char queue_sql_any_expired[] =
 static const char queue_sql_expire[] =
     "UPDATE messages SET status = 'expired', updated_at = ?1"
     " WHERE status = 'queued' AND expires_at IS NOT NULL"
-    " AND expires_at <= ?1 RETURNING id";
+    " AND expires_at <= ?1 RETURNING id, channel, sender";
 
 static const char queue_sql_status[] =
     "SELECT status FROM messages WHERE id = ?1";
@@ -226,8 +226,9 @@ static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
     char *, size_t);
 static struct out_msg *queue_out_from_row(sqlite3_stmt *);
 static int queue_claimed_cmp(const void *, const void *);
-static ssize_t queue_bulk(struct store *, const char *, const char *,
-    enum msg_status, const char *, int64_t, char *, size_t);
+struct queue_bulk_op;
+static ssize_t queue_bulk(struct store *, const struct queue_bulk_op *, int64_t,
+    char *, size_t);
 static json_t *queue_json_text(sqlite3_stmt *, int);
 static json_t *queue_json_int(sqlite3_stmt *, int);
 static json_t *queue_json_time(sqlite3_stmt *, int);
@@ -809,14 +810,35 @@ queue_out_from_row(sqlite3_stmt *stmt)
 	return m;
 }
 
+/* A set-wide transition (see queue_bulk). */
+struct queue_bulk_op {
+	const char *probe; /* cheap "any row?" check, ?1 = now */
+	const char *sql;   /* UPDATE ... RETURNING id[, channel, sender] */
+	enum msg_status to;
+	const char *text;    /* history text */
+	queue_each_fn *each; /* per row (RETURNING has 3 columns); or NULL */
+	void *arg;
+};
+
+/* Hands one returned row (id, channel, sender) to op->each. */
+static void
+queue_bulk_each(const struct queue_bulk_op *op, sqlite3_stmt *stmt, int64_t id)
+{
+	const char *ch = (const char *)sqlite3_column_text(stmt, 1);
+	const char *sender = (const char *)sqlite3_column_text(stmt, 2);
+	int c = ch != NULL ? channel_parse(ch) : -1;
+
+	op->each(op->arg, id, c >= 0 ? (enum channel)c : CHANNEL_SMS, sender);
+}
+
 /*
  * A set-wide transition: 'probe' checks cheaply (index, no transaction)
  * whether any row qualifies; 'sql' is an UPDATE ... RETURNING id whose
  * ?1 is now; each returned id gets a history row.
  */
 static ssize_t
-queue_bulk(struct store *st, const char *probe, const char *sql,
-    enum msg_status to, const char *text, int64_t now, char *err, size_t errlen)
+queue_bulk(struct store *st, const struct queue_bulk_op *op, int64_t now,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	int64_t *ids = NULL;
@@ -827,13 +849,13 @@ queue_bulk(struct store *st, const char *probe, const char *sql,
 	bool any;
 	int rc;
 
-	if (queue_int_query(st, probe, now, &one, &any, err, errlen) == -1)
+	if (queue_int_query(st, op->probe, now, &one, &any, err, errlen) == -1)
 		return -1;
 	if (!any)
 		return 0;
 	if (queue_op_begin(st, err, errlen) == -1)
 		return -1;
-	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+	if ((stmt = store_stmt(st, op->sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, now);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -842,13 +864,16 @@ queue_bulk(struct store *st, const char *probe, const char *sql,
 			ids = xreallocarray(ids, cap, sizeof(*ids));
 		}
 		ids[n++] = sqlite3_column_int64(stmt, 0);
+		if (op->each != NULL)
+			queue_bulk_each(op, stmt, ids[n - 1]);
 	}
 	if (rc != SQLITE_DONE)
 		store_errmsg(st, "update messages", err, errlen);
 	sqlite3_reset(stmt);
 	rc = rc == SQLITE_DONE ? 0 : -1;
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = queue_event_add(st, ids[i], to, 0, text, now, err, errlen);
+		rc = queue_event_add(st, ids[i], op->to, 0, op->text, now, err,
+		    errlen);
 	free(ids);
 	if (queue_op_end(st, rc, n > 0) == -1)
 		return -1;
@@ -859,8 +884,10 @@ queue_bulk(struct store *st, const char *probe, const char *sql,
 ssize_t
 queue_recover(struct store *st, int64_t now, char *err, size_t errlen)
 {
-	return queue_bulk(st, queue_sql_any_sending, queue_sql_recover,
-	    MSG_ST_QUEUED, "recovered after restart", now, err, errlen);
+	struct queue_bulk_op op = {queue_sql_any_sending, queue_sql_recover,
+	    MSG_ST_QUEUED, "recovered after restart", NULL, NULL};
+
+	return queue_bulk(st, &op, now, err, errlen);
 }
 
 /* sending with lease_until < now -> queued ("lease expired"); n or -1. */
@@ -868,16 +895,21 @@ ssize_t
 queue_reclaim_expired_leases(struct store *st, int64_t now, char *err,
     size_t errlen)
 {
-	return queue_bulk(st, queue_sql_any_lease_over, queue_sql_reclaim,
-	    MSG_ST_QUEUED, "lease expired", now, err, errlen);
+	struct queue_bulk_op op = {queue_sql_any_lease_over, queue_sql_reclaim,
+	    MSG_ST_QUEUED, "lease expired", NULL, NULL};
+
+	return queue_bulk(st, &op, now, err, errlen);
 }
 
 /* queued with expires_at <= now -> expired; n or -1. */
 ssize_t
-queue_expire(struct store *st, int64_t now, char *err, size_t errlen)
+queue_expire(struct store *st, int64_t now, queue_each_fn *each, void *arg,
+    char *err, size_t errlen)
 {
-	return queue_bulk(st, queue_sql_any_expired, queue_sql_expire,
-	    MSG_ST_EXPIRED, "expired before it was sent", now, err, errlen);
+	struct queue_bulk_op op = {queue_sql_any_expired, queue_sql_expire,
+	    MSG_ST_EXPIRED, "expired before it was sent", each, arg};
+
+	return queue_bulk(st, &op, now, err, errlen);
 }
 
 /*

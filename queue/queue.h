@@ -111,8 +111,15 @@ ssize_t queue_recover(struct store *st, int64_t now, char *err, size_t errlen);
 /* Returns sending messages whose lease ended before 'now' to queued. */
 ssize_t queue_reclaim_expired_leases(struct store *st, int64_t now, char *err,
     size_t errlen);
-/* Marks queued messages whose expires_at <= now as expired; returns n. */
-ssize_t queue_expire(struct store *st, int64_t now, char *err, size_t errlen);
+/* Called for each message a set-wide transition moved. */
+typedef void queue_each_fn(void *arg, int64_t id, enum channel ch,
+    const char *sender);
+/*
+ * Marks queued messages whose expires_at <= now as expired; 'each' (may be
+ * NULL) hears of every one, with its route. Returns n, or -1.
+ */
+ssize_t queue_expire(struct store *st, int64_t now, queue_each_fn *each,
+    void *arg, char *err, size_t errlen);
 
 /*
  * The next time (ms) a queued message becomes due, 0 if none is queued,

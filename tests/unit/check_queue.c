@@ -1230,8 +1230,28 @@ START_TEST(test_queue_reclaim_expired_leases)
 }
 END_TEST
 
+/* What the expiry sweep reported, per message. */
+struct q_expired {
+	int n;
+	int64_t id;
+	enum channel ch;
+	char sender[64];
+};
+
+static void
+q_on_expired(void *arg, int64_t id, enum channel ch, const char *sender)
+{
+	struct q_expired *e = arg;
+
+	e->n++;
+	e->id = id;
+	e->ch = ch;
+	snprintf(e->sender, sizeof(e->sender), "%s", sender ? sender : "");
+}
+
 START_TEST(test_queue_expire)
 {
+	struct q_expired seen = {0, 0, CHANNEL_EMAIL, ""};
 	struct queue_new m = {.channel = CHANNEL_SMS,
 	    .to = "+15551230001",
 	    .sender = "console",
@@ -1246,11 +1266,17 @@ START_TEST(test_queue_expire)
 	keep = q_enqueue_full(&m, Q_T0);
 	never = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	q_flush();
-	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 4999, q_err, sizeof(q_err)),
+	ck_assert_int_eq(
+	    queue_expire(q_st, Q_T0 + 4999, NULL, NULL, q_err, sizeof(q_err)),
 	    0);
 	ck_assert(!store_in_transaction(q_st));
-	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 5000, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 5000, q_on_expired, &seen,
+			     q_err, sizeof(q_err)),
 	    1);
+	ck_assert_int_eq(seen.n, 1);
+	ck_assert_int_eq(seen.id, exp);
+	ck_assert_int_eq(seen.ch, CHANNEL_SMS);
+	ck_assert_str_eq(seen.sender, "console");
 	ck_assert_int_eq(queue_status(q_st, exp, q_err, sizeof(q_err)),
 	    MSG_ST_EXPIRED);
 	ck_assert_int_eq(queue_status(q_st, keep, q_err, sizeof(q_err)),
@@ -1258,7 +1284,8 @@ START_TEST(test_queue_expire)
 	ck_assert_int_eq(queue_status(q_st, never, q_err, sizeof(q_err)),
 	    MSG_ST_QUEUED);
 	ck_assert_int_eq(q_events(exp), 2);
-	ck_assert_int_eq(queue_expire(q_st, Q_T0 + 5000, q_err, sizeof(q_err)),
+	ck_assert_int_eq(
+	    queue_expire(q_st, Q_T0 + 5000, NULL, NULL, q_err, sizeof(q_err)),
 	    0);
 }
 END_TEST
@@ -1273,7 +1300,8 @@ START_TEST(test_queue_idle_tick_writes_nothing)
 	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0,
 			     Q_LEASE, out, 4, q_err, sizeof(q_err)),
 	    0);
-	ck_assert_int_eq(queue_expire(q_st, Q_T0, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(
+	    queue_expire(q_st, Q_T0, NULL, NULL, q_err, sizeof(q_err)), 0);
 	ck_assert_int_eq(
 	    queue_reclaim_expired_leases(q_st, Q_T0, q_err, sizeof(q_err)), 0);
 	ck_assert(!store_in_transaction(q_st));
