@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -26,11 +27,21 @@
 
 extern const struct adapter_ops console_ops;
 extern const struct adapter_ops file_ops;
+extern const struct adapter_ops kannel_ops;
+extern const struct adapter_ops plivo_ops;
+extern const struct adapter_ops telnyx_ops;
+extern const struct adapter_ops twilio_ops;
+extern const struct adapter_ops vonage_ops;
 
 /* Adding a provider = one file + one line here (DESIGN §5). */
 static const struct adapter_ops *const adapter_table[] = {
     &console_ops,
     &file_ops,
+    &kannel_ops,
+    &plivo_ops,
+    &telnyx_ops,
+    &twilio_ops,
+    &vonage_ops,
     NULL,
 };
 
@@ -204,6 +215,28 @@ adapter_on_later(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	later->done(later->arg, &later->res);
 	free(later);
+}
+
+const char *
+webhook_param(const struct webhook_req *req, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].key, key) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+const char *
+webhook_header(const struct webhook_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].key, name) == 0)
+			return req->headers[i].value;
+	return NULL;
 }
 
 void

@@ -37,14 +37,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "message.h"
 
 struct config_section;
 struct event_base;
-struct http_req;
-struct in_msg;
-struct status_update;
+struct httpc;
 
 enum send_outcome {
 	SEND_ACCEPTED = 0,
@@ -73,6 +72,45 @@ struct adapter_env {
 	struct event_base *base;
 	const char *var_dir;	/* the daemon's state directory */
 	const char *public_url; /* base URL providers call back; may be NULL */
+	struct httpc *httpc;	/* shared HTTP client (libcurl multi); NULL
+				 * under --check-config */
+};
+
+/* A decoded name/value pair of a webhook (form field or header). */
+struct webhook_kv {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * A provider's callback as the webhook layer hands it to an adapter's
+ * verify/parse functions. Everything is borrowed for the call.
+ */
+struct webhook_req {
+	const char *method; /* "POST" or "GET" */
+	/*
+	 * The URL as the provider called it: [http] public_url + the path,
+	 * plus "?query" when there was one (signatures cover it).
+	 */
+	const char *url;
+	const char *query; /* raw query string, or NULL */
+	const char *body;  /* raw bytes as received, NUL-terminated */
+	size_t body_len;
+	const char *peer; /* client address as text ("127.0.0.1") */
+	int64_t now;	  /* ms since the epoch (timestamp checks) */
+	/* Decoded fields of a urlencoded POST body, or of the query string
+	 * for GET, in the order received (repeated names repeat). */
+	const struct webhook_kv *params;
+	size_t nparams;
+	/* Every request header, as received. */
+	const struct webhook_kv *headers;
+	size_t nheaders;
+};
+
+/* Which webhook of a sender a request came to. */
+enum webhook_kind {
+	WEBHOOK_INBOUND = 0, /* POST /webhooks/{sender}/inbound */
+	WEBHOOK_STATUS,	     /* POST /webhooks/{sender}/status */
 };
 
 struct adapter;
@@ -88,14 +126,30 @@ struct adapter_ops {
 	    adapter_done_fn *done, void *arg);
 	void (*drain)(struct adapter *ad); /* optional */
 	void (*free)(struct adapter *ad);
-	/* SMS providers only; NULL otherwise (issue 3). */
-	int (*verify)(struct adapter *ad, const struct http_req *req,
-	    const char *public_url);
-	int (*parse_inbound)(struct adapter *ad, const struct http_req *req,
-	    struct in_msg *out);
-	int (*parse_status)(struct adapter *ad, const struct http_req *req,
-	    struct status_update *out);
-	const char *(*reply_body)(struct adapter *ad, const char **ctype);
+	/*
+	 * SMS providers only; NULL otherwise. Pure functions of the request
+	 * and the adapter's configuration: no I/O, no state changes.
+	 *
+	 * verify: 0 if the request is authentic (the provider's signature
+	 * scheme over req->url, params, headers or raw body; timestamps
+	 * fresh), else -1 with the reason in err (answered 403).
+	 *
+	 * parse_inbound / parse_status: 0 and *out filled; 1 when the request
+	 * is authentic but carries nothing to store (an event type or an
+	 * intermediate state the daemon ignores; answered 200); -1 with the
+	 * reason in err when it is malformed (answered 400).
+	 *
+	 * reply_body: what a webhook of 'kind' answers with status 200, and
+	 * its content type in *ctype (Twilio: an empty TwiML <Response/>).
+	 */
+	int (*verify)(struct adapter *ad, const struct webhook_req *req,
+	    char *err, size_t errlen);
+	int (*parse_inbound)(struct adapter *ad, const struct webhook_req *req,
+	    struct in_msg *out, char *err, size_t errlen);
+	int (*parse_status)(struct adapter *ad, const struct webhook_req *req,
+	    struct status_update *out, char *err, size_t errlen);
+	const char *(*reply_body)(struct adapter *ad, enum webhook_kind kind,
+	    const char **ctype);
 };
 
 /* An adapter instance. The core reads it; the adapter owns 'priv'. */
@@ -140,6 +194,11 @@ void adapter_free(struct adapter *ad);
  */
 void adapter_complete_later(struct adapter *ad, adapter_done_fn *done,
     void *arg, const struct send_result *res);
+
+/* The first value of form field 'key' in req, or NULL. */
+const char *webhook_param(const struct webhook_req *req, const char *key);
+/* The value of header 'name' (case-insensitive), or NULL. */
+const char *webhook_header(const struct webhook_req *req, const char *name);
 
 /* Fills res as accepted / transient / permanent with printf-style text. */
 void send_result_set(struct send_result *res, enum send_outcome outcome,

@@ -131,6 +131,21 @@ static const struct config_key config_http_keys[] = {
     {.name = NULL},
 };
 
+static const struct config_key config_client_keys[] = {
+    /* a provider that takes a minute to connect is down */
+    {CONFIG_KEY("connect_timeout", CONFIG_T_DURATION,
+	CONFIG_OFF(client_connect_timeout_ms), 100, CONFIG_MS_M)},
+    {CONFIG_KEY("timeout", CONFIG_T_DURATION, CONFIG_OFF(client_timeout_ms),
+	100, 10 * CONFIG_MS_M)},
+    {CONFIG_KEY("max_per_host", CONFIG_T_UINT, CONFIG_OFF(client_max_per_host),
+	1, 10000)},
+    {CONFIG_KEY("max_connections", CONFIG_T_UINT, CONFIG_OFF(client_max_total),
+	1, 100000)},
+    {CONFIG_KEY("ca_file", CONFIG_T_PATH, CONFIG_OFF(client_ca_file), 1,
+	PATH_MAX)},
+    {.name = NULL},
+};
+
 static const struct config_key config_store_keys[] = {
     {CONFIG_KEY("path", CONFIG_T_PATH, CONFIG_OFF(db_path), 1, PATH_MAX)},
     /* every reply waits for the commit: keep it under a second */
@@ -184,6 +199,7 @@ static const struct config_key config_sender_keys[] = {
 static const struct config_stype config_stypes[] = {
     {"daemon", config_daemon_keys, 0},
     {"http", config_http_keys, 0},
+    {"http_client", config_client_keys, 0},
     {"store", config_store_keys, 0},
     {"dispatch", config_dispatch_keys, 0},
     {"sms", config_sms_keys, 0},
@@ -528,6 +544,10 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->retry_base_ms = CONFIG_MS_S;
 	cfg->retry_max_ms = CONFIG_MS_H;
 	cfg->validity_s = 24 * 3600;
+	cfg->client_connect_timeout_ms = 5 * CONFIG_MS_S;
+	cfg->client_timeout_ms = 15 * CONFIG_MS_S;
+	cfg->client_max_per_host = 16;
+	cfg->client_max_total = 256;
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.err = err;
@@ -759,6 +779,7 @@ config_free(struct config *cfg)
 	free(cfg->api_token);
 	free(cfg->api_token_file);
 	free(cfg->public_url);
+	free(cfg->client_ca_file);
 	free(cfg->db_path);
 	free(cfg->email_adapter);
 	free(cfg->default_sender);

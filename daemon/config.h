@@ -66,6 +66,13 @@ struct config {
 	char *api_token_file; /* default "<var_dir>/api.token" */
 	char *public_url;     /* base URL providers see; NULL = none */
 
+	/* [http_client]: outbound HTTP to SMS providers */
+	unsigned client_connect_timeout_ms; /* default 5000 */
+	unsigned client_timeout_ms;	    /* whole request, default 15000 */
+	unsigned client_max_per_host;	    /* connections, default 16 */
+	unsigned client_max_total;	    /* connections, default 256 */
+	char *client_ca_file;		    /* extra CA bundle; NULL = none */
+
 	/* [store] */
 	char *db_path;		  /* default "<var_dir>/outreachd.db" */
 	unsigned commit_delay_ms; /* 0 (default) = commit once per loop turn */

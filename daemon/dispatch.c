@@ -76,6 +76,7 @@ struct dispatch {
 	struct store *st;
 	const struct config *cfg;
 	struct metrics *metrics;
+	struct httpc *httpc;
 	struct route *routes;
 	size_t nroutes;
 	const char *default_sender;
@@ -118,6 +119,7 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 	    .base = d->base,
 	    .var_dir = d->cfg->var_dir,
 	    .public_url = d->cfg->public_url,
+	    .httpc = d->httpc,
 	};
 
 	r->name = xstrdup(name);
@@ -144,7 +146,8 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 
 struct dispatch *
 dispatch_new(struct event_base *base, struct store *st,
-    const struct config *cfg, struct metrics *metrics, char *err, size_t errlen)
+    const struct config *cfg, struct metrics *metrics, struct httpc *httpc,
+    char *err, size_t errlen)
 {
 	struct dispatch *d = xcalloc(1, sizeof(*d));
 	const struct config_sender *s;
@@ -156,6 +159,7 @@ dispatch_new(struct event_base *base, struct store *st,
 	d->st = st;
 	d->cfg = cfg;
 	d->metrics = metrics;
+	d->httpc = httpc;
 	d->default_sender = cfg->default_sender;
 	TAILQ_INIT(&d->jobs);
 	TAILQ_INIT(&d->abandoned);
@@ -212,6 +216,18 @@ dispatch_has_sender(const struct dispatch *d, const char *name)
 		    strcmp(d->routes[i].name, name) == 0)
 			return true;
 	return false;
+}
+
+struct adapter *
+dispatch_sender_adapter(const struct dispatch *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++)
+		if (d->routes[i].channel == CHANNEL_SMS &&
+		    strcmp(d->routes[i].name, name) == 0)
+			return d->routes[i].ad;
+	return NULL;
 }
 
 const char *

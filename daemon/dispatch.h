@@ -21,26 +21,32 @@
 
 #include <jansson.h>
 
+struct adapter;
 struct config;
 struct dispatch;
+struct httpc;
 struct event_base;
 struct metrics;
 struct store;
 
 /*
- * Creates the dispatcher and one adapter per route from cfg. Returns it,
- * or NULL with "FILE:LINE: ..." in err (a configuration error). With
+ * Creates the dispatcher and one adapter per route from cfg; the adapters
+ * share 'httpc' (may be NULL when no HTTP provider runs). Returns it, or
+ * NULL with "FILE:LINE: ..." in err (a configuration error). With
  * base == NULL only the configuration is checked (--check-config).
  */
 struct dispatch *dispatch_new(struct event_base *base, struct store *st,
-    const struct config *cfg, struct metrics *metrics, char *err,
-    size_t errlen);
+    const struct config *cfg, struct metrics *metrics, struct httpc *httpc,
+    char *err, size_t errlen);
 /* Starts claiming. */
 void dispatch_start(struct dispatch *d);
 /* Something became due now (a new message): claim soon. Cheap; coalesced. */
 void dispatch_kick(struct dispatch *d);
 /* True if 'name' is a configured SMS sender. */
 bool dispatch_has_sender(const struct dispatch *d, const char *name);
+/* The adapter of SMS sender 'name' (borrowed), or NULL if unknown. */
+struct adapter *dispatch_sender_adapter(const struct dispatch *d,
+    const char *name);
 /* The from number configured for SMS sender 'name', or NULL. */
 const char *dispatch_sender_from(const struct dispatch *d, const char *name);
 /* The default SMS sender's name, or NULL if there is none. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <curl/curl.h>
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
@@ -33,10 +34,12 @@
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
+#include "httpclient.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
+#include "webhooks.h"
 #include "xmalloc.h"
 
 #define MAIN_EX_USAGE 64 /* sysexits.h */
@@ -59,7 +62,9 @@ struct daemon_state {
 	struct metrics *metrics;
 	struct dispatch *dispatch;
 	struct http_server *http;
+	struct httpc *httpc;
 	struct api *api;
+	struct webhooks *webhooks;
 	char *token;
 	struct event *sig_term, *sig_int, *sig_hup;
 	bool stopping;
@@ -202,6 +207,34 @@ main_on_stopped(void *arg)
 	event_base_loopexit(ds->base, &grace);
 }
 
+/* The shared client for HTTP SMS providers, from [http_client]. */
+static struct httpc *
+main_httpc_new(struct daemon_state *ds, char *err, size_t errlen)
+{
+	struct httpc_config hc = {
+		.connect_timeout_ms = ds->cfg->client_connect_timeout_ms,
+		.timeout_ms = ds->cfg->client_timeout_ms,
+		.max_per_host = ds->cfg->client_max_per_host,
+		.max_total = ds->cfg->client_max_total,
+		.ca_file = ds->cfg->client_ca_file,
+	};
+
+	return httpc_new(ds->base, &hc, err, errlen);
+}
+
+static struct webhooks *
+main_webhooks_new(struct daemon_state *ds)
+{
+	struct webhooks_deps wd = {
+		.st = ds->st,
+		.dispatch = ds->dispatch,
+		.metrics = ds->metrics,
+		.cfg = ds->cfg,
+	};
+
+	return webhooks_new(ds->http, &wd);
+}
+
 /* Everything after the configuration: returns the exit status. */
 static int
 main_run(struct daemon_state *ds)
@@ -240,8 +273,12 @@ main_run(struct daemon_state *ds)
 		    "syncer; COMMIT fsyncs on the loop thread (slower)\"");
 	ds->token = main_load_token(ds->cfg);
 	ds->metrics = metrics_new();
+	if ((ds->httpc = main_httpc_new(ds, err, sizeof(err))) == NULL) {
+		log_error("http_client_failed error=\"%s\"", err);
+		return 1;
+	}
 	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg, ds->metrics,
-		 err, sizeof(err))) == NULL) {
+		 ds->httpc, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return CONFIG_EX_CONFIG;
 	}
@@ -253,6 +290,7 @@ main_run(struct daemon_state *ds)
 	deps.token = ds->token;
 	deps.started_at = msg_now_ms();
 	ds->api = api_new(ds->http, &deps);
+	ds->webhooks = main_webhooks_new(ds);
 	if (http_listen(ds->http, ds->cfg->listen_addr, ds->cfg->listen_port,
 		&port, err, sizeof(err)) == -1) {
 		log_error("http_listen_failed error=\"%s\"", err);
@@ -292,7 +330,9 @@ main_cleanup(struct daemon_state *ds)
 		event_free(ds->sig_hup);
 	http_free(ds->http);
 	api_free(ds->api);
+	webhooks_free(ds->webhooks);
 	dispatch_free(ds->dispatch);
+	httpc_free(ds->httpc);
 	store_close(ds->st);
 	metrics_free(ds->metrics);
 	if (ds->base != NULL)
@@ -371,7 +411,7 @@ main(int argc, char *argv[])
 	if (check) {
 		/* Adapters validate their own sections; no I/O happens. */
 		ds.dispatch =
-		    dispatch_new(NULL, NULL, ds.cfg, NULL, err, sizeof(err));
+		    dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err, sizeof(err));
 		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
 		if (rc == 0)
 			printf("%s: configuration OK\n", conf);
@@ -403,11 +443,16 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_TRIM_THRESHOLD, MAIN_TRIM_THRESHOLD);
 	mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
+	/* Before any thread starts: curl's global state is not thread-safe
+	 * to set up. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("cannot initialise libcurl");
 	if (evthread_use_pthreads() == -1 ||
 	    (ds.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	rc = main_run(&ds);
 	main_cleanup(&ds);
+	curl_global_cleanup();
 	log_close();
 	return rc;
 }

@@ -34,6 +34,13 @@ out_msg_free(struct out_msg *msg)
 	free(msg);
 }
 
+void
+in_msg_clear(struct in_msg *msg)
+{
+	free(msg->body);
+	memset(msg, 0, sizeof(*msg));
+}
+
 const char *
 channel_to_text(enum channel ch)
 {

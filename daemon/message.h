@@ -71,6 +71,35 @@ struct out_msg {
 /* Frees msg and its strings; NULL is a no-op. */
 void out_msg_free(struct out_msg *msg);
 
+/* An inbound message parsed from a webhook. */
+struct in_msg {
+	char provider_id[128];	 /* the provider's id: de-duplicates retries */
+	char from[MSG_ADDR_MAX]; /* the member: +E.164 when it is a number */
+	char to[MSG_ADDR_MAX];	 /* our number or short code */
+	char *body;		 /* UTF-8, owned: free with in_msg_clear() */
+	unsigned segments;	 /* 0 = unknown */
+	unsigned num_media;
+	/* A part of a concatenated message the provider did not reassemble
+	 * (Vonage): same ref for every part, 1-based part number. */
+	char concat_ref[64];
+	unsigned concat_part;
+	unsigned concat_total;
+};
+
+/* A delivery report parsed from a status webhook. */
+struct status_update {
+	int64_t msg_id;		/* our message id when the provider echoes it
+				 * (client-ref, dlr-url); 0 = match by id */
+	char provider_id[128];	/* the provider's message id */
+	enum msg_status status; /* SENT, DELIVERED, UNDELIVERED or FAILED */
+	int code;		/* provider error code, 0 = none */
+	char text[256];		/* short reason, no secrets */
+	int64_t sequence;	/* provider's event order (Plivo), 0 = none */
+};
+
+/* Frees what an in_msg owns and zeroes it. */
+void in_msg_clear(struct in_msg *msg);
+
 /* "sms" / "email". */
 const char *channel_to_text(enum channel ch);
 /* Parses "sms" or "email"; -1 if neither. */

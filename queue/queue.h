@@ -151,6 +151,38 @@ json_t *queue_message_json(struct store *st, int64_t id, char *err,
 int queue_is_suppressed(struct store *st, enum channel ch, const char *to,
     char *err, size_t errlen);
 
+/* How queue_status_update() dealt with a delivery report. */
+enum queue_su_result {
+	QUEUE_SU_APPLIED = 0,	/* the message moved forward */
+	QUEUE_SU_STALE,		/* not forward (late or repeated): ignored */
+	QUEUE_SU_EARLY,		/* no such message yet: kept for a while */
+};
+
+/*
+ * Stores an inbound message received through 'sender' (adapter
+ * 'provider'): direction in, status received, with history. If
+ * (provider, m->provider_id) was stored before (a provider retrying its
+ * webhook), no row is added: *id is the earlier one and *dup is set.
+ * Returns 0 or -1.
+ */
+int queue_inbound_store(struct store *st, const char *sender,
+    const char *provider, const struct in_msg *m, int64_t now, int64_t *id,
+    bool *dup, char *err, size_t errlen);
+
+/*
+ * Applies a delivery report of 'provider': finds the message by u->msg_id
+ * when set, else by (provider, u->provider_id), and moves it forward only
+ * (sending/sent -> delivered | undelivered | failed; sending -> sent is
+ * left to the adapter's own answer; final states never change). A report
+ * for an id no message carries yet (the callback overtook the provider's
+ * own answer) is kept and applied by queue_mark_sent() when that id is
+ * recorded; kept reports older than an hour are dropped. Returns a
+ * queue_su_result, or -1. *id receives the message id when found (else 0).
+ */
+int queue_status_update(struct store *st, const char *provider,
+    const struct status_update *u, int64_t now, int64_t *id, char *err,
+    size_t errlen);
+
 /*
  * Backoff before attempt number 'attempt' (1 = the first retry):
  * base_ms * 2^(attempt-1), capped at max_ms, with "equal jitter" (half

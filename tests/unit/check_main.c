@@ -24,6 +24,11 @@ main(void)
 	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, queue_suite());
 	srunner_add_suite(sr, ratelimit_suite());
+	srunner_add_suite(sr, kannel_suite());
+	srunner_add_suite(sr, plivo_suite());
+	srunner_add_suite(sr, telnyx_suite());
+	srunner_add_suite(sr, twilio_suite());
+	srunner_add_suite(sr, vonage_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

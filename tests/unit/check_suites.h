@@ -8,8 +8,13 @@
 #include <check.h>
 
 Suite *config_suite(void);
+Suite *kannel_suite(void);
 Suite *mime_suite(void);
+Suite *plivo_suite(void);
 Suite *queue_suite(void);
 Suite *ratelimit_suite(void);
+Suite *telnyx_suite(void);
+Suite *twilio_suite(void);
+Suite *vonage_suite(void);
 
 #endif

@@ -1,0 +1,4 @@
+/* smshttp.c - placeholder: being written (issue 3). */
+#include "autoconf.h"
+
+#include "smshttp.h"
