@@ -94,6 +94,7 @@ struct dispatch {
 
 static int dispatch_route_init(struct dispatch *, struct route *, const char *,
     const char *, const struct config_section *, char *, size_t);
+static struct route *dispatch_sms_route(const struct dispatch *, const char *);
 static void dispatch_schedule(struct dispatch *, int64_t);
 static void dispatch_on_tick(evutil_socket_t, short, void *);
 static void dispatch_claim(struct dispatch *, struct route *, int64_t);
@@ -206,40 +207,39 @@ dispatch_kick(struct dispatch *d)
 		dispatch_schedule(d, 0);
 }
 
-bool
-dispatch_has_sender(const struct dispatch *d, const char *name)
+/* The route of SMS sender 'name', or NULL. */
+static struct route *
+dispatch_sms_route(const struct dispatch *d, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < d->nroutes; i++)
 		if (d->routes[i].channel == CHANNEL_SMS &&
 		    strcmp(d->routes[i].name, name) == 0)
-			return true;
-	return false;
+			return &d->routes[i];
+	return NULL;
+}
+
+bool
+dispatch_has_sender(const struct dispatch *d, const char *name)
+{
+	return dispatch_sms_route(d, name) != NULL;
 }
 
 struct adapter *
 dispatch_sender_adapter(const struct dispatch *d, const char *name)
 {
-	size_t i;
+	struct route *r = dispatch_sms_route(d, name);
 
-	for (i = 0; i < d->nroutes; i++)
-		if (d->routes[i].channel == CHANNEL_SMS &&
-		    strcmp(d->routes[i].name, name) == 0)
-			return d->routes[i].ad;
-	return NULL;
+	return r != NULL ? r->ad : NULL;
 }
 
 const char *
 dispatch_sender_from(const struct dispatch *d, const char *name)
 {
-	size_t i;
+	struct route *r = dispatch_sms_route(d, name);
 
-	for (i = 0; i < d->nroutes; i++)
-		if (d->routes[i].channel == CHANNEL_SMS &&
-		    strcmp(d->routes[i].name, name) == 0)
-			return d->routes[i].from;
-	return NULL;
+	return r != NULL ? r->from : NULL;
 }
 
 const char *
@@ -317,15 +317,13 @@ static void
 dispatch_on_expired(void *arg, int64_t id, enum channel ch, const char *sender)
 {
 	struct dispatch *d = arg;
-	const struct route *r = NULL;
-	size_t i;
+	const struct route *r;
 
-	for (i = 0; i < d->nroutes && r == NULL; i++)
-		if (d->routes[i].channel == ch &&
-		    (ch == CHANNEL_EMAIL ||
-			(sender != NULL &&
-			    strcmp(d->routes[i].name, sender) == 0)))
-			r = &d->routes[i];
+	/* the email route is the last one (dispatch_new) */
+	if (ch == CHANNEL_EMAIL)
+		r = &d->routes[d->nroutes - 1];
+	else
+		r = sender != NULL ? dispatch_sms_route(d, sender) : NULL;
 	log_info("msg_expired msg=%lld channel=%s sender=%s reason=\"expired "
 		 "before it was sent\"",
 	    (long long)id, channel_to_text(ch), sender ? sender : "-");
