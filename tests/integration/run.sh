@@ -1,2 +1,35 @@
 #!/bin/sh
-exit 0
+# run.sh - the integration suite (pytest driving the real outreachd binary);
+# the automake TESTS entry for tests/integration. See README.md here.
+#
+# OD_SRCDIR defaults to this script's ../.., OD_BUILDDIR (where outreachd
+# and outreachctl were built) to the current directory. Arguments go to
+# pytest: run.sh -k idempotency -x
+#
+# pytest's exit code is passed through: 0 is a pass, anything else fails,
+# including 5 ("no tests collected"), which must never count as a pass.
+
+here=$(cd "$(dirname "$0")" && pwd) || exit 99
+: "${OD_SRCDIR:=$(cd "$here/../.." && pwd)}"
+: "${OD_BUILDDIR:=$(pwd)}"
+export OD_SRCDIR OD_BUILDDIR
+
+# Debian's python3 with python3-pytest, not a pyenv python first on PATH.
+PYTHON=${OD_PYTHON:-/usr/bin/python3}
+
+if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
+	echo "run.sh: $PYTHON cannot import pytest" \
+	    "(apt-get install python3-pytest)" >&2
+	exit 99
+fi
+if [ ! -x "$OD_BUILDDIR/outreachd" ]; then
+	echo "run.sh: no outreachd in OD_BUILDDIR=$OD_BUILDDIR" >&2
+	exit 99
+fi
+
+"$PYTHON" -m pytest -q -p no:cacheprovider "$OD_SRCDIR/tests/integration" "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+	echo "run.sh: pytest collected no tests" >&2
+fi
+exit "$rc"
