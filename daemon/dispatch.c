@@ -36,6 +36,7 @@
 #include "queue.h"
 #include "ratelimit.h"
 #include "store.h"
+#include "store_members.h"
 #include "xmalloc.h"
 
 #define DISPATCH_EXPIRE_EVERY_MS 1000  /* sweep for expired messages */
@@ -104,6 +105,8 @@ static void dispatch_on_result(void *, const struct send_result *);
 static void dispatch_retry(struct dispatch_job *, const struct send_result *,
     int64_t);
 static void dispatch_settle(struct dispatch_job *);
+static void dispatch_record_optout(struct dispatch *, const struct out_msg *,
+    int64_t);
 static void dispatch_check_stopped(struct dispatch *);
 static void dispatch_on_deadline(evutil_socket_t, short, void *);
 static void dispatch_on_expired(void *, int64_t, enum channel, const char *);
@@ -554,8 +557,8 @@ dispatch_on_result(void *arg, const struct send_result *res)
 			sizeof(err)) == -1)
 			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 			    (long long)msg->id, err);
-		/* XXX(#3): SEND_F_OPTED_OUT must record the member's SMS
-		 * opt-out (Twilio 21610) once members land. */
+		if (res->flags & SEND_F_OPTED_OUT)
+			dispatch_record_optout(d, msg, now);
 		log_info("msg_failed msg=%lld channel=%s sender=%s provider=%s "
 			 "to=%s code=%d error=\"%s\"",
 		    (long long)msg->id, channel_to_text(msg->channel), r->name,
@@ -566,6 +569,28 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	}
 	dispatch_settle(job);
 	dispatch_kick(d);
+}
+
+/*
+ * The provider refused msg because its recipient opted out at the carrier
+ * (Twilio 21610, Telnyx 40300): record the opt-out, with a consent event
+ * naming the message, so nothing else is sent to that number.
+ */
+static void
+dispatch_record_optout(struct dispatch *d, const struct out_msg *msg,
+    int64_t now)
+{
+	char err[256], masked[MSG_ADDR_MAX];
+
+	log_mask_addr(msg->to, masked, sizeof(masked));
+	if (store_member_optout(d->st, msg->channel, msg->to, "provider",
+		msg->id, now, err, sizeof(err)) == -1) {
+		log_warnx("optout_record_failed msg=%lld to=%s error=\"%s\"",
+		    (long long)msg->id, masked, err);
+		return;
+	}
+	log_info("member_opted_out channel=%s to=%s source=provider msg=%lld",
+	    channel_to_text(msg->channel), masked, (long long)msg->id);
 }
 
 /*
