@@ -16,6 +16,9 @@ export OD_SRCDIR OD_BUILDDIR
 
 # Debian's python3 with python3-pytest, not a pyenv python first on PATH.
 PYTHON=${OD_PYTHON:-/usr/bin/python3}
+# The source tree may be read-only (make distcheck): no __pycache__ there.
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 
 if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
 	echo "run.sh: $PYTHON cannot import pytest" \
