@@ -39,7 +39,9 @@ struct evbuffer;
 /* What build() fills for one message. */
 struct smshttp_req {
 	const char *method;		/* "POST" (default) or "GET" */
-	char path[1024];		/* appended to base_url; may hold a
+	/* 20 KiB: a Kannel GET carries 1,600 UCS-2 characters, each up to
+	 * 12 bytes once UTF-8 is percent-encoded. */
+	char path[20480];		/* appended to base_url; may hold a
 					 * query for GET */
 	const char *content_type;	/* NULL for GET */
 	struct evbuffer *body;		/* handed over empty; append to it */
