@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "adapter.h"
 #include "compat.h"
 #include "http.h"
 #include "log.h"
@@ -56,6 +58,7 @@ static void http_on_request(struct evhttp_request *, void *);
 static bool http_match(const char *, const char *, struct http_req *);
 static enum http_method http_method_of(struct evhttp_request *);
 static void http_req_free(struct http_req *);
+static void http_text_safe(char *);
 
 static const struct {
 	enum http_method m;
@@ -296,6 +299,36 @@ http_header(const struct http_req *req, const char *name)
 	    name);
 }
 
+size_t
+http_headers(const struct http_req *req, struct webhook_kv *out, size_t max)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req->ev);
+	struct evkeyval *kv;
+	size_t n = 0;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (n < max) {
+			out[n].key = kv->key;
+			out[n].value = kv->value;
+		}
+		n++;
+	}
+	return n;
+}
+
+const char *
+http_peer(const struct http_req *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (conn == NULL)
+		return "";
+	evhttp_connection_get_peer(conn, &addr, &port);
+	return addr != NULL ? addr : "";
+}
+
 void
 http_add_header(struct http_req *req, const char *name, const char *value)
 {
@@ -337,11 +370,20 @@ http_reply(struct http_req *req, int code, const char *ctype, const char *body,
 void
 http_reply_json(struct http_req *req, int code, json_t *obj)
 {
-	char *s = json_dumps(obj, JSON_COMPACT);
+	static const char fallback[] = "{\"error\":{\"code\":\"internal\","
+				       "\"message\":\"reply not encodable\"}}";
+	char *s = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
 
 	json_decref(obj);
-	if (s == NULL)
-		fatalx("http_reply_json: json_dumps failed");
+	if (s == NULL) {
+		/* A reply built from bad input (jansson refuses invalid
+		 * UTF-8): a bug to fix, never a reason to stop serving. */
+		log_warnx("http_reply_unencodable route=%s status=%d",
+		    req->route, code);
+		http_reply(req, 500, "application/json", fallback,
+		    sizeof(fallback) - 1);
+		return;
+	}
 	http_reply(req, code, "application/json", s, strlen(s));
 	free(s);
 }
@@ -356,7 +398,26 @@ http_reply_error(struct http_req *req, int code, const char *ecode,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	http_text_safe(msg);
 	http_reply_json(req, code,
 	    json_pack("{s:{s:s, s:s}}", "error", "code", ecode, "message",
 		msg));
+}
+
+/*
+ * Error texts echo client input (a path, a sender name). If msg is not
+ * valid UTF-8 (jansson would refuse it), every non-ASCII byte becomes
+ * '?'; control characters always do.
+ */
+static void
+http_text_safe(char *msg)
+{
+	json_t *probe = json_string(msg);
+	bool ascii_only = probe == NULL;
+	unsigned char *p;
+
+	json_decref(probe);
+	for (p = (unsigned char *)msg; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f || (ascii_only && *p >= 0x80))
+			*p = '?';
 }

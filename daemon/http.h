@@ -24,6 +24,7 @@ struct event_base;
 struct evhttp_request;
 struct http_server;
 struct metrics;
+struct webhook_kv; /* adapter.h: a name and a value */
 
 #define HTTP_MAX_PARAMS 4
 
@@ -75,6 +76,15 @@ void http_free(struct http_server *srv);
 
 /* The value of request header 'name', or NULL. */
 const char *http_header(const struct http_req *req, const char *name);
+/*
+ * Fills out[0..min(n, max)) with the request's headers in the order
+ * received and returns their number n (may exceed max). The strings are
+ * borrowed from the request: valid until it is replied to.
+ */
+size_t http_headers(const struct http_req *req, struct webhook_kv *out,
+    size_t max);
+/* The client's address as text ("127.0.0.1", "::1"); borrowed as above. */
+const char *http_peer(const struct http_req *req);
 /* Adds a response header (before replying). */
 void http_add_header(struct http_req *req, const char *name, const char *value);
 /* Sends status 'code' with a body of 'len' bytes and frees req. */

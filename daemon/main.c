@@ -212,11 +212,11 @@ static struct httpc *
 main_httpc_new(struct daemon_state *ds, char *err, size_t errlen)
 {
 	struct httpc_config hc = {
-		.connect_timeout_ms = ds->cfg->client_connect_timeout_ms,
-		.timeout_ms = ds->cfg->client_timeout_ms,
-		.max_per_host = ds->cfg->client_max_per_host,
-		.max_total = ds->cfg->client_max_total,
-		.ca_file = ds->cfg->client_ca_file,
+	    .connect_timeout_ms = ds->cfg->client_connect_timeout_ms,
+	    .timeout_ms = ds->cfg->client_timeout_ms,
+	    .max_per_host = ds->cfg->client_max_per_host,
+	    .max_total = ds->cfg->client_max_total,
+	    .ca_file = ds->cfg->client_ca_file,
 	};
 
 	return httpc_new(ds->base, &hc, err, errlen);
@@ -226,10 +226,10 @@ static struct webhooks *
 main_webhooks_new(struct daemon_state *ds)
 {
 	struct webhooks_deps wd = {
-		.st = ds->st,
-		.dispatch = ds->dispatch,
-		.metrics = ds->metrics,
-		.cfg = ds->cfg,
+	    .st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .metrics = ds->metrics,
+	    .cfg = ds->cfg,
 	};
 
 	return webhooks_new(ds->http, &wd);
@@ -319,9 +319,18 @@ main_run(struct daemon_state *ds)
 	return 0;
 }
 
+/*
+ * Frees everything. Pending commit callbacks (a webhook or API reply, a
+ * claim) run first, while every module they touch is still alive; only
+ * then go the HTTP server, the adapters and the store.
+ */
 static void
 main_cleanup(struct daemon_state *ds)
 {
+	char err[256];
+
+	if (ds->st != NULL && store_flush(ds->st, err, sizeof(err)) == -1)
+		log_error("shutdown_commit_failed error=\"%s\"", err);
 	if (ds->sig_term != NULL)
 		event_free(ds->sig_term);
 	if (ds->sig_int != NULL)
@@ -410,8 +419,8 @@ main(int argc, char *argv[])
 	}
 	if (check) {
 		/* Adapters validate their own sections; no I/O happens. */
-		ds.dispatch =
-		    dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err, sizeof(err));
+		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err,
+		    sizeof(err));
 		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
 		if (rc == 0)
 			printf("%s: configuration OK\n", conf);

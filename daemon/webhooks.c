@@ -1,25 +1,565 @@
-/* webhooks.c - placeholder: being written (issue 3). */
+/*
+ * webhooks.c - provider callbacks in: POST (or GET, for Kannel)
+ * /webhooks/{sender}/inbound and /webhooks/{sender}/status.
+ *
+ * Each request goes through the sender's adapter (adapter.h) in a fixed
+ * order: find the sender (404), build a struct webhook_req (400 if the
+ * form cannot be decoded), verify it (403, nothing stored, a warn line),
+ * parse it (400; or 1 = authentic but nothing to store, answered 200 at
+ * once), store it, and answer 200 with the adapter's reply body only from
+ * the store's on-commit callback (DESIGN §4): a provider that hears 200
+ * may forget the message, so it must be on disk first (503 if the group
+ * failed; the provider retries, and the retry stores nothing twice).
+ *
+ * The URL a signature covers: with [http] public_url set it is that base
+ * (trailing '/' dropped) followed by the request target exactly as
+ * received (path and raw query), since behind a proxy the Host header is
+ * the proxy's; without public_url it is "http://" + the Host header + the
+ * same target, which is right only when providers reach the daemon
+ * directly over plain HTTP (tests, a LAN Kannel).
+ *
+ * Form fields are decoded here, once, following the URL standard's
+ * application/x-www-form-urlencoded parser: fields split on '&', empty
+ * ones skipped, name and value split on the first '=', '+' is a space,
+ * percent-escapes decoded by libevent's evhttp_uridecode() (malformed ones
+ * kept literally). A field that decodes to a NUL byte cannot be handed on
+ * as a C string and makes the request malformed.
+ */
 #include "autoconf.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include <event2/http.h>
+
+#include "adapter.h"
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "queue.h"
+#include "store.h"
 #include "webhooks.h"
 #include "xmalloc.h"
 
+/* Twilio sends about 40 fields; anything near this is not a provider. */
+#define WEBHOOKS_MAX_FIELDS 1000
+/* Provider-supplied text in a log line (reasons, ids) is cut here. */
+#define WEBHOOKS_LOG_TEXT 160
+/* A sender name from the URL, echoed in a 404 (config caps names at 63). */
+#define WEBHOOKS_NAME_TEXT 65
+
+static const char webhooks_form_type[] = "application/x-www-form-urlencoded";
+
 struct webhooks {
-	int unused;
+	struct webhooks_deps deps;
 };
 
+/* One request while it is verified and parsed; owns what it decoded. */
+struct webhooks_call {
+	struct http_req *req; /* replied to (and freed) by the handler */
+	struct adapter *ad;
+	const char *sender; /* req->params[0] */
+	enum webhook_kind kind;
+	struct webhook_req wr;
+	char *url;
+	struct webhook_kv *params; /* decoded copies, freed with the call */
+	size_t nparams;
+	struct webhook_kv *headers; /* borrowed strings */
+};
+
+/* A 200 waiting for the group commit that makes its write durable. */
+struct webhooks_pending {
+	struct http_req *req;
+	char *ctype; /* NULL = none */
+	char *body;
+	size_t len;
+};
+
+static void webhooks_on_inbound(struct http_req *, void *);
+static void webhooks_on_status(struct http_req *, void *);
+static void webhooks_handle(struct webhooks *, struct http_req *,
+    enum webhook_kind);
+static int webhooks_call_init(struct webhooks *, struct webhooks_call *, char *,
+    size_t);
+static void webhooks_call_clear(struct webhooks_call *);
+static char *webhooks_url(const struct webhooks *, struct http_req *);
+static bool webhooks_is_form(const struct http_req *);
+static int webhooks_form_decode(struct webhooks_call *, const char *, size_t,
+    char *, size_t);
+static char *webhooks_decode(const char *, size_t);
+static void webhooks_inbound(struct webhooks *, struct webhooks_call *);
+static void webhooks_status(struct webhooks *, struct webhooks_call *);
+static bool webhooks_report_is_whole(const struct status_update *, char *,
+    size_t);
+static void webhooks_malformed(struct webhooks_call *, const char *);
+static void webhooks_reply_now(struct webhooks_call *);
+static void webhooks_reply_after_commit(struct webhooks *,
+    struct webhooks_call *);
+static void webhooks_on_commit(void *, bool);
+static const char *webhooks_log_text(const char *, char *, size_t);
+static const char *webhooks_kind_to_text(enum webhook_kind);
+
+/*
+ * Registers the two routes of every sender on srv. Which senders exist,
+ * and whether they take webhooks, is decided per request from the
+ * dispatcher's routes, so one pattern serves them all.
+ */
 struct webhooks *
 webhooks_new(struct http_server *srv, const struct webhooks_deps *deps)
 {
-	(void)srv;
-	(void)deps;
-	return xcalloc(1, sizeof(struct webhooks));
+	struct webhooks *w = xcalloc(1, sizeof(*w));
+
+	w->deps = *deps;
+	http_route(srv, HTTP_POST | HTTP_GET, "/webhooks/{sender}/inbound",
+	    webhooks_on_inbound, w);
+	http_route(srv, HTTP_POST | HTTP_GET, "/webhooks/{sender}/status",
+	    webhooks_on_status, w);
+	return w;
 }
 
+/* Replies still waiting for a commit do not point at w. */
 void
 webhooks_free(struct webhooks *w)
 {
 	free(w);
+}
+
+static void
+webhooks_on_inbound(struct http_req *req, void *arg)
+{
+	webhooks_handle(arg, req, WEBHOOK_INBOUND);
+}
+
+static void
+webhooks_on_status(struct http_req *req, void *arg)
+{
+	webhooks_handle(arg, req, WEBHOOK_STATUS);
+}
+
+static const char *
+webhooks_kind_to_text(enum webhook_kind kind)
+{
+	return kind == WEBHOOK_INBOUND ? "inbound" : "status";
+}
+
+/*
+ * Steps 1-3 of the flow at the top of the file: the sender, the request,
+ * its signature; then the kind's own parse-and-store step replies.
+ */
+static void
+webhooks_handle(struct webhooks *w, struct http_req *req,
+    enum webhook_kind kind)
+{
+	struct webhooks_call c = {.req = req, .kind = kind};
+	char err[256];
+	char safe[WEBHOOKS_LOG_TEXT];
+
+	c.sender = req->params[0];
+	c.ad = dispatch_sender_adapter(w->deps.dispatch, c.sender);
+	if (c.ad == NULL) {
+		/* Any bytes may arrive here; JSON takes only UTF-8. */
+		http_reply_error(req, 404, "not_found", "no sender '%s'",
+		    webhooks_log_text(c.sender, safe, WEBHOOKS_NAME_TEXT));
+		return;
+	}
+	if (c.ad->ops->verify == NULL ||
+	    (kind == WEBHOOK_INBOUND ? c.ad->ops->parse_inbound == NULL
+				     : c.ad->ops->parse_status == NULL)) {
+		http_reply_error(req, 404, "not_found",
+		    "sender %s takes no webhooks", c.sender);
+		return;
+	}
+	err[0] = '\0';
+	if (webhooks_call_init(w, &c, err, sizeof(err)) == -1) {
+		/* Before verification: anyone can send this, so no warn. */
+		webhooks_log_text(err, safe, sizeof(safe));
+		log_info("webhook_malformed sender=%s kind=%s peer=%s "
+			 "reason=\"%s\"",
+		    c.sender, webhooks_kind_to_text(kind), c.wr.peer, safe);
+		http_reply_error(req, 400, "bad_request", "%s", safe);
+	} else if (c.ad->ops->verify(c.ad, &c.wr, err, sizeof(err)) != 0) {
+		log_warnx("webhook_forbidden sender=%s kind=%s peer=%s "
+			  "reason=\"%s\"",
+		    c.sender, webhooks_kind_to_text(kind), c.wr.peer,
+		    webhooks_log_text(err, safe, sizeof(safe)));
+		http_reply_error(req, 403, "forbidden",
+		    "the request's signature does not verify");
+	} else if (kind == WEBHOOK_INBOUND)
+		webhooks_inbound(w, &c);
+	else
+		webhooks_status(w, &c);
+	webhooks_call_clear(&c);
+}
+
+/*
+ * Fills c->wr from c->req: URL, peer, headers, and the decoded form
+ * fields of a urlencoded POST body or of a GET's query. -1 with the
+ * reason in err when the form cannot be decoded.
+ */
+static int
+webhooks_call_init(struct webhooks *w, struct webhooks_call *c, char *err,
+    size_t errlen)
+{
+	struct http_req *req = c->req;
+	size_t n;
+
+	c->url = webhooks_url(w, req);
+	c->wr.method = http_method_to_text(req->method);
+	c->wr.url = c->url;
+	c->wr.query = req->query;
+	c->wr.body = req->body;
+	c->wr.body_len = req->body_len;
+	c->wr.peer = http_peer(req);
+	c->wr.now = msg_now_ms();
+	n = http_headers(req, NULL, 0);
+	c->headers = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*c->headers));
+	c->wr.nheaders = http_headers(req, c->headers, n);
+	c->wr.headers = c->headers;
+	if (req->method == HTTP_GET && req->query != NULL)
+		return webhooks_form_decode(c, req->query, strlen(req->query),
+		    err, errlen);
+	if (req->method == HTTP_POST && webhooks_is_form(req))
+		return webhooks_form_decode(c, req->body, req->body_len, err,
+		    errlen);
+	return 0;
+}
+
+static void
+webhooks_call_clear(struct webhooks_call *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nparams; i++) {
+		free((char *)c->params[i].key);
+		free((char *)c->params[i].value);
+	}
+	free(c->params);
+	free(c->headers);
+	free(c->url);
+}
+
+/* The URL the provider called, as its signature covers it (see top). */
+static char *
+webhooks_url(const struct webhooks *w, struct http_req *req)
+{
+	const char *target = evhttp_request_get_uri(req->ev);
+	const char *base = w->deps.cfg->public_url;
+	const char *host;
+	char *own = NULL;
+	char *url;
+	size_t blen;
+
+	if (target == NULL || target[0] != '/') {
+		/* absolute-form request line: rebuild path and query */
+		own = xasprintf("%s%s%s", req->path,
+		    req->query != NULL ? "?" : "",
+		    req->query != NULL ? req->query : "");
+		target = own;
+	}
+	if (base != NULL && *base != '\0') {
+		blen = strlen(base);
+		while (blen > 0 && base[blen - 1] == '/')
+			blen--;
+		url = xasprintf("%.*s%s", (int)blen, base, target);
+	} else {
+		host = http_header(req, "Host");
+		url = xasprintf("http://%s%s",
+		    host != NULL && *host != '\0' ? host : "localhost", target);
+	}
+	free(own);
+	return url;
+}
+
+/* True if the body is application/x-www-form-urlencoded (any params). */
+static bool
+webhooks_is_form(const struct http_req *req)
+{
+	const char *ct = http_header(req, "Content-Type");
+	size_t n = sizeof(webhooks_form_type) - 1;
+
+	if (ct == NULL || strncasecmp(ct, webhooks_form_type, n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+/*
+ * Decodes 's' (len bytes, not necessarily NUL-terminated) as form fields
+ * into c->params, in order. -1 with err set on a NUL byte (raw or
+ * decoded) or more than WEBHOOKS_MAX_FIELDS fields.
+ */
+static int
+webhooks_form_decode(struct webhooks_call *c, const char *s, size_t len,
+    char *err, size_t errlen)
+{
+	const char *p = s, *end = s + len, *amp, *eq;
+	size_t cap = 0;
+	char *key, *value;
+
+	if (memchr(s, '\0', len) != NULL) {
+		snprintf(err, errlen, "form data holds a NUL byte");
+		return -1;
+	}
+	for (; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		if (amp == p)
+			continue; /* "a=1&&b=2": the standard skips it */
+		if (c->nparams == WEBHOOKS_MAX_FIELDS) {
+			snprintf(err, errlen, "more than %d form fields",
+			    WEBHOOKS_MAX_FIELDS);
+			return -1;
+		}
+		eq = memchr(p, '=', (size_t)(amp - p));
+		key = webhooks_decode(p, (size_t)((eq != NULL ? eq : amp) - p));
+		value = eq != NULL
+		    ? webhooks_decode(eq + 1, (size_t)(amp - eq - 1))
+		    : xstrdup("");
+		if (key == NULL || value == NULL) {
+			free(key);
+			free(value);
+			snprintf(err, errlen,
+			    "form field %zu decodes to a "
+			    "NUL byte",
+			    c->nparams + 1);
+			return -1;
+		}
+		if (c->nparams == cap) {
+			cap = cap == 0 ? 32 : cap * 2;
+			c->params =
+			    xreallocarray(c->params, cap, sizeof(*c->params));
+		}
+		c->params[c->nparams].key = key;
+		c->params[c->nparams++].value = value;
+		c->wr.params = c->params;
+		c->wr.nparams = c->nparams;
+	}
+	return 0;
+}
+
+/*
+ * Percent-decodes n bytes of s with '+' as a space. Returns a new string,
+ * or NULL if it would hold a NUL byte ("%00").
+ */
+static char *
+webhooks_decode(const char *s, size_t n)
+{
+	char *raw = xstrndup(s, n);
+	char *out;
+	size_t outlen = 0;
+
+	out = evhttp_uridecode(raw, 1, &outlen);
+	free(raw);
+	if (out == NULL)
+		fatalx("webhooks_decode: evhttp_uridecode failed");
+	if (strlen(out) != outlen) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * An authentic inbound message: parse, store (a provider's retry finds
+ * the first copy), and answer once the row is on disk. Routing to
+ * keywords and conversations is a later step (issue 4).
+ */
+static void
+webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
+{
+	struct in_msg m = {0};
+	char err[256], safe[WEBHOOKS_LOG_TEXT];
+	char masked[MSG_ADDR_MAX];
+	int64_t id = 0;
+	bool dup = false;
+	int rc;
+
+	err[0] = '\0';
+	rc = c->ad->ops->parse_inbound(c->ad, &c->wr, &m, err, sizeof(err));
+	if (rc == -1)
+		webhooks_malformed(c, err);
+	else if (rc == 1)
+		webhooks_reply_now(c);
+	else if (queue_inbound_store(w->deps.st, c->sender, c->ad->ops->name,
+		     &m, msg_now_ms(), &id, &dup, err, sizeof(err)) == -1) {
+		webhooks_log_text(err, safe, sizeof(safe));
+		log_warnx("webhook_store_failed sender=%s kind=inbound "
+			  "error=\"%s\"",
+		    c->sender, safe);
+		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
+	} else {
+		log_mask_addr(m.from, masked, sizeof(masked));
+		if (dup)
+			log_info("msg_received_again msg=%lld sender=%s "
+				 "from=%s",
+			    (long long)id, c->sender, masked);
+		else
+			log_info("msg_received msg=%lld sender=%s from=%s",
+			    (long long)id, c->sender, masked);
+		webhooks_reply_after_commit(w, c);
+	}
+	in_msg_clear(&m);
+}
+
+/*
+ * An authentic delivery report: parse, apply forward-only (queue.h), and
+ * answer 200 once the change is on disk, also for stale reports and for
+ * ids no message carries (kept a while; providers would retry a non-200).
+ */
+static void
+webhooks_status(struct webhooks *w, struct webhooks_call *c)
+{
+	struct status_update u = {0};
+	char err[256], safe[WEBHOOKS_LOG_TEXT];
+	int64_t id = 0;
+	int rc;
+
+	err[0] = '\0';
+	rc = c->ad->ops->parse_status(c->ad, &c->wr, &u, err, sizeof(err));
+	if (rc == -1) {
+		webhooks_malformed(c, err);
+		return;
+	}
+	if (rc == 1) {
+		webhooks_reply_now(c);
+		return;
+	}
+	if (!webhooks_report_is_whole(&u, err, sizeof(err))) {
+		webhooks_malformed(c, err);
+		return;
+	}
+	rc = queue_status_update(w->deps.st, c->ad->ops->name, &u, msg_now_ms(),
+	    &id, err, sizeof(err));
+	if (rc == -1) {
+		webhooks_log_text(err, safe, sizeof(safe));
+		log_warnx("webhook_store_failed sender=%s kind=status "
+			  "error=\"%s\"",
+		    c->sender, safe);
+		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
+		return;
+	}
+	if (rc == QUEUE_SU_APPLIED)
+		log_info("msg_status msg=%lld sender=%s provider=%s status=%s "
+			 "code=%d",
+		    (long long)id, c->sender, c->ad->ops->name,
+		    msg_status_to_text(u.status), u.code);
+	else if (rc == QUEUE_SU_STALE)
+		log_debug("msg_status_stale msg=%lld sender=%s status=%s",
+		    (long long)id, c->sender, msg_status_to_text(u.status));
+	else
+		log_info("status_unknown_id sender=%s provider_id=%s msg=%lld "
+			 "status=%s",
+		    c->sender,
+		    webhooks_log_text(u.provider_id, safe, sizeof(safe)),
+		    (long long)u.msg_id, msg_status_to_text(u.status));
+	webhooks_reply_after_commit(w, c);
+}
+
+/*
+ * A parsed report must name a message and a delivery state; otherwise the
+ * adapter let through something malformed, and a 503 from the store
+ * would only make the provider retry it forever.
+ */
+static bool
+webhooks_report_is_whole(const struct status_update *u, char *err,
+    size_t errlen)
+{
+	if (u->status != MSG_ST_SENT && u->status != MSG_ST_DELIVERED &&
+	    u->status != MSG_ST_UNDELIVERED && u->status != MSG_ST_FAILED) {
+		snprintf(err, errlen, "not a delivery state");
+		return false;
+	}
+	if (u->msg_id <= 0 && u->provider_id[0] == '\0') {
+		snprintf(err, errlen, "the report names no message");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * An authentic request the adapter cannot parse: the provider changed
+ * its format or we have a bug, so an operator should hear of it.
+ */
+static void
+webhooks_malformed(struct webhooks_call *c, const char *reason)
+{
+	char safe[WEBHOOKS_LOG_TEXT];
+
+	webhooks_log_text(reason, safe, sizeof(safe));
+	log_warnx("webhook_malformed sender=%s kind=%s peer=%s reason=\"%s\"",
+	    c->sender, webhooks_kind_to_text(c->kind), c->wr.peer, safe);
+	http_reply_error(c->req, 400, "bad_request", "%s",
+	    reason[0] != '\0' ? safe : "malformed request");
+}
+
+/* 200 with the adapter's reply body for this kind of webhook. */
+static void
+webhooks_reply_now(struct webhooks_call *c)
+{
+	const char *ctype = NULL;
+	const char *body = NULL;
+
+	if (c->ad->ops->reply_body != NULL)
+		body = c->ad->ops->reply_body(c->ad, c->kind, &ctype);
+	http_reply(c->req, 200, ctype, body != NULL ? body : "",
+	    body != NULL ? strlen(body) : 0);
+}
+
+/*
+ * Answers from the store's on-commit callback. The reply is copied now,
+ * so the callback needs neither the adapter nor w.
+ */
+static void
+webhooks_reply_after_commit(struct webhooks *w, struct webhooks_call *c)
+{
+	struct webhooks_pending *p = xcalloc(1, sizeof(*p));
+	const char *ctype = NULL;
+	const char *body = NULL;
+
+	if (c->ad->ops->reply_body != NULL)
+		body = c->ad->ops->reply_body(c->ad, c->kind, &ctype);
+	p->req = c->req;
+	p->ctype = ctype != NULL ? xstrdup(ctype) : NULL;
+	p->body = xstrdup(body != NULL ? body : "");
+	p->len = strlen(p->body);
+	store_on_commit(w->deps.st, webhooks_on_commit, p);
+}
+
+static void
+webhooks_on_commit(void *arg, bool ok)
+{
+	struct webhooks_pending *p = arg;
+
+	if (ok)
+		http_reply(p->req, 200, p->ctype, p->body, p->len);
+	else
+		http_reply_error(p->req, 503, "unavailable",
+		    "the store could not commit; retry");
+	free(p->ctype);
+	free(p->body);
+	free(p);
+}
+
+/*
+ * Provider- or client-supplied text made safe for a key="value" log
+ * field and for a JSON error message (jansson refuses invalid UTF-8):
+ * bytes outside printable ASCII, quotes and backslashes become '?', and
+ * the text is cut to len - 1 bytes. Returns buf.
+ */
+static const char *
+webhooks_log_text(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] =
+		    s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\'
+		    ? '?'
+		    : s[i];
+	buf[i] = '\0';
+	return buf;
 }

@@ -24,8 +24,8 @@ struct store;
  * by message 'message_id' (0 = none). Creates the member if unknown.
  * Idempotent: an existing opt-out is kept as it is and no event is added.
  */
-int store_member_optout(struct store *st, enum channel ch,
-    const char *address, const char *source, int64_t message_id,
-    int64_t now, char *err, size_t errlen);
+int store_member_optout(struct store *st, enum channel ch, const char *address,
+    const char *source, int64_t message_id, int64_t now, char *err,
+    size_t errlen);
 
 #endif

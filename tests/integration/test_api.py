@@ -281,6 +281,20 @@ def test_unknown_path_404(daemon):
         assert r.error_code() == "not_found", path
 
 
+def test_invalid_utf8_in_path_is_answered(daemon):
+    """Error texts echo the path: bytes that are not UTF-8 must neither
+    kill the daemon (jansson refuses them) nor reach the JSON raw."""
+    for method, path in [("GET", "/%FF"), ("GET", "/api/v1/%C3%28x"),
+                         ("PUT", "/webhooks/%FF/inbound"),
+                         ("DELETE", "/api/v1/messages/%FE%FF")]:
+        r = daemon.api(method, path, raw=b"" if method != "GET" else None)
+        assert r.status in (404, 405), (method, path, r)
+        assert r.headers.get_content_type() == "application/json"
+        msg = r.error_message()
+        assert msg.isascii() and "?" in msg, (path, msg)
+    assert daemon.api("GET", "/healthz", token=None).status == 200
+
+
 def test_wrong_method_405(daemon):
     for method, path, allowed in [("PUT", MSGS, "POST"),
                                   ("DELETE", MSGS, "POST"),

@@ -32,6 +32,7 @@
 #include "message.h"
 #include "queue.h"
 #include "store-internal.h"
+#include "store_members.h"
 
 #define Q_T0	   INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
 #define Q_LEASE	   60000		  /* ms, the [dispatch] lease default */
@@ -246,8 +247,8 @@ START_TEST(test_queue_open_creates_and_migrates)
 {
 	sqlite3_stmt *stmt;
 
-	ck_assert_int_eq(store_schema_version(q_st), 1);
-	ck_assert_int_eq(q_db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(store_schema_version(q_st), 2);
+	ck_assert_int_eq(q_db_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(q_db_int("PRAGMA foreign_keys"), 1);
 	ck_assert_int_eq(q_db_int("PRAGMA synchronous"), 2); /* FULL */
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sqlite_schema WHERE"
@@ -273,7 +274,7 @@ START_TEST(test_queue_reopen_keeps_data)
 	q_flush();
 	store_close(q_st);
 	q_st = q_open();
-	ck_assert_int_eq(store_schema_version(q_st), 1);
+	ck_assert_int_eq(store_schema_version(q_st), 2);
 	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
 	    MSG_ST_QUEUED);
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
@@ -306,7 +307,7 @@ START_TEST(test_queue_newer_schema_refused)
 	q_st = store_open(q_path, q_err, sizeof(q_err));
 	ck_assert_ptr_null(q_st);
 	snprintf(want, sizeof(want),
-	    "database %s: schema version 99 is newer than this outreachd supports (1)",
+	    "database %s: schema version 99 is newer than this outreachd supports (2)",
 	    q_path);
 	ck_assert_str_eq(q_err, want);
 }
@@ -949,6 +950,13 @@ START_TEST(test_queue_mark_final_states)
 	snprintf(sql, sizeof(sql),
 	    "SELECT error_code FROM messages WHERE id = %lld", (long long)s);
 	ck_assert_int_eq(q_db_int(sql), 21211);
+	/* the provider's refusal was an attempt; a cancel is not */
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts FROM messages WHERE id = %lld", (long long)s);
+	ck_assert_int_eq(q_db_int(sql), 1);
+	snprintf(sql, sizeof(sql),
+	    "SELECT attempts FROM messages WHERE id = %lld", (long long)q);
+	ck_assert_int_eq(q_db_int(sql), 0);
 	d = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), d);
 	q_sent(d, Q_T0);
@@ -1552,6 +1560,541 @@ START_TEST(test_queue_backoff_schedule)
 }
 END_TEST
 
+/* --- webhooks: inbound messages --- */
+
+/* An inbound SMS as a provider's webhook would give it. */
+static void
+q_in_msg(struct in_msg *m, const char *pid, const char *body)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->provider_id, sizeof(m->provider_id), "%s", pid);
+	snprintf(m->from, sizeof(m->from), "+15551230007");
+	snprintf(m->to, sizeof(m->to), "+15550100000");
+	m->body = (char *)body; /* borrowed: never in_msg_clear()ed here */
+	m->segments = 1;
+}
+
+static int64_t
+q_inbound(const char *provider, const struct in_msg *m, int64_t now, bool *dup)
+{
+	int64_t id = 0;
+
+	ck_assert_msg(queue_inbound_store(q_st, "tw", provider, m, now, &id,
+			  dup, q_err, sizeof(q_err)) == 0,
+	    "queue_inbound_store: %s", q_err);
+	ck_assert_int_gt(id, 0);
+	return id;
+}
+
+START_TEST(test_queue_inbound_store)
+{
+	struct in_msg m;
+	char sql[512];
+	int64_t id;
+	bool dup = true;
+
+	q_in_msg(&m, "SM0001", "Hello & =+ \xf0\x9f\x91\x8b");
+	id = q_inbound("twilio", &m, Q_T0, &dup);
+	ck_assert(!dup);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_RECEIVED);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM messages WHERE id = %lld AND direction = 'in'"
+	    " AND channel = 'sms' AND sender = 'tw' AND provider = 'twilio'"
+	    " AND provider_message_id = 'SM0001' AND from_addr = '+15551230007'"
+	    " AND to_addr = '+15550100000' AND segments = 1"
+	    " AND body = 'Hello & =+ ' || char(128075) AND member_id IS NULL"
+	    " AND created_at = %lld",
+	    (long long)id, (long long)Q_T0);
+	ck_assert_int_eq(q_db_int(sql), 1);
+	ck_assert_int_eq(q_events(id), 1);
+	/* Never claimed: inbound rows are not queued. */
+	ck_assert_int_eq(q_claim1(Q_T0 + 1), 0);
+	ck_assert(store_in_transaction(q_st));
+	q_flush();
+}
+END_TEST
+
+/* A provider retrying its webhook stores nothing new, before or after
+ * the first copy committed. */
+START_TEST(test_queue_inbound_dedupe)
+{
+	struct in_msg m;
+	int64_t id1, id2, id3, other;
+	bool dup = false;
+
+	q_in_msg(&m, "SM0002", "first");
+	id1 = q_inbound("twilio", &m, Q_T0, &dup);
+	ck_assert(!dup);
+	m.body = (char *)"retry in the same group";
+	id2 = q_inbound("twilio", &m, Q_T0 + 1, &dup);
+	ck_assert(dup);
+	ck_assert_int_eq(id2, id1);
+	q_flush();
+	dup = false;
+	id3 = q_inbound("twilio", &m, Q_T0 + 2, &dup);
+	ck_assert(dup);
+	ck_assert_int_eq(id3, id1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+	ck_assert_int_eq(q_events(id1), 1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages WHERE"
+				  " body = 'first'"),
+	    1);
+	/* The same id from another provider is another message. */
+	other = q_inbound("plivo", &m, Q_T0 + 3, &dup);
+	ck_assert(!dup);
+	ck_assert_int_ne(other, id1);
+	/* Without a provider id nothing can be matched: both are kept. */
+	q_in_msg(&m, "", "no id");
+	ck_assert_int_ne(q_inbound("kannel", &m, Q_T0, &dup),
+	    q_inbound("kannel", &m, Q_T0, &dup));
+	ck_assert(!dup);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 4);
+}
+END_TEST
+
+START_TEST(test_queue_inbound_member_and_validation)
+{
+	struct in_msg m;
+	int64_t id = 0;
+	char sql[128];
+	bool dup;
+
+	q_db_exec("INSERT INTO members (id, phone, created_at, updated_at)"
+		  " VALUES (41, '+15551230007', 0, 0)");
+	q_in_msg(&m, "SM0003", "hi");
+	id = q_inbound("twilio", &m, Q_T0, &dup);
+	snprintf(sql, sizeof(sql),
+	    "SELECT member_id FROM messages WHERE id = %lld", (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 41);
+	/* A NULL body is stored as empty text. */
+	q_in_msg(&m, "SM0004", NULL);
+	id = q_inbound("twilio", &m, Q_T0, &dup);
+	snprintf(sql, sizeof(sql),
+	    "SELECT length(body) FROM messages WHERE id = %lld", (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 0);
+
+	m.from[0] = '\0';
+	ck_assert_int_eq(queue_inbound_store(q_st, "tw", "twilio", &m, Q_T0,
+			     &id, &dup, q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_str_eq(q_err, "inbound message: from required");
+	ck_assert_int_eq(id, 0);
+	q_in_msg(&m, "SM0005", "x");
+	ck_assert_int_eq(queue_inbound_store(q_st, "tw", "", &m, Q_T0, &id,
+			     &dup, q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_str_eq(q_err, "inbound message: provider required");
+	ck_assert_int_eq(queue_inbound_store(q_st, NULL, "twilio", &m, Q_T0,
+			     &id, &dup, q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 2);
+}
+END_TEST
+
+/* --- webhooks: delivery reports --- */
+
+/* An outbound SMS claimed and accepted by 'provider' as 'pid'. */
+static int64_t
+q_sent_as(const char *provider, const char *pid, int64_t now)
+{
+	struct queue_result r = {.provider = provider, .provider_id = pid};
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, now);
+	ck_assert_int_eq(q_claim1(now), id);
+	ck_assert_msg(
+	    queue_mark_sent(q_st, id, &r, now, q_err, sizeof(q_err)) == 0,
+	    "queue_mark_sent: %s", q_err);
+	return id;
+}
+
+static struct status_update
+q_report(const char *pid, enum msg_status status, int code, int64_t seq)
+{
+	struct status_update u = {.status = status,
+	    .code = code,
+	    .sequence = seq};
+
+	snprintf(u.provider_id, sizeof(u.provider_id), "%s", pid);
+	if (code != 0)
+		snprintf(u.text, sizeof(u.text), "code %d", code);
+	return u;
+}
+
+/* Applies u from 'provider'; asserts the outcome and returns the id. */
+static int64_t
+q_update(const char *provider, const struct status_update *u, int64_t now,
+    int want)
+{
+	int64_t id = -1;
+	int rc;
+
+	rc = queue_status_update(q_st, provider, u, now, &id, q_err,
+	    sizeof(q_err));
+	ck_assert_msg(rc == want, "queue_status_update: %d, not %d (%s)", rc,
+	    want, rc == -1 ? q_err : "");
+	return id;
+}
+
+/* The message's history as "queued,sending,sent,...". */
+static const char *
+q_history(int64_t id, char *buf, size_t len)
+{
+	sqlite3_stmt *stmt;
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT group_concat(status, ',') FROM (SELECT status FROM"
+	    " message_events WHERE message_id = %lld ORDER BY id)",
+	    (long long)id);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(store_db(q_st), sql, -1, &stmt, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	snprintf(buf, len, "%s",
+	    sqlite3_column_text(stmt, 0) != NULL
+		? (const char *)sqlite3_column_text(stmt, 0)
+		: "");
+	sqlite3_finalize(stmt);
+	return buf;
+}
+
+/* sent -> delivered, then every later report is stale. */
+START_TEST(test_queue_status_forward_only)
+{
+	struct status_update u;
+	char h[256];
+	int64_t id;
+
+	id = q_sent_as("twilio", "SM100", Q_T0);
+	u = q_report("SM100", MSG_ST_DELIVERED, 0, 0);
+	ck_assert_int_eq(q_update("twilio", &u, Q_T0 + 10, QUEUE_SU_APPLIED),
+	    id);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+	ck_assert_str_eq(q_history(id, h, sizeof(h)),
+	    "queued,sending,sent,delivered");
+	/* A late 'sent', a repeat, and another final state: all stale. */
+	u = q_report("SM100", MSG_ST_SENT, 0, 0);
+	ck_assert_int_eq(q_update("twilio", &u, Q_T0 + 20, QUEUE_SU_STALE), id);
+	u = q_report("SM100", MSG_ST_DELIVERED, 0, 0);
+	q_update("twilio", &u, Q_T0 + 21, QUEUE_SU_STALE);
+	u = q_report("SM100", MSG_ST_FAILED, 30008, 0);
+	q_update("twilio", &u, Q_T0 + 22, QUEUE_SU_STALE);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+	ck_assert_str_eq(q_history(id, h, sizeof(h)),
+	    "queued,sending,sent,delivered");
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"
+				  " WHERE error_code IS NOT NULL"),
+	    0);
+	/* A stale report only reads: it opens no group. */
+	q_flush();
+	u = q_report("SM100", MSG_ST_SENT, 0, 0);
+	q_update("twilio", &u, Q_T0 + 30, QUEUE_SU_STALE);
+	ck_assert(!store_in_transaction(q_st));
+}
+END_TEST
+
+/* undelivered / failed keep the provider's code and text. */
+START_TEST(test_queue_status_failure_code)
+{
+	struct status_update u;
+	json_t *o, *ev;
+	int64_t id;
+
+	id = q_sent_as("twilio", "SM200", Q_T0);
+	u = q_report("SM200", MSG_ST_UNDELIVERED, 30003, 0);
+	q_update("twilio", &u, Q_T0 + 5, QUEUE_SU_APPLIED);
+	o = queue_message_json(q_st, id, q_err, sizeof(q_err));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "status")),
+	    "undelivered");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+			     json_object_get(o, "error"), "code")),
+	    30003);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(o, "error"), "text")),
+	    "code 30003");
+	ev = json_array_get(json_object_get(o, "history"), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "status")),
+	    "undelivered");
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "code")),
+	    30003);
+	json_decref(o);
+	/* Reports are matched per provider: another one's id is unknown. */
+	u = q_report("SM200", MSG_ST_DELIVERED, 0, 0);
+	ck_assert_int_eq(q_update("plivo", &u, Q_T0 + 6, QUEUE_SU_EARLY), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_UNDELIVERED);
+}
+END_TEST
+
+/* Plivo's Sequence: a report older than the last one applied is stale. */
+START_TEST(test_queue_status_sequence)
+{
+	struct status_update u;
+	char sql[128];
+	int64_t id;
+
+	id = q_sent_as("plivo", "uuid-1", Q_T0);
+	/* 'sent' #5 moves nothing but is remembered ... */
+	u = q_report("uuid-1", MSG_ST_SENT, 0, 5);
+	q_update("plivo", &u, Q_T0 + 1, QUEUE_SU_STALE);
+	snprintf(sql, sizeof(sql),
+	    "SELECT status_sequence FROM messages WHERE id = %lld",
+	    (long long)id);
+	ck_assert_int_eq(q_db_int(sql), 5);
+	/* ... so 'delivered' #3, generated before it, is stale ... */
+	u = q_report("uuid-1", MSG_ST_DELIVERED, 0, 3);
+	q_update("plivo", &u, Q_T0 + 2, QUEUE_SU_STALE);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENT);
+	/* ... a lower 'sent' changes nothing, and 'delivered' #6 applies. */
+	u = q_report("uuid-1", MSG_ST_SENT, 0, 4);
+	q_update("plivo", &u, Q_T0 + 3, QUEUE_SU_STALE);
+	ck_assert_int_eq(q_db_int(sql), 5);
+	u = q_report("uuid-1", MSG_ST_DELIVERED, 0, 6);
+	q_update("plivo", &u, Q_T0 + 4, QUEUE_SU_APPLIED);
+	ck_assert_int_eq(q_db_int(sql), 6);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+}
+END_TEST
+
+/*
+ * The callback overtakes the provider's answer: the report is kept and
+ * applied by queue_mark_sent(), once, then forgotten.
+ */
+START_TEST(test_queue_status_early)
+{
+	struct queue_result r = {.provider = "twilio", .provider_id = "SM300"};
+	struct status_update u;
+	char h[256];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	u = q_report("SM300", MSG_ST_DELIVERED, 0, 0);
+	ck_assert_int_eq(q_update("twilio", &u, Q_T0 + 1, QUEUE_SU_EARLY), 0);
+	/* A later 'sent' for the same id does not replace 'delivered'. */
+	u = q_report("SM300", MSG_ST_SENT, 0, 0);
+	q_update("twilio", &u, Q_T0 + 2, QUEUE_SU_EARLY);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"
+				  " WHERE status = 'delivered'"),
+	    1);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENDING);
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, id, &r, Q_T0 + 3, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+	ck_assert_str_eq(q_history(id, h, sizeof(h)),
+	    "queued,sending,sent,delivered");
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"), 0);
+	q_flush();
+	/* Another message with another id finds nothing kept. */
+	ck_assert_int_eq(queue_status(q_st, q_sent_as("twilio", "SM301", Q_T0),
+			     q_err, sizeof(q_err)),
+	    MSG_ST_SENT);
+}
+END_TEST
+
+/* 'sent' kept first, then 'undelivered' replaces it: the further one wins. */
+START_TEST(test_queue_status_early_upgrade)
+{
+	struct queue_result r = {.provider = "twilio", .provider_id = "SM310"};
+	struct status_update u;
+	char h[256];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	u = q_report("SM310", MSG_ST_SENT, 0, 0);
+	q_update("twilio", &u, Q_T0 + 1, QUEUE_SU_EARLY);
+	u = q_report("SM310", MSG_ST_UNDELIVERED, 30005, 0);
+	q_update("twilio", &u, Q_T0 + 2, QUEUE_SU_EARLY);
+	ck_assert_int_eq(q_db_int("SELECT code FROM status_early"), 30005);
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, id, &r, Q_T0 + 3, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_UNDELIVERED);
+	ck_assert_str_eq(q_history(id, h, sizeof(h)),
+	    "queued,sending,sent,undelivered");
+}
+END_TEST
+
+/* A report that echoes our id while the message is still sending. */
+START_TEST(test_queue_status_early_by_msg_id)
+{
+	struct queue_result r = {.provider = "kannel", .provider_id = "k-9"};
+	struct status_update u = {.status = MSG_ST_FAILED, .code = 16};
+	char h[256];
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	u.msg_id = id;
+	ck_assert_int_eq(q_update("kannel", &u, Q_T0 + 1, QUEUE_SU_EARLY), id);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"
+				  " WHERE provider_message_id LIKE '#%'"),
+	    1);
+	ck_assert_int_eq(
+	    queue_mark_sent(q_st, id, &r, Q_T0 + 2, q_err, sizeof(q_err)), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_FAILED);
+	ck_assert_str_eq(q_history(id, h, sizeof(h)),
+	    "queued,sending,sent,failed");
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"), 0);
+	/* Once sent, our id finds it directly ... */
+	id = q_sent_as("kannel", "k-10", Q_T0);
+	u.msg_id = id;
+	u.status = MSG_ST_DELIVERED;
+	ck_assert_int_eq(q_update("kannel", &u, Q_T0 + 3, QUEUE_SU_APPLIED),
+	    id);
+	/* ... but not through another provider, nor an inbound message. */
+	id = q_sent_as("kannel", "k-11", Q_T0);
+	u.msg_id = id;
+	ck_assert_int_eq(q_update("twilio", &u, Q_T0 + 4, QUEUE_SU_EARLY), 0);
+	u.msg_id = 99999;
+	ck_assert_int_eq(q_update("kannel", &u, Q_T0 + 4, QUEUE_SU_EARLY), 0);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"), 0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENT);
+}
+END_TEST
+
+/* Kept reports are ignored after an hour and dropped by the next keep. */
+START_TEST(test_queue_status_early_expires)
+{
+	struct queue_result r = {.provider = "twilio", .provider_id = "SM400"};
+	struct status_update u;
+	const int64_t hour = 3600 * 1000;
+	int64_t id;
+
+	u = q_report("SM400", MSG_ST_DELIVERED, 0, 0);
+	q_update("twilio", &u, Q_T0, QUEUE_SU_EARLY);
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	ck_assert_int_eq(queue_mark_sent(q_st, id, &r, Q_T0 + hour + 1, q_err,
+			     sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENT);
+	u = q_report("SM401", MSG_ST_DELIVERED, 0, 0);
+	q_update("twilio", &u, Q_T0 + hour + 1, QUEUE_SU_EARLY);
+	ck_assert_int_eq(q_db_int("SELECT group_concat(provider_message_id)"
+				  " = 'SM401' FROM status_early"),
+	    1);
+}
+END_TEST
+
+START_TEST(test_queue_status_invalid)
+{
+	struct status_update u;
+	int64_t id = -1;
+
+	u = q_report("SM500", MSG_ST_QUEUED, 0, 0);
+	ck_assert_int_eq(queue_status_update(q_st, "twilio", &u, Q_T0, &id,
+			     q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_int_eq(id, 0);
+	ck_assert_str_eq(q_err,
+	    "status report: state 0 is not sent, "
+	    "delivered, undelivered or failed");
+	u = q_report("", MSG_ST_DELIVERED, 0, 0);
+	ck_assert_int_eq(queue_status_update(q_st, "twilio", &u, Q_T0, &id,
+			     q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_str_eq(q_err, "status report: names no message");
+	u = q_report("SM500", MSG_ST_DELIVERED, 0, 0);
+	ck_assert_int_eq(queue_status_update(q_st, NULL, &u, Q_T0, &id, q_err,
+			     sizeof(q_err)),
+	    -1);
+	ck_assert_str_eq(q_err, "status report: provider required");
+	ck_assert(!store_in_transaction(q_st));
+}
+END_TEST
+
+/* --- carrier opt-outs (store_members) --- */
+
+static void
+q_optout(enum channel ch, const char *addr, int64_t msg, int64_t now)
+{
+	ck_assert_msg(store_member_optout(q_st, ch, addr, "provider", msg, now,
+			  q_err, sizeof(q_err)) == 0,
+	    "store_member_optout: %s", q_err);
+}
+
+START_TEST(test_queue_optout_records)
+{
+	q_optout(CHANNEL_SMS, "+15551230009", 12, Q_T0);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members WHERE"
+				  " phone = '+15551230009' AND email IS NULL"),
+	    1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sms_optout o JOIN"
+				  " members m ON m.id = o.member_id WHERE"
+				  " o.source = 'provider'"),
+	    1);
+	ck_assert_int_eq(q_db_int(
+			     "SELECT count(*) FROM consent_events WHERE"
+			     " channel = 'sms' AND action = 'opt_out'"
+			     " AND source = 'provider' AND message_id = 12"),
+	    1);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_SMS, "+15551230009",
+			     q_err, sizeof(q_err)),
+	    1);
+	/* Idempotent: the first record stays, no second event. */
+	q_optout(CHANNEL_SMS, "+15551230009", 13, Q_T0 + 1000);
+	q_flush();
+	q_optout(CHANNEL_SMS, "+15551230009", 0, Q_T0 + 2000);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members"), 1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM consent_events"), 1);
+	ck_assert_int_eq(q_db_int("SELECT opted_out_at FROM sms_optout"), Q_T0);
+	/* SMS and email are separate; email is matched lower-cased. */
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "ann@example.org", q_err, sizeof(q_err)),
+	    0);
+	q_optout(CHANNEL_EMAIL, "Ann@Example.ORG", 0, Q_T0);
+	q_optout(CHANNEL_EMAIL, "ann@example.org", 0, Q_T0);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members WHERE"
+				  " email = 'ann@example.org'"),
+	    1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM consent_events WHERE"
+				  " channel = 'email' AND message_id IS NULL"),
+	    1);
+	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_EMAIL,
+			     "ANN@example.org", q_err, sizeof(q_err)),
+	    1);
+}
+END_TEST
+
+START_TEST(test_queue_optout_existing_member)
+{
+	q_db_exec("INSERT INTO members (id, phone, email, created_at,"
+		  " updated_at) VALUES (7, '+15551230010', 'bo@example.org',"
+		  " 0, 0)");
+	q_optout(CHANNEL_SMS, "+15551230010", 0, Q_T0);
+	q_optout(CHANNEL_EMAIL, "bo@example.org", 0, Q_T0);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members"), 1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM consent_events"
+				  " WHERE member_id = 7"),
+	    2);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sms_optout"
+				  " WHERE member_id = 7"),
+	    1);
+	ck_assert_int_eq(store_member_optout(q_st, CHANNEL_SMS, "", "provider",
+			     0, Q_T0, q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_int_eq(store_member_optout(q_st, CHANNEL_SMS, "+15551230011",
+			     "", 0, Q_T0, q_err, sizeof(q_err)),
+	    -1);
+	ck_assert_str_eq(q_err, "opt-out: source required");
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members"), 1);
+}
+END_TEST
+
 static TCase *
 q_tcase(const char *name)
 {
@@ -1632,6 +2175,28 @@ queue_suite(void)
 
 	tc = q_tcase("backoff");
 	tcase_add_test(tc, test_queue_backoff_schedule);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("inbound");
+	tcase_add_test(tc, test_queue_inbound_store);
+	tcase_add_test(tc, test_queue_inbound_dedupe);
+	tcase_add_test(tc, test_queue_inbound_member_and_validation);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("status_update");
+	tcase_add_test(tc, test_queue_status_forward_only);
+	tcase_add_test(tc, test_queue_status_failure_code);
+	tcase_add_test(tc, test_queue_status_sequence);
+	tcase_add_test(tc, test_queue_status_early);
+	tcase_add_test(tc, test_queue_status_early_upgrade);
+	tcase_add_test(tc, test_queue_status_early_by_msg_id);
+	tcase_add_test(tc, test_queue_status_early_expires);
+	tcase_add_test(tc, test_queue_status_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = q_tcase("optout");
+	tcase_add_test(tc, test_queue_optout_records);
+	tcase_add_test(tc, test_queue_optout_existing_member);
 	suite_add_tcase(s, tc);
 	return s;
 }
