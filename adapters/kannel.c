@@ -60,6 +60,7 @@
 #include "config.h"
 #include "log.h"
 #include "smshttp.h"
+#include "smstext.h"
 #include "xmalloc.h"
 
 #define KANNEL_MAX_NETS	  32
@@ -130,8 +131,6 @@ static void kannel_query_add(struct evbuffer *, char, const char *,
 static void kannel_address_in(const char *, char *, size_t);
 static bool kannel_is_number(const char *);
 static bool kannel_is_utf8(const char *, size_t);
-static bool kannel_is_gsm7(const char *);
-static bool kannel_gsm_extra_has(uint32_t);
 
 static const char *const kannel_keys[] = {"username", "password", "smsc",
     "webhook_secret", "allowed_sources", NULL};
@@ -342,7 +341,7 @@ kannel_build(const void *prov, const struct out_msg *msg,
 	kannel_query_add(q, '&', "text", msg->body);
 	kannel_query_add(q, '&', "charset", "UTF-8");
 	kannel_query_add(q, '&', "coding",
-	    kannel_is_gsm7(msg->body) ? "0" : "2");
+	    smstext_is_gsm7(msg->body) ? "0" : "2");
 	if (k->smsc != NULL)
 		kannel_query_add(q, '&', "smsc", k->smsc);
 	if (status_url != NULL)
@@ -770,61 +769,4 @@ kannel_is_utf8(const char *s, size_t len)
 			return false;
 	}
 	return true;
-}
-
-/*
- * True when every character of the UTF-8 text is in the GSM 03.38 basic
- * or extension table (PROTOCOLS §7); see vonage.c for the same rule.
- * XXX(#3): replace with smstext_is_gsm7() once daemon/smstext.c exists.
- */
-static bool
-kannel_is_gsm7(const char *text)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	uint32_t cp;
-	int more;
-
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			if (!(*p == '\n' || *p == '\r' || *p == '\f' ||
-				(*p >= 0x20 && *p < 0x7f && *p != '`')))
-				return false;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			cp = *p & 0x1f;
-			more = 1;
-		} else if ((*p & 0xf0) == 0xe0) {
-			cp = *p & 0x0f;
-			more = 2;
-		} else
-			return false; /* 4-byte sequences are never GSM */
-		for (p++; more > 0; more--, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		if (!kannel_gsm_extra_has(cp))
-			return false;
-	}
-	return true;
-}
-
-/* The non-ASCII characters of GSM 03.38 (basic table, plus the euro). */
-static bool
-kannel_gsm_extra_has(uint32_t cp)
-{
-	static const uint16_t extra[] = {0x00a1, 0x00a3, 0x00a4, 0x00a5, 0x00a7,
-	    0x00bf, 0x00c4, 0x00c5, 0x00c6, 0x00c7, 0x00c9, 0x00d1, 0x00d6,
-	    0x00d8, 0x00dc, 0x00df, 0x00e0, 0x00e4, 0x00e5, 0x00e6, 0x00e8,
-	    0x00e9, 0x00ec, 0x00f1, 0x00f2, 0x00f6, 0x00f8, 0x00f9, 0x00fc,
-	    0x0393, 0x0394, 0x0398, 0x039b, 0x039e, 0x03a0, 0x03a3, 0x03a6,
-	    0x03a8, 0x03a9, 0x20ac};
-	size_t i;
-
-	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-		if (extra[i] == cp)
-			return true;
-	return false;
 }

@@ -43,6 +43,7 @@
 #include "config.h"
 #include "log.h"
 #include "smshttp.h"
+#include "smstext.h"
 #include "xmalloc.h"
 
 /* Vonage's ttl bounds in ms (sms.yml): 20 s to 7 days. */
@@ -123,8 +124,6 @@ static bool vonage_hex_equal(const char *, const char *);
 static void vonage_form_add(struct evbuffer *, const char *, const char *);
 static int vonage_digits(const char *, char *, size_t);
 static void vonage_address_in(const char *, char *, size_t);
-static bool vonage_is_gsm7(const char *);
-static bool vonage_gsm_extra_has(uint32_t);
 static int vonage_status_of(const json_t *);
 static const struct vonage_code *vonage_code_lookup(int);
 
@@ -314,7 +313,7 @@ vonage_build(const void *prov, const struct out_msg *msg,
 	vonage_form_add(req->body, "from", from);
 	vonage_form_add(req->body, "to", to);
 	vonage_form_add(req->body, "text", msg->body);
-	if (!vonage_is_gsm7(msg->body))
+	if (!smstext_is_gsm7(msg->body))
 		vonage_form_add(req->body, "type", "unicode");
 	if (status_url != NULL)
 		vonage_form_add(req->body, "callback", status_url);
@@ -840,63 +839,4 @@ vonage_address_in(const char *addr, char *buf, size_t len)
 		snprintf(buf, len, "+%s", digits);
 	else
 		strlcpy(buf, addr, len);
-}
-
-/*
- * True when every character of the UTF-8 text is in the GSM 03.38 basic
- * table or its extension table (PROTOCOLS §7). Printable ASCII is all
- * GSM except the backtick; of the controls only LF, CR and (extension)
- * FF are. Invalid UTF-8 counts as not GSM.
- * XXX(#3): replace with smstext_is_gsm7() once daemon/smstext.c exists.
- */
-static bool
-vonage_is_gsm7(const char *text)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	uint32_t cp;
-	int more;
-
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			if (!(*p == '\n' || *p == '\r' || *p == '\f' ||
-				(*p >= 0x20 && *p < 0x7f && *p != '`')))
-				return false;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			cp = *p & 0x1f;
-			more = 1;
-		} else if ((*p & 0xf0) == 0xe0) {
-			cp = *p & 0x0f;
-			more = 2;
-		} else
-			return false; /* 4-byte sequences are never GSM */
-		for (p++; more > 0; more--, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		if (!vonage_gsm_extra_has(cp))
-			return false;
-	}
-	return true;
-}
-
-/* The non-ASCII characters of GSM 03.38 (basic table, plus the euro). */
-static bool
-vonage_gsm_extra_has(uint32_t cp)
-{
-	static const uint16_t extra[] = {0x00a1, 0x00a3, 0x00a4, 0x00a5, 0x00a7,
-	    0x00bf, 0x00c4, 0x00c5, 0x00c6, 0x00c7, 0x00c9, 0x00d1, 0x00d6,
-	    0x00d8, 0x00dc, 0x00df, 0x00e0, 0x00e4, 0x00e5, 0x00e6, 0x00e8,
-	    0x00e9, 0x00ec, 0x00f1, 0x00f2, 0x00f6, 0x00f8, 0x00f9, 0x00fc,
-	    0x0393, 0x0394, 0x0398, 0x039b, 0x039e, 0x03a0, 0x03a3, 0x03a6,
-	    0x03a8, 0x03a9, 0x20ac};
-	size_t i;
-
-	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-		if (extra[i] == cp)
-			return true;
-	return false;
 }

@@ -24,6 +24,7 @@ main(void)
 	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, queue_suite());
 	srunner_add_suite(sr, ratelimit_suite());
+	srunner_add_suite(sr, smstext_suite());
 	srunner_add_suite(sr, kannel_suite());
 	srunner_add_suite(sr, plivo_suite());
 	srunner_add_suite(sr, telnyx_suite());

@@ -13,6 +13,7 @@ Suite *mime_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);
 Suite *ratelimit_suite(void);
+Suite *smstext_suite(void);
 Suite *telnyx_suite(void);
 Suite *twilio_suite(void);
 Suite *vonage_suite(void);
