@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "smstext.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -56,6 +57,7 @@ static void api_status(struct http_req *, void *);
 static void api_message_post(struct http_req *, void *);
 static void api_message_get(struct http_req *, void *);
 static void api_on_enqueued(void *, bool);
+static int api_sms_body(struct queue_new *, char *, size_t);
 static int api_message_parse(struct api *, json_t *, struct queue_new *, char *,
     size_t);
 
@@ -333,16 +335,30 @@ api_is_email(const char *s)
 	return true;
 }
 
-/* Counts UTF-8 code points. */
-static size_t
-api_utf8_len(const char *s)
+/*
+ * Checks an SMS body and records its encoding and segment count, computed
+ * once here (DESIGN §6) and shown in the message's JSON.
+ */
+static int
+api_sms_body(struct queue_new *m, char *err, size_t errlen)
 {
-	size_t n = 0;
+	struct smstext_info info;
 
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
+	if (smstext_analyze(m->body, &info) == -1) {
+		snprintf(err, errlen, "body: not valid UTF-8");
+		return -1;
+	}
+	if (info.chars > API_SMS_MAX_CHARS ||
+	    info.segments > SMSTEXT_MAX_SEGMENTS) {
+		snprintf(err, errlen,
+		    "body: SMS text is limited to %d "
+		    "characters (this one has %u, %u segments)",
+		    API_SMS_MAX_CHARS, info.chars, info.segments);
+		return -1;
+	}
+	m->encoding = smstext_encoding_to_text(info.encoding);
+	m->segments = info.segments;
+	return 0;
 }
 
 /* Fetches an optional string field; -1 (with err) if it is not a string. */
@@ -419,13 +435,8 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			    m->subject != NULL ? "subject" : "html");
 			return -1;
 		}
-		if (api_utf8_len(m->body) > API_SMS_MAX_CHARS) {
-			snprintf(err, errlen,
-			    "body: SMS text is limited to %d "
-			    "characters",
-			    API_SMS_MAX_CHARS);
+		if (api_sms_body(m, err, errlen) == -1)
 			return -1;
-		}
 		if (m->sender == NULL)
 			m->sender = dispatch_default_sender(api->deps.dispatch);
 		if (m->sender == NULL) {

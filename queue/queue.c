@@ -124,8 +124,9 @@ static const char queue_sql_insert[] =
     "INSERT INTO messages (direction, channel, member_id, sender, to_addr,"
     " from_addr, subject, body, html, status, priority, next_attempt_at,"
     " alert_id, conversation_id, idempotency_key, not_before, expires_at,"
-    " created_at, updated_at) VALUES ('out', ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-    " ?8, 'queued', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)"
+    " created_at, updated_at, encoding, segments) VALUES ('out', ?1, ?2,"
+    " ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+    " ?16, ?16, ?17, ?18)"
     " ON CONFLICT (idempotency_key) DO NOTHING";
 static const char queue_sql_by_key[] =
     "SELECT id FROM messages WHERE idempotency_key = ?1";
@@ -217,7 +218,8 @@ static const char queue_sql_email_optout[] =
 static const char queue_sql_json_msg[] =
     "SELECT id, channel, to_addr, from_addr, subject, body, status,"
     " priority, attempts, provider, provider_message_id, error_code,"
-    " error_text, created_at, updated_at FROM messages WHERE id = ?1";
+    " error_text, created_at, updated_at, encoding, segments FROM messages"
+    " WHERE id = ?1";
 static const char queue_sql_json_events[] =
     "SELECT status, created_at, code, text FROM message_events"
     " WHERE message_id = ?1 ORDER BY id";
@@ -519,6 +521,8 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	queue_bind_id(stmt, 14, m->not_before);
 	queue_bind_id(stmt, 15, m->expires_at);
 	sqlite3_bind_int64(stmt, 16, now);
+	queue_bind_text(stmt, 17, m->encoding);
+	queue_bind_id(stmt, 18, m->segments);
 	if (queue_step_done(st, stmt, "insert message", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
@@ -1606,6 +1610,8 @@ queue_message_json(struct store *st, int64_t id, char *err, size_t errlen)
 			json_object_set_new(o, "error", json_null());
 		json_object_set_new(o, "created_at", queue_json_time(stmt, 13));
 		json_object_set_new(o, "updated_at", queue_json_time(stmt, 14));
+		json_object_set_new(o, "encoding", queue_json_text(stmt, 15));
+		json_object_set_new(o, "segments", queue_json_int(stmt, 16));
 	} else if (rc != SQLITE_DONE)
 		store_errmsg(st, "read message", err, errlen);
 	sqlite3_reset(stmt);

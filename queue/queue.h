@@ -47,6 +47,8 @@ struct queue_new {
 	int64_t member_id;	     /* 0 = none */
 	int64_t alert_id;	     /* 0 = none */
 	int64_t conversation_id;     /* 0 = none */
+	const char *encoding;	     /* SMS: "gsm7" or "ucs2"; NULL for email */
+	int64_t segments;	     /* SMS parts; 0 = unknown */
 	int64_t not_before;	     /* earliest send time; 0 = now */
 	int64_t expires_at;	     /* 0 = never */
 };
@@ -153,9 +155,9 @@ int queue_is_suppressed(struct store *st, enum channel ch, const char *to,
 
 /* How queue_status_update() dealt with a delivery report. */
 enum queue_su_result {
-	QUEUE_SU_APPLIED = 0,	/* the message moved forward */
-	QUEUE_SU_STALE,		/* not forward (late or repeated): ignored */
-	QUEUE_SU_EARLY,		/* no such message yet: kept for a while */
+	QUEUE_SU_APPLIED = 0, /* the message moved forward */
+	QUEUE_SU_STALE,	      /* not forward (late or repeated): ignored */
+	QUEUE_SU_EARLY,	      /* no such message yet: kept for a while */
 };
 
 /*
