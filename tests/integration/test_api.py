@@ -833,3 +833,17 @@ def test_email_from_injection_422(daemon):
     assert (r.status, r.error_code()) == (422, "invalid_request"), r
     assert r.error_message().startswith("from"), r
     assert count_messages(daemon) == 0
+
+
+def test_sms_encoding_and_segments_recorded(daemon):
+    """Encoding and segment count are computed once at enqueue (DESIGN §6):
+    161 GSM-7 characters are 2 parts; one curly quote makes it UCS-2."""
+    gsm = daemon.send_sms(body="a" * 161)
+    ucs = daemon.send_sms(body="\u201cRally\u201d at 7")
+    m = daemon.message(gsm)
+    assert (m["encoding"], m["segments"]) == ("gsm7", 2), m
+    m = daemon.message(ucs)
+    assert (m["encoding"], m["segments"]) == ("ucs2", 1), m
+    r = daemon.api("POST", MSGS, dict(SMS, body="\u00e1" * 1601))
+    assert (r.status, r.error_code()) == (422, "invalid_request"), r
+    assert r.error_message().startswith("body"), r
