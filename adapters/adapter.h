@@ -53,6 +53,9 @@ enum send_outcome {
 
 /* Extra facts a permanent failure can carry for the core to act on. */
 #define SEND_F_OPTED_OUT 0x01u /* the recipient opted out at the carrier */
+/* The provider asked us to slow down (HTTP 429, Vonage status 1, ...):
+ * the dispatcher pauses the sender for retry_after and halves its rate. */
+#define SEND_F_RATE_LIMITED 0x02u
 
 struct send_result {
 	enum send_outcome outcome;

@@ -1,48 +1,632 @@
-/* httpclient.c - placeholder: being written (issue 3). */
+/*
+ * httpclient.c - outbound HTTP on one libcurl multi handle, driven by the
+ * daemon's libevent loop (the pattern of curl's docs/examples/
+ * multi-event.c).
+ *
+ * libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and
+ * when to wake it (CURLMOPT_TIMERFUNCTION); we mirror both with libevent
+ * events and hand readiness back through curl_multi_socket_action().
+ * Finished transfers are collected with curl_multi_info_read() after each
+ * such call, so a done callback always runs from the loop, never from
+ * inside httpc_request() (curl_multi_add_handle only arms a 0 ms timer).
+ *
+ * Every request gets its own easy handle; connections live in the multi
+ * handle's cache, so keep-alive reuse spans requests. The caps per origin
+ * (scheme://host:port) and in all come from [http_client]. Requests over
+ * a cap wait here, in a FIFO per origin, and reach libcurl only when a
+ * transfer of theirs ends: libcurl's own queue for handles over
+ * CURLMOPT_MAX_HOST_CONNECTIONS halved throughput when hundreds waited
+ * (measured: 5,100 vs 11,500 requests/s on loopback), and a request's
+ * timeout now covers its transfer, not its wait. With HTTP/1.1 one
+ * transfer is one connection, so the caps are connection caps; the curl
+ * options stay set as a backstop.
+ *
+ * Sockets curl asked us to watch are also kept on a list, so that
+ * httpc_free() releases their events even when curl_multi_cleanup() does
+ * not report every cached connection's socket as removed.
+ */
 #include "autoconf.h"
 
+#include <sys/queue.h>
+
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "compat.h"
 #include "httpclient.h"
+#include "log.h"
 #include "xmalloc.h"
 
+#define HTTPC_CONNECT_TIMEOUT_MS 5000  /* [http_client] connect_timeout */
+#define HTTPC_TIMEOUT_MS	 15000 /* Twilio's own webhook budget */
+#define HTTPC_MAX_PER_HOST	 16
+#define HTTPC_MAX_TOTAL		 256
+#define HTTPC_MAX_HEADERS	 32 /* more is a caller bug */
+
+/* A socket libcurl asked us to watch, with its libevent event. */
+struct httpc_sock {
+	LIST_ENTRY(httpc_sock) entry;
+	struct httpc *c;
+	curl_socket_t fd;
+	struct event *ev;
+};
+LIST_HEAD(httpc_sock_list, httpc_sock);
+
+struct httpc_origin;
+
+/* One request in flight: waiting for its origin, or handed to libcurl. */
+struct httpc_xfer {
+	TAILQ_ENTRY(httpc_xfer) entry;	/* httpc.xfers: all of them */
+	TAILQ_ENTRY(httpc_xfer) wentry; /* httpc_origin.waiting */
+	struct httpc *c;
+	struct httpc_origin *origin;
+	bool started; /* added to the multi handle */
+	CURL *easy;
+	struct curl_slist *headers;
+	httpc_done_fn *done;
+	void *arg;
+	char *body; /* the response body so far */
+	size_t len;
+	size_t cap;
+	bool too_large;
+	char errbuf[CURL_ERROR_SIZE];
+};
+TAILQ_HEAD(httpc_xfer_list, httpc_xfer);
+
+/* Transfers to one scheme://host:port, and those waiting for a turn. */
+struct httpc_origin {
+	LIST_ENTRY(httpc_origin) entry;
+	char *key;
+	unsigned active;
+	struct httpc_xfer_list waiting;
+};
+LIST_HEAD(httpc_origin_list, httpc_origin);
+
 struct httpc {
-	int unused;
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	unsigned connect_timeout_ms;
+	unsigned timeout_ms;
+	char *ca_file;
+	unsigned per_host; /* transfers per origin at once */
+	unsigned total;	   /* transfers at once */
+	unsigned active;   /* handed to libcurl */
+	struct httpc_xfer_list xfers;
+	struct httpc_origin_list origins;
+	struct httpc_sock_list socks;
+	unsigned n;
+	int running;
 };
 
+static int httpc_on_socket(CURL *, curl_socket_t, int, void *, void *);
+static int httpc_on_timer_set(CURLM *, long, void *);
+static void httpc_on_event(evutil_socket_t, short, void *);
+static void httpc_on_timeout(evutil_socket_t, short, void *);
+static size_t httpc_on_write(char *, size_t, size_t, void *);
+static int httpc_setup(struct httpc *, struct httpc_xfer *,
+    const struct httpc_request *, char *, size_t);
+static int httpc_setup_method(CURL *, const struct httpc_request *);
+static void httpc_collect(struct httpc *);
+static void httpc_finish(struct httpc_xfer *, CURLcode);
+static void httpc_response_fill(struct httpc_xfer *, CURLcode,
+    struct httpc_response *);
+static struct httpc_origin *httpc_origin_get(struct httpc *, const char *);
+static void httpc_pump(struct httpc *);
+static void httpc_stop(struct httpc_xfer *);
+static void httpc_xfer_free(struct httpc_xfer *);
+
+/*
+ * Creates the client: a multi handle whose sockets and timer run on
+ * 'base'. Zero fields of 'cfg' take the defaults of httpclient.h; the
+ * CA file path is copied. Returns NULL with err set if libcurl refuses.
+ */
 struct httpc *
 httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
     size_t errlen)
 {
-	(void)base;
-	(void)cfg;
-	(void)err;
-	(void)errlen;
-	return xcalloc(1, sizeof(struct httpc));
+	struct httpc *c;
+	long per_host, total;
+	int bad = 0;
+
+	c = xcalloc(1, sizeof(*c));
+	c->base = base;
+	c->connect_timeout_ms = cfg->connect_timeout_ms
+	    ? cfg->connect_timeout_ms
+	    : HTTPC_CONNECT_TIMEOUT_MS;
+	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : HTTPC_TIMEOUT_MS;
+	c->ca_file = cfg->ca_file ? xstrdup(cfg->ca_file) : NULL;
+	per_host =
+	    cfg->max_per_host ? (long)cfg->max_per_host : HTTPC_MAX_PER_HOST;
+	total = cfg->max_total ? (long)cfg->max_total : HTTPC_MAX_TOTAL;
+	c->per_host = (unsigned)per_host;
+	c->total = (unsigned)total;
+	TAILQ_INIT(&c->xfers);
+	LIST_INIT(&c->origins);
+	LIST_INIT(&c->socks);
+	if ((c->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		goto fail;
+	}
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION,
+		   httpc_on_socket) != CURLM_OK;
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK;
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION,
+		   httpc_on_timer_set) != CURLM_OK;
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK;
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+		   per_host) != CURLM_OK;
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+		   total) != CURLM_OK;
+	/* keep as many idle connections as may be open at once */
+	bad |= curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, total) !=
+	    CURLM_OK;
+	if (bad) {
+		snprintf(err, errlen, "curl_multi_setopt failed");
+		goto fail;
+	}
+	if ((c->timer = evtimer_new(base, httpc_on_timeout, c)) == NULL) {
+		snprintf(err, errlen, "evtimer_new failed");
+		goto fail;
+	}
+	return c;
+fail:
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
+	free(c->ca_file);
+	free(c);
+	return NULL;
 }
 
+/*
+ * Starts 'req': copies it into a new easy handle, queues that on its
+ * origin, and adds it to the multi handle if the caps allow (which only
+ * arms the timer; the transfer begins on the loop). Returns 0 (done runs
+ * exactly once, later) or -1 with err set.
+ */
 int
 httpc_request(struct httpc *c, const struct httpc_request *req,
     httpc_done_fn *done, void *arg, char *err, size_t errlen)
 {
-	(void)c;
-	(void)req;
-	(void)done;
-	(void)arg;
-	snprintf(err, errlen, "httpc: not available in this build");
-	return -1;
-}
+	struct httpc_xfer *x;
 
-unsigned
-httpc_in_flight(const struct httpc *c)
-{
-	(void)c;
+	if (req->url == NULL ||
+	    (strncmp(req->url, "http://", 7) != 0 &&
+		strncmp(req->url, "https://", 8) != 0)) {
+		snprintf(err, errlen, "not an http:// or https:// URL");
+		return -1;
+	}
+	x = xcalloc(1, sizeof(*x));
+	x->c = c;
+	x->done = done;
+	x->arg = arg;
+	if ((x->easy = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		free(x);
+		return -1;
+	}
+	if (httpc_setup(c, x, req, err, errlen) == -1) {
+		httpc_xfer_free(x);
+		return -1;
+	}
+	x->origin = httpc_origin_get(c, req->url);
+	TAILQ_INSERT_TAIL(&x->origin->waiting, x, wentry);
+	TAILQ_INSERT_TAIL(&c->xfers, x, entry);
+	c->n++;
+	httpc_pump(c);
 	return 0;
 }
 
+/* The origin of url ("https://host:port", up to the path), made once. */
+static struct httpc_origin *
+httpc_origin_get(struct httpc *c, const char *url)
+{
+	const char *auth = strstr(url, "://") + 3;
+	size_t len = (size_t)(auth - url) + strcspn(auth, "/?#");
+	struct httpc_origin *o;
+
+	LIST_FOREACH(o, &c->origins, entry)
+		if (strlen(o->key) == len && strncmp(o->key, url, len) == 0)
+			return o;
+	o = xcalloc(1, sizeof(*o));
+	o->key = xstrndup(url, len);
+	TAILQ_INIT(&o->waiting);
+	LIST_INSERT_HEAD(&c->origins, o, entry);
+	return o;
+}
+
+/*
+ * Hands waiting transfers to libcurl, oldest first per origin, while
+ * the per-origin and total caps allow. Adding a handle only arms the
+ * timer, so no callback runs from here.
+ */
+static void
+httpc_pump(struct httpc *c)
+{
+	struct httpc_origin *o;
+	struct httpc_xfer *x;
+
+	LIST_FOREACH(o, &c->origins, entry) {
+		while (o->active < c->per_host && c->active < c->total &&
+		    (x = TAILQ_FIRST(&o->waiting)) != NULL) {
+			TAILQ_REMOVE(&o->waiting, x, wentry);
+			/* fails only on misuse or out of memory */
+			if (curl_multi_add_handle(c->multi, x->easy) !=
+			    CURLM_OK)
+				fatalx("httpc: curl_multi_add_handle failed");
+			x->started = true;
+			o->active++;
+			c->active++;
+		}
+	}
+}
+
+/* Takes x off libcurl or its origin's queue, and off the client. */
+static void
+httpc_stop(struct httpc_xfer *x)
+{
+	struct httpc *c = x->c;
+
+	if (x->started) {
+		curl_multi_remove_handle(c->multi, x->easy);
+		x->origin->active--;
+		c->active--;
+	} else {
+		TAILQ_REMOVE(&x->origin->waiting, x, wentry);
+	}
+	TAILQ_REMOVE(&c->xfers, x, entry);
+	c->n--;
+}
+
+/*
+ * Sets every option of one transfer. Strings are copied by libcurl
+ * (CURLOPT_COPYPOSTFIELDS for the body), so 'req' is not kept. TLS
+ * verification is left on and said so explicitly; redirects are not
+ * followed (a provider API never needs one, and it would resend the body).
+ */
+static int
+httpc_setup(struct httpc *c, struct httpc_xfer *x,
+    const struct httpc_request *req, char *err, size_t errlen)
+{
+	CURL *e = x->easy;
+	CURLcode rc = CURLE_OK;
+	size_t i;
+	long timeout =
+	    req->timeout_ms ? (long)req->timeout_ms : (long)c->timeout_ms;
+
+	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+		if (i == HTTPC_MAX_HEADERS) {
+			snprintf(err, errlen, "too many request headers");
+			return -1;
+		}
+		x->headers = curl_slist_append(x->headers, req->headers[i]);
+	}
+	/* no "Expect: 100-continue" round trip before larger bodies */
+	x->headers = curl_slist_append(x->headers, "Expect:");
+	if (x->headers == NULL) {
+		snprintf(err, errlen, "curl_slist_append failed");
+		return -1;
+	}
+	rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
+	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->ca_file != NULL)
+		rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)c->connect_timeout_ms);
+	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	rc |= curl_easy_setopt(e, CURLOPT_USERAGENT,
+	    "outreachd/" PACKAGE_VERSION);
+	rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, httpc_on_write);
+	rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	if (rc != CURLE_OK || httpc_setup_method(e, req) == -1) {
+		snprintf(err, errlen, "curl_easy_setopt failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* The method and body: GET, POST, or a custom verb with a body. */
+static int
+httpc_setup_method(CURL *e, const struct httpc_request *req)
+{
+	const char *method = req->method ? req->method : "GET";
+	const char *body = req->body ? req->body : "";
+	CURLcode rc = CURLE_OK;
+
+	if (strcmp(method, "GET") == 0)
+		return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK
+		    ? 0
+		    : -1;
+	if (strcmp(method, "POST") != 0)
+		rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
+	/* the size first, so COPYPOSTFIELDS copies exactly body_len bytes */
+	rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)req->body_len);
+	rc |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+/* Appends response bytes; past HTTPC_MAX_BODY it fails the transfer. */
+static size_t
+httpc_on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct httpc_xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (n > HTTPC_MAX_BODY - x->len) {
+		x->too_large = true;
+		return 0; /* CURLE_WRITE_ERROR */
+	}
+	if (x->len + n + 1 > x->cap) {
+		x->cap = x->cap ? x->cap : 1024;
+		while (x->cap < x->len + n + 1)
+			x->cap *= 2;
+		x->body = xreallocarray(x->body, x->cap, 1);
+	}
+	memcpy(x->body + x->len, data, n);
+	x->len += n;
+	x->body[x->len] = '\0';
+	return n;
+}
+
+/*
+ * CURLMOPT_SOCKETFUNCTION: watch 's' for what libcurl wants, or stop
+ * watching it. The per-socket record is attached with curl_multi_assign.
+ */
+static int
+httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+    void *socketp)
+{
+	struct httpc *c = userp;
+	struct httpc_sock *hs = socketp;
+	short events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (hs != NULL) {
+			curl_multi_assign(c->multi, s, NULL);
+			LIST_REMOVE(hs, entry);
+			event_free(hs->ev);
+			free(hs);
+		}
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	if (hs == NULL) {
+		hs = xcalloc(1, sizeof(*hs));
+		hs->c = c;
+		hs->fd = s;
+		if ((hs->ev = event_new(c->base, s, events | EV_PERSIST,
+			 httpc_on_event, c)) == NULL)
+			fatalx("httpc: event_new failed"); /* out of memory */
+		LIST_INSERT_HEAD(&c->socks, hs, entry);
+		curl_multi_assign(c->multi, s, hs);
+	} else {
+		event_del(hs->ev);
+		event_assign(hs->ev, c->base, s, events | EV_PERSIST,
+		    httpc_on_event, c);
+	}
+	if (events != 0)
+		event_add(hs->ev, NULL);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 stops the timer, else fire in timeout_ms. */
+static int
+httpc_on_timer_set(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct httpc *c = userp;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(c->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+	return 0;
+}
+
+static void
+httpc_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc *c = arg;
+	int action = 0;
+
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(c->multi, fd, action, &c->running);
+	/*
+	 * Unlike multi-event.c we leave the timer alone when nothing runs:
+	 * a done callback may just have started a request that needs it,
+	 * and libcurl disarms it through the timer callback itself.
+	 */
+	httpc_collect(c);
+}
+
+static void
+httpc_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpc *c = arg;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &c->running);
+	httpc_collect(c);
+}
+
+/* Finishes every transfer libcurl reports done. */
+static void
+httpc_collect(struct httpc *c)
+{
+	CURLMsg *m;
+	char *priv;
+	CURLcode code;
+	int left;
+
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		code = m->data.result; /* m is invalid once the handle leaves */
+		if (priv != NULL)
+			httpc_finish((struct httpc_xfer *)(void *)priv, code);
+	}
+}
+
+/*
+ * Reports one finished transfer to its owner, then frees it. The next
+ * waiting transfer starts before done runs, so requests done itself
+ * makes queue behind those already waiting.
+ */
+static void
+httpc_finish(struct httpc_xfer *x, CURLcode code)
+{
+	struct httpc_response resp;
+
+	httpc_response_fill(x, code, &resp);
+	httpc_stop(x);
+	httpc_pump(x->c);
+	x->done(x->arg, &resp);
+	httpc_xfer_free(x);
+}
+
+/*
+ * What the owner learns of a transfer. 'maybe_sent' is true once a
+ * connection was established or request bytes went out: from then on a
+ * failure leaves it unknown whether the server acted on the request.
+ * curl converts an HTTP-date Retry-After into seconds from now.
+ */
+static void
+httpc_response_fill(struct httpc_xfer *x, CURLcode code,
+    struct httpc_response *resp)
+{
+	long status = 0, req_size = 0;
+	curl_off_t connect_us = 0, pre_us = 0, total_us = 0, retry = 0;
+	char *ctype = NULL;
+
+	memset(resp, 0, sizeof(*resp));
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &req_size);
+	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre_us);
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+	curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry);
+	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ctype);
+	resp->status = (int)status;
+	resp->curl_code = (int)code;
+	resp->timed_out = code == CURLE_OPERATION_TIMEDOUT;
+	resp->connect_failed = code == CURLE_COULDNT_CONNECT ||
+	    code == CURLE_COULDNT_RESOLVE_HOST ||
+	    code == CURLE_COULDNT_RESOLVE_PROXY;
+	resp->maybe_sent = !resp->connect_failed &&
+	    (status > 0 || connect_us > 0 || pre_us > 0 || req_size > 0);
+	if (retry > 0)
+		resp->retry_after =
+		    retry > UINT_MAX ? UINT_MAX : (unsigned)retry;
+	resp->content_type = ctype;
+	resp->body = x->body ? x->body : "";
+	resp->body_len = x->len;
+	resp->total_ms = (double)total_us / 1000.0;
+	if (x->too_large)
+		snprintf(resp->error, sizeof(resp->error),
+		    "response body over %d bytes", HTTPC_MAX_BODY);
+	else if (code != CURLE_OK)
+		snprintf(resp->error, sizeof(resp->error), "%s",
+		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+}
+
+static void
+httpc_xfer_free(struct httpc_xfer *x)
+{
+	curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	free(x->body);
+	free(x);
+}
+
+/*
+ * Drops the unfinished requests of 'arg' without calling them back:
+ * removing an easy handle also drops a completion libcurl had queued.
+ */
+unsigned
+httpc_cancel(struct httpc *c, const void *arg)
+{
+	struct httpc_xfer *x, *next;
+	unsigned n = 0;
+
+	if (c == NULL)
+		return 0;
+	for (x = TAILQ_FIRST(&c->xfers); x != NULL; x = next) {
+		next = TAILQ_NEXT(x, entry);
+		if (x->arg != arg)
+			continue;
+		httpc_stop(x);
+		httpc_xfer_free(x);
+		n++;
+	}
+	if (n > 0)
+		httpc_pump(c);
+	return n;
+}
+
+/* Requests started and not finished: handed to libcurl or waiting. */
+unsigned
+httpc_in_flight(const struct httpc *c)
+{
+	return c == NULL ? 0 : c->n;
+}
+
+/*
+ * Aborts what is still running (no callbacks), closes the cached
+ * connections and frees the client and any socket records left.
+ */
 void
 httpc_free(struct httpc *c)
 {
+	struct httpc_origin *o;
+	struct httpc_xfer *x;
+	struct httpc_sock *hs;
+
+	if (c == NULL)
+		return;
+	while ((x = TAILQ_FIRST(&c->xfers)) != NULL) {
+		httpc_stop(x);
+		httpc_xfer_free(x);
+	}
+	while ((o = LIST_FIRST(&c->origins)) != NULL) {
+		LIST_REMOVE(o, entry);
+		free(o->key);
+		free(o);
+	}
+	curl_multi_cleanup(c->multi);
+	while ((hs = LIST_FIRST(&c->socks)) != NULL) {
+		LIST_REMOVE(hs, entry);
+		event_free(hs->ev);
+		free(hs);
+	}
+	event_free(c->timer);
+	free(c->ca_file);
 	free(c);
 }

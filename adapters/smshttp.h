@@ -38,21 +38,21 @@ struct evbuffer;
 
 /* What build() fills for one message. */
 struct smshttp_req {
-	const char *method;		/* "POST" (default) or "GET" */
+	const char *method; /* "POST" (default) or "GET" */
 	/* 20 KiB: a Kannel GET carries 1,600 UCS-2 characters, each up to
 	 * 12 bytes once UTF-8 is percent-encoded. */
-	char path[20480];		/* appended to base_url; may hold a
-					 * query for GET */
-	const char *content_type;	/* NULL for GET */
-	struct evbuffer *body;		/* handed over empty; append to it */
+	char path[20480];	  /* appended to base_url; may hold a
+				   * query for GET */
+	const char *content_type; /* NULL for GET */
+	struct evbuffer *body;	  /* handed over empty; append to it */
 	/* Extra headers, "Name: value" (e.g. Authorization). */
 	char headers[SMSHTTP_MAX_HEADERS][512];
 	size_t nheaders;
 };
 
 struct smshttp_provider {
-	const char *name;		/* as in adapter_ops */
-	const char *default_base_url;	/* "https://api.twilio.com" */
+	const char *name;	      /* as in adapter_ops */
+	const char *default_base_url; /* "https://api.twilio.com" */
 	/* The provider's own keys of [sender NAME], NULL-terminated. */
 	const char *const *keys;
 	/*

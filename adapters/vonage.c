@@ -418,6 +418,8 @@ vonage_classify_messages(json_t *msgs, struct send_result *res)
 	send_result_set(res, c->outcome, code, "vonage status %d: %s", code,
 	    c->what);
 	res->uncertain = some_ok;
+	if (code == 1) /* "Throttled": slow the sender down */
+		res->flags |= SEND_F_RATE_LIMITED;
 }
 
 /* A messages[] status: Vonage sends "0"; a number is read too; -1 if neither.

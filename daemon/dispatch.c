@@ -543,7 +543,7 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		    r->ad->ops->name, r->name, METRICS_OUT_ACCEPTED);
 		break;
 	case SEND_TRANSIENT:
-		if (res->code == 429)
+		if (res->flags & SEND_F_RATE_LIMITED)
 			rl_throttle(&r->bucket, now,
 			    res->retry_after > DISPATCH_RETRY_AFTER_MAX
 				? DISPATCH_RETRY_AFTER_MAX * 1000

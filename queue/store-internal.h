@@ -1,7 +1,7 @@
 /*
  * store-internal.h - what queue/ modules share about the store. Only files
- * in queue/ include this; it is the one place SQLite types appear in a
- * header.
+ * in queue/ include it; it and queue-internal.h (which builds on it) are
+ * the only headers where SQLite types appear.
  *
  * Contract:
  *  - store_stmt() returns a cached prepared statement for a SQL string
