@@ -9,8 +9,14 @@
 -- not_before, so the daemon holds them all until wrk has stopped and the
 -- backlog drains as one measurable batch.
 --
+-- For the SMS provider figure (bench/run step 5): $OD_BENCH_SENDER names
+-- the [sender] every message goes to, and $OD_BENCH_MAX_PER_THREAD caps
+-- the messages each wrk thread posts; after that a thread only GETs
+-- /healthz (answered 200, counted as idle) until wrk's duration ends, so
+-- a timed wrk run enqueues an exact count.
+--
 -- done() prints one line that bench/run parses:
---   post.lua: responses=N status_202=N non_202=N seconds=S rate_202=R
+--   post.lua: responses=N status_202=N non_202=N idle=N seconds=S rate_202=R
 -- and, when some answer was not 202, one line per status:
 --   post.lua: status 503: N
 
@@ -24,6 +30,11 @@ local extra = ""
 if not_before ~= nil and not_before ~= "" then
 	extra = string.format(',"not_before":%d', tonumber(not_before))
 end
+local sender = os.getenv("OD_BENCH_SENDER")
+if sender ~= nil and sender ~= "" then
+	extra = extra .. string.format(',"sender":"%s"', sender)
+end
+local cap = tonumber(os.getenv("OD_BENCH_MAX_PER_THREAD") or "")
 
 -- Main state only: the threads, to read their counters in done().
 local threads = {}
@@ -40,13 +51,23 @@ function init(args)
 	counter = 0
 	ok = 0
 	bad = 0
+	idle = 0
 	statuses = {}
+	-- wrk calls the first thread's request() once more, to check the
+	-- script, and throws that request away: count it in that thread's cap
+	my_cap = cap
+	if cap ~= nil and tid == 1 then
+		my_cap = cap + 1
+	end
 	wrk.method = "POST"
 	wrk.headers["Content-Type"] = "application/json"
 	wrk.headers["Authorization"] = "Bearer " .. token
 end
 
 function request()
+	if my_cap ~= nil and counter >= my_cap then
+		return wrk.format("GET", "/healthz", {})
+	end
 	counter = counter + 1
 	-- +1555 and 7 digits: a valid E.164 shape (11 digits).
 	local body = string.format(
@@ -60,6 +81,8 @@ end
 function response(status, headers, body)
 	if status == 202 then
 		ok = ok + 1
+	elseif status == 200 and cap ~= nil then
+		idle = idle + 1
 	else
 		bad = bad + 1
 		statuses[status] = (statuses[status] or 0) + 1
@@ -67,20 +90,21 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-	local total_ok, total_bad, by_status = 0, 0, {}
+	local total_ok, total_bad, total_idle, by_status = 0, 0, 0, {}
 	for _, thread in ipairs(threads) do
 		total_ok = total_ok + thread:get("ok")
 		total_bad = total_bad + thread:get("bad")
+		total_idle = total_idle + thread:get("idle")
 		for status, n in pairs(thread:get("statuses")) do
 			by_status[status] = (by_status[status] or 0) + n
 		end
 	end
 	local seconds = summary.duration / 1e6
 	io.write(string.format(
-		"post.lua: responses=%d status_202=%d non_202=%d " ..
+		"post.lua: responses=%d status_202=%d non_202=%d idle=%d " ..
 		"seconds=%.3f rate_202=%.1f\n",
-		total_ok + total_bad, total_ok, total_bad, seconds,
-		total_ok / seconds))
+		total_ok + total_bad + total_idle, total_ok, total_bad,
+		total_idle, seconds, total_ok / seconds))
 	for status, n in pairs(by_status) do
 		io.write(string.format("post.lua: status %d: %d\n", status, n))
 	end
