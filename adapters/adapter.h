@@ -56,6 +56,10 @@ enum send_outcome {
 /* The provider asked us to slow down (HTTP 429, Vonage status 1, ...):
  * the dispatcher pauses the sender for retry_after and halves its rate. */
 #define SEND_F_RATE_LIMITED 0x02u
+/* The sender itself was refused (credentials, account barred or out of
+ * credit): no message of it can go now. The result is transient, the
+ * message stays queued, and the dispatcher pauses the whole sender. */
+#define SEND_F_SENDER_BROKEN 0x04u
 
 struct send_result {
 	enum send_outcome outcome;

@@ -322,6 +322,13 @@ smshttp_on_response(void *arg, const struct httpc_response *resp)
 	TAILQ_REMOVE(&sh->recs, rec, entry);
 	memset(&res, 0, sizeof(res));
 	sh->p->classify(sh->prov, resp, &res);
+	/* Whatever the provider's own code (Twilio 20003, Plivo 401, ...), a
+	 * 401 says this sender's credentials were refused: every message of
+	 * it would fail the same way, so keep them and stop the sender. */
+	if (resp->status == 401) {
+		res.outcome = SEND_TRANSIENT;
+		res.flags |= SEND_F_SENDER_BROKEN;
+	}
 	log_trace(TRACE_ADAPTER,
 	    "smshttp_response sender=%s provider=%s msg=%lld status=%d "
 	    "curl=%d latency_ms=%.1f outcome=%s code=%d retry_after=%u%s",

@@ -420,6 +420,12 @@ vonage_classify_messages(json_t *msgs, struct send_result *res)
 	res->uncertain = some_ok;
 	if (code == 1) /* "Throttled": slow the sender down */
 		res->flags |= SEND_F_RATE_LIMITED;
+	/* invalid credentials, account barred, out of credit: the sender is
+	 * refused, not the message */
+	if (code == 4 || code == 8 || code == 9) {
+		res->outcome = SEND_TRANSIENT;
+		res->flags |= SEND_F_SENDER_BROKEN;
+	}
 }
 
 /* A messages[] status: Vonage sends "0"; a number is read too; -1 if neither.

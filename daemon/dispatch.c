@@ -41,6 +41,7 @@
 
 #define DISPATCH_EXPIRE_EVERY_MS 1000  /* sweep for expired messages */
 #define DISPATCH_RETRY_AFTER_MAX 86400 /* s; longer asks are capped */
+#define DISPATCH_SENDER_PAUSE_S	 60    /* after a refused sender */
 
 struct route {
 	char *name; /* sender name, or "email" */
@@ -105,6 +106,8 @@ static void dispatch_on_result(void *, const struct send_result *);
 static void dispatch_retry(struct dispatch_job *, const struct send_result *,
     int64_t);
 static void dispatch_settle(struct dispatch_job *);
+static void dispatch_pause_sender(struct dispatch *, struct route *,
+    const struct send_result *, int64_t);
 static void dispatch_record_optout(struct dispatch *, const struct out_msg *,
     int64_t);
 static void dispatch_check_stopped(struct dispatch *);
@@ -511,6 +514,7 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
 	struct queue_result qr = {0};
+	struct send_result held;
 	int64_t now = msg_now_ms();
 	char err[256], masked[MSG_ADDR_MAX];
 
@@ -543,6 +547,14 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		    r->ad->ops->name, r->name, METRICS_OUT_ACCEPTED);
 		break;
 	case SEND_TRANSIENT:
+		if (res->flags & SEND_F_SENDER_BROKEN) {
+			held = *res;
+			if (held.retry_after < DISPATCH_SENDER_PAUSE_S)
+				held.retry_after = DISPATCH_SENDER_PAUSE_S;
+			dispatch_pause_sender(d, r, &held, now);
+			dispatch_retry(job, &held, now);
+			break;
+		}
 		if (res->flags & SEND_F_RATE_LIMITED)
 			rl_throttle(&r->bucket, now,
 			    res->retry_after > DISPATCH_RETRY_AFTER_MAX
@@ -569,6 +581,25 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	}
 	dispatch_settle(job);
 	dispatch_kick(d);
+}
+
+/*
+ * The provider refused the sender itself (credentials, account, credit):
+ * every message of it would fail alike, so none is failed. The message
+ * goes back to the queue (the caller retries it), the sender pauses for
+ * res->retry_after, and the operator is told, once per pause.
+ */
+static void
+dispatch_pause_sender(struct dispatch *d, struct route *r,
+    const struct send_result *res, int64_t now)
+{
+	rl_throttle(&r->bucket, now, res->retry_after * 1000);
+	log_warnx("sender_paused sender=%s provider=%s code=%d "
+		  "resume_in_s=%u reason=\"%s\" action=\"check the sender's "
+		  "credentials and account\"",
+	    r->name, r->ad->ops->name, res->code, res->retry_after, res->text);
+	metrics_count_message(d->metrics, r->channel, r->ad->ops->name, r->name,
+	    METRICS_OUT_TRANSIENT);
 }
 
 /*

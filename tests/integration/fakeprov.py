@@ -375,6 +375,31 @@ def stays(predicate, seconds, what=None, interval=0.05):
         time.sleep(interval)
 
 
+def check_sender_refused(d, fp, provider, codes):
+    """
+    The provider refused the sender's credentials: the message is not
+    failed but kept (back in the queue, the provider's code in its error
+    and history), the whole sender pauses (no second request for a while),
+    and the operator is warned.
+    """
+    d.expect_log(r" warn sender_paused ")
+    mid = d.send_sms(MEMBER, "x")
+    wait_for(lambda: len(fp.requests(provider)) >= 1, 10,
+             what="the first request")
+
+    def requeued():
+        m = d.message(mid)
+        return m if [h["status"] for h in m["history"]] == \
+            ["queued", "sending", "queued"] else None
+    m = wait_for(requeued, 10, what="the message back in the queue")
+    assert m["status"] == "queued", m
+    assert m["error"]["code"] in codes, m
+    assert m["history"][-1]["code"] in codes, m
+    stays(lambda: len(fp.requests(provider)) == 1, 1.5, "the sender paused")
+    assert re.search(r" warn sender_paused sender=\S+ provider=%s code=\d+ "
+                     r"resume_in_s=60 " % provider, d.log()), d.log()
+
+
 def sent_form(report):
     """The form fields fakeprov sent in a callback report, as a dict."""
     return dict(urllib.parse.parse_qsl(report["sent"]["body"] or "",

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 
 import pytest
 
-from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, basic_auth,  # noqa
+from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, check_sender_refused, basic_auth,  # noqa
                       check_auto_callbacks, check_bad_signature,
                       check_inbound, check_permanent, check_retries,
                       check_retry_after, check_status_forward_only, fakeprov,
@@ -114,12 +114,10 @@ def test_outbound_request_is_exactly_plivos(make_daemon, fakeprov):
         assert d.message(mid)["provider_message_id"] == by_text[text]["id"]
 
 
-def test_wrong_credentials_fail_permanently(make_daemon, fakeprov):
+def test_wrong_credentials_pause_the_sender(make_daemon, fakeprov):
     d = sms_daemon(make_daemon, fakeprov, P,
                    sender_keys={"auth_token": "not-the-token"})
-    m = d.wait_status(d.send_sms(MEMBER, "x"), "failed")
-    assert m["error"]["code"] == 401
-    assert len(fakeprov.requests(P)) == 1
+    check_sender_refused(d, fakeprov, P, (401,))
 
 
 def test_4xx_fails_without_retry(make_daemon, fakeprov):

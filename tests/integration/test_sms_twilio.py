@@ -18,7 +18,7 @@ import urllib.parse
 
 import pytest
 
-from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, basic_auth,  # noqa
+from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, check_sender_refused, basic_auth,  # noqa
                       check_auto_callbacks, check_carrier_optout,
                       check_permanent, check_retries, check_retry_after,
                       check_status_forward_only, fakeprov, form_pairs,
@@ -101,14 +101,12 @@ def test_api_key_auth(make_daemon, fakeprov):
     assert header(r, "Authorization") == basic_auth(key, "sk-secret-1")
 
 
-def test_wrong_credentials_fail_permanently(make_daemon, fakeprov):
-    """Twilio's 401 (code 20003) is a configuration error: failed, not
-    retried."""
+def test_wrong_credentials_pause_the_sender(make_daemon, fakeprov):
+    """Twilio's 401 (code 20003) refuses the sender, not the message: it
+    stays queued, the sender pauses, the operator is warned."""
     d = sms_daemon(make_daemon, fakeprov, P,
                    sender_keys={"auth_token": "not-the-token"})
-    m = d.wait_status(d.send_sms(MEMBER, "x"), "failed")
-    assert m["error"]["code"] == 20003
-    stays(lambda: len(fakeprov.requests(P)) == 1, 1.0, "no retry")
+    check_sender_refused(d, fakeprov, P, (20003, 401))
 
 
 def test_inbound_signed_is_stored_and_answered(make_daemon, fakeprov):

@@ -449,11 +449,35 @@ START_TEST(test_vonage_classify_transient_codes)
 }
 END_TEST
 
-/* Every other documented status, and an undocumented one, is final. */
+/*
+ * Every other documented status, and an undocumented one, is final -
+ * except those refusing the sender itself (4 bad credentials, 8 account
+ * barred, 9 out of credit): transient, flagged, so no message is failed.
+ */
+START_TEST(test_vonage_classify_sender_refused)
+{
+	static const int codes[] = {4, 8, 9};
+	struct send_result res;
+	char body[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		snprintf(body, sizeof(body),
+		    "{\"message-count\":\"1\",\"messages\":[{\"status\":"
+		    "\"%d\",\"error-text\":\"x\"}]}",
+		    codes[i]);
+		vt_classify(body, 200, &res);
+		ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
+		ck_assert(res.flags & SEND_F_SENDER_BROKEN);
+		ck_assert_int_eq(res.code, codes[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_vonage_classify_permanent_codes)
 {
-	static const int codes[] = {2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 22,
-	    23, 29, 32, 33, 99};
+	static const int codes[] = {2, 3, 6, 7, 10, 11, 12, 14, 15, 22, 23, 29,
+	    32, 33, 99};
 	struct send_result res;
 	char body[256];
 	char *fix;
@@ -471,7 +495,7 @@ START_TEST(test_vonage_classify_permanent_codes)
 	}
 	fix = vt_fixture("send-bad-credentials.json");
 	vt_classify(fix, 200, &res);
-	ck_assert_int_eq(res.outcome, SEND_PERMANENT);
+	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 4);
 	ck_assert_str_eq(res.text, "vonage status 4: invalid credentials");
 	free(fix);
@@ -832,6 +856,7 @@ vonage_suite(void)
 	tcase_add_test(tc, test_vonage_classify_accepted);
 	tcase_add_test(tc, test_vonage_classify_transient_codes);
 	tcase_add_test(tc, test_vonage_classify_permanent_codes);
+	tcase_add_test(tc, test_vonage_classify_sender_refused);
 	tcase_add_test(tc, test_vonage_classify_http);
 	suite_add_tcase(s, tc);
 
