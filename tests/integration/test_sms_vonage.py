@@ -17,7 +17,7 @@ missing or stale signatures refused; delivery receipts forward only;
 
 import pytest
 
-from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER,  # noqa: F401
+from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, check_sender_refused,  # noqa: F401
                       check_auto_callbacks, check_bad_signature,
                       check_inbound, check_permanent, check_retries,
                       check_retry_after, check_status_forward_only, fakeprov,
@@ -96,9 +96,12 @@ def test_outbound_request_is_exactly_vonages(make_daemon, fakeprov):
         assert d.message(mid)["provider_message_id"] == r["id"]
 
 
-def test_wrong_credentials_fail_permanently(make_daemon, fakeprov):
-    """Vonage says 200 with status 4 (Bad Credentials): failed, no retry."""
-    check_permanent(make_daemon, fakeprov, P, 4, code=4)
+def test_wrong_credentials_pause_the_sender(make_daemon, fakeprov):
+    """Vonage says 200 with status 4 (Bad Credentials): the sender is
+    refused, not the message: kept, the sender pauses, a warning."""
+    d = sms_daemon(make_daemon, fakeprov, P)
+    fakeprov.behave(P, code=4)
+    check_sender_refused(d, fakeprov, P, (4,))
 
 
 @pytest.mark.parametrize("code", [7, 15])
