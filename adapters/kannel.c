@@ -128,7 +128,6 @@ static const char *kannel_reply_body(struct adapter *, enum webhook_kind,
 static char *kannel_query_get(const char *, const char *, size_t *);
 static void kannel_query_add(struct evbuffer *, char, const char *,
     const char *);
-static void kannel_address_in(const char *, char *, size_t);
 static bool kannel_is_number(const char *);
 static bool kannel_is_utf8(const char *, size_t);
 
@@ -511,8 +510,8 @@ kannel_parse_inbound(struct adapter *ad, const struct webhook_req *req,
 		snprintf(err, errlen, "kannel: inbound lacks from, to or id");
 	else if ((text = kannel_inbound_text(req, err, errlen)) != NULL) {
 		strlcpy(out->provider_id, id, sizeof(out->provider_id));
-		kannel_address_in(from, out->from, sizeof(out->from));
-		kannel_address_in(to, out->to, sizeof(out->to));
+		smshttp_address_in(from, out->from, sizeof(out->from));
+		smshttp_address_in(to, out->to, sizeof(out->to));
 		out->body = text;
 		rc = 0;
 	}
@@ -694,28 +693,6 @@ kannel_query_add(struct evbuffer *q, char sep, const char *key,
 		fatalx("kannel_query_add: evhttp_uriencode failed");
 	evbuffer_add_printf(q, "%c%s=%s", sep, key, enc);
 	free(enc);
-}
-
-/*
- * Numbers from Kannel come as the SMSC gave them: "+1...", "001..." or
- * bare international digits; they become +E.164. Short codes and
- * alphanumeric senders stay as they are.
- */
-static void
-kannel_address_in(const char *addr, char *buf, size_t len)
-{
-	const char *d = addr;
-	size_t n;
-
-	if (*d == '+')
-		d++;
-	else if (strncmp(d, "00", 2) == 0)
-		d += 2;
-	n = strlen(d);
-	if (n >= 7 && n <= 15 && strspn(d, "0123456789") == n)
-		snprintf(buf, len, "+%s", d);
-	else
-		strlcpy(buf, addr, len);
 }
 
 /* One number: optional '+' and 3 to 15 digits (short codes too). */

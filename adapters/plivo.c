@@ -86,8 +86,6 @@ static int plivo_parse_status(struct adapter *, const struct webhook_req *,
     struct status_update *, char *, size_t);
 static const char *plivo_reply_body(struct adapter *, enum webhook_kind,
     const char **);
-static int plivo_digits(const char *, char *, size_t);
-static void plivo_address_in(const char *, char *, size_t);
 static bool plivo_is_uint(const char *, size_t);
 static void plivo_scrub(const char *, char *, size_t);
 
@@ -213,11 +211,11 @@ plivo_build(const void *prov, const struct out_msg *msg, const char *status_url,
 	json_t *o;
 	char *s;
 
-	if (plivo_digits(msg->to, dst, sizeof(dst)) == -1) {
+	if (smshttp_digits(msg->to, dst, sizeof(dst)) == -1) {
 		snprintf(err, errlen, "plivo: invalid destination number");
 		return -1;
 	}
-	if (plivo_digits(src, from, sizeof(from)) == -1)
+	if (smshttp_digits(src, from, sizeof(from)) == -1)
 		strlcpy(from, src, sizeof(from)); /* alphanumeric sender */
 	o = json_pack("{s:s, s:s, s:s}", "src", from, "dst", dst, "text",
 	    msg->body);
@@ -503,8 +501,8 @@ plivo_parse_inbound(struct adapter *ad, const struct webhook_req *req,
 		return -1;
 	}
 	strlcpy(out->provider_id, uuid, sizeof(out->provider_id));
-	plivo_address_in(from, out->from, sizeof(out->from));
-	plivo_address_in(to, out->to, sizeof(out->to));
+	smshttp_address_in(from, out->from, sizeof(out->from));
+	smshttp_address_in(to, out->to, sizeof(out->to));
 	if (units != NULL && plivo_is_uint(units, 3))
 		out->segments = (unsigned)atoi(units);
 	out->body = xstrdup(text);
@@ -571,33 +569,6 @@ plivo_reply_body(struct adapter *ad, enum webhook_kind kind, const char **ctype)
 	}
 	*ctype = "text/plain";
 	return "";
-}
-
-/* addr without '+' into buf: 7 to 15 digits, else -1. */
-static int
-plivo_digits(const char *addr, char *buf, size_t len)
-{
-	size_t n;
-
-	if (*addr == '+')
-		addr++;
-	n = strlen(addr);
-	if (n < 7 || n > 15 || strspn(addr, "0123456789") != n || n >= len)
-		return -1;
-	strlcpy(buf, addr, len);
-	return 0;
-}
-
-/* A number from Plivo gets its '+'; short codes and names stay. */
-static void
-plivo_address_in(const char *addr, char *buf, size_t len)
-{
-	char digits[32];
-
-	if (plivo_digits(addr, digits, sizeof(digits)) == 0)
-		snprintf(buf, len, "+%s", digits);
-	else
-		strlcpy(buf, addr, len);
 }
 
 /* True for 1 to 'max' decimal digits. */

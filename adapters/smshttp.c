@@ -458,3 +458,34 @@ smshttp_classify_transport(const struct httpc_response *resp,
 	}
 	return 0;
 }
+
+int
+smshttp_digits(const char *addr, char *buf, size_t len)
+{
+	size_t n;
+
+	if (*addr == '+')
+		addr++;
+	n = strlen(addr);
+	if (n < 7 || n > 15 || strspn(addr, "0123456789") != n || n >= len)
+		return -1;
+	strlcpy(buf, addr, len);
+	return 0;
+}
+
+void
+smshttp_address_in(const char *addr, char *buf, size_t len)
+{
+	const char *d = addr;
+	size_t n;
+
+	if (*d == '+')
+		d++;
+	else if (strncmp(d, "00", 2) == 0)
+		d += 2;
+	n = strlen(d);
+	if (n >= 7 && n <= 15 && strspn(d, "0123456789") == n)
+		snprintf(buf, len, "+%s", d);
+	else
+		strlcpy(buf, addr, len);
+}

@@ -100,6 +100,18 @@ const char *smshttp_webhook_url(const struct adapter *ad,
     enum webhook_kind kind);
 
 /*
+ * addr (E.164, with or without '+') as bare digits into buf, the form
+ * Vonage, Plivo and Kannel take; -1 unless it is 7 to 15 digits.
+ */
+int smshttp_digits(const char *addr, char *buf, size_t len);
+/*
+ * A number a provider reports without '+' ("15551230001", or
+ * "0015551230001" from some SMSCs) as +E.164 in buf; short codes and
+ * alphanumeric senders are copied as they are.
+ */
+void smshttp_address_in(const char *addr, char *buf, size_t len);
+
+/*
  * The transport part of classify, shared by all providers: no response
  * (refused, DNS: transient, certain), timeout or connection dropped
  * (transient, uncertain), 429 (transient, Retry-After), 5xx (transient).

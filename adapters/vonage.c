@@ -122,8 +122,6 @@ static int vonage_sig_compute(const struct vonage *,
 static void vonage_sig_base(const struct vonage_fields *, struct evbuffer *);
 static bool vonage_hex_equal(const char *, const char *);
 static void vonage_form_add(struct evbuffer *, const char *, const char *);
-static int vonage_digits(const char *, char *, size_t);
-static void vonage_address_in(const char *, char *, size_t);
 static int vonage_status_of(const json_t *);
 static const struct vonage_code *vonage_code_lookup(int);
 
@@ -298,12 +296,12 @@ vonage_build(const void *prov, const struct out_msg *msg,
 	const char *src = msg->from[0] != '\0' ? msg->from : v->from;
 	int64_t ttl;
 
-	if (vonage_digits(msg->to, to, sizeof(to)) == -1) {
+	if (smshttp_digits(msg->to, to, sizeof(to)) == -1) {
 		snprintf(err, errlen, "vonage: invalid destination number");
 		return -1;
 	}
 	/* A number sender loses its '+'; an alphanumeric one is kept. */
-	if (vonage_digits(src, from, sizeof(from)) == -1)
+	if (smshttp_digits(src, from, sizeof(from)) == -1)
 		strlcpy(from, src, sizeof(from));
 	req->method = "POST";
 	strlcpy(req->path, "/sms/json", sizeof(req->path));
@@ -644,8 +642,8 @@ vonage_parse_inbound(struct adapter *ad, const struct webhook_req *req,
 		snprintf(err, errlen, "vonage: messageId too long");
 	else if (vonage_inbound_concat(&f, out, err, errlen) == 0) {
 		strlcpy(out->provider_id, id, sizeof(out->provider_id));
-		vonage_address_in(msisdn, out->from, sizeof(out->from));
-		vonage_address_in(to, out->to, sizeof(out->to));
+		smshttp_address_in(msisdn, out->from, sizeof(out->from));
+		smshttp_address_in(to, out->to, sizeof(out->to));
 		out->body = xstrdup(text);
 		rc = 0;
 	}
@@ -816,35 +814,4 @@ vonage_field(const struct vonage_fields *f, const char *key)
 		if (strcmp(f->kv[i].key, key) == 0)
 			return f->kv[i].value;
 	return NULL;
-}
-
-/*
- * Vonage numbers are E.164 digits without '+' (vonage-python-sdk
- * sms/requests.py; 'to' must match \d{7,15}). Copies addr without its
- * '+' into buf; -1 unless it is 7 to 15 digits.
- */
-static int
-vonage_digits(const char *addr, char *buf, size_t len)
-{
-	size_t n;
-
-	if (*addr == '+')
-		addr++;
-	n = strlen(addr);
-	if (n < 7 || n > 15 || strspn(addr, "0123456789") != n || n >= len)
-		return -1;
-	strlcpy(buf, addr, len);
-	return 0;
-}
-
-/* A number from Vonage gets its '+' back; short codes and names do not. */
-static void
-vonage_address_in(const char *addr, char *buf, size_t len)
-{
-	char digits[32];
-
-	if (vonage_digits(addr, digits, sizeof(digits)) == 0)
-		snprintf(buf, len, "+%s", digits);
-	else
-		strlcpy(buf, addr, len);
 }
