@@ -58,6 +58,11 @@ static void api_message_post(struct http_req *, void *);
 static void api_message_get(struct http_req *, void *);
 static void api_on_enqueued(void *, bool);
 static int api_sms_body(struct queue_new *, char *, size_t);
+static int api_message_known(json_t *, char *, size_t);
+static int api_message_sms(struct api *, struct queue_new *, char *, size_t);
+static int api_message_email(struct queue_new *, char *, size_t);
+static int api_message_timing(struct api *, json_t *, struct queue_new *,
+    char *, size_t);
 static int api_message_parse(struct api *, json_t *, struct queue_new *, char *,
     size_t);
 
@@ -379,21 +384,16 @@ api_opt_string(json_t *o, const char *key, const char **out, char *err,
 	return 0;
 }
 
-/*
- * Validates a POST /api/v1/messages body into m (strings borrowed from o).
- * Returns 0, or -1 with "field: problem" in err.
- */
+/* Refuses fields the API does not know: a typo must not pass silently. */
 static int
-api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
-    size_t errlen)
+api_message_known(json_t *o, char *err, size_t errlen)
 {
 	static const char *const known[] = {"channel", "to", "body", "subject",
 	    "html", "from", "sender", "idempotency_key", "not_before",
 	    "expires_at", "priority", NULL};
-	const char *key, *chan = NULL;
+	const char *key;
 	json_t *v;
 	size_t i;
-	int64_t now = msg_now_ms();
 
 	json_object_foreach(o, key, v) {
 		for (i = 0; known[i] != NULL && strcmp(known[i], key); i++)
@@ -403,102 +403,84 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 			return -1;
 		}
 	}
-	if (api_opt_string(o, "channel", &chan, err, errlen) == -1 ||
-	    api_opt_string(o, "to", &m->to, err, errlen) == -1 ||
-	    api_opt_string(o, "body", &m->body, err, errlen) == -1 ||
-	    api_opt_string(o, "subject", &m->subject, err, errlen) == -1 ||
-	    api_opt_string(o, "html", &m->html, err, errlen) == -1 ||
-	    api_opt_string(o, "from", &m->from, err, errlen) == -1 ||
-	    api_opt_string(o, "sender", &m->sender, err, errlen) == -1 ||
-	    api_opt_string(o, "idempotency_key", &m->idempotency_key, err,
-		errlen) == -1)
-		return -1;
-	if (chan != NULL && channel_parse(chan) == -1) {
-		snprintf(err, errlen, "channel: must be \"sms\" or \"email\"");
+	return 0;
+}
+
+/* The SMS-only checks; resolves the sender and the number it sends from. */
+static int
+api_message_sms(struct api *api, struct queue_new *m, char *err, size_t errlen)
+{
+	if (!api_is_e164(m->to)) {
+		snprintf(err, errlen,
+		    "to: not an E.164 phone number (+ and 8-15 digits)");
 		return -1;
 	}
-	m->channel = chan != NULL ? channel_parse(chan) : CHANNEL_SMS;
-	if (m->to == NULL || m->body == NULL || m->body[0] == '\0') {
-		snprintf(err, errlen, "%s: required",
-		    m->to == NULL ? "to" : "body");
+	if (m->subject != NULL || m->html != NULL) {
+		snprintf(err, errlen, "%s: only for email",
+		    m->subject != NULL ? "subject" : "html");
 		return -1;
 	}
-	if (m->channel == CHANNEL_SMS) {
-		if (!api_is_e164(m->to)) {
-			snprintf(err, errlen,
-			    "to: not an E.164 phone number "
-			    "(+ and 8-15 digits)");
-			return -1;
-		}
-		if (m->subject != NULL || m->html != NULL) {
-			snprintf(err, errlen, "%s: only for email",
-			    m->subject != NULL ? "subject" : "html");
-			return -1;
-		}
-		if (api_sms_body(m, err, errlen) == -1)
-			return -1;
-		if (m->sender == NULL)
-			m->sender = dispatch_default_sender(api->deps.dispatch);
-		if (m->sender == NULL) {
-			snprintf(err, errlen,
-			    "sender: no SMS sender is "
-			    "configured ([sender NAME])");
-			return -1;
-		}
-		if (!dispatch_has_sender(api->deps.dispatch, m->sender)) {
-			snprintf(err, errlen, "sender: no sender named '%s'",
-			    m->sender);
-			return -1;
-		}
-		/* Record the number it will go out from. */
-		if (m->from == NULL)
-			m->from =
-			    dispatch_sender_from(api->deps.dispatch, m->sender);
-	} else {
-		if (!api_is_email(m->to)) {
-			snprintf(err, errlen, "to: not an email address");
-			return -1;
-		}
-		if (m->subject == NULL || m->subject[0] == '\0') {
-			snprintf(err, errlen, "subject: required for email");
-			return -1;
-		}
-		if (strpbrk(m->subject, "\r\n") != NULL) {
-			snprintf(err, errlen,
-			    "subject: must not hold a line "
-			    "break");
-			return -1;
-		}
-		if (m->sender != NULL) {
-			snprintf(err, errlen, "sender: only for SMS");
-			return -1;
-		}
-	}
-	if (m->from != NULL &&
-	    (strlen(m->from) >= MSG_ADDR_MAX ||
-		strpbrk(m->from, "\r\n") != NULL)) {
-		snprintf(err, errlen, "from: too long or holds a line break");
+	if (api_sms_body(m, err, errlen) == -1)
+		return -1;
+	if (m->sender == NULL)
+		m->sender = dispatch_default_sender(api->deps.dispatch);
+	if (m->sender == NULL) {
+		snprintf(err, errlen,
+		    "sender: no SMS sender is configured ([sender NAME])");
 		return -1;
 	}
-	if (m->idempotency_key != NULL &&
-	    (m->idempotency_key[0] == '\0' ||
-		strlen(m->idempotency_key) > API_KEY_MAX)) {
-		snprintf(err, errlen, "idempotency_key: 1 to %d characters",
-		    API_KEY_MAX);
+	if (!dispatch_has_sender(api->deps.dispatch, m->sender)) {
+		snprintf(err, errlen, "sender: no sender named '%s'",
+		    m->sender);
 		return -1;
 	}
+	/* Record the number it will go out from. */
+	if (m->from == NULL)
+		m->from = dispatch_sender_from(api->deps.dispatch, m->sender);
+	return 0;
+}
+
+/* The email-only checks. Header fields never carry a line break. */
+static int
+api_message_email(struct queue_new *m, char *err, size_t errlen)
+{
+	if (!api_is_email(m->to)) {
+		snprintf(err, errlen, "to: not an email address");
+		return -1;
+	}
+	if (m->subject == NULL || m->subject[0] == '\0') {
+		snprintf(err, errlen, "subject: required for email");
+		return -1;
+	}
+	if (strpbrk(m->subject, "\r\n") != NULL) {
+		snprintf(err, errlen, "subject: must not hold a line break");
+		return -1;
+	}
+	if (m->sender != NULL) {
+		snprintf(err, errlen, "sender: only for SMS");
+		return -1;
+	}
+	return 0;
+}
+
+/* priority, not_before and expires_at (default: now + [dispatch] validity). */
+static int
+api_message_timing(struct api *api, json_t *o, struct queue_new *m, char *err,
+    size_t errlen)
+{
+	int64_t now = msg_now_ms();
+	json_t *v;
+
+	m->priority = MSG_PRIO_DEFAULT;
 	if ((v = json_object_get(o, "priority")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > API_PRIO_MAX) {
 			snprintf(err, errlen,
-			    "priority: an integer from 0 to "
-			    "%d",
-			    API_PRIO_MAX);
+			    "priority: an integer from 0 to %d", API_PRIO_MAX);
 			return -1;
 		}
 		m->priority = (int)json_integer_value(v);
-	} else
-		m->priority = MSG_PRIO_DEFAULT;
+	}
 	if ((v = json_object_get(o, "not_before")) != NULL &&
 	    api_parse_time(v, &m->not_before) == -1) {
 		snprintf(err, errlen,
@@ -520,6 +502,57 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 		}
 	}
 	return 0;
+}
+
+/*
+ * Validates a POST /api/v1/messages body into m (strings borrowed from o).
+ * Returns 0, or -1 with "field: problem" in err.
+ */
+static int
+api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
+    size_t errlen)
+{
+	const char *chan = NULL;
+
+	if (api_message_known(o, err, errlen) == -1 ||
+	    api_opt_string(o, "channel", &chan, err, errlen) == -1 ||
+	    api_opt_string(o, "to", &m->to, err, errlen) == -1 ||
+	    api_opt_string(o, "body", &m->body, err, errlen) == -1 ||
+	    api_opt_string(o, "subject", &m->subject, err, errlen) == -1 ||
+	    api_opt_string(o, "html", &m->html, err, errlen) == -1 ||
+	    api_opt_string(o, "from", &m->from, err, errlen) == -1 ||
+	    api_opt_string(o, "sender", &m->sender, err, errlen) == -1 ||
+	    api_opt_string(o, "idempotency_key", &m->idempotency_key, err,
+		errlen) == -1)
+		return -1;
+	if (chan != NULL && channel_parse(chan) == -1) {
+		snprintf(err, errlen, "channel: must be \"sms\" or \"email\"");
+		return -1;
+	}
+	m->channel = chan != NULL ? channel_parse(chan) : CHANNEL_SMS;
+	if (m->to == NULL || m->body == NULL || m->body[0] == '\0') {
+		snprintf(err, errlen, "%s: required",
+		    m->to == NULL ? "to" : "body");
+		return -1;
+	}
+	if ((m->channel == CHANNEL_SMS
+		    ? api_message_sms(api, m, err, errlen)
+		    : api_message_email(m, err, errlen)) == -1)
+		return -1;
+	if (m->from != NULL &&
+	    (strlen(m->from) >= MSG_ADDR_MAX ||
+		strpbrk(m->from, "\r\n") != NULL)) {
+		snprintf(err, errlen, "from: too long or holds a line break");
+		return -1;
+	}
+	if (m->idempotency_key != NULL &&
+	    (m->idempotency_key[0] == '\0' ||
+		strlen(m->idempotency_key) > API_KEY_MAX)) {
+		snprintf(err, errlen, "idempotency_key: 1 to %d characters",
+		    API_KEY_MAX);
+		return -1;
+	}
+	return api_message_timing(api, o, m, err, errlen);
 }
 
 static void

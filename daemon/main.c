@@ -350,8 +350,21 @@ main_cleanup(struct daemon_state *ds)
 	config_free(ds->cfg);
 }
 
-int
-main(int argc, char *argv[])
+/* What the command line asked for. */
+struct main_opts {
+	const char *conf;
+	bool foreground;
+	bool check;
+	bool verbose;
+	unsigned trace;
+};
+
+/*
+ * Parses the command line into o. Returns -1 to go on, or the exit status
+ * when the run ends here (--help, --version, a usage error).
+ */
+static int
+main_parse_args(int argc, char *argv[], struct main_opts *o)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -363,34 +376,30 @@ main(int argc, char *argv[])
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct daemon_state ds = {0};
-	const char *conf = NULL;
-	bool foreground = false, check = false, verbose = false;
-	unsigned trace = 0;
-	char err[1024];
-	int ch, rc;
+	char err[256];
+	int ch;
 
 	while (
 	    (ch = getopt_long(argc, argv, "c:fT:vVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			conf = optarg;
+			o->conf = optarg;
 			break;
 		case 'f':
-			foreground = true;
+			o->foreground = true;
 			break;
 		case 'C':
-			check = true;
+			o->check = true;
 			break;
 		case 'T':
-			if (log_trace_parse(optarg, &trace, err, sizeof(err)) ==
-			    -1) {
+			if (log_trace_parse(optarg, &o->trace, err,
+				sizeof(err)) == -1) {
 				fprintf(stderr, "outreachd: -T: %s\n", err);
 				return MAIN_EX_USAGE;
 			}
 			break;
 		case 'v':
-			verbose = true;
+			o->verbose = true;
 			break;
 		case 'V':
 			printf("outreachd %s\n", PACKAGE_VERSION);
@@ -409,6 +418,21 @@ main(int argc, char *argv[])
 		main_usage(stderr);
 		return MAIN_EX_USAGE;
 	}
+	return -1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct main_opts o = {0};
+	struct daemon_state ds = {0};
+	const char *conf;
+	char err[1024];
+	int rc;
+
+	if ((rc = main_parse_args(argc, argv, &o)) != -1)
+		return rc;
+	conf = o.conf;
 	if (conf == NULL)
 		conf = main_default_config();
 	ds.cfg =
@@ -417,7 +441,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s\n", err);
 		return CONFIG_EX_CONFIG;
 	}
-	if (check) {
+	if (o.check) {
 		/* Adapters validate their own sections; no I/O happens. */
 		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err,
 		    sizeof(err));
@@ -429,7 +453,7 @@ main(int argc, char *argv[])
 		main_cleanup(&ds);
 		return rc;
 	}
-	if (!foreground) {
+	if (!o.foreground) {
 		if (daemon(1, 0) == -1) {
 			fprintf(stderr, "outreachd: daemon: %s\n",
 			    strerror(errno));
@@ -441,14 +465,14 @@ main(int argc, char *argv[])
 		}
 	}
 	if (log_open(ds.cfg->log_target,
-		verbose ? LOG_LVL_DEBUG : ds.cfg->log_level,
+		o.verbose ? LOG_LVL_DEBUG : ds.cfg->log_level,
 		"outreachd") == -1) {
 		fprintf(stderr, "outreachd: cannot open log %s: %s\n",
 		    ds.cfg->log_target, strerror(errno));
 		config_free(ds.cfg);
 		return 1;
 	}
-	log_set_trace(trace);
+	log_set_trace(o.trace);
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_TRIM_THRESHOLD, MAIN_TRIM_THRESHOLD);
 	mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
