@@ -102,6 +102,11 @@ struct httpc {
 	struct httpc_sock_list socks;
 	unsigned n;
 	int running;
+	/* Easy handles kept for reuse: curl_easy_init and cleanup allocate
+	 * and free tens of kilobytes per request, and a reset handle keeps
+	 * nothing of its last request but its caches. */
+	CURL **idle;
+	size_t nidle;
 };
 
 static int httpc_on_socket(CURL *, curl_socket_t, int, void *, void *);
@@ -205,7 +210,9 @@ httpc_request(struct httpc *c, const struct httpc_request *req,
 	x->c = c;
 	x->done = done;
 	x->arg = arg;
-	if ((x->easy = curl_easy_init()) == NULL) {
+	if (c->nidle > 0)
+		x->easy = c->idle[--c->nidle];
+	else if ((x->easy = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "curl_easy_init failed");
 		free(x);
 		return -1;
@@ -560,7 +567,16 @@ httpc_response_fill(struct httpc_xfer *x, CURLcode code,
 static void
 httpc_xfer_free(struct httpc_xfer *x)
 {
-	curl_easy_cleanup(x->easy);
+	struct httpc *c = x->c;
+
+	/* At most 'total' idle handles: as many as can run at once. */
+	if (c->nidle < c->total) {
+		curl_easy_reset(x->easy);
+		if (c->idle == NULL)
+			c->idle = xcalloc(c->total, sizeof(*c->idle));
+		c->idle[c->nidle++] = x->easy;
+	} else
+		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
 	free(x->body);
 	free(x);
@@ -620,6 +636,9 @@ httpc_free(struct httpc *c)
 		free(o->key);
 		free(o);
 	}
+	while (c->nidle > 0)
+		curl_easy_cleanup(c->idle[--c->nidle]);
+	free(c->idle);
 	curl_multi_cleanup(c->multi);
 	while ((hs = LIST_FIRST(&c->socks)) != NULL) {
 		LIST_REMOVE(hs, entry);
