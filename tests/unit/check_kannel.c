@@ -16,122 +16,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <check.h>
-#include <event2/buffer.h>
 #include <event2/http.h>
 
 #include "adapter.h"
+#include "check_sms.h"
 #include "check_suites.h"
 #include "config.h"
 #include "message.h"
 #include "smshttp.h"
 
-#define KT_FIXTURES OD_SRCDIR "/tests/fixtures/kannel"
-#define KT_PUBLIC   "https://gw.example.org"
-#define KT_SECRET   "s3cret-Token_0123456789"
-#define KT_HEAD	    "[sender k1]\nprovider = kannel\nfrom = +14155550199\n"
+#define KT_PUBLIC "https://gw.example.org"
+#define KT_SECRET "s3cret-Token_0123456789"
+#define KT_HEAD	  "[sender k1]\nprovider = kannel\nfrom = +14155550199\n"
 #define KT_KEYS                                                               \
 	"username = kuser\npassword = p@ss w&rd\nwebhook_secret = " KT_SECRET \
 	"\n"
 
-/* A webhook request: query (and body) from fixtures, a peer, headers. */
-struct kt_req {
-	struct webhook_req req;
-	struct webhook_kv hdr[2];
-	char *query;
-	char *body;
-};
-
 extern const struct smshttp_provider kannel_provider;
 
-static char kt_dir[64];
-static char kt_path[PATH_MAX];
-static char kt_err[512];
-static struct config *kt_cfg;
-static struct adapter *kt_ad;
-static struct kt_req kt_r;
+static struct cks_ctx kt_ctx;
 
 static void kt_setup(void);
 static void kt_teardown(void);
-static struct adapter *kt_adapter(const char *text, const char *public_url);
-static char *kt_fixture(const char *name);
 static void kt_req(const char *method, const char *query_file,
     const char *body_file, const char *peer);
 static void kt_req_query(const char *query, const char *peer);
-static int kt_verify(void);
 static char *kt_build(const struct out_msg *msg, struct smshttp_req *req,
     int *rc);
-static void kt_msg(struct out_msg *msg, const char *body);
 static void kt_classify(const char *file, int status, struct send_result *res);
 
 static void
 kt_setup(void)
 {
-	strcpy(kt_dir, "/tmp/check_kannel.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(kt_dir));
-	snprintf(kt_path, sizeof(kt_path), "%s/od.conf", kt_dir);
-	kt_cfg = NULL;
-	kt_ad = NULL;
-	memset(&kt_r, 0, sizeof(kt_r));
+	cks_setup(&kt_ctx, &kannel_provider, "k1");
 }
 
 static void
 kt_teardown(void)
 {
-	free(kt_r.query);
-	free(kt_r.body);
-	adapter_free(kt_ad);
-	config_free(kt_cfg);
-	unlink(kt_path);
-	rmdir(kt_dir);
-}
-
-/* Config 'text' -> adapter of [sender k1] (NULL, kt_err on failure). */
-static struct adapter *
-kt_adapter(const char *text, const char *public_url)
-{
-	struct adapter_env env = {NULL, kt_dir, public_url, NULL};
-	const struct config_sender *snd;
-	FILE *fp;
-
-	fp = fopen(kt_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	chmod(kt_path, 0600);
-	kt_cfg = config_load(kt_path, NULL, NULL, kt_err, sizeof(kt_err));
-	if (kt_cfg == NULL)
-		return NULL;
-	snd = config_sender_lookup(kt_cfg, "k1");
-	ck_assert_ptr_nonnull(snd);
-	kt_ad = adapter_new("kannel", "k1", &env, snd->section, kt_err,
-	    sizeof(kt_err));
-	return kt_ad;
-}
-
-static char *
-kt_fixture(const char *name)
-{
-	char path[PATH_MAX];
-	char *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", KT_FIXTURES, name);
-	fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)n, fp), n);
-	buf[n] = '\0';
-	fclose(fp);
-	return buf;
+	cks_teardown(&kt_ctx);
 }
 
 /*
@@ -143,81 +68,45 @@ static void
 kt_req(const char *method, const char *query_file, const char *body_file,
     const char *peer)
 {
-	char *q = kt_fixture(query_file);
+	char *q = cks_fixture("kannel", query_file);
 
 	kt_req_query(q, peer);
 	free(q);
-	kt_r.req.method = method;
+	kt_ctx.r.req.method = method;
 	if (body_file != NULL) {
-		kt_r.body = kt_fixture(body_file);
-		kt_r.req.body = kt_r.body;
-		kt_r.req.body_len = strlen(kt_r.body);
+		free(kt_ctx.r.body);
+		kt_ctx.r.body = cks_fixture("kannel", body_file);
+		kt_ctx.r.req.body = kt_ctx.r.body;
+		kt_ctx.r.req.body_len = strlen(kt_ctx.r.body);
 	}
 }
 
 static void
 kt_req_query(const char *query, const char *peer)
 {
-	free(kt_r.query);
-	free(kt_r.body);
-	memset(&kt_r, 0, sizeof(kt_r));
-	kt_r.query = strdup(query);
-	kt_r.req.method = "GET";
-	kt_r.req.url = KT_PUBLIC "/webhooks/k1/inbound";
-	kt_r.req.query = kt_r.query;
-	kt_r.req.body = "";
-	kt_r.req.peer = peer;
-	kt_r.req.headers = kt_r.hdr;
+	struct cks_req *r = &kt_ctx.r;
+
+	cks_req_init(r, "GET", KT_PUBLIC "/webhooks/k1/inbound", "", peer);
+	r->query = strdup(query);
+	r->req.query = r->query;
 }
 
-static int
-kt_verify(void)
-{
-	kt_err[0] = '\0';
-	return kt_ad->ops->verify(kt_ad, &kt_r.req, kt_err, sizeof(kt_err));
-}
-
+/* A GET has no body: returns the sendsms path, or build()'s reason. */
 static char *
 kt_build(const struct out_msg *msg, struct smshttp_req *req, int *rc)
 {
-	char err[256] = "";
+	char *body = cks_build(&kt_ctx, msg, req, rc);
 
-	memset(req, 0, sizeof(*req));
-	req->body = evbuffer_new();
-	*rc = kannel_provider.build(smshttp_prov(kt_ad), msg,
-	    smshttp_webhook_url(kt_ad, WEBHOOK_STATUS), req, err, sizeof(err));
-	if (*rc == -1)
-		ck_assert_str_ne(err, "");
-	else
-		ck_assert_uint_eq(evbuffer_get_length(req->body), 0);
-	evbuffer_free(req->body);
-	req->body = NULL;
-	return strdup(*rc == 0 ? req->path : err);
-}
-
-static void
-kt_msg(struct out_msg *msg, const char *body)
-{
-	memset(msg, 0, sizeof(*msg));
-	msg->id = 42;
-	strcpy(msg->to, "+14155550100");
-	msg->body = (char *)body;
+	if (*rc == 0)
+		ck_assert_str_eq(body, "");
+	free(body);
+	return strdup(*rc == 0 ? req->path : kt_ctx.err);
 }
 
 static void
 kt_classify(const char *file, int status, struct send_result *res)
 {
-	struct httpc_response resp;
-	char *body = file != NULL ? kt_fixture(file) : strdup("");
-
-	memset(&resp, 0, sizeof(resp));
-	resp.status = status;
-	resp.maybe_sent = true;
-	resp.body = body;
-	resp.body_len = strlen(body);
-	memset(res, 0xa5, sizeof(*res));
-	kannel_provider.classify(NULL, &resp, res);
-	free(body);
+	cks_classify_file(&kannel_provider, status, file, 0, res);
 }
 
 START_TEST(test_kannel_build_request)
@@ -228,8 +117,8 @@ START_TEST(test_kannel_build_request)
 	int rc;
 
 	ck_assert_ptr_nonnull(
-	    kt_adapter(KT_HEAD KT_KEYS "smsc = smsc1\n", KT_PUBLIC));
-	kt_msg(&msg, "Hi & bye = 1+1\nline2");
+	    cks_adapter(&kt_ctx, KT_HEAD KT_KEYS "smsc = smsc1\n", KT_PUBLIC));
+	cks_msg(&msg, "Hi & bye = 1+1\nline2");
 	path = kt_build(&msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(req.method, "GET");
@@ -254,8 +143,8 @@ START_TEST(test_kannel_build_dlr_url_decodes)
 	char *path, *dlr, *amp;
 	int rc;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
-	kt_msg(&msg, "x");
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
+	cks_msg(&msg, "x");
 	msg.id = 9007199254740993LL;
 	path = kt_build(&msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
@@ -290,9 +179,9 @@ START_TEST(test_kannel_build_coding)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, NULL));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, NULL));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		kt_msg(&msg, cases[i].text);
+		cks_msg(&msg, cases[i].text);
 		path = kt_build(&msg, &req, &rc);
 		ck_assert_int_eq(rc, 0);
 		snprintf(want, sizeof(want), "&coding=%s", cases[i].coding);
@@ -302,7 +191,7 @@ START_TEST(test_kannel_build_coding)
 		ck_assert_ptr_null(strstr(path, "dlr-"));
 		free(path);
 	}
-	kt_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b");
+	cks_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b");
 	path = kt_build(&msg, &req, &rc);
 	ck_assert_str_eq(path,
 	    "/cgi-bin/sendsms?username=kuser&password=p%40ss%20w%26rd"
@@ -322,9 +211,9 @@ START_TEST(test_kannel_build_refused)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	for (i = 0; bad[i] != NULL; i++) {
-		kt_msg(&msg, "hi");
+		cks_msg(&msg, "hi");
 		strcpy(msg.to, bad[i]);
 		path = kt_build(&msg, &req, &rc);
 		ck_assert_int_eq(rc, -1);
@@ -336,7 +225,7 @@ START_TEST(test_kannel_build_refused)
 	for (i = 0; i < 2000; i++)
 		memcpy(big + 4 * i, "\xf0\x9f\x91\x8b", 4);
 	big[4 * 2000] = '\0';
-	kt_msg(&msg, big);
+	cks_msg(&msg, big);
 	path = kt_build(&msg, &req, &rc);
 	ck_assert_int_eq(rc, -1);
 	ck_assert_ptr_nonnull(strstr(path, "exceeds"));
@@ -374,26 +263,26 @@ END_TEST
 
 START_TEST(test_kannel_verify_secret)
 {
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	kt_req("GET", "inbound-get.query", NULL, "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), 0);
+	ck_assert_int_eq(cks_verify(&kt_ctx), 0);
 	/* Percent-encoded, it is still the secret. */
 	kt_req_query("from=1&secret=s3cret%2DToken_0123456789", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), 0);
+	ck_assert_int_eq(cks_verify(&kt_ctx), 0);
 	kt_req_query("secret=s3cret-Token_012345678", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), -1);
-	ck_assert_str_eq(kt_err, "kannel: wrong secret");
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
+	ck_assert_str_eq(kt_ctx.err, "kannel: wrong secret");
 	kt_req_query("secret=s3cret-Token_01234567890", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
 	kt_req_query("secret=s3cret-Token_0123456788", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
 	kt_req_query("secret=s3cret-Token_0123456789%00x", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
 	kt_req_query("from=1&to=2", "127.0.0.1");
-	ck_assert_int_eq(kt_verify(), -1);
-	ck_assert_str_eq(kt_err, "kannel: no secret in the URL");
-	kt_r.req.query = NULL;
-	ck_assert_int_eq(kt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
+	ck_assert_str_eq(kt_ctx.err, "kannel: no secret in the URL");
+	kt_ctx.r.req.query = NULL;
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
 }
 END_TEST
 
@@ -411,22 +300,23 @@ START_TEST(test_kannel_verify_sources)
 	      {"::ffff:10.1.2.3", 0}};
 	size_t i;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	for (i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
 		kt_req("GET", "inbound-get.query", NULL, def[i].peer);
-		ck_assert_msg(kt_verify() == def[i].rc, "%s", def[i].peer);
+		ck_assert_msg(cks_verify(&kt_ctx) == def[i].rc, "%s",
+		    def[i].peer);
 	}
 	kt_req("GET", "inbound-get.query", NULL, NULL);
-	ck_assert_int_eq(kt_verify(), -1);
-	ck_assert_str_eq(kt_err, "kannel: peer not in allowed_sources");
-	adapter_free(kt_ad);
-	config_free(kt_cfg);
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS
+	ck_assert_int_eq(cks_verify(&kt_ctx), -1);
+	ck_assert_str_eq(kt_ctx.err, "kannel: peer not in allowed_sources");
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx,
+	    KT_HEAD KT_KEYS
 	    "allowed_sources = 10.1.0.0/16 ,192.0.2.77, 2001:db8::/32\n",
 	    KT_PUBLIC));
 	for (i = 0; i < sizeof(cidr) / sizeof(cidr[0]); i++) {
 		kt_req("GET", "inbound-get.query", NULL, cidr[i].peer);
-		ck_assert_msg(kt_verify() == cidr[i].rc, "%s", cidr[i].peer);
+		ck_assert_msg(cks_verify(&kt_ctx) == cidr[i].rc, "%s",
+		    cidr[i].peer);
 	}
 }
 END_TEST
@@ -450,13 +340,14 @@ START_TEST(test_kannel_parse_inbound)
 	struct in_msg m;
 	size_t i;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&m, 0, sizeof(m));
 		kt_req("GET", cases[i].file, NULL, "127.0.0.1");
-		ck_assert_msg(kt_ad->ops->parse_inbound(kt_ad, &kt_r.req, &m,
-				  kt_err, sizeof(kt_err)) == 0,
-		    "%s: %s", cases[i].file, kt_err);
+		ck_assert_msg(kt_ctx.ad->ops->parse_inbound(kt_ctx.ad,
+				  &kt_ctx.r.req, &m, kt_ctx.err,
+				  sizeof(kt_ctx.err)) == 0,
+		    "%s: %s", cases[i].file, kt_ctx.err);
 		ck_assert_str_eq(m.from, cases[i].from);
 		ck_assert_str_eq(m.to, cases[i].to);
 		ck_assert_str_eq(m.body, cases[i].body);
@@ -470,15 +361,15 @@ START_TEST(test_kannel_parse_inbound_post)
 {
 	struct in_msg m;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	memset(&m, 0, sizeof(m));
 	/* post-url: the text is the body, the sender an X-Kannel header. */
 	kt_req("POST", "inbound-post.query", "inbound-post.body", "::1");
-	kt_r.hdr[0].key = "X-Kannel-From";
-	kt_r.hdr[0].value = "+14155550100";
-	kt_r.req.nheaders = 1;
-	ck_assert_int_eq(kt_ad->ops->parse_inbound(kt_ad, &kt_r.req, &m, kt_err,
-			     sizeof(kt_err)),
+	kt_ctx.r.hdr[0].key = "X-Kannel-From";
+	kt_ctx.r.hdr[0].value = "+14155550100";
+	kt_ctx.r.req.nheaders = 1;
+	ck_assert_int_eq(kt_ctx.ad->ops->parse_inbound(kt_ctx.ad, &kt_ctx.r.req,
+			     &m, kt_ctx.err, sizeof(kt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.from, "+14155550100");
 	ck_assert_str_eq(m.body, "Hello from post-url & = +\n");
@@ -493,12 +384,13 @@ START_TEST(test_kannel_parse_inbound_malformed)
 	struct in_msg m;
 	size_t i;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	for (i = 0; bad[i] != NULL; i++) {
 		memset(&m, 0, sizeof(m));
 		kt_req("GET", bad[i], NULL, "127.0.0.1");
-		ck_assert_msg(kt_ad->ops->parse_inbound(kt_ad, &kt_r.req, &m,
-				  kt_err, sizeof(kt_err)) == -1,
+		ck_assert_msg(kt_ctx.ad->ops->parse_inbound(kt_ctx.ad,
+				  &kt_ctx.r.req, &m, kt_ctx.err,
+				  sizeof(kt_ctx.err)) == -1,
 		    "%s parsed", bad[i]);
 		ck_assert_ptr_null(m.body);
 	}
@@ -526,12 +418,13 @@ START_TEST(test_kannel_parse_status)
 	struct status_update u;
 	size_t i;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&u, 0, sizeof(u));
 		kt_req("GET", cases[i].file, NULL, "127.0.0.1");
-		ck_assert_msg(kt_ad->ops->parse_status(kt_ad, &kt_r.req, &u,
-				  kt_err, sizeof(kt_err)) == cases[i].rc,
+		ck_assert_msg(kt_ctx.ad->ops->parse_status(kt_ctx.ad,
+				  &kt_ctx.r.req, &u, kt_ctx.err,
+				  sizeof(kt_ctx.err)) == cases[i].rc,
 		    "%s", cases[i].file);
 		if (cases[i].rc != 0)
 			continue;
@@ -546,9 +439,9 @@ START_TEST(test_kannel_reply_body)
 {
 	const char *ctype = NULL;
 
-	ck_assert_ptr_nonnull(kt_adapter(KT_HEAD KT_KEYS, KT_PUBLIC));
-	ck_assert_str_eq(kt_ad->ops->reply_body(kt_ad, WEBHOOK_INBOUND, &ctype),
-	    "");
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx, KT_HEAD KT_KEYS, KT_PUBLIC));
+	ck_assert_str_eq(
+	    kt_ctx.ad->ops->reply_body(kt_ctx.ad, WEBHOOK_INBOUND, &ctype), "");
 	ck_assert_str_eq(ctype, "text/plain");
 }
 END_TEST
@@ -580,23 +473,23 @@ START_TEST(test_kannel_config_errors)
 	char want[PATH_MAX + 16];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_null(kt_adapter(cases[i].text, KT_PUBLIC));
-	snprintf(want, sizeof(want), "%s:%d: ", kt_path, cases[i].line);
-	ck_assert_msg(strncmp(kt_err, want, strlen(want)) == 0,
-	    "case %zu: '%s' does not start with '%s'", i, kt_err, want);
-	ck_assert_msg(strstr(kt_err, cases[i].msg) != NULL,
-	    "case %zu: '%s' lacks '%s'", i, kt_err, cases[i].msg);
+	ck_assert_ptr_null(cks_adapter(&kt_ctx, cases[i].text, KT_PUBLIC));
+	snprintf(want, sizeof(want), "%s:%d: ", kt_ctx.path, cases[i].line);
+	ck_assert_msg(strncmp(kt_ctx.err, want, strlen(want)) == 0,
+	    "case %zu: '%s' does not start with '%s'", i, kt_ctx.err, want);
+	ck_assert_msg(strstr(kt_ctx.err, cases[i].msg) != NULL,
+	    "case %zu: '%s' lacks '%s'", i, kt_ctx.err, cases[i].msg);
 }
 END_TEST
 
 START_TEST(test_kannel_config_no_io)
 {
 	/* No from: the sendsms-user's default sender applies. */
-	ck_assert_ptr_nonnull(
-	    kt_adapter("[sender k1]\nprovider = kannel\n" KT_KEYS
-		       "base_url = http://127.0.0.1:9\n",
-		NULL));
-	ck_assert_ptr_eq(kt_ad->ops, adapter_ops_lookup("kannel"));
+	ck_assert_ptr_nonnull(cks_adapter(&kt_ctx,
+	    "[sender k1]\nprovider = kannel\n" KT_KEYS
+	    "base_url = http://127.0.0.1:9\n",
+	    NULL));
+	ck_assert_ptr_eq(kt_ctx.ad->ops, adapter_ops_lookup("kannel"));
 }
 END_TEST
 

@@ -23,176 +23,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <check.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "adapter.h"
+#include "check_sms.h"
 #include "check_suites.h"
 #include "config.h"
 #include "message.h"
 #include "smshttp.h"
 
-#define PT_FIXTURES OD_SRCDIR "/tests/fixtures/plivo"
-#define PT_PUBLIC   "https://gw.example.org"
-#define PT_MAX_KV   40
-#define PT_HEAD	    "[sender p1]\nprovider = plivo\nfrom = +14155550199\n"
+#define PT_PUBLIC "https://gw.example.org"
+#define PT_HEAD	  "[sender p1]\nprovider = plivo\nfrom = +14155550199\n"
 #define PT_KEYS \
 	"auth_id = MAXXXXXXXXXXXXXXXXXX\nauth_token = plivo-test-auth-token\n"
 
-/* A webhook request with its own decoded fields and headers. */
-struct pt_req {
-	struct webhook_req req;
-	struct webhook_kv kv[PT_MAX_KV];
-	struct webhook_kv hdr[4];
-	char *own[2 * PT_MAX_KV];
-	size_t nown;
-	char *body;
-};
-
 extern const struct smshttp_provider plivo_provider;
 
-static char pt_dir[64];
-static char pt_path[PATH_MAX];
-static char pt_err[512];
-static struct config *pt_cfg;
-static struct adapter *pt_ad;
-static struct pt_req pt_r;
+static struct cks_ctx pt_ctx;
 
 static void pt_setup(void);
 static void pt_teardown(void);
-static struct adapter *pt_adapter(const char *text, const char *public_url);
-static char *pt_fixture(const char *name);
-static void pt_decode(struct pt_req *r, const char *form);
-static void pt_req_post(struct pt_req *r, const char *url, const char *name);
-static void pt_req_free(struct pt_req *r);
-static void pt_sign(struct pt_req *r, const char *version, const char *sig,
+static void pt_req_post(struct cks_req *r, const char *url, const char *name);
+static void pt_sign(struct cks_req *r, const char *version, const char *sig,
     const char *nonce);
-static int pt_verify(void);
-static char *pt_build(const struct out_msg *msg, struct smshttp_req *req,
-    int *rc);
-static void pt_msg(struct out_msg *msg, const char *body);
 static void pt_classify(const char *file, int status, struct send_result *res);
 static void pt_v3_req(size_t i);
 
 static void
 pt_setup(void)
 {
-	strcpy(pt_dir, "/tmp/check_plivo.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(pt_dir));
-	snprintf(pt_path, sizeof(pt_path), "%s/od.conf", pt_dir);
-	pt_cfg = NULL;
-	pt_ad = NULL;
-	memset(&pt_r, 0, sizeof(pt_r));
+	cks_setup(&pt_ctx, &plivo_provider, "p1");
 }
 
 static void
 pt_teardown(void)
 {
-	pt_req_free(&pt_r);
-	adapter_free(pt_ad);
-	config_free(pt_cfg);
-	unlink(pt_path);
-	rmdir(pt_dir);
-}
-
-/* Config 'text' -> adapter of [sender p1] (NULL, pt_err on failure). */
-static struct adapter *
-pt_adapter(const char *text, const char *public_url)
-{
-	struct adapter_env env = {NULL, pt_dir, public_url, NULL};
-	const struct config_sender *snd;
-	FILE *fp;
-
-	fp = fopen(pt_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	chmod(pt_path, 0600);
-	pt_cfg = config_load(pt_path, NULL, NULL, pt_err, sizeof(pt_err));
-	if (pt_cfg == NULL)
-		return NULL;
-	snd = config_sender_lookup(pt_cfg, "p1");
-	ck_assert_ptr_nonnull(snd);
-	pt_ad = adapter_new("plivo", "p1", &env, snd->section, pt_err,
-	    sizeof(pt_err));
-	return pt_ad;
-}
-
-static char *
-pt_fixture(const char *name)
-{
-	char path[PATH_MAX];
-	char *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", PT_FIXTURES, name);
-	fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)n, fp), n);
-	buf[n] = '\0';
-	fclose(fp);
-	return buf;
-}
-
-/* Decodes a urlencoded form into r's params, as the webhook layer does. */
-static void
-pt_decode(struct pt_req *r, const char *form)
-{
-	char *copy = strdup(form), *pair, *save = NULL, *eq;
-
-	r->req.params = r->kv;
-	for (pair = strtok_r(copy, "&", &save); pair != NULL;
-	     pair = strtok_r(NULL, "&", &save)) {
-		ck_assert_int_lt(r->req.nparams, PT_MAX_KV);
-		if ((eq = strchr(pair, '=')) != NULL)
-			*eq++ = '\0';
-		r->own[r->nown] = evhttp_uridecode(pair, 1, NULL);
-		r->kv[r->req.nparams].key = r->own[r->nown++];
-		r->own[r->nown] = evhttp_uridecode(eq ? eq : "", 1, NULL);
-		r->kv[r->req.nparams++].value = r->own[r->nown++];
-	}
-	free(copy);
+	cks_teardown(&pt_ctx);
 }
 
 /* A form POST of fixture 'name' (NULL: no body) to 'url'. */
 static void
-pt_req_post(struct pt_req *r, const char *url, const char *name)
+pt_req_post(struct cks_req *r, const char *url, const char *name)
 {
-	pt_req_free(r);
-	r->body = name != NULL ? pt_fixture(name) : strdup("");
-	r->req.method = "POST";
-	r->req.url = url;
-	r->req.body = r->body;
-	r->req.body_len = strlen(r->body);
-	r->req.peer = "203.0.113.9";
-	r->req.headers = r->hdr;
-	pt_decode(r, r->body);
-}
+	char *body = name != NULL ? cks_fixture("plivo", name) : NULL;
 
-static void
-pt_req_free(struct pt_req *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->nown; i++)
-		free(r->own[i]);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
+	cks_req_init(r, "POST", url, body != NULL ? body : "", "203.0.113.9");
+	cks_req_decode(r, r->body);
+	free(body);
 }
 
 /* Adds X-Plivo-Signature-<version> and its -Nonce header. */
 static void
-pt_sign(struct pt_req *r, const char *version, const char *sig,
+pt_sign(struct cks_req *r, const char *version, const char *sig,
     const char *nonce)
 {
 	static char names[4][64];
@@ -209,55 +92,10 @@ pt_sign(struct pt_req *r, const char *version, const char *sig,
 	r->req.nheaders += 2;
 }
 
-static int
-pt_verify(void)
-{
-	pt_err[0] = '\0';
-	return pt_ad->ops->verify(pt_ad, &pt_r.req, pt_err, sizeof(pt_err));
-}
-
-static char *
-pt_build(const struct out_msg *msg, struct smshttp_req *req, int *rc)
-{
-	char err[256] = "";
-	char *out;
-
-	memset(req, 0, sizeof(*req));
-	req->body = evbuffer_new();
-	*rc = plivo_provider.build(smshttp_prov(pt_ad), msg,
-	    smshttp_webhook_url(pt_ad, WEBHOOK_STATUS), req, err, sizeof(err));
-	if (*rc == -1)
-		ck_assert_str_ne(err, "");
-	evbuffer_add(req->body, "", 1);
-	out = strdup((char *)evbuffer_pullup(req->body, -1));
-	evbuffer_free(req->body);
-	req->body = NULL;
-	return out;
-}
-
-static void
-pt_msg(struct out_msg *msg, const char *body)
-{
-	memset(msg, 0, sizeof(*msg));
-	msg->id = 42;
-	strcpy(msg->to, "+14155550100");
-	msg->body = (char *)body;
-}
-
 static void
 pt_classify(const char *file, int status, struct send_result *res)
 {
-	struct httpc_response resp;
-	char *body = file != NULL ? pt_fixture(file) : strdup("");
-
-	memset(&resp, 0, sizeof(resp));
-	resp.status = status;
-	resp.maybe_sent = true;
-	resp.body = body;
-	resp.body_len = strlen(body);
-	memset(res, 0xa5, sizeof(*res));
-	plivo_provider.classify(NULL, &resp, res);
-	free(body);
+	cks_classify_file(&plivo_provider, status, file, 0, res);
 }
 
 START_TEST(test_plivo_build_request)
@@ -267,9 +105,9 @@ START_TEST(test_plivo_build_request)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
-	pt_msg(&msg, "Hi & bye = 1+1\nline2");
-	body = pt_build(&msg, &req, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
+	cks_msg(&msg, "Hi & bye = 1+1\nline2");
+	body = cks_build(&pt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(req.method, "POST");
 	ck_assert_str_eq(req.path, "/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/");
@@ -294,9 +132,9 @@ START_TEST(test_plivo_build_utf8)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
-	pt_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b \"q\" & =+\n");
-	body = pt_build(&msg, &req, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
+	cks_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b \"q\" & =+\n");
+	body = cks_build(&pt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "{\"src\":\"14155550199\",\"dst\":\"14155550100\",\"text\":\"Ol"
@@ -304,8 +142,8 @@ START_TEST(test_plivo_build_utf8)
 	    "gw.example.org/webhooks/p1/status\",\"method\":\"POST\"}");
 	free(body);
 	/* Text that is not UTF-8 can never be sent. */
-	pt_msg(&msg, "bad \xff");
-	body = pt_build(&msg, &req, &rc);
+	cks_msg(&msg, "bad \xff");
+	body = cks_build(&pt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, -1);
 	free(body);
 }
@@ -318,10 +156,10 @@ START_TEST(test_plivo_build_sender_no_callback)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, NULL));
-	pt_msg(&msg, "hi");
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, NULL));
+	cks_msg(&msg, "hi");
 	strcpy(msg.from, "ACME");
-	body = pt_build(&msg, &req, &rc);
+	body = cks_build(&pt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "{\"src\":\"ACME\",\"dst\":\"14155550100\",\"text\":\"hi\"}");
@@ -340,11 +178,11 @@ START_TEST(test_plivo_build_bad_number)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
 	for (i = 0; bad[i] != NULL; i++) {
-		pt_msg(&msg, "hi");
+		cks_msg(&msg, "hi");
 		strcpy(msg.to, bad[i]);
-		body = pt_build(&msg, &req, &rc);
+		body = cks_build(&pt_ctx, &msg, &req, &rc);
 		ck_assert_int_eq(rc, -1);
 		free(body);
 	}
@@ -413,23 +251,23 @@ START_TEST(test_plivo_verify_v2_sdk_vectors)
 	snprintf(conf, sizeof(conf),
 	    PT_HEAD "auth_id = MAXXXXXXXXXXXXXXXXXX\nauth_token = %s\n",
 	    cases[i][0]);
-	ck_assert_ptr_nonnull(pt_adapter(conf, PT_PUBLIC));
-	pt_req_post(&pt_r, cases[i][1], "status-delivered.txt");
-	pt_sign(&pt_r, "V2", cases[i][3], cases[i][2]);
-	ck_assert_int_eq(pt_verify(), 0);
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, conf, PT_PUBLIC));
+	pt_req_post(&pt_ctx.r, cases[i][1], "status-delivered.txt");
+	pt_sign(&pt_ctx.r, "V2", cases[i][3], cases[i][2]);
+	ck_assert_int_eq(cks_verify(&pt_ctx), 0);
 	/* V2 covers neither the query nor the body. */
 	snprintf(url, sizeof(url), "%s?x=1", cases[i][1]);
-	pt_r.req.url = url;
-	ck_assert_int_eq(pt_verify(), 0);
+	pt_ctx.r.req.url = url;
+	ck_assert_int_eq(cks_verify(&pt_ctx), 0);
 	/* The port is signed (plivo-node: "fail for correct url but with
 	 * port"). */
 	snprintf(url, sizeof(url), "%s:9", cases[i][1]);
-	pt_r.req.url = url;
-	ck_assert_int_eq(pt_verify(), -1);
-	pt_r.req.url = cases[i][1];
-	pt_r.hdr[1].value = "54321";
-	ck_assert_int_eq(pt_verify(), -1);
-	ck_assert_str_eq(pt_err, "plivo: V2 signature mismatch");
+	pt_ctx.r.req.url = url;
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
+	pt_ctx.r.req.url = cases[i][1];
+	pt_ctx.r.hdr[1].value = "54321";
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
+	ck_assert_str_eq(pt_ctx.err, "plivo: V2 signature mismatch");
 }
 END_TEST
 
@@ -459,18 +297,18 @@ static const struct {
 	"33333333333333333333", "L/2O3u+R81w8OTmNu3H0L2DhdvRo6R6ld4+uS4IbdBY="},
 };
 
-/* Fills pt_r as the webhook layer would for vector i. */
+/* Fills pt_ctx.r as the webhook layer would for vector i. */
 static void
 pt_v3_req(size_t i)
 {
 	const char *q;
 
-	pt_req_post(&pt_r, pt_v3[i].url, pt_v3[i].file);
-	pt_r.req.method = pt_v3[i].method;
+	pt_req_post(&pt_ctx.r, pt_v3[i].url, pt_v3[i].file);
+	pt_ctx.r.req.method = pt_v3[i].method;
 	if (strcmp(pt_v3[i].method, "GET") == 0 &&
 	    (q = strchr(pt_v3[i].url, '?')) != NULL) {
-		pt_r.req.query = q + 1;
-		pt_decode(&pt_r, q + 1);
+		pt_ctx.r.req.query = q + 1;
+		cks_req_decode(&pt_ctx.r, q + 1);
 	}
 }
 
@@ -479,62 +317,63 @@ START_TEST(test_plivo_verify_v3_vectors)
 	char multi[128];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
 	pt_v3_req(i);
-	pt_sign(&pt_r, "V3", pt_v3[i].sig, pt_v3[i].nonce);
-	ck_assert_int_eq(pt_verify(), 0);
+	pt_sign(&pt_ctx.r, "V3", pt_v3[i].sig, pt_v3[i].nonce);
+	ck_assert_int_eq(cks_verify(&pt_ctx), 0);
 	/* One signature per active token: any one matching will do. */
 	snprintf(multi, sizeof(multi), "bm90IGl0=, %s", pt_v3[i].sig);
-	pt_r.hdr[0].value = multi;
-	ck_assert_int_eq(pt_verify(), 0);
-	pt_r.hdr[0].value = "bm90IGl0=,c3RpbGwgbm90";
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_ctx.r.hdr[0].value = multi;
+	ck_assert_int_eq(cks_verify(&pt_ctx), 0);
+	pt_ctx.r.hdr[0].value = "bm90IGl0=,c3RpbGwgbm90";
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* Another nonce. */
-	pt_r.hdr[0].value = pt_v3[i].sig;
-	pt_r.hdr[1].value = "99999999999999999999";
-	ck_assert_int_eq(pt_verify(), -1);
-	ck_assert_str_eq(pt_err, "plivo: V3 signature mismatch");
+	pt_ctx.r.hdr[0].value = pt_v3[i].sig;
+	pt_ctx.r.hdr[1].value = "99999999999999999999";
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
+	ck_assert_str_eq(pt_ctx.err, "plivo: V3 signature mismatch");
 }
 END_TEST
 
 START_TEST(test_plivo_verify_v3_tampered)
 {
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
 	/* A changed field. */
 	pt_v3_req(0);
-	pt_sign(&pt_r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
-	ck_assert_str_eq(pt_r.kv[4].key, "Status");
-	pt_r.own[9][0] = 'D';
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_sign(&pt_ctx.r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
+	ck_assert_str_eq(pt_ctx.r.kv[4].key, "Status");
+	pt_ctx.r.own[9][0] = 'D';
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* An added field. */
 	pt_v3_req(0);
-	pt_sign(&pt_r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
-	pt_decode(&pt_r, "Extra=1");
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_sign(&pt_ctx.r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
+	cks_req_decode(&pt_ctx.r, "Extra=1");
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* Another URL. */
 	pt_v3_req(0);
-	pt_sign(&pt_r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
-	pt_r.req.url = PT_PUBLIC "/webhooks/p2/status";
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_sign(&pt_ctx.r, "V3", pt_v3[0].sig, pt_v3[0].nonce);
+	pt_ctx.r.req.url = PT_PUBLIC "/webhooks/p2/status";
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* A changed query value. */
 	pt_v3_req(2);
-	pt_sign(&pt_r, "V3", pt_v3[2].sig, pt_v3[2].nonce);
-	pt_r.req.url = "https://gw.example.org:8443/webhooks/p1/inbound?tag=a+"
-		       "b&x=3&tag=a%26c";
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_sign(&pt_ctx.r, "V3", pt_v3[2].sig, pt_v3[2].nonce);
+	pt_ctx.r.req.url =
+	    "https://gw.example.org:8443/webhooks/p1/inbound?tag=a+"
+	    "b&x=3&tag=a%26c";
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* Half a V3 header pair is refused even beside a valid V2. */
-	pt_req_post(&pt_r, "https://answer.url", "status-delivered.txt");
-	pt_sign(&pt_r, "V2",
+	pt_req_post(&pt_ctx.r, "https://answer.url", "status-delivered.txt");
+	pt_sign(&pt_ctx.r, "V2",
 	    "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc=", "12345");
-	pt_r.hdr[2].key = "X-Plivo-Signature-V3";
-	pt_r.hdr[2].value = "bm90IGl0";
-	pt_r.req.nheaders = 3;
-	ck_assert_int_eq(pt_verify(), -1);
+	pt_ctx.r.hdr[2].key = "X-Plivo-Signature-V3";
+	pt_ctx.r.hdr[2].value = "bm90IGl0";
+	pt_ctx.r.req.nheaders = 3;
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
 	/* No signature at all. */
-	pt_req_post(&pt_r, PT_PUBLIC "/webhooks/p1/status",
+	pt_req_post(&pt_ctx.r, PT_PUBLIC "/webhooks/p1/status",
 	    "status-delivered.txt");
-	ck_assert_int_eq(pt_verify(), -1);
-	ck_assert_str_eq(pt_err, "plivo: unsigned webhook");
+	ck_assert_int_eq(cks_verify(&pt_ctx), -1);
+	ck_assert_str_eq(pt_ctx.err, "plivo: unsigned webhook");
 }
 END_TEST
 
@@ -542,11 +381,11 @@ START_TEST(test_plivo_parse_inbound)
 {
 	struct in_msg m;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
 	memset(&m, 0, sizeof(m));
-	pt_req_post(&pt_r, PT_PUBLIC "/webhooks/p1/inbound", "inbound.txt");
-	ck_assert_int_eq(pt_ad->ops->parse_inbound(pt_ad, &pt_r.req, &m, pt_err,
-			     sizeof(pt_err)),
+	pt_req_post(&pt_ctx.r, PT_PUBLIC "/webhooks/p1/inbound", "inbound.txt");
+	ck_assert_int_eq(pt_ctx.ad->ops->parse_inbound(pt_ctx.ad, &pt_ctx.r.req,
+			     &m, pt_ctx.err, sizeof(pt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.provider_id, "2a340179-0ad0-4c3b-9d16-6e0f4a1e1b5c");
 	ck_assert_str_eq(m.from, "+14155550100");
@@ -554,18 +393,18 @@ START_TEST(test_plivo_parse_inbound)
 	ck_assert_str_eq(m.body, "STOP");
 	ck_assert_uint_eq(m.segments, 1);
 	in_msg_clear(&m);
-	pt_req_post(&pt_r, PT_PUBLIC "/webhooks/p1/inbound",
+	pt_req_post(&pt_ctx.r, PT_PUBLIC "/webhooks/p1/inbound",
 	    "inbound-utf8.txt");
-	ck_assert_int_eq(pt_ad->ops->parse_inbound(pt_ad, &pt_r.req, &m, pt_err,
-			     sizeof(pt_err)),
+	ck_assert_int_eq(pt_ctx.ad->ops->parse_inbound(pt_ctx.ad, &pt_ctx.r.req,
+			     &m, pt_ctx.err, sizeof(pt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.body, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & = +\nline2");
 	ck_assert_uint_eq(m.segments, 2);
 	in_msg_clear(&m);
-	pt_req_post(&pt_r, PT_PUBLIC "/webhooks/p1/inbound",
+	pt_req_post(&pt_ctx.r, PT_PUBLIC "/webhooks/p1/inbound",
 	    "inbound-no-from.txt");
-	ck_assert_int_eq(pt_ad->ops->parse_inbound(pt_ad, &pt_r.req, &m, pt_err,
-			     sizeof(pt_err)),
+	ck_assert_int_eq(pt_ctx.ad->ops->parse_inbound(pt_ctx.ad, &pt_ctx.r.req,
+			     &m, pt_ctx.err, sizeof(pt_ctx.err)),
 	    -1);
 	ck_assert_ptr_null(m.body);
 }
@@ -592,13 +431,14 @@ START_TEST(test_plivo_parse_status)
 	struct status_update u;
 	size_t i;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&u, 0, sizeof(u));
-		pt_req_post(&pt_r, PT_PUBLIC "/webhooks/p1/status",
+		pt_req_post(&pt_ctx.r, PT_PUBLIC "/webhooks/p1/status",
 		    cases[i].file);
-		ck_assert_msg(pt_ad->ops->parse_status(pt_ad, &pt_r.req, &u,
-				  pt_err, sizeof(pt_err)) == cases[i].rc,
+		ck_assert_msg(pt_ctx.ad->ops->parse_status(pt_ctx.ad,
+				  &pt_ctx.r.req, &u, pt_ctx.err,
+				  sizeof(pt_ctx.err)) == cases[i].rc,
 		    "%s", cases[i].file);
 		if (cases[i].rc != 0)
 			continue;
@@ -616,12 +456,13 @@ START_TEST(test_plivo_reply_body)
 {
 	const char *ctype = NULL;
 
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS, PT_PUBLIC));
-	ck_assert_str_eq(pt_ad->ops->reply_body(pt_ad, WEBHOOK_INBOUND, &ctype),
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx, PT_HEAD PT_KEYS, PT_PUBLIC));
+	ck_assert_str_eq(
+	    pt_ctx.ad->ops->reply_body(pt_ctx.ad, WEBHOOK_INBOUND, &ctype),
 	    "<Response></Response>");
 	ck_assert_str_eq(ctype, "text/xml");
-	ck_assert_str_eq(pt_ad->ops->reply_body(pt_ad, WEBHOOK_STATUS, &ctype),
-	    "");
+	ck_assert_str_eq(
+	    pt_ctx.ad->ops->reply_body(pt_ctx.ad, WEBHOOK_STATUS, &ctype), "");
 }
 END_TEST
 
@@ -643,22 +484,22 @@ START_TEST(test_plivo_config_errors)
 	char want[PATH_MAX + 16];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_null(pt_adapter(cases[i].text, PT_PUBLIC));
-	snprintf(want, sizeof(want), "%s:%d: ", pt_path, cases[i].line);
-	ck_assert_msg(strncmp(pt_err, want, strlen(want)) == 0,
-	    "case %zu: '%s' does not start with '%s'", i, pt_err, want);
-	ck_assert_msg(strstr(pt_err, cases[i].msg) != NULL,
-	    "case %zu: '%s' lacks '%s'", i, pt_err, cases[i].msg);
+	ck_assert_ptr_null(cks_adapter(&pt_ctx, cases[i].text, PT_PUBLIC));
+	snprintf(want, sizeof(want), "%s:%d: ", pt_ctx.path, cases[i].line);
+	ck_assert_msg(strncmp(pt_ctx.err, want, strlen(want)) == 0,
+	    "case %zu: '%s' does not start with '%s'", i, pt_ctx.err, want);
+	ck_assert_msg(strstr(pt_ctx.err, cases[i].msg) != NULL,
+	    "case %zu: '%s' lacks '%s'", i, pt_ctx.err, cases[i].msg);
 }
 END_TEST
 
 START_TEST(test_plivo_config_no_io)
 {
-	ck_assert_ptr_nonnull(pt_adapter(PT_HEAD PT_KEYS
-	    "base_url = http://127.0.0.1:9\ntimeout = 2s\n",
+	ck_assert_ptr_nonnull(cks_adapter(&pt_ctx,
+	    PT_HEAD PT_KEYS "base_url = http://127.0.0.1:9\ntimeout = 2s\n",
 	    NULL));
-	ck_assert_ptr_eq(pt_ad->ops, adapter_ops_lookup("plivo"));
-	ck_assert_ptr_null(smshttp_webhook_url(pt_ad, WEBHOOK_STATUS));
+	ck_assert_ptr_eq(pt_ctx.ad->ops, adapter_ops_lookup("plivo"));
+	ck_assert_ptr_null(smshttp_webhook_url(pt_ctx.ad, WEBHOOK_STATUS));
 }
 END_TEST
 

@@ -23,20 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <check.h>
-#include <event2/buffer.h>
 
 #include "adapter.h"
+#include "check_sms.h"
 #include "check_suites.h"
 #include "config.h"
 #include "message.h"
 #include "smshttp.h"
 
-#define TT_FIXTURES OD_SRCDIR "/tests/fixtures/telnyx"
-#define TT_PUBLIC   "https://gw.example.org"
+#define TT_PUBLIC "https://gw.example.org"
 /* RFC 8032 TEST 1 public key, base64. */
 #define TT_PUBKEY "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 /* The signatures' telnyx-timestamp (2026-11-27T03:14:34Z). */
@@ -61,176 +58,57 @@ static const char *const tt_signed[][2] = {
 	"WmPLaknz3Jq6Cy91DA=="},
 };
 
-/* A webhook request: a JSON body and the two Telnyx headers. */
-struct tt_req {
-	struct webhook_req req;
-	struct webhook_kv hdr[3];
-	char *body;
-};
-
 extern const struct smshttp_provider telnyx_provider;
 
-static char tt_dir[64];
-static char tt_path[PATH_MAX];
-static char tt_err[512];
-static struct config *tt_cfg;
-static struct adapter *tt_ad;
-static struct tt_req tt_r;
+static struct cks_ctx tt_ctx;
 
 static void tt_setup(void);
 static void tt_teardown(void);
-static struct adapter *tt_adapter(const char *text, const char *public_url);
-static char *tt_fixture(const char *name);
 static void tt_req(const char *name, const char *sig, const char *ts,
     int64_t now);
-static int tt_verify(void);
-static char *tt_build(const struct out_msg *msg, struct smshttp_req *req,
-    int *rc);
-static void tt_msg(struct out_msg *msg, const char *body);
 static void tt_classify(const char *file, int status, struct send_result *res);
 
 static void
 tt_setup(void)
 {
-	strcpy(tt_dir, "/tmp/check_telnyx.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tt_dir));
-	snprintf(tt_path, sizeof(tt_path), "%s/od.conf", tt_dir);
-	tt_cfg = NULL;
-	tt_ad = NULL;
-	memset(&tt_r, 0, sizeof(tt_r));
+	cks_setup(&tt_ctx, &telnyx_provider, "t1");
 }
 
 static void
 tt_teardown(void)
 {
-	free(tt_r.body);
-	adapter_free(tt_ad);
-	config_free(tt_cfg);
-	unlink(tt_path);
-	rmdir(tt_dir);
-}
-
-/* Config 'text' -> adapter of [sender t1] (NULL, tt_err on failure). */
-static struct adapter *
-tt_adapter(const char *text, const char *public_url)
-{
-	struct adapter_env env = {NULL, tt_dir, public_url, NULL};
-	const struct config_sender *snd;
-	FILE *fp;
-
-	fp = fopen(tt_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	chmod(tt_path, 0600);
-	tt_cfg = config_load(tt_path, NULL, NULL, tt_err, sizeof(tt_err));
-	if (tt_cfg == NULL)
-		return NULL;
-	snd = config_sender_lookup(tt_cfg, "t1");
-	ck_assert_ptr_nonnull(snd);
-	tt_ad = adapter_new("telnyx", "t1", &env, snd->section, tt_err,
-	    sizeof(tt_err));
-	return tt_ad;
-}
-
-static char *
-tt_fixture(const char *name)
-{
-	char path[PATH_MAX];
-	char *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", TT_FIXTURES, name);
-	fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)n, fp), n);
-	buf[n] = '\0';
-	fclose(fp);
-	return buf;
+	cks_teardown(&tt_ctx);
 }
 
 /* A JSON POST of fixture 'name'; NULL sig or ts leaves that header out. */
 static void
 tt_req(const char *name, const char *sig, const char *ts, int64_t now)
 {
-	free(tt_r.body);
-	memset(&tt_r, 0, sizeof(tt_r));
-	tt_r.body = tt_fixture(name);
-	tt_r.req.method = "POST";
-	tt_r.req.url = TT_PUBLIC "/webhooks/t1/status";
-	tt_r.req.body = tt_r.body;
-	tt_r.req.body_len = strlen(tt_r.body);
-	tt_r.req.peer = "192.0.2.10";
-	tt_r.req.now = now;
-	tt_r.req.headers = tt_r.hdr;
-	tt_r.hdr[tt_r.req.nheaders].key = "Content-Type";
-	tt_r.hdr[tt_r.req.nheaders++].value = "application/json";
+	struct cks_req *r = &tt_ctx.r;
+	char *body = cks_fixture("telnyx", name);
+
+	cks_req_init(r, "POST", TT_PUBLIC "/webhooks/t1/status", body,
+	    "192.0.2.10");
+	free(body);
+	r->req.now = now;
+	r->hdr[r->req.nheaders].key = "Content-Type";
+	r->hdr[r->req.nheaders++].value = "application/json";
 	if (sig != NULL) {
-		tt_r.hdr[tt_r.req.nheaders].key = "Telnyx-Signature-Ed25519";
-		tt_r.hdr[tt_r.req.nheaders++].value = sig;
+		r->hdr[r->req.nheaders].key = "Telnyx-Signature-Ed25519";
+		r->hdr[r->req.nheaders++].value = sig;
 	}
 	if (ts != NULL) {
-		tt_r.hdr[tt_r.req.nheaders].key = "telnyx-timestamp";
-		tt_r.hdr[tt_r.req.nheaders++].value = ts;
+		r->hdr[r->req.nheaders].key = "telnyx-timestamp";
+		r->hdr[r->req.nheaders++].value = ts;
 	}
 }
 
-static int
-tt_verify(void)
-{
-	tt_err[0] = '\0';
-	return tt_ad->ops->verify(tt_ad, &tt_r.req, tt_err, sizeof(tt_err));
-}
-
-static char *
-tt_build(const struct out_msg *msg, struct smshttp_req *req, int *rc)
-{
-	char err[256] = "";
-	char *out;
-
-	memset(req, 0, sizeof(*req));
-	req->body = evbuffer_new();
-	*rc = telnyx_provider.build(smshttp_prov(tt_ad), msg,
-	    smshttp_webhook_url(tt_ad, WEBHOOK_STATUS), req, err, sizeof(err));
-	if (*rc == -1)
-		ck_assert_str_ne(err, "");
-	evbuffer_add(req->body, "", 1);
-	out = strdup((char *)evbuffer_pullup(req->body, -1));
-	evbuffer_free(req->body);
-	req->body = NULL;
-	return out;
-}
-
-static void
-tt_msg(struct out_msg *msg, const char *body)
-{
-	memset(msg, 0, sizeof(*msg));
-	msg->id = 42;
-	strcpy(msg->to, "+14155550100");
-	msg->body = (char *)body;
-}
-
+/* Telnyx's 429 comes with a Retry-After of 3 seconds here. */
 static void
 tt_classify(const char *file, int status, struct send_result *res)
 {
-	struct httpc_response resp;
-	char *body = file != NULL ? tt_fixture(file) : strdup("");
-
-	memset(&resp, 0, sizeof(resp));
-	resp.status = status;
-	resp.maybe_sent = true;
-	resp.retry_after = status == 429 ? 3 : 0;
-	resp.body = body;
-	resp.body_len = strlen(body);
-	memset(res, 0xa5, sizeof(*res));
-	telnyx_provider.classify(NULL, &resp, res);
-	free(body);
+	cks_classify_file(&telnyx_provider, status, file, status == 429 ? 3 : 0,
+	    res);
 }
 
 START_TEST(test_telnyx_build_request)
@@ -240,9 +118,9 @@ START_TEST(test_telnyx_build_request)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
-	tt_msg(&msg, "Hi & bye = 1+1\nline2");
-	body = tt_build(&msg, &req, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
+	cks_msg(&msg, "Hi & bye = 1+1\nline2");
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(req.method, "POST");
 	ck_assert_str_eq(req.path, "/v2/messages");
@@ -265,17 +143,17 @@ START_TEST(test_telnyx_build_utf8)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, NULL));
-	tt_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & =+\n\"\\");
-	body = tt_build(&msg, &req, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, NULL));
+	cks_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & =+\n\"\\");
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "{\"from\":\"+14155550199\",\"to\":\"+14155550100\",\"text\":\"Ol"
 	    "\xc3\xa1 \xf0\x9f\x91\x8b & =+\\n\\\"\\\\\",\"messaging_profile_"
 	    "id\":\"" TT_PROFILE "\"}");
 	free(body);
-	tt_msg(&msg, "bad \xc3");
-	body = tt_build(&msg, &req, &rc);
+	cks_msg(&msg, "bad \xc3");
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, -1);
 	free(body);
 }
@@ -289,12 +167,13 @@ START_TEST(test_telnyx_build_senders)
 	int rc;
 
 	/* No from: the messaging profile's pool picks the number. */
-	ck_assert_ptr_nonnull(tt_adapter("[sender t1]\nprovider = telnyx\n"
-					 "api_key = K\npublic_key = " TT_PUBKEY
-					 "\nmessaging_profile_id = P\n",
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx,
+	    "[sender t1]\nprovider = telnyx\n"
+	    "api_key = K\npublic_key = " TT_PUBKEY
+	    "\nmessaging_profile_id = P\n",
 	    NULL));
-	tt_msg(&msg, "hi");
-	body = tt_build(&msg, &req, &rc);
+	cks_msg(&msg, "hi");
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "{\"to\":\"+14155550100\",\"text\":\"hi\","
@@ -302,11 +181,11 @@ START_TEST(test_telnyx_build_senders)
 	free(body);
 	/* A number without '+' gets it; a name stays. */
 	strcpy(msg.from, "14155550199");
-	body = tt_build(&msg, &req, &rc);
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_ptr_nonnull(strstr(body, "{\"from\":\"+14155550199\","));
 	free(body);
 	strcpy(msg.from, "ACME");
-	body = tt_build(&msg, &req, &rc);
+	body = cks_build(&tt_ctx, &msg, &req, &rc);
 	ck_assert_ptr_nonnull(strstr(body, "{\"from\":\"ACME\","));
 	free(body);
 }
@@ -322,11 +201,11 @@ START_TEST(test_telnyx_build_bad_number)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	for (i = 0; bad[i] != NULL; i++) {
-		tt_msg(&msg, "hi");
+		cks_msg(&msg, "hi");
 		strcpy(msg.to, bad[i]);
-		body = tt_build(&msg, &req, &rc);
+		body = cks_build(&tt_ctx, &msg, &req, &rc);
 		ck_assert_int_eq(rc, -1);
 		free(body);
 	}
@@ -396,58 +275,58 @@ START_TEST(test_telnyx_verify_signed)
 {
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	tt_req(tt_signed[i][0], tt_signed[i][1], TT_TS, TT_NOW + 1000);
-	ck_assert_int_eq(tt_verify(), 0);
+	ck_assert_int_eq(cks_verify(&tt_ctx), 0);
 }
 END_TEST
 
 START_TEST(test_telnyx_verify_tampered)
 {
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	/* One byte of the body. */
 	tt_req(tt_signed[0][0], tt_signed[0][1], TT_TS, TT_NOW);
-	tt_r.body[strlen(tt_r.body) - 2] = ' ';
-	ck_assert_int_eq(tt_verify(), -1);
-	ck_assert_str_eq(tt_err, "telnyx: signature mismatch");
+	tt_ctx.r.body[strlen(tt_ctx.r.body) - 2] = ' ';
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
+	ck_assert_str_eq(tt_ctx.err, "telnyx: signature mismatch");
 	/* Re-serialised JSON (a trailing newline less) no longer matches. */
 	tt_req(tt_signed[0][0], tt_signed[0][1], TT_TS, TT_NOW);
-	tt_r.req.body_len--;
-	ck_assert_int_eq(tt_verify(), -1);
+	tt_ctx.r.req.body_len--;
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 	/* Another fixture's signature. */
 	tt_req(tt_signed[0][0], tt_signed[1][1], TT_TS, TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 	/* The timestamp is signed too. */
 	tt_req(tt_signed[0][0], tt_signed[0][1], "1795749275", TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 }
 END_TEST
 
 START_TEST(test_telnyx_verify_wrong_key)
 {
 	/* RFC 8032 TEST 2's public key: valid, but not the signer's. */
-	ck_assert_ptr_nonnull(
-	    tt_adapter(TT_HEAD "api_key = K\npublic_key = "
-			       "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=\n",
-		TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx,
+	    TT_HEAD "api_key = K\npublic_key = "
+		    "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=\n",
+	    TT_PUBLIC));
 	tt_req(tt_signed[0][0], tt_signed[0][1], TT_TS, TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 }
 END_TEST
 
 START_TEST(test_telnyx_verify_stale_future)
 {
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	tt_req(tt_signed[1][0], tt_signed[1][1], TT_TS, TT_NOW + 300000);
-	ck_assert_int_eq(tt_verify(), 0);
+	ck_assert_int_eq(cks_verify(&tt_ctx), 0);
 	tt_req(tt_signed[1][0], tt_signed[1][1], TT_TS, TT_NOW + 301000);
-	ck_assert_int_eq(tt_verify(), -1);
-	ck_assert_str_eq(tt_err, "telnyx: stale timestamp");
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
+	ck_assert_str_eq(tt_ctx.err, "telnyx: stale timestamp");
 	tt_req(tt_signed[1][0], tt_signed[1][1], TT_TS, TT_NOW - 300000);
-	ck_assert_int_eq(tt_verify(), 0);
+	ck_assert_int_eq(cks_verify(&tt_ctx), 0);
 	tt_req(tt_signed[1][0], tt_signed[1][1], TT_TS, TT_NOW - 301000);
-	ck_assert_int_eq(tt_verify(), -1);
-	ck_assert_str_eq(tt_err, "telnyx: timestamp in the future");
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
+	ck_assert_str_eq(tt_ctx.err, "telnyx: timestamp in the future");
 }
 END_TEST
 
@@ -459,27 +338,27 @@ START_TEST(test_telnyx_verify_missing_malformed)
 	    "!!!!ZxsfFhq8EhsADKfw6NtFFY8=", NULL};
 	size_t i;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	tt_req(tt_signed[0][0], NULL, TT_TS, TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
-	ck_assert_str_eq(tt_err, "telnyx: unsigned webhook");
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
+	ck_assert_str_eq(tt_ctx.err, "telnyx: unsigned webhook");
 	tt_req(tt_signed[0][0], tt_signed[0][1], NULL, TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 	for (i = 0; bad_ts[i] != NULL; i++) {
 		tt_req(tt_signed[0][0], tt_signed[0][1], bad_ts[i], TT_NOW);
-		ck_assert_int_eq(tt_verify(), -1);
+		ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 	}
 	for (i = 0; bad_sig[i] != NULL; i++) {
 		tt_req(tt_signed[0][0], bad_sig[i], TT_TS, TT_NOW);
-		ck_assert_int_eq(tt_verify(), -1);
-		ck_assert_str_eq(tt_err, "telnyx: malformed signature");
+		ck_assert_int_eq(cks_verify(&tt_ctx), -1);
+		ck_assert_str_eq(tt_ctx.err, "telnyx: malformed signature");
 	}
 	/* 88 characters that are not base64. */
 	tt_req(tt_signed[0][0],
 	    "****slPK2bCWWyg97+QFL+CyuTy8pkA4ClFSK+fw4mLSWUNV+dT9yzMnb9SHQzII"
 	    "zVgDJwZpfUFV/fUwpW4euRDw==",
 	    TT_TS, TT_NOW);
-	ck_assert_int_eq(tt_verify(), -1);
+	ck_assert_int_eq(cks_verify(&tt_ctx), -1);
 }
 END_TEST
 
@@ -487,11 +366,11 @@ START_TEST(test_telnyx_parse_inbound)
 {
 	struct in_msg m;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	memset(&m, 0, sizeof(m));
 	tt_req("inbound-received.json", NULL, NULL, 0);
-	ck_assert_int_eq(tt_ad->ops->parse_inbound(tt_ad, &tt_r.req, &m, tt_err,
-			     sizeof(tt_err)),
+	ck_assert_int_eq(tt_ctx.ad->ops->parse_inbound(tt_ctx.ad, &tt_ctx.r.req,
+			     &m, tt_ctx.err, sizeof(tt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.provider_id, "84cca175-9755-4859-b67f-4730d7f58aa3");
 	ck_assert_str_eq(m.from, "+14155550100");
@@ -501,8 +380,8 @@ START_TEST(test_telnyx_parse_inbound)
 	ck_assert_uint_eq(m.num_media, 0);
 	in_msg_clear(&m);
 	tt_req("inbound-mms.json", NULL, NULL, 0);
-	ck_assert_int_eq(tt_ad->ops->parse_inbound(tt_ad, &tt_r.req, &m, tt_err,
-			     sizeof(tt_err)),
+	ck_assert_int_eq(tt_ctx.ad->ops->parse_inbound(tt_ctx.ad, &tt_ctx.r.req,
+			     &m, tt_ctx.err, sizeof(tt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.body, "");
 	ck_assert_uint_eq(m.num_media, 1);
@@ -525,12 +404,13 @@ START_TEST(test_telnyx_parse_inbound_ignored_and_malformed)
 	struct in_msg m;
 	size_t i;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&m, 0, sizeof(m));
 		tt_req(cases[i].file, NULL, NULL, 0);
-		ck_assert_msg(tt_ad->ops->parse_inbound(tt_ad, &tt_r.req, &m,
-				  tt_err, sizeof(tt_err)) == cases[i].rc,
+		ck_assert_msg(tt_ctx.ad->ops->parse_inbound(tt_ctx.ad,
+				  &tt_ctx.r.req, &m, tt_ctx.err,
+				  sizeof(tt_ctx.err)) == cases[i].rc,
 		    "%s", cases[i].file);
 		ck_assert_ptr_null(m.body);
 	}
@@ -560,12 +440,13 @@ START_TEST(test_telnyx_parse_status)
 	struct status_update u;
 	size_t i;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&u, 0, sizeof(u));
 		tt_req(cases[i].file, NULL, NULL, 0);
-		ck_assert_msg(tt_ad->ops->parse_status(tt_ad, &tt_r.req, &u,
-				  tt_err, sizeof(tt_err)) == cases[i].rc,
+		ck_assert_msg(tt_ctx.ad->ops->parse_status(tt_ctx.ad,
+				  &tt_ctx.r.req, &u, tt_ctx.err,
+				  sizeof(tt_ctx.err)) == cases[i].rc,
 		    "%s", cases[i].file);
 		if (cases[i].rc != 0)
 			continue;
@@ -576,8 +457,8 @@ START_TEST(test_telnyx_parse_status)
 		ck_assert_int_eq(u.msg_id, 0);
 	}
 	tt_req("status-delivery-failed.json", NULL, NULL, 0);
-	ck_assert_int_eq(tt_ad->ops->parse_status(tt_ad, &tt_r.req, &u, tt_err,
-			     sizeof(tt_err)),
+	ck_assert_int_eq(tt_ctx.ad->ops->parse_status(tt_ctx.ad, &tt_ctx.r.req,
+			     &u, tt_ctx.err, sizeof(tt_ctx.err)),
 	    0);
 	ck_assert_str_eq(u.text, "telnyx delivery_failed: Undeliverable");
 }
@@ -587,9 +468,9 @@ START_TEST(test_telnyx_reply_body)
 {
 	const char *ctype = NULL;
 
-	ck_assert_ptr_nonnull(tt_adapter(TT_HEAD TT_KEYS, TT_PUBLIC));
-	ck_assert_str_eq(tt_ad->ops->reply_body(tt_ad, WEBHOOK_INBOUND, &ctype),
-	    "");
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx, TT_HEAD TT_KEYS, TT_PUBLIC));
+	ck_assert_str_eq(
+	    tt_ctx.ad->ops->reply_body(tt_ctx.ad, WEBHOOK_INBOUND, &ctype), "");
 	ck_assert_str_eq(ctype, "text/plain");
 }
 END_TEST
@@ -615,21 +496,21 @@ START_TEST(test_telnyx_config_errors)
 	char want[PATH_MAX + 16];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_null(tt_adapter(cases[i].text, TT_PUBLIC));
-	snprintf(want, sizeof(want), "%s:%d: ", tt_path, cases[i].line);
-	ck_assert_msg(strncmp(tt_err, want, strlen(want)) == 0,
-	    "case %zu: '%s' does not start with '%s'", i, tt_err, want);
-	ck_assert_msg(strstr(tt_err, cases[i].msg) != NULL,
-	    "case %zu: '%s' lacks '%s'", i, tt_err, cases[i].msg);
+	ck_assert_ptr_null(cks_adapter(&tt_ctx, cases[i].text, TT_PUBLIC));
+	snprintf(want, sizeof(want), "%s:%d: ", tt_ctx.path, cases[i].line);
+	ck_assert_msg(strncmp(tt_ctx.err, want, strlen(want)) == 0,
+	    "case %zu: '%s' does not start with '%s'", i, tt_ctx.err, want);
+	ck_assert_msg(strstr(tt_ctx.err, cases[i].msg) != NULL,
+	    "case %zu: '%s' lacks '%s'", i, tt_ctx.err, cases[i].msg);
 }
 END_TEST
 
 START_TEST(test_telnyx_config_no_io)
 {
-	ck_assert_ptr_nonnull(tt_adapter(
+	ck_assert_ptr_nonnull(cks_adapter(&tt_ctx,
 	    TT_HEAD TT_KEYS "base_url = http://127.0.0.1:9/v\n", NULL));
-	ck_assert_ptr_eq(tt_ad->ops, adapter_ops_lookup("telnyx"));
-	ck_assert_ptr_null(smshttp_webhook_url(tt_ad, WEBHOOK_STATUS));
+	ck_assert_ptr_eq(tt_ctx.ad->ops, adapter_ops_lookup("telnyx"));
+	ck_assert_ptr_null(smshttp_webhook_url(tt_ctx.ad, WEBHOOK_STATUS));
 }
 END_TEST
 

@@ -38,6 +38,7 @@
 #include <event2/listener.h>
 
 #include "adapter.h"
+#include "check_sms.h"
 #include "check_suites.h"
 #include "compat.h"
 #include "config.h"
@@ -45,7 +46,6 @@
 #include "message.h"
 #include "smshttp.h"
 
-#define TW_FIXTURES OD_SRCDIR "/tests/fixtures/twilio"
 #define TW_ACCT	    "AC0123456789abcdef0123456789abcdef"
 #define TW_TOKEN    "test-auth-token-0123456789abcdef"
 #define TW_SK	    "SKfedcba9876543210fedcba9876543210"
@@ -179,27 +179,6 @@ tw_adapter_basic(void)
 	return ad;
 }
 
-/* The fixture 'name' as a NUL-terminated string (caller frees). */
-static char *
-tw_read(const char *name)
-{
-	char path[512], *buf;
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", TW_FIXTURES, name);
-	fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
-}
-
 /* Fills m: to, body (copied into a static buffer), no expiry. */
 static void
 tw_msg(struct out_msg *m, const char *to, const char *body)
@@ -254,7 +233,7 @@ tw_check_request(struct adapter *ad, const struct out_msg *msg,
 			     sizeof(err)),
 	    0);
 	got = tw_render(&req);
-	want = tw_read(fixture);
+	want = cks_fixture("twilio", fixture);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -272,7 +251,7 @@ tw_hook_load(struct tw_hook *h, const char *name, const char *url)
 
 	memset(h, 0, sizeof(*h));
 	snprintf(file, sizeof(file), "%s.form", name);
-	h->body = tw_read(file);
+	h->body = cks_fixture("twilio", file);
 	TAILQ_INIT(&h->q);
 	ck_assert_int_eq(evhttp_parse_query_str(h->body, &h->q), 0);
 	TAILQ_FOREACH(kv, &h->q, next) {
@@ -281,7 +260,7 @@ tw_hook_load(struct tw_hook *h, const char *name, const char *url)
 		h->kv[n++].value = kv->value;
 	}
 	snprintf(file, sizeof(file), "%s.sig", name);
-	sig = tw_read(file);
+	sig = cks_fixture("twilio", file);
 	sig[strcspn(sig, "\n")] = '\0';
 	strlcpy(h->sig, sig, sizeof(h->sig));
 	free(sig);
@@ -486,7 +465,7 @@ END_TEST
 START_TEST(test_twilio_request_utf8)
 {
 	struct adapter *ad = tw_adapter_basic();
-	char *body = tw_read("body-utf8.txt");
+	char *body = cks_fixture("twilio", "body-utf8.txt");
 	struct out_msg m;
 
 	ck_assert_ptr_nonnull(strstr(body, "\r\n"));
@@ -608,19 +587,7 @@ static void
 tw_classify(int status, const char *file, unsigned retry_after,
     struct send_result *res)
 {
-	struct httpc_response resp;
-	char *body = file ? tw_read(file) : NULL;
-
-	memset(&resp, 0, sizeof(resp));
-	resp.status = status;
-	resp.maybe_sent = true;
-	resp.retry_after = retry_after;
-	resp.content_type = "application/json";
-	resp.body = body ? body : "";
-	resp.body_len = body ? strlen(body) : 0;
-	memset(res, 0xa5, sizeof(*res)); /* classify must set everything */
-	twilio_provider.classify(NULL, &resp, res);
-	free(body);
+	cks_classify_file(&twilio_provider, status, file, retry_after, res);
 }
 
 START_TEST(test_twilio_classify_accepted)
@@ -1120,7 +1087,7 @@ tw_srv_twilio(struct evhttp_request *req)
 	if (tw_srv.mode == 3)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Retry-After", "5");
-	body = tw_read(file[tw_srv.mode]);
+	body = cks_fixture("twilio", file[tw_srv.mode]);
 	tw_srv_reply(req, code[tw_srv.mode], "application/json", body,
 	    strlen(body));
 	free(body);
@@ -1653,7 +1620,7 @@ tw_send(struct adapter *ad, const char *to, const char *body, struct tw_got *g)
 START_TEST(test_twilio_send_accepted)
 {
 	struct adapter *ad = tw_adapter_live(tw_srv.port, NULL);
-	char *want = tw_read("request-plain.txt");
+	char *want = cks_fixture("twilio", "request-plain.txt");
 	struct tw_got g = {0};
 	char *wire;
 

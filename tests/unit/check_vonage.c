@@ -17,22 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <check.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "adapter.h"
+#include "check_sms.h"
 #include "check_suites.h"
 #include "config.h"
 #include "message.h"
 #include "smshttp.h"
 
-#define VT_FIXTURES OD_SRCDIR "/tests/fixtures/vonage"
-#define VT_PUBLIC   "https://gw.example.org"
-#define VT_MAX_KV   32
+#define VT_PUBLIC "https://gw.example.org"
 /* The PHP core SDK vector's timestamp (1491346667 s), in ms. */
 #define VT_PHP_NOW INT64_C(1491346667000)
 /* inbound-json-signed.json's timestamp (2026-11-27T03:14:34Z), in ms. */
@@ -42,104 +37,27 @@
 #define VT_HEAD "[sender v1]\nprovider = vonage\nfrom = +14155550199\n"
 #define VT_KEYS "api_key = KEY\napi_secret = SECRET\n"
 
-/* A webhook request with its own decoded fields. */
-struct vt_req {
-	struct webhook_req req;
-	struct webhook_kv kv[VT_MAX_KV];
-	char *own[2 * VT_MAX_KV];
-	size_t nown;
-	char *body;
-};
-
 extern const struct smshttp_provider vonage_provider;
 
-static char vt_dir[64];
-static char vt_path[PATH_MAX];
-static char vt_err[512];
-static struct config *vt_cfg;
-static struct adapter *vt_ad;
-static struct vt_req vt_r;
+static struct cks_ctx vt_ctx;
 
 static void vt_setup(void);
 static void vt_teardown(void);
-static struct adapter *vt_adapter(const char *text, const char *public_url);
-static char *vt_fixture(const char *name);
-static void vt_req_form(struct vt_req *r, const char *body, int64_t now);
-static void vt_req_file(struct vt_req *r, const char *name, int64_t now);
-static void vt_req_free(struct vt_req *r);
-static char *vt_build(struct adapter *ad, const struct out_msg *msg, int *rc);
-static void vt_msg(struct out_msg *msg, const char *body);
+static void vt_req_form(struct cks_req *r, const char *body, int64_t now);
+static void vt_req_file(struct cks_req *r, const char *name, int64_t now);
+static char *vt_build(const struct out_msg *msg, int *rc);
 static void vt_classify(const char *body, int status, struct send_result *res);
 
 static void
 vt_setup(void)
 {
-	strcpy(vt_dir, "/tmp/check_vonage.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(vt_dir));
-	snprintf(vt_path, sizeof(vt_path), "%s/od.conf", vt_dir);
-	vt_cfg = NULL;
-	vt_ad = NULL;
-	memset(&vt_r, 0, sizeof(vt_r));
+	cks_setup(&vt_ctx, &vonage_provider, "v1");
 }
 
 static void
 vt_teardown(void)
 {
-	vt_req_free(&vt_r);
-	adapter_free(vt_ad);
-	config_free(vt_cfg);
-	unlink(vt_path);
-	rmdir(vt_dir);
-}
-
-/*
- * Writes 'text' as the config file, loads it and makes the adapter of
- * [sender v1] (also kept in vt_ad for teardown). NULL with vt_err set
- * when config or init fails.
- */
-static struct adapter *
-vt_adapter(const char *text, const char *public_url)
-{
-	struct adapter_env env = {NULL, vt_dir, public_url, NULL};
-	const struct config_sender *snd;
-	FILE *fp;
-
-	fp = fopen(vt_path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	chmod(vt_path, 0600);
-	vt_cfg = config_load(vt_path, NULL, NULL, vt_err, sizeof(vt_err));
-	if (vt_cfg == NULL)
-		return NULL;
-	snd = config_sender_lookup(vt_cfg, "v1");
-	ck_assert_ptr_nonnull(snd);
-	vt_ad = adapter_new("vonage", "v1", &env, snd->section, vt_err,
-	    sizeof(vt_err));
-	return vt_ad;
-}
-
-/* The contents of a fixture file, NUL-terminated; free() it. */
-static char *
-vt_fixture(const char *name)
-{
-	char path[PATH_MAX];
-	char *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", VT_FIXTURES, name);
-	fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)n, fp), n);
-	buf[n] = '\0';
-	fclose(fp);
-	return buf;
+	cks_teardown(&vt_ctx);
 }
 
 /*
@@ -147,104 +65,45 @@ vt_fixture(const char *name)
  * fields decoded when it is a form (a JSON body has none).
  */
 static void
-vt_req_form(struct vt_req *r, const char *body, int64_t now)
+vt_req_form(struct cks_req *r, const char *body, int64_t now)
 {
-	char *copy, *pair, *save = NULL, *eq;
-
-	vt_req_free(r);
-	r->body = strdup(body);
-	r->req.method = "POST";
-	r->req.url = VT_PUBLIC "/webhooks/v1/inbound";
-	r->req.body = r->body;
-	r->req.body_len = strlen(body);
-	r->req.peer = "203.0.113.7";
+	cks_req_init(r, "POST", VT_PUBLIC "/webhooks/v1/inbound", body,
+	    "203.0.113.7");
 	r->req.now = now;
-	r->req.params = r->kv;
-	if (body[0] == '{')
-		return;
-	copy = strdup(body);
-	for (pair = strtok_r(copy, "&", &save); pair != NULL;
-	     pair = strtok_r(NULL, "&", &save)) {
-		ck_assert_int_lt(r->req.nparams, VT_MAX_KV);
-		if ((eq = strchr(pair, '=')) != NULL)
-			*eq++ = '\0';
-		r->own[r->nown] = evhttp_uridecode(pair, 1, NULL);
-		r->kv[r->req.nparams].key = r->own[r->nown++];
-		r->own[r->nown] =
-		    evhttp_uridecode(eq != NULL ? eq : "", 1, NULL);
-		r->kv[r->req.nparams++].value = r->own[r->nown++];
-	}
-	free(copy);
+	if (body[0] != '{')
+		cks_req_decode(r, body);
 }
 
 static void
-vt_req_file(struct vt_req *r, const char *name, int64_t now)
+vt_req_file(struct cks_req *r, const char *name, int64_t now)
 {
-	char *body = vt_fixture(name);
+	char *body = cks_fixture("vonage", name);
 
 	vt_req_form(r, body, now);
 	free(body);
 }
 
-static void
-vt_req_free(struct vt_req *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->nown; i++)
-		free(r->own[i]);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
 /* Runs build() on msg; returns the body (free() it) and checks the shape. */
 static char *
-vt_build(struct adapter *ad, const struct out_msg *msg, int *rc)
+vt_build(const struct out_msg *msg, int *rc)
 {
 	struct smshttp_req req;
-	char err[256] = "";
-	char *out;
+	char *out = cks_build(&vt_ctx, msg, &req, rc);
 
-	memset(&req, 0, sizeof(req));
-	req.body = evbuffer_new();
-	*rc = vonage_provider.build(smshttp_prov(ad), msg,
-	    smshttp_webhook_url(ad, WEBHOOK_STATUS), &req, err, sizeof(err));
 	if (*rc == 0) {
 		ck_assert_str_eq(req.method, "POST");
 		ck_assert_str_eq(req.path, "/sms/json");
 		ck_assert_str_eq(req.content_type,
 		    "application/x-www-form-urlencoded");
 		ck_assert_uint_eq(req.nheaders, 0);
-	} else
-		ck_assert_str_ne(err, "");
-	evbuffer_add(req.body, "", 1);
-	out = strdup((char *)evbuffer_pullup(req.body, -1));
-	evbuffer_free(req.body);
+	}
 	return out;
-}
-
-static void
-vt_msg(struct out_msg *msg, const char *body)
-{
-	memset(msg, 0, sizeof(*msg));
-	msg->id = 42;
-	msg->channel = CHANNEL_SMS;
-	strcpy(msg->to, "+14155550100");
-	msg->body = (char *)body;
 }
 
 static void
 vt_classify(const char *body, int status, struct send_result *res)
 {
-	struct httpc_response resp;
-
-	memset(&resp, 0, sizeof(resp));
-	resp.status = status;
-	resp.maybe_sent = true;
-	resp.body = body;
-	resp.body_len = strlen(body);
-	memset(res, 0xa5, sizeof(*res));
-	vonage_provider.classify(NULL, &resp, res);
+	cks_classify(&vonage_provider, status, body, 0, res);
 }
 
 START_TEST(test_vonage_build_form)
@@ -253,9 +112,9 @@ START_TEST(test_vonage_build_form)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	vt_msg(&msg, "Hi & bye = 1+1\nline2");
-	body = vt_build(vt_ad, &msg, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	cks_msg(&msg, "Hi & bye = 1+1\nline2");
+	body = vt_build(&msg, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "api_key=KEY&api_secret=SECRET&from=14155550199&to=14155550100"
@@ -272,9 +131,9 @@ START_TEST(test_vonage_build_unicode_emoji)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	vt_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & =+\n");
-	body = vt_build(vt_ad, &msg, &rc);
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	cks_msg(&msg, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & =+\n");
+	body = vt_build(&msg, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "api_key=KEY&api_secret=SECRET&from=14155550199&to=14155550100"
@@ -292,8 +151,8 @@ START_TEST(test_vonage_build_gsm_stays_text)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	vt_msg(&msg,
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	cks_msg(&msg,
 	    "@\xc2\xa3$\xc2\xa5\xc3\xa8\xc3\xa9\xc3\xb9\xc3\xac"
 	    "\xc3\xb2\xc3\x87\n\xc3\x98\xc3\xb8\r\xc3\x85\xc3\xa5"
 	    "\xce\x94_\xce\xa6\xce\x93\xce\x9b\xce\xa9\xce\xa0\xce\xa8"
@@ -302,7 +161,7 @@ START_TEST(test_vonage_build_gsm_stays_text)
 	    "AZ\xc3\x84\xc3\x96\xc3\x91\xc3\x9c\xc2\xa7\xc2\xbf"
 	    "az\xc3\xa4\xc3\xb6\xc3\xb1\xc3\xbc\xc3\xa0"
 	    "^{}\\[~]|\xe2\x82\xac\f");
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_ptr_null(strstr(body, "type=unicode"));
 	free(body);
@@ -320,10 +179,10 @@ START_TEST(test_vonage_build_non_gsm_switches)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	for (i = 0; texts[i] != NULL; i++) {
-		vt_msg(&msg, texts[i]);
-		body = vt_build(vt_ad, &msg, &rc);
+		cks_msg(&msg, texts[i]);
+		body = vt_build(&msg, &rc);
 		ck_assert_int_eq(rc, 0);
 		ck_assert_msg(strstr(body, "&type=unicode&") != NULL,
 		    "text %zu not sent as unicode: %s", i, body);
@@ -338,10 +197,10 @@ START_TEST(test_vonage_build_sender_and_no_callback)
 	char *body;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, NULL));
-	vt_msg(&msg, "hi");
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, NULL));
+	cks_msg(&msg, "hi");
 	strcpy(msg.from, "AcmeInc");
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(body,
 	    "api_key=KEY&api_secret=SECRET&from=AcmeInc"
@@ -357,10 +216,10 @@ START_TEST(test_vonage_build_ttl)
 	long long ttl;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	vt_msg(&msg, "hi");
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	cks_msg(&msg, "hi");
 	msg.expires_at = msg_now_ms() + 3600000;
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_int_eq(rc, 0);
 	p = strstr(body, "&ttl=");
 	ck_assert_ptr_nonnull(p);
@@ -370,16 +229,16 @@ START_TEST(test_vonage_build_ttl)
 	free(body);
 	/* Expiring sooner than Vonage's minimum: the minimum. */
 	msg.expires_at = msg_now_ms() + 5000;
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_ptr_nonnull(strstr(body, "&client-ref=42&ttl=20000"));
 	free(body);
 	/* Beyond Vonage's maximum, or never: no ttl (Vonage's 72 h). */
 	msg.expires_at = msg_now_ms() + INT64_C(8) * 86400000;
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_ptr_null(strstr(body, "ttl="));
 	free(body);
 	msg.expires_at = 0;
-	body = vt_build(vt_ad, &msg, &rc);
+	body = vt_build(&msg, &rc);
 	ck_assert_ptr_null(strstr(body, "ttl="));
 	free(body);
 }
@@ -394,11 +253,11 @@ START_TEST(test_vonage_build_bad_number)
 	size_t i;
 	int rc;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	for (i = 0; bad[i] != NULL; i++) {
-		vt_msg(&msg, "hi");
+		cks_msg(&msg, "hi");
 		strcpy(msg.to, bad[i]);
-		body = vt_build(vt_ad, &msg, &rc);
+		body = vt_build(&msg, &rc);
 		ck_assert_int_eq(rc, -1);
 		free(body);
 	}
@@ -408,7 +267,7 @@ END_TEST
 START_TEST(test_vonage_classify_accepted)
 {
 	struct send_result res;
-	char *body = vt_fixture("send-ok.json");
+	char *body = cks_fixture("vonage", "send-ok.json");
 
 	vt_classify(body, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_ACCEPTED);
@@ -416,7 +275,7 @@ START_TEST(test_vonage_classify_accepted)
 	ck_assert(!res.uncertain);
 	free(body);
 	/* A long text: one element per part; the first part's id. */
-	body = vt_fixture("send-multipart.json");
+	body = cks_fixture("vonage", "send-multipart.json");
 	vt_classify(body, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_ACCEPTED);
 	ck_assert_str_eq(res.provider_id, "0A0000000123ABCD");
@@ -427,20 +286,20 @@ END_TEST
 START_TEST(test_vonage_classify_transient_codes)
 {
 	struct send_result res;
-	char *body = vt_fixture("send-throttled.json");
+	char *body = cks_fixture("vonage", "send-throttled.json");
 
 	vt_classify(body, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 1);
 	ck_assert(!res.uncertain);
 	free(body);
-	body = vt_fixture("send-internal.json");
+	body = cks_fixture("vonage", "send-internal.json");
 	vt_classify(body, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 5);
 	free(body);
 	/* Part one went out: a retry would repeat it. */
-	body = vt_fixture("send-partial.json");
+	body = cks_fixture("vonage", "send-partial.json");
 	vt_classify(body, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 1);
@@ -493,7 +352,7 @@ START_TEST(test_vonage_classify_permanent_codes)
 		ck_assert_int_eq(res.code, codes[i]);
 		ck_assert_str_eq(res.provider_id, "");
 	}
-	fix = vt_fixture("send-bad-credentials.json");
+	fix = cks_fixture("vonage", "send-bad-credentials.json");
 	vt_classify(fix, 200, &res);
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 4);
@@ -539,12 +398,13 @@ END_TEST
 /* The PHP core SDK's vector: a real signed inbound webhook (md5hash). */
 START_TEST(test_vonage_verify_php_sdk_vector)
 {
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS
-	    "signature_secret = my_secret_key_for_testing\n",
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx,
+	    VT_HEAD VT_KEYS "signature_secret = my_secret_key_for_testing\n",
 	    VT_PUBLIC));
-	vt_req_file(&vt_r, "inbound-signed.txt", VT_PHP_NOW + 10000);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
+	vt_req_file(&vt_ctx.r, "inbound-signed.txt", VT_PHP_NOW + 10000);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
 }
 END_TEST
 
@@ -570,20 +430,22 @@ START_TEST(test_vonage_verify_php_sdk_hmac)
 	    VT_HEAD VT_KEYS "signature_secret = my_secret_key_for_testing\n"
 			    "signature_method = %s\n",
 	    cases[i][0]);
-	ck_assert_ptr_nonnull(vt_adapter(conf, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, conf, VT_PUBLIC));
 	snprintf(form, sizeof(form),
 	    "message-timestamp=2013-11-21+15%%3A27%%3A30&messageId="
 	    "020000001B0FE827&msisdn=14843472194&text=Test+again&timestamp="
 	    "1385047698&to=13239877404&type=text&sig=%s",
 	    cases[i][1]);
-	vt_req_form(&vt_r, form, INT64_C(1385047698000));
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
+	vt_req_form(&vt_ctx.r, form, INT64_C(1385047698000));
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
 	/* A signature one hex digit off is refused. */
 	form[strlen(form) - 1] ^= 1;
-	vt_req_form(&vt_r, form, INT64_C(1385047698000));
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
+	vt_req_form(&vt_ctx.r, form, INT64_C(1385047698000));
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
 }
 END_TEST
 
@@ -591,39 +453,45 @@ START_TEST(test_vonage_verify_tampered_missing_stale)
 {
 	char *body;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS
-	    "signature_secret = my_secret_key_for_testing\n",
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx,
+	    VT_HEAD VT_KEYS "signature_secret = my_secret_key_for_testing\n",
 	    VT_PUBLIC));
-	body = vt_fixture("inbound-signed.txt");
+	body = cks_fixture("vonage", "inbound-signed.txt");
 	/* The sig is hex: any case. */
-	vt_req_form(&vt_r, body, VT_PHP_NOW);
-	strcpy(vt_r.own[11], "E06D9763E3FD0B9C31BEB5FC2FCB011C");
-	ck_assert_str_eq(vt_r.kv[5].key, "sig");
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
+	vt_req_form(&vt_ctx.r, body, VT_PHP_NOW);
+	strcpy(vt_ctx.r.own[11], "E06D9763E3FD0B9C31BEB5FC2FCB011C");
+	ck_assert_str_eq(vt_ctx.r.kv[5].key, "sig");
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
 	/* Tampered text. */
-	vt_req_form(&vt_r, body, VT_PHP_NOW);
-	ck_assert_str_eq(vt_r.kv[6].key, "text");
-	vt_r.own[13][0] = 'B';
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
-	ck_assert_str_eq(vt_err, "vonage: signature mismatch");
+	vt_req_form(&vt_ctx.r, body, VT_PHP_NOW);
+	ck_assert_str_eq(vt_ctx.r.kv[6].key, "text");
+	vt_ctx.r.own[13][0] = 'B';
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
+	ck_assert_str_eq(vt_ctx.err, "vonage: signature mismatch");
 	/* 300 s old passes, 301 s old and 301 s ahead are refused. */
-	vt_req_form(&vt_r, body, VT_PHP_NOW + 300000);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
-	vt_req_form(&vt_r, body, VT_PHP_NOW + 301000);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
-	ck_assert_str_eq(vt_err, "vonage: stale timestamp");
-	vt_req_form(&vt_r, body, VT_PHP_NOW - 301000);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
+	vt_req_form(&vt_ctx.r, body, VT_PHP_NOW + 300000);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
+	vt_req_form(&vt_ctx.r, body, VT_PHP_NOW + 301000);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
+	ck_assert_str_eq(vt_ctx.err, "vonage: stale timestamp");
+	vt_req_form(&vt_ctx.r, body, VT_PHP_NOW - 301000);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
 	/* Unsigned. */
-	vt_req_file(&vt_r, "inbound-concat.txt", VT_PHP_NOW);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
-	ck_assert_str_eq(vt_err, "vonage: unsigned webhook");
+	vt_req_file(&vt_ctx.r, "inbound-concat.txt", VT_PHP_NOW);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
+	ck_assert_str_eq(vt_ctx.err, "vonage: unsigned webhook");
 	free(body);
 }
 END_TEST
@@ -636,42 +504,49 @@ END_TEST
  */
 START_TEST(test_vonage_verify_json)
 {
-	char *body = vt_fixture("inbound-json-signed.json");
+	char *body = cks_fixture("vonage", "inbound-json-signed.json");
 	char *p;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx,
+	    VT_HEAD VT_KEYS
 	    "signature_secret = json-signing-secret\nsignature_method = "
 	    "sha256\n",
 	    VT_PUBLIC));
-	vt_req_form(&vt_r, body, VT_JSON_NOW);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
+	vt_req_form(&vt_ctx.r, body, VT_JSON_NOW);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
 	/* One digit of 'to' changed. */
 	p = strstr(body, "447700900000");
 	ck_assert_ptr_nonnull(p);
 	p[11] = '9';
-	vt_req_form(&vt_r, body, VT_JSON_NOW);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
+	vt_req_form(&vt_ctx.r, body, VT_JSON_NOW);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
 	free(body);
 }
 END_TEST
 
 START_TEST(test_vonage_verify_unsigned_api_key)
 {
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	vt_req_file(&vt_r, "inbound-concat.txt", 0);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), 0);
-	vt_req_form(&vt_r, "msisdn=1&api-key=KEX", 0);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
-	vt_req_form(&vt_r, "msisdn=1&api-key=KEY0", 0);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
-	vt_req_file(&vt_r, "inbound-signed.txt", 0);
-	ck_assert_int_eq(
-	    vt_ad->ops->verify(vt_ad, &vt_r.req, vt_err, sizeof(vt_err)), -1);
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	vt_req_file(&vt_ctx.r, "inbound-concat.txt", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    0);
+	vt_req_form(&vt_ctx.r, "msisdn=1&api-key=KEX", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
+	vt_req_form(&vt_ctx.r, "msisdn=1&api-key=KEY0", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
+	vt_req_file(&vt_ctx.r, "inbound-signed.txt", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->verify(vt_ctx.ad, &vt_ctx.r.req,
+			     vt_ctx.err, sizeof(vt_ctx.err)),
+	    -1);
 }
 END_TEST
 
@@ -679,11 +554,11 @@ START_TEST(test_vonage_parse_inbound)
 {
 	struct in_msg m;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	memset(&m, 0, sizeof(m));
-	vt_req_file(&vt_r, "inbound-signed.txt", 0);
-	ck_assert_int_eq(vt_ad->ops->parse_inbound(vt_ad, &vt_r.req, &m, vt_err,
-			     sizeof(vt_err)),
+	vt_req_file(&vt_ctx.r, "inbound-signed.txt", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->parse_inbound(vt_ctx.ad, &vt_ctx.r.req,
+			     &m, vt_ctx.err, sizeof(vt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.provider_id, "0B00000042AC53BD");
 	ck_assert_str_eq(m.from, "+14843472194");
@@ -692,9 +567,9 @@ START_TEST(test_vonage_parse_inbound)
 	ck_assert_uint_eq(m.concat_total, 0);
 	in_msg_clear(&m);
 	/* POST-JSON, UTF-8 text. */
-	vt_req_file(&vt_r, "inbound-json.json", 0);
-	ck_assert_int_eq(vt_ad->ops->parse_inbound(vt_ad, &vt_r.req, &m, vt_err,
-			     sizeof(vt_err)),
+	vt_req_file(&vt_ctx.r, "inbound-json.json", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->parse_inbound(vt_ctx.ad, &vt_ctx.r.req,
+			     &m, vt_ctx.err, sizeof(vt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.body, "Ol\xc3\xa1 \xf0\x9f\x91\x8b & = +");
 	ck_assert_str_eq(m.from, "+447700900001");
@@ -706,11 +581,11 @@ START_TEST(test_vonage_parse_inbound_concat)
 {
 	struct in_msg m;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	memset(&m, 0, sizeof(m));
-	vt_req_file(&vt_r, "inbound-concat.txt", 0);
-	ck_assert_int_eq(vt_ad->ops->parse_inbound(vt_ad, &vt_r.req, &m, vt_err,
-			     sizeof(vt_err)),
+	vt_req_file(&vt_ctx.r, "inbound-concat.txt", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->parse_inbound(vt_ctx.ad, &vt_ctx.r.req,
+			     &m, vt_ctx.err, sizeof(vt_ctx.err)),
 	    0);
 	ck_assert_str_eq(m.concat_ref, "1a2b");
 	ck_assert_uint_eq(m.concat_part, 2);
@@ -727,17 +602,18 @@ START_TEST(test_vonage_parse_inbound_ignored_and_malformed)
 	struct in_msg m;
 	size_t i;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	memset(&m, 0, sizeof(m));
-	vt_req_file(&vt_r, "inbound-binary.txt", 0);
-	ck_assert_int_eq(vt_ad->ops->parse_inbound(vt_ad, &vt_r.req, &m, vt_err,
-			     sizeof(vt_err)),
+	vt_req_file(&vt_ctx.r, "inbound-binary.txt", 0);
+	ck_assert_int_eq(vt_ctx.ad->ops->parse_inbound(vt_ctx.ad, &vt_ctx.r.req,
+			     &m, vt_ctx.err, sizeof(vt_ctx.err)),
 	    1);
 	ck_assert_ptr_null(m.body);
 	for (i = 0; bad[i] != NULL; i++) {
-		vt_req_file(&vt_r, bad[i], 0);
-		ck_assert_msg(vt_ad->ops->parse_inbound(vt_ad, &vt_r.req, &m,
-				  vt_err, sizeof(vt_err)) == -1,
+		vt_req_file(&vt_ctx.r, bad[i], 0);
+		ck_assert_msg(vt_ctx.ad->ops->parse_inbound(vt_ctx.ad,
+				  &vt_ctx.r.req, &m, vt_ctx.err,
+				  sizeof(vt_ctx.err)) == -1,
 		    "%s parsed", bad[i]);
 		ck_assert_ptr_null(m.body);
 	}
@@ -764,12 +640,13 @@ START_TEST(test_vonage_parse_status)
 	struct status_update u;
 	size_t i;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&u, 0, sizeof(u));
-		vt_req_file(&vt_r, cases[i].file, 0);
-		ck_assert_msg(vt_ad->ops->parse_status(vt_ad, &vt_r.req, &u,
-				  vt_err, sizeof(vt_err)) == cases[i].rc,
+		vt_req_file(&vt_ctx.r, cases[i].file, 0);
+		ck_assert_msg(vt_ctx.ad->ops->parse_status(vt_ctx.ad,
+				  &vt_ctx.r.req, &u, vt_ctx.err,
+				  sizeof(vt_ctx.err)) == cases[i].rc,
 		    "%s", cases[i].file);
 		if (cases[i].rc != 0)
 			continue;
@@ -785,12 +662,12 @@ START_TEST(test_vonage_reply_body)
 {
 	const char *ctype = NULL;
 
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS, VT_PUBLIC));
-	ck_assert_str_eq(vt_ad->ops->reply_body(vt_ad, WEBHOOK_INBOUND, &ctype),
-	    "");
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx, VT_HEAD VT_KEYS, VT_PUBLIC));
+	ck_assert_str_eq(
+	    vt_ctx.ad->ops->reply_body(vt_ctx.ad, WEBHOOK_INBOUND, &ctype), "");
 	ck_assert_str_eq(ctype, "text/plain");
-	ck_assert_str_eq(vt_ad->ops->reply_body(vt_ad, WEBHOOK_STATUS, &ctype),
-	    "");
+	ck_assert_str_eq(
+	    vt_ctx.ad->ops->reply_body(vt_ctx.ad, WEBHOOK_STATUS, &ctype), "");
 }
 END_TEST
 
@@ -814,24 +691,25 @@ START_TEST(test_vonage_config_errors)
 	char want[PATH_MAX + 16];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_null(vt_adapter(cases[i].text, VT_PUBLIC));
-	snprintf(want, sizeof(want), "%s:%d: ", vt_path, cases[i].line);
-	ck_assert_msg(strncmp(vt_err, want, strlen(want)) == 0,
-	    "case %zu: '%s' does not start with '%s'", i, vt_err, want);
-	ck_assert_msg(strstr(vt_err, cases[i].msg) != NULL,
-	    "case %zu: '%s' lacks '%s'", i, vt_err, cases[i].msg);
+	ck_assert_ptr_null(cks_adapter(&vt_ctx, cases[i].text, VT_PUBLIC));
+	snprintf(want, sizeof(want), "%s:%d: ", vt_ctx.path, cases[i].line);
+	ck_assert_msg(strncmp(vt_ctx.err, want, strlen(want)) == 0,
+	    "case %zu: '%s' does not start with '%s'", i, vt_ctx.err, want);
+	ck_assert_msg(strstr(vt_ctx.err, cases[i].msg) != NULL,
+	    "case %zu: '%s' lacks '%s'", i, vt_ctx.err, cases[i].msg);
 }
 END_TEST
 
 START_TEST(test_vonage_config_no_io)
 {
-	ck_assert_ptr_nonnull(vt_adapter(VT_HEAD VT_KEYS
+	ck_assert_ptr_nonnull(cks_adapter(&vt_ctx,
+	    VT_HEAD VT_KEYS
 	    "signature_secret = s3cret\nsignature_method = sha512\n"
 	    "base_url = http://127.0.0.1:9\n",
 	    NULL));
-	ck_assert_ptr_eq(vt_ad->ops, adapter_ops_lookup("vonage"));
-	ck_assert_ptr_null(smshttp_webhook_url(vt_ad, WEBHOOK_STATUS));
-	ck_assert_uint_eq(vt_ad->in_flight, 0);
+	ck_assert_ptr_eq(vt_ctx.ad->ops, adapter_ops_lookup("vonage"));
+	ck_assert_ptr_null(smshttp_webhook_url(vt_ctx.ad, WEBHOOK_STATUS));
+	ck_assert_uint_eq(vt_ctx.ad->in_flight, 0);
 }
 END_TEST
 
