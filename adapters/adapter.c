@@ -4,9 +4,9 @@
  *
  * Every send goes through adapter_send(), which interposes a small call
  * record between the core and the adapter. The record counts the send as
- * in flight, refuses a done callback that runs twice or from inside send()
- * (both broken invariants: fatalx), and releases the count when the one
- * callback arrives. The daemon core therefore never has to trust a driver
+ * in flight, refuses a done callback that runs from inside send() (a
+ * broken invariant: fatalx), and releases the count when the one callback
+ * arrives. The daemon core therefore never has to trust a driver
  * to keep rule 2.
  */
 #include "autoconf.h"
@@ -144,7 +144,12 @@ adapter_send(struct adapter *ad, const struct out_msg *msg,
 	return 0;
 }
 
-/* The adapter's one callback: check the rules, then hand on the result. */
+/*
+ * The adapter's one callback: check rule 2, then hand on the result. The
+ * record is freed here, so a second call for the same send is a
+ * use-after-free: the sanitizer and valgrind runs of the test suite are
+ * what catch that, not a check here.
+ */
 static void
 adapter_on_done(void *arg, const struct send_result *res)
 {
@@ -153,10 +158,6 @@ adapter_on_done(void *arg, const struct send_result *res)
 	if (call->in_send)
 		fatalx("adapter_contract adapter=%s error=\"done called from "
 		       "inside send\"",
-		    call->ad->name);
-	if (call->ad->in_flight == 0)
-		fatalx("adapter_contract adapter=%s error=\"done called "
-		       "twice\"",
 		    call->ad->name);
 	call->ad->in_flight--;
 	TAILQ_REMOVE(&call->ad->calls, call, entry);
