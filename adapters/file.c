@@ -8,8 +8,10 @@
  *   dir       where .eml files go (default VAR/mail)
  *   from      From header (default "outreachd <outreachd@localhost>")
  *   reply_to  Reply-To header (default none)
- * A file is written to a temporary name and renamed, so a reader never
- * sees half a message.
+ * A file is written to a temporary name, fsynced and renamed, so a reader
+ * never sees half a message. That write and fsync run on the loop thread:
+ * fine for a local stand-in, which is all this adapter is; real mail goes
+ * through the SMTP adapter's worker threads.
  */
 #include "autoconf.h"
 
