@@ -11,7 +11,7 @@
  * A file is written to a temporary name, fsynced and renamed, so a reader
  * never sees half a message. That write and fsync run on the loop thread:
  * fine for a local stand-in, which is all this adapter is; real mail goes
- * through the SMTP adapter's worker threads.
+ * through the SMTP adapter, on worker threads (issue 5).
  */
 #include "autoconf.h"
 
