@@ -30,6 +30,7 @@ main(void)
 	srunner_add_suite(sr, telnyx_suite());
 	srunner_add_suite(sr, twilio_suite());
 	srunner_add_suite(sr, vonage_suite());
+	srunner_add_suite(sr, workq_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

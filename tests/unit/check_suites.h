@@ -17,5 +17,6 @@ Suite *smstext_suite(void);
 Suite *telnyx_suite(void);
 Suite *twilio_suite(void);
 Suite *vonage_suite(void);
+Suite *workq_suite(void);
 
 #endif
