@@ -481,15 +481,10 @@ START_TEST(test_plivo_config_errors)
 	    {"[sender p1]\nprovider = plivo\n" PT_KEYS, 1,
 		"[sender p1] needs from"},
 	};
-	char want[PATH_MAX + 16];
 	size_t i = (size_t)_i;
 
-	ck_assert_ptr_null(cks_adapter(&pt_ctx, cases[i].text, PT_PUBLIC));
-	snprintf(want, sizeof(want), "%s:%d: ", pt_ctx.path, cases[i].line);
-	ck_assert_msg(strncmp(pt_ctx.err, want, strlen(want)) == 0,
-	    "case %zu: '%s' does not start with '%s'", i, pt_ctx.err, want);
-	ck_assert_msg(strstr(pt_ctx.err, cases[i].msg) != NULL,
-	    "case %zu: '%s' lacks '%s'", i, pt_ctx.err, cases[i].msg);
+	cks_assert_config_error(&pt_ctx, cases[i].text, PT_PUBLIC,
+	    cases[i].line, cases[i].msg);
 }
 END_TEST
 

@@ -220,3 +220,17 @@ cks_classify_file(const struct smshttp_provider *prov, int status,
 	cks_classify(prov, status, body, retry_after, res);
 	free(body);
 }
+
+void
+cks_assert_config_error(struct cks_ctx *ctx, const char *text,
+    const char *public_url, int line, const char *msg)
+{
+	char want[PATH_MAX + 16];
+
+	ck_assert_ptr_null(cks_adapter(ctx, text, public_url));
+	snprintf(want, sizeof(want), "%s:%d: ", ctx->path, line);
+	ck_assert_msg(strncmp(ctx->err, want, strlen(want)) == 0,
+	    "'%s' does not start with '%s'", ctx->err, want);
+	ck_assert_msg(strstr(ctx->err, msg) != NULL, "'%s' lacks '%s'",
+	    ctx->err, msg);
+}

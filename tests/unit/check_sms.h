@@ -72,6 +72,12 @@ void cks_teardown(struct cks_ctx *ctx);
  */
 struct adapter *cks_adapter(struct cks_ctx *ctx, const char *text,
     const char *public_url);
+/*
+ * Asserts that config 'text' makes no adapter and that the error reads
+ * "FILE:LINE: ..." at 'line' and contains 'msg'.
+ */
+void cks_assert_config_error(struct cks_ctx *ctx, const char *text,
+    const char *public_url, int line, const char *msg);
 
 /* tests/fixtures/<provider>/<name>, NUL-terminated; free() it. */
 char *cks_fixture(const char *provider, const char *name);
