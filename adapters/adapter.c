@@ -29,6 +29,7 @@ extern const struct adapter_ops console_ops;
 extern const struct adapter_ops file_ops;
 extern const struct adapter_ops kannel_ops;
 extern const struct adapter_ops plivo_ops;
+extern const struct adapter_ops smtp_ops;
 extern const struct adapter_ops telnyx_ops;
 extern const struct adapter_ops twilio_ops;
 extern const struct adapter_ops vonage_ops;
@@ -39,6 +40,7 @@ static const struct adapter_ops *const adapter_table[] = {
     &file_ops,
     &kannel_ops,
     &plivo_ops,
+    &smtp_ops,
     &telnyx_ops,
     &twilio_ops,
     &vonage_ops,

@@ -60,8 +60,9 @@ const struct adapter_ops file_ops = {
     .free = file_free,
 };
 
-static const char *const file_keys[] = {"adapter", "dir", "from", "reply_to",
-    NULL};
+/* The first four are the core's [email] keys (config.c). */
+static const char *const file_keys[] = {"adapter", "bounce_limit",
+    "unsubscribe_mailto", "secret_file", "dir", "from", "reply_to", NULL};
 
 static int
 file_init(struct adapter *ad, const struct config_section *sec, char *err,

@@ -62,6 +62,55 @@ struct ctl_table {
 	const char *align; /* per column: 'l' or 'r' */
 };
 
+typedef int ctl_cmd_fn(struct ctl *ctl, int argc, char **argv);
+
+/* One command of outreachctl, found by name in ctl_cmds[]. */
+struct ctl_cmd {
+	const char *name;
+	ctl_cmd_fn *fn;
+	const char *args;    /* short form for the command list */
+	const char *usage;   /* synopsis after "outreachctl " */
+	const char *summary; /* one line for the command list */
+	const char *help;    /* the rest of "COMMAND --help" */
+};
+
+/* outreachctl.c */
+
+/* The command called 'name', or NULL. */
+const struct ctl_cmd *ctl_cmd_lookup(const char *name);
+/*
+ * Prints "outreachctl: [CMD: ]MESSAGE" and a hint to stderr, and returns
+ * CTL_EX_USAGE. 'cmd' may be NULL for global errors.
+ */
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/*
+ * Handles the options every command takes (-j, -q, -h) and getopt's
+ * errors, for option character 'ch'. Returns CTL_CONTINUE, or the exit
+ * status (0 after --help). Commands with options of their own call it
+ * from their getopt_long() loop's default case.
+ */
+int ctl_common_opt(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
+    char **argv, int ch);
+/*
+ * Option parsing for commands that take only the common options. Leaves
+ * optind at the first operand. Returns CTL_CONTINUE or an exit status.
+ */
+int ctl_cmd_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
+    char **argv);
+
+/* ctl_members.c: members, lists, export. */
+int ctl_cmd_members(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_lists(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_export(struct ctl *ctl, int argc, char **argv);
+extern const char ctl_help_members[];
+extern const char ctl_help_lists[];
+extern const char ctl_help_export[];
+
+/* ctl_import.c */
+int ctl_cmd_import(struct ctl *ctl, int argc, char **argv);
+extern const char ctl_help_import[];
+
 /* ctl_http.c */
 
 /*

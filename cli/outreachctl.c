@@ -43,17 +43,6 @@
 #define CTL_POLL_FIRST_MS  50L	  /* console sends settle in ~ms */
 #define CTL_POLL_MAX_MS	   500L	  /* then back off to 2 polls/s */
 
-typedef int ctl_cmd_fn(struct ctl *ctl, int argc, char **argv);
-
-struct ctl_cmd {
-	const char *name;
-	ctl_cmd_fn *fn;
-	const char *args;    /* short form for the command list */
-	const char *usage;   /* synopsis after "outreachctl " */
-	const char *summary; /* one line for the command list */
-	const char *help;    /* the rest of "COMMAND --help" */
-};
-
 struct ctl_send_opts {
 	const char *to;
 	const char *body;
@@ -71,12 +60,6 @@ struct ctl_send_opts {
 	long wait_s;
 };
 
-static int ctl_usage_error(const char *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-static int ctl_cmd_opts(struct ctl *, const struct ctl_cmd *, int, char **);
-static int ctl_common_opt(struct ctl *, const struct ctl_cmd *, int, char **,
-    int);
-static const struct ctl_cmd *ctl_cmd_lookup(const char *);
 static void ctl_cmd_usage(const struct ctl_cmd *, FILE *);
 static int ctl_cmd_help(struct ctl *, int, char **);
 static int ctl_cmd_message(struct ctl *, int, char **);
@@ -185,6 +168,21 @@ static const struct ctl_cmd ctl_cmds[] = {
 	"queue one SMS or email message", ctl_help_send},
     {"message", ctl_cmd_message, "ID", "message ID",
 	"show one message and its status history", ctl_help_message},
+    {"members", ctl_cmd_members, "SUBCOMMAND ...",
+	"members (find|show|add|update|consent) ...",
+	"find, show, add or change members; print a consent log",
+	ctl_help_members},
+    {"lists", ctl_cmd_lists, "[SUBCOMMAND ...]",
+	"lists [show NAME|subscribe|unsubscribe ...]",
+	"show lists and change who is on them", ctl_help_lists},
+    {"import", ctl_cmd_import, "FILE.csv --list NAME ...",
+	"import FILE.csv --list NAME --source TEXT [options]",
+	"import members from a CSV file, with a progress bar",
+	ctl_help_import},
+    {"export", ctl_cmd_export, "(list NAME|consent [PHONE]) ...",
+	"export (list NAME | consent [PHONE|EMAIL]) [-o FILE]",
+	"export a list's members or the consent log as CSV",
+	ctl_help_export},
     {"help", ctl_cmd_help, "[COMMAND]", "help [COMMAND]",
 	"show this help, or a command's", ctl_help_help},
     {NULL, NULL, NULL, NULL, NULL, NULL},
@@ -194,7 +192,7 @@ static const struct ctl_cmd ctl_cmds[] = {
  * Prints "outreachctl: [CMD: ]MESSAGE" and a hint to stderr, and returns
  * CTL_EX_USAGE. 'cmd' may be NULL for global errors.
  */
-static int
+int
 ctl_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -213,7 +211,7 @@ ctl_usage_error(const char *cmd, const char *fmt, ...)
  * errors, for option character 'ch'. Returns CTL_CONTINUE, or the exit
  * status (0 after --help).
  */
-static int
+int
 ctl_common_opt(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char **argv, int ch)
 {
@@ -242,7 +240,7 @@ ctl_common_opt(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
  * Option parsing for commands that take only the common options. Leaves
  * optind at the first operand. Returns CTL_CONTINUE or an exit status.
  */
-static int
+int
 ctl_cmd_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -261,7 +259,7 @@ ctl_cmd_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv)
 	return CTL_CONTINUE;
 }
 
-static const struct ctl_cmd *
+const struct ctl_cmd *
 ctl_cmd_lookup(const char *name)
 {
 	const struct ctl_cmd *cmd;

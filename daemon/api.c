@@ -50,7 +50,6 @@ struct api_pending {
 	bool dup;
 };
 
-static bool api_authorized(struct api *, struct http_req *);
 static void api_healthz(struct http_req *, void *);
 static void api_metrics(struct http_req *, void *);
 static void api_status(struct http_req *, void *);
@@ -91,6 +90,45 @@ api_new(struct http_server *srv, const struct api_deps *deps)
 	return api;
 }
 
+bool
+api_is_stopping(const struct api *api)
+{
+	return api->stopping;
+}
+
+/*
+ * The request body as a JSON object, or NULL after answering 415 (not
+ * JSON), 400 (does not parse) or 422 (not an object) itself.
+ */
+json_t *
+api_read_object(struct http_req *req)
+{
+	const char *ctype = http_header(req, "Content-Type");
+	json_error_t jerr;
+	json_t *o;
+
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+		http_reply_error(req, 415, "unsupported_media_type",
+		    "Content-Type must be application/json, not %.64s "
+		    "(with curl: -H 'Content-Type: application/json')",
+		    ctype);
+		return NULL;
+	}
+	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+		 &jerr)) == NULL) {
+		http_reply_error(req, 400, "invalid_json",
+		    "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		http_reply_error(req, 422, "invalid_request",
+		    "body: must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
 void
 api_set_stopping(struct api *api)
 {
@@ -108,7 +146,7 @@ api_free(struct api *api)
  * compared in constant time, so response timing says nothing about the
  * token.
  */
-static bool
+bool
 api_authorized(struct api *api, struct http_req *req)
 {
 	const char *h = http_header(req, "Authorization");
@@ -561,8 +599,6 @@ api_message_post(struct http_req *req, void *arg)
 	struct api *api = arg;
 	struct queue_new m = {0};
 	struct api_pending *p;
-	const char *ctype;
-	json_error_t jerr;
 	char err[512];
 	json_t *o;
 	int64_t id;
@@ -574,26 +610,8 @@ api_message_post(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "unavailable", "shutting down");
 		return;
 	}
-	ctype = http_header(req, "Content-Type");
-	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
-		http_reply_error(req, 415, "unsupported_media_type",
-		    "Content-Type must be application/json, not %.64s "
-		    "(with curl: -H 'Content-Type: application/json')",
-		    ctype);
+	if ((o = api_read_object(req)) == NULL)
 		return;
-	}
-	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-		 &jerr)) == NULL) {
-		http_reply_error(req, 400, "invalid_json",
-		    "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-		return;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		http_reply_error(req, 422, "invalid_request",
-		    "body: must be a JSON object");
-		return;
-	}
 	if (api_message_parse(api, o, &m, err, sizeof(err)) == -1) {
 		json_decref(o);
 		http_reply_error(req, 422, "invalid_request", "%s", err);

@@ -11,7 +11,10 @@
 #ifndef OD_API_H
 #define OD_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 struct config;
 struct dispatch;
@@ -34,6 +37,21 @@ struct api;
 struct api *api_new(struct http_server *srv, const struct api_deps *deps);
 /* From now on, requests that would enqueue are refused with 503. */
 void api_set_stopping(struct api *api);
+/* True once shutdown began: handlers that write answer 503. */
+bool api_is_stopping(const struct api *api);
+/*
+ * Checks the request's bearer token; when it fails, answers 401 itself
+ * and returns false. Every /api/v1 handler (api.c, members.c, ...) starts
+ * with it.
+ */
+struct http_req;
+bool api_authorized(struct api *api, struct http_req *req);
+/*
+ * The request body as a JSON object (new reference), or NULL after
+ * answering 415 (not application/json), 400 (does not parse, with line
+ * and column) or 422 (not an object) itself.
+ */
+json_t *api_read_object(struct http_req *req);
 /* Frees api; NULL is a no-op. */
 void api_free(struct api *api);
 

@@ -183,6 +183,18 @@ static const char *const config_email_adapters[] = {"file", "smtp", NULL};
 static const struct config_key config_email_keys[] = {
     {CONFIG_KEY("adapter", CONFIG_T_CHOICE, CONFIG_OFF(email_adapter), 0, 0),
 	.choices = config_email_adapters},
+    /* permanent failures before an address counts as bouncing */
+    {CONFIG_KEY("bounce_limit", CONFIG_T_UINT, CONFIG_OFF(email_bounce_limit),
+	1, 100)},
+    {CONFIG_KEY("unsubscribe_mailto", CONFIG_T_STRING,
+	CONFIG_OFF(email_unsubscribe_mailto), 3, 254)},
+    {CONFIG_KEY("secret_file", CONFIG_T_PATH, CONFIG_OFF(email_secret_file), 1,
+	PATH_MAX)},
+    {.name = NULL},
+};
+
+/* [smtp]: every key belongs to the smtp adapter (adapters/smtp.c). */
+static const struct config_key config_smtp_keys[] = {
     {.name = NULL},
 };
 
@@ -204,6 +216,7 @@ static const struct config_stype config_stypes[] = {
     {"dispatch", config_dispatch_keys, 0},
     {"sms", config_sms_keys, 0},
     {"email", config_email_keys, CONFIG_S_RAW},
+    {"smtp", config_smtp_keys, CONFIG_S_RAW},
     {"sender", config_sender_keys, CONFIG_S_LABEL | CONFIG_S_RAW},
     {NULL, NULL, 0},
 };
@@ -614,6 +627,8 @@ config_validate(struct config *cfg, const char *cwd, char *err, size_t errlen)
 				return -1;
 			if (strcmp(sec->type, "email") == 0)
 				cfg->email_section = sec;
+			else if (strcmp(sec->type, "smtp") == 0)
+				cfg->smtp_section = sec;
 			continue;
 		}
 		snd = &cfg->senders[cfg->nsenders++];
@@ -698,6 +713,10 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		cfg->db_path = xasprintf("%s/outreachd.db", cfg->var_dir);
 	if (cfg->email_adapter == NULL)
 		cfg->email_adapter = xstrdup("file");
+	if (cfg->email_bounce_limit == 0)
+		cfg->email_bounce_limit = 3;
+	if (cfg->email_secret_file == NULL)
+		cfg->email_secret_file = xasprintf("%s/email.key", cfg->var_dir);
 	if (cfg->retry_base_ms > cfg->retry_max_ms) {
 		sec = config_section_by_type(cfg, "dispatch");
 		return config_fail(err, errlen, cfg->file,
@@ -782,6 +801,8 @@ config_free(struct config *cfg)
 	free(cfg->client_ca_file);
 	free(cfg->db_path);
 	free(cfg->email_adapter);
+	free(cfg->email_unsubscribe_mailto);
+	free(cfg->email_secret_file);
 	free(cfg->default_sender);
 	free(cfg->file);
 	free(cfg);

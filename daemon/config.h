@@ -88,7 +88,12 @@ struct config {
 
 	/* [email] */
 	char *email_adapter; /* "file" (default) or "smtp" */
+	unsigned email_bounce_limit;	/* default 3 */
+	char *email_unsubscribe_mailto; /* List-Unsubscribe mailto; NULL */
+	char *email_secret_file; /* HMAC key of unsubscribe and confirmation
+				  * links; default "<var_dir>/email.key" */
 	const struct config_section *email_section; /* NULL if absent */
+	const struct config_section *smtp_section;  /* [smtp]; NULL if absent */
 
 	/* [sender NAME] ..., in file order */
 	struct config_sender *senders;

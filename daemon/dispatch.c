@@ -185,7 +185,9 @@ dispatch_new(struct event_base *base, struct store *st,
 	r->channel = CHANNEL_EMAIL;
 	rl_init(&r->bucket, 0, 1, now);
 	if (dispatch_route_init(d, r, cfg->email_adapter, "email",
-		cfg->email_section, err, errlen) == -1)
+		strcmp(cfg->email_adapter, "smtp") == 0 ? cfg->smtp_section
+							: cfg->email_section,
+		err, errlen) == -1)
 		goto fail;
 	if (base != NULL) {
 		d->tick_ev = evtimer_new(base, dispatch_on_tick, d);

@@ -33,9 +33,13 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "email_links.h"
 #include "http.h"
 #include "httpclient.h"
+#include "import.h"
+#include "inbound.h"
 #include "log.h"
+#include "members.h"
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
@@ -65,6 +69,10 @@ struct daemon_state {
 	struct httpc *httpc;
 	struct api *api;
 	struct webhooks *webhooks;
+	struct inbound *inbound;
+	struct members *members;
+	struct imports *imports;
+	struct email_links *links;
 	char *token;
 	struct event *sig_term, *sig_int, *sig_hup;
 	bool stopping;
@@ -228,11 +236,41 @@ main_webhooks_new(struct daemon_state *ds)
 	struct webhooks_deps wd = {
 	    .st = ds->st,
 	    .dispatch = ds->dispatch,
+	    .inbound = ds->inbound,
 	    .metrics = ds->metrics,
 	    .cfg = ds->cfg,
 	};
 
 	return webhooks_new(ds->http, &wd);
+}
+
+/*
+ * The modules behind the API and the webhooks, after the API itself:
+ * keyword routing (which stores the config's lists), email links, the
+ * members API and imports. 0, or -1 with the reason in err.
+ */
+static int
+main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
+{
+	struct inbound_deps id = {
+	    .st = ds->st, .dispatch = ds->dispatch, .cfg = ds->cfg};
+	struct email_links_deps ld = {.st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .metrics = ds->metrics,
+	    .cfg = ds->cfg};
+	struct members_deps md = {.st = ds->st,
+	    .api = ds->api,
+	    .dispatch = ds->dispatch,
+	    .cfg = ds->cfg};
+	struct imports_deps imd = {.st = ds->st, .api = ds->api, .cfg = ds->cfg};
+
+	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
+	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
+		return -1;
+	md.links = ds->links;
+	ds->members = members_new(ds->http, &md);
+	ds->imports = imports_new(ds->http, &imd);
+	return 0;
 }
 
 /* Everything after the configuration: returns the exit status. */
@@ -290,6 +328,10 @@ main_run(struct daemon_state *ds)
 	deps.token = ds->token;
 	deps.started_at = msg_now_ms();
 	ds->api = api_new(ds->http, &deps);
+	if (main_modules_new(ds, err, sizeof(err)) == -1) {
+		log_error("start_failed error=\"%s\"", err);
+		return 1;
+	}
 	ds->webhooks = main_webhooks_new(ds);
 	if (http_listen(ds->http, ds->cfg->listen_addr, ds->cfg->listen_port,
 		&port, err, sizeof(err)) == -1) {
@@ -340,6 +382,10 @@ main_cleanup(struct daemon_state *ds)
 	http_free(ds->http);
 	api_free(ds->api);
 	webhooks_free(ds->webhooks);
+	imports_free(ds->imports);
+	members_free(ds->members);
+	email_links_free(ds->links);
+	inbound_free(ds->inbound);
 	dispatch_free(ds->dispatch);
 	httpc_free(ds->httpc);
 	store_close(ds->st);
@@ -446,6 +492,9 @@ main(int argc, char *argv[])
 		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err,
 		    sizeof(err));
 		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
+		if (rc == 0)
+			inbound_check_config(ds.cfg, main_on_config_warning,
+			    NULL);
 		if (rc == 0)
 			printf("%s: configuration OK\n", conf);
 		else

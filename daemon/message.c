@@ -31,6 +31,8 @@ out_msg_free(struct out_msg *msg)
 	free(msg->subject);
 	free(msg->body);
 	free(msg->html);
+	free(msg->unsubscribe_url);
+	free(msg->unsubscribe_mailto);
 	free(msg);
 }
 

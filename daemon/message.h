@@ -66,6 +66,11 @@ struct out_msg {
 	char *subject;		     /* email only; NULL otherwise */
 	char *body;		     /* never NULL */
 	char *html;		     /* email only; may be NULL */
+	/* Email to a list member (set by the dispatcher, RFC 8058): the
+	 * one-click unsubscribe URL and the mailto address of
+	 * List-Unsubscribe; NULL when there is none. */
+	char *unsubscribe_url;
+	char *unsubscribe_mailto;
 };
 
 /* Frees msg and its strings; NULL is a no-op. */

@@ -40,6 +40,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
+#include "inbound.h"
 #include "log.h"
 #include "queue.h"
 #include "store.h"
@@ -365,8 +366,9 @@ webhooks_decode(const char *s, size_t n)
 
 /*
  * An authentic inbound message: parse, store (a provider's retry finds
- * the first copy), and answer once the row is on disk. Routing to
- * keywords and conversations is a later step (issue 4).
+ * the first copy), route it (inbound.c: STOP, keywords, conversations) in
+ * the same group transaction, and answer once all of it is on disk. A
+ * retried webhook is not routed again.
  */
 static void
 webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
@@ -374,7 +376,7 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	struct in_msg m = {0};
 	char err[256], safe[WEBHOOKS_LOG_TEXT];
 	char masked[MSG_ADDR_MAX];
-	int64_t id = 0;
+	int64_t id = 0, now = msg_now_ms();
 	bool dup = false;
 	int rc;
 
@@ -385,7 +387,9 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	else if (rc == 1)
 		webhooks_reply_now(c);
 	else if (queue_inbound_store(w->deps.st, c->sender, c->ad->ops->name,
-		     &m, msg_now_ms(), &id, &dup, err, sizeof(err)) == -1) {
+		     &m, now, &id, &dup, err, sizeof(err)) == -1 ||
+	    (!dup && inbound_route(w->deps.inbound, id, c->sender, &m, now,
+			 err, sizeof(err)) == -1)) {
 		webhooks_log_text(err, safe, sizeof(safe));
 		log_warnx("webhook_store_failed sender=%s kind=inbound "
 			  "error=\"%s\"",

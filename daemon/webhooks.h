@@ -20,6 +20,7 @@
 struct config;
 struct dispatch;
 struct http_server;
+struct inbound;
 struct metrics;
 struct store;
 struct webhooks;
@@ -27,6 +28,7 @@ struct webhooks;
 struct webhooks_deps {
 	struct store *st;
 	struct dispatch *dispatch;
+	struct inbound *inbound; /* routes what arrives (keywords, STOP) */
 	struct metrics *metrics;
 	const struct config *cfg;
 };
