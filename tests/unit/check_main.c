@@ -31,6 +31,12 @@ main(void)
 	srunner_add_suite(sr, twilio_suite());
 	srunner_add_suite(sr, vonage_suite());
 	srunner_add_suite(sr, workq_suite());
+	srunner_add_suite(sr, phone_suite());
+	srunner_add_suite(sr, members_suite());
+	srunner_add_suite(sr, inbound_suite());
+	srunner_add_suite(sr, csv_suite());
+	srunner_add_suite(sr, email_links_suite());
+	srunner_add_suite(sr, smtp_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -34,6 +34,8 @@
 #include "store-internal.h"
 #include "store_members.h"
 
+/* The newest migration in queue/schema/ (NNN_name.sql). */
+#define Q_SCHEMA_NEWEST 3
 #define Q_T0	   INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
 #define Q_LEASE	   60000		  /* ms, the [dispatch] lease default */
 #define Q_LOOP_MAX 5000 /* loop turns (1 ms apart) before a test gives up */
@@ -247,8 +249,8 @@ START_TEST(test_queue_open_creates_and_migrates)
 {
 	sqlite3_stmt *stmt;
 
-	ck_assert_int_eq(store_schema_version(q_st), 2);
-	ck_assert_int_eq(q_db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(store_schema_version(q_st), Q_SCHEMA_NEWEST);
+	ck_assert_int_eq(q_db_int("PRAGMA user_version"), Q_SCHEMA_NEWEST);
 	ck_assert_int_eq(q_db_int("PRAGMA foreign_keys"), 1);
 	ck_assert_int_eq(q_db_int("PRAGMA synchronous"), 2); /* FULL */
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sqlite_schema WHERE"
@@ -274,7 +276,7 @@ START_TEST(test_queue_reopen_keeps_data)
 	q_flush();
 	store_close(q_st);
 	q_st = q_open();
-	ck_assert_int_eq(store_schema_version(q_st), 2);
+	ck_assert_int_eq(store_schema_version(q_st), Q_SCHEMA_NEWEST);
 	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
 	    MSG_ST_QUEUED);
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
@@ -307,8 +309,9 @@ START_TEST(test_queue_newer_schema_refused)
 	q_st = store_open(q_path, q_err, sizeof(q_err));
 	ck_assert_ptr_null(q_st);
 	snprintf(want, sizeof(want),
-	    "database %s: schema version 99 is newer than this outreachd supports (2)",
-	    q_path);
+	    "database %s: schema version 99 is newer than this outreachd "
+	    "supports (%d)",
+	    q_path, Q_SCHEMA_NEWEST);
 	ck_assert_str_eq(q_err, want);
 }
 END_TEST

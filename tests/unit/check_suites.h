@@ -8,12 +8,18 @@
 #include <check.h>
 
 Suite *config_suite(void);
+Suite *csv_suite(void);
+Suite *email_links_suite(void);
+Suite *inbound_suite(void);
 Suite *kannel_suite(void);
+Suite *members_suite(void);
 Suite *mime_suite(void);
+Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);
 Suite *ratelimit_suite(void);
 Suite *smstext_suite(void);
+Suite *smtp_suite(void);
 Suite *telnyx_suite(void);
 Suite *twilio_suite(void);
 Suite *vonage_suite(void);

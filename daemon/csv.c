@@ -1,0 +1,6 @@
+/*
+ * csv.c - incremental CSV reader. Placeholder (issue 4).
+ */
+#include "autoconf.h"
+
+#include "csv.h"

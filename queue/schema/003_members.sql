@@ -1,0 +1,12 @@
+-- 003_members.sql - what keyword routing, members and imports need
+-- (issue 4). Times are INTEGER milliseconds since the Unix epoch (UTC).
+
+-- The follow-up question a member was asked and has not answered yet
+-- (one at a time): store_prompt_*().
+CREATE TABLE member_prompts (
+	member_id INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
+	list_id INTEGER NOT NULL,
+	question INTEGER NOT NULL,		-- index into lists.questions
+	attempts INTEGER NOT NULL DEFAULT 0,	-- bad answers so far
+	asked_at INTEGER NOT NULL
+);
