@@ -468,8 +468,9 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 	int sup;
 
 	log_mask_addr(msg->to, masked, sizeof(masked));
-	sup =
-	    queue_is_suppressed(d->st, msg->channel, msg->to, err, sizeof(err));
+	sup = msg->optout_exempt ? 0
+				 : queue_is_suppressed(d->st, msg->channel,
+				       msg->to, err, sizeof(err));
 	if (sup != 0 || (msg->expires_at != 0 && msg->expires_at <= now)) {
 		if (sup == -1)
 			log_warnx("dispatch_optout_check msg=%lld error=\"%s\"",

@@ -60,6 +60,7 @@ struct out_msg {
 	int64_t alert_id;	     /* 0 = none */
 	int64_t created_at;	     /* ms since the epoch */
 	int64_t expires_at;	     /* ms since the epoch; 0 = never */
+	bool optout_exempt;	     /* compliance reply: not suppressed */
 	char sender[MSG_SENDER_MAX]; /* SMS sender name; "" = default */
 	char to[MSG_ADDR_MAX];	     /* E.164 number or email address */
 	char from[MSG_ADDR_MAX];     /* "" = the sender's/adapter's default */

@@ -105,9 +105,10 @@ static const char queue_sql_insert[] =
     "INSERT INTO messages (direction, channel, member_id, sender, to_addr,"
     " from_addr, subject, body, html, status, priority, next_attempt_at,"
     " alert_id, conversation_id, idempotency_key, not_before, expires_at,"
-    " created_at, updated_at, encoding, segments) VALUES ('out', ?1, ?2,"
+    " created_at, updated_at, encoding, segments, optout_exempt)"
+    " VALUES ('out', ?1, ?2,"
     " ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?16, ?17, ?18)"
+    " ?16, ?16, ?17, ?18, ?19)"
     " ON CONFLICT (idempotency_key) DO NOTHING";
 static const char queue_sql_by_key[] =
     "SELECT id FROM messages WHERE idempotency_key = ?1";
@@ -160,7 +161,7 @@ static const char queue_sql_claim[] =
     " ORDER BY next_attempt_at, id LIMIT ?6)"
     " RETURNING id, channel, priority, attempts, member_id, alert_id,"
     " created_at, expires_at, sender, to_addr, from_addr, subject, body,"
-    " html, next_attempt_at";
+    " html, next_attempt_at, optout_exempt";
 /* Uses the partial index messages_next_due. */
 static const char queue_sql_next_due[] =
     "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'";
@@ -415,6 +416,7 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	sqlite3_bind_int64(stmt, 16, now);
 	queue_bind_text(stmt, 17, m->encoding);
 	queue_bind_id(stmt, 18, m->segments);
+	sqlite3_bind_int(stmt, 19, m->optout_exempt ? 1 : 0);
 	if (queue_step_done(st, stmt, "insert message", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
@@ -819,6 +821,7 @@ queue_out_from_row(sqlite3_stmt *stmt)
 	m->body = xstrdup(s != NULL ? s : "");
 	if ((s = (const char *)sqlite3_column_text(stmt, 13)) != NULL)
 		m->html = xstrdup(s);
+	m->optout_exempt = sqlite3_column_int(stmt, 15) != 0;
 	return m;
 }
 

@@ -51,6 +51,9 @@ struct queue_new {
 	int64_t segments;	     /* SMS parts; 0 = unknown */
 	int64_t not_before;	     /* earliest send time; 0 = now */
 	int64_t expires_at;	     /* 0 = never */
+	/* A compliance reply (the STOP confirmation, a HELP answer): the
+	 * send-time opt-out check lets it through. Nothing else. */
+	bool optout_exempt;
 };
 
 /* The outcome fields of a transition. */

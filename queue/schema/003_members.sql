@@ -10,3 +10,8 @@ CREATE TABLE member_prompts (
 	attempts INTEGER NOT NULL DEFAULT 0,	-- bad answers so far
 	asked_at INTEGER NOT NULL
 );
+
+-- Compliance replies (the one STOP confirmation, HELP answers) go to a
+-- member who may have just opted out: the send-time opt-out check lets
+-- exactly these through (queue_new.optout_exempt).
+ALTER TABLE messages ADD COLUMN optout_exempt INTEGER NOT NULL DEFAULT 0;
