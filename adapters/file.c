@@ -60,9 +60,10 @@ const struct adapter_ops file_ops = {
     .free = file_free,
 };
 
-/* The first four are the core's [email] keys (config.c). */
+/* All but the last three are the core's [email] keys (config.c). */
 static const char *const file_keys[] = {"adapter", "bounce_limit",
-    "unsubscribe_mailto", "secret_file", "dir", "from", "reply_to", NULL};
+    "unsubscribe_mailto", "secret_file", "dkim_domain", "dkim_selector",
+    "dkim_key_file", "dir", "from", "reply_to", NULL};
 
 static int
 file_init(struct adapter *ad, const struct config_section *sec, char *err,

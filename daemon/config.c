@@ -190,6 +190,13 @@ static const struct config_key config_email_keys[] = {
 	CONFIG_OFF(email_unsubscribe_mailto), 3, 254)},
     {CONFIG_KEY("secret_file", CONFIG_T_PATH, CONFIG_OFF(email_secret_file), 1,
 	PATH_MAX)},
+    /* DKIM signing (RFC 6376): all three, or none */
+    {CONFIG_KEY("dkim_domain", CONFIG_T_STRING, CONFIG_OFF(dkim_domain), 1,
+	253)},
+    {CONFIG_KEY("dkim_selector", CONFIG_T_STRING, CONFIG_OFF(dkim_selector), 1,
+	63)},
+    {CONFIG_KEY("dkim_key_file", CONFIG_T_PATH, CONFIG_OFF(dkim_key_file), 1,
+	PATH_MAX)},
     {.name = NULL},
 };
 
@@ -803,6 +810,9 @@ config_free(struct config *cfg)
 	free(cfg->email_adapter);
 	free(cfg->email_unsubscribe_mailto);
 	free(cfg->email_secret_file);
+	free(cfg->dkim_domain);
+	free(cfg->dkim_selector);
+	free(cfg->dkim_key_file);
 	free(cfg->default_sender);
 	free(cfg->file);
 	free(cfg);

@@ -92,6 +92,9 @@ struct config {
 	char *email_unsubscribe_mailto; /* List-Unsubscribe mailto; NULL */
 	char *email_secret_file; /* HMAC key of unsubscribe and confirmation
 				  * links; default "<var_dir>/email.key" */
+	char *dkim_domain;   /* DKIM d=; NULL = no signing */
+	char *dkim_selector; /* DKIM s= */
+	char *dkim_key_file; /* PEM private key */
 	const struct config_section *email_section; /* NULL if absent */
 	const struct config_section *smtp_section;  /* [smtp]; NULL if absent */
 
