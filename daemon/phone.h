@@ -12,8 +12,17 @@
  *    ("'12' is too short to be a phone number", "'+1 555 0100' is not a
  *    valid number in US", "letters are not allowed in a phone number").
  *    Nothing half-parsed is ever returned.
- *  - Extensions ("x123", "ext. 4") are refused: an SMS cannot reach one.
- *  - Thread-safe (libphonenumber's PhoneNumberUtil is); no I/O, no logs.
+ *  - Extensions ("x123", "ext. 4", "#12") are refused: an SMS cannot
+ *    reach one. Letters are refused, never mapped ("1-800-FLOWERS").
+ *  - Valid means IsValidNumber() of libphonenumber's metadata (8.12 on
+ *    Debian 12), not only a plausible length: +1 555 ... (NPA 555) and
+ *    Ofcom's +44 7700 900xxx drama range fail; +1 <real area code>
+ *    555-01xx passes. Tests wanting a fictional valid number use those.
+ *  - Errors quote the input (printable ASCII, at most 40 characters):
+ *    fine for an API reply, but mask before logging (log_mask_addr).
+ *  - Thread-safe (libphonenumber's PhoneNumberUtil is); no I/O, no logs
+ *    (the library's own logger is muted). Links with -lphonenumber and
+ *    the C++ driver (libstdc++).
  */
 #ifndef OD_PHONE_H
 #define OD_PHONE_H
@@ -30,13 +39,18 @@ extern "C" {
 
 /*
  * Normalizes 'input' to E.164 into out (outlen >= PHONE_E164_MAX), with
- * 'region' (ISO 3166-1 alpha-2, "US") for numbers written without a
- * country code. Returns 0, or -1 with the reason in err.
+ * 'region' (ISO 3166-1 alpha-2, "US"; case-insensitive) for numbers
+ * written without a country code; NULL or "" means none, so only "+..."
+ * numbers pass, and an unknown region is an error. Returns 0, or -1 with
+ * the reason in err and out set to "".
  */
 int phone_normalize(const char *input, const char *region, char *out,
     size_t outlen, char *err, size_t errlen);
 
-/* True if libphonenumber knows 'region' ("US", "GB", ...). */
+/*
+ * True if libphonenumber knows 'region' ("US", "GB", "jm"; two letters,
+ * case-insensitive). False for NULL, "", "ZZ" and the non-geographic "001".
+ */
 bool phone_region_known(const char *region);
 
 #ifdef __cplusplus
