@@ -64,15 +64,16 @@ int store_member_optout(struct store *st, enum channel ch, const char *address,
 /* ---- Members ---------------------------------------------------------- */
 
 /* Field bits of struct member_fields.set. */
-#define MF_PHONE      0x001u
-#define MF_EMAIL      0x002u
-#define MF_FIRST_NAME 0x004u
-#define MF_LAST_NAME  0x008u
-#define MF_ZIP	      0x010u
-#define MF_TIME_ZONE  0x020u
-#define MF_ATTRS      0x040u /* attributes: replaced by 'attrs' */
-#define MF_TAGS	      0x080u /* tags: replaced by 'tags' */
-#define MF_ATTRS_MERGE 0x100u /* attributes: keys of 'attrs' merged in */
+#define MF_PHONE       0x001u
+#define MF_EMAIL       0x002u
+#define MF_FIRST_NAME  0x004u
+#define MF_LAST_NAME   0x008u
+#define MF_ZIP	       0x010u
+#define MF_TIME_ZONE   0x020u
+#define MF_ATTRS       0x040u /* attributes: replaced by 'attrs' */
+#define MF_TAGS	       0x080u /* tags: replaced by 'tags' */
+#define MF_ATTRS_MERGE 0x100u /* attributes: 'attrs' merged (RFC 7396) */
+#define MF_TAGS_ADD    0x200u /* tags: those of 'tags' added to the stored */
 
 /*
  * The fields a create, update or import sets. Only fields whose MF_ bit is
@@ -115,8 +116,9 @@ int store_member_update(struct store *st, int64_t id,
     char *err, size_t errlen);
 /*
  * The member as JSON: id, phone, email, first_name, last_name, zip,
- * time_zone, attributes {}, tags [], sms {opted_out, opted_out_at,
- * source}, email {opted_out, opted_out_at, source, bouncing, failures},
+ * time_zone, attributes {}, tags [], channels {sms {opted_out,
+ * opted_out_at, source}, email {opted_out, opted_out_at, source, bouncing,
+ * failures}} ("email" is the address, so the channel states are grouped),
  * subscriptions [{list_id, list, channel, status, source, created_at,
  * updated_at}], created_at, updated_at (ISO 8601 UTC).
  */
@@ -210,7 +212,9 @@ void list_info_clear(struct list_info *li);
  * made through the API are left alone, except that a keyword the config
  * claims fails the start with "keyword K of [list NAME] belongs to list
  * M (created through the API)". Lists that left the config keep their
- * members and stay (from_config = 0).
+ * members and stay (from_config = 0) but lose their keywords (nothing in
+ * the config answers them any more). A stored list with a config list's
+ * name becomes that config list (same id, members kept).
  */
 int store_list_sync(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen);
@@ -227,10 +231,11 @@ int store_list_update(struct store *st, int64_t id, const struct list_def *d,
 /*
  * Deletes list id. Unless 'force', a list with subscriptions (any status
  * but left) is refused with *conflict ("list N has M members; use
- * force"). Consent events keep their list_id.
+ * force"). Consent events keep their list_id; pending follow-up
+ * questions of the list are dropped.
  */
-int store_list_delete(struct store *st, int64_t id, bool force,
-    bool *conflict, char *err, size_t errlen);
+int store_list_delete(struct store *st, int64_t id, bool force, bool *conflict,
+    char *err, size_t errlen);
 /* Fills *out for list id; *found false if absent. */
 int store_list_get(struct store *st, int64_t id, struct list_info *out,
     bool *found, char *err, size_t errlen);
@@ -243,11 +248,11 @@ int store_list_by_name(struct store *st, const char *name, int64_t *id,
 /*
  * A list as JSON: id, name, keywords [], sender, welcome_sms,
  * welcome_email_subject, welcome_email, double_optin, questions
- * [{field, prompt}], from_config, counts {active, pending, left},
- * created_at, updated_at. store_lists_json(): {"lists": [...]}.
+ * [{field, prompt}], from_config, counts {active, pending, left} (of
+ * subscriptions: a member on SMS and email counts twice), created_at,
+ * updated_at. store_lists_json(): {"lists": [...]}.
  */
-json_t *store_list_json(struct store *st, int64_t id, char *err,
-    size_t errlen);
+json_t *store_list_json(struct store *st, int64_t id, char *err, size_t errlen);
 json_t *store_lists_json(struct store *st, char *err, size_t errlen);
 
 /* ---- Subscriptions ----------------------------------------------------- */
@@ -260,11 +265,11 @@ enum sub_status {
 
 /* What store_subscribe() did. */
 enum sub_change {
-	SUB_CHANGE_NEW = 0,	  /* new subscription, now 'status' */
-	SUB_CHANGE_REJOINED,	  /* was left, now 'status' again */
-	SUB_CHANGE_ALREADY,	  /* already active (or pending, when pending
-				   * was asked): nothing written */
-	SUB_CHANGE_ACTIVATED,	  /* was pending, active asked: confirmed */
+	SUB_CHANGE_NEW = 0,   /* new subscription, now 'status' */
+	SUB_CHANGE_REJOINED,  /* was left, now 'status' again */
+	SUB_CHANGE_ALREADY,   /* already active (or pending, when pending
+			       * was asked): nothing written */
+	SUB_CHANGE_ACTIVATED, /* was pending, active asked: confirmed */
 };
 
 /*
@@ -283,8 +288,8 @@ int store_subscribe(struct store *st, int64_t member, int64_t list,
  * list. *changed only if it was not left already. Absent: *changed false.
  */
 int store_unsubscribe(struct store *st, int64_t member, int64_t list,
-    enum channel ch, const char *source, int64_t message_id,
-    const char *detail, int64_t now, bool *changed, char *err, size_t errlen);
+    enum channel ch, const char *source, int64_t message_id, const char *detail,
+    int64_t now, bool *changed, char *err, size_t errlen);
 /* The subscription's status; *found false if none. */
 int store_subscription_status(struct store *st, int64_t member, int64_t list,
     enum channel ch, enum sub_status *status, bool *found, char *err,
@@ -326,13 +331,14 @@ int store_prompt_clear(struct store *st, int64_t member, char *err,
  * Links inbound message msg_id to its member and appends it to the
  * member's open conversation (opened if none), counting it unread.
  * conversation_id receives the conversation. Keyword messages are linked
- * to the member with conversation false (not for the inbox).
+ * to the member with conversation false (not for the inbox). A message
+ * already in a conversation keeps it: a repeated call counts nothing.
  */
 int store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
     bool conversation, int64_t now, int64_t *conversation_id, char *err,
     size_t errlen);
 
-/* ---- Consent log ---------------------------------------------------------- */
+/* ---- Consent log ------------------------------------------------------- */
 
 /*
  * {"member_id", "events": [{id, channel, action, source, list_id, list,
@@ -348,9 +354,14 @@ struct export_row {
 	size_t ncols;
 };
 /*
- * Calls 'each' with the header row first (names), then every row, up to
- * 'limit' rows after cursor 'after' (0 = from the start); *next is the
- * cursor to continue from, 0 when done. The caller streams them out in
+ * Calls 'each' with the header row first (names; only when 'after' is 0,
+ * the first page), then every row, up to 'limit' rows after cursor 'after'
+ * (0 = from the start); *next is the cursor to continue from, 0 when
+ * done. 'each' returns 0, or -1 to stop (the export then fails with
+ * "export: stopped by the writer"). store_export_list() pages by member
+ * (a member's SMS and email rows stay on one page, so a page may hold a
+ * few more than 'limit' rows); values are text, times ISO 8601,
+ * *_opted_out "true"/"false". The caller streams them out in
  * pieces so a large export never sits in memory.
  * store_export_list(): member columns id, phone, email, first_name,
  * last_name, zip, time_zone, tags, attributes, channel, status, source,
@@ -366,7 +377,7 @@ int store_export_consent(struct store *st, int64_t member, int64_t after,
     unsigned limit, export_row_fn *each, void *arg, int64_t *next, char *err,
     size_t errlen);
 
-/* ---- Import ----------------------------------------------------------------- */
+/* ---- Import ------------------------------------------------------------ */
 
 enum import_outcome {
 	IMPORT_CREATED = 0, /* new member, subscribed */
@@ -388,7 +399,11 @@ enum import_outcome {
  * email when it has an email, active, from CONSENT_IMPORT with 'detail'
  * (the import's consent source) - unless that channel is opted out, which
  * always wins. A channel that is already active writes nothing, so
- * running the same import twice changes nothing.
+ * running the same import twice changes nothing. Fields whose value is
+ * NULL are not in the row (an import never clears); MF_ATTRS/MF_TAGS act
+ * as MF_ATTRS_MERGE/MF_TAGS_ADD. A channel the member left the list on
+ * (store_unsubscribe()) is not rejoined either: like an opt-out it makes
+ * the outcome IMPORT_OPTED_OUT. On IMPORT_CONFLICT the call returns 0.
  */
 int store_import_row(struct store *st, const struct member_fields *f,
     int64_t list, const char *detail, int64_t now, enum import_outcome *out,
@@ -399,7 +414,8 @@ int store_import_row(struct store *st, const struct member_fields *f,
 /*
  * Counts a permanent failure of 'address'; at 'limit' failures the member
  * is marked bouncing (no more email until the address changes). *bouncing
- * tells whether it is now. Unknown addresses are ignored.
+ * tells whether it is now. Unknown addresses are ignored; limit 0 counts
+ * but never marks.
  */
 int store_email_failure(struct store *st, const char *address, unsigned limit,
     int64_t now, bool *bouncing, char *err, size_t errlen);
@@ -408,7 +424,10 @@ int store_email_success(struct store *st, const char *address, char *err,
     size_t errlen);
 /* Members marked bouncing, for /metrics. -1 on error. */
 int64_t store_email_bouncing_count(struct store *st, char *err, size_t errlen);
-/* The recipient address and member of message id; *found false if none. */
+/*
+ * The recipient address (for an inbound message: its sender, the
+ * member) and member (0 = none) of message id; *found false if none.
+ */
 int store_message_recipient(struct store *st, int64_t id, enum channel *ch,
     char *addr, size_t addrlen, int64_t *member, bool *found, char *err,
     size_t errlen);

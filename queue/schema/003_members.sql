@@ -15,3 +15,8 @@ CREATE TABLE member_prompts (
 -- member who may have just opted out: the send-time opt-out check lets
 -- exactly these through (queue_new.optout_exempt).
 ALTER TABLE messages ADD COLUMN optout_exempt INTEGER NOT NULL DEFAULT 0;
+
+-- A list's members in member order (list pages, exports, alert fan-out).
+CREATE INDEX subscriptions_list_member ON subscriptions(list_id, member_id);
+-- Members marked bouncing, for /metrics.
+CREATE INDEX members_bouncing ON members(id) WHERE bouncing = 1;
