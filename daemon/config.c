@@ -35,11 +35,15 @@
 
 #include "config.h"
 #include "config-internal.h"
+#include "inbound.h"
 #include "log.h"
+#include "phone.h"
 #include "xmalloc.h"
 
-#define CONFIG_S_LABEL 0x01u /* [type NAME]; keys land in a config_sender */
-#define CONFIG_S_RAW   0x02u /* other keys belong to an adapter */
+#define CONFIG_S_LABEL                                                  \
+	0x01u		   /* [type NAME]; keys land in a config_sender \
+			    * ([sender]) or a config_list ([list]) */
+#define CONFIG_S_RAW 0x02u /* other keys belong to an adapter */
 
 struct config_stype {
 	const char *name;
@@ -101,9 +105,21 @@ static int config_finish(struct config *cfg, const char *cwd, char *err,
 static const struct config_stype *config_stype_lookup(const char *name);
 static const struct config_section *config_section_by_type(
     const struct config *cfg, const char *type);
+static int config_sms_finish(struct config *cfg, char *err, size_t errlen);
+static char **config_split_words(const char *raw, size_t *n);
+static int config_list_finish(struct config *cfg, struct config_list *l,
+    char *err, size_t errlen);
+static int config_list_keywords(struct config *cfg, struct config_list *l,
+    char *err, size_t errlen);
+static int config_list_questions(struct config_list *l, char *err,
+    size_t errlen);
+static void config_words_free(char **w, size_t n);
 
 #define CONFIG_OFF(f) offsetof(struct config, f)
 #define CONFIG_SND(f) offsetof(struct config_sender, f)
+#define CONFIG_LST(f) offsetof(struct config_list, f)
+/* An SMS text (a template): up to 10 segments of 160 GSM-7 characters. */
+#define CONFIG_TEXT_MAX 1600
 /* The common fields of a key table entry, inside its braces. */
 #define CONFIG_KEY(n, t, o, lo, hi) \
 	.name = (n), .type = (t), .off = (o), .min = (lo), .max = (hi)
@@ -175,8 +191,81 @@ static const struct config_key config_dispatch_keys[] = {
 static const struct config_key config_sms_keys[] = {
     {CONFIG_KEY("default_sender", CONFIG_T_STRING, CONFIG_OFF(default_sender),
 	1, CONFIG_NAME_MAX)},
+    {CONFIG_KEY("default_region", CONFIG_T_STRING, CONFIG_OFF(default_region),
+	2, 3)},
+    {CONFIG_KEY("program", CONFIG_T_STRING, CONFIG_OFF(program), 1, 64)},
+    {CONFIG_KEY("contact", CONFIG_T_STRING, CONFIG_OFF(contact), 1, 256)},
+    {CONFIG_KEY("stop_words", CONFIG_T_STRING, CONFIG_OFF(stop_words_raw), 1,
+	1024)},
+    {CONFIG_KEY("stop_reply", CONFIG_T_STRING, CONFIG_OFF(stop_reply), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("start_reply", CONFIG_T_STRING, CONFIG_OFF(start_reply), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("help_reply", CONFIG_T_STRING, CONFIG_OFF(help_reply), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("already_reply", CONFIG_T_STRING, CONFIG_OFF(already_reply), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("confirm_reply", CONFIG_T_STRING, CONFIG_OFF(confirm_reply), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("welcome", CONFIG_T_STRING, CONFIG_OFF(welcome), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("reask_reply", CONFIG_T_STRING, CONFIG_OFF(reask_reply), 1,
+	CONFIG_TEXT_MAX)},
     {.name = NULL},
 };
+
+/* The keys of [list NAME]. */
+static const struct config_key config_list_keys[] = {
+    {CONFIG_KEY("keywords", CONFIG_T_STRING, CONFIG_LST(keywords_raw), 1,
+	1024)},
+    {CONFIG_KEY("sender", CONFIG_T_STRING, CONFIG_LST(sender), 1,
+	CONFIG_NAME_MAX)},
+    {CONFIG_KEY("welcome", CONFIG_T_STRING, CONFIG_LST(welcome), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("double_optin", CONFIG_T_BOOL, CONFIG_LST(double_optin), 0, 0)},
+    {CONFIG_KEY("questions", CONFIG_T_STRING, CONFIG_LST(questions_raw), 1,
+	256)},
+    {CONFIG_KEY("ask_first_name", CONFIG_T_STRING, CONFIG_LST(ask_first_name),
+	1, CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("ask_last_name", CONFIG_T_STRING, CONFIG_LST(ask_last_name), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("ask_zip", CONFIG_T_STRING, CONFIG_LST(ask_zip), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("ask_email", CONFIG_T_STRING, CONFIG_LST(ask_email), 1,
+	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("welcome_email_subject", CONFIG_T_STRING,
+	CONFIG_LST(welcome_email_subject), 1, 998)},
+    {CONFIG_KEY("welcome_email", CONFIG_T_STRING, CONFIG_LST(welcome_email), 1,
+	65536)},
+    {.name = NULL},
+};
+
+/*
+ * The default compliance texts (PROTOCOLS §6): the opt-in ones carry the
+ * program name, a frequency disclosure, "Msg&data rates may apply", HELP
+ * and STOP; the opt-out confirmation promotes nothing.
+ */
+#define CONFIG_DISCLOSURE                                                  \
+	"Msg freq varies. Msg&data rates may apply. Reply HELP for help, " \
+	"STOP to opt out."
+static const char config_def_stop[] =
+    "{program}: You are unsubscribed and will get no more messages. "
+    "Reply START to resubscribe.";
+static const char config_def_start[] =
+    "{program}: You are subscribed again. " CONFIG_DISCLOSURE;
+static const char config_def_help[] =
+    "{program}: For help, contact {contact}. Msg freq varies. Msg&data "
+    "rates may apply. Reply STOP to opt out.";
+static const char config_def_already[] =
+    "{program}: You're already in {list}, thanks! Reply HELP for help, STOP "
+    "to opt out.";
+static const char config_def_confirm[] =
+    "{program}: Reply YES to confirm you want texts from {list}. Msg freq "
+    "varies. Msg&data rates may apply. Reply STOP to cancel.";
+static const char config_def_welcome[] =
+    "{program}: Welcome to {list}! " CONFIG_DISCLOSURE;
+static const char config_def_reask[] =
+    "Sorry, that doesn't look right. {question}";
 
 static const char *const config_email_adapters[] = {"file", "smtp", NULL};
 
@@ -225,6 +314,7 @@ static const struct config_stype config_stypes[] = {
     {"email", config_email_keys, CONFIG_S_RAW},
     {"smtp", config_smtp_keys, CONFIG_S_RAW},
     {"sender", config_sender_keys, CONFIG_S_LABEL | CONFIG_S_RAW},
+    {"list", config_list_keys, CONFIG_S_LABEL},
     {NULL, NULL, 0},
 };
 
@@ -605,13 +695,18 @@ config_validate(struct config *cfg, const char *cwd, char *err, size_t errlen)
 	const struct config_stype *st;
 	struct config_section *sec;
 	struct config_sender *snd;
+	struct config_list *lst;
 	struct config_val v;
-	size_t i, n = 0;
+	size_t i, n = 0, nl = 0;
 
-	for (i = 0; i < cfg->nsections; i++)
+	for (i = 0; i < cfg->nsections; i++) {
 		if (strcmp(cfg->sections[i].type, "sender") == 0)
 			n++;
+		else if (strcmp(cfg->sections[i].type, "list") == 0)
+			nl++;
+	}
 	cfg->senders = xcalloc(n, sizeof(*cfg->senders));
+	cfg->lists = xcalloc(nl, sizeof(*cfg->lists));
 	for (i = 0; i < cfg->nsections; i++) {
 		sec = &cfg->sections[i];
 		if ((st = config_stype_lookup(sec->type)) == NULL)
@@ -636,6 +731,14 @@ config_validate(struct config *cfg, const char *cwd, char *err, size_t errlen)
 				cfg->email_section = sec;
 			else if (strcmp(sec->type, "smtp") == 0)
 				cfg->smtp_section = sec;
+			continue;
+		}
+		if (strcmp(sec->type, "list") == 0) {
+			lst = &cfg->lists[cfg->nlists++];
+			lst->name = xstrdup(sec->label);
+			lst->section = sec;
+			if (config_apply(&v, sec, st, lst) == -1)
+				return -1;
 			continue;
 		}
 		snd = &cfg->senders[cfg->nsenders++];
@@ -723,7 +826,8 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 	if (cfg->email_bounce_limit == 0)
 		cfg->email_bounce_limit = 3;
 	if (cfg->email_secret_file == NULL)
-		cfg->email_secret_file = xasprintf("%s/email.key", cfg->var_dir);
+		cfg->email_secret_file =
+		    xasprintf("%s/email.key", cfg->var_dir);
 	if (cfg->retry_base_ms > cfg->retry_max_ms) {
 		sec = config_section_by_type(cfg, "dispatch");
 		return config_fail(err, errlen, cfg->file,
@@ -743,6 +847,218 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		    config_section_line(sec, "default_sender"),
 		    "default_sender '%s' is not a [sender %s] section",
 		    cfg->default_sender, cfg->default_sender);
+	}
+	return config_sms_finish(cfg, err, errlen);
+}
+
+/* A new copy of s, or of def when s is NULL. */
+static char *
+config_text_default(char *s, const char *def)
+{
+	return s != NULL ? s : xstrdup(def);
+}
+
+/*
+ * [sms] beyond single keys: the region libphonenumber must know, the
+ * extra opt-out words, the default texts; then every [list NAME].
+ */
+static int
+config_sms_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_section *sec = config_section_by_type(cfg, "sms");
+	size_t i;
+	int line;
+
+	if (cfg->default_region == NULL)
+		cfg->default_region = xstrdup("US");
+	if (!phone_region_known(cfg->default_region))
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "default_region"),
+		    "default_region '%s' is not a country code libphonenumber "
+		    "knows (ISO 3166-1 alpha-2, e.g. US, GB)",
+		    cfg->default_region);
+	if (cfg->stop_words_raw != NULL) {
+		line = config_section_line(sec, "stop_words");
+		cfg->stop_words =
+		    config_split_words(cfg->stop_words_raw, &cfg->nstop_words);
+		for (i = 0; i < cfg->nstop_words; i++)
+			if (strlen(cfg->stop_words[i]) > CONFIG_KEYWORD_MAX)
+				return config_fail(err, errlen, cfg->file, line,
+				    "stop word '%s' is longer than %d "
+				    "characters",
+				    cfg->stop_words[i], CONFIG_KEYWORD_MAX);
+	}
+	cfg->stop_reply = config_text_default(cfg->stop_reply, config_def_stop);
+	cfg->start_reply =
+	    config_text_default(cfg->start_reply, config_def_start);
+	cfg->help_reply = config_text_default(cfg->help_reply, config_def_help);
+	cfg->already_reply =
+	    config_text_default(cfg->already_reply, config_def_already);
+	cfg->confirm_reply =
+	    config_text_default(cfg->confirm_reply, config_def_confirm);
+	cfg->welcome = config_text_default(cfg->welcome, config_def_welcome);
+	cfg->reask_reply =
+	    config_text_default(cfg->reask_reply, config_def_reask);
+	for (i = 0; i < cfg->nlists; i++)
+		if (config_list_finish(cfg, &cfg->lists[i], err, errlen) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * Splits raw at commas and white space into new upper-cased words (empty
+ * ones dropped); *n receives their number. The caller frees them with
+ * config_words_free().
+ */
+static char **
+config_split_words(const char *raw, size_t *n)
+{
+	char **w = NULL;
+	const char *p = raw;
+	size_t len, j;
+
+	*n = 0;
+	for (;;) {
+		p += strspn(p, ", \t");
+		if ((len = strcspn(p, ", \t")) == 0)
+			break;
+		w = xreallocarray(w, *n + 1, sizeof(*w));
+		w[*n] = xstrndup(p, len);
+		for (j = 0; j < len; j++)
+			if (w[*n][j] >= 'a' && w[*n][j] <= 'z')
+				w[*n][j] = (char)(w[*n][j] - 'a' + 'A');
+		(*n)++;
+		p += len;
+	}
+	return w;
+}
+
+static void
+config_words_free(char **w, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+}
+
+/* The checks of [list NAME] beyond single keys. */
+static int
+config_list_finish(struct config *cfg, struct config_list *l, char *err,
+    size_t errlen)
+{
+	const struct config_section *sec = l->section;
+	size_t n = strlen(l->name);
+
+	if (n > CONFIG_NAME_MAX || strspn(l->name, CONFIG_NAME_CHARS) != n)
+		return config_fail(err, errlen, sec->file, sec->line,
+		    "list name '%s' must be 1 to %d letters, digits, '_' or "
+		    "'-'",
+		    l->name, CONFIG_NAME_MAX);
+	if (l->keywords_raw == NULL)
+		return config_fail(err, errlen, sec->file, sec->line,
+		    "[%s] needs keywords = ... (the words members text to "
+		    "join)",
+		    sec->name);
+	if (l->sender != NULL && config_sender_lookup(cfg, l->sender) == NULL)
+		return config_fail(err, errlen, sec->file,
+		    config_section_line(sec, "sender"),
+		    "sender '%s' of [%s] is not a [sender %s] section",
+		    l->sender, sec->name, l->sender);
+	if (config_list_keywords(cfg, l, err, errlen) == -1)
+		return -1;
+	return config_list_questions(l, err, errlen);
+}
+
+/*
+ * keywords = A, B: letters and digits, upper-cased, not a compliance word
+ * (STOP, HELP, YES, ... or an extra stop word) and not another list's.
+ */
+static int
+config_list_keywords(struct config *cfg, struct config_list *l, char *err,
+    size_t errlen)
+{
+	const struct config_section *sec = l->section, *osec;
+	const struct config_list *other;
+	int line = config_section_line(sec, "keywords");
+	size_t i, j, len;
+	const char *k;
+
+	l->keywords = config_split_words(l->keywords_raw, &l->nkeywords);
+	if (l->nkeywords == 0)
+		return config_fail(err, errlen, sec->file, line,
+		    "keywords of [%s] must name at least one keyword",
+		    sec->name);
+	for (i = 0; i < l->nkeywords; i++) {
+		k = l->keywords[i];
+		len = strlen(k);
+		if (len > CONFIG_KEYWORD_MAX ||
+		    strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != len)
+			return config_fail(err, errlen, sec->file, line,
+			    "keyword '%s' of [%s] must be 1 to %d letters or "
+			    "digits",
+			    k, sec->name, CONFIG_KEYWORD_MAX);
+		if (inbound_word_reserved(k, cfg))
+			return config_fail(err, errlen, sec->file, line,
+			    "keyword '%s' of [%s] is reserved (an opt-out, "
+			    "opt-in or help word)",
+			    k, sec->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(l->keywords[j], k) == 0)
+				return config_fail(err, errlen, sec->file, line,
+				    "keyword '%s' appears twice in [%s]", k,
+				    sec->name);
+		/* lists before this one are complete */
+		for (other = cfg->lists; other < l; other++) {
+			for (j = 0; j < other->nkeywords; j++)
+				if (strcmp(other->keywords[j], k) == 0)
+					break;
+			if (j == other->nkeywords)
+				continue;
+			osec = other->section;
+			return config_fail(err, errlen, sec->file, line,
+			    "keyword '%s' of [%s] is already a keyword of "
+			    "[%s] at %s:%d",
+			    k, sec->name, osec->name, osec->file,
+			    config_section_line(osec, "keywords"));
+		}
+	}
+	return 0;
+}
+
+/* questions = first_name, zip: known member fields, each once. */
+static int
+config_list_questions(struct config_list *l, char *err, size_t errlen)
+{
+	static const char *const fields[] = {"first_name", "last_name", "zip",
+	    "email", NULL};
+	const struct config_section *sec = l->section;
+	int line = config_section_line(sec, "questions");
+	size_t i, j, k;
+	char *q;
+
+	if (l->questions_raw == NULL)
+		return 0;
+	l->questions = config_split_words(l->questions_raw, &l->nquestions);
+	for (i = 0; i < l->nquestions; i++) {
+		q = l->questions[i];
+		for (k = 0; q[k] != '\0'; k++)
+			if (q[k] >= 'A' && q[k] <= 'Z')
+				q[k] = (char)(q[k] - 'A' + 'a');
+		for (j = 0; fields[j] != NULL; j++)
+			if (strcmp(fields[j], q) == 0)
+				break;
+		if (fields[j] == NULL)
+			return config_fail(err, errlen, sec->file, line,
+			    "question '%s' of [%s] must be first_name, "
+			    "last_name, zip or email",
+			    q, sec->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(l->questions[j], q) == 0)
+				return config_fail(err, errlen, sec->file, line,
+				    "question '%s' appears twice in [%s]", q,
+				    sec->name);
 	}
 	return 0;
 }
@@ -777,6 +1093,7 @@ void
 config_free(struct config *cfg)
 {
 	struct config_section *sec;
+	struct config_list *l;
 	size_t i, j;
 
 	if (cfg == NULL)
@@ -799,6 +1116,35 @@ config_free(struct config *cfg)
 		free(cfg->senders[i].from);
 	}
 	free(cfg->senders);
+	for (i = 0; i < cfg->nlists; i++) {
+		l = &cfg->lists[i];
+		free(l->name);
+		config_words_free(l->keywords, l->nkeywords);
+		config_words_free(l->questions, l->nquestions);
+		free(l->sender);
+		free(l->welcome);
+		free(l->ask_first_name);
+		free(l->ask_last_name);
+		free(l->ask_zip);
+		free(l->ask_email);
+		free(l->welcome_email_subject);
+		free(l->welcome_email);
+		free(l->keywords_raw);
+		free(l->questions_raw);
+	}
+	free(cfg->lists);
+	free(cfg->default_region);
+	free(cfg->program);
+	free(cfg->contact);
+	config_words_free(cfg->stop_words, cfg->nstop_words);
+	free(cfg->stop_words_raw);
+	free(cfg->stop_reply);
+	free(cfg->start_reply);
+	free(cfg->help_reply);
+	free(cfg->already_reply);
+	free(cfg->confirm_reply);
+	free(cfg->welcome);
+	free(cfg->reask_reply);
 	free(cfg->var_dir);
 	free(cfg->log_target);
 	free(cfg->listen_addr);
@@ -827,5 +1173,30 @@ config_sender_lookup(const struct config *cfg, const char *name)
 	for (i = 0; i < cfg->nsenders; i++)
 		if (strcmp(cfg->senders[i].name, name) == 0)
 			return &cfg->senders[i];
+	return NULL;
+}
+
+/* The [list 'name'] of cfg (borrowed), or NULL if there is none. */
+const struct config_list *
+config_list_lookup(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlists; i++)
+		if (strcmp(cfg->lists[i].name, name) == 0)
+			return &cfg->lists[i];
+	return NULL;
+}
+
+/* The list one of whose keywords is 'keyword' (upper-case), or NULL. */
+const struct config_list *
+config_list_by_keyword(const struct config *cfg, const char *keyword)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->nlists; i++)
+		for (j = 0; j < cfg->lists[i].nkeywords; j++)
+			if (strcmp(cfg->lists[i].keywords[j], keyword) == 0)
+				return &cfg->lists[i];
 	return NULL;
 }

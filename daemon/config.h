@@ -49,6 +49,31 @@ struct config_sender {
 	const struct config_section *section; /* raw keys for the adapter */
 };
 
+/* List keyword texts: upper-case letters and digits, this long at most. */
+#define CONFIG_KEYWORD_MAX 32
+
+/* [list NAME]: a list members join by texting one of its keywords. */
+struct config_list {
+	char *name;	 /* [list NAME] */
+	char **keywords; /* upper-case, unique across lists */
+	size_t nkeywords;
+	char *sender;	   /* a [sender]; NULL = the default sender */
+	char *welcome;	   /* SMS welcome template; NULL = [sms] welcome */
+	bool double_optin; /* reply YES before the subscription is active */
+	char **questions;  /* member fields: first_name, last_name, zip,
+			    * email, in the order asked */
+	size_t nquestions;
+	char *ask_first_name; /* the prompts; NULL = the defaults */
+	char *ask_last_name;
+	char *ask_zip;
+	char *ask_email;
+	char *welcome_email_subject; /* for the email welcome; NULL = none */
+	char *welcome_email;
+	char *keywords_raw;  /* as written (keywords = ...) */
+	char *questions_raw; /* as written (questions = ...) */
+	const struct config_section *section;
+};
+
 struct config {
 	char *file; /* path as given */
 
@@ -87,14 +112,14 @@ struct config {
 	unsigned validity_s;	/* default expiry of a message, default 86400 */
 
 	/* [email] */
-	char *email_adapter; /* "file" (default) or "smtp" */
+	char *email_adapter;		/* "file" (default) or "smtp" */
 	unsigned email_bounce_limit;	/* default 3 */
 	char *email_unsubscribe_mailto; /* List-Unsubscribe mailto; NULL */
 	char *email_secret_file; /* HMAC key of unsubscribe and confirmation
 				  * links; default "<var_dir>/email.key" */
-	char *dkim_domain;   /* DKIM d=; NULL = no signing */
-	char *dkim_selector; /* DKIM s= */
-	char *dkim_key_file; /* PEM private key */
+	char *dkim_domain;	 /* DKIM d=; NULL = no signing */
+	char *dkim_selector;	 /* DKIM s= */
+	char *dkim_key_file;	 /* PEM private key */
 	const struct config_section *email_section; /* NULL if absent */
 	const struct config_section *smtp_section;  /* [smtp]; NULL if absent */
 
@@ -102,6 +127,27 @@ struct config {
 	struct config_sender *senders;
 	size_t nsenders;
 	char *default_sender; /* [sms] default_sender, else the first */
+
+	/* [sms]: numbers, program identity and the compliance texts. The
+	 * texts are templates: {program}, {contact}, {list} and {question}
+	 * are filled in when they are sent (inbound.c). */
+	char *default_region; /* ISO 3166 country of national numbers, "US" */
+	char *program;	      /* program / brand name; NULL = none set */
+	char *contact;	      /* customer care: phone, email or URL */
+	char **stop_words;    /* extra opt-out words, upper-case */
+	size_t nstop_words;
+	char *stop_words_raw; /* as written */
+	char *stop_reply;     /* opt-out confirmation */
+	char *start_reply;    /* opt-in (START) confirmation */
+	char *help_reply;     /* HELP / INFO answer */
+	char *already_reply;  /* keyword of a list the member is in */
+	char *confirm_reply;  /* double opt-in: "reply YES" */
+	char *welcome;	      /* default welcome of a list */
+	char *reask_reply;    /* a follow-up answer that did not parse */
+
+	/* [list NAME] ..., in file order */
+	struct config_list *lists;
+	size_t nlists;
 
 	/* every section as written, in file order */
 	struct config_section *sections;
@@ -119,6 +165,13 @@ struct config *config_load(const char *path, config_warn_fn *warn, void *arg,
     char *err, size_t errlen);
 /* Frees cfg; NULL is a no-op. */
 void config_free(struct config *cfg);
+
+/* The list called 'name', or NULL if none. */
+const struct config_list *config_list_lookup(const struct config *cfg,
+    const char *name);
+/* The list whose keywords hold 'keyword' (upper-case), or NULL. */
+const struct config_list *config_list_by_keyword(const struct config *cfg,
+    const char *keyword);
 
 /* The sender called 'name', or NULL if none. */
 const struct config_sender *config_sender_lookup(const struct config *cfg,

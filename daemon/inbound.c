@@ -1,25 +1,652 @@
 /*
- * inbound.c - keyword routing of received texts (DESIGN §7).
- * (Placeholder until issue 4's routing lands: every text is only stored.)
+ * inbound.c - keyword routing of received texts (DESIGN §7, PROTOCOLS §6).
+ *
+ * A stored inbound text is classified first (inbound_classify(), pure),
+ * then acted on with the member's state, in this order:
+ *   1. opt-out: the member's SMS channel is opted out (consent event, one
+ *      confirmation, exempt from the send-time check so it reaches them);
+ *      a STOP from someone already opted out gets no reply at all;
+ *   2. opt-in: START, UNSTOP, and YES from an opted-out member: back in,
+ *      the earlier subscriptions count again, one confirmation;
+ *   3. HELP / INFO: the help text (exempt as well), nothing changes;
+ *   4. a list keyword (one word): the member is created if new and
+ *      subscribed (pending + "reply YES" on double opt-in lists, else
+ *      active + the welcome), then the list's follow-up questions are
+ *      asked one at a time; a keyword of a list the member is in gets the
+ *      "already in" reply. A keyword is an explicit request for texts, so
+ *      it also lifts an earlier opt-out (recorded as an opt-in event);
+ *   5. YES with a pending subscription confirms it (welcome, questions);
+ *   6. a reply while a follow-up question is pending (asked less than
+ *      INBOUND_PROMPT_TTL ago) is its answer: parsed, stored on the
+ *      member, next question; a bad answer is asked once more, a second
+ *      bad answer drops the question;
+ *   7. anything else is a conversation message (unread, for the inbox).
+ *
+ * The classification rule. The text is split into words at white space,
+ * ASCII punctuation other than '-' and '\'' (which are kept inside a
+ * word, so "OPT-OUT" and "don't" are one word) and common Unicode
+ * punctuation (¡ ¿ « » curly quotes, ellipsis, full-width ! ? ,); words
+ * are upper-cased (ASCII) and empty ones dropped. Then:
+ *   - one word: an opt-out word (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END,
+ *     QUIT, REVOKE, OPTOUT, OPT-OUT and [sms] stop_words) is an opt-out;
+ *     START/UNSTOP opt-in; YES; HELP/INFO; any other word is a keyword
+ *     candidate. So "stop.", " Stop!", "STOP " and "¡STOP!" all opt out.
+ *   - 2 to 4 words: an opt-out when the first word is an opt-out word
+ *     ("stop please", "unsubscribe me", "cancel my texts", "end"), when
+ *     any word is a strong one (STOP, STOPALL, UNSUBSCRIBE, REVOKE,
+ *     OPTOUT, OPT-OUT: "please stop texting", "I said STOP"), or when it
+ *     holds "OPT OUT", "REMOVE ME" or "TAKE ME OFF".
+ *   - 5 to 8 words: an opt-out when it holds UNSUBSCRIBE, STOPALL,
+ *     REVOKE, OPTOUT, OPT-OUT, "OPT OUT", "REMOVE ME", "TAKE ME OFF", or
+ *     STOP followed by a word about the messages (ME, TEXTING, TEXTS,
+ *     SENDING, MESSAGING, IT, THIS, ...): "please stop sending me these
+ *     messages" opts out, "stop the war in Darfur now" does not.
+ *   - anything longer is a conversation message; staff read those.
+ * FCC 24-24 asks that revocation "by any reasonable means" be honoured
+ * and a missed opt-out is far costlier than a false one (the member can
+ * text START), so short texts lean towards opting out. Opt-in, YES and
+ * HELP are single words only: they must be unambiguous.
+ *
+ * Replies go out at MSG_PRIO_REPLY through the sender the text came in on
+ * (from its configured from number); only the opt-out confirmation and
+ * the HELP answer are optout_exempt.
  */
 #include "autoconf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include "compat.h"
+#include "dispatch.h"
 #include "inbound.h"
+#include "log.h"
+#include "phone.h"
+#include "queue.h"
+#include "smstext.h"
+#include "store_members.h"
 #include "xmalloc.h"
+
+/* A follow-up answer later than this is a conversation message. */
+#define INBOUND_PROMPT_TTL (24 * 3600 * 1000LL)
+/* Words inbound_classify() looks at; longer texts are conversations. */
+#define INBOUND_MAX_WORDS 8
+#define INBOUND_NAME_MAX  50
 
 struct inbound {
 	struct inbound_deps deps;
 };
 
+/* One inbound text being routed. */
+struct inbound_ctx {
+	struct inbound *ib;
+	int64_t msg_id;
+	const char *sender;
+	const char *from; /* the member's number, E.164 when it parses */
+	int64_t member;
+	int64_t now;
+	char masked[MSG_ADDR_MAX];
+	char *err;
+	size_t errlen;
+};
+
+/* The words of a text, as inbound_classify() sees them. */
+struct inbound_words {
+	char w[INBOUND_MAX_WORDS + 1][INBOUND_WORD_MAX + 1];
+	size_t n; /* words kept, at most INBOUND_MAX_WORDS + 1 */
+};
+
+static const char *const inbound_stop[] = {"STOP", "STOPALL", "UNSUBSCRIBE",
+    "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT-OUT", NULL};
+static const char *const inbound_strong[] = {"STOP", "STOPALL", "UNSUBSCRIBE",
+    "REVOKE", "OPTOUT", "OPT-OUT", NULL};
+static const char *const inbound_rare[] = {"STOPALL", "UNSUBSCRIBE", "REVOKE",
+    "OPTOUT", "OPT-OUT", NULL};
+static const char *const inbound_stop_objects[] = {"ME", "TEXTING", "TEXT",
+    "TEXTS", "SENDING", "MESSAGING", "MESSAGE", "MESSAGES", "MSGS",
+    "CONTACTING", "CALLING", "EMAILING", "IT", "THIS", "THESE", "THEM", "ALL",
+    "NOW", "PLEASE", "PLS", NULL};
+static const char *const inbound_start[] = {"START", "UNSTOP", NULL};
+static const char *const inbound_help[] = {"HELP", "INFO", NULL};
+
+static bool inbound_in(const char *w, const char *const *set);
+static bool inbound_in_extra(const char *w, const char *const *extra, size_t n);
+static void inbound_split(const char *body, struct inbound_words *ws);
+static bool inbound_has_phrase(const struct inbound_words *ws, const char *a,
+    const char *b, const char *c);
+static bool inbound_short_optout(const struct inbound_words *ws,
+    const char *const *extra, size_t nextra);
+static bool inbound_long_optout(const struct inbound_words *ws);
+static int inbound_parse_name(const char *in, char *out, size_t outlen);
+static int inbound_parse_zip(const char *in, char *out, size_t outlen);
+static int inbound_parse_email(const char *in, char *out, size_t outlen);
+static int inbound_reply(struct inbound_ctx *c, const char *tmpl,
+    const char *list, const char *question, bool exempt);
+static int inbound_link(struct inbound_ctx *c, bool conversation);
+static void inbound_log(struct inbound_ctx *c, const char *action,
+    const char *extra);
+static int inbound_optout(struct inbound_ctx *c);
+static int inbound_optin(struct inbound_ctx *c);
+static int inbound_keyword(struct inbound_ctx *c, int64_t list,
+    const char *keyword);
+static int inbound_welcome(struct inbound_ctx *c, const struct list_info *li);
+static int inbound_ask(struct inbound_ctx *c, const struct list_info *li,
+    unsigned index, unsigned attempts, bool again);
+static int inbound_answer(struct inbound_ctx *c, const struct member_prompt *p,
+    const char *body, bool *handled);
+static const char *inbound_prompt_text(const struct config_list *l,
+    const char *field);
+
+/* ---- Classification ---------------------------------------------------- */
+
+static bool
+inbound_in(const char *w, const char *const *set)
+{
+	size_t i;
+
+	for (i = 0; set[i] != NULL; i++)
+		if (strcmp(w, set[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+inbound_in_extra(const char *w, const char *const *extra, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(w, extra[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Unicode punctuation that also splits words (UTF-8). */
+static const char *const inbound_upunct[] = {"\xc2\xa1", "\xc2\xbf", "\xc2\xab",
+    "\xc2\xbb",					    /* ¡ ¿ « » */
+    "\xe2\x80\x98", "\xe2\x80\x99", "\xe2\x80\x9c", /* ‘ ’ “ */
+    "\xe2\x80\x9d", "\xe2\x80\xa6", "\xe3\x80\x82", /* ” … 。 */
+    "\xef\xbc\x81", "\xef\xbc\x9f", "\xef\xbc\x8c", /* ！ ？ ， */
+    "\xc2\xa0", NULL};				    /* nbsp */
+
+/*
+ * The length of the word separator at p, 0 if none: ASCII white space and
+ * punctuation but '-' and '\'', and the Unicode punctuation above.
+ */
+static size_t
+inbound_sep_len(const unsigned char *p)
+{
+	size_t i, n;
+
+	if (*p == '-' || *p == '\'')
+		return 0;
+	if (*p < 0x80)
+		return *p <= ' ' || *p == 0x7f ||
+		    strchr("!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~", *p) != NULL;
+	for (i = 0; inbound_upunct[i] != NULL; i++) {
+		n = strlen(inbound_upunct[i]);
+		if (strncmp((const char *)p, inbound_upunct[i], n) == 0)
+			return n;
+	}
+	return 0;
+}
+
+/*
+ * Splits body into upper-cased words (see the top comment); '-' and '\''
+ * at a word's ends are dropped. A word longer than INBOUND_WORD_MAX is
+ * kept as "\x01" (it matches nothing). Stops counting past
+ * INBOUND_MAX_WORDS.
+ */
+static void
+inbound_split(const char *body, struct inbound_words *ws)
+{
+	const unsigned char *p = (const unsigned char *)body, *s, *e;
+	size_t len, i, n;
+	char *w;
+
+	ws->n = 0;
+	while (*p != '\0' && ws->n <= INBOUND_MAX_WORDS) {
+		while (*p != '\0' && (n = inbound_sep_len(p)) > 0)
+			p += n;
+		for (s = p; *p != '\0' && inbound_sep_len(p) == 0; p++)
+			;
+		e = p;
+		while (s < e && (*s == '-' || *s == '\''))
+			s++;
+		while (e > s && (e[-1] == '-' || e[-1] == '\''))
+			e--;
+		if ((len = (size_t)(e - s)) == 0)
+			continue;
+		w = ws->w[ws->n++];
+		if (len > INBOUND_WORD_MAX) {
+			strlcpy(w, "\x01", INBOUND_WORD_MAX + 1);
+			continue;
+		}
+		for (i = 0; i < len; i++)
+			w[i] =
+			    (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A'
+							      : s[i]);
+		w[len] = '\0';
+	}
+}
+
+/* True if the words a b (c; NULL = only two) appear in a row. */
+static bool
+inbound_has_phrase(const struct inbound_words *ws, const char *a, const char *b,
+    const char *c)
+{
+	size_t i, need = c != NULL ? 3 : 2;
+
+	for (i = 0; i + need <= ws->n; i++)
+		if (strcmp(ws->w[i], a) == 0 && strcmp(ws->w[i + 1], b) == 0 &&
+		    (c == NULL || strcmp(ws->w[i + 2], c) == 0))
+			return true;
+	return false;
+}
+
+static bool
+inbound_phrase_optout(const struct inbound_words *ws)
+{
+	return inbound_has_phrase(ws, "OPT", "OUT", NULL) ||
+	    inbound_has_phrase(ws, "REMOVE", "ME", NULL) ||
+	    inbound_has_phrase(ws, "TAKE", "ME", "OFF");
+}
+
+/* 2 to 4 words. */
+static bool
+inbound_short_optout(const struct inbound_words *ws, const char *const *extra,
+    size_t nextra)
+{
+	size_t i;
+
+	if (inbound_in(ws->w[0], inbound_stop) ||
+	    inbound_in_extra(ws->w[0], extra, nextra))
+		return true;
+	for (i = 0; i < ws->n; i++)
+		if (inbound_in(ws->w[i], inbound_strong))
+			return true;
+	return inbound_phrase_optout(ws);
+}
+
+/* 5 to 8 words. */
+static bool
+inbound_long_optout(const struct inbound_words *ws)
+{
+	size_t i;
+
+	for (i = 0; i < ws->n; i++) {
+		if (inbound_in(ws->w[i], inbound_rare))
+			return true;
+		if (strcmp(ws->w[i], "STOP") == 0 && i + 1 < ws->n &&
+		    inbound_in(ws->w[i + 1], inbound_stop_objects))
+			return true;
+	}
+	return inbound_phrase_optout(ws);
+}
+
+enum inbound_kind
+inbound_classify(const char *body, const char *const *extra, size_t nextra,
+    char *word, size_t wordlen)
+{
+	struct inbound_words ws;
+	const char *w;
+
+	if (word != NULL && wordlen > 0)
+		word[0] = '\0';
+	inbound_split(body != NULL ? body : "", &ws);
+	if (ws.n == 0 || ws.n > INBOUND_MAX_WORDS)
+		return INBOUND_TEXT;
+	if (ws.n > 1) {
+		if (ws.n <= 4 ? inbound_short_optout(&ws, extra, nextra)
+			      : inbound_long_optout(&ws))
+			return INBOUND_OPTOUT;
+		return INBOUND_TEXT;
+	}
+	w = ws.w[0];
+	if (inbound_in(w, inbound_stop) || inbound_in_extra(w, extra, nextra))
+		return INBOUND_OPTOUT;
+	if (inbound_in(w, inbound_start))
+		return INBOUND_OPTIN;
+	if (strcmp(w, "YES") == 0)
+		return INBOUND_YES;
+	if (inbound_in(w, inbound_help))
+		return INBOUND_HELP;
+	if (w[0] == '\x01')
+		return INBOUND_TEXT;
+	if (word != NULL)
+		strlcpy(word, w, wordlen);
+	return INBOUND_WORD;
+}
+
+const char *
+inbound_kind_to_text(enum inbound_kind k)
+{
+	static const char *const names[] = {"optout", "optin", "yes", "help",
+	    "word", "text"};
+
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
+}
+
+bool
+inbound_word_reserved(const char *word, const struct config *cfg)
+{
+	if (inbound_in(word, inbound_stop) || inbound_in(word, inbound_start) ||
+	    inbound_in(word, inbound_help) || strcmp(word, "YES") == 0)
+		return true;
+	return cfg != NULL &&
+	    inbound_in_extra(word, (const char *const *)cfg->stop_words,
+		cfg->nstop_words);
+}
+
+/* ---- Answers to follow-up questions -------------------------------------- */
+
+/* Copies in without surrounding white space and ".,!;" into out. */
+static int
+inbound_trim(const char *in, char *out, size_t outlen)
+{
+	const char *e;
+
+	in += strspn(in, " \t\r\n");
+	e = in + strlen(in);
+	while (e > in && strchr(" \t\r\n.,!;", e[-1]) != NULL)
+		e--;
+	if ((size_t)(e - in) >= outlen || e == in)
+		return -1;
+	memcpy(out, in, (size_t)(e - in));
+	out[e - in] = '\0';
+	return 0;
+}
+
+static bool
+inbound_is_lower(char ch)
+{
+	return ch >= 'a' && ch <= 'z';
+}
+
+static bool
+inbound_is_upper(char ch)
+{
+	return ch >= 'A' && ch <= 'Z';
+}
+
+/* Drops "my name is ", "i'm ", ... from the front of a name answer. */
+static const char *
+inbound_name_prefix(const char *s)
+{
+	static const char *const pre[] = {"my name is ", "my name's ",
+	    "name is ", "name's ", "i am ", "i'm ", "im ", "it's ", "its ",
+	    "this is ", "call me ", NULL};
+	size_t i, n;
+
+	for (i = 0; pre[i] != NULL; i++) {
+		n = strlen(pre[i]);
+		if (strncasecmp(s, pre[i], n) == 0 && s[n] != '\0')
+			return s + n;
+	}
+	return s;
+}
+
+static int
+inbound_parse_name(const char *in, char *out, size_t outlen)
+{
+	char buf[256];
+	const char *s;
+	size_t i, o = 0, chars = 0, words = 1;
+	bool lower = false, upper = false, letter = false;
+	unsigned char ch;
+
+	if (inbound_trim(in, buf, sizeof(buf)) == -1)
+		return -1;
+	s = inbound_name_prefix(buf);
+	for (i = 0; s[i] != '\0'; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == ' ' || ch == '\t') {
+			if (o > 0 && out[o - 1] != ' ') {
+				if (o + 1 >= outlen)
+					return -1;
+				out[o++] = ' ';
+				chars++;
+				words++;
+			}
+			continue;
+		}
+		if (!(inbound_is_lower((char)ch) ||
+			inbound_is_upper((char)ch) || ch >= 0x80 ||
+			ch == '\'' || ch == '-' || ch == '.'))
+			return -1;
+		letter |= inbound_is_lower((char)ch) ||
+		    inbound_is_upper((char)ch) || ch >= 0xc0;
+		lower |= inbound_is_lower((char)ch);
+		upper |= inbound_is_upper((char)ch);
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)ch;
+		if ((ch & 0xc0) != 0x80)
+			chars++;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--, chars--;
+	out[o] = '\0';
+	if (!letter || chars == 0 || chars > INBOUND_NAME_MAX || words > 4)
+		return -1;
+	if (lower && upper)
+		return 0; /* written with care: keep it */
+	for (i = 0; i < o; i++) {
+		bool start = i == 0 || out[i - 1] == ' ' || out[i - 1] == '-' ||
+		    (out[i - 1] == '\'' && i >= 2 &&
+			(i == 2 || out[i - 3] == ' ' || out[i - 3] == '-'));
+		if (start && inbound_is_lower(out[i]))
+			out[i] = (char)(out[i] - 'a' + 'A');
+		else if (!start && inbound_is_upper(out[i]))
+			out[i] = (char)(out[i] - 'A' + 'a');
+	}
+	return 0;
+}
+
+static int
+inbound_parse_zip(const char *in, char *out, size_t outlen)
+{
+	char buf[64];
+	size_t n;
+
+	if (inbound_trim(in, buf, sizeof(buf)) == -1 || outlen < 11)
+		return -1;
+	n = strlen(buf);
+	if (n == 5 && strspn(buf, "0123456789") == 5) {
+		strlcpy(out, buf, outlen);
+		return 0;
+	}
+	if (n == 9 && strspn(buf, "0123456789") == 9) {
+		snprintf(out, outlen, "%.5s-%.4s", buf, buf + 5);
+		return 0;
+	}
+	if (n == 10 && strspn(buf, "0123456789") == 5 &&
+	    (buf[5] == '-' || buf[5] == ' ') &&
+	    strspn(buf + 6, "0123456789") == 4) {
+		snprintf(out, outlen, "%.5s-%.4s", buf, buf + 6);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+inbound_parse_email(const char *in, char *out, size_t outlen)
+{
+	static const char local_ok[] = "abcdefghijklmnopqrstuvwxyz0123456789"
+				       ".!#$%&'*+/=?^_`{|}~-";
+	static const char domain_ok[] = "abcdefghijklmnopqrstuvwxyz0123456789"
+					".-";
+	char buf[300], *at, *dom, *label, *dot;
+	size_t i, n;
+
+	if (inbound_trim(in, buf, sizeof(buf)) == -1)
+		return -1;
+	n = strlen(buf);
+	for (i = 0; i < n; i++)
+		if (inbound_is_upper(buf[i]))
+			buf[i] = (char)(buf[i] - 'A' + 'a');
+	if (n > 254 || (at = strchr(buf, '@')) == NULL ||
+	    strchr(at + 1, '@') != NULL)
+		return -1;
+	dom = at + 1;
+	*at = '\0';
+	if (*buf == '\0' || strlen(buf) > 64 ||
+	    strspn(buf, local_ok) != strlen(buf) || buf[0] == '.' ||
+	    at[-1] == '.' || strstr(buf, "..") != NULL)
+		return -1;
+	if (strspn(dom, domain_ok) != strlen(dom) ||
+	    (dot = strrchr(dom, '.')) == NULL || strlen(dot + 1) < 2 ||
+	    strspn(dot + 1, "abcdefghijklmnopqrstuvwxyz") != strlen(dot + 1))
+		return -1;
+	for (label = dom; label != NULL;
+	     label = (dot = strchr(label, '.')) ? dot + 1 : NULL) {
+		n = strcspn(label, ".");
+		if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-')
+			return -1;
+	}
+	*at = '@';
+	if (strlen(buf) >= outlen)
+		return -1;
+	strlcpy(out, buf, outlen);
+	return 0;
+}
+
+int
+inbound_parse_answer(const char *field, const char *answer, char *out,
+    size_t outlen)
+{
+	if (answer == NULL || outlen == 0)
+		return -1;
+	if (strcmp(field, "first_name") == 0 || strcmp(field, "last_name") == 0)
+		return inbound_parse_name(answer, out, outlen);
+	if (strcmp(field, "zip") == 0)
+		return inbound_parse_zip(answer, out, outlen);
+	if (strcmp(field, "email") == 0)
+		return inbound_parse_email(answer, out, outlen);
+	return -1;
+}
+
+/* ---- Templates --------------------------------------------------------- */
+
+char *
+inbound_expand(const char *tmpl, const struct config *cfg, const char *list,
+    const char *question)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} keys[] = {{"{program}", 9}, {"{contact}", 9}, {"{list}", 6},
+	    {"{question}", 10}};
+	const char *vals[4], *p, *q;
+	char *out;
+	size_t cap, len = 0, i, n;
+
+	vals[0] =
+	    cfg != NULL && cfg->program != NULL ? cfg->program : "Text alerts";
+	vals[1] = cfg != NULL && cfg->contact != NULL
+	    ? cfg->contact
+	    : "us by replying to this message";
+	vals[2] = list != NULL ? list : "our list";
+	vals[3] = question != NULL ? question : "";
+	cap = strlen(tmpl) + 1;
+	for (i = 0; i < 4; i++)
+		cap += strlen(vals[i]) * 4;
+	out = xmalloc(cap);
+	for (p = tmpl; *p != '\0';) {
+		for (i = 0; i < 4; i++)
+			if (strncmp(p, keys[i].name, keys[i].len) == 0)
+				break;
+		if (i == 4) {
+			out[len++] = *p++;
+			continue;
+		}
+		q = vals[i];
+		n = strlen(q);
+		if (len + n + strlen(p) + 1 > cap) {
+			cap = (len + n + strlen(p) + 1) * 2;
+			out = xreallocarray(out, cap, 1);
+		}
+		memcpy(out + len, q, n);
+		len += n;
+		p += keys[i].len;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* ---- Router -------------------------------------------------------------- */
+
+/* The prompt of 'field' for config list l (NULL = the defaults). */
+static const char *
+inbound_prompt_text(const struct config_list *l, const char *field)
+{
+	const char *s = NULL;
+
+	if (strcmp(field, "first_name") == 0) {
+		s = l != NULL ? l->ask_first_name : NULL;
+		return s != NULL ? s : "What's your first name?";
+	}
+	if (strcmp(field, "last_name") == 0) {
+		s = l != NULL ? l->ask_last_name : NULL;
+		return s != NULL ? s : "What's your last name?";
+	}
+	if (strcmp(field, "zip") == 0) {
+		s = l != NULL ? l->ask_zip : NULL;
+		return s != NULL ? s : "What's your ZIP code?";
+	}
+	s = l != NULL ? l->ask_email : NULL;
+	return s != NULL ? s : "What's your email address?";
+}
+
 struct inbound *
 inbound_new(const struct inbound_deps *deps, char *err, size_t errlen)
 {
-	struct inbound *ib = xcalloc(1, sizeof(*ib));
+	const struct config *cfg = deps->cfg;
+	const struct config_list *l;
+	struct list_def *defs;
+	struct list_question *qs;
+	struct inbound *ib;
+	char **texts;
+	size_t i, j, nq = 0, ntexts = 0;
+	int rc;
 
-	(void)err;
-	(void)errlen;
+	for (i = 0; i < cfg->nlists; i++)
+		nq += cfg->lists[i].nquestions;
+	defs = xcalloc(cfg->nlists + 1, sizeof(*defs));
+	qs = xcalloc(nq + 1, sizeof(*qs));
+	texts = xcalloc(cfg->nlists + 1, sizeof(*texts));
+	nq = 0;
+	for (i = 0; i < cfg->nlists; i++) {
+		l = &cfg->lists[i];
+		defs[i].name = l->name;
+		defs[i].keywords = (const char *const *)l->keywords;
+		defs[i].nkeywords = l->nkeywords;
+		defs[i].sender = l->sender;
+		texts[ntexts] = inbound_expand(
+		    l->welcome != NULL ? l->welcome : cfg->welcome, cfg,
+		    l->name, NULL);
+		defs[i].welcome_sms = texts[ntexts++];
+		defs[i].welcome_email_subject = l->welcome_email_subject;
+		defs[i].welcome_email = l->welcome_email;
+		defs[i].double_optin = l->double_optin;
+		defs[i].questions = qs + nq;
+		defs[i].nquestions = l->nquestions;
+		for (j = 0; j < l->nquestions; j++, nq++) {
+			qs[nq].field = l->questions[j];
+			qs[nq].prompt = inbound_prompt_text(l, l->questions[j]);
+		}
+	}
+	rc = store_list_sync(deps->st, defs, cfg->nlists, msg_now_ms(), err,
+	    errlen);
+	for (i = 0; i < ntexts; i++)
+		free(texts[i]);
+	free(texts);
+	free(qs);
+	free(defs);
+	if (rc == -1)
+		return NULL;
+	ib = xcalloc(1, sizeof(*ib));
 	ib->deps = *deps;
 	return ib;
 }
@@ -30,25 +657,479 @@ inbound_free(struct inbound *ib)
 	free(ib);
 }
 
+/* One key=value line about what was done with the text. */
+static void
+inbound_log(struct inbound_ctx *c, const char *action, const char *extra)
+{
+	log_info("inbound_routed msg=%lld sender=%s from=%s member=%lld "
+		 "action=%s%s%s",
+	    (long long)c->msg_id, c->sender, c->masked, (long long)c->member,
+	    action, extra != NULL ? " " : "", extra != NULL ? extra : "");
+}
+
+/*
+ * Queues the reply 'tmpl' (expanded) to the member at conversation
+ * priority through the sender the text came in on. exempt: a compliance
+ * reply the send-time opt-out check lets through.
+ */
+static int
+inbound_reply(struct inbound_ctx *c, const char *tmpl, const char *list,
+    const char *question, bool exempt)
+{
+	struct dispatch *d = c->ib->deps.dispatch;
+	struct smstext_info info;
+	struct queue_new m;
+	int64_t id;
+	bool dup;
+	char *body;
+	int rc;
+
+	body = inbound_expand(tmpl, c->ib->deps.cfg, list, question);
+	memset(&m, 0, sizeof(m));
+	m.channel = CHANNEL_SMS;
+	m.to = c->from;
+	m.sender = c->sender;
+	m.from = d != NULL ? dispatch_sender_from(d, c->sender) : NULL;
+	m.body = body;
+	m.priority = MSG_PRIO_REPLY;
+	m.member_id = c->member;
+	m.optout_exempt = exempt;
+	if (smstext_analyze(body, &info) == 0) {
+		m.encoding = smstext_encoding_to_text(info.encoding);
+		m.segments = info.segments;
+	}
+	rc = queue_enqueue(c->ib->deps.st, &m, c->now, &id, &dup, c->err,
+	    c->errlen);
+	free(body);
+	if (rc == 0 && d != NULL)
+		dispatch_kick(d);
+	return rc;
+}
+
+static int
+inbound_link(struct inbound_ctx *c, bool conversation)
+{
+	int64_t conv = 0;
+
+	return store_inbound_link(c->ib->deps.st, c->msg_id, c->member,
+	    conversation, c->now, &conv, c->err, c->errlen);
+}
+
+/* STOP: opted out at once; one confirmation, only on the change. */
+static int
+inbound_optout(struct inbound_ctx *c)
+{
+	bool changed = false;
+
+	if (store_member_optout_id(c->ib->deps.st, c->member, CHANNEL_SMS,
+		CONSENT_KEYWORD, c->msg_id, NULL, c->now, &changed, c->err,
+		c->errlen) == -1 ||
+	    inbound_link(c, false) == -1)
+		return -1;
+	inbound_log(c, "optout", changed ? "changed=1" : "changed=0");
+	if (!changed)
+		return 0; /* one confirmation per opt-out (FCC 24-24) */
+	return inbound_reply(c, c->ib->deps.cfg->stop_reply, NULL, NULL, true);
+}
+
+/* START, UNSTOP, YES when opted out: back in, one confirmation. */
+static int
+inbound_optin(struct inbound_ctx *c)
+{
+	bool changed = false;
+
+	if (store_member_optin(c->ib->deps.st, c->member, CHANNEL_SMS,
+		CONSENT_KEYWORD, c->msg_id, NULL, c->now, &changed, c->err,
+		c->errlen) == -1 ||
+	    inbound_link(c, false) == -1)
+		return -1;
+	inbound_log(c, "optin", changed ? "changed=1" : "changed=0");
+	return inbound_reply(c, c->ib->deps.cfg->start_reply, NULL, NULL,
+	    false);
+}
+
+/* The welcome of list li, then its first question. */
+static int
+inbound_welcome(struct inbound_ctx *c, const struct list_info *li)
+{
+	const char *w = li->welcome_sms;
+
+	if (w == NULL || *w == '\0')
+		w = c->ib->deps.cfg->welcome;
+	if (inbound_reply(c, w, li->name, NULL, false) == -1)
+		return -1;
+	if (li->nquestions == 0)
+		return 0;
+	return inbound_ask(c, li, 0, 0, false);
+}
+
+/* Asks question 'index' of li (again: the re-ask after a bad answer). */
+static int
+inbound_ask(struct inbound_ctx *c, const struct list_info *li, unsigned index,
+    unsigned attempts, bool again)
+{
+	struct member_prompt p = {.list_id = li->id,
+	    .index = index,
+	    .attempts = attempts,
+	    .asked_at = c->now};
+	const char *q = li->questions[index].prompt;
+
+	if (q == NULL || *q == '\0')
+		q = inbound_prompt_text(NULL, li->questions[index].field);
+	if (store_prompt_set(c->ib->deps.st, c->member, &p, c->err,
+		c->errlen) == -1)
+		return -1;
+	if (again)
+		return inbound_reply(c, c->ib->deps.cfg->reask_reply, li->name,
+		    q, false);
+	return inbound_reply(c, q, li->name, NULL, false);
+}
+
+/* A list keyword. */
+static int
+inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
+{
+	struct store *st = c->ib->deps.st;
+	struct list_info li;
+	enum sub_status status = SUB_LEFT;
+	enum sub_change change;
+	char extra[128];
+	bool found = false, changed = false;
+	int out, rc = -1;
+
+	memset(&li, 0, sizeof(li));
+	if (store_list_get(st, list, &li, &found, c->err, c->errlen) == -1)
+		return -1;
+	if (!found) {
+		snprintf(c->err, c->errlen, "list %lld vanished",
+		    (long long)list);
+		goto done;
+	}
+	if ((out = store_member_is_opted_out(st, c->member, CHANNEL_SMS, c->err,
+		 c->errlen)) == -1 ||
+	    store_subscription_status(st, c->member, list, CHANNEL_SMS, &status,
+		&found, c->err, c->errlen) == -1 ||
+	    inbound_link(c, false) == -1)
+		goto done;
+	snprintf(extra, sizeof(extra), "list=%s keyword=%s", li.name, keyword);
+	if (found && status == SUB_ACTIVE && out == 0) {
+		inbound_log(c, "already", extra);
+		rc = inbound_reply(c, c->ib->deps.cfg->already_reply, li.name,
+		    NULL, false);
+		goto done;
+	}
+	/* texting a keyword asks for texts: it lifts an earlier STOP */
+	if (out == 1 &&
+	    store_member_optin(st, c->member, CHANNEL_SMS, CONSENT_KEYWORD,
+		c->msg_id, keyword, c->now, &changed, c->err, c->errlen) == -1)
+		goto done;
+	if (li.double_optin && !(found && status == SUB_ACTIVE)) {
+		if (store_subscribe(st, c->member, list, CHANNEL_SMS,
+			SUB_PENDING, CONSENT_KEYWORD, c->msg_id, keyword,
+			c->now, &change, c->err, c->errlen) == -1)
+			goto done;
+		inbound_log(c, "pending", extra);
+		rc = inbound_reply(c, c->ib->deps.cfg->confirm_reply, li.name,
+		    NULL, false);
+		goto done;
+	}
+	if (store_subscribe(st, c->member, list, CHANNEL_SMS, SUB_ACTIVE,
+		CONSENT_KEYWORD, c->msg_id, keyword, c->now, &change, c->err,
+		c->errlen) == -1)
+		goto done;
+	inbound_log(c, "join", extra);
+	rc = inbound_welcome(c, &li);
+done:
+	list_info_clear(&li);
+	return rc;
+}
+
+/* YES with a pending subscription: active, the welcome, the questions. */
+static int
+inbound_confirm(struct inbound_ctx *c, int64_t list)
+{
+	struct store *st = c->ib->deps.st;
+	struct list_info li;
+	enum sub_change change;
+	char extra[128];
+	bool found = false;
+	int rc = -1;
+
+	memset(&li, 0, sizeof(li));
+	if (store_list_get(st, list, &li, &found, c->err, c->errlen) == -1)
+		return -1;
+	if (found &&
+	    store_subscribe(st, c->member, list, CHANNEL_SMS, SUB_ACTIVE,
+		CONSENT_KEYWORD, c->msg_id, "YES", c->now, &change, c->err,
+		c->errlen) == 0 &&
+	    inbound_link(c, false) == 0) {
+		snprintf(extra, sizeof(extra), "list=%s", li.name);
+		inbound_log(c, "confirm", extra);
+		rc = inbound_welcome(c, &li);
+	} else if (!found)
+		snprintf(c->err, c->errlen, "list %lld vanished",
+		    (long long)list);
+	list_info_clear(&li);
+	return rc;
+}
+
+/*
+ * The answer to pending question p. *handled false: the prompt was stale
+ * or its list is gone (cleared): the text is a conversation message.
+ */
+static int
+inbound_answer(struct inbound_ctx *c, const struct member_prompt *p,
+    const char *body, bool *handled)
+{
+	struct store *st = c->ib->deps.st;
+	struct member_fields f;
+	struct list_info li;
+	char value[320], extra[160];
+	const char *field;
+	bool found = false, changed, conflict = false;
+	int rc = -1, ok;
+
+	*handled = false;
+	memset(&li, 0, sizeof(li));
+	if (c->now - p->asked_at > INBOUND_PROMPT_TTL)
+		return store_prompt_clear(st, c->member, c->err, c->errlen);
+	if (store_list_get(st, p->list_id, &li, &found, c->err, c->errlen) ==
+	    -1)
+		return -1;
+	if (!found || p->index >= li.nquestions) {
+		rc = store_prompt_clear(st, c->member, c->err, c->errlen);
+		goto done;
+	}
+	*handled = true;
+	field = li.questions[p->index].field;
+	ok = inbound_parse_answer(field, body, value, sizeof(value));
+	if (ok == 0) {
+		memset(&f, 0, sizeof(f));
+		if (strcmp(field, "first_name") == 0)
+			f.set = MF_FIRST_NAME, f.first_name = value;
+		else if (strcmp(field, "last_name") == 0)
+			f.set = MF_LAST_NAME, f.last_name = value;
+		else if (strcmp(field, "zip") == 0)
+			f.set = MF_ZIP, f.zip = value;
+		else
+			f.set = MF_EMAIL, f.email = value;
+		if (store_member_update(st, c->member, &f, c->now, &changed,
+			&conflict, c->err, c->errlen) == -1) {
+			if (!conflict)
+				goto done;
+			ok = -1; /* another member's email: a bad answer */
+			c->err[0] = '\0';
+		}
+	}
+	snprintf(extra, sizeof(extra), "list=%s field=%s%s", li.name, field,
+	    ok == 0 ? "" : (p->attempts == 0 ? " reask=1" : " dropped=1"));
+	inbound_log(c, ok == 0 ? "answer" : "bad_answer", extra);
+	/* a good answer is not for the inbox; a bad one may be a question */
+	if (inbound_link(c, ok != 0) == -1)
+		goto done;
+	if (ok != 0 && p->attempts == 0) {
+		rc = inbound_ask(c, &li, p->index, 1, true);
+		goto done;
+	}
+	if (p->index + 1 < li.nquestions)
+		rc = inbound_ask(c, &li, p->index + 1, 0, false);
+	else
+		rc = store_prompt_clear(st, c->member, c->err, c->errlen);
+done:
+	list_info_clear(&li);
+	return rc;
+}
+
+/*
+ * What is left after the compliance words: YES, a keyword, an answer or a
+ * conversation message.
+ */
+static int
+inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
+    const char *body)
+{
+	struct store *st = c->ib->deps.st;
+	struct member_prompt p;
+	int64_t list;
+	bool found = false, handled = false;
+
+	if (kind == INBOUND_WORD) {
+		if (store_list_by_keyword(st, word, &list, &found, c->err,
+			c->errlen) == -1)
+			return -1;
+		if (found)
+			return inbound_keyword(c, list, word);
+	}
+	if (kind == INBOUND_YES) {
+		if (store_subscription_pending(st, c->member, CHANNEL_SMS,
+			&list, &found, c->err, c->errlen) == -1)
+			return -1;
+		if (found)
+			return inbound_confirm(c, list);
+	}
+	if (store_prompt_get(st, c->member, &p, &found, c->err, c->errlen) ==
+	    -1)
+		return -1;
+	if (found && inbound_answer(c, &p, body, &handled) == -1)
+		return -1;
+	if (handled)
+		return 0;
+	if (inbound_link(c, true) == -1)
+		return -1;
+	inbound_log(c, "conversation", NULL);
+	return 0;
+}
+
 int
 inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
     const struct in_msg *m, int64_t now, char *err, size_t errlen)
 {
-	(void)ib;
-	(void)msg_id;
-	(void)sender;
-	(void)m;
-	(void)now;
-	(void)err;
-	(void)errlen;
-	return 0;
+	const struct config *cfg = ib->deps.cfg;
+	struct inbound_ctx c;
+	char word[INBOUND_WORD_MAX + 1], e164[PHONE_E164_MAX], perr[128];
+	enum inbound_kind kind;
+	bool created = false;
+	int out;
+
+	memset(&c, 0, sizeof(c));
+	c.ib = ib;
+	c.msg_id = msg_id;
+	c.sender = sender;
+	c.now = now;
+	c.err = err;
+	c.errlen = errlen;
+	c.from = m->from;
+	if (m->from[0] != '+' &&
+	    phone_normalize(m->from, cfg->default_region, e164, sizeof(e164),
+		perr, sizeof(perr)) == 0)
+		c.from = e164;
+	log_mask_addr(c.from, c.masked, sizeof(c.masked));
+	if (c.from[0] != '+') {
+		/* a short code or a name: nobody to enrol or answer */
+		inbound_log(&c, "unroutable", NULL);
+		return 0;
+	}
+	if (store_member_ensure(ib->deps.st, CHANNEL_SMS, c.from, now,
+		&c.member, &created, err, errlen) == -1)
+		return -1;
+	kind = inbound_classify(m->body != NULL ? m->body : "",
+	    (const char *const *)cfg->stop_words, cfg->nstop_words, word,
+	    sizeof(word));
+	switch (kind) {
+	case INBOUND_OPTOUT:
+		return inbound_optout(&c);
+	case INBOUND_OPTIN:
+		return inbound_optin(&c);
+	case INBOUND_YES:
+		out = store_member_is_opted_out(ib->deps.st, c.member,
+		    CHANNEL_SMS, err, errlen);
+		if (out == -1)
+			return -1;
+		if (out == 1)
+			return inbound_optin(&c);
+		break;
+	case INBOUND_HELP:
+		if (inbound_link(&c, false) == -1)
+			return -1;
+		inbound_log(&c, "help", NULL);
+		return inbound_reply(&c, cfg->help_reply, NULL, NULL, true);
+	default:
+		break;
+	}
+	return inbound_rest(&c, kind, word, m->body != NULL ? m->body : "");
+}
+
+/* ---- --check-config ------------------------------------------------------ */
+
+static bool
+inbound_has(const char *text, const char *needle)
+{
+	return strcasestr(text, needle) != NULL;
+}
+
+/*
+ * Warns about what 'text' (expanded) lacks of 'need': p program name,
+ * f frequency, r "Msg&data rates may apply", h HELP, s STOP, c contact.
+ */
+static void
+inbound_check_text(const struct config *cfg, const char *what, const char *tmpl,
+    const char *list, const char *need, config_warn_fn *warn, void *arg)
+{
+	char *text = inbound_expand(tmpl, cfg, list, NULL), *msg;
+	char missing[256] = "";
+
+	if (strchr(need, 'p') != NULL && cfg->program != NULL &&
+	    !inbound_has(text, cfg->program))
+		strlcat(missing, ", the program name", sizeof(missing));
+	if (strchr(need, 'f') != NULL && !inbound_has(text, "msg freq") &&
+	    !inbound_has(text, "frequency") && !inbound_has(text, "/mo") &&
+	    !inbound_has(text, "per month"))
+		strlcat(missing, ", a frequency (\"Msg freq varies\")",
+		    sizeof(missing));
+	if (strchr(need, 'r') != NULL &&
+	    !inbound_has(text, "msg&data rates may apply") &&
+	    !inbound_has(text, "msg & data rates may apply") &&
+	    !inbound_has(text, "message and data rates may apply"))
+		strlcat(missing, ", \"Msg&data rates may apply\"",
+		    sizeof(missing));
+	if (strchr(need, 'h') != NULL && strstr(text, "HELP") == NULL)
+		strlcat(missing, ", HELP instructions", sizeof(missing));
+	if (strchr(need, 's') != NULL && strstr(text, "STOP") == NULL)
+		strlcat(missing, ", STOP instructions", sizeof(missing));
+	if (strchr(need, 'c') != NULL && cfg->contact != NULL &&
+	    !inbound_has(text, cfg->contact))
+		strlcat(missing, ", the contact", sizeof(missing));
+	if (missing[0] != '\0') {
+		msg = xasprintf("%s: %s lacks what carriers require: %s",
+		    cfg->file, what, missing + 2);
+		warn(arg, msg);
+		free(msg);
+	}
+	free(text);
+}
+
+static void
+inbound_warn(const struct config *cfg, config_warn_fn *warn, void *arg,
+    const char *text)
+{
+	char *msg = xasprintf("%s: %s", cfg->file, text);
+
+	warn(arg, msg);
+	free(msg);
 }
 
 void
-inbound_check_config(const struct config *cfg, config_warn_fn *warn,
-    void *arg)
+inbound_check_config(const struct config *cfg, config_warn_fn *warn, void *arg)
 {
-	(void)cfg;
-	(void)warn;
-	(void)arg;
+	const struct config_list *l;
+	char what[128];
+	size_t i;
+
+	if (warn == NULL)
+		return;
+	if (cfg->nlists > 0 && cfg->program == NULL)
+		inbound_warn(cfg, warn, arg,
+		    "[sms] program is not set: carriers require the program "
+		    "name in welcomes and HELP answers");
+	if (cfg->nlists > 0 && cfg->contact == NULL)
+		inbound_warn(cfg, warn, arg,
+		    "[sms] contact is not set: carriers require a "
+		    "customer-care contact in HELP answers");
+	inbound_check_text(cfg, "[sms] help_reply", cfg->help_reply, NULL,
+	    "pcs", warn, arg);
+	inbound_check_text(cfg, "[sms] start_reply", cfg->start_reply, NULL,
+	    "pfrhs", warn, arg);
+	inbound_check_text(cfg, "[sms] stop_reply", cfg->stop_reply, NULL, "p",
+	    warn, arg);
+	if (cfg->nlists > 0)
+		inbound_check_text(cfg, "[sms] confirm_reply",
+		    cfg->confirm_reply, NULL, "pfrs", warn, arg);
+	for (i = 0; i < cfg->nlists; i++) {
+		l = &cfg->lists[i];
+		snprintf(what, sizeof(what), "the welcome of [list %s]%s",
+		    l->name, l->welcome == NULL ? " ([sms] welcome)" : "");
+		inbound_check_text(cfg, what,
+		    l->welcome != NULL ? l->welcome : cfg->welcome, l->name,
+		    "pfrhs", warn, arg);
+	}
 }

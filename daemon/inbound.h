@@ -17,6 +17,7 @@
 #ifndef OD_INBOUND_H
 #define OD_INBOUND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +57,58 @@ int inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
  */
 void inbound_check_config(const struct config *cfg, config_warn_fn *warn,
     void *arg);
+
+/* ---- Pure helpers (exposed for the unit tests and config.c) ---------- */
+
+/* What a text means before any member state is looked at. */
+enum inbound_kind {
+	INBOUND_OPTOUT = 0, /* STOP and friends, or a short revocation */
+	INBOUND_OPTIN,	    /* START, UNSTOP */
+	INBOUND_YES,	    /* YES: opt-in when opted out, else confirms */
+	INBOUND_HELP,	    /* HELP, INFO */
+	INBOUND_WORD,	    /* one other word: maybe a list keyword */
+	INBOUND_TEXT,	    /* anything else */
+};
+
+/* Longest word inbound_classify() hands back (a keyword candidate). */
+#define INBOUND_WORD_MAX 32
+
+/*
+ * Classifies 'body' (UTF-8) by the rule at the top of inbound.c, with
+ * the configured extra opt-out words 'extra' (upper-case; may be NULL
+ * when nextra is 0). For INBOUND_WORD, word (>= INBOUND_WORD_MAX + 1
+ * bytes) receives the word upper-cased, punctuation stripped; it is ""
+ * otherwise. Pure.
+ */
+enum inbound_kind inbound_classify(const char *body, const char *const *extra,
+    size_t nextra, char *word, size_t wordlen);
+/* "optout", "optin", ... for logs. */
+const char *inbound_kind_to_text(enum inbound_kind k);
+
+/*
+ * True if the upper-case 'word' is a compliance word no list keyword may
+ * take: the opt-out, opt-in and help words, and cfg's extra stop words
+ * (cfg may be NULL).
+ */
+bool inbound_word_reserved(const char *word, const struct config *cfg);
+
+/*
+ * Parses the answer to a follow-up question for member field 'field'
+ * ("first_name", "last_name", "zip", "email") into out: names are 1-50
+ * letters, spaces, apostrophes, hyphens and periods, trimmed, spaces
+ * collapsed, capitalized when written all in one case ("mary ann" ->
+ * "Mary Ann", "o'neil" -> "O'Neil"); a ZIP is 5 digits or ZIP+4 ("12345",
+ * "12345-6789"; "123456789" becomes "12345-6789"); an email is
+ * local@domain.tld, lower-cased. 0 when it parses, -1 otherwise. Pure.
+ */
+int inbound_parse_answer(const char *field, const char *answer, char *out,
+    size_t outlen);
+
+/*
+ * Expands a reply template: {program}, {contact}, {list} and {question}
+ * (NULL values give neutral fallbacks). Returns a new string.
+ */
+char *inbound_expand(const char *tmpl, const struct config *cfg,
+    const char *list, const char *question);
 
 #endif

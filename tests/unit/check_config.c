@@ -570,6 +570,182 @@ START_TEST(test_config_err_default_sender)
 }
 END_TEST
 
+/* [sms] texts and [list NAME] sections. */
+static const char config_test_lists_text[] =
+    "[sender a]\n"						  /* 1 */
+    "provider = console\n"					  /* 2 */
+    "[sender b]\n"						  /* 3 */
+    "provider = console\n"					  /* 4 */
+    "[sms]\n"							  /* 5 */
+    "default_region = GB\n"					  /* 6 */
+    "program = Darfur Now\n"					  /* 7 */
+    "contact = help@example.org\n"				  /* 8 */
+    "stop_words = arret, Remove  td\n"				  /* 9 */
+    "help_reply = {program}: {contact}. Reply STOP to opt out.\n" /* 10 */
+    "[list DARFUR]\n"						  /* 11 */
+    "keywords = darfur, Sudan\n"				  /* 12 */
+    "sender = b\n"						  /* 13 */
+    "double_optin = yes\n"					  /* 14 */
+    "questions = first_name, ZIP\n"				  /* 15 */
+    "ask_zip = Your ZIP?\n"					  /* 16 */
+    "welcome_email_subject = Welcome\n"				  /* 17 */
+    "welcome_email = Thanks for joining.\n"			  /* 18 */
+    "[list vote]\n"						  /* 19 */
+    "keywords = VOTE\n"						  /* 20 */
+    "welcome = {program}: hi! Msg freq varies. Msg&data rates may apply. "
+    "Reply HELP for help, STOP to opt out.\n"; /* 21 */
+
+START_TEST(test_config_lists)
+{
+	const struct config_list *l;
+	struct config *cfg;
+	char err[512] = "";
+
+	cfg = config_load(
+	    config_test_write("l.conf", config_test_lists_text, 0600), NULL,
+	    NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->default_region, "GB");
+	ck_assert_str_eq(cfg->program, "Darfur Now");
+	ck_assert_str_eq(cfg->contact, "help@example.org");
+	ck_assert_uint_eq(cfg->nstop_words, 3);
+	ck_assert_str_eq(cfg->stop_words[0], "ARRET");
+	ck_assert_str_eq(cfg->stop_words[1], "REMOVE");
+	ck_assert_str_eq(cfg->stop_words[2], "TD");
+	ck_assert_str_eq(cfg->help_reply,
+	    "{program}: {contact}. Reply STOP to opt out.");
+	ck_assert_ptr_nonnull(strstr(cfg->stop_reply, "START"));
+	ck_assert_ptr_nonnull(strstr(cfg->welcome, "Msg&data rates may apply"));
+	ck_assert_uint_eq(cfg->nlists, 2);
+	l = &cfg->lists[0];
+	ck_assert_str_eq(l->name, "DARFUR");
+	ck_assert_uint_eq(l->nkeywords, 2);
+	ck_assert_str_eq(l->keywords[0], "DARFUR");
+	ck_assert_str_eq(l->keywords[1], "SUDAN");
+	ck_assert_str_eq(l->sender, "b");
+	ck_assert(l->double_optin);
+	ck_assert_uint_eq(l->nquestions, 2);
+	ck_assert_str_eq(l->questions[0], "first_name");
+	ck_assert_str_eq(l->questions[1], "zip");
+	ck_assert_ptr_null(l->ask_first_name);
+	ck_assert_str_eq(l->ask_zip, "Your ZIP?");
+	ck_assert_ptr_null(l->welcome);
+	ck_assert_str_eq(l->welcome_email_subject, "Welcome");
+	ck_assert_str_eq(l->welcome_email, "Thanks for joining.");
+	ck_assert_int_eq(l->section->line, 11);
+	l = config_list_lookup(cfg, "vote");
+	ck_assert_ptr_eq(l, &cfg->lists[1]);
+	ck_assert_ptr_null(l->sender);
+	ck_assert(!l->double_optin);
+	ck_assert_uint_eq(l->nquestions, 0);
+	ck_assert_ptr_nonnull(strstr(l->welcome, "hi!"));
+	ck_assert_ptr_eq(config_list_by_keyword(cfg, "SUDAN"), &cfg->lists[0]);
+	ck_assert_ptr_eq(config_list_by_keyword(cfg, "VOTE"), &cfg->lists[1]);
+	ck_assert_ptr_null(config_list_by_keyword(cfg, "vote"));
+	ck_assert_ptr_null(config_list_lookup(cfg, "nope"));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_sms_defaults)
+{
+	struct config *cfg;
+	char err[512] = "";
+
+	cfg = config_load(config_test_write("d.conf",
+			      "[sender a]\nprovider = console\n", 0600),
+	    NULL, NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->default_region, "US");
+	ck_assert_ptr_null(cfg->program);
+	ck_assert_ptr_null(cfg->contact);
+	ck_assert_uint_eq(cfg->nstop_words, 0);
+	ck_assert_uint_eq(cfg->nlists, 0);
+	ck_assert_ptr_nonnull(strstr(cfg->help_reply, "{contact}"));
+	ck_assert_ptr_nonnull(strstr(cfg->start_reply, "Msg freq"));
+	ck_assert_ptr_nonnull(strstr(cfg->confirm_reply, "YES"));
+	ck_assert_ptr_nonnull(strstr(cfg->already_reply, "{list}"));
+	ck_assert_ptr_nonnull(strstr(cfg->reask_reply, "{question}"));
+	config_free(cfg);
+}
+END_TEST
+
+/* Two lists; 'second' is the keywords line of the second one (line 5). */
+static void
+config_test_list_error(const char *first, const char *second, int line,
+    const char *msg)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	    "[sender a]\nprovider = console\n[list one]\n%s\n[list two]\n%s\n",
+	    first, second);
+	config_test_expect_text_error(text, line, msg);
+}
+
+START_TEST(test_config_err_lists)
+{
+	char want[PATH_MAX + 256];
+	const char *path;
+
+	/* a keyword two lists claim: both places named */
+	path = config_test_write("t.conf",
+	    "[list one]\nkeywords = darfur, sudan\n\n[list two]\n"
+	    "keywords = vote, Sudan\n",
+	    0600);
+	snprintf(want, sizeof(want),
+	    "keyword 'SUDAN' of [list two] is already a keyword of [list one] "
+	    "at %s:2",
+	    path);
+	config_test_expect_error(path, 5, want);
+	config_test_list_error("keywords = a", "keywords = stop", 6,
+	    "keyword 'STOP' of [list two] is reserved (an opt-out, opt-in or "
+	    "help word)");
+	config_test_list_error("keywords = a", "keywords = yes", 6,
+	    "keyword 'YES' of [list two] is reserved (an opt-out, opt-in or "
+	    "help word)");
+	config_test_list_error("keywords = Help", "keywords = b", 4,
+	    "keyword 'HELP' of [list one] is reserved (an opt-out, opt-in or "
+	    "help word)");
+	config_test_list_error("keywords = a-b", "keywords = b", 4,
+	    "keyword 'A-B' of [list one] must be 1 to 32 letters or digits");
+	config_test_list_error("keywords = a, A", "keywords = b", 4,
+	    "keyword 'A' appears twice in [list one]");
+	config_test_list_error("keywords = ,", "keywords = b", 4,
+	    "keywords of [list one] must name at least one keyword");
+	config_test_list_error("sender = a", "keywords = b", 3,
+	    "[list one] needs keywords = ... (the words members text to join)");
+	config_test_list_error("keywords = a\nsender = nope", "keywords = b", 5,
+	    "sender 'nope' of [list one] is not a [sender nope] section");
+	config_test_list_error("keywords = a\nquestions = first_name, age",
+	    "keywords = b", 5,
+	    "question 'age' of [list one] must be first_name, last_name, zip "
+	    "or email");
+	config_test_list_error("keywords = a\nquestions = zip zip",
+	    "keywords = b", 5, "question 'zip' appears twice in [list one]");
+	config_test_list_error("keywords = a\ndouble_optin = maybe",
+	    "keywords = b", 5,
+	    "double_optin = 'maybe' is not a boolean (yes/no, true/false, "
+	    "on/off or 1/0)");
+	config_test_list_error("keywords = a\ncolour = red", "keywords = b", 5,
+	    "unknown key 'colour' in [list one]");
+	config_test_expect_text_error("[list]\nkeywords = a\n", 1,
+	    "[list] needs a name: [list NAME]");
+	config_test_expect_text_error("[list a/b]\nkeywords = a\n", 1,
+	    "list name 'a/b' must be 1 to 63 letters, digits, '_' or '-'");
+	/* an extra stop word is reserved too */
+	config_test_expect_text_error(
+	    "[sms]\nstop_words = arret\n[list one]\nkeywords = Arret\n", 4,
+	    "keyword 'ARRET' of [list one] is reserved (an opt-out, opt-in or "
+	    "help word)");
+	config_test_expect_text_error("[sms]\ndefault_region = XX\n", 2,
+	    "default_region 'XX' is not a country code libphonenumber knows "
+	    "(ISO 3166-1 alpha-2, e.g. US, GB)");
+	config_test_expect_text_error("[sms]\nprogram =\n", 2,
+	    "program must not be empty");
+}
+END_TEST
+
 /* Appends a line of exactly n characters (plus 'eol') to buf. */
 static void
 config_test_line(char *buf, size_t size, size_t n, const char *eol)
@@ -857,6 +1033,8 @@ config_suite(void)
 	tcase_add_test(tc, test_config_env_expansion);
 	tcase_add_test(tc, test_config_indented_keys);
 	tcase_add_test(tc, test_config_listen_forms);
+	tcase_add_test(tc, test_config_lists);
+	tcase_add_test(tc, test_config_sms_defaults);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -878,6 +1056,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_err_long_line);
 	tcase_add_test(tc, test_config_err_syntax);
 	tcase_add_test(tc, test_config_err_missing_file);
+	tcase_add_test(tc, test_config_err_lists);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secrets");
