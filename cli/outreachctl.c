@@ -169,7 +169,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"message", ctl_cmd_message, "ID", "message ID",
 	"show one message and its status history", ctl_help_message},
     {"members", ctl_cmd_members, "SUBCOMMAND ...",
-	"members (find|show|add|update|consent) ...",
+	"members (find|show|add|update|optout|optin|consent) ...",
 	"find, show, add or change members; print a consent log",
 	ctl_help_members},
     {"lists", ctl_cmd_lists, "[SUBCOMMAND ...]",

@@ -59,6 +59,25 @@ static bool http_match(const char *, const char *, struct http_req *);
 static enum http_method http_method_of(struct evhttp_request *);
 static void http_req_free(struct http_req *);
 static void http_text_safe(char *);
+static void http_stream_closed(struct evhttp_connection *, void *);
+static void http_stream_written(struct evhttp_connection *, void *);
+static void http_stream_wake(evutil_socket_t, short, void *);
+
+/*
+ * A reply sent in chunks. libevent keeps a request whose client went away
+ * (EOF, write error, timeout) detached from its connection until
+ * evhttp_send_reply_end() frees it, and tells us through the connection's
+ * close callback; when the whole server is freed it frees the request
+ * itself, so 'ev' is then cleared and never touched again.
+ */
+struct http_stream {
+	struct http_req *req;
+	struct evhttp_connection *conn; /* NULL once gone */
+	struct event *wake;		/* runs fn on a later loop turn */
+	http_handler_fn *fn;
+	void *arg;
+	bool gone;
+};
 
 static const struct {
 	enum http_method m;
@@ -420,4 +439,131 @@ http_text_safe(char *msg)
 	for (p = (unsigned char *)msg; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f || (ascii_only && *p >= 0x80))
 			*p = '?';
+}
+
+void
+http_reply_start(struct http_req *req, int code, const char *ctype)
+{
+	struct http_stream *hs = xcalloc(1, sizeof(*hs));
+
+	hs->req = req;
+	req->stream = hs;
+	hs->wake = event_new(req->srv->base, -1, 0, http_stream_wake, hs);
+	if (hs->wake == NULL)
+		fatalx("http_reply_start: event_new failed");
+	if (ctype != NULL)
+		http_add_header(req, "Content-Type", ctype);
+	if (req->srv->metrics != NULL)
+		metrics_count_http(req->srv->metrics, req->route, code);
+	log_trace(TRACE_HTTP, "http_reply_start path=%s status=%d",
+	    req->path ? req->path : "-", code);
+	if ((hs->conn = evhttp_request_get_connection(req->ev)) == NULL) {
+		hs->gone = true; /* the client left while we worked */
+		return;
+	}
+	evhttp_connection_set_closecb(hs->conn, http_stream_closed, hs);
+	evhttp_send_reply_start(req->ev, code, NULL);
+}
+
+/* The connection is being freed: the client went away, or shutdown. */
+static void
+http_stream_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct http_stream *hs = arg;
+
+	(void)conn;
+	hs->gone = true;
+	hs->conn = NULL;
+	/* Still attached: libevent frees the request with the connection. */
+	if (evhttp_request_get_connection(hs->req->ev) != NULL)
+		hs->req->ev = NULL;
+	if (hs->fn != NULL)
+		event_active(hs->wake, EV_TIMEOUT, 0);
+}
+
+static void
+http_stream_written(struct evhttp_connection *conn, void *arg)
+{
+	struct http_stream *hs = arg;
+
+	(void)conn;
+	if (hs->fn != NULL)
+		event_active(hs->wake, EV_TIMEOUT, 0);
+}
+
+static void
+http_stream_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_stream *hs = arg;
+	http_handler_fn *fn = hs->fn;
+
+	(void)fd;
+	(void)what;
+	hs->fn = NULL;
+	if (fn != NULL)
+		fn(hs->req, hs->arg);
+}
+
+bool
+http_reply_gone(const struct http_req *req)
+{
+	return req->stream == NULL || req->stream->gone;
+}
+
+void
+http_reply_chunk(struct http_req *req, const void *data, size_t len)
+{
+	http_reply_chunk_then(req, data, len, NULL, NULL);
+}
+
+void
+http_reply_chunk_then(struct http_req *req, const void *data, size_t len,
+    http_handler_fn *fn, void *arg)
+{
+	struct http_stream *hs = req->stream;
+	struct evbuffer *buf;
+
+	hs->fn = fn;
+	hs->arg = arg;
+	if (hs->gone || len == 0) {
+		if (fn != NULL)
+			event_active(hs->wake, EV_TIMEOUT, 0);
+		return;
+	}
+	if ((buf = evbuffer_new()) == NULL)
+		fatalx("http_reply_chunk: evbuffer_new failed");
+	evbuffer_add(buf, data, len);
+	evhttp_send_reply_chunk_with_cb(req->ev, buf,
+	    fn != NULL ? http_stream_written : NULL, hs);
+	evbuffer_free(buf);
+}
+
+void
+http_reply_end(struct http_req *req)
+{
+	struct http_stream *hs = req->stream;
+
+	log_trace(TRACE_HTTP, "http_reply_end path=%s gone=%d",
+	    req->path ? req->path : "-", hs->gone);
+	if (hs->conn != NULL)
+		evhttp_connection_set_closecb(hs->conn, NULL, NULL);
+	if (req->ev != NULL)
+		evhttp_send_reply_end(req->ev); /* frees a detached one too */
+	event_free(hs->wake);
+	free(hs);
+	http_req_free(req);
+}
+
+void
+http_reply_abort(struct http_req *req)
+{
+	struct http_stream *hs = req->stream;
+
+	log_trace(TRACE_HTTP, "http_reply_abort path=%s",
+	    req->path ? req->path : "-");
+	/* The close callback runs inside: it clears req->ev, whose request
+	 * the connection frees. */
+	if (hs->conn != NULL)
+		evhttp_connection_free(hs->conn);
+	http_reply_end(req);
 }

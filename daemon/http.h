@@ -23,6 +23,7 @@
 struct event_base;
 struct evhttp_request;
 struct http_server;
+struct http_stream;
 struct metrics;
 struct webhook_kv; /* adapter.h: a name and a value */
 
@@ -48,7 +49,8 @@ struct http_req {
 	size_t nparams;
 	char *body; /* NUL-terminated copy of the body */
 	size_t body_len;
-	void *user; /* free for the handler */
+	void *user;		    /* free for the handler */
+	struct http_stream *stream; /* http.c: a reply sent in chunks */
 };
 
 typedef void http_handler_fn(struct http_req *req, void *arg);
@@ -98,6 +100,31 @@ void http_reply_json(struct http_req *req, int code, json_t *obj);
  */
 void http_reply_error(struct http_req *req, int code, const char *ecode,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * Replies in pieces (HTTP/1.1 chunked transfer encoding), for bodies too
+ * big to build in memory. http_reply_start() sends the status and the
+ * headers; http_reply_chunk() queues 'len' bytes; http_reply_end() ends
+ * the body and frees req (it must always be called, also after the
+ * client went away). To send more only once a piece left, use
+ * http_reply_chunk_then(): 'fn' is called from a later loop turn (never
+ * from inside the call) once the data was written to the socket, or once
+ * the client went away - then http_reply_gone() is true and the handler
+ * should call http_reply_end() at once. Writing to a client that went
+ * away is a no-op.
+ */
+void http_reply_start(struct http_req *req, int code, const char *ctype);
+void http_reply_chunk(struct http_req *req, const void *data, size_t len);
+void http_reply_chunk_then(struct http_req *req, const void *data, size_t len,
+    http_handler_fn *fn, void *arg);
+bool http_reply_gone(const struct http_req *req);
+void http_reply_end(struct http_req *req);
+/*
+ * Ends a chunked reply that cannot be completed (the data source failed):
+ * the connection is closed without the last chunk, so the client sees an
+ * incomplete transfer rather than a short body that looks whole. Frees
+ * req.
+ */
+void http_reply_abort(struct http_req *req);
 /* "GET", "POST", ... */
 const char *http_method_to_text(enum http_method m);
 
