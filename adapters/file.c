@@ -8,6 +8,9 @@
  *   dir       where .eml files go (default VAR/mail)
  *   from      From header (default "outreachd <outreachd@localhost>")
  *   reply_to  Reply-To header (default none)
+ *   dkim_domain, dkim_selector, dkim_key_file: sign each message (only in
+ *             a build with libopendkim, HAVE_OPENDKIM; elsewhere setting
+ *             them is a configuration error rather than unsigned mail)
  * A file is written to a temporary name, fsynced and renamed, so a reader
  * never sees half a message. That write and fsync run on the loop thread:
  * fine for a local stand-in, which is all this adapter is; real mail goes
@@ -31,6 +34,9 @@
 #include "adapter.h"
 #include "compat.h"
 #include "config.h"
+#ifdef HAVE_OPENDKIM
+#include "dkim.h"
+#endif
 #include "log.h"
 #include "mime.h"
 #include "xmalloc.h"
@@ -40,8 +46,9 @@
 struct file_email {
 	char *dir;
 	char *from;
-	char *reply_to; /* NULL = none */
-	char *domain;	/* for Message-IDs, from the From address */
+	char *reply_to;		  /* NULL = none */
+	char *domain;		  /* for Message-IDs, from the From address */
+	struct dkim_signer *dkim; /* NULL = no signing */
 };
 
 static int file_init(struct adapter *, const struct config_section *, char *,
@@ -51,6 +58,8 @@ static int file_send(struct adapter *, const struct out_msg *,
 static void file_free(struct adapter *);
 static int file_write(struct file_email *, const struct out_msg *,
     struct send_result *);
+static int file_dkim_init(struct file_email *, const struct config_section *,
+    char *, size_t);
 
 const struct adapter_ops file_ops = {
     .name = "file",
@@ -64,6 +73,41 @@ const struct adapter_ops file_ops = {
 static const char *const file_keys[] = {"adapter", "bounce_limit",
     "unsubscribe_mailto", "secret_file", "dkim_domain", "dkim_selector",
     "dkim_key_file", "dir", "from", "reply_to", NULL};
+
+/* The signer of the dkim_* keys, if any are set. */
+static int
+file_dkim_init(struct file_email *f, const struct config_section *sec,
+    char *err, size_t errlen)
+{
+	const char *domain = NULL, *selector = NULL, *key = NULL;
+
+	if (sec == NULL ||
+	    config_section_str(sec, "dkim_domain", false, &domain, err,
+		errlen) == -1 ||
+	    config_section_str(sec, "dkim_selector", false, &selector, err,
+		errlen) == -1 ||
+	    config_section_str(sec, "dkim_key_file", false, &key, err,
+		errlen) == -1)
+		return sec == NULL ? 0 : -1;
+	if (domain == NULL && selector == NULL && key == NULL)
+		return 0;
+#ifdef HAVE_OPENDKIM
+	if ((f->dkim = dkim_signer_new(domain, selector, key, err, errlen)) ==
+	    NULL) {
+		snprintf(err + strlen(err), errlen - strlen(err), " (%s:%d)",
+		    sec->file, config_section_line(sec, "dkim_domain"));
+		return -1;
+	}
+	return 0;
+#else
+	(void)f;
+	snprintf(err, errlen,
+	    "%s:%d: dkim_domain: this outreachd was built without DKIM "
+	    "(libopendkim); sign at the relay or rebuild with it",
+	    sec->file, config_section_line(sec, "dkim_domain"));
+	return -1;
+#endif
+}
 
 static int
 file_init(struct adapter *ad, const struct config_section *sec, char *err,
@@ -103,7 +147,7 @@ file_init(struct adapter *ad, const struct config_section *sec, char *err,
 	f->domain = xstrndup(at + 1,
 	    end != NULL ? (size_t)(end - at - 1) : strlen(at + 1));
 	ad->priv = f;
-	return 0;
+	return file_dkim_init(f, sec, err, errlen);
 }
 
 /* Writes msg to DIR/<id>.eml; fills res with the outcome. */
@@ -134,10 +178,26 @@ file_write(struct file_email *f, const struct out_msg *msg,
 	m.html = msg->html;
 	m.message_id = msgid;
 	m.date = (int64_t)time(NULL);
+	m.unsubscribe_url = msg->unsubscribe_url;
+	m.unsubscribe_mailto = msg->unsubscribe_mailto;
 	if (mime_build(&m, buf, err, sizeof(err)) == -1) {
 		send_result_set(res, SEND_PERMANENT, 0, "%s", err);
 		goto done;
 	}
+#ifdef HAVE_OPENDKIM
+	if (f->dkim != NULL) {
+		char *sig = dkim_signer_sign(f->dkim,
+		    (const char *)evbuffer_pullup(buf, -1),
+		    evbuffer_get_length(buf), err, sizeof(err));
+
+		if (sig == NULL) {
+			send_result_set(res, SEND_TRANSIENT, 0, "%s", err);
+			goto done;
+		}
+		evbuffer_prepend(buf, sig, strlen(sig));
+		free(sig);
+	}
+#endif
 	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir, (long long)msg->id);
 	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", f->dir,
 	    (long long)msg->id);
@@ -185,5 +245,8 @@ file_free(struct adapter *ad)
 	free(f->from);
 	free(f->reply_to);
 	free(f->domain);
+#ifdef HAVE_OPENDKIM
+	dkim_signer_free(f->dkim);
+#endif
 	free(f);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -21,7 +22,8 @@
 #include "compat.h"
 #include "mime.h"
 
-#define MIME_QP_LINE 76 /* RFC 2045 §6.7 rule 5 */
+#define MIME_QP_LINE  76  /* RFC 2045 §6.7 rule 5 */
+#define MIME_ADDR_MAX 256 /* an unsubscribe mailto address */
 #define MIME_EW_CHUNK                                  \
 	45 /* bytes per encoded-word: 60 base64 chars, \
 	    * 72 with =?UTF-8?B?...?=, within 75 */
@@ -30,6 +32,11 @@ static bool mime_is_ascii(const char *);
 static bool mime_has_crlf(const char *);
 static void mime_encoded_words(struct evbuffer *, size_t, const char *, size_t);
 static void mime_body_part(struct evbuffer *, const char *, const char *);
+static bool mime_uri_ok(const char *, const char *);
+static void mime_list_unsubscribe(struct evbuffer *, const struct mime_msg *);
+static void mime_html_escape(struct evbuffer *, const char *);
+static const char *mime_text_footer(struct evbuffer *, const struct mime_msg *);
+static const char *mime_html_footer(struct evbuffer *, const struct mime_msg *);
 
 static bool
 mime_is_ascii(const char *s)
@@ -186,14 +193,143 @@ mime_body_part(struct evbuffer *out, const char *ctype, const char *body)
 	mime_qp_encode(out, body);
 }
 
+/*
+ * True if s can sit between < and > of List-Unsubscribe and in an HTML
+ * href: printable ASCII, no space, no <>"\\ (and none of 'more').
+ */
+static bool
+mime_uri_ok(const char *s, const char *more)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 0x7f || strchr("<>\"\\", *s) != NULL ||
+		    strchr(more, *s) != NULL)
+			return false;
+	return true;
+}
+
+/*
+ * List-Unsubscribe (RFC 2369) and, with a URL, List-Unsubscribe-Post
+ * (RFC 8058). An entry is one unbreakable token: one that does not fit
+ * in 78 columns goes on a continuation line (folding after the colon or
+ * the comma).
+ */
+static void
+mime_list_unsubscribe(struct evbuffer *out, const struct mime_msg *m)
+{
+	char mailto[MIME_ADDR_MAX + 32];
+	const char *entry[2];
+	size_t n = 0, i, col, len;
+
+	if (m->unsubscribe_url != NULL)
+		entry[n++] = m->unsubscribe_url;
+	if (m->unsubscribe_mailto != NULL) {
+		snprintf(mailto, sizeof(mailto),
+		    "mailto:%s?subject=unsubscribe", m->unsubscribe_mailto);
+		entry[n++] = mailto;
+	}
+	evbuffer_add_printf(out, "List-Unsubscribe:");
+	col = strlen("List-Unsubscribe:");
+	for (i = 0; i < n; i++) {
+		/* " <entry>" plus "," unless last */
+		len = 1 + strlen(entry[i]) + 2 + (i + 1 < n);
+		if (col + len > 78) {
+			evbuffer_add(out, "\r\n", 2);
+			col = 0;
+		}
+		evbuffer_add_printf(out, " <%s>%s", entry[i],
+		    i + 1 < n ? "," : "");
+		col += len;
+	}
+	evbuffer_add(out, "\r\n", 2);
+	if (m->unsubscribe_url != NULL)
+		evbuffer_add_printf(out,
+		    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+}
+
+static void
+mime_html_escape(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '&')
+			evbuffer_add(out, "&amp;", 5);
+		else if (*s == '<')
+			evbuffer_add(out, "&lt;", 4);
+		else if (*s == '>')
+			evbuffer_add(out, "&gt;", 4);
+		else if (*s == '"')
+			evbuffer_add(out, "&quot;", 6);
+		else
+			evbuffer_add(out, s, 1);
+	}
+}
+
+/* The text body with its unsubscribe footer, NUL-terminated in b. */
+static const char *
+mime_text_footer(struct evbuffer *b, const struct mime_msg *m)
+{
+	size_t len = strlen(m->text);
+
+	evbuffer_add(b, m->text, len);
+	evbuffer_add_printf(b, "%s\n-- \n",
+	    len > 0 && m->text[len - 1] != '\n' ? "\n" : "");
+	if (m->unsubscribe_url != NULL)
+		evbuffer_add_printf(b, "To stop these emails: %s\n",
+		    m->unsubscribe_url);
+	else
+		evbuffer_add_printf(b,
+		    "To stop these emails, write to %s with the subject "
+		    "\"unsubscribe\".\n",
+		    m->unsubscribe_mailto);
+	evbuffer_add(b, "", 1);
+	return (const char *)evbuffer_pullup(b, -1);
+}
+
+/*
+ * The HTML body with an unsubscribe paragraph before its last </body>
+ * (or at the end), NUL-terminated in b.
+ */
+static const char *
+mime_html_footer(struct evbuffer *b, const struct mime_msg *m)
+{
+	const char *h = m->html, *end = NULL, *p;
+	size_t len = strlen(h);
+
+	for (p = h; (p = strchr(p, '<')) != NULL; p++)
+		if (strncasecmp(p, "</body", 6) == 0)
+			end = p;
+	if (end == NULL)
+		end = h + len;
+	evbuffer_add(b, h, (size_t)(end - h));
+	evbuffer_add_printf(b,
+	    "\n<p style=\"font-size:small;color:#666666\">"
+	    "To stop these emails: <a href=\"");
+	if (m->unsubscribe_url != NULL)
+		mime_html_escape(b, m->unsubscribe_url);
+	else {
+		evbuffer_add_printf(b, "mailto:");
+		mime_html_escape(b, m->unsubscribe_mailto);
+		evbuffer_add_printf(b, "?subject=unsubscribe");
+	}
+	evbuffer_add_printf(b, "\">unsubscribe</a></p>\n");
+	evbuffer_add(b, end, len - (size_t)(end - h));
+	evbuffer_add(b, "", 1);
+	return (const char *)evbuffer_pullup(b, -1);
+}
+
 int
 mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
     size_t errlen)
 {
+	struct evbuffer *tb = NULL, *hb = NULL;
 	const char *const *h;
+	const char *text, *html;
 	unsigned char rnd[12];
 	char date[64], boundary[48];
+	bool unsub;
 	size_t i;
+	int rc = -1;
 
 	if (m->from == NULL || m->to == NULL || m->subject == NULL ||
 	    m->text == NULL || m->message_id == NULL) {
@@ -208,6 +344,30 @@ mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 		snprintf(err, errlen, "mime: header value holds a line break");
 		return -1;
 	}
+	if ((m->unsubscribe_url != NULL &&
+		!mime_uri_ok(m->unsubscribe_url, "")) ||
+	    (m->unsubscribe_mailto != NULL &&
+		(!mime_uri_ok(m->unsubscribe_mailto, "?&,") ||
+		    strlen(m->unsubscribe_mailto) >= MIME_ADDR_MAX ||
+		    strchr(m->unsubscribe_mailto, '@') == NULL))) {
+		snprintf(err, errlen,
+		    "mime: unsubscribe URL or mailto address holds "
+		    "characters it cannot hold");
+		return -1;
+	}
+	unsub = m->unsubscribe_url != NULL || m->unsubscribe_mailto != NULL;
+	text = m->text;
+	html = m->html;
+	if (unsub) {
+		if ((tb = evbuffer_new()) == NULL ||
+		    (html != NULL && (hb = evbuffer_new()) == NULL)) {
+			snprintf(err, errlen, "mime: out of memory");
+			goto done;
+		}
+		text = mime_text_footer(tb, m);
+		if (html != NULL)
+			html = mime_html_footer(hb, m);
+	}
 	mime_date(m->date, date, sizeof(date));
 	evbuffer_add_printf(out, "Date: %s\r\n", date);
 	mime_address_header(out, "From", m->from);
@@ -217,15 +377,18 @@ mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 	mime_header_encode(out, "Subject", m->subject);
 	evbuffer_add_printf(out, "Message-ID: <%s>\r\nMIME-Version: 1.0\r\n",
 	    m->message_id);
+	if (unsub)
+		mime_list_unsubscribe(out, m);
 	for (h = m->extra_headers; h != NULL && *h != NULL; h++)
 		evbuffer_add_printf(out, "%s\r\n", *h);
-	if (m->html == NULL) {
-		mime_body_part(out, "text/plain", m->text);
-		return 0;
+	if (html == NULL) {
+		mime_body_part(out, "text/plain", text);
+		rc = 0;
+		goto done;
 	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		snprintf(err, errlen, "mime: no randomness for a boundary");
-		return -1;
+		goto done;
 	}
 	strlcpy(boundary, "=_od_", sizeof(boundary));
 	for (i = 0; i < sizeof(rnd); i++)
@@ -235,9 +398,15 @@ mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 	    "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
 	    "This is a multi-part message in MIME format.\r\n\r\n--%s\r\n",
 	    boundary, boundary);
-	mime_body_part(out, "text/plain", m->text);
+	mime_body_part(out, "text/plain", text);
 	evbuffer_add_printf(out, "\r\n--%s\r\n", boundary);
-	mime_body_part(out, "text/html", m->html);
+	mime_body_part(out, "text/html", html);
 	evbuffer_add_printf(out, "\r\n--%s--\r\n", boundary);
-	return 0;
+	rc = 0;
+done:
+	if (tb != NULL)
+		evbuffer_free(tb);
+	if (hb != NULL)
+		evbuffer_free(hb);
+	return rc;
 }

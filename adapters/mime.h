@@ -8,6 +8,12 @@
  *    multipart/alternative (text first, html second, RFC 2046 §5.1).
  *  - Non-ASCII subjects and display names become RFC 2047 encoded-words;
  *    addresses are never encoded.
+ *  - With an unsubscribe URL and/or mailto address (RFC 8058, RFC 2369):
+ *    "List-Unsubscribe: <URL>, <mailto:ADDR?subject=unsubscribe>" (folded
+ *    between the two entries when long), "List-Unsubscribe-Post:
+ *    List-Unsubscribe=One-Click" when there is a URL (the one-click POST
+ *    needs it), and a visible footer in each part: "To stop these emails:
+ *    URL" in the text, an HTML link (before </body> if there is one).
  *  - Pure: no I/O, no logging, safe on worker threads.
  */
 #ifndef OD_MIME_H
@@ -30,11 +36,16 @@ struct mime_msg {
 	/* More "Name: value" lines, already valid ASCII; NULL-terminated
 	 * array, or NULL. */
 	const char *const *extra_headers;
+	/* One-click unsubscribe URL (https, printable ASCII without spaces,
+	 * '<' or '>'), and a mailto address; each may be NULL. */
+	const char *unsubscribe_url;
+	const char *unsubscribe_mailto;
 };
 
 /*
  * Appends the whole message (headers, blank line, body) to out. Returns 0,
- * or -1 with the reason in err (a missing field, a header with CR/LF).
+ * or -1 with the reason in err (a missing field, a header with CR/LF, an
+ * unsubscribe URL or address with characters it cannot hold).
  */
 int mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
     size_t errlen);

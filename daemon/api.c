@@ -30,6 +30,7 @@
 #include "queue.h"
 #include "smstext.h"
 #include "store.h"
+#include "store_members.h"
 #include "xmalloc.h"
 
 #define API_SMS_MAX_CHARS 1600 /* Twilio's and most providers' cap */
@@ -228,7 +229,7 @@ api_status(struct http_req *req, void *arg)
 static int
 api_metrics_gauges(struct api *api, struct evbuffer *out)
 {
-	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], bouncing;
 	struct store_stats ss;
 	char err[256];
 	int c, s;
@@ -275,6 +276,14 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	    (double)ss.sync_us_sum / 1e6);
 	metrics_render_sample(out, "outreachd_store_sync_seconds_count", NULL,
 	    (double)ss.syncs);
+	if ((bouncing = store_email_bouncing_count(api->deps.st, err,
+		 sizeof(err))) == -1)
+		return -1;
+	metrics_render_family(out, "outreachd_email_bouncing_members", "gauge",
+	    "Members whose address failed permanently [email] bounce_limit "
+	    "times: no email goes to them until the address changes.");
+	metrics_render_sample(out, "outreachd_email_bouncing_members", NULL,
+	    (double)bouncing);
 	metrics_render_family(out, "outreachd_uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
 	metrics_render_sample(out, "outreachd_uptime_seconds", NULL,

@@ -31,6 +31,7 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "email_links.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -79,6 +80,7 @@ struct dispatch {
 	const struct config *cfg;
 	struct metrics *metrics;
 	struct httpc *httpc;
+	struct email_links *links; /* unsubscribe URLs; NULL = none */
 	struct route *routes;
 	size_t nroutes;
 	const char *default_sender;
@@ -110,6 +112,9 @@ static void dispatch_pause_sender(struct dispatch *, struct route *,
     const struct send_result *, int64_t);
 static void dispatch_record_optout(struct dispatch *, const struct out_msg *,
     int64_t);
+static void dispatch_email_links(struct dispatch *, struct out_msg *);
+static void dispatch_email_result(struct dispatch *, const struct out_msg *,
+    const struct send_result *, int64_t);
 static void dispatch_check_stopped(struct dispatch *);
 static void dispatch_on_deadline(evutil_socket_t, short, void *);
 static void dispatch_on_expired(void *, int64_t, enum channel, const char *);
@@ -199,6 +204,12 @@ dispatch_new(struct event_base *base, struct store *st,
 fail:
 	dispatch_free(d);
 	return NULL;
+}
+
+void
+dispatch_set_email_links(struct dispatch *d, struct email_links *links)
+{
+	d->links = links;
 }
 
 void
@@ -494,12 +505,18 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 			    r->ad->ops->name, r->name,
 			    sup == 1 ? METRICS_OUT_SUPPRESSED
 				     : METRICS_OUT_EXPIRED);
+			/* Nothing went to the provider: its pace is not
+			 * spent (after a STOP, the rest of a queue ends at
+			 * once instead of at the sender's rate). */
+			rl_refund(&r->bucket);
 		}
 		dispatch_settle(job);
 		return;
 	}
 	if (msg->from[0] == '\0' && r->from != NULL)
 		strlcpy(msg->from, r->from, sizeof(msg->from));
+	if (msg->channel == CHANNEL_EMAIL && !msg->optout_exempt)
+		dispatch_email_links(d, msg);
 	job->at_adapter = true;
 	if (adapter_send(r->ad, msg, dispatch_on_result, job) == -1) {
 		job->at_adapter = false;
@@ -582,8 +599,72 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		    r->ad->ops->name, r->name, METRICS_OUT_PERMANENT);
 		break;
 	}
+	if (msg->channel == CHANNEL_EMAIL)
+		dispatch_email_result(d, msg, res, now);
 	dispatch_settle(job);
 	dispatch_kick(d);
+}
+
+/*
+ * An email to a member gets its List-Unsubscribe targets (RFC 8058): the
+ * signed one-click URL (none without [http] public_url) and the
+ * [email] unsubscribe_mailto address. Compliance replies (the double
+ * opt-in confirmation) carry none.
+ */
+static void
+dispatch_email_links(struct dispatch *d, struct out_msg *msg)
+{
+	char url[1024];
+
+	if (msg->unsubscribe_url == NULL && d->links != NULL &&
+	    email_links_unsubscribe_url(d->links, msg->id, url, sizeof(url)) ==
+		0)
+		msg->unsubscribe_url = xstrdup(url);
+	if (msg->unsubscribe_mailto == NULL &&
+	    d->cfg->email_unsubscribe_mailto != NULL &&
+	    d->cfg->email_unsubscribe_mailto[0] != '\0')
+		msg->unsubscribe_mailto =
+		    xstrdup(d->cfg->email_unsubscribe_mailto);
+}
+
+/*
+ * Bounce bookkeeping of an email result: a permanent refusal with an SMTP
+ * 5xx code counts a failure of the address (at [email] bounce_limit the
+ * member is marked bouncing and queue_is_suppressed() holds back its
+ * mail); an accepted one resets the count. Permanent failures without a
+ * 5xx (a message that could not be built) say nothing about the address.
+ */
+static void
+dispatch_email_result(struct dispatch *d, const struct out_msg *msg,
+    const struct send_result *res, int64_t now)
+{
+	char err[256], masked[MSG_ADDR_MAX];
+	bool bouncing = false;
+
+	if (res->outcome == SEND_ACCEPTED) {
+		if (store_email_success(d->st, msg->to, err, sizeof(err)) == -1)
+			log_warnx("email_success_record_failed msg=%lld "
+				  "error=\"%s\"",
+			    (long long)msg->id, err);
+		return;
+	}
+	if (res->outcome != SEND_PERMANENT || res->code < 500 ||
+	    res->code > 599)
+		return;
+	log_mask_email(msg->to, masked, sizeof(masked));
+	if (store_email_failure(d->st, msg->to, d->cfg->email_bounce_limit, now,
+		&bouncing, err, sizeof(err)) == -1) {
+		log_warnx("email_failure_record_failed msg=%lld to=%s "
+			  "error=\"%s\"",
+		    (long long)msg->id, masked, err);
+		return;
+	}
+	if (bouncing)
+		log_warnx("email_bouncing to=%s msg=%lld code=%d limit=%u "
+			  "action=\"no more email goes to this address until "
+			  "the member's email is changed\"",
+		    masked, (long long)msg->id, res->code,
+		    d->cfg->email_bounce_limit);
 }
 
 /*

@@ -24,6 +24,7 @@
 struct adapter;
 struct config;
 struct dispatch;
+struct email_links;
 struct httpc;
 struct event_base;
 struct metrics;
@@ -38,6 +39,12 @@ struct store;
 struct dispatch *dispatch_new(struct event_base *base, struct store *st,
     const struct config *cfg, struct metrics *metrics, struct httpc *httpc,
     char *err, size_t errlen);
+/*
+ * Gives the dispatcher the email link maker (borrowed; NULL = none): every
+ * email that is not a compliance reply then carries its one-click
+ * unsubscribe URL. Call before dispatch_start().
+ */
+void dispatch_set_email_links(struct dispatch *d, struct email_links *links);
 /* Starts claiming. */
 void dispatch_start(struct dispatch *d);
 /* Something became due now (a new message): claim soon. Cheap; coalesced. */

@@ -1,35 +1,398 @@
 /*
- * email_links.c - signed unsubscribe and confirmation links.
- * (Placeholder until issue 5.)
+ * email_links.c - signed unsubscribe (/u/) and confirmation (/c/) links.
+ *
+ * A token is base64url (no padding) of
+ *     kind (1 byte) | ids as LEB128 varints | HMAC-SHA256[0..16)
+ * where the ids are the message id (unsubscribe), or the member, the list
+ * and the expiry in seconds (confirm), and the MAC covers a fixed
+ * domain-separation label and every byte before it. Decoding is strict:
+ * the text must be the canonical encoding of what it decodes to, and the
+ * varints must fill the payload exactly, so no two texts verify as the
+ * same token and a changed character never slips through. A verification
+ * failure says nothing about why (page "This link is not valid").
+ *
+ * Pages are tiny, self-contained HTML (no scripts, no external requests,
+ * a Content-Security-Policy that forbids both) with a form that POSTs to
+ * the same URL. The one-click POST from a mail provider carries
+ * "List-Unsubscribe=One-Click" and no cookies (RFC 8058); any POST is
+ * accepted: the token alone is the authority, and the action is
+ * idempotent.
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
 #include "email_links.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "store.h"
+#include "store_members.h"
 #include "xmalloc.h"
+
+#define EL_KEY_MIN     32   /* bytes of secret we insist on */
+#define EL_KEY_MAX     1024 /* bytes of the file we read */
+#define EL_MAC_LEN     16   /* truncated HMAC-SHA256: 128 bits */
+#define EL_PAYLOAD_MAX 32   /* kind + three 10-byte varints */
+#define EL_LABEL       "outreachd email link v1"
+#define EL_URL_MAX     1024
 
 struct email_links {
 	struct email_links_deps deps;
+	unsigned char key[EL_KEY_MAX];
+	size_t keylen;
+	char *base_url; /* public_url without a trailing '/'; NULL = none */
 };
+
+/* A POST waiting for its group commit before it answers. */
+struct el_pending {
+	struct email_links *el;
+	struct http_req *req;
+	bool confirm; /* else unsubscribe */
+};
+
+static int el_load_key(struct email_links *, const char *, char *, size_t);
+static size_t el_varint_put(unsigned char *, uint64_t);
+static int el_varint_get(const unsigned char **, const unsigned char *,
+    uint64_t *);
+static void el_b64url_encode(const unsigned char *, size_t, char *);
+static ssize_t el_b64url_decode(const char *, unsigned char *, size_t);
+static void el_mac(const unsigned char *, size_t, const unsigned char *, size_t,
+    unsigned char *);
+static void el_html_escape(struct evbuffer *, const char *);
+static void el_page(struct http_req *, int, const char *, const char *,
+    const char *);
+static void el_unsubscribe(struct http_req *, void *);
+static void el_confirm(struct http_req *, void *);
+static int el_confirm_apply(struct email_links *, const struct email_token *,
+    int64_t, char *, size_t);
+static void el_on_commit(void *, bool);
+
+/* ---- Tokens ----------------------------------------------------------- */
+
+static size_t
+el_varint_put(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Reads a minimal LEB128 varint of at most 63 bits; -1 if malformed. */
+static int
+el_varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+	const unsigned char *p = *pp;
+	unsigned shift = 0;
+
+	*v = 0;
+	for (;;) {
+		if (p >= end || shift > 56)
+			return -1;
+		*v |= (uint64_t)(*p & 0x7f) << shift;
+		if ((*p & 0x80) == 0)
+			break;
+		p++;
+		shift += 7;
+	}
+	/* A trailing zero group would make a second encoding of v. */
+	if (shift > 0 && *p == 0)
+		return -1;
+	if (*v > INT64_MAX)
+		return -1;
+	*pp = p + 1;
+	return 0;
+}
+
+/* base64url without padding; out holds 4 * ceil(len / 3) + 1 bytes. */
+static void
+el_b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+	char *p;
+	int n;
+
+	n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	out[n] = '\0';
+	for (p = out; *p != '\0'; p++) {
+		if (*p == '+')
+			*p = '-';
+		else if (*p == '/')
+			*p = '_';
+		else if (*p == '=') {
+			*p = '\0';
+			break;
+		}
+	}
+}
+
+/*
+ * Decodes canonical base64url without padding into out (max bytes).
+ * Returns the length, or -1 (bad character, bad length, a non-canonical
+ * encoding, too long).
+ */
+static ssize_t
+el_b64url_decode(const char *text, unsigned char *out, size_t max)
+{
+	char std[EMAIL_TOKEN_MAX + 4], again[EMAIL_TOKEN_MAX + 4];
+	unsigned char raw[EMAIL_TOKEN_MAX];
+	size_t len = strlen(text), i, pad;
+	int n;
+
+	if (len == 0 || len >= EMAIL_TOKEN_MAX || len % 4 == 1)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (text[i] == '-')
+			std[i] = '+';
+		else if (text[i] == '_')
+			std[i] = '/';
+		else if (text[i] == '+' || text[i] == '/' || text[i] == '=')
+			return -1;
+		else
+			std[i] = text[i];
+	}
+	pad = (4 - len % 4) % 4;
+	memset(std + len, '=', pad);
+	std[len + pad] = '\0';
+	if ((n = EVP_DecodeBlock(raw, (unsigned char *)std, (int)(len + pad))) <
+	    0)
+		return -1;
+	n -= (int)pad; /* EVP_DecodeBlock counts the padding as zeros */
+	if (n <= 0 || (size_t)n > max || (size_t)n > sizeof(raw))
+		return -1;
+	el_b64url_encode(raw, (size_t)n, again);
+	if (strcmp(again, text) != 0)
+		return -1;
+	memcpy(out, raw, (size_t)n);
+	return n;
+}
+
+static void
+el_mac(const unsigned char *key, size_t keylen, const unsigned char *payload,
+    size_t len, unsigned char *mac)
+{
+	unsigned char data[sizeof(EL_LABEL) + EL_PAYLOAD_MAX];
+	unsigned char full[EVP_MAX_MD_SIZE];
+	unsigned int flen = 0;
+
+	memcpy(data, EL_LABEL, sizeof(EL_LABEL)); /* with its NUL */
+	memcpy(data + sizeof(EL_LABEL), payload, len);
+	if (HMAC(EVP_sha256(), key, (int)keylen, data, sizeof(EL_LABEL) + len,
+		full, &flen) == NULL ||
+	    flen < EL_MAC_LEN)
+		fatalx("email_links: HMAC-SHA256 failed");
+	memcpy(mac, full, EL_MAC_LEN);
+}
+
+int
+email_token_make(const unsigned char *key, size_t keylen,
+    const struct email_token *t, char *buf, size_t len)
+{
+	unsigned char raw[EL_PAYLOAD_MAX + EL_MAC_LEN];
+	size_t n = 0;
+
+	if (len < EMAIL_TOKEN_MAX || keylen == 0)
+		return -1;
+	raw[n++] = (unsigned char)t->kind;
+	switch (t->kind) {
+	case EMAIL_TOKEN_UNSUBSCRIBE:
+		if (t->msg_id <= 0)
+			return -1;
+		n += el_varint_put(raw + n, (uint64_t)t->msg_id);
+		break;
+	case EMAIL_TOKEN_CONFIRM:
+		if (t->member <= 0 || t->list <= 0 || t->expires <= 0)
+			return -1;
+		n += el_varint_put(raw + n, (uint64_t)t->member);
+		n += el_varint_put(raw + n, (uint64_t)t->list);
+		n += el_varint_put(raw + n, (uint64_t)t->expires);
+		break;
+	default:
+		return -1;
+	}
+	el_mac(key, keylen, raw, n, raw + n);
+	el_b64url_encode(raw, n + EL_MAC_LEN, buf);
+	return 0;
+}
+
+int
+email_token_verify(const unsigned char *key, size_t keylen,
+    enum email_token_kind kind, const char *text, int64_t now_s,
+    struct email_token *t)
+{
+	unsigned char raw[EL_PAYLOAD_MAX + EL_MAC_LEN], mac[EL_MAC_LEN];
+	const unsigned char *p, *end;
+	uint64_t a = 0, b = 0, c = 0;
+	ssize_t n;
+
+	memset(t, 0, sizeof(*t));
+	if (keylen == 0 ||
+	    (n = el_b64url_decode(text, raw, sizeof(raw))) <= EL_MAC_LEN + 1)
+		return -1;
+	end = raw + n - EL_MAC_LEN;
+	el_mac(key, keylen, raw, (size_t)(end - raw), mac);
+	if (CRYPTO_memcmp(mac, end, EL_MAC_LEN) != 0 || raw[0] != kind)
+		return -1;
+	p = raw + 1;
+	if (el_varint_get(&p, end, &a) == -1)
+		return -1;
+	if (kind == EMAIL_TOKEN_CONFIRM &&
+	    (el_varint_get(&p, end, &b) == -1 ||
+		el_varint_get(&p, end, &c) == -1))
+		return -1;
+	if (p != end || a == 0)
+		return -1;
+	t->kind = kind;
+	if (kind == EMAIL_TOKEN_UNSUBSCRIBE) {
+		t->msg_id = (int64_t)a;
+		return 0;
+	}
+	if (b == 0 || c == 0)
+		return -1;
+	t->member = (int64_t)a;
+	t->list = (int64_t)b;
+	t->expires = (int64_t)c;
+	return t->expires < now_s ? -2 : 0;
+}
+
+/* ---- Secret ------------------------------------------------------------ */
+
+/*
+ * Reads the secret from 'path', or creates it (32 random bytes, 0600,
+ * O_EXCL) when it does not exist. A file that group or others may read
+ * or write is refused: anyone who reads it can forge unsubscribes.
+ */
+static int
+el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
+	    errno == ENOENT) {
+		if (RAND_bytes(el->key, EL_KEY_MIN) != 1) {
+			snprintf(err, errlen, "email secret: no randomness");
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1) {
+			if (write(fd, el->key, EL_KEY_MIN) != EL_KEY_MIN ||
+			    fsync(fd) == -1 || close(fd) == -1) {
+				snprintf(err, errlen, "email secret %s: %s",
+				    path, strerror(errno));
+				(void)unlink(path);
+				return -1;
+			}
+			el->keylen = EL_KEY_MIN;
+			log_info("email_secret_created file=%s", path);
+			return 0;
+		}
+		if (errno != EEXIST) {
+			snprintf(err, errlen,
+			    "email secret %s: cannot create it: %s ([email] "
+			    "secret_file)",
+			    path, strerror(errno));
+			return -1;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd == -1) {
+		snprintf(err, errlen,
+		    "email secret %s: %s ([email] secret_file)", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(err, errlen,
+		    "email secret %s: must be a regular file that only its "
+		    "owner can read (chmod 600 %s)",
+		    path, path);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, el->key, sizeof(el->key));
+	close(fd);
+	if (n < EL_KEY_MIN) {
+		snprintf(err, errlen,
+		    "email secret %s: holds %zd bytes, needs at least %d "
+		    "random bytes (delete it to get a new one; links already "
+		    "sent stop working)",
+		    path, n < 0 ? (ssize_t)0 : n, EL_KEY_MIN);
+		return -1;
+	}
+	el->keylen = (size_t)n;
+	return 0;
+}
+
+/* ---- Module ------------------------------------------------------------ */
 
 struct email_links *
 email_links_new(struct http_server *srv, const struct email_links_deps *deps,
     char *err, size_t errlen)
 {
 	struct email_links *el = xcalloc(1, sizeof(*el));
+	const char *url = deps->cfg->public_url;
+	size_t n;
 
-	(void)srv;
-	(void)err;
-	(void)errlen;
 	el->deps = *deps;
+	if (el_load_key(el, deps->cfg->email_secret_file, err, errlen) == -1) {
+		free(el);
+		return NULL;
+	}
+	if (url != NULL && url[0] != '\0') {
+		n = strlen(url);
+		while (n > 0 && url[n - 1] == '/')
+			n--;
+		el->base_url = xstrndup(url, n);
+	} else if (strcmp(deps->cfg->email_adapter, "smtp") == 0)
+		log_warnx("email_links_disabled reason=\"emails go out without "
+			  "List-Unsubscribe and email double opt-in is off: "
+			  "set [http] public_url\"");
+	else /* the local file adapter sends nothing: no need to warn */
+		log_info("email_links_disabled reason=\"emails go out without "
+			 "List-Unsubscribe and email double opt-in is off: "
+			 "set [http] public_url\"");
+	if (srv != NULL) {
+		http_route(srv, HTTP_GET | HTTP_HEAD | HTTP_POST, "/u/{token}",
+		    el_unsubscribe, el);
+		http_route(srv, HTTP_GET | HTTP_HEAD | HTTP_POST, "/c/{token}",
+		    el_confirm, el);
+	}
 	return el;
 }
 
 void
 email_links_free(struct email_links *el)
 {
+	if (el == NULL)
+		return;
+	OPENSSL_cleanse(el->key, sizeof(el->key));
+	free(el->base_url);
 	free(el);
 }
 
@@ -37,22 +400,438 @@ int
 email_links_unsubscribe_url(const struct email_links *el, int64_t msg_id,
     char *buf, size_t len)
 {
-	(void)el;
-	(void)msg_id;
-	(void)buf;
-	(void)len;
-	return -1;
+	struct email_token t = {.kind = EMAIL_TOKEN_UNSUBSCRIBE,
+	    .msg_id = msg_id};
+	char tok[EMAIL_TOKEN_MAX];
+	int n;
+
+	if (el == NULL || el->base_url == NULL ||
+	    email_token_make(el->key, el->keylen, &t, tok, sizeof(tok)) == -1)
+		return -1;
+	n = snprintf(buf, len, "%s/u/%s", el->base_url, tok);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
+
+/* ---- Pages ------------------------------------------------------------- */
+
+static void
+el_html_escape(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			evbuffer_add(out, "&amp;", 5);
+			break;
+		case '<':
+			evbuffer_add(out, "&lt;", 4);
+			break;
+		case '>':
+			evbuffer_add(out, "&gt;", 4);
+			break;
+		case '"':
+			evbuffer_add(out, "&quot;", 6);
+			break;
+		case '\'':
+			evbuffer_add(out, "&#39;", 5);
+			break;
+		default:
+			evbuffer_add(out, s, 1);
+		}
+	}
+}
+
+/*
+ * Replies with a small HTML page: a title, a paragraph (already HTML) and,
+ * when 'button' is set, a form POSTing to this same URL.
+ */
+static void
+el_page(struct http_req *req, int code, const char *title,
+    const char *para_html, const char *button)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t len;
+
+	if (b == NULL)
+		fatalx("el_page: evbuffer_new failed");
+	evbuffer_add_printf(b,
+	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<meta name=\"viewport\" content=\"width=device-width\">"
+	    "<meta name=\"robots\" content=\"noindex\">"
+	    "<title>%s</title><style>body{font-family:sans-serif;"
+	    "max-width:32em;margin:3em auto;padding:0 1em;line-height:1.5}"
+	    "button{font-size:1.1em;padding:.5em 1.2em}</style></head>"
+	    "<body><h1>%s</h1><p>%s</p>",
+	    title, title, para_html);
+	if (button != NULL)
+		evbuffer_add_printf(b,
+		    "<form method=\"post\"><button type=\"submit\">%s"
+		    "</button></form>",
+		    button);
+	evbuffer_add_printf(b, "</body></html>\n");
+	http_add_header(req, "Cache-Control", "no-store");
+	http_add_header(req, "Referrer-Policy", "no-referrer");
+	http_add_header(req, "X-Robots-Tag", "noindex");
+	http_add_header(req, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; "
+	    "form-action 'self'; frame-ancestors 'none'");
+	len = evbuffer_get_length(b);
+	http_reply(req, code, "text/html; charset=utf-8",
+	    (const char *)evbuffer_pullup(b, (ev_ssize_t)len), len);
+	evbuffer_free(b);
+}
+
+static void
+el_page_invalid(struct http_req *req)
+{
+	el_page(req, 403, "This link is not valid",
+	    "The link may have been cut or changed on its way to you. Please "
+	    "use the complete link from the email.",
+	    NULL);
+}
+
+static void
+el_page_unavailable(struct http_req *req)
+{
+	el_page(req, 503, "Please try again",
+	    "We could not complete this right now. Please try again in a few "
+	    "minutes.",
+	    NULL);
+}
+
+/* Holds req until the group commit, then answers from el_on_commit(). */
+static void
+el_reply_after_commit(struct email_links *el, struct http_req *req,
+    bool confirm)
+{
+	struct el_pending *p = xcalloc(1, sizeof(*p));
+
+	p->el = el;
+	p->req = req;
+	p->confirm = confirm;
+	store_on_commit(el->deps.st, el_on_commit, p);
+}
+
+static void
+el_on_commit(void *arg, bool ok)
+{
+	struct el_pending *p = arg;
+
+	if (!ok)
+		el_page_unavailable(p->req);
+	else if (p->confirm)
+		el_page(p->req, 200, "You're subscribed",
+		    "Thank you for confirming. You can leave at any time with "
+		    "the unsubscribe link at the end of every email.",
+		    NULL);
+	else
+		el_page(p->req, 200, "You're unsubscribed",
+		    "You will not get any more emails from us at this address. "
+		    "If this was a mistake, you can sign up again at any time.",
+		    NULL);
+	free(p);
+}
+
+/* ---- /u/{token} --------------------------------------------------------- */
+
+/*
+ * GET shows a confirmation page; POST opts the message's recipient out of
+ * email (consent source "web", carried by the message).
+ */
+static void
+el_unsubscribe(struct http_req *req, void *arg)
+{
+	struct email_links *el = arg;
+	struct email_token t;
+	char addr[MSG_ADDR_MAX], masked[MSG_ADDR_MAX], err[256], *p;
+	int64_t member = 0, now = msg_now_ms(), id = 0;
+	enum channel ch = CHANNEL_SMS;
+	bool found = false, before = false;
+	int opted;
+
+	if (email_token_verify(el->key, el->keylen, EMAIL_TOKEN_UNSUBSCRIBE,
+		req->params[0], now / 1000, &t) != 0) {
+		log_info("email_link_rejected kind=unsubscribe method=%s "
+			 "peer=%s",
+		    http_method_to_text(req->method), http_peer(req));
+		el_page_invalid(req);
+		return;
+	}
+	if (req->method != HTTP_POST) {
+		el_page(req, 200, "Unsubscribe",
+		    "Do you want to stop getting emails from us at this "
+		    "address?",
+		    "Unsubscribe");
+		return;
+	}
+	if (store_message_recipient(el->deps.st, t.msg_id, &ch, addr,
+		sizeof(addr), &member, &found, err, sizeof(err)) == -1)
+		goto fail;
+	if (!found || ch != CHANNEL_EMAIL || addr[0] == '\0') {
+		/* A signed token whose message is gone (the database was
+		 * replaced): nothing to act on. */
+		log_warnx("email_unsubscribe_unknown msg=%lld",
+		    (long long)t.msg_id);
+		el_page(req, 404, "This link has expired",
+		    "We no longer know this email. Please reply to it and ask to "
+		    "be removed, and we will do it by hand.",
+		    NULL);
+		return;
+	}
+	/* Members hold emails lower-cased (store_members.h). */
+	for (p = addr; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (store_member_find(el->deps.st, CHANNEL_EMAIL, addr, &id, &found,
+		err, sizeof(err)) == -1)
+		goto fail;
+	if (found) {
+		if ((opted = store_member_is_opted_out(el->deps.st, id,
+			 CHANNEL_EMAIL, err, sizeof(err))) == -1)
+			goto fail;
+		before = opted == 1;
+	}
+	if (store_member_optout(el->deps.st, CHANNEL_EMAIL, addr, CONSENT_WEB,
+		t.msg_id, now, err, sizeof(err)) == -1)
+		goto fail;
+	log_mask_email(addr, masked, sizeof(masked));
+	if (!before) {
+		log_info("member_opted_out channel=email to=%s source=web "
+			 "msg=%lld",
+		    masked, (long long)t.msg_id);
+		metrics_count_email_link(el->deps.metrics,
+		    METRICS_LINK_UNSUBSCRIBE);
+	} else
+		log_debug("email_unsubscribe_repeat to=%s msg=%lld", masked,
+		    (long long)t.msg_id);
+	el_reply_after_commit(el, req, false);
+	return;
+fail:
+	log_warnx("email_unsubscribe_failed msg=%lld error=\"%s\"",
+	    (long long)t.msg_id, err);
+	el_page_unavailable(req);
+}
+
+/* ---- /c/{token} --------------------------------------------------------- */
+
+/*
+ * Activates the subscription of t (pending -> active), opts the member
+ * back in to email if they had opted out (the click is fresh consent),
+ * and queues the list's welcome email the first time. Returns 0, 1 when
+ * the subscription was ended meanwhile (nothing done), 2 when it is
+ * unknown, or -1 with err.
+ */
+static int
+el_confirm_apply(struct email_links *el, const struct email_token *t,
+    int64_t now, char *err, size_t errlen)
+{
+	struct store *st = el->deps.st;
+	struct list_info li = {0};
+	struct queue_new q = {0};
+	enum sub_status status;
+	enum sub_change change;
+	json_t *mj = NULL;
+	const char *to;
+	bool found = false, dup = false, changed = false;
+	int64_t wid = 0;
+	int rc = -1;
+
+	if (store_subscription_status(st, t->member, t->list, CHANNEL_EMAIL,
+		&status, &found, err, errlen) == -1)
+		return -1;
+	if (!found)
+		return 2;
+	if (status == SUB_LEFT)
+		return 1;
+	if (store_subscribe(st, t->member, t->list, CHANNEL_EMAIL, SUB_ACTIVE,
+		CONSENT_WEB, 0, "confirmation link", now, &change, err,
+		errlen) == -1)
+		return -1;
+	if (change != SUB_CHANGE_ACTIVATED)
+		return 0; /* confirmed before: nothing more to do */
+	if (store_member_optin(st, t->member, CHANNEL_EMAIL, CONSENT_WEB, 0,
+		"confirmation link", now, &changed, err, errlen) == -1)
+		return -1;
+	log_info("email_subscription_confirmed member=%lld list=%lld "
+		 "opted_back_in=%d",
+	    (long long)t->member, (long long)t->list, changed);
+	metrics_count_email_link(el->deps.metrics, METRICS_LINK_CONFIRM);
+	if (store_list_get(st, t->list, &li, &found, err, errlen) == -1)
+		return -1;
+	if (!found || li.welcome_email == NULL || li.welcome_email[0] == '\0') {
+		list_info_clear(&li);
+		return 0;
+	}
+	if ((mj = store_member_json(st, t->member, err, errlen)) == NULL)
+		goto done;
+	if ((to = json_string_value(json_object_get(mj, "email"))) == NULL) {
+		rc = 0; /* the address was removed since */
+		goto done;
+	}
+	q.channel = CHANNEL_EMAIL;
+	q.to = to;
+	q.subject = li.welcome_email_subject != NULL &&
+		li.welcome_email_subject[0] != '\0'
+	    ? li.welcome_email_subject
+	    : li.name;
+	q.body = li.welcome_email;
+	q.priority = MSG_PRIO_REPLY;
+	q.member_id = t->member;
+	if (queue_enqueue(st, &q, now, &wid, &dup, err, errlen) == -1)
+		goto done;
+	dispatch_kick(el->deps.dispatch);
+	rc = 0;
+done:
+	json_decref(mj);
+	list_info_clear(&li);
+	return rc;
+}
+
+static void
+el_confirm(struct http_req *req, void *arg)
+{
+	struct email_links *el = arg;
+	struct email_token t;
+	struct list_info li = {0};
+	struct evbuffer *b;
+	char err[256];
+	int64_t now = msg_now_ms();
+	bool found = false;
+	int rc;
+
+	rc = email_token_verify(el->key, el->keylen, EMAIL_TOKEN_CONFIRM,
+	    req->params[0], now / 1000, &t);
+	if (rc == -2) {
+		el_page(req, 410, "This link has expired",
+		    "Confirmation links work for 7 days. Please sign up again "
+		    "to get a new one.",
+		    NULL);
+		return;
+	}
+	if (rc != 0) {
+		log_info("email_link_rejected kind=confirm method=%s peer=%s",
+		    http_method_to_text(req->method), http_peer(req));
+		el_page_invalid(req);
+		return;
+	}
+	if (req->method != HTTP_POST) {
+		if (store_list_get(el->deps.st, t.list, &li, &found, err,
+			sizeof(err)) == -1) {
+			log_warnx("email_confirm_failed error=\"%s\"", err);
+			el_page_unavailable(req);
+			return;
+		}
+		if ((b = evbuffer_new()) == NULL)
+			fatalx("el_confirm: evbuffer_new failed");
+		evbuffer_add_printf(b,
+		    "Please confirm that you want to get "
+		    "emails from ");
+		el_html_escape(b, found ? li.name : "this list");
+		evbuffer_add_printf(b, ".");
+		evbuffer_add(b, "", 1);
+		el_page(req, 200, "Confirm your subscription",
+		    (const char *)evbuffer_pullup(b, -1), "Confirm");
+		evbuffer_free(b);
+		list_info_clear(&li);
+		return;
+	}
+	if ((rc = el_confirm_apply(el, &t, now, err, sizeof(err))) == -1) {
+		log_warnx("email_confirm_failed member=%lld list=%lld "
+			  "error=\"%s\"",
+		    (long long)t.member, (long long)t.list, err);
+		el_page_unavailable(req);
+		return;
+	}
+	if (rc == 1 || rc == 2) {
+		el_page(req, 410, "This link is no longer valid",
+		    rc == 1 ? "This subscription was ended after the link was "
+			      "sent. Please sign up again."
+			    : "We no longer know this sign-up. Please sign up "
+			      "again.",
+		    NULL);
+		return;
+	}
+	el_reply_after_commit(el, req, true);
+}
+
+/* ---- Confirmation email ------------------------------------------------- */
 
 int
 email_links_send_confirmation(struct email_links *el, int64_t member,
     int64_t list, const char *email, int64_t now, char *err, size_t errlen)
 {
-	(void)el;
-	(void)member;
-	(void)list;
-	(void)email;
-	(void)now;
-	snprintf(err, errlen, "email confirmation is not implemented yet");
-	return -1;
+	struct email_token t = {.kind = EMAIL_TOKEN_CONFIRM,
+	    .member = member,
+	    .list = list,
+	    .expires = now / 1000 + EMAIL_LINKS_CONFIRM_TTL_S};
+	struct list_info li = {0};
+	struct queue_new q = {0};
+	struct evbuffer *html;
+	char tok[EMAIL_TOKEN_MAX], url[EL_URL_MAX], masked[MSG_ADDR_MAX];
+	char *subject = NULL, *text = NULL;
+	bool found = false, dup = false;
+	int64_t id = 0;
+	int rc = -1;
+
+	if (el->base_url == NULL) {
+		snprintf(err, errlen,
+		    "email double opt-in needs [http] public_url: the "
+		    "confirmation link must point to this server");
+		return -1;
+	}
+	if (email == NULL || email[0] == '\0' ||
+	    email_token_make(el->key, el->keylen, &t, tok, sizeof(tok)) == -1) {
+		snprintf(err, errlen,
+		    "email confirmation: bad member, list or "
+		    "address");
+		return -1;
+	}
+	if (store_list_get(el->deps.st, list, &li, &found, err, errlen) == -1)
+		return -1;
+	if (!found) {
+		snprintf(err, errlen, "email confirmation: no list %lld",
+		    (long long)list);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%s/c/%s", el->base_url, tok);
+	subject = xasprintf("Please confirm: %s", li.name);
+	text = xasprintf(
+	    "Hello,\n\nWe received a request to add this address to the list "
+	    "\"%s\".\nTo confirm, open this link:\n\n%s\n\nIf you did not ask "
+	    "for this, ignore this email: without your confirmation we will "
+	    "not send you anything. The link works for 7 days.\n",
+	    li.name, url);
+	if ((html = evbuffer_new()) == NULL)
+		fatalx("email_links_send_confirmation: evbuffer_new failed");
+	evbuffer_add_printf(html,
+	    "<!DOCTYPE html>\n<html><body><p>Hello,</p>"
+	    "<p>We received a request to add this address "
+	    "to the list &ldquo;");
+	el_html_escape(html, li.name);
+	evbuffer_add_printf(html, "&rdquo;.</p>\n<p><a href=\"");
+	el_html_escape(html, url);
+	evbuffer_add_printf(html,
+	    "\">Confirm my subscription</a></p>\n<p>If you did not ask for "
+	    "this, ignore this email: without your confirmation we will not "
+	    "send you anything. The link works for 7 days.</p></body></html>\n");
+	evbuffer_add(html, "", 1);
+	q.channel = CHANNEL_EMAIL;
+	q.to = email;
+	q.subject = subject;
+	q.body = text;
+	q.html = (const char *)evbuffer_pullup(html, -1);
+	q.priority = MSG_PRIO_REPLY;
+	q.member_id = member;
+	q.optout_exempt = true; /* they may have opted out and now ask back */
+	if (queue_enqueue(el->deps.st, &q, now, &id, &dup, err, errlen) == 0) {
+		dispatch_kick(el->deps.dispatch);
+		log_info("email_confirmation_queued msg=%lld member=%lld "
+			 "list=%lld to=%s",
+		    (long long)id, (long long)member, (long long)list,
+		    log_mask_email(email, masked, sizeof(masked)));
+		rc = 0;
+	}
+	evbuffer_free(html);
+	free(subject);
+	free(text);
+	list_info_clear(&li);
+	return rc;
 }

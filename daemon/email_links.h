@@ -4,12 +4,24 @@
  * (GET/POST /c/{token}).
  *
  * Contract:
- *  - Tokens carry what they act on (the message, or the member and list)
- *    and an HMAC-SHA256 under a server secret ([email] secret_file,
- *    created with 32 random bytes, mode 0600, on first start); a token
- *    that does not verify is answered 403 and changes nothing. Ids alone
- *    cannot be turned into a token, so tokens cannot be enumerated.
- *  - GET never changes state (mail scanners follow links); POST does.
+ *  - Tokens carry what they act on (the message, or the member, list and
+ *    expiry) and an HMAC-SHA256 under a server secret ([email]
+ *    secret_file, created with 32 random bytes, mode 0600, on first
+ *    start), truncated to 128 bits; base64url without padding. A token
+ *    that does not verify (tampered, truncated, of the other kind, under
+ *    another secret) is answered 403 and changes nothing; an expired
+ *    confirmation 410. Ids alone cannot be turned into a token, so tokens
+ *    cannot be enumerated.
+ *  - GET never changes state (mail scanners follow links); POST does, and
+ *    answers 200 only after its group commit. Repeating a POST is
+ *    harmless.
+ *  - An unsubscribe opts the message's recipient address out of email
+ *    (global, every list), consent source "web", naming the message.
+ *  - A confirmation makes the pending email subscription active (a
+ *    "confirm" consent event) and, if the member had opted out of email
+ *    before, opts them back in (source "web"): the click is fresh,
+ *    explicit consent. Then the list's welcome email, if it has one, is
+ *    queued.
  *  - Loop thread only. Dependencies are borrowed.
  */
 #ifndef OD_EMAIL_LINKS_H
@@ -32,6 +44,9 @@ struct email_links_deps {
 	const struct config *cfg;
 };
 
+/* How long a confirmation link works. */
+#define EMAIL_LINKS_CONFIRM_TTL_S (7 * 86400)
+
 /* Loads or creates the secret and registers /u/ and /c/. NULL + err. */
 struct email_links *email_links_new(struct http_server *srv,
     const struct email_links_deps *deps, char *err, size_t errlen);
@@ -47,9 +62,44 @@ int email_links_unsubscribe_url(const struct email_links *el, int64_t msg_id,
 
 /*
  * Queues the confirmation email of a pending email subscription of
- * member to list, whose link activates it. 0 / -1.
+ * member to list, whose link activates it. 0 / -1 with err set; without
+ * [http] public_url err is "email double opt-in needs [http] public_url:
+ * the confirmation link must point to this server".
  */
 int email_links_send_confirmation(struct email_links *el, int64_t member,
     int64_t list, const char *email, int64_t now, char *err, size_t errlen);
+
+/* ---- Tokens (pure; exposed for the unit tests) -------------------------- */
+
+#define EMAIL_TOKEN_MAX 96 /* longest token text, with its NUL */
+
+enum email_token_kind {
+	EMAIL_TOKEN_UNSUBSCRIBE = 1, /* msg_id */
+	EMAIL_TOKEN_CONFIRM = 2,     /* member, list, expires */
+};
+
+struct email_token {
+	enum email_token_kind kind;
+	int64_t msg_id;	 /* unsubscribe */
+	int64_t member;	 /* confirm */
+	int64_t list;	 /* confirm */
+	int64_t expires; /* confirm: seconds since the epoch */
+};
+
+/*
+ * Writes the token of t, signed with key, into buf (EMAIL_TOKEN_MAX
+ * bytes). Ids must be > 0. 0 / -1.
+ */
+int email_token_make(const unsigned char *key, size_t keylen,
+    const struct email_token *t, char *buf, size_t len);
+/*
+ * Verifies 'text' as a token of 'kind' under key and fills *t.
+ * Returns 0, -1 when it does not verify (any alteration, another kind or
+ * key, non-canonical base64url), or -2 for a valid confirmation token
+ * whose expiry is before now_s.
+ */
+int email_token_verify(const unsigned char *key, size_t keylen,
+    enum email_token_kind kind, const char *text, int64_t now_s,
+    struct email_token *t);
 
 #endif

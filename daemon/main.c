@@ -267,6 +267,7 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
+	dispatch_set_email_links(ds->dispatch, ds->links);
 	md.links = ds->links;
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);

@@ -34,6 +34,7 @@ struct metrics_family {
 enum {
 	METRICS_MESSAGES,
 	METRICS_HTTP,
+	METRICS_EMAIL_LINKS,
 	METRICS_NFAMILIES,
 };
 
@@ -56,6 +57,10 @@ metrics_new(void)
 	m->fam[METRICS_HTTP].name = "outreachd_http_requests_total";
 	m->fam[METRICS_HTTP].help = "HTTP requests answered, by route and "
 				    "status.";
+	m->fam[METRICS_EMAIL_LINKS].name = "outreachd_email_link_actions_total";
+	m->fam[METRICS_EMAIL_LINKS].help =
+	    "Email link actions: one-click unsubscribes that opted an "
+	    "address out, and confirmed subscriptions.";
 	return m;
 }
 
@@ -183,6 +188,15 @@ metrics_count_http(struct metrics *m, const char *route, int status)
 
 	snprintf(code, sizeof(code), "%d", status);
 	metrics_add(&m->fam[METRICS_HTTP], labels);
+}
+
+void
+metrics_count_email_link(struct metrics *m, const char *action)
+{
+	const char *labels[] = {"action", action, NULL};
+
+	if (m != NULL)
+		metrics_add(&m->fam[METRICS_EMAIL_LINKS], labels);
 }
 
 void

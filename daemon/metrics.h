@@ -25,6 +25,10 @@ struct metrics;
 #define METRICS_OUT_SUPPRESSED "suppressed"
 #define METRICS_OUT_EXPIRED    "expired"
 
+/* Email link actions (outreachd_email_link_actions_total{action}). */
+#define METRICS_LINK_UNSUBSCRIBE "unsubscribe"
+#define METRICS_LINK_CONFIRM	 "confirm"
+
 /* A new, empty set of counters; free with metrics_free(). */
 struct metrics *metrics_new(void);
 /* Frees m; NULL is a no-op. */
@@ -35,6 +39,12 @@ void metrics_count_message(struct metrics *m, enum channel ch,
     const char *provider, const char *sender, const char *outcome);
 /* outreachd_http_requests_total{route,status} += 1 */
 void metrics_count_http(struct metrics *m, const char *route, int status);
+
+/*
+ * outreachd_email_link_actions_total{action} += 1: a one-click
+ * unsubscribe that opted an address out, or a confirmed subscription.
+ */
+void metrics_count_email_link(struct metrics *m, const char *action);
 
 /* Appends every counter family, with HELP and TYPE lines. */
 void metrics_render_counters(const struct metrics *m, struct evbuffer *out);

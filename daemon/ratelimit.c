@@ -135,6 +135,16 @@ rl_take(struct rl_bucket *b, int64_t now)
 	return true;
 }
 
+void
+rl_refund(struct rl_bucket *b)
+{
+	if (b->rate == 0)
+		return;
+	b->tokens += 1;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+}
+
 /*
  * The smallest wait w such that rl_take(b, now + w) succeeds, found by
  * bisection over the same rl_tokens_at() that rl_take() uses, so the

@@ -43,6 +43,11 @@ void rl_init(struct rl_bucket *b, double rate, unsigned burst, int64_t now);
  */
 bool rl_take(struct rl_bucket *b, int64_t now);
 /*
+ * Gives back one token taken for a message that never reached the
+ * provider (suppressed or expired at send time), up to the burst.
+ */
+void rl_refund(struct rl_bucket *b);
+/*
  * Milliseconds from 'now' until rl_take() will succeed; 0 if it would
  * now. Unlimited (rate 0): the rest of the pause, 0 if not paused.
  */

@@ -215,6 +215,217 @@ START_TEST(test_mime_build_rejects_header_injection)
 }
 END_TEST
 
+/* Builds m and returns the message text (checked: CRLF, <= 78 columns). */
+static char *
+check_mime_build(const struct mime_msg *m)
+{
+	struct evbuffer *b = evbuffer_new();
+	char err[128], *s;
+
+	ck_assert_int_eq(mime_build(m, b, err, sizeof(err)), 0);
+	s = check_mime_take(b);
+	check_mime_lines(s, 78);
+	return s;
+}
+
+/*
+ * Undoes quoted-printable over the whole message: "=\r\n" soft breaks go,
+ * "=XX" (upper-case hex) become the byte. Headers hold no such sequence.
+ */
+static char *
+check_mime_unqp(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+	unsigned v;
+
+	ck_assert_ptr_nonnull(out);
+	while (*s != '\0') {
+		if (s[0] == '=' && s[1] == '\r' && s[2] == '\n')
+			s += 3;
+		else if (s[0] == '=' && strchr("0123456789ABCDEF", s[1]) &&
+		    s[1] != '\0' && strchr("0123456789ABCDEF", s[2]) &&
+		    s[2] != '\0' && sscanf(s + 1, "%2X", &v) == 1) {
+			*o++ = (char)v;
+			s += 3;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+	return out;
+}
+
+#define CHECK_URL "https://act.example.org/u/AQFxyz-_0123456789abcdefghijklmn"
+
+START_TEST(test_mime_unsubscribe_headers_folded)
+{
+	struct mime_msg m = {
+	    .from = "Org <org@example.org>",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "Come to the rally.",
+	    .html = "<html><body><p>Come &amp; see</p></BODY></html>",
+	    .message_id = "1.ab@example.org",
+	    .unsubscribe_url = CHECK_URL,
+	    .unsubscribe_mailto = "unsubscribe@example.org",
+	};
+	char *s = check_mime_build(&m), *d, *footer, *end;
+
+	/* Too long for one line: folded before each entry. */
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\r\nList-Unsubscribe:\r\n <" CHECK_URL ">,\r\n "
+	    "<mailto:unsubscribe@example.org?subject=unsubscribe>\r\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+	/* Headers come before the body. */
+	ck_assert(strstr(s, "List-Unsubscribe-Post") < strstr(s, "\r\n\r\n"));
+	d = check_mime_unqp(s);
+	/* Text footer, then the html part's footer: a link, before the
+	 * closing body tag. */
+	ck_assert_ptr_nonnull(strstr(d,
+	    "Come to the rally.\r\n\r\n-- \r\n"
+	    "To stop these emails: " CHECK_URL "\r\n"));
+	footer = strstr(d, "<a href=\"" CHECK_URL "\">unsubscribe</a>");
+	ck_assert_ptr_nonnull(footer);
+	end = strstr(d, "</BODY></html>");
+	ck_assert_ptr_nonnull(end);
+	ck_assert(strstr(d, "Come &amp; see") < footer);
+	ck_assert(footer < end);
+	free(d);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_unsubscribe_short_one_line)
+{
+	struct mime_msg m = {
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "x\n",
+	    .message_id = "1@example.org",
+	    .unsubscribe_url = "https://e.org/u/T",
+	    .unsubscribe_mailto = "u@e.org",
+	};
+	char *s = check_mime_build(&m), *d = check_mime_unqp(s);
+
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\r\nList-Unsubscribe: "
+	    "<https://e.org/u/T>, "
+	    "<mailto:u@e.org?subject=unsubscribe>\r\n"));
+	/* text ended in a newline: no extra blank line added */
+	ck_assert_ptr_nonnull(strstr(d,
+	    "\r\n\r\nx\r\n\r\n-- \r\n"
+	    "To stop these emails: https://e.org/u/T\r\n"));
+	free(d);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_unsubscribe_mailto_only)
+{
+	struct mime_msg m = {
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "x",
+	    .html = "<p>x</p>",
+	    .message_id = "1@example.org",
+	    .unsubscribe_mailto = "u@e.org",
+	};
+	char *s = check_mime_build(&m), *d = check_mime_unqp(s);
+
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\r\nList-Unsubscribe: <mailto:u@e.org?subject=unsubscribe>\r\n"));
+	/* One-click needs an https URL: no -Post header without one. */
+	ck_assert_ptr_null(strstr(s, "List-Unsubscribe-Post"));
+	ck_assert_ptr_nonnull(strstr(d,
+	    "To stop these emails, write to "
+	    "u@e.org with the subject"));
+	ck_assert_ptr_nonnull(
+	    strstr(d, "href=\"mailto:u@e.org?subject=unsubscribe\""));
+	/* no </body>: the footer is appended */
+	ck_assert(strstr(d, "<p>x</p>") < strstr(d, "unsubscribe</a>"));
+	free(d);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_unsubscribe_html_escaped)
+{
+	struct mime_msg m = {
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "x",
+	    .html = "<p>x</p>",
+	    .message_id = "1@example.org",
+	    .unsubscribe_url = "https://e.org/u/T?a=1&b=2",
+	};
+	char *s = check_mime_build(&m), *d = check_mime_unqp(s);
+
+	ck_assert_ptr_nonnull(
+	    strstr(d, "href=\"https://e.org/u/T?a=1&amp;b=2\""));
+	ck_assert_ptr_nonnull(strstr(d,
+	    "To stop these emails: "
+	    "https://e.org/u/T?a=1&b=2\r\n"));
+	ck_assert_ptr_nonnull(strstr(s, "List-Unsubscribe-Post"));
+	free(d);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_no_unsubscribe_no_footer)
+{
+	struct mime_msg m = {
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "x",
+	    .message_id = "1@example.org",
+	};
+	char *s = check_mime_build(&m);
+
+	ck_assert_ptr_null(strstr(s, "List-Unsubscribe"));
+	ck_assert_ptr_null(strstr(s, "To stop these emails"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_mime_unsubscribe_rejects_bad_values)
+{
+	static const char *const urls[] = {"https://e.org/u/T>\r\nBcc: x",
+	    "https://e.org/u/a b", "https://e.org/\"x", ""};
+	static const char *const tos[] = {"u@e.org?cc=v@e.org", "nobody",
+	    "u@e.org>, <https://evil", "u@e.org\r\n"};
+	struct mime_msg m = {
+	    .from = "org@example.org",
+	    .to = "a@example.org",
+	    .subject = "Hi",
+	    .text = "x",
+	    .message_id = "1@example.org",
+	};
+	struct evbuffer *b;
+	char err[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		b = evbuffer_new();
+		m.unsubscribe_url = urls[i];
+		m.unsubscribe_mailto = NULL;
+		ck_assert_int_eq(mime_build(&m, b, err, sizeof(err)), -1);
+		ck_assert_ptr_nonnull(strstr(err, "unsubscribe"));
+		ck_assert_uint_eq(evbuffer_get_length(b), 0);
+		evbuffer_free(b);
+		b = evbuffer_new();
+		m.unsubscribe_url = NULL;
+		m.unsubscribe_mailto = tos[i];
+		ck_assert_int_eq(mime_build(&m, b, err, sizeof(err)), -1);
+		ck_assert_uint_eq(evbuffer_get_length(b), 0);
+		evbuffer_free(b);
+	}
+}
+END_TEST
+
 Suite *
 mime_suite(void)
 {
@@ -234,6 +445,14 @@ mime_suite(void)
 	tc = tcase_create("message");
 	tcase_add_test(tc, test_mime_build_multipart);
 	tcase_add_test(tc, test_mime_build_rejects_header_injection);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("unsubscribe");
+	tcase_add_test(tc, test_mime_unsubscribe_headers_folded);
+	tcase_add_test(tc, test_mime_unsubscribe_short_one_line);
+	tcase_add_test(tc, test_mime_unsubscribe_mailto_only);
+	tcase_add_test(tc, test_mime_unsubscribe_html_escaped);
+	tcase_add_test(tc, test_mime_no_unsubscribe_no_footer);
+	tcase_add_test(tc, test_mime_unsubscribe_rejects_bad_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -105,6 +105,28 @@ START_TEST(test_ratelimit_burst)
 }
 END_TEST
 
+START_TEST(test_ratelimit_refund)
+{
+	struct rl_bucket b;
+
+	/* a token taken for a suppressed message comes back at once */
+	rl_init(&b, 2, 3, 0);
+	ck_assert_uint_eq(rl_test_drain(&b, 0), 3);
+	rl_refund(&b);
+	ck_assert(rl_take(&b, 0));
+	ck_assert(!rl_take(&b, 0));
+	/* never above the burst */
+	rl_init(&b, 2, 3, 0);
+	rl_refund(&b);
+	rl_refund(&b);
+	ck_assert_uint_eq(rl_test_drain(&b, 0), 3);
+	/* unlimited: nothing to give back, and nothing breaks */
+	rl_init(&b, 0, 1, 0);
+	rl_refund(&b);
+	ck_assert(rl_take(&b, 0));
+}
+END_TEST
+
 START_TEST(test_ratelimit_wait_exact)
 {
 	struct rl_bucket b;
@@ -284,6 +306,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_ratelimit_throttle_halving);
 	tcase_add_test(tc, test_ratelimit_recovery);
 	tcase_add_test(tc, test_ratelimit_throttle_unlimited);
+	tcase_add_test(tc, test_ratelimit_refund);
 	suite_add_tcase(s, tc);
 	return s;
 }
