@@ -30,7 +30,16 @@ if [ ! -x "$OD_BUILDDIR/outreachd" ]; then
 	exit 99
 fi
 
-"$PYTHON" -m pytest -q -p no:cacheprovider "$OD_SRCDIR/tests/integration" "$@"
+# The whole suite unless a test file or directory is named:
+# run.sh tests/integration/test_api.py -k idempotency
+where="$OD_SRCDIR/tests/integration"
+for a in "$@"; do
+	case $a in
+	-*) ;;
+	*.py | *.py::* | */) where= ;;
+	esac
+done
+"$PYTHON" -m pytest -q -p no:cacheprovider $where "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
 	echo "run.sh: pytest collected no tests" >&2

@@ -34,7 +34,7 @@ import pytest
 
 PUBLIC = "https://sms.example.org"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
-AUTH_TOKEN = "secret"
+AUTH_TOKEN = "tw-auth-7f3c9e1d"  # distinctive: the test greps the log for it
 INBOUND = "/webhooks/tw/inbound"
 STATUS = "/webhooks/tw/status"
 FORM = "application/x-www-form-urlencoded"
