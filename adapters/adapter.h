@@ -81,6 +81,11 @@ struct adapter_env {
 	const char *public_url; /* base URL providers call back; may be NULL */
 	struct httpc *httpc;	/* shared HTTP client (libcurl multi); NULL
 				 * under --check-config */
+	/* [email] dkim_*: email adapters sign with these (dkim.h); NULL =
+	 * no signing. */
+	const char *dkim_domain;
+	const char *dkim_selector;
+	const char *dkim_key_file;
 };
 
 /* A decoded name/value pair of a webhook (form field or header). */

@@ -9,10 +9,6 @@
  */
 #include "autoconf.h"
 
-/* Without libopendkim (HAVE_OPENDKIM unset by configure) this file is
- * empty and adapters/file.c refuses the dkim_* keys. */
-#ifdef HAVE_OPENDKIM
-
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -26,6 +22,7 @@
 #include <event2/buffer.h>
 #include <opendkim/dkim.h>
 
+#include "adapter.h"
 #include "dkim.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -116,6 +113,25 @@ dkim_signer_new(const char *domain, const char *selector, const char *key_file,
 		return NULL;
 	}
 	return ds;
+}
+
+int
+dkim_signer_from_env(const struct adapter_env *env, struct dkim_signer **out,
+    char *err, size_t errlen)
+{
+	size_t n;
+
+	*out = NULL;
+	if (env->dkim_domain == NULL && env->dkim_selector == NULL &&
+	    env->dkim_key_file == NULL)
+		return 0;
+	if ((*out = dkim_signer_new(env->dkim_domain, env->dkim_selector,
+		 env->dkim_key_file, err, errlen)) != NULL)
+		return 0;
+	n = strlen(err);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, " ([email] dkim_key_file)");
+	return -1;
 }
 
 void
@@ -217,4 +233,3 @@ done:
 	return out;
 }
 
-#endif /* HAVE_OPENDKIM */

@@ -22,11 +22,19 @@
 
 #include <stddef.h>
 
+struct adapter_env;
 struct dkim_signer;
 
 /* Loads key_file and prepares signing as domain/selector. NULL + err. */
 struct dkim_signer *dkim_signer_new(const char *domain, const char *selector,
     const char *key_file, char *err, size_t errlen);
+/*
+ * The signer an email adapter's environment asks for ([email] dkim_*,
+ * adapter.h): *out is NULL when DKIM is not configured. 0, or -1 with
+ * the reason in err (an unreadable or exposed key file).
+ */
+int dkim_signer_from_env(const struct adapter_env *env,
+    struct dkim_signer **out, char *err, size_t errlen);
 /* Frees the signer; NULL is a no-op. */
 void dkim_signer_free(struct dkim_signer *ds);
 /*

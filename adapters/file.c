@@ -8,9 +8,8 @@
  *   dir       where .eml files go (default VAR/mail)
  *   from      From header (default "outreachd <outreachd@localhost>")
  *   reply_to  Reply-To header (default none)
- *   dkim_domain, dkim_selector, dkim_key_file: sign each message (only in
- *             a build with libopendkim, HAVE_OPENDKIM; elsewhere setting
- *             them is a configuration error rather than unsigned mail)
+ * With [email] dkim_domain, dkim_selector and dkim_key_file, each message
+ * is DKIM-signed (dkim.h), as the SMTP adapter does.
  * A file is written to a temporary name, fsynced and renamed, so a reader
  * never sees half a message. That write and fsync run on the loop thread:
  * fine for a local stand-in, which is all this adapter is; real mail goes
@@ -34,9 +33,7 @@
 #include "adapter.h"
 #include "compat.h"
 #include "config.h"
-#ifdef HAVE_OPENDKIM
 #include "dkim.h"
-#endif
 #include "log.h"
 #include "mime.h"
 #include "xmalloc.h"
@@ -58,8 +55,6 @@ static int file_send(struct adapter *, const struct out_msg *,
 static void file_free(struct adapter *);
 static int file_write(struct file_email *, const struct out_msg *,
     struct send_result *);
-static int file_dkim_init(struct file_email *, const struct config_section *,
-    char *, size_t);
 
 const struct adapter_ops file_ops = {
     .name = "file",
@@ -73,41 +68,6 @@ const struct adapter_ops file_ops = {
 static const char *const file_keys[] = {"adapter", "bounce_limit",
     "unsubscribe_mailto", "secret_file", "dkim_domain", "dkim_selector",
     "dkim_key_file", "dir", "from", "reply_to", NULL};
-
-/* The signer of the dkim_* keys, if any are set. */
-static int
-file_dkim_init(struct file_email *f, const struct config_section *sec,
-    char *err, size_t errlen)
-{
-	const char *domain = NULL, *selector = NULL, *key = NULL;
-
-	if (sec == NULL ||
-	    config_section_str(sec, "dkim_domain", false, &domain, err,
-		errlen) == -1 ||
-	    config_section_str(sec, "dkim_selector", false, &selector, err,
-		errlen) == -1 ||
-	    config_section_str(sec, "dkim_key_file", false, &key, err,
-		errlen) == -1)
-		return sec == NULL ? 0 : -1;
-	if (domain == NULL && selector == NULL && key == NULL)
-		return 0;
-#ifdef HAVE_OPENDKIM
-	if ((f->dkim = dkim_signer_new(domain, selector, key, err, errlen)) ==
-	    NULL) {
-		snprintf(err + strlen(err), errlen - strlen(err), " (%s:%d)",
-		    sec->file, config_section_line(sec, "dkim_domain"));
-		return -1;
-	}
-	return 0;
-#else
-	(void)f;
-	snprintf(err, errlen,
-	    "%s:%d: dkim_domain: this outreachd was built without DKIM "
-	    "(libopendkim); sign at the relay or rebuild with it",
-	    sec->file, config_section_line(sec, "dkim_domain"));
-	return -1;
-#endif
-}
 
 static int
 file_init(struct adapter *ad, const struct config_section *sec, char *err,
@@ -147,7 +107,7 @@ file_init(struct adapter *ad, const struct config_section *sec, char *err,
 	f->domain = xstrndup(at + 1,
 	    end != NULL ? (size_t)(end - at - 1) : strlen(at + 1));
 	ad->priv = f;
-	return file_dkim_init(f, sec, err, errlen);
+	return dkim_signer_from_env(&ad->env, &f->dkim, err, errlen);
 }
 
 /* Writes msg to DIR/<id>.eml; fills res with the outcome. */
@@ -184,7 +144,6 @@ file_write(struct file_email *f, const struct out_msg *msg,
 		send_result_set(res, SEND_PERMANENT, 0, "%s", err);
 		goto done;
 	}
-#ifdef HAVE_OPENDKIM
 	if (f->dkim != NULL) {
 		char *sig = dkim_signer_sign(f->dkim,
 		    (const char *)evbuffer_pullup(buf, -1),
@@ -197,7 +156,6 @@ file_write(struct file_email *f, const struct out_msg *msg,
 		evbuffer_prepend(buf, sig, strlen(sig));
 		free(sig);
 	}
-#endif
 	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir, (long long)msg->id);
 	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", f->dir,
 	    (long long)msg->id);
@@ -245,8 +203,6 @@ file_free(struct adapter *ad)
 	free(f->from);
 	free(f->reply_to);
 	free(f->domain);
-#ifdef HAVE_OPENDKIM
 	dkim_signer_free(f->dkim);
-#endif
 	free(f);
 }

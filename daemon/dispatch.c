@@ -132,6 +132,9 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 	    .var_dir = d->cfg->var_dir,
 	    .public_url = d->cfg->public_url,
 	    .httpc = d->httpc,
+	    .dkim_domain = d->cfg->dkim_domain,
+	    .dkim_selector = d->cfg->dkim_selector,
+	    .dkim_key_file = d->cfg->dkim_key_file,
 	};
 
 	r->name = xstrdup(name);
