@@ -107,7 +107,12 @@ file_init(struct adapter *ad, const struct config_section *sec, char *err,
 	f->domain = xstrndup(at + 1,
 	    end != NULL ? (size_t)(end - at - 1) : strlen(at + 1));
 	ad->priv = f;
-	return dkim_signer_from_env(&ad->env, &f->dkim, err, errlen);
+	if (dkim_signer_from_env(&ad->env, &f->dkim, err, errlen) == -1) {
+		file_free(ad); /* adapter_new() frees only the instance */
+		ad->priv = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* Writes msg to DIR/<id>.eml; fills res with the outcome. */
