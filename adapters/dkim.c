@@ -232,4 +232,3 @@ done:
 	dkim_free(d); /* also frees sig */
 	return out;
 }
-

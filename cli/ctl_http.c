@@ -33,8 +33,9 @@
 static int ctl_token_load(struct ctl *);
 static int ctl_curl_ready(struct ctl *);
 static size_t ctl_http_write_cb(char *, size_t, size_t, void *);
-static struct curl_slist *ctl_http_headers(const struct ctl *, bool, bool);
-static void ctl_http_setopts(CURL *, const char *, struct curl_slist *,
+static struct curl_slist *ctl_http_headers(const struct ctl *, const char *,
+    bool);
+static void ctl_http_setopts(CURL *, const char *, struct curl_slist *, long,
     struct ctl_reply *, char *);
 static int ctl_http_result(const struct ctl *, CURLcode, const char *,
     const char *, struct ctl_reply *);
@@ -164,16 +165,22 @@ ctl_http_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Request headers; the Authorization line only when 'auth' and a token. */
+/*
+ * Request headers: a Content-Type when there is a body ('ctype' not NULL),
+ * the Authorization line only when 'auth' and a token.
+ */
 static struct curl_slist *
-ctl_http_headers(const struct ctl *ctl, bool has_body, bool auth)
+ctl_http_headers(const struct ctl *ctl, const char *ctype, bool auth)
 {
 	struct curl_slist *h = NULL;
 	char *line;
 
 	h = curl_slist_append(h, "Accept: application/json");
-	if (has_body)
-		h = curl_slist_append(h, "Content-Type: application/json");
+	if (ctype != NULL) {
+		line = xasprintf("Content-Type: %s", ctype);
+		h = curl_slist_append(h, line);
+		free(line);
+	}
 	if (auth && ctl->token != NULL) {
 		line = xasprintf("Authorization: Bearer %s", ctl->token);
 		h = curl_slist_append(h, line);
@@ -192,14 +199,14 @@ ctl_http_headers(const struct ctl *ctl, bool has_body, bool auth)
 /* Sets the options of one request: timeouts, no redirects, http(s) only. */
 static void
 ctl_http_setopts(CURL *c, const char *url, struct curl_slist *hdrs,
-    struct ctl_reply *reply, char *errbuf)
+    long timeout_s, struct ctl_reply *reply, char *errbuf)
 {
 	curl_easy_reset(c); /* keeps the connection for --wait polls */
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "outreachctl/" PACKAGE_VERSION);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CTL_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, CTL_REQUEST_TIMEOUT_S);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_http_write_cb);
@@ -244,6 +251,51 @@ ctl_http_result(const struct ctl *ctl, CURLcode cc, const char *url,
 }
 
 /*
+ * Makes one request: 'method' to base URL + 'path', with 'len' bytes of
+ * 'data' of type 'ctype' as the body when ctype is not NULL (POST unless
+ * 'method' says otherwise), and the token when 'path' is under /api/.
+ * See ctl_http() for *reply and the result.
+ */
+int
+ctl_http_raw(struct ctl *ctl, const char *method, const char *path,
+    const char *ctype, const char *data, size_t len, long timeout_s,
+    struct ctl_reply *reply)
+{
+	bool auth = strncmp(path, "/api/", 5) == 0;
+	char errbuf[CURL_ERROR_SIZE] = "", *url;
+	struct curl_slist *hdrs;
+	CURLcode cc;
+	int rc;
+
+	memset(reply, 0, sizeof(*reply));
+	if ((rc = ctl_curl_ready(ctl)) != CTL_EX_OK)
+		return rc;
+	if (auth && !ctl->token_loaded &&
+	    (rc = ctl_token_load(ctl)) != CTL_EX_OK)
+		return rc;
+	url = xasprintf("%s%s", ctl->url, path);
+	hdrs = ctl_http_headers(ctl, ctype, auth);
+	ctl_http_setopts(ctl->curl, url, hdrs,
+	    timeout_s > 0 ? timeout_s : CTL_REQUEST_TIMEOUT_S, reply, errbuf);
+	if (ctype != NULL) {
+		curl_easy_setopt(ctl->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDS,
+		    len > 0 ? data : "");
+		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+	}
+	if (strcmp(method, ctype != NULL ? "POST" : "GET") != 0)
+		curl_easy_setopt(ctl->curl, CURLOPT_CUSTOMREQUEST, method);
+	cc = curl_easy_perform(ctl->curl);
+	curl_easy_getinfo(ctl->curl, CURLINFO_RESPONSE_CODE, &reply->status);
+	curl_easy_setopt(ctl->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(ctl->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(hdrs);
+	rc = ctl_http_result(ctl, cc, url, errbuf, reply);
+	free(url);
+	return rc;
+}
+
+/*
  * Makes one request: 'method' (GET or POST) to base URL + 'path', with
  * 'body' as JSON when not NULL, and the token when 'path' is under /api/.
  * Fills *reply (free it with ctl_reply_free(), also on failure) with the
@@ -257,40 +309,18 @@ int
 ctl_http(struct ctl *ctl, const char *method, const char *path,
     const json_t *body, struct ctl_reply *reply)
 {
-	bool auth = strncmp(path, "/api/", 5) == 0;
-	char errbuf[CURL_ERROR_SIZE] = "", *url, *payload = NULL;
-	struct curl_slist *hdrs;
-	CURLcode cc;
+	char *payload = NULL;
 	int rc;
 
-	memset(reply, 0, sizeof(*reply));
-	if ((rc = ctl_curl_ready(ctl)) != CTL_EX_OK)
-		return rc;
-	if (auth && !ctl->token_loaded &&
-	    (rc = ctl_token_load(ctl)) != CTL_EX_OK)
-		return rc;
-	url = xasprintf("%s%s", ctl->url, path);
-	hdrs = ctl_http_headers(ctl, body != NULL, auth);
-	ctl_http_setopts(ctl->curl, url, hdrs, reply, errbuf);
-	if (body != NULL) {
-		if ((payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-			fprintf(stderr, "outreachctl: cannot encode JSON\n");
-			exit(CTL_EX_FAIL);
-		}
-		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDSIZE,
-		    (long)strlen(payload));
+	if (body != NULL &&
+	    (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "outreachctl: cannot encode JSON\n");
+		exit(CTL_EX_FAIL);
 	}
-	if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
-		curl_easy_setopt(ctl->curl, CURLOPT_CUSTOMREQUEST, method);
-	cc = curl_easy_perform(ctl->curl);
-	curl_easy_getinfo(ctl->curl, CURLINFO_RESPONSE_CODE, &reply->status);
-	curl_easy_setopt(ctl->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(ctl->curl, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(hdrs);
+	rc = ctl_http_raw(ctl, method, path,
+	    payload != NULL ? "application/json" : NULL, payload,
+	    payload != NULL ? strlen(payload) : 0, 0, reply);
 	free(payload);
-	rc = ctl_http_result(ctl, cc, url, errbuf, reply);
-	free(url);
 	return rc;
 }
 

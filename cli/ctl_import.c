@@ -7,9 +7,7 @@
  * time, each sent with ?offset= so a piece can never count twice. Pieces
  * are cut at any byte; the daemon's CSV reader joins them.
  *
- * The pieces are raw text/csv bodies, which ctl_http() (JSON only) does
- * not send: ctl_import_send() does, on the curl handle and token that the
- * first ctl_http() call of the run set up.
+ * The pieces are raw text/csv bodies, sent with ctl_http_raw().
  */
 #include "autoconf.h"
 
@@ -34,7 +32,6 @@
 #define CTL_IMPORT_TIMEOUT_S 120L	   /* one piece: parse + commit */
 #define CTL_IMPORT_SHOWN     20		   /* problem rows printed */
 #define CTL_IMPORT_BAR	     24		   /* progress bar cells */
-#define CTL_IMPORT_REPLY_MAX (16u << 20)
 
 enum {
 	CTL_OPT_LIST = 256,
@@ -153,92 +150,6 @@ ctl_import_parse(struct ctl *ctl, struct ctl_import_opts *o, int argc,
 		    "--source TEXT is required: where the members' consent "
 		    "comes from, e.g. --source '2024 rally sign-up sheets'");
 	return CTL_CONTINUE;
-}
-
-static size_t
-ctl_import_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct ctl_reply *r = arg;
-	size_t n = size * nmemb;
-
-	if (r->len + n > CTL_IMPORT_REPLY_MAX) {
-		r->too_big = true;
-		return 0;
-	}
-	r->body = xreallocarray(r->body, r->len + n + 1, 1);
-	memcpy(r->body + r->len, ptr, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-/*
- * POSTs 'len' bytes of CSV to ctl->url + 'path'. Needs a ctl_http() call
- * before it (the curl handle and the token). Like ctl_http(): CTL_EX_OK
- * once the daemon answered, whatever the status.
- */
-static int
-ctl_import_send(struct ctl *ctl, const char *path, const char *buf, size_t len,
-    struct ctl_reply *r)
-{
-	char errbuf[CURL_ERROR_SIZE] = "", *url, *line;
-	struct curl_slist *h = NULL;
-	CURL *c = ctl->curl;
-	CURLcode cc;
-
-	memset(r, 0, sizeof(*r));
-	h = curl_slist_append(h, "Accept: application/json");
-	h = curl_slist_append(h, "Content-Type: text/csv; charset=utf-8");
-	h = curl_slist_append(h, "Expect:");
-	if (ctl->token != NULL) {
-		line = xasprintf("Authorization: Bearer %s", ctl->token);
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	if (h == NULL) {
-		fprintf(stderr, "outreachctl: out of memory\n");
-		exit(CTL_EX_FAIL);
-	}
-	url = xasprintf("%s%s", ctl->url, path);
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "outreachctl/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, CTL_IMPORT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_import_write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, len > 0 ? buf : "");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(h);
-	free(url);
-	if (r->too_big || cc != CURLE_OK) {
-		fprintf(stderr,
-		    "outreachctl: import: no answer from outreachd at %s: "
-		    "%s\n",
-		    ctl->url,
-		    r->too_big		  ? "reply too large"
-			: *errbuf != '\0' ? errbuf
-					  : curl_easy_strerror(cc));
-		return CTL_EX_UNREACHABLE;
-	}
-	if (r->body != NULL)
-		r->json = json_loadb(r->body, r->len, 0, NULL);
-	return CTL_EX_OK;
 }
 
 static json_int_t
@@ -449,7 +360,8 @@ ctl_import_stream(struct ctl *ctl, FILE *fp, const char *id,
 		path = n > 0 ? xasprintf("/api/v1/imports/%s/data?offset=%lld",
 				   id, (long long)sent)
 			     : xasprintf("/api/v1/imports/%s/finish", id);
-		rc = ctl_import_send(ctl, path, buf, n, &r);
+		rc = ctl_http_raw(ctl, "POST", path, "text/csv; charset=utf-8",
+		    buf, n, CTL_IMPORT_TIMEOUT_S, &r);
 		free(path);
 		if (rc == CTL_EX_OK && r.status != 200)
 			rc = ctl_api_error(ctl, &r);

@@ -37,6 +37,11 @@
 #define API_KEY_MAX	  200  /* idempotency keys */
 #define API_PRIO_MAX	  10
 
+/* The fields of POST /api/v1/messages. */
+static const char *const api_message_fields[] = {"channel", "to", "body",
+    "subject", "html", "from", "sender", "idempotency_key", "not_before",
+    "expires_at", "priority", NULL};
+
 struct api {
 	struct api_deps deps;
 	unsigned char token_hash[32];
@@ -58,7 +63,6 @@ static void api_message_post(struct http_req *, void *);
 static void api_message_get(struct http_req *, void *);
 static void api_on_enqueued(void *, bool);
 static int api_sms_body(struct queue_new *, char *, size_t);
-static int api_message_known(json_t *, char *, size_t);
 static int api_message_sms(struct api *, struct queue_new *, char *, size_t);
 static int api_message_email(struct queue_new *, char *, size_t);
 static int api_message_timing(struct api *, json_t *, struct queue_new *,
@@ -431,19 +435,19 @@ api_opt_string(json_t *o, const char *key, const char **out, char *err,
 	return 0;
 }
 
-/* Refuses fields the API does not know: a typo must not pass silently. */
-static int
-api_message_known(json_t *o, char *err, size_t errlen)
+/*
+ * Refuses fields not in the NULL-terminated 'known': a typo must not pass
+ * silently. 0, or -1 with "FIELD: unknown field" in err.
+ */
+int
+api_check_fields(json_t *o, const char *const *known, char *err, size_t errlen)
 {
-	static const char *const known[] = {"channel", "to", "body", "subject",
-	    "html", "from", "sender", "idempotency_key", "not_before",
-	    "expires_at", "priority", NULL};
 	const char *key;
 	json_t *v;
 	size_t i;
 
 	json_object_foreach(o, key, v) {
-		for (i = 0; known[i] != NULL && strcmp(known[i], key); i++)
+		for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
 			;
 		if (known[i] == NULL) {
 			snprintf(err, errlen, "%s: unknown field", key);
@@ -561,7 +565,7 @@ api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
 {
 	const char *chan = NULL;
 
-	if (api_message_known(o, err, errlen) == -1 ||
+	if (api_check_fields(o, api_message_fields, err, errlen) == -1 ||
 	    api_opt_string(o, "channel", &chan, err, errlen) == -1 ||
 	    api_opt_string(o, "to", &m->to, err, errlen) == -1 ||
 	    api_opt_string(o, "body", &m->body, err, errlen) == -1 ||

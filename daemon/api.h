@@ -12,6 +12,7 @@
 #define OD_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -52,6 +53,12 @@ bool api_authorized(struct api *api, struct http_req *req);
  * and column) or 422 (not an object) itself.
  */
 json_t *api_read_object(struct http_req *req);
+/*
+ * Refuses fields of object o not in the NULL-terminated 'known' (a typo
+ * must not pass silently): 0, or -1 with "FIELD: unknown field" in err.
+ */
+int api_check_fields(json_t *o, const char *const *known, char *err,
+    size_t errlen);
 /* Frees api; NULL is a no-op. */
 void api_free(struct api *api);
 

@@ -348,25 +348,6 @@ mb_printable(const char *s)
 	return true;
 }
 
-/* Refuses fields not in 'known'. */
-static int
-mb_known(json_t *o, const char *const *known, char *err, size_t errlen)
-{
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(o, key, v) {
-		for (i = 0; known[i] != NULL && strcmp(known[i], key); i++)
-			;
-		if (known[i] == NULL) {
-			snprintf(err, errlen, "%s: unknown field", key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /*
  * An optional string field: *out NULL when absent or null, *present set
  * when the key is there (null included). Checks length and controls.
@@ -937,7 +918,7 @@ mb_members_post(struct http_req *req, void *arg)
 
 	if ((o = mb_write_begin(m, req)) == NULL)
 		return;
-	if (mb_known(o, known, err, sizeof(err)) == -1 ||
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_parse_fields(m, o, &mf, false, err, sizeof(err)) == -1)
 		goto invalid;
 	if (mf.f.phone == NULL && mf.f.email == NULL) {
@@ -1078,7 +1059,7 @@ mb_member_patch(struct http_req *req, void *arg)
 
 	if ((o = mb_write_begin(m, req)) == NULL)
 		return;
-	if (mb_known(o, known, err, sizeof(err)) == -1 ||
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_parse_fields(m, o, &mf, true, err, sizeof(err)) == -1) {
 		mb_invalid(req, err);
 		goto out;
@@ -1150,7 +1131,7 @@ mb_member_optchange(struct http_req *req, struct members *m, bool out)
 
 	if ((o = mb_write_begin(m, req)) == NULL)
 		return;
-	if (mb_known(o, known, err, sizeof(err)) == -1 ||
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_channel(o, "channel", true, &ch, err, sizeof(err)) == -1 ||
 	    mb_str(o, "detail", MB_SOURCE_MAX, false, &detail, NULL, err,
 		sizeof(err)) == -1) {
@@ -1347,7 +1328,7 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 	json_t *v;
 	int64_t id;
 
-	if (mb_known(o, known, err, errlen) == -1)
+	if (api_check_fields(o, known, err, errlen) == -1)
 		return -1;
 	if (mb_str(o, "name", LIST_NAME_MAX, false, &s, &present, err,
 		errlen) == -1)
@@ -1745,7 +1726,7 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 
 	if ((o = mb_write_begin(m, req)) == NULL)
 		return;
-	if (mb_known(o, known, err, sizeof(err)) == -1 ||
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_channel(o, "channel", false, &ch, err, sizeof(err)) == -1 ||
 	    mb_str(o, "consent_source", MB_SOURCE_MAX, false, &source, NULL,
 		err, sizeof(err)) == -1)

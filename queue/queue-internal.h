@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "message.h"
 #include "queue.h"
 #include "store-internal.h"
@@ -59,6 +61,15 @@ void queue_bind_id(sqlite3_stmt *stmt, int i, int64_t v);
  */
 int queue_event_add(struct store *st, int64_t id, enum msg_status status,
     int code, const char *text, int64_t now, char *err, size_t errlen);
+/*
+ * Column 'col' of the current row as a new JSON value for the API: text
+ * (null when NULL or not UTF-8, which jansson refuses), an integer, or
+ * milliseconds since the epoch as ISO 8601 UTC; null when NULL. Shared by
+ * every queue/ module that answers in JSON.
+ */
+json_t *queue_json_text(sqlite3_stmt *stmt, int col);
+json_t *queue_json_int(sqlite3_stmt *stmt, int col);
+json_t *queue_json_time(sqlite3_stmt *stmt, int col);
 /*
  * After queue_mark_sent() recorded r->provider and r->provider_id for
  * message id: applies the delivery reports kept for it, then drops them.

@@ -229,9 +229,6 @@ static int queue_claimed_cmp(const void *, const void *);
 struct queue_bulk_op;
 static ssize_t queue_bulk(struct store *, const struct queue_bulk_op *, int64_t,
     char *, size_t);
-static json_t *queue_json_text(sqlite3_stmt *, int);
-static json_t *queue_json_int(sqlite3_stmt *, int);
-static json_t *queue_json_time(sqlite3_stmt *, int);
 static json_t *queue_json_history(struct store *, int64_t, char *, size_t);
 
 static bool
@@ -1031,7 +1028,7 @@ queue_is_suppressed(struct store *st, enum channel ch, const char *to,
 }
 
 /* Text or null; text that is not UTF-8 becomes null (jansson refuses it). */
-static json_t *
+json_t *
 queue_json_text(sqlite3_stmt *stmt, int col)
 {
 	const char *s = (const char *)sqlite3_column_text(stmt, col);
@@ -1042,7 +1039,7 @@ queue_json_text(sqlite3_stmt *stmt, int col)
 	return v;
 }
 
-static json_t *
+json_t *
 queue_json_int(sqlite3_stmt *stmt, int col)
 {
 	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
@@ -1051,7 +1048,7 @@ queue_json_int(sqlite3_stmt *stmt, int col)
 }
 
 /* Milliseconds since the epoch as "2026-11-27T03:14:34.123Z", or null. */
-static json_t *
+json_t *
 queue_json_time(sqlite3_stmt *stmt, int col)
 {
 	char buf[40]; /* msg_time_to_text() needs 25 */

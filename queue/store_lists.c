@@ -115,8 +115,6 @@ static int store_lists_keywords(struct store *, int64_t,
     const struct list_def *, char *, size_t);
 static int store_lists_taken(struct store *, const struct list_def *, int64_t,
     bool *, char *, size_t);
-static json_t *store_lists_text(sqlite3_stmt *, int);
-static json_t *store_lists_time(sqlite3_stmt *, int);
 
 void
 list_info_clear(struct list_info *li)
@@ -748,28 +746,6 @@ store_list_by_name(struct store *st, const char *name, int64_t *id, bool *found,
 	    err, errlen);
 }
 
-static json_t *
-store_lists_text(sqlite3_stmt *stmt, int col)
-{
-	const char *s = (const char *)sqlite3_column_text(stmt, col);
-	json_t *v;
-
-	if (s == NULL || (v = json_string(s)) == NULL)
-		return json_null();
-	return v;
-}
-
-static json_t *
-store_lists_time(sqlite3_stmt *stmt, int col)
-{
-	char buf[40];
-
-	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-		return json_null();
-	return json_string(msg_time_to_text(sqlite3_column_int64(stmt, col),
-	    buf, sizeof(buf)));
-}
-
 /* Adds "keywords" and "counts" to list o. */
 static int
 store_lists_json_more(struct store *st, int64_t id, json_t *o, char *err,
@@ -786,7 +762,7 @@ store_lists_json_more(struct store *st, int64_t id, json_t *o, char *err,
 	sqlite3_bind_int64(stmt, 1, id);
 	a = json_array();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		json_array_append_new(a, store_lists_text(stmt, 0));
+		json_array_append_new(a, queue_json_text(stmt, 0));
 	sqlite3_reset(stmt);
 	json_object_set_new(o, "keywords", a);
 	if (rc != SQLITE_DONE) {
@@ -828,14 +804,13 @@ store_list_json(struct store *st, int64_t id, char *err, size_t errlen)
 	if (rc == SQLITE_ROW) {
 		o = json_object();
 		json_object_set_new(o, "id", json_integer(id));
-		json_object_set_new(o, "name", store_lists_text(stmt, 1));
-		json_object_set_new(o, "sender", store_lists_text(stmt, 2));
-		json_object_set_new(o, "welcome_sms",
-		    store_lists_text(stmt, 3));
+		json_object_set_new(o, "name", queue_json_text(stmt, 1));
+		json_object_set_new(o, "sender", queue_json_text(stmt, 2));
+		json_object_set_new(o, "welcome_sms", queue_json_text(stmt, 3));
 		json_object_set_new(o, "welcome_email_subject",
-		    store_lists_text(stmt, 4));
+		    queue_json_text(stmt, 4));
 		json_object_set_new(o, "welcome_email",
-		    store_lists_text(stmt, 5));
+		    queue_json_text(stmt, 5));
 		json_object_set_new(o, "double_optin",
 		    json_boolean(sqlite3_column_int(stmt, 6) != 0));
 		q = NULL;
@@ -849,9 +824,8 @@ store_list_json(struct store *st, int64_t id, char *err, size_t errlen)
 			json_decref(q);
 		json_object_set_new(o, "from_config",
 		    json_boolean(sqlite3_column_int(stmt, 8) != 0));
-		json_object_set_new(o, "created_at", store_lists_time(stmt, 9));
-		json_object_set_new(o, "updated_at",
-		    store_lists_time(stmt, 10));
+		json_object_set_new(o, "created_at", queue_json_time(stmt, 9));
+		json_object_set_new(o, "updated_at", queue_json_time(stmt, 10));
 	} else if (rc != SQLITE_DONE)
 		store_errmsg(st, "read list", err, errlen);
 	sqlite3_reset(stmt);

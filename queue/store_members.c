@@ -336,8 +336,6 @@ static int store_members_insert(struct store *, const struct member_fields *,
 static int store_members_update_row(struct store *, int64_t,
     const struct member_fields *, const struct sm_bind *, int64_t, bool *,
     char *, size_t);
-static json_t *store_members_text(sqlite3_stmt *, int);
-static json_t *store_members_time(sqlite3_stmt *, int);
 static json_t *store_members_jsoncol(sqlite3_stmt *, int, bool);
 static json_t *store_members_row(sqlite3_stmt *);
 static json_t *store_members_subs_json(struct store *, int64_t, char *, size_t);
@@ -843,30 +841,6 @@ store_member_update(struct store *st, int64_t id, const struct member_fields *f,
 	return rc; /* one statement: nothing to roll back */
 }
 
-/* Text or null; text that is not UTF-8 becomes null (jansson refuses it). */
-static json_t *
-store_members_text(sqlite3_stmt *stmt, int col)
-{
-	const char *s = (const char *)sqlite3_column_text(stmt, col);
-	json_t *v;
-
-	if (s == NULL || (v = json_string(s)) == NULL)
-		return json_null();
-	return v;
-}
-
-/* Milliseconds since the epoch as ISO 8601, or null. */
-static json_t *
-store_members_time(sqlite3_stmt *stmt, int col)
-{
-	char buf[40];
-
-	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-		return json_null();
-	return json_string(msg_time_to_text(sqlite3_column_int64(stmt, col),
-	    buf, sizeof(buf)));
-}
-
 /* A stored JSON column; {} / [] when unreadable. */
 static json_t *
 store_members_jsoncol(sqlite3_stmt *stmt, int col, bool object)
@@ -893,34 +867,34 @@ store_members_row(sqlite3_stmt *stmt)
 
 	json_object_set_new(o, "id",
 	    json_integer(sqlite3_column_int64(stmt, 0)));
-	json_object_set_new(o, "phone", store_members_text(stmt, 1));
-	json_object_set_new(o, "email", store_members_text(stmt, 2));
-	json_object_set_new(o, "first_name", store_members_text(stmt, 3));
-	json_object_set_new(o, "last_name", store_members_text(stmt, 4));
-	json_object_set_new(o, "zip", store_members_text(stmt, 5));
-	json_object_set_new(o, "time_zone", store_members_text(stmt, 6));
+	json_object_set_new(o, "phone", queue_json_text(stmt, 1));
+	json_object_set_new(o, "email", queue_json_text(stmt, 2));
+	json_object_set_new(o, "first_name", queue_json_text(stmt, 3));
+	json_object_set_new(o, "last_name", queue_json_text(stmt, 4));
+	json_object_set_new(o, "zip", queue_json_text(stmt, 5));
+	json_object_set_new(o, "time_zone", queue_json_text(stmt, 6));
 	json_object_set_new(o, "attributes",
 	    store_members_jsoncol(stmt, 7, true));
 	json_object_set_new(o, "tags", store_members_jsoncol(stmt, 8, false));
 	c = json_object();
 	out = sqlite3_column_type(stmt, 13) != SQLITE_NULL;
 	json_object_set_new(c, "opted_out", json_boolean(out));
-	json_object_set_new(c, "opted_out_at", store_members_time(stmt, 13));
-	json_object_set_new(c, "source", store_members_text(stmt, 14));
+	json_object_set_new(c, "opted_out_at", queue_json_time(stmt, 13));
+	json_object_set_new(c, "source", queue_json_text(stmt, 14));
 	json_object_set_new(chs, "sms", c);
 	c = json_object();
 	out = sqlite3_column_type(stmt, 15) != SQLITE_NULL;
 	json_object_set_new(c, "opted_out", json_boolean(out));
-	json_object_set_new(c, "opted_out_at", store_members_time(stmt, 15));
-	json_object_set_new(c, "source", store_members_text(stmt, 16));
+	json_object_set_new(c, "opted_out_at", queue_json_time(stmt, 15));
+	json_object_set_new(c, "source", queue_json_text(stmt, 16));
 	json_object_set_new(c, "bouncing",
 	    json_boolean(sqlite3_column_int(stmt, 9) != 0));
 	json_object_set_new(c, "failures",
 	    json_integer(sqlite3_column_int64(stmt, 10)));
 	json_object_set_new(chs, "email", c);
 	json_object_set_new(o, "channels", chs);
-	json_object_set_new(o, "created_at", store_members_time(stmt, 11));
-	json_object_set_new(o, "updated_at", store_members_time(stmt, 12));
+	json_object_set_new(o, "created_at", queue_json_time(stmt, 11));
+	json_object_set_new(o, "updated_at", queue_json_time(stmt, 12));
 	return o;
 }
 
@@ -942,14 +916,12 @@ store_members_subs_json(struct store *st, int64_t id, char *err, size_t errlen)
 		e = json_object();
 		json_object_set_new(e, "list_id",
 		    json_integer(sqlite3_column_int64(stmt, 0)));
-		json_object_set_new(e, "list", store_members_text(stmt, 1));
-		json_object_set_new(e, "channel", store_members_text(stmt, 2));
-		json_object_set_new(e, "status", store_members_text(stmt, 3));
-		json_object_set_new(e, "source", store_members_text(stmt, 4));
-		json_object_set_new(e, "created_at",
-		    store_members_time(stmt, 5));
-		json_object_set_new(e, "updated_at",
-		    store_members_time(stmt, 6));
+		json_object_set_new(e, "list", queue_json_text(stmt, 1));
+		json_object_set_new(e, "channel", queue_json_text(stmt, 2));
+		json_object_set_new(e, "status", queue_json_text(stmt, 3));
+		json_object_set_new(e, "source", queue_json_text(stmt, 4));
+		json_object_set_new(e, "created_at", queue_json_time(stmt, 5));
+		json_object_set_new(e, "updated_at", queue_json_time(stmt, 6));
 		json_array_append_new(a, e);
 	}
 	if (rc != SQLITE_DONE) {
@@ -1448,13 +1420,13 @@ store_list_members_json(struct store *st, int64_t list, const char *status,
 		o = store_members_row(stmt);
 		s = json_object();
 		json_object_set_new(s, "channel",
-		    store_members_text(stmt, SM_NCOLS));
+		    queue_json_text(stmt, SM_NCOLS));
 		json_object_set_new(s, "status",
-		    store_members_text(stmt, SM_NCOLS + 1));
+		    queue_json_text(stmt, SM_NCOLS + 1));
 		json_object_set_new(s, "source",
-		    store_members_text(stmt, SM_NCOLS + 2));
+		    queue_json_text(stmt, SM_NCOLS + 2));
 		json_object_set_new(s, "created_at",
-		    store_members_time(stmt, SM_NCOLS + 3));
+		    queue_json_time(stmt, SM_NCOLS + 3));
 		json_object_set_new(o, "subscription", s);
 		json_array_append_new(a, o);
 	}
@@ -1647,20 +1619,20 @@ store_consent_json(struct store *st, int64_t member, int64_t after,
 		e = json_object();
 		last = sqlite3_column_int64(stmt, 0);
 		json_object_set_new(e, "id", json_integer(last));
-		json_object_set_new(e, "channel", store_members_text(stmt, 1));
-		json_object_set_new(e, "action", store_members_text(stmt, 2));
-		json_object_set_new(e, "source", store_members_text(stmt, 3));
+		json_object_set_new(e, "channel", queue_json_text(stmt, 1));
+		json_object_set_new(e, "action", queue_json_text(stmt, 2));
+		json_object_set_new(e, "source", queue_json_text(stmt, 3));
 		json_object_set_new(e, "list_id",
 		    sqlite3_column_type(stmt, 4) == SQLITE_NULL
 			? json_null()
 			: json_integer(sqlite3_column_int64(stmt, 4)));
-		json_object_set_new(e, "list", store_members_text(stmt, 5));
+		json_object_set_new(e, "list", queue_json_text(stmt, 5));
 		json_object_set_new(e, "message_id",
 		    sqlite3_column_type(stmt, 6) == SQLITE_NULL
 			? json_null()
 			: json_integer(sqlite3_column_int64(stmt, 6)));
-		json_object_set_new(e, "detail", store_members_text(stmt, 7));
-		json_object_set_new(e, "at", store_members_time(stmt, 8));
+		json_object_set_new(e, "detail", queue_json_text(stmt, 7));
+		json_object_set_new(e, "at", queue_json_time(stmt, 8));
 		json_array_append_new(a, e);
 		n++;
 	}

@@ -63,7 +63,7 @@ smtp_teardown(void)
 static struct adapter *
 smtp_make(const char *body)
 {
-	struct adapter_env env = {NULL, ctx.dir, NULL, NULL};
+	struct adapter_env env = {.var_dir = ctx.dir};
 	FILE *fp;
 
 	smtp_release();
@@ -132,7 +132,7 @@ START_TEST(test_smtp_config_minimal_and_full)
 	    "%s", ctx.err);
 	/* no [smtp] section at all */
 	{
-		struct adapter_env env = {NULL, ctx.dir, NULL, NULL};
+		struct adapter_env env = {.var_dir = ctx.dir};
 
 		ck_assert_ptr_null(adapter_new("smtp", "email", &env, NULL,
 		    ctx.err, sizeof(ctx.err)));
