@@ -252,8 +252,9 @@ main_webhooks_new(struct daemon_state *ds)
 static int
 main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 {
-	struct inbound_deps id = {
-	    .st = ds->st, .dispatch = ds->dispatch, .cfg = ds->cfg};
+	struct inbound_deps id = {.st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .cfg = ds->cfg};
 	struct email_links_deps ld = {.st = ds->st,
 	    .dispatch = ds->dispatch,
 	    .metrics = ds->metrics,
@@ -262,7 +263,9 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .api = ds->api,
 	    .dispatch = ds->dispatch,
 	    .cfg = ds->cfg};
-	struct imports_deps imd = {.st = ds->st, .api = ds->api, .cfg = ds->cfg};
+	struct imports_deps imd = {.st = ds->st,
+	    .api = ds->api,
+	    .cfg = ds->cfg};
 
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)

@@ -388,8 +388,13 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 		webhooks_reply_now(c);
 	else if (queue_inbound_store(w->deps.st, c->sender, c->ad->ops->name,
 		     &m, now, &id, &dup, err, sizeof(err)) == -1 ||
-	    (!dup && inbound_route(w->deps.inbound, id, c->sender, &m, now,
-			 err, sizeof(err)) == -1)) {
+	    (!dup &&
+		inbound_route(w->deps.inbound, id, c->sender, &m, now, err,
+		    sizeof(err)) == -1)) {
+		/* A text stored but not routed (a STOP not honoured) must
+		 * not commit: the provider retries the 503 and finds
+		 * nothing, so the retry is routed. */
+		store_abort_group(w->deps.st);
 		webhooks_log_text(err, safe, sizeof(safe));
 		log_warnx("webhook_store_failed sender=%s kind=inbound "
 			  "error=\"%s\"",

@@ -789,6 +789,14 @@ store_elapsed_us(const struct timespec *a, const struct timespec *b)
 	return us > 0 ? (uint64_t)us : 0;
 }
 
+void
+store_abort_group(struct store *st)
+{
+	/* The commit point finds the group gone and fails its callbacks. */
+	if (st->in_txn)
+		store_rollback(st);
+}
+
 /* True between a group's first write and its commit or rollback. */
 bool
 store_in_transaction(const struct store *st)

@@ -78,6 +78,14 @@ void store_on_commit(struct store *st, store_commit_fn *cb, void *arg);
  * group is on disk, and runs the callbacks.
  */
 int store_flush(struct store *st, char *err, size_t errlen);
+/*
+ * Rolls the open group transaction back: every write since the group
+ * began is undone and each of its callbacks gets ok = false. For a step
+ * that failed after an earlier step's writes must not stand alone (a
+ * received text stored but not routed: the provider's retry must find
+ * nothing and route it then). No-op when no group is open.
+ */
+void store_abort_group(struct store *st);
 /* True while a group transaction is open (writes not yet durable). */
 bool store_in_transaction(const struct store *st);
 /* Counters for /metrics. */

@@ -36,9 +36,9 @@
 
 /* The newest migration in queue/schema/ (NNN_name.sql). */
 #define Q_SCHEMA_NEWEST 3
-#define Q_T0	   INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
-#define Q_LEASE	   60000		  /* ms, the [dispatch] lease default */
-#define Q_LOOP_MAX 5000 /* loop turns (1 ms apart) before a test gives up */
+#define Q_T0		INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
+#define Q_LEASE		60000 /* ms, the [dispatch] lease default */
+#define Q_LOOP_MAX	5000 /* loop turns (1 ms apart) before a test gives up */
 
 struct q_cbrec {
 	int calls;
@@ -429,6 +429,32 @@ START_TEST(test_queue_group_commit_batches_turn)
 	store_close(q_st);
 	q_st = NULL;
 	event_base_free(base);
+}
+END_TEST
+
+/* A step that fails after another's writes takes the whole group back. */
+START_TEST(test_queue_abort_group)
+{
+	struct q_cbrec rec = {0, false};
+	int64_t kept, dropped;
+
+	kept = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	dropped = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	ck_assert(dropped > kept);
+	store_on_commit(q_st, q_commit_cb, &rec);
+	store_abort_group(q_st);
+	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
+	ck_assert_int_eq(rec.calls, 1);
+	ck_assert(!rec.ok);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
+	ck_assert_int_eq(queue_status(q_st, kept, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	/* the next group is a fresh one, and no open group is a no-op */
+	store_abort_group(q_st);
+	(void)q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 2);
 }
 END_TEST
 
@@ -2128,6 +2154,7 @@ queue_suite(void)
 	tcase_add_test(tc, test_queue_group_commit_loop);
 	tcase_add_test(tc, test_queue_group_commit_batches_turn);
 	tcase_add_test(tc, test_queue_commit_without_transaction);
+	tcase_add_test(tc, test_queue_abort_group);
 	tcase_add_test(tc, test_queue_callback_writes_next_group);
 	tcase_add_test(tc, test_queue_commit_delay);
 	tcase_add_test(tc, test_queue_commit_lost_transaction_fails);

@@ -57,7 +57,8 @@ cks_teardown(struct cks_ctx *ctx)
 struct adapter *
 cks_adapter(struct cks_ctx *ctx, const char *text, const char *public_url)
 {
-	struct adapter_env env = {.var_dir = ctx->dir, .public_url = public_url};
+	struct adapter_env env = {.var_dir = ctx->dir,
+	    .public_url = public_url};
 	const struct config_sender *snd;
 	FILE *fp;
 
