@@ -47,7 +47,11 @@ OUTREACHCTL = BUILDDIR / "outreachctl"
 VALGRIND = os.environ.get("OD_VALGRIND", "") not in ("", "0", "no")
 SCALE = float(os.environ.get("OD_TIMEOUT_SCALE") or (10 if VALGRIND else 1))
 VALGRIND_CMD = ["valgrind", "--leak-check=full", "--error-exitcode=99",
-                "--errors-for-leak-kinds=definite"]
+                "--errors-for-leak-kinds=definite",
+                "--suppressions=" + os.path.join(
+                    os.environ.get("OD_SRCDIR", os.path.join(
+                        os.path.dirname(__file__), "..", "..")),
+                    "tests", "valgrind.supp")]
 
 TOKEN = "it-token-3f9c1b7e5a2d4c6e8f0a"
 SMS_FROM = "+15550100000"
