@@ -324,6 +324,8 @@ static int store_members_optout_rows(struct store *, enum channel, int64_t,
     const char *, int64_t, const char *, int64_t, bool *, char *, size_t);
 static int store_members_check_addr(const char *, const char *, char *, size_t);
 static int store_members_check_ch(enum channel, const char *, char *, size_t);
+static int store_members_consent_begin(struct store *, int64_t, enum channel,
+    const char *, const char *, char *, size_t);
 static int store_members_check_fields(const struct member_fields *, char *,
     size_t);
 static int store_members_prepare(const struct member_fields *, unsigned,
@@ -1062,19 +1064,20 @@ store_member_search(struct store *st, const struct member_query *q, char *err,
 
 /* ---- Opt-out and opt-in by id ----------------------------------------- */
 
-int
-store_member_optout_id(struct store *st, int64_t id, enum channel ch,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
-    bool *changed, char *err, size_t errlen)
+/*
+ * What an opt-out or opt-in of member id needs before it writes: a
+ * channel, a source, a member that exists; then the group transaction.
+ */
+static int
+store_members_consent_begin(struct store *st, int64_t id, enum channel ch,
+    const char *source, const char *what, char *err, size_t errlen)
 {
 	bool found;
-	int rc;
 
-	*changed = false;
-	if (store_members_check_ch(ch, "opt-out", err, errlen) == -1)
+	if (store_members_check_ch(ch, what, err, errlen) == -1)
 		return -1;
 	if (source == NULL || *source == '\0') {
-		snprintf(err, errlen, "opt-out: source required");
+		snprintf(err, errlen, "%s: source required", what);
 		return -1;
 	}
 	if (store_members_exists(st, id, &found, err, errlen) == -1)
@@ -1083,7 +1086,19 @@ store_member_optout_id(struct store *st, int64_t id, enum channel ch,
 		snprintf(err, errlen, "no member %" PRId64, id);
 		return -1;
 	}
-	if (store_write_begin(st, err, errlen) == -1)
+	return store_write_begin(st, err, errlen);
+}
+
+int
+store_member_optout_id(struct store *st, int64_t id, enum channel ch,
+    const char *source, int64_t message_id, const char *detail, int64_t now,
+    bool *changed, char *err, size_t errlen)
+{
+	int rc;
+
+	*changed = false;
+	if (store_members_consent_begin(st, id, ch, source, "opt-out", err,
+		errlen) == -1)
 		return -1;
 	rc = store_members_optout_rows(st, ch, id, source, message_id, detail,
 	    now, changed, err, errlen);
@@ -1098,23 +1113,11 @@ store_member_optin(struct store *st, int64_t id, enum channel ch,
 	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_email_optin
 					      : store_members_sql_sms_optin;
 	sqlite3_stmt *stmt;
-	bool found;
 	int rc;
 
 	*changed = false;
-	if (store_members_check_ch(ch, "opt-in", err, errlen) == -1)
-		return -1;
-	if (source == NULL || *source == '\0') {
-		snprintf(err, errlen, "opt-in: source required");
-		return -1;
-	}
-	if (store_members_exists(st, id, &found, err, errlen) == -1)
-		return -1;
-	if (!found) {
-		snprintf(err, errlen, "no member %" PRId64, id);
-		return -1;
-	}
-	if (store_write_begin(st, err, errlen) == -1)
+	if (store_members_consent_begin(st, id, ch, source, "opt-in", err,
+		errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
