@@ -170,17 +170,16 @@ static const struct ctl_cmd ctl_cmds[] = {
 	"show one message and its status history", ctl_help_message},
     {"members", ctl_cmd_members, "SUBCOMMAND ...",
 	"members (find|show|add|update|optout|optin|consent) ...",
-	"find, show, add or change members; print a consent log",
-	ctl_help_members},
-    {"lists", ctl_cmd_lists, "[SUBCOMMAND ...]",
+	"find, show, add or change members; consent logs", ctl_help_members},
+    {"lists", ctl_cmd_lists, "[SUBCOMMAND]",
 	"lists [show NAME|subscribe|unsubscribe ...]",
 	"show lists and change who is on them", ctl_help_lists},
-    {"import", ctl_cmd_import, "FILE.csv --list NAME ...",
+    {"import", ctl_cmd_import, "FILE.csv ...",
 	"import FILE.csv --list NAME --source TEXT [options]",
-	"import members from a CSV file, with a progress bar", ctl_help_import},
-    {"export", ctl_cmd_export, "(list NAME|consent [PHONE]) ...",
+	"import members from a CSV file", ctl_help_import},
+    {"export", ctl_cmd_export, "list|consent ...",
 	"export (list NAME | consent [PHONE|EMAIL]) [-o FILE]",
-	"export a list's members or the consent log as CSV", ctl_help_export},
+	"a list's members or the consent log as CSV", ctl_help_export},
     {"help", ctl_cmd_help, "[COMMAND]", "help [COMMAND]",
 	"show this help, or a command's", ctl_help_help},
     {NULL, NULL, NULL, NULL, NULL, NULL},
@@ -1023,7 +1022,14 @@ static void
 ctl_global_usage(FILE *fp)
 {
 	const struct ctl_cmd *cmd;
+	int wn = 0, wa = 0;
 
+	for (cmd = ctl_cmds; cmd->name != NULL; cmd++) {
+		if ((int)strlen(cmd->name) > wn)
+			wn = (int)strlen(cmd->name);
+		if ((int)strlen(cmd->args) > wa)
+			wa = (int)strlen(cmd->args);
+	}
 	fprintf(fp,
 	    "usage: outreachctl [-jqhV] [-u URL] [-t TOKEN | --token-file "
 	    "FILE] COMMAND [ARGS]\n"
@@ -1032,7 +1038,7 @@ ctl_global_usage(FILE *fp)
 	    "\n"
 	    "Commands:\n");
 	for (cmd = ctl_cmds; cmd->name != NULL; cmd++)
-		fprintf(fp, "  %-7s %-13s %s\n", cmd->name, cmd->args,
+		fprintf(fp, "  %-*s %-*s  %s\n", wn, cmd->name, wa, cmd->args,
 		    cmd->summary);
 	fprintf(fp,
 	    "\n"
