@@ -14,7 +14,6 @@
 
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "check_suites.h"
+#include "check_util.h"
 #include "message.h"
 #include "queue.h"
 #include "store-internal.h"
@@ -41,30 +41,6 @@ static struct store *m_st;
 static char m_err[512];
 
 static void
-m_rmtree(const char *dir)
-{
-	char sub[PATH_MAX];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-			m_rmtree(sub);
-		else
-			unlink(sub);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void
 m_root_setup(void)
 {
 	snprintf(m_root, sizeof(m_root), "/tmp/check_members.XXXXXX");
@@ -75,7 +51,7 @@ m_root_setup(void)
 static void
 m_root_teardown(void)
 {
-	m_rmtree(m_root);
+	cku_rmtree(m_root);
 }
 
 static void
@@ -94,7 +70,7 @@ m_teardown(void)
 {
 	store_close(m_st);
 	m_st = NULL;
-	m_rmtree(m_dir);
+	cku_rmtree(m_dir);
 }
 
 /* The first column of the first row of 'sql' as an integer (-1 if none). */

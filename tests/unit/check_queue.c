@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "check_suites.h"
+#include "check_util.h"
 #include "message.h"
 #include "queue.h"
 #include "store-internal.h"
@@ -52,30 +52,6 @@ static struct store *q_st;
 static char q_err[512];
 
 static void
-q_rmtree(const char *dir)
-{
-	char sub[PATH_MAX];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-			q_rmtree(sub);
-		else
-			unlink(sub);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void
 q_root_setup(void)
 {
 	snprintf(q_root, sizeof(q_root), "/tmp/check_queue.XXXXXX");
@@ -86,7 +62,7 @@ q_root_setup(void)
 static void
 q_root_teardown(void)
 {
-	q_rmtree(q_root);
+	cku_rmtree(q_root);
 }
 
 static struct store *
@@ -114,7 +90,7 @@ q_teardown(void)
 {
 	store_close(q_st);
 	q_st = NULL;
-	q_rmtree(q_dir);
+	cku_rmtree(q_dir);
 }
 
 /* The first column of the first row of 'sql' as an integer (-1 if none). */
