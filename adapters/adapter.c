@@ -21,7 +21,7 @@
 
 #include "adapter.h"
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "log.h"
 #include "xmalloc.h"
 

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "message.h"
+#include "webhook_kv.h"
 
 struct config_section;
 struct event_base;
@@ -86,12 +87,6 @@ struct adapter_env {
 	const char *dkim_domain;
 	const char *dkim_selector;
 	const char *dkim_key_file;
-};
-
-/* A decoded name/value pair of a webhook (form field or header). */
-struct webhook_kv {
-	const char *key;
-	const char *value;
 };
 
 /*

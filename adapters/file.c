@@ -32,7 +32,7 @@
 
 #include "adapter.h"
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "dkim.h"
 #include "log.h"
 #include "mime.h"

@@ -37,7 +37,7 @@
 
 #include "adapter.h"
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "log.h"
 #include "smshttp.h"
 #include "xmalloc.h"

@@ -33,7 +33,7 @@
 
 #include "adapter.h"
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "httpclient.h"
 #include "log.h"
 #include "smshttp.h"

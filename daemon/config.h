@@ -9,7 +9,7 @@
  *  - Values may be written as ${ENV_VAR}; the variable must be set.
  *  - Sections whose keys belong to an adapter ([sender NAME], [email]) keep
  *    their raw keys; the adapter validates them in its init() through the
- *    config_section_*() getters below and config_section_check_keys().
+ *    config_section_*() getters of config_section.h.
  *  - The struct config owns every string and section it points to;
  *    config_free() releases all of it.
  */
@@ -20,25 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_section.h"
 #include "log.h"
-
-#define CONFIG_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
-
-struct config_kv {
-	char *key;
-	char *value; /* after ${ENV} expansion */
-	int line;
-};
-
-struct config_section {
-	const char *file; /* borrowed from struct config */
-	char *name;	  /* as written: "sender twilio1" */
-	char *type;	  /* first word: "sender" */
-	char *label;	  /* second word: "twilio1"; NULL if none */
-	int line;	  /* line of the [header] */
-	struct config_kv *kv;
-	size_t nkv;
-};
 
 struct config_sender {
 	char *name;	/* [sender NAME] */
@@ -176,32 +159,5 @@ const struct config_list *config_list_by_keyword(const struct config *cfg,
 /* The sender called 'name', or NULL if none. */
 const struct config_sender *config_sender_lookup(const struct config *cfg,
     const char *name);
-
-/* The raw value of 'key' in sec, or NULL if absent. */
-const char *config_section_get(const struct config_section *sec,
-    const char *key);
-/* The line of 'key' in sec, or the section's header line if absent. */
-int config_section_line(const struct config_section *sec, const char *key);
-/*
- * Fails with "FILE:LINE: unknown key 'k' in [name]" unless every key of
- * sec is in the NULL-terminated 'allowed' list.
- */
-int config_section_check_keys(const struct config_section *sec,
-    const char *const *allowed, char *err, size_t errlen);
-/*
- * Typed getters: leave *out = def when the key is absent; fail with
- * "FILE:LINE: ..." when the value does not parse or is out of range.
- * Booleans accept yes/no, true/false, on/off, 1/0. Durations accept a
- * number with an optional unit ms, s, m, h (default unit: seconds).
- */
-int config_section_str(const struct config_section *sec, const char *key,
-    bool required, const char **out, char *err, size_t errlen);
-int config_section_uint(const struct config_section *sec, const char *key,
-    unsigned min, unsigned max, unsigned *out, char *err, size_t errlen);
-int config_section_bool(const struct config_section *sec, const char *key,
-    bool *out, char *err, size_t errlen);
-int config_section_duration_ms(const struct config_section *sec,
-    const char *key, unsigned min_ms, unsigned max_ms, unsigned *out, char *err,
-    size_t errlen);
 
 #endif

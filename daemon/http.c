@@ -27,7 +27,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "adapter.h"
 #include "compat.h"
 #include "http.h"
 #include "log.h"

@@ -20,12 +20,13 @@
 
 #include <jansson.h>
 
+#include "webhook_kv.h"
+
 struct event_base;
 struct evhttp_request;
 struct http_server;
 struct http_stream;
 struct metrics;
-struct webhook_kv; /* adapter.h: a name and a value */
 
 #define HTTP_MAX_PARAMS 4
 

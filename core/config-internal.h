@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config_section.h"
 
 /* Whole seconds, minutes, hours: the units durations are written in. */
 #define CONFIG_MS_S 1000ull

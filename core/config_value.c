@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "config-internal.h"
 #include "log.h"
 #include "xmalloc.h"
