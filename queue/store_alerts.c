@@ -1,0 +1,714 @@
+/*
+ * store_alerts.c - action alerts as stored (store_alerts.h).
+ *
+ * The audience is one static query whose JSON parameter carries the
+ * lists, tags, fields, ZIP prefix and follow-up of the alert (SQLite's
+ * json_each), so every alert shares the same prepared statements and no
+ * SQL is ever built from text. The walk goes over members by primary key
+ * in bounded ranges (alert_walk.scan), so one call costs a bounded amount
+ * of work however sparse the audience is among the members.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "queue-internal.h"
+#include "store_alerts.h"
+#include "xmalloc.h"
+
+static const char *const alert_status_names[ALERT_STATUS_COUNT] = {
+    "draft",
+    "scheduled",
+    "sending",
+    "paused",
+    "done",
+    "cancelled",
+};
+
+/* ?1 = audience JSON. A member reached on SMS / email: the channel flag
+ * (?2 / ?3), the address, an active subscription to one of the lists,
+ * not opted out, and (email) not bouncing. */
+#define ALERT_SQL_SUB(ch, st)                                            \
+	"EXISTS (SELECT 1 FROM subscriptions s WHERE s.member_id = m.id" \
+	" AND s.channel = '" ch "' AND s.status " st " AND s.list_id IN" \
+	" (SELECT value FROM json_each(?1, '$.lists')))"
+#define ALERT_SQL_SMS_OPTOUT \
+	"EXISTS (SELECT 1 FROM sms_optout o WHERE o.member_id = m.id)"
+#define ALERT_SQL_EMAIL_OPTOUT \
+	"EXISTS (SELECT 1 FROM email_optout o WHERE o.member_id = m.id)"
+#define ALERT_SQL_SMS_OK                                        \
+	"(?2 AND m.phone IS NOT NULL AND " ALERT_SQL_SUB("sms", \
+	    "= 'active'") " AND NOT " ALERT_SQL_SMS_OPTOUT ")"
+#define ALERT_SQL_EMAIL_OK                                                   \
+	"(?3 AND m.email IS NOT NULL AND m.bouncing = 0 AND " ALERT_SQL_SUB( \
+	    "email", "= 'active'") " AND NOT " ALERT_SQL_EMAIL_OPTOUT ")"
+/* The filters besides the lists: every tag, every field, the ZIP prefix,
+ * and what became of an earlier alert's message to the member. */
+#define ALERT_SQL_FILTERS                                                      \
+	" AND NOT EXISTS (SELECT 1 FROM json_each(?1, '$.tags') t"             \
+	"  WHERE NOT EXISTS (SELECT 1 FROM json_each(m.tags) mt"               \
+	"   WHERE mt.value = t.value))"                                        \
+	" AND NOT EXISTS (SELECT 1 FROM json_each(?1, '$.fields') f"           \
+	"  WHERE (SELECT CAST(a.value AS TEXT) FROM json_each(m.attributes) a" \
+	"   WHERE a.key = f.key) IS NOT CAST(f.value AS TEXT))"                \
+	" AND (json_extract(?1, '$.zip_prefix') IS NULL OR"                    \
+	"  substr(m.zip, 1, length(json_extract(?1, '$.zip_prefix')))"         \
+	"  = json_extract(?1, '$.zip_prefix'))"                                \
+	" AND (json_extract(?1, '$.follow_up.alert') IS NULL OR EXISTS"        \
+	"  (SELECT 1 FROM messages x WHERE x.member_id = m.id"                 \
+	"   AND x.alert_id = json_extract(?1, '$.follow_up.alert')"            \
+	"   AND x.direction = 'out' AND CASE json_extract(?1,"                 \
+	"   '$.follow_up.who') WHEN 'missed' THEN x.status IN ('failed',"      \
+	"   'expired', 'undelivered') ELSE x.status IN ('sent', 'delivered')"  \
+	"   AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.member_id ="      \
+	"   m.id AND r.direction = 'in' AND r.created_at >= x.created_at)"     \
+	"   END))"
+
+/* ?4 after, ?5 last id looked at, ?6 limit. */
+static const char alert_sql_walk[] =
+    "SELECT id, sms_ok, email_ok, phone, email, first_name, last_name, zip,"
+    " time_zone, attributes, (SELECT l.time_zone FROM subscriptions s"
+    "  JOIN lists l ON l.id = s.list_id WHERE s.member_id = w.id"
+    "  AND s.status = 'active' AND l.time_zone IS NOT NULL AND s.list_id IN"
+    "  (SELECT value FROM json_each(?1, '$.lists')) LIMIT 1)"
+    " FROM (SELECT m.*, " ALERT_SQL_SMS_OK " AS sms_ok, " ALERT_SQL_EMAIL_OK
+    " AS email_ok FROM members m WHERE m.id > ?4 AND m.id <= ?5" ALERT_SQL_FILTERS
+    ") w WHERE sms_ok OR email_ok ORDER BY id LIMIT ?6";
+
+static const char alert_sql_reach[] =
+    "SELECT count(*), total(sms_ok), total(email_ok),"
+    " total(sms_ok AND email_ok), total(sms_out), total(email_out),"
+    " total(bouncing), total(NOT sms_ok AND NOT email_ok AND pending)"
+    " FROM (SELECT " ALERT_SQL_SMS_OK " AS sms_ok, " ALERT_SQL_EMAIL_OK
+    " AS email_ok, (?2 AND " ALERT_SQL_SUB("sms",
+	"IN ('active', 'pending')") " AND " ALERT_SQL_SMS_OPTOUT ") AS sms_out, (?3 AND " ALERT_SQL_SUB("email",
+	"IN ('active', 'pending')") " AND " ALERT_SQL_EMAIL_OPTOUT
+				    ") AS email_out, (?3 AND m.bouncing = 1 AND " ALERT_SQL_SUB(
+					"email",
+					"= 'active'") ") AS bouncing, (" ALERT_SQL_SUB("sms",
+					"= 'pending'") " OR " ALERT_SQL_SUB("email",
+					"= 'pending'") ") AS pending"
+						       " FROM members m WHERE m.id > ?4 AND m.id <= ?5 AND EXISTS"
+						       " (SELECT 1 FROM subscriptions s WHERE s.member_id = m.id"
+						       " AND s.status IN ('active', 'pending') AND s.list_id IN"
+						       " (SELECT value FROM json_each(?1, '$.lists')))" ALERT_SQL_FILTERS
+						       ")";
+
+static const char alert_sql_max_member[] = "SELECT max(id) FROM members";
+
+#define ALERT_COLS                                                         \
+	"id, name, status, pause_reason, audience, sms, email, sender,"    \
+	" sms_body, email_subject, email_text, email_html, urgent,"        \
+	" validity_s, scheduled_at, audience_max_id, cursor, fanout_done," \
+	" created_at, started_at, finished_at"
+static const char alert_sql_load[] =
+    "SELECT " ALERT_COLS " FROM alerts WHERE id = ?1";
+static const char alert_sql_list[] =
+    "SELECT id FROM alerts WHERE (?1 = 0 OR id < ?1)"
+    " AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3";
+static const char alert_sql_by_create_key[] =
+    "SELECT id FROM alerts WHERE create_key = ?1";
+static const char alert_sql_by_send_key[] =
+    "SELECT id FROM alerts WHERE send_key = ?1";
+static const char alert_sql_insert[] =
+    "INSERT INTO alerts (name, status, audience, sms, email, sender,"
+    " sms_body, email_subject, email_text, email_html, urgent, validity_s,"
+    " scheduled_at, create_key, created_by, created_at, updated_at)"
+    " VALUES (?1, 'draft', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?15)";
+static const char alert_sql_update[] =
+    "UPDATE alerts SET name = ?2, audience = ?3, sms = ?4, email = ?5,"
+    " sender = ?6, sms_body = ?7, email_subject = ?8, email_text = ?9,"
+    " email_html = ?10, urgent = ?11, validity_s = ?12, scheduled_at = ?13,"
+    " updated_at = ?14 WHERE id = ?1 AND status = 'draft'";
+static const char alert_sql_delete[] =
+    "DELETE FROM alerts WHERE id = ?1 AND status = 'draft'";
+static const char alert_sql_status[] =
+    "SELECT status FROM alerts WHERE id = ?1";
+static const char alert_sql_transition[] =
+    "UPDATE alerts SET status = ?2, pause_reason = ?3, updated_at = ?4,"
+    " started_at = CASE WHEN ?2 = 'sending' THEN coalesce(started_at, ?4)"
+    "  ELSE started_at END,"
+    " audience_max_id = CASE WHEN ?2 = 'sending' THEN"
+    "  coalesce(audience_max_id, (SELECT coalesce(max(id), 0) FROM members))"
+    "  ELSE audience_max_id END,"
+    " finished_at = CASE WHEN ?2 IN ('done', 'cancelled') THEN ?4"
+    "  ELSE finished_at END"
+    " WHERE id = ?1";
+static const char alert_sql_send_key[] =
+    "UPDATE alerts SET send_key = ?2 WHERE id = ?1";
+static const char alert_sql_live[] =
+    "SELECT id FROM alerts WHERE status IN ('scheduled', 'sending')"
+    " ORDER BY id";
+static const char alert_sql_cursor[] =
+    "UPDATE alerts SET cursor = ?2, fanout_done = ?3, updated_at = ?4"
+    " WHERE id = ?1";
+static const char alert_sql_counts[] =
+    "SELECT channel, status, count(*) FROM messages WHERE alert_id = ?1"
+    " GROUP BY channel, status";
+static const char alert_sql_backlog[] =
+    "SELECT count(*) FROM messages WHERE alert_id = ?1"
+    " AND status IN ('queued', 'sending')";
+
+const char *
+alert_status_name(enum alert_status s)
+{
+	if ((unsigned)s >= ALERT_STATUS_COUNT)
+		return NULL;
+	return alert_status_names[s];
+}
+
+int
+alert_status_parse(const char *name, enum alert_status *out)
+{
+	for (unsigned i = 0; name != NULL && i < ALERT_STATUS_COUNT; i++)
+		if (strcmp(name, alert_status_names[i]) == 0) {
+			*out = (enum alert_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Binds the definition's columns from parameter 'first' on, in the order
+ * of alert_sql_insert (name ... scheduled_at). */
+static void
+alert_bind_def(sqlite3_stmt *s, int first, const struct alert_def *d)
+{
+	int i = first;
+
+	queue_bind_text(s, i++, d->name);
+	queue_bind_text(s, i++, d->audience);
+	sqlite3_bind_int(s, i++, d->sms);
+	sqlite3_bind_int(s, i++, d->email);
+	queue_bind_text(s, i++, d->sender);
+	queue_bind_text(s, i++, d->sms_body);
+	queue_bind_text(s, i++, d->email_subject);
+	queue_bind_text(s, i++, d->email_text);
+	queue_bind_text(s, i++, d->email_html);
+	sqlite3_bind_int(s, i++, d->urgent);
+	sqlite3_bind_int64(s, i++, d->validity_s);
+	queue_bind_id(s, i, d->scheduled_at);
+}
+
+/* The id a key column holds 'key' under (0 = none). */
+static int
+alert_by_key(struct store *st, const char *sql, const char *key, int64_t *id,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	bool found;
+
+	*id = 0;
+	if ((s = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (queue_int_row(st, s, id, &found, err, errlen) == -1)
+		return -1;
+	if (!found)
+		*id = 0;
+	return 0;
+}
+
+int
+store_alert_create(struct store *st, const struct alert_def *d, int64_t now,
+    int64_t *id, bool *dup, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	*dup = false;
+	if (d->create_key != NULL) {
+		if (alert_by_key(st, alert_sql_by_create_key, d->create_key, id,
+			err, errlen) == -1)
+			return -1;
+		if (*id != 0) {
+			*dup = true;
+			return 0;
+		}
+	}
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_insert, err, errlen)) == NULL)
+		return -1;
+	alert_bind_def(s, 1, d);
+	queue_bind_text(s, 13, d->create_key);
+	queue_bind_id(s, 14, d->created_by);
+	sqlite3_bind_int64(s, 15, now);
+	if (queue_step_done(st, s, "alert insert", err, errlen) == -1)
+		return -1;
+	*id = sqlite3_last_insert_rowid(store_db(st));
+	return 0;
+}
+
+int
+store_alert_update(struct store *st, int64_t id, const struct alert_def *d,
+    int64_t now, bool *found, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	*found = false;
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_update, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	alert_bind_def(s, 2, d);
+	sqlite3_bind_int64(s, 14, now);
+	if (queue_step_done(st, s, "alert update", err, errlen) == -1)
+		return -1;
+	*found = sqlite3_changes(store_db(st)) > 0;
+	return 0;
+}
+
+int
+store_alert_delete(struct store *st, int64_t id, bool *found, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	*found = false;
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_delete, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if (queue_step_done(st, s, "alert delete", err, errlen) == -1)
+		return -1;
+	*found = sqlite3_changes(store_db(st)) > 0;
+	return 0;
+}
+
+static char *
+alert_col_dup(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t == NULL ? NULL : xstrdup((const char *)t);
+}
+
+int
+store_alert_load(struct store *st, int64_t id, struct alert_row *out,
+    bool *found, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	if ((s = store_stmt(st, alert_sql_load, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		out->id = sqlite3_column_int64(s, 0);
+		out->name = alert_col_dup(s, 1);
+		if (alert_status_parse((const char *)sqlite3_column_text(s, 2),
+			&out->status) == -1)
+			out->status = ALERT_CANCELLED; /* CHECK forbids it */
+		out->pause_reason = alert_col_dup(s, 3);
+		out->audience = alert_col_dup(s, 4);
+		out->sms = sqlite3_column_int(s, 5) != 0;
+		out->email = sqlite3_column_int(s, 6) != 0;
+		out->sender = alert_col_dup(s, 7);
+		out->sms_body = alert_col_dup(s, 8);
+		out->email_subject = alert_col_dup(s, 9);
+		out->email_text = alert_col_dup(s, 10);
+		out->email_html = alert_col_dup(s, 11);
+		out->urgent = sqlite3_column_int(s, 12) != 0;
+		out->validity_s = sqlite3_column_int64(s, 13);
+		out->scheduled_at = sqlite3_column_int64(s, 14);
+		out->audience_max_id = sqlite3_column_int64(s, 15);
+		out->cursor = sqlite3_column_int64(s, 16);
+		out->fanout_done = sqlite3_column_int(s, 17) != 0;
+		out->created_at = sqlite3_column_int64(s, 18);
+		out->started_at = sqlite3_column_int64(s, 19);
+		out->finished_at = sqlite3_column_int64(s, 20);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert load", err, errlen);
+		store_alert_row_free(out);
+		*found = false;
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_alert_row_free(struct alert_row *r)
+{
+	if (r == NULL)
+		return;
+	free(r->name);
+	free(r->pause_reason);
+	free(r->audience);
+	free(r->sender);
+	free(r->sms_body);
+	free(r->email_subject);
+	free(r->email_text);
+	free(r->email_html);
+	memset(r, 0, sizeof(*r));
+}
+
+json_t *
+store_alert_json(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	json_t *o = NULL, *aud;
+	int rc;
+
+	err[0] = '\0';
+	if ((s = store_stmt(st, alert_sql_load, err, errlen)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		aud = json_loads((const char *)sqlite3_column_text(s, 4), 0,
+		    NULL);
+		o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+			      " s:o, s:o, s:b, s:I, s:o, s:I, s:b, s:o, s:o,"
+			      " s:o}",
+		    "id", (json_int_t)sqlite3_column_int64(s, 0), "name",
+		    queue_json_text(s, 1), "status", queue_json_text(s, 2),
+		    "pause_reason", queue_json_text(s, 3), "audience",
+		    aud != NULL ? aud : json_null(), "channels",
+		    json_pack("[]"), "sender", queue_json_text(s, 7),
+		    "sms_body", queue_json_text(s, 8), "email_subject",
+		    queue_json_text(s, 9), "email_text", queue_json_text(s, 10),
+		    "email_html", queue_json_text(s, 11), "urgent",
+		    sqlite3_column_int(s, 12) != 0, "validity_s",
+		    (json_int_t)sqlite3_column_int64(s, 13), "scheduled_at",
+		    queue_json_time(s, 14), "cursor",
+		    (json_int_t)sqlite3_column_int64(s, 16), "fanout_done",
+		    sqlite3_column_int(s, 17) != 0, "created_at",
+		    queue_json_time(s, 18), "started_at",
+		    queue_json_time(s, 19), "finished_at",
+		    queue_json_time(s, 20));
+		if (o != NULL) {
+			json_t *ch = json_object_get(o, "channels");
+
+			if (sqlite3_column_int(s, 5))
+				json_array_append_new(ch, json_string("sms"));
+			if (sqlite3_column_int(s, 6))
+				json_array_append_new(ch, json_string("email"));
+		}
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert json", err, errlen);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
+store_alert_list(struct store *st, int64_t before, size_t limit,
+    const char *status, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	json_t *arr = json_array(), *o;
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((s = store_stmt(st, alert_sql_list, err, errlen)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, before);
+	queue_bind_text(s, 2, status);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+	ids = xreallocarray(NULL, limit > 0 ? limit : 1, sizeof(*ids));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < limit)
+		ids[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_errmsg(st, "alert list", err, errlen);
+		goto fail;
+	}
+	/* The load statement is another cached statement: one at a time. */
+	for (i = 0; i < n; i++) {
+		if ((o = store_alert_json(st, ids[i], err, errlen)) == NULL) {
+			if (err[0] != '\0')
+				goto fail;
+			continue; /* deleted meanwhile */
+		}
+		json_array_append_new(arr, o);
+	}
+	free(ids);
+	return arr;
+fail:
+	free(ids);
+	json_decref(arr);
+	return NULL;
+}
+
+int
+store_alert_transition(struct store *st, int64_t id, unsigned from,
+    enum alert_status to, const char *reason, int64_t now, bool *changed,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	enum alert_status cur;
+	int rc;
+
+	*changed = false;
+	if ((s = store_stmt(st, alert_sql_status, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW &&
+	    alert_status_parse((const char *)sqlite3_column_text(s, 0), &cur) ==
+		0 &&
+	    (from & (1u << cur)) != 0)
+		*changed = true;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_errmsg(st, "alert status", err, errlen);
+		return -1;
+	}
+	if (!*changed)
+		return 0;
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_transition, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, alert_status_names[to], -1, SQLITE_STATIC);
+	queue_bind_text(s, 3, to == ALERT_PAUSED ? reason : NULL);
+	sqlite3_bind_int64(s, 4, now);
+	return queue_step_done(st, s, "alert transition", err, errlen);
+}
+
+int
+store_alert_send_key(struct store *st, int64_t id, const char *key,
+    int64_t *dup_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (alert_by_key(st, alert_sql_by_send_key, key, dup_id, err, errlen) ==
+	    -1)
+		return -1;
+	if (*dup_id != 0)
+		return 0;
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_send_key, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	return queue_step_done(st, s, "alert send key", err, errlen);
+}
+
+int
+store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	if ((s = store_stmt(st, alert_sql_live, err, errlen)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = xreallocarray(ids, cap, sizeof(*ids));
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		store_errmsg(st, "live alerts", err, errlen);
+		return -1;
+	}
+	/* Called after the reset: the callback may use the store. */
+	for (i = 0; i < n; i++)
+		fn(arg, ids[i]);
+	free(ids);
+	return 0;
+}
+
+int
+store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor, bool done,
+    int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, alert_sql_cursor, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, cursor);
+	sqlite3_bind_int(s, 3, done);
+	sqlite3_bind_int64(s, 4, now);
+	return queue_step_done(st, s, "alert cursor", err, errlen);
+}
+
+/* ?1..?5 of the audience statements. */
+static void
+alert_bind_walk(sqlite3_stmt *s, const struct alert_walk *w, int64_t last)
+{
+	sqlite3_bind_text(s, 1, w->audience, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, w->sms);
+	sqlite3_bind_int(s, 3, w->email);
+	sqlite3_bind_int64(s, 4, w->after);
+	sqlite3_bind_int64(s, 5, last);
+}
+
+/* The last member id a call looks at: bounded by max_id and by scan. */
+static int64_t
+alert_walk_last(const struct alert_walk *w)
+{
+	int64_t last = w->max_id > 0 ? w->max_id : INT64_MAX;
+
+	if (last < w->after)
+		return w->after; /* an empty range */
+	if (w->scan > 0 && (uint64_t)(last - w->after) > w->scan)
+		last = w->after + (int64_t)w->scan;
+	return last;
+}
+
+static const char *
+alert_text(sqlite3_stmt *s, int col)
+{
+	return (const char *)sqlite3_column_text(s, col);
+}
+
+ssize_t
+store_alert_walk(struct store *st, const struct alert_walk *w,
+    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	struct alert_member m;
+	int64_t last = alert_walk_last(w);
+	ssize_t n = 0;
+	int rc;
+
+	*next = w->after;
+	*end = false;
+	if ((s = store_stmt(st, alert_sql_walk, err, errlen)) == NULL)
+		return -1;
+	alert_bind_walk(s, w, last);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)w->limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.id = sqlite3_column_int64(s, 0);
+		m.phone = sqlite3_column_int(s, 1) ? alert_text(s, 3) : NULL;
+		m.email = sqlite3_column_int(s, 2) ? alert_text(s, 4) : NULL;
+		m.first_name = alert_text(s, 5);
+		m.last_name = alert_text(s, 6);
+		m.zip = alert_text(s, 7);
+		m.time_zone = alert_text(s, 8);
+		m.attributes = alert_text(s, 9);
+		m.list_time_zone = alert_text(s, 10);
+		if (fn(arg, &m, err, errlen) == -1) {
+			sqlite3_reset(s);
+			return -1;
+		}
+		*next = m.id;
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert walk", err, errlen);
+		return -1;
+	}
+	if ((size_t)n < w->limit) {
+		/* The range is exhausted: resume after its end. */
+		*next = last;
+		*end = w->max_id > 0 ? last >= w->max_id : w->scan == 0;
+	}
+	return n;
+}
+
+int
+store_alert_reach(struct store *st, const struct alert_walk *w,
+    struct alert_reach *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = store_stmt(st, alert_sql_reach, err, errlen)) == NULL)
+		return -1;
+	alert_bind_walk(s, w, alert_walk_last(w));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->matched = sqlite3_column_int64(s, 0);
+		out->sms = sqlite3_column_int64(s, 1);
+		out->email = sqlite3_column_int64(s, 2);
+		out->both = sqlite3_column_int64(s, 3);
+		out->sms_opted_out = sqlite3_column_int64(s, 4);
+		out->email_opted_out = sqlite3_column_int64(s, 5);
+		out->email_bouncing = sqlite3_column_int64(s, 6);
+		out->unconfirmed = sqlite3_column_int64(s, 7);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert audience", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_alert_max_member(struct store *st, int64_t *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	bool found;
+
+	if ((s = store_stmt(st, alert_sql_max_member, err, errlen)) == NULL ||
+	    queue_int_row(st, s, out, &found, err, errlen) == -1)
+		return -1;
+	if (!found)
+		*out = 0;
+	return 0;
+}
+
+json_t *
+store_alert_counts(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	json_t *o = json_pack("{s:{}, s:{}}", "sms", "email"), *ch;
+	int rc;
+
+	if ((s = store_stmt(st, alert_sql_counts, err, errlen)) == NULL) {
+		json_decref(o);
+		return NULL;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ch = json_object_get(o, alert_text(s, 0));
+		if (ch != NULL)
+			json_object_set_new(ch, alert_text(s, 1),
+			    json_integer(sqlite3_column_int64(s, 2)));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert counts", err, errlen);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int
+store_alert_backlog(struct store *st, int64_t id, int64_t *out, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	bool found;
+
+	if ((s = store_stmt(st, alert_sql_backlog, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if (queue_int_row(st, s, out, &found, err, errlen) == -1)
+		return -1;
+	if (!found)
+		*out = 0;
+	return 0;
+}

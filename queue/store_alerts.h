@@ -1,0 +1,216 @@
+/*
+ * store_alerts.h - action alerts as stored: their definition, their state,
+ * the audience they reach and the cursor of their fan-out. The alert
+ * engine and API (daemon/alerts.c) use these functions; none of them sees
+ * SQL.
+ *
+ * Contract:
+ *  - Loop thread only; writes join the store's group transaction, and an
+ *    operation that fails after it changed rows rolls the group back.
+ *  - An audience is JSON text (the alerts.audience column):
+ *      {"lists": [id, ...],            required, at least one list id
+ *       "tags": ["t", ...],            optional: the member has every tag
+ *       "fields": {"name": "value"},   optional: attribute equality
+ *       "zip_prefix": "021",           optional
+ *       "follow_up": {"alert": id, "who": "missed" | "no_reply"}}
+ *    The caller (alerts.c) validates it before storing; these functions
+ *    trust its shape.
+ *  - A member is reached on a channel when the channel is on, the member
+ *    has the address, an *active* subscription to one of the lists on that
+ *    channel, is not opted out of the channel and, for email, is not
+ *    bouncing. The send-time check of dispatch.c stays the last word: an
+ *    opt-out committed after a message was made still suppresses it.
+ *  - Members are walked in id order up to audience_max_id, fixed when the
+ *    alert starts sending, so the audience of a running alert is the one
+ *    it started with and a restart resumes at the stored cursor.
+ *  - Errors: 0 / -1 with text in err; json_t results are new references
+ *    (NULL with err empty = not found).
+ */
+#ifndef OD_STORE_ALERTS_H
+#define OD_STORE_ALERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+struct store;
+
+enum alert_status {
+	ALERT_DRAFT = 0,
+	ALERT_SCHEDULED,
+	ALERT_SENDING,
+	ALERT_PAUSED,
+	ALERT_DONE,
+	ALERT_CANCELLED,
+	ALERT_STATUS_COUNT
+};
+
+/* "draft", "scheduled", ...; NULL for an out-of-range value. */
+const char *alert_status_name(enum alert_status s);
+/* The status called 'name'; -1 if none. */
+int alert_status_parse(const char *name, enum alert_status *out);
+
+/* What create and a draft's update write. Strings are copied. */
+struct alert_def {
+	const char *name;     /* required */
+	const char *audience; /* JSON text, see above; required */
+	bool sms;
+	bool email;
+	const char *sender; /* NULL = the first list's */
+	const char *sms_body;
+	const char *email_subject;
+	const char *email_text;
+	const char *email_html;
+	bool urgent;
+	int64_t validity_s;	/* > 0 */
+	int64_t scheduled_at;	/* 0 = none */
+	const char *create_key; /* Idempotency-Key; NULL = none */
+	int64_t created_by;	/* staff id; 0 = none */
+};
+
+/*
+ * Stores a new draft. With a create_key already used, nothing is stored:
+ * *id is the existing alert and *dup is set.
+ */
+int store_alert_create(struct store *st, const struct alert_def *d, int64_t now,
+    int64_t *id, bool *dup, char *err, size_t errlen);
+/* Rewrites draft 'id' (not its create_key). *found false if there is no
+ * draft 'id' (absent or no longer a draft: see store_alert_status()). */
+int store_alert_update(struct store *st, int64_t id, const struct alert_def *d,
+    int64_t now, bool *found, char *err, size_t errlen);
+/* Deletes draft 'id'; *found false if there is no draft 'id'. */
+int store_alert_delete(struct store *st, int64_t id, bool *found, char *err,
+    size_t errlen);
+
+/* The alert as the engine needs it; strings owned, store_alert_row_free(). */
+struct alert_row {
+	int64_t id;
+	char *name;
+	enum alert_status status;
+	char *pause_reason;
+	char *audience;
+	bool sms;
+	bool email;
+	char *sender;
+	char *sms_body;
+	char *email_subject;
+	char *email_text;
+	char *email_html;
+	bool urgent;
+	int64_t validity_s;
+	int64_t scheduled_at; /* 0 = none */
+	int64_t audience_max_id;
+	int64_t cursor;
+	bool fanout_done;
+	int64_t created_at;
+	int64_t started_at; /* 0 = not yet */
+	int64_t finished_at;
+};
+/* Loads alert 'id' into *out; *found false if absent. */
+int store_alert_load(struct store *st, int64_t id, struct alert_row *out,
+    bool *found, char *err, size_t errlen);
+void store_alert_row_free(struct alert_row *r);
+/* The alert as the API shows it (without counters). */
+json_t *store_alert_json(struct store *st, int64_t id, char *err,
+    size_t errlen);
+/*
+ * A page of alerts, newest first: ids below 'before' (0 = from the
+ * newest), at most 'limit'; 'status' NULL = any. A JSON array.
+ */
+json_t *store_alert_list(struct store *st, int64_t before, size_t limit,
+    const char *status, char *err, size_t errlen);
+
+/*
+ * Moves alert 'id' to 'to' if its status is one of 'from' (a bit set of
+ * 1u << enum alert_status). 'reason' is kept as pause_reason for
+ * ALERT_PAUSED and cleared otherwise. *changed false if the alert is
+ * absent or in another status. Entering ALERT_SENDING the first time
+ * fixes audience_max_id and started_at; ALERT_DONE and ALERT_CANCELLED
+ * set finished_at.
+ */
+int store_alert_transition(struct store *st, int64_t id, unsigned from,
+    enum alert_status to, const char *reason, int64_t now, bool *changed,
+    char *err, size_t errlen);
+/* Records the send's Idempotency-Key on alert 'id'; *dup_id is the alert
+ * that already used it (0 = none, the key is now this alert's). */
+int store_alert_send_key(struct store *st, int64_t id, const char *key,
+    int64_t *dup_id, char *err, size_t errlen);
+/* Alerts in 'scheduled' or 'sending', oldest first, to the callback. */
+typedef void store_alert_id_fn(void *arg, int64_t id);
+int store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg,
+    char *err, size_t errlen);
+/* Saves the fan-out cursor (and that the walk is done). */
+int store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor,
+    bool done, int64_t now, char *err, size_t errlen);
+
+/* ---- Audience ----------------------------------------------------------- */
+
+/* A member as the walk hands it over; borrowed for the callback. */
+struct alert_member {
+	int64_t id;
+	const char *phone; /* NULL when not reached by SMS */
+	const char *email; /* NULL when not reached by email */
+	const char *first_name;
+	const char *last_name;
+	const char *zip;
+	const char *time_zone;
+	const char *attributes;	    /* JSON object text */
+	const char *list_time_zone; /* of the first list reaching it; NULL */
+};
+/* Returns 0, or -1 (with err) to stop the walk with that error. */
+typedef int store_alert_member_fn(void *arg, const struct alert_member *m,
+    char *err, size_t errlen);
+
+/* Which members and how many at a time. */
+struct alert_walk {
+	const char *audience; /* JSON text */
+	bool sms;
+	bool email;
+	int64_t after;	/* members with id > after ... */
+	int64_t max_id; /* ... and <= max_id (0 = no bound) */
+	size_t limit;	/* at most this many reached members */
+	size_t scan;	/* and look at ids up to after + scan (0 = no bound) */
+};
+/*
+ * Hands each reached member (one channel at least) in id order to fn.
+ * Returns how many it handed over, or -1. *next is the id to resume after:
+ * the last member handed over when 'limit' was reached, else the end of
+ * the range looked at; *end is set when nothing is left up to max_id.
+ */
+ssize_t store_alert_walk(struct store *st, const struct alert_walk *w,
+    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
+    size_t errlen);
+
+/* Who an audience reaches and who it leaves out, per channel. */
+struct alert_reach {
+	int64_t matched; /* members subscribed in any status who match */
+	int64_t sms;	 /* reached by SMS */
+	int64_t email;	 /* reached by email */
+	int64_t both;	 /* reached on both */
+	int64_t sms_opted_out;
+	int64_t email_opted_out;
+	int64_t email_bouncing;
+	int64_t unconfirmed; /* pending (double opt-in) on every channel */
+};
+int store_alert_reach(struct store *st, const struct alert_walk *w,
+    struct alert_reach *out, char *err, size_t errlen);
+/* The highest member id now (audience_max_id of an alert starting). */
+int store_alert_max_member(struct store *st, int64_t *out, char *err,
+    size_t errlen);
+
+/* ---- Messages of an alert ----------------------------------------------- */
+
+/*
+ * Per channel and state counts of the alert's messages:
+ * {"sms": {"queued": n, "sent": n, ...}, "email": {...}}.
+ */
+json_t *store_alert_counts(struct store *st, int64_t id, char *err,
+    size_t errlen);
+/* Messages of alert 'id' not yet finished (queued or sending). */
+int store_alert_backlog(struct store *st, int64_t id, int64_t *out, char *err,
+    size_t errlen);
+
+#endif
