@@ -927,7 +927,7 @@ ctl_lists_table(struct ctl *ctl)
 	struct ctl_table t;
 	struct ctl_reply r;
 	const json_t *l, *counts;
-	char *c[8];
+	char *c[9];
 	size_t i, j;
 	int rc;
 
@@ -941,10 +941,11 @@ ctl_lists_table(struct ctl *ctl)
 		ctl_reply_free(&r);
 		return CTL_EX_OK;
 	}
-	ctl_table_init(&t, 8, "lrlrrrll");
+	/* members, each counted once, by the best state on the list */
+	ctl_table_init(&t, 9, "lrlrrrrll");
 	ctl_table_add(&t,
 	    (const char *[]){"NAME", "ID", "KEYWORDS", "ACTIVE", "PENDING",
-		"LEFT", "DOUBLE OPT-IN", "FROM"});
+		"OPTED OUT", "LEFT", "DOUBLE OPT-IN", "FROM"});
 	json_array_foreach(json_object_get(r.json, "lists"), i, l) {
 		if (ctl->quiet) {
 			c[0] = ctl_safe_text(json_object_get(l, "name"));
@@ -958,15 +959,16 @@ ctl_lists_table(struct ctl *ctl)
 		c[2] = ctl_join(json_object_get(l, "keywords"));
 		c[3] = ctl_json_text(json_object_get(counts, "active"));
 		c[4] = ctl_json_text(json_object_get(counts, "pending"));
-		c[5] = ctl_json_text(json_object_get(counts, "left"));
-		c[6] = xstrdup(json_is_true(json_object_get(l, "double_optin"))
+		c[5] = ctl_json_text(json_object_get(counts, "opted_out"));
+		c[6] = ctl_json_text(json_object_get(counts, "left"));
+		c[7] = xstrdup(json_is_true(json_object_get(l, "double_optin"))
 			? "yes"
 			: "no");
-		c[7] = xstrdup(json_is_true(json_object_get(l, "from_config"))
+		c[8] = xstrdup(json_is_true(json_object_get(l, "from_config"))
 			? "config"
 			: "api");
 		ctl_table_add(&t, (const char *const *)c);
-		for (j = 0; j < 8; j++)
+		for (j = 0; j < 9; j++)
 			free(c[j]);
 	}
 	if (!ctl->quiet) {
@@ -978,6 +980,43 @@ ctl_lists_table(struct ctl *ctl)
 	ctl_table_free(&t);
 	ctl_reply_free(&r);
 	return CTL_EX_OK;
+}
+
+/* "by channel     sms 3 active, 1 opted out; email 2 active" */
+static void
+ctl_list_channel_counts(const json_t *cc)
+{
+	static const char *const states[] = {"active", "pending", "opted_out",
+	    "left"};
+	static const char *const chans[] = {"sms", "email"};
+	const json_t *c;
+	json_int_t n;
+	const char *sep = "";
+	size_t i, j;
+	bool any;
+
+	if (!json_is_object(cc))
+		return;
+	printf("%-14s ", "by channel");
+	for (i = 0; i < sizeof(chans) / sizeof(chans[0]); i++) {
+		c = json_object_get(cc, chans[i]);
+		any = false;
+		for (j = 0; j < sizeof(states) / sizeof(states[0]); j++) {
+			n = json_integer_value(json_object_get(c, states[j]));
+			if (n == 0)
+				continue;
+			if (any)
+				printf(", ");
+			else
+				printf("%s%s ", sep, chans[i]);
+			printf("%lld %s", (long long)n,
+			    strcmp(states[j], "opted_out") == 0 ? "opted out"
+								: states[j]);
+			any = true;
+			sep = "; ";
+		}
+	}
+	printf("%s\n", *sep == '\0' ? "none" : "");
 }
 
 static void
@@ -1002,7 +1041,9 @@ ctl_list_print(const json_t *l)
 							    : "the API");
 	ctl_field("active", json_object_get(counts, "active"));
 	ctl_field("pending", json_object_get(counts, "pending"));
+	ctl_field("opted out", json_object_get(counts, "opted_out"));
 	ctl_field("left", json_object_get(counts, "left"));
+	ctl_list_channel_counts(json_object_get(l, "channel_counts"));
 	ctl_field("created", json_object_get(l, "created_at"));
 	ctl_field("welcome email", json_object_get(l, "welcome_email_subject"));
 	printf("welcome SMS:\n");

@@ -199,6 +199,8 @@ static const struct config_key config_sms_keys[] = {
 	1024)},
     {CONFIG_KEY("stop_reply", CONFIG_T_STRING, CONFIG_OFF(stop_reply), 1,
 	CONFIG_TEXT_MAX)},
+    {CONFIG_KEY("accept_unassigned_numbers", CONFIG_T_BOOL,
+	CONFIG_OFF(accept_unassigned), 0, 0)},
     {CONFIG_KEY("start_reply", CONFIG_T_STRING, CONFIG_OFF(start_reply), 1,
 	CONFIG_TEXT_MAX)},
     {CONFIG_KEY("help_reply", CONFIG_T_STRING, CONFIG_OFF(help_reply), 1,

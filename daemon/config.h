@@ -130,6 +130,8 @@ struct config {
 
 	/* [list NAME] ..., in file order */
 	struct config_list *lists;
+	/* accept_unassigned_numbers: members' numbers may be possible only */
+	bool accept_unassigned;
 	size_t nlists;
 
 	/* every section as written, in file order */

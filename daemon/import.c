@@ -765,12 +765,15 @@ static int
 imp_row_contact(struct imp_session *s, struct imp_row *r, char *why,
     size_t whylen, char *warn, size_t warnlen)
 {
+	const struct config *cfg = s->im->deps.cfg;
 	char perr[256] = "", eerr[256] = "";
 	bool pok = false, eok = false;
 
 	if (r->phone != NULL) {
-		if (phone_normalize(r->phone, s->region, r->e164,
-			sizeof(r->e164), perr, sizeof(perr)) == 0)
+		if (phone_normalize_as(r->phone, s->region,
+			cfg != NULL && cfg->accept_unassigned ? PHONE_POSSIBLE
+							      : PHONE_VALID,
+			r->e164, sizeof(r->e164), perr, sizeof(perr)) == 0)
 			pok = true;
 	}
 	if (r->email != NULL &&

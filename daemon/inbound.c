@@ -999,12 +999,12 @@ inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
 	c.err = err;
 	c.errlen = errlen;
 	c.from = m->from;
-	if (m->from[0] != '+' &&
-	    phone_normalize(m->from, cfg->default_region, e164, sizeof(e164),
-		perr, sizeof(perr)) == 0)
+	/* the key members are found by too (members.c), so both agree */
+	if (phone_normalize_as(m->from, cfg->default_region, PHONE_STORED, e164,
+		sizeof(e164), perr, sizeof(perr)) == 0)
 		c.from = e164;
 	log_mask_addr(c.from, c.masked, sizeof(c.masked));
-	if (c.from[0] != '+') {
+	if (c.from != e164) {
 		/* a short code or a name: nobody to enrol or answer */
 		inbound_log(&c, "unroutable", NULL);
 		return 0;

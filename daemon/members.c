@@ -110,6 +110,12 @@ struct mb_fields {
 	json_t *remove_tags;
 };
 
+/* What mb_phone() checks a number for. */
+enum mb_phone_use {
+	MB_PHONE_SET,  /* a member's number: valid (or possible, per config) */
+	MB_PHONE_FIND, /* a lookup: anything a member may be stored with */
+};
+
 /* One "subscribe" item of a create. */
 struct mb_sub {
 	int64_t list;
@@ -298,19 +304,38 @@ mb_region(const struct members *m)
 	return r != NULL && *r != '\0' ? r : "US";
 }
 
-/* Normalizes a phone number into out; err names 'field'. */
+/*
+ * Normalizes a phone number into out; err names 'field'. One rule for
+ * numbers: a lookup (MB_PHONE_FIND) takes any possible number, or one
+ * already in E.164 form as a received text may have stored it, so what
+ * is stored is found by the same string; a number a member is created
+ * or updated with (MB_PHONE_SET) must be valid, or only possible with
+ * [sms] accept_unassigned_numbers.
+ */
 static int
-mb_phone(const struct members *m, const char *field, const char *in, char *out,
-    size_t outlen, char *err, size_t errlen)
+mb_phone(const struct members *m, const char *field, const char *in,
+    enum mb_phone_use use, char *out, size_t outlen, char *err, size_t errlen)
 {
-	char why[256];
+	enum phone_accept accept = PHONE_VALID;
+	char why[256], tmp[PHONE_E164_MAX];
 
-	if (phone_normalize(in, mb_region(m), out, outlen, why, sizeof(why)) ==
-	    -1) {
+	if (use == MB_PHONE_FIND)
+		accept = PHONE_STORED;
+	else if (m->deps.cfg != NULL && m->deps.cfg->accept_unassigned)
+		accept = PHONE_POSSIBLE;
+	if (phone_normalize_as(in, mb_region(m), accept, out, outlen, why,
+		sizeof(why)) == 0)
+		return 0;
+	if (accept == PHONE_VALID &&
+	    phone_normalize_as(in, mb_region(m), PHONE_POSSIBLE, tmp,
+		sizeof(tmp), NULL, 0) == 0)
+		snprintf(err, errlen,
+		    "%s: %s (an unassigned range; [sms] "
+		    "accept_unassigned_numbers = yes accepts it)",
+		    field, why);
+	else
 		snprintf(err, errlen, "%s: %s", field, why);
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -518,7 +543,7 @@ mb_parse_addrs(struct members *m, json_t *o, struct mb_fields *mf, bool patch,
 	if (present && (s != NULL || patch)) {
 		mf->f.set |= MF_PHONE;
 		if (s != NULL) {
-			if (mb_phone(m, "phone", s, mf->phone,
+			if (mb_phone(m, "phone", s, MB_PHONE_SET, mf->phone,
 				sizeof(mf->phone), err, errlen) == -1)
 				return -1;
 			mf->f.phone = mf->phone;
@@ -983,8 +1008,8 @@ mb_members_get(struct http_req *req, void *arg)
 	if (mb_page(&q, &mq.after, &mq.limit, err, sizeof(err)) == -1)
 		goto invalid;
 	if ((s = evhttp_find_header(&q, "phone")) != NULL) {
-		if (mb_phone(m, "phone", s, phone, sizeof(phone), err,
-			sizeof(err)) == -1)
+		if (mb_phone(m, "phone", s, MB_PHONE_FIND, phone, sizeof(phone),
+			err, sizeof(err)) == -1)
 			goto invalid;
 		mq.phone = phone;
 	}
@@ -1646,6 +1671,7 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 	struct member_fields f = {0};
 	json_t *v = json_object_get(o, "member"), *cur;
 	const char *s;
+	const char *pin; /* the phone as given */
 	char ref[32];
 	bool found = false, conflict = false;
 
@@ -1666,10 +1692,11 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 		json_decref(cur);
 		return 0;
 	}
-	if (mb_str(o, "phone", 64, false, &s, NULL, err, errlen) == -1)
+	if (mb_str(o, "phone", 64, false, &pin, NULL, err, errlen) == -1)
 		return -1;
-	if (s != NULL &&
-	    mb_phone(m, "phone", s, phone, PHONE_E164_MAX, err, errlen) == -1)
+	if (pin != NULL &&
+	    mb_phone(m, "phone", pin, MB_PHONE_FIND, phone, PHONE_E164_MAX, err,
+		errlen) == -1)
 		return -1;
 	if (mb_str(o, "email", 254, false, &s, NULL, err, errlen) == -1)
 		return -1;
@@ -1693,6 +1720,11 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 		return -2;
 	if (found)
 		return mb_sub_existing(m, req, *id, phone, email, err, errlen);
+	/* found by any number it may be stored as; created by a good one */
+	if (pin != NULL &&
+	    mb_phone(m, "phone", pin, MB_PHONE_SET, phone, PHONE_E164_MAX, err,
+		errlen) == -1)
+		return -1;
 	f.set = (*phone != '\0' ? MF_PHONE : 0) | (*email ? MF_EMAIL : 0);
 	f.phone = *phone != '\0' ? phone : NULL;
 	f.email = *email;

@@ -3,10 +3,11 @@
  * the C++ shim behind phone.h.
  *
  * One pass per number: Parse() with the default region, then the checks
- * libphonenumber leaves to us (extensions, letters, IsValidNumber), then
- * Format(E164). Each failure gets its own sentence; the input is echoed
- * back shortened and with non-printable bytes replaced, so an error text
- * is safe to put in an API reply.
+ * libphonenumber leaves to us (extensions, letters, IsValidNumber or, if
+ * the caller accepts it, IsPossibleNumber), then Format(E164). Each failure
+ * gets its own sentence; the input is echoed back shortened and with
+ * non-printable bytes replaced, so an error text is safe to put in an API
+ * reply.
  *
  * Letters: Parse() maps vanity numbers ("1-800-FLOWERS") to digits, which
  * would send an SMS to whoever has that number; PROTOCOLS §8 says refuse.
@@ -199,6 +200,10 @@ phone_invalid_err(const PhoneNumber &n, const char *input, char *err,
 		phone_err_num(err, errlen, input,
 		    "has an invalid country code");
 		return;
+	case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
+		phone_err_num(err, errlen, input,
+		    "lacks its area code: write the whole number");
+		return;
 	default:
 		break;
 	}
@@ -210,9 +215,38 @@ phone_invalid_err(const PhoneNumber &n, const char *input, char *err,
 	    ("is not a valid number in " + where).c_str());
 }
 
+/* '+', a digit 1-9, at most 14 more digits: E.164 as written. */
+bool
+phone_is_e164(const char *s)
+{
+	size_t n = 0;
+
+	if (*s++ != '+' || *s < '1' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		n++;
+	return *s == '\0' && n < PHONE_E164_MAX - 2;
+}
+
+/*
+ * PHONE_POSSIBLE: IS_POSSIBLE only. IS_POSSIBLE_LOCAL_ONLY (a US number
+ * without its area code) would turn into a wrong E.164 number.
+ */
+bool
+phone_accepted(const PhoneNumber &n, enum phone_accept accept)
+{
+	const PhoneNumberUtil *u = phone_util();
+
+	if (u->IsValidNumber(n))
+		return true;
+	return accept != PHONE_VALID &&
+	    u->IsPossibleNumberWithReason(n) == PhoneNumberUtil::IS_POSSIBLE;
+}
+
 int
-phone_normalize_cc(const char *input, const char *region, char *out,
-    size_t outlen, char *err, size_t errlen)
+phone_normalize_cc(const char *input, const char *region,
+    enum phone_accept accept, char *out, size_t outlen, char *err,
+    size_t errlen)
 {
 	const PhoneNumberUtil *u = phone_util();
 	char reg[PHONE_REGION_LEN + 1];
@@ -263,7 +297,7 @@ phone_normalize_cc(const char *input, const char *region, char *out,
 		phone_parse_err(e, input, regp, err, errlen);
 		return -1;
 	}
-	if (!u->IsValidNumber(n)) {
+	if (!phone_accepted(n, accept)) {
 		phone_invalid_err(n, input, err, errlen);
 		return -1;
 	}
@@ -280,15 +314,23 @@ phone_normalize_cc(const char *input, const char *region, char *out,
 } /* namespace */
 
 extern "C" int
-phone_normalize(const char *input, const char *region, char *out, size_t outlen,
-    char *err, size_t errlen)
+phone_normalize_as(const char *input, const char *region,
+    enum phone_accept accept, char *out, size_t outlen, char *err,
+    size_t errlen)
 {
 	if (out != nullptr && outlen > 0)
 		out[0] = '\0';
 	try {
-		if (phone_normalize_cc(input, region, out, outlen, err,
+		if (phone_normalize_cc(input, region, accept, out, outlen, err,
 			errlen) == 0)
 			return 0;
+		/* What a provider delivered is found as it was stored. */
+		if (accept == PHONE_STORED && input != nullptr &&
+		    out != nullptr && outlen >= PHONE_E164_MAX &&
+		    phone_is_e164(input)) {
+			std::snprintf(out, outlen, "%s", input);
+			return 0;
+		}
 	} catch (...) {
 		phone_err(err, errlen,
 		    "out of memory while checking a phone number");
@@ -296,6 +338,14 @@ phone_normalize(const char *input, const char *region, char *out, size_t outlen,
 	if (out != nullptr && outlen > 0)
 		out[0] = '\0';
 	return -1;
+}
+
+extern "C" int
+phone_normalize(const char *input, const char *region, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	return phone_normalize_as(input, region, PHONE_VALID, out, outlen, err,
+	    errlen);
 }
 
 extern "C" bool

@@ -74,9 +74,29 @@ static const char store_lists_sql_get[] =
     " updated_at FROM lists WHERE id = ?1";
 static const char store_lists_sql_keywords[] =
     "SELECT keyword FROM list_keywords WHERE list_id = ?1 ORDER BY keyword";
+/*
+ * A subscription's state as a sender sees it: 1 left, 2 opted_out (the
+ * member opted out of its channel; the row is kept and applies again on
+ * opt-in), 3 pending, 4 active. ?1 list. Names in store_lists_states[].
+ */
+#define STORE_LISTS_STATE_SQL                                           \
+	"CASE WHEN s.status = 'left' THEN 1"                            \
+	" WHEN (s.channel = 'sms' AND so.member_id IS NOT NULL)"        \
+	" OR (s.channel = 'email' AND eo.member_id IS NOT NULL) THEN 2" \
+	" WHEN s.status = 'pending' THEN 3 ELSE 4 END"
+#define STORE_LISTS_STATE_FROM                                     \
+	" FROM subscriptions s"                                    \
+	" LEFT JOIN sms_optout so ON so.member_id = s.member_id"   \
+	" LEFT JOIN email_optout eo ON eo.member_id = s.member_id" \
+	" WHERE s.list_id = ?1"
+/* Members (not channel rows) by the best state of their subscriptions. */
 static const char store_lists_sql_counts[] =
-    "SELECT status, count(*) FROM subscriptions WHERE list_id = ?1"
-    " GROUP BY status";
+    "SELECT best, count(*) FROM (SELECT max(" STORE_LISTS_STATE_SQL
+    ") AS best" STORE_LISTS_STATE_FROM " GROUP BY s.member_id) GROUP BY best";
+/* Subscriptions by channel and state. */
+static const char store_lists_sql_channel_counts[] =
+    "SELECT s.channel, " STORE_LISTS_STATE_SQL
+    ", count(*)" STORE_LISTS_STATE_FROM " GROUP BY 1, 2";
 static const char store_lists_sql_ids[] = "SELECT id FROM lists ORDER BY id";
 static const char store_lists_sql_members[] =
     "SELECT count(DISTINCT member_id) FROM subscriptions WHERE list_id = ?1"
@@ -87,13 +107,19 @@ static const char store_lists_sql_del_prompts[] =
 /* ?1 list, ?2 cursor (member id). */
 static const char store_lists_sql_export[] =
     "SELECT m.id, m.phone, m.email, m.first_name, m.last_name, m.zip,"
-    " m.time_zone, m.tags, m.attributes, s.channel, s.status, s.source,"
-    " s.created_at, so.member_id IS NOT NULL, eo.member_id IS NOT NULL"
+    " m.time_zone, m.tags, m.attributes, s.channel, " STORE_LISTS_STATE_SQL
+    ", s.source, s.created_at, so.member_id IS NOT NULL,"
+    " eo.member_id IS NOT NULL"
     " FROM subscriptions s JOIN members m ON m.id = s.member_id"
     " LEFT JOIN sms_optout so ON so.member_id = m.id"
     " LEFT JOIN email_optout eo ON eo.member_id = m.id"
     " WHERE s.list_id = ?1 AND s.member_id > ?2"
     " ORDER BY s.member_id, s.channel";
+
+/* STORE_LISTS_STATE_SQL's values, 1-4; 0 is never returned. */
+static const char *const store_lists_states[] = {"", "left", "opted_out",
+    "pending", "active"};
+#define SL_NSTATES (sizeof(store_lists_states) / sizeof(store_lists_states[0]))
 
 static const char *const store_lists_fields[] = {"first_name", "last_name",
     "zip", "email"};
@@ -113,6 +139,8 @@ static int store_lists_write(struct store *, int64_t, const struct list_def *,
     bool, int64_t, int64_t *, char *, size_t);
 static int store_lists_keywords(struct store *, int64_t,
     const struct list_def *, char *, size_t);
+static const char *store_lists_state(int);
+static json_t *store_lists_zero_counts(void);
 static int store_lists_taken(struct store *, const struct list_def *, int64_t,
     bool *, char *, size_t);
 
@@ -746,7 +774,27 @@ store_list_by_name(struct store *st, const char *name, int64_t *id, bool *found,
 	    err, errlen);
 }
 
-/* Adds "keywords" and "counts" to list o. */
+/* The name of a STORE_LISTS_STATE_SQL value. */
+static const char *
+store_lists_state(int v)
+{
+	return v > 0 && (size_t)v < SL_NSTATES ? store_lists_states[v]
+					       : "unknown";
+}
+
+/* {"active": 0, "pending": 0, "opted_out": 0, "left": 0} */
+static json_t *
+store_lists_zero_counts(void)
+{
+	return json_pack("{s:i, s:i, s:i, s:i}", "active", 0, "pending", 0,
+	    "opted_out", 0, "left", 0);
+}
+
+/*
+ * Adds "keywords", "counts" (members by the best state of their
+ * subscriptions, so each is counted once) and "channel_counts"
+ * (subscriptions by channel and state) to list o.
+ */
 static int
 store_lists_json_more(struct store *st, int64_t id, json_t *o, char *err,
     size_t errlen)
@@ -773,13 +821,31 @@ store_lists_json_more(struct store *st, int64_t id, json_t *o, char *err,
 	    NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
-	c = json_pack("{s:i, s:i, s:i}", "active", 0, "pending", 0, "left", 0);
+	c = store_lists_zero_counts();
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		json_object_set_new(c,
-		    (const char *)sqlite3_column_text(stmt, 0),
+		    store_lists_state(sqlite3_column_int(stmt, 0)),
 		    json_integer(sqlite3_column_int64(stmt, 1)));
 	sqlite3_reset(stmt);
 	json_object_set_new(o, "counts", c);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "count subscriptions", err, errlen);
+		return -1;
+	}
+	if ((stmt = store_stmt(st, store_lists_sql_channel_counts, err,
+		 errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	c = json_pack("{s:o, s:o}", "sms", store_lists_zero_counts(), "email",
+	    store_lists_zero_counts());
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_object_set_new(
+		    json_object_get(c,
+			(const char *)sqlite3_column_text(stmt, 0)),
+		    store_lists_state(sqlite3_column_int(stmt, 1)),
+		    json_integer(sqlite3_column_int64(stmt, 2)));
+	sqlite3_reset(stmt);
+	json_object_set_new(o, "channel_counts", c);
 	if (rc != SQLITE_DONE) {
 		store_errmsg(st, "count subscriptions", err, errlen);
 		return -1;
@@ -939,6 +1005,7 @@ store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
 			    (const char *)sqlite3_column_text(stmt, (int)i);
 		snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
 		cols[0] = idbuf;
+		cols[10] = store_lists_state(sqlite3_column_int(stmt, 10));
 		cols[12] = msg_time_to_text(sqlite3_column_int64(stmt, 12), at,
 		    sizeof(at));
 		cols[13] = sqlite3_column_int(stmt, 13) ? "true" : "false";

@@ -13,9 +13,12 @@ import sqlite3
 import subprocess
 import time
 
+import urllib.parse
+
 import pytest
 
 from conftest import OUTREACHCTL, TOKEN, scaled, wait_for
+from fakeprov import OUR_NUMBER, fakeprov, sms_daemon  # noqa: F401
 
 EX_REFUSED = 1
 
@@ -95,7 +98,9 @@ def test_member_default_region_us(daemon):
 
 @pytest.mark.parametrize("phone,reason", [
     ("12", r"too short"),
-    ("+1 555 0100", r"not a valid number"),
+    ("+1 555 0100", r"lacks its area code"),
+    ("+1 555 555 0123", r"not a valid number in US .*"
+     r"\[sms\] accept_unassigned_numbers = yes"),
     ("415-CALL-NOW", r"letters"),
 ])
 def test_member_bad_phone_422(daemon, phone, reason):
@@ -174,6 +179,82 @@ def test_bad_json_400_and_auth_401(daemon):
         assert r.status == 401, (method, path, r)
         r = daemon.api(method, path, token="wrong")
         assert r.status == 401, (method, path, r)
+
+
+# ---- one rule for phone numbers ----------------------------------------------
+# A member is created with a valid number (a possible one in an unassigned
+# range only with [sms] accept_unassigned_numbers); every lookup takes any
+# possible number, or E.164 as stored, so a member is found by its number.
+
+def test_unassigned_number_refused_but_looked_up(daemon):
+    p = ctl(daemon, "members", "add", "--phone", "+15555550123")
+    assert p.returncode != 0, p.stdout
+    assert "not a valid number in US" in p.stderr, p.stderr
+    assert "accept_unassigned_numbers = yes" in p.stderr, p.stderr
+    # a lookup by it is no error: nobody has it
+    r = daemon.api("GET", "/api/v1/members?phone=%2B15555550123")
+    assert r.status == 200 and r.json["members"] == [], r
+    p = ctl(daemon, "members", "show", "+15555550123")
+    assert p.returncode == EX_REFUSED, p.stderr
+    assert "no member with phone +15555550123" in p.stderr, p.stderr
+    # one without an area code is not a number anywhere
+    r = daemon.api("GET", "/api/v1/members?phone=555-0123")
+    assert r.status == 422, r
+    assert "lacks its area code" in r.error_message(), r
+    # the valid 555-01xx of a real area code works out of the box
+    p = ctl(daemon, "members", "add", "--phone", "+14155550123")
+    assert p.returncode == 0, p.stderr
+    p = ctl(daemon, "members", "show", "(415) 555-0123")
+    assert p.returncode == 0 and "+14155550123" in p.stdout, p.stderr
+
+
+def test_accept_unassigned_numbers(make_daemon):
+    d = make_daemon(conf={"sms": {"accept_unassigned_numbers": "yes"}})
+    p = ctl(d, "members", "add", "--phone", "+15555550123",
+            "--first-name", "Ana")
+    assert p.returncode == 0, p.stderr
+    r = d.api("GET", "/api/v1/members?phone=%2B15555550123")
+    assert r.status == 200 and len(r.json["members"]) == 1, r
+    mid = r.json["members"][0]["id"]
+    assert r.json["members"][0]["phone"] == "+15555550123"
+    p = ctl(d, "members", "show", "+15555550123")
+    assert p.returncode == 0 and "Ana" in p.stdout, p.stderr
+    p = ctl(d, "members", "find", "--phone", "(555) 555-0123")
+    assert p.returncode == 0 and "+15555550123" in p.stdout, p.stderr
+    # a subscribe by such a number finds the member, or creates one
+    make_list(d, "t")
+    s = subscribe(d, "t", phone="555.555.0123")
+    assert s["member_id"] == mid and s["member_created"] is False, s
+    s = subscribe(d, "t", phone="(555) 555-0199")
+    assert s["member_created"] is True, s
+    # still not numbers: no area code, letters
+    for bad, why in (("555-0123", "lacks its area code"),
+                     ("+1 555 CALL NOW", "letters")):
+        r = d.api("POST", "/api/v1/members", {"phone": bad})
+        assert r.status == 422 and why in r.error_message(), (bad, r)
+
+
+def test_member_from_inbound_text_found_by_number(make_daemon, fakeprov):
+    d = sms_daemon(make_daemon, fakeprov, "twilio")
+    frm = "+15558675310"	# NPA 555: possible, not valid
+    r = fakeprov.callback("twilio", kind="inbound", text="hello",
+                          **{"from": frm, "to": OUR_NUMBER})
+    assert r["status"] == 200, r
+    rows = d.query("SELECT id, phone FROM members")
+    assert [x["phone"] for x in rows] == [frm], rows
+    mid = rows[0]["id"]
+    for q in (frm, "(555) 867-5310", "1-555-867-5310", "+1 555 867 5310"):
+        r = d.api("GET", "/api/v1/members?phone=" +
+                  urllib.parse.quote(q, safe=""))
+        assert r.status == 200, (q, r)
+        assert [x["id"] for x in r.json["members"]] == [mid], (q, r)
+    p = ctl(d, "members", "show", frm)
+    assert p.returncode == 0 and frm in p.stdout, p.stderr
+    p = ctl(d, "members", "find", "--phone", frm)
+    assert p.returncode == 0 and frm in p.stdout, p.stderr
+    make_list(d, "t")
+    s = subscribe(d, "t", phone=frm)
+    assert s["member_id"] == mid and s["member_created"] is False, s
 
 
 # ---- update --------------------------------------------------------------
@@ -460,6 +541,55 @@ def test_list_members_subscribe_unsubscribe(daemon):
         == [("opt_in", "api", "team"), ("opt_out", "api", "team")]
 
 
+def test_list_counts_members_once(daemon):
+    make_list(daemon, "c")
+    # a: sms and email; b: sms, then STOP; c: email, then left;
+    # d: sms, and email opted out
+    a = create(daemon, phone="+14155550100", email="a@example.org")
+    b = create(daemon, phone="+14155550101")
+    c = create(daemon, email="c@example.org")
+    d = create(daemon, phone="+14155550103", email="d@example.org")
+    for m, ch in ((a, "sms"), (a, "email"), (b, "sms"), (c, "email"),
+                  (d, "sms"), (d, "email")):
+        subscribe(daemon, "c", member=m["id"], channel=ch)
+    for m, ch in ((b, "sms"), (d, "email")):
+        r = daemon.api("POST", "/api/v1/members/%d/optout" % m["id"],
+                       {"channel": ch})
+        assert r.status == 200, r
+    r = daemon.api("DELETE", "/api/v1/lists/c/members/%d" % c["id"])
+    assert r.status == 200, r
+    lst = daemon.api("GET", "/api/v1/lists/c").json
+    # four people: a and d active, b opted out, c left
+    assert lst["counts"] == {"active": 2, "pending": 0, "opted_out": 1,
+                             "left": 1}, lst
+    assert lst["channel_counts"] == {
+        "sms": {"active": 2, "pending": 0, "opted_out": 1, "left": 0},
+        "email": {"active": 1, "pending": 0, "opted_out": 1, "left": 1},
+    }, lst
+    listed = [x for x in daemon.api("GET", "/api/v1/lists").json["lists"]
+              if x["name"] == "c"]
+    assert listed[0]["counts"] == lst["counts"]
+    p = ctl(daemon, "lists")
+    assert p.returncode == 0, p.stderr
+    head = re.split(r"\s{2,}", p.stdout.splitlines()[0].strip())
+    row = re.split(r"\s+", [x for x in p.stdout.splitlines()
+                            if x.startswith("c ")][0])
+    assert head[3:7] == ["ACTIVE", "PENDING", "OPTED OUT", "LEFT"], head
+    assert row[3:7] == ["2", "0", "1", "1"], p.stdout
+    p = ctl(daemon, "lists", "show", "c")
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^opted out +1$", p.stdout, re.M), p.stdout
+    assert re.search(r"^by channel +sms 2 active, 1 opted out; "
+                     r"email 1 active, 1 opted out, 1 left$",
+                     p.stdout, re.M), p.stdout
+    got = get_csv(daemon, "/api/v1/lists/c/export.csv")
+    st = {(int(r[0]), r[9]): r[10] for r in got[1:]}
+    assert st == {(a["id"], "email"): "active", (a["id"], "sms"): "active",
+                  (b["id"], "sms"): "opted_out", (c["id"], "email"): "left",
+                  (d["id"], "email"): "opted_out",
+                  (d["id"], "sms"): "active"}, st
+
+
 def test_subscribe_opted_out_member_stays_opted_out(daemon):
     make_list(daemon, "team")
     m = create(daemon, phone="+14155550100")
@@ -532,7 +662,8 @@ def test_export_list_csv_quoting_and_formulas(daemon):
                 v = "'" + v
             assert r[k] == v, (k, r[k], m[k])
         assert r["channel"] == m["subscription"]["channel"]
-        assert r["status"] == "active"
+    # an opted-out member's row says so; the others are active
+    assert [r["status"] for r in body] == ["active"] * 3 + ["opted_out"]
     assert body[0]["phone"] == "+14155550100"	# a number stays as is
     assert body[1]["first_name"] == 'Comma, Quote "Q"'
     assert body[1]["last_name"] == "Line\nbreak\r\nend"

@@ -1,7 +1,8 @@
 /*
  * check_phone.c - unit tests of phone: phone_normalize() over a table of
  * numbers from several countries, in national and international forms,
- * valid and invalid, and phone_region_known().
+ * valid and invalid, what phone_normalize_as() accepts beyond that, and
+ * phone_region_known().
  *
  * Each row gives the exact E.164 result, or NULL and a word the error
  * must contain. The numbers are the ones libphonenumber 8.12 calls valid
@@ -72,7 +73,7 @@ static const struct phone_case phone_cases[] = {
     {"+999 1234 5678", "US", NULL, "invalid country code"},
     {"00 999 1234 5678", "FR", NULL, "invalid country code"},
     /* Unassigned or fictional: possible length, not valid. */
-    {"+1 555 0100", "US", NULL, "not a valid number in US"},
+    {"+1 555 0100", "US", NULL, "lacks its area code"},
     {"+1 555 555 0123", "US", NULL, "not a valid number in US"},
     {"(415) 155-0100", "US", NULL, "not a valid number in US"},
     {"+44 10 1234 5678", "US", NULL, "not a valid number in GB"},
@@ -116,6 +117,67 @@ START_TEST(test_phone_table)
 }
 END_TEST
 
+/* phone_normalize_as(): what each level accepts beyond a valid number. */
+struct phone_as_case {
+	const char *input;
+	const char *region;
+	enum phone_accept accept;
+	const char *want; /* E.164, or NULL: must fail */
+	const char *errword;
+};
+
+static const struct phone_as_case phone_as_cases[] = {
+    /* A valid number passes every level, the same way. */
+    {"(415) 555-0100", "US", PHONE_VALID, "+14155550100", NULL},
+    {"(415) 555-0100", "US", PHONE_POSSIBLE, "+14155550100", NULL},
+    {"(415) 555-0100", "US", PHONE_STORED, "+14155550100", NULL},
+    /* Unassigned ranges (NPA 555, Ofcom's drama range): possible only. */
+    {"+1 555 555 0123", "US", PHONE_VALID, NULL, "not a valid number"},
+    {"+1 555 555 0123", "US", PHONE_POSSIBLE, "+15555550123", NULL},
+    {"(555) 867-5310", "US", PHONE_POSSIBLE, "+15558675310", NULL},
+    {"+15558675310", NULL, PHONE_STORED, "+15558675310", NULL},
+    {"+44 7700 900123", "US", PHONE_POSSIBLE, "+447700900123", NULL},
+    /* Without an area code, or the wrong length: never. */
+    {"555 0100", "US", PHONE_POSSIBLE, NULL, "lacks its area code"},
+    {"+1 555 0100", "US", PHONE_STORED, NULL, "lacks its area code"},
+    {"+1 555 555 01234", "US", PHONE_POSSIBLE, NULL, "too long"},
+    {"12", "US", PHONE_STORED, NULL, "too short"},
+    /* E.164 as written: only PHONE_STORED takes what does not parse. */
+    {"+9991234567", "US", PHONE_POSSIBLE, NULL, "invalid country code"},
+    {"+9991234567", "US", PHONE_STORED, "+9991234567", NULL},
+    {"+15551", NULL, PHONE_STORED, "+15551", NULL},
+    {"+999 123 4567", "US", PHONE_STORED, NULL, "invalid country code"},
+    {"+0123456789", NULL, PHONE_STORED, NULL, "country code"},
+    {"+1234567890123456", NULL, PHONE_STORED, NULL, "too long"},
+    /* Letters and extensions stay refused. */
+    {"1-800-FLOWERS", "US", PHONE_STORED, NULL, "letters"},
+    {"+1 555 555 0123 x1", "US", PHONE_POSSIBLE, NULL, "extension"},
+};
+
+START_TEST(test_phone_as_table)
+{
+	const struct phone_as_case *c = &phone_as_cases[_i];
+	char out[PHONE_E164_MAX], err[256];
+	int rc;
+
+	memset(out, 'x', sizeof(out));
+	err[0] = '\0';
+	rc = phone_normalize_as(c->input, c->region, c->accept, out,
+	    sizeof(out), err, sizeof(err));
+	if (c->want != NULL) {
+		ck_assert_msg(rc == 0, "'%s' (%d): failed: %s", c->input,
+		    (int)c->accept, err);
+		ck_assert_str_eq(out, c->want);
+	} else {
+		ck_assert_msg(rc == -1, "'%s' (%d): accepted as %s", c->input,
+		    (int)c->accept, out);
+		ck_assert_str_eq(out, "");
+		ck_assert_msg(strstr(err, c->errword) != NULL,
+		    "'%s': error '%s' lacks '%s'", c->input, err, c->errword);
+	}
+}
+END_TEST
+
 /* The error quotes the input, shortened and printable. */
 START_TEST(test_phone_error_echo)
 {
@@ -129,7 +191,8 @@ START_TEST(test_phone_error_echo)
 	ck_assert_int_eq(phone_normalize("+1 555 0100", "US", out, sizeof(out),
 			     err, sizeof(err)),
 	    -1);
-	ck_assert_str_eq(err, "'+1 555 0100' is not a valid number in US");
+	ck_assert_str_eq(err,
+	    "'+1 555 0100' lacks its area code: write the whole number");
 
 	ck_assert_int_eq(phone_normalize("1\x01\x7f", "US", out, sizeof(out),
 			     err, sizeof(err)),
@@ -203,6 +266,8 @@ phone_suite(void)
 	tc = tcase_create("normalize");
 	tcase_add_loop_test(tc, test_phone_table, 0,
 	    sizeof(phone_cases) / sizeof(phone_cases[0]));
+	tcase_add_loop_test(tc, test_phone_as_table, 0,
+	    sizeof(phone_as_cases) / sizeof(phone_as_cases[0]));
 	tcase_add_test(tc, test_phone_error_echo);
 	tcase_add_test(tc, test_phone_edges);
 	suite_add_tcase(s, tc);
