@@ -34,7 +34,7 @@ extern const struct adapter_ops telnyx_ops;
 extern const struct adapter_ops twilio_ops;
 extern const struct adapter_ops vonage_ops;
 
-/* Adding a provider = one file + one line here (DESIGN §5). */
+/* Adding a provider = one file + one line here (doc/adapters.md). */
 static const struct adapter_ops *const adapter_table[] = {
     &console_ops,
     &file_ops,

@@ -1,6 +1,6 @@
 /*
  * adapter.h - the contract between the daemon core and a message adapter
- * (DESIGN §5, STYLE 6.4).
+ * (doc/adapters.md).
  *
  * An adapter moves one outbound message to a provider (an SMS API, an SMTP
  * relay, a local file) and reports one classified result. Each adapter file

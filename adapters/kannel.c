@@ -1,5 +1,5 @@
 /*
- * kannel.c - the Kannel smsbox adapter (PROTOCOLS §5): outbound through
+ * kannel.c - the Kannel smsbox adapter (doc/providers.md): outbound through
  * the sendsms HTTP interface, inbound through an sms-service get-url (or
  * post-url), delivery reports through the dlr-url we hand Kannel. Pure
  * build/classify functions for the shared HTTP driver (smshttp.c).

@@ -1,5 +1,5 @@
 /*
- * plivo.c - the Plivo Message API adapter (PROTOCOLS §3): pure request
+ * plivo.c - the Plivo Message API adapter (doc/providers.md): pure request
  * building and answer classification for the shared HTTP driver
  * (smshttp.c), plus the inbound (message_url) and status webhooks.
  *

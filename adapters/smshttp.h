@@ -1,7 +1,7 @@
 /*
  * smshttp.h - the shared driver of the HTTP SMS providers (Twilio,
  * Vonage, Plivo, Telnyx, Kannel): Kannel's two-level split without its
- * #include'd .c files (STYLE 6.4).
+ * #include'd .c files (doc/adapters.md).
  *
  * A provider file supplies pure functions: configure (its keys of
  * [sender NAME]), build (the request for one message) and classify (the

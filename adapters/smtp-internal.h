@@ -30,7 +30,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-/* auth-client.h and openssl/ssl.h before libesmtp.h (PROTOCOLS §12.4/5). */
+/* auth-client.h and openssl/ssl.h before libesmtp.h: it declares its AUTH
+ * and TLS functions only when their headers came first. */
 #include <auth-client.h>
 #include <libesmtp.h>
 

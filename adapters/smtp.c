@@ -1,6 +1,6 @@
 /*
  * smtp.c - email over SMTP with libESMTP 1.1.0 on worker threads
- * (DESIGN §1, §5; PROTOCOLS §9, §12).
+ * (doc/adapters.md, SMTP on worker threads).
  *
  * send() copies the message into a pending list and returns. On the next
  * loop turn the pending messages are split into jobs, one per free worker
@@ -14,7 +14,7 @@
  * message leaves on the next loop turn; under load the backlog that
  * builds while the workers are busy becomes the next sessions.
  *
- * libESMTP 1.1.0 pitfalls (PROTOCOLS §12) and what this file does:
+ * libESMTP 1.1.0 pitfalls and what this file does:
  *  - No TCP_NODELAY (23 msgs/s per session) and no connect timeout:
  *    smtp_connect.c defines connect() (LD-free interposition, §12.3 (a));
  *    the executable's definition is what libesmtp.so binds to. On an SMTP

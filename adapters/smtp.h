@@ -5,7 +5,7 @@
  *
  * Contract:
  *  - Pure: no I/O, no logging, no libESMTP calls; safe on worker threads.
- *  - smtp_judge() follows PROTOCOLS §12.7 for one message with one
+ *  - smtp_judge() classifies one message with one
  *    recipient, judged right after its one smtp_start_session() (a
  *    session is never restarted, so no status is overwritten by a retry).
  */

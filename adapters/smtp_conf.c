@@ -112,7 +112,7 @@ smtp_conf_load(struct smtp_conf *c, const struct config_section *sec, char *err,
 	if (config_section_bool(sec, "verify", &c->verify, err, errlen) == -1 ||
 	    config_section_duration_ms(sec, "connect_timeout", 100, 600000,
 		&c->connect_ms, err, errlen) == -1 ||
-	    /* libESMTP's floor is 1000 ms (PROTOCOLS §12.1) */
+	    /* libESMTP's floor is 1000 ms, override or not */
 	    config_section_duration_ms(sec, "command_timeout", 1000, 600000,
 		&c->command_ms, err, errlen) == -1 ||
 	    config_section_duration_ms(sec, "data_timeout", 1000, 3600000,

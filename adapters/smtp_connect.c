@@ -3,7 +3,7 @@
  *
  * libESMTP 1.1.0 sets no TCP_NODELAY (23 messages/s per session) and has
  * no connect timeout. This file defines connect() (interposition without
- * LD_PRELOAD, PROTOCOLS §12.3 (a)): the executable's definition is the
+ * LD_PRELOAD): the executable's definition is the
  * one libesmtp.so binds to. On an SMTP worker thread during a session
  * (smtp_cur_job set) it sets TCP_NODELAY, connects non-blocking with
  * connect_timeout, and keeps a dup of the socket so the loop can

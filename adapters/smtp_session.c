@@ -79,7 +79,7 @@ smtp_item_build(const struct smtp_conf *c, struct smtp_item *it)
 	/*
 	 * Signed last, over the text exactly as libESMTP will send it: it
 	 * adds no header to a message that has Date, From and Message-ID,
-	 * and it sends the text as it is (PROTOCOLS §9).
+	 * and it sends the text as it is.
 	 */
 	if (c->dkim != NULL) {
 		char *sig = dkim_signer_sign(c->dkim,

@@ -1,5 +1,5 @@
 /*
- * telnyx.c - the Telnyx Messaging v2 adapter (PROTOCOLS §4): pure
+ * telnyx.c - the Telnyx Messaging v2 adapter (doc/providers.md): pure
  * request building and answer classification for the shared HTTP driver
  * (smshttp.c), plus the webhooks, which Telnyx signs with Ed25519.
  *
@@ -46,7 +46,7 @@
 #define TELNYX_SIG_WINDOW  300
 #define TELNYX_ED25519_KEY 32 /* raw public key bytes */
 #define TELNYX_ED25519_SIG 64 /* signature bytes */
-/* Error code of a send to a number that texted STOP (PROTOCOLS §4). */
+/* Error code of a send to a number that texted STOP (doc/providers.md). */
 #define TELNYX_ERR_OPTED_OUT 40300
 /* Provider error text kept in send_result.text. */
 #define TELNYX_TITLE_MAX 100
@@ -483,7 +483,7 @@ telnyx_parse_status(struct adapter *ad, const struct webhook_req *req,
 }
 
 /*
- * Recipient statuses (PROTOCOLS §4): delivered; delivery_failed and
+ * Recipient statuses (doc/providers.md): delivered; delivery_failed and
  * expired (the carrier had it) -> undelivered; sending_failed (never
  * left Telnyx) -> failed; sent and delivery_unconfirmed (sent, no
  * receipt will come) -> sent. queued, sending and the rest: 1, ignored.

@@ -1,5 +1,5 @@
 /*
- * twilio.c - the Twilio Programmable Messaging adapter (PROTOCOLS §1).
+ * twilio.c - the Twilio Programmable Messaging adapter (doc/providers.md).
  *
  * Sending is Twilio's Messages API exactly as its OpenAPI document
  * (twilio/twilio-oai, twilio_api_v2010) describes it:
@@ -71,7 +71,7 @@ struct twilio {
 	char auth_header[512];		      /* "Authorization: Basic ..." */
 };
 
-/* How a Twilio error code is handled (PROTOCOLS §1 error table). */
+/* How a Twilio error code is handled (doc/providers.md, Twilio). */
 struct twilio_error {
 	int code;
 	enum send_outcome outcome;
@@ -558,7 +558,7 @@ twilio_signature_is_valid(const struct twilio *tw, const char *url,
 /*
  * adapter_ops.verify: X-Twilio-Signature over req->url (the public URL
  * as Twilio called it, query included) and, for a POST, the form
- * fields; the URL's port variant is accepted too (PROTOCOLS §1.4).
+ * fields; the URL's port variant is accepted too, as Twilio's SDKs do.
  */
 static int
 twilio_verify(struct adapter *ad, const struct webhook_req *req, char *err,

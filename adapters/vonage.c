@@ -1,5 +1,5 @@
 /*
- * vonage.c - the Vonage (Nexmo) SMS API adapter (PROTOCOLS §2): pure
+ * vonage.c - the Vonage (Nexmo) SMS API adapter (doc/providers.md): pure
  * request building and answer classification for the shared HTTP driver
  * (smshttp.c), plus the inbound and delivery-receipt webhooks.
  *
@@ -563,7 +563,7 @@ vonage_sig_compute(const struct vonage *v, const struct vonage_fields *f,
  * name bytewise, '&' and '=' inside values replaced by '_', joined as
  * "&k1=v1&k2=v2..." with a leading '&'. The Node SDK (v3
  * packages/auth/lib/auth.ts) drops the leading '&', and the two
- * implementations disagree (PROTOCOLS §2, §11): we follow the PHP core,
+ * implementations disagree: we follow the PHP core,
  * whose test vectors are real signed webhooks (test/Client/
  * SignatureTest.php), and check against them in check_vonage.c.
  */
@@ -664,7 +664,7 @@ vonage_inbound_concat(const struct vonage_fields *f, struct in_msg *out,
 
 	if (concat == NULL || strcmp(concat, "true") != 0)
 		return 0;
-	/* The part number is one octet of the UDH: 1..255 (PROTOCOLS §7). */
+	/* The part number is one octet of the UDH: 1..255. */
 	if (ref == NULL || *ref == '\0' ||
 	    strlen(ref) >= sizeof(out->concat_ref) || part == NULL ||
 	    total == NULL || strspn(part, "0123456789") != strlen(part) ||

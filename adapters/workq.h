@@ -1,13 +1,13 @@
 /*
  * workq.h - a fixed pool of worker threads for blocking work (libesmtp
- * sessions, DESIGN §1), with results handed back to the libevent loop.
+ * sessions, doc/architecture.md), with results handed back to the loop.
  *
  * Contract:
  *  - workq_new(), workq_submit(), workq_pending() and workq_free() are
  *    loop thread only, and so are the 'done' callbacks.
  *  - 'run' executes on a worker thread. It MUST NOT call libevent, the
  *    store (queue/) or any other loop-thread API; it may only touch the
- *    job it was given (a private copy of its data, STYLE 6.4 rule 8) and
+ *    job it was given (a private copy of its data, adapter.h rule 8) and
  *    thread-safe code such as log.c and xmalloc.c.
  *  - On 0 from workq_submit(), 'done' runs exactly once, later, on the
  *    loop thread, never from inside workq_submit(): with cancelled false

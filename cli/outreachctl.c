@@ -2,9 +2,9 @@
  * outreachctl.c - the admin CLI for outreachd: main(), the global options,
  * the command table and the commands.
  *
- * outreachctl talks to a running daemon through its HTTP API only (DESIGN
- * §2): libcurl for HTTP, jansson for JSON, never the database file. Each
- * command is one ctl_cmd_* function found by name in ctl_cmds[] (STYLE 6.8);
+ * outreachctl talks to a running daemon through its HTTP API only:
+ * libcurl for HTTP, jansson for JSON, never the database file. Each
+ * command is one ctl_cmd_* function found by name in ctl_cmds[];
  * a command parses its own options, makes its requests through ctl_http()
  * (ctl_http.c) and prints either a small table (ctl_table.c) or, with -j,
  * the daemon's JSON as is.
@@ -861,7 +861,7 @@ ctl_status_has_any(const json_t *queue, const char *status)
 }
 
 /*
- * Picks the queue table's status columns, in the order of DESIGN §4: the
+ * Picks the queue table's status columns, in the order of message.h: the
  * core ones always, any other only when some channel counts it (statuses
  * this version does not know come last). Returns the number of columns.
  */

@@ -1,6 +1,6 @@
 /*
  * message.h - the message model shared by queue/, the dispatcher and the
- * adapters: channels, states (DESIGN §4) and the outbound message an
+ * adapters: channels, states (doc/queue.md) and the outbound message an
  * adapter is handed.
  *
  * Contract:
@@ -41,7 +41,7 @@ enum msg_status {
 };
 #define MSG_ST_COUNT (MSG_ST_RECEIVED + 1)
 
-/* Priorities: replies to a person outrank alert traffic (DESIGN §4). */
+/* Priorities: replies to a person outrank alert traffic (doc/queue.md). */
 #define MSG_PRIO_ALERT	 0
 #define MSG_PRIO_DEFAULT 5
 #define MSG_PRIO_REPLY	 10

@@ -1,6 +1,6 @@
 /*
  * smstext.c - SMS body encoding, segment counting and smart replacement
- * (DESIGN §6, PROTOCOLS §7).
+ * (doc/providers.md, SMS text).
  *
  * Everything walks the UTF-8 text one code point at a time through one
  * strict decoder (smstext_decode), so the adapters' choice of encoding,

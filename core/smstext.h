@@ -1,6 +1,6 @@
 /*
  * smstext.h - SMS body encoding, segment counting and smart replacement
- * (DESIGN §6, PROTOCOLS §7).
+ * (doc/providers.md, SMS text).
  *
  * Contract:
  *  - Input is a NUL-terminated UTF-8 string. Strict UTF-8: overlong forms,

@@ -2,7 +2,7 @@
  * xmalloc.h - allocators that abort on out-of-memory.
  *
  * Contract:
- *  - Running out of memory is fatal in outreachd (STYLE 6.5): these never
+ *  - Running out of memory is fatal in outreachd: these never
  *    return NULL, so no module carries out-of-memory paths.
  *  - Safe on any thread: they report through log.c, which writes each line
  *    with one write(2).

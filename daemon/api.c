@@ -393,7 +393,7 @@ api_is_email(const char *s)
 
 /*
  * Checks an SMS body and records its encoding and segment count, computed
- * once here (DESIGN §6) and shown in the message's JSON.
+ * once here (doc/providers.md, SMS text) and shown in the message's JSON.
  */
 static int
 api_sms_body(struct queue_new *m, char *err, size_t errlen)

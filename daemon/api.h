@@ -4,7 +4,7 @@
  * Contract:
  *  - api_new() registers its routes on the HTTP server; requests under
  *    /api/v1 need "Authorization: Bearer <token>".
- *  - A message is answered 202 only after its row committed (DESIGN §4).
+ *  - A message is answered 202 only after its row committed (doc/queue.md).
  *  - Errors are JSON {"error": {"code", "message"}} with the right status.
  *  - Dependencies are borrowed and must outlive the api. Loop thread only.
  */

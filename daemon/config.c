@@ -243,7 +243,7 @@ static const struct config_key config_list_keys[] = {
 };
 
 /*
- * The default compliance texts (PROTOCOLS §6): the opt-in ones carry the
+ * The default compliance texts (doc/compliance.md): the opt-in ones carry the
  * program name, a frequency disclosure, "Msg&data rates may apply", HELP
  * and STOP; the opt-out confirmation promotes nothing.
  */

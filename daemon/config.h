@@ -5,7 +5,7 @@
  * Contract:
  *  - config_load() reads the whole file; any unknown section or key, bad
  *    value or missing required key fails with "FILE:LINE: what is wrong" in
- *    err (STYLE 6.6: the caller exits 78, EX_CONFIG).
+ *    err (the caller exits 78, EX_CONFIG).
  *  - Values may be written as ${ENV_VAR}; the variable must be set.
  *  - Sections whose keys belong to an adapter ([sender NAME], [email]) keep
  *    their raw keys; the adapter validates them in its init() through the

@@ -7,7 +7,7 @@
  * sender never holds up a fast one. Claims are written in the store's
  * group transaction; the messages go to the adapter only once that commit
  * succeeded, and right before each send the member's opt-out is checked
- * again (DESIGN §6: compliance at send time). Results go back through
+ * again (compliance at send time, doc/compliance.md). Results go back through
  * queue/: accepted -> sent, transient -> queued with backoff (or expired
  * when the next try would fall after its expiry), permanent -> failed.
  *

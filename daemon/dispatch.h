@@ -1,7 +1,7 @@
 /*
  * dispatch.h - the scheduler: claims due messages, paces them per sender,
  * checks opt-outs at send time, hands them to adapters and records the
- * results (DESIGN §4, §6).
+ * results (doc/queue.md).
  *
  * Contract:
  *  - One route per [sender NAME] (SMS) plus one for email, each with its

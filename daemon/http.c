@@ -6,7 +6,7 @@
  * handler needs into a struct http_req it owns, and gives every module
  * the same way to answer, JSON errors included. Because a request is a
  * heap object the handler owns, a reply can wait for the store's group
- * commit (DESIGN §4) without blocking anything.
+ * commit (doc/queue.md) without blocking anything.
  */
 #include "autoconf.h"
 

@@ -1,5 +1,5 @@
 /*
- * inbound.c - keyword routing of received texts (DESIGN §7, PROTOCOLS §6).
+ * inbound.c - keyword routing of received texts (doc/compliance.md).
  *
  * A stored inbound text is classified first (inbound_classify(), pure),
  * then acted on with the member's state, in this order:

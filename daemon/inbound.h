@@ -1,5 +1,5 @@
 /*
- * inbound.h - what a received text means (DESIGN §7): opt-out and
+ * inbound.h - what a received text means (doc/compliance.md): opt-out and
  * opt-in words, HELP, list keywords with their welcome, double opt-in and
  * follow-up questions, and otherwise a conversation message.
  *

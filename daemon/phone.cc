@@ -1,5 +1,5 @@
 /*
- * phone.cc - phone numbers to E.164 through libphonenumber (PROTOCOLS §8):
+ * phone.cc - phone numbers to E.164 through libphonenumber:
  * the C++ shim behind phone.h.
  *
  * One pass per number: Parse() with the default region, then the checks
@@ -10,7 +10,7 @@
  * reply.
  *
  * Letters: Parse() maps vanity numbers ("1-800-FLOWERS") to digits, which
- * would send an SMS to whoever has that number; PROTOCOLS §8 says refuse.
+ * would send an SMS to whoever has that number, so they are refused.
  * The raw input is checked for letters after the extension check only so
  * that "x123"/"ext. 4" get the more useful extension message.
  *

@@ -1,5 +1,5 @@
 /*
- * phone.h - phone numbers to E.164 through libphonenumber (PROTOCOLS §8).
+ * phone.h - phone numbers to E.164 through libphonenumber.
  * The implementation is a small C++ shim (phone.cc) over Google's
  * library; this header is plain C.
  *

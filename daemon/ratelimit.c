@@ -1,5 +1,5 @@
 /*
- * ratelimit.c - token buckets that pace each sender (DESIGN §6).
+ * ratelimit.c - token buckets that pace each sender (doc/queue.md).
  *
  * Tokens accrue continuously at the rate in force, capped at the burst.
  * The rate in force is a function of time alone: the configured rate,

@@ -1,5 +1,5 @@
 /*
- * ratelimit.h - token buckets that pace each sender (DESIGN §6).
+ * ratelimit.h - token buckets that pace each sender (doc/queue.md).
  *
  * Contract:
  *  - Pure data and arithmetic on caller-supplied times (ms), so it is

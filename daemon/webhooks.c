@@ -7,7 +7,7 @@
  * form cannot be decoded), verify it (403, nothing stored, a warn line),
  * parse it (400; or 1 = authentic but nothing to store, answered 200 at
  * once), store it, and answer 200 with the adapter's reply body only from
- * the store's on-commit callback (DESIGN §4): a provider that hears 200
+ * the store's on-commit callback (doc/queue.md): a provider that hears 200
  * may forget the message, so it must be on disk first (503 if the group
  * failed; the provider retries, and the retry stores nothing twice).
  *

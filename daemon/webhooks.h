@@ -7,8 +7,8 @@
  *    sender's adapter (adapter.h): a bad signature is 403 and stores
  *    nothing; an unknown sender 404; a malformed body 400; a body over
  *    [http] max_body 413 (evhttp).
- *  - An inbound message is committed before the 200 goes back (DESIGN
- *    §4); a provider's retry of the same message stores nothing new.
+ *  - An inbound message is committed before the 200 goes back
+ *    (doc/queue.md); a provider's retry of the same message stores nothing new.
  *  - Status updates only move a message forward (a late "sent" never
  *    overwrites "delivered"); an unknown provider id is logged and
  *    answered 200, so providers do not retry forever.

@@ -4,7 +4,7 @@
  * /metrics need.
  *
  * Transitions: queue_edges[] is the one table of legal state changes
- * (DESIGN §4). Each change is a single UPDATE whose WHERE clause carries
+ * (doc/queue.md). Each change is a single UPDATE whose WHERE clause carries
  * the legal "from" states taken from that table, so SQL refuses what C
  * refuses; when the UPDATE matches nothing, the table is consulted again
  * only to explain why. Each change also appends a message_events row.

@@ -1,11 +1,11 @@
 /*
- * queue.h - the outbound message queue on the store (DESIGN §4).
+ * queue.h - the outbound message queue on the store (doc/queue.md).
  *
  * Contract:
  *  - queue_enqueue() succeeds once the row is in the open group
  *    transaction; callers reply 202 from a store_on_commit() callback,
  *    never before.
- *  - States follow DESIGN §4 and message.h; only this module changes them,
+ *  - States follow doc/queue.md and message.h; only this module changes them,
  *    and only along these edges (anything else fails with -1 and
  *    "illegal transition FROM -> TO" in err):
  *      queued  -> sending (claim), failed, expired, cancelled, suppressed
@@ -150,7 +150,7 @@ json_t *queue_message_json(struct store *st, int64_t id, char *err,
     size_t errlen);
 
 /*
- * True if 'to' has opted out of 'ch' (checked at send time, DESIGN §6).
+ * True if 'to' has opted out of 'ch' (checked at send time, doc/queue.md).
  * Returns 1 (opted out), 0 (not), -1 (error).
  */
 int queue_is_suppressed(struct store *st, enum channel ch, const char *to,

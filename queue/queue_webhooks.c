@@ -1,6 +1,6 @@
 /*
  * queue_webhooks.c - what providers report through webhooks, on the
- * store: inbound messages and delivery reports (DESIGN §4).
+ * store: inbound messages and delivery reports (doc/queue.md).
  *
  * Inbound: a message is stored as received, with its history row; a
  * provider's retry of the same webhook (same provider, same provider

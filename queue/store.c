@@ -3,7 +3,7 @@
  * lock file, schema migrations, a prepared-statement cache and group
  * commit.
  *
- * Group commit (DESIGN §4) is what makes synchronous=FULL affordable: the
+ * Group commit (doc/queue.md) is what makes synchronous=FULL affordable: the
  * first write of a loop turn opens "BEGIN IMMEDIATE", every later write
  * of that turn joins it, and one COMMIT (one fsync of the WAL) at the end
  * of the turn makes them all durable together. Callers that acknowledge

@@ -4,10 +4,10 @@
  *
  * Contract:
  *  - One struct store per process, used from the loop thread only: the
- *    store has exactly one writer (DESIGN §1). store_open() takes an
+ *    store has exactly one writer (doc/architecture.md). store_open() takes an
  *    exclusive lock on "<path>.lock"; a second daemon on the same file
  *    fails with a clear message.
- *  - Group commit (DESIGN §4): the first write of a loop turn opens a
+ *  - Group commit (doc/queue.md): the first write of a loop turn opens a
  *    transaction; it is committed once at the end of that turn (or after
  *    commit_delay_ms). Callers that must acknowledge durability register
  *    store_on_commit() and reply from the callback, never before: it runs

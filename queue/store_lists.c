@@ -1,5 +1,5 @@
 /*
- * store_lists.c - lists as stored (DESIGN §3): the config's lists synced
+ * store_lists.c - lists as stored (doc/queue.md): the config's lists synced
  * at start, lists made through the API, their keywords, JSON views and
  * the member export of a list. Subscriptions and consent are in
  * store_members.c.

@@ -1,5 +1,5 @@
 /*
- * store_members.c - members and their consent as stored (DESIGN §3):
+ * store_members.c - members and their consent as stored (doc/queue.md):
  * members (find, create, update, search, JSON), the per-channel opt-out
  * and opt-in, subscriptions, follow-up prompts, the link of an inbound
  * message to its member and conversation, the consent log and its export,

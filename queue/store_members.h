@@ -1,6 +1,6 @@
 /*
  * store_members.h - members, lists, subscriptions and their consent, as
- * stored (DESIGN §3). The daemon's inbound routing (inbound.c), the
+ * stored (doc/queue.md). The daemon's inbound routing (inbound.c), the
  * members API (members.c), imports (import.c) and email unsubscribes use
  * these functions; none of them sees SQL.
  *

@@ -1,4 +1,4 @@
--- 001_initial.sql - the data model of DESIGN §3, all tables at once.
+-- 001_initial.sql - the data model (doc/queue.md), all tables at once.
 -- Times are INTEGER milliseconds since the Unix epoch (UTC).
 -- Applied inside one transaction by store.c; PRAGMA user_version = 1 after.
 

@@ -1,5 +1,5 @@
 """
-conftest.py - fixtures for the outreachd integration suite (STYLE 6.9).
+conftest.py - fixtures for the outreachd integration suite (README.md here).
 
 Every test drives the real binaries from the build directory: a fresh temp
 dir per test holds the config, the SQLite database, the console SMS outbox,

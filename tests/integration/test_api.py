@@ -67,7 +67,7 @@ def test_sms_accepted_sent_once(daemon):
 
     # Logged masked (SPEC: "info console_sms msg=12 to=+1*******0001"; how
     # many stars is log_mask_phone()'s business); the full number and the
-    # body never reach the log (STYLE 6.7).
+    # body never reach the log.
     log = daemon.log()
     assert re.search(r" info console_sms msg=%d( \S+=\S*)* to=\+1\*+0001( |$)"
                      % mid, log, re.M), log
@@ -836,7 +836,7 @@ def test_email_from_injection_422(daemon):
 
 
 def test_sms_encoding_and_segments_recorded(daemon):
-    """Encoding and segment count are computed once at enqueue (DESIGN §6):
+    """Encoding and segment count are computed once at enqueue:
     161 GSM-7 characters are 2 parts; one curly quote makes it UCS-2."""
     gsm = daemon.send_sms(body="a" * 161)
     ucs = daemon.send_sms(body="\u201cRally\u201d at 7")

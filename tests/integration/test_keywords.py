@@ -1,6 +1,6 @@
 """
-test_keywords.py - inbound keyword routing end to end (issue 4, DESIGN
-§7, PROTOCOLS §6): the real outreachd with a Twilio sender pointed at
+test_keywords.py - inbound keyword routing end to end (issue 4,
+doc/compliance.md): the real outreachd with a Twilio sender pointed at
 tests/fakes/fakeprov, which posts Twilio-signed inbound webhooks and
 records every message the daemon sends, with its time.
 
@@ -38,7 +38,7 @@ LISTS = {
     "list ASK": {"keywords": "ask", "questions": "first_name, zip",
                  "ask_zip": "And your ZIP code?"},
 }
-# What every opt-in confirmation must carry (PROTOCOLS §6).
+# What every opt-in confirmation must carry (doc/compliance.md).
 REQUIRED = [PROGRAM, "Msg freq", "Msg&data rates may apply", "HELP", "STOP"]
 
 

@@ -3,8 +3,8 @@ test_smtp.py - the SMTP adapter (adapters/smtp.c) against a real SMTP
 server: aiosmtpd on an ephemeral loopback port (smtpserver.py), driven
 through POST /api/v1/messages with channel email.
 
-Covers issue 5's SMTP cases and the libESMTP 1.1.0 pitfalls of PROTOCOLS
-§12: per-message judging (451 vs 550), a connection dropped mid-DATA,
+Covers issue 5's SMTP cases and the libESMTP 1.1.0 pitfalls the adapter
+works around (adapters/smtp.c): per-message judging (451 vs 550), a connection dropped mid-DATA,
 STARTTLS with verification (many TLS sessions in one process), wrong CA,
 STARTTLS required but not offered, AUTH PLAIN/LOGIN and a refused
 password (MAIL never sent), connect timeout, the loop never blocking
@@ -167,7 +167,7 @@ def test_smtp_batch_of_500_uses_few_sessions(make_daemon, servers):
 def test_smtp_no_nagle_stall(make_daemon, servers):
     # libESMTP 1.1.0 never sets TCP_NODELAY: every message over ~2 KB
     # then waits ~40 ms for a delayed ACK (23 msgs/s per session,
-    # PROTOCOLS §12.3). One session of 50 such messages must take far
+    # measured on libESMTP 1.1.0). One session of 50 such messages must take far
     # less than 50 x 40 ms.
     srv = servers()
     d = make_daemon(smtp_conf(srv.port, workers="1",
@@ -282,7 +282,7 @@ def test_smtp_starttls_required_verified_many_sessions(make_daemon, servers,
     assert len(srv.messages) == 40
     assert all(m["tls"] for m in srv.messages)
     # the server offers TLS 1.3; libESMTP 1.1.0 can stall on its session
-    # tickets (PROTOCOLS §12.4), so the adapter caps at TLS 1.2
+    # tickets, so the adapter caps at TLS 1.2
     assert {m["tls_version"] for m in srv.messages} == {"TLSv1.2"}
     assert "tls=yes" in d.log()
     # and sequential single-message sessions, one after another
@@ -464,7 +464,7 @@ def test_smtp_shutdown_cuts_hung_sessions(make_daemon, servers):
 
 
 def test_smtp_dkim_signature_survives_libesmtp(make_daemon, servers, tmp_path):
-    """DKIM signs the text before libESMTP sends it (PROTOCOLS §9: it adds
+    """DKIM signs the text before libESMTP sends it (libESMTP adds
     and drops headers by itself); what the server received must verify,
     List-Unsubscribe included."""
     import subprocess

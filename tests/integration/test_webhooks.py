@@ -2,7 +2,7 @@
 test_webhooks.py - provider webhooks in (daemon/webhooks.c) through the
 Twilio adapter: POST /webhooks/{sender}/inbound and /status.
 
-Requests are signed here the way Twilio signs them (PROTOCOLS §1:
+Requests are signed here the way Twilio signs them (doc/providers.md:
 base64(HMAC-SHA1(auth token, URL + sorted name+value pairs))), and the
 signer itself is checked against the vector Twilio publishes, so a
 passing test means the daemon agrees with Twilio, not merely with this

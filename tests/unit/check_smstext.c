@@ -79,7 +79,7 @@ st_utf8(uint32_t cp, char *out)
 	return n;
 }
 
-/* Every character of both GSM tables, as in PROTOCOLS §7. */
+/* Every character of both GSM tables (doc/providers.md, SMS text). */
 START_TEST(test_smstext_gsm_tables)
 {
 	static const char all[] =

@@ -1,7 +1,7 @@
 /*
  * check_smtp.c - unit tests of the SMTP adapter: [smtp] validation with
  * FILE:LINE errors (adapters/smtp.c init, no network I/O), the pure
- * status judge of PROTOCOLS §12.7 as a table, and reply masking.
+ * status judge (smtp.h) as a table, and reply masking.
  */
 #include "autoconf.h"
 

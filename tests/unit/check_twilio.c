@@ -58,7 +58,7 @@
 #define TW_STATUS   "https://sms.example.org/webhooks/tw1/status"
 #define TW_PATH	    "/2010-04-01/Accounts/" TW_ACCT "/Messages.json"
 #define TW_SID	    "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* create-201.json */
-/* Twilio's published vector (PROTOCOLS §1) */
+/* Twilio's published vector (its webhooks-security documentation) */
 #define TW_PV_URL  "https://mycompany.com/myapp.php?foo=1&bar=2"
 #define TW_PV_SIG  "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
 #define TW_WAIT_MS 5000 /* a test waiting longer than this has failed */
@@ -790,7 +790,7 @@ START_TEST(test_twilio_verify_published_vector)
 END_TEST
 
 /*
- * PROTOCOLS §1.4: the URL is accepted with its port removed or the
+ * As in Twilio's SDKs, the URL is accepted with its port removed or the
  * scheme's default port added. Signatures made by make-fixtures' signer.
  */
 START_TEST(test_twilio_verify_port_variants)
