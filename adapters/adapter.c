@@ -25,15 +25,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-extern const struct adapter_ops console_ops;
-extern const struct adapter_ops file_ops;
-extern const struct adapter_ops kannel_ops;
-extern const struct adapter_ops plivo_ops;
-extern const struct adapter_ops smtp_ops;
-extern const struct adapter_ops telnyx_ops;
-extern const struct adapter_ops twilio_ops;
-extern const struct adapter_ops vonage_ops;
-
 /* Adding a provider = one file + one line here (doc/adapters.md). */
 static const struct adapter_ops *const adapter_table[] = {
     &console_ops,

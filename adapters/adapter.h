@@ -170,6 +170,22 @@ struct adapter {
 	struct adapter_call_list calls; /* adapter.c's records of those */
 };
 
+/*
+ * The adapters, one per file (console.c, file.c, smtp.c, and twilio.c,
+ * vonage.c, plivo.c, telnyx.c, kannel.c through smshttp.c); adapter.c
+ * lists them in adapter_table[]. Declared here so that the compiler checks
+ * each definition against the one type: a new adapter adds its line here
+ * and in adapter_table[].
+ */
+extern const struct adapter_ops console_ops;
+extern const struct adapter_ops file_ops;
+extern const struct adapter_ops kannel_ops;
+extern const struct adapter_ops plivo_ops;
+extern const struct adapter_ops smtp_ops;
+extern const struct adapter_ops telnyx_ops;
+extern const struct adapter_ops twilio_ops;
+extern const struct adapter_ops vonage_ops;
+
 /* The ops called 'name' in adapter_table[], or NULL. */
 const struct adapter_ops *adapter_ops_lookup(const char *name);
 

@@ -78,6 +78,17 @@ struct smshttp_provider {
 };
 
 /*
+ * Each provider file's functions (twilio.c, vonage.c, plivo.c, telnyx.c,
+ * kannel.c), used by its adapter_ops.init and by the unit tests, which run
+ * them on fixtures.
+ */
+extern const struct smshttp_provider kannel_provider;
+extern const struct smshttp_provider plivo_provider;
+extern const struct smshttp_provider telnyx_provider;
+extern const struct smshttp_provider twilio_provider;
+extern const struct smshttp_provider vonage_provider;
+
+/*
  * adapter_ops.init for an HTTP provider: checks the common and the
  * provider's keys (unknown ones fail with FILE:LINE), runs configure().
  */

@@ -34,8 +34,6 @@
 	"username = kuser\npassword = p@ss w&rd\nwebhook_secret = " KT_SECRET \
 	"\n"
 
-extern const struct smshttp_provider kannel_provider;
-
 static struct cks_ctx kt_ctx;
 
 static void kt_setup(void);

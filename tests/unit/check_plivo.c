@@ -38,8 +38,6 @@
 #define PT_KEYS \
 	"auth_id = MAXXXXXXXXXXXXXXXXXX\nauth_token = plivo-test-auth-token\n"
 
-extern const struct smshttp_provider plivo_provider;
-
 static struct cks_ctx pt_ctx;
 
 static void pt_setup(void);

@@ -58,8 +58,6 @@ static const char *const tt_signed[][2] = {
 	"WmPLaknz3Jq6Cy91DA=="},
 };
 
-extern const struct smshttp_provider telnyx_provider;
-
 static struct cks_ctx tt_ctx;
 
 static void tt_setup(void);

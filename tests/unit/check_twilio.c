@@ -64,8 +64,6 @@
 #define TW_WAIT_MS 5000 /* a test waiting longer than this has failed */
 #define TW_MAX_KV  16
 
-extern const struct smshttp_provider twilio_provider;
-
 /* A [sender tw1] section built in memory. */
 struct tw_sec {
 	struct config_section sec;

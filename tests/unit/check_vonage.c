@@ -37,8 +37,6 @@
 #define VT_HEAD "[sender v1]\nprovider = vonage\nfrom = +14155550199\n"
 #define VT_KEYS "api_key = KEY\napi_secret = SECRET\n"
 
-extern const struct smshttp_provider vonage_provider;
-
 static struct cks_ctx vt_ctx;
 
 static void vt_setup(void);
