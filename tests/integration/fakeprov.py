@@ -355,13 +355,10 @@ def opted_out(d, phone):
 
 
 def spec_path(name):
-    """A file of /work/shared/specs (OD_SRCDIR/../shared/specs), or None."""
-    for base in (SRCDIR.parent / "shared" / "specs",
-                 Path("/work/shared/specs")):
-        p = base / name
-        if p.exists():
-            return p
-    return None
+    """A provider's published API description kept in tests/fixtures
+    (see tests/fixtures/twilio/openapi/SOURCE.md), or None."""
+    p = SRCDIR / "tests" / "fixtures" / name
+    return p if p.exists() else None
 
 
 def stays(predicate, seconds, what=None, interval=0.05):

@@ -1,7 +1,7 @@
 """
 test_twilio_conformance.py - the Twilio adapter's requests checked
 against Twilio's own published OpenAPI description of the Messages API
-(twilio/twilio-oai, trimmed copy in /work/shared/specs/twilio), by a
+(twilio/twilio-oai, trimmed copy in tests/fixtures/twilio/openapi), by a
 validator that is not ours: Stoplight Prism in mock mode with --errors
 answers 201 only to a request that matches the operation (path, Basic
 auth, form fields and their types) and 4xx with the validation errors
@@ -24,7 +24,7 @@ import pytest
 from conftest import BUILDDIR, free_port, scaled, wait_for
 from fakeprov import MEMBER, fakeprov, sms_daemon, spec_path  # noqa: F401
 
-SPEC = "twilio/twilio_api_v2010.messages.json"
+SPEC = "twilio/openapi/twilio_api_v2010.messages.json"
 PRISM_PKG = "@stoplight/prism-cli"
 
 
@@ -54,7 +54,7 @@ def prism(tmp_path):
     spec = spec_path(SPEC)
     if spec is None:
         pytest.skip("Twilio's OpenAPI spec is not here "
-                    "(OD_SRCDIR/../shared/specs/%s)" % SPEC)
+                    "(OD_SRCDIR/tests/fixtures/%s)" % SPEC)
     if not shutil.which("node") or not shutil.which("npm"):
         pytest.skip("node/npm not installed: cannot run Stoplight Prism")
     exe = prism_bin()
