@@ -1060,7 +1060,7 @@ queue_json_time(sqlite3_stmt *stmt, int col)
 }
 
 /*
- * The API view of a message (SPEC: GET /api/v1/messages/{id}). Column
+ * The API view of a message (GET /api/v1/messages/{id}). Column
  * order is queue_sql_json_msg's.
  */
 json_t *

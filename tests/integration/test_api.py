@@ -1,5 +1,5 @@
 """
-test_api.py - the HTTP API of SPEC "HTTP API" and the console/file
+test_api.py - the HTTP API (outreachd(8), HTTP INTERFACE) and the console/file
 adapters' visible output: accept, deliver, idempotency, auth, request
 validation, body limits, /healthz, /metrics, /api/v1/status.
 """
@@ -41,7 +41,7 @@ def test_sms_accepted_sent_once(daemon):
     assert m["id"] == mid
     assert m["channel"] == "sms"
     assert m["to"] == "+15551230001"
-    assert m["from"] in (None, SMS_FROM)	# SPEC does not say which
+    assert m["from"] in (None, SMS_FROM)	# either is right
     assert m["body"] == "Meeting at 7pm, room 4"
     assert m["provider"] == "console"
     assert m["provider_message_id"] == "console-%d" % mid
@@ -65,7 +65,7 @@ def test_sms_accepted_sent_once(daemon):
     assert ISO_UTC.match(o["at"]), o
     assert len(daemon.outbox()) == 1
 
-    # Logged masked (SPEC: "info console_sms msg=12 to=+1*******0001"; how
+    # Logged masked ("info console_sms msg=12 to=+1*******0001"; how
     # many stars is log_mask_phone()'s business); the full number and the
     # body never reach the log.
     log = daemon.log()
@@ -235,7 +235,7 @@ def test_invalid_request_422(daemon, body, field):
     assert r.status == 422, r
     assert r.error_code() == "invalid_request"
     msg = r.error_message()
-    # SPEC: 'message names the field ("to: not an E.164 phone number ...")'
+    # The message names the field ("to: not an E.164 phone number ...")
     assert re.match(r"%s\b" % re.escape(field), msg), msg
     assert count_messages(daemon) == 0
 
@@ -656,7 +656,7 @@ def test_json_nul_and_bad_utf8(daemon):
 
 def test_content_type_optional_and_case(daemon):
     raw = json.dumps(SMS).encode()
-    # SPEC: 415 only for another type "when present".
+    # 415 only for another type, when a Content-Type is present.
     r = daemon.api("POST", MSGS, raw=raw)
     assert r.status == 202, r
     r = daemon.api("POST", MSGS, raw=raw,
@@ -804,7 +804,7 @@ def test_email_from_and_reply_to(make_daemon):
     a = r.json["id"]
     d.wait_status(a, "sent")
     msg = parse_eml((d.mail_dir / ("%d.eml" % a)).read_bytes())
-    # SPEC: [email] from defaults to "outreachd <outreachd@localhost>".
+    # [email] from defaults to "outreachd <outreachd@localhost>".
     assert msg["From"].addresses[0].addr_spec == "outreachd@localhost"
     assert msg["From"].addresses[0].display_name == "outreachd"
     assert msg["Reply-To"] is None

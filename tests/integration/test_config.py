@@ -1,5 +1,5 @@
 """
-test_config.py - SPEC "outreachd command line" and "Config": FILE:LINE
+test_config.py - the command line and the configuration: FILE:LINE
 errors with exit 78, --check-config, --help, --version, -v, ${ENV}
 values, SIGHUP log reopening, and the lock that keeps a second daemon off
 the same database.

@@ -1,5 +1,5 @@
 """
-test_durability.py - SPEC "Delivery semantics" and graceful shutdown:
+test_durability.py - delivery semantics (doc/queue.md) and graceful shutdown:
 every message answered 202 survives kill -9 and is delivered at least
 once, duplicates only within the in-flight window; SIGTERM finishes the
 sends in flight, requeues the rest and exits 0.
