@@ -22,30 +22,31 @@
 #include "compat.h"
 #include "mime.h"
 
-#define MIME_QP_LINE  76  /* RFC 2045 §6.7 rule 5 */
-#define MIME_ADDR_MAX 256 /* an unsubscribe mailto address */
-#define MIME_EW_CHUNK                                  \
-	45 /* bytes per encoded-word: 60 base64 chars, \
-	    * 72 with =?UTF-8?B?...?=, within 75 */
+#define MIME_QP_LINE	 76  /* RFC 2045 §6.7 rule 5 */
+#define MIME_ADDR_MAX	 256 /* an unsubscribe mailto address */
+#define MIME_LINE_MAX	 78  /* RFC 5322 §2.1.1: lines SHOULD stay within */
+#define MIME_HEADER_MAX	 998 /* RFC 5322 §2.1.1: a line MUST stay within */
+#define MIME_EW_MAX	 75  /* RFC 2047 §2: the longest encoded-word */
+#define MIME_EW_OVERHEAD 12  /* "=?UTF-8?B?" and "?=" */
+/* base64 characters in one word: 75 - 12, down to a multiple of 4 */
+#define MIME_EW_TEXT   60
+#define MIME_IS_WSP(c) ((c) == ' ' || (c) == '\t')
 
-static bool mime_is_ascii(const char *);
 static bool mime_has_crlf(const char *);
-static void mime_encoded_words(struct evbuffer *, size_t, const char *, size_t);
+static size_t mime_encoded_words(struct evbuffer *, size_t, const char *,
+    size_t, bool);
+static size_t mime_fold(struct evbuffer *, size_t, const char *, size_t);
+static bool mime_text_is_plain(const char *, size_t);
+static size_t mime_word(struct evbuffer *, size_t, const char *, size_t, bool);
+static bool mime_is_atext(unsigned char);
+static size_t mime_phrase_text(const char *, size_t, char *);
+static size_t mime_phrase(struct evbuffer *, size_t, const char *, size_t);
 static void mime_body_part(struct evbuffer *, const char *, const char *);
 static bool mime_uri_ok(const char *, const char *);
 static void mime_list_unsubscribe(struct evbuffer *, const struct mime_msg *);
 static void mime_html_escape(struct evbuffer *, const char *);
 static const char *mime_text_footer(struct evbuffer *, const struct mime_msg *);
 static const char *mime_html_footer(struct evbuffer *, const struct mime_msg *);
-
-static bool
-mime_is_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
 
 static bool
 mime_has_crlf(const char *s)
@@ -122,71 +123,270 @@ mime_qp_encode(struct evbuffer *out, const char *text)
 }
 
 /*
- * Appends value as encoded-words, each holding whole UTF-8 characters,
- * folded onto continuation lines. 'col' is the current column.
+ * Appends value[0..len) as RFC 2047 encoded-words ("B" encoding), each at
+ * most 75 characters and holding whole UTF-8 characters, and returns the
+ * new column. 'col' is the current column; with 'sep' a separating space
+ * goes first. The first word always starts on the current line (a header
+ * line holding only "Subject:" would decode with a leading space); later
+ * ones fold onto continuation lines, so lines stay within 78 characters.
+ * Whitespace between adjacent encoded-words is not part of the text (RFC
+ * 2047 §6.2): the value's own spaces travel inside the words.
  */
-static void
+static size_t
 mime_encoded_words(struct evbuffer *out, size_t col, const char *value,
-    size_t len)
+    size_t len, bool sep)
 {
-	unsigned char b64[4 * MIME_EW_CHUNK / 3 + 4];
-	size_t off = 0, n;
+	unsigned char b64[MIME_EW_TEXT + 4];
+	char word[MIME_EW_MAX + 4];
+	size_t off = 0, n, room;
 	int outl;
 
 	while (off < len) {
-		n = len - off < MIME_EW_CHUNK ? len - off : MIME_EW_CHUNK;
+		room = col + sep + MIME_EW_OVERHEAD < MIME_LINE_MAX
+		    ? MIME_LINE_MAX - col - sep - MIME_EW_OVERHEAD
+		    : 0;
+		if (room > MIME_EW_TEXT)
+			room = MIME_EW_TEXT;
+		n = room / 4 * 3; /* base64: 4 characters per 3 bytes */
+		if (n > len - off)
+			n = len - off;
 		/* Never split a UTF-8 sequence: back up over continuation
 		 * bytes at the cut. */
-		while (off + n < len && n > 1 &&
+		while (n > 0 && off + n < len &&
 		    ((unsigned char)value[off + n] & 0xC0) == 0x80)
 			n--;
-		outl = EVP_EncodeBlock(b64, (const unsigned char *)value + off,
-		    (int)n);
-		if (col + (size_t)outl + 12 > 78) {
+		if (n == 0 && col > 1 && (sep || off > 0)) {
 			evbuffer_add(out, "\r\n ", 3);
 			col = 1;
-		} else if (off > 0) {
-			evbuffer_add(out, " ", 1);
-			col++;
+			sep = false;
+			continue;
 		}
-		evbuffer_add_printf(out, "=?UTF-8?B?%s?=", b64);
-		col += (size_t)outl + 12;
+		if (n == 0) /* a very long header name: one character */
+			for (n = 1; off + n < len &&
+			     ((unsigned char)value[off + n] & 0xC0) == 0x80;
+			     n++)
+				;
+		(void)EVP_EncodeBlock(b64, (const unsigned char *)value + off,
+		    (int)n);
+		outl = snprintf(word, sizeof(word),
+		    "%s=?UTF-8?B?%s?=", sep ? " " : "", (const char *)b64);
+		evbuffer_add(out, word, (size_t)outl);
+		col += (size_t)outl;
 		off += n;
+		sep = true;
 	}
+	return col;
+}
+
+/*
+ * Appends s[0..len), plain ASCII, folded (RFC 5322 §2.2.3) before a run
+ * of white space once a line would pass 78 characters; returns the new
+ * column. Unfolding (removing the CRLFs) gives back s exactly. A line
+ * only grows past 78 when one word does not fit on a line of its own.
+ */
+static size_t
+mime_fold(struct evbuffer *out, size_t col, const char *s, size_t len)
+{
+	size_t start = 0, brk = 0, i;
+
+	for (i = 0; i < len; i++) {
+		if (MIME_IS_WSP(s[i]) && i > start && !MIME_IS_WSP(s[i - 1]))
+			brk = i;
+		if (col + i + 1 - start > MIME_LINE_MAX && brk > start) {
+			evbuffer_add(out, s + start, brk - start);
+			evbuffer_add(out, "\r\n", 2);
+			col = 0;
+			start = brk;
+		}
+	}
+	evbuffer_add(out, s + start, len - start);
+	return col + len - start;
+}
+
+/*
+ * True if s can be written as it is (folded) in an unstructured header
+ * starting at 'col': printable ASCII and white space only, no white space
+ * at either end (parsers drop it), nothing a decoder would take for an
+ * encoded-word ("=?"), and every word, with the white space before it,
+ * fits a line.
+ */
+static bool
+mime_text_is_plain(const char *s, size_t col)
+{
+	size_t i, seg = col;
+
+	if (*s == '\0')
+		return true;
+	if (MIME_IS_WSP(s[0]) || strstr(s, "=?") != NULL)
+		return false;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!MIME_IS_WSP(s[i]) &&
+		    ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f))
+			return false;
+		if (MIME_IS_WSP(s[i]) && !MIME_IS_WSP(s[i - 1]))
+			seg = 0; /* a fold may go here */
+		if (++seg > MIME_LINE_MAX)
+			return false;
+	}
+	return !MIME_IS_WSP(s[i - 1]);
 }
 
 void
 mime_header_encode(struct evbuffer *out, const char *name, const char *value)
 {
+	size_t col = strlen(name) + 2;
+
 	evbuffer_add_printf(out, "%s: ", name);
-	if (mime_is_ascii(value))
-		evbuffer_add_printf(out, "%s", value);
+	if (mime_text_is_plain(value, col))
+		mime_fold(out, col, value, strlen(value));
 	else
-		mime_encoded_words(out, strlen(name) + 2, value, strlen(value));
+		mime_encoded_words(out, col, value, strlen(value), false);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+/* True for RFC 5322 atext (§3.2.3): the characters of an unquoted word. */
+static bool
+mime_is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/*
+ * Copies the display name in[0..len) into out (size > len): without
+ * surrounding double quotes (and their backslash escapes), with each run
+ * of white space made one space and none at either end, as RFC 5322
+ * reads a phrase. Returns its length.
+ */
+static size_t
+mime_phrase_text(const char *in, size_t len, char *out)
+{
+	size_t i, n = 0;
+	bool quoted;
+
+	while (len > 0 && MIME_IS_WSP(in[0])) {
+		in++;
+		len--;
+	}
+	while (len > 0 && MIME_IS_WSP(in[len - 1]))
+		len--;
+	quoted = len >= 2 && in[0] == '"' && in[len - 1] == '"';
+	if (quoted) {
+		in++;
+		len -= 2;
+	}
+	for (i = 0; i < len; i++) {
+		if (MIME_IS_WSP(in[i])) {
+			if (n > 0 && out[n - 1] != ' ')
+				out[n++] = ' ';
+			continue;
+		}
+		if (quoted && in[i] == '\\' && i + 1 < len)
+			i++;
+		out[n++] = in[i];
+	}
+	if (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * Appends the display name p (normalized by mime_phrase_text) from column
+ * col; returns the new column. Printable ASCII stays readable: words of
+ * atext as they are, anything else one quoted-string. With other bytes,
+ * each run of words that are not plain atext becomes encoded-words (the
+ * spaces inside the run with them) and the atext words between runs
+ * stay as they are: a space next to an encoded-word is kept by every
+ * decoder, one between two encoded-words by none (RFC 2047 §6.2).
+ */
+static size_t
+mime_phrase(struct evbuffer *out, size_t col, const char *p, size_t len)
+{
+	char q[2 * MIME_HEADER_MAX + 3];
+	size_t i, n = 0, w, run = 0, nrun = 0;
+	bool ascii = strstr(p, "=?") == NULL, atoms = true, plain;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f)
+			ascii = false;
+		else if (p[i] != ' ' && !mime_is_atext((unsigned char)p[i]))
+			atoms = false;
+	}
+	if (ascii && !atoms) {
+		q[n++] = '"';
+		for (i = 0; i < len; i++) {
+			if (p[i] == '"' || p[i] == '\\')
+				q[n++] = '\\';
+			q[n++] = p[i];
+		}
+		q[n++] = '"';
+	}
+	q[n] = '\0';
+	/* readable when every word fits a line; else encoded word by word */
+	if (ascii && mime_text_is_plain(atoms ? p : q, col))
+		return mime_fold(out, col, atoms ? p : q, atoms ? len : n);
+	for (i = 0; i <= len; i = w + 1) {
+		w = i + strcspn(p + i, " ");
+		plain = w > i && w - i < MIME_LINE_MAX;
+		for (n = i; n < w && plain; n++)
+			plain = mime_is_atext((unsigned char)p[n]) &&
+			    !(p[n] == '=' && p[n + 1] == '?');
+		if (!plain) {
+			if (nrun == 0)
+				run = i;
+			nrun = w - run;
+			if (w < len)
+				continue;
+		}
+		if (nrun > 0) {
+			col = mime_encoded_words(out, col, p + run, nrun,
+			    run > 0);
+			nrun = 0;
+		}
+		if (plain)
+			col = mime_word(out, col, p + i, w - i, i > 0);
+	}
+	return col;
+}
+
+/*
+ * Appends one unbreakable token (after a space with 'sep', or on a
+ * continuation line when it would pass 78 characters); returns the new
+ * column.
+ */
+static size_t
+mime_word(struct evbuffer *out, size_t col, const char *w, size_t len, bool sep)
+{
+	if (sep && col > 1 && col + 1 + len > MIME_LINE_MAX) {
+		evbuffer_add(out, "\r\n ", 3);
+		col = 1;
+	} else if (sep) {
+		evbuffer_add(out, " ", 1);
+		col++;
+	}
+	evbuffer_add(out, w, len);
+	return col + len;
 }
 
 void
 mime_address_header(struct evbuffer *out, const char *name, const char *value)
 {
+	char p[MIME_HEADER_MAX + 1];
 	const char *lt = strrchr(value, '<');
-	size_t nlen;
+	size_t col = strlen(name) + 2, len;
 
-	if (lt == NULL || mime_is_ascii(value)) {
-		evbuffer_add_printf(out, "%s: %s\r\n", name, value);
+	evbuffer_add_printf(out, "%s: ", name);
+	if (lt == NULL || (size_t)(lt - value) > MIME_HEADER_MAX) {
+		evbuffer_add_printf(out, "%s\r\n", value);
 		return;
 	}
-	/* Display name: trim spaces and surrounding quotes, then encode. */
-	nlen = (size_t)(lt - value);
-	while (nlen > 0 && value[nlen - 1] == ' ')
-		nlen--;
-	if (nlen >= 2 && value[0] == '"' && value[nlen - 1] == '"') {
-		value++;
-		nlen -= 2;
-	}
-	evbuffer_add_printf(out, "%s: ", name);
-	mime_encoded_words(out, strlen(name) + 2, value, nlen);
-	evbuffer_add_printf(out, " %s\r\n", lt);
+	len = mime_phrase_text(value, (size_t)(lt - value), p);
+	if (len > 0)
+		col = mime_phrase(out, col, p, len);
+	mime_word(out, col, lt, strlen(lt), len > 0);
+	evbuffer_add(out, "\r\n", 2);
 }
 
 static void
@@ -348,6 +548,14 @@ mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 	    mime_has_crlf(m->subject) || mime_has_crlf(m->message_id) ||
 	    (m->reply_to != NULL && mime_has_crlf(m->reply_to))) {
 		snprintf(err, errlen, "mime: header value holds a line break");
+		return -1;
+	}
+	if (strlen(m->from) > MIME_HEADER_MAX ||
+	    strlen(m->to) > MIME_HEADER_MAX ||
+	    (m->reply_to != NULL && strlen(m->reply_to) > MIME_HEADER_MAX)) {
+		snprintf(err, errlen,
+		    "mime: From, To or Reply-To longer than %d bytes",
+		    MIME_HEADER_MAX);
 		return -1;
 	}
 	if ((m->unsubscribe_url != NULL &&

@@ -3,11 +3,21 @@
  *
  * Contract:
  *  - Output uses CRLF line ends; no line exceeds 78 characters except
- *    unfoldable header tokens (still far below the 998 limit).
+ *    an address or unsubscribe URL longer than that (RFC 5322 allows 998;
+ *    From, To and Reply-To values over 998 bytes are refused).
  *  - Bodies are UTF-8, quoted-printable encoded; with html the message is
  *    multipart/alternative (text first, html second, RFC 2046 §5.1).
- *  - Non-ASCII subjects and display names become RFC 2047 encoded-words;
- *    addresses are never encoded.
+ *  - Subjects: printable ASCII is folded at white space (RFC 5322
+ *    §2.2.3), so unfolding gives it back exactly; anything a reader
+ *    would not get back as written (non-ASCII, controls, white space at
+ *    either end, "=?", a word longer than a line) becomes RFC 2047
+ *    encoded-words of at most 75 characters, the first one on the header
+ *    line.
+ *  - Display names ("Name <addr>", the name possibly quoted) are phrases:
+ *    white space runs count as one space. ASCII stays readable (atoms, or
+ *    one quoted-string); otherwise the words that need it are encoded,
+ *    spaces included, so RFC 2047 decoders give the name back. The
+ *    addr-spec is never encoded.
  *  - With an unsubscribe URL and/or mailto address (RFC 8058, RFC 2369):
  *    "List-Unsubscribe: <URL>, <mailto:ADDR?subject=unsubscribe>" (folded
  *    between the two entries when long), "List-Unsubscribe-Post:
@@ -52,14 +62,16 @@ int mime_build(const struct mime_msg *m, struct evbuffer *out, char *err,
 /* Appends text quoted-printable encoded (RFC 2045 §6.7), CRLF lines. */
 void mime_qp_encode(struct evbuffer *out, const char *text);
 /*
- * Appends "Name: value\r\n", encoding value as RFC 2047 encoded-words if it
- * holds non-ASCII bytes, folded so each line stays within 78 characters.
+ * Appends the unstructured header "Name: value\r\n", folded or encoded
+ * as the contract says, each line within 78 characters.
  */
 void mime_header_encode(struct evbuffer *out, const char *name,
     const char *value);
 /*
- * Appends an address header ("From", "To", "Reply-To"): a non-ASCII
- * display name is encoded, the addr-spec is kept as it is.
+ * Appends an address header ("From", "To", "Reply-To") of one mailbox,
+ * "Display Name <addr>" or "addr": the display name is written as the
+ * contract says, the addr-spec as it is. A value without '<' is written
+ * as it is.
  */
 void mime_address_header(struct evbuffer *out, const char *name,
     const char *value);

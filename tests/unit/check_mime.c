@@ -164,6 +164,195 @@ START_TEST(test_mime_address_display_name)
 }
 END_TEST
 
+/* Removes every CRLF of s (RFC 5322 unfolding), in place. */
+static void
+check_mime_unfold(char *s)
+{
+	char *w = s;
+
+	for (; *s != '\0'; s++)
+		if (!(s[0] == '\r' && s[1] == '\n'))
+			*w++ = *s;
+		else
+			s++;
+	*w = '\0';
+}
+
+/* Every encoded-word of s is at most 75 characters (RFC 2047 §2). */
+static void
+check_mime_word_lengths(const char *s)
+{
+	const char *p = s, *e;
+
+	while ((p = strstr(p, "=?UTF-8?B?")) != NULL) {
+		e = strstr(p + 10, "?=");
+		ck_assert_ptr_nonnull(e);
+		ck_assert_msg(e + 2 - p <= 75, "encoded-word of %d chars",
+		    (int)(e + 2 - p));
+		p = e + 2;
+	}
+}
+
+/*
+ * A 200,000-byte ASCII subject used to be one 200,009-byte line (relays
+ * refuse lines over 998): it is folded at white space, every line within
+ * 78, and unfolding gives it back exactly.
+ */
+START_TEST(test_mime_header_long_ascii_folded)
+{
+	static const char *const words[] = {"rally", "Friday,", "at", "the",
+	    "plaza", "(bring", "water)", "-", "everyone", "welcome!"};
+	struct evbuffer *b = evbuffer_new();
+	size_t len = 0, i = 0, n;
+	char *subj = malloc(200001), *s;
+
+	ck_assert_ptr_nonnull(subj);
+	while (len < 200000) {
+		n = strlen(words[i % 10]);
+		if (len + n + 1 > 200000)
+			break;
+		memcpy(subj + len, words[i++ % 10], n);
+		len += n;
+		subj[len++] = i % 7 == 0 ? '\t' : ' ';
+	}
+	memset(subj + len, 'x', 200000 - len); /* ends in a word */
+	subj[200000] = '\0';
+	mime_header_encode(b, "Subject", subj);
+	s = check_mime_take(b);
+	check_mime_lines(s, 78);
+	ck_assert_ptr_null(strstr(s, "=?")); /* stayed readable */
+	check_mime_unfold(s);
+	ck_assert_str_eq(s + strlen("Subject: "), subj);
+	free(s);
+	free(subj);
+}
+END_TEST
+
+/*
+ * A long non-ASCII subject starts its first encoded-word on the header
+ * line: "Subject:" alone on a line decodes with a leading space.
+ */
+START_TEST(test_mime_header_first_word_on_header_line)
+{
+	struct evbuffer *b = evbuffer_new();
+	char subj[601], dec[1024], *s;
+	size_t i;
+
+	for (i = 0; i < 300; i += 2)
+		memcpy(subj + i, "\xc3\xa9", 2); /* é */
+	for (; i < 600; i += 3)
+		memcpy(subj + i, "\xe4\xb8\xad", 3); /* 中 */
+	subj[600] = '\0';
+	mime_header_encode(b, "Subject", subj);
+	s = check_mime_take(b);
+	ck_assert_msg(strncmp(s, "Subject: =?UTF-8?B?", 19) == 0, "%.40s", s);
+	check_mime_lines(s, 78);
+	check_mime_word_lengths(s);
+	check_mime_decode_words(s, dec, sizeof(dec));
+	ck_assert_str_eq(dec, subj);
+	free(s);
+}
+END_TEST
+
+/*
+ * ASCII that a reader would not get back as written is encoded: leading
+ * or trailing white space (parsers drop it), text looking like an
+ * encoded-word, a control character, a word longer than a line.
+ */
+START_TEST(test_mime_header_ascii_needing_words)
+{
+	char longword[120];
+	const char *in[] = {" leading space", "trailing space ",
+	    "not =?UTF-8?B?w6k=?= a word", "bell \x07 here", longword};
+	struct evbuffer *b;
+	char *s, dec[256];
+	size_t i;
+
+	memset(longword, 'w', sizeof(longword) - 1);
+	longword[sizeof(longword) - 1] = '\0';
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		b = evbuffer_new();
+		mime_header_encode(b, "Subject", in[i]);
+		s = check_mime_take(b);
+		ck_assert_msg(strncmp(s, "Subject: =?UTF-8?B?", 19) == 0, "%s",
+		    s);
+		check_mime_lines(s, 78);
+		check_mime_decode_words(s, dec, sizeof(dec));
+		ck_assert_str_eq(dec, in[i]);
+		free(s);
+	}
+}
+END_TEST
+
+/* Writes the From header of 'value' and compares it with 'want'. */
+static void
+check_mime_from(const char *value, const char *want)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+
+	mime_address_header(b, "From", value);
+	s = check_mime_take(b);
+	ck_assert_str_eq(s, want);
+	free(s);
+}
+
+/*
+ * ASCII display names: words of atext as they are, anything with
+ * specials one quoted-string (quotes and backslashes escaped), white
+ * space runs made one space; an already quoted name is read, not quoted
+ * twice.
+ */
+START_TEST(test_mime_address_ascii_names)
+{
+	check_mime_from("Org Team <org@example.org>",
+	    "From: Org Team <org@example.org>\r\n");
+	check_mime_from("  Org \t  Team   <org@example.org>",
+	    "From: Org Team <org@example.org>\r\n");
+	check_mime_from("Smith, John <js@example.org>",
+	    "From: \"Smith, John\" <js@example.org>\r\n");
+	check_mime_from("\"Say \\\"hi\\\" \\\\ bye\" <a@example.org>",
+	    "From: \"Say \\\"hi\\\" \\\\ bye\" <a@example.org>\r\n");
+	check_mime_from("J. R. <jr@example.org>",
+	    "From: \"J. R.\" <jr@example.org>\r\n");
+	check_mime_from("<bare@example.org>", "From: <bare@example.org>\r\n");
+	check_mime_from("bare@example.org", "From: bare@example.org\r\n");
+}
+END_TEST
+
+/*
+ * Non-ASCII display names: the words that need it are encoded (with the
+ * spaces between them inside the words), atext words between stay as
+ * they are; a long name folds within 78 characters.
+ */
+START_TEST(test_mime_address_encoded_names)
+{
+	struct evbuffer *b = evbuffer_new();
+	char name[512], run[256], *s, dec[512];
+	size_t i;
+
+	check_mime_from("M\xc3\xbcller, Hans <h@example.org>",
+	    "From: =?UTF-8?B?TcO8bGxlciw=?= Hans <h@example.org>\r\n");
+	check_mime_from("\"Jos\xc3\xa9  Mar\xc3\xad"
+			"a\" <j@example.org>",
+	    "From: =?UTF-8?B?Sm9zw6kgTWFyw61h?= <j@example.org>\r\n");
+	for (i = 0; i < 200; i += 2)
+		memcpy(run + i, "\xd0\xb6", 2); /* ж */
+	run[200] = '\0';
+	snprintf(name, sizeof(name), "%s Ivanov <long@example.org>", run);
+	mime_address_header(b, "From", name);
+	s = check_mime_take(b);
+	ck_assert_msg(strncmp(s, "From: =?UTF-8?B?", 16) == 0, "%.30s", s);
+	check_mime_lines(s, 78);
+	check_mime_word_lengths(s);
+	check_mime_decode_words(s, dec, sizeof(dec));
+	ck_assert_str_eq(dec, run);
+	check_mime_unfold(s);
+	ck_assert_ptr_nonnull(strstr(s, "?= Ivanov <long@example.org>"));
+	free(s);
+}
+END_TEST
+
 START_TEST(test_mime_build_multipart)
 {
 	struct mime_msg m = {
@@ -441,6 +630,11 @@ mime_suite(void)
 	tcase_add_test(tc, test_mime_header_ascii_unchanged);
 	tcase_add_test(tc, test_mime_header_encoded_words);
 	tcase_add_test(tc, test_mime_address_display_name);
+	tcase_add_test(tc, test_mime_header_long_ascii_folded);
+	tcase_add_test(tc, test_mime_header_first_word_on_header_line);
+	tcase_add_test(tc, test_mime_header_ascii_needing_words);
+	tcase_add_test(tc, test_mime_address_ascii_names);
+	tcase_add_test(tc, test_mime_address_encoded_names);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("message");
 	tcase_add_test(tc, test_mime_build_multipart);
