@@ -37,6 +37,7 @@ main(void)
 	srunner_add_suite(sr, csv_suite());
 	srunner_add_suite(sr, email_links_suite());
 	srunner_add_suite(sr, smtp_suite());
+	srunner_add_suite(sr, quiet_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

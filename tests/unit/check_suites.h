@@ -17,6 +17,7 @@ Suite *mime_suite(void);
 Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);
+Suite *quiet_suite(void);
 Suite *ratelimit_suite(void);
 Suite *smstext_suite(void);
 Suite *smtp_suite(void);
