@@ -38,9 +38,17 @@ struct ctl {
 	char *url;		    /* base URL without a trailing '/' */
 	const char *opt_token;	    /* -t, else $OUTREACHD_TOKEN */
 	const char *opt_token_file; /* --token-file */
+	const char *opt_config;	    /* -c: the daemon's config file */
 	char *token;		    /* NULL until loaded or if none */
 	char *token_source;	    /* where the token came from, for 401s */
 	bool token_loaded;
+	/* from the daemon's config file (ctl_conf_load()) */
+	bool conf_loaded;
+	char *conf_file;       /* the file read; NULL = none */
+	char *conf_url;	       /* VAR/outreachd.url, else [http] listen */
+	char *conf_token;      /* [http] api_token */
+	char *conf_token_file; /* else [http] api_token_file */
+	char *conf_unset_env;  /* a ${NAME} it uses that is not set */
 	bool json;
 	bool quiet;
 	CURL *curl;
@@ -110,6 +118,18 @@ extern const char ctl_help_export[];
 /* ctl_import.c */
 int ctl_cmd_import(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_import[];
+
+/* ctl_conf.c */
+
+/*
+ * Reads the daemon's config file once (-c, else the file outreachd uses
+ * by default, if readable) into ctl->conf_*. Returns CTL_EX_OK, also
+ * when there is no file, or CTL_EX_USAGE after saying why it cannot be
+ * read.
+ */
+int ctl_conf_load(struct ctl *ctl);
+/* Frees ctl->conf_*, wiping the token. */
+void ctl_conf_free(struct ctl *ctl);
 
 /* ctl_http.c */
 

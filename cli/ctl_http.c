@@ -87,9 +87,11 @@ ctl_read_file(const char *what, const char *path, char **out, size_t *len)
 
 /*
  * Finds the API token, first of: -t/--token, --token-file FILE,
- * $OUTREACHD_TOKEN, ./var/api.token when readable. Remembers where it came
- * from for the 401 hint. A token file holds the token on its first line.
- * Returns CTL_EX_OK (also when there is no token at all) or CTL_EX_USAGE.
+ * $OUTREACHD_TOKEN, the daemon's config file ([http] api_token, else the
+ * file [http] api_token_file names when readable, see ctl_conf.c), and
+ * ./var/api.token when readable. Remembers where it came from for the
+ * 401 hint. A token file holds the token on its first line. Returns
+ * CTL_EX_OK (also when there is no token at all) or CTL_EX_USAGE.
  */
 static int
 ctl_token_load(struct ctl *ctl)
@@ -98,15 +100,27 @@ ctl_token_load(struct ctl *ctl)
 		   *env = getenv("OUTREACHD_TOKEN");
 	char *buf = NULL, *p;
 	size_t len;
+	int rc;
 
 	ctl->token_loaded = true;
+	if (ctl->opt_token == NULL && file == NULL &&
+	    (env == NULL || *env == '\0') &&
+	    (rc = ctl_conf_load(ctl)) != CTL_EX_OK)
+		return rc;
 	if (ctl->opt_token != NULL) {
 		ctl->token = xstrdup(ctl->opt_token);
 		ctl->token_source = xstrdup("the -t/--token option");
 	} else if (file == NULL && env != NULL && *env != '\0') {
 		ctl->token = xstrdup(env);
 		ctl->token_source = xstrdup("$OUTREACHD_TOKEN");
+	} else if (file == NULL && ctl->conf_token != NULL) {
+		ctl->token = xstrdup(ctl->conf_token);
+		ctl->token_source =
+		    xasprintf("[http] api_token of %s", ctl->conf_file);
 	} else {
+		if (file == NULL && ctl->conf_token_file != NULL &&
+		    access(ctl->conf_token_file, R_OK) == 0)
+			file = ctl->conf_token_file;
 		if (file == NULL && access(CTL_DEFAULT_TOKEN_FILE, R_OK) != 0)
 			return CTL_EX_OK; /* no token: the daemon says 401 */
 		if (file == NULL)
@@ -340,14 +354,26 @@ ctl_reply_free(struct ctl_reply *r)
 static int
 ctl_unauthorized(const struct ctl *ctl)
 {
-	if (ctl->token == NULL)
+	if (ctl->token == NULL && ctl->conf_token_file != NULL)
+		fprintf(stderr,
+		    "outreachctl: unauthorized (HTTP 401): no API token was "
+		    "given, and %s\n(the [http] api_token_file of %s) cannot "
+		    "be read%s%s%s.\n"
+		    "Run outreachctl as the daemon's user, or pass the token "
+		    "with --token-file FILE,\n$OUTREACHD_TOKEN or -t TOKEN.\n",
+		    ctl->conf_token_file, ctl->conf_file,
+		    ctl->conf_unset_env != NULL ? "; its api_token uses $" : "",
+		    ctl->conf_unset_env != NULL ? ctl->conf_unset_env : "",
+		    ctl->conf_unset_env != NULL ? ", which is not set" : "");
+	else if (ctl->token == NULL)
 		fprintf(stderr,
 		    "outreachctl: unauthorized (HTTP 401): no API token was "
 		    "given.\n"
 		    "Pass the daemon's token with --token-file FILE, "
-		    "$OUTREACHD_TOKEN or -t TOKEN;\n"
-		    "the daemon writes it to VAR/api.token (./%s when run "
-		    "from its directory).\n",
+		    "$OUTREACHD_TOKEN or -t TOKEN,\n"
+		    "or its config file with -c FILE; the daemon writes the "
+		    "token to VAR/api.token\n(./%s when run from its "
+		    "directory).\n",
 		    CTL_DEFAULT_TOKEN_FILE);
 	else
 		fprintf(stderr,

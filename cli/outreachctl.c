@@ -60,6 +60,7 @@ struct ctl_send_opts {
 	long wait_s;
 };
 
+static const char *ctl_cmd_names(void);
 static void ctl_cmd_usage(const struct ctl_cmd *, FILE *);
 static int ctl_cmd_help(struct ctl *, int, char **);
 static int ctl_cmd_message(struct ctl *, int, char **);
@@ -265,6 +266,22 @@ ctl_cmd_lookup(const char *name)
 		if (strcmp(cmd->name, name) == 0)
 			return cmd;
 	return NULL;
+}
+
+/* "status, send, ..., help": every command of ctl_cmds[], in order. */
+static const char *
+ctl_cmd_names(void)
+{
+	static char names[256];
+	const struct ctl_cmd *cmd;
+
+	names[0] = '\0';
+	for (cmd = ctl_cmds; cmd->name != NULL; cmd++) {
+		if (cmd != ctl_cmds)
+			strlcat(names, ", ", sizeof(names));
+		strlcat(names, cmd->name, sizeof(names));
+	}
+	return names;
 }
 
 static void
@@ -1031,8 +1048,9 @@ ctl_global_usage(FILE *fp)
 			wa = (int)strlen(cmd->args);
 	}
 	fprintf(fp,
-	    "usage: outreachctl [-jqhV] [-u URL] [-t TOKEN | --token-file "
-	    "FILE] COMMAND [ARGS]\n"
+	    "usage: outreachctl [-jqhV] [-c FILE] [-u URL] [-t TOKEN | "
+	    "--token-file FILE]\n"
+	    "                   COMMAND [ARGS]\n"
 	    "\n"
 	    "Administer a running outreachd through its HTTP API.\n"
 	    "\n"
@@ -1045,7 +1063,12 @@ ctl_global_usage(FILE *fp)
 	    "Global options:\n"
 	    "  -u, --url URL          the daemon's base URL (default "
 	    "$OUTREACHD_URL,\n"
-	    "                         else " CTL_DEFAULT_URL ")\n"
+	    "                         else the config file's, else " CTL_DEFAULT_URL
+	    ")\n"
+	    "  -c, --config FILE      the daemon's config file, for its URL "
+	    "and token\n"
+	    "                         (default: the one outreachd uses by "
+	    "default)\n"
 	    "  -t, --token TOKEN      API token (default $OUTREACHD_TOKEN); "
 	    "other users\n"
 	    "                         can see it in ps(1): prefer the "
@@ -1060,12 +1083,15 @@ ctl_global_usage(FILE *fp)
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
 	    "\n"
-	    "The token is the first found of -t, --token-file, "
-	    "$OUTREACHD_TOKEN and\n"
-	    "./" CTL_DEFAULT_TOKEN_FILE ". The daemon's token is [http] "
-	    "api_token, or the file named by\n"
-	    "[http] api_token_file (default VAR/api.token, created at first "
-	    "start).\n"
+	    "The URL is the one the daemon wrote to VAR/outreachd.url of the "
+	    "config file\n"
+	    "once listening, else its [http] listen. The token is the first "
+	    "found of -t,\n"
+	    "--token-file, $OUTREACHD_TOKEN, the config file's [http] "
+	    "api_token or the file\n"
+	    "its [http] api_token_file names (default VAR/api.token, created "
+	    "at first\n"
+	    "start), and ./" CTL_DEFAULT_TOKEN_FILE ".\n"
 	    "\n"
 	    "Exit status: 0 success; 1 the daemon refused the request, or a "
 	    "waited-for\n"
@@ -1086,6 +1112,7 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"url", required_argument, NULL, 'u'},
+	    {"config", required_argument, NULL, 'c'},
 	    {"token", required_argument, NULL, 't'},
 	    {"token-file", required_argument, NULL, 'F'},
 	    {"json", no_argument, NULL, 'j'},
@@ -1095,14 +1122,17 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *url = getenv("OUTREACHD_URL");
-	int ch;
+	int ch, rc;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:u:t:jqhV", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "+:u:c:t:jqhV", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'u':
 			url = optarg;
+			break;
+		case 'c':
+			ctl->opt_config = optarg;
 			break;
 		case 't':
 			ctl->opt_token = optarg;
@@ -1130,7 +1160,11 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
-	ctl_url_set(ctl, url);
+	/* -u, $OUTREACHD_URL, the daemon's config, CTL_DEFAULT_URL */
+	if ((url == NULL || *url == '\0') &&
+	    (rc = ctl_conf_load(ctl)) != CTL_EX_OK)
+		return rc;
+	ctl_url_set(ctl, url != NULL && *url != '\0' ? url : ctl->conf_url);
 	return CTL_CONTINUE;
 }
 
@@ -1163,15 +1197,15 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if ((cmd = ctl_cmd_lookup(argv[optind])) == NULL) {
-		rc = ctl_usage_error(NULL,
-		    "unknown command '%s' (commands: status, send, message, "
-		    "help)",
-		    argv[optind]);
+		rc =
+		    ctl_usage_error(NULL, "unknown command '%s' (commands: %s)",
+			argv[optind], ctl_cmd_names());
 		goto done;
 	}
 	rc = cmd->fn(&ctl, argc - optind, argv + optind);
 done:
 	ctl_http_shutdown(&ctl);
+	ctl_conf_free(&ctl);
 	free(ctl.url);
 	if (fflush(stdout) != 0 && rc == CTL_EX_OK)
 		rc = CTL_EX_FAIL; /* e.g. stdout is a full disk */

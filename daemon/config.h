@@ -127,17 +127,23 @@ struct config {
 	char *confirm_reply;  /* double opt-in: "reply YES" */
 	char *welcome;	      /* default welcome of a list */
 	char *reask_reply;    /* a follow-up answer that did not parse */
+	/* accept_unassigned_numbers: members' numbers may be possible only */
+	bool accept_unassigned;
 
 	/* [list NAME] ..., in file order */
 	struct config_list *lists;
-	/* accept_unassigned_numbers: members' numbers may be possible only */
-	bool accept_unassigned;
 	size_t nlists;
 
 	/* every section as written, in file order */
 	struct config_section *sections;
 	size_t nsections;
 };
+
+/*
+ * The file in var_dir that holds the daemon's URL ("http://ADDR:PORT/")
+ * while it listens, for outreachctl.
+ */
+#define CONFIG_URL_FILE "outreachd.url"
 
 /*
  * Loads and validates 'path'. Returns a new config (free with

@@ -356,7 +356,8 @@ email_links_new(struct http_server *srv, const struct email_links_deps *deps,
     char *err, size_t errlen)
 {
 	struct email_links *el = xcalloc(1, sizeof(*el));
-	const char *url = deps->cfg->public_url;
+	const char *url =
+	    deps->base_url != NULL ? deps->base_url : deps->cfg->public_url;
 	size_t n;
 
 	el->deps = *deps;

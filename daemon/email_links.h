@@ -42,6 +42,9 @@ struct email_links_deps {
 	struct dispatch *dispatch;
 	struct metrics *metrics;
 	const struct config *cfg;
+	/* base of the links: [http] public_url, else the daemon's own
+	 * address (main.c); NULL = cfg's public_url, none if unset */
+	const char *base_url;
 };
 
 /* How long a confirmation link works. */

@@ -265,25 +265,34 @@ def test_secret_readable_by_others_refused(make_daemon):
     assert "chmod 600" in d.log(since_start=True)
 
 
-def test_mailto_only_without_public_url(make_daemon):
+def test_mailto_and_default_link_without_public_url(make_daemon):
     d = make_daemon({"email": {"unsubscribe_mailto": MAILTO}})
     mid = send_email(d, "hank@example.org", html="<p>x</p>")
     _, msg = sent_eml(d, mid)
-    assert str(msg["List-Unsubscribe"]) == \
-        "<mailto:%s?subject=unsubscribe>" % MAILTO
-    assert msg["List-Unsubscribe-Post"] is None
-    p = parts(msg)
-    assert "To stop these emails, write to %s" % MAILTO in p["text/plain"]
-    assert 'href="mailto:%s?subject=unsubscribe"' % MAILTO in p["text/html"]
+    lu = " ".join(str(msg["List-Unsubscribe"]).split())
+    m = re.fullmatch(r"<%s/u/([A-Za-z0-9_-]+)>, "
+                     r"<mailto:%s\?subject=unsubscribe>"
+                     % (re.escape(d.url()), re.escape(MAILTO)), lu)
+    assert m, lu
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
-def test_no_links_configured_no_headers(daemon):
-    mid = send_email(daemon, "ivy@example.org")
+def test_links_default_to_the_listen_address(daemon):
+    """Without public_url, links point at the daemon itself and work."""
+    mid = send_email(daemon, "ivy@example.org", html="<p>x</p>")
     _, msg = sent_eml(daemon, mid)
-    assert msg["List-Unsubscribe"] is None
-    assert "To stop these emails" not in parts(msg)["text/plain"]
-    assert re.search(r"email_links_disabled .*set \[http\] public_url",
-                     daemon.log())
+    m = re.fullmatch(r"<%s/u/([A-Za-z0-9_-]+)>" % re.escape(daemon.url()),
+                     str(msg["List-Unsubscribe"]))
+    assert m, msg["List-Unsubscribe"]
+    url = "%s/u/%s" % (daemon.url(), m.group(1))
+    assert "To stop these emails: %s\n" % url in parts(msg)["text/plain"]
+    assert "email_links_disabled" not in daemon.log()
+    r = get(daemon, "/u/" + m.group(1))
+    assert r.status == 200, r
+    r = post(daemon, "/u/" + m.group(1))
+    assert r.status == 200, r
+    assert [x["source"] for x in optout_rows(daemon, "ivy@example.org")] \
+        == ["web"]
 
 
 def make_list(d, name="newsletter", welcome=True):
@@ -397,15 +406,18 @@ def test_confirm_after_optout_opts_back_in(od):
     od.wait_status(w[0], "sent")
 
 
-def test_double_optin_needs_public_url(make_daemon):
-    d = make_daemon()
-    d.expect_log(r"members_confirmation_failed .*needs \[http\] public_url")
-    lid = make_list(d, welcome=False)
-    assert join(d, lid, "lee@example.org")["status"] == "pending"
-    wait_for(lambda: "members_confirmation_failed" in d.log(),
-             what="the confirmation failure in the log")
-    assert mail_to(d, "lee@example.org") == []
-    assert get(d, "/c/AAAA").status == 403
+def test_double_optin_without_public_url(daemon):
+    """The confirmation link points at the daemon itself and works."""
+    lid = make_list(daemon, welcome=False)
+    assert join(daemon, lid, "lee@example.org")["status"] == "pending"
+    _, msg = confirmation(daemon, "lee@example.org")
+    m = re.search(r"%s/c/([A-Za-z0-9_-]+)" % re.escape(daemon.url()),
+                  parts(msg)["text/plain"])
+    assert m, parts(msg)["text/plain"]
+    r = post(daemon, "/c/" + m.group(1), raw=b"", headers={})
+    assert r.status == 200, r
+    assert sub_status(daemon, "lee@example.org", lid) == "active"
+    assert get(daemon, "/c/AAAA").status == 403
 
 
 def test_bouncing_gauge(od):
