@@ -36,6 +36,9 @@
 #define API_SMS_MAX_CHARS 1600 /* Twilio's and most providers' cap */
 #define API_KEY_MAX	  200  /* idempotency keys */
 #define API_PRIO_MAX	  10
+/* An email subject: the longest line RFC 5322 allows (998 bytes), far
+ * past what any mail client shows; headers are folded to 78 anyway. */
+#define API_SUBJECT_MAX 998
 
 /* The fields of POST /api/v1/messages. */
 static const char *const api_message_fields[] = {"channel", "to", "body",
@@ -65,6 +68,7 @@ static void api_on_enqueued(void *, bool);
 static int api_sms_body(struct queue_new *, char *, size_t);
 static int api_message_sms(struct api *, struct queue_new *, char *, size_t);
 static int api_message_email(struct queue_new *, char *, size_t);
+static bool api_is_header_text(const char *);
 static int api_message_timing(struct api *, json_t *, struct queue_new *,
     char *, size_t);
 static int api_message_parse(struct api *, json_t *, struct queue_new *, char *,
@@ -391,6 +395,16 @@ api_is_email(const char *s)
 	return true;
 }
 
+/* True if s holds no control character but tab (UTF-8 passes). */
+static bool
+api_is_header_text(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return false;
+	return true;
+}
+
 /*
  * Checks an SMS body and records its encoding and segment count, computed
  * once here (doc/providers.md, SMS text) and shown in the message's JSON.
@@ -505,6 +519,16 @@ api_message_email(struct queue_new *m, char *err, size_t errlen)
 	}
 	if (strpbrk(m->subject, "\r\n") != NULL) {
 		snprintf(err, errlen, "subject: must not hold a line break");
+		return -1;
+	}
+	if (strlen(m->subject) > API_SUBJECT_MAX) {
+		snprintf(err, errlen, "subject: at most %d bytes (%zu given)",
+		    API_SUBJECT_MAX, strlen(m->subject));
+		return -1;
+	}
+	if (!api_is_header_text(m->subject)) {
+		snprintf(err, errlen,
+		    "subject: must not hold control characters (tab aside)");
 		return -1;
 	}
 	if (m->sender != NULL) {
