@@ -1,0 +1,118 @@
+/*
+ * alerts-internal.h - what the two halves of the alerts module share:
+ * alerts.c (the engine: scheduling, fan-out, guard rails) and
+ * alerts_api.c (the /api/v1/alerts routes, validation and preview). Not
+ * for other modules; they use alerts.h.
+ */
+#ifndef OD_ALERTS_INTERNAL_H
+#define OD_ALERTS_INTERNAL_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "alerts.h"
+#include "store_alerts.h"
+#include "template.h"
+
+/* The templates of an alert, compiled. Any may be NULL (channel off). */
+struct alert_tpls {
+	struct template_compiled *sms;
+	struct template_compiled *subject;
+	struct template_compiled *text;
+	struct template_compiled *html;
+};
+
+/* A template problem an author can fix, for a 422. */
+struct alert_problem {
+	const char *field; /* "sms_body", "email_subject", ... */
+	struct template_error err;
+};
+
+/* An alert the engine is running (scheduled, sending or paused). */
+struct alert_run {
+	TAILQ_ENTRY(alert_run) entry;
+	struct alert_row row;
+	struct alert_tpls tpls;
+	int64_t next_guard_at;	/* ms: when to check the guard rails next */
+	int64_t failed_renders; /* members skipped for a missing field */
+	bool no_window_warned;	/* "no safe window" logged once */
+	double rate;		/* messages out per second, recently */
+	int64_t rate_at;	/* when rate_n was counted */
+	int64_t rate_n;		/* messages out (reached + failed) then */
+	bool seen;		/* still live in the last refresh */
+};
+TAILQ_HEAD(alert_run_list, alert_run);
+
+struct alerts {
+	struct alerts_deps deps;
+	struct event *timer;
+	struct alert_run_list runs;
+	bool started;
+	bool stopped;
+};
+
+/*
+ * Compiles the templates of the channels that are on. Returns 0, or -1
+ * with the first problem in *p (tpls is then empty).
+ */
+int alerts_compile(bool sms, bool email, const char *sms_body,
+    const char *subject, const char *text, const char *html,
+    struct alert_tpls *tpls, struct alert_problem *p);
+void alerts_tpls_free(struct alert_tpls *tpls);
+
+/*
+ * A member's values for template_render(), from a walked member: custom
+ * fields come from its attributes JSON, parsed once on first use and
+ * kept in *ctx until alerts_view_done().
+ */
+struct alerts_view_ctx {
+	const struct alert_member *m;
+	json_t *attrs; /* parsed attributes, or NULL */
+	char *value;   /* the last custom field returned */
+};
+void alerts_member_view(const struct alert_member *m,
+    struct alerts_view_ctx *ctx, struct template_member_view *v);
+void alerts_view_done(struct alerts_view_ctx *ctx);
+
+/*
+ * Renders t for the member of v into a new string, using buf as scratch;
+ * NULL with err when a field without a fallback is missing. With 'sms',
+ * a text that smart replacement (curly quotes, dashes, ...) makes GSM-7
+ * comes back replaced, as it is sent; *raw (may be NULL) then receives
+ * the text before replacement (a new string, NULL if none was made).
+ */
+char *alerts_render(struct evbuffer *buf, const struct template_compiled *t,
+    const struct template_member_view *v, bool sms, char **raw,
+    struct template_error *err);
+
+/* The SMS sender of an alert (a new string): its own, else the first
+ * list's, else the default; NULL if none of them is a configured sender. */
+char *alerts_sender(struct alerts *a, const char *own, const char *audience);
+
+/*
+ * The earliest time an SMS to member m may leave (now when inside its
+ * window, QUIET_NO_WINDOW when no window is safe); zones, if not NULL,
+ * receives the member's zones.
+ */
+struct quiet_zones;
+int64_t alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
+    int64_t now, struct quiet_zones *zones);
+
+/* Records whom the alert reaches per channel as it starts sending. */
+int alerts_record_audience(struct alerts *a, const struct alert_row *row,
+    char *err, size_t errlen);
+
+/* After the API changed alert 'id': reload it and run the timer soon. */
+void alerts_changed(struct alerts *a, int64_t id);
+/* The run of alert 'id', or NULL. */
+struct alert_run *alerts_run_find(struct alerts *a, int64_t id);
+
+/* The HTTP side (alerts_api.c). */
+void alerts_api_routes(struct alerts *a, struct http_server *srv);
+
+#endif

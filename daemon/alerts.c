@@ -1,0 +1,774 @@
+/*
+ * alerts.c - the alert engine: scheduling, lazy fan-out, quiet hours and
+ * guard rails (alerts.h; the HTTP side is alerts_api.c).
+ *
+ * One timer drives every live alert. Each turn, per alert:
+ *  - scheduled, and its time has come: it starts sending;
+ *  - sending: while its due backlog (messages in flight, or queued and due)
+ *    is under [alerts] backlog, the next members after its cursor are
+ *    walked (store_alert_walk(), a bounded id range per call), their
+ *    messages rendered and queued with the alert's id, and the cursor
+ *    saved, all in the same group transaction; once the walk is done and
+ *    nothing of the alert is left unfinished, it is done;
+ *  - every few seconds its guard rails are checked.
+ * The backlog bound is what keeps memory and the queue small however
+ * large the audience: a million members are never a million rows at once,
+ * only the messages quiet hours hold for later pile up (they are rows,
+ * not memory, and they expire with the alert's validity).
+ *
+ * Priorities: alert messages are queued at MSG_PRIO_ALERT, below keyword
+ * replies and staff replies, so the dispatcher sends those first whatever
+ * an alert's backlog. Two alerts on one sender interleave by creation
+ * time, so both progress.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "alerts-internal.h"
+#include "api.h"
+#include "compat.h"
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "message.h"
+#include "queue.h"
+#include "quiet.h"
+#include "smstext.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/* Timer period while any alert is live, and members walked per call. */
+#define ALERTS_TICK_MS 250
+#define ALERTS_SCAN    20000
+/* At most this many messages made per alert per turn (keeps turns short). */
+#define ALERTS_CHUNK_MAX 1000
+/* Guard rails: how often, and after how many messages left. */
+#define ALERTS_GUARD_EVERY 5000
+
+static void alerts_tick(evutil_socket_t, short, void *);
+static void alerts_arm(struct alerts *, unsigned);
+static void alerts_refresh(struct alerts *);
+static void alerts_step(struct alerts *, struct alert_run *, int64_t);
+static void alerts_run_free(struct alert_run *);
+
+struct alerts *
+alerts_new(struct http_server *srv, const struct alerts_deps *deps)
+{
+	struct alerts *a = xcalloc(1, sizeof(*a));
+
+	a->deps = *deps;
+	TAILQ_INIT(&a->runs);
+	a->timer = evtimer_new(deps->base, alerts_tick, a);
+	if (a->timer == NULL)
+		fatalx("alerts_new: evtimer_new failed");
+	alerts_api_routes(a, srv);
+	return a;
+}
+
+void
+alerts_start(struct alerts *a)
+{
+	a->started = true;
+	alerts_refresh(a);
+	alerts_arm(a, 0);
+}
+
+void
+alerts_stop(struct alerts *a)
+{
+	a->stopped = true;
+	evtimer_del(a->timer);
+}
+
+void
+alerts_free(struct alerts *a)
+{
+	struct alert_run *r;
+
+	if (a == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&a->runs)) != NULL) {
+		TAILQ_REMOVE(&a->runs, r, entry);
+		alerts_run_free(r);
+	}
+	if (a->timer != NULL)
+		event_free(a->timer);
+	free(a);
+}
+
+static void
+alerts_arm(struct alerts *a, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!a->started || a->stopped)
+		return;
+	evtimer_add(a->timer, &tv);
+}
+
+static void
+alerts_run_free(struct alert_run *r)
+{
+	alerts_tpls_free(&r->tpls);
+	store_alert_row_free(&r->row);
+	free(r);
+}
+
+struct alert_run *
+alerts_run_find(struct alerts *a, int64_t id)
+{
+	struct alert_run *r;
+
+	TAILQ_FOREACH(r, &a->runs, entry)
+		if (r->row.id == id)
+			return r;
+	return NULL;
+}
+
+/*
+ * (Re)loads alert 'id' into its run: a live or paused alert gets one with
+ * compiled templates; any other status drops it.
+ */
+static void
+alerts_load(struct alerts *a, int64_t id)
+{
+	struct alert_run *r = alerts_run_find(a, id);
+	struct alert_problem p;
+	struct alert_row row;
+	char err[256];
+	bool found;
+
+	if (store_alert_load(a->deps.st, id, &row, &found, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("alert_load_failed alert=%lld error=\"%s\"",
+		    (long long)id, err);
+		return;
+	}
+	if (!found ||
+	    (row.status != ALERT_SCHEDULED && row.status != ALERT_SENDING &&
+		row.status != ALERT_PAUSED)) {
+		if (r != NULL) {
+			TAILQ_REMOVE(&a->runs, r, entry);
+			alerts_run_free(r);
+		}
+		store_alert_row_free(&row);
+		return;
+	}
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		TAILQ_INSERT_TAIL(&a->runs, r, entry);
+	} else {
+		alerts_tpls_free(&r->tpls);
+		store_alert_row_free(&r->row);
+	}
+	r->row = row;
+	r->seen = true;
+	if (alerts_compile(row.sms, row.email, row.sms_body, row.email_subject,
+		row.email_text, row.email_html, &r->tpls, &p) == -1) {
+		/* Checked when it was made: a template that no longer
+		 * compiles (an older release's rules) stops the alert. */
+		log_warnx("alert_template_invalid alert=%lld field=%s "
+			  "error=\"%s\"",
+		    (long long)id, p.field, p.err.message);
+	}
+}
+
+static void
+alerts_seen(void *arg, int64_t id)
+{
+	alerts_load(arg, id);
+}
+
+/* Syncs the runs with the store's scheduled and sending alerts. */
+static void
+alerts_refresh(struct alerts *a)
+{
+	struct alert_run *r, *next;
+	char err[256];
+
+	TAILQ_FOREACH(r, &a->runs, entry)
+		r->seen = r->row.status == ALERT_PAUSED;
+	if (store_alert_live(a->deps.st, alerts_seen, a, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("alerts_refresh_failed error=\"%s\"", err);
+		return;
+	}
+	for (r = TAILQ_FIRST(&a->runs); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (!r->seen) {
+			TAILQ_REMOVE(&a->runs, r, entry);
+			alerts_run_free(r);
+		}
+	}
+}
+
+void
+alerts_changed(struct alerts *a, int64_t id)
+{
+	alerts_load(a, id);
+	alerts_arm(a, 0);
+}
+
+static void
+alerts_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct alerts *a = arg;
+	struct alert_run *r, *next;
+	int64_t now = msg_now_ms();
+	bool live = false;
+
+	(void)fd;
+	(void)what;
+	if (a->stopped)
+		return;
+	for (r = TAILQ_FIRST(&a->runs); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		alerts_step(a, r, now);
+	}
+	TAILQ_FOREACH(r, &a->runs, entry)
+		if (r->row.status == ALERT_SCHEDULED ||
+		    r->row.status == ALERT_SENDING)
+			live = true;
+	if (live)
+		alerts_arm(a, ALERTS_TICK_MS);
+}
+
+/* Moves r's alert to 'to' (from its current status) and logs it. */
+static bool
+alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
+    const char *reason, int64_t now)
+{
+	char err[256];
+	bool changed;
+
+	if (store_alert_transition(a->deps.st, r->row.id, 1u << r->row.status,
+		to, reason, now, &changed, err, sizeof(err)) == -1) {
+		log_warnx(
+		    "alert_transition_failed alert=%lld to=%s error=\"%s\"",
+		    (long long)r->row.id, alert_status_name(to), err);
+		return false;
+	}
+	if (!changed)
+		return false;
+	log_info("alert_%s alert=%lld%s%s%s", alert_status_name(to),
+	    (long long)r->row.id, reason ? " reason=\"" : "",
+	    reason ? reason : "", reason ? "\"" : "");
+	alerts_load(a, r->row.id);
+	return true;
+}
+
+/* ---- Guard rails -------------------------------------------------------- */
+
+/*
+ * Pauses r's alert when more of those it reached opted out, or more of its
+ * messages failed permanently, than [alerts] allows; only once enough
+ * messages went out for a rate to mean something.
+ */
+static void
+alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
+{
+	const struct config *cfg = a->deps.cfg;
+	struct alert_guard g;
+	char err[256], why[160];
+
+	r->next_guard_at = now + ALERTS_GUARD_EVERY;
+	if (store_alert_guard(a->deps.st, r->row.id, &g, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("alert_guard_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	if (r->rate_at != 0 && now > r->rate_at)
+		r->rate = (double)(g.finished - r->rate_n) * 1000.0 /
+		    (double)(now - r->rate_at);
+	r->rate_at = now;
+	r->rate_n = g.finished;
+	why[0] = '\0';
+	if (g.reached >= cfg->alerts_guard_min &&
+	    100.0 * (double)g.optouts >
+		cfg->alerts_max_optout_pct * (double)g.reached)
+		snprintf(why, sizeof(why),
+		    "opt-out rate %.1f%% (%lld of %lld reached) is over "
+		    "[alerts] max_optout_rate %.1f%%",
+		    100.0 * (double)g.optouts / (double)g.reached,
+		    (long long)g.optouts, (long long)g.reached,
+		    cfg->alerts_max_optout_pct);
+	else if (g.finished >= cfg->alerts_guard_min &&
+	    100.0 * (double)g.failed >
+		cfg->alerts_max_failure_pct * (double)g.finished)
+		snprintf(why, sizeof(why),
+		    "permanent-failure rate %.1f%% (%lld of %lld) is over "
+		    "[alerts] max_failure_rate %.1f%%",
+		    100.0 * (double)g.failed / (double)g.finished,
+		    (long long)g.failed, (long long)g.finished,
+		    cfg->alerts_max_failure_pct);
+	if (why[0] == '\0')
+		return;
+	if (store_alert_hold(a->deps.st, r->row.id, true, now, err,
+		sizeof(err)) == -1) {
+		log_warnx("alert_hold_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	log_warnx("alert_guard_tripped alert=%lld reason=\"%s\"",
+	    (long long)r->row.id, why);
+	alerts_move(a, r, ALERT_PAUSED, why, now);
+}
+
+/* ---- Fan-out ------------------------------------------------------------ */
+
+/* One turn's fan-out of one alert. */
+struct alerts_fan {
+	struct alerts *a;
+	struct alert_run *r;
+	int64_t now;
+	const char *sender;
+	const char *from;
+	int64_t expires_at;
+	int64_t made;
+	int64_t deferred;
+	struct evbuffer *buf;
+};
+
+/* template_attr_fn: a custom field from the member's attributes. */
+static const char *
+alerts_attr(void *arg, const char *name)
+{
+	struct alerts_view_ctx *ctx = arg;
+	json_t *v;
+
+	free(ctx->value);
+	ctx->value = NULL;
+	if (ctx->attrs == NULL && ctx->m->attributes != NULL)
+		ctx->attrs = json_loads(ctx->m->attributes, 0, NULL);
+	v = json_object_get(ctx->attrs, name);
+	if (json_is_string(v))
+		ctx->value = xstrdup(json_string_value(v));
+	else if (json_is_integer(v))
+		ctx->value =
+		    xasprintf("%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		ctx->value = xasprintf("%g", json_real_value(v));
+	return ctx->value;
+}
+
+void
+alerts_member_view(const struct alert_member *m, struct alerts_view_ctx *ctx,
+    struct template_member_view *v)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->m = m;
+	memset(v, 0, sizeof(*v));
+	v->first_name = m->first_name;
+	v->last_name = m->last_name;
+	v->email = m->email;
+	v->phone = m->phone;
+	v->zip = m->zip;
+	v->attr = alerts_attr;
+	v->arg = ctx;
+}
+
+void
+alerts_view_done(struct alerts_view_ctx *ctx)
+{
+	json_decref(ctx->attrs);
+	free(ctx->value);
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+char *
+alerts_render(struct evbuffer *buf, const struct template_compiled *t,
+    const struct template_member_view *v, bool sms, char **raw,
+    struct template_error *err)
+{
+	size_t len;
+	char *s, *smart;
+
+	if (raw != NULL)
+		*raw = NULL;
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	if (template_render(t, v, buf, err) == -1)
+		return NULL;
+	len = evbuffer_get_length(buf);
+	s = xmalloc(len + 1);
+	evbuffer_remove(buf, s, len);
+	s[len] = '\0';
+	if (sms && !smstext_is_gsm7(s) && (smart = smstext_smart(s)) != NULL) {
+		if (smstext_is_gsm7(smart)) {
+			if (raw != NULL)
+				*raw = s;
+			else
+				free(s);
+			return smart;
+		}
+		free(smart);
+	}
+	return s;
+}
+
+int64_t
+alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
+    int64_t now, struct quiet_zones *zones)
+{
+	const struct config *cfg = a->deps.cfg;
+	struct quiet_window w = {cfg->quiet_start_min, cfg->quiet_end_min};
+	struct quiet_zones z;
+	char err[160];
+
+	if (zones == NULL)
+		zones = &z;
+	if (quiet_zones_for(m->time_zone, m->phone, m->list_time_zone,
+		cfg->alerts_time_zone, now, zones, err, sizeof(err)) == -1)
+		return QUIET_NO_WINDOW;
+	return quiet_next_allowed(zones, &w, now);
+}
+
+/* Queues one message of the alert; a render failure becomes a failed
+ * message that says which field was missing. */
+static int
+alerts_queue(struct alerts_fan *f, const struct alert_member *m,
+    enum channel ch, const char *body, const char *subject, const char *html,
+    const char *render_err, int64_t not_before, char *err, size_t errlen)
+{
+	struct queue_new q = {0};
+	struct smstext_info info;
+	struct queue_result res = {0};
+	int64_t id;
+	bool dup;
+
+	q.channel = ch;
+	q.to = ch == CHANNEL_SMS ? m->phone : m->email;
+	q.priority = MSG_PRIO_ALERT;
+	q.member_id = m->id;
+	q.alert_id = f->r->row.id;
+	q.expires_at = f->expires_at;
+	q.not_before = not_before > f->now ? not_before : 0;
+	q.body = body != NULL ? body : "";
+	q.subject = subject;
+	q.html = html;
+	if (ch == CHANNEL_SMS) {
+		q.sender = f->sender;
+		q.from = f->from;
+		if (body != NULL && smstext_analyze(body, &info) == 0) {
+			q.encoding = smstext_encoding_to_text(info.encoding);
+			q.segments = info.segments;
+		}
+	}
+	if (queue_enqueue(f->a->deps.st, &q, f->now, &id, &dup, err, errlen) ==
+	    -1)
+		return -1;
+	if (render_err != NULL) {
+		res.text = render_err;
+		if (queue_mark(f->a->deps.st, id, MSG_ST_FAILED, &res, f->now,
+			err, errlen) == -1)
+			return -1;
+	}
+	if (q.not_before != 0)
+		f->deferred++;
+	f->made++;
+	return 0;
+}
+
+/* Walk callback: the member's SMS and email. */
+static int
+alerts_fan_member(void *arg, const struct alert_member *m, char *err,
+    size_t errlen)
+{
+	struct alerts_fan *f = arg;
+	struct alert_run *r = f->r;
+	struct template_error te;
+	struct template_member_view v;
+	struct alerts_view_ctx ctx;
+	char *body, *subject, *html;
+	int64_t nb = 0;
+	int rc = 0;
+
+	alerts_member_view(m, &ctx, &v);
+
+	if (m->phone != NULL && r->tpls.sms != NULL && f->sender != NULL) {
+		if (!r->row.urgent) {
+			nb = alerts_sms_not_before(f->a, m, f->now, NULL);
+			if (nb == QUIET_NO_WINDOW) {
+				/* No safe hour in two days: held until the
+				 * alert expires; never sent at night. */
+				if (!r->no_window_warned)
+					log_warnx("alert_no_safe_window "
+						  "alert=%lld member=%lld",
+					    (long long)r->row.id,
+					    (long long)m->id);
+				r->no_window_warned = true;
+				nb = f->expires_at > 0
+				    ? f->expires_at
+				    : f->now + QUIET_HORIZON_MS;
+			}
+		}
+		body = alerts_render(f->buf, r->tpls.sms, &v, true, NULL, &te);
+		rc = alerts_queue(f, m, CHANNEL_SMS, body, NULL, NULL,
+		    body == NULL ? te.message : NULL, nb, err, errlen);
+		if (body == NULL)
+			r->failed_renders++;
+		free(body);
+		if (rc == -1) {
+			alerts_view_done(&ctx);
+			return -1;
+		}
+	}
+	if (m->email != NULL && r->tpls.subject != NULL) {
+		subject = alerts_render(f->buf, r->tpls.subject, &v, false,
+		    NULL, &te);
+		body = subject == NULL
+		    ? NULL
+		    : alerts_render(f->buf, r->tpls.text, &v, false, NULL, &te);
+		html = body == NULL || r->tpls.html == NULL
+		    ? NULL
+		    : alerts_render(f->buf, r->tpls.html, &v, false, NULL, &te);
+		if (body != NULL && r->tpls.html != NULL && html == NULL) {
+			free(body);
+			body = NULL;
+		}
+		rc = alerts_queue(f, m, CHANNEL_EMAIL, body,
+		    subject != NULL ? subject : "", html,
+		    body == NULL ? te.message : NULL, 0, err, errlen);
+		if (body == NULL)
+			r->failed_renders++;
+		free(subject);
+		free(body);
+		free(html);
+	}
+	alerts_view_done(&ctx);
+	return rc;
+}
+
+/* Makes up to 'room' messages' worth of members; 0 or -1. */
+static int
+alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
+{
+	struct alerts_fan f = {.a = a, .r = r, .now = now};
+	struct alert_walk w = {.audience = r->row.audience,
+	    .sms = r->row.sms && r->tpls.sms != NULL,
+	    .email = r->row.email && r->tpls.subject != NULL,
+	    .after = r->row.cursor,
+	    .max_id = r->row.audience_max_id,
+	    .limit = (size_t)room,
+	    .scan = ALERTS_SCAN};
+	char err[256], *sender;
+	int64_t next;
+	bool end;
+	ssize_t n;
+
+	sender = alerts_sender(a, r->row.sender, r->row.audience);
+	f.sender = sender;
+	f.from = sender != NULL ? dispatch_sender_from(a->deps.dispatch, sender)
+				: NULL;
+	f.expires_at = r->row.started_at + r->row.validity_s * 1000;
+	if (w.sms && f.sender == NULL)
+		w.sms = false;
+	if (w.max_id == 0) {
+		/* Nobody was a member when it started. */
+		free(sender);
+		r->row.fanout_done = true;
+		return store_alert_set_cursor(a->deps.st, r->row.id, 0, true,
+		    now, err, sizeof(err));
+	}
+	f.buf = evbuffer_new();
+	n = store_alert_walk(a->deps.st, &w, alerts_fan_member, &f, &next, &end,
+	    err, sizeof(err));
+	evbuffer_free(f.buf);
+	free(sender);
+	if (n == -1 ||
+	    store_alert_set_cursor(a->deps.st, r->row.id, next, end, now, err,
+		sizeof(err)) == -1) {
+		/* The group rolls back: messages and cursor go together. */
+		log_warnx("alert_fanout_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return -1;
+	}
+	r->row.cursor = next;
+	r->row.fanout_done = end;
+	if (f.made > 0)
+		dispatch_kick(a->deps.dispatch);
+	if (end)
+		log_info("alert_fanout_done alert=%lld", (long long)r->row.id);
+	return 0;
+}
+
+static void
+alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
+{
+	const struct config *cfg = a->deps.cfg;
+	char err[256];
+	int64_t due, waiting;
+
+	switch (r->row.status) {
+	case ALERT_SCHEDULED:
+		if (r->row.scheduled_at > now)
+			return;
+		if (alerts_record_audience(a, &r->row, err, sizeof(err)) ==
+		    -1) {
+			log_warnx("alert_audience_failed alert=%lld "
+				  "error=\"%s\"",
+			    (long long)r->row.id, err);
+			return;
+		}
+		alerts_move(a, r, ALERT_SENDING, NULL, now);
+		return;
+	case ALERT_SENDING:
+		break;
+	default:
+		return;
+	}
+	if (r->tpls.sms == NULL && r->tpls.subject == NULL) {
+		alerts_move(a, r, ALERT_PAUSED,
+		    "its templates do not compile; update and resume", now);
+		return;
+	}
+	if (now >= r->next_guard_at)
+		alerts_guard(a, r, now);
+	if (r->row.status != ALERT_SENDING)
+		return;
+	if (store_alert_backlog(a->deps.st, r->row.id, now, &due, &waiting, err,
+		sizeof(err)) == -1) {
+		log_warnx("alert_backlog_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	if (!r->row.fanout_done) {
+		int64_t room = (int64_t)cfg->alerts_backlog - due;
+
+		if (room > ALERTS_CHUNK_MAX)
+			room = ALERTS_CHUNK_MAX;
+		if (room > 0)
+			alerts_fan_out(a, r, now, room);
+		return;
+	}
+	if (due == 0 && waiting == 0)
+		alerts_move(a, r, ALERT_DONE, NULL, now);
+}
+
+/* ---- Shared with the API ------------------------------------------------ */
+
+int
+alerts_record_audience(struct alerts *a, const struct alert_row *row, char *err,
+    size_t errlen)
+{
+	struct alert_walk w = {.audience = row->audience,
+	    .sms = row->sms,
+	    .email = row->email};
+	struct alert_reach reach;
+
+	if (store_alert_reach(a->deps.st, &w, &reach, err, errlen) == -1)
+		return -1;
+	return store_alert_set_audience(a->deps.st, row->id, reach.sms,
+	    reach.email, err, errlen);
+}
+
+char *
+alerts_sender(struct alerts *a, const char *own, const char *audience)
+{
+	char err[256], *s = NULL;
+
+	if (own != NULL)
+		s = xstrdup(own);
+	else if (audience != NULL &&
+	    store_alert_list_sender(a->deps.st, audience, &s, err,
+		sizeof(err)) == -1)
+		log_warnx("alert_sender_lookup_failed error=\"%s\"", err);
+	if (s == NULL && dispatch_default_sender(a->deps.dispatch) != NULL)
+		s = xstrdup(dispatch_default_sender(a->deps.dispatch));
+	if (s != NULL && !dispatch_has_sender(a->deps.dispatch, s)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int
+alerts_compile_one(const char *field, const char *src, enum template_mode mode,
+    struct template_compiled **out, struct alert_problem *p)
+{
+	static const struct template_fields any = {.attrs_any = true};
+
+	*out = NULL;
+	if (src == NULL)
+		return 0;
+	if (template_compile(src, strlen(src), mode, &any, out, &p->err) ==
+	    -1) {
+		p->field = field;
+		return -1;
+	}
+	return 0;
+}
+
+int
+alerts_compile(bool sms, bool email, const char *sms_body, const char *subject,
+    const char *text, const char *html, struct alert_tpls *tpls,
+    struct alert_problem *p)
+{
+	memset(tpls, 0, sizeof(*tpls));
+	memset(p, 0, sizeof(*p));
+	if ((sms &&
+		alerts_compile_one("sms_body", sms_body, TEMPLATE_TEXT,
+		    &tpls->sms, p) == -1) ||
+	    (email &&
+		(alerts_compile_one("email_subject", subject, TEMPLATE_TEXT,
+		     &tpls->subject, p) == -1 ||
+		    alerts_compile_one("email_text", text, TEMPLATE_TEXT,
+			&tpls->text, p) == -1 ||
+		    alerts_compile_one("email_html", html, TEMPLATE_HTML,
+			&tpls->html, p) == -1))) {
+		alerts_tpls_free(tpls);
+		return -1;
+	}
+	if (email && tpls->text == NULL) {
+		/* Email needs a subject and a text part. */
+		template_free(tpls->subject);
+		tpls->subject = NULL;
+	}
+	return 0;
+}
+
+void
+alerts_tpls_free(struct alert_tpls *tpls)
+{
+	template_free(tpls->sms);
+	template_free(tpls->subject);
+	template_free(tpls->text);
+	template_free(tpls->html);
+	memset(tpls, 0, sizeof(*tpls));
+}
+
+void
+alerts_metrics(struct alerts *a, struct evbuffer *out)
+{
+	struct alert_run *r;
+	const char *ch, *stname;
+	json_t *counts, *per, *v;
+	char err[256];
+
+	evbuffer_add_printf(out,
+	    "# HELP outreachd_alert_messages Messages of a live or paused "
+	    "alert, by channel and state.\n"
+	    "# TYPE outreachd_alert_messages gauge\n");
+	TAILQ_FOREACH(r, &a->runs, entry) {
+		if ((counts = store_alert_counts(a->deps.st, r->row.id,
+			 msg_now_ms(), err, sizeof(err))) == NULL)
+			continue;
+		json_object_foreach(counts, ch, per) {
+			json_object_foreach(per, stname, v)
+				evbuffer_add_printf(out,
+				    "outreachd_alert_messages{alert=\"%lld\","
+				    "channel=\"%s\",status=\"%s\"} %lld\n",
+				    (long long)r->row.id, ch, stname,
+				    (long long)json_integer_value(v));
+		}
+		json_decref(counts);
+	}
+}
