@@ -186,6 +186,12 @@ static const char queue_sql_expire[] =
     " WHERE status = 'queued' AND expires_at IS NOT NULL"
     " AND expires_at <= ?1 RETURNING id, channel, sender";
 
+/* ?2 = alert id; a chunk at a time, so one call stays short. */
+static const char queue_sql_cancel_alert[] =
+    "UPDATE messages SET status = 'cancelled', updated_at = ?1"
+    " WHERE id IN (SELECT id FROM messages WHERE alert_id = ?2"
+    " AND status = 'queued' LIMIT 5000) RETURNING id, channel, sender";
+
 static const char queue_sql_status[] =
     "SELECT status FROM messages WHERE id = ?1";
 static const char queue_sql_counts[] =
@@ -830,6 +836,7 @@ struct queue_bulk_op {
 	const char *text;    /* history text */
 	queue_each_fn *each; /* per row (RETURNING has 3 columns); or NULL */
 	void *arg;
+	int64_t key; /* bound to ?2 of sql when not 0 */
 };
 
 /* Hands one returned row (id, channel, sender) to op->each. */
@@ -861,15 +868,20 @@ queue_bulk(struct store *st, const struct queue_bulk_op *op, int64_t now,
 	bool any;
 	int rc;
 
-	if (queue_int_query(st, op->probe, now, &one, &any, err, errlen) == -1)
-		return -1;
-	if (!any)
-		return 0;
+	if (op->probe != NULL) {
+		if (queue_int_query(st, op->probe, now, &one, &any, err,
+			errlen) == -1)
+			return -1;
+		if (!any)
+			return 0;
+	}
 	if (queue_op_begin(st, err, errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, op->sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, now);
+	if (op->key != 0)
+		sqlite3_bind_int64(stmt, 2, op->key);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
@@ -897,7 +909,7 @@ ssize_t
 queue_recover(struct store *st, int64_t now, char *err, size_t errlen)
 {
 	struct queue_bulk_op op = {queue_sql_any_sending, queue_sql_recover,
-	    MSG_ST_QUEUED, "recovered after restart", NULL, NULL};
+	    MSG_ST_QUEUED, "recovered after restart", NULL, NULL, 0};
 
 	return queue_bulk(st, &op, now, err, errlen);
 }
@@ -908,7 +920,7 @@ queue_reclaim_expired_leases(struct store *st, int64_t now, char *err,
     size_t errlen)
 {
 	struct queue_bulk_op op = {queue_sql_any_lease_over, queue_sql_reclaim,
-	    MSG_ST_QUEUED, "lease expired", NULL, NULL};
+	    MSG_ST_QUEUED, "lease expired", NULL, NULL, 0};
 
 	return queue_bulk(st, &op, now, err, errlen);
 }
@@ -919,7 +931,19 @@ queue_expire(struct store *st, int64_t now, queue_each_fn *each, void *arg,
     char *err, size_t errlen)
 {
 	struct queue_bulk_op op = {queue_sql_any_expired, queue_sql_expire,
-	    MSG_ST_EXPIRED, "expired before it was sent", each, arg};
+	    MSG_ST_EXPIRED, "expired before it was sent", each, arg, 0};
+
+	return queue_bulk(st, &op, now, err, errlen);
+}
+
+/* Up to 5,000 queued messages of alert 'alert_id' -> cancelled; n or -1
+ * (call again until 0). */
+ssize_t
+queue_cancel_alert(struct store *st, int64_t alert_id, int64_t now, char *err,
+    size_t errlen)
+{
+	struct queue_bulk_op op = {NULL, queue_sql_cancel_alert,
+	    MSG_ST_CANCELLED, "alert cancelled", NULL, NULL, alert_id};
 
 	return queue_bulk(st, &op, now, err, errlen);
 }

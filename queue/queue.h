@@ -126,6 +126,11 @@ typedef void queue_each_fn(void *arg, int64_t id, enum channel ch,
 ssize_t queue_expire(struct store *st, int64_t now, queue_each_fn *each,
     void *arg, char *err, size_t errlen);
 
+/* Queued messages of alert 'alert_id' -> cancelled, at most 5,000 a
+ * call: the count, or -1. Call again until it returns 0. */
+ssize_t queue_cancel_alert(struct store *st, int64_t alert_id, int64_t now,
+    char *err, size_t errlen);
+
 /*
  * The next time (ms) a queued message becomes due, 0 if none is queued,
  * -1 on error (err set). Lets the dispatcher sleep until then.

@@ -97,13 +97,38 @@ static const char alert_sql_reach[] =
 						       " (SELECT value FROM json_each(?1, '$.lists')))" ALERT_SQL_FILTERS
 						       ")";
 
+/* The members the walk reaches, with one field's value as 'v' (?7 the
+ * column name, ?8 the attribute key). */
+#define ALERT_SQL_FIELD                                                     \
+	"CASE ?7 WHEN 'first_name' THEN m.first_name WHEN 'last_name' THEN" \
+	" m.last_name WHEN 'email' THEN m.email WHEN 'phone' THEN m.phone"  \
+	" WHEN 'zip' THEN m.zip ELSE (SELECT CAST(a.value AS TEXT) FROM"    \
+	" json_each(m.attributes) a WHERE a.key = ?8) END"
+#define ALERT_SQL_REACHED_WITH_FIELD                                      \
+	"SELECT m.*, " ALERT_SQL_SMS_OK " AS sms_ok, " ALERT_SQL_EMAIL_OK \
+	" AS email_ok, " ALERT_SQL_FIELD " AS v FROM members m"           \
+	" WHERE m.id > ?4 AND m.id <= ?5" ALERT_SQL_FILTERS
+
+static const char alert_sql_missing[] =
+    "SELECT count(*) FROM (" ALERT_SQL_REACHED_WITH_FIELD ")"
+    " WHERE (sms_ok OR email_ok)"
+    " AND (v IS NULL OR trim(v, ' ' || char(9, 13, 10)) = '')";
+static const char alert_sql_longest[] =
+    "SELECT id, sms_ok, email_ok, phone, email, first_name, last_name, zip,"
+    " time_zone, attributes, NULL FROM (" ALERT_SQL_REACHED_WITH_FIELD ")"
+    " WHERE sms_ok OR email_ok ORDER BY length(v) DESC, id LIMIT ?6";
+static const char alert_sql_lists_exist[] =
+    "SELECT value FROM json_each(?1, '$.lists')"
+    " WHERE value NOT IN (SELECT id FROM lists) LIMIT 1";
+static const char alert_sql_list_sender[] =
+    "SELECT sender FROM lists WHERE id = json_extract(?1, '$.lists[0]')";
 static const char alert_sql_max_member[] = "SELECT max(id) FROM members";
 
 #define ALERT_COLS                                                         \
 	"id, name, status, pause_reason, audience, sms, email, sender,"    \
 	" sms_body, email_subject, email_text, email_html, urgent,"        \
 	" validity_s, scheduled_at, audience_max_id, cursor, fanout_done," \
-	" created_at, started_at, finished_at"
+	" created_at, started_at, finished_at, audience_sms, audience_email"
 static const char alert_sql_load[] =
     "SELECT " ALERT_COLS " FROM alerts WHERE id = ?1";
 static const char alert_sql_list[] =
@@ -147,11 +172,47 @@ static const char alert_sql_cursor[] =
     "UPDATE alerts SET cursor = ?2, fanout_done = ?3, updated_at = ?4"
     " WHERE id = ?1";
 static const char alert_sql_counts[] =
-    "SELECT channel, status, count(*) FROM messages WHERE alert_id = ?1"
-    " GROUP BY channel, status";
+    "SELECT channel, CASE WHEN status = 'queued' AND next_attempt_at > ?2"
+    " THEN 'deferred' WHEN status IN ('queued', 'sending') THEN 'pending'"
+    " ELSE status END, count(*) FROM messages WHERE alert_id = ?1"
+    " GROUP BY 1, 2";
+static const char alert_sql_schedule[] =
+    "UPDATE alerts SET scheduled_at = ?2 WHERE id = ?1";
+static const char alert_sql_set_audience[] =
+    "UPDATE alerts SET audience_sms = ?2, audience_email = ?3 WHERE id = ?1";
 static const char alert_sql_backlog[] =
-    "SELECT count(*) FROM messages WHERE alert_id = ?1"
-    " AND status IN ('queued', 'sending')";
+    "SELECT (SELECT count(*) FROM messages WHERE alert_id = ?1"
+    "  AND status = 'sending')"
+    " + (SELECT count(*) FROM messages WHERE alert_id = ?1"
+    "  AND status = 'queued' AND next_attempt_at <= ?2),"
+    " (SELECT count(*) FROM messages WHERE alert_id = ?1"
+    "  AND status = 'queued' AND next_attempt_at > ?2)";
+/* Messages that left, and whether their member then opted out of the
+ * channel or wrote back within a day. */
+static const char alert_sql_guard[] =
+    "SELECT total(x.status IN ('sent', 'delivered', 'undelivered')),"
+    " total(x.status IN ('sent', 'delivered', 'undelivered') AND"
+    "  CASE x.channel WHEN 'sms' THEN EXISTS (SELECT 1 FROM sms_optout o"
+    "   WHERE o.member_id = x.member_id AND o.opted_out_at >= x.created_at"
+    "   AND o.opted_out_at < x.created_at + 86400000)"
+    "  ELSE EXISTS (SELECT 1 FROM email_optout o"
+    "   WHERE o.member_id = x.member_id AND o.opted_out_at >= x.created_at"
+    "   AND o.opted_out_at < x.created_at + 86400000) END),"
+    " total(x.status = 'failed'),"
+    " total(x.status IN ('sent', 'delivered', 'undelivered') AND EXISTS"
+    "  (SELECT 1 FROM messages r WHERE r.member_id = x.member_id"
+    "   AND r.direction = 'in' AND r.created_at >= x.created_at"
+    "   AND r.created_at < x.created_at + 86400000))"
+    " FROM messages x WHERE x.alert_id = ?1 AND x.direction = 'out'"
+    " AND x.status IN ('sent', 'delivered', 'undelivered', 'failed')";
+/* Paused alerts keep their queued messages this far ahead. */
+#define ALERT_HELD_AT INT64_C(0x7fffffffffff)
+static const char alert_sql_hold[] =
+    "UPDATE messages SET next_attempt_at = ?3 WHERE alert_id = ?1"
+    " AND status = 'queued' AND next_attempt_at < ?3";
+static const char alert_sql_release[] =
+    "UPDATE messages SET next_attempt_at = max(coalesce(not_before, 0), ?2)"
+    " WHERE alert_id = ?1 AND status = 'queued' AND next_attempt_at = ?3";
 
 const char *
 alert_status_name(enum alert_status s)
@@ -367,8 +428,8 @@ store_alert_json(struct store *st, int64_t id, char *err, size_t errlen)
 		aud = json_loads((const char *)sqlite3_column_text(s, 4), 0,
 		    NULL);
 		o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-			      " s:o, s:o, s:b, s:I, s:o, s:I, s:b, s:o, s:o,"
-			      " s:o}",
+			      " s:o, s:o, s:b, s:I, s:o, s:o, s:I, s:b, s:o,"
+			      " s:o, s:o}",
 		    "id", (json_int_t)sqlite3_column_int64(s, 0), "name",
 		    queue_json_text(s, 1), "status", queue_json_text(s, 2),
 		    "pause_reason", queue_json_text(s, 3), "audience",
@@ -379,9 +440,11 @@ store_alert_json(struct store *st, int64_t id, char *err, size_t errlen)
 		    "email_html", queue_json_text(s, 11), "urgent",
 		    sqlite3_column_int(s, 12) != 0, "validity_s",
 		    (json_int_t)sqlite3_column_int64(s, 13), "scheduled_at",
-		    queue_json_time(s, 14), "cursor",
-		    (json_int_t)sqlite3_column_int64(s, 16), "fanout_done",
-		    sqlite3_column_int(s, 17) != 0, "created_at",
+		    queue_json_time(s, 14), "audience_size",
+		    json_pack("{s:o, s:o}", "sms", queue_json_int(s, 21),
+			"email", queue_json_int(s, 22)),
+		    "cursor", (json_int_t)sqlite3_column_int64(s, 16),
+		    "fanout_done", sqlite3_column_int(s, 17) != 0, "created_at",
 		    queue_json_time(s, 18), "started_at",
 		    queue_json_time(s, 19), "finished_at",
 		    queue_json_time(s, 20));
@@ -530,6 +593,39 @@ store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg, char *err,
 	return 0;
 }
 
+/* Runs a bound one-row UPDATE of alert id: ?1 = id, ?2 and ?3 = a, b. */
+static int
+alert_update2(struct store *st, const char *sql, const char *what, int64_t id,
+    int64_t a, int64_t b, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, a);
+	if (sqlite3_bind_parameter_count(s) >= 3)
+		sqlite3_bind_int64(s, 3, b);
+	return queue_step_done(st, s, what, err, errlen);
+}
+
+int
+store_alert_schedule(struct store *st, int64_t id, int64_t at, char *err,
+    size_t errlen)
+{
+	return alert_update2(st, alert_sql_schedule, "alert schedule", id, at,
+	    0, err, errlen);
+}
+
+int
+store_alert_set_audience(struct store *st, int64_t id, int64_t sms,
+    int64_t email, char *err, size_t errlen)
+{
+	return alert_update2(st, alert_sql_set_audience, "alert audience", id,
+	    sms, email, err, errlen);
+}
+
 int
 store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor, bool done,
     int64_t now, char *err, size_t errlen)
@@ -576,23 +672,20 @@ alert_text(sqlite3_stmt *s, int col)
 	return (const char *)sqlite3_column_text(s, col);
 }
 
-ssize_t
-store_alert_walk(struct store *st, const struct alert_walk *w,
-    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
-    size_t errlen)
+/*
+ * Steps s (columns: id, sms_ok, email_ok, phone, email, first_name,
+ * last_name, zip, time_zone, attributes, list time zone) and hands each
+ * row to fn; *last (may be NULL) is the last id handed over. Resets s.
+ * Returns the count, or -1.
+ */
+static ssize_t
+alert_each_member(struct store *st, sqlite3_stmt *s, store_alert_member_fn *fn,
+    void *arg, int64_t *last, char *err, size_t errlen)
 {
-	sqlite3_stmt *s;
 	struct alert_member m;
-	int64_t last = alert_walk_last(w);
 	ssize_t n = 0;
 	int rc;
 
-	*next = w->after;
-	*end = false;
-	if ((s = store_stmt(st, alert_sql_walk, err, errlen)) == NULL)
-		return -1;
-	alert_bind_walk(s, w, last);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)w->limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));
 		m.id = sqlite3_column_int64(s, 0);
@@ -608,14 +701,35 @@ store_alert_walk(struct store *st, const struct alert_walk *w,
 			sqlite3_reset(s);
 			return -1;
 		}
-		*next = m.id;
+		if (last != NULL)
+			*last = m.id;
 		n++;
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_errmsg(st, "alert walk", err, errlen);
+		store_errmsg(st, "alert members", err, errlen);
 		return -1;
 	}
+	return n;
+}
+
+ssize_t
+store_alert_walk(struct store *st, const struct alert_walk *w,
+    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	int64_t last = alert_walk_last(w);
+	ssize_t n;
+
+	*next = w->after;
+	*end = false;
+	if ((s = store_stmt(st, alert_sql_walk, err, errlen)) == NULL)
+		return -1;
+	alert_bind_walk(s, w, last);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)w->limit);
+	if ((n = alert_each_member(st, s, fn, arg, next, err, errlen)) == -1)
+		return -1;
 	if ((size_t)n < w->limit) {
 		/* The range is exhausted: resume after its end. */
 		*next = last;
@@ -670,7 +784,8 @@ store_alert_max_member(struct store *st, int64_t *out, char *err, size_t errlen)
 }
 
 json_t *
-store_alert_counts(struct store *st, int64_t id, char *err, size_t errlen)
+store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *s;
 	json_t *o = json_pack("{s:{}, s:{}}", "sms", "email"), *ch;
@@ -681,6 +796,7 @@ store_alert_counts(struct store *st, int64_t id, char *err, size_t errlen)
 		return NULL;
 	}
 	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		ch = json_object_get(o, alert_text(s, 0));
 		if (ch != NULL)
@@ -697,18 +813,154 @@ store_alert_counts(struct store *st, int64_t id, char *err, size_t errlen)
 }
 
 int
-store_alert_backlog(struct store *st, int64_t id, int64_t *out, char *err,
-    size_t errlen)
+store_alert_backlog(struct store *st, int64_t id, int64_t now, int64_t *due,
+    int64_t *waiting, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*due = *waiting = 0;
+	if ((s = store_stmt(st, alert_sql_backlog, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*due = sqlite3_column_int64(s, 0);
+		*waiting = sqlite3_column_int64(s, 1);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert backlog", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_alert_guard(struct store *st, int64_t id, struct alert_guard *out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = store_stmt(st, alert_sql_guard, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->reached = sqlite3_column_int64(s, 0);
+		out->optouts = sqlite3_column_int64(s, 1);
+		out->failed = sqlite3_column_int64(s, 2);
+		out->replies = sqlite3_column_int64(s, 3);
+		out->finished = out->reached + out->failed;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "alert guard", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_alert_hold(struct store *st, int64_t id, bool hold, int64_t now,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (store_write_begin(st, err, errlen) == -1 ||
+	    (s = store_stmt(st, hold ? alert_sql_hold : alert_sql_release, err,
+		 errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, ALERT_HELD_AT);
+	return queue_step_done(st, s, hold ? "alert hold" : "alert release",
+	    err, errlen);
+}
+
+/* Binds the field of ALERT_SQL_FIELD: a column name, else an attribute. */
+static void
+alert_bind_field(sqlite3_stmt *s, const char *field, const char *attr)
+{
+	queue_bind_text(s, 7, field != NULL ? field : "");
+	queue_bind_text(s, 8, attr);
+}
+
+int
+store_alert_missing(struct store *st, const struct alert_walk *w,
+    const char *field, const char *attr, int64_t *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	bool found;
 
-	if ((s = store_stmt(st, alert_sql_backlog, err, errlen)) == NULL)
+	if ((s = store_stmt(st, alert_sql_missing, err, errlen)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
+	alert_bind_walk(s, w, alert_walk_last(w));
+	alert_bind_field(s, field, attr);
 	if (queue_int_row(st, s, out, &found, err, errlen) == -1)
 		return -1;
 	if (!found)
 		*out = 0;
+	return 0;
+}
+
+ssize_t
+store_alert_longest(struct store *st, const struct alert_walk *w,
+    const char *field, const char *attr, size_t limit,
+    store_alert_member_fn *fn, void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if ((s = store_stmt(st, alert_sql_longest, err, errlen)) == NULL)
+		return -1;
+	alert_bind_walk(s, w, alert_walk_last(w));
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)limit);
+	alert_bind_field(s, field, attr);
+	return alert_each_member(st, s, fn, arg, NULL, err, errlen);
+}
+
+int
+store_alert_lists_exist(struct store *st, const char *audience,
+    int64_t *missing, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	bool found;
+
+	if ((s = store_stmt(st, alert_sql_lists_exist, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, audience, -1, SQLITE_STATIC);
+	if (queue_int_row(st, s, missing, &found, err, errlen) == -1)
+		return -1;
+	if (!found)
+		*missing = 0;
+	return 0;
+}
+
+int
+store_alert_list_sender(struct store *st, const char *audience, char **out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*out = NULL;
+	if ((s = store_stmt(st, alert_sql_list_sender, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, audience, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = alert_col_dup(s, 0);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "list sender", err, errlen);
+		return -1;
+	}
 	return 0;
 }

@@ -142,6 +142,12 @@ int store_alert_send_key(struct store *st, int64_t id, const char *key,
 typedef void store_alert_id_fn(void *arg, int64_t id);
 int store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg,
     char *err, size_t errlen);
+/* Sets when a draft goes out (schedule). */
+int store_alert_schedule(struct store *st, int64_t id, int64_t at, char *err,
+    size_t errlen);
+/* Records whom the alert reached per channel when it started. */
+int store_alert_set_audience(struct store *st, int64_t id, int64_t sms,
+    int64_t email, char *err, size_t errlen);
 /* Saves the fan-out cursor (and that the walk is done). */
 int store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor,
     bool done, int64_t now, char *err, size_t errlen);
@@ -201,16 +207,64 @@ int store_alert_reach(struct store *st, const struct alert_walk *w,
 int store_alert_max_member(struct store *st, int64_t *out, char *err,
     size_t errlen);
 
+/*
+ * Members the walk reaches who lack 'field' (a column: "first_name",
+ * "last_name", "email", "phone", "zip"; or NULL and 'attr' the key of a
+ * custom attribute): no value, or only blanks. A template placeholder
+ * without a fallback needs it.
+ */
+int store_alert_missing(struct store *st, const struct alert_walk *w,
+    const char *field, const char *attr, int64_t *out, char *err,
+    size_t errlen);
+/* Members the walk reaches with the longest values of 'field' (as above),
+ * to fn, at most 'limit': the preview's worst cases. */
+ssize_t store_alert_longest(struct store *st, const struct alert_walk *w,
+    const char *field, const char *attr, size_t limit,
+    store_alert_member_fn *fn, void *arg, char *err, size_t errlen);
+/* *missing is the first list id of the audience that does not exist (0 =
+ * all exist). */
+int store_alert_lists_exist(struct store *st, const char *audience,
+    int64_t *missing, char *err, size_t errlen);
+/* The sender of the audience's first list into *out (a new string; NULL
+ * when that list names none). */
+int store_alert_list_sender(struct store *st, const char *audience, char **out,
+    char *err, size_t errlen);
+
 /* ---- Messages of an alert ----------------------------------------------- */
 
 /*
  * Per channel and state counts of the alert's messages:
- * {"sms": {"queued": n, "sent": n, ...}, "email": {...}}.
+ * {"sms": {"pending": n, "deferred": n, "sent": n, ...}, "email": {...}}:
+ * "pending" are queued and due by 'now' or in flight, "deferred" queued
+ * for later (quiet hours, retries, a pause); the other names are the
+ * message states.
  */
-json_t *store_alert_counts(struct store *st, int64_t id, char *err,
+json_t *store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen);
-/* Messages of alert 'id' not yet finished (queued or sending). */
-int store_alert_backlog(struct store *st, int64_t id, int64_t *out, char *err,
-    size_t errlen);
+/*
+ * The alert's unfinished messages: *due those in flight or queued and due
+ * by 'now', *waiting those queued for later (quiet hours, retries, held).
+ */
+int store_alert_backlog(struct store *st, int64_t id, int64_t now, int64_t *due,
+    int64_t *waiting, char *err, size_t errlen);
+
+/* What the guard rails look at, over the alert's SMS and email. */
+struct alert_guard {
+	int64_t reached;  /* messages that left: sent, delivered, undelivered */
+	int64_t optouts;  /* of those, whose member opted out of the channel
+			   * within 24 h after the message was made */
+	int64_t failed;	  /* failed permanently */
+	int64_t finished; /* reached + failed */
+	int64_t replies;  /* of those reached, whose member wrote within
+			   * 24 h after the message was made */
+};
+int store_alert_guard(struct store *st, int64_t id, struct alert_guard *out,
+    char *err, size_t errlen);
+/*
+ * Holds the alert's queued messages (pause: next_attempt_at far ahead) or
+ * releases them (resume: next_attempt_at = max(not_before, now)).
+ */
+int store_alert_hold(struct store *st, int64_t id, bool hold, int64_t now,
+    char *err, size_t errlen);
 
 #endif

@@ -30,6 +30,8 @@ CREATE TABLE alerts (
 	audience_max_id INTEGER,
 	cursor INTEGER NOT NULL DEFAULT 0,
 	fanout_done INTEGER NOT NULL DEFAULT 0,
+	audience_sms INTEGER,			-- reached when sending started
+	audience_email INTEGER,
 	create_key TEXT UNIQUE,			-- Idempotency-Key of create
 	send_key TEXT UNIQUE,			-- ... and of send
 	created_by INTEGER,
@@ -47,3 +49,8 @@ CREATE INDEX alerts_live ON alerts(status)
 -- A list's time zone: the fallback for quiet hours when neither the
 -- member nor the number tells one.
 ALTER TABLE lists ADD COLUMN time_zone TEXT;
+
+-- An alert's due backlog (queued and due, by alert) without reading the
+-- messages quiet hours hold for later.
+CREATE INDEX messages_alert_due ON messages(alert_id, next_attempt_at)
+    WHERE status = 'queued' AND alert_id IS NOT NULL;

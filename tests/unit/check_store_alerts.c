@@ -424,11 +424,12 @@ END_TEST
 START_TEST(test_counts_and_backlog)
 {
 	json_t *c;
-	int64_t backlog;
+	int64_t due, waiting;
 
 	a_exec("INSERT INTO messages (direction, channel, to_addr, body,"
 	       " status, next_attempt_at, alert_id, created_at, updated_at)"
 	       " VALUES ('out', 'sms', '+1', 'x', 'queued', 0, 3, 0, 0),"
+	       " ('out', 'sms', '+1', 'x', 'queued', 500, 3, 0, 0),"
 	       " ('out', 'sms', '+1', 'x', 'sent', 0, 3, 0, 0),"
 	       " ('out', 'sms', '+1', 'x', 'sent', 0, 3, 0, 0),"
 	       " ('out', 'email', 'a@b.org', 'x', 'sending', 0, 3, 0, 0),"
@@ -442,9 +443,30 @@ START_TEST(test_counts_and_backlog)
 			     json_object_get(c, "email"), "sending")),
 	    1);
 	json_decref(c);
-	ck_assert_int_eq(
-	    store_alert_backlog(a_st, 3, &backlog, a_err, sizeof(a_err)), 0);
-	ck_assert_int_eq(backlog, 2);
+	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
+			     a_err, sizeof(a_err)),
+	    0);
+	ck_assert_int_eq(due, 2);     /* queued and due, and in flight */
+	ck_assert_int_eq(waiting, 1); /* queued for 500 */
+
+	/* Pause holds the queued ones; resume gives them back their time. */
+	a_exec("UPDATE messages SET not_before = 500 WHERE next_attempt_at = 500");
+	ck_assert_int_eq(store_alert_hold(a_st, 3, true, 100, a_err,
+			     sizeof(a_err)),
+	    0);
+	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
+			     a_err, sizeof(a_err)),
+	    0);
+	ck_assert_int_eq(due, 1);
+	ck_assert_int_eq(waiting, 2);
+	ck_assert_int_eq(store_alert_hold(a_st, 3, false, 200, a_err,
+			     sizeof(a_err)),
+	    0);
+	ck_assert_int_eq(store_alert_backlog(a_st, 3, 200, &due, &waiting,
+			     a_err, sizeof(a_err)),
+	    0);
+	ck_assert_int_eq(due, 2);
+	ck_assert_int_eq(waiting, 1);
 }
 END_TEST
 
