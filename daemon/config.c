@@ -38,6 +38,7 @@
 #include "inbound.h"
 #include "log.h"
 #include "phone.h"
+#include "quiet.h"
 #include "xmalloc.h"
 
 #define CONFIG_S_LABEL                                                  \
@@ -78,6 +79,9 @@ struct config_buf {
 /* sender names go into URLs (/webhooks/NAME/...) and log lines */
 #define CONFIG_NAME_CHARS CONFIG_ALNUM "_-"
 #define CONFIG_NAME_MAX	  63
+/* [alerts] time_zone when unset: most US members of a program without
+ * a zone of their own are in the Eastern zone; set it to yours. */
+#define CONFIG_ALERTS_TIME_ZONE "America/New_York"
 
 static void config_parse_fail(struct config_parse *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -106,6 +110,7 @@ static const struct config_stype *config_stype_lookup(const char *name);
 static const struct config_section *config_section_by_type(
     const struct config *cfg, const char *type);
 static int config_sms_finish(struct config *cfg, char *err, size_t errlen);
+static int config_alerts_finish(struct config *cfg, char *err, size_t errlen);
 static char **config_split_words(const char *raw, size_t *n);
 static int config_list_finish(struct config *cfg, struct config_list *l,
     char *err, size_t errlen);
@@ -291,6 +296,17 @@ static const struct config_key config_email_keys[] = {
     {.name = NULL},
 };
 
+/* [alerts]: the local sending window and the last-resort time zone;
+ * config_alerts_finish() parses and checks them. */
+static const struct config_key config_alerts_keys[] = {
+    {CONFIG_KEY("quiet_start", CONFIG_T_STRING, CONFIG_OFF(quiet_start_raw), 1,
+	8)},
+    {CONFIG_KEY("quiet_end", CONFIG_T_STRING, CONFIG_OFF(quiet_end_raw), 1, 8)},
+    {CONFIG_KEY("time_zone", CONFIG_T_STRING, CONFIG_OFF(alerts_time_zone), 1,
+	QUIET_ZONE_NAME_MAX - 1)},
+    {.name = NULL},
+};
+
 /* [smtp]: every key belongs to the smtp adapter (adapters/smtp.c). */
 static const struct config_key config_smtp_keys[] = {
     {.name = NULL},
@@ -313,6 +329,7 @@ static const struct config_stype config_stypes[] = {
     {"store", config_store_keys, 0},
     {"dispatch", config_dispatch_keys, 0},
     {"sms", config_sms_keys, 0},
+    {"alerts", config_alerts_keys, 0},
     {"email", config_email_keys, CONFIG_S_RAW},
     {"smtp", config_smtp_keys, CONFIG_S_RAW},
     {"sender", config_sender_keys, CONFIG_S_LABEL | CONFIG_S_RAW},
@@ -850,7 +867,54 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		    "default_sender '%s' is not a [sender %s] section",
 		    cfg->default_sender, cfg->default_sender);
 	}
+	if (config_alerts_finish(cfg, err, errlen) == -1)
+		return -1;
 	return config_sms_finish(cfg, err, errlen);
+}
+
+/*
+ * [alerts]: quiet_start and quiet_end as HH:MM, a window that does not
+ * cross midnight and lasts an hour at least, and a time_zone of the
+ * system's tz database.
+ */
+static int
+config_alerts_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_section *sec =
+	    config_section_by_type(cfg, "alerts");
+	struct quiet_window w = {QUIET_DEFAULT_START, QUIET_DEFAULT_END};
+	char why[160];
+
+	if (cfg->quiet_start_raw != NULL &&
+	    quiet_time_parse(cfg->quiet_start_raw, &w.start_min, why,
+		sizeof(why)) == -1)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "quiet_start"), "quiet_start: %s",
+		    why);
+	if (cfg->quiet_end_raw != NULL &&
+	    quiet_time_parse(cfg->quiet_end_raw, &w.end_min, why,
+		sizeof(why)) == -1)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "quiet_end"), "quiet_end: %s",
+		    why);
+	if (quiet_window_check(&w, why, sizeof(why)) == -1)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec,
+			cfg->quiet_end_raw != NULL ? "quiet_end"
+						   : "quiet_start"),
+		    "%s", why);
+	cfg->quiet_start_min = w.start_min;
+	cfg->quiet_end_min = w.end_min;
+	if (cfg->alerts_time_zone == NULL)
+		cfg->alerts_time_zone = xstrdup(CONFIG_ALERTS_TIME_ZONE);
+	else if (!quiet_zone_valid(cfg->alerts_time_zone))
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "time_zone"),
+		    "time_zone '%s' is not a zone of the system's tz database "
+		    "(an IANA name such as America/Chicago; see "
+		    "/usr/share/zoneinfo)",
+		    cfg->alerts_time_zone);
+	return 0;
 }
 
 /* A new copy of s, or of def when s is NULL. */
@@ -1135,6 +1199,9 @@ config_free(struct config *cfg)
 		free(l->questions_raw);
 	}
 	free(cfg->lists);
+	free(cfg->quiet_start_raw);
+	free(cfg->quiet_end_raw);
+	free(cfg->alerts_time_zone);
 	free(cfg->default_region);
 	free(cfg->program);
 	free(cfg->contact);

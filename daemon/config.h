@@ -130,6 +130,14 @@ struct config {
 	/* accept_unassigned_numbers: members' numbers may be possible only */
 	bool accept_unassigned;
 
+	/* [alerts]: quiet hours (quiet.h). Alerts go out only between
+	 * quiet_start and quiet_end, local time of the member. */
+	char *quiet_start_raw;	  /* as written; NULL = 08:00 */
+	char *quiet_end_raw;	  /* as written; NULL = 20:00 */
+	unsigned quiet_start_min; /* minutes after midnight, default 480 */
+	unsigned quiet_end_min;	  /* default 1200; > quiet_start_min */
+	char *alerts_time_zone;	  /* default "America/New_York" */
+
 	/* [list NAME] ..., in file order */
 	struct config_list *lists;
 	size_t nlists;

@@ -186,6 +186,37 @@ quiet_tzdata_version(void)
 	return U_FAILURE(st) || v == NULL ? "unknown" : v;
 }
 
+/*
+ * ICU carries its own copy of the tz rules (2022e in Debian 12's ICU 72),
+ * which the system's tzdata package overtakes; versions compare as text
+ * ("2022e" < "2025b").
+ */
+bool
+quiet_tzdata_stale(char *buf, size_t len)
+{
+	const char *dir = getenv("TZDIR"), *icu = quiet_tzdata_version();
+	char path[512], line[64], sys[16];
+	FILE *fp;
+	bool got;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = QUIET_TZDIR;
+	snprintf(path, sizeof(path), "%s/tzdata.zi", dir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return false;
+	got = fgets(line, sizeof(line), fp) != NULL &&
+	    sscanf(line, "# version %15s", sys) == 1;
+	fclose(fp);
+	if (!got || strcmp(icu, "unknown") == 0 || strcmp(icu, sys) >= 0)
+		return false;
+	snprintf(buf, len,
+	    "ICU's time zone rules (%s) are older than the system's tz "
+	    "database (%s): quiet hours in zones whose rules changed since "
+	    "may be an hour off; see doc/quiet-hours.md",
+	    icu, sys);
+	return true;
+}
+
 /* ICU knows 'name' as a zone of its own data (not "Etc/Unknown"). */
 static bool
 quiet_icu_knows(const char *name)

@@ -127,6 +127,15 @@ const char *quiet_zones_to_text(const struct quiet_zones *z, char *buf,
 /* The version of ICU's time zone rules ("2022e"), for a startup log. */
 const char *quiet_tzdata_version(void);
 
+/*
+ * True when ICU's rules are older than the system's tz database (its
+ * tzdata.zi "# version 2025b" line), with a sentence for a startup
+ * warning in buf: zones whose rules changed in between (Mexico dropped
+ * DST in 2022) may be an hour off. False when they match or either
+ * version is unknown.
+ */
+bool quiet_tzdata_stale(char *buf, size_t len);
+
 /* Closes the cached calendars; the cache refills on next use. */
 void quiet_shutdown(void);
 

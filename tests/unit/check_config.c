@@ -746,6 +746,53 @@ START_TEST(test_config_err_lists)
 }
 END_TEST
 
+/* [alerts] quiet hours: the window, its limits, the default zone. */
+START_TEST(test_config_alerts_quiet)
+{
+	char err[512];
+	struct config *cfg;
+	const char *path;
+
+	path = config_test_write("t.conf", "[daemon]\n", 0600);
+	cfg = config_load(path, NULL, NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(cfg->quiet_start_min, 8 * 60);
+	ck_assert_uint_eq(cfg->quiet_end_min, 20 * 60);
+	ck_assert_str_eq(cfg->alerts_time_zone, "America/New_York");
+	config_free(cfg);
+	path = config_test_write("t.conf",
+	    "[alerts]\nquiet_start = 9:30\nquiet_end = 21:00\n"
+	    "time_zone = America/Chicago\n",
+	    0600);
+	cfg = config_load(path, NULL, NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_uint_eq(cfg->quiet_start_min, 9 * 60 + 30);
+	ck_assert_uint_eq(cfg->quiet_end_min, 21 * 60);
+	ck_assert_str_eq(cfg->alerts_time_zone, "America/Chicago");
+	config_free(cfg);
+
+	config_test_expect_text_error("[alerts]\nquiet_start = 8am\n", 2,
+	    "quiet_start: '8am' is not a time of day (HH:MM)");
+	config_test_expect_text_error("[alerts]\nquiet_end = 25:00\n", 2,
+	    "quiet_end: '25:00' is not a time of day (00:00 to 24:00)");
+	config_test_expect_text_error(
+	    "[alerts]\nquiet_start = 22:00\nquiet_end = 07:00\n", 3,
+	    "quiet_start 22:00 is not before quiet_end 07:00: the sending "
+	    "window may not cross midnight");
+	config_test_expect_text_error("[alerts]\nquiet_start = 19:30\n", 2,
+	    "the sending window 19:30-20:00 is shorter than an hour");
+	config_test_expect_text_error("[alerts]\ntime_zone = Mars/Olympus\n", 2,
+	    "time_zone 'Mars/Olympus' is not a zone of the system's tz "
+	    "database (an IANA name such as America/Chicago; see "
+	    "/usr/share/zoneinfo)");
+	config_test_expect_text_error(
+	    "[alerts]\ntime_zone = ../../etc/passwd\n", 2,
+	    "time_zone '../../etc/passwd' is not a zone of the system's tz "
+	    "database (an IANA name such as America/Chicago; see "
+	    "/usr/share/zoneinfo)");
+}
+END_TEST
+
 /* Appends a line of exactly n characters (plus 'eol') to buf. */
 static void
 config_test_line(char *buf, size_t size, size_t n, const char *eol)
@@ -1035,6 +1082,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_listen_forms);
 	tcase_add_test(tc, test_config_lists);
 	tcase_add_test(tc, test_config_sms_defaults);
+	tcase_add_test(tc, test_config_alerts_quiet);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

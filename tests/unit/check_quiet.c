@@ -17,6 +17,7 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_suites.h"
@@ -443,6 +444,25 @@ START_TEST(test_quiet_window_parse)
 }
 END_TEST
 
+/* The ICU rules against the system's: a warning naming both versions. */
+START_TEST(test_quiet_tzdata_stale)
+{
+	char buf[256] = "", want[64];
+
+	if (quiet_tzdata_stale(buf, sizeof(buf))) {
+		snprintf(want, sizeof(want), "ICU's time zone rules (%s) ",
+		    quiet_tzdata_version());
+		ck_assert_msg(strncmp(buf, want, strlen(want)) == 0, "%s", buf);
+	} else {
+		ck_assert_str_eq(buf, "");
+	}
+	/* A tz directory without tzdata.zi: nothing to compare. */
+	setenv("TZDIR", "/nonexistent", 1);
+	ck_assert(!quiet_tzdata_stale(buf, sizeof(buf)));
+	unsetenv("TZDIR");
+}
+END_TEST
+
 Suite *
 quiet_suite(void)
 {
@@ -467,6 +487,7 @@ quiet_suite(void)
 
 	tc = tcase_create("window");
 	tcase_add_test(tc, test_quiet_window_parse);
+	tcase_add_test(tc, test_quiet_tzdata_stale);
 	suite_add_tcase(s, tc);
 	return s;
 }
