@@ -71,8 +71,6 @@ static int api_message_email(struct queue_new *, char *, size_t);
 static bool api_is_header_text(const char *);
 static int api_message_timing(struct api *, json_t *, struct queue_new *,
     char *, size_t);
-static int api_message_parse(struct api *, json_t *, struct queue_new *, char *,
-    size_t);
 
 static void
 api_sha256(const char *s, unsigned char out[32])
@@ -581,9 +579,10 @@ api_message_timing(struct api *api, json_t *o, struct queue_new *m, char *err,
 
 /*
  * Validates a POST /api/v1/messages body into m (strings borrowed from o).
- * Returns 0, or -1 with "field: problem" in err.
+ * Returns 0, or -1 with "field: problem" in err. Exported for
+ * fuzz/fuzz_api_message.c.
  */
-static int
+int
 api_message_parse(struct api *api, json_t *o, struct queue_new *m, char *err,
     size_t errlen)
 {

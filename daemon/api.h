@@ -59,6 +59,14 @@ json_t *api_read_object(struct http_req *req);
  */
 int api_check_fields(json_t *o, const char *const *known, char *err,
     size_t errlen);
+/*
+ * Validates the JSON body 'o' of POST /api/v1/messages into m, whose
+ * strings are borrowed from o; resolves the default sender and its from
+ * number. Returns 0, or -1 with "field: problem" in err (answered 422).
+ */
+struct queue_new;
+int api_message_parse(struct api *api, json_t *o, struct queue_new *m,
+    char *err, size_t errlen);
 /* Frees api; NULL is a no-op. */
 void api_free(struct api *api);
 
