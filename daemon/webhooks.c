@@ -43,6 +43,7 @@
 #include "inbound.h"
 #include "log.h"
 #include "queue.h"
+#include "smstext.h"
 #include "store.h"
 #include "webhooks.h"
 #include "xmalloc.h"
@@ -95,6 +96,7 @@ static int webhooks_form_decode(struct webhooks_call *, const char *, size_t,
 static char *webhooks_decode(const char *, size_t);
 static void webhooks_inbound(struct webhooks *, struct webhooks_call *);
 static void webhooks_status(struct webhooks *, struct webhooks_call *);
+static bool webhooks_in_msg_is_utf8(const struct in_msg *);
 static bool webhooks_report_is_whole(const struct status_update *, char *,
     size_t);
 static void webhooks_malformed(struct webhooks_call *, const char *);
@@ -382,6 +384,11 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 
 	err[0] = '\0';
 	rc = c->ad->ops->parse_inbound(c->ad, &c->wr, &m, err, sizeof(err));
+	if (rc == 0 && !webhooks_in_msg_is_utf8(&m)) {
+		snprintf(err, sizeof(err),
+		    "the text or an address is not valid UTF-8");
+		rc = -1;
+	}
 	if (rc == -1)
 		webhooks_malformed(c, err);
 	else if (rc == 1)
@@ -466,6 +473,23 @@ webhooks_status(struct webhooks *w, struct webhooks_call *c)
 		    webhooks_log_text(u.provider_id, safe, sizeof(safe)),
 		    (long long)u.msg_id, msg_status_to_text(u.status));
 	webhooks_reply_after_commit(w, c);
+}
+
+/*
+ * What is stored must be UTF-8, since the API's JSON carries nothing else
+ * (jansson refuses other bytes, and the field would read null); form
+ * fields decode to any bytes, and only Kannel's adapter checks its text.
+ * Found by fuzz/fuzz_webhook_twilio.
+ */
+static bool
+webhooks_in_msg_is_utf8(const struct in_msg *m)
+{
+	struct smstext_info info;
+
+	return smstext_analyze(m->body, &info) == 0 &&
+	    smstext_analyze(m->from, &info) == 0 &&
+	    smstext_analyze(m->to, &info) == 0 &&
+	    smstext_analyze(m->provider_id, &info) == 0;
 }
 
 /*

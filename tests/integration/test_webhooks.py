@@ -306,6 +306,29 @@ def test_form_with_nul_is_400_before_verification(make_daemon):
                      d.log())
 
 
+def test_inbound_text_not_utf8_400(make_daemon):
+    """A signed text whose Body decodes to bytes that are not UTF-8 is
+    malformed (the API's JSON could not show it): 400, nothing stored.
+    Found by fuzz/fuzz_webhook_twilio."""
+    d = make_daemon(tw_conf())
+    d.expect_log(r"webhook_malformed sender=tw kind=inbound .*"
+                 r"reason=\"the text or an address is not valid UTF-8\"")
+    params = [p for p in inbound_params(new_sid()) if p[0] != "Body"]
+    # The signature covers the decoded bytes: sign them as bytes.
+    pairs = sorted([(k.encode(), v.encode()) for k, v in params] +
+                   [(b"Body", b"caf\xe9 \xff")])
+    data = (PUBLIC + INBOUND).encode() + b"".join(k + v for k, v in pairs)
+    sig = base64.b64encode(hmac.new(AUTH_TOKEN.encode(), data,
+                                    hashlib.sha1).digest()).decode()
+    body = urllib.parse.urlencode(params).encode() + b"&Body=caf%E9+%FF"
+    r = post_form(d, INBOUND, params, sign=False, raw=body,
+                  headers={"X-Twilio-Signature": sig})
+    assert r.status == 400, r
+    assert r.error_code() == "bad_request"
+    assert "UTF-8" in r.error_message()
+    assert d.scalar("SELECT count(*) FROM messages") == 0
+
+
 def test_oversized_413_and_keeps_serving(make_daemon):
     d = make_daemon(tw_conf({"max_body": "16K"}))
     params = inbound_params(new_sid(), body="x" * 20000)
