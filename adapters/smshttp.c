@@ -328,6 +328,7 @@ smshttp_on_response(void *arg, const struct httpc_response *resp)
 	if (resp->status == 401) {
 		res.outcome = SEND_TRANSIENT;
 		res.flags |= SEND_F_SENDER_BROKEN;
+		res.retry_after = resp->retry_after;
 	}
 	log_trace(TRACE_ADAPTER,
 	    "smshttp_response sender=%s provider=%s msg=%lld status=%d "

@@ -129,19 +129,43 @@ const struct adapter_ops twilio_ops = {
     .reply_body = twilio_reply_body,
 };
 
+/*
+ * Twilio's error codes (the "code" of a 4xx answer) and what each does,
+ * as the dispatcher acts on the outcome and flags:
+ *   fails       SEND_PERMANENT: the message is failed, never retried.
+ *   retried     SEND_TRANSIENT: back to the queue, with backoff (and
+ *               Twilio's Retry-After, if longer).
+ *   +opt-out    SEND_F_OPTED_OUT: the member's SMS opt-out is recorded.
+ *   +slowed     SEND_F_RATE_LIMITED: the sender pauses for Retry-After
+ *               and halves its rate.
+ *   held        SEND_TRANSIENT + SEND_F_SENDER_BROKEN: the message stays
+ *               queued and the whole sender pauses (Retry-After, at least
+ *               60 s) with a sender_paused warning: every message of it
+ *               would fail alike. smshttp.c treats any HTTP 401 so too.
+ * A code not listed fails the message. An HTTP 429 or 5xx never reaches
+ * this table: it is retried (429 slowed too) whatever its code.
+ */
 static const struct twilio_error twilio_errors[] = {
-    {20003, SEND_PERMANENT, 0, "authentication failed"},
-    {20429, SEND_TRANSIENT, 0, "too many requests"},
+    /* held: the credentials were refused (HTTP 401) */
+    {20003, SEND_TRANSIENT, SEND_F_SENDER_BROKEN, "authentication failed"},
+    /* retried, slowed */
+    {20429, SEND_TRANSIENT, SEND_F_RATE_LIMITED, "too many requests"},
+    /* fails */
     {21211, SEND_PERMANENT, 0, "invalid To number"},
     {21408, SEND_PERMANENT, 0, "region not enabled (geo permissions)"},
     {21606, SEND_PERMANENT, 0, "From number cannot send to this To"},
     {21608, SEND_PERMANENT, 0, "trial account: To is unverified"},
+    /* fails, opt-out recorded */
     {21610, SEND_PERMANENT, SEND_F_OPTED_OUT, "recipient opted out (STOP)"},
+    /* retried */
     {21611, SEND_TRANSIENT, 0, "From queue full"},
+    /* fails */
     {21612, SEND_PERMANENT, 0, "To unreachable from this sender"},
     {21614, SEND_PERMANENT, 0, "To is not a mobile number"},
     {21635, SEND_PERMANENT, 0, "To is a landline"},
+    /* retried */
     {30001, SEND_TRANSIENT, 0, "queue overflow"},
+    /* fails */
     {30006, SEND_PERMANENT, 0, "landline or unreachable carrier"},
     {30034, SEND_PERMANENT, 0, "unregistered 10DLC sender"},
 };

@@ -19,6 +19,7 @@
 
 #include <sys/queue.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,11 @@
 #define DISPATCH_EXPIRE_EVERY_MS 1000  /* sweep for expired messages */
 #define DISPATCH_RETRY_AFTER_MAX 86400 /* s; longer asks are capped */
 #define DISPATCH_SENDER_PAUSE_S	 60    /* after a refused sender */
+
+/* Retry-After is capped in seconds, before it becomes milliseconds in the
+ * unsigned that rl_throttle() takes: the cap must fit once multiplied. */
+_Static_assert(DISPATCH_RETRY_AFTER_MAX * 1000ULL <= UINT_MAX,
+    "DISPATCH_RETRY_AFTER_MAX in ms must fit an unsigned");
 
 struct route {
 	char *name; /* sender name, or "email" */
@@ -570,22 +576,23 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		    r->ad->ops->name, r->name, METRICS_OUT_ACCEPTED);
 		break;
 	case SEND_TRANSIENT:
-		if (res->flags & SEND_F_SENDER_BROKEN) {
-			held = *res;
+		/* Every use below sees the capped Retry-After (a provider's
+		 * 4294968 s once paused a sender for 704 ms). */
+		held = *res;
+		if (held.retry_after > DISPATCH_RETRY_AFTER_MAX)
+			held.retry_after = DISPATCH_RETRY_AFTER_MAX;
+		if (held.flags & SEND_F_SENDER_BROKEN) {
 			if (held.retry_after < DISPATCH_SENDER_PAUSE_S)
 				held.retry_after = DISPATCH_SENDER_PAUSE_S;
 			dispatch_pause_sender(d, r, &held, now);
 			dispatch_retry(job, &held, now);
 			break;
 		}
-		if (res->flags & SEND_F_RATE_LIMITED)
-			rl_throttle(&r->bucket, now,
-			    res->retry_after > DISPATCH_RETRY_AFTER_MAX
-				? DISPATCH_RETRY_AFTER_MAX * 1000
-				: res->retry_after * 1000);
+		if (held.flags & SEND_F_RATE_LIMITED)
+			rl_throttle(&r->bucket, now, held.retry_after * 1000);
 		metrics_count_message(d->metrics, msg->channel,
 		    r->ad->ops->name, r->name, METRICS_OUT_TRANSIENT);
-		dispatch_retry(job, res, now);
+		dispatch_retry(job, &held, now);
 		break;
 	case SEND_PERMANENT:
 		if (queue_mark(d->st, msg->id, MSG_ST_FAILED, &qr, now, err,
@@ -674,7 +681,8 @@ dispatch_email_result(struct dispatch *d, const struct out_msg *msg,
  * The provider refused the sender itself (credentials, account, credit):
  * every message of it would fail alike, so none is failed. The message
  * goes back to the queue (the caller retries it), the sender pauses for
- * res->retry_after, and the operator is told, once per pause.
+ * res->retry_after (capped by the caller at DISPATCH_RETRY_AFTER_MAX),
+ * and the operator is told, once per pause.
  */
 static void
 dispatch_pause_sender(struct dispatch *d, struct route *r,

@@ -14,9 +14,12 @@ dropped connection retried with backoff; 429 + Retry-After honoured;
 permanent errors failed without retry; 21610 opts the member out.
 """
 
+import re
 import urllib.parse
 
 import pytest
+
+from conftest import wait_for
 
 from fakeprov import (CREDENTIALS, MEMBER, OUR_NUMBER, check_sender_refused, basic_auth,  # noqa
                       check_auto_callbacks, check_carrier_optout,
@@ -107,6 +110,22 @@ def test_wrong_credentials_pause_the_sender(make_daemon, fakeprov):
     d = sms_daemon(make_daemon, fakeprov, P,
                    sender_keys={"auth_token": "not-the-token"})
     check_sender_refused(d, fakeprov, P, (20003, 401))
+
+
+def test_huge_retry_after_is_capped_not_wrapped(make_daemon, fakeprov):
+    """A 401 with Retry-After: 4294968 s pauses the sender for the cap, a
+    day. The seconds used to become milliseconds in an unsigned before
+    the cap: 704 ms, and the next message went out at once."""
+    d = sms_daemon(make_daemon, fakeprov, P)
+    d.expect_log(r" warn sender_paused ")
+    fakeprov.behave(P, status=401, code=20003, retry_after=4294968)
+    d.send_sms(MEMBER, "first")
+    wait_for(lambda: re.search(r" warn sender_paused sender=\S+ "
+                               r"provider=twilio code=20003 "
+                               r"resume_in_s=86400 ", d.log()),
+             10, what="a pause of a day, in the log")
+    d.send_sms(MEMBER, "second")
+    stays(lambda: len(fakeprov.requests(P)) == 1, 2, "the sender paused")
 
 
 def test_inbound_signed_is_stored_and_answered(make_daemon, fakeprov):

@@ -618,7 +618,7 @@ END_TEST
 START_TEST(test_twilio_classify_permanent)
 {
 	static const int codes[] = {21211, 21614, 21612, 21635, 21408, 21606,
-	    21608, 20003};
+	    21608};
 	struct httpc_response resp;
 	struct send_result res;
 	char file[64], body[256];
@@ -626,7 +626,7 @@ START_TEST(test_twilio_classify_permanent)
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		snprintf(file, sizeof(file), "error-%d.json", codes[i]);
-		tw_classify(codes[i] == 20003 ? 401 : 400, file, 0, &res);
+		tw_classify(400, file, 0, &res);
 		ck_assert_int_eq(res.outcome, SEND_PERMANENT);
 		ck_assert_int_eq(res.code, codes[i]);
 		ck_assert_uint_eq(res.flags, 0);
@@ -663,10 +663,29 @@ START_TEST(test_twilio_classify_rate_limited)
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_int_eq(res.code, 429);
 	ck_assert_uint_eq(res.retry_after, 3);
-	/* 20429 in a 400 keeps its Retry-After */
+	/* 20429 in a 400 keeps its Retry-After and slows the sender too */
 	tw_classify(400, "error-20429.json", 2, &res);
 	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 	ck_assert_uint_eq(res.retry_after, 2);
+	ck_assert_uint_eq(res.flags, SEND_F_RATE_LIMITED);
+}
+END_TEST
+
+/*
+ * 20003 (HTTP 401) refuses the sender's credentials: the table says what
+ * the driver does (the message held, the sender paused for Retry-After),
+ * where it used to say "permanent" while every 401 was held anyway.
+ */
+START_TEST(test_twilio_classify_auth_refused)
+{
+	struct send_result res;
+
+	tw_classify(401, "error-20003.json", 30, &res);
+	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
+	ck_assert_int_eq(res.code, 20003);
+	ck_assert_uint_eq(res.flags, SEND_F_SENDER_BROKEN);
+	ck_assert_uint_eq(res.retry_after, 30);
+	ck_assert_str_eq(res.text, "twilio 20003: authentication failed");
 }
 END_TEST
 
@@ -1783,6 +1802,7 @@ twilio_suite(void)
 	tcase_add_test(tc, test_twilio_classify_opted_out);
 	tcase_add_test(tc, test_twilio_classify_permanent);
 	tcase_add_test(tc, test_twilio_classify_rate_limited);
+	tcase_add_test(tc, test_twilio_classify_auth_refused);
 	tcase_add_test(tc, test_twilio_classify_queue_full);
 	tcase_add_test(tc, test_twilio_classify_server_error);
 	tcase_add_test(tc, test_twilio_classify_transport);
