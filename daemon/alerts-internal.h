@@ -39,6 +39,7 @@ struct alert_run {
 	struct alert_row row;
 	struct alert_tpls tpls;
 	int64_t next_guard_at;	/* ms: when to check the guard rails next */
+	struct alert_guard win; /* the figures when the current window began */
 	int64_t failed_renders; /* members skipped for a missing field */
 	bool no_window_warned;	/* "no safe window" logged once */
 	double rate;		/* messages out per second, recently */

@@ -52,6 +52,8 @@
 #define ALERTS_CHUNK_MAX 1000
 /* Guard rails: how often, and after how many messages left. */
 #define ALERTS_GUARD_EVERY 5000
+/* Deliveries of a later guard-rail window. */
+#define ALERTS_GUARD_WINDOW 1000
 
 static void alerts_tick(evutil_socket_t, short, void *);
 static void alerts_arm(struct alerts *, unsigned);
@@ -76,6 +78,10 @@ alerts_new(struct http_server *srv, const struct alerts_deps *deps)
 void
 alerts_start(struct alerts *a)
 {
+	char why[256];
+
+	if (quiet_tzdata_stale(why, sizeof(why)))
+		log_warnx("quiet_hours_tzdata_stale detail=\"%s\"", why);
 	a->started = true;
 	alerts_refresh(a);
 	alerts_arm(a, 0);
@@ -261,55 +267,85 @@ alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
 	log_info("alert_%s alert=%lld%s%s%s", alert_status_name(to),
 	    (long long)r->row.id, reason ? " reason=\"" : "",
 	    reason ? reason : "", reason ? "\"" : "");
+	if (to == ALERT_SENDING && r->row.urgent)
+		log_info("alert_urgent alert=%lld quiet_hours=overridden",
+		    (long long)r->row.id);
 	alerts_load(a, r->row.id);
 	return true;
 }
 
 /* ---- Guard rails -------------------------------------------------------- */
 
+/* "rate R% (N of M) is over [alerts] KEY P%" into why when n/m > pct. */
+static bool
+alerts_over(char *why, size_t len, const char *what, const char *span,
+    int64_t n, int64_t m, double pct, const char *key)
+{
+	if (m <= 0 || 100.0 * (double)n <= pct * (double)m)
+		return false;
+	snprintf(why, len,
+	    "%s rate %.1f%% (%lld of %lld%s) is over [alerts] %s %.1f%%", what,
+	    100.0 * (double)n / (double)m, (long long)n, (long long)m, span,
+	    key, pct);
+	return true;
+}
+
 /*
  * Pauses r's alert when more of those it reached opted out, or more of its
- * messages failed permanently, than [alerts] allows; only once enough
- * messages went out for a rate to mean something.
+ * messages failed permanently, than [alerts] allows: over everything it
+ * sent once guard_min messages went out (its first deliveries), and over
+ * each later window of at least ALERTS_GUARD_WINDOW deliveries, so a late
+ * surge is not diluted by a good start. The query reads every message of
+ * the alert, so it runs at most every ALERTS_GUARD_EVERY ms and never
+ * takes more than about 2% of the loop (the interval grows with its cost).
  */
 static void
 alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 {
 	const struct config *cfg = a->deps.cfg;
-	struct alert_guard g;
-	char err[256], why[160];
+	struct alert_guard g, d;
+	char err[256], why[200];
+	int64_t took;
 
-	r->next_guard_at = now + ALERTS_GUARD_EVERY;
 	if (store_alert_guard(a->deps.st, r->row.id, &g, err, sizeof(err)) ==
 	    -1) {
+		r->next_guard_at = now + ALERTS_GUARD_EVERY;
 		log_warnx("alert_guard_failed alert=%lld error=\"%s\"",
 		    (long long)r->row.id, err);
 		return;
 	}
+	took = msg_now_ms() - now;
+	r->next_guard_at = now +
+	    (took * 50 > ALERTS_GUARD_EVERY ? took * 50 : ALERTS_GUARD_EVERY);
 	if (r->rate_at != 0 && now > r->rate_at)
 		r->rate = (double)(g.finished - r->rate_n) * 1000.0 /
 		    (double)(now - r->rate_at);
 	r->rate_at = now;
 	r->rate_n = g.finished;
+	/* The window since the last one closed. */
+	d.reached = g.reached - r->win.reached;
+	d.optouts = g.optouts - r->win.optouts;
+	d.failed = g.failed - r->win.failed;
+	d.finished = g.finished - r->win.finished;
 	why[0] = '\0';
-	if (g.reached >= cfg->alerts_guard_min &&
-	    100.0 * (double)g.optouts >
-		cfg->alerts_max_optout_pct * (double)g.reached)
-		snprintf(why, sizeof(why),
-		    "opt-out rate %.1f%% (%lld of %lld reached) is over "
-		    "[alerts] max_optout_rate %.1f%%",
-		    100.0 * (double)g.optouts / (double)g.reached,
-		    (long long)g.optouts, (long long)g.reached,
-		    cfg->alerts_max_optout_pct);
-	else if (g.finished >= cfg->alerts_guard_min &&
-	    100.0 * (double)g.failed >
-		cfg->alerts_max_failure_pct * (double)g.finished)
-		snprintf(why, sizeof(why),
-		    "permanent-failure rate %.1f%% (%lld of %lld) is over "
-		    "[alerts] max_failure_rate %.1f%%",
-		    100.0 * (double)g.failed / (double)g.finished,
-		    (long long)g.failed, (long long)g.finished,
-		    cfg->alerts_max_failure_pct);
+	if (g.reached >= cfg->alerts_guard_min)
+		alerts_over(why, sizeof(why), "opt-out", " reached", g.optouts,
+		    g.reached, cfg->alerts_max_optout_pct, "max_optout_rate");
+	if (why[0] == '\0' && g.finished >= cfg->alerts_guard_min)
+		alerts_over(why, sizeof(why), "permanent-failure", " sent",
+		    g.failed, g.finished, cfg->alerts_max_failure_pct,
+		    "max_failure_rate");
+	if (why[0] == '\0' && r->win.finished > 0 &&
+	    d.reached >= ALERTS_GUARD_WINDOW)
+		alerts_over(why, sizeof(why), "opt-out", " lately", d.optouts,
+		    d.reached, cfg->alerts_max_optout_pct, "max_optout_rate");
+	if (why[0] == '\0' && r->win.finished > 0 &&
+	    d.finished >= ALERTS_GUARD_WINDOW)
+		alerts_over(why, sizeof(why), "permanent-failure", " lately",
+		    d.failed, d.finished, cfg->alerts_max_failure_pct,
+		    "max_failure_rate");
+	if (d.finished >= ALERTS_GUARD_WINDOW || r->win.finished == 0)
+		r->win = g.reached >= ALERTS_GUARD_WINDOW ? g : r->win;
 	if (why[0] == '\0')
 		return;
 	if (store_alert_hold(a->deps.st, r->row.id, true, now, err,

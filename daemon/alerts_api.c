@@ -51,6 +51,7 @@
 #define ALERTS_SMS_MAX_CHARS 1600
 
 static void al_collection(struct http_req *, void *);
+static void al_store_error(struct http_req *, const char *, const char *);
 static void al_item(struct http_req *, void *);
 static void al_action(struct http_req *, void *);
 
@@ -481,15 +482,41 @@ al_check_missing(struct alerts *a, const struct alert_def *d,
 	return rc;
 }
 
-/* Compiles d's templates and checks them against the audience. 0, or -1
- * after answering (422 or 503). */
+/*
+ * Compiles d's templates and checks them and the audience: one that
+ * reaches nobody, or placeholders some of it cannot fill. 0, or -1 after
+ * answering (422 or 503).
+ */
 static int
 al_check_templates(struct alerts *a, struct http_req *req,
     const struct alert_def *d, struct alert_tpls *t)
 {
+	struct alert_walk w = {.audience = d->audience,
+	    .sms = d->sms,
+	    .email = d->email};
+	struct alert_reach reach;
 	struct alert_problem p;
 	char err[512];
 	bool store_err;
+
+	if (store_alert_reach(a->deps.st, &w, &reach, err, sizeof(err)) == -1) {
+		al_store_error(req, "audience", err);
+		return -1;
+	}
+	if (reach.sms + reach.email == 0) {
+		http_reply_error(req, 422, "invalid_request",
+		    "lists: the audience reaches nobody on %s (%lld "
+		    "subscribed: %lld opted out of SMS, %lld of email, %lld "
+		    "bouncing, %lld unconfirmed)",
+		    d->sms && d->email ? "SMS or email"
+			: d->sms       ? "SMS"
+				       : "email",
+		    (long long)reach.matched, (long long)reach.sms_opted_out,
+		    (long long)reach.email_opted_out,
+		    (long long)reach.email_bouncing,
+		    (long long)reach.unconfirmed);
+		return -1;
+	}
 
 	if (alerts_compile(d->sms, d->email, d->sms_body, d->email_subject,
 		d->email_text, d->email_html, t, &p) == -1) {
@@ -1110,7 +1137,20 @@ al_action(struct http_req *req, void *arg)
 	if (strcmp(action, "send") == 0) {
 		from = 1u << ALERT_DRAFT | 1u << ALERT_SCHEDULED;
 		to = ALERT_SENDING;
-		if ((key = http_header(req, "Idempotency-Key")) != NULL) {
+		key = http_header(req, "Idempotency-Key");
+		if (key == NULL && req->body_len > 0) {
+			/* or in the body, as create takes it */
+			if ((o = api_read_object(req)) == NULL)
+				goto done;
+			v = json_object_get(o, "idempotency_key");
+			if (v != NULL && !json_is_string(v)) {
+				http_reply_error(req, 422, "invalid_request",
+				    "idempotency_key: must be a string");
+				goto done;
+			}
+			key = json_string_value(v);
+		}
+		if (key != NULL) {
 			if (strlen(key) > ALERTS_KEY_MAX) {
 				http_reply_error(req, 422, "invalid_request",
 				    "Idempotency-Key: at most %d characters",
@@ -1223,6 +1263,9 @@ al_action(struct http_req *req, void *arg)
 		}
 	}
 	log_info("alert_%s_requested alert=%lld", action, (long long)id);
+	if (to == ALERT_SENDING && row.urgent)
+		log_info("alert_urgent alert=%lld quiet_hours=overridden",
+		    (long long)id);
 	alerts_changed(a, id);
 	al_reply_after_commit(a, req, id, 200, NULL);
 done:
