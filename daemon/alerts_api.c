@@ -1267,6 +1267,8 @@ al_action(struct http_req *req, void *arg)
 		log_info("alert_urgent alert=%lld quiet_hours=overridden",
 		    (long long)id);
 	alerts_changed(a, id);
+	if (strcmp(action, "resume") == 0)
+		dispatch_kick(a->deps.dispatch); /* its messages are due again */
 	al_reply_after_commit(a, req, id, 200, NULL);
 done:
 	json_decref(o);
