@@ -36,6 +36,7 @@
 #define API_SMS_MAX_CHARS 1600 /* Twilio's and most providers' cap */
 #define API_KEY_MAX	  200  /* idempotency keys */
 #define API_PRIO_MAX	  10
+#define API_TIME_MAX_S	  253402300799.0 /* 9999-12-31T23:59:59Z */
 /* An email subject: the longest line RFC 5322 allows (998 bytes), far
  * past what any mail client shows; headers are folded to 78 anyway. */
 #define API_SUBJECT_MAX 998
@@ -330,11 +331,18 @@ api_parse_time(const json_t *v, int64_t *ms)
 	struct tm tm = {0};
 	const char *s, *p;
 	int oh = 0, om = 0, sign = 1;
-	double frac = 0;
+	double frac = 0, sec;
+	char digits[16]; /* "0." and 9 digits: milliseconds and more */
+	size_t n;
 	time_t t;
 
 	if (json_is_number(v)) {
-		*ms = (int64_t)(json_number_value(v) * 1000.0);
+		/* Range first: converting a double past int64_t is
+		 * undefined (1e300; found by fuzz/fuzz_api_message). */
+		sec = json_number_value(v);
+		if (!(sec > 0 && sec <= API_TIME_MAX_S))
+			return -1;
+		*ms = (int64_t)(sec * 1000.0);
 		return *ms > 0 ? 0 : -1;
 	}
 	if (!json_is_string(v))
@@ -343,7 +351,15 @@ api_parse_time(const json_t *v, int64_t *ms)
 	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
 		return -1;
 	if (*p == '.') {
-		frac = strtod(p, (char **)&p);
+		/* Digits only: strtod() would take ".5e3" (500 s) or
+		 * ".5e999" (infinity). */
+		n = strspn(p + 1, "0123456789");
+		if (n == 0)
+			return -1;
+		snprintf(digits, sizeof(digits), "0.%.*s", (int)(n < 9 ? n : 9),
+		    p + 1);
+		frac = strtod(digits, NULL);
+		p += 1 + n;
 	}
 	if (*p == 'Z' && p[1] == '\0')
 		;

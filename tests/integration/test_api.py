@@ -228,6 +228,11 @@ SMS = {"to": "+15551230001", "body": "x"}
     (dict(SMS, idempotency_key="k" * 201), "idempotency_key"),
     (dict(SMS, sender="no-such-sender"), "sender"),
     (dict(SMS, not_before="next tuesday"), "not_before"),
+    # found by fuzz/fuzz_api_message: an out-of-range number was undefined
+    # behaviour, and strtod() took an exponent in the fraction
+    (dict(SMS, not_before=1e300), "not_before"),
+    (dict(SMS, not_before="2026-11-27T10:00:00.5e999Z"), "not_before"),
+    (dict(SMS, expires_at="2099-11-27T10:00:00.5e3Z"), "expires_at"),
     (dict(SMS, expires_at="2026-13-45T99:00:00Z"), "expires_at"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_invalid_request_422(daemon, body, field):
