@@ -434,13 +434,19 @@ START_TEST(test_counts_and_backlog)
 	       " ('out', 'sms', '+1', 'x', 'sent', 0, 3, 0, 0),"
 	       " ('out', 'email', 'a@b.org', 'x', 'sending', 0, 3, 0, 0),"
 	       " ('out', 'email', 'a@b.org', 'x', 'sending', 0, 4, 0, 0)");
-	c = store_alert_counts(a_st, 3, a_err, sizeof(a_err));
+	c = store_alert_counts(a_st, 3, 100, a_err, sizeof(a_err));
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(json_integer_value(json_object_get(
 			     json_object_get(c, "sms"), "sent")),
 	    2);
 	ck_assert_int_eq(json_integer_value(json_object_get(
-			     json_object_get(c, "email"), "sending")),
+			     json_object_get(c, "sms"), "pending")),
+	    1);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+			     json_object_get(c, "sms"), "deferred")),
+	    1);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+			     json_object_get(c, "email"), "pending")),
 	    1);
 	json_decref(c);
 	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
@@ -450,18 +456,17 @@ START_TEST(test_counts_and_backlog)
 	ck_assert_int_eq(waiting, 1); /* queued for 500 */
 
 	/* Pause holds the queued ones; resume gives them back their time. */
-	a_exec("UPDATE messages SET not_before = 500 WHERE next_attempt_at = 500");
-	ck_assert_int_eq(store_alert_hold(a_st, 3, true, 100, a_err,
-			     sizeof(a_err)),
-	    0);
+	a_exec(
+	    "UPDATE messages SET not_before = 500 WHERE next_attempt_at = 500");
+	ck_assert_int_eq(
+	    store_alert_hold(a_st, 3, true, 100, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
 			     a_err, sizeof(a_err)),
 	    0);
 	ck_assert_int_eq(due, 1);
 	ck_assert_int_eq(waiting, 2);
-	ck_assert_int_eq(store_alert_hold(a_st, 3, false, 200, a_err,
-			     sizeof(a_err)),
-	    0);
+	ck_assert_int_eq(
+	    store_alert_hold(a_st, 3, false, 200, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(store_alert_backlog(a_st, 3, 200, &due, &waiting,
 			     a_err, sizeof(a_err)),
 	    0);
