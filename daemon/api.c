@@ -24,6 +24,7 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "email_addr.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -389,26 +390,6 @@ api_is_e164(const char *s)
 	return n >= 8 && n <= 15;
 }
 
-/*
- * A plain addr-spec check: one '@', a local part of 1-64 and a domain of
- * 1-252 printable ASCII characters without spaces or specials. Delivery
- * decides the rest.
- */
-static bool
-api_is_email(const char *s)
-{
-	const char *at = strchr(s, '@');
-	size_t len = strlen(s);
-
-	if (at == NULL || strchr(at + 1, '@') != NULL || at == s ||
-	    at - s > 64 || len > 254 || at[1] == '\0' || at[1] == '.')
-		return false;
-	for (; *s != '\0'; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("<>()[],;:\"\\", *s))
-			return false;
-	return true;
-}
-
 /* True if s holds no control character but tab (UTF-8 passes). */
 static bool
 api_is_header_text(const char *s)
@@ -523,8 +504,11 @@ api_message_sms(struct api *api, struct queue_new *m, char *err, size_t errlen)
 static int
 api_message_email(struct queue_new *m, char *err, size_t errlen)
 {
-	if (!api_is_email(m->to)) {
-		snprintf(err, errlen, "to: not an email address");
+	char why[160];
+
+	/* the rule of email_addr.h, as for members and imports */
+	if (email_addr_check(m->to, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "to: not an email address: %s", why);
 		return -1;
 	}
 	if (m->subject == NULL || m->subject[0] == '\0') {

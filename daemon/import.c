@@ -67,6 +67,7 @@
 #include "api.h"
 #include "config.h"
 #include "csv.h"
+#include "email_addr.h"
 #include "http.h"
 #include "import.h"
 #include "log.h"
@@ -77,7 +78,7 @@
 #include "xmalloc.h"
 
 #define IMP_ID_BYTES   16 /* random bytes of a session id (hex) */
-#define IMP_EMAIL_MAX  254
+#define IMP_EMAIL_MAX  EMAIL_ADDR_MAX
 #define IMP_ECHO_MAX   40 /* characters of a bad value quoted back */
 #define IMP_REASON_MAX 512
 
@@ -596,40 +597,18 @@ imp_echo(const char *v, char *out, size_t outlen)
 		snprintf(out, outlen, "'%s'", v);
 }
 
-/* Checks and lower-cases an email address. 0, or -1 with why. */
+/* Checks and lower-cases an email address (email_addr.h, the rule the
+ * API and SMS answers use too). 0, or -1 with why. */
 static int
 imp_email(const char *in, char *out, size_t outlen, char *why, size_t whylen)
 {
-	const char *at = strchr(in, '@'), *dom, *p;
-	char echo[IMP_ECHO_MAX + 8];
-	size_t i, n = strlen(in);
+	char echo[IMP_ECHO_MAX + 8], reason[160];
 
+	if (email_addr_normalize(in, out, outlen, reason, sizeof(reason)) == 0)
+		return 0;
 	imp_echo(in, echo, sizeof(echo));
-	if (n > IMP_EMAIL_MAX || n >= outlen) {
-		snprintf(why, whylen, "email %s is longer than %d characters",
-		    echo, IMP_EMAIL_MAX);
-		return -1;
-	}
-	for (p = in; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f ||
-		    strchr("\",;<>()[]\\", *p) != NULL) {
-			snprintf(why, whylen,
-			    "email %s holds a space or a character not "
-			    "allowed in an address",
-			    echo);
-			return -1;
-		}
-	dom = at != NULL ? at + 1 : NULL;
-	if (at == NULL || at == in || strchr(dom, '@') != NULL ||
-	    strchr(dom, '.') == NULL || *dom == '.' ||
-	    dom[strlen(dom) - 1] == '.' || strstr(dom, "..") != NULL) {
-		snprintf(why, whylen,
-		    "email %s is not an address (name@domain.example)", echo);
-		return -1;
-	}
-	for (i = 0; i <= n; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	return 0;
+	snprintf(why, whylen, "email %s is not an address: %s", echo, reason);
+	return -1;
 }
 
 /* A name, zip or tag: length and no control characters. */

@@ -60,6 +60,7 @@
 
 #include "compat.h"
 #include "dispatch.h"
+#include "email_addr.h"
 #include "inbound.h"
 #include "log.h"
 #include "phone.h"
@@ -470,46 +471,16 @@ inbound_parse_zip(const char *in, char *out, size_t outlen)
 	return -1;
 }
 
+/* The answer trimmed, then checked and lower-cased by the rule of
+ * email_addr.h (the members API and the import use it too). */
 static int
 inbound_parse_email(const char *in, char *out, size_t outlen)
 {
-	static const char local_ok[] = "abcdefghijklmnopqrstuvwxyz0123456789"
-				       ".!#$%&'*+/=?^_`{|}~-";
-	static const char domain_ok[] = "abcdefghijklmnopqrstuvwxyz0123456789"
-					".-";
-	char buf[300], *at, *dom, *label, *dot;
-	size_t i, n;
+	char buf[EMAIL_ADDR_MAX + 2];
 
 	if (inbound_trim(in, buf, sizeof(buf)) == -1)
 		return -1;
-	n = strlen(buf);
-	for (i = 0; i < n; i++)
-		if (inbound_is_upper(buf[i]))
-			buf[i] = (char)(buf[i] - 'A' + 'a');
-	if (n > 254 || (at = strchr(buf, '@')) == NULL ||
-	    strchr(at + 1, '@') != NULL)
-		return -1;
-	dom = at + 1;
-	*at = '\0';
-	if (*buf == '\0' || strlen(buf) > 64 ||
-	    strspn(buf, local_ok) != strlen(buf) || buf[0] == '.' ||
-	    at[-1] == '.' || strstr(buf, "..") != NULL)
-		return -1;
-	if (strspn(dom, domain_ok) != strlen(dom) ||
-	    (dot = strrchr(dom, '.')) == NULL || strlen(dot + 1) < 2 ||
-	    strspn(dot + 1, "abcdefghijklmnopqrstuvwxyz") != strlen(dot + 1))
-		return -1;
-	for (label = dom; label != NULL;
-	     label = (dot = strchr(label, '.')) ? dot + 1 : NULL) {
-		n = strcspn(label, ".");
-		if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-')
-			return -1;
-	}
-	*at = '@';
-	if (strlen(buf) >= outlen)
-		return -1;
-	strlcpy(out, buf, outlen);
-	return 0;
+	return email_addr_normalize(buf, out, outlen, NULL, 0);
 }
 
 int

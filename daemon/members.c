@@ -35,6 +35,7 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "email_addr.h"
 #include "email_links.h"
 #include "http.h"
 #include "inbound.h"
@@ -339,28 +340,20 @@ mb_phone(const struct members *m, const char *field, const char *in,
 }
 
 /*
- * A plain addr-spec check (as api.c's): one '@', a local part of 1-64
- * and a domain of printable ASCII without spaces or specials, at most 254
- * in all, a dot in the domain. Returns a lower-cased copy, or NULL.
+ * The address checked by the rule of email_addr.h (the import, SMS answers
+ * and the messages API use it too) and lower-cased, as a new string; NULL
+ * with "email: not an email address: <why>" in err.
  */
 static char *
-mb_email(const char *s)
+mb_email(const char *s, char *err, size_t errlen)
 {
-	const char *at = strchr(s, '@'), *p;
-	size_t len = strlen(s);
-	char *out, *q;
+	char buf[EMAIL_ADDR_MAX + 1], why[160];
 
-	if (at == NULL || strchr(at + 1, '@') != NULL || at == s ||
-	    at - s > 64 || len > 254 || at[1] == '\0' || at[1] == '.' ||
-	    strchr(at + 1, '.') == NULL || s[len - 1] == '.')
+	if (email_addr_normalize(s, buf, sizeof(buf), why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "email: not an email address: %s", why);
 		return NULL;
-	for (p = s; *p != '\0'; p++)
-		if (*p <= ' ' || *p >= 127 || strchr("<>()[],;:\"\\", *p))
-			return NULL;
-	out = xstrdup(s);
-	for (q = out; *q != '\0'; q++)
-		*q = (char)tolower((unsigned char)*q);
-	return out;
+	}
+	return xstrdup(buf);
 }
 
 /* True if s holds no control character. */
@@ -554,11 +547,8 @@ mb_parse_addrs(struct members *m, json_t *o, struct mb_fields *mf, bool patch,
 	if (present && (s != NULL || patch)) {
 		mf->f.set |= MF_EMAIL;
 		if (s != NULL) {
-			if ((mf->email = mb_email(s)) == NULL) {
-				snprintf(err, errlen,
-				    "email: not an email address");
+			if ((mf->email = mb_email(s, err, errlen)) == NULL)
 				return -1;
-			}
 			mf->f.email = mf->email;
 		}
 	}
@@ -1014,11 +1004,8 @@ mb_members_get(struct http_req *req, void *arg)
 		mq.phone = phone;
 	}
 	if ((s = evhttp_find_header(&q, "email")) != NULL) {
-		if ((email = mb_email(s)) == NULL) {
-			snprintf(err, sizeof(err),
-			    "email: not an email address");
+		if ((email = mb_email(s, err, sizeof(err))) == NULL)
 			goto invalid;
-		}
 		mq.email = email;
 	}
 	mq.name = evhttp_find_header(&q, "name");
@@ -1700,10 +1687,8 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 		return -1;
 	if (mb_str(o, "email", 254, false, &s, NULL, err, errlen) == -1)
 		return -1;
-	if (s != NULL && (*email = mb_email(s)) == NULL) {
-		snprintf(err, errlen, "email: not an email address");
+	if (s != NULL && (*email = mb_email(s, err, errlen)) == NULL)
 		return -1;
-	}
 	if (*phone == '\0' && *email == NULL) {
 		snprintf(err, errlen,
 		    "member: give a member id, a phone or "

@@ -388,19 +388,20 @@ ROWS = [
     ("555-12,", "rejected",
      "phone '555-12' is too short to be a phone number; no email"),
     (",bob@", "rejected",
-     "email 'bob@' is not an address (name@domain.example); no phone"),
+     "email 'bob@' is not an address: nothing after the '@'; no phone"),
     ("call me,a b@example.org", "rejected",
      "phone 'call me' has letters, which are not allowed in a phone "
-     "number: write it with digits only; email 'a b@example.org' holds a "
-     "space or a character not allowed in an address"),
+     "number: write it with digits only; email 'a b@example.org' is not an "
+     "address: a space or a character not allowed in an address before the "
+     "'@'"),
     (",", None, None),                                 # blank
     (",,Ann", "rejected", "no phone and no email"),
     ("(123) 456-7890,w@example.org", "warning",
      "phone '(123) 456-7890' is not a valid number in US; imported by "
      "email only"),
     ("415 555 2671,x@nowhere", "warning",
-     "email 'x@nowhere' is not an address (name@domain.example); imported "
-     "by phone only"),
+     "email 'x@nowhere' is not an address: the domain has no dot "
+     "(name@domain.example); imported by phone only"),
     ("+14155552671,", "duplicate", "phone +14155552671 already on line 8"),
     ("+14155552699,W@EXAMPLE.org", "duplicate",
      "email w@example.org already on line 7"),
