@@ -23,6 +23,7 @@ Suite *ratelimit_suite(void);
 Suite *smstext_suite(void);
 Suite *smtp_suite(void);
 Suite *telnyx_suite(void);
+Suite *template_suite(void);
 Suite *twilio_suite(void);
 Suite *vonage_suite(void);
 Suite *workq_suite(void);
