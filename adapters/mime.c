@@ -161,8 +161,11 @@ mime_encoded_words(struct evbuffer *out, size_t col, const char *value,
 			sep = false;
 			continue;
 		}
-		if (n == 0) /* a very long header name: one character */
-			for (n = 1; off + n < len &&
+		/* A very long header name: one character. Bytes that are
+		 * not UTF-8 (a run of continuation bytes) are cut at a word's
+		 * worth, or b64[] overflows (found by fuzz/fuzz_mime). */
+		if (n == 0)
+			for (n = 1; n < MIME_EW_TEXT / 4 * 3 && off + n < len &&
 			     ((unsigned char)value[off + n] & 0xC0) == 0x80;
 			     n++)
 				;
