@@ -127,7 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		before = msg_now_ms();
 		if (api_message_parse(fzapi_api, o, &m, err, sizeof(err)) == 0)
 			fzapi_check(&m, before);
-		else if (strstr(err, ": ") == NULL)
+		else if (strstr(err, ": ") == NULL &&
+		    strlen(err) < sizeof(err) - 1) /* a long name is cut */
 			fuzz_fail("a refusal that names no field: '%s'", err);
 	}
 	json_decref(o);
