@@ -107,6 +107,9 @@ mime_qp_encode(struct evbuffer *out, const char *text)
 			memcpy(line + col, "=\r\n", 3);
 			evbuffer_add(out, line, col + 3);
 			col = 0;
+			/* a '.' that now leads a line is escaped too (found
+			 * by fuzz/fuzz_mime) */
+			lit = lit && *p != '.';
 		}
 		if (lit)
 			line[col++] = (char)*p;

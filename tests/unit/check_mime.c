@@ -79,6 +79,23 @@ START_TEST(test_mime_qp_soft_breaks)
 }
 END_TEST
 
+/* A '.' that a soft break moves to the start of a line is escaped like
+ * any leading '.' (found by fuzz/fuzz_mime). */
+START_TEST(test_mime_qp_dot_after_soft_break)
+{
+	char in[80];
+	char *s;
+
+	memset(in, 'a', 75);
+	strcpy(in + 75, ".b");
+	s = check_mime_qp(in);
+	check_mime_lines(s, 76);
+	ck_assert_ptr_null(strstr(s, "\r\n."));
+	ck_assert_ptr_nonnull(strstr(s, "a=\r\n=2Eb\r\n"));
+	free(s);
+}
+END_TEST
+
 START_TEST(test_mime_qp_crlf_input)
 {
 	char *s = check_mime_qp("one\r\ntwo\r\n");
@@ -650,6 +667,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_mime_qp_escapes);
 	tcase_add_test(tc, test_mime_qp_soft_breaks);
 	tcase_add_test(tc, test_mime_qp_crlf_input);
+	tcase_add_test(tc, test_mime_qp_dot_after_soft_break);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("headers");
 	tcase_add_test(tc, test_mime_header_ascii_unchanged);
