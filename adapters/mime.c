@@ -141,7 +141,7 @@ mime_encoded_words(struct evbuffer *out, size_t col, const char *value,
 {
 	unsigned char b64[MIME_EW_TEXT + 4];
 	char word[MIME_EW_MAX + 4];
-	size_t off = 0, n, room;
+	size_t off = 0, n, room, cap;
 	int outl;
 
 	while (off < len) {
@@ -165,10 +165,11 @@ mime_encoded_words(struct evbuffer *out, size_t col, const char *value,
 			continue;
 		}
 		/* A very long header name: one character. Bytes that are
-		 * not UTF-8 (a run of continuation bytes) are cut at a word's
-		 * worth, or b64[] overflows (found by fuzz/fuzz_mime). */
+		 * not UTF-8 (a run of continuation bytes) are cut where the
+		 * line ends, or b64[] overflows (found by fuzz/fuzz_mime). */
+		cap = room / 4 * 3 > 4 ? room / 4 * 3 : 4;
 		if (n == 0)
-			for (n = 1; n < MIME_EW_TEXT / 4 * 3 && off + n < len &&
+			for (n = 1; n < cap && off + n < len &&
 			     ((unsigned char)value[off + n] & 0xC0) == 0x80;
 			     n++)
 				;

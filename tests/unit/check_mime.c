@@ -312,17 +312,21 @@ START_TEST(test_mime_header_continuation_bytes)
 	char in[160];
 	struct evbuffer *b;
 	char *s, dec[256];
+	size_t start;
 
-	memcpy(in, "word wo", 7);
-	memset(in + 7, 0xa0, sizeof(in) - 8);
-	in[sizeof(in) - 1] = '\0';
-	b = evbuffer_new();
-	mime_header_encode(b, "Subject", in);
-	s = check_mime_take(b);
-	check_mime_lines(s, 78);
-	check_mime_decode_words(s, dec, sizeof(dec));
-	ck_assert_str_eq(dec, in);
-	free(s);
+	/* after a word, and at the very start of the value */
+	for (start = 0; start <= 7; start += 7) {
+		memcpy(in, "word wo", start);
+		memset(in + start, 0xa0, sizeof(in) - 1 - start);
+		in[sizeof(in) - 1] = '\0';
+		b = evbuffer_new();
+		mime_header_encode(b, "Subject", in);
+		s = check_mime_take(b);
+		check_mime_lines(s, 78);
+		check_mime_decode_words(s, dec, sizeof(dec));
+		ck_assert_str_eq(dec, in);
+		free(s);
+	}
 }
 END_TEST
 
