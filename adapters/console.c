@@ -9,6 +9,8 @@
  *   file   the JSON-lines outbox (default VAR/sms-outbox.jsonl)
  *   delay  simulated provider latency before the message is accepted
  *          (default 0); lets tests and demos see messages in flight.
+ * The generic 'from' must be an E.164 number, as a provider would want:
+ * + and 8 to 15 digits (syntax only, so fictional +1555... numbers do).
  */
 #include "autoconf.h"
 
@@ -56,6 +58,7 @@ static int console_init(struct adapter *, const struct config_section *, char *,
 static int console_send(struct adapter *, const struct out_msg *,
     adapter_done_fn *, void *);
 static void console_free(struct adapter *);
+static bool console_is_e164(const char *);
 static char *console_line(const struct adapter *, const struct out_msg *);
 static void console_finish(struct console_pending *);
 static void console_on_delay(evutil_socket_t, short, void *);
@@ -76,7 +79,7 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
     size_t errlen)
 {
 	struct console *c;
-	const char *file = NULL;
+	const char *file = NULL, *from = NULL;
 	unsigned delay_ms = 0;
 	char *path;
 
@@ -87,6 +90,16 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 		config_section_duration_ms(sec, "delay", 0, 600000, &delay_ms,
 		    err, errlen) == -1))
 		return -1;
+	if (sec != NULL &&
+	    config_section_str(sec, "from", false, &from, err, errlen) == -1)
+		return -1;
+	if (from != NULL && !console_is_e164(from)) {
+		snprintf(err, errlen,
+		    "%s:%d: from '%s' is not an E.164 number (+ and 8 to 15 "
+		    "digits, e.g. +15550100000)",
+		    sec->file, config_section_line(sec, "from"), from);
+		return -1;
+	}
 	if (file == NULL)
 		path = xasprintf("%s/sms-outbox.jsonl", ad->env.var_dir);
 	else if (file[0] != '/')
@@ -101,6 +114,18 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 	TAILQ_INIT(&c->pending);
 	ad->priv = c;
 	return 0;
+}
+
+/* + and a non-zero digit, then 7 to 14 more digits (E.164: 8 to 15). */
+static bool
+console_is_e164(const char *s)
+{
+	size_t n;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return false;
+	n = strlen(s + 1);
+	return n >= 8 && n <= 15 && strspn(s + 1, "0123456789") == n;
 }
 
 /*

@@ -79,6 +79,17 @@ struct config_buf {
 /* sender names go into URLs (/webhooks/NAME/...) and log lines */
 #define CONFIG_NAME_CHARS CONFIG_ALNUM "_-"
 #define CONFIG_NAME_MAX	  63
+/* An [http] api_token shorter than this is refused: it is all that guards
+ * the API, and 16 characters is still far from guessable. */
+#define CONFIG_TOKEN_MIN 16
+#define CONFIG_PH_MAX	 32 /* the longest {placeholder} name looked at */
+
+/* A text of the config and the {placeholders} inbound.c fills in it. */
+struct config_text_rule {
+	const char *key;
+	size_t off;	   /* of its char * in struct config or config_list */
+	const char *known; /* e.g. "{program} {contact}" */
+};
 /* [alerts] time_zone when unset: most US members of a program without
  * a zone of their own are in the Eastern zone; set it to yours. */
 #define CONFIG_ALERTS_TIME_ZONE "America/New_York"
@@ -119,6 +130,10 @@ static int config_list_keywords(struct config *cfg, struct config_list *l,
 static int config_list_questions(struct config_list *l, char *err,
     size_t errlen);
 static void config_words_free(char **w, size_t n);
+static bool config_words_has_empty(const char *raw);
+static int config_texts_check(const struct config_text_rule *rules,
+    const void *base, const struct config_section *sec, char *err,
+    size_t errlen);
 
 #define CONFIG_OFF(f) offsetof(struct config, f)
 #define CONFIG_SND(f) offsetof(struct config_sender, f)
@@ -273,6 +288,29 @@ static const char config_def_welcome[] =
     "{program}: Welcome to {list}! " CONFIG_DISCLOSURE;
 static const char config_def_reask[] =
     "Sorry, that doesn't look right. {question}";
+
+/* Where inbound.c expands each text: without a list, {list} would read
+ * "our list"; {question} is only the re-asked question. */
+#define CONFIG_PH_SMS  "{program} {contact}"
+#define CONFIG_PH_LIST CONFIG_PH_SMS " {list}"
+static const struct config_text_rule config_sms_texts[] = {
+    {"stop_reply", CONFIG_OFF(stop_reply), CONFIG_PH_SMS},
+    {"start_reply", CONFIG_OFF(start_reply), CONFIG_PH_SMS},
+    {"help_reply", CONFIG_OFF(help_reply), CONFIG_PH_SMS},
+    {"already_reply", CONFIG_OFF(already_reply), CONFIG_PH_LIST},
+    {"confirm_reply", CONFIG_OFF(confirm_reply), CONFIG_PH_LIST},
+    {"welcome", CONFIG_OFF(welcome), CONFIG_PH_LIST},
+    {"reask_reply", CONFIG_OFF(reask_reply), CONFIG_PH_LIST " {question}"},
+    {NULL, 0, NULL},
+};
+static const struct config_text_rule config_list_texts[] = {
+    {"welcome", CONFIG_LST(welcome), CONFIG_PH_LIST},
+    {"ask_first_name", CONFIG_LST(ask_first_name), CONFIG_PH_LIST},
+    {"ask_last_name", CONFIG_LST(ask_last_name), CONFIG_PH_LIST},
+    {"ask_zip", CONFIG_LST(ask_zip), CONFIG_PH_LIST},
+    {"ask_email", CONFIG_LST(ask_email), CONFIG_PH_LIST},
+    {NULL, 0, NULL},
+};
 
 static const char *const config_email_adapters[] = {"file", "smtp", NULL};
 
@@ -857,6 +895,16 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		    config_duration_to_text(cfg->retry_max_ms, a, sizeof(a)),
 		    config_duration_to_text(cfg->retry_base_ms, b, sizeof(b)));
 	}
+	if (cfg->api_token != NULL &&
+	    strlen(cfg->api_token) < CONFIG_TOKEN_MIN) {
+		sec = config_section_by_type(cfg, "http");
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "api_token"),
+		    "api_token has %zu characters, fewer than %d: it is all "
+		    "that guards the API (openssl rand -hex 32 makes a good "
+		    "one)",
+		    strlen(cfg->api_token), CONFIG_TOKEN_MIN);
+	}
 	if (cfg->default_sender == NULL) {
 		if (cfg->nsenders > 0)
 			cfg->default_sender = xstrdup(cfg->senders[0].name);
@@ -945,6 +993,11 @@ config_sms_finish(struct config *cfg, char *err, size_t errlen)
 		    cfg->default_region);
 	if (cfg->stop_words_raw != NULL) {
 		line = config_section_line(sec, "stop_words");
+		if (config_words_has_empty(cfg->stop_words_raw))
+			return config_fail(err, errlen, cfg->file, line,
+			    "stop_words '%s' has an empty entry: separate "
+			    "words with one comma, none at either end",
+			    cfg->stop_words_raw);
 		cfg->stop_words =
 		    config_split_words(cfg->stop_words_raw, &cfg->nstop_words);
 		for (i = 0; i < cfg->nstop_words; i++)
@@ -954,6 +1007,8 @@ config_sms_finish(struct config *cfg, char *err, size_t errlen)
 				    "characters",
 				    cfg->stop_words[i], CONFIG_KEYWORD_MAX);
 	}
+	if (config_texts_check(config_sms_texts, cfg, sec, err, errlen) == -1)
+		return -1;
 	cfg->stop_reply = config_text_default(cfg->stop_reply, config_def_stop);
 	cfg->start_reply =
 	    config_text_default(cfg->start_reply, config_def_start);
@@ -999,6 +1054,55 @@ config_split_words(const char *raw, size_t *n)
 	return w;
 }
 
+/* True if a comma-separated entry of raw is empty ("A,,B", "A,"). */
+static bool
+config_words_has_empty(const char *raw)
+{
+	size_t n;
+
+	for (;;) {
+		raw += strspn(raw, " \t");
+		if ((n = strcspn(raw, ",")) == 0)
+			return true;
+		if (raw[n] == '\0')
+			return false;
+		raw += n + 1;
+	}
+}
+
+/*
+ * Refuses, at its line, a {placeholder} in a text of 'rules' (set in sec;
+ * base is the struct holding them) that inbound.c does not fill in that
+ * text. A brace not around a name is only text.
+ */
+static int
+config_texts_check(const struct config_text_rule *rules, const void *base,
+    const struct config_section *sec, char *err, size_t errlen)
+{
+	const struct config_text_rule *r;
+	const char *text, *p;
+	char name[CONFIG_PH_MAX + 3];
+	size_t n;
+
+	for (r = rules; r->key != NULL; r++) {
+		text =
+		    *(char *const *)(const void *)((const char *)base + r->off);
+		for (p = text; p != NULL && (p = strchr(p, '{')) != NULL; p++) {
+			n = strspn(p + 1, CONFIG_ENV_CHARS);
+			if (n == 0 || n > CONFIG_PH_MAX || p[n + 1] != '}')
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)n + 2, p);
+			if (strstr(r->known, name) == NULL)
+				return config_fail(err, errlen, sec->file,
+				    config_section_line(sec, r->key),
+				    "%s: unknown placeholder %s (this text can "
+				    "hold %s)",
+				    r->key, name, r->known);
+		}
+	}
+	return 0;
+}
+
 static void
 config_words_free(char **w, size_t n)
 {
@@ -1032,7 +1136,8 @@ config_list_finish(struct config *cfg, struct config_list *l, char *err,
 		    config_section_line(sec, "sender"),
 		    "sender '%s' of [%s] is not a [sender %s] section",
 		    l->sender, sec->name, l->sender);
-	if (config_list_keywords(cfg, l, err, errlen) == -1)
+	if (config_texts_check(config_list_texts, l, sec, err, errlen) == -1 ||
+	    config_list_keywords(cfg, l, err, errlen) == -1)
 		return -1;
 	return config_list_questions(l, err, errlen);
 }
@@ -1056,6 +1161,11 @@ config_list_keywords(struct config *cfg, struct config_list *l, char *err,
 		return config_fail(err, errlen, sec->file, line,
 		    "keywords of [%s] must name at least one keyword",
 		    sec->name);
+	if (config_words_has_empty(l->keywords_raw))
+		return config_fail(err, errlen, sec->file, line,
+		    "keywords '%s' of [%s] has an empty entry: separate words "
+		    "with one comma, none at either end",
+		    l->keywords_raw, sec->name);
 	for (i = 0; i < l->nkeywords; i++) {
 		k = l->keywords[i];
 		len = strlen(k);

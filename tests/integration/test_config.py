@@ -114,6 +114,17 @@ BAD = [
     ("unknown-default-sender",
      lambda t: t + "\n[sms]\ndefault_sender = nosuch\n",
      "default_sender = nosuch", ["nosuch"]),
+    ("short-token", lambda t: t.replace("api_token = " + TOKEN,
+                                        "api_token = abc123"),
+     "api_token = abc123", ["api_token", "fewer than 16"]),
+    ("console-from-not-e164",
+     lambda t: t.replace("from = +15550100000", "from = 5550100"),
+     "from = 5550100", ["'5550100' is not an E.164 number"]),
+    ("empty-stop-word", lambda t: t + "\n[sms]\nstop_words = STOP,,,,\n",
+     "stop_words = STOP,,,,", ["empty entry"]),
+    ("unknown-placeholder",
+     lambda t: t + "\n[sms]\nhelp_reply = {program}: call {phone}\n",
+     "help_reply = {program}: call {phone}", ["unknown placeholder {phone}"]),
 ]
 
 

@@ -140,7 +140,7 @@ START_TEST(test_config_full_file)
 	struct config *cfg;
 	char err[512] = "";
 
-	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "tok-from-env", 1), 0);
+	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "tok-from-env-0123", 1), 0);
 	cfg = config_load(config_test_fixture("full.conf"), NULL, NULL, err,
 	    sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s", err);
@@ -152,7 +152,7 @@ START_TEST(test_config_full_file)
 	ck_assert_str_eq(cfg->listen_addr, "::1");
 	ck_assert_uint_eq(cfg->listen_port, 9090);
 	ck_assert_uint_eq(cfg->max_body, 512 * 1024);
-	ck_assert_str_eq(cfg->api_token, "tok-from-env");
+	ck_assert_str_eq(cfg->api_token, "tok-from-env-0123");
 	ck_assert_str_eq(cfg->api_token_file, "/etc/outreachd/api.token");
 	ck_assert_str_eq(cfg->public_url, "https://outreach.example.org/");
 	ck_assert_str_eq(cfg->db_path, "/srv/db/outreach.db");
@@ -311,7 +311,7 @@ START_TEST(test_config_env_expansion)
 	struct config *cfg;
 	char err[512] = "";
 
-	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "s3cret", 1), 0);
+	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "s3cret-s3cret-s3cret", 1), 0);
 	ck_assert_int_eq(setenv("OD_TEST_HOST", "sms.example.org", 1), 0);
 	path = config_test_write("env.conf",
 	    "[http]\napi_token = ${OD_TEST_TOKEN}\npublic_url = "
@@ -320,9 +320,9 @@ START_TEST(test_config_env_expansion)
 	    0600);
 	cfg = config_load(path, NULL, NULL, err, sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s", err);
-	ck_assert_str_eq(cfg->api_token, "s3cret");
+	ck_assert_str_eq(cfg->api_token, "s3cret-s3cret-s3cret");
 	ck_assert_str_eq(cfg->public_url,
-	    "https://sms.example.org/hooks/s3cret");
+	    "https://sms.example.org/hooks/s3cret-s3cret-s3cret");
 	ck_assert_str_eq(cfg->senders[0].from, "$5 sms.example.org");
 	config_free(cfg);
 	unsetenv("OD_TEST_TOKEN");
@@ -855,6 +855,74 @@ START_TEST(test_config_err_missing_file)
 }
 END_TEST
 
+/* An api_token shorter than 16 characters is refused, saying why. */
+START_TEST(test_config_err_short_token)
+{
+	config_test_expect_text_error(
+	    "[http]\nlisten = 127.0.0.1:1\napi_token = abc123\n", 3,
+	    "api_token has 6 characters, fewer than 16: it is all that "
+	    "guards the API (openssl rand -hex 32 makes a good one)");
+}
+END_TEST
+
+/* An empty comma-separated entry is refused, not silently dropped. */
+START_TEST(test_config_err_empty_words)
+{
+	config_test_expect_text_error("[sms]\nstop_words = STOP,,,,\n", 2,
+	    "stop_words 'STOP,,,,' has an empty entry: separate words with "
+	    "one comma, none at either end");
+	config_test_expect_text_error("[sms]\nstop_words = , QUIT\n", 2,
+	    "stop_words ', QUIT' has an empty entry: separate words with one "
+	    "comma, none at either end");
+	config_test_expect_text_error("[sender a]\nprovider = console\n"
+				      "[list news]\nkeywords = NEWS,, JOIN\n",
+	    4,
+	    "keywords 'NEWS,, JOIN' of [list news] has an empty entry: "
+	    "separate words with one comma, none at either end");
+}
+END_TEST
+
+/*
+ * A {placeholder} that is not filled in that text is refused at its
+ * line, naming the ones that are.
+ */
+START_TEST(test_config_err_unknown_placeholder)
+{
+	config_test_expect_text_error(
+	    "[sms]\nprogram = Acme\nhelp_reply = {program}: call {phone}\n", 3,
+	    "help_reply: unknown placeholder {phone} (this text can hold "
+	    "{program} {contact})");
+	config_test_expect_text_error("[sms]\nstop_reply = Left {list}.\n", 2,
+	    "stop_reply: unknown placeholder {list} (this text can hold "
+	    "{program} {contact})");
+	config_test_expect_text_error("[sender a]\nprovider = console\n"
+				      "[list news]\nkeywords = NEWS\n"
+				      "ask_zip = {programme}: ZIP?\n",
+	    5,
+	    "ask_zip: unknown placeholder {programme} (this text can hold "
+	    "{program} {contact} {list})");
+}
+END_TEST
+
+/* Known placeholders, and braces around no name, pass. */
+START_TEST(test_config_placeholders_known)
+{
+	const char *path;
+	struct config *cfg;
+	char err[512] = "";
+
+	path = config_test_write("ph.conf",
+	    "[sms]\nprogram = Acme\nreask_reply = Sorry. {question}\n"
+	    "welcome = {program}: {list}, {contact}. {} { x } {a-b}\n"
+	    "[sender a]\nprovider = console\n[list news]\nkeywords = NEWS\n"
+	    "ask_email = {program} {list}: email?\n",
+	    0600);
+	cfg = config_load(path, NULL, NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_secrets_readable)
 {
 	struct config_test_warn w = {0};
@@ -863,7 +931,7 @@ START_TEST(test_config_secrets_readable)
 	char err[512] = "", want[2048];
 
 	path = config_test_write("s.conf",
-	    "[http]\nlisten = 127.0.0.1:1\napi_token = abc123\n[sender "
+	    "[http]\nlisten = 127.0.0.1:1\napi_token = abc123abc123abc123\n[sender "
 	    "t]\nprovider = console\nauth_token = xyz\n",
 	    0644);
 	cfg = config_load(path, config_test_warn_cb, &w, err, sizeof(err));
@@ -905,8 +973,8 @@ START_TEST(test_config_secrets_private)
 	struct config *cfg;
 	char err[512] = "";
 
-	path =
-	    config_test_write("s.conf", "[http]\napi_token = abc123\n", 0600);
+	path = config_test_write("s.conf",
+	    "[http]\napi_token = abc123abc123abc123\n", 0600);
 	cfg = config_load(path, config_test_warn_cb, &w, err, sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s", err);
 	config_free(cfg);
@@ -921,7 +989,7 @@ START_TEST(test_config_secrets_from_env)
 	struct config *cfg;
 	char err[512] = "";
 
-	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "abc123", 1), 0);
+	ck_assert_int_eq(setenv("OD_TEST_TOKEN", "abc123abc123abc123", 1), 0);
 	path = config_test_write("s.conf",
 	    "[http]\napi_token = ${OD_TEST_TOKEN}\napi_token_file = "
 	    "/x\n[sender t]\nprovider = console\npassword = ${OD_TEST_TOKEN}\n",
@@ -1105,6 +1173,10 @@ config_suite(void)
 	tcase_add_test(tc, test_config_err_syntax);
 	tcase_add_test(tc, test_config_err_missing_file);
 	tcase_add_test(tc, test_config_err_lists);
+	tcase_add_test(tc, test_config_err_short_token);
+	tcase_add_test(tc, test_config_err_empty_words);
+	tcase_add_test(tc, test_config_err_unknown_placeholder);
+	tcase_add_test(tc, test_config_placeholders_known);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secrets");
