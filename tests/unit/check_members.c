@@ -1116,11 +1116,12 @@ START_TEST(test_export_paging)
 	} while (next != 0);
 	ck_assert_int_eq(pages, 3);
 	ck_assert_int_eq(total, 6);
-	/* The last page: member 5's SMS and email rows together. */
+	/* The last page: member 5's SMS and email rows together; the SMS
+	 * row of a member opted out of SMS says so. */
 	ck_assert_int_eq(rows.n, 2);
 	ck_assert_str_eq(rows.last,
-	    "5|+15551230005|five@example.org|X|NULL|NULL|NULL|[]|{}|sms|active|"
-	    "keyword|2026-11-27T03:14:34.123Z|true|false");
+	    "5|+15551230005|five@example.org|X|NULL|NULL|NULL|[]|{}|sms|"
+	    "opted_out|keyword|2026-11-27T03:14:34.123Z|true|false");
 	/* Consent export: 7 events, 3 per page. */
 	next = 0;
 	pages = total = 0;
