@@ -1,0 +1,110 @@
+/*
+ * store_members-internal.h - what the files of the member store share
+ * (store_members.c, store_consent.c, store_subscriptions.c,
+ * store_imports.c, store_inbound.c, store_email.c): the member columns
+ * the JSON of a member is read from, what a member write binds, the
+ * argument checks, and the writes one topic makes for another (an import
+ * creates members and subscriptions; a subscription appends consent
+ * events).
+ *
+ * Contract:
+ *  - Loop thread only, inside the store's operations, like
+ *    store_members.h; errors are 0 / -1 with text in err.
+ *  - The write helpers run inside the caller's queue_op_begin() /
+ *    queue_op_end() and never open an operation themselves.
+ */
+#ifndef OD_STORE_MEMBERS_INTERNAL_H
+#define OD_STORE_MEMBERS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "store_members.h"
+
+#define SM_LIMIT_MAX 1000 /* rows per page of any member listing */
+
+/* A member as JSON: these columns, in this order (store_members_row()). */
+#define SM_COLS                                                             \
+	"m.id, m.phone, m.email, m.first_name, m.last_name, m.zip,"         \
+	" m.time_zone, m.attributes, m.tags, m.bouncing, m.email_failures," \
+	" m.created_at, m.updated_at, so.opted_out_at, so.source,"          \
+	" eo.opted_out_at, eo.source"
+#define SM_NCOLS 17
+#define SM_FROM                                                          \
+	" FROM members m LEFT JOIN sms_optout so ON so.member_id = m.id" \
+	" LEFT JOIN email_optout eo ON eo.member_id = m.id"
+
+/* What a member write binds: texts borrowed from f or owned JSON text. */
+struct sm_bind {
+	unsigned set;
+	char *attrs; /* owned: json_dumps() */
+	char *tags;  /* owned: deduplicated array */
+};
+
+/* ---- store_members.c ---------------------------------------------------- */
+
+/* Finds the member by address, or creates it (setting *wrote). 0 / -1. */
+int store_members_ensure(struct store *st, enum channel ch, const char *address,
+    int64_t now, int64_t *id, bool *wrote, char *err, size_t errlen);
+/* *found: member id exists. 0 / -1. */
+int store_members_exists(struct store *st, int64_t id, bool *found, char *err,
+    size_t errlen);
+/* -1 with "<what>: ..." in err unless address is a non-empty string. */
+int store_members_check_addr(const char *what, const char *address, char *err,
+    size_t errlen);
+/* -1 with "<what>: ..." in err unless ch is SMS or email. */
+int store_members_check_ch(enum channel ch, const char *what, char *err,
+    size_t errlen);
+/* Lengths and JSON types of the fields f sets. 0 / -1. */
+int store_members_check_fields(const struct member_fields *f, char *err,
+    size_t errlen);
+/*
+ * The JSON texts f's attributes and tags bind as (tags deduplicated, in
+ * order), under the 'set' bits 'set', into b (which owns them: clear it
+ * with store_members_bind_clear()). 0 / -1.
+ */
+int store_members_prepare(const struct member_fields *f, unsigned set,
+    struct sm_bind *b, char *err, size_t errlen);
+/* Frees what b owns. */
+void store_members_bind_clear(struct sm_bind *b);
+/* Inserts a member with the fields of b->set; its id in *id. 0 / -1. */
+int store_members_insert(struct store *st, const struct member_fields *f,
+    const struct sm_bind *b, int64_t now, int64_t *id, char *err,
+    size_t errlen);
+/* Updates member id with b->set; *changed if a value differed. 0 / -1. */
+int store_members_update_row(struct store *st, int64_t id,
+    const struct member_fields *f, const struct sm_bind *b, int64_t now,
+    bool *changed, char *err, size_t errlen);
+/* The member in stmt's current row (SM_COLS from column 0), a new
+ * reference. */
+json_t *store_members_row(sqlite3_stmt *stmt);
+/* id as the API's cursor string, in buf. */
+char *store_members_cursor(int64_t id, char *buf, size_t len);
+
+/* ---- store_consent.c ---------------------------------------------------- */
+
+/* Appends a consent event; list, message id 0 and detail NULL = none. */
+int store_members_event(struct store *st, int64_t member, enum channel ch,
+    enum consent_action action, const char *source, int64_t list,
+    int64_t message_id, const char *detail, int64_t now, char *err,
+    size_t errlen);
+
+/* ---- store_subscriptions.c ---------------------------------------------- */
+
+/* "pending" / "active" / "left" to enum sub_status; -1 if none. */
+int store_members_sub_parse(const char *s);
+/*
+ * The write of store_subscribe(), inside the caller's operation: 'cur' is
+ * the current status (-1 none). Sets *change and *wrote.
+ */
+int store_members_sub_apply(struct store *st, int64_t member, int64_t list,
+    enum channel ch, int cur, enum sub_status status, const char *source,
+    int64_t message_id, const char *detail, int64_t now,
+    enum sub_change *change, bool *wrote, char *err, size_t errlen);
+
+#endif
