@@ -1,0 +1,212 @@
+/*
+ * members-internal.h - what the files of the members module share
+ * (members.c, members_fields.c, members_lists.c, members_export.c): the
+ * module's state, a write waiting for its commit, an export being
+ * streamed, the parsed fields of a member, and the helpers each file
+ * calls in another.
+ *
+ * Contract:
+ *  - Loop thread only, like members.h.
+ *  - Helpers named *_param and mb_query answer the request themselves
+ *    when they return false; the others leave answering to the caller
+ *    and put "field: problem" in err.
+ */
+#ifndef OD_MEMBERS_INTERNAL_H
+#define OD_MEMBERS_INTERNAL_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "http.h"
+#include "members.h"
+#include "message.h"
+#include "phone.h"
+#include "store_members.h"
+
+#define MB_SOURCE_MAX 200 /* consent_source */
+
+struct mb_export;
+
+struct members {
+	struct members_deps deps;
+	TAILQ_HEAD(, mb_export) exports;
+};
+
+/* A write waiting for its group commit, and what to answer then. */
+struct mb_pending {
+	struct members *m;
+	struct http_req *req;
+	int code;
+	int64_t member; /* answer the member's JSON (merged with extra), */
+	int64_t list;	/* or the list's, */
+	json_t *body;	/* or this (owned) */
+	json_t *extra;	/* owned; may be NULL */
+	char loc[64];	/* Location header, "" = none */
+};
+
+enum mb_export_kind {
+	MB_EXPORT_LIST,
+	MB_EXPORT_CONSENT,
+};
+
+/* A CSV export being streamed. */
+struct mb_export {
+	TAILQ_ENTRY(mb_export) entry;
+	struct members *m;
+	struct http_req *req;
+	enum mb_export_kind kind;
+	int64_t id; /* list, or member (0 = all) */
+	int64_t cursor;
+	struct evbuffer *buf; /* the page being built */
+	char **header;	      /* the header row, to skip its repeats */
+	size_t nheader;
+	bool header_seen; /* within the current page */
+	uint64_t rows;
+};
+
+/* A member's fields parsed from a request. */
+struct mb_fields {
+	struct member_fields f;
+	char phone[PHONE_E164_MAX];
+	char *email; /* lower-cased copy */
+	json_t *tags;
+	json_t *add_tags;
+	json_t *remove_tags;
+};
+
+/* What mb_phone() checks a number for. */
+enum mb_phone_use {
+	MB_PHONE_SET,  /* a member's number: valid (or possible, per config) */
+	MB_PHONE_FIND, /* a lookup: anything a member may be stored with */
+};
+
+/* ---- members.c ---------------------------------------------------- */
+
+/* Keeps req until the open group commits, then answers per p. */
+void mb_commit(struct members *m, struct http_req *req, struct mb_pending *p);
+
+/* A new pending answer with HTTP status code (owned by mb_commit()). */
+struct mb_pending *mb_pending_new(int code);
+
+/* Common start of a write: auth, not stopping, a JSON object body. */
+json_t *mb_write_begin(struct members *m, struct http_req *req);
+
+/* ---- members_fields.c --------------------------------------------- */
+
+/* Answers 503 (a store error, logged once with what and err). */
+void mb_store_error(struct http_req *req, const char *what, const char *err);
+
+/* Answers 422 "invalid_field" with err ("field: problem"). */
+void mb_invalid(struct http_req *req, const char *err);
+
+/* A positive decimal integer that fits int64. */
+bool mb_parse_id(const char *s, int64_t *id);
+
+/*
+ * Parses the query string into q (free with evhttp_clear_headers()) and
+ * refuses parameters not in 'known'. Answers 422 itself on failure.
+ */
+bool mb_query(struct http_req *req, struct evkeyvalq *q,
+    const char *const *known);
+
+/* The cursor ("after") and page size ("limit") of a listing. */
+int mb_page(struct evkeyvalq *q, int64_t *after, unsigned *limit, char *err,
+    size_t errlen);
+
+/*
+ * Normalizes a phone number into out; err names 'field'. One rule for
+ * numbers: a lookup (MB_PHONE_FIND) takes any possible number, or one
+ * already in E.164 form as a received text may have stored it, so what
+ * is stored is found by the same string; a number a member is created
+ * or updated with (MB_PHONE_SET) must be valid, or only possible with
+ * [sms] accept_unassigned_numbers.
+ */
+int mb_phone(const struct members *m, const char *field, const char *in,
+    enum mb_phone_use use, char *out, size_t outlen, char *err, size_t errlen);
+
+/*
+ * The address checked by the rule of email_addr.h (the import, SMS answers
+ * and the messages API use it too) and lower-cased, as a new string; NULL
+ * with "email: not an email address: <why>" in err.
+ */
+char *mb_email(const char *s, char *err, size_t errlen);
+
+/* True if s holds no control character. */
+bool mb_printable(const char *s);
+
+/*
+ * An optional string field: *out NULL when absent or null, *present set
+ * when the key is there (null included). Checks length and controls.
+ */
+int mb_str(json_t *o, const char *key, size_t max, bool multiline,
+    const char **out, bool *present, char *err, size_t errlen);
+
+/* The channel in o[key] ("sms" / "email") into *ch; -1 with err. */
+int mb_channel(json_t *o, const char *key, bool required, int *ch, char *err,
+    size_t errlen);
+
+/* Frees what mf owns (not mf). */
+void mb_fields_clear(struct mb_fields *mf);
+
+/* A member's fields from o into mf (patch: absent fields stay unset);
+ * -1 with "field: problem" in err. */
+int mb_parse_fields(struct members *m, json_t *o, struct mb_fields *mf,
+    bool patch, char *err, size_t errlen);
+
+/*
+ * Resolves a list given by id or name. 0 with *found, or -1 with err (a
+ * store error).
+ */
+int mb_list_ref(struct members *m, const char *ref, int64_t *id,
+    struct list_info *li, bool *found, char *err, size_t errlen);
+
+/* As mb_list_ref(), answering 404 / 503 itself (returns false then). */
+bool mb_list_param(struct members *m, struct http_req *req, const char *ref,
+    int64_t *id, struct list_info *li);
+
+/* The member whose id is params[0]: 404 / 503 answered here. */
+bool mb_member_param(struct members *m, struct http_req *req, const char *ref,
+    int64_t *id, json_t **out);
+
+/* ---- members_lists.c ---------------------------------------------- */
+
+/*
+ * Subscribes member to list on ch from the API: pending for an email
+ * subscription to a double opt-in list (and the confirmation email is
+ * queued), active otherwise. The channel's opt-out is left alone: an
+ * opted-out member is subscribed but not messaged until opted in.
+ */
+int mb_subscribe(struct members *m, int64_t member, int64_t list, bool dbl,
+    enum channel ch, const char *email, const char *source,
+    enum sub_change *change, enum sub_status *status, char *err, size_t errlen);
+
+/* GET and POST /api/v1/lists. */
+void mb_lists_get(struct http_req *req, void *arg);
+
+/* GET, PATCH and DELETE /api/v1/lists/{id}. */
+void mb_list_one(struct http_req *req, void *arg);
+
+/* GET and POST /api/v1/lists/{id}/members. */
+void mb_list_members_get(struct http_req *req, void *arg);
+
+/* DELETE /api/v1/lists/{id}/members/{member}. */
+void mb_list_member_delete(struct http_req *req, void *arg);
+
+/* ---- members_export.c --------------------------------------------- */
+
+/* Unlinks and frees an export (its request is the caller's). */
+void mb_export_free(struct mb_export *x);
+
+/* GET /api/v1/lists/{id}/export.csv. */
+void mb_list_export(struct http_req *req, void *arg);
+
+/* GET /api/v1/consent/export.csv. */
+void mb_consent_export(struct http_req *req, void *arg);
+
+#endif
