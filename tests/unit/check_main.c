@@ -35,6 +35,7 @@ main(void)
 	srunner_add_suite(sr, members_suite());
 	srunner_add_suite(sr, inbound_suite());
 	srunner_add_suite(sr, csv_suite());
+	srunner_add_suite(sr, fileutil_suite());
 	srunner_add_suite(sr, email_links_suite());
 	srunner_add_suite(sr, email_addr_suite());
 	srunner_add_suite(sr, smtp_suite());
