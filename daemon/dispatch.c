@@ -709,8 +709,12 @@ dispatch_record_optout(struct dispatch *d, const struct out_msg *msg,
 	char err[256], masked[MSG_ADDR_MAX];
 
 	log_mask_addr(msg->to, masked, sizeof(masked));
-	if (store_member_optout(d->st, msg->channel, msg->to, "provider",
-		msg->id, now, err, sizeof(err)) == -1) {
+	if (store_member_optout(d->st, msg->to,
+		&(struct consent_change){.ch = msg->channel,
+		    .source = CONSENT_PROVIDER,
+		    .message_id = msg->id,
+		    .now = now},
+		err, sizeof(err)) == -1) {
 		log_warnx("optout_record_failed msg=%lld to=%s error=\"%s\"",
 		    (long long)msg->id, masked, err);
 		return;

@@ -692,9 +692,13 @@ inbound_optout(struct inbound_ctx *c)
 {
 	bool changed = false;
 
-	if (store_member_optout_id(c->ib->deps.st, c->member, CHANNEL_SMS,
-		CONSENT_KEYWORD, c->msg_id, NULL, c->now, &changed, c->err,
-		c->errlen) == -1 ||
+	if (store_member_optout_id(c->ib->deps.st,
+		&(struct consent_change){.member = c->member,
+		    .ch = CHANNEL_SMS,
+		    .source = CONSENT_KEYWORD,
+		    .message_id = c->msg_id,
+		    .now = c->now},
+		&changed, c->err, c->errlen) == -1 ||
 	    inbound_link(c, false) == -1)
 		return -1;
 	inbound_log(c, "optout", changed ? "changed=1" : "changed=0");
@@ -709,9 +713,13 @@ inbound_optin(struct inbound_ctx *c)
 {
 	bool changed = false;
 
-	if (store_member_optin(c->ib->deps.st, c->member, CHANNEL_SMS,
-		CONSENT_KEYWORD, c->msg_id, NULL, c->now, &changed, c->err,
-		c->errlen) == -1 ||
+	if (store_member_optin(c->ib->deps.st,
+		&(struct consent_change){.member = c->member,
+		    .ch = CHANNEL_SMS,
+		    .source = CONSENT_KEYWORD,
+		    .message_id = c->msg_id,
+		    .now = c->now},
+		&changed, c->err, c->errlen) == -1 ||
 	    inbound_link(c, false) == -1)
 		return -1;
 	inbound_log(c, "optin", changed ? "changed=1" : "changed=0");
@@ -761,6 +769,13 @@ static int
 inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
 {
 	struct store *st = c->ib->deps.st;
+	struct consent_change cc = {.member = c->member,
+	    .list = list,
+	    .ch = CHANNEL_SMS,
+	    .source = CONSENT_KEYWORD,
+	    .message_id = c->msg_id,
+	    .detail = keyword,
+	    .now = c->now};
 	struct list_info li;
 	enum sub_status status = SUB_LEFT;
 	enum sub_change change;
@@ -791,22 +806,19 @@ inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
 	}
 	/* texting a keyword asks for texts: it lifts an earlier STOP */
 	if (out == 1 &&
-	    store_member_optin(st, c->member, CHANNEL_SMS, CONSENT_KEYWORD,
-		c->msg_id, keyword, c->now, &changed, c->err, c->errlen) == -1)
+	    store_member_optin(st, &cc, &changed, c->err, c->errlen) == -1)
 		goto done;
 	if (li.double_optin && !(found && status == SUB_ACTIVE)) {
-		if (store_subscribe(st, c->member, list, CHANNEL_SMS,
-			SUB_PENDING, CONSENT_KEYWORD, c->msg_id, keyword,
-			c->now, &change, c->err, c->errlen) == -1)
+		if (store_subscribe(st, &cc, SUB_PENDING, &change, c->err,
+			c->errlen) == -1)
 			goto done;
 		inbound_log(c, "pending", extra);
 		rc = inbound_reply(c, c->ib->deps.cfg->confirm_reply, li.name,
 		    NULL, false);
 		goto done;
 	}
-	if (store_subscribe(st, c->member, list, CHANNEL_SMS, SUB_ACTIVE,
-		CONSENT_KEYWORD, c->msg_id, keyword, c->now, &change, c->err,
-		c->errlen) == -1)
+	if (store_subscribe(st, &cc, SUB_ACTIVE, &change, c->err, c->errlen) ==
+	    -1)
 		goto done;
 	inbound_log(c, "join", extra);
 	rc = inbound_welcome(c, &li);
@@ -830,9 +842,15 @@ inbound_confirm(struct inbound_ctx *c, int64_t list)
 	if (store_list_get(st, list, &li, &found, c->err, c->errlen) == -1)
 		return -1;
 	if (found &&
-	    store_subscribe(st, c->member, list, CHANNEL_SMS, SUB_ACTIVE,
-		CONSENT_KEYWORD, c->msg_id, "YES", c->now, &change, c->err,
-		c->errlen) == 0 &&
+	    store_subscribe(st,
+		&(struct consent_change){.member = c->member,
+		    .list = list,
+		    .ch = CHANNEL_SMS,
+		    .source = CONSENT_KEYWORD,
+		    .message_id = c->msg_id,
+		    .detail = "YES",
+		    .now = c->now},
+		SUB_ACTIVE, &change, c->err, c->errlen) == 0 &&
 	    inbound_link(c, false) == 0) {
 		snprintf(extra, sizeof(extra), "list=%s", li.name);
 		inbound_log(c, "confirm", extra);

@@ -467,6 +467,7 @@ static void
 mb_member_optchange(struct http_req *req, struct members *m, bool out)
 {
 	static const char *const known[] = {"channel", "detail", NULL};
+	struct consent_change cc = {.source = CONSENT_API};
 	struct mb_pending *p;
 	const char *detail;
 	char err[512];
@@ -486,10 +487,14 @@ mb_member_optchange(struct http_req *req, struct members *m, bool out)
 	}
 	if (!mb_member_param(m, req, req->params[0], &id, NULL))
 		goto done;
-	rc = out ? store_member_optout_id(m->deps.st, id, ch, CONSENT_API, 0,
-		       detail, msg_now_ms(), &changed, err, sizeof(err))
-		 : store_member_optin(m->deps.st, id, ch, CONSENT_API, 0,
-		       detail, msg_now_ms(), &changed, err, sizeof(err));
+	cc.member = id;
+	cc.ch = ch;
+	cc.detail = detail;
+	cc.now = msg_now_ms();
+	rc = out
+	    ? store_member_optout_id(m->deps.st, &cc, &changed, err,
+		  sizeof(err))
+	    : store_member_optin(m->deps.st, &cc, &changed, err, sizeof(err));
 	if (rc == -1) {
 		mb_store_error(req, out ? "optout" : "optin", err);
 		goto done;

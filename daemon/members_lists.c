@@ -62,8 +62,14 @@ mb_subscribe(struct members *m, int64_t member, int64_t list, bool dbl,
 	int64_t now = msg_now_ms();
 
 	*status = ch == CHANNEL_EMAIL && dbl ? SUB_PENDING : SUB_ACTIVE;
-	if (store_subscribe(m->deps.st, member, list, ch, *status, CONSENT_API,
-		0, source, now, change, err, errlen) == -1)
+	if (store_subscribe(m->deps.st,
+		&(struct consent_change){.member = member,
+		    .list = list,
+		    .ch = ch,
+		    .source = CONSENT_API,
+		    .detail = source,
+		    .now = now},
+		*status, change, err, errlen) == -1)
 		return -1;
 	if (*status != SUB_PENDING ||
 	    (*change != SUB_CHANGE_NEW && *change != SUB_CHANGE_REJOINED))
@@ -759,8 +765,13 @@ mb_list_member_delete(struct http_req *req, void *arg)
 	for (ch = 0; ch < CHANNEL_COUNT; ch++) {
 		if (c != NULL && ch != channel_parse(c))
 			continue;
-		if (store_unsubscribe(m->deps.st, id, list, ch, CONSENT_API, 0,
-			NULL, msg_now_ms(), &changed, err, sizeof(err)) == -1) {
+		if (store_unsubscribe(m->deps.st,
+			&(struct consent_change){.member = id,
+			    .list = list,
+			    .ch = ch,
+			    .source = CONSENT_API,
+			    .now = msg_now_ms()},
+			&changed, err, sizeof(err)) == -1) {
 			json_decref(left);
 			mb_store_error(req, "unsubscribe", err);
 			goto out;

@@ -69,55 +69,55 @@ static const char *const store_members_actions[] = {
     [CONSENT_CONFIRM] = "confirm",
 };
 
-/* Appends a consent event; list, message id 0 and detail NULL = none. */
+/* Appends cc as a consent event of 'action' (see the header). */
 int
-store_members_event(struct store *st, int64_t member, enum channel ch,
-    enum consent_action action, const char *source, int64_t list,
-    int64_t message_id, const char *detail, int64_t now, char *err,
-    size_t errlen)
+store_members_event(struct store *st, const struct consent_change *cc,
+    enum consent_action action, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 
 	if ((stmt = store_stmt(st, store_members_sql_event, err, errlen)) ==
 	    NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, member);
-	sqlite3_bind_text(stmt, 2, channel_to_text(ch), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 1, cc->member);
+	sqlite3_bind_text(stmt, 2, channel_to_text(cc->ch), -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, store_members_actions[action], -1,
 	    SQLITE_STATIC);
-	queue_bind_text(stmt, 4, source);
-	queue_bind_id(stmt, 5, list);
-	queue_bind_id(stmt, 6, message_id > 0 ? message_id : 0);
-	queue_bind_text(stmt, 7, detail);
-	sqlite3_bind_int64(stmt, 8, now);
+	queue_bind_text(stmt, 4, cc->source);
+	queue_bind_id(stmt, 5, cc->list);
+	queue_bind_id(stmt, 6, cc->message_id > 0 ? cc->message_id : 0);
+	queue_bind_text(stmt, 7, cc->detail);
+	sqlite3_bind_int64(stmt, 8, cc->now);
 	return queue_step_done(st, stmt, "insert consent event", err, errlen);
 }
 
 /*
- * Inserts the channel's opt-out row for member 'id' if it has none, and
- * then, only then, the consent event. Sets *wrote on any change.
+ * Inserts cc->ch's opt-out row for member cc->member if it has none, and
+ * then, only then, the consent event (without a list). Sets *wrote on any
+ * change.
  */
 static int
-store_members_optout_rows(struct store *st, enum channel ch, int64_t id,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
+store_members_optout_rows(struct store *st, const struct consent_change *cc,
     bool *wrote, char *err, size_t errlen)
 {
-	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_email_optout
-					      : store_members_sql_sms_optout;
+	const char *sql = cc->ch == CHANNEL_EMAIL
+	    ? store_members_sql_email_optout
+	    : store_members_sql_sms_optout;
+	struct consent_change ev = *cc;
 	sqlite3_stmt *stmt;
 
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, now);
-	sqlite3_bind_text(stmt, 3, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 1, cc->member);
+	sqlite3_bind_int64(stmt, 2, cc->now);
+	sqlite3_bind_text(stmt, 3, cc->source, -1, SQLITE_STATIC);
 	if (queue_step_done(st, stmt, "insert opt-out", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 0)
 		return 0; /* opted out before: keep that record as it is */
 	*wrote = true;
-	return store_members_event(st, id, ch, CONSENT_OPT_OUT, source, 0,
-	    message_id, detail, now, err, errlen);
+	ev.list = 0; /* a channel's opt-out is no list's */
+	return store_members_event(st, &ev, CONSENT_OPT_OUT, err, errlen);
 }
 
 /*
@@ -126,98 +126,95 @@ store_members_optout_rows(struct store *st, enum channel ch, int64_t id,
  * asked ("provider", "keyword", ...). 0 / -1 with err set.
  */
 int
-store_member_optout(struct store *st, enum channel ch, const char *address,
-    const char *source, int64_t message_id, int64_t now, char *err,
-    size_t errlen)
+store_member_optout(struct store *st, const char *address,
+    const struct consent_change *cc, char *err, size_t errlen)
 {
+	struct consent_change c = *cc;
 	bool wrote = false;
 	int64_t id = 0;
 	int rc;
 
-	if (store_members_check_ch(ch, "opt-out", err, errlen) == -1 ||
+	if (store_members_check_ch(cc->ch, "opt-out", err, errlen) == -1 ||
 	    store_members_check_addr("opt-out", address, err, errlen) == -1)
 		return -1;
-	if (source == NULL || *source == '\0') {
+	if (cc->source == NULL || *cc->source == '\0') {
 		snprintf(err, errlen, "opt-out: source required");
 		return -1;
 	}
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_members_ensure(st, ch, address, now, &id, &wrote, err,
-	    errlen);
+	rc = store_members_ensure(st, cc->ch, address, cc->now, &id, &wrote,
+	    err, errlen);
+	c.member = id;
 	if (rc == 0)
-		rc = store_members_optout_rows(st, ch, id, source, message_id,
-		    NULL, now, &wrote, err, errlen);
+		rc = store_members_optout_rows(st, &c, &wrote, err, errlen);
 	return queue_op_end(st, rc, wrote);
 }
 
 /* ---- Opt-out and opt-in by id ----------------------------------------- */
 
 /*
- * What an opt-out or opt-in of member id needs before it writes: a
- * channel, a source, a member that exists; then the group transaction.
+ * What an opt-out or opt-in of member cc->member needs before it writes:
+ * a channel, a source, a member that exists; then the group transaction.
  */
 static int
-store_members_consent_begin(struct store *st, int64_t id, enum channel ch,
-    const char *source, const char *what, char *err, size_t errlen)
+store_members_consent_begin(struct store *st, const struct consent_change *cc,
+    const char *what, char *err, size_t errlen)
 {
 	bool found;
 
-	if (store_members_check_ch(ch, what, err, errlen) == -1)
+	if (store_members_check_ch(cc->ch, what, err, errlen) == -1)
 		return -1;
-	if (source == NULL || *source == '\0') {
+	if (cc->source == NULL || *cc->source == '\0') {
 		snprintf(err, errlen, "%s: source required", what);
 		return -1;
 	}
-	if (store_members_exists(st, id, &found, err, errlen) == -1)
+	if (store_members_exists(st, cc->member, &found, err, errlen) == -1)
 		return -1;
 	if (!found) {
-		snprintf(err, errlen, "no member %" PRId64, id);
+		snprintf(err, errlen, "no member %" PRId64, cc->member);
 		return -1;
 	}
 	return store_write_begin(st, err, errlen);
 }
 
 int
-store_member_optout_id(struct store *st, int64_t id, enum channel ch,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
+store_member_optout_id(struct store *st, const struct consent_change *cc,
     bool *changed, char *err, size_t errlen)
 {
 	int rc;
 
 	*changed = false;
-	if (store_members_consent_begin(st, id, ch, source, "opt-out", err,
-		errlen) == -1)
+	if (store_members_consent_begin(st, cc, "opt-out", err, errlen) == -1)
 		return -1;
-	rc = store_members_optout_rows(st, ch, id, source, message_id, detail,
-	    now, changed, err, errlen);
+	rc = store_members_optout_rows(st, cc, changed, err, errlen);
 	return queue_op_end(st, rc, *changed);
 }
 
 int
-store_member_optin(struct store *st, int64_t id, enum channel ch,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
+store_member_optin(struct store *st, const struct consent_change *cc,
     bool *changed, char *err, size_t errlen)
 {
-	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_email_optin
-					      : store_members_sql_sms_optin;
+	const char *sql = cc->ch == CHANNEL_EMAIL
+	    ? store_members_sql_email_optin
+	    : store_members_sql_sms_optin;
+	struct consent_change ev = *cc;
 	sqlite3_stmt *stmt;
 	int rc;
 
 	*changed = false;
-	if (store_members_consent_begin(st, id, ch, source, "opt-in", err,
-		errlen) == -1)
+	if (store_members_consent_begin(st, cc, "opt-in", err, errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 1, cc->member);
 	if (queue_step_done(st, stmt, "remove opt-out", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 0)
 		return 0;
 	*changed = true;
-	rc = store_members_event(st, id, ch, CONSENT_OPT_IN, source, 0,
-	    message_id, detail, now, err, errlen);
+	ev.list = 0; /* a channel's opt-in is no list's */
+	rc = store_members_event(st, &ev, CONSENT_OPT_IN, err, errlen);
 	return queue_op_end(st, rc, true);
 }
 

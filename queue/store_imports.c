@@ -121,46 +121,45 @@ store_members_imp_find(struct store *st, const struct member_fields *f,
 }
 
 /*
- * Subscribes an imported member on ch unless opted out or left (which
- * sets *refused). 'created' skips the lookups (a new member has nothing).
+ * Subscribes imported member cc->member on cc->ch unless opted out or
+ * left (which sets s->refused); s->wrote when it wrote. 'created' skips
+ * the lookups (a new member has nothing).
  */
 static int
-store_members_imp_sub(struct store *st, int64_t member, int64_t list,
-    enum channel ch, bool created, const char *detail, int64_t now,
-    bool *refused, bool *wrote, char *err, size_t errlen)
+store_members_imp_sub(struct store *st, const struct consent_change *cc,
+    bool created, struct sm_sub *s, char *err, size_t errlen)
 {
-	enum sub_change change;
 	sqlite3_stmt *stmt;
-	int cur = -1;
 	int rc;
 
+	s->cur = -1;
+	s->status = SUB_ACTIVE;
 	if (!created) {
 		stmt = store_stmt(st,
-		    ch == CHANNEL_EMAIL ? store_members_sql_imp_email
-					: store_members_sql_imp_sms,
+		    cc->ch == CHANNEL_EMAIL ? store_members_sql_imp_email
+					    : store_members_sql_imp_sms,
 		    err, errlen);
 		if (stmt == NULL)
 			return -1;
-		sqlite3_bind_int64(stmt, 1, member);
-		sqlite3_bind_int64(stmt, 2, list);
+		sqlite3_bind_int64(stmt, 1, cc->member);
+		sqlite3_bind_int64(stmt, 2, cc->list);
 		if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) {
 			store_errmsg(st, "read subscription", err, errlen);
 			sqlite3_reset(stmt);
 			return -1;
 		}
 		if (sqlite3_column_int(stmt, 0) != 0)
-			cur = SUB_LEFT; /* opted out: treated as left */
+			s->cur = SUB_LEFT; /* opted out: treated as left */
 		else if (sqlite3_column_type(stmt, 1) != SQLITE_NULL)
-			cur = store_members_sub_parse(
+			s->cur = store_members_sub_parse(
 			    (const char *)sqlite3_column_text(stmt, 1));
 		sqlite3_reset(stmt);
-		if (cur == SUB_LEFT) {
-			*refused = true;
+		if (s->cur == SUB_LEFT) {
+			s->refused = true;
 			return 0;
 		}
 	}
-	return store_members_sub_apply(st, member, list, ch, cur, SUB_ACTIVE,
-	    CONSENT_IMPORT, 0, detail, now, &change, wrote, err, errlen);
+	return store_members_sub_apply(st, cc, s, err, errlen);
 }
 
 /*
@@ -175,13 +174,16 @@ store_import_row(struct store *st, const struct member_fields *f, int64_t list,
     char *err, size_t errlen)
 {
 	struct member_fields g = *f;
+	struct consent_change cc = {.list = list,
+	    .source = CONSENT_IMPORT,
+	    .detail = detail,
+	    .now = now};
 	struct sm_found m;
 	struct sm_bind b;
+	struct sm_sub sub = {.cur = -1};
 	bool conflict = false;
 	bool changed = false;
-	bool refused = false;
 	bool wrote = false;
-	bool subbed = false;
 	int rc;
 
 	*out = IMPORT_UNCHANGED;
@@ -237,20 +239,23 @@ store_import_row(struct store *st, const struct member_fields *f, int64_t list,
 		rc = store_members_update_row(st, m.id, &g, &b, now, &changed,
 		    err, errlen);
 	wrote = wrote || changed;
+	cc.member = m.id;
+	cc.ch = CHANNEL_SMS;
 	if (rc == 0 && list > 0 && (g.phone != NULL || m.has_phone))
-		rc = store_members_imp_sub(st, m.id, list, CHANNEL_SMS,
-		    !m.found, detail, now, &refused, &subbed, err, errlen);
+		rc =
+		    store_members_imp_sub(st, &cc, !m.found, &sub, err, errlen);
+	cc.ch = CHANNEL_EMAIL;
 	if (rc == 0 && list > 0 && (g.email != NULL || m.has_email))
-		rc = store_members_imp_sub(st, m.id, list, CHANNEL_EMAIL,
-		    !m.found, detail, now, &refused, &subbed, err, errlen);
-	wrote = wrote || subbed;
+		rc =
+		    store_members_imp_sub(st, &cc, !m.found, &sub, err, errlen);
+	wrote = wrote || sub.wrote;
 	if (rc == 0) {
 		*member = m.id;
 		if (!m.found)
 			*out = IMPORT_CREATED;
-		else if (refused)
+		else if (sub.refused)
 			*out = IMPORT_OPTED_OUT;
-		else if (changed || subbed)
+		else if (changed || sub.wrote)
 			*out = IMPORT_UPDATED;
 	}
 done:

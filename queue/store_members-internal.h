@@ -88,23 +88,33 @@ char *store_members_cursor(int64_t id, char *buf, size_t len);
 
 /* ---- store_consent.c ---------------------------------------------------- */
 
-/* Appends a consent event; list, message id 0 and detail NULL = none. */
-int store_members_event(struct store *st, int64_t member, enum channel ch,
-    enum consent_action action, const char *source, int64_t list,
-    int64_t message_id, const char *detail, int64_t now, char *err,
-    size_t errlen);
+/* Appends cc as a consent event of 'action'; cc->list, cc->message_id 0
+ * and cc->detail NULL = none. */
+int store_members_event(struct store *st, const struct consent_change *cc,
+    enum consent_action action, char *err, size_t errlen);
 
 /* ---- store_subscriptions.c ---------------------------------------------- */
 
 /* "pending" / "active" / "left" to enum sub_status; -1 if none. */
 int store_members_sub_parse(const char *s);
 /*
- * The write of store_subscribe(), inside the caller's operation: 'cur' is
- * the current status (-1 none). Sets *change and *wrote.
+ * One subscription write and what it did. 'wrote' and 'refused' are only
+ * ever set, so one sm_sub can gather several writes of one operation.
  */
-int store_members_sub_apply(struct store *st, int64_t member, int64_t list,
-    enum channel ch, int cur, enum sub_status status, const char *source,
-    int64_t message_id, const char *detail, int64_t now,
-    enum sub_change *change, bool *wrote, char *err, size_t errlen);
+struct sm_sub {
+	int cur;		/* in: the current status, -1 = none */
+	enum sub_status status; /* in: the status asked for */
+	enum sub_change change; /* out: what was done */
+	bool wrote;		/* out: a row was written */
+	bool refused;		/* out (imports): opted out or left, so not
+				 * subscribed again */
+};
+
+/*
+ * The write of store_subscribe() for cc with s->cur and s->status, inside
+ * the caller's operation. Sets s->change, and s->wrote when it wrote.
+ */
+int store_members_sub_apply(struct store *st, const struct consent_change *cc,
+    struct sm_sub *s, char *err, size_t errlen);
 
 #endif

@@ -52,14 +52,28 @@ enum consent_action {
 };
 
 /*
- * Records that 'address' (E.164 number or email) opted out of channel ch,
- * from 'source' ("provider", "keyword", "api", "import", "web"), carried
- * by message 'message_id' (0 = none). Creates the member if unknown.
- * Idempotent: an existing opt-out is kept as it is and no event is added.
+ * One change of a member's consent: whose, on which channel and list, and
+ * what the consent log records about it. Callers fill it with designated
+ * initializers; fields left out are 0 / NULL.
  */
-int store_member_optout(struct store *st, enum channel ch, const char *address,
-    const char *source, int64_t message_id, int64_t now, char *err,
-    size_t errlen);
+struct consent_change {
+	int64_t member;	    /* member id (store_member_optout: unused) */
+	int64_t list;	    /* list id; 0 for a channel's opt-out / opt-in */
+	enum channel ch;    /* CHANNEL_SMS or CHANNEL_EMAIL */
+	const char *source; /* required: one of CONSENT_* above */
+	int64_t message_id; /* the message that carried it, 0 = none */
+	const char *detail; /* free text for the log (keyword, ...), or NULL */
+	int64_t now;	    /* ms since the epoch */
+};
+
+/*
+ * Records that 'address' (E.164 number or email) opted out of channel
+ * cc->ch, from cc->source ("provider", "keyword", "api", "import", "web"),
+ * carried by cc->message_id. Creates the member if unknown. Idempotent: an
+ * existing opt-out is kept as it is and no event is added.
+ */
+int store_member_optout(struct store *st, const char *address,
+    const struct consent_change *cc, char *err, size_t errlen);
 
 /* ---- Members ---------------------------------------------------------- */
 
@@ -148,19 +162,18 @@ json_t *store_member_search(struct store *st, const struct member_query *q,
 /* ---- Opt-out and opt-in by member id ------------------------------------ */
 
 /*
- * Opts member id out of ch (see store_member_optout()). *changed is set
- * when the member was not opted out before (and the event added).
+ * Opts member cc->member out of cc->ch (see store_member_optout()).
+ * *changed is set when the member was not opted out before (and the event
+ * added). The event has no list, whatever cc->list holds.
  */
-int store_member_optout_id(struct store *st, int64_t id, enum channel ch,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
+int store_member_optout_id(struct store *st, const struct consent_change *cc,
     bool *changed, char *err, size_t errlen);
 /*
- * Opts member id back in to ch: removes the opt-out and appends an opt_in
- * event (no list). The member's subscriptions count again. *changed only
- * if the member was opted out.
+ * Opts member cc->member back in to cc->ch: removes the opt-out and
+ * appends an opt_in event (no list). The member's subscriptions count
+ * again. *changed only if the member was opted out.
  */
-int store_member_optin(struct store *st, int64_t id, enum channel ch,
-    const char *source, int64_t message_id, const char *detail, int64_t now,
+int store_member_optin(struct store *st, const struct consent_change *cc,
     bool *changed, char *err, size_t errlen);
 /* 1 opted out of ch, 0 not, -1 error. */
 int store_member_is_opted_out(struct store *st, int64_t id, enum channel ch,
@@ -273,23 +286,22 @@ enum sub_change {
 };
 
 /*
- * Subscribes member to list on ch with 'status' (SUB_PENDING or
- * SUB_ACTIVE) from 'source', carried by message_id (0 = none). Appends an
- * opt_in event with the list (confirm when a pending one became active)
- * unless nothing changed. Does not touch the channel's opt-out: callers
- * decide (a keyword join opts the member back in; an import never does).
+ * Subscribes cc->member to cc->list on cc->ch with 'status' (SUB_PENDING
+ * or SUB_ACTIVE). Appends an opt_in event with the list (confirm when a
+ * pending one became active) unless nothing changed. Does not touch the
+ * channel's opt-out: callers decide (a keyword join opts the member back
+ * in; an import never does).
  */
-int store_subscribe(struct store *st, int64_t member, int64_t list,
-    enum channel ch, enum sub_status status, const char *source,
-    int64_t message_id, const char *detail, int64_t now,
-    enum sub_change *change, char *err, size_t errlen);
+int store_subscribe(struct store *st, const struct consent_change *cc,
+    enum sub_status status, enum sub_change *change, char *err,
+    size_t errlen);
 /*
- * Sets the subscription to left and appends an opt_out event with the
- * list. *changed only if it was not left already. Absent: *changed false.
+ * Sets cc->member's subscription to cc->list on cc->ch to left and
+ * appends an opt_out event with the list. *changed only if it was not
+ * left already. Absent: *changed false.
  */
-int store_unsubscribe(struct store *st, int64_t member, int64_t list,
-    enum channel ch, const char *source, int64_t message_id, const char *detail,
-    int64_t now, bool *changed, char *err, size_t errlen);
+int store_unsubscribe(struct store *st, const struct consent_change *cc,
+    bool *changed, char *err, size_t errlen);
 /* The subscription's status; *found false if none. */
 int store_subscription_status(struct store *st, int64_t member, int64_t list,
     enum channel ch, enum sub_status *status, bool *found, char *err,

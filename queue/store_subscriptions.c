@@ -78,28 +78,26 @@ store_members_sub_parse(const char *s)
  * the current status (-1 none). Sets *change and *wrote.
  */
 int
-store_members_sub_apply(struct store *st, int64_t member, int64_t list,
-    enum channel ch, int cur, enum sub_status status, const char *source,
-    int64_t message_id, const char *detail, int64_t now,
-    enum sub_change *change, bool *wrote, char *err, size_t errlen)
+store_members_sub_apply(struct store *st, const struct consent_change *cc,
+    struct sm_sub *s, char *err, size_t errlen)
 {
 	enum consent_action action = CONSENT_OPT_IN;
 	sqlite3_stmt *stmt;
 	const char *sql;
 
-	if (cur == SUB_ACTIVE ||
-	    (cur == SUB_PENDING && status == SUB_PENDING)) {
-		*change = SUB_CHANGE_ALREADY;
+	if (s->cur == SUB_ACTIVE ||
+	    (s->cur == SUB_PENDING && s->status == SUB_PENDING)) {
+		s->change = SUB_CHANGE_ALREADY;
 		return 0;
 	}
-	if (cur < 0) {
-		*change = SUB_CHANGE_NEW;
+	if (s->cur < 0) {
+		s->change = SUB_CHANGE_NEW;
 		sql = store_members_sql_sub_insert;
-	} else if (cur == SUB_LEFT) {
-		*change = SUB_CHANGE_REJOINED;
+	} else if (s->cur == SUB_LEFT) {
+		s->change = SUB_CHANGE_REJOINED;
 		sql = store_members_sql_sub_set;
 	} else {
-		*change = SUB_CHANGE_ACTIVATED;
+		s->change = SUB_CHANGE_ACTIVATED;
 		action = CONSENT_CONFIRM;
 		sql = store_members_sql_sub_set;
 	}
@@ -107,29 +105,28 @@ store_members_sub_apply(struct store *st, int64_t member, int64_t list,
 		return -1;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, member);
-	sqlite3_bind_int64(stmt, 2, list);
-	sqlite3_bind_text(stmt, 3, channel_to_text(ch), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, store_members_statuses[status], -1,
+	sqlite3_bind_int64(stmt, 1, cc->member);
+	sqlite3_bind_int64(stmt, 2, cc->list);
+	sqlite3_bind_text(stmt, 3, channel_to_text(cc->ch), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, store_members_statuses[s->status], -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 6, now);
+	sqlite3_bind_text(stmt, 5, cc->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 6, cc->now);
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(store_db(st)) ==
 		    SQLITE_CONSTRAINT_FOREIGNKEY)
 			snprintf(err, errlen,
 			    "subscribe: no member %" PRId64
 			    " or no list %" PRId64,
-			    member, list);
+			    cc->member, cc->list);
 		else
 			store_errmsg(st, "subscribe", err, errlen);
 		sqlite3_reset(stmt);
 		return -1;
 	}
 	sqlite3_reset(stmt);
-	*wrote = true;
-	return store_members_event(st, member, ch, action, source, list,
-	    message_id, detail, now, err, errlen);
+	s->wrote = true;
+	return store_members_event(st, cc, action, err, errlen);
 }
 
 /* The subscription's status as enum sub_status, -1 none, -2 error. */
@@ -160,31 +157,24 @@ store_members_sub_get(struct store *st, int64_t member, int64_t list,
 }
 
 static int
-store_members_sub_write(struct store *st, int64_t member, int64_t list,
-    enum channel ch, enum sub_status status, const char *source,
-    int64_t message_id, const char *detail, int64_t now,
-    enum sub_change *change, bool *wrote, char *err, size_t errlen)
+store_members_sub_write(struct store *st, const struct consent_change *cc,
+    struct sm_sub *s, char *err, size_t errlen)
 {
-	int cur;
-
-	if ((cur = store_members_sub_get(st, member, list, ch, err, errlen)) ==
-	    -2)
+	if ((s->cur = store_members_sub_get(st, cc->member, cc->list, cc->ch,
+		 err, errlen)) == -2)
 		return -1;
-	return store_members_sub_apply(st, member, list, ch, cur, status,
-	    source, message_id, detail, now, change, wrote, err, errlen);
+	return store_members_sub_apply(st, cc, s, err, errlen);
 }
 
 int
-store_subscribe(struct store *st, int64_t member, int64_t list, enum channel ch,
-    enum sub_status status, const char *source, int64_t message_id,
-    const char *detail, int64_t now, enum sub_change *change, char *err,
-    size_t errlen)
+store_subscribe(struct store *st, const struct consent_change *cc,
+    enum sub_status status, enum sub_change *change, char *err, size_t errlen)
 {
-	bool wrote = false;
+	struct sm_sub s = {.status = status, .change = SUB_CHANGE_ALREADY};
 	int rc;
 
 	*change = SUB_CHANGE_ALREADY;
-	if (store_members_check_ch(ch, "subscribe", err, errlen) == -1)
+	if (store_members_check_ch(cc->ch, "subscribe", err, errlen) == -1)
 		return -1;
 	if (status != SUB_PENDING && status != SUB_ACTIVE) {
 		snprintf(err, errlen,
@@ -192,27 +182,26 @@ store_subscribe(struct store *st, int64_t member, int64_t list, enum channel ch,
 		    "active");
 		return -1;
 	}
-	if (source == NULL || *source == '\0') {
+	if (cc->source == NULL || *cc->source == '\0') {
 		snprintf(err, errlen, "subscribe: source required");
 		return -1;
 	}
-	rc = store_members_sub_write(st, member, list, ch, status, source,
-	    message_id, detail, now, change, &wrote, err, errlen);
-	return queue_op_end(st, rc, wrote);
+	rc = store_members_sub_write(st, cc, &s, err, errlen);
+	*change = s.change;
+	return queue_op_end(st, rc, s.wrote);
 }
 
 int
-store_unsubscribe(struct store *st, int64_t member, int64_t list,
-    enum channel ch, const char *source, int64_t message_id, const char *detail,
-    int64_t now, bool *changed, char *err, size_t errlen)
+store_unsubscribe(struct store *st, const struct consent_change *cc,
+    bool *changed, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
 	*changed = false;
-	if (store_members_check_ch(ch, "unsubscribe", err, errlen) == -1)
+	if (store_members_check_ch(cc->ch, "unsubscribe", err, errlen) == -1)
 		return -1;
-	if (source == NULL || *source == '\0') {
+	if (cc->source == NULL || *cc->source == '\0') {
 		snprintf(err, errlen, "unsubscribe: source required");
 		return -1;
 	}
@@ -221,18 +210,17 @@ store_unsubscribe(struct store *st, int64_t member, int64_t list,
 	stmt = store_stmt(st, store_members_sql_sub_leave, err, errlen);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, member);
-	sqlite3_bind_int64(stmt, 2, list);
-	sqlite3_bind_text(stmt, 3, channel_to_text(ch), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 5, now);
+	sqlite3_bind_int64(stmt, 1, cc->member);
+	sqlite3_bind_int64(stmt, 2, cc->list);
+	sqlite3_bind_text(stmt, 3, channel_to_text(cc->ch), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, cc->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, cc->now);
 	if (queue_step_done(st, stmt, "unsubscribe", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 0)
 		return 0;
 	*changed = true;
-	rc = store_members_event(st, member, ch, CONSENT_OPT_OUT, source, list,
-	    message_id, detail, now, err, errlen);
+	rc = store_members_event(st, cc, CONSENT_OPT_OUT, err, errlen);
 	return queue_op_end(st, rc, true);
 }
 

@@ -174,9 +174,13 @@ m_subscribe(int64_t member, int64_t list, enum channel ch,
 {
 	enum sub_change c;
 
-	ck_assert_msg(store_subscribe(m_st, member, list, ch, status,
-			  CONSENT_KEYWORD, 0, NULL, M_T0, &c, m_err,
-			  sizeof(m_err)) == 0,
+	ck_assert_msg(store_subscribe(m_st,
+			  &(struct consent_change){.member = member,
+			      .list = list,
+			      .ch = ch,
+			      .source = CONSENT_KEYWORD,
+			      .now = M_T0},
+			  status, &c, m_err, sizeof(m_err)) == 0,
 	    "store_subscribe: %s", m_err);
 	return c;
 }
@@ -462,14 +466,22 @@ START_TEST(test_optout_optin_events)
 	ck_assert_int_eq(store_member_is_opted_out(m_st, a, CHANNEL_SMS, m_err,
 			     sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(store_member_optout_id(m_st, a, CHANNEL_SMS,
-			     CONSENT_KEYWORD, 7, "STOP", M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = a,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_KEYWORD,
+				 .message_id = 7,
+				 .detail = "STOP",
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(changed);
-	ck_assert_int_eq(store_member_optout_id(m_st, a, CHANNEL_SMS,
-			     CONSENT_API, 0, NULL, M_T0 + 5, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = a,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_API,
+				 .now = M_T0 + 5},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(!changed);
 	ck_assert_int_eq(m_events(), 1);
@@ -495,14 +507,24 @@ START_TEST(test_optout_optin_events)
 	    "2026-11-27T03:14:34.123Z");
 	json_decref(j);
 	/* Opt back in: once. */
-	ck_assert_int_eq(store_member_optin(m_st, a, CHANNEL_SMS,
-			     CONSENT_KEYWORD, 8, "START", M_T0 + 10, &changed,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(store_member_optin(m_st,
+			     &(struct consent_change){.member = a,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_KEYWORD,
+				 .message_id = 8,
+				 .detail = "START",
+				 .now = M_T0 + 10},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(changed);
-	ck_assert_int_eq(store_member_optin(m_st, a, CHANNEL_SMS,
-			     CONSENT_KEYWORD, 9, "START", M_T0 + 20, &changed,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(store_member_optin(m_st,
+			     &(struct consent_change){.member = a,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_KEYWORD,
+				 .message_id = 9,
+				 .detail = "START",
+				 .now = M_T0 + 20},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(!changed);
 	ck_assert_int_eq(m_events(), 2);
@@ -513,9 +535,12 @@ START_TEST(test_optout_optin_events)
 			     sizeof(m_err)),
 	    0);
 	/* An absent member. */
-	ck_assert_int_eq(store_member_optout_id(m_st, 77, CHANNEL_SMS,
-			     CONSENT_API, 0, NULL, M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = 77,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_API,
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    -1);
 	ck_assert_str_eq(m_err, "no member 77");
 	/* The log is append-only. */
@@ -806,19 +831,33 @@ START_TEST(test_subscribe_flow)
 				   " consent_events ORDER BY id)"),
 	    "opt_in:1,opt_in:2,confirm:2");
 	/* Unsubscribe, twice; then rejoin. */
-	ck_assert_int_eq(store_unsubscribe(m_st, m, l1, CHANNEL_SMS,
-			     CONSENT_WEB, 0, "link", M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_unsubscribe(m_st,
+			     &(struct consent_change){.member = m,
+				 .list = l1,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_WEB,
+				 .detail = "link",
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(changed);
-	ck_assert_int_eq(store_unsubscribe(m_st, m, l1, CHANNEL_SMS,
-			     CONSENT_WEB, 0, "link", M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_unsubscribe(m_st,
+			     &(struct consent_change){.member = m,
+				 .list = l1,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_WEB,
+				 .detail = "link",
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(!changed);
-	ck_assert_int_eq(store_unsubscribe(m_st, m, l1, CHANNEL_EMAIL,
-			     CONSENT_WEB, 0, NULL, M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_unsubscribe(m_st,
+			     &(struct consent_change){.member = m,
+				 .list = l1,
+				 .ch = CHANNEL_EMAIL,
+				 .source = CONSENT_WEB,
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert(!changed);
 	ck_assert_int_eq(m_events(), 4);
@@ -829,9 +868,13 @@ START_TEST(test_subscribe_flow)
 	ck_assert_int_eq(m_subscribe(m, l1, CHANNEL_SMS, SUB_ACTIVE),
 	    SUB_CHANGE_REJOINED);
 	/* Unknown list. */
-	ck_assert_int_eq(store_subscribe(m_st, m, 99, CHANNEL_SMS, SUB_ACTIVE,
-			     CONSENT_API, 0, NULL, M_T0, &c, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_subscribe(m_st,
+			     &(struct consent_change){.member = m,
+				 .list = 99,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_API,
+				 .now = M_T0},
+			     SUB_ACTIVE, &c, m_err, sizeof(m_err)),
 	    -1);
 	ck_assert_str_eq(m_err, "subscribe: no member 1 or no list 99");
 }
@@ -1006,13 +1049,22 @@ START_TEST(test_consent_json)
 	l = m_list("one", "ONE", false);
 	m = m_create("+15551230001", NULL, NULL);
 	m_subscribe(m, l, CHANNEL_SMS, SUB_ACTIVE);
-	ck_assert_int_eq(store_member_optout_id(m_st, m, CHANNEL_SMS,
-			     CONSENT_KEYWORD, 5, "STOP", M_T0 + 1, &changed,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = m,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_KEYWORD,
+				 .message_id = 5,
+				 .detail = "STOP",
+				 .now = M_T0 + 1},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(store_member_optin(m_st, m, CHANNEL_SMS, CONSENT_API,
-			     0, "staff 2", M_T0 + 2, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optin(m_st,
+			     &(struct consent_change){.member = m,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_API,
+				 .detail = "staff 2",
+				 .now = M_T0 + 2},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	r = store_consent_json(m_st, m, 0, 2, m_err, sizeof(m_err));
 	ck_assert_msg(r != NULL, "%s", m_err);
@@ -1100,9 +1152,12 @@ START_TEST(test_export_paging)
 		m_subscribe(i, l, CHANNEL_SMS, SUB_ACTIVE);
 	}
 	m_subscribe(5, l, CHANNEL_EMAIL, SUB_ACTIVE);
-	ck_assert_int_eq(store_member_optout_id(m_st, 5, CHANNEL_SMS,
-			     CONSENT_API, 0, NULL, M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = 5,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_API,
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	next = 0;
 	do {
@@ -1231,9 +1286,12 @@ START_TEST(test_import_outcomes)
 	/* Opted out wins: fields update, no subscription on SMS. */
 	ck_assert_int_eq(m_import("+15551230003", NULL, "Cy", NULL, 0, &id),
 	    IMPORT_CREATED);
-	ck_assert_int_eq(store_member_optout_id(m_st, id, CHANNEL_SMS,
-			     CONSENT_KEYWORD, 0, NULL, M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_member_optout_id(m_st,
+			     &(struct consent_change){.member = id,
+				 .ch = CHANNEL_SMS,
+				 .source = CONSENT_KEYWORD,
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ev = m_events();
 	ck_assert_int_eq(m_import("+15551230003", NULL, "Cyrus", NULL, l, NULL),
@@ -1249,9 +1307,13 @@ START_TEST(test_import_outcomes)
 			     sizeof(m_err)),
 	    1);
 	/* Left the list: not rejoined by an import. */
-	ck_assert_int_eq(store_unsubscribe(m_st, a, l, CHANNEL_EMAIL,
-			     CONSENT_WEB, 0, NULL, M_T0, &changed, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(store_unsubscribe(m_st,
+			     &(struct consent_change){.member = a,
+				 .list = l,
+				 .ch = CHANNEL_EMAIL,
+				 .source = CONSENT_WEB,
+				 .now = M_T0},
+			     &changed, m_err, sizeof(m_err)),
 	    0);
 	ck_assert_int_eq(
 	    m_import("+15551230001", "a@example.org", NULL, NULL, l, NULL),

@@ -2027,7 +2027,11 @@ END_TEST
 static void
 q_optout(enum channel ch, const char *addr, int64_t msg, int64_t now)
 {
-	ck_assert_msg(store_member_optout(q_st, ch, addr, "provider", msg, now,
+	ck_assert_msg(store_member_optout(q_st, addr,
+			  &(struct consent_change){.ch = ch,
+			      .source = "provider",
+			      .message_id = msg,
+			      .now = now},
 			  q_err, sizeof(q_err)) == 0,
 	    "store_member_optout: %s", q_err);
 }
@@ -2089,11 +2093,17 @@ START_TEST(test_queue_optout_existing_member)
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sms_optout"
 				  " WHERE member_id = 7"),
 	    1);
-	ck_assert_int_eq(store_member_optout(q_st, CHANNEL_SMS, "", "provider",
-			     0, Q_T0, q_err, sizeof(q_err)),
+	ck_assert_int_eq(store_member_optout(q_st, "",
+			     &(struct consent_change){.ch = CHANNEL_SMS,
+				 .source = "provider",
+				 .now = Q_T0},
+			     q_err, sizeof(q_err)),
 	    -1);
-	ck_assert_int_eq(store_member_optout(q_st, CHANNEL_SMS, "+15551230011",
-			     "", 0, Q_T0, q_err, sizeof(q_err)),
+	ck_assert_int_eq(store_member_optout(q_st, "+15551230011",
+			     &(struct consent_change){.ch = CHANNEL_SMS,
+				 .source = "",
+				 .now = Q_T0},
+			     q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_str_eq(q_err, "opt-out: source required");
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM members"), 1);
