@@ -11,6 +11,10 @@
  *          (default 0); lets tests and demos see messages in flight.
  * The generic 'from' must be an E.164 number, as a provider would want:
  * + and 8 to 15 digits (syntax only, so fictional +1555... numbers do).
+ *
+ * A send is reported accepted only once its line is on disk: the lines
+ * written in one loop turn share one fdatasync, and a new outbox file
+ * also gets its directory synced. The file is created 0600.
  */
 #include "autoconf.h"
 
@@ -30,6 +34,7 @@
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
+#include "fileutil.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -50,7 +55,9 @@ struct console {
 	char *path;
 	int fd;
 	struct timeval delay;
-	struct console_pending_list pending;
+	struct console_pending_list pending; /* waiting for the delay */
+	struct console_pending_list written; /* waiting for the fdatasync */
+	struct event *sync_ev;		     /* runs console_on_sync */
 };
 
 static int console_init(struct adapter *, const struct config_section *, char *,
@@ -61,7 +68,12 @@ static void console_free(struct adapter *);
 static bool console_is_e164(const char *);
 static char *console_line(const struct adapter *, const struct out_msg *);
 static void console_finish(struct console_pending *);
+static int console_append(struct console *, const struct console_pending *,
+    struct send_result *);
+static void console_report(struct console_pending *,
+    const struct send_result *);
 static void console_on_delay(evutil_socket_t, short, void *);
+static void console_on_sync(evutil_socket_t, short, void *);
 
 const struct adapter_ops console_ops = {
     .name = "console",
@@ -112,6 +124,7 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 	c->delay.tv_sec = delay_ms / 1000;
 	c->delay.tv_usec = (delay_ms % 1000) * 1000;
 	TAILQ_INIT(&c->pending);
+	TAILQ_INIT(&c->written);
 	ad->priv = c;
 	return 0;
 }
@@ -193,36 +206,104 @@ console_on_delay(evutil_socket_t fd, short what, void *arg)
 	console_finish(arg);
 }
 
-/* Appends the line, reports the result and forgets the pending send. */
+/*
+ * Appends the line. Once written, the send waits for the one fdatasync
+ * of this loop turn (console_on_sync); a failure is reported at once.
+ */
 static void
 console_finish(struct console_pending *p)
 {
 	struct adapter *ad = p->ad;
 	struct console *c = ad->priv;
 	struct send_result res;
-	size_t len = strlen(p->line);
-	ssize_t n;
 
-	if (c->fd == -1)
-		c->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0640);
-	if (c->fd == -1) {
-		send_result_set(&res, SEND_TRANSIENT, 0,
-		    "cannot open outbox %s: %s", c->path, strerror(errno));
-	} else if ((n = write(c->fd, p->line, len)) != (ssize_t)len) {
-		send_result_set(&res, SEND_TRANSIENT, 0,
-		    "cannot write outbox %s: %s", c->path,
-		    n == -1 ? strerror(errno) : "short write");
-	} else {
-		send_result_set(&res, SEND_ACCEPTED, 0, NULL);
-		snprintf(res.provider_id, sizeof(res.provider_id),
-		    "console-%lld", (long long)p->msg_id);
-		log_info("console_sms msg=%lld sender=%s to=%s",
-		    (long long)p->msg_id, ad->name, p->masked_to);
-	}
 	TAILQ_REMOVE(&c->pending, p, entry);
+	if (console_append(c, p, &res) == -1) {
+		console_report(p, &res);
+		return;
+	}
+	if (c->sync_ev == NULL &&
+	    (c->sync_ev = event_new(ad->env.base, -1, 0, console_on_sync,
+		 ad)) == NULL)
+		fatalx("console_finish: event_new failed");
+	TAILQ_INSERT_TAIL(&c->written, p, entry);
+	event_active(c->sync_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Writes p's line to the outbox, opening it first if needed; a file
+ * created here has its directory entry synced too. 0, or -1 with a
+ * transient result in res.
+ */
+static int
+console_append(struct console *c, const struct console_pending *p,
+    struct send_result *res)
+{
+	char err[512];
+
+	if (c->fd == -1 &&
+	    (c->fd = open(c->path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1 &&
+	    errno == ENOENT) {
+		c->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0600);
+		if (c->fd != -1 &&
+		    fileutil_sync_dir(c->path, err, sizeof(err)) == -1) {
+			send_result_set(res, SEND_TRANSIENT, 0, "outbox: %s",
+			    err);
+			close(c->fd);
+			c->fd = -1;
+			return -1;
+		}
+	}
+	if (c->fd == -1) {
+		send_result_set(res, SEND_TRANSIENT, 0,
+		    "cannot open outbox %s: %s", c->path, strerror(errno));
+		return -1;
+	}
+	if (fileutil_write_all(c->fd, p->line, strlen(p->line)) == -1) {
+		send_result_set(res, SEND_TRANSIENT, 0,
+		    "cannot write outbox %s: %s", c->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One fdatasync for every line written in this loop turn, then results. */
+static void
+console_on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	struct adapter *ad = arg;
+	struct console *c = ad->priv;
+	struct console_pending *p;
+	struct send_result res;
+	int rc, saved;
+
+	(void)fd;
+	(void)what;
+	rc = fdatasync(c->fd);
+	saved = errno;
+	while ((p = TAILQ_FIRST(&c->written)) != NULL) {
+		TAILQ_REMOVE(&c->written, p, entry);
+		if (rc == 0) {
+			send_result_set(&res, SEND_ACCEPTED, 0, NULL);
+			snprintf(res.provider_id, sizeof(res.provider_id),
+			    "console-%lld", (long long)p->msg_id);
+			log_info("console_sms msg=%lld sender=%s to=%s",
+			    (long long)p->msg_id, ad->name, p->masked_to);
+		} else
+			send_result_set(&res, SEND_TRANSIENT, 0,
+			    "cannot sync outbox %s: %s", c->path,
+			    strerror(saved));
+		console_report(p, &res);
+	}
+}
+
+/* Reports res for p and frees p (already off every list). */
+static void
+console_report(struct console_pending *p, const struct send_result *res)
+{
 	event_free(p->ev);
-	p->done(p->arg, &res);
+	p->done(p->arg, res);
 	free(p->line);
 	free(p);
 }
@@ -246,6 +327,14 @@ console_free(struct adapter *ad)
 		free(p->line);
 		free(p);
 	}
+	while ((p = TAILQ_FIRST(&c->written)) != NULL) {
+		TAILQ_REMOVE(&c->written, p, entry);
+		event_free(p->ev);
+		free(p->line);
+		free(p);
+	}
+	if (c->sync_ev != NULL)
+		event_free(c->sync_ev);
 	if (c->fd != -1)
 		close(c->fd);
 	free(c->path);

@@ -10,8 +10,11 @@
  *   reply_to  Reply-To header (default none)
  * With [email] dkim_domain, dkim_selector and dkim_key_file, each message
  * is DKIM-signed (dkim.h), as the SMTP adapter does.
- * A file is written to a temporary name, fsynced and renamed, so a reader
- * never sees half a message. That write and fsync run on the loop thread:
+ * A file is written to a temporary name, fsynced, renamed and its
+ * directory fsynced (fileutil_publish), so a reader never sees half a
+ * message and a message reported sent is on disk, also after a power
+ * loss. Files are 0600 and the directory 0700: they hold addresses and
+ * bodies. That write and the fsyncs run on the loop thread:
  * fine for a local stand-in, which is all this adapter is; real mail goes
  * through the SMTP adapter, on worker threads (issue 5).
  */
@@ -20,12 +23,10 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/rand.h>
@@ -34,6 +35,7 @@
 #include "compat.h"
 #include "config_section.h"
 #include "dkim.h"
+#include "fileutil.h"
 #include "log.h"
 #include "mime.h"
 #include "xmalloc.h"
@@ -123,8 +125,8 @@ file_write(struct file_email *f, const struct out_msg *msg,
 	struct mime_msg m = {0};
 	struct evbuffer *buf = evbuffer_new();
 	unsigned char rnd[8];
-	char msgid[120], tmp[4096], path[4096], err[256];
-	int fd = -1, rc = -1;
+	char msgid[120], path[4096], err[512];
+	int rc = -1;
 
 	if (buf == NULL)
 		fatalx("file_write: evbuffer_new failed");
@@ -162,23 +164,27 @@ file_write(struct file_email *f, const struct out_msg *msg,
 		free(sig);
 	}
 	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir, (long long)msg->id);
-	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", f->dir,
-	    (long long)msg->id);
-	if ((mkdir(f->dir, 0750) == -1 && errno != EEXIST) ||
-	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) ==
-		-1 ||
-	    evbuffer_write(buf, fd) < 0 || evbuffer_get_length(buf) != 0 ||
-	    fsync(fd) == -1 || rename(tmp, path) == -1) {
-		send_result_set(res, SEND_TRANSIENT, 0, "cannot write %s: %s",
-		    path, strerror(errno));
+	if (mkdir(f->dir, 0700) == 0) {
+		/* a new directory's own entry is synced in its parent */
+		if (fileutil_sync_dir(f->dir, err, sizeof(err)) == -1) {
+			send_result_set(res, SEND_TRANSIENT, 0, "%s", err);
+			goto done;
+		}
+	} else if (errno != EEXIST) {
+		send_result_set(res, SEND_TRANSIENT, 0, "cannot create %s: %s",
+		    f->dir, strerror(errno));
+		goto done;
+	}
+	if (fileutil_publish(path, evbuffer_pullup(buf, -1),
+		evbuffer_get_length(buf), 0600, false, err,
+		sizeof(err)) == -1) {
+		send_result_set(res, SEND_TRANSIENT, 0, "%s", err);
 		goto done;
 	}
 	send_result_set(res, SEND_ACCEPTED, 0, NULL);
 	snprintf(res->provider_id, sizeof(res->provider_id), "<%.120s>", msgid);
 	rc = 0;
 done:
-	if (fd != -1)
-		close(fd);
 	evbuffer_free(buf);
 	return rc;
 }

@@ -41,6 +41,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "email_links.h"
+#include "fileutil.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -281,13 +282,17 @@ email_token_verify(const unsigned char *key, size_t keylen,
 /* ---- Secret ------------------------------------------------------------ */
 
 /*
- * Reads the secret from 'path', or creates it (32 random bytes, 0600,
- * O_EXCL) when it does not exist. A file that group or others may read
- * or write is refused: anyone who reads it can forge unsubscribes.
+ * Reads the secret from 'path', or creates it (32 random bytes, 0600)
+ * when it does not exist: durably (fileutil_publish), since links signed
+ * with it go out at once and must still verify after a power loss, and
+ * exclusively, so a file that appeared meanwhile wins. A file that group
+ * or others may read or write is refused: anyone who reads it can forge
+ * unsubscribes.
  */
 static int
 el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
 {
+	char why[512];
 	struct stat sb;
 	ssize_t n;
 	int fd;
@@ -298,15 +303,8 @@ el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "email secret: no randomness");
 			return -1;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd != -1) {
-			if (write(fd, el->key, EL_KEY_MIN) != EL_KEY_MIN ||
-			    fsync(fd) == -1 || close(fd) == -1) {
-				snprintf(err, errlen, "email secret %s: %s",
-				    path, strerror(errno));
-				(void)unlink(path);
-				return -1;
-			}
+		if (fileutil_publish(path, el->key, EL_KEY_MIN, 0600, true, why,
+			sizeof(why)) == 0) {
 			el->keylen = EL_KEY_MIN;
 			log_info("email_secret_created file=%s", path);
 			return 0;
@@ -315,7 +313,7 @@ el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen,
 			    "email secret %s: cannot create it: %s ([email] "
 			    "secret_file)",
-			    path, strerror(errno));
+			    path, why);
 			return -1;
 		}
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -590,12 +588,8 @@ el_unsubscribe(struct http_req *req, void *arg)
 			goto fail;
 		before = opted == 1;
 	}
-	if (store_member_optout(el->deps.st, addr,
-		&(struct consent_change){.ch = CHANNEL_EMAIL,
-		    .source = CONSENT_WEB,
-		    .message_id = t.msg_id,
-		    .now = now},
-		err, sizeof(err)) == -1)
+	if (store_member_optout(el->deps.st, CHANNEL_EMAIL, addr, CONSENT_WEB,
+		t.msg_id, now, err, sizeof(err)) == -1)
 		goto fail;
 	log_mask_email(addr, masked, sizeof(masked));
 	if (!before) {
@@ -629,12 +623,6 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
     int64_t now, char *err, size_t errlen)
 {
 	struct store *st = el->deps.st;
-	struct consent_change cc = {.member = t->member,
-	    .list = t->list,
-	    .ch = CHANNEL_EMAIL,
-	    .source = CONSENT_WEB,
-	    .detail = "confirmation link",
-	    .now = now};
 	struct list_info li = {0};
 	struct queue_new q = {0};
 	enum sub_status status;
@@ -652,11 +640,14 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
 		return 2;
 	if (status == SUB_LEFT)
 		return 1;
-	if (store_subscribe(st, &cc, SUB_ACTIVE, &change, err, errlen) == -1)
+	if (store_subscribe(st, t->member, t->list, CHANNEL_EMAIL, SUB_ACTIVE,
+		CONSENT_WEB, 0, "confirmation link", now, &change, err,
+		errlen) == -1)
 		return -1;
 	if (change != SUB_CHANGE_ACTIVATED)
 		return 0; /* confirmed before: nothing more to do */
-	if (store_member_optin(st, &cc, &changed, err, errlen) == -1)
+	if (store_member_optin(st, t->member, CHANNEL_EMAIL, CONSENT_WEB, 0,
+		"confirmation link", now, &changed, err, errlen) == -1)
 		return -1;
 	log_info("email_subscription_confirmed member=%lld list=%lld "
 		 "opted_back_in=%d",

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "email_links.h"
+#include "fileutil.h"
 #include "http.h"
 #include "httpclient.h"
 #include "import.h"
@@ -74,6 +75,8 @@ struct daemon_state {
 	struct imports *imports;
 	struct email_links *links;
 	char *token;
+	char *url;	/* http://ADDR:PORT of the listener, once bound */
+	char *url_file; /* VAR/outreachd.url, once written */
 	struct event *sig_term, *sig_int, *sig_hup;
 	bool stopping;
 };
@@ -85,6 +88,8 @@ static char *main_load_token(const struct config *);
 static void main_on_signal(evutil_socket_t, short, void *);
 static void main_on_stopped(void *);
 static int main_run(struct daemon_state *);
+static void main_on_listening(struct daemon_state *, unsigned);
+static void main_announce(struct daemon_state *, unsigned);
 
 static void
 main_usage(FILE *f)
@@ -258,7 +263,8 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	struct email_links_deps ld = {.st = ds->st,
 	    .dispatch = ds->dispatch,
 	    .metrics = ds->metrics,
-	    .cfg = ds->cfg};
+	    .cfg = ds->cfg,
+	    .base_url = ds->cfg->public_url != NULL ? NULL : ds->url};
 	struct members_deps md = {.st = ds->st,
 	    .api = ds->api,
 	    .dispatch = ds->dispatch,
@@ -275,6 +281,58 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
 	return 0;
+}
+
+/*
+ * The listener is bound to 'port': its URL, ds->url (a wildcard address
+ * becomes the loopback one, which reaches it from this host). Without
+ * [http] public_url, email links use it: they work on this host.
+ */
+static void
+main_on_listening(struct daemon_state *ds, unsigned port)
+{
+	const char *addr = ds->cfg->listen_addr;
+	bool v6 = strchr(addr, ':') != NULL;
+
+	if (strcmp(addr, "0.0.0.0") == 0)
+		addr = "127.0.0.1";
+	else if (strcmp(addr, "::") == 0)
+		addr = "::1";
+	ds->url = xasprintf("http://%s%s%s:%u", v6 ? "[" : "", addr,
+	    v6 ? "]" : "", port);
+}
+
+/*
+ * Once everything is set up, the signal handlers too (scripts and tests
+ * act on this line): the URL goes to the log and to VAR/outreachd.url,
+ * where outreachctl finds it; a listener others reach without [http]
+ * public_url earns a warning, since email links point at it.
+ */
+static void
+main_announce(struct daemon_state *ds, unsigned port)
+{
+	const char *addr = ds->cfg->listen_addr;
+	bool loopback =
+	    strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+	char err[512], *text;
+
+	log_info("http_listening addr=%s port=%u url=%s/", addr, port, ds->url);
+	if (ds->cfg->public_url == NULL && !loopback)
+		log_warnx("public_url_unset url=%s/ reason=\"links in emails "
+			  "point at this address, which may not be the one "
+			  "people reach: set [http] public_url\"",
+		    ds->url);
+	text = xasprintf("%s/\n", ds->url);
+	ds->url_file = xasprintf("%s/%s", ds->cfg->var_dir, CONFIG_URL_FILE);
+	if (fileutil_publish(ds->url_file, text, strlen(text), 0644, false, err,
+		sizeof(err)) == -1) {
+		/* outreachctl then needs -u: worth a warning, not a stop */
+		log_warnx("url_file_failed path=%s error=\"%s\"", ds->url_file,
+		    err);
+		free(ds->url_file);
+		ds->url_file = NULL;
+	}
+	free(text);
 }
 
 /* Everything after the configuration: returns the exit status. */
@@ -332,20 +390,19 @@ main_run(struct daemon_state *ds)
 	deps.token = ds->token;
 	deps.started_at = msg_now_ms();
 	ds->api = api_new(ds->http, &deps);
-	if (main_modules_new(ds, err, sizeof(err)) == -1) {
-		log_error("start_failed error=\"%s\"", err);
-		return 1;
-	}
-	ds->webhooks = main_webhooks_new(ds);
+	/* bound before the modules, which need the real port (email links);
+	 * nothing is served before the loop runs */
 	if (http_listen(ds->http, ds->cfg->listen_addr, ds->cfg->listen_port,
 		&port, err, sizeof(err)) == -1) {
 		log_error("http_listen_failed error=\"%s\"", err);
 		return 1;
 	}
-	log_info("http_listening addr=%s port=%u url=http://%s%s%s:%u/",
-	    ds->cfg->listen_addr, port,
-	    strchr(ds->cfg->listen_addr, ':') ? "[" : "", ds->cfg->listen_addr,
-	    strchr(ds->cfg->listen_addr, ':') ? "]" : "", port);
+	main_on_listening(ds, port);
+	if (main_modules_new(ds, err, sizeof(err)) == -1) {
+		log_error("start_failed error=\"%s\"", err);
+		return 1;
+	}
+	ds->webhooks = main_webhooks_new(ds);
 	ds->sig_term = evsignal_new(ds->base, SIGTERM, main_on_signal, ds);
 	ds->sig_int = evsignal_new(ds->base, SIGINT, main_on_signal, ds);
 	ds->sig_hup = evsignal_new(ds->base, SIGHUP, main_on_signal, ds);
@@ -354,6 +411,7 @@ main_run(struct daemon_state *ds)
 	    evsignal_add(ds->sig_int, NULL) == -1 ||
 	    evsignal_add(ds->sig_hup, NULL) == -1)
 		fatalx("cannot install signal handlers");
+	main_announce(ds, port);
 	dispatch_start(ds->dispatch);
 	log_info("outreachd_ready version=%s pid=%ld db=%s", PACKAGE_VERSION,
 	    (long)getpid(), ds->cfg->db_path);
@@ -397,6 +455,12 @@ main_cleanup(struct daemon_state *ds)
 	if (ds->base != NULL)
 		event_base_free(ds->base);
 	free(ds->token);
+	/* a stale address would send outreachctl to whoever binds it next */
+	if (ds->url_file != NULL && unlink(ds->url_file) == -1 &&
+	    errno != ENOENT)
+		log_warn("url_file_unlink path=%s", ds->url_file);
+	free(ds->url_file);
+	free(ds->url);
 	config_free(ds->cfg);
 }
 
