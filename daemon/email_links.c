@@ -588,8 +588,12 @@ el_unsubscribe(struct http_req *req, void *arg)
 			goto fail;
 		before = opted == 1;
 	}
-	if (store_member_optout(el->deps.st, CHANNEL_EMAIL, addr, CONSENT_WEB,
-		t.msg_id, now, err, sizeof(err)) == -1)
+	if (store_member_optout(el->deps.st, addr,
+		&(struct consent_change){.ch = CHANNEL_EMAIL,
+		    .source = CONSENT_WEB,
+		    .message_id = t.msg_id,
+		    .now = now},
+		err, sizeof(err)) == -1)
 		goto fail;
 	log_mask_email(addr, masked, sizeof(masked));
 	if (!before) {
@@ -623,6 +627,12 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
     int64_t now, char *err, size_t errlen)
 {
 	struct store *st = el->deps.st;
+	struct consent_change cc = {.member = t->member,
+	    .list = t->list,
+	    .ch = CHANNEL_EMAIL,
+	    .source = CONSENT_WEB,
+	    .detail = "confirmation link",
+	    .now = now};
 	struct list_info li = {0};
 	struct queue_new q = {0};
 	enum sub_status status;
@@ -640,14 +650,11 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
 		return 2;
 	if (status == SUB_LEFT)
 		return 1;
-	if (store_subscribe(st, t->member, t->list, CHANNEL_EMAIL, SUB_ACTIVE,
-		CONSENT_WEB, 0, "confirmation link", now, &change, err,
-		errlen) == -1)
+	if (store_subscribe(st, &cc, SUB_ACTIVE, &change, err, errlen) == -1)
 		return -1;
 	if (change != SUB_CHANGE_ACTIVATED)
 		return 0; /* confirmed before: nothing more to do */
-	if (store_member_optin(st, t->member, CHANNEL_EMAIL, CONSENT_WEB, 0,
-		"confirmation link", now, &changed, err, errlen) == -1)
+	if (store_member_optin(st, &cc, &changed, err, errlen) == -1)
 		return -1;
 	log_info("email_subscription_confirmed member=%lld list=%lld "
 		 "opted_back_in=%d",
