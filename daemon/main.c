@@ -9,6 +9,12 @@
  * within [daemon] shutdown_timeout, return the rest to the queue, commit
  * and exit 0; a second signal shortens the wait to nothing. SIGHUP reopens
  * the log file.
+ *
+ * Files: the daemon runs with umask 077, so everything it creates (the
+ * database and its -wal and -shm, the token, the outboxes) is 0600 and
+ * its directories 0700; they hold members' numbers and addresses. A
+ * state directory that others may enter, or a data file from an older
+ * install that others may read, earns a warning at start.
  */
 #include "autoconf.h"
 
@@ -85,6 +91,8 @@ static void main_usage(FILE *);
 static const char *main_default_config(void);
 static void main_on_config_warning(void *, const char *);
 static char *main_load_token(const struct config *);
+static char *main_new_token(const struct config *, bool);
+static void main_check_modes(const struct config *);
 static void main_on_signal(evutil_socket_t, short, void *);
 static void main_on_stopped(void *);
 static int main_run(struct daemon_state *);
@@ -144,14 +152,14 @@ main_on_config_warning(void *arg, const char *text)
 /*
  * The API token: [http] api_token if set, else the token file; a missing
  * file is created with a fresh random token, readable by the owner only.
+ * An empty file (an older version's write lost to a power failure) never
+ * gave anyone a token, so it is replaced.
  */
 static char *
 main_load_token(const struct config *cfg)
 {
-	unsigned char raw[MAIN_TOKEN_BYTES];
 	char hex[2 * MAIN_TOKEN_BYTES + 2];
 	ssize_t n;
-	size_t i;
 	int fd;
 
 	if (cfg->api_token != NULL)
@@ -159,27 +167,76 @@ main_load_token(const struct config *cfg)
 	if ((fd = open(cfg->api_token_file, O_RDONLY | O_CLOEXEC)) != -1) {
 		n = read(fd, hex, sizeof(hex) - 1);
 		close(fd);
-		if (n <= 0)
-			fatalx("api_token file=%s error=\"empty or unreadable; "
-			       "delete it to get a new token\"",
-			    cfg->api_token_file);
+		if (n < 0)
+			fatal("api_token file=%s", cfg->api_token_file);
 		hex[n] = '\0';
 		hex[strcspn(hex, "\r\n")] = '\0';
-		return xstrdup(hex);
+		if (hex[0] != '\0')
+			return xstrdup(hex);
+		log_warnx("api_token_empty file=%s action=\"writing a new "
+			  "token\"",
+		    cfg->api_token_file);
+		return main_new_token(cfg, false);
 	}
 	if (errno != ENOENT)
 		fatal("api_token file=%s", cfg->api_token_file);
+	return main_new_token(cfg, true);
+}
+
+/*
+ * Writes a fresh random token to the token file, durably: it exists with
+ * all its bytes or not at all, also after a power loss. 'excl': the file
+ * must not exist yet (else it replaces an empty one).
+ */
+static char *
+main_new_token(const struct config *cfg, bool excl)
+{
+	unsigned char raw[MAIN_TOKEN_BYTES];
+	char hex[2 * MAIN_TOKEN_BYTES + 2], err[512];
+	size_t i;
+
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		fatalx("api_token: no randomness");
 	for (i = 0; i < sizeof(raw); i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	fd = open(cfg->api_token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
-	if (fd == -1 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
-	    write(fd, "\n", 1) != 1 || close(fd) == -1)
-		fatal("api_token file=%s", cfg->api_token_file);
+	hex[2 * MAIN_TOKEN_BYTES] = '\n';
+	if (fileutil_publish(cfg->api_token_file, hex, sizeof(hex) - 1, 0600,
+		excl, err, sizeof(err)) == -1)
+		fatalx("api_token file=%s error=\"%s\"", cfg->api_token_file,
+		    err);
+	hex[2 * MAIN_TOKEN_BYTES] = '\0';
 	log_info("api_token_created file=%s", cfg->api_token_file);
 	return xstrdup(hex);
+}
+
+/*
+ * Warns about a state directory that others may enter and about data
+ * files that others may read: those hold every member's number and
+ * address. Nothing is changed; the hint says what to run.
+ */
+static void
+main_check_modes(const struct config *cfg)
+{
+	struct stat sb;
+	char *path[4];
+	size_t i;
+
+	if (stat(cfg->var_dir, &sb) == 0 && (sb.st_mode & S_IRWXO) != 0)
+		log_warnx("var_dir_open path=%s mode=%04o hint=\"chmod 700 "
+			  "%s: it holds members' numbers and addresses\"",
+		    cfg->var_dir, (unsigned)(sb.st_mode & 07777), cfg->var_dir);
+	path[0] = xstrdup(cfg->db_path);
+	path[1] = xasprintf("%s-wal", cfg->db_path);
+	path[2] = xasprintf("%s-shm", cfg->db_path);
+	path[3] = xstrdup(cfg->api_token_file);
+	for (i = 0; i < sizeof(path) / sizeof(*path); i++) {
+		if (stat(path[i], &sb) == 0 &&
+		    (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+			log_warnx("data_file_readable path=%s mode=%04o "
+				  "hint=\"chmod 600 %s\"",
+			    path[i], (unsigned)(sb.st_mode & 07777), path[i]);
+		free(path[i]);
+	}
 }
 
 static void
@@ -345,10 +402,11 @@ main_run(struct daemon_state *ds)
 	unsigned port;
 	ssize_t n;
 
-	if (mkdir(ds->cfg->var_dir, 0750) == -1 && errno != EEXIST) {
+	if (mkdir(ds->cfg->var_dir, 0700) == -1 && errno != EEXIST) {
 		log_warn("var_dir path=%s", ds->cfg->var_dir);
 		return 1;
 	}
+	main_check_modes(ds->cfg);
 	if ((ds->st = store_open(ds->cfg->db_path, err, sizeof(err))) == NULL) {
 		log_error("store_open_failed error=\"%s\"", err);
 		return 1;
@@ -546,6 +604,8 @@ main(int argc, char *argv[])
 
 	if ((rc = main_parse_args(argc, argv, &o)) != -1)
 		return rc;
+	/* Data files 0600, directories 0700: they hold personal data. */
+	umask(077);
 	conf = o.conf;
 	if (conf == NULL)
 		conf = main_default_config();
