@@ -52,6 +52,8 @@
 #define ALERTS_CHUNK_MAX 1000
 /* Guard rails: how often, and after how many messages left. */
 #define ALERTS_GUARD_EVERY 5000
+/* The smallest due backlog an alert keeps (alerts_backlog_bound()). */
+#define ALERTS_BACKLOG_MIN 10
 /* Deliveries of a later guard-rail window. */
 #define ALERTS_GUARD_WINDOW 1000
 
@@ -80,8 +82,10 @@ alerts_start(struct alerts *a)
 {
 	char why[256];
 
+	/* Info, not a warning: every Debian 12 host has it, and nothing in
+	 * outreachd's configuration can change it. */
 	if (quiet_tzdata_stale(why, sizeof(why)))
-		log_warnx("quiet_hours_tzdata_stale detail=\"%s\"", why);
+		log_info("quiet_hours_tzdata_stale detail=\"%s\"", why);
 	a->started = true;
 	alerts_refresh(a);
 	alerts_arm(a, 0);
@@ -636,10 +640,35 @@ alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
 	return 0;
 }
 
+/*
+ * The due backlog an alert may hold: [alerts] backlog, or about a
+ * second's worth of its SMS sender's rate when that is less. Every alert
+ * refills its backlog each turn and the dispatcher takes the oldest due
+ * message first, so alerts sharing a paced sender take turns second by
+ * second instead of one waiting for the other's whole backlog.
+ */
+static int64_t
+alerts_backlog_bound(struct alerts *a, const struct alert_run *r)
+{
+	const struct config *cfg = a->deps.cfg;
+	const struct config_sender *snd;
+	int64_t bound = cfg->alerts_backlog, per_s;
+
+	if (r->row.sms && r->row.sender != NULL &&
+	    (snd = config_sender_lookup(cfg, r->row.sender)) != NULL &&
+	    snd->rate > 0) {
+		per_s = (int64_t)(snd->rate + 0.999);
+		if (per_s < ALERTS_BACKLOG_MIN)
+			per_s = ALERTS_BACKLOG_MIN;
+		if (per_s < bound)
+			bound = per_s;
+	}
+	return bound;
+}
+
 static void
 alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 {
-	const struct config *cfg = a->deps.cfg;
 	char err[256];
 	int64_t due, waiting;
 
@@ -677,7 +706,7 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 		return;
 	}
 	if (!r->row.fanout_done) {
-		int64_t room = (int64_t)cfg->alerts_backlog - due;
+		int64_t room = alerts_backlog_bound(a, r) - due;
 
 		if (room > ALERTS_CHUNK_MAX)
 			room = ALERTS_CHUNK_MAX;

@@ -827,6 +827,8 @@ struct al_preview {
 	int64_t now;
 	int64_t outside; /* sampled members outside their window now */
 	int64_t looked;
+	int64_t seen[256]; /* members rendered already (each counts once) */
+	size_t nseen;
 };
 
 /* Notes each non-GSM-7 character of s (UTF-8) with its replacement. */
@@ -870,6 +872,11 @@ al_preview_member(void *arg, const struct alert_member *m, char *err,
 
 	(void)err;
 	(void)errlen;
+	for (size_t i = 0; i < pv->nseen; i++)
+		if (pv->seen[i] == m->id)
+			return 0;
+	if (pv->nseen < sizeof(pv->seen) / sizeof(pv->seen[0]))
+		pv->seen[pv->nseen++] = m->id;
 	alerts_member_view(m, &ctx, &v);
 	if (m->phone != NULL && pv->t->sms != NULL) {
 		char *raw;
@@ -1099,7 +1106,7 @@ al_action(struct http_req *req, void *arg)
 {
 	struct alerts *a = arg;
 	int64_t id = al_id(req), now = msg_now_ms(), dup_id = 0;
-	const char *action = req->params[1], *key;
+	const char *action = req->params[1], *key = NULL;
 	struct alert_row row;
 	struct alert_tpls t;
 	char err[512];
@@ -1157,15 +1164,22 @@ al_action(struct http_req *req, void *arg)
 				    ALERTS_KEY_MAX);
 				goto done;
 			}
-			if (store_alert_send_key(a->deps.st, id, key, &dup_id,
-				err, sizeof(err)) == -1) {
+			if (store_alert_send_key(a->deps.st, id, key, false,
+				&dup_id, err, sizeof(err)) == -1) {
 				al_store_error(req, action, err);
 				goto done;
 			}
-			if (dup_id != 0) {
+			if (dup_id == id) {
 				/* A retry: the send already happened. */
-				al_reply_after_commit(a, req, dup_id, 200,
+				al_reply_after_commit(a, req, id, 200,
 				    json_pack("{s:b}", "duplicate", 1));
+				goto done;
+			}
+			if (dup_id != 0) {
+				http_reply_error(req, 422, "invalid_request",
+				    "Idempotency-Key: already used to send "
+				    "alert %lld; use a new key for this one",
+				    (long long)dup_id);
 				goto done;
 			}
 		}
@@ -1252,6 +1266,12 @@ al_action(struct http_req *req, void *arg)
 		al_store_error(req, action, err);
 		goto done;
 	}
+	if (changed && to == ALERT_SENDING && key != NULL &&
+	    store_alert_send_key(a->deps.st, id, key, true, &dup_id, err,
+		sizeof(err)) == -1) {
+		al_store_error(req, action, err);
+		goto done;
+	}
 	if (to == ALERT_CANCELLED) {
 		do
 			n = queue_cancel_alert(a->deps.st, id, now, err,
@@ -1268,7 +1288,8 @@ al_action(struct http_req *req, void *arg)
 		    (long long)id);
 	alerts_changed(a, id);
 	if (strcmp(action, "resume") == 0)
-		dispatch_kick(a->deps.dispatch); /* its messages are due again */
+		dispatch_kick(
+		    a->deps.dispatch); /* its messages are due again */
 	al_reply_after_commit(a, req, id, 200, NULL);
 done:
 	json_decref(o);

@@ -206,8 +206,8 @@ static const char queue_sql_email_optout[] =
 static const char queue_sql_json_msg[] =
     "SELECT id, channel, to_addr, from_addr, subject, body, status,"
     " priority, attempts, provider, provider_message_id, error_code,"
-    " error_text, created_at, updated_at, encoding, segments FROM messages"
-    " WHERE id = ?1";
+    " error_text, created_at, updated_at, encoding, segments, not_before,"
+    " expires_at, alert_id FROM messages WHERE id = ?1";
 static const char queue_sql_json_events[] =
     "SELECT status, created_at, code, text FROM message_events"
     " WHERE message_id = ?1 ORDER BY id";
@@ -1130,6 +1130,9 @@ queue_message_json(struct store *st, int64_t id, char *err, size_t errlen)
 		json_object_set_new(o, "updated_at", queue_json_time(stmt, 14));
 		json_object_set_new(o, "encoding", queue_json_text(stmt, 15));
 		json_object_set_new(o, "segments", queue_json_int(stmt, 16));
+		json_object_set_new(o, "not_before", queue_json_time(stmt, 17));
+		json_object_set_new(o, "expires_at", queue_json_time(stmt, 18));
+		json_object_set_new(o, "alert_id", queue_json_int(stmt, 19));
 	} else if (rc != SQLITE_DONE)
 		store_errmsg(st, "read message", err, errlen);
 	sqlite3_reset(stmt);

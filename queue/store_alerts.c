@@ -545,14 +545,14 @@ store_alert_transition(struct store *st, int64_t id, unsigned from,
 
 int
 store_alert_send_key(struct store *st, int64_t id, const char *key,
-    int64_t *dup_id, char *err, size_t errlen)
+    bool record, int64_t *dup_id, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 
 	if (alert_by_key(st, alert_sql_by_send_key, key, dup_id, err, errlen) ==
 	    -1)
 		return -1;
-	if (*dup_id != 0)
+	if (*dup_id != 0 || !record)
 		return 0;
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, alert_sql_send_key, err, errlen)) == NULL)

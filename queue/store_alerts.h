@@ -134,10 +134,13 @@ json_t *store_alert_list(struct store *st, int64_t before, size_t limit,
 int store_alert_transition(struct store *st, int64_t id, unsigned from,
     enum alert_status to, const char *reason, int64_t now, bool *changed,
     char *err, size_t errlen);
-/* Records the send's Idempotency-Key on alert 'id'; *dup_id is the alert
- * that already used it (0 = none, the key is now this alert's). */
+/*
+ * The send's Idempotency-Key: *dup_id is the alert that already used
+ * 'key' (0 = none). With 'record' and no such alert, the key becomes
+ * alert id's (call it once the send succeeded).
+ */
 int store_alert_send_key(struct store *st, int64_t id, const char *key,
-    int64_t *dup_id, char *err, size_t errlen);
+    bool record, int64_t *dup_id, char *err, size_t errlen);
 /* Alerts in 'scheduled' or 'sending', oldest first, to the callback. */
 typedef void store_alert_id_fn(void *arg, int64_t id);
 int store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg,

@@ -362,7 +362,12 @@ def test_optout_during_alert_stops_that_member(make_daemon, fakeprov):
         all(not b.startswith("Hi ") for to, b in tw_sent(fakeprov)
             if to == stopper)
     assert api_out not in {to for to, _ in tw_sent(fakeprov)}
-    assert done["counts"]["sms"] == {"sent": 198, "suppressed": 2}, done
+    # Lazy fan-out: a member opted out before the walk reached them gets
+    # no message at all; one whose message was already made ends
+    # suppressed by the send-time check. Either way nothing is sent.
+    counts = done["counts"]["sms"]
+    assert counts["sent"] == 198 and set(counts) <= {"sent", "suppressed"}, \
+        done
 
 
 def test_cancel_mid_alert(make_daemon):
@@ -382,7 +387,9 @@ def test_cancel_mid_alert(make_daemon):
     stays(lambda: len(d.outbox()) == n, 1.5, "nothing sent after cancel")
     got = alert(d, a["id"])
     counts = got["counts"]["sms"]
-    assert set(counts) == {"sent", "cancelled"}, counts
+    # Only the due backlog (about a second at the sender's rate) is made
+    # ahead: it ends cancelled unless it had all left already.
+    assert set(counts) <= {"sent", "cancelled"}, counts
     assert counts["sent"] == n and max(outbox_to(d).values()) == 1
     assert 30 <= n < len(people), n
     assert d.scalar("SELECT count(*) FROM messages WHERE alert_id = ? AND "
@@ -561,10 +568,6 @@ def test_quiet_hours_defer_by_member_zone(make_daemon):
     assert alert(d, a["id"])["status"] == "sending"
 
 
-@pytest.mark.xfail(strict=True, reason="alerts_api.c al_preview(): the "
-                   "members with the longest fields are sampled again, so "
-                   "quiet_hours.sampled and outside_now count a member "
-                   "several times (21 and 13 for an audience of 6)")
 def test_preview_counts_each_member_once_for_quiet_hours(make_daemon):
     d, who = quiet_daemon(make_daemon)
     a = sms_alert(d, ["town"])
@@ -572,9 +575,6 @@ def test_preview_counts_each_member_once_for_quiet_hours(make_daemon):
     assert (q["sampled"], q["outside_now"]) == (6, 4), q
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/api.c: GET "
-                   "/api/v1/messages/ID does not show not_before, so staff "
-                   "cannot see when a deferred alert text will go")
 def test_message_api_shows_not_before(make_daemon):
     d, who = quiet_daemon(make_daemon)
     a = sms_alert(d, ["town"])
@@ -875,11 +875,6 @@ def test_help_reply_overtakes_queued_alert_messages(make_daemon, fakeprov):
         >= 80 - k - 2
 
 
-@pytest.mark.xfail(strict=True, reason="alerts.c promises that two alerts "
-                   "on one sender interleave so both progress, but the "
-                   "first alert's whole backlog is queued first and the "
-                   "dispatcher claims by (next_attempt_at, id): the second "
-                   "alert sends nothing until the first is done")
 def test_two_alerts_on_one_sender_both_progress(make_daemon, fakeprov):
     d, a, b, _ = two_alerts(make_daemon, fakeprov)
     wait_alert(d, a, "done", timeout=60)
@@ -1017,11 +1012,6 @@ def test_idempotency_key_on_create_and_send(make_daemon):
     assert alerts_ids(d) == [first["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="alerts_api.c al_action(): the "
-                   "send's Idempotency-Key is stored before the status, "
-                   "template and audience checks, so after a refused send "
-                   "the retry answers 200 duplicate for an alert still in "
-                   "draft, and it is never sent")
 def test_refused_send_does_not_use_up_its_idempotency_key(make_daemon):
     """A send refused with 422 did nothing, so its retry with the same
     Idempotency-Key, once the cause is fixed, must send, not answer

@@ -410,11 +410,11 @@ START_TEST(test_transitions)
 	store_alert_row_free(&r);
 
 	/* The send key belongs to one alert. */
-	ck_assert_int_eq(
-	    store_alert_send_key(a_st, id, "s1", &dup_id, a_err, sizeof(a_err)),
+	ck_assert_int_eq(store_alert_send_key(a_st, id, "s1", true, &dup_id,
+			     a_err, sizeof(a_err)),
 	    0);
 	ck_assert_int_eq(dup_id, 0);
-	ck_assert_int_eq(store_alert_send_key(a_st, id + 1, "s1", &dup_id,
+	ck_assert_int_eq(store_alert_send_key(a_st, id + 1, "s1", true, &dup_id,
 			     a_err, sizeof(a_err)),
 	    0);
 	ck_assert_int_eq(dup_id, id);
