@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "members-internal.h"
+#include "quiet.h"
 #include "members.h"
 #include "phone.h"
 #include "store.h"
@@ -292,19 +293,6 @@ mb_tag_array(json_t *v, const char *key, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
-/* A time zone name: "America/Chicago"; shape only (tzdata decides). */
-static bool
-mb_tz_ok(const char *s)
-{
-	const char *p;
-
-	if (*s == '\0' || *s == '/' || strstr(s, "..") != NULL)
-		return false;
-	for (p = s; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p))
-			return false;
-	return true;
-}
 
 void
 mb_fields_clear(struct mb_fields *mf)
@@ -343,10 +331,13 @@ mb_parse_texts(json_t *o, struct mb_fields *mf, bool patch, char *err,
 			return -1;
 		if (!present || (s == NULL && !patch))
 			continue;
-		if (s != NULL && t[i].bit == MF_TIME_ZONE && !mb_tz_ok(s)) {
+		if (s != NULL && t[i].bit == MF_TIME_ZONE &&
+		    (*s != '\0' || !patch) && !quiet_zone_valid(s)) {
 			snprintf(err, errlen,
-			    "time_zone: not a time zone name "
-			    "(\"America/Chicago\")");
+			    "time_zone: '%.64s' is not a time zone of this "
+			    "system's tz database (an IANA name such as "
+			    "\"America/Chicago\")",
+			    s);
 			return -1;
 		}
 		if (s != NULL && *s == '\0' && patch)

@@ -932,9 +932,6 @@ def test_bad_input_is_refused_and_nothing_stored(make_daemon):
     assert alerts_ids(d) == [a["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/members.c stores any "
-                   "time_zone that looks like a path; it should refuse a "
-                   "zone quiet_zone_valid() rejects with 422")
 def test_member_time_zone_must_be_known(make_daemon):
     d = make_daemon(ALWAYS)
     r = d.api("POST", "/api/v1/members", {"phone": e164(2),
