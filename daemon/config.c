@@ -164,6 +164,12 @@ static const struct config_key config_http_keys[] = {
     {CONFIG_KEY("api_token_file", CONFIG_T_PATH, CONFIG_OFF(api_token_file), 1,
 	PATH_MAX)},
     {CONFIG_KEY("public_url", CONFIG_T_URL, CONFIG_OFF(public_url), 1, 2048)},
+    /* each connection holds a descriptor; a million is past any limit */
+    {CONFIG_KEY("max_connections", CONFIG_T_UINT, CONFIG_OFF(max_connections),
+	1, 1000000)},
+    /* under 100 ms cuts off healthy clients; over 1 h is no deadline */
+    {CONFIG_KEY("request_timeout", CONFIG_T_DURATION,
+	CONFIG_OFF(request_timeout_ms), 100, CONFIG_MS_H)},
     {.name = NULL},
 };
 
@@ -704,6 +710,7 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->shutdown_timeout_ms = 10 * CONFIG_MS_S;
 	cfg->listen_port = 8080;
 	cfg->max_body = CONFIG_MIB;
+	cfg->request_timeout_ms = 30 * CONFIG_MS_S;
 	cfg->batch = 256;
 	cfg->max_in_flight = 512;
 	cfg->lease_ms = 60 * CONFIG_MS_S;

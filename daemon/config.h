@@ -73,6 +73,10 @@ struct config {
 	char *api_token;      /* NULL = use api_token_file */
 	char *api_token_file; /* default "<var_dir>/api.token" */
 	char *public_url;     /* base URL providers see; NULL = none */
+	/* 0 = the default, 4096; main.c fits it to RLIMIT_NOFILE */
+	unsigned max_connections;
+	/* for the head and body of one request; default 30000 */
+	unsigned request_timeout_ms;
 
 	/* [http_client]: outbound HTTP to SMS providers */
 	unsigned client_connect_timeout_ms; /* default 5000 */

@@ -7,6 +7,20 @@
  * the same way to answer, JSON errors included. Because a request is a
  * heap object the handler owns, a reply can wait for the store's group
  * commit (doc/queue.md) without blocking anything.
+ *
+ * Connections. evhttp's own timeout is an idle timeout: it restarts on
+ * every byte, so a client sending one header line every few seconds kept
+ * its connection for hours, and nothing capped how many connections
+ * there were. libevent 2.1 has no hook for a new connection, only one
+ * that makes its bufferevent (evhttp_set_bevcb). We make it there, hold
+ * a reference, and on the next callback of the loop (before any I/O on
+ * it) read the evhttp connection back from its callback argument; from
+ * then on a close callback tells us when evhttp frees it. Each
+ * connection has one timer: the deadline for its next request. It is
+ * armed when the connection is ready for a request and stopped when a
+ * complete request reaches a handler; if it fires, the connection is
+ * closed. Requests find their connection through a table indexed by
+ * descriptor.
  */
 #include "autoconf.h"
 
@@ -23,6 +37,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -34,7 +49,10 @@
 #include "xmalloc.h"
 
 #define HTTP_MAX_HEADERS 16384 /* request line + headers */
-#define HTTP_TIMEOUT_S	 30    /* idle keep-alive and slow clients */
+#define HTTP_TIMEOUT_S	 30    /* a stalled write; idle between reads */
+/* Bytes read and dropped before a refused connection is closed, so that
+ * the close sends FIN, not RST, and the 503 is not lost. */
+#define HTTP_REFUSE_DRAIN 65536
 
 struct http_route_entry {
 	TAILQ_ENTRY(http_route_entry) entry;
@@ -45,12 +63,32 @@ struct http_route_entry {
 };
 TAILQ_HEAD(http_route_list, http_route_entry);
 
+/* One client connection (see the top of the file). */
+struct http_conn {
+	TAILQ_ENTRY(http_conn) entry;
+	struct http_server *srv;
+	struct bufferevent *bev;	 /* referenced by us until set up */
+	struct evhttp_connection *evcon; /* NULL until set up */
+	struct event *ev;		 /* set-up, then the deadline */
+	struct http_req *req;		 /* in a handler's hands, or NULL */
+	int fd;
+};
+TAILQ_HEAD(http_conn_list, http_conn);
+
 struct http_server {
 	struct event_base *base;
 	struct evhttp *evh;
 	struct evhttp_bound_socket *sock;
 	struct metrics *metrics;
 	struct http_route_list routes;
+	struct http_conn_list conns;
+	unsigned nconns;
+	unsigned max_conns;
+	struct timeval req_timeout;
+	struct http_conn **byfd; /* [fd]: the connection on it, or NULL */
+	size_t nbyfd;
+	bool at_limit;	       /* logged; cleared below the cap */
+	unsigned long refused; /* while at_limit */
 };
 
 static void http_on_request(struct evhttp_request *, void *);
@@ -58,7 +96,17 @@ static bool http_match(const char *, const char *, struct http_req *);
 static enum http_method http_method_of(struct evhttp_request *);
 static void http_req_free(struct http_req *);
 static void http_text_safe(char *);
-static void http_stream_closed(struct evhttp_connection *, void *);
+static struct bufferevent *http_conn_new_cb(struct event_base *, void *);
+static void http_conn_on_event(evutil_socket_t, short, void *);
+static void http_conn_setup(struct http_conn *);
+static void http_conn_refuse(struct http_conn *);
+static void http_conn_expired(struct http_conn *);
+static void http_conn_closed(struct evhttp_connection *, void *);
+static void http_conn_forget(struct http_conn *);
+static void http_conn_ready(struct http_conn *);
+static struct http_conn *http_conn_of(struct http_server *,
+    struct evhttp_request *);
+static void http_stream_closed(struct http_stream *);
 static void http_stream_written(struct evhttp_connection *, void *);
 static void http_stream_wake(evutil_socket_t, short, void *);
 
@@ -66,8 +114,9 @@ static void http_stream_wake(evutil_socket_t, short, void *);
  * A reply sent in chunks. libevent keeps a request whose client went away
  * (EOF, write error, timeout) detached from its connection until
  * evhttp_send_reply_end() frees it, and tells us through the connection's
- * close callback; when the whole server is freed it frees the request
- * itself, so 'ev' is then cleared and never touched again.
+ * close callback (http_conn_closed); when the whole server is freed it
+ * frees the request itself, so 'ev' is then cleared and never touched
+ * again.
  */
 struct http_stream {
 	struct http_req *req;
@@ -98,6 +147,9 @@ http_new(struct event_base *base, size_t max_body, struct metrics *metrics)
 	srv->base = base;
 	srv->metrics = metrics;
 	TAILQ_INIT(&srv->routes);
+	TAILQ_INIT(&srv->conns);
+	http_set_limits(srv, HTTP_DEFAULT_MAX_CONNECTIONS,
+	    HTTP_DEFAULT_REQUEST_TIMEOUT_MS);
 	if ((srv->evh = evhttp_new(base)) == NULL)
 		fatalx("http_new: evhttp_new failed");
 	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)max_body);
@@ -110,7 +162,17 @@ http_new(struct event_base *base, size_t max_body, struct metrics *metrics)
 	 * sees the 413 instead of a reset. */
 	evhttp_set_flags(srv->evh, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(srv->evh, http_on_request, srv);
+	evhttp_set_bevcb(srv->evh, http_conn_new_cb, srv);
 	return srv;
+}
+
+void
+http_set_limits(struct http_server *srv, unsigned max_connections,
+    unsigned request_timeout_ms)
+{
+	srv->max_conns = max_connections;
+	srv->req_timeout.tv_sec = request_timeout_ms / 1000;
+	srv->req_timeout.tv_usec = (request_timeout_ms % 1000) * 1000;
 }
 
 void
@@ -166,16 +228,237 @@ void
 http_free(struct http_server *srv)
 {
 	struct http_route_entry *r;
+	struct http_conn *c;
 
 	if (srv == NULL)
 		return;
+	/* Frees every connection; those set up leave through the close
+	 * callback, the ones accepted in this very loop turn stay. */
 	evhttp_free(srv->evh);
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+		bufferevent_decref(c->bev);
+		http_conn_forget(c);
+	}
+	free(srv->byfd);
 	while ((r = TAILQ_FIRST(&srv->routes)) != NULL) {
 		TAILQ_REMOVE(&srv->routes, r, entry);
 		free(r->pattern);
 		free(r);
 	}
 	free(srv);
+}
+
+/*
+ * evhttp accepted a connection and wants its bufferevent. The set-up runs
+ * on the next callback of this loop turn, before any I/O on it: evhttp
+ * has then filled in the bufferevent's callback argument. Our reference
+ * keeps the bufferevent valid if evhttp gave up on it meanwhile.
+ */
+static struct bufferevent *
+http_conn_new_cb(struct event_base *base, void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_conn *c = xcalloc(1, sizeof(*c));
+
+	c->srv = srv;
+	c->fd = -1;
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->ev = event_new(base, -1, 0, http_conn_on_event, c);
+	if (c->bev == NULL || c->ev == NULL)
+		fatalx("http: cannot allocate a connection");
+	bufferevent_incref(c->bev);
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	event_active(c->ev, EV_TIMEOUT, 0);
+	return c->bev;
+}
+
+static void
+http_conn_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon == NULL)
+		http_conn_setup(c);
+	else
+		http_conn_expired(c);
+}
+
+/* Learns the connection, then refuses it or starts its deadline. */
+static void
+http_conn_setup(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	void *evcon = NULL;
+	size_t n;
+
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+	if (evcon == NULL) {
+		/* evhttp freed it already (out of memory, epoll failed) */
+		bufferevent_decref(c->bev);
+		http_conn_forget(c);
+		return;
+	}
+	c->evcon = evcon;
+	c->fd = (int)bufferevent_getfd(c->bev);
+	bufferevent_decref(c->bev); /* evhttp's alone from now on */
+	evhttp_connection_set_closecb(c->evcon, http_conn_closed, c);
+	if (c->fd >= 0 && (size_t)c->fd >= srv->nbyfd) {
+		n = srv->nbyfd == 0 ? 1024 : srv->nbyfd;
+		while (n <= (size_t)c->fd)
+			n *= 2;
+		srv->byfd = xreallocarray(srv->byfd, n, sizeof(*srv->byfd));
+		memset(srv->byfd + srv->nbyfd, 0,
+		    (n - srv->nbyfd) * sizeof(*srv->byfd));
+		srv->nbyfd = n;
+	}
+	if (c->fd >= 0)
+		srv->byfd[c->fd] = c;
+	if (srv->nconns > srv->max_conns) {
+		http_conn_refuse(c);
+		return;
+	}
+	http_conn_ready(c);
+}
+
+/* The connection waits for a request: its deadline starts now. */
+static void
+http_conn_ready(struct http_conn *c)
+{
+	c->req = NULL;
+	event_add(c->ev, &c->srv->req_timeout);
+}
+
+/*
+ * Over the cap: a fixed 503 and close, without waiting for the request,
+ * so the descriptor is free again at once. What the client sent already
+ * is read first: closing a socket with unread data resets it, and the
+ * reset can overtake the 503.
+ */
+static void
+http_conn_refuse(struct http_conn *c)
+{
+	static const char body[] =
+	    "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many "
+	    "connections; try again later\"}}";
+	struct http_server *srv = c->srv;
+	char sink[4096], reply[512];
+	size_t drained = 0;
+	ssize_t n;
+	int len;
+
+	while (drained < HTTP_REFUSE_DRAIN &&
+	    (n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+		drained += (size_t)n;
+	len = snprintf(reply, sizeof(reply),
+	    "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Retry-After: 1\r\n"
+	    "Connection: close\r\n"
+	    "\r\n%s",
+	    sizeof(body) - 1, body);
+	/* A fresh socket's send buffer takes these few bytes whole. */
+	(void)send(c->fd, reply, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (srv->metrics != NULL)
+		metrics_count_http(srv->metrics, "over_capacity", 503);
+	if (!srv->at_limit) {
+		srv->at_limit = true;
+		log_warnx("http_connections_at_limit max=%u action=\"new "
+			  "connections are answered 503 until some close\"",
+		    srv->max_conns);
+	}
+	srv->refused++;
+	evhttp_connection_free(c->evcon); /* http_conn_closed() frees c */
+}
+
+/*
+ * The deadline passed. A connection still writing its last reply is
+ * given another period (evhttp's write timeout covers a stalled reader);
+ * one that did not deliver a whole request in time is closed.
+ */
+static void
+http_conn_expired(struct http_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (c->req != NULL)
+		return;
+	if (evbuffer_get_length(out) > 0) {
+		event_add(c->ev, &c->srv->req_timeout);
+		return;
+	}
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	log_info("http_request_timeout peer=%s timeout_ms=%lld "
+		 "action=\"connection closed\"",
+	    addr != NULL ? addr : "-",
+	    (long long)c->srv->req_timeout.tv_sec * 1000 +
+		c->srv->req_timeout.tv_usec / 1000);
+	evhttp_connection_free(c->evcon); /* http_conn_closed() frees c */
+}
+
+/*
+ * evhttp frees the connection. A request still attached to it is freed
+ * with it, so the handler that holds it must no longer touch 'ev'; a
+ * request libevent detached before (the client left) stays valid until
+ * it is replied to.
+ */
+static void
+http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http_req *req = c->req;
+
+	(void)evcon;
+	if (req != NULL) {
+		req->conn = NULL;
+		if (req->ev != NULL &&
+		    evhttp_request_get_connection(req->ev) != NULL)
+			req->ev = NULL;
+		if (req->stream != NULL)
+			http_stream_closed(req->stream);
+	}
+	http_conn_forget(c);
+}
+
+static void
+http_conn_forget(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	if (c->fd >= 0 && (size_t)c->fd < srv->nbyfd && srv->byfd[c->fd] == c)
+		srv->byfd[c->fd] = NULL;
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	if (srv->at_limit && srv->nconns < srv->max_conns) {
+		log_info("http_connections_below_limit max=%u refused=%lu",
+		    srv->max_conns, srv->refused);
+		srv->at_limit = false;
+		srv->refused = 0;
+	}
+	event_free(c->ev);
+	free(c);
+}
+
+/* The connection a complete request arrived on, or NULL. */
+static struct http_conn *
+http_conn_of(struct http_server *srv, struct evhttp_request *ev)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	struct http_conn *c;
+	evutil_socket_t fd;
+
+	if (evcon == NULL)
+		return NULL;
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd < 0 || (size_t)fd >= srv->nbyfd)
+		return NULL;
+	c = srv->byfd[fd];
+	return c != NULL && c->evcon == evcon ? c : NULL;
 }
 
 static enum http_method
@@ -263,6 +546,11 @@ http_on_request(struct evhttp_request *ev, void *arg)
 	req->srv = srv;
 	req->ev = ev;
 	req->route = "unmatched";
+	/* A whole request is in: the deadline stops until the reply. */
+	if ((req->conn = http_conn_of(srv, ev)) != NULL) {
+		req->conn->req = req;
+		event_del(req->conn->ev);
+	}
 	req->method = http_method_of(ev);
 	req->path = evhttp_uridecode(raw ? raw : "/", 0, &plen);
 	if (uri != NULL && evhttp_uri_get_query(uri) != NULL)
@@ -313,6 +601,8 @@ http_on_request(struct evhttp_request *ev, void *arg)
 const char *
 http_header(const struct http_req *req, const char *name)
 {
+	if (req->ev == NULL)
+		return NULL; /* the server is being freed */
 	return evhttp_find_header(evhttp_request_get_input_headers(req->ev),
 	    name);
 }
@@ -320,10 +610,13 @@ http_header(const struct http_req *req, const char *name)
 size_t
 http_headers(const struct http_req *req, struct webhook_kv *out, size_t max)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req->ev);
+	struct evkeyvalq *h;
 	struct evkeyval *kv;
 	size_t n = 0;
 
+	if (req->ev == NULL)
+		return 0;
+	h = evhttp_request_get_input_headers(req->ev);
 	TAILQ_FOREACH(kv, h, next) {
 		if (n < max) {
 			out[n].key = kv->key;
@@ -337,11 +630,12 @@ http_headers(const struct http_req *req, struct webhook_kv *out, size_t max)
 const char *
 http_peer(const struct http_req *req)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+	struct evhttp_connection *conn;
 	char *addr = NULL;
 	ev_uint16_t port = 0;
 
-	if (conn == NULL)
+	if (req->ev == NULL ||
+	    (conn = evhttp_request_get_connection(req->ev)) == NULL)
 		return "";
 	evhttp_connection_get_peer(conn, &addr, &port);
 	return addr != NULL ? addr : "";
@@ -350,14 +644,25 @@ http_peer(const struct http_req *req)
 void
 http_add_header(struct http_req *req, const char *name, const char *value)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req->ev), name,
-	    value);
+	if (req->ev != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req->ev),
+		    name, value);
 }
 
+/*
+ * Frees req. Its connection, if any, waits for the next request from
+ * here on (before evhttp gets the reply: sending may free the
+ * connection).
+ */
 static void
 http_req_free(struct http_req *req)
 {
 	size_t i;
+
+	if (req->conn != NULL) {
+		http_conn_ready(req->conn);
+		req->conn = NULL;
+	}
 
 	for (i = 0; i < req->nparams; i++)
 		free(req->params[i]);
@@ -371,18 +676,22 @@ void
 http_reply(struct http_req *req, int code, const char *ctype, const char *body,
     size_t len)
 {
-	struct evbuffer *out = evhttp_request_get_output_buffer(req->ev);
+	struct evhttp_request *ev = req->ev;
 
-	if (ctype != NULL)
-		http_add_header(req, "Content-Type", ctype);
-	if (len > 0 && req->method != HTTP_HEAD)
-		evbuffer_add(out, body, len);
 	if (req->srv->metrics != NULL)
 		metrics_count_http(req->srv->metrics, req->route, code);
 	log_trace(TRACE_HTTP, "http_reply path=%s status=%d bytes=%zu",
 	    req->path ? req->path : "-", code, len);
-	evhttp_send_reply(req->ev, code, NULL, NULL);
+	if (ev != NULL) {
+		if (ctype != NULL)
+			http_add_header(req, "Content-Type", ctype);
+		if (len > 0 && req->method != HTTP_HEAD)
+			evbuffer_add(evhttp_request_get_output_buffer(ev), body,
+			    len);
+	}
 	http_req_free(req);
+	if (ev != NULL)
+		evhttp_send_reply(ev, code, NULL, NULL);
 }
 
 void
@@ -456,26 +765,23 @@ http_reply_start(struct http_req *req, int code, const char *ctype)
 		metrics_count_http(req->srv->metrics, req->route, code);
 	log_trace(TRACE_HTTP, "http_reply_start path=%s status=%d",
 	    req->path ? req->path : "-", code);
-	if ((hs->conn = evhttp_request_get_connection(req->ev)) == NULL) {
+	if (req->ev == NULL ||
+	    (hs->conn = evhttp_request_get_connection(req->ev)) == NULL) {
 		hs->gone = true; /* the client left while we worked */
 		return;
 	}
-	evhttp_connection_set_closecb(hs->conn, http_stream_closed, hs);
 	evhttp_send_reply_start(req->ev, code, NULL);
 }
 
-/* The connection is being freed: the client went away, or shutdown. */
+/*
+ * The connection is being freed: the client went away, or shutdown
+ * (http_conn_closed() has cleared req->ev if it goes with it).
+ */
 static void
-http_stream_closed(struct evhttp_connection *conn, void *arg)
+http_stream_closed(struct http_stream *hs)
 {
-	struct http_stream *hs = arg;
-
-	(void)conn;
 	hs->gone = true;
 	hs->conn = NULL;
-	/* Still attached: libevent frees the request with the connection. */
-	if (evhttp_request_get_connection(hs->req->ev) != NULL)
-		hs->req->ev = NULL;
 	if (hs->fn != NULL)
 		event_active(hs->wake, EV_TIMEOUT, 0);
 }
@@ -542,15 +848,16 @@ http_reply_end(struct http_req *req)
 {
 	struct http_stream *hs = req->stream;
 
+	struct evhttp_request *ev = req->ev;
+
 	log_trace(TRACE_HTTP, "http_reply_end path=%s gone=%d",
 	    req->path ? req->path : "-", hs->gone);
-	if (hs->conn != NULL)
-		evhttp_connection_set_closecb(hs->conn, NULL, NULL);
-	if (req->ev != NULL)
-		evhttp_send_reply_end(req->ev); /* frees a detached one too */
 	event_free(hs->wake);
 	free(hs);
+	req->stream = NULL;
 	http_req_free(req);
+	if (ev != NULL)
+		evhttp_send_reply_end(ev); /* frees a detached one too */
 }
 
 void
@@ -561,7 +868,7 @@ http_reply_abort(struct http_req *req)
 	log_trace(TRACE_HTTP, "http_reply_abort path=%s",
 	    req->path ? req->path : "-");
 	/* The close callback runs inside: it clears req->ev, whose request
-	 * the connection frees. */
+	 * the connection frees, and req->conn. */
 	if (hs->conn != NULL)
 		evhttp_connection_free(hs->conn);
 	http_reply_end(req);

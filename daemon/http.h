@@ -10,6 +10,12 @@
  *  - Bodies over the configured limit never reach a handler (evhttp answers
  *    413 and the server keeps serving).
  *  - Every reply is counted per route and status in metrics.
+ *  - Slow and surplus clients: a connection gets request_timeout to send
+ *    a whole request (head and body), counted from when it is ready for
+ *    one (accepted, or the previous reply handed over); after that it is
+ *    closed. While a handler holds a request, no deadline runs. A
+ *    connection beyond max_connections is answered 503 at once and
+ *    closed, so the descriptors in use stay bounded.
  *  - Loop thread only.
  */
 #ifndef OD_HTTP_H
@@ -24,11 +30,15 @@
 
 struct event_base;
 struct evhttp_request;
+struct http_conn;
 struct http_server;
 struct http_stream;
 struct metrics;
 
 #define HTTP_MAX_PARAMS 4
+/* Defaults of [http] max_connections and request_timeout. */
+#define HTTP_DEFAULT_MAX_CONNECTIONS	4096
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
 
 enum http_method {
 	HTTP_GET = 0x01,
@@ -52,6 +62,7 @@ struct http_req {
 	size_t body_len;
 	void *user;		    /* free for the handler */
 	struct http_stream *stream; /* http.c: a reply sent in chunks */
+	struct http_conn *conn;	    /* http.c: NULL once the client left */
 };
 
 typedef void http_handler_fn(struct http_req *req, void *arg);
@@ -59,6 +70,12 @@ typedef void http_handler_fn(struct http_req *req, void *arg);
 /* Creates a server on base that counts into 'metrics' (may be NULL). */
 struct http_server *http_new(struct event_base *base, size_t max_body,
     struct metrics *metrics);
+/*
+ * Sets the connection cap and the request deadline (defaults above); for
+ * connections accepted from then on.
+ */
+void http_set_limits(struct http_server *srv, unsigned max_connections,
+    unsigned request_timeout_ms);
 /*
  * Adds a route. 'pattern' is a path whose segments may be "{name}", e.g.
  * "/api/v1/messages/{id}"; 'methods' is a mask of HTTP_*. Routes are tried

@@ -18,6 +18,7 @@
  */
 #include "autoconf.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -65,6 +66,14 @@
 #define MAIN_TRIM_THRESHOLD (64 * 1024 * 1024)
 #define MAIN_MMAP_THRESHOLD (32 * 1024 * 1024)
 #define MAIN_TOKEN_BYTES    32
+/*
+ * Descriptors kept free of HTTP connections: the store (database, WAL,
+ * shared memory, the syncer's WAL handle), the log, the listener, the
+ * connections accepted in one go past the cap (the listen backlog,
+ * 128), SMTP sessions and imports, with room to spare. The HTTP client's
+ * connections come on top.
+ */
+#define MAIN_FD_RESERVE 256
 
 struct daemon_state {
 	struct config *cfg;
@@ -93,6 +102,7 @@ static void main_on_config_warning(void *, const char *);
 static char *main_load_token(const struct config *);
 static char *main_new_token(const struct config *, bool);
 static void main_check_modes(const struct config *);
+static unsigned main_max_connections(const struct config *);
 static void main_on_signal(evutil_socket_t, short, void *);
 static void main_on_stopped(void *);
 static int main_run(struct daemon_state *);
@@ -237,6 +247,46 @@ main_check_modes(const struct config *cfg)
 			    path[i], (unsigned)(sb.st_mode & 07777), path[i]);
 		free(path[i]);
 	}
+}
+
+/*
+ * [http] max_connections, fitted to the descriptor limit: the soft limit
+ * is raised (up to the hard one) to hold the connections plus a reserve;
+ * if it cannot be, fewer connections are allowed - with a warning when
+ * the number was configured, quietly for the default.
+ */
+static unsigned
+main_max_connections(const struct config *cfg)
+{
+	unsigned want = cfg->max_connections != 0
+	    ? cfg->max_connections
+	    : HTTP_DEFAULT_MAX_CONNECTIONS;
+	rlim_t reserve = MAIN_FD_RESERVE + (rlim_t)cfg->client_max_total;
+	rlim_t need = (rlim_t)want + reserve;
+	struct rlimit rl;
+	unsigned fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+		    ? need
+		    : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= need)
+			return want;
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	fit = rl.rlim_cur > reserve + 1 ? (unsigned)(rl.rlim_cur - reserve) : 1;
+	if (cfg->max_connections != 0)
+		log_warnx("http_max_connections_lowered configured=%u used=%u "
+			  "nofile=%llu hint=\"raise the descriptor limit "
+			  "(LimitNOFILE=, ulimit -n)\"",
+		    want, fit, (unsigned long long)rl.rlim_cur);
+	else
+		log_info("http_max_connections_lowered default=%u used=%u "
+			 "nofile=%llu",
+		    want, fit, (unsigned long long)rl.rlim_cur);
+	return fit;
 }
 
 static void
@@ -441,6 +491,8 @@ main_run(struct daemon_state *ds)
 		return CONFIG_EX_CONFIG;
 	}
 	ds->http = http_new(ds->base, ds->cfg->max_body, ds->metrics);
+	http_set_limits(ds->http, main_max_connections(ds->cfg),
+	    ds->cfg->request_timeout_ms);
 	deps.st = ds->st;
 	deps.dispatch = ds->dispatch;
 	deps.metrics = ds->metrics;
