@@ -265,6 +265,8 @@ static const struct config_key config_list_keys[] = {
 	CONFIG_LST(welcome_email_subject), 1, 998)},
     {CONFIG_KEY("welcome_email", CONFIG_T_STRING, CONFIG_LST(welcome_email), 1,
 	65536)},
+    {CONFIG_KEY("time_zone", CONFIG_T_STRING, CONFIG_LST(time_zone), 1,
+	QUIET_ZONE_NAME_MAX - 1)},
     {.name = NULL},
 };
 
@@ -1143,6 +1145,13 @@ config_list_finish(struct config *cfg, struct config_list *l, char *err,
 		    config_section_line(sec, "sender"),
 		    "sender '%s' of [%s] is not a [sender %s] section",
 		    l->sender, sec->name, l->sender);
+	if (l->time_zone != NULL && !quiet_zone_valid(l->time_zone))
+		return config_fail(err, errlen, sec->file,
+		    config_section_line(sec, "time_zone"),
+		    "time_zone '%s' of [%s] is not a zone of the system's tz "
+		    "database (an IANA name such as America/Chicago; see "
+		    "/usr/share/zoneinfo)",
+		    l->time_zone, sec->name);
 	if (config_texts_check(config_list_texts, l, sec, err, errlen) == -1 ||
 	    config_list_keywords(cfg, l, err, errlen) == -1)
 		return -1;
@@ -1312,6 +1321,7 @@ config_free(struct config *cfg)
 		free(l->ask_email);
 		free(l->welcome_email_subject);
 		free(l->welcome_email);
+		free(l->time_zone);
 		free(l->keywords_raw);
 		free(l->questions_raw);
 	}

@@ -52,6 +52,9 @@ struct config_list {
 	char *ask_email;
 	char *welcome_email_subject; /* for the email welcome; NULL = none */
 	char *welcome_email;
+	/* the quiet hours zone of members with none of their own or of
+	 * their number (an IANA name); NULL = none */
+	char *time_zone;
 	char *keywords_raw;  /* as written (keywords = ...) */
 	char *questions_raw; /* as written (questions = ...) */
 	const struct config_section *section;

@@ -601,6 +601,7 @@ inbound_new(const struct inbound_deps *deps, char *err, size_t errlen)
 		defs[i].welcome_email_subject = l->welcome_email_subject;
 		defs[i].welcome_email = l->welcome_email;
 		defs[i].double_optin = l->double_optin;
+		defs[i].time_zone = l->time_zone;
 		defs[i].questions = qs + nq;
 		defs[i].nquestions = l->nquestions;
 		for (j = 0; j < l->nquestions; j++, nq++) {

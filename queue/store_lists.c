@@ -43,21 +43,23 @@ static const char store_lists_sql_kw_owner[] =
     " JOIN lists l ON l.id = k.list_id WHERE k.keyword = ?1";
 /*
  * ?1 name, ?2 sender, ?3 welcome SMS, ?4 email subject, ?5 email body,
- * ?6 double opt-in, ?7 questions, ?8 from_config, ?9 now.
+ * ?6 double opt-in, ?7 questions, ?8 from_config, ?9 now, ?10 time zone.
  */
 static const char store_lists_sql_insert[] =
     "INSERT INTO lists (name, sender, welcome_sms, welcome_email_subject,"
     " welcome_email, double_optin, questions, from_config, created_at,"
-    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
-/* ?10 id; matches only when something differs. */
+    " updated_at, time_zone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,"
+    " ?10)";
+/* ?11 id; matches only when something differs. */
 static const char store_lists_sql_update[] =
     "UPDATE lists SET name = ?1, sender = ?2, welcome_sms = ?3,"
     " welcome_email_subject = ?4, welcome_email = ?5, double_optin = ?6,"
-    " questions = ?7, from_config = ?8, updated_at = ?9 WHERE id = ?10"
+    " questions = ?7, from_config = ?8, updated_at = ?9, time_zone = ?10"
+    " WHERE id = ?11"
     " AND (name IS NOT ?1 OR sender IS NOT ?2 OR welcome_sms IS NOT ?3"
     " OR welcome_email_subject IS NOT ?4 OR welcome_email IS NOT ?5"
     " OR double_optin IS NOT ?6 OR questions IS NOT ?7"
-    " OR from_config IS NOT ?8)";
+    " OR from_config IS NOT ?8 OR time_zone IS NOT ?10)";
 static const char store_lists_sql_kw_clear[] =
     "DELETE FROM list_keywords WHERE list_id = ?1";
 /* In a sync, a keyword may move from one config list to another. */
@@ -71,7 +73,7 @@ static const char store_lists_sql_unconfig[] =
 static const char store_lists_sql_get[] =
     "SELECT id, name, sender, welcome_sms, welcome_email_subject,"
     " welcome_email, double_optin, questions, from_config, created_at,"
-    " updated_at FROM lists WHERE id = ?1";
+    " updated_at, time_zone FROM lists WHERE id = ?1";
 static const char store_lists_sql_keywords[] =
     "SELECT keyword FROM list_keywords WHERE list_id = ?1 ORDER BY keyword";
 /*
@@ -155,6 +157,7 @@ list_info_clear(struct list_info *li)
 	free(li->welcome_sms);
 	free(li->welcome_email_subject);
 	free(li->welcome_email);
+	free(li->time_zone);
 	for (i = 0; i < li->nquestions; i++) {
 		free((char *)li->questions[i].field);
 		free((char *)li->questions[i].prompt);
@@ -168,7 +171,7 @@ static int
 store_lists_check(const struct list_def *d, char *err, size_t errlen)
 {
 	const char *texts[] = {d->sender, d->welcome_sms,
-	    d->welcome_email_subject, d->welcome_email};
+	    d->welcome_email_subject, d->welcome_email, d->time_zone};
 	const char *k;
 	size_t i;
 	size_t j;
@@ -313,8 +316,9 @@ store_lists_write(struct store *st, int64_t id, const struct list_def *d,
 	sqlite3_bind_text(stmt, 7, q, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 8, from_config ? 1 : 0);
 	sqlite3_bind_int64(stmt, 9, now);
+	queue_bind_text(stmt, 10, d->time_zone);
 	if (id != 0)
-		sqlite3_bind_int64(stmt, 10, id);
+		sqlite3_bind_int64(stmt, 11, id);
 	rc = queue_step_done(st, stmt, id == 0 ? "insert list" : "update list",
 	    err, errlen);
 	free(q);
@@ -479,7 +483,7 @@ store_lists_sync_gone(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, bool *wrote, char *err, size_t errlen)
 {
 	static const struct list_def none = {NULL, NULL, 0, NULL, NULL, NULL,
-	    NULL, false, NULL, 0};
+	    NULL, false, NULL, 0, NULL};
 	sqlite3_stmt *stmt;
 	int64_t gone[64];
 	size_t ngone;
@@ -743,6 +747,7 @@ store_list_get(struct store *st, int64_t id, struct list_info *out, bool *found,
 		out->double_optin = sqlite3_column_int(stmt, 6) != 0;
 		q = store_lists_dup(stmt, 7);
 		out->from_config = sqlite3_column_int(stmt, 8) != 0;
+		out->time_zone = store_lists_dup(stmt, 11);
 		*found = true;
 	} else if (rc != SQLITE_DONE)
 		store_errmsg(st, "read list", err, errlen);
@@ -888,6 +893,7 @@ store_list_json(struct store *st, int64_t id, char *err, size_t errlen)
 		    json_is_array(q) ? q : json_array());
 		if (q != NULL && !json_is_array(q))
 			json_decref(q);
+		json_object_set_new(o, "time_zone", queue_json_text(stmt, 11));
 		json_object_set_new(o, "from_config",
 		    json_boolean(sqlite3_column_int(stmt, 8) != 0));
 		json_object_set_new(o, "created_at", queue_json_time(stmt, 9));

@@ -202,6 +202,9 @@ struct list_def {
 	bool double_optin;
 	const struct list_question *questions;
 	size_t nquestions;
+	/* quiet hours fallback for its members (an IANA name the caller
+	 * checked with quiet_zone_valid()); NULL = none */
+	const char *time_zone;
 };
 
 /* A list as read back; owned, free with list_info_clear(). */
@@ -216,6 +219,7 @@ struct list_info {
 	bool from_config;
 	struct list_question *questions; /* field/prompt owned */
 	size_t nquestions;
+	char *time_zone; /* NULL = none */
 };
 void list_info_clear(struct list_info *li);
 
@@ -226,8 +230,9 @@ void list_info_clear(struct list_info *li);
  * claims fails the start with "keyword K of [list NAME] belongs to list
  * M (created through the API)". Lists that left the config keep their
  * members and stay (from_config = 0) but lose their keywords (nothing in
- * the config answers them any more). A stored list with a config list's
- * name becomes that config list (same id, members kept).
+ * the config answers them any more); their time_zone stays. A stored
+ * list with a config list's name becomes that config list (same id,
+ * members kept).
  */
 int store_list_sync(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen);
@@ -261,7 +266,8 @@ int store_list_by_name(struct store *st, const char *name, int64_t *id,
 /*
  * A list as JSON: id, name, keywords [], sender, welcome_sms,
  * welcome_email_subject, welcome_email, double_optin, questions
- * [{field, prompt}], from_config, counts {active, pending, left} (of
+ * [{field, prompt}], time_zone (null if none), from_config, counts
+ * {active, pending, left} (of
  * subscriptions: a member on SMS and email counts twice), created_at,
  * updated_at. store_lists_json(): {"lists": [...]}.
  */

@@ -593,7 +593,8 @@ static const char config_test_lists_text[] =
     "[list vote]\n"						  /* 19 */
     "keywords = VOTE\n"						  /* 20 */
     "welcome = {program}: hi! Msg freq varies. Msg&data rates may apply. "
-    "Reply HELP for help, STOP to opt out.\n"; /* 21 */
+    "Reply HELP for help, STOP to opt out.\n" /* 21 */
+    "time_zone = America/Chicago\n";	      /* 22 */
 
 START_TEST(test_config_lists)
 {
@@ -632,6 +633,7 @@ START_TEST(test_config_lists)
 	ck_assert_ptr_null(l->welcome);
 	ck_assert_str_eq(l->welcome_email_subject, "Welcome");
 	ck_assert_str_eq(l->welcome_email, "Thanks for joining.");
+	ck_assert_ptr_null(l->time_zone);
 	ck_assert_int_eq(l->section->line, 11);
 	l = config_list_lookup(cfg, "vote");
 	ck_assert_ptr_eq(l, &cfg->lists[1]);
@@ -639,6 +641,7 @@ START_TEST(test_config_lists)
 	ck_assert(!l->double_optin);
 	ck_assert_uint_eq(l->nquestions, 0);
 	ck_assert_ptr_nonnull(strstr(l->welcome, "hi!"));
+	ck_assert_str_eq(l->time_zone, "America/Chicago");
 	ck_assert_ptr_eq(config_list_by_keyword(cfg, "SUDAN"), &cfg->lists[0]);
 	ck_assert_ptr_eq(config_list_by_keyword(cfg, "VOTE"), &cfg->lists[1]);
 	ck_assert_ptr_null(config_list_by_keyword(cfg, "vote"));
@@ -727,6 +730,17 @@ START_TEST(test_config_err_lists)
 	    "keywords = b", 5,
 	    "double_optin = 'maybe' is not a boolean (yes/no, true/false, "
 	    "on/off or 1/0)");
+	/* time_zone: a zone of the tz database, as [alerts] time_zone */
+	config_test_list_error("keywords = a",
+	    "keywords = b\ntime_zone = Europe/Atlantis", 7,
+	    "time_zone 'Europe/Atlantis' of [list two] is not a zone of the "
+	    "system's tz database (an IANA name such as America/Chicago; see "
+	    "/usr/share/zoneinfo)");
+	config_test_list_error("keywords = a\ntime_zone = America/Springfield",
+	    "keywords = b", 5,
+	    "time_zone 'America/Springfield' of [list one] is not a zone of the "
+	    "system's tz database (an IANA name such as America/Chicago; see "
+	    "/usr/share/zoneinfo)");
 	config_test_list_error("keywords = a\ncolour = red", "keywords = b", 5,
 	    "unknown key 'colour' in [list one]");
 	config_test_expect_text_error("[list]\nkeywords = a\n", 1,

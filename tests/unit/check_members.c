@@ -782,6 +782,91 @@ START_TEST(test_list_crud_json)
 }
 END_TEST
 
+/*
+ * A list's time_zone (the quiet hours fallback) round trips through
+ * create, update and sync, and shows in the JSON; a change alone is a
+ * change (updated_at moves), and a list leaving the config keeps it.
+ */
+START_TEST(test_list_time_zone)
+{
+	const char *kw[] = {"TOKYO"};
+	struct list_def d = {0};
+	struct list_info li;
+	bool conflict = false;
+	bool found = false;
+	int64_t id = 0;
+	json_t *j;
+
+	d.name = "tokyo";
+	d.keywords = kw;
+	d.nkeywords = 1;
+	d.time_zone = "Asia/Tokyo";
+	ck_assert_msg(store_list_create(m_st, &d, M_T0, &id, &conflict, m_err,
+			  sizeof(m_err)) == 0,
+	    "%s", m_err);
+	ck_assert_str_eq(
+	    m_db_text("SELECT time_zone FROM lists WHERE name = 'tokyo'"),
+	    "Asia/Tokyo");
+	ck_assert_int_eq(
+	    store_list_get(m_st, id, &li, &found, m_err, sizeof(m_err)), 0);
+	ck_assert(found);
+	ck_assert_str_eq(li.time_zone, "Asia/Tokyo");
+	list_info_clear(&li);
+	j = store_list_json(m_st, id, m_err, sizeof(m_err));
+	ck_assert_msg(j != NULL, "%s", m_err);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "time_zone")),
+	    "Asia/Tokyo");
+	json_decref(j);
+	/* only the zone differs: the row is written */
+	d.time_zone = "America/Chicago";
+	ck_assert_msg(store_list_update(m_st, id, &d, M_T0 + 1000, &conflict,
+			  m_err, sizeof(m_err)) == 0,
+	    "%s", m_err);
+	ck_assert_str_eq(m_db_text("SELECT time_zone FROM lists"),
+	    "America/Chicago");
+	ck_assert_int_eq(m_db_int("SELECT updated_at FROM lists"), M_T0 + 1000);
+	/* cleared */
+	d.time_zone = NULL;
+	ck_assert_msg(store_list_update(m_st, id, &d, M_T0 + 2000, &conflict,
+			  m_err, sizeof(m_err)) == 0,
+	    "%s", m_err);
+	ck_assert_int_eq(m_db_int("SELECT time_zone IS NULL FROM lists"), 1);
+	j = store_list_json(m_st, id, m_err, sizeof(m_err));
+	ck_assert_msg(j != NULL, "%s", m_err);
+	ck_assert(json_is_null(json_object_get(j, "time_zone")));
+	json_decref(j);
+	ck_assert_int_eq(
+	    store_list_get(m_st, id, &li, &found, m_err, sizeof(m_err)), 0);
+	ck_assert_ptr_null(li.time_zone);
+	list_info_clear(&li);
+	/* the config adopts the list by name with its own zone */
+	d.time_zone = "Europe/Paris";
+	ck_assert_msg(store_list_sync(m_st, &d, 1, M_T0 + 3000, m_err,
+			  sizeof(m_err)) == 0,
+	    "%s", m_err);
+	ck_assert_str_eq(m_db_text("SELECT time_zone FROM lists"),
+	    "Europe/Paris");
+	ck_assert_int_eq(m_db_int("SELECT updated_at FROM lists"), M_T0 + 3000);
+	/* the same again writes nothing; a new zone is written */
+	ck_assert_int_eq(
+	    store_list_sync(m_st, &d, 1, M_T0 + 4000, m_err, sizeof(m_err)), 0);
+	ck_assert_int_eq(m_db_int("SELECT updated_at FROM lists"), M_T0 + 3000);
+	d.time_zone = "Asia/Tokyo";
+	ck_assert_int_eq(
+	    store_list_sync(m_st, &d, 1, M_T0 + 5000, m_err, sizeof(m_err)), 0);
+	ck_assert_str_eq(m_db_text("SELECT time_zone FROM lists"),
+	    "Asia/Tokyo");
+	ck_assert_int_eq(m_db_int("SELECT updated_at FROM lists"), M_T0 + 5000);
+	/* gone from the config: keeps its members and its zone */
+	ck_assert_int_eq(
+	    store_list_sync(m_st, NULL, 0, M_T0 + 6000, m_err, sizeof(m_err)),
+	    0);
+	ck_assert_int_eq(m_db_int("SELECT from_config FROM lists"), 0);
+	ck_assert_str_eq(m_db_text("SELECT time_zone FROM lists"),
+	    "Asia/Tokyo");
+}
+END_TEST
+
 /* ---- Subscriptions ---------------------------------------------------- */
 
 START_TEST(test_subscribe_flow)
@@ -1520,6 +1605,7 @@ members_suite(void)
 	tcase_add_test(tc, test_list_sync);
 	tcase_add_test(tc, test_list_sync_move_adopt);
 	tcase_add_test(tc, test_list_crud_json);
+	tcase_add_test(tc, test_list_time_zone);
 	tcase_add_test(tc, test_subscribe_flow);
 	tcase_add_test(tc, test_list_members_json);
 	tcase_add_test(tc, test_prompts);
