@@ -176,15 +176,27 @@ bool mb_member_param(struct members *m, struct http_req *req, const char *ref,
 
 /* ---- members_lists.c ---------------------------------------------- */
 
+/* A subscription the API asks for (mb_subscribe()), and what came of it. */
+struct mb_subreq {
+	int64_t member;
+	int64_t list;
+	enum channel ch;
+	bool double_optin;	/* the list's */
+	const char *email;	/* the member's address: the confirmation */
+	const char *source;	/* consent_source: the event's detail */
+	enum sub_change change; /* out */
+	enum sub_status status; /* out */
+};
+
 /*
- * Subscribes member to list on ch from the API: pending for an email
- * subscription to a double opt-in list (and the confirmation email is
- * queued), active otherwise. The channel's opt-out is left alone: an
- * opted-out member is subscribed but not messaged until opted in.
+ * Subscribes r->member to r->list on r->ch from the API: pending for an
+ * email subscription to a double opt-in list (and the confirmation email
+ * is queued), active otherwise. The channel's opt-out is left alone: an
+ * opted-out member is subscribed but not messaged until opted in. Fills
+ * r->change and r->status; 0, or -1 with err (a store error).
  */
-int mb_subscribe(struct members *m, int64_t member, int64_t list, bool dbl,
-    enum channel ch, const char *email, const char *source,
-    enum sub_change *change, enum sub_status *status, char *err, size_t errlen);
+int mb_subscribe(struct members *m, struct mb_subreq *r, char *err,
+    size_t errlen);
 
 /* GET and POST /api/v1/lists. */
 void mb_lists_get(struct http_req *req, void *arg);

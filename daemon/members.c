@@ -255,8 +255,6 @@ mb_members_post(struct http_req *req, void *arg)
 	struct mb_fields mf = {0};
 	struct mb_sub subs[MB_SUBSCRIBE_MAX];
 	struct mb_pending *p;
-	enum sub_change change;
-	enum sub_status status;
 	const char *source = NULL;
 	char err[512];
 	bool conflict = false;
@@ -290,13 +288,19 @@ mb_members_post(struct http_req *req, void *arg)
 			mb_store_error(req, "member_create", err);
 		goto out;
 	}
-	for (i = 0; i < nsubs; i++)
-		if (mb_subscribe(m, id, subs[i].list, subs[i].double_optin,
-			subs[i].ch, mf.f.email, source, &change, &status, err,
-			sizeof(err)) == -1) {
+	for (i = 0; i < nsubs; i++) {
+		struct mb_subreq r = {.member = id,
+		    .list = subs[i].list,
+		    .ch = subs[i].ch,
+		    .double_optin = subs[i].double_optin,
+		    .email = mf.f.email,
+		    .source = source};
+
+		if (mb_subscribe(m, &r, err, sizeof(err)) == -1) {
 			mb_store_error(req, "subscribe", err);
 			goto out;
 		}
+	}
 	p = mb_pending_new(201);
 	p->member = id;
 	snprintf(p->loc, sizeof(p->loc), "/api/v1/members/%lld", (long long)id);

@@ -27,6 +27,7 @@
 #include "members.h"
 #include "message.h"
 #include "phone.h"
+#include "quiet.h"
 #include "store.h"
 #include "store_members.h"
 #include "xmalloc.h"
@@ -34,6 +35,7 @@
 #define MB_TEXT_MAX	 1600 /* welcome texts, prompts */
 #define MB_KEYWORDS_MAX	 20
 #define MB_QUESTIONS_MAX 10
+#define MB_ZONE_MAX	 64 /* time_zone, bytes (as members' time_zone) */
 
 /* A list definition parsed from a request; strings borrowed from JSON. */
 struct mb_listdef {
@@ -54,33 +56,32 @@ static void mb_lists_post(struct http_req *, void *);
  * opted-out member is subscribed but not messaged until opted in.
  */
 int
-mb_subscribe(struct members *m, int64_t member, int64_t list, bool dbl,
-    enum channel ch, const char *email, const char *source,
-    enum sub_change *change, enum sub_status *status, char *err, size_t errlen)
+mb_subscribe(struct members *m, struct mb_subreq *r, char *err, size_t errlen)
 {
 	char cerr[256], masked[MSG_ADDR_MAX];
 	int64_t now = msg_now_ms();
 
-	*status = ch == CHANNEL_EMAIL && dbl ? SUB_PENDING : SUB_ACTIVE;
+	r->status = r->ch == CHANNEL_EMAIL && r->double_optin ? SUB_PENDING
+							      : SUB_ACTIVE;
 	if (store_subscribe(m->deps.st,
-		&(struct consent_change){.member = member,
-		    .list = list,
-		    .ch = ch,
+		&(struct consent_change){.member = r->member,
+		    .list = r->list,
+		    .ch = r->ch,
 		    .source = CONSENT_API,
-		    .detail = source,
+		    .detail = r->source,
 		    .now = now},
-		*status, change, err, errlen) == -1)
+		r->status, &r->change, err, errlen) == -1)
 		return -1;
-	if (*status != SUB_PENDING ||
-	    (*change != SUB_CHANGE_NEW && *change != SUB_CHANGE_REJOINED))
+	if (r->status != SUB_PENDING ||
+	    (r->change != SUB_CHANGE_NEW && r->change != SUB_CHANGE_REJOINED))
 		return 0;
-	if (email == NULL || m->deps.links == NULL ||
-	    email_links_send_confirmation(m->deps.links, member, list, email,
-		now, cerr, sizeof(cerr)) == -1) {
+	if (r->email == NULL || m->deps.links == NULL ||
+	    email_links_send_confirmation(m->deps.links, r->member, r->list,
+		r->email, now, cerr, sizeof(cerr)) == -1) {
 		log_warnx("members_confirmation_failed member=%lld list=%lld "
 			  "to=%s error=\"%s\"",
-		    (long long)member, (long long)list,
-		    log_mask_addr(email != NULL ? email : "-", masked,
+		    (long long)r->member, (long long)r->list,
+		    log_mask_addr(r->email != NULL ? r->email : "-", masked,
 			sizeof(masked)),
 		    m->deps.links == NULL ? "no email links" : cerr);
 	}
@@ -226,6 +227,33 @@ mb_parse_questions(json_t *a, struct mb_listdef *ld, char *err, size_t errlen)
 }
 
 /*
+ * time_zone: the zone quiet hours use for the list's members who have
+ * none of their own and whose number tells none; the rule members'
+ * time_zone follows (quiet_zone_valid()). null or "" clears it.
+ */
+static int
+mb_parse_list_zone(json_t *o, struct mb_listdef *ld, char *err, size_t errlen)
+{
+	const char *s;
+	bool present;
+
+	if (mb_str(o, "time_zone", MB_ZONE_MAX, false, &s, &present, err,
+		errlen) == -1)
+		return -1;
+	if (!present)
+		return 0;
+	if (s != NULL && *s != '\0' && !quiet_zone_valid(s)) {
+		snprintf(err, errlen,
+		    "time_zone: '%.64s' is not a time zone of this system's tz "
+		    "database (an IANA name such as \"America/Chicago\")",
+		    s);
+		return -1;
+	}
+	ld->d.time_zone = s != NULL && *s != '\0' ? s : NULL;
+	return 0;
+}
+
+/*
  * The fields of a list create (all) or update (those present replace
  * what ld already holds).
  */
@@ -235,7 +263,7 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 {
 	static const char *const known[] = {"name", "keywords", "sender",
 	    "welcome_sms", "welcome_email_subject", "welcome_email",
-	    "double_optin", "questions", NULL};
+	    "double_optin", "questions", "time_zone", NULL};
 	const char *s;
 	bool present;
 	json_t *v;
@@ -300,7 +328,7 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 		    mb_parse_questions(v, ld, err, errlen) == -1)
 			return -1;
 	}
-	return 0;
+	return mb_parse_list_zone(o, ld, err, errlen);
 }
 
 static void
@@ -388,6 +416,7 @@ mb_list_patch(struct http_req *req, struct members *m, int64_t id,
 	ld.d.double_optin = li->double_optin;
 	ld.d.questions = li->questions;
 	ld.d.nquestions = li->nquestions;
+	ld.d.time_zone = li->time_zone;
 	if (json_object_get(o, "keywords") == NULL) {
 		kw = json_object_get(cur, "keywords");
 		ld.keywords = xcalloc(json_array_size(kw) + 1, sizeof(char *));
@@ -632,6 +661,7 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 {
 	static const char *const known[] = {"member", "phone", "email",
 	    "channel", "consent_source", NULL};
+	struct mb_subreq r = {.list = list, .double_optin = li->double_optin};
 	struct mb_pending *p;
 	enum sub_change change;
 	enum sub_status status;
@@ -686,8 +716,14 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 		    (long long)id, ch == CHANNEL_SMS ? "phone" : "email");
 		goto invalid;
 	}
-	if (mb_subscribe(m, id, list, li->double_optin, ch, email, source,
-		&change, &status, err, sizeof(err)) == -1 ||
+	r.member = id;
+	r.ch = ch;
+	r.email = email;
+	r.source = source;
+	rc = mb_subscribe(m, &r, err, sizeof(err));
+	change = r.change;
+	status = r.status;
+	if (rc == -1 ||
 	    (change == SUB_CHANGE_ALREADY &&
 		store_subscription_status(m->deps.st, id, list, ch, &status,
 		    &found, err, sizeof(err)) == -1) ||
