@@ -1036,6 +1036,8 @@ ctl_list_print(const json_t *l)
 	ctl_field("sender", json_object_get(l, "sender"));
 	printf("%-14s %s\n", "double opt-in",
 	    json_is_true(json_object_get(l, "double_optin")) ? "yes" : "no");
+	if (json_is_string(json_object_get(l, "time_zone")))
+		ctl_field("time zone", json_object_get(l, "time_zone"));
 	printf("%-14s %s\n", "defined in",
 	    json_is_true(json_object_get(l, "from_config")) ? "the config file"
 							    : "the API");

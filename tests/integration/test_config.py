@@ -125,6 +125,11 @@ BAD = [
     ("unknown-placeholder",
      lambda t: t + "\n[sms]\nhelp_reply = {program}: call {phone}\n",
      "help_reply = {program}: call {phone}", ["unknown placeholder {phone}"]),
+    ("list-time-zone",
+     lambda t: t + "\n[list town]\nkeywords = TOWN\ntime_zone = Tokio\n",
+     "time_zone = Tokio",
+     ["time_zone 'Tokio' of [list town] is not a zone of the system's tz "
+      "database"]),
 ]
 
 

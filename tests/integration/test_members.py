@@ -446,6 +446,78 @@ def test_list_crud(daemon):
     assert r.status == 404, r
 
 
+TZ_REFUSED = ("time_zone: '%s' is not a time zone of this system's tz "
+              "database (an IANA name such as \"America/Chicago\")")
+
+
+def test_list_time_zone(daemon):
+    """A list's time_zone (the quiet hours fallback of its members):
+    set on create, changed and cleared (null or "") by PATCH, kept by a
+    PATCH that leaves it out, refused with 422 when the tz database does
+    not know it; outreachctl lists show prints it when set."""
+    lst = make_list(daemon, "tokyo", time_zone="Asia/Tokyo")
+    assert lst["time_zone"] == "Asia/Tokyo"
+    assert daemon.scalar("SELECT time_zone FROM lists WHERE id = ?",
+                         (lst["id"],)) == "Asia/Tokyo"
+    assert daemon.api("GET", "/api/v1/lists/tokyo").json["time_zone"] == \
+        "Asia/Tokyo"
+    p = ctl(daemon, "lists", "show", "tokyo")
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^time zone +Asia/Tokyo$", p.stdout, re.M), p.stdout
+    r = daemon.api("PATCH", "/api/v1/lists/tokyo",
+                   {"time_zone": "America/Chicago"})
+    assert r.status == 200 and r.json["time_zone"] == "America/Chicago", r
+    r = daemon.api("PATCH", "/api/v1/lists/tokyo", {"double_optin": True})
+    assert r.status == 200 and r.json["time_zone"] == "America/Chicago", r
+    for bad in ("America/Springfield", "Mars/Olympus", "../../etc/passwd",
+                "posixrules"):
+        r = daemon.api("PATCH", "/api/v1/lists/tokyo", {"time_zone": bad})
+        assert r.status == 422, (bad, r)
+        assert r.error_message() == TZ_REFUSED % bad, r
+        r = daemon.api("POST", "/api/v1/lists",
+                       {"name": "nowhere", "time_zone": bad})
+        assert r.status == 422, (bad, r)
+        assert r.error_message() == TZ_REFUSED % bad, r
+    r = daemon.api("PATCH", "/api/v1/lists/tokyo", {"time_zone": 9})
+    assert r.status == 422 and \
+        r.error_message() == "time_zone: must be a string", r
+    assert daemon.api("GET", "/api/v1/lists/nowhere").status == 404
+    assert daemon.scalar("SELECT time_zone FROM lists WHERE id = ?",
+                         (lst["id"],)) == "America/Chicago"
+    for clear in ("", None):
+        r = daemon.api("PATCH", "/api/v1/lists/tokyo",
+                       {"time_zone": "Asia/Tokyo"})
+        assert r.status == 200, r
+        r = daemon.api("PATCH", "/api/v1/lists/tokyo", {"time_zone": clear})
+        assert r.status == 200 and r.json["time_zone"] is None, (clear, r)
+        assert daemon.scalar("SELECT time_zone FROM lists WHERE id = ?",
+                             (lst["id"],)) is None
+    p = ctl(daemon, "lists", "show", "tokyo")
+    assert p.returncode == 0 and "time zone" not in p.stdout, p.stdout
+    # a list made without one has none; "" on create is none too
+    assert make_list(daemon, "plain")["time_zone"] is None
+    assert make_list(daemon, "blank", time_zone="")["time_zone"] is None
+
+
+def test_list_time_zone_from_config(make_daemon):
+    d = make_daemon(conf={"list cfgtz": {"keywords": "CFGTZ",
+                                         "time_zone": "Asia/Tokyo"}})
+    lst = d.api("GET", "/api/v1/lists/cfgtz")
+    assert lst.status == 200, lst
+    assert (lst.json["time_zone"], lst.json["from_config"]) == \
+        ("Asia/Tokyo", True)
+    # the config changes it at the next start, and takes it away
+    d.stop()
+    d.configure({"list cfgtz": {"time_zone": "Europe/Paris"}})
+    d.start()
+    assert d.api("GET", "/api/v1/lists/cfgtz").json["time_zone"] == \
+        "Europe/Paris"
+    d.stop()
+    d.configure({"list cfgtz": {"time_zone": None}})
+    d.start()
+    assert d.api("GET", "/api/v1/lists/cfgtz").json["time_zone"] is None
+
+
 def test_list_delete_refused_when_not_empty(daemon):
     make_list(daemon, "tmp")
     m = create(daemon, phone="+14155550100")
