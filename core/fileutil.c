@@ -5,7 +5,10 @@
  * (rename, or link for an exclusive create), fsync of the directory. A
  * rename alone is atomic but not durable, and a directory entry may reach
  * the disk before the file's data does (ext4 delayed allocation, XFS), so
- * both fsyncs are needed.
+ * both fsyncs are needed. A writer of many files in one directory may
+ * rename them all first and fsync the directory once
+ * (fileutil_publish_nodirsync()): one directory fsync covers every
+ * rename before it.
  */
 #include "autoconf.h"
 
@@ -71,14 +74,25 @@ fileutil_sync_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * The temporary name is fixed per target: a stale one left by a crash is
- * truncated and reused. Only one writer per target is expected (the
- * daemon holds the store lock while it runs).
- */
 int
 fileutil_publish(const char *path, const void *data, size_t len, mode_t mode,
     bool excl, char *err, size_t errlen)
+{
+	if (fileutil_publish_nodirsync(path, data, len, mode, excl, err,
+		errlen) == -1)
+		return -1;
+	return fileutil_sync_dir(path, err, errlen);
+}
+
+/*
+ * The temporary name is fixed per target: a stale one left by a crash is
+ * truncated and reused. Only one writer per target is expected (the
+ * daemon holds the store lock while it runs, and the file email adapter
+ * has each message in one batch at a time).
+ */
+int
+fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
+    mode_t mode, bool excl, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
 	const char *base = strrchr(path, '/');
@@ -121,7 +135,7 @@ fileutil_publish(const char *path, const void *data, size_t len, mode_t mode,
 	}
 	if (excl)
 		(void)unlink(tmp);
-	return fileutil_sync_dir(path, err, errlen);
+	return 0;
 fail:
 	if (fd != -1)
 		close(fd);

@@ -13,6 +13,11 @@
  *    directory. After it returns 0, the name holds all the bytes; after a
  *    crash at any point, the name holds the old content (or nothing), never
  *    a part. The temporary name is "<dir>/.<name>.tmp".
+ *  - fileutil_publish_nodirsync() is fileutil_publish() without the last
+ *    step, for a writer of many files in one directory: it publishes a
+ *    group of them, then calls fileutil_sync_dir() once. Each file's bytes
+ *    are on disk when it returns, but its name is durable only once that
+ *    directory fsync has returned 0: nothing may be acknowledged before.
  *  - fileutil_sync_dir() fsyncs the directory holding 'path', for callers
  *    that create or rename an entry themselves.
  *  - Errors: 0 / -1 with the reason in errbuf; errno is kept for the
@@ -32,6 +37,13 @@
  * alone and the call fails with errno EEXIST; without, it is replaced.
  */
 int fileutil_publish(const char *path, const void *data, size_t len,
+    mode_t mode, bool excl, char *err, size_t errlen);
+/*
+ * fileutil_publish() but without the fsync of the directory: 'path'
+ * holds all the bytes or does not exist, but may be lost in a power loss
+ * until fileutil_sync_dir(path) returns 0. Same arguments and errors.
+ */
+int fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
     mode_t mode, bool excl, char *err, size_t errlen);
 /* fsyncs the directory that holds 'path' ("." for a bare name). */
 int fileutil_sync_dir(const char *path, char *err, size_t errlen);

@@ -1,9 +1,10 @@
 /*
  * check_fileutil.c - unit tests of durable file publication
  * (core/fileutil.c): the bytes and the mode of the result, an exclusive
- * create that leaves an existing file alone, a replace, and no temporary
- * file left behind on success or failure. The order of the fsyncs is
- * checked with strace by tests/integration/test_files.py.
+ * create that leaves an existing file alone, a replace, a group published
+ * with one directory fsync, and no temporary file left behind on success
+ * or failure. The order of the fsyncs is checked with strace by
+ * tests/integration/test_files.py.
  */
 #include "autoconf.h"
 
@@ -155,6 +156,49 @@ START_TEST(test_fileutil_publish_missing_dir)
 }
 END_TEST
 
+/* A group published without the directory fsync, then one fsync for all. */
+START_TEST(test_fileutil_publish_nodirsync_group)
+{
+	char path[128], name[32], want[32], buf[64], err[256];
+	struct stat sb;
+	int i;
+
+	for (i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "%s/%d.eml", fut_dir, i);
+		snprintf(want, sizeof(want), "message %d", i);
+		ck_assert_int_eq(fileutil_publish_nodirsync(path, want,
+				     strlen(want), 0600, false, err,
+				     sizeof(err)),
+		    0);
+	}
+	ck_assert_int_eq(fileutil_sync_dir(path, err, sizeof(err)), 0);
+	for (i = 1; i <= 3; i++) {
+		snprintf(name, sizeof(name), "%d.eml", i);
+		snprintf(want, sizeof(want), "message %d", i);
+		ck_assert_int_eq(fut_read(name, buf, sizeof(buf)),
+		    (ssize_t)strlen(want));
+		ck_assert_str_eq(buf, want);
+		snprintf(name, sizeof(name), ".%d.eml.tmp", i);
+		ck_assert(!fut_exists(name));
+	}
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	/* the same failures as fileutil_publish(), nothing left behind */
+	snprintf(path, sizeof(path), "%s/no/such/file", fut_dir);
+	ck_assert_int_eq(fileutil_publish_nodirsync(path, "x", 1, 0600, false,
+			     err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(errno, ENOENT);
+	snprintf(path, sizeof(path), "%s/1.eml", fut_dir);
+	errno = 0;
+	ck_assert_int_eq(fileutil_publish_nodirsync(path, "y", 1, 0600, true,
+			     err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert(!fut_exists(".1.eml.tmp"));
+}
+END_TEST
+
 START_TEST(test_fileutil_sync_dir)
 {
 	char path[128], err[256];
@@ -181,6 +225,7 @@ fileutil_suite(void)
 	tcase_add_test(tc, test_fileutil_publish_replaces);
 	tcase_add_test(tc, test_fileutil_publish_empty_and_large);
 	tcase_add_test(tc, test_fileutil_publish_missing_dir);
+	tcase_add_test(tc, test_fileutil_publish_nodirsync_group);
 	tcase_add_test(tc, test_fileutil_sync_dir);
 	suite_add_tcase(s, tc);
 	return s;
