@@ -115,6 +115,10 @@ extern const char ctl_help_members[];
 extern const char ctl_help_lists[];
 extern const char ctl_help_export[];
 
+/* ctl_alerts.c */
+int ctl_cmd_alert(struct ctl *ctl, int argc, char **argv);
+extern const char ctl_help_alert[];
+
 /* ctl_import.c */
 int ctl_cmd_import(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_import[];

@@ -181,6 +181,10 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"export", ctl_cmd_export, "list|consent ...",
 	"export (list NAME | consent [PHONE|EMAIL]) [-o FILE]",
 	"a list's members or the consent log as CSV", ctl_help_export},
+    {"alert", ctl_cmd_alert, "SUBCOMMAND ...",
+	"alert (create|preview|schedule|send|pause|resume|cancel|show|list|"
+	"watch) ...",
+	"make, preview, send and watch action alerts", ctl_help_alert},
     {"help", ctl_cmd_help, "[COMMAND]", "help [COMMAND]",
 	"show this help, or a command's", ctl_help_help},
     {NULL, NULL, NULL, NULL, NULL, NULL},

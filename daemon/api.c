@@ -8,6 +8,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/queue.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -51,6 +55,8 @@ struct api {
 	struct api_deps deps;
 	unsigned char token_hash[32];
 	bool stopping;
+	api_metrics_fn *metrics_fn; /* api_add_metrics() */
+	void *metrics_arg;
 };
 
 /* A POST waiting for its group commit. */
@@ -136,6 +142,13 @@ api_read_object(struct http_req *req)
 		return NULL;
 	}
 	return o;
+}
+
+void
+api_add_metrics(struct api *api, api_metrics_fn *fn, void *arg)
+{
+	api->metrics_fn = fn;
+	api->metrics_arg = arg;
 }
 
 void
@@ -315,6 +328,8 @@ api_metrics(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "unavailable", "store unavailable");
 		return;
 	}
+	if (api->metrics_fn != NULL)
+		api->metrics_fn(api->metrics_arg, out);
 	len = evbuffer_get_length(out);
 	text = (char *)evbuffer_pullup(out, (ev_ssize_t)len);
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
@@ -326,7 +341,34 @@ api_metrics(struct http_req *req, void *arg)
  * Parses a time given as ISO 8601 UTC ("2026-11-27T10:00:00Z", optional
  * fraction, "Z" or +HH:MM / -HH:MM) or as Unix seconds (a JSON number).
  */
-static int
+bool
+api_read_query(struct http_req *req, struct evkeyvalq *q,
+    const char *const *known)
+{
+	struct evkeyval *kv;
+	size_t i;
+
+	TAILQ_INIT(q);
+	if (req->query != NULL && evhttp_parse_query_str(req->query, q) != 0) {
+		evhttp_clear_headers(q);
+		http_reply_error(req, 422, "invalid_request",
+		    "query string: cannot be parsed");
+		return false;
+	}
+	TAILQ_FOREACH(kv, q, next) {
+		for (i = 0; known[i] != NULL && strcmp(known[i], kv->key); i++)
+			;
+		if (known[i] == NULL) {
+			http_reply_error(req, 422, "invalid_request",
+			    "%s: unknown query parameter", kv->key);
+			evhttp_clear_headers(q);
+			return false;
+		}
+	}
+	return true;
+}
+
+int
 api_parse_time(const json_t *v, int64_t *ms)
 {
 	struct tm tm = {0};

@@ -36,6 +36,11 @@ struct api;
 
 /* Registers the routes on srv and returns the api (free with api_free). */
 struct api *api_new(struct http_server *srv, const struct api_deps *deps);
+/* Adds lines to /metrics: fn appends Prometheus text to 'out' (an
+ * evbuffer) on every scrape. One hook; a later call replaces it. */
+struct evbuffer;
+typedef void api_metrics_fn(void *arg, struct evbuffer *out);
+void api_add_metrics(struct api *api, api_metrics_fn *fn, void *arg);
 /* From now on, requests that would enqueue are refused with 503. */
 void api_set_stopping(struct api *api);
 /* True once shutdown began: handlers that write answer 503. */
@@ -67,6 +72,21 @@ int api_check_fields(json_t *o, const char *const *known, char *err,
 struct queue_new;
 int api_message_parse(struct api *api, json_t *o, struct queue_new *m,
     char *err, size_t errlen);
+/*
+ * Parses the request's query string into q (free with
+ * evhttp_clear_headers()) and refuses parameters not in the
+ * NULL-terminated 'known'. Answers 422 itself and returns false on
+ * failure.
+ */
+struct evkeyvalq;
+bool api_read_query(struct http_req *req, struct evkeyvalq *q,
+    const char *const *known);
+/*
+ * Parses a time given as ISO 8601 ("2026-11-27T10:00:00Z", an optional
+ * fraction, "Z" or +HH:MM / -HH:MM) or as Unix seconds (a JSON number)
+ * into ms since the epoch. 0, or -1 if it is neither.
+ */
+int api_parse_time(const json_t *v, int64_t *ms);
 /* Frees api; NULL is a no-op. */
 void api_free(struct api *api);
 

@@ -350,6 +350,16 @@ static const struct config_key config_alerts_keys[] = {
     {CONFIG_KEY("quiet_end", CONFIG_T_STRING, CONFIG_OFF(quiet_end_raw), 1, 8)},
     {CONFIG_KEY("time_zone", CONFIG_T_STRING, CONFIG_OFF(alerts_time_zone), 1,
 	QUIET_ZONE_NAME_MAX - 1)},
+    {CONFIG_KEY("backlog", CONFIG_T_UINT, CONFIG_OFF(alerts_backlog), 10,
+	1000000)},
+    {CONFIG_KEY("validity", CONFIG_T_DURATION_S, CONFIG_OFF(alerts_validity_s),
+	60 * CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {CONFIG_KEY("max_optout_rate", CONFIG_T_DOUBLE,
+	CONFIG_OFF(alerts_max_optout_pct), 0, 100)},
+    {CONFIG_KEY("max_failure_rate", CONFIG_T_DOUBLE,
+	CONFIG_OFF(alerts_max_failure_pct), 0, 100)},
+    {CONFIG_KEY("guard_min", CONFIG_T_UINT, CONFIG_OFF(alerts_guard_min), 1,
+	1000000)},
     {.name = NULL},
 };
 
@@ -720,6 +730,11 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->retry_base_ms = CONFIG_MS_S;
 	cfg->retry_max_ms = CONFIG_MS_H;
 	cfg->validity_s = 24 * 3600;
+	cfg->alerts_backlog = 5000;
+	cfg->alerts_validity_s = 24 * 3600;
+	cfg->alerts_max_optout_pct = 3;
+	cfg->alerts_max_failure_pct = 10;
+	cfg->alerts_guard_min = 200;
 	cfg->client_connect_timeout_ms = 5 * CONFIG_MS_S;
 	cfg->client_timeout_ms = 15 * CONFIG_MS_S;
 	cfg->client_max_per_host = 16;

@@ -144,6 +144,13 @@ struct config {
 	unsigned quiet_start_min; /* minutes after midnight, default 480 */
 	unsigned quiet_end_min;	  /* default 1200; > quiet_start_min */
 	char *alerts_time_zone;	  /* default "America/New_York" */
+	/* [alerts]: fan-out and guard rails (alerts.c) */
+	unsigned alerts_backlog;      /* due messages per alert, default 5000 */
+	unsigned alerts_validity_s;   /* default 86400 */
+	double alerts_max_optout_pct; /* pause above it, default 3 (%) */
+	double alerts_max_failure_pct; /* pause above it, default 10 (%) */
+	unsigned alerts_guard_min;     /* messages out before a rate counts,
+					* default 200 */
 
 	/* [list NAME] ..., in file order */
 	struct config_list *lists;

@@ -36,6 +36,7 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "compat.h"
 #include "config.h"
@@ -89,6 +90,7 @@ struct daemon_state {
 	struct members *members;
 	struct imports *imports;
 	struct email_links *links;
+	struct alerts *alerts;
 	char *token;
 	char *url;	/* http://ADDR:PORT of the listener, once bound */
 	char *url_file; /* VAR/outreachd.url, once written */
@@ -106,6 +108,7 @@ static unsigned main_max_connections(const struct config *);
 static void main_on_signal(evutil_socket_t, short, void *);
 static void main_on_stopped(void *);
 static int main_run(struct daemon_state *);
+static void main_alert_metrics(void *, struct evbuffer *);
 static void main_on_listening(struct daemon_state *, unsigned);
 static void main_announce(struct daemon_state *, unsigned);
 
@@ -310,6 +313,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	    ds->cfg->shutdown_timeout_ms);
 	http_stop_listening(ds->http);
 	api_set_stopping(ds->api);
+	alerts_stop(ds->alerts);
 	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
 	    main_on_stopped, ds);
 }
@@ -379,6 +383,11 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	struct imports_deps imd = {.st = ds->st,
 	    .api = ds->api,
 	    .cfg = ds->cfg};
+	struct alerts_deps ad = {.base = ds->base,
+	    .st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .api = ds->api,
+	    .cfg = ds->cfg};
 
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
@@ -387,6 +396,8 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	md.links = ds->links;
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
+	ds->alerts = alerts_new(ds->http, &ad);
+	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
 	return 0;
 }
 
@@ -523,6 +534,7 @@ main_run(struct daemon_state *ds)
 		fatalx("cannot install signal handlers");
 	main_announce(ds, port);
 	dispatch_start(ds->dispatch);
+	alerts_start(ds->alerts);
 	log_info("outreachd_ready version=%s pid=%ld db=%s", PACKAGE_VERSION,
 	    (long)getpid(), ds->cfg->db_path);
 	if (event_base_dispatch(ds->base) == -1) {
@@ -531,6 +543,13 @@ main_run(struct daemon_state *ds)
 	}
 	log_info("shutdown_complete");
 	return 0;
+}
+
+/* /metrics: the live alerts' lines (api_add_metrics()). */
+static void
+main_alert_metrics(void *arg, struct evbuffer *out)
+{
+	alerts_metrics(arg, out);
 }
 
 /*
@@ -553,6 +572,7 @@ main_cleanup(struct daemon_state *ds)
 		event_free(ds->sig_hup);
 	http_free(ds->http);
 	api_free(ds->api);
+	alerts_free(ds->alerts);
 	webhooks_free(ds->webhooks);
 	imports_free(ds->imports);
 	members_free(ds->members);

@@ -39,8 +39,9 @@ main(void)
 	srunner_add_suite(sr, email_links_suite());
 	srunner_add_suite(sr, email_addr_suite());
 	srunner_add_suite(sr, smtp_suite());
-	srunner_add_suite(sr, template_suite());
 	srunner_add_suite(sr, quiet_suite());
+	srunner_add_suite(sr, store_alerts_suite());
+	srunner_add_suite(sr, template_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
