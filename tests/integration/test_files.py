@@ -3,16 +3,19 @@ test_files.py - the files outreachd writes outside the store: private
 modes (umask 077: files 0600, directories 0700), warnings about a state
 directory or data files others can read, and durability - the API token,
 the email link key and each .eml are written to a temporary name, fsynced,
-renamed (or linked) and their directory fsynced; a console outbox line is
+renamed (or linked) and their directory fsynced (once for a batch of .eml
+files, before any of them counts as sent); a console outbox line is
 fdatasynced before the send counts as accepted. The order of those system
 calls is read from strace.
 """
 
+import collections
 import os
 import re
 import shutil
 import signal
 import stat
+import time
 
 import pytest
 
@@ -108,16 +111,19 @@ def test_empty_token_file_is_replaced(make_daemon):
 STRACE = shutil.which("strace")
 
 
-def strace_calls(path):
+def strace_calls(path, pids=None):
     """
     [(syscall, text)] in order, from 'strace -f -y' output; a call that
-    another thread interrupted counts where it started.
+    another thread interrupted counts where it started. With a list as
+    pids, the thread of each call is appended to it.
     """
     calls = []
     for line in open(path, encoding="utf-8", errors="replace"):
-        m = re.match(r"^\d+\s+(\w+)\((.*)$", line)
+        m = re.match(r"^(\d+)\s+(\w+)\((.*)$", line)
         if m and "resumed>" not in line:
-            calls.append((m.group(1), m.group(2)))
+            calls.append((m.group(2), m.group(3)))
+            if pids is not None:
+                pids.append(int(m.group(1)))
     return calls
 
 
@@ -160,19 +166,56 @@ def test_files_are_synced_before_they_count(make_daemon):
         x for x in (os.environ.get("ASAN_OPTIONS"), "detect_leaks=0") if x)
     start_with_token_file(d)
     sms, email = send_both(d)
+    # Emails due together go to the file adapter in one loop turn: its
+    # workers write them in batches with one directory fsync each.
+    when = int(time.time()) + 2
+    batch = []
+    for k in range(8):
+        r = d.api("POST", MSGS, {"channel": "email", "subject": "s",
+                                 "to": "b%d@example.org" % k, "body": "b",
+                                 "not_before": when})
+        assert r.status == 202, r
+        batch.append(r.json["id"])
+    for mid in batch:
+        d.wait_status(mid, "sent")
     # strace would catch a SIGTERM itself: signal the daemon under it.
     pid = int(re.search(r"outreachd_ready .*\bpid=(\d+)", d.log()).group(1))
     os.kill(pid, signal.SIGTERM)
     assert d.proc.wait(scaled(30)) == 0
-    calls = strace_calls(trace)
+    pids = []
+    calls = strace_calls(trace, pids)
     var = d.dir / "var"
 
     # The token and the link key: exclusive create, so linked.
     assert_published(calls, var / "api.token", ("link", "linkat"))
     assert_published(calls, var / "email.key", ("link", "linkat"))
-    # The email: renamed over any earlier attempt.
-    assert_published(calls, d.mail_dir / ("%d.eml" % email),
-                     ("rename", "renameat", "renameat2"))
+    # Each email: its temporary file fsynced and renamed over any earlier
+    # attempt, then, on the same worker thread, the one fsync of the
+    # directory for its batch, and only after that the send reported
+    # (the adapter's log line, written on the loop thread).
+    renames = ("rename", "renameat", "renameat2")
+    mail = d.mail_dir
+    covered = collections.Counter()
+    for mid in [email] + batch:
+        path = mail / ("%d.eml" % mid)
+        tmp = mail / (".%d.eml.tmp" % mid)
+        i = find(calls, 0, lambda c, a: c == "fsync" and fd_is(a, tmp),
+                 "fsync of %s" % tmp)
+        j = find(calls, i, lambda c, a: c in renames and '"%s"' % path in a,
+                 "rename to %s" % path)
+        k = next((x for x in range(j + 1, len(calls))
+                  if calls[x][0] == "fsync" and fd_is(calls[x][1], mail)
+                  and pids[x] == pids[j]), None)
+        assert k is not None, "no fsync of %s after the rename to %s " \
+            "on its thread" % (mail, path)
+        covered[k] += 1
+        logged = find(calls, j, lambda c, a: c == "write"
+                      and "file_email msg=%d " % mid in a,
+                      "the file_email log line of %d" % mid)
+        assert k < logged, "email %d reported before its directory " \
+            "was synced" % mid
+    # Batches: one directory fsync covered several files.
+    assert max(covered.values()) > 1, covered
 
     # The outbox: created and its directory synced, the line written and
     # fdatasynced, and only then the send reported (its log line).
