@@ -104,6 +104,8 @@ BAD = [
     ("bad-email-adapter", lambda t: t.replace("adapter = file",
                                               "adapter = pigeon"),
      "adapter = pigeon", ["pigeon"]),
+    ("file-email-workers", lambda t: edit(t, "email", "workers = 0"),
+     "workers = 0", ["workers must be between 1 and 64"]),
     ("unknown-section", lambda t: t + "\n[bogus]\nx = 1\n",
      "[bogus]", ["bogus"]),
     ("missing-provider", lambda t: t + "\n[sender s2]\nfrom = +15550100001\n",
