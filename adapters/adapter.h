@@ -212,7 +212,7 @@ void adapter_drain(struct adapter *ad);
 void adapter_free(struct adapter *ad);
 
 /*
- * For adapters that finish synchronously (console, file): schedules
+ * For adapters that finish synchronously (console): schedules
  * done(arg, res) on the loop's next turn, keeping rule 2. res is copied.
  */
 void adapter_complete_later(struct adapter *ad, adapter_done_fn *done,
