@@ -29,7 +29,7 @@
 #include <ini.h>
 
 #include "compat.h"
-#include "config.h"
+#include "config_section.h"
 #include "ctl.h"
 #include "xmalloc.h"
 

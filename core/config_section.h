@@ -19,6 +19,11 @@
 #include <stddef.h>
 
 #define CONFIG_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
+/*
+ * The file in var_dir that holds the daemon's URL ("http://ADDR:PORT/")
+ * while it listens; outreachctl reads it (cli/ctl_conf.c).
+ */
+#define CONFIG_URL_FILE "outreachd.url"
 
 struct config_kv {
 	char *key;

@@ -161,11 +161,6 @@ struct config {
 	size_t nsections;
 };
 
-/*
- * The file in var_dir that holds the daemon's URL ("http://ADDR:PORT/")
- * while it listens, for outreachctl.
- */
-#define CONFIG_URL_FILE "outreachd.url"
 
 /*
  * Loads and validates 'path'. Returns a new config (free with
