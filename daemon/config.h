@@ -161,7 +161,6 @@ struct config {
 	size_t nsections;
 };
 
-
 /*
  * Loads and validates 'path'. Returns a new config (free with
  * config_free()), or NULL with "FILE:LINE: message" in err.
