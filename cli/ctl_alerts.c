@@ -126,8 +126,8 @@ al_append(json_t *body, const char *key, json_t *v)
 
 /* Parses the options of create (and of every subcommand) into body. */
 static int
-al_opts(struct ctl *ctl, const char *sub, int argc, char **argv, json_t *body,
-    const char **key, const char **status)
+al_opts(struct ctl *ctl, int argc, char **argv, json_t *body, const char **key,
+    const char **status)
 {
 	const struct ctl_cmd *cmd = ctl_cmd_lookup("alert");
 	char *eq, *end;
@@ -234,7 +234,6 @@ al_opts(struct ctl *ctl, const char *sub, int argc, char **argv, json_t *body,
 				return rc;
 		}
 	}
-	(void)sub;
 	return CTL_CONTINUE;
 }
 
@@ -610,7 +609,7 @@ ctl_cmd_alert(struct ctl *ctl, int argc, char **argv)
 	}
 	sub = argv[1];
 	body = json_object();
-	if ((rc = al_opts(ctl, sub, argc - 1, argv + 1, body, &key, &status)) !=
+	if ((rc = al_opts(ctl, argc - 1, argv + 1, body, &key, &status)) !=
 	    CTL_CONTINUE)
 		goto done;
 	argc--;

@@ -57,13 +57,24 @@ struct alerts {
 	bool stopped;
 };
 
+/* The channels and templates of an alert (a row or a definition). */
+struct alert_texts {
+	bool sms;
+	bool email;
+	const char *sms_body;
+	const char *email_subject;
+	const char *email_text;
+	const char *email_html;
+};
+#define ALERT_TEXTS_OF(x)                                       \
+	((struct alert_texts){(x).sms, (x).email, (x).sms_body, \
+	    (x).email_subject, (x).email_text, (x).email_html})
 /*
  * Compiles the templates of the channels that are on. Returns 0, or -1
  * with the first problem in *p (tpls is then empty).
  */
-int alerts_compile(bool sms, bool email, const char *sms_body,
-    const char *subject, const char *text, const char *html,
-    struct alert_tpls *tpls, struct alert_problem *p);
+int alerts_compile(const struct alert_texts *x, struct alert_tpls *tpls,
+    struct alert_problem *p);
 void alerts_tpls_free(struct alert_tpls *tpls);
 
 /*

@@ -181,8 +181,7 @@ alerts_load(struct alerts *a, int64_t id)
 	}
 	r->row = row;
 	r->seen = true;
-	if (alerts_compile(row.sms, row.email, row.sms_body, row.email_subject,
-		row.email_text, row.email_html, &r->tpls, &p) == -1) {
+	if (alerts_compile(&ALERT_TEXTS_OF(row), &r->tpls, &p) == -1) {
 		/* Checked when it was made: a template that no longer
 		 * compiles (an older release's rules) stops the alert. */
 		log_warnx("alert_template_invalid alert=%lld field=%s "
@@ -256,17 +255,19 @@ static bool
 alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
     const char *reason, int64_t now)
 {
+	const struct alert_transition t = {1u << r->row.status, to, reason,
+	    now};
 	char err[256];
-	bool changed;
+	int rc;
 
-	if (store_alert_transition(a->deps.st, r->row.id, 1u << r->row.status,
-		to, reason, now, &changed, err, sizeof(err)) == -1) {
+	if ((rc = store_alert_transition(a->deps.st, r->row.id, &t, err,
+		 sizeof(err))) == -1) {
 		log_warnx(
 		    "alert_transition_failed alert=%lld to=%s error=\"%s\"",
 		    (long long)r->row.id, alert_status_name(to), err);
 		return false;
 	}
-	if (!changed)
+	if (rc == 0)
 		return false;
 	log_info("alert_%s alert=%lld%s%s%s", alert_status_name(to),
 	    (long long)r->row.id, reason ? " reason=\"" : "",
@@ -280,17 +281,29 @@ alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
 
 /* ---- Guard rails -------------------------------------------------------- */
 
-/* "rate R% (N of M) is over [alerts] KEY P%" into why when n/m > pct. */
+/* One guard rail: n of m over pct percent trips it, when 'armed'. */
+struct alerts_rail {
+	const char *what; /* "opt-out" */
+	const char *span; /* " reached" */
+	int64_t n;
+	int64_t m;
+	double pct;
+	const char *key; /* its [alerts] key */
+	bool armed;	 /* enough messages for the rate to mean something */
+};
+
+/* "WHAT rate R% (N of MSPAN) is over [alerts] KEY P%" into why when the
+ * armed rail r is tripped. */
 static bool
-alerts_over(char *why, size_t len, const char *what, const char *span,
-    int64_t n, int64_t m, double pct, const char *key)
+alerts_over(char *why, size_t len, const struct alerts_rail *r)
 {
-	if (m <= 0 || 100.0 * (double)n <= pct * (double)m)
+	if (!r->armed || r->m <= 0 ||
+	    100.0 * (double)r->n <= r->pct * (double)r->m)
 		return false;
 	snprintf(why, len,
-	    "%s rate %.1f%% (%lld of %lld%s) is over [alerts] %s %.1f%%", what,
-	    100.0 * (double)n / (double)m, (long long)n, (long long)m, span,
-	    key, pct);
+	    "%s rate %.1f%% (%lld of %lld%s) is over [alerts] %s %.1f%%",
+	    r->what, 100.0 * (double)r->n / (double)r->m, (long long)r->n,
+	    (long long)r->m, r->span, r->key, r->pct);
 	return true;
 }
 
@@ -331,23 +344,30 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 	d.optouts = g.optouts - r->win.optouts;
 	d.failed = g.failed - r->win.failed;
 	d.finished = g.finished - r->win.finished;
-	why[0] = '\0';
-	if (g.reached >= cfg->alerts_guard_min)
-		alerts_over(why, sizeof(why), "opt-out", " reached", g.optouts,
-		    g.reached, cfg->alerts_max_optout_pct, "max_optout_rate");
-	if (why[0] == '\0' && g.finished >= cfg->alerts_guard_min)
-		alerts_over(why, sizeof(why), "permanent-failure", " sent",
-		    g.failed, g.finished, cfg->alerts_max_failure_pct,
-		    "max_failure_rate");
-	if (why[0] == '\0' && r->win.finished > 0 &&
-	    d.reached >= ALERTS_GUARD_WINDOW)
-		alerts_over(why, sizeof(why), "opt-out", " lately", d.optouts,
-		    d.reached, cfg->alerts_max_optout_pct, "max_optout_rate");
-	if (why[0] == '\0' && r->win.finished > 0 &&
-	    d.finished >= ALERTS_GUARD_WINDOW)
-		alerts_over(why, sizeof(why), "permanent-failure", " lately",
-		    d.failed, d.finished, cfg->alerts_max_failure_pct,
-		    "max_failure_rate");
+	{
+		const struct alerts_rail rails[] = {
+		    {"opt-out", " reached", g.optouts, g.reached,
+			cfg->alerts_max_optout_pct, "max_optout_rate",
+			g.reached >= cfg->alerts_guard_min},
+		    {"permanent-failure", " sent", g.failed, g.finished,
+			cfg->alerts_max_failure_pct, "max_failure_rate",
+			g.finished >= cfg->alerts_guard_min},
+		    {"opt-out", " lately", d.optouts, d.reached,
+			cfg->alerts_max_optout_pct, "max_optout_rate",
+			r->win.finished > 0 &&
+			    d.reached >= ALERTS_GUARD_WINDOW},
+		    {"permanent-failure", " lately", d.failed, d.finished,
+			cfg->alerts_max_failure_pct, "max_failure_rate",
+			r->win.finished > 0 &&
+			    d.finished >= ALERTS_GUARD_WINDOW},
+		};
+		size_t i;
+
+		why[0] = '\0';
+		for (i = 0; i < sizeof(rails) / sizeof(rails[0]); i++)
+			if (alerts_over(why, sizeof(why), &rails[i]))
+				break;
+	}
 	if (d.finished >= ALERTS_GUARD_WINDOW || r->win.finished == 0)
 		r->win = g.reached >= ALERTS_GUARD_WINDOW ? g : r->win;
 	if (why[0] == '\0')
@@ -473,11 +493,24 @@ alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
 
 /* Queues one message of the alert; a render failure becomes a failed
  * message that says which field was missing. */
+/* One rendered message of a member. */
+struct alerts_out {
+	enum channel ch;
+	const char *body; /* NULL when rendering failed */
+	const char *subject;
+	const char *html;
+	const char *render_err; /* why it failed, else NULL */
+	int64_t not_before;	/* quiet hours; 0 = now */
+};
+
 static int
 alerts_queue(struct alerts_fan *f, const struct alert_member *m,
-    enum channel ch, const char *body, const char *subject, const char *html,
-    const char *render_err, int64_t not_before, char *err, size_t errlen)
+    const struct alerts_out *o, char *err, size_t errlen)
 {
+	enum channel ch = o->ch;
+	const char *body = o->body, *render_err = o->render_err;
+	int64_t not_before = o->not_before;
+
 	struct queue_new q = {0};
 	struct smstext_info info;
 	struct queue_result res = {0};
@@ -492,8 +525,8 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 	q.expires_at = f->expires_at;
 	q.not_before = not_before > f->now ? not_before : 0;
 	q.body = body != NULL ? body : "";
-	q.subject = subject;
-	q.html = html;
+	q.subject = o->subject;
+	q.html = o->html;
 	if (ch == CHANNEL_SMS) {
 		q.sender = f->sender;
 		q.from = f->from;
@@ -551,8 +584,12 @@ alerts_fan_member(void *arg, const struct alert_member *m, char *err,
 			}
 		}
 		body = alerts_render(f->buf, r->tpls.sms, &v, true, NULL, &te);
-		rc = alerts_queue(f, m, CHANNEL_SMS, body, NULL, NULL,
-		    body == NULL ? te.message : NULL, nb, err, errlen);
+		{
+			const struct alerts_out o = {CHANNEL_SMS, body, NULL,
+			    NULL, body == NULL ? te.message : NULL, nb};
+
+			rc = alerts_queue(f, m, &o, err, errlen);
+		}
 		if (body == NULL)
 			r->failed_renders++;
 		free(body);
@@ -574,9 +611,13 @@ alerts_fan_member(void *arg, const struct alert_member *m, char *err,
 			free(body);
 			body = NULL;
 		}
-		rc = alerts_queue(f, m, CHANNEL_EMAIL, body,
-		    subject != NULL ? subject : "", html,
-		    body == NULL ? te.message : NULL, 0, err, errlen);
+		{
+			const struct alerts_out o = {CHANNEL_EMAIL, body,
+			    subject != NULL ? subject : "", html,
+			    body == NULL ? te.message : NULL, 0};
+
+			rc = alerts_queue(f, m, &o, err, errlen);
+		}
 		if (body == NULL)
 			r->failed_renders++;
 		free(subject);
@@ -599,9 +640,9 @@ alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
 	    .max_id = r->row.audience_max_id,
 	    .limit = (size_t)room,
 	    .scan = ALERTS_SCAN};
+	const struct alert_visitor v = {alerts_fan_member, &f};
+	struct alert_cursor cur = {0, true};
 	char err[256], *sender;
-	int64_t next;
-	bool end;
 	ssize_t n;
 
 	sender = alerts_sender(a, r->row.sender, r->row.audience);
@@ -615,27 +656,28 @@ alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
 		/* Nobody was a member when it started. */
 		free(sender);
 		r->row.fanout_done = true;
-		return store_alert_set_cursor(a->deps.st, r->row.id, 0, true,
-		    now, err, sizeof(err));
+		return store_alert_set_cursor(a->deps.st, r->row.id, &cur, now,
+		    err, sizeof(err));
 	}
 	f.buf = evbuffer_new();
-	n = store_alert_walk(a->deps.st, &w, alerts_fan_member, &f, &next, &end,
-	    err, sizeof(err));
+	n = store_alert_walk(a->deps.st, &w, &v, &cur, err, sizeof(err));
 	evbuffer_free(f.buf);
 	free(sender);
 	if (n == -1 ||
-	    store_alert_set_cursor(a->deps.st, r->row.id, next, end, now, err,
+	    store_alert_set_cursor(a->deps.st, r->row.id, &cur, now, err,
 		sizeof(err)) == -1) {
-		/* The group rolls back: messages and cursor go together. */
+		/* Messages and cursor go together or not at all: a message
+		 * kept without its cursor would be made again next turn. */
+		store_abort_group(a->deps.st);
 		log_warnx("alert_fanout_failed alert=%lld error=\"%s\"",
 		    (long long)r->row.id, err);
 		return -1;
 	}
-	r->row.cursor = next;
-	r->row.fanout_done = end;
+	r->row.cursor = cur.next;
+	r->row.fanout_done = cur.end;
 	if (f.made > 0)
 		dispatch_kick(a->deps.dispatch);
-	if (end)
+	if (cur.end)
 		log_info("alert_fanout_done alert=%lld", (long long)r->row.id);
 	return 0;
 }
@@ -669,8 +711,8 @@ alerts_backlog_bound(struct alerts *a, const struct alert_run *r)
 static void
 alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 {
+	struct alert_backlog bl;
 	char err[256];
-	int64_t due, waiting;
 
 	switch (r->row.status) {
 	case ALERT_SCHEDULED:
@@ -699,14 +741,14 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 		alerts_guard(a, r, now);
 	if (r->row.status != ALERT_SENDING)
 		return;
-	if (store_alert_backlog(a->deps.st, r->row.id, now, &due, &waiting, err,
+	if (store_alert_backlog(a->deps.st, r->row.id, now, &bl, err,
 		sizeof(err)) == -1) {
 		log_warnx("alert_backlog_failed alert=%lld error=\"%s\"",
 		    (long long)r->row.id, err);
 		return;
 	}
 	if (!r->row.fanout_done) {
-		int64_t room = alerts_backlog_bound(a, r) - due;
+		int64_t room = alerts_backlog_bound(a, r) - bl.due;
 
 		if (room > ALERTS_CHUNK_MAX)
 			room = ALERTS_CHUNK_MAX;
@@ -714,7 +756,7 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 			alerts_fan_out(a, r, now, room);
 		return;
 	}
-	if (due == 0 && waiting == 0)
+	if (bl.due == 0 && bl.waiting == 0)
 		alerts_move(a, r, ALERT_DONE, NULL, now);
 }
 
@@ -773,10 +815,13 @@ alerts_compile_one(const char *field, const char *src, enum template_mode mode,
 }
 
 int
-alerts_compile(bool sms, bool email, const char *sms_body, const char *subject,
-    const char *text, const char *html, struct alert_tpls *tpls,
+alerts_compile(const struct alert_texts *x, struct alert_tpls *tpls,
     struct alert_problem *p)
 {
+	bool sms = x->sms, email = x->email;
+	const char *sms_body = x->sms_body, *subject = x->email_subject,
+		   *text = x->email_text, *html = x->email_html;
+
 	memset(tpls, 0, sizeof(*tpls));
 	memset(p, 0, sizeof(*p));
 	if ((sms &&

@@ -412,16 +412,19 @@ al_parse(struct alerts *a, struct http_req *req, json_t *o, struct al_input *in,
 
 /* ---- Template checks against the audience ------------------------------- */
 
+/* al_check_missing(): some members lack a field; the store failed. */
+#define AL_MISSING	  (-1)
+#define AL_MISSING_FAILED (-2)
+
 /*
- * The placeholders without fallback that reached members lack: "field:
- * N of M members ... have no first_name" for the first one that some
- * lack; 0 when none does, -1 with err set (answered 422) or on a store
- * error (*store_err).
+ * The placeholders without fallback that reached members lack, each with
+ * its count appended to 'report' (may be NULL). Returns 0 when no member
+ * lacks one; AL_MISSING with "field: N members ... have no first_name"
+ * for the first in err; AL_MISSING_FAILED with the store's error in err.
  */
 static int
 al_check_missing(struct alerts *a, const struct alert_def *d,
-    const struct alert_tpls *t, json_t *report, char *err, size_t errlen,
-    bool *store_err)
+    const struct alert_tpls *t, json_t *report, char *err, size_t errlen)
 {
 	struct {
 		const char *field;
@@ -437,7 +440,6 @@ al_check_missing(struct alerts *a, const struct alert_def *d,
 	int64_t count;
 	int rc = 0;
 
-	*store_err = false;
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (parts[i].t == NULL)
 			continue;
@@ -448,13 +450,12 @@ al_check_missing(struct alerts *a, const struct alert_def *d,
 			const char *fname = needs[j].field == TEMPLATE_F_ATTR
 			    ? NULL
 			    : template_field_to_text(needs[j].field);
+			const struct alert_field f = {fname, needs[j].attr};
 
-			if (store_alert_missing(a->deps.st, &w, fname,
-				needs[j].attr, &count, serr,
-				sizeof(serr)) == -1) {
+			if ((count = store_alert_missing(a->deps.st, &w, &f,
+				 serr, sizeof(serr))) == -1) {
 				snprintf(err, errlen, "store: %s", serr);
-				*store_err = true;
-				return -1;
+				return AL_MISSING_FAILED;
 			}
 			if (count == 0)
 				continue;
@@ -476,7 +477,7 @@ al_check_missing(struct alerts *a, const struct alert_def *d,
 				    fname != NULL ? fname : needs[j].attr,
 				    fname != NULL ? "" : "attr.",
 				    fname != NULL ? fname : needs[j].attr);
-			rc = -1;
+			rc = AL_MISSING;
 		}
 	}
 	return rc;
@@ -497,7 +498,7 @@ al_check_templates(struct alerts *a, struct http_req *req,
 	struct alert_reach reach;
 	struct alert_problem p;
 	char err[512];
-	bool store_err;
+	int rc;
 
 	if (store_alert_reach(a->deps.st, &w, &reach, err, sizeof(err)) == -1) {
 		al_store_error(req, "audience", err);
@@ -518,17 +519,15 @@ al_check_templates(struct alerts *a, struct http_req *req,
 		return -1;
 	}
 
-	if (alerts_compile(d->sms, d->email, d->sms_body, d->email_subject,
-		d->email_text, d->email_html, t, &p) == -1) {
+	if (alerts_compile(&ALERT_TEXTS_OF(*d), t, &p) == -1) {
 		http_reply_error(req, 422, "invalid_request",
 		    "%s: line %u column %u: %s", p.field, p.err.line,
 		    p.err.column, p.err.message);
 		return -1;
 	}
-	if (al_check_missing(a, d, t, NULL, err, sizeof(err), &store_err) ==
-	    -1) {
+	if ((rc = al_check_missing(a, d, t, NULL, err, sizeof(err))) != 0) {
 		alerts_tpls_free(t);
-		if (store_err)
+		if (rc == AL_MISSING_FAILED)
 			http_reply_error(req, 503, "unavailable", "%s", err);
 		else
 			http_reply_error(req, 422, "invalid_request", "%s",
@@ -654,8 +653,8 @@ al_create(struct alerts *a, struct http_req *req)
 	if (al_check_templates(a, req, &in.def, &t) == -1)
 		goto done;
 	alerts_tpls_free(&t);
-	if (store_alert_create(a->deps.st, &in.def, msg_now_ms(), &id, &dup,
-		err, sizeof(err)) == -1) {
+	if ((id = store_alert_create(a->deps.st, &in.def, msg_now_ms(), &dup,
+		 err, sizeof(err))) == -1) {
 		al_store_error(req, "create", err);
 		goto done;
 	}
@@ -742,6 +741,7 @@ al_item(struct http_req *req, void *arg)
 	struct alert_tpls t;
 	char err[512] = "";
 	bool found = false;
+	int rc;
 	json_t *o;
 
 	if (!api_authorized(a->deps.api, req))
@@ -793,12 +793,12 @@ al_item(struct http_req *req, void *arg)
 	if (al_check_templates(a, req, &in.def, &t) == -1)
 		goto done;
 	alerts_tpls_free(&t);
-	if (store_alert_update(a->deps.st, id, &in.def, msg_now_ms(), &found,
-		err, sizeof(err)) == -1) {
+	if ((rc = store_alert_update(a->deps.st, id, &in.def, msg_now_ms(), err,
+		 sizeof(err))) == -1) {
 		al_store_error(req, "update", err);
 		goto done;
 	}
-	if (!found) {
+	if (rc == 0) {
 		http_reply_error(req, 409, "conflict",
 		    "alert %lld is not a draft (or does not exist): only "
 		    "drafts can be changed",
@@ -951,11 +951,11 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 	struct alert_walk w;
 	struct al_preview pv;
 	const struct config_sender *snd;
-	char err[512], serr[256];
-	bool found, store_err;
+	const struct alert_visitor v = {al_preview_member, &pv};
+	struct alert_cursor cur;
+	char serr[256] = "";
+	bool found;
 	json_t *o, *missing, *warnings;
-	int64_t next;
-	bool end;
 	size_t i;
 	double secs = 0;
 	char window[32];
@@ -973,9 +973,7 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 	{
 		struct alert_problem p;
 
-		if (alerts_compile(row.sms, row.email, row.sms_body,
-			row.email_subject, row.email_text, row.email_html, &t,
-			&p) == -1) {
+		if (alerts_compile(&ALERT_TEXTS_OF(row), &t, &p) == -1) {
 			http_reply_error(req, 422, "invalid_request",
 			    "%s: line %u column %u: %s", p.field, p.err.line,
 			    p.err.column, p.err.message);
@@ -1003,28 +1001,29 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 	/* The first members, then those with the longest value of each
 	 * field the SMS uses: the longest renderings. */
 	w.limit = 200;
-	if (store_alert_walk(a->deps.st, &w, al_preview_member, &pv, &next,
-		&end, serr, sizeof(serr)) == -1)
+	if (store_alert_walk(a->deps.st, &w, &v, &cur, serr, sizeof(serr)) ==
+	    -1)
 		goto preview_failed;
 	if (t.sms != NULL) {
-		static const char *const fields[] = {"first_name", "last_name",
-		    "email", "phone", "zip"};
+		static const struct alert_field fields[] = {
+		    {"first_name", NULL}, {"last_name", NULL}, {"email", NULL},
+		    {"phone", NULL}, {"zip", NULL}};
 
 		w.email = false;
+		w.limit = 3;
 		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-			if (store_alert_longest(a->deps.st, &w, fields[i], NULL,
-				3, al_preview_member, &pv, serr,
-				sizeof(serr)) == -1)
+			if (store_alert_longest(a->deps.st, &w, &fields[i], &v,
+				serr, sizeof(serr)) == -1)
 				goto preview_failed;
 		w.email = row.email;
+		w.limit = 0;
 	}
 	missing = json_array();
 	if (al_check_missing(a,
 		&(struct alert_def){.audience = row.audience,
 		    .sms = row.sms,
 		    .email = row.email},
-		&t, missing, err, sizeof(err), &store_err) == -1 &&
-	    store_err) {
+		&t, missing, serr, sizeof(serr)) == AL_MISSING_FAILED) {
 		json_decref(missing);
 		goto preview_failed;
 	}
@@ -1084,7 +1083,7 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 	http_reply_json(req, 200, o);
 	goto preview_done;
 preview_failed:
-	al_store_error(req, "preview", serr[0] ? serr : err);
+	al_store_error(req, "preview", serr);
 preview_done:
 	json_decref(pv.samples);
 	json_decref(pv.email_samples);
@@ -1096,6 +1095,45 @@ done:
 }
 
 /* ---- Actions ------------------------------------------------------------- */
+
+/*
+ * The writes of an action on alert 'id' (row as loaded): a schedule's
+ * time, the transition t, holding (pause) or releasing (resume) its
+ * queued messages, the send's Idempotency-Key 'key' (may be NULL), and
+ * for cancel its queued messages cancelled. 0 or -1.
+ */
+static int
+al_apply(struct alerts *a, int64_t id, const struct alert_transition *t,
+    const struct alert_row *row, const char *key, char *err, size_t errlen)
+{
+	struct store *st = a->deps.st;
+	int moved;
+	ssize_t n;
+
+	if (t->to == ALERT_SCHEDULED && row->started_at == 0 &&
+	    store_alert_schedule(st, id, row->scheduled_at, err, errlen) == -1)
+		return -1;
+	if ((moved = store_alert_transition(st, id, t, err, errlen)) == -1)
+		return -1;
+	if (t->to == ALERT_PAUSED &&
+	    store_alert_hold(st, id, true, t->now, err, errlen) == -1)
+		return -1;
+	if (row->status == ALERT_PAUSED &&
+	    (t->to == ALERT_SENDING || t->to == ALERT_SCHEDULED) &&
+	    store_alert_hold(st, id, false, t->now, err, errlen) == -1)
+		return -1;
+	if (moved && t->to == ALERT_SENDING && key != NULL &&
+	    store_alert_send_key(st, id, key, true, err, errlen) == -1)
+		return -1;
+	if (t->to == ALERT_CANCELLED) {
+		do
+			n = queue_cancel_alert(st, id, t->now, err, errlen);
+		while (n > 0);
+		if (n == -1)
+			return -1;
+	}
+	return 0;
+}
 
 /*
  * send: draft or scheduled -> sending (after the template check against
@@ -1110,11 +1148,10 @@ al_action(struct http_req *req, void *arg)
 	struct alert_row row;
 	struct alert_tpls t;
 	char err[512];
-	bool found, changed = false;
+	bool found;
 	unsigned from;
 	enum alert_status to;
 	json_t *o = NULL, *v;
-	ssize_t n;
 
 	if (!api_authorized(a->deps.api, req))
 		return;
@@ -1164,8 +1201,8 @@ al_action(struct http_req *req, void *arg)
 				    ALERTS_KEY_MAX);
 				goto done;
 			}
-			if (store_alert_send_key(a->deps.st, id, key, false,
-				&dup_id, err, sizeof(err)) == -1) {
+			if ((dup_id = store_alert_send_key(a->deps.st, id, key,
+				 false, err, sizeof(err))) == -1) {
 				al_store_error(req, action, err);
 				goto done;
 			}
@@ -1249,38 +1286,13 @@ al_action(struct http_req *req, void *arg)
 		al_store_error(req, action, err);
 		goto done;
 	}
-	if (to == ALERT_SCHEDULED && strcmp(action, "schedule") == 0 &&
-	    store_alert_schedule(a->deps.st, id, row.scheduled_at, err,
-		sizeof(err)) == -1) {
+	/* The writes of one action stand or fall together. */
+	if (al_apply(a, id,
+		&(struct alert_transition){from, to, "paused by staff", now},
+		&row, key, err, sizeof(err)) == -1) {
+		store_abort_group(a->deps.st);
 		al_store_error(req, action, err);
 		goto done;
-	}
-	if (store_alert_transition(a->deps.st, id, from, to, "paused by staff",
-		now, &changed, err, sizeof(err)) == -1 ||
-	    (to == ALERT_PAUSED &&
-		store_alert_hold(a->deps.st, id, true, now, err, sizeof(err)) ==
-		    -1) ||
-	    (strcmp(action, "resume") == 0 &&
-		store_alert_hold(a->deps.st, id, false, now, err,
-		    sizeof(err)) == -1)) {
-		al_store_error(req, action, err);
-		goto done;
-	}
-	if (changed && to == ALERT_SENDING && key != NULL &&
-	    store_alert_send_key(a->deps.st, id, key, true, &dup_id, err,
-		sizeof(err)) == -1) {
-		al_store_error(req, action, err);
-		goto done;
-	}
-	if (to == ALERT_CANCELLED) {
-		do
-			n = queue_cancel_alert(a->deps.st, id, now, err,
-			    sizeof(err));
-		while (n > 0);
-		if (n == -1) {
-			al_store_error(req, action, err);
-			goto done;
-		}
 	}
 	log_info("alert_%s_requested alert=%lld", action, (long long)id);
 	if (to == ALERT_SENDING && row.urgent)

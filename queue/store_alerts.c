@@ -73,7 +73,7 @@ static const char alert_sql_walk[] =
     " time_zone, attributes, (SELECT l.time_zone FROM subscriptions s"
     "  JOIN lists l ON l.id = s.list_id WHERE s.member_id = w.id"
     "  AND s.status = 'active' AND l.time_zone IS NOT NULL AND s.list_id IN"
-    "  (SELECT value FROM json_each(?1, '$.lists')) LIMIT 1)"
+    "  (SELECT value FROM json_each(?1, '$.lists')) ORDER BY l.id LIMIT 1)"
     " FROM (SELECT m.*, " ALERT_SQL_SMS_OK " AS sms_ok, " ALERT_SQL_EMAIL_OK
     " AS email_ok FROM members m WHERE m.id > ?4 AND m.id <= ?5" ALERT_SQL_FILTERS
     ") w WHERE sms_ok OR email_ok ORDER BY id LIMIT ?6";
@@ -117,12 +117,8 @@ static const char alert_sql_longest[] =
     "SELECT id, sms_ok, email_ok, phone, email, first_name, last_name, zip,"
     " time_zone, attributes, NULL FROM (" ALERT_SQL_REACHED_WITH_FIELD ")"
     " WHERE sms_ok OR email_ok ORDER BY length(v) DESC, id LIMIT ?6";
-static const char alert_sql_lists_exist[] =
-    "SELECT value FROM json_each(?1, '$.lists')"
-    " WHERE value NOT IN (SELECT id FROM lists) LIMIT 1";
 static const char alert_sql_list_sender[] =
     "SELECT sender FROM lists WHERE id = json_extract(?1, '$.lists[0]')";
-static const char alert_sql_max_member[] = "SELECT max(id) FROM members";
 
 #define ALERT_COLS                                                         \
 	"id, name, status, pause_reason, audience, sms, email, sender,"    \
@@ -254,39 +250,36 @@ alert_bind_def(sqlite3_stmt *s, int first, const struct alert_def *d)
 	queue_bind_id(s, i, d->scheduled_at);
 }
 
-/* The id a key column holds 'key' under (0 = none). */
-static int
-alert_by_key(struct store *st, const char *sql, const char *key, int64_t *id,
-    char *err, size_t errlen)
+/* The id a key column holds 'key' under: 0 = none, -1 on error. */
+static int64_t
+alert_by_key(struct store *st, const char *sql, const char *key, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *s;
+	int64_t id;
 	bool found;
 
-	*id = 0;
 	if ((s = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (queue_int_row(st, s, id, &found, err, errlen) == -1)
+	if (queue_int_row(st, s, &id, &found, err, errlen) == -1)
 		return -1;
-	if (!found)
-		*id = 0;
-	return 0;
+	return found ? id : 0;
 }
 
-int
+int64_t
 store_alert_create(struct store *st, const struct alert_def *d, int64_t now,
-    int64_t *id, bool *dup, char *err, size_t errlen)
+    bool *dup, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
+	int64_t id;
 
 	*dup = false;
 	if (d->create_key != NULL) {
-		if (alert_by_key(st, alert_sql_by_create_key, d->create_key, id,
-			err, errlen) == -1)
-			return -1;
-		if (*id != 0) {
-			*dup = true;
-			return 0;
+		if ((id = alert_by_key(st, alert_sql_by_create_key,
+			 d->create_key, err, errlen)) != 0) {
+			*dup = id > 0;
+			return id;
 		}
 	}
 	if (store_write_begin(st, err, errlen) == -1 ||
@@ -298,17 +291,15 @@ store_alert_create(struct store *st, const struct alert_def *d, int64_t now,
 	sqlite3_bind_int64(s, 15, now);
 	if (queue_step_done(st, s, "alert insert", err, errlen) == -1)
 		return -1;
-	*id = sqlite3_last_insert_rowid(store_db(st));
-	return 0;
+	return sqlite3_last_insert_rowid(store_db(st));
 }
 
 int
 store_alert_update(struct store *st, int64_t id, const struct alert_def *d,
-    int64_t now, bool *found, char *err, size_t errlen)
+    int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 
-	*found = false;
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, alert_sql_update, err, errlen)) == NULL)
 		return -1;
@@ -317,8 +308,7 @@ store_alert_update(struct store *st, int64_t id, const struct alert_def *d,
 	sqlite3_bind_int64(s, 14, now);
 	if (queue_step_done(st, s, "alert update", err, errlen) == -1)
 		return -1;
-	*found = sqlite3_changes(store_db(st)) > 0;
-	return 0;
+	return sqlite3_changes(store_db(st)) > 0;
 }
 
 int
@@ -508,15 +498,14 @@ fail:
 }
 
 int
-store_alert_transition(struct store *st, int64_t id, unsigned from,
-    enum alert_status to, const char *reason, int64_t now, bool *changed,
-    char *err, size_t errlen)
+store_alert_transition(struct store *st, int64_t id,
+    const struct alert_transition *t, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	enum alert_status cur;
+	bool may = false;
 	int rc;
 
-	*changed = false;
 	if ((s = store_stmt(st, alert_sql_status, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -524,42 +513,47 @@ store_alert_transition(struct store *st, int64_t id, unsigned from,
 	if (rc == SQLITE_ROW &&
 	    alert_status_parse((const char *)sqlite3_column_text(s, 0), &cur) ==
 		0 &&
-	    (from & (1u << cur)) != 0)
-		*changed = true;
+	    (t->from & (1u << cur)) != 0)
+		may = true;
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		store_errmsg(st, "alert status", err, errlen);
 		return -1;
 	}
-	if (!*changed)
+	if (!may)
 		return 0;
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, alert_sql_transition, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, alert_status_names[to], -1, SQLITE_STATIC);
-	queue_bind_text(s, 3, to == ALERT_PAUSED ? reason : NULL);
-	sqlite3_bind_int64(s, 4, now);
-	return queue_step_done(st, s, "alert transition", err, errlen);
+	sqlite3_bind_text(s, 2, alert_status_names[t->to], -1, SQLITE_STATIC);
+	queue_bind_text(s, 3, t->to == ALERT_PAUSED ? t->reason : NULL);
+	sqlite3_bind_int64(s, 4, t->now);
+	if (queue_step_done(st, s, "alert transition", err, errlen) == -1)
+		return -1;
+	return 1;
 }
 
-int
-store_alert_send_key(struct store *st, int64_t id, const char *key,
-    bool record, int64_t *dup_id, char *err, size_t errlen)
+int64_t
+store_alert_send_key(struct store *st, int64_t id, const char *key, bool record,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
+	int64_t dup;
 
-	if (alert_by_key(st, alert_sql_by_send_key, key, dup_id, err, errlen) ==
-	    -1)
-		return -1;
-	if (*dup_id != 0 || !record)
+	if ((dup = alert_by_key(st, alert_sql_by_send_key, key, err, errlen)) !=
+	    0)
+		return dup;
+	if (!record)
 		return 0;
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, alert_sql_send_key, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
-	return queue_step_done(st, s, "alert send key", err, errlen);
+	if (queue_step_done(st, s, "alert send key", err, errlen) == -1)
+		return -1;
+	return 0;
 }
 
 int
@@ -593,42 +587,55 @@ store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg, char *err,
 	return 0;
 }
 
-/* Runs a bound one-row UPDATE of alert id: ?1 = id, ?2 and ?3 = a, b. */
+/* A one-row UPDATE of alert id: ?1 = id, ?2 and ?3 = a, b. */
+struct alert_update2 {
+	const char *sql;
+	const char *what;
+	int64_t id;
+	int64_t a;
+	int64_t b;
+};
+
+/* Runs u. */
 static int
-alert_update2(struct store *st, const char *sql, const char *what, int64_t id,
-    int64_t a, int64_t b, char *err, size_t errlen)
+alert_update2(struct store *st, const struct alert_update2 *u, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *s;
 
 	if (store_write_begin(st, err, errlen) == -1 ||
-	    (s = store_stmt(st, sql, err, errlen)) == NULL)
+	    (s = store_stmt(st, u->sql, err, errlen)) == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, a);
+	sqlite3_bind_int64(s, 1, u->id);
+	sqlite3_bind_int64(s, 2, u->a);
 	if (sqlite3_bind_parameter_count(s) >= 3)
-		sqlite3_bind_int64(s, 3, b);
-	return queue_step_done(st, s, what, err, errlen);
+		sqlite3_bind_int64(s, 3, u->b);
+	return queue_step_done(st, s, u->what, err, errlen);
 }
 
 int
 store_alert_schedule(struct store *st, int64_t id, int64_t at, char *err,
     size_t errlen)
 {
-	return alert_update2(st, alert_sql_schedule, "alert schedule", id, at,
-	    0, err, errlen);
+	const struct alert_update2 u = {alert_sql_schedule, "alert schedule",
+	    id, at, 0};
+
+	return alert_update2(st, &u, err, errlen);
 }
 
 int
 store_alert_set_audience(struct store *st, int64_t id, int64_t sms,
     int64_t email, char *err, size_t errlen)
 {
-	return alert_update2(st, alert_sql_set_audience, "alert audience", id,
-	    sms, email, err, errlen);
+	const struct alert_update2 u = {alert_sql_set_audience,
+	    "alert audience", id, sms, email};
+
+	return alert_update2(st, &u, err, errlen);
 }
 
 int
-store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor, bool done,
-    int64_t now, char *err, size_t errlen)
+store_alert_set_cursor(struct store *st, int64_t id,
+    const struct alert_cursor *c, int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 
@@ -636,8 +643,8 @@ store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor, bool done,
 	    (s = store_stmt(st, alert_sql_cursor, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, cursor);
-	sqlite3_bind_int(s, 3, done);
+	sqlite3_bind_int64(s, 2, c->next);
+	sqlite3_bind_int(s, 3, c->end);
 	sqlite3_bind_int64(s, 4, now);
 	return queue_step_done(st, s, "alert cursor", err, errlen);
 }
@@ -679,8 +686,8 @@ alert_text(sqlite3_stmt *s, int col)
  * Returns the count, or -1.
  */
 static ssize_t
-alert_each_member(struct store *st, sqlite3_stmt *s, store_alert_member_fn *fn,
-    void *arg, int64_t *last, char *err, size_t errlen)
+alert_each_member(struct store *st, sqlite3_stmt *s,
+    const struct alert_visitor *v, int64_t *last, char *err, size_t errlen)
 {
 	struct alert_member m;
 	ssize_t n = 0;
@@ -697,7 +704,7 @@ alert_each_member(struct store *st, sqlite3_stmt *s, store_alert_member_fn *fn,
 		m.time_zone = alert_text(s, 8);
 		m.attributes = alert_text(s, 9);
 		m.list_time_zone = alert_text(s, 10);
-		if (fn(arg, &m, err, errlen) == -1) {
+		if (v->fn(v->arg, &m, err, errlen) == -1) {
 			sqlite3_reset(s);
 			return -1;
 		}
@@ -715,25 +722,25 @@ alert_each_member(struct store *st, sqlite3_stmt *s, store_alert_member_fn *fn,
 
 ssize_t
 store_alert_walk(struct store *st, const struct alert_walk *w,
-    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
+    const struct alert_visitor *v, struct alert_cursor *out, char *err,
     size_t errlen)
 {
 	sqlite3_stmt *s;
 	int64_t last = alert_walk_last(w);
 	ssize_t n;
 
-	*next = w->after;
-	*end = false;
+	out->next = w->after;
+	out->end = false;
 	if ((s = store_stmt(st, alert_sql_walk, err, errlen)) == NULL)
 		return -1;
 	alert_bind_walk(s, w, last);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)w->limit);
-	if ((n = alert_each_member(st, s, fn, arg, next, err, errlen)) == -1)
+	if ((n = alert_each_member(st, s, v, &out->next, err, errlen)) == -1)
 		return -1;
 	if ((size_t)n < w->limit) {
 		/* The range is exhausted: resume after its end. */
-		*next = last;
-		*end = w->max_id > 0 ? last >= w->max_id : w->scan == 0;
+		out->next = last;
+		out->end = w->max_id > 0 ? last >= w->max_id : w->scan == 0;
 	}
 	return n;
 }
@@ -769,20 +776,6 @@ store_alert_reach(struct store *st, const struct alert_walk *w,
 	return 0;
 }
 
-int
-store_alert_max_member(struct store *st, int64_t *out, char *err, size_t errlen)
-{
-	sqlite3_stmt *s;
-	bool found;
-
-	if ((s = store_stmt(st, alert_sql_max_member, err, errlen)) == NULL ||
-	    queue_int_row(st, s, out, &found, err, errlen) == -1)
-		return -1;
-	if (!found)
-		*out = 0;
-	return 0;
-}
-
 json_t *
 store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen)
@@ -813,21 +806,21 @@ store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
 }
 
 int
-store_alert_backlog(struct store *st, int64_t id, int64_t now, int64_t *due,
-    int64_t *waiting, char *err, size_t errlen)
+store_alert_backlog(struct store *st, int64_t id, int64_t now,
+    struct alert_backlog *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	*due = *waiting = 0;
+	out->due = out->waiting = 0;
 	if ((s = store_stmt(st, alert_sql_backlog, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		*due = sqlite3_column_int64(s, 0);
-		*waiting = sqlite3_column_int64(s, 1);
+		out->due = sqlite3_column_int64(s, 0);
+		out->waiting = sqlite3_column_int64(s, 1);
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(s);
@@ -885,60 +878,42 @@ store_alert_hold(struct store *st, int64_t id, bool hold, int64_t now,
 
 /* Binds the field of ALERT_SQL_FIELD: a column name, else an attribute. */
 static void
-alert_bind_field(sqlite3_stmt *s, const char *field, const char *attr)
+alert_bind_field(sqlite3_stmt *s, const struct alert_field *f)
 {
-	queue_bind_text(s, 7, field != NULL ? field : "");
-	queue_bind_text(s, 8, attr);
+	queue_bind_text(s, 7, f->column != NULL ? f->column : "");
+	queue_bind_text(s, 8, f->attr);
 }
 
-int
+int64_t
 store_alert_missing(struct store *st, const struct alert_walk *w,
-    const char *field, const char *attr, int64_t *out, char *err, size_t errlen)
+    const struct alert_field *f, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
+	int64_t n;
 	bool found;
 
 	if ((s = store_stmt(st, alert_sql_missing, err, errlen)) == NULL)
 		return -1;
 	alert_bind_walk(s, w, alert_walk_last(w));
-	alert_bind_field(s, field, attr);
-	if (queue_int_row(st, s, out, &found, err, errlen) == -1)
+	alert_bind_field(s, f);
+	if (queue_int_row(st, s, &n, &found, err, errlen) == -1)
 		return -1;
-	if (!found)
-		*out = 0;
-	return 0;
+	return found ? n : 0;
 }
 
 ssize_t
 store_alert_longest(struct store *st, const struct alert_walk *w,
-    const char *field, const char *attr, size_t limit,
-    store_alert_member_fn *fn, void *arg, char *err, size_t errlen)
+    const struct alert_field *f, const struct alert_visitor *v, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *s;
 
 	if ((s = store_stmt(st, alert_sql_longest, err, errlen)) == NULL)
 		return -1;
 	alert_bind_walk(s, w, alert_walk_last(w));
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)limit);
-	alert_bind_field(s, field, attr);
-	return alert_each_member(st, s, fn, arg, NULL, err, errlen);
-}
-
-int
-store_alert_lists_exist(struct store *st, const char *audience,
-    int64_t *missing, char *err, size_t errlen)
-{
-	sqlite3_stmt *s;
-	bool found;
-
-	if ((s = store_stmt(st, alert_sql_lists_exist, err, errlen)) == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, audience, -1, SQLITE_STATIC);
-	if (queue_int_row(st, s, missing, &found, err, errlen) == -1)
-		return -1;
-	if (!found)
-		*missing = 0;
-	return 0;
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)w->limit);
+	alert_bind_field(s, f);
+	return alert_each_member(st, s, v, NULL, err, errlen);
 }
 
 int

@@ -72,15 +72,16 @@ struct alert_def {
 };
 
 /*
- * Stores a new draft. With a create_key already used, nothing is stored:
- * *id is the existing alert and *dup is set.
+ * Stores a new draft and returns its id, or -1. With a create_key already
+ * used, nothing is stored: the existing alert's id is returned and *dup
+ * is set.
  */
-int store_alert_create(struct store *st, const struct alert_def *d, int64_t now,
-    int64_t *id, bool *dup, char *err, size_t errlen);
-/* Rewrites draft 'id' (not its create_key). *found false if there is no
- * draft 'id' (absent or no longer a draft: see store_alert_status()). */
+int64_t store_alert_create(struct store *st, const struct alert_def *d,
+    int64_t now, bool *dup, char *err, size_t errlen);
+/* Rewrites draft 'id' (not its create_key): 1, 0 if there is no draft
+ * 'id' (absent, or no longer a draft), or -1. */
 int store_alert_update(struct store *st, int64_t id, const struct alert_def *d,
-    int64_t now, bool *found, char *err, size_t errlen);
+    int64_t now, char *err, size_t errlen);
 /* Deletes draft 'id'; *found false if there is no draft 'id'. */
 int store_alert_delete(struct store *st, int64_t id, bool *found, char *err,
     size_t errlen);
@@ -123,24 +124,29 @@ json_t *store_alert_json(struct store *st, int64_t id, char *err,
 json_t *store_alert_list(struct store *st, int64_t before, size_t limit,
     const char *status, char *err, size_t errlen);
 
+/* A change of an alert's status. */
+struct alert_transition {
+	unsigned from;	      /* the statuses it may leave: 1u << status */
+	enum alert_status to; /* the one it enters */
+	const char *reason;   /* kept as pause_reason for ALERT_PAUSED */
+	int64_t now;
+};
 /*
- * Moves alert 'id' to 'to' if its status is one of 'from' (a bit set of
- * 1u << enum alert_status). 'reason' is kept as pause_reason for
- * ALERT_PAUSED and cleared otherwise. *changed false if the alert is
- * absent or in another status. Entering ALERT_SENDING the first time
- * fixes audience_max_id and started_at; ALERT_DONE and ALERT_CANCELLED
- * set finished_at.
+ * Moves alert 'id' to t->to if its status is one of t->from: 1 when it
+ * moved, 0 if the alert is absent or in another status, -1 on error.
+ * pause_reason is t->reason for ALERT_PAUSED and cleared otherwise.
+ * Entering ALERT_SENDING the first time fixes audience_max_id and
+ * started_at; ALERT_DONE and ALERT_CANCELLED set finished_at.
  */
-int store_alert_transition(struct store *st, int64_t id, unsigned from,
-    enum alert_status to, const char *reason, int64_t now, bool *changed,
-    char *err, size_t errlen);
+int store_alert_transition(struct store *st, int64_t id,
+    const struct alert_transition *t, char *err, size_t errlen);
 /*
- * The send's Idempotency-Key: *dup_id is the alert that already used
- * 'key' (0 = none). With 'record' and no such alert, the key becomes
+ * The send's Idempotency-Key: returns the alert that already used 'key'
+ * (0 = none), or -1. With 'record' and no such alert, the key becomes
  * alert id's (call it once the send succeeded).
  */
-int store_alert_send_key(struct store *st, int64_t id, const char *key,
-    bool record, int64_t *dup_id, char *err, size_t errlen);
+int64_t store_alert_send_key(struct store *st, int64_t id, const char *key,
+    bool record, char *err, size_t errlen);
 /* Alerts in 'scheduled' or 'sending', oldest first, to the callback. */
 typedef void store_alert_id_fn(void *arg, int64_t id);
 int store_alert_live(struct store *st, store_alert_id_fn *fn, void *arg,
@@ -151,9 +157,15 @@ int store_alert_schedule(struct store *st, int64_t id, int64_t at, char *err,
 /* Records whom the alert reached per channel when it started. */
 int store_alert_set_audience(struct store *st, int64_t id, int64_t sms,
     int64_t email, char *err, size_t errlen);
-/* Saves the fan-out cursor (and that the walk is done). */
-int store_alert_set_cursor(struct store *st, int64_t id, int64_t cursor,
-    bool done, int64_t now, char *err, size_t errlen);
+/* Where a walk stopped: the last member id looked at, and whether
+ * nothing is left up to the audience bound. */
+struct alert_cursor {
+	int64_t next;
+	bool end;
+};
+/* Saves the fan-out cursor (c->next, and c->end: the walk is done). */
+int store_alert_set_cursor(struct store *st, int64_t id,
+    const struct alert_cursor *c, int64_t now, char *err, size_t errlen);
 
 /* ---- Audience ----------------------------------------------------------- */
 
@@ -172,6 +184,11 @@ struct alert_member {
 /* Returns 0, or -1 (with err) to stop the walk with that error. */
 typedef int store_alert_member_fn(void *arg, const struct alert_member *m,
     char *err, size_t errlen);
+/* Who hears of each member a walk finds. */
+struct alert_visitor {
+	store_alert_member_fn *fn;
+	void *arg;
+};
 
 /* Which members and how many at a time. */
 struct alert_walk {
@@ -184,13 +201,14 @@ struct alert_walk {
 	size_t scan;	/* and look at ids up to after + scan (0 = no bound) */
 };
 /*
- * Hands each reached member (one channel at least) in id order to fn.
- * Returns how many it handed over, or -1. *next is the id to resume after:
- * the last member handed over when 'limit' was reached, else the end of
- * the range looked at; *end is set when nothing is left up to max_id.
+ * Hands each reached member (one channel at least) in id order to the
+ * visitor. Returns how many it handed over, or -1. out->next is the id to
+ * resume after: the last member handed over when 'limit' was reached,
+ * else the end of the range looked at; out->end is set when nothing is
+ * left up to max_id.
  */
 ssize_t store_alert_walk(struct store *st, const struct alert_walk *w,
-    store_alert_member_fn *fn, void *arg, int64_t *next, bool *end, char *err,
+    const struct alert_visitor *v, struct alert_cursor *out, char *err,
     size_t errlen);
 
 /* Who an audience reaches and who it leaves out, per channel. */
@@ -206,28 +224,24 @@ struct alert_reach {
 };
 int store_alert_reach(struct store *st, const struct alert_walk *w,
     struct alert_reach *out, char *err, size_t errlen);
-/* The highest member id now (audience_max_id of an alert starting). */
-int store_alert_max_member(struct store *st, int64_t *out, char *err,
-    size_t errlen);
 
+/* A member field: a column ("first_name", "last_name", "email", "phone",
+ * "zip"), or column NULL and attr the key of a custom attribute. */
+struct alert_field {
+	const char *column;
+	const char *attr;
+};
 /*
- * Members the walk reaches who lack 'field' (a column: "first_name",
- * "last_name", "email", "phone", "zip"; or NULL and 'attr' the key of a
- * custom attribute): no value, or only blanks. A template placeholder
- * without a fallback needs it.
+ * Members the walk reaches who lack field f: no value, or only blanks. A
+ * template placeholder without a fallback needs it. The count, or -1.
  */
-int store_alert_missing(struct store *st, const struct alert_walk *w,
-    const char *field, const char *attr, int64_t *out, char *err,
-    size_t errlen);
-/* Members the walk reaches with the longest values of 'field' (as above),
- * to fn, at most 'limit': the preview's worst cases. */
+int64_t store_alert_missing(struct store *st, const struct alert_walk *w,
+    const struct alert_field *f, char *err, size_t errlen);
+/* Members the walk reaches with the longest values of field f, to the
+ * visitor, at most w->limit: the preview's worst cases. */
 ssize_t store_alert_longest(struct store *st, const struct alert_walk *w,
-    const char *field, const char *attr, size_t limit,
-    store_alert_member_fn *fn, void *arg, char *err, size_t errlen);
-/* *missing is the first list id of the audience that does not exist (0 =
- * all exist). */
-int store_alert_lists_exist(struct store *st, const char *audience,
-    int64_t *missing, char *err, size_t errlen);
+    const struct alert_field *f, const struct alert_visitor *v, char *err,
+    size_t errlen);
 /* The sender of the audience's first list into *out (a new string; NULL
  * when that list names none). */
 int store_alert_list_sender(struct store *st, const char *audience, char **out,
@@ -244,12 +258,13 @@ int store_alert_list_sender(struct store *st, const char *audience, char **out,
  */
 json_t *store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen);
-/*
- * The alert's unfinished messages: *due those in flight or queued and due
- * by 'now', *waiting those queued for later (quiet hours, retries, held).
- */
-int store_alert_backlog(struct store *st, int64_t id, int64_t now, int64_t *due,
-    int64_t *waiting, char *err, size_t errlen);
+/* An alert's unfinished messages. */
+struct alert_backlog {
+	int64_t due;	 /* in flight, or queued and due by 'now' */
+	int64_t waiting; /* queued for later (quiet hours, retries, held) */
+};
+int store_alert_backlog(struct store *st, int64_t id, int64_t now,
+    struct alert_backlog *out, char *err, size_t errlen);
 
 /* What the guard rails look at, over the alert's SMS and email. */
 struct alert_guard {

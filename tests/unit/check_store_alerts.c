@@ -137,14 +137,14 @@ a_walk(const char *audience, bool sms, bool email)
 	    .sms = sms,
 	    .email = email,
 	    .limit = 100};
-	int64_t next;
-	bool end;
+	const struct alert_visitor v = {a_collect, &seen};
+	struct alert_cursor cur;
 
 	memset(&seen, 0, sizeof(seen));
-	ck_assert_msg(store_alert_walk(a_st, &w, a_collect, &seen, &next, &end,
-			  a_err, sizeof(a_err)) >= 0,
+	ck_assert_msg(
+	    store_alert_walk(a_st, &w, &v, &cur, a_err, sizeof(a_err)) >= 0,
 	    "walk: %s", a_err);
-	ck_assert(end);
+	ck_assert(cur.end);
 	return seen.text;
 }
 
@@ -219,45 +219,41 @@ START_TEST(test_walk_bounded_and_resumed)
 	    .max_id = 8,
 	    .limit = 2,
 	    .scan = 0};
-	int64_t next;
-	bool end;
+	const struct alert_visitor v = {a_collect, &seen};
+	struct alert_cursor cur;
 	ssize_t n;
 
 	a_seed();
 	memset(&seen, 0, sizeof(seen));
-	n = store_alert_walk(a_st, &w, a_collect, &seen, &next, &end, a_err,
-	    sizeof(a_err));
+	n = store_alert_walk(a_st, &w, &v, &cur, a_err, sizeof(a_err));
 	ck_assert_int_eq(n, 2);
 	ck_assert_str_eq(seen.text, "1:se 5:s");
-	ck_assert_int_eq(next, 5);
-	ck_assert(!end);
+	ck_assert_int_eq(cur.next, 5);
+	ck_assert(!cur.end);
 	ck_assert_ptr_null(seen.tz[1]);
 	ck_assert_ptr_nonnull(seen.tz[5]); /* list 2's time zone */
 
 	/* A scan bound stops at id 7 with nobody found past 5... */
 	memset(&seen, 0, sizeof(seen));
-	w.after = next;
+	w.after = cur.next;
 	w.scan = 2;
-	n = store_alert_walk(a_st, &w, a_collect, &seen, &next, &end, a_err,
-	    sizeof(a_err));
+	n = store_alert_walk(a_st, &w, &v, &cur, a_err, sizeof(a_err));
 	ck_assert_int_eq(n, 0);
-	ck_assert_int_eq(next, 7);
-	ck_assert(!end);
+	ck_assert_int_eq(cur.next, 7);
+	ck_assert(!cur.end);
 	/* ... and the next range finds 8 and ends at max_id. */
-	w.after = next;
-	n = store_alert_walk(a_st, &w, a_collect, &seen, &next, &end, a_err,
-	    sizeof(a_err));
+	w.after = cur.next;
+	n = store_alert_walk(a_st, &w, &v, &cur, a_err, sizeof(a_err));
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(seen.text, "8:s");
-	ck_assert_int_eq(next, 8);
-	ck_assert(end);
+	ck_assert_int_eq(cur.next, 8);
+	ck_assert(cur.end);
 	/* Past max_id: nothing, and still the end. */
 	w.after = 8;
-	n = store_alert_walk(a_st, &w, a_collect, &seen, &next, &end, a_err,
-	    sizeof(a_err));
+	n = store_alert_walk(a_st, &w, &v, &cur, a_err, sizeof(a_err));
 	ck_assert_int_eq(n, 0);
-	ck_assert_int_eq(next, 8);
-	ck_assert(end);
+	ck_assert_int_eq(cur.next, 8);
+	ck_assert(cur.end);
 }
 END_TEST
 
@@ -306,22 +302,18 @@ START_TEST(test_create_key_update_delete)
 	bool dup, found;
 	json_t *j;
 
-	ck_assert_int_eq(
-	    store_alert_create(a_st, &d, A_T0, &id, &dup, a_err, sizeof(a_err)),
-	    0);
+	id = store_alert_create(a_st, &d, A_T0, &dup, a_err, sizeof(a_err));
+	ck_assert_int_gt(id, 0);
 	ck_assert(!dup);
-	ck_assert_int_eq(store_alert_create(a_st, &d, A_T0, &id2, &dup, a_err,
-			     sizeof(a_err)),
-	    0);
+	id2 = store_alert_create(a_st, &d, A_T0, &dup, a_err, sizeof(a_err));
 	ck_assert(dup);
 	ck_assert_int_eq(id2, id);
 
 	d.name = "Call them today";
 	d.email = true;
-	ck_assert_int_eq(store_alert_update(a_st, id, &d, A_T0 + 1, &found,
-			     a_err, sizeof(a_err)),
-	    0);
-	ck_assert(found);
+	ck_assert_int_eq(
+	    store_alert_update(a_st, id, &d, A_T0 + 1, a_err, sizeof(a_err)),
+	    1);
 	ck_assert_int_eq(
 	    store_alert_load(a_st, id, &r, &found, a_err, sizeof(a_err)), 0);
 	ck_assert(found);
@@ -349,40 +341,41 @@ START_TEST(test_create_key_update_delete)
 }
 END_TEST
 
+/* store_alert_transition() of alert id: 1 moved, 0 not, -1 error. */
+static int
+a_move(int64_t id, unsigned from, enum alert_status to, const char *reason,
+    int64_t now)
+{
+	const struct alert_transition t = {from, to, reason, now};
+
+	return store_alert_transition(a_st, id, &t, a_err, sizeof(a_err));
+}
+
 START_TEST(test_transitions)
 {
 	struct alert_def d = a_def(NULL);
 	struct alert_row r;
-	int64_t id, dup_id;
-	bool dup, changed, found;
+	int64_t id;
+	bool dup, found;
 
 	a_seed();
-	ck_assert_int_eq(
-	    store_alert_create(a_st, &d, A_T0, &id, &dup, a_err, sizeof(a_err)),
-	    0);
+	id = store_alert_create(a_st, &d, A_T0, &dup, a_err, sizeof(a_err));
+	ck_assert_int_gt(id, 0);
 	/* Not from the wrong state. */
-	ck_assert_int_eq(store_alert_transition(a_st, id, 1u << ALERT_PAUSED,
-			     ALERT_SENDING, NULL, A_T0, &changed, a_err,
-			     sizeof(a_err)),
-	    0);
-	ck_assert(!changed);
-	ck_assert_int_eq(store_alert_transition(a_st, id,
-			     1u << ALERT_DRAFT | 1u << ALERT_SCHEDULED,
-			     ALERT_SENDING, NULL, A_T0 + 5, &changed, a_err,
-			     sizeof(a_err)),
-	    0);
-	ck_assert(changed);
+	ck_assert_int_eq(
+	    a_move(id, 1u << ALERT_PAUSED, ALERT_SENDING, NULL, A_T0), 0);
+	ck_assert_int_eq(a_move(id, 1u << ALERT_DRAFT | 1u << ALERT_SCHEDULED,
+			     ALERT_SENDING, NULL, A_T0 + 5),
+	    1);
 	/* A member who joins later is outside the audience bound. */
 	a_exec("INSERT INTO members (id, phone, created_at, updated_at)"
 	       " VALUES (20, '+12025550120', 0, 0)");
-	ck_assert_int_eq(store_alert_transition(a_st, id, 1u << ALERT_SENDING,
-			     ALERT_PAUSED, "opt-out rate 6% > 5%", A_T0 + 6,
-			     &changed, a_err, sizeof(a_err)),
-	    0);
-	ck_assert_int_eq(store_alert_transition(a_st, id, 1u << ALERT_PAUSED,
-			     ALERT_SENDING, "ignored", A_T0 + 7, &changed,
-			     a_err, sizeof(a_err)),
-	    0);
+	ck_assert_int_eq(a_move(id, 1u << ALERT_SENDING, ALERT_PAUSED,
+			     "opt-out rate 6% > 5%", A_T0 + 6),
+	    1);
+	ck_assert_int_eq(
+	    a_move(id, 1u << ALERT_PAUSED, ALERT_SENDING, "ignored", A_T0 + 7),
+	    1);
 	ck_assert_int_eq(
 	    store_alert_load(a_st, id, &r, &found, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(r.status, ALERT_SENDING);
@@ -391,40 +384,38 @@ START_TEST(test_transitions)
 	ck_assert_ptr_null(r.pause_reason);
 	store_alert_row_free(&r);
 
-	ck_assert_int_eq(store_alert_transition(a_st, id, 1u << ALERT_SENDING,
-			     ALERT_PAUSED, "opt-out rate 6% > 5%", A_T0 + 8,
-			     &changed, a_err, sizeof(a_err)),
-	    0);
+	ck_assert_int_eq(a_move(id, 1u << ALERT_SENDING, ALERT_PAUSED,
+			     "opt-out rate 6% > 5%", A_T0 + 8),
+	    1);
 	ck_assert_int_eq(
 	    store_alert_load(a_st, id, &r, &found, a_err, sizeof(a_err)), 0);
 	ck_assert_str_eq(r.pause_reason, "opt-out rate 6% > 5%");
 	store_alert_row_free(&r);
 
-	ck_assert_int_eq(store_alert_transition(a_st, id, 1u << ALERT_PAUSED,
-			     ALERT_CANCELLED, NULL, A_T0 + 9, &changed, a_err,
-			     sizeof(a_err)),
-	    0);
+	ck_assert_int_eq(
+	    a_move(id, 1u << ALERT_PAUSED, ALERT_CANCELLED, NULL, A_T0 + 9), 1);
 	ck_assert_int_eq(
 	    store_alert_load(a_st, id, &r, &found, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(r.finished_at, A_T0 + 9);
 	store_alert_row_free(&r);
 
-	/* The send key belongs to one alert. */
-	ck_assert_int_eq(store_alert_send_key(a_st, id, "s1", true, &dup_id,
-			     a_err, sizeof(a_err)),
+	/* The send key belongs to one alert; looking does not take it. */
+	ck_assert_int_eq(
+	    store_alert_send_key(a_st, id, "s1", false, a_err, sizeof(a_err)),
 	    0);
-	ck_assert_int_eq(dup_id, 0);
-	ck_assert_int_eq(store_alert_send_key(a_st, id + 1, "s1", true, &dup_id,
-			     a_err, sizeof(a_err)),
+	ck_assert_int_eq(store_alert_send_key(a_st, id + 1, "s1", true, a_err,
+			     sizeof(a_err)),
 	    0);
-	ck_assert_int_eq(dup_id, id);
+	ck_assert_int_eq(
+	    store_alert_send_key(a_st, id, "s1", true, a_err, sizeof(a_err)),
+	    id + 1);
 }
 END_TEST
 
 START_TEST(test_counts_and_backlog)
 {
 	json_t *c;
-	int64_t due, waiting;
+	struct alert_backlog b;
 
 	a_exec("INSERT INTO messages (direction, channel, to_addr, body,"
 	       " status, next_attempt_at, alert_id, created_at, updated_at)"
@@ -449,29 +440,26 @@ START_TEST(test_counts_and_backlog)
 			     json_object_get(c, "email"), "pending")),
 	    1);
 	json_decref(c);
-	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
-			     a_err, sizeof(a_err)),
-	    0);
-	ck_assert_int_eq(due, 2);     /* queued and due, and in flight */
-	ck_assert_int_eq(waiting, 1); /* queued for 500 */
+	ck_assert_int_eq(
+	    store_alert_backlog(a_st, 3, 100, &b, a_err, sizeof(a_err)), 0);
+	ck_assert_int_eq(b.due, 2);	/* queued and due, and in flight */
+	ck_assert_int_eq(b.waiting, 1); /* queued for 500 */
 
 	/* Pause holds the queued ones; resume gives them back their time. */
 	a_exec(
 	    "UPDATE messages SET not_before = 500 WHERE next_attempt_at = 500");
 	ck_assert_int_eq(
 	    store_alert_hold(a_st, 3, true, 100, a_err, sizeof(a_err)), 0);
-	ck_assert_int_eq(store_alert_backlog(a_st, 3, 100, &due, &waiting,
-			     a_err, sizeof(a_err)),
-	    0);
-	ck_assert_int_eq(due, 1);
-	ck_assert_int_eq(waiting, 2);
+	ck_assert_int_eq(
+	    store_alert_backlog(a_st, 3, 100, &b, a_err, sizeof(a_err)), 0);
+	ck_assert_int_eq(b.due, 1);
+	ck_assert_int_eq(b.waiting, 2);
 	ck_assert_int_eq(
 	    store_alert_hold(a_st, 3, false, 200, a_err, sizeof(a_err)), 0);
-	ck_assert_int_eq(store_alert_backlog(a_st, 3, 200, &due, &waiting,
-			     a_err, sizeof(a_err)),
-	    0);
-	ck_assert_int_eq(due, 2);
-	ck_assert_int_eq(waiting, 1);
+	ck_assert_int_eq(
+	    store_alert_backlog(a_st, 3, 200, &b, a_err, sizeof(a_err)), 0);
+	ck_assert_int_eq(b.due, 2);
+	ck_assert_int_eq(b.waiting, 1);
 }
 END_TEST
 
