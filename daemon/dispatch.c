@@ -414,9 +414,13 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 	if (max == 0)
 		return;
 	msgs = xcalloc(max, sizeof(*msgs));
-	n = queue_claim(d->st, r->channel,
-	    r->channel == CHANNEL_SMS ? r->name : NULL, now, d->cfg->lease_ms,
-	    msgs, max, err, sizeof(err));
+	n = queue_claim(d->st,
+	    &(struct queue_claim_req){.ch = r->channel,
+		.sender = r->channel == CHANNEL_SMS ? r->name : NULL,
+		.now = now,
+		.lease_ms = d->cfg->lease_ms,
+		.max = max},
+	    msgs, err, sizeof(err));
 	if (n <= 0) {
 		if (n == -1)
 			log_warnx("dispatch_claim route=%s error=\"%s\"",

@@ -681,14 +681,15 @@ queue_release(struct store *st, int64_t id, int64_t now, char *err,
  * then due time, then id.
  */
 ssize_t
-queue_claim(struct store *st, enum channel ch, const char *sender, int64_t now,
-    unsigned lease_ms, struct out_msg **out, size_t max, char *err,
-    size_t errlen)
+queue_claim(struct store *st, const struct queue_claim_req *req,
+    struct out_msg **out, char *err, size_t errlen)
 {
-	struct queue_claim q = {.channel = channel_to_text(ch),
-	    .sender = ch == CHANNEL_EMAIL ? NULL : sender,
+	int64_t now = req->now;
+	size_t max = req->max;
+	struct queue_claim q = {.channel = channel_to_text(req->ch),
+	    .sender = req->ch == CHANNEL_EMAIL ? NULL : req->sender,
 	    .now = now,
-	    .lease_until = now + (int64_t)lease_ms,
+	    .lease_until = now + (int64_t)req->lease_ms,
 	    .max = max};
 	size_t i;
 	int64_t prio;

@@ -73,18 +73,26 @@ struct queue_result {
 int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
     int64_t *id, bool *dup, char *err, size_t errlen);
 
+/* What one queue_claim() asks for: a route, the clock, a lease, a count. */
+struct queue_claim_req {
+	enum channel ch;    /* the route's channel */
+	const char *sender; /* the route's SMS sender name; email: NULL */
+	int64_t now;
+	unsigned lease_ms; /* the claimed messages' lease */
+	size_t max;	   /* at most this many; out holds as many */
+};
+
 /*
- * Claims up to 'max' due messages (queued, not_before/next attempt <= now)
- * of one route: channel 'ch' and, for SMS, sender name 'sender' (email
- * passes NULL; rows match with "sender IS ?"). Highest priority first,
- * then oldest. Sets them sending with a lease until now + lease_ms.
- * Stores new out_msg pointers in out[0..n) (the caller frees each with
- * out_msg_free()). Returns n >= 0, or -1. (Per-route claims let each
- * sender be paced alone: a slow sender never holds up a fast one.)
+ * Claims up to req->max due messages (queued, not_before/next attempt <=
+ * req->now) of one route: channel req->ch and, for SMS, sender name
+ * req->sender (email passes NULL; rows match with "sender IS ?"). Highest
+ * priority first, then oldest. Sets them sending with a lease until now +
+ * lease_ms. Stores new out_msg pointers in out[0..n) (the caller frees
+ * each with out_msg_free()). Returns n >= 0, or -1. (Per-route claims let
+ * each sender be paced alone: a slow sender never holds up a fast one.)
  */
-ssize_t queue_claim(struct store *st, enum channel ch, const char *sender,
-    int64_t now, unsigned lease_ms, struct out_msg **out, size_t max, char *err,
-    size_t errlen);
+ssize_t queue_claim(struct store *st, const struct queue_claim_req *req,
+    struct out_msg **out, char *err, size_t errlen);
 
 /* sending -> sent, with the provider and its message id. */
 int queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,

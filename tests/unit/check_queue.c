@@ -152,8 +152,13 @@ q_claim1(int64_t now)
 	ssize_t n;
 	int64_t id;
 
-	n = queue_claim(q_st, CHANNEL_SMS, "console", now, Q_LEASE, out, 1,
-	    q_err, sizeof(q_err));
+	n = queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = now,
+		.lease_ms = Q_LEASE,
+		.max = 1},
+	    out, q_err, sizeof(q_err));
 	ck_assert_msg(n >= 0, "queue_claim: %s", q_err);
 	if (n == 0)
 		return 0;
@@ -689,8 +694,13 @@ START_TEST(test_queue_claim_order)
 	b = q_enqueue(MSG_PRIO_REPLY, Q_T0 + 2000);
 	c = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 500);
 	d = q_enqueue(MSG_PRIO_ALERT, Q_T0 + 100);
-	n = queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 5000, Q_LEASE, out,
-	    8, q_err, sizeof(q_err));
+	n = queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = Q_T0 + 5000,
+		.lease_ms = Q_LEASE,
+		.max = 8},
+	    out, q_err, sizeof(q_err));
 	ck_assert_int_eq(n, 4);
 	ck_assert_int_eq(out[0]->id, b);
 	ck_assert_int_eq(out[1]->id, c);
@@ -698,8 +708,13 @@ START_TEST(test_queue_claim_order)
 	ck_assert_int_eq(out[3]->id, d);
 	for (i = 0; i < n; i++)
 		out_msg_free(out[i]);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 5000,
-			     Q_LEASE, out, 8, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0 + 5000,
+				 .lease_ms = Q_LEASE,
+				 .max = 8},
+			     out, q_err, sizeof(q_err)),
 	    0);
 }
 END_TEST
@@ -715,16 +730,26 @@ START_TEST(test_queue_claim_batches)
 	for (i = 0; i < 5; i++)
 		ids[i] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + i);
 	for (round = 0; round < 3; round++) {
-		n = queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 10,
-		    Q_LEASE, out, 2, q_err, sizeof(q_err));
+		n = queue_claim(q_st,
+		    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+			.sender = "console",
+			.now = Q_T0 + 10,
+			.lease_ms = Q_LEASE,
+			.max = 2},
+		    out, q_err, sizeof(q_err));
 		ck_assert_int_eq(n, round < 2 ? 2 : 1);
 		for (i = 0; i < n; i++) {
 			ck_assert_int_eq(out[i]->id, ids[round * 2 + i]);
 			out_msg_free(out[i]);
 		}
 	}
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 10,
-			     Q_LEASE, out, 0, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0 + 10,
+				 .lease_ms = Q_LEASE,
+				 .max = 0},
+			     out, q_err, sizeof(q_err)),
 	    0);
 }
 END_TEST
@@ -771,8 +796,13 @@ START_TEST(test_queue_claim_fields_and_lease)
 	int64_t id;
 
 	id = q_enqueue_full(&m, Q_T0);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_EMAIL, NULL, Q_T0 + 10,
-			     Q_LEASE, out, 1, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_EMAIL,
+				 .sender = NULL,
+				 .now = Q_T0 + 10,
+				 .lease_ms = Q_LEASE,
+				 .max = 1},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	ck_assert_int_eq(out[0]->id, id);
 	ck_assert_int_eq(out[0]->channel, CHANNEL_EMAIL);
@@ -818,24 +848,44 @@ START_TEST(test_queue_claim_routes)
 	ia = q_enqueue_full(&sms_a, Q_T0);
 	ib = q_enqueue_full(&sms_b, Q_T0);
 	im = q_enqueue_full(&mail, Q_T0);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "b", Q_T0, Q_LEASE, out,
-			     4, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "b",
+				 .now = Q_T0,
+				 .lease_ms = Q_LEASE,
+				 .max = 4},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	ck_assert_int_eq(out[0]->id, ib);
 	ck_assert_str_eq(out[0]->sender, "b");
 	out_msg_free(out[0]);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_EMAIL, NULL, Q_T0, Q_LEASE,
-			     out, 4, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_EMAIL,
+				 .sender = NULL,
+				 .now = Q_T0,
+				 .lease_ms = Q_LEASE,
+				 .max = 4},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	ck_assert_int_eq(out[0]->id, im);
 	out_msg_free(out[0]);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "a", Q_T0, Q_LEASE, out,
-			     4, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "a",
+				 .now = Q_T0,
+				 .lease_ms = Q_LEASE,
+				 .max = 4},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	ck_assert_int_eq(out[0]->id, ia);
 	out_msg_free(out[0]);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "c", Q_T0, Q_LEASE, out,
-			     4, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "c",
+				 .now = Q_T0,
+				 .lease_ms = Q_LEASE,
+				 .max = 4},
+			     out, q_err, sizeof(q_err)),
 	    0);
 }
 END_TEST
@@ -919,8 +969,13 @@ START_TEST(test_queue_mark_retry)
 	ck_assert_int_eq(queue_next_due(q_st, q_err, sizeof(q_err)),
 	    Q_T0 + 1000);
 	ck_assert_int_eq(q_claim1(Q_T0 + 999), 0);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 1000,
-			     Q_LEASE, out, 1, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0 + 1000,
+				 .lease_ms = Q_LEASE,
+				 .max = 1},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	ck_assert_int_eq(out[0]->id, id);
 	ck_assert_int_eq(out[0]->attempts, 1);
@@ -1220,13 +1275,23 @@ START_TEST(test_queue_reclaim_expired_leases)
 	int64_t other;
 
 	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0, 1000,
-			     out, 1, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0,
+				 .lease_ms = 1000,
+				 .max = 1},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	out_msg_free(out[0]);
 	other = q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 500);
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0 + 500,
-			     1000, out, 1, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0 + 500,
+				 .lease_ms = 1000,
+				 .max = 1},
+			     out, q_err, sizeof(q_err)),
 	    1);
 	out_msg_free(out[0]);
 	ck_assert_int_eq(queue_reclaim_expired_leases(q_st, Q_T0 + 1000, q_err,
@@ -1310,8 +1375,13 @@ START_TEST(test_queue_idle_tick_writes_nothing)
 
 	q_enqueue(MSG_PRIO_DEFAULT, Q_T0 + 60000);
 	q_flush();
-	ck_assert_int_eq(queue_claim(q_st, CHANNEL_SMS, "console", Q_T0,
-			     Q_LEASE, out, 4, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_claim(q_st,
+			     &(struct queue_claim_req){.ch = CHANNEL_SMS,
+				 .sender = "console",
+				 .now = Q_T0,
+				 .lease_ms = Q_LEASE,
+				 .max = 4},
+			     out, q_err, sizeof(q_err)),
 	    0);
 	ck_assert_int_eq(
 	    queue_expire(q_st, Q_T0, NULL, NULL, q_err, sizeof(q_err)), 0);
