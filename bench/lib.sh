@@ -1,0 +1,332 @@
+# bench/lib.sh - shell functions shared by bench/run and bench/alert
+# (sourced, never run): the exit trap, the build, a daemon in a temporary
+# directory, fakeprov, and the Twilio dispatch measurement.
+#
+# The sourcing script sets prog, srcdir, tmp, keep, overrides (an array of
+# --set SECTION.KEY=VALUE), daemon_pid= child_pid= fake_pid=, defines
+# daemon_config (the config on stdout, for $phase in $ddir), and installs
+# the trap: trap cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM.
+# shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034  # globals shared with the sourcing script
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+# Stops what this script started, by pid, and removes the temp dir.
+# shellcheck disable=SC2317  # reached through the trap
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ -n $child_pid ]] && kill -0 "$child_pid" 2>/dev/null; then
+		kill "$child_pid" 2>/dev/null || true
+		wait "$child_pid" 2>/dev/null || true
+	fi
+	if [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null; then
+		kill -TERM "$daemon_pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$daemon_pid" 2>/dev/null || true
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	if [[ -n $fake_pid ]] && kill -0 "$fake_pid" 2>/dev/null; then
+		kill -TERM "$fake_pid" 2>/dev/null || true
+		wait "$fake_pid" 2>/dev/null || true
+	fi
+	if [[ $keep == true || $rc -ne 0 ]]; then
+		echo "$prog: files kept in $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+	exit "$rc"
+}
+# run_child OUTFILE CMD...: runs CMD with its output in OUTFILE, in the
+# background as child_pid, and waits, so the trap can stop it (bash defers
+# traps while a foreground child runs). The redirection stays on the child:
+# one on the function call would also swallow the trap's own messages.
+run_child() {
+	local out=$1
+	shift
+	"$@" >"$out" 2>&1 &
+	child_pid=$!
+	local rc=0
+	wait "$child_pid" || rc=$?
+	child_pid=
+	return "$rc"
+}
+
+now() { echo "$EPOCHREALTIME"; }
+# Evaluates an awk expression; prints it with ${2:-1} decimals. The
+# expression is parenthesised: a bare '>' in printf would redirect.
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
+
+# --- build ------------------------------------------------------------------
+build() {
+	local log=$tmp/build.log
+	if [[ -n ${OD_BUILDDIR:-} ]]; then
+		builddir=$(cd "$OD_BUILDDIR" && pwd)
+	else
+		builddir=$srcdir/build-bench
+		if [[ ! -x $srcdir/configure ]]; then
+			echo "$prog: running autoreconf -fi" >&2
+			(cd "$srcdir" && autoreconf -fi) >"$log" 2>&1 ||
+				{ tail -20 "$log" >&2; die "autoreconf failed"; }
+		fi
+		if [[ ! -f $builddir/Makefile ]]; then
+			echo "$prog: configuring $builddir (-O2, no sanitizers)" >&2
+			mkdir -p "$builddir"
+			(cd "$builddir" && "$srcdir/configure" CFLAGS="-O2 -g" \
+			    --disable-sanitizers) >>"$log" 2>&1 ||
+				{ tail -20 "$log" >&2; die "configure failed (see above)"; }
+		fi
+		echo "$prog: make in $builddir" >&2
+		make -C "$builddir" -j"$(nproc)" >>"$log" 2>&1 ||
+			{ tail -30 "$log" >&2; die "make failed (see above)"; }
+	fi
+	make -C "$builddir" -j"$(nproc)" outreachd bench/sqlite_raw \
+	    tests/fakes/fakeprov >>"$log" 2>&1 ||
+		{ tail -30 "$log" >&2; die "make outreachd bench/sqlite_raw tests/fakes/fakeprov failed in $builddir"; }
+	cflags=$(sed -n 's/^CFLAGS = //p' "$builddir/Makefile")
+	if grep -q '^SAN_CFLAGS = .*-fsanitize' "$builddir/Makefile"; then
+		echo "$prog: warning: $builddir is built with sanitizers; figures are not representative" >&2
+		cflags="$cflags (sanitizers)"
+	fi
+}
+
+# Applies one --set SECTION.KEY=VALUE to the config file $1: replaces the
+# key inside its section, or adds it (and the section) if missing.
+config_set() {
+	local file=$1 spec=$2 sk=${2%%=*}
+	local value=${spec#*=} section=${sk%.*} key=${sk##*.}
+	awk -v sec="[$section]" -v key="$key" -v val="$value" '
+	    function emit() { if (insec && !done) { print key " = " val; done = 1 } }
+	    /^[ \t]*$/ { blank++; next }	# held: a new key goes before them
+	    /^\[/ { emit(); insec = ($0 == sec) }
+	    { for (; blank > 0; blank--) print "" }
+	    insec && $1 == key && $2 == "=" { print key " = " val; done = 1; next }
+	    { print }
+	    END { emit(); if (!done) { print ""; print sec; print key " = " val } }
+	' "$file" >"$file.new" && mv "$file.new" "$file"
+}
+
+# Starts the daemon of $phase in $ddir (config, log, var/).
+start_daemon() {
+	local deadline port_line o sec
+	token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+	(umask 077 && mkdir -p "$ddir/var") # members' data: 0700, or the daemon warns
+	# Both files hold the token: 0600 (the daemon warns otherwise).
+	(umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$tmp/auth.header")
+	(umask 077 && daemon_config >"$ddir/outreachd.conf")
+	for o in "${overrides[@]}"; do
+		# a sender's keys go only to the daemon that has that sender
+		sec=${o%%=*}
+		sec=${sec%.*}
+		if [[ $sec == sender\ * ]] &&
+		    ! grep -qxF "[$sec]" "$ddir/outreachd.conf"; then
+			continue
+		fi
+		config_set "$ddir/outreachd.conf" "$o"
+	done
+	chmod 600 "$ddir/outreachd.conf"
+	"$builddir/outreachd" --check-config -c "$ddir/outreachd.conf" >"$ddir/check.log" 2>&1 ||
+		{ cat "$ddir/check.log" >&2; die "outreachd --check-config rejected the bench config"; }
+	(cd "$ddir" && exec "$builddir/outreachd" -f -c "$ddir/outreachd.conf") \
+	    2>"$ddir/outreachd.log" &
+	daemon_pid=$!
+	deadline=$(($(date +%s) + 10))
+	while :; do
+		port_line=$(grep -m1 -o 'http_listening .*port=[0-9]*' "$ddir/outreachd.log" || true)
+		[[ -n $port_line ]] && break
+		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+			tail -20 "$ddir/outreachd.log" >&2
+			daemon_pid=
+			die "outreachd exited during start (log above)"
+		fi
+		[[ $(date +%s) -lt $deadline ]] ||
+			{ tail -20 "$ddir/outreachd.log" >&2; die "no http_listening line after 10 s"; }
+		sleep 0.05
+	done
+	port=${port_line##*port=}
+	base=http://127.0.0.1:$port
+}
+
+# The daemon's CPU time so far, in seconds (utime + stime).
+daemon_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+	    "/proc/$daemon_pid/stat"
+}
+
+daemon_alive() {
+	kill -0 "$daemon_pid" 2>/dev/null ||
+		{ tail -20 "$ddir/outreachd.log" >&2; daemon_pid=; die "outreachd died (log above)"; }
+}
+
+api_status() {
+	curl -sS --fail --max-time 5 -H @"$tmp/auth.header" "$base/api/v1/status"
+}
+
+# The number after KEY= in a "key=value ..." line.
+kv_field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
+
+# Prints "commits seconds_sum seconds_max" of the store's group commit,
+# from /metrics (no auth).
+store_metrics() {
+	curl -sS --fail --max-time 5 "$base/metrics" | awk '
+	    $1 == "outreachd_store_commits_total" { n = $2 }
+	    $1 == "outreachd_store_commit_seconds_sum" { sum = $2 }
+	    $1 == "outreachd_store_commit_seconds_max" { max = $2 }
+	    END { printf "%d %s %s\n", n, sum + 0, max + 0 }'
+}
+
+# wrk output field: "Requests/sec:", or a latency percentile ("99%").
+wrk_field() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
+
+# Prints "backlog settled stored sent" from a /api/v1/status reply: backlog
+# is queued + sending over all channels, settled everything else.
+status_counts() {
+	jq -r '[([.queue[] | (.queued // 0) + (.sending // 0)] | add // 0),
+	    ([.queue[] | to_entries[] | select(.key != "queued" and
+	      .key != "sending") | .value] | add // 0),
+	    ([.queue[][]] | add // 0),
+	    ([.queue[] | .sent // 0] | add // 0)] | @tsv' <<<"$1"
+}
+
+# SIGTERM; the daemon must exit 0 within 15 s.
+daemon_stop() {
+	local rc=0
+	kill -TERM "$daemon_pid"
+	for _ in $(seq 150); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$daemon_pid" 2>/dev/null; then
+		die "outreachd did not stop within 15 s of SIGTERM"
+	fi
+	wait "$daemon_pid" || rc=$?
+	daemon_pid=
+	[[ $rc -eq 0 ]] || { tail -20 "$ddir/outreachd.log" >&2; die "outreachd exited $rc after SIGTERM"; }
+}
+
+# --- the fake provider (5, 6) ---------------------------------------------
+# Starts tests/fakes/fakeprov on ephemeral ports with Twilio credentials
+# made up for this run; the daemon's [sender tw] points at it.
+start_fakeprov() {
+	local deadline line
+	tw_sid=AC$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	tw_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	"$builddir/tests/fakes/fakeprov" --port 0 --control-port 0 \
+	    --log "$tmp/fakeprov.jsonl" >"$tmp/fakeprov.out" 2>&1 &
+	fake_pid=$!
+	deadline=$(($(date +%s) + 10))
+	until line=$(grep -m1 '^fakeprov listening' "$tmp/fakeprov.out"); do
+		kill -0 "$fake_pid" 2>/dev/null ||
+			{ cat "$tmp/fakeprov.out" >&2; fake_pid=; die "fakeprov exited during start"; }
+		[[ $(date +%s) -lt $deadline ]] || die "fakeprov did not start in 10 s"
+		sleep 0.05
+	done
+	fake_port=$(kv_field port "$line")
+	fake_ctl=http://127.0.0.1:$(kv_field control "$line")
+	curl -sS --fail --max-time 5 -o /dev/null -H 'Content-Type: application/json' \
+	    -d "{\"provider\":\"twilio\",\"account_sid\":\"$tw_sid\",\"auth_token\":\"$tw_token\"}" \
+	    "$fake_ctl/config" || die "fakeprov /config failed"
+}
+
+fake_stats() {
+	curl -sS --fail --max-time 10 "$fake_ctl/stats"
+}
+
+# The daemon's VmRSS in KiB.
+daemon_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status"; }
+
+# --- Twilio dispatch (bench/run step 5) -------------------------------------
+# measure_twilio STEP: posts sms_count messages to [sender tw] (wrk +
+# post.lua, capped per thread, held by not_before; wrk runs 1.5 times as
+# long as $enqueue msgs/s needs), then times the drain through the Twilio
+# adapter into fakeprov, sampling the daemon's RSS on every poll. Appends
+# to sms_note; reads drain_timeout; STEP labels the progress line ("5/6").
+measure_twilio() {
+	local out=$tmp/wrk-post-tw.txt line non per dur nb t0 t1 deadline
+	local backlog settled settled0 sent0 sent1 rss posted
+	per=$(( (sms_count + threads - 1) / threads ))
+	sms_count=$((per * threads))
+	dur=$(calc "$sms_count * 1.5 / ($enqueue > 0 ? $enqueue : 1000) + 2" 0)
+	echo "$prog: $1 Twilio dispatch: posting $sms_count SMS to [sender tw] (wrk ${dur}s), then draining them to fakeprov" >&2
+	read -r _ settled0 _ sent0 < <(status_counts "$(api_status)") ||
+		die "GET /api/v1/status failed"
+	nb=$(($(date +%s) + dur + 2))
+	OD_BENCH_TOKEN=$token OD_BENCH_RUN=tw-${tmp##*.} OD_BENCH_NOT_BEFORE=$nb \
+	    OD_BENCH_SENDER=tw OD_BENCH_MAX_PER_THREAD=$per \
+	    run_child "$out" wrk -t"$threads" -c"$connections" -d"${dur}s" \
+	    --timeout 10s -s "$srcdir/bench/post.lua" "$base/api/v1/messages" ||
+		{ cat "$out" >&2; die "wrk failed"; }
+	daemon_alive
+	line=$(grep -m1 '^post.lua: responses=' "$out" || true)
+	[[ -n $line ]] || { cat "$out" >&2; die "no summary line from post.lua"; }
+	posted=$(kv_field status_202 "$line")
+	non=$(kv_field non_202 "$line")
+	[[ $non -eq 0 ]] || { cat "$out" >&2; die "FAILED: $non POST answers were not 202"; }
+	# The daemon's count: wrk misses answers in flight when it stops.
+	read -r backlog settled _ sent1 < <(status_counts "$(api_status)") ||
+		die "GET /api/v1/status failed"
+	tw_queued=$backlog
+	[[ $tw_queued -ge $posted ]] ||
+		die "FAILED: wrk saw $posted answered 202, the daemon holds $tw_queued"
+	[[ $tw_queued -eq $sms_count ]] ||
+		sms_note+="$tw_queued of $sms_count enqueued in ${dur}s; "
+	[[ $settled -eq $settled0 ]] ||
+		sms_note+="WARNING: $((settled - settled0)) sent before their not_before; "
+	t0=$(calc "$(now) > $nb ? $(now) : $nb" 6)
+	sleep "$(calc "$t0 - $(now) > 0 ? $t0 - $(now) : 0" 3)"
+	cpu0=$(daemon_cpu)
+	rss_drain_start=$(daemon_rss)
+	rss_drain_max=$rss_drain_start
+	deadline=$(calc "$t0 + $drain_timeout" 3)
+	t1=$t0
+	while [[ $backlog -gt 0 ]]; do
+		if [[ $(calc "$(now) > $deadline" 0) -eq 1 ]]; then
+			sms_note+="NOT drained after ${drain_timeout}s: $backlog left; "
+			break
+		fi
+		sleep 0.1
+		daemon_alive
+		rss=$(daemon_rss)
+		[[ $rss -le $rss_drain_max ]] || rss_drain_max=$rss
+		read -r backlog settled _ sent1 < <(status_counts "$(api_status)") ||
+			die "GET /api/v1/status failed"
+		t1=$(now)
+	done
+	rss_drain_end=$(daemon_rss)
+	tw_secs=$(calc "$t1 - $t0" 2)
+	tw_cpu=$(calc "$(daemon_cpu) - $cpu0" 2)
+	tw_sent=$((sent1 - sent0))
+	tw_rate=$(calc "$tw_sent / ($tw_secs > 0 ? $tw_secs : 0.001)")
+	tw_fake_accepted=$(fake_stats | jq -r '.accepted.twilio') ||
+		die "fakeprov /stats failed"
+	twilio_latency
+}
+
+# p50 / p99 of latency_ms (claim to the provider's acceptance) over the
+# msg_sent lines of provider=twilio in the daemon's log.
+twilio_latency() {
+	read -r tw_p50 tw_p99 tw_lat_n < <(
+	    grep ' msg_sent .*provider=twilio ' "$ddir/outreachd.log" |
+	    sed -n 's/.*latency_ms=\([0-9]*\).*/\1/p' | sort -n | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "- - 0"; exit }
+			p50 = v[int((NR - 1) * 0.50) + 1]
+			p99 = v[int((NR - 1) * 0.99) + 1]
+			print p50 " " p99 " " NR
+		}')
+}
+
+stop_fakeprov() {
+	local rc=0
+	kill -TERM "$fake_pid"
+	wait "$fake_pid" || rc=$?
+	fake_pid=
+	[[ $rc -eq 0 ]] || die "fakeprov exited $rc after SIGTERM"
+}
