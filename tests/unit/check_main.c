@@ -36,6 +36,7 @@ main(void)
 	srunner_add_suite(sr, inbound_suite());
 	srunner_add_suite(sr, csv_suite());
 	srunner_add_suite(sr, fileutil_suite());
+	srunner_add_suite(sr, file_email_suite());
 	srunner_add_suite(sr, email_links_suite());
 	srunner_add_suite(sr, email_addr_suite());
 	srunner_add_suite(sr, smtp_suite());

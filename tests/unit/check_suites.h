@@ -11,6 +11,7 @@ Suite *config_suite(void);
 Suite *csv_suite(void);
 Suite *email_addr_suite(void);
 Suite *email_links_suite(void);
+Suite *file_email_suite(void);
 Suite *fileutil_suite(void);
 Suite *inbound_suite(void);
 Suite *kannel_suite(void);
