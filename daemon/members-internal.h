@@ -86,6 +86,26 @@ enum mb_phone_use {
 	MB_PHONE_FIND, /* a lookup: anything a member may be stored with */
 };
 
+/* A phone number of a request, as mb_phone() takes it. */
+struct mb_phonein {
+	const char *field; /* the request's field, named in errors */
+	const char *text;  /* the number as given */
+	enum mb_phone_use use;
+};
+
+/* A string field of a request and its rule, as mb_str() takes it. */
+struct mb_strfield {
+	const char *key;
+	size_t max;	/* bytes */
+	bool multiline; /* line breaks and tabs allowed */
+};
+
+/* A list mb_list_ref() looked up: its id if found. */
+struct mb_listhit {
+	int64_t id;
+	bool found;
+};
+
 /* ---- members.c ---------------------------------------------------- */
 
 /* Keeps req until the open group commits, then answers per p. */
@@ -120,15 +140,15 @@ int mb_page(struct evkeyvalq *q, int64_t *after, unsigned *limit, char *err,
     size_t errlen);
 
 /*
- * Normalizes a phone number into out; err names 'field'. One rule for
- * numbers: a lookup (MB_PHONE_FIND) takes any possible number, or one
- * already in E.164 form as a received text may have stored it, so what
+ * Normalizes the phone number p->text into out; err names p->field. One
+ * rule for numbers: a lookup (MB_PHONE_FIND) takes any possible number, or
+ * one already in E.164 form as a received text may have stored it, so what
  * is stored is found by the same string; a number a member is created
  * or updated with (MB_PHONE_SET) must be valid, or only possible with
  * [sms] accept_unassigned_numbers.
  */
-int mb_phone(const struct members *m, const char *field, const char *in,
-    enum mb_phone_use use, char *out, size_t outlen, char *err, size_t errlen);
+int mb_phone(const struct members *m, const struct mb_phonein *p, char *out,
+    size_t outlen, char *err, size_t errlen);
 
 /*
  * The address checked by the rule of email_addr.h (the import, SMS answers
@@ -141,11 +161,12 @@ char *mb_email(const char *s, char *err, size_t errlen);
 bool mb_printable(const char *s);
 
 /*
- * An optional string field: *out NULL when absent or null, *present set
- * when the key is there (null included). Checks length and controls.
+ * An optional string field o[f->key]: *out NULL when absent or null,
+ * *present (if not NULL) set when the key is there (null included).
+ * Checks length (f->max) and controls (f->multiline).
  */
-int mb_str(json_t *o, const char *key, size_t max, bool multiline,
-    const char **out, bool *present, char *err, size_t errlen);
+int mb_str(json_t *o, const struct mb_strfield *f, const char **out,
+    bool *present, char *err, size_t errlen);
 
 /* The channel in o[key] ("sms" / "email") into *ch; -1 with err. */
 int mb_channel(json_t *o, const char *key, bool required, int *ch, char *err,
@@ -160,11 +181,11 @@ int mb_parse_fields(struct members *m, json_t *o, struct mb_fields *mf,
     bool patch, char *err, size_t errlen);
 
 /*
- * Resolves a list given by id or name. 0 with *found, or -1 with err (a
- * store error).
+ * Resolves a list given by id or name: 0 with h->found (and h->id, and the
+ * list's info in *li if li is not NULL), or -1 with err (a store error).
  */
-int mb_list_ref(struct members *m, const char *ref, int64_t *id,
-    struct list_info *li, bool *found, char *err, size_t errlen);
+int mb_list_ref(struct members *m, const char *ref, struct list_info *li,
+    struct mb_listhit *h, char *err, size_t errlen);
 
 /* As mb_list_ref(), answering 404 / 503 itself (returns false then). */
 bool mb_list_param(struct members *m, struct http_req *req, const char *ref,

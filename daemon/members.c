@@ -44,6 +44,13 @@ struct mb_sub {
 	bool double_optin;
 };
 
+/* The "subscribe" items of a create and their consent_source. */
+struct mb_subs {
+	struct mb_sub item[MB_SUBSCRIBE_MAX];
+	size_t n;
+	const char *source; /* borrowed from the request's JSON */
+};
+
 static void mb_members_post(struct http_req *, void *);
 static void mb_members_get(struct http_req *, void *);
 static void mb_member_get(struct http_req *, void *);
@@ -170,23 +177,24 @@ mb_write_begin(struct members *m, struct http_req *req)
 
 /* ---- POST /api/v1/members ----------------------------------------- */
 
-/* The "subscribe" items of a create, lists resolved. */
+/* The "subscribe" items of a create, lists resolved, into *subs. */
 static int
 mb_parse_subs(struct members *m, json_t *o, const struct mb_fields *mf,
-    struct mb_sub *subs, size_t *nsubs, const char **source, char *err,
-    size_t errlen)
+    struct mb_subs *subs, char *err, size_t errlen)
 {
 	json_t *a = json_object_get(o, "subscribe"), *it, *l;
 	struct list_info li;
 	char ref[32];
 	const char *name;
-	bool found;
+	struct mb_listhit h;
 	size_t i;
 	int ch;
 
-	*nsubs = 0;
-	if (mb_str(o, "consent_source", MB_SOURCE_MAX, false, source, NULL, err,
-		errlen) == -1)
+	subs->n = 0;
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		&subs->source, NULL, err, errlen) == -1)
 		return -1;
 	if (a == NULL || json_is_null(a))
 		return 0;
@@ -197,7 +205,8 @@ mb_parse_subs(struct members *m, json_t *o, const struct mb_fields *mf,
 		    MB_SUBSCRIBE_MAX);
 		return -1;
 	}
-	if (json_array_size(a) > 0 && (*source == NULL || **source == '\0')) {
+	if (json_array_size(a) > 0 &&
+	    (subs->source == NULL || *subs->source == '\0')) {
 		snprintf(err, errlen,
 		    "consent_source: required when subscribing (how the "
 		    "member agreed, e.g. \"signup form at the rally\")");
@@ -229,18 +238,18 @@ mb_parse_subs(struct members *m, json_t *o, const struct mb_fields *mf,
 			return -1;
 		}
 		memset(&li, 0, sizeof(li));
-		if (mb_list_ref(m, name, &subs[i].list, &li, &found, err,
-			errlen) == -1)
+		if (mb_list_ref(m, name, &li, &h, err, errlen) == -1)
 			return -2; /* store error */
-		if (!found) {
+		if (!h.found) {
 			snprintf(err, errlen,
 			    "subscribe[%zu].list: no list '%s'", i, name);
 			return -1;
 		}
-		subs[i].ch = ch;
-		subs[i].double_optin = li.double_optin;
+		subs->item[i].list = h.id;
+		subs->item[i].ch = ch;
+		subs->item[i].double_optin = li.double_optin;
 		list_info_clear(&li);
-		*nsubs = i + 1;
+		subs->n = i + 1;
 	}
 	return 0;
 }
@@ -253,12 +262,11 @@ mb_members_post(struct http_req *req, void *arg)
 	    "consent_source", NULL};
 	struct members *m = arg;
 	struct mb_fields mf = {0};
-	struct mb_sub subs[MB_SUBSCRIBE_MAX];
+	struct mb_subs subs = {0};
 	struct mb_pending *p;
-	const char *source = NULL;
 	char err[512];
 	bool conflict = false;
-	size_t nsubs = 0, i;
+	size_t i;
 	int64_t id;
 	json_t *o;
 	int rc;
@@ -274,8 +282,7 @@ mb_members_post(struct http_req *req, void *arg)
 		    "required");
 		goto invalid;
 	}
-	if ((rc = mb_parse_subs(m, o, &mf, subs, &nsubs, &source, err,
-		 sizeof(err))) == -2) {
+	if ((rc = mb_parse_subs(m, o, &mf, &subs, err, sizeof(err))) == -2) {
 		mb_store_error(req, "list_get", err);
 		goto out;
 	} else if (rc == -1)
@@ -288,13 +295,13 @@ mb_members_post(struct http_req *req, void *arg)
 			mb_store_error(req, "member_create", err);
 		goto out;
 	}
-	for (i = 0; i < nsubs; i++) {
+	for (i = 0; i < subs.n; i++) {
 		struct mb_subreq r = {.member = id,
-		    .list = subs[i].list,
-		    .ch = subs[i].ch,
-		    .double_optin = subs[i].double_optin,
+		    .list = subs.item[i].list,
+		    .ch = subs.item[i].ch,
+		    .double_optin = subs.item[i].double_optin,
 		    .email = mf.f.email,
-		    .source = source};
+		    .source = subs.source};
 
 		if (mb_subscribe(m, &r, err, sizeof(err)) == -1) {
 			mb_store_error(req, "subscribe", err);
@@ -336,8 +343,11 @@ mb_members_get(struct http_req *req, void *arg)
 	if (mb_page(&q, &mq.after, &mq.limit, err, sizeof(err)) == -1)
 		goto invalid;
 	if ((s = evhttp_find_header(&q, "phone")) != NULL) {
-		if (mb_phone(m, "phone", s, MB_PHONE_FIND, phone, sizeof(phone),
-			err, sizeof(err)) == -1)
+		if (mb_phone(m,
+			&(struct mb_phonein){.field = "phone",
+			    .text = s,
+			    .use = MB_PHONE_FIND},
+			phone, sizeof(phone), err, sizeof(err)) == -1)
 			goto invalid;
 		mq.phone = phone;
 	}
@@ -484,8 +494,9 @@ mb_member_optchange(struct http_req *req, struct members *m, bool out)
 		return;
 	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_channel(o, "channel", true, &ch, err, sizeof(err)) == -1 ||
-	    mb_str(o, "detail", MB_SOURCE_MAX, false, &detail, NULL, err,
-		sizeof(err)) == -1) {
+	    mb_str(o,
+		&(struct mb_strfield){.key = "detail", .max = MB_SOURCE_MAX},
+		&detail, NULL, err, sizeof(err)) == -1) {
 		mb_invalid(req, err);
 		goto done;
 	}

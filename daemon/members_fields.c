@@ -141,36 +141,36 @@ mb_region(const struct members *m)
 }
 
 /*
- * Normalizes a phone number into out; err names 'field'. One rule for
- * numbers: a lookup (MB_PHONE_FIND) takes any possible number, or one
- * already in E.164 form as a received text may have stored it, so what
+ * Normalizes the phone number p->text into out; err names p->field. One
+ * rule for numbers: a lookup (MB_PHONE_FIND) takes any possible number, or
+ * one already in E.164 form as a received text may have stored it, so what
  * is stored is found by the same string; a number a member is created
  * or updated with (MB_PHONE_SET) must be valid, or only possible with
  * [sms] accept_unassigned_numbers.
  */
 int
-mb_phone(const struct members *m, const char *field, const char *in,
-    enum mb_phone_use use, char *out, size_t outlen, char *err, size_t errlen)
+mb_phone(const struct members *m, const struct mb_phonein *p, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
 	enum phone_accept accept = PHONE_VALID;
 	char why[256], tmp[PHONE_E164_MAX];
 
-	if (use == MB_PHONE_FIND)
+	if (p->use == MB_PHONE_FIND)
 		accept = PHONE_STORED;
 	else if (m->deps.cfg != NULL && m->deps.cfg->accept_unassigned)
 		accept = PHONE_POSSIBLE;
-	if (phone_normalize_as(in, mb_region(m), accept, out, outlen, why,
+	if (phone_normalize_as(p->text, mb_region(m), accept, out, outlen, why,
 		sizeof(why)) == 0)
 		return 0;
 	if (accept == PHONE_VALID &&
-	    phone_normalize_as(in, mb_region(m), PHONE_POSSIBLE, tmp,
+	    phone_normalize_as(p->text, mb_region(m), PHONE_POSSIBLE, tmp,
 		sizeof(tmp), NULL, 0) == 0)
 		snprintf(err, errlen,
 		    "%s: %s (an unassigned range; [sms] "
 		    "accept_unassigned_numbers = yes accepts it)",
-		    field, why);
+		    p->field, why);
 	else
-		snprintf(err, errlen, "%s: %s", field, why);
+		snprintf(err, errlen, "%s: %s", p->field, why);
 	return -1;
 }
 
@@ -202,14 +202,15 @@ mb_printable(const char *s)
 }
 
 /*
- * An optional string field: *out NULL when absent or null, *present set
- * when the key is there (null included). Checks length and controls.
+ * An optional string field o[f->key]: *out NULL when absent or null,
+ * *present (if not NULL) set when the key is there (null included).
+ * Checks length (f->max) and controls (f->multiline).
  */
 int
-mb_str(json_t *o, const char *key, size_t max, bool multiline, const char **out,
-    bool *present, char *err, size_t errlen)
+mb_str(json_t *o, const struct mb_strfield *f, const char **out, bool *present,
+    char *err, size_t errlen)
 {
-	json_t *v = json_object_get(o, key);
+	json_t *v = json_object_get(o, f->key);
 
 	*out = NULL;
 	if (present != NULL)
@@ -217,17 +218,17 @@ mb_str(json_t *o, const char *key, size_t max, bool multiline, const char **out,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_string(v)) {
-		snprintf(err, errlen, "%s: must be a string", key);
+		snprintf(err, errlen, "%s: must be a string", f->key);
 		return -1;
 	}
 	*out = json_string_value(v);
-	if (strlen(*out) > max) {
-		snprintf(err, errlen, "%s: at most %zu bytes", key, max);
+	if (strlen(*out) > f->max) {
+		snprintf(err, errlen, "%s: at most %zu bytes", f->key, f->max);
 		return -1;
 	}
-	if (!multiline && !mb_printable(*out)) {
+	if (!f->multiline && !mb_printable(*out)) {
 		snprintf(err, errlen, "%s: must not hold control characters",
-		    key);
+		    f->key);
 		return -1;
 	}
 	return 0;
@@ -239,7 +240,8 @@ mb_channel(json_t *o, const char *key, bool required, int *ch, char *err,
 {
 	const char *s;
 
-	if (mb_str(o, key, 16, false, &s, NULL, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = key, .max = 16}, &s, NULL,
+		err, errlen) == -1)
 		return -1;
 	*ch = -1;
 	if (s == NULL) {
@@ -293,7 +295,6 @@ mb_tag_array(json_t *v, const char *key, json_t **out, char *err, size_t errlen)
 	return 0;
 }
 
-
 void
 mb_fields_clear(struct mb_fields *mf)
 {
@@ -310,14 +311,13 @@ mb_parse_texts(json_t *o, struct mb_fields *mf, bool patch, char *err,
     size_t errlen)
 {
 	static const struct {
-		const char *key;
+		struct mb_strfield f;
 		unsigned bit;
-		size_t max;
 	} t[] = {
-	    {"first_name", MF_FIRST_NAME, MB_NAME_MAX},
-	    {"last_name", MF_LAST_NAME, MB_NAME_MAX},
-	    {"zip", MF_ZIP, MB_ZIP_MAX},
-	    {"time_zone", MF_TIME_ZONE, MB_TZ_MAX},
+	    {{.key = "first_name", .max = MB_NAME_MAX}, MF_FIRST_NAME},
+	    {{.key = "last_name", .max = MB_NAME_MAX}, MF_LAST_NAME},
+	    {{.key = "zip", .max = MB_ZIP_MAX}, MF_ZIP},
+	    {{.key = "time_zone", .max = MB_TZ_MAX}, MF_TIME_ZONE},
 	};
 	const char **dst[] = {&mf->f.first_name, &mf->f.last_name, &mf->f.zip,
 	    &mf->f.time_zone};
@@ -326,8 +326,7 @@ mb_parse_texts(json_t *o, struct mb_fields *mf, bool patch, char *err,
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(*t); i++) {
-		if (mb_str(o, t[i].key, t[i].max, false, &s, &present, err,
-			errlen) == -1)
+		if (mb_str(o, &t[i].f, &s, &present, err, errlen) == -1)
 			return -1;
 		if (!present || (s == NULL && !patch))
 			continue;
@@ -356,18 +355,24 @@ mb_parse_addrs(struct members *m, json_t *o, struct mb_fields *mf, bool patch,
 	const char *s;
 	bool present;
 
-	if (mb_str(o, "phone", 64, false, &s, &present, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = "phone", .max = 64}, &s,
+		&present, err, errlen) == -1)
 		return -1;
 	if (present && (s != NULL || patch)) {
 		mf->f.set |= MF_PHONE;
 		if (s != NULL) {
-			if (mb_phone(m, "phone", s, MB_PHONE_SET, mf->phone,
-				sizeof(mf->phone), err, errlen) == -1)
+			if (mb_phone(m,
+				&(struct mb_phonein){.field = "phone",
+				    .text = s,
+				    .use = MB_PHONE_SET},
+				mf->phone, sizeof(mf->phone), err,
+				errlen) == -1)
 				return -1;
 			mf->f.phone = mf->phone;
 		}
 	}
-	if (mb_str(o, "email", 254, false, &s, &present, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = "email", .max = 254}, &s,
+		&present, err, errlen) == -1)
 		return -1;
 	if (present && (s != NULL || patch)) {
 		mf->f.set |= MF_EMAIL;
@@ -453,32 +458,33 @@ mb_parse_fields(struct members *m, json_t *o, struct mb_fields *mf, bool patch,
 }
 
 /*
- * Resolves a list given by id or name. 0 with *found, or -1 with err (a
- * store error).
+ * Resolves a list given by id or name: 0 with h->found (and h->id, and the
+ * list's info in *li if li is not NULL), or -1 with err (a store error).
  */
 int
-mb_list_ref(struct members *m, const char *ref, int64_t *id,
-    struct list_info *li, bool *found, char *err, size_t errlen)
+mb_list_ref(struct members *m, const char *ref, struct list_info *li,
+    struct mb_listhit *h, char *err, size_t errlen)
 {
 	struct list_info tmp;
 
-	*found = false;
+	h->found = false;
 	memset(&tmp, 0, sizeof(tmp));
-	if (mb_parse_id(ref, id)) {
-		if (store_list_get(m->deps.st, *id, li != NULL ? li : &tmp,
-			found, err, errlen) == -1)
+	if (mb_parse_id(ref, &h->id)) {
+		if (store_list_get(m->deps.st, h->id, li != NULL ? li : &tmp,
+			&h->found, err, errlen) == -1)
 			return -1;
 		list_info_clear(&tmp);
-		if (*found)
+		if (h->found)
 			return 0;
 		/* else: a config list may have a name of digits */
 	}
-	if (store_list_by_name(m->deps.st, ref, id, found, err, errlen) == -1)
-		return -1;
-	if (!*found)
-		return 0;
-	if (store_list_get(m->deps.st, *id, li != NULL ? li : &tmp, found, err,
+	if (store_list_by_name(m->deps.st, ref, &h->id, &h->found, err,
 		errlen) == -1)
+		return -1;
+	if (!h->found)
+		return 0;
+	if (store_list_get(m->deps.st, h->id, li != NULL ? li : &tmp, &h->found,
+		err, errlen) == -1)
 		return -1;
 	list_info_clear(&tmp);
 	return 0;
@@ -489,17 +495,18 @@ bool
 mb_list_param(struct members *m, struct http_req *req, const char *ref,
     int64_t *id, struct list_info *li)
 {
+	struct mb_listhit h = {0};
 	char err[256];
-	bool found;
 
-	if (mb_list_ref(m, ref, id, li, &found, err, sizeof(err)) == -1) {
+	if (mb_list_ref(m, ref, li, &h, err, sizeof(err)) == -1) {
 		mb_store_error(req, "list_get", err);
 		return false;
 	}
-	if (!found) {
+	if (!h.found) {
 		http_reply_error(req, 404, "not_found", "no list '%s'", ref);
 		return false;
 	}
+	*id = h.id;
 	return true;
 }
 

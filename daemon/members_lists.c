@@ -237,8 +237,9 @@ mb_parse_list_zone(json_t *o, struct mb_listdef *ld, char *err, size_t errlen)
 	const char *s;
 	bool present;
 
-	if (mb_str(o, "time_zone", MB_ZONE_MAX, false, &s, &present, err,
-		errlen) == -1)
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "time_zone", .max = MB_ZONE_MAX},
+		&s, &present, err, errlen) == -1)
 		return -1;
 	if (!present)
 		return 0;
@@ -271,8 +272,9 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 
 	if (api_check_fields(o, known, err, errlen) == -1)
 		return -1;
-	if (mb_str(o, "name", LIST_NAME_MAX, false, &s, &present, err,
-		errlen) == -1)
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "name", .max = LIST_NAME_MAX}, &s,
+		&present, err, errlen) == -1)
 		return -1;
 	if (present) {
 		if (s == NULL || *s == '\0' || mb_parse_id(s, &id) ||
@@ -292,7 +294,8 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 		    mb_parse_keywords(m, v, ld, err, errlen) == -1)
 			return -1;
 	}
-	if (mb_str(o, "sender", 64, false, &s, &present, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = "sender", .max = 64}, &s,
+		&present, err, errlen) == -1)
 		return -1;
 	if (present) {
 		if (s != NULL && !dispatch_has_sender(m->deps.dispatch, s)) {
@@ -302,12 +305,16 @@ mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
 		}
 		ld->d.sender = s;
 	}
-#define MB_LIST_TEXT(key, max, ml)                                             \
-	do {                                                                   \
-		if (mb_str(o, #key, max, ml, &s, &present, err, errlen) == -1) \
-			return -1;                                             \
-		if (present)                                                   \
-			ld->d.key = s;                                         \
+#define MB_LIST_TEXT(field, nmax, ml)                        \
+	do {                                                 \
+		if (mb_str(o,                                \
+			&(struct mb_strfield){.key = #field, \
+			    .max = nmax,                     \
+			    .multiline = ml},                \
+			&s, &present, err, errlen) == -1)    \
+			return -1;                           \
+		if (present)                                 \
+			ld->d.field = s;                     \
 	} while (0)
 	MB_LIST_TEXT(welcome_sms, MB_TEXT_MAX, true);
 	MB_LIST_TEXT(welcome_email_subject, 200, false);
@@ -544,46 +551,60 @@ mb_list_members_list(struct http_req *req, struct members *m, int64_t id)
 }
 
 /*
- * The member found by the phone or email of a subscribe: both given must
- * be this member's (else 409: they belong to two members, or the member
- * has another), and phone / *email become the member's own.
+ * The member a subscribe names, as mb_sub_member() finds or creates it:
+ * its id, whether it was created, and its phone ("" if none) and email
+ * (owned, NULL if none).
+ */
+struct mb_subwho {
+	int64_t id;
+	bool created;
+	char phone[PHONE_E164_MAX];
+	char *email;
+};
+
+/*
+ * The member w->id found by the phone or email of a subscribe: both given
+ * (w->phone, w->email) must be this member's (else 409: they belong to two
+ * members, or the member has another), and they become the member's own.
  */
 static int
-mb_sub_existing(struct members *m, struct http_req *req, int64_t id,
-    char *phone, char **email, char *err, size_t errlen)
+mb_sub_existing(struct members *m, struct http_req *req, struct mb_subwho *w,
+    char *err, size_t errlen)
 {
 	const char *p, *e;
 	json_t *cur;
 
-	if ((cur = store_member_json(m->deps.st, id, err, errlen)) == NULL)
+	if ((cur = store_member_json(m->deps.st, w->id, err, errlen)) == NULL)
 		return -2;
 	p = json_string_value(json_object_get(cur, "phone"));
 	e = json_string_value(json_object_get(cur, "email"));
-	if ((*phone != '\0' && (p == NULL || strcmp(p, phone) != 0)) ||
-	    (*email != NULL && (e == NULL || strcmp(e, *email) != 0))) {
+	if ((w->phone[0] != '\0' && (p == NULL || strcmp(p, w->phone) != 0)) ||
+	    (w->email != NULL && (e == NULL || strcmp(e, w->email) != 0))) {
 		http_reply_error(req, 409, "conflict",
 		    "the phone and the email given are not those of one member "
 		    "(member %lld has phone %s and email %s); update the "
 		    "member first or give its id",
-		    (long long)id, p != NULL ? p : "none",
+		    (long long)w->id, p != NULL ? p : "none",
 		    e != NULL ? e : "none");
 		json_decref(cur);
 		return -3;
 	}
-	strlcpy(phone, p != NULL ? p : "", PHONE_E164_MAX);
-	free(*email);
-	*email = e != NULL ? xstrdup(e) : NULL;
+	strlcpy(w->phone, p != NULL ? p : "", sizeof(w->phone));
+	free(w->email);
+	w->email = e != NULL ? xstrdup(e) : NULL;
 	json_decref(cur);
 	return 0;
 }
 
 /*
  * The member a subscribe names: "member" (an id), or "phone" / "email"
- * (found, else created). -1 invalid (err), -2 store (err), -3 answered.
+ * (found, else created), into *w (zeroed by the caller; w->email is the
+ * caller's to free whatever the result). -1 invalid (err), -2 store (err),
+ * -3 answered.
  */
 static int
-mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
-    bool *created, char *phone, char **email, char *err, size_t errlen)
+mb_sub_member(struct members *m, struct http_req *req, json_t *o,
+    struct mb_subwho *w, char *err, size_t errlen)
 {
 	struct member_fields f = {0};
 	json_t *v = json_object_get(o, "member"), *cur;
@@ -592,7 +613,7 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 	char ref[32];
 	bool found = false, conflict = false;
 
-	*created = false;
+	w->created = false;
 	if (v != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) <= 0) {
 			snprintf(err, errlen, "member: a member id");
@@ -600,50 +621,59 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 		}
 		snprintf(ref, sizeof(ref), "%lld",
 		    (long long)json_integer_value(v));
-		if (!mb_member_param(m, req, ref, id, &cur))
+		if (!mb_member_param(m, req, ref, &w->id, &cur))
 			return -3;
 		if ((s = json_string_value(json_object_get(cur, "phone"))))
-			strlcpy(phone, s, PHONE_E164_MAX);
+			strlcpy(w->phone, s, sizeof(w->phone));
 		if ((s = json_string_value(json_object_get(cur, "email"))))
-			*email = xstrdup(s);
+			w->email = xstrdup(s);
 		json_decref(cur);
 		return 0;
 	}
-	if (mb_str(o, "phone", 64, false, &pin, NULL, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = "phone", .max = 64}, &pin,
+		NULL, err, errlen) == -1)
 		return -1;
 	if (pin != NULL &&
-	    mb_phone(m, "phone", pin, MB_PHONE_FIND, phone, PHONE_E164_MAX, err,
-		errlen) == -1)
+	    mb_phone(m,
+		&(struct mb_phonein){.field = "phone",
+		    .text = pin,
+		    .use = MB_PHONE_FIND},
+		w->phone, sizeof(w->phone), err, errlen) == -1)
 		return -1;
-	if (mb_str(o, "email", 254, false, &s, NULL, err, errlen) == -1)
+	if (mb_str(o, &(struct mb_strfield){.key = "email", .max = 254}, &s,
+		NULL, err, errlen) == -1)
 		return -1;
-	if (s != NULL && (*email = mb_email(s, err, errlen)) == NULL)
+	if (s != NULL && (w->email = mb_email(s, err, errlen)) == NULL)
 		return -1;
-	if (*phone == '\0' && *email == NULL) {
+	if (w->phone[0] == '\0' && w->email == NULL) {
 		snprintf(err, errlen,
 		    "member: give a member id, a phone or "
 		    "an email");
 		return -1;
 	}
-	if (*phone != '\0' &&
-	    store_member_find(m->deps.st, CHANNEL_SMS, phone, id, &found, err,
-		errlen) == -1)
-		return -2;
-	if (!found && *email != NULL &&
-	    store_member_find(m->deps.st, CHANNEL_EMAIL, *email, id, &found,
+	if (w->phone[0] != '\0' &&
+	    store_member_find(m->deps.st, CHANNEL_SMS, w->phone, &w->id, &found,
 		err, errlen) == -1)
 		return -2;
+	if (!found && w->email != NULL &&
+	    store_member_find(m->deps.st, CHANNEL_EMAIL, w->email, &w->id,
+		&found, err, errlen) == -1)
+		return -2;
 	if (found)
-		return mb_sub_existing(m, req, *id, phone, email, err, errlen);
+		return mb_sub_existing(m, req, w, err, errlen);
 	/* found by any number it may be stored as; created by a good one */
 	if (pin != NULL &&
-	    mb_phone(m, "phone", pin, MB_PHONE_SET, phone, PHONE_E164_MAX, err,
-		errlen) == -1)
+	    mb_phone(m,
+		&(struct mb_phonein){.field = "phone",
+		    .text = pin,
+		    .use = MB_PHONE_SET},
+		w->phone, sizeof(w->phone), err, errlen) == -1)
 		return -1;
-	f.set = (*phone != '\0' ? MF_PHONE : 0) | (*email ? MF_EMAIL : 0);
-	f.phone = *phone != '\0' ? phone : NULL;
-	f.email = *email;
-	if (store_member_create(m->deps.st, &f, msg_now_ms(), id, &conflict,
+	f.set =
+	    (w->phone[0] != '\0' ? MF_PHONE : 0) | (w->email ? MF_EMAIL : 0);
+	f.phone = w->phone[0] != '\0' ? w->phone : NULL;
+	f.email = w->email;
+	if (store_member_create(m->deps.st, &f, msg_now_ms(), &w->id, &conflict,
 		err, errlen) == -1) {
 		if (conflict) {
 			http_reply_error(req, 409, "conflict", "%s", err);
@@ -651,7 +681,7 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o, int64_t *id,
 		}
 		return -2;
 	}
-	*created = true;
+	w->created = true;
 	return 0;
 }
 
@@ -666,9 +696,9 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 	enum sub_change change;
 	enum sub_status status;
 	const char *source;
-	char err[512], phone[PHONE_E164_MAX] = "", *email = NULL;
-	bool created, found;
-	int64_t id;
+	struct mb_subwho w = {0};
+	char err[512];
+	bool found;
 	json_t *o;
 	int ch, rc, opted;
 
@@ -676,8 +706,10 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 		return;
 	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
 	    mb_channel(o, "channel", false, &ch, err, sizeof(err)) == -1 ||
-	    mb_str(o, "consent_source", MB_SOURCE_MAX, false, &source, NULL,
-		err, sizeof(err)) == -1)
+	    mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		&source, NULL, err, sizeof(err)) == -1)
 		goto invalid;
 	if (source == NULL || *source == '\0') {
 		snprintf(err, sizeof(err),
@@ -698,8 +730,7 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 		    ch == CHANNEL_SMS ? "phone" : "email", channel_to_text(ch));
 		goto invalid;
 	}
-	rc = mb_sub_member(m, req, o, &id, &created, phone, &email, err,
-	    sizeof(err));
+	rc = mb_sub_member(m, req, o, &w, err, sizeof(err));
 	if (rc == -3)
 		goto out;
 	if (rc == -2) {
@@ -709,25 +740,25 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 	if (rc == -1)
 		goto invalid;
 	if (ch == -1)
-		ch = phone[0] != '\0' ? CHANNEL_SMS : CHANNEL_EMAIL;
-	if ((ch == CHANNEL_SMS && phone[0] == '\0') ||
-	    (ch == CHANNEL_EMAIL && email == NULL)) {
+		ch = w.phone[0] != '\0' ? CHANNEL_SMS : CHANNEL_EMAIL;
+	if ((ch == CHANNEL_SMS && w.phone[0] == '\0') ||
+	    (ch == CHANNEL_EMAIL && w.email == NULL)) {
 		snprintf(err, sizeof(err), "channel: member %lld has no %s",
-		    (long long)id, ch == CHANNEL_SMS ? "phone" : "email");
+		    (long long)w.id, ch == CHANNEL_SMS ? "phone" : "email");
 		goto invalid;
 	}
-	r.member = id;
+	r.member = w.id;
 	r.ch = ch;
-	r.email = email;
+	r.email = w.email;
 	r.source = source;
 	rc = mb_subscribe(m, &r, err, sizeof(err));
 	change = r.change;
 	status = r.status;
 	if (rc == -1 ||
 	    (change == SUB_CHANGE_ALREADY &&
-		store_subscription_status(m->deps.st, id, list, ch, &status,
+		store_subscription_status(m->deps.st, w.id, list, ch, &status,
 		    &found, err, sizeof(err)) == -1) ||
-	    (opted = store_member_is_opted_out(m->deps.st, id, ch, err,
+	    (opted = store_member_is_opted_out(m->deps.st, w.id, ch, err,
 		 sizeof(err))) == -1) {
 		mb_store_error(req, "subscribe", err);
 		goto out;
@@ -736,16 +767,16 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 	    change == SUB_CHANGE_NEW || change == SUB_CHANGE_REJOINED ? 201
 								      : 200);
 	p->body = json_pack("{s:I, s:I, s:s, s:s, s:s, s:b, s:b}", "member_id",
-	    (json_int_t)id, "list_id", (json_int_t)list, "channel",
+	    (json_int_t)w.id, "list_id", (json_int_t)list, "channel",
 	    channel_to_text(ch), "status", mb_sub_status_text(status), "change",
-	    mb_sub_change_text(change), "member_created", created, "opted_out",
-	    opted == 1);
+	    mb_sub_change_text(change), "member_created", w.created,
+	    "opted_out", opted == 1);
 	mb_commit(m, req, p);
 	goto out;
 invalid:
 	mb_invalid(req, err);
 out:
-	free(email);
+	free(w.email);
 	json_decref(o);
 }
 
