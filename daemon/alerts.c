@@ -485,8 +485,11 @@ alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
 
 	if (zones == NULL)
 		zones = &z;
-	if (quiet_zones_for(m->time_zone, m->phone, m->list_time_zone,
-		cfg->alerts_time_zone, now, zones, err, sizeof(err)) == -1)
+	if (quiet_zones_for(&(struct quiet_hints){.member_tz = m->time_zone,
+				.e164 = m->phone,
+				.list_tz = m->list_time_zone,
+				.default_tz = cfg->alerts_time_zone},
+		now, zones, err, sizeof(err)) == -1)
 		return QUIET_NO_WINDOW;
 	return quiet_next_allowed(zones, &w, now);
 }

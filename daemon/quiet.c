@@ -553,45 +553,44 @@ quiet_sort(struct quiet_zones *out, int64_t now_ms)
  * (tzdata dropped it) is skipped, with a note the caller can warn about.
  */
 int
-quiet_zones_for(const char *member_tz, const char *e164, const char *list_tz,
-    const char *default_tz, int64_t now_ms, struct quiet_zones *out, char *err,
-    size_t errlen)
+quiet_zones_for(const struct quiet_hints *h, int64_t now_ms,
+    struct quiet_zones *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	if (member_tz != NULL && member_tz[0] != '\0') {
-		if (quiet_zone_valid(member_tz)) {
-			quiet_set_one(out, QUIET_SRC_MEMBER, member_tz);
+	if (h->member_tz != NULL && h->member_tz[0] != '\0') {
+		if (quiet_zone_valid(h->member_tz)) {
+			quiet_set_one(out, QUIET_SRC_MEMBER, h->member_tz);
 			return 0;
 		}
 		snprintf(out->note, sizeof(out->note),
 		    "member time_zone '%.*s' is not a known zone; ignored",
-		    QUIET_ZONE_NAME_MAX, member_tz);
+		    QUIET_ZONE_NAME_MAX, h->member_tz);
 	}
-	if (quiet_from_number(e164, now_ms, out) == 0) {
+	if (quiet_from_number(h->e164, now_ms, out) == 0) {
 		quiet_sort(out, now_ms);
 		return 0;
 	}
 	out->region[0] = out->area[0] = '\0';
 	out->n = 0;
-	if (list_tz != NULL && list_tz[0] != '\0') {
-		if (quiet_zone_valid(list_tz)) {
-			quiet_set_one(out, QUIET_SRC_LIST, list_tz);
+	if (h->list_tz != NULL && h->list_tz[0] != '\0') {
+		if (quiet_zone_valid(h->list_tz)) {
+			quiet_set_one(out, QUIET_SRC_LIST, h->list_tz);
 			return 0;
 		}
 		if (out->note[0] == '\0')
 			snprintf(out->note, sizeof(out->note),
 			    "list time_zone '%.*s' is not a known zone; "
 			    "ignored",
-			    QUIET_ZONE_NAME_MAX, list_tz);
+			    QUIET_ZONE_NAME_MAX, h->list_tz);
 	}
-	if (default_tz != NULL && quiet_zone_valid(default_tz)) {
-		quiet_set_one(out, QUIET_SRC_DEFAULT, default_tz);
+	if (h->default_tz != NULL && quiet_zone_valid(h->default_tz)) {
+		quiet_set_one(out, QUIET_SRC_DEFAULT, h->default_tz);
 		return 0;
 	}
 	snprintf(err, errlen,
 	    "no time zone for the member: the default time zone '%.*s' is "
 	    "not a known zone",
-	    QUIET_ZONE_NAME_MAX, default_tz != NULL ? default_tz : "");
+	    QUIET_ZONE_NAME_MAX, h->default_tz != NULL ? h->default_tz : "");
 	return -1;
 }
 

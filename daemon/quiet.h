@@ -80,16 +80,24 @@ struct quiet_zones {
  */
 bool quiet_zone_valid(const char *iana);
 
+/* What may tell a member's zones, in the order quiet_zones_for() tries
+ * them; any may be NULL or "". */
+struct quiet_hints {
+	const char *member_tz;	/* the member's time_zone */
+	const char *e164;	/* the member's number as stored (E.164) */
+	const char *list_tz;	/* the list's time_zone */
+	const char *default_tz; /* [alerts] time_zone */
+};
+
 /*
- * Fills *out with the zones of a member, trying member_tz, the number
- * e164 (as stored, E.164), list_tz, default_tz in that order; any may be
- * NULL or "". An invalid member_tz or list_tz is skipped with a note.
- * now_ms is the instant planned from: zones of a country whose rules
- * agree for the year after it are listed once. Returns 0, or -1 when
- * nothing gives a zone (no valid default) with the reason in err.
+ * Fills *out with the zones of a member, trying h->member_tz, h->e164,
+ * h->list_tz, h->default_tz in that order. An invalid member_tz or list_tz
+ * is skipped with a note. now_ms is the instant planned from: zones of a
+ * country whose rules agree for the year after it are listed once. Returns
+ * 0, or -1 when nothing gives a zone (no valid default) with the reason in
+ * err.
  */
-int quiet_zones_for(const char *member_tz, const char *e164,
-    const char *list_tz, const char *default_tz, int64_t now_ms,
+int quiet_zones_for(const struct quiet_hints *h, int64_t now_ms,
     struct quiet_zones *out, char *err, size_t errlen);
 
 /*

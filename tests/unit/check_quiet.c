@@ -91,8 +91,12 @@ resolve(const char *member_tz, const char *e164, const char *list_tz,
 {
 	char err[256];
 
-	ck_assert_msg(quiet_zones_for(member_tz, e164, list_tz, NY, now, z, err,
-			  sizeof(err)) == 0,
+	ck_assert_msg(
+	    quiet_zones_for(&(struct quiet_hints){.member_tz = member_tz,
+				.e164 = e164,
+				.list_tz = list_tz,
+				.default_tz = NY},
+		now, z, err, sizeof(err)) == 0,
 	    "%s", err);
 }
 
@@ -340,8 +344,9 @@ START_TEST(test_quiet_sources)
 	    "list time_zone 'Mars/Olympus' is not a known zone; ignored");
 
 	/* No valid default: an error, not a guess. */
-	ck_assert_int_eq(quiet_zones_for(NULL, NULL, NULL, "Mars/Olympus", now,
-			     &z, err, sizeof(err)),
+	ck_assert_int_eq(
+	    quiet_zones_for(&(struct quiet_hints){.default_tz = "Mars/Olympus"},
+		now, &z, err, sizeof(err)),
 	    -1);
 	ck_assert_str_eq(err,
 	    "no time zone for the member: the default time zone "
