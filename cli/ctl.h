@@ -144,14 +144,19 @@ void ctl_conf_free(struct ctl *ctl);
  */
 int ctl_http(struct ctl *ctl, const char *method, const char *path,
     const json_t *body, struct ctl_reply *reply);
+/* A raw request body: 'len' bytes of 'data' of Content-Type 'type'. */
+struct ctl_body {
+	const char *type;
+	const char *data;
+	size_t len;
+};
 /*
- * ctl_http() with a raw body: 'len' bytes of 'data' of type 'ctype' (no
- * body when ctype is NULL), and a whole-request timeout of 'timeout_s'
- * seconds (0 = the default 30 s). Same reply and result.
+ * ctl_http() with a raw body (none when body is NULL), and a whole-request
+ * timeout of 'timeout_s' seconds (0 = the default 30 s). Same reply and
+ * result.
  */
 int ctl_http_raw(struct ctl *ctl, const char *method, const char *path,
-    const char *ctype, const char *data, size_t len, long timeout_s,
-    struct ctl_reply *reply);
+    const struct ctl_body *body, long timeout_s, struct ctl_reply *reply);
 /* Frees what *r holds and zeroes it; the struct itself is the caller's. */
 void ctl_reply_free(struct ctl_reply *r);
 /*

@@ -265,17 +265,17 @@ ctl_http_result(const struct ctl *ctl, CURLcode cc, const char *url,
 }
 
 /*
- * Makes one request: 'method' to base URL + 'path', with 'len' bytes of
- * 'data' of type 'ctype' as the body when ctype is not NULL (POST unless
- * 'method' says otherwise), and the token when 'path' is under /api/.
- * See ctl_http() for *reply and the result.
+ * Makes one request: 'method' to base URL + 'path', with *body as the body
+ * when body is not NULL (POST unless 'method' says otherwise), and the
+ * token when 'path' is under /api/. See ctl_http() for *reply and the
+ * result.
  */
 int
 ctl_http_raw(struct ctl *ctl, const char *method, const char *path,
-    const char *ctype, const char *data, size_t len, long timeout_s,
-    struct ctl_reply *reply)
+    const struct ctl_body *body, long timeout_s, struct ctl_reply *reply)
 {
 	bool auth = strncmp(path, "/api/", 5) == 0;
+	const char *ctype = body != NULL ? body->type : NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", *url;
 	struct curl_slist *hdrs;
 	CURLcode cc;
@@ -294,8 +294,9 @@ ctl_http_raw(struct ctl *ctl, const char *method, const char *path,
 	if (ctype != NULL) {
 		curl_easy_setopt(ctl->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDS,
-		    len > 0 ? data : "");
-		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+		    body->len > 0 ? body->data : "");
+		curl_easy_setopt(ctl->curl, CURLOPT_POSTFIELDSIZE,
+		    (long)body->len);
 	}
 	if (strcmp(method, ctype != NULL ? "POST" : "GET") != 0)
 		curl_easy_setopt(ctl->curl, CURLOPT_CUSTOMREQUEST, method);
@@ -332,8 +333,11 @@ ctl_http(struct ctl *ctl, const char *method, const char *path,
 		exit(CTL_EX_FAIL);
 	}
 	rc = ctl_http_raw(ctl, method, path,
-	    payload != NULL ? "application/json" : NULL, payload,
-	    payload != NULL ? strlen(payload) : 0, 0, reply);
+	    payload != NULL ? &(struct ctl_body){.type = "application/json",
+				  .data = payload,
+				  .len = strlen(payload)}
+			    : NULL,
+	    0, reply);
 	free(payload);
 	return rc;
 }

@@ -360,8 +360,11 @@ ctl_import_stream(struct ctl *ctl, FILE *fp, const char *id,
 		path = n > 0 ? xasprintf("/api/v1/imports/%s/data?offset=%lld",
 				   id, (long long)sent)
 			     : xasprintf("/api/v1/imports/%s/finish", id);
-		rc = ctl_http_raw(ctl, "POST", path, "text/csv; charset=utf-8",
-		    buf, n, CTL_IMPORT_TIMEOUT_S, &r);
+		rc = ctl_http_raw(ctl, "POST", path,
+		    &(struct ctl_body){.type = "text/csv; charset=utf-8",
+			.data = buf,
+			.len = n},
+		    CTL_IMPORT_TIMEOUT_S, &r);
 		free(path);
 		if (rc == CTL_EX_OK && r.status != 200)
 			rc = ctl_api_error(ctl, &r);
