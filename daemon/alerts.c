@@ -517,8 +517,7 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 	struct queue_new q = {0};
 	struct smstext_info info;
 	struct queue_result res = {0};
-	int64_t id;
-	bool dup;
+	struct queue_stored qs;
 
 	q.channel = ch;
 	q.to = ch == CHANNEL_SMS ? m->phone : m->email;
@@ -538,13 +537,12 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 			q.segments = info.segments;
 		}
 	}
-	if (queue_enqueue(f->a->deps.st, &q, f->now, &id, &dup, err, errlen) ==
-	    -1)
+	if (queue_enqueue(f->a->deps.st, &q, f->now, &qs, err, errlen) == -1)
 		return -1;
 	if (render_err != NULL) {
 		res.text = render_err;
-		if (queue_mark(f->a->deps.st, id, MSG_ST_FAILED, &res, f->now,
-			err, errlen) == -1)
+		if (queue_mark(f->a->deps.st, qs.id, MSG_ST_FAILED, &res,
+			f->now, err, errlen) == -1)
 			return -1;
 	}
 	if (q.not_before != 0)

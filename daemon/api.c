@@ -679,8 +679,7 @@ api_message_post(struct http_req *req, void *arg)
 	struct api_pending *p;
 	char err[512];
 	json_t *o;
-	int64_t id;
-	bool dup = false;
+	struct queue_stored qs = {0};
 
 	if (!api_authorized(api, req))
 		return;
@@ -695,7 +694,7 @@ api_message_post(struct http_req *req, void *arg)
 		http_reply_error(req, 422, "invalid_request", "%s", err);
 		return;
 	}
-	if (queue_enqueue(api->deps.st, &m, msg_now_ms(), &id, &dup, err,
+	if (queue_enqueue(api->deps.st, &m, msg_now_ms(), &qs, err,
 		sizeof(err)) == -1) {
 		json_decref(o);
 		log_warnx("api_enqueue_failed error=\"%s\"", err);
@@ -703,13 +702,13 @@ api_message_post(struct http_req *req, void *arg)
 		return;
 	}
 	json_decref(o);
-	if (!dup)
+	if (!qs.dup)
 		dispatch_kick(api->deps.dispatch);
 	p = xcalloc(1, sizeof(*p));
 	p->api = api;
 	p->req = req;
-	p->id = id;
-	p->dup = dup;
+	p->id = qs.id;
+	p->dup = qs.dup;
 	store_on_commit(api->deps.st, api_on_enqueued, p);
 }
 

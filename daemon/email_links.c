@@ -639,8 +639,8 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
 	enum sub_change change;
 	json_t *mj = NULL;
 	const char *to;
-	bool found = false, dup = false, changed = false;
-	int64_t wid = 0;
+	struct queue_stored qs = {0};
+	bool found = false, changed = false;
 	int rc = -1;
 
 	if (store_subscription_status(st, t->member, t->list, CHANNEL_EMAIL,
@@ -681,7 +681,7 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
 	q.body = li.welcome_email;
 	q.priority = MSG_PRIO_REPLY;
 	q.member_id = t->member;
-	if (queue_enqueue(st, &q, now, &wid, &dup, err, errlen) == -1)
+	if (queue_enqueue(st, &q, now, &qs, err, errlen) == -1)
 		goto done;
 	dispatch_kick(el->deps.dispatch);
 	rc = 0;
@@ -773,8 +773,8 @@ email_links_send_confirmation(struct email_links *el, int64_t member,
 	struct evbuffer *html;
 	char tok[EMAIL_TOKEN_MAX], url[EL_URL_MAX], masked[MSG_ADDR_MAX];
 	char *subject = NULL, *text = NULL;
-	bool found = false, dup = false;
-	int64_t id = 0;
+	struct queue_stored qs = {0};
+	bool found = false;
 	int rc = -1;
 
 	if (el->base_url == NULL) {
@@ -827,11 +827,11 @@ email_links_send_confirmation(struct email_links *el, int64_t member,
 	q.priority = MSG_PRIO_REPLY;
 	q.member_id = member;
 	q.optout_exempt = true; /* they may have opted out and now ask back */
-	if (queue_enqueue(el->deps.st, &q, now, &id, &dup, err, errlen) == 0) {
+	if (queue_enqueue(el->deps.st, &q, now, &qs, err, errlen) == 0) {
 		dispatch_kick(el->deps.dispatch);
 		log_info("email_confirmation_queued msg=%lld member=%lld "
 			 "list=%lld to=%s",
-		    (long long)id, (long long)member, (long long)list,
+		    (long long)qs.id, (long long)member, (long long)list,
 		    log_mask_email(email, masked, sizeof(masked)));
 		rc = 0;
 	}

@@ -651,8 +651,7 @@ inbound_reply(struct inbound_ctx *c, const char *tmpl, const char *list,
 	struct dispatch *d = c->ib->deps.dispatch;
 	struct smstext_info info;
 	struct queue_new m;
-	int64_t id;
-	bool dup;
+	struct queue_stored qs;
 	char *body;
 	int rc;
 
@@ -670,8 +669,7 @@ inbound_reply(struct inbound_ctx *c, const char *tmpl, const char *list,
 		m.encoding = smstext_encoding_to_text(info.encoding);
 		m.segments = info.segments;
 	}
-	rc = queue_enqueue(c->ib->deps.st, &m, c->now, &id, &dup, c->err,
-	    c->errlen);
+	rc = queue_enqueue(c->ib->deps.st, &m, c->now, &qs, c->err, c->errlen);
 	free(body);
 	if (rc == 0 && d != NULL)
 		dispatch_kick(d);

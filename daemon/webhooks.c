@@ -378,8 +378,11 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	struct in_msg m = {0};
 	char err[256], safe[WEBHOOKS_LOG_TEXT];
 	char masked[MSG_ADDR_MAX];
-	int64_t id = 0, now = msg_now_ms();
-	bool dup = false;
+	struct queue_webhook wh = {.sender = c->sender,
+	    .provider = c->ad->ops->name,
+	    .now = msg_now_ms()};
+	struct queue_stored qs = {0};
+	int64_t now = wh.now;
 	int rc;
 
 	err[0] = '\0';
@@ -393,10 +396,10 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 		webhooks_malformed(c, err);
 	else if (rc == 1)
 		webhooks_reply_now(c);
-	else if (queue_inbound_store(w->deps.st, c->sender, c->ad->ops->name,
-		     &m, now, &id, &dup, err, sizeof(err)) == -1 ||
-	    (!dup &&
-		inbound_route(w->deps.inbound, id, c->sender, &m, now, err,
+	else if (queue_inbound_store(w->deps.st, &wh, &m, &qs, err,
+		     sizeof(err)) == -1 ||
+	    (!qs.dup &&
+		inbound_route(w->deps.inbound, qs.id, c->sender, &m, now, err,
 		    sizeof(err)) == -1)) {
 		/* A text stored but not routed (a STOP not honoured) must
 		 * not commit: the provider retries the 503 and finds
@@ -409,13 +412,13 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
 	} else {
 		log_mask_addr(m.from, masked, sizeof(masked));
-		if (dup)
+		if (qs.dup)
 			log_info("msg_received_again msg=%lld sender=%s "
 				 "from=%s",
-			    (long long)id, c->sender, masked);
+			    (long long)qs.id, c->sender, masked);
 		else
 			log_info("msg_received msg=%lld sender=%s from=%s",
-			    (long long)id, c->sender, masked);
+			    (long long)qs.id, c->sender, masked);
 		webhooks_reply_after_commit(w, c);
 	}
 	in_msg_clear(&m);
@@ -448,8 +451,11 @@ webhooks_status(struct webhooks *w, struct webhooks_call *c)
 		webhooks_malformed(c, err);
 		return;
 	}
-	rc = queue_status_update(w->deps.st, c->ad->ops->name, &u, msg_now_ms(),
-	    &id, err, sizeof(err));
+	rc = queue_status_update(w->deps.st,
+	    &(struct queue_webhook){.sender = c->sender,
+		.provider = c->ad->ops->name,
+		.now = msg_now_ms()},
+	    &u, &id, err, sizeof(err));
 	if (rc == -1) {
 		webhooks_log_text(err, safe, sizeof(safe));
 		log_warnx("webhook_store_failed sender=%s kind=status "

@@ -217,7 +217,7 @@ static unsigned queue_from_mask(enum msg_status);
 static int queue_exec(struct store *, const char *, char *, size_t);
 static int queue_check_new(const struct queue_new *, char *, size_t);
 static int queue_insert(struct store *, const struct queue_new *, int64_t,
-    int64_t *, bool *, char *, size_t);
+    struct queue_stored *, char *, size_t);
 static int queue_move_run(struct store *, const char *,
     const struct queue_move *, char *, size_t);
 static int queue_move_row(struct store *, const char *,
@@ -373,26 +373,27 @@ queue_check_new(const struct queue_new *m, char *err, size_t errlen)
  */
 int
 queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
-    int64_t *id, bool *dup, char *err, size_t errlen)
+    struct queue_stored *out, char *err, size_t errlen)
 {
 	int rc;
 
-	*dup = false;
+	out->dup = false;
 	if (queue_check_new(m, err, errlen) == -1)
 		return -1;
 	if (queue_op_begin(st, err, errlen) == -1)
 		return -1;
-	if (queue_insert(st, m, now, id, dup, err, errlen) == -1)
+	if (queue_insert(st, m, now, out, err, errlen) == -1)
 		return -1;
-	if (*dup)
+	if (out->dup)
 		return 0;
-	rc = queue_event_add(st, *id, MSG_ST_QUEUED, 0, NULL, now, err, errlen);
+	rc = queue_event_add(st, out->id, MSG_ST_QUEUED, 0, NULL, now, err,
+	    errlen);
 	return queue_op_end(st, rc, true);
 }
 
 static int
 queue_insert(struct store *st, const struct queue_new *m, int64_t now,
-    int64_t *id, bool *dup, char *err, size_t errlen)
+    struct queue_stored *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	bool found;
@@ -423,7 +424,7 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	if (queue_step_done(st, stmt, "insert message", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
-		*id = sqlite3_last_insert_rowid(store_db(st));
+		out->id = sqlite3_last_insert_rowid(store_db(st));
 		return 0;
 	}
 	/* ON CONFLICT DO NOTHING: the key is taken. */
@@ -434,13 +435,13 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	if ((stmt = store_stmt(st, queue_sql_by_key, err, errlen)) == NULL)
 		return -1;
 	queue_bind_text(stmt, 1, m->idempotency_key);
-	if (queue_int_row(st, stmt, id, &found, err, errlen) == -1)
+	if (queue_int_row(st, stmt, &out->id, &found, err, errlen) == -1)
 		return -1;
 	if (!found) {
 		snprintf(err, errlen, "idempotency key conflict without a row");
 		return -1;
 	}
-	*dup = true;
+	out->dup = true;
 	return 0;
 }
 

@@ -64,14 +64,20 @@ struct queue_result {
 	const char *provider_id; /* provider message id, for sent */
 };
 
+/* Where a message was stored: its row, and whether it was there before. */
+struct queue_stored {
+	int64_t id; /* the message */
+	bool dup;   /* no row added: id is the earlier copy */
+};
+
 /*
  * Inserts a message as queued. With an idempotency key already used, no
- * row is added: *id is the existing message and *dup is set. Returns 0 or
- * -1 (err says why: "sender: required for SMS", a to/from over 255 bytes
- * or a sender over 63). Email is stored with a NULL sender.
+ * row is added: out->id is the existing message and out->dup is set.
+ * Returns 0 or -1 (err says why: "sender: required for SMS", a to/from
+ * over 255 bytes or a sender over 63). Email is stored with a NULL sender.
  */
 int queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
-    int64_t *id, bool *dup, char *err, size_t errlen);
+    struct queue_stored *out, char *err, size_t errlen);
 
 /* What one queue_claim() asks for: a route, the clock, a lease, a count. */
 struct queue_claim_req {
@@ -176,30 +182,37 @@ enum queue_su_result {
 	QUEUE_SU_EARLY,	      /* no such message yet: kept for a while */
 };
 
-/*
- * Stores an inbound message received through 'sender' (adapter
- * 'provider'): direction in, status received, with history. If
- * (provider, m->provider_id) was stored before (a provider retrying its
- * webhook), no row is added: *id is the earlier one and *dup is set.
- * Returns 0 or -1.
- */
-int queue_inbound_store(struct store *st, const char *sender,
-    const char *provider, const struct in_msg *m, int64_t now, int64_t *id,
-    bool *dup, char *err, size_t errlen);
+/* Where and when a webhook's content arrived. */
+struct queue_webhook {
+	const char *sender;   /* the route's sender name (status reports:
+			       * unused, may be NULL) */
+	const char *provider; /* the adapter's name */
+	int64_t now;
+};
 
 /*
- * Applies a delivery report of 'provider': finds the message by u->msg_id
- * when set, else by (provider, u->provider_id), and moves it forward only
- * (sending/sent -> delivered | undelivered | failed; sending -> sent is
- * left to the adapter's own answer; final states never change). A report
- * for an id no message carries yet (the callback overtook the provider's
- * own answer) is kept and applied by queue_mark_sent() when that id is
- * recorded; kept reports older than an hour are dropped. Returns a
- * queue_su_result, or -1. *id receives the message id when found (else 0).
+ * Stores an inbound message received through wh->sender (adapter
+ * wh->provider): direction in, status received, with history. If
+ * (provider, m->provider_id) was stored before (a provider retrying its
+ * webhook), no row is added: out->id is the earlier one and out->dup is
+ * set. Returns 0 or -1.
  */
-int queue_status_update(struct store *st, const char *provider,
-    const struct status_update *u, int64_t now, int64_t *id, char *err,
-    size_t errlen);
+int queue_inbound_store(struct store *st, const struct queue_webhook *wh,
+    const struct in_msg *m, struct queue_stored *out, char *err, size_t errlen);
+
+/*
+ * Applies a delivery report of wh->provider: finds the message by
+ * u->msg_id when set, else by (provider, u->provider_id), and moves it
+ * forward only (sending/sent -> delivered | undelivered | failed; sending
+ * -> sent is left to the adapter's own answer; final states never
+ * change). A report for an id no message carries yet (the callback
+ * overtook the provider's own answer) is kept and applied by
+ * queue_mark_sent() when that id is recorded; kept reports older than an
+ * hour are dropped. wh->now is the clock. Returns a queue_su_result, or
+ * -1. *id receives the message id when found (else 0).
+ */
+int queue_status_update(struct store *st, const struct queue_webhook *wh,
+    const struct status_update *u, int64_t *id, char *err, size_t errlen);
 
 /*
  * Backoff before attempt number 'attempt' (1 = the first retry):

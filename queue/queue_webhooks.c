@@ -163,17 +163,19 @@ queue_check_inbound(const char *sender, const char *provider,
  * stored. The member is linked when one has the sender's number. 0 / -1.
  */
 int
-queue_inbound_store(struct store *st, const char *sender, const char *provider,
-    const struct in_msg *m, int64_t now, int64_t *id, bool *dup, char *err,
-    size_t errlen)
+queue_inbound_store(struct store *st, const struct queue_webhook *wh,
+    const struct in_msg *m, struct queue_stored *out, char *err, size_t errlen)
 {
 	const char *pid = m->provider_id[0] != '\0' ? m->provider_id : NULL;
+	const char *sender = wh->sender;
+	const char *provider = wh->provider;
+	int64_t now = wh->now;
 	sqlite3_stmt *stmt;
 	bool found;
 	int rc;
 
-	*id = 0;
-	*dup = false;
+	out->id = 0;
+	out->dup = false;
 	if (queue_check_inbound(sender, provider, m, err, errlen) == -1)
 		return -1;
 	if (queue_op_begin(st, err, errlen) == -1)
@@ -192,8 +194,8 @@ queue_inbound_store(struct store *st, const char *sender, const char *provider,
 	    -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
-		*id = sqlite3_last_insert_rowid(store_db(st));
-		rc = queue_event_add(st, *id, MSG_ST_RECEIVED, 0, NULL, now,
+		out->id = sqlite3_last_insert_rowid(store_db(st));
+		rc = queue_event_add(st, out->id, MSG_ST_RECEIVED, 0, NULL, now,
 		    err, errlen);
 		return queue_op_end(st, rc, true);
 	}
@@ -203,14 +205,14 @@ queue_inbound_store(struct store *st, const char *sender, const char *provider,
 		return -1;
 	queue_bind_text(stmt, 1, provider);
 	queue_bind_text(stmt, 2, pid);
-	if (queue_int_row(st, stmt, id, &found, err, errlen) == -1)
+	if (queue_int_row(st, stmt, &out->id, &found, err, errlen) == -1)
 		return -1;
 	if (!found) {
 		snprintf(err, errlen,
 		    "inbound message: conflict without a row");
 		return -1;
 	}
-	*dup = true;
+	out->dup = true;
 	return 0;
 }
 
@@ -408,10 +410,11 @@ queue_early_keep(struct store *st, const char *provider, const char *key,
  * carry that id.
  */
 int
-queue_status_update(struct store *st, const char *provider,
-    const struct status_update *u, int64_t now, int64_t *id, char *err,
-    size_t errlen)
+queue_status_update(struct store *st, const struct queue_webhook *wh,
+    const struct status_update *u, int64_t *id, char *err, size_t errlen)
 {
+	const char *provider = wh->provider;
+	int64_t now = wh->now;
 	struct queue_report rep = {.status = u->status,
 	    .code = u->code,
 	    .text = u->text[0] != '\0' ? u->text : NULL,

@@ -1049,8 +1049,7 @@ static int64_t
 m_inbound(const char *from, const char *body)
 {
 	struct in_msg im;
-	int64_t id = 0;
-	bool dup = true;
+	struct queue_stored qs = {0, true};
 	static int n;
 
 	memset(&im, 0, sizeof(im));
@@ -1058,11 +1057,14 @@ m_inbound(const char *from, const char *body)
 	snprintf(im.from, sizeof(im.from), "%s", from);
 	snprintf(im.to, sizeof(im.to), "+15550000000");
 	im.body = (char *)body;
-	ck_assert_msg(queue_inbound_store(m_st, "main", "console", &im, M_T0,
-			  &id, &dup, m_err, sizeof(m_err)) == 0,
+	ck_assert_msg(queue_inbound_store(m_st,
+			  &(struct queue_webhook){.sender = "main",
+			      .provider = "console",
+			      .now = M_T0},
+			  &im, &qs, m_err, sizeof(m_err)) == 0,
 	    "%s", m_err);
-	ck_assert(!dup);
-	return id;
+	ck_assert(!qs.dup);
+	return qs.id;
 }
 
 START_TEST(test_inbound_link)
@@ -1477,8 +1479,7 @@ START_TEST(test_bounce_threshold)
 	    .subject = "Hi",
 	    .body = "hello",
 	    .priority = 5};
-	int64_t id = 0;
-	bool dup;
+	struct queue_stored qs = {0};
 
 	m_create(NULL, "a@example.org", NULL);
 	ck_assert_int_eq(store_email_failure(m_st, "A@example.org", 3, M_T0,
@@ -1516,8 +1517,8 @@ START_TEST(test_bounce_threshold)
 	    1);
 	/* The recipient of a message. */
 	ck_assert_int_eq(
-	    queue_enqueue(m_st, &q, M_T0, &id, &dup, m_err, sizeof(m_err)), 0);
-	ck_assert_int_eq(store_message_recipient(m_st, id, &ch, addr,
+	    queue_enqueue(m_st, &q, M_T0, &qs, m_err, sizeof(m_err)), 0);
+	ck_assert_int_eq(store_message_recipient(m_st, qs.id, &ch, addr,
 			     sizeof(addr), &member, &found, m_err,
 			     sizeof(m_err)),
 	    0);
@@ -1525,7 +1526,7 @@ START_TEST(test_bounce_threshold)
 	ck_assert_int_eq(ch, CHANNEL_EMAIL);
 	ck_assert_str_eq(addr, "a@example.org");
 	ck_assert_int_eq(member, 0);
-	ck_assert_int_eq(store_message_recipient(m_st, id + 1, &ch, addr,
+	ck_assert_int_eq(store_message_recipient(m_st, qs.id + 1, &ch, addr,
 			     sizeof(addr), &member, &found, m_err,
 			     sizeof(m_err)),
 	    0);

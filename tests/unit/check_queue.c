@@ -120,15 +120,14 @@ q_db_exec(const char *sql)
 static int64_t
 q_enqueue_full(struct queue_new *m, int64_t now)
 {
-	int64_t id = 0;
-	bool dup = true;
+	struct queue_stored qs = {0, true};
 
-	ck_assert_msg(
-	    queue_enqueue(q_st, m, now, &id, &dup, q_err, sizeof(q_err)) == 0,
+	ck_assert_msg(queue_enqueue(q_st, m, now, &qs, q_err, sizeof(q_err)) ==
+		0,
 	    "queue_enqueue: %s", q_err);
-	ck_assert(!dup);
-	ck_assert_int_gt(id, 0);
-	return id;
+	ck_assert(!qs.dup);
+	ck_assert_int_gt(qs.id, 0);
+	return qs.id;
 }
 
 /* An SMS through sender "console" with priority 'prio', made at 'now'. */
@@ -897,24 +896,23 @@ START_TEST(test_queue_enqueue_validation)
 	    .sender = "console",
 	    .body = "x"};
 	char longto[MSG_ADDR_MAX + 1];
-	int64_t id;
-	bool dup;
+	struct queue_stored qs;
 
 	m.to = NULL;
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs, q_err, sizeof(q_err)), -1);
 	ck_assert_str_eq(q_err, "to: required");
 	m.to = "+15551230001";
 	m.sender = NULL;
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs, q_err, sizeof(q_err)), -1);
 	ck_assert_str_eq(q_err, "sender: required for SMS");
 	m.sender = "console";
 	memset(longto, 'x', sizeof(longto) - 1);
 	longto[sizeof(longto) - 1] = '\0';
 	m.to = longto;
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs, q_err, sizeof(q_err)), -1);
 	ck_assert_str_eq(q_err, "to: longer than 255 bytes");
 	ck_assert(!store_in_transaction(q_st));
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 0);
@@ -1170,15 +1168,14 @@ START_TEST(test_queue_failed_op_fails_group)
 	    .to = "+15551230002",
 	    .sender = "console",
 	    .body = "doomed"};
-	int64_t id;
-	bool dup;
+	struct queue_stored qs;
 
 	q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	store_on_commit(q_st, q_commit_cb, &before);
 	q_db_exec("CREATE TEMP TRIGGER q_boom BEFORE INSERT ON message_events"
 		  " BEGIN SELECT RAISE(ABORT, 'boom'); END");
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs, q_err, sizeof(q_err)), -1);
 	ck_assert_str_eq(q_err, "insert message event: boom");
 	/* The rollback took the trigger (made inside the group) with it. */
 	/* Later writes of the same group share its fate. */
@@ -1207,15 +1204,14 @@ START_TEST(test_queue_failed_statement_keeps_group)
 	    .sender = "console",
 	    .body = "refused"};
 	int64_t kept;
-	int64_t id;
-	bool dup;
+	struct queue_stored qs;
 
 	kept = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	store_on_commit(q_st, q_commit_cb, &rec);
 	q_db_exec("CREATE TEMP TRIGGER q_no BEFORE INSERT ON messages"
 		  " BEGIN SELECT RAISE(ABORT, 'no'); END");
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id, &dup, q_err, sizeof(q_err)), -1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs, q_err, sizeof(q_err)), -1);
 	ck_assert_str_eq(q_err, "insert message: no");
 	q_db_exec("DROP TRIGGER q_no");
 	ck_assert_int_eq(
@@ -1400,35 +1396,31 @@ START_TEST(test_queue_idempotency)
 	    .sender = "console",
 	    .body = "once",
 	    .idempotency_key = "order-77"};
-	int64_t id1 = 0;
-	int64_t id2 = 0;
-	int64_t id3 = 0;
-	bool dup = true;
+	struct queue_stored qs1 = {0, true};
+	struct queue_stored qs2 = {0};
+	struct queue_stored qs3 = {0};
 
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id1, &dup, q_err, sizeof(q_err)), 0);
-	ck_assert(!dup);
+	    queue_enqueue(q_st, &m, Q_T0, &qs1, q_err, sizeof(q_err)), 0);
+	ck_assert(!qs1.dup);
 	/* Same group, then after a commit: both find the first message. */
 	m.body = "twice";
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0 + 1, &id2, &dup, q_err, sizeof(q_err)),
-	    0);
-	ck_assert(dup);
-	ck_assert_int_eq(id2, id1);
+	    queue_enqueue(q_st, &m, Q_T0 + 1, &qs2, q_err, sizeof(q_err)), 0);
+	ck_assert(qs2.dup);
+	ck_assert_int_eq(qs2.id, qs1.id);
 	q_flush();
-	dup = false;
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0 + 2, &id3, &dup, q_err, sizeof(q_err)),
-	    0);
-	ck_assert(dup);
-	ck_assert_int_eq(id3, id1);
+	    queue_enqueue(q_st, &m, Q_T0 + 2, &qs3, q_err, sizeof(q_err)), 0);
+	ck_assert(qs3.dup);
+	ck_assert_int_eq(qs3.id, qs1.id);
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 1);
-	ck_assert_int_eq(q_events(id1), 1);
+	ck_assert_int_eq(q_events(qs1.id), 1);
 	m.idempotency_key = "order-78";
 	ck_assert_int_eq(
-	    queue_enqueue(q_st, &m, Q_T0, &id3, &dup, q_err, sizeof(q_err)), 0);
-	ck_assert(!dup);
-	ck_assert_int_ne(id3, id1);
+	    queue_enqueue(q_st, &m, Q_T0, &qs3, q_err, sizeof(q_err)), 0);
+	ck_assert(!qs3.dup);
+	ck_assert_int_ne(qs3.id, qs1.id);
 }
 END_TEST
 
@@ -1652,13 +1644,17 @@ q_in_msg(struct in_msg *m, const char *pid, const char *body)
 static int64_t
 q_inbound(const char *provider, const struct in_msg *m, int64_t now, bool *dup)
 {
-	int64_t id = 0;
+	struct queue_webhook wh = {.sender = "tw",
+	    .provider = provider,
+	    .now = now};
+	struct queue_stored qs = {0};
 
-	ck_assert_msg(queue_inbound_store(q_st, "tw", provider, m, now, &id,
-			  dup, q_err, sizeof(q_err)) == 0,
+	ck_assert_msg(
+	    queue_inbound_store(q_st, &wh, m, &qs, q_err, sizeof(q_err)) == 0,
 	    "queue_inbound_store: %s", q_err);
-	ck_assert_int_gt(id, 0);
-	return id;
+	ck_assert_int_gt(qs.id, 0);
+	*dup = qs.dup;
+	return qs.id;
 }
 
 START_TEST(test_queue_inbound_store)
@@ -1731,6 +1727,7 @@ END_TEST
 START_TEST(test_queue_inbound_member_and_validation)
 {
 	struct in_msg m;
+	struct queue_stored qs = {-1, true};
 	int64_t id = 0;
 	char sql[128];
 	bool dup;
@@ -1750,18 +1747,27 @@ START_TEST(test_queue_inbound_member_and_validation)
 	ck_assert_int_eq(q_db_int(sql), 0);
 
 	m.from[0] = '\0';
-	ck_assert_int_eq(queue_inbound_store(q_st, "tw", "twilio", &m, Q_T0,
-			     &id, &dup, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_inbound_store(q_st,
+			     &(struct queue_webhook){.sender = "tw",
+				 .provider = "twilio",
+				 .now = Q_T0},
+			     &m, &qs, q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_str_eq(q_err, "inbound message: from required");
-	ck_assert_int_eq(id, 0);
+	ck_assert_int_eq(qs.id, 0);
 	q_in_msg(&m, "SM0005", "x");
-	ck_assert_int_eq(queue_inbound_store(q_st, "tw", "", &m, Q_T0, &id,
-			     &dup, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_inbound_store(q_st,
+			     &(struct queue_webhook){.sender = "tw",
+				 .provider = "",
+				 .now = Q_T0},
+			     &m, &qs, q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_str_eq(q_err, "inbound message: provider required");
-	ck_assert_int_eq(queue_inbound_store(q_st, NULL, "twilio", &m, Q_T0,
-			     &id, &dup, q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_inbound_store(q_st,
+			     &(struct queue_webhook){.sender = NULL,
+				 .provider = "twilio",
+				 .now = Q_T0},
+			     &m, &qs, q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"), 2);
 }
@@ -1805,8 +1811,9 @@ q_update(const char *provider, const struct status_update *u, int64_t now,
 	int64_t id = -1;
 	int rc;
 
-	rc = queue_status_update(q_st, provider, u, now, &id, q_err,
-	    sizeof(q_err));
+	rc = queue_status_update(q_st,
+	    &(struct queue_webhook){.provider = provider, .now = now}, u, &id,
+	    q_err, sizeof(q_err));
 	ck_assert_msg(rc == want, "queue_status_update: %d, not %d (%s)", rc,
 	    want, rc == -1 ? q_err : "");
 	return id;
@@ -2071,21 +2078,27 @@ START_TEST(test_queue_status_invalid)
 	int64_t id = -1;
 
 	u = q_report("SM500", MSG_ST_QUEUED, 0, 0);
-	ck_assert_int_eq(queue_status_update(q_st, "twilio", &u, Q_T0, &id,
-			     q_err, sizeof(q_err)),
+	ck_assert_int_eq(
+	    queue_status_update(q_st,
+		&(struct queue_webhook){.provider = "twilio", .now = Q_T0}, &u,
+		&id, q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_int_eq(id, 0);
 	ck_assert_str_eq(q_err,
 	    "status report: state 0 is not sent, "
 	    "delivered, undelivered or failed");
 	u = q_report("", MSG_ST_DELIVERED, 0, 0);
-	ck_assert_int_eq(queue_status_update(q_st, "twilio", &u, Q_T0, &id,
-			     q_err, sizeof(q_err)),
+	ck_assert_int_eq(
+	    queue_status_update(q_st,
+		&(struct queue_webhook){.provider = "twilio", .now = Q_T0}, &u,
+		&id, q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_str_eq(q_err, "status report: names no message");
 	u = q_report("SM500", MSG_ST_DELIVERED, 0, 0);
-	ck_assert_int_eq(queue_status_update(q_st, NULL, &u, Q_T0, &id, q_err,
-			     sizeof(q_err)),
+	ck_assert_int_eq(
+	    queue_status_update(q_st,
+		&(struct queue_webhook){.provider = NULL, .now = Q_T0}, &u, &id,
+		q_err, sizeof(q_err)),
 	    -1);
 	ck_assert_str_eq(q_err, "status report: provider required");
 	ck_assert(!store_in_transaction(q_st));
