@@ -99,7 +99,8 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 	    (config_section_check_keys(sec, console_keys, err, errlen) == -1 ||
 		config_section_str(sec, "file", false, &file, err, errlen) ==
 		    -1 ||
-		config_section_duration_ms(sec, "delay", 0, 600000, &delay_ms,
+		config_section_duration_ms(sec, "delay",
+		    &(struct config_range){.min = 0, .max = 600000}, &delay_ms,
 		    err, errlen) == -1))
 		return -1;
 	if (sec != NULL &&

@@ -181,7 +181,8 @@ file_init(struct adapter *ad, const struct config_section *sec, char *err,
 		    -1 ||
 		config_section_str(sec, "reply_to", false, &reply_to, err,
 		    errlen) == -1 ||
-		config_section_uint(sec, "workers", 1, WORKQ_MAX_THREADS,
+		config_section_uint(sec, "workers",
+		    &(struct config_range){.min = 1, .max = WORKQ_MAX_THREADS},
 		    &workers, err, errlen) == -1))
 		return -1;
 	if (from == NULL)

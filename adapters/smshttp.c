@@ -105,8 +105,9 @@ smshttp_init(struct adapter *ad, const struct config_section *sec,
 		return -1;
 	}
 	if (smshttp_check_keys(sec, p, err, errlen) == -1 ||
-	    config_section_duration_ms(sec, "timeout", 1,
-		SMSHTTP_TIMEOUT_MAX_MS, &timeout_ms, err, errlen) == -1 ||
+	    config_section_duration_ms(sec, "timeout",
+		&(struct config_range){.min = 1, .max = SMSHTTP_TIMEOUT_MAX_MS},
+		&timeout_ms, err, errlen) == -1 ||
 	    smshttp_base_url(sec, p, &base_url, err, errlen) == -1)
 		return -1;
 	if (p->configure(sec, config_section_get(sec, "from"), &prov, err,

@@ -87,8 +87,9 @@ smtp_conf_load(struct smtp_conf *c, const struct config_section *sec, char *err,
 
 	if (config_section_check_keys(sec, smtp_keys, err, errlen) == -1 ||
 	    config_section_str(sec, "host", true, &host, err, errlen) == -1 ||
-	    config_section_uint(sec, "port", 1, 65535, &port, err, errlen) ==
-		-1 ||
+	    config_section_uint(sec, "port",
+		&(struct config_range){.min = 1, .max = 65535}, &port, err,
+		errlen) == -1 ||
 	    config_section_str(sec, "starttls", false, &tls, err, errlen) ==
 		-1 ||
 	    config_section_str(sec, "ca_file", false, &ca, err, errlen) == -1 ||
@@ -110,19 +111,25 @@ smtp_conf_load(struct smtp_conf *c, const struct config_section *sec, char *err,
 	c->workers = 4;
 	c->session_max = 100;
 	if (config_section_bool(sec, "verify", &c->verify, err, errlen) == -1 ||
-	    config_section_duration_ms(sec, "connect_timeout", 100, 600000,
+	    config_section_duration_ms(sec, "connect_timeout",
+		&(struct config_range){.min = 100, .max = 600000},
 		&c->connect_ms, err, errlen) == -1 ||
 	    /* libESMTP's floor is 1000 ms, override or not */
-	    config_section_duration_ms(sec, "command_timeout", 1000, 600000,
+	    config_section_duration_ms(sec, "command_timeout",
+		&(struct config_range){.min = 1000, .max = 600000},
 		&c->command_ms, err, errlen) == -1 ||
-	    config_section_duration_ms(sec, "data_timeout", 1000, 3600000,
+	    config_section_duration_ms(sec, "data_timeout",
+		&(struct config_range){.min = 1000, .max = 3600000},
 		&c->data_ms, err, errlen) == -1 ||
-	    config_section_duration_ms(sec, "session_timeout", 1000, 86400000,
+	    config_section_duration_ms(sec, "session_timeout",
+		&(struct config_range){.min = 1000, .max = 86400000},
 		&c->session_ms, err, errlen) == -1 ||
-	    config_section_uint(sec, "workers", 1, WORKQ_MAX_THREADS,
+	    config_section_uint(sec, "workers",
+		&(struct config_range){.min = 1, .max = WORKQ_MAX_THREADS},
 		&c->workers, err, errlen) == -1 ||
-	    config_section_uint(sec, "session_max_messages", 1, 1000,
-		&c->session_max, err, errlen) == -1)
+	    config_section_uint(sec, "session_max_messages",
+		&(struct config_range){.min = 1, .max = 1000}, &c->session_max,
+		err, errlen) == -1)
 		return -1;
 	if (host[0] == '\0' || strpbrk(host, " \t:/[]") != NULL) {
 		snprintf(err, errlen,

@@ -52,20 +52,27 @@ int config_section_line(const struct config_section *sec, const char *key);
  */
 int config_section_check_keys(const struct config_section *sec,
     const char *const *allowed, char *err, size_t errlen);
+/* The bounds a number must be within, both included (milliseconds for a
+ * duration). */
+struct config_range {
+	unsigned min;
+	unsigned max;
+};
 /*
  * Typed getters: leave *out = def when the key is absent; fail with
- * "FILE:LINE: ..." when the value does not parse or is out of range.
- * Booleans accept yes/no, true/false, on/off, 1/0. Durations accept a
- * number with an optional unit ms, s, m, h (default unit: seconds).
+ * "FILE:LINE: ..." when the value does not parse or is out of range
+ * (outside *r). Booleans accept yes/no, true/false, on/off, 1/0. Durations
+ * accept a number with an optional unit ms, s, m, h (default unit:
+ * seconds), and give milliseconds.
  */
 int config_section_str(const struct config_section *sec, const char *key,
     bool required, const char **out, char *err, size_t errlen);
 int config_section_uint(const struct config_section *sec, const char *key,
-    unsigned min, unsigned max, unsigned *out, char *err, size_t errlen);
+    const struct config_range *r, unsigned *out, char *err, size_t errlen);
 int config_section_bool(const struct config_section *sec, const char *key,
     bool *out, char *err, size_t errlen);
 int config_section_duration_ms(const struct config_section *sec,
-    const char *key, unsigned min_ms, unsigned max_ms, unsigned *out, char *err,
+    const char *key, const struct config_range *r, unsigned *out, char *err,
     size_t errlen);
 
 #endif

@@ -633,7 +633,7 @@ config_section_str(const struct config_section *sec, const char *key,
  */
 int
 config_section_uint(const struct config_section *sec, const char *key,
-    unsigned min, unsigned max, unsigned *out, char *err, size_t errlen)
+    const struct config_range *r, unsigned *out, char *err, size_t errlen)
 {
 	const struct config_kv *kv = config_kv_lookup(sec, key);
 	struct config_val v;
@@ -643,7 +643,7 @@ config_section_uint(const struct config_section *sec, const char *key,
 		return 0;
 	memset(&v, 0, sizeof(v));
 	config_val_init(&v, sec, kv, err, errlen);
-	if (config_val_uint(&v, min, max, &n) == -1)
+	if (config_val_uint(&v, r->min, r->max, &n) == -1)
 		return -1;
 	*out = (unsigned)n;
 	return 0;
@@ -665,7 +665,7 @@ config_section_bool(const struct config_section *sec, const char *key,
 
 int
 config_section_duration_ms(const struct config_section *sec, const char *key,
-    unsigned min_ms, unsigned max_ms, unsigned *out, char *err, size_t errlen)
+    const struct config_range *r, unsigned *out, char *err, size_t errlen)
 {
 	const struct config_kv *kv = config_kv_lookup(sec, key);
 	struct config_val v;
@@ -675,7 +675,7 @@ config_section_duration_ms(const struct config_section *sec, const char *key,
 		return 0;
 	memset(&v, 0, sizeof(v));
 	config_val_init(&v, sec, kv, err, errlen);
-	if (config_val_duration(&v, min_ms, max_ms, &ms) == -1)
+	if (config_val_duration(&v, r->min, r->max, &ms) == -1)
 		return -1;
 	*out = (unsigned)ms;
 	return 0;

@@ -1064,21 +1064,27 @@ START_TEST(test_config_section_getters)
 	    sec->file);
 	ck_assert_str_eq(err, want);
 
-	ck_assert_int_eq(
-	    config_section_uint(sec, "nope", 1, 10, &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(config_section_uint(sec, "nope",
+			     &(struct config_range){.min = 1, .max = 10}, &u,
+			     err, sizeof(err)),
+	    0);
 	ck_assert_uint_eq(u, 42);
-	ck_assert_int_eq(
-	    config_section_uint(sec, "retries", 1, 10, &u, err, sizeof(err)),
+	ck_assert_int_eq(config_section_uint(sec, "retries",
+			     &(struct config_range){.min = 1, .max = 10}, &u,
+			     err, sizeof(err)),
 	    0);
 	ck_assert_uint_eq(u, 7);
-	ck_assert_int_eq(
-	    config_section_uint(sec, "retries", 1, 5, &u, err, sizeof(err)),
+	ck_assert_int_eq(config_section_uint(sec, "retries",
+			     &(struct config_range){.min = 1, .max = 5}, &u,
+			     err, sizeof(err)),
 	    -1);
 	snprintf(want, sizeof(want), "%s:5: retries must be between 1 and 5",
 	    sec->file);
 	ck_assert_str_eq(err, want);
-	ck_assert_int_eq(
-	    config_section_uint(sec, "file", 1, 5, &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(config_section_uint(sec, "file",
+			     &(struct config_range){.min = 1, .max = 5}, &u,
+			     err, sizeof(err)),
+	    -1);
 	snprintf(want, sizeof(want),
 	    "%s:3: file = 'out.jsonl' is not a whole number", sec->file);
 	ck_assert_str_eq(err, want);
@@ -1098,22 +1104,26 @@ START_TEST(test_config_section_getters)
 	ck_assert_str_eq(err, want);
 
 	u = 42;
-	ck_assert_int_eq(config_section_duration_ms(sec, "nope", 0, 1000, &u,
+	ck_assert_int_eq(config_section_duration_ms(sec, "nope",
+			     &(struct config_range){.min = 0, .max = 1000}, &u,
 			     err, sizeof(err)),
 	    0);
 	ck_assert_uint_eq(u, 42);
-	ck_assert_int_eq(config_section_duration_ms(sec, "delay", 0, 1000, &u,
+	ck_assert_int_eq(config_section_duration_ms(sec, "delay",
+			     &(struct config_range){.min = 0, .max = 1000}, &u,
 			     err, sizeof(err)),
 	    0);
 	ck_assert_uint_eq(u, 250);
-	ck_assert_int_eq(config_section_duration_ms(sec, "delay", 0, 100, &u,
+	ck_assert_int_eq(config_section_duration_ms(sec, "delay",
+			     &(struct config_range){.min = 0, .max = 100}, &u,
 			     err, sizeof(err)),
 	    -1);
 	snprintf(want, sizeof(want), "%s:4: delay must be between 0s and 100ms",
 	    sec->file);
 	ck_assert_str_eq(err, want);
-	ck_assert_int_eq(config_section_duration_ms(sec, "retries", 0, 60000,
-			     &u, err, sizeof(err)),
+	ck_assert_int_eq(config_section_duration_ms(sec, "retries",
+			     &(struct config_range){.min = 0, .max = 60000}, &u,
+			     err, sizeof(err)),
 	    0);
 	ck_assert_uint_eq(u, 7000); /* a plain number is seconds */
 	config_free(cfg);
