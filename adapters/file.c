@@ -584,7 +584,8 @@ file_write(struct file_email *f, struct file_item *it)
 	}
 	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir, (long long)it->id);
 	if (fileutil_publish_nodirsync(path, evbuffer_pullup(buf, -1),
-		evbuffer_get_length(buf), 0600, false, err,
+		evbuffer_get_length(buf),
+		&(struct fileutil_create){.mode = 0600, .excl = false}, err,
 		sizeof(err)) == -1) {
 		send_result_set(&it->res, SEND_TRANSIENT, 0, "%s", err);
 		goto done;

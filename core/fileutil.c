@@ -75,11 +75,10 @@ fileutil_sync_dir(const char *path, char *err, size_t errlen)
 }
 
 int
-fileutil_publish(const char *path, const void *data, size_t len, mode_t mode,
-    bool excl, char *err, size_t errlen)
+fileutil_publish(const char *path, const void *data, size_t len,
+    const struct fileutil_create *c, char *err, size_t errlen)
 {
-	if (fileutil_publish_nodirsync(path, data, len, mode, excl, err,
-		errlen) == -1)
+	if (fileutil_publish_nodirsync(path, data, len, c, err, errlen) == -1)
 		return -1;
 	return fileutil_sync_dir(path, err, errlen);
 }
@@ -92,7 +91,7 @@ fileutil_publish(const char *path, const void *data, size_t len, mode_t mode,
  */
 int
 fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
-    mode_t mode, bool excl, char *err, size_t errlen)
+    const struct fileutil_create *c, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
 	const char *base = strrchr(path, '/');
@@ -109,7 +108,7 @@ fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
 		return -1;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    mode);
+	    c->mode);
 	if (fd == -1 || fileutil_write_all(fd, data, len) == -1 ||
 	    fsync(fd) == -1) {
 		saved = errno;
@@ -127,13 +126,13 @@ fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
 	fd = -1;
 	/* link() fails on an existing name: an exclusive create that
 	 * still appears all at once. */
-	if ((excl ? link(tmp, path) : rename(tmp, path)) == -1) {
+	if ((c->excl ? link(tmp, path) : rename(tmp, path)) == -1) {
 		saved = errno;
 		snprintf(err, errlen, "cannot %s %s to %s: %s",
-		    excl ? "link" : "rename", tmp, path, strerror(saved));
+		    c->excl ? "link" : "rename", tmp, path, strerror(saved));
 		goto fail;
 	}
-	if (excl)
+	if (c->excl)
 		(void)unlink(tmp);
 	return 0;
 fail:

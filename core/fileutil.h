@@ -31,20 +31,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* How fileutil_publish() creates a file. */
+struct fileutil_create {
+	mode_t mode; /* less the umask */
+	bool excl;   /* an existing file is kept (EEXIST), not replaced */
+};
+
 /*
  * Writes 'len' bytes of 'data' to 'path' durably (see above), created
- * with 'mode' (less the umask). With 'excl', an existing 'path' is left
+ * with c->mode (less the umask). With c->excl, an existing 'path' is left
  * alone and the call fails with errno EEXIST; without, it is replaced.
  */
 int fileutil_publish(const char *path, const void *data, size_t len,
-    mode_t mode, bool excl, char *err, size_t errlen);
+    const struct fileutil_create *c, char *err, size_t errlen);
 /*
  * fileutil_publish() but without the fsync of the directory: 'path'
  * holds all the bytes or does not exist, but may be lost in a power loss
  * until fileutil_sync_dir(path) returns 0. Same arguments and errors.
  */
 int fileutil_publish_nodirsync(const char *path, const void *data, size_t len,
-    mode_t mode, bool excl, char *err, size_t errlen);
+    const struct fileutil_create *c, char *err, size_t errlen);
 /* fsyncs the directory that holds 'path' ("." for a bare name). */
 int fileutil_sync_dir(const char *path, char *err, size_t errlen);
 /* Writes all 'len' bytes to fd, retrying short writes and EINTR. */

@@ -303,8 +303,9 @@ el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "email secret: no randomness");
 			return -1;
 		}
-		if (fileutil_publish(path, el->key, EL_KEY_MIN, 0600, true, why,
-			sizeof(why)) == 0) {
+		if (fileutil_publish(path, el->key, EL_KEY_MIN,
+			&(struct fileutil_create){.mode = 0600, .excl = true},
+			why, sizeof(why)) == 0) {
 			el->keylen = EL_KEY_MIN;
 			log_info("email_secret_created file=%s", path);
 			return 0;

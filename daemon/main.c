@@ -213,8 +213,9 @@ main_new_token(const struct config *cfg, bool excl)
 	for (i = 0; i < sizeof(raw); i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	hex[2 * MAIN_TOKEN_BYTES] = '\n';
-	if (fileutil_publish(cfg->api_token_file, hex, sizeof(hex) - 1, 0600,
-		excl, err, sizeof(err)) == -1)
+	if (fileutil_publish(cfg->api_token_file, hex, sizeof(hex) - 1,
+		&(struct fileutil_create){.mode = 0600, .excl = excl}, err,
+		sizeof(err)) == -1)
 		fatalx("api_token file=%s error=\"%s\"", cfg->api_token_file,
 		    err);
 	hex[2 * MAIN_TOKEN_BYTES] = '\0';
@@ -442,7 +443,8 @@ main_announce(struct daemon_state *ds, unsigned port)
 		    ds->url);
 	text = xasprintf("%s/\n", ds->url);
 	ds->url_file = xasprintf("%s/%s", ds->cfg->var_dir, CONFIG_URL_FILE);
-	if (fileutil_publish(ds->url_file, text, strlen(text), 0644, false, err,
+	if (fileutil_publish(ds->url_file, text, strlen(text),
+		&(struct fileutil_create){.mode = 0644, .excl = false}, err,
 		sizeof(err)) == -1) {
 		/* outreachctl then needs -u: worth a warning, not a stop */
 		log_warnx("url_file_failed path=%s error=\"%s\"", ds->url_file,

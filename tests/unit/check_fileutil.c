@@ -25,6 +25,9 @@
 #include "fileutil.h"
 
 static char fut_dir[64];
+/* Created 0600: replacing an existing file, or exclusive. */
+static const struct fileutil_create fut_replace = {.mode = 0600};
+static const struct fileutil_create fut_excl = {.mode = 0600, .excl = true};
 
 static void
 fut_setup(void)
@@ -72,8 +75,7 @@ START_TEST(test_fileutil_publish_creates)
 
 	snprintf(path, sizeof(path), "%s/token", fut_dir);
 	ck_assert_int_eq(
-	    fileutil_publish(path, "abc\n", 4, 0600, true, err, sizeof(err)),
-	    0);
+	    fileutil_publish(path, "abc\n", 4, &fut_excl, err, sizeof(err)), 0);
 	ck_assert_int_eq(fut_read("token", buf, sizeof(buf)), 4);
 	ck_assert_str_eq(buf, "abc\n");
 	ck_assert_int_eq(stat(path, &sb), 0);
@@ -88,11 +90,10 @@ START_TEST(test_fileutil_publish_excl_keeps_existing)
 
 	snprintf(path, sizeof(path), "%s/key", fut_dir);
 	ck_assert_int_eq(
-	    fileutil_publish(path, "first", 5, 0600, true, err, sizeof(err)),
-	    0);
+	    fileutil_publish(path, "first", 5, &fut_excl, err, sizeof(err)), 0);
 	errno = 0;
 	ck_assert_int_eq(
-	    fileutil_publish(path, "second", 6, 0600, true, err, sizeof(err)),
+	    fileutil_publish(path, "second", 6, &fut_excl, err, sizeof(err)),
 	    -1);
 	ck_assert_int_eq(errno, EEXIST);
 	ck_assert_ptr_nonnull(strstr(err, "cannot link"));
@@ -108,7 +109,7 @@ START_TEST(test_fileutil_publish_replaces)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/1.eml", fut_dir);
-	ck_assert_int_eq(fileutil_publish(path, "old message", 11, 0600, false,
+	ck_assert_int_eq(fileutil_publish(path, "old message", 11, &fut_replace,
 			     err, sizeof(err)),
 	    0);
 	/* a temporary file a crash left behind is truncated and reused */
@@ -117,7 +118,8 @@ START_TEST(test_fileutil_publish_replaces)
 	ck_assert_int_eq(write(fd, "half a message", 14), 14);
 	close(fd);
 	ck_assert_int_eq(
-	    fileutil_publish(path, "new", 3, 0600, false, err, sizeof(err)), 0);
+	    fileutil_publish(path, "new", 3, &fut_replace, err, sizeof(err)),
+	    0);
 	ck_assert_int_eq(fut_read("1.eml", buf, sizeof(buf)), 3);
 	ck_assert_str_eq(buf, "new");
 	ck_assert(!fut_exists(".1.eml.tmp"));
@@ -132,14 +134,14 @@ START_TEST(test_fileutil_publish_empty_and_large)
 
 	memset(big, 'm', sizeof(big));
 	snprintf(path, sizeof(path), "%s/big", fut_dir);
-	ck_assert_int_eq(fileutil_publish(path, big, sizeof(big), 0600, false,
+	ck_assert_int_eq(fileutil_publish(path, big, sizeof(big), &fut_replace,
 			     err, sizeof(err)),
 	    0);
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_int_eq(sb.st_size, (off_t)sizeof(big));
 	snprintf(path, sizeof(path), "%s/empty", fut_dir);
 	ck_assert_int_eq(
-	    fileutil_publish(path, "", 0, 0600, false, err, sizeof(err)), 0);
+	    fileutil_publish(path, "", 0, &fut_replace, err, sizeof(err)), 0);
 	ck_assert_int_eq(fut_read("empty", buf, sizeof(buf)), 0);
 }
 END_TEST
@@ -150,7 +152,7 @@ START_TEST(test_fileutil_publish_missing_dir)
 
 	snprintf(path, sizeof(path), "%s/no/such/file", fut_dir);
 	ck_assert_int_eq(
-	    fileutil_publish(path, "x", 1, 0600, false, err, sizeof(err)), -1);
+	    fileutil_publish(path, "x", 1, &fut_replace, err, sizeof(err)), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, "/no/such/.file.tmp"));
 }
@@ -167,7 +169,7 @@ START_TEST(test_fileutil_publish_nodirsync_group)
 		snprintf(path, sizeof(path), "%s/%d.eml", fut_dir, i);
 		snprintf(want, sizeof(want), "message %d", i);
 		ck_assert_int_eq(fileutil_publish_nodirsync(path, want,
-				     strlen(want), 0600, false, err,
+				     strlen(want), &fut_replace, err,
 				     sizeof(err)),
 		    0);
 	}
@@ -185,13 +187,13 @@ START_TEST(test_fileutil_publish_nodirsync_group)
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
 	/* the same failures as fileutil_publish(), nothing left behind */
 	snprintf(path, sizeof(path), "%s/no/such/file", fut_dir);
-	ck_assert_int_eq(fileutil_publish_nodirsync(path, "x", 1, 0600, false,
+	ck_assert_int_eq(fileutil_publish_nodirsync(path, "x", 1, &fut_replace,
 			     err, sizeof(err)),
 	    -1);
 	ck_assert_int_eq(errno, ENOENT);
 	snprintf(path, sizeof(path), "%s/1.eml", fut_dir);
 	errno = 0;
-	ck_assert_int_eq(fileutil_publish_nodirsync(path, "y", 1, 0600, true,
+	ck_assert_int_eq(fileutil_publish_nodirsync(path, "y", 1, &fut_excl,
 			     err, sizeof(err)),
 	    -1);
 	ck_assert_int_eq(errno, EEXIST);
