@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "alerts.h"
+#include "quiet.h"
 #include "store_alerts.h"
 #include "template.h"
 
@@ -42,19 +43,38 @@ struct alert_run {
 	struct alert_guard win; /* the figures when the current window began */
 	int64_t failed_renders; /* members skipped for a missing field */
 	bool no_window_warned;	/* "no safe window" logged once */
-	double rate;		/* messages out per second, recently */
-	int64_t rate_at;	/* when rate_n was counted */
-	int64_t rate_n;		/* messages out (reached + failed) then */
-	bool seen;		/* still live in the last refresh */
+	json_t *counts;	    /* store_alert_counts(), cached (alerts_counts) */
+	int64_t counts_at;  /* when they were read; 0 = never */
+	int64_t counts_ttl; /* how long they serve: grows with their cost */
+	struct alert_guard last; /* the guard rails' last figures */
+	bool have_last;
+	int64_t count_after; /* the audience count's progress (alerts_count) */
+	int64_t count_sms;
+	int64_t count_email;
+	double rate;	 /* messages out per second, recently */
+	int64_t rate_at; /* when rate_n was counted */
+	int64_t rate_n;	 /* messages out (reached + failed) then */
+	bool seen;	 /* still live in the last refresh */
 };
 TAILQ_HEAD(alert_run_list, alert_run);
 
+/* The zones of a North American area code (alerts_sms_not_before()). */
+#define ALERTS_ZONE_SLOTS 512
+struct alerts_zone_slot {
+	bool used;
+	char key[64]; /* "+1NPA|list time zone" */
+	struct quiet_zones z;
+};
+
 struct alerts {
 	struct alerts_deps deps;
+	struct alerts_zone_slot zones[ALERTS_ZONE_SLOTS];
+	int64_t zones_day; /* the day (UTC) the cache was filled */
 	struct event *timer;
 	struct alert_run_list runs;
 	bool started;
 	bool stopped;
+	bool hurry; /* a turn filled a chunk: the next comes at once */
 };
 
 /* The channels and templates of an alert (a row or a definition). */
@@ -115,14 +135,19 @@ struct quiet_zones;
 int64_t alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
     int64_t now, struct quiet_zones *zones);
 
-/* Records whom the alert reaches per channel as it starts sending. */
-int alerts_record_audience(struct alerts *a, const struct alert_row *row,
-    char *err, size_t errlen);
-
 /* After the API changed alert 'id': reload it and run the timer soon. */
 void alerts_changed(struct alerts *a, int64_t id);
 /* The run of alert 'id', or NULL. */
 struct alert_run *alerts_run_find(struct alerts *a, int64_t id);
+
+/*
+ * The per-channel counts of alert 'id' (a new reference), and in *g what
+ * it caused: for an alert the engine runs, read at most every second or
+ * so (reading them scans every message of the alert, so the interval
+ * grows with their cost), else read now. NULL with err on failure.
+ */
+json_t *alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g,
+    char *err, size_t errlen);
 
 /* The HTTP side (alerts_api.c). */
 void alerts_api_routes(struct alerts *a, struct http_server *srv);

@@ -48,6 +48,10 @@
 /* Timer period while any alert is live, and members walked per call. */
 #define ALERTS_TICK_MS 250
 #define ALERTS_SCAN    20000
+/* How long an alert's counts serve the API and /metrics at least. */
+#define ALERTS_COUNTS_TTL 1000
+/* Member ids an audience count looks at per turn. */
+#define ALERTS_COUNT_SCAN 20000
 /* At most this many messages made per alert per turn (keeps turns short). */
 #define ALERTS_CHUNK_MAX 1000
 /* Guard rails: how often, and after how many messages left. */
@@ -127,6 +131,7 @@ alerts_arm(struct alerts *a, unsigned ms)
 static void
 alerts_run_free(struct alert_run *r)
 {
+	json_decref(r->counts);
 	alerts_tpls_free(&r->tpls);
 	store_alert_row_free(&r->row);
 	free(r);
@@ -181,6 +186,8 @@ alerts_load(struct alerts *a, int64_t id)
 	}
 	r->row = row;
 	r->seen = true;
+	r->counts_at = 0; /* the counts of a changed alert are read again */
+	r->have_last = false;
 	if (alerts_compile(&ALERT_TEXTS_OF(row), &r->tpls, &p) == -1) {
 		/* Checked when it was made: a template that no longer
 		 * compiles (an older release's rules) stops the alert. */
@@ -238,6 +245,7 @@ alerts_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (a->stopped)
 		return;
+	a->hurry = false;
 	for (r = TAILQ_FIRST(&a->runs); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
 		alerts_step(a, r, now);
@@ -247,7 +255,7 @@ alerts_tick(evutil_socket_t fd, short what, void *arg)
 		    r->row.status == ALERT_SENDING)
 			live = true;
 	if (live)
-		alerts_arm(a, ALERTS_TICK_MS);
+		alerts_arm(a, a->hurry ? 0 : ALERTS_TICK_MS);
 }
 
 /* Moves r's alert to 'to' (from its current status) and logs it. */
@@ -332,6 +340,8 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 		return;
 	}
 	took = msg_now_ms() - now;
+	r->last = g;
+	r->have_last = true;
 	r->next_guard_at = now +
 	    (took * 50 > ALERTS_GUARD_EVERY ? took * 50 : ALERTS_GUARD_EVERY);
 	if (r->rate_at != 0 && now > r->rate_at)
@@ -474,23 +484,71 @@ alerts_render(struct evbuffer *buf, const struct template_compiled *t,
 	return s;
 }
 
+/*
+ * The cache slot of 'key' (empty if it holds another key). The cache is
+ * emptied once a day, as zone rules may change across a year.
+ */
+static struct alerts_zone_slot *
+alerts_zone_slot(struct alerts *a, const char *key, int64_t now)
+{
+	struct alerts_zone_slot *slot;
+	uint32_t h = 2166136261u;
+	const char *p;
+
+	if (now / 86400000 != a->zones_day) {
+		memset(a->zones, 0, sizeof(a->zones));
+		a->zones_day = now / 86400000;
+	}
+	for (p = key; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	slot = &a->zones[h % ALERTS_ZONE_SLOTS];
+	if (slot->used && strcmp(slot->key, key) != 0)
+		slot->used = false;
+	return slot;
+}
+
 int64_t
 alerts_sms_not_before(struct alerts *a, const struct alert_member *m,
     int64_t now, struct quiet_zones *zones)
 {
 	const struct config *cfg = a->deps.cfg;
 	struct quiet_window w = {cfg->quiet_start_min, cfg->quiet_end_min};
+	struct alerts_zone_slot *slot = NULL;
 	struct quiet_zones z;
-	char err[160];
+	char err[160], key[sizeof(slot->key)];
 
 	if (zones == NULL)
 		zones = &z;
+	/*
+	 * A North American number's zones follow from its area code (the
+	 * geocoder answers per area code there), so members without a zone
+	 * of their own share one lookup per area code and list zone: the
+	 * lookup (libphonenumber's parse and geocoder) costs more than the
+	 * rest of a member's fan-out.
+	 */
+	if ((m->time_zone == NULL || m->time_zone[0] == '\0') &&
+	    m->phone != NULL && strncmp(m->phone, "+1", 2) == 0 &&
+	    strlen(m->phone) == 12 &&
+	    snprintf(key, sizeof(key), "%.5s|%s", m->phone,
+		m->list_time_zone != NULL ? m->list_time_zone : "") <
+		(int)sizeof(key)) {
+		slot = alerts_zone_slot(a, key, now);
+		if (slot->used) {
+			*zones = slot->z;
+			return quiet_next_allowed(zones, &w, now);
+		}
+	}
 	if (quiet_zones_for(&(struct quiet_hints){.member_tz = m->time_zone,
 				.e164 = m->phone,
 				.list_tz = m->list_time_zone,
 				.default_tz = cfg->alerts_time_zone},
 		now, zones, err, sizeof(err)) == -1)
 		return QUIET_NO_WINDOW;
+	if (slot != NULL) {
+		snprintf(slot->key, sizeof(slot->key), "%s", key);
+		slot->z = *zones;
+		slot->used = true;
+	}
 	return quiet_next_allowed(zones, &w, now);
 }
 
@@ -629,8 +687,8 @@ alerts_fan_member(void *arg, const struct alert_member *m, char *err,
 	return rc;
 }
 
-/* Makes up to 'room' messages' worth of members; 0 or -1. */
-static int
+/* Makes up to 'room' members' messages; how many members, or -1. */
+static int64_t
 alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
 {
 	struct alerts_fan f = {.a = a, .r = r, .now = now};
@@ -680,7 +738,7 @@ alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
 		dispatch_kick(a->deps.dispatch);
 	if (cur.end)
 		log_info("alert_fanout_done alert=%lld", (long long)r->row.id);
-	return 0;
+	return n;
 }
 
 /*
@@ -709,6 +767,48 @@ alerts_backlog_bound(struct alerts *a, const struct alert_run *r)
 	return bound;
 }
 
+/*
+ * Counts whom a sending alert reaches, a range of member ids per turn,
+ * so that a million-member audience never holds the loop; once done the
+ * counts are stored (audience_size in the API, the total of a progress
+ * bar). Until then they read null.
+ */
+static void
+alerts_count(struct alerts *a, struct alert_run *r, int64_t now)
+{
+	struct alert_walk w = {.audience = r->row.audience,
+	    .sms = r->row.sms && r->tpls.sms != NULL,
+	    .email = r->row.email && r->tpls.subject != NULL,
+	    .after = r->count_after,
+	    .max_id = r->row.audience_max_id,
+	    .scan = ALERTS_COUNT_SCAN};
+	struct alert_reach reach;
+	char err[256];
+
+	(void)now;
+	if (w.max_id > w.after &&
+	    store_alert_reach(a->deps.st, &w, &reach, err, sizeof(err)) == -1) {
+		log_warnx("alert_count_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	if (w.max_id > w.after) {
+		r->count_sms += reach.sms;
+		r->count_email += reach.email;
+		r->count_after = w.after + ALERTS_COUNT_SCAN;
+	}
+	if (r->count_after < w.max_id)
+		return;
+	if (store_alert_set_audience(a->deps.st, r->row.id, r->count_sms,
+		r->count_email, err, sizeof(err)) == -1) {
+		log_warnx("alert_count_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	r->row.audience_sms = r->count_sms;
+	r->row.audience_email = r->count_email;
+}
+
 static void
 alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 {
@@ -719,13 +819,6 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 	case ALERT_SCHEDULED:
 		if (r->row.scheduled_at > now)
 			return;
-		if (alerts_record_audience(a, &r->row, err, sizeof(err)) ==
-		    -1) {
-			log_warnx("alert_audience_failed alert=%lld "
-				  "error=\"%s\"",
-			    (long long)r->row.id, err);
-			return;
-		}
 		alerts_move(a, r, ALERT_SENDING, NULL, now);
 		return;
 	case ALERT_SENDING:
@@ -742,6 +835,8 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 		alerts_guard(a, r, now);
 	if (r->row.status != ALERT_SENDING)
 		return;
+	if (r->row.audience_sms < 0)
+		alerts_count(a, r, now);
 	if (store_alert_backlog(a->deps.st, r->row.id, now, &bl, err,
 		sizeof(err)) == -1) {
 		log_warnx("alert_backlog_failed alert=%lld error=\"%s\"",
@@ -753,8 +848,10 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 
 		if (room > ALERTS_CHUNK_MAX)
 			room = ALERTS_CHUNK_MAX;
-		if (room > 0)
-			alerts_fan_out(a, r, now, room);
+		/* A full chunk with room left: the next turn comes at once. */
+		if (room > 0 && alerts_fan_out(a, r, now, room) == room &&
+		    bl.due + room < alerts_backlog_bound(a, r))
+			a->hurry = true;
 		return;
 	}
 	if (bl.due == 0 && bl.waiting == 0)
@@ -762,21 +859,6 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 }
 
 /* ---- Shared with the API ------------------------------------------------ */
-
-int
-alerts_record_audience(struct alerts *a, const struct alert_row *row, char *err,
-    size_t errlen)
-{
-	struct alert_walk w = {.audience = row->audience,
-	    .sms = row->sms,
-	    .email = row->email};
-	struct alert_reach reach;
-
-	if (store_alert_reach(a->deps.st, &w, &reach, err, errlen) == -1)
-		return -1;
-	return store_alert_set_audience(a->deps.st, row->id, reach.sms,
-	    reach.email, err, errlen);
-}
 
 char *
 alerts_sender(struct alerts *a, const char *own, const char *audience)
@@ -856,6 +938,46 @@ alerts_tpls_free(struct alert_tpls *tpls)
 	memset(tpls, 0, sizeof(*tpls));
 }
 
+json_t *
+alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g, char *err,
+    size_t errlen)
+{
+	struct alert_run *r = alerts_run_find(a, id);
+	int64_t now = msg_now_ms(), took;
+	json_t *c;
+
+	if (r == NULL) {
+		if ((c = store_alert_counts(a->deps.st, id, now, err,
+			 errlen)) == NULL)
+			return NULL;
+		if (store_alert_guard(a->deps.st, id, g, err, errlen) == -1) {
+			json_decref(c);
+			return NULL;
+		}
+		return c;
+	}
+	if (r->counts == NULL || now - r->counts_at >= r->counts_ttl) {
+		if ((c = store_alert_counts(a->deps.st, id, now, err,
+			 errlen)) == NULL)
+			return NULL;
+		json_decref(r->counts);
+		r->counts = c;
+		took = msg_now_ms() - now;
+		r->counts_at = now;
+		r->counts_ttl = took * 50 > ALERTS_COUNTS_TTL
+		    ? took * 50
+		    : ALERTS_COUNTS_TTL;
+	}
+	if (!r->have_last) {
+		if (store_alert_guard(a->deps.st, id, &r->last, err, errlen) ==
+		    -1)
+			return NULL;
+		r->have_last = true;
+	}
+	*g = r->last;
+	return json_deep_copy(r->counts);
+}
+
 void
 alerts_metrics(struct alerts *a, struct evbuffer *out)
 {
@@ -869,8 +991,10 @@ alerts_metrics(struct alerts *a, struct evbuffer *out)
 	    "alert, by channel and state.\n"
 	    "# TYPE outreachd_alert_messages gauge\n");
 	TAILQ_FOREACH(r, &a->runs, entry) {
-		if ((counts = store_alert_counts(a->deps.st, r->row.id,
-			 msg_now_ms(), err, sizeof(err))) == NULL)
+		struct alert_guard g;
+
+		if ((counts = alerts_counts(a, r->row.id, &g, err,
+			 sizeof(err))) == NULL)
 			continue;
 		json_object_foreach(counts, ch, per) {
 			json_object_foreach(per, stname, v)

@@ -537,6 +537,62 @@ al_check_templates(struct alerts *a, struct http_req *req,
 	return 0;
 }
 
+static int
+al_first_member(void *arg, const struct alert_member *m, char *err,
+    size_t errlen)
+{
+	(void)arg;
+	(void)m;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+/*
+ * Before a send or a schedule: the templates compile and the audience
+ * reaches somebody. The members' fields were checked against the audience
+ * when the draft was made or changed (al_check_templates()); counting
+ * again here would hold the loop for seconds on a large audience, and a
+ * member who joined since without a field still never gets a blank: that
+ * message fails, saying which field was missing. 0, or -1 after
+ * answering.
+ */
+static int
+al_check_quick(struct alerts *a, struct http_req *req,
+    const struct alert_row *row)
+{
+	const struct alert_visitor v = {al_first_member, NULL};
+	struct alert_walk w = {.audience = row->audience,
+	    .sms = row->sms,
+	    .email = row->email,
+	    .limit = 1};
+	struct alert_problem p;
+	struct alert_cursor cur;
+	struct alert_tpls t;
+	char err[256];
+	ssize_t n;
+
+	if (alerts_compile(&ALERT_TEXTS_OF(*row), &t, &p) == -1) {
+		http_reply_error(req, 422, "invalid_request",
+		    "%s: line %u column %u: %s", p.field, p.err.line,
+		    p.err.column, p.err.message);
+		return -1;
+	}
+	alerts_tpls_free(&t);
+	if ((n = store_alert_walk(a->deps.st, &w, &v, &cur, err,
+		 sizeof(err))) == -1) {
+		al_store_error(req, "audience", err);
+		return -1;
+	}
+	if (n == 0) {
+		http_reply_error(req, 422, "invalid_request",
+		    "lists: the audience reaches nobody now (opted out, "
+		    "unconfirmed, bouncing or unsubscribed since it was made)");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- Answers ------------------------------------------------------------- */
 
 static int64_t
@@ -558,10 +614,7 @@ al_json(struct alerts *a, int64_t id, char *err, size_t errlen)
 
 	if ((o = store_alert_json(a->deps.st, id, err, errlen)) == NULL)
 		return NULL;
-	if ((counts = store_alert_counts(a->deps.st, id, msg_now_ms(), err,
-		 errlen)) == NULL ||
-	    store_alert_guard(a->deps.st, id, &g, err, errlen) == -1) {
-		json_decref(counts);
+	if ((counts = alerts_counts(a, id, &g, err, errlen)) == NULL) {
 		json_decref(o);
 		return NULL;
 	}
@@ -1146,7 +1199,6 @@ al_action(struct http_req *req, void *arg)
 	int64_t id = al_id(req), now = msg_now_ms(), dup_id = 0;
 	const char *action = req->params[1], *key = NULL;
 	struct alert_row row;
-	struct alert_tpls t;
 	char err[512];
 	bool found;
 	unsigned from;
@@ -1267,25 +1319,9 @@ al_action(struct http_req *req, void *arg)
 			goto done;
 		}
 	}
-	if (to == ALERT_SENDING || to == ALERT_SCHEDULED) {
-		/* Check the templates against today's audience. */
-		struct alert_def d = {.audience = row.audience,
-		    .sms = row.sms,
-		    .email = row.email,
-		    .sms_body = row.sms_body,
-		    .email_subject = row.email_subject,
-		    .email_text = row.email_text,
-		    .email_html = row.email_html};
-
-		if (al_check_templates(a, req, &d, &t) == -1)
-			goto done;
-		alerts_tpls_free(&t);
-	}
-	if (to == ALERT_SENDING && row.started_at == 0 &&
-	    alerts_record_audience(a, &row, err, sizeof(err)) == -1) {
-		al_store_error(req, action, err);
+	if ((to == ALERT_SENDING || to == ALERT_SCHEDULED) &&
+	    al_check_quick(a, req, &row) == -1)
 		goto done;
-	}
 	/* The writes of one action stand or fall together. */
 	if (al_apply(a, id,
 		&(struct alert_transition){from, to, "paused by staff", now},

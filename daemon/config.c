@@ -730,7 +730,7 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->retry_base_ms = CONFIG_MS_S;
 	cfg->retry_max_ms = CONFIG_MS_H;
 	cfg->validity_s = 24 * 3600;
-	cfg->alerts_backlog = 5000;
+	cfg->alerts_backlog = 2000;
 	cfg->alerts_validity_s = 24 * 3600;
 	cfg->alerts_max_optout_pct = 3;
 	cfg->alerts_max_failure_pct = 10;

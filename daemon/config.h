@@ -145,7 +145,7 @@ struct config {
 	unsigned quiet_end_min;	  /* default 1200; > quiet_start_min */
 	char *alerts_time_zone;	  /* default "America/New_York" */
 	/* [alerts]: fan-out and guard rails (alerts.c) */
-	unsigned alerts_backlog;      /* due messages per alert, default 5000 */
+	unsigned alerts_backlog;      /* due messages per alert, default 2000 */
 	unsigned alerts_validity_s;   /* default 86400 */
 	double alerts_max_optout_pct; /* pause above it, default 3 (%) */
 	double alerts_max_failure_pct; /* pause above it, default 10 (%) */

@@ -374,6 +374,12 @@ store_alert_load(struct store *st, int64_t id, struct alert_row *out,
 		out->created_at = sqlite3_column_int64(s, 18);
 		out->started_at = sqlite3_column_int64(s, 19);
 		out->finished_at = sqlite3_column_int64(s, 20);
+		out->audience_sms = sqlite3_column_type(s, 21) == SQLITE_NULL
+		    ? -1
+		    : sqlite3_column_int64(s, 21);
+		out->audience_email = sqlite3_column_type(s, 22) == SQLITE_NULL
+		    ? -1
+		    : sqlite3_column_int64(s, 22);
 		rc = SQLITE_DONE;
 	}
 	sqlite3_reset(s);

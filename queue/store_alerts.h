@@ -106,6 +106,8 @@ struct alert_row {
 	int64_t audience_max_id;
 	int64_t cursor;
 	bool fanout_done;
+	int64_t audience_sms; /* reached per channel; -1 = not counted */
+	int64_t audience_email;
 	int64_t created_at;
 	int64_t started_at; /* 0 = not yet */
 	int64_t finished_at;
