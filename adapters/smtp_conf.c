@@ -61,16 +61,23 @@ smtp_addr_spec(const char *value, char *buf, size_t len)
 	return 0;
 }
 
+/* A key of [smtp] as read: its name and its value. */
+struct smtp_conf_key {
+	const char *key;
+	const char *value;
+};
+
+/* The address in k->value into buf; FILE:LINE errors naming k->key. */
 static int
-smtp_conf_addr(const struct config_section *sec, const char *key,
-    const char *value, char *buf, size_t len, char *err, size_t errlen)
+smtp_conf_addr(const struct config_section *sec, const struct smtp_conf_key *k,
+    char *buf, size_t len, char *err, size_t errlen)
 {
-	if (smtp_addr_spec(value, buf, len) == 0)
+	if (smtp_addr_spec(k->value, buf, len) == 0)
 		return 0;
 	snprintf(err, errlen,
 	    "%s:%d: %s must hold an address (Name <user@domain> or "
 	    "user@domain)",
-	    sec->file, config_section_line(sec, key), key);
+	    sec->file, config_section_line(sec, k->key), k->key);
 	return -1;
 }
 
@@ -175,22 +182,27 @@ smtp_conf_load(struct smtp_conf *c, const struct config_section *sec, char *err,
 		    config_section_line(sec, "ca_file"));
 		return -1;
 	}
-	if (smtp_conf_addr(sec, "from", from, addr, sizeof(addr), err,
-		errlen) == -1)
+	if (smtp_conf_addr(sec,
+		&(struct smtp_conf_key){.key = "from", .value = from}, addr,
+		sizeof(addr), err, errlen) == -1)
 		return -1;
 	c->domain = xstrdup(strrchr(addr, '@') + 1);
 	if (env == NULL)
 		env = addr;
-	else if (smtp_conf_addr(sec, "envelope_from", env, addr, sizeof(addr),
-		     err, errlen) == -1)
+	else if (smtp_conf_addr(sec,
+		     &(struct smtp_conf_key){.key = "envelope_from",
+			 .value = env},
+		     addr, sizeof(addr), err, errlen) == -1)
 		return -1;
 	else
 		env = addr;
 	if (reply != NULL) {
 		char tmp[MSG_ADDR_MAX];
 
-		if (smtp_conf_addr(sec, "reply_to", reply, tmp, sizeof(tmp),
-			err, errlen) == -1)
+		if (smtp_conf_addr(sec,
+			&(struct smtp_conf_key){.key = "reply_to",
+			    .value = reply},
+			tmp, sizeof(tmp), err, errlen) == -1)
 			return -1;
 	}
 	if (helo != NULL &&
