@@ -207,19 +207,26 @@ twilio_sid_is_valid(const char *s, const char *prefix)
 	return true;
 }
 
-/* Reads an optional SID key, checking its form; FILE:LINE errors. */
+/* A key of [sender] that holds a SID, as twilio_sid_key() reads it. */
+struct twilio_sid_spec {
+	const char *key;
+	const char *prefix; /* of every SID of its kind: "AC", "SK", "MG" */
+	bool required;
+};
+
+/* Reads a SID key, checking its form; FILE:LINE errors. */
 static int
-twilio_sid_key(const struct config_section *sec, const char *key,
-    const char *prefix, bool required, const char **out, char *err,
-    size_t errlen)
+twilio_sid_key(const struct config_section *sec,
+    const struct twilio_sid_spec *k, const char **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (config_section_str(sec, key, required, out, err, errlen) == -1)
+	if (config_section_str(sec, k->key, k->required, out, err, errlen) ==
+	    -1)
 		return -1;
-	if (*out != NULL && !twilio_sid_is_valid(*out, prefix)) {
+	if (*out != NULL && !twilio_sid_is_valid(*out, k->prefix)) {
 		snprintf(err, errlen,
 		    "%s:%d: %s must be %s followed by 32 hex digits", sec->file,
-		    config_section_line(sec, key), key, prefix);
+		    config_section_line(sec, k->key), k->key, k->prefix);
 		return -1;
 	}
 	return 0;
@@ -275,16 +282,22 @@ twilio_configure(const struct config_section *sec, const char *from,
 	const char *acct, *token, *key_sid, *key_secret, *svc;
 	struct twilio *tw;
 
-	if (twilio_sid_key(sec, "account_sid", "AC", true, &acct, err,
-		errlen) == -1 ||
+	if (twilio_sid_key(sec,
+		&(struct twilio_sid_spec){.key = "account_sid",
+		    .prefix = "AC",
+		    .required = true},
+		&acct, err, errlen) == -1 ||
 	    twilio_secret_key(sec, "auth_token", true, &token, err, errlen) ==
 		-1 ||
-	    twilio_sid_key(sec, "api_key_sid", "SK", false, &key_sid, err,
-		errlen) == -1 ||
+	    twilio_sid_key(sec,
+		&(struct twilio_sid_spec){.key = "api_key_sid", .prefix = "SK"},
+		&key_sid, err, errlen) == -1 ||
 	    twilio_secret_key(sec, "api_key_secret", false, &key_secret, err,
 		errlen) == -1 ||
-	    twilio_sid_key(sec, "messaging_service_sid", "MG", false, &svc, err,
-		errlen) == -1)
+	    twilio_sid_key(sec,
+		&(struct twilio_sid_spec){.key = "messaging_service_sid",
+		    .prefix = "MG"},
+		&svc, err, errlen) == -1)
 		return -1;
 	if ((key_sid == NULL) != (key_secret == NULL)) {
 		snprintf(err, errlen,
