@@ -55,6 +55,27 @@ struct queue_target {
 	int64_t sequence; /* last applied report's; 0 = none */
 };
 
+/* One operation on delivery reports: whose, when, and what it changed. */
+struct queue_su_op {
+	const char *provider; /* the adapter that reported */
+	int64_t now;
+	bool wrote; /* out: a row may have changed */
+};
+
+/* The two keys a message's kept reports may sit under. */
+struct queue_early_ids {
+	const char *provider;
+	const char *provider_id; /* the provider's id for the message */
+	const char *key;	 /* '#<id>': reported before it was sent */
+};
+
+/* The reports kept for one message, read by queue_early_rows(). */
+struct queue_early_set {
+	struct queue_report rep[QUEUE_EARLY_ROWS];
+	char *text[QUEUE_EARLY_ROWS]; /* rep[i].text's copies; caller frees */
+	size_t n;
+};
+
 /*
  * Webhooks. Inbound rows are de-duplicated by the partial unique index
  * messages_inbound_provider_id (002_webhooks.sql); "ON CONFLICT DO
@@ -125,13 +146,12 @@ static int queue_su_row(struct store *, sqlite3_stmt *, struct queue_target *,
 static int queue_su_find(struct store *, const char *,
     const struct status_update *, struct queue_target *, char *, size_t);
 static int queue_su_apply(struct store *, struct queue_target *,
-    const struct queue_report *, int64_t, bool *, char *, size_t);
-static int queue_early_keep(struct store *, const char *, const char *,
-    const struct queue_report *, int64_t, bool *, char *, size_t);
+    const struct queue_report *, struct queue_su_op *, char *, size_t);
+static int queue_early_keep(struct store *, struct queue_su_op *, const char *,
+    const struct queue_report *, char *, size_t);
 static void queue_early_key(int64_t, char *, size_t);
-static int queue_early_rows(struct store *, const struct queue_result *,
-    const char *, int64_t, struct queue_report *, char **, size_t *, char *,
-    size_t);
+static int queue_early_rows(struct store *, const struct queue_early_ids *,
+    int64_t, struct queue_early_set *, char *, size_t);
 
 /* What an inbound message must carry before it can be stored. */
 static int
@@ -303,14 +323,15 @@ queue_su_find(struct store *st, const char *provider,
  * change; queued/sending are the caller's), rep is final, and rep is not
  * older by sequence than the last report applied. A 'sent' report with a
  * higher sequence only records that sequence. Returns QUEUE_SU_APPLIED or
- * QUEUE_SU_STALE, setting *wrote when a row changed; -1 on error.
+ * QUEUE_SU_STALE, setting op->wrote when a row changed; -1 on error.
  */
 static int
 queue_su_apply(struct store *st, struct queue_target *t,
-    const struct queue_report *rep, int64_t now, bool *wrote, char *err,
+    const struct queue_report *rep, struct queue_su_op *op, char *err,
     size_t errlen)
 {
 	bool failure = rep->status != MSG_ST_DELIVERED;
+	int64_t now = op->now;
 	sqlite3_stmt *stmt;
 
 	if (t->status != MSG_ST_SENT ||
@@ -329,7 +350,7 @@ queue_su_apply(struct store *st, struct queue_target *t,
 		if (queue_step_done(st, stmt, "update message", err, errlen) ==
 		    -1)
 			return -1;
-		*wrote = true;
+		op->wrote = true;
 		t->sequence = rep->sequence;
 		return QUEUE_SU_STALE;
 	}
@@ -346,7 +367,7 @@ queue_su_apply(struct store *st, struct queue_target *t,
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 0)
 		return QUEUE_SU_STALE;
-	*wrote = true;
+	op->wrote = true;
 	t->status = rep->status;
 	if (rep->sequence > 0)
 		t->sequence = rep->sequence;
@@ -364,16 +385,17 @@ queue_early_key(int64_t id, char *buf, size_t len)
 }
 
 /*
- * Keeps rep under (provider, key) until queue_mark_sent() can apply it,
- * first dropping reports past QUEUE_EARLY_KEEP_MS. A report already kept
- * under the key is replaced only by one further along (see
- * queue_sql_early_keep). Sets *wrote when a row may have changed.
+ * Keeps rep under (op->provider, key) until queue_mark_sent() can apply
+ * it, first dropping reports past QUEUE_EARLY_KEEP_MS. A report already
+ * kept under the key is replaced only by one further along (see
+ * queue_sql_early_keep). Sets op->wrote when a row may have changed.
  */
 static int
-queue_early_keep(struct store *st, const char *provider, const char *key,
-    const struct queue_report *rep, int64_t now, bool *wrote, char *err,
-    size_t errlen)
+queue_early_keep(struct store *st, struct queue_su_op *op, const char *key,
+    const struct queue_report *rep, char *err, size_t errlen)
 {
+	const char *provider = op->provider;
+	int64_t now = op->now;
 	sqlite3_stmt *stmt;
 
 	if (queue_op_begin(st, err, errlen) == -1)
@@ -384,7 +406,7 @@ queue_early_keep(struct store *st, const char *provider, const char *key,
 	sqlite3_bind_int64(stmt, 1, now - QUEUE_EARLY_KEEP_MS);
 	if (queue_step_done(st, stmt, "drop old reports", err, errlen) == -1)
 		return -1;
-	*wrote = sqlite3_changes(store_db(st)) > 0;
+	op->wrote = sqlite3_changes(store_db(st)) > 0;
 	if ((stmt = store_stmt(st, queue_sql_early_keep, err, errlen)) == NULL)
 		return -1;
 	queue_bind_text(stmt, 1, provider);
@@ -397,7 +419,7 @@ queue_early_keep(struct store *st, const char *provider, const char *key,
 	sqlite3_bind_int64(stmt, 7, now);
 	if (queue_step_done(st, stmt, "keep report", err, errlen) == -1)
 		return -1;
-	*wrote = true;
+	op->wrote = true;
 	return 0;
 }
 
@@ -420,8 +442,8 @@ queue_status_update(struct store *st, const struct queue_webhook *wh,
 	    .text = u->text[0] != '\0' ? u->text : NULL,
 	    .sequence = u->sequence > 0 ? u->sequence : 0};
 	struct queue_target t = {0};
+	struct queue_su_op op = {.provider = provider, .now = now};
 	char key[QUEUE_EARLY_KEY_MAX];
-	bool wrote = false;
 	int rc;
 
 	*id = 0;
@@ -436,29 +458,30 @@ queue_status_update(struct store *st, const struct queue_webhook *wh,
 		*id = t.id;
 		if (rc == 1)
 			queue_early_key(t.id, key, sizeof(key));
-		rc = queue_early_keep(st, provider,
-		    rc == 1 ? key : u->provider_id, &rep, now, &wrote, err,
-		    errlen);
-		if (queue_op_end(st, rc, wrote) == -1)
+		rc = queue_early_keep(st, &op, rc == 1 ? key : u->provider_id,
+		    &rep, err, errlen);
+		if (queue_op_end(st, rc, op.wrote) == -1)
 			return -1;
 		return QUEUE_SU_EARLY;
 	}
 	*id = t.id;
-	rc = queue_su_apply(st, &t, &rep, now, &wrote, err, errlen);
-	return queue_op_end(st, rc, wrote);
+	rc = queue_su_apply(st, &t, &rep, &op, err, errlen);
+	return queue_op_end(st, rc, op.wrote);
 }
 
 /*
- * Reads the reports kept for a message into rep[0..*n) (at most
- * QUEUE_EARLY_ROWS; text[] holds their copied texts, freed by the
- * caller): under r->provider_id or 'key', younger than
+ * Reads the reports kept for a message into set->rep[set->n..] (up to
+ * QUEUE_EARLY_ROWS in all; set->text holds their copied texts, freed by
+ * the caller): under ids->provider_id or ids->key, younger than
  * QUEUE_EARLY_KEEP_MS, 'sent' first. 0 / -1.
  */
 static int
-queue_early_rows(struct store *st, const struct queue_result *r,
-    const char *key, int64_t now, struct queue_report *rep, char **text,
-    size_t *n, char *err, size_t errlen)
+queue_early_rows(struct store *st, const struct queue_early_ids *ids,
+    int64_t now, struct queue_early_set *set, char *err, size_t errlen)
 {
+	struct queue_report *rep = set->rep;
+	char **text = set->text;
+	size_t *n = &set->n;
 	sqlite3_stmt *stmt;
 	const char *s;
 	int status;
@@ -466,9 +489,9 @@ queue_early_rows(struct store *st, const struct queue_result *r,
 
 	if ((stmt = store_stmt(st, queue_sql_early_find, err, errlen)) == NULL)
 		return -1;
-	queue_bind_text(stmt, 1, r->provider);
-	queue_bind_text(stmt, 2, r->provider_id);
-	queue_bind_text(stmt, 3, key);
+	queue_bind_text(stmt, 1, ids->provider);
+	queue_bind_text(stmt, 2, ids->provider_id);
+	queue_bind_text(stmt, 3, ids->key);
 	sqlite3_bind_int64(stmt, 4, now - QUEUE_EARLY_KEEP_MS);
 	while (
 	    (rc = sqlite3_step(stmt)) == SQLITE_ROW && *n < QUEUE_EARLY_ROWS) {
@@ -501,34 +524,35 @@ queue_early_apply(struct store *st, int64_t id, const struct queue_result *r,
     int64_t now, char *err, size_t errlen)
 {
 	struct queue_target t = {.id = id, .status = MSG_ST_SENT};
-	struct queue_report rep[QUEUE_EARLY_ROWS];
-	char *text[QUEUE_EARLY_ROWS] = {NULL};
+	struct queue_su_op op = {.provider = r->provider, .now = now};
+	struct queue_early_set set = {.n = 0};
+	struct queue_early_ids ids;
 	char key[QUEUE_EARLY_KEY_MAX];
 	sqlite3_stmt *stmt;
-	bool wrote = false;
-	size_t n = 0;
 	size_t i;
 	int rc;
 
 	queue_early_key(id, key, sizeof(key));
-	rc = queue_early_rows(st, r, key, now, rep, text, &n, err, errlen);
-	if (rc == 0 && n > 0) {
+	ids = (struct queue_early_ids){.provider = r->provider,
+	    .provider_id = r->provider_id,
+	    .key = key};
+	rc = queue_early_rows(st, &ids, now, &set, err, errlen);
+	if (rc == 0 && set.n > 0) {
 		stmt = store_stmt(st, queue_sql_early_drop, err, errlen);
 		if (stmt == NULL)
 			rc = -1;
 		else {
-			queue_bind_text(stmt, 1, r->provider);
-			queue_bind_text(stmt, 2, r->provider_id);
-			queue_bind_text(stmt, 3, key);
+			queue_bind_text(stmt, 1, ids.provider);
+			queue_bind_text(stmt, 2, ids.provider_id);
+			queue_bind_text(stmt, 3, ids.key);
 			rc = queue_step_done(st, stmt, "drop kept reports", err,
 			    errlen);
 		}
 	}
-	for (i = 0; rc == 0 && i < n; i++)
-		if (queue_su_apply(st, &t, &rep[i], now, &wrote, err, errlen) ==
-		    -1)
+	for (i = 0; rc == 0 && i < set.n; i++)
+		if (queue_su_apply(st, &t, &set.rep[i], &op, err, errlen) == -1)
 			rc = -1;
-	for (i = 0; i < n; i++)
-		free(text[i]);
+	for (i = 0; i < set.n; i++)
+		free(set.text[i]);
 	return rc;
 }
