@@ -829,9 +829,11 @@ imp_row_store(struct imp_session *s, struct imp_row *r, unsigned long line,
     char *err, size_t errlen)
 {
 	struct store *st = s->im->deps.st;
-	enum import_outcome out;
+	struct import_into in = {.list = s->list_id,
+	    .detail = s->source,
+	    .now = msg_now_ms()};
+	struct import_result res;
 	char serr[IMP_REASON_MAX];
-	int64_t member;
 
 	if (json_object_size(r->attrs) > 0) {
 		r->f.set |= MF_ATTRS_MERGE;
@@ -842,13 +844,12 @@ imp_row_store(struct imp_session *s, struct imp_row *r, unsigned long line,
 		r->f.tags = r->tags;
 	}
 	serr[0] = '\0';
-	if (store_import_row(st, &r->f, s->list_id, s->source, msg_now_ms(),
-		&out, &member, serr, sizeof(serr)) == -1) {
+	if (store_import_row(st, &r->f, &in, &res, serr, sizeof(serr)) == -1) {
 		s->store_failed = true;
 		snprintf(err, errlen, "line %lu: store: %s", line, serr);
 		return -1;
 	}
-	switch (out) {
+	switch (res.outcome) {
 	case IMPORT_CREATED:
 		s->n.created++;
 		break;

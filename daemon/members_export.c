@@ -147,19 +147,18 @@ static int
 mb_export_page(struct mb_export *x, bool *more, char *err, size_t errlen)
 {
 	struct store *st = x->m->deps.st;
-	int64_t next = 0;
+	struct export_page pg = {.after = x->cursor, .limit = MB_EXPORT_PAGE};
+	struct export_sink to = {.each = mb_export_row, .arg = x};
 	int rc;
 
 	x->header_seen = false;
 	rc = x->kind == MB_EXPORT_LIST
-	    ? store_export_list(st, x->id, x->cursor, MB_EXPORT_PAGE,
-		  mb_export_row, x, &next, err, errlen)
-	    : store_export_consent(st, x->id, x->cursor, MB_EXPORT_PAGE,
-		  mb_export_row, x, &next, err, errlen);
+	    ? store_export_list(st, x->id, &pg, &to, err, errlen)
+	    : store_export_consent(st, x->id, &pg, &to, err, errlen);
 	if (rc == -1)
 		return -1;
-	x->cursor = next;
-	*more = next != 0;
+	x->cursor = pg.next;
+	*more = pg.next != 0;
 	return 0;
 }
 

@@ -316,9 +316,8 @@ static const char *const store_members_consent_head[] = {"id", "member_id",
 	    sizeof(store_members_consent_head[0]))
 
 int
-store_export_consent(struct store *st, int64_t member, int64_t after,
-    unsigned limit, export_row_fn *each, void *arg, int64_t *next, char *err,
-    size_t errlen)
+store_export_consent(struct store *st, int64_t member, struct export_page *pg,
+    const struct export_sink *to, char *err, size_t errlen)
 {
 	const char *cols[SM_CONSENT_NCOLS];
 	char nums[3][32];
@@ -330,14 +329,14 @@ store_export_consent(struct store *st, int64_t member, int64_t after,
 	size_t i;
 	int rc;
 
-	*next = 0;
-	if (limit < 1) {
+	pg->next = 0;
+	if (pg->limit < 1) {
 		snprintf(err, errlen, "export: limit must be at least 1");
 		return -1;
 	}
-	if (after <= 0) {
+	if (pg->after <= 0) {
 		row.cols = store_members_consent_head;
-		if (each(arg, &row) == -1) {
+		if (to->each(to->arg, &row) == -1) {
 			snprintf(err, errlen, "export: stopped by the writer");
 			return -1;
 		}
@@ -350,11 +349,11 @@ store_export_consent(struct store *st, int64_t member, int64_t after,
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, member);
-	sqlite3_bind_int64(stmt, 2, after > 0 ? after : 0);
-	sqlite3_bind_int64(stmt, 3, (int64_t)limit + 1);
+	sqlite3_bind_int64(stmt, 2, pg->after > 0 ? pg->after : 0);
+	sqlite3_bind_int64(stmt, 3, (int64_t)pg->limit + 1);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == limit) {
-			*next = last;
+		if (n == pg->limit) {
+			pg->next = last;
 			break;
 		}
 		for (i = 0; i < SM_CONSENT_NCOLS; i++)
@@ -370,7 +369,7 @@ store_export_consent(struct store *st, int64_t member, int64_t after,
 				nums[2], sizeof(nums[2]));
 		cols[10] = msg_time_to_text(sqlite3_column_int64(stmt, 10), at,
 		    sizeof(at));
-		if (each(arg, &row) == -1) {
+		if (to->each(to->arg, &row) == -1) {
 			sqlite3_reset(stmt);
 			snprintf(err, errlen, "export: stopped by the writer");
 			return -1;

@@ -169,10 +169,13 @@ store_members_imp_sub(struct store *st, const struct consent_change *cc,
  * opt-out, that counts as IMPORT_OPTED_OUT.
  */
 int
-store_import_row(struct store *st, const struct member_fields *f, int64_t list,
-    const char *detail, int64_t now, enum import_outcome *out, int64_t *member,
-    char *err, size_t errlen)
+store_import_row(struct store *st, const struct member_fields *f,
+    const struct import_into *in, struct import_result *res, char *err,
+    size_t errlen)
 {
+	int64_t list = in->list;
+	const char *detail = in->detail;
+	int64_t now = in->now;
 	struct member_fields g = *f;
 	struct consent_change cc = {.list = list,
 	    .source = CONSENT_IMPORT,
@@ -186,8 +189,8 @@ store_import_row(struct store *st, const struct member_fields *f, int64_t list,
 	bool wrote = false;
 	int rc;
 
-	*out = IMPORT_UNCHANGED;
-	*member = 0;
+	res->outcome = IMPORT_UNCHANGED;
+	res->member = 0;
 	/* Only the fields the row carries. */
 	g.set = 0;
 	if ((f->set & MF_PHONE) && f->phone != NULL)
@@ -222,7 +225,7 @@ store_import_row(struct store *st, const struct member_fields *f, int64_t list,
 	if (store_members_imp_find(st, &g, &m, &conflict, err, errlen) == -1)
 		return -1;
 	if (conflict) {
-		*out = IMPORT_CONFLICT;
+		res->outcome = IMPORT_CONFLICT;
 		return 0;
 	}
 	if (store_members_prepare(&g, g.set, &b, err, errlen) == -1)
@@ -250,13 +253,13 @@ store_import_row(struct store *st, const struct member_fields *f, int64_t list,
 		    store_members_imp_sub(st, &cc, !m.found, &sub, err, errlen);
 	wrote = wrote || sub.wrote;
 	if (rc == 0) {
-		*member = m.id;
+		res->member = m.id;
 		if (!m.found)
-			*out = IMPORT_CREATED;
+			res->outcome = IMPORT_CREATED;
 		else if (sub.refused)
-			*out = IMPORT_OPTED_OUT;
+			res->outcome = IMPORT_OPTED_OUT;
 		else if (changed || sub.wrote)
-			*out = IMPORT_UPDATED;
+			res->outcome = IMPORT_UPDATED;
 	}
 done:
 	store_members_bind_clear(&b);

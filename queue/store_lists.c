@@ -957,8 +957,8 @@ store_lists_json(struct store *st, char *err, size_t errlen)
 }
 
 int
-store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
-    export_row_fn *each, void *arg, int64_t *next, char *err, size_t errlen)
+store_export_list(struct store *st, int64_t list, struct export_page *pg,
+    const struct export_sink *to, char *err, size_t errlen)
 {
 	const char *cols[SL_EXPORT_NCOLS];
 	struct export_row row = {store_lists_export_head, SL_EXPORT_NCOLS};
@@ -972,8 +972,8 @@ store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
 	size_t i;
 	int rc;
 
-	*next = 0;
-	if (limit < 1) {
+	pg->next = 0;
+	if (pg->limit < 1) {
 		snprintf(err, errlen, "export: limit must be at least 1");
 		return -1;
 	}
@@ -986,7 +986,7 @@ store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
 		snprintf(err, errlen, "no list %" PRId64, list);
 		return -1;
 	}
-	if (after <= 0 && each(arg, &row) == -1) {
+	if (pg->after <= 0 && to->each(to->arg, &row) == -1) {
 		snprintf(err, errlen, "export: stopped by the writer");
 		return -1;
 	}
@@ -995,12 +995,12 @@ store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
 	    NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, list);
-	sqlite3_bind_int64(stmt, 2, after > 0 ? after : 0);
+	sqlite3_bind_int64(stmt, 2, pg->after > 0 ? pg->after : 0);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		id = sqlite3_column_int64(stmt, 0);
 		if (id != last) {
-			if (n == limit) {
-				*next = last;
+			if (n == pg->limit) {
+				pg->next = last;
 				break;
 			}
 			n++;
@@ -1016,7 +1016,7 @@ store_export_list(struct store *st, int64_t list, int64_t after, unsigned limit,
 		    sizeof(at));
 		cols[13] = sqlite3_column_int(stmt, 13) ? "true" : "false";
 		cols[14] = sqlite3_column_int(stmt, 14) ? "true" : "false";
-		if (each(arg, &row) == -1) {
+		if (to->each(to->arg, &row) == -1) {
 			sqlite3_reset(stmt);
 			snprintf(err, errlen, "export: stopped by the writer");
 			return -1;

@@ -299,8 +299,7 @@ enum sub_change {
  * in; an import never does).
  */
 int store_subscribe(struct store *st, const struct consent_change *cc,
-    enum sub_status status, enum sub_change *change, char *err,
-    size_t errlen);
+    enum sub_status status, enum sub_change *change, char *err, size_t errlen);
 /*
  * Sets cc->member's subscription to cc->list on cc->ch to left and
  * appends an opt_out event with the list. *changed only if it was not
@@ -371,14 +370,27 @@ struct export_row {
 	const char *const *cols; /* values, NULL for null */
 	size_t ncols;
 };
+/* One page of an export: where it starts, how long it is, where it ended. */
+struct export_page {
+	int64_t after;	/* the cursor to start after; 0 = from the start */
+	unsigned limit; /* rows (store_export_list(): about; see below) */
+	int64_t next;	/* out: the cursor to continue from; 0 = done */
+};
+/* Where an export's rows go: each(arg, row) for every row. */
+typedef int export_row_fn(void *arg, const struct export_row *row);
+struct export_sink {
+	export_row_fn *each;
+	void *arg;
+};
 /*
- * Calls 'each' with the header row first (names; only when 'after' is 0,
- * the first page), then every row, up to 'limit' rows after cursor 'after'
- * (0 = from the start); *next is the cursor to continue from, 0 when
- * done. 'each' returns 0, or -1 to stop (the export then fails with
- * "export: stopped by the writer"). store_export_list() pages by member
- * (a member's SMS and email rows stay on one page, so a page may hold a
- * few more than 'limit' rows); values are text, times ISO 8601,
+ * Calls to->each with the header row first (names; only when pg->after
+ * is 0, the first page), then every row, up to pg->limit rows after
+ * cursor pg->after (0 = from the start); pg->next is the cursor to
+ * continue from, 0 when done. 'each' returns 0, or -1 to stop (the export
+ * then fails with "export: stopped by the writer"). store_export_list()
+ * pages by member (a member's SMS and email rows stay on one page, so a
+ * page may hold a few more than 'limit' rows); values are text, times ISO
+ * 8601,
  * *_opted_out "true"/"false". The caller streams them out in
  * pieces so a large export never sits in memory.
  * store_export_list(): member columns id, phone, email, first_name,
@@ -387,12 +399,10 @@ struct export_row {
  * store_export_consent(): id, member_id, phone, email, channel, action,
  * source, list, message_id, detail, at; member 0 = every member.
  */
-typedef int export_row_fn(void *arg, const struct export_row *row);
-int store_export_list(struct store *st, int64_t list, int64_t after,
-    unsigned limit, export_row_fn *each, void *arg, int64_t *next, char *err,
-    size_t errlen);
-int store_export_consent(struct store *st, int64_t member, int64_t after,
-    unsigned limit, export_row_fn *each, void *arg, int64_t *next, char *err,
+int store_export_list(struct store *st, int64_t list, struct export_page *pg,
+    const struct export_sink *to, char *err, size_t errlen);
+int store_export_consent(struct store *st, int64_t member,
+    struct export_page *pg, const struct export_sink *to, char *err,
     size_t errlen);
 
 /* ---- Import ------------------------------------------------------------ */
@@ -409,12 +419,24 @@ enum import_outcome {
 			     * written; err says which */
 };
 
+/* What the rows of one import go into. */
+struct import_into {
+	int64_t list;	    /* the list they join; 0 = none */
+	const char *detail; /* the import's consent source, or NULL */
+	int64_t now;
+};
+/* What one import row did. */
+struct import_result {
+	enum import_outcome outcome;
+	int64_t member; /* the member found or created; 0 on a conflict */
+};
+
 /*
  * One import row, already validated and normalized. Finds the member by
  * phone, then email; creates it or fills fields the row carries (a value
  * in the row replaces the stored one; tags are added; attrs merged).
- * Subscribes it to 'list' (0 = none) on SMS when it has a phone and on
- * email when it has an email, active, from CONSENT_IMPORT with 'detail'
+ * Subscribes it to in->list (0 = none) on SMS when it has a phone and on
+ * email when it has an email, active, from CONSENT_IMPORT with in->detail
  * (the import's consent source) - unless that channel is opted out, which
  * always wins. A channel that is already active writes nothing, so
  * running the same import twice changes nothing. Fields whose value is
@@ -424,8 +446,8 @@ enum import_outcome {
  * the outcome IMPORT_OPTED_OUT. On IMPORT_CONFLICT the call returns 0.
  */
 int store_import_row(struct store *st, const struct member_fields *f,
-    int64_t list, const char *detail, int64_t now, enum import_outcome *out,
-    int64_t *member, char *err, size_t errlen);
+    const struct import_into *in, struct import_result *res, char *err,
+    size_t errlen);
 
 /* ---- Email: bounces and unsubscribes ------------------------------------- */
 

@@ -1223,6 +1223,8 @@ m_collect(void *arg, const struct export_row *row)
 START_TEST(test_export_paging)
 {
 	struct m_rows rows;
+	struct export_sink to = {.each = m_collect, .arg = &rows};
+	struct export_page pg;
 	bool changed;
 	int64_t next = -1;
 	int64_t l;
@@ -1249,9 +1251,11 @@ START_TEST(test_export_paging)
 	next = 0;
 	do {
 		memset(&rows, 0, sizeof(rows));
-		ck_assert_msg(store_export_list(m_st, l, next, 2, m_collect,
-				  &rows, &next, m_err, sizeof(m_err)) == 0,
+		pg = (struct export_page){.after = next, .limit = 2};
+		ck_assert_msg(store_export_list(m_st, l, &pg, &to, m_err,
+				  sizeof(m_err)) == 0,
 		    "%s", m_err);
+		next = pg.next;
 		ck_assert_int_eq(rows.header, pages == 0 ? 1 : 0);
 		pages++;
 		total += rows.n;
@@ -1269,9 +1273,11 @@ START_TEST(test_export_paging)
 	pages = total = 0;
 	do {
 		memset(&rows, 0, sizeof(rows));
-		ck_assert_msg(store_export_consent(m_st, 0, next, 3, m_collect,
-				  &rows, &next, m_err, sizeof(m_err)) == 0,
+		pg = (struct export_page){.after = next, .limit = 3};
+		ck_assert_msg(store_export_consent(m_st, 0, &pg, &to, m_err,
+				  sizeof(m_err)) == 0,
 		    "%s", m_err);
+		next = pg.next;
 		pages++;
 		total += rows.n;
 	} while (next != 0);
@@ -1281,14 +1287,14 @@ START_TEST(test_export_paging)
 	    "7|5|+15551230005|five@example.org|sms|opt_out|api|NULL|NULL|NULL|"
 	    "2026-11-27T03:14:34.123Z");
 	memset(&rows, 0, sizeof(rows));
-	ck_assert_int_eq(store_export_consent(m_st, 5, 0, 100, m_collect, &rows,
-			     &next, m_err, sizeof(m_err)),
-	    0);
+	pg = (struct export_page){.after = 0, .limit = 100, .next = -1};
+	ck_assert_int_eq(
+	    store_export_consent(m_st, 5, &pg, &to, m_err, sizeof(m_err)), 0);
 	ck_assert_int_eq(rows.n, 3);
-	ck_assert_int_eq(next, 0);
-	ck_assert_int_eq(store_export_list(m_st, 99, 0, 10, m_collect, &rows,
-			     &next, m_err, sizeof(m_err)),
-	    -1);
+	ck_assert_int_eq(pg.next, 0);
+	pg = (struct export_page){.after = 0, .limit = 10};
+	ck_assert_int_eq(
+	    store_export_list(m_st, 99, &pg, &to, m_err, sizeof(m_err)), -1);
 	ck_assert_str_eq(m_err, "no list 99");
 }
 END_TEST
@@ -1300,20 +1306,22 @@ m_import(const char *phone, const char *email, const char *first,
     const json_t *tags, int64_t list, int64_t *member)
 {
 	struct member_fields f = {0};
-	enum import_outcome out;
-	int64_t id = 0;
+	struct import_result res;
 
 	f.set = MF_PHONE | MF_EMAIL | MF_FIRST_NAME | MF_TAGS | MF_ATTRS;
 	f.phone = phone;
 	f.email = email;
 	f.first_name = first;
 	f.tags = tags;
-	ck_assert_msg(store_import_row(m_st, &f, list, "signup sheet", M_T0,
-			  &out, &id, m_err, sizeof(m_err)) == 0,
+	ck_assert_msg(store_import_row(m_st, &f,
+			  &(struct import_into){.list = list,
+			      .detail = "signup sheet",
+			      .now = M_T0},
+			  &res, m_err, sizeof(m_err)) == 0,
 	    "store_import_row: %s", m_err);
 	if (member != NULL)
-		*member = id;
-	return out;
+		*member = res.member;
+	return res.outcome;
 }
 
 START_TEST(test_import_outcomes)
@@ -1321,7 +1329,7 @@ START_TEST(test_import_outcomes)
 	json_t *t1 = json_pack("[s]", "vol");
 	json_t *t2 = json_pack("[s,s]", "donor", "vol");
 	struct member_fields f = {0};
-	enum import_outcome out;
+	struct import_result res;
 	bool changed;
 	int64_t l;
 	int64_t a = 0;
@@ -1414,10 +1422,12 @@ START_TEST(test_import_outcomes)
 	f.phone = "+15551230001";
 	f.email = "b@example.org";
 	f.first_name = "Mixed";
-	ck_assert_int_eq(store_import_row(m_st, &f, l, "x", M_T0, &out, &id,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_import_row(m_st, &f,
+		&(struct import_into){.list = l, .detail = "x", .now = M_T0},
+		&res, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(out, IMPORT_CONFLICT);
+	ck_assert_int_eq(res.outcome, IMPORT_CONFLICT);
 	ck_assert_str_eq(m_err,
 	    "phone +15551230001 belongs to member 1 and "
 	    "email b@example.org to member 2");
@@ -1435,31 +1445,38 @@ START_TEST(test_import_attrs_merge)
 	json_t *a1 = json_pack("{s:s, s:i}", "ward", "5", "age", 30);
 	json_t *a2 = json_pack("{s:s}", "ward", "6");
 	struct member_fields f = {0};
-	enum import_outcome out;
-	int64_t id;
+	struct import_result res;
 
 	f.set = MF_PHONE | MF_ATTRS;
 	f.phone = "+15551230001";
 	f.attrs = a1;
-	ck_assert_int_eq(store_import_row(m_st, &f, 0, NULL, M_T0, &out, &id,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_import_row(m_st, &f,
+		&(struct import_into){.list = 0, .detail = NULL, .now = M_T0},
+		&res, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(out, IMPORT_CREATED);
-	ck_assert_int_eq(store_import_row(m_st, &f, 0, NULL, M_T0, &out, &id,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(res.outcome, IMPORT_CREATED);
+	ck_assert_int_eq(
+	    store_import_row(m_st, &f,
+		&(struct import_into){.list = 0, .detail = NULL, .now = M_T0},
+		&res, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(out, IMPORT_UNCHANGED);
+	ck_assert_int_eq(res.outcome, IMPORT_UNCHANGED);
 	f.attrs = a2;
-	ck_assert_int_eq(store_import_row(m_st, &f, 0, NULL, M_T0, &out, &id,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_import_row(m_st, &f,
+		&(struct import_into){.list = 0, .detail = NULL, .now = M_T0},
+		&res, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(out, IMPORT_UPDATED);
+	ck_assert_int_eq(res.outcome, IMPORT_UPDATED);
 	ck_assert_str_eq(m_db_text("SELECT attributes FROM members"),
 	    "{\"ward\":\"6\",\"age\":30}");
-	ck_assert_int_eq(store_import_row(m_st, &f, 0, NULL, M_T0, &out, &id,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_import_row(m_st, &f,
+		&(struct import_into){.list = 0, .detail = NULL, .now = M_T0},
+		&res, m_err, sizeof(m_err)),
 	    0);
-	ck_assert_int_eq(out, IMPORT_UNCHANGED);
+	ck_assert_int_eq(res.outcome, IMPORT_UNCHANGED);
 	json_decref(a1);
 	json_decref(a2);
 }
@@ -1538,7 +1555,7 @@ END_TEST
 START_TEST(test_import_timing)
 {
 	struct member_fields f = {0};
-	enum import_outcome out;
+	struct import_result res;
 	struct timespec t0;
 	struct timespec t1;
 	struct timespec c0;
@@ -1547,7 +1564,6 @@ START_TEST(test_import_timing)
 	char email[64];
 	char name[32];
 	int64_t l;
-	int64_t id;
 	int n =
 	    getenv("OD_IMPORT_ROWS") ? atoi(getenv("OD_IMPORT_ROWS")) : 100000;
 	int pass;
@@ -1568,9 +1584,12 @@ START_TEST(test_import_timing)
 			f.first_name = name;
 			/* No ck_assert per row: each one writes to Check's
 			 * log, which would be most of what is measured. */
-			if (store_import_row(m_st, &f, l, "bench", M_T0, &out,
-				&id, m_err, sizeof(m_err)) == -1 ||
-			    out !=
+			if (store_import_row(m_st, &f,
+				&(struct import_into){.list = l,
+				    .detail = "bench",
+				    .now = M_T0},
+				&res, m_err, sizeof(m_err)) == -1 ||
+			    res.outcome !=
 				(pass == 0 ? IMPORT_CREATED : IMPORT_UNCHANGED))
 				bad++;
 		}
