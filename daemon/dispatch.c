@@ -102,8 +102,15 @@ struct dispatch {
 	void *stopped_arg;
 };
 
-static int dispatch_route_init(struct dispatch *, struct route *, const char *,
-    const char *, const struct config_section *, char *, size_t);
+/* What dispatch_route_init() makes a route's adapter from. */
+struct dispatch_routedef {
+	const char *adapter; /* its name in adapter_table[]: "twilio", "smtp" */
+	const char *name;    /* the route's: the sender's name, or "email" */
+	const struct config_section *sec; /* its section; may be NULL */
+};
+
+static int dispatch_route_init(struct dispatch *, struct route *,
+    const struct dispatch_routedef *, char *, size_t);
 static struct route *dispatch_sms_route(const struct dispatch *, const char *);
 static void dispatch_schedule(struct dispatch *, int64_t);
 static void dispatch_on_tick(evutil_socket_t, short, void *);
@@ -129,10 +136,11 @@ static int64_t dispatch_next_delay(struct dispatch *, int64_t);
 
 /* Creates the adapter of one route and checks that its channel fits. */
 static int
-dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
-    const char *name, const struct config_section *sec, char *err,
-    size_t errlen)
+dispatch_route_init(struct dispatch *d, struct route *r,
+    const struct dispatch_routedef *def, char *err, size_t errlen)
 {
+	const struct config_section *sec = def->sec;
+	const char *ops = def->adapter;
 	struct adapter_env env = {
 	    .base = d->base,
 	    .var_dir = d->cfg->var_dir,
@@ -143,11 +151,12 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 	    .dkim_key_file = d->cfg->dkim_key_file,
 	};
 
-	r->name = xstrdup(name);
+	r->name = xstrdup(def->name);
 	r->max_in_flight = d->cfg->max_in_flight;
-	if ((r->ad = adapter_new(ops, name, &env, sec, err, errlen)) == NULL)
+	if ((r->ad = adapter_new(ops, def->name, &env, sec, err, errlen)) ==
+	    NULL)
 		return -1;
-	log_debug("route_ready name=%s channel=%s adapter=%s", name,
+	log_debug("route_ready name=%s channel=%s adapter=%s", def->name,
 	    channel_to_text(r->channel), ops);
 	if (r->ad->ops->channel != r->channel) {
 		snprintf(err, errlen,
@@ -166,21 +175,20 @@ dispatch_route_init(struct dispatch *d, struct route *r, const char *ops,
 }
 
 struct dispatch *
-dispatch_new(struct event_base *base, struct store *st,
-    const struct config *cfg, struct metrics *metrics, struct httpc *httpc,
-    char *err, size_t errlen)
+dispatch_new(const struct dispatch_deps *deps, char *err, size_t errlen)
 {
 	struct dispatch *d = xcalloc(1, sizeof(*d));
+	const struct config *cfg = deps->cfg;
 	const struct config_sender *s;
 	struct route *r;
 	int64_t now = msg_now_ms();
 	size_t i;
 
-	d->base = base;
-	d->st = st;
+	d->base = deps->base;
+	d->st = deps->st;
 	d->cfg = cfg;
-	d->metrics = metrics;
-	d->httpc = httpc;
+	d->metrics = deps->metrics;
+	d->httpc = deps->httpc;
 	d->default_sender = cfg->default_sender;
 	TAILQ_INIT(&d->jobs);
 	TAILQ_INIT(&d->abandoned);
@@ -191,21 +199,27 @@ dispatch_new(struct event_base *base, struct store *st,
 		r->channel = CHANNEL_SMS;
 		r->from = s->from;
 		rl_init(&r->bucket, s->rate, s->burst, now);
-		if (dispatch_route_init(d, r, s->provider, s->name, s->section,
+		if (dispatch_route_init(d, r,
+			&(struct dispatch_routedef){.adapter = s->provider,
+			    .name = s->name,
+			    .sec = s->section},
 			err, errlen) == -1)
 			goto fail;
 	}
 	r = &d->routes[d->nroutes++];
 	r->channel = CHANNEL_EMAIL;
 	rl_init(&r->bucket, 0, 1, now);
-	if (dispatch_route_init(d, r, cfg->email_adapter, "email",
-		strcmp(cfg->email_adapter, "smtp") == 0 ? cfg->smtp_section
-							: cfg->email_section,
+	if (dispatch_route_init(d, r,
+		&(struct dispatch_routedef){.adapter = cfg->email_adapter,
+		    .name = "email",
+		    .sec = strcmp(cfg->email_adapter, "smtp") == 0
+			? cfg->smtp_section
+			: cfg->email_section},
 		err, errlen) == -1)
 		goto fail;
-	if (base != NULL) {
-		d->tick_ev = evtimer_new(base, dispatch_on_tick, d);
-		d->deadline_ev = evtimer_new(base, dispatch_on_deadline, d);
+	if (d->base != NULL) {
+		d->tick_ev = evtimer_new(d->base, dispatch_on_tick, d);
+		d->deadline_ev = evtimer_new(d->base, dispatch_on_deadline, d);
 		if (d->tick_ev == NULL || d->deadline_ev == NULL)
 			fatalx("dispatch_new: evtimer_new failed");
 	}

@@ -30,15 +30,24 @@ struct event_base;
 struct metrics;
 struct store;
 
+/* What the dispatcher works with (all borrowed). */
+struct dispatch_deps {
+	struct event_base *base; /* NULL: --check-config, no I/O */
+	struct store *st;
+	const struct config *cfg;
+	struct metrics *metrics;
+	struct httpc *httpc; /* shared by the adapters; NULL if no HTTP one */
+};
+
 /*
- * Creates the dispatcher and one adapter per route from cfg; the adapters
- * share 'httpc' (may be NULL when no HTTP provider runs). Returns it, or
- * NULL with "FILE:LINE: ..." in err (a configuration error). With
- * base == NULL only the configuration is checked (--check-config).
+ * Creates the dispatcher and one adapter per route from deps->cfg; the
+ * adapters share deps->httpc (may be NULL when no HTTP provider runs).
+ * Returns it, or NULL with "FILE:LINE: ..." in err (a configuration
+ * error). With deps->base == NULL only the configuration is checked
+ * (--check-config).
  */
-struct dispatch *dispatch_new(struct event_base *base, struct store *st,
-    const struct config *cfg, struct metrics *metrics, struct httpc *httpc,
-    char *err, size_t errlen);
+struct dispatch *dispatch_new(const struct dispatch_deps *deps, char *err,
+    size_t errlen);
 /*
  * Gives the dispatcher the email link maker (borrowed; NULL = none): every
  * email that is not a compliance reply then carries its one-click

@@ -498,8 +498,13 @@ main_run(struct daemon_state *ds)
 		log_error("http_client_failed error=\"%s\"", err);
 		return 1;
 	}
-	if ((ds->dispatch = dispatch_new(ds->base, ds->st, ds->cfg, ds->metrics,
-		 ds->httpc, err, sizeof(err))) == NULL) {
+	if ((ds->dispatch =
+		    dispatch_new(&(struct dispatch_deps){.base = ds->base,
+				     .st = ds->st,
+				     .cfg = ds->cfg,
+				     .metrics = ds->metrics,
+				     .httpc = ds->httpc},
+			err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return CONFIG_EX_CONFIG;
 	}
@@ -691,8 +696,8 @@ main(int argc, char *argv[])
 	}
 	if (o.check) {
 		/* Adapters validate their own sections; no I/O happens. */
-		ds.dispatch = dispatch_new(NULL, NULL, ds.cfg, NULL, NULL, err,
-		    sizeof(err));
+		ds.dispatch = dispatch_new(
+		    &(struct dispatch_deps){.cfg = ds.cfg}, err, sizeof(err));
 		rc = ds.dispatch != NULL ? 0 : CONFIG_EX_CONFIG;
 		if (rc == 0)
 			inbound_check_config(ds.cfg, main_on_config_warning,

@@ -60,7 +60,7 @@ fzapi_setup(void)
 	deps.cfg = cfg;
 	/* As --check-config: adapters made, no loop, no I/O. */
 	deps.dispatch =
-	    dispatch_new(NULL, NULL, cfg, NULL, NULL, err, sizeof(err));
+	    dispatch_new(&(struct dispatch_deps){.cfg = cfg}, err, sizeof(err));
 	if (deps.dispatch == NULL)
 		fuzz_fail("setup: %s", err);
 	if ((fzapi_base = event_base_new()) == NULL ||

@@ -47,7 +47,7 @@ fzcf_check(const char *path, char *err, size_t errlen)
 	if ((cfg = config_load(path, fzcf_warn, &warnings, err, errlen)) ==
 	    NULL)
 		return -1;
-	d = dispatch_new(NULL, NULL, cfg, NULL, NULL, err, errlen);
+	d = dispatch_new(&(struct dispatch_deps){.cfg = cfg}, err, errlen);
 	if (d != NULL)
 		inbound_check_config(cfg, fzcf_warn, &warnings);
 	dispatch_free(d);
