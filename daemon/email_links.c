@@ -762,12 +762,12 @@ el_confirm(struct http_req *req, void *arg)
 /* ---- Confirmation email ------------------------------------------------- */
 
 int
-email_links_send_confirmation(struct email_links *el, int64_t member,
-    int64_t list, const char *email, int64_t now, char *err, size_t errlen)
+email_links_send_confirmation(struct email_links *el,
+    const struct email_links_sub *s, int64_t now, char *err, size_t errlen)
 {
 	struct email_token t = {.kind = EMAIL_TOKEN_CONFIRM,
-	    .member = member,
-	    .list = list,
+	    .member = s->member,
+	    .list = s->list,
 	    .expires = now / 1000 + EMAIL_LINKS_CONFIRM_TTL_S};
 	struct list_info li = {0};
 	struct queue_new q = {0};
@@ -784,18 +784,19 @@ email_links_send_confirmation(struct email_links *el, int64_t member,
 		    "confirmation link must point to this server");
 		return -1;
 	}
-	if (email == NULL || email[0] == '\0' ||
+	if (s->email == NULL || s->email[0] == '\0' ||
 	    email_token_make(el->key, el->keylen, &t, tok, sizeof(tok)) == -1) {
 		snprintf(err, errlen,
 		    "email confirmation: bad member, list or "
 		    "address");
 		return -1;
 	}
-	if (store_list_get(el->deps.st, list, &li, &found, err, errlen) == -1)
+	if (store_list_get(el->deps.st, s->list, &li, &found, err, errlen) ==
+	    -1)
 		return -1;
 	if (!found) {
 		snprintf(err, errlen, "email confirmation: no list %lld",
-		    (long long)list);
+		    (long long)s->list);
 		return -1;
 	}
 	snprintf(url, sizeof(url), "%s/c/%s", el->base_url, tok);
@@ -821,19 +822,19 @@ email_links_send_confirmation(struct email_links *el, int64_t member,
 	    "send you anything. The link works for 7 days.</p></body></html>\n");
 	evbuffer_add(html, "", 1);
 	q.channel = CHANNEL_EMAIL;
-	q.to = email;
+	q.to = s->email;
 	q.subject = subject;
 	q.body = text;
 	q.html = (const char *)evbuffer_pullup(html, -1);
 	q.priority = MSG_PRIO_REPLY;
-	q.member_id = member;
+	q.member_id = s->member;
 	q.optout_exempt = true; /* they may have opted out and now ask back */
 	if (queue_enqueue(el->deps.st, &q, now, &qs, err, errlen) == 0) {
 		dispatch_kick(el->deps.dispatch);
 		log_info("email_confirmation_queued msg=%lld member=%lld "
 			 "list=%lld to=%s",
-		    (long long)qs.id, (long long)member, (long long)list,
-		    log_mask_email(email, masked, sizeof(masked)));
+		    (long long)qs.id, (long long)s->member, (long long)s->list,
+		    log_mask_email(s->email, masked, sizeof(masked)));
 		rc = 0;
 	}
 	evbuffer_free(html);

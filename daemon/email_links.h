@@ -63,14 +63,21 @@ void email_links_free(struct email_links *el);
 int email_links_unsubscribe_url(const struct email_links *el, int64_t msg_id,
     char *buf, size_t len);
 
+/* A pending email subscription: the member, the list, the address. */
+struct email_links_sub {
+	int64_t member;
+	int64_t list;
+	const char *email;
+};
+
 /*
- * Queues the confirmation email of a pending email subscription of
- * member to list, whose link activates it. 0 / -1 with err set; without
- * [http] public_url err is "email double opt-in needs [http] public_url:
- * the confirmation link must point to this server".
+ * Queues the confirmation email of the pending subscription *s, whose
+ * link activates it. 0 / -1 with err set; without [http] public_url err
+ * is "email double opt-in needs [http] public_url: the confirmation link
+ * must point to this server".
  */
-int email_links_send_confirmation(struct email_links *el, int64_t member,
-    int64_t list, const char *email, int64_t now, char *err, size_t errlen);
+int email_links_send_confirmation(struct email_links *el,
+    const struct email_links_sub *s, int64_t now, char *err, size_t errlen);
 
 /* ---- Tokens (pure; exposed for the unit tests) -------------------------- */
 

@@ -76,8 +76,11 @@ mb_subscribe(struct members *m, struct mb_subreq *r, char *err, size_t errlen)
 	    (r->change != SUB_CHANGE_NEW && r->change != SUB_CHANGE_REJOINED))
 		return 0;
 	if (r->email == NULL || m->deps.links == NULL ||
-	    email_links_send_confirmation(m->deps.links, r->member, r->list,
-		r->email, now, cerr, sizeof(cerr)) == -1) {
+	    email_links_send_confirmation(m->deps.links,
+		&(struct email_links_sub){.member = r->member,
+		    .list = r->list,
+		    .email = r->email},
+		now, cerr, sizeof(cerr)) == -1) {
 		log_warnx("members_confirmation_failed member=%lld list=%lld "
 			  "to=%s error=\"%s\"",
 		    (long long)r->member, (long long)r->list,
