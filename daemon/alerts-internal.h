@@ -142,9 +142,10 @@ struct alert_run *alerts_run_find(struct alerts *a, int64_t id);
 
 /*
  * The per-channel counts of alert 'id' (a new reference), and in *g what
- * it caused: for an alert the engine runs, read at most every second or
- * so (reading them scans every message of the alert, so the interval
- * grows with their cost), else read now. NULL with err on failure.
+ * it caused. Reading them scans every message of the alert: for an alert
+ * the engine runs whose counts took 10 ms or more to read, they serve
+ * for 50 times that before they are read again, so watching a large
+ * alert costs it at most 2%. NULL with err on failure.
  */
 json_t *alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g,
     char *err, size_t errlen);

@@ -48,8 +48,8 @@
 /* Timer period while any alert is live, and members walked per call. */
 #define ALERTS_TICK_MS 250
 #define ALERTS_SCAN    20000
-/* How long an alert's counts serve the API and /metrics at least. */
-#define ALERTS_COUNTS_TTL 1000
+/* Counts that took this many ms to read are cached (alerts_counts()). */
+#define ALERTS_COUNTS_DEAR 10
 /* Member ids an audience count looks at per turn. */
 #define ALERTS_COUNT_SCAN 20000
 /* At most this many messages made per alert per turn (keeps turns short). */
@@ -964,9 +964,9 @@ alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g, char *err,
 		r->counts = c;
 		took = msg_now_ms() - now;
 		r->counts_at = now;
-		r->counts_ttl = took * 50 > ALERTS_COUNTS_TTL
-		    ? took * 50
-		    : ALERTS_COUNTS_TTL;
+		/* Cheap counts are read fresh every time; dear ones (a large
+		 * alert) serve for 50 times what they cost. */
+		r->counts_ttl = took >= ALERTS_COUNTS_DEAR ? took * 50 : 0;
 	}
 	if (!r->have_last) {
 		if (store_alert_guard(a->deps.st, id, &r->last, err, errlen) ==

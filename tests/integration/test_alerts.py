@@ -975,9 +975,10 @@ def test_empty_audience_refused(make_daemon):
     assert "the audience reaches nobody" in pv["warnings"]
     r = d.api("POST", "/api/v1/alerts/%d/send" % a["id"])
     assert r.status == 422, r
+    # (the send checks only that somebody is reached: counting who was left
+    # out would hold the daemon on a large audience)
     assert r.error_message().startswith(
-        "lists: the audience reaches nobody on SMS (1 subscribed: 1 opted "
-        "out of SMS"), r
+        "lists: the audience reaches nobody now"), r
     assert alert(d, a["id"])["status"] == "draft"
 
 
