@@ -969,8 +969,9 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 }
 
 int
-inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
-    const struct in_msg *m, int64_t now, char *err, size_t errlen)
+inbound_route(struct inbound *ib, int64_t msg_id,
+    const struct queue_webhook *wh, const struct in_msg *m, char *err,
+    size_t errlen)
 {
 	const struct config *cfg = ib->deps.cfg;
 	struct inbound_ctx c;
@@ -982,8 +983,8 @@ inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
 	memset(&c, 0, sizeof(c));
 	c.ib = ib;
 	c.msg_id = msg_id;
-	c.sender = sender;
-	c.now = now;
+	c.sender = wh->sender;
+	c.now = wh->now;
 	c.err = err;
 	c.errlen = errlen;
 	c.from = m->from;
@@ -997,7 +998,7 @@ inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
 		inbound_log(&c, "unroutable", NULL);
 		return 0;
 	}
-	if (store_member_ensure(ib->deps.st, CHANNEL_SMS, c.from, now,
+	if (store_member_ensure(ib->deps.st, CHANNEL_SMS, c.from, c.now,
 		&c.member, &created, err, errlen) == -1)
 		return -1;
 	kind = inbound_classify(m->body != NULL ? m->body : "",
@@ -1035,41 +1036,50 @@ inbound_has(const char *text, const char *needle)
 	return strcasestr(text, needle) != NULL;
 }
 
+/* A text --check-config checks, and what it must hold. */
+struct inbound_text {
+	const char *what; /* for the warning: "[sms] help_reply" */
+	const char *tmpl;
+	const char *list; /* the list it is expanded for; NULL if none */
+	const char *need; /* letters: see inbound_check_text() */
+};
+
 /*
- * Warns about what 'text' (expanded) lacks of 'need': p program name,
- * f frequency, r "Msg&data rates may apply", h HELP, s STOP, c contact.
+ * Warns about what t->tmpl (expanded for list t->list, NULL for none)
+ * lacks of t->need: p program name, f frequency, r "Msg&data rates may
+ * apply", h HELP, s STOP, c contact. t->what names the text.
  */
 static void
-inbound_check_text(const struct config *cfg, const char *what, const char *tmpl,
-    const char *list, const char *need, config_warn_fn *warn, void *arg)
+inbound_check_text(const struct config *cfg, const struct inbound_text *t,
+    config_warn_fn *warn, void *arg)
 {
-	char *text = inbound_expand(tmpl, cfg, list, NULL), *msg;
+	char *text = inbound_expand(t->tmpl, cfg, t->list, NULL), *msg;
 	char missing[256] = "";
 
-	if (strchr(need, 'p') != NULL && cfg->program != NULL &&
+	if (strchr(t->need, 'p') != NULL && cfg->program != NULL &&
 	    !inbound_has(text, cfg->program))
 		strlcat(missing, ", the program name", sizeof(missing));
-	if (strchr(need, 'f') != NULL && !inbound_has(text, "msg freq") &&
+	if (strchr(t->need, 'f') != NULL && !inbound_has(text, "msg freq") &&
 	    !inbound_has(text, "frequency") && !inbound_has(text, "/mo") &&
 	    !inbound_has(text, "per month"))
 		strlcat(missing, ", a frequency (\"Msg freq varies\")",
 		    sizeof(missing));
-	if (strchr(need, 'r') != NULL &&
+	if (strchr(t->need, 'r') != NULL &&
 	    !inbound_has(text, "msg&data rates may apply") &&
 	    !inbound_has(text, "msg & data rates may apply") &&
 	    !inbound_has(text, "message and data rates may apply"))
 		strlcat(missing, ", \"Msg&data rates may apply\"",
 		    sizeof(missing));
-	if (strchr(need, 'h') != NULL && strstr(text, "HELP") == NULL)
+	if (strchr(t->need, 'h') != NULL && strstr(text, "HELP") == NULL)
 		strlcat(missing, ", HELP instructions", sizeof(missing));
-	if (strchr(need, 's') != NULL && strstr(text, "STOP") == NULL)
+	if (strchr(t->need, 's') != NULL && strstr(text, "STOP") == NULL)
 		strlcat(missing, ", STOP instructions", sizeof(missing));
-	if (strchr(need, 'c') != NULL && cfg->contact != NULL &&
+	if (strchr(t->need, 'c') != NULL && cfg->contact != NULL &&
 	    !inbound_has(text, cfg->contact))
 		strlcat(missing, ", the contact", sizeof(missing));
 	if (missing[0] != '\0') {
 		msg = xasprintf("%s: %s lacks what carriers require: %s",
-		    cfg->file, what, missing + 2);
+		    cfg->file, t->what, missing + 2);
 		warn(arg, msg);
 		free(msg);
 	}
@@ -1103,21 +1113,36 @@ inbound_check_config(const struct config *cfg, config_warn_fn *warn, void *arg)
 		inbound_warn(cfg, warn, arg,
 		    "[sms] contact is not set: carriers require a "
 		    "customer-care contact in HELP answers");
-	inbound_check_text(cfg, "[sms] help_reply", cfg->help_reply, NULL,
-	    "pcs", warn, arg);
-	inbound_check_text(cfg, "[sms] start_reply", cfg->start_reply, NULL,
-	    "pfrhs", warn, arg);
-	inbound_check_text(cfg, "[sms] stop_reply", cfg->stop_reply, NULL, "p",
+	inbound_check_text(cfg,
+	    &(struct inbound_text){.what = "[sms] help_reply",
+		.tmpl = cfg->help_reply,
+		.need = "pcs"},
+	    warn, arg);
+	inbound_check_text(cfg,
+	    &(struct inbound_text){.what = "[sms] start_reply",
+		.tmpl = cfg->start_reply,
+		.need = "pfrhs"},
+	    warn, arg);
+	inbound_check_text(cfg,
+	    &(struct inbound_text){.what = "[sms] stop_reply",
+		.tmpl = cfg->stop_reply,
+		.need = "p"},
 	    warn, arg);
 	if (cfg->nlists > 0)
-		inbound_check_text(cfg, "[sms] confirm_reply",
-		    cfg->confirm_reply, NULL, "pfrs", warn, arg);
+		inbound_check_text(cfg,
+		    &(struct inbound_text){.what = "[sms] confirm_reply",
+			.tmpl = cfg->confirm_reply,
+			.need = "pfrs"},
+		    warn, arg);
 	for (i = 0; i < cfg->nlists; i++) {
 		l = &cfg->lists[i];
 		snprintf(what, sizeof(what), "the welcome of [list %s]%s",
 		    l->name, l->welcome == NULL ? " ([sms] welcome)" : "");
-		inbound_check_text(cfg, what,
-		    l->welcome != NULL ? l->welcome : cfg->welcome, l->name,
-		    "pfrhs", warn, arg);
+		inbound_check_text(cfg,
+		    &(struct inbound_text){.what = what,
+			.tmpl = l->welcome != NULL ? l->welcome : cfg->welcome,
+			.list = l->name,
+			.need = "pfrhs"},
+		    warn, arg);
 	}
 }

@@ -27,6 +27,7 @@
 struct dispatch;
 struct store;
 struct inbound;
+struct queue_webhook;
 
 struct inbound_deps {
 	struct store *st;
@@ -43,11 +44,12 @@ struct inbound *inbound_new(const struct inbound_deps *deps, char *err,
 void inbound_free(struct inbound *ib);
 
 /*
- * Routes inbound message msg_id (already stored) that came in through
- * [sender 'sender']. 0 / -1.
+ * Routes inbound message msg_id (already stored, as queue_inbound_store()
+ * stored it) that came in through [sender wh->sender] at wh->now. 0 / -1.
  */
-int inbound_route(struct inbound *ib, int64_t msg_id, const char *sender,
-    const struct in_msg *m, int64_t now, char *err, size_t errlen);
+int inbound_route(struct inbound *ib, int64_t msg_id,
+    const struct queue_webhook *wh, const struct in_msg *m, char *err,
+    size_t errlen);
 
 /*
  * For --check-config: warns (one call of 'warn' each) about texts that

@@ -382,7 +382,6 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	    .provider = c->ad->ops->name,
 	    .now = msg_now_ms()};
 	struct queue_stored qs = {0};
-	int64_t now = wh.now;
 	int rc;
 
 	err[0] = '\0';
@@ -399,7 +398,7 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	else if (queue_inbound_store(w->deps.st, &wh, &m, &qs, err,
 		     sizeof(err)) == -1 ||
 	    (!qs.dup &&
-		inbound_route(w->deps.inbound, qs.id, c->sender, &m, now, err,
+		inbound_route(w->deps.inbound, qs.id, &wh, &m, err,
 		    sizeof(err)) == -1)) {
 		/* A text stored but not routed (a STOP not honoured) must
 		 * not commit: the provider retries the 503 and finds
