@@ -542,9 +542,9 @@ el_unsubscribe(struct http_req *req, void *arg)
 {
 	struct email_links *el = arg;
 	struct email_token t;
-	char addr[MSG_ADDR_MAX], masked[MSG_ADDR_MAX], err[256], *p;
-	int64_t member = 0, now = msg_now_ms(), id = 0;
-	enum channel ch = CHANNEL_SMS;
+	struct msg_recipient rcpt = {0};
+	char masked[MSG_ADDR_MAX], err[256], *p;
+	int64_t now = msg_now_ms(), id = 0;
 	bool found = false, before = false;
 	int opted;
 
@@ -563,10 +563,10 @@ el_unsubscribe(struct http_req *req, void *arg)
 		    "Unsubscribe");
 		return;
 	}
-	if (store_message_recipient(el->deps.st, t.msg_id, &ch, addr,
-		sizeof(addr), &member, &found, err, sizeof(err)) == -1)
+	if (store_message_recipient(el->deps.st, t.msg_id, &rcpt, err,
+		sizeof(err)) == -1)
 		goto fail;
-	if (!found || ch != CHANNEL_EMAIL || addr[0] == '\0') {
+	if (!rcpt.found || rcpt.ch != CHANNEL_EMAIL || rcpt.addr[0] == '\0') {
 		/* A signed token whose message is gone (the database was
 		 * replaced): nothing to act on. */
 		log_warnx("email_unsubscribe_unknown msg=%lld",
@@ -578,10 +578,10 @@ el_unsubscribe(struct http_req *req, void *arg)
 		return;
 	}
 	/* Members hold emails lower-cased (store_members.h). */
-	for (p = addr; *p != '\0'; p++)
+	for (p = rcpt.addr; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if (store_member_find(el->deps.st, CHANNEL_EMAIL, addr, &id, &found,
-		err, sizeof(err)) == -1)
+	if (store_member_find(el->deps.st, CHANNEL_EMAIL, rcpt.addr, &id,
+		&found, err, sizeof(err)) == -1)
 		goto fail;
 	if (found) {
 		if ((opted = store_member_is_opted_out(el->deps.st, id,
@@ -589,14 +589,14 @@ el_unsubscribe(struct http_req *req, void *arg)
 			goto fail;
 		before = opted == 1;
 	}
-	if (store_member_optout(el->deps.st, addr,
+	if (store_member_optout(el->deps.st, rcpt.addr,
 		&(struct consent_change){.ch = CHANNEL_EMAIL,
 		    .source = CONSENT_WEB,
 		    .message_id = t.msg_id,
 		    .now = now},
 		err, sizeof(err)) == -1)
 		goto fail;
-	log_mask_email(addr, masked, sizeof(masked));
+	log_mask_email(rcpt.addr, masked, sizeof(masked));
 	if (!before) {
 		log_info("member_opted_out channel=email to=%s source=web "
 			 "msg=%lld",

@@ -100,34 +100,33 @@ store_email_bouncing_count(struct store *st, char *err, size_t errlen)
 
 /* Outbound: the recipient (to); inbound: the sender (from), the member. */
 int
-store_message_recipient(struct store *st, int64_t id, enum channel *ch,
-    char *addr, size_t addrlen, int64_t *member, bool *found, char *err,
-    size_t errlen)
+store_message_recipient(struct store *st, int64_t id, struct msg_recipient *r,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	const char *a;
 	bool in;
 	int rc;
 
-	*found = false;
+	r->found = false;
 	stmt = store_stmt(st, store_members_sql_recipient, err, errlen);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		*ch = channel_parse((const char *)sqlite3_column_text(stmt,
-			  0)) == CHANNEL_EMAIL
+		r->ch = channel_parse((const char *)sqlite3_column_text(stmt,
+			    0)) == CHANNEL_EMAIL
 		    ? CHANNEL_EMAIL
 		    : CHANNEL_SMS;
 		in = strcmp((const char *)sqlite3_column_text(stmt, 1), "in") ==
 		    0;
 		a = (const char *)sqlite3_column_text(stmt, in ? 3 : 2);
-		snprintf(addr, addrlen, "%s", a != NULL ? a : "");
-		*member = sqlite3_column_type(stmt, 4) == SQLITE_NULL
+		snprintf(r->addr, sizeof(r->addr), "%s", a != NULL ? a : "");
+		r->member = sqlite3_column_type(stmt, 4) == SQLITE_NULL
 		    ? 0
 		    : sqlite3_column_int64(stmt, 4);
-		*found = true;
+		r->found = true;
 	} else if (rc != SQLITE_DONE)
 		store_errmsg(st, "read message", err, errlen);
 	sqlite3_reset(stmt);

@@ -464,12 +464,18 @@ int store_email_success(struct store *st, const char *address, char *err,
     size_t errlen);
 /* Members marked bouncing, for /metrics. -1 on error. */
 int64_t store_email_bouncing_count(struct store *st, char *err, size_t errlen);
+/* Whom a message went to (or, inbound, came from). */
+struct msg_recipient {
+	bool found;		 /* false: no such message, the rest unset */
+	enum channel ch;	 /* the message's channel */
+	char addr[MSG_ADDR_MAX]; /* outbound: to; inbound: from */
+	int64_t member;		 /* 0 = none */
+};
 /*
- * The recipient address (for an inbound message: its sender, the
- * member) and member (0 = none) of message id; *found false if none.
+ * The recipient of message id (for an inbound message: its sender) into
+ * *r; r->found false if there is no such message. 0 / -1.
  */
-int store_message_recipient(struct store *st, int64_t id, enum channel *ch,
-    char *addr, size_t addrlen, int64_t *member, bool *found, char *err,
-    size_t errlen);
+int store_message_recipient(struct store *st, int64_t id,
+    struct msg_recipient *r, char *err, size_t errlen);
 
 #endif

@@ -1486,11 +1486,8 @@ END_TEST
 
 START_TEST(test_bounce_threshold)
 {
-	enum channel ch = CHANNEL_SMS;
-	char addr[MSG_ADDR_MAX];
+	struct msg_recipient r = {.ch = CHANNEL_SMS, .member = -1};
 	bool bouncing = true;
-	bool found = false;
-	int64_t member = 0;
 	struct queue_new q = {.channel = CHANNEL_EMAIL,
 	    .to = "a@example.org",
 	    .subject = "Hi",
@@ -1535,19 +1532,16 @@ START_TEST(test_bounce_threshold)
 	/* The recipient of a message. */
 	ck_assert_int_eq(
 	    queue_enqueue(m_st, &q, M_T0, &qs, m_err, sizeof(m_err)), 0);
-	ck_assert_int_eq(store_message_recipient(m_st, qs.id, &ch, addr,
-			     sizeof(addr), &member, &found, m_err,
-			     sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_message_recipient(m_st, qs.id, &r, m_err, sizeof(m_err)), 0);
+	ck_assert(r.found);
+	ck_assert_int_eq(r.ch, CHANNEL_EMAIL);
+	ck_assert_str_eq(r.addr, "a@example.org");
+	ck_assert_int_eq(r.member, 0);
+	ck_assert_int_eq(
+	    store_message_recipient(m_st, qs.id + 1, &r, m_err, sizeof(m_err)),
 	    0);
-	ck_assert(found);
-	ck_assert_int_eq(ch, CHANNEL_EMAIL);
-	ck_assert_str_eq(addr, "a@example.org");
-	ck_assert_int_eq(member, 0);
-	ck_assert_int_eq(store_message_recipient(m_st, qs.id + 1, &ch, addr,
-			     sizeof(addr), &member, &found, m_err,
-			     sizeof(m_err)),
-	    0);
-	ck_assert(!found);
+	ck_assert(!r.found);
 }
 END_TEST
 
