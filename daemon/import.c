@@ -749,9 +749,11 @@ imp_row_contact(struct imp_session *s, struct imp_row *r, char *why,
 	bool pok = false, eok = false;
 
 	if (r->phone != NULL) {
-		if (phone_normalize_as(r->phone, s->region,
-			cfg != NULL && cfg->accept_unassigned ? PHONE_POSSIBLE
-							      : PHONE_VALID,
+		if (phone_normalize_as(r->phone,
+			&(struct phone_rules){.region = s->region,
+			    .accept = cfg != NULL && cfg->accept_unassigned
+				? PHONE_POSSIBLE
+				: PHONE_VALID},
 			r->e164, sizeof(r->e164), perr, sizeof(perr)) == 0)
 			pok = true;
 	}

@@ -989,8 +989,10 @@ inbound_route(struct inbound *ib, int64_t msg_id,
 	c.errlen = errlen;
 	c.from = m->from;
 	/* the key members are found by too (members.c), so both agree */
-	if (phone_normalize_as(m->from, cfg->default_region, PHONE_STORED, e164,
-		sizeof(e164), perr, sizeof(perr)) == 0)
+	if (phone_normalize_as(m->from,
+		&(struct phone_rules){.region = cfg->default_region,
+		    .accept = PHONE_STORED},
+		e164, sizeof(e164), perr, sizeof(perr)) == 0)
 		c.from = e164;
 	log_mask_addr(c.from, c.masked, sizeof(c.masked));
 	if (c.from != e164) {

@@ -159,12 +159,15 @@ mb_phone(const struct members *m, const struct mb_phonein *p, char *out,
 		accept = PHONE_STORED;
 	else if (m->deps.cfg != NULL && m->deps.cfg->accept_unassigned)
 		accept = PHONE_POSSIBLE;
-	if (phone_normalize_as(p->text, mb_region(m), accept, out, outlen, why,
-		sizeof(why)) == 0)
+	if (phone_normalize_as(p->text,
+		&(struct phone_rules){.region = mb_region(m), .accept = accept},
+		out, outlen, why, sizeof(why)) == 0)
 		return 0;
 	if (accept == PHONE_VALID &&
-	    phone_normalize_as(p->text, mb_region(m), PHONE_POSSIBLE, tmp,
-		sizeof(tmp), NULL, 0) == 0)
+	    phone_normalize_as(p->text,
+		&(struct phone_rules){.region = mb_region(m),
+		    .accept = PHONE_POSSIBLE},
+		tmp, sizeof(tmp), NULL, 0) == 0)
 		snprintf(err, errlen,
 		    "%s: %s (an unassigned range; [sms] "
 		    "accept_unassigned_numbers = yes accepts it)",

@@ -244,10 +244,11 @@ phone_accepted(const PhoneNumber &n, enum phone_accept accept)
 }
 
 int
-phone_normalize_cc(const char *input, const char *region,
-    enum phone_accept accept, char *out, size_t outlen, char *err,
-    size_t errlen)
+phone_normalize_cc(const char *input, const struct phone_rules *r, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
+	const char *region = r->region;
+	const enum phone_accept accept = r->accept;
 	const PhoneNumberUtil *u = phone_util();
 	char reg[PHONE_REGION_LEN + 1];
 	const char *regp = nullptr;
@@ -314,18 +315,16 @@ phone_normalize_cc(const char *input, const char *region,
 } /* namespace */
 
 extern "C" int
-phone_normalize_as(const char *input, const char *region,
-    enum phone_accept accept, char *out, size_t outlen, char *err,
-    size_t errlen)
+phone_normalize_as(const char *input, const struct phone_rules *r, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
 	if (out != nullptr && outlen > 0)
 		out[0] = '\0';
 	try {
-		if (phone_normalize_cc(input, region, accept, out, outlen, err,
-			errlen) == 0)
+		if (phone_normalize_cc(input, r, out, outlen, err, errlen) == 0)
 			return 0;
 		/* What a provider delivered is found as it was stored. */
-		if (accept == PHONE_STORED && input != nullptr &&
+		if (r->accept == PHONE_STORED && input != nullptr &&
 		    out != nullptr && outlen >= PHONE_E164_MAX &&
 		    phone_is_e164(input)) {
 			std::snprintf(out, outlen, "%s", input);
@@ -344,8 +343,9 @@ extern "C" int
 phone_normalize(const char *input, const char *region, char *out, size_t outlen,
     char *err, size_t errlen)
 {
-	return phone_normalize_as(input, region, PHONE_VALID, out, outlen, err,
-	    errlen);
+	const struct phone_rules r = {region, PHONE_VALID};
+
+	return phone_normalize_as(input, &r, out, outlen, err, errlen);
 }
 
 extern "C" bool

@@ -57,19 +57,24 @@ enum phone_accept {
 int phone_normalize(const char *input, const char *region, char *out,
     size_t outlen, char *err, size_t errlen);
 
+/* How phone_normalize_as() reads a number. */
+struct phone_rules {
+	const char *region; /* as phone_normalize()'s */
+	enum phone_accept accept;
+};
+
 /*
- * phone_normalize(), accepting more per 'accept'. PHONE_POSSIBLE also
- * takes a number libphonenumber calls possible (its length fits the
- * country code) but not valid, such as +1 555 555 0123; one written
- * without its area code (possible only locally) is still refused.
- * PHONE_STORED also takes, as given, an input already in E.164 form ('+',
- * a digit 1-9, at most 14 more digits), as a provider may deliver a
- * sender libphonenumber does not know: it is the key a stored number is
- * found by, and what a received text's sender is stored as.
+ * phone_normalize() with r->region, accepting more per r->accept.
+ * PHONE_POSSIBLE also takes a number libphonenumber calls possible (its
+ * length fits the country code) but not valid, such as +1 555 555 0123;
+ * one written without its area code (possible only locally) is still
+ * refused. PHONE_STORED also takes, as given, an input already in E.164
+ * form ('+', a digit 1-9, at most 14 more digits), as a provider may
+ * deliver a sender libphonenumber does not know: it is the key a stored
+ * number is found by, and what a received text's sender is stored as.
  */
-int phone_normalize_as(const char *input, const char *region,
-    enum phone_accept accept, char *out, size_t outlen, char *err,
-    size_t errlen);
+int phone_normalize_as(const char *input, const struct phone_rules *r,
+    char *out, size_t outlen, char *err, size_t errlen);
 
 /*
  * True if libphonenumber knows 'region' ("US", "GB", "jm"; two letters,

@@ -162,8 +162,9 @@ START_TEST(test_phone_as_table)
 
 	memset(out, 'x', sizeof(out));
 	err[0] = '\0';
-	rc = phone_normalize_as(c->input, c->region, c->accept, out,
-	    sizeof(out), err, sizeof(err));
+	rc = phone_normalize_as(c->input,
+	    &(struct phone_rules){.region = c->region, .accept = c->accept},
+	    out, sizeof(out), err, sizeof(err));
 	if (c->want != NULL) {
 		ck_assert_msg(rc == 0, "'%s' (%d): failed: %s", c->input,
 		    (int)c->accept, err);
