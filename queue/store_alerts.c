@@ -167,11 +167,21 @@ static const char alert_sql_live[] =
 static const char alert_sql_cursor[] =
     "UPDATE alerts SET cursor = ?2, fanout_done = ?3, updated_at = ?4"
     " WHERE id = ?1";
+/*
+ * By state and channel in the order of messages_alert (no sort, however
+ * many messages), then the queued ones held for later per channel (the
+ * range of messages_alert_due): they are taken out of 'pending'.
+ */
 static const char alert_sql_counts[] =
-    "SELECT channel, CASE WHEN status = 'queued' AND next_attempt_at > ?2"
-    " THEN 'deferred' WHEN status IN ('queued', 'sending') THEN 'pending'"
-    " ELSE status END, count(*) FROM messages WHERE alert_id = ?1"
-    " GROUP BY 1, 2";
+    "SELECT channel, CASE WHEN status IN ('queued', 'sending') THEN"
+    " 'pending' ELSE status END, count(*) FROM messages"
+    " WHERE alert_id = ?1 GROUP BY status, channel"
+    " UNION ALL SELECT 'sms', 'deferred', count(*) FROM messages"
+    " WHERE alert_id = ?1 AND status = 'queued' AND next_attempt_at > ?2"
+    " AND channel = 'sms'"
+    " UNION ALL SELECT 'email', 'deferred', count(*) FROM messages"
+    " WHERE alert_id = ?1 AND status = 'queued' AND next_attempt_at > ?2"
+    " AND channel = 'email'";
 static const char alert_sql_schedule[] =
     "UPDATE alerts SET scheduled_at = ?2 WHERE id = ?1";
 static const char alert_sql_set_audience[] =
@@ -782,6 +792,18 @@ store_alert_reach(struct store *st, const struct alert_walk *w,
 	return 0;
 }
 
+/* counts[name] += n; a count that reaches 0 is dropped. */
+static void
+alert_count_add(json_t *counts, const char *name, int64_t n)
+{
+	int64_t v = json_integer_value(json_object_get(counts, name)) + n;
+
+	if (v != 0)
+		json_object_set_new(counts, name, json_integer(v));
+	else
+		json_object_del(counts, name);
+}
+
 json_t *
 store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen)
@@ -797,10 +819,17 @@ store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ch = json_object_get(o, alert_text(s, 0));
-		if (ch != NULL)
-			json_object_set_new(ch, alert_text(s, 1),
-			    json_integer(sqlite3_column_int64(s, 2)));
+		const char *name = alert_text(s, 1);
+		int64_t n = sqlite3_column_int64(s, 2);
+
+		if ((ch = json_object_get(o, alert_text(s, 0))) == NULL ||
+		    n == 0)
+			continue;
+		/* queued and sending both add to 'pending'; the deferred
+		 * (counted last) are taken from it */
+		alert_count_add(ch, name, n);
+		if (strcmp(name, "deferred") == 0)
+			alert_count_add(ch, "pending", -n);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {

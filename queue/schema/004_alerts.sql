@@ -50,6 +50,12 @@ CREATE INDEX alerts_live ON alerts(status)
 -- member nor the number tells one.
 ALTER TABLE lists ADD COLUMN time_zone TEXT;
 
+-- An alert's counts by state and channel, read in index order: a
+-- GROUP BY over a million messages without sorting them in memory.
+DROP INDEX messages_alert;
+CREATE INDEX messages_alert ON messages(alert_id, status, channel)
+    WHERE alert_id IS NOT NULL;
+
 -- An alert's due backlog (queued and due, by alert) without reading the
 -- messages quiet hours hold for later.
 CREATE INDEX messages_alert_due ON messages(alert_id, next_attempt_at)
