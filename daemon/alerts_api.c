@@ -1150,15 +1150,16 @@ done:
 /* ---- Actions ------------------------------------------------------------- */
 
 /*
- * The writes of an action on alert 'id' (row as loaded): a schedule's
+ * The writes of an action on the alert 'row' (as loaded): a schedule's
  * time, the transition t, holding (pause) or releasing (resume) its
  * queued messages, the send's Idempotency-Key 'key' (may be NULL), and
  * for cancel its queued messages cancelled. 0 or -1.
  */
 static int
-al_apply(struct alerts *a, int64_t id, const struct alert_transition *t,
+al_apply(struct alerts *a, const struct alert_transition *t,
     const struct alert_row *row, const char *key, char *err, size_t errlen)
 {
+	int64_t id = row->id;
 	struct store *st = a->deps.st;
 	int moved;
 	ssize_t n;
@@ -1323,7 +1324,7 @@ al_action(struct http_req *req, void *arg)
 	    al_check_quick(a, req, &row) == -1)
 		goto done;
 	/* The writes of one action stand or fall together. */
-	if (al_apply(a, id,
+	if (al_apply(a,
 		&(struct alert_transition){from, to, "paused by staff", now},
 		&row, key, err, sizeof(err)) == -1) {
 		store_abort_group(a->deps.st);
