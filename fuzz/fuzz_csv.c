@@ -31,8 +31,17 @@ struct fzcsv_out {
 
 static int fzcsv_cb(void *arg, const struct csv_record *rec, char *err,
     size_t errlen);
-static char *fzcsv_run(const char *in, size_t len, const size_t *cuts,
-    size_t ncuts, size_t max_record, size_t max_fields, size_t *outlen);
+/* What fzcsv_run() feeds, and how. */
+struct fzcsv_feed {
+	const char *in;
+	size_t len;
+	const size_t *cuts; /* ascending cut points */
+	size_t ncuts;	    /* SIZE_MAX: byte by byte */
+	size_t max_record;  /* csv_new()'s limits */
+	size_t max_fields;
+};
+
+static char *fzcsv_run(const struct fzcsv_feed *f, size_t *outlen);
 
 static int
 fzcsv_cb(void *arg, const struct csv_record *rec, char *err, size_t errlen)
@@ -65,13 +74,17 @@ fzcsv_cb(void *arg, const struct csv_record *rec, char *err, size_t errlen)
 }
 
 /*
- * Feeds in[0..len) cut at cuts[] (ascending; ncuts == SIZE_MAX: byte by
- * byte) and returns the rendered records plus the verdict, malloc'ed.
+ * Feeds f->in[0..len) cut at f->cuts[] (ascending; ncuts == SIZE_MAX:
+ * byte by byte) and returns the rendered records plus the verdict,
+ * malloc'ed.
  */
 static char *
-fzcsv_run(const char *in, size_t len, const size_t *cuts, size_t ncuts,
-    size_t max_record, size_t max_fields, size_t *outlen)
+fzcsv_run(const struct fzcsv_feed *f, size_t *outlen)
 {
+	const char *in = f->in;
+	const size_t *cuts = f->cuts;
+	size_t len = f->len, ncuts = f->ncuts, max_record = f->max_record,
+	       max_fields = f->max_fields;
 	struct fzcsv_out o;
 	struct csv *c;
 	char err[256];
@@ -128,14 +141,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cuts[j] = t;
 		ncuts++;
 	}
-	whole = fzcsv_run(in, len, NULL, 0, max_rec, max_fld, &n1);
-	split = fzcsv_run(in, len, cuts, ncuts, max_rec, max_fld, &n2);
+	whole = fzcsv_run(
+	    &(struct fzcsv_feed){in, len, NULL, 0, max_rec, max_fld}, &n1);
+	split = fzcsv_run(
+	    &(struct fzcsv_feed){in, len, cuts, ncuts, max_rec, max_fld}, &n2);
 	if (n1 != n2 || memcmp(whole, split, n1) != 0)
 		fuzz_fail("whole and split differ:\n--- whole\n%s--- split\n%s",
 		    whole, split);
 	if (len <= 4096) {
-		bytes =
-		    fzcsv_run(in, len, NULL, SIZE_MAX, max_rec, max_fld, &n3);
+		bytes = fzcsv_run(&(struct fzcsv_feed){in, len, NULL, SIZE_MAX,
+				      max_rec, max_fld},
+		    &n3);
 		if (n1 != n3 || memcmp(whole, bytes, n1) != 0)
 			fuzz_fail("whole and byte by byte differ:\n--- whole\n"
 				  "%s--- bytes\n%s",

@@ -56,21 +56,33 @@ csvt_cb(void *arg, const struct csv_record *rec, char *err, size_t errlen)
 	return 0;
 }
 
+/* What csvt_run() parses, and how. */
+struct csvt_feed {
+	const char *in;
+	size_t inlen;
+	size_t step;   /* pieces of this many bytes; 0 = whole */
+	size_t cut;    /* with step SIZE_MAX: two pieces, cut here */
+	size_t maxrec; /* csv_new()'s limits */
+	size_t maxf;
+};
+
 /*
- * Parses 'in' cut into pieces of 'step' bytes (0 = whole), or in two at
- * 'cut' when step is SIZE_MAX. Returns the rendering; *rc gets the last
+ * Parses f->in cut into pieces of f->step bytes (0 = whole), or in two at
+ * f->cut when f->step is SIZE_MAX. Returns the rendering; *rc gets the last
  * return code, err the error text.
  */
 static int
-csvt_run(const char *in, size_t inlen, size_t step, size_t cut, size_t maxrec,
-    size_t maxf, struct csvt_out *o, char *err, size_t errlen)
+csvt_run(const struct csvt_feed *f, struct csvt_out *o, char *err,
+    size_t errlen)
 {
+	const char *in = f->in;
+	size_t inlen = f->inlen, step = f->step, cut = f->cut;
 	struct csv *c;
 	size_t off = 0, n;
 	int rc = 0;
 
 	memset(o, 0, sizeof(*o));
-	c = csv_new(maxrec, maxf, csvt_cb, o);
+	c = csv_new(f->maxrec, f->maxf, csvt_cb, o);
 	err[0] = '\0';
 	if (step == SIZE_MAX) {
 		rc = csv_feed(c, in, cut, err, errlen);
@@ -97,7 +109,9 @@ csvt_expect(const char *in, const char *want)
 	char err[256];
 
 	ck_assert_int_eq(
-	    csvt_run(in, strlen(in), 0, 0, 0, 0, &o, err, sizeof(err)), 0);
+	    csvt_run(&(struct csvt_feed){in, strlen(in), 0, 0, 0, 0}, &o, err,
+		sizeof(err)),
+	    0);
 	ck_assert_str_eq(o.text, want);
 }
 
@@ -189,7 +203,9 @@ START_TEST(test_csv_nul)
 	char err[256];
 
 	ck_assert_int_eq(
-	    csvt_run(in, sizeof(in) - 1, 0, 0, 0, 0, &o, err, sizeof(err)), 0);
+	    csvt_run(&(struct csvt_feed){in, sizeof(in) - 1, 0, 0, 0, 0}, &o,
+		err, sizeof(err)),
+	    0);
 	ck_assert_str_eq(o.text,
 	    "L1[a|b]\nL2!field 1 holds a NUL byte\nL3[c|d]\n");
 }
@@ -205,28 +221,32 @@ START_TEST(test_csv_limits)
 	char err[256];
 
 	/* Too long outside quotes: that record only, quotes still pair. */
-	ck_assert_int_eq(csvt_run(longrec, sizeof(longrec) - 1, 0, 0, 32, 0, &o,
-			     err, sizeof(err)),
+	ck_assert_int_eq(csvt_run(&(struct csvt_feed){longrec,
+				      sizeof(longrec) - 1, 0, 0, 32, 0},
+			     &o, err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(o.text,
 	    "L1[a|b]\nL2!the record is longer than 32 bytes; is a line "
 	    "break missing?\nL4[c|d]\n");
 	ck_assert_int_eq(
-	    csvt_run(wide, sizeof(wide) - 1, 0, 0, 0, 3, &o, err, sizeof(err)),
+	    csvt_run(&(struct csvt_feed){wide, sizeof(wide) - 1, 0, 0, 0, 3},
+		&o, err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(o.text,
 	    "L1!the record has more than 3 fields\nL2[x|y]\n");
 	/* A runaway quote is fatal, with the line where it opened. */
-	ck_assert_int_eq(csvt_run(runaway, sizeof(runaway) - 1, 0, 0, 8, 0, &o,
-			     err, sizeof(err)),
+	ck_assert_int_eq(csvt_run(&(struct csvt_feed){runaway,
+				      sizeof(runaway) - 1, 0, 0, 8, 0},
+			     &o, err, sizeof(err)),
 	    -1);
 	ck_assert_str_eq(err,
 	    "line 2: unterminated quoted field: the quote opened there runs "
 	    "past 8 bytes (a missing closing '\"'?)");
 	ck_assert_str_eq(o.text, "L1[a|b]\n");
 	/* ... and so is the end of the file inside a quote. */
-	ck_assert_int_eq(csvt_run(runaway, sizeof(runaway) - 1, 0, 0, 0, 0, &o,
-			     err, sizeof(err)),
+	ck_assert_int_eq(csvt_run(&(struct csvt_feed){runaway,
+				      sizeof(runaway) - 1, 0, 0, 0, 0},
+			     &o, err, sizeof(err)),
 	    -1);
 	ck_assert_str_eq(err,
 	    "line 2: unterminated quoted field: the file ends inside the "
@@ -269,7 +289,8 @@ START_TEST(test_csv_pieces)
 	size_t cut, step;
 
 	ck_assert_int_eq(
-	    csvt_run(in, sizeof(in) - 1, 0, 0, 0, 0, &whole, err, sizeof(err)),
+	    csvt_run(&(struct csvt_feed){in, sizeof(in) - 1, 0, 0, 0, 0},
+		&whole, err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(whole.text,
 	    "L1[phone|email|first_name|note]\n"
@@ -280,14 +301,17 @@ START_TEST(test_csv_pieces)
 	    "L7[x|y|z|\"]\n"
 	    "L8[last|||]\n");
 	for (step = 1; step <= 7; step++) {
-		ck_assert_int_eq(csvt_run(in, sizeof(in) - 1, step, 0, 0, 0, &o,
-				     err, sizeof(err)),
+		ck_assert_int_eq(csvt_run(&(struct csvt_feed){in,
+					      sizeof(in) - 1, step, 0, 0, 0},
+				     &o, err, sizeof(err)),
 		    0);
 		ck_assert_str_eq(o.text, whole.text);
 	}
 	for (cut = 0; cut <= sizeof(in) - 1; cut++) {
-		ck_assert_int_eq(csvt_run(in, sizeof(in) - 1, SIZE_MAX, cut, 0,
-				     0, &o, err, sizeof(err)),
+		ck_assert_int_eq(
+		    csvt_run(&(struct csvt_feed){in, sizeof(in) - 1, SIZE_MAX,
+				 cut, 0, 0},
+			&o, err, sizeof(err)),
 		    0);
 		ck_assert_str_eq(o.text, whole.text);
 	}
