@@ -55,12 +55,18 @@ int queue_int_row(struct store *st, sqlite3_stmt *stmt, int64_t *out,
 void queue_bind_text(sqlite3_stmt *stmt, int i, const char *s);
 /* Binds an optional id or time to parameter i: 0 binds NULL. */
 void queue_bind_id(sqlite3_stmt *stmt, int i, int64_t v);
+/* One history row of a message: what it became, why, and when. */
+struct queue_event {
+	enum msg_status status;
+	int code;	  /* provider/SMTP code; 0 = none */
+	const char *text; /* short reason; NULL = none */
+	int64_t now;
+};
 /*
- * Appends the history row of message id (message_events): 'status' at
- * 'now', with code (0 = none) and text (NULL = none). 0 / -1.
+ * Appends the history row ev of message id (message_events). 0 / -1.
  */
-int queue_event_add(struct store *st, int64_t id, enum msg_status status,
-    int code, const char *text, int64_t now, char *err, size_t errlen);
+int queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
+    char *err, size_t errlen);
 /*
  * Column 'col' of the current row as a new JSON value for the API: text
  * (null when NULL or not UTF-8, which jansson refuses), an integer, or

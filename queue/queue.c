@@ -94,6 +94,7 @@ struct queue_claim {
 	const char *sender;  /* NULL for email */
 	int64_t now;
 	int64_t lease_until;
+	int64_t prio; /* the priority the route queries look at (?3) */
 	struct queue_claimed *c;
 	size_t n;
 	size_t max;
@@ -225,9 +226,9 @@ static int queue_move_row(struct store *, const char *,
 static int queue_refusal(struct store *, const struct queue_move *, char *,
     size_t);
 static int queue_int_query(struct store *, const char *, int64_t, int64_t *,
-    bool *, char *, size_t);
+    char *, size_t);
 static int queue_route_query(struct store *, const char *,
-    const struct queue_claim *, int64_t, int64_t *, bool *, char *, size_t);
+    const struct queue_claim *, int64_t *, char *, size_t);
 static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
     char *, size_t);
 static struct out_msg *queue_out_from_row(sqlite3_stmt *);
@@ -386,7 +387,8 @@ queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
 		return -1;
 	if (out->dup)
 		return 0;
-	rc = queue_event_add(st, out->id, MSG_ST_QUEUED, 0, NULL, now, err,
+	rc = queue_event_add(st, out->id,
+	    &(struct queue_event){.status = MSG_ST_QUEUED, .now = now}, err,
 	    errlen);
 	return queue_op_end(st, rc, true);
 }
@@ -445,18 +447,24 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	return 0;
 }
 
-/* Runs a cached one-column integer query with ?1 = arg1 (if used). */
+/*
+ * Runs a cached one-column integer query with ?1 = arg1 (if used) into
+ * *out. Returns 1, 0 when there is no row or the value is NULL, or -1.
+ */
 static int
 queue_int_query(struct store *st, const char *sql, int64_t arg1, int64_t *out,
-    bool *found, char *err, size_t errlen)
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	bool found;
 
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
 	if (sqlite3_bind_parameter_count(stmt) >= 1)
 		sqlite3_bind_int64(stmt, 1, arg1);
-	return queue_int_row(st, stmt, out, found, err, errlen);
+	if (queue_int_row(st, stmt, out, &found, err, errlen) == -1)
+		return -1;
+	return found ? 1 : 0;
 }
 
 /*
@@ -485,19 +493,19 @@ queue_int_row(struct store *st, sqlite3_stmt *stmt, int64_t *out, bool *found,
 
 /* Appends message id's history row (queue-internal.h). */
 int
-queue_event_add(struct store *st, int64_t id, enum msg_status status, int code,
-    const char *text, int64_t now, char *err, size_t errlen)
+queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 
 	if ((stmt = store_stmt(st, queue_sql_event, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_text(stmt, 2, msg_status_to_text(status), -1,
+	sqlite3_bind_text(stmt, 2, msg_status_to_text(ev->status), -1,
 	    SQLITE_STATIC);
-	queue_bind_id(stmt, 3, code);
-	queue_bind_text(stmt, 4, text);
-	sqlite3_bind_int64(stmt, 5, now);
+	queue_bind_id(stmt, 3, ev->code);
+	queue_bind_text(stmt, 4, ev->text);
+	sqlite3_bind_int64(stmt, 5, ev->now);
 	return queue_step_done(st, stmt, "insert message event", err, errlen);
 }
 
@@ -527,8 +535,8 @@ queue_move_row(struct store *st, const char *sql, const struct queue_move *mv,
     bool *wrote, char *err, size_t errlen)
 {
 	const struct queue_result *r = mv->r;
+	struct queue_event ev;
 	sqlite3_stmt *stmt;
-	const char *text;
 	int nparams;
 	int slot = 2;
 	int from;
@@ -560,9 +568,11 @@ queue_move_row(struct store *st, const char *sql, const struct queue_move *mv,
 	if (sqlite3_changes(store_db(st)) == 0)
 		return queue_refusal(st, mv, err, errlen);
 	*wrote = true;
-	text = r != NULL && r->text != NULL ? r->text : mv->event_text;
-	return queue_event_add(st, mv->id, mv->to, r != NULL ? r->code : 0,
-	    text, mv->now, err, errlen);
+	ev.status = mv->to;
+	ev.code = r != NULL ? r->code : 0;
+	ev.text = r != NULL && r->text != NULL ? r->text : mv->event_text;
+	ev.now = mv->now;
+	return queue_event_add(st, mv->id, &ev, err, errlen);
 }
 
 /*
@@ -695,17 +705,22 @@ queue_claim(struct store *st, const struct queue_claim_req *req,
 	size_t i;
 	int64_t prio;
 	int64_t due;
-	bool have;
-	bool found;
+	int have;
+	int found;
 	bool open = false;
-	int rc;
+	int rc = 0;
 
-	rc = queue_route_query(st, queue_sql_prio_first, &q, 0, &prio, &have,
-	    err, errlen);
-	while (rc == 0 && have && q.n < max) {
-		rc = queue_route_query(st, queue_sql_prio_due, &q, prio, &due,
-		    &found, err, errlen);
-		if (rc == 0 && found && due <= now) {
+	have =
+	    queue_route_query(st, queue_sql_prio_first, &q, &prio, err, errlen);
+	if (have == -1)
+		rc = -1;
+	while (rc == 0 && have == 1 && q.n < max) {
+		q.prio = prio;
+		found = queue_route_query(st, queue_sql_prio_due, &q, &due, err,
+		    errlen);
+		if (found == -1)
+			rc = -1;
+		if (found == 1 && due <= now) {
 			if (!open) {
 				q.c = xreallocarray(NULL, max, sizeof(*q.c));
 				if ((rc = queue_op_begin(st, err, errlen)) ==
@@ -715,13 +730,17 @@ queue_claim(struct store *st, const struct queue_claim_req *req,
 			}
 			rc = queue_claim_prio(st, &q, prio, err, errlen);
 		}
-		if (rc == 0 && q.n < max)
-			rc = queue_route_query(st, queue_sql_prio_next, &q,
-			    prio, &prio, &have, err, errlen);
+		if (rc == 0 && q.n < max) {
+			have = queue_route_query(st, queue_sql_prio_next, &q,
+			    &prio, err, errlen);
+			if (have == -1)
+				rc = -1;
+		}
 	}
 	for (i = 0; rc == 0 && i < q.n; i++)
-		rc = queue_event_add(st, q.c[i].msg->id, MSG_ST_SENDING, 0,
-		    NULL, now, err, errlen);
+		rc = queue_event_add(st, q.c[i].msg->id,
+		    &(struct queue_event){.status = MSG_ST_SENDING, .now = now},
+		    err, errlen);
 	if (open)
 		rc = queue_op_end(st, rc, q.n > 0);
 	for (i = 0; i < q.n; i++) {
@@ -734,21 +753,26 @@ queue_claim(struct store *st, const struct queue_claim_req *req,
 	return rc == 0 ? (ssize_t)q.n : -1;
 }
 
-/* A one-integer query on the claim's route; ?3 = prio when used. */
+/*
+ * A one-integer query on the claim's route into *out; ?3 = q->prio when
+ * used. Returns 1, 0 when there is no row or the value is NULL, or -1.
+ */
 static int
 queue_route_query(struct store *st, const char *sql,
-    const struct queue_claim *q, int64_t prio, int64_t *out, bool *found,
-    char *err, size_t errlen)
+    const struct queue_claim *q, int64_t *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	bool found;
 
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, q->channel, -1, SQLITE_STATIC);
 	queue_bind_text(stmt, 2, q->sender);
 	if (sqlite3_bind_parameter_count(stmt) >= 3)
-		sqlite3_bind_int64(stmt, 3, prio);
-	return queue_int_row(st, stmt, out, found, err, errlen);
+		sqlite3_bind_int64(stmt, 3, q->prio);
+	if (queue_int_row(st, stmt, out, &found, err, errlen) == -1)
+		return -1;
+	return found ? 1 : 0;
 }
 
 /* Claims up to max - n due messages of one priority into c[n..]. */
@@ -867,15 +891,12 @@ queue_bulk(struct store *st, const struct queue_bulk_op *op, int64_t now,
 	size_t cap = 0;
 	size_t i;
 	int64_t one;
-	bool any;
 	int rc;
 
 	if (op->probe != NULL) {
-		if (queue_int_query(st, op->probe, now, &one, &any, err,
-			errlen) == -1)
-			return -1;
-		if (!any)
-			return 0;
+		rc = queue_int_query(st, op->probe, now, &one, err, errlen);
+		if (rc <= 0)
+			return rc; /* -1, or 0: nothing to move */
 	}
 	if (queue_op_begin(st, err, errlen) == -1)
 		return -1;
@@ -898,8 +919,11 @@ queue_bulk(struct store *st, const struct queue_bulk_op *op, int64_t now,
 	sqlite3_reset(stmt);
 	rc = rc == SQLITE_DONE ? 0 : -1;
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = queue_event_add(st, ids[i], op->to, 0, op->text, now, err,
-		    errlen);
+		rc = queue_event_add(st, ids[i],
+		    &(struct queue_event){.status = op->to,
+			.text = op->text,
+			.now = now},
+		    err, errlen);
 	free(ids);
 	if (queue_op_end(st, rc, n > 0) == -1)
 		return -1;
@@ -958,12 +982,12 @@ int64_t
 queue_next_due(struct store *st, char *err, size_t errlen)
 {
 	int64_t due;
-	bool found;
+	int rc;
 
-	if (queue_int_query(st, queue_sql_next_due, 0, &due, &found, err,
-		errlen) == -1)
+	rc = queue_int_query(st, queue_sql_next_due, 0, &due, err, errlen);
+	if (rc == -1)
 		return -1;
-	return found ? due : 0;
+	return rc == 1 ? due : 0;
 }
 
 /*

@@ -215,7 +215,9 @@ queue_inbound_store(struct store *st, const struct queue_webhook *wh,
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
 		out->id = sqlite3_last_insert_rowid(store_db(st));
-		rc = queue_event_add(st, out->id, MSG_ST_RECEIVED, 0, NULL, now,
+		rc = queue_event_add(st, out->id,
+		    &(struct queue_event){.status = MSG_ST_RECEIVED,
+			.now = now},
 		    err, errlen);
 		return queue_op_end(st, rc, true);
 	}
@@ -371,7 +373,11 @@ queue_su_apply(struct store *st, struct queue_target *t,
 	t->status = rep->status;
 	if (rep->sequence > 0)
 		t->sequence = rep->sequence;
-	if (queue_event_add(st, t->id, rep->status, rep->code, rep->text, now,
+	if (queue_event_add(st, t->id,
+		&(struct queue_event){.status = rep->status,
+		    .code = rep->code,
+		    .text = rep->text,
+		    .now = now},
 		err, errlen) == -1)
 		return -1;
 	return QUEUE_SU_APPLIED;
