@@ -545,8 +545,8 @@ el_unsubscribe(struct http_req *req, void *arg)
 	struct msg_recipient rcpt = {0};
 	char masked[MSG_ADDR_MAX], err[256], *p;
 	int64_t now = msg_now_ms(), id = 0;
-	bool found = false, before = false;
-	int opted;
+	bool before = false;
+	int found, opted;
 
 	if (email_token_verify(el->key, el->keylen, EMAIL_TOKEN_UNSUBSCRIBE,
 		req->params[0], now / 1000, &t) != 0) {
@@ -580,10 +580,10 @@ el_unsubscribe(struct http_req *req, void *arg)
 	/* Members hold emails lower-cased (store_members.h). */
 	for (p = rcpt.addr; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if (store_member_find(el->deps.st, CHANNEL_EMAIL, rcpt.addr, &id,
-		&found, err, sizeof(err)) == -1)
+	if ((found = store_member_find(el->deps.st, CHANNEL_EMAIL, rcpt.addr,
+		 &id, err, sizeof(err))) == -1)
 		goto fail;
-	if (found) {
+	if (found == 1) {
 		if ((opted = store_member_is_opted_out(el->deps.st, id,
 			 CHANNEL_EMAIL, err, sizeof(err))) == -1)
 			goto fail;

@@ -874,7 +874,8 @@ inbound_answer(struct inbound_ctx *c, const struct member_prompt *p,
 	struct list_info li;
 	char value[320], extra[160];
 	const char *field;
-	bool found = false, changed, conflict = false;
+	struct member_write mw = {.now = c->now};
+	bool found = false;
 	int rc = -1, ok;
 
 	*handled = false;
@@ -901,9 +902,9 @@ inbound_answer(struct inbound_ctx *c, const struct member_prompt *p,
 			f.set = MF_ZIP, f.zip = value;
 		else
 			f.set = MF_EMAIL, f.email = value;
-		if (store_member_update(st, c->member, &f, c->now, &changed,
-			&conflict, c->err, c->errlen) == -1) {
-			if (!conflict)
+		if (store_member_update(st, c->member, &f, &mw, c->err,
+			c->errlen) == -1) {
+			if (!mw.conflict)
 				goto done;
 			ok = -1; /* another member's email: a bad answer */
 			c->err[0] = '\0';
@@ -977,7 +978,7 @@ inbound_route(struct inbound *ib, int64_t msg_id,
 	struct inbound_ctx c;
 	char word[INBOUND_WORD_MAX + 1], e164[PHONE_E164_MAX], perr[128];
 	enum inbound_kind kind;
-	bool created = false;
+	struct member_write mw;
 	int out;
 
 	memset(&c, 0, sizeof(c));
@@ -1000,9 +1001,11 @@ inbound_route(struct inbound *ib, int64_t msg_id,
 		inbound_log(&c, "unroutable", NULL);
 		return 0;
 	}
-	if (store_member_ensure(ib->deps.st, CHANNEL_SMS, c.from, c.now,
-		&c.member, &created, err, errlen) == -1)
+	mw = (struct member_write){.now = c.now};
+	if (store_member_ensure(ib->deps.st, CHANNEL_SMS, c.from, &mw, err,
+		errlen) == -1)
 		return -1;
+	c.member = mw.id;
 	kind = inbound_classify(m->body != NULL ? m->body : "",
 	    (const char *const *)cfg->stop_words, cfg->nstop_words, word,
 	    sizeof(word));

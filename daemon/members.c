@@ -265,7 +265,7 @@ mb_members_post(struct http_req *req, void *arg)
 	struct mb_subs subs = {0};
 	struct mb_pending *p;
 	char err[512];
-	bool conflict = false;
+	struct member_write mw = {0};
 	size_t i;
 	int64_t id;
 	json_t *o;
@@ -287,14 +287,16 @@ mb_members_post(struct http_req *req, void *arg)
 		goto out;
 	} else if (rc == -1)
 		goto invalid;
-	if (store_member_create(m->deps.st, &mf.f, msg_now_ms(), &id, &conflict,
-		err, sizeof(err)) == -1) {
-		if (conflict)
+	mw.now = msg_now_ms();
+	if (store_member_create(m->deps.st, &mf.f, &mw, err, sizeof(err)) ==
+	    -1) {
+		if (mw.conflict)
 			http_reply_error(req, 409, "conflict", "%s", err);
 		else
 			mb_store_error(req, "member_create", err);
 		goto out;
 	}
+	id = mw.id;
 	for (i = 0; i < subs.n; i++) {
 		struct mb_subreq r = {.member = id,
 		    .list = subs.item[i].list,
@@ -413,7 +415,8 @@ mb_member_patch(struct http_req *req, void *arg)
 	struct mb_fields mf = {0};
 	struct mb_pending *p;
 	char err[512];
-	bool changed = false, conflict = false, phone, email;
+	struct member_write mw = {0};
+	bool phone, email;
 	json_t *o, *cur = NULL;
 	int64_t id;
 
@@ -440,10 +443,11 @@ mb_member_patch(struct http_req *req, void *arg)
 	}
 	if (mf.add_tags != NULL || mf.remove_tags != NULL)
 		mb_tags_apply(&mf, json_object_get(cur, "tags"));
+	mw.now = msg_now_ms();
 	if (mf.f.set != 0 &&
-	    store_member_update(m->deps.st, id, &mf.f, msg_now_ms(), &changed,
-		&conflict, err, sizeof(err)) == -1) {
-		if (conflict)
+	    store_member_update(m->deps.st, id, &mf.f, &mw, err, sizeof(err)) ==
+		-1) {
+		if (mw.conflict)
 			http_reply_error(req, 409, "conflict", "%s", err);
 		else
 			mb_store_error(req, "member_update", err);

@@ -614,7 +614,8 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 	const char *s;
 	const char *pin; /* the phone as given */
 	char ref[32];
-	bool found = false, conflict = false;
+	struct member_write mw = {0};
+	int found = 0;
 
 	w->created = false;
 	if (v != NULL) {
@@ -654,15 +655,15 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 		    "an email");
 		return -1;
 	}
-	if (w->phone[0] != '\0' &&
-	    store_member_find(m->deps.st, CHANNEL_SMS, w->phone, &w->id, &found,
-		err, errlen) == -1)
+	if (w->phone[0] != '\0')
+		found = store_member_find(m->deps.st, CHANNEL_SMS, w->phone,
+		    &w->id, err, errlen);
+	if (found == 0 && w->email != NULL)
+		found = store_member_find(m->deps.st, CHANNEL_EMAIL, w->email,
+		    &w->id, err, errlen);
+	if (found == -1)
 		return -2;
-	if (!found && w->email != NULL &&
-	    store_member_find(m->deps.st, CHANNEL_EMAIL, w->email, &w->id,
-		&found, err, errlen) == -1)
-		return -2;
-	if (found)
+	if (found == 1)
 		return mb_sub_existing(m, req, w, err, errlen);
 	/* found by any number it may be stored as; created by a good one */
 	if (pin != NULL &&
@@ -676,14 +677,15 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 	    (w->phone[0] != '\0' ? MF_PHONE : 0) | (w->email ? MF_EMAIL : 0);
 	f.phone = w->phone[0] != '\0' ? w->phone : NULL;
 	f.email = w->email;
-	if (store_member_create(m->deps.st, &f, msg_now_ms(), &w->id, &conflict,
-		err, errlen) == -1) {
-		if (conflict) {
+	mw.now = msg_now_ms();
+	if (store_member_create(m->deps.st, &f, &mw, err, errlen) == -1) {
+		if (mw.conflict) {
 			http_reply_error(req, 409, "conflict", "%s", err);
 			return -3;
 		}
 		return -2;
 	}
+	w->id = mw.id;
 	w->created = true;
 	return 0;
 }

@@ -143,10 +143,11 @@ store_member_optout(struct store *st, const char *address,
 	}
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_members_ensure(st, cc->ch, address, cc->now, &id, &wrote,
-	    err, errlen);
+	rc = store_members_ensure(st, cc->ch, address, cc->now, &id, err,
+	    errlen);
+	wrote = rc == 1;
 	c.member = id;
-	if (rc == 0)
+	if (rc != -1)
 		rc = store_members_optout_rows(st, &c, &wrote, err, errlen);
 	return queue_op_end(st, rc, wrote);
 }

@@ -176,6 +176,7 @@ store_import_row(struct store *st, const struct member_fields *f,
 	int64_t list = in->list;
 	const char *detail = in->detail;
 	int64_t now = in->now;
+	int64_t id;
 	struct member_fields g = *f;
 	struct consent_change cc = {.list = list,
 	    .source = CONSENT_IMPORT,
@@ -230,17 +231,24 @@ store_import_row(struct store *st, const struct member_fields *f,
 	}
 	if (store_members_prepare(&g, g.set, &b, err, errlen) == -1)
 		return -1;
+	b.now = now;
 	if ((rc = store_write_begin(st, err, errlen)) == -1)
 		goto done;
 	if (!m.found) {
 		b.set = (b.set & ~(MF_ATTRS_MERGE | MF_TAGS_ADD)) |
 		    ((b.set & MF_ATTRS_MERGE) ? MF_ATTRS : 0) |
 		    ((b.set & MF_TAGS_ADD) ? MF_TAGS : 0);
-		rc = store_members_insert(st, &g, &b, now, &m.id, err, errlen);
+		if ((id = store_members_insert(st, &g, &b, err, errlen)) == -1)
+			rc = -1;
+		else
+			m.id = id;
 		wrote = changed = rc == 0;
-	} else if (g.set != 0)
-		rc = store_members_update_row(st, m.id, &g, &b, now, &changed,
-		    err, errlen);
+	} else if (g.set != 0 &&
+	    (rc = store_members_update_row(st, m.id, &g, &b, err, errlen)) ==
+		1) {
+		changed = true;
+		rc = 0;
+	}
 	wrote = wrote || changed;
 	cc.member = m.id;
 	cc.ch = CHANNEL_SMS;

@@ -42,15 +42,19 @@
 /* What a member write binds: texts borrowed from f or owned JSON text. */
 struct sm_bind {
 	unsigned set;
+	int64_t now; /* the write's time (created_at / updated_at) */
 	char *attrs; /* owned: json_dumps() */
 	char *tags;  /* owned: deduplicated array */
 };
 
 /* ---- store_members.c ---------------------------------------------------- */
 
-/* Finds the member by address, or creates it (setting *wrote). 0 / -1. */
+/*
+ * Finds the member by address into *id, or creates it at 'now'. 1 created
+ * (a row written), 0 found, -1 error.
+ */
 int store_members_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, bool *wrote, char *err, size_t errlen);
+    int64_t now, int64_t *id, char *err, size_t errlen);
 /* *found: member id exists. 0 / -1. */
 int store_members_exists(struct store *st, int64_t id, bool *found, char *err,
     size_t errlen);
@@ -66,20 +70,23 @@ int store_members_check_fields(const struct member_fields *f, char *err,
 /*
  * The JSON texts f's attributes and tags bind as (tags deduplicated, in
  * order), under the 'set' bits 'set', into b (which owns them: clear it
- * with store_members_bind_clear()). 0 / -1.
+ * with store_members_bind_clear()); b->now is 0 for the caller to set.
+ * 0 / -1.
  */
 int store_members_prepare(const struct member_fields *f, unsigned set,
     struct sm_bind *b, char *err, size_t errlen);
 /* Frees what b owns. */
 void store_members_bind_clear(struct sm_bind *b);
-/* Inserts a member with the fields of b->set; its id in *id. 0 / -1. */
-int store_members_insert(struct store *st, const struct member_fields *f,
-    const struct sm_bind *b, int64_t now, int64_t *id, char *err,
-    size_t errlen);
-/* Updates member id with b->set; *changed if a value differed. 0 / -1. */
+/* Inserts a member with the fields of b->set at b->now: its id, or -1. */
+int64_t store_members_insert(struct store *st, const struct member_fields *f,
+    const struct sm_bind *b, char *err, size_t errlen);
+/*
+ * Updates member id with b->set at b->now: 1 a value differed, 0 none
+ * did, -1 error.
+ */
 int store_members_update_row(struct store *st, int64_t id,
-    const struct member_fields *f, const struct sm_bind *b, int64_t now,
-    bool *changed, char *err, size_t errlen);
+    const struct member_fields *f, const struct sm_bind *b, char *err,
+    size_t errlen);
 /* The member in stmt's current row (SM_COLS from column 0), a new
  * reference. */
 json_t *store_members_row(sqlite3_stmt *stmt);

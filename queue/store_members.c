@@ -148,35 +148,36 @@ static const char store_members_sql_search_list[] =
     " subscriptions s WHERE s.list_id = ?4 AND s.member_id > ?5"
     " AND s.status != 'left')" SM_SEARCH_REST;
 
-/* The member with this phone (SMS) or email; *found false if none. */
+/* The member with this phone (SMS) or email: 1 found, 0 none, -1 error. */
 static int
 store_members_find(struct store *st, enum channel ch, const char *address,
-    int64_t *id, bool *found, char *err, size_t errlen)
+    int64_t *id, char *err, size_t errlen)
 {
 	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_by_email
 					      : store_members_sql_by_phone;
 	sqlite3_stmt *stmt;
+	bool found;
 
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
-	return queue_int_row(st, stmt, id, found, err, errlen);
+	if (queue_int_row(st, stmt, id, &found, err, errlen) == -1)
+		return -1;
+	return found ? 1 : 0;
 }
 
-/* Finds the member, or creates it (setting *wrote). 0 / -1. */
+/* Finds the member, or creates it: 1 created, 0 found, -1 error. */
 int
 store_members_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, bool *wrote, char *err, size_t errlen)
+    int64_t now, int64_t *id, char *err, size_t errlen)
 {
 	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_new_email
 					      : store_members_sql_new_phone;
 	sqlite3_stmt *stmt;
-	bool found;
+	int rc;
 
-	if (store_members_find(st, ch, address, id, &found, err, errlen) == -1)
-		return -1;
-	if (found)
-		return 0;
+	if ((rc = store_members_find(st, ch, address, id, err, errlen)) != 0)
+		return rc == 1 ? 0 : -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
@@ -186,8 +187,7 @@ store_members_ensure(struct store *st, enum channel ch, const char *address,
 	if (queue_step_done(st, stmt, "insert member", err, errlen) == -1)
 		return -1;
 	*id = sqlite3_last_insert_rowid(store_db(st));
-	*wrote = true;
-	return 0;
+	return 1;
 }
 
 /* *found: member id exists. */
@@ -353,12 +353,12 @@ store_members_bind_clear(struct sm_bind *b)
 }
 
 /*
- * A phone or email ('what' names it) that a member other than 'self' (0:
- * anyone) has sets *conflict and the message. 0 when free, -1 otherwise.
+ * Whether a member other than 'self' (0: anyone) has this phone or email
+ * ('what' names it): 0 free, 1 taken (the message in err), -1 error.
  */
 static int
 store_members_owner(struct store *st, const char *what, const char *value,
-    int64_t self, bool *conflict, char *err, size_t errlen)
+    int64_t self, char *err, size_t errlen)
 {
 	const char *sql = strcmp(what, "phone") == 0
 	    ? store_members_sql_phone_owner
@@ -377,16 +377,15 @@ store_members_owner(struct store *st, const char *what, const char *value,
 		return -1;
 	if (!found)
 		return 0;
-	*conflict = true;
 	snprintf(err, errlen, "%s %s already belongs to member %" PRId64, what,
 	    value, other);
-	return -1;
+	return 1;
 }
 
-/* Inserts a member with the fields of b->set. */
-int
+/* Inserts a member with the fields of b->set: its id, or -1. */
+int64_t
 store_members_insert(struct store *st, const struct member_fields *f,
-    const struct sm_bind *b, int64_t now, int64_t *id, char *err, size_t errlen)
+    const struct sm_bind *b, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	unsigned s = b->set;
@@ -402,18 +401,17 @@ store_members_insert(struct store *st, const struct member_fields *f,
 	queue_bind_text(stmt, 6, (s & MF_TIME_ZONE) ? f->time_zone : NULL);
 	queue_bind_text(stmt, 7, b->attrs);
 	queue_bind_text(stmt, 8, b->tags);
-	sqlite3_bind_int64(stmt, 9, now);
+	sqlite3_bind_int64(stmt, 9, b->now);
 	if (queue_step_done(st, stmt, "insert member", err, errlen) == -1)
 		return -1;
-	*id = sqlite3_last_insert_rowid(store_db(st));
-	return 0;
+	return sqlite3_last_insert_rowid(store_db(st));
 }
 
-/* Updates member id with b->set; *changed if a value differed. */
+/* Updates member id with b->set: 1 a value differed, 0 not, -1 error. */
 int
 store_members_update_row(struct store *st, int64_t id,
-    const struct member_fields *f, const struct sm_bind *b, int64_t now,
-    bool *changed, char *err, size_t errlen)
+    const struct member_fields *f, const struct sm_bind *b, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *stmt;
 
@@ -421,7 +419,7 @@ store_members_update_row(struct store *st, int64_t id,
 	    NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 2, b->now);
 	sqlite3_bind_int(stmt, 3, (int)b->set);
 	queue_bind_text(stmt, 4, f->phone);
 	queue_bind_text(stmt, 5, f->email);
@@ -433,47 +431,42 @@ store_members_update_row(struct store *st, int64_t id,
 	queue_bind_text(stmt, 11, b->tags);
 	if (queue_step_done(st, stmt, "update member", err, errlen) == -1)
 		return -1;
-	*changed = sqlite3_changes(store_db(st)) > 0;
-	return 0;
+	return sqlite3_changes(store_db(st)) > 0 ? 1 : 0;
 }
 
 int
 store_member_find(struct store *st, enum channel ch, const char *address,
-    int64_t *id, bool *found, char *err, size_t errlen)
+    int64_t *id, char *err, size_t errlen)
 {
-	*found = false;
 	if (store_members_check_ch(ch, "find member", err, errlen) == -1 ||
 	    store_members_check_addr("find member", address, err, errlen) == -1)
 		return -1;
-	return store_members_find(st, ch, address, id, found, err, errlen);
+	return store_members_find(st, ch, address, id, err, errlen);
 }
 
 int
 store_member_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, bool *created, char *err, size_t errlen)
+    struct member_write *w, char *err, size_t errlen)
 {
-	bool wrote = false;
 	int rc;
 
-	*created = false;
 	if (store_members_check_ch(ch, "member", err, errlen) == -1 ||
 	    store_members_check_addr("member", address, err, errlen) == -1)
 		return -1;
-	rc =
-	    store_members_ensure(st, ch, address, now, id, &wrote, err, errlen);
-	*created = rc == 0 && wrote;
-	return queue_op_end(st, rc, wrote);
+	rc = store_members_ensure(st, ch, address, w->now, &w->id, err, errlen);
+	return queue_op_end(st, rc, rc == 1);
 }
 
 int
 store_member_create(struct store *st, const struct member_fields *f,
-    int64_t now, int64_t *id, bool *conflict, char *err, size_t errlen)
+    struct member_write *w, char *err, size_t errlen)
 {
 	struct sm_bind b;
 	unsigned set;
-	int rc;
+	int64_t id;
+	int rc = 0;
 
-	*conflict = false;
+	w->conflict = false;
 	if (store_members_check_fields(f, err, errlen) == -1)
 		return -1;
 	set = f->set;
@@ -487,25 +480,31 @@ store_member_create(struct store *st, const struct member_fields *f,
 		    "member: a phone or an email is required");
 		return -1;
 	}
-	if (((set & MF_PHONE) &&
-		store_members_owner(st, "phone", f->phone, 0, conflict, err,
-		    errlen) == -1) ||
-	    ((set & MF_EMAIL) &&
-		store_members_owner(st, "email", f->email, 0, conflict, err,
-		    errlen) == -1))
+	if ((set & MF_PHONE) != 0)
+		rc = store_members_owner(st, "phone", f->phone, 0, err, errlen);
+	if (rc == 0 && (set & MF_EMAIL) != 0)
+		rc = store_members_owner(st, "email", f->email, 0, err, errlen);
+	if (rc != 0) {
+		w->conflict = rc == 1;
 		return -1;
+	}
 	if (store_members_prepare(f, set, &b, err, errlen) == -1)
 		return -1;
+	b.now = w->now;
 	rc = store_write_begin(st, err, errlen);
-	if (rc == 0)
-		rc = store_members_insert(st, f, &b, now, id, err, errlen);
+	if (rc == 0) {
+		if ((id = store_members_insert(st, f, &b, err, errlen)) == -1)
+			rc = -1;
+		else
+			w->id = id;
+	}
 	store_members_bind_clear(&b);
 	return rc; /* one statement: nothing to roll back */
 }
 
 int
 store_member_update(struct store *st, int64_t id, const struct member_fields *f,
-    int64_t now, bool *changed, bool *conflict, char *err, size_t errlen)
+    struct member_write *w, char *err, size_t errlen)
 {
 	const char *phone;
 	const char *email;
@@ -515,8 +514,8 @@ store_member_update(struct store *st, int64_t id, const struct member_fields *f,
 	bool has_email;
 	int rc;
 
-	*changed = false;
-	*conflict = false;
+	w->changed = false;
+	w->conflict = false;
 	if (store_members_check_fields(f, err, errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, store_members_sql_addrs, err, errlen)) ==
@@ -547,17 +546,22 @@ store_member_update(struct store *st, int64_t id, const struct member_fields *f,
 		    id);
 		return -1;
 	}
-	if (store_members_owner(st, "phone", phone, id, conflict, err,
-		errlen) == -1 ||
-	    store_members_owner(st, "email", email, id, conflict, err,
-		errlen) == -1)
+	rc = store_members_owner(st, "phone", phone, id, err, errlen);
+	if (rc == 0)
+		rc = store_members_owner(st, "email", email, id, err, errlen);
+	if (rc != 0) {
+		w->conflict = rc == 1;
 		return -1;
+	}
 	if (store_members_prepare(f, f->set, &b, err, errlen) == -1)
 		return -1;
+	b.now = w->now;
 	rc = store_write_begin(st, err, errlen);
-	if (rc == 0)
-		rc = store_members_update_row(st, id, f, &b, now, changed, err,
-		    errlen);
+	if (rc == 0 &&
+	    (rc = store_members_update_row(st, id, f, &b, err, errlen)) == 1) {
+		w->changed = true;
+		rc = 0;
+	}
 	store_members_bind_clear(&b);
 	return rc; /* one statement: nothing to roll back */
 }

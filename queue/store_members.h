@@ -106,28 +106,46 @@ struct member_fields {
 	const json_t *tags;  /* JSON array of strings */
 };
 
-/* Finds the member by phone (SMS) or email; *found false if none. */
-int store_member_find(struct store *st, enum channel ch, const char *address,
-    int64_t *id, bool *found, char *err, size_t errlen);
-/* Finds or creates the member by address; *created when new. */
-int store_member_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, bool *created, char *err, size_t errlen);
 /*
- * Creates a member. Needs a phone or an email; a phone or email that
- * another member has fails with *conflict set and "phone +1... already
- * belongs to member N" in err.
+ * One write of a member: when it happens (set by the caller) and what
+ * came of it (filled by the store).
+ */
+struct member_write {
+	int64_t now;   /* ms since the epoch: created_at / updated_at */
+	int64_t id;    /* out: the member created or found (create, ensure) */
+	bool changed;  /* out (update): a value differed */
+	bool conflict; /* out (create, update): phone or email is another's */
+};
+
+/*
+ * Finds the member by phone (SMS) or email into *id: 1 found, 0 none,
+ * -1 error.
+ */
+int store_member_find(struct store *st, enum channel ch, const char *address,
+    int64_t *id, char *err, size_t errlen);
+/*
+ * Finds or creates the member by address at w->now; its id in w->id.
+ * 1 created, 0 found, -1 error.
+ */
+int store_member_ensure(struct store *st, enum channel ch, const char *address,
+    struct member_write *w, char *err, size_t errlen);
+/*
+ * Creates a member at w->now; its id in w->id. Needs a phone or an email;
+ * a phone or email that another member has fails with w->conflict set
+ * and "phone +1... already belongs to member N" in err. 0 / -1.
  */
 int store_member_create(struct store *st, const struct member_fields *f,
-    int64_t now, int64_t *id, bool *conflict, char *err, size_t errlen);
+    struct member_write *w, char *err, size_t errlen);
 /*
- * Updates member id with the fields in f->set. Same conflicts as create;
- * an absent member fails with err "no member N" and *conflict false.
- * Changing the email clears 'bouncing' and its failure count (the
- * address was fixed). *changed is set only if a value differs.
+ * Updates member id with the fields in f->set at w->now. Same conflicts
+ * as create; an absent member fails with err "no member N" and
+ * w->conflict false. Changing the email clears 'bouncing' and its
+ * failure count (the address was fixed). w->changed is set only if a
+ * value differs. 0 / -1.
  */
 int store_member_update(struct store *st, int64_t id,
-    const struct member_fields *f, int64_t now, bool *changed, bool *conflict,
-    char *err, size_t errlen);
+    const struct member_fields *f, struct member_write *w, char *err,
+    size_t errlen);
 /*
  * The member as JSON: id, phone, email, first_name, last_name, zip,
  * time_zone, attributes {}, tags [], channels {sms {opted_out,

@@ -133,19 +133,18 @@ static int64_t
 m_create(const char *phone, const char *email, const char *first)
 {
 	struct member_fields f = {0};
-	bool conflict = true;
-	int64_t id = 0;
+	struct member_write w = {.now = M_T0, .conflict = true};
 
 	f.set = MF_PHONE | MF_EMAIL | MF_FIRST_NAME;
 	f.phone = phone;
 	f.email = email;
 	f.first_name = first;
-	ck_assert_msg(store_member_create(m_st, &f, M_T0, &id, &conflict, m_err,
-			  sizeof(m_err)) == 0,
+	ck_assert_msg(store_member_create(m_st, &f, &w, m_err, sizeof(m_err)) ==
+		0,
 	    "store_member_create: %s", m_err);
-	ck_assert(!conflict);
-	ck_assert_int_gt(id, 0);
-	return id;
+	ck_assert(!w.conflict);
+	ck_assert_int_gt(w.id, 0);
+	return w.id;
 }
 
 static int64_t
@@ -190,37 +189,33 @@ m_subscribe(int64_t member, int64_t list, enum channel ch,
 START_TEST(test_member_create_conflict)
 {
 	struct member_fields f = {0};
-	bool conflict = false;
+	struct member_write w = {.now = M_T0};
 	int64_t a;
-	int64_t id = 0;
 
 	a = m_create("+15551230001", "Ann@Example.org", "Ann");
 	ck_assert_str_eq(m_db_text("SELECT email FROM members"),
 	    "ann@example.org");
 	f.set = MF_PHONE;
 	f.phone = "+15551230001";
-	ck_assert_int_eq(store_member_create(m_st, &f, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(conflict);
+	ck_assert_int_eq(
+	    store_member_create(m_st, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(w.conflict);
 	ck_assert_str_eq(m_err,
 	    "phone +15551230001 already belongs to member 1");
 	f.set = MF_EMAIL;
 	f.email = "ANN@example.org";
-	conflict = false;
-	ck_assert_int_eq(store_member_create(m_st, &f, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(conflict);
+	w.conflict = false;
+	ck_assert_int_eq(
+	    store_member_create(m_st, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(w.conflict);
 	ck_assert_str_eq(m_err,
 	    "email ANN@example.org already belongs to member 1");
 	f.set = MF_FIRST_NAME;
 	f.first_name = "Nobody";
-	conflict = true;
-	ck_assert_int_eq(store_member_create(m_st, &f, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(!conflict);
+	w.conflict = true;
+	ck_assert_int_eq(
+	    store_member_create(m_st, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(!w.conflict);
 	ck_assert_int_eq(a, 1);
 	ck_assert_int_eq(m_db_int("SELECT count(*) FROM members"), 1);
 }
@@ -231,8 +226,7 @@ START_TEST(test_member_update_json)
 	struct member_fields f = {0};
 	json_t *attrs = json_pack("{s:s}", "ward", "5");
 	json_t *tags = json_pack("[s,s,s]", "vol", "donor", "vol");
-	bool changed = false;
-	bool conflict = true;
+	struct member_write w = {.now = M_T0 + 1, .conflict = true};
 	int64_t a;
 	int64_t b;
 	json_t *j;
@@ -243,26 +237,23 @@ START_TEST(test_member_update_json)
 	/* Conflict: b's email. */
 	f.set = MF_EMAIL;
 	f.email = "bo@example.org";
-	ck_assert_int_eq(store_member_update(m_st, a, &f, M_T0 + 1, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(conflict);
+	ck_assert_int_eq(
+	    store_member_update(m_st, a, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(w.conflict);
 	ck_assert_str_eq(m_err,
 	    "email bo@example.org already belongs to member 2");
 	/* Absent member. */
-	conflict = true;
-	ck_assert_int_eq(store_member_update(m_st, 99, &f, M_T0 + 1, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(!conflict);
+	w.conflict = true;
+	ck_assert_int_eq(
+	    store_member_update(m_st, 99, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(!w.conflict);
 	ck_assert_str_eq(m_err, "no member 99");
 	/* Clearing the only address is refused. */
 	f.set = MF_PHONE;
 	f.phone = NULL;
-	ck_assert_int_eq(store_member_update(m_st, a, &f, M_T0 + 1, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    -1);
-	ck_assert(!conflict);
+	ck_assert_int_eq(
+	    store_member_update(m_st, a, &f, &w, m_err, sizeof(m_err)), -1);
+	ck_assert(!w.conflict);
 	/* A real change. */
 	memset(&f, 0, sizeof(f));
 	f.set = MF_LAST_NAME | MF_ZIP | MF_ATTRS | MF_TAGS | MF_EMAIL;
@@ -271,18 +262,19 @@ START_TEST(test_member_update_json)
 	f.attrs = attrs;
 	f.tags = tags;
 	f.email = "ann@example.org";
-	ck_assert_msg(store_member_update(m_st, a, &f, M_T0 + 1000, &changed,
-			  &conflict, m_err, sizeof(m_err)) == 0,
+	w.now = M_T0 + 1000;
+	ck_assert_msg(
+	    store_member_update(m_st, a, &f, &w, m_err, sizeof(m_err)) == 0,
 	    "%s", m_err);
-	ck_assert(changed);
-	ck_assert(!conflict);
+	ck_assert(w.changed);
+	ck_assert(!w.conflict);
 	ck_assert_str_eq(m_db_text("SELECT tags FROM members WHERE id = 1"),
 	    "[\"vol\",\"donor\"]");
 	/* The same again: nothing changes, updated_at stays. */
-	ck_assert_int_eq(store_member_update(m_st, a, &f, M_T0 + 2000, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(!changed);
+	w.now = M_T0 + 2000;
+	ck_assert_int_eq(
+	    store_member_update(m_st, a, &f, &w, m_err, sizeof(m_err)), 0);
+	ck_assert(!w.changed);
 	ck_assert_int_eq(
 	    m_db_int("SELECT updated_at FROM members WHERE id = 1"),
 	    M_T0 + 1000);
@@ -325,8 +317,7 @@ START_TEST(test_member_email_change_clears_bouncing)
 {
 	struct member_fields f = {0};
 	bool bouncing = false;
-	bool changed;
-	bool conflict;
+	struct member_write w = {.now = M_T0};
 	int64_t a;
 
 	a = m_create(NULL, "old@example.org", NULL);
@@ -336,10 +327,9 @@ START_TEST(test_member_email_change_clears_bouncing)
 	ck_assert(bouncing);
 	f.set = MF_EMAIL;
 	f.email = "new@example.org";
-	ck_assert_int_eq(store_member_update(m_st, a, &f, M_T0, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(changed);
+	ck_assert_int_eq(
+	    store_member_update(m_st, a, &f, &w, m_err, sizeof(m_err)), 0);
+	ck_assert(w.changed);
 	ck_assert_int_eq(
 	    m_db_int("SELECT bouncing + email_failures FROM members"), 0);
 }
@@ -348,37 +338,31 @@ END_TEST
 START_TEST(test_member_find_ensure_search)
 {
 	struct member_query q = {0};
-	bool found = true;
-	bool created = false;
+	struct member_write w = {.now = M_T0};
 	int64_t id = 0;
 	int64_t list;
 	json_t *r;
 	json_t *tags = json_pack("[s]", "vol");
 	struct member_fields f = {0};
-	bool changed;
-	bool conflict;
 
 	ck_assert_int_eq(store_member_find(m_st, CHANNEL_SMS, "+15551230001",
-			     &id, &found, m_err, sizeof(m_err)),
+			     &id, m_err, sizeof(m_err)),
 	    0);
-	ck_assert(!found);
 	ck_assert_int_eq(store_member_ensure(m_st, CHANNEL_SMS, "+15551230001",
-			     M_T0, &id, &created, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(created);
-	ck_assert_int_eq(id, 1);
+			     &w, m_err, sizeof(m_err)),
+	    1);
+	ck_assert_int_eq(w.id, 1);
+	w.id = 0;
 	ck_assert_int_eq(store_member_ensure(m_st, CHANNEL_SMS, "+15551230001",
-			     M_T0, &id, &created, m_err, sizeof(m_err)),
+			     &w, m_err, sizeof(m_err)),
 	    0);
-	ck_assert(!created);
-	ck_assert_int_eq(store_member_ensure(m_st, CHANNEL_EMAIL, "X@Y.org",
-			     M_T0, &id, &created, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(created);
+	ck_assert_int_eq(w.id, 1);
+	ck_assert_int_eq(store_member_ensure(m_st, CHANNEL_EMAIL, "X@Y.org", &w,
+			     m_err, sizeof(m_err)),
+	    1);
 	ck_assert_int_eq(store_member_find(m_st, CHANNEL_EMAIL, "x@y.org", &id,
-			     &found, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(found);
+			     m_err, sizeof(m_err)),
+	    1);
 	ck_assert_int_eq(id, 2);
 	m_create("+15551230003", NULL, "Maria");
 	m_create("+15551230004", NULL, "Mario");
@@ -386,9 +370,8 @@ START_TEST(test_member_find_ensure_search)
 	f.set = MF_TAGS | MF_LAST_NAME;
 	f.tags = tags;
 	f.last_name = "O'MARi_";
-	ck_assert_int_eq(store_member_update(m_st, 5, &f, M_T0, &changed,
-			     &conflict, m_err, sizeof(m_err)),
-	    0);
+	ck_assert_int_eq(
+	    store_member_update(m_st, 5, &f, &w, m_err, sizeof(m_err)), 0);
 	list = m_list("news", "NEWS", false);
 	m_subscribe(4, list, CHANNEL_SMS, SUB_ACTIVE);
 	/* Name: case-insensitive substring of first or last name. */
