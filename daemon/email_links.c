@@ -642,12 +642,15 @@ el_confirm_apply(struct email_links *el, const struct email_token *t,
 	const char *to;
 	struct queue_stored qs = {0};
 	bool found = false, changed = false;
-	int rc = -1;
+	int rc = -1, sub;
 
-	if (store_subscription_status(st, t->member, t->list, CHANNEL_EMAIL,
-		&status, &found, err, errlen) == -1)
+	if ((sub = store_subscription_status(st,
+		 &(struct sub_key){.member = t->member,
+		     .list = t->list,
+		     .ch = CHANNEL_EMAIL},
+		 &status, err, errlen)) == -1)
 		return -1;
-	if (!found)
+	if (sub == 0)
 		return 2;
 	if (status == SUB_LEFT)
 		return 1;

@@ -780,7 +780,7 @@ inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
 	enum sub_change change;
 	char extra[128];
 	bool found = false, changed = false;
-	int out, rc = -1;
+	int out, sub = 0, rc = -1;
 
 	memset(&li, 0, sizeof(li));
 	if (store_list_get(st, list, &li, &found, c->err, c->errlen) == -1)
@@ -792,12 +792,15 @@ inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
 	}
 	if ((out = store_member_is_opted_out(st, c->member, CHANNEL_SMS, c->err,
 		 c->errlen)) == -1 ||
-	    store_subscription_status(st, c->member, list, CHANNEL_SMS, &status,
-		&found, c->err, c->errlen) == -1 ||
+	    (sub = store_subscription_status(st,
+		 &(struct sub_key){.member = c->member,
+		     .list = list,
+		     .ch = CHANNEL_SMS},
+		 &status, c->err, c->errlen)) == -1 ||
 	    inbound_link(c, false) == -1)
 		goto done;
 	snprintf(extra, sizeof(extra), "list=%s keyword=%s", li.name, keyword);
-	if (found && status == SUB_ACTIVE && out == 0) {
+	if (sub == 1 && status == SUB_ACTIVE && out == 0) {
 		inbound_log(c, "already", extra);
 		rc = inbound_reply(c, c->ib->deps.cfg->already_reply, li.name,
 		    NULL, false);
@@ -807,7 +810,7 @@ inbound_keyword(struct inbound_ctx *c, int64_t list, const char *keyword)
 	if (out == 1 &&
 	    store_member_optin(st, &cc, &changed, c->err, c->errlen) == -1)
 		goto done;
-	if (li.double_optin && !(found && status == SUB_ACTIVE)) {
+	if (li.double_optin && !(sub == 1 && status == SUB_ACTIVE)) {
 		if (store_subscribe(st, &cc, SUB_PENDING, &change, c->err,
 			c->errlen) == -1)
 			goto done;
@@ -941,6 +944,7 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 	struct member_prompt p;
 	int64_t list;
 	bool found = false, handled = false;
+	int pending;
 
 	if (kind == INBOUND_WORD) {
 		if (store_list_by_keyword(st, word, &list, &found, c->err,
@@ -950,10 +954,10 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 			return inbound_keyword(c, list, word);
 	}
 	if (kind == INBOUND_YES) {
-		if (store_subscription_pending(st, c->member, CHANNEL_SMS,
-			&list, &found, c->err, c->errlen) == -1)
+		if ((pending = store_subscription_pending(st, c->member,
+			 CHANNEL_SMS, &list, c->err, c->errlen)) == -1)
 			return -1;
-		if (found)
+		if (pending == 1)
 			return inbound_confirm(c, list);
 	}
 	if (store_prompt_get(st, c->member, &p, &found, c->err, c->errlen) ==

@@ -545,8 +545,12 @@ mb_list_members_list(struct http_req *req, struct members *m, int64_t id)
 	else if (status != NULL && strcmp(status, "pending") != 0 &&
 	    strcmp(status, "active") != 0 && strcmp(status, "left") != 0)
 		mb_invalid(req, "status: one of pending, active, left");
-	else if ((o = store_list_members_json(m->deps.st, id, status, after,
-		      limit, err, sizeof(err))) == NULL)
+	else if ((o = store_list_members_json(m->deps.st,
+		      &(struct list_members_query){.list = id,
+			  .status = status,
+			  .after = after,
+			  .limit = limit},
+		      err, sizeof(err))) == NULL)
 		mb_store_error(req, "list_members", err);
 	else
 		http_reply_json(req, 200, o);
@@ -703,7 +707,6 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 	const char *source;
 	struct mb_subwho w = {0};
 	char err[512];
-	bool found;
 	json_t *o;
 	int ch, rc, opted;
 
@@ -761,8 +764,9 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 	status = r.status;
 	if (rc == -1 ||
 	    (change == SUB_CHANGE_ALREADY &&
-		store_subscription_status(m->deps.st, w.id, list, ch, &status,
-		    &found, err, sizeof(err)) == -1) ||
+		store_subscription_status(m->deps.st,
+		    &(struct sub_key){.member = w.id, .list = list, .ch = ch},
+		    &status, err, sizeof(err)) == -1) ||
 	    (opted = store_member_is_opted_out(m->deps.st, w.id, ch, err,
 		 sizeof(err))) == -1) {
 		mb_store_error(req, "subscribe", err);

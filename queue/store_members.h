@@ -325,24 +325,35 @@ int store_subscribe(struct store *st, const struct consent_change *cc,
  */
 int store_unsubscribe(struct store *st, const struct consent_change *cc,
     bool *changed, char *err, size_t errlen);
-/* The subscription's status; *found false if none. */
-int store_subscription_status(struct store *st, int64_t member, int64_t list,
-    enum channel ch, enum sub_status *status, bool *found, char *err,
-    size_t errlen);
+/* Which subscription: a member's, to a list, on a channel. */
+struct sub_key {
+	int64_t member;
+	int64_t list;
+	enum channel ch;
+};
+/* The subscription's status into *status: 1 found, 0 none, -1 error. */
+int store_subscription_status(struct store *st, const struct sub_key *k,
+    enum sub_status *status, char *err, size_t errlen);
 /*
  * The member's most recent pending subscription on ch (the one a "YES"
- * confirms); *found false if none.
+ * confirms), its list into *list: 1 found, 0 none, -1 error.
  */
 int store_subscription_pending(struct store *st, int64_t member,
-    enum channel ch, int64_t *list, bool *found, char *err, size_t errlen);
+    enum channel ch, int64_t *list, char *err, size_t errlen);
+/* A page of a list's members. */
+struct list_members_query {
+	int64_t list;	    /* the list id */
+	const char *status; /* pending, active or left; NULL: not left */
+	int64_t after;	    /* cursor: member ids greater than this */
+	unsigned limit;	    /* members (not rows), 1..1000 */
+};
 /*
  * {"members": [{member json without subscriptions, plus "subscription":
- * {channel, status, source, created_at}}], "next_cursor"}; 'status' NULL
- * = pending and active. Ordered by member id after 'after'.
+ * {channel, status, source, created_at}}], "next_cursor"}. Ordered by
+ * member id after q->after.
  */
-json_t *store_list_members_json(struct store *st, int64_t list,
-    const char *status, int64_t after, unsigned limit, char *err,
-    size_t errlen);
+json_t *store_list_members_json(struct store *st,
+    const struct list_members_query *q, char *err, size_t errlen);
 
 /* ---- Follow-up questions (one pending question per member) -------------- */
 

@@ -225,32 +225,29 @@ store_unsubscribe(struct store *st, const struct consent_change *cc,
 }
 
 int
-store_subscription_status(struct store *st, int64_t member, int64_t list,
-    enum channel ch, enum sub_status *status, bool *found, char *err,
-    size_t errlen)
+store_subscription_status(struct store *st, const struct sub_key *k,
+    enum sub_status *status, char *err, size_t errlen)
 {
 	int cur;
 
-	*found = false;
-	if (store_members_check_ch(ch, "subscription", err, errlen) == -1)
+	if (store_members_check_ch(k->ch, "subscription", err, errlen) == -1)
 		return -1;
-	if ((cur = store_members_sub_get(st, member, list, ch, err, errlen)) ==
-	    -2)
+	if ((cur = store_members_sub_get(st, k->member, k->list, k->ch, err,
+		 errlen)) == -2)
 		return -1;
-	if (cur >= 0) {
-		*status = (enum sub_status)cur;
-		*found = true;
-	}
-	return 0;
+	if (cur < 0)
+		return 0;
+	*status = (enum sub_status)cur;
+	return 1;
 }
 
 int
 store_subscription_pending(struct store *st, int64_t member, enum channel ch,
-    int64_t *list, bool *found, char *err, size_t errlen)
+    int64_t *list, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	bool found;
 
-	*found = false;
 	if (store_members_check_ch(ch, "subscription", err, errlen) == -1)
 		return -1;
 	stmt = store_stmt(st, store_members_sql_sub_pending, err, errlen);
@@ -258,7 +255,9 @@ store_subscription_pending(struct store *st, int64_t member, enum channel ch,
 		return -1;
 	sqlite3_bind_int64(stmt, 1, member);
 	sqlite3_bind_text(stmt, 2, channel_to_text(ch), -1, SQLITE_STATIC);
-	return queue_int_row(st, stmt, list, found, err, errlen);
+	if (queue_int_row(st, stmt, list, &found, err, errlen) == -1)
+		return -1;
+	return found ? 1 : 0;
 }
 
 /*
@@ -266,9 +265,13 @@ store_subscription_pending(struct store *st, int64_t member, enum channel ch,
  * of a member are on the same page), at most 'limit' of them.
  */
 json_t *
-store_list_members_json(struct store *st, int64_t list, const char *status,
-    int64_t after, unsigned limit, char *err, size_t errlen)
+store_list_members_json(struct store *st, const struct list_members_query *q,
+    char *err, size_t errlen)
 {
+	int64_t list = q->list;
+	const char *status = q->status;
+	int64_t after = q->after;
+	unsigned limit = q->limit;
 	sqlite3_stmt *stmt;
 	json_t *a;
 	json_t *o;

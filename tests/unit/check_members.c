@@ -855,7 +855,6 @@ END_TEST
 START_TEST(test_subscribe_flow)
 {
 	enum sub_status status;
-	bool found = false;
 	bool changed = false;
 	int64_t m;
 	int64_t l1;
@@ -879,21 +878,20 @@ START_TEST(test_subscribe_flow)
 	ck_assert_int_eq(m_subscribe(m, l2, CHANNEL_SMS, SUB_PENDING),
 	    SUB_CHANGE_ALREADY);
 	ck_assert_int_eq(store_subscription_pending(m_st, m, CHANNEL_SMS, &list,
-			     &found, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(found);
+			     m_err, sizeof(m_err)),
+	    1);
 	ck_assert_int_eq(list, l2);
 	ck_assert_int_eq(m_subscribe(m, l2, CHANNEL_SMS, SUB_ACTIVE),
 	    SUB_CHANGE_ACTIVATED);
-	ck_assert_int_eq(store_subscription_status(m_st, m, l2, CHANNEL_SMS,
-			     &status, &found, m_err, sizeof(m_err)),
-	    0);
-	ck_assert(found);
+	ck_assert_int_eq(
+	    store_subscription_status(m_st,
+		&(struct sub_key){.member = m, .list = l2, .ch = CHANNEL_SMS},
+		&status, m_err, sizeof(m_err)),
+	    1);
 	ck_assert_int_eq(status, SUB_ACTIVE);
 	ck_assert_int_eq(store_subscription_pending(m_st, m, CHANNEL_SMS, &list,
-			     &found, m_err, sizeof(m_err)),
+			     m_err, sizeof(m_err)),
 	    0);
-	ck_assert(!found);
 	ck_assert_str_eq(m_db_text("SELECT group_concat(action || ':' ||"
 				   " list_id) FROM (SELECT * FROM"
 				   " consent_events ORDER BY id)"),
@@ -968,7 +966,9 @@ START_TEST(test_list_members_json)
 		m_subscribe(i + 1, l, CHANNEL_EMAIL,
 		    i == 1 ? SUB_PENDING : SUB_ACTIVE);
 	}
-	r = store_list_members_json(m_st, l, NULL, 0, 1, m_err, sizeof(m_err));
+	r = store_list_members_json(m_st,
+	    &(struct list_members_query){.list = l, .limit = 1}, m_err,
+	    sizeof(m_err));
 	ck_assert_msg(r != NULL, "%s", m_err);
 	a = json_object_get(r, "members");
 	ck_assert_int_eq(json_array_size(a), 2); /* both channels of 1 */
@@ -978,15 +978,19 @@ START_TEST(test_list_members_json)
 	ck_assert_str_eq(json_string_value(json_object_get(r, "next_cursor")),
 	    "1");
 	json_decref(r);
-	r = store_list_members_json(m_st, l, "pending", 0, 10, m_err,
-	    sizeof(m_err));
+	r = store_list_members_json(m_st,
+	    &(struct list_members_query){.list = l,
+		.status = "pending",
+		.limit = 10},
+	    m_err, sizeof(m_err));
 	a = json_object_get(r, "members");
 	ck_assert_int_eq(json_array_size(a), 1);
 	ck_assert_int_eq(
 	    json_integer_value(json_object_get(json_array_get(a, 0), "id")), 2);
 	ck_assert(json_is_null(json_object_get(r, "next_cursor")));
 	json_decref(r);
-	ck_assert_ptr_null(store_list_members_json(m_st, 9, NULL, 0, 10, m_err,
+	ck_assert_ptr_null(store_list_members_json(m_st,
+	    &(struct list_members_query){.list = 9, .limit = 10}, m_err,
 	    sizeof(m_err)));
 	ck_assert_str_eq(m_err, "");
 }
