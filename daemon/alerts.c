@@ -599,8 +599,9 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 		return -1;
 	if (render_err != NULL) {
 		res.text = render_err;
-		if (queue_mark(f->a->deps.st, qs.id, MSG_ST_FAILED, &res,
-			f->now, err, errlen) == -1)
+		res.to = MSG_ST_FAILED;
+		if (queue_mark(f->a->deps.st, qs.id, &res, f->now, err,
+			errlen) == -1)
 			return -1;
 	}
 	if (q.not_before != 0)

@@ -519,9 +519,9 @@ dispatch_send(struct dispatch_job *job, int64_t now)
 		else {
 			qr.text = sup == 1 ? "recipient opted out"
 					   : "expired before sending";
-			if (queue_mark(d->st, msg->id,
-				sup == 1 ? MSG_ST_SUPPRESSED : MSG_ST_EXPIRED,
-				&qr, now, err, sizeof(err)) == -1)
+			qr.to = sup == 1 ? MSG_ST_SUPPRESSED : MSG_ST_EXPIRED;
+			if (queue_mark(d->st, msg->id, &qr, now, err,
+				sizeof(err)) == -1)
 				log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 				    (long long)msg->id, err);
 			log_info("msg_%s msg=%lld channel=%s to=%s",
@@ -613,8 +613,9 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		dispatch_retry(job, &held, now);
 		break;
 	case SEND_PERMANENT:
-		if (queue_mark(d->st, msg->id, MSG_ST_FAILED, &qr, now, err,
-			sizeof(err)) == -1)
+		qr.to = MSG_ST_FAILED;
+		if (queue_mark(d->st, msg->id, &qr, now, err, sizeof(err)) ==
+		    -1)
 			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 			    (long long)msg->id, err);
 		if (res->flags & SEND_F_OPTED_OUT)
@@ -767,8 +768,9 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 	qr.text = res != NULL && res->text[0] != '\0' ? res->text
 						      : "held back, will retry";
 	if (msg->expires_at != 0 && next >= msg->expires_at) {
-		if (queue_mark(d->st, msg->id, MSG_ST_EXPIRED, &qr, now, err,
-			sizeof(err)) == -1)
+		qr.to = MSG_ST_EXPIRED;
+		if (queue_mark(d->st, msg->id, &qr, now, err, sizeof(err)) ==
+		    -1)
 			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 			    (long long)msg->id, err);
 		log_info("msg_expired msg=%lld attempts=%d error=\"%s\"",
@@ -778,8 +780,8 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 		    METRICS_OUT_EXPIRED);
 		return;
 	}
-	if (queue_mark_retry(d->st, msg->id, next, &qr, now, err,
-		sizeof(err)) == -1)
+	qr.next_attempt_at = next;
+	if (queue_mark_retry(d->st, msg->id, &qr, now, err, sizeof(err)) == -1)
 		log_warnx("dispatch_mark msg=%lld error=\"%s\"",
 		    (long long)msg->id, err);
 	log_info("msg_retry msg=%lld channel=%s sender=%s attempt=%d code=%d "

@@ -633,17 +633,17 @@ queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
 }
 
 /*
- * sending -> queued, due again at next_attempt_at: counts the attempt and
- * keeps r's code and text as the message's error. 0 / -1.
+ * sending -> queued, due again at r->next_attempt_at: counts the attempt
+ * and keeps r's code and text as the message's error. 0 / -1.
  */
 int
-queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
-    const struct queue_result *r, int64_t now, char *err, size_t errlen)
+queue_mark_retry(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen)
 {
 	struct queue_move mv = {.id = id,
 	    .to = MSG_ST_QUEUED,
 	    .now = now,
-	    .next_attempt_at = next_attempt_at,
+	    .next_attempt_at = r->next_attempt_at,
 	    .r = r,
 	    .event_text = "retry"};
 
@@ -652,14 +652,15 @@ queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
 }
 
 /*
- * The final states and the status-callback edges. Targets that need more
- * than a status (queued, sending, sent) are refused with a pointer to the
- * right function; a NULL r records no code or text.
+ * The final states and the status-callback edges, to r->to. Targets that
+ * need more than a status (queued, sending, sent) are refused with a
+ * pointer to the right function; r's code and text are recorded when set.
  */
 int
-queue_mark(struct store *st, int64_t id, enum msg_status to,
-    const struct queue_result *r, int64_t now, char *err, size_t errlen)
+queue_mark(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen)
 {
+	enum msg_status to = r->to;
 	struct queue_move mv = {.id = id, .to = to, .now = now, .r = r};
 
 	if ((unsigned)to >= MSG_ST_COUNT) {

@@ -62,6 +62,8 @@ struct queue_result {
 	const char *text;	 /* short reason; NULL = none */
 	const char *provider;	 /* adapter name, for sent */
 	const char *provider_id; /* provider message id, for sent */
+	enum msg_status to;	 /* queue_mark(): the new status */
+	int64_t next_attempt_at; /* queue_mark_retry(): due again at */
 };
 
 /* Where a message was stored: its row, and whether it was there before. */
@@ -104,19 +106,20 @@ ssize_t queue_claim(struct store *st, const struct queue_claim_req *req,
 int queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
     int64_t now, char *err, size_t errlen);
 /*
- * sending -> queued for another attempt at next_attempt_at; the attempt
- * counts. r describes the transient failure.
+ * sending -> queued for another attempt at r->next_attempt_at; the
+ * attempt counts. r (required) describes the transient failure.
  */
-int queue_mark_retry(struct store *st, int64_t id, int64_t next_attempt_at,
-    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+int queue_mark_retry(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen);
 /*
- * queued|sending -> 'to', one of failed, expired, cancelled, suppressed;
- * or sent -> delivered|undelivered|failed (status callbacks). Edges that
- * belong to another function (to queued, sending or sent) are refused
- * with "queue_mark cannot move message N from X to Y; use ...".
+ * queued|sending -> r->to, one of failed, expired, cancelled, suppressed;
+ * or sent -> delivered|undelivered|failed (status callbacks). r is
+ * required; its code and text may be empty. Edges that belong to another
+ * function (to queued, sending or sent) are refused with "queue_mark
+ * cannot move message N from X to Y; use ...".
  */
-int queue_mark(struct store *st, int64_t id, enum msg_status to,
-    const struct queue_result *r, int64_t now, char *err, size_t errlen);
+int queue_mark(struct store *st, int64_t id, const struct queue_result *r,
+    int64_t now, char *err, size_t errlen);
 /* sending -> queued without counting an attempt (graceful shutdown). */
 int queue_release(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen);

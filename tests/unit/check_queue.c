@@ -947,16 +947,17 @@ END_TEST
 
 START_TEST(test_queue_mark_retry)
 {
-	struct queue_result r = {.code = 503, .text = "provider unavailable"};
+	struct queue_result r = {.code = 503,
+	    .text = "provider unavailable",
+	    .next_attempt_at = Q_T0 + 1000};
 	struct out_msg *out[1];
 	char sql[160];
 	int64_t id;
 
 	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), id);
-	ck_assert_int_eq(queue_mark_retry(q_st, id, Q_T0 + 1000, &r, Q_T0 + 1,
-			     q_err, sizeof(q_err)),
-	    0);
+	ck_assert_int_eq(
+	    queue_mark_retry(q_st, id, &r, Q_T0 + 1, q_err, sizeof(q_err)), 0);
 	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
 	    MSG_ST_QUEUED);
 	snprintf(sql, sizeof(sql),
@@ -989,21 +990,25 @@ END_TEST
 
 START_TEST(test_queue_mark_final_states)
 {
-	struct queue_result perm = {.code = 21211, .text = "invalid number"};
-	struct queue_result dlr = {.code = 30007, .text = "filtered"};
+	struct queue_result perm = {.code = 21211,
+	    .text = "invalid number",
+	    .to = MSG_ST_FAILED};
+	struct queue_result dlr = {.code = 30007,
+	    .text = "filtered",
+	    .to = MSG_ST_FAILED};
 	char sql[128];
 	int64_t q, s, d, f;
 
 	q = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
-	ck_assert_int_eq(queue_mark(q_st, q, MSG_ST_CANCELLED, NULL, Q_T0,
-			     q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_mark(q_st, q,
+			     &(struct queue_result){.to = MSG_ST_CANCELLED},
+			     Q_T0, q_err, sizeof(q_err)),
 	    0);
 	ck_assert_int_eq(queue_status(q_st, q, q_err, sizeof(q_err)),
 	    MSG_ST_CANCELLED);
 	s = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), s);
-	ck_assert_int_eq(queue_mark(q_st, s, MSG_ST_FAILED, &perm, Q_T0, q_err,
-			     sizeof(q_err)),
+	ck_assert_int_eq(queue_mark(q_st, s, &perm, Q_T0, q_err, sizeof(q_err)),
 	    0);
 	snprintf(sql, sizeof(sql),
 	    "SELECT error_code FROM messages WHERE id = %lld", (long long)s);
@@ -1018,16 +1023,16 @@ START_TEST(test_queue_mark_final_states)
 	d = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), d);
 	q_sent(d, Q_T0);
-	ck_assert_int_eq(queue_mark(q_st, d, MSG_ST_DELIVERED, NULL, Q_T0,
-			     q_err, sizeof(q_err)),
+	ck_assert_int_eq(queue_mark(q_st, d,
+			     &(struct queue_result){.to = MSG_ST_DELIVERED},
+			     Q_T0, q_err, sizeof(q_err)),
 	    0);
 	ck_assert_int_eq(queue_status(q_st, d, q_err, sizeof(q_err)),
 	    MSG_ST_DELIVERED);
 	f = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), f);
 	q_sent(f, Q_T0);
-	ck_assert_int_eq(queue_mark(q_st, f, MSG_ST_FAILED, &dlr, Q_T0, q_err,
-			     sizeof(q_err)),
+	ck_assert_int_eq(queue_mark(q_st, f, &dlr, Q_T0, q_err, sizeof(q_err)),
 	    0);
 	ck_assert_int_eq(queue_status(q_st, f, q_err, sizeof(q_err)),
 	    MSG_ST_FAILED);
@@ -1068,13 +1073,14 @@ q_apply(enum q_op op, int64_t id, enum msg_status to)
 		return queue_mark_sent(q_st, id, NULL, Q_T0, q_err,
 		    sizeof(q_err));
 	case Q_RETRY:
-		return queue_mark_retry(q_st, id, Q_T0, NULL, Q_T0, q_err,
-		    sizeof(q_err));
+		return queue_mark_retry(q_st, id,
+		    &(struct queue_result){.next_attempt_at = Q_T0}, Q_T0,
+		    q_err, sizeof(q_err));
 	case Q_RELEASE:
 		return queue_release(q_st, id, Q_T0, q_err, sizeof(q_err));
 	default:
-		return queue_mark(q_st, id, to, NULL, Q_T0, q_err,
-		    sizeof(q_err));
+		return queue_mark(q_st, id, &(struct queue_result){.to = to},
+		    Q_T0, q_err, sizeof(q_err));
 	}
 }
 
@@ -1530,7 +1536,9 @@ END_TEST
 
 START_TEST(test_queue_message_json_error)
 {
-	struct queue_result r = {.code = 429, .text = "rate limited"};
+	struct queue_result r = {.code = 429,
+	    .text = "rate limited",
+	    .next_attempt_at = Q_T0 + 500};
 	json_t *j;
 	json_t *e;
 	json_t *h;
@@ -1538,9 +1546,8 @@ START_TEST(test_queue_message_json_error)
 
 	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
 	ck_assert_int_eq(q_claim1(Q_T0), id);
-	ck_assert_int_eq(queue_mark_retry(q_st, id, Q_T0 + 500, &r, Q_T0 + 1,
-			     q_err, sizeof(q_err)),
-	    0);
+	ck_assert_int_eq(
+	    queue_mark_retry(q_st, id, &r, Q_T0 + 1, q_err, sizeof(q_err)), 0);
 	j = queue_message_json(q_st, id, q_err, sizeof(q_err));
 	ck_assert_ptr_nonnull(j);
 	e = json_object_get(j, "error");
