@@ -130,8 +130,8 @@ store_member_optout(struct store *st, const char *address,
     const struct consent_change *cc, char *err, size_t errlen)
 {
 	struct consent_change c = *cc;
+	struct member_write w = {.now = cc->now};
 	bool wrote = false;
-	int64_t id = 0;
 	int rc;
 
 	if (store_members_check_ch(cc->ch, "opt-out", err, errlen) == -1 ||
@@ -143,10 +143,9 @@ store_member_optout(struct store *st, const char *address,
 	}
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_members_ensure(st, cc->ch, address, cc->now, &id, err,
-	    errlen);
+	rc = store_members_ensure(st, cc->ch, address, &w, err, errlen);
 	wrote = rc == 1;
-	c.member = id;
+	c.member = w.id;
 	if (rc != -1)
 		rc = store_members_optout_rows(st, &c, &wrote, err, errlen);
 	return queue_op_end(st, rc, wrote);

@@ -50,11 +50,11 @@ struct sm_bind {
 /* ---- store_members.c ---------------------------------------------------- */
 
 /*
- * Finds the member by address into *id, or creates it at 'now'. 1 created
- * (a row written), 0 found, -1 error.
+ * Finds the member by address, or creates it at w->now; its id in w->id.
+ * 1 created (a row written), 0 found, -1 error.
  */
 int store_members_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, char *err, size_t errlen);
+    struct member_write *w, char *err, size_t errlen);
 /* *found: member id exists. 0 / -1. */
 int store_members_exists(struct store *st, int64_t id, bool *found, char *err,
     size_t errlen);

@@ -169,24 +169,25 @@ store_members_find(struct store *st, enum channel ch, const char *address,
 /* Finds the member, or creates it: 1 created, 0 found, -1 error. */
 int
 store_members_ensure(struct store *st, enum channel ch, const char *address,
-    int64_t now, int64_t *id, char *err, size_t errlen)
+    struct member_write *w, char *err, size_t errlen)
 {
 	const char *sql = ch == CHANNEL_EMAIL ? store_members_sql_new_email
 					      : store_members_sql_new_phone;
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = store_members_find(st, ch, address, id, err, errlen)) != 0)
+	rc = store_members_find(st, ch, address, &w->id, err, errlen);
+	if (rc != 0)
 		return rc == 1 ? 0 : -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 2, w->now);
 	if (queue_step_done(st, stmt, "insert member", err, errlen) == -1)
 		return -1;
-	*id = sqlite3_last_insert_rowid(store_db(st));
+	w->id = sqlite3_last_insert_rowid(store_db(st));
 	return 1;
 }
 
@@ -453,7 +454,7 @@ store_member_ensure(struct store *st, enum channel ch, const char *address,
 	if (store_members_check_ch(ch, "member", err, errlen) == -1 ||
 	    store_members_check_addr("member", address, err, errlen) == -1)
 		return -1;
-	rc = store_members_ensure(st, ch, address, w->now, &w->id, err, errlen);
+	rc = store_members_ensure(st, ch, address, w, err, errlen);
 	return queue_op_end(st, rc, rc == 1);
 }
 
