@@ -668,7 +668,7 @@ dispatch_email_result(struct dispatch *d, const struct out_msg *msg,
     const struct send_result *res, int64_t now)
 {
 	char err[256], masked[MSG_ADDR_MAX];
-	bool bouncing = false;
+	int bouncing;
 
 	if (res->outcome == SEND_ACCEPTED) {
 		if (store_email_success(d->st, msg->to, err, sizeof(err)) == -1)
@@ -681,14 +681,15 @@ dispatch_email_result(struct dispatch *d, const struct out_msg *msg,
 	    res->code > 599)
 		return;
 	log_mask_email(msg->to, masked, sizeof(masked));
-	if (store_email_failure(d->st, msg->to, d->cfg->email_bounce_limit, now,
-		&bouncing, err, sizeof(err)) == -1) {
+	bouncing = store_email_failure(d->st, msg->to,
+	    d->cfg->email_bounce_limit, now, err, sizeof(err));
+	if (bouncing == -1) {
 		log_warnx("email_failure_record_failed msg=%lld to=%s "
 			  "error=\"%s\"",
 		    (long long)msg->id, masked, err);
 		return;
 	}
-	if (bouncing)
+	if (bouncing == 1)
 		log_warnx("email_bouncing to=%s msg=%lld code=%d limit=%u "
 			  "action=\"no more email goes to this address until "
 			  "the member's email is changed\"",

@@ -36,12 +36,12 @@ static const char store_members_sql_recipient[] =
 
 int
 store_email_failure(struct store *st, const char *address, unsigned limit,
-    int64_t now, bool *bouncing, char *err, size_t errlen)
+    int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	bool bouncing = false;
 	int rc;
 
-	*bouncing = false;
 	if (store_members_check_addr("email failure", address, err, errlen) ==
 	    -1)
 		return -1;
@@ -55,14 +55,16 @@ store_email_failure(struct store *st, const char *address, unsigned limit,
 	sqlite3_bind_int64(stmt, 3, now);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		*bouncing = sqlite3_column_int(stmt, 0) != 0;
+		bouncing = sqlite3_column_int(stmt, 0) != 0;
 	else if (rc != SQLITE_DONE)
 		store_errmsg(st, "count email failure", err, errlen);
 	/* RETURNING: the UPDATE completes on the step after its last row. */
 	while (rc == SQLITE_ROW)
 		rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc != SQLITE_DONE)
+		return -1;
+	return bouncing ? 1 : 0;
 }
 
 int

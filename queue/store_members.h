@@ -482,12 +482,12 @@ int store_import_row(struct store *st, const struct member_fields *f,
 
 /*
  * Counts a permanent failure of 'address'; at 'limit' failures the member
- * is marked bouncing (no more email until the address changes). *bouncing
- * tells whether it is now. Unknown addresses are ignored; limit 0 counts
- * but never marks.
+ * is marked bouncing (no more email until the address changes). Returns 1
+ * when the member is bouncing now, 0 when not (unknown addresses are
+ * ignored; limit 0 counts but never marks), or -1.
  */
 int store_email_failure(struct store *st, const char *address, unsigned limit,
-    int64_t now, bool *bouncing, char *err, size_t errlen);
+    int64_t now, char *err, size_t errlen);
 /* Resets the failure count after a delivery was accepted. */
 int store_email_success(struct store *st, const char *address, char *err,
     size_t errlen);
