@@ -679,10 +679,14 @@ inbound_reply(struct inbound_ctx *c, const char *tmpl, const char *list,
 static int
 inbound_link(struct inbound_ctx *c, bool conversation)
 {
-	int64_t conv = 0;
+	struct inbound_link_req req = {.msg = c->msg_id,
+	    .member = c->member,
+	    .conversation = conversation,
+	    .now = c->now};
 
-	return store_inbound_link(c->ib->deps.st, c->msg_id, c->member,
-	    conversation, c->now, &conv, c->err, c->errlen);
+	return store_inbound_link(c->ib->deps.st, &req, c->err, c->errlen) == -1
+	    ? -1
+	    : 0;
 }
 
 /* STOP: opted out at once; one confirmation, only on the change. */

@@ -115,18 +115,19 @@ store_prompt_clear(struct store *st, int64_t member, char *err, size_t errlen)
  * A message already in a conversation keeps it (a repeated call counts
  * nothing twice).
  */
-int
-store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
-    bool conversation, int64_t now, int64_t *conversation_id, char *err,
-    size_t errlen)
+int64_t
+store_inbound_link(struct store *st, const struct inbound_link_req *req,
+    char *err, size_t errlen)
 {
+	int64_t msg_id = req->msg;
+	int64_t member = req->member;
+	bool conversation = req->conversation;
 	sqlite3_stmt *stmt;
 	int64_t conv = 0;
 	bool wrote = false;
 	bool found;
 	int rc;
 
-	*conversation_id = 0;
 	if ((stmt = store_stmt(st, store_members_sql_in_msg, err, errlen)) ==
 	    NULL)
 		return -1;
@@ -151,10 +152,8 @@ store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
 	if ((rc = queue_step_done(st, stmt, "link message", err, errlen)) == -1)
 		return -1;
 	wrote = sqlite3_changes(store_db(st)) > 0;
-	if (!conversation || conv != 0) {
-		*conversation_id = conversation ? conv : 0;
-		return 0;
-	}
+	if (!conversation || conv != 0)
+		return conversation ? conv : 0;
 	if ((stmt = store_stmt(st, store_members_sql_conv_open, err, errlen)) ==
 	    NULL)
 		return queue_op_end(st, -1, wrote);
@@ -167,7 +166,7 @@ store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
 	if (stmt == NULL)
 		return queue_op_end(st, -1, wrote);
 	sqlite3_bind_int64(stmt, 1, found ? conv : member);
-	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 2, req->now);
 	rc = queue_step_done(st, stmt, "update conversation", err, errlen);
 	if (rc == 0) {
 		wrote = true;
@@ -182,7 +181,7 @@ store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
 		rc =
 		    queue_step_done(st, stmt, "link conversation", err, errlen);
 	}
-	if (rc == 0)
-		*conversation_id = conv;
-	return queue_op_end(st, rc, wrote);
+	if (queue_op_end(st, rc, wrote) == -1)
+		return -1;
+	return conv;
 }

@@ -373,16 +373,23 @@ int store_prompt_clear(struct store *st, int64_t member, char *err,
 
 /* ---- Inbound messages and conversations -------------------------------- */
 
+/* What one store_inbound_link() links: a message, its member, when. */
+struct inbound_link_req {
+	int64_t msg;	   /* the inbound message */
+	int64_t member;	   /* its member */
+	bool conversation; /* for the inbox; false for keyword messages */
+	int64_t now;
+};
 /*
- * Links inbound message msg_id to its member and appends it to the
- * member's open conversation (opened if none), counting it unread.
- * conversation_id receives the conversation. Keyword messages are linked
- * to the member with conversation false (not for the inbox). A message
- * already in a conversation keeps it: a repeated call counts nothing.
+ * Links inbound message req->msg to req->member and, with
+ * req->conversation, appends it to the member's open conversation (opened
+ * if none), counting it unread. Keyword messages are linked to the member
+ * with conversation false (not for the inbox). A message already in a
+ * conversation keeps it: a repeated call counts nothing. Returns the
+ * conversation's id, 0 without conversation, or -1.
  */
-int store_inbound_link(struct store *st, int64_t msg_id, int64_t member,
-    bool conversation, int64_t now, int64_t *conversation_id, char *err,
-    size_t errlen);
+int64_t store_inbound_link(struct store *st, const struct inbound_link_req *req,
+    char *err, size_t errlen);
 
 /* ---- Consent log ------------------------------------------------------- */
 
