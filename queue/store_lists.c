@@ -135,8 +135,8 @@ static const char *const store_lists_export_head[] = {"id", "phone", "email",
 
 static int store_lists_check(const struct list_def *, char *, size_t);
 static char *store_lists_questions(const struct list_def *, char *, size_t);
-static int store_lists_find(struct store *, const char *, const char *, int64_t,
-    int64_t *, bool *, char *, size_t);
+static int64_t store_lists_find(struct store *, const char *, const char *,
+    int64_t, char *, size_t);
 static int store_lists_write(struct store *, int64_t, const struct list_def *,
     bool, int64_t, int64_t *, char *, size_t);
 static int store_lists_keywords(struct store *, int64_t,
@@ -268,14 +268,19 @@ store_lists_questions(const struct list_def *d, char *err, size_t errlen)
 	return s;
 }
 
-/* An id by one text parameter (sql: name or keyword) other than 'self'. */
-static int
+/*
+ * A list's id by one text parameter (sql: name or keyword) other than
+ * 'self': the id (list ids are rowids, never 0), 0 when there is none, or
+ * -1.
+ */
+static int64_t
 store_lists_find(struct store *st, const char *sql, const char *key,
-    int64_t self, int64_t *id, bool *found, char *err, size_t errlen)
+    int64_t self, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	int64_t id = 0;
+	bool found;
 
-	*found = false;
 	if (key == NULL)
 		return 0;
 	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
@@ -283,7 +288,9 @@ store_lists_find(struct store *st, const char *sql, const char *key,
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
 	if (sql == store_lists_sql_other_name)
 		queue_bind_id(stmt, 2, self);
-	return queue_int_row(st, stmt, id, found, err, errlen);
+	if (queue_int_row(st, stmt, &id, &found, err, errlen) == -1)
+		return -1;
+	return found ? id : 0;
 }
 
 /*
@@ -363,23 +370,24 @@ store_lists_taken(struct store *st, const struct list_def *d, int64_t self,
     bool *conflict, char *err, size_t errlen)
 {
 	int64_t other;
-	bool found;
 	size_t i;
 
-	if (store_lists_find(st, store_lists_sql_other_name, d->name, self,
-		&other, &found, err, errlen) == -1)
+	other = store_lists_find(st, store_lists_sql_other_name, d->name, self,
+	    err, errlen);
+	if (other == -1)
 		return -1;
-	if (found) {
+	if (other != 0) {
 		*conflict = true;
 		snprintf(err, errlen, "list name %s is taken by list %" PRId64,
 		    d->name, other);
 		return -1;
 	}
 	for (i = 0; i < d->nkeywords; i++) {
-		if (store_lists_find(st, store_lists_sql_by_keyword,
-			d->keywords[i], 0, &other, &found, err, errlen) == -1)
+		other = store_lists_find(st, store_lists_sql_by_keyword,
+		    d->keywords[i], 0, err, errlen);
+		if (other == -1)
 			return -1;
-		if (found && other != self) {
+		if (other != 0 && other != self) {
 			*conflict = true;
 			snprintf(err, errlen,
 			    "keyword %s belongs to list %" PRId64,
@@ -536,7 +544,6 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen)
 {
 	bool wrote = false;
-	bool found;
 	int64_t id;
 	size_t i;
 	int rc = 0;
@@ -546,11 +553,12 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < n && rc == 0; i++) {
-		rc = store_lists_find(st, store_lists_sql_by_name, defs[i].name,
-		    0, &id, &found, err, errlen);
+		id = store_lists_find(st, store_lists_sql_by_name, defs[i].name,
+		    0, err, errlen);
+		rc = id == -1 ? -1 : 0;
 		if (rc == 0)
-			rc = store_lists_write(st, found ? id : 0, &defs[i],
-			    true, now, &id, err, errlen);
+			rc = store_lists_write(st, id, &defs[i], true, now, &id,
+			    err, errlen);
 		wrote = wrote || (rc == 0 && sqlite3_changes(store_db(st)) > 0);
 		if (rc == 0) {
 			rc =
@@ -767,16 +775,27 @@ int
 store_list_by_keyword(struct store *st, const char *keyword, int64_t *id,
     bool *found, char *err, size_t errlen)
 {
-	return store_lists_find(st, store_lists_sql_by_keyword, keyword, 0, id,
-	    found, err, errlen);
+	int64_t v;
+
+	v = store_lists_find(st, store_lists_sql_by_keyword, keyword, 0, err,
+	    errlen);
+	*found = v > 0;
+	if (v > 0)
+		*id = v;
+	return v == -1 ? -1 : 0;
 }
 
 int
 store_list_by_name(struct store *st, const char *name, int64_t *id, bool *found,
     char *err, size_t errlen)
 {
-	return store_lists_find(st, store_lists_sql_by_name, name, 0, id, found,
-	    err, errlen);
+	int64_t v;
+
+	v = store_lists_find(st, store_lists_sql_by_name, name, 0, err, errlen);
+	*found = v > 0;
+	if (v > 0)
+		*id = v;
+	return v == -1 ? -1 : 0;
 }
 
 /* The name of a STORE_LISTS_STATE_SQL value. */
