@@ -363,8 +363,9 @@ mb_lists_post(struct http_req *req, void *arg)
 		mb_invalid(req, "name: required");
 		goto out;
 	}
-	if (store_list_create(m->deps.st, &ld.d, msg_now_ms(), &id, &conflict,
-		err, sizeof(err)) == -1) {
+	id = store_list_create(m->deps.st, &ld.d, msg_now_ms(), &conflict, err,
+	    sizeof(err));
+	if (id == -1) {
 		if (conflict)
 			http_reply_error(req, 409, "conflict", "%s", err);
 		else

@@ -572,10 +572,11 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 	return queue_op_end(st, rc, wrote);
 }
 
-int
+int64_t
 store_list_create(struct store *st, const struct list_def *d, int64_t now,
-    int64_t *id, bool *conflict, char *err, size_t errlen)
+    bool *conflict, char *err, size_t errlen)
 {
+	int64_t id;
 	int rc;
 
 	*conflict = false;
@@ -584,11 +585,13 @@ store_list_create(struct store *st, const struct list_def *d, int64_t now,
 		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_lists_write(st, 0, d, false, now, id, err, errlen);
+	rc = store_lists_write(st, 0, d, false, now, &id, err, errlen);
 	if (rc == -1)
 		return -1;
-	rc = store_lists_keywords(st, *id, d, err, errlen);
-	return queue_op_end(st, rc, true);
+	rc = store_lists_keywords(st, id, d, err, errlen);
+	if (queue_op_end(st, rc, true) == -1)
+		return -1;
+	return id;
 }
 
 int

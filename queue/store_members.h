@@ -254,9 +254,12 @@ void list_info_clear(struct list_info *li);
  */
 int store_list_sync(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen);
-/* Creates a list; a taken name or keyword sets *conflict. */
-int store_list_create(struct store *st, const struct list_def *d, int64_t now,
-    int64_t *id, bool *conflict, char *err, size_t errlen);
+/*
+ * Creates a list: returns its id, or -1 (a taken name or keyword sets
+ * *conflict).
+ */
+int64_t store_list_create(struct store *st, const struct list_def *d,
+    int64_t now, bool *conflict, char *err, size_t errlen);
 /*
  * Replaces list id's definition with d (name may change; keywords
  * replaced). A config list refuses with *conflict ("list N comes from the

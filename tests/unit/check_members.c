@@ -160,9 +160,8 @@ m_list(const char *name, const char *keyword, bool double_optin)
 	d.nkeywords = keyword != NULL ? 1 : 0;
 	d.welcome_sms = "Welcome";
 	d.double_optin = double_optin;
-	ck_assert_msg(store_list_create(m_st, &d, M_T0, &id, &conflict, m_err,
-			  sizeof(m_err)) == 0,
-	    "store_list_create: %s", m_err);
+	id = store_list_create(m_st, &d, M_T0, &conflict, m_err, sizeof(m_err));
+	ck_assert_msg(id > 0, "store_list_create: %s", m_err);
 	ck_assert(!conflict);
 	return id;
 }
@@ -685,7 +684,6 @@ START_TEST(test_list_crud_json)
 	bool conflict = false;
 	int64_t a;
 	int64_t m;
-	int64_t id;
 	json_t *j;
 	json_t *all;
 
@@ -693,23 +691,23 @@ START_TEST(test_list_crud_json)
 	d.name = "first";
 	d.keywords = kw;
 	d.nkeywords = 2;
-	ck_assert_int_eq(store_list_create(m_st, &d, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_list_create(m_st, &d, M_T0, &conflict, m_err, sizeof(m_err)),
 	    -1);
 	ck_assert(conflict);
 	ck_assert_str_eq(m_err, "list name first is taken by list 1");
 	d.name = "second";
 	kw[1] = "JOIN";
 	conflict = false;
-	ck_assert_int_eq(store_list_create(m_st, &d, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_list_create(m_st, &d, M_T0, &conflict, m_err, sizeof(m_err)),
 	    -1);
 	ck_assert(conflict);
 	ck_assert_str_eq(m_err, "keyword JOIN belongs to list 1");
 	kw[1] = "vota";
 	conflict = false;
-	ck_assert_int_eq(store_list_create(m_st, &d, M_T0, &id, &conflict,
-			     m_err, sizeof(m_err)),
+	ck_assert_int_eq(
+	    store_list_create(m_st, &d, M_T0, &conflict, m_err, sizeof(m_err)),
 	    -1);
 	ck_assert(!conflict);
 	/* Update: rename, keywords replaced. */
@@ -782,9 +780,8 @@ START_TEST(test_list_time_zone)
 	d.keywords = kw;
 	d.nkeywords = 1;
 	d.time_zone = "Asia/Tokyo";
-	ck_assert_msg(store_list_create(m_st, &d, M_T0, &id, &conflict, m_err,
-			  sizeof(m_err)) == 0,
-	    "%s", m_err);
+	id = store_list_create(m_st, &d, M_T0, &conflict, m_err, sizeof(m_err));
+	ck_assert_msg(id > 0, "%s", m_err);
 	ck_assert_str_eq(
 	    m_db_text("SELECT time_zone FROM lists WHERE name = 'tokyo'"),
 	    "Asia/Tokyo");
