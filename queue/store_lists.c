@@ -137,8 +137,9 @@ static int store_lists_check(const struct list_def *, char *, size_t);
 static char *store_lists_questions(const struct list_def *, char *, size_t);
 static int64_t store_lists_find(struct store *, const char *, const char *,
     int64_t, char *, size_t);
-static int store_lists_write(struct store *, int64_t, const struct list_def *,
-    bool, int64_t, int64_t *, char *, size_t);
+struct store_lists_how;
+static int64_t store_lists_write(struct store *, const struct store_lists_how *,
+    const struct list_def *, char *, size_t);
 static int store_lists_keywords(struct store *, int64_t,
     const struct list_def *, char *, size_t);
 static const char *store_lists_state(int);
@@ -293,14 +294,23 @@ store_lists_find(struct store *st, const char *sql, const char *key,
 	return found ? id : 0;
 }
 
+/* How store_lists_write() writes a list: which row, whose, when. */
+struct store_lists_how {
+	int64_t id;	  /* the list to update; 0 = insert a new one */
+	bool from_config; /* a [list] section of the config file */
+	int64_t now;
+};
+
 /*
- * Inserts (id 0: *out gets the new id) or updates list id with d. Writes
- * nothing when the row already says the same.
+ * Inserts (how->id 0) or updates list how->id with d. Writes nothing when
+ * the row already says the same. Returns the list's id (the new one after
+ * an insert), or -1.
  */
-static int
-store_lists_write(struct store *st, int64_t id, const struct list_def *d,
-    bool from_config, int64_t now, int64_t *out, char *err, size_t errlen)
+static int64_t
+store_lists_write(struct store *st, const struct store_lists_how *how,
+    const struct list_def *d, char *err, size_t errlen)
 {
+	int64_t id = how->id;
 	sqlite3_stmt *stmt;
 	char *q;
 	int rc;
@@ -321,17 +331,17 @@ store_lists_write(struct store *st, int64_t id, const struct list_def *d,
 	queue_bind_text(stmt, 5, d->welcome_email);
 	sqlite3_bind_int(stmt, 6, d->double_optin ? 1 : 0);
 	sqlite3_bind_text(stmt, 7, q, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 8, from_config ? 1 : 0);
-	sqlite3_bind_int64(stmt, 9, now);
+	sqlite3_bind_int(stmt, 8, how->from_config ? 1 : 0);
+	sqlite3_bind_int64(stmt, 9, how->now);
 	queue_bind_text(stmt, 10, d->time_zone);
 	if (id != 0)
 		sqlite3_bind_int64(stmt, 11, id);
 	rc = queue_step_done(st, stmt, id == 0 ? "insert list" : "update list",
 	    err, errlen);
 	free(q);
-	if (rc == 0)
-		*out = id == 0 ? sqlite3_last_insert_rowid(store_db(st)) : id;
-	return rc;
+	if (rc == -1)
+		return -1;
+	return id == 0 ? sqlite3_last_insert_rowid(store_db(st)) : id;
 }
 
 /* Makes d's keywords list id's, exactly. */
@@ -556,9 +566,14 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 		id = store_lists_find(st, store_lists_sql_by_name, defs[i].name,
 		    0, err, errlen);
 		rc = id == -1 ? -1 : 0;
-		if (rc == 0)
-			rc = store_lists_write(st, id, &defs[i], true, now, &id,
-			    err, errlen);
+		if (rc == 0) {
+			id = store_lists_write(st,
+			    &(struct store_lists_how){.id = id,
+				.from_config = true,
+				.now = now},
+			    &defs[i], err, errlen);
+			rc = id == -1 ? -1 : 0;
+		}
 		wrote = wrote || (rc == 0 && sqlite3_changes(store_db(st)) > 0);
 		if (rc == 0) {
 			rc =
@@ -585,8 +600,9 @@ store_list_create(struct store *st, const struct list_def *d, int64_t now,
 		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_lists_write(st, 0, d, false, now, &id, err, errlen);
-	if (rc == -1)
+	id = store_lists_write(st, &(struct store_lists_how){.now = now}, d,
+	    err, errlen);
+	if (id == -1)
 		return -1;
 	rc = store_lists_keywords(st, id, d, err, errlen);
 	if (queue_op_end(st, rc, true) == -1)
@@ -599,7 +615,6 @@ store_list_update(struct store *st, int64_t id, const struct list_def *d,
     int64_t now, bool *conflict, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	int64_t out;
 	int rc;
 
 	*conflict = false;
@@ -628,8 +643,9 @@ store_list_update(struct store *st, int64_t id, const struct list_def *d,
 		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	rc = store_lists_write(st, id, d, false, now, &out, err, errlen);
-	if (rc == -1)
+	if (store_lists_write(st,
+		&(struct store_lists_how){.id = id, .now = now}, d, err,
+		errlen) == -1)
 		return -1;
 	rc = store_lists_keywords(st, id, d, err, errlen);
 	return queue_op_end(st, rc, true);
