@@ -408,7 +408,7 @@ mb_list_patch(struct http_req *req, struct members *m, int64_t id,
 	struct mb_listdef ld;
 	struct mb_pending *p;
 	char err[512];
-	bool conflict = false;
+	struct list_write lw = {0};
 	json_t *o, *cur = NULL, *kw;
 	size_t i;
 
@@ -441,9 +441,10 @@ mb_list_patch(struct http_req *req, struct members *m, int64_t id,
 		mb_invalid(req, err);
 		goto out;
 	}
-	if (store_list_update(m->deps.st, id, &ld.d, msg_now_ms(), &conflict,
-		err, sizeof(err)) == -1) {
-		if (conflict)
+	lw.now = msg_now_ms();
+	if (store_list_update(m->deps.st, id, &ld.d, &lw, err, sizeof(err)) ==
+	    -1) {
+		if (lw.conflict)
 			http_reply_error(req, 409, "conflict", "%s", err);
 		else
 			mb_store_error(req, "list_update", err);

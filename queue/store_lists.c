@@ -496,10 +496,18 @@ store_lists_sync_check(struct store *st, const struct list_def *defs, size_t n,
  * Config lists no longer in defs stay with their members but lose the
  * config mark and their keywords (nothing in the config answers them).
  */
+/* The config's lists, for store_lists_sync_gone(). */
+struct store_lists_defs {
+	const struct list_def *v;
+	size_t n;
+};
+
 static int
-store_lists_sync_gone(struct store *st, const struct list_def *defs, size_t n,
+store_lists_sync_gone(struct store *st, const struct store_lists_defs *d,
     int64_t now, bool *wrote, char *err, size_t errlen)
 {
+	const struct list_def *defs = d->v;
+	size_t n = d->n;
 	static const struct list_def none = {NULL, NULL, 0, NULL, NULL, NULL,
 	    NULL, false, NULL, 0, NULL};
 	sqlite3_stmt *stmt;
@@ -582,7 +590,8 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 		}
 	}
 	if (rc == 0)
-		rc = store_lists_sync_gone(st, defs, n, now, &wrote, err,
+		rc = store_lists_sync_gone(st,
+		    &(struct store_lists_defs){defs, n}, now, &wrote, err,
 		    errlen);
 	return queue_op_end(st, rc, wrote);
 }
@@ -612,8 +621,10 @@ store_list_create(struct store *st, const struct list_def *d, int64_t now,
 
 int
 store_list_update(struct store *st, int64_t id, const struct list_def *d,
-    int64_t now, bool *conflict, char *err, size_t errlen)
+    struct list_write *w, char *err, size_t errlen)
 {
+	bool *conflict = &w->conflict;
+	int64_t now = w->now;
 	sqlite3_stmt *stmt;
 	int rc;
 

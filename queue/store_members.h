@@ -262,11 +262,17 @@ int64_t store_list_create(struct store *st, const struct list_def *d,
     int64_t now, bool *conflict, char *err, size_t errlen);
 /*
  * Replaces list id's definition with d (name may change; keywords
- * replaced). A config list refuses with *conflict ("list N comes from the
- * config file; edit [list NAME] there").
+ * replaced) at w->now. A config list refuses with w->conflict ("list N
+ * comes from the config file; edit [list NAME] there").
  */
+/* A list write's time, and whether it was refused (a name or keyword
+ * taken, a config list). */
+struct list_write {
+	int64_t now;   /* in */
+	bool conflict; /* out */
+};
 int store_list_update(struct store *st, int64_t id, const struct list_def *d,
-    int64_t now, bool *conflict, char *err, size_t errlen);
+    struct list_write *w, char *err, size_t errlen);
 /*
  * Deletes list id. Unless 'force', a list with subscriptions (any status
  * but left) is refused with *conflict ("list N has M members; use

@@ -600,12 +600,12 @@ START_TEST(test_list_sync)
 	ck_assert(found); /* unchanged */
 	/* The API can't edit a config list. */
 	{
-		bool conflict = false;
+		struct list_write lw = {.now = M_T0};
 
-		ck_assert_int_eq(store_list_update(m_st, 1, &defs[0], M_T0,
-				     &conflict, m_err, sizeof(m_err)),
+		ck_assert_int_eq(store_list_update(m_st, 1, &defs[0], &lw,
+				     m_err, sizeof(m_err)),
 		    -1);
-		ck_assert(conflict);
+		ck_assert(lw.conflict);
 		ck_assert_str_eq(m_err,
 		    "list 1 comes from the config file; "
 		    "edit [list main] there");
@@ -714,8 +714,9 @@ START_TEST(test_list_crud_json)
 	kw[1] = "VOTA";
 	d.name = "renamed";
 	d.welcome_email_subject = "Welcome";
-	ck_assert_msg(store_list_update(m_st, a, &d, M_T0 + 1000, &conflict,
-			  m_err, sizeof(m_err)) == 0,
+	ck_assert_msg(store_list_update(m_st, a, &d,
+			  &(struct list_write){.now = M_T0 + 1000}, m_err,
+			  sizeof(m_err)) == 0,
 	    "%s", m_err);
 	m = m_create("+15551230001", NULL, NULL);
 	m_subscribe(m, a, CHANNEL_SMS, SUB_ACTIVE);
@@ -797,16 +798,18 @@ START_TEST(test_list_time_zone)
 	json_decref(j);
 	/* only the zone differs: the row is written */
 	d.time_zone = "America/Chicago";
-	ck_assert_msg(store_list_update(m_st, id, &d, M_T0 + 1000, &conflict,
-			  m_err, sizeof(m_err)) == 0,
+	ck_assert_msg(store_list_update(m_st, id, &d,
+			  &(struct list_write){.now = M_T0 + 1000}, m_err,
+			  sizeof(m_err)) == 0,
 	    "%s", m_err);
 	ck_assert_str_eq(m_db_text("SELECT time_zone FROM lists"),
 	    "America/Chicago");
 	ck_assert_int_eq(m_db_int("SELECT updated_at FROM lists"), M_T0 + 1000);
 	/* cleared */
 	d.time_zone = NULL;
-	ck_assert_msg(store_list_update(m_st, id, &d, M_T0 + 2000, &conflict,
-			  m_err, sizeof(m_err)) == 0,
+	ck_assert_msg(store_list_update(m_st, id, &d,
+			  &(struct list_write){.now = M_T0 + 2000}, m_err,
+			  sizeof(m_err)) == 0,
 	    "%s", m_err);
 	ck_assert_int_eq(m_db_int("SELECT time_zone IS NULL FROM lists"), 1);
 	j = store_list_json(m_st, id, m_err, sizeof(m_err));
