@@ -7,9 +7,9 @@
  *
  * Contract:
  *  - Loop thread only, like members.h.
- *  - Helpers named *_param and mb_query answer the request themselves
- *    when they return false; the others leave answering to the caller
- *    and put "field: problem" in err.
+ *  - Helpers named *_param (like api_read_query()) answer the request
+ *    themselves when they return false; the others leave answering to
+ *    the caller and put "field: problem" in err.
  */
 #ifndef OD_MEMBERS_INTERNAL_H
 #define OD_MEMBERS_INTERNAL_H
@@ -128,12 +128,6 @@ void mb_invalid(struct http_req *req, const char *err);
 /* A positive decimal integer that fits int64. */
 bool mb_parse_id(const char *s, int64_t *id);
 
-/*
- * Parses the query string into q (free with evhttp_clear_headers()) and
- * refuses parameters not in 'known'. Answers 422 itself on failure.
- */
-bool mb_query(struct http_req *req, struct evkeyvalq *q,
-    const char *const *known);
 
 /* The cursor ("after") and page size ("limit") of a listing. */
 int mb_page(struct evkeyvalq *q, int64_t *after, unsigned *limit, char *err,

@@ -340,7 +340,7 @@ mb_members_get(struct http_req *req, void *arg)
 		mb_members_post(req, arg);
 		return;
 	}
-	if (!api_authorized(m->deps.api, req) || !mb_query(req, &q, known))
+	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
 		return;
 	if (mb_page(&q, &mq.after, &mq.limit, err, sizeof(err)) == -1)
 		goto invalid;
@@ -551,7 +551,7 @@ mb_member_consent(struct http_req *req, void *arg)
 	int64_t id, after;
 	json_t *o;
 
-	if (!api_authorized(m->deps.api, req) || !mb_query(req, &q, known))
+	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
 		return;
 	if (mb_page(&q, &after, &limit, err, sizeof(err)) == -1)
 		mb_invalid(req, err);

@@ -74,35 +74,6 @@ mb_parse_id(const char *s, int64_t *id)
 	return true;
 }
 
-/*
- * Parses the query string into q (free with evhttp_clear_headers()) and
- * refuses parameters not in 'known'. Answers 422 itself on failure.
- */
-bool
-mb_query(struct http_req *req, struct evkeyvalq *q, const char *const *known)
-{
-	struct evkeyval *kv;
-	size_t i;
-
-	TAILQ_INIT(q);
-	if (req->query != NULL && evhttp_parse_query_str(req->query, q) != 0) {
-		evhttp_clear_headers(q);
-		mb_invalid(req, "query string: cannot be parsed");
-		return false;
-	}
-	TAILQ_FOREACH(kv, q, next) {
-		for (i = 0; known[i] != NULL && strcmp(known[i], kv->key); i++)
-			;
-		if (known[i] == NULL) {
-			http_reply_error(req, 422, "invalid_request",
-			    "%s: unknown query parameter", kv->key);
-			evhttp_clear_headers(q);
-			return false;
-		}
-	}
-	return true;
-}
-
 /* The cursor ("after") and page size ("limit") of a listing. */
 int
 mb_page(struct evkeyvalq *q, int64_t *after, unsigned *limit, char *err,

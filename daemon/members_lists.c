@@ -473,7 +473,7 @@ mb_list_delete(struct http_req *req, struct members *m, int64_t id)
 		http_reply_error(req, 503, "unavailable", "shutting down");
 		return;
 	}
-	if (!mb_query(req, &q, known))
+	if (!api_read_query(req, &q, known))
 		return;
 	f = evhttp_find_header(&q, "force");
 	force = f != NULL && (strcmp(f, "true") == 0 || strcmp(f, "1") == 0);
@@ -539,7 +539,7 @@ mb_list_members_list(struct http_req *req, struct members *m, int64_t id)
 	int64_t after;
 	json_t *o;
 
-	if (!mb_query(req, &q, known))
+	if (!api_read_query(req, &q, known))
 		return;
 	status = evhttp_find_header(&q, "status");
 	if (mb_page(&q, &after, &limit, err, sizeof(err)) == -1)
@@ -829,7 +829,7 @@ mb_list_member_delete(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "unavailable", "shutting down");
 		return;
 	}
-	if (!mb_query(req, &q, known))
+	if (!api_read_query(req, &q, known))
 		return;
 	c = evhttp_find_header(&q, "channel");
 	if (c != NULL && channel_parse(c) == -1) {
