@@ -904,6 +904,12 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		cfg->db_path = xasprintf("%s/outreachd.db", cfg->var_dir);
 	if (cfg->email_adapter == NULL)
 		cfg->email_adapter = xstrdup("file");
+	else if (strcmp(cfg->email_adapter, "smtp") == 0 &&
+	    cfg->smtp_section == NULL)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(cfg->email_section, "adapter"),
+		    "[email] adapter = smtp needs an [smtp] section (host, "
+		    "from, ...)");
 	if (cfg->email_bounce_limit == 0)
 		cfg->email_bounce_limit = 3;
 	if (cfg->email_secret_file == NULL)

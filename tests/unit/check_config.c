@@ -170,7 +170,8 @@ START_TEST(test_config_full_file)
 	ck_assert_str_eq(cfg->email_section->name, "email");
 	ck_assert_str_eq(config_section_get(cfg->email_section, "from"),
 	    "Outreach Team <outreach@example.org>");
-	ck_assert_uint_eq(cfg->nsections, 8);
+	ck_assert_uint_eq(cfg->nsections, 9);
+	ck_assert_ptr_nonnull(cfg->smtp_section);
 
 	ck_assert_uint_eq(cfg->nsenders, 2);
 	s = &cfg->senders[0];
@@ -879,6 +880,19 @@ START_TEST(test_config_err_short_token)
 }
 END_TEST
 
+/*
+ * [email] adapter = smtp without an [smtp] section is refused at the
+ * adapter key's line (found by fuzz/fuzz_config: the SMTP adapter's own
+ * refusal had no FILE:LINE).
+ */
+START_TEST(test_config_err_smtp_without_section)
+{
+	config_test_expect_text_error("[daemon]\n\n[email]\nadapter = smtp\n",
+	    4,
+	    "[email] adapter = smtp needs an [smtp] section (host, from, ...)");
+}
+END_TEST
+
 /* An empty comma-separated entry is refused, not silently dropped. */
 START_TEST(test_config_err_empty_words)
 {
@@ -1199,6 +1213,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_err_lists);
 	tcase_add_test(tc, test_config_err_short_token);
 	tcase_add_test(tc, test_config_err_empty_words);
+	tcase_add_test(tc, test_config_err_smtp_without_section);
 	tcase_add_test(tc, test_config_err_unknown_placeholder);
 	tcase_add_test(tc, test_config_placeholders_known);
 	suite_add_tcase(s, tc);
