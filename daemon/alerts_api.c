@@ -1281,7 +1281,11 @@ al_action(struct http_req *req, void *arg)
 		to = ALERT_PAUSED;
 	} else if (strcmp(action, "resume") == 0) {
 		from = 1u << ALERT_PAUSED;
-		to = row.started_at != 0 ? ALERT_SENDING : ALERT_SCHEDULED;
+		/* back to what it was doing; a schedule whose time passed
+		 * while it was paused sends now */
+		to = row.started_at != 0 || row.scheduled_at <= now
+		    ? ALERT_SENDING
+		    : ALERT_SCHEDULED;
 	} else if (strcmp(action, "cancel") == 0) {
 		from = 1u << ALERT_DRAFT | 1u << ALERT_SCHEDULED |
 		    1u << ALERT_SENDING | 1u << ALERT_PAUSED;
