@@ -75,14 +75,7 @@
 /* One message, copied from its out_msg (adapter.h rule 3). */
 struct file_item {
 	TAILQ_ENTRY(file_item) entry;
-	int64_t id;
-	char to[MSG_ADDR_MAX];
-	char *from; /* NULL = the adapter's From */
-	char *subject;
-	char *body;
-	char *html;
-	char *unsubscribe_url;
-	char *unsubscribe_mailto;
+	struct mime_copy msg; /* what to write */
 	int64_t date;
 	adapter_done_fn *done;
 	void *arg;
@@ -233,17 +226,7 @@ file_send(struct adapter *ad, const struct out_msg *msg, adapter_done_fn *done,
 	if (f->kick_ev == NULL || f->freeing)
 		return -1;
 	it = xcalloc(1, sizeof(*it));
-	it->id = msg->id;
-	strlcpy(it->to, msg->to, sizeof(it->to));
-	it->from = msg->from[0] != '\0' ? xstrdup(msg->from) : NULL;
-	it->subject = msg->subject != NULL ? xstrdup(msg->subject) : NULL;
-	it->body = xstrdup(msg->body);
-	it->html = msg->html != NULL ? xstrdup(msg->html) : NULL;
-	it->unsubscribe_url =
-	    msg->unsubscribe_url != NULL ? xstrdup(msg->unsubscribe_url) : NULL;
-	it->unsubscribe_mailto = msg->unsubscribe_mailto != NULL
-	    ? xstrdup(msg->unsubscribe_mailto)
-	    : NULL;
+	mime_copy_init(&it->msg, msg);
 	it->date = (int64_t)time(NULL);
 	it->done = done;
 	it->arg = arg;
@@ -360,8 +343,8 @@ file_batch_done(void *arg, bool cancelled)
 				    "not written: shutting down");
 			if (it->res.outcome == SEND_ACCEPTED)
 				log_info("file_email msg=%lld to=%s",
-				    (long long)it->id,
-				    log_mask_email(it->to, masked,
+				    (long long)it->msg.id,
+				    log_mask_email(it->msg.to, masked,
 					sizeof(masked)));
 			it->done(it->arg, &it->res);
 		}
@@ -426,12 +409,7 @@ file_free(struct adapter *ad)
 static void
 file_item_free(struct file_item *it)
 {
-	free(it->from);
-	free(it->subject);
-	free(it->body);
-	free(it->html);
-	free(it->unsubscribe_url);
-	free(it->unsubscribe_mailto);
+	mime_copy_clear(&it->msg);
 	free(it);
 }
 
@@ -471,7 +449,7 @@ file_batch_run(void *arg)
 	if (last == NULL)
 		return;
 	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir,
-	    (long long)last->id);
+	    (long long)last->msg.id);
 	if (fileutil_sync_dir(path, err, sizeof(err)) == -1) {
 		/* their names may not survive a power loss: not sent */
 		TAILQ_FOREACH(it, &b->items, entry)
@@ -554,18 +532,18 @@ file_write(struct file_email *f, struct file_item *it)
 	snprintf(it->msgid, sizeof(it->msgid),
 	    "%lld.%02x%02x%02x%02x%02x%02x%02x%02x"
 	    "@%.64s",
-	    (long long)it->id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-	    rnd[6], rnd[7], f->domain);
-	m.from = it->from != NULL ? it->from : f->from;
-	m.to = it->to;
+	    (long long)it->msg.id, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+	    rnd[5], rnd[6], rnd[7], f->domain);
+	m.from = it->msg.from != NULL ? it->msg.from : f->from;
+	m.to = it->msg.to;
 	m.reply_to = f->reply_to;
-	m.subject = it->subject != NULL ? it->subject : "";
-	m.text = it->body;
-	m.html = it->html;
+	m.subject = it->msg.subject != NULL ? it->msg.subject : "";
+	m.text = it->msg.body;
+	m.html = it->msg.html;
 	m.message_id = it->msgid;
 	m.date = it->date;
-	m.unsubscribe_url = it->unsubscribe_url;
-	m.unsubscribe_mailto = it->unsubscribe_mailto;
+	m.unsubscribe_url = it->msg.unsubscribe_url;
+	m.unsubscribe_mailto = it->msg.unsubscribe_mailto;
 	if (mime_build(&m, buf, err, sizeof(err)) == -1) {
 		send_result_set(&it->res, SEND_PERMANENT, 0, "%s", err);
 		goto done;
@@ -582,7 +560,8 @@ file_write(struct file_email *f, struct file_item *it)
 		evbuffer_prepend(buf, sig, strlen(sig));
 		free(sig);
 	}
-	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir, (long long)it->id);
+	snprintf(path, sizeof(path), "%s/%lld.eml", f->dir,
+	    (long long)it->msg.id);
 	if (fileutil_publish_nodirsync(path, evbuffer_pullup(buf, -1),
 		evbuffer_get_length(buf),
 		&(struct fileutil_create){.mode = 0600, .excl = false}, err,

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 
 #include "compat.h"
 #include "mime.h"
+#include "xmalloc.h"
 
 #define MIME_QP_LINE	 76  /* RFC 2045 §6.7 rule 5 */
 #define MIME_ADDR_MAX	 256 /* an unsubscribe mailto address */
@@ -630,4 +632,36 @@ done:
 	if (hb != NULL)
 		evbuffer_free(hb);
 	return rc;
+}
+
+static char *
+mime_copy_str(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void
+mime_copy_init(struct mime_copy *c, const struct out_msg *msg)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = msg->id;
+	strlcpy(c->to, msg->to, sizeof(c->to));
+	c->from = msg->from[0] != '\0' ? xstrdup(msg->from) : NULL;
+	c->subject = mime_copy_str(msg->subject);
+	c->body = xstrdup(msg->body);
+	c->html = mime_copy_str(msg->html);
+	c->unsubscribe_url = mime_copy_str(msg->unsubscribe_url);
+	c->unsubscribe_mailto = mime_copy_str(msg->unsubscribe_mailto);
+}
+
+void
+mime_copy_clear(struct mime_copy *c)
+{
+	free(c->from);
+	free(c->subject);
+	free(c->body);
+	free(c->html);
+	free(c->unsubscribe_url);
+	free(c->unsubscribe_mailto);
+	memset(c, 0, sizeof(*c));
 }

@@ -32,7 +32,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "message.h"
+
 struct evbuffer;
+
+struct out_msg;
+
+/*
+ * An email's own copy of what the email adapters send of an out_msg
+ * (adapter.h: a job on a worker thread works on a private copy). Both the
+ * file and the SMTP adapter keep one per message.
+ */
+struct mime_copy {
+	int64_t id;
+	char to[MSG_ADDR_MAX];
+	char *from; /* NULL = the adapter's own From */
+	char *subject;
+	char *body;
+	char *html;
+	char *unsubscribe_url;
+	char *unsubscribe_mailto;
+};
+/* Copies msg into c (strings duplicated); free with mime_copy_clear(). */
+void mime_copy_init(struct mime_copy *c, const struct out_msg *msg);
+void mime_copy_clear(struct mime_copy *c);
 
 struct mime_msg {
 	const char *from;	/* "Name <addr>" or "addr"; required */

@@ -39,6 +39,7 @@
 #include "config_section.h"
 #include "dkim.h"
 #include "message.h"
+#include "mime.h"
 
 enum smtp_tls {
 	SMTP_TLS_OFF = 0,
@@ -73,14 +74,7 @@ struct smtp_conf {
 /* One message, copied from the out_msg (rule 3). */
 struct smtp_item {
 	TAILQ_ENTRY(smtp_item) entry;
-	int64_t id;
-	char to[MSG_ADDR_MAX];
-	char *from; /* NULL = conf from */
-	char *subject;
-	char *body;
-	char *html;
-	char *unsubscribe_url;
-	char *unsubscribe_mailto;
+	struct mime_copy msg; /* what to send */
 	char msgid[160];
 	int64_t date;
 	adapter_done_fn *done;

@@ -198,8 +198,8 @@ smtp_job_done(void *arg, bool cancelled)
 			if (it->res.outcome != SEND_ACCEPTED)
 				log_debug("smtp_result msg=%lld to=%s "
 					  "outcome=%s code=%d text=\"%s\"",
-				    (long long)it->id,
-				    log_mask_email(it->to, masked,
+				    (long long)it->msg.id,
+				    log_mask_email(it->msg.to, masked,
 					sizeof(masked)),
 				    it->res.outcome == SEND_TRANSIENT
 					? "transient"
@@ -322,17 +322,7 @@ smtp_send(struct adapter *ad, const struct out_msg *msg, adapter_done_fn *done,
 	if (s->kick_ev == NULL || s->freeing)
 		return -1;
 	it = xcalloc(1, sizeof(*it));
-	it->id = msg->id;
-	strlcpy(it->to, msg->to, sizeof(it->to));
-	it->from = msg->from[0] != '\0' ? xstrdup(msg->from) : NULL;
-	it->subject = msg->subject != NULL ? xstrdup(msg->subject) : NULL;
-	it->body = xstrdup(msg->body);
-	it->html = msg->html != NULL ? xstrdup(msg->html) : NULL;
-	it->unsubscribe_url =
-	    msg->unsubscribe_url != NULL ? xstrdup(msg->unsubscribe_url) : NULL;
-	it->unsubscribe_mailto = msg->unsubscribe_mailto != NULL
-	    ? xstrdup(msg->unsubscribe_mailto)
-	    : NULL;
+	mime_copy_init(&it->msg, msg);
 	/* The same on every attempt: a receiver that dedups by Message-ID
 	 * (Gmail does) drops the copy a duplicate window produced. */
 	snprintf(it->msgid, sizeof(it->msgid), "%lld.%llx.od@%.64s",

@@ -38,12 +38,7 @@
 void
 smtp_item_free(struct smtp_item *it)
 {
-	free(it->from);
-	free(it->subject);
-	free(it->body);
-	free(it->html);
-	free(it->unsubscribe_url);
-	free(it->unsubscribe_mailto);
+	mime_copy_clear(&it->msg);
 	free(it->text);
 	free(it);
 }
@@ -59,17 +54,17 @@ smtp_item_build(const struct smtp_conf *c, struct smtp_item *it)
 
 	if (buf == NULL)
 		fatalx("smtp_item_build: evbuffer_new failed");
-	m.from = it->from != NULL ? it->from : c->from;
-	m.to = it->to;
+	m.from = it->msg.from != NULL ? it->msg.from : c->from;
+	m.to = it->msg.to;
 	m.reply_to = c->reply_to;
-	m.subject = it->subject != NULL ? it->subject : "";
-	m.text = it->body;
-	m.html = it->html;
+	m.subject = it->msg.subject != NULL ? it->msg.subject : "";
+	m.text = it->msg.body;
+	m.html = it->msg.html;
 	m.message_id = it->msgid;
 	m.date = it->date;
 	/* RFC 8058 List-Unsubscribe(-Post) and the visible link */
-	m.unsubscribe_url = it->unsubscribe_url;
-	m.unsubscribe_mailto = it->unsubscribe_mailto;
+	m.unsubscribe_url = it->msg.unsubscribe_url;
+	m.unsubscribe_mailto = it->msg.unsubscribe_mailto;
 	if (mime_build(&m, buf, err, sizeof(err)) == -1) {
 		send_result_set(&it->res, SEND_PERMANENT, 0,
 		    "cannot build the message: %s", err);
@@ -420,7 +415,7 @@ smtp_job_run(void *arg)
 		if ((it->m = smtp_add_message(session)) == NULL ||
 		    !smtp_set_reverse_path(it->m, s->c.envelope_from) ||
 		    !smtp_set_messagecb(it->m, smtp_msg_cb, it) ||
-		    (it->r = smtp_add_recipient(it->m, it->to)) == NULL) {
+		    (it->r = smtp_add_recipient(it->m, it->msg.to)) == NULL) {
 			snprintf(job->err, sizeof(job->err),
 			    "libESMTP setup failed: %s",
 			    smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
