@@ -176,13 +176,27 @@ api_authorized(struct api *api, struct http_req *req)
 
 	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
 		api_sha256(h + 7, got);
-		if (CRYPTO_memcmp(got, api->token_hash, sizeof(got)) == 0)
+		if (CRYPTO_memcmp(got, api->token_hash, sizeof(got)) == 0) {
+			req->auth.role = HTTP_ROLE_ADMIN;
+			req->auth.via = HTTP_AUTH_TOKEN;
 			return true;
+		}
 	}
 	http_add_header(req, "WWW-Authenticate", "Bearer realm=\"outreachd\"");
 	http_reply_error(req, 401, "unauthorized",
 	    h == NULL ? "missing Authorization: Bearer <token> header"
 		      : "invalid API token");
+	return false;
+}
+
+bool
+api_require_admin(struct api *api, struct http_req *req)
+{
+	if (!api_authorized(api, req))
+		return false;
+	if (req->auth.role == HTTP_ROLE_ADMIN)
+		return true;
+	http_reply_error(req, 403, "forbidden", "this needs an admin");
 	return false;
 }
 

@@ -53,6 +53,12 @@ bool api_is_stopping(const struct api *api);
 struct http_req;
 bool api_authorized(struct api *api, struct http_req *req);
 /*
+ * api_authorized() and the caller must be an admin: otherwise answers
+ * 403 (or 401) itself and returns false. Staff management and the audit
+ * log use it.
+ */
+bool api_require_admin(struct api *api, struct http_req *req);
+/*
  * The request body as a JSON object (new reference), or NULL after
  * answering 415 (not application/json), 400 (does not parse, with line
  * and column) or 422 (not an object) itself.

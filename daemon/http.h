@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -39,6 +40,19 @@ struct metrics;
 /* Defaults of [http] max_connections and request_timeout. */
 #define HTTP_DEFAULT_MAX_CONNECTIONS	4096
 #define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
+
+/*
+ * Who made a request, as api_authorized() found it: a staff member's
+ * API token or a web session. staff_id 0 = not (yet) authorized.
+ */
+enum http_role { HTTP_ROLE_NONE = 0, HTTP_ROLE_ORGANIZER, HTTP_ROLE_ADMIN };
+enum http_auth_via { HTTP_AUTH_NONE = 0, HTTP_AUTH_TOKEN, HTTP_AUTH_SESSION };
+struct http_auth {
+	int64_t staff_id;
+	enum http_role role;
+	enum http_auth_via via;
+	int64_t session_id; /* via a session: its row id, else 0 */
+};
 
 enum http_method {
 	HTTP_GET = 0x01,
@@ -63,6 +77,7 @@ struct http_req {
 	void *user;		    /* free for the handler */
 	struct http_stream *stream; /* http.c: a reply sent in chunks */
 	struct http_conn *conn;	    /* http.c: NULL once the client left */
+	struct http_auth auth;	    /* set by api_authorized() */
 };
 
 typedef void http_handler_fn(struct http_req *req, void *arg);
