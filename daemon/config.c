@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "config-internal.h"
+#include "email_addr.h"
 #include "inbound.h"
 #include "log.h"
 #include "phone.h"
@@ -122,6 +123,7 @@ static const struct config_section *config_section_by_type(
     const struct config *cfg, const char *type);
 static int config_sms_finish(struct config *cfg, char *err, size_t errlen);
 static int config_alerts_finish(struct config *cfg, char *err, size_t errlen);
+static int config_conv_finish(struct config *cfg, char *err, size_t errlen);
 static char **config_split_words(const char *raw, size_t *n);
 static int config_list_finish(struct config *cfg, struct config_list *l,
     char *err, size_t errlen);
@@ -363,6 +365,20 @@ static const struct config_key config_alerts_keys[] = {
     {.name = NULL},
 };
 
+/* [conversations]: the staff inbox; notify_email is checked by
+ * config_conv_finish(). 30 days in ms fits the unsigned fields. */
+static const struct config_key config_conv_keys[] = {
+    {CONFIG_KEY("attribution_window", CONFIG_T_DURATION,
+	CONFIG_OFF(conv_attribution_window_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {CONFIG_KEY("notify_email", CONFIG_T_STRING, CONFIG_OFF(conv_notify_email),
+	3, EMAIL_ADDR_MAX)},
+    {CONFIG_KEY("digest_interval", CONFIG_T_DURATION,
+	CONFIG_OFF(conv_digest_interval_ms), CONFIG_MS_S, CONFIG_MS_D)},
+    {CONFIG_KEY("stale_after", CONFIG_T_DURATION,
+	CONFIG_OFF(conv_stale_after_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {.name = NULL},
+};
+
 /* [smtp]: every key belongs to the smtp adapter (adapters/smtp.c). */
 static const struct config_key config_smtp_keys[] = {
     {.name = NULL},
@@ -386,6 +402,7 @@ static const struct config_stype config_stypes[] = {
     {"dispatch", config_dispatch_keys, 0},
     {"sms", config_sms_keys, 0},
     {"alerts", config_alerts_keys, 0},
+    {"conversations", config_conv_keys, 0},
     {"email", config_email_keys, CONFIG_S_RAW},
     {"smtp", config_smtp_keys, CONFIG_S_RAW},
     {"sender", config_sender_keys, CONFIG_S_LABEL | CONFIG_S_RAW},
@@ -735,6 +752,9 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->alerts_max_optout_pct = 3;
 	cfg->alerts_max_failure_pct = 10;
 	cfg->alerts_guard_min = 200;
+	cfg->conv_attribution_window_ms = 72 * CONFIG_MS_H;
+	cfg->conv_digest_interval_ms = 5 * CONFIG_MS_M;
+	cfg->conv_stale_after_ms = 24 * CONFIG_MS_H;
 	cfg->client_connect_timeout_ms = 5 * CONFIG_MS_S;
 	cfg->client_timeout_ms = 15 * CONFIG_MS_S;
 	cfg->client_max_per_host = 16;
@@ -945,7 +965,8 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		    "default_sender '%s' is not a [sender %s] section",
 		    cfg->default_sender, cfg->default_sender);
 	}
-	if (config_alerts_finish(cfg, err, errlen) == -1)
+	if (config_alerts_finish(cfg, err, errlen) == -1 ||
+	    config_conv_finish(cfg, err, errlen) == -1)
 		return -1;
 	return config_sms_finish(cfg, err, errlen);
 }
@@ -992,6 +1013,27 @@ config_alerts_finish(struct config *cfg, char *err, size_t errlen)
 		    "(an IANA name such as America/Chicago; see "
 		    "/usr/share/zoneinfo)",
 		    cfg->alerts_time_zone);
+	return 0;
+}
+
+/* [conversations] notify_email: one address, by the rule of email_addr.h,
+ * kept lower-cased. */
+static int
+config_conv_finish(struct config *cfg, char *err, size_t errlen)
+{
+	char why[160], addr[EMAIL_ADDR_MAX + 1];
+
+	if (cfg->conv_notify_email == NULL)
+		return 0;
+	if (email_addr_normalize(cfg->conv_notify_email, addr, sizeof(addr),
+		why, sizeof(why)) == -1)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(
+			config_section_by_type(cfg, "conversations"),
+			"notify_email"),
+		    "notify_email: not an email address: %s", why);
+	free(cfg->conv_notify_email);
+	cfg->conv_notify_email = xstrdup(addr);
 	return 0;
 }
 
@@ -1350,6 +1392,7 @@ config_free(struct config *cfg)
 	free(cfg->quiet_start_raw);
 	free(cfg->quiet_end_raw);
 	free(cfg->alerts_time_zone);
+	free(cfg->conv_notify_email);
 	free(cfg->default_region);
 	free(cfg->program);
 	free(cfg->contact);

@@ -152,6 +152,18 @@ struct config {
 	unsigned alerts_guard_min;     /* messages out before a rate counts,
 					* default 200 */
 
+	/* [conversations]: the staff inbox (doc/conversations.md) */
+	unsigned conv_attribution_window_ms; /* a reply answers the last
+					      * alert message this recent,
+					      * default 72h */
+	char *conv_notify_email;	     /* digests of unassigned
+					      * conversations; NULL = none */
+	unsigned conv_digest_interval_ms;    /* at most one digest per
+					      * recipient per interval,
+					      * default 5m */
+	unsigned conv_stale_after_ms;	     /* unanswered this long: stale,
+					      * default 24h */
+
 	/* [list NAME] ..., in file order */
 	struct config_list *lists;
 	size_t nlists;
