@@ -89,6 +89,8 @@ struct http_server {
 	size_t nbyfd;
 	bool at_limit;	       /* logged; cleared below the cap */
 	unsigned long refused; /* while at_limit */
+	http_reply_hook_fn *on_reply; /* http_set_reply_hook() */
+	void *on_reply_arg;
 };
 
 static void http_on_request(struct evhttp_request *, void *);
@@ -673,11 +675,29 @@ http_req_free(struct http_req *req)
 }
 
 void
+http_set_reply_hook(struct http_server *srv, http_reply_hook_fn *fn, void *arg)
+{
+	srv->on_reply = fn;
+	srv->on_reply_arg = arg;
+}
+
+const char *
+http_reply_header(const struct http_req *req, const char *name)
+{
+	if (req->ev == NULL)
+		return NULL;
+	return evhttp_find_header(evhttp_request_get_output_headers(req->ev),
+	    name);
+}
+
+void
 http_reply(struct http_req *req, int code, const char *ctype, const char *body,
     size_t len)
 {
 	struct evhttp_request *ev = req->ev;
 
+	if (req->srv->on_reply != NULL)
+		req->srv->on_reply(req->srv->on_reply_arg, req, code);
 	if (req->srv->metrics != NULL)
 		metrics_count_http(req->srv->metrics, req->route, code);
 	log_trace(TRACE_HTTP, "http_reply path=%s status=%d bytes=%zu",

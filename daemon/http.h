@@ -160,5 +160,16 @@ void http_reply_end(struct http_req *req);
 void http_reply_abort(struct http_req *req);
 /* "GET", "POST", ... */
 const char *http_method_to_text(enum http_method m);
+/*
+ * Calls fn(arg, req, code) from http_reply() for every whole reply,
+ * before req is freed (staff.c records the audit log there). One hook;
+ * a later call replaces it. fn must not reply to req.
+ */
+typedef void http_reply_hook_fn(void *arg, const struct http_req *req,
+    int code);
+void http_set_reply_hook(struct http_server *srv, http_reply_hook_fn *fn,
+    void *arg);
+/* The value of response header 'name' added so far, or NULL. */
+const char *http_reply_header(const struct http_req *req, const char *name);
 
 #endif
