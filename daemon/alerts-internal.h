@@ -51,10 +51,11 @@ struct alert_run {
 	int64_t count_after; /* the audience count's progress (alerts_count) */
 	int64_t count_sms;
 	int64_t count_email;
-	double rate;	 /* messages out per second, recently */
-	int64_t rate_at; /* when rate_n was counted */
-	int64_t rate_n;	 /* messages out (reached + failed) then */
-	bool seen;	 /* still live in the last refresh */
+	double rate;	      /* messages out per second, recently */
+	int64_t rate_at;      /* when rate_n was counted */
+	int64_t rate_n;	      /* messages out (reached + failed) then */
+	int64_t announced_at; /* the last "alert" event; 0 = none */
+	bool seen;	      /* still live in the last refresh */
 };
 TAILQ_HEAD(alert_run_list, alert_run);
 

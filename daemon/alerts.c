@@ -37,6 +37,7 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "events.h"
 #include "log.h"
 #include "message.h"
 #include "queue.h"
@@ -48,6 +49,8 @@
 /* Timer period while any alert is live, and members walked per call. */
 #define ALERTS_TICK_MS 250
 #define ALERTS_SCAN    20000
+/* At most one progress event per alert per this many ms. */
+#define ALERTS_ANNOUNCE_MS 1000
 /* Counts that took this many ms to read are cached (alerts_counts()). */
 #define ALERTS_COUNTS_DEAR 10
 /* Member ids an audience count looks at per turn. */
@@ -66,6 +69,8 @@ static void alerts_arm(struct alerts *, unsigned);
 static void alerts_refresh(struct alerts *);
 static void alerts_step(struct alerts *, struct alert_run *, int64_t);
 static void alerts_run_free(struct alert_run *);
+static void alerts_announce(struct alerts *, int64_t, enum alert_status,
+    int64_t);
 
 struct alerts *
 alerts_new(struct http_server *srv, const struct alerts_deps *deps)
@@ -229,8 +234,51 @@ alerts_refresh(struct alerts *a)
 void
 alerts_changed(struct alerts *a, int64_t id)
 {
+	struct alert_run *r;
+	struct alert_row row;
+	char err[256];
+	bool found = false;
+
 	alerts_load(a, id);
 	alerts_arm(a, 0);
+	if (a->deps.events == NULL)
+		return;
+	if ((r = alerts_run_find(a, id)) != NULL)
+		alerts_announce(a, id, r->row.status, msg_now_ms());
+	else if (store_alert_load(a->deps.st, id, &row, &found, err,
+		     sizeof(err)) == 0) {
+		if (found)
+			alerts_announce(a, id, row.status, msg_now_ms());
+		store_alert_row_free(&row);
+	}
+}
+
+/*
+ * Publishes an "alert" event {id, status, counters} (the counts of
+ * alerts_counts(), the API's "counts"): on every status change, and at
+ * most every ALERTS_ANNOUNCE_MS while it sends (alerts_tick()).
+ */
+static void
+alerts_announce(struct alerts *a, int64_t id, enum alert_status status,
+    int64_t now)
+{
+	struct alert_run *r = alerts_run_find(a, id);
+	struct alert_guard g;
+	json_t *counts;
+	char err[256];
+
+	if (a->deps.events == NULL)
+		return;
+	if ((counts = alerts_counts(a, id, &g, err, sizeof(err))) == NULL) {
+		log_warnx("alert_counts_failed alert=%lld error=\"%s\"",
+		    (long long)id, err);
+		counts = json_object();
+	}
+	if (r != NULL)
+		r->announced_at = now;
+	events_publish(a->deps.events, "alert",
+	    json_pack("{s:I, s:s, s:o}", "id", (json_int_t)id, "status",
+		alert_status_name(status), "counters", counts));
 }
 
 static void
@@ -251,6 +299,10 @@ alerts_tick(evutil_socket_t fd, short what, void *arg)
 		alerts_step(a, r, now);
 	}
 	TAILQ_FOREACH(r, &a->runs, entry)
+		if (r->row.status == ALERT_SENDING &&
+		    now - r->announced_at >= ALERTS_ANNOUNCE_MS)
+			alerts_announce(a, r->row.id, r->row.status, now);
+	TAILQ_FOREACH(r, &a->runs, entry)
 		if (r->row.status == ALERT_SCHEDULED ||
 		    r->row.status == ALERT_SENDING)
 			live = true;
@@ -266,6 +318,7 @@ alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
 	const struct alert_transition t = {1u << r->row.status, to, reason,
 	    now};
 	char err[256];
+	int64_t id;
 	int rc;
 
 	if ((rc = store_alert_transition(a->deps.st, r->row.id, &t, err,
@@ -283,7 +336,9 @@ alerts_move(struct alerts *a, struct alert_run *r, enum alert_status to,
 	if (to == ALERT_SENDING && r->row.urgent)
 		log_info("alert_urgent alert=%lld quiet_hours=overridden",
 		    (long long)r->row.id);
-	alerts_load(a, r->row.id);
+	id = r->row.id;
+	alerts_load(a, id); /* may free r */
+	alerts_announce(a, id, to, now);
 	return true;
 }
 

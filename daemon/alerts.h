@@ -21,6 +21,9 @@
  *  - Opt-outs: the audience leaves out members opted out when their
  *    message is made; the dispatcher's send-time check stays the last
  *    word for those who opt out later.
+ *  - Progress: an "alert" event (events.h) with the alert's status and
+ *    counts on every status change and about once a second while it
+ *    sends.
  *  - Guard rails: an alert in 'sending' pauses itself, with the reason
  *    kept, when its opt-out rate or permanent-failure rate passes
  *    [alerts] max_optout_rate / max_failure_rate.
@@ -37,6 +40,7 @@ struct api;
 struct config;
 struct dispatch;
 struct event_base;
+struct events;
 struct http_server;
 struct metrics;
 struct store;
@@ -47,6 +51,7 @@ struct alerts_deps {
 	struct dispatch *dispatch;
 	struct api *api; /* authorization, JSON bodies, stopping */
 	const struct config *cfg;
+	struct events *events; /* "alert" progress events; may be NULL */
 };
 
 struct alerts;

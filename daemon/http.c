@@ -87,8 +87,8 @@ struct http_server {
 	struct timeval req_timeout;
 	struct http_conn **byfd; /* [fd]: the connection on it, or NULL */
 	size_t nbyfd;
-	bool at_limit;	       /* logged; cleared below the cap */
-	unsigned long refused; /* while at_limit */
+	bool at_limit;		      /* logged; cleared below the cap */
+	unsigned long refused;	      /* while at_limit */
 	http_reply_hook_fn *on_reply; /* http_set_reply_hook() */
 	void *on_reply_arg;
 };
@@ -126,6 +126,8 @@ struct http_stream {
 	struct event *wake;		/* runs fn on a later loop turn */
 	http_handler_fn *fn;
 	void *arg;
+	http_handler_fn *watch; /* http_reply_watch() */
+	void *watch_arg;
 	bool gone;
 };
 
@@ -773,6 +775,7 @@ void
 http_reply_start(struct http_req *req, int code, const char *ctype)
 {
 	struct http_stream *hs = xcalloc(1, sizeof(*hs));
+	struct bufferevent *bev;
 
 	hs->req = req;
 	req->stream = hs;
@@ -791,6 +794,16 @@ http_reply_start(struct http_req *req, int code, const char *ctype)
 		return;
 	}
 	evhttp_send_reply_start(req->ev, code, NULL);
+	/* While the reply is written, evhttp still reads to learn of a
+	 * close, under its idle timeout: a client that only listens (a
+	 * Server-Sent Events stream) would be cut after HTTP_TIMEOUT_S.
+	 * Only a stalled write counts now, and what the client sends
+	 * meanwhile (nothing is due) is buffered up to a bound, not without
+	 * one; http_reply_end() restores both. */
+	bev = evhttp_connection_get_bufferevent(hs->conn);
+	bufferevent_set_timeouts(bev, NULL,
+	    &(struct timeval){HTTP_TIMEOUT_S, 0});
+	bufferevent_setwatermark(bev, EV_READ, 0, HTTP_MAX_HEADERS);
 }
 
 /*
@@ -802,7 +815,7 @@ http_stream_closed(struct http_stream *hs)
 {
 	hs->gone = true;
 	hs->conn = NULL;
-	if (hs->fn != NULL)
+	if (hs->fn != NULL || hs->watch != NULL)
 		event_active(hs->wake, EV_TIMEOUT, 0);
 }
 
@@ -825,8 +838,36 @@ http_stream_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	hs->fn = NULL;
-	if (fn != NULL)
-		fn(hs->req, hs->arg);
+	if (fn != NULL) {
+		fn(hs->req, hs->arg); /* may have freed hs */
+		return;
+	}
+	if (hs->gone && (fn = hs->watch) != NULL) {
+		hs->watch = NULL;
+		fn(hs->req, hs->watch_arg);
+	}
+}
+
+void
+http_reply_watch(struct http_req *req, http_handler_fn *fn, void *arg)
+{
+	struct http_stream *hs = req->stream;
+
+	hs->watch = fn;
+	hs->watch_arg = arg;
+	if (hs->gone && fn != NULL)
+		event_active(hs->wake, EV_TIMEOUT, 0);
+}
+
+size_t
+http_reply_pending(const struct http_req *req)
+{
+	const struct http_stream *hs = req->stream;
+
+	if (hs == NULL || hs->gone || hs->conn == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(hs->conn)));
 }
 
 bool
@@ -872,6 +913,11 @@ http_reply_end(struct http_req *req)
 
 	log_trace(TRACE_HTTP, "http_reply_end path=%s gone=%d",
 	    req->path ? req->path : "-", hs->gone);
+	if (hs->conn != NULL) { /* what http_reply_start() changed */
+		evhttp_connection_set_timeout(hs->conn, HTTP_TIMEOUT_S);
+		bufferevent_setwatermark(
+		    evhttp_connection_get_bufferevent(hs->conn), EV_READ, 0, 0);
+	}
 	event_free(hs->wake);
 	free(hs);
 	req->stream = NULL;

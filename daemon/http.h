@@ -152,6 +152,17 @@ void http_reply_chunk_then(struct http_req *req, const void *data, size_t len,
 bool http_reply_gone(const struct http_req *req);
 void http_reply_end(struct http_req *req);
 /*
+ * For a reply held open with nothing to write for a while (an event
+ * stream): 'fn' is called once, from a later loop turn, when the client
+ * went away (unless a http_reply_chunk_then() callback is pending: that
+ * one is called instead); it should call http_reply_end(). NULL stops
+ * watching. A chunked reply is not cut by the connection's idle timeout
+ * (only a write stalled that long closes it), nor by request_timeout.
+ */
+void http_reply_watch(struct http_req *req, http_handler_fn *fn, void *arg);
+/* Bytes of a chunked reply queued but not yet written to the client. */
+size_t http_reply_pending(const struct http_req *req);
+/*
  * Ends a chunked reply that cannot be completed (the data source failed):
  * the connection is closed without the last chunk, so the client sees an
  * incomplete transfer rather than a short body that looks whole. Frees

@@ -42,6 +42,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "email_links.h"
+#include "events.h"
 #include "fileutil.h"
 #include "http.h"
 #include "httpclient.h"
@@ -91,6 +92,7 @@ struct daemon_state {
 	struct imports *imports;
 	struct email_links *links;
 	struct alerts *alerts;
+	struct events *events;
 	char *token;
 	char *url;	/* http://ADDR:PORT of the listener, once bound */
 	char *url_file; /* VAR/outreachd.url, once written */
@@ -314,6 +316,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	    ds->cfg->shutdown_timeout_ms);
 	http_stop_listening(ds->http);
 	api_set_stopping(ds->api);
+	events_stop(ds->events);
 	alerts_stop(ds->alerts);
 	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
 	    main_on_stopped, ds);
@@ -390,6 +393,11 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .api = ds->api,
 	    .cfg = ds->cfg};
 
+	ds->events = events_new(&(struct events_deps){.base = ds->base,
+	    .srv = ds->http,
+	    .api = ds->api,
+	    .st = ds->st});
+	ad.events = ds->events;
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
@@ -577,6 +585,7 @@ main_cleanup(struct daemon_state *ds)
 		event_free(ds->sig_int);
 	if (ds->sig_hup != NULL)
 		event_free(ds->sig_hup);
+	events_free(ds->events);
 	http_free(ds->http);
 	api_free(ds->api);
 	alerts_free(ds->alerts);
