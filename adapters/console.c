@@ -11,6 +11,19 @@
  *          (default 0); lets tests and demos see messages in flight.
  * The generic 'from' must be an E.164 number, as a provider would want:
  * + and 8 to 15 digits (syntax only, so fictional +1555... numbers do).
+ *   allow_remote_inbound  yes: the inbound webhook takes texts from any
+ *          client address (default no: loopback only)
+ *
+ * Inbound (the phone simulator, doc/web.md): POST /webhooks/NAME/inbound
+ * with a form or a JSON object holding From and Body (or from and body;
+ * an optional Id / id de-duplicates a retry, else each request is a new
+ * text) is a text from the number From to this sender's 'from'. There is
+ * no provider and so no signature: verify() admits only loopback peers
+ * (127.0.0.0/8, ::1, ::ffff:127.x) unless allow_remote_inbound = yes,
+ * and refuses any request whose Origin header names another site, so a
+ * web page elsewhere cannot make a browser post texts to a local daemon.
+ * From must be E.164 (+ and 8 to 15 digits). Delivery reports do not
+ * exist: the status webhook stays 404.
  *
  * A send is reported accepted only once its line is on disk: the lines
  * written in one loop turn share one fdatasync, and a new outbox file
@@ -19,17 +32,23 @@
 #include "autoconf.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "adapter.h"
 #include "compat.h"
@@ -53,6 +72,8 @@ TAILQ_HEAD(console_pending_list, console_pending);
 
 struct console {
 	char *path;
+	char *from;		   /* the sender's number, or NULL */
+	bool allow_remote_inbound; /* inbound webhook from any address */
 	int fd;
 	struct timeval delay;
 	struct console_pending_list pending; /* waiting for the delay */
@@ -74,6 +95,12 @@ static void console_report(struct console_pending *,
     const struct send_result *);
 static void console_on_delay(evutil_socket_t, short, void *);
 static void console_on_sync(evutil_socket_t, short, void *);
+static int console_verify(struct adapter *, const struct webhook_req *, char *,
+    size_t);
+static int console_parse_inbound(struct adapter *, const struct webhook_req *,
+    struct in_msg *, char *, size_t);
+static const char *console_reply_body(struct adapter *, enum webhook_kind,
+    const char **);
 
 const struct adapter_ops console_ops = {
     .name = "console",
@@ -81,10 +108,13 @@ const struct adapter_ops console_ops = {
     .init = console_init,
     .send = console_send,
     .free = console_free,
+    .verify = console_verify,
+    .parse_inbound = console_parse_inbound,
+    .reply_body = console_reply_body,
 };
 
 static const char *const console_keys[] = {"provider", "from", "rate", "burst",
-    "file", "delay", NULL};
+    "file", "delay", "allow_remote_inbound", NULL};
 
 static int
 console_init(struct adapter *ad, const struct config_section *sec, char *err,
@@ -93,6 +123,7 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 	struct console *c;
 	const char *file = NULL, *from = NULL;
 	unsigned delay_ms = 0;
+	bool remote = false;
 	char *path;
 
 	if (sec != NULL &&
@@ -104,7 +135,9 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 		    err, errlen) == -1))
 		return -1;
 	if (sec != NULL &&
-	    config_section_str(sec, "from", false, &from, err, errlen) == -1)
+	    (config_section_str(sec, "from", false, &from, err, errlen) == -1 ||
+		config_section_bool(sec, "allow_remote_inbound", &remote, err,
+		    errlen) == -1))
 		return -1;
 	if (from != NULL && !console_is_e164(from)) {
 		snprintf(err, errlen,
@@ -121,6 +154,8 @@ console_init(struct adapter *ad, const struct config_section *sec, char *err,
 		path = xstrdup(file);
 	c = xcalloc(1, sizeof(*c));
 	c->path = path;
+	c->from = from != NULL ? xstrdup(from) : NULL;
+	c->allow_remote_inbound = remote;
 	c->fd = -1;
 	c->delay.tv_sec = delay_ms / 1000;
 	c->delay.tv_usec = (delay_ms % 1000) * 1000;
@@ -339,5 +374,170 @@ console_free(struct adapter *ad)
 	if (c->fd != -1)
 		close(c->fd);
 	free(c->path);
+	free(c->from);
 	free(c);
+}
+
+/* True for a loopback address as text: 127.0.0.0/8, ::1, ::ffff:127.x. */
+static bool
+console_peer_is_loopback(const char *peer)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff};
+	static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 1};
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, peer, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, peer, a) != 1)
+		return false;
+	if (memcmp(a, one, sizeof(one)) == 0)
+		return true;
+	return memcmp(a, mapped, sizeof(mapped)) == 0 && a[12] == 127;
+}
+
+/*
+ * True if 'origin' (an Origin header) is the site the request came to:
+ * the scheme and authority of req->url, or http(s):// and the Host
+ * header (a browser on the listen address while public_url names
+ * another).
+ */
+static bool
+console_origin_is_own(const struct webhook_req *req, const char *origin)
+{
+	const char *host = webhook_header(req, "Host");
+	const char *u = req->url, *auth;
+	size_t n;
+
+	if ((auth = strstr(u, "://")) != NULL) {
+		n = (size_t)(auth + 3 - u) + strcspn(auth + 3, "/?#");
+		if (strlen(origin) == n && strncasecmp(origin, u, n) == 0)
+			return true;
+	}
+	if (host == NULL || *host == '\0')
+		return false;
+	if (strncasecmp(origin, "http://", 7) == 0)
+		return strcasecmp(origin + 7, host) == 0;
+	if (strncasecmp(origin, "https://", 8) == 0)
+		return strcasecmp(origin + 8, host) == 0;
+	return false;
+}
+
+/*
+ * No provider signs anything here: the peer must be loopback (unless
+ * allow_remote_inbound), and a browser's Origin must be our own site.
+ */
+static int
+console_verify(struct adapter *ad, const struct webhook_req *req, char *err,
+    size_t errlen)
+{
+	const struct console *c = ad->priv;
+	const char *origin = webhook_header(req, "Origin");
+
+	if (!c->allow_remote_inbound &&
+	    (req->peer == NULL || !console_peer_is_loopback(req->peer))) {
+		snprintf(err, errlen,
+		    "console: inbound only from loopback (set "
+		    "allow_remote_inbound = yes to take others)");
+		return -1;
+	}
+	if (origin != NULL && !console_origin_is_own(req, origin)) {
+		snprintf(err, errlen,
+		    "console: a page of another site (Origin "
+		    "header) posted this");
+		return -1;
+	}
+	return 0;
+}
+
+/* The first of 'a' and 'b' in the form fields or JSON object o. */
+static const char *
+console_field(const struct webhook_req *req, json_t *o, const char *a,
+    const char *b)
+{
+	const char *v;
+
+	if (o != NULL) {
+		v = json_string_value(json_object_get(o, a));
+		return v != NULL ? v : json_string_value(json_object_get(o, b));
+	}
+	v = webhook_param(req, a);
+	return v != NULL ? v : webhook_param(req, b);
+}
+
+/* True if the request's body is JSON (by Content-Type). */
+static bool
+console_is_json(const struct webhook_req *req)
+{
+	const char *ct = webhook_header(req, "Content-Type");
+
+	return ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/*
+ * From, Body and the optional Id of a form or JSON body (see the top of
+ * the file). Without an Id the text gets a random one: each request is a
+ * new text.
+ */
+static int
+console_parse_inbound(struct adapter *ad, const struct webhook_req *req,
+    struct in_msg *out, char *err, size_t errlen)
+{
+	const struct console *c = ad->priv;
+	const char *from, *body, *id;
+	unsigned char raw[12];
+	json_t *o = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (console_is_json(req) &&
+	    ((o = json_loadb(req->body, req->body_len, 0, NULL)) == NULL ||
+		!json_is_object(o))) {
+		json_decref(o);
+		snprintf(err, errlen, "console: the body is not a JSON object");
+		return -1;
+	}
+	from = console_field(req, o, "From", "from");
+	body = console_field(req, o, "Body", "body");
+	id = console_field(req, o, "Id", "id");
+	if (from == NULL || body == NULL)
+		snprintf(err, errlen, "console: inbound needs From and Body");
+	else if (!console_is_e164(from))
+		snprintf(err, errlen,
+		    "console: From must be an E.164 number (+ and 8 to 15 "
+		    "digits)");
+	else if (id != NULL && (*id == '\0' || strlen(id) > 64))
+		snprintf(err, errlen, "console: Id must be 1 to 64 characters");
+	else {
+		if (id != NULL)
+			snprintf(out->provider_id, sizeof(out->provider_id),
+			    "console-in-%s", id);
+		else {
+			if (RAND_bytes(raw, sizeof(raw)) != 1)
+				fatalx("console: no randomness");
+			strlcpy(out->provider_id, "console-in-",
+			    sizeof(out->provider_id));
+			for (i = 0; i < sizeof(raw); i++)
+				snprintf(out->provider_id + 11 + 2 * i, 3,
+				    "%02x", raw[i]);
+		}
+		strlcpy(out->from, from, sizeof(out->from));
+		strlcpy(out->to, c->from != NULL ? c->from : ad->name,
+		    sizeof(out->to));
+		out->body = xstrdup(body);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
+static const char *
+console_reply_body(struct adapter *ad, enum webhook_kind kind,
+    const char **ctype)
+{
+	(void)ad;
+	(void)kind;
+	*ctype = "application/json";
+	return "{\"received\":true}";
 }

@@ -166,6 +166,7 @@ static const struct config_key config_http_keys[] = {
     {CONFIG_KEY("api_token_file", CONFIG_T_PATH, CONFIG_OFF(api_token_file), 1,
 	PATH_MAX)},
     {CONFIG_KEY("public_url", CONFIG_T_URL, CONFIG_OFF(public_url), 1, 2048)},
+    {CONFIG_KEY("ui_dir", CONFIG_T_PATH, CONFIG_OFF(ui_dir), 1, PATH_MAX)},
     /* each connection holds a descriptor; a million is past any limit */
     {CONFIG_KEY("max_connections", CONFIG_T_UINT, CONFIG_OFF(max_connections),
 	1, 1000000)},
@@ -1411,6 +1412,7 @@ config_free(struct config *cfg)
 	free(cfg->api_token);
 	free(cfg->api_token_file);
 	free(cfg->public_url);
+	free(cfg->ui_dir);
 	free(cfg->client_ca_file);
 	free(cfg->db_path);
 	free(cfg->email_adapter);

@@ -76,6 +76,7 @@ struct config {
 	char *api_token;      /* NULL = use api_token_file */
 	char *api_token_file; /* default "<var_dir>/api.token" */
 	char *public_url;     /* base URL providers see; NULL = none */
+	char *ui_dir;	      /* serve /ui/ from here; NULL = embedded */
 	/* 0 = the default, 4096; main.c fits it to RLIMIT_NOFILE */
 	unsigned max_connections;
 	/* for the head and body of one request; default 30000 */

@@ -52,7 +52,9 @@
 #include "members.h"
 #include "metrics.h"
 #include "queue.h"
+#include "simulator.h"
 #include "store.h"
+#include "ui.h"
 #include "webhooks.h"
 #include "xmalloc.h"
 
@@ -92,6 +94,8 @@ struct daemon_state {
 	struct imports *imports;
 	struct email_links *links;
 	struct alerts *alerts;
+	struct ui *ui;
+	struct simulator *sim;
 	struct events *events;
 	char *token;
 	char *url;	/* http://ADDR:PORT of the listener, once bound */
@@ -113,6 +117,7 @@ static int main_run(struct daemon_state *);
 static void main_alert_metrics(void *, struct evbuffer *);
 static void main_on_listening(struct daemon_state *, unsigned);
 static void main_announce(struct daemon_state *, unsigned);
+static void main_announce_web(struct daemon_state *);
 
 static void
 main_usage(FILE *f)
@@ -406,6 +411,13 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
 	ds->alerts = alerts_new(ds->http, &ad);
+	ds->sim = simulator_new(ds->http,
+	    &(struct simulator_deps){.st = ds->st,
+		.api = ds->api,
+		.cfg = ds->cfg});
+	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
+		 errlen)) == NULL)
+		return -1;
 	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
 	return 0;
 }
@@ -449,6 +461,7 @@ main_announce(struct daemon_state *ds, unsigned port)
 			  "point at this address, which may not be the one "
 			  "people reach: set [http] public_url\"",
 		    ds->url);
+	main_announce_web(ds);
 	text = xasprintf("%s/\n", ds->url);
 	ds->url_file = xasprintf("%s/%s", ds->cfg->var_dir, CONFIG_URL_FILE);
 	if (fileutil_publish(ds->url_file, text, strlen(text),
@@ -461,6 +474,28 @@ main_announce(struct daemon_state *ds, unsigned port)
 		ds->url_file = NULL;
 	}
 	free(text);
+}
+
+/*
+ * The start-up banner's web lines: where the staff page and the phone
+ * simulator are, and how to log in.
+ */
+static void
+main_announce_web(struct daemon_state *ds)
+{
+	const struct config_sender *sim = simulator_sender(ds->cfg);
+
+	if (ds->cfg->api_token != NULL)
+		log_info("web_inbox url=%s/ui/ login=\"the token of [http] "
+			 "api_token, or one from outreachctl token create\"",
+		    ds->url);
+	else
+		log_info("web_inbox url=%s/ui/ login=\"the token in %s, or "
+			 "one from outreachctl token create\"",
+		    ds->url, ds->cfg->api_token_file);
+	if (sim != NULL)
+		log_info("web_simulator url=%s/ui/simulator sender=%s to=%s",
+		    ds->url, sim->name, sim->from != NULL ? sim->from : "-");
 }
 
 /* Everything after the configuration: returns the exit status. */
@@ -589,6 +624,8 @@ main_cleanup(struct daemon_state *ds)
 	http_free(ds->http);
 	api_free(ds->api);
 	alerts_free(ds->alerts);
+	ui_free(ds->ui);
+	simulator_free(ds->sim);
 	webhooks_free(ds->webhooks);
 	imports_free(ds->imports);
 	members_free(ds->members);

@@ -253,8 +253,8 @@ def test_unknown_sender_and_senders_without_webhooks(make_daemon):
     r = post_form(d, "/webhooks/%FF%FE%22x/status", params)
     assert r.status == 404, r
     assert r.error_message() == "no sender '???x'"
-    # The console adapter takes no webhooks.
-    r = post_form(d, "/webhooks/console/inbound", params)
+    # The console adapter takes texts (the phone simulator), no reports.
+    r = post_form(d, "/webhooks/console/status", params)
     assert r.status == 404, r
     assert r.error_message() == "sender console takes no webhooks"
     r = post_form(d, "/webhooks/tw/other", params)

@@ -1,0 +1,1 @@
+// smstext.js
