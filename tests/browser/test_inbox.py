@@ -1,0 +1,153 @@
+"""
+test_inbox.py - the staff inbox in headless chromium against an outreachd
+whose SMS sender is Twilio played by fakeprov: a member's text (a signed
+inbound webhook) appears in the open inbox without a reload, with its
+unread badge; the thread opens; a reply typed in the reply box shows its
+segment count and encoding as it is typed, is sent, reaches the fake
+provider, and its delivery status shows in the thread as the provider's
+callbacks arrive; the reply can be typed and sent with the keyboard.
+"""
+
+import re
+
+from conftest import wait_for
+from ui import (MEMBER, Keys, find_tid, find_tids, js, login_token,
+                member_texts, sent_to, text_of, twilio_daemon, type_into,
+                wait_text, wait_tid, wait_tids)
+
+
+def row_for(b, conv_id):
+    for r in find_tids(b, "conv-row"):
+        if r.get_attribute("data-id") == str(conv_id):
+            return r
+    return None
+
+
+def conv_id_of(d, phone=MEMBER):
+    """The member's conversation id, from the API (not the page)."""
+    r = d.api("GET", "/api/v1/conversations?status=all")
+    assert r.status == 200, r
+    ids = [c["id"] for c in r.json["conversations"]
+           if c["member"]["phone"] == phone]
+    return ids[0] if ids else None
+
+
+def open_inbox(b, d):
+    login_token(b, d)
+    wait_tid(b, "nav-inbox").click()
+    wait_tid(b, "conv-list")
+
+
+def test_inbound_text_appears_live_with_unread_badge(make_daemon, fakeprov,
+                                                     browser):
+    d = twilio_daemon(make_daemon, fakeprov)
+    open_inbox(browser, d)
+    browser.shot("empty-inbox")
+    assert not find_tids(browser, "conv-row")
+    # A marker proves the page is not reloaded: a reload would drop it.
+    js(browser, "window.__odNoReload = 1;")
+    member_texts(fakeprov, "Can I host a house meeting on Friday?")
+    cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")
+    row = wait_for(lambda: row_for(browser, cid), 15,
+                   what="conv-row data-id=%s without a reload" % cid)
+    assert js(browser, "return window.__odNoReload;") == 1, "page reloaded"
+    badge = wait_tid(browser, "conv-unread", within=row)
+    assert re.search(r"\b1\b", text_of(badge)), text_of(badge)
+    assert "house meeting" in text_of(row)
+    browser.shot("row-arrived")
+    # A second text from the same member: same row, two unread.
+    member_texts(fakeprov, "Also, can I bring my neighbours?")
+    wait_for(lambda: (lambda r: r is not None and re.search(
+        r"\b2\b", text_of(find_tid(browser, "conv-unread", within=r) or r))
+        and "neighbours" in text_of(r))(row_for(browser, cid)), 15,
+        what="the row updated to 2 unread")
+    assert len(find_tids(browser, "conv-row")) == 1
+    assert js(browser, "return window.__odNoReload;") == 1, "page reloaded"
+    browser.shot("row-updated")
+
+
+def test_reply_counter_send_and_status(make_daemon, fakeprov, browser):
+    d = twilio_daemon(make_daemon, fakeprov)
+    member_texts(fakeprov, "What time is the rally?")
+    cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")
+    open_inbox(browser, d)
+    wait_for(lambda: row_for(browser, cid), 15, what="conv-row").click()
+    thread = wait_tid(browser, "thread")
+    items = wait_tids(browser, "thread-item", 1, within=thread)
+    inbound = [i for i in items if i.get_attribute("data-direction") == "in"]
+    assert inbound, [i.get_attribute("outerHTML")[:200] for i in items]
+    assert text_of(wait_tid(browser, "thread-body", within=inbound[0])) \
+        .strip() == "What time is the rally?"
+    browser.shot("thread")
+    # Opening the thread marks it read (the badge goes).
+    wait_for(lambda: (lambda r: r is not None and not find_tids(
+        browser, "conv-unread", within=r))(row_for(browser, cid)), 15,
+        what="the unread badge gone once read")
+
+    box = wait_tid(browser, "reply-box")
+    reply = "Rally at 7pm at City Hall, bring a sign!"
+    type_into(box, reply)
+    c = wait_text(browser, "reply-counter",
+                  lambda t: "GSM-7" in t and re.search(r"\b1 segment", t))
+    assert str(len(reply)) in c, c
+    # One character outside GSM-7 turns the whole text into UCS-2.
+    box.send_keys(" \u0416")
+    wait_text(browser, "reply-counter",
+              lambda t: "UCS-2" in t and re.search(r"\b1 segment", t))
+    type_into(box, "x" * 161)
+    wait_text(browser, "reply-counter",
+              lambda t: "GSM-7" in t and re.search(r"\b2 segments", t))
+    browser.shot("counter-2-segments")
+    type_into(box, reply)
+    wait_text(browser, "reply-counter", lambda t: "GSM-7" in t and
+              re.search(r"\b1 segment", t))
+    browser.shot("reply-typed")
+    wait_tid(browser, "reply-send").click()
+
+    # The reply reaches the fake Twilio, to the member, from our sender.
+    wait_for(lambda: reply in sent_to(fakeprov), 15,
+             what="the reply at the fake provider")
+    assert sent_to(fakeprov).count(reply) == 1
+    # Its delivery status shows in the thread (fakeprov reports sent,
+    # then delivered), with no reload.
+    def out_item():
+        for i in find_tids(browser, "thread-item"):
+            if i.get_attribute("data-direction") != "out":
+                continue
+            body = find_tid(browser, "thread-body", within=i)
+            if body is not None and text_of(body).strip() == reply:
+                return i
+        return None
+    item = wait_for(out_item, 15, what="the reply in the thread")
+    wait_for(lambda: (out_item() or item).get_attribute("data-status")
+             == "delivered", 15, what="the reply's status 'delivered'")
+    browser.shot("reply-delivered")
+    assert (find_tid(browser, "reply-box").get_attribute("value") or "") \
+        == "", "the reply box was not cleared after sending"
+
+
+def test_reply_with_keyboard(make_daemon, fakeprov, browser):
+    """The reply box and its send button are reached with Tab and used
+    with Enter (on the button), no mouse."""
+    d = twilio_daemon(make_daemon, fakeprov)
+    member_texts(fakeprov, "Is the meeting still on?")
+    cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")
+    login_token(browser, d)
+    browser.driver.get(d.url() + "/ui/#/conversations/%d" % cid)
+    box = wait_tid(browser, "reply-box")
+    box.click()
+    box.send_keys("Yes, 6pm.")
+
+    def active_tid():
+        return js(browser, "var a = document.activeElement;"
+                  "return a && a.getAttribute('data-testid');")
+    for _ in range(10):
+        if active_tid() == "reply-send":
+            break
+        browser.driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert active_tid() == "reply-send", active_tid()
+    browser.shot("send-focused")
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(lambda: "Yes, 6pm." in sent_to(fakeprov), 15,
+             what="the reply at the fake provider")
+    browser.shot("sent")
