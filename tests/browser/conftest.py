@@ -30,6 +30,8 @@ Environment (besides the integration suite's):
                     (default: $OD_BUILDDIR/test-artifacts/browser)
   OD_CHROMIUM, OD_CHROMEDRIVER   the binaries (defaults above)
   OD_HEADFUL=1      show the window (needs a display), for debugging
+  OD_UI_DIR=web     daemons serve the page from that directory ([http]
+                    ui_dir) instead of the copy built into the binary
 """
 
 import importlib.util
@@ -63,6 +65,18 @@ make_daemon = _it.make_daemon
 daemon = _it.daemon
 
 from fakeprov import fakeprov  # noqa: E402,F401  (the fixture)
+
+# OD_UI_DIR=DIR: every test daemon serves the page from DIR ([http]
+# ui_dir) instead of the copy built into it: edit web/, rerun, no rebuild.
+UI_DIR = os.environ.get("OD_UI_DIR")
+if UI_DIR:
+    _default_conf = _it.default_conf
+
+    def _conf_with_ui_dir(d):
+        conf = _default_conf(d)
+        conf["http"]["ui_dir"] = str(Path(UI_DIR).resolve())
+        return conf
+    _it.default_conf = _conf_with_ui_dir
 
 CHROMIUM = os.environ.get("OD_CHROMIUM") or "/usr/bin/chromium"
 CHROMEDRIVER = os.environ.get("OD_CHROMEDRIVER") or "/usr/bin/chromedriver"

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from ui import goto, login_token, type_into, wait_text, wait_tid
+from ui import goto, login_token, type_into, wait_js, wait_text, wait_tid
 
 GSM_EXT = set("\f^{}\\[~]|\u20ac")
 EMOJI = "\U0001F600"		# outside the BMP: 2 UTF-16 units
@@ -112,8 +112,8 @@ def daemon_oracle(d, text):
 
 
 def test_js_segment_counter_agrees_with_daemon(daemon, browser):
-    goto(browser, daemon, "/login")
-    wait_tid(browser, "login-token")	# the page (and its scripts) loaded
+    goto(browser, daemon)
+    wait_js(browser, "return document.readyState === 'complete';")
     got = browser.driver.execute_async_script(
         JS_RUN, [t for _, t, _, _ in TABLE])
     assert "error" not in got, got
