@@ -21,8 +21,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "api.h"
 #include "compat.h"
@@ -34,6 +32,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "smstext.h"
+#include "staff.h"
 #include "store.h"
 #include "store_members.h"
 #include "xmalloc.h"
@@ -53,7 +52,7 @@ static const char *const api_message_fields[] = {"channel", "to", "body",
 
 struct api {
 	struct api_deps deps;
-	unsigned char token_hash[32];
+	struct staff *staff; /* api_set_staff(): who may call */
 	bool stopping;
 	api_metrics_fn *metrics_fn; /* api_add_metrics() */
 	void *metrics_arg;
@@ -80,22 +79,12 @@ static bool api_is_header_text(const char *);
 static int api_message_timing(struct api *, json_t *, struct queue_new *,
     char *, size_t);
 
-static void
-api_sha256(const char *s, unsigned char out[32])
-{
-	unsigned int len = 32;
-
-	if (EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL) != 1)
-		fatalx("api_sha256: EVP_Digest failed");
-}
-
 struct api *
 api_new(struct http_server *srv, const struct api_deps *deps)
 {
 	struct api *api = xcalloc(1, sizeof(*api));
 
 	api->deps = *deps;
-	api_sha256(deps->token, api->token_hash);
 	http_route(srv, HTTP_GET | HTTP_HEAD, "/healthz", api_healthz, api);
 	http_route(srv, HTTP_GET, "/metrics", api_metrics, api);
 	http_route(srv, HTTP_GET, "/api/v1/status", api_status, api);
@@ -163,30 +152,20 @@ api_free(struct api *api)
 	free(api);
 }
 
+void
+api_set_staff(struct api *api, struct staff *staff)
+{
+	api->staff = staff;
+}
+
 /*
- * Checks the bearer token; answers 401 itself when it fails. Hashes are
- * compared in constant time, so response timing says nothing about the
- * token.
+ * A staff member's token or session (staff.c does the work); answers
+ * 401 (403 for a session write without its CSRF token) itself.
  */
 bool
 api_authorized(struct api *api, struct http_req *req)
 {
-	const char *h = http_header(req, "Authorization");
-	unsigned char got[32];
-
-	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-		api_sha256(h + 7, got);
-		if (CRYPTO_memcmp(got, api->token_hash, sizeof(got)) == 0) {
-			req->auth.role = HTTP_ROLE_ADMIN;
-			req->auth.via = HTTP_AUTH_TOKEN;
-			return true;
-		}
-	}
-	http_add_header(req, "WWW-Authenticate", "Bearer realm=\"outreachd\"");
-	http_reply_error(req, 401, "unauthorized",
-	    h == NULL ? "missing Authorization: Bearer <token> header"
-		      : "invalid API token");
-	return false;
+	return staff_authorize(api->staff, req);
 }
 
 bool

@@ -3,7 +3,8 @@
  *
  * Contract:
  *  - api_new() registers its routes on the HTTP server; requests under
- *    /api/v1 need "Authorization: Bearer <token>".
+ *    /api/v1 need a staff member's "Authorization: Bearer <token>" or
+ *    web session (staff.h).
  *  - A message is answered 202 only after its row committed (doc/queue.md).
  *  - Errors are JSON {"error": {"code", "message"}} with the right status.
  *  - Dependencies are borrowed and must outlive the api. Loop thread only.
@@ -28,7 +29,7 @@ struct api_deps {
 	struct dispatch *dispatch;
 	struct metrics *metrics;
 	const struct config *cfg;
-	const char *token;  /* the bearer token that grants access */
+	const char *token;  /* the daemon's token (staff.h makes it valid) */
 	int64_t started_at; /* ms, for uptime */
 };
 
@@ -52,6 +53,9 @@ bool api_is_stopping(const struct api *api);
  */
 struct http_req;
 bool api_authorized(struct api *api, struct http_req *req);
+/* Who may call: the staff module (staff.h), set once before serving. */
+struct staff;
+void api_set_staff(struct api *api, struct staff *staff);
 /*
  * api_authorized() and the caller must be an admin: otherwise answers
  * 403 (or 401) itself and returns false. Staff management and the audit

@@ -173,6 +173,11 @@ static const struct config_key config_http_keys[] = {
     /* under 100 ms cuts off healthy clients; over 1 h is no deadline */
     {CONFIG_KEY("request_timeout", CONFIG_T_DURATION,
 	CONFIG_OFF(request_timeout_ms), 100, CONFIG_MS_H)},
+    /* web sessions: an idle one ends, and every one at its lifetime */
+    {CONFIG_KEY("session_idle", CONFIG_T_DURATION,
+	CONFIG_OFF(session_idle_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {CONFIG_KEY("session_lifetime", CONFIG_T_DURATION,
+	CONFIG_OFF(session_lifetime_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
     {.name = NULL},
 };
 
@@ -741,6 +746,8 @@ config_load(const char *path, config_warn_fn *warn, void *arg, char *err,
 	cfg->listen_port = 8080;
 	cfg->max_body = CONFIG_MIB;
 	cfg->request_timeout_ms = 30 * CONFIG_MS_S;
+	cfg->session_idle_ms = 12 * CONFIG_MS_H;
+	cfg->session_lifetime_ms = 7 * CONFIG_MS_D;
 	cfg->batch = 256;
 	cfg->max_in_flight = 512;
 	cfg->lease_ms = 60 * CONFIG_MS_S;

@@ -81,6 +81,10 @@ struct config {
 	unsigned max_connections;
 	/* for the head and body of one request; default 30000 */
 	unsigned request_timeout_ms;
+	/* web sessions (daemon/staff.c): idle end, default 12 h; absolute
+	 * end, default 7 days */
+	unsigned session_idle_ms;
+	unsigned session_lifetime_ms;
 
 	/* [http_client]: outbound HTTP to SMS providers */
 	unsigned client_connect_timeout_ms; /* default 5000 */

@@ -53,6 +53,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "simulator.h"
+#include "staff.h"
 #include "store.h"
 #include "ui.h"
 #include "webhooks.h"
@@ -94,6 +95,7 @@ struct daemon_state {
 	struct imports *imports;
 	struct email_links *links;
 	struct alerts *alerts;
+	struct staff *staff;
 	struct ui *ui;
 	struct simulator *sim;
 	struct events *events;
@@ -398,6 +400,16 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .api = ds->api,
 	    .cfg = ds->cfg};
 
+	/* first: staff #1 holds the daemon's token before anything runs */
+	if ((ds->staff = staff_new(&(struct staff_deps){.base = ds->base,
+		     .srv = ds->http,
+		     .api = ds->api,
+		     .st = ds->st,
+		     .cfg = ds->cfg,
+		     .token = ds->token},
+		 err, errlen)) == NULL)
+		return -1;
+	api_set_staff(ds->api, ds->staff);
 	ds->events = events_new(&(struct events_deps){.base = ds->base,
 	    .srv = ds->http,
 	    .api = ds->api,
@@ -621,6 +633,7 @@ main_cleanup(struct daemon_state *ds)
 	if (ds->sig_hup != NULL)
 		event_free(ds->sig_hup);
 	events_free(ds->events);
+	staff_free(ds->staff);
 	http_free(ds->http);
 	api_free(ds->api);
 	alerts_free(ds->alerts);

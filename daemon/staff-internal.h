@@ -1,0 +1,76 @@
+/*
+ * staff-internal.h - what the two halves of the staff module share:
+ * staff.c (authorization, sessions, login, logout, me, the audit hook)
+ * and staff_api.c (staff, tokens and audit routes). Only they include it.
+ *
+ * Contract:
+ *  - Loop thread only; the worker thread runs staff_hash_job's 'run'.
+ *  - Handlers answer changes from a store_on_commit() callback
+ *    (staff_reply_after_commit()), so a 2xx means the rows are on disk.
+ */
+#ifndef OD_STAFF_INTERNAL_H
+#define OD_STAFF_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "staff.h"
+
+struct auth_limiter;
+struct workq;
+
+struct staff {
+	struct staff_deps deps;
+	struct workq *wq;		 /* password hashes, off the loop */
+	struct auth_limiter *by_account; /* failed logins per email */
+	struct auth_limiter *by_peer;	 /* ... per client address */
+	int64_t idle_ms;		 /* [http] session_idle */
+	int64_t lifetime_ms;		 /* [http] session_lifetime */
+	bool secure;			 /* public_url is https: Secure */
+};
+
+/*
+ * A password to hash or verify on the worker. 'encoded' empty and
+ * 'verify' false: hash 'password' into 'encoded'. 'verify': check it
+ * against 'encoded' into 'match' (an empty 'encoded' hashes instead,
+ * costing the same, and never matches).
+ */
+struct staff_hash_job {
+	struct staff *s;
+	struct http_req *req;
+	bool verify;
+	char password[AUTH_PASSWORD_MAX + 1];
+	char encoded[AUTH_HASH_MAX];
+	bool ok;    /* the hash was made */
+	bool match; /* verify: it matched */
+	char err[128];
+	void (*done)(struct staff_hash_job *job, bool cancelled);
+	void *arg; /* for 'done' */
+	int64_t id;
+};
+
+/*
+ * Runs job on the worker, then job->done on the loop. On failure to
+ * queue, job->done runs at once with cancelled true.
+ */
+void staff_hash_submit(struct staff *s, struct staff_hash_job *job);
+/*
+ * Once the open group commits, answers req with 'code' and obj (consumed;
+ * NULL = no body), or 503 if the group failed.
+ */
+void staff_reply_after_commit(struct staff *s, struct http_req *req, int code,
+    json_t *obj);
+/* Answers 503 for a store failure 'err' during 'what', logging it. */
+void staff_store_error(struct http_req *req, const char *what, const char *err);
+/* Registers the staff, tokens and audit routes (staff_api.c). */
+void staff_api_routes(struct staff *s);
+/* A password's length rule: 0, or -1 with the reason in err. */
+int staff_password_check(const char *pw, char *err, size_t errlen);
+/* The role as the HTTP layer knows it. */
+int staff_role_of(const char *role);
+
+#endif

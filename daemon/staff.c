@@ -1,0 +1,659 @@
+/*
+ * staff.c - who may use the API (staff.h): bearer tokens and web
+ * sessions, login by password or token, logout, /me, CSRF, the login
+ * rate limits and the audit hook. The staff, tokens and audit routes are
+ * in staff_api.c.
+ *
+ * A request is authorized by one indexed read: the SHA-256 of its token
+ * or session cookie joined with the staff row (disabled members match
+ * nothing). A session's last use is written at most once per
+ * STAFF_TOUCH_MS (or a quarter of the idle timeout if shorter), so
+ * reading pages does not write on every request.
+ *
+ * Login by password: the account and the client address are checked
+ * against the limiters first (429 with Retry-After while locked out);
+ * then Argon2id runs on the worker thread. An unknown email, a disabled
+ * member or one without a password costs one hash as well and gets the
+ * same 401, so neither the answer nor its time tells which emails exist.
+ */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "auth.h"
+#include "compat.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "message.h"
+#include "staff-internal.h"
+#include "staff.h"
+#include "store.h"
+#include "store_staff.h"
+#include "workq.h"
+#include "xmalloc.h"
+
+#define STAFF_COOKIE	    "od_session"
+#define STAFF_TOUCH_MS	    60000
+#define STAFF_ACCOUNT_FAILS 5  /* failures before an account is locked */
+#define STAFF_PEER_FAILS    20 /* ... before an address is */
+#define STAFF_LOCK_MS	    30000
+#define STAFF_LOCK_MAX_MS   (15 * 60000)
+#define STAFF_FORGET_MS	    (15 * 60000)
+#define STAFF_KEY_MAX	    340
+
+static void staff_login(struct http_req *, void *);
+static void staff_logout(struct http_req *, void *);
+static void staff_me(struct http_req *, void *);
+static void staff_on_reply(void *, const struct http_req *, int);
+
+struct staff *
+staff_new(const struct staff_deps *deps, char *err, size_t errlen)
+{
+	struct staff *s = xcalloc(1, sizeof(*s));
+	const struct config *cfg = deps->cfg;
+	char hash[AUTH_HEX_LEN];
+	int rc;
+
+	s->deps = *deps;
+	s->idle_ms = cfg->session_idle_ms;
+	s->lifetime_ms = cfg->session_lifetime_ms;
+	s->secure = cfg->public_url != NULL &&
+	    strncasecmp(cfg->public_url, "https://", 8) == 0;
+	s->by_account =
+	    auth_limiter_new(&(struct auth_limit_conf){STAFF_ACCOUNT_FAILS,
+		STAFF_LOCK_MS, STAFF_LOCK_MAX_MS, STAFF_FORGET_MS});
+	s->by_peer =
+	    auth_limiter_new(&(struct auth_limit_conf){STAFF_PEER_FAILS,
+		STAFF_LOCK_MS, STAFF_LOCK_MAX_MS, STAFF_FORGET_MS});
+	if ((s->wq = workq_new(deps->base, 1, err, errlen)) == NULL) {
+		staff_free(s);
+		return NULL;
+	}
+	auth_sha256_hex(deps->token, hash);
+	if ((rc = store_staff_bootstrap(deps->st, hash, msg_now_ms(), err,
+		 errlen)) == -1 ||
+	    store_flush(deps->st, err, errlen) == -1) {
+		staff_free(s);
+		return NULL;
+	}
+	if (rc == STAFF_BOOT_CREATED)
+		log_info("staff_created id=1 name=Administrator role=admin "
+			 "reason=\"first start: the daemon's API token is "
+			 "its token\"");
+	else if (rc == STAFF_BOOT_ROTATED || rc == STAFF_BOOT_ATTACHED)
+		log_info("api_token_updated reason=\"the daemon's API token "
+			 "changed; the old one no longer works\"");
+	else if (rc == STAFF_BOOT_REVOKED)
+		log_warnx("api_token_revoked reason=\"the daemon's API token "
+			  "was revoked through the API; set a new one to use "
+			  "it again\"");
+	http_route(deps->srv, HTTP_POST, "/api/v1/login", staff_login, s);
+	http_route(deps->srv, HTTP_POST, "/api/v1/logout", staff_logout, s);
+	http_route(deps->srv, HTTP_GET, "/api/v1/me", staff_me, s);
+	staff_api_routes(s);
+	http_set_reply_hook(deps->srv, staff_on_reply, s);
+	return s;
+}
+
+void
+staff_free(struct staff *s)
+{
+	if (s == NULL)
+		return;
+	workq_free(s->wq);
+	auth_limiter_free(s->by_account);
+	auth_limiter_free(s->by_peer);
+	free(s);
+}
+
+int
+staff_role_of(const char *role)
+{
+	if (strcmp(role, "admin") == 0)
+		return HTTP_ROLE_ADMIN;
+	if (strcmp(role, "organizer") == 0)
+		return HTTP_ROLE_ORGANIZER;
+	return HTTP_ROLE_NONE;
+}
+
+void
+staff_store_error(struct http_req *req, const char *what, const char *err)
+{
+	log_warnx("staff_store_failed what=%s error=\"%s\"", what, err);
+	http_reply_error(req, 503, "unavailable", "store: %s", err);
+}
+
+/* ---- authorization ------------------------------------------------ */
+
+/* The session cookie's value into sid: true if the request has one. */
+static bool
+staff_session_cookie(const struct http_req *req, char sid[AUTH_HEX_LEN])
+{
+	const char *h = http_header(req, "Cookie");
+
+	return h != NULL && auth_cookie(h, STAFF_COOKIE, sid, AUTH_HEX_LEN);
+}
+
+static void
+staff_fill(struct http_req *req, const struct staff_auth *a,
+    enum http_auth_via via)
+{
+	req->auth.staff_id = a->staff_id;
+	req->auth.role = staff_role_of(a->role);
+	req->auth.via = via;
+	req->auth.session_id = a->session_id;
+}
+
+static bool
+staff_unauthorized(struct http_req *req, const char *why)
+{
+	http_add_header(req, "WWW-Authenticate", "Bearer realm=\"outreachd\"");
+	http_reply_error(req, 401, "unauthorized", "%s", why);
+	return false;
+}
+
+/* Through the session cookie sid: its CSRF token on writes, the touch. */
+static bool
+staff_by_session(struct staff *s, struct http_req *req, const char *sid)
+{
+	char hash[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN], err[256];
+	const char *given;
+	struct staff_auth a;
+	int64_t now = msg_now_ms(), every;
+	int rc;
+
+	auth_sha256_hex(sid, hash);
+	rc = store_session_auth(s->deps.st, hash, now, s->idle_ms, &a, err,
+	    sizeof(err));
+	if (rc == -1) {
+		staff_store_error(req, "session", err);
+		return false;
+	}
+	if (rc == 0)
+		return staff_unauthorized(req,
+		    "the session expired or was logged out: log in again");
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		auth_csrf(sid, csrf);
+		given = http_header(req, "X-CSRF-Token");
+		if (given == NULL || !auth_equal(given, csrf)) {
+			log_info("csrf_refused staff=%lld method=%s path=%s",
+			    (long long)a.staff_id,
+			    http_method_to_text(req->method), req->path);
+			http_reply_error(req, 403, "csrf",
+			    given == NULL ? "missing X-CSRF-Token header"
+					  : "wrong X-CSRF-Token");
+			return false;
+		}
+	}
+	every =
+	    s->idle_ms / 4 < STAFF_TOUCH_MS ? s->idle_ms / 4 : STAFF_TOUCH_MS;
+	if (now - a.last_seen_at >= every &&
+	    store_session_touch(s->deps.st, a.session_id, now, err,
+		sizeof(err)) == -1)
+		log_warnx("session_touch_failed error=\"%s\"", err);
+	staff_fill(req, &a, HTTP_AUTH_SESSION);
+	return true;
+}
+
+bool
+staff_authorize(struct staff *s, struct http_req *req)
+{
+	const char *h = http_header(req, "Authorization");
+	char hash[AUTH_HEX_LEN], sid[AUTH_HEX_LEN], err[256];
+	struct staff_auth a;
+	int rc;
+
+	if (s == NULL) /* not set up (a harness without staff) */
+		return staff_unauthorized(req, "no staff accounts");
+	if (h != NULL) {
+		if (strncasecmp(h, "Bearer ", 7) != 0)
+			return staff_unauthorized(req,
+			    "Authorization must be: Bearer <token>");
+		auth_sha256_hex(h + 7, hash);
+		rc = store_token_auth(s->deps.st, hash, &a, err, sizeof(err));
+		if (rc == -1) {
+			staff_store_error(req, "token", err);
+			return false;
+		}
+		if (rc == 0)
+			return staff_unauthorized(req, "invalid API token");
+		staff_fill(req, &a, HTTP_AUTH_TOKEN);
+		return true;
+	}
+	if (staff_session_cookie(req, sid))
+		return staff_by_session(s, req, sid);
+	return staff_unauthorized(req,
+	    "missing Authorization: Bearer <token> header");
+}
+
+/* ---- replies after commit ----------------------------------------- */
+
+struct staff_pending {
+	struct http_req *req;
+	int code;
+	json_t *obj;
+};
+
+static void
+staff_on_commit(void *arg, bool ok)
+{
+	struct staff_pending *p = arg;
+
+	if (!ok) {
+		json_decref(p->obj);
+		http_reply_error(p->req, 503, "unavailable",
+		    "the store could not commit; nothing changed");
+	} else if (p->obj != NULL)
+		http_reply_json(p->req, p->code, p->obj);
+	else
+		http_reply(p->req, p->code, NULL, NULL, 0);
+	free(p);
+}
+
+void
+staff_reply_after_commit(struct staff *s, struct http_req *req, int code,
+    json_t *obj)
+{
+	struct staff_pending *p = xcalloc(1, sizeof(*p));
+
+	p->req = req;
+	p->code = code;
+	p->obj = obj;
+	store_on_commit(s->deps.st, staff_on_commit, p);
+}
+
+/* ---- the worker: Argon2id off the loop ---------------------------- */
+
+static void
+staff_hash_run(void *arg)
+{
+	struct staff_hash_job *job = arg;
+	char scratch[AUTH_HASH_MAX];
+
+	if (job->verify && job->encoded[0] != '\0') {
+		job->ok = true;
+		job->match =
+		    auth_password_verify(job->encoded, job->password) == 1;
+	} else if (job->verify) {
+		/* no account: the same work, never a match */
+		job->ok = auth_password_hash(job->password, scratch,
+			      sizeof(scratch), job->err, sizeof(job->err)) == 0;
+		job->match = false;
+	} else
+		job->ok =
+		    auth_password_hash(job->password, job->encoded,
+			sizeof(job->encoded), job->err, sizeof(job->err)) == 0;
+	OPENSSL_cleanse(job->password, sizeof(job->password));
+}
+
+static void
+staff_hash_done(void *arg, bool cancelled)
+{
+	struct staff_hash_job *job = arg;
+
+	job->done(job, cancelled);
+}
+
+void
+staff_hash_submit(struct staff *s, struct staff_hash_job *job)
+{
+	if (workq_submit(s->wq, staff_hash_run, staff_hash_done, job) == -1)
+		job->done(job, true);
+}
+
+int
+staff_password_check(const char *pw, char *err, size_t errlen)
+{
+	size_t n = strlen(pw);
+
+	if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX) {
+		snprintf(err, errlen, "password: %d to %d characters",
+		    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- login -------------------------------------------------------- */
+
+/* The limiter keys of an attempt: the account (if any) and the peer. */
+struct staff_keys {
+	char account[STAFF_KEY_MAX];
+	char peer[STAFF_KEY_MAX];
+};
+
+/* 429 with Retry-After if either key is locked out: true if answered. */
+static bool
+staff_locked(struct staff *s, struct http_req *req, const struct staff_keys *k)
+{
+	int64_t now = msg_now_ms(), w1 = 0, w2, w;
+	char secs[24];
+
+	if (k->account[0] != '\0')
+		w1 = auth_limiter_wait(s->by_account, k->account, now);
+	w2 = auth_limiter_wait(s->by_peer, k->peer, now);
+	if ((w = w1 > w2 ? w1 : w2) == 0)
+		return false;
+	snprintf(secs, sizeof(secs), "%lld", (long long)((w + 999) / 1000));
+	log_info("login_rate_limited %s peer=%s retry_after_s=%s",
+	    w1 > 0 ? "by=account" : "by=address", k->peer + 5, secs);
+	http_add_header(req, "Retry-After", secs);
+	http_reply_error(req, 429, "rate_limited",
+	    "too many failed logins: try again in %s seconds", secs);
+	return true;
+}
+
+static void
+staff_login_failed(struct staff *s, struct http_req *req,
+    const struct staff_keys *k)
+{
+	int64_t now = msg_now_ms();
+
+	if (k->account[0] != '\0')
+		auth_limiter_fail(s->by_account, k->account, now);
+	auth_limiter_fail(s->by_peer, k->peer, now);
+	log_info("login_failed peer=%s", k->peer + 5);
+	http_reply_error(req, 401, "unauthorized",
+	    "wrong email or password, or invalid token");
+}
+
+/* Starts a session of staff_id and answers it after commit. */
+static void
+staff_session_start(struct staff *s, struct http_req *req,
+    const struct staff_auth *a, const char *via)
+{
+	char sid[AUTH_HEX_LEN], hash[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN];
+	char err[256], *cookie;
+	int64_t now = msg_now_ms(), id;
+	json_t *who;
+
+	if (auth_random_hex(sid) == -1) {
+		http_reply_error(req, 503, "unavailable", "no randomness");
+		return;
+	}
+	auth_sha256_hex(sid, hash);
+	auth_csrf(sid, csrf);
+	if ((id = store_session_create(s->deps.st,
+		 &(struct session_new){.staff_id = a->staff_id,
+		     .id_hash = hash,
+		     .via = via,
+		     .peer = http_peer(req),
+		     .now = now,
+		     .expires_at = now + s->lifetime_ms},
+		 err, sizeof(err))) == -1 ||
+	    (who = store_staff_json(s->deps.st, a->staff_id, err,
+		 sizeof(err))) == NULL) {
+		staff_store_error(req, "login", err);
+		return;
+	}
+	cookie = xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; "
+			   "Max-Age=%lld%s",
+	    STAFF_COOKIE, sid, (long long)(s->lifetime_ms / 1000),
+	    s->secure ? "; Secure" : "");
+	http_add_header(req, "Set-Cookie", cookie);
+	http_add_header(req, "Cache-Control", "no-store");
+	free(cookie);
+	OPENSSL_cleanse(sid, sizeof(sid));
+	staff_fill(req, a, HTTP_AUTH_SESSION);
+	req->auth.session_id = id;
+	log_info("login staff=%lld via=%s peer=%s", (long long)a->staff_id, via,
+	    http_peer(req));
+	staff_reply_after_commit(s, req, 200,
+	    json_pack("{s:o, s:s}", "staff", who, "csrf", csrf));
+}
+
+/* The password was checked on the worker. */
+static void
+staff_login_checked(struct staff_hash_job *job, bool cancelled)
+{
+	struct staff *s = job->s;
+	struct staff_keys *k = job->arg;
+	struct staff_auth a = {.staff_id = job->id};
+	struct staff_row row;
+	char err[256];
+	int rc;
+
+	if (cancelled || !job->ok) {
+		http_reply_error(job->req, 503, "unavailable",
+		    "cannot check the password now%s%s",
+		    job->err[0] != '\0' ? ": " : "", job->err);
+	} else if (!job->match || job->id == 0) {
+		staff_login_failed(s, job->req, k);
+	} else if ((rc = store_staff_get(s->deps.st, job->id, &row, err,
+			sizeof(err))) != 1 ||
+	    row.disabled) {
+		/* disabled while the hash ran */
+		if (rc == -1)
+			staff_store_error(job->req, "login", err);
+		else
+			staff_login_failed(s, job->req, k);
+	} else {
+		auth_limiter_clear(s->by_account, k->account);
+		strlcpy(a.role, row.role, sizeof(a.role));
+		staff_session_start(s, job->req, &a, "password");
+	}
+	free(k);
+	free(job);
+}
+
+/* {"email", "password"}: the hash check goes to the worker. */
+static void
+staff_login_password(struct staff *s, struct http_req *req,
+    struct staff_keys *k, const char *email, const char *pw)
+{
+	struct staff_hash_job *job;
+	struct staff_row row;
+	char err[256];
+	int rc;
+
+	if ((rc = store_staff_by_email(s->deps.st, email, &row, err,
+		 sizeof(err))) == -1) {
+		staff_store_error(req, "login", err);
+		free(k);
+		return;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->req = req;
+	job->verify = true;
+	job->arg = k;
+	job->done = staff_login_checked;
+	strlcpy(job->password, pw, sizeof(job->password));
+	if (rc == 1 && !row.disabled && row.password_hash[0] != '\0') {
+		job->id = row.id;
+		strlcpy(job->encoded, row.password_hash, sizeof(job->encoded));
+	}
+	OPENSSL_cleanse(row.password_hash, sizeof(row.password_hash));
+	staff_hash_submit(s, job);
+}
+
+/* {"token"}: one read. */
+static void
+staff_login_token(struct staff *s, struct http_req *req, struct staff_keys *k,
+    const char *token)
+{
+	char hash[AUTH_HEX_LEN], err[256];
+	struct staff_auth a;
+	int rc;
+
+	auth_sha256_hex(token, hash);
+	rc = store_token_auth(s->deps.st, hash, &a, err, sizeof(err));
+	if (rc == -1)
+		staff_store_error(req, "login", err);
+	else if (rc == 0)
+		staff_login_failed(s, req, k);
+	else
+		staff_session_start(s, req, &a, "token");
+	free(k);
+}
+
+/*
+ * Answers a locked-out attempt 429, and one whose password is too long to
+ * be anyone's 401: true if it answered.
+ */
+static bool
+staff_login_refused(struct staff *s, struct http_req *req,
+    const struct staff_keys *k, const char *pw)
+{
+	if (staff_locked(s, req, k))
+		return true;
+	if (pw != NULL && strlen(pw) > AUTH_PASSWORD_MAX) {
+		staff_login_failed(s, req, k);
+		return true;
+	}
+	return false;
+}
+
+/* Lowercases the email into k->account ("account:EMAIL"). */
+static void
+staff_account_key(struct staff_keys *k, const char *email)
+{
+	char *p;
+
+	snprintf(k->account, sizeof(k->account), "account:%s", email);
+	for (p = k->account; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+static void
+staff_login(struct http_req *req, void *arg)
+{
+	static const char *const known[] = {"email", "password", "token", NULL};
+	struct staff *s = arg;
+	struct staff_keys *k;
+	const char *email, *pw, *token;
+	char err[256];
+	json_t *o;
+
+	if (api_is_stopping(s->deps.api)) {
+		http_reply_error(req, 503, "unavailable", "shutting down");
+		return;
+	}
+	if ((o = api_read_object(req)) == NULL)
+		return;
+	email = json_string_value(json_object_get(o, "email"));
+	pw = json_string_value(json_object_get(o, "password"));
+	token = json_string_value(json_object_get(o, "token"));
+	err[0] = '\0';
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
+	    ((token == NULL) == (email == NULL || pw == NULL)) ||
+	    (token != NULL && (email != NULL || pw != NULL))) {
+		json_decref(o);
+		http_reply_error(req, 422, "invalid", "%s",
+		    err[0] != '\0' ? err
+				   : "give {\"email\", \"password\"} or "
+				     "{\"token\"} (strings)");
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	snprintf(k->peer, sizeof(k->peer), "peer:%s", http_peer(req));
+	if (email != NULL)
+		staff_account_key(k, email);
+	if (staff_login_refused(s, req, k, pw)) {
+		free(k);
+		json_decref(o);
+		return;
+	}
+	if (token != NULL)
+		staff_login_token(s, req, k, token);
+	else
+		staff_login_password(s, req, k, k->account + 8, pw);
+	json_decref(o);
+}
+
+/* ---- logout, me ------------------------------------------------------- */
+
+static void
+staff_logout(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	char err[256], *cookie;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	if (req->auth.via == HTTP_AUTH_SESSION &&
+	    store_session_revoke(s->deps.st, req->auth.session_id, msg_now_ms(),
+		err, sizeof(err)) == -1) {
+		staff_store_error(req, "logout", err);
+		return;
+	}
+	cookie = xasprintf("%s=; Path=/; HttpOnly; SameSite=Strict; "
+			   "Max-Age=0%s",
+	    STAFF_COOKIE, s->secure ? "; Secure" : "");
+	http_add_header(req, "Set-Cookie", cookie);
+	free(cookie);
+	log_info("logout staff=%lld", (long long)req->auth.staff_id);
+	staff_reply_after_commit(s, req, 204, NULL);
+}
+
+static void
+staff_me(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	char sid[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN], err[256];
+	json_t *who;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	if ((who = store_staff_json(s->deps.st, req->auth.staff_id, err,
+		 sizeof(err))) == NULL) {
+		staff_store_error(req, "me", err);
+		return;
+	}
+	if (req->auth.via == HTTP_AUTH_SESSION &&
+	    staff_session_cookie(req, sid)) {
+		auth_csrf(sid, csrf);
+		http_reply_json(req, 200,
+		    json_pack("{s:o, s:s}", "staff", who, "csrf", csrf));
+	} else
+		http_reply_json(req, 200,
+		    json_pack("{s:o, s:n}", "staff", who, "csrf"));
+}
+
+/* ---- the audit log -------------------------------------------------- */
+
+/*
+ * Every successful change under /api/v1 by a staff member: one row. It
+ * joins the next group (the change itself committed before its reply).
+ */
+static void
+staff_on_reply(void *arg, const struct http_req *req, int code)
+{
+	struct staff *s = arg;
+	const char *loc;
+	char action[160], err[256];
+	json_t *d;
+	char *detail;
+
+	if (req->auth.staff_id == 0 || code < 200 || code > 299 ||
+	    req->method == HTTP_GET || req->method == HTTP_HEAD ||
+	    req->path == NULL || strncmp(req->path, "/api/v1/", 8) != 0)
+		return;
+	snprintf(action, sizeof(action), "%s %s",
+	    http_method_to_text(req->method), req->route);
+	d = json_pack("{s:i, s:s}", "status", code, "via",
+	    req->auth.via == HTTP_AUTH_SESSION ? "session" : "token");
+	if ((loc = http_reply_header(req, "Location")) != NULL)
+		json_object_set_new(d, "location", json_string(loc));
+	detail = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	if (store_audit_add(s->deps.st,
+		&(struct audit_entry){.staff_id = req->auth.staff_id,
+		    .action = action,
+		    .target = req->path,
+		    .detail = detail,
+		    .now = msg_now_ms()},
+		err, sizeof(err)) == -1)
+		log_warnx("audit_failed action=\"%s\" staff=%lld error=\"%s\"",
+		    action, (long long)req->auth.staff_id, err);
+	free(detail);
+}

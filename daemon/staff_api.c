@@ -1,0 +1,654 @@
+/*
+ * staff_api.c - /api/v1/staff, /api/v1/tokens and /api/v1/audit
+ * (staff.h, doc/staff.md).
+ *
+ * Staff management and the audit log are for admins; any staff member
+ * may list staff (the assign menu: organizers see names and roles, not
+ * emails) and manage its own tokens. A new password is hashed on the
+ * worker before the row is written. Changes are answered after their
+ * group commits. The last enabled admin can be neither disabled nor
+ * demoted, so the API can always be administered.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "auth.h"
+#include "compat.h"
+#include "email_addr.h"
+#include "http.h"
+#include "log.h"
+#include "message.h"
+#include "staff-internal.h"
+#include "store_staff.h"
+#include "xmalloc.h"
+
+#define STAFF_NAME_MAX	 200
+#define STAFF_AUDIT_PAGE 50
+#define STAFF_AUDIT_MAX	 500
+
+/* A staff write waiting for its password hash. Strings are copies. */
+struct staff_write {
+	struct staff *s;
+	struct http_req *req;
+	int64_t id; /* 0 = create */
+	char name[STAFF_NAME_MAX + 1];
+	char email[321];
+	char role[16];
+	struct staff_patch patch;
+	bool has_password;
+};
+
+static void st_list(struct http_req *, void *);
+static void st_create(struct http_req *, void *);
+static void st_one(struct http_req *, void *);
+static void tok_list(struct http_req *, void *);
+static void tok_create(struct http_req *, void *);
+static void tok_delete(struct http_req *, void *);
+static void audit_list(struct http_req *, void *);
+
+void
+staff_api_routes(struct staff *s)
+{
+	struct http_server *srv = s->deps.srv;
+
+	http_route(srv, HTTP_GET, "/api/v1/staff", st_list, s);
+	http_route(srv, HTTP_POST, "/api/v1/staff", st_create, s);
+	http_route(srv, HTTP_GET | HTTP_PATCH, "/api/v1/staff/{id}", st_one, s);
+	http_route(srv, HTTP_GET, "/api/v1/tokens", tok_list, s);
+	http_route(srv, HTTP_POST, "/api/v1/tokens", tok_create, s);
+	http_route(srv, HTTP_DELETE, "/api/v1/tokens/{id}", tok_delete, s);
+	http_route(srv, HTTP_GET, "/api/v1/audit", audit_list, s);
+}
+
+/* A positive decimal id, or 0. */
+static int64_t
+st_parse_id(const char *t)
+{
+	char *end;
+	long long v;
+
+	if (t == NULL || *t < '1' || *t > '9')
+		return 0;
+	v = strtoll(t, &end, 10);
+	return *end == '\0' && v > 0 ? (int64_t)v : 0;
+}
+
+/* A string field: absent (NULL, 0), a string (0), else -1 with err. */
+static int
+st_str(json_t *o, const char *key, const char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "%s: must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* A name: 1..STAFF_NAME_MAX bytes, no control characters. */
+static int
+st_check_name(const char *name, char *err, size_t errlen)
+{
+	const unsigned char *p;
+
+	if (*name == '\0' || strlen(name) > STAFF_NAME_MAX) {
+		snprintf(err, errlen, "name: 1 to %d characters",
+		    STAFF_NAME_MAX);
+		return -1;
+	}
+	for (p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(err, errlen,
+			    "name: must not hold control characters");
+			return -1;
+		}
+	return 0;
+}
+
+static int
+st_check_role(const char *role, char *err, size_t errlen)
+{
+	if (staff_role_of(role) == HTTP_ROLE_NONE) {
+		snprintf(err, errlen,
+		    "role: must be \"admin\" or \"organizer\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- GET /api/v1/staff -------------------------------------------- */
+
+static void
+st_list(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	char err[256];
+	json_t *a;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	if ((a = store_staff_list_json(s->deps.st,
+		 req->auth.role == HTTP_ROLE_ADMIN, err, sizeof(err))) ==
+	    NULL) {
+		staff_store_error(req, "staff list", err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "staff", a));
+}
+
+/* ---- writes: after the hash (if any), the row --------------------- */
+
+static void
+st_write_row(struct staff_write *w, const char *hash)
+{
+	struct staff *s = w->s;
+	char err[256], loc[64];
+	int64_t id = w->id, now = msg_now_ms();
+	json_t *o;
+	int rc;
+
+	if (id == 0) {
+		id = store_staff_create(s->deps.st,
+		    &(struct staff_new){.name = w->name,
+			.email = w->email,
+			.role = w->role,
+			.password_hash = hash,
+			.now = now},
+		    err, sizeof(err));
+		if (id == 0) {
+			http_reply_error(w->req, 409, "conflict",
+			    "email: a staff member has it already");
+			return;
+		}
+		rc = id > 0 ? 1 : -1;
+	} else {
+		w->patch.now = now;
+		if (w->has_password)
+			w->patch.password_hash = hash;
+		rc = store_staff_update(s->deps.st, id, &w->patch, err,
+		    sizeof(err));
+	}
+	if (rc == 0) {
+		http_reply_error(w->req, 404, "not_found",
+		    "no staff member %lld", (long long)id);
+		return;
+	}
+	if (rc == -1 ||
+	    (o = store_staff_json(s->deps.st, id, err, sizeof(err))) == NULL) {
+		staff_store_error(w->req, "staff write", err);
+		return;
+	}
+	if (w->id == 0) {
+		snprintf(loc, sizeof(loc), "/api/v1/staff/%lld", (long long)id);
+		http_add_header(w->req, "Location", loc);
+	}
+	log_info("staff_%s id=%lld by=%lld", w->id == 0 ? "created" : "updated",
+	    (long long)id, (long long)w->req->auth.staff_id);
+	staff_reply_after_commit(s, w->req, w->id == 0 ? 201 : 200, o);
+}
+
+static void
+st_hashed(struct staff_hash_job *job, bool cancelled)
+{
+	struct staff_write *w = job->arg;
+
+	if (cancelled || !job->ok)
+		http_reply_error(w->req, 503, "unavailable",
+		    "cannot hash the password now%s%s",
+		    job->err[0] != '\0' ? ": " : "", job->err);
+	else
+		st_write_row(w, job->encoded);
+	OPENSSL_cleanse(job->encoded, sizeof(job->encoded));
+	free(w);
+	free(job);
+}
+
+/* Writes w now, or after hashing pw (NULL = no new password). */
+static void
+st_write(struct staff_write *w, const char *pw)
+{
+	struct staff_hash_job *job;
+
+	if (pw == NULL) {
+		st_write_row(w, NULL);
+		free(w);
+		return;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->s = w->s;
+	job->req = w->req;
+	job->arg = w;
+	job->done = st_hashed;
+	strlcpy(job->password, pw, sizeof(job->password));
+	staff_hash_submit(w->s, job);
+}
+
+/* ---- POST /api/v1/staff ------------------------------------------- */
+
+static int
+st_parse_new(json_t *o, struct staff_write *w, const char **pw, char *err,
+    size_t errlen)
+{
+	static const char *const known[] = {"name", "email", "role", "password",
+	    NULL};
+	const char *name, *email, *role;
+	char why[160];
+
+	if (api_check_fields(o, known, err, errlen) == -1 ||
+	    st_str(o, "name", &name, err, errlen) == -1 ||
+	    st_str(o, "email", &email, err, errlen) == -1 ||
+	    st_str(o, "role", &role, err, errlen) == -1 ||
+	    st_str(o, "password", pw, err, errlen) == -1)
+		return -1;
+	if (name == NULL || email == NULL || role == NULL) {
+		snprintf(err, errlen, "%s: required",
+		    name == NULL	? "name"
+			: email == NULL ? "email"
+					: "role");
+		return -1;
+	}
+	if (st_check_name(name, err, errlen) == -1 ||
+	    st_check_role(role, err, errlen) == -1 ||
+	    (*pw != NULL && staff_password_check(*pw, err, errlen) == -1))
+		return -1;
+	if (email_addr_normalize(email, w->email, sizeof(w->email), why,
+		sizeof(why)) == -1) {
+		snprintf(err, errlen, "email: %s", why);
+		return -1;
+	}
+	strlcpy(w->name, name, sizeof(w->name));
+	strlcpy(w->role, role, sizeof(w->role));
+	return 0;
+}
+
+static void
+st_create(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	struct staff_write *w;
+	const char *pw = NULL;
+	char err[512];
+	json_t *o;
+
+	if (!api_require_admin(s->deps.api, req))
+		return;
+	if ((o = api_read_object(req)) == NULL)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->req = req;
+	if (st_parse_new(o, w, &pw, err, sizeof(err)) == -1) {
+		json_decref(o);
+		free(w);
+		http_reply_error(req, 422, "invalid", "%s", err);
+		return;
+	}
+	st_write(w, pw);
+	json_decref(o);
+}
+
+/* ---- GET|PATCH /api/v1/staff/{id} --------------------------------- */
+
+/* Reads the PATCH body into w->patch (strings copied into w). */
+static int
+st_parse_patch(json_t *o, struct staff_write *w, const char **pw, char *err,
+    size_t errlen)
+{
+	static const char *const known[] = {"name", "role", "password",
+	    "disabled", NULL};
+	struct staff_patch *p = &w->patch;
+	const char *name, *role;
+	json_t *v;
+
+	if (api_check_fields(o, known, err, errlen) == -1 ||
+	    st_str(o, "name", &name, err, errlen) == -1 ||
+	    st_str(o, "role", &role, err, errlen) == -1)
+		return -1;
+	if ((name != NULL && st_check_name(name, err, errlen) == -1) ||
+	    (role != NULL && st_check_role(role, err, errlen) == -1))
+		return -1;
+	if (name != NULL) {
+		p->set_name = true;
+		strlcpy(w->name, name, sizeof(w->name));
+		p->name = w->name;
+	}
+	if (role != NULL) {
+		p->set_role = true;
+		strlcpy(w->role, role, sizeof(w->role));
+		p->role = w->role;
+	}
+	if ((v = json_object_get(o, "disabled")) != NULL) {
+		if (!json_is_boolean(v)) {
+			snprintf(err, errlen,
+			    "disabled: must be true or false");
+			return -1;
+		}
+		p->set_disabled = true;
+		p->disabled = json_is_true(v);
+	}
+	if ((v = json_object_get(o, "password")) != NULL) {
+		if (!json_is_null(v) && !json_is_string(v)) {
+			snprintf(err, errlen,
+			    "password: a string, or null to remove it");
+			return -1;
+		}
+		p->set_password = true;
+		w->has_password = json_is_string(v);
+		*pw = json_string_value(v);
+		if (*pw != NULL && staff_password_check(*pw, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The last enabled admin may not be disabled or demoted: true (after
+ * answering 409 or 503) if the patch would do that to member 'row'.
+ */
+static bool
+st_last_admin(struct staff *s, struct http_req *req,
+    const struct staff_row *row, const struct staff_patch *p)
+{
+	char err[256];
+	int64_t others;
+
+	if (strcmp(row->role, "admin") != 0 || row->disabled)
+		return false;
+	if (!(p->set_disabled && p->disabled) &&
+	    !(p->set_role && strcmp(p->role, "admin") != 0))
+		return false;
+	if ((others = store_staff_admins(s->deps.st, row->id, err,
+		 sizeof(err))) == -1) {
+		staff_store_error(req, "staff admins", err);
+		return true;
+	}
+	if (others > 0)
+		return false;
+	http_reply_error(req, 409, "conflict",
+	    "staff %lld is the last enabled admin: make another admin first",
+	    (long long)row->id);
+	return true;
+}
+
+static void
+st_patch(struct staff *s, struct http_req *req, const struct staff_row *row)
+{
+	struct staff_write *w;
+	const char *pw = NULL;
+	char err[512];
+	json_t *o;
+
+	if ((o = api_read_object(req)) == NULL)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->req = req;
+	w->id = row->id;
+	if (st_parse_patch(o, w, &pw, err, sizeof(err)) == -1) {
+		json_decref(o);
+		free(w);
+		http_reply_error(req, 422, "invalid", "%s", err);
+		return;
+	}
+	if (st_last_admin(s, req, row, &w->patch)) {
+		json_decref(o);
+		free(w);
+		return;
+	}
+	st_write(w, pw);
+	json_decref(o);
+}
+
+static void
+st_one(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	struct staff_row row;
+	int64_t id = st_parse_id(req->params[0]);
+	char err[256];
+	json_t *o;
+	int rc;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	/* anyone may read themselves; the rest is for admins */
+	if ((req->method != HTTP_GET || id != req->auth.staff_id) &&
+	    req->auth.role != HTTP_ROLE_ADMIN) {
+		http_reply_error(req, 403, "forbidden", "this needs an admin");
+		return;
+	}
+	if (id == 0 ||
+	    (rc = store_staff_get(s->deps.st, id, &row, err, sizeof(err))) ==
+		0) {
+		http_reply_error(req, 404, "not_found", "no staff member '%s'",
+		    req->params[0]);
+		return;
+	}
+	if (rc == -1) {
+		staff_store_error(req, "staff", err);
+		return;
+	}
+	OPENSSL_cleanse(row.password_hash, sizeof(row.password_hash));
+	if (req->method == HTTP_PATCH) {
+		st_patch(s, req, &row);
+		return;
+	}
+	if ((o = store_staff_json(s->deps.st, id, err, sizeof(err))) == NULL) {
+		staff_store_error(req, "staff", err);
+		return;
+	}
+	http_reply_json(req, 200, o);
+}
+
+/* ---- tokens ------------------------------------------------------- */
+
+static void
+tok_list(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	char err[256];
+	json_t *a;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	if ((a = store_tokens_json(s->deps.st,
+		 req->auth.role == HTTP_ROLE_ADMIN ? 0 : req->auth.staff_id,
+		 err, sizeof(err))) == NULL) {
+		staff_store_error(req, "token list", err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "tokens", a));
+}
+
+/* The owner of a new token: the caller, or (admins) staff_id. */
+static int
+tok_owner(struct staff *s, struct http_req *req, json_t *o, int64_t *owner)
+{
+	json_t *v = json_object_get(o, "staff_id");
+	struct staff_row row;
+	char err[256];
+	int rc;
+
+	*owner = req->auth.staff_id;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		http_reply_error(req, 422, "invalid",
+		    "staff_id: a staff member's id");
+		return -1;
+	}
+	*owner = json_integer_value(v);
+	if (*owner != req->auth.staff_id && req->auth.role != HTTP_ROLE_ADMIN) {
+		http_reply_error(req, 403, "forbidden",
+		    "organizers make tokens for themselves only");
+		return -1;
+	}
+	if ((rc = store_staff_get(s->deps.st, *owner, &row, err,
+		 sizeof(err))) == -1) {
+		staff_store_error(req, "token owner", err);
+		return -1;
+	}
+	if (rc == 0 || row.disabled) {
+		http_reply_error(req, 422, "invalid",
+		    "staff_id: no enabled staff member %lld",
+		    (long long)*owner);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tok_create(struct http_req *req, void *arg)
+{
+	static const char *const known[] = {"name", "staff_id", NULL};
+	struct staff *s = arg;
+	char err[256], tok[AUTH_HEX_LEN], hash[AUTH_HEX_LEN], loc[64];
+	const char *name = NULL;
+	int64_t owner, id, now = msg_now_ms();
+	json_t *o, *r;
+
+	if (!api_authorized(s->deps.api, req) ||
+	    (o = api_read_object(req)) == NULL)
+		return;
+	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
+	    st_str(o, "name", &name, err, sizeof(err)) == -1 ||
+	    (name != NULL && st_check_name(name, err, sizeof(err)) == -1)) {
+		json_decref(o);
+		http_reply_error(req, 422, "invalid", "%s", err);
+		return;
+	}
+	if (tok_owner(s, req, o, &owner) == -1) {
+		json_decref(o);
+		return;
+	}
+	if (auth_random_hex(tok) == -1) {
+		json_decref(o);
+		http_reply_error(req, 503, "unavailable", "no randomness");
+		return;
+	}
+	auth_sha256_hex(tok, hash);
+	if (name == NULL)
+		name = "API token";
+	if ((id = store_token_create(s->deps.st, owner, name, hash, now, err,
+		 sizeof(err))) == -1) {
+		json_decref(o);
+		staff_store_error(req, "token create", err);
+		return;
+	}
+	r = json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "name",
+	    name, "token", tok, "staff_id", (json_int_t)owner, "created_at",
+	    json_string(msg_time_to_text(now, loc, sizeof(loc))));
+	OPENSSL_cleanse(tok, sizeof(tok));
+	json_decref(o);
+	snprintf(loc, sizeof(loc), "/api/v1/tokens/%lld", (long long)id);
+	http_add_header(req, "Location", loc);
+	http_add_header(req, "Cache-Control", "no-store");
+	log_info("token_created id=%lld staff=%lld by=%lld", (long long)id,
+	    (long long)owner, (long long)req->auth.staff_id);
+	staff_reply_after_commit(s, req, 201, r);
+}
+
+static void
+tok_delete(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	int64_t id = st_parse_id(req->params[0]), owner;
+	char err[256];
+	int rc;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	rc = id == 0
+	    ? 0
+	    : store_token_owner(s->deps.st, id, &owner, err, sizeof(err));
+	if (rc == -1) {
+		staff_store_error(req, "token", err);
+		return;
+	}
+	if (rc == 0) {
+		http_reply_error(req, 404, "not_found", "no token '%s'",
+		    req->params[0]);
+		return;
+	}
+	if (owner != req->auth.staff_id && req->auth.role != HTTP_ROLE_ADMIN) {
+		http_reply_error(req, 403, "forbidden",
+		    "organizers revoke their own tokens only");
+		return;
+	}
+	if (store_token_revoke(s->deps.st, id, msg_now_ms(), err,
+		sizeof(err)) == -1) {
+		staff_store_error(req, "token revoke", err);
+		return;
+	}
+	log_info("token_revoked id=%lld by=%lld", (long long)id,
+	    (long long)req->auth.staff_id);
+	staff_reply_after_commit(s, req, 204, NULL);
+}
+
+/* ---- GET /api/v1/audit -------------------------------------------- */
+
+/* ?after=&limit=&staff_id= into q: 0, or -1 after answering 422. */
+static int
+audit_query(struct http_req *req, struct audit_query *q)
+{
+	static const char *const known[] = {"after", "limit", "staff_id", NULL};
+	struct evkeyvalq kv;
+	const char *v;
+	int rc = 0;
+
+	if (!api_read_query(req, &kv, known))
+		return -1;
+	q->limit = STAFF_AUDIT_PAGE;
+	if ((v = evhttp_find_header(&kv, "after")) != NULL &&
+	    (q->after = st_parse_id(v)) == 0)
+		rc = -1;
+	if ((v = evhttp_find_header(&kv, "staff_id")) != NULL &&
+	    (q->staff_id = st_parse_id(v)) == 0)
+		rc = -1;
+	if ((v = evhttp_find_header(&kv, "limit")) != NULL) {
+		int64_t l = st_parse_id(v);
+
+		if (l == 0 || l > STAFF_AUDIT_MAX)
+			rc = -1;
+		q->limit = (int)l;
+	}
+	evhttp_clear_headers(&kv);
+	if (rc == -1)
+		http_reply_error(req, 422, "invalid",
+		    "after and staff_id: positive ids; limit: 1 to %d",
+		    STAFF_AUDIT_MAX);
+	return rc;
+}
+
+static void
+audit_list(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	struct audit_query q = {0};
+	char err[256];
+	json_t *o;
+
+	if (!api_require_admin(s->deps.api, req) || audit_query(req, &q) == -1)
+		return;
+	if ((o = store_audit_json(s->deps.st, &q, err, sizeof(err))) == NULL) {
+		staff_store_error(req, "audit", err);
+		return;
+	}
+	http_reply_json(req, 200, o);
+}
