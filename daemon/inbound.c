@@ -20,7 +20,11 @@
  *      INBOUND_PROMPT_TTL ago) is its answer: parsed, stored on the
  *      member, next question; a bad answer is asked once more, a second
  *      bad answer drops the question;
- *   7. anything else is a conversation message (unread, for the inbox).
+ *   7. anything else is a conversation message (unread, for the inbox):
+ *      it joins the member's conversation (reopened if closed), with the
+ *      sender it came in on and the alert it answers, and is announced
+ *      as "message" and "conversation" events (events.h), written in the
+ *      same group.
  *
  * The classification rule. The text is split into words at white space,
  * ASCII punctuation other than '-' and '\'' (which are kept inside a
@@ -61,6 +65,7 @@
 #include "compat.h"
 #include "dispatch.h"
 #include "email_addr.h"
+#include "events.h"
 #include "inbound.h"
 #include "log.h"
 #include "phone.h"
@@ -88,6 +93,7 @@ struct inbound_ctx {
 	int64_t member;
 	int64_t now;
 	char masked[MSG_ADDR_MAX];
+	int64_t conversation; /* inbound_link(): the conversation, 0 none */
 	char *err;
 	size_t errlen;
 };
@@ -682,11 +688,35 @@ inbound_link(struct inbound_ctx *c, bool conversation)
 	struct inbound_link_req req = {.msg = c->msg_id,
 	    .member = c->member,
 	    .conversation = conversation,
-	    .now = c->now};
+	    .now = c->now,
+	    .sender = c->sender,
+	    .window_ms = c->ib->deps.cfg->conv_attribution_window_ms};
+	int64_t conv;
 
-	return store_inbound_link(c->ib->deps.st, &req, c->err, c->errlen) == -1
-	    ? -1
-	    : 0;
+	if ((conv = store_inbound_link(c->ib->deps.st, &req, c->err,
+		 c->errlen)) == -1)
+		return -1;
+	c->conversation = conv;
+	return 0;
+}
+
+/*
+ * Announces a conversation message to the staff page: the events are
+ * written in the same group as the message, and streamed once it commits.
+ */
+static void
+inbound_publish(struct inbound_ctx *c)
+{
+	struct events *ev = c->ib->deps.events;
+
+	if (ev == NULL || c->conversation <= 0)
+		return;
+	events_publish(ev, "message",
+	    json_pack("{s:I, s:I, s:s, s:s}", "id", (json_int_t)c->msg_id,
+		"conversation_id", (json_int_t)c->conversation, "direction",
+		"in", "status", "received"));
+	events_publish(ev, "conversation",
+	    json_pack("{s:I}", "id", (json_int_t)c->conversation));
 }
 
 /* STOP: opted out at once; one confirmation, only on the change. */
@@ -923,6 +953,7 @@ inbound_answer(struct inbound_ctx *c, const struct member_prompt *p,
 	/* a good answer is not for the inbox; a bad one may be a question */
 	if (inbound_link(c, ok != 0) == -1)
 		goto done;
+	inbound_publish(c);
 	if (ok != 0 && p->attempts == 0) {
 		rc = inbound_ask(c, &li, p->index, 1, true);
 		goto done;
@@ -946,6 +977,7 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 {
 	struct store *st = c->ib->deps.st;
 	struct member_prompt p;
+	char extra[48];
 	int64_t list;
 	bool found = false, handled = false;
 	int pending;
@@ -973,7 +1005,10 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 		return 0;
 	if (inbound_link(c, true) == -1)
 		return -1;
-	inbound_log(c, "conversation", NULL);
+	snprintf(extra, sizeof(extra), "conversation=%lld",
+	    (long long)c->conversation);
+	inbound_log(c, "conversation", extra);
+	inbound_publish(c);
 	return 0;
 }
 

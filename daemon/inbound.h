@@ -29,10 +29,13 @@ struct store;
 struct inbound;
 struct queue_webhook;
 
+struct events;
+
 struct inbound_deps {
 	struct store *st;
 	struct dispatch *dispatch;
 	const struct config *cfg;
+	struct events *events; /* conversation messages; may be NULL */
 };
 
 /*

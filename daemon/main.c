@@ -40,6 +40,7 @@
 #include "api.h"
 #include "compat.h"
 #include "config.h"
+#include "conversations.h"
 #include "dispatch.h"
 #include "email_links.h"
 #include "events.h"
@@ -95,6 +96,7 @@ struct daemon_state {
 	struct imports *imports;
 	struct email_links *links;
 	struct alerts *alerts;
+	struct conversations *conversations;
 	struct staff *staff;
 	struct ui *ui;
 	struct simulator *sim;
@@ -415,6 +417,7 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .api = ds->api,
 	    .st = ds->st});
 	ad.events = ds->events;
+	id.events = ds->events;
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
@@ -423,6 +426,12 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
 	ds->alerts = alerts_new(ds->http, &ad);
+	ds->conversations = conversations_new(ds->http,
+	    &(struct conversations_deps){.st = ds->st,
+		.dispatch = ds->dispatch,
+		.api = ds->api,
+		.events = ds->events,
+		.cfg = ds->cfg});
 	ds->sim = simulator_new(ds->http,
 	    &(struct simulator_deps){.st = ds->st,
 		.api = ds->api,
@@ -632,6 +641,7 @@ main_cleanup(struct daemon_state *ds)
 		event_free(ds->sig_int);
 	if (ds->sig_hup != NULL)
 		event_free(ds->sig_hup);
+	conversations_free(ds->conversations);
 	events_free(ds->events);
 	staff_free(ds->staff);
 	http_free(ds->http);

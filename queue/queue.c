@@ -106,16 +106,19 @@ static const char queue_sql_insert[] =
     "INSERT INTO messages (direction, channel, member_id, sender, to_addr,"
     " from_addr, subject, body, html, status, priority, next_attempt_at,"
     " alert_id, conversation_id, idempotency_key, not_before, expires_at,"
-    " created_at, updated_at, encoding, segments, optout_exempt)"
+    " created_at, updated_at, encoding, segments, optout_exempt, staff_id)"
     " VALUES ('out', ?1, ?2,"
     " ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-    " ?16, ?16, ?17, ?18, ?19)"
+    " ?16, ?16, ?17, ?18, ?19, ?20)"
     " ON CONFLICT (idempotency_key) DO NOTHING";
 static const char queue_sql_by_key[] =
     "SELECT id FROM messages WHERE idempotency_key = ?1";
 static const char queue_sql_event[] =
     "INSERT INTO message_events (message_id, status, code, text,"
     " created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/* queue_observe(): is the message in a conversation? */
+static const char queue_sql_conv_of[] =
+    "SELECT conversation_id FROM messages WHERE id = ?1";
 
 static const char queue_sql_sent[] =
     "UPDATE messages SET status = ?5, attempts = attempts + 1,"
@@ -237,6 +240,7 @@ struct queue_bulk_op;
 static ssize_t queue_bulk(struct store *, const struct queue_bulk_op *, int64_t,
     char *, size_t);
 static json_t *queue_json_history(struct store *, int64_t, char *, size_t);
+static void queue_observed(struct store *, int64_t, enum msg_status);
 
 static bool
 queue_edge_is_legal(int from, int to)
@@ -423,6 +427,7 @@ queue_insert(struct store *st, const struct queue_new *m, int64_t now,
 	queue_bind_text(stmt, 17, m->encoding);
 	queue_bind_id(stmt, 18, m->segments);
 	sqlite3_bind_int(stmt, 19, m->optout_exempt ? 1 : 0);
+	queue_bind_id(stmt, 20, m->staff_id);
 	if (queue_step_done(st, stmt, "insert message", err, errlen) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 1) {
@@ -506,7 +511,45 @@ queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
 	queue_bind_id(stmt, 3, ev->code);
 	queue_bind_text(stmt, 4, ev->text);
 	sqlite3_bind_int64(stmt, 5, ev->now);
-	return queue_step_done(st, stmt, "insert message event", err, errlen);
+	if (queue_step_done(st, stmt, "insert message event", err, errlen) ==
+	    -1)
+		return -1;
+	queue_observed(st, id, ev->status);
+	return 0;
+}
+
+void
+queue_observe(struct store *st, queue_observe_fn *fn, void *arg)
+{
+	struct store_hook *h = store_msg_hook(st);
+
+	h->fn = fn;
+	h->arg = arg;
+}
+
+/*
+ * Tells the queue_observe() hook of message id's new status when the
+ * message is in a conversation. A received message is not yet (inbound.c
+ * links it later). The lookup failing only loses the notice.
+ */
+static void
+queue_observed(struct store *st, int64_t id, enum msg_status status)
+{
+	struct store_hook *h = store_msg_hook(st);
+	struct queue_change c = {.id = id, .status = status};
+	sqlite3_stmt *stmt;
+	char ignored[128];
+	bool found;
+
+	if (h->fn == NULL || status == MSG_ST_RECEIVED ||
+	    (stmt = store_stmt(st, queue_sql_conv_of, ignored,
+		 sizeof(ignored))) == NULL)
+		return;
+	sqlite3_bind_int64(stmt, 1, id);
+	if (queue_int_row(st, stmt, &c.conversation, &found, ignored,
+		sizeof(ignored)) == 0 &&
+	    found)
+		h->fn(h->arg, &c);
 }
 
 /* Runs one transition as its own operation. */

@@ -47,6 +47,7 @@ struct queue_new {
 	int64_t member_id;	     /* 0 = none */
 	int64_t alert_id;	     /* 0 = none */
 	int64_t conversation_id;     /* 0 = none */
+	int64_t staff_id;	     /* the staff member who wrote it; 0 */
 	const char *encoding;	     /* SMS: "gsm7" or "ucs2"; NULL for email */
 	int64_t segments;	     /* SMS parts; 0 = unknown */
 	int64_t not_before;	     /* earliest send time; 0 = now */
@@ -216,6 +217,22 @@ int queue_inbound_store(struct store *st, const struct queue_webhook *wh,
  */
 int queue_status_update(struct store *st, const struct queue_webhook *wh,
     const struct status_update *u, int64_t *id, char *err, size_t errlen);
+
+/* A state change of a message that belongs to a conversation. */
+struct queue_change {
+	int64_t id;
+	int64_t conversation;
+	enum msg_status status; /* the new one (queued when enqueued) */
+};
+typedef void queue_observe_fn(void *arg, const struct queue_change *c);
+/*
+ * Calls fn (NULL: no more) on every state change of a message that
+ * belongs to a conversation, from enqueue to delivery report, as each
+ * history row is written: inside the operation's group, before it
+ * commits (what fn writes commits or rolls back with the change). fn
+ * must not call queue functions. One observer per store.
+ */
+void queue_observe(struct store *st, queue_observe_fn *fn, void *arg);
 
 /*
  * Backoff before attempt number 'attempt' (1 = the first retry):

@@ -38,6 +38,16 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql, char *err,
     size_t errlen);
 /* Opens the group transaction if needed; counts one write. 0 / -1. */
 int store_write_begin(struct store *st, char *err, size_t errlen);
+/*
+ * The hook queue.c calls on each state change of a conversation message
+ * (queue_observe(), queue.h); fn NULL = none. Kept on the store.
+ */
+struct queue_change;
+struct store_hook {
+	void (*fn)(void *arg, const struct queue_change *c);
+	void *arg;
+};
+struct store_hook *store_msg_hook(struct store *st);
 /* Writes the connection's last error as "what: sqlite message" into err. */
 void store_errmsg(struct store *st, const char *what, char *err, size_t errlen);
 

@@ -127,6 +127,7 @@ struct store {
 	struct store_cblist pending; /* callbacks of the open group */
 	struct store_cblist durable; /* registered with no group open */
 	struct store_stats stats;
+	struct store_hook msg_hook; /* queue_observe(); fn NULL = none */
 };
 
 static const char store_sql_begin[] = "BEGIN IMMEDIATE";
@@ -899,6 +900,13 @@ sqlite3 *
 store_db(struct store *st)
 {
 	return st->db;
+}
+
+/* The hook queue_observe() sets: queue/ only. */
+struct store_hook *
+store_msg_hook(struct store *st)
+{
+	return &st->msg_hook;
 }
 
 /* A 64-bit finalizer (MurmurHash3 fmix64): literals are 8-aligned. */

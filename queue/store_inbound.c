@@ -1,8 +1,8 @@
 /*
  * store_inbound.c - what a received text changes on its member: the
  * pending follow-up question (member_prompts) and the link of the inbound
- * message to its member and open conversation (unread count, last message
- * time).
+ * message to its member and conversation (unread count, last message
+ * time, the sender it came in on, and what it answers).
  */
 
 #include "autoconf.h"
@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -37,17 +38,37 @@ static const char store_members_sql_in_msg[] =
 static const char store_members_sql_in_member[] =
     "UPDATE messages SET member_id = ?2 WHERE id = ?1"
     " AND member_id IS NOT ?2";
-static const char store_members_sql_conv_open[] =
-    "SELECT id FROM conversations WHERE member_id = ?1 AND status = 'open'"
+/* The member's conversation, open or closed (one per member). */
+static const char store_members_sql_conv_latest[] =
+    "SELECT id FROM conversations WHERE member_id = ?1"
     " ORDER BY id DESC LIMIT 1";
+/* ?2 now, ?3 sender, ?4 alert, ?5 the message the text answers. */
 static const char store_members_sql_conv_new[] =
     "INSERT INTO conversations (member_id, status, unread, last_message_at,"
-    " created_at) VALUES (?1, 'open', 1, ?2, ?2)";
+    " created_at, last_in_at, sender, alert_id, reply_to, updated_at)"
+    " VALUES (?1, 'open', 1, ?2, ?2, ?2, ?3, ?4, ?5, ?2)";
 static const char store_members_sql_conv_bump[] =
-    "UPDATE conversations SET unread = unread + 1, last_message_at = ?2"
-    " WHERE id = ?1";
+    "UPDATE conversations SET status = 'open', unread = unread + 1,"
+    " last_message_at = ?2, last_in_at = ?2, sender = coalesce(?3, sender),"
+    " alert_id = coalesce(?4, alert_id), reply_to = coalesce(?5, reply_to),"
+    " updated_at = ?2 WHERE id = ?1";
 static const char store_members_sql_in_conv[] =
-    "UPDATE messages SET conversation_id = ?2 WHERE id = ?1";
+    "UPDATE messages SET conversation_id = ?2, reply_to = ?3 WHERE id = ?1";
+/* What a text answers: the member's last alert message that left, and
+ * their last message that left at all (messages_member). */
+static const char store_members_sql_attr_alert[] =
+    "SELECT id, alert_id, updated_at FROM messages WHERE member_id = ?1"
+    " AND direction = 'out' AND alert_id IS NOT NULL"
+    " AND status IN ('sent', 'delivered') ORDER BY id DESC LIMIT 1";
+static const char store_members_sql_attr_last[] =
+    "SELECT id FROM messages WHERE member_id = ?1 AND direction = 'out'"
+    " AND status IN ('sent', 'delivered') ORDER BY id DESC LIMIT 1";
+
+/* What an inbound text answers (store_inbound_attribute()). */
+struct inbound_attr {
+	int64_t alert;	 /* 0 = no alert message within the window */
+	int64_t message; /* the message it answers; 0 = none */
+};
 
 /* ---- Prompts ------------------------------------------------------------ */
 
@@ -112,6 +133,88 @@ store_prompt_clear(struct store *st, int64_t member, char *err, size_t errlen)
 /* ---- Inbound ---------------------------------------------------------- */
 
 /*
+ * What req's text answers: the last alert message within the window,
+ * else the last message the member got. 0 / -1.
+ */
+static int
+store_inbound_attribute(struct store *st, const struct inbound_link_req *req,
+    struct inbound_attr *a, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	bool found;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((stmt = store_stmt(st, store_members_sql_attr_alert, err,
+		 errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, req->member);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_int64(stmt, 2) >= req->now - req->window_ms) {
+		a->message = sqlite3_column_int64(stmt, 0);
+		a->alert = sqlite3_column_int64(stmt, 1);
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_errmsg(st, "attribute message", err, errlen);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (a->alert != 0)
+		return 0;
+	if ((stmt = store_stmt(st, store_members_sql_attr_last, err, errlen)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, req->member);
+	return queue_int_row(st, stmt, &a->message, &found, err, errlen);
+}
+
+/*
+ * Appends message req->msg to the member's conversation (made, or bumped
+ * and reopened) with what it answers. The conversation's id, or -1 (the
+ * caller rolls back).
+ */
+static int64_t
+store_inbound_converse(struct store *st, const struct inbound_link_req *req,
+    char *err, size_t errlen)
+{
+	struct inbound_attr a;
+	sqlite3_stmt *stmt;
+	int64_t conv = 0;
+	bool found;
+
+	if (store_inbound_attribute(st, req, &a, err, errlen) == -1 ||
+	    (stmt = store_stmt(st, store_members_sql_conv_latest, err,
+		 errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, req->member);
+	if (queue_int_row(st, stmt, &conv, &found, err, errlen) == -1)
+		return -1;
+	stmt = store_stmt(st,
+	    found ? store_members_sql_conv_bump : store_members_sql_conv_new,
+	    err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, found ? conv : req->member);
+	sqlite3_bind_int64(stmt, 2, req->now);
+	queue_bind_text(stmt, 3, req->sender);
+	queue_bind_id(stmt, 4, a.alert);
+	queue_bind_id(stmt, 5, a.message);
+	if (queue_step_done(st, stmt, "update conversation", err, errlen) == -1)
+		return -1;
+	if (!found)
+		conv = sqlite3_last_insert_rowid(store_db(st));
+	if ((stmt = store_stmt(st, store_members_sql_in_conv, err, errlen)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, req->msg);
+	sqlite3_bind_int64(stmt, 2, conv);
+	queue_bind_id(stmt, 3, a.message);
+	if (queue_step_done(st, stmt, "link conversation", err, errlen) == -1)
+		return -1;
+	return conv;
+}
+
+/*
  * A message already in a conversation keeps it (a repeated call counts
  * nothing twice).
  */
@@ -120,12 +223,8 @@ store_inbound_link(struct store *st, const struct inbound_link_req *req,
     char *err, size_t errlen)
 {
 	int64_t msg_id = req->msg;
-	int64_t member = req->member;
-	bool conversation = req->conversation;
 	sqlite3_stmt *stmt;
 	int64_t conv = 0;
-	bool wrote = false;
-	bool found;
 	int rc;
 
 	if ((stmt = store_stmt(st, store_members_sql_in_msg, err, errlen)) ==
@@ -148,40 +247,13 @@ store_inbound_link(struct store *st, const struct inbound_link_req *req,
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, msg_id);
-	sqlite3_bind_int64(stmt, 2, member);
-	if ((rc = queue_step_done(st, stmt, "link message", err, errlen)) == -1)
+	sqlite3_bind_int64(stmt, 2, req->member);
+	if (queue_step_done(st, stmt, "link message", err, errlen) == -1)
 		return -1;
-	wrote = sqlite3_changes(store_db(st)) > 0;
-	if (!conversation || conv != 0)
-		return conversation ? conv : 0;
-	if ((stmt = store_stmt(st, store_members_sql_conv_open, err, errlen)) ==
-	    NULL)
-		return queue_op_end(st, -1, wrote);
-	sqlite3_bind_int64(stmt, 1, member);
-	if (queue_int_row(st, stmt, &conv, &found, err, errlen) == -1)
-		return queue_op_end(st, -1, wrote);
-	stmt = store_stmt(st,
-	    found ? store_members_sql_conv_bump : store_members_sql_conv_new,
-	    err, errlen);
-	if (stmt == NULL)
-		return queue_op_end(st, -1, wrote);
-	sqlite3_bind_int64(stmt, 1, found ? conv : member);
-	sqlite3_bind_int64(stmt, 2, req->now);
-	rc = queue_step_done(st, stmt, "update conversation", err, errlen);
-	if (rc == 0) {
-		wrote = true;
-		if (!found)
-			conv = sqlite3_last_insert_rowid(store_db(st));
-		stmt = store_stmt(st, store_members_sql_in_conv, err, errlen);
-		rc = stmt == NULL ? -1 : 0;
-	}
-	if (rc == 0) {
-		sqlite3_bind_int64(stmt, 1, msg_id);
-		sqlite3_bind_int64(stmt, 2, conv);
-		rc =
-		    queue_step_done(st, stmt, "link conversation", err, errlen);
-	}
-	if (queue_op_end(st, rc, wrote) == -1)
-		return -1;
+	if (!req->conversation || conv != 0)
+		return req->conversation ? conv : 0;
+	/* a failure after a write rolls the group back */
+	if ((conv = store_inbound_converse(st, req, err, errlen)) == -1)
+		return queue_op_end(st, -1, true);
 	return conv;
 }

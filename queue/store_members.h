@@ -388,12 +388,21 @@ struct inbound_link_req {
 	int64_t member;	   /* its member */
 	bool conversation; /* for the inbox; false for keyword messages */
 	int64_t now;
+	/* With conversation: the [sender NAME] the text came in on (staff
+	 * replies go back through it; NULL keeps the last one) and
+	 * [conversations] attribution_window in ms. */
+	const char *sender;
+	int64_t window_ms;
 };
 /*
  * Links inbound message req->msg to req->member and, with
- * req->conversation, appends it to the member's open conversation (opened
- * if none), counting it unread. Keyword messages are linked to the member
- * with conversation false (not for the inbox). A message already in a
+ * req->conversation, appends it to the member's conversation (one per
+ * member: made if none, reopened if closed), counting it unread, and
+ * records what the text answers: the last alert message the member got
+ * (sent or delivered) within req->window_ms as the conversation's
+ * alert_id, else the last message they got; the message's reply_to is
+ * that message. Keyword messages are linked to the member with
+ * conversation false (not for the inbox). A message already in a
  * conversation keeps it: a repeated call counts nothing. Returns the
  * conversation's id, 0 without conversation, or -1.
  */

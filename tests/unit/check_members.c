@@ -1116,7 +1116,7 @@ START_TEST(test_inbound_link)
 			     m_err, sizeof(m_err)),
 	    -1);
 	ck_assert_str_eq(m_err, "no inbound message 999");
-	/* A closed conversation: the next message opens a new one. */
+	/* A closed conversation reopens when the member writes again. */
 	m_flush();
 	m_db_exec("UPDATE conversations SET status = 'closed'");
 	a = m_inbound("+15551230001", "back again");
@@ -1124,10 +1124,14 @@ START_TEST(test_inbound_link)
 	    &(struct inbound_link_req){.msg = a,
 		.member = m,
 		.conversation = true,
-		.now = M_T0 + 40},
+		.now = M_T0 + 40,
+		.sender = "main"},
 	    m_err, sizeof(m_err));
-	ck_assert_int_ge(conv2, 0);
-	ck_assert_int_ne(conv2, conv);
+	ck_assert_int_eq(conv2, conv);
+	ck_assert_str_eq(m_db_text("SELECT status || ',' || unread || ','"
+				   " || sender FROM conversations"),
+	    "open,3,main");
+	ck_assert_int_eq(m_db_int("SELECT count(*) FROM conversations"), 1);
 }
 END_TEST
 
