@@ -309,7 +309,7 @@ conv_list_bind(sqlite3_stmt *stmt, struct conv_query *q, char *fts,
 	if (q->q != NULL) {
 		if (store_conv_fts_query(q->q, fts, ftslen) == -1) {
 			snprintf(err, errlen,
-			    "q: give one to %d bytes of words to search for",
+			    "q: at most %d bytes of words to search for",
 			    CONV_SEARCH_MAX);
 			q->invalid = true;
 			return -1;
@@ -736,5 +736,9 @@ store_conv_fts_query(const char *text, char *out, size_t outlen)
 		if (quoted && *p == '"')
 			p++;
 	}
-	return len > 0 ? 0 : -1;
+	/* no word at all ('"', "  "): an empty phrase, which matches
+	 * nothing */
+	if (len == 0)
+		return conv_fts_phrase("", 0, false, out, outlen, &len);
+	return 0;
 }

@@ -171,10 +171,12 @@ int store_saved_reply_delete(struct store *st, int64_t id, char *err,
 
 /*
  * Turns what a person typed into an FTS5 query of plain words: each
- * word (split at white space) becomes a quoted phrase, inner '"' doubled,
- * so the words must all appear; a "double quoted" run stays one phrase.
- * Writes at most outlen bytes; -1 when there is no word at all or the
- * result does not fit. Pure.
+ * word (split at white space) becomes a quoted string, inner '"'
+ * doubled, so the words must all appear; a "double quoted" run stays one
+ * phrase.
+ * Bare words match as prefixes ("meet" finds "meeting"). Text without a
+ * word gives "" (matches nothing). Writes at most outlen bytes; -1 when
+ * text is over CONV_SEARCH_MAX bytes or the result does not fit. Pure.
  */
 int store_conv_fts_query(const char *text, char *out, size_t outlen);
 

@@ -263,3 +263,162 @@ def test_assign_and_release(make_daemon):
     assert c["assigned"] is None
     assert len(convs(d, "?assigned=none")) == 2
     assert convs(d, "?assigned=%d" % sid) == []
+
+
+# ---- attribution -----------------------------------------------------------
+
+def send_alert(d, body="Call your senator today! Reply STOP to opt out."):
+    r = d.api("POST", "/api/v1/alerts",
+              {"name": "call", "lists": ["DARFUR"], "sms_body": body})
+    assert r.status == 201, r
+    aid = r.json["id"]
+    r = d.api("POST", "/api/v1/alerts/%d/send" % aid)
+    assert r.status == 200, r
+    wait_for(lambda: d.scalar("SELECT count(*) FROM messages WHERE "
+                              "alert_id = ? AND status = 'sent'", (aid,)),
+             what="the alert's message sent")
+    return aid
+
+
+def test_attribution_to_the_last_alert_within_the_window(make_daemon):
+    d = make_daemon(conf())
+    text(d, ALICE, "DARFUR")
+    text(d, BOB, "DARFUR")
+    wait_for(lambda: outbox_to(d, BOB), what="the welcomes")
+    first = send_alert(d, "First alert. Reply STOP to opt out.")
+    aid = send_alert(d)
+    text(d, ALICE, "I called, they said they're undecided")
+    c = conv_of(d, ALICE)
+    assert c["alert_id"] == aid and first != aid
+    alert_msg = d.scalar("SELECT id FROM messages WHERE alert_id = ? AND"
+                         " to_addr = ?", (aid, ALICE))
+    assert d.scalar("SELECT reply_to FROM messages WHERE direction = 'in'"
+                    " AND conversation_id = ?", (c["id"],)) == alert_msg
+    assert [x["id"] for x in convs(d, "?alert=%d" % aid)] == [c["id"]]
+    assert convs(d, "?alert=%d" % first) == []
+
+
+def test_no_attribution_beyond_the_window(make_daemon):
+    import time
+    d = make_daemon(conf({"conversations": {"attribution_window": "1s"}}))
+    text(d, ALICE, "DARFUR")
+    wait_for(lambda: outbox_to(d, ALICE), what="the welcome")
+    aid = send_alert(d)
+    sent_at = d.scalar("SELECT updated_at FROM messages WHERE alert_id = ?",
+                       (aid,))
+    # the window is about the clock: let it pass (1 s, plus a margin)
+    while time.time() * 1000 < sent_at + 1500:
+        time.sleep(0.1)
+    text(d, ALICE, "What was that about?")
+    c = conv_of(d, ALICE)
+    assert c["alert_id"] is None
+    assert convs(d, "?alert=%d" % aid) == []
+    # still recorded: the last message the member got
+    last = d.scalar("SELECT max(id) FROM messages WHERE direction = 'out'"
+                    " AND to_addr = ?", (ALICE,))
+    assert d.scalar("SELECT reply_to FROM messages WHERE direction = 'in'"
+                    " AND conversation_id = ?", (c["id"],)) == last
+
+
+# ---- listing ---------------------------------------------------------------
+
+def test_filters_pages_and_search(make_daemon):
+    d = make_daemon(conf())
+    text(d, ALICE, "DARFUR")
+    text(d, ALICE, "Is the meeting at the café on Main?")
+    text(d, BOB, "Please call me back tomorrow")
+    text(d, CAROL, "Who organizes the rally?")
+    a, b, c = (conv_of(d, p)["id"] for p in (ALICE, BOB, CAROL))
+    # newest activity first, pages by cursor
+    assert [x["id"] for x in convs(d)] == [c, b, a]
+    r = d.api("GET", "/api/v1/conversations?limit=2")
+    assert [x["id"] for x in r.json["conversations"]] == [c, b]
+    nxt = r.json["next"]
+    assert isinstance(nxt, str)
+    r = d.api("GET", "/api/v1/conversations?limit=2&after=" +
+              urllib.parse.quote(nxt))
+    assert [x["id"] for x in r.json["conversations"]] == [a]
+    assert r.json["next"] is None
+    # unread, list
+    act(d, b, "read")
+    assert [x["id"] for x in convs(d, "?unread=1")] == [c, a]
+    lid = d.scalar("SELECT id FROM lists WHERE name = 'DARFUR'")
+    assert [x["id"] for x in convs(d, "?list=%d" % lid)] == [a]
+    # search: words, prefixes, diacritics, replies too
+    assert [x["id"] for x in convs(d, "?q=meeting")] == [a]
+    assert [x["id"] for x in convs(d, "?q=MEET")] == [a]
+    assert [x["id"] for x in convs(d, "?q=cafe")] == [a]
+    assert [x["id"] for x in convs(d, "?q=call%20tomorrow")] == [b]
+    assert convs(d, "?q=call%20rally") == []
+    assert [x["id"] for x in convs(d, "?q=%22the%20rally%22")] == [c]
+    r = d.api("POST", "/api/v1/conversations/%d/reply" % c,
+              {"body": "Maria from the union"})
+    assert r.status == 202, r
+    assert [x["id"] for x in convs(d, "?q=maria")] == [c]
+    # hostile search text is words, never FTS5 syntax nor a 500
+    for q in ['"', '""', "AND", "OR NOT", "NEAR(a b)", "*", "a*b",
+              "body:meeting", "meeting)", "(", "'; DROP TABLE messages; --",
+              "^", "-x", "\u00e9\u00e9", "x" * 256]:
+        r = d.api("GET", "/api/v1/conversations?status=all&q=" +
+                  urllib.parse.quote(q))
+        assert r.status == 200, (q, r)
+    # OR is a word to find, not an operator (which would find a and c)
+    assert convs(d, "?q=" + urllib.parse.quote("meeting OR rally")) == []
+    assert [x["id"] for x in convs(d, "?q=" + urllib.parse.quote(
+        'meeting "the caf\u00e9'))] == [a]
+    r = d.api("GET", "/api/v1/conversations?q=" + "x" * 300)
+    assert r.status == 422, r
+    r = d.api("GET", "/api/v1/conversations?q=%20%20")
+    assert r.status == 200      # blank: no search
+    assert d.scalar("SELECT count(*) FROM messages") > 0
+
+
+def test_stale_flag_and_release(make_daemon):
+    d = make_daemon(conf({"conversations": {"stale_after": "1s"}}))
+    text(d, ALICE, "Anyone there?")
+    cid = conv_of(d, ALICE)["id"]
+    staff = d.scalar("SELECT max(id) FROM staff")
+    if staff is not None:
+        act(d, cid, "assign", {"staff_id": staff})
+    wait_for(lambda: conv_of(d, ALICE)["stale"], what="the stale flag")
+    assert [x["id"] for x in convs(d, "?stale=1")] == [cid]
+    # released to the pool: assign null
+    c = act(d, cid, "assign", {"staff_id": None})
+    assert c["assigned"] is None and c["stale"] is True
+    assert [x["id"] for x in convs(d, "?assigned=none&stale=1")] == [cid]
+    # a staff reply answers it
+    r = d.api("POST", "/api/v1/conversations/%d/reply" % cid,
+              {"body": "Yes! How can we help?"})
+    assert r.status == 202, r
+    assert conv_of(d, ALICE)["stale"] is False
+    assert convs(d, "?stale=1") == []
+    # a closed conversation is never stale
+    text(d, ALICE, "Thanks")
+    wait_for(lambda: conv_of(d, ALICE)["stale"], what="stale again")
+    act(d, cid, "close")
+    assert conv_of(d, ALICE, "?status=closed")["stale"] is False
+
+
+def test_events_for_conversation_messages(make_daemon):
+    d = make_daemon(conf())
+    text(d, ALICE, "ping")
+    cid = conv_of(d, ALICE)["id"]
+    r = d.api("POST", "/api/v1/conversations/%d/reply" % cid,
+              {"body": "pong"})
+    assert r.status == 202, r
+    mid = r.json["message_id"]
+    d.wait_status(mid, "sent")
+    import json as _json
+
+    def seen():
+        rows = d.query("SELECT type, data FROM events ORDER BY id")
+        return [(t, _json.loads(x)) for t, x in rows]
+    msgs = [e for t, e in wait_for(
+        lambda: (lambda s: s if any(e.get("status") == "sent"
+                                    for _, e in s) else None)(seen()),
+        what="a sent event") if t == "message"]
+    assert msgs[0]["direction"] == "in" and msgs[0]["conversation_id"] == cid
+    assert [e["status"] for e in msgs if e["id"] == mid] == \
+        ["queued", "sending", "sent"]
+    assert all(e["conversation_id"] == cid for e in msgs)
+    assert ("conversation", {"id": cid}) in seen()
