@@ -119,6 +119,12 @@ extern const char ctl_help_export[];
 int ctl_cmd_alert(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_alert[];
 
+/* ctl_staff.c: staff accounts and API tokens */
+int ctl_cmd_staff(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_token(struct ctl *ctl, int argc, char **argv);
+extern const char ctl_help_staff[];
+extern const char ctl_help_token[];
+
 /* ctl_import.c */
 int ctl_cmd_import(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_import[];

@@ -185,6 +185,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	"alert (create|preview|schedule|send|pause|resume|cancel|show|list|"
 	"watch) ...",
 	"make, preview, send and watch action alerts", ctl_help_alert},
+    {"staff", ctl_cmd_staff, "SUBCOMMAND ...",
+	"staff (add|list|disable|passwd) ...",
+	"manage staff accounts (admins)", ctl_help_staff},
+    {"token", ctl_cmd_token, "SUBCOMMAND ...",
+	"token (create|list|revoke) ...", "make, list and revoke API tokens",
+	ctl_help_token},
     {"help", ctl_cmd_help, "[COMMAND]", "help [COMMAND]",
 	"show this help, or a command's", ctl_help_help},
     {NULL, NULL, NULL, NULL, NULL, NULL},

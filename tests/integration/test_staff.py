@@ -5,7 +5,10 @@ only their own tokens, the last admin stays, and every change made
 through /api/v1 leaves an audit row naming who made it.
 """
 
-from conftest import TOKEN
+import json
+import subprocess
+
+from conftest import OUTREACHCTL, TOKEN, scaled
 from staffutil import PASSWORD, add_staff, login, new_token, sha256_hex
 
 
@@ -230,3 +233,55 @@ def test_existing_api_keeps_working_with_the_daemon_token(daemon):
     assert daemon.message(mid)["id"] == mid
     rows = daemon.query("SELECT staff_id, action FROM audit")
     assert [tuple(x) for x in rows] == [(1, "POST /api/v1/messages")]
+
+
+def ctl(d, *args, stdin=None):
+    return subprocess.run([str(OUTREACHCTL), "-u", d.url(), "-t", d.token]
+                          + [str(a) for a in args],
+                          input=stdin, capture_output=True, text=True,
+                          timeout=scaled(20))
+
+
+def test_cli_staff_and_tokens(daemon):
+    p = ctl(daemon, "staff", "add", "--name", "Olga", "--email",
+            "olga@example.org", "--role", "organizer", "--password-stdin",
+            stdin=PASSWORD + "\n")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "staff 2: Olga <olga@example.org> organizer" in p.stdout
+    login(daemon)  # the password from stdin
+    p = ctl(daemon, "staff", "passwd", "2", stdin="a brand new secret\n")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    login(daemon, password="a brand new secret")
+    p = ctl(daemon, "staff", "list")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "EMAIL", "ROLE", "STATUS"]
+    assert lines[2].split() == ["2", "Olga", "olga@example.org",
+                                "organizer", "active"]
+    p = ctl(daemon, "staff", "list", "--json")
+    assert json.loads(p.stdout)["staff"][1]["email"] == "olga@example.org"
+    # a token for Olga, printed once and alone on stdout
+    p = ctl(daemon, "token", "create", "--name", "laptop", "--staff", "2")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    tok = p.stdout.strip()
+    assert len(tok) == 64 and "shown only now" in p.stderr
+    r = daemon.api("GET", "/api/v1/me", token=tok)
+    assert r.json["staff"]["id"] == 2
+    p = ctl(daemon, "token", "list", "--json")
+    tokens = json.loads(p.stdout)["tokens"]
+    assert tok not in p.stdout
+    tid = [t["id"] for t in tokens if t["name"] == "laptop"][0]
+    p = ctl(daemon, "token", "list")
+    assert "laptop" in p.stdout and tok not in p.stdout
+    p = ctl(daemon, "token", "revoke", tid)
+    assert p.returncode == 0 and "revoked" in p.stdout, p.stderr
+    assert daemon.api("GET", "/api/v1/me", token=tok).status == 401
+    p = ctl(daemon, "staff", "disable", "2")
+    assert p.returncode == 0 and "(disabled)" in p.stdout, p.stderr
+    # refusals and usage errors
+    p = ctl(daemon, "staff", "disable", "1")
+    assert p.returncode == 1 and "last enabled admin" in p.stderr
+    assert ctl(daemon, "staff", "add", "--name", "X").returncode == 2
+    assert ctl(daemon, "staff", "passwd", "2", stdin="").returncode == 2
+    assert ctl(daemon, "token", "revoke", "x").returncode == 2
+    assert ctl(daemon, "token", "frobnicate").returncode == 2
