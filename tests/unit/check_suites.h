@@ -24,6 +24,7 @@ Suite *quiet_suite(void);
 Suite *ratelimit_suite(void);
 Suite *smstext_suite(void);
 Suite *smtp_suite(void);
+Suite *staff_suite(void);
 Suite *store_alerts_suite(void);
 Suite *telnyx_suite(void);
 Suite *template_suite(void);
