@@ -125,6 +125,22 @@ int ctl_cmd_token(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_staff[];
 extern const char ctl_help_token[];
 
+/* ctl_inbox.c: the staff inbox (conversations) */
+int ctl_cmd_inbox(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_reply(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_assign(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_close(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_reopen(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_note(struct ctl *ctl, int argc, char **argv);
+extern const char ctl_help_inbox[];
+extern const char ctl_help_thread[];
+extern const char ctl_help_reply[];
+extern const char ctl_help_assign[];
+extern const char ctl_help_close[];
+extern const char ctl_help_reopen[];
+extern const char ctl_help_note[];
+
 /* ctl_import.c */
 int ctl_cmd_import(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_import[];
