@@ -49,6 +49,8 @@
 #define STAFF_LOCK_MAX_MS   (15 * 60000)
 #define STAFF_FORGET_MS	    (15 * 60000)
 #define STAFF_KEY_MAX	    340
+/* password hashes waiting for the worker (~0.1 s each) */
+#define STAFF_HASH_QUEUE_MAX 32
 
 static void staff_login(struct http_req *, void *);
 static void staff_logout(struct http_req *, void *);
@@ -306,6 +308,15 @@ staff_hash_done(void *arg, bool cancelled)
 void
 staff_hash_submit(struct staff *s, struct staff_hash_job *job)
 {
+	/* a flood of logins waits in a bounded queue, then is refused */
+	if (workq_pending(s->wq) >= STAFF_HASH_QUEUE_MAX) {
+		log_warnx("login_busy pending=%u reason=\"password checks "
+			  "queued; answering 503\"",
+		    workq_pending(s->wq));
+		snprintf(job->err, sizeof(job->err), "too many logins at once");
+		job->done(job, true);
+		return;
+	}
 	if (workq_submit(s->wq, staff_hash_run, staff_hash_done, job) == -1)
 		job->done(job, true);
 }
