@@ -292,7 +292,8 @@ cv_query_parse(struct http_req *req, struct evkeyvalq *kv, struct conv_query *q,
 	    cv_query_flag(kv, "unread", &q->unread, err, errlen) == -1 ||
 	    cv_query_flag(kv, "stale", &q->stale, err, errlen) == -1 ||
 	    cv_query_id(kv, "list", &q->list_id, err, errlen) == -1 ||
-	    cv_query_id(kv, "alert", &q->alert_id, err, errlen) == -1)
+	    cv_query_id(kv, "alert", &q->alert_id, err, errlen) == -1 ||
+	    cv_query_id(kv, "member", &q->member_id, err, errlen) == -1)
 		return -1;
 	q->after = evhttp_find_header(kv, "after");
 	if ((s = evhttp_find_header(kv, "q")) != NULL && *s != '\0')
@@ -304,7 +305,7 @@ static void
 cv_collection(struct http_req *req, void *arg)
 {
 	static const char *const known[] = {"status", "unread", "assigned",
-	    "list", "alert", "stale", "q", "after", "limit", NULL};
+	    "list", "alert", "stale", "q", "after", "limit", "member", NULL};
 	struct conversations *cv = arg;
 	struct conv_query q = {.clock = cv_clock(cv)};
 	struct evkeyvalq kv;

@@ -46,7 +46,7 @@ static const char conv_sql_one[] = CONV_SQL_SUMMARY " WHERE c.id = ?3";
 /*
  * ?3 status, ?4 unread only, ?5 assigned kind (enum conv_assigned), ?6
  * staff, ?7 list, ?8 alert, ?9 stale only, ?10 FTS query, ?11 and ?12 the
- * cursor (last_message_at, id), ?13 limit.
+ * cursor (last_message_at, id), ?13 limit, ?14 member.
  */
 static const char conv_sql_list[] = CONV_SQL_SUMMARY
     " WHERE (?3 IS NULL OR c.status = ?3)"
@@ -65,6 +65,7 @@ static const char conv_sql_list[] = CONV_SQL_SUMMARY
     "  WHERE conversation_fts MATCH ?10))"
     " AND (?11 IS NULL OR c.last_message_at < ?11"
     "  OR (c.last_message_at = ?11 AND c.id < ?12))"
+    " AND (?14 IS NULL OR c.member_id = ?14)"
     " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?13";
 
 /* A thread: messages and notes, newest first (reversed in C). */
@@ -291,7 +292,7 @@ conv_cursor_parse(const char *s, int64_t *at, int64_t *id)
 	return 0;
 }
 
-/* Binds the filters of q (parameters ?3 to ?13 of conv_sql_list). */
+/* Binds the filters of q (parameters ?3 to ?14 of conv_sql_list). */
 static int
 conv_list_bind(sqlite3_stmt *stmt, struct conv_query *q, char *fts,
     size_t ftslen, char *err, size_t errlen)
@@ -328,6 +329,7 @@ conv_list_bind(sqlite3_stmt *stmt, struct conv_query *q, char *fts,
 		sqlite3_bind_int64(stmt, 12, id);
 	}
 	sqlite3_bind_int(stmt, 13, (int)q->limit);
+	queue_bind_id(stmt, 14, q->member_id);
 	return 0;
 }
 

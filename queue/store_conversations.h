@@ -61,6 +61,7 @@ struct conv_query {
 	int64_t staff;	   /* CONV_ASSIGNED_STAFF: whose */
 	int64_t list_id;   /* members on that list (not left); 0 = any */
 	int64_t alert_id;  /* attributed to that alert; 0 = any */
+	int64_t member_id; /* that member's; 0 = any */
 	bool stale;	   /* only stale ones */
 	const char *q;	   /* search text; NULL = none */
 	const char *after; /* cursor from an earlier page's "next"; NULL */

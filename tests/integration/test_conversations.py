@@ -344,6 +344,8 @@ def test_filters_pages_and_search(make_daemon):
     assert [x["id"] for x in convs(d, "?unread=1")] == [c, a]
     lid = d.scalar("SELECT id FROM lists WHERE name = 'DARFUR'")
     assert [x["id"] for x in convs(d, "?list=%d" % lid)] == [a]
+    bob = conv_of(d, BOB)["member"]["id"]
+    assert [x["id"] for x in convs(d, "?status=all&member=%d" % bob)] == [b]
     # search: words, prefixes, diacritics, replies too
     assert [x["id"] for x in convs(d, "?q=meeting")] == [a]
     assert [x["id"] for x in convs(d, "?q=MEET")] == [a]

@@ -281,6 +281,8 @@ START_TEST(test_list_filters_cursor_search)
 	ck_assert_str_eq(c_ids(&q, NULL, 0), "1");
 	q = (struct conv_query){.clock = {C_T0 + 10, C_STALE}, .alert_id = 2};
 	ck_assert_str_eq(c_ids(&q, NULL, 0), "2");
+	q = (struct conv_query){.clock = {C_T0 + 10, C_STALE}, .member_id = 3};
+	ck_assert_str_eq(c_ids(&q, NULL, 0), "3");
 	q = (struct conv_query){.clock = {C_T0 + 10, C_STALE}, .q = "CAF"};
 	ck_assert_str_eq(c_ids(&q, NULL, 0), "1");
 	q.q = "the";
