@@ -52,6 +52,7 @@
 #include "log.h"
 #include "members.h"
 #include "metrics.h"
+#include "notify.h"
 #include "queue.h"
 #include "simulator.h"
 #include "staff.h"
@@ -101,6 +102,7 @@ struct daemon_state {
 	struct ui *ui;
 	struct simulator *sim;
 	struct events *events;
+	struct notify *notify;
 	char *token;
 	char *url;	/* http://ADDR:PORT of the listener, once bound */
 	char *url_file; /* VAR/outreachd.url, once written */
@@ -326,6 +328,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	http_stop_listening(ds->http);
 	api_set_stopping(ds->api);
 	events_stop(ds->events);
+	notify_stop(ds->notify);
 	alerts_stop(ds->alerts);
 	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
 	    main_on_stopped, ds);
@@ -432,6 +435,12 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		.api = ds->api,
 		.events = ds->events,
 		.cfg = ds->cfg});
+	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
+	    .st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .cfg = ds->cfg,
+	    .base_url = ds->cfg->public_url != NULL ? ds->cfg->public_url
+						    : ds->url});
 	ds->sim = simulator_new(ds->http,
 	    &(struct simulator_deps){.st = ds->st,
 		.api = ds->api,
@@ -643,6 +652,7 @@ main_cleanup(struct daemon_state *ds)
 		event_free(ds->sig_hup);
 	conversations_free(ds->conversations);
 	events_free(ds->events);
+	notify_free(ds->notify);
 	staff_free(ds->staff);
 	http_free(ds->http);
 	api_free(ds->api);

@@ -40,7 +40,8 @@ static const char store_notify_sql_set[] =
     " VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET"
     " last_message_id = excluded.last_message_id,"
     " last_digest_at = excluded.last_digest_at";
-/* The WHERE matches the partial index messages_inbound_conv. */
+/* The WHERE matches the partial index messages_inbound_conv. A disabled
+ * assignee has no address here: its threads go to notify_email. */
 static const char store_notify_sql_first[] =
     "SELECT created_at FROM messages WHERE direction = 'in'"
     " AND conversation_id IS NOT NULL AND id > ?1 ORDER BY id LIMIT 1";
@@ -48,7 +49,7 @@ static const char store_notify_sql_walk[] =
     "SELECT m.id, m.conversation_id, m.created_at, m.body, c.assigned_staff,"
     " s.email, b.first_name, b.last_name, b.phone, m.from_addr"
     " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-    " LEFT JOIN staff s ON s.id = c.assigned_staff"
+    " LEFT JOIN staff s ON s.id = c.assigned_staff AND s.disabled = 0"
     " LEFT JOIN members b ON b.id = c.member_id"
     " WHERE m.direction = 'in' AND m.conversation_id IS NOT NULL"
     " AND m.id > ?1 ORDER BY m.id LIMIT ?2";

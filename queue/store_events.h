@@ -87,7 +87,7 @@ struct notify_item {
 	int64_t created_at;
 	const char *body;
 	int64_t staff_id;	 /* the conversation's assignee; 0 = none */
-	const char *staff_email; /* NULL when none or no address */
+	const char *staff_email; /* NULL when none, disabled or no address */
 	const char *first_name;	 /* the member's; each may be NULL */
 	const char *last_name;
 	const char *phone;

@@ -42,6 +42,7 @@ main(void)
 	srunner_add_suite(sr, smtp_suite());
 	srunner_add_suite(sr, quiet_suite());
 	srunner_add_suite(sr, store_alerts_suite());
+	srunner_add_suite(sr, events_suite());
 	srunner_add_suite(sr, conversations_suite());
 	srunner_add_suite(sr, staff_suite());
 	srunner_add_suite(sr, template_suite());

@@ -12,6 +12,7 @@ Suite *conversations_suite(void);
 Suite *csv_suite(void);
 Suite *email_addr_suite(void);
 Suite *email_links_suite(void);
+Suite *events_suite(void);
 Suite *file_email_suite(void);
 Suite *fileutil_suite(void);
 Suite *inbound_suite(void);
