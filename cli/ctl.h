@@ -127,12 +127,10 @@ extern const char ctl_help_token[];
 
 /* ctl_inbox.c: the staff inbox (conversations) */
 int ctl_cmd_inbox(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_reply(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_assign(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_close(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_reopen(struct ctl *ctl, int argc, char **argv);
-int ctl_cmd_note(struct ctl *ctl, int argc, char **argv);
+/* thread, close, reopen (argv[0] says which) */
+int ctl_cmd_conv(struct ctl *ctl, int argc, char **argv);
+/* reply, assign, note (argv[0] says which) */
+int ctl_cmd_conv_write(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_inbox[];
 extern const char ctl_help_thread[];
 extern const char ctl_help_reply[];

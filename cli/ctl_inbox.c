@@ -461,22 +461,11 @@ out:
 	return rc;
 }
 
+/* thread, close and reopen: argv[0] is which. */
 int
-ctl_cmd_thread(struct ctl *ctl, int argc, char **argv)
+ctl_cmd_conv(struct ctl *ctl, int argc, char **argv)
 {
-	return ib_one(ctl, "thread", argc, argv);
-}
-
-int
-ctl_cmd_close(struct ctl *ctl, int argc, char **argv)
-{
-	return ib_one(ctl, "close", argc, argv);
-}
-
-int
-ctl_cmd_reopen(struct ctl *ctl, int argc, char **argv)
-{
-	return ib_one(ctl, "reopen", argc, argv);
+	return ib_one(ctl, argv[0], argc, argv);
 }
 
 /* Your own staff id (GET /api/v1/me): > 0, or an exit status negated. */
@@ -600,20 +589,9 @@ out:
 	return rc;
 }
 
+/* reply, assign and note: argv[0] is which. */
 int
-ctl_cmd_reply(struct ctl *ctl, int argc, char **argv)
+ctl_cmd_conv_write(struct ctl *ctl, int argc, char **argv)
 {
-	return ib_two(ctl, "reply", argc, argv);
-}
-
-int
-ctl_cmd_assign(struct ctl *ctl, int argc, char **argv)
-{
-	return ib_two(ctl, "assign", argc, argv);
-}
-
-int
-ctl_cmd_note(struct ctl *ctl, int argc, char **argv)
-{
-	return ib_two(ctl, "note", argc, argv);
+	return ib_two(ctl, argv[0], argc, argv);
 }

@@ -469,24 +469,33 @@ store_conv_note_add(struct store *st, const struct conv_note *n, char *err,
 	return sqlite3_last_insert_rowid(store_db(st));
 }
 
-json_t *
-store_conv_note_json(struct store *st, int64_t id, char *err, size_t errlen)
+/* The JSON of the one row 'sql' has for id (row() makes it); NULL if
+ * none (err empty) or on error. */
+static json_t *
+conv_one(struct store *st, const char *sql, int64_t id,
+    json_t *(*row)(sqlite3_stmt *), char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	json_t *o = NULL;
 	int rc;
 
 	err[0] = '\0';
-	if ((stmt = store_stmt(st, conv_sql_note, err, errlen)) == NULL)
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		o = conv_item_row(stmt);
+		o = row(stmt);
 	else if (rc != SQLITE_DONE)
-		store_errmsg(st, "read note", err, errlen);
+		store_errmsg(st, "read row", err, errlen);
 	sqlite3_reset(stmt);
 	return o;
+}
+
+json_t *
+store_conv_note_json(struct store *st, int64_t id, char *err, size_t errlen)
+{
+	return conv_one(st, conv_sql_note, id, conv_item_row, err, errlen);
 }
 
 /* Copies text column col into out ("" for NULL or too long). */
@@ -560,21 +569,8 @@ store_saved_replies_json(struct store *st, char *err, size_t errlen)
 json_t *
 store_saved_reply_json(struct store *st, int64_t id, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
-	json_t *o = NULL;
-	int rc;
-
-	err[0] = '\0';
-	if ((stmt = store_stmt(st, conv_sql_saved_one, err, errlen)) == NULL)
-		return NULL;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		o = conv_saved_row(stmt);
-	else if (rc != SQLITE_DONE)
-		store_errmsg(st, "read saved reply", err, errlen);
-	sqlite3_reset(stmt);
-	return o;
+	return conv_one(st, conv_sql_saved_one, id, conv_saved_row, err,
+	    errlen);
 }
 
 char *
