@@ -19,10 +19,12 @@
  * "reset" event carrying the current id instead.
  *
  * Streams are chunked replies (http.h) that stay open: a keep-alive
- * comment every 15 s keeps proxies from closing them, the HTTP layer
- * tells us when a client leaves (http_reply_watch), and a client whose
- * unsent output passes EVENTS_MAX_PENDING is cut (it reconnects and
- * resumes from its Last-Event-ID).
+ * comment every 15 s keeps proxies from closing them (the HTTP layer
+ * itself no longer applies its 30 s idle timeout to a chunked reply, only
+ * to a stalled write), the HTTP layer tells us when a client leaves
+ * (http_reply_watch), and a client whose unsent output passes
+ * EVENTS_MAX_PENDING is cut (it reconnects and resumes from its
+ * Last-Event-ID).
  */
 #include "autoconf.h"
 

@@ -107,8 +107,6 @@ class Sse:
         response alone would wait for it, holding the buffer's lock)."""
         if self.conn.sock is not None:
             self.conn.sock.shutdown(socket.SHUT_RDWR)
-        self.q.get(timeout=scaled(10)) if self.status == 200 and \
-            self.ended is None else None
         self.conn.close()
 
 
