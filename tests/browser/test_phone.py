@@ -7,9 +7,8 @@ the inbox is usable: a row is tapped, its thread opens, the reply box and
 send button are on screen and a reply goes out.
 """
 
-from conftest import wait_for
 from test_inbox import conv_id_of, row_for
-from ui import (js, login_token, member_texts, sent_to, twilio_daemon,
+from ui import (wait_for, js, login_token, member_texts, sent_to, twilio_daemon,
                 type_into, wait_tid)
 
 OVERFLOW = """

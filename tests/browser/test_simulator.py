@@ -9,8 +9,7 @@ order. Meanwhile the staff inbox, open in another tab of the same
 browser, shows the supporter's free text arrive without a reload.
 """
 
-from conftest import wait_for
-from ui import (find_tids, js, login_token, text_of, type_into,
+from ui import (wait_for, find_tids, js, login_token, text_of, type_into,
                 wait_tid)
 
 PROGRAM = "Town Union"
@@ -61,7 +60,7 @@ def test_simulator_round_trip_and_inbox(make_daemon, browser):
     # Tab 1: the staff inbox, logged in (the cookie is shared by tabs).
     login_token(browser, d)
     wait_tid(browser, "nav-inbox").click()
-    wait_tid(browser, "conv-list")
+    wait_tid(browser, "conv-list", visible=False)
     js(browser, "window.__odNoReload = 1;")
     inbox = drv.current_window_handle
     # Tab 2: the simulator.

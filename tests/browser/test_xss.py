@@ -5,9 +5,8 @@ shows up in the inbox row and the thread with exactly that text, no
 dialog opens, and no script or img element is made from it.
 """
 
-from conftest import wait_for
 from test_inbox import conv_id_of, row_for
-from ui import (MEMBER, find_tid, find_tids, js, login_token, member_texts,
+from ui import (wait_for, MEMBER, find_tid, find_tids, js, login_token, member_texts,
                 no_alert, text_of, twilio_daemon, wait_tid)
 
 EVIL = ('<script>alert(1)</script> hi <img src=x onerror=alert(1)> '
@@ -35,7 +34,7 @@ def test_member_markup_rendered_as_text(make_daemon, fakeprov, browser):
     d = twilio_daemon(make_daemon, fakeprov)
     login_token(browser, d)
     wait_tid(browser, "nav-inbox").click()
-    wait_tid(browser, "conv-list")
+    wait_tid(browser, "conv-list", visible=False)
     member_texts(fakeprov, EVIL)
     cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")
     # The member's name holds markup too (the row and thread show it).

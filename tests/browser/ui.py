@@ -11,7 +11,8 @@ polls against a deadline (conftest.wait_for); nothing sleeps blindly.
 
 import urllib.parse
 
-from conftest import TOKEN, wait_for
+from conftest import TOKEN
+from conftest import wait_for as _wait_for
 from fakeprov import MEMBER, OUR_NUMBER, sms_daemon
 
 from selenium.common.exceptions import (NoAlertPresentException,
@@ -20,11 +21,22 @@ from selenium.common.exceptions import (NoAlertPresentException,
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-__all__ = ["By", "Keys", "MEMBER", "OUR_NUMBER", "TOKEN", "tid", "find_tid",
+__all__ = ["By", "Keys", "MEMBER", "OUR_NUMBER", "TOKEN", "wait_for", "tid", "find_tid",
            "find_tids", "wait_tid", "wait_tids", "wait_gone", "open_ui",
            "login_token", "login_password", "twilio_daemon", "member_texts",
            "sent_to", "text_of", "no_alert", "type_into", "logged_in",
            "js", "wait_js", "wait_text", "goto"]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.1, what=None):
+    """conftest.wait_for for predicates that read the page: an element
+    the page replaced while it was read (stale) counts as not yet."""
+    def guarded():
+        try:
+            return predicate()
+        except StaleElementReferenceException:
+            return None
+    return _wait_for(guarded, timeout, interval=interval, what=what)
 
 
 def tid(name, extra=""):
@@ -48,10 +60,14 @@ def find_tid(b, name, within=None):
     return els[0] if els else None
 
 
-def wait_tid(b, name, timeout=15, within=None, what=None):
-    """Waits for a visible data-testid=name; returns the element."""
-    return wait_for(lambda: find_tid(b, name, within), timeout,
-                    interval=0.1, what=what or "data-testid=%s" % name)
+def wait_tid(b, name, timeout=15, within=None, what=None, visible=True):
+    """Waits for a visible (or, with visible=False, present: an empty
+    list has no size) data-testid=name; returns the element."""
+    def look():
+        els = find_tids(b, name, within, visible)
+        return els[0] if els else None
+    return wait_for(look, timeout, interval=0.1,
+                    what=what or "data-testid=%s" % name)
 
 
 def wait_tids(b, name, n, timeout=15, within=None, what=None):
@@ -147,10 +163,18 @@ def logged_in(b, timeout=15):
                      what="me-name (logged in)")
 
 
+def _clear(b, *names):
+    """Empties the other way's fields (one form may hold both)."""
+    for n in names:
+        for el in find_tids(b, n):
+            el.clear()
+
+
 def login_token(b, d, token=TOKEN, wait=True):
     """Logs in with an API token through the login page."""
     goto(b, d, "/login")
     field = wait_tid(b, "login-token")
+    _clear(b, "login-email", "login-password")
     type_into(field, token)
     _submit_of(b, field).click()
     return logged_in(b) if wait else None
@@ -163,6 +187,7 @@ def login_password(b, d, email, password, wait=True):
     type_into(e, email)
     p = wait_tid(b, "login-password")
     type_into(p, password)
+    _clear(b, "login-token")
     _submit_of(b, p).click()
     return logged_in(b) if wait else None
 
