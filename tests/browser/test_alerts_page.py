@@ -11,7 +11,7 @@ import re
 
 import test_alerts as ta	# the integration suite's alert helpers
 
-from ui import wait_for, js, login_token, type_into, wait_text, wait_tid
+from ui import (js, login_token, type_into, wait_for, wait_text, wait_tid)
 
 N = 6
 CONF = ta.merged(ta.ALWAYS, {"sender console": {"rate": "3"}})

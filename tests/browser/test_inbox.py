@@ -10,9 +10,9 @@ callbacks arrive; the reply can be typed and sent with the keyboard.
 
 import re
 
-from ui import (wait_for, MEMBER, Keys, find_tid, find_tids, js, login_token,
+from ui import (find_tid, find_tids, js, Keys, login_token, MEMBER,
                 member_texts, sent_to, text_of, twilio_daemon, type_into,
-                wait_text, wait_tid)
+                wait_for, wait_text, wait_tid)
 
 
 def row_for(b, conv_id):

@@ -9,8 +9,8 @@ and the login form used with the keyboard only (Tab and Enter).
 import subprocess
 
 from conftest import OUTREACHCTL, scaled
-from ui import (wait_for, Keys, find_tid, find_tids, goto, js, login_password,
-                login_token, logged_in, wait_text, wait_tid)
+from ui import (find_tid, find_tids, goto, js, Keys, logged_in, login_password,
+                login_token, wait_for, wait_text, wait_tid)
 
 PASSWORD = "correct horse battery staple 7"
 

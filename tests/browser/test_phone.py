@@ -8,8 +8,8 @@ send button are on screen and a reply goes out.
 """
 
 from test_inbox import conv_id_of, row_for
-from ui import (wait_for, js, login_token, member_texts, sent_to, twilio_daemon,
-                type_into, wait_tid)
+from ui import (js, login_token, member_texts, sent_to, twilio_daemon,
+                type_into, wait_for, wait_tid)
 
 OVERFLOW = """
 var de = document.documentElement, b = document.body;

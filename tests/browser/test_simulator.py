@@ -9,7 +9,7 @@ order. Meanwhile the staff inbox, open in another tab of the same
 browser, shows the supporter's free text arrive without a reload.
 """
 
-from ui import (wait_for, find_tids, js, login_token, text_of, type_into,
+from ui import (find_tids, js, login_token, text_of, type_into, wait_for,
                 wait_tid)
 
 PROGRAM = "Town Union"

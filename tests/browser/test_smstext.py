@@ -145,7 +145,7 @@ def test_js_segment_counter_agrees_with_daemon(daemon, browser):
     ("a" * 161, ("GSM-7", 2)),
     ("\u0416" * 71, ("UCS-2", 2)),
     (EMOJI * 35, ("UCS-2", 1)),
-])
+], ids=["gsm7-160", "gsm7-161", "ucs2-71", "emoji-35"])
 def test_counter_text_in_reply_box(daemon, browser, text, want):
     """The reply-counter shown under the reply box says what segmentInfo
     says, for a few texts typed (or pasted) into a thread's reply box."""

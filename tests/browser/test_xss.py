@@ -6,8 +6,8 @@ dialog opens, and no script or img element is made from it.
 """
 
 from test_inbox import conv_id_of, row_for
-from ui import (wait_for, MEMBER, find_tid, find_tids, js, login_token, member_texts,
-                no_alert, text_of, twilio_daemon, wait_tid)
+from ui import (find_tid, find_tids, js, login_token, MEMBER, member_texts,
+                no_alert, text_of, twilio_daemon, wait_for, wait_tid)
 
 EVIL = ('<script>alert(1)</script> hi <img src=x onerror=alert(1)> '
         '<b>bold</b> &amp; &lt;')

@@ -21,8 +21,8 @@ from selenium.common.exceptions import (NoAlertPresentException,
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-__all__ = ["By", "Keys", "MEMBER", "OUR_NUMBER", "TOKEN", "wait_for", "tid", "find_tid",
-           "find_tids", "wait_tid", "wait_tids", "wait_gone", "open_ui",
+__all__ = ["By", "Keys", "MEMBER", "OUR_NUMBER", "TOKEN", "wait_for", "tid",
+           "find_tid", "find_tids", "wait_tid", "wait_tids", "wait_gone", "open_ui",
            "login_token", "login_password", "twilio_daemon", "member_texts",
            "sent_to", "text_of", "no_alert", "type_into", "logged_in",
            "js", "wait_js", "wait_text", "goto"]
