@@ -58,7 +58,7 @@ function setProgress(bar, counts, audience) {
 }
 
 export function mount(main, params) {
-  const st = { params, audience: new Map(), onAlert: null };
+  const st = { params, audience: new Map(), onAlert: null, show };
   show(params);
   return {
     update: show,
@@ -300,7 +300,6 @@ async function compose(main, st, a) {
         selected: chosen.has(String(l.id)) },
       l.name + " (" + ((l.counts || {}).active || 0) + ")"));
     }
-    if (lists.options.length === 1 && !a) lists.options[0].selected = true;
   } catch (e) {
     showErr(e.message);
   }
@@ -369,7 +368,9 @@ async function compose(main, st, a) {
       } else {
         await api("POST", "/api/v1/alerts/" + id + "/send", {});
       }
-      location.hash = "#/alerts/" + id;
+      // the hash may be this already (replaceState on the first save)
+      if (location.hash === "#/alerts/" + id) st.show({ id });
+      else location.hash = "#/alerts/" + id;
     } catch (e) {
       showErr(e.message);
     } finally {
