@@ -188,6 +188,13 @@ def test_inbound_text_publishes_message_and_conversation(make_daemon,
     m2 = s.event("message")
     assert m2["id"] > m["id"]
     assert m2["data"]["conversation_id"] == row["conversation_id"]
+    # staff changes to the conversation
+    for action in ("read", "close", "reopen"):
+        r = d.api("POST", "/api/v1/conversations/%d/%s"
+                  % (row["conversation_id"], action), {})
+        assert r.status == 200, r
+        c = s.event("conversation")
+        assert c["data"] == {"id": row["conversation_id"]}, action
     s.close()
 
 
