@@ -11,7 +11,8 @@ import re
 
 import test_alerts as ta	# the integration suite's alert helpers
 
-from ui import (js, login_token, type_into, wait_for, wait_text, wait_tid)
+from ui import (click_tid, js, login_token, type_into, wait_for, wait_text,
+                wait_tid)
 
 N = 6
 CONF = ta.merged(ta.ALWAYS, {"sender console": {"rate": "3"}})
@@ -115,14 +116,14 @@ def test_alert_composer_preview_send(make_daemon, browser):
         type_into(lst, "town")
     body = "Rally at 7 tonight, {{first_name|friend}}! " + ta.STOP_LINE
     type_into(wait_tid(browser, "alert-body"), body)
-    wait_tid(browser, "alert-preview").click()
+    click_tid(browser, "alert-preview")
     pv = wait_text(browser, "alert-preview-result",
                    lambda t: re.search(r"\b%d\b" % N, t) and
                    re.search(r"segment", t, re.I),
                    what="a preview naming %d members and segments" % N)
     browser.shot("preview")
     assert "GSM-7" in pv or "gsm7" in pv.lower().replace("-", ""), pv
-    wait_tid(browser, "alert-send").click()
+    click_tid(browser, "alert-send")
     # Sending may ask for a confirmation (a dialog the page owns).
     try:
         browser.driver.switch_to.alert.accept()

@@ -10,7 +10,7 @@ callbacks arrive; the reply can be typed and sent with the keyboard.
 
 import re
 
-from ui import (find_tid, find_tids, js, Keys, login_token, MEMBER,
+from ui import (click_tid, find_tid, find_tids, js, Keys, login_token, MEMBER,
                 member_texts, sent_to, text_of, twilio_daemon, type_into,
                 wait_for, wait_text, wait_tid)
 
@@ -43,7 +43,7 @@ def conv_id_of(d, phone=MEMBER):
 
 def open_inbox(b, d):
     login_token(b, d)
-    wait_tid(b, "nav-inbox").click()
+    click_tid(b, "nav-inbox")
     wait_tid(b, "conv-list", visible=False)
 
 
@@ -110,7 +110,7 @@ def test_reply_counter_send_and_status(make_daemon, fakeprov, browser):
     wait_text(browser, "reply-counter", lambda t: "GSM-7" in t and
               re.search(r"\b1 segment", t))
     browser.shot("reply-typed")
-    wait_tid(browser, "reply-send").click()
+    click_tid(browser, "reply-send")
 
     # The reply reaches the fake Twilio, to the member, from our sender.
     wait_for(lambda: reply in sent_to(fakeprov), 15,

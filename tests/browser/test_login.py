@@ -9,8 +9,8 @@ and the login form used with the keyboard only (Tab and Enter).
 import subprocess
 
 from conftest import OUTREACHCTL, scaled
-from ui import (find_tid, find_tids, goto, js, Keys, logged_in, login_password,
-                login_token, wait_for, wait_text, wait_tid)
+from ui import (click_tid, find_tid, find_tids, goto, js, Keys, logged_in,
+                login_password, login_token, wait_for, wait_text, wait_tid)
 
 PASSWORD = "correct horse battery staple 7"
 
@@ -49,7 +49,7 @@ def test_login_with_email_and_password(daemon, browser):
     # The session is a cookie the page's script cannot read (HttpOnly).
     assert "od_session" not in js(browser, "return document.cookie;")
     # Logout ends it: the login form is back, and stays after a reload.
-    wait_tid(browser, "nav-logout").click()
+    click_tid(browser, "nav-logout")
     wait_tid(browser, "login-email")
     browser.driver.refresh()
     wait_tid(browser, "login-email")

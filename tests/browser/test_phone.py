@@ -8,8 +8,8 @@ send button are on screen and a reply goes out.
 """
 
 from test_inbox import conv_id_of, row_for
-from ui import (js, login_token, member_texts, sent_to, twilio_daemon,
-                type_into, wait_for, wait_tid)
+from ui import (click_tid, js, login_token, member_texts, sent_to,
+                twilio_daemon, type_into, wait_for, wait_tid)
 
 OVERFLOW = """
 var de = document.documentElement, b = document.body;
@@ -51,7 +51,7 @@ def test_inbox_on_a_phone(make_daemon, fakeprov, phone_browser):
     b.shot("login")
     no_overflow(b, "login")
     login_token(b, d)
-    wait_tid(b, "nav-inbox").click()
+    click_tid(b, "nav-inbox")
     row = wait_for(lambda: row_for(b, cid), 15, what="conv-row")
     b.shot("inbox")
     no_overflow(b, "inbox")

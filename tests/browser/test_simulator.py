@@ -9,8 +9,8 @@ order. Meanwhile the staff inbox, open in another tab of the same
 browser, shows the supporter's free text arrive without a reload.
 """
 
-from ui import (find_tids, js, login_token, text_of, type_into, wait_for,
-                wait_tid)
+from ui import (click_tid, find_tids, js, login_token, text_of, type_into,
+                wait_for, wait_tid)
 
 PROGRAM = "Town Union"
 CONTACT = "help@union.example"
@@ -49,7 +49,7 @@ def wait_bubble(b, direction, pred, n_before, what):
 
 def send(b, text):
     type_into(wait_tid(b, "sim-text"), text)
-    wait_tid(b, "sim-send").click()
+    click_tid(b, "sim-send")
 
 
 def test_simulator_round_trip_and_inbox(make_daemon, browser):
@@ -59,7 +59,7 @@ def test_simulator_round_trip_and_inbox(make_daemon, browser):
     drv = browser.driver
     # Tab 1: the staff inbox, logged in (the cookie is shared by tabs).
     login_token(browser, d)
-    wait_tid(browser, "nav-inbox").click()
+    click_tid(browser, "nav-inbox")
     wait_tid(browser, "conv-list", visible=False)
     js(browser, "window.__odNoReload = 1;")
     inbox = drv.current_window_handle

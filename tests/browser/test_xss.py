@@ -6,8 +6,9 @@ dialog opens, and no script or img element is made from it.
 """
 
 from test_inbox import conv_id_of, row_for
-from ui import (find_tid, find_tids, js, login_token, MEMBER, member_texts,
-                no_alert, text_of, twilio_daemon, wait_for, wait_tid)
+from ui import (click_tid, find_tid, find_tids, js, login_token, MEMBER,
+                member_texts, no_alert, text_of, twilio_daemon, wait_for,
+                wait_tid)
 
 EVIL = ('<script>alert(1)</script> hi <img src=x onerror=alert(1)> '
         '<b>bold</b> &amp; &lt;')
@@ -33,7 +34,7 @@ def planted(b):
 def test_member_markup_rendered_as_text(make_daemon, fakeprov, browser):
     d = twilio_daemon(make_daemon, fakeprov)
     login_token(browser, d)
-    wait_tid(browser, "nav-inbox").click()
+    click_tid(browser, "nav-inbox")
     wait_tid(browser, "conv-list", visible=False)
     member_texts(fakeprov, EVIL)
     cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")

@@ -22,10 +22,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 __all__ = ["By", "Keys", "MEMBER", "OUR_NUMBER", "TOKEN", "wait_for", "tid",
-           "find_tid", "find_tids", "wait_tid", "wait_tids", "wait_gone", "open_ui",
-           "login_token", "login_password", "twilio_daemon", "member_texts",
-           "sent_to", "text_of", "no_alert", "type_into", "logged_in",
-           "js", "wait_js", "wait_text", "goto"]
+           "find_tid", "find_tids", "click_tid", "select_tid", "wait_tid",
+           "wait_tids", "wait_gone", "open_ui", "login_token",
+           "login_password", "twilio_daemon", "member_texts", "sent_to",
+           "text_of", "no_alert", "type_into", "logged_in", "js", "wait_js",
+           "wait_text", "goto"]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.1, what=None):
@@ -75,6 +76,41 @@ def wait_tids(b, name, n, timeout=15, within=None, what=None):
     return wait_for(lambda: (lambda es: es if len(es) >= n else None)(
         find_tids(b, name, within)), timeout, interval=0.1,
         what=what or "%d x data-testid=%s" % (n, name))
+
+
+def click_tid(b, name, timeout=15):
+    """Clicks the visible data-testid=name, again if the page redrew it
+    between finding and clicking (a live update)."""
+    def go():
+        el = find_tid(b, name)
+        if el is None:
+            return None
+        el.click()
+        return True
+    wait_for(go, timeout, what="a click on data-testid=%s" % name)
+
+
+def select_tid(b, name, index=None, text=None, timeout=15):
+    """Chooses an option (by index or visible text) of the <select>
+    data-testid=name, waiting for the option and surviving redraws."""
+    from selenium.webdriver.support.ui import Select
+
+    def go():
+        el = find_tid(b, name)
+        if el is None:
+            return None
+        sel = Select(el)
+        if index is not None:
+            if len(sel.options) <= index:
+                return None
+            sel.select_by_index(index)
+        else:
+            if not any(o.text.strip() == text for o in sel.options):
+                return None
+            sel.select_by_visible_text(text)
+        return True
+    wait_for(go, timeout, what="option %r of data-testid=%s"
+             % (text if index is None else index, name))
 
 
 def wait_gone(b, name, timeout=15):
