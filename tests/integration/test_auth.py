@@ -127,6 +127,10 @@ def test_login_body_is_checked(daemon):
                  {"token": TOKEN, "remember": True}):
         r = daemon.api("POST", "/api/v1/login", body, token=None)
         assert r.status == 422, (body, r)
+    # a NUL never cuts a token or password short: not JSON we take
+    r = daemon.api("POST", "/api/v1/login", {"token": TOKEN + "\u0000x"},
+                   token=None)
+    assert r.status == 400, r
 
 
 def count_members(d):
