@@ -22,6 +22,12 @@ def row_for(b, conv_id):
     return None
 
 
+def click_row(b, cid, timeout=15):
+    """Clicks conversation cid's conv-row (afresh if the list redrew)."""
+    wait_for(lambda: (lambda r: r is not None and (r.click() or True))(
+        row_for(b, cid)), timeout, what="a click on conv-row %s" % cid)
+
+
 def thread_texts(b, direction):
     """The thread-body texts of the thread's messages in direction."""
     out = []
@@ -80,7 +86,7 @@ def test_reply_counter_send_and_status(make_daemon, fakeprov, browser):
     member_texts(fakeprov, "What time is the rally?")
     cid = wait_for(lambda: conv_id_of(d), 10, what="a conversation")
     open_inbox(browser, d)
-    wait_for(lambda: row_for(browser, cid), 15, what="conv-row").click()
+    click_row(browser, cid)
     wait_tid(browser, "thread")
     # (the thread's items are redrawn on every live update: read afresh)
     assert wait_for(lambda: thread_texts(browser, "in"), 15,

@@ -33,14 +33,17 @@ def test_member_search_profile_consent(make_daemon, browser):
     login_token(browser, d)
     click_tid(browser, "nav-members")
     type_into(wait_tid(browser, "member-search"), "Rosa")
-    row = wait_for(lambda: next(
-        (r for r in find_tids(browser, "member-row")
-         if "<b>Rosa</b>" in text_of(r)), None), 15,
-        what="the member's row, name as text")
+
+    def row():
+        return next((r for r in find_tids(browser, "member-row")
+                     if "<b>Rosa</b>" in text_of(r)), None)
+    wait_for(row, 15, what="the member's row, name as text")
     browser.shot("search")
     assert not js(browser, "return document.querySelectorAll("
                   "'img[src=\"x\"], b').length;")
-    row.click()
+    # (the results are redrawn as the search runs again: click afresh)
+    wait_for(lambda: (lambda r: r is not None and (r.click() or True))(
+        row()), 15, what="a click on the member's row")
     prof = wait_tid(browser, "member-profile")
     wait_for(lambda: PHONE in text_of(wait_tid(browser, "member-profile")),
              15, what="the profile with the number")

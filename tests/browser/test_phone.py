@@ -7,7 +7,7 @@ the inbox is usable: a row is tapped, its thread opens, the reply box and
 send button are on screen and a reply goes out.
 """
 
-from test_inbox import conv_id_of, row_for
+from test_inbox import click_row, conv_id_of, row_for
 from ui import (click_tid, js, login_token, member_texts, sent_to,
                 twilio_daemon, type_into, wait_for, wait_tid)
 
@@ -56,7 +56,7 @@ def test_inbox_on_a_phone(make_daemon, fakeprov, phone_browser):
     b.shot("inbox")
     no_overflow(b, "inbox")
     assert in_view(b, row), "the conversation row is not on screen"
-    row.click()
+    click_row(b, cid)
     wait_tid(b, "thread")
     box = wait_tid(b, "reply-box")
     send = wait_tid(b, "reply-send")

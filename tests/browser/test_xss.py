@@ -5,7 +5,7 @@ shows up in the inbox row and the thread with exactly that text, no
 dialog opens, and no script or img element is made from it.
 """
 
-from test_inbox import conv_id_of, row_for
+from test_inbox import click_row, conv_id_of, row_for
 from ui import (click_tid, find_tid, find_tids, js, login_token, MEMBER,
                 member_texts, no_alert, text_of, twilio_daemon, wait_for,
                 wait_tid)
@@ -52,7 +52,7 @@ def test_member_markup_rendered_as_text(make_daemon, fakeprov, browser):
     wait_for(lambda: "<script>alert(1)</script>" in
              text_of(row_for(browser, cid) or row), 10,
              what="the markup as literal text in the row")
-    row_for(browser, cid).click()
+    click_row(browser, cid)
     wait_tid(browser, "thread")
 
     def body():
