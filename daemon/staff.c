@@ -109,9 +109,16 @@ staff_new(const struct staff_deps *deps, char *err, size_t errlen)
 void
 staff_free(struct staff *s)
 {
+	char err[256];
+
 	if (s == NULL)
 		return;
+	/* A check that finished during shutdown answers after a commit:
+	 * run that now, while the HTTP server still lives. */
 	workq_free(s->wq);
+	if (store_flush(s->deps.st, err, sizeof(err)) == -1)
+		log_warnx("staff_flush_failed error=\"%s\"", err);
+	http_set_reply_hook(s->deps.srv, NULL, NULL);
 	auth_limiter_free(s->by_account);
 	auth_limiter_free(s->by_peer);
 	free(s);

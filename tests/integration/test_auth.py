@@ -6,9 +6,10 @@ expiry, login rate limits, revoked tokens and disabled staff.
 """
 
 import sqlite3
+import threading
 import time
 
-from conftest import TOKEN, scaled
+from conftest import TOKEN, scaled, wait_for
 from staffutil import (COOKIE, PASSWORD, Session, add_staff, cookie_value,
                        login, new_token, set_cookie, sha256_hex)
 
@@ -334,3 +335,30 @@ def test_revoked_daemon_token_stays_revoked(make_daemon):
     d.start()
     assert d.api("GET", "/api/v1/me").status == 401
     assert d.api("GET", "/api/v1/me", token=tok).status == 200
+
+
+def test_sigterm_while_passwords_are_checked(daemon):
+    """Logins in flight at shutdown get an answer or a closed connection,
+    and the daemon still exits 0 (no reply after the server is gone)."""
+    add_staff(daemon)
+    answers = []
+
+    def one():
+        try:
+            r = daemon.api("POST", "/api/v1/login",
+                           {"email": "olga@example.org",
+                            "password": PASSWORD}, token=None)
+            answers.append(r.status)
+        except OSError:
+            answers.append("closed")
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: daemon.scalar("SELECT count(*) FROM sessions") > 0 or
+             len(answers) > 0, what="a first login")
+    assert daemon.stop() == 0
+    for t in threads:
+        t.join(scaled(20))
+    assert len(answers) == 8
+    assert set(answers) <= {200, 503, "closed"}, answers
