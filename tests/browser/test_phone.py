@@ -8,8 +8,8 @@ send button are on screen and a reply goes out.
 """
 
 from test_inbox import click_row, conv_id_of, row_for
-from ui import (click_tid, js, login_token, member_texts, sent_to,
-                twilio_daemon, type_into, wait_for, wait_tid)
+from ui import (click_tid, find_tids, js, login_token, member_texts, sent_to,
+                text_of, twilio_daemon, type_into, wait_for, wait_tid)
 
 OVERFLOW = """
 var de = document.documentElement, b = document.body;
@@ -70,3 +70,27 @@ def test_inbox_on_a_phone(make_daemon, fakeprov, phone_browser):
              what="the reply at the fake provider")
     b.shot("replied")
     no_overflow(b, "after the reply")
+
+
+def test_simulator_on_a_phone(make_daemon, phone_browser):
+    """A newcomer on a phone: the simulator asks to log in (its own form),
+    then texts HELP and sees the answer; nothing overflows."""
+    b = phone_browser
+    d = make_daemon({"sms": {"program": "Town Union",
+                             "contact": "help@union.example"}})
+    b.driver.get(d.url() + "/ui/simulator")
+    field = wait_tid(b, "login-token")
+    b.shot("login")
+    no_overflow(b, "simulator login")
+    type_into(field, d.token)
+    click_tid(b, "login-submit")
+    type_into(wait_tid(b, "sim-text"), "HELP")
+    click_tid(b, "sim-send")
+    wait_for(lambda: any(
+        m.get_attribute("data-direction") == "in" and
+        "help@union.example" in text_of(m)
+        for m in find_tids(b, "sim-msg")), 20, what="the HELP answer")
+    b.shot("help-answer")
+    no_overflow(b, "simulator")
+    for el in (wait_tid(b, "sim-text"), wait_tid(b, "sim-send")):
+        assert in_view(b, el)
