@@ -71,6 +71,16 @@ staff_api_routes(struct staff *s)
 	http_route(srv, HTTP_GET, "/api/v1/audit", audit_list, s);
 }
 
+/* Shutdown began: writes are answered 503 (true), as everywhere. */
+static bool
+st_stopping(struct staff *s, struct http_req *req)
+{
+	if (!api_is_stopping(s->deps.api))
+		return false;
+	http_reply_error(req, 503, "unavailable", "shutting down");
+	return true;
+}
+
 /* A positive decimal id, or 0. */
 static int64_t
 st_parse_id(const char *t)
@@ -286,7 +296,7 @@ st_create(struct http_req *req, void *arg)
 	char err[512];
 	json_t *o;
 
-	if (!api_require_admin(s->deps.api, req))
+	if (!api_require_admin(s->deps.api, req) || st_stopping(s, req))
 		return;
 	if ((o = api_read_object(req)) == NULL)
 		return;
@@ -446,6 +456,8 @@ st_one(struct http_req *req, void *arg)
 	}
 	OPENSSL_cleanse(row.password_hash, sizeof(row.password_hash));
 	if (req->method == HTTP_PATCH) {
+		if (st_stopping(s, req))
+			return;
 		st_patch(s, req, &row);
 		return;
 	}
@@ -523,7 +535,7 @@ tok_create(struct http_req *req, void *arg)
 	int64_t owner, id, now = msg_now_ms();
 	json_t *o, *r;
 
-	if (!api_authorized(s->deps.api, req) ||
+	if (!api_authorized(s->deps.api, req) || st_stopping(s, req) ||
 	    (o = api_read_object(req)) == NULL)
 		return;
 	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
@@ -572,7 +584,7 @@ tok_delete(struct http_req *req, void *arg)
 	char err[256];
 	int rc;
 
-	if (!api_authorized(s->deps.api, req))
+	if (!api_authorized(s->deps.api, req) || st_stopping(s, req))
 		return;
 	rc = id == 0
 	    ? 0
