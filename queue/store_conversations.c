@@ -5,8 +5,9 @@
  *
  * A listing is one static statement whose filters are all parameters
  * ("?3 IS NULL OR ..."), so no SQL is ever built from a request; it walks
- * conversations_activity (last_message_at DESC, id DESC) and stops at the
- * page's end. The cursor is "<last_message_at>.<id>" of the page's last
+ * conversations_activity backwards (newest activity first) and stops at
+ * the page's end. One member's conversation has its own statement, which
+ * finds it by member. The cursor is "<last_message_at>.<id>" of the page's last
  * row. The search runs through conversation_fts (schema 006), fed by
  * triggers on messages that carry a conversation.
  */
@@ -44,29 +45,36 @@
 
 static const char conv_sql_one[] = CONV_SQL_SUMMARY " WHERE c.id = ?3";
 /*
- * ?3 status, ?4 unread only, ?5 assigned kind (enum conv_assigned), ?6
- * staff, ?7 list, ?8 alert, ?9 stale only, ?10 FTS query, ?11 and ?12 the
- * cursor (last_message_at, id), ?13 limit, ?14 member.
+ * The filters and the page of a listing: ?3 status, ?4 unread only, ?5
+ * assigned kind (enum conv_assigned), ?6 staff, ?7 list, ?8 alert, ?9
+ * stale only, ?10 FTS query, ?11 and ?12 the cursor (last_message_at,
+ * id), ?13 limit. Each is "?N IS NULL OR ..." (or 0), so one statement
+ * serves every combination; it walks conversations_activity backwards
+ * and stops at the page's end.
  */
-static const char conv_sql_list[] = CONV_SQL_SUMMARY
-    " WHERE (?3 IS NULL OR c.status = ?3)"
-    " AND (?4 = 0 OR c.unread > 0)"
-    " AND (?5 = 0 OR (?5 = 1 AND c.assigned_staff IS NULL)"
-    "  OR (?5 = 2 AND c.assigned_staff = ?6))"
-    " AND (?7 IS NULL OR EXISTS (SELECT 1 FROM subscriptions sb"
-    "  WHERE sb.member_id = c.member_id AND sb.list_id = ?7"
-    "  AND sb.status <> 'left'))"
-    " AND (?8 IS NULL OR c.alert_id = ?8)"
-    " AND (?9 = 0 OR (c.status = 'open' AND c.last_in_at IS NOT NULL"
-    "  AND c.last_in_at > coalesce(c.last_out_at, 0)"
-    "  AND c.last_in_at <= ?1 - ?2))"
-    " AND (?10 IS NULL OR c.id IN (SELECT fm.conversation_id"
-    "  FROM conversation_fts f JOIN messages fm ON fm.id = f.rowid"
-    "  WHERE conversation_fts MATCH ?10))"
-    " AND (?11 IS NULL OR c.last_message_at < ?11"
-    "  OR (c.last_message_at = ?11 AND c.id < ?12))"
-    " AND (?14 IS NULL OR c.member_id = ?14)"
-    " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?13";
+#define CONV_SQL_FILTERS                                                  \
+	" AND (?3 IS NULL OR c.status = ?3)"                              \
+	" AND (?4 = 0 OR c.unread > 0)"                                   \
+	" AND (?5 = 0 OR (?5 = 1 AND c.assigned_staff IS NULL)"           \
+	"  OR (?5 = 2 AND c.assigned_staff = ?6))"                        \
+	" AND (?7 IS NULL OR EXISTS (SELECT 1 FROM subscriptions sb"      \
+	"  WHERE sb.member_id = c.member_id AND sb.list_id = ?7"          \
+	"  AND sb.status <> 'left'))"                                     \
+	" AND (?8 IS NULL OR c.alert_id = ?8)"                            \
+	" AND (?9 = 0 OR (c.status = 'open' AND c.last_in_at IS NOT NULL" \
+	"  AND c.last_in_at > coalesce(c.last_out_at, 0)"                 \
+	"  AND c.last_in_at <= ?1 - ?2))"                                 \
+	" AND (?10 IS NULL OR c.id IN (SELECT fm.conversation_id"         \
+	"  FROM conversation_fts f JOIN messages fm ON fm.id = f.rowid"   \
+	"  WHERE conversation_fts MATCH ?10))"                            \
+	" AND (?11 IS NULL OR c.last_message_at < ?11"                    \
+	"  OR (c.last_message_at = ?11 AND c.id < ?12))"                  \
+	" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?13"
+static const char conv_sql_list[] =
+    CONV_SQL_SUMMARY " WHERE 1" CONV_SQL_FILTERS;
+/* One member's (?14), through conversations_member. */
+static const char conv_sql_list_member[] =
+    CONV_SQL_SUMMARY " WHERE c.member_id = ?14" CONV_SQL_FILTERS;
 
 /* A thread: messages and notes, newest first (reversed in C). */
 static const char conv_sql_items[] =
@@ -292,7 +300,7 @@ conv_cursor_parse(const char *s, int64_t *at, int64_t *id)
 	return 0;
 }
 
-/* Binds the filters of q (parameters ?3 to ?14 of conv_sql_list). */
+/* Binds the filters of q (?3 to ?13, and ?14 of conv_sql_list_member). */
 static int
 conv_list_bind(sqlite3_stmt *stmt, struct conv_query *q, char *fts,
     size_t ftslen, char *err, size_t errlen)
@@ -329,7 +337,8 @@ conv_list_bind(sqlite3_stmt *stmt, struct conv_query *q, char *fts,
 		sqlite3_bind_int64(stmt, 12, id);
 	}
 	sqlite3_bind_int(stmt, 13, (int)q->limit);
-	queue_bind_id(stmt, 14, q->member_id);
+	if (q->member_id != 0)
+		sqlite3_bind_int64(stmt, 14, q->member_id);
 	return 0;
 }
 
@@ -345,7 +354,9 @@ store_conv_list(struct store *st, struct conv_query *q, char *err,
 	int rc;
 
 	q->invalid = false;
-	if ((stmt = store_stmt(st, conv_sql_list, err, errlen)) == NULL)
+	if ((stmt = store_stmt(st,
+		 q->member_id != 0 ? conv_sql_list_member : conv_sql_list, err,
+		 errlen)) == NULL)
 		return NULL;
 	if (conv_list_bind(stmt, q, fts, sizeof(fts), err, errlen) == -1) {
 		sqlite3_reset(stmt);

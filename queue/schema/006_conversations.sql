@@ -53,11 +53,11 @@ CREATE TABLE saved_replies (
 	updated_at INTEGER NOT NULL
 );
 
--- The inbox's filters, newest activity first.
-CREATE INDEX conversations_activity ON conversations(last_message_at DESC,
-    id DESC);
+-- The inbox, newest activity first: read backwards, (last_message_at,
+-- rowid) gives ORDER BY last_message_at DESC, id DESC without a sort.
+CREATE INDEX conversations_activity ON conversations(last_message_at);
 CREATE INDEX conversations_assigned ON conversations(assigned_staff,
-    last_message_at DESC) WHERE assigned_staff IS NOT NULL;
+    last_message_at) WHERE assigned_staff IS NOT NULL;
 CREATE INDEX conversations_alert ON conversations(alert_id)
     WHERE alert_id IS NOT NULL;
 -- A thread, in order.
