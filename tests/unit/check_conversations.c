@@ -568,6 +568,64 @@ START_TEST(test_observer)
 }
 END_TEST
 
+/*
+ * A database of schema 5 with a conversation of two texts and one
+ * keyword message migrates: the conversation's last text in and sender
+ * are filled from its messages, and the search finds its texts (and only
+ * them).
+ */
+START_TEST(test_migration_of_existing_conversations)
+{
+	struct conv_query q = {.clock = {C_T0, C_STALE}, .limit = 10};
+	const struct store_migration *m;
+	char path[128], *err = NULL;
+	sqlite3 *db;
+	json_t *o;
+
+	store_close(c_st);
+	snprintf(path, sizeof(path), "%s/old.db", c_dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	for (m = store_migrations; m->sql != NULL && m->version <= 5; m++)
+		ck_assert_msg(sqlite3_exec(db, m->sql, NULL, NULL, &err) ==
+			SQLITE_OK,
+		    "%s: %s", m->name, err);
+	ck_assert_int_eq(
+	    sqlite3_exec(db,
+		"PRAGMA user_version = 5;"
+		"INSERT INTO members (id, phone, created_at,"
+		" updated_at) VALUES (1, '+15550000001', 0, 0);"
+		"INSERT INTO conversations (id, member_id, status,"
+		" unread, last_message_at, created_at) VALUES (1, 1,"
+		" 'open', 2, 20, 10);"
+		"INSERT INTO messages (direction, channel, member_id,"
+		" sender, to_addr, body, status, next_attempt_at,"
+		" conversation_id, created_at, updated_at) VALUES"
+		" ('in', 'sms', 1, 'old', '+1', 'first question', "
+		"'received', 0, 1, 10, 10),"
+		" ('in', 'sms', 1, 'newer', '+1', 'second question',"
+		" 'received', 0, 1, 20, 20),"
+		" ('in', 'sms', 1, 'newer', '+1', 'JOIN question',"
+		" 'received', 0, NULL, 5, 5);",
+		NULL, NULL, &err),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	c_st = store_open(path, c_err, sizeof(c_err));
+	ck_assert_msg(c_st != NULL, "store_open: %s", c_err);
+	ck_assert_int_ge(store_schema_version(c_st), 6);
+	ck_assert_int_eq(c_int("SELECT last_in_at FROM conversations"), 20);
+	ck_assert_int_eq(c_int("SELECT sender = 'newer' FROM conversations"),
+	    1);
+	q.q = "question";
+	o = store_conv_list(c_st, &q, c_err, sizeof(c_err));
+	ck_assert_int_eq(json_array_size(json_object_get(o, "conversations")),
+	    1);
+	json_decref(o);
+	ck_assert_int_eq(c_int("SELECT count(*) FROM conversation_fts WHERE"
+			       " conversation_fts MATCH 'question'"),
+	    2);
+}
+END_TEST
+
 Suite *
 conversations_suite(void)
 {
@@ -582,6 +640,7 @@ conversations_suite(void)
 	tcase_add_test(tc, test_thread_notes_target);
 	tcase_add_test(tc, test_saved_replies);
 	tcase_add_test(tc, test_observer);
+	tcase_add_test(tc, test_migration_of_existing_conversations);
 	suite_add_tcase(s, tc);
 	return s;
 }
