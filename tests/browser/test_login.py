@@ -81,8 +81,9 @@ def test_wrong_password_shows_login_error(daemon, browser):
 
 
 def test_login_form_with_keyboard_only(daemon, browser):
-    """Tab from the top of the page reaches the token field, and Enter in
-    it logs in: no mouse needed."""
+    """Tab from the document reaches the email field, Tab moves on to the
+    password (with a visible focus style), and Enter there logs in: no
+    mouse needed."""
     staff_add(daemon, "Bayard Rustin", "bayard@example.org")
     goto(browser, daemon, "/login")
     wait_tid(browser, "login-email")
