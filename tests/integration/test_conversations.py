@@ -155,6 +155,17 @@ def test_reply_goes_through_the_sender_the_member_used(make_daemon, fakeprov):
     assert f["To"] == ALICE and f["Body"].startswith("Yes, it's us")
     assert f["From"] == OUR_NUMBER
     assert d.outbox() == []
+    # a reply the provider refuses shows failed, with its reason
+    fakeprov.behave("twilio", status=400, code=21211,
+                    message="Invalid 'To' Phone Number")
+    r = d.api("POST", "/api/v1/conversations/%d/reply" % cid,
+              {"body": "Are you there?"})
+    assert r.status == 202, r
+    d.wait_status(r.json["message_id"], "failed")
+    last = thread(d, cid)["items"][-1]
+    assert (last["direction"], last["status"], last["error_code"]) == \
+        ("out", "failed", 21211)
+    assert "21211" in last["error_text"]
 
 
 def test_reply_to_opted_out_member_is_refused(make_daemon):
