@@ -91,9 +91,12 @@ staff_new(const struct staff_deps *deps, char *err, size_t errlen)
 		log_info("staff_created id=1 name=Administrator role=admin "
 			 "reason=\"first start: the daemon's API token is "
 			 "its token\"");
-	else if (rc == STAFF_BOOT_ROTATED || rc == STAFF_BOOT_ATTACHED)
+	else if (rc == STAFF_BOOT_ROTATED)
 		log_info("api_token_updated reason=\"the daemon's API token "
 			 "changed; the old one no longer works\"");
+	else if (rc == STAFF_BOOT_ATTACHED)
+		log_info("api_token_attached reason=\"the daemon's API token "
+			 "is now a token of the first enabled admin\"");
 	else if (rc == STAFF_BOOT_REVOKED)
 		log_warnx("api_token_revoked reason=\"the daemon's API token "
 			  "was revoked through the API; set a new one to use "

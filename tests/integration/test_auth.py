@@ -185,11 +185,12 @@ def test_logout_revokes_the_session(daemon):
 
 
 def test_session_expires_when_idle(make_daemon):
-    d = make_daemon({"http": {"session_idle": "1s"}})
+    idle = int(scaled(2))  # a use right after login is within it
+    d = make_daemon({"http": {"session_idle": "%ds" % idle}})
     add_staff(d)
     sess = login(d)
     assert sess.api("GET", "/api/v1/me").status == 200
-    time.sleep(scaled(1.5))
+    time.sleep(idle + 0.5)
     r = sess.api("GET", "/api/v1/me")
     assert r.status == 401, r
     assert "expired" in r.error_message()
