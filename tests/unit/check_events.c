@@ -4,7 +4,10 @@
  * framing, how a stream starts from a Last-Event-ID (live, replay,
  * reset), ids that keep growing once the oldest events are pruned, the
  * replay walk, pruning by age and by count in bounded batches, the
- * digests' notify state and the first words a digest shows.
+ * digests' notify state and the first words a digest shows; and the two
+ * HTTP primitives a stream relies on (http.h): the bytes a chunked reply
+ * has not written yet to a client that does not read, and the call when
+ * that client leaves.
  */
 #include "autoconf.h"
 
@@ -13,12 +16,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
 #include <check.h>
+#include <event2/event.h>
 #include <sqlite3.h>
 
 #include "check_suites.h"
 #include "check_util.h"
 #include "events.h"
+#include "http.h"
 #include "notify.h"
 #include "store-internal.h"
 #include "store_events.h"
@@ -268,6 +277,91 @@ START_TEST(test_notify_words)
 }
 END_TEST
 
+/* ---- http_reply_pending() and http_reply_watch() on a real socket ----- */
+
+struct e_http {
+	struct http_req *req; /* the held stream */
+	int started;	      /* the handler ran */
+	int gone;	      /* http_reply_watch() calls */
+};
+
+static void
+e_http_gone(struct http_req *req, void *arg)
+{
+	struct e_http *h = arg;
+
+	h->gone++;
+	h->req = NULL;
+	http_reply_end(req);
+}
+
+static void
+e_http_stream(struct http_req *req, void *arg)
+{
+	struct e_http *h = arg;
+
+	h->req = req;
+	h->started = 1;
+	http_reply_start(req, 200, "text/event-stream");
+	http_reply_watch(req, e_http_gone, h);
+}
+
+/* Runs base until *flag is set, at most about turns * 10 ms. */
+static void
+e_http_loop(struct event_base *base, const int *flag, int turns)
+{
+	int i;
+
+	for (i = 0; i < turns && !*flag; i++) {
+		struct timeval tv = {0, 10000};
+
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+START_TEST(test_http_pending_and_gone)
+{
+	static const char get[] = "GET /s HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct event_base *base = event_base_new();
+	struct http_server *srv = http_new(base, 1 << 20, NULL);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct e_http h = {0};
+	size_t chunk = 1 << 20, i, before;
+	char *data = calloc(1, chunk);
+	unsigned port;
+	int fd, never = 0;
+
+	http_route(srv, HTTP_GET, "/s", e_http_stream, &h);
+	ck_assert(
+	    http_listen(srv, "127.0.0.1", 0, &port, e_err, sizeof(e_err)) == 0);
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	ck_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	ck_assert(
+	    write(fd, get, sizeof(get) - 1) == (ssize_t)(sizeof(get) - 1));
+	e_http_loop(base, &h.started, 500);
+	ck_assert_ptr_nonnull(h.req);
+	/* 32 MiB to a client that reads nothing: the kernel takes a few
+	 * MiB at most, the rest stays queued and counted */
+	for (i = 0; i < 32; i++)
+		http_reply_chunk(h.req, data, chunk);
+	before = http_reply_pending(h.req);
+	ck_assert_uint_ge(before, 31 * chunk);
+	e_http_loop(base, &never, 100); /* ~1 s of writing what fits */
+	ck_assert_uint_gt(http_reply_pending(h.req), 16 * chunk);
+	ck_assert_uint_le(http_reply_pending(h.req), before);
+	ck_assert_int_eq(h.gone, 0);
+	close(fd); /* the client leaves: the watch ends the reply */
+	e_http_loop(base, &h.gone, 500);
+	ck_assert_int_eq(h.gone, 1);
+	free(data);
+	http_free(srv);
+	event_base_free(base);
+}
+END_TEST
+
 Suite *
 events_suite(void)
 {
@@ -278,6 +372,8 @@ events_suite(void)
 	tcase_add_test(tc, test_frame);
 	tcase_add_test(tc, test_plan);
 	tcase_add_test(tc, test_notify_words);
+	tcase_add_test(tc, test_http_pending_and_gone);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, e_setup, e_teardown);
 	tcase_add_test(ts, test_walk);
