@@ -332,6 +332,7 @@ START_TEST(test_http_pending_and_gone)
 	unsigned port;
 	int fd, never = 0;
 
+	ck_assert_ptr_nonnull(data);
 	http_route(srv, HTTP_GET, "/s", e_http_stream, &h);
 	ck_assert(
 	    http_listen(srv, "127.0.0.1", 0, &port, e_err, sizeof(e_err)) == 0);
@@ -362,6 +363,51 @@ START_TEST(test_http_pending_and_gone)
 }
 END_TEST
 
+/*
+ * evhttp closes a connection idle for 30 s, and counted a reply held open
+ * with nothing to write as idle: a held chunked reply outlives that now
+ * (31 s, the one slow test of the suite).
+ */
+START_TEST(test_http_held_reply_outlives_idle_timeout)
+{
+	static const char get[] = "GET /s HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct event_base *base = event_base_new();
+	struct http_server *srv = http_new(base, 1 << 20, NULL);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct e_http h = {0};
+	char buf[4096];
+	unsigned port;
+	ssize_t n;
+	size_t got = 0;
+	int fd, never = 0;
+
+	http_route(srv, HTTP_GET, "/s", e_http_stream, &h);
+	ck_assert(
+	    http_listen(srv, "127.0.0.1", 0, &port, e_err, sizeof(e_err)) == 0);
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	ck_assert(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	ck_assert(
+	    write(fd, get, sizeof(get) - 1) == (ssize_t)(sizeof(get) - 1));
+	e_http_loop(base, &h.started, 500);
+	ck_assert_ptr_nonnull(h.req);
+	e_http_loop(base, &h.gone, 3100); /* 31 s with nothing written */
+	ck_assert_int_eq(h.gone, 0);
+	http_reply_chunk(h.req, "still here", 10);
+	e_http_loop(base, &never, 20);
+	while (got < sizeof(buf) - 1 &&
+	    (n = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	ck_assert_msg(strstr(buf, "still here") != NULL, "got: %s", buf);
+	http_reply_end(h.req);
+	close(fd);
+	http_free(srv);
+	event_base_free(base);
+}
+END_TEST
+
 Suite *
 events_suite(void)
 {
@@ -373,7 +419,8 @@ events_suite(void)
 	tcase_add_test(tc, test_plan);
 	tcase_add_test(tc, test_notify_words);
 	tcase_add_test(tc, test_http_pending_and_gone);
-	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_http_held_reply_outlives_idle_timeout);
+	tcase_set_timeout(tc, 90);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, e_setup, e_teardown);
 	tcase_add_test(ts, test_walk);
