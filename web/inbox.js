@@ -134,8 +134,12 @@ export function mount(main, params) {
     if (seq !== listSeq) return; // a newer load is under way
     const convs = (r && r.conversations) || [];
     st.next = r ? r.next : null;
-    if (!append) list.replaceChildren();
-    for (const c of convs) list.appendChild(row(c));
+    if (append) {
+      for (const c of convs) list.appendChild(row(c));
+    } else {
+      list.replaceChildren(...keep(list, convs.map((c) => ({
+        key: "c" + c.id, sig: JSON.stringify(c), make: () => row(c) }))));
+    }
     more.hidden = !st.next;
     listStatus.textContent = list.children.length === 0
       ? (filters.q ? "No conversation matches." : "No conversations.")
@@ -163,6 +167,22 @@ export function mount(main, params) {
       c.stale ? el("span", { class: "tag warn" }, "waiting") : null,
       c.assigned ? el("span", { class: "tag" }, c.assigned.name) : null));
     return el("li", {}, a);
+  }
+
+  // The nodes for 'want' ({key, sig, make}), reusing the children of
+  // parent whose key and sig are the same: a live reload leaves what did
+  // not change untouched (no flicker, focus and selection kept).
+  function keep(parent, want) {
+    const have = new Map();
+    for (const n of parent.children) have.set(n.dataset.key, n);
+    return want.map((w) => {
+      const old = have.get(w.key);
+      if (old && old.dataset.sig === w.sig) return old;
+      const n = w.make();
+      n.dataset.key = w.key;
+      n.dataset.sig = w.sig;
+      return n;
+    });
   }
 
   // ---- one conversation -------------------------------------------
@@ -207,7 +227,8 @@ export function mount(main, params) {
     }
     fill(parts.head, threadHead(c));
     const items = c.items || [];
-    parts.items.replaceChildren(...items.map(item));
+    parts.items.replaceChildren(...keep(parts.items, items.map((it) => ({
+      key: it.kind + it.id, sig: JSON.stringify(it), make: () => item(it) }))));
     parts.closed.hidden = c.status !== "closed";
     const last = parts.items.lastElementChild;
     if (last) last.scrollIntoView({ block: "nearest" });
@@ -243,7 +264,8 @@ export function mount(main, params) {
       el("h2", {}, el("a", { href: "#/members/" + m.id }, memberName(m))),
       el("p", { class: "muted" }, m.phone || "",
         c.sender ? " · via " + c.sender : "",
-        c.alert_id ? " · answers alert " + c.alert_id : "",
+        c.alert_id ? [" · answers ", el("a", { href: "#/alerts/" +
+          c.alert_id }, "alert " + c.alert_id)] : null,
         " · " + c.status),
       el("div", { class: "actions" },
         el("label", { for: "assign-select" }, "Assigned to"), sel, toggle),
