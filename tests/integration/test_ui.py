@@ -469,3 +469,26 @@ def test_segment_counter_agrees_with_the_daemon(daemon):
         assert (got["encoding"], got["segments"]) == \
             (m["encoding"], m["segments"]), (text[:20], got, m)
         assert got["chars"] == len(text), (text[:20], got)
+
+
+# -- what the page's source may not do ------------------------------------
+
+def test_page_source_keeps_member_text_as_text_and_the_csp():
+    """No file of web/ parses HTML from strings (members' texts reach the
+    DOM only as textContent), and the HTML files carry no inline script,
+    style or event handler the Content-Security-Policy would refuse."""
+    html_sinks = re.compile(r"\.innerHTML\b|\.outerHTML\b|"
+                            r"insertAdjacentHTML|document\.write|"
+                            r"\beval\(|new Function\(|createContextualFragment")
+    for p in web_files():
+        text = p.read_text()
+        code = "\n".join(line for line in text.splitlines()
+                         if not line.lstrip().startswith("//"))
+        assert not html_sinks.search(code), (p.name,
+                                             html_sinks.search(code))
+        if p.suffix == ".html":
+            assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), \
+                p.name
+            assert not re.search(r"\sstyle=|<style\b", text), p.name
+            assert not re.search(r"\son[a-z]+=", text), p.name
+            assert not re.search(r"(src|href)=\"(https?:)?//", text), p.name
