@@ -9,7 +9,8 @@ import { el, fill, when, fullTime, memberName, debounce } from "./util.js";
 import { segmentText, segmentRoom } from "./smstext.js";
 
 // kept across visits to the page
-const filters = { status: "open", assigned: "", unread: false, q: "" };
+const filters = { status: "open", assigned: "", unread: false, stale: false,
+  q: "" };
 let staffCache = null;
 let savedCache = null;
 
@@ -56,6 +57,9 @@ export function mount(main, params) {
   const unread = el("input", { type: "checkbox", id: "conv-filter-unread",
     "data-testid": "conv-filter-unread" });
   unread.checked = filters.unread;
+  const stale = el("input", { type: "checkbox", id: "conv-filter-stale",
+    "data-testid": "conv-filter-stale" });
+  stale.checked = filters.stale;
   const search = el("input", { type: "search", id: "conv-search",
     "data-testid": "conv-search", placeholder: "Search messages",
     value: filters.q });
@@ -69,6 +73,8 @@ export function mount(main, params) {
     el("label", { for: "conv-filter-status" }, "Status"), status,
     el("label", { for: "conv-filter-assigned" }, "Assigned"), assigned,
     el("label", { class: "check" }, unread, " Unread only"),
+    el("label", { class: "check", title: "Waiting too long for a staff " +
+      "reply" }, stale, " Waiting"),
     el("label", { for: "conv-search", class: "sr-only" }, "Search"), search,
     el("button", { type: "submit" }, "Search"));
   filterForm.addEventListener("submit", (ev) => {
@@ -84,6 +90,10 @@ export function mount(main, params) {
   }
   unread.addEventListener("change", () => {
     filters.unread = unread.checked;
+    loadList();
+  });
+  stale.addEventListener("change", () => {
+    filters.stale = stale.checked;
     loadList();
   });
   search.addEventListener("search", () => {
@@ -115,6 +125,7 @@ export function mount(main, params) {
     p.set("status", filters.status);
     if (filters.assigned) p.set("assigned", filters.assigned);
     if (filters.unread) p.set("unread", "1");
+    if (filters.stale) p.set("stale", "1");
     if (filters.q) p.set("q", filters.q);
     if (after) p.set("after", after);
     p.set("limit", "50");
