@@ -2,7 +2,8 @@
 test_bootstrap.py - ./bootstrap's build step configures a build directory
 again when it was configured with other arguments (./bootstrap test after
 ./bootstrap run must build with -Werror), after a make clean, and leaves
-it alone when the arguments are the same.
+it alone when the arguments are the same; ./bootstrap test's closing line
+counts the browser tests with the others.
 
 The real bootstrap runs in a scratch tree whose configure, make targets,
 dpkg-query and autoreconf are stubs that log what they were asked: no
@@ -88,3 +89,26 @@ def test_build_reconfigures_when_the_arguments_differ(tmp_path):
     # back to run's arguments: configured again
     log, _ = run(t, bin_, "build")
     assert log == ["make clean", "configure -q", "make all"], log
+
+
+def test_closing_line_counts_the_browser_tests(tmp_path):
+    """./bootstrap test's closing line adds the browser suite's pytest
+    line (tests/browser/run.sh.log) to the unit and integration counts."""
+    t, bin_ = tree(tmp_path)
+    stub(t / "configure", CONFIGURE.replace(
+        "\techo '1 passed in 0.01s' > tests/integration/run.sh.log\n",
+        "\techo '1 passed in 0.01s' > tests/integration/run.sh.log\n"
+        "\tmkdir -p tests/browser\n"
+        "\techo '1 failed, 2 passed, 3 skipped in 9.1s' > "
+        "tests/browser/run.sh.log\n"))
+    env = dict(os.environ, PATH="%s:%s" % (bin_, os.environ["PATH"]))
+    p = subprocess.run(["./bootstrap", "test"], cwd=str(t), env=env,
+                       capture_output=True, text=True, timeout=scaled(60))
+    err = p.stderr
+    assert p.returncode == 0, (p.stdout, err)
+    assert "browser (pytest, headless chromium): 1 failed, 2 passed, " \
+        "3 skipped" in err, err
+    closing = [x for x in p.stdout.splitlines() if x.startswith("tests: ")]
+    # unit 1 + integration 1 + browser 2 passed; the browser's 1 failed
+    # (fuzz targets: none ran, the stub's fuzz-smoke prints no PASS line)
+    assert closing == ["tests: 4 passed, 1 failed"], err
