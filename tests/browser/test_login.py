@@ -126,3 +126,22 @@ def test_token_login_with_enter(daemon, browser):
     field.send_keys(Keys.ENTER)
     assert logged_in(browser).strip() == "Administrator"
     wait_for(lambda: find_tid(browser, "nav-inbox"), 10, what="nav-inbox")
+
+
+def test_logout_in_another_tab_returns_to_login(daemon, browser):
+    """Two tabs share the session; logging out in one ends it for both:
+    the other, on its next request, shows the login form instead of
+    failing silently."""
+    drv = browser.driver
+    login_token(browser, daemon)
+    first = drv.current_window_handle
+    drv.switch_to.new_window("tab")
+    drv.get(daemon.url() + "/ui/#/inbox")
+    assert logged_in(browser).strip() == "Administrator"
+    click_tid(browser, "nav-logout")
+    wait_tid(browser, "login-token")
+    drv.switch_to.window(first)
+    click_tid(browser, "nav-members")	# a request with the dead session
+    wait_tid(browser, "login-token", timeout=20)
+    assert not find_tids(browser, "me-name")
+    browser.shot("back-to-login")
