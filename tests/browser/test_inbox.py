@@ -11,8 +11,8 @@ callbacks arrive; the reply can be typed and sent with the keyboard.
 import re
 
 from ui import (click_tid, find_tid, find_tids, js, Keys, login_token, MEMBER,
-                member_texts, sent_to, text_of, twilio_daemon, type_into,
-                wait_for, wait_text, wait_tid)
+                member_texts, select_tid, sent_to, text_of, twilio_daemon,
+                type_into, wait_for, wait_text, wait_tid)
 
 
 def row_for(b, conv_id):
@@ -165,3 +165,48 @@ def test_reply_with_keyboard(make_daemon, fakeprov, browser):
     wait_for(lambda: "Yes, 6pm." in sent_to(fakeprov), 15,
              what="the reply at the fake provider")
     browser.shot("sent")
+
+
+def test_filters_and_search(make_daemon, fakeprov, browser):
+    """Three members' conversations: the search box (Enter) finds one by a
+    word of its text, the status filter shows a closed one only under
+    Closed, and "Assigned to me" only the one assigned to me."""
+    d = twilio_daemon(make_daemon, fakeprov)
+    who = {"bus": "+15551230011", "flyer": "+15551230012",
+           "door": "+15551230013"}
+    member_texts(fakeprov, "Is there a bus to the capitol?", who["bus"])
+    member_texts(fakeprov, "Can I print flyers at the office?", who["flyer"])
+    member_texts(fakeprov, "I knocked on 40 doors today", who["door"])
+    ids = {k: wait_for(lambda p=p: conv_id_of(d, p), 10, what=k)
+           for k, p in who.items()}
+    r = d.api("POST", "/api/v1/conversations/%d/close" % ids["door"], {})
+    assert r.status == 200, r
+    r = d.api("POST", "/api/v1/conversations/%d/assign" % ids["flyer"],
+              {"staff_id": 1})
+    assert r.status == 200, r
+    open_inbox(browser, d)
+
+    def shown():
+        return sorted(k for k, cid in ids.items()
+                      if row_for(browser, cid) is not None)
+
+    wait_for(lambda: shown() == ["bus", "flyer"], 15,
+             what="the two open conversations")
+    browser.shot("open")
+    search = wait_tid(browser, "conv-search")
+    type_into(search, "flyers")
+    search.send_keys(Keys.ENTER)
+    wait_for(lambda: shown() == ["flyer"], 15, what="the search result")
+    browser.shot("search")
+    type_into(wait_tid(browser, "conv-search"), "")
+    wait_tid(browser, "conv-search").send_keys(Keys.ENTER)
+    wait_for(lambda: shown() == ["bus", "flyer"], 15,
+             what="all open ones again")
+    select_tid(browser, "conv-filter-status", text="Closed")
+    wait_for(lambda: shown() == ["door"], 15, what="the closed one")
+    browser.shot("closed")
+    select_tid(browser, "conv-filter-status", text="All")
+    wait_for(lambda: shown() == ["bus", "door", "flyer"], 15, what="all")
+    select_tid(browser, "conv-filter-assigned", text="Assigned to me")
+    wait_for(lambda: shown() == ["flyer"], 15, what="assigned to me")
+    browser.shot("mine")
