@@ -26,6 +26,7 @@ main(void)
 	srunner_add_suite(sr, ratelimit_suite());
 	srunner_add_suite(sr, smstext_suite());
 	srunner_add_suite(sr, kannel_suite());
+	srunner_add_suite(sr, console_suite());
 	srunner_add_suite(sr, plivo_suite());
 	srunner_add_suite(sr, telnyx_suite());
 	srunner_add_suite(sr, twilio_suite());

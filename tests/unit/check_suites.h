@@ -8,6 +8,7 @@
 #include <check.h>
 
 Suite *config_suite(void);
+Suite *console_suite(void);
 Suite *conversations_suite(void);
 Suite *csv_suite(void);
 Suite *email_addr_suite(void);
