@@ -1,9 +1,12 @@
-# bench/lib.sh - shell functions shared by bench/run and bench/alert
-# (sourced, never run): the exit trap, the build, a daemon in a temporary
-# directory, fakeprov, and the Twilio dispatch measurement.
+# bench/lib.sh - shell functions shared by bench/run, bench/alert and
+# bench/kannel (sourced, never run): the exit trap, the build, a daemon
+# in a temporary directory, fakeprov, and the measurements both scripts
+# run: the HTTP ceiling, the API enqueue, the console and Twilio dispatch,
+# the fake's raw limit. Each measure_* takes the progress label ("1/6").
 #
 # The sourcing script sets prog, srcdir, tmp, keep, overrides (an array of
-# --set SECTION.KEY=VALUE), daemon_pid= child_pid= fake_pid=, defines
+# --set SECTION.KEY=VALUE), daemon_pid= child_pid= fake_pid= (and may set
+# extra_pids, an array of more pids to stop), defines
 # daemon_config (the config on stdout, for $phase in $ddir), and installs
 # the trap: trap cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM.
 # shellcheck shell=bash
@@ -36,6 +39,14 @@ cleanup() {
 		kill -TERM "$fake_pid" 2>/dev/null || true
 		wait "$fake_pid" 2>/dev/null || true
 	fi
+	# more processes a script started (bench/kannel's Kannel boxes)
+	local p
+	for p in ${extra_pids[@]+"${extra_pids[@]}"}; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in ${extra_pids[@]+"${extra_pids[@]}"}; do
+		wait "$p" 2>/dev/null || true
+	done
 	if [[ $keep == true || $rc -ne 0 ]]; then
 		echo "$prog: files kept in $tmp" >&2
 	else
@@ -329,4 +340,128 @@ stop_fakeprov() {
 	wait "$fake_pid" || rc=$?
 	fake_pid=
 	[[ $rc -eq 0 ]] || die "fakeprov exited $rc after SIGTERM"
+}
+
+# --- HTTP ceiling (bench/run 1) ---------------------------------------------
+measure_ceiling() {
+	local out=$tmp/wrk-healthz.txt
+	echo "$prog: $1 HTTP ceiling: wrk -t$threads -c$connections -d${duration}s GET /healthz" >&2
+	run_child "$out" wrk -t"$threads" -c"$connections" -d"${duration}s" \
+	    --timeout 10s --latency "$base/healthz" ||
+		{ cat "$out" >&2; die "wrk failed"; }
+	daemon_alive
+	if grep -q 'Non-2xx' "$out"; then
+		cat "$out" >&2
+		die "GET /healthz answered non-2xx (above)"
+	fi
+	ceiling=$(wrk_field "$out" Requests/sec:)
+	ceiling_p99=$(wrk_field "$out" 99%)
+	[[ -n $ceiling ]] || { cat "$out" >&2; die "cannot read wrk's Requests/sec"; }
+}
+
+# --- API enqueue (bench/run 2) ----------------------------------------------
+measure_enqueue() {
+	local out=$tmp/wrk-post.txt line non
+	echo "$prog: $1 API enqueue: wrk -t$threads -c$connections -d${duration}s -s bench/post.lua POST /api/v1/messages" >&2
+	not_before=
+	[[ $hold == true ]] && not_before=$(($(date +%s) + duration + 2))
+	cpu0=$(daemon_cpu)
+	OD_BENCH_TOKEN=$token OD_BENCH_RUN=${tmp##*.} OD_BENCH_NOT_BEFORE=$not_before \
+	    run_child "$out" wrk -t"$threads" -c"$connections" -d"${duration}s" \
+	    --timeout 10s --latency -s "$srcdir/bench/post.lua" "$base/api/v1/messages" ||
+		{ cat "$out" >&2; die "wrk failed"; }
+	daemon_alive
+	enq_cpu=$(calc "$(daemon_cpu) - $cpu0" 2)
+	line=$(grep -m1 '^post.lua: responses=' "$out" || true)
+	[[ -n $line ]] || { cat "$out" >&2; die "no summary line from post.lua"; }
+	accepted=$(kv_field status_202 "$line")
+	non=$(kv_field non_202 "$line")
+	enqueue=$(kv_field rate_202 "$line")
+	enqueue_p50=$(wrk_field "$out" 50%)
+	enqueue_p99=$(wrk_field "$out" 99%)
+	socket_errors=$(grep -m1 'Socket errors' "$out" || true)
+	if [[ $non -ne 0 ]]; then
+		cat "$out" >&2
+		die "FAILED: $non POST answers were not 202 (statuses above)"
+	fi
+	[[ $accepted -gt 0 ]] || { cat "$out" >&2; die "no POST was answered 202"; }
+}
+
+# --- console dispatch (bench/run 3) -----------------------------------------
+# Times the drain of the backlog: from not_before (held mode) or from the
+# end of wrk, to the first poll that finds nothing queued or sending.
+measure_dispatch() {
+	local t0 t1 backlog backlog0 settled settled0 deadline wait_s
+	echo "$prog: $1 console dispatch: draining the backlog (polling /api/v1/status every 100 ms)" >&2
+	read -r backlog0 settled0 stored sent < <(status_counts "$(api_status)") ||
+		die "GET /api/v1/status failed"
+	read -r enq_commits enq_commit_sum enq_commit_max < <(store_metrics) ||
+		die "GET /metrics failed"
+	drain_note=
+	if [[ -n $not_before ]]; then
+		[[ $settled0 -eq 0 ]] ||
+			drain_note="WARNING: $settled0 sent before their not_before; "
+		wait_s=$(calc "$not_before - $(now)" 3)
+		if [[ $(calc "$wait_s > 0" 0) -eq 1 ]]; then
+			sleep "$wait_s"
+		fi
+		t0=$not_before
+	else
+		t0=$(now)
+	fi
+	cpu0=$(daemon_cpu)
+	backlog=$backlog0
+	settled=$settled0
+	t1=$t0
+	deadline=$(calc "$t0 + $drain_timeout" 3)
+	while [[ $backlog -gt 0 ]]; do
+		if [[ $(calc "$(now) > $deadline" 0) -eq 1 ]]; then
+			drain_note+="NOT drained after ${drain_timeout}s: $backlog left; "
+			break
+		fi
+		sleep 0.1
+		daemon_alive
+		read -r backlog settled stored sent < <(status_counts "$(api_status)") ||
+			die "GET /api/v1/status failed"
+		t1=$(now)
+	done
+	drain_secs=$(calc "$t1 - $t0" 2)
+	drain_cpu=$(calc "$(daemon_cpu) - $cpu0" 2)
+	if [[ $backlog0 -eq 0 ]]; then
+		dispatch=
+		drain_note+="no backlog: dispatch kept pace with enqueue"
+	else
+		dispatch=$(calc "($settled - $settled0) / ($t1 - $t0 > 0 ? $t1 - $t0 : 0.001)")
+		drain_note+="$backlog0 queued, drained in ${drain_secs}s"
+		[[ -n $not_before ]] && drain_note+=" (held until wrk stopped)"
+	fi
+	outbox_lines=0
+	if [[ -f $ddir/var/sms-outbox.jsonl ]]; then
+		outbox_lines=$(wc -l <"$ddir/var/sms-outbox.jsonl")
+	fi
+}
+
+# --- the fake's raw limit (bench/run 6) -------------------------------------
+# wrk POSTs the first request the adapter sent (its path, form body and
+# Authorization, read back from fakeprov's log) to the same fakeprov.
+measure_fake_limit() {
+	local out=$tmp/wrk-fake.txt sample path line
+	echo "$prog: $1 fake raw limit: wrk -t$threads -c$connections -d${raw_duration}s -s bench/twilio.lua on fakeprov" >&2
+	curl -sS --fail --max-time 10 -X POST -o /dev/null "$fake_ctl/flush" ||
+		die "fakeprov /flush failed"
+	sample=$(grep -m1 '"type":"request","seq":[0-9]*,"t":[0-9.]*,"provider":"twilio"' \
+	    "$tmp/fakeprov.jsonl") || die "no Twilio request in fakeprov's log"
+	path=$(jq -r .path <<<"$sample")
+	OD_BENCH_TW_BODY=$(jq -r .body <<<"$sample") \
+	    OD_BENCH_TW_AUTH=$(jq -r '.headers.Authorization' <<<"$sample") \
+	    run_child "$out" wrk -t"$threads" -c"$connections" -d"${raw_duration}s" \
+	    --timeout 10s --latency -s "$srcdir/bench/twilio.lua" \
+	    "http://127.0.0.1:$fake_port$path" ||
+		{ cat "$out" >&2; die "wrk failed"; }
+	line=$(grep -m1 '^twilio.lua: responses=' "$out" || true)
+	[[ -n $line ]] || { cat "$out" >&2; die "no summary line from twilio.lua"; }
+	[[ $(kv_field other "$line") -eq 0 ]] ||
+		{ cat "$out" >&2; die "fakeprov answered the recorded request with non-201"; }
+	fake_limit=$(kv_field rate_201 "$line")
+	fake_p99=$(wrk_field "$out" 99%)
 }
