@@ -258,6 +258,8 @@ daemon_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status"; }
 # long as $enqueue msgs/s needs), then times the drain through the Twilio
 # adapter into fakeprov, sampling the daemon's RSS on every poll. Appends
 # to sms_note; reads drain_timeout; STEP labels the progress line ("5/6").
+# When set, the functions named by on_drain_start and on_drain_end run
+# when the drain starts and ends (bench/kannel --perf).
 measure_twilio() {
 	local out=$tmp/wrk-post-tw.txt line non per dur nb t0 t1 deadline
 	local backlog settled settled0 sent0 sent1 rss posted
@@ -291,6 +293,7 @@ measure_twilio() {
 		sms_note+="WARNING: $((settled - settled0)) sent before their not_before; "
 	t0=$(calc "$(now) > $nb ? $(now) : $nb" 6)
 	sleep "$(calc "$t0 - $(now) > 0 ? $t0 - $(now) : 0" 3)"
+	[[ -z ${on_drain_start:-} ]] || "$on_drain_start"
 	cpu0=$(daemon_cpu)
 	rss_drain_start=$(daemon_rss)
 	rss_drain_max=$rss_drain_start
@@ -309,6 +312,7 @@ measure_twilio() {
 			die "GET /api/v1/status failed"
 		t1=$(now)
 	done
+	[[ -z ${on_drain_end:-} ]] || "$on_drain_end"
 	rss_drain_end=$(daemon_rss)
 	tw_secs=$(calc "$t1 - $t0" 2)
 	tw_cpu=$(calc "$(daemon_cpu) - $cpu0" 2)
@@ -464,4 +468,24 @@ measure_fake_limit() {
 		{ cat "$out" >&2; die "fakeprov answered the recorded request with non-201"; }
 	fake_limit=$(kv_field rate_201 "$line")
 	fake_p99=$(wrk_field "$out" 99%)
+}
+
+# --- perf (bench/alert, bench/kannel --perf) -------------------------------
+# perf_start NAME: with perf=true, records the daemon into
+# $tmp/perf.NAME.data at ${perf_freq:-97} Hz with DWARF call graphs
+# (perf stops by itself when the daemon exits; perf_stop stops it sooner).
+perf_start() {
+	[[ $perf == true ]] || return 0
+	perf record -F "${perf_freq:-97}" --call-graph dwarf,8192 -p "$daemon_pid" \
+	    -o "$tmp/perf.$1.data" \
+	    >"$tmp/perf.$1.log" 2>&1 &
+	perf_pid=$!
+	sleep 0.5 # perf attaches
+}
+
+perf_stop() {
+	[[ -n $perf_pid ]] || return 0
+	kill -INT "$perf_pid" 2>/dev/null || true
+	wait "$perf_pid" 2>/dev/null || true
+	perf_pid=
 }
