@@ -410,6 +410,8 @@ st_patch(struct staff *s, struct http_req *req, const struct staff_row *row)
 	w->s = s;
 	w->req = req;
 	w->id = row->id;
+	if (req->auth.staff_id == row->id)
+		w->patch.keep_session = req->auth.session_id;
 	if (st_parse_patch(o, w, &pw, err, sizeof(err)) == -1) {
 		json_decref(o);
 		free(w);

@@ -35,6 +35,9 @@ static const char staff_sql_revoke_tokens[] =
 static const char staff_sql_revoke_sessions[] =
     "UPDATE sessions SET revoked_at = ?2 WHERE staff_id = ?1"
     " AND revoked_at IS NULL";
+static const char staff_sql_revoke_other_sessions[] =
+    "UPDATE sessions SET revoked_at = ?2 WHERE staff_id = ?1"
+    " AND revoked_at IS NULL AND id != ?3";
 #define STAFF_COLS \
 	"id, name, coalesce(email, ''), role, coalesce(password_hash, ''), disabled"
 static const char staff_sql_get[] =
@@ -237,6 +240,19 @@ store_staff_update(struct store *st, int64_t id, const struct staff_patch *p,
 	if (p->set_disabled && p->disabled)
 		rc = staff_revoke_all(st, id, p->now, err, errlen) == -1 ? -1
 									 : 1;
+	else if (p->set_password) {
+		if ((s = store_stmt(st, staff_sql_revoke_other_sessions, err,
+			 errlen)) == NULL)
+			rc = -1;
+		else {
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, p->now);
+			sqlite3_bind_int64(s, 3, p->keep_session);
+			if (queue_step_done(st, s, "staff revoke sessions", err,
+				errlen) == -1)
+				rc = -1;
+		}
+	}
 	return queue_op_end(st, rc, true);
 }
 

@@ -57,6 +57,9 @@ struct staff_patch {
 	const char *password_hash; /* NULL clears it */
 	bool disabled;
 	int64_t now;
+	/* A new password ends the member's sessions but this one (the
+	 * member changing its own password keeps its session); 0 = all. */
+	int64_t keep_session;
 };
 
 /* The staff member behind a valid token or session. */
@@ -109,7 +112,9 @@ int64_t store_staff_create(struct store *st, const struct staff_new *n,
     char *err, size_t errlen);
 /*
  * Changes member id: 1 done, 0 no such member, -1. Disabling revokes its
- * sessions and tokens (at p->now).
+ * sessions and tokens (at p->now); a new or removed password revokes its
+ * sessions but p->keep_session (its tokens stay: they are not derived
+ * from the password).
  */
 int store_staff_update(struct store *st, int64_t id,
     const struct staff_patch *p, char *err, size_t errlen);

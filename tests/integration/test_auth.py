@@ -184,6 +184,28 @@ def test_logout_revokes_the_session(daemon):
     assert login(daemon).api("GET", "/api/v1/me").status == 200
 
 
+def test_a_new_password_ends_the_other_sessions(daemon):
+    olga = add_staff(daemon)
+    a, b = login(daemon), login(daemon)
+    # an admin's own session survives its own password change
+    add_staff(daemon, name="Ada Admin", email="ada@example.org", role="admin")
+    ada = login(daemon, email="ada@example.org")
+    r = ada.api("PATCH", "/api/v1/staff/%d" % ada.staff["id"],
+                {"password": "a brand new passphrase"})
+    assert r.status == 200, r
+    assert ada.api("GET", "/api/v1/me").status == 200
+    # Olga's password changed by the admin: both her sessions end
+    r = ada.api("PATCH", "/api/v1/staff/%d" % olga["id"],
+                {"password": "another new passphrase"})
+    assert r.status == 200, r
+    assert a.api("GET", "/api/v1/me").status == 401
+    assert b.api("GET", "/api/v1/me").status == 401
+    assert ada.api("GET", "/api/v1/me").status == 200
+    # her API tokens are not tied to the password
+    assert login(daemon, password="another new passphrase").api(
+        "GET", "/api/v1/me").status == 200
+
+
 def test_session_expires_when_idle(make_daemon):
     idle = int(scaled(2))  # a use right after login is within it
     d = make_daemon({"http": {"session_idle": "%ds" % idle}})
