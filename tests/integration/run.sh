@@ -8,6 +8,8 @@
 #
 # pytest's exit code is passed through: 0 is a pass, anything else fails,
 # including 5 ("no tests collected"), which must never count as a pass.
+# OD_SUITE names the directory of tests/ to run (default integration;
+# tests/browser/run.sh runs its suite through this script).
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 : "${OD_SRCDIR:=$(cd "$here/../.." && pwd)}"
@@ -32,7 +34,7 @@ fi
 
 # The whole suite unless a test file or directory is named:
 # run.sh tests/integration/test_api.py -k idempotency
-where="$OD_SRCDIR/tests/integration"
+where="$OD_SRCDIR/tests/${OD_SUITE:-integration}"
 for a in "$@"; do
 	case $a in
 	-*) ;;
