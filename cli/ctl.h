@@ -200,6 +200,9 @@ void ctl_http_shutdown(struct ctl *ctl);
  * escapes; with 'keep_nl', newlines and tabs stay as they are.
  */
 char *ctl_sanitize(const char *s, bool keep_nl);
+/* A URL-escaped copy of s (a path segment or query value); exits when
+ * out of memory. */
+char *ctl_esc(const char *s);
 /* -j: prints the reply body exactly as the daemon sent it, plus a newline. */
 void ctl_print_raw(const struct ctl_reply *r);
 /* Returns new text for a JSON value in a table: "-" for null or absent. */

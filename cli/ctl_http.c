@@ -446,3 +446,18 @@ ctl_http_shutdown(struct ctl *ctl)
 	ctl->token = NULL;
 	ctl->token_source = NULL;
 }
+
+/* A URL-escaped copy of s (a path segment or query value). */
+char *
+ctl_esc(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0), *out;
+
+	if (e == NULL) {
+		fprintf(stderr, "outreachctl: out of memory\n");
+		exit(CTL_EX_FAIL);
+	}
+	out = xstrdup(e);
+	curl_free(e);
+	return out;
+}

@@ -84,25 +84,11 @@ static const struct option ib_longopts[] = {
 static void
 ib_query_add(char **q, const char *key, const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(*q), i;
-	char *out;
+	char *e = ctl_esc(value), *out;
 
-	out = xreallocarray(*q, n + strlen(key) + strlen(value) * 3 + 3, 1);
-	n += (size_t)sprintf(out + n, "%c%s=", n == 0 ? '?' : '&', key);
-	for (i = 0; value[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
-			out[n++] = (char)c;
-		else {
-			out[n++] = '%';
-			out[n++] = hex[c >> 4];
-			out[n++] = hex[c & 15];
-		}
-	}
-	out[n] = '\0';
+	out = xasprintf("%s%c%s=%s", *q, **q == '\0' ? '?' : '&', key, e);
+	free(e);
+	free(*q);
 	*q = out;
 }
 

@@ -155,21 +155,6 @@ const char ctl_help_export[] =
 
 /* ---- Shared helpers ----------------------------------------------------- */
 
-/* A URL-escaped copy of s (a path segment or query value). */
-static char *
-ctl_esc(const char *s)
-{
-	char *e = curl_easy_escape(NULL, s, 0), *out;
-
-	if (e == NULL) {
-		fprintf(stderr, "outreachctl: out of memory\n");
-		exit(CTL_EX_FAIL);
-	}
-	out = xstrdup(e);
-	curl_free(e);
-	return out;
-}
-
 static bool
 ctl_is_id(const char *s)
 {
