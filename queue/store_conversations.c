@@ -604,22 +604,31 @@ store_saved_reply_body(struct store *st, int64_t id, char *err, size_t errlen)
 	return s;
 }
 
-/* 1 if another saved reply than 'self' (0 = none) has 'name', 0, -1. */
+/*
+ * 0 if no saved reply but 'self' (0 = none) is called r->name; else -1,
+ * with r->conflict set when one is (the message in err either way).
+ */
 static int
-conv_saved_taken(struct store *st, const char *name, int64_t self, char *err,
-    size_t errlen)
+conv_saved_name_free(struct store *st, struct saved_reply *r, int64_t self,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	int64_t other;
 	bool found;
 
+	r->conflict = false;
 	if ((stmt = store_stmt(st, conv_sql_saved_name, err, errlen)) == NULL)
 		return -1;
-	queue_bind_text(stmt, 1, name);
+	queue_bind_text(stmt, 1, r->name);
 	queue_bind_id(stmt, 2, self);
 	if (queue_int_row(st, stmt, &other, &found, err, errlen) == -1)
 		return -1;
-	return found ? 1 : 0;
+	if (!found)
+		return 0;
+	r->conflict = true;
+	snprintf(err, errlen, "name: a saved reply is already called '%s'",
+	    r->name);
+	return -1;
 }
 
 int64_t
@@ -627,18 +636,9 @@ store_saved_reply_create(struct store *st, struct saved_reply *r, char *err,
     size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	int taken;
 
-	r->conflict = false;
-	if ((taken = conv_saved_taken(st, r->name, 0, err, errlen)) != 0) {
-		if (taken == 1) {
-			r->conflict = true;
-			snprintf(err, errlen,
-			    "name: a saved reply is already called '%s'",
-			    r->name);
-		}
+	if (conv_saved_name_free(st, r, 0, err, errlen) == -1)
 		return -1;
-	}
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (stmt = store_stmt(st, conv_sql_saved_add, err, errlen)) == NULL)
 		return -1;
@@ -655,19 +655,11 @@ store_saved_reply_update(struct store *st, int64_t id, struct saved_reply *r,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	int taken;
 
 	r->conflict = false;
 	if (r->name != NULL &&
-	    (taken = conv_saved_taken(st, r->name, id, err, errlen)) != 0) {
-		if (taken == 1) {
-			r->conflict = true;
-			snprintf(err, errlen,
-			    "name: a saved reply is already called '%s'",
-			    r->name);
-		}
+	    conv_saved_name_free(st, r, id, err, errlen) == -1)
 		return -1;
-	}
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (stmt = store_stmt(st, conv_sql_saved_set, err, errlen)) == NULL)
 		return -1;
