@@ -49,6 +49,12 @@ struct ctl {
 	char *conf_token;      /* [http] api_token */
 	char *conf_token_file; /* else [http] api_token_file */
 	char *conf_unset_env;  /* a ${NAME} it uses that is not set */
+	/* from the user's own file (ctl_userconf_load()), unless -c */
+	char *user_file;       /* the file read; NULL = none */
+	char *user_url;	       /* url */
+	char *user_token;      /* token */
+	char *user_token_file; /* token_file, as a path to open */
+	bool token_user;       /* ctl->token came from the user's file */
 	bool json;
 	bool quiet;
 	CURL *curl;
@@ -152,7 +158,16 @@ extern const char ctl_help_import[];
  * read.
  */
 int ctl_conf_load(struct ctl *ctl);
-/* Frees ctl->conf_*, wiping the token. */
+/*
+ * Reads the user's own file once into ctl->user_*: $OUTREACHCTL_CONFIG,
+ * else $XDG_CONFIG_HOME/outreachctl/config, else
+ * ~/.config/outreachctl/config. Keys url, token and token_file before
+ * any section. Returns CTL_EX_OK, also when the file does not exist, or
+ * CTL_EX_USAGE after saying why: unreadable, malformed or unknown key
+ * (FILE:LINE), or a token in a file other users can read.
+ */
+int ctl_userconf_load(struct ctl *ctl);
+/* Frees ctl->conf_* and ctl->user_*, wiping the tokens. */
 void ctl_conf_free(struct ctl *ctl);
 
 /* ctl_http.c */

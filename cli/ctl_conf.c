@@ -16,8 +16,19 @@
  * once it listens (so port 0 and a wildcard address give the real one),
  * else http://LISTEN. Relative paths are taken from the current directory,
  * as outreachd takes them from the one it starts in.
+ *
+ * It also reads the user's own file (ctl_userconf_load()), for a staff
+ * member on a workstation with a token of their own: $OUTREACHCTL_CONFIG,
+ * else $XDG_CONFIG_HOME/outreachctl/config (~/.config by default). Its
+ * keys url, token and token_file come before any [section], with the same
+ * ${NAME} expansion; everything else in it is an error at FILE:LINE, and a
+ * token in a file that group or others can read is refused (as ssh does).
+ * A relative token_file is taken from the file's own directory, and
+ * "~/" from $HOME. A missing file is no error.
  */
 #include "autoconf.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdbool.h>
@@ -45,11 +56,26 @@ struct ctl_conf_keys {
 	char *unset_env; /* a ${NAME} that is not set, for the 401 hint */
 };
 
+/* The keys of the user's file, and why it was refused. */
+struct ctl_user_keys {
+	char *url;
+	char *token;
+	char *token_file;
+	char err[256]; /* set by the handler when it stops the parse */
+};
+
 static const char *ctl_conf_default_file(void);
 static int ctl_conf_handler(void *, const char *, const char *, const char *);
 static char *ctl_conf_expand(const char *, char **);
 static char *ctl_conf_listen_url(const char *);
 static char *ctl_conf_url_file(const char *);
+static char *ctl_user_path(void);
+static int ctl_user_handler(void *, const char *, const char *, const char *);
+static char *ctl_user_token_path(const char *, const char *);
+static int ctl_user_check(const char *, const struct stat *,
+    const struct ctl_user_keys *);
+static void ctl_user_keys_free(struct ctl_user_keys *);
+static void ctl_wipe_free(char *);
 
 /* The file outreachd reads without -c (its main_default_config()). */
 static const char *
@@ -230,15 +256,170 @@ ctl_conf_load(struct ctl *ctl)
 	return CTL_EX_OK;
 }
 
+/*
+ * The user's file: $OUTREACHCTL_CONFIG, else $XDG_CONFIG_HOME (an
+ * absolute path, as the XDG spec says), else $HOME/.config, then
+ * /outreachctl/config. NULL when none can be named.
+ */
+static char *
+ctl_user_path(void)
+{
+	const char *p = getenv("OUTREACHCTL_CONFIG");
+
+	if (p != NULL && *p != '\0')
+		return xstrdup(p);
+	if ((p = getenv("XDG_CONFIG_HOME")) != NULL && *p == '/')
+		return xasprintf("%s/outreachctl/config", p);
+	if ((p = getenv("HOME")) != NULL && *p != '\0')
+		return xasprintf("%s/.config/outreachctl/config", p);
+	return NULL;
+}
+
+/* The ini_handler of the user's file: url, token, token_file, no section. */
+static int
+ctl_user_handler(void *arg, const char *section, const char *key,
+    const char *value)
+{
+	struct ctl_user_keys *k = arg;
+	char **slot, *unset = NULL, *v;
+
+	if (section != NULL && *section != '\0') {
+		snprintf(k->err, sizeof(k->err),
+		    "key '%s' in section [%s]: the keys url, token and "
+		    "token_file go before any section",
+		    key, section);
+		return 0;
+	}
+	if (strcmp(key, "url") == 0)
+		slot = &k->url;
+	else if (strcmp(key, "token") == 0)
+		slot = &k->token;
+	else if (strcmp(key, "token_file") == 0)
+		slot = &k->token_file;
+	else {
+		snprintf(k->err, sizeof(k->err),
+		    "unknown key '%s' (the keys are url, token and token_file)",
+		    key);
+		return 0;
+	}
+	if (value == NULL || (v = ctl_conf_expand(value, &unset)) == NULL) {
+		snprintf(k->err, sizeof(k->err), "%s: %s%s%s", key,
+		    unset != NULL ? "$" : "malformed ${NAME}",
+		    unset != NULL ? unset : "",
+		    unset != NULL ? " is not set" : "");
+		free(unset);
+		return 0;
+	}
+	ctl_wipe_free(*slot);
+	*slot = v;
+	return 1;
+}
+
+/* token_file as a path to open: "~/" from $HOME, relative from 'file's dir. */
+static char *
+ctl_user_token_path(const char *file, const char *token_file)
+{
+	const char *home = getenv("HOME"), *slash = strrchr(file, '/');
+
+	if (strncmp(token_file, "~/", 2) == 0 && home != NULL)
+		return xasprintf("%s/%s", home, token_file + 2);
+	if (*token_file == '/' || slash == NULL)
+		return xstrdup(token_file);
+	return xasprintf("%.*s/%s", (int)(slash - file), file, token_file);
+}
+
+/* Refuses, after saying why, what the parse allowed but is still wrong. */
+static int
+ctl_user_check(const char *file, const struct stat *st,
+    const struct ctl_user_keys *k)
+{
+	if (k->token != NULL && (st->st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		fprintf(stderr,
+		    "outreachctl: %s holds a token and other users can read "
+		    "it (mode %03o); refusing to use it.\nRun: chmod 600 %s\n",
+		    file, (unsigned)(st->st_mode & 0777), file);
+		return CTL_EX_USAGE;
+	}
+	if (k->token != NULL && k->token_file != NULL) {
+		fprintf(stderr,
+		    "outreachctl: %s: set token or token_file, not both\n",
+		    file);
+		return CTL_EX_USAGE;
+	}
+	return CTL_EX_OK;
+}
+
+static void
+ctl_user_keys_free(struct ctl_user_keys *k)
+{
+	free(k->url);
+	ctl_wipe_free(k->token);
+	free(k->token_file);
+}
+
+int
+ctl_userconf_load(struct ctl *ctl)
+{
+	struct ctl_user_keys k;
+	struct stat st;
+	char *path;
+	FILE *fp;
+	int rc;
+
+	if (ctl->user_file != NULL || (path = ctl_user_path()) == NULL)
+		return CTL_EX_OK;
+	if ((fp = fopen(path, "r")) == NULL) {
+		rc = errno == ENOENT ? CTL_EX_OK : CTL_EX_USAGE;
+		if (rc != CTL_EX_OK)
+			fprintf(stderr, "outreachctl: %s: %s\n", path,
+			    strerror(errno));
+		free(path);
+		return rc; /* no file: nothing to take from it */
+	}
+	memset(&k, 0, sizeof(k));
+	if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "outreachctl: %s: %s\n", path,
+		    S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+		rc = -1;
+	} else if ((rc = ini_parse_file(fp, ctl_user_handler, &k)) != 0)
+		fprintf(stderr, "outreachctl: %s:%d: %s\n", path, rc,
+		    k.err[0] != '\0' ? k.err
+				     : "syntax error (lines are KEY = VALUE, "
+				       "# starts a comment)");
+	fclose(fp);
+	if (rc != 0 || ctl_user_check(path, &st, &k) != CTL_EX_OK) {
+		ctl_user_keys_free(&k);
+		free(path);
+		return CTL_EX_USAGE;
+	}
+	ctl->user_file = path;
+	ctl->user_url = k.url;
+	ctl->user_token = k.token;
+	if (k.token_file != NULL)
+		ctl->user_token_file = ctl_user_token_path(path, k.token_file);
+	free(k.token_file);
+	return CTL_EX_OK;
+}
+
+/* Wipes and frees a string that may hold a token; NULL is fine. */
+static void
+ctl_wipe_free(char *s)
+{
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 void
 ctl_conf_free(struct ctl *ctl)
 {
 	free(ctl->conf_file);
 	free(ctl->conf_url);
-	if (ctl->conf_token != NULL) {
-		explicit_bzero(ctl->conf_token, strlen(ctl->conf_token));
-		free(ctl->conf_token);
-	}
+	ctl_wipe_free(ctl->conf_token);
 	free(ctl->conf_token_file);
 	free(ctl->conf_unset_env);
+	free(ctl->user_file);
+	free(ctl->user_url);
+	ctl_wipe_free(ctl->user_token);
+	free(ctl->user_token_file);
 }

@@ -30,6 +30,7 @@
 #define CTL_REPLY_MAX	      (16u << 20) /* no sane API reply is bigger */
 #define CTL_FILE_MAX	      (64u << 20) /* far above the daemon's max_body */
 
+static char *ctl_token_line(char *);
 static int ctl_token_load(struct ctl *);
 static int ctl_curl_ready(struct ctl *);
 static size_t ctl_http_write_cb(char *, size_t, size_t, void *);
@@ -87,12 +88,33 @@ ctl_read_file(const char *what, const char *path, char **out, size_t *len)
 
 /*
  * Finds the API token, first of: -t/--token, --token-file FILE,
- * $OUTREACHD_TOKEN, the daemon's config file ([http] api_token, else the
+ * $OUTREACHD_TOKEN, the user's own file (its token, else the file its
+ * token_file names), the daemon's config file ([http] api_token, else the
  * file [http] api_token_file names when readable, see ctl_conf.c), and
  * ./var/api.token when readable. Remembers where it came from for the
  * 401 hint. A token file holds the token on its first line. Returns
  * CTL_EX_OK (also when there is no token at all) or CTL_EX_USAGE.
  */
+/*
+ * The token in a token file's text 'buf' (its first line, blanks around
+ * it removed), new; 'buf' is wiped and freed.
+ */
+static char *
+ctl_token_line(char *buf)
+{
+	size_t len;
+	char *token;
+
+	buf[strcspn(buf, "\r\n")] = '\0';
+	for (len = strlen(buf);
+	     len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t');)
+		buf[--len] = '\0';
+	token = xstrdup(buf + strspn(buf, " \t"));
+	explicit_bzero(buf, strlen(buf));
+	free(buf);
+	return token;
+}
+
 static int
 ctl_token_load(struct ctl *ctl)
 {
@@ -104,7 +126,8 @@ ctl_token_load(struct ctl *ctl)
 
 	ctl->token_loaded = true;
 	if (ctl->opt_token == NULL && file == NULL &&
-	    (env == NULL || *env == '\0') &&
+	    (env == NULL || *env == '\0') && ctl->user_token == NULL &&
+	    ctl->user_token_file == NULL &&
 	    (rc = ctl_conf_load(ctl)) != CTL_EX_OK)
 		return rc;
 	if (ctl->opt_token != NULL) {
@@ -113,6 +136,20 @@ ctl_token_load(struct ctl *ctl)
 	} else if (file == NULL && env != NULL && *env != '\0') {
 		ctl->token = xstrdup(env);
 		ctl->token_source = xstrdup("$OUTREACHD_TOKEN");
+	} else if (file == NULL && ctl->user_token != NULL) {
+		ctl->token = xstrdup(ctl->user_token);
+		ctl->token_source =
+		    xasprintf("the token of %s", ctl->user_file);
+		ctl->token_user = true;
+	} else if (file == NULL && ctl->user_token_file != NULL) {
+		if (ctl_read_file("token_file", ctl->user_token_file, &buf,
+			&len) != CTL_EX_OK)
+			return CTL_EX_USAGE;
+		ctl->token = ctl_token_line(buf);
+		ctl->token_source = xasprintf("the token file %s (token_file "
+					      "of %s)",
+		    ctl->user_token_file, ctl->user_file);
+		ctl->token_user = true;
 	} else if (file == NULL && ctl->conf_token != NULL) {
 		ctl->token = xstrdup(ctl->conf_token);
 		ctl->token_source =
@@ -127,13 +164,7 @@ ctl_token_load(struct ctl *ctl)
 			file = CTL_DEFAULT_TOKEN_FILE;
 		if (ctl_read_file("token file", file, &buf, &len) != CTL_EX_OK)
 			return CTL_EX_USAGE;
-		buf[strcspn(buf, "\r\n")] = '\0';
-		for (len = strlen(buf);
-		     len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t');)
-			buf[--len] = '\0';
-		p = buf + strspn(buf, " \t");
-		ctl->token = xstrdup(p);
-		free(buf);
+		ctl->token = ctl_token_line(buf);
 		ctl->token_source = xasprintf("the token file %s", file);
 	}
 	for (p = ctl->token; *p != '\0'; p++)
@@ -377,8 +408,18 @@ ctl_unauthorized(const struct ctl *ctl)
 		    "$OUTREACHD_TOKEN or -t TOKEN,\n"
 		    "or its config file with -c FILE; the daemon writes the "
 		    "token to VAR/api.token\n(./%s when run from its "
-		    "directory).\n",
+		    "directory). A staff member's own token goes in\n"
+		    "~/.config/outreachctl/config (token = ..., mode 600).\n",
 		    CTL_DEFAULT_TOKEN_FILE);
+	else if (ctl->token_user)
+		fprintf(stderr,
+		    "outreachctl: unauthorized (HTTP 401): the daemon "
+		    "rejected %s.\n"
+		    "It may have been revoked or be for another daemon: ask "
+		    "for a new one\n(outreachctl token create) and put it "
+		    "there, or override it with\n"
+		    "$OUTREACHD_TOKEN or -t TOKEN.\n",
+		    ctl->token_source);
 	else
 		fprintf(stderr,
 		    "outreachctl: unauthorized (HTTP 401): the daemon "

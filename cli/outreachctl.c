@@ -1089,12 +1089,14 @@ ctl_global_usage(FILE *fp)
 	    "Global options:\n"
 	    "  -u, --url URL          the daemon's base URL (default "
 	    "$OUTREACHD_URL,\n"
-	    "                         else the config file's, else " CTL_DEFAULT_URL
-	    ")\n"
+	    "                         else your file's, else the daemon's "
+	    "config file's,\n"
+	    "                         else " CTL_DEFAULT_URL ")\n"
 	    "  -c, --config FILE      the daemon's config file, for its URL "
 	    "and token\n"
 	    "                         (default: the one outreachd uses by "
-	    "default)\n"
+	    "default); with -c\n"
+	    "                         your own file is not read\n"
 	    "  -t, --token TOKEN      API token (default $OUTREACHD_TOKEN); "
 	    "other users\n"
 	    "                         can see it in ps(1): prefer the "
@@ -1109,12 +1111,19 @@ ctl_global_usage(FILE *fp)
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n"
 	    "\n"
-	    "The URL is the one the daemon wrote to VAR/outreachd.url of the "
-	    "config file\n"
-	    "once listening, else its [http] listen. The token is the first "
-	    "found of -t,\n"
-	    "--token-file, $OUTREACHD_TOKEN, the config file's [http] "
-	    "api_token or the file\n"
+	    "Your own file, for a staff member's own token on a workstation, "
+	    "is\n$OUTREACHCTL_CONFIG, else "
+	    "$XDG_CONFIG_HOME/outreachctl/config (default\n"
+	    "~/.config/outreachctl/config): lines url = URL, token = TOKEN "
+	    "or\ntoken_file = FILE; with a token it must be mode 600.\n"
+	    "\n"
+	    "The URL is -u, $OUTREACHD_URL, your file's url, else the one the "
+	    "daemon wrote\nto VAR/outreachd.url of its config file once "
+	    "listening, else its [http] listen.\n"
+	    "The token is the first found of -t, --token-file, "
+	    "$OUTREACHD_TOKEN, your file's\n"
+	    "token or token_file, the daemon's config file's [http] api_token "
+	    "or the file\n"
 	    "its [http] api_token_file names (default VAR/api.token, created "
 	    "at first\n"
 	    "start), and ./" CTL_DEFAULT_TOKEN_FILE ".\n"
@@ -1186,7 +1195,15 @@ ctl_global_opts(struct ctl *ctl, int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
-	/* -u, $OUTREACHD_URL, the daemon's config, CTL_DEFAULT_URL */
+	/*
+	 * -u, $OUTREACHD_URL, the user's file (not read with -c: the daemon
+	 * asked for wins), the daemon's config, CTL_DEFAULT_URL
+	 */
+	if (ctl->opt_config == NULL &&
+	    (rc = ctl_userconf_load(ctl)) != CTL_EX_OK)
+		return rc;
+	if (url == NULL || *url == '\0')
+		url = ctl->user_url;
 	if ((url == NULL || *url == '\0') &&
 	    (rc = ctl_conf_load(ctl)) != CTL_EX_OK)
 		return rc;
