@@ -125,11 +125,13 @@ extern const char ctl_help_export[];
 int ctl_cmd_alert(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_alert[];
 
-/* ctl_staff.c: staff accounts and API tokens */
+/* ctl_staff.c: staff accounts, API tokens and web sessions */
 int ctl_cmd_staff(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_token(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_session(struct ctl *ctl, int argc, char **argv);
 extern const char ctl_help_staff[];
 extern const char ctl_help_token[];
+extern const char ctl_help_session[];
 
 /* ctl_inbox.c: the staff inbox (conversations) */
 int ctl_cmd_inbox(struct ctl *ctl, int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
  * ctl_staff.c - outreachctl staff (add, list, disable, passwd) and
- * outreachctl token (create, list, revoke) through /api/v1/staff and
- * /api/v1/tokens (doc/staff.md).
+ * outreachctl token (create, list, revoke) and outreachctl session (list,
+ * revoke) through /api/v1/staff, /api/v1/tokens and /api/v1/sessions
+ * (doc/staff.md).
  *
  * Passwords are read from standard input, never from the command line
  * (where ps and the shell history would show them). A new token is
@@ -47,6 +48,18 @@ const char ctl_help_token[] =
     "  list            tokens (an organizer sees its own), never their\n"
     "                  values\n"
     "  revoke ID       the token stops working at once\n"
+    "\n"
+    "Exit status: 0 done; 1 the daemon refused (the reason is printed);\n"
+    "2 usage; 3 the daemon is unreachable.\n";
+
+const char ctl_help_session[] =
+    "Subcommands:\n"
+    "  list [--staff ID]\n"
+    "      live web sessions (not logged out, revoked or expired): an\n"
+    "      organizer sees its own, an admin everyone's (--staff: one\n"
+    "      member's). CURRENT marks the session making the request.\n"
+    "  revoke ID       end a session (a laptop left logged in): its next\n"
+    "                  request is refused. Organizers end their own only.\n"
     "\n"
     "Exit status: 0 done; 1 the daemon refused (the reason is printed);\n"
     "2 usage; 3 the daemon is unreachable.\n";
@@ -433,5 +446,100 @@ ctl_cmd_token(struct ctl *ctl, int argc, char **argv)
 	if ((rc = sf_call(ctl, "DELETE", path, NULL, NULL)) == CTL_EX_OK &&
 	    !ctl->quiet && !ctl->json)
 		printf("token %lld revoked\n", id);
+	return rc;
+}
+
+/* ---- session ------------------------------------------------------ */
+
+static void
+sf_print_sessions(const json_t *o)
+{
+	static const char *const keys[] = {"via", "peer", "created_at",
+	    "last_seen_at", "expires_at"};
+	const json_t *a = json_object_get(o, "sessions"), *x, *st;
+	struct ctl_table tab;
+	char id[24], sid[24], *txt[6];
+	size_t i, k;
+
+	ctl_table_init(&tab, 9, "rrlllllll");
+	ctl_table_add(&tab,
+	    (const char *const[]){"ID", "STAFF", "STAFF NAME", "VIA", "PEER",
+		"CREATED", "LAST SEEN", "EXPIRES", "CURRENT"});
+	json_array_foreach(a, i, x) {
+		st = json_object_get(x, "staff");
+		snprintf(id, sizeof(id), "%lld",
+		    (long long)json_integer_value(json_object_get(x, "id")));
+		snprintf(sid, sizeof(sid), "%lld",
+		    (long long)json_integer_value(json_object_get(st, "id")));
+		txt[0] = ctl_json_text(json_object_get(st, "name"));
+		for (k = 0; k < 5; k++)
+			txt[k + 1] = ctl_json_text(json_object_get(x, keys[k]));
+		ctl_table_add(&tab,
+		    (const char *const[]){id, sid, txt[0], txt[1], txt[2],
+			txt[3], txt[4], txt[5],
+			json_is_true(json_object_get(x, "current")) ? "*"
+								    : ""});
+		for (k = 0; k < 6; k++)
+			free(txt[k]);
+	}
+	ctl_table_print(&tab, "");
+	ctl_table_free(&tab);
+}
+
+/* session list [--staff ID] */
+static int
+sf_session_list(struct ctl *ctl, const struct sf_opts *o, int argc)
+{
+	char path[64], *end;
+	long long sid = 0;
+
+	if (optind != argc)
+		return ctl_usage_error("session", "list takes no operands");
+	if (o->staff != NULL) {
+		errno = 0;
+		sid = strtoll(o->staff, &end, 10);
+		if (*end != '\0' || errno != 0 || sid <= 0)
+			return ctl_usage_error("session",
+			    "--staff takes a staff ID, not '%s'", o->staff);
+		snprintf(path, sizeof(path), "/api/v1/sessions?staff_id=%lld",
+		    sid);
+	} else
+		strlcpy(path, "/api/v1/sessions", sizeof(path));
+	return sf_call(ctl, "GET", path, NULL, sf_print_sessions);
+}
+
+int
+ctl_cmd_session(struct ctl *ctl, int argc, char **argv)
+{
+	struct sf_opts o = {0};
+	const char *sub;
+	char path[64];
+	long long id;
+	int rc;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if ((rc = ctl_cmd_opts(ctl, ctl_cmd_lookup("session"), argc,
+			 argv)) != CTL_CONTINUE)
+			return rc;
+		return ctl_usage_error("session",
+		    "which subcommand? list or revoke");
+	}
+	sub = argv[1];
+	if ((rc = sf_opts(ctl, "session", argc - 1, argv + 1, &o)) !=
+	    CTL_CONTINUE)
+		return rc;
+	argc--;
+	argv++;
+	if (strcmp(sub, "list") == 0)
+		return sf_session_list(ctl, &o, argc);
+	if (strcmp(sub, "revoke") != 0)
+		return ctl_usage_error("session",
+		    "unknown subcommand '%s' (list, revoke)", sub);
+	if ((id = sf_id_arg("session", sub, argc, argv)) == 0)
+		return CTL_EX_USAGE;
+	snprintf(path, sizeof(path), "/api/v1/sessions/%lld", id);
+	if ((rc = sf_call(ctl, "DELETE", path, NULL, NULL)) == CTL_EX_OK &&
+	    !ctl->quiet && !ctl->json)
+		printf("session %lld revoked\n", id);
 	return rc;
 }

@@ -1,12 +1,13 @@
 /*
- * staff_api.c - /api/v1/staff, /api/v1/tokens and /api/v1/audit
- * (staff.h, doc/staff.md).
+ * staff_api.c - /api/v1/staff, /api/v1/tokens, /api/v1/sessions and
+ * /api/v1/audit (staff.h, doc/staff.md).
  *
  * Staff management and the audit log are for admins; any staff member
  * may list staff (the assign menu: organizers see names and roles, not
- * emails) and manage its own tokens. A new password is hashed on the
- * worker before the row is written. Changes are answered after their
- * group commits. The last enabled admin can be neither disabled nor
+ * emails) and manage its own tokens and web sessions (another member's
+ * session is 404 to an organizer, so ids are not probed). A new password is
+ * hashed on the worker before the row is written. Changes are answered after
+ * their group commits. The last enabled admin can be neither disabled nor
  * demoted, so the API can always be administered.
  */
 #include "autoconf.h"
@@ -55,6 +56,8 @@ static void st_one(struct http_req *, void *);
 static void tok_list(struct http_req *, void *);
 static void tok_create(struct http_req *, void *);
 static void tok_delete(struct http_req *, void *);
+static void sess_list(struct http_req *, void *);
+static void sess_delete(struct http_req *, void *);
 static void audit_list(struct http_req *, void *);
 
 void
@@ -68,6 +71,8 @@ staff_api_routes(struct staff *s)
 	http_route(srv, HTTP_GET, "/api/v1/tokens", tok_list, s);
 	http_route(srv, HTTP_POST, "/api/v1/tokens", tok_create, s);
 	http_route(srv, HTTP_DELETE, "/api/v1/tokens/{id}", tok_delete, s);
+	http_route(srv, HTTP_GET, "/api/v1/sessions", sess_list, s);
+	http_route(srv, HTTP_DELETE, "/api/v1/sessions/{id}", sess_delete, s);
 	http_route(srv, HTTP_GET, "/api/v1/audit", audit_list, s);
 }
 
@@ -612,6 +617,103 @@ tok_delete(struct http_req *req, void *arg)
 	}
 	log_info("token_revoked id=%lld by=%lld", (long long)id,
 	    (long long)req->auth.staff_id);
+	staff_reply_after_commit(s, req, 204, NULL);
+}
+
+/* ---- web sessions ------------------------------------------------- */
+
+/*
+ * ?staff_id= into q->staff_id (admins: 0 = everyone; others: always
+ * themselves). 1 go on, 0 answer an empty list (an organizer asked for
+ * another member's), -1 after answering 422.
+ */
+static int
+sess_query(struct http_req *req, struct session_query *q)
+{
+	static const char *const known[] = {"staff_id", NULL};
+	struct evkeyvalq kv;
+	const char *v;
+	int64_t want = 0;
+	bool bad = false;
+
+	if (!api_read_query(req, &kv, known))
+		return -1;
+	if ((v = evhttp_find_header(&kv, "staff_id")) != NULL &&
+	    (want = st_parse_id(v)) == 0)
+		bad = true;
+	evhttp_clear_headers(&kv);
+	if (bad) {
+		http_reply_error(req, 422, "invalid",
+		    "staff_id: a staff member's id");
+		return -1;
+	}
+	if (req->auth.role == HTTP_ROLE_ADMIN) {
+		q->staff_id = want;
+		return 1;
+	}
+	q->staff_id = req->auth.staff_id;
+	return want == 0 || want == req->auth.staff_id;
+}
+
+static void
+sess_list(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	struct session_query q = {0};
+	char err[256];
+	json_t *a;
+	int rc;
+
+	if (!api_authorized(s->deps.api, req) ||
+	    (rc = sess_query(req, &q)) == -1)
+		return;
+	q.current =
+	    req->auth.via == HTTP_AUTH_SESSION ? req->auth.session_id : 0;
+	q.now = msg_now_ms();
+	q.idle_ms = s->idle_ms;
+	if (rc == 0)
+		a = json_array();
+	else if ((a = store_sessions_json(s->deps.st, &q, err, sizeof(err))) ==
+	    NULL) {
+		staff_store_error(req, "session list", err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "sessions", a));
+}
+
+static void
+sess_delete(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	struct session_query q = {.now = msg_now_ms(), .idle_ms = s->idle_ms};
+	int64_t id = st_parse_id(req->params[0]), owner = 0;
+	char err[256];
+	int rc;
+
+	if (!api_authorized(s->deps.api, req) || st_stopping(s, req))
+		return;
+	rc = id == 0
+	    ? 0
+	    : store_session_owner(s->deps.st, id, &q, &owner, err, sizeof(err));
+	if (rc == -1) {
+		staff_store_error(req, "session", err);
+		return;
+	}
+	/* another member's session is none of an organizer's business */
+	if (rc == 0 ||
+	    (owner != req->auth.staff_id &&
+		req->auth.role != HTTP_ROLE_ADMIN)) {
+		http_reply_error(req, 404, "not_found", "no live session '%s'",
+		    req->params[0]);
+		return;
+	}
+	if (store_session_revoke(s->deps.st, id, q.now, err, sizeof(err)) ==
+	    -1) {
+		staff_store_error(req, "session revoke", err);
+		return;
+	}
+	log_info("session_revoked id=%lld staff=%lld by=%lld", (long long)id,
+	    (long long)owner, (long long)req->auth.staff_id);
 	staff_reply_after_commit(s, req, 204, NULL);
 }
 

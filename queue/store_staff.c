@@ -94,6 +94,18 @@ static const char session_sql_touch[] =
 static const char session_sql_revoke[] =
     "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1"
     " AND revoked_at IS NULL";
+/* live: as session_sql_auth decides, with now ?2 and idle_ms ?3 */
+#define SESSION_LIVE                                 \
+	"x.revoked_at IS NULL AND x.expires_at > ?2" \
+	" AND x.last_seen_at + ?3 > ?2 AND s.disabled = 0"
+static const char session_sql_owner[] =
+    "SELECT x.staff_id FROM sessions x JOIN staff s ON s.id = x.staff_id"
+    " WHERE x.id = ?1 AND " SESSION_LIVE;
+static const char session_sql_list[] =
+    "SELECT x.id, x.staff_id, s.name, x.via, x.created_at, x.last_seen_at,"
+    " x.expires_at, x.peer FROM sessions x JOIN staff s ON s.id = x.staff_id"
+    " WHERE (?1 = 0 OR x.staff_id = ?1) AND " SESSION_LIVE
+    " ORDER BY x.id DESC";
 
 static const char audit_sql_insert[] =
     "INSERT INTO audit (staff_id, action, target, detail, created_at)"
@@ -640,6 +652,69 @@ store_session_revoke(struct store *st, int64_t id, int64_t now, char *err,
 		-1
 	    ? -1
 	    : 0;
+}
+
+int
+store_session_owner(struct store *st, int64_t id, const struct session_query *q,
+    int64_t *staff_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	bool found;
+
+	if ((s = store_stmt(st, session_sql_owner, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, q->now);
+	sqlite3_bind_int64(s, 3, q->idle_ms);
+	if (queue_int_row(st, s, staff_id, &found, err, errlen) == -1)
+		return -1;
+	return found;
+}
+
+/* The current row of session_sql_list as the API object. */
+static json_t *
+session_json_row(sqlite3_stmt *s, int64_t current)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", queue_json_int(s, 0));
+	json_object_set_new(o, "staff",
+	    json_pack("{s:o, s:o}", "id", queue_json_int(s, 1), "name",
+		queue_json_text(s, 2)));
+	json_object_set_new(o, "via", queue_json_text(s, 3));
+	json_object_set_new(o, "created_at", queue_json_time(s, 4));
+	json_object_set_new(o, "last_seen_at", queue_json_time(s, 5));
+	json_object_set_new(o, "expires_at", queue_json_time(s, 6));
+	json_object_set_new(o, "peer", queue_json_text(s, 7));
+	json_object_set_new(o, "current",
+	    json_boolean(
+		current != 0 && sqlite3_column_int64(s, 0) == current));
+	return o;
+}
+
+json_t *
+store_sessions_json(struct store *st, const struct session_query *q, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s;
+	json_t *a;
+	int rc;
+
+	if ((s = store_stmt(st, session_sql_list, err, errlen)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(s, 1, q->staff_id);
+	sqlite3_bind_int64(s, 2, q->now);
+	sqlite3_bind_int64(s, 3, q->idle_ms);
+	a = json_array();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(a, session_json_row(s, q->current));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_errmsg(st, "session list", err, errlen);
+		json_decref(a);
+		return NULL;
+	}
+	return a;
 }
 
 int

@@ -80,6 +80,18 @@ struct session_new {
 	int64_t expires_at;
 };
 
+/*
+ * GET /api/v1/sessions: the live sessions (not revoked, not past
+ * expires_at, used within idle_ms of now) of staff_id (0 = everyone's);
+ * 'current' (a session id, 0 = none) is marked "current": true.
+ */
+struct session_query {
+	int64_t staff_id;
+	int64_t current;
+	int64_t now;
+	int64_t idle_ms;
+};
+
 /* One audit row. Strings are borrowed. */
 struct audit_entry {
 	int64_t staff_id;
@@ -188,6 +200,20 @@ int store_session_touch(struct store *st, int64_t id, int64_t now, char *err,
 /* Revokes session id (logout). 0 / -1. */
 int store_session_revoke(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen);
+/*
+ * The owner of session id into *staff_id if it is live by q's now and
+ * idle_ms (q's staff_id and current are not used): 1 / 0 (no such live
+ * session) / -1.
+ */
+int store_session_owner(struct store *st, int64_t id,
+    const struct session_query *q, int64_t *staff_id, char *err, size_t errlen);
+/*
+ * The live sessions of q as an array, newest first: {"id", "staff":
+ * {"id", "name"}, "via", "created_at", "last_seen_at", "expires_at",
+ * "peer"|null, "current"}. Never the hash.
+ */
+json_t *store_sessions_json(struct store *st, const struct session_query *q,
+    char *err, size_t errlen);
 
 /* ---- audit -------------------------------------------------------- */
 
