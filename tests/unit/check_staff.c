@@ -4,7 +4,8 @@
  * parser, the login limiter, and the stored side (queue/store_staff.c):
  * the daemon token's bootstrap, rotation and revocation, staff writes and
  * email conflicts, token and session checks (revoked, disabled, idle,
- * expired), and the audit log's pages.
+ * expired), the live-session list and owner lookup, and the audit
+ * log's pages.
  */
 #include "autoconf.h"
 
@@ -422,6 +423,126 @@ START_TEST(test_session_expiry)
 }
 END_TEST
 
+/* Makes a session of staff_id; its id. */
+static int64_t
+s_session(int64_t staff_id, const char *hash, const char *peer)
+{
+	int64_t id = store_session_create(s_st,
+	    &(struct session_new){.staff_id = staff_id,
+		.id_hash = hash,
+		.via = "password",
+		.peer = peer,
+		.now = S_T0,
+		.expires_at = S_T0 + 10000},
+	    s_err, sizeof(s_err));
+
+	ck_assert_msg(id > 0, "session: %s", s_err);
+	return id;
+}
+
+/* The ids of q's sessions as "3,2,1"; the current one starred. */
+static void
+s_sessions(const struct session_query *q, char *buf, size_t len)
+{
+	json_t *a = store_sessions_json(s_st, q, s_err, sizeof(s_err)), *x;
+	size_t i, n = 0;
+
+	ck_assert_msg(a != NULL, "sessions: %s", s_err);
+	buf[0] = '\0';
+	json_array_foreach(a, i, x) {
+		ck_assert_ptr_null(json_object_get(x, "id_hash"));
+		n += snprintf(buf + n, len - n, "%s%lld%s", i > 0 ? "," : "",
+		    (long long)json_integer_value(json_object_get(x, "id")),
+		    json_is_true(json_object_get(x, "current")) ? "*" : "");
+	}
+	json_decref(a);
+}
+
+START_TEST(test_session_list_and_owner)
+{
+	struct session_query q = {.now = S_T0 + 1, .idle_ms = 3000};
+	int64_t a1, a2, b1, b2, owner = 0;
+	json_t *arr, *x;
+	char buf[128];
+
+	ck_assert_int_eq(store_staff_create(s_st,
+			     &(struct staff_new){.name = "A",
+				 .email = "a@example.org",
+				 .role = "admin",
+				 .now = S_T0},
+			     s_err, sizeof(s_err)),
+	    1);
+	ck_assert_int_eq(store_staff_create(s_st,
+			     &(struct staff_new){.name = "B",
+				 .email = "b@example.org",
+				 .role = "organizer",
+				 .now = S_T0},
+			     s_err, sizeof(s_err)),
+	    2);
+	a1 = s_session(1, "a1", "192.0.2.1");
+	b1 = s_session(2, "b1", NULL);
+	a2 = s_session(1, "a2", "192.0.2.2");
+	b2 = s_session(2, "b2", NULL);
+	q.current = a1;
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "4,3,2,1*");
+	q.staff_id = 1;
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3,1*");
+	/* the row as the API shows it */
+	arr = store_sessions_json(s_st, &q, s_err, sizeof(s_err));
+	x = json_array_get(arr, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(x, "peer")),
+	    "192.0.2.2");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(x, "staff"), "name")),
+	    "A");
+	ck_assert_str_eq(json_string_value(json_object_get(x, "via")),
+	    "password");
+	ck_assert_str_eq(json_string_value(json_object_get(x, "expires_at")),
+	    "2026-11-27T03:14:44.123Z");
+	json_decref(arr);
+	q.staff_id = 2;
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "4,2");
+	ck_assert_int_eq(
+	    store_session_owner(s_st, b2, &q, &owner, s_err, sizeof(s_err)), 1);
+	ck_assert_int_eq(owner, 2);
+	/* revoked, idle, expired: neither listed nor owned */
+	ck_assert_int_eq(
+	    store_session_revoke(s_st, b2, S_T0, s_err, sizeof(s_err)), 0);
+	ck_assert_int_eq(
+	    store_session_owner(s_st, b2, &q, &owner, s_err, sizeof(s_err)), 0);
+	ck_assert_int_eq(
+	    store_session_owner(s_st, 99, &q, &owner, s_err, sizeof(s_err)), 0);
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2");
+	ck_assert_int_eq(
+	    store_session_touch(s_st, a2, S_T0 + 2000, s_err, sizeof(s_err)),
+	    0);
+	q = (struct session_query){.now = S_T0 + 4000, .idle_ms = 3000};
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3");
+	ck_assert_int_eq(
+	    store_session_owner(s_st, a1, &q, &owner, s_err, sizeof(s_err)), 0);
+	q = (struct session_query){.now = S_T0 + 10000, .idle_ms = 60000};
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "");
+	/* a disabled member's sessions end with it */
+	q.now = S_T0 + 1;
+	ck_assert_int_eq(store_staff_update(s_st, 2,
+			     &(struct staff_patch){.set_disabled = true,
+				 .disabled = true,
+				 .now = S_T0},
+			     s_err, sizeof(s_err)),
+	    1);
+	ck_assert_int_eq(
+	    store_session_owner(s_st, b1, &q, &owner, s_err, sizeof(s_err)), 0);
+	s_sessions(&q, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3,1");
+}
+END_TEST
+
 START_TEST(test_audit_pages)
 {
 	json_t *o, *a;
@@ -495,6 +616,7 @@ staff_suite(void)
 	tcase_add_test(ts, test_bootstrap_attaches_to_first_admin);
 	tcase_add_test(ts, test_staff_writes);
 	tcase_add_test(ts, test_session_expiry);
+	tcase_add_test(ts, test_session_list_and_owner);
 	tcase_add_test(ts, test_audit_pages);
 	suite_add_tcase(s, ts);
 	return s;
