@@ -160,6 +160,11 @@ def test_outreachctl_session_list_and_revoke(daemon):
     r = ctl(daemon, "session", "list", "--json")
     assert r.returncode == 0, r
     assert [x["id"] for x in json.loads(r.stdout)["sessions"]] == [sid]
+    r = ctl(daemon, "session", "list", "--json", "--staff", "1")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["sessions"] == []
+    r = ctl(daemon, "session", "list", "--staff", "x")
+    assert r.returncode == 2, r
     r = ctl(daemon, "session", "revoke", str(sid))
     assert r.returncode == 0, r
     assert r.stdout.strip() == "session %d revoked" % sid
