@@ -120,9 +120,11 @@ def test_unreachable():
 # the config's [http] listen; the token likewise from the config.
 
 def ctl_in(cwd, *args, env=None, timeout=20):
-    """outreachctl run in 'cwd' with no OUTREACHD_* in its environment."""
+    """outreachctl run in 'cwd' with no OUTREACHD_* in its environment,
+    and no user file of outreachctl's (test_ctl_userconf.py tests those)."""
     e = {k: v for k, v in os.environ.items()
          if not k.startswith("OUTREACHD_")}
+    e["OUTREACHCTL_CONFIG"] = os.devnull
     e.update(env or {})
     return subprocess.run([str(OUTREACHCTL)] + [str(a) for a in args],
                           stdin=subprocess.DEVNULL, capture_output=True,
