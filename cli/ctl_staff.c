@@ -146,6 +146,47 @@ sf_id_arg(const char *cmd, const char *sub, int argc, char **argv)
 	return id;
 }
 
+/* --staff ID into *sid (0 without it): CTL_CONTINUE or a usage error. */
+static int
+sf_staff_opt(const char *cmd, const struct sf_opts *o, long long *sid)
+{
+	char *end;
+
+	*sid = 0;
+	if (o->staff == NULL)
+		return CTL_CONTINUE;
+	errno = 0;
+	*sid = strtoll(o->staff, &end, 10);
+	if (*end != '\0' || errno != 0 || *sid <= 0)
+		return ctl_usage_error(cmd,
+		    "--staff takes a staff ID, not '%s'", o->staff);
+	return CTL_CONTINUE;
+}
+
+/*
+ * 'cmd SUB [options] [operands]': answers a missing subcommand (naming
+ * 'subs'), parses the options into o, and shifts *argv to start at SUB.
+ * CTL_CONTINUE, or the exit status.
+ */
+static int
+sf_begin(struct ctl *ctl, const char *cmd, const char *subs, int *argc,
+    char ***argv, struct sf_opts *o)
+{
+	int rc;
+
+	if (*argc < 2 || (*argv)[1][0] == '-') {
+		if ((rc = ctl_cmd_opts(ctl, ctl_cmd_lookup(cmd), *argc,
+			 *argv)) != CTL_CONTINUE)
+			return rc;
+		return ctl_usage_error(cmd, "which subcommand? %s", subs);
+	}
+	if ((rc = sf_opts(ctl, cmd, *argc - 1, *argv + 1, o)) != CTL_CONTINUE)
+		return rc;
+	(*argc)--;
+	(*argv)++;
+	return CTL_CONTINUE;
+}
+
 /* The first line of stdin as the password (new, caller frees). */
 static int
 sf_read_password(const char *cmd, char **out)
@@ -186,6 +227,24 @@ sf_call(struct ctl *ctl, const char *method, const char *path,
 	else if (print != NULL && r.json != NULL)
 		print(r.json);
 	ctl_reply_free(&r);
+	return rc;
+}
+
+/* 'cmd revoke ID': DELETE base/ID, then "cmd ID revoked". */
+static int
+sf_revoke(struct ctl *ctl, const char *cmd, int argc, char **argv,
+    const char *base)
+{
+	char path[96];
+	long long id;
+	int rc;
+
+	if ((id = sf_id_arg(cmd, argv[0], argc, argv)) == 0)
+		return CTL_EX_USAGE;
+	snprintf(path, sizeof(path), "%s/%lld", base, id);
+	if ((rc = sf_call(ctl, "DELETE", path, NULL, NULL)) == CTL_EX_OK &&
+	    !ctl->quiet && !ctl->json)
+		printf("%s %lld revoked\n", cmd, id);
 	return rc;
 }
 
@@ -291,19 +350,10 @@ ctl_cmd_staff(struct ctl *ctl, int argc, char **argv)
 	long long id;
 	int rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if ((rc = ctl_cmd_opts(ctl, ctl_cmd_lookup("staff"), argc,
-			 argv)) != CTL_CONTINUE)
-			return rc;
-		return ctl_usage_error("staff",
-		    "which subcommand? add, list, disable or passwd");
-	}
-	sub = argv[1];
-	if ((rc = sf_opts(ctl, "staff", argc - 1, argv + 1, &o)) !=
-	    CTL_CONTINUE)
+	if ((rc = sf_begin(ctl, "staff", "add, list, disable or passwd", &argc,
+		 &argv, &o)) != CTL_CONTINUE)
 		return rc;
-	argc--;
-	argv++;
+	sub = argv[0];
 	if (strcmp(sub, "add") == 0)
 		return sf_staff_add(ctl, &o, argc);
 	if (strcmp(sub, "list") == 0) {
@@ -377,28 +427,20 @@ sf_print_new_token(const json_t *t)
 static int
 sf_token_create(struct ctl *ctl, const struct sf_opts *o, int argc)
 {
-	json_t *body = json_object();
-	char *end;
+	json_t *body;
 	long long sid;
 	int rc;
 
-	if (optind != argc) {
-		json_decref(body);
+	if (optind != argc)
 		return ctl_usage_error("token", "create takes no operands");
-	}
+	if ((rc = sf_staff_opt("token", o, &sid)) != CTL_CONTINUE)
+		return rc;
+	body = json_object();
 	if (o->name != NULL)
 		json_object_set_new(body, "name", json_string(o->name));
-	if (o->staff != NULL) {
-		errno = 0;
-		sid = strtoll(o->staff, &end, 10);
-		if (*end != '\0' || errno != 0 || sid <= 0) {
-			json_decref(body);
-			return ctl_usage_error("token",
-			    "--staff takes a staff ID, not '%s'", o->staff);
-		}
+	if (sid != 0)
 		json_object_set_new(body, "staff_id",
 		    json_integer((json_int_t)sid));
-	}
 	/* -q would print only the id: the token is the point */
 	ctl->quiet = false;
 	rc = sf_call(ctl, "POST", "/api/v1/tokens", body, sf_print_new_token);
@@ -411,23 +453,12 @@ ctl_cmd_token(struct ctl *ctl, int argc, char **argv)
 {
 	struct sf_opts o = {0};
 	const char *sub;
-	char path[64];
-	long long id;
 	int rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if ((rc = ctl_cmd_opts(ctl, ctl_cmd_lookup("token"), argc,
-			 argv)) != CTL_CONTINUE)
-			return rc;
-		return ctl_usage_error("token",
-		    "which subcommand? create, list or revoke");
-	}
-	sub = argv[1];
-	if ((rc = sf_opts(ctl, "token", argc - 1, argv + 1, &o)) !=
-	    CTL_CONTINUE)
+	if ((rc = sf_begin(ctl, "token", "create, list or revoke", &argc, &argv,
+		 &o)) != CTL_CONTINUE)
 		return rc;
-	argc--;
-	argv++;
+	sub = argv[0];
 	if (strcmp(sub, "create") == 0)
 		return sf_token_create(ctl, &o, argc);
 	if (strcmp(sub, "list") == 0) {
@@ -440,13 +471,7 @@ ctl_cmd_token(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(sub, "revoke") != 0)
 		return ctl_usage_error("token",
 		    "unknown subcommand '%s' (create, list, revoke)", sub);
-	if ((id = sf_id_arg("token", sub, argc, argv)) == 0)
-		return CTL_EX_USAGE;
-	snprintf(path, sizeof(path), "/api/v1/tokens/%lld", id);
-	if ((rc = sf_call(ctl, "DELETE", path, NULL, NULL)) == CTL_EX_OK &&
-	    !ctl->quiet && !ctl->json)
-		printf("token %lld revoked\n", id);
-	return rc;
+	return sf_revoke(ctl, "token", argc, argv, "/api/v1/tokens");
 }
 
 /* ---- session ------------------------------------------------------ */
@@ -490,20 +515,18 @@ sf_print_sessions(const json_t *o)
 static int
 sf_session_list(struct ctl *ctl, const struct sf_opts *o, int argc)
 {
-	char path[64], *end;
-	long long sid = 0;
+	char path[64];
+	long long sid;
+	int rc;
 
 	if (optind != argc)
 		return ctl_usage_error("session", "list takes no operands");
-	if (o->staff != NULL) {
-		errno = 0;
-		sid = strtoll(o->staff, &end, 10);
-		if (*end != '\0' || errno != 0 || sid <= 0)
-			return ctl_usage_error("session",
-			    "--staff takes a staff ID, not '%s'", o->staff);
+	if ((rc = sf_staff_opt("session", o, &sid)) != CTL_CONTINUE)
+		return rc;
+	if (sid != 0)
 		snprintf(path, sizeof(path), "/api/v1/sessions?staff_id=%lld",
 		    sid);
-	} else
+	else
 		strlcpy(path, "/api/v1/sessions", sizeof(path));
 	return sf_call(ctl, "GET", path, NULL, sf_print_sessions);
 }
@@ -513,33 +536,16 @@ ctl_cmd_session(struct ctl *ctl, int argc, char **argv)
 {
 	struct sf_opts o = {0};
 	const char *sub;
-	char path[64];
-	long long id;
 	int rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if ((rc = ctl_cmd_opts(ctl, ctl_cmd_lookup("session"), argc,
-			 argv)) != CTL_CONTINUE)
-			return rc;
-		return ctl_usage_error("session",
-		    "which subcommand? list or revoke");
-	}
-	sub = argv[1];
-	if ((rc = sf_opts(ctl, "session", argc - 1, argv + 1, &o)) !=
-	    CTL_CONTINUE)
+	if ((rc = sf_begin(ctl, "session", "list or revoke", &argc, &argv,
+		 &o)) != CTL_CONTINUE)
 		return rc;
-	argc--;
-	argv++;
+	sub = argv[0];
 	if (strcmp(sub, "list") == 0)
 		return sf_session_list(ctl, &o, argc);
 	if (strcmp(sub, "revoke") != 0)
 		return ctl_usage_error("session",
 		    "unknown subcommand '%s' (list, revoke)", sub);
-	if ((id = sf_id_arg("session", sub, argc, argv)) == 0)
-		return CTL_EX_USAGE;
-	snprintf(path, sizeof(path), "/api/v1/sessions/%lld", id);
-	if ((rc = sf_call(ctl, "DELETE", path, NULL, NULL)) == CTL_EX_OK &&
-	    !ctl->quiet && !ctl->json)
-		printf("session %lld revoked\n", id);
-	return rc;
+	return sf_revoke(ctl, "session", argc, argv, "/api/v1/sessions");
 }
