@@ -282,18 +282,16 @@ def test_stream_outlives_request_timeout(make_daemon):
 
 
 @pytest.mark.slow
-def test_keepalive_and_idle_longer_than_evhttp_timeout(make_daemon):
-    """evhttp closes a connection idle 30 s; a stream is never idle that
-    way: keep-alive comments every 15 s, and events after 35 s."""
+def test_keepalive_comment_and_events_after_it(make_daemon):
+    """A quiet stream gets a keep-alive comment every 15 s and still
+    carries events after it (far beyond request_timeout). That it outlives
+    evhttp's own 30 s idle timeout is check_events.c's (a unit test on a
+    real socket), not waited for twice."""
     d = make_daemon({"http": {"request_timeout": "1s"}})
     lst = make_list(d)
-    t0 = time.monotonic()
     s = Sse(d)
     assert s.next() == {"retry": "2000"}
     assert s.next(timeout=25) == {"comment": "keepalive"}
-    assert s.next(timeout=25) == {"comment": "keepalive"}
-    while time.monotonic() - t0 < 35:
-        time.sleep(0.5)
     alert_events(d, lst)
     assert len(s.events(2)) == 2
     s.close()
