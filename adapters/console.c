@@ -506,7 +506,10 @@ console_parse_inbound(struct adapter *ad, const struct webhook_req *req,
 	else if (!console_is_e164(from))
 		snprintf(err, errlen,
 		    "console: From must be an E.164 number (+ and 8 to 15 "
-		    "digits)");
+		    "digits)%s",
+		    from[0] == ' ' ? "; in a form, '+' reads as a space: "
+				     "send it as %2B (curl --data-urlencode)"
+				   : "");
 	else if (id != NULL && (*id == '\0' || strlen(id) > 64))
 		snprintf(err, errlen, "console: Id must be 1 to 64 characters");
 	else {

@@ -318,6 +318,18 @@ def test_console_inbound_malformed(daemon):
     assert r.status == 404, r
 
 
+def test_console_inbound_unencoded_plus_says_how_to_send_it(daemon):
+    """curl -d From=+1... sends the + raw, which a form reads as a space:
+    the 400 says so."""
+    daemon.expect_log(r"warn webhook_malformed sender=console kind=inbound")
+    r = daemon.api("POST", "/webhooks/console/inbound",
+                   raw=b"From=+15551230042&Body=JOIN", token=None,
+                   headers={"Content-Type": FORM})
+    assert r.status == 400, r
+    assert "%2B" in r.text and "--data-urlencode" in r.text, r
+    assert daemon.scalar("SELECT count(*) FROM messages") == 0
+
+
 def test_console_inbound_refuses_a_foreign_origin(daemon):
     daemon.expect_log(r"warn webhook_forbidden sender=console kind=inbound "
                       r"peer=127\.0\.0\.1 reason=\"console: a page of "
