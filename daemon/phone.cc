@@ -229,6 +229,29 @@ phone_is_e164(const char *s)
 }
 
 /*
+ * "+1", a digit 2-9, nine digits: a North American number in E.164, as
+ * providers deliver senders. With PHONE_STORED, phone_normalize_cc()
+ * cannot change it: country code 1, a national number of ten digits
+ * (a possible length for +1) that does not start with the national
+ * prefix 1, so nothing is stripped and Format(E164) writes it back as
+ * it came; and were it refused, PHONE_STORED would take it as given.
+ * phone_normalize_as() skips the parse for it (every received text
+ * normalizes its sender: daemon/inbound.c).
+ */
+bool
+phone_is_nanp_e164(const char *s)
+{
+	int i;
+
+	if (s[0] != '+' || s[1] != '1' || s[2] < '2' || s[2] > '9')
+		return false;
+	for (i = 3; i < 12; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return s[12] == '\0';
+}
+
+/*
  * PHONE_POSSIBLE: IS_POSSIBLE only. IS_POSSIBLE_LOCAL_ONLY (a US number
  * without its area code) would turn into a wrong E.164 number.
  */
@@ -320,6 +343,11 @@ phone_normalize_as(const char *input, const struct phone_rules *r, char *out,
 {
 	if (out != nullptr && outlen > 0)
 		out[0] = '\0';
+	if (r->accept == PHONE_STORED && input != nullptr && out != nullptr &&
+	    outlen >= PHONE_E164_MAX && phone_is_nanp_e164(input)) {
+		std::memcpy(out, input, std::strlen(input) + 1);
+		return 0;
+	}
 	try {
 		if (phone_normalize_cc(input, r, out, outlen, err, errlen) == 0)
 			return 0;

@@ -39,6 +39,19 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql, char *err,
 /* Opens the group transaction if needed; counts one write. 0 / -1. */
 int store_write_begin(struct store *st, char *err, size_t errlen);
 /*
+ * Defers work on row 'id' to the group's commit point: 'sql' (a string
+ * literal, the cache key as for store_stmt()) runs once per group, inside
+ * the group's transaction just before its COMMIT, with ?1 bound to the
+ * JSON array of the ids deferred to it ("[12,13]"; read it with
+ * json_each(?1)). For a statement whose cost is per call rather than per
+ * row: an FTS5 insert writes an index segment at every later statement
+ * savepoint (queue/schema/008_fts_batch.sql). Its failure fails the
+ * group; a rolled-back group forgets its ids. Opens the group like
+ * store_write_begin(). 0 / -1.
+ */
+int store_defer_id(struct store *st, const char *sql, int64_t id, char *err,
+    size_t errlen);
+/*
  * The hook queue.c calls on each state change of a conversation message
  * (queue_observe(), queue.h); fn NULL = none. Kept on the store.
  */

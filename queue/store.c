@@ -56,6 +56,7 @@
 #define STORE_BUSY_TIMEOUT_MS 5000 /* waits out an outside sqlite3 shell */
 #define STORE_STMT_SLOTS_MIN  64   /* the queue uses about 30 statements */
 #define STORE_CLOSE_ROUNDS    16   /* callbacks that keep writing at close */
+#define STORE_DEFER_MAX	      4	   /* deferred statements (store_defer_id) */
 
 /* One cached statement; the key is the address of its SQL literal. */
 struct store_slot {
@@ -70,6 +71,14 @@ struct store_cb {
 
 struct store_cblist {
 	struct store_cb *v;
+	size_t n;
+	size_t cap;
+};
+
+/* The ids a deferred statement runs on at the group's commit. */
+struct store_defer {
+	const char *sql; /* the literal; NULL = slot free */
+	int64_t *ids;
 	size_t n;
 	size_t cap;
 };
@@ -126,6 +135,9 @@ struct store {
 	uint64_t group_writes;
 	struct store_cblist pending; /* callbacks of the open group */
 	struct store_cblist durable; /* registered with no group open */
+	struct store_defer defer[STORE_DEFER_MAX]; /* run before COMMIT */
+	char *defer_json;			   /* their ?1, reused */
+	size_t defer_json_cap;
 	struct store_stats stats;
 	struct store_hook msg_hook; /* queue_observe(); fn NULL = none */
 };
@@ -152,6 +164,8 @@ static void store_commit_cb(evutil_socket_t, short, void *);
 static int store_commit_group(struct store *, bool, char *, size_t);
 static int store_commit_txn(struct store *, char *, size_t);
 static void store_rollback(struct store *);
+static int store_defer_run(struct store *, char *, size_t);
+static void store_defer_clear(struct store *);
 static void store_run_callbacks(struct store *, bool);
 static uint64_t store_elapsed_us(const struct timespec *,
     const struct timespec *);
@@ -724,7 +738,8 @@ store_commit_txn(struct store *st, char *err, size_t errlen)
 		goto failed;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (store_exec_cached(st, store_sql_commit, err, errlen) == -1) {
+	if (store_defer_run(st, err, errlen) == -1 ||
+	    store_exec_cached(st, store_sql_commit, err, errlen) == -1) {
 		store_rollback(st);
 		goto failed;
 	}
@@ -750,6 +765,7 @@ store_rollback(struct store *st)
 {
 	char ignored[256];
 
+	store_defer_clear(st);
 	if (!sqlite3_get_autocommit(st->db))
 		(void)store_exec_cached(st, store_sql_rollback, ignored,
 		    sizeof(ignored));
@@ -890,6 +906,9 @@ store_destroy(struct store *st)
 		close(st->lock_fd); /* releases the flock */
 	free(st->pending.v);
 	free(st->durable.v);
+	for (i = 0; i < STORE_DEFER_MAX; i++)
+		free(st->defer[i].ids);
+	free(st->defer_json);
 	free(st->slots);
 	free(st->path);
 	free(st);
@@ -1026,6 +1045,94 @@ store_write_begin(struct store *st, char *err, size_t errlen)
 	st->group_writes++;
 	store_schedule(st);
 	return 0;
+}
+
+/*
+ * Adds id to the batch of sql, run once at the group's commit point
+ * (store-internal.h). Opens the group like any write.
+ */
+int
+store_defer_id(struct store *st, const char *sql, int64_t id, char *err,
+    size_t errlen)
+{
+	struct store_defer *d = NULL;
+	size_t i;
+
+	if (store_write_begin(st, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < STORE_DEFER_MAX && d == NULL; i++)
+		if (st->defer[i].sql == sql || st->defer[i].sql == NULL)
+			d = &st->defer[i];
+	if (d == NULL) {
+		snprintf(err, errlen,
+		    "store: more than %d deferred statements in one group",
+		    STORE_DEFER_MAX);
+		return -1;
+	}
+	d->sql = sql;
+	if (d->n == d->cap) {
+		d->cap = d->cap == 0 ? 64 : d->cap * 2;
+		d->ids = xreallocarray(d->ids, d->cap, sizeof(*d->ids));
+	}
+	d->ids[d->n++] = id;
+	return 0;
+}
+
+/*
+ * Runs each deferred statement once with ?1 = its ids as a JSON array,
+ * inside the group, just before COMMIT; then forgets them. 0 / -1 (the
+ * caller rolls the group back).
+ */
+static int
+store_defer_run(struct store *st, char *err, size_t errlen)
+{
+	struct store_defer *d;
+	sqlite3_stmt *stmt;
+	size_t i, j, len, need;
+	int rc = 0;
+
+	for (i = 0; i < STORE_DEFER_MAX && rc == 0; i++) {
+		d = &st->defer[i];
+		if (d->sql == NULL || d->n == 0)
+			continue;
+		need = d->n * 22 + 3; /* "-9223372036854775808," */
+		if (need > st->defer_json_cap) {
+			st->defer_json_cap = need * 2;
+			st->defer_json = xreallocarray(st->defer_json,
+			    st->defer_json_cap, 1);
+		}
+		len = 0;
+		st->defer_json[len++] = '[';
+		for (j = 0; j < d->n; j++)
+			len += (size_t)snprintf(st->defer_json + len,
+			    st->defer_json_cap - len, "%s%lld",
+			    j > 0 ? "," : "", (long long)d->ids[j]);
+		st->defer_json[len++] = ']';
+		if ((stmt = store_stmt(st, d->sql, err, errlen)) == NULL) {
+			rc = -1;
+			break;
+		}
+		sqlite3_bind_text(stmt, 1, st->defer_json, (int)len,
+		    SQLITE_STATIC);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			store_errmsg(st, "deferred statement", err, errlen);
+			rc = -1;
+		}
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	store_defer_clear(st);
+	return rc;
+}
+
+/* The group ended (committed or rolled back): no ids are pending. */
+static void
+store_defer_clear(struct store *st)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_DEFER_MAX; i++)
+		st->defer[i].n = 0;
 }
 
 /* "what: <SQLite's last error>" into err (which may be NULL, errlen 0). */

@@ -2,7 +2,9 @@
  * store_inbound.c - what a received text changes on its member: the
  * pending follow-up question (member_prompts) and the link of the inbound
  * message to its member and conversation (unread count, last message
- * time, the sender it came in on, and what it answers).
+ * time, the sender it came in on, and what it answers). A text linked to
+ * a conversation joins the search index (conversation_fts) at its group's
+ * commit, with the other texts of the group, in the same transaction.
  */
 
 #include "autoconf.h"
@@ -54,6 +56,12 @@ static const char store_members_sql_conv_bump[] =
     " updated_at = ?2 WHERE id = ?1";
 static const char store_members_sql_in_conv[] =
     "UPDATE messages SET conversation_id = ?2, reply_to = ?3 WHERE id = ?1";
+/* The texts a group linked join the search index together, just before
+ * its COMMIT (store_defer_id(); 008_fts_batch.sql says why). */
+static const char store_members_sql_in_fts[] =
+    "INSERT INTO conversation_fts (rowid, body) SELECT id, body FROM messages"
+    " WHERE id IN (SELECT value FROM json_each(?1))"
+    " AND conversation_id IS NOT NULL";
 /* What a text answers: the member's last alert message that left, and
  * their last message that left at all (messages_member). */
 static const char store_members_sql_attr_alert[] =
@@ -209,7 +217,9 @@ store_inbound_converse(struct store *st, const struct inbound_link_req *req,
 	sqlite3_bind_int64(stmt, 1, req->msg);
 	sqlite3_bind_int64(stmt, 2, conv);
 	queue_bind_id(stmt, 3, a.message);
-	if (queue_step_done(st, stmt, "link conversation", err, errlen) == -1)
+	if (queue_step_done(st, stmt, "link conversation", err, errlen) == -1 ||
+	    store_defer_id(st, store_members_sql_in_fts, req->msg, err,
+		errlen) == -1)
 		return -1;
 	return conv;
 }

@@ -266,6 +266,7 @@ START_TEST(test_list_filters_cursor_search)
 	ck_assert_int_eq(a, 1);
 	ck_assert_int_eq(b, 2);
 	ck_assert_int_eq(c, 3);
+	c_flush(); /* the texts join the search index at the commit */
 	ck_assert_str_eq(c_ids(&q, next, sizeof(next)), "3,2,1");
 	ck_assert_str_eq(next, "");
 	q.limit = 2;
@@ -626,6 +627,40 @@ START_TEST(test_migration_of_existing_conversations)
 }
 END_TEST
 
+/*
+ * A linked text joins the search index with its group's commit, in the
+ * same transaction (store_defer_id(), 008_fts_batch.sql): not before, and
+ * not at all if the group rolls back; a later group indexes only its own.
+ */
+START_TEST(test_search_indexed_at_commit)
+{
+	struct conv_query q = {.clock = {C_T0 + 10, C_STALE}, .q = "rally"};
+
+	c_seed();
+	c_text(1, "tw", "who organizes the rally", C_T0);
+	c_text(2, "tw", "is the rally on sunday", C_T0 + 1);
+	ck_assert_int_eq(c_int("SELECT count(*) FROM conversation_fts WHERE"
+			       " conversation_fts MATCH 'rally'"),
+	    0);
+	c_flush();
+	ck_assert_str_eq(c_ids(&q, NULL, 0), "2,1");
+	c_text(3, "tw", "the rally needs chairs", C_T0 + 2);
+	store_abort_group(c_st);
+	/* the commit point finds the group gone and fails it */
+	ck_assert_int_eq(store_flush(c_st, c_err, sizeof(c_err)), -1);
+	ck_assert_str_eq(c_ids(&q, NULL, 0), "2,1");
+	c_text(3, "tw", "chairs for the rally", C_T0 + 3);
+	c_flush();
+	ck_assert_str_eq(c_ids(&q, NULL, 0), "3,2,1");
+	ck_assert_int_eq(c_int("SELECT count(*) FROM conversation_fts WHERE"
+			       " conversation_fts MATCH 'rally'"),
+	    3);
+	ck_assert_int_eq(c_int("SELECT count(*) FROM conversation_fts WHERE"
+			       " conversation_fts MATCH 'needs'"),
+	    0);
+}
+END_TEST
+
 Suite *
 conversations_suite(void)
 {
@@ -636,6 +671,7 @@ conversations_suite(void)
 	tcase_add_test(tc, test_fts_query);
 	tcase_add_test(tc, test_attribution_and_reopen);
 	tcase_add_test(tc, test_list_filters_cursor_search);
+	tcase_add_test(tc, test_search_indexed_at_commit);
 	tcase_add_test(tc, test_stale_flag);
 	tcase_add_test(tc, test_thread_notes_target);
 	tcase_add_test(tc, test_saved_replies);

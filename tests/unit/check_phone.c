@@ -11,6 +11,7 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check_suites.h"
@@ -179,6 +180,55 @@ START_TEST(test_phone_as_table)
 }
 END_TEST
 
+/*
+ * PHONE_STORED takes "+1" and ten digits whose first is 2-9 without
+ * parsing them (phone.cc): the result must be what libphonenumber makes
+ * of them, so every area code, with exchanges and lines from every
+ * corner, is read both ways: PHONE_POSSIBLE parses (they all have a
+ * possible length) and must give back the input too, whatever the
+ * region.
+ */
+START_TEST(test_phone_stored_nanp)
+{
+	static const char *const regions[] = {"US", NULL, "GB"};
+	static const int nxx[] = {0, 100, 200, 555, 911, 999};
+	static const int line[] = {0, 100, 9999};
+	char in[32], out[PHONE_E164_MAX], out2[PHONE_E164_MAX], err[256];
+	int npa, i, j, r;
+
+	for (npa = 200; npa <= 999; npa++)
+		for (i = 0; i < 6; i++)
+			for (j = 0; j < 3; j++) {
+				snprintf(in, sizeof(in), "+1%03d%03d%04d", npa,
+				    nxx[i], line[j]);
+				r = (npa + i + j) % 3;
+				ck_assert_int_eq(
+				    phone_normalize_as(in,
+					&(struct phone_rules){.region =
+								  regions[r],
+					    .accept = PHONE_STORED},
+					out, sizeof(out), err, sizeof(err)),
+				    0);
+				ck_assert_str_eq(out, in);
+				ck_assert_msg(phone_normalize_as(in,
+						  &(struct phone_rules){
+						      .region = regions[r],
+						      .accept = PHONE_POSSIBLE},
+						  out2, sizeof(out2), err,
+						  sizeof(err)) == 0,
+				    "%s: %s", in, err);
+				ck_assert_str_eq(out2, in);
+			}
+	/* Not the shape (spaces): parsed as before. */
+	ck_assert_int_eq(
+	    phone_normalize_as("+1 415 555 0100",
+		&(struct phone_rules){.region = "US", .accept = PHONE_STORED},
+		out, sizeof(out), err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(out, "+14155550100");
+}
+END_TEST
+
 /* The error quotes the input, shortened and printable. */
 START_TEST(test_phone_error_echo)
 {
@@ -269,6 +319,7 @@ phone_suite(void)
 	    sizeof(phone_cases) / sizeof(phone_cases[0]));
 	tcase_add_loop_test(tc, test_phone_as_table, 0,
 	    sizeof(phone_as_cases) / sizeof(phone_as_cases[0]));
+	tcase_add_test(tc, test_phone_stored_nanp);
 	tcase_add_test(tc, test_phone_error_echo);
 	tcase_add_test(tc, test_phone_edges);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,14 @@
+-- 008_fts_batch.sql - a received text joins the search index once per
+-- group commit, not once per text.
+--
+-- The trigger conversation_fts_link indexed a message the moment it was
+-- linked to a conversation. FTS5 (SQLite 3.40) writes its pending terms
+-- out as a new index segment at every statement savepoint that follows,
+-- so inside a group transaction each linked text cost a segment of its
+-- own, and a segment merge every few texts. The store now indexes the
+-- texts a group linked with one statement just before the group's COMMIT
+-- (store_defer_id(), queue/store_inbound.c), in the same transaction: a
+-- text is searchable exactly when it is committed, as before. The other
+-- three triggers of 006 stay (an insert with a conversation, an unlink, a
+-- delete); no code unlinks or deletes messages.
+DROP TRIGGER conversation_fts_link;
