@@ -5,17 +5,20 @@
 -- $OD_BENCH_INBOUND names the prefix of the files: thread N of wrk reads
 -- PREFIX.N (one request a line: signature, TAB, form body) and POSTs
 -- them in order to the URL given to wrk (/webhooks/NAME/inbound). Once a
--- thread's lines are all sent, its connections GET /healthz (idle, not
--- counted); when the last answer came, the thread writes
--- $OD_BENCH_DONE.done.N, and bench/kannel stops wrk once every thread
--- did (wrk's own duration runs to -d or SIGINT): the files' modification
--- times say when the last webhook was answered.
+-- thread's lines are all sent, each of its connections sends the start
+-- of a request whose header never ends, and so waits quietly: answered
+-- requests (/healthz) would keep the daemon busy while the other
+-- thread's last webhooks are measured, and count in their CPU. When the
+-- last answer came, the thread writes $OD_BENCH_DONE.done.N, and
+-- bench/kannel stops wrk once every thread did (wrk's own duration runs
+-- to -d or SIGINT): the files' modification times say when the last
+-- webhook was answered.
 --
--- An inbound answer is told from an idle one by its body (TwiML
--- "<Response>"). wrk calls the first thread's request() once more, to
--- check the script, and throws that request away: that thread starts
--- with its first line twice (a retried webhook would be harmless anyway:
--- outreachd de-duplicates by MessageSid).
+-- An inbound answer is told by its body (TwiML "<Response>"). wrk calls
+-- the first thread's request() once more, to check the script, and
+-- throws that request away: that thread starts with its first line twice
+-- (a retried webhook would be harmless anyway: outreachd de-duplicates
+-- by MessageSid).
 --
 -- done() prints one line that bench/kannel parses:
 --   inbound.lua: answered=N status_200=N other=N seconds=S rate_200=R
@@ -56,7 +59,8 @@ function init(args)
 	statuses = {}
 	finished = false
 	path = wrk.path
-	idle_req = wrk.format("GET", "/healthz", {}, nil)
+	-- no blank line after the headers: never answered
+	idle_req = "GET /healthz HTTP/1.1\r\nHost: idle\r\n"
 end
 
 function request()
