@@ -5,6 +5,7 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,34 @@ auth_random_hex(char out[AUTH_HEX_LEN])
 	return 0;
 }
 
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static EVP_MD *auth_sha256_fetched; /* process lifetime */
+
+static void
+auth_sha256_fetch(void)
+{
+	auth_sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+#endif
+
+/*
+ * SHA-256 for EVP. OpenSSL 3 looks EVP_sha256() up in its provider
+ * tables again on every digest init, which costs about as much as the
+ * hash of a token itself (one per API request): fetched once instead.
+ */
+static const EVP_MD *
+auth_sha256_md(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, auth_sha256_fetch);
+	if (auth_sha256_fetched != NULL)
+		return auth_sha256_fetched;
+#endif
+	return EVP_sha256();
+}
+
 /* SHA-256 over the concatenation of a and b, as hex. */
 static void
 auth_sha256_two(const char *a, const char *b, char out[AUTH_HEX_LEN])
@@ -103,7 +132,8 @@ auth_sha256_two(const char *a, const char *b, char out[AUTH_HEX_LEN])
 	unsigned int len = sizeof(md);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	if (ctx == NULL ||
+	    EVP_DigestInit_ex(ctx, auth_sha256_md(), NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, a, strlen(a)) != 1 ||
 	    EVP_DigestUpdate(ctx, b, strlen(b)) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &len) != 1)

@@ -23,6 +23,17 @@
 struct auth_limiter;
 struct workq;
 
+/*
+ * An answer of store_token_auth() kept while store_staff_generation()
+ * stays the same (staff.c, staff_token_auth()); hash "" = empty slot.
+ */
+struct staff_token_seen {
+	char hash[AUTH_HEX_LEN];
+	int64_t staff_id;
+	char role[16];
+};
+#define STAFF_TOKEN_SLOTS 64 /* direct-mapped by the hash's first digits */
+
 struct staff {
 	struct staff_deps deps;
 	struct workq *wq;		 /* password hashes, off the loop */
@@ -31,6 +42,8 @@ struct staff {
 	int64_t idle_ms;		 /* [http] session_idle */
 	int64_t lifetime_ms;		 /* [http] session_lifetime */
 	bool secure;			 /* public_url is https: Secure */
+	struct staff_token_seen tokens[STAFF_TOKEN_SLOTS];
+	uint64_t tokens_gen; /* store_staff_generation() they belong to */
 };
 
 /*

@@ -6,9 +6,12 @@
  *
  * A request is authorized by one indexed read: the SHA-256 of its token
  * or session cookie joined with the staff row (disabled members match
- * nothing). A session's last use is written at most once per
- * STAFF_TOUCH_MS (or a quarter of the idle timeout if shorter), so
- * reading pages does not write on every request.
+ * nothing). A bearer token's answer is kept in memory (by its SHA-256,
+ * never the token) until a staff or token row changes, which
+ * store_staff_generation() tells: a revoked token, a disabled member or
+ * a new role is seen by the very next request. A session's last use is
+ * written at most once per STAFF_TOUCH_MS (or a quarter of the idle
+ * timeout if shorter), so reading pages does not write on every request.
  *
  * Login by password: the account and the client address are checked
  * against the limiters first (429 with Retry-After while locked out);
@@ -173,6 +176,47 @@ staff_unauthorized(struct http_req *req, const char *why)
 	return false;
 }
 
+/* The value of hex digit c (lower case, as auth_sha256_hex() writes). */
+static unsigned
+staff_hex(char c)
+{
+	return c >= 'a' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0');
+}
+
+/*
+ * The member holding the token whose SHA-256 is 'hash': 1 / 0 / -1 as
+ * store_token_auth(), whose answers are kept while no staff or token row
+ * changed (see the top of the file). Unknown tokens are not kept.
+ */
+static int
+staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
+    char *err, size_t errlen)
+{
+	uint64_t gen = store_staff_generation();
+	struct staff_token_seen *t;
+	int rc;
+
+	if (gen != s->tokens_gen) {
+		memset(s->tokens, 0, sizeof(s->tokens));
+		s->tokens_gen = gen;
+	}
+	/* the first byte of a SHA-256: evenly spread */
+	t = &s->tokens[(staff_hex(hash[0]) << 4 | staff_hex(hash[1])) %
+	    STAFF_TOKEN_SLOTS];
+	if (strcmp(t->hash, hash) == 0) {
+		memset(a, 0, sizeof(*a));
+		a->staff_id = t->staff_id;
+		strlcpy(a->role, t->role, sizeof(a->role));
+		return 1;
+	}
+	if ((rc = store_token_auth(s->deps.st, hash, a, err, errlen)) == 1) {
+		strlcpy(t->hash, hash, sizeof(t->hash));
+		t->staff_id = a->staff_id;
+		strlcpy(t->role, a->role, sizeof(t->role));
+	}
+	return rc;
+}
+
 /* Through the session cookie sid: its CSRF token on writes, the touch. */
 static bool
 staff_by_session(struct staff *s, struct http_req *req, const char *sid)
@@ -231,7 +275,7 @@ staff_authorize(struct staff *s, struct http_req *req)
 			return staff_unauthorized(req,
 			    "Authorization must be: Bearer <token>");
 		auth_sha256_hex(h + 7, hash);
-		rc = store_token_auth(s->deps.st, hash, &a, err, sizeof(err));
+		rc = staff_token_auth(s, hash, &a, err, sizeof(err));
 		if (rc == -1) {
 			staff_store_error(req, "token", err);
 			return false;
@@ -643,6 +687,43 @@ staff_me(struct http_req *req, void *arg)
 /* ---- the audit log -------------------------------------------------- */
 
 /*
+ * The audit row's detail as JSON: {"status":N,"via":"token"[,"location":
+ * "/api/v1/..."]}. Printed directly when the location needs no escape
+ * (it is a path the handler built: every reply of a new message has
+ * one), else through jansson. Free with free().
+ */
+static char *
+staff_audit_detail(const struct http_req *req, int code)
+{
+	const char *via =
+	    req->auth.via == HTTP_AUTH_SESSION ? "session" : "token";
+	const char *loc = http_reply_header(req, "Location"), *p;
+	char buf[256];
+	json_t *d;
+	char *detail;
+
+	for (p = loc;
+	     p != NULL && *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+	     p++)
+		;
+	if (loc == NULL || (*p == '\0' && strlen(loc) < 128)) {
+		if (loc == NULL)
+			snprintf(buf, sizeof(buf),
+			    "{\"status\":%d,\"via\":\"%s\"}", code, via);
+		else
+			snprintf(buf, sizeof(buf),
+			    "{\"status\":%d,\"via\":\"%s\",\"location\":\"%s\"}",
+			    code, via, loc);
+		return xstrdup(buf);
+	}
+	d = json_pack("{s:i, s:s, s:s}", "status", code, "via", via, "location",
+	    loc);
+	detail = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return detail;
+}
+
+/*
  * Every successful change under /api/v1 by a staff member: one row. It
  * joins the next group (the change itself committed before its reply).
  */
@@ -650,9 +731,7 @@ static void
 staff_on_reply(void *arg, const struct http_req *req, int code)
 {
 	struct staff *s = arg;
-	const char *loc;
 	char action[160], err[256];
-	json_t *d;
 	char *detail;
 
 	if (req->auth.staff_id == 0 || code < 200 || code > 299 ||
@@ -661,12 +740,7 @@ staff_on_reply(void *arg, const struct http_req *req, int code)
 		return;
 	snprintf(action, sizeof(action), "%s %s",
 	    http_method_to_text(req->method), req->route);
-	d = json_pack("{s:i, s:s}", "status", code, "via",
-	    req->auth.via == HTTP_AUTH_SESSION ? "session" : "token");
-	if ((loc = http_reply_header(req, "Location")) != NULL)
-		json_object_set_new(d, "location", json_string(loc));
-	detail = json_dumps(d, JSON_COMPACT);
-	json_decref(d);
+	detail = staff_audit_detail(req, code);
 	if (store_audit_add(s->deps.st,
 		&(struct audit_entry){.staff_id = req->auth.staff_id,
 		    .action = action,

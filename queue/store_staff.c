@@ -6,6 +6,10 @@
  * a session is found by the hex SHA-256 of its value through a UNIQUE
  * index, joined with its staff row, so one indexed read answers whether a
  * request may go on and as whom.
+ *
+ * Every function here that writes a staff or api_tokens row first counts
+ * one more change (staff_changed()): daemon/staff.c keeps the answers of
+ * store_token_auth() while store_staff_generation() stays the same.
  */
 #include "autoconf.h"
 
@@ -16,6 +20,9 @@
 #include "compat.h"
 #include "queue-internal.h"
 #include "store_staff.h"
+
+/* Writes to staff and api_tokens so far (see the top of the file). */
+static uint64_t staff_generation;
 
 static const char staff_sql_insert[] =
     "INSERT INTO staff (name, email, role, password_hash, created_at,"
@@ -118,6 +125,19 @@ static const char audit_sql_list[] =
 
 static void staff_copy_col(sqlite3_stmt *, int, char *, size_t);
 
+/* A staff or token row is about to change: cached answers are stale. */
+static void
+staff_changed(void)
+{
+	staff_generation++;
+}
+
+uint64_t
+store_staff_generation(void)
+{
+	return staff_generation;
+}
+
 /* Column col as text into a fixed buffer (truncated; "" for NULL). */
 static void
 staff_copy_col(sqlite3_stmt *s, int col, char *buf, size_t len)
@@ -190,6 +210,7 @@ store_staff_create(struct store *st, const struct staff_new *n, char *err,
 		if (found)
 			return 0;
 	}
+	staff_changed();
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, staff_sql_insert, err, errlen)) == NULL)
 		return -1;
@@ -231,6 +252,7 @@ store_staff_update(struct store *st, int64_t id, const struct staff_patch *p,
 	sqlite3_stmt *s;
 	int rc;
 
+	staff_changed();
 	if (queue_op_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, staff_sql_update, err, errlen)) == NULL)
 		return -1;
@@ -367,6 +389,7 @@ token_insert(struct store *st, const struct session_new *who, const char *name,
 {
 	sqlite3_stmt *s;
 
+	staff_changed();
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, token_sql_insert, err, errlen)) == NULL)
 		return -1;
@@ -430,6 +453,7 @@ staff_daemon_rehash(struct store *st, const struct staff_daemon_tok *t,
 {
 	sqlite3_stmt *s;
 
+	staff_changed();
 	if (store_write_begin(st, err, errlen) == -1 ||
 	    (s = store_stmt(st, token_sql_rehash, err, errlen)) == NULL)
 		return -1;
@@ -564,6 +588,7 @@ int
 store_token_revoke(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen)
 {
+	staff_changed();
 	return staff_update_id(st, token_sql_revoke, id, now, err, errlen);
 }
 

@@ -164,6 +164,12 @@ int store_staff_bootstrap(struct store *st, const char *hash, int64_t now,
 int64_t store_token_create(struct store *st, int64_t staff_id, const char *name,
     const char *hash, int64_t now, char *err, size_t errlen);
 /*
+ * A number that changes before any staff or api_tokens row does (in this
+ * process, whichever store): an answer of store_token_auth() holds as
+ * long as it stays the same. A rolled-back change still counts.
+ */
+uint64_t store_staff_generation(void);
+/*
  * The enabled member holding the valid token 'hash' into *out: 1 / 0 /
  * -1.
  */

@@ -308,6 +308,33 @@ def test_disabled_staff_is_401_everywhere(daemon):
     assert login(daemon).staff["id"] == s["id"]
 
 
+def test_a_token_in_use_follows_role_and_disable(daemon):
+    # staff.c keeps a token's answer between requests: every change of
+    # the member must show on the very next request made with it
+    s = add_staff(daemon)
+    _, tok = new_token(daemon, staff_id=s["id"])
+    for _ in range(2):
+        assert daemon.api("GET", "/api/v1/me", token=tok).status == 200
+        assert daemon.api("GET", "/api/v1/audit", token=tok).status == 403
+    r = daemon.api("PATCH", "/api/v1/staff/%d" % s["id"], {"role": "admin"})
+    assert r.status == 200, r
+    assert daemon.api("GET", "/api/v1/audit", token=tok).status == 200
+    r = daemon.api("PATCH", "/api/v1/staff/%d" % s["id"],
+                   {"role": "organizer"})
+    assert r.status == 200, r
+    assert daemon.api("GET", "/api/v1/audit", token=tok).status == 403
+    # another member's token in use meanwhile stays as it was
+    o = add_staff(daemon, name="Ann", email="ann@example.org")
+    _, other = new_token(daemon, staff_id=o["id"])
+    assert daemon.api("GET", "/api/v1/me", token=other).status == 200
+    r = daemon.api("PATCH", "/api/v1/staff/%d" % s["id"], {"disabled": True})
+    assert r.status == 200, r
+    r = daemon.api("GET", "/api/v1/me", token=tok)
+    assert r.status == 401, r
+    assert daemon.api("GET", "/api/v1/me", token=other).status == 200
+    assert daemon.api("GET", "/api/v1/me").status == 200
+
+
 def test_token_file_install_upgrades_without_a_step(make_daemon):
     # an install that keeps its token in var/api.token (no api_token)
     d = make_daemon({"http": {"api_token": None}})
