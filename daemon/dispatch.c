@@ -14,6 +14,16 @@
  * Ticks are a single timer: a new message kicks it to run at once,
  * otherwise it sleeps until the next due message, the next token, or the
  * idle interval, whichever comes first.
+ *
+ * Batches (the MT hot path, doc/queue.md): a route with sends in flight
+ * claims again only once half a batch fits (so claims are large and the
+ * window still holds plenty for the adapter, the pipe never runs dry);
+ * the opt-out check runs once per claimed batch, after its commit, right
+ * before the hand-over; accepted results are gathered for
+ * DISPATCH_SETTLE_MS and recorded together (queue_mark_sent_batch), with
+ * one msgs_sent log line per route and batch. A job counts as in flight
+ * until its result is recorded, so the duplicate window after a crash
+ * stays within max_in_flight.
  */
 #include "autoconf.h"
 
@@ -44,6 +54,8 @@
 #define DISPATCH_EXPIRE_EVERY_MS 1000  /* sweep for expired messages */
 #define DISPATCH_RETRY_AFTER_MAX 86400 /* s; longer asks are capped */
 #define DISPATCH_SENDER_PAUSE_S	 60    /* after a refused sender */
+#define DISPATCH_SETTLE_MS	 5     /* accepted results gathered this long */
+#define DISPATCH_SETTLE_MAX	 1024  /* or this many, then at once */
 
 /* Retry-After is capped in seconds, before it becomes milliseconds in the
  * unsigned that rl_throttle() takes: the cap must fit once multiplied. */
@@ -59,6 +71,10 @@ struct route {
 	unsigned in_flight; /* claimed and not yet settled */
 	unsigned max_in_flight;
 	bool full_claim; /* the last claim filled its batch */
+	bool backlog;	 /* the last claim that ran filled it: more wait */
+	/* accepted results of the settle in progress (msgs_sent line) */
+	unsigned sent_n;
+	int64_t sent_lat_sum, sent_lat_max;
 };
 
 /* One claimed message, from its claim until its result is stored. */
@@ -68,8 +84,9 @@ struct dispatch_job {
 	struct route *route;
 	struct out_msg *msg;
 	int64_t claimed_at;
-	bool at_adapter; /* handed to the adapter, result pending */
-	bool abandoned;	 /* given up at the shutdown deadline */
+	bool at_adapter;	/* handed to the adapter, result pending */
+	bool abandoned;		/* given up at the shutdown deadline */
+	struct send_result res; /* an accepted result waiting to be recorded */
 };
 TAILQ_HEAD(dispatch_job_list, dispatch_job);
 
@@ -96,6 +113,11 @@ struct dispatch {
 	int64_t last_expire;
 	struct dispatch_job_list jobs;
 	struct dispatch_job_list abandoned;
+	struct dispatch_job **acc; /* accepted, not yet recorded */
+	size_t nacc;
+	size_t acc_cap;
+	struct event *settle_ev; /* records acc (dispatch_on_settle) */
+	bool settle_armed;
 	bool running;
 	bool stopping;
 	dispatch_stopped_fn *stopped_cb;
@@ -116,8 +138,18 @@ static void dispatch_schedule(struct dispatch *, int64_t);
 static void dispatch_on_tick(evutil_socket_t, short, void *);
 static void dispatch_claim(struct dispatch *, struct route *, int64_t);
 static void dispatch_on_claim_commit(void *, bool);
-static void dispatch_send(struct dispatch_job *, int64_t);
+static void dispatch_check_optout(struct dispatch *,
+    const struct dispatch_batch *, int *);
+static void dispatch_send(struct dispatch_job *, int, int64_t);
 static void dispatch_on_result(void *, const struct send_result *);
+static void dispatch_accepted(struct dispatch_job *,
+    const struct send_result *);
+static void dispatch_on_settle(evutil_socket_t, short, void *);
+static void dispatch_record_sent(struct dispatch *, struct dispatch_job **,
+    size_t, int64_t);
+static void dispatch_sent_one(struct dispatch_job *, const struct queue_sent *,
+    int64_t);
+static size_t dispatch_room(const struct dispatch *, const struct route *);
 static void dispatch_retry(struct dispatch_job *, const struct send_result *,
     int64_t);
 static void dispatch_settle(struct dispatch_job *);
@@ -220,7 +252,9 @@ dispatch_new(const struct dispatch_deps *deps, char *err, size_t errlen)
 	if (d->base != NULL) {
 		d->tick_ev = evtimer_new(d->base, dispatch_on_tick, d);
 		d->deadline_ev = evtimer_new(d->base, dispatch_on_deadline, d);
-		if (d->tick_ev == NULL || d->deadline_ev == NULL)
+		d->settle_ev = evtimer_new(d->base, dispatch_on_settle, d);
+		if (d->tick_ev == NULL || d->deadline_ev == NULL ||
+		    d->settle_ev == NULL)
 			fatalx("dispatch_new: evtimer_new failed");
 	}
 	return d;
@@ -388,8 +422,8 @@ dispatch_next_delay(struct dispatch *d, int64_t now)
 
 	for (i = 0; i < d->nroutes; i++) {
 		r = &d->routes[i];
-		if (r->in_flight >= r->max_in_flight)
-			continue;
+		if (dispatch_room(d, r) == 0)
+			continue; /* a settling send kicks the tick */
 		if (r->full_claim)
 			return 0;
 		if ((w = rl_wait_ms(&r->bucket, now)) > 0 && w < delay)
@@ -404,6 +438,29 @@ dispatch_next_delay(struct dispatch *d, int64_t now)
 	return delay;
 }
 
+/*
+ * How many messages route r may claim now, tokens aside: up to a batch
+ * while the in-flight window has room. With a backlog (the last claim
+ * found more than it could take) and sends in flight, 0 until half a
+ * batch fits, so that a busy route claims in large batches (one claim,
+ * one commit, one opt-out query each) while the window still holds
+ * plenty for its adapter; messages that trickle in go at once.
+ */
+static size_t
+dispatch_room(const struct dispatch *d, const struct route *r)
+{
+	size_t room, batch = d->cfg->batch;
+
+	if (r->in_flight >= r->max_in_flight)
+		return 0;
+	room = r->max_in_flight - r->in_flight;
+	if (batch > r->max_in_flight)
+		batch = r->max_in_flight;
+	if (r->backlog && r->in_flight > 0 && room < batch / 2)
+		return 0;
+	return room < batch ? room : batch;
+}
+
 /* Claims what route r may send now, to go out once the claim commits. */
 static void
 dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
@@ -415,11 +472,8 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 	ssize_t n;
 
 	r->full_claim = false;
-	if (r->in_flight >= r->max_in_flight)
+	if ((max = dispatch_room(d, r)) == 0)
 		return;
-	max = r->max_in_flight - r->in_flight;
-	if (max > d->cfg->batch)
-		max = d->cfg->batch;
 	/* Paused by a 429, or no token yet (this call also refills). */
 	if (rl_wait_ms(&r->bucket, now) > 0)
 		return;
@@ -439,10 +493,12 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 		if (n == -1)
 			log_warnx("dispatch_claim route=%s error=\"%s\"",
 			    r->name, err);
+		else
+			r->backlog = false;
 		free(msgs);
 		return;
 	}
-	r->full_claim = (size_t)n == max;
+	r->full_claim = r->backlog = (size_t)n == max;
 	b = xcalloc(1, sizeof(*b));
 	b->d = d;
 	b->n = (size_t)n;
@@ -471,8 +527,13 @@ dispatch_on_claim_commit(void *arg, bool ok)
 	struct dispatch *d = b->d;
 	int64_t now = msg_now_ms();
 	char err[256];
+	int *sup = NULL;
 	size_t i;
 
+	if (ok && !d->stopping) {
+		sup = xcalloc(b->n, sizeof(*sup));
+		dispatch_check_optout(d, b, sup);
+	}
 	for (i = 0; i < b->n; i++) {
 		if (!ok)
 			dispatch_settle(b->jobs[i]); /* still queued */
@@ -484,35 +545,65 @@ dispatch_on_claim_commit(void *arg, bool ok)
 				    (long long)b->jobs[i]->msg->id, err);
 			dispatch_settle(b->jobs[i]);
 		} else
-			dispatch_send(b->jobs[i], now);
+			dispatch_send(b->jobs[i], sup[i], now);
 	}
+	free(sup);
 	free(b->jobs);
 	free(b);
 	dispatch_check_stopped(d);
 }
 
 /*
- * Last checks before a message leaves: opt-out (compliance at send time),
- * expiry, then the adapter.
+ * The send-time opt-out check of a committed claim, one query for the
+ * batch (all of one route, so one channel): sup[i] = 1 opted out, 0 not
+ * (or exempt: compliance replies), -1 the check failed.
  */
 static void
-dispatch_send(struct dispatch_job *job, int64_t now)
+dispatch_check_optout(struct dispatch *d, const struct dispatch_batch *b,
+    int *sup)
+{
+	const char **to = xcalloc(b->n, sizeof(*to));
+	bool *got = xcalloc(b->n, sizeof(*got));
+	size_t *at = xcalloc(b->n, sizeof(*at));
+	size_t i, n = 0;
+	char err[256];
+	int rc = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->jobs[i]->msg->optout_exempt)
+			continue;
+		at[n] = i;
+		to[n++] = b->jobs[i]->msg->to;
+	}
+	if (n > 0 &&
+	    (rc = queue_suppressed_batch(d->st, b->jobs[0]->msg->channel, to, n,
+		 got, err, sizeof(err))) == -1)
+		log_warnx("dispatch_optout_check route=%s count=%zu "
+			  "error=\"%s\"",
+		    b->jobs[0]->route->name, n, err);
+	for (i = 0; i < n; i++)
+		sup[at[i]] = rc == -1 ? -1 : got[i] ? 1 : 0;
+	free(to);
+	free(got);
+	free(at);
+}
+
+/*
+ * Last checks before a message leaves: opt-out (compliance at send time:
+ * 'sup' is the batch's check, dispatch_check_optout), expiry, then the
+ * adapter.
+ */
+static void
+dispatch_send(struct dispatch_job *job, int sup, int64_t now)
 {
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
 	struct queue_result qr = {0};
 	char err[256], masked[MSG_ADDR_MAX];
-	int sup;
 
-	log_mask_addr(msg->to, masked, sizeof(masked));
-	sup = msg->optout_exempt ? 0
-				 : queue_is_suppressed(d->st, msg->channel,
-				       msg->to, err, sizeof(err));
 	if (sup != 0 || (msg->expires_at != 0 && msg->expires_at <= now)) {
-		if (sup == -1)
-			log_warnx("dispatch_optout_check msg=%lld error=\"%s\"",
-			    (long long)msg->id, err);
+		log_mask_addr(msg->to, masked, sizeof(masked));
 		/* On a failed check, hold the message back: retry later. */
 		if (sup == -1)
 			dispatch_retry(job, NULL, now);
@@ -574,25 +665,16 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		return;
 	}
 	job->at_adapter = false;
+	if (res->outcome == SEND_ACCEPTED) {
+		dispatch_accepted(job, res);
+		return;
+	}
 	log_mask_addr(msg->to, masked, sizeof(masked));
 	qr.code = res->code;
 	qr.text = res->text[0] != '\0' ? res->text : NULL;
 	switch (res->outcome) {
 	case SEND_ACCEPTED:
-		qr.provider = r->ad->ops->name;
-		qr.provider_id = res->provider_id;
-		if (queue_mark_sent(d->st, msg->id, &qr, now, err,
-			sizeof(err)) == -1)
-			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-			    (long long)msg->id, err);
-		log_info("msg_sent msg=%lld channel=%s sender=%s provider=%s "
-			 "to=%s attempt=%d latency_ms=%lld",
-		    (long long)msg->id, channel_to_text(msg->channel), r->name,
-		    r->ad->ops->name, masked, msg->attempts + 1,
-		    (long long)(now - job->claimed_at));
-		metrics_count_message(d->metrics, msg->channel,
-		    r->ad->ops->name, r->name, METRICS_OUT_ACCEPTED);
-		break;
+		break; /* above */
 	case SEND_TRANSIENT:
 		/* Every use below sees the capped Retry-After (a provider's
 		 * 4294968 s once paused a sender for 704 ms). */
@@ -632,6 +714,139 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		dispatch_email_result(d, msg, res, now);
 	dispatch_settle(job);
 	dispatch_kick(d);
+}
+
+/*
+ * An accepted send waits, still in flight, to be recorded with the others
+ * of the next DISPATCH_SETTLE_MS (or at once when DISPATCH_SETTLE_MAX
+ * wait).
+ */
+static void
+dispatch_accepted(struct dispatch_job *job, const struct send_result *res)
+{
+	struct dispatch *d = job->d;
+	struct timeval tv = {0, DISPATCH_SETTLE_MS * 1000};
+
+	job->res = *res;
+	if (d->nacc == d->acc_cap) {
+		d->acc_cap = d->acc_cap == 0 ? 64 : d->acc_cap * 2;
+		d->acc = xreallocarray(d->acc, d->acc_cap, sizeof(*d->acc));
+	}
+	d->acc[d->nacc++] = job;
+	if (d->nacc >= DISPATCH_SETTLE_MAX) {
+		evtimer_del(d->settle_ev);
+		d->settle_armed = false;
+		dispatch_on_settle(-1, 0, d);
+	} else if (!d->settle_armed) {
+		d->settle_armed = true;
+		evtimer_add(d->settle_ev, &tv);
+	}
+}
+
+/* Records the accepted sends gathered so far, then settles their jobs. */
+static void
+dispatch_on_settle(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatch *d = arg;
+	struct dispatch_job **jobs = d->acc;
+	size_t n = d->nacc, i;
+	int64_t now = msg_now_ms();
+	struct route *r;
+
+	(void)fd;
+	(void)what;
+	d->settle_armed = false;
+	if (n == 0)
+		return;
+	/* Taken off first: settling may add results (a callback that ends
+	 * in the adapter never does, but nothing here relies on it). */
+	d->acc = NULL;
+	d->nacc = d->acc_cap = 0;
+	dispatch_record_sent(d, jobs, n, now);
+	free(jobs);
+	for (i = 0; i < d->nroutes; i++) {
+		r = &d->routes[i];
+		if (r->sent_n == 0)
+			continue;
+		log_info("msgs_sent sender=%s provider=%s count=%u "
+			 "latency_ms_avg=%lld latency_ms_max=%lld",
+		    r->name, r->ad->ops->name, r->sent_n,
+		    (long long)(r->sent_lat_sum / r->sent_n),
+		    (long long)r->sent_lat_max);
+		r->sent_n = 0;
+		r->sent_lat_sum = r->sent_lat_max = 0;
+	}
+	dispatch_kick(d);
+}
+
+/* sending -> sent for jobs[0..n-1] in one batch, then each job settles. */
+static void
+dispatch_record_sent(struct dispatch *d, struct dispatch_job **jobs, size_t n,
+    int64_t now)
+{
+	struct queue_sent *v = xcalloc(n, sizeof(*v));
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = (struct queue_sent){.id = jobs[i]->msg->id,
+		    .provider = jobs[i]->route->ad->ops->name,
+		    .provider_id = jobs[i]->res.provider_id,
+		    .code = jobs[i]->res.code,
+		    .text = jobs[i]->res.text[0] != '\0' ? jobs[i]->res.text
+							 : NULL};
+	if (queue_mark_sent_batch(d->st, v, n, now, err, sizeof(err)) == -1) {
+		log_warnx("dispatch_mark count=%zu error=\"%s\"", n, err);
+		for (i = 0; i < n; i++)
+			v[i].ok = true; /* rolled back: no second try */
+	}
+	for (i = 0; i < n; i++)
+		dispatch_sent_one(jobs[i], &v[i], now);
+	free(v);
+}
+
+/*
+ * The rest of one accepted send: a message the batch could not move (its
+ * state changed meanwhile) goes through queue_mark_sent() alone, which
+ * says why; the per-message line is at debug level (the route's
+ * msgs_sent line counts it); metrics; email bookkeeping.
+ */
+static void
+dispatch_sent_one(struct dispatch_job *job, const struct queue_sent *v,
+    int64_t now)
+{
+	struct dispatch *d = job->d;
+	struct out_msg *msg = job->msg;
+	struct route *r = job->route;
+	char err[256], masked[MSG_ADDR_MAX];
+	int64_t lat = now - job->claimed_at;
+
+	if (!v->ok &&
+	    queue_mark_sent(d->st, msg->id,
+		&(struct queue_result){.code = v->code,
+		    .text = v->text,
+		    .provider = v->provider,
+		    .provider_id = v->provider_id},
+		now, err, sizeof(err)) == -1)
+		log_warnx("dispatch_mark msg=%lld error=\"%s\"",
+		    (long long)msg->id, err);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		log_mask_addr(msg->to, masked, sizeof(masked));
+		log_debug("msg_sent msg=%lld channel=%s sender=%s "
+			  "provider=%s to=%s attempt=%d latency_ms=%lld",
+		    (long long)msg->id, channel_to_text(msg->channel), r->name,
+		    r->ad->ops->name, masked, msg->attempts + 1,
+		    (long long)lat);
+	}
+	r->sent_n++;
+	r->sent_lat_sum += lat;
+	if (lat > r->sent_lat_max)
+		r->sent_lat_max = lat;
+	metrics_count_message(d->metrics, msg->channel, r->ad->ops->name,
+	    r->name, METRICS_OUT_ACCEPTED);
+	if (msg->channel == CHANNEL_EMAIL)
+		dispatch_email_result(d, msg, &job->res, now);
+	dispatch_settle(job);
 }
 
 /*
@@ -910,6 +1125,9 @@ dispatch_free(struct dispatch *d)
 		event_free(d->tick_ev);
 	if (d->deadline_ev != NULL)
 		event_free(d->deadline_ev);
+	if (d->settle_ev != NULL)
+		event_free(d->settle_ev);
+	free(d->acc);
 	free(d->routes);
 	free(d);
 }

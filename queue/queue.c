@@ -26,6 +26,11 @@
  * is ordered by route, priority, then due time): a million messages
  * deferred to tomorrow cost a seek, not a scan.
  *
+ * Batches: the dispatcher's hot path (a claim's history rows, a batch of
+ * accepted sends, the send-time opt-out check) runs multi-row statements
+ * of up to QUEUE_BATCH rows (queue_sql_init) instead of a statement per
+ * message; their rows obey the same transition table.
+ *
  * Inbound messages and delivery reports (webhooks) are in
  * queue_webhooks.c; queue-internal.h declares what the two files share.
  */
@@ -36,18 +41,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
 
 #include "compat.h"
+#include "log.h"
 #include "queue.h"
 #include "queue-internal.h"
 #include "store-internal.h"
 #include "xmalloc.h"
 
 #define QUEUE_BIT(s)   (1u << (s))
-#define QUEUE_FROM_MAX 3 /* most "from" states of any target (failed) */
+#define QUEUE_FROM_MAX 3  /* most "from" states of any target (failed) */
+#define QUEUE_BATCH    64 /* rows per multi-row statement (queue_sql_init) */
 
 /* queue_edges[from] = the set of states 'from' may move to. */
 static const unsigned queue_edges[MSG_ST_COUNT] = {
@@ -85,7 +93,26 @@ struct queue_move {
 /* A claimed message with its sort key (RETURNING order is arbitrary). */
 struct queue_claimed {
 	int64_t due;
+	int64_t conv; /* its conversation; 0 = none */
 	struct out_msg *msg;
+};
+
+/* One history row of queue_events_batch(). */
+struct queue_ev_row {
+	int64_t id;
+	int64_t conv; /* the message's conversation; 0 = none */
+	int code;     /* 0 = none */
+	const char *text;
+};
+
+/* What queue_sql_gen() writes: head, n rows of parameters, tail. */
+struct queue_sqlgen {
+	const char *head;
+	const char *tail;
+	int first;	/* number of the first row parameter */
+	int per;	/* parameters per row */
+	bool values;	/* each row in parentheses (VALUES), else an IN list */
+	const char *fn; /* wraps each parameter ("lower"); NULL = none */
 };
 
 /* One queue_claim() call: the route, the clock and what was claimed. */
@@ -165,7 +192,7 @@ static const char queue_sql_claim[] =
     " ORDER BY next_attempt_at, id LIMIT ?6)"
     " RETURNING id, channel, priority, attempts, member_id, alert_id,"
     " created_at, expires_at, sender, to_addr, from_addr, subject, body,"
-    " html, next_attempt_at, optout_exempt";
+    " html, next_attempt_at, optout_exempt, conversation_id";
 /* Uses the partial index messages_next_due. */
 static const char queue_sql_next_due[] =
     "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'";
@@ -198,6 +225,23 @@ static const char queue_sql_cancel_alert[] =
 
 static const char queue_sql_status[] =
     "SELECT status FROM messages WHERE id = ?1";
+/* queue_mark_sent_batch(): is any delivery report kept at all? */
+static const char queue_sql_any_early[] = "SELECT 1 FROM status_early LIMIT 1";
+
+/*
+ * The multi-row statements, written once by queue_sql_init() with
+ * QUEUE_BATCH rows of parameters each; parameters left unbound are NULL,
+ * which matches no row (an IN list, an id) or is skipped (events' WHERE).
+ * Their buffers' addresses key the statement cache as the literals'
+ * do. queue_sql_sent_batch: ?1 now, then per row id, provider, provider
+ * id ('sending' is the one state that may move to sent). Events: ?1
+ * status, ?2 now, then per row id, code, text.
+ */
+static char queue_sql_sent_batch[2048];
+static char queue_sql_events_batch[2048];
+static char queue_sql_sms_optout_batch[1024];
+static char queue_sql_email_optout_batch[2048];
+static bool queue_sql_ready;
 static const char queue_sql_counts[] =
     "SELECT channel, status, count(*) FROM messages GROUP BY channel, status";
 static const char queue_sql_sms_optout[] =
@@ -236,11 +280,23 @@ static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
     char *, size_t);
 static struct out_msg *queue_out_from_row(sqlite3_stmt *);
 static int queue_claimed_cmp(const void *, const void *);
+static int queue_claim_events(struct store *, const struct queue_claim *,
+    char *, size_t);
 struct queue_bulk_op;
 static ssize_t queue_bulk(struct store *, const struct queue_bulk_op *, int64_t,
     char *, size_t);
 static json_t *queue_json_history(struct store *, int64_t, char *, size_t);
 static void queue_observed(struct store *, int64_t, enum msg_status);
+static void queue_sql_init(void);
+static void queue_sql_gen(char *, size_t, const struct queue_sqlgen *);
+static int queue_events_batch(struct store *, const struct queue_ev_row *,
+    size_t, const struct queue_event *, char *, size_t);
+static int queue_sent_chunk(struct store *, struct queue_sent *, size_t,
+    int64_t, struct queue_ev_row *, size_t *, char *, size_t);
+static int queue_sent_early(struct store *, const struct queue_sent *, size_t,
+    int64_t, char *, size_t);
+static int queue_optout_chunk(struct store *, enum channel, const char *const *,
+    size_t, bool *, char *, size_t);
 
 static bool
 queue_edge_is_legal(int from, int to)
@@ -518,6 +574,119 @@ queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
 	return 0;
 }
 
+/* Writes the multi-row statements once (see queue_sql_sent_batch). */
+static void
+queue_sql_init(void)
+{
+	if (queue_sql_ready)
+		return;
+	queue_sql_gen(queue_sql_sent_batch, sizeof(queue_sql_sent_batch),
+	    &(struct queue_sqlgen){
+		.head = "UPDATE messages SET status = 'sent',"
+			" attempts = attempts + 1, lease_until = NULL,"
+			" provider = v.column2, provider_message_id = "
+			"v.column3,"
+			" error_code = NULL, error_text = NULL, updated_at = ?1"
+			" FROM (VALUES ",
+		.tail = ") AS v WHERE messages.id = v.column1"
+			" AND messages.status = 'sending'"
+			" RETURNING id, conversation_id",
+		.first = 2,
+		.per = 3,
+		.values = true});
+	queue_sql_gen(queue_sql_events_batch, sizeof(queue_sql_events_batch),
+	    &(struct queue_sqlgen){
+		.head = "INSERT INTO message_events (message_id, status, code,"
+			" text, created_at) SELECT column1, ?1, column2,"
+			" column3, ?2 FROM (VALUES ",
+		.tail = ") WHERE column1 IS NOT NULL",
+		.first = 3,
+		.per = 3,
+		.values = true});
+	queue_sql_gen(queue_sql_sms_optout_batch,
+	    sizeof(queue_sql_sms_optout_batch),
+	    &(struct queue_sqlgen){
+		.head = "SELECT m.phone FROM members m JOIN sms_optout o"
+			" ON o.member_id = m.id WHERE m.phone IN (",
+		.tail = ")",
+		.first = 1,
+		.per = 1});
+	queue_sql_gen(queue_sql_email_optout_batch,
+	    sizeof(queue_sql_email_optout_batch),
+	    &(struct queue_sqlgen){
+		.head = "SELECT m.email FROM members m LEFT JOIN email_optout o"
+			" ON o.member_id = m.id WHERE m.email IN (",
+		.tail = ") AND (o.member_id IS NOT NULL OR m.bouncing = 1)",
+		.first = 1,
+		.per = 1,
+		.fn = "lower"});
+	queue_sql_ready = true;
+}
+
+/* g->head, QUEUE_BATCH rows of g->per parameters, g->tail into buf. */
+static void
+queue_sql_gen(char *buf, size_t len, const struct queue_sqlgen *g)
+{
+	size_t used;
+	int row, k, p = g->first;
+
+	used = strlcpy(buf, g->head, len);
+	for (row = 0; row < QUEUE_BATCH && used < len; row++) {
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+		    row > 0 ? "," : "", g->values ? "(" : "");
+		for (k = 0; k < g->per && used < len; k++, p++)
+			used += (size_t)snprintf(buf + used, len - used,
+			    "%s%s%s?%d%s", k > 0 ? "," : "", g->fn ? g->fn : "",
+			    g->fn ? "(" : "", p, g->fn ? ")" : "");
+		if (g->values && used < len)
+			used = strlcat(buf, ")", len);
+	}
+	if (used >= len || strlcat(buf, g->tail, len) >= len)
+		fatalx("queue_sql_gen: statement longer than %zu bytes", len);
+}
+
+/*
+ * Appends the history rows of n messages that moved to ev->status (one
+ * statement per QUEUE_BATCH), then tells the queue_observe() hook of
+ * those in a conversation. ev->code and ev->text are unused: each row
+ * has its own.
+ */
+static int
+queue_events_batch(struct store *st, const struct queue_ev_row *rows, size_t n,
+    const struct queue_event *ev, char *err, size_t errlen)
+{
+	struct store_hook *h = store_msg_hook(st);
+	sqlite3_stmt *stmt;
+	size_t off, k;
+	int p;
+
+	queue_sql_init();
+	for (off = 0; off < n; off += QUEUE_BATCH) {
+		if ((stmt = store_stmt(st, queue_sql_events_batch, err,
+			 errlen)) == NULL)
+			return -1;
+		sqlite3_bind_text(stmt, 1, msg_status_to_text(ev->status), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, ev->now);
+		for (k = 0, p = 3; k < QUEUE_BATCH && off + k < n;
+		     k++, p += 3) {
+			sqlite3_bind_int64(stmt, p, rows[off + k].id);
+			queue_bind_id(stmt, p + 1, rows[off + k].code);
+			queue_bind_text(stmt, p + 2, rows[off + k].text);
+		}
+		if (queue_step_done(st, stmt, "insert message events", err,
+			errlen) == -1)
+			return -1;
+	}
+	for (k = 0; h->fn != NULL && k < n; k++)
+		if (rows[k].conv != 0)
+			h->fn(h->arg,
+			    &(struct queue_change){.id = rows[k].id,
+				.conversation = rows[k].conv,
+				.status = ev->status});
+	return 0;
+}
+
 void
 queue_observe(struct store *st, queue_observe_fn *fn, void *arg)
 {
@@ -676,6 +845,110 @@ queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
 }
 
 /*
+ * queue_mark_sent() for many messages (queue.h): the rows move in one
+ * UPDATE ... FROM (VALUES ...) per QUEUE_BATCH, their history rows go in
+ * one INSERT per QUEUE_BATCH, and the kept delivery reports are looked
+ * for only when any is kept at all.
+ */
+ssize_t
+queue_mark_sent_batch(struct store *st, struct queue_sent *v, size_t n,
+    int64_t now, char *err, size_t errlen)
+{
+	struct queue_ev_row *rows;
+	size_t off, chunk, nrows = 0;
+	int rc = 0;
+
+	for (off = 0; off < n; off++)
+		v[off].ok = false;
+	if (n == 0)
+		return 0;
+	queue_sql_init();
+	if (queue_op_begin(st, err, errlen) == -1)
+		return -1;
+	rows = xreallocarray(NULL, n, sizeof(*rows));
+	for (off = 0; rc == 0 && off < n; off += chunk) {
+		chunk = n - off < QUEUE_BATCH ? n - off : QUEUE_BATCH;
+		rc = queue_sent_chunk(st, v + off, chunk, now, rows, &nrows,
+		    err, errlen);
+	}
+	if (rc == 0 && nrows > 0)
+		rc = queue_events_batch(st, rows, nrows,
+		    &(struct queue_event){.status = MSG_ST_SENT, .now = now},
+		    err, errlen);
+	if (rc == 0 && nrows > 0)
+		rc = queue_sent_early(st, v, n, now, err, errlen);
+	free(rows);
+	if (queue_op_end(st, rc, nrows > 0) == -1)
+		return -1;
+	return (ssize_t)nrows;
+}
+
+/*
+ * One UPDATE for v[0..n-1] (n <= QUEUE_BATCH): marks each row it moved
+ * ok and appends its history row to rows[*nrows].
+ */
+static int
+queue_sent_chunk(struct store *st, struct queue_sent *v, size_t n, int64_t now,
+    struct queue_ev_row *rows, size_t *nrows, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int64_t id;
+	size_t k;
+	int p, rc;
+
+	if ((stmt = store_stmt(st, queue_sql_sent_batch, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, now);
+	for (k = 0, p = 2; k < n; k++, p += 3) {
+		sqlite3_bind_int64(stmt, p, v[k].id);
+		queue_bind_text(stmt, p + 1, v[k].provider);
+		queue_bind_text(stmt, p + 2, v[k].provider_id);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(stmt, 0);
+		for (k = 0; k < n && (v[k].id != id || v[k].ok); k++)
+			;
+		if (k == n)
+			continue; /* cannot happen: the join is on id */
+		v[k].ok = true;
+		rows[(*nrows)++] = (struct queue_ev_row){.id = id,
+		    .conv = sqlite3_column_int64(stmt, 1),
+		    .code = v[k].code,
+		    .text = v[k].text};
+	}
+	if (rc != SQLITE_DONE)
+		store_errmsg(st, "update messages to sent", err, errlen);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Delivery reports that overtook the provider's answer (kept in
+ * status_early): applied to the messages just recorded, as
+ * queue_mark_sent() does, when any report is kept at all.
+ */
+static int
+queue_sent_early(struct store *st, const struct queue_sent *v, size_t n,
+    int64_t now, char *err, size_t errlen)
+{
+	int64_t one;
+	size_t i;
+	int rc;
+
+	rc = queue_int_query(st, queue_sql_any_early, 0, &one, err, errlen);
+	for (i = 0; rc == 1 && i < n; i++) {
+		if (!v[i].ok || v[i].provider == NULL)
+			continue;
+		if (queue_early_apply(st, v[i].id,
+			&(struct queue_result){.provider = v[i].provider,
+			    .provider_id = v[i].provider_id},
+			now, err, errlen) == -1)
+			rc = -1;
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+/*
  * sending -> queued, due again at r->next_attempt_at: counts the attempt
  * and keeps r's code and text as the message's error. 0 / -1.
  */
@@ -781,10 +1054,8 @@ queue_claim(struct store *st, const struct queue_claim_req *req,
 				rc = -1;
 		}
 	}
-	for (i = 0; rc == 0 && i < q.n; i++)
-		rc = queue_event_add(st, q.c[i].msg->id,
-		    &(struct queue_event){.status = MSG_ST_SENDING, .now = now},
-		    err, errlen);
+	if (rc == 0 && q.n > 0)
+		rc = queue_claim_events(st, &q, err, errlen);
 	if (open)
 		rc = queue_op_end(st, rc, q.n > 0);
 	for (i = 0; i < q.n; i++) {
@@ -795,6 +1066,25 @@ queue_claim(struct store *st, const struct queue_claim_req *req,
 	}
 	free(q.c);
 	return rc == 0 ? (ssize_t)q.n : -1;
+}
+
+/* The claimed messages' history rows ("sending"), a batch at a time. */
+static int
+queue_claim_events(struct store *st, const struct queue_claim *q, char *err,
+    size_t errlen)
+{
+	struct queue_ev_row *rows = xreallocarray(NULL, q->n, sizeof(*rows));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < q->n; i++)
+		rows[i] = (struct queue_ev_row){.id = q->c[i].msg->id,
+		    .conv = q->c[i].conv};
+	rc = queue_events_batch(st, rows, q->n,
+	    &(struct queue_event){.status = MSG_ST_SENDING, .now = q->now}, err,
+	    errlen);
+	free(rows);
+	return rc;
 }
 
 /*
@@ -838,6 +1128,7 @@ queue_claim_prio(struct store *st, struct queue_claim *q, int64_t prio,
 	sqlite3_bind_int64(stmt, 6, (int64_t)(q->max - q->n));
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && q->n < q->max) {
 		q->c[q->n].due = sqlite3_column_int64(stmt, 14);
+		q->c[q->n].conv = sqlite3_column_int64(stmt, 16);
 		q->c[q->n].msg = queue_out_from_row(stmt);
 		q->n++;
 	}
@@ -1118,6 +1409,60 @@ queue_is_suppressed(struct store *st, enum channel ch, const char *to,
 	sqlite3_reset(stmt);
 	if (rc == SQLITE_ROW)
 		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* queue_is_suppressed() for many recipients (queue.h). */
+int
+queue_suppressed_batch(struct store *st, enum channel ch, const char *const *to,
+    size_t n, bool *sup, char *err, size_t errlen)
+{
+	size_t off, chunk;
+
+	queue_sql_init();
+	for (off = 0; off < n; off++)
+		sup[off] = false;
+	for (off = 0; off < n; off += chunk) {
+		chunk = n - off < QUEUE_BATCH ? n - off : QUEUE_BATCH;
+		if (queue_optout_chunk(st, ch, to + off, chunk, sup + off, err,
+			errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * One opt-out query for to[0..n-1] (n <= QUEUE_BATCH). Email addresses
+ * come back as stored (lower-cased, as lower() in the query does it:
+ * ASCII only), hence strcasecmp.
+ */
+static int
+queue_optout_chunk(struct store *st, enum channel ch, const char *const *to,
+    size_t n, bool *sup, char *err, size_t errlen)
+{
+	const char *sql = ch == CHANNEL_EMAIL ? queue_sql_email_optout_batch
+					      : queue_sql_sms_optout_batch;
+	sqlite3_stmt *stmt;
+	const char *got;
+	size_t k;
+	int rc;
+
+	if ((stmt = store_stmt(st, sql, err, errlen)) == NULL)
+		return -1;
+	for (k = 0; k < n; k++)
+		queue_bind_text(stmt, (int)k + 1, to[k]);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((got = (const char *)sqlite3_column_text(stmt, 0)) == NULL)
+			continue;
+		for (k = 0; k < n; k++)
+			if (to[k] != NULL &&
+			    (ch == CHANNEL_EMAIL ? strcasecmp(got, to[k])
+						 : strcmp(got, to[k])) == 0)
+				sup[k] = true;
+	}
+	if (rc != SQLITE_DONE)
+		store_errmsg(st, "opt-out lookup", err, errlen);
+	sqlite3_reset(stmt);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -106,6 +106,25 @@ ssize_t queue_claim(struct store *st, const struct queue_claim_req *req,
 /* sending -> sent, with the provider and its message id. */
 int queue_mark_sent(struct store *st, int64_t id, const struct queue_result *r,
     int64_t now, char *err, size_t errlen);
+/* One message of queue_mark_sent_batch(). */
+struct queue_sent {
+	int64_t id;
+	const char *provider;	 /* adapter name */
+	const char *provider_id; /* provider message id */
+	int code;		 /* for the history row; 0 = none */
+	const char *text;	 /* idem; NULL = none */
+	bool ok;		 /* out: recorded as sent */
+};
+/*
+ * queue_mark_sent() for v[0..n-1] at 'now', a few statements per 64
+ * messages instead of three per message: the rows, their history, and
+ * the delivery reports kept for them (probed once per call). A message
+ * not in 'sending' is left alone with ok = false (call queue_mark_sent()
+ * for it to learn why). Returns how many were recorded, or -1 (the
+ * group is rolled back, as for any failed operation).
+ */
+ssize_t queue_mark_sent_batch(struct store *st, struct queue_sent *v, size_t n,
+    int64_t now, char *err, size_t errlen);
 /*
  * sending -> queued for another attempt at r->next_attempt_at; the
  * attempt counts. r (required) describes the transient failure.
@@ -178,6 +197,13 @@ json_t *queue_message_json(struct store *st, int64_t id, char *err,
  */
 int queue_is_suppressed(struct store *st, enum channel ch, const char *to,
     char *err, size_t errlen);
+/*
+ * queue_is_suppressed() for n recipients of one channel at once (one
+ * query per 64): sup[i] is true when to[i] has opted out (email: or is
+ * bouncing). 0 / -1.
+ */
+int queue_suppressed_batch(struct store *st, enum channel ch,
+    const char *const *to, size_t n, bool *sup, char *err, size_t errlen);
 
 /* How queue_status_update() dealt with a delivery report. */
 enum queue_su_result {

@@ -1990,6 +1990,135 @@ START_TEST(test_queue_status_early)
 }
 END_TEST
 
+/*
+ * A batch of accepted sends, longer than one statement's 64 rows: each
+ * message moves to sent with its provider id and its history row; one
+ * that is no longer 'sending' is left alone (ok = false); a delivery
+ * report that overtook the answer is applied, as queue_mark_sent() does.
+ */
+START_TEST(test_queue_mark_sent_batch)
+{
+	struct out_msg *out[80];
+	struct queue_sent v[80];
+	struct status_update u;
+	char pids[80][16], h[256], sql[200];
+	int64_t gone, late;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 70; i++)
+		q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	n = queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = Q_T0,
+		.lease_ms = Q_LEASE,
+		.max = 80},
+	    out, q_err, sizeof(q_err));
+	ck_assert_int_eq(n, 70);
+	for (i = 0; i < 70; i++) {
+		snprintf(pids[i], sizeof(pids[i]), "SM%d", 500 + i);
+		v[i] = (struct queue_sent){.id = out[i]->id,
+		    .provider = "twilio",
+		    .provider_id = pids[i],
+		    .code = 201,
+		    .text = "accepted"};
+	}
+	gone = out[3]->id;
+	late = out[66]->id;
+	for (i = 0; i < 70; i++)
+		out_msg_free(out[i]);
+	ck_assert_int_eq(queue_mark(q_st, gone,
+			     &(struct queue_result){.to = MSG_ST_EXPIRED},
+			     Q_T0 + 1, q_err, sizeof(q_err)),
+	    0);
+	u = q_report("SM566", MSG_ST_DELIVERED, 0, 0);
+	q_update("twilio", &u, Q_T0 + 1, QUEUE_SU_EARLY);
+	n = queue_mark_sent_batch(q_st, v, 70, Q_T0 + 5, q_err, sizeof(q_err));
+	ck_assert_msg(n == 69, "queue_mark_sent_batch: %zd %s", n, q_err);
+	for (i = 0; i < 70; i++)
+		ck_assert_int_eq(v[i].ok, v[i].id != gone);
+	ck_assert_int_eq(queue_status(q_st, gone, q_err, sizeof(q_err)),
+	    MSG_ST_EXPIRED);
+	ck_assert_str_eq(q_history(gone, h, sizeof(h)),
+	    "queued,sending,expired");
+	ck_assert_int_eq(queue_status(q_st, late, q_err, sizeof(q_err)),
+	    MSG_ST_DELIVERED);
+	ck_assert_str_eq(q_history(late, h, sizeof(h)),
+	    "queued,sending,sent,delivered");
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM status_early"), 0);
+	ck_assert_int_eq(q_db_int(
+			     "SELECT count(*) FROM messages"
+			     " WHERE status = 'sent' AND attempts = 1"
+			     " AND lease_until IS NULL AND provider = "
+			     "'twilio' AND updated_at = 1795749274128"
+			     " AND provider_message_id = 'SM' || (id + 499)"),
+	    68);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM message_events"
+				  " WHERE status = 'sent' AND code = 201"
+				  " AND text = 'accepted'"
+				  " AND created_at = 1795749274128"),
+	    69);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM messages WHERE status = 'sending'");
+	ck_assert_int_eq(q_db_int(sql), 0);
+	q_flush();
+	/* Nothing left to move: a second batch records nothing. */
+	ck_assert_int_eq(
+	    queue_mark_sent_batch(q_st, v, 70, Q_T0 + 6, q_err, sizeof(q_err)),
+	    0);
+	ck_assert_int_eq(q_events(v[0].id), 3);
+}
+END_TEST
+
+/*
+ * The send-time opt-out check of a claimed batch agrees with
+ * queue_is_suppressed() for every recipient, past one statement's 64.
+ */
+START_TEST(test_queue_suppressed_batch)
+{
+	const char *to[100];
+	char nums[100][16];
+	bool sup[100];
+	const char *mail[5] = {"ann@example.org", "Bob@Example.ORG",
+	    "CY@example.org", "nobody@example.org", NULL};
+	int i;
+
+	q_db_exec("INSERT INTO members (id, phone, email, created_at,"
+		  " updated_at) VALUES (1, '+15551230001', 'ann@example.org',"
+		  " 0, 0);"
+		  "INSERT INTO sms_optout VALUES (1, 0, 'keyword');"
+		  "INSERT INTO members (id, phone, email, bouncing, created_at,"
+		  " updated_at) VALUES (2, '+15551230002', 'bob@example.org',"
+		  " 1, 0, 0);"
+		  "INSERT INTO members (id, phone, email, created_at,"
+		  " updated_at) VALUES (3, '+15551230003', 'cy@example.org',"
+		  " 0, 0);"
+		  "INSERT INTO email_optout VALUES (3, 0, 'web');"
+		  "INSERT INTO members (id, phone, created_at, updated_at)"
+		  " VALUES (4, '+15551230090', 0, 0);"
+		  "INSERT INTO sms_optout VALUES (4, 0, 'keyword');");
+	for (i = 0; i < 100; i++) {
+		snprintf(nums[i], sizeof(nums[i]), "+155512300%02d", i);
+		to[i] = nums[i];
+	}
+	to[50] = NULL; /* no address: never suppressed */
+	ck_assert_int_eq(queue_suppressed_batch(q_st, CHANNEL_SMS, to, 100, sup,
+			     q_err, sizeof(q_err)),
+	    0);
+	for (i = 0; i < 100; i++)
+		ck_assert_msg(sup[i] == (i == 1 || i == 90), "recipient %d: %d",
+		    i, sup[i]);
+	ck_assert_int_eq(queue_suppressed_batch(q_st, CHANNEL_EMAIL, mail, 5,
+			     sup, q_err, sizeof(q_err)),
+	    0);
+	ck_assert(!sup[0] && sup[1] && sup[2] && !sup[3] && !sup[4]);
+	ck_assert_int_eq(queue_suppressed_batch(q_st, CHANNEL_SMS, to, 0, sup,
+			     q_err, sizeof(q_err)),
+	    0);
+}
+END_TEST
+
 /* 'sent' kept first, then 'undelivered' replaces it: the further one wins. */
 START_TEST(test_queue_status_early_upgrade)
 {
@@ -2294,6 +2423,8 @@ queue_suite(void)
 	tcase_add_test(tc, test_queue_status_failure_code);
 	tcase_add_test(tc, test_queue_status_sequence);
 	tcase_add_test(tc, test_queue_status_early);
+	tcase_add_test(tc, test_queue_mark_sent_batch);
+	tcase_add_test(tc, test_queue_suppressed_batch);
 	tcase_add_test(tc, test_queue_status_early_upgrade);
 	tcase_add_test(tc, test_queue_status_early_by_msg_id);
 	tcase_add_test(tc, test_queue_status_early_expires);
