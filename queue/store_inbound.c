@@ -54,8 +54,10 @@ static const char store_members_sql_conv_bump[] =
     " last_message_at = ?2, last_in_at = ?2, sender = coalesce(?3, sender),"
     " alert_id = coalesce(?4, alert_id), reply_to = coalesce(?5, reply_to),"
     " updated_at = ?2 WHERE id = ?1";
+/* The member too: one row write for a text that joins a conversation. */
 static const char store_members_sql_in_conv[] =
-    "UPDATE messages SET conversation_id = ?2, reply_to = ?3 WHERE id = ?1";
+    "UPDATE messages SET conversation_id = ?2, reply_to = ?3, member_id = ?4"
+    " WHERE id = ?1";
 /* The texts a group linked join the search index together, just before
  * its COMMIT (store_defer_id(); 008_fts_batch.sql says why). */
 static const char store_members_sql_in_fts[] =
@@ -217,6 +219,7 @@ store_inbound_converse(struct store *st, const struct inbound_link_req *req,
 	sqlite3_bind_int64(stmt, 1, req->msg);
 	sqlite3_bind_int64(stmt, 2, conv);
 	queue_bind_id(stmt, 3, a.message);
+	sqlite3_bind_int64(stmt, 4, req->member);
 	if (queue_step_done(st, stmt, "link conversation", err, errlen) == -1 ||
 	    store_defer_id(st, store_members_sql_in_fts, req->msg, err,
 		errlen) == -1)
@@ -226,7 +229,8 @@ store_inbound_converse(struct store *st, const struct inbound_link_req *req,
 
 /*
  * A message already in a conversation keeps it (a repeated call counts
- * nothing twice).
+ * nothing twice). A text that joins one gets its member with the same
+ * row write (store_inbound_converse()).
  */
 int64_t
 store_inbound_link(struct store *st, const struct inbound_link_req *req,
@@ -253,15 +257,17 @@ store_inbound_link(struct store *st, const struct inbound_link_req *req,
 		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
-	stmt = store_stmt(st, store_members_sql_in_member, err, errlen);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, msg_id);
-	sqlite3_bind_int64(stmt, 2, req->member);
-	if (queue_step_done(st, stmt, "link message", err, errlen) == -1)
-		return -1;
-	if (!req->conversation || conv != 0)
+	if (!req->conversation || conv != 0) {
+		stmt = store_stmt(st, store_members_sql_in_member, err, errlen);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, msg_id);
+		sqlite3_bind_int64(stmt, 2, req->member);
+		if (queue_step_done(st, stmt, "link message", err, errlen) ==
+		    -1)
+			return -1;
 		return req->conversation ? conv : 0;
+	}
 	/* a failure after a write rolls the group back */
 	if ((conv = store_inbound_converse(st, req, err, errlen)) == -1)
 		return queue_op_end(st, -1, true);
