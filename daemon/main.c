@@ -110,6 +110,7 @@ struct daemon_state {
 	bool stopping;
 };
 
+static struct event_base *main_base_new(void);
 static void main_usage(FILE *);
 static const char *main_default_config(void);
 static void main_on_config_warning(void *, const char *);
@@ -751,6 +752,28 @@ main_parse_args(int argc, char *argv[], struct main_opts *o)
 	return -1;
 }
 
+/*
+ * The event loop. With epoll, interest changes wait in libevent's change
+ * list until the next epoll_wait() and cancel out there: evhttp turns
+ * reading off and writing on for every reply, then the reverse, which
+ * is four epoll_ctl(2) calls a request without the list and two with
+ * it. The list is unsafe only for descriptors cloned with dup(2), which
+ * nothing registered with the loop is.
+ */
+static struct event_base *
+main_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -816,7 +839,7 @@ main(int argc, char *argv[])
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
 	if (evthread_use_pthreads() == -1 ||
-	    (ds.base = event_base_new()) == NULL)
+	    (ds.base = main_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	rc = main_run(&ds);
 	main_cleanup(&ds);
