@@ -49,6 +49,7 @@
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
+#include "jsonpeek.h"
 #include "log.h"
 #include "smshttp.h"
 #include "xmalloc.h"
@@ -431,13 +432,11 @@ twilio_classify_error(int code, const struct httpc_response *resp,
 	    resp->status);
 }
 
-/* A 2xx: accepted when it names the new message's sid. */
+/* A 2xx: accepted when it names the new message's sid (NULL: none). */
 static void
-twilio_classify_ok(const json_t *j, const struct httpc_response *resp,
+twilio_classify_ok(const char *sid, const struct httpc_response *resp,
     struct send_result *res)
 {
-	const char *sid = json_string_value(json_object_get(j, "sid"));
-
 	if (sid == NULL || *sid == '\0' ||
 	    strlen(sid) >= sizeof(res->provider_id)) {
 		/* Twilio took the request but we cannot tell what it made */
@@ -451,6 +450,47 @@ twilio_classify_ok(const json_t *j, const struct httpc_response *resp,
 }
 
 /*
+ * The answer's "code" (0 unless a positive integer under a million) and
+ * "sid" (into sid[], cut to sidlen - 1; "" when none). jsonpeek.c reads
+ * the usual answer without building it; whatever it is not sure of (or
+ * a sid with escapes), jansson reads.
+ */
+static void
+twilio_answer_fields(const struct httpc_response *resp, int *tcode, char *sid,
+    size_t sidlen)
+{
+	struct jpeek_field f[2] = {{.name = "code", .type = JPEEK_INT},
+	    {.name = "sid", .type = JPEEK_STRING}};
+	json_t *j, *code;
+	const char *s;
+
+	*tcode = 0;
+	sid[0] = '\0';
+	if (resp->body_len == 0)
+		return;
+	if (jpeek_object(resp->body, resp->body_len, f, 2) == 0 &&
+	    !(f[1].found && f[1].s_escaped)) {
+		if (f[0].found && f[0].i > 0 && f[0].i < 1000000)
+			*tcode = (int)f[0].i;
+		/* cut to sidlen - 1: a sid too long stays too long */
+		if (f[1].found)
+			snprintf(sid, sidlen, "%.*s",
+			    (int)(f[1].len < sidlen ? f[1].len : sidlen - 1),
+			    f[1].s);
+		return;
+	}
+	if ((j = json_loadb(resp->body, resp->body_len, 0, NULL)) == NULL)
+		return;
+	if ((code = json_object_get(j, "code")) != NULL &&
+	    json_is_integer(code) && json_integer_value(code) > 0 &&
+	    json_integer_value(code) < 1000000)
+		*tcode = (int)json_integer_value(code);
+	if ((s = json_string_value(json_object_get(j, "sid"))) != NULL)
+		strlcpy(sid, s, sidlen);
+	json_decref(j);
+}
+
+/*
  * smshttp classify(): transport failures, 429 and 5xx first (a 5xx
  * keeps Twilio's code when the body has one; an HTTP 429, Twilio's 20429,
  * keeps code 429, which the dispatcher's pacing keys on), then 2xx with a sid,
@@ -461,23 +501,18 @@ static void
 twilio_classify(const void *prov, const struct httpc_response *resp,
     struct send_result *res)
 {
-	json_t *j = NULL;
-	json_t *code;
-	int tcode = 0;
+	/* one byte longer than provider_id: a longer sid still fails */
+	char sid[sizeof(res->provider_id) + 1];
+	int tcode;
 
 	(void)prov;
-	if (resp->body_len > 0)
-		j = json_loadb(resp->body, resp->body_len, 0, NULL);
-	if ((code = json_object_get(j, "code")) != NULL &&
-	    json_is_integer(code) && json_integer_value(code) > 0 &&
-	    json_integer_value(code) < 1000000)
-		tcode = (int)json_integer_value(code);
+	twilio_answer_fields(resp, &tcode, sid, sizeof(sid));
 	if (smshttp_classify_transport(resp, res)) {
 		/* 429 stays 429: the dispatcher slows the sender on it */
 		if (tcode > 0 && resp->status != 429)
 			res->code = tcode;
 	} else if (resp->status >= 200 && resp->status < 300) {
-		twilio_classify_ok(j, resp, res);
+		twilio_classify_ok(sid[0] != '\0' ? sid : NULL, resp, res);
 	} else if (resp->status >= 400 && resp->status < 500) {
 		twilio_classify_error(tcode > 0 ? tcode : resp->status, resp,
 		    res);
@@ -485,7 +520,6 @@ twilio_classify(const void *prov, const struct httpc_response *resp,
 		send_result_set(res, SEND_TRANSIENT, resp->status,
 		    "unexpected HTTP status %d", resp->status);
 	}
-	json_decref(j);
 }
 
 /* Orders form fields by name, then value, bytewise (Twilio's sort). */

@@ -36,6 +36,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
 #include "adapter.h"
 #include "check_sms.h"
@@ -43,6 +44,7 @@
 #include "compat.h"
 #include "config.h"
 #include "httpclient.h"
+#include "jsonpeek.h"
 #include "message.h"
 #include "smshttp.h"
 
@@ -600,6 +602,149 @@ START_TEST(test_twilio_classify_accepted)
 	tw_classify(201, "create-201-service.json", 0, &res);
 	ck_assert_int_eq(res.outcome, SEND_ACCEPTED);
 	ck_assert_str_eq(res.provider_id, TW_SID);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* jsonpeek: the scanner twilio_classify reads the answer with */
+
+/* jpeek_object() on s; when it answers (0), jansson must accept s and
+ * agree on "code" (integer) and "sid" (string). Returns its answer. */
+static int
+tw_peek_agrees(const char *s, size_t len)
+{
+	struct jpeek_field f[2] = {{.name = "code", .type = JPEEK_INT},
+	    {.name = "sid", .type = JPEEK_STRING}};
+	json_t *j, *code, *sid;
+	int rc;
+
+	rc = jpeek_object(s, len, f, 2);
+	j = json_loadb(s, len, 0, NULL);
+	if (rc == 0) {
+		ck_assert_msg(j != NULL,
+		    "jansson refuses what jsonpeek took: %s", s);
+		code = json_object_get(j, "code");
+		sid = json_object_get(j, "sid");
+		ck_assert_int_eq(f[0].found, json_is_integer(code));
+		if (f[0].found)
+			ck_assert(f[0].i == json_integer_value(code));
+		ck_assert_int_eq(f[1].found, json_is_string(sid));
+		if (f[1].found && !f[1].s_escaped)
+			ck_assert(f[1].len == strlen(json_string_value(sid)) &&
+			    memcmp(f[1].s, json_string_value(sid), f[1].len) ==
+				0);
+	} else
+		ck_assert(!f[0].found && !f[1].found);
+	json_decref(j);
+	return rc;
+}
+
+START_TEST(test_twilio_jsonpeek_agrees_with_jansson)
+{
+	/* 0: jsonpeek reads it; -1: left to jansson (which may refuse) */
+	static const struct {
+		const char *s;
+		int want;
+	} cases[] = {
+	    {"{\"code\": 21211, \"message\": \"m\", \"status\": 400}", 0},
+	    {"  {\"sid\" : \"SMx\" }  \r\n", 0},
+	    {"{\"sid\":\"a\",\"sid\":\"b\"}", 0},
+	    {"{\"sid\":\"a\",\"sid\":5}", 0},
+	    {"{\"code\":-5,\"code\":7}", 0},
+	    {"{\"code\":1.5}", 0},
+	    {"{\"code\":true,\"sid\":null}", 0},
+	    {"{\"a\":[1,-0.25,{\"b\":null,\"c\":[]}],\"sid\":\"x\"}", 0},
+	    {"{\"sid\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}", 0},
+	    {"{\"sid\":\"a\\nb\\\"c\\/\"}", 0},
+	    {"{}", 0},
+	    {"[1,2,\"sid\"]", 0},
+	    {"{\"code\":999999999999999999}", 0},
+	    {"{\"code\":1e3}", -1},
+	    {"{\"code\":1234567890123456789012}", -1},
+	    {"{\"s\\u0069d\":\"x\"}", -1},
+	    {"{\"sid\":\"\\u00e9\"}", -1},
+	    {"{\"sid\":\"\xc3\"}", -1},
+	    {"{\"sid\":\"\xed\xa0\x80\"}", -1},
+	    {"{\"sid\":\"\xc0\xaf\"}", -1},
+	    {"{\"sid\":\"\xf4\x90\x80\x80\"}", -1},
+	    {"{\"sid\":\"a\x01\"}", -1},
+	    {"{\"sid\":\"a\\x\"}", -1},
+	    {"{\"a\":1,}", -1},
+	    {"{\"a\":01}", -1},
+	    {"{\"a\":-}", -1},
+	    {"{\"a\":1.}", -1},
+	    {"{\"a\" 1}", -1},
+	    {"{\"a\":tru}", -1},
+	    {"{a:1}", -1},
+	    {"[1,]", -1},
+	    {"\"sid\"", -1},
+	    {"17", -1},
+	    {"", -1},
+	    {"   ", -1},
+	    {"{\"a\":1} x", -1},
+	    {"{\"a\":1}{}", -1},
+	    {"{\"sid\":\"x\"", -1},
+	};
+	char deep[256], twilio[1024];
+	size_t i;
+	int d;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(tw_peek_agrees(cases[i].s, strlen(cases[i].s)) ==
+			cases[i].want,
+		    "case %zu: %s", i, cases[i].s);
+	/* a NUL byte inside or after the text */
+	ck_assert_int_eq(tw_peek_agrees("{\"sid\":\"a\0b\"}", 13), -1);
+	ck_assert_int_eq(tw_peek_agrees("{\"sid\":\"ab\"}\0", 13), -1);
+	/* past JPEEK_DEPTH_MAX: jansson's to judge */
+	for (d = 0; d < 70; d++)
+		deep[d] = '[';
+	for (d = 0; d < 70; d++)
+		deep[70 + d] = ']';
+	ck_assert_int_eq(tw_peek_agrees(deep, 140), -1);
+	ck_assert_int_eq(tw_peek_agrees(deep + 10, 120), 0);
+	/* the answer fakeprov and Twilio give, as the bench sees it */
+	snprintf(twilio, sizeof(twilio),
+	    "{\"account_sid\":\"AC%s\",\"api_version\":\"2010-04-01\","
+	    "\"body\":\"burst 1\",\"date_created\":\"Mon, 07 Dec 2026 "
+	    "02:00:00 +0000\",\"date_sent\":null,\"error_code\":null,"
+	    "\"num_segments\":\"1\",\"price\":null,\"sid\":\"%s\","
+	    "\"subresource_uris\":{\"media\":\"/2010-04-01/Accounts/x/"
+	    "Media.json\"},\"to\":\"+15551230001\"}",
+	    "0123456789abcdef0123456789abcdef", TW_SID);
+	ck_assert_int_eq(tw_peek_agrees(twilio, strlen(twilio)), 0);
+}
+END_TEST
+
+/* A 201 whose sid jsonpeek leaves to jansson, or that is too long. */
+START_TEST(test_twilio_classify_unusual_sid)
+{
+	struct httpc_response resp;
+	struct send_result res;
+	char body[512];
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 201;
+	resp.body = body;
+	snprintf(body, sizeof(body), "{\"sid\":\"SM\\u0031\\/2\"}");
+	resp.body_len = strlen(body);
+	twilio_provider.classify(NULL, &resp, &res);
+	ck_assert_int_eq(res.outcome, SEND_ACCEPTED);
+	ck_assert_str_eq(res.provider_id, "SM1/2");
+	snprintf(body, sizeof(body), "{\"sid\":\"SM%0128d\"}", 7);
+	resp.body_len = strlen(body);
+	twilio_provider.classify(NULL, &resp, &res);
+	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
+	ck_assert(res.uncertain);
+	snprintf(body, sizeof(body), "{\"sid\":\"SM%0125d\"}", 7);
+	resp.body_len = strlen(body);
+	twilio_provider.classify(NULL, &resp, &res);
+	ck_assert_int_eq(res.outcome, SEND_ACCEPTED);
+	ck_assert_uint_eq(strlen(res.provider_id), 127);
+	snprintf(body, sizeof(body), "{\"sid\":\"\"}");
+	resp.body_len = strlen(body);
+	twilio_provider.classify(NULL, &resp, &res);
+	ck_assert_int_eq(res.outcome, SEND_TRANSIENT);
 }
 END_TEST
 
@@ -1799,6 +1944,8 @@ twilio_suite(void)
 
 	tc = tcase_create("classify");
 	tcase_add_test(tc, test_twilio_classify_accepted);
+	tcase_add_test(tc, test_twilio_jsonpeek_agrees_with_jansson);
+	tcase_add_test(tc, test_twilio_classify_unusual_sid);
 	tcase_add_test(tc, test_twilio_classify_opted_out);
 	tcase_add_test(tc, test_twilio_classify_permanent);
 	tcase_add_test(tc, test_twilio_classify_rate_limited);
