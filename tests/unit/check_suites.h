@@ -20,6 +20,7 @@ Suite *inbound_suite(void);
 Suite *kannel_suite(void);
 Suite *members_suite(void);
 Suite *mime_suite(void);
+Suite *pg_suite(void);
 Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);

@@ -1,0 +1,676 @@
+/*
+ * check_pg.c - unit tests of the non-blocking PostgreSQL driver
+ * (queue/pg.c) against a throwaway cluster (tests/pg.sh: initdb in a temp
+ * dir, a Unix socket only, removed at the end and by a watchdog if this
+ * process dies): connecting, 1,000 inserts pipelined in one transaction,
+ * an error in the middle of a pipeline answered to its own query while
+ * the others are answered, reconnection after pg_ctl restart with its
+ * LISTEN re-issued, queries lost in flight (failed, or resent when
+ * idempotent), LISTEN/NOTIFY, a loop that keeps running while a query
+ * sleeps on the server, and what happens without a server at all.
+ *
+ * The cluster tests are skipped, with the reason printed, when
+ * PostgreSQL's server binaries are missing (pg.sh check); without libpq
+ * (configure --without-postgresql) the suite holds one test that says so.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+
+#ifndef HAVE_LIBPQ
+
+START_TEST(test_pg_not_built)
+{
+	fprintf(stderr,
+	    "check_pg: skipped: built without libpq "
+	    "(configure --with-postgresql)\n");
+}
+END_TEST
+
+Suite *
+pg_suite(void)
+{
+	Suite *s = suite_create("pg");
+	TCase *tc = tcase_create("none");
+
+	tcase_add_test(tc, test_pg_not_built);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#else /* HAVE_LIBPQ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "pg.h"
+
+#define T_MAX_ANSWERS 1100
+#define T_DEADLINE_S  60
+
+static char pg_url[512]; /* "" = no cluster: the cluster tests skip */
+
+static const char *
+pg_script(void)
+{
+	static char path[1024];
+	const char *src = getenv("OD_SRCDIR");
+
+	snprintf(path, sizeof(path), "%s/tests/pg.sh",
+	    src != NULL && *src != '\0' ? src : OD_SRCDIR);
+	return path;
+}
+
+/* Unchecked fixture (runs once, in the runner's process). */
+static void
+cluster_start(void)
+{
+	char cmd[2048];
+	FILE *f;
+	size_t n;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "'%s' check", pg_script());
+	if ((rc = system(cmd)) != 0) {
+		fprintf(stderr,
+		    "check_pg: PostgreSQL tests skipped: "
+		    "tests/pg.sh check failed (see above)\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' start %ld", pg_script(),
+	    (long)getpid());
+	if ((f = popen(cmd, "r")) == NULL ||
+	    fgets(pg_url, sizeof(pg_url), f) == NULL) {
+		pg_url[0] = '\0';
+		if (f != NULL)
+			pclose(f);
+		/* Binaries are there but the cluster would not start: fail. */
+		ck_abort_msg("tests/pg.sh start failed");
+		return;
+	}
+	pclose(f);
+	n = strcspn(pg_url, "\n");
+	pg_url[n] = '\0';
+}
+
+static void
+cluster_stop(void)
+{
+	char cmd[2048];
+
+	if (pg_url[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", pg_script(), pg_url);
+	if (system(cmd) != 0)
+		fprintf(stderr, "check_pg: %s failed\n", cmd);
+}
+
+#define NEED_CLUSTER()                 \
+	do {                           \
+		if (pg_url[0] == '\0') \
+			return;        \
+	} while (0)
+
+/* ---- a small harness: one loop, answers recorded in order ------------- */
+
+struct t_answer {
+	int tag;
+	char value[128]; /* first row, first column; "" for none */
+	char error[256];
+	char sqlstate[8];
+	char cmd[32]; /* PQcmdStatus */
+	bool maybe_ran;
+	size_t in_flight; /* the driver's in-flight count when answered */
+};
+
+struct t_ctx;
+
+struct t_tag {
+	struct t_ctx *ctx;
+	int tag;
+};
+
+struct t_ctx {
+	struct event_base *base;
+	struct pg *pg;
+	struct t_answer answers[T_MAX_ANSWERS];
+	size_t nanswers;
+	int ups, downs;
+	char last_down[256];
+	char notified[128];
+	int notifications;
+	int ticks;
+	bool timed_out;
+	struct t_tag tags[T_MAX_ANSWERS];
+};
+
+static void
+t_done(void *arg, const struct pg_answer *a)
+{
+	struct t_tag *t = arg;
+	struct t_ctx *c = t->ctx;
+	struct t_answer *ta;
+	struct pg_stats st;
+
+	ck_assert_uint_lt(c->nanswers, T_MAX_ANSWERS);
+	ta = &c->answers[c->nanswers++];
+	memset(ta, 0, sizeof(*ta));
+	ta->tag = t->tag;
+	ta->maybe_ran = a->maybe_ran;
+	if (a->error != NULL)
+		snprintf(ta->error, sizeof(ta->error), "%s", a->error);
+	if (a->sqlstate != NULL)
+		snprintf(ta->sqlstate, sizeof(ta->sqlstate), "%s", a->sqlstate);
+	if (a->res != NULL) {
+		snprintf(ta->cmd, sizeof(ta->cmd), "%s",
+		    PQcmdStatus((PGresult *)a->res));
+		if (PQntuples(a->res) > 0 && PQnfields(a->res) > 0)
+			snprintf(ta->value, sizeof(ta->value), "%s",
+			    PQgetvalue(a->res, 0, 0));
+	}
+	pg_get_stats(c->pg, &st);
+	ta->in_flight = st.in_flight;
+}
+
+static void
+t_state(void *arg, enum pg_state st, const char *why)
+{
+	struct t_ctx *c = arg;
+
+	if (st == PG_UP)
+		c->ups++;
+	if (st == PG_DOWN) {
+		c->downs++;
+		snprintf(c->last_down, sizeof(c->last_down), "%s",
+		    why != NULL ? why : "");
+	}
+}
+
+static void
+t_notify(void *arg, const char *channel, const char *payload)
+{
+	struct t_ctx *c = arg;
+
+	ck_assert_str_eq(channel, "od_test events");
+	snprintf(c->notified, sizeof(c->notified), "%s", payload);
+	c->notifications++;
+}
+
+static void
+t_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct t_ctx *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->timed_out = true;
+	event_base_loopbreak(c->base);
+}
+
+static struct pg *
+t_connect(struct t_ctx *c, const char *url, unsigned wait_timeout_ms)
+{
+	struct pg_config cfg;
+	char err[256];
+	struct pg *pg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = url;
+	cfg.reconnect_min_ms = 50;
+	cfg.reconnect_max_ms = 400;
+	cfg.wait_timeout_ms = wait_timeout_ms;
+	cfg.on_state = t_state;
+	cfg.arg = c;
+	pg = pg_new(c->base, &cfg, err, sizeof(err));
+	ck_assert_msg(pg != NULL, "pg_new: %s", err);
+	return pg;
+}
+
+/* A context on the heap (its answers are too big for a stack). */
+static struct t_ctx *
+t_init(void)
+{
+	struct t_ctx *c = calloc(1, sizeof(*c));
+
+	ck_assert_ptr_nonnull(c);
+	c->base = event_base_new();
+	ck_assert_ptr_nonnull(c->base);
+	return c;
+}
+
+static void
+t_fini(struct t_ctx *c)
+{
+	pg_free(c->pg);
+	event_base_free(c->base);
+	free(c);
+}
+
+/* Runs the loop until pred(c) holds; fails the test at the deadline. */
+static void
+t_run_until(struct t_ctx *c, bool (*pred)(struct t_ctx *, size_t), size_t n,
+    const char *what)
+{
+	struct event *dl = evtimer_new(c->base, t_deadline, c);
+	struct timeval tv = {T_DEADLINE_S, 0};
+
+	c->timed_out = false;
+	evtimer_add(dl, &tv);
+	while (!pred(c, n) && !c->timed_out)
+		event_base_loop(c->base, EVLOOP_ONCE);
+	event_free(dl);
+	ck_assert_msg(!c->timed_out, "timed out waiting for %s", what);
+}
+
+static bool
+t_answered(struct t_ctx *c, size_t n)
+{
+	return c->nanswers >= n;
+}
+
+static bool
+t_ups(struct t_ctx *c, size_t n)
+{
+	return (size_t)c->ups >= n;
+}
+
+static bool
+t_downs(struct t_ctx *c, size_t n)
+{
+	return (size_t)c->downs >= n;
+}
+
+static bool
+t_notified(struct t_ctx *c, size_t n)
+{
+	return (size_t)c->notifications >= n;
+}
+
+/* Sends sql with up to 2 parameters; its answer is recorded under tag. */
+static void
+t_send(struct t_ctx *c, struct pg *pg, int tag, const char *sql, const char *p1,
+    unsigned flags)
+{
+	struct pg_query q;
+	const char *values[1] = {p1};
+	char err[256];
+
+	ck_assert_int_lt(tag, T_MAX_ANSWERS);
+	c->tags[tag].ctx = c;
+	c->tags[tag].tag = tag;
+	memset(&q, 0, sizeof(q));
+	q.sql = sql;
+	q.nparams = p1 != NULL ? 1 : 0;
+	q.values = p1 != NULL ? values : NULL;
+	q.flags = flags;
+	q.done = t_done;
+	q.arg = &c->tags[tag];
+	ck_assert_msg(pg_send(pg, &q, err, sizeof(err)) == 0, "pg_send: %s",
+	    err);
+}
+
+/* One query on its own, run to its answer; returns the answer. */
+static const struct t_answer *
+t_query(struct t_ctx *c, const char *sql)
+{
+	size_t n = c->nanswers;
+
+	t_send(c, c->pg, 0, sql, NULL, 0);
+	t_run_until(c, t_answered, n + 1, sql);
+	ck_assert_msg(c->answers[n].error[0] == '\0', "%s: %s", sql,
+	    c->answers[n].error);
+	return &c->answers[n];
+}
+
+/* ---- the tests ---------------------------------------------------------- */
+
+START_TEST(test_connect_and_query)
+{
+	struct t_ctx *c;
+	struct pg_stats st;
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	t_send(c, c->pg, 1, "SELECT $1::int + 1", "41", 0);
+	t_send(c, c->pg, 2, "SHOW synchronous_commit", NULL, 0);
+	t_send(c, c->pg, 3, "SELECT NULL::text", NULL, 0);
+	t_run_until(c, t_answered, 3, "three answers");
+	ck_assert_int_eq(c->ups, 1);
+	ck_assert_int_eq(c->answers[0].tag, 1);
+	ck_assert_str_eq(c->answers[0].value, "42");
+	ck_assert_str_eq(c->answers[1].value, "on");
+	ck_assert_str_eq(c->answers[2].error, "");
+	ck_assert_int_gt(pg_backend_pid(c->pg), 0);
+	pg_get_stats(c->pg, &st);
+	ck_assert_uint_eq(st.connects, 1);
+	ck_assert_uint_eq(st.sent, 3);
+	ck_assert_uint_eq(st.waiting + st.in_flight, 0);
+	ck_assert_int_eq(st.state, PG_UP);
+	t_fini(c);
+}
+END_TEST
+
+START_TEST(test_pipeline_1000_one_transaction)
+{
+	static char nums[1000][8];
+	struct t_ctx *c;
+	const struct t_answer *a;
+	int i;
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	t_query(c, "DROP TABLE IF EXISTS t_pipe");
+	t_query(c, "CREATE TABLE t_pipe (i int PRIMARY KEY, xid text)");
+	c->nanswers = 0;
+	t_send(c, c->pg, 0, "BEGIN", NULL, 0);
+	for (i = 0; i < 1000; i++) {
+		snprintf(nums[i], sizeof(nums[i]), "%d", i);
+		t_send(c, c->pg, i + 1,
+		    "INSERT INTO t_pipe VALUES ($1, pg_current_xact_id()::text)",
+		    nums[i], 0);
+	}
+	t_send(c, c->pg, 1001, "COMMIT", NULL, 0);
+	t_run_until(c, t_answered, 1002, "1,002 answers");
+	/* Pipelined: every query was sent before the first answer came. */
+	ck_assert_uint_eq(c->answers[0].in_flight, 1001);
+	for (i = 0; i < 1002; i++) {
+		ck_assert_int_eq(c->answers[i].tag, i);
+		ck_assert_msg(c->answers[i].error[0] == '\0', "%d: %s", i,
+		    c->answers[i].error);
+	}
+	ck_assert_str_eq(c->answers[1].cmd, "INSERT 0 1");
+	ck_assert_str_eq(c->answers[1001].cmd, "COMMIT");
+	/* One transaction: every row carries the same transaction id. */
+	a = t_query(c,
+	    "SELECT count(*) || '/' || count(DISTINCT xid) "
+	    "FROM t_pipe");
+	ck_assert_str_eq(a->value, "1000/1");
+	t_fini(c);
+}
+END_TEST
+
+START_TEST(test_error_mid_pipeline)
+{
+	struct t_ctx *c;
+	const struct t_answer *a;
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	/* Outside a transaction: only the bad query fails. */
+	t_send(c, c->pg, 1, "SELECT 1", NULL, 0);
+	t_send(c, c->pg, 2, "SELECT 1 / $1::int", "0", 0);
+	t_send(c, c->pg, 3, "SELECT 3", NULL, 0);
+	t_send(c, c->pg, 4, "SELEKT 4", NULL, 0);
+	t_send(c, c->pg, 5, "SELECT 5", NULL, 0);
+	t_run_until(c, t_answered, 5, "five answers");
+	ck_assert_str_eq(c->answers[0].value, "1");
+	ck_assert_int_eq(c->answers[1].tag, 2);
+	ck_assert_str_eq(c->answers[1].sqlstate, "22012");
+	ck_assert_str_eq(c->answers[1].error, "division by zero");
+	ck_assert(!c->answers[1].maybe_ran);
+	ck_assert_str_eq(c->answers[2].value, "3");
+	ck_assert_str_eq(c->answers[2].error, "");
+	ck_assert_str_eq(c->answers[3].sqlstate, "42601");
+	ck_assert_str_eq(c->answers[4].value, "5");
+
+	/* Inside one: the rest of it is refused and COMMIT rolls back. */
+	t_query(c, "DROP TABLE IF EXISTS t_err");
+	t_query(c, "CREATE TABLE t_err (i int)");
+	c->nanswers = 0;
+	t_send(c, c->pg, 1, "BEGIN", NULL, 0);
+	t_send(c, c->pg, 2, "INSERT INTO t_err VALUES (1)", NULL, 0);
+	t_send(c, c->pg, 3, "INSERT INTO t_err VALUES ('x')", NULL, 0);
+	t_send(c, c->pg, 4, "INSERT INTO t_err VALUES (2)", NULL, 0);
+	t_send(c, c->pg, 5, "COMMIT", NULL, 0);
+	t_send(c, c->pg, 6, "SELECT count(*) FROM t_err", NULL, 0);
+	t_run_until(c, t_answered, 6, "six answers");
+	ck_assert_str_eq(c->answers[1].error, "");
+	ck_assert_str_eq(c->answers[2].sqlstate, "22P02");
+	ck_assert_str_eq(c->answers[3].sqlstate, "25P02");
+	ck_assert_str_eq(c->answers[4].cmd, "ROLLBACK");
+	ck_assert_str_eq(c->answers[5].value, "0");
+	a = t_query(c, "SELECT 'still fine'");
+	ck_assert_str_eq(a->value, "still fine");
+	t_fini(c);
+}
+END_TEST
+
+START_TEST(test_listen_notify)
+{
+	struct t_ctx *c, *o;
+	char err[256];
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	ck_assert_int_eq(
+	    pg_listen(c->pg, "od_test events", t_notify, c, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(pg_listen(c->pg, "", t_notify, c, err, sizeof(err)),
+	    -1);
+	t_query(c, "SELECT 1"); /* the LISTEN went first */
+	/* Another connection on another loop notifies. */
+	o = t_init();
+	o->pg = t_connect(o, pg_url, 0);
+	t_send(o, o->pg, 1, "SELECT pg_notify('od_test events', $1)",
+	    "hello \"world\"", 0);
+	t_run_until(o, t_answered, 1, "the NOTIFY");
+	ck_assert_str_eq(o->answers[0].error, "");
+	t_run_until(c, t_notified, 1, "the notification");
+	ck_assert_str_eq(c->notified, "hello \"world\"");
+	t_fini(o);
+	t_fini(c);
+}
+END_TEST
+
+START_TEST(test_restart_reconnects)
+{
+	struct t_ctx *c;
+	char cmd[2048], err[256];
+	const struct t_answer *a;
+	struct pg_stats st;
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	ck_assert_int_eq(
+	    pg_listen(c->pg, "od_test events", t_notify, c, err, sizeof(err)),
+	    0);
+	t_query(c, "SELECT 1");
+	snprintf(cmd, sizeof(cmd), "'%s' restart '%s'", pg_script(), pg_url);
+	ck_assert_int_eq(system(cmd), 0);
+	/* The shutdown reaches us as EOF or a 57P01 on the socket. */
+	t_run_until(c, t_downs, 1, "the connection to drop");
+	t_run_until(c, t_ups, 2, "the reconnection");
+	a = t_query(c, "SELECT 'after restart'");
+	ck_assert_str_eq(a->value, "after restart");
+	pg_get_stats(c->pg, &st);
+	ck_assert_uint_ge(st.connects, 2);
+	/* The LISTEN was issued again on the new connection. */
+	t_query(c, "SELECT pg_notify('od_test events', 'again')");
+	t_run_until(c, t_notified, 1, "a notification after the restart");
+	ck_assert_str_eq(c->notified, "again");
+	t_fini(c);
+}
+END_TEST
+
+START_TEST(test_lost_in_flight)
+{
+	struct t_ctx *c, *o;
+	char pid[16];
+	struct pg_stats st;
+	size_t i;
+	int seen = 0;
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	t_query(c, "SELECT 1");
+	c->nanswers = 0;
+	snprintf(pid, sizeof(pid), "%d", pg_backend_pid(c->pg));
+	t_send(c, c->pg, 1, "SELECT pg_sleep(60)", NULL, 0);
+	t_send(c, c->pg, 2, "SELECT 42", NULL, PG_IDEMPOTENT);
+	t_send(c, c->pg, 3, "SELECT 43", NULL, 0);
+	event_base_loop(c->base, EVLOOP_NONBLOCK); /* sends them */
+	pg_get_stats(c->pg, &st);
+	ck_assert_uint_eq(st.in_flight, 3);
+	o = t_init();
+	o->pg = t_connect(o, pg_url, 0);
+	t_send(o, o->pg, 1, "SELECT pg_terminate_backend($1::int)", pid, 0);
+	t_run_until(o, t_answered, 1, "pg_terminate_backend");
+	ck_assert_str_eq(o->answers[0].value, "t");
+	t_fini(o);
+	t_run_until(c, t_answered, 3, "three answers");
+	for (i = 0; i < 3; i++) {
+		const struct t_answer *a = &c->answers[i];
+
+		if (a->tag == 1) {
+			/* Killed while running: may or may not have run. */
+			ck_assert(a->maybe_ran);
+			ck_assert_msg(strstr(a->error, "connection lost") !=
+				NULL,
+			    "%s", a->error);
+			seen |= 1;
+		} else if (a->tag == 3) {
+			ck_assert(a->maybe_ran);
+			ck_assert_msg(
+			    strncmp(a->error, "connection lost", 15) == 0, "%s",
+			    a->error);
+			seen |= 4;
+		} else {
+			/* Idempotent: sent again once reconnected. */
+			ck_assert_int_eq(a->tag, 2);
+			ck_assert_str_eq(a->error, "");
+			ck_assert_str_eq(a->value, "42");
+			seen |= 2;
+		}
+	}
+	ck_assert_int_eq(seen, 7);
+	ck_assert_int_ge(c->ups, 2);
+	t_fini(c);
+}
+END_TEST
+
+static void
+t_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct t_ctx *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->ticks++;
+}
+
+START_TEST(test_loop_never_blocks)
+{
+	struct t_ctx *c, *o;
+	struct event *tick;
+	struct timeval tv = {0, 20000};
+	char pid[16];
+
+	NEED_CLUSTER();
+	c = t_init();
+	c->pg = t_connect(c, pg_url, 0);
+	t_query(c, "SELECT 1");
+	c->nanswers = 0;
+	snprintf(pid, sizeof(pid), "%d", pg_backend_pid(c->pg));
+	/* A query that sleeps a minute on the server... */
+	t_send(c, c->pg, 1, "SELECT pg_sleep(60)", NULL, 0);
+	tick = event_new(c->base, -1, EV_PERSIST, t_tick, c);
+	event_add(tick, &tv);
+	/* ...while the loop keeps ticking: 5 ticks, then cancel it. Were the
+	 * loop stuck in the query, no tick would come and the deadline
+	 * (before the minute is up) would fail the test. */
+	while (c->ticks < 5 && c->nanswers == 0)
+		event_base_loop(c->base, EVLOOP_ONCE);
+	ck_assert_uint_eq(c->nanswers, 0);
+	o = t_init();
+	o->pg = t_connect(o, pg_url, 0);
+	t_send(o, o->pg, 1, "SELECT pg_cancel_backend($1::int)", pid, 0);
+	t_run_until(o, t_answered, 1, "pg_cancel_backend");
+	t_fini(o);
+	t_run_until(c, t_answered, 1, "the cancelled query");
+	ck_assert_str_eq(c->answers[0].sqlstate, "57014");
+	ck_assert(!c->answers[0].maybe_ran);
+	ck_assert_int_ge(c->ticks, 5);
+	event_free(tick);
+	/* The connection survived the cancel. */
+	ck_assert_str_eq(t_query(c, "SELECT 'alive'")->value, "alive");
+	t_fini(c);
+}
+END_TEST
+
+/* No server: queries wait, then fail; pg_free answers what is left. */
+START_TEST(test_no_server)
+{
+	struct t_ctx *c;
+	struct pg_config cfg;
+	char err[256];
+
+	c = t_init();
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = "postgresql://[";
+	ck_assert_ptr_null(pg_new(c->base, &cfg, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "PostgreSQL URL") != NULL, "%s", err);
+	cfg.url = "";
+	ck_assert_ptr_null(pg_new(c->base, &cfg, err, sizeof(err)));
+
+	c->pg = t_connect(c,
+	    "postgresql:///outreachd?host=/nonexistent-od-pg&connect_timeout=2",
+	    300);
+	t_send(c, c->pg, 1, "SELECT 1", NULL, 0);
+	t_run_until(c, t_answered, 1, "the wait timeout");
+	ck_assert_msg(strncmp(c->answers[0].error,
+			  "no connection within 300 ms", 27) == 0,
+	    "%s", c->answers[0].error);
+	ck_assert(!c->answers[0].maybe_ran);
+	ck_assert_int_ge(c->downs, 1);
+	ck_assert_msg(strstr(c->last_down, "nonexistent-od-pg") != NULL, "%s",
+	    c->last_down);
+	ck_assert_int_eq(c->ups, 0);
+
+	t_send(c, c->pg, 2, "SELECT 2", NULL, 0);
+	pg_free(c->pg);
+	c->pg = NULL;
+	ck_assert_uint_eq(c->nanswers, 2);
+	ck_assert_str_eq(c->answers[1].error, "closed");
+	t_fini(c);
+}
+END_TEST
+
+Suite *
+pg_suite(void)
+{
+	Suite *s = suite_create("pg");
+	TCase *tn = tcase_create("no_server");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_test(tn, test_no_server);
+	tcase_set_timeout(tn, 30);
+	suite_add_tcase(s, tn);
+
+	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_test(tc, test_connect_and_query);
+	tcase_add_test(tc, test_pipeline_1000_one_transaction);
+	tcase_add_test(tc, test_error_mid_pipeline);
+	tcase_add_test(tc, test_listen_notify);
+	tcase_add_test(tc, test_lost_in_flight);
+	tcase_add_test(tc, test_loop_never_blocks);
+	tcase_add_test(tc, test_restart_reconnects);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#endif /* HAVE_LIBPQ */
