@@ -1,5 +1,6 @@
 /*
- * smtp_connect.c - the process's connect(), for the SMTP sessions.
+ * smtp_connect.c - the process's connect() and poll(), for the SMTP
+ * sessions.
  *
  * libESMTP 1.1.0 sets no TCP_NODELAY (23 messages/s per session) and has
  * no connect timeout. This file defines connect() (interposition without
@@ -10,6 +11,19 @@
  * shutdown() a stuck session (session_timeout watchdog, shutdown). Every
  * other caller (libcurl, the resolver) goes straight to the real
  * connect().
+ *
+ * poll(), the same way: before each command group libESMTP asks whether
+ * its socket is readable or writable ({fd, POLLIN}, {fd, POLLOUT}), and
+ * the answer is "writable" at once: its socket's send buffer holds many
+ * messages and it never fills on SMTP's replies. On an SMTP worker during
+ * a session that exact pattern is answered "writable" without the system
+ * call: 3 of the 12 system calls of a message (measured with strace: 6
+ * polls, 3 writes, 3 reads), 16% of a bare libESMTP client's CPU (bench/
+ * smtp_clients, doc/adapters.md). It changes no outcome: a write that
+ * would block still gets EAGAIN, and libESMTP then waits in a poll for
+ * POLLOUT alone, which goes to the kernel as before, as do every wait
+ * for a reply and every poll of any other thread or shape. Replies are
+ * read by the next poll, which asks for POLLIN alone.
  *
  * The object is linked because smtp.c calls smtp_connect_init() and
  * smtp_job_abort_locked(): keep them here, or connect() is left out of
@@ -38,6 +52,7 @@ __thread struct smtp_job *smtp_cur_job;
 
 static pthread_once_t smtp_once = PTHREAD_ONCE_INIT;
 static int (*smtp_real_connect)(int, const struct sockaddr *, socklen_t);
+static int (*smtp_real_poll)(struct pollfd *, nfds_t, int);
 
 static void
 smtp_connect_resolve(void)
@@ -46,6 +61,10 @@ smtp_connect_resolve(void)
 	    socklen_t))dlsym(RTLD_NEXT, "connect");
 	if (smtp_real_connect == NULL)
 		fatalx("smtp: dlsym(RTLD_NEXT, connect) failed: %s", dlerror());
+	smtp_real_poll =
+	    (int (*)(struct pollfd *, nfds_t, int))dlsym(RTLD_NEXT, "poll");
+	if (smtp_real_poll == NULL)
+		fatalx("smtp: dlsym(RTLD_NEXT, poll) failed: %s", dlerror());
 }
 
 void
@@ -161,6 +180,28 @@ connect(int fd, const struct sockaddr *sa, socklen_t salen)
 	(void)fcntl(fd, F_SETFL, flags);
 	errno = saved;
 	return rc;
+}
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+/*
+ * The process's poll(). On an SMTP worker during a session, libESMTP's
+ * "readable or writable?" ({fd, POLLIN}, {fd, POLLOUT} on its socket) is
+ * answered "writable" without a system call (see the top of the file);
+ * everything else is the real poll().
+ */
+int
+poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	pthread_once(&smtp_once, smtp_connect_resolve);
+	if (smtp_cur_job != NULL && nfds == 2 && fds[0].fd >= 0 &&
+	    fds[0].fd == fds[1].fd && fds[0].events == POLLIN &&
+	    fds[1].events == POLLOUT) {
+		fds[0].revents = 0;
+		fds[1].revents = POLLOUT;
+		return 1;
+	}
+	return smtp_real_poll(fds, nfds, timeout);
 }
 
 /* Ends the job's session from any thread; s->mu held. */
