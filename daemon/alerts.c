@@ -893,6 +893,9 @@ alerts_step(struct alerts *a, struct alert_run *r, int64_t now)
 		return;
 	if (r->row.audience_sms < 0)
 		alerts_count(a, r, now);
+	/* Once fanned out, only whether any is left: not a count per turn of
+	 * a million messages quiet hours hold. */
+	bl.limit = r->row.fanout_done ? 1 : alerts_backlog_bound(a, r);
 	if (store_alert_backlog(a->deps.st, r->row.id, now, &bl, err,
 		sizeof(err)) == -1) {
 		log_warnx("alert_backlog_failed alert=%lld error=\"%s\"",

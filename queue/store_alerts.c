@@ -186,13 +186,14 @@ static const char alert_sql_schedule[] =
     "UPDATE alerts SET scheduled_at = ?2 WHERE id = ?1";
 static const char alert_sql_set_audience[] =
     "UPDATE alerts SET audience_sms = ?2, audience_email = ?3 WHERE id = ?1";
+/* Each count stops at ?3 rows (-1: no limit). */
 static const char alert_sql_backlog[] =
-    "SELECT (SELECT count(*) FROM messages WHERE alert_id = ?1"
-    "  AND status = 'sending')"
-    " + (SELECT count(*) FROM messages WHERE alert_id = ?1"
-    "  AND status = 'queued' AND next_attempt_at <= ?2),"
-    " (SELECT count(*) FROM messages WHERE alert_id = ?1"
-    "  AND status = 'queued' AND next_attempt_at > ?2)";
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM messages WHERE alert_id = ?1"
+    "  AND status = 'sending' LIMIT ?3))"
+    " + (SELECT count(*) FROM (SELECT 1 FROM messages WHERE alert_id = ?1"
+    "  AND status = 'queued' AND next_attempt_at <= ?2 LIMIT ?3)),"
+    " (SELECT count(*) FROM (SELECT 1 FROM messages WHERE alert_id = ?1"
+    "  AND status = 'queued' AND next_attempt_at > ?2 LIMIT ?3))";
 /* Messages that left, and whether their member then opted out of the
  * channel or wrote back within a day. */
 static const char alert_sql_guard[] =
@@ -852,6 +853,7 @@ store_alert_backlog(struct store *st, int64_t id, int64_t now,
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, out->limit > 0 ? out->limit : -1);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		out->due = sqlite3_column_int64(s, 0);

@@ -260,8 +260,13 @@ int store_alert_list_sender(struct store *st, const char *audience, char **out,
  */
 json_t *store_alert_counts(struct store *st, int64_t id, int64_t now, char *err,
     size_t errlen);
-/* An alert's unfinished messages. */
+/*
+ * An alert's unfinished messages, each kind counted up to 'limit' (what
+ * the caller needs to know: the fan-out's bound, or 1 for whether any is
+ * left), so a turn costs the limit, not a scan of a million held ones.
+ */
 struct alert_backlog {
+	int64_t limit;	 /* in: count up to this many of each; 0: all */
 	int64_t due;	 /* in flight, or queued and due by 'now' */
 	int64_t waiting; /* queued for later (quiet hours, retries, held) */
 };

@@ -417,7 +417,7 @@ END_TEST
 START_TEST(test_counts_and_backlog)
 {
 	json_t *c;
-	struct alert_backlog b;
+	struct alert_backlog b = {.limit = 0};
 
 	a_exec("INSERT INTO messages (direction, channel, to_addr, body,"
 	       " status, next_attempt_at, alert_id, created_at, updated_at)"
@@ -456,6 +456,14 @@ START_TEST(test_counts_and_backlog)
 	    store_alert_backlog(a_st, 3, 100, &b, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(b.due, 1);
 	ck_assert_int_eq(b.waiting, 2);
+	/* A limit stops each count: the fan-out asks for its bound, a done
+	 * fan-out only whether any is left. */
+	b.limit = 1;
+	ck_assert_int_eq(
+	    store_alert_backlog(a_st, 3, 100, &b, a_err, sizeof(a_err)), 0);
+	ck_assert_int_eq(b.due, 1);
+	ck_assert_int_eq(b.waiting, 1);
+	b.limit = 0;
 	ck_assert_int_eq(
 	    store_alert_hold(a_st, 3, false, 200, a_err, sizeof(a_err)), 0);
 	ck_assert_int_eq(
