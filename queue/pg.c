@@ -634,24 +634,28 @@ pg_on_kick(evutil_socket_t fd, short what, void *arg)
 	struct pg *pg = arg;
 	struct pg_req *r;
 	char why[PG_ERR_MAX];
+	bool ok;
 
 	(void)fd;
 	(void)what;
 	if (pg->state != PG_UP)
 		return;
 	while ((r = TAILQ_FIRST(&pg->waiting)) != NULL) {
-		if (PQsendQueryParams(pg->conn, r->sql, r->nparams, NULL,
-			(const char *const *)r->values, NULL, NULL, 0) != 1 ||
-		    PQpipelineSync(pg->conn) != 1) {
-			pg_oneline(PQerrorMessage(pg->conn), why, sizeof(why));
-			pg_lost(pg, why);
-			return;
-		}
+		ok = PQsendQueryParams(pg->conn, r->sql, r->nparams, NULL,
+			 (const char *const *)r->values, NULL, NULL, 0) == 1 &&
+		    PQpipelineSync(pg->conn) == 1;
+		/* Even a failed send may have put part of it on the wire:
+		 * in flight, so pg_lost() treats it as maybe run. */
 		TAILQ_REMOVE(&pg->waiting, r, entry);
 		pg->nwaiting--;
 		TAILQ_INSERT_TAIL(&pg->in_flight, r, entry);
 		pg->nin_flight++;
 		pg->sent++;
+		if (!ok) {
+			pg_oneline(PQerrorMessage(pg->conn), why, sizeof(why));
+			pg_lost(pg, why);
+			return;
+		}
 	}
 	if (pg_flush(pg) == -1) {
 		pg_oneline(PQerrorMessage(pg->conn), why, sizeof(why));
