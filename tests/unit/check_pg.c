@@ -330,6 +330,37 @@ t_query(struct t_ctx *c, const char *sql)
 	return &c->answers[n];
 }
 
+/* A context connected to the cluster, its first answer consumed. */
+static struct t_ctx *
+t_up(void)
+{
+	struct t_ctx *c = t_init();
+
+	c->pg = t_connect(c, pg_url, 0);
+	t_query(c, "SELECT 1");
+	c->nanswers = 0;
+	return c;
+}
+
+/*
+ * Runs sql (with one parameter) on another connection, on its own loop,
+ * to its answer; returns the first value (static storage).
+ */
+static const char *
+t_other(const char *sql, const char *p1)
+{
+	static char value[128];
+	struct t_ctx *o = t_up();
+
+	t_send(o, o->pg, 1, sql, p1, 0);
+	t_run_until(o, t_answered, 1, sql);
+	ck_assert_msg(o->answers[0].error[0] == '\0', "%s: %s", sql,
+	    o->answers[0].error);
+	snprintf(value, sizeof(value), "%s", o->answers[0].value);
+	t_fini(o);
+	return value;
+}
+
 /* ---- the tests ---------------------------------------------------------- */
 
 START_TEST(test_connect_and_query)
@@ -448,7 +479,7 @@ END_TEST
 
 START_TEST(test_listen_notify)
 {
-	struct t_ctx *c, *o;
+	struct t_ctx *c;
 	char err[256];
 
 	NEED_CLUSTER();
@@ -461,15 +492,9 @@ START_TEST(test_listen_notify)
 	    -1);
 	t_query(c, "SELECT 1"); /* the LISTEN went first */
 	/* Another connection on another loop notifies. */
-	o = t_init();
-	o->pg = t_connect(o, pg_url, 0);
-	t_send(o, o->pg, 1, "SELECT pg_notify('od_test events', $1)",
-	    "hello \"world\"", 0);
-	t_run_until(o, t_answered, 1, "the NOTIFY");
-	ck_assert_str_eq(o->answers[0].error, "");
+	t_other("SELECT pg_notify('od_test events', $1)", "hello \"world\"");
 	t_run_until(c, t_notified, 1, "the notification");
 	ck_assert_str_eq(c->notified, "hello \"world\"");
-	t_fini(o);
 	t_fini(c);
 }
 END_TEST
@@ -507,17 +532,14 @@ END_TEST
 
 START_TEST(test_lost_in_flight)
 {
-	struct t_ctx *c, *o;
+	struct t_ctx *c;
 	char pid[16];
 	struct pg_stats st;
 	size_t i;
 	int seen = 0;
 
 	NEED_CLUSTER();
-	c = t_init();
-	c->pg = t_connect(c, pg_url, 0);
-	t_query(c, "SELECT 1");
-	c->nanswers = 0;
+	c = t_up();
 	snprintf(pid, sizeof(pid), "%d", pg_backend_pid(c->pg));
 	t_send(c, c->pg, 1, "SELECT pg_sleep(60)", NULL, 0);
 	t_send(c, c->pg, 2, "SELECT 42", NULL, PG_IDEMPOTENT);
@@ -525,12 +547,8 @@ START_TEST(test_lost_in_flight)
 	event_base_loop(c->base, EVLOOP_NONBLOCK); /* sends them */
 	pg_get_stats(c->pg, &st);
 	ck_assert_uint_eq(st.in_flight, 3);
-	o = t_init();
-	o->pg = t_connect(o, pg_url, 0);
-	t_send(o, o->pg, 1, "SELECT pg_terminate_backend($1::int)", pid, 0);
-	t_run_until(o, t_answered, 1, "pg_terminate_backend");
-	ck_assert_str_eq(o->answers[0].value, "t");
-	t_fini(o);
+	ck_assert_str_eq(t_other("SELECT pg_terminate_backend($1::int)", pid),
+	    "t");
 	t_run_until(c, t_answered, 3, "three answers");
 	for (i = 0; i < 3; i++) {
 		const struct t_answer *a = &c->answers[i];
@@ -574,16 +592,13 @@ t_tick(evutil_socket_t fd, short what, void *arg)
 
 START_TEST(test_loop_never_blocks)
 {
-	struct t_ctx *c, *o;
+	struct t_ctx *c;
 	struct event *tick;
 	struct timeval tv = {0, 20000};
 	char pid[16];
 
 	NEED_CLUSTER();
-	c = t_init();
-	c->pg = t_connect(c, pg_url, 0);
-	t_query(c, "SELECT 1");
-	c->nanswers = 0;
+	c = t_up();
 	snprintf(pid, sizeof(pid), "%d", pg_backend_pid(c->pg));
 	/* A query that sleeps a minute on the server... */
 	t_send(c, c->pg, 1, "SELECT pg_sleep(60)", NULL, 0);
@@ -595,11 +610,8 @@ START_TEST(test_loop_never_blocks)
 	while (c->ticks < 5 && c->nanswers == 0)
 		event_base_loop(c->base, EVLOOP_ONCE);
 	ck_assert_uint_eq(c->nanswers, 0);
-	o = t_init();
-	o->pg = t_connect(o, pg_url, 0);
-	t_send(o, o->pg, 1, "SELECT pg_cancel_backend($1::int)", pid, 0);
-	t_run_until(o, t_answered, 1, "pg_cancel_backend");
-	t_fini(o);
+	ck_assert_str_eq(t_other("SELECT pg_cancel_backend($1::int)", pid),
+	    "t");
 	t_run_until(c, t_answered, 1, "the cancelled query");
 	ck_assert_str_eq(c->answers[0].sqlstate, "57014");
 	ck_assert(!c->answers[0].maybe_ran);
