@@ -28,6 +28,7 @@
 #include "dispatch.h"
 #include "email_addr.h"
 #include "http.h"
+#include "json_flat.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -118,6 +119,9 @@ api_read_object(struct http_req *req)
 		    ctype);
 		return NULL;
 	}
+	/* most bodies are flat and plain: read without jansson's lexer */
+	if ((o = json_flat_object(req->body, req->body_len)) != NULL)
+		return o;
 	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
 		 &jerr)) == NULL) {
 		http_reply_error(req, 400, "invalid_json",

@@ -47,6 +47,7 @@ main(void)
 	srunner_add_suite(sr, conversations_suite());
 	srunner_add_suite(sr, staff_suite());
 	srunner_add_suite(sr, template_suite());
+	srunner_add_suite(sr, json_flat_suite());
 	srunner_add_suite(sr, pg_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -17,6 +17,7 @@ Suite *events_suite(void);
 Suite *file_email_suite(void);
 Suite *fileutil_suite(void);
 Suite *inbound_suite(void);
+Suite *json_flat_suite(void);
 Suite *kannel_suite(void);
 Suite *members_suite(void);
 Suite *mime_suite(void);
