@@ -29,7 +29,6 @@ are missing.
 
 import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 
