@@ -92,8 +92,9 @@ struct inbound_ctx {
 	const char *from; /* the member's number, E.164 when it parses */
 	int64_t member;
 	int64_t now;
-	char masked[MSG_ADDR_MAX];
 	int64_t conversation; /* inbound_link(): the conversation, 0 none */
+	char *note;	      /* inbound_log() */
+	size_t notelen;
 	char *err;
 	size_t errlen;
 };
@@ -635,14 +636,16 @@ inbound_free(struct inbound *ib)
 	free(ib);
 }
 
-/* One key=value line about what was done with the text. */
+/*
+ * What was done with the text, as key=value fields for the caller's log
+ * line about it (webhooks.c: msg_received).
+ */
 static void
 inbound_log(struct inbound_ctx *c, const char *action, const char *extra)
 {
-	log_info("inbound_routed msg=%lld sender=%s from=%s member=%lld "
-		 "action=%s%s%s",
-	    (long long)c->msg_id, c->sender, c->masked, (long long)c->member,
-	    action, extra != NULL ? " " : "", extra != NULL ? extra : "");
+	snprintf(c->note, c->notelen, "member=%lld action=%s%s%s",
+	    (long long)c->member, action, extra != NULL ? " " : "",
+	    extra != NULL ? extra : "");
 }
 
 /*
@@ -1013,11 +1016,12 @@ inbound_rest(struct inbound_ctx *c, enum inbound_kind kind, const char *word,
 }
 
 int
-inbound_route(struct inbound *ib, int64_t msg_id,
-    const struct queue_webhook *wh, const struct in_msg *m, char *err,
+inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
     size_t errlen)
 {
 	const struct config *cfg = ib->deps.cfg;
+	const struct queue_webhook *wh = in->wh;
+	const struct in_msg *m = in->m;
 	struct inbound_ctx c;
 	char word[INBOUND_WORD_MAX + 1], e164[PHONE_E164_MAX], perr[128];
 	enum inbound_kind kind;
@@ -1026,7 +1030,9 @@ inbound_route(struct inbound *ib, int64_t msg_id,
 
 	memset(&c, 0, sizeof(c));
 	c.ib = ib;
-	c.msg_id = msg_id;
+	c.msg_id = in->msg_id;
+	c.note = in->note;
+	c.notelen = in->notelen;
 	c.sender = wh->sender;
 	c.now = wh->now;
 	c.err = err;
@@ -1038,7 +1044,6 @@ inbound_route(struct inbound *ib, int64_t msg_id,
 		    .accept = PHONE_STORED},
 		e164, sizeof(e164), perr, sizeof(perr)) == 0)
 		c.from = e164;
-	log_mask_addr(c.from, c.masked, sizeof(c.masked));
 	if (c.from != e164) {
 		/* a short code or a name: nobody to enrol or answer */
 		inbound_log(&c, "unroutable", NULL);

@@ -46,12 +46,21 @@ struct inbound *inbound_new(const struct inbound_deps *deps, char *err,
     size_t errlen);
 void inbound_free(struct inbound *ib);
 
+/* A stored text to route, and where to say what was done with it. */
+struct inbound_msg {
+	int64_t msg_id; /* as queue_inbound_store() stored it */
+	const struct queue_webhook *wh;
+	const struct in_msg *m;
+	char *note; /* out: "member=N action=A ..." for the caller's log line */
+	size_t notelen;
+};
+
 /*
- * Routes inbound message msg_id (already stored, as queue_inbound_store()
- * stored it) that came in through [sender wh->sender] at wh->now. 0 / -1.
+ * Routes in->msg_id, which came in through [sender wh->sender] at
+ * wh->now; what was done goes to in->note (key=value fields), which the
+ * caller logs with the message (one line per text). 0 / -1.
  */
-int inbound_route(struct inbound *ib, int64_t msg_id,
-    const struct queue_webhook *wh, const struct in_msg *m, char *err,
+int inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
     size_t errlen);
 
 /*

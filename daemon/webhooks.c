@@ -376,7 +376,7 @@ static void
 webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 {
 	struct in_msg m = {0};
-	char err[256], safe[WEBHOOKS_LOG_TEXT];
+	char err[256], safe[WEBHOOKS_LOG_TEXT], note[256] = "";
 	char masked[MSG_ADDR_MAX];
 	struct queue_webhook wh = {.sender = c->sender,
 	    .provider = c->ad->ops->name,
@@ -398,8 +398,13 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 	else if (queue_inbound_store(w->deps.st, &wh, &m, &qs, err,
 		     sizeof(err)) == -1 ||
 	    (!qs.dup &&
-		inbound_route(w->deps.inbound, qs.id, &wh, &m, err,
-		    sizeof(err)) == -1)) {
+		inbound_route(w->deps.inbound,
+		    &(struct inbound_msg){.msg_id = qs.id,
+			.wh = &wh,
+			.m = &m,
+			.note = note,
+			.notelen = sizeof(note)},
+		    err, sizeof(err)) == -1)) {
 		/* A text stored but not routed (a STOP not honoured) must
 		 * not commit: the provider retries the 503 and finds
 		 * nothing, so the retry is routed. */
@@ -416,8 +421,9 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 				 "from=%s",
 			    (long long)qs.id, c->sender, masked);
 		else
-			log_info("msg_received msg=%lld sender=%s from=%s",
-			    (long long)qs.id, c->sender, masked);
+			log_info("msg_received msg=%lld sender=%s from=%s%s%s",
+			    (long long)qs.id, c->sender, masked,
+			    note[0] != '\0' ? " " : "", note);
 		webhooks_reply_after_commit(w, c);
 	}
 	in_msg_clear(&m);
