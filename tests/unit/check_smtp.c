@@ -1,13 +1,18 @@
 /*
  * check_smtp.c - unit tests of the SMTP adapter: [smtp] validation with
  * FILE:LINE errors (adapters/smtp.c init, no network I/O), the pure
- * status judge (smtp.h) as a table, and reply masking.
+ * status judge (smtp.h) as a table, reply masking, and the poll()
+ * smtp_connect.c puts in front of libESMTP's sockets.
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include "adapter.h"
 #include "check_suites.h"
 #include "config.h"
+#include "smtp-internal.h"
 #include "smtp.h"
 
 struct smtp_ctx {
@@ -287,6 +293,54 @@ START_TEST(test_smtp_reply_clean)
 }
 END_TEST
 
+/*
+ * smtp_connect.c's poll(): on an SMTP worker during a session (a job in
+ * smtp_cur_job) libESMTP's "readable or writable?" on its socket is
+ * answered "writable" without the system call; a write that would block
+ * still says EAGAIN, and every other poll (POLLOUT alone, POLLIN alone,
+ * any thread without a job) is the kernel's. The socket here is full, so
+ * the kernel would say "neither".
+ */
+START_TEST(test_smtp_poll_writable_shortcut)
+{
+	struct smtp_job job;
+	struct pollfd two[2], one;
+	int sv[2];
+	char buf[4096];
+
+	memset(&job, 0, sizeof(job));
+	memset(buf, 'x', sizeof(buf));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	while (write(sv[0], buf, sizeof(buf)) > 0)
+		;
+	ck_assert_int_eq(errno, EAGAIN);
+	two[0] = (struct pollfd){.fd = sv[0], .events = POLLIN};
+	two[1] = (struct pollfd){.fd = sv[0], .events = POLLOUT};
+	/* no session on this thread: the kernel's answer */
+	ck_assert_int_eq(poll(two, 2, 0), 0);
+	smtp_cur_job = &job;
+	ck_assert_int_eq(poll(two, 2, 0), 1);
+	ck_assert_int_eq(two[0].revents, 0);
+	ck_assert_int_eq(two[1].revents, POLLOUT);
+	/* the write still tells the truth, and libESMTP's wait for room
+	 * (POLLOUT alone) goes to the kernel */
+	ck_assert_int_eq(write(sv[0], "x", 1), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	one = (struct pollfd){.fd = sv[0], .events = POLLOUT};
+	ck_assert_int_eq(poll(&one, 1, 0), 0);
+	/* waits for a reply are real: nothing yet, then the reply */
+	one = (struct pollfd){.fd = sv[0], .events = POLLIN};
+	ck_assert_int_eq(poll(&one, 1, 0), 0);
+	ck_assert_int_eq(write(sv[1], "250 ok\r\n", 8), 8);
+	ck_assert_int_eq(poll(&one, 1, 0), 1);
+	ck_assert_int_eq(one.revents, POLLIN);
+	smtp_cur_job = NULL;
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 Suite *
 smtp_suite(void)
 {
@@ -301,6 +355,9 @@ smtp_suite(void)
 	tcase_add_loop_test(tc, test_smtp_judge_table, 0,
 	    (int)(sizeof(judge_rows) / sizeof(judge_rows[0])));
 	tcase_add_test(tc, test_smtp_reply_clean);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("connect");
+	tcase_add_test(tc, test_smtp_poll_writable_shortcut);
 	suite_add_tcase(s, tc);
 	return s;
 }
