@@ -287,6 +287,9 @@ static ssize_t queue_bulk(struct store *, const struct queue_bulk_op *, int64_t,
     char *, size_t);
 static json_t *queue_json_history(struct store *, int64_t, char *, size_t);
 static void queue_observed(struct store *, int64_t, enum msg_status);
+static void queue_notify(struct store *, int64_t, enum msg_status, int64_t);
+static int queue_event_insert(struct store *, int64_t,
+    const struct queue_event *, char *, size_t);
 static void queue_sql_init(void);
 static void queue_sql_gen(char *, size_t, const struct queue_sqlgen *);
 static int queue_events_batch(struct store *, const struct queue_ev_row *,
@@ -447,9 +450,12 @@ queue_enqueue(struct store *st, const struct queue_new *m, int64_t now,
 		return -1;
 	if (out->dup)
 		return 0;
-	rc = queue_event_add(st, out->id,
+	/* the conversation is known: no lookup as queue_event_add() does */
+	rc = queue_event_insert(st, out->id,
 	    &(struct queue_event){.status = MSG_ST_QUEUED, .now = now}, err,
 	    errlen);
+	if (rc == 0)
+		queue_notify(st, out->id, MSG_ST_QUEUED, m->conversation_id);
 	return queue_op_end(st, rc, true);
 }
 
@@ -557,6 +563,17 @@ int
 queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
     char *err, size_t errlen)
 {
+	if (queue_event_insert(st, id, ev, err, errlen) == -1)
+		return -1;
+	queue_observed(st, id, ev->status);
+	return 0;
+}
+
+/* The history row alone, without telling the queue_observe() hook. */
+static int
+queue_event_insert(struct store *st, int64_t id, const struct queue_event *ev,
+    char *err, size_t errlen)
+{
 	sqlite3_stmt *stmt;
 
 	if ((stmt = store_stmt(st, queue_sql_event, err, errlen)) == NULL)
@@ -567,11 +584,7 @@ queue_event_add(struct store *st, int64_t id, const struct queue_event *ev,
 	queue_bind_id(stmt, 3, ev->code);
 	queue_bind_text(stmt, 4, ev->text);
 	sqlite3_bind_int64(stmt, 5, ev->now);
-	if (queue_step_done(st, stmt, "insert message event", err, errlen) ==
-	    -1)
-		return -1;
-	queue_observed(st, id, ev->status);
-	return 0;
+	return queue_step_done(st, stmt, "insert message event", err, errlen);
 }
 
 /* Writes the multi-row statements once (see queue_sql_sent_batch). */
@@ -719,6 +732,20 @@ queue_observed(struct store *st, int64_t id, enum msg_status status)
 		sizeof(ignored)) == 0 &&
 	    found)
 		h->fn(h->arg, &c);
+}
+
+/* The same notice for a message whose conversation is known (0: none). */
+static void
+queue_notify(struct store *st, int64_t id, enum msg_status status,
+    int64_t conversation)
+{
+	struct store_hook *h = store_msg_hook(st);
+
+	if (h->fn != NULL && conversation != 0)
+		h->fn(h->arg,
+		    &(struct queue_change){.id = id,
+			.status = status,
+			.conversation = conversation});
 }
 
 /* Runs one transition as its own operation. */
