@@ -23,6 +23,10 @@
  *    socket so the loop can shutdown() a stuck session (session_timeout
  *    watchdog, shutdown). Every other caller (libcurl, the resolver) goes
  *    straight to the real connect().
+ *  - Before each command group libESMTP polls its socket for "readable
+ *    or writable", which is always "writable" at once: smtp_connect.c
+ *    answers that one pattern on SMTP worker threads without the system
+ *    call (3 of 7 polls per message); every wait goes to the kernel.
  *  - The second STARTTLS session crashes with libESMTP's own SSL_CTX: one
  *    SSL_CTX per adapter, given to every session (smtp_starttls_set_ctx).
  *  - TLS 1.3 session tickets stall the session: the SSL_CTX is capped at

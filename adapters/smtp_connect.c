@@ -17,13 +17,13 @@
  * the answer is "writable" at once: its socket's send buffer holds many
  * messages and it never fills on SMTP's replies. On an SMTP worker during
  * a session that exact pattern is answered "writable" without the system
- * call: 3 of the 12 system calls of a message (measured with strace: 6
- * polls, 3 writes, 3 reads), 16% of a bare libESMTP client's CPU (bench/
- * smtp_clients, doc/adapters.md). It changes no outcome: a write that
- * would block still gets EAGAIN, and libESMTP then waits in a poll for
- * POLLOUT alone, which goes to the kernel as before, as do every wait
- * for a reply and every poll of any other thread or shape. Replies are
- * read by the next poll, which asks for POLLIN alone.
+ * call: 3 of the 13 system calls of a message (measured with strace: 7
+ * polls, 3 writes, 3 reads), a fifth of a bare libESMTP client's CPU
+ * (bench/smtp_clients, doc/adapters.md). It changes no outcome: a write
+ * that would block still gets EAGAIN, and libESMTP then waits in a poll
+ * for POLLOUT alone, which goes to the kernel as before, as do every
+ * wait for a reply and every poll of any other thread or shape. Replies
+ * are read by the next poll, which asks for POLLIN alone.
  *
  * The object is linked because smtp.c calls smtp_connect_init() and
  * smtp_job_abort_locked(): keep them here, or connect() is left out of
