@@ -356,13 +356,16 @@ stop_fakeprov() {
 }
 
 # --- HTTP ceiling (bench/run 1) ---------------------------------------------
+# Sets ceiling (req/s), ceiling_p99 and ceiling_cpu (daemon CPU seconds).
 measure_ceiling() {
-	local out=$tmp/wrk-healthz.txt
+	local out=$tmp/wrk-healthz.txt c0
 	echo "$prog: $1 HTTP ceiling: wrk -t$threads -c$connections -d${duration}s GET /healthz" >&2
+	c0=$(daemon_cpu)
 	run_child "$out" wrk -t"$threads" -c"$connections" -d"${duration}s" \
 	    --timeout 10s --latency "$base/healthz" ||
 		{ cat "$out" >&2; die "wrk failed"; }
 	daemon_alive
+	ceiling_cpu=$(calc "$(daemon_cpu) - $c0" 2)
 	if grep -q 'Non-2xx' "$out"; then
 		cat "$out" >&2
 		die "GET /healthz answered non-2xx (above)"
