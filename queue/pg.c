@@ -621,7 +621,10 @@ pg_lost(struct pg *pg, const char *why)
 		pg->nwaiting++;
 	}
 	pg_state_set(pg, PG_DOWN, pg->last_error);
-	event_add(pg->ev_sweep, &sweep);
+	/* Not re-armed when pending: attempts more frequent than the sweep
+	 * would otherwise postpone it forever. */
+	if (!event_pending(pg->ev_sweep, EV_TIMEOUT, NULL))
+		event_add(pg->ev_sweep, &sweep);
 	pg_retry_later(pg);
 }
 
