@@ -29,10 +29,12 @@ struct workq;
  */
 struct staff_token_seen {
 	char hash[AUTH_HEX_LEN];
+	int64_t seen_at; /* read from the store then (ms) */
 	int64_t staff_id;
 	char role[16];
 };
-#define STAFF_TOKEN_SLOTS 64 /* direct-mapped by the hash's first digits */
+#define STAFF_TOKEN_SLOTS   64	 /* direct-mapped by the hash's first byte */
+#define STAFF_TOKEN_KEEP_MS 1000 /* then read again (outside changes) */
 
 struct staff {
 	struct staff_deps deps;

@@ -9,7 +9,8 @@
  * nothing). A bearer token's answer is kept in memory (by its SHA-256,
  * never the token) until a staff or token row changes, which
  * store_staff_generation() tells: a revoked token, a disabled member or
- * a new role is seen by the very next request. A session's last use is
+ * a new role is seen by the very next request (a change made outside
+ * the daemon, within STAFF_TOKEN_KEEP_MS). A session's last use is
  * written at most once per STAFF_TOUCH_MS (or a quarter of the idle
  * timeout if shorter), so reading pages does not write on every request.
  *
@@ -186,13 +187,16 @@ staff_hex(char c)
 /*
  * The member holding the token whose SHA-256 is 'hash': 1 / 0 / -1 as
  * store_token_auth(), whose answers are kept while no staff or token row
- * changed (see the top of the file). Unknown tokens are not kept.
+ * changed (see the top of the file), and STAFF_TOKEN_KEEP_MS at most, for
+ * a change made outside the daemon (an sqlite3 shell). Unknown tokens
+ * are not kept.
  */
 static int
 staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
     char *err, size_t errlen)
 {
 	uint64_t gen = store_staff_generation();
+	int64_t now = msg_now_ms();
 	struct staff_token_seen *t;
 	int rc;
 
@@ -203,7 +207,8 @@ staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
 	/* the first byte of a SHA-256: evenly spread */
 	t = &s->tokens[(staff_hex(hash[0]) << 4 | staff_hex(hash[1])) %
 	    STAFF_TOKEN_SLOTS];
-	if (strcmp(t->hash, hash) == 0) {
+	if (strcmp(t->hash, hash) == 0 &&
+	    now - t->seen_at < STAFF_TOKEN_KEEP_MS) {
 		memset(a, 0, sizeof(*a));
 		a->staff_id = t->staff_id;
 		strlcpy(a->role, t->role, sizeof(a->role));
@@ -211,6 +216,7 @@ staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
 	}
 	if ((rc = store_token_auth(s->deps.st, hash, a, err, errlen)) == 1) {
 		strlcpy(t->hash, hash, sizeof(t->hash));
+		t->seen_at = now;
 		t->staff_id = a->staff_id;
 		strlcpy(t->role, a->role, sizeof(t->role));
 	}

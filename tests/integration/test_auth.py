@@ -335,6 +335,20 @@ def test_a_token_in_use_follows_role_and_disable(daemon):
     assert daemon.api("GET", "/api/v1/me").status == 200
 
 
+def test_a_token_revoked_outside_the_daemon_stops_working(daemon):
+    # a token's kept answer is read again after a second at most, so a
+    # change made with sqlite3 while the daemon runs shows too
+    tid, tok = new_token(daemon)
+    assert daemon.api("GET", "/api/v1/me", token=tok).status == 200
+    c = sqlite3.connect(str(daemon.db_path), timeout=scaled(5))
+    c.execute("UPDATE api_tokens SET revoked_at = 1 WHERE id = ?", (tid,))
+    c.commit()
+    c.close()
+    wait_for(lambda: daemon.api("GET", "/api/v1/me", token=tok).status
+             == 401, timeout=scaled(10), what="the revoked token's 401")
+    assert daemon.api("GET", "/api/v1/me").status == 200
+
+
 def test_token_file_install_upgrades_without_a_step(make_daemon):
     # an install that keeps its token in var/api.token (no api_token)
     d = make_daemon({"http": {"api_token": None}})
