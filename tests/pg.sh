@@ -49,6 +49,7 @@ bindir() {
 	echo /usr/lib/postgresql/15/bin
 }
 BIN=$(bindir)
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 
 check() {
 	for p in initdb pg_ctl postgres psql; do
@@ -161,7 +162,7 @@ EOF
 			while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do
 				sleep 1
 			done
-			WATCHDOG_SELF=$$ exec "$0" stop "$2"' "$0" "$owner" "$d" \
+			WATCHDOG_SELF=$$ exec "$0" stop "$2"' "$SELF" "$owner" "$d" \
 		    </dev/null >/dev/null 2>&1 &
 		echo $! >"$d/watchdog.pid"
 	fi
