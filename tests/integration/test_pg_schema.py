@@ -49,7 +49,7 @@ TYPES = {
 
 # What exists on one side only, on purpose.
 FTS_REASON = ("full-text search: SQLite's FTS5 table conversation_fts (with "
-              "its shadow tables and the four triggers that feed it) is, on "
+              "its shadow tables and the triggers that feed it) is, on "
               "PostgreSQL, the GIN index conversation_fts over "
               "to_tsvector('od_search', body) of conversation messages, "
               "which needs no triggers")
