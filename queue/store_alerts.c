@@ -169,8 +169,11 @@ static const char alert_sql_cursor[] =
     " WHERE id = ?1";
 /*
  * By state and channel in the order of messages_alert (no sort, however
- * many messages), then the queued ones held for later per channel (the
- * range of messages_alert_due): they are taken out of 'pending'.
+ * many messages), then the queued ones held for later per channel (a
+ * range of messages_alert: alert, 'queued', channel, next_attempt_at):
+ * they are taken out of 'pending'. Both read the index only, never a
+ * message's row (009_alert_counts.sql; check_store_alerts.c checks the
+ * plan).
  */
 static const char alert_sql_counts[] =
     "SELECT channel, CASE WHEN status IN ('queued', 'sending') THEN"

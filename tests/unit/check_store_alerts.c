@@ -4,7 +4,7 @@
  * they fix (audience bound, start and finish times), the audience walk
  * (lists, channels, opt-outs, bouncing, unconfirmed, tags, fields, ZIP
  * prefix, follow-ups, bounded ranges, resuming at a cursor), the reach
- * counts and the per-channel message counts.
+ * counts and the per-channel message counts (read from an index only).
  *
  * Every test opens a fresh store in its own directory, as check_members.c
  * does; members, lists and subscriptions are written with plain SQL so the
@@ -473,6 +473,65 @@ START_TEST(test_counts_and_backlog)
 }
 END_TEST
 
+/*
+ * The statement of store_alert_counts(), found among the store's cached
+ * statements by its text (it stays private to store_alerts.c).
+ */
+static const char *
+a_counts_sql(void)
+{
+	sqlite3_stmt *s = NULL;
+	const char *sql;
+
+	while ((s = sqlite3_next_stmt(store_db(a_st), s)) != NULL)
+		if ((sql = sqlite3_sql(s)) != NULL &&
+		    strstr(sql, "'deferred'") != NULL)
+			return sql;
+	ck_abort_msg("store_alert_counts' statement is not cached");
+	return NULL;
+}
+
+/*
+ * An alert's counts read messages_alert only, never a message's row: at a
+ * million held messages a row read per message blocked the event loop
+ * for seconds (009_alert_counts.sql). Every step of the plan that touches
+ * messages must be a covering index search.
+ */
+START_TEST(test_counts_index_only)
+{
+	char *explain;
+	sqlite3_stmt *s;
+	json_t *c;
+	int steps = 0;
+
+	a_exec("INSERT INTO messages (direction, channel, to_addr, body,"
+	       " status, next_attempt_at, alert_id, created_at, updated_at)"
+	       " VALUES ('out', 'sms', '+1', 'x', 'queued', 500, 3, 0, 0),"
+	       " ('out', 'email', 'a@b.org', 'x', 'queued', 500, 3, 0, 0)");
+	c = store_alert_counts(a_st, 3, 100, a_err, sizeof(a_err));
+	ck_assert_ptr_nonnull(c);
+	json_decref(c);
+	explain = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", a_counts_sql());
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(store_db(a_st), explain, -1, &s, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+
+		if (d == NULL || strstr(d, "messages") == NULL)
+			continue;
+		steps++;
+		ck_assert_msg(
+		    strstr(d, "USING COVERING INDEX messages_alert ") != NULL,
+		    "reads rows: %s", d);
+	}
+	sqlite3_finalize(s);
+	sqlite3_free(explain);
+	/* the counts by state and channel, the held sms, the held email */
+	ck_assert_int_eq(steps, 3);
+}
+END_TEST
+
 Suite *
 store_alerts_suite(void)
 {
@@ -488,6 +547,7 @@ store_alerts_suite(void)
 	tcase_add_test(tc, test_create_key_update_delete);
 	tcase_add_test(tc, test_transitions);
 	tcase_add_test(tc, test_counts_and_backlog);
+	tcase_add_test(tc, test_counts_index_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
