@@ -49,7 +49,7 @@
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
-#include "jsonpeek.h"
+#include "json_fast.h"
 #include "log.h"
 #include "smshttp.h"
 #include "xmalloc.h"
@@ -451,7 +451,7 @@ twilio_classify_ok(const char *sid, const struct httpc_response *resp,
 
 /*
  * The answer's "code" (0 unless a positive integer under a million) and
- * "sid" (into sid[], cut to sidlen - 1; "" when none). jsonpeek.c reads
+ * "sid" (into sid[], cut to sidlen - 1; "" when none). jpeek_object() reads
  * the usual answer without building it; whatever it is not sure of (or
  * a sid with escapes), jansson reads.
  */

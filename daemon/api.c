@@ -28,7 +28,7 @@
 #include "dispatch.h"
 #include "email_addr.h"
 #include "http.h"
-#include "json_flat.h"
+#include "json_fast.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
