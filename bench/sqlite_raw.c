@@ -131,6 +131,8 @@ main(int argc, char *argv[])
 		    argv[1]);
 		return 2;
 	}
+	/* as the daemon's store does: no memory statistics */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(argv[1], &db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		raw_die(db, argv[1]);

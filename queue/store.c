@@ -187,6 +187,21 @@ static void store_run_list(struct store *, struct store_cblist *, bool);
 static void store_cblist_add(struct store_cblist *, store_commit_fn *, void *);
 
 /*
+ * SQLite keeps memory statistics by default, taking a global mutex on
+ * every allocation; nothing here reads them (sqlite3_status()), and they
+ * cost about 3% of a durable enqueue's instructions. sqlite3_config() is
+ * only allowed before SQLite initialises itself, hence once, before the
+ * first open; a later call would fail harmlessly with SQLITE_MISUSE.
+ */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void
+store_sqlite_config(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/*
  * Opens the store at 'path'. The order matters: the lock comes first so a
  * second daemon never touches a database that another one is writing, and
  * WAL must be in place before the migrations write anything.
@@ -206,6 +221,7 @@ store_open(const char *path, char *err, size_t errlen)
 
 	if (store_lock(st, err, errlen) == -1)
 		goto fail;
+	(void)pthread_once(&sqlite_config_once, store_sqlite_config);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
 		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
