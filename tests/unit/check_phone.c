@@ -196,29 +196,28 @@ START_TEST(test_phone_stored_nanp)
 	char in[32], out[PHONE_E164_MAX], out2[PHONE_E164_MAX], err[256];
 	int npa, i, j, r;
 
-	for (npa = 200; npa <= 999; npa++)
-		for (i = 0; i < 6; i++)
-			for (j = 0; j < 3; j++) {
-				snprintf(in, sizeof(in), "+1%03d%03d%04d", npa,
-				    nxx[i], line[j]);
-				r = (npa + i + j) % 3;
-				ck_assert_int_eq(
-				    phone_normalize_as(in,
-					&(struct phone_rules){.region =
-								  regions[r],
-					    .accept = PHONE_STORED},
-					out, sizeof(out), err, sizeof(err)),
-				    0);
-				ck_assert_str_eq(out, in);
-				ck_assert_msg(phone_normalize_as(in,
-						  &(struct phone_rules){
-						      .region = regions[r],
-						      .accept = PHONE_POSSIBLE},
-						  out2, sizeof(out2), err,
-						  sizeof(err)) == 0,
-				    "%s: %s", in, err);
-				ck_assert_str_eq(out2, in);
-			}
+	/* every area code, each with the next exchange/line pair in turn:
+	 * every pair over every code would be 14,400 libphonenumber parses,
+	 * seconds under valgrind or on a loaded machine */
+	for (npa = 200; npa <= 999; npa++) {
+		i = npa % 6;
+		j = (npa / 6) % 3;
+		snprintf(in, sizeof(in), "+1%03d%03d%04d", npa, nxx[i],
+		    line[j]);
+		r = (npa + i + j) % 3;
+		ck_assert_int_eq(phone_normalize_as(in,
+				     &(struct phone_rules){.region = regions[r],
+					 .accept = PHONE_STORED},
+				     out, sizeof(out), err, sizeof(err)),
+		    0);
+		ck_assert_str_eq(out, in);
+		ck_assert_msg(phone_normalize_as(in,
+				  &(struct phone_rules){.region = regions[r],
+				      .accept = PHONE_POSSIBLE},
+				  out2, sizeof(out2), err, sizeof(err)) == 0,
+		    "%s: %s", in, err);
+		ck_assert_str_eq(out2, in);
+	}
 	/* Not the shape (spaces): parsed as before. */
 	ck_assert_int_eq(
 	    phone_normalize_as("+1 415 555 0100",
