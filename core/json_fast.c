@@ -277,7 +277,7 @@ jf_value(struct jf_walk *w)
 static int
 jf_parse(struct jf_doc *d, const char *buf, size_t len)
 {
-	struct jf_walk w = {d, 0, 0, 0};
+	struct jf_walk w;
 	jsmn_parser p;
 
 	d->buf = buf;
@@ -291,6 +291,7 @@ jf_parse(struct jf_doc *d, const char *buf, size_t len)
 	if (d->ntok < 1 ||
 	    (d->tok[0].type != JSMN_OBJECT && d->tok[0].type != JSMN_ARRAY))
 		return -1;
+	w = (struct jf_walk){.d = d};
 	if (jf_value(&w) == -1 || w.next != d->ntok || jf_ws(d, w.pos) != len)
 		return -1;
 	return 0;
