@@ -606,7 +606,8 @@ START_TEST(test_twilio_classify_accepted)
 END_TEST
 
 /* ---------------------------------------------------------------- */
-/* jsonpeek: the scanner twilio_classify reads the answer with */
+/* jpeek_object() (core/json_fast.c): what twilio_classify reads the
+ * answer with */
 
 /* jpeek_object() on s; when it answers (0), jansson must accept s and
  * agree on "code" (integer) and "sid" (string). Returns its answer. */
@@ -622,7 +623,7 @@ tw_peek_agrees(const char *s, size_t len)
 	j = json_loadb(s, len, 0, NULL);
 	if (rc == 0) {
 		ck_assert_msg(j != NULL,
-		    "jansson refuses what jsonpeek took: %s", s);
+		    "jansson refuses what jpeek_object took: %s", s);
 		code = json_object_get(j, "code");
 		sid = json_object_get(j, "sid");
 		ck_assert_int_eq(f[0].found, json_is_integer(code));
@@ -641,7 +642,7 @@ tw_peek_agrees(const char *s, size_t len)
 
 START_TEST(test_twilio_jsonpeek_agrees_with_jansson)
 {
-	/* 0: jsonpeek reads it; -1: left to jansson (which may refuse) */
+	/* 0: jpeek_object reads it; -1: left to jansson (which may refuse) */
 	static const struct {
 		const char *s;
 		int want;
@@ -752,7 +753,7 @@ START_TEST(test_twilio_jsonpeek_agrees_with_jansson)
 }
 END_TEST
 
-/* A 201 whose sid jsonpeek leaves to jansson, or that is too long. */
+/* A 201 whose sid jpeek_object leaves to jansson, or that is too long. */
 START_TEST(test_twilio_classify_unusual_sid)
 {
 	struct httpc_response resp;
