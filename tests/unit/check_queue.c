@@ -1432,7 +1432,12 @@ END_TEST
 
 /* --- suppression --- */
 
-START_TEST(test_queue_suppression)
+/*
+ * Members 1 (SMS opted out), 2 (email bouncing), 3 (email opted out) of
+ * the suppression checks.
+ */
+static void
+q_seed_suppressed(void)
 {
 	q_db_exec("INSERT INTO members (id, phone, email, created_at,"
 		  " updated_at) VALUES (1, '+15551230001', 'ann@example.org',"
@@ -1445,6 +1450,11 @@ START_TEST(test_queue_suppression)
 		  " updated_at) VALUES (3, '+15551230003', 'cy@example.org',"
 		  " 0, 0);"
 		  "INSERT INTO email_optout VALUES (3, 0, 'web');");
+}
+
+START_TEST(test_queue_suppression)
+{
+	q_seed_suppressed();
 	ck_assert_int_eq(queue_is_suppressed(q_st, CHANNEL_SMS, "+15551230001",
 			     q_err, sizeof(q_err)),
 	    1);
@@ -2084,18 +2094,8 @@ START_TEST(test_queue_suppressed_batch)
 	    "CY@example.org", "nobody@example.org", NULL};
 	int i;
 
-	q_db_exec("INSERT INTO members (id, phone, email, created_at,"
-		  " updated_at) VALUES (1, '+15551230001', 'ann@example.org',"
-		  " 0, 0);"
-		  "INSERT INTO sms_optout VALUES (1, 0, 'keyword');"
-		  "INSERT INTO members (id, phone, email, bouncing, created_at,"
-		  " updated_at) VALUES (2, '+15551230002', 'bob@example.org',"
-		  " 1, 0, 0);"
-		  "INSERT INTO members (id, phone, email, created_at,"
-		  " updated_at) VALUES (3, '+15551230003', 'cy@example.org',"
-		  " 0, 0);"
-		  "INSERT INTO email_optout VALUES (3, 0, 'web');"
-		  "INSERT INTO members (id, phone, created_at, updated_at)"
+	q_seed_suppressed();
+	q_db_exec("INSERT INTO members (id, phone, created_at, updated_at)"
 		  " VALUES (4, '+15551230090', 0, 0);"
 		  "INSERT INTO sms_optout VALUES (4, 0, 'keyword');");
 	for (i = 0; i < 100; i++) {
