@@ -34,6 +34,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +80,21 @@ def _kill_leftovers():
 def scaled(seconds):
     """A timeout in seconds, scaled for valgrind/sanitizer runs."""
     return seconds * SCALE
+
+
+def run_clients(client, count, timeout=120):
+    """
+    Runs client(0) .. client(count - 1) on threads at once and waits for
+    them all; fails the test if one is still running after timeout
+    (scaled) seconds.
+    """
+    threads = [threading.Thread(target=client, args=(n,), daemon=True)
+               for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(scaled(timeout))
+        assert not t.is_alive(), "a client hung"
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what=None):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import TOKEN, scaled, wait_for
+from conftest import TOKEN, run_clients, scaled, wait_for
 
 MSGS = "/api/v1/messages"
 
@@ -69,13 +69,7 @@ def burst(port, kill_at, on_reached):
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,), daemon=True)
-               for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(scaled(120))
-        assert not t.is_alive(), "a client hung"
+    run_clients(client, CLIENTS)
     return answered, statuses, unexpected
 
 

@@ -25,7 +25,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import scaled
+from conftest import run_clients, scaled
 from fakeprov import CREDENTIALS, OUR_NUMBER, fakeprov, sms_daemon  # noqa
 
 P = "twilio"
@@ -110,13 +110,7 @@ def burst(d, kill_at, on_reached):
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,), daemon=True)
-               for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(scaled(120))
-        assert not t.is_alive(), "a client hung"
+    run_clients(client, CLIENTS)
     return ok, statuses
 
 
