@@ -766,7 +766,12 @@ def test_optout_rate_pauses_the_alert(make_daemon, fakeprov):
     got = wait_alert(d, a["id"], "paused", timeout=30)
     assert got["pause_reason"].startswith("opt-out rate "), got
     assert "is over [alerts] max_optout_rate 3.0%" in got["pause_reason"]
-    assert got["caused"]["optouts"] == 20, got
+    assert got["caused"]["optouts"] == 20, (got, [tuple(r) for r in d.query(
+        "SELECT m.phone, x.status, x.created_at, o.opted_out_at "
+        "FROM messages x JOIN members m ON m.id = x.member_id "
+        "LEFT JOIN sms_optout o ON o.member_id = x.member_id "
+        "WHERE x.alert_id = ? AND m.phone IN (%s)"
+        % ",".join("?" * len(reached)), (a["id"], *reached))])
     wait_for(lambda: settled(d, a["id"]), 10)
     n = len(fakeprov.requests("twilio"))
     stays(lambda: len(fakeprov.requests("twilio")) == n, 1.5,
