@@ -48,6 +48,8 @@ struct alert_run {
 	int64_t counts_ttl; /* how long they serve: grows with their cost */
 	struct alert_guard last; /* the guard rails' last figures */
 	bool have_last;
+	int64_t last_at;  /* when 'last' was read */
+	int64_t last_ttl; /* how long it serves the API: grows with its cost */
 	int64_t count_after; /* the audience count's progress (alerts_count) */
 	int64_t count_sms;
 	int64_t count_email;

@@ -68,6 +68,15 @@ static void alerts_tick(evutil_socket_t, short, void *);
 static void alerts_arm(struct alerts *, unsigned);
 static void alerts_refresh(struct alerts *);
 static void alerts_step(struct alerts *, struct alert_run *, int64_t);
+
+/* Cheap figures are read fresh every time; dear ones (a large alert) serve
+ * for 50 times what they cost to read. */
+static int64_t
+alerts_cache_ttl(int64_t took_ms)
+{
+	return took_ms >= ALERTS_COUNTS_DEAR ? took_ms * 50 : 0;
+}
+
 static void alerts_run_free(struct alert_run *);
 static void alerts_announce(struct alerts *, int64_t, enum alert_status,
     int64_t);
@@ -397,6 +406,8 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 	took = msg_now_ms() - now;
 	r->last = g;
 	r->have_last = true;
+	r->last_at = now;
+	r->last_ttl = alerts_cache_ttl(took);
 	r->next_guard_at = now +
 	    (took * 50 > ALERTS_GUARD_EVERY ? took * 50 : ALERTS_GUARD_EVERY);
 	if (r->rate_at != 0 && now > r->rate_at)
@@ -1023,15 +1034,20 @@ alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g, char *err,
 		r->counts = c;
 		took = msg_now_ms() - now;
 		r->counts_at = now;
-		/* Cheap counts are read fresh every time; dear ones (a large
-		 * alert) serve for 50 times what they cost. */
-		r->counts_ttl = took >= ALERTS_COUNTS_DEAR ? took * 50 : 0;
+		r->counts_ttl = alerts_cache_ttl(took);
 	}
-	if (!r->have_last) {
+	/* The guard rails' figures as shown: a paused alert's are no longer
+	 * read by alerts_guard(), yet its members keep opting out. */
+	if (!r->have_last || now - r->last_at >= r->last_ttl) {
+		int64_t t0 = msg_now_ms();
+
 		if (store_alert_guard(a->deps.st, id, &r->last, err, errlen) ==
 		    -1)
 			return NULL;
+		took = msg_now_ms() - t0;
 		r->have_last = true;
+		r->last_at = now;
+		r->last_ttl = alerts_cache_ttl(took);
 	}
 	*g = r->last;
 	return json_deep_copy(r->counts);

@@ -780,6 +780,11 @@ def test_optout_rate_pauses_the_alert(make_daemon, fakeprov):
     assert sent < len(people)
     counts = alert(d, a["id"])["counts"]["sms"]
     assert counts.get("pending", 0) == 0, counts
+    # A paused alert's guard rails are no longer checked, but what it
+    # shows must still count the members who opt out after the pause.
+    later = [to for to, _ in tw_sent(fakeprov)][20]
+    inbound(fakeprov, later, "STOP")
+    assert alert(d, a["id"])["caused"]["optouts"] == 21
 
 
 def test_failure_rate_pauses_the_alert(make_daemon, fakeprov):
