@@ -54,6 +54,17 @@
  * Notifications. LISTEN is a query like any other; NOTIFY messages arrive
  * with the answers and are taken with PQnotifies() after each read.
  *
+ * Simple queries (PG_SIMPLE). A migration file holds many statements,
+ * PL/pgSQL bodies among them; only the server parses them all correctly,
+ * through the simple-query protocol, which pipeline mode forbids. So a
+ * PG_SIMPLE query at the head of the waiting queue holds the queue until
+ * nothing is in flight (and libpq has taken the last Sync's answer, or
+ * PQexitPipelineMode() refuses), then goes out alone out of pipeline mode;
+ * pipeline mode is entered again when its answer is complete, before its
+ * callback runs. Its multi-statement answer is folded like any other:
+ * the first error wins, else the last result. Rare by design (start-up),
+ * so the lost round trips do not matter.
+ *
  * Ownership: struct pg owns the PGconn, its events, the queued queries and
  * their copies of SQL and parameters. Answers are borrowed by callbacks.
  */
@@ -134,6 +145,7 @@ struct pg {
 	struct pg_listener *listeners;
 	size_t nlisteners;
 	bool closing;
+	bool simple; /* out of pipeline mode: a PG_SIMPLE query in flight */
 };
 
 static void pg_on_socket(evutil_socket_t fd, short what, void *arg);
@@ -299,6 +311,10 @@ pg_send(struct pg *pg, const struct pg_query *q, char *err, size_t errlen)
 	if (q->sql == NULL || q->nparams < 0 ||
 	    (q->nparams > 0 && q->values == NULL)) {
 		snprintf(err, errlen, "malformed query (no SQL or parameters)");
+		return -1;
+	}
+	if ((q->flags & PG_SIMPLE) && q->nparams > 0) {
+		snprintf(err, errlen, "a PG_SIMPLE query takes no parameters");
 		return -1;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -594,6 +610,7 @@ pg_lost(struct pg *pg, const char *why)
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
+	pg->simple = false;
 	event_del(pg->ev_timer);
 	pg->state = PG_DOWN;
 	while ((r = TAILQ_FIRST(&pg->in_flight)) != NULL) {
@@ -631,6 +648,22 @@ pg_lost(struct pg *pg, const char *why)
 /* ---- connected --------------------------------------------------------------
  */
 
+/*
+ * Sends r, a PG_SIMPLE query, alone out of pipeline mode once nothing is
+ * in flight. 1 sent, 0 not yet (a kick after the next answers retries),
+ * -1 the send failed.
+ */
+static int
+pg_send_simple(struct pg *pg, struct pg_req *r)
+{
+	if (!TAILQ_EMPTY(&pg->in_flight) ||
+	    (PQpipelineStatus(pg->conn) != PQ_PIPELINE_OFF &&
+		PQexitPipelineMode(pg->conn) != 1))
+		return 0;
+	pg->simple = true;
+	return PQsendQuery(pg->conn, r->sql) == 1 ? 1 : -1;
+}
+
 static void
 pg_on_kick(evutil_socket_t fd, short what, void *arg)
 {
@@ -638,15 +671,22 @@ pg_on_kick(evutil_socket_t fd, short what, void *arg)
 	struct pg_req *r;
 	char why[PG_ERR_MAX];
 	bool ok;
+	int rc;
 
 	(void)fd;
 	(void)what;
 	if (pg->state != PG_UP)
 		return;
-	while ((r = TAILQ_FIRST(&pg->waiting)) != NULL) {
-		ok = PQsendQueryParams(pg->conn, r->sql, r->nparams, NULL,
-			 (const char *const *)r->values, NULL, NULL, 0) == 1 &&
-		    PQpipelineSync(pg->conn) == 1;
+	while (!pg->simple && (r = TAILQ_FIRST(&pg->waiting)) != NULL) {
+		if (r->flags & PG_SIMPLE) {
+			if ((rc = pg_send_simple(pg, r)) == 0)
+				break;
+			ok = rc == 1;
+		} else
+			ok = PQsendQueryParams(pg->conn, r->sql, r->nparams,
+				 NULL, (const char *const *)r->values, NULL,
+				 NULL, 0) == 1 &&
+			    PQpipelineSync(pg->conn) == 1;
 		/* Even a failed send may have put part of it on the wire:
 		 * in flight, so pg_lost() treats it as maybe run. */
 		TAILQ_REMOVE(&pg->waiting, r, entry);
@@ -664,6 +704,20 @@ pg_on_kick(evutil_socket_t fd, short what, void *arg)
 		pg_oneline(PQerrorMessage(pg->conn), why, sizeof(why));
 		pg_lost(pg, why);
 	}
+}
+
+/*
+ * A PG_SIMPLE query's answer is complete: back to pipeline mode, and the
+ * queries that waited behind it go out on the next kick. 0 / -1.
+ */
+static int
+pg_simple_done(struct pg *pg)
+{
+	if (PQenterPipelineMode(pg->conn) != 1)
+		return -1;
+	pg->simple = false;
+	event_active(pg->ev_kick, EV_TIMEOUT, 1);
+	return 0;
 }
 
 /*
@@ -688,6 +742,11 @@ pg_results(struct pg *pg)
 				return -1;
 			TAILQ_REMOVE(&pg->in_flight, head, entry);
 			pg->nin_flight--;
+			if (pg->simple && pg_simple_done(pg) == -1) {
+				TAILQ_INSERT_HEAD(&pg->in_flight, head, entry);
+				pg->nin_flight++;
+				return -1;
+			}
 			pg_req_result(head);
 			continue;
 		}
@@ -748,7 +807,11 @@ pg_io(struct pg *pg, short what)
 	if (pg_flush(pg) == -1 || PQstatus(pg->conn) == CONNECTION_BAD) {
 		pg_oneline(PQerrorMessage(pg->conn), why, sizeof(why));
 		pg_lost(pg, why);
+		return;
 	}
+	/* A PG_SIMPLE query waits for the pipeline to drain: retry. */
+	if (TAILQ_EMPTY(&pg->in_flight) && !TAILQ_EMPTY(&pg->waiting))
+		event_active(pg->ev_kick, EV_TIMEOUT, 1);
 }
 
 static void

@@ -74,12 +74,26 @@ struct pg_answer {
 typedef void pg_done_fn(void *arg, const struct pg_answer *a);
 
 #define PG_IDEMPOTENT 0x01u /* resent after a reconnection */
+/*
+ * PG_SIMPLE: sql is sent with the simple-query protocol (PQsendQuery), so
+ * it may hold several statements separated by semicolons, split by the
+ * server itself (PL/pgSQL $$ bodies, strings, comments: all as psql -c
+ * would). No parameters. Pipeline mode forbids it, so the driver waits
+ * until every query sent before it is answered, leaves pipeline mode,
+ * sends it alone, and enters pipeline mode again once it is answered: the
+ * queries after it wait for its answer, order is kept. Costs a round trip
+ * of its own: meant for migrations (queue/pg_migrate.c), not the hot path.
+ * Its answer is the first error, or else the last statement's result. It
+ * runs inside the transaction a pipelined "BEGIN" opened, if any; without
+ * one, the server runs its statements as one implicit transaction.
+ */
+#define PG_SIMPLE 0x02u
 
 struct pg_query {
 	const char *sql; /* one statement, $1..$n parameters */
 	int nparams;
 	const char *const *values; /* text format; NULL = SQL NULL */
-	unsigned flags;		   /* PG_IDEMPOTENT */
+	unsigned flags;		   /* PG_IDEMPOTENT, PG_SIMPLE */
 	pg_done_fn *done;	   /* may be NULL: the answer is dropped */
 	void *arg;
 };

@@ -161,6 +161,7 @@ static int store_migrate(struct store *, char *, size_t);
 static int store_migrate_one(struct store *, const struct store_migration *,
     char *, size_t);
 static int store_user_version(struct store *, int *, char *, size_t);
+static int store_bump_schema_version(struct store *);
 static size_t store_hash(const void *);
 static struct store_slot *store_slot_find(struct store_slot *, size_t,
     const char *);
@@ -380,6 +381,7 @@ store_migrate_one(struct store *st, const struct store_migration *m, char *err,
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 		SQLITE_OK ||
 	    sqlite3_exec(st->db, m->sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    store_bump_schema_version(st) == -1 ||
 	    sqlite3_exec(st->db, setver, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "database %s: migration %s failed: %s",
@@ -389,6 +391,36 @@ store_migrate_one(struct store *st, const struct store_migration *m, char *err,
 			    NULL);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Adds one to PRAGMA schema_version inside the migration's transaction. A
+ * migration may edit a table's stored CREATE text directly (010, under
+ * writable_schema); SQLite's procedure for that
+ * (sqlite.org/lang_altertable.html#otheralter) requires this bump, which
+ * makes every connection, this one included, parse the schema again.
+ * After an ordinary migration it only costs that parse. On failure the
+ * reason is in sqlite3_errmsg().
+ */
+static int
+store_bump_schema_version(struct store *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	char sql[64];
+	int version;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA schema_version", -1, &stmt,
+		NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	snprintf(sql, sizeof(sql), "PRAGMA schema_version = %d", version + 1);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
 	return 0;
 }
 

@@ -88,15 +88,46 @@ def norm_expr(e):
     One spelling for a predicate or CHECK expression of either database:
     PostgreSQL's "x = ANY (ARRAY['a'::text, 'b'::text])" and SQLite's
     "x IN ('a', 'b')" both become "xin'a','b'"; casts, parentheses, spaces
-    and case do not count.
+    and case do not count. A test of one column against a set of string
+    constants, as an IN list or as a chain of "x = 'a' OR x = 'b'" (the
+    form of SQLite's messages.status CHECK since 010_status_check.sql),
+    becomes "x in {'a','b'}" with the values sorted: the same set compares
+    equal in either form and order, a different set does not.
     """
     if e is None:
         return None
     e = re.sub(r"::[a-z]+( [a-z]+)?(\[\])?", "", e)
     e = re.sub(r"=\s*ANY\s*\(\s*ARRAY\s*\[(.*?)\]\s*\)", r" IN (\1)", e,
                flags=re.S)
+    vs = value_set(e)
+    if vs is not None:
+        return vs
     e = re.sub(r"[\s()]", "", e)
     return e.lower()
+
+
+def value_set(e):
+    """
+    "x in {'a','b'}" for "x IN ('a', 'b')" or "x = 'a' OR x = 'b'" (two
+    or more terms, one column x, parentheses anywhere); None for anything
+    else. The values keep their case: 'a' and 'A' are different states.
+    """
+    flat = re.sub(r"[()]", " ", e).strip()
+    m = re.fullmatch(r"(\w+)\s+IN\s+(.*)", flat, re.S | re.I)
+    if m:
+        col = m.group(1)
+        vals = [v.strip() for v in m.group(2).split(",")]
+    else:
+        terms = [re.fullmatch(r"\s*(\w+)\s*=\s*('[^']*')\s*", t)
+                 for t in re.split(r"\s+OR\s+", flat, flags=re.I)]
+        if len(terms) < 2 or not all(terms) or \
+                len({t.group(1).lower() for t in terms}) != 1:
+            return None
+        col = terms[0].group(1)
+        vals = [t.group(2) for t in terms]
+    if not all(re.fullmatch(r"'[^']*'", v) for v in vals):
+        return None
+    return "%s in {%s}" % (col.lower(), ",".join(sorted(vals)))
 
 
 def norm_default(d):
@@ -454,8 +485,10 @@ def test_compare_catches_drift(pgcluster, catalogs):  # noqa: F811
     """
     The comparison is not blind: a database with one extra column, a
     changed default, a missing index, an index on other columns, a dropped
-    NOT NULL, a changed CHECK and a foreign key without its ON DELETE each
-    yield a difference that names it.
+    NOT NULL, a changed CHECK, a messages.status CHECK that lost one state
+    (SQLite spells that set as an OR chain, PostgreSQL as an IN list) and a
+    foreign key without its ON DELETE each yield a difference that names
+    it.
     """
     lite, _ = catalogs
     url = pgcluster.create_db("schema_drift")
@@ -469,6 +502,10 @@ def test_compare_catches_drift(pgcluster, catalogs):  # noqa: F811
         ALTER TABLE lists ALTER COLUMN name DROP NOT NULL;
         ALTER TABLE staff DROP CONSTRAINT staff_role_check;
         ALTER TABLE staff ADD CHECK (role IN ('admin'));
+        ALTER TABLE messages DROP CONSTRAINT messages_status_check;
+        ALTER TABLE messages ADD CHECK (status IN ('queued', 'sending',
+            'sent', 'delivered', 'undelivered', 'failed', 'expired',
+            'cancelled', 'suppressed'));
         ALTER TABLE sms_optout DROP CONSTRAINT sms_optout_member_id_fkey;
         ALTER TABLE sms_optout ADD FOREIGN KEY (member_id)
             REFERENCES members(id);
@@ -481,6 +518,26 @@ def test_compare_catches_drift(pgcluster, catalogs):  # noqa: F811
                    "index messages_member: SQLite",
                    "column lists.name: NOT NULL in SQLite only",
                    "table staff: checks",
+                   "table messages: checks",
                    "table sms_optout: fks",
                    "trigger audit_no_delete: in SQLite only"):
         assert needle in diffs, "%r not reported in:\n%s" % (needle, diffs)
+
+
+def test_norm_expr_value_sets():
+    """
+    An IN list and an OR chain of the same set of states normalize alike,
+    in any order and with PostgreSQL's casts; one state more or less, a
+    second column, a different case or an AND does not.
+    """
+    sqlite_in = "status IN ('queued', 'sending',\n\t    'sent')"
+    sqlite_or = "status = 'sent' OR (status = 'queued')\n OR status = 'sending'"
+    pg = ("(status = ANY (ARRAY['sending'::text, 'queued'::text, "
+          "'sent'::text]))")
+    assert norm_expr(sqlite_in) == norm_expr(sqlite_or) == norm_expr(pg)
+    for other in ("status = 'queued' OR status = 'sending'",
+                  "status IN ('queued', 'sending', 'sent', 'failed')",
+                  "status = 'queued' OR status = 'sending' OR state = 'sent'",
+                  "status = 'queued' OR status = 'sending' OR status = 'Sent'",
+                  "status = 'queued' AND status = 'sending' OR status = 'sent'"):
+        assert norm_expr(other) != norm_expr(sqlite_or), other

@@ -23,6 +23,7 @@ main(void)
 	sr = srunner_create(config_suite());
 	srunner_add_suite(sr, mime_suite());
 	srunner_add_suite(sr, queue_suite());
+	srunner_add_suite(sr, schema_suite());
 	srunner_add_suite(sr, ratelimit_suite());
 	srunner_add_suite(sr, smstext_suite());
 	srunner_add_suite(sr, kannel_suite());
@@ -49,6 +50,7 @@ main(void)
 	srunner_add_suite(sr, template_suite());
 	srunner_add_suite(sr, json_flat_suite());
 	srunner_add_suite(sr, pg_suite());
+	srunner_add_suite(sr, pg_migrate_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1,13 +1,14 @@
 /*
  * check_pg.c - unit tests of the non-blocking PostgreSQL driver
- * (queue/pg.c) against a throwaway cluster (tests/pg.sh: initdb in a temp
- * dir, a Unix socket only, removed at the end and by a watchdog if this
- * process dies): connecting, 1,000 inserts pipelined in one transaction,
- * an error in the middle of a pipeline answered to its own query while
- * the others are answered, reconnection after pg_ctl restart with its
- * LISTEN re-issued, queries lost in flight (failed, or resent when
- * idempotent), LISTEN/NOTIFY, a loop that keeps running while a query
- * sleeps on the server, and what happens without a server at all.
+ * (queue/pg.c) against a throwaway cluster (check_pgcluster.c:
+ * tests/pg.sh, initdb in a temp dir, a Unix socket only, removed at the
+ * end and by a watchdog if this process dies): connecting, 1,000
+ * inserts pipelined in one transaction, an error in the middle of a
+ * pipeline answered to its own query while the others are answered, several
+ * statements in one PG_SIMPLE query between pipelined ones, reconnection after
+ * pg_ctl restart with its LISTEN re-issued, queries lost in flight (failed, or
+ * resent when idempotent), LISTEN/NOTIFY, a loop that keeps running while a
+ * query sleeps on the server, and what happens without a server at all.
  *
  * The cluster tests are skipped, with the reason printed, when
  * PostgreSQL's server binaries are missing (pg.sh check); without libpq
@@ -51,6 +52,7 @@ pg_suite(void)
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "check_pgcluster.h"
 #include "pg.h"
 
 #define T_MAX_ANSWERS 1100
@@ -58,59 +60,17 @@ pg_suite(void)
 
 static char pg_url[512]; /* "" = no cluster: the cluster tests skip */
 
-static const char *
-pg_script(void)
-{
-	static char path[1024];
-	const char *src = getenv("OD_SRCDIR");
-
-	snprintf(path, sizeof(path), "%s/tests/pg.sh",
-	    src != NULL && *src != '\0' ? src : OD_SRCDIR);
-	return path;
-}
-
 /* Unchecked fixture (runs once, in the runner's process). */
 static void
 cluster_start(void)
 {
-	char cmd[2048];
-	FILE *f;
-	size_t n;
-	int rc;
-
-	snprintf(cmd, sizeof(cmd), "'%s' check", pg_script());
-	if ((rc = system(cmd)) != 0) {
-		fprintf(stderr,
-		    "check_pg: PostgreSQL tests skipped: "
-		    "tests/pg.sh check failed (see above)\n");
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "'%s' start %ld", pg_script(),
-	    (long)getpid());
-	if ((f = popen(cmd, "r")) == NULL ||
-	    fgets(pg_url, sizeof(pg_url), f) == NULL) {
-		pg_url[0] = '\0';
-		if (f != NULL)
-			pclose(f);
-		/* Binaries are there but the cluster would not start: fail. */
-		ck_abort_msg("tests/pg.sh start failed");
-		return;
-	}
-	pclose(f);
-	n = strcspn(pg_url, "\n");
-	pg_url[n] = '\0';
+	ckpg_start("check_pg", pg_url, sizeof(pg_url));
 }
 
 static void
 cluster_stop(void)
 {
-	char cmd[2048];
-
-	if (pg_url[0] == '\0')
-		return;
-	snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", pg_script(), pg_url);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_pg: %s failed\n", cmd);
+	ckpg_stop("check_pg", pg_url);
 }
 
 #define NEED_CLUSTER()                 \
@@ -477,6 +437,70 @@ START_TEST(test_error_mid_pipeline)
 }
 END_TEST
 
+/*
+ * PG_SIMPLE: several statements in one text, split by the server ($$
+ * bodies, strings and comments holding semicolons), answered in order
+ * with the pipelined queries around it; an error in the middle of one
+ * fails it whole (an implicit transaction); afterwards the connection is
+ * back in pipeline mode.
+ */
+START_TEST(test_simple_query)
+{
+	struct t_ctx *c;
+	struct pg_query q;
+	char err[256];
+	const char *one[1] = {"1"};
+
+	NEED_CLUSTER();
+	c = t_up();
+	t_send(c, c->pg, 1, "SELECT $1::int", "1", 0);
+	t_send(c, c->pg, 2,
+	    "CREATE TEMP TABLE t_simple (s text); -- a comment; with ';'\n"
+	    "CREATE FUNCTION pg_temp.t_f() RETURNS text LANGUAGE plpgsql AS\n"
+	    "$body$ BEGIN RETURN 'a;b'; END; $body$;\n"
+	    "/* a block comment; */ INSERT INTO t_simple\n"
+	    "    VALUES (pg_temp.t_f()), ('c;d');\n"
+	    "SELECT count(*) FROM t_simple",
+	    NULL, PG_SIMPLE);
+	t_send(c, c->pg, 3,
+	    "SELECT string_agg(s, '|' ORDER BY s) FROM t_simple", NULL, 0);
+	t_send(c, c->pg, 4,
+	    "INSERT INTO t_simple VALUES ('e'); SELECT 1 / 0;"
+	    "INSERT INTO t_simple VALUES ('f')",
+	    NULL, PG_SIMPLE);
+	t_send(c, c->pg, 5, "SELECT count(*) FROM t_simple", NULL, 0);
+	t_run_until(c, t_answered, 5, "five answers");
+	ck_assert_int_eq(c->answers[0].tag, 1);
+	ck_assert_str_eq(c->answers[0].value, "1");
+	ck_assert_int_eq(c->answers[1].tag, 2);
+	ck_assert_msg(c->answers[1].error[0] == '\0', "%s",
+	    c->answers[1].error);
+	ck_assert_str_eq(c->answers[1].value, "2"); /* the last result */
+	ck_assert_str_eq(c->answers[2].value, "a;b|c;d");
+	ck_assert_str_eq(c->answers[3].error, "division by zero");
+	ck_assert_str_eq(c->answers[3].sqlstate, "22012");
+	ck_assert_str_eq(c->answers[4].value, "2"); /* 'e' rolled back */
+
+	/* Pipelined again: the three went out before the first answer. */
+	c->nanswers = 0;
+	t_send(c, c->pg, 6, "SELECT 6", NULL, 0);
+	t_send(c, c->pg, 7, "SELECT 7", NULL, 0);
+	t_send(c, c->pg, 8, "SELECT 8", NULL, 0);
+	t_run_until(c, t_answered, 3, "three answers");
+	ck_assert_uint_eq(c->answers[0].in_flight, 2);
+	ck_assert_str_eq(c->answers[2].value, "8");
+
+	memset(&q, 0, sizeof(q));
+	q.sql = "SELECT $1";
+	q.nparams = 1;
+	q.values = one;
+	q.flags = PG_SIMPLE;
+	ck_assert_int_eq(pg_send(c->pg, &q, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "a PG_SIMPLE query takes no parameters");
+	t_fini(c);
+}
+END_TEST
+
 START_TEST(test_listen_notify)
 {
 	struct t_ctx *c;
@@ -502,7 +526,7 @@ END_TEST
 START_TEST(test_restart_reconnects)
 {
 	struct t_ctx *c;
-	char cmd[2048], err[256];
+	char err[256];
 	const struct t_answer *a;
 	struct pg_stats st;
 
@@ -513,8 +537,7 @@ START_TEST(test_restart_reconnects)
 	    pg_listen(c->pg, "od_test events", t_notify, c, err, sizeof(err)),
 	    0);
 	t_query(c, "SELECT 1");
-	snprintf(cmd, sizeof(cmd), "'%s' restart '%s'", pg_script(), pg_url);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(ckpg_restart(pg_url), 0);
 	/* The shutdown reaches us as EOF or a 57P01 on the socket. */
 	t_run_until(c, t_downs, 1, "the connection to drop");
 	t_run_until(c, t_ups, 2, "the reconnection");
@@ -678,6 +701,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_connect_and_query);
 	tcase_add_test(tc, test_pipeline_1000_one_transaction);
 	tcase_add_test(tc, test_error_mid_pipeline);
+	tcase_add_test(tc, test_simple_query);
 	tcase_add_test(tc, test_listen_notify);
 	tcase_add_test(tc, test_lost_in_flight);
 	tcase_add_test(tc, test_loop_never_blocks);

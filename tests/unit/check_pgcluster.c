@@ -1,0 +1,83 @@
+/*
+ * check_pgcluster.c - a throwaway PostgreSQL cluster for the unit suites
+ * (check_pgcluster.h), started and stopped by tests/pg.sh.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_pgcluster.h"
+
+static const char *
+ckpg_script(void)
+{
+	static char path[1024];
+	const char *src = getenv("OD_SRCDIR");
+
+	snprintf(path, sizeof(path), "%s/tests/pg.sh",
+	    src != NULL && *src != '\0' ? src : OD_SRCDIR);
+	return path;
+}
+
+void
+ckpg_start(const char *who, char *url, size_t urllen)
+{
+	char cmd[2048];
+	FILE *f;
+
+	url[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "'%s' check", ckpg_script());
+	if (system(cmd) != 0) {
+		fprintf(stderr,
+		    "%s: PostgreSQL tests skipped: "
+		    "tests/pg.sh check failed (see above)\n",
+		    who);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' start %ld", ckpg_script(),
+	    (long)getpid());
+	if ((f = popen(cmd, "r")) == NULL || fgets(url, urllen, f) == NULL) {
+		url[0] = '\0';
+		if (f != NULL)
+			pclose(f);
+		/* Binaries are there but the cluster would not start: fail. */
+		ck_abort_msg("%s: tests/pg.sh start failed", who);
+		return;
+	}
+	pclose(f);
+	url[strcspn(url, "\n")] = '\0';
+}
+
+void
+ckpg_stop(const char *who, const char *url)
+{
+	char cmd[2048];
+
+	if (url[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", ckpg_script(), url);
+	if (system(cmd) != 0)
+		fprintf(stderr, "%s: %s failed\n", who, cmd);
+}
+
+int
+ckpg_restart(const char *url)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "'%s' restart '%s'", ckpg_script(), url);
+	return system(cmd);
+}
+
+void
+ckpg_db_url(const char *url, const char *db, char *out, size_t outlen)
+{
+	const char *q = strchr(url, '?');
+
+	snprintf(out, outlen, "postgresql:///%s%s", db, q != NULL ? q : "");
+}

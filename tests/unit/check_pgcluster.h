@@ -1,0 +1,27 @@
+/*
+ * check_pgcluster.h - a throwaway PostgreSQL cluster for the unit suites
+ * that need a server (check_pg.c, check_pg_migrate.c, ...), through
+ * tests/pg.sh: initdb in a temp dir, a Unix socket only, removed by
+ * ckpg_stop() and by pg.sh's watchdog if the test runner dies first.
+ *
+ * Contract: ckpg_start() is meant for an unchecked fixture (it runs once,
+ * in the runner's process). When PostgreSQL's server binaries are missing
+ * it prints why, "<who>: PostgreSQL tests skipped", and leaves url empty:
+ * the suite's cluster tests then return at once (skipped). When the
+ * binaries are there but the cluster does not start, it fails the test.
+ */
+#ifndef OD_CHECK_PGCLUSTER_H
+#define OD_CHECK_PGCLUSTER_H
+
+#include <stddef.h>
+
+/* url: postgresql:///outreachd?host=DIR&user=outreachd, or "" (skip). */
+void ckpg_start(const char *who, char *url, size_t urllen);
+/* Stops the cluster of url and removes its directory; "" does nothing. */
+void ckpg_stop(const char *who, const char *url);
+/* pg_ctl restart of url's cluster (reconnection tests); system()'s status. */
+int ckpg_restart(const char *url);
+/* The URL of database db on url's cluster (db: a plain identifier). */
+void ckpg_db_url(const char *url, const char *db, char *out, size_t outlen);
+
+#endif
