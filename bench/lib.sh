@@ -291,8 +291,11 @@ measure_twilio() {
 		sms_note+="$tw_queued of $sms_count enqueued in ${dur}s; "
 	[[ $settled -eq $settled0 ]] ||
 		sms_note+="WARNING: $((settled - settled0)) sent before their not_before; "
-	t0=$(calc "$(now) > $nb ? $(now) : $nb" 6)
-	sleep "$(calc "$t0 - $(now) > 0 ? $t0 - $(now) : 0" 3)"
+	t1=$(now)
+	t0=$(calc "$t1 > $nb ? $t1 : $nb" 6)
+	# one reading of the clock: two could make the sleep "-0.001"
+	t1=$(now)
+	sleep "$(calc "$t0 > $t1 ? $t0 - $t1 : 0" 3)"
 	[[ -z ${on_drain_start:-} ]] || "$on_drain_start"
 	cpu0=$(daemon_cpu)
 	rss_drain_start=$(daemon_rss)
