@@ -85,6 +85,7 @@ struct smtp_item {
 	bool fed;	/* the message callback handed out the text */
 	bool body_sent; /* ... and was asked for more: all of it is out */
 	bool built;	/* text is there (else res is already final) */
+	bool judged;	/* accepted mid-session, res final (smtp_job.early) */
 	smtp_message_t m;
 	smtp_recipient_t r;
 	struct send_result res;
@@ -116,7 +117,23 @@ struct smtp_job {
 	int64_t duration_ms;
 	unsigned accepted, transient, permanent;
 	char first_reply[200]; /* first non-2xx reply, for the warning */
+	/* worker side: accepted mid-session, not yet handed to the loop */
+	struct smtp_item_list early;
+	unsigned nearly;
 };
+
+/*
+ * Accepted items a worker hands to the loop before its session ends
+ * (workq_post), so their in-flight slots free up while the session goes
+ * on; the loop calls each done and frees them (smtp_post_done).
+ */
+struct smtp_post {
+	struct smtp *s;
+	struct smtp_item_list items;
+};
+
+/* Accepted items are handed to the loop in groups of this many. */
+#define SMTP_POST_EVERY 16
 
 struct smtp {
 	struct adapter *ad;
@@ -172,6 +189,10 @@ extern __thread struct smtp_job *smtp_cur_job;
  * thread; every item's res is final when it returns.
  */
 void smtp_job_run(void *arg);
+
+/* workq done of a struct smtp_post (loop thread): each item's done, then
+ * frees the items and the post. */
+void smtp_post_done(void *arg, bool cancelled);
 
 /* Frees one item and everything it holds. */
 void smtp_item_free(struct smtp_item *it);

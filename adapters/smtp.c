@@ -7,10 +7,14 @@
  * and at most session_max_messages each; a job is one SMTP session (one
  * connection, MAIL/RCPT/DATA per message, QUIT) run by libESMTP on a
  * workq thread. The MIME text is built on the worker (mime_build() is
- * pure). When the session returns, every message is judged from its own
- * MAIL, RCPT and DATA statuses (smtp_judge(), smtp.h) and the results go
- * back to the loop through workq's done callback, which calls each
- * message's done exactly once. Nothing waits to fill a batch: a lone
+ * pure). Every message is judged from its own MAIL, RCPT and DATA
+ * statuses (smtp_judge(), smtp.h). An accepted one is final as soon as
+ * its "250" after the "." is read: the session hands those to the loop
+ * in groups of SMTP_POST_EVERY while it goes on (workq_post), so their
+ * in-flight slots free up and the dispatcher claims more without waiting
+ * for the session's end; every other message is judged when the session
+ * returns, and goes back through workq's done callback. Each message's
+ * done is called exactly once. Nothing waits to fill a batch: a lone
  * message leaves on the next loop turn; under load the backlog that
  * builds while the workers are busy becomes the next sessions.
  *
@@ -218,6 +222,23 @@ smtp_job_done(void *arg, bool cancelled)
 		smtp_schedule(s);
 }
 
+/* workq done of the items a session accepted and handed over early. */
+void
+smtp_post_done(void *arg, bool cancelled)
+{
+	struct smtp_post *p = arg;
+	struct smtp *s = p->s;
+	struct smtp_item *it;
+
+	while ((it = TAILQ_FIRST(&p->items)) != NULL) {
+		TAILQ_REMOVE(&p->items, it, entry);
+		if (!cancelled && !s->freeing)
+			it->done(it->arg, &it->res);
+		smtp_item_free(it);
+	}
+	free(p);
+}
+
 /* Starts sessions for the pending items while workers are free. */
 static void
 smtp_dispatch(struct smtp *s)
@@ -260,6 +281,7 @@ smtp_dispatch(struct smtp *s)
 		job->s = s;
 		job->fd = -1;
 		TAILQ_INIT(&job->items);
+		TAILQ_INIT(&job->early);
 		while (job->nitems < n &&
 		    (it = TAILQ_FIRST(&s->pending)) != NULL) {
 			TAILQ_REMOVE(&s->pending, it, entry);
@@ -360,6 +382,7 @@ smtp_drain(struct adapter *ad)
 	job->fd = -1;
 	job->abort = true;
 	TAILQ_INIT(&job->items);
+	TAILQ_INIT(&job->early);
 	TAILQ_CONCAT(&job->items, &s->pending, entry);
 	job->nitems = s->npending;
 	s->npending = 0;

@@ -6,8 +6,12 @@
  * configured), sets up a libESMTP session (server, timeouts, STARTTLS
  * with the adapter's context, AUTH PLAIN), adds one message and one
  * recipient per item, runs the session once and judges every item from
- * its own statuses (smtp_judge(), smtp.h). Workers never call libevent
- * or the store (adapter rule 8); what the loop needs is in the job.
+ * its own statuses (smtp_judge(), smtp.h). An accepted item is judged as
+ * soon as libESMTP reports its final reply (SMTP_EV_MESSAGESENT) and
+ * handed to the loop in groups of SMTP_POST_EVERY (workq_post) while
+ * the session goes on; the others are judged when it ends. Workers never
+ * call libevent or the store (adapter rule 8); what the loop needs is in
+ * the job or the post.
  *
  * AUTH: libESMTP continues unauthenticated after a failed AUTH, so with
  * a user set the monitor callback watches the dialogue and ends the
@@ -33,6 +37,7 @@
 #include "mime.h"
 #include "smtp-internal.h"
 #include "smtp.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 void
@@ -194,6 +199,81 @@ smtp_monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+/* What smtp_judge() needs of one item: its own replies, the session's
+ * flags and error. */
+static void
+smtp_item_judge_in(const struct smtp_job *job, const struct smtp_item *it,
+    struct smtp_judge_in *in)
+{
+	const smtp_status_t *st;
+
+	memset(in, 0, sizeof(*in));
+	if (it->m != NULL) {
+		if ((st = smtp_reverse_path_status(it->m)) != NULL) {
+			in->mail_code = st->code;
+			in->mail_text = st->text;
+		}
+		if ((st = smtp_message_transfer_status(it->m)) != NULL) {
+			in->data_code = st->code;
+			in->data_text = st->text;
+		}
+	}
+	if (it->r != NULL && (st = smtp_recipient_status(it->r)) != NULL) {
+		in->rcpt_code = st->code;
+		in->rcpt_text = st->text;
+	}
+	in->body_sent = it->body_sent;
+	in->auth_failed = job->auth_failed;
+	in->tls_failed = job->tls_failed;
+	in->session_err = job->err[0] != '\0' ? job->err : NULL;
+}
+
+/* Hands the early items to the loop (workq_post). */
+static void
+smtp_job_post(struct smtp_job *job)
+{
+	struct smtp_post *p;
+
+	if (job->nearly == 0)
+		return;
+	p = xcalloc(1, sizeof(*p));
+	p->s = job->s;
+	TAILQ_INIT(&p->items);
+	TAILQ_CONCAT(&p->items, &job->early, entry);
+	job->nearly = 0;
+	workq_post(job->s->wq, smtp_post_done, p);
+}
+
+/*
+ * libESMTP is done with message m (SMTP_EV_MESSAGESENT: after the reply
+ * to the final ".", or to a refused DATA): an accepted one (MAIL, RCPT
+ * and the final reply 2xx) is final whatever happens to the session
+ * later (smtp_judge() says so first), so it is judged now and handed to
+ * the loop with the next group. Any other waits for the session's end.
+ */
+static void
+smtp_message_sent(struct smtp_job *job, smtp_message_t m)
+{
+	struct smtp_item *it = smtp_message_get_application_data(m);
+	struct smtp_judge_in in;
+
+	if (it == NULL || it->judged)
+		return;
+	smtp_item_judge_in(job, it, &in);
+	if (in.mail_code / 100 != 2 || in.rcpt_code / 100 != 2 ||
+	    in.data_code / 100 != 2)
+		return;
+	smtp_judge(&in, &it->res);
+	snprintf(it->res.provider_id, sizeof(it->res.provider_id), "<%.120s>",
+	    it->msgid);
+	it->judged = true;
+	job->accepted++;
+	TAILQ_REMOVE(&job->items, it, entry);
+	TAILQ_INSERT_TAIL(&job->early, it, entry);
+	if (++job->nearly >= SMTP_POST_EVERY)
+		smtp_job_post(job);
+}
+
 static void
 smtp_on_event(smtp_session_t session, int event, void *arg, ...)
 {
@@ -206,6 +286,9 @@ smtp_on_event(smtp_session_t session, int event, void *arg, ...)
 	(void)session;
 	va_start(ap, arg);
 	switch (event) {
+	case SMTP_EV_MESSAGESENT:
+		smtp_message_sent(job, va_arg(ap, smtp_message_t));
+		break;
 	case SMTP_EV_STARTTLS_OK:
 		job->tls_ok = true;
 		break;
@@ -285,12 +368,11 @@ smtp_session_setup(struct smtp_job *job, smtp_session_t session,
 	long ms;
 	auth_context_t auth;
 
-	/* the event callback only judges certificates: none without TLS
-	 * (it would run several times per message for nothing) */
+	/* the event callback judges certificates and hands accepted
+	 * messages over early (smtp_message_sent) */
 	if (!smtp_set_server(session, c->server) ||
 	    (c->helo != NULL && !smtp_set_hostname(session, c->helo)) ||
-	    (c->tls != SMTP_TLS_OFF &&
-		!smtp_set_eventcb(session, smtp_on_event, job)))
+	    !smtp_set_eventcb(session, smtp_on_event, job))
 		return -1;
 	for (i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
 		ms = which[i] == Timeout_TRANSFER || which[i] == Timeout_DATA2
@@ -320,39 +402,35 @@ smtp_session_setup(struct smtp_job *job, smtp_session_t session,
 	return 0;
 }
 
+/* Adds it to the session: one message, one recipient; false on a
+ * libESMTP failure (smtp_errno()). */
+static bool
+smtp_item_add(smtp_session_t session, const struct smtp_conf *c,
+    struct smtp_item *it)
+{
+	if ((it->m = smtp_add_message(session)) == NULL)
+		return false;
+	/* no release function: the item is ours (smtp_message_sent) */
+	smtp_message_set_application_data_release(it->m, it, NULL);
+	return smtp_set_reverse_path(it->m, c->envelope_from) &&
+	    smtp_set_messagecb(it->m, smtp_msg_cb, it) &&
+	    (it->r = smtp_add_recipient(it->m, it->msg.to)) != NULL;
+}
+
 /* Judges every item of the finished session (§12.7). */
 static void
 smtp_session_judge(struct smtp_job *job)
 {
 	struct smtp_item *it;
 	struct smtp_judge_in in;
-	const smtp_status_t *st;
 	char reply[200];
 
 	TAILQ_FOREACH(it, &job->items, entry) {
+		if (it->judged)
+			continue; /* accepted mid-session, counted then */
 		if (!it->built)
 			goto count;
-		memset(&in, 0, sizeof(in));
-		if (it->m != NULL) {
-			if ((st = smtp_reverse_path_status(it->m)) != NULL) {
-				in.mail_code = st->code;
-				in.mail_text = st->text;
-			}
-			if ((st = smtp_message_transfer_status(it->m)) !=
-			    NULL) {
-				in.data_code = st->code;
-				in.data_text = st->text;
-			}
-		}
-		if (it->r != NULL &&
-		    (st = smtp_recipient_status(it->r)) != NULL) {
-			in.rcpt_code = st->code;
-			in.rcpt_text = st->text;
-		}
-		in.body_sent = it->body_sent;
-		in.auth_failed = job->auth_failed;
-		in.tls_failed = job->tls_failed;
-		in.session_err = job->err[0] != '\0' ? job->err : NULL;
+		smtp_item_judge_in(job, it, &in);
 		smtp_judge(&in, &it->res);
 		if (it->res.outcome == SEND_ACCEPTED)
 			snprintf(it->res.provider_id,
@@ -412,10 +490,7 @@ smtp_job_run(void *arg)
 	TAILQ_FOREACH(it, &job->items, entry) {
 		if (!it->built)
 			continue;
-		if ((it->m = smtp_add_message(session)) == NULL ||
-		    !smtp_set_reverse_path(it->m, s->c.envelope_from) ||
-		    !smtp_set_messagecb(it->m, smtp_msg_cb, it) ||
-		    (it->r = smtp_add_recipient(it->m, it->msg.to)) == NULL) {
+		if (!smtp_item_add(session, &s->c, it)) {
 			snprintf(job->err, sizeof(job->err),
 			    "libESMTP setup failed: %s",
 			    smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
@@ -461,6 +536,9 @@ smtp_job_run(void *arg)
 		}
 	}
 judge:
+	/* the last accepted ones go with the rest, already judged */
+	TAILQ_CONCAT(&job->items, &job->early, entry);
+	job->nearly = 0;
 	smtp_session_judge(job);
 	if (session != NULL)
 		smtp_destroy_session(session);

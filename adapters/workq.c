@@ -10,6 +10,8 @@
  * callbacks run in completion order and may submit more work. We use a
  * pipe rather than event_active() from the workers so that the daemon
  * needs no evthread locking (evthread_use_pthreads) on its base.
+ * workq_post() lets a running job hand part of its results over the same
+ * way before it ends (an entry of its own on the 'finished' list).
  *
  * Locking: every field shared with the workers (the two lists, 'stopping'
  * and 'wake_pending') is read and written only under 'mtx'. 'pending',
@@ -39,6 +41,7 @@ struct workq_job {
 	workq_run_fn *run;
 	workq_done_fn *done;
 	void *arg;
+	bool posted; /* by workq_post(): not counted in 'pending' */
 };
 TAILQ_HEAD(workq_job_list, workq_job);
 
@@ -163,7 +166,8 @@ workq_deliver(struct workq *q, struct workq_job_list *list, bool cancelled)
 
 	while ((job = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, job, entry);
-		q->pending--;
+		if (!job->posted)
+			q->pending--;
 		job->done(job->arg, cancelled);
 		free(job);
 	}
@@ -273,6 +277,7 @@ workq_submit(struct workq *q, workq_run_fn *run, workq_done_fn *done, void *job)
 	j->run = run;
 	j->done = done;
 	j->arg = job;
+	j->posted = false;
 	pthread_mutex_lock(&q->mtx);
 	if (q->stopping) {
 		pthread_mutex_unlock(&q->mtx);
@@ -284,6 +289,28 @@ workq_submit(struct workq *q, workq_run_fn *run, workq_done_fn *done, void *job)
 	pthread_mutex_unlock(&q->mtx);
 	q->pending++;
 	return 0;
+}
+
+/*
+ * Worker side, from inside a 'run': a finished entry of its own, so the
+ * loop calls 'done'(arg, false) in completion order with the jobs (the
+ * job's own entry comes after it, when 'run' returns). Not counted in
+ * 'pending': it was never submitted.
+ */
+void
+workq_post(struct workq *q, workq_done_fn *done, void *arg)
+{
+	struct workq_job *j;
+
+	j = xmalloc(sizeof(*j));
+	j->run = NULL;
+	j->done = done;
+	j->arg = arg;
+	j->posted = true;
+	pthread_mutex_lock(&q->mtx);
+	TAILQ_INSERT_TAIL(&q->finished, j, entry);
+	pthread_mutex_unlock(&q->mtx);
+	workq_wake(q);
 }
 
 /*

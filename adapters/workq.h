@@ -18,6 +18,11 @@
  *  - 'job' is the caller's, borrowed until its 'done', which usually
  *    frees it. workq never reads or frees it.
  *  - A done callback may call workq_submit(), but not workq_free().
+ *  - workq_post() is the one call for 'run' itself: it hands a part of
+ *    its results to the loop before the job ends ('done'(arg, false) on
+ *    the loop thread, in the same completion order as finished jobs,
+ *    before the job's own done). workq_free() delivers posts like
+ *    finished jobs; a post is never cancelled.
  *  - Worker threads block every signal.
  */
 #ifndef OD_WORKQ_H
@@ -47,6 +52,10 @@ struct workq *workq_new(struct event_base *base, unsigned nthreads, char *err,
  * or -1 (nothing queued, 'done' never runs) once workq_free() has begun. */
 int workq_submit(struct workq *q, workq_run_fn *run, workq_done_fn *done,
     void *job);
+/* From inside a 'run' on a worker thread only: queues 'done'(arg, false)
+ * for the loop thread, as if a job had finished (see the contract); the
+ * loop is woken as for a finished job. Never refused. */
+void workq_post(struct workq *q, workq_done_fn *done, void *arg);
 /* Jobs submitted whose 'done' has not yet been called (a job's own done
  * callback does not count it). */
 unsigned workq_pending(const struct workq *q);

@@ -18,6 +18,8 @@ tls_version ("TLSv1.2"; None without TLS), auth (user or None). Knobs:
                drop_keep: whether such a message is still recorded (the
                server queued it but the 250 was lost: a duplicate window)
   hang_data    seconds to wait before answering each DATA
+  hold_rcpt    an address whose DATA is not answered until srv.release()
+               (srv.holding is set once such a DATA waits)
   tls          a ssl.SSLContext: STARTTLS is offered
   auth         (user, password): AUTH PLAIN/LOGIN offered and required;
                auth_mechs limits what is offered (["LOGIN"])
@@ -111,6 +113,11 @@ class _Handler:
             n = srv.ndata
         if srv.hang_data:
             await asyncio.sleep(srv.hang_data)
+        if srv.hold_rcpt is not None and \
+                srv.hold_rcpt in [r.lower() for r in envelope.rcpt_tos]:
+            srv.holding.set()
+            while not srv.released.is_set():
+                await asyncio.sleep(0.01)
         drop = n in srv.drop_data
         if not drop or srv.drop_keep:
             with srv.lock:
@@ -161,12 +168,16 @@ class _Controller(Controller):
 
 class SmtpServer:
     def __init__(self, rcpt_codes=None, drop_data=(), drop_keep=False,
-                 hang_data=0, tls=None, auth=None, auth_mechs=None):
+                 hang_data=0, hold_rcpt=None, tls=None, auth=None,
+                 auth_mechs=None):
         self.rcpt_codes = {k.lower(): v for k, v in
                            (rcpt_codes or {}).items()}
         self.drop_data = set(drop_data)
         self.drop_keep = drop_keep
         self.hang_data = hang_data
+        self.hold_rcpt = hold_rcpt.lower() if hold_rcpt else None
+        self.holding = threading.Event()
+        self.released = threading.Event()
         self.tls = tls
         self.auth = auth
         self.auth_mechs = auth_mechs  # offer only these (None: all)
@@ -211,7 +222,12 @@ class SmtpServer:
         # that never says EHLO: it is not counted
         return self
 
+    def release(self):
+        """Answers the DATA held for hold_rcpt (and any later one)."""
+        self.released.set()
+
     def stop(self):
+        self.released.set()
         if self.controller is not None:
             self.controller.stop()
             self.controller = None

@@ -164,6 +164,57 @@ def test_smtp_batch_of_500_uses_few_sessions(make_daemon, servers):
         assert d.message(mid)["status"] == "sent"
 
 
+def test_smtp_accepted_handed_over_while_session_goes_on(make_daemon,
+                                                          servers):
+    # One session of 40 (workers 1): the server holds message 30's DATA.
+    # The accepted ones before it are recorded "sent" while the session
+    # still waits (the adapter hands them over in groups of 16, not at
+    # the session's end); a 550 and a 451 in the same session are judged
+    # at its end as before: failed, and queued for a retry.
+    srv = servers(hold_rcpt="s29@example.org", rcpt_codes={
+        "s04@example.org": "550 5.1.1 no such user",
+        "s19@example.org": "451 4.3.0 mailbox busy, try later"})
+    d = make_daemon(smtp_conf(srv.port, workers="1", data_timeout="60s",
+                              session_max_messages="50"))
+    d.expect_log(r"smtp_session .*(transient|permanent)=[1-9]")
+    hold = int(time.time()) + 2
+    ids = [post_email(d, "s%02d@example.org" % i, not_before=hold)
+           for i in range(40)]
+    assert srv.holding.wait(scaled(20)), "message 30 never reached DATA"
+    # 16 accepted before the hold: s00..s16 but s04 (550)
+    first = [mid for i, mid in enumerate(ids[:17]) if i != 4]
+    wait_for(lambda: all(d.message(mid)["status"] == "sent"
+                         for mid in first), scaled(10),
+             what="the first 16 accepted recorded mid-session")
+    assert srv.sessions == 1
+    assert d.message(ids[4])["status"] == "sending"  # judged at the end
+    assert d.message(ids[39])["status"] == "sending"
+    srv.release()
+    for i, mid in enumerate(ids):
+        if i not in (4, 19):
+            d.wait_status(mid, "sent", timeout=20)
+    p = d.wait_status(ids[4], "failed")
+    assert p["error"]["code"] == 550
+    assert [h["status"] for h in p["history"]] == ["queued", "sending",
+                                                   "failed"]
+    wait_for(lambda: [h["status"] for h in
+                      d.message(ids[19])["history"]][:3] ==
+             ["queued", "sending", "queued"], 10,
+             what="the 451 put back for a retry")
+    assert "failed" not in [h["status"] for h in
+                            d.message(ids[19])["history"]]
+    m = d.message(ids[0])
+    assert [h["status"] for h in m["history"]] == ["queued", "sending",
+                                                   "sent"]
+    assert m["provider_message_id"].startswith("<")
+    # every accepted one went out once, in that one session
+    rcpts = srv.rcpts()
+    assert len(rcpts) == len(set(rcpts))
+    assert "s04@example.org" not in rcpts
+    assert re.search(r"smtp_session .*messages=40 accepted=38 "
+                     r"transient=1 permanent=1", d.log()), d.log_tail()
+
+
 def test_smtp_no_nagle_stall(make_daemon, servers):
     # libESMTP 1.1.0 never sets TCP_NODELAY: every message over ~2 KB
     # then waits ~40 ms for a delayed ACK (23 msgs/s per session,

@@ -2,8 +2,9 @@
  * check_workq.c - unit tests of the worker pool in workq.c, on a real
  * event_base: which thread runs what, every job completing exactly once
  * under load, done callbacks in completion order, a slow job not blocking
- * the loop, and workq_free() finishing running jobs and cancelling queued
- * ones. Waits poll the loop against a deadline; the only sleeps are the
+ * the loop, workq_free() finishing running jobs and cancelling queued
+ * ones, and a running job's workq_post() parts delivered before its
+ * done. Waits poll the loop against a deadline; the only sleeps are the
  * jobs' own work on the worker threads.
  */
 #include "autoconf.h"
@@ -364,6 +365,161 @@ START_TEST(test_workq_free_cancels)
 }
 END_TEST
 
+/* A part of a job's results handed over with workq_post(). */
+struct wq_test_post {
+	struct wq_test_state *st;
+	unsigned dones;
+	bool cancelled;
+	unsigned done_seq;
+	pthread_mutex_t *mtx; /* guards 'delivered' against the worker */
+	bool delivered;
+};
+
+/* A job that posts: 'posts' entries, waiting after the first until the
+ * loop delivered it (when wait_first), then sleeps 'sleep_ms'. */
+struct wq_test_poster {
+	struct wq_test_job job;
+	struct workq *q;
+	struct wq_test_post *posts;
+	unsigned nposts;
+	bool wait_first;
+	bool saw_first; /* worker: the first post was delivered mid-run */
+};
+
+static void
+wq_test_post_done(void *arg, bool cancelled)
+{
+	struct wq_test_post *p = arg;
+
+	p->dones++;
+	p->cancelled = cancelled;
+	p->done_seq = p->st->done_next++;
+	pthread_mutex_lock(p->mtx);
+	p->delivered = true;
+	pthread_mutex_unlock(p->mtx);
+}
+
+static void
+wq_test_post_run(void *arg)
+{
+	struct wq_test_poster *w = arg;
+	int64_t deadline = wq_test_now_ms() + WQ_TEST_DEADLINE_MS;
+	unsigned i;
+	bool seen = false;
+
+	for (i = 0; i < w->nposts; i++) {
+		workq_post(w->q, wq_test_post_done, &w->posts[i]);
+		while (i == 0 && w->wait_first && !seen &&
+		    wq_test_now_ms() < deadline) {
+			pthread_mutex_lock(w->posts[0].mtx);
+			seen = w->posts[0].delivered;
+			pthread_mutex_unlock(w->posts[0].mtx);
+			if (!seen)
+				wq_test_sleep_ms(1); /* poll interval */
+		}
+	}
+	w->saw_first = seen;
+	wq_test_run(&w->job);
+}
+
+static void
+wq_test_poster_init(struct wq_test_poster *w, struct wq_test_state *st,
+    struct wq_test_post *posts, unsigned n, pthread_mutex_t *mtx)
+{
+	unsigned i;
+
+	memset(w, 0, sizeof(*w));
+	memset(posts, 0, n * sizeof(*posts));
+	w->job.st = st;
+	w->posts = posts;
+	w->nposts = n;
+	for (i = 0; i < n; i++) {
+		posts[i].st = st;
+		posts[i].mtx = mtx;
+	}
+}
+
+/*
+ * A running job hands three parts over with workq_post(): the first is
+ * delivered on the loop while the job still runs (it waits for it), all
+ * three in order and before the job's own done, none counted pending.
+ */
+START_TEST(test_workq_post)
+{
+	struct event_base *base = event_base_new();
+	pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
+	struct wq_test_post posts[3];
+	struct wq_test_poster w;
+	struct wq_test_state st;
+	char err[128];
+	unsigned i;
+
+	wq_test_init(&st, &w.job, 1);
+	wq_test_poster_init(&w, &st, posts, 3, &mtx);
+	w.wait_first = true;
+	w.q = workq_new(base, 2, err, sizeof(err));
+	ck_assert_ptr_nonnull(w.q);
+	ck_assert_int_eq(workq_submit(w.q, wq_test_post_run, wq_test_done, &w),
+	    0);
+	wq_test_poll(base, &st, 4);
+	ck_assert(w.saw_first);
+	ck_assert_uint_eq(workq_pending(w.q), 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(posts[i].dones, 1);
+		ck_assert(!posts[i].cancelled);
+		ck_assert_uint_eq(posts[i].done_seq, i);
+	}
+	ck_assert_uint_eq(w.job.dones, 1);
+	ck_assert_uint_eq(w.job.done_seq, 3);
+	workq_free(w.q);
+	event_base_free(base);
+	pthread_mutex_destroy(&st.seq_mtx);
+}
+END_TEST
+
+/* workq_free() while a job that posted still runs: the posts are
+ * delivered (not cancelled), before the job's done. */
+START_TEST(test_workq_free_delivers_posts)
+{
+	struct event_base *base = event_base_new();
+	pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
+	struct wq_test_post posts[2];
+	struct wq_test_poster w;
+	struct wq_test_state st;
+	int64_t deadline;
+	unsigned started;
+	char err[128];
+
+	wq_test_init(&st, &w.job, 1);
+	wq_test_poster_init(&w, &st, posts, 2, &mtx);
+	w.job.sleep_ms = 100;
+	w.q = workq_new(base, 1, err, sizeof(err));
+	ck_assert_ptr_nonnull(w.q);
+	ck_assert_int_eq(workq_submit(w.q, wq_test_post_run, wq_test_done, &w),
+	    0);
+	deadline = wq_test_now_ms() + WQ_TEST_DEADLINE_MS;
+	do {
+		pthread_mutex_lock(&st.seq_mtx);
+		started = st.started;
+		pthread_mutex_unlock(&st.seq_mtx);
+		if (started < 1)
+			wq_test_sleep_ms(1); /* poll interval */
+	} while (started < 1 && wq_test_now_ms() < deadline);
+	ck_assert_uint_eq(started, 1);
+	workq_free(w.q);
+	ck_assert_uint_eq(st.done_next, 3);
+	ck_assert_uint_eq(posts[0].dones, 1);
+	ck_assert_uint_eq(posts[1].dones, 1);
+	ck_assert(!posts[0].cancelled && !posts[1].cancelled);
+	ck_assert_uint_eq(posts[0].done_seq, 0);
+	ck_assert_uint_eq(posts[1].done_seq, 1);
+	ck_assert_uint_eq(w.job.done_seq, 2);
+	ck_assert(!w.job.cancelled);
+	event_base_free(base);
+	pthread_mutex_destroy(&st.seq_mtx);
+}
+END_TEST
+
 Suite *
 workq_suite(void)
 {
@@ -380,10 +536,12 @@ workq_suite(void)
 	tcase_add_test(tc, test_workq_many);
 	tcase_add_test(tc, test_workq_completion_order);
 	tcase_add_test(tc, test_workq_loop_not_blocked);
+	tcase_add_test(tc, test_workq_post);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("free");
 	tcase_add_test(tc, test_workq_free_cancels);
+	tcase_add_test(tc, test_workq_free_delivers_posts);
 	suite_add_tcase(s, tc);
 	return s;
 }
