@@ -23,6 +23,7 @@ Suite *members_suite(void);
 Suite *mime_suite(void);
 Suite *pg_suite(void);
 Suite *pg_migrate_suite(void);
+Suite *pg_queue_suite(void);
 Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);

@@ -1,0 +1,187 @@
+/*
+ * pg_queue.h - the outbound queue shared by several nodes on one
+ * PostgreSQL database (issue 13, doc/postgresql.md): node identity and
+ * heartbeat, claims with FOR UPDATE SKIP LOCKED and leases, results that
+ * only the claim's owner may record, recovery of expired leases by any
+ * node, one lease per sender route, and the send-time opt-out check. The
+ * design is the comment at the top of pg_queue.c. A library module for
+ * the PostgreSQL store to come: nothing in the daemon uses it yet. Built
+ * only with libpq (HAVE_LIBPQ).
+ *
+ * Contract:
+ *  - Loop thread only, asynchronous: every operation queues its statement
+ *    on the node's struct pg (queue/pg.h) and returns 0 at once (or -1
+ *    with err when it cannot be queued); its 'done' runs exactly once,
+ *    later, from the loop, with a struct pgq_answer. Nothing blocks.
+ *  - Each operation is ONE statement (its history rows are written by
+ *    the same statement), so it commits or fails as a whole, and its
+ *    answer comes after the commit (synchronous_commit on): claimed
+ *    messages may be handed to an adapter from the callback.
+ *  - Times of leases and history rows are the database clock's
+ *    milliseconds (clock_timestamp()), so nodes' clocks need not agree.
+ *    Deadlines given back to the caller are pgq_clock_ms() (monotonic,
+ *    this process), computed from before the statement was sent, so they
+ *    end before the database's lease does.
+ *  - pgq_start() must have answered (node id known) before any other
+ *    operation; they fail with "node not started" otherwise.
+ *  - A result (pgq_mark_sent(), pgq_mark()) is recorded only for a message
+ *    still 'sending' under this node's lease; otherwise it is dropped and
+ *    the answer says so (n = 0 / the id missing from ids), not an error.
+ *  - pgq_free() detaches the operations still pending: their 'done' is
+ *    never called (what they own is freed when the connection answers).
+ *    The struct pg outlives the pg_queue; free the pg_queue first.
+ */
+#ifndef OD_PG_QUEUE_H
+#define OD_PG_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "message.h"
+
+struct pg;
+struct pg_queue;
+
+struct pgq_config {
+	struct pg *pg;		  /* the node's connection (not owned) */
+	const char *node;	  /* this node's name, one live process each */
+	unsigned route_lease_ms;  /* a route lease's length; 0 = 5000 */
+	unsigned node_timeout_ms; /* live = a heartbeat this recent; 0 =
+				     15000 */
+	unsigned sweep_max;	  /* messages per pgq_sweep(); 0 = 5000 */
+};
+
+/* The answer to one operation; borrowed for the callback only. */
+struct pgq_answer {
+	const char *error; /* NULL on success; else one line */
+	bool maybe_ran;	   /* the connection was lost after sending */
+	size_t n;	   /* messages claimed / moved / recorded, recipients
+			      checked, or 1 when a route lease is held */
+	/* pgq_claim(): n messages, highest priority first, then oldest; the
+	 * callback owns each one (out_msg_free()), not the array. */
+	struct out_msg **msgs;
+	/* pgq_mark_sent(), pgq_sweep(), pgq_start(): the n ids moved. */
+	const int64_t *ids;
+	const bool *sup;  /* pgq_suppressed(): one per recipient */
+	int64_t node_id;  /* pgq_start(): this node's id */
+	int64_t epoch;	  /* pgq_route_acquire(): the lease's epoch, held */
+	int64_t deadline; /* pgq_claim(), pgq_route_acquire(): hand out
+			     nothing at or after this pgq_clock_ms() */
+};
+
+typedef void pgq_done_fn(void *arg, const struct pgq_answer *a);
+
+/* NULL with err when the config is unusable (no pg, no node name). */
+struct pg_queue *pgq_new(const struct pgq_config *cfg, char *err,
+    size_t errlen);
+void pgq_free(struct pg_queue *q);
+/* Monotonic milliseconds of this process, the clock of deadlines. */
+int64_t pgq_clock_ms(void);
+/* This node's id once pgq_start() answered; else 0. */
+int64_t pgq_node_id(const struct pg_queue *q);
+
+/*
+ * Registers the node (the nodes row of its name, created or reused, its
+ * started_at and heartbeat_at set) and takes a session advisory lock on
+ * its id, refusing with "node NAME is already running" when another live
+ * session holds it; then returns this node's previous life's 'sending'
+ * messages to 'queued' ("recovered after restart"). The answer has
+ * node_id, and ids/n of the recovered messages.
+ */
+int pgq_start(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+/* heartbeat_at = now; call about every second (node_timeout_ms / 3). */
+int pgq_heartbeat(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+
+/* What one pgq_claim() asks for: a route, a lease, a count. */
+struct pgq_claim_req {
+	enum channel ch;    /* the route's channel */
+	const char *sender; /* SMS: the sender name; email: NULL */
+	unsigned lease_ms;  /* the claimed messages' lease */
+	size_t max;	    /* at most this many (1 .. 10000) */
+};
+/*
+ * Claims up to req->max due queued messages of one route, skipping rows
+ * other nodes are claiming (SKIP LOCKED): sets them 'sending' with
+ * lease_owner = this node and lease_until = now + lease_ms, and writes a
+ * 'sending' history row each. The caller claims only routes whose lease
+ * it holds (pgq_route_held()) and hands a message to its adapter only
+ * before the answer's deadline minus its adapter's timeout.
+ */
+int pgq_claim(struct pg_queue *q, const struct pgq_claim_req *req,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen);
+
+/* One accepted send for pgq_mark_sent(). */
+struct pgq_sent {
+	int64_t id;
+	const char *provider;	 /* adapter name */
+	const char *provider_id; /* provider message id */
+	int code;		 /* for the history row; 0 = none */
+	const char *text;	 /* idem; NULL = none */
+};
+/*
+ * sending -> sent for v[0..n) (n <= 10000) in one statement with their
+ * history rows, each only while this node still holds its lease. The
+ * answer's ids are the ones recorded.
+ */
+int pgq_mark_sent(struct pg_queue *q, const struct pgq_sent *v, size_t n,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen);
+
+/* The outcome of one send that was not accepted. */
+struct pgq_result {
+	int64_t id;
+	/* MSG_ST_QUEUED: retry (an attempt) or release (not one); or a final
+	 * state: failed (an attempt), expired, cancelled, suppressed. */
+	enum msg_status to;
+	bool release;	      /* to queued: give it back, no attempt */
+	unsigned retry_in_ms; /* to queued: due again now + this */
+	int code;	      /* 0 = none */
+	const char *text;     /* NULL = none */
+};
+/* Records r for a message this node still holds (answer n = 1), or
+ * drops it (n = 0). */
+int pgq_mark(struct pg_queue *q, const struct pgq_result *r, pgq_done_fn *done,
+    void *arg, char *err, size_t errlen);
+
+/*
+ * Any node: 'sending' messages whose lease ended (database clock) ->
+ * 'queued' ("lease expired"), at most sweep_max, skipping rows another
+ * node has locked. Call every second or so; ids/n are the ones moved.
+ */
+int pgq_sweep(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+
+/*
+ * The send-time opt-out check, one statement for n recipients of one
+ * channel, reading committed state: sup[i] is true when to[i] opted out
+ * of ch (email: or is bouncing). n <= 10000.
+ */
+int pgq_suppressed(struct pg_queue *q, enum channel ch, const char *const *to,
+    size_t n, pgq_done_fn *done, void *arg, char *err, size_t errlen);
+
+/*
+ * Takes or renews the lease on 'route' ("sms:NAME", "email"; at most 63
+ * bytes) for route_lease_ms. Taken when free, released or expired (epoch
+ * + 1) and this node holds fewer than its fair share (nroutes / live
+ * nodes, rounded up); renewed (same epoch) when this node holds it and
+ * the route is within its share. The answer: n = 1 and epoch, deadline
+ * when held; n = 0 when not (then this node no longer hands the route
+ * out, and gives up a lease it held beyond its share).
+ */
+int pgq_route_acquire(struct pg_queue *q, const char *route, unsigned nroutes,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen);
+/* Gives the lease up (it stops counting as held at once). */
+int pgq_route_release(struct pg_queue *q, const char *route, pgq_done_fn *done,
+    void *arg, char *err, size_t errlen);
+/*
+ * True while this node may hand out messages of 'route': its last
+ * acquire or renewal answered held and its deadline (a fifth of the
+ * lease before the database's expiry) is not reached. *epoch (may be
+ * NULL) receives the lease's epoch: a new epoch means a fresh start (an
+ * empty token bucket).
+ */
+bool pgq_route_held(struct pg_queue *q, const char *route, int64_t *epoch);
+
+#endif
