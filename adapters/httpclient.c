@@ -10,8 +10,12 @@
  * such call, so a done callback always runs from the loop, never from
  * inside httpc_request() (curl_multi_add_handle only arms a 0 ms timer).
  *
- * Every request gets its own easy handle; connections live in the multi
- * handle's cache, so keep-alive reuse spans requests. The caps per origin
+ * A request runs on a transfer record (struct httpc_xfer) that owns an
+ * easy handle; finished records are kept for reuse with their handle's
+ * options, their header list, URL and buffers, so a request sets only
+ * what differs from the last one that ran on that record (for a sender,
+ * usually the body alone). Connections live in the multi handle's cache,
+ * so keep-alive reuse spans requests. The caps per origin
  * (scheme://host:port) and in all come from [http_client]. Requests over
  * a cap wait here, in a FIFO per origin, and reach libcurl only when a
  * transfer of theirs ends: libcurl's own queue for handles over
@@ -53,21 +57,30 @@ struct httpc_sock {
 	LIST_ENTRY(httpc_sock) entry;
 	struct httpc *c;
 	curl_socket_t fd;
+	short events; /* EV_READ|EV_WRITE watched now */
 	struct event *ev;
 };
 LIST_HEAD(httpc_sock_list, httpc_sock);
 
 struct httpc_origin;
 
-/* One request in flight: waiting for its origin, or handed to libcurl. */
+/*
+ * One request in flight: waiting for its origin, or handed to libcurl;
+ * or, between requests, idle on httpc.idle with what its last request
+ * set (options, headers, URL, buffers) for the next one to reuse.
+ */
 struct httpc_xfer {
-	TAILQ_ENTRY(httpc_xfer) entry;	/* httpc.xfers: all of them */
+	TAILQ_ENTRY(httpc_xfer) entry;	/* httpc.xfers, or httpc.idle */
 	TAILQ_ENTRY(httpc_xfer) wentry; /* httpc_origin.waiting */
 	struct httpc *c;
 	struct httpc_origin *origin;
 	bool started; /* added to the multi handle */
-	CURL *easy;
-	struct curl_slist *headers;
+	CURL *easy;   /* its fixed options set once, at creation */
+	struct curl_slist *headers; /* as set on easy; NULL = none yet */
+	char *url;		    /* as set on easy; NULL = none yet */
+	long timeout_ms;	    /* as set on easy */
+	char *req;		    /* the request body (CURLOPT_POSTFIELDS) */
+	size_t req_cap;
 	httpc_done_fn *done;
 	void *arg;
 	char *body; /* the response body so far */
@@ -102,10 +115,11 @@ struct httpc {
 	struct httpc_sock_list socks;
 	unsigned n;
 	int running;
-	/* Easy handles kept for reuse: curl_easy_init and cleanup allocate
-	 * and free tens of kilobytes per request, and a reset handle keeps
-	 * nothing of its last request but its caches. */
-	CURL **idle;
+	/* Finished transfer records kept for reuse, at most 'total':
+	 * curl_easy_init and cleanup allocate and free tens of kilobytes,
+	 * and setting every option, header and URL again per request cost
+	 * CPU on every message (bench/README.md). */
+	struct httpc_xfer_list idle;
 	size_t nidle;
 };
 
@@ -114,9 +128,15 @@ static int httpc_on_timer_set(CURLM *, long, void *);
 static void httpc_on_event(evutil_socket_t, short, void *);
 static void httpc_on_timeout(evutil_socket_t, short, void *);
 static size_t httpc_on_write(char *, size_t, size_t, void *);
+static struct httpc_xfer *httpc_xfer_get(struct httpc *, char *, size_t);
+static int httpc_setup_fixed(struct httpc *, struct httpc_xfer *);
 static int httpc_setup(struct httpc *, struct httpc_xfer *,
     const struct httpc_request *, char *, size_t);
-static int httpc_setup_method(CURL *, const struct httpc_request *);
+static bool httpc_headers_same(const struct curl_slist *, const char *const *);
+static int httpc_setup_headers(struct httpc_xfer *, const char *const *, char *,
+    size_t);
+static int httpc_setup_method(struct httpc_xfer *,
+    const struct httpc_request *);
 static void httpc_collect(struct httpc *);
 static void httpc_finish(struct httpc_xfer *, CURLcode);
 static void httpc_response_fill(struct httpc_xfer *, CURLcode,
@@ -125,6 +145,7 @@ static struct httpc_origin *httpc_origin_get(struct httpc *, const char *);
 static void httpc_pump(struct httpc *);
 static void httpc_stop(struct httpc_xfer *);
 static void httpc_xfer_free(struct httpc_xfer *);
+static void httpc_xfer_destroy(struct httpc_xfer *);
 
 /*
  * Creates the client: a multi handle whose sockets and timer run on
@@ -152,6 +173,7 @@ httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
 	c->per_host = (unsigned)per_host;
 	c->total = (unsigned)total;
 	TAILQ_INIT(&c->xfers);
+	TAILQ_INIT(&c->idle);
 	LIST_INIT(&c->origins);
 	LIST_INIT(&c->socks);
 	if ((c->multi = curl_multi_init()) == NULL) {
@@ -206,17 +228,10 @@ httpc_request(struct httpc *c, const struct httpc_request *req,
 		snprintf(err, errlen, "not an http:// or https:// URL");
 		return -1;
 	}
-	x = xcalloc(1, sizeof(*x));
-	x->c = c;
+	if ((x = httpc_xfer_get(c, err, errlen)) == NULL)
+		return -1;
 	x->done = done;
 	x->arg = arg;
-	if (c->nidle > 0)
-		x->easy = c->idle[--c->nidle];
-	else if ((x->easy = curl_easy_init()) == NULL) {
-		snprintf(err, errlen, "curl_easy_init failed");
-		free(x);
-		return -1;
-	}
 	if (httpc_setup(c, x, req, err, errlen) == -1) {
 		httpc_xfer_free(x);
 		return -1;
@@ -291,36 +306,49 @@ httpc_stop(struct httpc_xfer *x)
 }
 
 /*
- * Sets every option of one transfer. Strings are copied by libcurl
- * (CURLOPT_COPYPOSTFIELDS for the body), so 'req' is not kept. TLS
- * verification is left on and said so explicitly; redirects are not
- * followed (a provider API never needs one, and it would resend the body).
+ * A transfer record for a new request: the most recently idle one, or a
+ * new one with its fixed options set. NULL with err set if libcurl
+ * refuses.
+ */
+static struct httpc_xfer *
+httpc_xfer_get(struct httpc *c, char *err, size_t errlen)
+{
+	struct httpc_xfer *x;
+
+	if ((x = TAILQ_FIRST(&c->idle)) != NULL) {
+		TAILQ_REMOVE(&c->idle, x, entry);
+		c->nidle--;
+	} else {
+		x = xcalloc(1, sizeof(*x));
+		x->c = c;
+		if ((x->easy = curl_easy_init()) == NULL ||
+		    httpc_setup_fixed(c, x) == -1) {
+			snprintf(err, errlen, "curl_easy_init failed");
+			if (x->easy != NULL)
+				curl_easy_cleanup(x->easy);
+			free(x);
+			return NULL;
+		}
+	}
+	x->len = 0;
+	x->too_large = false;
+	x->errbuf[0] = '\0';
+	return x;
+}
+
+/*
+ * The options every request of the client shares, set once per easy
+ * handle. TLS verification is left on and said so explicitly; redirects
+ * are not followed (a provider API never needs one, and it would resend
+ * the body).
  */
 static int
-httpc_setup(struct httpc *c, struct httpc_xfer *x,
-    const struct httpc_request *req, char *err, size_t errlen)
+httpc_setup_fixed(struct httpc *c, struct httpc_xfer *x)
 {
 	CURL *e = x->easy;
 	CURLcode rc = CURLE_OK;
-	size_t i;
-	long timeout =
-	    req->timeout_ms ? (long)req->timeout_ms : (long)c->timeout_ms;
 
-	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
-		if (i == HTTPC_MAX_HEADERS) {
-			snprintf(err, errlen, "too many request headers");
-			return -1;
-		}
-		x->headers = curl_slist_append(x->headers, req->headers[i]);
-	}
-	/* no "Expect: 100-continue" round trip before larger bodies */
-	x->headers = curl_slist_append(x->headers, "Expect:");
-	if (x->headers == NULL) {
-		snprintf(err, errlen, "curl_slist_append failed");
-		return -1;
-	}
 	rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
 	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	rc |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -330,39 +358,133 @@ httpc_setup(struct httpc *c, struct httpc_xfer *x,
 		rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)c->connect_timeout_ms);
-	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
 	rc |= curl_easy_setopt(e, CURLOPT_USERAGENT,
 	    "outreachd/" PACKAGE_VERSION);
-	rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, httpc_on_write);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	if (rc != CURLE_OK || httpc_setup_method(e, req) == -1) {
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+/*
+ * Sets what this request changes on its record's handle: the URL (and
+ * with it the HTTP version: 1.1 for http://; for https:// libcurl's
+ * default, HTTP/2 when the server offers it), the timeout and the headers
+ * only when they differ from the last request's; the method and the body
+ * always. The body is copied into the record, so 'req' is not kept.
+ */
+static int
+httpc_setup(struct httpc *c, struct httpc_xfer *x,
+    const struct httpc_request *req, char *err, size_t errlen)
+{
+	CURL *e = x->easy;
+	CURLcode rc = CURLE_OK;
+	long timeout =
+	    req->timeout_ms ? (long)req->timeout_ms : (long)c->timeout_ms;
+
+	if (httpc_setup_headers(x, req->headers, err, errlen) == -1)
+		return -1;
+	if (x->url == NULL || strcmp(x->url, req->url) != 0) {
+		free(x->url);
+		x->url = xstrdup(req->url);
+		rc |= curl_easy_setopt(e, CURLOPT_URL, x->url);
+		rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+		    strncmp(x->url, "http://", 7) == 0
+			? (long)CURL_HTTP_VERSION_1_1
+			: (long)CURL_HTTP_VERSION_2TLS);
+	}
+	if (x->timeout_ms != timeout) {
+		x->timeout_ms = timeout;
+		rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	}
+	if (rc != CURLE_OK || httpc_setup_method(x, req) == -1) {
+		free(x->url); /* set them again next time */
+		x->url = NULL;
+		x->timeout_ms = 0;
 		snprintf(err, errlen, "curl_easy_setopt failed");
 		return -1;
 	}
 	return 0;
 }
 
-/* The method and body: GET, POST, or a custom verb with a body. */
+/* True if list l holds lines h (NULL-terminated) and then "Expect:". */
+static bool
+httpc_headers_same(const struct curl_slist *l, const char *const *h)
+{
+	size_t i;
+
+	for (i = 0; h != NULL && h[i] != NULL; i++, l = l->next)
+		if (l == NULL || strcmp(l->data, h[i]) != 0)
+			return false;
+	return l != NULL && l->next == NULL && strcmp(l->data, "Expect:") == 0;
+}
+
+/*
+ * The request headers plus "Expect:" (no 100-continue round trip before
+ * larger bodies). The list on the handle is kept when it holds the same
+ * lines in the same order, as every request of one sender does.
+ */
 static int
-httpc_setup_method(CURL *e, const struct httpc_request *req)
+httpc_setup_headers(struct httpc_xfer *x, const char *const *headers, char *err,
+    size_t errlen)
+{
+	struct curl_slist *l = NULL, *nl = NULL;
+	size_t i, n = 0;
+
+	while (headers != NULL && headers[n] != NULL)
+		if (++n > HTTPC_MAX_HEADERS) {
+			snprintf(err, errlen, "too many request headers");
+			return -1;
+		}
+	if (httpc_headers_same(x->headers, headers))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if ((l = curl_slist_append(nl, headers[i])) == NULL)
+			break;
+		nl = l;
+	}
+	if (i < n || (l = curl_slist_append(nl, "Expect:")) == NULL ||
+	    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, l) != CURLE_OK) {
+		curl_slist_free_all(l != NULL ? l : nl);
+		snprintf(err, errlen, "curl_slist_append failed");
+		return -1;
+	}
+	curl_slist_free_all(x->headers);
+	x->headers = l;
+	return 0;
+}
+
+/*
+ * The method and body: GET, POST, or a custom verb with a body. The body
+ * is copied into the record's buffer (kept between requests) and handed
+ * to libcurl by pointer, which does not copy it again.
+ */
+static int
+httpc_setup_method(struct httpc_xfer *x, const struct httpc_request *req)
 {
 	const char *method = req->method ? req->method : "GET";
-	const char *body = req->body ? req->body : "";
+	CURL *e = x->easy;
 	CURLcode rc = CURLE_OK;
 
-	if (strcmp(method, "GET") == 0)
-		return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK
-		    ? 0
-		    : -1;
-	if (strcmp(method, "POST") != 0)
-		rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "GET") == 0) {
+		rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+		rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return rc == CURLE_OK ? 0 : -1;
+	}
+	if (x->req_cap < req->body_len + 1) {
+		x->req_cap = req->body_len + 1;
+		free(x->req);
+		x->req = xmalloc(x->req_cap);
+	}
+	if (req->body_len > 0)
+		memcpy(x->req, req->body, req->body_len);
+	x->req[req->body_len] = '\0';
+	rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
+	    strcmp(method, "POST") != 0 ? method : NULL);
 	rc |= curl_easy_setopt(e, CURLOPT_POST, 1L);
-	/* the size first, so COPYPOSTFIELDS copies exactly body_len bytes */
 	rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)req->body_len);
-	rc |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req);
 	return rc == CURLE_OK ? 0 : -1;
 }
 
@@ -424,11 +546,14 @@ httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 			fatalx("httpc: event_new failed"); /* out of memory */
 		LIST_INSERT_HEAD(&c->socks, hs, entry);
 		curl_multi_assign(c->multi, s, hs);
+	} else if (events == hs->events) {
+		return 0; /* already watched so: no epoll_ctl */
 	} else {
 		event_del(hs->ev);
 		event_assign(hs->ev, c->base, s, events | EV_PERSIST,
 		    httpc_on_event, c);
 	}
+	hs->events = events;
 	if (events != 0)
 		event_add(hs->ev, NULL);
 	return 0;
@@ -564,20 +689,32 @@ httpc_response_fill(struct httpc_xfer *x, CURLcode code,
 		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
 }
 
+/*
+ * Ends a request's use of its record: kept idle for the next request
+ * (at most 'total' are: as many as can run at once), or destroyed.
+ */
 static void
 httpc_xfer_free(struct httpc_xfer *x)
 {
 	struct httpc *c = x->c;
 
-	/* At most 'total' idle handles: as many as can run at once. */
+	x->done = NULL;
+	x->arg = NULL;
 	if (c->nidle < c->total) {
-		curl_easy_reset(x->easy);
-		if (c->idle == NULL)
-			c->idle = xcalloc(c->total, sizeof(*c->idle));
-		c->idle[c->nidle++] = x->easy;
+		TAILQ_INSERT_HEAD(&c->idle, x, entry);
+		c->nidle++;
 	} else
-		curl_easy_cleanup(x->easy);
+		httpc_xfer_destroy(x);
+}
+
+/* Frees a record that is on no list. */
+static void
+httpc_xfer_destroy(struct httpc_xfer *x)
+{
+	curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
+	free(x->url);
+	free(x->req);
 	free(x->body);
 	free(x);
 }
@@ -636,9 +773,11 @@ httpc_free(struct httpc *c)
 		free(o->key);
 		free(o);
 	}
-	while (c->nidle > 0)
-		curl_easy_cleanup(c->idle[--c->nidle]);
-	free(c->idle);
+	while ((x = TAILQ_FIRST(&c->idle)) != NULL) {
+		TAILQ_REMOVE(&c->idle, x, entry);
+		httpc_xfer_destroy(x);
+	}
+	c->nidle = 0;
 	curl_multi_cleanup(c->multi);
 	while ((hs = LIST_FIRST(&c->socks)) != NULL) {
 		LIST_REMOVE(hs, entry);

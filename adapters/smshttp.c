@@ -64,6 +64,11 @@ struct smshttp {
 	char *url_inbound;   /* NULL without [http] public_url */
 	char *url_status;    /* idem */
 	struct smshttp_rec_list recs;
+	/* Kept between sends, as httpc copies what it keeps: the request
+	 * body being built, and base_url + path. */
+	struct evbuffer *body;
+	char *url;
+	size_t url_cap;
 };
 
 /* Keys every HTTP provider's [sender NAME] may carry. */
@@ -233,14 +238,15 @@ smshttp_send(struct adapter *ad, const struct out_msg *msg,
 	req.path[0] = '\0';
 	req.content_type = NULL;
 	req.nheaders = 0;
-	if ((req.body = evbuffer_new()) == NULL)
+	if (sh->body == NULL && (sh->body = evbuffer_new()) == NULL)
 		fatalx("smshttp_send: evbuffer_new failed");
+	req.body = sh->body;
 	if (sh->p->build(sh->prov, msg, sh->url_status, &req, err,
 		sizeof(err)) == -1)
 		smshttp_fail_later(rec, SEND_PERMANENT, err);
 	else if (smshttp_start(ad, rec, &req, err, sizeof(err)) == -1)
 		smshttp_fail_later(rec, SEND_TRANSIENT, err);
-	evbuffer_free(req.body);
+	evbuffer_drain(sh->body, evbuffer_get_length(sh->body));
 	return 0;
 }
 
@@ -253,9 +259,7 @@ smshttp_start(struct adapter *ad, struct smshttp_rec *rec,
 	const char *headers[SMSHTTP_MAX_HEADERS + 2];
 	struct httpc_request hr;
 	char ctype[256];
-	char *url;
-	size_t i, n = 0;
-	int rc;
+	size_t i, n = 0, len;
 
 	for (i = 0; i < req->nheaders && i < SMSHTTP_MAX_HEADERS; i++)
 		headers[n++] = req->headers[i];
@@ -265,18 +269,22 @@ smshttp_start(struct adapter *ad, struct smshttp_rec *rec,
 		headers[n++] = ctype;
 	}
 	headers[n] = NULL;
-	url = xasprintf("%s%s", sh->base_url, req->path);
+	len = strlen(sh->base_url) + strlen(req->path) + 1;
+	if (len > sh->url_cap) {
+		free(sh->url);
+		sh->url = xmalloc(len);
+		sh->url_cap = len;
+	}
+	snprintf(sh->url, sh->url_cap, "%s%s", sh->base_url, req->path);
 	memset(&hr, 0, sizeof(hr));
 	hr.method = req->method ? req->method : "POST";
-	hr.url = url;
+	hr.url = sh->url;
 	hr.headers = headers;
 	hr.body_len = evbuffer_get_length(req->body);
 	hr.body = (const char *)evbuffer_pullup(req->body, -1);
 	hr.timeout_ms = sh->timeout_ms;
-	rc = httpc_request(ad->env.httpc, &hr, smshttp_on_response, rec, err,
+	return httpc_request(ad->env.httpc, &hr, smshttp_on_response, rec, err,
 	    errlen);
-	free(url);
-	return rc;
 }
 
 /* A result that exists before any I/O, delivered on the next turn. */
@@ -401,6 +409,9 @@ smshttp_free(struct adapter *ad)
 	free(sh->base_url);
 	free(sh->url_inbound);
 	free(sh->url_status);
+	if (sh->body != NULL)
+		evbuffer_free(sh->body);
+	free(sh->url);
 	free(sh);
 	ad->priv = NULL;
 }
