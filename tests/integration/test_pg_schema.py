@@ -19,7 +19,12 @@ daemon links). Then both catalogs are read and compared:
   - the same triggers, by name.
 
 A difference fails the test with one line per difference. The explicit
-exceptions (EXCEPTIONS) each carry their reason. test_compare_catches_drift
+exceptions (EXCEPTIONS) each carry their reason.
+
+The PostgreSQL schema is also built the way the daemon's code builds it:
+tests/pgmigrate runs pg_migrate() (queue/pg_migrate.c) with the migrations
+embedded in the binary, and the result must be the psql-built catalog plus
+the runner's schema_version table, with one row per migration file. test_compare_catches_drift
 proves the comparison fails on drift, so a broken reader cannot pass in
 silence.
 
@@ -32,10 +37,14 @@ import sqlite3
 
 import pytest
 
+import subprocess
+
+from conftest import BUILDDIR
 from pgcluster import SRCDIR, pgcluster  # noqa: F401
 
 SQLITE_DIR = SRCDIR / "queue" / "schema"
 PG_DIR = SQLITE_DIR / "pg"
+PGMIGRATE = BUILDDIR / "tests" / "pgmigrate"
 
 # SQLite's declared type -> the PostgreSQL types that may stand for it.
 # INTEGER is BIGINT (64-bit ids and millisecond times; 0/1 flags stay
@@ -69,6 +78,11 @@ EXCEPTIONS = {
     },
     "pg_indexes": {
         "conversation_fts": FTS_REASON,
+    },
+    "pg_tables": {
+        "schema_version": ("the version bookkeeping of queue/pg_migrate.c, "
+                           "created by the runner itself (SQLite keeps its "
+                           "version in PRAGMA user_version)"),
     },
 }
 
@@ -316,7 +330,7 @@ def compare(lite, pg):
     diffs = []
     ex = EXCEPTIONS
     lt = set(lite["tables"]) - set(ex["sqlite_tables"])
-    pt = set(pg["tables"])
+    pt = set(pg["tables"]) - set(ex["pg_tables"])
     for t in sorted(lt - pt):
         diffs.append("table %s: in SQLite only" % t)
     for t in sorted(pt - lt):
@@ -393,6 +407,27 @@ def apply_sqlite(path):
 def apply_pg(cluster, url):
     for name in migrations(PG_DIR):
         cluster.psql(url, file=PG_DIR / name)
+
+
+def apply_pgmigrate(url, node="test"):
+    """pg_migrate() with the embedded migrations; its "version N applied M"."""
+    r = subprocess.run([str(PGMIGRATE), url, node], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, "pgmigrate failed (exit %d): %s" % (
+        r.returncode, r.stderr.strip())
+    return r.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def migrated(pgcluster):  # noqa: F811
+    """A database built by pg_migrate(), as the daemon will build it."""
+    if not PGMIGRATE.exists():
+        pytest.skip("%s not built (configure found no libpq)" % PGMIGRATE)
+    url = pgcluster.create_db("schema_migrate")
+    n = len(migrations(PG_DIR))
+    assert apply_pgmigrate(url) == "version %d applied %d" % (
+        int(migrations(PG_DIR)[-1][:3]), n)
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -541,3 +576,37 @@ def test_norm_expr_value_sets():
                   "status = 'queued' OR status = 'sending' OR status = 'Sent'",
                   "status = 'queued' AND status = 'sending' OR status = 'sent'"):
         assert norm_expr(other) != norm_expr(sqlite_or), other
+
+
+def test_pg_migrate_builds_the_same_schema(pgcluster, catalogs,  # noqa: F811
+                                           migrated):
+    """
+    What pg_migrate() builds from the embedded migrations is what psql -f
+    builds from the files, plus schema_version; so it matches SQLite too.
+    """
+    lite, by_psql = catalogs
+    by_code = pg_catalog(pgcluster, migrated)
+    assert "schema_version" in by_code["tables"]
+    assert "schema_version" not in by_psql["tables"]
+    rest = dict(by_code, tables={t: v for t, v in by_code["tables"].items()
+                                 if t != "schema_version"})
+    assert rest == by_psql
+    diffs = compare(lite, by_code)
+    assert not diffs, ("the schema pg_migrate() built differs from "
+                       "SQLite's:\n  " + "\n  ".join(diffs))
+
+
+def test_pg_migrate_versions(pgcluster, migrated):  # noqa: F811
+    """
+    schema_version holds one row per migration file, in order, with the
+    node that applied it; a second run applies nothing.
+    """
+    rows = pgcluster.psql(migrated, "SELECT version || ' ' || name || ' ' || "
+                          "applied_by FROM schema_version ORDER BY version",
+                          single=False).split()
+    want = []
+    for name in migrations(PG_DIR):
+        want += [str(int(name[:3])), name, "test"]
+    assert rows == want
+    n = int(migrations(PG_DIR)[-1][:3])
+    assert apply_pgmigrate(migrated, "again") == "version %d applied 0" % n
