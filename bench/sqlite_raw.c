@@ -11,8 +11,9 @@
  *   sqlite_raw rows=N batch=B seconds=S rows_per_sec=R
  *
  * Links only SQLite. The CREATE statements copy messages and
- * message_events (with their indexes) from queue/schema/001_initial.sql;
- * keep them in step.
+ * message_events (with their indexes) from queue/schema/001_initial.sql,
+ * with the status CHECK as 010_status_check.sql rewrites it; keep them in
+ * step.
  */
 #include "autoconf.h"
 
@@ -42,9 +43,11 @@ static const char raw_schema[] =
     " subject TEXT,"
     " body TEXT NOT NULL,"
     " html TEXT,"
-    " status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent',"
-    "  'delivered', 'undelivered', 'failed', 'expired', 'cancelled',"
-    "  'suppressed', 'received')),"
+    " status TEXT NOT NULL CHECK (status = 'queued' OR status = 'sending'"
+    "  OR status = 'sent' OR status = 'delivered'"
+    "  OR status = 'undelivered' OR status = 'failed'"
+    "  OR status = 'expired' OR status = 'cancelled'"
+    "  OR status = 'suppressed' OR status = 'received'),"
     " priority INTEGER NOT NULL DEFAULT 5,"
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " next_attempt_at INTEGER NOT NULL,"

@@ -3,7 +3,7 @@
  * per status UPDATE, before and after 010_status_check.sql (issue 12,
  * accept path; figures in bench/README.md).
  *
- * Usage: status_check [ROWS [ROUNDS]]   (defaults 100000, 3)
+ * Usage: status_check [ROWS [ROUNDS [in|or]]]   (defaults 100000, 3, both)
  *
  * Each round builds two scratch databases from the embedded migrations,
  * one at schema 9 (the IN list) and one at the newest schema (the OR
@@ -14,7 +14,10 @@
  * how many OpenEphemeral instructions the INSERT's program has:
  *   status_check form=in round=1 ephemeral=1 insert_us=.. update_us=..
  * synchronous=OFF keeps fsync out of the figures: only the CPU of the
- * statements is compared, on the same machine in the same run.
+ * statements is compared, on the same machine in the same run. With a
+ * third argument only that form runs, e.g. for instructions per row:
+ *   valgrind --tool=callgrind --toggle-collect=sc_each_row \
+ *       status_check 20000 1 in      (then Ir / 60000: 3 statements a row)
  */
 #include "autoconf.h"
 
@@ -163,16 +166,23 @@ main(int argc, char **argv)
 	char dir[] = "/tmp/status_check.XXXXXX", path[64], wal[80];
 	int rows = argc > 1 ? atoi(argv[1]) : SC_ROWS_DEFAULT;
 	int rounds = argc > 2 ? atoi(argv[2]) : SC_ROUNDS_DEFAULT;
+	const char *form = argc > 3 ? argv[3] : "both";
 	int r;
 
-	if (rows <= 0 || rounds <= 0 || mkdtemp(dir) == NULL) {
-		fprintf(stderr, "usage: status_check [ROWS [ROUNDS]]\n");
+	if (rows <= 0 || rounds <= 0 ||
+	    (strcmp(form, "both") != 0 && strcmp(form, "in") != 0 &&
+		strcmp(form, "or") != 0) ||
+	    mkdtemp(dir) == NULL) {
+		fprintf(stderr,
+		    "usage: status_check [ROWS [ROUNDS [in|or]]]\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/sc.db", dir);
 	for (r = 1; r <= rounds; r++) {
-		sc_round(path, SC_OLD_VERSION, rows, r);
-		sc_round(path, 0, rows, r);
+		if (strcmp(form, "or") != 0)
+			sc_round(path, SC_OLD_VERSION, rows, r);
+		if (strcmp(form, "in") != 0)
+			sc_round(path, 0, rows, r);
 	}
 	unlink(path);
 	snprintf(wal, sizeof(wal), "%s-wal", path);
