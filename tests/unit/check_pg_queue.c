@@ -5,7 +5,8 @@
  * and three pg_queue instances, as three daemons would have.
  *
  *  - 50,000 messages drained by three nodes claiming the same route side
- *    by side: each message sent exactly once, history complete;
+ *    by side: each message sent exactly once, history complete; rows
+ *    another node is claiming are skipped, not waited for;
  *  - one node killed mid-drain (its connection closed with a batch
  *    claimed, "sent" and never marked): the others sweep its expired
  *    leases and send everything; duplicates are exactly that batch;
@@ -752,6 +753,47 @@ START_TEST(test_late_result_refused)
 }
 END_TEST
 
+/*
+ * Rows another transaction has locked (another node's claim in progress)
+ * are skipped, not waited for: the claim takes the next ones. Without
+ * SKIP LOCKED it would wait, and fail on the lock timeout.
+ */
+START_TEST(test_claim_skips_locked)
+{
+	struct t_node a;
+	struct pg *other;
+	struct t_ans c;
+	char url[600];
+	size_t i;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_skip", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	other = t_connect(url);
+	t_enqueue(a.pg, 10);
+	t_sql(a.pg, "SET lock_timeout = '10s'", NULL);
+	t_sql(other, "BEGIN", NULL);
+	t_sql(other,
+	    "SELECT count(*) FROM (SELECT id FROM messages WHERE id <= 5"
+	    " FOR UPDATE) AS s",
+	    NULL);
+	t_claim(&a, 600000, 5, &c);
+	ck_assert_uint_eq(c.n, 5);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(c.ids[i], (int64_t)i + 6);
+	t_ans_clear(&c);
+	t_sql(other, "ROLLBACK", NULL);
+	t_claim(&a, 600000, 10, &c);
+	ck_assert_uint_eq(c.n, 5);
+	ck_assert_int_eq(c.ids[0], 1);
+	t_ans_clear(&c);
+	pg_free(other);
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
 START_TEST(test_retry_release_fail)
 {
 	struct t_node a;
@@ -1149,6 +1191,7 @@ pg_queue_suite(void)
 
 	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
 	tcase_add_test(tc, test_late_result_refused);
+	tcase_add_test(tc, test_claim_skips_locked);
 	tcase_add_test(tc, test_retry_release_fail);
 	tcase_add_test(tc, test_restart_recovers_own);
 	tcase_add_test(tc, test_route_lease_exclusive);
