@@ -331,6 +331,8 @@ httpc_xfer_get(struct httpc *c, char *err, size_t errlen)
 		}
 	}
 	x->len = 0;
+	if (x->body != NULL)
+		x->body[0] = '\0'; /* an empty answer writes nothing */
 	x->too_large = false;
 	x->errbuf[0] = '\0';
 	return x;

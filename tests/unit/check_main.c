@@ -31,6 +31,7 @@ main(void)
 	srunner_add_suite(sr, plivo_suite());
 	srunner_add_suite(sr, telnyx_suite());
 	srunner_add_suite(sr, twilio_suite());
+	srunner_add_suite(sr, httpclient_suite());
 	srunner_add_suite(sr, vonage_suite());
 	srunner_add_suite(sr, workq_suite());
 	srunner_add_suite(sr, phone_suite());

@@ -16,6 +16,7 @@ Suite *email_links_suite(void);
 Suite *events_suite(void);
 Suite *file_email_suite(void);
 Suite *fileutil_suite(void);
+Suite *httpclient_suite(void);
 Suite *inbound_suite(void);
 Suite *json_flat_suite(void);
 Suite *kannel_suite(void);
