@@ -12,9 +12,11 @@
  *
  * Contract:
  *  - struct smtp and its jobs belong to the loop thread, except the
- *    fields of smtp_job marked "shared", which are read and written under
- *    s->mu, and the "worker side" fields, which the worker owns until its
- *    job is done.
+ *    pending list (and npending, draining) and the fields of smtp_job
+ *    marked "shared", which are read and written under s->mu, and the
+ *    "worker side" fields, which the worker owns until its job is done.
+ *    A running session moves items from the pending list to its job
+ *    (under s->mu); from then on they are the worker's like the rest.
  *  - struct smtp_conf is read-only once smtp_conf_load() returns.
  */
 #ifndef OD_SMTP_INTERNAL_H
@@ -120,6 +122,9 @@ struct smtp_job {
 	/* worker side: accepted mid-session, not yet handed to the loop */
 	struct smtp_item_list early;
 	unsigned nearly;
+	/* worker side: messages added to the session, MAIL replies read */
+	unsigned nadded;
+	unsigned nstarted;
 };
 
 /*
@@ -134,14 +139,23 @@ struct smtp_post {
 
 /* Accepted items are handed to the loop in groups of this many. */
 #define SMTP_POST_EVERY 16
+/* A running session keeps at least this many messages queued in
+ * libESMTP after the one in progress, taken from the pending list. */
+#define SMTP_LOOKAHEAD 2
+/* A session whose last message was accepted waits this long for more
+ * before it ends (QUIT): the dispatcher's next claim is on its way. */
+#define SMTP_IDLE_WAIT_MS 50
 
 struct smtp {
 	struct adapter *ad;
 	struct smtp_conf c;
 	SSL_CTX *ctx; /* NULL when starttls = off */
 	struct workq *wq;
+	/* shared with the workers, under mu: sessions take from it */
 	struct smtp_item_list pending;
 	unsigned npending;
+	bool draining; /* under mu: smtp_drain() ran, sessions take no more */
+	pthread_cond_t more; /* with mu: pending grew, a job aborted, drain */
 	unsigned nrunning;
 	TAILQ_HEAD(, smtp_job) running;
 	pthread_mutex_t mu;
@@ -176,8 +190,8 @@ SSL_CTX *smtp_tls_ctx(const struct smtp_conf *c,
  */
 void smtp_connect_init(void);
 
-/* Ends job's session from any thread (its socket is shut down); s->mu
- * must be held. */
+/* Ends job's session from any thread (its socket is shut down, a wait
+ * for more messages is woken); s->mu must be held. */
 void smtp_job_abort_locked(struct smtp_job *job);
 
 /* The job whose session this worker thread runs (NULL elsewhere): set by

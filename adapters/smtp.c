@@ -108,6 +108,18 @@ const struct adapter_ops smtp_ops = {
  * Init
  */
 
+/* A condition variable on the monotonic clock (smtp_job_top_up waits). */
+static void
+smtp_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
 static void
 smtp_global_init(void)
 {
@@ -143,6 +155,7 @@ smtp_init(struct adapter *ad, const struct config_section *sec, char *err,
 	pthread_once(&once, smtp_global_init);
 	smtp_connect_init();
 	pthread_mutex_init(&s->mu, NULL);
+	smtp_cond_init(&s->more);
 	TAILQ_INIT(&s->pending);
 	TAILQ_INIT(&s->running);
 	s->ad = ad;
@@ -239,7 +252,13 @@ smtp_post_done(void *arg, bool cancelled)
 	free(p);
 }
 
-/* Starts sessions for the pending items while workers are free. */
+/*
+ * Starts sessions while workers are free and items are pending. A session
+ * starts with a few items (its share of the backlog, at most
+ * 2 x SMTP_LOOKAHEAD) and takes more from the shared pending list as it
+ * goes (smtp_job_top_up), so no session holds a long private list while
+ * another worker idles.
+ */
 static void
 smtp_dispatch(struct smtp *s)
 {
@@ -248,7 +267,12 @@ smtp_dispatch(struct smtp *s)
 	unsigned free_workers, n;
 	char err[256];
 
-	if (s->npending == 0 || s->freeing)
+	if (s->freeing || s->nrunning >= s->c.workers)
+		return;
+	pthread_mutex_lock(&s->mu);
+	n = s->npending;
+	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
 		return;
 	if (s->wq == NULL &&
 	    (s->wq = workq_new(s->ad->env.base, s->c.workers, err,
@@ -260,28 +284,19 @@ smtp_dispatch(struct smtp *s)
 
 		event_add(s->watchdog_ev, &tv);
 	}
-	while (s->npending > 0) {
-		if (s->nrunning < s->c.workers) {
-			/* spread a backlog over the free workers, each
-			 * session at most session_max messages */
-			free_workers = s->c.workers - s->nrunning;
-			n = (s->npending + free_workers - 1) / free_workers;
-			if (n > s->c.session_max)
-				n = s->c.session_max;
-		} else if (s->nrunning < 2 * s->c.workers &&
-		    s->npending >= s->c.session_max) {
-			/* every worker busy and a full session waiting:
-			 * queue it, so a worker that finishes starts the
-			 * next session at once instead of waiting for the
-			 * loop to hand out results first */
-			n = s->c.session_max;
-		} else
-			break;
+	while (s->nrunning < s->c.workers) {
 		job = xcalloc(1, sizeof(*job));
 		job->s = s;
 		job->fd = -1;
 		TAILQ_INIT(&job->items);
 		TAILQ_INIT(&job->early);
+		pthread_mutex_lock(&s->mu);
+		free_workers = s->c.workers - s->nrunning;
+		n = (s->npending + free_workers - 1) / free_workers;
+		if (n > 2 * SMTP_LOOKAHEAD)
+			n = 2 * SMTP_LOOKAHEAD;
+		if (n > s->c.session_max)
+			n = s->c.session_max;
 		while (job->nitems < n &&
 		    (it = TAILQ_FIRST(&s->pending)) != NULL) {
 			TAILQ_REMOVE(&s->pending, it, entry);
@@ -289,9 +304,13 @@ smtp_dispatch(struct smtp *s)
 			job->nitems++;
 			s->npending--;
 		}
-		pthread_mutex_lock(&s->mu);
-		TAILQ_INSERT_TAIL(&s->running, job, entry);
+		if (job->nitems > 0)
+			TAILQ_INSERT_TAIL(&s->running, job, entry);
 		pthread_mutex_unlock(&s->mu);
+		if (job->nitems == 0) {
+			free(job);
+			break;
+		}
 		s->nrunning++;
 		if (workq_submit(s->wq, smtp_job_run, smtp_job_done, job) == -1)
 			fatalx("smtp: workq_submit refused a job");
@@ -312,7 +331,15 @@ smtp_on_kick(evutil_socket_t fd, short what, void *arg)
 static void
 smtp_schedule(struct smtp *s)
 {
-	if (s->kick_scheduled || s->kick_ev == NULL || s->npending == 0)
+	unsigned n;
+
+	if (s->kick_scheduled || s->kick_ev == NULL ||
+	    s->nrunning >= s->c.workers)
+		return;
+	pthread_mutex_lock(&s->mu);
+	n = s->npending;
+	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
 		return;
 	s->kick_scheduled = true;
 	event_active(s->kick_ev, EV_TIMEOUT, 0);
@@ -357,8 +384,11 @@ smtp_send(struct adapter *ad, const struct out_msg *msg, adapter_done_fn *done,
 	it->date = (int64_t)time(NULL);
 	it->done = done;
 	it->arg = arg;
+	pthread_mutex_lock(&s->mu); /* running sessions take from it */
 	TAILQ_INSERT_TAIL(&s->pending, it, entry);
 	s->npending++;
+	pthread_cond_signal(&s->more); /* a session waiting for more */
+	pthread_mutex_unlock(&s->mu);
 	smtp_schedule(s);
 	return 0;
 }
@@ -373,8 +403,6 @@ smtp_drain(struct adapter *ad)
 	struct smtp *s = ad->priv;
 	struct smtp_job *job;
 
-	if (s->npending == 0)
-		return;
 	/* a job that never runs a session: its items are judged "not
 	 * sent: shutting down" and come back through workq as usual */
 	job = xcalloc(1, sizeof(*job));
@@ -383,9 +411,17 @@ smtp_drain(struct adapter *ad)
 	job->abort = true;
 	TAILQ_INIT(&job->items);
 	TAILQ_INIT(&job->early);
+	pthread_mutex_lock(&s->mu);
+	s->draining = true;
+	pthread_cond_broadcast(&s->more);
 	TAILQ_CONCAT(&job->items, &s->pending, entry);
 	job->nitems = s->npending;
 	s->npending = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (job->nitems == 0) {
+		free(job);
+		return;
+	}
 	if (s->wq == NULL) {
 		char err[256];
 
@@ -430,6 +466,7 @@ smtp_free(struct adapter *ad)
 		event_free(s->watchdog_ev);
 	if (s->ctx != NULL)
 		SSL_CTX_free(s->ctx);
+	pthread_cond_destroy(&s->more);
 	pthread_mutex_destroy(&s->mu);
 	smtp_conf_clear(&s->c);
 	free(s);

@@ -211,4 +211,5 @@ smtp_job_abort_locked(struct smtp_job *job)
 	job->abort = true;
 	if (job->fd != -1)
 		(void)shutdown(job->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&job->s->more);
 }

@@ -6,8 +6,10 @@
  * configured), sets up a libESMTP session (server, timeouts, STARTTLS
  * with the adapter's context, AUTH PLAIN), adds one message and one
  * recipient per item, runs the session once and judges every item from
- * its own statuses (smtp_judge(), smtp.h). An accepted item is judged as
- * soon as libESMTP reports its final reply (SMTP_EV_MESSAGESENT) and
+ * its own statuses (smtp_judge(), smtp.h). While MAIL is accepted, the
+ * session takes more items from the adapter's pending list as it goes
+ * (smtp_job_top_up, up to session_max_messages). An accepted item is
+ * judged as soon as libESMTP reports its final reply (MESSAGESENT) and
  * handed to the loop in groups of SMTP_POST_EVERY (workq_post) while
  * the session goes on; the others are judged when it ends. Workers never
  * call libevent or the store (adapter rule 8); what the loop needs is in
@@ -199,6 +201,10 @@ smtp_monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+static bool smtp_item_add(smtp_session_t, const struct smtp_conf *,
+    struct smtp_item *);
+static void smtp_job_top_up(struct smtp_job *, smtp_session_t, bool);
+
 /* What smtp_judge() needs of one item: its own replies, the session's
  * flags and error. */
 static void
@@ -252,7 +258,8 @@ smtp_job_post(struct smtp_job *job)
  * the loop with the next group. Any other waits for the session's end.
  */
 static void
-smtp_message_sent(struct smtp_job *job, smtp_message_t m)
+smtp_message_sent(struct smtp_job *job, smtp_session_t session,
+    smtp_message_t m)
 {
 	struct smtp_item *it = smtp_message_get_application_data(m);
 	struct smtp_judge_in in;
@@ -270,8 +277,69 @@ smtp_message_sent(struct smtp_job *job, smtp_message_t m)
 	job->accepted++;
 	TAILQ_REMOVE(&job->items, it, entry);
 	TAILQ_INSERT_TAIL(&job->early, it, entry);
-	if (++job->nearly >= SMTP_POST_EVERY)
+	if (++job->nearly >= SMTP_POST_EVERY || job->nadded == job->nstarted)
 		smtp_job_post(job);
+	/* nothing queued after it: the session would end (QUIT); the
+	 * protocol engine moves to the next message after this event */
+	if (job->nadded == job->nstarted)
+		smtp_job_top_up(job, session, true);
+}
+
+/*
+ * Keeps the session going: when fewer than SMTP_LOOKAHEAD messages wait
+ * in libESMTP after the one whose MAIL reply just came, takes more from
+ * the adapter's pending list (up to session_max_messages in all), builds
+ * them and adds them to the running session, whose protocol engine finds
+ * them when it moves to the next message. Nothing is taken once the
+ * session is being aborted or the adapter drains.
+ */
+static void
+smtp_job_top_up(struct smtp_job *job, smtp_session_t session, bool wait)
+{
+	struct smtp *s = job->s;
+	struct smtp_item_list got;
+	struct smtp_item *it;
+	struct timespec until;
+	unsigned want, waiting = job->nadded - job->nstarted;
+
+	if (waiting >= SMTP_LOOKAHEAD || job->nitems >= s->c.session_max)
+		return;
+	want = 2 * SMTP_LOOKAHEAD - waiting;
+	if (want > s->c.session_max - job->nitems)
+		want = s->c.session_max - job->nitems;
+	TAILQ_INIT(&got);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += SMTP_IDLE_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	/* the last message is done: wait a little for the next claim */
+	while (wait && !job->abort && !s->draining &&
+	    TAILQ_EMPTY(&s->pending) &&
+	    pthread_cond_timedwait(&s->more, &s->mu, &until) == 0)
+		;
+	while (!job->abort && !s->draining && want > 0 &&
+	    (it = TAILQ_FIRST(&s->pending)) != NULL) {
+		TAILQ_REMOVE(&s->pending, it, entry);
+		TAILQ_INSERT_TAIL(&got, it, entry);
+		s->npending--;
+		want--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	while ((it = TAILQ_FIRST(&got)) != NULL) {
+		TAILQ_REMOVE(&got, it, entry);
+		TAILQ_INSERT_TAIL(&job->items, it, entry);
+		job->nitems++;
+		smtp_item_build(&s->c, it);
+		if (!it->built)
+			continue; /* res is final (permanent) */
+		if (!smtp_item_add(session, &s->c, it))
+			fatalx("smtp: libESMTP cannot add a message: out of "
+			       "memory");
+		job->nadded++;
+	}
 }
 
 static void
@@ -279,15 +347,24 @@ smtp_on_event(smtp_session_t session, int event, void *arg, ...)
 {
 	struct smtp_job *job = arg;
 	const bool verify = job->s->c.verify;
+	const smtp_status_t *st;
 	va_list ap;
 	long vfy;
 	int *ok, bits;
 
-	(void)session;
 	va_start(ap, arg);
 	switch (event) {
+	case SMTP_EV_MAILSTATUS:
+		/* (mailbox, message): more only while MAIL is taken, or a
+		 * refused sender would fail the whole backlog */
+		job->nstarted++;
+		(void)va_arg(ap, const char *);
+		st = smtp_reverse_path_status(va_arg(ap, smtp_message_t));
+		if (st != NULL && st->code / 100 == 2)
+			smtp_job_top_up(job, session, false);
+		break;
 	case SMTP_EV_MESSAGESENT:
-		smtp_message_sent(job, va_arg(ap, smtp_message_t));
+		smtp_message_sent(job, session, va_arg(ap, smtp_message_t));
 		break;
 	case SMTP_EV_STARTTLS_OK:
 		job->tls_ok = true;
@@ -498,6 +575,7 @@ smtp_job_run(void *arg)
 		}
 		nmsgs++;
 	}
+	job->nadded = (unsigned)nmsgs;
 	smtp_cur_job = job;
 	if (nmsgs > 0)
 		rc = smtp_start_session(session);

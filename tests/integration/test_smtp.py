@@ -137,9 +137,11 @@ def test_smtp_message_is_valid_mime(make_daemon, servers):
         assert lu is not None and "<https://od.example.org/u/" in lu, lu
         assert e["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert len(e.get_all("List-Unsubscribe")) == 1
-    # the session line, addresses never logged in full
+    # the session line (the session ends after the results were
+    # recorded), addresses never logged in full
+    wait_for(lambda: "smtp_session server=127.0.0.1:%d" % srv.port
+             in d.log(), 10, what="the smtp_session line")
     log = d.log()
-    assert "smtp_session server=127.0.0.1:%d" % srv.port in log
     assert "alice@example.org" not in log
 
 
@@ -174,8 +176,11 @@ def test_smtp_accepted_handed_over_while_session_goes_on(make_daemon,
     srv = servers(hold_rcpt="s29@example.org", rcpt_codes={
         "s04@example.org": "550 5.1.1 no such user",
         "s19@example.org": "451 4.3.0 mailbox busy, try later"})
-    d = make_daemon(smtp_conf(srv.port, workers="1", data_timeout="60s",
-                              session_max_messages="50"))
+    conf = smtp_conf(srv.port, workers="1", data_timeout="60s",
+                     session_max_messages="50")
+    # the 451's retry comes long after this session
+    conf["dispatch"] = {"retry_base": "60s", "retry_max": "120s"}
+    d = make_daemon(conf)
     d.expect_log(r"smtp_session .*(transient|permanent)=[1-9]")
     hold = int(time.time()) + 2
     ids = [post_email(d, "s%02d@example.org" % i, not_before=hold)
@@ -211,8 +216,36 @@ def test_smtp_accepted_handed_over_while_session_goes_on(make_daemon,
     rcpts = srv.rcpts()
     assert len(rcpts) == len(set(rcpts))
     assert "s04@example.org" not in rcpts
-    assert re.search(r"smtp_session .*messages=40 accepted=38 "
-                     r"transient=1 permanent=1", d.log()), d.log_tail()
+    wait_for(lambda: re.search(r"smtp_session .*messages=40 accepted=38 "
+                               r"transient=1 permanent=1", d.log()), 10,
+             what="the session line")
+
+
+def test_smtp_session_takes_messages_queued_while_it_runs(make_daemon,
+                                                          servers):
+    # workers 1: a session of 5 is held in message 3's DATA while 10 more
+    # are queued; the running session takes them as it goes (it keeps a
+    # few messages ahead from the adapter's pending list), so all 15 go
+    # in that one session, not in a second one after it.
+    srv = servers(hold_rcpt="t02@example.org")
+    d = make_daemon(smtp_conf(srv.port, workers="1", data_timeout="60s",
+                              session_max_messages="50"))
+    hold = int(time.time()) + 2
+    first = [post_email(d, "t%02d@example.org" % i, not_before=hold)
+             for i in range(5)]
+    assert srv.holding.wait(scaled(20)), "message 3 never reached DATA"
+    more = [post_email(d, "t%02d@example.org" % i) for i in range(5, 15)]
+    wait_for(lambda: all(d.message(mid)["status"] == "sending"
+                         for mid in more), scaled(10),
+             what="the 10 claimed and handed to the adapter")
+    srv.release()
+    for mid in first + more:
+        d.wait_status(mid, "sent", timeout=20)
+    assert srv.sessions == 1, srv.sessions
+    assert sorted(srv.rcpts()) == ["t%02d@example.org" % i
+                                   for i in range(15)]
+    wait_for(lambda: re.search(r"smtp_session .*messages=15 accepted=15 ",
+                               d.log()), 10, what="the session line")
 
 
 def test_smtp_no_nagle_stall(make_daemon, servers):
