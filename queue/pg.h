@@ -85,7 +85,11 @@ typedef void pg_done_fn(void *arg, const struct pg_answer *a);
  * of its own: meant for migrations (queue/pg_migrate.c), not the hot path.
  * Its answer is the first error, or else the last statement's result. It
  * runs inside the transaction a pipelined "BEGIN" opened, if any; without
- * one, the server runs its statements as one implicit transaction.
+ * one, the server runs its statements as one implicit transaction. The
+ * queries waiting behind it are not in flight: if the connection drops
+ * while it runs, they go out on the next connection, outside the lost
+ * transaction; so send the rest of a transaction (its COMMIT) only from
+ * its callback.
  */
 #define PG_SIMPLE 0x02u
 

@@ -14,7 +14,13 @@
  *
  * pipelined, then, on the version's answer: COMMIT if the database is up
  * to date; ROLLBACK and an error if it is newer than this build; else the
- * next migration's text, its schema_version row and COMMIT. The version
+ * next migration's text, and on its answer its schema_version row and
+ * COMMIT (or ROLLBACK on an error). Every statement of a round goes out
+ * with the ones before it still in flight or answered on the same
+ * connection, never queued behind a query that may be lost: a query
+ * still waiting when the connection drops runs on the next connection,
+ * outside the transaction (a guard checks the backend's pid too). The
+ * version
  * is read only once the lock is held, so when three nodes start together
  * one applies a migration while the others wait on the lock, then read
  * the version it committed and apply nothing twice. The lock is the
@@ -106,8 +112,9 @@ struct mig_run {
 	const char *labels[MIG_LABELS];
 	unsigned nsent, nanswered;
 
-	int version;			   /* read in this round */
-	int applied;			   /* by this run */
+	int pid;     /* the backend BEGIN ran on; 0 before */
+	int version; /* read in this round */
+	int applied; /* by this run */
 	const struct store_migration *cur; /* being applied this round */
 	char cur_label[96];		   /* "migration NNN_name.sql" */
 	bool committing;		   /* the round ends with COMMIT */
@@ -136,7 +143,12 @@ mig_fail(struct mig_run *r, const char *msg)
 	snprintf(r->error, sizeof(r->error), "%s", msg);
 }
 
-/* Takes the answer's label; records its error, if any, under it. */
+/*
+ * Takes the answer's label; records its error, if any, under it. A
+ * statement of the round answered by another backend than its BEGIN ran
+ * outside the transaction: that is an error too (a guard; the order of
+ * sending above keeps it from happening).
+ */
 static void
 mig_answered(struct mig_run *r, const struct pg_answer *a)
 {
@@ -144,6 +156,14 @@ mig_answered(struct mig_run *r, const struct pg_answer *a)
 	char why[MIG_ERR_MAX / 2];
 	char msg[MIG_ERR_MAX];
 
+	if (a->error == NULL && !r->failed && r->pid != 0 &&
+	    pg_backend_pid(r->pg) != r->pid) {
+		snprintf(msg, sizeof(msg),
+		    "%s: the connection changed in the middle of the "
+		    "migration's transaction",
+		    label);
+		mig_fail(r, msg);
+	}
 	if (a->error == NULL || r->failed)
 		return;
 	mig_answer_error(a, why, sizeof(why));
@@ -211,11 +231,23 @@ mig_finish(struct mig_run *r)
 
 static void mig_round(struct mig_run *r);
 
-/* BEGIN, the lock, CREATE TABLE, the migration's INSERT: errors only. */
+/* The lock, CREATE TABLE, the migration's INSERT: errors only. */
 static void
 mig_on_step(void *arg, const struct pg_answer *a)
 {
 	mig_answered(arg, a);
+}
+
+/* BEGIN: the round's backend, for mig_answered()'s guard. */
+static void
+mig_on_begin(void *arg, const struct pg_answer *a)
+{
+	struct mig_run *r = arg;
+
+	r->pid = 0;
+	mig_answered(r, a);
+	if (a->error == NULL)
+		r->pid = pg_backend_pid(r->pg);
 }
 
 /* SHOW synchronous_commit: "off" is refused (see DESIGN). */
@@ -287,21 +319,32 @@ mig_next(const struct mig_run *r, int version)
 	return NULL;
 }
 
-/* Sends the migration m, its schema_version row and COMMIT. */
+/*
+ * The migration's text is answered: on success its schema_version row and
+ * COMMIT (pipelined together), else ROLLBACK. Sent only now, not queued
+ * behind the text: queries that wait behind a PG_SIMPLE one are not in
+ * flight, so a connection lost under the text would have let them run on
+ * the next connection, outside the transaction (the version recorded
+ * without its migration).
+ */
 static void
-mig_apply(struct mig_run *r, const struct store_migration *m)
+mig_on_applied(void *arg, const struct pg_answer *a)
 {
+	struct mig_run *r = arg;
 	struct pg_query q;
 	char version[16];
 	const char *values[3];
 
-	r->cur = m;
-	r->committing = true;
-	snprintf(r->cur_label, sizeof(r->cur_label), "migration %s", m->name);
-	mig_sql(r, m->sql, PG_SIMPLE, mig_on_step, r->cur_label);
-	snprintf(version, sizeof(version), "%d", m->version);
+	mig_answered(r, a);
+	if (r->failed) {
+		r->committing = false;
+		mig_sql(r, "ROLLBACK", 0, mig_on_end, "ROLLBACK");
+		mig_finish(r); /* only if the ROLLBACK could not be sent */
+		return;
+	}
+	snprintf(version, sizeof(version), "%d", r->cur->version);
 	values[0] = version;
-	values[1] = m->name;
+	values[1] = r->cur->name;
 	values[2] = r->node;
 	memset(&q, 0, sizeof(q));
 	q.sql = mig_insert_sql;
@@ -311,6 +354,17 @@ mig_apply(struct mig_run *r, const struct store_migration *m)
 	q.arg = r;
 	mig_send(r, &q, "schema_version");
 	mig_sql(r, "COMMIT", 0, mig_on_end, "COMMIT");
+	mig_finish(r); /* only if nothing could be sent */
+}
+
+/* Sends the migration m alone (PG_SIMPLE); mig_on_applied() goes on. */
+static void
+mig_apply(struct mig_run *r, const struct store_migration *m)
+{
+	r->cur = m;
+	r->committing = true;
+	snprintf(r->cur_label, sizeof(r->cur_label), "migration %s", m->name);
+	mig_sql(r, m->sql, PG_SIMPLE, mig_on_applied, r->cur_label);
 }
 
 /* The version is known, and the lock held: decide the round. */
@@ -351,7 +405,7 @@ mig_on_version(void *arg, const struct pg_answer *a)
 static void
 mig_round(struct mig_run *r)
 {
-	mig_sql(r, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, mig_on_step,
+	mig_sql(r, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, mig_on_begin,
 	    "BEGIN");
 	mig_sql(r, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK_KEY ")", 0,
 	    mig_on_step, "the migration lock");

@@ -6,7 +6,8 @@
  * that changes nothing; three connections migrating one fresh database at
  * once (each migration applied exactly once); a database newer than the
  * binary refused; a migration failing midway rolled back entirely (a
- * test-only list); synchronous_commit off refused. Without a cluster:
+ * test-only list); the connection lost in the middle of a migration;
+ * synchronous_commit off refused. Without a cluster:
  * the embedded PostgreSQL list matches the SQLite one, and a list out of
  * order is refused.
  *
@@ -587,6 +588,133 @@ START_TEST(test_failing_migration_rolls_back)
 }
 END_TEST
 
+struct m_poll {
+	struct pg *pg, *other;
+	const char *needle;
+	bool busy, found;
+};
+
+static void
+m_on_poll(void *arg, const struct pg_answer *a)
+{
+	struct m_poll *p = arg;
+
+	p->busy = false;
+	if (a->error == NULL && a->res != NULL && PQntuples(a->res) == 1 &&
+	    strcmp(PQgetvalue(a->res, 0, 0), "1") == 0)
+		p->found = true;
+}
+
+static void
+m_on_poll_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct m_poll *p = arg;
+	struct pg_query q;
+	char sql[256], err[256];
+
+	(void)fd;
+	(void)what;
+	if (p->busy || p->found || pg_backend_pid(p->pg) == 0)
+		return;
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM pg_stat_activity WHERE pid = %d "
+	    "AND state = 'active' AND query LIKE '%%%s%%'",
+	    pg_backend_pid(p->pg), p->needle);
+	memset(&q, 0, sizeof(q));
+	q.sql = sql;
+	q.done = m_on_poll;
+	q.arg = p;
+	ck_assert_msg(pg_send(p->other, &q, err, sizeof(err)) == 0, "%s", err);
+	p->busy = true;
+}
+
+/*
+ * Runs the loop until pg's backend is running a query holding 'needle'
+ * (asked on 'other' every 50 ms; the loop never stops meanwhile).
+ */
+static void
+m_wait_running(struct m_ctx *c, struct pg *pg, struct pg *other,
+    const char *needle)
+{
+	struct m_poll p;
+	struct event *ev;
+	struct timeval tv = {0, 50 * 1000};
+	bool *flag = &p.found;
+
+	memset(&p, 0, sizeof(p));
+	p.pg = pg;
+	p.other = other;
+	p.needle = needle;
+	ev = event_new(c->base, -1, EV_PERSIST, m_on_poll_timer, &p);
+	event_add(ev, &tv);
+	m_run_until(c, &flag, 1, needle);
+	event_free(ev);
+	/* An answer still on its way writes to p: wait for it. */
+	while (p.busy)
+		event_base_loop(c->base, EVLOOP_ONCE);
+}
+
+/*
+ * The connection dies while a migration runs (its backend terminated
+ * from another connection): the run fails saying the migration committed
+ * whole or not at all, the database stays at the version before it, and
+ * the next run applies it.
+ */
+START_TEST(test_connection_lost_mid_migration)
+{
+	static const struct store_migration slow[] = {
+	    {1, "001_a.sql", "CREATE TABLE t_a (x int);\n"},
+	    {2, "002_slow.sql",
+		"CREATE TABLE t_slow (x int);\n"
+		"SELECT pg_sleep(60);\n"},
+	    {0, NULL, NULL},
+	};
+	static const struct store_migration quick[] = {
+	    {1, "001_a.sql", "CREATE TABLE t_a (x int);\n"},
+	    {2, "002_slow.sql", "CREATE TABLE t_slow (x int);\n"},
+	    {0, NULL, NULL},
+	};
+	struct m_ctx *c;
+	struct m_run run;
+	struct pg *pg, *other;
+	bool *flag = &run.finished;
+	char sql[256];
+
+	NEED_CLUSTER();
+	c = m_init("m_lost");
+	pg = m_connect(c, c->url);
+	other = m_connect(c, c->url);
+	m_start(pg, slow, "node-a", &run);
+	m_wait_running(c, pg, other, "pg_sleep");
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+	    pg_backend_pid(pg));
+	ck_assert_str_eq(m_query(c, other, sql), "t");
+	m_run_until(c, &flag, 1, "the run to fail");
+	ck_assert_msg(strstr(run.error,
+			  "migration 002_slow.sql: connection "
+			  "lost") == run.error &&
+		strstr(run.error,
+		    "committed entirely or not at all: start "
+		    "again") != NULL,
+	    "%s", run.error);
+	ck_assert_int_eq(run.version, 1);
+	ck_assert_int_eq(run.applied, 1);
+	pg_free(pg);
+	ck_assert_str_eq(m_query(c, other,
+			     "SELECT concat_ws(',', to_regclass('t_a'), "
+			     "to_regclass('t_slow'), (SELECT max(version) FROM "
+			     "schema_version))"),
+	    "t_a,1");
+	pg_free(other);
+
+	m_migrate(c, c->url, quick, &run);
+	ck_assert_msg(run.error[0] == '\0', "%s", run.error);
+	ck_assert_int_eq(run.applied, 1);
+	ck_assert_int_eq(run.version, 2);
+	m_fini(c);
+}
+END_TEST
+
 static void
 m_on_check(void *arg, const char *error)
 {
@@ -671,6 +799,7 @@ pg_migrate_suite(void)
 	tcase_add_test(tc, test_three_nodes_at_once);
 	tcase_add_test(tc, test_newer_database_refused);
 	tcase_add_test(tc, test_failing_migration_rolls_back);
+	tcase_add_test(tc, test_connection_lost_mid_migration);
 	tcase_add_test(tc, test_sync_commit_off_refused);
 	tcase_set_timeout(tc, 180);
 	suite_add_tcase(s, tc);
