@@ -77,7 +77,8 @@ struct smtp_conf {
 struct smtp_item {
 	TAILQ_ENTRY(smtp_item) entry;
 	struct mime_copy msg; /* what to send */
-	char msgid[160];
+	char msgid[160];      /* built on the worker (smtp_item_build) */
+	int64_t created_at;
 	int64_t date;
 	adapter_done_fn *done;
 	void *arg;

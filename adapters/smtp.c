@@ -376,11 +376,7 @@ smtp_send(struct adapter *ad, const struct out_msg *msg, adapter_done_fn *done,
 		return -1;
 	it = xcalloc(1, sizeof(*it));
 	mime_copy_init(&it->msg, msg);
-	/* The same on every attempt: a receiver that dedups by Message-ID
-	 * (Gmail does) drops the copy a duplicate window produced. */
-	snprintf(it->msgid, sizeof(it->msgid), "%lld.%llx.od@%.64s",
-	    (long long)msg->id, (unsigned long long)msg->created_at,
-	    s->c.domain);
+	it->created_at = msg->created_at; /* its Message-ID, on the worker */
 	it->date = (int64_t)time(NULL);
 	it->done = done;
 	it->arg = arg;

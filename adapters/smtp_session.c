@@ -61,6 +61,11 @@ smtp_item_build(const struct smtp_conf *c, struct smtp_item *it)
 
 	if (buf == NULL)
 		fatalx("smtp_item_build: evbuffer_new failed");
+	/* The same on every attempt: a receiver that dedups by Message-ID
+	 * (Gmail does) drops the copy a duplicate window produced. */
+	snprintf(it->msgid, sizeof(it->msgid), "%lld.%llx.od@%.64s",
+	    (long long)it->msg.id, (unsigned long long)it->created_at,
+	    c->domain);
 	m.from = it->msg.from != NULL ? it->msg.from : c->from;
 	m.to = it->msg.to;
 	m.reply_to = c->reply_to;
@@ -274,6 +279,11 @@ smtp_message_sent(struct smtp_job *job, smtp_session_t session,
 	snprintf(it->res.provider_id, sizeof(it->res.provider_id), "<%.120s>",
 	    it->msgid);
 	it->judged = true;
+	/* libESMTP is done with the text; freed here, not on the loop */
+	free(it->text);
+	it->text = NULL;
+	it->textlen = 0;
+	mime_copy_clear(&it->msg);
 	job->accepted++;
 	TAILQ_REMOVE(&job->items, it, entry);
 	TAILQ_INSERT_TAIL(&job->early, it, entry);
