@@ -115,7 +115,7 @@ smtp_conf_load(struct smtp_conf *c, const struct config_section *sec, char *err,
 	c->command_ms = 60000;
 	c->data_ms = 120000;
 	c->session_ms = 600000;
-	c->workers = 4;
+	c->workers = 8; /* bench/smtp, bench/README.md */
 	c->session_max = 100;
 	if (config_section_bool(sec, "verify", &c->verify, err, errlen) == -1 ||
 	    config_section_duration_ms(sec, "connect_timeout",
