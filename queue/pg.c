@@ -58,7 +58,7 @@
  * PL/pgSQL bodies among them; only the server parses them all correctly,
  * through the simple-query protocol, which pipeline mode forbids. So a
  * PG_SIMPLE query at the head of the waiting queue holds the queue until
- * nothing is in flight (and libpq has taken the last Sync's answer, or
+ * nothing is in flight and the answer to every Sync is taken (else
  * PQexitPipelineMode() refuses), then goes out alone out of pipeline mode;
  * pipeline mode is entered again when its answer is complete, before its
  * callback runs. Its multi-statement answer is folded like any other:
@@ -145,7 +145,8 @@ struct pg {
 	struct pg_listener *listeners;
 	size_t nlisteners;
 	bool closing;
-	bool simple; /* out of pipeline mode: a PG_SIMPLE query in flight */
+	bool simple;  /* out of pipeline mode: a PG_SIMPLE query in flight */
+	size_t syncs; /* Syncs sent whose PGRES_PIPELINE_SYNC is not taken */
 };
 
 static void pg_on_socket(evutil_socket_t fd, short what, void *arg);
@@ -611,6 +612,7 @@ pg_lost(struct pg *pg, const char *why)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->simple = false;
+	pg->syncs = 0;
 	event_del(pg->ev_timer);
 	pg->state = PG_DOWN;
 	while ((r = TAILQ_FIRST(&pg->in_flight)) != NULL) {
@@ -650,16 +652,17 @@ pg_lost(struct pg *pg, const char *why)
 
 /*
  * Sends r, a PG_SIMPLE query, alone out of pipeline mode once nothing is
- * in flight. 1 sent, 0 not yet (a kick after the next answers retries),
- * -1 the send failed.
+ * in flight and every Sync is answered. 1 sent, 0 not yet (a kick after
+ * the next answers retries), -1 leaving pipeline mode or the send failed.
  */
 static int
 pg_send_simple(struct pg *pg, struct pg_req *r)
 {
-	if (!TAILQ_EMPTY(&pg->in_flight) ||
-	    (PQpipelineStatus(pg->conn) != PQ_PIPELINE_OFF &&
-		PQexitPipelineMode(pg->conn) != 1))
+	if (!TAILQ_EMPTY(&pg->in_flight) || pg->syncs > 0)
 		return 0;
+	if (PQpipelineStatus(pg->conn) != PQ_PIPELINE_OFF &&
+	    PQexitPipelineMode(pg->conn) != 1)
+		return -1;
 	pg->simple = true;
 	return PQsendQuery(pg->conn, r->sql) == 1 ? 1 : -1;
 }
@@ -682,11 +685,14 @@ pg_on_kick(evutil_socket_t fd, short what, void *arg)
 			if ((rc = pg_send_simple(pg, r)) == 0)
 				break;
 			ok = rc == 1;
-		} else
+		} else {
 			ok = PQsendQueryParams(pg->conn, r->sql, r->nparams,
 				 NULL, (const char *const *)r->values, NULL,
 				 NULL, 0) == 1 &&
 			    PQpipelineSync(pg->conn) == 1;
+			if (ok)
+				pg->syncs++;
+		}
 		/* Even a failed send may have put part of it on the wire:
 		 * in flight, so pg_lost() treats it as maybe run. */
 		TAILQ_REMOVE(&pg->waiting, r, entry);
@@ -752,6 +758,8 @@ pg_results(struct pg *pg)
 		}
 		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
 			PQclear(res);
+			if (pg->syncs > 0)
+				pg->syncs--;
 			continue;
 		}
 		if (head == NULL) {
