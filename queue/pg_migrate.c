@@ -54,9 +54,9 @@
  * files in the tests; the driver leaves pipeline mode for that query
  * only. It costs a drain of the pipeline per migration, at start-up.
  * The statements run inside the round's explicit transaction: an error
- * anywhere aborts it, the schema_version insert after it fails (25P02),
- * and the COMMIT rolls back, so a migration is applied entirely or not
- * at all.
+ * anywhere aborts it, the runner then sends ROLLBACK instead of the
+ * version row and COMMIT, so a migration is applied entirely or not at
+ * all (and a COMMIT answered "ROLLBACK" counts as a failure too).
  *
  * The durability check: SHOW synchronous_commit. on, remote_write,
  * remote_apply and local all make COMMIT wait for the local WAL flush
