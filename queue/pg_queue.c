@@ -183,7 +183,7 @@ static const char pgq_sql_register[] =
     " SELECT id, pg_try_advisory_lock(" PGQ_LOCK_CLASS ", id::integer)"
     " FROM n";
 static const char pgq_sql_heartbeat[] =
-    "UPDATE nodes SET heartbeat_at = " PGQ_NOW " WHERE id = $1";
+    "UPDATE nodes SET heartbeat_at = " PGQ_NOW " WHERE id = $1 RETURNING id";
 
 /* The history rows of the moved messages u(id, updated_at). */
 #define PGQ_EVENTS(status, code, text)                                        \

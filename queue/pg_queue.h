@@ -91,7 +91,7 @@ int64_t pgq_node_id(const struct pg_queue *q);
  */
 int pgq_start(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
-/* heartbeat_at = now; call about every second (node_timeout_ms / 3). */
+/* heartbeat_at = now (answer n = 1); call about every second. */
 int pgq_heartbeat(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
 

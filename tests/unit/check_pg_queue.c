@@ -16,7 +16,8 @@
  *    and a second live process under the same name is refused;
  *  - a route lease is never held by two nodes at once over many rounds
  *    of acquire attempts with handovers, each with a fresh epoch; the
- *    fair share spreads routes over the live nodes;
+ *    fair share spreads routes over the live nodes (by heartbeat), and a
+ *    node over its share gives the rest up on renewal;
  *  - an opt-out committed between claim and check is reported.
  *
  * No timing assertions: leases are short so that the tests end soon, but
@@ -1067,6 +1068,73 @@ START_TEST(test_route_fair_share)
 }
 END_TEST
 
+/*
+ * A node whose heartbeat is stale does not count as live: the one live
+ * node takes every route. Once the other heartbeats, the first keeps
+ * only its share on renewal (the first routes by name) and gives up the
+ * rest, which the other takes with a new epoch.
+ */
+START_TEST(test_route_rebalance_on_heartbeat)
+{
+	static const char *const routes[4] = {"sms:a", "sms:b", "sms:c",
+	    "sms:d"};
+	struct t_node n[2];
+	struct t_ans a[4];
+	char url[600], err[256];
+	int i;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_rebalance", url, sizeof(url));
+	t_node_start(&n[0], url, "n0", 600000);
+	t_node_start(&n[1], url, "n1", 600000);
+	t_sql(n[0].pg, "UPDATE nodes SET heartbeat_at = 0 WHERE name = 'n1'",
+	    NULL);
+	for (i = 0; i < 4; i++)
+		t_acquire_send(&n[0], routes[i], 4, &a[i]);
+	for (i = 0; i < 4; i++) {
+		t_wait_ok(&a[i], "acquire alone");
+		ck_assert_uint_eq(a[i].n, 1);
+		t_ans_clear(&a[i]);
+	}
+	ck_assert_int_eq(pgq_heartbeat(n[1].q, t_on, &a[0], err, sizeof(err)),
+	    0);
+	t_wait_ok(&a[0], "heartbeat");
+	ck_assert_uint_eq(a[0].n, 1);
+	t_ans_clear(&a[0]);
+	ck_assert_int_eq(
+	    t_sql_int(n[0].pg,
+		"SELECT count(*) FROM nodes WHERE heartbeat_at > 0", NULL),
+	    2);
+	for (i = 0; i < 4; i++)
+		t_acquire_send(&n[0], routes[i], 4, &a[i]);
+	for (i = 0; i < 4; i++) {
+		t_wait_ok(&a[i], "renew");
+		ck_assert_uint_eq(a[i].n, i < 2);
+		ck_assert_int_eq(pgq_route_held(n[0].q, routes[i], NULL),
+		    i < 2);
+		t_ans_clear(&a[i]);
+	}
+	/* The releases were sent after those answers: one more round trip
+	 * on the same connection sees them done. */
+	ck_assert_str_eq(t_sql(n[0].pg,
+			     "SELECT count(*) FROM route_leases WHERE owner IS"
+			     " NULL",
+			     NULL),
+	    "2");
+	for (i = 2; i < 4; i++) {
+		t_acquire_send(&n[1], routes[i], 4, &a[i]);
+		t_wait_ok(&a[i], "take over");
+		ck_assert_uint_eq(a[i].n, 1);
+		ck_assert_int_eq(a[i].epoch, 2);
+		t_ans_clear(&a[i]);
+	}
+	for (i = 0; i < 2; i++)
+		t_node_kill(&n[i]);
+	event_base_free(t_base);
+}
+END_TEST
+
 /* ---- the send-time opt-out check -------------------------------------- */
 
 START_TEST(test_optout_between_claim_and_check)
@@ -1196,6 +1264,7 @@ pg_queue_suite(void)
 	tcase_add_test(tc, test_restart_recovers_own);
 	tcase_add_test(tc, test_route_lease_exclusive);
 	tcase_add_test(tc, test_route_fair_share);
+	tcase_add_test(tc, test_route_rebalance_on_heartbeat);
 	tcase_add_test(tc, test_optout_between_claim_and_check);
 	tcase_add_test(tc, test_drain_three_nodes);
 	tcase_add_test(tc, test_drain_node_killed);
