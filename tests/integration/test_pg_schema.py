@@ -566,7 +566,8 @@ def test_norm_expr_value_sets():
     second column, a different case or an AND does not.
     """
     sqlite_in = "status IN ('queued', 'sending',\n\t    'sent')"
-    sqlite_or = "status = 'sent' OR (status = 'queued')\n OR status = 'sending'"
+    sqlite_or = ("status = 'sent' OR (status = 'queued')\n"
+                 " OR status = 'sending'")
     pg = ("(status = ANY (ARRAY['sending'::text, 'queued'::text, "
           "'sent'::text]))")
     assert norm_expr(sqlite_in) == norm_expr(sqlite_or) == norm_expr(pg)
@@ -574,7 +575,8 @@ def test_norm_expr_value_sets():
                   "status IN ('queued', 'sending', 'sent', 'failed')",
                   "status = 'queued' OR status = 'sending' OR state = 'sent'",
                   "status = 'queued' OR status = 'sending' OR status = 'Sent'",
-                  "status = 'queued' AND status = 'sending' OR status = 'sent'"):
+                  "status = 'queued' AND status = 'sending' OR "
+                  "status = 'sent'"):
         assert norm_expr(other) != norm_expr(sqlite_or), other
 
 

@@ -8,4 +8,4 @@
 -- the two CHECKs as sets of allowed values). The migration only says so
 -- on the constraint, to keep the two numberings in step.
 COMMENT ON CONSTRAINT messages_status_check ON messages IS
-    'the SQLite twin spells this set as status = ''queued'' OR ... (010_status_check.sql)';
+    'SQLite spells this set status = ''queued'' OR ... (migration 010)';
