@@ -113,7 +113,8 @@ def test_requests_match_twilios_openapi(make_daemon, fakeprov, prism):
     ok, bad = prism_verdicts(log_path)
     assert bad == [], "Prism found requests Twilio's spec refuses:\n" + \
         "\n".join(bad)
-    assert ok == len(ids), "Prism validated %d of %d requests:\n%s" % (
-        ok, len(ids), log_path.read_text(errors="replace")[-3000:])
+    assert ok == len(ids), "Prism validated %d of %d requests:\n%s\n%s" % (
+        ok, len(ids), log_path.read_text(errors="replace")[-3000:],
+        d.log()[-3000:])
     # nothing reached the fake: every request went to Prism
     assert fakeprov.requests() == []
