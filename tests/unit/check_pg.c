@@ -24,23 +24,12 @@
 
 #ifndef HAVE_LIBPQ
 
-START_TEST(test_pg_not_built)
-{
-	fprintf(stderr,
-	    "check_pg: skipped: built without libpq "
-	    "(configure --with-postgresql)\n");
-}
-END_TEST
+#include "check_pgcluster.h"
 
 Suite *
 pg_suite(void)
 {
-	Suite *s = suite_create("pg");
-	TCase *tc = tcase_create("none");
-
-	tcase_add_test(tc, test_pg_not_built);
-	suite_add_tcase(s, tc);
-	return s;
+	return ckpg_not_built_suite("pg");
 }
 
 #else /* HAVE_LIBPQ */

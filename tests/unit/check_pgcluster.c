@@ -81,3 +81,22 @@ ckpg_db_url(const char *url, const char *db, char *out, size_t outlen)
 
 	snprintf(out, outlen, "postgresql:///%s%s", db, q != NULL ? q : "");
 }
+
+START_TEST(test_pg_not_built)
+{
+	fprintf(stderr,
+	    "PostgreSQL suites skipped: built without libpq "
+	    "(configure --with-postgresql)\n");
+}
+END_TEST
+
+Suite *
+ckpg_not_built_suite(const char *name)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create("none");
+
+	tcase_add_test(tc, test_pg_not_built);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include <check.h>
+
 /* url: postgresql:///outreachd?host=DIR&user=outreachd, or "" (skip). */
 void ckpg_start(const char *who, char *url, size_t urllen);
 /* Stops the cluster of url and removes its directory; "" does nothing. */
@@ -23,5 +25,7 @@ void ckpg_stop(const char *who, const char *url);
 int ckpg_restart(const char *url);
 /* The URL of database db on url's cluster (db: a plain identifier). */
 void ckpg_db_url(const char *url, const char *db, char *out, size_t outlen);
+/* Built without libpq: suite 'name' with one test that says it skipped. */
+Suite *ckpg_not_built_suite(const char *name);
 
 #endif
