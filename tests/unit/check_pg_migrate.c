@@ -86,12 +86,6 @@ struct m_ctx {
 	bool timed_out;
 };
 
-struct m_answer {
-	bool done;
-	char value[256];
-	char error[512];
-};
-
 static void
 m_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -141,25 +135,11 @@ m_connect(struct m_ctx *c, const char *url)
 	return pg;
 }
 
-static void
-m_on_answer(void *arg, const struct pg_answer *a)
-{
-	struct m_answer *ma = arg;
-
-	ma->done = true;
-	if (a->error != NULL)
-		snprintf(ma->error, sizeof(ma->error), "%s", a->error);
-	else if (a->res != NULL && PQntuples(a->res) > 0 &&
-	    PQnfields(a->res) > 0)
-		snprintf(ma->value, sizeof(ma->value), "%s",
-		    PQgetvalue(a->res, 0, 0));
-}
-
 /* Runs sql on pg to its answer; the first value ("" for none). */
 static const char *
 m_query(struct m_ctx *c, struct pg *pg, const char *sql)
 {
-	static struct m_answer a;
+	static struct ckpg_answer a;
 	bool *flag = &a.done;
 	struct pg_query q;
 	char err[256];
@@ -167,7 +147,7 @@ m_query(struct m_ctx *c, struct pg *pg, const char *sql)
 	memset(&a, 0, sizeof(a));
 	memset(&q, 0, sizeof(q));
 	q.sql = sql;
-	q.done = m_on_answer;
+	q.done = ckpg_on_answer;
 	q.arg = &a;
 	ck_assert_msg(pg_send(pg, &q, err, sizeof(err)) == 0, "%s", err);
 	m_run_until(c, &flag, 1, sql);
@@ -707,7 +687,7 @@ END_TEST
 static void
 m_on_check(void *arg, const char *error)
 {
-	struct m_answer *a = arg;
+	struct ckpg_answer *a = arg;
 
 	a->done = true;
 	snprintf(a->error, sizeof(a->error), "%s", error != NULL ? error : "");
@@ -717,7 +697,7 @@ m_on_check(void *arg, const char *error)
 static const char *
 m_check(struct m_ctx *c, const char *url)
 {
-	static struct m_answer a;
+	static struct ckpg_answer a;
 	bool *flag = &a.done;
 	struct pg *pg = m_connect(c, url);
 	char err[256];

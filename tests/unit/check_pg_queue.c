@@ -191,31 +191,11 @@ t_connect(const char *url)
 }
 
 /* One plain query's answer: first value, or the error. */
-struct t_q {
-	bool done;
-	char value[256];
-	char error[256];
-};
-
-static void
-t_q_done(void *arg, const struct pg_answer *a)
-{
-	struct t_q *t = arg;
-
-	t->done = true;
-	if (a->error != NULL)
-		snprintf(t->error, sizeof(t->error), "%s", a->error);
-	else if (a->res != NULL && PQntuples(a->res) > 0 &&
-	    PQnfields(a->res) > 0)
-		snprintf(t->value, sizeof(t->value), "%s",
-		    PQgetvalue(a->res, 0, 0));
-}
-
 /* Runs sql (one optional parameter) on pg; returns the first value. */
 static const char *
 t_sql(struct pg *pg, const char *sql, const char *p1)
 {
-	static struct t_q t;
+	static struct ckpg_answer t;
 	const char *values[1] = {p1};
 	char err[256];
 
@@ -224,7 +204,7 @@ t_sql(struct pg *pg, const char *sql, const char *p1)
 			  &(struct pg_query){.sql = sql,
 			      .nparams = p1 != NULL ? 1 : 0,
 			      .values = p1 != NULL ? values : NULL,
-			      .done = t_q_done,
+			      .done = ckpg_on_answer,
 			      .arg = &t},
 			  err, sizeof(err)) == 0,
 	    "pg_send: %s", err);

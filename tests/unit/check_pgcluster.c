@@ -12,6 +12,9 @@
 #include <check.h>
 
 #include "check_pgcluster.h"
+#ifdef HAVE_LIBPQ
+#include "pg.h"
+#endif
 
 static const char *
 ckpg_script(void)
@@ -100,3 +103,19 @@ ckpg_not_built_suite(const char *name)
 	suite_add_tcase(s, tc);
 	return s;
 }
+
+#ifdef HAVE_LIBPQ
+void
+ckpg_on_answer(void *arg, const struct pg_answer *a)
+{
+	struct ckpg_answer *ca = arg;
+
+	ca->done = true;
+	if (a->error != NULL)
+		snprintf(ca->error, sizeof(ca->error), "%s", a->error);
+	else if (a->res != NULL && PQntuples(a->res) > 0 &&
+	    PQnfields(a->res) > 0)
+		snprintf(ca->value, sizeof(ca->value), "%s",
+		    PQgetvalue(a->res, 0, 0));
+}
+#endif

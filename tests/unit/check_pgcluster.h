@@ -13,6 +13,7 @@
 #ifndef OD_CHECK_PGCLUSTER_H
 #define OD_CHECK_PGCLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <check.h>
@@ -27,5 +28,19 @@ int ckpg_restart(const char *url);
 void ckpg_db_url(const char *url, const char *db, char *out, size_t outlen);
 /* Built without libpq: suite 'name' with one test that says it skipped. */
 Suite *ckpg_not_built_suite(const char *name);
+
+#ifdef HAVE_LIBPQ
+struct pg_answer;
+
+/* One query's answer as the suites' synchronous waits keep it. */
+struct ckpg_answer {
+	bool done;
+	char value[256]; /* the first row's first value; "" for none */
+	char error[512]; /* "" on success */
+};
+
+/* A pg_done_fn for a struct ckpg_answer (arg): sets done, copies. */
+void ckpg_on_answer(void *arg, const struct pg_answer *a);
+#endif
 
 #endif
