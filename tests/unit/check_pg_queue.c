@@ -1004,6 +1004,7 @@ START_TEST(test_route_fair_share)
 			    k == 0 ? i < 2 : i >= 2);
 			if (a[i].n == 1)
 				ck_assert_int_eq(a[i].epoch, 1);
+			t_ans_clear(&a[i]);
 		}
 	}
 	/* Renewals keep the epoch; n1 releases one, n0 may take it (a new
@@ -1012,6 +1013,7 @@ START_TEST(test_route_fair_share)
 	t_wait_ok(&a[0], "renew");
 	ck_assert_uint_eq(a[0].n, 1);
 	ck_assert_int_eq(a[0].epoch, 1);
+	t_ans_clear(&a[0]);
 	memset(&a[1], 0, sizeof(a[1]));
 	{
 		char err[256];
@@ -1031,6 +1033,8 @@ START_TEST(test_route_fair_share)
 	t_wait_ok(&a[3], "take back");
 	ck_assert_uint_eq(a[3].n, 1);
 	ck_assert_int_eq(a[3].epoch, 2);
+	for (i = 1; i < 4; i++)
+		t_ans_clear(&a[i]);
 	for (i = 0; i < 2; i++)
 		t_node_kill(&n[i]);
 	event_base_free(t_base);
