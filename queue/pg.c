@@ -152,13 +152,13 @@ struct pg {
 static void pg_on_socket(evutil_socket_t fd, short what, void *arg);
 static void pg_lost(struct pg *pg, const char *why);
 
-static uint64_t
-pg_now_ms(void)
+int64_t
+pg_clock_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct timeval
@@ -329,7 +329,7 @@ pg_send(struct pg *pg, const struct pg_query *q, char *err, size_t errlen)
 	r->flags = q->flags;
 	r->done = q->done;
 	r->arg = q->arg;
-	r->queued_ms = pg_now_ms();
+	r->queued_ms = (uint64_t)pg_clock_ms();
 	TAILQ_INSERT_TAIL(&pg->waiting, r, entry);
 	pg->nwaiting++;
 	if (pg->state == PG_UP)
@@ -429,7 +429,7 @@ pg_listen_req(const char *channel)
 	r->flags = PG_IDEMPOTENT;
 	r->done = pg_listen_done;
 	r->listen = true;
-	r->queued_ms = pg_now_ms();
+	r->queued_ms = (uint64_t)pg_clock_ms();
 	return r;
 }
 
@@ -540,7 +540,7 @@ static void
 pg_sweep(struct pg *pg)
 {
 	struct pg_req *r, *next;
-	uint64_t now = pg_now_ms();
+	uint64_t now = (uint64_t)pg_clock_ms();
 	char why[PG_ERR_MAX + 64];
 
 	snprintf(why, sizeof(why), "no connection within %u ms: %s",
@@ -626,7 +626,7 @@ pg_lost(struct pg *pg, const char *why)
 			if (r->res != NULL)
 				PQclear(r->res);
 			r->res = NULL;
-			r->queued_ms = pg_now_ms();
+			r->queued_ms = (uint64_t)pg_clock_ms();
 			TAILQ_INSERT_TAIL(&again, r, entry);
 			continue;
 		}

@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -134,5 +135,8 @@ int pg_listen(struct pg *pg, const char *channel, pg_notify_fn *fn, void *arg,
 /* The backend's process id (for pg_cancel_backend and tests); 0 if down. */
 int pg_backend_pid(const struct pg *pg);
 void pg_get_stats(const struct pg *pg, struct pg_stats *st);
+/* Milliseconds on CLOCK_MONOTONIC: the clock of the driver's waits and of
+ * pg_queue's deadlines. */
+int64_t pg_clock_ms(void);
 
 #endif

@@ -144,7 +144,7 @@ enum pgq_kind {
 struct pgq_route {
 	char name[PGQ_ROUTE_MAX];
 	int64_t epoch;
-	int64_t deadline; /* pgq_clock_ms(); 0 = not held */
+	int64_t deadline; /* pg_clock_ms(); 0 = not held */
 };
 
 struct pgq_op {
@@ -153,7 +153,7 @@ struct pgq_op {
 	enum pgq_kind kind;
 	pgq_done_fn *done;
 	void *arg;
-	int64_t sent_at;   /* pgq_clock_ms() when queued */
+	int64_t sent_at;   /* pg_clock_ms() when queued */
 	unsigned lease_ms; /* claim, route */
 	char route[PGQ_ROUTE_MAX];
 	char **to; /* opt-out check: the recipients (copies) */
@@ -328,15 +328,6 @@ static const char *const pgq_what[] = {
 
 static void pgq_on_answer(void *arg, const struct pg_answer *pa);
 
-int64_t
-pgq_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct pg_queue *
 pgq_new(const struct pgq_config *cfg, char *err, size_t errlen)
 {
@@ -401,7 +392,7 @@ pgq_op_new(struct pg_queue *q, enum pgq_kind kind, pgq_done_fn *done, void *arg)
 	op->kind = kind;
 	op->done = done;
 	op->arg = arg;
-	op->sent_at = pgq_clock_ms();
+	op->sent_at = pg_clock_ms();
 	LIST_INSERT_HEAD(&q->pending, op, entry);
 	return op;
 }
@@ -791,7 +782,7 @@ pgq_route_held(struct pg_queue *q, const char *route, int64_t *epoch)
 		if (strcmp(q->routes[i].name, route) != 0)
 			continue;
 		if (q->routes[i].deadline == 0 ||
-		    pgq_clock_ms() >= q->routes[i].deadline)
+		    pg_clock_ms() >= q->routes[i].deadline)
 			return false;
 		if (epoch != NULL)
 			*epoch = q->routes[i].epoch;
@@ -952,7 +943,7 @@ pgq_answer_register(struct pgq_op *op, const PGresult *res, char *err,
 	op->node_id = pgq_int(res, 0, 0);
 	snprintf(id, sizeof(id), "%" PRId64, op->node_id);
 	op->kind = PGQ_RECOVER;
-	op->sent_at = pgq_clock_ms();
+	op->sent_at = pg_clock_ms();
 	return pg_send(q->pg,
 		   &(struct pg_query){.sql = pgq_sql_recover,
 		       .nparams = 1,

@@ -19,7 +19,7 @@
  *    messages may be handed to an adapter from the callback.
  *  - Times of leases and history rows are the database clock's
  *    milliseconds (clock_timestamp()), so nodes' clocks need not agree.
- *    Deadlines given back to the caller are pgq_clock_ms() (monotonic,
+ *    Deadlines given back to the caller are pg_clock_ms() (monotonic,
  *    this process), computed from before the statement was sent, so they
  *    end before the database's lease does.
  *  - pgq_start() must have answered (node id known) before any other
@@ -67,7 +67,7 @@ struct pgq_answer {
 	int64_t node_id;  /* pgq_start(): this node's id */
 	int64_t epoch;	  /* pgq_route_acquire(): the lease's epoch, held */
 	int64_t deadline; /* pgq_claim(), pgq_route_acquire(): hand out
-			     nothing at or after this pgq_clock_ms() */
+			     nothing at or after this pg_clock_ms() */
 };
 
 typedef void pgq_done_fn(void *arg, const struct pgq_answer *a);
@@ -76,8 +76,6 @@ typedef void pgq_done_fn(void *arg, const struct pgq_answer *a);
 struct pg_queue *pgq_new(const struct pgq_config *cfg, char *err,
     size_t errlen);
 void pgq_free(struct pg_queue *q);
-/* Monotonic milliseconds of this process, the clock of deadlines. */
-int64_t pgq_clock_ms(void);
 /* This node's id once pgq_start() answered; else 0. */
 int64_t pgq_node_id(const struct pg_queue *q);
 
