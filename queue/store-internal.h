@@ -9,15 +9,22 @@
  *    string's address, so always pass the same static literal.
  *  - store_write_begin() must be called before any write: it opens the
  *    group transaction if none is open and schedules its commit.
+ *  - On a PostgreSQL store (store_backend()) the SQLite functions fail
+ *    with "... is not available on the PostgreSQL store yet"; its writes go
+ *    through store_pg_group_send() (queue/store_pg.c).
  */
 #ifndef OD_STORE_INTERNAL_H
 #define OD_STORE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sqlite3.h>
 
 #include "store.h"
+#ifdef HAVE_LIBPQ
+#include "pg.h"
+#endif
 
 struct store_migration {
 	int version;
@@ -63,5 +70,63 @@ struct store_hook {
 struct store_hook *store_msg_hook(struct store *st);
 /* Writes the connection's last error as "what: sqlite message" into err. */
 void store_errmsg(struct store *st, const char *what, char *err, size_t errlen);
+
+/*
+ * On a PostgreSQL store the SQLite-only internals above fail cleanly:
+ * store_db() returns NULL, store_stmt() NULL and store_write_begin(),
+ * store_defer_id() -1, with err "<what> is not available on the
+ * PostgreSQL store yet". store_sqlite_only() writes that text for 'what' and
+ * returns -1 when st is PostgreSQL, else returns 0: the guard of a
+ * SQLite-only function.
+ */
+int store_sqlite_only(struct store *st, const char *what, char *err,
+    size_t errlen);
+
+#ifdef HAVE_LIBPQ
+struct pg_queue;
+
+/*
+ * The group connection: statements sent here outside
+ * store_pg_group_send() run outside the group (autocommit); use it for
+ * reads that need no group. NULL on a SQLite store.
+ */
+struct pg *store_pg_conn(struct store *st);
+/*
+ * The node's shared queue (queue/pg_queue.c) on its OWN connection, so
+ * its one-statement operations never run inside a group transaction.
+ * Started (node id known) once store_open_config() returned. NULL on a
+ * SQLite store.
+ */
+struct pg_queue *store_pg_queue(struct store *st);
+/*
+ * Sends q inside the open group transaction, opening it with BEGIN (and
+ * scheduling its COMMIT at the end of the loop turn, like
+ * store_write_begin()) if none is open. q->done runs with the statement's
+ * answer before the group's COMMIT is answered (a RETURNING id is read
+ * there). An error answer fails the whole group: every store_on_commit()
+ * callback of the group gets ok = false. 0, or -1 with err (nothing sent).
+ */
+int store_pg_group_send(struct store *st, const struct pg_query *q, char *err,
+    size_t errlen);
+
+/*
+ * Between store.c and store_pg.c only: the PostgreSQL store's state
+ * (struct store_pg, queue/store_pg.c), which struct store points to, and
+ * the public store functions' PostgreSQL halves, which store.c calls when
+ * st is PostgreSQL. See store.h for what each one does.
+ */
+struct store_pg;
+struct store_pg *store_pg_state(struct store *st);
+struct store_pg *spg_open(const struct store_config *cfg, int *schema_version,
+    char *err, size_t errlen);
+void spg_attach(struct store_pg *sp, unsigned commit_delay_ms);
+void spg_on_commit(struct store_pg *sp, store_commit_fn *cb, void *arg);
+int spg_flush(struct store_pg *sp, char *err, size_t errlen);
+void spg_abort_group(struct store_pg *sp);
+bool spg_in_transaction(const struct store_pg *sp);
+void spg_get_stats(const struct store_pg *sp, struct store_stats *out);
+int spg_ping(struct store_pg *sp, char *err, size_t errlen);
+void spg_close(struct store_pg *sp);
+#endif
 
 #endif

@@ -117,7 +117,8 @@ struct store_syncer {
 };
 
 struct store {
-	sqlite3 *db;
+	sqlite3 *db;	     /* NULL on a PostgreSQL store */
+	struct store_pg *pg; /* the PostgreSQL store (store_pg.c), or NULL */
 	char *path;
 	int lock_fd;
 	int schema_version;
@@ -237,6 +238,70 @@ fail:
 	store_destroy(st);
 	return NULL;
 }
+
+/*
+ * Opens either backend. A PostgreSQL store is a struct store with no
+ * SQLite connection and its state in st->pg: every public function
+ * branches to store_pg.c on it, and the SQLite-only internals refuse
+ * (store_sqlite_only()).
+ */
+struct store *
+store_open_config(const struct store_config *cfg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	struct store *st;
+	struct store_pg *sp;
+	int version = 0;
+#endif
+
+	if (cfg->backend == STORE_SQLITE) {
+		if (cfg->path == NULL) {
+			snprintf(err, errlen, "store: no database path");
+			return NULL;
+		}
+		return store_open(cfg->path, err, errlen);
+	}
+#ifdef HAVE_LIBPQ
+	if ((sp = spg_open(cfg, &version, err, errlen)) == NULL)
+		return NULL;
+	st = xcalloc(1, sizeof(*st));
+	st->lock_fd = -1;
+	st->pg = sp;
+	st->path = xstrdup(cfg->node != NULL ? cfg->node : "postgresql");
+	st->schema_version = version;
+	return st;
+#else
+	snprintf(err, errlen,
+	    "this outreachd was built without PostgreSQL support (libpq-dev)");
+	return NULL;
+#endif
+}
+
+enum store_backend
+store_backend(const struct store *st)
+{
+	return st->pg != NULL ? STORE_POSTGRESQL : STORE_SQLITE;
+}
+
+/* The guard of the SQLite-only internals (store-internal.h). */
+int
+store_sqlite_only(struct store *st, const char *what, char *err, size_t errlen)
+{
+	if (st->pg == NULL)
+		return 0;
+	snprintf(err, errlen, "%s is not available on the PostgreSQL store yet",
+	    what);
+	return -1;
+}
+
+#ifdef HAVE_LIBPQ
+/* The PostgreSQL state, for store_pg.c; NULL on a SQLite store. */
+struct store_pg *
+store_pg_state(struct store *st)
+{
+	return st->pg;
+}
+#endif
 
 /*
  * Takes an exclusive, non-blocking flock on "<path>.lock". The lock dies
@@ -453,6 +518,13 @@ void
 store_attach(struct store *st, struct event_base *base,
     unsigned commit_delay_ms)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL) {
+		(void)base; /* the store runs on the loop it was opened on */
+		spg_attach(st->pg, commit_delay_ms);
+		return;
+	}
+#endif
 	if (st->commit_ev != NULL)
 		event_free(st->commit_ev);
 	st->commit_ev = event_new(base, -1, 0, store_commit_cb, st);
@@ -525,6 +597,12 @@ store_commit_cb(evutil_socket_t fd, short what, void *arg)
 void
 store_on_commit(struct store *st, store_commit_fn *cb, void *arg)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL) {
+		spg_on_commit(st->pg, cb, arg);
+		return;
+	}
+#endif
 	if (st->in_txn)
 		store_cblist_add(&st->pending, cb, arg);
 	else if (st->wait_tail != NULL)
@@ -557,6 +635,10 @@ store_cblist_add(struct store_cblist *l, store_commit_fn *cb, void *arg)
 int
 store_flush(struct store *st, char *err, size_t errlen)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL)
+		return spg_flush(st->pg, err, errlen);
+#endif
 	if (st->commit_scheduled) {
 		event_del(st->commit_ev);
 		st->commit_scheduled = false;
@@ -880,6 +962,12 @@ store_elapsed_us(const struct timespec *a, const struct timespec *b)
 void
 store_abort_group(struct store *st)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL) {
+		spg_abort_group(st->pg);
+		return;
+	}
+#endif
 	/* The commit point finds the group gone and fails its callbacks. */
 	if (st->in_txn)
 		store_rollback(st);
@@ -889,6 +977,10 @@ store_abort_group(struct store *st)
 bool
 store_in_transaction(const struct store *st)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL)
+		return spg_in_transaction(st->pg);
+#endif
 	return st->in_txn;
 }
 
@@ -896,6 +988,12 @@ store_in_transaction(const struct store *st)
 void
 store_get_stats(struct store *st, struct store_stats *out)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL) {
+		spg_get_stats(st->pg, out);
+		return;
+	}
+#endif
 	*out = st->stats;
 	if (st->syncer == NULL)
 		return;
@@ -910,6 +1008,10 @@ store_get_stats(struct store *st, struct store_stats *out)
 int
 store_ping(struct store *st, char *err, size_t errlen)
 {
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL)
+		return spg_ping(st->pg, err, errlen);
+#endif
 	return store_exec_cached(st, store_sql_ping, err, errlen);
 }
 
@@ -932,6 +1034,14 @@ store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+#ifdef HAVE_LIBPQ
+	if (st->pg != NULL) {
+		spg_close(st->pg);
+		st->pg = NULL;
+		store_destroy(st);
+		return;
+	}
+#endif
 	store_syncer_stop(st);
 	for (i = 0; i < STORE_CLOSE_ROUNDS; i++) {
 		if (!st->in_txn && st->pending.n == 0 && st->durable.n == 0 &&
@@ -1049,6 +1159,9 @@ store_stmt(struct store *st, const char *sql, char *err, size_t errlen)
 	struct store_slot *slot;
 	sqlite3_stmt *stmt = NULL;
 
+	if (store_sqlite_only(st, "this operation", err, errlen) == -1)
+		return NULL;
+
 	slot = store_slot_find(st->slots, st->nslots, sql);
 	if (slot->sql == sql) {
 		sqlite3_reset(slot->stmt);
@@ -1103,6 +1216,8 @@ store_exec_cached(struct store *st, const char *sql, char *err, size_t errlen)
 int
 store_write_begin(struct store *st, char *err, size_t errlen)
 {
+	if (store_sqlite_only(st, "this write", err, errlen) == -1)
+		return -1;
 	if (st->in_txn) {
 		if (!sqlite3_get_autocommit(st->db)) {
 			st->group_writes++;
@@ -1129,6 +1244,8 @@ store_defer_id(struct store *st, const char *sql, int64_t id, char *err,
 	struct store_defer *d = NULL;
 	size_t i;
 
+	if (store_sqlite_only(st, "a deferred statement", err, errlen) == -1)
+		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < STORE_DEFER_MAX && d == NULL; i++)
@@ -1210,5 +1327,7 @@ store_defer_clear(struct store *st)
 void
 store_errmsg(struct store *st, const char *what, char *err, size_t errlen)
 {
+	if (store_sqlite_only(st, what, err, errlen) == -1)
+		return;
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(st->db));
 }

@@ -1,6 +1,6 @@
 /*
- * store.h - the durable store (SQLite in WAL mode): open, migrate, and
- * group commit.
+ * store.h - the durable store (SQLite in WAL mode, or PostgreSQL shared by
+ * several nodes: doc/postgresql.md): open, migrate, and group commit.
  *
  * Contract:
  *  - One struct store per process, used from the loop thread only: the
@@ -29,6 +29,19 @@
 struct event_base;
 struct store;
 
+enum store_backend { STORE_SQLITE = 0, STORE_POSTGRESQL = 1 };
+
+/* What store_open_config() opens. */
+struct store_config {
+	enum store_backend backend;
+	const char *path; /* SQLite: the database file */
+	const char *url;  /* PostgreSQL: a libpq URI or key=value string */
+	const char *node; /* PostgreSQL: this node's name */
+	struct event_base *base;     /* PostgreSQL: the loop (required) */
+	unsigned connect_timeout_ms; /* PostgreSQL: open gives up after; 0 =
+					10000 */
+};
+
 /*
  * Called once after the group transaction that was open when it was
  * registered commits (ok = true) or fails and is rolled back (ok = false).
@@ -56,6 +69,21 @@ struct store_stats {
  * reason in err.
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
+/*
+ * store_open() for either backend (STORE_SQLITE: store_open(cfg->path)).
+ * For PostgreSQL it connects (two connections: the group's and the
+ * queue's), checks durability on both (synchronous_commit off is
+ * refused), migrates, and starts the node (pgq_start(): its previous
+ * life's claims are recovered; a second live process with the same node
+ * name is refused), running cfg->base until done or connect_timeout_ms:
+ * allowed because nothing is served before the store is open. Without
+ * libpq: NULL with "this outreachd was built without PostgreSQL support
+ * (libpq-dev)".
+ */
+struct store *store_open_config(const struct store_config *cfg, char *err,
+    size_t errlen);
+/* Which backend st runs on. */
+enum store_backend store_backend(const struct store *st);
 /*
  * Schedules group commits on 'base': a commit runs at the end of the loop
  * turn that made the first write, or commit_delay_ms later if non-zero.
