@@ -33,6 +33,7 @@
 
 #include <ini.h>
 
+#include "compat.h"
 #include "config.h"
 #include "config-internal.h"
 #include "email_addr.h"
@@ -116,6 +117,7 @@ static int config_apply(struct config_val *v, const struct config_section *sec,
     const struct config_stype *st, void *base);
 static int config_sender_finish(struct config_sender *snd,
     const struct config_section *sec, char *err, size_t errlen);
+static int config_store_finish(struct config *, char *, size_t);
 static int config_finish(struct config *cfg, const char *cwd, char *err,
     size_t errlen);
 static const struct config_stype *config_stype_lookup(const char *name);
@@ -174,8 +176,8 @@ static const struct config_key config_http_keys[] = {
     {CONFIG_KEY("request_timeout", CONFIG_T_DURATION,
 	CONFIG_OFF(request_timeout_ms), 100, CONFIG_MS_H)},
     /* web sessions: an idle one ends, and every one at its lifetime */
-    {CONFIG_KEY("session_idle", CONFIG_T_DURATION,
-	CONFIG_OFF(session_idle_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
+    {CONFIG_KEY("session_idle", CONFIG_T_DURATION, CONFIG_OFF(session_idle_ms),
+	CONFIG_MS_S, 30 * CONFIG_MS_D)},
     {CONFIG_KEY("session_lifetime", CONFIG_T_DURATION,
 	CONFIG_OFF(session_lifetime_ms), CONFIG_MS_S, 30 * CONFIG_MS_D)},
     {.name = NULL},
@@ -196,8 +198,16 @@ static const struct config_key config_client_keys[] = {
     {.name = NULL},
 };
 
+static const char *const config_store_backends[] = {"sqlite", "postgresql",
+    NULL};
+
 static const struct config_key config_store_keys[] = {
+    {CONFIG_KEY("backend", CONFIG_T_CHOICE, CONFIG_OFF(store_backend), 0, 0),
+	.choices = config_store_backends},
     {CONFIG_KEY("path", CONFIG_T_PATH, CONFIG_OFF(db_path), 1, PATH_MAX)},
+    {CONFIG_KEY("url", CONFIG_T_STRING, CONFIG_OFF(store_url), 1, 4096)},
+    {CONFIG_KEY("node", CONFIG_T_STRING, CONFIG_OFF(store_node), 1,
+	CONFIG_NAME_MAX)},
     /* every reply waits for the commit: keep it under a second */
     {CONFIG_KEY("commit_delay", CONFIG_T_DURATION, CONFIG_OFF(commit_delay_ms),
 	0, CONFIG_MS_S)},
@@ -973,10 +983,73 @@ config_finish(struct config *cfg, const char *cwd, char *err, size_t errlen)
 		    "default_sender '%s' is not a [sender %s] section",
 		    cfg->default_sender, cfg->default_sender);
 	}
-	if (config_alerts_finish(cfg, err, errlen) == -1 ||
+	if (config_store_finish(cfg, err, errlen) == -1 ||
+	    config_alerts_finish(cfg, err, errlen) == -1 ||
 	    config_conv_finish(cfg, err, errlen) == -1)
 		return -1;
 	return config_sms_finish(cfg, err, errlen);
+}
+
+/*
+ * [store]: backend sqlite (path) or postgresql (url, node). A key of the
+ * other backend is refused rather than ignored: a node meant for the
+ * shared database must not quietly run on a file of its own. The node
+ * name defaults to the host name (one node per host); two nodes on one
+ * host need a name each.
+ */
+static int
+config_store_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_section *sec = config_section_by_type(cfg, "store");
+	char host[256];
+	size_t n;
+
+	if (cfg->store_backend == NULL)
+		cfg->store_backend = xstrdup("sqlite");
+	if (strcmp(cfg->store_backend, "sqlite") == 0) {
+		if (cfg->store_url == NULL && cfg->store_node == NULL)
+			return 0;
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec,
+			cfg->store_url != NULL ? "url" : "node"),
+		    "%s is for backend = postgresql; this [store] is the "
+		    "SQLite file (set backend = postgresql, or remove it)",
+		    cfg->store_url != NULL ? "url" : "node");
+	}
+#ifndef HAVE_LIBPQ
+	return config_fail(err, errlen, cfg->file,
+	    config_section_line(sec, "backend"),
+	    "backend = postgresql: this outreachd was built without "
+	    "PostgreSQL support (install libpq-dev and run configure again)");
+#endif
+	if (config_section_get(sec, "path") != NULL)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "path"),
+		    "path is the SQLite file; with backend = postgresql the "
+		    "store is url = postgresql://...");
+	if (cfg->store_url == NULL)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec, "backend"),
+		    "backend = postgresql needs url = postgresql://... (the "
+		    "password through ${ENV}, e.g. ${OUTREACHD_PG_PASSWORD})");
+	if (cfg->store_node == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "outreachd", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0'; /* the short name */
+		cfg->store_node = xstrdup(host);
+	}
+	n = strlen(cfg->store_node);
+	if (n == 0 || n > CONFIG_NAME_MAX ||
+	    strspn(cfg->store_node, CONFIG_NAME_CHARS ".") != n)
+		return config_fail(err, errlen, cfg->file,
+		    config_section_line(sec,
+			config_section_get(sec, "node") != NULL ? "node"
+								: "backend"),
+		    "node name '%s' must be 1 to %d letters, digits, '.', "
+		    "'_' or '-' (set [store] node)",
+		    cfg->store_node, CONFIG_NAME_MAX);
+	return 0;
 }
 
 /*
@@ -1422,6 +1495,9 @@ config_free(struct config *cfg)
 	free(cfg->ui_dir);
 	free(cfg->client_ca_file);
 	free(cfg->db_path);
+	free(cfg->store_backend);
+	free(cfg->store_url);
+	free(cfg->store_node);
 	free(cfg->email_adapter);
 	free(cfg->email_unsubscribe_mailto);
 	free(cfg->email_secret_file);

@@ -94,7 +94,11 @@ struct config {
 	char *client_ca_file;		    /* extra CA bundle; NULL = none */
 
 	/* [store] */
-	char *db_path;		  /* default "<var_dir>/outreachd.db" */
+	char *store_backend; /* "sqlite" (default) or "postgresql" */
+	char *db_path;	     /* SQLite: default "<var_dir>/outreachd.db" */
+	char *store_url;     /* PostgreSQL: a libpq URI or key=value text */
+	char *store_node;    /* PostgreSQL: this node's name; default the
+			      * host name */
 	unsigned commit_delay_ms; /* 0 (default) = commit once per loop turn */
 
 	/* [dispatch] */

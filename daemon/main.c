@@ -121,6 +121,8 @@ static unsigned main_max_connections(const struct config *);
 static void main_on_signal(evutil_socket_t, short, void *);
 static void main_on_stopped(void *);
 static int main_run(struct daemon_state *);
+static int main_store_open(struct daemon_state *);
+static const char *main_store_name(const struct config *);
 static void main_alert_metrics(void *, struct evbuffer *);
 static void main_on_listening(struct daemon_state *, unsigned);
 static void main_announce(struct daemon_state *, unsigned);
@@ -408,11 +410,11 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 
 	/* first: staff #1 holds the daemon's token before anything runs */
 	if ((ds->staff = staff_new(&(struct staff_deps){.base = ds->base,
-		     .srv = ds->http,
-		     .api = ds->api,
-		     .st = ds->st,
-		     .cfg = ds->cfg,
-		     .token = ds->token},
+				       .srv = ds->http,
+				       .api = ds->api,
+				       .st = ds->st,
+				       .cfg = ds->cfg,
+				       .token = ds->token},
 		 err, errlen)) == NULL)
 		return -1;
 	api_set_staff(ds->api, ds->staff);
@@ -440,8 +442,8 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .st = ds->st,
 	    .dispatch = ds->dispatch,
 	    .cfg = ds->cfg,
-	    .base_url = ds->cfg->public_url != NULL ? ds->cfg->public_url
-						    : ds->url});
+	    .base_url =
+		ds->cfg->public_url != NULL ? ds->cfg->public_url : ds->url});
 	ds->sim = simulator_new(ds->http,
 	    &(struct simulator_deps){.st = ds->st,
 		.api = ds->api,
@@ -529,43 +531,83 @@ main_announce_web(struct daemon_state *ds)
 		    ds->url, sim->name, sim->from != NULL ? sim->from : "-");
 }
 
-/* Everything after the configuration: returns the exit status. */
-static int
-main_run(struct daemon_state *ds)
+/* The store, as log lines name it: the SQLite file or the node (a URL
+ * may hold a password). */
+static const char *
+main_store_name(const struct config *cfg)
 {
-	struct api_deps deps = {0};
+	static char name[128];
+
+	if (strcmp(cfg->store_backend, "postgresql") != 0)
+		return cfg->db_path;
+	snprintf(name, sizeof(name), "postgresql:node=%s", cfg->store_node);
+	return name;
+}
+
+/*
+ * Opens the store of [store], recovers what a previous life left in
+ * sending (SQLite here; on PostgreSQL the node's start does it, for this
+ * node's own claims only) and attaches it to the loop. 0, or -1 logged.
+ */
+static int
+main_store_open(struct daemon_state *ds)
+{
+	const struct config *cfg = ds->cfg;
+	bool pg = strcmp(cfg->store_backend, "postgresql") == 0;
 	struct store_stats ss;
 	char err[1024];
-	unsigned port;
-	ssize_t n;
+	ssize_t n = 0;
 
-	if (mkdir(ds->cfg->var_dir, 0700) == -1 && errno != EEXIST) {
-		log_warn("var_dir path=%s", ds->cfg->var_dir);
-		return 1;
-	}
-	main_check_modes(ds->cfg);
-	if ((ds->st = store_open(ds->cfg->db_path, err, sizeof(err))) == NULL) {
+	ds->st = store_open_config(&(struct store_config){.backend = pg
+					   ? STORE_POSTGRESQL
+					   : STORE_SQLITE,
+				       .path = cfg->db_path,
+				       .url = cfg->store_url,
+				       .node = cfg->store_node,
+				       .base = ds->base},
+	    err, sizeof(err));
+	if (ds->st == NULL) {
 		log_error("store_open_failed error=\"%s\"", err);
-		return 1;
+		return -1;
 	}
-	if ((n = queue_recover(ds->st, msg_now_ms(), err, sizeof(err))) == -1 ||
+	if ((!pg &&
+		(n = queue_recover(ds->st, msg_now_ms(), err, sizeof(err))) ==
+		    -1) ||
 	    store_flush(ds->st, err, sizeof(err)) == -1) {
 		log_error("store_recover_failed error=\"%s\"", err);
-		return 1;
+		return -1;
 	}
-	log_debug("store_opened path=%s schema_version=%d", ds->cfg->db_path,
+	log_debug("store_opened db=%s schema_version=%d", main_store_name(cfg),
 	    store_schema_version(ds->st));
 	if (n > 0)
 		log_info(
 		    "queue_recovered count=%zd reason=\"left in sending by "
 		    "a previous process\"",
 		    n);
-	store_attach(ds->st, ds->base, ds->cfg->commit_delay_ms);
+	store_attach(ds->st, ds->base, cfg->commit_delay_ms);
 	store_get_stats(ds->st, &ss);
-	if (!ss.pipelined)
+	if (!pg && !ss.pipelined)
 		log_warnx(
 		    "store_sync_inline reason=\"cannot start the WAL "
 		    "syncer; COMMIT fsyncs on the loop thread (slower)\"");
+	return 0;
+}
+
+/* Everything after the configuration: returns the exit status. */
+static int
+main_run(struct daemon_state *ds)
+{
+	struct api_deps deps = {0};
+	char err[1024];
+	unsigned port;
+
+	if (mkdir(ds->cfg->var_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("var_dir path=%s", ds->cfg->var_dir);
+		return 1;
+	}
+	main_check_modes(ds->cfg);
+	if (main_store_open(ds) == -1)
+		return 1;
 	ds->token = main_load_token(ds->cfg);
 	ds->metrics = metrics_new();
 	if ((ds->httpc = main_httpc_new(ds, err, sizeof(err))) == NULL) {
@@ -617,7 +659,7 @@ main_run(struct daemon_state *ds)
 	dispatch_start(ds->dispatch);
 	alerts_start(ds->alerts);
 	log_info("outreachd_ready version=%s pid=%ld db=%s", PACKAGE_VERSION,
-	    (long)getpid(), ds->cfg->db_path);
+	    (long)getpid(), main_store_name(ds->cfg));
 	if (event_base_dispatch(ds->base) == -1) {
 		log_error("event_loop_failed");
 		return 1;

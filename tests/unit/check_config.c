@@ -306,6 +306,66 @@ START_TEST(test_config_relative_paths)
 }
 END_TEST
 
+/* [store]: the backend's keys, each refused with the other backend. */
+START_TEST(test_config_store_backend)
+{
+	const char *path;
+	struct config *cfg;
+	char err[512] = "", host[256];
+
+	path = config_test_write("store.conf", "[daemon]\n", 0600);
+	cfg = config_load(path, NULL, NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->store_backend, "sqlite");
+	ck_assert_ptr_null(cfg->store_url);
+	ck_assert_ptr_null(cfg->store_node);
+	config_free(cfg);
+	config_test_expect_text_error("[store]\nurl = postgresql:///od\n", 2,
+	    "url is for backend = postgresql; this [store] is the SQLite "
+	    "file (set backend = postgresql, or remove it)");
+	config_test_expect_text_error("[store]\nbackend = sqlite\nnode = a\n",
+	    3,
+	    "node is for backend = postgresql; this [store] is the SQLite "
+	    "file (set backend = postgresql, or remove it)");
+	config_test_expect_text_error("[store]\nbackend = mysql\n", 2,
+	    "backend = 'mysql' must be sqlite or postgresql");
+#ifdef HAVE_LIBPQ
+	config_test_expect_text_error("[store]\nbackend = postgresql\n", 2,
+	    "backend = postgresql needs url = postgresql://... (the password "
+	    "through ${ENV}, e.g. ${OUTREACHD_PG_PASSWORD})");
+	config_test_expect_text_error("[store]\nbackend = postgresql\n"
+				      "url = postgresql:///od\npath = x.db\n",
+	    4,
+	    "path is the SQLite file; with backend = postgresql the store "
+	    "is url = postgresql://...");
+	config_test_expect_text_error("[store]\nbackend = postgresql\n"
+				      "url = postgresql:///od\nnode = a/b\n",
+	    4,
+	    "node name 'a/b' must be 1 to 63 letters, digits, '.', '_' or "
+	    "'-' (set [store] node)");
+	ck_assert_int_eq(setenv("OD_TEST_PGPASS", "pw", 1), 0);
+	path = config_test_write("store.conf",
+	    "[store]\nbackend = postgresql\nurl = "
+	    "postgresql://od:${OD_TEST_PGPASS}@/od?host=/run/pg\n",
+	    0600);
+	cfg = config_load(path, NULL, NULL, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	unsetenv("OD_TEST_PGPASS");
+	ck_assert_str_eq(cfg->store_backend, "postgresql");
+	ck_assert_str_eq(cfg->store_url, "postgresql://od:pw@/od?host=/run/pg");
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	ck_assert_str_eq(cfg->store_node, host);
+	config_free(cfg);
+#else
+	config_test_expect_text_error("[store]\nbackend = postgresql\n", 2,
+	    "backend = postgresql: this outreachd was built without "
+	    "PostgreSQL support (install libpq-dev and run configure again)");
+#endif
+}
+END_TEST
+
 START_TEST(test_config_env_expansion)
 {
 	const char *path;
@@ -1229,6 +1289,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, config_test_setup, config_test_teardown);
 	tcase_add_test(tc, test_config_section_getters);
 	tcase_add_test(tc, test_config_section_check_keys);
+	tcase_add_test(tc, test_config_store_backend);
 	suite_add_tcase(s, tc);
 	return s;
 }
