@@ -95,8 +95,10 @@
  * snapshot per statement, so an opt-out committed by any node before the
  * check suppresses.
  *
- * Not carried over from queue.c yet (the backend will): delivery reports
- * kept in status_early applied at 'sent', and the queue_observe() hook.
+ * Delivery reports kept in status_early (a report that overtook the
+ * provider's answer) are applied by the same statement that records the
+ * send (pgq_mark_sent()), as queue.c's queue_mark_sent_batch() does. Not
+ * carried over from queue.c yet: the queue_observe() hook.
  *
  * Ownership: each operation is a struct pgq_op, owned by the pg_queue's
  * pending list until its answer; pgq_free() detaches them (op->q = NULL)
@@ -126,6 +128,8 @@
 #define PGQ_BATCH_MAX  10000  /* rows one statement may carry */
 #define PGQ_LOCK_CLASS "1867" /* advisory lock class of node ids */
 #define PGQ_NOW	       "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+/* Delivery reports are kept this long (queue_webhooks.c's). */
+#define PGQ_EARLY_KEEP_MS "3600000"
 
 enum pgq_kind {
 	PGQ_REGISTER,
@@ -138,6 +142,9 @@ enum pgq_kind {
 	PGQ_OPTOUT,
 	PGQ_ROUTE,
 	PGQ_RELEASE,
+	PGQ_EXPIRE,
+	PGQ_NEXT_DUE,
+	PGQ_EMAIL,
 };
 
 /* One route lease as this node sees it. */
@@ -235,20 +242,72 @@ static const char pgq_sql_claim_email[] =
 
 /*
  * queue.c's queue_sql_sent_batch with the owner: $1 node, then arrays of
- * ids, providers, provider ids, codes and texts.
+ * ids, providers, provider ids, codes and texts; and, in the same
+ * statement, queue_early_apply()'s delivery reports kept in status_early
+ * (under the provider's id or '#<our id>', younger than an hour): k the
+ * kept ones, s the highest sequence of a kept 'sent', f the final report
+ * that applies (the first by sequence, NULLs first as SQLite orders them,
+ * that a kept 'sent' with a higher sequence does not outdate). The row
+ * moves straight to f's state, with a 'sent' and an f history row (in
+ * that order), and the kept reports are dropped. A row may be modified
+ * only once per statement, hence one UPDATE that computes the end state.
  */
 static const char pgq_sql_sent[] =
     "WITH v AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[],"
     " $5::bigint[], $6::text[]) AS v(id, provider, provider_id, code,"
-    " text)), u AS (UPDATE messages m SET status = 'sent',"
+    " text)),"
+    " k AS (SELECT v.id, x.provider, x.provider_message_id, x.status,"
+    " x.code, x.text, x.sequence FROM v JOIN status_early x"
+    " ON x.provider = v.provider AND x.provider_message_id IN"
+    " (v.provider_id, '#' || v.id) AND x.created_at >= " PGQ_NOW
+    " - " PGQ_EARLY_KEEP_MS "),"
+    " s AS (SELECT id, max(sequence) FILTER (WHERE sequence > 0) AS seq"
+    " FROM k WHERE status = 'sent' GROUP BY id),"
+    " f AS (SELECT DISTINCT ON (k.id) k.id, k.status, k.code, k.text,"
+    " k.sequence FROM k LEFT JOIN s ON s.id = k.id WHERE k.status <> 'sent'"
+    " AND NOT (coalesce(k.sequence, 0) > 0"
+    " AND k.sequence < coalesce(s.seq, 0))"
+    " ORDER BY k.id, k.sequence NULLS FIRST),"
+    " u AS (UPDATE messages m SET status = coalesce(f.status, 'sent'),"
     " attempts = m.attempts + 1, lease_until = NULL, lease_owner = NULL,"
     " provider = v.provider, provider_message_id = v.provider_id,"
-    " error_code = NULL, error_text = NULL, updated_at = " PGQ_NOW
-    " FROM v WHERE m.id = v.id AND m.status = 'sending'"
-    " AND m.lease_owner = $1 RETURNING m.id, m.updated_at, v.code, v.text),"
+    " error_code = CASE WHEN f.status <> 'delivered' THEN f.code END,"
+    " error_text = CASE WHEN f.status <> 'delivered' THEN f.text END,"
+    " status_sequence = coalesce(CASE WHEN f.sequence > 0 THEN f.sequence"
+    " END, s.seq, m.status_sequence), updated_at = " PGQ_NOW
+    " FROM v LEFT JOIN f ON f.id = v.id LEFT JOIN s ON s.id = v.id"
+    " WHERE m.id = v.id AND m.status = 'sending' AND m.lease_owner = $1"
+    " RETURNING m.id, m.updated_at, v.code, v.text, f.status AS fstatus,"
+    " f.code AS fcode, f.text AS ftext),"
     " e AS (INSERT INTO message_events (message_id, status, code, text,"
-    " created_at) SELECT id, 'sent', code, text, updated_at FROM u)"
+    " created_at) SELECT id, status, code, text, updated_at FROM"
+    " (SELECT id, 0 AS o, 'sent' AS status, code, text, updated_at FROM u"
+    " UNION ALL SELECT id, 1, fstatus, fcode, ftext, updated_at FROM u"
+    " WHERE fstatus IS NOT NULL) AS h ORDER BY id, o),"
+    " d AS (DELETE FROM status_early x USING k, u WHERE k.id = u.id"
+    " AND x.provider = k.provider"
+    " AND x.provider_message_id = k.provider_message_id)"
     " SELECT id FROM u";
+
+/*
+ * Set-wide expiry (queue.c's queue_sql_expire): due queued messages past
+ * expires_at -> expired, at most $1 a call, skipping rows another node is
+ * claiming; the answer names each one's route.
+ */
+static const char pgq_sql_expire[] =
+    "WITH p AS MATERIALIZED (SELECT id FROM messages"
+    " WHERE status = 'queued' AND expires_at IS NOT NULL"
+    " AND expires_at <= " PGQ_NOW " ORDER BY expires_at LIMIT $1"
+    " FOR UPDATE SKIP LOCKED),"
+    " u AS (UPDATE messages m SET status = 'expired', updated_at = " PGQ_NOW
+    " FROM p WHERE m.id = p.id AND m.status = 'queued'"
+    " RETURNING m.id, m.channel, m.sender, m.updated_at),"
+    " e AS (INSERT INTO message_events (message_id, status, code, text,"
+    " created_at) SELECT id, 'expired', NULL, 'expired before it was sent',"
+    " updated_at FROM u) SELECT id, channel, sender FROM u";
+/* The next due time, relative to the database clock (messages_next_due). */
+static const char pgq_sql_next_due[] = "SELECT min(next_attempt_at) - " PGQ_NOW
+				       " FROM messages WHERE status = 'queued'";
 
 /*
  * One result (queue.c's queue_sql_retry, queue_sql_release_msg,
@@ -270,6 +329,16 @@ static const char pgq_sql_mark[] =
     PGQ_MARK("attempts = attempts + ($3::text = 'failed')::integer,"
 	     " error_code = coalesce($4::bigint, error_code),"
 	     " error_text = coalesce($5::text, error_text)");
+
+/* Email bounces (store_email.c's): $1 address, $2 limit. */
+static const char pgq_sql_email_fail[] =
+    "UPDATE members SET email_failures = email_failures + 1,"
+    " bouncing = CASE WHEN $2::bigint > 0 AND email_failures + 1 >= $2::bigint"
+    " THEN 1 ELSE bouncing END, updated_at = " PGQ_NOW
+    " WHERE email = lower($1) RETURNING bouncing";
+static const char pgq_sql_email_ok[] =
+    "UPDATE members SET email_failures = 0 WHERE email = lower($1)"
+    " AND email_failures <> 0 AND bouncing = 0";
 
 /* queue.c's opt-out batches, with arrays. */
 static const char pgq_sql_sms_optout[] =
@@ -324,6 +393,9 @@ static const char *const pgq_what[] = {
     [PGQ_OPTOUT] = "opt-out check",
     [PGQ_ROUTE] = "route lease",
     [PGQ_RELEASE] = "route release",
+    [PGQ_EXPIRE] = "expire",
+    [PGQ_NEXT_DUE] = "next due",
+    [PGQ_EMAIL] = "email result",
 };
 
 static void pgq_on_answer(void *arg, const struct pg_answer *pa);
@@ -704,6 +776,43 @@ pgq_suppressed(struct pg_queue *q, enum channel ch, const char *const *to,
 	return rc;
 }
 
+int
+pgq_expire(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen)
+{
+	char max[24];
+	const char *values[1] = {max};
+
+	snprintf(max, sizeof(max), "%u", q->sweep_max);
+	return pgq_send(pgq_op_new(q, PGQ_EXPIRE, done, arg), pgq_sql_expire,
+	    values, 1, err, errlen);
+}
+
+int
+pgq_next_due(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen)
+{
+	return pgq_send(pgq_op_new(q, PGQ_NEXT_DUE, done, arg),
+	    pgq_sql_next_due, NULL, 0, err, errlen);
+}
+
+int
+pgq_email_result(struct pg_queue *q, const struct pgq_email *e,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	char limit[24];
+	const char *values[2] = {e->address, limit};
+
+	if (e->address == NULL || e->address[0] == '\0') {
+		snprintf(err, errlen, "pg_queue: an email address is required");
+		return -1;
+	}
+	snprintf(limit, sizeof(limit), "%u", e->limit);
+	return pgq_send(pgq_op_new(q, PGQ_EMAIL, done, arg),
+	    e->accepted ? pgq_sql_email_ok : pgq_sql_email_fail, values,
+	    e->accepted ? 1 : 2, err, errlen);
+}
+
 /* q's entry for route, created (not held) when absent. */
 static struct pgq_route *
 pgq_route_get(struct pg_queue *q, const char *route)
@@ -889,6 +998,25 @@ pgq_answer_optout(struct pgq_op *op, const PGresult *res, struct pgq_answer *a)
 	a->n = op->nto;
 }
 
+static void
+pgq_answer_expire(const PGresult *res, struct pgq_answer *a)
+{
+	struct pgq_moved *m;
+	const char *ch;
+	int i, rows = PQntuples(res);
+
+	m = xreallocarray(NULL, rows > 0 ? (size_t)rows : 1, sizeof(*m));
+	for (i = 0; i < rows; i++) {
+		ch = pgq_text(res, i, 1);
+		m[i] = (struct pgq_moved){.id = pgq_int(res, i, 0),
+		    .ch = ch != NULL && strcmp(ch, "email") == 0 ? CHANNEL_EMAIL
+								 : CHANNEL_SMS,
+		    .sender = pgq_text(res, i, 2)};
+	}
+	a->moved = m;
+	a->n = (size_t)rows;
+}
+
 /* A route answer: held (a row came back) or not; q's view follows. */
 static void
 pgq_answer_route(struct pgq_op *op, const PGresult *res, struct pgq_answer *a)
@@ -991,6 +1119,16 @@ pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
 	case PGQ_RELEASE:
 		a->n = (size_t)PQntuples(res);
 		break;
+	case PGQ_EXPIRE:
+		pgq_answer_expire(res, a);
+		break;
+	case PGQ_NEXT_DUE:
+		a->n = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+		a->due_in_ms = a->n == 1 ? pgq_int(res, 0, 0) : 0;
+		break;
+	case PGQ_EMAIL:
+		a->n = PQntuples(res) == 1 && pgq_int(res, 0, 0) == 1;
+		break;
 	}
 	return true;
 }
@@ -1002,6 +1140,7 @@ pgq_answer_clear(struct pgq_answer *a)
 	free(a->msgs);
 	free((void *)a->ids);
 	free((void *)a->sup);
+	free((void *)a->moved);
 }
 
 static void

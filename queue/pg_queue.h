@@ -68,6 +68,18 @@ struct pgq_answer {
 	int64_t epoch;	  /* pgq_route_acquire(): the lease's epoch, held */
 	int64_t deadline; /* pgq_claim(), pgq_route_acquire(): hand out
 			     nothing at or after this pg_clock_ms() */
+	/* pgq_expire(): the n messages moved, with their routes. */
+	const struct pgq_moved *moved;
+	/* pgq_next_due(): n = 1 when a message is queued; its due time
+	 * minus the database's now (<= 0: due already). */
+	int64_t due_in_ms;
+};
+
+/* One message a set-wide operation moved (pgq_expire()); borrowed. */
+struct pgq_moved {
+	int64_t id;
+	enum channel ch;
+	const char *sender; /* SMS: its sender; email: NULL */
 };
 
 typedef void pgq_done_fn(void *arg, const struct pgq_answer *a);
@@ -150,6 +162,36 @@ int pgq_mark(struct pg_queue *q, const struct pgq_result *r, pgq_done_fn *done,
  */
 int pgq_sweep(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
+
+/*
+ * Any node: due 'queued' messages whose expires_at passed (database
+ * clock) -> 'expired' ("expired before it was sent"), at most sweep_max a
+ * call, skipping rows another node is claiming; the answer's moved/n name
+ * them and their routes. Call every second or so.
+ */
+int pgq_expire(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+/*
+ * When the next queued message (any route, any node's) becomes due: the
+ * answer's n = 1 and due_in_ms, or n = 0 when nothing is queued.
+ */
+int pgq_next_due(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+
+/* An email send's outcome for the address's bounce count. */
+struct pgq_email {
+	const char *address;
+	bool accepted;	/* true: reset the count; false: a 5xx refusal */
+	unsigned limit; /* refusals that mark it bouncing; 0 = never */
+};
+/*
+ * store_email_success() / store_email_failure() on PostgreSQL: an
+ * accepted send resets the member's email_failures (unless bouncing); a
+ * refusal counts one and marks the member bouncing at the limit. The
+ * answer's n = 1 when the address is bouncing after a refusal.
+ */
+int pgq_email_result(struct pg_queue *q, const struct pgq_email *e,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen);
 
 /*
  * The send-time opt-out check, one statement for n recipients of one

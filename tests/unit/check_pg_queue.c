@@ -18,7 +18,10 @@
  *    of acquire attempts with handovers, each with a fresh epoch; the
  *    fair share spreads routes over the live nodes (by heartbeat), and a
  *    node over its share gives the rest up on renewal;
- *  - an opt-out committed between claim and check is reported.
+ *  - an opt-out committed between claim and check is reported;
+ *  - delivery reports kept in status_early are applied when the send is
+ *    recorded; expiry of due messages and the next due time; the email
+ *    bounce count.
  *
  * No timing assertions: leases are short so that the tests end soon, but
  * the assertions are on states. Each test uses its own database with the
@@ -63,6 +66,7 @@ pg_queue_suite(void)
 #define T_NODES	     3
 #define T_DRAIN	     50000
 #define T_BATCH	     250
+#define T_NOW	     "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 static char pg_url[512]; /* "" = no cluster: the tests skip */
 
@@ -94,7 +98,7 @@ struct t_ans {
 	int64_t *ids; /* ids, or the claimed messages' ids */
 	char (*to)[MSG_ADDR_MAX];
 	bool *sup;
-	int64_t node_id, epoch, deadline;
+	int64_t node_id, epoch, deadline, due_in_ms;
 };
 
 static struct event_base *t_base;
@@ -122,6 +126,13 @@ t_on(void *arg, const struct pgq_answer *a)
 			out_msg_free(a->msgs[i]);
 		} else if (a->ids != NULL)
 			t->ids[i] = a->ids[i];
+		else if (a->moved != NULL) {
+			t->ids[i] = a->moved[i].id;
+			snprintf(t->to[i], sizeof(t->to[i]), "%s:%s",
+			    channel_to_text(a->moved[i].ch),
+			    a->moved[i].sender != NULL ? a->moved[i].sender
+						       : "");
+		}
 	}
 	if (a->sup != NULL) {
 		t->sup = calloc(a->n + 1, sizeof(*t->sup));
@@ -130,6 +141,7 @@ t_on(void *arg, const struct pgq_answer *a)
 	t->node_id = a->node_id;
 	t->epoch = a->epoch;
 	t->deadline = a->deadline;
+	t->due_in_ms = a->due_in_ms;
 }
 
 static void
@@ -1185,6 +1197,191 @@ START_TEST(test_optout_between_claim_and_check)
 }
 END_TEST
 
+/*
+ * Delivery reports that overtook the provider's answer (kept in
+ * status_early, as queue_status_update() keeps them) are applied by the
+ * statement that records the send, as on SQLite: a final report under the
+ * provider's id or under '#<our id>' moves the message on, with both
+ * history rows; a final report older by sequence than a kept 'sent' is
+ * not applied (only the sequence is); the kept rows are dropped. Without
+ * the status_early part of pgq_mark_sent() every message stays 'sent'.
+ */
+START_TEST(test_sent_applies_early_reports)
+{
+	struct t_node a;
+	struct pgq_sent v[4];
+	struct t_ans c, s;
+	char url[600], err[256];
+	const char *pid[4] = {"p1", "p2", "p3", "p4"};
+	size_t i;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_early", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	t_enqueue(a.pg, 4);
+	t_claim(&a, 600000, 10, &c);
+	ck_assert_uint_eq(c.n, 4);
+	t_sql(a.pg,
+	    "INSERT INTO status_early (provider, provider_message_id, status,"
+	    " code, text, sequence, created_at) VALUES"
+	    " ('fake', 'p1', 'delivered', NULL, NULL, NULL, " T_NOW "),"
+	    " ('fake', '#2', 'failed', 30003, 'unreachable', NULL, " T_NOW "),"
+	    " ('fake', 'p3', 'sent', NULL, NULL, 5, " T_NOW "),"
+	    " ('fake', '#3', 'delivered', NULL, NULL, 3, " T_NOW "),"
+	    " ('other', 'p4', 'delivered', NULL, NULL, NULL, " T_NOW ")",
+	    NULL);
+	for (i = 0; i < 4; i++)
+		v[i] = (struct pgq_sent){.id = c.ids[i],
+		    .provider = "fake",
+		    .provider_id = pid[i]};
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(pgq_mark_sent(a.q, v, 4, t_on, &s, err, sizeof(err)),
+	    0);
+	t_wait_ok(&s, "mark sent");
+	ck_assert_uint_eq(s.n, 4);
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(status || ',' ||"
+			     " coalesce(error_code::text, '-') || ',' ||"
+			     " coalesce(error_text, '-') || ',' ||"
+			     " coalesce(status_sequence::text, '-'), ';'"
+			     " ORDER BY id) FROM messages",
+			     NULL),
+	    "delivered,-,-,-;failed,30003,unreachable,-;sent,-,-,5;"
+	    "sent,-,-,-");
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(message_id || ':' || status,"
+			     " ',' ORDER BY id) FROM message_events"
+			     " WHERE status <> 'sending'",
+			     NULL),
+	    "1:sent,1:delivered,2:sent,2:failed,3:sent,4:sent");
+	/* Applied or outdated, the kept reports are gone; another
+	 * provider's stays. */
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(provider || '/' ||"
+			     " provider_message_id, ',') FROM status_early",
+			     NULL),
+	    "other/p4");
+	t_ans_clear(&s);
+	t_ans_clear(&c);
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
+/*
+ * pgq_expire() moves due queued messages past their expiry, and only
+ * those, naming each one's route; pgq_next_due() tells when the next
+ * queued message is due (relative to the database clock), or that none
+ * is queued.
+ */
+START_TEST(test_expire_and_next_due)
+{
+	struct t_node a;
+	struct t_ans x;
+	char url[600], err[256];
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_expire", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	t_sql(a.pg,
+	    "INSERT INTO messages (direction, channel, sender, to_addr, body,"
+	    " status, priority, next_attempt_at, expires_at, created_at,"
+	    " updated_at) VALUES"
+	    " ('out', 'sms', 's1', '+15550000001', 'x', 'queued', 5, 0, 1, 0,"
+	    " 0),"
+	    " ('out', 'email', NULL, 'a@example.org', 'x', 'queued', 5, 0, 1,"
+	    " 0, 0),"
+	    " ('out', 'sms', 's1', '+15550000003', 'x', 'queued', 5, " T_NOW
+	    " + 3600000, " T_NOW " + 7200000, 0, 0),"
+	    " ('out', 'sms', 's1', '+15550000004', 'x', 'sent', 5, 0, 1, 0, 0)",
+	    NULL);
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(pgq_expire(a.q, t_on, &x, err, sizeof(err)), 0);
+	t_wait_ok(&x, "expire");
+	ck_assert_uint_eq(x.n, 2);
+	ck_assert_int_eq(x.ids[0] + x.ids[1], 3);
+	ck_assert_str_eq(x.to[x.ids[0] == 1 ? 0 : 1], "sms:s1");
+	ck_assert_str_eq(x.to[x.ids[0] == 1 ? 1 : 0], "email:");
+	t_ans_clear(&x);
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(status, ',' ORDER BY id)"
+			     " FROM messages",
+			     NULL),
+	    "expired,expired,queued,sent");
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(message_id || ':' || status"
+			     " || ':' || text, ',' ORDER BY message_id)"
+			     " FROM message_events",
+			     NULL),
+	    "1:expired:expired before it was sent,"
+	    "2:expired:expired before it was sent");
+	ck_assert_int_eq(pgq_next_due(a.q, t_on, &x, err, sizeof(err)), 0);
+	t_wait_ok(&x, "next due");
+	ck_assert_uint_eq(x.n, 1);
+	/* Due in an hour: within the hour, and more than a minute away. */
+	ck_assert(x.due_in_ms > 60000 && x.due_in_ms <= 3600000);
+	t_ans_clear(&x);
+	t_sql(a.pg, "UPDATE messages SET status = 'cancelled' WHERE id = 3",
+	    NULL);
+	ck_assert_int_eq(pgq_next_due(a.q, t_on, &x, err, sizeof(err)), 0);
+	t_wait_ok(&x, "next due, none");
+	ck_assert_uint_eq(x.n, 0);
+	t_ans_clear(&x);
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
+/* Email bounce bookkeeping: refusals count up to the limit, then the
+ * address is bouncing; an acceptance resets a count short of it. */
+START_TEST(test_email_result)
+{
+	struct t_node a;
+	struct t_ans x;
+	char url[600], err[256];
+	int i;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_email", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	t_sql(a.pg,
+	    "INSERT INTO members (email, created_at, updated_at) VALUES"
+	    " ('b@example.org', 0, 0), ('c@example.org', 0, 0)",
+	    NULL);
+	for (i = 0; i < 3; i++) {
+		memset(&x, 0, sizeof(x));
+		ck_assert_int_eq(
+		    pgq_email_result(a.q,
+			&(struct pgq_email){.address = i < 2 ? "B@example.org"
+							     : "c@example.org",
+			    .limit = 2},
+			t_on, &x, err, sizeof(err)),
+		    0);
+		t_wait_ok(&x, "email failure");
+		ck_assert_uint_eq(x.n, i == 1 ? 1 : 0);
+		t_ans_clear(&x);
+	}
+	ck_assert_int_eq(pgq_email_result(a.q,
+			     &(struct pgq_email){.address = "c@example.org",
+				 .accepted = true},
+			     t_on, &x, err, sizeof(err)),
+	    0);
+	t_wait_ok(&x, "email success");
+	t_ans_clear(&x);
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(email || ',' || bouncing ||"
+			     " ',' || email_failures, ';' ORDER BY id)"
+			     " FROM members",
+			     NULL),
+	    "b@example.org,1,2;c@example.org,0,0");
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
 /* Refusals that need no server. */
 START_TEST(test_refusals)
 {
@@ -1239,6 +1436,9 @@ pg_queue_suite(void)
 	tcase_add_test(tc, test_route_fair_share);
 	tcase_add_test(tc, test_route_rebalance_on_heartbeat);
 	tcase_add_test(tc, test_optout_between_claim_and_check);
+	tcase_add_test(tc, test_sent_applies_early_reports);
+	tcase_add_test(tc, test_expire_and_next_due);
+	tcase_add_test(tc, test_email_result);
 	tcase_add_test(tc, test_drain_three_nodes);
 	tcase_add_test(tc, test_drain_node_killed);
 	tcase_set_timeout(tc, 600);
