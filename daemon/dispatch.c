@@ -24,6 +24,20 @@
  * one msgs_sent log line per route and batch. A job counts as in flight
  * until its result is recorded, so the duplicate window after a crash
  * stays within max_in_flight.
+ *
+ * Either store (queue/queue_async.h): every queue operation answers to a
+ * callback, at once on SQLite, a round trip later on PostgreSQL, and the
+ * code here works either way (a route has one claim pending at most; a
+ * job is in flight from its claim's answer until its result's). On
+ * PostgreSQL, where several nodes share the queue, a route is claimed
+ * only while this node holds its lease (qa_route_held(); a new epoch
+ * restarts its bucket empty, so a sender's rate holds across nodes); a
+ * claimed message goes to the adapter only before the claim's deadline
+ * and while the route is still held, else it is released; a result the
+ * database drops (the message's lease ended, another node may own it) is
+ * logged at debug; the next due time is polled each tick, so messages
+ * other nodes queued are seen within the idle tick; leases are released
+ * at a graceful stop, which waits for every pending operation to answer.
  */
 #include "autoconf.h"
 
@@ -46,6 +60,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "queue_async.h"
 #include "ratelimit.h"
 #include "store.h"
 #include "store_members.h"
@@ -63,6 +78,8 @@ _Static_assert(DISPATCH_RETRY_AFTER_MAX * 1000ULL <= UINT_MAX,
     "DISPATCH_RETRY_AFTER_MAX in ms must fit an unsigned");
 
 struct route {
+	struct dispatch *d;
+	size_t idx; /* in d->routes, and qa_routes_start()'s */
 	char *name; /* sender name, or "email" */
 	enum channel channel;
 	struct adapter *ad;
@@ -70,8 +87,12 @@ struct route {
 	const char *from;   /* default From; borrowed from the config */
 	unsigned in_flight; /* claimed and not yet settled */
 	unsigned max_in_flight;
-	bool full_claim; /* the last claim filled its batch */
-	bool backlog;	 /* the last claim that ran filled it: more wait */
+	bool full_claim;  /* the last claim filled its batch */
+	bool backlog;	  /* the last claim that ran filled it: more wait */
+	bool claiming;	  /* a claim has not answered yet */
+	size_t claim_max; /* what it asked for */
+	int64_t claim_now;
+	int64_t epoch; /* of the route's lease when last claimed */
 	/* accepted results of the settle in progress (msgs_sent line) */
 	unsigned sent_n;
 	int64_t sent_lat_sum, sent_lat_max;
@@ -84,22 +105,44 @@ struct dispatch_job {
 	struct route *route;
 	struct out_msg *msg;
 	int64_t claimed_at;
+	int64_t deadline;	/* nothing handed out at or after; 0 = none */
+	int64_t epoch;		/* the route lease's, at the claim */
 	bool at_adapter;	/* handed to the adapter, result pending */
 	bool abandoned;		/* given up at the shutdown deadline */
 	struct send_result res; /* an accepted result waiting to be recorded */
 };
 TAILQ_HEAD(dispatch_job_list, dispatch_job);
 
-/* Jobs claimed in one tick, waiting for the claim to commit. */
+/* Jobs claimed in one tick, waiting for the claim to commit, then for
+ * their opt-out check. */
 struct dispatch_batch {
 	struct dispatch *d;
 	struct dispatch_job **jobs;
 	size_t n;
+	size_t *at; /* the opt-out check's recipients: their jobs */
+	size_t nat;
+};
+
+/* Accepted sends being recorded (qa_mark_sent()). */
+struct dispatch_sent_batch {
+	struct dispatch *d;
+	struct dispatch_job **jobs;
+	size_t n;
+	int64_t now;
+};
+
+/* An email result whose bounce count is being recorded. */
+struct dispatch_email {
+	struct dispatch *d;
+	int64_t id;
+	int code;
+	char to[MSG_ADDR_MAX];
 };
 
 struct dispatch {
 	struct event_base *base;
 	struct store *st;
+	struct qa *qa; /* the queue, either store (queue_async.h) */
 	const struct config *cfg;
 	struct metrics *metrics;
 	struct httpc *httpc;
@@ -111,6 +154,11 @@ struct dispatch {
 	struct event *deadline_ev;
 	int64_t tick_at; /* when the pending tick fires; 0 = none */
 	int64_t last_expire;
+	bool expire_pending;
+	bool due_pending;
+	bool in_tick; /* claims answered now are the tick's */
+	bool in_due;  /* qa_next_due() answered now is the caller's */
+	int64_t due;  /* the next due message, as last answered */
 	struct dispatch_job_list jobs;
 	struct dispatch_job_list abandoned;
 	struct dispatch_job **acc; /* accepted, not yet recorded */
@@ -137,9 +185,16 @@ static struct route *dispatch_sms_route(const struct dispatch *, const char *);
 static void dispatch_schedule(struct dispatch *, int64_t);
 static void dispatch_on_tick(evutil_socket_t, short, void *);
 static void dispatch_claim(struct dispatch *, struct route *, int64_t);
+static void dispatch_on_claimed(void *, const struct qa_answer *);
 static void dispatch_on_claim_commit(void *, bool);
-static void dispatch_check_optout(struct dispatch *,
-    const struct dispatch_batch *, int *);
+static void dispatch_check_optout(struct dispatch *, struct dispatch_batch *);
+static void dispatch_on_checked(void *, const struct qa_answer *);
+static void dispatch_release(struct dispatch_job *, int64_t);
+static void dispatch_on_marked(void *, const struct qa_answer *);
+static void dispatch_on_route(void *, size_t, bool, int64_t);
+static void dispatch_on_due(void *, const struct qa_answer *);
+static void dispatch_on_expire_done(void *, const struct qa_answer *);
+static void dispatch_on_idle(void *);
 static void dispatch_send(struct dispatch_job *, int, int64_t);
 static void dispatch_on_result(void *, const struct send_result *);
 static void dispatch_accepted(struct dispatch_job *,
@@ -147,8 +202,9 @@ static void dispatch_accepted(struct dispatch_job *,
 static void dispatch_on_settle(evutil_socket_t, short, void *);
 static void dispatch_record_sent(struct dispatch *, struct dispatch_job **,
     size_t, int64_t);
-static void dispatch_sent_one(struct dispatch_job *, const struct queue_sent *,
-    int64_t);
+static void dispatch_on_recorded(void *, const struct qa_answer *);
+static void dispatch_sent_one(struct dispatch_job *, const char *, int64_t);
+static void dispatch_log_sent(struct dispatch *);
 static size_t dispatch_room(const struct dispatch *, const struct route *);
 static void dispatch_retry(struct dispatch_job *, const struct send_result *,
     int64_t);
@@ -160,6 +216,7 @@ static void dispatch_record_optout(struct dispatch *, const struct out_msg *,
 static void dispatch_email_links(struct dispatch *, struct out_msg *);
 static void dispatch_email_result(struct dispatch *, const struct out_msg *,
     const struct send_result *, int64_t);
+static void dispatch_on_email(void *, const struct qa_answer *);
 static void dispatch_check_stopped(struct dispatch *);
 static void dispatch_on_deadline(evutil_socket_t, short, void *);
 static void dispatch_on_expired(void *, int64_t, enum channel, const char *);
@@ -227,7 +284,9 @@ dispatch_new(const struct dispatch_deps *deps, char *err, size_t errlen)
 	d->routes = xcalloc(cfg->nsenders + 1, sizeof(*d->routes));
 	for (i = 0; i < cfg->nsenders; i++) {
 		s = &cfg->senders[i];
-		r = &d->routes[d->nroutes++];
+		r = &d->routes[d->nroutes];
+		r->d = d;
+		r->idx = d->nroutes++;
 		r->channel = CHANNEL_SMS;
 		r->from = s->from;
 		rl_init(&r->bucket, s->rate, s->burst, now);
@@ -238,7 +297,9 @@ dispatch_new(const struct dispatch_deps *deps, char *err, size_t errlen)
 			err, errlen) == -1)
 			goto fail;
 	}
-	r = &d->routes[d->nroutes++];
+	r = &d->routes[d->nroutes];
+	r->d = d;
+	r->idx = d->nroutes++;
 	r->channel = CHANNEL_EMAIL;
 	rl_init(&r->bucket, 0, 1, now);
 	if (dispatch_route_init(d, r,
@@ -256,6 +317,8 @@ dispatch_new(const struct dispatch_deps *deps, char *err, size_t errlen)
 		if (d->tick_ev == NULL || d->deadline_ev == NULL ||
 		    d->settle_ev == NULL)
 			fatalx("dispatch_new: evtimer_new failed");
+		d->qa = qa_new(d->st, d->base);
+		qa_on_idle(d->qa, dispatch_on_idle, d);
 	}
 	return d;
 fail:
@@ -272,8 +335,35 @@ dispatch_set_email_links(struct dispatch *d, struct email_links *links)
 void
 dispatch_start(struct dispatch *d)
 {
+	struct qa_route *routes = xcalloc(d->nroutes, sizeof(*routes));
+	size_t i;
+
+	for (i = 0; i < d->nroutes; i++)
+		routes[i] = (struct qa_route){.ch = d->routes[i].channel,
+		    .sender = d->routes[i].channel == CHANNEL_SMS
+			? d->routes[i].name
+			: NULL};
 	d->running = true;
+	if (d->qa != NULL)
+		qa_routes_start(d->qa, routes, d->nroutes, dispatch_on_route,
+		    d);
+	free(routes);
 	dispatch_schedule(d, 0);
+}
+
+/*
+ * A route's lease changed hands (PostgreSQL, queue_async.h): claim at
+ * once when this node got it; its bucket restarts at the next claim.
+ */
+static void
+dispatch_on_route(void *arg, size_t i, bool held, int64_t epoch)
+{
+	struct dispatch *d = arg;
+
+	log_info("route_lease route=%s held=%d epoch=%lld", d->routes[i].name,
+	    held, (long long)epoch);
+	if (held)
+		dispatch_kick(d);
 }
 
 void
@@ -368,8 +458,6 @@ dispatch_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct dispatch *d = arg;
 	int64_t now = msg_now_ms();
-	char err[256];
-	ssize_t n;
 	size_t i;
 
 	(void)fd;
@@ -377,15 +465,28 @@ dispatch_on_tick(evutil_socket_t fd, short what, void *arg)
 	d->tick_at = 0;
 	if (!d->running || d->stopping)
 		return;
-	if (now - d->last_expire >= DISPATCH_EXPIRE_EVERY_MS) {
+	if (now - d->last_expire >= DISPATCH_EXPIRE_EVERY_MS &&
+	    !d->expire_pending) {
 		d->last_expire = now;
-		if ((n = queue_expire(d->st, now, dispatch_on_expired, d, err,
-			 sizeof(err))) == -1)
-			log_warnx("dispatch_expire error=\"%s\"", err);
+		d->expire_pending = true;
+		qa_expire(d->qa, now, dispatch_on_expired,
+		    dispatch_on_expire_done, d);
 	}
+	d->in_tick = true;
 	for (i = 0; i < d->nroutes; i++)
 		dispatch_claim(d, &d->routes[i], now);
+	d->in_tick = false;
 	dispatch_schedule(d, dispatch_next_delay(d, now));
+}
+
+static void
+dispatch_on_expire_done(void *arg, const struct qa_answer *a)
+{
+	struct dispatch *d = arg;
+
+	d->expire_pending = false;
+	if (a->error != NULL)
+		log_warnx("dispatch_expire error=\"%s\"", a->error);
 }
 
 /* The expiry sweep moved message 'id' of route (ch, sender). */
@@ -416,7 +517,6 @@ static int64_t
 dispatch_next_delay(struct dispatch *d, int64_t now)
 {
 	int64_t delay = d->cfg->tick_ms, due, w;
-	char err[256];
 	struct route *r;
 	size_t i;
 
@@ -432,10 +532,35 @@ dispatch_next_delay(struct dispatch *d, int64_t now)
 	/* Messages due already but not claimed wait for their route (its
 	 * token, its pause, a settling send's kick): only a future due time
 	 * may shorten the sleep, or a paused route would spin the loop. */
-	if ((due = queue_next_due(d->st, err, sizeof(err))) > now &&
-	    due - now < delay)
+	if (!d->due_pending) {
+		d->due_pending = d->in_due = true;
+		qa_next_due(d->qa, dispatch_on_due, d);
+		d->in_due = false;
+	}
+	if ((due = d->due) > now && due - now < delay)
 		delay = due - now;
 	return delay;
+}
+
+/*
+ * The next due time answered: read by dispatch_next_delay() when it
+ * answered at once (SQLite), else it schedules the tick itself
+ * (PostgreSQL, where it also sees messages other nodes queued).
+ */
+static void
+dispatch_on_due(void *arg, const struct qa_answer *a)
+{
+	struct dispatch *d = arg;
+	int64_t now;
+
+	d->due_pending = false;
+	if (a->error != NULL)
+		return; /* the idle tick comes anyway */
+	d->due = a->due;
+	if (d->in_due || !d->running || d->stopping)
+		return;
+	if ((now = msg_now_ms()) < a->due)
+		dispatch_schedule(d, a->due - now);
 }
 
 /*
@@ -465,15 +590,23 @@ dispatch_room(const struct dispatch *d, const struct route *r)
 static void
 dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 {
-	struct dispatch_batch *b;
-	struct out_msg **msgs;
-	char err[256];
-	size_t max, i;
-	ssize_t n;
+	int64_t epoch;
+	size_t max;
 
 	r->full_claim = false;
-	if ((max = dispatch_room(d, r)) == 0)
+	if (r->claiming || (max = dispatch_room(d, r)) == 0)
 		return;
+	/* Another node paces this route (PostgreSQL; SQLite: always held). */
+	if (!qa_route_held(d->qa, r->idx, &epoch))
+		return;
+	if (epoch != r->epoch) {
+		/* Another node paced it meanwhile: start afresh, empty, so
+		 * that the rate holds across the handover. */
+		r->epoch = epoch;
+		rl_init(&r->bucket, r->bucket.rate, (unsigned)r->bucket.burst,
+		    now);
+		r->bucket.tokens = 0;
+	}
 	/* Paused by a 429, or no token yet (this call also refills). */
 	if (rl_wait_ms(&r->bucket, now) > 0)
 		return;
@@ -481,73 +614,84 @@ dispatch_claim(struct dispatch *d, struct route *r, int64_t now)
 		max = (size_t)floor(r->bucket.tokens);
 	if (max == 0)
 		return;
-	msgs = xcalloc(max, sizeof(*msgs));
-	n = queue_claim(d->st,
+	r->claiming = true;
+	r->claim_max = max;
+	r->claim_now = now;
+	qa_claim(d->qa,
 	    &(struct queue_claim_req){.ch = r->channel,
 		.sender = r->channel == CHANNEL_SMS ? r->name : NULL,
 		.now = now,
 		.lease_ms = d->cfg->lease_ms,
 		.max = max},
-	    msgs, err, sizeof(err));
-	if (n <= 0) {
-		if (n == -1)
+	    dispatch_on_claimed, r);
+}
+
+/*
+ * A claim answered (SQLite: at once, in the open group; PostgreSQL: later,
+ * committed): its messages are in flight from now on, and go out once the
+ * claim is durable (qa_when_durable()).
+ */
+static void
+dispatch_on_claimed(void *arg, const struct qa_answer *a)
+{
+	struct route *r = arg;
+	struct dispatch *d = r->d;
+	int64_t now = r->claim_now;
+	struct dispatch_batch *b;
+	size_t i;
+
+	r->claiming = false;
+	if (a->error != NULL || a->n == 0) {
+		if (a->error != NULL)
 			log_warnx("dispatch_claim route=%s error=\"%s\"",
-			    r->name, err);
+			    r->name, a->error);
 		else
 			r->backlog = false;
-		free(msgs);
 		return;
 	}
-	r->full_claim = r->backlog = (size_t)n == max;
+	r->full_claim = r->backlog = a->n == r->claim_max;
 	b = xcalloc(1, sizeof(*b));
 	b->d = d;
-	b->n = (size_t)n;
+	b->n = a->n;
 	b->jobs = xcalloc(b->n, sizeof(*b->jobs));
 	for (i = 0; i < b->n; i++) {
 		(void)rl_take(&r->bucket, now);
 		b->jobs[i] = xcalloc(1, sizeof(**b->jobs));
 		b->jobs[i]->d = d;
 		b->jobs[i]->route = r;
-		b->jobs[i]->msg = msgs[i];
+		b->jobs[i]->msg = a->msgs[i];
 		b->jobs[i]->claimed_at = now;
+		b->jobs[i]->deadline = a->deadline;
+		b->jobs[i]->epoch = r->epoch;
 		TAILQ_INSERT_TAIL(&d->jobs, b->jobs[i], entry);
 	}
-	r->in_flight += (unsigned)n;
-	free(msgs);
-	log_trace(TRACE_DISPATCH, "dispatch_claimed route=%s count=%zd",
-	    r->name, n);
-	store_on_commit(d->st, dispatch_on_claim_commit, b);
+	r->in_flight += (unsigned)b->n;
+	log_trace(TRACE_DISPATCH, "dispatch_claimed route=%s count=%zu",
+	    r->name, b->n);
+	/* Answered after its tick (PostgreSQL): a full claim claims again. */
+	if (!d->in_tick && r->full_claim)
+		dispatch_kick(d);
+	qa_when_durable(d->qa, dispatch_on_claim_commit, b);
 }
 
-/* The claim is durable (or was rolled back): send, or forget the jobs. */
+/* The claim is durable (or was rolled back): check, or forget the jobs. */
 static void
 dispatch_on_claim_commit(void *arg, bool ok)
 {
 	struct dispatch_batch *b = arg;
 	struct dispatch *d = b->d;
 	int64_t now = msg_now_ms();
-	char err[256];
-	int *sup = NULL;
 	size_t i;
 
 	if (ok && !d->stopping) {
-		sup = xcalloc(b->n, sizeof(*sup));
-		dispatch_check_optout(d, b, sup);
+		dispatch_check_optout(d, b);
+		return;
 	}
 	for (i = 0; i < b->n; i++) {
-		if (!ok)
-			dispatch_settle(b->jobs[i]); /* still queued */
-		else if (d->stopping) {
-			if (queue_release(d->st, b->jobs[i]->msg->id, now, err,
-				sizeof(err)) == -1)
-				log_warnx("dispatch_release msg=%lld "
-					  "error=\"%s\"",
-				    (long long)b->jobs[i]->msg->id, err);
-			dispatch_settle(b->jobs[i]);
-		} else
-			dispatch_send(b->jobs[i], sup[i], now);
+		if (ok) /* stopping */
+			dispatch_release(b->jobs[i], now);
+		dispatch_settle(b->jobs[i]); /* !ok: still queued */
 	}
-	free(sup);
 	free(b->jobs);
 	free(b);
 	dispatch_check_stopped(d);
@@ -555,37 +699,101 @@ dispatch_on_claim_commit(void *arg, bool ok)
 
 /*
  * The send-time opt-out check of a committed claim, one query for the
- * batch (all of one route, so one channel): sup[i] = 1 opted out, 0 not
- * (or exempt: compliance replies), -1 the check failed.
+ * batch (all of one route, so one channel), except the exempt compliance
+ * replies; dispatch_on_checked() sends.
  */
 static void
-dispatch_check_optout(struct dispatch *d, const struct dispatch_batch *b,
-    int *sup)
+dispatch_check_optout(struct dispatch *d, struct dispatch_batch *b)
 {
 	const char **to = xcalloc(b->n, sizeof(*to));
-	bool *got = xcalloc(b->n, sizeof(*got));
-	size_t *at = xcalloc(b->n, sizeof(*at));
 	size_t i, n = 0;
-	char err[256];
-	int rc = 0;
 
+	b->at = xcalloc(b->n, sizeof(*b->at));
 	for (i = 0; i < b->n; i++) {
 		if (b->jobs[i]->msg->optout_exempt)
 			continue;
-		at[n] = i;
+		b->at[n] = i;
 		to[n++] = b->jobs[i]->msg->to;
 	}
-	if (n > 0 &&
-	    (rc = queue_suppressed_batch(d->st, b->jobs[0]->msg->channel, to, n,
-		 got, err, sizeof(err))) == -1)
+	b->nat = n;
+	if (n > 0)
+		qa_suppressed(d->qa, b->jobs[0]->msg->channel, to, n,
+		    dispatch_on_checked, b);
+	else
+		dispatch_on_checked(b, &(struct qa_answer){.n = 0});
+	free(to);
+}
+
+/*
+ * The opt-out check answered: each job goes on with sup = 1 opted out, 0
+ * not (or exempt), -1 the check failed; or, once stopping began, back to
+ * the queue.
+ */
+static void
+dispatch_on_checked(void *arg, const struct qa_answer *a)
+{
+	struct dispatch_batch *b = arg;
+	struct dispatch *d = b->d;
+	int64_t now = msg_now_ms();
+	int *sup = xcalloc(b->n, sizeof(*sup));
+	size_t i;
+
+	if (a->error != NULL)
 		log_warnx("dispatch_optout_check route=%s count=%zu "
 			  "error=\"%s\"",
-		    b->jobs[0]->route->name, n, err);
-	for (i = 0; i < n; i++)
-		sup[at[i]] = rc == -1 ? -1 : got[i] ? 1 : 0;
-	free(to);
-	free(got);
-	free(at);
+		    b->jobs[0]->route->name, b->nat, a->error);
+	for (i = 0; i < a->n || (a->error != NULL && i < b->n); i++) {
+		if (a->error != NULL) {
+			if (!b->jobs[i]->msg->optout_exempt)
+				sup[i] = -1;
+		} else
+			sup[b->at[i]] = a->sup[i] ? 1 : 0;
+	}
+	for (i = 0; i < b->n; i++) {
+		if (d->stopping) {
+			dispatch_release(b->jobs[i], now);
+			dispatch_settle(b->jobs[i]);
+		} else
+			dispatch_send(b->jobs[i], sup[i], now);
+	}
+	free(sup);
+	free(b->at);
+	free(b->jobs);
+	free(b);
+	dispatch_check_stopped(d);
+}
+
+/* dispatch_on_marked()'s name for a release (its arg is not const). */
+static char dispatch_what_release[] = "dispatch_release";
+
+/* Gives the job's message back to the queue, no attempt counted. */
+static void
+dispatch_release(struct dispatch_job *job, int64_t now)
+{
+	qa_mark(job->d->qa,
+	    &(struct qa_result){.id = job->msg->id,
+		.to = MSG_ST_QUEUED,
+		.release = true,
+		.now = now},
+	    dispatch_on_marked, dispatch_what_release);
+}
+
+/*
+ * A result answered: an error is logged (arg names the operation); a
+ * result dropped because another node holds the message now (its lease
+ * ended) is the documented duplicate window, logged at debug.
+ */
+static void
+dispatch_on_marked(void *arg, const struct qa_answer *a)
+{
+	const char *what = arg != NULL ? arg : "dispatch_mark";
+
+	if (a->error != NULL)
+		log_warnx("%s msg=%lld error=\"%s\"", what, (long long)a->id,
+		    a->error);
+	else if (a->n == 0)
+		log_debug("%s msg=%lld dropped=\"not this node's any more\"",
+		    what, (long long)a->id);
 }
 
 /*
@@ -599,8 +807,8 @@ dispatch_send(struct dispatch_job *job, int sup, int64_t now)
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
-	struct queue_result qr = {0};
-	char err[256], masked[MSG_ADDR_MAX];
+	char masked[MSG_ADDR_MAX];
+	int64_t epoch;
 
 	if (sup != 0 || (msg->expires_at != 0 && msg->expires_at <= now)) {
 		log_mask_addr(msg->to, masked, sizeof(masked));
@@ -608,13 +816,14 @@ dispatch_send(struct dispatch_job *job, int sup, int64_t now)
 		if (sup == -1)
 			dispatch_retry(job, NULL, now);
 		else {
-			qr.text = sup == 1 ? "recipient opted out"
-					   : "expired before sending";
-			qr.to = sup == 1 ? MSG_ST_SUPPRESSED : MSG_ST_EXPIRED;
-			if (queue_mark(d->st, msg->id, &qr, now, err,
-				sizeof(err)) == -1)
-				log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-				    (long long)msg->id, err);
+			qa_mark(d->qa,
+			    &(struct qa_result){.id = msg->id,
+				.to = sup == 1 ? MSG_ST_SUPPRESSED
+					       : MSG_ST_EXPIRED,
+				.text = sup == 1 ? "recipient opted out"
+						 : "expired before sending",
+				.now = now},
+			    dispatch_on_marked, NULL);
 			log_info("msg_%s msg=%lld channel=%s to=%s",
 			    sup == 1 ? "suppressed" : "expired",
 			    (long long)msg->id, channel_to_text(msg->channel),
@@ -628,6 +837,18 @@ dispatch_send(struct dispatch_job *job, int sup, int64_t now)
 			 * once instead of at the sender's rate). */
 			rl_refund(&r->bucket);
 		}
+		dispatch_settle(job);
+		return;
+	}
+	/* PostgreSQL: the claim's lease may end, or the route go to another
+	 * node, before the hand-over: then it is not ours to send. */
+	if ((job->deadline != 0 && now >= job->deadline) ||
+	    !qa_route_held(d->qa, r->idx, &epoch) || epoch != job->epoch) {
+		log_info("msg_released msg=%lld route=%s reason=\"lease ended "
+			 "before the hand-over\"",
+		    (long long)msg->id, r->name);
+		dispatch_release(job, now);
+		rl_refund(&r->bucket);
 		dispatch_settle(job);
 		return;
 	}
@@ -651,10 +872,9 @@ dispatch_on_result(void *arg, const struct send_result *res)
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
-	struct queue_result qr = {0};
 	struct send_result held;
 	int64_t now = msg_now_ms();
-	char err[256], masked[MSG_ADDR_MAX];
+	char masked[MSG_ADDR_MAX];
 
 	if (job->abandoned) {
 		/* Released at the shutdown deadline; the message is queued
@@ -670,8 +890,6 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		return;
 	}
 	log_mask_addr(msg->to, masked, sizeof(masked));
-	qr.code = res->code;
-	qr.text = res->text[0] != '\0' ? res->text : NULL;
 	switch (res->outcome) {
 	case SEND_ACCEPTED:
 		break; /* above */
@@ -695,11 +913,13 @@ dispatch_on_result(void *arg, const struct send_result *res)
 		dispatch_retry(job, &held, now);
 		break;
 	case SEND_PERMANENT:
-		qr.to = MSG_ST_FAILED;
-		if (queue_mark(d->st, msg->id, &qr, now, err, sizeof(err)) ==
-		    -1)
-			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-			    (long long)msg->id, err);
+		qa_mark(d->qa,
+		    &(struct qa_result){.id = msg->id,
+			.to = MSG_ST_FAILED,
+			.code = res->code,
+			.text = res->text[0] != '\0' ? res->text : NULL,
+			.now = now},
+		    dispatch_on_marked, NULL);
 		if (res->flags & SEND_F_OPTED_OUT)
 			dispatch_record_optout(d, msg, now);
 		log_info("msg_failed msg=%lld channel=%s sender=%s provider=%s "
@@ -743,15 +963,14 @@ dispatch_accepted(struct dispatch_job *job, const struct send_result *res)
 	}
 }
 
-/* Records the accepted sends gathered so far, then settles their jobs. */
+/* Records the accepted sends gathered so far; they settle once recorded
+ * (dispatch_on_recorded()). */
 static void
 dispatch_on_settle(evutil_socket_t fd, short what, void *arg)
 {
 	struct dispatch *d = arg;
 	struct dispatch_job **jobs = d->acc;
-	size_t n = d->nacc, i;
-	int64_t now = msg_now_ms();
-	struct route *r;
+	size_t n = d->nacc;
 
 	(void)fd;
 	(void)what;
@@ -762,8 +981,16 @@ dispatch_on_settle(evutil_socket_t fd, short what, void *arg)
 	 * in the adapter never does, but nothing here relies on it). */
 	d->acc = NULL;
 	d->nacc = d->acc_cap = 0;
-	dispatch_record_sent(d, jobs, n, now);
-	free(jobs);
+	dispatch_record_sent(d, jobs, n, msg_now_ms());
+}
+
+/* One msgs_sent line per route that settled accepted sends. */
+static void
+dispatch_log_sent(struct dispatch *d)
+{
+	struct route *r;
+	size_t i;
+
 	for (i = 0; i < d->nroutes; i++) {
 		r = &d->routes[i];
 		if (r->sent_n == 0)
@@ -776,16 +1003,15 @@ dispatch_on_settle(evutil_socket_t fd, short what, void *arg)
 		r->sent_n = 0;
 		r->sent_lat_sum = r->sent_lat_max = 0;
 	}
-	dispatch_kick(d);
 }
 
-/* sending -> sent for jobs[0..n-1] in one batch, then each job settles. */
+/* sending -> sent for jobs[0..n-1] (owned from here) in one batch. */
 static void
 dispatch_record_sent(struct dispatch *d, struct dispatch_job **jobs, size_t n,
     int64_t now)
 {
 	struct queue_sent *v = xcalloc(n, sizeof(*v));
-	char err[256];
+	struct dispatch_sent_batch *sb = xcalloc(1, sizeof(*sb));
 	size_t i;
 
 	for (i = 0; i < n; i++)
@@ -795,41 +1021,58 @@ dispatch_record_sent(struct dispatch *d, struct dispatch_job **jobs, size_t n,
 		    .code = jobs[i]->res.code,
 		    .text = jobs[i]->res.text[0] != '\0' ? jobs[i]->res.text
 							 : NULL};
-	if (queue_mark_sent_batch(d->st, v, n, now, err, sizeof(err)) == -1) {
-		log_warnx("dispatch_mark count=%zu error=\"%s\"", n, err);
-		for (i = 0; i < n; i++)
-			v[i].ok = true; /* rolled back: no second try */
-	}
-	for (i = 0; i < n; i++)
-		dispatch_sent_one(jobs[i], &v[i], now);
+	*sb = (struct dispatch_sent_batch){.d = d,
+	    .jobs = jobs,
+	    .n = n,
+	    .now = now};
+	qa_mark_sent(d->qa, v, n, now, dispatch_on_recorded, sb);
 	free(v);
 }
 
+/* The batch is recorded (or failed as a whole): each job settles. */
+static void
+dispatch_on_recorded(void *arg, const struct qa_answer *a)
+{
+	struct dispatch_sent_batch *sb = arg;
+	struct dispatch *d = sb->d;
+	size_t i;
+
+	if (a->error != NULL)
+		log_warnx("dispatch_mark count=%zu error=\"%s\"", sb->n,
+		    a->error);
+	for (i = 0; i < sb->n; i++) {
+		if (a->error != NULL || a->ok[i])
+			dispatch_sent_one(sb->jobs[i], NULL, sb->now);
+		else
+			dispatch_sent_one(sb->jobs[i],
+			    a->why[i] != NULL ? a->why[i] : "", sb->now);
+	}
+	free(sb->jobs);
+	free(sb);
+	dispatch_log_sent(d);
+	dispatch_kick(d);
+}
+
 /*
- * The rest of one accepted send: a message the batch could not move (its
- * state changed meanwhile) goes through queue_mark_sent() alone, which
- * says why; the per-message line is at debug level (the route's
- * msgs_sent line counts it); metrics; email bookkeeping.
+ * The rest of one accepted send: 'why' is NULL when it was recorded,
+ * else the error (logged), or "" when the result was dropped because the
+ * message is not this node's any more (debug); the per-message line is at
+ * debug level (the route's msgs_sent line counts it); metrics; email
+ * bookkeeping.
  */
 static void
-dispatch_sent_one(struct dispatch_job *job, const struct queue_sent *v,
-    int64_t now)
+dispatch_sent_one(struct dispatch_job *job, const char *why, int64_t now)
 {
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
 	struct route *r = job->route;
-	char err[256], masked[MSG_ADDR_MAX];
+	char masked[MSG_ADDR_MAX];
 	int64_t lat = now - job->claimed_at;
 
-	if (!v->ok &&
-	    queue_mark_sent(d->st, msg->id,
-		&(struct queue_result){.code = v->code,
-		    .text = v->text,
-		    .provider = v->provider,
-		    .provider_id = v->provider_id},
-		now, err, sizeof(err)) == -1)
-		log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-		    (long long)msg->id, err);
+	if (why != NULL)
+		dispatch_on_marked(NULL,
+		    &(struct qa_answer){.id = msg->id,
+			.error = why[0] != '\0' ? why : NULL});
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		log_mask_addr(msg->to, masked, sizeof(masked));
 		log_debug("msg_sent msg=%lld channel=%s sender=%s "
@@ -882,34 +1125,47 @@ static void
 dispatch_email_result(struct dispatch *d, const struct out_msg *msg,
     const struct send_result *res, int64_t now)
 {
-	char err[256], masked[MSG_ADDR_MAX];
-	int bouncing;
+	struct dispatch_email *e;
 
-	if (res->outcome == SEND_ACCEPTED) {
-		if (store_email_success(d->st, msg->to, err, sizeof(err)) == -1)
-			log_warnx("email_success_record_failed msg=%lld "
-				  "error=\"%s\"",
-			    (long long)msg->id, err);
+	if (res->outcome != SEND_ACCEPTED &&
+	    (res->outcome != SEND_PERMANENT || res->code < 500 ||
+		res->code > 599))
 		return;
-	}
-	if (res->outcome != SEND_PERMANENT || res->code < 500 ||
-	    res->code > 599)
-		return;
-	log_mask_email(msg->to, masked, sizeof(masked));
-	bouncing = store_email_failure(d->st, msg->to,
-	    d->cfg->email_bounce_limit, now, err, sizeof(err));
-	if (bouncing == -1) {
+	e = xcalloc(1, sizeof(*e));
+	e->d = d;
+	e->id = msg->id;
+	e->code = res->outcome == SEND_ACCEPTED ? 0 : res->code;
+	strlcpy(e->to, msg->to, sizeof(e->to));
+	qa_email_result(d->qa,
+	    &(struct qa_email){.address = msg->to,
+		.accepted = res->outcome == SEND_ACCEPTED,
+		.limit = d->cfg->email_bounce_limit,
+		.now = now},
+	    dispatch_on_email, e);
+}
+
+/* The bounce count answered: tell the operator of a bouncing address. */
+static void
+dispatch_on_email(void *arg, const struct qa_answer *a)
+{
+	struct dispatch_email *e = arg;
+	char masked[MSG_ADDR_MAX];
+
+	log_mask_email(e->to, masked, sizeof(masked));
+	if (a->error != NULL && e->code == 0)
+		log_warnx("email_success_record_failed msg=%lld error=\"%s\"",
+		    (long long)e->id, a->error);
+	else if (a->error != NULL)
 		log_warnx("email_failure_record_failed msg=%lld to=%s "
 			  "error=\"%s\"",
-		    (long long)msg->id, masked, err);
-		return;
-	}
-	if (bouncing == 1)
+		    (long long)e->id, masked, a->error);
+	else if (e->code != 0 && a->n == 1)
 		log_warnx("email_bouncing to=%s msg=%lld code=%d limit=%u "
 			  "action=\"no more email goes to this address until "
 			  "the member's email is changed\"",
-		    masked, (long long)msg->id, res->code,
-		    d->cfg->email_bounce_limit);
+		    masked, (long long)e->id, e->code,
+		    e->d->cfg->email_bounce_limit);
+	free(e);
 }
 
 /*
@@ -969,10 +1225,9 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 {
 	struct dispatch *d = job->d;
 	struct out_msg *msg = job->msg;
-	struct queue_result qr = {0};
+	struct qa_result qr = {.id = msg->id, .now = now};
 	uint32_t rnd32 = 0;
 	int64_t delay, next;
-	char err[256];
 
 	(void)RAND_bytes((unsigned char *)&rnd32, sizeof(rnd32));
 	delay = queue_backoff_ms((unsigned)msg->attempts + 1,
@@ -985,10 +1240,7 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 						      : "held back, will retry";
 	if (msg->expires_at != 0 && next >= msg->expires_at) {
 		qr.to = MSG_ST_EXPIRED;
-		if (queue_mark(d->st, msg->id, &qr, now, err, sizeof(err)) ==
-		    -1)
-			log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-			    (long long)msg->id, err);
+		qa_mark(d->qa, &qr, dispatch_on_marked, NULL);
 		log_info("msg_expired msg=%lld attempts=%d error=\"%s\"",
 		    (long long)msg->id, msg->attempts + 1, qr.text);
 		metrics_count_message(d->metrics, msg->channel,
@@ -996,10 +1248,9 @@ dispatch_retry(struct dispatch_job *job, const struct send_result *res,
 		    METRICS_OUT_EXPIRED);
 		return;
 	}
+	qr.to = MSG_ST_QUEUED;
 	qr.next_attempt_at = next;
-	if (queue_mark_retry(d->st, msg->id, &qr, now, err, sizeof(err)) == -1)
-		log_warnx("dispatch_mark msg=%lld error=\"%s\"",
-		    (long long)msg->id, err);
+	qa_mark(d->qa, &qr, dispatch_on_marked, NULL);
 	log_info("msg_retry msg=%lld channel=%s sender=%s attempt=%d code=%d "
 		 "retry_in_ms=%lld uncertain=%d error=\"%s\"",
 	    (long long)msg->id, channel_to_text(msg->channel), job->route->name,
@@ -1033,22 +1284,36 @@ dispatch_shutdown(struct dispatch *d, unsigned timeout_ms,
 	d->stopped_arg = arg;
 	if (d->tick_ev != NULL)
 		evtimer_del(d->tick_ev);
+	/* No more claims: another node may take the routes at once. */
+	if (d->qa != NULL)
+		qa_routes_release(d->qa);
 	for (i = 0; i < d->nroutes; i++)
 		adapter_drain(d->routes[i].ad);
 	evtimer_add(d->deadline_ev, &tv);
 	dispatch_check_stopped(d);
 }
 
-/* Once nothing is in flight, reports the stop (from the loop). */
+/*
+ * Once nothing is in flight and every result and release has answered
+ * (PostgreSQL: before the store closes), reports the stop (from the loop).
+ */
 static void
 dispatch_check_stopped(struct dispatch *d)
 {
-	if (!d->stopping || !TAILQ_EMPTY(&d->jobs) || d->stopped_cb == NULL)
+	if (!d->stopping || !TAILQ_EMPTY(&d->jobs) || d->stopped_cb == NULL ||
+	    (d->qa != NULL && qa_busy(d->qa)))
 		return;
 	evtimer_del(d->deadline_ev);
 	if (event_base_once(d->base, -1, EV_TIMEOUT, dispatch_on_stopped, d,
 		NULL) == -1)
 		fatalx("dispatch_check_stopped: event_base_once failed");
+}
+
+/* The last pending queue operation answered. */
+static void
+dispatch_on_idle(void *arg)
+{
+	dispatch_check_stopped(arg);
 }
 
 static void
@@ -1076,7 +1341,6 @@ dispatch_on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct dispatch *d = arg;
 	struct dispatch_job *job, *tmp;
 	int64_t now = msg_now_ms();
-	char err[256];
 	unsigned n = 0;
 
 	(void)fd;
@@ -1085,10 +1349,7 @@ dispatch_on_deadline(evutil_socket_t fd, short what, void *arg)
 		tmp = TAILQ_NEXT(job, entry);
 		if (!job->at_adapter)
 			continue; /* its claim commit will release it */
-		if (queue_release(d->st, job->msg->id, now, err, sizeof(err)) ==
-		    -1)
-			log_warnx("dispatch_release msg=%lld error=\"%s\"",
-			    (long long)job->msg->id, err);
+		dispatch_release(job, now);
 		TAILQ_REMOVE(&d->jobs, job, entry);
 		job->route->in_flight--;
 		job->abandoned = true;
@@ -1129,5 +1390,6 @@ dispatch_free(struct dispatch *d)
 		event_free(d->settle_ev);
 	free(d->acc);
 	free(d->routes);
+	qa_free(d->qa);
 	free(d);
 }
