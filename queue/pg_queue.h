@@ -4,9 +4,9 @@
  * heartbeat, claims with FOR UPDATE SKIP LOCKED and leases, results that
  * only the claim's owner may record, recovery of expired leases by any
  * node, one lease per sender route, and the send-time opt-out check. The
- * design is the comment at the top of pg_queue.c. A library module for
- * the PostgreSQL store to come: nothing in the daemon uses it yet. Built
- * only with libpq (HAVE_LIBPQ).
+ * design is the comment at the top of pg_queue.c. The dispatcher uses it
+ * through queue/queue_async.h, on the node's queue connection
+ * (store_pg_queue()). Built only with libpq (HAVE_LIBPQ).
  *
  * Contract:
  *  - Loop thread only, asynchronous: every operation queues its statement
