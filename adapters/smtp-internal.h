@@ -88,7 +88,7 @@ struct smtp_item {
 	bool fed;	/* the message callback handed out the text */
 	bool body_sent; /* ... and was asked for more: all of it is out */
 	bool built;	/* text is there (else res is already final) */
-	bool judged;	/* accepted mid-session, res final (smtp_job.early) */
+	bool judged;	/* accepted mid-session, res final (smtp->accepted) */
 	smtp_message_t m;
 	smtp_recipient_t r;
 	struct send_result res;
@@ -118,28 +118,14 @@ struct smtp_job {
 	char auth_reply[128];
 	char err[256]; /* why the session ended early, "" = it did not */
 	int64_t duration_ms;
+	int64_t idle_ms; /* of it, waiting for more messages (top-up) */
 	unsigned accepted, transient, permanent;
 	char first_reply[200]; /* first non-2xx reply, for the warning */
-	/* worker side: accepted mid-session, not yet handed to the loop */
-	struct smtp_item_list early;
-	unsigned nearly;
 	/* worker side: messages added to the session, MAIL replies read */
 	unsigned nadded;
 	unsigned nstarted;
 };
 
-/*
- * Accepted items a worker hands to the loop before its session ends
- * (workq_post), so their in-flight slots free up while the session goes
- * on; the loop calls each done and frees them (smtp_post_done).
- */
-struct smtp_post {
-	struct smtp *s;
-	struct smtp_item_list items;
-};
-
-/* Accepted items are handed to the loop in groups of this many. */
-#define SMTP_POST_EVERY 16
 /* A running session keeps at least this many messages queued in
  * libESMTP after the one in progress, taken from the pending list. */
 #define SMTP_LOOKAHEAD 2
@@ -156,7 +142,10 @@ struct smtp {
 	struct smtp_item_list pending;
 	unsigned npending;
 	bool draining; /* under mu: smtp_drain() ran, sessions take no more */
-	pthread_cond_t more; /* with mu: pending grew, a job aborted, drain */
+	/* under mu: accepted mid-session, for the loop (smtp_accepted_done) */
+	struct smtp_item_list accepted;
+	bool accepted_posted; /* a workq_post for it is on its way */
+	pthread_cond_t more;  /* with mu: pending grew, a job aborted, drain */
 	unsigned nrunning;
 	TAILQ_HEAD(, smtp_job) running;
 	pthread_mutex_t mu;
@@ -205,9 +194,9 @@ extern __thread struct smtp_job *smtp_cur_job;
  */
 void smtp_job_run(void *arg);
 
-/* workq done of a struct smtp_post (loop thread): each item's done, then
- * frees the items and the post. */
-void smtp_post_done(void *arg, bool cancelled);
+/* workq done of the adapter's accepted list (arg: struct smtp; loop
+ * thread): takes the list, calls each item's done, frees the items. */
+void smtp_accepted_done(void *arg, bool cancelled);
 
 /* Frees one item and everything it holds. */
 void smtp_item_free(struct smtp_item *it);

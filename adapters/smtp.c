@@ -9,10 +9,11 @@
  * workq thread. The MIME text is built on the worker (mime_build() is
  * pure). Every message is judged from its own MAIL, RCPT and DATA
  * statuses (smtp_judge(), smtp.h). An accepted one is final as soon as
- * its "250" after the "." is read: the session hands those to the loop
- * in groups of SMTP_POST_EVERY while it goes on (workq_post), so their
- * in-flight slots free up and the dispatcher claims more without waiting
- * for the session's end; every other message is judged when the session
+ * its "250" after the "." is read: the session hands it to the loop
+ * at once while it goes on (the adapter's accepted list, one workq_post
+ * wake-up for whatever the loop has not taken yet), so its in-flight
+ * slot frees up and the dispatcher claims more without waiting for the
+ * session's end; every other message is judged when the session
  * returns, and goes back through workq's done callback. Each message's
  * done is called exactly once. Nothing waits to fill a batch: a lone
  * message leaves on the next loop turn; under load the backlog that
@@ -157,6 +158,7 @@ smtp_init(struct adapter *ad, const struct config_section *sec, char *err,
 	pthread_mutex_init(&s->mu, NULL);
 	smtp_cond_init(&s->more);
 	TAILQ_INIT(&s->pending);
+	TAILQ_INIT(&s->accepted);
 	TAILQ_INIT(&s->running);
 	s->ad = ad;
 	ad->priv = s;
@@ -202,10 +204,11 @@ smtp_job_done(void *arg, bool cancelled)
 	if (!cancelled && !s->freeing) {
 		snprintf(line, sizeof(line),
 		    "smtp_session server=%s messages=%u accepted=%u "
-		    "transient=%u permanent=%u tls=%s duration_ms=%lld",
+		    "transient=%u permanent=%u tls=%s duration_ms=%lld "
+		    "idle_ms=%lld",
 		    s->c.server, job->nitems, job->accepted, job->transient,
 		    job->permanent, job->tls_ok ? "yes" : "no",
-		    (long long)job->duration_ms);
+		    (long long)job->duration_ms, (long long)job->idle_ms);
 		/* emails handed back unsent at shutdown are no failure */
 		if (job->transient + job->permanent > 0 &&
 		    strcmp(job->err, "shutting down") != 0)
@@ -235,21 +238,29 @@ smtp_job_done(void *arg, bool cancelled)
 		smtp_schedule(s);
 }
 
-/* workq done of the items a session accepted and handed over early. */
+/*
+ * workq done of the accepted list (smtp_item_hand_over): takes every
+ * item accepted so far, then calls each done. A worker that accepts one
+ * after the list was taken posts again.
+ */
 void
-smtp_post_done(void *arg, bool cancelled)
+smtp_accepted_done(void *arg, bool cancelled)
 {
-	struct smtp_post *p = arg;
-	struct smtp *s = p->s;
+	struct smtp *s = arg;
+	struct smtp_item_list items;
 	struct smtp_item *it;
 
-	while ((it = TAILQ_FIRST(&p->items)) != NULL) {
-		TAILQ_REMOVE(&p->items, it, entry);
+	TAILQ_INIT(&items);
+	pthread_mutex_lock(&s->mu);
+	TAILQ_CONCAT(&items, &s->accepted, entry);
+	s->accepted_posted = false;
+	pthread_mutex_unlock(&s->mu);
+	while ((it = TAILQ_FIRST(&items)) != NULL) {
+		TAILQ_REMOVE(&items, it, entry);
 		if (!cancelled && !s->freeing)
 			it->done(it->arg, &it->res);
 		smtp_item_free(it);
 	}
-	free(p);
 }
 
 /*
@@ -289,7 +300,6 @@ smtp_dispatch(struct smtp *s)
 		job->s = s;
 		job->fd = -1;
 		TAILQ_INIT(&job->items);
-		TAILQ_INIT(&job->early);
 		pthread_mutex_lock(&s->mu);
 		free_workers = s->c.workers - s->nrunning;
 		n = (s->npending + free_workers - 1) / free_workers;
@@ -406,7 +416,6 @@ smtp_drain(struct adapter *ad)
 	job->fd = -1;
 	job->abort = true;
 	TAILQ_INIT(&job->items);
-	TAILQ_INIT(&job->early);
 	pthread_mutex_lock(&s->mu);
 	s->draining = true;
 	pthread_cond_broadcast(&s->more);
@@ -456,6 +465,7 @@ smtp_free(struct adapter *ad)
 		TAILQ_REMOVE(&s->pending, it, entry);
 		smtp_item_free(it);
 	}
+	smtp_accepted_done(s, true); /* none is left: workq_free ran it */
 	if (s->kick_ev != NULL)
 		event_free(s->kick_ev);
 	if (s->watchdog_ev != NULL)

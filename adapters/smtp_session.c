@@ -10,8 +10,8 @@
  * session takes more items from the adapter's pending list as it goes
  * (smtp_job_top_up, up to session_max_messages). An accepted item is
  * judged as soon as libESMTP reports its final reply (MESSAGESENT) and
- * handed to the loop in groups of SMTP_POST_EVERY (workq_post) while
- * the session goes on; the others are judged when it ends. Workers never
+ * handed to the loop at once (the adapter's accepted list, workq_post)
+ * while the session goes on; the others are judged when it ends. Workers never
  * call libevent or the store (adapter rule 8); what the loop needs is in
  * the job or the post.
  *
@@ -239,20 +239,25 @@ smtp_item_judge_in(const struct smtp_job *job, const struct smtp_item *it,
 	in->session_err = job->err[0] != '\0' ? job->err : NULL;
 }
 
-/* Hands the early items to the loop (workq_post). */
+/*
+ * Hands an accepted item to the loop at once: it joins the adapter's
+ * accepted list, and the first item of an empty list posts one wake-up
+ * (workq_post); the loop takes the whole list when it runs
+ * (smtp_accepted_done). While the loop is busy the list grows, so the
+ * hand-over batches itself without holding any item back.
+ */
 static void
-smtp_job_post(struct smtp_job *job)
+smtp_item_hand_over(struct smtp *s, struct smtp_item *it)
 {
-	struct smtp_post *p;
+	bool post;
 
-	if (job->nearly == 0)
-		return;
-	p = xcalloc(1, sizeof(*p));
-	p->s = job->s;
-	TAILQ_INIT(&p->items);
-	TAILQ_CONCAT(&p->items, &job->early, entry);
-	job->nearly = 0;
-	workq_post(job->s->wq, smtp_post_done, p);
+	pthread_mutex_lock(&s->mu);
+	TAILQ_INSERT_TAIL(&s->accepted, it, entry);
+	post = !s->accepted_posted;
+	s->accepted_posted = true;
+	pthread_mutex_unlock(&s->mu);
+	if (post)
+		workq_post(s->wq, smtp_accepted_done, s);
 }
 
 /*
@@ -260,7 +265,8 @@ smtp_job_post(struct smtp_job *job)
  * to the final ".", or to a refused DATA): an accepted one (MAIL, RCPT
  * and the final reply 2xx) is final whatever happens to the session
  * later (smtp_judge() says so first), so it is judged now and handed to
- * the loop with the next group. Any other waits for the session's end.
+ * the loop at once (smtp_item_hand_over). Any other waits for the
+ * session's end.
  */
 static void
 smtp_message_sent(struct smtp_job *job, smtp_session_t session,
@@ -286,9 +292,7 @@ smtp_message_sent(struct smtp_job *job, smtp_session_t session,
 	mime_copy_clear(&it->msg);
 	job->accepted++;
 	TAILQ_REMOVE(&job->items, it, entry);
-	TAILQ_INSERT_TAIL(&job->early, it, entry);
-	if (++job->nearly >= SMTP_POST_EVERY || job->nadded == job->nstarted)
-		smtp_job_post(job);
+	smtp_item_hand_over(job->s, it);
 	/* nothing queued after it: the session would end (QUIT); the
 	 * protocol engine moves to the next message after this event */
 	if (job->nadded == job->nstarted)
@@ -310,6 +314,7 @@ smtp_job_top_up(struct smtp_job *job, smtp_session_t session, bool wait)
 	struct smtp_item_list got;
 	struct smtp_item *it;
 	struct timespec until;
+	int64_t t0;
 	unsigned want, waiting = job->nadded - job->nstarted;
 
 	if (waiting >= SMTP_LOOKAHEAD || job->nitems >= s->c.session_max)
@@ -326,10 +331,14 @@ smtp_job_top_up(struct smtp_job *job, smtp_session_t session, bool wait)
 	}
 	pthread_mutex_lock(&s->mu);
 	/* the last message is done: wait a little for the next claim */
-	while (wait && !job->abort && !s->draining &&
-	    TAILQ_EMPTY(&s->pending) &&
-	    pthread_cond_timedwait(&s->more, &s->mu, &until) == 0)
-		;
+	if (wait && !job->abort && !s->draining && TAILQ_EMPTY(&s->pending)) {
+		t0 = smtp_now_ms();
+		while (!job->abort && !s->draining &&
+		    TAILQ_EMPTY(&s->pending) &&
+		    pthread_cond_timedwait(&s->more, &s->mu, &until) == 0)
+			;
+		job->idle_ms += smtp_now_ms() - t0;
+	}
 	while (!job->abort && !s->draining && want > 0 &&
 	    (it = TAILQ_FIRST(&s->pending)) != NULL) {
 		TAILQ_REMOVE(&s->pending, it, entry);
@@ -624,9 +633,6 @@ smtp_job_run(void *arg)
 		}
 	}
 judge:
-	/* the last accepted ones go with the rest, already judged */
-	TAILQ_CONCAT(&job->items, &job->early, entry);
-	job->nearly = 0;
 	smtp_session_judge(job);
 	if (session != NULL)
 		smtp_destroy_session(session);
