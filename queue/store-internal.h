@@ -72,6 +72,23 @@ struct store_hook *store_msg_hook(struct store *st);
 void store_errmsg(struct store *st, const char *what, char *err, size_t errlen);
 
 /*
+ * A list of store_on_commit() callbacks (store.c, store_pg.c).
+ * store_cblist_run() takes the list first (callbacks may add to it), runs
+ * each with ok, counting itself in *depth meanwhile, and frees it.
+ */
+struct store_cb {
+	store_commit_fn *fn;
+	void *arg;
+};
+struct store_cblist {
+	struct store_cb *v;
+	size_t n;
+	size_t cap;
+};
+void store_cblist_add(struct store_cblist *l, store_commit_fn *cb, void *arg);
+void store_cblist_run(struct store_cblist *l, int *depth, bool ok);
+
+/*
  * On a PostgreSQL store the SQLite-only internals above fail cleanly:
  * store_db() returns NULL, store_stmt() NULL and store_write_begin(),
  * store_defer_id() -1, with err "<what> is not available on the

@@ -70,17 +70,6 @@ struct store_slot {
 	sqlite3_stmt *stmt;
 };
 
-struct store_cb {
-	store_commit_fn *fn;
-	void *arg;
-};
-
-struct store_cblist {
-	struct store_cb *v;
-	size_t n;
-	size_t cap;
-};
-
 /* The ids a deferred statement runs on at the group's commit. */
 struct store_defer {
 	const char *sql; /* the literal; NULL = slot free */
@@ -185,8 +174,6 @@ static void *store_syncer_main(void *);
 static void store_on_synced(evutil_socket_t, short, void *);
 static void store_sync_reached(struct store *, uint64_t);
 static void store_wait_push(struct store *);
-static void store_run_list(struct store *, struct store_cblist *, bool);
-static void store_cblist_add(struct store_cblist *, store_commit_fn *, void *);
 
 /*
  * SQLite keeps memory statistics by default, taking a global mutex on
@@ -613,7 +600,7 @@ store_on_commit(struct store *st, store_commit_fn *cb, void *arg)
 	}
 }
 
-static void
+void
 store_cblist_add(struct store_cblist *l, store_commit_fn *cb, void *arg)
 {
 	if (l->n == l->cap) {
@@ -666,8 +653,8 @@ store_commit_group(struct store *st, bool sync_now, char *err, size_t errlen)
 	if (had && ok)
 		store_wait_push(st);
 	else
-		store_run_list(st, &st->pending, ok);
-	store_run_list(st, &st->durable, true);
+		store_cblist_run(&st->pending, &st->committing, ok);
+	store_cblist_run(&st->durable, &st->committing, true);
 	if (sync_now && st->wait_head != NULL) {
 		if (fdatasync(st->syncer->wal_fd) == -1)
 			fatal("store: fdatasync of %s-wal failed; committed "
@@ -704,17 +691,17 @@ store_wait_push(struct store *st)
 }
 
 /* Runs (and empties) one callback list, taken first: callbacks may add. */
-static void
-store_run_list(struct store *st, struct store_cblist *l, bool ok)
+void
+store_cblist_run(struct store_cblist *l, int *depth, bool ok)
 {
 	struct store_cblist run = *l;
 	size_t i;
 
 	memset(l, 0, sizeof(*l));
-	st->committing++;
+	(*depth)++;
 	for (i = 0; i < run.n; i++)
 		run.v[i].fn(run.v[i].arg, ok);
-	st->committing--;
+	(*depth)--;
 	free(run.v);
 }
 
@@ -728,7 +715,7 @@ store_sync_reached(struct store *st, uint64_t done)
 		st->wait_head = w->next;
 		if (st->wait_head == NULL)
 			st->wait_tail = NULL;
-		store_run_list(st, &w->cbs, true);
+		store_cblist_run(&w->cbs, &st->committing, true);
 		free(w);
 	}
 }

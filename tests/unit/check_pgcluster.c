@@ -13,6 +13,8 @@
 
 #include "check_pgcluster.h"
 #ifdef HAVE_LIBPQ
+#include <event2/event.h>
+
 #include "pg.h"
 #endif
 
@@ -117,5 +119,65 @@ ckpg_on_answer(void *arg, const struct pg_answer *a)
 	    PQnfields(a->res) > 0)
 		snprintf(ca->value, sizeof(ca->value), "%s",
 		    PQgetvalue(a->res, 0, 0));
+}
+
+static void
+ckpg_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(bool *)arg = true;
+}
+
+void
+ckpg_run_until(struct event_base *base, const bool *flag, const char *what)
+{
+	bool late = false;
+	struct event *dl = evtimer_new(base, ckpg_deadline, &late);
+	struct timeval tv = {CKPG_DEADLINE_S, 0};
+
+	evtimer_add(dl, &tv);
+	while (!*flag && !late)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(dl);
+	ck_assert_msg(!late, "timed out waiting for %s", what);
+}
+
+struct pg *
+ckpg_connect(struct event_base *base, const char *url)
+{
+	struct pg_config cfg;
+	char err[256];
+	struct pg *pg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = url;
+	cfg.reconnect_min_ms = 50;
+	cfg.reconnect_max_ms = 400;
+	pg = pg_new(base, &cfg, err, sizeof(err));
+	ck_assert_msg(pg != NULL, "pg_new: %s", err);
+	return pg;
+}
+
+const char *
+ckpg_sql(struct event_base *base, struct pg *pg, const char *sql,
+    const char *p1)
+{
+	static struct ckpg_answer t;
+	const char *values[1] = {p1};
+	char err[256];
+
+	memset(&t, 0, sizeof(t));
+	ck_assert_msg(pg_send(pg,
+			  &(struct pg_query){.sql = sql,
+			      .nparams = p1 != NULL ? 1 : 0,
+			      .values = p1 != NULL ? values : NULL,
+			      .done = ckpg_on_answer,
+			      .arg = &t},
+			  err, sizeof(err)) == 0,
+	    "pg_send: %s", err);
+	ckpg_run_until(base, &t.done, sql);
+	ck_assert_msg(t.error[0] == '\0', "%s: %s", sql, t.error);
+	return t.value;
 }
 #endif

@@ -41,6 +41,23 @@ struct ckpg_answer {
 
 /* A pg_done_fn for a struct ckpg_answer (arg): sets done, copies. */
 void ckpg_on_answer(void *arg, const struct pg_answer *a);
+
+struct event_base;
+struct pg;
+
+/* Runs base until *flag; fails the test after CKPG_DEADLINE_S (a hang). */
+#define CKPG_DEADLINE_S 240
+void ckpg_run_until(struct event_base *base, const bool *flag,
+    const char *what);
+/* A connection to url on base (reconnecting after 50..400 ms). */
+struct pg *ckpg_connect(struct event_base *base, const char *url);
+/*
+ * Runs sql ($1 = p1 unless NULL) on pg and waits: the first row's first
+ * value ("" for none), valid until the next call; fails the test on an
+ * error.
+ */
+const char *ckpg_sql(struct event_base *base, struct pg *pg, const char *sql,
+    const char *p1);
 #endif
 
 #endif

@@ -35,6 +35,7 @@ Suite *smstext_suite(void);
 Suite *smtp_suite(void);
 Suite *staff_suite(void);
 Suite *store_alerts_suite(void);
+Suite *store_pg_suite(void);
 Suite *telnyx_suite(void);
 Suite *template_suite(void);
 Suite *twilio_suite(void);
