@@ -533,6 +533,12 @@ fail:
 	return false;
 }
 
+void
+http_rerun(struct http_req *req)
+{
+	req->handler(req, req->handler_arg);
+}
+
 /* Builds the http_req, finds the route, and calls its handler. */
 static void
 http_on_request(struct evhttp_request *ev, void *arg)
@@ -576,6 +582,8 @@ http_on_request(struct evhttp_request *ev, void *arg)
 		path_known = true;
 		if (r->methods & req->method) {
 			req->route = r->pattern;
+			req->handler = r->fn;
+			req->handler_arg = r->arg;
 			r->fn(req, r->arg);
 			return;
 		}

@@ -78,6 +78,9 @@ struct http_req {
 	struct http_stream *stream; /* http.c: a reply sent in chunks */
 	struct http_conn *conn;	    /* http.c: NULL once the client left */
 	struct http_auth auth;	    /* set by api_authorized() */
+	/* http.c: the matched route's handler, for http_rerun() */
+	void (*handler)(struct http_req *req, void *arg);
+	void *handler_arg;
 };
 
 typedef void http_handler_fn(struct http_req *req, void *arg);
@@ -169,6 +172,14 @@ size_t http_reply_pending(const struct http_req *req);
  * req.
  */
 void http_reply_abort(struct http_req *req);
+/*
+ * Calls the handler that received req again, with the same req, now:
+ * for a check that answered later (staff.c: a token read on
+ * PostgreSQL) while the handler had returned without replying. The
+ * handler must have done nothing before that check that it cannot do
+ * twice.
+ */
+void http_rerun(struct http_req *req);
 /* "GET", "POST", ... */
 const char *http_method_to_text(enum http_method m);
 /*

@@ -83,5 +83,15 @@ json_t *queue_json_time(sqlite3_stmt *stmt, int col);
  */
 int queue_early_apply(struct store *st, int64_t id,
     const struct queue_result *r, int64_t now, char *err, size_t errlen);
+/*
+ * The input checks of queue_enqueue(), queue_status_update() and
+ * queue_inbound_store(), shared with their PostgreSQL twins
+ * (queue_pg.c). 0, or -1 with the field and the problem in err.
+ */
+int queue_check_new(const struct queue_new *m, char *err, size_t errlen);
+int queue_check_report(const char *provider, const struct status_update *u,
+    char *err, size_t errlen);
+int queue_check_inbound(const char *sender, const char *provider,
+    const struct in_msg *m, char *err, size_t errlen);
 
 #endif

@@ -263,7 +263,6 @@ static const char queue_sql_json_events[] =
 static bool queue_edge_is_legal(int, int);
 static unsigned queue_from_mask(enum msg_status);
 static int queue_exec(struct store *, const char *, char *, size_t);
-static int queue_check_new(const struct queue_new *, char *, size_t);
 static int queue_insert(struct store *, const struct queue_new *, int64_t,
     struct queue_stored *, char *, size_t);
 static int queue_move_run(struct store *, const char *,
@@ -394,7 +393,7 @@ queue_bind_id(sqlite3_stmt *stmt, int i, int64_t v)
 }
 
 /* The fields out_msg holds in fixed arrays are checked here, once. */
-static int
+int
 queue_check_new(const struct queue_new *m, char *err, size_t errlen)
 {
 	if (m->channel != CHANNEL_SMS && m->channel != CHANNEL_EMAIL) {

@@ -137,10 +137,6 @@ static const char queue_sql_early_drop[] =
     "DELETE FROM status_early WHERE provider = ?1"
     " AND provider_message_id IN (?2, ?3)";
 
-static int queue_check_inbound(const char *, const char *,
-    const struct in_msg *, char *, size_t);
-static int queue_check_report(const char *, const struct status_update *,
-    char *, size_t);
 static int queue_su_row(struct store *, sqlite3_stmt *, struct queue_target *,
     char *, size_t);
 static int queue_su_find(struct store *, const char *,
@@ -154,7 +150,7 @@ static int queue_early_rows(struct store *, const struct queue_early_ids *,
     int64_t, struct queue_early_set *, char *, size_t);
 
 /* What an inbound message must carry before it can be stored. */
-static int
+int
 queue_check_inbound(const char *sender, const char *provider,
     const struct in_msg *m, char *err, size_t errlen)
 {
@@ -239,7 +235,7 @@ queue_inbound_store(struct store *st, const struct queue_webhook *wh,
 }
 
 /* A report must name a message and carry a delivery state. */
-static int
+int
 queue_check_report(const char *provider, const struct status_update *u,
     char *err, size_t errlen)
 {
