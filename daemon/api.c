@@ -3,8 +3,11 @@
  *
  * Every handler validates its input completely before it touches the
  * store, and names the offending field in its error, so a client can fix
- * its request from the message alone. A new message is answered from a
- * store_on_commit() callback: the 202 means the row is on disk.
+ * its request from the message alone. A new message is answered once its
+ * group committed (queue_enqueue_durable(), on either backend): the 202
+ * means the row is on disk. A message's JSON is read the same way
+ * (queue_message_json_async()): at once on SQLite, from the
+ * connection's answer on PostgreSQL.
  */
 #include "autoconf.h"
 
@@ -32,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "queue_pg.h"
 #include "smstext.h"
 #include "staff.h"
 #include "store.h"
@@ -59,20 +63,13 @@ struct api {
 	void *metrics_arg;
 };
 
-/* A POST waiting for its group commit. */
-struct api_pending {
-	struct api *api;
-	struct http_req *req;
-	int64_t id;
-	bool dup;
-};
-
 static void api_healthz(struct http_req *, void *);
 static void api_metrics(struct http_req *, void *);
 static void api_status(struct http_req *, void *);
 static void api_message_post(struct http_req *, void *);
 static void api_message_get(struct http_req *, void *);
-static void api_on_enqueued(void *, bool);
+static void api_on_enqueued(void *, const struct queue_done *);
+static void api_on_message(void *, json_t *, const char *);
 static int api_sms_body(struct queue_new *, char *, size_t);
 static int api_message_sms(struct api *, struct queue_new *, char *, size_t);
 static int api_message_email(struct queue_new *, char *, size_t);
@@ -673,10 +670,8 @@ api_message_post(struct http_req *req, void *arg)
 {
 	struct api *api = arg;
 	struct queue_new m = {0};
-	struct api_pending *p;
 	char err[512];
 	json_t *o;
-	struct queue_stored qs = {0};
 
 	if (!api_authorized(api, req))
 		return;
@@ -691,53 +686,55 @@ api_message_post(struct http_req *req, void *arg)
 		http_reply_error(req, 422, "invalid_request", "%s", err);
 		return;
 	}
-	if (queue_enqueue(api->deps.st, &m, msg_now_ms(), &qs, err,
-		sizeof(err)) == -1) {
+	req->user = api;
+	if (queue_enqueue_durable(api->deps.st, &m, msg_now_ms(),
+		api_on_enqueued, req, err, sizeof(err)) == -1) {
 		json_decref(o);
 		log_warnx("api_enqueue_failed error=\"%s\"", err);
 		http_reply_error(req, 503, "unavailable", "store: %s", err);
 		return;
 	}
 	json_decref(o);
-	if (!qs.dup)
+	/* SQLite claims in the same group: the row is there already */
+	if (store_backend(api->deps.st) == STORE_SQLITE)
 		dispatch_kick(api->deps.dispatch);
-	p = xcalloc(1, sizeof(*p));
-	p->api = api;
-	p->req = req;
-	p->id = qs.id;
-	p->dup = qs.dup;
-	store_on_commit(api->deps.st, api_on_enqueued, p);
 }
 
 /* The enqueue is durable (or failed): now the client may hear of it. */
 static void
-api_on_enqueued(void *arg, bool ok)
+api_on_enqueued(void *arg, const struct queue_done *d)
 {
-	struct api_pending *p = arg;
-	char loc[64], err[256], body[96];
-	int st, n;
+	struct http_req *req = arg;
+	struct api *api = req->user;
+	char loc[64], body[96];
+	int n;
 
-	if (!ok) {
-		http_reply_error(p->req, 503, "unavailable",
+	/* PostgreSQL claims committed rows only: from now on */
+	if (d->ok && !d->dup && store_backend(api->deps.st) != STORE_SQLITE)
+		dispatch_kick(api->deps.dispatch);
+	if (!d->ok) {
+		if (d->error != NULL)
+			log_warnx("api_enqueue_failed error=\"%s\"", d->error);
+		http_reply_error(req, 503, "unavailable",
 		    "the store could not commit; retry with the same "
 		    "idempotency_key");
-	} else if (p->dup) {
-		st = queue_status(p->api->deps.st, p->id, err, sizeof(err));
-		http_reply_json(p->req, 200,
-		    json_pack("{s:I, s:s, s:b}", "id", (json_int_t)p->id,
-			"status", st >= 0 ? msg_status_to_text(st) : "unknown",
+	} else if (d->dup) {
+		http_reply_json(req, 200,
+		    json_pack("{s:I, s:s, s:b}", "id", (json_int_t)d->id,
+			"status",
+			d->status >= 0 ? msg_status_to_text(d->status)
+				       : "unknown",
 			"duplicate", 1));
 	} else {
 		/* the hot path: printed as json_dumps() would print it */
 		snprintf(loc, sizeof(loc), "/api/v1/messages/%lld",
-		    (long long)p->id);
-		http_add_header(p->req, "Location", loc);
+		    (long long)d->id);
+		http_add_header(req, "Location", loc);
 		n = snprintf(body, sizeof(body),
 		    "{\"id\":%lld,\"status\":\"queued\",\"duplicate\":false}",
-		    (long long)p->id);
-		http_reply(p->req, 202, "application/json", body, (size_t)n);
+		    (long long)d->id);
+		http_reply(req, 202, "application/json", body, (size_t)n);
 	}
-	free(p);
 }
 
 static void
@@ -746,7 +743,6 @@ api_message_get(struct http_req *req, void *arg)
 	struct api *api = arg;
 	char err[256], *end;
 	long long id;
-	json_t *o;
 
 	if (!api_authorized(api, req))
 		return;
@@ -756,16 +752,22 @@ api_message_get(struct http_req *req, void *arg)
 		    req->params[0]);
 		return;
 	}
-	err[0] = '\0';
-	if ((o = queue_message_json(api->deps.st, id, err, sizeof(err))) ==
-	    NULL) {
-		if (err[0] != '\0')
-			http_reply_error(req, 503, "unavailable", "store: %s",
-			    err);
-		else
-			http_reply_error(req, 404, "not_found",
-			    "no message %lld", id);
-		return;
-	}
-	http_reply_json(req, 200, o);
+	if (queue_message_json_async(api->deps.st, id, api_on_message, req, err,
+		sizeof(err)) == -1)
+		http_reply_error(req, 503, "unavailable", "store: %s", err);
+}
+
+/* The message read (or not found, or the store failed). */
+static void
+api_on_message(void *arg, json_t *o, const char *error)
+{
+	struct http_req *req = arg;
+
+	if (o != NULL)
+		http_reply_json(req, 200, o);
+	else if (error != NULL)
+		http_reply_error(req, 503, "unavailable", "store: %s", error);
+	else
+		http_reply_error(req, 404, "not_found", "no message %s",
+		    req->params[0]);
 }

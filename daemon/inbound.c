@@ -653,31 +653,41 @@ inbound_log(struct inbound_ctx *c, const char *action, const char *extra)
  * priority through the sender the text came in on. exempt: a compliance
  * reply the send-time opt-out check lets through.
  */
+/* A reply 'body' (owned by the caller) to 'to' through 'sender' in m. */
+static void
+inbound_reply_fill(struct inbound *ib, const char *sender, const char *to,
+    char *body, bool exempt, struct queue_new *m)
+{
+	struct dispatch *d = ib->deps.dispatch;
+	struct smstext_info info;
+
+	memset(m, 0, sizeof(*m));
+	m->channel = CHANNEL_SMS;
+	m->to = to;
+	m->sender = sender;
+	m->from = d != NULL ? dispatch_sender_from(d, sender) : NULL;
+	m->body = body;
+	m->priority = MSG_PRIO_REPLY;
+	m->optout_exempt = exempt;
+	if (smstext_analyze(body, &info) == 0) {
+		m->encoding = smstext_encoding_to_text(info.encoding);
+		m->segments = info.segments;
+	}
+}
+
 static int
 inbound_reply(struct inbound_ctx *c, const char *tmpl, const char *list,
     const char *question, bool exempt)
 {
 	struct dispatch *d = c->ib->deps.dispatch;
-	struct smstext_info info;
 	struct queue_new m;
 	struct queue_stored qs;
 	char *body;
 	int rc;
 
 	body = inbound_expand(tmpl, c->ib->deps.cfg, list, question);
-	memset(&m, 0, sizeof(m));
-	m.channel = CHANNEL_SMS;
-	m.to = c->from;
-	m.sender = c->sender;
-	m.from = d != NULL ? dispatch_sender_from(d, c->sender) : NULL;
-	m.body = body;
-	m.priority = MSG_PRIO_REPLY;
+	inbound_reply_fill(c->ib, c->sender, c->from, body, exempt, &m);
 	m.member_id = c->member;
-	m.optout_exempt = exempt;
-	if (smstext_analyze(body, &info) == 0) {
-		m.encoding = smstext_encoding_to_text(info.encoding);
-		m.segments = info.segments;
-	}
 	rc = queue_enqueue(c->ib->deps.st, &m, c->now, &qs, c->err, c->errlen);
 	free(body);
 	if (rc == 0 && d != NULL)
@@ -1079,6 +1089,92 @@ inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
 		break;
 	}
 	return inbound_rest(&c, kind, word, m->body != NULL ? m->body : "");
+}
+
+/* ---- PostgreSQL: the compliance words, routed by the store ---------- */
+
+void
+inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
+    const struct in_msg *m, struct inbound_plan *p)
+{
+	const struct config *cfg = ib->deps.cfg;
+	char word[INBOUND_WORD_MAX + 1], perr[128];
+	const char *tmpl = NULL;
+	bool exempt = false;
+
+	memset(p, 0, sizeof(*p));
+	p->kind = inbound_classify(m->body != NULL ? m->body : "",
+	    (const char *const *)cfg->stop_words, cfg->nstop_words, word,
+	    sizeof(word));
+	if (phone_normalize_as(m->from,
+		&(struct phone_rules){.region = cfg->default_region,
+		    .accept = PHONE_STORED},
+		p->phone, sizeof(p->phone), perr, sizeof(perr)) != 0)
+		return; /* a short code or a name: nobody to answer */
+	p->route.phone = p->phone;
+	switch (p->kind) {
+	case INBOUND_OPTOUT:
+		p->route.action = QUEUE_IN_OPTOUT;
+		tmpl = cfg->stop_reply;
+		exempt = true;
+		break;
+	case INBOUND_OPTIN:
+		p->route.action = QUEUE_IN_OPTIN;
+		tmpl = cfg->start_reply;
+		break;
+	case INBOUND_YES:
+		p->route.action = QUEUE_IN_YES;
+		tmpl = cfg->start_reply;
+		break;
+	case INBOUND_HELP:
+		p->route.action = QUEUE_IN_HELP;
+		tmpl = cfg->help_reply;
+		exempt = true;
+		break;
+	default:
+		p->route.action = QUEUE_IN_NONE;
+		return;
+	}
+	p->body = inbound_expand(tmpl, cfg, NULL, NULL);
+	inbound_reply_fill(ib, wh->sender, p->phone, p->body, exempt,
+	    &p->reply);
+	p->route.reply = &p->reply;
+}
+
+void
+inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
+    char *note, size_t notelen)
+{
+	static const char *const action[] = {[QUEUE_IN_NONE] = "not_routed",
+	    [QUEUE_IN_OPTOUT] = "optout",
+	    [QUEUE_IN_OPTIN] = "optin",
+	    [QUEUE_IN_YES] = "optin",
+	    [QUEUE_IN_HELP] = "help"};
+	bool changes = p->route.action == QUEUE_IN_OPTOUT ||
+	    p->route.action == QUEUE_IN_OPTIN ||
+	    p->route.action == QUEUE_IN_YES;
+
+	if (p->route.phone == NULL)
+		snprintf(note, notelen, "member=0 action=unroutable");
+	else if (p->route.action == QUEUE_IN_YES && !d->changed)
+		snprintf(note, notelen,
+		    "member=%lld action=not_routed kind=yes",
+		    (long long)d->member);
+	else
+		snprintf(note, notelen, "member=%lld action=%s%s%s",
+		    (long long)d->member, action[p->route.action],
+		    changes ? (d->changed ? " changed=1" : " changed=0") : "",
+		    p->route.action == QUEUE_IN_NONE ? " kind=" : "");
+	if (p->route.action == QUEUE_IN_NONE && p->route.phone != NULL)
+		strlcat(note, inbound_kind_to_text((enum inbound_kind)p->kind),
+		    notelen);
+}
+
+void
+inbound_plan_clear(struct inbound_plan *p)
+{
+	free(p->body);
+	memset(p, 0, sizeof(*p));
 }
 
 /* ---- --check-config ------------------------------------------------------ */

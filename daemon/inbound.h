@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "message.h"
+#include "queue_pg.h"
 
 struct dispatch;
 struct store;
@@ -62,6 +63,28 @@ struct inbound_msg {
  */
 int inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
     size_t errlen);
+
+/*
+ * The PostgreSQL store routes in the text's own insert statement
+ * (queue_inbound_durable()): inbound_plan() decides what inbound_route()
+ * would do for the compliance words (STOP and its synonyms, START,
+ * UNSTOP, YES while opted out, HELP) with the reply's text; any other
+ * text is QUEUE_IN_NONE, stored and not routed (list keywords, prompts
+ * and conversations are SQLite-only so far). inbound_plan_note() then
+ * writes the log note from the answer. Free with inbound_plan_clear().
+ */
+struct inbound_plan {
+	struct queue_in_route route; /* for queue_inbound_durable() */
+	struct queue_new reply;	     /* route.reply points here */
+	char *body;		     /* the reply's text, owned */
+	char phone[MSG_ADDR_MAX];    /* the sender's E.164 */
+	int kind;		     /* enum inbound_kind (below) */
+};
+void inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
+    const struct in_msg *m, struct inbound_plan *p);
+void inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
+    char *note, size_t notelen);
+void inbound_plan_clear(struct inbound_plan *p);
 
 /*
  * For --check-config: warns (one call of 'warn' each) about texts that

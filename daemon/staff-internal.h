@@ -11,6 +11,8 @@
 #ifndef OD_STAFF_INTERNAL_H
 #define OD_STAFF_INTERNAL_H
 
+#include <sys/queue.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@
 #include "staff.h"
 
 struct auth_limiter;
+struct staff_wait;
 struct workq;
 
 /*
@@ -46,6 +49,8 @@ struct staff {
 	bool secure;			 /* public_url is https: Secure */
 	struct staff_token_seen tokens[STAFF_TOKEN_SLOTS];
 	uint64_t tokens_gen; /* store_staff_generation() they belong to */
+	/* requests waiting for a token read (PostgreSQL, staff.c) */
+	LIST_HEAD(, staff_wait) waits;
 };
 
 /*

@@ -14,6 +14,13 @@
  * written at most once per STAFF_TOUCH_MS (or a quarter of the idle
  * timeout if shorter), so reading pages does not write on every request.
  *
+ * On PostgreSQL a token missing from the cache is read outside the
+ * group (store_token_auth_async()): the request waits, its handler
+ * returns at once, and once the answer is in the handler runs again
+ * (http_rerun()) with the request already authorized (req->auth set),
+ * so the loop never waits. Web sessions, logins and the staff routes
+ * are SQLite-only so far (their store calls fail with a clear 503).
+ *
  * Login by password: the account and the client address are checked
  * against the limiters first (429 with Retry-After while locked out);
  * then Argon2id runs on the worker thread. An unknown email, a disabled
@@ -42,6 +49,7 @@
 #include "staff.h"
 #include "store.h"
 #include "store_staff.h"
+#include "store_staff_pg.h"
 #include "workq.h"
 #include "xmalloc.h"
 
@@ -60,6 +68,16 @@ static void staff_login(struct http_req *, void *);
 static void staff_logout(struct http_req *, void *);
 static void staff_me(struct http_req *, void *);
 static void staff_on_reply(void *, const struct http_req *, int);
+
+/* A request waiting for its token's read (PostgreSQL). */
+struct staff_wait {
+	LIST_ENTRY(staff_wait) entry;
+	struct staff *s; /* NULL once staff_free() ran */
+	struct http_req *req;
+	char hash[AUTH_HEX_LEN];
+	uint64_t gen; /* store_staff_generation() when it was sent */
+	int64_t sent_at;
+};
 
 struct staff *
 staff_new(const struct staff_deps *deps, char *err, size_t errlen)
@@ -84,10 +102,10 @@ staff_new(const struct staff_deps *deps, char *err, size_t errlen)
 		staff_free(s);
 		return NULL;
 	}
+	LIST_INIT(&s->waits);
 	auth_sha256_hex(deps->token, hash);
-	if ((rc = store_staff_bootstrap(deps->st, hash, msg_now_ms(), err,
-		 errlen)) == -1 ||
-	    store_flush(deps->st, err, errlen) == -1) {
+	if ((rc = store_staff_boot(deps->st, hash, msg_now_ms(), err,
+		 errlen)) == -1) {
 		staff_free(s);
 		return NULL;
 	}
@@ -116,10 +134,16 @@ staff_new(const struct staff_deps *deps, char *err, size_t errlen)
 void
 staff_free(struct staff *s)
 {
+	struct staff_wait *w;
 	char err[256];
 
 	if (s == NULL)
 		return;
+	/* token reads still in flight answer 503 without s */
+	while ((w = LIST_FIRST(&s->waits)) != NULL) {
+		LIST_REMOVE(w, entry);
+		w->s = NULL;
+	}
 	/* A check that finished during shutdown answers after a commit:
 	 * run that now, while the HTTP server still lives. */
 	workq_free(s->wq);
@@ -184,29 +208,76 @@ staff_hex(char c)
 	return c >= 'a' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0');
 }
 
-/*
- * The member holding the token whose SHA-256 is 'hash': 1 / 0 / -1 as
- * store_token_auth(), whose answers are kept while no staff or token row
- * changed (see the top of the file), and STAFF_TOKEN_KEEP_MS at most, for
- * a change made outside the daemon (an sqlite3 shell). Unknown tokens
- * are not kept.
- */
-static int
-staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
-    char *err, size_t errlen)
+/* The cache slot of 'hash', emptied first if a staff row changed. */
+static struct staff_token_seen *
+staff_token_slot(struct staff *s, const char *hash)
 {
 	uint64_t gen = store_staff_generation();
-	int64_t now = msg_now_ms();
-	struct staff_token_seen *t;
-	int rc;
 
 	if (gen != s->tokens_gen) {
 		memset(s->tokens, 0, sizeof(s->tokens));
 		s->tokens_gen = gen;
 	}
 	/* the first byte of a SHA-256: evenly spread */
-	t = &s->tokens[(staff_hex(hash[0]) << 4 | staff_hex(hash[1])) %
+	return &s->tokens[(staff_hex(hash[0]) << 4 | staff_hex(hash[1])) %
 	    STAFF_TOKEN_SLOTS];
+}
+
+static void
+staff_token_keep(struct staff *s, const char *hash, const struct staff_auth *a,
+    int64_t now)
+{
+	struct staff_token_seen *t = staff_token_slot(s, hash);
+
+	strlcpy(t->hash, hash, sizeof(t->hash));
+	t->seen_at = now;
+	t->staff_id = a->staff_id;
+	strlcpy(t->role, a->role, sizeof(t->role));
+}
+
+/* The token's read answered: authorize and run the handler again. */
+static void
+staff_token_answer(void *arg, int rc, const struct staff_auth *a,
+    const char *error)
+{
+	struct staff_wait *w = arg;
+	struct http_req *req = w->req;
+
+	if (w->s != NULL) {
+		LIST_REMOVE(w, entry);
+		if (rc == 1 && w->gen == store_staff_generation())
+			staff_token_keep(w->s, w->hash, a, w->sent_at);
+	}
+	if (w->s == NULL)
+		http_reply_error(req, 503, "unavailable", "shutting down");
+	else if (rc == -1)
+		staff_store_error(req, "token", error);
+	else if (rc == 0)
+		(void)staff_unauthorized(req, "invalid API token");
+	else {
+		staff_fill(req, a, HTTP_AUTH_TOKEN);
+		http_rerun(req);
+	}
+	free(w);
+}
+
+/*
+ * The member holding the token whose SHA-256 is 'hash': 1 / 0 / -1 as
+ * store_token_auth(), whose answers are kept while no staff or token row
+ * changed (see the top of the file), and STAFF_TOKEN_KEEP_MS at most, for
+ * a change made outside the daemon (an sqlite3 shell, another node).
+ * Unknown tokens are not kept. 2: the read was sent (PostgreSQL) and
+ * staff_token_answer() takes the request over.
+ */
+static int
+staff_token_auth(struct staff *s, struct http_req *req, const char *hash,
+    struct staff_auth *a, char *err, size_t errlen)
+{
+	struct staff_token_seen *t = staff_token_slot(s, hash);
+	int64_t now = msg_now_ms();
+	struct staff_wait *w;
+	int rc;
+
 	if (strcmp(t->hash, hash) == 0 &&
 	    now - t->seen_at < STAFF_TOKEN_KEEP_MS) {
 		memset(a, 0, sizeof(*a));
@@ -214,13 +285,25 @@ staff_token_auth(struct staff *s, const char *hash, struct staff_auth *a,
 		strlcpy(a->role, t->role, sizeof(a->role));
 		return 1;
 	}
-	if ((rc = store_token_auth(s->deps.st, hash, a, err, errlen)) == 1) {
-		strlcpy(t->hash, hash, sizeof(t->hash));
-		t->seen_at = now;
-		t->staff_id = a->staff_id;
-		strlcpy(t->role, a->role, sizeof(t->role));
+	if (store_backend(s->deps.st) == STORE_SQLITE) {
+		if ((rc = store_token_auth(s->deps.st, hash, a, err, errlen)) ==
+		    1)
+			staff_token_keep(s, hash, a, now);
+		return rc;
 	}
-	return rc;
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->req = req;
+	strlcpy(w->hash, hash, sizeof(w->hash));
+	w->gen = store_staff_generation();
+	w->sent_at = now;
+	if (store_token_auth_async(s->deps.st, hash, staff_token_answer, w, err,
+		errlen) == -1) {
+		free(w);
+		return -1;
+	}
+	LIST_INSERT_HEAD(&s->waits, w, entry);
+	return 2;
 }
 
 /* Through the session cookie sid: its CSRF token on writes, the touch. */
@@ -276,18 +359,22 @@ staff_authorize(struct staff *s, struct http_req *req)
 
 	if (s == NULL) /* not set up (a harness without staff) */
 		return staff_unauthorized(req, "no staff accounts");
+	if (req->auth.staff_id != 0) /* a second pass: staff_token_answer() */
+		return true;
 	if (h != NULL) {
 		if (strncasecmp(h, "Bearer ", 7) != 0)
 			return staff_unauthorized(req,
 			    "Authorization must be: Bearer <token>");
 		auth_sha256_hex(h + 7, hash);
-		rc = staff_token_auth(s, hash, &a, err, sizeof(err));
+		rc = staff_token_auth(s, req, hash, &a, err, sizeof(err));
 		if (rc == -1) {
 			staff_store_error(req, "token", err);
 			return false;
 		}
 		if (rc == 0)
 			return staff_unauthorized(req, "invalid API token");
+		if (rc == 2)
+			return false; /* the request waits for the read */
 		staff_fill(req, &a, HTTP_AUTH_TOKEN);
 		return true;
 	}
@@ -747,7 +834,7 @@ staff_on_reply(void *arg, const struct http_req *req, int code)
 	snprintf(action, sizeof(action), "%s %s",
 	    http_method_to_text(req->method), req->route);
 	detail = staff_audit_detail(req, code);
-	if (store_audit_add(s->deps.st,
+	if (store_audit_append(s->deps.st,
 		&(struct audit_entry){.staff_id = req->auth.staff_id,
 		    .action = action,
 		    .target = req->path,

@@ -24,6 +24,14 @@
  * percent-escapes decoded by libevent's evhttp_uridecode() (malformed ones
  * kept literally). A field that decodes to a NUL byte cannot be handed on
  * as a C string and makes the request malformed.
+ *
+ * Both backends: a delivery report goes through
+ * queue_status_update_durable(), whose callback logs what it did and
+ * answers once its group committed. A received text on PostgreSQL is
+ * stored and routed by one statement (queue_inbound_durable(), planned
+ * by inbound_plan(): the compliance words only; any other text is
+ * stored and logged as not routed); on SQLite by queue_inbound_store()
+ * and inbound_route() as before.
  */
 #include "autoconf.h"
 
@@ -43,6 +51,7 @@
 #include "inbound.h"
 #include "log.h"
 #include "queue.h"
+#include "queue_pg.h"
 #include "smstext.h"
 #include "store.h"
 #include "webhooks.h"
@@ -80,6 +89,13 @@ struct webhooks_pending {
 	char *ctype; /* NULL = none */
 	char *body;
 	size_t len;
+	/* for the log line written once the store answered */
+	char sender[WEBHOOKS_NAME_TEXT];
+	const char *provider;	   /* the adapter's name (static) */
+	struct status_update u;	   /* a delivery report */
+	struct inbound_plan plan;  /* a received text (PostgreSQL) */
+	char from[MSG_ADDR_MAX];   /* its sender, masked */
+	struct dispatch *dispatch; /* kicked for a reply */
 };
 
 static void webhooks_on_inbound(struct http_req *, void *);
@@ -103,7 +119,13 @@ static void webhooks_malformed(struct webhooks_call *, const char *);
 static void webhooks_reply_now(struct webhooks_call *);
 static void webhooks_reply_after_commit(struct webhooks *,
     struct webhooks_call *);
+static struct webhooks_pending *webhooks_pending_new(struct webhooks_call *);
+static void webhooks_pending_free(struct webhooks_pending *);
 static void webhooks_on_commit(void *, bool);
+static void webhooks_status_done(void *, const struct queue_done *);
+static void webhooks_inbound_pg(struct webhooks *, struct webhooks_call *,
+    const struct in_msg *);
+static void webhooks_inbound_done(void *, const struct queue_done *);
 static const char *webhooks_log_text(const char *, char *, size_t);
 static const char *webhooks_kind_to_text(enum webhook_kind);
 
@@ -395,6 +417,8 @@ webhooks_inbound(struct webhooks *w, struct webhooks_call *c)
 		webhooks_malformed(c, err);
 	else if (rc == 1)
 		webhooks_reply_now(c);
+	else if (store_backend(w->deps.st) != STORE_SQLITE)
+		webhooks_inbound_pg(w, c, &m);
 	else if (queue_inbound_store(w->deps.st, &wh, &m, &qs, err,
 		     sizeof(err)) == -1 ||
 	    (!qs.dup &&
@@ -439,7 +463,7 @@ webhooks_status(struct webhooks *w, struct webhooks_call *c)
 {
 	struct status_update u = {0};
 	char err[256], safe[WEBHOOKS_LOG_TEXT];
-	int64_t id = 0;
+	struct webhooks_pending *p;
 	int rc;
 
 	err[0] = '\0';
@@ -456,34 +480,109 @@ webhooks_status(struct webhooks *w, struct webhooks_call *c)
 		webhooks_malformed(c, err);
 		return;
 	}
-	rc = queue_status_update(w->deps.st,
-	    &(struct queue_webhook){.sender = c->sender,
-		.provider = c->ad->ops->name,
-		.now = msg_now_ms()},
-	    &u, &id, err, sizeof(err));
-	if (rc == -1) {
+	p = webhooks_pending_new(c);
+	p->u = u;
+	if (queue_status_update_durable(w->deps.st,
+		&(struct queue_webhook){.sender = c->sender,
+		    .provider = c->ad->ops->name,
+		    .now = msg_now_ms()},
+		&u, webhooks_status_done, p, err, sizeof(err)) == -1) {
+		webhooks_pending_free(p);
 		webhooks_log_text(err, safe, sizeof(safe));
 		log_warnx("webhook_store_failed sender=%s kind=status "
 			  "error=\"%s\"",
 		    c->sender, safe);
 		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
-		return;
 	}
-	if (rc == QUEUE_SU_APPLIED)
+}
+
+/* The report is durable (or its group failed): log it, answer. */
+static void
+webhooks_status_done(void *arg, const struct queue_done *d)
+{
+	struct webhooks_pending *p = arg;
+	const struct status_update *u = &p->u;
+	char safe[WEBHOOKS_LOG_TEXT];
+
+	if (!d->ok && d->error != NULL)
+		log_warnx("webhook_store_failed sender=%s kind=status "
+			  "error=\"%s\"",
+		    p->sender, webhooks_log_text(d->error, safe, sizeof(safe)));
+	else if (!d->ok)
+		;
+	else if (d->su == QUEUE_SU_APPLIED)
 		log_info("msg_status msg=%lld sender=%s provider=%s status=%s "
 			 "code=%d",
-		    (long long)id, c->sender, c->ad->ops->name,
-		    msg_status_to_text(u.status), u.code);
-	else if (rc == QUEUE_SU_STALE)
+		    (long long)d->id, p->sender, p->provider,
+		    msg_status_to_text(u->status), u->code);
+	else if (d->su == QUEUE_SU_STALE)
 		log_debug("msg_status_stale msg=%lld sender=%s status=%s",
-		    (long long)id, c->sender, msg_status_to_text(u.status));
+		    (long long)d->id, p->sender, msg_status_to_text(u->status));
 	else
 		log_info("status_unknown_id sender=%s provider_id=%s msg=%lld "
 			 "status=%s",
-		    c->sender,
-		    webhooks_log_text(u.provider_id, safe, sizeof(safe)),
-		    (long long)u.msg_id, msg_status_to_text(u.status));
-	webhooks_reply_after_commit(w, c);
+		    p->sender,
+		    webhooks_log_text(u->provider_id, safe, sizeof(safe)),
+		    (long long)u->msg_id, msg_status_to_text(u->status));
+	webhooks_on_commit(p, d->ok);
+}
+
+/*
+ * PostgreSQL: the text stored and its compliance words routed by one
+ * statement of the group (see the top of the file); logged and answered
+ * once it committed.
+ */
+static void
+webhooks_inbound_pg(struct webhooks *w, struct webhooks_call *c,
+    const struct in_msg *m)
+{
+	struct webhooks_pending *p = webhooks_pending_new(c);
+	struct queue_webhook wh = {.sender = c->sender,
+	    .provider = c->ad->ops->name,
+	    .now = msg_now_ms()};
+	char err[256], safe[WEBHOOKS_LOG_TEXT];
+
+	log_mask_addr(m->from, p->from, sizeof(p->from));
+	p->dispatch = w->deps.dispatch;
+	inbound_plan(w->deps.inbound, &wh, m, &p->plan);
+	if (queue_inbound_durable(w->deps.st, &wh, m, &p->plan.route,
+		webhooks_inbound_done, p, err, sizeof(err)) == -1) {
+		webhooks_pending_free(p);
+		webhooks_log_text(err, safe, sizeof(safe));
+		log_warnx("webhook_store_failed sender=%s kind=inbound "
+			  "error=\"%s\"",
+		    c->sender, safe);
+		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
+	}
+}
+
+static void
+webhooks_inbound_done(void *arg, const struct queue_done *d)
+{
+	struct webhooks_pending *p = arg;
+	char safe[WEBHOOKS_LOG_TEXT], note[256];
+
+	if (!d->ok && d->error != NULL)
+		log_warnx("webhook_store_failed sender=%s kind=inbound "
+			  "error=\"%s\"",
+		    p->sender, webhooks_log_text(d->error, safe, sizeof(safe)));
+	else if (d->ok && d->dup)
+		log_info("msg_received_again msg=%lld sender=%s from=%s",
+		    (long long)d->id, p->sender, p->from);
+	else if (d->ok) {
+		inbound_plan_note(&p->plan, d, note, sizeof(note));
+		log_info("msg_received msg=%lld sender=%s from=%s %s",
+		    (long long)d->id, p->sender, p->from, note);
+		if (p->plan.route.action == QUEUE_IN_NONE &&
+		    p->plan.route.phone != NULL)
+			log_info("inbound_not_routed msg=%lld sender=%s "
+				 "reason=\"keywords, prompts and conversations "
+				 "are not routed on the PostgreSQL store yet\"",
+			    (long long)d->id, p->sender);
+		if (d->reply_id != 0 && p->dispatch != NULL)
+			dispatch_kick(p->dispatch);
+	}
+	webhooks_on_commit(p, d->ok);
 }
 
 /*
@@ -560,6 +659,14 @@ webhooks_reply_now(struct webhooks_call *c)
 static void
 webhooks_reply_after_commit(struct webhooks *w, struct webhooks_call *c)
 {
+	store_on_commit(w->deps.st, webhooks_on_commit,
+	    webhooks_pending_new(c));
+}
+
+/* The reply to send once the store answered, copied now. */
+static struct webhooks_pending *
+webhooks_pending_new(struct webhooks_call *c)
+{
 	struct webhooks_pending *p = xcalloc(1, sizeof(*p));
 	const char *ctype = NULL;
 	const char *body = NULL;
@@ -570,7 +677,18 @@ webhooks_reply_after_commit(struct webhooks *w, struct webhooks_call *c)
 	p->ctype = ctype != NULL ? xstrdup(ctype) : NULL;
 	p->body = xstrdup(body != NULL ? body : "");
 	p->len = strlen(p->body);
-	store_on_commit(w->deps.st, webhooks_on_commit, p);
+	webhooks_log_text(c->sender, p->sender, sizeof(p->sender));
+	p->provider = c->ad->ops->name;
+	return p;
+}
+
+static void
+webhooks_pending_free(struct webhooks_pending *p)
+{
+	inbound_plan_clear(&p->plan);
+	free(p->ctype);
+	free(p->body);
+	free(p);
 }
 
 static void
@@ -583,9 +701,7 @@ webhooks_on_commit(void *arg, bool ok)
 	else
 		http_reply_error(p->req, 503, "unavailable",
 		    "the store could not commit; retry");
-	free(p->ctype);
-	free(p->body);
-	free(p);
+	webhooks_pending_free(p);
 }
 
 /*

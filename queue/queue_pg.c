@@ -1,0 +1,835 @@
+/*
+ * queue_pg.c - the hot path's queue operations on either backend
+ * (queue_pg.h): enqueue, a delivery report and a received text made
+ * durable through a callback, and a message read as JSON. The SQLite
+ * half hands on today's synchronous functions (queue.c,
+ * queue_webhooks.c); the PostgreSQL half is here, with its SQL.
+ *
+ * DESIGN
+ *
+ * One statement per operation. On PostgreSQL a write joins the node's
+ * group transaction (store_pg_group_send(): a pipelined BEGIN, the
+ * turn's statements, COMMIT at the end of the turn), and an error in any
+ * statement aborts the whole group: every caller of that group answers
+ * 503. So an expected case must never raise an error, and each operation
+ * is written as ONE statement whose data-modifying CTEs do all of it:
+ * the message and its history row commit together without a second
+ * round trip, and the conflicts the code expects are answered by ON
+ * CONFLICT, not by a unique violation:
+ *  - enqueue: INSERT ... ON CONFLICT (idempotency_key) DO NOTHING
+ *    RETURNING id, its message_events row from the RETURNING. No row
+ *    back means the key was used: by a transaction that had committed,
+ *    or that ON CONFLICT waited for until it committed. That row is not
+ *    in our statement's snapshot, so its id is read after our group
+ *    committed, outside the group (store_pg_conn()), where it is
+ *    visible. Two nodes given the same key at once both answer the
+ *    first id.
+ *  - a delivery report: the message found by our id or the provider's,
+ *    moved forward only (sent -> delivered | undelivered | failed; the
+ *    UPDATE's WHERE re-checks the row's state and sequence under its
+ *    lock, so a concurrent report on another node cannot move it back),
+ *    or the report kept in status_early under the keys
+ *    queue_webhooks.c uses ("#<id>" for a message still queued or
+ *    sending, else the provider's id) for the PostgreSQL dispatcher to
+ *    apply at 'sent'. A kept report older than an hour is replaced, as
+ *    SQLite drops it first (the DELETE of old rows spares the key being
+ *    written: one statement must not change a row twice).
+ *  - a received text: inserted with ON CONFLICT DO NOTHING (the unique
+ *    index messages_inbound_provider_id makes a provider's retry, on any
+ *    node, a no-op), and only when that insert made a row: the member
+ *    ensured by phone (ON CONFLICT (phone) DO UPDATE, so that the row is
+ *    returned whether it was made now, before, or by another node a
+ *    moment ago), linked to the text, the SMS opt-out written (STOP) or
+ *    removed (START, or YES while opted out) with its consent_events row
+ *    only when it changed, and the reply queued with its history row.
+ *    The retry test ("seen") runs before the member is ensured, so a
+ *    retry creates nothing. A STOP committed by node A is read by node
+ *    B's send-time check (pg_queue.c, READ COMMITTED) from then on.
+ * Reads (a message as JSON, a duplicate's id) are sent outside the group
+ * on the store's connection: they need no transaction and must not fail
+ * one.
+ *
+ * Ordering: a statement's answer comes before its group's COMMIT answer
+ * (the same pipeline), so the RETURNING values are in the operation
+ * before store_on_commit() runs its callback, which is registered right
+ * after the statement is sent. 'done' runs from that callback (or after
+ * the duplicate's read), never from inside the call.
+ *
+ * Not carried over to PostgreSQL: the queue_observe() hook (conversation
+ * messages), and inbound routing beyond opt-out, opt-in and HELP (list
+ * keywords, prompts, conversations): the caller logs such a text as not
+ * routed.
+ */
+#include "autoconf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "compat.h"
+#include "queue-internal.h"
+#include "queue.h"
+#include "queue_pg.h"
+#include "store-internal.h"
+#include "xmalloc.h"
+
+#ifdef HAVE_LIBPQ
+#include <libpq-fe.h>
+
+#include "pg.h"
+#endif
+
+/* One operation in flight: its caller, and what its answers said. */
+struct qpg_op {
+	struct store *st;
+	queue_done_fn *done;
+	void *arg;
+	struct queue_done d;
+	bool failed;	 /* its statement answered an error */
+	char error[256]; /* that error, for d.error */
+	char *key;	 /* enqueue: the idempotency key */
+	/* message JSON */
+	queue_json_fn *jfn;
+	json_t *o;
+	int answers; /* answers still to come */
+};
+
+static struct qpg_op *
+qpg_op_new(struct store *st, queue_done_fn *done, void *arg)
+{
+	struct qpg_op *op = xcalloc(1, sizeof(*op));
+
+	op->st = st;
+	op->done = done;
+	op->arg = arg;
+	op->d.status = -1;
+	return op;
+}
+
+static void
+qpg_op_free(struct qpg_op *op)
+{
+	free(op->key);
+	free(op);
+}
+
+/* Runs the caller's callback once, then frees op. */
+static void
+qpg_finish(struct qpg_op *op, bool ok)
+{
+	op->d.ok = ok && !op->failed;
+	if (!op->d.ok && op->error[0] != '\0')
+		op->d.error = op->error;
+	op->done(op->arg, &op->d);
+	qpg_op_free(op);
+}
+
+/* ---- SQLite: today's functions, answered after the group commit ------ */
+
+static void
+qpg_sqlite_commit(void *arg, bool ok)
+{
+	struct qpg_op *op = arg;
+	char err[256];
+
+	if (ok && op->d.dup && op->key != NULL)
+		op->d.status = queue_status(op->st, op->d.id, err, sizeof(err));
+	qpg_finish(op, ok);
+}
+
+#ifdef HAVE_LIBPQ
+
+/* ---- PostgreSQL ------------------------------------------------------ */
+
+#define QPG_EARLY_KEEP_MS "3600000" /* queue_webhooks.c: an hour */
+
+/* ?1.. as queue.c's queue_sql_insert, with the history row. */
+static const char qpg_sql_enqueue[] =
+    "WITH ins AS (INSERT INTO messages (direction, channel, member_id,"
+    " sender, to_addr, from_addr, subject, body, html, status, priority,"
+    " next_attempt_at, alert_id, conversation_id, idempotency_key,"
+    " not_before, expires_at, created_at, updated_at, encoding, segments,"
+    " optout_exempt, staff_id) VALUES ('out', $1::text, $2::bigint,"
+    " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, 'queued',"
+    " $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::text,"
+    " $14::bigint, $15::bigint, $16::bigint, $16::bigint, $17::text,"
+    " $18::bigint, $19::bigint, $20::bigint)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),"
+    " ev AS (INSERT INTO message_events (message_id, status, created_at)"
+    " SELECT id, 'queued', $16::bigint FROM ins)"
+    " SELECT id FROM ins";
+static const char qpg_sql_by_key[] =
+    "SELECT id, status FROM messages WHERE idempotency_key = $1::text";
+
+/*
+ * A delivery report: $1 provider, $2 our id (NULL), $3 the provider's id
+ * (NULL), $4 status, $5 code (NULL), $6 text (NULL), $7 sequence (NULL),
+ * $8 now. Answers (id or 0, queue_su_result).
+ */
+static const char qpg_sql_status[] =
+    "WITH t AS MATERIALIZED (SELECT id, status,"
+    " coalesce(status_sequence, 0) AS seq FROM ("
+    "SELECT id, status, status_sequence, 1 AS pri FROM messages"
+    " WHERE id = $2::bigint AND direction = 'out'"
+    " AND (provider IS NULL OR provider = $1::text)"
+    " UNION ALL SELECT id, status, status_sequence, 2 FROM messages"
+    " WHERE provider = $1::text AND provider_message_id = $3::text"
+    " AND direction = 'out' ORDER BY pri LIMIT 1) f),"
+    " ap AS (UPDATE messages m SET status = $4::text,"
+    " error_code = CASE WHEN $4::text = 'delivered' THEN m.error_code"
+    " ELSE coalesce($5::bigint, m.error_code) END,"
+    " error_text = CASE WHEN $4::text = 'delivered' THEN m.error_text"
+    " ELSE coalesce($6::text, m.error_text) END,"
+    " status_sequence = coalesce($7::bigint, m.status_sequence),"
+    " updated_at = $8::bigint FROM t WHERE m.id = t.id"
+    " AND t.status = 'sent' AND $4::text <> 'sent' AND m.status = 'sent'"
+    " AND ($7::bigint IS NULL OR $7::bigint >= coalesce(m.status_sequence,"
+    " 0)) RETURNING m.id),"
+    " h AS (INSERT INTO message_events (message_id, status, code, text,"
+    " created_at) SELECT id, $4::text, $5::bigint, $6::text, $8::bigint"
+    " FROM ap),"
+    " sq AS (UPDATE messages m SET status_sequence = $7::bigint FROM t"
+    " WHERE m.id = t.id AND t.status = 'sent' AND $4::text = 'sent'"
+    " AND m.status = 'sent'"
+    " AND $7::bigint > coalesce(m.status_sequence, 0) RETURNING m.id),"
+    " k AS MATERIALIZED (SELECT '#' || t.id AS key FROM t"
+    " WHERE t.status IN ('queued', 'sending')"
+    " UNION ALL SELECT $3::text WHERE $3::text IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM t)),"
+    " dr AS (DELETE FROM status_early WHERE EXISTS (SELECT 1 FROM k)"
+    " AND created_at < $8::bigint - " QPG_EARLY_KEEP_MS
+    " AND NOT (provider = $1::text"
+    " AND provider_message_id IN (SELECT key FROM k))),"
+    " ke AS (INSERT INTO status_early (provider, provider_message_id,"
+    " status, code, text, sequence, created_at)"
+    " SELECT $1::text, key, $4::text, $5::bigint, $6::text, $7::bigint,"
+    " $8::bigint FROM k ON CONFLICT (provider, provider_message_id)"
+    " DO UPDATE SET status = excluded.status, code = excluded.code,"
+    " text = excluded.text, sequence = excluded.sequence,"
+    " created_at = excluded.created_at"
+    " WHERE status_early.created_at < $8::bigint - " QPG_EARLY_KEEP_MS
+    " OR (status_early.status = 'sent' AND excluded.status <> 'sent'"
+    " AND (excluded.sequence IS NULL OR status_early.sequence IS NULL"
+    " OR excluded.sequence >= status_early.sequence))"
+    " OR (excluded.status = status_early.status"
+    " AND excluded.sequence > status_early.sequence) RETURNING 1)"
+    " SELECT coalesce((SELECT id FROM t), 0),"
+    " CASE WHEN EXISTS (SELECT 1 FROM ap) THEN 0"
+    " WHEN EXISTS (SELECT 1 FROM k) OR NOT EXISTS (SELECT 1 FROM t) THEN 2"
+    " ELSE 1 END,"
+    " (SELECT count(*) FROM ke) + (SELECT count(*) FROM sq)";
+
+/*
+ * A received text and its routing: $1 sender, $2 to, $3 from, $4 body,
+ * $5 provider, $6 provider id (NULL), $7 segments (NULL), $8 now; $9 the
+ * action (none, optout, optin, yes, help), $10 the member's E.164 (NULL:
+ * no member), $11 the reply's body (NULL: none), $12 its from, $13 its
+ * encoding, $14 its segments, $15 its priority, $16 optout_exempt.
+ * Answers (the message id, whether it is new, the member, changed, the
+ * reply's id).
+ */
+static const char qpg_sql_inbound[] =
+    "WITH seen AS MATERIALIZED (SELECT id FROM messages"
+    " WHERE provider = $5::text AND provider_message_id = $6::text"
+    " AND direction = 'in'),"
+    " mem AS (INSERT INTO members (phone, created_at, updated_at)"
+    " SELECT $10::text, $8::bigint, $8::bigint WHERE $10::text IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM seen) ON CONFLICT (phone) DO UPDATE"
+    " SET phone = excluded.phone RETURNING id),"
+    " ins AS (INSERT INTO messages (direction, channel, member_id, sender,"
+    " to_addr, from_addr, body, status, next_attempt_at, provider,"
+    " provider_message_id, segments, created_at, updated_at)"
+    " VALUES ('in', 'sms', coalesce((SELECT id FROM mem),"
+    " (SELECT id FROM members WHERE phone = $3::text)), $1::text, $2::text,"
+    " $3::text, $4::text, 'received', $8::bigint, $5::text, $6::text,"
+    " $7::bigint, $8::bigint, $8::bigint) ON CONFLICT DO NOTHING"
+    " RETURNING id, member_id),"
+    " ev AS (INSERT INTO message_events (message_id, status, created_at)"
+    " SELECT id, 'received', $8::bigint FROM ins),"
+    " r AS MATERIALIZED (SELECT mem.id AS member, ins.id AS msg"
+    " FROM mem, ins WHERE ins.member_id = mem.id),"
+    " oo AS (INSERT INTO sms_optout (member_id, opted_out_at, source)"
+    " SELECT member, $8::bigint, 'keyword' FROM r WHERE $9::text = 'optout'"
+    " ON CONFLICT DO NOTHING RETURNING member_id),"
+    " oi AS (DELETE FROM sms_optout WHERE $9::text IN ('optin', 'yes')"
+    " AND member_id IN (SELECT member FROM r) RETURNING member_id),"
+    " ce AS (INSERT INTO consent_events (member_id, channel, action,"
+    " source, message_id, created_at)"
+    " SELECT member_id, 'sms', 'opt_out', 'keyword', (SELECT msg FROM r),"
+    " $8::bigint FROM oo UNION ALL"
+    " SELECT member_id, 'sms', 'opt_in', 'keyword', (SELECT msg FROM r),"
+    " $8::bigint FROM oi),"
+    " rp AS (INSERT INTO messages (direction, channel, member_id, sender,"
+    " to_addr, from_addr, body, status, priority, next_attempt_at,"
+    " created_at, updated_at, encoding, segments, optout_exempt)"
+    " SELECT 'out', 'sms', member, $1::text, $10::text, $12::text,"
+    " $11::text, 'queued', $15::bigint, $8::bigint, $8::bigint, $8::bigint,"
+    " $13::text, $14::bigint, $16::bigint FROM r"
+    " WHERE $11::text IS NOT NULL AND ($9::text IN ('optin', 'help')"
+    " OR ($9::text = 'optout' AND EXISTS (SELECT 1 FROM oo))"
+    " OR ($9::text = 'yes' AND EXISTS (SELECT 1 FROM oi))) RETURNING id),"
+    " rh AS (INSERT INTO message_events (message_id, status, created_at)"
+    " SELECT id, 'queued', $8::bigint FROM rp)"
+    " SELECT coalesce((SELECT id FROM ins), (SELECT id FROM seen), 0),"
+    " EXISTS (SELECT 1 FROM ins), coalesce((SELECT member FROM r), 0),"
+    " EXISTS (SELECT 1 FROM oo) OR EXISTS (SELECT 1 FROM oi),"
+    " coalesce((SELECT id FROM rp), 0)";
+
+/* Column order of queue.c's queue_sql_json_msg. */
+static const char qpg_sql_json_msg[] =
+    "SELECT id, channel, to_addr, from_addr, subject, body, status,"
+    " priority, attempts, provider, provider_message_id, error_code,"
+    " error_text, created_at, updated_at, encoding, segments, not_before,"
+    " expires_at, alert_id FROM messages WHERE id = $1::bigint";
+static const char qpg_sql_json_events[] =
+    "SELECT status, created_at, code, text FROM message_events"
+    " WHERE message_id = $1::bigint ORDER BY id";
+
+/* v as text into buf, or NULL when v is 0 and zero means none. */
+static const char *
+qpg_i64(char buf[24], int64_t v, bool zero_is_null)
+{
+	if (v == 0 && zero_is_null)
+		return NULL;
+	snprintf(buf, 24, "%" PRId64, v);
+	return buf;
+}
+
+static int64_t
+qpg_get_i64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool
+qpg_get_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) &&
+	    PQgetvalue(res, row, col)[0] == 't';
+}
+
+/* Notes an error answer: the group fails, 'done' will say so. */
+static bool
+qpg_answer_failed(struct qpg_op *op, const struct pg_answer *a)
+{
+	if (a->error == NULL)
+		return false;
+	op->failed = true;
+	snprintf(op->error, sizeof(op->error), "%s", a->error);
+	return true;
+}
+
+/*
+ * Sends q in the group and registers op's commit callback: 0, or -1
+ * with err (op is freed, nothing was sent).
+ */
+static int
+qpg_group(struct qpg_op *op, struct pg_query *q, store_commit_fn *on_commit,
+    char *err, size_t errlen)
+{
+	q->arg = op;
+	if (store_pg_group_send(op->st, q, err, errlen) == -1) {
+		qpg_op_free(op);
+		return -1;
+	}
+	store_on_commit(op->st, on_commit, op);
+	return 0;
+}
+
+/* ---- enqueue ---- */
+
+static void
+qpg_enqueue_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (qpg_answer_failed(op, a))
+		return;
+	if (PQntuples(a->res) == 1)
+		op->d.id = qpg_get_i64(a->res, 0, 0);
+	else
+		op->d.dup = true;
+}
+
+static void
+qpg_dup_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (qpg_answer_failed(op, a)) {
+		qpg_finish(op, false);
+		return;
+	}
+	if (PQntuples(a->res) != 1) {
+		/* the key's message was deleted: nothing to point at */
+		snprintf(op->error, sizeof(op->error),
+		    "idempotency key conflict without a row");
+		op->failed = true;
+		qpg_finish(op, false);
+		return;
+	}
+	op->d.id = qpg_get_i64(a->res, 0, 0);
+	op->d.status = msg_status_parse(PQgetvalue(a->res, 0, 1));
+	qpg_finish(op, true);
+}
+
+/* The group committed: a duplicate's first id is visible now. */
+static void
+qpg_enqueue_commit(void *arg, bool ok)
+{
+	struct qpg_op *op = arg;
+	const char *values[1];
+	char err[256];
+
+	if (!ok || op->failed || !op->d.dup) {
+		qpg_finish(op, ok);
+		return;
+	}
+	if (op->key == NULL) {
+		snprintf(op->error, sizeof(op->error),
+		    "insert message: no row inserted");
+		op->failed = true;
+		qpg_finish(op, false);
+		return;
+	}
+	values[0] = op->key;
+	if (pg_send(store_pg_conn(op->st),
+		&(struct pg_query){.sql = qpg_sql_by_key,
+		    .nparams = 1,
+		    .values = values,
+		    .flags = PG_IDEMPOTENT,
+		    .done = qpg_dup_answer,
+		    .arg = op},
+		err, sizeof(err)) == -1) {
+		snprintf(op->error, sizeof(op->error), "%s", err);
+		op->failed = true;
+		qpg_finish(op, false);
+	}
+}
+
+static int
+qpg_enqueue(const struct queue_new *m, int64_t now, struct qpg_op *op,
+    char *err, size_t errlen)
+{
+	char b[10][24];
+	const char *v[20];
+
+	v[0] = channel_to_text(m->channel);
+	v[1] = qpg_i64(b[0], m->member_id, true);
+	v[2] = m->channel == CHANNEL_SMS ? m->sender : NULL;
+	v[3] = m->to;
+	v[4] = m->from;
+	v[5] = m->subject;
+	v[6] = m->body;
+	v[7] = m->html;
+	v[8] = qpg_i64(b[1], m->priority, false);
+	v[9] = qpg_i64(b[2], m->not_before > now ? m->not_before : now, false);
+	v[10] = qpg_i64(b[3], m->alert_id, true);
+	v[11] = qpg_i64(b[4], m->conversation_id, true);
+	v[12] = m->idempotency_key;
+	v[13] = qpg_i64(b[5], m->not_before, true);
+	v[14] = qpg_i64(b[6], m->expires_at, true);
+	v[15] = qpg_i64(b[7], now, false);
+	v[16] = m->encoding;
+	v[17] = qpg_i64(b[8], m->segments, true);
+	v[18] = m->optout_exempt ? "1" : "0";
+	v[19] = qpg_i64(b[9], m->staff_id, true);
+	if (m->idempotency_key != NULL)
+		op->key = xstrdup(m->idempotency_key);
+	return qpg_group(op,
+	    &(struct pg_query){.sql = qpg_sql_enqueue,
+		.nparams = 20,
+		.values = v,
+		.done = qpg_enqueue_answer},
+	    qpg_enqueue_commit, err, errlen);
+}
+
+/* ---- delivery reports ---- */
+
+static void
+qpg_status_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (qpg_answer_failed(op, a))
+		return;
+	if (PQntuples(a->res) != 1) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error),
+		    "status report: no answer row");
+		return;
+	}
+	op->d.id = qpg_get_i64(a->res, 0, 0);
+	op->d.su = (int)qpg_get_i64(a->res, 0, 1);
+}
+
+static void
+qpg_commit_finish(void *arg, bool ok)
+{
+	qpg_finish(arg, ok);
+}
+
+static int
+qpg_status_update(const struct queue_webhook *wh, const struct status_update *u,
+    struct qpg_op *op, char *err, size_t errlen)
+{
+	char id[24], code[24], seq[24], now[24];
+	const char *v[8];
+
+	v[0] = wh->provider;
+	v[1] = qpg_i64(id, u->msg_id > 0 ? u->msg_id : 0, true);
+	v[2] = u->provider_id[0] != '\0' ? u->provider_id : NULL;
+	v[3] = msg_status_to_text(u->status);
+	v[4] = qpg_i64(code, u->code, true);
+	v[5] = u->text[0] != '\0' ? u->text : NULL;
+	v[6] = qpg_i64(seq, u->sequence > 0 ? u->sequence : 0, true);
+	v[7] = qpg_i64(now, wh->now, false);
+	return qpg_group(op,
+	    &(struct pg_query){.sql = qpg_sql_status,
+		.nparams = 8,
+		.values = v,
+		.done = qpg_status_answer},
+	    qpg_commit_finish, err, errlen);
+}
+
+/* ---- received texts ---- */
+
+static const char *const qpg_actions[] = {
+    [QUEUE_IN_NONE] = "none",
+    [QUEUE_IN_OPTOUT] = "optout",
+    [QUEUE_IN_OPTIN] = "optin",
+    [QUEUE_IN_YES] = "yes",
+    [QUEUE_IN_HELP] = "help",
+};
+
+static void
+qpg_inbound_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (qpg_answer_failed(op, a))
+		return;
+	if (PQntuples(a->res) != 1) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error),
+		    "inbound message: no answer row");
+		return;
+	}
+	op->d.id = qpg_get_i64(a->res, 0, 0);
+	op->d.dup = !qpg_get_bool(a->res, 0, 1);
+	op->d.member = qpg_get_i64(a->res, 0, 2);
+	op->d.changed = qpg_get_bool(a->res, 0, 3);
+	op->d.reply_id = qpg_get_i64(a->res, 0, 4);
+}
+
+static int
+qpg_inbound(const struct queue_webhook *wh, const struct in_msg *m,
+    const struct queue_in_route *r, struct qpg_op *op, char *err, size_t errlen)
+{
+	const struct queue_new *rp = r->reply;
+	char seg[24], now[24], rseg[24], prio[24];
+	const char *v[16];
+
+	v[0] = wh->sender;
+	v[1] = m->to;
+	v[2] = m->from;
+	v[3] = m->body != NULL ? m->body : "";
+	v[4] = wh->provider;
+	v[5] = m->provider_id[0] != '\0' ? m->provider_id : NULL;
+	v[6] = qpg_i64(seg, m->segments, true);
+	v[7] = qpg_i64(now, wh->now, false);
+	v[8] = qpg_actions[r->phone != NULL ? r->action : QUEUE_IN_NONE];
+	v[9] = r->phone;
+	v[10] = rp != NULL ? rp->body : NULL;
+	v[11] = rp != NULL ? rp->from : NULL;
+	v[12] = rp != NULL ? rp->encoding : NULL;
+	v[13] = qpg_i64(rseg, rp != NULL ? rp->segments : 0, true);
+	v[14] =
+	    qpg_i64(prio, rp != NULL ? rp->priority : MSG_PRIO_REPLY, false);
+	v[15] = rp != NULL && rp->optout_exempt ? "1" : "0";
+	return qpg_group(op,
+	    &(struct pg_query){.sql = qpg_sql_inbound,
+		.nparams = 16,
+		.values = v,
+		.done = qpg_inbound_answer},
+	    qpg_commit_finish, err, errlen);
+}
+
+/* ---- a message as JSON ---- */
+
+static json_t *
+qpg_json_text(const PGresult *res, int row, int col)
+{
+	json_t *v;
+
+	if (PQgetisnull(res, row, col) ||
+	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
+		return json_null();
+	return v;
+}
+
+static json_t *
+qpg_json_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_integer(qpg_get_i64(res, row, col));
+}
+
+static json_t *
+qpg_json_time(const PGresult *res, int row, int col)
+{
+	char buf[40];
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(
+	    msg_time_to_text(qpg_get_i64(res, row, col), buf, sizeof(buf)));
+}
+
+/* The message row as queue_message_json() shows it, in its order. */
+static json_t *
+qpg_json_row(const PGresult *res)
+{
+	static const char *const head[] = {"channel", "to", "from", "subject",
+	    "body", "status"};
+	json_t *o = json_object(), *e;
+	int i;
+
+	json_object_set_new(o, "id", qpg_json_int(res, 0, 0));
+	for (i = 0; i < 6; i++)
+		json_object_set_new(o, head[i], qpg_json_text(res, 0, i + 1));
+	json_object_set_new(o, "priority", qpg_json_int(res, 0, 7));
+	json_object_set_new(o, "attempts", qpg_json_int(res, 0, 8));
+	json_object_set_new(o, "provider", qpg_json_text(res, 0, 9));
+	json_object_set_new(o, "provider_message_id",
+	    qpg_json_text(res, 0, 10));
+	if (!PQgetisnull(res, 0, 11) || !PQgetisnull(res, 0, 12)) {
+		e = json_object();
+		json_object_set_new(e, "code", qpg_json_int(res, 0, 11));
+		json_object_set_new(e, "text", qpg_json_text(res, 0, 12));
+		json_object_set_new(o, "error", e);
+	} else
+		json_object_set_new(o, "error", json_null());
+	json_object_set_new(o, "created_at", qpg_json_time(res, 0, 13));
+	json_object_set_new(o, "updated_at", qpg_json_time(res, 0, 14));
+	json_object_set_new(o, "encoding", qpg_json_text(res, 0, 15));
+	json_object_set_new(o, "segments", qpg_json_int(res, 0, 16));
+	json_object_set_new(o, "not_before", qpg_json_time(res, 0, 17));
+	json_object_set_new(o, "expires_at", qpg_json_time(res, 0, 18));
+	json_object_set_new(o, "alert_id", qpg_json_int(res, 0, 19));
+	return o;
+}
+
+/* Both answers are in (or one failed): the caller hears once. */
+static void
+qpg_json_settle(struct qpg_op *op)
+{
+	if (--op->answers > 0)
+		return;
+	if (op->failed) {
+		json_decref(op->o);
+		op->jfn(op->arg, NULL, op->error);
+	} else
+		op->jfn(op->arg, op->o, NULL);
+	qpg_op_free(op);
+}
+
+static void
+qpg_json_msg_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (!qpg_answer_failed(op, a) && PQntuples(a->res) == 1)
+		op->o = qpg_json_row(a->res);
+	qpg_json_settle(op);
+}
+
+static void
+qpg_json_events_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+	json_t *h, *e;
+	int i;
+
+	if (!qpg_answer_failed(op, a) && op->o != NULL) {
+		h = json_array();
+		for (i = 0; i < PQntuples(a->res); i++) {
+			e = json_object();
+			json_object_set_new(e, "status",
+			    qpg_json_text(a->res, i, 0));
+			json_object_set_new(e, "at",
+			    qpg_json_time(a->res, i, 1));
+			json_object_set_new(e, "code",
+			    qpg_json_int(a->res, i, 2));
+			json_object_set_new(e, "text",
+			    qpg_json_text(a->res, i, 3));
+			json_array_append_new(h, e);
+		}
+		json_object_set_new(op->o, "history", h);
+	}
+	qpg_json_settle(op);
+}
+
+static int
+qpg_message_json(struct store *st, int64_t id, struct qpg_op *op, char *err,
+    size_t errlen)
+{
+	struct pg *pg = store_pg_conn(st);
+	char ids[24];
+	const char *v[1] = {qpg_i64(ids, id, false)};
+
+	op->answers = 2;
+	if (pg_send(pg,
+		&(struct pg_query){.sql = qpg_sql_json_msg,
+		    .nparams = 1,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = qpg_json_msg_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		qpg_op_free(op);
+		return -1;
+	}
+	if (pg_send(pg,
+		&(struct pg_query){.sql = qpg_sql_json_events,
+		    .nparams = 1,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = qpg_json_events_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		/* the first answer settles it alone */
+		op->answers = 1;
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error), "%s", err);
+	}
+	return 0;
+}
+
+#endif /* HAVE_LIBPQ */
+
+/* ---- the public operations: one branch per backend ------------------- */
+
+#ifndef HAVE_LIBPQ
+/* The PostgreSQL half is missing: this build has no libpq. */
+static int
+qpg_no_pg(struct qpg_op *op, char *err, size_t errlen)
+{
+	qpg_op_free(op);
+	snprintf(err, errlen,
+	    "this outreachd was built without PostgreSQL support (libpq-dev)");
+	return -1;
+}
+#endif
+
+int
+queue_enqueue_durable(struct store *st, const struct queue_new *m, int64_t now,
+    queue_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	struct queue_stored qs = {0};
+	struct qpg_op *op;
+
+	if (store_backend(st) == STORE_SQLITE) {
+		if (queue_enqueue(st, m, now, &qs, err, errlen) == -1)
+			return -1;
+		op = qpg_op_new(st, done, arg);
+		op->d.id = qs.id;
+		op->d.dup = qs.dup;
+		if (qs.dup)
+			op->key = xstrdup(m->idempotency_key);
+		store_on_commit(st, qpg_sqlite_commit, op);
+		return 0;
+	}
+	if (queue_check_new(m, err, errlen) == -1)
+		return -1;
+	op = qpg_op_new(st, done, arg);
+#ifdef HAVE_LIBPQ
+	return qpg_enqueue(m, now, op, err, errlen);
+#else
+	(void)now;
+	return qpg_no_pg(op, err, errlen);
+#endif
+}
+
+int
+queue_status_update_durable(struct store *st, const struct queue_webhook *wh,
+    const struct status_update *u, queue_done_fn *done, void *arg, char *err,
+    size_t errlen)
+{
+	struct qpg_op *op;
+	int64_t id = 0;
+	int rc;
+
+	if (store_backend(st) == STORE_SQLITE) {
+		if ((rc = queue_status_update(st, wh, u, &id, err, errlen)) ==
+		    -1)
+			return -1;
+		op = qpg_op_new(st, done, arg);
+		op->d.id = id;
+		op->d.su = rc;
+		store_on_commit(st, qpg_sqlite_commit, op);
+		return 0;
+	}
+	if (queue_check_report(wh->provider, u, err, errlen) == -1)
+		return -1;
+	op = qpg_op_new(st, done, arg);
+#ifdef HAVE_LIBPQ
+	return qpg_status_update(wh, u, op, err, errlen);
+#else
+	return qpg_no_pg(op, err, errlen);
+#endif
+}
+
+int
+queue_inbound_durable(struct store *st, const struct queue_webhook *wh,
+    const struct in_msg *m, const struct queue_in_route *r, queue_done_fn *done,
+    void *arg, char *err, size_t errlen)
+{
+	struct qpg_op *op;
+
+	if (store_backend(st) == STORE_SQLITE) {
+		snprintf(err, errlen,
+		    "queue_inbound_durable: PostgreSQL only (SQLite: "
+		    "queue_inbound_store and inbound_route)");
+		return -1;
+	}
+	if (queue_check_inbound(wh->sender, wh->provider, m, err, errlen) == -1)
+		return -1;
+	op = qpg_op_new(st, done, arg);
+#ifdef HAVE_LIBPQ
+	return qpg_inbound(wh, m, r, op, err, errlen);
+#else
+	(void)r;
+	return qpg_no_pg(op, err, errlen);
+#endif
+}
+
+int
+queue_message_json_async(struct store *st, int64_t id, queue_json_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+	struct qpg_op *op;
+	char e[256];
+	json_t *o;
+
+	if (store_backend(st) == STORE_SQLITE) {
+		e[0] = '\0';
+		o = queue_message_json(st, id, e, sizeof(e));
+		fn(arg, o, o == NULL && e[0] != '\0' ? e : NULL);
+		return 0;
+	}
+	op = qpg_op_new(st, NULL, arg);
+	op->jfn = fn;
+#ifdef HAVE_LIBPQ
+	return qpg_message_json(st, id, op, err, errlen);
+#else
+	(void)id;
+	return qpg_no_pg(op, err, errlen);
+#endif
+}

@@ -1,0 +1,119 @@
+/*
+ * queue_pg.h - the queue operations of the daemon's hot path on either
+ * backend, answered through callbacks (issue 13, doc/postgresql.md):
+ * enqueue with its idempotency key, a message as JSON, a delivery
+ * report, and a received text with its opt-out keywords.
+ *
+ * On SQLite each one is today's synchronous function (queue.h) with its
+ * answer handed on; on PostgreSQL it is one statement sent in the group
+ * transaction (or a read outside it), answered by the connection.
+ *
+ * Contract:
+ *  - A durable operation (queue_enqueue_durable(),
+ *    queue_status_update_durable(), queue_inbound_durable()) returns 0
+ *    and later calls 'done' exactly once, from the loop, after the
+ *    group that holds its write committed (d->ok) or failed (!d->ok:
+ *    answer 503, the client retries; d->error may say why). It returns
+ *    -1 with err when nothing was started (bad input, the store cannot
+ *    take writes): then 'done' is never called.
+ *  - Nothing an expected case does fails the group: an idempotency key
+ *    used before, a provider's retry of an inbound webhook, a late or
+ *    repeated delivery report all become "nothing written" answers.
+ *  - A read (queue_message_json_async()) calls its callback exactly
+ *    once: at once on SQLite (before the call returns), from the loop
+ *    on PostgreSQL; -1 with err when it could not be sent (not called).
+ *  - Loop thread only. Strings given are copied; what a callback gets is
+ *    borrowed for the call.
+ */
+#ifndef OD_QUEUE_PG_H
+#define OD_QUEUE_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "queue.h"
+
+struct store;
+
+/* What a durable operation reports once its group is settled. */
+struct queue_done {
+	bool ok;	   /* committed */
+	const char *error; /* !ok: why, when known; else NULL */
+	int64_t id;	   /* the message (0: a report for no message) */
+	bool dup;	   /* nothing added: id is the earlier copy */
+	int status;	   /* enqueue of a dup: the message's msg_status,
+			    * -1 unknown */
+	int su;		   /* status update: a queue_su_result */
+	/* inbound on PostgreSQL: what routing did */
+	int64_t member;	  /* the sender's member; 0 = not routed */
+	bool changed;	  /* the opt-out state changed */
+	int64_t reply_id; /* the reply queued; 0 = none */
+};
+typedef void queue_done_fn(void *arg, const struct queue_done *d);
+
+/*
+ * queue_enqueue() made durable: d->id is the new message, or with an
+ * idempotency key used before, the first message (d->dup, d->status).
+ * PostgreSQL: INSERT ... ON CONFLICT (idempotency_key) DO NOTHING
+ * RETURNING id with its history row in the same statement; a
+ * duplicate's id is read once the group committed (the other node's
+ * insert had committed before ours could decide: ON CONFLICT waits).
+ */
+int queue_enqueue_durable(struct store *st, const struct queue_new *m,
+    int64_t now, queue_done_fn *done, void *arg, char *err, size_t errlen);
+
+/*
+ * queue_status_update() made durable: d->su and d->id as it answers.
+ * PostgreSQL: one statement finds the message (by our id or the
+ * provider's), moves it forward only, or keeps the report in
+ * status_early under the keys queue_webhooks.c uses ("#<id>" for a
+ * message not sent yet, else the provider's id), for queue_mark_sent()
+ * or the PostgreSQL dispatcher to apply at 'sent'.
+ */
+int queue_status_update_durable(struct store *st,
+    const struct queue_webhook *wh, const struct status_update *u,
+    queue_done_fn *done, void *arg, char *err, size_t errlen);
+
+/* What a received text asks for (daemon/inbound.c classifies it). */
+enum queue_in_action {
+	QUEUE_IN_NONE = 0, /* stored only (routing not done here) */
+	QUEUE_IN_OPTOUT,   /* sms opt-out; reply only when it changed */
+	QUEUE_IN_OPTIN,	   /* opt-in; reply always */
+	QUEUE_IN_YES,	   /* opt-in only if opted out; reply if so */
+	QUEUE_IN_HELP,	   /* reply only */
+};
+
+/* The routing of one received text, done in its insert's statement. */
+struct queue_in_route {
+	enum queue_in_action action;
+	const char *phone; /* the member's E.164 number; NULL = no member */
+	/* The reply (channel SMS, to = phone, member set by the store);
+	 * NULL = none. Sent only when the action calls for one. */
+	const struct queue_new *reply;
+};
+
+/*
+ * PostgreSQL only: queue_inbound_store() and the opt-out keywords in
+ * one statement of the group, done only when the text is new (a
+ * provider's retry stores and changes nothing: d->dup): the member
+ * ensured by phone and linked, sms_optout written or removed with its
+ * consent_events row (only on a change), the reply queued with its
+ * history row. SQLite keeps queue_inbound_store() and inbound_route().
+ */
+int queue_inbound_durable(struct store *st, const struct queue_webhook *wh,
+    const struct in_msg *m, const struct queue_in_route *r, queue_done_fn *done,
+    void *arg, char *err, size_t errlen);
+
+/*
+ * The message as queue_message_json() builds it; fn gets the object
+ * (a new reference, or NULL when there is no such message) or, with o
+ * NULL, the error text.
+ */
+typedef void queue_json_fn(void *arg, json_t *o, const char *error);
+int queue_message_json_async(struct store *st, int64_t id, queue_json_fn *fn,
+    void *arg, char *err, size_t errlen);
+
+#endif
