@@ -28,6 +28,7 @@ Suite *pg_queue_suite(void);
 Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);
+Suite *queue_async_suite(void);
 Suite *quiet_suite(void);
 Suite *ratelimit_suite(void);
 Suite *schema_suite(void);
