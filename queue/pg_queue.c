@@ -176,6 +176,7 @@ struct pg_queue {
 	unsigned node_timeout_ms;
 	unsigned sweep_max;
 	int64_t node_id;
+	bool leaving; /* pgq_leave(): heartbeats keep heartbeat_at at 0 */
 	struct pgq_route *routes;
 	size_t nroutes;
 	LIST_HEAD(, pgq_op) pending;
@@ -191,6 +192,10 @@ static const char pgq_sql_register[] =
     " FROM n";
 static const char pgq_sql_heartbeat[] =
     "UPDATE nodes SET heartbeat_at = " PGQ_NOW " WHERE id = $1 RETURNING id";
+/* A stopping node: not live for the fair share (pgq_leave()). */
+static const char pgq_sql_leave[] =
+    "UPDATE nodes SET heartbeat_at = 0 WHERE id = $1 AND heartbeat_at <> 0"
+    " RETURNING id";
 
 /* The history rows of the moved messages u(id, updated_at). */
 #define PGQ_EVENTS(status, code, text)                                        \
@@ -619,7 +624,18 @@ pgq_heartbeat(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
 		return -1;
 	snprintf(id, sizeof(id), "%" PRId64, q->node_id);
 	return pgq_send(pgq_op_new(q, PGQ_HEARTBEAT, done, arg),
-	    pgq_sql_heartbeat, values, 1, err, errlen);
+	    q->leaving ? pgq_sql_leave : pgq_sql_heartbeat, values, 1, err,
+	    errlen);
+}
+
+int
+pgq_leave(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen)
+{
+	if (pgq_need_node(q, err, errlen) == -1)
+		return -1;
+	q->leaving = true;
+	return pgq_heartbeat(q, done, arg, err, errlen);
 }
 
 int

@@ -101,8 +101,17 @@ int64_t pgq_node_id(const struct pg_queue *q);
  */
 int pgq_start(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
-/* heartbeat_at = now (answer n = 1); call about every second. */
+/* heartbeat_at = now (answer n = 1); call about every second. After
+ * pgq_leave() it keeps heartbeat_at at 0 instead (answer n = 0). */
 int pgq_heartbeat(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+/*
+ * The node is stopping (a graceful shutdown, its route leases released):
+ * heartbeat_at = 0, so the other nodes' fair share stops counting it at
+ * once and they take the released routes at their next acquire, not
+ * node_timeout_ms later. Claims and results go on working. Answer n = 1.
+ */
+int pgq_leave(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
 
 /* What one pgq_claim() asks for: a route, a lease, a count. */

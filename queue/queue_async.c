@@ -42,8 +42,10 @@
  * while held, and restarts its token bucket empty when the epoch changed
  * (another node paced it meanwhile). A route taken, lost or changing
  * epoch is reported to the dispatcher, which claims at once when it gets
- * one. qa_routes_release() gives the leases up at a graceful shutdown, so
- * another node takes them without waiting for them to expire. On SQLite
+ * one. qa_routes_release() gives the leases up at a graceful shutdown and
+ * leaves (pgq_leave(): the node stops counting as live for the fair
+ * share), so another node takes them at its next renewal, without
+ * waiting for them to expire or for this node's heartbeat to age. On SQLite
  * every route is always held, epoch 0.
  *
  * Idle. A PostgreSQL operation is pending until its answer; qa_busy()
@@ -563,6 +565,11 @@ qa_pg_routes_release(struct qa *q)
 			op, err, sizeof(err)) == -1)
 			qa_op_end(op);
 	}
+	/* Not live any more for the fair share: the others take the
+	 * routes at their next acquire. */
+	op = qa_op_new(q, NULL, NULL);
+	if (pgq_leave(q->pgq, qa_pg_on_plain, op, err, sizeof(err)) == -1)
+		qa_op_end(op);
 }
 #endif /* HAVE_LIBPQ */
 

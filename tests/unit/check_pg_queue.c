@@ -1047,6 +1047,41 @@ START_TEST(test_route_fair_share)
 	ck_assert_int_eq(a[3].epoch, 2);
 	for (i = 1; i < 4; i++)
 		t_ans_clear(&a[i]);
+	/* n1 stops: releases its two and leaves; n0, alone live now, takes
+	 * them at once (without pgq_leave() its share stays 2 until n1's
+	 * heartbeat is node_timeout_ms old). Heartbeats after leaving keep
+	 * n1 out. */
+	for (i = 2; i < 4; i++) {
+		char err[256];
+
+		memset(&a[i], 0, sizeof(a[i]));
+		ck_assert_int_eq(pgq_route_release(n[1].q, routes[i], t_on,
+				     &a[i], err, sizeof(err)),
+		    0);
+		t_wait_ok(&a[i], "release");
+		t_ans_clear(&a[i]);
+	}
+	{
+		char err[256];
+
+		memset(&a[0], 0, sizeof(a[0]));
+		ck_assert_int_eq(
+		    pgq_leave(n[1].q, t_on, &a[0], err, sizeof(err)), 0);
+		t_wait_ok(&a[0], "leave");
+		ck_assert_uint_eq(a[0].n, 1);
+		t_ans_clear(&a[0]);
+		ck_assert_int_eq(
+		    pgq_heartbeat(n[1].q, t_on, &a[0], err, sizeof(err)), 0);
+		t_wait_ok(&a[0], "heartbeat after leaving");
+		ck_assert_uint_eq(a[0].n, 0);
+		t_ans_clear(&a[0]);
+	}
+	for (i = 2; i < 4; i++) {
+		t_acquire_send(&n[0], routes[i], 4, &a[i]);
+		t_wait_ok(&a[i], "take a left node's route");
+		ck_assert_uint_eq(a[i].n, 1);
+		t_ans_clear(&a[i]);
+	}
 	for (i = 0; i < 2; i++)
 		t_node_kill(&n[i]);
 	event_base_free(t_base);
