@@ -331,8 +331,10 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	http_stop_listening(ds->http);
 	api_set_stopping(ds->api);
 	events_stop(ds->events);
-	notify_stop(ds->notify);
-	alerts_stop(ds->alerts);
+	if (ds->notify != NULL) /* NULL: not on PostgreSQL yet */
+		notify_stop(ds->notify);
+	if (ds->alerts != NULL)
+		alerts_stop(ds->alerts);
 	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
 	    main_on_stopped, ds);
 }
@@ -384,6 +386,49 @@ main_webhooks_new(struct daemon_state *ds)
  * keyword routing (which stores the config's lists), email links, the
  * members API and imports. 0, or -1 with the reason in err.
  */
+/*
+ * What the PostgreSQL store serves so far (doc/postgresql.md): messages
+ * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
+ * START and HELP, API tokens. The other families of routes answer 503
+ * there, saying so, instead of failing inside: they are registered before
+ * the modules' own, and routes are tried in the order added.
+ */
+static const char *const main_pg_later[] = {"/api/v1/alerts", "/api/v1/audit",
+    "/api/v1/consent", "/api/v1/conversations", "/api/v1/events",
+    "/api/v1/imports", "/api/v1/lists", "/api/v1/members",
+    "/api/v1/saved-replies", "/api/v1/simulator", "/api/v1/login",
+    "/api/v1/logout", "/api/v1/sessions", "/api/v1/staff", "/c", "/u", "/ui",
+    NULL};
+
+static void
+main_pg_unavailable(struct http_req *req, void *arg)
+{
+	(void)arg;
+	http_reply_error(req, 503, "not_on_postgresql",
+	    "%s is not available on the PostgreSQL store yet (see "
+	    "doc/postgresql.md); it works with [store] backend = sqlite",
+	    req->path);
+}
+
+static void
+main_pg_routes(struct daemon_state *ds)
+{
+	static const char *const depth[] = {"", "/{a}", "/{a}/{b}",
+	    "/{a}/{b}/{c}"};
+	char pattern[128];
+	size_t i, j;
+
+	for (i = 0; main_pg_later[i] != NULL; i++)
+		for (j = 0; j < sizeof(depth) / sizeof(*depth); j++) {
+			snprintf(pattern, sizeof(pattern), "%s%s",
+			    main_pg_later[i], depth[j]);
+			http_route(ds->http,
+			    HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE |
+				HTTP_PATCH | HTTP_HEAD,
+			    pattern, main_pg_unavailable, ds);
+		}
+}
+
 static int
 main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 {
@@ -408,6 +453,10 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .api = ds->api,
 	    .cfg = ds->cfg};
 
+	bool pg = store_backend(ds->st) == STORE_POSTGRESQL;
+
+	if (pg)
+		main_pg_routes(ds);
 	/* first: staff #1 holds the daemon's token before anything runs */
 	if ((ds->staff = staff_new(&(struct staff_deps){.base = ds->base,
 				       .srv = ds->http,
@@ -418,16 +467,19 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		 err, errlen)) == NULL)
 		return -1;
 	api_set_staff(ds->api, ds->staff);
-	ds->events = events_new(&(struct events_deps){.base = ds->base,
-	    .srv = ds->http,
-	    .api = ds->api,
-	    .st = ds->st});
+	if (!pg)
+		ds->events = events_new(&(struct events_deps){.base = ds->base,
+		    .srv = ds->http,
+		    .api = ds->api,
+		    .st = ds->st});
 	ad.events = ds->events;
 	id.events = ds->events;
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
 	dispatch_set_email_links(ds->dispatch, ds->links);
+	if (pg)
+		return 0;
 	md.links = ds->links;
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
@@ -518,6 +570,15 @@ main_announce_web(struct daemon_state *ds)
 {
 	const struct config_sender *sim = simulator_sender(ds->cfg);
 
+	if (store_backend(ds->st) == STORE_POSTGRESQL) {
+		log_info(
+		    "store_postgresql node=%s serves=\"messages, "
+		    "delivery reports, inbound STOP/START/HELP, API "
+		    "tokens\" not_yet=\"alerts, conversations, members, "
+		    "lists, imports, staff page: 503 (doc/postgresql.md)\"",
+		    ds->cfg->store_node);
+		return;
+	}
 	if (ds->cfg->api_token != NULL)
 		log_info("web_inbox url=%s/ui/ login=\"the token of [http] "
 			 "api_token, or one from outreachctl token create\"",
@@ -657,7 +718,8 @@ main_run(struct daemon_state *ds)
 		fatalx("cannot install signal handlers");
 	main_announce(ds, port);
 	dispatch_start(ds->dispatch);
-	alerts_start(ds->alerts);
+	if (ds->alerts != NULL)
+		alerts_start(ds->alerts);
 	log_info("outreachd_ready version=%s pid=%ld db=%s", PACKAGE_VERSION,
 	    (long)getpid(), main_store_name(ds->cfg));
 	if (event_base_dispatch(ds->base) == -1) {

@@ -566,6 +566,18 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 	size_t i;
 	int rc = 0;
 
+	/* Lists are not on PostgreSQL yet: a node without [list] sections
+	 * has nothing to sync; one with them is refused at start. */
+	if (store_backend(st) == STORE_POSTGRESQL) {
+		if (n == 0)
+			return 0;
+		snprintf(err, errlen,
+		    "[list %s]: lists are not available on the PostgreSQL "
+		    "store yet (doc/postgresql.md): remove the [list] "
+		    "sections, or use [store] backend = sqlite",
+		    defs[0].name);
+		return -1;
+	}
 	if (store_lists_sync_check(st, defs, n, err, errlen) == -1)
 		return -1;
 	if (store_write_begin(st, err, errlen) == -1)
