@@ -46,7 +46,12 @@
  * one synchronous sequence of pg_send() calls, a group goes out whole on
  * one connection (the driver's kick sends everything queued; libpq
  * reports a failed write at the next read, not from PQsendQueryParams),
- * or waits whole for the next connection, BEGIN first. It also makes
+ * or waits whole for the next connection, BEGIN first. (A group is not
+ * even handed over while the connection is down: it stays open, keeps
+ * gathering, and goes out once the connection is up again, or fails
+ * after SPG_HOLD_MS; otherwise the driver's wait timeout, which fails
+ * each waiting query on its own, could fail its BEGIN and not a
+ * statement queued a millisecond later.) It also makes
  * store_pg_conn() safe: a query sent there directly can never land
  * between a group's BEGIN and COMMIT, so it runs in autocommit, seeing
  * committed data only. It costs nothing on the wire: the driver would
@@ -104,7 +109,9 @@
 
 #define SPG_CONNECT_TIMEOUT_MS 10000
 #define SPG_DUTY_MS	       1000
-#define SPG_CLOSE_ROUNDS       16 /* callbacks that keep writing at close */
+#define SPG_CLOSE_ROUNDS       16    /* callbacks that keep writing at close */
+#define SPG_HOLD_MS	       10000 /* a group held for a connection, at most */
+#define SPG_HOLD_POLL_MS       100
 #define SPG_WHY_MAX	       512
 
 struct spg_group;
@@ -146,7 +153,8 @@ struct store_pg {
 	struct event *commit_ev;
 	unsigned commit_delay_ms;
 	bool commit_scheduled;
-	int committing; /* depth of callback runs in progress */
+	int64_t held_since; /* pg_clock_ms() the open group waits since; 0 */
+	int committing;	    /* depth of callback runs in progress */
 	bool closing;
 
 	struct event *duty_ev; /* NULL until spg_attach() */
@@ -165,6 +173,7 @@ struct store_pg {
 static void spg_schedule(struct store_pg *);
 static void spg_commit_cb(evutil_socket_t, short, void *);
 static void spg_handover(struct store_pg *, struct spg_group *);
+static void spg_stmt_strip(struct spg_stmt *);
 
 /* ---- open ----------------------------------------------------------------
  */
@@ -433,6 +442,12 @@ spg_on_group_state(void *arg, enum pg_state state, const char *why)
 		snprintf(sp->group_why, sizeof(sp->group_why), "%s", why);
 	if (state == PG_UP && sp->group_ups++ > 0)
 		spg_recheck(sp, sp->group);
+	if (state == PG_UP && sp->held_since != 0 && sp->commit_scheduled) {
+		/* The held group goes out now. */
+		event_del(sp->commit_ev);
+		sp->commit_scheduled = false;
+		spg_schedule(sp);
+	}
 }
 
 static void
@@ -466,6 +481,60 @@ spg_schedule(struct store_pg *sp)
 	evtimer_add(sp->commit_ev, &tv);
 }
 
+/*
+ * A group that cannot go out: each statement hears why, the callbacks
+ * hear ok = false. Nothing of it was sent.
+ */
+static void
+spg_group_fail(struct store_pg *sp, struct spg_group *g, const char *why)
+{
+	struct spg_stmt *s, *next;
+	struct pg_answer a = {NULL, why, NULL, false};
+
+	for (s = g->head; s != NULL; s = next) {
+		next = s->next;
+		if (s->done != NULL)
+			s->done(s->arg, &a);
+		spg_stmt_strip(s);
+		free(s);
+	}
+	if (!g->rollback)
+		sp->stats.commit_failures++;
+	store_cblist_run(&g->cbs, &sp->committing, false);
+	free(g);
+}
+
+/*
+ * True while the open group waits for the group connection to come up
+ * (see DESIGN): checked again every SPG_HOLD_POLL_MS and on PG_UP. After
+ * SPG_HOLD_MS it fails instead.
+ */
+static bool
+spg_hold(struct store_pg *sp)
+{
+	struct timeval tv = {0, SPG_HOLD_POLL_MS * 1000};
+	char why[SPG_WHY_MAX + 64];
+	struct spg_group *g = sp->open;
+
+	if (sp->group_state == PG_UP || sp->closing) {
+		sp->held_since = 0;
+		return false;
+	}
+	if (sp->held_since == 0)
+		sp->held_since = pg_clock_ms();
+	if (pg_clock_ms() - sp->held_since < SPG_HOLD_MS) {
+		sp->commit_scheduled = true;
+		evtimer_add(sp->commit_ev, &tv);
+		return true;
+	}
+	sp->open = NULL;
+	sp->held_since = 0;
+	snprintf(why, sizeof(why), "no connection to the database: %s",
+	    sp->group_why[0] != '\0' ? sp->group_why : "connecting");
+	spg_group_fail(sp, g, why);
+	return true;
+}
+
 /* The commit point: the open group goes out, the durable list runs. */
 static void
 spg_commit_now(struct store_pg *sp)
@@ -476,9 +545,10 @@ spg_commit_now(struct store_pg *sp)
 		event_del(sp->commit_ev);
 		sp->commit_scheduled = false;
 	}
-	sp->open = NULL;
-	if (g != NULL)
+	if (g != NULL && !spg_hold(sp)) {
+		sp->open = NULL;
 		spg_handover(sp, g);
+	}
 	if (sp->durable.n > 0)
 		store_cblist_run(&sp->durable, &sp->committing, true);
 }
@@ -727,7 +797,7 @@ spg_flush(struct store_pg *sp, char *err, size_t errlen)
 	int rc;
 
 	spg_commit_now(sp);
-	while (sp->fly_head != NULL) {
+	while (sp->fly_head != NULL || sp->open != NULL) {
 		rc = event_base_loop(sp->base, EVLOOP_ONCE);
 		if (rc == -1) {
 			snprintf(err, errlen,
@@ -739,7 +809,7 @@ spg_flush(struct store_pg *sp, char *err, size_t errlen)
 	}
 	if (sp->durable.n > 0)
 		store_cblist_run(&sp->durable, &sp->committing, true);
-	if (sp->fly_head != NULL) {
+	if (sp->fly_head != NULL || sp->open != NULL) {
 		snprintf(err, errlen, "store_flush: groups left unanswered");
 		return -1;
 	}
@@ -860,6 +930,7 @@ spg_attach(struct store_pg *sp, unsigned commit_delay_ms)
 void
 spg_close(struct store_pg *sp)
 {
+	struct spg_group *g;
 	char err[256];
 	int i;
 
@@ -872,13 +943,13 @@ spg_close(struct store_pg *sp)
 		    sp->durable.n == 0)
 			break;
 		if (spg_flush(sp, err, sizeof(err)) == -1 &&
-		    sp->fly_head != NULL)
-			break; /* cannot wait: pg_free() answers them */
+		    (sp->fly_head != NULL || sp->open != NULL))
+			break; /* cannot wait: failed below */
 	}
 	sp->closing = true;
-	if (sp->open != NULL) {
-		spg_handover(sp, sp->open); /* answered "closed" below */
+	if ((g = sp->open) != NULL) {
 		sp->open = NULL;
+		spg_group_fail(sp, g, "the store is being closed");
 	}
 	if (sp->queue != NULL)
 		pgq_free(sp->queue);

@@ -14,7 +14,8 @@
  *  - the backend terminated with a COMMIT in flight: callbacks false,
  *    nothing stored, then the store reconnects and the next group
  *    commits; store_ping() says down, then up; a group gathered over
- *    turns across a reconnection commits whole;
+ *    turns across a reconnection commits whole; one held while the
+ *    connection cannot come back fails whole, unsent;
  *  - synchronous_commit off refused at open; a second store under a live
  *    node's name refused, naming the node;
  *  - the SQLite-only internals (queue_status(), store_stmt(), ...) fail
@@ -633,6 +634,52 @@ START_TEST(test_group_spans_reconnection)
 }
 END_TEST
 
+/*
+ * The group connection cannot come back (the database refuses
+ * connections): a group is held, not handed to the driver, then fails
+ * whole, nothing sent; once connections are allowed again the next group
+ * commits.
+ */
+START_TEST(test_group_held_while_down)
+{
+	struct t_rec r = {0};
+	char url[512], pid[16], err[256];
+	struct store *st;
+	struct pg *pg, *admin;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("sp_down", url, sizeof(url));
+	admin = t_connect(pg_url);
+	st = t_open_ok(url, "node-a");
+	store_attach(st, t_base, 0);
+	pg = t_items_table(url);
+	t_backend_pid(st, pid, sizeof(pid));
+	t_sql(admin, "ALTER DATABASE sp_down ALLOW_CONNECTIONS false", NULL);
+	t_terminate(pg, pid);
+	while (store_ping(st, err, sizeof(err)) == 0)
+		t_pause();
+
+	t_insert_rows(st, &r, 2, 1, -1);
+	t_run_until(&r.done, "the held group's callbacks");
+	ck_assert_uint_eq(r.cb_ok, 0);
+	ck_assert_uint_eq(r.answer_errs, 2);
+	ck_assert_uint_eq(r.answers_at_first_cb, 2);
+	ck_assert_int_eq(store_ping(st, err, sizeof(err)), -1);
+
+	t_sql(admin, "ALTER DATABASE sp_down ALLOW_CONNECTIONS true", NULL);
+	t_insert_rows(st, &r, 3, 10, -1);
+	t_run_until(&r.done, "the next group's callbacks");
+	ck_assert_uint_eq(r.cb_ok, 3);
+	ck_assert_int_eq(t_items(pg), 3);
+
+	store_close(st);
+	pg_free(pg);
+	pg_free(admin);
+	t_teardown();
+}
+END_TEST
+
 START_TEST(test_refused_at_open)
 {
 	char url[512], off[600], err[512];
@@ -776,6 +823,7 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_groups_in_order);
 	tcase_add_test(tc, test_backend_terminated);
 	tcase_add_test(tc, test_group_spans_reconnection);
+	tcase_add_test(tc, test_group_held_while_down);
 	tcase_add_test(tc, test_refused_at_open);
 	tcase_add_test(tc, test_sqlite_only_refused);
 	tcase_add_test(tc, test_heartbeat);
