@@ -638,6 +638,7 @@ dispatch_on_claimed(void *arg, const struct qa_answer *a)
 	struct dispatch *d = r->d;
 	int64_t now = r->claim_now;
 	struct dispatch_batch *b;
+	int64_t deadline = 0, margin;
 	size_t i;
 
 	r->claiming = false;
@@ -650,6 +651,15 @@ dispatch_on_claimed(void *arg, const struct qa_answer *a)
 		return;
 	}
 	r->full_claim = r->backlog = a->n == r->claim_max;
+	/* A message handed out must be answered before its lease ends (or
+	 * another node may send it too): an adapter's timeout before the
+	 * claim's deadline, at most half the lease. */
+	if (a->deadline != 0) {
+		margin = d->cfg->client_timeout_ms;
+		if (margin > d->cfg->lease_ms / 2)
+			margin = d->cfg->lease_ms / 2;
+		deadline = a->deadline - margin;
+	}
 	b = xcalloc(1, sizeof(*b));
 	b->d = d;
 	b->n = a->n;
@@ -661,7 +671,7 @@ dispatch_on_claimed(void *arg, const struct qa_answer *a)
 		b->jobs[i]->route = r;
 		b->jobs[i]->msg = a->msgs[i];
 		b->jobs[i]->claimed_at = now;
-		b->jobs[i]->deadline = a->deadline;
+		b->jobs[i]->deadline = deadline;
 		b->jobs[i]->epoch = r->epoch;
 		TAILQ_INSERT_TAIL(&d->jobs, b->jobs[i], entry);
 	}
