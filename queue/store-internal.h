@@ -103,9 +103,12 @@ int store_sqlite_only(struct store *st, const char *what, char *err,
 struct pg_queue;
 
 /*
- * The group connection: statements sent here outside
- * store_pg_group_send() run outside the group (autocommit); use it for
- * reads that need no group. NULL on a SQLite store.
+ * The group connection: statements sent here with pg_send() run outside
+ * any group (autocommit, seeing committed data only): a group reaches
+ * the driver whole (BEGIN, statements, COMMIT) at its commit point, so
+ * nothing sent here can land inside one. Use it for reads that need no
+ * group. Answers come in the order sent, groups included. Do not keep it
+ * across store_close(). NULL on a SQLite store.
  */
 struct pg *store_pg_conn(struct store *st);
 /*
@@ -116,12 +119,18 @@ struct pg *store_pg_conn(struct store *st);
  */
 struct pg_queue *store_pg_queue(struct store *st);
 /*
- * Sends q inside the open group transaction, opening it with BEGIN (and
- * scheduling its COMMIT at the end of the loop turn, like
- * store_write_begin()) if none is open. q->done runs with the statement's
- * answer before the group's COMMIT is answered (a RETURNING id is read
- * there). An error answer fails the whole group: every store_on_commit()
- * callback of the group gets ok = false. 0, or -1 with err (nothing sent).
+ * Adds q to the open group transaction, opening the group if none is open
+ * and scheduling its commit at the end of the loop turn (or
+ * commit_delay_ms later), like store_write_begin(). q is copied; at the
+ * commit point the group goes out as BEGIN, its statements in order,
+ * COMMIT. q->done runs exactly once with the statement's answer, before
+ * the group's store_on_commit() callbacks (a RETURNING id is read there);
+ * a statement sent from it joins the next group. An error answer fails
+ * the whole group: every store_on_commit() callback of the group gets ok
+ * = false and nothing of it is stored. So a write that may conflict must
+ * not raise an error (INSERT ... ON CONFLICT DO NOTHING RETURNING id).
+ * q->flags must be 0 (PG_IDEMPOTENT, PG_SIMPLE refused). 0, or -1 with
+ * err (nothing queued).
  */
 int store_pg_group_send(struct store *st, const struct pg_query *q, char *err,
     size_t errlen);

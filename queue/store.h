@@ -17,6 +17,15 @@
  *    while no group is open always get ok = true.
  *  - Call store_close() before event_base_free().
  *  - Other modules never see SQLite: all SQL lives in queue/.
+ *  - PostgreSQL (store_open_config()): the same contract, with the group
+ *    a pipelined BEGIN ... COMMIT (queue/store_pg.c): callbacks run on the
+ *    COMMIT's answer, in the order of the groups; a COMMIT lost with the
+ *    connection counts as failed. store_flush() and store_close() run the
+ *    loop until every group is answered, so they must not be called from
+ *    inside it (store_flush() then returns -1). store_ping() is 0 while
+ *    the group connection is up. The SQLite-only internals
+ *    (store-internal.h) refuse with "... not available on the PostgreSQL
+ *    store yet".
  *  - Errors: 0 / -1 with text in err; nothing here logs its own failures.
  */
 #ifndef OD_STORE_H
@@ -91,7 +100,10 @@ enum store_backend store_backend(const struct store *st);
  * COMMIT no longer fsyncs on the loop thread; callbacks run once the
  * syncer's fdatasync of the WAL covers their group. Without
  * store_attach() (unit tests) only store_flush() commits, with
- * synchronous=FULL.
+ * synchronous=FULL. On PostgreSQL, 'base' must be the loop the store was
+ * opened on (groups commit on it from the open on); store_attach() sets
+ * commit_delay_ms and starts the node duties: pgq_heartbeat() and
+ * pgq_sweep() every second.
  */
 void store_attach(struct store *st, struct event_base *base,
     unsigned commit_delay_ms);
