@@ -413,7 +413,7 @@ main_pg_unavailable(struct http_req *req, void *arg)
 static void
 main_pg_routes(struct daemon_state *ds)
 {
-	static const char *const depth[] = {"", "/{a}", "/{a}/{b}",
+	static const char *const depth[] = {"", "/", "/{a}", "/{a}/{b}",
 	    "/{a}/{b}/{c}"};
 	char pattern[128];
 	size_t i, j;
