@@ -53,6 +53,7 @@ main(void)
 	srunner_add_suite(sr, pg_suite());
 	srunner_add_suite(sr, pg_migrate_suite());
 	srunner_add_suite(sr, pg_queue_suite());
+	srunner_add_suite(sr, queue_pg_suite());
 	srunner_add_suite(sr, queue_async_suite());
 	srunner_add_suite(sr, store_pg_suite());
 	srunner_run_all(sr, CK_NORMAL);

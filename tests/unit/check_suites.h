@@ -25,6 +25,7 @@ Suite *mime_suite(void);
 Suite *pg_suite(void);
 Suite *pg_migrate_suite(void);
 Suite *pg_queue_suite(void);
+Suite *queue_pg_suite(void);
 Suite *phone_suite(void);
 Suite *plivo_suite(void);
 Suite *queue_suite(void);

@@ -1,0 +1,801 @@
+/*
+ * check_queue_pg.c - unit tests of the hot path's operations on a
+ * PostgreSQL store (queue/queue_pg.c, queue/store_staff_pg.c) against a
+ * throwaway cluster (check_pgcluster.h), with one or two stores ("nodes")
+ * on one loop, as daemons on one database would have:
+ *
+ *  - an enqueue made durable: its id, its row and history row committed;
+ *  - an idempotency key given to two nodes, one after the other and in
+ *    the same loop turn: both answer the first message's id, one row;
+ *  - the message as JSON (with its history), and none for an unknown id;
+ *  - a token: found with its role, unknown, revoked, a disabled member;
+ *    the daemon's own token bootstrapped once across two nodes;
+ *  - delivery reports: forward only (a later failure after delivered is
+ *    stale), kept early for an unknown provider id and for a message not
+ *    sent yet (status_early, the keys queue_webhooks.c uses);
+ *  - received texts: a provider's retry stores nothing twice; STOP opts
+ *    the member out with one consent event and one exempt reply, a
+ *    second STOP changes nothing, START opts back in, YES while not
+ *    opted out routes nothing, HELP answers.
+ *
+ * Assertions are on states, never timings. Each test has its own
+ * database, migrated by store_open_config(). Skipped, with the reason
+ * printed, when PostgreSQL's server binaries are missing; without libpq
+ * the suite holds one test that says so.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+
+#ifndef HAVE_LIBPQ
+
+#include "check_pgcluster.h"
+
+Suite *
+queue_pg_suite(void)
+{
+	return ckpg_not_built_suite("queue_pg");
+}
+
+#else /* HAVE_LIBPQ */
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "check_pgcluster.h"
+#include "message.h"
+#include "pg.h"
+#include "queue.h"
+#include "queue_pg.h"
+#include "store.h"
+#include "store_staff.h"
+#include "store_staff_pg.h"
+
+#define T_DEADLINE_S 120
+
+static char pg_url[512]; /* "" = no cluster: the tests skip */
+static struct event_base *t_base;
+static bool t_timed_out;
+
+static void
+cluster_start(void)
+{
+	ckpg_start("check_queue_pg", pg_url, sizeof(pg_url));
+}
+
+static void
+cluster_stop(void)
+{
+	ckpg_stop("check_queue_pg", pg_url);
+}
+
+#define NEED_CLUSTER()                 \
+	do {                           \
+		if (pg_url[0] == '\0') \
+			return;        \
+	} while (0)
+
+/* ---- harness ------------------------------------------------------------ */
+
+static void
+t_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	t_timed_out = true;
+	event_base_loopbreak(t_base);
+}
+
+/* Runs the loop until every flag of v[0..n) is set; fails at the deadline. */
+static void
+t_run_all(bool *const *v, size_t n, const char *what)
+{
+	struct event *dl = evtimer_new(t_base, t_deadline, NULL);
+	struct timeval tv = {T_DEADLINE_S, 0};
+	size_t i;
+
+	t_timed_out = false;
+	evtimer_add(dl, &tv);
+	for (i = 0; i < n && !t_timed_out; i++)
+		while (!*v[i] && !t_timed_out)
+			event_base_loop(t_base, EVLOOP_ONCE);
+	event_free(dl);
+	ck_assert_msg(!t_timed_out, "timed out waiting for %s", what);
+}
+
+static void
+t_run_until(bool *flag, const char *what)
+{
+	t_run_all(&flag, 1, what);
+}
+
+/* A plain connection for the tests' own reads and writes. */
+static struct pg *
+t_connect(const char *url)
+{
+	struct pg_config cfg;
+	char err[256];
+	struct pg *pg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = url;
+	pg = pg_new(t_base, &cfg, err, sizeof(err));
+	ck_assert_msg(pg != NULL, "pg_new: %s", err);
+	return pg;
+}
+
+/* Runs sql (one optional parameter) on pg; its first value, or "". */
+static const char *
+t_sql(struct pg *pg, const char *sql, const char *p1)
+{
+	static struct ckpg_answer t;
+	const char *values[1] = {p1};
+	char err[256];
+
+	memset(&t, 0, sizeof(t));
+	ck_assert_msg(pg_send(pg,
+			  &(struct pg_query){.sql = sql,
+			      .nparams = p1 != NULL ? 1 : 0,
+			      .values = p1 != NULL ? values : NULL,
+			      .done = ckpg_on_answer,
+			      .arg = &t},
+			  err, sizeof(err)) == 0,
+	    "pg_send: %s", err);
+	t_run_until(&t.done, sql);
+	ck_assert_msg(t.error[0] == '\0', "%s: %s", sql, t.error);
+	return t.value;
+}
+
+static long long
+t_int(struct pg *pg, const char *sql, const char *p1)
+{
+	return strtoll(t_sql(pg, sql, p1), NULL, 10);
+}
+
+/* A fresh database 'db' (schema applied by the first store opened). */
+static void
+t_db(const char *db, char *url, size_t urllen)
+{
+	struct pg *pg = t_connect(pg_url);
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
+	t_sql(pg, sql, NULL);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	t_sql(pg, sql, NULL);
+	pg_free(pg);
+	ckpg_db_url(pg_url, db, url, urllen);
+}
+
+static struct store *
+t_open(const char *url, const char *node)
+{
+	struct store_config cfg;
+	struct store *st;
+	char err[512];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.backend = STORE_POSTGRESQL;
+	cfg.url = url;
+	cfg.node = node;
+	cfg.base = t_base;
+	cfg.connect_timeout_ms = 30000;
+	st = store_open_config(&cfg, err, sizeof(err));
+	ck_assert_msg(st != NULL, "store_open_config: %s", err);
+	store_attach(st, t_base, 0);
+	return st;
+}
+
+static void
+t_setup(void)
+{
+	t_base = event_base_new();
+	ck_assert_ptr_nonnull(t_base);
+}
+
+static void
+t_teardown(void)
+{
+	event_base_free(t_base);
+	t_base = NULL;
+}
+
+/* A durable operation's answer, copied. */
+struct t_done {
+	bool done;
+	struct queue_done d;
+	char error[256];
+};
+
+static void
+t_on_done(void *arg, const struct queue_done *d)
+{
+	struct t_done *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	t->d.error = NULL;
+	if (d->error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", d->error);
+}
+
+static void
+t_wait_ok(struct t_done *t, const char *what)
+{
+	t_run_until(&t->done, what);
+	ck_assert_msg(t->d.ok, "%s failed: %s", what, t->error);
+}
+
+static struct queue_new
+t_msg(const char *to, const char *key)
+{
+	return (struct queue_new){.channel = CHANNEL_SMS,
+	    .to = to,
+	    .sender = "main",
+	    .body = "hello",
+	    .idempotency_key = key,
+	    .priority = MSG_PRIO_DEFAULT,
+	    .encoding = "gsm7",
+	    .segments = 1};
+}
+
+/* Enqueues m on st and waits for its commit. */
+static struct queue_done
+t_enqueue(struct store *st, const struct queue_new *m)
+{
+	struct t_done t = {0};
+	char err[256];
+
+	ck_assert_msg(queue_enqueue_durable(st, m, msg_now_ms(), t_on_done, &t,
+			  err, sizeof(err)) == 0,
+	    "enqueue: %s", err);
+	t_wait_ok(&t, "enqueue");
+	return t.d;
+}
+
+/* ---- enqueue ------------------------------------------------------------ */
+
+START_TEST(test_enqueue_durable)
+{
+	char url[600], id[24];
+	struct queue_new m = t_msg("+15555550101", NULL);
+	struct queue_done d;
+	struct store *st;
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_enqueue", url, sizeof(url));
+	st = t_open(url, "a");
+	pg = t_connect(url);
+	d = t_enqueue(st, &m);
+	ck_assert(!d.dup);
+	ck_assert_int_gt(d.id, 0);
+	snprintf(id, sizeof(id), "%" PRId64, d.id);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status || ' ' || to_addr || ' ' || sender"
+			     " || ' ' || encoding FROM messages WHERE id = $1",
+			     id),
+	    "queued +15555550101 main gsm7");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events"
+			     " WHERE message_id = $1 AND status = 'queued'",
+			     id),
+	    1);
+	/* refused before anything is sent: no callback */
+	m.sender = NULL;
+	ck_assert_int_eq(queue_enqueue_durable(st, &m, msg_now_ms(), t_on_done,
+			     NULL, url, sizeof(url)),
+	    -1);
+	ck_assert_str_eq(url, "sender: required for SMS");
+	pg_free(pg);
+	store_close(st);
+	t_teardown();
+}
+END_TEST
+
+START_TEST(test_idempotency_two_nodes)
+{
+	struct queue_new m = t_msg("+15555550102", "key-1");
+	struct queue_new m2 = t_msg("+15555550103", "key-2");
+	struct t_done a = {0}, b = {0};
+	bool *both[] = {&a.done, &b.done};
+	struct queue_done first, again;
+	struct store *na, *nb;
+	char url[600], err[256];
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_idem", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	/* one after the other: B answers A's message */
+	first = t_enqueue(na, &m);
+	ck_assert(!first.dup);
+	again = t_enqueue(nb, &m);
+	ck_assert(again.dup);
+	ck_assert_int_eq(again.id, first.id);
+	ck_assert_int_eq(again.status, MSG_ST_QUEUED);
+	/* both in one turn: one row, the same id for both */
+	ck_assert_int_eq(queue_enqueue_durable(na, &m2, msg_now_ms(), t_on_done,
+			     &a, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(queue_enqueue_durable(nb, &m2, msg_now_ms(), t_on_done,
+			     &b, err, sizeof(err)),
+	    0);
+	t_run_all(both, 2, "two enqueues");
+	ck_assert_msg(a.d.ok && b.d.ok, "%s / %s", a.error, b.error);
+	ck_assert_int_eq(a.d.id, b.d.id);
+	ck_assert(a.d.dup != b.d.dup);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM messages"
+			     " WHERE idempotency_key = $1",
+			     "key-2"),
+	    1);
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM message_events", NULL),
+	    2);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
+/* ---- a message as JSON -------------------------------------------------- */
+
+struct t_json {
+	bool done;
+	json_t *o;
+	char error[256];
+};
+
+static void
+t_on_json(void *arg, json_t *o, const char *error)
+{
+	struct t_json *t = arg;
+
+	t->done = true;
+	t->o = o;
+	if (error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", error);
+}
+
+START_TEST(test_message_json)
+{
+	struct queue_new m = t_msg("+15555550104", NULL);
+	struct t_json j = {0}, none = {0};
+	struct queue_done d;
+	struct store *st;
+	char url[600], err[256];
+	json_t *h;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_json", url, sizeof(url));
+	st = t_open(url, "a");
+	d = t_enqueue(st, &m);
+	ck_assert_int_eq(
+	    queue_message_json_async(st, d.id, t_on_json, &j, err, sizeof(err)),
+	    0);
+	t_run_until(&j.done, "message json");
+	ck_assert_msg(j.o != NULL, "no message: %s", j.error);
+	ck_assert_int_eq(json_integer_value(json_object_get(j.o, "id")), d.id);
+	ck_assert_str_eq(json_string_value(json_object_get(j.o, "status")),
+	    "queued");
+	ck_assert_str_eq(json_string_value(json_object_get(j.o, "to")),
+	    "+15555550104");
+	ck_assert(json_is_null(json_object_get(j.o, "error")));
+	h = json_object_get(j.o, "history");
+	ck_assert_int_eq(json_array_size(h), 1);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(h, 0), "status")),
+	    "queued");
+	json_decref(j.o);
+	ck_assert_int_eq(queue_message_json_async(st, d.id + 1000, t_on_json,
+			     &none, err, sizeof(err)),
+	    0);
+	t_run_until(&none.done, "no message");
+	ck_assert_ptr_null(none.o);
+	ck_assert_str_eq(none.error, "");
+	store_close(st);
+	t_teardown();
+}
+END_TEST
+
+/* ---- tokens ------------------------------------------------------------- */
+
+struct t_auth {
+	bool done;
+	int rc;
+	struct staff_auth a;
+	char error[256];
+};
+
+static void
+t_on_auth(void *arg, int rc, const struct staff_auth *a, const char *error)
+{
+	struct t_auth *t = arg;
+
+	t->done = true;
+	t->rc = rc;
+	if (a != NULL)
+		t->a = *a;
+	if (error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", error);
+}
+
+static int
+t_auth(struct store *st, const char *hash, struct staff_auth *out)
+{
+	struct t_auth t = {0};
+	char err[256];
+
+	ck_assert_msg(store_token_auth_async(st, hash, t_on_auth, &t, err,
+			  sizeof(err)) == 0,
+	    "token auth: %s", err);
+	t_run_until(&t.done, "token auth");
+	ck_assert_msg(t.rc != -1, "token auth: %s", t.error);
+	if (out != NULL)
+		*out = t.a;
+	return t.rc;
+}
+
+/* 64 hex digits made of one repeated digit: a SHA-256's shape. */
+static const char *
+t_hash(char c, char buf[65])
+{
+	memset(buf, c, 64);
+	buf[64] = '\0';
+	return buf;
+}
+
+START_TEST(test_token_auth)
+{
+	char url[600], err[256], h1[65], h2[65], h3[65], h4[65];
+	struct staff_auth a;
+	struct store *na, *nb;
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_token", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	/* the daemon's token: staff #1 made once, by whichever node */
+	ck_assert_int_eq(
+	    store_staff_boot(na, t_hash('1', h1), 1000, err, sizeof(err)),
+	    STAFF_BOOT_CREATED);
+	ck_assert_int_eq(store_staff_boot(nb, h1, 1001, err, sizeof(err)),
+	    STAFF_BOOT_KEPT);
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM staff", NULL), 1);
+	ck_assert_int_eq(t_auth(nb, h1, &a), 1);
+	ck_assert_str_eq(a.role, "admin");
+	ck_assert_int_eq(a.staff_id,
+	    t_int(pg, "SELECT id FROM staff WHERE name = 'Administrator'",
+		NULL));
+	/* a new daemon token replaces the old one */
+	ck_assert_int_eq(
+	    store_staff_boot(nb, t_hash('2', h2), 1002, err, sizeof(err)),
+	    STAFF_BOOT_ROTATED);
+	ck_assert_int_eq(t_auth(na, h1, NULL), 0);
+	ck_assert_int_eq(t_auth(na, h2, NULL), 1);
+	/* an organizer's token (as outreachctl token create makes it) */
+	t_sql(pg,
+	    "INSERT INTO staff (name, role, created_at, updated_at)"
+	    " VALUES ('Org', 'organizer', 1, 1)",
+	    NULL);
+	t_sql(pg,
+	    "INSERT INTO api_tokens (staff_id, name, token_hash, daemon,"
+	    " created_at) SELECT id, 't', $1, 0, 1 FROM staff"
+	    " WHERE name = 'Org'",
+	    t_hash('3', h3));
+	ck_assert_int_eq(t_auth(na, h3, &a), 1);
+	ck_assert_str_eq(a.role, "organizer");
+	ck_assert_int_eq(t_auth(na, t_hash('4', h4), NULL), 0); /* unknown */
+	t_sql(pg, "UPDATE api_tokens SET revoked_at = 5 WHERE token_hash = $1",
+	    h3);
+	ck_assert_int_eq(t_auth(nb, h3, NULL), 0); /* revoked */
+	t_sql(pg, "UPDATE staff SET disabled = 1 WHERE role = 'admin'", NULL);
+	ck_assert_int_eq(t_auth(nb, h2, NULL), 0); /* disabled member */
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
+/* ---- delivery reports --------------------------------------------------- */
+
+static struct queue_done
+t_report(struct store *st, int64_t id, const char *pid, enum msg_status s)
+{
+	struct status_update u = {.msg_id = id, .status = s};
+	struct t_done t = {0};
+	char err[256];
+
+	snprintf(u.provider_id, sizeof(u.provider_id), "%s", pid);
+	if (s != MSG_ST_DELIVERED) {
+		u.code = 30005;
+		snprintf(u.text, sizeof(u.text), "unknown handset");
+	}
+	ck_assert_msg(queue_status_update_durable(st,
+			  &(struct queue_webhook){.provider = "twilio",
+			      .now = msg_now_ms()},
+			  &u, t_on_done, &t, err, sizeof(err)) == 0,
+	    "status update: %s", err);
+	t_wait_ok(&t, "status update");
+	return t.d;
+}
+
+START_TEST(test_status_forward_and_early)
+{
+	struct queue_new m = t_msg("+15555550105", NULL);
+	struct queue_done d, sent, queued;
+	struct store *na, *nb;
+	char url[600], id[24];
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_status", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	sent = t_enqueue(na, &m);
+	snprintf(id, sizeof(id), "%" PRId64, sent.id);
+	t_sql(pg,
+	    "UPDATE messages SET status = 'sent', provider = 'twilio',"
+	    " provider_message_id = 'SM1' WHERE id = $1",
+	    id);
+	/* by the provider's id, on the other node: forward */
+	d = t_report(nb, 0, "SM1", MSG_ST_DELIVERED);
+	ck_assert_int_eq(d.su, QUEUE_SU_APPLIED);
+	ck_assert_int_eq(d.id, sent.id);
+	ck_assert_str_eq(
+	    t_sql(pg, "SELECT status FROM messages WHERE id = $1", id),
+	    "delivered");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events"
+			     " WHERE message_id = $1 AND status = 'delivered'",
+			     id),
+	    1);
+	/* never backwards: a failure after delivered is stale */
+	d = t_report(na, 0, "SM1", MSG_ST_FAILED);
+	ck_assert_int_eq(d.su, QUEUE_SU_STALE);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status || coalesce(error_code::text, '-')"
+			     " FROM messages WHERE id = $1",
+			     id),
+	    "delivered-");
+	/* a provider id no message carries yet: kept */
+	d = t_report(na, 0, "SM-early", MSG_ST_DELIVERED);
+	ck_assert_int_eq(d.su, QUEUE_SU_EARLY);
+	ck_assert_int_eq(d.id, 0);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status FROM status_early WHERE provider ="
+			     " 'twilio' AND provider_message_id = $1",
+			     "SM-early"),
+	    "delivered");
+	/* our id, for a message not sent yet: kept under '#id' */
+	queued = t_enqueue(na, &m);
+	d = t_report(nb, queued.id, "", MSG_ST_FAILED);
+	ck_assert_int_eq(d.su, QUEUE_SU_EARLY);
+	ck_assert_int_eq(d.id, queued.id);
+	snprintf(id, sizeof(id), "#%" PRId64, queued.id);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status || code FROM status_early"
+			     " WHERE provider_message_id = $1",
+			     id),
+	    "failed30005");
+	/* a repeat that is no further along leaves the kept one */
+	d = t_report(na, queued.id, "", MSG_ST_SENT);
+	ck_assert_int_eq(d.su, QUEUE_SU_EARLY);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status FROM status_early"
+			     " WHERE provider_message_id = $1",
+			     id),
+	    "failed");
+	snprintf(id, sizeof(id), "%" PRId64, queued.id);
+	ck_assert_str_eq(
+	    t_sql(pg, "SELECT status FROM messages WHERE id = $1", id),
+	    "queued");
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
+/* ---- received texts ----------------------------------------------------- */
+
+static struct queue_done
+t_inbound(struct store *st, const char *pid, const char *body,
+    enum queue_in_action action, const char *reply)
+{
+	struct in_msg m = {.segments = 1};
+	struct queue_new r = {.channel = CHANNEL_SMS,
+	    .to = "+15555550199",
+	    .sender = "main",
+	    .from = "+15555550000",
+	    .body = reply,
+	    .priority = MSG_PRIO_REPLY,
+	    .optout_exempt =
+		action == QUEUE_IN_OPTOUT || action == QUEUE_IN_HELP};
+	struct queue_in_route route = {.action = action,
+	    .phone = "+15555550199",
+	    .reply = reply != NULL ? &r : NULL};
+	struct t_done t = {0};
+	char err[256];
+
+	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
+	snprintf(m.from, sizeof(m.from), "+15555550199");
+	snprintf(m.to, sizeof(m.to), "+15555550000");
+	m.body = (char *)body;
+	ck_assert_msg(queue_inbound_durable(st,
+			  &(struct queue_webhook){.sender = "main",
+			      .provider = "twilio",
+			      .now = msg_now_ms()},
+			  &m, &route, t_on_done, &t, err, sizeof(err)) == 0,
+	    "inbound: %s", err);
+	t_wait_ok(&t, "inbound");
+	return t.d;
+}
+
+START_TEST(test_inbound_dedup)
+{
+	struct queue_done a, b;
+	struct store *na, *nb;
+	char url[600];
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_inbound", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	a = t_inbound(na, "SMin1", "hello there", QUEUE_IN_NONE, NULL);
+	ck_assert(!a.dup);
+	ck_assert_int_gt(a.id, 0);
+	ck_assert_int_gt(a.member, 0); /* ensured by phone, linked */
+	/* the provider's retry lands on the other node */
+	b = t_inbound(nb, "SMin1", "hello there", QUEUE_IN_NONE, NULL);
+	ck_assert(b.dup);
+	ck_assert_int_eq(b.id, a.id);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM messages"
+			     " WHERE direction = 'in'",
+			     NULL),
+	    1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events"
+			     " WHERE status = 'received'",
+			     NULL),
+	    1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT member_id FROM messages"
+			     " WHERE direction = 'in'",
+			     NULL),
+	    a.member);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
+START_TEST(test_stop_start)
+{
+	struct queue_done d;
+	struct store *na, *nb;
+	char url[600], id[24];
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_stop", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	/* STOP: opted out, one event, one exempt reply */
+	d = t_inbound(na, "SM1", "STOP", QUEUE_IN_OPTOUT, "You are out.");
+	ck_assert(!d.dup && d.changed);
+	ck_assert_int_gt(d.reply_id, 0);
+	snprintf(id, sizeof(id), "%" PRId64, d.member);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM sms_optout"
+			     " WHERE member_id = $1 AND source = 'keyword'",
+			     id),
+	    1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM consent_events WHERE"
+			     " member_id = $1 AND action = 'opt_out'",
+			     id),
+	    1);
+	snprintf(id, sizeof(id), "%" PRId64, d.reply_id);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status || ' ' || optout_exempt || ' ' ||"
+			     " to_addr || ' ' || body || ' ' || priority"
+			     " FROM messages WHERE id = $1",
+			     id),
+	    "queued 1 +15555550199 You are out. 10");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events"
+			     " WHERE message_id = $1",
+			     id),
+	    1);
+	/* a second STOP (any node): nothing changes, no reply */
+	d = t_inbound(nb, "SM2", "stop", QUEUE_IN_OPTOUT, "You are out.");
+	ck_assert(!d.dup && !d.changed);
+	ck_assert_int_eq(d.reply_id, 0);
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM consent_events", NULL),
+	    1);
+	/* START: back in, its event and its (not exempt) reply */
+	d = t_inbound(nb, "SM3", "START", QUEUE_IN_OPTIN, "Welcome back.");
+	ck_assert(d.changed);
+	ck_assert_int_gt(d.reply_id, 0);
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM sms_optout", NULL), 0);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM consent_events"
+			     " WHERE action = 'opt_in'",
+			     NULL),
+	    1);
+	snprintf(id, sizeof(id), "%" PRId64, d.reply_id);
+	ck_assert_int_eq(
+	    t_int(pg, "SELECT optout_exempt FROM messages WHERE id = $1", id),
+	    0);
+	/* YES while not opted out: nothing routed */
+	d = t_inbound(na, "SM4", "YES", QUEUE_IN_YES, "Welcome back.");
+	ck_assert(!d.changed);
+	ck_assert_int_eq(d.reply_id, 0);
+	/* HELP: answered, exempt, no state change */
+	d = t_inbound(na, "SM5", "HELP", QUEUE_IN_HELP, "Call us.");
+	ck_assert(!d.changed);
+	ck_assert_int_gt(d.reply_id, 0);
+	/* one member throughout, every text stored and linked to it */
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM members", NULL), 1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM messages WHERE"
+			     " direction = 'in' AND member_id IS NOT NULL",
+			     NULL),
+	    5);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
+Suite *
+queue_pg_suite(void)
+{
+	Suite *s = suite_create("queue_pg");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_test(tc, test_enqueue_durable);
+	tcase_add_test(tc, test_idempotency_two_nodes);
+	tcase_add_test(tc, test_message_json);
+	tcase_add_test(tc, test_token_auth);
+	tcase_add_test(tc, test_status_forward_and_early);
+	tcase_add_test(tc, test_inbound_dedup);
+	tcase_add_test(tc, test_stop_start);
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#endif /* HAVE_LIBPQ */
