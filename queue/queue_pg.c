@@ -324,6 +324,19 @@ qpg_answer_failed(struct qpg_op *op, const struct pg_answer *a)
 	return true;
 }
 
+/* True when a is the one row a statement answers ('what': for errors). */
+static bool
+qpg_one_row(struct qpg_op *op, const struct pg_answer *a, const char *what)
+{
+	if (qpg_answer_failed(op, a))
+		return false;
+	if (PQntuples(a->res) == 1)
+		return true;
+	op->failed = true;
+	snprintf(op->error, sizeof(op->error), "%s: no answer row", what);
+	return false;
+}
+
 /*
  * Sends q in the group and registers op's commit callback: 0, or -1
  * with err (op is freed, nothing was sent).
@@ -456,14 +469,8 @@ qpg_status_answer(void *arg, const struct pg_answer *a)
 {
 	struct qpg_op *op = arg;
 
-	if (qpg_answer_failed(op, a))
+	if (!qpg_one_row(op, a, "status report"))
 		return;
-	if (PQntuples(a->res) != 1) {
-		op->failed = true;
-		snprintf(op->error, sizeof(op->error),
-		    "status report: no answer row");
-		return;
-	}
 	op->d.id = qpg_get_i64(a->res, 0, 0);
 	op->d.su = (int)qpg_get_i64(a->res, 0, 1);
 }
@@ -512,14 +519,8 @@ qpg_inbound_answer(void *arg, const struct pg_answer *a)
 {
 	struct qpg_op *op = arg;
 
-	if (qpg_answer_failed(op, a))
+	if (!qpg_one_row(op, a, "inbound message"))
 		return;
-	if (PQntuples(a->res) != 1) {
-		op->failed = true;
-		snprintf(op->error, sizeof(op->error),
-		    "inbound message: no answer row");
-		return;
-	}
 	op->d.id = qpg_get_i64(a->res, 0, 0);
 	op->d.dup = !qpg_get_bool(a->res, 0, 1);
 	op->d.member = qpg_get_i64(a->res, 0, 2);

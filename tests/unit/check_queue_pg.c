@@ -59,11 +59,8 @@ queue_pg_suite(void)
 #include "store_staff.h"
 #include "store_staff_pg.h"
 
-#define T_DEADLINE_S 120
-
 static char pg_url[512]; /* "" = no cluster: the tests skip */
 static struct event_base *t_base;
-static bool t_timed_out;
 
 static void
 cluster_start(void)
@@ -85,74 +82,32 @@ cluster_stop(void)
 
 /* ---- harness ------------------------------------------------------------ */
 
-static void
-t_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	t_timed_out = true;
-	event_base_loopbreak(t_base);
-}
-
-/* Runs the loop until every flag of v[0..n) is set; fails at the deadline. */
+/* Runs the loop until every flag of v[0..n) is set (fails on a hang). */
 static void
 t_run_all(bool *const *v, size_t n, const char *what)
 {
-	struct event *dl = evtimer_new(t_base, t_deadline, NULL);
-	struct timeval tv = {T_DEADLINE_S, 0};
 	size_t i;
 
-	t_timed_out = false;
-	evtimer_add(dl, &tv);
-	for (i = 0; i < n && !t_timed_out; i++)
-		while (!*v[i] && !t_timed_out)
-			event_base_loop(t_base, EVLOOP_ONCE);
-	event_free(dl);
-	ck_assert_msg(!t_timed_out, "timed out waiting for %s", what);
+	for (i = 0; i < n; i++)
+		ckpg_run_until(t_base, v[i], what);
 }
 
 static void
 t_run_until(bool *flag, const char *what)
 {
-	t_run_all(&flag, 1, what);
+	ckpg_run_until(t_base, flag, what);
 }
 
-/* A plain connection for the tests' own reads and writes. */
 static struct pg *
 t_connect(const char *url)
 {
-	struct pg_config cfg;
-	char err[256];
-	struct pg *pg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.url = url;
-	pg = pg_new(t_base, &cfg, err, sizeof(err));
-	ck_assert_msg(pg != NULL, "pg_new: %s", err);
-	return pg;
+	return ckpg_connect(t_base, url);
 }
 
-/* Runs sql (one optional parameter) on pg; its first value, or "". */
 static const char *
 t_sql(struct pg *pg, const char *sql, const char *p1)
 {
-	static struct ckpg_answer t;
-	const char *values[1] = {p1};
-	char err[256];
-
-	memset(&t, 0, sizeof(t));
-	ck_assert_msg(pg_send(pg,
-			  &(struct pg_query){.sql = sql,
-			      .nparams = p1 != NULL ? 1 : 0,
-			      .values = p1 != NULL ? values : NULL,
-			      .done = ckpg_on_answer,
-			      .arg = &t},
-			  err, sizeof(err)) == 0,
-	    "pg_send: %s", err);
-	t_run_until(&t.done, sql);
-	ck_assert_msg(t.error[0] == '\0', "%s: %s", sql, t.error);
-	return t.value;
+	return ckpg_sql(t_base, pg, sql, p1);
 }
 
 static long long
