@@ -312,6 +312,73 @@ t_items_table(const char *url)
 	return pg;
 }
 
+/* The store's group backend, seen from pg: its pid as text. */
+static void
+t_backend_pid(struct store *st, char *out, size_t outlen)
+{
+	int pid = pg_backend_pid(store_pg_conn(st));
+
+	ck_assert_int_gt(pid, 0);
+	snprintf(out, outlen, "%d", pid);
+}
+
+static void
+t_terminate(struct pg *pg, const char *pid)
+{
+	ck_assert_str_eq(
+	    t_sql(pg, "SELECT pg_terminate_backend($1::integer)", pid), "t");
+}
+
+/*
+ * What most tests start from: a fresh database 'db', a store on it (node
+ * "node-a", attached with commit_delay_ms), t_items and a connection to
+ * read it.
+ */
+struct t_fix {
+	char url[512];
+	struct store *st;
+	struct pg *pg;
+};
+
+static void
+t_fix_open(struct t_fix *f, const char *db, unsigned commit_delay_ms)
+{
+	t_setup();
+	t_db(db, f->url, sizeof(f->url));
+	f->st = t_open_ok(f->url, "node-a");
+	store_attach(f->st, t_base, commit_delay_ms);
+	f->pg = t_items_table(f->url);
+}
+
+static void
+t_fix_close(struct t_fix *f)
+{
+	store_close(f->st);
+	pg_free(f->pg);
+	t_teardown();
+}
+
+/* Polls until store_ping() answers 0 (up) or -1 (down). */
+static void
+t_wait_ping(struct store *st, int want)
+{
+	char err[256];
+
+	while (store_ping(st, err, sizeof(err)) != want)
+		t_pause();
+}
+
+/* Terminates the store's group backend and waits until it is seen down. */
+static void
+t_kill_group_conn(struct t_fix *f)
+{
+	char pid[16];
+
+	t_backend_pid(f->st, pid, sizeof(pid));
+	t_terminate(f->pg, pid);
+	t_wait_ping(f->st, -1);
+}
+
 /* ---- tests ---------------------------------------------------------------
  */
 
@@ -372,46 +439,38 @@ START_TEST(test_group_commit_one_turn)
 {
 	struct t_rec r = {0};
 	struct store_stats before, after;
-	char url[512];
-	struct store *st;
-	struct pg *pg;
+	struct t_fix f;
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_many", url, sizeof(url));
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 0);
-	pg = t_items_table(url);
-	store_get_stats(st, &before);
+	t_fix_open(&f, "sp_many", 0);
+	store_get_stats(f.st, &before);
 
 	/* One turn: nothing runs the loop between these. */
-	t_insert_rows(st, &r, T_MANY, 0, -1);
-	ck_assert(store_in_transaction(st));
+	t_insert_rows(f.st, &r, T_MANY, 0, -1);
+	ck_assert(store_in_transaction(f.st));
 	t_run_until(&r.done, "the group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, T_MANY);
 	ck_assert_uint_eq(r.answers_at_first_cb, T_MANY);
 	ck_assert_uint_eq(r.answer_errs, 0);
 	ck_assert_uint_eq(r.bad_ids, 0);
-	store_get_stats(st, &after);
+	store_get_stats(f.st, &after);
 	ck_assert_uint_eq(after.commits - before.commits, 1);
 	ck_assert_uint_eq(after.commit_failures, before.commit_failures);
 	ck_assert_uint_eq(after.writes - before.writes, T_MANY);
 	ck_assert_int_eq(
-	    t_sql_int(pg, "SELECT count(DISTINCT v) FROM t_items", NULL),
+	    t_sql_int(f.pg, "SELECT count(DISTINCT v) FROM t_items", NULL),
 	    T_MANY);
 
 	/* No group open: the callback runs on the next turn, ok. */
-	ck_assert(!store_in_transaction(st));
+	ck_assert(!store_in_transaction(f.st));
 	memset(&r, 0, sizeof(r));
 	r.want = 1;
-	store_on_commit(st, t_cb, &r);
+	store_on_commit(f.st, t_cb, &r);
 	ck_assert_uint_eq(r.cbs, 0);
 	t_run_until(&r.done, "a callback with no group");
 	ck_assert_uint_eq(r.cb_ok, 1);
 
-	store_close(st);
-	pg_free(pg);
-	t_teardown();
+	t_fix_close(&f);
 }
 END_TEST
 
@@ -419,44 +478,36 @@ START_TEST(test_group_fails_whole)
 {
 	struct t_rec r = {0};
 	struct store_stats before, after;
-	char url[512];
-	struct store *st;
-	struct pg *pg;
+	struct t_fix f;
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_fail", url, sizeof(url));
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 0);
-	pg = t_items_table(url);
-	store_get_stats(st, &before);
+	t_fix_open(&f, "sp_fail", 0);
+	store_get_stats(f.st, &before);
 
 	/* Ten rows, the sixth violating the CHECK. */
-	t_insert_rows(st, &r, 10, 100, 5);
+	t_insert_rows(f.st, &r, 10, 100, 5);
 	t_run_until(&r.done, "the failed group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 0);
 	ck_assert_uint_ge(r.answer_errs, 1);
-	ck_assert_int_eq(t_items(pg), 0);
-	store_get_stats(st, &after);
+	ck_assert_int_eq(t_items(f.pg), 0);
+	store_get_stats(f.st, &after);
 	ck_assert_uint_eq(after.commit_failures - before.commit_failures, 1);
 	ck_assert_uint_eq(after.commits, before.commits);
 
 	/* The next group commits fine. */
-	t_insert_rows(st, &r, 5, 200, -1);
+	t_insert_rows(f.st, &r, 5, 200, -1);
 	t_run_until(&r.done, "the next group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 5);
-	ck_assert_int_eq(t_items(pg), 5);
+	ck_assert_int_eq(t_items(f.pg), 5);
 
 	/* An aborted group: answered, rolled back, callbacks false. */
-	t_insert_rows(st, &r, 3, 300, -1);
-	store_abort_group(st);
+	t_insert_rows(f.st, &r, 3, 300, -1);
+	store_abort_group(f.st);
 	t_run_until(&r.done, "the aborted group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 0);
-	ck_assert_int_eq(t_items(pg), 5);
+	ck_assert_int_eq(t_items(f.pg), 5);
 
-	store_close(st);
-	pg_free(pg);
-	t_teardown();
+	t_fix_close(&f);
 }
 END_TEST
 
@@ -468,124 +519,88 @@ START_TEST(test_groups_in_order)
 {
 	struct t_rec r = {0};
 	struct t_grp g1 = {&r, 1, false}, g2 = {&r, 2, false};
-	char url[512];
-	struct store *st;
-	struct pg *pg;
+	struct t_fix f;
 	struct pg_stats ps;
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_order", url, sizeof(url));
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 0);
-	pg = t_items_table(url);
+	t_fix_open(&f, "sp_order", 0);
 
 	r.want = 2;
-	t_group_send(st, "SELECT pg_sleep(0.3)", NULL, &r);
-	t_group_send(st, t_insert, "1", &r);
-	store_on_commit(st, t_cb_group, &g1);
+	t_group_send(f.st, "SELECT pg_sleep(0.3)", NULL, &r);
+	t_group_send(f.st, t_insert, "1", &r);
+	store_on_commit(f.st, t_cb_group, &g1);
 	/* Until group 1 is on the wire (its COMMIT in flight). */
 	do {
 		t_pause();
-		pg_get_stats(store_pg_conn(st), &ps);
+		pg_get_stats(store_pg_conn(f.st), &ps);
 	} while (ps.in_flight == 0 && r.cbs == 0);
-	ck_assert(!store_in_transaction(st));
+	ck_assert(!store_in_transaction(f.st));
 	ck_assert_uint_eq(r.cbs, 0);
-	t_group_send(st, t_insert, "2", &r);
-	store_on_commit(st, t_cb_group, &g2);
+	t_group_send(f.st, t_insert, "2", &r);
+	store_on_commit(f.st, t_cb_group, &g2);
 	t_run_until(&r.done, "both groups");
 	ck_assert(g1.ok);
 	ck_assert(g2.ok);
 	ck_assert_uint_eq(r.norder, 2);
 	ck_assert_int_eq(r.order[0], 1);
 	ck_assert_int_eq(r.order[1], 2);
-	ck_assert_int_eq(t_items(pg), 2);
+	ck_assert_int_eq(t_items(f.pg), 2);
 
-	store_close(st);
-	pg_free(pg);
-	t_teardown();
+	t_fix_close(&f);
 }
 END_TEST
-
-/* The store's group backend, seen from pg: its pid as text. */
-static void
-t_backend_pid(struct store *st, char *out, size_t outlen)
-{
-	int pid = pg_backend_pid(store_pg_conn(st));
-
-	ck_assert_int_gt(pid, 0);
-	snprintf(out, outlen, "%d", pid);
-}
-
-static void
-t_terminate(struct pg *pg, const char *pid)
-{
-	ck_assert_str_eq(
-	    t_sql(pg, "SELECT pg_terminate_backend($1::integer)", pid), "t");
-}
 
 START_TEST(test_backend_terminated)
 {
 	struct t_rec r = {0};
-	char url[512], pid[16], err[256];
-	struct store *st;
-	struct pg *pg;
+	char pid[16], err[256];
+	struct t_fix f;
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_term", url, sizeof(url));
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 0);
-	pg = t_items_table(url);
-	ck_assert_int_eq(store_ping(st, err, sizeof(err)), 0);
-	t_backend_pid(st, pid, sizeof(pid));
+	t_fix_open(&f, "sp_term", 0);
+	ck_assert_int_eq(store_ping(f.st, err, sizeof(err)), 0);
+	t_backend_pid(f.st, pid, sizeof(pid));
 
 	/* A group whose COMMIT is in flight behind a long statement. */
 	r.want = 3;
-	t_group_send(st, t_insert, "1", &r);
-	store_on_commit(st, t_cb, &r);
-	t_group_send(st, "SELECT pg_sleep(600)", NULL, &r);
-	store_on_commit(st, t_cb, &r);
-	t_group_send(st, t_insert, "2", &r);
-	store_on_commit(st, t_cb, &r);
-	while (t_sql_int(pg,
+	t_group_send(f.st, t_insert, "1", &r);
+	store_on_commit(f.st, t_cb, &r);
+	t_group_send(f.st, "SELECT pg_sleep(600)", NULL, &r);
+	store_on_commit(f.st, t_cb, &r);
+	t_group_send(f.st, t_insert, "2", &r);
+	store_on_commit(f.st, t_cb, &r);
+	while (t_sql_int(f.pg,
 		   "SELECT count(*) FROM pg_stat_activity WHERE pid ="
 		   " $1::integer AND query LIKE 'SELECT pg_sleep%'",
 		   pid) == 0)
 		t_pause();
-	t_terminate(pg, pid);
+	t_terminate(f.pg, pid);
 	t_run_until(&r.done, "the lost group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 0);
 	/* The first insert was answered (inside the transaction). */
 	ck_assert_uint_eq(r.answers, 3);
 	ck_assert_uint_eq(r.answer_errs, 2);
 	/* Down until the driver reconnects (ping follows the state). */
-	ck_assert_int_eq(store_ping(st, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_ping(f.st, err, sizeof(err)), -1);
 	ck_assert_msg(strncmp(err, "database connection down: ", 26) == 0, "%s",
 	    err);
-	while (store_ping(st, err, sizeof(err)) == -1)
-		t_pause();
-	ck_assert_int_eq(t_items(pg), 0);
+	t_wait_ping(f.st, 0);
+	ck_assert_int_eq(t_items(f.pg), 0);
 
 	/* The next group commits on the new connection. */
-	t_insert_rows(st, &r, 2, 3, -1);
+	t_insert_rows(f.st, &r, 2, 3, -1);
 	t_run_until(&r.done, "the next group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 2);
-	ck_assert_int_eq(t_items(pg), 2);
+	ck_assert_int_eq(t_items(f.pg), 2);
 
 	/* Terminated while idle: the next group waits for the new one. */
-	t_backend_pid(st, pid, sizeof(pid));
-	t_terminate(pg, pid);
-	while (store_ping(st, err, sizeof(err)) == 0)
-		t_pause();
-	t_insert_rows(st, &r, 1, 4, -1);
+	t_kill_group_conn(&f);
+	t_insert_rows(f.st, &r, 1, 4, -1);
 	t_run_until(&r.done, "a group sent while down");
 	ck_assert_uint_eq(r.cb_ok, 1);
-	ck_assert_int_eq(t_items(pg), 3);
+	ck_assert_int_eq(t_items(f.pg), 3);
 
-	store_close(st);
-	pg_free(pg);
-	t_teardown();
+	t_fix_close(&f);
 }
 END_TEST
 
@@ -599,38 +614,25 @@ END_TEST
 START_TEST(test_group_spans_reconnection)
 {
 	struct t_rec r = {0};
-	char url[512], pid[16], err[256];
-	struct store *st;
-	struct pg *pg;
+	struct t_fix f;
+	char err[256];
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_span", url, sizeof(url));
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 600000); /* commits at store_flush() */
-	pg = t_items_table(url);
-	t_backend_pid(st, pid, sizeof(pid));
-
+	t_fix_open(&f, "sp_span", 600000); /* commits at store_flush() */
 	r.want = 2;
-	t_group_send(st, t_insert, "1", &r);
-	store_on_commit(st, t_cb, &r);
+	t_group_send(f.st, t_insert, "1", &r);
+	store_on_commit(f.st, t_cb, &r);
 	t_pause();
-	t_terminate(pg, pid);
-	while (store_ping(st, err, sizeof(err)) == 0)
-		t_pause();
-	while (store_ping(st, err, sizeof(err)) == -1)
-		t_pause();
-	t_group_send(st, t_insert, "2", &r);
-	store_on_commit(st, t_cb, &r);
-	ck_assert(store_in_transaction(st));
-	ck_assert_int_eq(store_flush(st, err, sizeof(err)), 0);
+	t_kill_group_conn(&f);
+	t_wait_ping(f.st, 0);
+	t_group_send(f.st, t_insert, "2", &r);
+	store_on_commit(f.st, t_cb, &r);
+	ck_assert(store_in_transaction(f.st));
+	ck_assert_int_eq(store_flush(f.st, err, sizeof(err)), 0);
 	ck_assert(r.done);
 	ck_assert_uint_eq(r.cb_ok, 2);
-	ck_assert_int_eq(t_items(pg), 2);
-
-	store_close(st);
-	pg_free(pg);
-	t_teardown();
+	ck_assert_int_eq(t_items(f.pg), 2);
+	t_fix_close(&f);
 }
 END_TEST
 
@@ -643,40 +645,30 @@ END_TEST
 START_TEST(test_group_held_while_down)
 {
 	struct t_rec r = {0};
-	char url[512], pid[16], err[256];
-	struct store *st;
-	struct pg *pg, *admin;
+	struct t_fix f;
+	struct pg *admin;
+	char err[256];
 
 	NEED_CLUSTER();
-	t_setup();
-	t_db("sp_down", url, sizeof(url));
+	t_fix_open(&f, "sp_down", 0);
 	admin = t_connect(pg_url);
-	st = t_open_ok(url, "node-a");
-	store_attach(st, t_base, 0);
-	pg = t_items_table(url);
-	t_backend_pid(st, pid, sizeof(pid));
 	t_sql(admin, "ALTER DATABASE sp_down ALLOW_CONNECTIONS false", NULL);
-	t_terminate(pg, pid);
-	while (store_ping(st, err, sizeof(err)) == 0)
-		t_pause();
+	t_kill_group_conn(&f);
 
-	t_insert_rows(st, &r, 2, 1, -1);
+	t_insert_rows(f.st, &r, 2, 1, -1);
 	t_run_until(&r.done, "the held group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 0);
 	ck_assert_uint_eq(r.answer_errs, 2);
 	ck_assert_uint_eq(r.answers_at_first_cb, 2);
-	ck_assert_int_eq(store_ping(st, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_ping(f.st, err, sizeof(err)), -1);
 
 	t_sql(admin, "ALTER DATABASE sp_down ALLOW_CONNECTIONS true", NULL);
-	t_insert_rows(st, &r, 3, 10, -1);
+	t_insert_rows(f.st, &r, 3, 10, -1);
 	t_run_until(&r.done, "the next group's callbacks");
 	ck_assert_uint_eq(r.cb_ok, 3);
-	ck_assert_int_eq(t_items(pg), 3);
-
-	store_close(st);
-	pg_free(pg);
+	ck_assert_int_eq(t_items(f.pg), 3);
 	pg_free(admin);
-	t_teardown();
+	t_fix_close(&f);
 }
 END_TEST
 
