@@ -129,6 +129,10 @@ struct smtp_job {
 /* A running session keeps at least this many messages queued in
  * libESMTP after the one in progress, taken from the pending list. */
 #define SMTP_LOOKAHEAD 2
+/* Empty jobs queued in workq beyond the workers while all are busy and
+ * messages pending, so a worker whose session ends starts the next one
+ * without the loop (it takes its messages when it starts). */
+#define SMTP_SPARE_JOBS 1
 /* A session whose last message was accepted waits this long for more
  * before it ends (QUIT): the dispatcher's next claim is on its way. */
 #define SMTP_IDLE_WAIT_MS 50
@@ -197,6 +201,11 @@ void smtp_job_run(void *arg);
 /* workq done of the adapter's accepted list (arg: struct smtp; loop
  * thread): takes the list, calls each item's done, frees the items. */
 void smtp_accepted_done(void *arg, bool cancelled);
+
+/* Moves up to max items from the head of the pending list to the tail of
+ * 'to'; s->mu must be held. Returns how many. */
+unsigned smtp_take_pending_locked(struct smtp *s, struct smtp_item_list *to,
+    unsigned max);
 
 /* Frees one item and everything it holds. */
 void smtp_item_free(struct smtp_item *it);

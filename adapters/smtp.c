@@ -4,20 +4,20 @@
  *
  * send() copies the message into a pending list and returns. On the next
  * loop turn the pending messages are split into jobs, one per free worker
- * and at most session_max_messages each; a job is one SMTP session (one
- * connection, MAIL/RCPT/DATA per message, QUIT) run by libESMTP on a
- * workq thread. The MIME text is built on the worker (mime_build() is
- * pure). Every message is judged from its own MAIL, RCPT and DATA
- * statuses (smtp_judge(), smtp.h). An accepted one is final as soon as
- * its "250" after the "." is read: the session hands it to the loop
- * at once while it goes on (the adapter's accepted list, one workq_post
- * wake-up for whatever the loop has not taken yet), so its in-flight
- * slot frees up and the dispatcher claims more without waiting for the
- * session's end; every other message is judged when the session
- * returns, and goes back through workq's done callback. Each message's
- * done is called exactly once. Nothing waits to fill a batch: a lone
- * message leaves on the next loop turn; under load the backlog that
- * builds while the workers are busy becomes the next sessions.
+ * (and one spare queued for the first worker that frees up, while a
+ * backlog lasts), at most session_max_messages each; a job is one SMTP
+ * session (one connection, MAIL/RCPT/DATA per message, QUIT) run by
+ * libESMTP on a workq thread. The MIME text is built on the worker
+ * (mime_build() is pure). Every message is judged from its own MAIL, RCPT and
+ * DATA statuses (smtp_judge(), smtp.h). An accepted one is final as soon as its
+ * "250" after the "." is read: the session hands it to the loop at once while
+ * it goes on (the adapter's accepted list, one workq_post wake-up for whatever
+ * the loop has not taken yet), so its in-flight slot frees up and the
+ * dispatcher claims more without waiting for the session's end; every other
+ * message is judged when the session returns, and goes back through workq's
+ * done callback. Each message's done is called exactly once. Nothing waits to
+ * fill a batch: a lone message leaves on the next loop turn; under load the
+ * backlog that builds while the workers are busy becomes the next sessions.
  *
  * libESMTP 1.1.0 pitfalls and what this file does:
  *  - No TCP_NODELAY (23 msgs/s per session) and no connect timeout:
@@ -195,13 +195,14 @@ smtp_job_done(void *arg, bool cancelled)
 	struct smtp_job *job = arg;
 	struct smtp *s = job->s;
 	struct smtp_item *it;
-	char masked[MSG_ADDR_MAX], line[400];
+	char masked[MSG_ADDR_MAX], line[512];
 
 	pthread_mutex_lock(&s->mu);
 	TAILQ_REMOVE(&s->running, job, entry);
 	pthread_mutex_unlock(&s->mu);
 	s->nrunning--;
-	if (!cancelled && !s->freeing) {
+	/* a spare that found nothing to send ran no session: no line */
+	if (!cancelled && !s->freeing && job->nitems > 0) {
 		snprintf(line, sizeof(line),
 		    "smtp_session server=%s messages=%u accepted=%u "
 		    "transient=%u permanent=%u tls=%s duration_ms=%lld "
@@ -268,17 +269,23 @@ smtp_accepted_done(void *arg, bool cancelled)
  * starts with a few items (its share of the backlog, at most
  * 2 x SMTP_LOOKAHEAD) and takes more from the shared pending list as it
  * goes (smtp_job_top_up), so no session holds a long private list while
- * another worker idles.
+ * another worker idles. With every worker busy and messages pending, one
+ * spare job, empty, waits in workq's queue: the first worker whose
+ * session ends starts it at once, taking its first messages from the
+ * pending list then (smtp_job_run), instead of waiting for the loop to
+ * see that end (smtp_job_done), which took milliseconds of a busy loop
+ * per session. Empty until it starts, it keeps nothing from the running
+ * sessions' top-ups.
  */
 static void
 smtp_dispatch(struct smtp *s)
 {
 	struct smtp_job *job;
-	struct smtp_item *it;
 	unsigned free_workers, n;
+	bool keep;
 	char err[256];
 
-	if (s->freeing || s->nrunning >= s->c.workers)
+	if (s->freeing || s->nrunning >= s->c.workers + SMTP_SPARE_JOBS)
 		return;
 	pthread_mutex_lock(&s->mu);
 	n = s->npending;
@@ -295,29 +302,27 @@ smtp_dispatch(struct smtp *s)
 
 		event_add(s->watchdog_ev, &tv);
 	}
-	while (s->nrunning < s->c.workers) {
+	while (s->nrunning < s->c.workers + SMTP_SPARE_JOBS) {
 		job = xcalloc(1, sizeof(*job));
 		job->s = s;
 		job->fd = -1;
 		TAILQ_INIT(&job->items);
 		pthread_mutex_lock(&s->mu);
-		free_workers = s->c.workers - s->nrunning;
-		n = (s->npending + free_workers - 1) / free_workers;
-		if (n > 2 * SMTP_LOOKAHEAD)
-			n = 2 * SMTP_LOOKAHEAD;
-		if (n > s->c.session_max)
-			n = s->c.session_max;
-		while (job->nitems < n &&
-		    (it = TAILQ_FIRST(&s->pending)) != NULL) {
-			TAILQ_REMOVE(&s->pending, it, entry);
-			TAILQ_INSERT_TAIL(&job->items, it, entry);
-			job->nitems++;
-			s->npending--;
-		}
-		if (job->nitems > 0)
+		if (s->nrunning < s->c.workers) {
+			free_workers = s->c.workers - s->nrunning;
+			n = (s->npending + free_workers - 1) / free_workers;
+			if (n > 2 * SMTP_LOOKAHEAD)
+				n = 2 * SMTP_LOOKAHEAD;
+			job->nitems = smtp_take_pending_locked(s, &job->items,
+			    n < s->c.session_max ? n : s->c.session_max);
+			keep = job->nitems > 0;
+		} else
+			keep =
+			    s->npending > 0; /* the spare, empty till it runs */
+		if (keep)
 			TAILQ_INSERT_TAIL(&s->running, job, entry);
 		pthread_mutex_unlock(&s->mu);
-		if (job->nitems == 0) {
+		if (!keep) {
 			free(job);
 			break;
 		}
@@ -344,7 +349,7 @@ smtp_schedule(struct smtp *s)
 	unsigned n;
 
 	if (s->kick_scheduled || s->kick_ev == NULL ||
-	    s->nrunning >= s->c.workers)
+	    s->nrunning >= s->c.workers + SMTP_SPARE_JOBS)
 		return;
 	pthread_mutex_lock(&s->mu);
 	n = s->npending;

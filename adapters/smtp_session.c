@@ -206,6 +206,22 @@ smtp_monitor(const char *buf, int len, int writing, void *arg)
 	}
 }
 
+unsigned
+smtp_take_pending_locked(struct smtp *s, struct smtp_item_list *to,
+    unsigned max)
+{
+	struct smtp_item *it;
+	unsigned n = 0;
+
+	while (n < max && (it = TAILQ_FIRST(&s->pending)) != NULL) {
+		TAILQ_REMOVE(&s->pending, it, entry);
+		TAILQ_INSERT_TAIL(to, it, entry);
+		s->npending--;
+		n++;
+	}
+	return n;
+}
+
 static bool smtp_item_add(smtp_session_t, const struct smtp_conf *,
     struct smtp_item *);
 static void smtp_job_top_up(struct smtp_job *, smtp_session_t, bool);
@@ -339,13 +355,8 @@ smtp_job_top_up(struct smtp_job *job, smtp_session_t session, bool wait)
 			;
 		job->idle_ms += smtp_now_ms() - t0;
 	}
-	while (!job->abort && !s->draining && want > 0 &&
-	    (it = TAILQ_FIRST(&s->pending)) != NULL) {
-		TAILQ_REMOVE(&s->pending, it, entry);
-		TAILQ_INSERT_TAIL(&got, it, entry);
-		s->npending--;
-		want--;
-	}
+	if (!job->abort && !s->draining)
+		(void)smtp_take_pending_locked(s, &got, want);
 	pthread_mutex_unlock(&s->mu);
 	while ((it = TAILQ_FIRST(&got)) != NULL) {
 		TAILQ_REMOVE(&got, it, entry);
@@ -569,6 +580,11 @@ smtp_job_run(void *arg)
 	pthread_mutex_lock(&s->mu);
 	job->started_ms = t0;
 	aborted = job->abort;
+	/* a spare (smtp_dispatch) takes its first messages now */
+	if (job->nitems == 0 && !aborted && !s->draining)
+		job->nitems = smtp_take_pending_locked(s, &job->items,
+		    s->c.session_max < 2 * SMTP_LOOKAHEAD ? s->c.session_max
+							  : 2 * SMTP_LOOKAHEAD);
 	pthread_mutex_unlock(&s->mu);
 	TAILQ_FOREACH(it, &job->items, entry)
 		smtp_item_build(&s->c, it);
@@ -576,6 +592,8 @@ smtp_job_run(void *arg)
 		snprintf(job->err, sizeof(job->err), "shutting down");
 		goto judge;
 	}
+	if (job->nitems == 0)
+		goto judge; /* a spare that found nothing: no session */
 	if ((session = smtp_create_session()) == NULL ||
 	    smtp_session_setup(job, session, &auth) == -1) {
 		snprintf(job->err, sizeof(job->err),

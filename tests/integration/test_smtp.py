@@ -17,6 +17,7 @@ import email.utils
 import math
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -558,6 +559,42 @@ def test_smtp_shutdown_cuts_hung_sessions(make_daemon, servers):
     t0 = time.monotonic()
     assert d.stop() == 0
     assert time.monotonic() - t0 < scaled(5)
+
+
+def test_smtp_shutdown_spare_session_sends_nothing(make_daemon, servers):
+    # workers 1, sessions of 4, 12 due at once: while the session is held
+    # in p01's DATA, a spare session of 4 waits for the worker (it starts
+    # the moment the running one ends, without the loop) and 4 more are
+    # pending. On SIGTERM the held session finishes what it has, and the
+    # spare's messages go back to the queue unsent, like the pending
+    # ones: no session starts during the shutdown. After a restart each
+    # of the 12 arrives once.
+    srv = servers(hold_rcpt="p01@example.org")
+    conf = smtp_conf(srv.port, workers="1", data_timeout="60s",
+                     session_max_messages="4")
+    conf["daemon"] = {"shutdown_timeout": "30s"}
+    d = make_daemon(conf)
+    hold = int(time.time()) + 2
+    to = ["p%02d@example.org" % i for i in range(12)]
+    ids = [post_email(d, a, not_before=hold) for a in to]
+    assert srv.holding.wait(scaled(20)), "p01 never reached DATA"
+    wait_for(lambda: all(d.message(mid)["status"] == "sending"
+                         for mid in ids[1:]), scaled(10),
+             what="all 12 handed to the adapter")
+    rc = []
+    stopper = threading.Thread(target=lambda: rc.append(d.stop(timeout=60)))
+    stopper.start()
+    wait_for(lambda: "shutdown_begin" in d.log(), scaled(10),
+             what="the shutdown")
+    srv.release()
+    stopper.join()
+    assert rc == [0]
+    assert sorted(srv.rcpts()) == to[:4], srv.rcpts()
+    assert srv.sessions == 1
+    d.start()
+    for mid in ids:
+        d.wait_status(mid, "sent", timeout=30)
+    assert sorted(srv.rcpts()) == to
 
 
 def test_smtp_dkim_signature_survives_libesmtp(make_daemon, servers, tmp_path):
