@@ -97,8 +97,18 @@
  *
  * Delivery reports kept in status_early (a report that overtook the
  * provider's answer) are applied by the same statement that records the
- * send (pgq_mark_sent()), as queue.c's queue_mark_sent_batch() does. Not
- * carried over from queue.c yet: the queue_observe() hook.
+ * send (pgq_mark_sent()), as queue.c's queue_mark_sent_batch() does. On
+ * SQLite one writer orders the two; here a report's statement may see
+ * the message still 'sending' and keep the report while the recording
+ * statement runs with an older snapshot, which cannot see it. So once
+ * the recording committed, a second statement (a fresh snapshot) applies
+ * whatever is kept for the recorded messages by then: a report kept by a
+ * statement that committed before it started. It costs a round trip per
+ * batch and reads only the ids' keys when nothing is kept. (A report
+ * statement still running then is the window left; it closes if that
+ * statement locks the message's row, so that it waits for the recording
+ * to commit and then sees 'sent'.) Not carried over from queue.c yet: the
+ * queue_observe() hook.
  *
  * Ownership: each operation is a struct pgq_op, owned by the pg_queue's
  * pending list until its answer; pgq_free() detaches them (op->q = NULL)
@@ -137,6 +147,7 @@ enum pgq_kind {
 	PGQ_HEARTBEAT,
 	PGQ_CLAIM,
 	PGQ_SENT,
+	PGQ_SENT_LATE,
 	PGQ_MARK,
 	PGQ_SWEEP,
 	PGQ_OPTOUT,
@@ -167,6 +178,8 @@ struct pgq_op {
 	size_t nto;
 	enum channel ch;
 	int64_t node_id; /* register: the id while recovery runs */
+	int64_t *ids;	 /* mark sent: the ids recorded, while the late */
+	size_t nids;	 /* reports are applied (PGQ_SENT_LATE) */
 };
 
 struct pg_queue {
@@ -295,6 +308,55 @@ static const char pgq_sql_sent[] =
     " SELECT id FROM u";
 
 /*
+ * The second pass of pgq_mark_sent(), a statement of its own (a fresh
+ * snapshot) sent once the first committed: a delivery report kept in
+ * status_early while the first statement ran (its snapshot predates the
+ * report, which saw the message still 'sending') is applied now, with the
+ * same rules. $1 the ids recorded sent. v holds only those with a kept
+ * report at all, so the common case reads the ids' keys and stops.
+ */
+static const char pgq_sql_sent_late[] =
+    "WITH v AS MATERIALIZED (SELECT m.id, m.provider,"
+    " m.provider_message_id AS provider_id,"
+    " coalesce(m.status_sequence, 0) AS base FROM messages m"
+    " WHERE m.id = ANY ($1::bigint[]) AND m.status = 'sent'"
+    " AND EXISTS (SELECT 1 FROM status_early x WHERE x.provider ="
+    " m.provider AND x.provider_message_id IN (m.provider_message_id,"
+    " '#' || m.id))),"
+    " k AS (SELECT v.id, x.provider, x.provider_message_id, x.status,"
+    " x.code, x.text, x.sequence FROM v JOIN status_early x"
+    " ON x.provider = v.provider AND x.provider_message_id IN"
+    " (v.provider_id, '#' || v.id) AND x.created_at >= " PGQ_NOW
+    " - " PGQ_EARLY_KEEP_MS "),"
+    " s AS (SELECT id, max(sequence) FILTER (WHERE sequence > 0) AS seq"
+    " FROM k WHERE status = 'sent' GROUP BY id),"
+    " f AS (SELECT DISTINCT ON (k.id) k.id, k.status, k.code, k.text,"
+    " k.sequence FROM k JOIN v ON v.id = k.id LEFT JOIN s ON s.id = k.id"
+    " WHERE k.status <> 'sent' AND NOT (coalesce(k.sequence, 0) > 0"
+    " AND k.sequence < greatest(coalesce(s.seq, 0), v.base))"
+    " ORDER BY k.id, k.sequence NULLS FIRST),"
+    " u AS (UPDATE messages m SET status = coalesce(f.status, m.status),"
+    " error_code = CASE WHEN f.status <> 'delivered'"
+    " THEN coalesce(f.code, m.error_code) ELSE m.error_code END,"
+    " error_text = CASE WHEN f.status <> 'delivered'"
+    " THEN coalesce(f.text, m.error_text) ELSE m.error_text END,"
+    " status_sequence = coalesce(CASE WHEN f.sequence > 0 THEN f.sequence"
+    " END, CASE WHEN s.seq > v.base THEN s.seq END, m.status_sequence),"
+    " updated_at = " PGQ_NOW
+    " FROM v LEFT JOIN f ON f.id = v.id LEFT JOIN s ON s.id = v.id"
+    " WHERE m.id = v.id AND m.status = 'sent'"
+    " AND (f.id IS NOT NULL OR s.seq > v.base)"
+    " RETURNING m.id, m.updated_at, f.status AS fstatus, f.code AS fcode,"
+    " f.text AS ftext),"
+    " e AS (INSERT INTO message_events (message_id, status, code, text,"
+    " created_at) SELECT id, fstatus, fcode, ftext, updated_at FROM u"
+    " WHERE fstatus IS NOT NULL),"
+    " d AS (DELETE FROM status_early x USING k"
+    " WHERE x.provider = k.provider"
+    " AND x.provider_message_id = k.provider_message_id)"
+    " SELECT count(*) FROM u";
+
+/*
  * Set-wide expiry (queue.c's queue_sql_expire): due queued messages past
  * expires_at -> expired, at most $1 a call, skipping rows another node is
  * claiming; the answer names each one's route.
@@ -393,6 +455,7 @@ static const char *const pgq_what[] = {
     [PGQ_HEARTBEAT] = "heartbeat",
     [PGQ_CLAIM] = "claim",
     [PGQ_SENT] = "mark sent",
+    [PGQ_SENT_LATE] = "apply reports kept meanwhile",
     [PGQ_MARK] = "mark",
     [PGQ_SWEEP] = "sweep expired leases",
     [PGQ_OPTOUT] = "opt-out check",
@@ -456,6 +519,7 @@ pgq_op_free(struct pgq_op *op)
 	for (i = 0; i < op->nto; i++)
 		free(op->to[i]);
 	free(op->to);
+	free(op->ids);
 	free(op);
 }
 
@@ -555,6 +619,13 @@ pgq_array(const void *v, size_t n, pgq_elem_fn *get)
 	buf[len++] = '}';
 	buf[len] = '\0';
 	return buf;
+}
+
+static const char *
+pgq_id_elem(const void *v, size_t i, char *tmp)
+{
+	snprintf(tmp, 24, "%" PRId64, ((const int64_t *)v)[i]);
+	return tmp;
 }
 
 static const char *
@@ -1097,6 +1168,32 @@ pgq_answer_register(struct pgq_op *op, const PGresult *res, char *err,
 		   err, errlen) == 0;
 }
 
+/* Sends the second pass of a mark sent (pgq_sql_sent_late); false with
+ * err when it cannot be queued. */
+static bool
+pgq_send_late(struct pgq_op *op, char *err, size_t errlen)
+{
+	char *array = pgq_array(op->ids, op->nids, pgq_id_elem);
+	const char *values[1] = {array};
+	bool ok;
+
+	op->kind = PGQ_SENT_LATE;
+	ok = pg_send(op->q->pg,
+		 &(struct pg_query){.sql = pgq_sql_sent_late,
+		     .nparams = 1,
+		     .values = values,
+		     .done = pgq_on_answer,
+		     .arg = op},
+		 err, errlen) == 0;
+	free(array);
+	if (!ok) {
+		op->kind = PGQ_SENT;
+		log_warnx("pgq_failed op=\"%s\" error=\"%s\"",
+		    pgq_what[PGQ_SENT_LATE], err);
+	}
+	return ok;
+}
+
 /* Fills a from a successful result; returns false when op goes on. */
 static bool
 pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
@@ -1108,10 +1205,21 @@ pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
 			return false;
 		a->error = err;
 		break;
+	case PGQ_SENT:
+		op->ids = pgq_ids(res, &op->nids);
+		if (op->nids > 0 && pgq_send_late(op, err, errlen))
+			return false;
+		/* Nothing recorded, or the second pass could not be
+		 * queued: answered with the ids as they are. */
+		/* FALLTHROUGH */
+	case PGQ_SENT_LATE:
+		a->ids = op->ids;
+		a->n = op->nids;
+		op->ids = NULL;
+		break;
 	case PGQ_RECOVER:
 		op->q->node_id = a->node_id = op->node_id;
 		/* FALLTHROUGH */
-	case PGQ_SENT:
 	case PGQ_SWEEP:
 		a->ids = pgq_ids(res, &a->n);
 		if (op->kind == PGQ_RECOVER)
@@ -1167,7 +1275,15 @@ pgq_on_answer(void *arg, const struct pg_answer *pa)
 	char err[512];
 	size_t i;
 
-	if (op->q != NULL && pa->error != NULL) {
+	if (op->q != NULL && pa->error != NULL && op->kind == PGQ_SENT_LATE) {
+		/* The sends are recorded; only kept reports wait (they are
+		 * dropped an hour later, as on SQLite). */
+		log_warnx("pgq_failed op=\"%s\" error=\"%s\"",
+		    pgq_what[op->kind], pa->error);
+		a.ids = op->ids;
+		a.n = op->nids;
+		op->ids = NULL;
+	} else if (op->q != NULL && pa->error != NULL) {
 		snprintf(err, sizeof(err), "%s: %s", pgq_what[op->kind],
 		    pa->error);
 		a.error = err;

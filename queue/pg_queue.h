@@ -142,8 +142,11 @@ struct pgq_sent {
 };
 /*
  * sending -> sent for v[0..n) (n <= 10000) in one statement with their
- * history rows, each only while this node still holds its lease. The
- * answer's ids are the ones recorded.
+ * history rows, each only while this node still holds its lease, and the
+ * delivery reports kept for them in status_early applied; then, once that
+ * committed, a second statement applies the reports kept while the first
+ * ran (it could not see them). The answer (after both) has the ids
+ * recorded.
  */
 int pgq_mark_sent(struct pg_queue *q, const struct pgq_sent *v, size_t n,
     pgq_done_fn *done, void *arg, char *err, size_t errlen);

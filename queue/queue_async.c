@@ -487,8 +487,11 @@ qa_pg_on_due(void *arg, const struct pgq_answer *pa)
 	struct qa_op *op = arg;
 	struct qa_answer a = {.error = pa->error};
 
-	if (pa->error == NULL && pa->n == 1)
-		a.due = msg_now_ms() + pa->due_in_ms;
+	/* At least 1: 0 says nothing is queued (a due time long past, as
+	 * in tests, would come out near 0). */
+	if (pa->error == NULL && pa->n == 1 &&
+	    (a.due = msg_now_ms() + pa->due_in_ms) < 1)
+		a.due = 1;
 	if (op->done != NULL)
 		op->done(op->arg, &a);
 	qa_op_end(op);

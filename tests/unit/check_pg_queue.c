@@ -1305,6 +1305,74 @@ START_TEST(test_sent_applies_early_reports)
 END_TEST
 
 /*
+ * The window the second pass of pgq_mark_sent() closes: a report kept
+ * (the message seen still 'sending') by a transaction that commits while
+ * the statement recording the send is running, after its snapshot. Made
+ * certain here: another connection holds the message's row lock with the
+ * report inserted, the recording statement starts and waits on the lock
+ * (seen in pg_stat_activity), then the other commits. The first pass
+ * cannot see the report; the second applies it. Without the second pass
+ * the message stays 'sent' with its report left in status_early.
+ */
+START_TEST(test_sent_applies_report_kept_meanwhile)
+{
+	struct t_node a;
+	struct pg *other, *watch;
+	struct pgq_sent v;
+	struct t_ans c, s;
+	char url[600], err[256], sql[256];
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_early_late", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	other = t_connect(url);
+	watch = t_connect(url);
+	t_enqueue(a.pg, 1);
+	t_claim(&a, 600000, 10, &c);
+	ck_assert_uint_eq(c.n, 1);
+	t_sql(other, "BEGIN", NULL);
+	t_sql(other, "SELECT id FROM messages FOR UPDATE", NULL);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO status_early (provider, provider_message_id, status,"
+	    " created_at) VALUES ('fake', '#%" PRId64 "', 'delivered', " T_NOW
+	    ")",
+	    c.ids[0]);
+	t_sql(other, sql, NULL);
+	v = (struct pgq_sent){.id = c.ids[0],
+	    .provider = "fake",
+	    .provider_id = "p1"};
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(pgq_mark_sent(a.q, &v, 1, t_on, &s, err, sizeof(err)),
+	    0);
+	/* Until the recording statement waits on the row lock. */
+	while (t_sql_int(watch,
+		   "SELECT count(*) FROM pg_stat_activity WHERE"
+		   " wait_event_type = 'Lock' AND query LIKE 'WITH v AS%'",
+		   NULL) == 0)
+		;
+	t_sql(other, "COMMIT", NULL);
+	t_wait_ok(&s, "mark sent");
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(t_sql(watch, "SELECT status FROM messages", NULL),
+	    "delivered");
+	ck_assert_str_eq(t_sql(watch,
+			     "SELECT string_agg(status, ',' ORDER BY id)"
+			     " FROM message_events WHERE status <> 'sending'",
+			     NULL),
+	    "sent,delivered");
+	ck_assert_str_eq(
+	    t_sql(watch, "SELECT count(*) FROM status_early", NULL), "0");
+	t_ans_clear(&s);
+	t_ans_clear(&c);
+	pg_free(other);
+	pg_free(watch);
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
+/*
  * pgq_expire() moves due queued messages past their expiry, and only
  * those, naming each one's route; pgq_next_due() tells when the next
  * queued message is due (relative to the database clock), or that none
@@ -1472,6 +1540,7 @@ pg_queue_suite(void)
 	tcase_add_test(tc, test_route_rebalance_on_heartbeat);
 	tcase_add_test(tc, test_optout_between_claim_and_check);
 	tcase_add_test(tc, test_sent_applies_early_reports);
+	tcase_add_test(tc, test_sent_applies_report_kept_meanwhile);
 	tcase_add_test(tc, test_expire_and_next_due);
 	tcase_add_test(tc, test_email_result);
 	tcase_add_test(tc, test_drain_three_nodes);
