@@ -31,7 +31,9 @@
 #include "log.h"
 #include "message.h"
 #include "staff-internal.h"
+#include "store.h"
 #include "store_staff.h"
+#include "store_staff_pg.h"
 #include "xmalloc.h"
 
 #define STAFF_NAME_MAX	 200
@@ -518,6 +520,9 @@ tok_owner(struct staff *s, struct http_req *req, json_t *o, int64_t *owner)
 		    "organizers make tokens for themselves only");
 		return -1;
 	}
+	/* PostgreSQL: the token's insert checks the owner (tok_made()) */
+	if (store_backend(s->deps.st) != STORE_SQLITE)
+		return 0;
 	if ((rc = store_staff_get(s->deps.st, *owner, &row, err,
 		 sizeof(err))) == -1) {
 		staff_store_error(req, "token owner", err);
@@ -532,15 +537,61 @@ tok_owner(struct staff *s, struct http_req *req, json_t *o, int64_t *owner)
 	return 0;
 }
 
+/* A new token waiting for its row's commit. */
+struct tok_pending {
+	struct http_req *req;
+	char tok[AUTH_HEX_LEN];
+	char name[STAFF_NAME_MAX + 1];
+	int64_t owner;
+	int64_t now;
+};
+
+/* The row is durable (or not): the token is shown once, now. */
+static void
+tok_made(void *arg, bool ok, int64_t id, const char *error)
+{
+	struct tok_pending *p = arg;
+	struct http_req *req = p->req;
+	char loc[64];
+	json_t *r;
+
+	if (!ok && error != NULL)
+		staff_store_error(req, "token create", error);
+	else if (!ok)
+		http_reply_error(req, 503, "unavailable",
+		    "the store could not commit; nothing changed");
+	else if (id == 0)
+		http_reply_error(req, 422, "invalid",
+		    "staff_id: no enabled staff member %lld",
+		    (long long)p->owner);
+	else {
+		r = json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)id,
+		    "name", p->name, "token", p->tok, "staff_id",
+		    (json_int_t)p->owner, "created_at",
+		    json_string(msg_time_to_text(p->now, loc, sizeof(loc))));
+		snprintf(loc, sizeof(loc), "/api/v1/tokens/%lld",
+		    (long long)id);
+		http_add_header(req, "Location", loc);
+		http_add_header(req, "Cache-Control", "no-store");
+		log_info("token_created id=%lld staff=%lld by=%lld",
+		    (long long)id, (long long)p->owner,
+		    (long long)req->auth.staff_id);
+		http_reply_json(req, 201, r);
+	}
+	OPENSSL_cleanse(p->tok, sizeof(p->tok));
+	free(p);
+}
+
 static void
 tok_create(struct http_req *req, void *arg)
 {
 	static const char *const known[] = {"name", "staff_id", NULL};
 	struct staff *s = arg;
-	char err[256], tok[AUTH_HEX_LEN], hash[AUTH_HEX_LEN], loc[64];
+	char err[256], hash[AUTH_HEX_LEN];
 	const char *name = NULL;
-	int64_t owner, id, now = msg_now_ms();
-	json_t *o, *r;
+	struct tok_pending *p;
+	int64_t owner;
+	json_t *o;
 
 	if (!api_authorized(s->deps.api, req) || st_stopping(s, req) ||
 	    (o = api_read_object(req)) == NULL)
@@ -556,68 +607,93 @@ tok_create(struct http_req *req, void *arg)
 		json_decref(o);
 		return;
 	}
-	if (auth_random_hex(tok) == -1) {
+	p = xcalloc(1, sizeof(*p));
+	if (auth_random_hex(p->tok) == -1) {
+		free(p);
 		json_decref(o);
 		http_reply_error(req, 503, "unavailable", "no randomness");
 		return;
 	}
-	auth_sha256_hex(tok, hash);
-	if (name == NULL)
-		name = "API token";
-	if ((id = store_token_create(s->deps.st, owner, name, hash, now, err,
-		 sizeof(err))) == -1) {
-		json_decref(o);
-		staff_store_error(req, "token create", err);
-		return;
-	}
-	r = json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "name",
-	    name, "token", tok, "staff_id", (json_int_t)owner, "created_at",
-	    json_string(msg_time_to_text(now, loc, sizeof(loc))));
-	OPENSSL_cleanse(tok, sizeof(tok));
+	auth_sha256_hex(p->tok, hash);
+	strlcpy(p->name, name != NULL ? name : "API token", sizeof(p->name));
 	json_decref(o);
-	snprintf(loc, sizeof(loc), "/api/v1/tokens/%lld", (long long)id);
-	http_add_header(req, "Location", loc);
-	http_add_header(req, "Cache-Control", "no-store");
-	log_info("token_created id=%lld staff=%lld by=%lld", (long long)id,
-	    (long long)owner, (long long)req->auth.staff_id);
-	staff_reply_after_commit(s, req, 201, r);
+	p->req = req;
+	p->owner = owner;
+	p->now = msg_now_ms();
+	/* the reply (201, the token shown once) waits for the commit */
+	if (store_token_create_durable(s->deps.st,
+		&(struct token_new){.staff_id = owner,
+		    .name = p->name,
+		    .hash = hash,
+		    .now = p->now},
+		tok_made, p, err, sizeof(err)) == -1) {
+		OPENSSL_cleanse(p->tok, sizeof(p->tok));
+		free(p);
+		staff_store_error(req, "token create", err);
+	}
+}
+
+/* A revoke waiting for its group: who asked. */
+struct tok_revoking {
+	struct http_req *req;
+	int64_t id;
+};
+
+static void
+tok_revoked(void *arg, bool ok, int64_t owner, const char *error)
+{
+	struct tok_revoking *p = arg;
+	struct http_req *req = p->req;
+
+	if (!ok && error != NULL)
+		staff_store_error(req, "token revoke", error);
+	else if (!ok)
+		http_reply_error(req, 503, "unavailable",
+		    "the store could not commit; nothing changed");
+	else if (owner == 0)
+		http_reply_error(req, 404, "not_found", "no token '%s'",
+		    req->params[0]);
+	else if (owner != req->auth.staff_id &&
+	    req->auth.role != HTTP_ROLE_ADMIN)
+		http_reply_error(req, 403, "forbidden",
+		    "organizers revoke their own tokens only");
+	else {
+		log_info("token_revoked id=%lld by=%lld", (long long)p->id,
+		    (long long)req->auth.staff_id);
+		http_reply(req, 204, NULL, NULL, 0);
+	}
+	free(p);
 }
 
 static void
 tok_delete(struct http_req *req, void *arg)
 {
 	struct staff *s = arg;
-	int64_t id = st_parse_id(req->params[0]), owner;
+	int64_t id = st_parse_id(req->params[0]);
+	struct tok_revoking *p;
 	char err[256];
-	int rc;
 
 	if (!api_authorized(s->deps.api, req) || st_stopping(s, req))
 		return;
-	rc = id == 0
-	    ? 0
-	    : store_token_owner(s->deps.st, id, &owner, err, sizeof(err));
-	if (rc == -1) {
-		staff_store_error(req, "token", err);
-		return;
-	}
-	if (rc == 0) {
+	if (id == 0) {
 		http_reply_error(req, 404, "not_found", "no token '%s'",
 		    req->params[0]);
 		return;
 	}
-	if (owner != req->auth.staff_id && req->auth.role != HTTP_ROLE_ADMIN) {
-		http_reply_error(req, 403, "forbidden",
-		    "organizers revoke their own tokens only");
-		return;
+	p = xcalloc(1, sizeof(*p));
+	p->req = req;
+	p->id = id;
+	/* the 204 waits for the commit */
+	if (store_token_revoke_durable(s->deps.st,
+		&(struct token_revoke){.id = id,
+		    .by = req->auth.role == HTTP_ROLE_ADMIN
+			? 0
+			: req->auth.staff_id,
+		    .now = msg_now_ms()},
+		tok_revoked, p, err, sizeof(err)) == -1) {
+		free(p);
+		staff_store_error(req, "token", err);
 	}
-	if (store_token_revoke(s->deps.st, id, msg_now_ms(), err,
-		sizeof(err)) == -1) {
-		staff_store_error(req, "token revoke", err);
-		return;
-	}
-	log_info("token_revoked id=%lld by=%lld", (long long)id,
-	    (long long)req->auth.staff_id);
-	staff_reply_after_commit(s, req, 204, NULL);
 }
 
 /* ---- web sessions ------------------------------------------------- */

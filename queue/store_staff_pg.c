@@ -97,6 +97,22 @@ static const char ssp_sql_boot[] =
     " WHEN EXISTS (SELECT 1 FROM ns) AND EXISTS (SELECT 1 FROM ti) THEN 1"
     " WHEN EXISTS (SELECT 1 FROM ti) THEN 3 ELSE -1 END";
 
+/* A token for an enabled staff member: $1 staff, $2 name, $3 hash, $4 now. */
+static const char ssp_sql_token_new[] =
+    "INSERT INTO api_tokens (staff_id, name, token_hash, daemon, created_at)"
+    " SELECT id, $2::text, $3::text, 0, $4::bigint FROM staff"
+    " WHERE id = $1::bigint AND disabled = 0 RETURNING id";
+
+/* $1 token, $2 the caller (0: any token), $3 now; answers its owner. */
+static const char ssp_sql_token_revoke[] =
+    "WITH t AS MATERIALIZED (SELECT id, staff_id FROM api_tokens"
+    " WHERE id = $1::bigint),"
+    " u AS (UPDATE api_tokens x SET revoked_at = $3::bigint FROM t"
+    " WHERE x.id = t.id AND x.revoked_at IS NULL"
+    " AND ($2::bigint = 0 OR t.staff_id = $2::bigint) RETURNING x.id)"
+    " SELECT coalesce((SELECT staff_id FROM t), 0),"
+    " (SELECT count(*) FROM u)";
+
 static const char ssp_sql_audit[] =
     "INSERT INTO audit (staff_id, action, target, detail, created_at)"
     " VALUES ($1::bigint, $2::text, $3::text, $4::text, $5::bigint)";
@@ -226,6 +242,87 @@ ssp_audit(struct store *st, const struct audit_entry *a, char *err,
 }
 #endif /* HAVE_LIBPQ */
 
+/* A token create or revoke waiting for its group. */
+struct ssp_made {
+	store_token_made_fn *fn;
+	void *arg;
+	int64_t id; /* the new token; a revoke: the token's owner */
+	bool failed;
+	char error[256];
+};
+
+static void
+ssp_made_commit(void *arg, bool ok)
+{
+	struct ssp_made *op = arg;
+
+	ok = ok && !op->failed;
+	op->fn(op->arg, ok, ok ? op->id : 0,
+	    !ok && op->error[0] != '\0' ? op->error : NULL);
+	free(op);
+}
+
+#ifdef HAVE_LIBPQ
+static void
+ssp_made_answer(void *arg, const struct pg_answer *a)
+{
+	struct ssp_made *op = arg;
+
+	if (a->error != NULL) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error), "%s", a->error);
+	} else if (PQntuples(a->res) == 1)
+		op->id = strtoll(PQgetvalue(a->res, 0, 0), NULL, 10);
+}
+
+static int
+ssp_token_revoke(struct store *st, const struct token_revoke *t,
+    struct ssp_made *op, char *err, size_t errlen)
+{
+	char id[24], by[24], now[24];
+	const char *v[3] = {id, by, now};
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	snprintf(by, sizeof(by), "%" PRId64, t->by);
+	snprintf(now, sizeof(now), "%" PRId64, t->now);
+	if (store_pg_group_send(st,
+		&(struct pg_query){.sql = ssp_sql_token_revoke,
+		    .nparams = 3,
+		    .values = v,
+		    .done = ssp_made_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	store_on_commit(st, ssp_made_commit, op);
+	return 0;
+}
+
+static int
+ssp_token_new(struct store *st, const struct token_new *t, struct ssp_made *op,
+    char *err, size_t errlen)
+{
+	char staff[24], now[24];
+	const char *v[4] = {staff, t->name, t->hash, now};
+
+	snprintf(staff, sizeof(staff), "%" PRId64, t->staff_id);
+	snprintf(now, sizeof(now), "%" PRId64, t->now);
+	if (store_pg_group_send(st,
+		&(struct pg_query){.sql = ssp_sql_token_new,
+		    .nparams = 4,
+		    .values = v,
+		    .done = ssp_made_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	store_on_commit(st, ssp_made_commit, op);
+	return 0;
+}
+#endif
+
 #ifndef HAVE_LIBPQ
 /* Only reached with a PostgreSQL store in a build without libpq. */
 static int
@@ -261,6 +358,61 @@ store_token_auth_async(struct store *st, const char *hash,
 #else
 	(void)fn;
 	(void)arg;
+	return ssp_no_pg(err, errlen);
+#endif
+}
+
+int
+store_token_create_durable(struct store *st, const struct token_new *t,
+    store_token_made_fn *fn, void *arg, char *err, size_t errlen)
+{
+	struct ssp_made *op = xcalloc(1, sizeof(*op));
+
+	op->fn = fn;
+	op->arg = arg;
+	if (store_backend(st) == STORE_SQLITE) {
+		if ((op->id = store_token_create(st, t->staff_id, t->name,
+			 t->hash, t->now, err, errlen)) == -1) {
+			free(op);
+			return -1;
+		}
+		store_on_commit(st, ssp_made_commit, op);
+		return 0;
+	}
+#ifdef HAVE_LIBPQ
+	return ssp_token_new(st, t, op, err, errlen);
+#else
+	free(op);
+	return ssp_no_pg(err, errlen);
+#endif
+}
+
+int
+store_token_revoke_durable(struct store *st, const struct token_revoke *t,
+    store_token_revoked_fn *fn, void *arg, char *err, size_t errlen)
+{
+	struct ssp_made *op = xcalloc(1, sizeof(*op));
+	int rc;
+
+	op->fn = fn; /* the same signature: the id slot holds the owner */
+	op->arg = arg;
+	if (store_backend(st) == STORE_SQLITE) {
+		rc = store_token_owner(st, t->id, &op->id, err, errlen);
+		if (rc == 0)
+			op->id = 0;
+		if (rc == 1 && (t->by == 0 || t->by == op->id))
+			rc = store_token_revoke(st, t->id, t->now, err, errlen);
+		if (rc == -1) {
+			free(op);
+			return -1;
+		}
+		store_on_commit(st, ssp_made_commit, op);
+		return 0;
+	}
+#ifdef HAVE_LIBPQ
+	return ssp_token_revoke(st, t, op, err, errlen);
+#else
+	free(op);
 	return ssp_no_pg(err, errlen);
 #endif
 }

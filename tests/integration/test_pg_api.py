@@ -6,7 +6,9 @@ backend = postgresql on one database of a throwaway cluster
 (pgcluster.py), two nodes where it matters.
 
 Covered, on states only (no timing assertions):
-  - bearer tokens: the daemon's own on both nodes (staff #1 made once); a
+  - bearer tokens: the daemon's own on both nodes (staff #1 made once);
+    one made and revoked through the API (outreachctl token create and
+    revoke) on one node and used on the other; a
     token written to the shared tables (as another node's `outreachctl
     token create` leaves it) works on a node that never saw it, and a
     burst of requests with it, all waiting for the same first read, are
@@ -84,6 +86,19 @@ def test_tokens_on_postgresql(make_daemon, pgcluster):
     wait_for(lambda: b.api("GET", PROBE, token=tok).status == 401,
              scaled(10), what="the revoked token refused")
     assert a.api("GET", PROBE, token=tok).status == 401
+    # outreachctl token create / revoke: through the API, on either node.
+    r = a.api("POST", "/api/v1/tokens", {"name": "ci"})
+    assert r.status == 201, r.body
+    made, tid = r.json["token"], r.json["id"]
+    assert r.headers["Location"] == "/api/v1/tokens/%d" % tid
+    assert b.api("GET", PROBE, token=made).status == 404
+    r = b.api("POST", "/api/v1/tokens", {"staff_id": 99})
+    assert r.status == 422, r.body
+    assert b.api("DELETE", "/api/v1/tokens/%d" % (tid + 100)).status == 404
+    r = b.api("DELETE", "/api/v1/tokens/%d" % tid)
+    assert r.status == 204, r.body
+    wait_for(lambda: a.api("GET", PROBE, token=made).status == 401,
+             scaled(10), what="the revoked token refused")
     # The daemon's token still works on both, after a restart too.
     b.restart()
     assert b.api("GET", PROBE, token=TOKEN).status == 404

@@ -407,6 +407,59 @@ t_auth(struct store *st, const char *hash, struct staff_auth *out)
 	return t.rc;
 }
 
+/* A token create's or revoke's answer. */
+struct t_tok {
+	bool done;
+	bool ok;
+	int64_t id;
+};
+
+static void
+t_on_tok(void *arg, bool ok, int64_t id, const char *error)
+{
+	struct t_tok *t = arg;
+
+	(void)error;
+	t->done = true;
+	t->ok = ok;
+	t->id = id;
+}
+
+/* store_token_create_durable(): the new id (0: no such enabled owner). */
+static int64_t
+t_token_new(struct store *st, int64_t owner, const char *hash)
+{
+	struct t_tok t = {0};
+	char err[256];
+
+	ck_assert_msg(store_token_create_durable(st,
+			  &(struct token_new){.staff_id = owner,
+			      .name = "made",
+			      .hash = hash,
+			      .now = 7},
+			  t_on_tok, &t, err, sizeof(err)) == 0,
+	    "token create: %s", err);
+	t_run_until(&t.done, "token create");
+	ck_assert(t.ok);
+	return t.id;
+}
+
+/* store_token_revoke_durable(): the token's owner (0: none). */
+static int64_t
+t_token_revoke(struct store *st, int64_t id, int64_t by)
+{
+	struct t_tok t = {0};
+	char err[256];
+
+	ck_assert_msg(store_token_revoke_durable(st,
+			  &(struct token_revoke){.id = id, .by = by, .now = 8},
+			  t_on_tok, &t, err, sizeof(err)) == 0,
+	    "token revoke: %s", err);
+	t_run_until(&t.done, "token revoke");
+	ck_assert(t.ok);
+	return t.id;
+}
+
 /* 64 hex digits made of one repeated digit: a SHA-256's shape. */
 static const char *
 t_hash(char c, char buf[65])
@@ -418,8 +471,9 @@ t_hash(char c, char buf[65])
 
 START_TEST(test_token_auth)
 {
-	char url[600], err[256], h1[65], h2[65], h3[65], h4[65];
+	char url[600], err[256], h1[65], h2[65], h3[65], h4[65], h5[65];
 	struct staff_auth a;
+	int64_t tid;
 	struct store *na, *nb;
 	struct pg *pg;
 
@@ -460,6 +514,18 @@ START_TEST(test_token_auth)
 	ck_assert_int_eq(t_auth(na, h3, &a), 1);
 	ck_assert_str_eq(a.role, "organizer");
 	ck_assert_int_eq(t_auth(na, t_hash('4', h4), NULL), 0); /* unknown */
+	/* made through the API on one node, used and revoked on the other */
+	tid = t_token_new(na, a.staff_id, t_hash('5', h5));
+	ck_assert_int_gt(tid, 0);
+	ck_assert_int_eq(t_auth(nb, h5, &a), 1);
+	ck_assert_str_eq(a.role, "organizer");
+	ck_assert_int_eq(t_token_new(na, a.staff_id + 100, t_hash('6', h4)), 0);
+	ck_assert_int_eq(t_token_revoke(nb, tid + 100, 0), 0); /* none */
+	/* someone else's token: its owner answered, nothing revoked */
+	ck_assert_int_eq(t_token_revoke(nb, tid, a.staff_id + 1), a.staff_id);
+	ck_assert_int_eq(t_auth(na, h5, NULL), 1);
+	ck_assert_int_eq(t_token_revoke(nb, tid, a.staff_id), a.staff_id);
+	ck_assert_int_eq(t_auth(na, h5, NULL), 0);
 	t_sql(pg, "UPDATE api_tokens SET revoked_at = 5 WHERE token_hash = $1",
 	    h3);
 	ck_assert_int_eq(t_auth(nb, h3, NULL), 0); /* revoked */
