@@ -47,6 +47,11 @@ cleanup() {
 	for p in ${extra_pids[@]+"${extra_pids[@]}"}; do
 		wait "$p" 2>/dev/null || true
 	done
+	# the throwaway PostgreSQL cluster (pg_start), kept or not with $tmp's
+	# files: its data is only the run's
+	if [[ -n ${pg_url:-} ]]; then
+		"$srcdir/tests/pg.sh" stop "$pg_url" >/dev/null 2>&1 || true
+	fi
 	if [[ $keep == true || $rc -ne 0 ]]; then
 		echo "$prog: files kept in $tmp" >&2
 	else
@@ -185,6 +190,11 @@ kv_field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 # Prints "commits seconds_sum seconds_max" of the store's group commit,
 # from /metrics (no auth).
 store_metrics() {
+	# /metrics reads SQLite's counts: 503 on PostgreSQL (pg_stats there)
+	if [[ ${store_backend:-sqlite} == postgresql ]]; then
+		echo "0 0 0"
+		return
+	fi
 	curl -sS --fail --max-time 5 "$base/metrics" | awk '
 	    $1 == "outreachd_store_commits_total" { n = $2 }
 	    $1 == "outreachd_store_commit_seconds_sum" { sum = $2 }
@@ -203,6 +213,22 @@ status_counts() {
 	      .key != "sending") | .value] | add // 0),
 	    ([.queue[][]] | add // 0),
 	    ([.queue[] | .sent // 0] | add // 0)] | @tsv' <<<"$1"
+}
+
+# "backlog settled stored sent" of the daemon's store: from its
+# /api/v1/status on SQLite; on PostgreSQL (store_backend=postgresql, the
+# database at store_url; /api/v1/status is SQLite-only there) from the
+# same counts read with psql, the figures of every node of that database.
+queue_counts() {
+	if [[ ${store_backend:-sqlite} == postgresql ]]; then
+		pg_psql "$store_url" "SELECT
+		    count(*) FILTER (WHERE status IN ('queued', 'sending')),
+		    count(*) FILTER (WHERE status NOT IN ('queued', 'sending')),
+		    count(*), count(*) FILTER (WHERE status = 'sent')
+		    FROM messages" | tr '|' '\t'
+	else
+		status_counts "$(api_status)"
+	fi
 }
 
 # SIGTERM; the daemon must exit 0 within 15 s.
@@ -267,8 +293,11 @@ measure_twilio() {
 	sms_count=$((per * threads))
 	dur=$(calc "$sms_count * 1.5 / ($enqueue > 0 ? $enqueue : 1000) + 2" 0)
 	echo "$prog: $1 Twilio dispatch: posting $sms_count SMS to [sender tw] (wrk ${dur}s), then draining them to fakeprov" >&2
-	read -r _ settled0 _ sent0 < <(status_counts "$(api_status)") ||
-		die "GET /api/v1/status failed"
+	read -r _ settled0 _ sent0 < <(queue_counts) ||
+		die "reading the queue counts failed"
+	# fakeprov counts since its start (bench/run --store: two daemons)
+	tw_fake0=$(fake_stats | jq -r '.accepted.twilio // 0') ||
+		die "fakeprov /stats failed"
 	nb=$(($(date +%s) + dur + 2))
 	OD_BENCH_TOKEN=$token OD_BENCH_RUN=tw-${tmp##*.} OD_BENCH_NOT_BEFORE=$nb \
 	    OD_BENCH_SENDER=tw OD_BENCH_MAX_PER_THREAD=$per \
@@ -281,9 +310,17 @@ measure_twilio() {
 	posted=$(kv_field status_202 "$line")
 	non=$(kv_field non_202 "$line")
 	[[ $non -eq 0 ]] || { cat "$out" >&2; die "FAILED: $non POST answers were not 202"; }
-	# The daemon's count: wrk misses answers in flight when it stops.
-	read -r backlog settled _ sent1 < <(status_counts "$(api_status)") ||
-		die "GET /api/v1/status failed"
+	# The daemon's count: wrk misses answers in flight when it stops,
+	# and those may still commit (PostgreSQL: a round trip later): read
+	# until two counts 0.3 s apart agree.
+	local stored stored1=-1
+	while :; do
+		read -r backlog settled stored sent1 < <(queue_counts) ||
+			die "reading the queue counts failed"
+		[[ $stored -ne $stored1 ]] || break
+		stored1=$stored
+		sleep 0.3
+	done
 	tw_queued=$backlog
 	[[ $tw_queued -ge $posted ]] ||
 		die "FAILED: wrk saw $posted answered 202, the daemon holds $tw_queued"
@@ -311,8 +348,8 @@ measure_twilio() {
 		daemon_alive
 		rss=$(daemon_rss)
 		[[ $rss -le $rss_drain_max ]] || rss_drain_max=$rss
-		read -r backlog settled _ sent1 < <(status_counts "$(api_status)") ||
-			die "GET /api/v1/status failed"
+		read -r backlog settled _ sent1 < <(queue_counts) ||
+			die "reading the queue counts failed"
 		t1=$(now)
 	done
 	[[ -z ${on_drain_end:-} ]] || "$on_drain_end"
@@ -323,18 +360,25 @@ measure_twilio() {
 	tw_rate=$(calc "$tw_sent / ($tw_secs > 0 ? $tw_secs : 0.001)")
 	tw_fake_accepted=$(fake_stats | jq -r '.accepted.twilio') ||
 		die "fakeprov /stats failed"
+	tw_fake_accepted=$((tw_fake_accepted - tw_fake0))
 	twilio_latency
 }
 
 # p50 / p99 from claim to the provider's acceptance, in ms: per message
 # sent, its 'sent' history row's time less its last 'sending' one's (the
 # daemon logs one msgs_sent line per batch, the rows are per message).
-# The database is read while the daemon runs (WAL readers do not block).
+# The database is read while the daemon runs (WAL readers do not block),
+# with sqlite3 or, on PostgreSQL, psql.
 twilio_latency() {
 	tw_p50=- tw_p99=- tw_lat_n=0
-	command -v sqlite3 >/dev/null || return 0
+	local query=(sqlite3 "$ddir/var/outreachd.db")
+	if [[ ${store_backend:-sqlite} == postgresql ]]; then
+		query=(pg_psql "$store_url")
+	else
+		command -v sqlite3 >/dev/null || return 0
+	fi
 	read -r tw_p50 tw_p99 tw_lat_n < <(
-	    sqlite3 "$ddir/var/outreachd.db" "SELECT s.created_at -
+	    "${query[@]}" "SELECT s.created_at -
 		(SELECT max(c.created_at) FROM message_events c
 		 WHERE c.message_id = s.message_id AND c.status = 'sending'
 		   AND c.id < s.id)
@@ -412,8 +456,8 @@ measure_enqueue() {
 measure_dispatch() {
 	local t0 t1 backlog backlog0 settled settled0 deadline wait_s
 	echo "$prog: $1 console dispatch: draining the backlog (polling /api/v1/status every 100 ms)" >&2
-	read -r backlog0 settled0 stored sent < <(status_counts "$(api_status)") ||
-		die "GET /api/v1/status failed"
+	read -r backlog0 settled0 stored sent < <(queue_counts) ||
+		die "reading the queue counts failed"
 	read -r enq_commits enq_commit_sum enq_commit_max < <(store_metrics) ||
 		die "GET /metrics failed"
 	drain_note=
@@ -440,8 +484,8 @@ measure_dispatch() {
 		fi
 		sleep 0.1
 		daemon_alive
-		read -r backlog settled stored sent < <(status_counts "$(api_status)") ||
-			die "GET /api/v1/status failed"
+		read -r backlog settled stored sent < <(queue_counts) ||
+			die "reading the queue counts failed"
 		t1=$(now)
 	done
 	drain_secs=$(calc "$t1 - $t0" 2)
@@ -503,4 +547,53 @@ perf_stop() {
 	kill -INT "$perf_pid" 2>/dev/null || true
 	wait "$perf_pid" 2>/dev/null || true
 	perf_pid=
+}
+
+# --- PostgreSQL (bench/run --store postgresql, bench/pgnodes) ---------------
+# pg_start: a throwaway cluster (tests/pg.sh: Unix socket only, fsync and
+# synchronous_commit on), stopped by cleanup; its watchdog stops it too if
+# this script dies without its trap. Sets pg_url (database "outreachd").
+# Exits 2 with pg.sh's reason when the server binaries are missing.
+pg_start() {
+	local why
+	if ! why=$("$srcdir/tests/pg.sh" check 2>&1); then
+		echo "$prog: $why" >&2
+		echo "$prog: --store postgresql needs the PostgreSQL server binaries (OD_PG_BINDIR, or apt-get install postgresql)" >&2
+		exit 2
+	fi
+	pg_bin=$("$srcdir/tests/pg.sh" bindir)
+	pg_url=$("$srcdir/tests/pg.sh" start $$) || die "tests/pg.sh start failed"
+	echo "$prog: PostgreSQL $("$pg_bin/postgres" --version | awk '{ print $NF }') cluster: $pg_url" >&2
+}
+
+# pg_stats: "xids wal_syncs wal_bytes" of the cluster so far: the next
+# transaction id (one per write transaction; reading it takes none), the
+# WAL fsyncs (pg_stat_wal: a backend's figures reach it within about a
+# second) and the WAL position in bytes.
+pg_stats() {
+	pg_psql "$pg_url" "SELECT pg_snapshot_xmax(pg_current_snapshot()),
+	    wal_sync, pg_current_wal_lsn() - '0/0' FROM pg_stat_wal" | tr '|' ' '
+}
+
+# pg_psql URL SQL: the rows, fields separated by '|', no header.
+pg_psql() {
+	"$pg_bin/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+
+# pg_fresh_db NAME: creates database NAME in the cluster, prints its URL.
+pg_fresh_db() {
+	pg_psql "$pg_url" "CREATE DATABASE $1" >/dev/null ||
+		die "CREATE DATABASE $1 failed"
+	echo "postgresql:///$1?${pg_url#*\?}"
+}
+
+# The [store] section of a daemon's config: SQLite in $ddir/var, or the
+# PostgreSQL database store_url under node name store_node.
+store_section() {
+	if [[ ${store_backend:-sqlite} == postgresql ]]; then
+		printf '[store]\nbackend = postgresql\nurl = %s\nnode = %s\n' \
+		    "$store_url" "${store_node:-bench}"
+	else
+		printf '[store]\npath = %s\n' "$ddir/var/outreachd.db"
+	fi
 }
