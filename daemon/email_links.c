@@ -47,6 +47,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
+#include "store_links_pg.h"
 #include "store_members.h"
 #include "xmalloc.h"
 
@@ -64,11 +65,19 @@ struct email_links {
 	char *base_url; /* public_url without a trailing '/'; NULL = none */
 };
 
-/* A POST waiting for its group commit before it answers. */
+/* A confirmation POST waiting for its group commit before it answers. */
 struct el_pending {
 	struct email_links *el;
 	struct http_req *req;
-	bool confirm; /* else unsubscribe */
+};
+
+/* An unsubscribe POST between its read, its write and its commit. */
+struct el_unsub {
+	struct email_links *el;
+	struct http_req *req;
+	int64_t msg_id;
+	int64_t now;
+	char addr[MSG_ADDR_MAX]; /* the recipient, lower-cased */
 };
 
 static int el_load_key(struct email_links *, const char *, char *, size_t);
@@ -83,6 +92,10 @@ static void el_html_escape(struct evbuffer *, const char *);
 static void el_page(struct http_req *, int, const char *, const char *,
     const char *);
 static void el_unsubscribe(struct http_req *, void *);
+static void el_unsub_fail(struct el_unsub *, const char *);
+static void el_unsub_recipient(void *, int, const struct msg_recipient *,
+    const char *);
+static void el_unsub_done(void *, const struct store_optout_done *);
 static void el_confirm(struct http_req *, void *);
 static int el_confirm_apply(struct email_links *, const struct email_token *,
     int64_t, char *, size_t);
@@ -285,7 +298,11 @@ email_token_verify(const unsigned char *key, size_t keylen,
  * Reads the secret from 'path', or creates it (32 random bytes, 0600)
  * when it does not exist: durably (fileutil_publish), since links signed
  * with it go out at once and must still verify after a power loss, and
- * exclusively, so a file that appeared meanwhile wins. A file that group
+ * exclusively, so a file that appeared meanwhile wins. Not on the
+ * PostgreSQL store: a link made by one node is followed on any node, so
+ * every node needs the same key, and a key made up by one of them would
+ * break the links of the others: the file must be there (copied from
+ * the first node) or the daemon refuses to start. A file that group
  * or others may read or write is refused: anyone who reads it can forge
  * unsubscribes.
  */
@@ -299,6 +316,17 @@ el_load_key(struct email_links *el, const char *path, char *err, size_t errlen)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 &&
 	    errno == ENOENT) {
+		if (el->deps.st != NULL &&
+		    store_backend(el->deps.st) == STORE_POSTGRESQL) {
+			snprintf(err, errlen,
+			    "email secret %s: missing; on the PostgreSQL store "
+			    "every node must sign links with the same key: copy "
+			    "the file from the first node (mode 0600), or make "
+			    "one with '(umask 077; openssl rand -hex 32 > %s)' "
+			    "and copy it to every node ([email] secret_file)",
+			    path, path);
+			return -1;
+		}
 		if (RAND_bytes(el->key, EL_KEY_MIN) != 1) {
 			snprintf(err, errlen, "email secret: no randomness");
 			return -1;
@@ -500,14 +528,12 @@ el_page_unavailable(struct http_req *req)
 
 /* Holds req until the group commit, then answers from el_on_commit(). */
 static void
-el_reply_after_commit(struct email_links *el, struct http_req *req,
-    bool confirm)
+el_reply_after_commit(struct email_links *el, struct http_req *req)
 {
 	struct el_pending *p = xcalloc(1, sizeof(*p));
 
 	p->el = el;
 	p->req = req;
-	p->confirm = confirm;
 	store_on_commit(el->deps.st, el_on_commit, p);
 }
 
@@ -518,15 +544,10 @@ el_on_commit(void *arg, bool ok)
 
 	if (!ok)
 		el_page_unavailable(p->req);
-	else if (p->confirm)
+	else
 		el_page(p->req, 200, "You're subscribed",
 		    "Thank you for confirming. You can leave at any time with "
 		    "the unsubscribe link at the end of every email.",
-		    NULL);
-	else
-		el_page(p->req, 200, "You're unsubscribed",
-		    "You will not get any more emails from us at this address. "
-		    "If this was a mistake, you can sign up again at any time.",
 		    NULL);
 	free(p);
 }
@@ -535,18 +556,20 @@ el_on_commit(void *arg, bool ok)
 
 /*
  * GET shows a confirmation page; POST opts the message's recipient out of
- * email (consent source "web", carried by the message).
+ * email (consent source "web", carried by the message): the recipient
+ * read, then the opt-out written, each answered through a callback
+ * (queue/store_links_pg.h: at once on SQLite, a round trip later on
+ * PostgreSQL, so a link made by any node works on any node). The page
+ * answers once the opt-out committed.
  */
 static void
 el_unsubscribe(struct http_req *req, void *arg)
 {
 	struct email_links *el = arg;
 	struct email_token t;
-	struct msg_recipient rcpt = {0};
-	char masked[MSG_ADDR_MAX], err[256], *p;
-	int64_t now = msg_now_ms(), id = 0;
-	bool before = false;
-	int found, opted;
+	struct el_unsub *u;
+	char err[256];
+	int64_t now = msg_now_ms();
 
 	if (email_token_verify(el->key, el->keylen, EMAIL_TOKEN_UNSUBSCRIBE,
 		req->params[0], now / 1000, &t) != 0) {
@@ -563,55 +586,88 @@ el_unsubscribe(struct http_req *req, void *arg)
 		    "Unsubscribe");
 		return;
 	}
-	if (store_message_recipient(el->deps.st, t.msg_id, &rcpt, err,
-		sizeof(err)) == -1)
-		goto fail;
-	if (!rcpt.found || rcpt.ch != CHANNEL_EMAIL || rcpt.addr[0] == '\0') {
+	u = xcalloc(1, sizeof(*u));
+	u->el = el;
+	u->req = req;
+	u->msg_id = t.msg_id;
+	u->now = now;
+	if (store_message_recipient_async(el->deps.st, t.msg_id,
+		el_unsub_recipient, u, err, sizeof(err)) == -1)
+		el_unsub_fail(u, err);
+}
+
+/* Logs why the unsubscribe failed, answers 503 and frees u. */
+static void
+el_unsub_fail(struct el_unsub *u, const char *why)
+{
+	log_warnx("email_unsubscribe_failed msg=%lld error=\"%s\"",
+	    (long long)u->msg_id, why != NULL ? why : "commit failed");
+	el_page_unavailable(u->req);
+	free(u);
+}
+
+static void
+el_unsub_recipient(void *arg, int rc, const struct msg_recipient *r,
+    const char *error)
+{
+	struct el_unsub *u = arg;
+	char err[256], *p;
+
+	if (rc == -1) {
+		el_unsub_fail(u, error);
+		return;
+	}
+	if (!r->found || r->ch != CHANNEL_EMAIL || r->addr[0] == '\0') {
 		/* A signed token whose message is gone (the database was
 		 * replaced): nothing to act on. */
 		log_warnx("email_unsubscribe_unknown msg=%lld",
-		    (long long)t.msg_id);
-		el_page(req, 404, "This link has expired",
+		    (long long)u->msg_id);
+		el_page(u->req, 404, "This link has expired",
 		    "We no longer know this email. Please reply to it and ask to "
 		    "be removed, and we will do it by hand.",
 		    NULL);
+		free(u);
 		return;
 	}
 	/* Members hold emails lower-cased (store_members.h). */
-	for (p = rcpt.addr; *p != '\0'; p++)
+	snprintf(u->addr, sizeof(u->addr), "%s", r->addr);
+	for (p = u->addr; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if ((found = store_member_find(el->deps.st, CHANNEL_EMAIL, rcpt.addr,
-		 &id, err, sizeof(err))) == -1)
-		goto fail;
-	if (found == 1) {
-		if ((opted = store_member_is_opted_out(el->deps.st, id,
-			 CHANNEL_EMAIL, err, sizeof(err))) == -1)
-			goto fail;
-		before = opted == 1;
-	}
-	if (store_member_optout(el->deps.st, rcpt.addr,
+	if (store_member_optout_durable(u->el->deps.st, u->addr,
 		&(struct consent_change){.ch = CHANNEL_EMAIL,
 		    .source = CONSENT_WEB,
-		    .message_id = t.msg_id,
-		    .now = now},
-		err, sizeof(err)) == -1)
-		goto fail;
-	log_mask_email(rcpt.addr, masked, sizeof(masked));
-	if (!before) {
+		    .message_id = u->msg_id,
+		    .now = u->now},
+		el_unsub_done, u, err, sizeof(err)) == -1)
+		el_unsub_fail(u, err);
+}
+
+/* The opt-out committed (or failed): the page answers now. */
+static void
+el_unsub_done(void *arg, const struct store_optout_done *d)
+{
+	struct el_unsub *u = arg;
+	char masked[MSG_ADDR_MAX];
+
+	if (!d->ok) {
+		el_unsub_fail(u, d->error);
+		return;
+	}
+	log_mask_email(u->addr, masked, sizeof(masked));
+	if (d->changed) {
 		log_info("member_opted_out channel=email to=%s source=web "
 			 "msg=%lld",
-		    masked, (long long)t.msg_id);
-		metrics_count_email_link(el->deps.metrics,
+		    masked, (long long)u->msg_id);
+		metrics_count_email_link(u->el->deps.metrics,
 		    METRICS_LINK_UNSUBSCRIBE);
 	} else
 		log_debug("email_unsubscribe_repeat to=%s msg=%lld", masked,
-		    (long long)t.msg_id);
-	el_reply_after_commit(el, req, false);
-	return;
-fail:
-	log_warnx("email_unsubscribe_failed msg=%lld error=\"%s\"",
-	    (long long)t.msg_id, err);
-	el_page_unavailable(req);
+		    (long long)u->msg_id);
+	el_page(u->req, 200, "You're unsubscribed",
+	    "You will not get any more emails from us at this address. "
+	    "If this was a mistake, you can sign up again at any time.",
+	    NULL);
+	free(u);
 }
 
 /* ---- /c/{token} --------------------------------------------------------- */
@@ -759,7 +815,7 @@ el_confirm(struct http_req *req, void *arg)
 		    NULL);
 		return;
 	}
-	el_reply_after_commit(el, req, true);
+	el_reply_after_commit(el, req);
 }
 
 /* ---- Confirmation email ------------------------------------------------- */

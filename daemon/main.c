@@ -397,8 +397,7 @@ static const char *const main_pg_later[] = {"/api/v1/alerts", "/api/v1/audit",
     "/api/v1/consent", "/api/v1/conversations", "/api/v1/events",
     "/api/v1/imports", "/api/v1/lists", "/api/v1/members",
     "/api/v1/saved-replies", "/api/v1/simulator", "/api/v1/login",
-    "/api/v1/logout", "/api/v1/sessions", "/api/v1/staff", "/c", "/u", "/ui",
-    NULL};
+    "/api/v1/logout", "/api/v1/sessions", "/api/v1/staff", "/c", "/ui", NULL};
 
 static void
 main_pg_unavailable(struct http_req *req, void *arg)

@@ -120,6 +120,20 @@ store_members_optout_rows(struct store *st, const struct consent_change *cc,
 	return store_members_event(st, &ev, CONSENT_OPT_OUT, err, errlen);
 }
 
+int
+store_members_check_optout(const char *address, const struct consent_change *cc,
+    char *err, size_t errlen)
+{
+	if (store_members_check_ch(cc->ch, "opt-out", err, errlen) == -1 ||
+	    store_members_check_addr("opt-out", address, err, errlen) == -1)
+		return -1;
+	if (cc->source == NULL || *cc->source == '\0') {
+		snprintf(err, errlen, "opt-out: source required");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Records an opt-out of channel ch for 'address' (see the header). The
  * address must be non-empty and fit MSG_ADDR_MAX; 'source' names who
@@ -134,13 +148,8 @@ store_member_optout(struct store *st, const char *address,
 	bool wrote = false;
 	int rc;
 
-	if (store_members_check_ch(cc->ch, "opt-out", err, errlen) == -1 ||
-	    store_members_check_addr("opt-out", address, err, errlen) == -1)
+	if (store_members_check_optout(address, cc, err, errlen) == -1)
 		return -1;
-	if (cc->source == NULL || *cc->source == '\0') {
-		snprintf(err, errlen, "opt-out: source required");
-		return -1;
-	}
 	if (store_write_begin(st, err, errlen) == -1)
 		return -1;
 	rc = store_members_ensure(st, cc->ch, address, &w, err, errlen);

@@ -64,6 +64,9 @@ int store_members_check_addr(const char *what, const char *address, char *err,
 /* -1 with "<what>: ..." in err unless ch is SMS or email. */
 int store_members_check_ch(enum channel ch, const char *what, char *err,
     size_t errlen);
+/* An opt-out of 'address': cc->ch, the address, cc->source. 0 / -1. */
+int store_members_check_optout(const char *address,
+    const struct consent_change *cc, char *err, size_t errlen);
 /* Lengths and JSON types of the fields f sets. 0 / -1. */
 int store_members_check_fields(const struct member_fields *f, char *err,
     size_t errlen);

@@ -159,6 +159,11 @@ class Response:
 _DEFAULT = object()
 
 
+# The link-signing key the PostgreSQL nodes of a test share, as the nodes
+# of one deployment must (doc/postgresql.md).
+PG_EMAIL_KEY = b"6f7574726561636864" * 4 + b"\n"
+
+
 def default_conf(d):
     """The base config of every test daemon, as {section: {key: value}}."""
     return {
@@ -222,6 +227,21 @@ class Daemon:
     def conf(self, section, key, default=None):
         return self.sections.get(section, {}).get(key, default)
 
+    def share_email_key(self):
+        """A PostgreSQL node refuses to start without its [email]
+        secret_file (every node must sign links with the same key): unless
+        the test names one, each gets the same PG_EMAIL_KEY in var/."""
+        if (self.conf("store", "backend") != "postgresql"
+                or self.conf("email", "secret_file") is not None):
+            return
+        path = Path(self.conf("daemon", "var_dir")) / "email.key"
+        if path.exists():
+            return
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(PG_EMAIL_KEY)
+
     # -- process ------------------------------------------------------
     def command(self, *extra):
         cmd = [str(OUTREACHD), "-f", "-c", str(self.conf_path)] + list(extra)
@@ -231,6 +251,7 @@ class Daemon:
         """Starts the daemon; with wait, returns once /healthz is 200."""
         assert self.proc is None or self.proc.poll() is not None, \
             "daemon already running"
+        self.share_email_key()
         self.args = list(extra)
         with open(self.log_path, "ab") as log:
             log.write(b"--- start %d: %s\n"

@@ -20,6 +20,7 @@ Suite *httpclient_suite(void);
 Suite *inbound_suite(void);
 Suite *json_flat_suite(void);
 Suite *kannel_suite(void);
+Suite *links_pg_suite(void);
 Suite *members_suite(void);
 Suite *mime_suite(void);
 Suite *pg_suite(void);

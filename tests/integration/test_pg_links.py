@@ -1,0 +1,168 @@
+"""
+test_pg_links.py - one-click unsubscribe (/u/TOKEN) on the PostgreSQL
+store (issue 13, doc/postgresql.md): two real daemons on one database of
+a throwaway cluster (pgcluster.py), sharing the link-signing key as the
+nodes of one deployment must (conftest gives every PostgreSQL daemon the
+same var/email.key).
+
+What is checked, on states only (no timing assertions):
+  - an email sent by one node carries a signed List-Unsubscribe link;
+    GET on the OTHER node shows the page and changes nothing; the
+    one-click POST there answers 200 once the opt-out committed: the
+    member is opted out of email (source web, one consent event carrying
+    the message), and a later email to them, in any case, sent by
+    either node, ends suppressed; repeating the POST, on either node,
+    answers 200 and records nothing more;
+  - a link signed with another key is refused (403) and changes nothing;
+  - a PostgreSQL node without its [email] secret_file refuses to start,
+    saying to copy the key from the first node, and creates none.
+"""
+
+import email
+import email.policy
+import re
+
+from conftest import scaled, wait_for
+from pgcluster import pgcluster  # noqa: F401 (fixture)
+from test_pg_nodes import pg_conf
+
+PUBLIC = "https://act.example.org"
+LINKS = {"http": {"public_url": PUBLIC + "/"}}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+ONE_CLICK = b"List-Unsubscribe=One-Click"
+U_RE = re.compile(r"https://act\.example\.org/u/([A-Za-z0-9_-]+)")
+
+
+def two_nodes(make_daemon, url):
+    return [make_daemon(pg_conf(url, name, **LINKS), name=name)
+            for name in ("a", "b")]
+
+
+def send_email(d, to):
+    r = d.api("POST", "/api/v1/messages",
+              {"channel": "email", "to": to, "subject": "Rally",
+               "body": "Join us at noon.\n"})
+    assert r.status == 202, r.body
+    return r.json["id"]
+
+
+def final_status(d, mid, status):
+    m = {}
+
+    def reached():
+        m.update(d.api("GET", "/api/v1/messages/%d" % mid).json)
+        return m.get("status") == status
+    wait_for(reached, scaled(20), what="message %d %s" % (mid, status))
+    return m
+
+
+def sent_by(nodes, mid):
+    """(the node whose file adapter wrote message mid, the parsed .eml)."""
+    final_status(nodes[0], mid, "sent")
+    for d in nodes:
+        path = d.mail_dir / ("%d.eml" % mid)
+        if path.exists():
+            return d, email.message_from_bytes(
+                path.read_bytes(), policy=email.policy.default)
+    raise AssertionError("message %d sent but in no mail dir" % mid)
+
+
+def post(d, path, raw=ONE_CLICK, headers=FORM):
+    return d.api("POST", path, raw=raw, token=None, headers=headers)
+
+
+def optouts(pg, url):
+    return pg.psql(url, "SELECT m.email || ' ' || o.source FROM email_optout o"
+                   " JOIN members m ON m.id = o.member_id ORDER BY 1").strip()
+
+
+def consent(pg, url):
+    return pg.psql(url, "SELECT m.email || ' ' || e.channel || ' ' ||"
+                   " e.action || ' ' || e.source || ' ' || e.message_id"
+                   " FROM consent_events e JOIN members m"
+                   " ON m.id = e.member_id ORDER BY e.id").strip()
+
+
+def test_link_made_by_one_node_works_on_the_other(make_daemon, pgcluster):
+    url = pgcluster.create_db("links2")
+    nodes = two_nodes(make_daemon, url)
+    mid = send_email(nodes[0], "Ann@Example.org")
+    maker, msg = sent_by(nodes, mid)
+    other = nodes[1] if maker is nodes[0] else nodes[0]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    m = U_RE.search(str(msg["List-Unsubscribe"]))
+    assert m, msg["List-Unsubscribe"]
+    path = "/u/" + m.group(1)
+
+    # GET on the other node: the page, and nothing changes (link
+    # scanners prefetch).
+    r = other.api("GET", path, token=None)
+    assert r.status == 200, (r.status, r.body)
+    assert '<form method="post">' in r.text
+    assert optouts(pgcluster, url) == ""
+
+    # The one-click POST on the other node: 200 after the commit.
+    r = post(other, path)
+    assert r.status == 200, (r.status, r.body)
+    assert "unsubscribed" in r.text
+    assert optouts(pgcluster, url) == "ann@example.org web"
+    assert consent(pgcluster, url) == \
+        "ann@example.org email opt_out web %d" % mid
+    assert re.search(r"\bmember_opted_out channel=email .*source=web "
+                     r"msg=%d\b" % mid, other.log())
+
+    # Again, on both nodes: 200, nothing more recorded.
+    for d in (other, maker):
+        r = post(d, path, raw=b"", headers={})
+        assert r.status == 200, (r.status, r.body)
+    assert optouts(pgcluster, url) == "ann@example.org web"
+    assert len(consent(pgcluster, url).splitlines()) == 1
+
+    # Nothing more goes to that address, whatever its case, from either
+    # node's API.
+    for d, to in ((maker, "ann@example.org"), (other, "ANN@example.ORG")):
+        mid2 = send_email(d, to)
+        m2 = final_status(d, mid2, "suppressed")
+        assert m2["error"]["text"] == "recipient opted out", m2
+        assert not any((n.mail_dir / ("%d.eml" % mid2)).exists()
+                       for n in nodes)
+
+
+def test_link_signed_with_another_key_refused(make_daemon, pgcluster):
+    url = pgcluster.create_db("links_key")
+    a = make_daemon(pg_conf(url, "a", **LINKS), name="a")
+    # c signs with a key of its own (a deployment that did not copy it).
+    c = make_daemon(pg_conf(url, "c", **LINKS), name="c", start=False)
+    key = c.dir / "own.key"
+    key.write_bytes(b"f" * 64)
+    key.chmod(0o600)
+    c.configure({"email": {"secret_file": str(key)}})
+    c.start()
+    # The link is made by whichever node holds the email route.
+    mid = send_email(c, "bo@example.org")
+    maker, msg = sent_by([a, c], mid)
+    other = a if maker is c else c
+    path = "/u/" + U_RE.search(str(msg["List-Unsubscribe"])).group(1)
+    r = other.api("GET", path, token=None)
+    assert r.status == 403, (r.status, r.body)
+    r = post(other, path)
+    assert r.status == 403, (r.status, r.body)
+    assert optouts(pgcluster, url) == ""
+    # The node that made it still takes it.
+    assert post(maker, path).status == 200
+    assert optouts(pgcluster, url) == "bo@example.org web"
+
+
+def test_node_without_key_refuses_to_start(make_daemon, pgcluster):
+    url = pgcluster.create_db("links_nokey")
+    d = make_daemon(pg_conf(url, "lone", **LINKS), name="lone", start=False)
+    missing = d.dir / "var" / "shared.key"
+    d.configure({"email": {"secret_file": str(missing)}})
+    d.start(wait=False)
+    assert d.proc.wait(scaled(30)) != 0
+    log = d.log()
+    assert "email secret %s: missing" % missing in log, log
+    assert "copy the file from the first node" in log, log
+    assert "openssl rand -hex 32" in log, log
+    assert not missing.exists()
+    d.expect_log(r"email secret .*: missing")
