@@ -563,7 +563,7 @@ pg_start() {
 	fi
 	pg_bin=$("$srcdir/tests/pg.sh" bindir)
 	pg_url=$("$srcdir/tests/pg.sh" start $$) || die "tests/pg.sh start failed"
-	echo "$prog: PostgreSQL $("$pg_bin/postgres" --version | awk '{ print $NF }') cluster: $pg_url" >&2
+	echo "$prog: PostgreSQL $("$pg_bin/postgres" --version | awk '{ print $3 }') cluster: $pg_url" >&2
 }
 
 # pg_stats: "xids wal_syncs wal_bytes" of the cluster so far: the next
