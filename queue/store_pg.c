@@ -54,8 +54,11 @@
  * statement queued a millisecond later.) It also makes
  * store_pg_conn() safe: a query sent there directly can never land
  * between a group's BEGIN and COMMIT, so it runs in autocommit, seeing
- * committed data only. It costs nothing on the wire: the driver would
- * only send the turn's queries at the end of the turn anyway.
+ * committed data only. With commit_delay_ms 0 it costs nothing: the
+ * driver's kick would send the turn's queries at the end of the turn
+ * anyway. With a delay, the statements' answers come after the commit
+ * point rather than before it, which no caller needs: what it
+ * acknowledges waits for the COMMIT.
  *
  * Failure. A group succeeds only when every one of its statements
  * answered without error and its COMMIT answered with the command tag
@@ -81,6 +84,11 @@
  * After a reconnection, each connection checks durability again
  * (synchronous_commit may have been changed for the role); a failure
  * makes store_ping() fail with the reason and is logged.
+ *
+ * Not done: after the queue connection reconnects, the node's advisory
+ * lock (taken by pgq_start() on the old session) is not taken again;
+ * pgq_start() itself cannot be re-run for it, since it also returns this
+ * node's claims in flight to the queue. pg_queue needs a lock-only call.
  *
  * Ownership: struct store_pg owns both connections, the pg_queue, its
  * events and the groups (open and in flight); spg_close() flushes and
