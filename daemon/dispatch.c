@@ -131,7 +131,8 @@ struct dispatch_sent_batch {
 	int64_t now;
 };
 
-/* An email result whose bounce count is being recorded. */
+/* An email result whose bounce count is being recorded, or a carrier
+ * opt-out (to masked, code the channel). */
 struct dispatch_email {
 	struct dispatch *d;
 	int64_t id;
@@ -217,6 +218,7 @@ static void dispatch_email_links(struct dispatch *, struct out_msg *);
 static void dispatch_email_result(struct dispatch *, const struct out_msg *,
     const struct send_result *, int64_t);
 static void dispatch_on_email(void *, const struct qa_answer *);
+static void dispatch_on_optout(void *, const struct qa_answer *);
 static void dispatch_check_stopped(struct dispatch *);
 static void dispatch_on_deadline(evutil_socket_t, short, void *);
 static void dispatch_on_expired(void *, int64_t, enum channel, const char *);
@@ -1207,21 +1209,36 @@ static void
 dispatch_record_optout(struct dispatch *d, const struct out_msg *msg,
     int64_t now)
 {
-	char err[256], masked[MSG_ADDR_MAX];
+	struct dispatch_email *e = xcalloc(1, sizeof(*e));
 
-	log_mask_addr(msg->to, masked, sizeof(masked));
-	if (store_member_optout(d->st, msg->to,
-		&(struct consent_change){.ch = msg->channel,
-		    .source = CONSENT_PROVIDER,
-		    .message_id = msg->id,
-		    .now = now},
-		err, sizeof(err)) == -1) {
+	e->d = d;
+	e->id = msg->id;
+	e->code = (int)msg->channel;
+	log_mask_addr(msg->to, e->to, sizeof(e->to));
+	qa_member_optout(d->qa,
+	    &(struct qa_optout){.ch = msg->channel,
+		.address = msg->to,
+		.source = CONSENT_PROVIDER,
+		.message_id = msg->id,
+		.now = now},
+	    dispatch_on_optout, e);
+}
+
+/* The carrier opt-out answered (e->to is masked, e->code the channel). */
+static void
+dispatch_on_optout(void *arg, const struct qa_answer *a)
+{
+	struct dispatch_email *e = arg;
+
+	if (a->error != NULL)
 		log_warnx("optout_record_failed msg=%lld to=%s error=\"%s\"",
-		    (long long)msg->id, masked, err);
-		return;
-	}
-	log_info("member_opted_out channel=%s to=%s source=provider msg=%lld",
-	    channel_to_text(msg->channel), masked, (long long)msg->id);
+		    (long long)e->id, e->to, a->error);
+	else
+		log_info("member_opted_out channel=%s to=%s source=provider "
+			 "msg=%lld",
+		    channel_to_text((enum channel)e->code), e->to,
+		    (long long)e->id);
+	free(e);
 }
 
 /*

@@ -156,6 +156,7 @@ enum pgq_kind {
 	PGQ_EXPIRE,
 	PGQ_NEXT_DUE,
 	PGQ_EMAIL,
+	PGQ_MEMBER_OPTOUT,
 };
 
 /* One route lease as this node sees it. */
@@ -407,6 +408,27 @@ static const char pgq_sql_email_ok[] =
     "UPDATE members SET email_failures = 0 WHERE email = lower($1)"
     " AND email_failures <> 0 AND bouncing = 0";
 
+/*
+ * A carrier opt-out (store_consent.c's store_member_optout): $1 address,
+ * $2 source, $3 message id (NULL). The member row is created when none
+ * has the address (the no-op update returns an existing one's id).
+ */
+#define PGQ_OPTOUT_SQL(col, addr, table, ch)                                 \
+	"WITH mem AS (INSERT INTO members (" col ", created_at, updated_at)" \
+	" VALUES (" addr ", " PGQ_NOW ", " PGQ_NOW ") ON CONFLICT (" col ")" \
+	" DO UPDATE SET " col " = excluded." col " RETURNING id),"           \
+	" oo AS (INSERT INTO " table " (member_id, opted_out_at, source)"    \
+	" SELECT id, " PGQ_NOW ", $2::text FROM mem ON CONFLICT DO NOTHING"  \
+	" RETURNING member_id),"                                             \
+	" ce AS (INSERT INTO consent_events (member_id, channel, action,"    \
+	" source, message_id, created_at) SELECT member_id, '" ch "',"       \
+	" 'opt_out', $2::text, $3::bigint, " PGQ_NOW " FROM oo)"             \
+	" SELECT member_id FROM oo"
+static const char pgq_sql_sms_member_optout[] =
+    PGQ_OPTOUT_SQL("phone", "$1::text", "sms_optout", "sms");
+static const char pgq_sql_email_member_optout[] =
+    PGQ_OPTOUT_SQL("email", "lower($1::text)", "email_optout", "email");
+
 /* queue.c's opt-out batches, with arrays. */
 static const char pgq_sql_sms_optout[] =
     "SELECT m.phone FROM members m JOIN sms_optout o ON o.member_id = m.id"
@@ -464,6 +486,7 @@ static const char *const pgq_what[] = {
     [PGQ_EXPIRE] = "expire",
     [PGQ_NEXT_DUE] = "next due",
     [PGQ_EMAIL] = "email result",
+    [PGQ_MEMBER_OPTOUT] = "member opt-out",
 };
 
 static void pgq_on_answer(void *arg, const struct pg_answer *pa);
@@ -900,6 +923,29 @@ pgq_email_result(struct pg_queue *q, const struct pgq_email *e,
 	    e->accepted ? 1 : 2, err, errlen);
 }
 
+int
+pgq_member_optout(struct pg_queue *q, const struct pgq_optout *o,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	char id[24];
+	const char *values[3] = {o->address, o->source, id};
+
+	if (o->address == NULL || o->address[0] == '\0' || o->source == NULL ||
+	    o->source[0] == '\0') {
+		snprintf(err, errlen,
+		    "pg_queue: opt-out needs an address and a "
+		    "source");
+		return -1;
+	}
+	snprintf(id, sizeof(id), "%" PRId64, o->message_id);
+	if (o->message_id == 0)
+		values[2] = NULL;
+	return pgq_send(pgq_op_new(q, PGQ_MEMBER_OPTOUT, done, arg),
+	    o->ch == CHANNEL_EMAIL ? pgq_sql_email_member_optout
+				   : pgq_sql_sms_member_optout,
+	    values, 3, err, errlen);
+}
+
 /* q's entry for route, created (not held) when absent. */
 static struct pgq_route *
 pgq_route_get(struct pg_queue *q, const char *route)
@@ -1252,6 +1298,9 @@ pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
 		break;
 	case PGQ_EMAIL:
 		a->n = PQntuples(res) == 1 && pgq_int(res, 0, 0) == 1;
+		break;
+	case PGQ_MEMBER_OPTOUT:
+		a->n = (size_t)PQntuples(res);
 		break;
 	}
 	return true;

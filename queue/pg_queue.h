@@ -205,6 +205,22 @@ struct pgq_email {
 int pgq_email_result(struct pg_queue *q, const struct pgq_email *e,
     pgq_done_fn *done, void *arg, char *err, size_t errlen);
 
+/* A provider's refusal because the recipient opted out at the carrier. */
+struct pgq_optout {
+	enum channel ch;
+	const char *address; /* the number, or the email address */
+	const char *source;  /* consent_events.source: "provider" */
+	int64_t message_id;  /* the refused message; 0 = none */
+};
+/*
+ * store_member_optout() on PostgreSQL, one statement: the member of
+ * o->address (created when none has it), its opt-out of o->ch, and a
+ * consent event naming the message, unless it had opted out already
+ * (kept as it is). Answer n = 1 when the opt-out is new.
+ */
+int pgq_member_optout(struct pg_queue *q, const struct pgq_optout *o,
+    pgq_done_fn *done, void *arg, char *err, size_t errlen);
+
 /*
  * The send-time opt-out check, one statement for n recipients of one
  * channel, reading committed state: sup[i] is true when to[i] opted out

@@ -751,6 +751,39 @@ qa_next_due(struct qa *q, qa_done_fn *done, void *arg)
 }
 
 void
+qa_member_optout(struct qa *q, const struct qa_optout *o, qa_done_fn *done,
+    void *arg)
+{
+	char err[256];
+
+#ifdef HAVE_LIBPQ
+	struct qa_op *op;
+
+	if (q->pgq != NULL) {
+		op = qa_op_new(q, done, arg);
+		op->id = o->message_id;
+		if (pgq_member_optout(q->pgq,
+			&(struct pgq_optout){.ch = o->ch,
+			    .address = o->address,
+			    .source = o->source,
+			    .message_id = o->message_id},
+			qa_pg_on_plain, op, err, sizeof(err)) == -1)
+			qa_op_failed(op, err);
+		return;
+	}
+#endif
+	if (store_member_optout(q->st, o->address,
+		&(struct consent_change){.ch = o->ch,
+		    .source = o->source,
+		    .message_id = o->message_id,
+		    .now = o->now},
+		err, sizeof(err)) == -1)
+		qa_answer_error(done, arg, err, o->message_id);
+	else if (done != NULL)
+		done(arg, &(struct qa_answer){.n = 1, .id = o->message_id});
+}
+
+void
 qa_email_result(struct qa *q, const struct qa_email *e, qa_done_fn *done,
     void *arg)
 {

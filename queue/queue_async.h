@@ -155,4 +155,17 @@ struct qa_email {
 void qa_email_result(struct qa *q, const struct qa_email *e, qa_done_fn *done,
     void *arg);
 
+/* A carrier opt-out: the recipient of message_id refused at the carrier. */
+struct qa_optout {
+	enum channel ch;
+	const char *address;
+	const char *source; /* CONSENT_PROVIDER */
+	int64_t message_id;
+	int64_t now;
+};
+/* store_member_optout() on either store; n = 1 when the opt-out is new
+ * (PostgreSQL; SQLite answers 1 whenever it succeeded). */
+void qa_member_optout(struct qa *q, const struct qa_optout *o, qa_done_fn *done,
+    void *arg);
+
 #endif

@@ -12,7 +12,7 @@
  *    swept, claimed by the other node) is dropped, not an error (n = 0,
  *    ok false with no why);
  *  - expiry names each message's route; the next due time, or none;
- *  - the email bounce count;
+ *  - the email bounce count; a carrier opt-out with its consent event;
  *  - route leases: each route held by one node at a time, reported
  *    through the changed callback with its epoch; after a release the
  *    other node takes it with a new epoch;
@@ -415,6 +415,63 @@ START_TEST(test_expire_email)
 }
 END_TEST
 
+/*
+ * A carrier opt-out (Twilio 21610) recorded by the dispatcher: the member
+ * created when none has the number, its opt-out and one consent event
+ * naming the message; a second one changes nothing (n = 0); email
+ * addresses lower-cased, an existing member reused.
+ */
+START_TEST(test_member_optout)
+{
+	struct t_node a;
+	struct t_ans x;
+	char url[600];
+	int i;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_base = event_base_new();
+	t_db("qa_optout", url, sizeof(url));
+	t_node_open(&a, url, "a");
+	t_sql("INSERT INTO members (email, created_at, updated_at) VALUES"
+	      " ('c@example.org', 0, 0)");
+	for (i = 0; i < 2; i++) {
+		memset(&x, 0, sizeof(x));
+		qa_member_optout(a.qa,
+		    &(struct qa_optout){.ch = CHANNEL_SMS,
+			.address = "+15550000009",
+			.source = "provider",
+			.message_id = 42},
+		    t_on, &x);
+		t_wait(&x, "sms opt-out");
+		ck_assert_uint_eq(x.n, i == 0 ? 1 : 0);
+	}
+	memset(&x, 0, sizeof(x));
+	qa_member_optout(a.qa,
+	    &(struct qa_optout){.ch = CHANNEL_EMAIL,
+		.address = "C@Example.org",
+		.source = "provider"},
+	    t_on, &x);
+	t_wait(&x, "email opt-out");
+	ck_assert_uint_eq(x.n, 1);
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM members"), "2");
+	ck_assert_str_eq(t_sql("SELECT string_agg(m.phone, ',') FROM members m"
+			       " JOIN sms_optout o ON o.member_id = m.id"
+			       " WHERE o.source = 'provider'"),
+	    "+15550000009");
+	ck_assert_str_eq(t_sql("SELECT string_agg(m.email, ',') FROM members m"
+			       " JOIN email_optout o ON o.member_id = m.id"),
+	    "c@example.org");
+	ck_assert_str_eq(t_sql("SELECT string_agg(channel || ':' || action ||"
+			       " ':' || source || ':' ||"
+			       " coalesce(message_id::text, '-'), ',' ORDER BY"
+			       " id) FROM consent_events"),
+	    "sms:opt_out:provider:42,email:opt_out:provider:-");
+	t_node_close(&a);
+	t_end();
+}
+END_TEST
+
 /* What the route callbacks of one node heard. */
 struct t_routes {
 	int changes;
@@ -507,6 +564,7 @@ queue_async_suite(void)
 	tcase_add_test(tc, test_claim_check_results);
 	tcase_add_test(tc, test_dropped_results);
 	tcase_add_test(tc, test_expire_email);
+	tcase_add_test(tc, test_member_optout);
 	tcase_add_test(tc, test_route_leases);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
