@@ -389,9 +389,9 @@ main_webhooks_new(struct daemon_state *ds)
 /*
  * What the PostgreSQL store serves so far (doc/postgresql.md): messages
  * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
- * START and HELP, API tokens. The other families of routes answer 503
- * there, saying so, instead of failing inside: they are registered before
- * the modules' own, and routes are tried in the order added.
+ * START and HELP, one-click unsubscribe links, API tokens. The other families
+ * of routes answer 503 there, saying so, instead of failing inside: they are
+ * registered before the modules' own, and routes are tried in the order added.
  */
 static const char *const main_pg_later[] = {"/api/v1/alerts", "/api/v1/audit",
     "/api/v1/consent", "/api/v1/conversations", "/api/v1/events",
@@ -572,9 +572,10 @@ main_announce_web(struct daemon_state *ds)
 	if (store_backend(ds->st) == STORE_POSTGRESQL) {
 		log_info(
 		    "store_postgresql node=%s serves=\"messages, "
-		    "delivery reports, inbound STOP/START/HELP, API "
-		    "tokens\" not_yet=\"alerts, conversations, members, "
-		    "lists, imports, staff page: 503 (doc/postgresql.md)\"",
+		    "delivery reports, inbound STOP/START/HELP, unsubscribe "
+		    "links, API tokens\" not_yet=\"alerts, conversations, "
+		    "members, lists, imports, staff page: 503 "
+		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);
 		return;
 	}
