@@ -82,8 +82,12 @@
  * previous one has answered.
  *
  * After a reconnection, each connection checks durability again
- * (synchronous_commit may have been changed for the role); a failure
- * makes store_ping() fail with the reason and is logged.
+ * (synchronous_commit may have been changed for the role or the
+ * database); a failure makes store_ping() fail with the reason, is
+ * logged, and fails every group whose COMMIT is answered while it lasts
+ * (the COMMIT did not wait for the WAL flush: no acknowledgement may
+ * say it is durable). The check is queued on PG_UP, before any held group
+ * goes out, so it is answered before that group's COMMIT.
  *
  * Not done: after the queue connection reconnects, the node's advisory
  * lock (taken by pgq_start() on the old session) is not taken again;
@@ -648,7 +652,8 @@ spg_on_end(void *arg, const struct pg_answer *a)
 	bool ok;
 
 	ok = !g->failed && !g->rollback && a->error == NULL && a->res != NULL &&
-	    strcmp(PQcmdStatus((PGresult *)a->res), "COMMIT") == 0;
+	    strcmp(PQcmdStatus((PGresult *)a->res), "COMMIT") == 0 &&
+	    sp->durability_error[0] == '\0';
 	spg_fly_remove(sp, g);
 	if (ok) {
 		sp->stats.commits++;

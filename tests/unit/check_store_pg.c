@@ -16,8 +16,9 @@
  *    commits; store_ping() says down, then up; a group gathered over
  *    turns across a reconnection commits whole; one held while the
  *    connection cannot come back fails whole, unsent;
- *  - synchronous_commit off refused at open; a second store under a live
- *    node's name refused, naming the node;
+ *  - synchronous_commit off refused at open, and found after a
+ *    reconnection (ping fails, groups fail until it is on again); a second
+ * store under a live node's name refused, naming the node;
  *  - the SQLite-only internals (queue_status(), store_stmt(), ...) fail
  *    with "not available on the PostgreSQL store yet";
  *  - the node duties advance nodes.heartbeat_at.
@@ -672,6 +673,40 @@ START_TEST(test_group_held_while_down)
 }
 END_TEST
 
+/*
+ * synchronous_commit turned off for the database while the node runs: the
+ * reconnected group connection is found not durable (ping fails, groups
+ * fail), and durable again after the setting is reset.
+ */
+START_TEST(test_durability_rechecked)
+{
+	struct t_rec r = {0};
+	struct t_fix f;
+	char err[256];
+
+	NEED_CLUSTER();
+	t_fix_open(&f, "sp_dur", 0);
+	t_sql(f.pg, "ALTER DATABASE sp_dur SET synchronous_commit = off", NULL);
+	t_kill_group_conn(&f);
+	while (store_ping(f.st, err, sizeof(err)) == 0 ||
+	    strncmp(err, "database not durable: ", 22) != 0)
+		t_pause();
+	ck_assert_msg(strstr(err, "synchronous_commit is off") != NULL, "%s",
+	    err);
+	t_insert_rows(f.st, &r, 2, 1, -1);
+	t_run_until(&r.done, "a group while not durable");
+	ck_assert_uint_eq(r.cb_ok, 0);
+
+	t_sql(f.pg, "ALTER DATABASE sp_dur RESET synchronous_commit", NULL);
+	t_kill_group_conn(&f);
+	t_wait_ping(f.st, 0);
+	t_insert_rows(f.st, &r, 2, 10, -1);
+	t_run_until(&r.done, "a group once durable again");
+	ck_assert_uint_eq(r.cb_ok, 2);
+	t_fix_close(&f);
+}
+END_TEST
+
 START_TEST(test_refused_at_open)
 {
 	char url[512], off[600], err[512];
@@ -816,6 +851,7 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_backend_terminated);
 	tcase_add_test(tc, test_group_spans_reconnection);
 	tcase_add_test(tc, test_group_held_while_down);
+	tcase_add_test(tc, test_durability_rechecked);
 	tcase_add_test(tc, test_refused_at_open);
 	tcase_add_test(tc, test_sqlite_only_refused);
 	tcase_add_test(tc, test_heartbeat);
