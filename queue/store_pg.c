@@ -177,7 +177,9 @@ struct store_pg {
 	enum pg_state group_state;
 	char group_why[SPG_WHY_MAX];
 	unsigned group_ups, qconn_ups;
-	char durability_error[SPG_WHY_MAX]; /* after a reconnection */
+	/* The durability check after a reconnection failed: why; "" = no. */
+	char group_not_durable[SPG_WHY_MAX];
+	char qconn_not_durable[SPG_WHY_MAX];
 
 	struct store_stats stats;
 };
@@ -416,31 +418,46 @@ spg_open(const struct store_config *cfg, int *schema_version, char *err,
 /* ---- connection states -----------------------------------------------------
  */
 
+/* A reconnected connection's durability verdict into why ("" = ok). */
 static void
-spg_on_recheck(void *arg, const char *error)
+spg_rechecked(struct store_pg *sp, char *why, const char *what,
+    const char *error)
 {
-	struct store_pg *sp = arg;
-
 	if (error == NULL) {
-		sp->durability_error[0] = '\0';
+		why[0] = '\0';
 		return;
 	}
 	if (sp->closing)
 		return;
-	snprintf(sp->durability_error, sizeof(sp->durability_error), "%s",
-	    error);
-	log_error("store: after reconnecting: %s", error);
+	snprintf(why, SPG_WHY_MAX, "%s", error);
+	log_error("store: %s connection after reconnecting: %s", what, error);
+}
+
+static void
+spg_on_recheck_group(void *arg, const char *error)
+{
+	struct store_pg *sp = arg;
+
+	spg_rechecked(sp, sp->group_not_durable, "group", error);
+}
+
+static void
+spg_on_recheck_qconn(void *arg, const char *error)
+{
+	struct store_pg *sp = arg;
+
+	spg_rechecked(sp, sp->qconn_not_durable, "queue", error);
 }
 
 /* On each reconnection (not the first connection: spg_open checks). */
 static void
-spg_recheck(struct store_pg *sp, struct pg *pg)
+spg_recheck(struct store_pg *sp, struct pg *pg, pg_check_fn *done)
 {
 	char err[256];
 
 	if (sp->closing)
 		return;
-	if (pg_check_durability(pg, spg_on_recheck, sp, err, sizeof(err)) == -1)
+	if (pg_check_durability(pg, done, sp, err, sizeof(err)) == -1)
 		log_warnx("store: durability check: %s", err);
 }
 
@@ -453,7 +470,7 @@ spg_on_group_state(void *arg, enum pg_state state, const char *why)
 	if (state == PG_DOWN && why != NULL)
 		snprintf(sp->group_why, sizeof(sp->group_why), "%s", why);
 	if (state == PG_UP && sp->group_ups++ > 0)
-		spg_recheck(sp, sp->group);
+		spg_recheck(sp, sp->group, spg_on_recheck_group);
 	if (state == PG_UP && sp->held_since != 0 && sp->commit_scheduled) {
 		/* The held group goes out now. */
 		event_del(sp->commit_ev);
@@ -469,7 +486,7 @@ spg_on_qconn_state(void *arg, enum pg_state state, const char *why)
 
 	(void)why;
 	if (state == PG_UP && sp->qconn_ups++ > 0)
-		spg_recheck(sp, sp->qconn);
+		spg_recheck(sp, sp->qconn, spg_on_recheck_qconn);
 }
 
 /* ---- group commit ----------------------------------------------------------
@@ -653,7 +670,7 @@ spg_on_end(void *arg, const struct pg_answer *a)
 
 	ok = !g->failed && !g->rollback && a->error == NULL && a->res != NULL &&
 	    strcmp(PQcmdStatus((PGresult *)a->res), "COMMIT") == 0 &&
-	    sp->durability_error[0] == '\0';
+	    sp->group_not_durable[0] == '\0';
 	spg_fly_remove(sp, g);
 	if (ok) {
 		sp->stats.commits++;
@@ -863,9 +880,11 @@ spg_ping(struct store_pg *sp, char *err, size_t errlen)
 		    sp->group_why[0] != '\0' ? sp->group_why : "connecting");
 		return -1;
 	}
-	if (sp->durability_error[0] != '\0') {
+	if (sp->group_not_durable[0] != '\0' ||
+	    sp->qconn_not_durable[0] != '\0') {
 		snprintf(err, errlen, "database not durable: %s",
-		    sp->durability_error);
+		    sp->group_not_durable[0] != '\0' ? sp->group_not_durable
+						     : sp->qconn_not_durable);
 		return -1;
 	}
 	return 0;
