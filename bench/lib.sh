@@ -570,6 +570,20 @@ pg_stats() {
 	    wal_sync, pg_current_wal_lsn() - '0/0' FROM pg_stat_wal" | tr '|' ' '
 }
 
+# pg_cpu: the CPU seconds (utime + stime) of the cluster's processes so
+# far: the postmaster and its children (backends live as long as their
+# connection: sample while the daemons are connected).
+pg_cpu() {
+	local d pm pids
+	d=${pg_url#*host=}
+	d=${d%%&*}
+	pm=$(head -n 1 "$d/data/postmaster.pid")
+	pids=$(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|' | tr '\n' ' ')
+	# shellcheck disable=SC2086  # one path per pid
+	cat "/proc/$pm/stat" $pids 2>/dev/null |
+	    awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }'
+}
+
 # pg_psql URL SQL: the rows, fields separated by '|', no header.
 pg_psql() {
 	"$pg_bin/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2"
