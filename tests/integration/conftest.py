@@ -40,6 +40,9 @@ from pathlib import Path
 
 import pytest
 
+# One throwaway PostgreSQL cluster for the session's test_pg_* modules.
+from pgcluster import pgcluster  # noqa: F401,E402 (fixture)
+
 HERE = Path(__file__).resolve().parent
 SRCDIR = Path(os.environ.get("OD_SRCDIR") or HERE.parent.parent)
 BUILDDIR = Path(os.environ.get("OD_BUILDDIR") or os.getcwd())

@@ -3,11 +3,12 @@ pgcluster.py - a throwaway PostgreSQL cluster for the integration suite
 (issue 13, doc/postgresql.md), through tests/pg.sh: initdb into a fresh
 directory, a server listening only on a Unix socket there (no TCP), fsync
 and synchronous_commit on. The cluster is stopped and its directory removed
-at the end of the module that used it, and pg.sh's watchdog removes it too
+at the end of the session that used it, and pg.sh's watchdog removes it too
 if pytest dies first.
 
-Fixture:
-  pgcluster  (module scope) a PgCluster; skipped, with the reason printed,
+Fixture (registered by conftest.py, so one cluster serves the session;
+each test makes its own database with a name of its own):
+  pgcluster  (session scope) a PgCluster; skipped, with the reason printed,
              only when PostgreSQL's server binaries are missing (CI installs
              them through ./bootstrap)
 
@@ -91,7 +92,7 @@ class PgCluster:
         return json.loads(out) if out else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pgcluster():
     why = pg_missing()
     if why:

@@ -28,7 +28,6 @@ import hashlib
 import threading
 
 from conftest import TOKEN, wait_for, scaled
-from pgcluster import pgcluster  # noqa: F401 (fixture)
 from test_webhooks import (INBOUND, MEMBER, STATUS, inbound_params, new_sid,
                            post_form, status_params, tw_conf)
 

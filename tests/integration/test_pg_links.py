@@ -23,7 +23,6 @@ import email.policy
 import re
 
 from conftest import scaled, wait_for
-from pgcluster import pgcluster  # noqa: F401 (fixture)
 from test_pg_nodes import pg_conf
 
 PUBLIC = "https://act.example.org"

@@ -29,7 +29,6 @@ from datetime import datetime
 import pytest
 
 from conftest import TOKEN, scaled, wait_for
-from pgcluster import pgcluster  # noqa: F401 (fixture)
 
 LEASE = "2s"
 WINDOW = 64  # [dispatch] max_in_flight of every node here

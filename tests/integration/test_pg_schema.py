@@ -40,7 +40,7 @@ import pytest
 import subprocess
 
 from conftest import BUILDDIR
-from pgcluster import SRCDIR, pgcluster  # noqa: F401
+from pgcluster import SRCDIR
 
 SQLITE_DIR = SRCDIR / "queue" / "schema"
 PG_DIR = SQLITE_DIR / "pg"

@@ -311,7 +311,10 @@ START_TEST(test_config_store_backend)
 {
 	const char *path;
 	struct config *cfg;
-	char err[512] = "", host[256];
+	char err[512] = "";
+#ifdef HAVE_LIBPQ
+	char host[256];
+#endif
 
 	path = config_test_write("store.conf", "[daemon]\n", 0600);
 	cfg = config_load(path, NULL, NULL, err, sizeof(err));
