@@ -245,15 +245,22 @@ static int
 api_metrics_gauges(struct api *api, struct evbuffer *out)
 {
 	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], bouncing;
+	bool db_wide = store_backend(api->deps.st) == STORE_SQLITE;
 	struct store_stats ss;
 	char err[256];
 	int c, s;
 
-	if (queue_count_by_status(api->deps.st, counts, err, sizeof(err)) == -1)
+	/* The database-wide gauges (messages by status, bouncing members)
+	 * are read from SQLite at scrape time; on PostgreSQL they would be
+	 * the same figures on every node, a scan of the shared tables per
+	 * node and scrape: query the database for them there. */
+	if (db_wide &&
+	    queue_count_by_status(api->deps.st, counts, err, sizeof(err)) == -1)
 		return -1;
-	metrics_render_family(out, "outreachd_queue_messages", "gauge",
-	    "Messages in the store by channel and status.");
-	for (c = 0; c < CHANNEL_COUNT; c++)
+	if (db_wide)
+		metrics_render_family(out, "outreachd_queue_messages", "gauge",
+		    "Messages in the store by channel and status.");
+	for (c = 0; db_wide && c < CHANNEL_COUNT; c++)
 		for (s = 0; s < MSG_ST_COUNT; s++) {
 			const char *l[] = {"channel", channel_to_text(c),
 			    "status", msg_status_to_text(s), NULL};
@@ -291,14 +298,18 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	    (double)ss.sync_us_sum / 1e6);
 	metrics_render_sample(out, "outreachd_store_sync_seconds_count", NULL,
 	    (double)ss.syncs);
-	if ((bouncing = store_email_bouncing_count(api->deps.st, err,
-		 sizeof(err))) == -1)
-		return -1;
-	metrics_render_family(out, "outreachd_email_bouncing_members", "gauge",
-	    "Members whose address failed permanently [email] bounce_limit "
-	    "times: no email goes to them until the address changes.");
-	metrics_render_sample(out, "outreachd_email_bouncing_members", NULL,
-	    (double)bouncing);
+	if (db_wide) {
+		if ((bouncing = store_email_bouncing_count(api->deps.st, err,
+			 sizeof(err))) == -1)
+			return -1;
+		metrics_render_family(out, "outreachd_email_bouncing_members",
+		    "gauge",
+		    "Members whose address failed permanently [email] "
+		    "bounce_limit times: no email goes to them until the "
+		    "address changes.");
+		metrics_render_sample(out, "outreachd_email_bouncing_members",
+		    NULL, (double)bouncing);
+	}
 	metrics_render_family(out, "outreachd_uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
 	metrics_render_sample(out, "outreachd_uptime_seconds", NULL,

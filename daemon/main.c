@@ -389,15 +389,40 @@ main_webhooks_new(struct daemon_state *ds)
 /*
  * What the PostgreSQL store serves so far (doc/postgresql.md): messages
  * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
- * START and HELP, one-click unsubscribe links, API tokens. The other families
- * of routes answer 503 there, saying so, instead of failing inside: they are
- * registered before the modules' own, and routes are tried in the order added.
+ * START and HELP, one-click unsubscribe links, API tokens (create,
+ * revoke, use). The other routes answer 503 there, saying so, instead of
+ * failing inside: they are registered before the modules' own, and
+ * routes are tried in the order added. 'deep': the family's paths below
+ * the prefix too.
  */
-static const char *const main_pg_later[] = {"/api/v1/alerts", "/api/v1/audit",
-    "/api/v1/consent", "/api/v1/conversations", "/api/v1/events",
-    "/api/v1/imports", "/api/v1/lists", "/api/v1/members",
-    "/api/v1/saved-replies", "/api/v1/simulator", "/api/v1/login",
-    "/api/v1/logout", "/api/v1/sessions", "/api/v1/staff", "/c", "/ui", NULL};
+static const struct main_pg_later {
+	const char *prefix;
+	unsigned methods;
+	bool deep;
+} main_pg_later[] = {
+#define MAIN_PG_ANY \
+	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
+    {"/api/v1/alerts", MAIN_PG_ANY, true},
+    {"/api/v1/audit", MAIN_PG_ANY, true},
+    {"/api/v1/consent", MAIN_PG_ANY, true},
+    {"/api/v1/conversations", MAIN_PG_ANY, true},
+    {"/api/v1/events", MAIN_PG_ANY, true},
+    {"/api/v1/imports", MAIN_PG_ANY, true},
+    {"/api/v1/lists", MAIN_PG_ANY, true},
+    {"/api/v1/members", MAIN_PG_ANY, true},
+    {"/api/v1/saved-replies", MAIN_PG_ANY, true},
+    {"/api/v1/simulator", MAIN_PG_ANY, true},
+    {"/api/v1/login", MAIN_PG_ANY, true},
+    {"/api/v1/logout", MAIN_PG_ANY, true},
+    {"/api/v1/me", MAIN_PG_ANY, true},
+    {"/api/v1/sessions", MAIN_PG_ANY, true},
+    {"/api/v1/staff", MAIN_PG_ANY, true},
+    {"/api/v1/status", MAIN_PG_ANY, true},
+    {"/api/v1/tokens", HTTP_GET | HTTP_HEAD, false}, /* the list */
+    {"/c", MAIN_PG_ANY, true},
+    {"/ui", MAIN_PG_ANY, true},
+#undef MAIN_PG_ANY
+};
 
 static void
 main_pg_unavailable(struct http_req *req, void *arg)
@@ -414,18 +439,20 @@ main_pg_routes(struct daemon_state *ds)
 {
 	static const char *const depth[] = {"", "/", "/{a}", "/{a}/{b}",
 	    "/{a}/{b}/{c}"};
+	const struct main_pg_later *l;
 	char pattern[128];
-	size_t i, j;
+	size_t i, j, n;
 
-	for (i = 0; main_pg_later[i] != NULL; i++)
-		for (j = 0; j < sizeof(depth) / sizeof(*depth); j++) {
-			snprintf(pattern, sizeof(pattern), "%s%s",
-			    main_pg_later[i], depth[j]);
-			http_route(ds->http,
-			    HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE |
-				HTTP_PATCH | HTTP_HEAD,
-			    pattern, main_pg_unavailable, ds);
+	for (i = 0; i < sizeof(main_pg_later) / sizeof(*main_pg_later); i++) {
+		l = &main_pg_later[i];
+		n = l->deep ? sizeof(depth) / sizeof(*depth) : 1;
+		for (j = 0; j < n; j++) {
+			snprintf(pattern, sizeof(pattern), "%s%s", l->prefix,
+			    depth[j]);
+			http_route(ds->http, l->methods, pattern,
+			    main_pg_unavailable, ds);
 		}
+	}
 }
 
 static int

@@ -227,7 +227,16 @@ def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
         assert r.status == 503, (path, r.status, r.body)
         assert r.json["error"]["code"] == "not_on_postgresql", r.body
         assert "backend = sqlite" in r.json["error"]["message"]
+    for path in ("/api/v1/status", "/api/v1/me", "/api/v1/tokens"):
+        r = d.api("GET", path)
+        assert r.status == 503, (path, r.status, r.body)
     assert d.api("GET", "/healthz", token=None).status == 200
+    # /metrics: the node's own figures; the database-wide gauges are
+    # read from the database itself on PostgreSQL.
+    r = d.api("GET", "/metrics", token=None)
+    assert r.status == 200, r.body
+    assert b"outreachd_store_commits_total" in r.body
+    assert b"outreachd_queue_messages" not in r.body
     # A [list] needs the SQLite store for now: refused at start, saying so.
     d2 = make_daemon(pg_conf(url, "later2"), name="later2", start=False)
     d2.configure({"list darfur": {"keywords": "darfur"}})
