@@ -545,17 +545,22 @@ perf_stop() {
 }
 
 # --- PostgreSQL (bench/run --store postgresql, bench/pgnodes) ---------------
-# pg_start: a throwaway cluster (tests/pg.sh: Unix socket only, fsync and
-# synchronous_commit on), stopped by cleanup; its watchdog stops it too if
-# this script dies without its trap. Sets pg_url (database "outreachd").
-# Exits 2 with pg.sh's reason when the server binaries are missing.
-pg_start() {
+# pg_check: exits 2 with pg.sh's reason when the PostgreSQL server
+# binaries are missing (call it before anything is started).
+pg_check() {
 	local why
 	if ! why=$("$srcdir/tests/pg.sh" check 2>&1); then
 		echo "$prog: $why" >&2
-		echo "$prog: --store postgresql needs the PostgreSQL server binaries (OD_PG_BINDIR, or apt-get install postgresql)" >&2
+		echo "$prog: needs the PostgreSQL server binaries (OD_PG_BINDIR, or apt-get install postgresql)" >&2
 		exit 2
 	fi
+}
+
+# pg_start: a throwaway cluster (tests/pg.sh: Unix socket only, fsync and
+# synchronous_commit on), stopped by cleanup; its watchdog stops it too if
+# this script dies without its trap. Sets pg_url (database "outreachd").
+pg_start() {
+	pg_check
 	pg_bin=$("$srcdir/tests/pg.sh" bindir)
 	pg_url=$("$srcdir/tests/pg.sh" start $$) || die "tests/pg.sh start failed"
 	echo "$prog: PostgreSQL $("$pg_bin/postgres" --version | awk '{ print $3 }') cluster: $pg_url" >&2
