@@ -31,8 +31,14 @@
  * commit point (the end of the turn, or commit_delay_ms later: the same
  * commit_ev scheduling as store.c) the whole group is handed to the
  * driver in one go: BEGIN, the statements, COMMIT, all pipelined behind
- * whatever is already in flight, so the next group may go out behind a
- * COMMIT not answered yet. Answers come back in order: each statement's
+ * whatever is already in flight. While a group's COMMIT is in flight,
+ * the next one keeps gathering and goes out when that COMMIT answers (as
+ * store.c keeps its next group open while an fsync runs): one WAL flush
+ * per group, and groups grow with the load. Sending each turn's group
+ * behind the last made every turn wait for a WAL flush of its own (one
+ * flush per API request under wrk -c64: 220 to 430 durable enqueues per
+ * second in bench/run --store postgresql). store_flush() and a closing
+ * store send at once. Answers come back in order: each statement's
  * callback runs (a RETURNING id is read there) before its group's COMMIT
  * is answered, and the groups' COMMITs are answered, and their
  * store_on_commit() callbacks run, in the order the groups were sent.
@@ -165,8 +171,10 @@ struct store_pg {
 	struct event *commit_ev;
 	unsigned commit_delay_ms;
 	bool commit_scheduled;
-	int64_t held_since; /* pg_clock_ms() the open group waits since; 0 */
-	int committing;	    /* depth of callback runs in progress */
+	bool commit_waiting; /* the open group waits for a COMMIT in flight */
+	bool flushing;	     /* store_flush(): send at once */
+	int64_t held_since;  /* pg_clock_ms() the open group waits since; 0 */
+	int committing;	     /* depth of callback runs in progress */
 	bool closing;
 
 	struct event *duty_ev; /* NULL until spg_attach() */
@@ -574,7 +582,11 @@ spg_commit_now(struct store_pg *sp)
 		event_del(sp->commit_ev);
 		sp->commit_scheduled = false;
 	}
-	if (g != NULL && !spg_hold(sp)) {
+	if (g != NULL && sp->fly_head != NULL && !sp->flushing &&
+	    !sp->closing) {
+		sp->commit_waiting = true; /* spg_on_end() sends it */
+	} else if (g != NULL && !spg_hold(sp)) {
+		sp->commit_waiting = false;
 		sp->open = NULL;
 		spg_handover(sp, g);
 	}
@@ -686,6 +698,9 @@ spg_on_end(void *arg, const struct pg_answer *a)
 	}
 	store_cblist_run(&g->cbs, &sp->committing, ok);
 	free(g);
+	/* the group that gathered while this one flew goes out now */
+	if (sp->fly_head == NULL && sp->commit_waiting)
+		spg_commit_now(sp);
 }
 
 /* A query the driver refused (only while closing): answered here. */
@@ -826,7 +841,9 @@ spg_flush(struct store_pg *sp, char *err, size_t errlen)
 	uint64_t failures = sp->stats.commit_failures;
 	int rc;
 
+	sp->flushing = true;
 	spg_commit_now(sp);
+	sp->flushing = false;
 	while (sp->fly_head != NULL || sp->open != NULL) {
 		rc = event_base_loop(sp->base, EVLOOP_ONCE);
 		if (rc == -1) {

@@ -551,6 +551,59 @@ START_TEST(test_groups_in_order)
 }
 END_TEST
 
+/*
+ * While a group's COMMIT is in flight, the writes of the next turns gather
+ * into ONE group, sent when that COMMIT answers: one WAL flush per group,
+ * not per turn. Group 1 waits on an advisory lock another connection
+ * holds, so its COMMIT stays in flight through three turns of writes.
+ * Sent each turn behind it, they made three more COMMITs.
+ */
+START_TEST(test_groups_gather_behind_commit)
+{
+	struct t_rec r = {0};
+	struct t_grp g1 = {&r, 1, false}, g2 = {&r, 2, false};
+	struct store_stats before, after;
+	struct pg_stats ps;
+	struct t_fix f;
+	char v[16];
+	int i;
+
+	NEED_CLUSTER();
+	t_fix_open(&f, "sp_gather", 0);
+	t_sql(f.pg, "SELECT pg_advisory_lock(4242)", NULL);
+	store_get_stats(f.st, &before);
+
+	r.want = 5; /* group 1's callback and the four below */
+	t_group_send(f.st, "SELECT pg_advisory_xact_lock(4242)", NULL, &r);
+	t_group_send(f.st, t_insert, "1", &r);
+	store_on_commit(f.st, t_cb_group, &g1);
+	do {
+		t_pause();
+		pg_get_stats(store_pg_conn(f.st), &ps);
+	} while (ps.in_flight == 0);
+	for (i = 0; i < 3; i++) { /* three turns apart */
+		snprintf(v, sizeof(v), "%d", 10 + i);
+		t_group_send(f.st, t_insert, v, &r);
+		store_on_commit(f.st, t_cb, &r);
+		t_pause();
+	}
+	store_on_commit(f.st, t_cb_group, &g2);
+	ck_assert_uint_eq(r.cbs, 0);
+	t_sql(f.pg, "SELECT pg_advisory_unlock(4242)", NULL);
+	t_run_until(&r.done, "both groups");
+	store_get_stats(f.st, &after);
+	ck_assert(g1.ok);
+	ck_assert(g2.ok);
+	ck_assert_uint_eq(r.cb_ok, 5);
+	ck_assert_int_eq(r.order[0], 1);
+	ck_assert_int_eq(r.order[1], 2);
+	ck_assert_int_eq(t_items(f.pg), 4);
+	ck_assert_uint_eq(after.commits - before.commits, 2);
+
+	t_fix_close(&f);
+}
+END_TEST
+
 START_TEST(test_backend_terminated)
 {
 	struct t_rec r = {0};
@@ -848,6 +901,7 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_group_commit_one_turn);
 	tcase_add_test(tc, test_group_fails_whole);
 	tcase_add_test(tc, test_groups_in_order);
+	tcase_add_test(tc, test_groups_gather_behind_commit);
 	tcase_add_test(tc, test_backend_terminated);
 	tcase_add_test(tc, test_group_spans_reconnection);
 	tcase_add_test(tc, test_group_held_while_down);
