@@ -133,6 +133,13 @@ start_daemon() {
 	local deadline port_line o sec
 	token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 	(umask 077 && mkdir -p "$ddir/var") # members' data: 0700, or the daemon warns
+	# PostgreSQL: every node signs links with one key, made once per run
+	if [[ ${store_backend:-sqlite} == postgresql && ! -f $ddir/var/email.key ]]; then
+		[[ -f $tmp/email.key ]] || (umask 077 &&
+		    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$tmp/email.key" &&
+		    echo >>"$tmp/email.key")
+		(umask 077 && cp "$tmp/email.key" "$ddir/var/email.key")
+	fi
 	# Both files hold the token: 0600 (the daemon warns otherwise).
 	(umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$tmp/auth.header")
 	(umask 077 && daemon_config >"$ddir/outreachd.conf")
