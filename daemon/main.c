@@ -481,8 +481,6 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 
 	bool pg = store_backend(ds->st) == STORE_POSTGRESQL;
 
-	if (pg)
-		main_pg_routes(ds);
 	/* first: staff #1 holds the daemon's token before anything runs */
 	if ((ds->staff = staff_new(&(struct staff_deps){.base = ds->base,
 				       .srv = ds->http,
@@ -713,6 +711,8 @@ main_run(struct daemon_state *ds)
 		return CONFIG_EX_CONFIG;
 	}
 	ds->http = http_new(ds->base, ds->cfg->max_body, ds->metrics);
+	if (store_backend(ds->st) == STORE_POSTGRESQL)
+		main_pg_routes(ds); /* before every module's own routes */
 	http_set_limits(ds->http, main_max_connections(ds->cfg),
 	    ds->cfg->request_timeout_ms);
 	deps.st = ds->st;

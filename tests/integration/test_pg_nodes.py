@@ -230,6 +230,7 @@ def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
     for path in ("/api/v1/status", "/api/v1/me", "/api/v1/tokens"):
         r = d.api("GET", path)
         assert r.status == 503, (path, r.status, r.body)
+        assert r.json["error"]["code"] == "not_on_postgresql", r.body
     assert d.api("GET", "/healthz", token=None).status == 200
     # /metrics: the node's own figures; the database-wide gauges are
     # read from the database itself on PostgreSQL.
