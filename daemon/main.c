@@ -382,11 +382,6 @@ main_webhooks_new(struct daemon_state *ds)
 }
 
 /*
- * The modules behind the API and the webhooks, after the API itself:
- * keyword routing (which stores the config's lists), email links, the
- * members API and imports. 0, or -1 with the reason in err.
- */
-/*
  * What the PostgreSQL store serves so far (doc/postgresql.md): messages
  * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
  * START and HELP, one-click unsubscribe links, API tokens (create,
@@ -455,6 +450,12 @@ main_pg_routes(struct daemon_state *ds)
 	}
 }
 
+/*
+ * The modules behind the API and the webhooks, after the API itself:
+ * keyword routing (which stores the config's lists), email links, the
+ * members API and imports; on PostgreSQL only those served there
+ * (main_pg_later). 0, or -1 with the reason in err.
+ */
 static int
 main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 {
