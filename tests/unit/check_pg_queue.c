@@ -62,11 +62,10 @@ pg_queue_suite(void)
 #include "pg_migrate.h"
 #include "pg_queue.h"
 
-#define T_DEADLINE_S 240
-#define T_NODES	     3
-#define T_DRAIN	     50000
-#define T_BATCH	     250
-#define T_NOW	     "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define T_NODES 3
+#define T_DRAIN 50000
+#define T_BATCH 250
+#define T_NOW	"(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 static char pg_url[512]; /* "" = no cluster: the tests skip */
 
@@ -102,7 +101,6 @@ struct t_ans {
 };
 
 static struct event_base *t_base;
-static bool t_timed_out;
 
 static void
 t_on(void *arg, const struct pgq_answer *a)
@@ -153,29 +151,11 @@ t_ans_clear(struct t_ans *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static void
-t_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	t_timed_out = true;
-	event_base_loopbreak(t_base);
-}
-
 /* Runs the loop until *flag; fails the test at the (generous) deadline. */
 static void
 t_run_until(const bool *flag, const char *what)
 {
-	struct event *dl = evtimer_new(t_base, t_deadline, NULL);
-	struct timeval tv = {T_DEADLINE_S, 0};
-
-	t_timed_out = false;
-	evtimer_add(dl, &tv);
-	while (!*flag && !t_timed_out)
-		event_base_loop(t_base, EVLOOP_ONCE);
-	event_free(dl);
-	ck_assert_msg(!t_timed_out, "timed out waiting for %s", what);
+	ckpg_run_until(t_base, flag, what);
 }
 
 /* Waits for t's answer and fails on an error. */
@@ -189,40 +169,14 @@ t_wait_ok(struct t_ans *t, const char *what)
 static struct pg *
 t_connect(const char *url)
 {
-	struct pg_config cfg;
-	char err[256];
-	struct pg *pg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.url = url;
-	cfg.reconnect_min_ms = 50;
-	cfg.reconnect_max_ms = 400;
-	pg = pg_new(t_base, &cfg, err, sizeof(err));
-	ck_assert_msg(pg != NULL, "pg_new: %s", err);
-	return pg;
+	return ckpg_connect(t_base, url);
 }
 
-/* One plain query's answer: first value, or the error. */
 /* Runs sql (one optional parameter) on pg; returns the first value. */
 static const char *
 t_sql(struct pg *pg, const char *sql, const char *p1)
 {
-	static struct ckpg_answer t;
-	const char *values[1] = {p1};
-	char err[256];
-
-	memset(&t, 0, sizeof(t));
-	ck_assert_msg(pg_send(pg,
-			  &(struct pg_query){.sql = sql,
-			      .nparams = p1 != NULL ? 1 : 0,
-			      .values = p1 != NULL ? values : NULL,
-			      .done = ckpg_on_answer,
-			      .arg = &t},
-			  err, sizeof(err)) == 0,
-	    "pg_send: %s", err);
-	t_run_until(&t.done, sql);
-	ck_assert_msg(t.error[0] == '\0', "%s: %s", sql, t.error);
-	return t.value;
+	return ckpg_sql(t_base, pg, sql, p1);
 }
 
 static int64_t
