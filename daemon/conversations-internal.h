@@ -14,6 +14,7 @@
 #define OD_CONVERSATIONS_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -35,6 +36,13 @@ struct cv_pending {
 	const char *op; /* for the log line: "assign", "reply", ... */
 };
 
+#define CV_KEY_MAX 200 /* bytes of a reply's Idempotency-Key */
+
+struct conv_query;
+struct evkeyvalq;
+struct conv_target;
+struct queue_new;
+
 /* ---- conversations.c --------------------------------------------------- */
 
 /*
@@ -49,11 +57,57 @@ int64_t cv_id_param(struct http_req *req, size_t i, const char *what);
 bool cv_write_begin(struct conversations *cv, struct http_req *req);
 /* Answers 503 for a store failure and logs it. */
 void cv_store_error(struct http_req *req, const char *what, const char *err);
+/* The query string of a listing into q. 0 / -1 with err. */
+int cv_query_parse(struct http_req *req, struct evkeyvalq *kv,
+    struct conv_query *q, char *err, size_t errlen);
+/*
+ * The JSON body of an action that needs none: empty, or an object with
+ * no field. false after answering.
+ */
+bool cv_no_body(struct http_req *req);
+/* {"body"} of a note: a new copy, or NULL after answering. */
+char *cv_note_body(struct http_req *req);
+/*
+ * {"staff_id": n | null} of an assign: n (not checked against the
+ * store), 0 for the pool, -1 after answering 422.
+ */
+int64_t cv_assign_parse(struct http_req *req);
 
 /* ---- conversations_reply.c --------------------------------------------- */
 
 /* POST /api/v1/conversations/{id}/reply. */
 void cv_reply(struct conversations *cv, struct http_req *req, int64_t id);
+/*
+ * The reply's Idempotency-Key header as the message's key, scoped to
+ * conversation id ("reply:<id>:<key>"; *key NULL without the header):
+ * 0, or -1 after answering 422.
+ */
+int cv_reply_key(struct http_req *req, int64_t id, char **key);
+/*
+ * The answer to store_conv_target()'s rc (err when -1) for a reply to
+ * conversation id: true when t may be texted, else false after
+ * answering 503, 404 or 409.
+ */
+bool cv_reply_check(struct http_req *req, int64_t id, int rc,
+    const struct conv_target *t, const char *err);
+/*
+ * The text of a reply body {"body"} or {"saved_reply": id} (rendered for
+ * 'member'): a new string, or NULL after answering.
+ */
+char *cv_reply_text(struct conversations *cv, struct http_req *req, json_t *o,
+    int64_t member);
+/*
+ * Validates the reply as a message (api_message_parse()) into *m, whose
+ * strings point into *mo (the caller frees it). false after answering.
+ */
+bool cv_reply_message(struct conversations *cv, struct http_req *req,
+    const struct conv_target *t, const char *text, json_t **mo,
+    struct queue_new *m);
+
+/* ---- conversations_pg.c ------------------------------------------------ */
+
+/* The routes on a PostgreSQL store (no saved replies there yet). */
+void cv_pg_routes(struct http_server *srv, struct conversations *cv);
 /* GET|POST /api/v1/saved-replies. */
 void cv_saved_replies(struct http_req *req, void *arg);
 /* GET|PATCH|DELETE /api/v1/saved-replies/{id}. */

@@ -56,6 +56,10 @@ conversations_new(struct http_server *srv,
 	struct conversations *cv = xcalloc(1, sizeof(*cv));
 
 	cv->deps = *deps;
+	if (store_backend(deps->st) != STORE_SQLITE) {
+		cv_pg_routes(srv, cv); /* conversations_pg.c */
+		return cv;
+	}
 	http_route(srv, HTTP_GET, "/api/v1/conversations", cv_collection, cv);
 	http_route(srv, HTTP_GET, "/api/v1/conversations/{id}", cv_item, cv);
 	http_route(srv, HTTP_POST, "/api/v1/conversations/{id}/{action}",
@@ -74,7 +78,8 @@ conversations_free(struct conversations *cv)
 {
 	if (cv == NULL)
 		return;
-	if (cv->deps.events != NULL)
+	if (cv->deps.events != NULL &&
+	    store_backend(cv->deps.st) == STORE_SQLITE)
 		queue_observe(cv->deps.st, NULL, NULL);
 	free(cv);
 }
@@ -270,8 +275,7 @@ cv_query_who(struct http_req *req, struct evkeyvalq *kv, struct conv_query *q,
 	return 0;
 }
 
-/* The query string of a listing into q. 0 / -1 with err. */
-static int
+int
 cv_query_parse(struct http_req *req, struct evkeyvalq *kv, struct conv_query *q,
     char *err, size_t errlen)
 {
@@ -355,11 +359,7 @@ cv_item(struct http_req *req, void *arg)
 
 /* ---- POST /api/v1/conversations/{id}/{action} --------------------------- */
 
-/*
- * The JSON body of an action that needs none: empty, or an object with
- * no field. false after answering.
- */
-static bool
+bool
 cv_no_body(struct http_req *req)
 {
 	json_t *o;
@@ -377,15 +377,13 @@ cv_no_body(struct http_req *req)
 	return empty;
 }
 
-/* {"staff_id": n | null}: the staff member, 0 for the pool; -1 answered. */
-static int64_t
-cv_assign_body(struct conversations *cv, struct http_req *req)
+int64_t
+cv_assign_parse(struct http_req *req)
 {
 	static const char *const known[] = {"staff_id", NULL};
 	char err[256];
 	json_t *o, *v;
 	int64_t staff = -1;
-	int rc;
 
 	if ((o = api_read_object(req)) == NULL)
 		return -1;
@@ -399,25 +397,36 @@ cv_assign_body(struct conversations *cv, struct http_req *req)
 		staff = 0;
 	else if (!json_is_integer(v) || json_integer_value(v) <= 0)
 		snprintf(err, sizeof(err), "staff_id: a staff id or null");
-	else if ((rc = store_conv_staff_exists(cv->deps.st,
-		      json_integer_value(v), err, sizeof(err))) == 1)
+	else
 		staff = json_integer_value(v);
-	else if (rc == 0)
-		snprintf(err, sizeof(err), "staff_id: no staff member %lld",
-		    (long long)json_integer_value(v));
-	else {
-		json_decref(o);
-		cv_store_error(req, "assign", err);
-		return -1;
-	}
 	json_decref(o);
 	if (staff == -1)
 		http_reply_error(req, 422, "invalid", "%s", err);
 	return staff;
 }
 
-/* {"body"} of a note: a new copy, or NULL after answering. */
-static char *
+/* {"staff_id": n | null}: the staff member, 0 for the pool; -1 answered. */
+static int64_t
+cv_assign_body(struct conversations *cv, struct http_req *req)
+{
+	char err[256];
+	int64_t staff;
+	int rc;
+
+	if ((staff = cv_assign_parse(req)) <= 0)
+		return staff;
+	if ((rc = store_conv_staff_exists(cv->deps.st, staff, err,
+		 sizeof(err))) == 1)
+		return staff;
+	if (rc == 0)
+		http_reply_error(req, 422, "invalid",
+		    "staff_id: no staff member %lld", (long long)staff);
+	else
+		cv_store_error(req, "assign", err);
+	return -1;
+}
+
+char *
 cv_note_body(struct http_req *req)
 {
 	static const char *const known[] = {"body", NULL};

@@ -122,11 +122,7 @@ cv_render(struct conversations *cv, const char *src, int64_t member, char *err,
 	return text;
 }
 
-/*
- * The text of a reply body {"body"} or {"saved_reply": id}: a new
- * string, or NULL after answering.
- */
-static char *
+char *
 cv_reply_text(struct conversations *cv, struct http_req *req, json_t *o,
     int64_t member)
 {
@@ -164,16 +160,11 @@ cv_reply_text(struct conversations *cv, struct http_req *req, json_t *o,
 	return text;
 }
 
-/* Who the reply goes to, or false after answering 404/409. */
-static bool
-cv_reply_target(struct conversations *cv, struct http_req *req, int64_t id,
-    struct conv_target *t)
+bool
+cv_reply_check(struct http_req *req, int64_t id, int rc,
+    const struct conv_target *t, const char *err)
 {
-	char err[256];
-	int rc;
-
-	if ((rc = store_conv_target(cv->deps.st, id, t, err, sizeof(err))) ==
-	    -1)
+	if (rc == -1)
 		cv_store_error(req, "reply", err);
 	else if (rc == 0)
 		http_reply_error(req, 404, "not_found", "no conversation %lld",
@@ -192,11 +183,19 @@ cv_reply_target(struct conversations *cv, struct http_req *req, int64_t id,
 	return false;
 }
 
-/*
- * Validates the reply as a message (api_message_parse()) into *m, whose
- * strings point into *mo (the caller frees it). false after answering.
- */
+/* Who the reply goes to, or false after answering 404/409. */
 static bool
+cv_reply_target(struct conversations *cv, struct http_req *req, int64_t id,
+    struct conv_target *t)
+{
+	char err[256];
+	int rc;
+
+	rc = store_conv_target(cv->deps.st, id, t, err, sizeof(err));
+	return cv_reply_check(req, id, rc, t, err);
+}
+
+bool
 cv_reply_message(struct conversations *cv, struct http_req *req,
     const struct conv_target *t, const char *text, json_t **mo,
     struct queue_new *m)
@@ -223,6 +222,23 @@ cv_reply_message(struct conversations *cv, struct http_req *req,
 	return true;
 }
 
+int
+cv_reply_key(struct http_req *req, int64_t id, char **key)
+{
+	const char *h = http_header(req, "Idempotency-Key");
+
+	*key = NULL;
+	if (h == NULL)
+		return 0;
+	if (h[0] == '\0' || strlen(h) > CV_KEY_MAX) {
+		http_reply_error(req, 422, "invalid",
+		    "Idempotency-Key: 1 to %d characters", CV_KEY_MAX);
+		return -1;
+	}
+	*key = xasprintf("reply:%lld:%s", (long long)id, h);
+	return 0;
+}
+
 void
 cv_reply(struct conversations *cv, struct http_req *req, int64_t id)
 {
@@ -230,12 +246,13 @@ cv_reply(struct conversations *cv, struct http_req *req, int64_t id)
 	struct queue_stored qs = {0};
 	struct conv_target t;
 	json_t *o, *mo = NULL;
-	char err[512], *text = NULL;
+	char err[512], *text = NULL, *key = NULL;
 	int64_t now = msg_now_ms();
 
 	if ((o = api_read_object(req)) == NULL)
 		return;
-	if (!cv_reply_target(cv, req, id, &t) ||
+	if (cv_reply_key(req, id, &key) == -1 ||
+	    !cv_reply_target(cv, req, id, &t) ||
 	    (text = cv_reply_text(cv, req, o, t.member)) == NULL)
 		goto out;
 	if (!cv_reply_message(cv, req, &t, text, &mo, &m))
@@ -243,8 +260,18 @@ cv_reply(struct conversations *cv, struct http_req *req, int64_t id)
 	m.member_id = t.member;
 	m.conversation_id = id;
 	m.staff_id = req->auth.staff_id;
+	m.idempotency_key = key;
 	if (queue_enqueue(cv->deps.st, &m, now, &qs, err, sizeof(err)) == -1) {
 		cv_store_error(req, "reply", err);
+		goto out;
+	}
+	if (qs.dup) {
+		/* the same reply again: its first message, nothing new */
+		cv_commit(cv, req,
+		    &(struct cv_pending){.code = 200,
+			.body = json_pack("{s:I, s:b}", "message_id",
+			    (json_int_t)qs.id, "duplicate", 1),
+			.op = "reply"});
 		goto out;
 	}
 	if (store_conv_change(cv->deps.st, id,
@@ -268,6 +295,7 @@ out:
 	json_decref(mo);
 	json_decref(o);
 	free(text);
+	free(key);
 }
 
 /* ---- Saved replies ------------------------------------------------------- */

@@ -400,7 +400,6 @@ static const struct main_pg_later {
     {"/api/v1/alerts", MAIN_PG_ANY, true},
     {"/api/v1/audit", MAIN_PG_ANY, true},
     {"/api/v1/consent", MAIN_PG_ANY, true},
-    {"/api/v1/conversations", MAIN_PG_ANY, true},
     {"/api/v1/events", MAIN_PG_ANY, true},
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
@@ -479,6 +478,10 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .dispatch = ds->dispatch,
 	    .api = ds->api,
 	    .cfg = ds->cfg};
+	struct conversations_deps cd = {.st = ds->st,
+	    .dispatch = ds->dispatch,
+	    .api = ds->api,
+	    .cfg = ds->cfg};
 
 	bool pg = store_backend(ds->st) == STORE_POSTGRESQL;
 
@@ -499,22 +502,20 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		    .st = ds->st});
 	ad.events = ds->events;
 	id.events = ds->events;
+	cd.events = ds->events;
 	if ((ds->inbound = inbound_new(&id, err, errlen)) == NULL ||
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
 	dispatch_set_email_links(ds->dispatch, ds->links);
-	if (pg)
+	if (pg) {
+		ds->conversations = conversations_new(ds->http, &cd);
 		return 0;
+	}
 	md.links = ds->links;
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
 	ds->alerts = alerts_new(ds->http, &ad);
-	ds->conversations = conversations_new(ds->http,
-	    &(struct conversations_deps){.st = ds->st,
-		.dispatch = ds->dispatch,
-		.api = ds->api,
-		.events = ds->events,
-		.cfg = ds->cfg});
+	ds->conversations = conversations_new(ds->http, &cd);
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
 	    .st = ds->st,
 	    .dispatch = ds->dispatch,

@@ -1,0 +1,691 @@
+/*
+ * check_conversations_pg.c - unit tests of the staff inbox on a
+ * PostgreSQL store (queue/store_conversations_pg.c) against a throwaway
+ * cluster (check_pgcluster.h), with two stores ("nodes") on one loop:
+ *
+ *  - the search text made a tsquery text (no cluster): words quoted as
+ *    prefixes, phrases, quotes and backslashes doubled, nothing left of a
+ *    text without words, too long refused;
+ *  - a listing: newest activity first, each filter, the search through
+ *    the GIN index (accents and case folded, prefixes, phrases in order,
+ *    hostile text answered, not failed), pages with their cursor, a
+ *    cursor that is not one refused; a thread with its items;
+ *  - writes on two nodes: close seen by the other node, assign to a staff
+ *    member that does not exist changes nothing, a note, a missing
+ *    conversation found missing without failing the group; a reply with
+ *    its history row marking the conversation replied, and its
+ *    idempotency key given to both nodes, one after the other and in the
+ *    same turn: one message, both answer its id.
+ *
+ * Assertions are on states, never timings. Each test has its own
+ * database, migrated by store_open_config(). Skipped, with the reason
+ * printed, when PostgreSQL's server binaries are missing.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+#include "store_conversations.h"
+#include "store_conversations_pg.h"
+
+/* ---- the search text (pure) ---------------------------------------------- */
+
+static const char *
+t_ts(const char *text)
+{
+	static char out[2048];
+
+	ck_assert_int_eq(store_conv_tsquery(text, out, sizeof(out)), 0);
+	return out;
+}
+
+START_TEST(test_tsquery)
+{
+	char big[CONV_SEARCH_MAX + 2], small[8];
+
+	ck_assert_str_eq(t_ts("meet"), "'meet':*");
+	ck_assert_str_eq(t_ts("  house  Meeting "), "'house':* & 'Meeting':*");
+	ck_assert_str_eq(t_ts("\"house meeting\" now"),
+	    "('house' <-> 'meeting') & 'now':*");
+	ck_assert_str_eq(t_ts("\"unclosed phrase"),
+	    "('unclosed' <-> 'phrase')");
+	ck_assert_str_eq(t_ts("o'brien \\x"), "'o''brien':* & '\\\\x':*");
+	ck_assert_str_eq(t_ts("a & | ! ( ) :* <->"),
+	    "'a':* & '&':* & '|':* & '!':* & '(':* & ')':* & ':*':* & "
+	    "'<->':*");
+	ck_assert_str_eq(t_ts(""), "");
+	ck_assert_str_eq(t_ts("   "), "");
+	ck_assert_str_eq(t_ts("\"\""), "");
+	ck_assert_str_eq(t_ts("a \"\" b"), "'a':* & 'b':*");
+	ck_assert_str_eq(t_ts("\"  \" b"), "'b':*");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(store_conv_tsquery(big, small, sizeof(small)), -1);
+	big[CONV_SEARCH_MAX] = '\0';
+	ck_assert_int_eq(store_conv_tsquery(big, small, sizeof(small)), -1);
+}
+END_TEST
+
+#ifndef HAVE_LIBPQ
+
+Suite *
+conversations_pg_suite(void)
+{
+	Suite *s = suite_create("conversations_pg");
+	TCase *tc = tcase_create("pure");
+
+	tcase_add_test(tc, test_tsquery);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#else /* HAVE_LIBPQ */
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "check_pgcluster.h"
+#include "message.h"
+#include "pg.h"
+#include "queue.h"
+#include "store.h"
+
+static char pg_url[512]; /* "" = no cluster: the tests skip */
+static struct event_base *t_base;
+
+static void
+cluster_start(void)
+{
+	ckpg_start("check_conversations_pg", pg_url, sizeof(pg_url));
+}
+
+static void
+cluster_stop(void)
+{
+	ckpg_stop("check_conversations_pg", pg_url);
+}
+
+#define NEED_CLUSTER()                 \
+	do {                           \
+		if (pg_url[0] == '\0') \
+			return;        \
+	} while (0)
+
+/* ---- harness ------------------------------------------------------------ */
+
+static const char *
+t_sql(struct pg *pg, const char *sql, const char *p1)
+{
+	return ckpg_sql(t_base, pg, sql, p1);
+}
+
+static long long
+t_int(struct pg *pg, const char *sql, const char *p1)
+{
+	return strtoll(t_sql(pg, sql, p1), NULL, 10);
+}
+
+/* A fresh database 'db' (schema applied by the first store opened). */
+static void
+t_db(const char *db, char *url, size_t urllen)
+{
+	struct pg *pg = ckpg_connect(t_base, pg_url);
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
+	t_sql(pg, sql, NULL);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	t_sql(pg, sql, NULL);
+	pg_free(pg);
+	ckpg_db_url(pg_url, db, url, urllen);
+}
+
+static struct store *
+t_open(const char *url, const char *node)
+{
+	struct store_config cfg;
+	struct store *st;
+	char err[512];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.backend = STORE_POSTGRESQL;
+	cfg.url = url;
+	cfg.node = node;
+	cfg.base = t_base;
+	cfg.connect_timeout_ms = 30000;
+	st = store_open_config(&cfg, err, sizeof(err));
+	ck_assert_msg(st != NULL, "store_open_config: %s", err);
+	store_attach(st, t_base, 0);
+	return st;
+}
+
+/*
+ * Two members, staff member 7, conversation 1 (Alice, open, 2 unread, a
+ * text with accents) and 2 (Bob, closed, assigned to 7, on list 5).
+ */
+static void
+t_seed(struct pg *pg)
+{
+	static const char *const sql[] = {
+	    "INSERT INTO staff (id, name, role, created_at)"
+	    " VALUES (7, 'Ann', 'organizer', 1)",
+	    "INSERT INTO members (id, phone, first_name, created_at,"
+	    " updated_at) VALUES (1, '+15550001001', 'Alice', 1, 1),"
+	    " (2, '+15550001002', 'Bob', 1, 1)",
+	    "INSERT INTO lists (id, name, created_at, updated_at)"
+	    " VALUES (5, 'rally', 1, 1)",
+	    "INSERT INTO subscriptions (member_id, list_id, channel, status,"
+	    " source,"
+	    " created_at, updated_at) VALUES (2, 5, 'sms', 'active', 'api', 1, 1)",
+	    "INSERT INTO conversations (id, member_id, status, unread,"
+	    " last_message_at, created_at, sender, last_in_at, updated_at)"
+	    " VALUES (1, 1, 'open', 2, 1000, 900, 'main', 1000, 1000)",
+	    "INSERT INTO conversations (id, member_id, status, unread,"
+	    " assigned_staff, last_message_at, created_at, sender, last_in_at,"
+	    " updated_at) VALUES (2, 2, 'closed', 0, 7, 2000, 900, 'main',"
+	    " 2000, 2000)",
+	    "INSERT INTO messages (direction, channel, member_id, sender,"
+	    " to_addr, from_addr, body, status, next_attempt_at,"
+	    " conversation_id, created_at, updated_at) VALUES"
+	    " ('in', 'sms', 1, 'main', '+15550100001', '+15550001001',"
+	    " 'Can I host a house meeting at the Café?', 'received', 990, 1,"
+	    " 990, 990),"
+	    " ('in', 'sms', 1, 'main', '+15550100001', '+15550001001',"
+	    " 'Or next week', 'received', 1000, 1, 1000, 1000),"
+	    " ('in', 'sms', 2, 'main', '+15550100001', '+15550001002',"
+	    " 'Thanks for the RALLY', 'received', 2000, 2, 2000, 2000),"
+	    " ('in', 'sms', 2, 'main', '+15550100001', '+15550001002',"
+	    " 'meeting outside any conversation', 'received', 2000, NULL,"
+	    " 2000, 2000)",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		t_sql(pg, sql[i], NULL);
+}
+
+/* A read's answer, kept. */
+struct t_json {
+	bool done;
+	json_t *o;
+	char error[256];
+};
+
+static void
+t_on_json(void *arg, json_t *o, const char *error)
+{
+	struct t_json *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->o = o;
+	if (error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", error);
+}
+
+/* The listing q as "id,id,..." with its "next" in next (or ""). */
+static const char *
+t_list(struct store *st, struct conv_query q, char *next, size_t nextlen)
+{
+	static char ids[256];
+	struct t_json t = {0};
+	char err[256];
+	json_t *c;
+	size_t i;
+	int n = 0;
+
+	if (q.limit == 0)
+		q.limit = 50;
+	q.clock = (struct conv_clock){.now = 10000000, .stale_after_ms = 60000};
+	ck_assert_msg(
+	    store_conv_list_pg(st, &q, t_on_json, &t, err, sizeof(err)) == 0,
+	    "list: %s", err);
+	ckpg_run_until(t_base, &t.done, "list");
+	ck_assert_msg(t.o != NULL, "list: %s", t.error);
+	ids[0] = '\0';
+	json_array_foreach(json_object_get(t.o, "conversations"), i, c)
+		n += snprintf(ids + n, sizeof(ids) - (size_t)n, "%s%lld",
+		    i > 0 ? "," : "",
+		    (long long)json_integer_value(json_object_get(c, "id")));
+	if (next != NULL)
+		snprintf(next, nextlen, "%s",
+		    json_is_string(json_object_get(t.o, "next"))
+			? json_string_value(json_object_get(t.o, "next"))
+			: "");
+	json_decref(t.o);
+	return ids;
+}
+
+static const char *
+t_search(struct store *st, const char *text)
+{
+	return t_list(st, (struct conv_query){.q = text}, NULL, 0);
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+START_TEST(test_list_and_thread)
+{
+	struct conv_clock clock = {.now = 10000000, .stale_after_ms = 60000};
+	struct conv_query bad = {.after = "12x", .limit = 5};
+	struct t_json t = {0};
+	struct store *st;
+	struct pg *pg;
+	char url[600], next[64], err[256];
+	json_t *items, *c;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("cvpg_read", url, sizeof(url));
+	st = t_open(url, "a");
+	pg = ckpg_connect(t_base, url);
+	t_seed(pg);
+	/* newest activity first; the filters */
+	ck_assert_str_eq(t_list(st, (struct conv_query){0}, NULL, 0), "2,1");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.status = "open"}, NULL, 0), "1");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.unread = true}, NULL, 0), "1");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.assigned = CONV_ASSIGNED_NONE},
+		NULL, 0),
+	    "1");
+	ck_assert_str_eq(
+	    t_list(st,
+		(struct conv_query){.assigned = CONV_ASSIGNED_STAFF,
+		    .staff = 7},
+		NULL, 0),
+	    "2");
+	ck_assert_str_eq(t_list(st, (struct conv_query){.list_id = 5}, NULL, 0),
+	    "2");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.member_id = 1}, NULL, 0), "1");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.stale = true}, NULL, 0), "1");
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.alert_id = 3}, NULL, 0), "");
+	/* the search: accents and case folded, prefixes, phrases */
+	ck_assert_str_eq(t_search(st, "cafe"), "1");
+	ck_assert_str_eq(t_search(st, "CAF"), "1");
+	ck_assert_str_eq(t_search(st, "rally"), "2");
+	ck_assert_str_eq(t_search(st, "meeting"), "1"); /* not the loose one */
+	ck_assert_str_eq(t_search(st, "\"house meeting\""), "1");
+	ck_assert_str_eq(t_search(st, "\"meeting house\""), "");
+	ck_assert_str_eq(t_search(st, "host next"), "");
+	ck_assert_str_eq(t_search(st, "\"\""), "");
+	ck_assert_str_eq(t_search(st, "o'brien \\ & | ! ( ) :* <-> '"), "");
+	ck_assert_str_eq(t_search(st, "' cafe"), "1");
+	/* pages */
+	ck_assert_str_eq(
+	    t_list(st, (struct conv_query){.limit = 1}, next, sizeof(next)),
+	    "2");
+	ck_assert_str_eq(next, "2000.2");
+	ck_assert_str_eq(t_list(st,
+			     (struct conv_query){.limit = 1, .after = "2000.2"},
+			     next, sizeof(next)),
+	    "1");
+	ck_assert_str_eq(t_list(st,
+			     (struct conv_query){.limit = 1, .after = next},
+			     next, sizeof(next)),
+	    "");
+	ck_assert_str_eq(next, "");
+	ck_assert_int_eq(
+	    store_conv_list_pg(st, &bad, t_on_json, &t, err, sizeof(err)), -1);
+	ck_assert(bad.invalid && !t.done);
+	/* a thread */
+	ck_assert_int_eq(store_conv_thread_pg(st, 1, &clock, t_on_json, &t, err,
+			     sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &t.done, "thread");
+	ck_assert_msg(t.o != NULL, "thread: %s", t.error);
+	ck_assert_str_eq(json_string_value(json_object_get(t.o, "sender")),
+	    "main");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(t.o, "member"), "phone")),
+	    "+15550001001");
+	ck_assert(json_is_true(json_object_get(t.o, "stale")));
+	ck_assert_int_eq(json_integer_value(json_object_get(t.o, "unread")), 2);
+	items = json_object_get(t.o, "items");
+	ck_assert_int_eq(json_array_size(items), 2);
+	c = json_array_get(items, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(c, "body")),
+	    "Can I host a house meeting at the Café?");
+	ck_assert_str_eq(json_string_value(json_object_get(c, "created_at")),
+	    "1970-01-01T00:00:00.990Z");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(t.o, "last_message"), "body")),
+	    "Or next week");
+	json_decref(t.o);
+	/* none */
+	memset(&t, 0, sizeof(t));
+	ck_assert_int_eq(store_conv_thread_pg(st, 99, &clock, t_on_json, &t,
+			     err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &t.done, "no thread");
+	ck_assert(t.o == NULL && t.error[0] == '\0');
+	pg_free(pg);
+	store_close(st);
+	event_base_free(t_base);
+}
+END_TEST
+
+/* ---- writes -------------------------------------------------------------- */
+
+struct t_done {
+	bool done;
+	struct conv_done d;
+	char error[256];
+};
+
+static void
+t_on_done(void *arg, const struct conv_done *d)
+{
+	struct t_done *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	t->d.error = NULL;
+	if (d->error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", d->error);
+}
+
+static struct conv_done
+t_wait(struct t_done *t, const char *what)
+{
+	ckpg_run_until(t_base, &t->done, what);
+	ck_assert_msg(t->d.ok, "%s failed: %s", what, t->error);
+	return t->d;
+}
+
+static struct conv_done
+t_change(struct store *st, int64_t id, enum conv_op op, int64_t staff)
+{
+	struct t_done t = {0};
+	char err[256];
+
+	ck_assert_msg(
+	    store_conv_change_pg(st, id,
+		&(struct conv_change){.op = op, .staff = staff, .now = 5000},
+		t_on_done, &t, err, sizeof(err)) == 0,
+	    "change: %s", err);
+	return t_wait(&t, "change");
+}
+
+static struct conv_done
+t_note(struct store *st, int64_t conv, const char *body)
+{
+	struct t_done t = {0};
+	char err[256];
+
+	ck_assert_msg(store_conv_note_add_pg(st,
+			  &(struct conv_note){.conversation = conv,
+			      .staff = 7,
+			      .body = body,
+			      .now = 6000},
+			  t_on_done, &t, err, sizeof(err)) == 0,
+	    "note: %s", err);
+	return t_wait(&t, "note");
+}
+
+static struct queue_new
+t_reply_msg(const char *key)
+{
+	return (struct queue_new){.channel = CHANNEL_SMS,
+	    .to = "+15550001001",
+	    .sender = "main",
+	    .body = "Yes, Saturday",
+	    .priority = MSG_PRIO_REPLY,
+	    .encoding = "gsm7",
+	    .segments = 1,
+	    .member_id = 1,
+	    .conversation_id = 1,
+	    .staff_id = 7,
+	    .idempotency_key = key};
+}
+
+static int
+t_reply_send(struct store *st, const struct queue_new *m, struct t_done *t)
+{
+	char err[256];
+	int rc;
+
+	rc = store_conv_reply_pg(st, m, 7000, t_on_done, t, err, sizeof(err));
+	ck_assert_msg(rc == 0, "reply: %s", err);
+	return rc;
+}
+
+/* The summary of conversation id read on st. */
+static json_t *
+t_summary(struct store *st, int64_t id)
+{
+	struct conv_clock clock = {.now = 10000000, .stale_after_ms = 60000};
+	struct t_json t = {0};
+	char err[256];
+
+	ck_assert_int_eq(store_conv_summary_pg(st, id, &clock, t_on_json, &t,
+			     err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &t.done, "summary");
+	ck_assert_msg(t.o != NULL, "summary %lld: %s", (long long)id, t.error);
+	return t.o;
+}
+
+START_TEST(test_writes_two_nodes)
+{
+	struct queue_new m = t_reply_msg("reply:1:k1");
+	struct queue_new m2 = t_reply_msg("reply:1:k2");
+	struct t_done a = {0}, b = {0};
+	struct t_json tj = {0};
+	struct conv_done d;
+	struct store *na, *nb;
+	char url[600], err[256], ids[24];
+	struct pg *pg;
+	json_t *o;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("cvpg_write", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = ckpg_connect(t_base, url);
+	t_seed(pg);
+	/* close on A, seen on B */
+	d = t_change(na, 1, CONV_OP_CLOSE, 0);
+	ck_assert(d.found && d.staff_found);
+	o = t_summary(nb, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "status")),
+	    "closed");
+	json_decref(o);
+	ck_assert(t_change(nb, 1, CONV_OP_REOPEN, 0).found);
+	ck_assert(!t_change(nb, 99, CONV_OP_READ, 0).found);
+	/* assign: no such staff member changes nothing */
+	d = t_change(na, 1, CONV_OP_ASSIGN, 99);
+	ck_assert(d.found && !d.staff_found);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT coalesce(assigned_staff, 0)"
+			     " FROM conversations WHERE id = 1",
+			     NULL),
+	    "0");
+	d = t_change(na, 1, CONV_OP_ASSIGN, 7);
+	ck_assert(d.found && d.staff_found);
+	o = t_summary(nb, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(o, "assigned"), "name")),
+	    "Ann");
+	json_decref(o);
+	ck_assert(t_change(na, 1, CONV_OP_ASSIGN, 0).staff_found);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT coalesce(assigned_staff, 0)"
+			     " FROM conversations WHERE id = 1",
+			     NULL),
+	    "0");
+	/* notes */
+	d = t_note(nb, 1, "wants a group");
+	ck_assert(d.found && d.id > 0);
+	ck_assert_int_eq(
+	    store_conv_note_json_pg(na, d.id, t_on_json, &tj, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &tj.done, "note");
+	ck_assert_msg(tj.o != NULL, "note: %s", tj.error);
+	ck_assert_str_eq(json_string_value(json_object_get(tj.o, "body")),
+	    "wants a group");
+	ck_assert_str_eq(json_string_value(json_object_get(tj.o, "kind")),
+	    "note");
+	json_decref(tj.o);
+	ck_assert(!t_note(na, 99, "nowhere").found);
+	ck_assert_int_eq(
+	    t_int(pg, "SELECT count(*) FROM conversation_notes", NULL), 1);
+	/* a reply, then its key again on the other node */
+	t_reply_send(na, &m, &a);
+	d = t_wait(&a, "reply");
+	ck_assert(!d.dup && d.id > 0);
+	snprintf(ids, sizeof(ids), "%" PRId64, d.id);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT status || ' ' || conversation_id || ' ' ||"
+			     " staff_id || ' ' || priority FROM messages"
+			     " WHERE id = $1",
+			     ids),
+	    "queued 1 7 10");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events"
+			     " WHERE message_id = $1 AND status = 'queued'",
+			     ids),
+	    1);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT unread || ' ' || last_out_at || ' ' ||"
+			     " last_message_at FROM conversations WHERE id = 1",
+			     NULL),
+	    "0 7000 7000");
+	t_sql(pg, "UPDATE conversations SET unread = 3 WHERE id = 1", NULL);
+	memset(&b, 0, sizeof(b));
+	t_reply_send(nb, &m, &b);
+	ck_assert(t_wait(&b, "reply again").dup);
+	ck_assert_int_eq(b.d.id, d.id);
+	/* the retry changed nothing */
+	ck_assert_int_eq(
+	    t_int(pg, "SELECT unread FROM conversations WHERE id = 1", NULL),
+	    3);
+	/* both nodes in one turn: one message, both answer its id */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	t_reply_send(na, &m2, &a);
+	t_reply_send(nb, &m2, &b);
+	t_wait(&a, "reply on a");
+	t_wait(&b, "reply on b");
+	ck_assert_int_eq(a.d.id, b.d.id);
+	ck_assert(a.d.dup != b.d.dup);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM messages"
+			     " WHERE conversation_id = 1 AND direction = 'out'",
+			     NULL),
+	    2);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM message_events e JOIN"
+			     " messages m ON m.id = e.message_id"
+			     " WHERE m.direction = 'out'",
+			     NULL),
+	    2);
+	/* refused before anything is sent */
+	m.conversation_id = 0;
+	ck_assert_int_eq(store_conv_reply_pg(na, &m, 7000, t_on_done, NULL, err,
+			     sizeof(err)),
+	    -1);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	event_base_free(t_base);
+}
+END_TEST
+
+/* ---- target -------------------------------------------------------------- */
+
+struct t_target {
+	bool done;
+	int rc;
+	struct conv_target t;
+};
+
+static void
+t_on_target(void *arg, int rc, const struct conv_target *t, const char *error)
+{
+	struct t_target *x = arg;
+
+	ck_assert_msg(rc != -1, "target: %s", error);
+	x->done = true;
+	x->rc = rc;
+	if (t != NULL)
+		x->t = *t;
+}
+
+START_TEST(test_target)
+{
+	struct t_target x = {0};
+	struct store *st;
+	struct pg *pg;
+	char url[600], err[256];
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("cvpg_target", url, sizeof(url));
+	st = t_open(url, "a");
+	pg = ckpg_connect(t_base, url);
+	t_seed(pg);
+	t_sql(pg, "UPDATE lists SET sender = 'listy' WHERE id = 5", NULL);
+	t_sql(pg,
+	    "INSERT INTO sms_optout (member_id, opted_out_at, source)"
+	    " VALUES (2, 1, 'keyword')",
+	    NULL);
+	ck_assert_int_eq(
+	    store_conv_target_pg(st, 1, t_on_target, &x, err, sizeof(err)), 0);
+	ckpg_run_until(t_base, &x.done, "target 1");
+	ck_assert_int_eq(x.rc, 1);
+	ck_assert_int_eq(x.t.member, 1);
+	ck_assert_str_eq(x.t.phone, "+15550001001");
+	ck_assert_str_eq(x.t.sender, "main");
+	ck_assert_str_eq(x.t.list_sender, "");
+	ck_assert(!x.t.sms_opted_out);
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(
+	    store_conv_target_pg(st, 2, t_on_target, &x, err, sizeof(err)), 0);
+	ckpg_run_until(t_base, &x.done, "target 2");
+	ck_assert_int_eq(x.rc, 1);
+	ck_assert_str_eq(x.t.list_sender, "listy");
+	ck_assert(x.t.sms_opted_out);
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(
+	    store_conv_target_pg(st, 99, t_on_target, &x, err, sizeof(err)), 0);
+	ckpg_run_until(t_base, &x.done, "no target");
+	ck_assert_int_eq(x.rc, 0);
+	pg_free(pg);
+	store_close(st);
+	event_base_free(t_base);
+}
+END_TEST
+
+Suite *
+conversations_pg_suite(void)
+{
+	Suite *s = suite_create("conversations_pg");
+	TCase *pure = tcase_create("pure");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_test(pure, test_tsquery);
+	suite_add_tcase(s, pure);
+	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
+	tcase_add_test(tc, test_list_and_thread);
+	tcase_add_test(tc, test_writes_two_nodes);
+	tcase_add_test(tc, test_target);
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#endif /* HAVE_LIBPQ */
