@@ -134,6 +134,28 @@ def test_thread_both_ways_reply_read_and_notes(make_daemon):
     assert act(d, cid, "read")["unread"] == 0
 
 
+def test_reply_with_idempotency_key(make_daemon):
+    """The same Idempotency-Key again answers the first message; the key
+    is the conversation's own."""
+    d = make_daemon(conf())
+    text(d, ALICE, "Are we on?")
+    text(d, BOB, "Me too?")
+    a, b = conv_of(d, ALICE)["id"], conv_of(d, BOB)["id"]
+
+    def reply(cid, key, status):
+        r = d.api("POST", "/api/v1/conversations/%d/reply" % cid,
+                  {"body": "Yes."}, headers={"Idempotency-Key": key})
+        assert r.status == status, r
+        return r.json
+
+    mid = reply(a, "k-1", 202)["message_id"]
+    assert reply(a, "k-1", 200) == {"message_id": mid, "duplicate": True}
+    assert reply(b, "k-1", 202)["message_id"] != mid
+    assert "Idempotency-Key" in reply(a, "x" * 201, 422)["error"]["message"]
+    assert d.scalar("SELECT count(*) FROM messages "
+                    "WHERE direction = 'out'") == 2
+
+
 def test_reply_goes_through_the_sender_the_member_used(make_daemon, fakeprov):
     """The default sender is the console; the member texted the Twilio
     number, so the reply reaches the fake Twilio, not the console."""
