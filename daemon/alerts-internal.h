@@ -69,8 +69,10 @@ struct alerts_zone_slot {
 	struct quiet_zones z;
 };
 
+struct alerts_pg;
 struct alerts {
 	struct alerts_deps deps;
+	struct alerts_pg *pg; /* on PostgreSQL: its engine (alerts_pg.c) */
 	struct alerts_zone_slot zones[ALERTS_ZONE_SLOTS];
 	int64_t zones_day; /* the day (UTC) the cache was filled */
 	struct event *timer;
@@ -155,5 +157,62 @@ json_t *alerts_counts(struct alerts *a, int64_t id, struct alert_guard *g,
 
 /* The HTTP side (alerts_api.c). */
 void alerts_api_routes(struct alerts *a, struct http_server *srv);
+
+/* ---- Shared with the PostgreSQL engine and API (alerts_pg.c) ----------- */
+
+/* Timer period while any alert is live, members looked at per call, and
+ * at most this many members' messages made per alert per turn. */
+#define ALERTS_TICK_MS	 250
+#define ALERTS_SCAN	 20000
+#define ALERTS_CHUNK_MAX 1000
+
+/* One turn's fan-out of one alert (alerts_fan_member()'s argument). */
+struct evbuffer;
+struct sap_batch;
+struct alerts_fan {
+	struct alerts *a;
+	struct alert_run *r;
+	int64_t now;
+	const char *sender;
+	const char *from;
+	int64_t expires_at;
+	int64_t made;
+	int64_t deferred;
+	struct evbuffer *buf;
+	/* PostgreSQL: the messages go to this batch (sap_batch_add()), not
+	 * to queue_enqueue(); NULL on SQLite. */
+	struct sap_batch *batch;
+};
+/* store_alert_member_fn: renders member m's messages and queues them. */
+int alerts_fan_member(void *arg, const struct alert_member *m, char *err,
+    size_t errlen);
+/* The due backlog alert r may hold. */
+int64_t alerts_backlog_bound(struct alerts *a, const struct alert_run *r);
+void alerts_run_free(struct alert_run *r);
+
+/*
+ * A create or update body checked into *in (strings borrowed from o);
+ * -1 with "field: problem" for a 422. On PostgreSQL the lists are kept
+ * as given (ids and names, resolved by the caller through the lists
+ * table) and the SMS sender is not resolved (the first list's is not
+ * known yet).
+ */
+struct al_input {
+	struct alert_def def;
+	json_t *audience; /* owned: {"lists": [ids], ...} */
+	char *audience_text;
+	char *sender; /* resolved, owned */
+};
+struct http_req;
+int alerts_parse_input(struct alerts *a, struct http_req *req, json_t *o,
+    struct al_input *in, char *err, size_t errlen);
+void alerts_input_free(struct al_input *in);
+
+/* PostgreSQL (alerts_pg.c): routes and engine in place of the SQLite
+ * ones; start, stop and free follow alerts_start/stop/free. */
+void alerts_pg_new(struct alerts *a, struct http_server *srv);
+void alerts_pg_start(struct alerts *a);
+void alerts_pg_stop(struct alerts *a);
+void alerts_pg_free(struct alerts *a);
 
 #endif

@@ -44,19 +44,15 @@
 #include "quiet.h"
 #include "smstext.h"
 #include "store.h"
+#include "store_alerts_pg.h"
 #include "xmalloc.h"
 
-/* Timer period while any alert is live, and members walked per call. */
-#define ALERTS_TICK_MS 250
-#define ALERTS_SCAN    20000
 /* At most one progress event per alert per this many ms. */
 #define ALERTS_ANNOUNCE_MS 1000
 /* Counts that took this many ms to read are cached (alerts_counts()). */
 #define ALERTS_COUNTS_DEAR 10
 /* Member ids an audience count looks at per turn. */
 #define ALERTS_COUNT_SCAN 20000
-/* At most this many messages made per alert per turn (keeps turns short). */
-#define ALERTS_CHUNK_MAX 1000
 /* Guard rails: how often, and after how many messages left. */
 #define ALERTS_GUARD_EVERY 5000
 /* The smallest due backlog an alert keeps (alerts_backlog_bound()). */
@@ -77,7 +73,6 @@ alerts_cache_ttl(int64_t took_ms)
 	return took_ms >= ALERTS_COUNTS_DEAR ? took_ms * 50 : 0;
 }
 
-static void alerts_run_free(struct alert_run *);
 static void alerts_announce(struct alerts *, int64_t, enum alert_status,
     int64_t);
 
@@ -91,7 +86,10 @@ alerts_new(struct http_server *srv, const struct alerts_deps *deps)
 	a->timer = evtimer_new(deps->base, alerts_tick, a);
 	if (a->timer == NULL)
 		fatalx("alerts_new: evtimer_new failed");
-	alerts_api_routes(a, srv);
+	if (store_backend(deps->st) == STORE_POSTGRESQL)
+		alerts_pg_new(a, srv);
+	else
+		alerts_api_routes(a, srv);
 	return a;
 }
 
@@ -105,6 +103,10 @@ alerts_start(struct alerts *a)
 	if (quiet_tzdata_stale(why, sizeof(why)))
 		log_info("quiet_hours_tzdata_stale detail=\"%s\"", why);
 	a->started = true;
+	if (a->pg != NULL) {
+		alerts_pg_start(a);
+		return;
+	}
 	alerts_refresh(a);
 	alerts_arm(a, 0);
 }
@@ -114,6 +116,8 @@ alerts_stop(struct alerts *a)
 {
 	a->stopped = true;
 	evtimer_del(a->timer);
+	if (a->pg != NULL)
+		alerts_pg_stop(a);
 }
 
 void
@@ -123,6 +127,7 @@ alerts_free(struct alerts *a)
 
 	if (a == NULL)
 		return;
+	alerts_pg_free(a);
 	while ((r = TAILQ_FIRST(&a->runs)) != NULL) {
 		TAILQ_REMOVE(&a->runs, r, entry);
 		alerts_run_free(r);
@@ -142,7 +147,7 @@ alerts_arm(struct alerts *a, unsigned ms)
 	evtimer_add(a->timer, &tv);
 }
 
-static void
+void
 alerts_run_free(struct alert_run *r)
 {
 	json_decref(r->counts);
@@ -461,18 +466,6 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 
 /* ---- Fan-out ------------------------------------------------------------ */
 
-/* One turn's fan-out of one alert. */
-struct alerts_fan {
-	struct alerts *a;
-	struct alert_run *r;
-	int64_t now;
-	const char *sender;
-	const char *from;
-	int64_t expires_at;
-	int64_t made;
-	int64_t deferred;
-	struct evbuffer *buf;
-};
 
 /* template_attr_fn: a custom field from the member's attributes. */
 static const char *
@@ -661,9 +654,12 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 			q.segments = info.segments;
 		}
 	}
-	if (queue_enqueue(f->a->deps.st, &q, f->now, &qs, err, errlen) == -1)
+	if (f->batch != NULL) /* PostgreSQL: written with the cursor */
+		sap_batch_add(f->batch, &q, render_err);
+	else if (queue_enqueue(f->a->deps.st, &q, f->now, &qs, err, errlen) ==
+	    -1)
 		return -1;
-	if (render_err != NULL) {
+	if (render_err != NULL && f->batch == NULL) {
 		res.text = render_err;
 		res.to = MSG_ST_FAILED;
 		if (queue_mark(f->a->deps.st, qs.id, &res, f->now, err,
@@ -677,7 +673,7 @@ alerts_queue(struct alerts_fan *f, const struct alert_member *m,
 }
 
 /* Walk callback: the member's SMS and email. */
-static int
+int
 alerts_fan_member(void *arg, const struct alert_member *m, char *err,
     size_t errlen)
 {
@@ -815,7 +811,7 @@ alerts_fan_out(struct alerts *a, struct alert_run *r, int64_t now, int64_t room)
  * message first, so alerts sharing a paced sender take turns second by
  * second instead of one waiting for the other's whole backlog.
  */
-static int64_t
+int64_t
 alerts_backlog_bound(struct alerts *a, const struct alert_run *r)
 {
 	const struct config *cfg = a->deps.cfg;

@@ -68,14 +68,6 @@ alerts_api_routes(struct alerts *a, struct http_server *srv)
 
 /* ---- Validation ---------------------------------------------------------- */
 
-/* A definition being checked: strings borrowed from the request body. */
-struct al_input {
-	struct alert_def def;
-	json_t *audience; /* owned: {"lists": [ids], ...} */
-	char *audience_text;
-	char *sender; /* resolved, owned */
-};
-
 static void
 al_input_free(struct al_input *in)
 {
@@ -123,6 +115,19 @@ al_lists(struct alerts *a, json_t *v, json_t *ids, char *err, size_t errlen)
 		    "lists: an array of 1 to %d list names or ids",
 		    ALERTS_LISTS_MAX);
 		return -1;
+	}
+	if (store_backend(a->deps.st) == STORE_POSTGRESQL) {
+		/* Kept as given: the caller resolves them (alerts_pg.c). */
+		json_array_foreach(v, i, x) {
+			if ((!json_is_integer(x) || json_integer_value(x) <= 0) &&
+			    !json_is_string(x)) {
+				snprintf(err, errlen,
+				    "lists[%zu]: a list name or id", i);
+				return -1;
+			}
+			json_array_append(ids, x);
+		}
+		return 0;
 	}
 	json_array_foreach(v, i, x) {
 		if (json_is_integer(x)) {
@@ -390,7 +395,7 @@ al_parse(struct alerts *a, struct http_req *req, json_t *o, struct al_input *in,
 			return -1;
 		}
 	}
-	if (d->sms) {
+	if (d->sms && store_backend(a->deps.st) != STORE_POSTGRESQL) {
 		char *s = alerts_sender(a, d->sender, d->audience);
 
 		if (s == NULL) {
@@ -408,6 +413,19 @@ al_parse(struct alerts *a, struct http_req *req, json_t *o, struct al_input *in,
 		d->sender = in->sender;
 	}
 	return 0;
+}
+
+int
+alerts_parse_input(struct alerts *a, struct http_req *req, json_t *o,
+    struct al_input *in, char *err, size_t errlen)
+{
+	return al_parse(a, req, o, in, err, errlen);
+}
+
+void
+alerts_input_free(struct al_input *in)
+{
+	al_input_free(in);
 }
 
 /* ---- Template checks against the audience ------------------------------- */

@@ -385,7 +385,8 @@ main_webhooks_new(struct daemon_state *ds)
  * What the PostgreSQL store serves so far (doc/postgresql.md): messages
  * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
  * START and HELP, one-click unsubscribe links, API tokens (create,
- * revoke, use). The other routes answer 503 there, saying so, instead of
+ * revoke, use), alerts (alerts_pg.c answers 503 for what of them is
+ * not ported). The other routes answer 503 there, saying so, instead of
  * failing inside: they are registered before the modules' own, and
  * routes are tried in the order added. 'deep': the family's paths below
  * the prefix too.
@@ -397,7 +398,6 @@ static const struct main_pg_later {
 } main_pg_later[] = {
 #define MAIN_PG_ANY \
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
-    {"/api/v1/alerts", MAIN_PG_ANY, true},
     {"/api/v1/audit", MAIN_PG_ANY, true},
     {"/api/v1/consent", MAIN_PG_ANY, true},
     {"/api/v1/events", MAIN_PG_ANY, true},
@@ -507,6 +507,9 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    (ds->links = email_links_new(ds->http, &ld, err, errlen)) == NULL)
 		return -1;
 	dispatch_set_email_links(ds->dispatch, ds->links);
+	/* on either store: on PostgreSQL its own engine and routes
+	 * (alerts_pg.c), without progress events */
+	ds->alerts = alerts_new(ds->http, &ad);
 	if (pg) {
 		ds->conversations = conversations_new(ds->http, &cd);
 		return 0;
@@ -514,7 +517,6 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	md.links = ds->links;
 	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
-	ds->alerts = alerts_new(ds->http, &ad);
 	ds->conversations = conversations_new(ds->http, &cd);
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
 	    .st = ds->st,
@@ -600,7 +602,7 @@ main_announce_web(struct daemon_state *ds)
 		log_info(
 		    "store_postgresql node=%s serves=\"messages, "
 		    "delivery reports, inbound STOP/START/HELP, unsubscribe "
-		    "links, API tokens\" not_yet=\"alerts, conversations, "
+		    "links, API tokens, alerts\" not_yet=\"conversations, "
 		    "members, lists, imports, staff page: 503 "
 		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);

@@ -1,0 +1,220 @@
+"""
+test_pg_alerts.py - action alerts on a PostgreSQL store (issue 13,
+doc/postgresql.md: daemon/alerts_pg.c, queue/store_alerts_pg.c): real
+daemons with [store] backend = postgresql on one database of a throwaway
+cluster (pgcluster.py). Lists, members and subscriptions are written
+with SQL (the lists API is not on PostgreSQL yet).
+
+Covered, on states and counts only (no timing assertions), with one set
+of three nodes:
+  - the API across nodes: a draft created on A (its Idempotency-Key
+    answers the same alert on B), listed and read on B, sent on B (the
+    send's key: a retry on A is a duplicate), paused and resumed on
+    other nodes, its progress read on A: every reachable member gets its
+    message (personalized), the opted-out, unsubscribed and bouncing
+    ones none, and the alert ends done; a cancelled draft; what is not
+    ported answers 503 not_on_postgresql;
+  - an alert to 3,000 members fanned out while the node making its
+    batches (the alert_fanout_batch log line names it) is killed with
+    SIGKILL mid fan-out: the others carry on from the committed cursor,
+    every reachable member has exactly one message of the alert in the
+    database, none is skipped, and the alert ends done.
+"""
+
+import os
+import re
+import subprocess
+
+from conftest import scaled, wait_for
+
+RATE = 400  # the console sender's rate: the fan-out's pace (its backlog)
+
+
+def pg_conf(url, node):
+    return {"store": {"backend": "postgresql", "url": url, "node": node},
+            "dispatch": {"lease": "2s"},
+            "sender console": {"rate": str(RATE), "burst": str(RATE)}}
+
+
+def one(pg, url, sql):
+    return pg.psql(url, sql).strip()
+
+
+def seed(pg, url, name, first, n):
+    """List 'name' (sender console) and n members from id 'first' on,
+    subscribed by SMS; of them every 20th opted out of SMS, every 20th
+    (offset 1) unsubscribed ('left'), every 20th (offset 2) with email
+    only and bouncing. Returns the ids that must be reached by SMS."""
+    pg.psql(url, """
+        INSERT INTO lists (name, sender, created_at, updated_at)
+            VALUES ('%(name)s', 'console', 1, 1);
+        INSERT INTO members (id, phone, email, first_name, bouncing,
+                created_at, updated_at)
+            SELECT g, CASE WHEN g %% 20 = 2 THEN NULL
+                    ELSE '+1555' || lpad(g::text, 7, '0') END,
+                CASE WHEN g %% 20 = 2 THEN 'm' || g || '@example.org' END,
+                'M' || g, CASE WHEN g %% 20 = 2 THEN 1 ELSE 0 END, 1, 1
+            FROM generate_series(%(first)d, %(last)d) g;
+        INSERT INTO subscriptions (member_id, list_id, channel, status,
+                source, created_at, updated_at)
+            SELECT g, (SELECT id FROM lists WHERE name = '%(name)s'),
+                CASE WHEN g %% 20 = 2 THEN 'email' ELSE 'sms' END,
+                CASE WHEN g %% 20 = 1 THEN 'left' ELSE 'active' END,
+                'test', 1, 1
+            FROM generate_series(%(first)d, %(last)d) g;
+        INSERT INTO sms_optout (member_id, opted_out_at, source)
+            SELECT g, 1, 'test' FROM generate_series(%(first)d, %(last)d) g
+            WHERE g %% 20 = 0;
+        SELECT setval(pg_get_serial_sequence('members', 'id'),
+            (SELECT max(id) FROM members));
+    """ % {"name": name, "first": first, "last": first + n - 1})
+    return {g for g in range(first, first + n) if g % 20 not in (0, 1, 2)}
+
+
+def per_member(pg, url, alert):
+    """{member id: messages of the alert}."""
+    out = pg.psql(url, "SELECT member_id, count(*) FROM messages "
+                  "WHERE alert_id = %d GROUP BY member_id" % alert)
+    return {int(k): int(v) for k, v in
+            (line.split("|") for line in out.splitlines() if line)}
+
+
+def cursor(pg, url, alert):
+    """(cursor, fanout_done) of the alert, as text."""
+    return tuple(one(pg, url, "SELECT cursor, fanout_done FROM alerts "
+                     "WHERE id = %d" % alert).split("|"))
+
+
+def alert_status(pg, url, alert):
+    return one(pg, url, "SELECT status FROM alerts WHERE id = %d" % alert)
+
+
+BODY = {"name": "Rally", "lists": ["news"], "urgent": True,
+        "sms_body": "Hi {{first_name|friend}}, rally at 5"}
+
+
+def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
+                                                          pgcluster):
+    url = pgcluster.create_db("alerts3")
+    a, b, c = [make_daemon(pg_conf(url, n), name=n) for n in ("a", "b", "c")]
+    small = seed(pgcluster, url, "news", 1, 60)
+
+    # -- the API across nodes ------------------------------------------
+    r = a.api("POST", "/api/v1/alerts", BODY,
+              headers={"Idempotency-Key": "rally-1"})
+    assert r.status == 201, r.body
+    aid = r.json["id"]
+    assert r.headers["Location"] == "/api/v1/alerts/%d" % aid
+    assert r.json["status"] == "draft" and r.json["sender"] == "console"
+    assert r.json["audience"]["lists"] == [
+        int(one(pgcluster, url, "SELECT id FROM lists WHERE name = 'news'"))]
+    r = b.api("POST", "/api/v1/alerts", BODY,
+              headers={"Idempotency-Key": "rally-1"})
+    assert r.status == 200 and r.json["id"] == aid, r.body
+    assert r.json["duplicate"] is True
+    assert one(pgcluster, url, "SELECT count(*) FROM alerts") == "1"
+    r = b.api("POST", "/api/v1/alerts", dict(BODY, lists=["nope"]))
+    assert r.status == 422 and "no list named 'nope'" in \
+        r.json["error"]["message"], r.body
+    r = b.api("POST", "/api/v1/alerts", dict(BODY, sms_body="{{oops"))
+    assert r.status == 422 and "sms_body" in r.json["error"]["message"]
+    r = b.api("GET", "/api/v1/alerts")
+    assert r.status == 200 and [x["id"] for x in r.json["alerts"]] == [aid]
+    r = c.api("POST", "/api/v1/alerts/%d/pause" % aid)
+    assert r.status == 409, r.body  # a draft cannot pause
+    for path, method in (("/api/v1/alerts/%d" % aid, "PATCH"),
+                         ("/api/v1/alerts/%d" % aid, "DELETE"),
+                         ("/api/v1/alerts/%d/preview" % aid, "POST")):
+        r = c.api(method, path, {} if method != "DELETE" else None)
+        assert r.status == 503, (path, r.body)
+        assert r.json["error"]["code"] == "not_on_postgresql"
+    r = c.api("POST", "/api/v1/alerts",
+              dict(BODY, follow_up={"alert": aid, "who": "missed"}))
+    assert r.status == 503 and \
+        r.json["error"]["code"] == "not_on_postgresql", r.body
+
+    r = b.api("POST", "/api/v1/alerts/%d/send" % aid,
+              headers={"Idempotency-Key": "send-rally-1"})
+    assert r.status == 200 and r.json["status"] == "sending", r.body
+    r = a.api("POST", "/api/v1/alerts/%d/send" % aid,
+              headers={"Idempotency-Key": "send-rally-1"})
+    assert r.status == 200 and r.json["duplicate"] is True, r.body
+    wait_for(lambda: alert_status(pgcluster, url, aid) == "done",
+             scaled(60), what="the small alert done")
+    got = per_member(pgcluster, url, aid)
+    assert set(got) == small and set(got.values()) == {1}, got
+    r = a.api("GET", "/api/v1/alerts/%d" % aid)
+    assert r.status == 200 and r.json["status"] == "done", r.body
+    assert r.json["fanout_done"] is True
+    assert r.json["counts"]["sms"] == {"sent": len(small)}, r.json["counts"]
+    assert r.json["counts"]["email"] == {}
+    body = one(pgcluster, url, "SELECT body FROM messages WHERE alert_id = "
+               "%d AND member_id = 3" % aid)
+    assert body == "Hi M3, rally at 5"
+    # A cancelled draft; an unknown alert.
+    r = c.api("POST", "/api/v1/alerts", dict(BODY, name="Never"))
+    assert r.status == 201, r.body
+    never = r.json["id"]
+    r = a.api("POST", "/api/v1/alerts/%d/cancel" % never)
+    assert r.status == 200 and r.json["status"] == "cancelled", r.body
+    assert a.api("GET", "/api/v1/alerts/%d" % (never + 99)).status == 404
+
+    # -- a node killed mid fan-out ---------------------------------------
+    big = seed(pgcluster, url, "big", 1001, 3000)
+    r = c.api("POST", "/api/v1/alerts", dict(BODY, name="Big",
+                                              lists=["big"]))
+    assert r.status == 201, r.body
+    bid = r.json["id"]
+    r = c.api("POST", "/api/v1/alerts/%d/send" % bid)
+    assert r.status == 200, r.body
+    # Pause and resume on other nodes while it fans out.
+    assert a.api("POST", "/api/v1/alerts/%d/pause" % bid).status == 200
+    assert alert_status(pgcluster, url, bid) == "paused"
+    r = b.api("POST", "/api/v1/alerts/%d/resume" % bid)
+    assert r.status == 200 and r.json["status"] == "sending", r.body
+    batch = re.compile(r"alert_fanout_batch alert=%d node=(\w+) "
+                       r"members=[1-9]" % bid)
+    wait_for(lambda: int(cursor(pgcluster, url, bid)[0]) > 1000,
+             scaled(60), what="the big alert's first batch")
+    # Hold the next batch inside its transaction: its walk reads
+    # subscriptions, which a session of the test locks. The node whose
+    # fan-out connection then waits on that lock holds the alert's row.
+    locker = subprocess.Popen(
+        [pgcluster.psql_bin, "-X", "-q", "-c", "BEGIN", "-c",
+         "LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE", "-c",
+         "SELECT pg_sleep(600)", url],
+        env=dict(os.environ, PGAPPNAME="od-test-locker"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        app = wait_for(lambda: one(pgcluster, url, """
+            SELECT application_name FROM pg_stat_activity
+            WHERE application_name LIKE 'outreachd-alerts:%%'
+            AND wait_event_type = 'Lock' AND query LIKE 'SELECT id, sms_ok, %%'
+            """), scaled(60), what="a node's batch waiting on the lock")
+        victim = {"outreachd-alerts:" + d.dir.name: d for d in (a, b, c)}[app]
+        held = cursor(pgcluster, url, bid)
+        assert held[1] == "0", held
+        victim.kill9()
+        # Nothing of its batch is committed; no other node waits on the
+        # alert's row (they skip it), only on the test's lock.
+        assert cursor(pgcluster, url, bid) == held
+        assert one(pgcluster, url, """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE application_name LIKE 'outreachd-alerts:%%'
+            AND wait_event_type = 'Lock'
+            AND query NOT LIKE 'SELECT id, sms_ok, %%'""") == "0"
+    finally:
+        pgcluster.psql(url, "SELECT pg_terminate_backend(pid) FROM "
+                       "pg_stat_activity WHERE application_name = "
+                       "'od-test-locker'")
+        locker.wait(scaled(30))
+    wait_for(lambda: alert_status(pgcluster, url, bid) == "done",
+             scaled(120), what="the big alert done without the victim")
+    got = per_member(pgcluster, url, bid)
+    assert set(got) == big, (len(got), len(big),
+                             sorted(set(got) ^ big)[:10])
+    assert set(got.values()) == {1}, {k: v for k, v in got.items() if v > 1}
+    others = [d for d in (a, b, c) if d is not victim]
+    assert any(batch.search(d.log()) for d in others)
+    assert one(pgcluster, url, "SELECT count(*) FROM messages WHERE "
+               "alert_id = %d AND status NOT IN ('sent')" % bid) == "0"
