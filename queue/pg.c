@@ -927,6 +927,7 @@ pg_listen(struct pg *pg, const char *channel, pg_notify_fn *fn, void *arg,
     char *err, size_t errlen)
 {
 	struct pg_listener *l;
+	struct pg_req *r;
 	size_t n = strlen(channel);
 
 	if (n == 0 || n > PG_CHANNEL_MAX) {
@@ -945,11 +946,30 @@ pg_listen(struct pg *pg, const char *channel, pg_notify_fn *fn, void *arg,
 	l->fn = fn;
 	l->arg = arg;
 	if (pg->state == PG_UP) {
-		TAILQ_INSERT_TAIL(&pg->waiting, pg_listen_req(channel), entry);
+		/* not in the macro's argument: it is evaluated more than once */
+		r = pg_listen_req(channel);
+		TAILQ_INSERT_TAIL(&pg->waiting, r, entry);
 		pg->nwaiting++;
 		event_active(pg->ev_kick, EV_TIMEOUT, 1);
 	}
 	return 0;
+}
+
+void
+pg_unlisten(struct pg *pg, const char *channel, pg_notify_fn *fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < pg->nlisteners; i++) {
+		if (pg->listeners[i].fn != fn || pg->listeners[i].arg != arg ||
+		    strcmp(pg->listeners[i].channel, channel) != 0)
+			continue;
+		free(pg->listeners[i].channel);
+		memmove(&pg->listeners[i], &pg->listeners[i + 1],
+		    (pg->nlisteners - i - 1) * sizeof(*pg->listeners));
+		pg->nlisteners--;
+		return;
+	}
 }
 
 int

@@ -132,6 +132,13 @@ int pg_send(struct pg *pg, const struct pg_query *q, char *err, size_t errlen);
 typedef void pg_notify_fn(void *arg, const char *channel, const char *payload);
 int pg_listen(struct pg *pg, const char *channel, pg_notify_fn *fn, void *arg,
     char *err, size_t errlen);
+/*
+ * Forgets the listener pg_listen(channel, fn, arg) registered: fn is not
+ * called again (the session stays listening; what arrives is dropped).
+ * Not from inside that listener's call.
+ */
+void pg_unlisten(struct pg *pg, const char *channel, pg_notify_fn *fn,
+    void *arg);
 /* The backend's process id (for pg_cancel_backend and tests); 0 if down. */
 int pg_backend_pid(const struct pg *pg);
 void pg_get_stats(const struct pg *pg, struct pg_stats *st);

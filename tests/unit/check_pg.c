@@ -508,6 +508,21 @@ START_TEST(test_listen_notify)
 	t_other("SELECT pg_notify('od_test events', $1)", "hello \"world\"");
 	t_run_until(c, t_notified, 1, "the notification");
 	ck_assert_str_eq(c->notified, "hello \"world\"");
+	/* Forgotten, a notification is dropped; listened to again while
+	 * the connection is up (the LISTEN goes out at once), it comes. */
+	pg_unlisten(c->pg, "od_test events", t_notify, c);
+	t_other("SELECT pg_notify('od_test events', $1)", "dropped");
+	t_query(c, "SELECT 1"); /* read (and dropped) by now */
+	ck_assert_int_eq(c->notifications, 1);
+	ck_assert_int_eq(
+	    pg_listen(c->pg, "od_test events", t_notify, c, err, sizeof(err)),
+	    0);
+	t_query(c, "SELECT 1");
+	t_other("SELECT pg_notify('od_test events', $1)", "again");
+	t_run_until(c, t_notified, 2, "the notification after listening again");
+	t_query(c, "SELECT 1");
+	ck_assert_str_eq(c->notified, "again");
+	ck_assert_int_eq(c->notifications, 2);
 	t_fini(c);
 }
 END_TEST
