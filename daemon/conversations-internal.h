@@ -38,10 +38,12 @@ struct cv_pending {
 
 #define CV_KEY_MAX 200 /* bytes of a reply's Idempotency-Key */
 
+struct alert_member;
 struct conv_query;
 struct evkeyvalq;
 struct conv_target;
 struct queue_new;
+struct saved_reply;
 
 /* ---- conversations.c --------------------------------------------------- */
 
@@ -91,6 +93,24 @@ int cv_reply_key(struct http_req *req, int64_t id, char **key);
 bool cv_reply_check(struct http_req *req, int64_t id, int rc,
     const struct conv_target *t, const char *err);
 /*
+ * The text part of a reply body: 1 with *text the body (a new string), 0
+ * with *saved the saved reply to render, or -1 with err (a 422).
+ */
+int cv_reply_parse(json_t *o, char **text, int64_t *saved, char *err,
+    size_t errlen);
+/*
+ * Saved reply template 'src' rendered for member am: a new string, or
+ * NULL with "saved_reply: ..." in err.
+ */
+char *cv_render_member(const char *src, const struct alert_member *am,
+    char *err, size_t errlen);
+/*
+ * The fields of a saved reply body into r (borrowed from o); with
+ * 'create' both are required. 0, or -1 with err.
+ */
+int cv_saved_fields(json_t *o, bool create, struct saved_reply *r, char *err,
+    size_t errlen);
+/*
  * The text of a reply body {"body"} or {"saved_reply": id} (rendered for
  * 'member'): a new string, or NULL after answering.
  */
@@ -106,7 +126,7 @@ bool cv_reply_message(struct conversations *cv, struct http_req *req,
 
 /* ---- conversations_pg.c ------------------------------------------------ */
 
-/* The routes on a PostgreSQL store (no saved replies there yet). */
+/* The routes on a PostgreSQL store, saved replies included. */
 void cv_pg_routes(struct http_server *srv, struct conversations *cv);
 /* GET|POST /api/v1/saved-replies. */
 void cv_saved_replies(struct http_req *req, void *arg);

@@ -17,11 +17,11 @@
  * rows only). An Idempotency-Key makes a retried reply, on any node,
  * answer the first message (200, "duplicate": true).
  *
- * Not here yet: saved replies (their routes answer 503 not_on_postgresql,
- * and so does a reply naming one), and the "conversation" and "message"
- * events (the events module does not run on PostgreSQL: the
- * queue_observe() hook only fed it). A reply's delivery state is its
- * message row's, read by the thread.
+ * Saved replies are served here too (/api/v1/saved-replies), and a reply
+ * naming one is rendered for the member read with it. Not here: the
+ * "conversation" and "message" events (the events module does not run
+ * on PostgreSQL: the queue_observe() hook only fed it). A reply's
+ * delivery state is its message row's, read by the thread.
  */
 #include "autoconf.h"
 
@@ -35,6 +35,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "alerts-internal.h"
 #include "api.h"
 #include "config.h"
 #include "conversations-internal.h"
@@ -52,12 +53,15 @@
 struct cvp_req {
 	struct conversations *cv;
 	struct http_req *req;
-	int64_t id;	/* the conversation */
-	const char *op; /* "assign", "reply", ...: the log line's */
-	int code;	/* the answer's status once read */
-	int64_t staff;	/* assign: the staff member asked for */
-	json_t *body;	/* reply: the request's object */
-	char *key;	/* reply: the message's idempotency key */
+	int64_t id;	      /* the conversation (or saved reply) */
+	const char *op;	      /* "assign", "reply", ...: the log line's */
+	const char *what;     /* a 404's: "conversation", "saved reply" */
+	int code;	      /* the answer's status once read */
+	int64_t staff;	      /* assign: the staff member asked for */
+	json_t *body;	      /* reply, saved reply: the request's object */
+	char *key;	      /* reply: the message's idempotency key */
+	int64_t saved;	      /* reply: the saved reply to render */
+	struct conv_target t; /* reply: whom to */
 	char sender[64];
 };
 
@@ -71,6 +75,7 @@ cvp_req_new(struct conversations *cv, struct http_req *req, int64_t id,
 	r->req = req;
 	r->id = id;
 	r->op = op;
+	r->what = "conversation";
 	r->code = 200;
 	return r;
 }
@@ -115,8 +120,8 @@ cvp_on_json(void *arg, json_t *o, const char *error)
 	else if (error != NULL)
 		cv_store_error(r->req, r->op, error);
 	else
-		http_reply_error(r->req, 404, "not_found",
-		    "no conversation %lld", (long long)r->id);
+		http_reply_error(r->req, 404, "not_found", "no %s %lld",
+		    r->what, (long long)r->id);
 	cvp_req_free(r);
 }
 
@@ -316,21 +321,18 @@ cvp_replied(void *arg, const struct conv_done *d)
 	cvp_req_free(r);
 }
 
-/* The reply's target read: validate and queue it, or answer why not. */
+/* The reply's text is known: validate and queue it, or answer why not. */
 static void
-cvp_targeted(void *arg, int rc, const struct conv_target *t, const char *error)
+cvp_reply_queue(struct cvp_req *r, const char *text)
 {
-	struct cvp_req *r = arg;
 	struct conversations *cv = r->cv;
 	struct queue_new m = {0};
 	json_t *mo = NULL;
-	char err[512], *text = NULL;
+	char err[512];
 
-	if (!cv_reply_check(r->req, r->id, rc, t, error) ||
-	    (text = cv_reply_text(cv, r->req, r->body, t->member)) == NULL ||
-	    !cv_reply_message(cv, r->req, t, text, &mo, &m))
+	if (!cv_reply_message(cv, r->req, &r->t, text, &mo, &m))
 		goto fail;
-	m.member_id = t->member;
+	m.member_id = r->t.member;
 	m.conversation_id = r->id;
 	m.staff_id = r->req->auth.staff_id;
 	m.idempotency_key = r->key;
@@ -341,11 +343,77 @@ cvp_targeted(void *arg, int rc, const struct conv_target *t, const char *error)
 		goto fail;
 	}
 	json_decref(mo);
-	free(text);
 	return;
 fail:
 	json_decref(mo);
-	free(text);
+	cvp_req_free(r);
+}
+
+/* The saved reply and the member read: render it for them. */
+static void
+cvp_saved_for(void *arg, int rc, const struct conv_saved_for *s,
+    const char *error)
+{
+	struct cvp_req *r = arg;
+	struct alert_member am;
+	char err[512], *text;
+
+	if (rc == -1) {
+		cv_store_error(r->req, "saved reply", error);
+		cvp_req_free(r);
+		return;
+	}
+	if (rc == 0)
+		snprintf(err, sizeof(err), "member %lld vanished",
+		    (long long)r->t.member);
+	else if (s->body == NULL)
+		snprintf(err, sizeof(err), "saved_reply: no saved reply %lld",
+		    (long long)r->saved);
+	else {
+		am = (struct alert_member){.id = r->t.member,
+		    .phone = s->phone,
+		    .email = s->email,
+		    .first_name = s->first_name,
+		    .last_name = s->last_name,
+		    .zip = s->zip,
+		    .attributes = s->attributes};
+		if ((text = cv_render_member(s->body, &am, err, sizeof(err))) !=
+		    NULL) {
+			cvp_reply_queue(r, text);
+			free(text);
+			return;
+		}
+	}
+	http_reply_error(r->req, 422, "invalid", "%s", err);
+	cvp_req_free(r);
+}
+
+/* The reply's target read: its text next, or the answer why not. */
+static void
+cvp_targeted(void *arg, int rc, const struct conv_target *t, const char *error)
+{
+	struct cvp_req *r = arg;
+	char err[512], *text = NULL;
+
+	if (!cv_reply_check(r->req, r->id, rc, t, error)) {
+		cvp_req_free(r);
+		return;
+	}
+	r->t = *t;
+	rc = cv_reply_parse(r->body, &text, &r->saved, err, sizeof(err));
+	if (rc == 1) {
+		cvp_reply_queue(r, text);
+		free(text);
+		return;
+	}
+	if (rc == 0 &&
+	    store_conv_saved_for_pg(r->cv->deps.st, r->saved, t->member,
+		cvp_saved_for, r, err, sizeof(err)) == 0)
+		return;
+	if (rc == 0)
+		cv_store_error(r->req, "saved reply", err);
+	else
+		http_reply_error(r->req, 422, "invalid", "%s", err);
 	cvp_req_free(r);
 }
 
@@ -358,13 +426,6 @@ cvp_reply(struct conversations *cv, struct http_req *req, int64_t id)
 
 	if ((o = api_read_object(req)) == NULL)
 		return;
-	if (json_object_get(o, "saved_reply") != NULL) {
-		json_decref(o);
-		http_reply_error(req, 503, "not_on_postgresql",
-		    "saved replies are not available on the PostgreSQL store "
-		    "yet (see doc/postgresql.md); send the text as \"body\"");
-		return;
-	}
 	if (cv_reply_key(req, id, &key) == -1) {
 		json_decref(o);
 		return;
@@ -377,6 +438,124 @@ cvp_reply(struct conversations *cv, struct http_req *req, int64_t id)
 		cv_store_error(req, "reply", err);
 		cvp_req_free(r);
 	}
+}
+
+/* ---- saved replies ------------------------------------------------------- */
+
+/* Reads saved reply r->id and answers r->code with it. */
+static void
+cvp_saved_answer(struct cvp_req *r)
+{
+	char err[256];
+
+	if (store_saved_reply_json_pg(r->cv->deps.st, r->id, cvp_on_json, r,
+		err, sizeof(err)) == -1) {
+		cv_store_error(r->req, "saved reply", err);
+		cvp_req_free(r);
+	}
+}
+
+static void
+cvp_saved_written(void *arg, const struct conv_done *d)
+{
+	struct cvp_req *r = arg;
+
+	if (!d->ok)
+		cvp_not_committed(r->req, d->error);
+	else if (d->dup)
+		http_reply_error(r->req, 409, "conflict",
+		    "name: a saved reply is already called '%s'",
+		    json_string_value(json_object_get(r->body, "name")));
+	else if (!d->found)
+		http_reply_error(r->req, 404, "not_found",
+		    "no saved reply %lld", (long long)r->id);
+	else if (r->code == 204)
+		http_reply(r->req, 204, NULL, NULL, 0);
+	else {
+		if (d->id != 0)
+			r->id = d->id;
+		cvp_saved_answer(r);
+		return;
+	}
+	cvp_req_free(r);
+}
+
+/* POST, PATCH, DELETE: the write, then the answer. */
+static void
+cvp_saved_write(struct conversations *cv, struct http_req *req, int64_t id,
+    enum saved_op op)
+{
+	struct saved_reply s = {.now = msg_now_ms()};
+	struct cvp_req *r;
+	char err[512];
+	json_t *o = NULL;
+
+	if (op != SAVED_DELETE) {
+		if ((o = api_read_object(req)) == NULL)
+			return;
+		if (cv_saved_fields(o, op == SAVED_CREATE, &s, err,
+			sizeof(err)) == -1) {
+			http_reply_error(req, 422, "invalid", "%s", err);
+			json_decref(o);
+			return;
+		}
+	}
+	r = cvp_req_new(cv, req, id, "saved_reply");
+	r->what = "saved reply";
+	r->body = o;
+	r->code = op == SAVED_CREATE ? 201 : op == SAVED_DELETE ? 204 : 200;
+	if (store_saved_reply_write_pg(cv->deps.st, op, id, &s,
+		cvp_saved_written, r, err, sizeof(err)) == -1) {
+		cv_store_error(req, "saved reply", err);
+		cvp_req_free(r);
+	}
+}
+
+/* GET|POST /api/v1/saved-replies. */
+static void
+cvp_saved_replies(struct http_req *req, void *arg)
+{
+	struct conversations *cv = arg;
+	struct cvp_req *r;
+	char err[256];
+
+	if (req->method == HTTP_POST) {
+		if (cv_write_begin(cv, req))
+			cvp_saved_write(cv, req, 0, SAVED_CREATE);
+		return;
+	}
+	if (!api_authorized(cv->deps.api, req))
+		return;
+	r = cvp_req_new(cv, req, 0, "saved replies");
+	if (store_saved_replies_json_pg(cv->deps.st, cvp_on_json, r, err,
+		sizeof(err)) == -1) {
+		cv_store_error(req, "saved replies", err);
+		cvp_req_free(r);
+	}
+}
+
+/* GET|PATCH|DELETE /api/v1/saved-replies/{id}. */
+static void
+cvp_saved_reply(struct http_req *req, void *arg)
+{
+	struct conversations *cv = arg;
+	struct cvp_req *r;
+	int64_t id;
+
+	if (req->method == HTTP_GET) {
+		if (!api_authorized(cv->deps.api, req) ||
+		    (id = cv_id_param(req, 0, "saved reply")) == 0)
+			return;
+		r = cvp_req_new(cv, req, id, "saved reply");
+		r->what = "saved reply";
+		cvp_saved_answer(r);
+		return;
+	}
+	if (!cv_write_begin(cv, req) ||
+	    (id = cv_id_param(req, 0, "saved reply")) == 0)
+		return;
+	cvp_saved_write(cv, req, id,
+	    req->method == HTTP_PATCH ? SAVED_UPDATE : SAVED_DELETE);
 }
 
 /* ---- POST /api/v1/conversations/{id}/{action} --------------------------- */
@@ -418,4 +597,8 @@ cv_pg_routes(struct http_server *srv, struct conversations *cv)
 	http_route(srv, HTTP_GET, "/api/v1/conversations/{id}", cvp_item, cv);
 	http_route(srv, HTTP_POST, "/api/v1/conversations/{id}/{action}",
 	    cvp_action, cv);
+	http_route(srv, HTTP_GET | HTTP_POST, "/api/v1/saved-replies",
+	    cvp_saved_replies, cv);
+	http_route(srv, HTTP_GET | HTTP_PATCH | HTTP_DELETE,
+	    "/api/v1/saved-replies/{id}", cvp_saved_reply, cv);
 }

@@ -67,24 +67,16 @@ cv_member_str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/*
- * Renders template 'src' for member 'member': a new string, or NULL with
- * "saved_reply: ..." in err (a template that does not compile, a field
- * without fallback the member lacks) or with err empty after a store
- * failure (store_err set).
- */
-static char *
-cv_render(struct conversations *cv, const char *src, int64_t member, char *err,
+char *
+cv_render_member(const char *src, const struct alert_member *am, char *err,
     size_t errlen)
 {
 	struct template_compiled *t = NULL;
 	struct template_member_view v;
 	struct alerts_view_ctx ctx;
 	struct template_error te;
-	struct alert_member am;
 	struct evbuffer *buf;
-	json_t *mj;
-	char *attrs, *text = NULL;
+	char *text;
 
 	if (template_compile(src, strlen(src), TEMPLATE_TEXT, &cv_any_field, &t,
 		&te) == -1) {
@@ -92,9 +84,33 @@ cv_render(struct conversations *cv, const char *src, int64_t member, char *err,
 		    te.line, te.column, te.message);
 		return NULL;
 	}
+	if ((buf = evbuffer_new()) == NULL)
+		fatalx("cv_render: evbuffer_new failed");
+	alerts_member_view(am, &ctx, &v);
+	if ((text = alerts_render(buf, t, &v, true, NULL, &te)) == NULL)
+		snprintf(err, errlen, "saved_reply: %s (the member has none)",
+		    te.message);
+	alerts_view_done(&ctx);
+	evbuffer_free(buf);
+	template_free(t);
+	return text;
+}
+
+/*
+ * Renders template 'src' for member 'member': a new string, or NULL with
+ * "saved_reply: ..." in err (a template that does not compile, a field
+ * without fallback the member lacks) or the store's error.
+ */
+static char *
+cv_render(struct conversations *cv, const char *src, int64_t member, char *err,
+    size_t errlen)
+{
+	struct alert_member am;
+	json_t *mj;
+	char *attrs, *text;
+
 	if ((mj = store_member_json(cv->deps.st, member, err, errlen)) ==
 	    NULL) {
-		template_free(t);
 		if (err[0] == '\0')
 			snprintf(err, errlen, "member %lld vanished",
 			    (long long)member);
@@ -108,49 +124,61 @@ cv_render(struct conversations *cv, const char *src, int64_t member, char *err,
 	    .last_name = cv_member_str(mj, "last_name"),
 	    .zip = cv_member_str(mj, "zip"),
 	    .attributes = attrs};
-	if ((buf = evbuffer_new()) == NULL)
-		fatalx("cv_render: evbuffer_new failed");
-	alerts_member_view(&am, &ctx, &v);
-	if ((text = alerts_render(buf, t, &v, true, NULL, &te)) == NULL)
-		snprintf(err, errlen, "saved_reply: %s (the member has none)",
-		    te.message);
-	alerts_view_done(&ctx);
-	evbuffer_free(buf);
+	text = cv_render_member(src, &am, err, errlen);
 	free(attrs);
 	json_decref(mj);
-	template_free(t);
 	return text;
+}
+
+int
+cv_reply_parse(json_t *o, char **text, int64_t *saved, char *err, size_t errlen)
+{
+	static const char *const known[] = {"body", "saved_reply", NULL};
+	json_t *body = json_object_get(o, "body");
+	json_t *sv = json_object_get(o, "saved_reply");
+
+	if (api_check_fields(o, known, err, errlen) == -1)
+		return -1;
+	if ((body == NULL) == (sv == NULL)) {
+		snprintf(err, errlen, "body or saved_reply: give exactly one");
+		return -1;
+	}
+	if (body != NULL) {
+		if (!json_is_string(body) || json_string_length(body) == 0) {
+			snprintf(err, errlen, "body: a non-empty string");
+			return -1;
+		}
+		*text = xstrdup(json_string_value(body));
+		return 1;
+	}
+	if (!json_is_integer(sv) || json_integer_value(sv) <= 0) {
+		snprintf(err, errlen, "saved_reply: a saved reply id");
+		return -1;
+	}
+	*saved = json_integer_value(sv);
+	return 0;
 }
 
 char *
 cv_reply_text(struct conversations *cv, struct http_req *req, json_t *o,
     int64_t member)
 {
-	static const char *const known[] = {"body", "saved_reply", NULL};
-	json_t *body = json_object_get(o, "body");
-	json_t *saved = json_object_get(o, "saved_reply");
 	char err[512] = "", *src, *text = NULL;
+	int64_t saved = 0;
+	int rc;
 
-	if (api_check_fields(o, known, err, sizeof(err)) == -1)
+	if ((rc = cv_reply_parse(o, &text, &saved, err, sizeof(err))) == 1)
+		return text;
+	if (rc == -1)
 		;
-	else if ((body == NULL) == (saved == NULL))
-		snprintf(err, sizeof(err),
-		    "body or saved_reply: give exactly one");
-	else if (body != NULL &&
-	    (!json_is_string(body) || json_string_length(body) == 0))
-		snprintf(err, sizeof(err), "body: a non-empty string");
-	else if (body != NULL)
-		return xstrdup(json_string_value(body));
-	else if (!json_is_integer(saved) || json_integer_value(saved) <= 0)
-		snprintf(err, sizeof(err), "saved_reply: a saved reply id");
-	else if ((src = store_saved_reply_body(cv->deps.st,
-		      json_integer_value(saved), err, sizeof(err))) == NULL) {
+	else if ((src = store_saved_reply_body(cv->deps.st, saved, err,
+		      sizeof(err))) == NULL) {
 		if (err[0] != '\0') {
 			cv_store_error(req, "saved reply", err);
 			return NULL;
 		}
 		snprintf(err, sizeof(err), "saved_reply: no saved reply %lld",
-		    (long long)json_integer_value(saved));
+		    (long long)saved);
 	} else {
 		text = cv_render(cv, src, member, err, sizeof(err));
 		free(src);
@@ -300,11 +328,7 @@ out:
 
 /* ---- Saved replies ------------------------------------------------------- */
 
-/*
- * The fields of a saved reply body into r (borrowed from o); with
- * 'create' both are required. 0, or -1 with err.
- */
-static int
+int
 cv_saved_fields(json_t *o, bool create, struct saved_reply *r, char *err,
     size_t errlen)
 {

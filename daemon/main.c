@@ -404,7 +404,6 @@ static const struct main_pg_later {
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
     {"/api/v1/members", MAIN_PG_ANY, true},
-    {"/api/v1/saved-replies", MAIN_PG_ANY, true},
     {"/api/v1/simulator", MAIN_PG_ANY, true},
     {"/api/v1/login", MAIN_PG_ANY, true},
     {"/api/v1/logout", MAIN_PG_ANY, true},

@@ -198,6 +198,47 @@ static const char scp_sql_reply[] =
 static const char scp_sql_by_key[] =
     "SELECT id FROM messages WHERE idempotency_key = $1::text";
 
+/* Every saved reply's write takes it first (see the header). */
+#define SCP_SAVED_LOCK "SELECT pg_advisory_xact_lock(1868, 6)"
+
+static const char scp_sql_saved_all[] =
+    "SELECT id, name, body FROM saved_replies ORDER BY name, id";
+static const char scp_sql_saved_one[] =
+    "SELECT id, name, body FROM saved_replies WHERE id = $1::bigint";
+/*
+ * The writes: $1 id (a create: NULL), $2 name (NULL: unchanged), $3 body
+ * (NULL: unchanged), $4 now. Each answers (the id written or NULL, the
+ * name taken by another, the reply exists).
+ */
+static const char scp_sql_saved_add[] =
+    "WITH c AS MATERIALIZED (SELECT 1 FROM saved_replies"
+    " WHERE name = $2::text AND $1::bigint IS NULL),"
+    " i AS (INSERT INTO saved_replies (name, body, created_at, updated_at)"
+    " SELECT $2::text, $3::text, $4::bigint, $4::bigint"
+    " WHERE NOT EXISTS (SELECT 1 FROM c) RETURNING id)"
+    " SELECT (SELECT id FROM i), EXISTS (SELECT 1 FROM c),"
+    " EXISTS (SELECT 1 FROM i)";
+static const char scp_sql_saved_set[] =
+    "WITH c AS MATERIALIZED (SELECT 1 FROM saved_replies"
+    " WHERE $2::text IS NOT NULL AND name = $2::text AND id <> $1::bigint),"
+    " u AS (UPDATE saved_replies SET name = coalesce($2::text, name),"
+    " body = coalesce($3::text, body), updated_at = $4::bigint"
+    " WHERE id = $1::bigint AND NOT EXISTS (SELECT 1 FROM c) RETURNING id)"
+    " SELECT (SELECT id FROM u), EXISTS (SELECT 1 FROM c),"
+    " EXISTS (SELECT 1 FROM saved_replies WHERE id = $1::bigint)";
+static const char scp_sql_saved_del[] =
+    "WITH d AS (DELETE FROM saved_replies WHERE id = $1::bigint"
+    " AND $2::text IS NULL AND $3::text IS NULL AND $4::bigint > 0"
+    " RETURNING id) SELECT (SELECT id FROM d), false,"
+    " EXISTS (SELECT 1 FROM d)";
+
+/* A saved reply's template and the member it is rendered for. */
+static const char scp_sql_saved_for[] =
+    "SELECT s.body, mb.phone, mb.email, mb.first_name, mb.last_name,"
+    " mb.zip, mb.attributes FROM members mb"
+    " LEFT JOIN saved_replies s ON s.id = $2::bigint"
+    " WHERE mb.id = $1::bigint";
+
 /* ---- Values and JSON of rows --------------------------------------- */
 
 /* v as text into buf, or NULL when v is 0 and zero means none. */
@@ -319,6 +360,25 @@ scp_item_row(const PGresult *res, int row)
 	return o;
 }
 
+/* {"id", "name", "body"} of row 'row' of a saved reply read. */
+static json_t *
+scp_saved_row(const PGresult *res, int row)
+{
+	return json_pack("{s:o, s:o, s:o}", "id", scp_int(res, row, 0), "name",
+	    scp_text(res, row, 1), "body", scp_text(res, row, 2));
+}
+
+static json_t *
+scp_saved_all_json(const PGresult *res)
+{
+	json_t *list = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(list, scp_saved_row(res, i));
+	return json_pack("{s:o}", "saved_replies", list);
+}
+
 /* ---- Reads ---------------------------------------------------------- */
 
 enum scp_read {
@@ -326,6 +386,8 @@ enum scp_read {
 	SCP_SUMMARY,
 	SCP_THREAD,
 	SCP_NOTE,
+	SCP_SAVED_ALL,
+	SCP_SAVED,
 };
 
 /* One read in flight. */
@@ -391,8 +453,11 @@ scp_read_answer(void *arg, const struct pg_answer *a)
 		scp_note_error(op, a->error);
 	else if (op->kind == SCP_LIST)
 		op->o = scp_list_json(a->res, op->limit);
+	else if (op->kind == SCP_SAVED_ALL)
+		op->o = scp_saved_all_json(a->res);
 	else if (PQntuples(a->res) == 1)
 		op->o = op->kind == SCP_NOTE ? scp_item_row(a->res, 0)
+		    : op->kind == SCP_SAVED  ? scp_saved_row(a->res, 0)
 					     : scp_summary_row(a->res, 0);
 	if (op->kind == SCP_THREAD && op->o != NULL && a->error == NULL)
 		json_object_set_new(op->o, "sender", scp_text(a->res, 0, 15));
@@ -840,6 +905,106 @@ scp_reply(struct store *st, const struct queue_new *m, int64_t now,
 		.done = scp_reply_answer},
 	    scp_reply_commit, err, errlen);
 }
+
+static void
+scp_saved_answer(void *arg, const struct pg_answer *a)
+{
+	struct scp_write *w = arg;
+
+	if (scp_write_failed(w, a) || PQntuples(a->res) != 1)
+		return;
+	w->d.id = scp_get_i64(a->res, 0, 0);
+	w->d.dup = scp_get_bool(a->res, 0, 1);
+	w->d.found = scp_get_bool(a->res, 0, 2);
+}
+
+static int
+scp_saved_write(struct store *st, enum saved_op op, int64_t id,
+    const struct saved_reply *r, struct scp_write *w, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+	    [SAVED_CREATE] = scp_sql_saved_add,
+	    [SAVED_UPDATE] = scp_sql_saved_set,
+	    [SAVED_DELETE] = scp_sql_saved_del,
+	};
+	char ids[24], now[24];
+	const char *v[4] = {scp_i64(ids, op == SAVED_CREATE ? 0 : id, true),
+	    op == SAVED_DELETE ? NULL : r->name,
+	    op == SAVED_DELETE ? NULL : r->body, scp_i64(now, r->now, false)};
+
+	if ((unsigned)op >= sizeof(sql) / sizeof(sql[0])) {
+		snprintf(err, errlen, "saved reply: unknown write %d", (int)op);
+		scp_write_free(w);
+		return -1;
+	}
+	if (store_pg_group_send(st, &(struct pg_query){.sql = SCP_SAVED_LOCK},
+		err, errlen) == -1) {
+		scp_write_free(w);
+		return -1;
+	}
+	return scp_group(st, w,
+	    &(struct pg_query){.sql = sql[op],
+		.nparams = 4,
+		.values = v,
+		.done = scp_saved_answer},
+	    scp_write_commit, err, errlen);
+}
+
+struct scp_saved_op {
+	store_conv_saved_fn *fn;
+	void *arg;
+};
+
+static const char *
+scp_str(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+static void
+scp_saved_for_answer(void *arg, const struct pg_answer *a)
+{
+	struct scp_saved_op *op = arg;
+	struct conv_saved_for s;
+
+	if (a->error != NULL)
+		op->fn(op->arg, -1, NULL, a->error);
+	else if (PQntuples(a->res) != 1)
+		op->fn(op->arg, 0, NULL, NULL);
+	else {
+		s = (struct conv_saved_for){.body = scp_str(a->res, 0),
+		    .phone = scp_str(a->res, 1),
+		    .email = scp_str(a->res, 2),
+		    .first_name = scp_str(a->res, 3),
+		    .last_name = scp_str(a->res, 4),
+		    .zip = scp_str(a->res, 5),
+		    .attributes = scp_str(a->res, 6)};
+		op->fn(op->arg, 1, &s, NULL);
+	}
+	free(op);
+}
+
+static int
+scp_saved_for(struct store *st, int64_t saved, int64_t member,
+    struct scp_saved_op *op, char *err, size_t errlen)
+{
+	char m[24], s[24];
+	const char *v[2] = {scp_i64(m, member, false),
+	    scp_i64(s, saved, false)};
+
+	if (pg_send(store_pg_conn(st),
+		&(struct pg_query){.sql = scp_sql_saved_for,
+		    .nparams = 2,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = scp_saved_for_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
 #endif /* HAVE_LIBPQ */
 
 /* ---- The public operations ------------------------------------------- */
@@ -1013,6 +1178,87 @@ store_conv_reply_pg(struct store *st, const struct queue_new *m, int64_t now,
 	return scp_reply(st, m, now, scp_write_new(st, fn, arg), err, errlen);
 #else
 	(void)now, (void)fn, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_saved_replies_json_pg(struct store *st, store_conv_json_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	if (scp_refuse(st, err, errlen) == -1)
+		return -1;
+#ifdef HAVE_LIBPQ
+	return scp_send(st, scp_op_new(SCP_SAVED_ALL, fn, arg),
+	    &(struct pg_query){.sql = scp_sql_saved_all,
+		.done = scp_read_answer},
+	    err, errlen);
+#else
+	(void)fn, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_saved_reply_json_pg(struct store *st, int64_t id, store_conv_json_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+	if (scp_refuse(st, err, errlen) == -1)
+		return -1;
+#ifdef HAVE_LIBPQ
+	{
+		char ids[24];
+		const char *v[1] = {scp_i64(ids, id, false)};
+
+		return scp_send(st, scp_op_new(SCP_SAVED, fn, arg),
+		    &(struct pg_query){.sql = scp_sql_saved_one,
+			.nparams = 1,
+			.values = v,
+			.done = scp_read_answer},
+		    err, errlen);
+	}
+#else
+	(void)id, (void)fn, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_saved_reply_write_pg(struct store *st, enum saved_op op, int64_t id,
+    const struct saved_reply *r, store_conv_done_fn *fn, void *arg, char *err,
+    size_t errlen)
+{
+	if (scp_refuse(st, err, errlen) == -1)
+		return -1;
+	if (op == SAVED_CREATE && (r->name == NULL || r->body == NULL)) {
+		snprintf(err, errlen, "saved reply: name and body required");
+		return -1;
+	}
+#ifdef HAVE_LIBPQ
+	return scp_saved_write(st, op, id, r, scp_write_new(st, fn, arg), err,
+	    errlen);
+#else
+	(void)id, (void)fn, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_conv_saved_for_pg(struct store *st, int64_t saved, int64_t member,
+    store_conv_saved_fn *fn, void *arg, char *err, size_t errlen)
+{
+	if (scp_refuse(st, err, errlen) == -1)
+		return -1;
+#ifdef HAVE_LIBPQ
+	{
+		struct scp_saved_op *op = xcalloc(1, sizeof(*op));
+
+		op->fn = fn;
+		op->arg = arg;
+		return scp_saved_for(st, saved, member, op, err, errlen);
+	}
+#else
+	(void)saved, (void)member, (void)fn, (void)arg;
 	return -1;
 #endif
 }

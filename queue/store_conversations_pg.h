@@ -92,6 +92,51 @@ int store_conv_note_add_pg(struct store *st, const struct conv_note *n,
 int store_conv_reply_pg(struct store *st, const struct queue_new *m,
     int64_t now, store_conv_done_fn *fn, void *arg, char *err, size_t errlen);
 
+/* ---- Saved replies ----------------------------------------------------- */
+
+/* store_saved_replies_json(): {"saved_replies": [...]}, by name. */
+int store_saved_replies_json_pg(struct store *st, store_conv_json_fn *fn,
+    void *arg, char *err, size_t errlen);
+/* store_saved_reply_json(): one {"id", "name", "body"}. */
+int store_saved_reply_json_pg(struct store *st, int64_t id,
+    store_conv_json_fn *fn, void *arg, char *err, size_t errlen);
+
+/* A saved reply's write. */
+enum saved_op {
+	SAVED_CREATE = 0, /* r->name and r->body */
+	SAVED_UPDATE,	  /* the fields of r that are not NULL */
+	SAVED_DELETE,
+};
+
+/*
+ * store_saved_reply_create(), _update() and _delete() in one statement
+ * of the group, behind a transaction-level advisory lock that every
+ * saved reply's write takes, so that two nodes naming two replies alike
+ * at once answer one of them 409 instead of failing a group on the
+ * unique name. fn gets d->found (the reply exists; a create: made), d->id
+ * (a create: the new id) and d->dup (the name is taken by another
+ * reply: nothing changed).
+ */
+int store_saved_reply_write_pg(struct store *st, enum saved_op op, int64_t id,
+    const struct saved_reply *r, store_conv_done_fn *fn, void *arg, char *err,
+    size_t errlen);
+
+/*
+ * What a saved reply is rendered with for a member: the saved reply's
+ * template (NULL: no such saved reply) and the member's fields, as
+ * store_member_json() has them. Borrowed for the callback.
+ */
+struct conv_saved_for {
+	const char *body; /* NULL: no such saved reply */
+	const char *phone, *email, *first_name, *last_name, *zip;
+	const char *attributes; /* JSON object text */
+};
+/* fn gets rc 1 (s filled), 0 (no such member) or -1 with error. */
+typedef void store_conv_saved_fn(void *arg, int rc,
+    const struct conv_saved_for *s, const char *error);
+int store_conv_saved_for_pg(struct store *st, int64_t saved, int64_t member,
+    store_conv_saved_fn *fn, void *arg, char *err, size_t errlen);
+
 /*
  * store_conv_fts_query() for PostgreSQL: what a person typed as a
  * to_tsquery() text: each bare word a quoted prefix ('word':*), a

@@ -21,8 +21,9 @@ two nodes start once:
   - close on one node seen on the other, reopen, assign (an unknown
     staff member 422), read, a note (201, never sent); 404 for a
     conversation that does not exist; 409 opted_out for a member who
-    texted STOP, nothing queued; a saved reply and the saved-replies
-    routes still 503 not_on_postgresql;
+    texted STOP, nothing queued;
+  - saved replies made on one node (a name taken 409 on the other),
+    changed, listed, used in a reply rendered for the member, deleted;
   - outreachctl inbox, thread, reply, note and close against node B.
 """
 
@@ -203,14 +204,30 @@ def test_inbox_on_two_nodes(make_daemon, pgcluster, fakeprov):
     r = a.api("POST", "/api/v1/conversations/%d/reply" % bob,
               {"body": "Still there?"})
     assert r.status == 409 and r.json["error"]["code"] == "opted_out", r
-    r = a.api("POST", "/api/v1/conversations/%d/reply" % alice,
-              {"saved_reply": 1})
-    assert r.status == 503, r
-    assert r.json["error"]["code"] == "not_on_postgresql"
-    r = a.api("GET", "/api/v1/saved-replies")
-    assert r.status == 503, r
     assert one("SELECT count(*) FROM messages WHERE direction = 'out'") \
         == "1"
+    # ---- saved replies: made on one node, used on the other
+    r = a.api("POST", "/api/v1/saved-replies",
+              {"name": "thanks", "body": "Thanks {{first_name|friend}}!"})
+    assert r.status == 201, r
+    sid = r.json["id"]
+    r = b.api("POST", "/api/v1/saved-replies", {"name": "thanks",
+                                                "body": "x"})
+    assert r.status == 409, r
+    r = b.api("PATCH", "/api/v1/saved-replies/%d" % sid,
+              {"body": "Thanks, {{first_name|friend}}!"})
+    assert r.status == 200 and r.json["name"] == "thanks", r
+    r = a.api("GET", "/api/v1/saved-replies")
+    assert r.json["saved_replies"] == [
+        {"id": sid, "name": "thanks", "body": "Thanks, {{first_name|friend}}!"}]
+    mid3 = act(b, alice, "reply", {"saved_reply": sid},
+               status=202)["message_id"]
+    assert a.wait_status(mid3, "sent")["body"] == "Thanks, Alice!"
+    r = a.api("POST", "/api/v1/conversations/%d/reply" % alice,
+              {"saved_reply": sid + 100})
+    assert r.status == 422 and "no saved reply" in r.body.decode(), r
+    assert b.api("DELETE", "/api/v1/saved-replies/%d" % sid).status == 204
+    assert a.api("GET", "/api/v1/saved-replies/%d" % sid).status == 404
     # ---- outreachctl against node B
     out = ctl(b, "inbox")
     assert out.splitlines()[0].split()[:3] == ["id", "status", "unread"]
@@ -229,5 +246,6 @@ def test_inbox_on_two_nodes(make_daemon, pgcluster, fakeprov):
     assert re.search(r"note by .*\n  Confirmed", out), out
     ctl(b, "close", alice)
     assert ids(a, "?status=closed") == [alice]
-    wait_for(lambda: len(fakeprov.requests("twilio")) == 2, scaled(10),
-             what="the second reply at the fake")
+    assert [dict(urllib.parse.parse_qsl(q["body"]))["Body"]
+            for q in fakeprov.requests("twilio")] == \
+        ["Yes, Saturday at 10.", "Thanks, Alice!", "See you there!"]

@@ -15,7 +15,11 @@
  *    conversation found missing without failing the group; a reply with
  *    its history row marking the conversation replied, and its
  *    idempotency key given to both nodes, one after the other and in the
- *    same turn: one message, both answer its id.
+ *    same turn: one message, both answer its id;
+ *  - saved replies on two nodes: a name taken answered as such, both
+ *    nodes naming one in the same turn (one made, one told the name is
+ *    taken, neither group failed), update, delete, and a saved reply read
+ *    with the member it is rendered for.
  *
  * Assertions are on states, never timings. Each test has its own
  * database, migrated by store_open_config(). Skipped, with the reason
@@ -670,6 +674,137 @@ START_TEST(test_target)
 }
 END_TEST
 
+/* ---- saved replies ------------------------------------------------------ */
+
+static struct t_done *
+t_saved_send(struct store *st, enum saved_op op, int64_t id, const char *name,
+    const char *body, struct t_done *t)
+{
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(
+	    store_saved_reply_write_pg(st, op, id,
+		&(struct saved_reply){.name = name, .body = body, .now = 8000},
+		t_on_done, t, err, sizeof(err)) == 0,
+	    "saved reply: %s", err);
+	return t;
+}
+
+static struct conv_done
+t_saved(struct store *st, enum saved_op op, int64_t id, const char *name,
+    const char *body)
+{
+	struct t_done t;
+
+	return t_wait(t_saved_send(st, op, id, name, body, &t), "saved reply");
+}
+
+struct t_for {
+	bool done;
+	int rc;
+	char body[64], first[64];
+};
+
+static void
+t_on_for(void *arg, int rc, const struct conv_saved_for *s, const char *error)
+{
+	struct t_for *x = arg;
+
+	ck_assert_msg(rc != -1, "saved for: %s", error);
+	x->done = true;
+	x->rc = rc;
+	if (s != NULL) {
+		snprintf(x->body, sizeof(x->body), "%s",
+		    s->body != NULL ? s->body : "(none)");
+		snprintf(x->first, sizeof(x->first), "%s", s->first_name);
+	}
+}
+
+static struct t_for
+t_saved_for(struct store *st, int64_t saved, int64_t member)
+{
+	struct t_for x = {0};
+	char err[256];
+
+	ck_assert_int_eq(store_conv_saved_for_pg(st, saved, member, t_on_for,
+			     &x, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &x.done, "saved for");
+	return x;
+}
+
+START_TEST(test_saved_replies_two_nodes)
+{
+	struct t_done a, b;
+	struct t_json tj = {0};
+	struct conv_done d;
+	struct store *na, *nb;
+	struct t_for x;
+	char url[600], err[256];
+	struct pg *pg;
+	json_t *list;
+	int64_t id;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("cvpg_saved", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = ckpg_connect(t_base, url);
+	t_seed(pg);
+	d = t_saved(na, SAVED_CREATE, 0, "thanks", "Thanks {{first_name}}!");
+	ck_assert(d.found && !d.dup && d.id > 0);
+	id = d.id;
+	d = t_saved(nb, SAVED_CREATE, 0, "thanks", "again");
+	ck_assert(!d.found && d.dup);
+	/* both nodes in one turn: one made, the other told, no group fails */
+	t_saved_send(na, SAVED_CREATE, 0, "other", "one", &a);
+	t_saved_send(nb, SAVED_CREATE, 0, "other", "two", &b);
+	t_wait(&a, "create on a");
+	t_wait(&b, "create on b");
+	ck_assert(a.d.dup != b.d.dup && a.d.found != b.d.found);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM saved_replies"
+			     " WHERE name = 'other'",
+			     NULL),
+	    1);
+	/* update: a name taken, a body, none */
+	d = t_saved(nb, SAVED_UPDATE, id, "other", NULL);
+	ck_assert(d.dup);
+	d = t_saved(nb, SAVED_UPDATE, id, NULL, "Thanks, {{first_name}}!");
+	ck_assert(d.found && !d.dup);
+	ck_assert(!t_saved(na, SAVED_UPDATE, 999, NULL, "x").found);
+	ck_assert_int_eq(
+	    store_saved_replies_json_pg(na, t_on_json, &tj, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &tj.done, "saved replies");
+	ck_assert_msg(tj.o != NULL, "saved replies: %s", tj.error);
+	list = json_object_get(tj.o, "saved_replies");
+	ck_assert_int_eq(json_array_size(list), 2);
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(list, 1), "body")),
+	    "Thanks, {{first_name}}!");
+	json_decref(tj.o);
+	/* read with the member it is for */
+	x = t_saved_for(nb, id, 1);
+	ck_assert_int_eq(x.rc, 1);
+	ck_assert_str_eq(x.body, "Thanks, {{first_name}}!");
+	ck_assert_str_eq(x.first, "Alice");
+	x = t_saved_for(nb, 999, 1);
+	ck_assert_int_eq(x.rc, 1);
+	ck_assert_str_eq(x.body, "(none)");
+	ck_assert_int_eq(t_saved_for(nb, id, 999).rc, 0);
+	/* delete */
+	ck_assert(t_saved(na, SAVED_DELETE, id, NULL, NULL).found);
+	ck_assert(!t_saved(nb, SAVED_DELETE, id, NULL, NULL).found);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	event_base_free(t_base);
+}
+END_TEST
+
 Suite *
 conversations_pg_suite(void)
 {
@@ -683,6 +818,7 @@ conversations_pg_suite(void)
 	tcase_add_test(tc, test_list_and_thread);
 	tcase_add_test(tc, test_writes_two_nodes);
 	tcase_add_test(tc, test_target);
+	tcase_add_test(tc, test_saved_replies_two_nodes);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return s;
