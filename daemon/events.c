@@ -18,6 +18,17 @@
  * (another install), or too far behind to replay in one go, gets one
  * "reset" event carrying the current id instead.
  *
+ * On PostgreSQL (several nodes, one events table) an event is not
+ * streamed from its commit callback: every node reads the table back in
+ * id order after the last id it streamed, woken by the NOTIFY each
+ * event's group sends on commit and by a poll every second, and takes
+ * ids one after the other (events_order_take(): an id given to a group
+ * still in flight on another node leaves a gap that is waited for). A
+ * stream that resumes reads its replay from the table too, in pages,
+ * before it joins the live ones; the bounds read with each page say
+ * whether what it asks for is still kept. The design, with the reasons,
+ * is at the top of queue/store_events_pg.c.
+ *
  * Streams are chunked replies (http.h) that stay open: a keep-alive
  * comment every 15 s keeps proxies from closing them (the HTTP layer
  * itself no longer applies its 30 s idle timeout to a chunked reply, only
@@ -47,6 +58,7 @@
 #include "message.h"
 #include "store.h"
 #include "store_events.h"
+#include "store_events_pg.h"
 #include "xmalloc.h"
 
 struct events_stream {
@@ -54,6 +66,12 @@ struct events_stream {
 	struct events *ev;
 	struct http_req *req;
 	int64_t cursor; /* the last id this stream was sent */
+	/* PostgreSQL: replaying from the table (not sent live events) */
+	bool catching;
+	bool reading;	/* a replay read is in flight: free s on its answer */
+	bool gone;	/* closed while reading */
+	bool first;	/* the first page of its replay is next */
+	int64_t gap_at; /* a missing id it read past the hub once */
 };
 TAILQ_HEAD(events_stream_list, events_stream);
 
@@ -63,8 +81,19 @@ struct events {
 	size_t nstreams;
 	struct event *keepalive;
 	struct event *prune;
-	int64_t shown; /* the newest committed id sent to streams */
+	struct events_order order; /* shown: the newest id sent to streams */
+	int64_t floor;		   /* PostgreSQL: as last read */
 	bool stopped;
+	/* PostgreSQL: the table is read back (see the top) */
+	bool pg;
+	bool ready;   /* the first read answered: order.shown is known */
+	bool reading; /* one hub read at a time ... */
+	bool again;   /* ... and another one once it answers */
+	bool read_failing;
+	struct store_events_watch *watch;
+	struct event *poll;
+	unsigned pending; /* reads and prunes in flight */
+	bool dead;	  /* freed while some were: the last one frees */
 };
 
 /* An event waiting for its group's commit. */
@@ -81,6 +110,10 @@ static void events_on_prune(evutil_socket_t, short, void *);
 static void events_gone(struct http_req *, void *);
 static bool events_send(struct events_stream *, const char *);
 static void events_close(struct events_stream *, bool);
+static void events_pg_start(struct events *);
+static void events_pg_fetch(struct events *);
+static void events_pg_catch_up(struct events_stream *);
+static void events_release(struct events *);
 
 struct events *
 events_new(const struct events_deps *deps)
@@ -93,10 +126,13 @@ events_new(const struct events_deps *deps)
 
 	ev->deps = *deps;
 	TAILQ_INIT(&ev->streams);
-	if (store_events_bounds(deps->st, &b, err, sizeof(err)) == -1)
+	ev->pg = store_backend(deps->st) == STORE_POSTGRESQL;
+	if (ev->pg)
+		events_pg_start(ev);
+	else if (store_events_bounds(deps->st, &b, err, sizeof(err)) == -1)
 		log_warnx("events_bounds_failed error=\"%s\"", err);
 	else
-		ev->shown = b.last;
+		ev->order.shown = b.last;
 	ev->keepalive =
 	    event_new(deps->base, -1, EV_PERSIST, events_on_keepalive, ev);
 	ev->prune = event_new(deps->base, -1, EV_PERSIST, events_on_prune, ev);
@@ -148,6 +184,22 @@ events_plan(const struct events_resume *r)
 	return EVENTS_REPLAY;
 }
 
+bool
+events_order_take(struct events_order *o, int64_t id, int64_t now)
+{
+	if (id <= o->shown)
+		return false;
+	if (id != o->shown + 1) {
+		if (o->gap_since == 0)
+			o->gap_since = now;
+		if (now - o->gap_since < EVENTS_GAP_MS)
+			return false;
+	}
+	o->shown = id;
+	o->gap_since = 0;
+	return true;
+}
+
 /* ---- Publishing --------------------------------------------------------- */
 
 void
@@ -165,6 +217,15 @@ events_publish(struct events *ev, const char *type, json_t *data)
 	json_decref(data);
 	if (text == NULL) {
 		log_warnx("event_unencodable type=%s", type);
+		return;
+	}
+	if (ev->pg) {
+		/* streamed once read back (see the top) */
+		if (store_events_pg_add(ev->deps.st, type, text, msg_now_ms(),
+			err, sizeof(err)) == -1)
+			log_warnx("event_store_failed type=%s error=\"%s\"",
+			    type, err);
+		free(text);
 		return;
 	}
 	id = store_event_add(ev->deps.st, type, text, msg_now_ms(), err,
@@ -192,8 +253,8 @@ events_on_commit(void *arg, bool ok)
 	struct events *ev = p->ev;
 	struct events_stream *s, *next;
 
-	if (ok && p->id > ev->shown) {
-		ev->shown = p->id;
+	if (ok && p->id > ev->order.shown) {
+		ev->order.shown = p->id;
 		for (s = TAILQ_FIRST(&ev->streams); s != NULL; s = next) {
 			next = TAILQ_NEXT(s, entry);
 			if (s->cursor < p->id && events_send(s, p->frame))
@@ -238,7 +299,10 @@ events_close(struct events_stream *s, bool abort)
 		http_reply_abort(s->req);
 	else
 		http_reply_end(s->req);
-	free(s);
+	if (s->reading)
+		s->gone = true; /* its read's answer frees it */
+	else
+		free(s);
 }
 
 static void
@@ -294,13 +358,17 @@ events_resume_of(struct events *ev, const char *last, struct events_resume *r,
 	char *end;
 
 	memset(r, 0, sizeof(*r));
-	r->shown = ev->shown;
+	r->shown = ev->order.shown;
 	if (last == NULL)
 		return 0;
 	r->asked = true;
 	errno = 0;
 	r->last = strtoll(last, &end, 10);
 	r->valid = errno == 0 && end != last && *end == '\0' && r->last >= 0;
+	if (ev->pg) {
+		r->floor = ev->floor; /* the replay's first page checks again */
+		return 0;
+	}
 	if (store_events_bounds(ev->deps.st, &b, err, errlen) == -1)
 		return -1;
 	r->floor = b.floor;
@@ -317,12 +385,20 @@ events_begin(struct events_stream *s, const struct events_resume *r, char *err,
 
 	snprintf(head, sizeof(head), "retry: %d\n\n", EVENTS_RETRY_MS);
 	http_reply_chunk(s->req, head, strlen(head));
-	s->cursor = ev->shown;
+	s->cursor = ev->order.shown;
+	if (ev->pg && r->asked && r->valid) {
+		/* the table says, page after page (events_pg_replay) */
+		s->cursor = r->last;
+		s->catching = true;
+		s->first = true;
+		events_pg_catch_up(s);
+		return 0;
+	}
 	switch (events_plan(r)) {
 	case EVENTS_LIVE:
 		return 0;
 	case EVENTS_RESET:
-		frame = events_frame(ev->shown, "reset", "{}");
+		frame = events_frame(ev->order.shown, "reset", "{}");
 		http_reply_chunk(s->req, frame, strlen(frame));
 		free(frame);
 		return 0;
@@ -331,11 +407,11 @@ events_begin(struct events_stream *s, const struct events_resume *r, char *err,
 	}
 	s->cursor = r->last;
 	if (store_events_walk(ev->deps.st,
-		&(struct store_events_range){r->last, ev->shown,
+		&(struct store_events_range){r->last, ev->order.shown,
 		    EVENTS_REPLAY_MAX},
 		events_replay_one, s, err, errlen) == -1)
 		return -1;
-	s->cursor = ev->shown;
+	s->cursor = ev->order.shown;
 	return 0;
 }
 
@@ -353,6 +429,11 @@ events_get(struct http_req *req, void *arg)
 	if (ev->stopped) {
 		http_reply_error(req, 503, "unavailable",
 		    "the daemon is shutting down");
+		return;
+	}
+	if (ev->pg && !ev->ready) {
+		http_reply_error(req, 503, "unavailable",
+		    "the events are not read from the database yet");
 		return;
 	}
 	last = events_last_id(req, &bad);
@@ -376,7 +457,7 @@ events_get(struct http_req *req, void *arg)
 	http_reply_watch(req, events_gone, s);
 	log_debug("events_stream_open staff=%" PRId64 " plan=%d last=%" PRId64
 		  " shown=%" PRId64 " streams=%zu",
-	    req->auth.staff_id, (int)events_plan(&r), r.last, ev->shown,
+	    req->auth.staff_id, (int)events_plan(&r), r.last, ev->order.shown,
 	    ev->nstreams);
 	if (events_begin(s, &r, err, sizeof(err)) == -1) {
 		log_warnx("events_replay_failed error=\"%s\"", err);
@@ -400,6 +481,20 @@ events_on_keepalive(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+events_pg_pruned(void *arg, int64_t n, const char *error)
+{
+	struct events *ev = arg;
+
+	ev->pending--;
+	if (ev->dead)
+		events_release(ev);
+	else if (n == -1)
+		log_warnx("events_prune_failed error=\"%s\"", error);
+	else if (n > 0)
+		log_info("events_pruned count=%" PRId64, n);
+}
+
+static void
 events_on_prune(evutil_socket_t fd, short what, void *arg)
 {
 	struct events *ev = arg;
@@ -408,6 +503,16 @@ events_on_prune(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (ev->pg) {
+		if (store_events_pg_prune(ev->deps.st,
+			&(struct store_events_prune){now - EVENTS_KEEP_MS,
+			    EVENTS_KEEP_COUNT, EVENTS_PRUNE_BATCH},
+			events_pg_pruned, ev, err, sizeof(err)) == -1)
+			log_warnx("events_prune_failed error=\"%s\"", err);
+		else
+			ev->pending++;
+		return;
+	}
 	n = store_events_prune(ev->deps.st,
 	    &(struct store_events_prune){now - EVENTS_KEEP_MS,
 		EVENTS_KEEP_COUNT, EVENTS_PRUNE_BATCH},
@@ -438,5 +543,235 @@ events_free(struct events *ev)
 	events_stop(ev);
 	event_free(ev->keepalive);
 	event_free(ev->prune);
-	free(ev);
+	ev->keepalive = ev->prune = NULL;
+	if (ev->pg) {
+		store_events_pg_unwatch(ev->deps.st, ev->watch);
+		ev->watch = NULL;
+		event_free(ev->poll);
+		ev->poll = NULL;
+	}
+	ev->dead = true;
+	events_release(ev);
+}
+
+/* Frees a dead hub once no read or prune of it is in flight. */
+static void
+events_release(struct events *ev)
+{
+	if (ev->dead && ev->pending == 0)
+		free(ev);
+}
+
+/* ---- PostgreSQL: the table read back (see the top) ---------------------- */
+
+#define EVENTS_PG_PAGE	  1000
+#define EVENTS_PG_POLL_MS 1000
+
+static void events_pg_page(void *, const struct store_events_page *,
+    const char *);
+
+static void
+events_pg_woken(void *arg)
+{
+	events_pg_fetch(arg);
+}
+
+static void
+events_pg_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	events_pg_fetch(arg);
+}
+
+/* Listens, polls, and reads where the table stands (events_pg_page). */
+static void
+events_pg_start(struct events *ev)
+{
+	const struct timeval tv = {EVENTS_PG_POLL_MS / 1000,
+	    (EVENTS_PG_POLL_MS % 1000) * 1000};
+	char err[256];
+
+	if ((ev->watch = store_events_pg_watch(ev->deps.st, events_pg_woken, ev,
+		 err, sizeof(err))) == NULL)
+		log_warnx("events_listen_failed error=\"%s\" action=\"events "
+			  "reach this node's streams within a second\"",
+		    err);
+	ev->poll =
+	    event_new(ev->deps.base, -1, EV_PERSIST, events_pg_on_poll, ev);
+	if (ev->poll == NULL)
+		fatalx("events_new: event_new failed");
+	event_add(ev->poll, &tv);
+	events_pg_fetch(ev);
+}
+
+/* Reads the events after the newest one streamed (one read at a time). */
+static void
+events_pg_fetch(struct events *ev)
+{
+	char err[256];
+
+	if (ev->dead || ev->stopped)
+		return;
+	if (ev->reading) {
+		ev->again = true;
+		return;
+	}
+	/* Before the first answer, only the bounds: what is already there
+	 * was shown before this node listened. */
+	if (store_events_pg_read(ev->deps.st,
+		ev->ready ? ev->order.shown : INT64_MAX,
+		ev->ready ? EVENTS_PG_PAGE : 1, events_pg_page, ev, err,
+		sizeof(err)) == -1) {
+		log_warnx("events_read_failed error=\"%s\"", err);
+		return;
+	}
+	ev->reading = true;
+	ev->again = false;
+	ev->pending++;
+}
+
+/* Streams one event, read back in order, to the live streams. */
+static void
+events_pg_stream(struct events *ev, const struct store_event *e)
+{
+	struct events_stream *s, *next;
+	char *frame = events_frame(e->id, e->type, e->data);
+
+	for (s = TAILQ_FIRST(&ev->streams); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (!s->catching && s->cursor < e->id && events_send(s, frame))
+			s->cursor = e->id;
+	}
+	free(frame);
+}
+
+static void
+events_pg_page(void *arg, const struct store_events_page *p, const char *error)
+{
+	struct events *ev = arg;
+	int64_t now = msg_now_ms();
+	size_t i;
+
+	ev->pending--;
+	ev->reading = false;
+	if (ev->dead) {
+		events_release(ev);
+		return;
+	}
+	if (p == NULL) {
+		if (!ev->read_failing)
+			log_warnx("events_read_failed error=\"%s\" "
+				  "action=\"read again every second\"",
+			    error);
+		ev->read_failing = true;
+		return;
+	}
+	if (ev->read_failing)
+		log_info("events_read_recovered shown=%" PRId64,
+		    ev->order.shown);
+	ev->read_failing = false;
+	ev->floor = p->b.floor;
+	if (!ev->ready) {
+		ev->ready = true;
+		ev->order.shown = p->b.last;
+		log_debug("events_ready shown=%" PRId64 " floor=%" PRId64,
+		    ev->order.shown, ev->floor);
+		return;
+	}
+	for (i = 0; i < p->n; i++) {
+		if (!events_order_take(&ev->order, p->ev[i].id, now))
+			break; /* a gap: its group commits, or the grace ends */
+		events_pg_stream(ev, &p->ev[i]);
+	}
+	if (i == p->n && p->n == EVENTS_PG_PAGE)
+		ev->again = true;
+	if (ev->again)
+		events_pg_fetch(ev);
+}
+
+static void events_pg_replay(void *, const struct store_events_page *,
+    const char *);
+
+/* The next page of a resuming stream's replay, from its cursor. */
+static void
+events_pg_catch_up(struct events_stream *s)
+{
+	struct events *ev = s->ev;
+	char err[256];
+
+	if (store_events_pg_read(ev->deps.st, s->cursor, EVENTS_REPLAY_MAX,
+		events_pg_replay, s, err, sizeof(err)) == -1) {
+		log_warnx("events_replay_failed error=\"%s\"", err);
+		events_close(s, true);
+		return;
+	}
+	s->reading = true;
+	ev->pending++;
+}
+
+/*
+ * A page of a replay. The first one checks what events_plan() checks on
+ * SQLite, with the table's own bounds: the id must be one this database
+ * gave, its successors still kept, and not too many behind. Then rows
+ * are sent in id order up to the hub's shown (the hub streams what is
+ * after, once the stream is live). An id missing from a page that the
+ * hub is past was committed after the page was read, or never will be:
+ * the next page tells (the hub saw it commit before that page is read),
+ * and what is still missing then is passed.
+ */
+static void
+events_pg_replay(void *arg, const struct store_events_page *p,
+    const char *error)
+{
+	struct events_stream *s = arg;
+	struct events *ev = s->ev;
+	int64_t shown = ev->order.shown, id;
+	char *frame;
+	size_t i;
+	bool first = s->first;
+
+	s->reading = false;
+	s->first = false;
+	ev->pending--;
+	if (s->gone || ev->dead) {
+		if (s->gone)
+			free(s);
+		events_release(ev);
+		return;
+	}
+	if (p == NULL) {
+		log_warnx("events_replay_failed error=\"%s\"", error);
+		events_close(s, true);
+		return;
+	}
+	if (first &&
+	    (s->cursor < p->b.floor || s->cursor > p->b.last ||
+		shown - s->cursor > EVENTS_REPLAY_MAX)) {
+		frame = events_frame(shown, "reset", "{}");
+		http_reply_chunk(s->req, frame, strlen(frame));
+		free(frame);
+		s->cursor = shown;
+		s->catching = false;
+		return;
+	}
+	for (i = 0; i < p->n && (id = p->ev[i].id) <= shown; i++) {
+		if (id != s->cursor + 1 && s->gap_at != s->cursor + 1)
+			break; /* look again */
+		(void)events_replay_one(s, &p->ev[i]);
+		s->gap_at = 0;
+	}
+	if (s->cursor >= shown) {
+		s->catching = false; /* live from here */
+		return;
+	}
+	if (i == p->n && p->n < EVENTS_REPLAY_MAX &&
+	    s->gap_at == s->cursor + 1) {
+		s->cursor = shown; /* looked twice: never committed */
+		s->catching = false;
+		return;
+	}
+	if (i < p->n || p->n < EVENTS_REPLAY_MAX)
+		s->gap_at = s->cursor + 1;
+	events_pg_catch_up(s);
 }

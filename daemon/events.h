@@ -93,4 +93,19 @@ struct events_resume {
  */
 enum events_start events_plan(const struct events_resume *r);
 
+/*
+ * The order events are streamed in on the shared PostgreSQL store, where
+ * ids are given when an event is inserted but seen when its node's group
+ * commits (queue/store_events_pg.c): only the id after 'shown' is taken;
+ * a later one waits at the gap for EVENTS_GAP_MS (its transaction is in
+ * flight, or rolled back and will never fill it).
+ */
+#define EVENTS_GAP_MS 5000
+struct events_order {
+	int64_t shown;	   /* the newest id streamed */
+	int64_t gap_since; /* ms when a gap after shown was first seen; 0 */
+};
+/* Whether event 'id' is streamed now (then shown = id); 'now' in ms. */
+bool events_order_take(struct events_order *o, int64_t id, int64_t now);
+
 #endif

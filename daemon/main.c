@@ -400,7 +400,6 @@ static const struct main_pg_later {
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
     {"/api/v1/audit", MAIN_PG_ANY, true},
     {"/api/v1/consent", MAIN_PG_ANY, true},
-    {"/api/v1/events", MAIN_PG_ANY, true},
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
     {"/api/v1/members", MAIN_PG_ANY, true},
@@ -494,11 +493,10 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		 err, errlen)) == NULL)
 		return -1;
 	api_set_staff(ds->api, ds->staff);
-	if (!pg)
-		ds->events = events_new(&(struct events_deps){.base = ds->base,
-		    .srv = ds->http,
-		    .api = ds->api,
-		    .st = ds->st});
+	ds->events = events_new(&(struct events_deps){.base = ds->base,
+	    .srv = ds->http,
+	    .api = ds->api,
+	    .st = ds->st});
 	ad.events = ds->events;
 	id.events = ds->events;
 	cd.events = ds->events;

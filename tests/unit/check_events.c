@@ -149,6 +149,34 @@ e_collect(void *arg, const struct store_event *e)
 	return 0;
 }
 
+/* The PostgreSQL hub's order: the next id at once, a later one only
+ * once its gap outlived EVENTS_GAP_MS. */
+START_TEST(test_order_take)
+{
+	struct events_order o = {.shown = 10};
+
+	ck_assert(!events_order_take(&o, 10, 1000)); /* streamed already */
+	ck_assert(events_order_take(&o, 11, 1000));
+	ck_assert_int_eq(o.shown, 11);
+	/* 12 is in flight: 13 waits, from the first time it is seen */
+	ck_assert(!events_order_take(&o, 13, 2000));
+	ck_assert(!events_order_take(&o, 13, 2000 + EVENTS_GAP_MS - 1));
+	ck_assert_int_eq(o.shown, 11);
+	/* 12 committed: it comes, then 13, and the gap is forgotten */
+	ck_assert(events_order_take(&o, 12, 3000));
+	ck_assert(events_order_take(&o, 13, 3000));
+	ck_assert_int_eq(o.gap_since, 0);
+	/* 14 rolled back: 15 is taken once the grace is over */
+	ck_assert(!events_order_take(&o, 15, 5000));
+	ck_assert(events_order_take(&o, 15, 5000 + EVENTS_GAP_MS));
+	ck_assert_int_eq(o.shown, 15);
+	ck_assert_int_eq(o.gap_since, 0);
+	/* a new gap starts its own grace */
+	ck_assert(!events_order_take(&o, 17, 20000));
+	ck_assert_int_eq(o.gap_since, 20000);
+}
+END_TEST
+
 START_TEST(test_walk)
 {
 	struct e_seen s = {0};
@@ -417,6 +445,7 @@ events_suite(void)
 
 	tcase_add_test(tc, test_frame);
 	tcase_add_test(tc, test_plan);
+	tcase_add_test(tc, test_order_take);
 	tcase_add_test(tc, test_notify_words);
 	tcase_add_test(tc, test_http_pending_and_gone);
 	tcase_add_test(tc, test_http_held_reply_outlives_idle_timeout);
