@@ -246,6 +246,8 @@ def test_inbox_on_two_nodes(make_daemon, pgcluster, fakeprov):
     assert re.search(r"note by .*\n  Confirmed", out), out
     ctl(b, "close", alice)
     assert ids(a, "?status=closed") == [alice]
+    wait_for(lambda: len(fakeprov.requests("twilio")) >= 3, scaled(10),
+             what="three replies at the fake")
     assert [dict(urllib.parse.parse_qsl(q["body"]))["Body"]
             for q in fakeprov.requests("twilio")] == \
         ["Yes, Saturday at 10.", "Thanks, Alice!", "See you there!"]
