@@ -71,6 +71,7 @@
 #include "phone.h"
 #include "queue.h"
 #include "smstext.h"
+#include "store.h"
 #include "store_members.h"
 #include "xmalloc.h"
 
@@ -625,6 +626,15 @@ inbound_new(const struct inbound_deps *deps, char *err, size_t errlen)
 	free(defs);
 	if (rc == -1)
 		return NULL;
+	for (i = 0;
+	     store_backend(deps->st) == STORE_POSTGRESQL && i < cfg->nlists;
+	     i++)
+		if (cfg->lists[i].nquestions > 0)
+			log_warnx("list_questions_not_asked list=%s "
+				  "reason=\"follow-up questions are not asked "
+				  "on the PostgreSQL store yet: members join "
+				  "with the welcome only (doc/postgresql.md)\"",
+			    cfg->lists[i].name);
 	ib = xcalloc(1, sizeof(*ib));
 	ib->deps = *deps;
 	return ib;
@@ -1091,21 +1101,111 @@ inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
 	return inbound_rest(&c, kind, word, m->body != NULL ? m->body : "");
 }
 
-/* ---- PostgreSQL: the compliance words, routed by the store ---------- */
+/* ---- PostgreSQL: the routing done by the store ------------------------ */
+
+/* The config's list with keyword 'word'; NULL when none has it. */
+static const struct config_list *
+inbound_cfg_list(const struct config *cfg, const char *word)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->nlists; i++)
+		for (j = 0; j < cfg->lists[i].nkeywords; j++)
+			if (strcmp(cfg->lists[i].keywords[j], word) == 0)
+				return &cfg->lists[i];
+	return NULL;
+}
+
+/* Adds a reply candidate: 'tmpl' expanded for list 'list' (owned). */
+static void
+inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
+    const char *kind, const char *list, const char *tmpl)
+{
+	struct queue_in_reply *x = &p->replies[p->nreplies++];
+	struct smstext_info info;
+	char *body = inbound_expand(tmpl, cfg, list, NULL);
+
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	x->list = list;
+	x->body = body;
+	if (smstext_analyze(body, &info) == 0) {
+		x->encoding = smstext_encoding_to_text(info.encoding);
+		x->segments = (int)info.segments;
+	}
+}
+
+/*
+ * The welcome of config list l as SQLite sends it: the text
+ * store_list_sync() stored (expanded once, inbound_new()), expanded
+ * again when sent (inbound_welcome()).
+ */
+static void
+inbound_plan_welcome(struct inbound_plan *p, const struct config *cfg,
+    const struct config_list *l)
+{
+	char *w = inbound_expand(l->welcome != NULL ? l->welcome : cfg->welcome,
+	    cfg, l->name, NULL);
+
+	inbound_plan_add(p, cfg, "welcome", l->name,
+	    *w != '\0' ? w : cfg->welcome);
+	free(w);
+}
+
+/*
+ * YES, a keyword or any other text: the replies the store picks from
+ * (see queue_in_route).
+ */
+static void
+inbound_plan_route(struct inbound *ib, const struct queue_webhook *wh,
+    struct inbound_plan *p)
+{
+	const struct config *cfg = ib->deps.cfg;
+	const struct config_list *l = NULL;
+	struct dispatch *d = ib->deps.dispatch;
+	size_t i;
+
+	if (p->kind == INBOUND_WORD)
+		l = inbound_cfg_list(cfg, p->word);
+	p->route.action = p->kind == INBOUND_YES ? QUEUE_IN_YES
+	    : l != NULL				 ? QUEUE_IN_KEYWORD
+						 : QUEUE_IN_TEXT;
+	p->route.reply_from =
+	    d != NULL ? dispatch_sender_from(d, wh->sender) : NULL;
+	p->route.window_ms = cfg->conv_attribution_window_ms;
+	p->replies = xcalloc(cfg->nlists + 3, sizeof(*p->replies));
+	if (p->route.action == QUEUE_IN_YES) {
+		inbound_plan_add(p, cfg, "start", NULL, cfg->start_reply);
+		for (i = 0; i < cfg->nlists; i++)
+			inbound_plan_welcome(p, cfg, &cfg->lists[i]);
+	} else if (l != NULL) {
+		p->route.list = l->name;
+		p->route.keyword = p->word;
+		inbound_plan_add(p, cfg, "already", l->name,
+		    cfg->already_reply);
+		p->replies[p->nreplies - 1].list = NULL;
+		inbound_plan_add(p, cfg, "confirm", l->name,
+		    cfg->confirm_reply);
+		p->replies[p->nreplies - 1].list = NULL;
+		inbound_plan_welcome(p, cfg, l);
+	}
+	p->route.replies = p->replies;
+	p->route.nreplies = p->nreplies;
+}
 
 void
 inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
     const struct in_msg *m, struct inbound_plan *p)
 {
 	const struct config *cfg = ib->deps.cfg;
-	char word[INBOUND_WORD_MAX + 1], perr[128];
+	char perr[128];
 	const char *tmpl = NULL;
 	bool exempt = false;
 
 	memset(p, 0, sizeof(*p));
 	p->kind = inbound_classify(m->body != NULL ? m->body : "",
-	    (const char *const *)cfg->stop_words, cfg->nstop_words, word,
-	    sizeof(word));
+	    (const char *const *)cfg->stop_words, cfg->nstop_words, p->word,
+	    sizeof(p->word));
 	if (phone_normalize_as(m->from,
 		&(struct phone_rules){.region = cfg->default_region,
 		    .accept = PHONE_STORED},
@@ -1122,23 +1222,48 @@ inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
 		p->route.action = QUEUE_IN_OPTIN;
 		tmpl = cfg->start_reply;
 		break;
-	case INBOUND_YES:
-		p->route.action = QUEUE_IN_YES;
-		tmpl = cfg->start_reply;
-		break;
 	case INBOUND_HELP:
 		p->route.action = QUEUE_IN_HELP;
 		tmpl = cfg->help_reply;
 		exempt = true;
 		break;
 	default:
-		p->route.action = QUEUE_IN_NONE;
+		inbound_plan_route(ib, wh, p);
 		return;
 	}
 	p->body = inbound_expand(tmpl, cfg, NULL, NULL);
 	inbound_reply_fill(ib, wh->sender, p->phone, p->body, exempt,
 	    &p->reply);
 	p->route.reply = &p->reply;
+}
+
+/* The note of a text routed by qpg_sql_route, as inbound_route logs. */
+static void
+inbound_plan_note_route(const struct inbound_plan *p,
+    const struct queue_done *d, char *note, size_t notelen)
+{
+	const char *routed = d->routed != NULL ? d->routed : "none";
+	const char *list = d->list != NULL ? d->list : "";
+	long long member = (long long)d->member;
+
+	if (strcmp(routed, "optin") == 0)
+		snprintf(note, notelen, "member=%lld action=optin changed=1",
+		    member);
+	else if (strcmp(routed, "join") == 0 ||
+	    strcmp(routed, "pending") == 0 || strcmp(routed, "already") == 0)
+		snprintf(note, notelen,
+		    "member=%lld action=%s list=%s keyword=%s", member, routed,
+		    list, p->word);
+	else if (strcmp(routed, "confirm") == 0)
+		snprintf(note, notelen, "member=%lld action=confirm list=%s",
+		    member, list);
+	else if (strcmp(routed, "conversation") == 0)
+		snprintf(note, notelen,
+		    "member=%lld action=conversation conversation=%lld", member,
+		    (long long)d->conversation);
+	else
+		snprintf(note, notelen, "member=%lld action=not_routed kind=%s",
+		    member, inbound_kind_to_text((enum inbound_kind)p->kind));
 }
 
 void
@@ -1151,28 +1276,31 @@ inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
 	    [QUEUE_IN_YES] = "optin",
 	    [QUEUE_IN_HELP] = "help"};
 	bool changes = p->route.action == QUEUE_IN_OPTOUT ||
-	    p->route.action == QUEUE_IN_OPTIN ||
-	    p->route.action == QUEUE_IN_YES;
+	    p->route.action == QUEUE_IN_OPTIN;
 
-	if (p->route.phone == NULL)
+	if (p->route.phone == NULL) {
 		snprintf(note, notelen, "member=0 action=unroutable");
-	else if (p->route.action == QUEUE_IN_YES && !d->changed)
-		snprintf(note, notelen,
-		    "member=%lld action=not_routed kind=yes",
-		    (long long)d->member);
-	else
-		snprintf(note, notelen, "member=%lld action=%s%s%s",
-		    (long long)d->member, action[p->route.action],
-		    changes ? (d->changed ? " changed=1" : " changed=0") : "",
-		    p->route.action == QUEUE_IN_NONE ? " kind=" : "");
-	if (p->route.action == QUEUE_IN_NONE && p->route.phone != NULL)
-		strlcat(note, inbound_kind_to_text((enum inbound_kind)p->kind),
-		    notelen);
+		return;
+	}
+	if (p->route.action == QUEUE_IN_YES ||
+	    p->route.action == QUEUE_IN_KEYWORD ||
+	    p->route.action == QUEUE_IN_TEXT) {
+		inbound_plan_note_route(p, d, note, notelen);
+		return;
+	}
+	snprintf(note, notelen, "member=%lld action=%s%s", (long long)d->member,
+	    action[p->route.action],
+	    changes ? (d->changed ? " changed=1" : " changed=0") : "");
 }
 
 void
 inbound_plan_clear(struct inbound_plan *p)
 {
+	size_t i;
+
+	for (i = 0; i < p->nreplies; i++)
+		free((char *)p->replies[i].body);
+	free(p->replies);
 	free(p->body);
 	memset(p, 0, sizeof(*p));
 }

@@ -32,6 +32,9 @@ struct queue_webhook;
 
 struct events;
 
+/* Longest word inbound_classify() hands back (a keyword candidate). */
+#define INBOUND_WORD_MAX 32
+
 struct inbound_deps {
 	struct store *st;
 	struct dispatch *dispatch;
@@ -67,18 +70,25 @@ int inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
 /*
  * The PostgreSQL store routes in the text's own insert statement
  * (queue_inbound_durable()): inbound_plan() decides what inbound_route()
- * would do for the compliance words (STOP and its synonyms, START,
- * UNSTOP, YES while opted out, HELP) with the reply's text; any other
- * text is QUEUE_IN_NONE, stored and not routed (list keywords, prompts
- * and conversations are SQLite-only so far). inbound_plan_note() then
- * writes the log note from the answer. Free with inbound_plan_clear().
+ * would do without reading the store: the compliance words (STOP and its
+ * synonyms, START, UNSTOP, HELP) with the reply's text; YES, a keyword
+ * of one of the config's lists (found in memory: the config's [list]
+ * sections are the stored lists) and any other text with the replies the
+ * store may choose from (start, already, confirm, welcome), the store
+ * deciding by the member's state. Follow-up questions are not asked nor
+ * answered there (an answer is a conversation message).
+ * inbound_plan_note() then writes the log note from the answer. Free
+ * with inbound_plan_clear().
  */
 struct inbound_plan {
-	struct queue_in_route route; /* for queue_inbound_durable() */
-	struct queue_new reply;	     /* route.reply points here */
-	char *body;		     /* the reply's text, owned */
-	char phone[MSG_ADDR_MAX];    /* the sender's E.164 */
-	int kind;		     /* enum inbound_kind (below) */
+	struct queue_in_route route;	 /* for queue_inbound_durable() */
+	struct queue_new reply;		 /* route.reply points here */
+	char *body;			 /* the reply's text, owned */
+	char phone[MSG_ADDR_MAX];	 /* the sender's E.164 */
+	int kind;			 /* enum inbound_kind (below) */
+	char word[INBOUND_WORD_MAX + 1]; /* the keyword */
+	struct queue_in_reply *replies;	 /* route.replies, owned */
+	size_t nreplies;
 };
 void inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
     const struct in_msg *m, struct inbound_plan *p);
@@ -106,9 +116,6 @@ enum inbound_kind {
 	INBOUND_WORD,	    /* one other word: maybe a list keyword */
 	INBOUND_TEXT,	    /* anything else */
 };
-
-/* Longest word inbound_classify() hands back (a keyword candidate). */
-#define INBOUND_WORD_MAX 32
 
 /*
  * Classifies 'body' (UTF-8) by the rule at the top of inbound.c, with

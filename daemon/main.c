@@ -598,9 +598,10 @@ main_announce_web(struct daemon_state *ds)
 	if (store_backend(ds->st) == STORE_POSTGRESQL) {
 		log_info(
 		    "store_postgresql node=%s serves=\"messages, "
-		    "delivery reports, inbound STOP/START/HELP, unsubscribe "
-		    "links, API tokens, alerts\" not_yet=\"conversations, "
-		    "members, lists, imports, staff page: 503 "
+		    "delivery reports, inbound STOP/START/HELP, list "
+		    "keywords and conversation messages, unsubscribe links, "
+		    "API tokens, alerts\" not_yet=\"conversations, members, "
+		    "the lists API, imports, staff page: 503 "
 		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);
 		return;

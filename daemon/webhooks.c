@@ -28,10 +28,10 @@
  * Both backends: a delivery report goes through
  * queue_status_update_durable(), whose callback logs what it did and
  * answers once its group committed. A received text on PostgreSQL is
- * stored and routed by one statement (queue_inbound_durable(), planned
- * by inbound_plan(): the compliance words only; any other text is
- * stored and logged as not routed); on SQLite by queue_inbound_store()
- * and inbound_route() as before.
+ * stored and routed in the group (queue_inbound_durable(), planned
+ * by inbound_plan(): the compliance words, YES, list keywords and
+ * conversation messages; follow-up questions are not asked there); on
+ * SQLite by queue_inbound_store() and inbound_route() as before.
  */
 #include "autoconf.h"
 
@@ -528,9 +528,8 @@ webhooks_status_done(void *arg, const struct queue_done *d)
 }
 
 /*
- * PostgreSQL: the text stored and its compliance words routed by one
- * statement of the group (see the top of the file); logged and answered
- * once it committed.
+ * PostgreSQL: the text stored and routed in the group (see the top of
+ * the file); logged and answered once it committed.
  */
 static void
 webhooks_inbound_pg(struct webhooks *w, struct webhooks_call *c,
@@ -573,12 +572,6 @@ webhooks_inbound_done(void *arg, const struct queue_done *d)
 		inbound_plan_note(&p->plan, d, note, sizeof(note));
 		log_info("msg_received msg=%lld sender=%s from=%s %s",
 		    (long long)d->id, p->sender, p->from, note);
-		if (p->plan.route.action == QUEUE_IN_NONE &&
-		    p->plan.route.phone != NULL)
-			log_info("inbound_not_routed msg=%lld sender=%s "
-				 "reason=\"keywords, prompts and conversations "
-				 "are not routed on the PostgreSQL store yet\"",
-			    (long long)d->id, p->sender);
 		if (d->reply_id != 0 && p->dispatch != NULL)
 			dispatch_kick(p->dispatch);
 	}

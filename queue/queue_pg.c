@@ -95,6 +95,10 @@ struct qpg_op {
 	queue_json_fn *jfn;
 	json_t *o;
 	int answers; /* answers still to come */
+	/* inbound routing: what d.routed and d.list point at */
+	char routed[16];
+	char list[72];
+	char *arrays[5]; /* the reply candidates as array literals */
 };
 
 static struct qpg_op *
@@ -112,6 +116,10 @@ qpg_op_new(struct store *st, queue_done_fn *done, void *arg)
 static void
 qpg_op_free(struct qpg_op *op)
 {
+	size_t i;
+
+	for (i = 0; i < sizeof(op->arrays) / sizeof(op->arrays[0]); i++)
+		free(op->arrays[i]);
 	free(op->key);
 	free(op);
 }
@@ -277,6 +285,156 @@ static const char qpg_sql_inbound[] =
     " EXISTS (SELECT 1 FROM ins), coalesce((SELECT member FROM r), 0),"
     " EXISTS (SELECT 1 FROM oo) OR EXISTS (SELECT 1 FROM oi),"
     " coalesce((SELECT id FROM rp), 0)";
+
+/*
+ * The member's row locked before a routed text's statement (see
+ * qpg_sql_route): $1 the E.164, $2 now.
+ */
+static const char qpg_sql_member_lock[] =
+    "INSERT INTO members (phone, created_at, updated_at)"
+    " VALUES ($1::text, $2::bigint, $2::bigint) ON CONFLICT (phone)"
+    " DO UPDATE SET phone = excluded.phone";
+
+/*
+ * A received text routed beyond the compliance words: YES, a list
+ * keyword, or a conversation message, as inbound_route() does it on
+ * SQLite. $1-$8 as qpg_sql_inbound; $9 the action (yes, keyword, text),
+ * $10 the member's E.164, $11 the keyword's list name, $12 the keyword,
+ * $13 the reply's from, $14 the attribution window (ms), $15-$19 the
+ * reply candidates (kind, list, body, encoding, segments: arrays), $20
+ * the reply's priority. Answers (the message id, whether it is new, the
+ * member, whether an opt-out was lifted, the reply's id, what was done,
+ * the list, the conversation).
+ *
+ * The member's row is locked by the statement before (the group's
+ * qpg_sql_member_lock), so this one's snapshot, taken after that lock,
+ * holds whatever another node's group committed for this member: its
+ * opt-out, subscriptions, conversation, and the text itself when it was
+ * a provider's retry ("seen"). The reads below (st, pl, cur, lc) may
+ * then trust the snapshot. The conversation is made or bumped before
+ * the text is inserted, which carries its id: a statement's CTEs do not
+ * see each other's rows, so the text cannot be updated once inserted.
+ */
+static const char qpg_sql_route[] =
+    "WITH seen AS MATERIALIZED (SELECT id FROM messages"
+    " WHERE provider = $5::text AND provider_message_id = $6::text"
+    " AND direction = 'in'),"
+    " mem AS (INSERT INTO members (phone, created_at, updated_at)"
+    " SELECT $10::text, $8::bigint, $8::bigint"
+    " WHERE NOT EXISTS (SELECT 1 FROM seen) ON CONFLICT (phone) DO UPDATE"
+    " SET phone = excluded.phone RETURNING id),"
+    " st AS MATERIALIZED (SELECT id AS member, EXISTS (SELECT 1"
+    " FROM sms_optout o WHERE o.member_id = mem.id) AS out FROM mem),"
+    /* the list a keyword names, or the pending one YES confirms */
+    " kl AS MATERIALIZED (SELECT l.id, l.name, l.double_optin FROM lists l"
+    " WHERE $9::text = 'keyword' AND l.name = $11::text"
+    " AND EXISTS (SELECT 1 FROM st)),"
+    " pl AS MATERIALIZED (SELECT l.id, l.name, l.double_optin"
+    " FROM st, subscriptions s JOIN lists l ON l.id = s.list_id"
+    " WHERE $9::text = 'yes' AND NOT st.out AND s.member_id = st.member"
+    " AND s.channel = 'sms' AND s.status = 'pending'"
+    " ORDER BY s.updated_at DESC, s.list_id DESC LIMIT 1),"
+    " tl AS MATERIALIZED (SELECT id, name, double_optin, 'keyword' AS how"
+    " FROM kl UNION ALL SELECT id, name, double_optin, 'confirm' FROM pl),"
+    " cur AS MATERIALIZED (SELECT tl.id AS list, tl.name, tl.double_optin,"
+    " tl.how, st.member, st.out, s.status AS was FROM tl CROSS JOIN st"
+    " LEFT JOIN subscriptions s ON s.member_id = st.member"
+    " AND s.list_id = tl.id AND s.channel = 'sms'),"
+    " dec AS MATERIALIZED (SELECT *, CASE WHEN how = 'confirm'"
+    " THEN 'confirm' WHEN was = 'active' AND NOT out THEN 'already'"
+    " WHEN double_optin <> 0 AND was IS DISTINCT FROM 'active'"
+    " THEN 'pending' ELSE 'join' END AS outcome FROM cur),"
+    /* YES from an opted-out member, or a keyword: the opt-out lifted */
+    " oi AS (DELETE FROM sms_optout WHERE member_id IN (SELECT member"
+    " FROM st) AND ($9::text = 'yes' OR ($9::text = 'keyword'"
+    " AND EXISTS (SELECT 1 FROM kl))) RETURNING member_id),"
+    " sub AS (INSERT INTO subscriptions (member_id, list_id, channel,"
+    " status, source, created_at, updated_at) SELECT member, list, 'sms',"
+    " CASE WHEN outcome = 'pending' THEN 'pending' ELSE 'active' END,"
+    " 'keyword', $8::bigint, $8::bigint FROM dec WHERE outcome <> 'already'"
+    " ON CONFLICT (member_id, list_id, channel) DO UPDATE"
+    " SET status = excluded.status, source = excluded.source,"
+    " updated_at = excluded.updated_at"
+    " WHERE subscriptions.status = 'left' OR (subscriptions.status ="
+    " 'pending' AND excluded.status = 'active') RETURNING list_id),"
+    /* anything else: the member's conversation, with what it answers */
+    " cg AS MATERIALIZED (SELECT member FROM st"
+    " WHERE NOT ($9::text = 'yes' AND out)"
+    " AND NOT EXISTS (SELECT 1 FROM tl)),"
+    " al AS MATERIALIZED (SELECT x.id, x.alert_id,"
+    " x.updated_at >= $8::bigint - $14::bigint AS fresh"
+    " FROM messages x, cg WHERE x.member_id = cg.member"
+    " AND x.direction = 'out' AND x.alert_id IS NOT NULL"
+    " AND x.status IN ('sent', 'delivered') ORDER BY x.id DESC LIMIT 1),"
+    " lo AS MATERIALIZED (SELECT x.id FROM messages x, cg"
+    " WHERE x.member_id = cg.member AND x.direction = 'out'"
+    " AND x.status IN ('sent', 'delivered') ORDER BY x.id DESC LIMIT 1),"
+    " att AS MATERIALIZED (SELECT (SELECT alert_id FROM al WHERE fresh)"
+    " AS alert, coalesce((SELECT id FROM al WHERE fresh),"
+    " (SELECT id FROM lo)) AS message),"
+    " lc AS MATERIALIZED (SELECT c.id FROM conversations c, cg"
+    " WHERE c.member_id = cg.member ORDER BY c.id DESC LIMIT 1),"
+    " cb AS (UPDATE conversations c SET status = 'open',"
+    " unread = c.unread + 1, last_message_at = $8::bigint,"
+    " last_in_at = $8::bigint, sender = coalesce($1::text, c.sender),"
+    " alert_id = coalesce((SELECT alert FROM att), c.alert_id),"
+    " reply_to = coalesce((SELECT message FROM att), c.reply_to),"
+    " updated_at = $8::bigint FROM lc WHERE c.id = lc.id RETURNING c.id),"
+    " cn AS (INSERT INTO conversations (member_id, status, unread,"
+    " last_message_at, created_at, last_in_at, sender, alert_id, reply_to,"
+    " updated_at) SELECT member, 'open', 1, $8::bigint, $8::bigint,"
+    " $8::bigint, $1::text, (SELECT alert FROM att),"
+    " (SELECT message FROM att), $8::bigint FROM cg"
+    " WHERE NOT EXISTS (SELECT 1 FROM lc) RETURNING id),"
+    " conv AS MATERIALIZED (SELECT id FROM cb UNION ALL SELECT id FROM cn),"
+    " ins AS (INSERT INTO messages (direction, channel, member_id, sender,"
+    " to_addr, from_addr, body, status, next_attempt_at, provider,"
+    " provider_message_id, segments, created_at, updated_at,"
+    " conversation_id, reply_to)"
+    " VALUES ('in', 'sms', coalesce((SELECT member FROM st),"
+    " (SELECT id FROM members WHERE phone = $3::text)), $1::text, $2::text,"
+    " $3::text, $4::text, 'received', $8::bigint, $5::text, $6::text,"
+    " $7::bigint, $8::bigint, $8::bigint, (SELECT id FROM conv),"
+    " CASE WHEN EXISTS (SELECT 1 FROM conv) THEN (SELECT message FROM att)"
+    " END) ON CONFLICT DO NOTHING RETURNING id),"
+    " ev AS (INSERT INTO message_events (message_id, status, created_at)"
+    " SELECT id, 'received', $8::bigint FROM ins),"
+    " ce AS (INSERT INTO consent_events (member_id, channel, action,"
+    " source, list_id, message_id, detail, created_at)"
+    " SELECT member_id, 'sms', 'opt_in', 'keyword', NULL::bigint,"
+    " (SELECT id FROM ins), CASE WHEN $9::text = 'keyword' THEN $12::text"
+    " END, $8::bigint FROM oi UNION ALL"
+    " SELECT d.member, 'sms', CASE WHEN d.was = 'pending' THEN 'confirm'"
+    " ELSE 'opt_in' END, 'keyword', d.list, (SELECT id FROM ins),"
+    " CASE WHEN d.how = 'confirm' THEN 'YES' ELSE $12::text END, $8::bigint"
+    " FROM dec d WHERE d.list IN (SELECT list_id FROM sub)),"
+    /* the reply: one of the candidates, by what was done */
+    " rsel AS MATERIALIZED (SELECT CASE WHEN $9::text = 'yes'"
+    " AND EXISTS (SELECT 1 FROM oi) THEN 'start'"
+    " ELSE (SELECT CASE outcome WHEN 'already' THEN 'already'"
+    " WHEN 'pending' THEN 'confirm' ELSE 'welcome' END FROM dec) END"
+    " AS kind, (SELECT name FROM dec) AS list),"
+    " pick AS MATERIALIZED (SELECT r.body, r.enc, r.segs"
+    " FROM unnest($15::text[], $16::text[], $17::text[], $18::text[],"
+    " $19::bigint[]) AS r(kind, list, body, enc, segs), rsel s"
+    " WHERE r.kind = s.kind AND (r.kind <> 'welcome' OR r.list = s.list)"
+    " LIMIT 1),"
+    " rp AS (INSERT INTO messages (direction, channel, member_id, sender,"
+    " to_addr, from_addr, body, status, priority, next_attempt_at,"
+    " created_at, updated_at, encoding, segments, optout_exempt)"
+    " SELECT 'out', 'sms', st.member, $1::text, $10::text, $13::text,"
+    " pick.body, 'queued', $20::bigint, $8::bigint, $8::bigint, $8::bigint,"
+    " pick.enc, pick.segs, 0 FROM st, pick"
+    " WHERE EXISTS (SELECT 1 FROM ins) RETURNING id),"
+    " rh AS (INSERT INTO message_events (message_id, status, created_at)"
+    " SELECT id, 'queued', $8::bigint FROM rp)"
+    " SELECT coalesce((SELECT id FROM ins), (SELECT id FROM seen), 0),"
+    " EXISTS (SELECT 1 FROM ins), coalesce((SELECT member FROM st), 0),"
+    " EXISTS (SELECT 1 FROM oi), coalesce((SELECT id FROM rp), 0),"
+    " coalesce(CASE WHEN $9::text = 'yes' AND EXISTS (SELECT 1 FROM oi)"
+    " THEN 'optin' END, (SELECT outcome FROM dec),"
+    " CASE WHEN EXISTS (SELECT 1 FROM conv) THEN 'conversation' END,"
+    " 'none'), (SELECT name FROM dec), coalesce((SELECT id FROM conv), 0)";
 
 /* Column order of queue.c's queue_sql_json_msg. */
 static const char qpg_sql_json_msg[] =
@@ -561,6 +719,153 @@ qpg_inbound(const struct queue_webhook *wh, const struct in_msg *m,
 	    qpg_commit_finish, err, errlen);
 }
 
+/* ---- routed texts: YES, keywords, conversations ---- */
+
+static const char *const qpg_route_actions[] = {
+    [QUEUE_IN_YES] = "yes",
+    [QUEUE_IN_KEYWORD] = "keyword",
+    [QUEUE_IN_TEXT] = "text",
+};
+
+/*
+ * One PostgreSQL array literal of n texts (NULL elements allowed): "{"
+ * "a","b\"c",NULL}". Malloc'd.
+ */
+static char *
+qpg_text_array(const char *const *v, size_t n)
+{
+	size_t i, len = 3;
+	const char *p;
+	char *out, *o;
+
+	for (i = 0; i < n; i++)
+		len += v[i] == NULL ? 5 : 2 * strlen(v[i]) + 3;
+	o = out = xmalloc(len);
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		if (v[i] == NULL) {
+			memcpy(o, "NULL", 4);
+			o += 4;
+			continue;
+		}
+		*o++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* The reply candidates as five array literals into op->arrays. */
+static void
+qpg_route_arrays(struct qpg_op *op, const struct queue_in_route *r)
+{
+	size_t n = r->nreplies, i;
+	const char **v = xcalloc(n + 1, sizeof(*v));
+	char *segs, *o;
+	int f;
+
+	for (f = 0; f < 4; f++) {
+		for (i = 0; i < n; i++) {
+			const struct queue_in_reply *x = &r->replies[i];
+
+			v[i] = f == 0 ? x->kind
+			    : f == 1  ? x->list
+			    : f == 2  ? x->body
+				      : x->encoding;
+		}
+		op->arrays[f] = qpg_text_array(v, n);
+	}
+	free(v);
+	o = segs = xmalloc(n * 24 + 3);
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (r->replies[i].segments > 0)
+			o += sprintf(o, "%s%d", i > 0 ? "," : "",
+			    r->replies[i].segments);
+		else
+			o += sprintf(o, "%sNULL", i > 0 ? "," : "");
+	}
+	*o++ = '}';
+	*o = '\0';
+	op->arrays[4] = segs;
+}
+
+static void
+qpg_route_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_op *op = arg;
+
+	if (!qpg_one_row(op, a, "inbound message"))
+		return;
+	op->d.id = qpg_get_i64(a->res, 0, 0);
+	op->d.dup = !qpg_get_bool(a->res, 0, 1);
+	op->d.member = qpg_get_i64(a->res, 0, 2);
+	op->d.changed = qpg_get_bool(a->res, 0, 3);
+	op->d.reply_id = qpg_get_i64(a->res, 0, 4);
+	snprintf(op->routed, sizeof(op->routed), "%s",
+	    PQgetisnull(a->res, 0, 5) ? "none" : PQgetvalue(a->res, 0, 5));
+	op->d.routed = op->routed;
+	if (!PQgetisnull(a->res, 0, 6)) {
+		snprintf(op->list, sizeof(op->list), "%s",
+		    PQgetvalue(a->res, 0, 6));
+		op->d.list = op->list;
+	}
+	op->d.conversation = qpg_get_i64(a->res, 0, 7);
+}
+
+/* The member's lock, then the routing statement (see qpg_sql_route). */
+static int
+qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
+    const struct queue_in_route *r, struct qpg_op *op, char *err, size_t errlen)
+{
+	char seg[24], now[24], win[24], prio[24];
+	const char *v[20];
+
+	v[0] = wh->sender;
+	v[1] = m->to;
+	v[2] = m->from;
+	v[3] = m->body != NULL ? m->body : "";
+	v[4] = wh->provider;
+	v[5] = m->provider_id[0] != '\0' ? m->provider_id : NULL;
+	v[6] = qpg_i64(seg, m->segments, true);
+	v[7] = qpg_i64(now, wh->now, false);
+	v[8] = qpg_route_actions[r->action];
+	v[9] = r->phone;
+	v[10] = r->list;
+	v[11] = r->keyword;
+	v[12] = r->reply_from;
+	v[13] = qpg_i64(win, r->window_ms, false);
+	qpg_route_arrays(op, r);
+	v[14] = op->arrays[0];
+	v[15] = op->arrays[1];
+	v[16] = op->arrays[2];
+	v[17] = op->arrays[3];
+	v[18] = op->arrays[4];
+	v[19] = qpg_i64(prio, MSG_PRIO_REPLY, false);
+	if (store_pg_group_send(op->st,
+		&(struct pg_query){.sql = qpg_sql_member_lock,
+		    .nparams = 2,
+		    .values = (const char *[]){r->phone, now}},
+		err, errlen) == -1) {
+		qpg_op_free(op);
+		return -1;
+	}
+	return qpg_group(op,
+	    &(struct pg_query){.sql = qpg_sql_route,
+		.nparams = 20,
+		.values = v,
+		.done = qpg_route_answer},
+	    qpg_commit_finish, err, errlen);
+}
+
 /* ---- a message as JSON ---- */
 
 static json_t *
@@ -804,6 +1109,10 @@ queue_inbound_durable(struct store *st, const struct queue_webhook *wh,
 		return -1;
 	op = qpg_op_new(st, done, arg);
 #ifdef HAVE_LIBPQ
+	if (r->phone != NULL &&
+	    (r->action == QUEUE_IN_YES || r->action == QUEUE_IN_KEYWORD ||
+		r->action == QUEUE_IN_TEXT))
+		return qpg_route(wh, m, r, op, err, errlen);
 	return qpg_inbound(wh, m, r, op, err, errlen);
 #else
 	(void)r;

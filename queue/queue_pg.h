@@ -51,6 +51,11 @@ struct queue_done {
 	int64_t member;	  /* the sender's member; 0 = not routed */
 	bool changed;	  /* the opt-out state changed */
 	int64_t reply_id; /* the reply queued; 0 = none */
+	/* QUEUE_IN_YES, _KEYWORD, _TEXT: "optin", "join", "pending",
+	 * "already", "confirm", "conversation" or "none"; NULL otherwise */
+	const char *routed;
+	const char *list;     /* the list joined or confirmed; NULL none */
+	int64_t conversation; /* the text joined it; 0 none */
 };
 typedef void queue_done_fn(void *arg, const struct queue_done *d);
 
@@ -84,6 +89,22 @@ enum queue_in_action {
 	QUEUE_IN_OPTIN,	   /* opt-in; reply always */
 	QUEUE_IN_YES,	   /* opt-in only if opted out; reply if so */
 	QUEUE_IN_HELP,	   /* reply only */
+	QUEUE_IN_KEYWORD,  /* a list keyword: join (see below) */
+	QUEUE_IN_TEXT,	   /* a conversation message */
+};
+
+/*
+ * One reply a routed text may get (QUEUE_IN_YES, _KEYWORD), chosen by
+ * the store from what it finds: kind "start" (YES lifted an opt-out),
+ * "already" (a keyword of a list the member is active on), "confirm"
+ * (double opt-in: reply YES), "welcome" (of list 'list').
+ */
+struct queue_in_reply {
+	const char *kind;
+	const char *list; /* "welcome": the list's name; else NULL */
+	const char *body;
+	const char *encoding; /* NULL: not known */
+	int segments;	      /* 0: not known */
 };
 
 /* The routing of one received text, done in its insert's statement. */
@@ -93,6 +114,21 @@ struct queue_in_route {
 	/* The reply (channel SMS, to = phone, member set by the store);
 	 * NULL = none. Sent only when the action calls for one. */
 	const struct queue_new *reply;
+	/*
+	 * QUEUE_IN_YES, _KEYWORD and _TEXT (with phone): YES lifts an
+	 * opt-out, else confirms the member's latest pending subscription;
+	 * a keyword subscribes to list 'list' (the lists row of that name:
+	 * pending on a double opt-in list, else active; "already" when
+	 * active); what neither handles joins the member's conversation
+	 * (attributed within window_ms, as store_inbound_link()). The
+	 * reply is one of replies[], sent from reply_from.
+	 */
+	const char *list;
+	const char *keyword; /* the consent event's detail */
+	const struct queue_in_reply *replies;
+	size_t nreplies;
+	const char *reply_from;
+	int64_t window_ms;
 };
 
 /*
@@ -101,7 +137,13 @@ struct queue_in_route {
  * provider's retry stores and changes nothing: d->dup): the member
  * ensured by phone and linked, sms_optout written or removed with its
  * consent_events row (only on a change), the reply queued with its
- * history row. SQLite keeps queue_inbound_store() and inbound_route().
+ * history row. YES, list keywords and conversation messages
+ * (QUEUE_IN_YES, _KEYWORD, _TEXT) are one statement too, after one that
+ * locks the member's row (so that nodes routing texts of one member
+ * take turns and each sees what the other committed): the
+ * subscription and its consent event, the conversation made or bumped
+ * with the text in it, the reply. SQLite keeps queue_inbound_store()
+ * and inbound_route().
  */
 int queue_inbound_durable(struct store *st, const struct queue_webhook *wh,
     const struct in_msg *m, const struct queue_in_route *r, queue_done_fn *done,

@@ -13,6 +13,15 @@
  *
  * Writes follow queue.c: inside the store's group transaction, and a
  * failure after rows changed rolls the group back (queue_op_end()).
+ *
+ * PostgreSQL (issue 13, doc/postgresql.md): only the sync at start is
+ * there (store_lists_sync_pg(), at the end of this file); the API's
+ * lists are not. Nodes sharing the database sync at each start: the
+ * node's config wins at its start (its lists made or updated, their
+ * keywords theirs, the config lists it lacks unmarked and their keywords
+ * dropped, as on SQLite). Nodes starting together take turns on a
+ * transaction-level advisory lock, so the second sees the first's rows
+ * (one row per list) and writes only what differs.
  */
 #include "autoconf.h"
 
@@ -29,6 +38,13 @@
 #include "queue-internal.h"
 #include "store-internal.h"
 #include "store_members.h"
+#include "xmalloc.h"
+
+#ifdef HAVE_LIBPQ
+#include <libpq-fe.h>
+
+#include "pg.h"
+#endif
 
 #define SL_TEXT_MAX 4096 /* welcome texts, prompts: bytes */
 
@@ -146,6 +162,8 @@ static const char *store_lists_state(int);
 static json_t *store_lists_zero_counts(void);
 static int store_lists_taken(struct store *, const struct list_def *, int64_t,
     bool *, char *, size_t);
+static int store_lists_sync_pg(struct store *, const struct list_def *, size_t,
+    int64_t, char *, size_t);
 
 void
 list_info_clear(struct list_info *li)
@@ -420,18 +438,14 @@ store_lists_find_kw(const struct list_def *d, const char *k)
 	return false;
 }
 
-/* Checks every keyword of the config against API lists (before writing). */
+/* Checks the config's definitions: each, and against each other. */
 static int
-store_lists_sync_check(struct store *st, const struct list_def *defs, size_t n,
-    char *err, size_t errlen)
+store_lists_defs_check(const struct list_def *defs, size_t n, char *err,
+    size_t errlen)
 {
-	sqlite3_stmt *stmt;
-	const char *owner;
 	size_t i;
 	size_t j;
 	size_t k;
-	bool adopted;
-	int rc;
 
 	for (i = 0; i < n; i++) {
 		if (store_lists_check(&defs[i], err, errlen) == -1)
@@ -454,6 +468,24 @@ store_lists_sync_check(struct store *st, const struct list_def *defs, size_t n,
 				}
 		}
 	}
+	return 0;
+}
+
+/* Checks every keyword of the config against API lists (before writing). */
+static int
+store_lists_sync_check(struct store *st, const struct list_def *defs, size_t n,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	const char *owner;
+	size_t i;
+	size_t j;
+	size_t k;
+	bool adopted;
+	int rc;
+
+	if (store_lists_defs_check(defs, n, err, errlen) == -1)
+		return -1;
 	for (i = 0; i < n; i++)
 		for (k = 0; k < defs[i].nkeywords; k++) {
 			stmt = store_stmt(st, store_lists_sql_kw_owner, err,
@@ -566,17 +598,10 @@ store_list_sync(struct store *st, const struct list_def *defs, size_t n,
 	size_t i;
 	int rc = 0;
 
-	/* Lists are not on PostgreSQL yet: a node without [list] sections
-	 * has nothing to sync; one with them is refused at start. */
 	if (store_backend(st) == STORE_POSTGRESQL) {
-		if (n == 0)
-			return 0;
-		snprintf(err, errlen,
-		    "[list %s]: lists are not available on the PostgreSQL "
-		    "store yet (doc/postgresql.md): remove the [list] "
-		    "sections, or use [store] backend = sqlite",
-		    defs[0].name);
-		return -1;
+		if (store_lists_defs_check(defs, n, err, errlen) == -1)
+			return -1;
+		return store_lists_sync_pg(st, defs, n, now, err, errlen);
 	}
 	if (store_lists_sync_check(st, defs, n, err, errlen) == -1)
 		return -1;
@@ -1091,3 +1116,188 @@ store_export_list(struct store *st, int64_t list, struct export_page *pg,
 	sqlite3_reset(stmt);
 	return 0;
 }
+
+/* ---- PostgreSQL: the config's lists at start ------------------------- */
+
+#ifdef HAVE_LIBPQ
+
+/* Nodes syncing their lists take turns (see the top of the file). */
+#define SL_PG_SYNC_LOCK "SELECT pg_advisory_xact_lock(1868, 2)"
+
+/*
+ * One config list: $1 name, $2 sender, $3 welcome SMS, $4 email subject,
+ * $5 email body, $6 double opt-in, $7 questions, $8 now, $9 time zone,
+ * $10 its keywords (a text array). The row is written only when it
+ * differs; its keywords become exactly $10 (a keyword another list held
+ * moves here: the config wins). Answers the list's id.
+ */
+static const char sl_pg_sql_upsert[] =
+    "WITH l AS (INSERT INTO lists (name, sender, welcome_sms,"
+    " welcome_email_subject, welcome_email, double_optin, questions,"
+    " from_config, created_at, updated_at, time_zone) VALUES ($1::text,"
+    " $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::text, 1,"
+    " $8::bigint, $8::bigint, $9::text) ON CONFLICT (name) DO UPDATE"
+    " SET sender = excluded.sender, welcome_sms = excluded.welcome_sms,"
+    " welcome_email_subject = excluded.welcome_email_subject,"
+    " welcome_email = excluded.welcome_email,"
+    " double_optin = excluded.double_optin, questions = excluded.questions,"
+    " from_config = 1, updated_at = excluded.updated_at,"
+    " time_zone = excluded.time_zone"
+    " WHERE (lists.sender, lists.welcome_sms, lists.welcome_email_subject,"
+    " lists.welcome_email, lists.double_optin, lists.questions,"
+    " lists.from_config, lists.time_zone) IS DISTINCT FROM"
+    " (excluded.sender, excluded.welcome_sms,"
+    " excluded.welcome_email_subject, excluded.welcome_email,"
+    " excluded.double_optin, excluded.questions, 1::bigint,"
+    " excluded.time_zone) RETURNING id),"
+    " i AS MATERIALIZED (SELECT id FROM l UNION ALL SELECT id FROM lists"
+    " WHERE name = $1::text AND NOT EXISTS (SELECT 1 FROM l)),"
+    " kd AS (DELETE FROM list_keywords WHERE list_id IN (SELECT id FROM i)"
+    " AND keyword <> ALL ($10::text[])),"
+    " ki AS (INSERT INTO list_keywords (keyword, list_id)"
+    " SELECT k, (SELECT id FROM i) FROM unnest($10::text[]) AS k"
+    " ON CONFLICT (keyword) DO UPDATE SET list_id = excluded.list_id"
+    " WHERE list_keywords.list_id <> excluded.list_id)"
+    " SELECT (SELECT id FROM i)";
+/* Config lists no longer in any of $1 (names): unmarked, keywords gone. */
+static const char sl_pg_sql_gone[] =
+    "WITH g AS (UPDATE lists SET from_config = 0, updated_at = $2::bigint"
+    " WHERE from_config = 1 AND name <> ALL ($1::text[]) RETURNING id)"
+    " DELETE FROM list_keywords WHERE list_id IN (SELECT id FROM g)";
+
+/* The first error any statement of the sync answered. */
+struct sl_pg_sync {
+	char error[256];
+};
+
+static void
+sl_pg_answer(void *arg, const struct pg_answer *a)
+{
+	struct sl_pg_sync *s = arg;
+
+	if (a->error != NULL && s->error[0] == '\0')
+		snprintf(s->error, sizeof(s->error), "sync lists: %s",
+		    a->error);
+}
+
+/* A text array literal of n strings (none NULL). Malloc'd. */
+static char *
+sl_pg_array(const char *const *v, size_t n)
+{
+	size_t i, len = 3;
+	const char *p;
+	char *out, *o;
+
+	for (i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	o = out = xmalloc(len);
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* One list's upsert, sent in the group. */
+static int
+sl_pg_send_list(struct store *st, const struct list_def *d, const char *now,
+    struct sl_pg_sync *s, char *err, size_t errlen)
+{
+	char *q, *kw;
+	const char *v[10];
+	int rc;
+
+	if ((q = store_lists_questions(d, err, errlen)) == NULL)
+		return -1;
+	kw = sl_pg_array(d->keywords, d->nkeywords);
+	v[0] = d->name;
+	v[1] = d->sender;
+	v[2] = d->welcome_sms;
+	v[3] = d->welcome_email_subject;
+	v[4] = d->welcome_email;
+	v[5] = d->double_optin ? "1" : "0";
+	v[6] = q;
+	v[7] = now;
+	v[8] = d->time_zone;
+	v[9] = kw;
+	rc = store_pg_group_send(st,
+	    &(struct pg_query){.sql = sl_pg_sql_upsert,
+		.nparams = 10,
+		.values = v,
+		.done = sl_pg_answer,
+		.arg = s},
+	    err, errlen);
+	free(kw);
+	free(q);
+	return rc;
+}
+
+/*
+ * The sync in one group: the lock, one upsert per list, the lists gone;
+ * then, since nothing is served yet, waits for its commit.
+ */
+static int
+store_lists_sync_pg(struct store *st, const struct list_def *defs, size_t n,
+    int64_t now, char *err, size_t errlen)
+{
+	struct sl_pg_sync s = {{0}};
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	char nows[24], *all;
+	size_t i;
+	int rc = 0;
+
+	snprintf(nows, sizeof(nows), "%" PRId64, now);
+	for (i = 0; i < n; i++)
+		names[i] = defs[i].name;
+	all = sl_pg_array(names, n);
+	free(names);
+	if (store_pg_group_send(st, &(struct pg_query){.sql = SL_PG_SYNC_LOCK},
+		err, errlen) == -1)
+		rc = -1;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = sl_pg_send_list(st, &defs[i], nows, &s, err, errlen);
+	if (rc == 0)
+		rc = store_pg_group_send(st,
+		    &(struct pg_query){.sql = sl_pg_sql_gone,
+			.nparams = 2,
+			.values = (const char *[]){all, nows},
+			.done = sl_pg_answer,
+			.arg = &s},
+		    err, errlen);
+	free(all);
+	/* start-up: wait for the commit (nothing is served yet) */
+	if (store_flush(st, err, errlen) == -1) {
+		if (s.error[0] != '\0')
+			snprintf(err, errlen, "%s", s.error);
+		return -1;
+	}
+	if (rc == 0 && s.error[0] != '\0') {
+		snprintf(err, errlen, "%s", s.error);
+		return -1;
+	}
+	return rc;
+}
+
+#else /* !HAVE_LIBPQ */
+
+static int
+store_lists_sync_pg(struct store *st, const struct list_def *defs, size_t n,
+    int64_t now, char *err, size_t errlen)
+{
+	(void)st, (void)defs, (void)n, (void)now;
+	snprintf(err, errlen,
+	    "this outreachd was built without PostgreSQL support (libpq-dev)");
+	return -1;
+}
+
+#endif /* HAVE_LIBPQ */

@@ -21,7 +21,8 @@ Covered, on states only (no timing assertions):
   - received texts: a provider's retry to the other node stores nothing
     twice; STOP opts out (one consent event, one exempt confirmation
     queued), a second STOP changes nothing, START opts back in, HELP is
-    answered; a list keyword is stored and logged as not routed.
+    answered; a plain text joins the member's conversation (lists and
+    conversations: test_pg_lists.py).
 """
 
 import hashlib
@@ -174,5 +175,6 @@ def test_keywords_on_postgresql(make_daemon, pgcluster):
     assert count("SELECT count(*) FROM members") == 1
     assert count("SELECT count(*) FROM messages WHERE direction = 'in' "
                  "AND member_id IS NOT NULL") == 5
-    assert "inbound_not_routed" in a.log()
+    assert "action=conversation" in a.log()
+    assert count("SELECT count(*) FROM conversations") == 1
     assert "action=optout changed=1" in a.log()

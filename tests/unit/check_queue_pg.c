@@ -16,7 +16,15 @@
  *  - received texts: a provider's retry stores nothing twice; STOP opts
  *    the member out with one consent event and one exempt reply, a
  *    second STOP changes nothing, START opts back in, YES while not
- *    opted out routes nothing, HELP answers.
+ *    opted out routes nothing, HELP answers;
+ *  - routed texts of one member on two nodes at once, the first node's
+ *    group held open after its statement by an advisory lock: the
+ *    second node's text waits on the member's row and then sees what
+ *    the first committed: two plain texts make one conversation (unread
+ *    2), two keywords one subscription, one consent event, a welcome
+ *    and an "already" reply; a double opt-in keyword then YES on the
+ *    other node: pending, then active with a confirm event and the
+ *    list's welcome.
  *
  * Assertions are on states, never timings. Each test has its own
  * database, migrated by store_open_config(). Skipped, with the reason
@@ -55,6 +63,7 @@ queue_pg_suite(void)
 #include "pg.h"
 #include "queue.h"
 #include "queue_pg.h"
+#include "store-internal.h"
 #include "store.h"
 #include "store_staff.h"
 #include "store_staff_pg.h"
@@ -169,6 +178,7 @@ struct t_done {
 	bool done;
 	struct queue_done d;
 	char error[256];
+	char routed[16], list[72]; /* d.routed and d.list point here */
 };
 
 static void
@@ -182,6 +192,15 @@ t_on_done(void *arg, const struct queue_done *d)
 	t->d.error = NULL;
 	if (d->error != NULL)
 		snprintf(t->error, sizeof(t->error), "%s", d->error);
+	/* borrowed for the call: copied */
+	if (d->routed != NULL) {
+		snprintf(t->routed, sizeof(t->routed), "%s", d->routed);
+		t->d.routed = t->routed;
+	}
+	if (d->list != NULL) {
+		snprintf(t->list, sizeof(t->list), "%s", d->list);
+		t->d.list = t->list;
+	}
 }
 
 static void
@@ -800,6 +819,200 @@ START_TEST(test_stop_start)
 }
 END_TEST
 
+/* ---- routed texts: YES, keywords, conversations ------------------------ */
+
+static const struct queue_in_reply t_replies[] = {
+    {"start", NULL, "Back in.", "gsm7", 1},
+    {"already", NULL, "Already in.", "gsm7", 1},
+    {"confirm", NULL, "Reply YES.", "gsm7", 1},
+    {"welcome", "L", "Welcome to L.", "gsm7", 1},
+    {"welcome", "D", "Welcome to D.", "gsm7", 1},
+};
+
+/* Starts routing text 'pid' of +15555550199 on st (not waited for). */
+static void
+t_route_start(struct store *st, const char *pid, const char *body,
+    struct t_done *t)
+{
+	struct in_msg m = {.segments = 1};
+	struct queue_in_route route = {.phone = "+15555550199",
+	    .replies = t_replies,
+	    .nreplies = sizeof(t_replies) / sizeof(t_replies[0]),
+	    .reply_from = "+15555550000",
+	    .window_ms = 3600000};
+	char err[256];
+
+	if (strcmp(body, "YES") == 0)
+		route.action = QUEUE_IN_YES;
+	else if (strcmp(body, "L") == 0 || strcmp(body, "D") == 0) {
+		route.action = QUEUE_IN_KEYWORD;
+		route.list = body;
+		route.keyword = body;
+	} else
+		route.action = QUEUE_IN_TEXT;
+	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
+	snprintf(m.from, sizeof(m.from), "+15555550199");
+	snprintf(m.to, sizeof(m.to), "+15555550000");
+	m.body = (char *)body;
+	ck_assert_msg(queue_inbound_durable(st,
+			  &(struct queue_webhook){.sender = "main",
+			      .provider = "twilio",
+			      .now = msg_now_ms()},
+			  &m, &route, t_on_done, t, err, sizeof(err)) == 0,
+	    "inbound: %s", err);
+}
+
+/* Routes text 'pid' on st and waits: the answer in *t. */
+static const struct queue_done *
+t_route(struct store *st, const char *pid, const char *body, struct t_done *t)
+{
+	memset(t, 0, sizeof(*t));
+	t_route_start(st, pid, body, t);
+	t_wait_ok(t, "routed text");
+	return &t->d;
+}
+
+/* Backends of this database waiting on a lock. */
+static long long
+t_waiting(struct pg *pg)
+{
+	return t_int(pg,
+	    "SELECT count(*) FROM pg_stat_activity WHERE"
+	    " datname = current_database() AND wait_event_type = 'Lock'",
+	    NULL);
+}
+
+/*
+ * 'body' texted to node na and node nb at once: na's group waits after
+ * its statement on an advisory lock 'hold' has, until nb's text waits
+ * too; then both commit. The answers go to t[0] (na) and t[1] (nb).
+ */
+static void
+t_route_race(struct store *na, struct store *nb, struct pg *hold,
+    const char *body, struct t_done *t)
+{
+	struct t_done *ta = &t[0], *tb = &t[1];
+	char err[256], pa[32], pb[32];
+	static int n;
+
+	memset(t, 0, 2 * sizeof(*t));
+	snprintf(pa, sizeof(pa), "SMrace%da", n);
+	snprintf(pb, sizeof(pb), "SMrace%db", n++);
+	t_sql(hold, "SELECT pg_advisory_lock(4243)", NULL);
+	t_route_start(na, pa, body, ta);
+	ck_assert_msg(
+	    store_pg_group_send(na,
+		&(struct pg_query){.sql = "SELECT pg_advisory_xact_lock(4243)"},
+		err, sizeof(err)) == 0,
+	    "%s", err);
+	while (t_waiting(hold) < 1)
+		;
+	t_route_start(nb, pb, body, tb);
+	while (t_waiting(hold) < 2)
+		;
+	t_sql(hold, "SELECT pg_advisory_unlock(4243)", NULL);
+	t_wait_ok(ta, "node a's text");
+	t_wait_ok(tb, "node b's text");
+}
+
+START_TEST(test_route_two_nodes)
+{
+	struct t_done t[2], y;
+	const struct queue_done *d0 = &t[0].d, *d1 = &t[1].d;
+	struct store *na, *nb;
+	char url[600], id[24];
+	struct pg *pg, *hold;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_route", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	hold = t_connect(url);
+	t_sql(pg,
+	    "INSERT INTO lists (name, double_optin, created_at, updated_at)"
+	    " VALUES ('L', 0, 1, 1), ('D', 1, 1, 1)",
+	    NULL);
+
+	/* a new member's plain texts on both nodes: one conversation */
+	t_route_race(na, nb, hold, "is the meeting at 6?", t);
+	ck_assert(!d0->dup && !d1->dup);
+	ck_assert_str_eq(d0->routed, "conversation");
+	ck_assert_int_eq(d0->member, d1->member);
+	ck_assert_int_gt(d0->conversation, 0);
+	ck_assert_int_eq(d1->conversation, d0->conversation);
+	snprintf(id, sizeof(id), "%" PRId64, d0->conversation);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT count(*) || ' ' || min(status) || ' ' ||"
+			     " min(unread) || ' ' || min(sender)"
+			     " FROM conversations",
+			     NULL),
+	    "1 open 2 main");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM messages WHERE"
+			     " direction = 'in' AND conversation_id = $1",
+			     id),
+	    2);
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM members", NULL), 1);
+
+	/* its keyword on both nodes: one subscription, one event */
+	t_route_race(na, nb, hold, "L", t);
+	ck_assert_str_eq(d0->routed, "join");
+	ck_assert_str_eq(d0->list, "L");
+	ck_assert_str_eq(d1->routed, "already");
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(s.status || ' ' || s.channel"
+			     " || ' ' || s.source, ',') FROM subscriptions s",
+			     NULL),
+	    "active sms keyword");
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(action || ' ' || detail || ' '"
+			     " || (list_id IS NOT NULL), ',') FROM"
+			     " consent_events",
+			     NULL),
+	    "opt_in L true");
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(body, ',' ORDER BY id) FROM"
+			     " messages WHERE direction = 'out'",
+			     NULL),
+	    "Welcome to L.,Already in.");
+
+	/* double opt-in: pending, then YES on the other node */
+	ck_assert_str_eq(t_route(na, "SMd1", "D", &y)->routed, "pending");
+	d1 = t_route(nb, "SMd2", "YES", &t[1]);
+	ck_assert_str_eq(d1->routed, "confirm");
+	ck_assert_str_eq(d1->list, "D");
+	ck_assert_int_gt(d1->reply_id, 0);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(l.name || ' ' || s.status, ','"
+			     " ORDER BY l.name) FROM subscriptions s JOIN"
+			     " lists l ON l.id = s.list_id",
+			     NULL),
+	    "D active,L active");
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(action || ' ' || detail, ','"
+			     " ORDER BY id) FROM consent_events",
+			     NULL),
+	    "opt_in L,opt_in D,confirm YES");
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(body, ',' ORDER BY id) FROM"
+			     " messages WHERE direction = 'out'",
+			     NULL),
+	    "Welcome to L.,Already in.,Reply YES.,Welcome to D.");
+	/* YES with nothing pending: a conversation message */
+	ck_assert_str_eq(t_route(na, "SMd3", "YES", &y)->routed,
+	    "conversation");
+	ck_assert_int_eq(t_int(pg, "SELECT unread FROM conversations", NULL),
+	    3);
+	pg_free(hold);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
 Suite *
 queue_pg_suite(void)
 {
@@ -814,6 +1027,7 @@ queue_pg_suite(void)
 	tcase_add_test(tc, test_status_forward_and_early);
 	tcase_add_test(tc, test_inbound_dedup);
 	tcase_add_test(tc, test_stop_start);
+	tcase_add_test(tc, test_route_two_nodes);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return s;
