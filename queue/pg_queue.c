@@ -107,8 +107,10 @@
  * batch and reads only the ids' keys when nothing is kept. (A report
  * statement still running then is the window left; it closes if that
  * statement locks the message's row, so that it waits for the recording
- * to commit and then sees 'sent'.) Not carried over from queue.c yet: the
- * queue_observe() hook.
+ * to commit and then sees 'sent'.) queue.c's queue_observe() hook is not
+ * carried over: the "message" events of conversation messages are written
+ * by the triggers of migration 012 (012_message_events.sql) with each
+ * change these statements make.
  *
  * Ownership: each operation is a struct pgq_op, owned by the pg_queue's
  * pending list until its answer; pgq_free() detaches them (op->q = NULL)

@@ -23,13 +23,21 @@ Covered, on states only (no timing assertions):
     events after it (the rolled-back id skipped) and goes on live;
   - "reset" for an id this database never gave and for one whose
     successors were pruned;
-  - no token: 401.
+  - no token: 401;
+  - the "message" events of a staff reply (012_message_events.sql: the
+    state changes of a conversation message write their event in the
+    same statement, on whichever node makes them): replied on node B,
+    sent by the fake Twilio, its delivery report to node B, each state
+    streamed on node A in order.
 """
 
 import subprocess
 
 from conftest import scaled
+from fakeprov import fakeprov  # noqa: F401 (fixture)
 from test_events import Sse
+from test_pg_conversations import act, seed
+from test_pg_conversations import pg_node as conv_node
 from test_webhooks import tw_conf
 
 
@@ -135,3 +143,28 @@ def test_events_across_nodes(make_daemon, pgcluster):
     assert e["event"] == "reset" and e["id"] == more
     sa.close()
     sb.close()
+
+
+def test_reply_events_reach_every_node(make_daemon, pgcluster, fakeprov):
+    url = pgcluster.create_db("events_reply")
+    a = conv_node(make_daemon, fakeprov, url, "a")
+    b = conv_node(make_daemon, fakeprov, url, "b")
+    fakeprov.config(daemon_url=b.url())
+    fakeprov.config("twilio", sender="sx")
+    alice, _ = seed(pgcluster, url)
+    sa = sse(a)
+    mid = act(b, alice, "reply", {"body": "See you Saturday."},
+              status=202)["message_id"]
+    m = b.wait_status(mid, "sent")
+    r = fakeprov.callback("twilio", kind="status", status="delivered",
+                          id=m["provider_message_id"])
+    assert r["status"] == 200, r
+    seen = []
+    while not seen or seen[-1] != "delivered":
+        e = sa.event("message")
+        assert e["data"]["id"] == mid and \
+            e["data"]["conversation_id"] == alice and \
+            e["data"]["direction"] == "out", e
+        seen.append(e["data"]["status"])
+    assert seen == ["queued", "sending", "sent", "delivered"], seen
+    sa.close()
