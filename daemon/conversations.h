@@ -19,6 +19,9 @@
  *    "conversation" event, and every state change of a conversation
  *    message a "message" event (through queue_observe()), written in the
  *    same group (events.h).
+ *  - On a PostgreSQL store the same routes and answers are served by
+ *    conversations_pg.c (store_conversations_pg.h), without the events
+ *    and the message observer.
  *  - Dependencies are borrowed and must outlive the module. Loop thread
  *    only.
  */
