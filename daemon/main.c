@@ -386,10 +386,10 @@ main_webhooks_new(struct daemon_state *ds)
  * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
  * START and HELP, one-click unsubscribe links, API tokens (create,
  * revoke, use), alerts (alerts_pg.c answers 503 for what of them is
- * not ported). The other routes answer 503 there, saying so, instead of
- * failing inside: they are registered before the modules' own, and
- * routes are tried in the order added. 'deep': the family's paths below
- * the prefix too.
+ * not ported), conversations, the members API (members_pg.c). The
+ * other routes answer 503 there, saying so, instead of failing inside:
+ * they are registered before the modules' own, and routes are tried in
+ * the order added. 'deep': the family's paths below the prefix too.
  */
 static const struct main_pg_later {
 	const char *prefix;
@@ -402,7 +402,6 @@ static const struct main_pg_later {
     {"/api/v1/consent", MAIN_PG_ANY, true},
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
-    {"/api/v1/members", MAIN_PG_ANY, true},
     {"/api/v1/simulator", MAIN_PG_ANY, true},
     {"/api/v1/login", MAIN_PG_ANY, true},
     {"/api/v1/logout", MAIN_PG_ANY, true},
@@ -507,12 +506,13 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	/* on either store: on PostgreSQL its own engine and routes
 	 * (alerts_pg.c), without progress events */
 	ds->alerts = alerts_new(ds->http, &ad);
+	md.links = ds->links;
+	/* on PostgreSQL the members' routes only (members_pg.c) */
+	ds->members = members_new(ds->http, &md);
 	if (pg) {
 		ds->conversations = conversations_new(ds->http, &cd);
 		return 0;
 	}
-	md.links = ds->links;
-	ds->members = members_new(ds->http, &md);
 	ds->imports = imports_new(ds->http, &imd);
 	ds->conversations = conversations_new(ds->http, &cd);
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
@@ -600,8 +600,8 @@ main_announce_web(struct daemon_state *ds)
 		    "store_postgresql node=%s serves=\"messages, "
 		    "delivery reports, inbound STOP/START/HELP, list "
 		    "keywords and conversation messages, unsubscribe links, "
-		    "API tokens, alerts\" not_yet=\"conversations, members, "
-		    "the lists API, imports, staff page: 503 "
+		    "API tokens, alerts, conversations, members\" "
+		    "not_yet=\"the lists API, imports, exports, staff page: 503 "
 		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);
 		return;

@@ -67,6 +67,12 @@ members_new(struct http_server *srv, const struct members_deps *deps)
 
 	m->deps = *deps;
 	TAILQ_INIT(&m->exports);
+	if (store_backend(deps->st) == STORE_POSTGRESQL) {
+		/* the members' routes only (members_pg.c): the lists API and
+		 * the exports answer 503 there (main.c) */
+		mb_pg_routes(m, srv);
+		return m;
+	}
 	http_route(srv, HTTP_GET | HTTP_POST, "/api/v1/members", mb_members_get,
 	    m);
 	http_route(srv, HTTP_GET | HTTP_PATCH, "/api/v1/members/{id}",
@@ -379,7 +385,7 @@ out:
 /* ---- GET / PATCH /api/v1/members/{id} ----------------------------- */
 
 /* Applies add_tags / remove_tags to the member's current tags. */
-static void
+void
 mb_tags_apply(struct mb_fields *mf, const json_t *cur)
 {
 	json_t *tags = json_array(), *t, *u;

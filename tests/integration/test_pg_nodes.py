@@ -221,7 +221,7 @@ def test_one_live_process_per_node_name(make_daemon, pgcluster):
 def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
     url = pgcluster.create_db("later")
     d = make_daemon(pg_conf(url, "later"), name="later")
-    for path in ("/api/v1/audit", "/api/v1/members/1",
+    for path in ("/api/v1/audit", "/api/v1/imports",
                  "/api/v1/audit", "/ui/"):
         r = d.api("GET", path)
         assert r.status == 503, (path, r.status, r.body)
