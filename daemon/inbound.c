@@ -1294,6 +1294,16 @@ inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
 }
 
 void
+inbound_plan_publish(struct inbound *ib, const struct queue_done *d)
+{
+	struct inbound_ctx c = {.ib = ib,
+	    .msg_id = d->id,
+	    .conversation = d->conversation};
+
+	inbound_publish(&c);
+}
+
+void
 inbound_plan_clear(struct inbound_plan *p)
 {
 	size_t i;

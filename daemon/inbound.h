@@ -95,6 +95,13 @@ void inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
 void inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
     char *note, size_t notelen);
 void inbound_plan_clear(struct inbound_plan *p);
+/*
+ * A text the store put in a conversation (d->conversation): the
+ * "message" and "conversation" events inbound_route() writes on SQLite,
+ * here in the next group (the conversation is known once the text's
+ * statement answered, after its group's COMMIT went out).
+ */
+void inbound_plan_publish(struct inbound *ib, const struct queue_done *d);
 
 /*
  * For --check-config: warns (one call of 'warn' each) about texts that

@@ -96,6 +96,7 @@ struct webhooks_pending {
 	struct inbound_plan plan;  /* a received text (PostgreSQL) */
 	char from[MSG_ADDR_MAX];   /* its sender, masked */
 	struct dispatch *dispatch; /* kicked for a reply */
+	struct inbound *inbound;   /* announces a conversation message */
 };
 
 static void webhooks_on_inbound(struct http_req *, void *);
@@ -543,6 +544,7 @@ webhooks_inbound_pg(struct webhooks *w, struct webhooks_call *c,
 
 	log_mask_addr(m->from, p->from, sizeof(p->from));
 	p->dispatch = w->deps.dispatch;
+	p->inbound = w->deps.inbound;
 	inbound_plan(w->deps.inbound, &wh, m, &p->plan);
 	if (queue_inbound_durable(w->deps.st, &wh, m, &p->plan.route,
 		webhooks_inbound_done, p, err, sizeof(err)) == -1) {
@@ -574,6 +576,8 @@ webhooks_inbound_done(void *arg, const struct queue_done *d)
 		    (long long)d->id, p->sender, p->from, note);
 		if (d->reply_id != 0 && p->dispatch != NULL)
 			dispatch_kick(p->dispatch);
+		if (d->conversation != 0)
+			inbound_plan_publish(p->inbound, d);
 	}
 	webhooks_on_commit(p, d->ok);
 }

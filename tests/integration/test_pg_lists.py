@@ -19,7 +19,8 @@ Covered, on states only (no timing assertions):
     event) and sends that list's welcome;
   - a text that is no keyword lands in a conversation row (made on the
     first, bumped on the second, on the other node), the texts linked to
-    it; an opted-out member's keyword lifts the opt-out;
+    it, each announced by a "message" and a "conversation" event; an
+    opted-out member's keyword lifts the opt-out;
   - a node restarted with another config: its lists win (a changed
     welcome, a keyword moved, a list gone from the config unmarked with
     its keywords dropped), still one row per list.
@@ -159,6 +160,14 @@ def test_lists_keywords_conversations_on_postgresql(make_daemon, pgcluster,
                  "AND conversation_id = %s AND member_id = %s"
                  % (cid, member)) == 2
     assert "action=conversation conversation=%s" % cid in a.log()
+    # Each announced to the staff page (written once the text committed).
+    wait_for(lambda: one(
+        "SELECT string_agg(type, ',' ORDER BY id) FROM events WHERE "
+        "(type = 'message' AND data::json->>'conversation_id' = '%s' AND "
+        "data::json->>'direction' = 'in') OR (type = 'conversation' AND "
+        "data::json->>'id' = '%s')" % (cid, cid))
+        == "message,conversation,message,conversation", scaled(10),
+        what="the conversation's events")
     assert "inbound_not_routed" not in a.log() + b.log()
 
     # An opted-out member's keyword lifts the opt-out.
