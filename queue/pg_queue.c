@@ -147,6 +147,7 @@ enum pgq_kind {
 	PGQ_REGISTER,
 	PGQ_RECOVER,
 	PGQ_HEARTBEAT,
+	PGQ_RELOCK,
 	PGQ_CLAIM,
 	PGQ_SENT,
 	PGQ_SENT_LATE,
@@ -206,6 +207,14 @@ static const char pgq_sql_register[] =
     " heartbeat_at = EXCLUDED.heartbeat_at RETURNING id)"
     " SELECT id, pg_try_advisory_lock(" PGQ_LOCK_CLASS ", id::integer)"
     " FROM n";
+/* The lock again, and who holds it when we cannot (pgq_relock()). */
+static const char pgq_sql_relock[] =
+    "WITH t AS MATERIALIZED (SELECT pg_try_advisory_lock(" PGQ_LOCK_CLASS
+    ", $1::integer) AS got)"
+    " SELECT t.got, (SELECT l.pid FROM pg_locks l"
+    " WHERE l.locktype = 'advisory' AND l.classid = " PGQ_LOCK_CLASS
+    " AND l.objid = $1::integer::oid AND l.objsubid = 2 AND l.granted"
+    " AND l.pid <> pg_backend_pid() LIMIT 1) FROM t";
 static const char pgq_sql_heartbeat[] =
     "UPDATE nodes SET heartbeat_at = " PGQ_NOW " WHERE id = $1 RETURNING id";
 /* A stopping node: not live for the fair share (pgq_leave()). */
@@ -477,6 +486,7 @@ static const char *const pgq_what[] = {
     [PGQ_REGISTER] = "register node",
     [PGQ_RECOVER] = "recover claims",
     [PGQ_HEARTBEAT] = "heartbeat",
+    [PGQ_RELOCK] = "lock the node again",
     [PGQ_CLAIM] = "claim",
     [PGQ_SENT] = "mark sent",
     [PGQ_SENT_LATE] = "apply reports kept meanwhile",
@@ -707,6 +717,20 @@ pgq_start(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
 	struct pgq_op *op = pgq_op_new(q, PGQ_REGISTER, done, arg);
 
 	return pgq_send(op, pgq_sql_register, values, 1, err, errlen);
+}
+
+int
+pgq_relock(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen)
+{
+	char id[24];
+	const char *values[1] = {id};
+
+	if (pgq_need_node(q, err, errlen) == -1)
+		return -1;
+	snprintf(id, sizeof(id), "%" PRId64, q->node_id);
+	return pgq_send(pgq_op_new(q, PGQ_RELOCK, done, arg), pgq_sql_relock,
+	    values, 1, err, errlen);
 }
 
 int
@@ -1290,6 +1314,13 @@ pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
 	case PGQ_HEARTBEAT:
 	case PGQ_RELEASE:
 		a->n = (size_t)PQntuples(res);
+		break;
+	case PGQ_RELOCK:
+		a->n = PQntuples(res) == 1 && pgq_text(res, 0, 0) != NULL &&
+		    strcmp(pgq_text(res, 0, 0), "t") == 0;
+		a->holder = a->n == 1 || PQntuples(res) != 1
+		    ? 0
+		    : (int)pgq_int(res, 0, 1);
 		break;
 	case PGQ_EXPIRE:
 		pgq_answer_expire(res, a);

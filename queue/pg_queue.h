@@ -73,6 +73,9 @@ struct pgq_answer {
 	/* pgq_next_due(): n = 1 when a message is queued; its due time
 	 * minus the database's now (<= 0: due already). */
 	int64_t due_in_ms;
+	/* pgq_relock(): n = 1 when this session holds the node's lock;
+	 * else the backend holding it (0 = none seen) */
+	int holder;
 };
 
 /* One message a set-wide operation moved (pgq_expire()); borrowed. */
@@ -100,6 +103,16 @@ int64_t pgq_node_id(const struct pg_queue *q);
  * node_id, and ids/n of the recovered messages.
  */
 int pgq_start(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
+    size_t errlen);
+/*
+ * Takes the node's advisory lock again on this connection's session,
+ * after a reconnection lost the session that pgq_start() locked it on:
+ * answer n = 1 when held, else n = 0 and 'holder', the backend that holds
+ * it (the old session the server has not noticed dead yet, or another
+ * process started under this node's name meanwhile). Nothing else
+ * changes: claims in flight stay this node's.
+ */
+int pgq_relock(struct pg_queue *q, pgq_done_fn *done, void *arg, char *err,
     size_t errlen);
 /* heartbeat_at = now (answer n = 1); call about every second. After
  * pgq_leave() it keeps heartbeat_at at 0 instead (answer n = 0). */

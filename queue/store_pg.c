@@ -95,10 +95,16 @@
  * say it is durable). The check is queued on PG_UP, before any held group
  * goes out, so it is answered before that group's COMMIT.
  *
- * Not done: after the queue connection reconnects, the node's advisory
- * lock (taken by pgq_start() on the old session) is not taken again;
- * pgq_start() itself cannot be re-run for it, since it also returns this
- * node's claims in flight to the queue. pg_queue needs a lock-only call.
+ * The node's name lock after a reconnection of the queue connection: the
+ * advisory lock pgq_start() took belonged to the lost session, so the
+ * node takes it again on the new one (pgq_relock(): the lock only; its
+ * claims in flight stay its own), retried on each duty tick until held.
+ * Until then a process started under the same name is not refused. The
+ * lock may still be held by the old session, when the server has not yet
+ * seen that connection die (a network cut: until TCP keep-alives tell
+ * it), or by another process started under this name meanwhile; the
+ * warning names the backend that holds it, and says so again every
+ * SPG_RELOCK_NAG ticks.
  *
  * Ownership: struct store_pg owns both connections, the pg_queue, its
  * events and the groups (open and in flight); spg_close() flushes and
@@ -127,6 +133,7 @@
 
 #define SPG_CONNECT_TIMEOUT_MS 10000
 #define SPG_DUTY_MS	       1000
+#define SPG_RELOCK_NAG	       30    /* ticks between warnings while not held */
 #define SPG_CLOSE_ROUNDS       16    /* callbacks that keep writing at close */
 #define SPG_HOLD_MS	       10000 /* a group held for a connection, at most */
 #define SPG_HOLD_POLL_MS       100
@@ -181,6 +188,9 @@ struct store_pg {
 	bool heartbeat_busy;
 	bool sweep_busy;
 	bool heartbeat_failing;
+	bool relock_needed; /* the queue connection came back: lock again */
+	bool relock_busy;
+	unsigned relock_tries;
 
 	enum pg_state group_state;
 	char group_why[SPG_WHY_MAX];
@@ -487,14 +497,20 @@ spg_on_group_state(void *arg, enum pg_state state, const char *why)
 	}
 }
 
+static void spg_relock(struct store_pg *);
+
 static void
 spg_on_qconn_state(void *arg, enum pg_state state, const char *why)
 {
 	struct store_pg *sp = arg;
 
 	(void)why;
-	if (state == PG_UP && sp->qconn_ups++ > 0)
+	if (state == PG_UP && sp->qconn_ups++ > 0) {
 		spg_recheck(sp, sp->qconn, spg_on_recheck_qconn);
+		sp->relock_needed = true;
+		sp->relock_tries = 0;
+		spg_relock(sp);
+	}
 }
 
 /* ---- group commit ----------------------------------------------------------
@@ -936,6 +952,47 @@ spg_on_sweep(void *arg, const struct pgq_answer *a)
 }
 
 static void
+spg_on_relock(void *arg, const struct pgq_answer *a)
+{
+	struct store_pg *sp = arg;
+
+	sp->relock_busy = false;
+	if (sp->closing)
+		return;
+	if (a->error == NULL && a->n == 1) {
+		sp->relock_needed = false;
+		log_info("store: node %s holds its name's lock again after "
+			 "the queue connection's reconnection",
+		    sp->node);
+		return;
+	}
+	if (sp->relock_tries++ % SPG_RELOCK_NAG != 0)
+		return;
+	if (a->error != NULL)
+		log_warnx("store: node %s: taking its name's lock again: %s",
+		    sp->node, a->error);
+	else
+		log_warnx("store: node %s: its name's lock is held by backend "
+			  "%d (this node's lost session, until the server "
+			  "sees it dead, or another process started as %s); "
+			  "until this node holds it again, a process started "
+			  "under this name is not refused: retrying",
+		    sp->node, a->holder, sp->node);
+}
+
+/* Sends pgq_relock() once at a time while it is needed. */
+static void
+spg_relock(struct store_pg *sp)
+{
+	char err[256];
+
+	if (!sp->relock_needed || sp->relock_busy || sp->closing)
+		return;
+	if (pgq_relock(sp->queue, spg_on_relock, sp, err, sizeof(err)) == 0)
+		sp->relock_busy = true;
+}
+
+static void
 spg_duty(evutil_socket_t fd, short what, void *arg)
 {
 	struct store_pg *sp = arg;
@@ -943,6 +1000,7 @@ spg_duty(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	spg_relock(sp);
 	if (!sp->heartbeat_busy) {
 		if (pgq_heartbeat(sp->queue, spg_on_heartbeat, sp, err,
 			sizeof(err)) == 0)

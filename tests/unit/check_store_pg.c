@@ -799,6 +799,64 @@ START_TEST(test_refused_at_open)
 }
 END_TEST
 
+/* The backend holding node-a's name lock other than 'except' ("" = none). */
+static const char *
+t_lock_holder(struct pg *pg, const char *except)
+{
+	return t_sql(pg,
+	    "SELECT coalesce(min(l.pid)::text, '') FROM pg_locks l"
+	    " JOIN nodes n ON l.objid = n.id::integer::oid"
+	    " WHERE n.name = 'node-a' AND l.locktype = 'advisory'"
+	    " AND l.classid = 1867 AND l.objsubid = 2 AND l.granted"
+	    " AND l.pid::text <> $1",
+	    except);
+}
+
+/*
+ * The queue connection's session holds the node's name lock; when it is
+ * lost, the node takes the lock again on the new session, retrying while
+ * another session holds it, so a second process under the name is
+ * refused again.
+ */
+START_TEST(test_name_lock_taken_again)
+{
+	struct t_fix f;
+	char old[16], mine[16], err[512];
+
+	NEED_CLUSTER();
+	t_fix_open(&f, "sp_relock", 0);
+	snprintf(old, sizeof(old), "%s", t_lock_holder(f.pg, "0"));
+	ck_assert_str_ne(old, "");
+	/* The session dies, and this test's session takes the lock before
+	 * the node is back (it waits for the backend to exit). */
+	snprintf(mine, sizeof(mine), "%d", pg_backend_pid(f.pg));
+	t_sql(f.pg,
+	    "SELECT pg_terminate_backend($1::integer, 10000),"
+	    " pg_advisory_lock(1867, (SELECT id FROM nodes"
+	    " WHERE name = 'node-a')::integer)",
+	    old);
+	ck_assert_str_eq(t_lock_holder(f.pg, "0"), mine);
+	/* The node is back and tries; once the lock is free it has it. */
+	while (t_sql_int(f.pg,
+		   "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+		   " current_database() AND pid <> pg_backend_pid()",
+		   NULL) < 2)
+		t_pause();
+	t_pause();
+	t_sql(f.pg,
+	    "SELECT pg_advisory_unlock(1867, (SELECT id FROM nodes"
+	    " WHERE name = 'node-a')::integer)",
+	    NULL);
+	while (strcmp(t_lock_holder(f.pg, mine), "") == 0)
+		t_pause();
+	ck_assert_str_ne(t_lock_holder(f.pg, mine), old);
+	ck_assert_ptr_null(t_open(f.url, "node-a", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "node node-a is already running") != NULL,
+	    "%s", err);
+	t_fix_close(&f);
+}
+END_TEST
+
 START_TEST(test_sqlite_only_refused)
 {
 	const char *yet = "not available on the PostgreSQL store yet";
@@ -907,6 +965,7 @@ store_pg_suite(void)
 	tcase_add_test(tc, test_group_held_while_down);
 	tcase_add_test(tc, test_durability_rechecked);
 	tcase_add_test(tc, test_refused_at_open);
+	tcase_add_test(tc, test_name_lock_taken_again);
 	tcase_add_test(tc, test_sqlite_only_refused);
 	tcase_add_test(tc, test_heartbeat);
 	tcase_set_timeout(tc, 600);
