@@ -191,6 +191,7 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
             WHERE application_name LIKE 'outreachd-alerts:%%'
             AND wait_event_type = 'Lock' AND query LIKE 'SELECT id, sms_ok, %%'
             """), scaled(60), what="a node's batch waiting on the lock")
+        assert "\n" not in app, "two nodes walk the alert at once: " + app
         victim = {"outreachd-alerts:" + d.dir.name: d for d in (a, b, c)}[app]
         held = cursor(pgcluster, url, bid)
         assert held[1] == "0", held
