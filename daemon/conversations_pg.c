@@ -18,10 +18,15 @@
  * answer the first message (200, "duplicate": true).
  *
  * Saved replies are served here too (/api/v1/saved-replies), and a reply
- * naming one is rendered for the member read with it. Not here: the
- * "conversation" and "message" events (the events module does not run
- * on PostgreSQL: the queue_observe() hook only fed it). A reply's
- * delivery state is its message row's, read by the thread.
+ * naming one is rendered for the member read with it.
+ *
+ * Events: each write publishes its "conversation" event into the same
+ * group as the change (cvp_publish()), as cv_commit() does on SQLite, so
+ * the staff pages of every node hear of it once it committed (a write
+ * that finds no conversation publishes one that changed nothing: the
+ * page reloads what it shows, no harm). The "message" events of a
+ * reply's states are written by the database with each change
+ * (migration 012), not through queue.c's queue_observe() hook.
  */
 #include "autoconf.h"
 
@@ -40,6 +45,7 @@
 #include "config.h"
 #include "conversations-internal.h"
 #include "dispatch.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "message.h"
@@ -93,6 +99,14 @@ cvp_clock(const struct conversations *cv)
 {
 	return (struct conv_clock){.now = msg_now_ms(),
 	    .stale_after_ms = cv->deps.cfg->conv_stale_after_ms};
+}
+
+/* The "conversation" event of a write just queued in the open group. */
+static void
+cvp_publish(struct conversations *cv, int64_t id)
+{
+	events_publish(cv->deps.events, "conversation",
+	    json_pack("{s:I}", "id", (json_int_t)id));
 }
 
 /* A group that did not commit: nothing was saved. */
@@ -244,7 +258,9 @@ cvp_change(struct conversations *cv, struct http_req *req, int64_t id,
 		sizeof(err)) == -1) {
 		free(r);
 		cv_store_error(req, action, err);
+		return;
 	}
+	cvp_publish(cv, id);
 }
 
 /* ---- notes -------------------------------------------------------------- */
@@ -292,7 +308,9 @@ cvp_note(struct conversations *cv, struct http_req *req, int64_t id)
 	if (rc == -1) {
 		free(r);
 		cv_store_error(req, "note", err);
+		return;
 	}
+	cvp_publish(cv, id);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -342,6 +360,7 @@ cvp_reply_queue(struct cvp_req *r, const char *text)
 		cv_store_error(r->req, "reply", err);
 		goto fail;
 	}
+	cvp_publish(cv, r->id);
 	json_decref(mo);
 	return;
 fail:

@@ -28,7 +28,8 @@ Covered, on states only (no timing assertions):
     state changes of a conversation message write their event in the
     same statement, on whichever node makes them): replied on node B,
     sent by the fake Twilio, its delivery report to node B, each state
-    streamed on node A in order.
+    streamed on node A in order, with the reply's "conversation" event;
+    a conversation closed on node A announced on node B's stream.
 """
 
 import subprocess
@@ -159,12 +160,22 @@ def test_reply_events_reach_every_node(make_daemon, pgcluster, fakeprov):
     r = fakeprov.callback("twilio", kind="status", status="delivered",
                           id=m["provider_message_id"])
     assert r["status"] == 200, r
-    seen = []
+    seen, convs = [], []
     while not seen or seen[-1] != "delivered":
-        e = sa.event("message")
-        assert e["data"]["id"] == mid and \
+        [e] = sa.events(1)
+        if e["event"] == "conversation":
+            convs.append(e["data"]["id"])
+            continue
+        assert e["event"] == "message" and e["data"]["id"] == mid and \
             e["data"]["conversation_id"] == alice and \
             e["data"]["direction"] == "out", e
         seen.append(e["data"]["status"])
     assert seen == ["queued", "sending", "sent", "delivered"], seen
+    assert convs == [alice], convs
+    # a change on node A: its "conversation" event on node B's stream
+    sb = sse(b)
+    act(a, alice, "close")
+    e = sb.event("conversation")
+    assert e["data"] == {"id": alice}, e
     sa.close()
+    sb.close()
