@@ -8,22 +8,29 @@ with SQL (the lists API is not on PostgreSQL yet).
 Covered, on states and counts only (no timing assertions), with one set
 of three nodes:
   - the API across nodes: a draft created on A (its Idempotency-Key
-    answers the same alert on B), listed and read on B, sent on B (the
-    send's key: a retry on A is a duplicate), paused and resumed on
-    other nodes, its progress read on A: every reachable member gets its
-    message (personalized), the opted-out, unsubscribed and bouncing
-    ones none, and the alert ends done; a cancelled draft; what is not
-    ported answers 503 not_on_postgresql;
-  - an alert to 3,000 members fanned out while the node making its
-    batches (the alert_fanout_batch log line names it) is killed with
-    SIGKILL mid fan-out: the others carry on from the committed cursor,
-    every reachable member has exactly one message of the alert in the
-    database, none is skipped, and the alert ends done.
+    answers the same alert on B; an unknown list and a template error
+    are 422s), listed on B, sent on B (the send's key: a retry on A is a
+    duplicate), its progress read on A: every reachable member of the
+    list gets one personalized message, the opted-out, unsubscribed and
+    email-only ones none, and the alert ends done; members in a zone
+    where it is night get theirs queued for their morning (quiet hours:
+    the same C code as on SQLite), then cancelled; a cancelled draft;
+    update, delete, preview and follow_up answer 503 not_on_postgresql;
+  - an alert to 3,000 members, paused on A and resumed on B, whose next
+    batch is held inside its transaction (the test locks subscriptions,
+    which the walk reads): the node whose fan-out connection waits is
+    killed with SIGKILL; no other node waits on the alert's row, the
+    cursor stays; once the lock goes the others carry on from the
+    committed cursor: every reachable member has exactly one message of
+    the alert, all sent, and the alert ends done.
 """
 
 import os
 import re
 import subprocess
+import time
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from conftest import scaled, wait_for
 
@@ -89,6 +96,18 @@ def alert_status(pg, url, alert):
     return one(pg, url, "SELECT status FROM alerts WHERE id = %d" % alert)
 
 
+def night_zone():
+    """A zone where it is between midnight and 6 now: hours from the
+    08:00 opening of the default quiet-hours window."""
+    now = datetime.now(timezone.utc)
+    for z in ("Pacific/Honolulu", "America/Los_Angeles", "America/New_York",
+              "UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo",
+              "Pacific/Auckland"):
+        if now.astimezone(ZoneInfo(z)).hour < 6:
+            return z
+    raise AssertionError("no zone at night at %s" % now)
+
+
 BODY = {"name": "Rally", "lists": ["news"], "urgent": True,
         "sms_body": "Hi {{first_name|friend}}, rally at 5"}
 
@@ -151,6 +170,28 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     body = one(pgcluster, url, "SELECT body FROM messages WHERE alert_id = "
                "%d AND member_id = 3" % aid)
     assert body == "Hi M3, rally at 5"
+    # Quiet hours, as on SQLite (the same C code): members in a zone
+    # where it is night now get their SMS queued for their morning.
+    zone = night_zone()
+    pgcluster.psql(url, "UPDATE members SET time_zone = '%s' WHERE id <= 60"
+                   % zone)
+    r = b.api("POST", "/api/v1/alerts", dict(BODY, name="Night",
+                                              urgent=False))
+    assert r.status == 201, r.body
+    night = r.json["id"]
+    t0 = int(time.time() * 1000)
+    assert a.api("POST", "/api/v1/alerts/%d/send" % night).status == 200
+    wait_for(lambda: cursor(pgcluster, url, night)[1] == "1", scaled(60),
+             what="the night alert fanned out")
+    assert per_member(pgcluster, url, night) == {m: 1 for m in small}
+    held = one(pgcluster, url, "SELECT count(*) FROM messages WHERE "
+               "alert_id = %d AND status = 'queued' AND not_before > %d "
+               "AND next_attempt_at = not_before" % (night, t0 + 3600000))
+    assert held == str(len(small)), (zone, held)
+    r = c.api("POST", "/api/v1/alerts/%d/cancel" % night)
+    assert r.status == 200 and r.json["status"] == "cancelled", r.body
+    assert r.json["counts"]["sms"] == {"cancelled": len(small)}, r.json
+    pgcluster.psql(url, "UPDATE members SET time_zone = NULL")
     # A cancelled draft; an unknown alert.
     r = c.api("POST", "/api/v1/alerts", dict(BODY, name="Never"))
     assert r.status == 201, r.body
