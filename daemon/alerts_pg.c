@@ -74,7 +74,7 @@ struct alerts_pg {
 	struct alert_run_list runs; /* alerts being fanned out */
 	bool busy;		    /* a tick or batch in flight */
 	bool closing;
-	bool hurry;   /* a batch made a full chunk: the next tick at once */
+	bool hurry;   /* a batch made messages: the next tick at once */
 	bool live;    /* the last tick found alerts to fan out */
 	bool failing; /* the last tick failed (logged once) */
 };
@@ -254,9 +254,8 @@ apg_batch_done(void *arg, const struct sap_batch_done *d)
 		if (d->cursor.end)
 			log_info("alert_fanout_done alert=%lld node=%s",
 			    (long long)b->id, apg_node(a));
-		else if ((size_t)d->members >= ALERTS_CHUNK_MAX ||
-		    d->members > 0)
-			a->pg->hurry = true;
+		else if (d->members > 0)
+			a->pg->hurry = true; /* more may be due: at once */
 	}
 	free(b);
 	apg_next_batch(a, r);
