@@ -76,9 +76,11 @@
  * node that cannot renew stops handing the route out before another node
  * can take it. The new holder starts with an empty bucket (a new epoch
  * says so): the rate is never exceeded across a handover. Fair share: a
- * node takes a new route only while it holds fewer than ceil(routes /
- * live nodes), and renews only the routes (in name order) within that
- * share, releasing the others, so routes spread when nodes join.
+ * node takes or renews a route (in name order) only within floor(routes /
+ * live nodes), or within the ceiling while no other live node is below
+ * the floor, releasing the others, so routes spread when nodes join and
+ * no live node stays without one while another holds more than its
+ * floor.
  *
  * Why a lease and not a shared token-bucket row: a bucket row would put
  * a round trip on one hot row, updated by every node, before every
@@ -455,6 +457,10 @@ static const char pgq_sql_email_optout[] =
  * node timeout ms. me is computed once (MATERIALIZED). held = this node's
  * live leases: all of them for a new route, those before $1 in name
  * order for a renewal, so a node over its share keeps the first ones.
+ * The share: up to floor(routes / live nodes) always, one more (up to
+ * the ceiling) only while no other live node holds fewer than the floor,
+ * so that 4 routes on 3 nodes end 2/1/1, not 2/2/0 (the node over the
+ * floor gives its extra route up at its next renewal).
  * The conflict's WHERE lets through a renewal (epoch kept) or a take-over
  * of a free, released or expired lease (epoch + 1); EXCLUDED.lease_until
  * - $3 is me.now.
@@ -463,14 +469,18 @@ static const char pgq_sql_route[] =
     "WITH me AS MATERIALIZED (SELECT $2::bigint AS id, " PGQ_NOW " AS now),"
     " mine AS (SELECT r.route FROM route_leases r, me WHERE r.owner = me.id"
     " AND r.lease_until >= me.now),"
-    " share AS (SELECT ceil($4::numeric / greatest(1, (SELECT count(*)"
-    " FROM nodes, me WHERE heartbeat_at >= me.now - $5::bigint))) AS n),"
+    " live AS (SELECT n.id, (SELECT count(*) FROM route_leases l"
+    " WHERE l.owner = n.id AND l.lease_until >= me.now) AS k"
+    " FROM nodes n, me WHERE n.heartbeat_at >= me.now - $5::bigint),"
+    " share AS (SELECT floor($4::numeric / greatest(1, count(*))) AS lo,"
+    " ceil($4::numeric / greatest(1, count(*))) AS hi FROM live),"
     " held AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM mine WHERE route ="
     " $1) THEN (SELECT count(*) FROM mine WHERE route < $1)"
     " ELSE (SELECT count(*) FROM mine) END AS n)"
     " INSERT INTO route_leases AS r (route, owner, lease_until, epoch)"
     " SELECT $1, me.id, me.now + $3::bigint, 1 FROM me, share, held"
-    " WHERE held.n < share.n"
+    " WHERE held.n < share.lo OR (held.n < share.hi AND NOT EXISTS"
+    " (SELECT 1 FROM live WHERE live.id <> me.id AND live.k < share.lo))"
     " ON CONFLICT (route) DO UPDATE SET owner = EXCLUDED.owner,"
     " lease_until = EXCLUDED.lease_until, epoch = r.epoch + CASE WHEN"
     " r.owner = EXCLUDED.owner AND r.lease_until >= EXCLUDED.lease_until"

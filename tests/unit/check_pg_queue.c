@@ -1109,6 +1109,76 @@ START_TEST(test_route_rebalance_on_heartbeat)
 }
 END_TEST
 
+/*
+ * Four routes, three nodes: the share is one each, and a second route
+ * only while no other live node is without one. A node alone took all
+ * four; once the others are live it keeps one at renewal, and the three
+ * end with 1, 1 and 2 (with ceil(4/3) = 2 as the only bound, the first
+ * two kept two each and the third none).
+ */
+START_TEST(test_route_share_three_nodes)
+{
+	static const char *const routes[4] = {"sms:a", "sms:b", "sms:c",
+	    "sms:d"};
+	struct t_node n[3];
+	struct t_ans a[4];
+	char url[600], err[256];
+	int i, k, held[3] = {0, 0, 0};
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_share3", url, sizeof(url));
+	for (k = 0; k < 3; k++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "n%d", k);
+		t_node_start(&n[k], url, name, 600000);
+	}
+	t_sql(n[0].pg,
+	    "UPDATE nodes SET heartbeat_at = 0 WHERE name IN ('n1', 'n2')",
+	    NULL);
+	for (i = 0; i < 4; i++)
+		t_acquire_send(&n[0], routes[i], 4, &a[i]);
+	for (i = 0; i < 4; i++) {
+		t_wait_ok(&a[i], "acquire alone");
+		ck_assert_uint_eq(a[i].n, 1);
+		t_ans_clear(&a[i]);
+	}
+	for (k = 1; k < 3; k++) {
+		ck_assert_int_eq(
+		    pgq_heartbeat(n[k].q, t_on, &a[0], err, sizeof(err)), 0);
+		t_wait_ok(&a[0], "heartbeat");
+		t_ans_clear(&a[0]);
+	}
+	/* Two rounds: renewals and releases, then the others' takes. */
+	for (int round = 0; round < 2; round++) {
+		for (k = 0; k < 3; k++) {
+			for (i = 0; i < 4; i++)
+				t_acquire_send(&n[k], routes[i], 4, &a[i]);
+			for (i = 0; i < 4; i++) {
+				t_wait_ok(&a[i], "acquire");
+				t_ans_clear(&a[i]);
+			}
+			/* its releases go out after the answers */
+			t_sql(n[k].pg, "SELECT 1", NULL);
+		}
+	}
+	for (k = 0; k < 3; k++)
+		for (i = 0; i < 4; i++)
+			held[k] += pgq_route_held(n[k].q, routes[i], NULL);
+	ck_assert_msg(held[0] >= 1 && held[1] >= 1 && held[2] >= 1 &&
+		held[0] + held[1] + held[2] == 4,
+	    "routes held: %d %d %d", held[0], held[1], held[2]);
+	ck_assert_int_eq(t_sql_int(n[0].pg,
+			     "SELECT count(DISTINCT owner) FROM route_leases",
+			     NULL),
+	    3);
+	for (k = 0; k < 3; k++)
+		t_node_kill(&n[k]);
+	event_base_free(t_base);
+}
+END_TEST
+
 /* ---- the send-time opt-out check -------------------------------------- */
 
 START_TEST(test_optout_between_claim_and_check)
@@ -1491,6 +1561,7 @@ pg_queue_suite(void)
 	tcase_add_test(tc, test_restart_recovers_own);
 	tcase_add_test(tc, test_route_lease_exclusive);
 	tcase_add_test(tc, test_route_fair_share);
+	tcase_add_test(tc, test_route_share_three_nodes);
 	tcase_add_test(tc, test_route_rebalance_on_heartbeat);
 	tcase_add_test(tc, test_optout_between_claim_and_check);
 	tcase_add_test(tc, test_sent_applies_early_reports);
