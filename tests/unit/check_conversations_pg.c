@@ -19,7 +19,15 @@
  *  - saved replies on two nodes: a name taken answered as such, both
  *    nodes naming one in the same turn (one made, one told the name is
  *    taken, neither group failed), update, delete, and a saved reply read
- *    with the member it is rendered for.
+ *    with the member it is rendered for;
+ *  - members (queue/store_members_pg.c) on two nodes: one member created
+ *    on both in one turn, and one email given to two members on both in
+ *    one turn (one written, one told whose it is, neither group failed);
+ *    an update that changes nothing, a missing member, attributes merged
+ *    and tags replaced; searches (ASCII case folding, LIKE's wildcards,
+ *    a tag, a list by name and id, an unknown list, pages); an opt-out
+ *    on both nodes in one turn (one row, one consent event, as SQLite
+ *    writes it), the opt-in, the consent log.
  *
  * Assertions are on states, never timings. Each test has its own
  * database, migrated by store_open_config(). Skipped, with the reason
@@ -35,6 +43,7 @@
 #include "check_suites.h"
 #include "store_conversations.h"
 #include "store_conversations_pg.h"
+#include "store_members_pg.h"
 
 /* ---- the search text (pure) ---------------------------------------------- */
 
@@ -91,6 +100,7 @@ conversations_pg_suite(void)
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -99,6 +109,7 @@ conversations_pg_suite(void)
 #include "message.h"
 #include "pg.h"
 #include "queue.h"
+#include "store-internal.h"
 #include "store.h"
 
 static char pg_url[512]; /* "" = no cluster: the tests skip */
@@ -805,6 +816,300 @@ START_TEST(test_saved_replies_two_nodes)
 }
 END_TEST
 
+/* ---- members (queue/store_members_pg.c) ---------------------------------- */
+
+struct t_mb {
+	bool done;
+	struct mb_done d;
+	char error[256];
+};
+
+static void
+t_on_mb(void *arg, const struct mb_done *d)
+{
+	struct t_mb *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	t->d.error = NULL;
+	if (d->error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", d->error);
+}
+
+static struct mb_done
+t_mb_wait(struct t_mb *t, const char *what)
+{
+	ckpg_run_until(t_base, &t->done, what);
+	ck_assert_msg(t->d.ok, "%s failed: %s", what, t->error);
+	return t->d;
+}
+
+/* Sends a create (id 0) or update of f on st into t. */
+static struct t_mb *
+t_mb_write(struct store *st, int64_t id, const struct member_fields *f,
+    struct t_mb *t)
+{
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(
+	    store_member_write_pg(st,
+		&(struct member_write_pg){.id = id, .f = f, .now = 9000},
+		t_on_mb, t, err, sizeof(err)) == 0,
+	    "member write: %s", err);
+	return t;
+}
+
+static struct t_mb *
+t_mb_opt(struct store *st, int64_t id, bool out, struct t_mb *t)
+{
+	struct consent_change cc = {.member = id,
+	    .ch = CHANNEL_SMS,
+	    .source = CONSENT_API,
+	    .detail = "asked",
+	    .now = 9100};
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(
+	    (out ? store_member_optout_pg(st, &cc, t_on_mb, t, err, sizeof(err))
+		 : store_member_optin_pg(st, &cc, t_on_mb, t, err,
+		       sizeof(err))) == 0,
+	    "opt: %s", err);
+	return t;
+}
+
+/* A member read or search: its JSON (NULL: none), read to the end. */
+static json_t *
+t_mb_json(struct store *st, int64_t id, const struct member_search *s)
+{
+	struct t_json t = {0};
+	char err[256];
+
+	ck_assert_msg((s == NULL ? store_member_json_pg(st, id, t_on_json, &t,
+				       err, sizeof(err))
+				 : store_member_search_pg(st, s, t_on_json, &t,
+				       err, sizeof(err))) == 0,
+	    "member read: %s", err);
+	ckpg_run_until(t_base, &t.done, "member read");
+	ck_assert_msg(t.error[0] == '\0', "member read: %s", t.error);
+	return t.o;
+}
+
+/* The ids of a search, "1,2". */
+static const char *
+t_mb_ids(struct store *st, const struct member_search *s)
+{
+	static char ids[128];
+	json_t *o = t_mb_json(st, 0, s), *m;
+	size_t i;
+	int n = 0;
+
+	if (o == NULL)
+		return "(none)";
+	ids[0] = '\0';
+	json_array_foreach(json_object_get(o, "members"), i, m)
+		n += snprintf(ids + n, sizeof(ids) - (size_t)n, "%s%lld",
+		    i > 0 ? "," : "",
+		    (long long)json_integer_value(json_object_get(m, "id")));
+	json_decref(o);
+	return ids;
+}
+
+/* Runs the loop (a query at a time) until n sessions wait for a lock. */
+static void
+t_mb_waiters(struct pg *pg, long long n)
+{
+	time_t end = time(NULL) + CKPG_DEADLINE_S;
+
+	while (t_int(pg, "SELECT count(*) FROM pg_locks WHERE NOT granted",
+		   NULL) < n)
+		ck_assert_msg(time(NULL) < end,
+		    "%lld sessions never waited for a lock", n);
+}
+
+START_TEST(test_members_two_nodes)
+{
+	struct member_fields f = {.set = MF_PHONE | MF_FIRST_NAME,
+	    .phone = "+15550001009",
+	    .first_name = "Cleo"};
+	struct t_mb a, b;
+	struct mb_done d;
+	struct store *na, *nb;
+	struct t_json tj = {0};
+	char url[600], err[256], text[128];
+	struct pg *pg;
+	json_t *o, *attrs, *patch;
+	int64_t cleo;
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("cvpg_members", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = ckpg_connect(t_base, url);
+	t_seed(pg);
+	t_sql(pg, "SELECT setval(pg_get_serial_sequence('members', 'id'), 10)",
+	    NULL);
+	/* one member created on both nodes in one turn: one made, one told */
+	t_mb_write(na, 0, &f, &a);
+	t_mb_write(nb, 0, &f, &b);
+	t_mb_wait(&a, "create on a");
+	t_mb_wait(&b, "create on b");
+	ck_assert(a.d.conflict != b.d.conflict);
+	d = a.d.conflict ? b.d : a.d;
+	ck_assert(d.id == 11 && d.found);
+	cleo = d.id;
+	snprintf(text, sizeof(text),
+	    "phone +15550001009 already belongs to member %lld",
+	    (long long)cleo);
+	ck_assert_str_eq(a.d.conflict ? a.error : b.error, text);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM members"
+			     " WHERE phone = '+15550001009'",
+			     NULL),
+	    1);
+	/*
+	 * Two members given one email on two nodes, the second while the
+	 * first's group, its UPDATE done, is held open (by a lock this
+	 * connection holds): the second waits for the member lock (1868, 7),
+	 * then sees the first's committed email and answers a conflict;
+	 * without that lock its UPDATE would wait on the first's row and
+	 * then raise a unique violation, failing its group.
+	 */
+	t_sql(pg, "SELECT pg_advisory_lock(1868, 99)", NULL);
+	f = (struct member_fields){.set = MF_EMAIL, .email = "x@example.org"};
+	t_mb_write(na, 1, &f, &a);
+	ck_assert_msg(store_pg_group_send(na,
+			  &(struct pg_query){
+			      .sql = "SELECT pg_advisory_xact_lock(1868, 99)"},
+			  err, sizeof(err)) == 0,
+	    "hold: %s", err);
+	t_mb_waiters(pg, 1);
+	t_mb_write(nb, 2, &f, &b);
+	t_mb_waiters(pg, 2);
+	t_sql(pg, "SELECT pg_advisory_unlock(1868, 99)", NULL);
+	t_mb_wait(&a, "update on a");
+	t_mb_wait(&b, "update on b");
+	ck_assert(a.d.changed && !a.d.conflict && a.d.found);
+	ck_assert(!b.d.changed && b.d.conflict && b.d.found);
+	ck_assert_str_eq(b.error,
+	    "email x@example.org already belongs to member 1");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM members"
+			     " WHERE email = 'x@example.org'",
+			     NULL),
+	    1);
+	/* nothing differs: not changed; a missing member: not found */
+	d = t_mb_wait(t_mb_write(na, 1, &f, &a), "same");
+	ck_assert(d.found && !d.changed && !d.conflict);
+	d = t_mb_wait(t_mb_write(na, 999, &f, &a), "missing");
+	ck_assert(!d.found && !d.changed);
+	/* attributes merged (null removes), tags replaced */
+	attrs = json_pack("{s:s, s:i}", "shirt", "M", "ward", 3);
+	patch = json_pack("{s:n, s:s}", "shirt", "team", "blue");
+	f = (struct member_fields){.set = MF_ATTRS | MF_TAGS,
+	    .attrs = attrs,
+	    .tags = json_pack("[s, s, s]", "a", "b", "a")};
+	ck_assert(t_mb_wait(t_mb_write(nb, cleo, &f, &a), "attrs").changed);
+	json_decref((json_t *)f.tags);
+	f = (struct member_fields){.set = MF_ATTRS_MERGE, .attrs = patch};
+	ck_assert(t_mb_wait(t_mb_write(na, cleo, &f, &a), "merge").changed);
+	o = t_mb_json(nb, cleo, NULL);
+	ck_assert_ptr_nonnull(o);
+	ck_assert(json_equal(json_object_get(o, "attributes"),
+	    json_pack("{s:i, s:s}", "ward", 3, "team", "blue")));
+	ck_assert_int_eq(json_array_size(json_object_get(o, "tags")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "first_name")),
+	    "Cleo");
+	json_decref(o);
+	json_decref(attrs);
+	json_decref(patch);
+	ck_assert_ptr_null(t_mb_json(na, 999, NULL));
+	/* searches: ASCII case folding, LIKE's wildcards, tags, lists */
+	ck_assert_str_eq(
+	    t_mb_ids(na,
+		&(struct member_search){.q = {.name = "ALI", .limit = 10}}),
+	    "1");
+	ck_assert_str_eq(
+	    t_mb_ids(na,
+		&(struct member_search){.q = {.name = "_", .limit = 10}}),
+	    "");
+	ck_assert_str_eq(
+	    t_mb_ids(nb,
+		&(struct member_search){.q = {.tag = "b", .limit = 10}}),
+	    "11");
+	ck_assert_str_eq(t_mb_ids(nb,
+			     &(struct member_search){.q = {.limit = 10},
+				 .list_ref = "rally"}),
+	    "2");
+	ck_assert_str_eq(
+	    t_mb_ids(nb,
+		&(struct member_search){.q = {.limit = 10}, .list_ref = "5"}),
+	    "2");
+	ck_assert_str_eq(
+	    t_mb_ids(nb,
+		&(struct member_search){.q = {.limit = 10}, .list_ref = "6"}),
+	    "(none)");
+	ck_assert_str_eq(t_mb_ids(nb,
+			     &(struct member_search){
+				 .q = {.phone = "+15550001002", .limit = 10}}),
+	    "2");
+	ck_assert_str_eq(
+	    t_mb_ids(nb,
+		&(struct member_search){.q = {.after = 1, .limit = 1}}),
+	    "2");
+	/* an opt-out on both nodes in one turn: one row, one event */
+	t_mb_opt(na, 1, true, &a);
+	t_mb_opt(nb, 1, true, &b);
+	t_mb_wait(&a, "opt-out on a");
+	t_mb_wait(&b, "opt-out on b");
+	ck_assert(a.d.changed != b.d.changed && a.d.found && b.d.found);
+	ck_assert(!t_mb_wait(t_mb_opt(na, 999, true, &a), "none").found);
+	ck_assert(t_mb_wait(t_mb_opt(nb, 1, false, &a), "opt-in").changed);
+	ck_assert(!t_mb_wait(t_mb_opt(na, 1, false, &a), "again").changed);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT string_agg(concat_ws(',', channel, action,"
+			     " source, coalesce(list_id, 0), coalesce("
+			     "message_id, 0), detail, created_at), ';'"
+			     " ORDER BY id) FROM consent_events"
+			     " WHERE member_id = 1",
+			     NULL),
+	    "sms,opt_out,api,0,0,asked,9100;sms,opt_in,api,0,0,asked,9100");
+	/* the consent log, a page of one, a member without events, none */
+	ck_assert_int_eq(store_consent_json_pg(nb,
+			     &(struct consent_page){.member = 1, .limit = 1},
+			     t_on_json, &tj, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &tj.done, "consent");
+	ck_assert_ptr_nonnull(tj.o);
+	ck_assert_int_eq(json_array_size(json_object_get(tj.o, "events")), 1);
+	ck_assert(json_is_string(json_object_get(tj.o, "next_cursor")));
+	json_decref(tj.o);
+	memset(&tj, 0, sizeof(tj));
+	ck_assert_int_eq(store_consent_json_pg(nb,
+			     &(struct consent_page){.member = 2, .limit = 10},
+			     t_on_json, &tj, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &tj.done, "consent");
+	ck_assert_ptr_nonnull(tj.o);
+	ck_assert_int_eq(json_array_size(json_object_get(tj.o, "events")), 0);
+	json_decref(tj.o);
+	memset(&tj, 0, sizeof(tj));
+	ck_assert_int_eq(store_consent_json_pg(nb,
+			     &(struct consent_page){.member = 999, .limit = 10},
+			     t_on_json, &tj, err, sizeof(err)),
+	    0);
+	ckpg_run_until(t_base, &tj.done, "consent");
+	ck_assert(tj.o == NULL && tj.error[0] == '\0');
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	event_base_free(t_base);
+}
+END_TEST
+
 Suite *
 conversations_pg_suite(void)
 {
@@ -819,6 +1124,7 @@ conversations_pg_suite(void)
 	tcase_add_test(tc, test_writes_two_nodes);
 	tcase_add_test(tc, test_target);
 	tcase_add_test(tc, test_saved_replies_two_nodes);
+	tcase_add_test(tc, test_members_two_nodes);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return s;
