@@ -677,7 +677,6 @@ events_pg_page(void *arg, const struct store_events_page *p, const char *error)
 		ev->order.shown = p->b.last;
 		log_debug("events_ready shown=%" PRId64 " floor=%" PRId64,
 		    ev->order.shown, ev->floor);
-		return;
 	}
 	for (i = 0; i < p->n; i++) {
 		if (!events_order_take(&ev->order, p->ev[i].id, now))
