@@ -55,10 +55,19 @@
  * after the statement is sent. 'done' runs from that callback (or after
  * the duplicate's read), never from inside the call.
  *
+ *  - YES, a list keyword or any other text (qpg_sql_route): the same
+ *    head, then the subscription (ON CONFLICT (member_id, list_id,
+ *    channel) DO UPDATE ... WHERE the state may move) with its consent
+ *    event, or the member's conversation made or bumped, and the reply
+ *    chosen among the caller's candidates by what was done. It follows
+ *    a statement of the same group that locks the member's row: a
+ *    statement's snapshot is taken when it starts, so without that lock
+ *    two nodes routing texts of one member at once each read "no
+ *    conversation" and made one (check_queue_pg test_route_two_nodes).
+ *
  * Not carried over to PostgreSQL: the queue_observe() hook (conversation
- * messages), and inbound routing beyond opt-out, opt-in and HELP (list
- * keywords, prompts, conversations): the caller logs such a text as not
- * routed.
+ * messages: migration 012's triggers there), and the follow-up questions
+ * of lists (not asked; an answer is a conversation message).
  */
 #include "autoconf.h"
 
