@@ -40,6 +40,7 @@
 #include "staff.h"
 #include "store.h"
 #include "store_members.h"
+#include "store_staff_pg.h"
 #include "xmalloc.h"
 
 #define API_SMS_MAX_CHARS 1600 /* Twilio's and most providers' cap */
@@ -198,40 +199,95 @@ api_healthz(struct http_req *req, void *arg)
 		"version", PACKAGE_VERSION));
 }
 
-/* The queue's counts as {"sms": {"queued": n, ...}, "email": {...}}. */
+/* counts[channel][status] as {"sms": {"queued": n, ...}, "email": {...}}. */
 static json_t *
-api_queue_json(struct api *api, char *err, size_t errlen)
+api_counts_json(const int64_t *counts)
 {
-	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
 	json_t *o, *ch;
 	int c, s;
 
-	if (queue_count_by_status(api->deps.st, counts, err, errlen) == -1)
-		return NULL;
 	o = json_object();
 	for (c = 0; c < CHANNEL_COUNT; c++) {
 		ch = json_object();
 		for (s = 0; s < MSG_ST_COUNT; s++)
 			json_object_set_new(ch, msg_status_to_text(s),
-			    json_integer(counts[c][s]));
+			    json_integer(counts[c * MSG_ST_COUNT + s]));
 		json_object_set_new(o, channel_to_text(c), ch);
 	}
 	return o;
 }
 
+/* The queue's counts (SQLite), as api_counts_json(). */
+static json_t *
+api_queue_json(struct api *api, char *err, size_t errlen)
+{
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT];
+
+	if (queue_count_by_status(api->deps.st, counts, err, errlen) == -1)
+		return NULL;
+	return api_counts_json(&counts[0][0]);
+}
+
+static void api_status_reply(struct api *, struct http_req *, json_t *);
+
+/* A status page waiting for the shared table's counts (PostgreSQL). */
+struct api_status_wait {
+	struct api *api;
+	struct http_req *req;
+};
+
+static void
+api_status_counts(void *arg, const int64_t *counts, const char *error)
+{
+	struct api_status_wait *w = arg;
+
+	if (counts == NULL)
+		http_reply_error(w->req, 503, "unavailable", "store: %s",
+		    error != NULL ? error : "no answer");
+	else
+		api_status_reply(w->api, w->req, api_counts_json(counts));
+	free(w);
+}
+
+/*
+ * GET /api/v1/status: this node's routes and uptime, and the queue's
+ * counts (on PostgreSQL the whole database's, one read outside the group).
+ */
 static void
 api_status(struct http_req *req, void *arg)
 {
 	struct api *api = arg;
+	struct api_status_wait *w;
 	char err[256];
-	json_t *q, *o;
+	json_t *q;
 
 	if (!api_authorized(api, req))
 		return;
+	if (store_backend(api->deps.st) != STORE_SQLITE) {
+		w = xcalloc(1, sizeof(*w));
+		w->api = api;
+		w->req = req;
+		if (store_status_counts_pg(api->deps.st, api_status_counts, w,
+			err, sizeof(err)) == -1) {
+			free(w);
+			http_reply_error(req, 503, "unavailable", "store: %s",
+			    err);
+		}
+		return;
+	}
 	if ((q = api_queue_json(api, err, sizeof(err))) == NULL) {
 		http_reply_error(req, 503, "unavailable", "store: %s", err);
 		return;
 	}
+	api_status_reply(api, req, q);
+}
+
+/* Answers the status page with the queue's counts q (consumed). */
+static void
+api_status_reply(struct api *api, struct http_req *req, json_t *q)
+{
+	json_t *o;
+
 	o = dispatch_routes_json(api->deps.dispatch);
 	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(o, "uptime_s",

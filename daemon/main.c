@@ -398,18 +398,10 @@ static const struct main_pg_later {
 } main_pg_later[] = {
 #define MAIN_PG_ANY \
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
-    {"/api/v1/audit", MAIN_PG_ANY, true},
     {"/api/v1/consent", MAIN_PG_ANY, true},
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
     {"/api/v1/simulator", MAIN_PG_ANY, true},
-    {"/api/v1/login", MAIN_PG_ANY, true},
-    {"/api/v1/logout", MAIN_PG_ANY, true},
-    {"/api/v1/me", MAIN_PG_ANY, true},
-    {"/api/v1/sessions", MAIN_PG_ANY, true},
-    {"/api/v1/staff", MAIN_PG_ANY, true},
-    {"/api/v1/status", MAIN_PG_ANY, true},
-    {"/api/v1/tokens", HTTP_GET | HTTP_HEAD, false}, /* the list */
     {"/c", MAIN_PG_ANY, true},
     {"/ui", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY

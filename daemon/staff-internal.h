@@ -35,6 +35,8 @@ struct staff_token_seen {
 	int64_t seen_at; /* read from the store then (ms) */
 	int64_t staff_id;
 	char role[16];
+	int64_t session_id;   /* sessions (PostgreSQL): the row */
+	int64_t last_seen_at; /* ... and its last use, for the touch */
 };
 #define STAFF_TOKEN_SLOTS   64	 /* direct-mapped by the hash's first byte */
 #define STAFF_TOKEN_KEEP_MS 1000 /* then read again (outside changes) */
@@ -48,7 +50,10 @@ struct staff {
 	int64_t lifetime_ms;		 /* [http] session_lifetime */
 	bool secure;			 /* public_url is https: Secure */
 	struct staff_token_seen tokens[STAFF_TOKEN_SLOTS];
-	uint64_t tokens_gen; /* store_staff_generation() they belong to */
+	uint64_t tokens_gen; /* staff_generation() they belong to */
+	/* PostgreSQL: session answers kept as tokens are (same life) */
+	struct staff_token_seen sessions[STAFF_TOKEN_SLOTS];
+	uint64_t dropped; /* this node's writes of staff or session rows */
 	/* requests waiting for a token read (PostgreSQL, staff.c) */
 	LIST_HEAD(, staff_wait) waits;
 };
@@ -90,6 +95,21 @@ void staff_store_error(struct http_req *req, const char *what, const char *err);
 void staff_api_routes(struct staff *s);
 /* A password's length rule: 0, or -1 with the reason in err. */
 int staff_password_check(const char *pw, char *err, size_t errlen);
+/*
+ * Forgets the kept token and session answers (a staff or session row
+ * was written on PostgreSQL, where store_staff_generation() does not
+ * count): this node sees the change at once, the others within
+ * STAFF_TOKEN_KEEP_MS.
+ */
+void staff_cache_drop(struct staff *s);
+/*
+ * A read of the store answered as JSON (PostgreSQL): arg for the
+ * store_staff_json_fn staff_read_answer(), which answers req 200 with o
+ * (wrapped as {wrap: o} unless wrap is NULL), 404 "no <what>" when there
+ * is none, 503 on an error. The strings are static.
+ */
+void *staff_read_new(struct http_req *req, const char *what, const char *wrap);
+void staff_read_answer(void *arg, json_t *o, const char *error);
 /* The role as the HTTP layer knows it. */
 int staff_role_of(const char *role);
 

@@ -18,8 +18,13 @@
  * group (store_token_auth_async()): the request waits, its handler
  * returns at once, and once the answer is in the handler runs again
  * (http_rerun()) with the request already authorized (req->auth set),
- * so the loop never waits. Web sessions, logins and the staff routes
- * are SQLite-only so far (their store calls fail with a clear 503).
+ * so the loop never waits. A session cookie is checked the same way,
+ * its answer kept as long (STAFF_TOKEN_KEEP_MS; this node's own writes
+ * of staff or session rows empty the cache at once: staff_cache_drop()),
+ * so a logout or a disable on another node ends it here within that
+ * bound. A login reads the email's row the same way, hashes on the
+ * worker as on SQLite, and writes the session for an enabled member
+ * only, answered after the commit (queue/store_staff_pg.h).
  *
  * Login by password: the account and the client address are checked
  * against the limiters first (429 with Retry-After while locked out);
@@ -75,9 +80,42 @@ struct staff_wait {
 	struct staff *s; /* NULL once staff_free() ran */
 	struct http_req *req;
 	char hash[AUTH_HEX_LEN];
-	uint64_t gen; /* store_staff_generation() when it was sent */
+	uint64_t gen; /* staff_generation() when it was sent */
 	int64_t sent_at;
+	void *job; /* a login's read: its staff_hash_job or staff_login_tok */
 };
+
+/*
+ * A login's read sent (PostgreSQL): w waits in s->waits, so that one
+ * answered after staff_free() answers 503 instead of using s.
+ */
+static struct staff_wait *
+staff_wait_login(struct staff *s, struct http_req *req, void *job)
+{
+	struct staff_wait *w = xcalloc(1, sizeof(*w));
+
+	w->s = s;
+	w->req = req;
+	w->job = job;
+	LIST_INSERT_HEAD(&s->waits, w, entry);
+	return w;
+}
+
+/* The read of w answered: its job, or NULL (503 answered: shutting down). */
+static void *
+staff_wait_done(struct staff_wait *w)
+{
+	void *job = w->job;
+
+	if (w->s != NULL)
+		LIST_REMOVE(w, entry);
+	else
+		http_reply_error(w->req, 503, "unavailable", "shutting down");
+	if (w->s == NULL)
+		job = NULL;
+	free(w);
+	return job;
+}
 
 struct staff *
 staff_new(const struct staff_deps *deps, char *err, size_t errlen)
@@ -208,31 +246,65 @@ staff_hex(char c)
 	return c >= 'a' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0');
 }
 
+/*
+ * Changes with every write of a staff, token or session row this process
+ * made: the store's count (SQLite), and staff_cache_drop()'s (PostgreSQL).
+ */
+static uint64_t
+staff_generation(const struct staff *s)
+{
+	return store_staff_generation() + s->dropped;
+}
+
+void
+staff_cache_drop(struct staff *s)
+{
+	s->dropped++;
+}
+
 /* The cache slot of 'hash', emptied first if a staff row changed. */
 static struct staff_token_seen *
-staff_token_slot(struct staff *s, const char *hash)
+staff_slot(struct staff *s, const char *hash, bool session)
 {
-	uint64_t gen = store_staff_generation();
+	uint64_t gen = staff_generation(s);
+	unsigned i;
 
 	if (gen != s->tokens_gen) {
 		memset(s->tokens, 0, sizeof(s->tokens));
+		memset(s->sessions, 0, sizeof(s->sessions));
 		s->tokens_gen = gen;
 	}
 	/* the first byte of a SHA-256: evenly spread */
-	return &s->tokens[(staff_hex(hash[0]) << 4 | staff_hex(hash[1])) %
-	    STAFF_TOKEN_SLOTS];
+	i = (staff_hex(hash[0]) << 4 | staff_hex(hash[1])) % STAFF_TOKEN_SLOTS;
+	return session ? &s->sessions[i] : &s->tokens[i];
+}
+
+static struct staff_token_seen *
+staff_token_slot(struct staff *s, const char *hash)
+{
+	return staff_slot(s, hash, false);
+}
+
+/* Keeps answer a of a token's (or a session's) read made at 'now'. */
+static void
+staff_keep(struct staff *s, const char *hash, const struct staff_auth *a,
+    int64_t now, bool session)
+{
+	struct staff_token_seen *t = staff_slot(s, hash, session);
+
+	strlcpy(t->hash, hash, sizeof(t->hash));
+	t->seen_at = now;
+	t->staff_id = a->staff_id;
+	strlcpy(t->role, a->role, sizeof(t->role));
+	t->session_id = a->session_id;
+	t->last_seen_at = a->last_seen_at;
 }
 
 static void
 staff_token_keep(struct staff *s, const char *hash, const struct staff_auth *a,
     int64_t now)
 {
-	struct staff_token_seen *t = staff_token_slot(s, hash);
-
-	strlcpy(t->hash, hash, sizeof(t->hash));
-	t->seen_at = now;
-	t->staff_id = a->staff_id;
-	strlcpy(t->role, a->role, sizeof(t->role));
+	staff_keep(s, hash, a, now, false);
 }
 
 /* The token's read answered: authorize and run the handler again. */
@@ -245,7 +317,7 @@ staff_token_answer(void *arg, int rc, const struct staff_auth *a,
 
 	if (w->s != NULL) {
 		LIST_REMOVE(w, entry);
-		if (rc == 1 && w->gen == store_staff_generation())
+		if (rc == 1 && w->gen == staff_generation(w->s))
 			staff_token_keep(w->s, w->hash, a, w->sent_at);
 	}
 	if (w->s == NULL)
@@ -295,7 +367,7 @@ staff_token_auth(struct staff *s, struct http_req *req, const char *hash,
 	w->s = s;
 	w->req = req;
 	strlcpy(w->hash, hash, sizeof(w->hash));
-	w->gen = store_staff_generation();
+	w->gen = staff_generation(s);
 	w->sent_at = now;
 	if (store_token_auth_async(s->deps.st, hash, staff_token_answer, w, err,
 		errlen) == -1) {
@@ -306,19 +378,122 @@ staff_token_auth(struct staff *s, struct http_req *req, const char *hash,
 	return 2;
 }
 
+static bool staff_session_ok(struct staff *, struct http_req *, const char *,
+    const struct staff_auth *);
+
+/*
+ * A session's read answered (PostgreSQL): kept, then as on SQLite (the
+ * CSRF token, the touch) and the handler runs again.
+ */
+static void
+staff_session_answer(void *arg, int rc, const struct staff_auth *a,
+    const char *error)
+{
+	struct staff_wait *w = arg;
+	struct http_req *req = w->req;
+	char sid[AUTH_HEX_LEN];
+
+	if (w->s != NULL) {
+		LIST_REMOVE(w, entry);
+		if (rc == 1 && w->gen == staff_generation(w->s))
+			staff_keep(w->s, w->hash, a, w->sent_at, true);
+	}
+	if (w->s == NULL)
+		http_reply_error(req, 503, "unavailable", "shutting down");
+	else if (rc == -1)
+		staff_store_error(req, "session", error);
+	else if (rc == 0 || !staff_session_cookie(req, sid))
+		(void)staff_unauthorized(req,
+		    "the session expired or was logged out: log in again");
+	else if (staff_session_ok(w->s, req, sid, a))
+		http_rerun(req);
+	free(w);
+}
+
+/*
+ * The session 'hash' on PostgreSQL: from the kept answers (1, a filled)
+ * or read outside the group (2: staff_session_answer() takes the request
+ * over); -1 with err.
+ */
+static int
+staff_session_pg(struct staff *s, struct http_req *req, const char *hash,
+    struct staff_auth *a, char *err, size_t errlen)
+{
+	struct staff_token_seen *t = staff_slot(s, hash, true);
+	int64_t now = msg_now_ms();
+	struct staff_wait *w;
+
+	if (strcmp(t->hash, hash) == 0 &&
+	    now - t->seen_at < STAFF_TOKEN_KEEP_MS) {
+		memset(a, 0, sizeof(*a));
+		a->staff_id = t->staff_id;
+		strlcpy(a->role, t->role, sizeof(a->role));
+		a->session_id = t->session_id;
+		a->last_seen_at = t->last_seen_at;
+		return 1;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->req = req;
+	strlcpy(w->hash, hash, sizeof(w->hash));
+	w->gen = staff_generation(s);
+	w->sent_at = now;
+	if (store_session_auth_pg(s->deps.st,
+		&(struct session_check){.hash = hash,
+		    .now = now,
+		    .idle_ms = s->idle_ms},
+		staff_session_answer, w, err, errlen) == -1) {
+		free(w);
+		return -1;
+	}
+	LIST_INSERT_HEAD(&s->waits, w, entry);
+	return 2;
+}
+
+/* Records a use of session a (idle expiry), at most every so often. */
+static void
+staff_session_touch(struct staff *s, const struct staff_auth *a,
+    const char *sid)
+{
+	char hash[AUTH_HEX_LEN], err[256];
+	struct staff_token_seen *t;
+	int64_t now = msg_now_ms(), every;
+	int rc;
+
+	every =
+	    s->idle_ms / 4 < STAFF_TOUCH_MS ? s->idle_ms / 4 : STAFF_TOUCH_MS;
+	if (now - a->last_seen_at < every)
+		return;
+	if (store_backend(s->deps.st) == STORE_SQLITE)
+		rc = store_session_touch(s->deps.st, a->session_id, now, err,
+		    sizeof(err));
+	else {
+		rc = store_session_touch_pg(s->deps.st, a->session_id, now, err,
+		    sizeof(err));
+		/* the kept answer touched: not again before 'every' */
+		auth_sha256_hex(sid, hash);
+		t = staff_slot(s, hash, true);
+		if (strcmp(t->hash, hash) == 0)
+			t->last_seen_at = now;
+	}
+	if (rc == -1)
+		log_warnx("session_touch_failed error=\"%s\"", err);
+}
+
 /* Through the session cookie sid: its CSRF token on writes, the touch. */
 static bool
 staff_by_session(struct staff *s, struct http_req *req, const char *sid)
 {
-	char hash[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN], err[256];
-	const char *given;
+	char hash[AUTH_HEX_LEN], err[256];
 	struct staff_auth a;
-	int64_t now = msg_now_ms(), every;
 	int rc;
 
 	auth_sha256_hex(sid, hash);
-	rc = store_session_auth(s->deps.st, hash, now, s->idle_ms, &a, err,
-	    sizeof(err));
+	if (store_backend(s->deps.st) == STORE_SQLITE)
+		rc = store_session_auth(s->deps.st, hash, msg_now_ms(),
+		    s->idle_ms, &a, err, sizeof(err));
+	else
+		rc = staff_session_pg(s, req, hash, &a, err, sizeof(err));
 	if (rc == -1) {
 		staff_store_error(req, "session", err);
 		return false;
@@ -326,12 +501,25 @@ staff_by_session(struct staff *s, struct http_req *req, const char *sid)
 	if (rc == 0)
 		return staff_unauthorized(req,
 		    "the session expired or was logged out: log in again");
+	if (rc == 2)
+		return false; /* the request waits for the read */
+	return staff_session_ok(s, req, sid, &a);
+}
+
+/* Session a is live: its CSRF token on writes, the touch, req->auth. */
+static bool
+staff_session_ok(struct staff *s, struct http_req *req, const char *sid,
+    const struct staff_auth *a)
+{
+	char csrf[AUTH_HEX_LEN];
+	const char *given;
+
 	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
 		auth_csrf(sid, csrf);
 		given = http_header(req, "X-CSRF-Token");
 		if (given == NULL || !auth_equal(given, csrf)) {
 			log_info("csrf_refused staff=%lld method=%s path=%s",
-			    (long long)a.staff_id,
+			    (long long)a->staff_id,
 			    http_method_to_text(req->method), req->path);
 			http_reply_error(req, 403, "csrf",
 			    given == NULL ? "missing X-CSRF-Token header"
@@ -339,13 +527,8 @@ staff_by_session(struct staff *s, struct http_req *req, const char *sid)
 			return false;
 		}
 	}
-	every =
-	    s->idle_ms / 4 < STAFF_TOUCH_MS ? s->idle_ms / 4 : STAFF_TOUCH_MS;
-	if (now - a.last_seen_at >= every &&
-	    store_session_touch(s->deps.st, a.session_id, now, err,
-		sizeof(err)) == -1)
-		log_warnx("session_touch_failed error=\"%s\"", err);
-	staff_fill(req, &a, HTTP_AUTH_SESSION);
+	staff_session_touch(s, a, sid);
+	staff_fill(req, a, HTTP_AUTH_SESSION);
 	return true;
 }
 
@@ -569,6 +752,95 @@ staff_session_start(struct staff *s, struct http_req *req,
 	    json_pack("{s:o, s:s}", "staff", who, "csrf", csrf));
 }
 
+/* A session being made on PostgreSQL: the cookie waits for the commit. */
+struct staff_starting {
+	struct staff *s;
+	struct http_req *req;
+	struct staff_keys *k; /* for a 401 */
+	char sid[AUTH_HEX_LEN];
+	char csrf[AUTH_HEX_LEN];
+	char via[16];
+};
+
+static void staff_login_failed(struct staff *, struct http_req *,
+    const struct staff_keys *);
+
+/* The session's row committed (or not), with its member's. */
+static void
+staff_session_made(void *arg, const struct staff_done *d)
+{
+	struct staff_starting *p = arg;
+	struct http_req *req = p->req;
+	struct staff_auth a = {0};
+	char *cookie;
+
+	if (!d->ok)
+		staff_store_error(req, "login",
+		    d->error != NULL ? d->error : "the group failed");
+	else if (!d->found) /* disabled while the hash ran */
+		staff_login_failed(p->s, req, p->k);
+	else {
+		cookie = xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; "
+				   "Max-Age=%lld%s",
+		    STAFF_COOKIE, p->sid, (long long)(p->s->lifetime_ms / 1000),
+		    p->s->secure ? "; Secure" : "");
+		http_add_header(req, "Set-Cookie", cookie);
+		http_add_header(req, "Cache-Control", "no-store");
+		free(cookie);
+		a.staff_id = json_integer_value(json_object_get(d->o, "id"));
+		strlcpy(a.role, d->role, sizeof(a.role));
+		a.session_id = d->id;
+		staff_fill(req, &a, HTTP_AUTH_SESSION);
+		log_info("login staff=%lld via=%s peer=%s",
+		    (long long)a.staff_id, p->via, http_peer(req));
+		http_reply_json(req, 200,
+		    json_pack("{s:O, s:s}", "staff", d->o, "csrf", p->csrf));
+	}
+	OPENSSL_cleanse(p->sid, sizeof(p->sid));
+	free(p->k);
+	free(p);
+}
+
+/*
+ * staff_session_start() on PostgreSQL: the session is written for an
+ * enabled member only, in one statement; answered after the commit. k
+ * is taken over.
+ */
+static void
+staff_session_start_pg(struct staff *s, struct http_req *req,
+    struct staff_keys *k, int64_t staff_id, const char *via)
+{
+	struct staff_starting *p = xcalloc(1, sizeof(*p));
+	char hash[AUTH_HEX_LEN], err[256];
+	int64_t now = msg_now_ms();
+
+	p->s = s;
+	p->req = req;
+	p->k = k;
+	strlcpy(p->via, via, sizeof(p->via));
+	if (auth_random_hex(p->sid) == -1) {
+		free(p->k);
+		free(p);
+		http_reply_error(req, 503, "unavailable", "no randomness");
+		return;
+	}
+	auth_sha256_hex(p->sid, hash);
+	auth_csrf(p->sid, p->csrf);
+	if (store_session_create_pg(s->deps.st,
+		&(struct session_new){.staff_id = staff_id,
+		    .id_hash = hash,
+		    .via = via,
+		    .peer = http_peer(req),
+		    .now = now,
+		    .expires_at = now + s->lifetime_ms},
+		staff_session_made, p, err, sizeof(err)) == -1) {
+		OPENSSL_cleanse(p->sid, sizeof(p->sid));
+		free(p->k);
+		free(p);
+		staff_store_error(req, "login", err);
+	}
+}
+
 /* The password was checked on the worker. */
 static void
 staff_login_checked(struct staff_hash_job *job, bool cancelled)
@@ -586,6 +858,11 @@ staff_login_checked(struct staff_hash_job *job, bool cancelled)
 		    job->err[0] != '\0' ? ": " : "", job->err);
 	} else if (!job->match || job->id == 0) {
 		staff_login_failed(s, job->req, k);
+	} else if (store_backend(s->deps.st) != STORE_SQLITE) {
+		/* the session's insert checks the member is enabled */
+		auth_limiter_clear(s->by_account, k->account);
+		staff_session_start_pg(s, job->req, k, job->id, "password");
+		k = NULL;
 	} else if ((rc = store_staff_get(s->deps.st, job->id, &row, err,
 			sizeof(err))) != 1 ||
 	    row.disabled) {
@@ -603,6 +880,61 @@ staff_login_checked(struct staff_hash_job *job, bool cancelled)
 	free(job);
 }
 
+/* The email's row (PostgreSQL): the job goes to the worker. */
+static void
+staff_login_row(void *arg, int rc, const struct staff_row *row,
+    const char *error)
+{
+	struct staff_wait *w = arg;
+	struct staff_hash_job *job = w->job;
+
+	if (staff_wait_done(w) == NULL) {
+		OPENSSL_cleanse(job->password, sizeof(job->password));
+		free(job->arg);
+		free(job);
+		return;
+	}
+	if (rc == -1) {
+		staff_store_error(job->req, "login", error);
+		OPENSSL_cleanse(job->password, sizeof(job->password));
+		free(job->arg);
+		free(job);
+		return;
+	}
+	if (rc == 1 && !row->disabled && row->password_hash[0] != '\0') {
+		job->id = row->id;
+		strlcpy(job->encoded, row->password_hash, sizeof(job->encoded));
+	}
+	staff_hash_submit(job->s, job);
+}
+
+/* {"email", "password"} on PostgreSQL: the row is read, then as below. */
+static void
+staff_login_password_pg(struct staff *s, struct http_req *req,
+    struct staff_keys *k, const char *email, const char *pw)
+{
+	struct staff_hash_job *job = xcalloc(1, sizeof(*job));
+	struct staff_wait *w;
+	char err[256];
+
+	job->s = s;
+	job->req = req;
+	job->verify = true;
+	job->arg = k;
+	job->done = staff_login_checked;
+	strlcpy(job->password, pw, sizeof(job->password));
+	w = staff_wait_login(s, req, job);
+	if (store_staff_by_email_pg(s->deps.st, email, staff_login_row, w, err,
+		sizeof(err)) == -1) {
+		LIST_REMOVE(w, entry);
+		free(w);
+		OPENSSL_cleanse(job->password, sizeof(job->password));
+		free(job);
+		free(k);
+		staff_store_error(req, "login", err);
+	}
+}
+
 /* {"email", "password"}: the hash check goes to the worker. */
 static void
 staff_login_password(struct staff *s, struct http_req *req,
@@ -613,6 +945,10 @@ staff_login_password(struct staff *s, struct http_req *req,
 	char err[256];
 	int rc;
 
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		staff_login_password_pg(s, req, k, email, pw);
+		return;
+	}
 	if ((rc = store_staff_by_email(s->deps.st, email, &row, err,
 		 sizeof(err))) == -1) {
 		staff_store_error(req, "login", err);
@@ -634,16 +970,66 @@ staff_login_password(struct staff *s, struct http_req *req,
 	staff_hash_submit(s, job);
 }
 
+/* A token login's read (PostgreSQL). */
+struct staff_login_tok {
+	struct staff *s;
+	struct http_req *req;
+	struct staff_keys *k;
+};
+
+static void
+staff_login_token_answer(void *arg, int rc, const struct staff_auth *a,
+    const char *error)
+{
+	struct staff_wait *w = arg;
+	struct staff_login_tok *t = w->job;
+
+	if (staff_wait_done(w) == NULL) {
+		free(t->k);
+		free(t);
+		return;
+	}
+	if (rc == -1)
+		staff_store_error(t->req, "login", error);
+	else if (rc == 0)
+		staff_login_failed(t->s, t->req, t->k);
+	else {
+		staff_session_start_pg(t->s, t->req, t->k, a->staff_id,
+		    "token");
+		t->k = NULL;
+	}
+	free(t->k);
+	free(t);
+}
+
 /* {"token"}: one read. */
 static void
 staff_login_token(struct staff *s, struct http_req *req, struct staff_keys *k,
     const char *token)
 {
 	char hash[AUTH_HEX_LEN], err[256];
+	struct staff_login_tok *t;
+	struct staff_wait *w;
 	struct staff_auth a;
 	int rc;
 
 	auth_sha256_hex(token, hash);
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		t = xcalloc(1, sizeof(*t));
+		t->s = s;
+		t->req = req;
+		t->k = k;
+		w = staff_wait_login(s, req, t);
+		if (store_token_auth_async(s->deps.st, hash,
+			staff_login_token_answer, w, err, sizeof(err)) == -1) {
+			LIST_REMOVE(w, entry);
+			free(w);
+			free(t);
+			free(k);
+			staff_store_error(req, "login", err);
+		}
+		return;
+	}
 	rc = store_token_auth(s->deps.st, hash, &a, err, sizeof(err));
 	if (rc == -1)
 		staff_store_error(req, "login", err);
@@ -730,14 +1116,58 @@ staff_login(struct http_req *req, void *arg)
 
 /* ---- logout, me ------------------------------------------------------- */
 
+/* The logout's revoke committed (PostgreSQL). */
+static void
+staff_logged_out(void *arg, const struct staff_done *d)
+{
+	struct staff_login_tok *t = arg;
+	char *cookie;
+
+	staff_cache_drop(t->s);
+	if (!d->ok)
+		staff_store_error(t->req, "logout",
+		    d->error != NULL ? d->error : "the group failed");
+	else {
+		cookie = xasprintf("%s=; Path=/; HttpOnly; SameSite=Strict; "
+				   "Max-Age=0%s",
+		    STAFF_COOKIE, t->s->secure ? "; Secure" : "");
+		http_add_header(t->req, "Set-Cookie", cookie);
+		free(cookie);
+		log_info("logout staff=%lld", (long long)t->req->auth.staff_id);
+		http_reply(t->req, 204, NULL, NULL, 0);
+	}
+	free(t);
+}
+
 static void
 staff_logout(struct http_req *req, void *arg)
 {
 	struct staff *s = arg;
+	struct staff_login_tok *t;
 	char err[256], *cookie;
 
 	if (!api_authorized(s->deps.api, req))
 		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		t = xcalloc(1, sizeof(*t));
+		t->s = s;
+		t->req = req;
+		/* a token's logout writes nothing: answered at once */
+		if (req->auth.via != HTTP_AUTH_SESSION) {
+			staff_logged_out(t, &(struct staff_done){.ok = true});
+			return;
+		}
+		staff_cache_drop(s);
+		if (store_session_revoke_pg(s->deps.st,
+			&(struct session_revoke){.id = req->auth.session_id,
+			    .now = msg_now_ms(),
+			    .idle_ms = s->idle_ms},
+			staff_logged_out, t, err, sizeof(err)) == -1) {
+			free(t);
+			staff_store_error(req, "logout", err);
+		}
+		return;
+	}
 	if (req->auth.via == HTTP_AUTH_SESSION &&
 	    store_session_revoke(s->deps.st, req->auth.session_id, msg_now_ms(),
 		err, sizeof(err)) == -1) {
@@ -753,20 +1183,12 @@ staff_logout(struct http_req *req, void *arg)
 	staff_reply_after_commit(s, req, 204, NULL);
 }
 
+/* Answers /me with who (consumed). */
 static void
-staff_me(struct http_req *req, void *arg)
+staff_me_reply(struct http_req *req, json_t *who)
 {
-	struct staff *s = arg;
-	char sid[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN], err[256];
-	json_t *who;
+	char sid[AUTH_HEX_LEN], csrf[AUTH_HEX_LEN];
 
-	if (!api_authorized(s->deps.api, req))
-		return;
-	if ((who = store_staff_json(s->deps.st, req->auth.staff_id, err,
-		 sizeof(err))) == NULL) {
-		staff_store_error(req, "me", err);
-		return;
-	}
 	if (req->auth.via == HTTP_AUTH_SESSION &&
 	    staff_session_cookie(req, sid)) {
 		auth_csrf(sid, csrf);
@@ -775,6 +1197,78 @@ staff_me(struct http_req *req, void *arg)
 	} else
 		http_reply_json(req, 200,
 		    json_pack("{s:o, s:n}", "staff", who, "csrf"));
+}
+
+/* The member's row read (PostgreSQL). */
+static void
+staff_me_answer(void *arg, json_t *o, const char *error)
+{
+	struct http_req *req = arg;
+
+	if (o == NULL)
+		staff_store_error(req, "me",
+		    error != NULL ? error : "no such staff member");
+	else
+		staff_me_reply(req, o);
+}
+
+static void
+staff_me(struct http_req *req, void *arg)
+{
+	struct staff *s = arg;
+	char err[256];
+	json_t *who;
+
+	if (!api_authorized(s->deps.api, req))
+		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		if (store_staff_json_pg(s->deps.st, req->auth.staff_id,
+			staff_me_answer, req, err, sizeof(err)) == -1)
+			staff_store_error(req, "me", err);
+		return;
+	}
+	if ((who = store_staff_json(s->deps.st, req->auth.staff_id, err,
+		 sizeof(err))) == NULL) {
+		staff_store_error(req, "me", err);
+		return;
+	}
+	staff_me_reply(req, who);
+}
+
+/* A read answered as JSON (PostgreSQL, staff-internal.h). */
+struct staff_read {
+	struct http_req *req;
+	const char *what;
+	const char *wrap;
+};
+
+void *
+staff_read_new(struct http_req *req, const char *what, const char *wrap)
+{
+	struct staff_read *r = xcalloc(1, sizeof(*r));
+
+	r->req = req;
+	r->what = what;
+	r->wrap = wrap;
+	return r;
+}
+
+void
+staff_read_answer(void *arg, json_t *o, const char *error)
+{
+	struct staff_read *r = arg;
+
+	if (error != NULL)
+		staff_store_error(r->req, r->what, error);
+	else if (o == NULL)
+		http_reply_error(r->req, 404, "not_found", "no %s '%s'",
+		    r->what,
+		    r->req->params[0] != NULL ? r->req->params[0] : "");
+	else if (r->wrap != NULL)
+		http_reply_json(r->req, 200, json_pack("{s:o}", r->wrap, o));
+	else
+		http_reply_json(r->req, 200, o);
+	free(r);
 }
 
 /* ---- the audit log -------------------------------------------------- */

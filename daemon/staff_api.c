@@ -160,6 +160,16 @@ st_list(struct http_req *req, void *arg)
 
 	if (!api_authorized(s->deps.api, req))
 		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		void *r;
+
+		if (store_staff_list_json_pg(s->deps.st,
+			req->auth.role == HTTP_ROLE_ADMIN, staff_read_answer,
+			(r = staff_read_new(req, "staff list", "staff")), err,
+			sizeof(err)) == -1)
+			staff_read_answer(r, NULL, err);
+		return;
+	}
 	if ((a = store_staff_list_json(s->deps.st,
 		 req->auth.role == HTTP_ROLE_ADMIN, err, sizeof(err))) ==
 	    NULL) {
@@ -171,6 +181,85 @@ st_list(struct http_req *req, void *arg)
 
 /* ---- writes: after the hash (if any), the row --------------------- */
 
+/* A staff write on PostgreSQL waiting for its group. */
+struct st_writing {
+	struct staff *s;
+	struct http_req *req;
+	int64_t id; /* 0 = create */
+};
+
+static void
+st_written(void *arg, const struct staff_done *d)
+{
+	struct st_writing *p = arg;
+	struct http_req *req = p->req;
+	char loc[64];
+	int64_t id;
+
+	staff_cache_drop(p->s);
+	if (!d->ok)
+		staff_store_error(req, "staff write",
+		    d->error != NULL ? d->error : "the group failed");
+	else if (p->id == 0 && !d->found)
+		http_reply_error(req, 409, "conflict",
+		    "email: a staff member has it already");
+	else if (!d->found)
+		http_reply_error(req, 404, "not_found", "no staff member %lld",
+		    (long long)p->id);
+	else if (d->last_admin)
+		http_reply_error(req, 409, "conflict",
+		    "staff %lld is the last enabled admin: make another admin "
+		    "first",
+		    (long long)p->id);
+	else {
+		id = json_integer_value(json_object_get(d->o, "id"));
+		if (p->id == 0) {
+			snprintf(loc, sizeof(loc), "/api/v1/staff/%lld",
+			    (long long)id);
+			http_add_header(req, "Location", loc);
+		}
+		log_info("staff_%s id=%lld by=%lld",
+		    p->id == 0 ? "created" : "updated", (long long)id,
+		    (long long)req->auth.staff_id);
+		http_reply_json(req, p->id == 0 ? 201 : 200, json_incref(d->o));
+	}
+	free(p);
+}
+
+/* st_write_row() on PostgreSQL: one statement, answered after COMMIT. */
+static void
+st_write_row_pg(struct staff_write *w, const char *hash)
+{
+	struct st_writing *p = xcalloc(1, sizeof(*p));
+	char err[256];
+	int rc;
+
+	p->s = w->s;
+	p->req = w->req;
+	p->id = w->id;
+	if (w->id == 0)
+		rc = store_staff_create_pg(w->s->deps.st,
+		    &(struct staff_new){.name = w->name,
+			.email = w->email,
+			.role = w->role,
+			.password_hash = hash,
+			.now = msg_now_ms()},
+		    st_written, p, err, sizeof(err));
+	else {
+		w->patch.now = msg_now_ms();
+		if (w->has_password)
+			w->patch.password_hash = hash;
+		staff_cache_drop(w->s);
+		rc = store_staff_update_pg(w->s->deps.st,
+		    &(struct staff_update){.id = w->id, .patch = &w->patch},
+		    st_written, p, err, sizeof(err));
+	}
+	if (rc == -1) {
+		free(p);
+		staff_store_error(w->req, "staff write", err);
+	}
+}
+
 static void
 st_write_row(struct staff_write *w, const char *hash)
 {
@@ -180,6 +269,10 @@ st_write_row(struct staff_write *w, const char *hash)
 	json_t *o;
 	int rc;
 
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		st_write_row_pg(w, hash);
+		return;
+	}
 	if (id == 0) {
 		id = store_staff_create(s->deps.st,
 		    &(struct staff_new){.name = w->name,
@@ -425,13 +518,41 @@ st_patch(struct staff *s, struct http_req *req, const struct staff_row *row)
 		http_reply_error(req, 422, "invalid", "%s", err);
 		return;
 	}
-	if (st_last_admin(s, req, row, &w->patch)) {
+	if (store_backend(s->deps.st) == STORE_SQLITE &&
+	    st_last_admin(s, req, row, &w->patch)) {
 		json_decref(o);
 		free(w);
 		return;
 	}
 	st_write(w, pw);
 	json_decref(o);
+}
+
+/*
+ * GET or PATCH on PostgreSQL: no read first; the update's statement
+ * answers 404 and the last-admin rule itself (st_written()).
+ */
+static void
+st_one_pg(struct staff *s, struct http_req *req, int64_t id)
+{
+	struct staff_row row = {.id = id};
+	char err[256];
+	void *r;
+
+	if (id == 0) {
+		http_reply_error(req, 404, "not_found", "no staff member '%s'",
+		    req->params[0]);
+		return;
+	}
+	if (req->method == HTTP_PATCH) {
+		if (!st_stopping(s, req))
+			st_patch(s, req, &row);
+		return;
+	}
+	if (store_staff_json_pg(s->deps.st, id, staff_read_answer,
+		(r = staff_read_new(req, "staff member", NULL)), err,
+		sizeof(err)) == -1)
+		staff_read_answer(r, NULL, err);
 }
 
 static void
@@ -450,6 +571,10 @@ st_one(struct http_req *req, void *arg)
 	if ((req->method != HTTP_GET || id != req->auth.staff_id) &&
 	    req->auth.role != HTTP_ROLE_ADMIN) {
 		http_reply_error(req, 403, "forbidden", "this needs an admin");
+		return;
+	}
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		st_one_pg(s, req, id);
 		return;
 	}
 	if (id == 0 ||
@@ -488,6 +613,18 @@ tok_list(struct http_req *req, void *arg)
 
 	if (!api_authorized(s->deps.api, req))
 		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		void *r;
+
+		if (store_tokens_json_pg(s->deps.st,
+			req->auth.role == HTTP_ROLE_ADMIN ? 0
+							  : req->auth.staff_id,
+			staff_read_answer,
+			(r = staff_read_new(req, "token list", "tokens")), err,
+			sizeof(err)) == -1)
+			staff_read_answer(r, NULL, err);
+		return;
+	}
 	if ((a = store_tokens_json(s->deps.st,
 		 req->auth.role == HTTP_ROLE_ADMIN ? 0 : req->auth.staff_id,
 		 err, sizeof(err))) == NULL) {
@@ -747,6 +884,15 @@ sess_list(struct http_req *req, void *arg)
 	    req->auth.via == HTTP_AUTH_SESSION ? req->auth.session_id : 0;
 	q.now = msg_now_ms();
 	q.idle_ms = s->idle_ms;
+	if (rc != 0 && store_backend(s->deps.st) != STORE_SQLITE) {
+		void *r;
+
+		if (store_sessions_json_pg(s->deps.st, &q, staff_read_answer,
+			(r = staff_read_new(req, "session list", "sessions")),
+			err, sizeof(err)) == -1)
+			staff_read_answer(r, NULL, err);
+		return;
+	}
 	if (rc == 0)
 		a = json_array();
 	else if ((a = store_sessions_json(s->deps.st, &q, err, sizeof(err))) ==
@@ -755,6 +901,68 @@ sess_list(struct http_req *req, void *arg)
 		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o}", "sessions", a));
+}
+
+/* A session's revoke waiting for its group (PostgreSQL). */
+struct sess_revoking {
+	struct staff *s;
+	struct http_req *req;
+	int64_t id;
+};
+
+static void
+sess_revoked(void *arg, const struct staff_done *d)
+{
+	struct sess_revoking *p = arg;
+	struct http_req *req = p->req;
+
+	staff_cache_drop(p->s);
+	if (!d->ok)
+		staff_store_error(req, "session revoke",
+		    d->error != NULL ? d->error : "the group failed");
+	else if (!d->found)
+		http_reply_error(req, 404, "not_found", "no live session '%s'",
+		    req->params[0]);
+	else {
+		log_info("session_revoked id=%lld staff=%lld by=%lld",
+		    (long long)p->id, (long long)d->id,
+		    (long long)req->auth.staff_id);
+		http_reply(req, 204, NULL, NULL, 0);
+	}
+	free(p);
+}
+
+/*
+ * DELETE on PostgreSQL: the owner's check and the revoke in one
+ * statement (another member's session is 404 to an organizer).
+ */
+static void
+sess_delete_pg(struct staff *s, struct http_req *req, int64_t id)
+{
+	struct sess_revoking *p;
+	char err[256];
+
+	if (id == 0) {
+		http_reply_error(req, 404, "not_found", "no live session '%s'",
+		    req->params[0]);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->req = req;
+	p->id = id;
+	staff_cache_drop(s);
+	if (store_session_revoke_pg(s->deps.st,
+		&(struct session_revoke){.id = id,
+		    .by = req->auth.role == HTTP_ROLE_ADMIN
+			? 0
+			: req->auth.staff_id,
+		    .now = msg_now_ms(),
+		    .idle_ms = s->idle_ms},
+		sess_revoked, p, err, sizeof(err)) == -1) {
+		free(p);
+		staff_store_error(req, "session revoke", err);
+	}
 }
 
 static void
@@ -768,6 +976,10 @@ sess_delete(struct http_req *req, void *arg)
 
 	if (!api_authorized(s->deps.api, req) || st_stopping(s, req))
 		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		sess_delete_pg(s, req, id);
+		return;
+	}
 	rc = id == 0
 	    ? 0
 	    : store_session_owner(s->deps.st, id, &q, &owner, err, sizeof(err));
@@ -838,6 +1050,15 @@ audit_list(struct http_req *req, void *arg)
 
 	if (!api_require_admin(s->deps.api, req) || audit_query(req, &q) == -1)
 		return;
+	if (store_backend(s->deps.st) != STORE_SQLITE) {
+		void *r;
+
+		if (store_audit_json_pg(s->deps.st, &q, staff_read_answer,
+			(r = staff_read_new(req, "audit", NULL)), err,
+			sizeof(err)) == -1)
+			staff_read_answer(r, NULL, err);
+		return;
+	}
 	if ((o = store_audit_json(s->deps.st, &q, err, sizeof(err))) == NULL) {
 		staff_store_error(req, "audit", err);
 		return;

@@ -31,6 +31,19 @@
  * The audit row of each change (staff.c's reply hook, one per 2xx write
  * under /api/v1, so one per accepted message) is one INSERT in the
  * group, like SQLite's.
+ *
+ * Logins, sessions and the staff routes (the second half of the file,
+ * PostgreSQL only): reads outside the group, one statement each, with
+ * store_staff.c's JSON; writes one statement each in the group, written
+ * so that no expected case raises an error: a session is INSERT ...
+ * SELECT from an enabled staff row, a session's revoke an UPDATE that
+ * checks owner and liveness, a new member INSERT ... ON CONFLICT (email)
+ * DO NOTHING, an update one statement of data-modifying CTEs (the row,
+ * its tokens and sessions revoked when disabled, its other sessions on
+ * a new password) that refuses the last enabled admin's disable or
+ * demotion itself, after a transaction-level advisory lock (1868, 13)
+ * taken by every staff update, so that the check sees the other nodes'
+ * committed changes and two of them cannot both pass.
  */
 #include "autoconf.h"
 
@@ -41,6 +54,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "message.h"
 #include "store-internal.h"
 #include "store_staff.h"
 #include "store_staff_pg.h"
@@ -447,5 +461,824 @@ store_audit_append(struct store *st, const struct audit_entry *a, char *err,
 	return ssp_audit(st, a, err, errlen);
 #else
 	return ssp_no_pg(err, errlen);
+#endif
+}
+
+/* ---- logins, sessions and the staff routes (PostgreSQL only) -------- */
+
+#ifdef HAVE_LIBPQ
+/* Every staff update takes it, for the last-admin rule (see the header). */
+#define SSP_ADMIN_LOCK "SELECT pg_advisory_xact_lock(1868, 13)"
+
+/* store_staff.c's STAFF_JSON_COLS, of staff row s */
+#define SSP_STAFF_JSON                                             \
+	"s.id, s.name, s.email, s.role, s.disabled, s.created_at," \
+	" s.password_hash IS NOT NULL"
+
+static const char ssp_sql_staff_one[] =
+    "SELECT " SSP_STAFF_JSON " FROM staff s WHERE s.id = $1::bigint";
+static const char ssp_sql_staff_list[] =
+    "SELECT " SSP_STAFF_JSON " FROM staff s ORDER BY s.id";
+static const char ssp_sql_by_email[] =
+    "SELECT id, name, coalesce(email, ''), role,"
+    " coalesce(password_hash, ''), disabled FROM staff WHERE email = $1::text";
+static const char ssp_sql_tokens[] =
+    "SELECT t.id, t.name, t.staff_id, s.name, t.daemon, t.created_at,"
+    " t.revoked_at FROM api_tokens t JOIN staff s ON s.id = t.staff_id"
+    " WHERE $1::bigint = 0 OR t.staff_id = $1::bigint ORDER BY t.id DESC";
+/* live: as store_staff.c's SESSION_LIVE, now $2 and idle_ms $3 */
+#define SSP_LIVE                                             \
+	"x.revoked_at IS NULL AND x.expires_at > $2::bigint" \
+	" AND x.last_seen_at + $3::bigint > $2::bigint AND s.disabled = 0"
+static const char ssp_sql_session_auth[] =
+    "SELECT x.id, s.id, s.role, x.last_seen_at FROM sessions x"
+    " JOIN staff s ON s.id = x.staff_id WHERE x.id_hash = $1::text"
+    " AND " SSP_LIVE;
+static const char ssp_sql_sessions[] =
+    "SELECT x.id, x.staff_id, s.name, x.via, x.created_at, x.last_seen_at,"
+    " x.expires_at, x.peer FROM sessions x JOIN staff s ON s.id = x.staff_id"
+    " WHERE ($1::bigint = 0 OR x.staff_id = $1::bigint) AND " SSP_LIVE
+    " ORDER BY x.id DESC";
+static const char ssp_sql_audit_list[] =
+    "SELECT a.id, a.staff_id, s.name, a.action, a.target, a.detail,"
+    " a.created_at FROM audit a LEFT JOIN staff s ON s.id = a.staff_id"
+    " WHERE ($1::bigint = 0 OR a.id < $1::bigint)"
+    " AND ($2::bigint = 0 OR a.staff_id = $2::bigint)"
+    " ORDER BY a.id DESC LIMIT $3::bigint";
+static const char ssp_sql_counts[] =
+    "SELECT channel, status, count(*) FROM messages GROUP BY 1, 2";
+static const char ssp_sql_touch[] =
+    "UPDATE sessions SET last_seen_at = $2::bigint WHERE id = $1::bigint"
+    " AND last_seen_at < $2::bigint";
+
+/* Columns: 0 the session, then SSP_STAFF_JSON. */
+static const char ssp_sql_session_new[] =
+    "WITH i AS (INSERT INTO sessions (staff_id, id_hash, via, peer,"
+    " created_at, last_seen_at, expires_at) SELECT id, $2::text, $3::text,"
+    " $4::text, $5::bigint, $5::bigint, $6::bigint FROM staff"
+    " WHERE id = $1::bigint AND disabled = 0 RETURNING id, staff_id)"
+    " SELECT i.id, " SSP_STAFF_JSON " FROM i JOIN staff s ON s.id = i.staff_id";
+
+/* $1 session, $2 now, $3 idle_ms, $4 by (0: anyone's); its owner. */
+static const char ssp_sql_session_revoke[] =
+    "UPDATE sessions x SET revoked_at = $2::bigint FROM staff s"
+    " WHERE x.id = $1::bigint AND s.id = x.staff_id"
+    " AND ($4::bigint = 0 OR x.staff_id = $4::bigint) AND " SSP_LIVE
+    " RETURNING x.staff_id";
+
+/* $1 name, $2 email, $3 role, $4 password hash, $5 now. */
+static const char ssp_sql_staff_new[] =
+    "WITH i AS (INSERT INTO staff (name, email, role, password_hash,"
+    " created_at, updated_at) VALUES ($1::text, $2::text, $3::text,"
+    " $4::text, $5::bigint, $5::bigint) ON CONFLICT (email) DO NOTHING"
+    " RETURNING *) SELECT 0, " SSP_STAFF_JSON " FROM i s";
+
+/*
+ * store_staff_update() and the last-admin check in one statement: $1 id,
+ * $2/$3 set_name/name, $4/$5 role, $6/$7 password hash, $8/$9 disabled,
+ * $10 now, $11 keep_session. Columns: 0 found, 1 refused (last admin),
+ * then SSP_STAFF_JSON of the changed row (NULLs when none).
+ */
+static const char ssp_sql_staff_update[] =
+    "WITH cur AS MATERIALIZED (SELECT id, role, disabled FROM staff"
+    " WHERE id = $1::bigint),"
+    " refused AS MATERIALIZED (SELECT 1 AS x FROM cur"
+    " WHERE cur.role = 'admin' AND cur.disabled = 0"
+    " AND (($8::int = 1 AND $9::int = 1)"
+    " OR ($4::int = 1 AND $5::text <> 'admin'))"
+    " AND NOT EXISTS (SELECT 1 FROM staff o WHERE o.role = 'admin'"
+    " AND o.disabled = 0 AND o.id <> $1::bigint)),"
+    " u AS (UPDATE staff SET"
+    " name = CASE WHEN $2::int = 1 THEN $3::text ELSE name END,"
+    " role = CASE WHEN $4::int = 1 THEN $5::text ELSE role END,"
+    " password_hash = CASE WHEN $6::int = 1 THEN $7::text"
+    " ELSE password_hash END,"
+    " disabled = CASE WHEN $8::int = 1 THEN $9::bigint ELSE disabled END,"
+    " updated_at = $10::bigint WHERE id = $1::bigint"
+    " AND NOT EXISTS (SELECT 1 FROM refused) RETURNING *),"
+    " rt AS (UPDATE api_tokens SET revoked_at = $10::bigint"
+    " WHERE staff_id = $1::bigint AND revoked_at IS NULL"
+    " AND $8::int = 1 AND $9::int = 1 AND EXISTS (SELECT 1 FROM u)"
+    " RETURNING 1),"
+    " rs AS (UPDATE sessions SET revoked_at = $10::bigint"
+    " WHERE staff_id = $1::bigint AND revoked_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM u) AND (($8::int = 1 AND $9::int = 1)"
+    " OR ($6::int = 1 AND id <> $11::bigint)) RETURNING 1)"
+    " SELECT EXISTS (SELECT 1 FROM cur), EXISTS (SELECT 1 FROM refused),"
+    " " SSP_STAFF_JSON ", (SELECT count(*) FROM rt) + (SELECT count(*) FROM rs)"
+    " FROM (SELECT 1) one LEFT JOIN u s ON true";
+
+static const char *
+ssp_i64(char buf[24], int64_t v)
+{
+	snprintf(buf, 24, "%" PRId64, v);
+	return buf;
+}
+
+static int64_t
+ssp_get_i64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool
+ssp_get_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) &&
+	    PQgetvalue(res, row, col)[0] == 't';
+}
+
+static json_t *
+ssp_text(const PGresult *res, int row, int col)
+{
+	json_t *v;
+
+	if (PQgetisnull(res, row, col) ||
+	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
+		return json_null();
+	return v;
+}
+
+static json_t *
+ssp_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_integer(ssp_get_i64(res, row, col));
+}
+
+static json_t *
+ssp_time(const PGresult *res, int row, int col)
+{
+	char buf[40];
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(
+	    msg_time_to_text(ssp_get_i64(res, row, col), buf, sizeof(buf)));
+}
+
+/* {"id", "name"} of staff columns col (id) and col + 1 (name). */
+static json_t *
+ssp_staff_ref(const PGresult *res, int row, int col)
+{
+	return json_pack("{s:o, s:o}", "id", ssp_int(res, row, col), "name",
+	    ssp_text(res, row, col + 1));
+}
+
+/* A member's API object from SSP_STAFF_JSON at column c (store_staff.c's
+ * staff_json_row()). */
+static json_t *
+ssp_staff_row(const PGresult *res, int row, int c, bool full)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", ssp_int(res, row, c));
+	json_object_set_new(o, "name", ssp_text(res, row, c + 1));
+	if (full)
+		json_object_set_new(o, "email", ssp_text(res, row, c + 2));
+	json_object_set_new(o, "role", ssp_text(res, row, c + 3));
+	json_object_set_new(o, "disabled",
+	    json_boolean(ssp_get_i64(res, row, c + 4) != 0));
+	if (full) {
+		json_object_set_new(o, "created_at", ssp_time(res, row, c + 5));
+		json_object_set_new(o, "has_password",
+		    json_boolean(ssp_get_bool(res, row, c + 6)));
+	}
+	return o;
+}
+
+static json_t *
+ssp_token_row(const PGresult *res, int row)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", ssp_int(res, row, 0));
+	json_object_set_new(o, "name", ssp_text(res, row, 1));
+	json_object_set_new(o, "staff", ssp_staff_ref(res, row, 2));
+	json_object_set_new(o, "daemon",
+	    json_boolean(ssp_get_i64(res, row, 4) != 0));
+	json_object_set_new(o, "created_at", ssp_time(res, row, 5));
+	json_object_set_new(o, "revoked_at", ssp_time(res, row, 6));
+	return o;
+}
+
+static json_t *
+ssp_session_row(const PGresult *res, int row, int64_t current)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", ssp_int(res, row, 0));
+	json_object_set_new(o, "staff", ssp_staff_ref(res, row, 1));
+	json_object_set_new(o, "via", ssp_text(res, row, 3));
+	json_object_set_new(o, "created_at", ssp_time(res, row, 4));
+	json_object_set_new(o, "last_seen_at", ssp_time(res, row, 5));
+	json_object_set_new(o, "expires_at", ssp_time(res, row, 6));
+	json_object_set_new(o, "peer", ssp_text(res, row, 7));
+	json_object_set_new(o, "current",
+	    json_boolean(current != 0 && ssp_get_i64(res, row, 0) == current));
+	return o;
+}
+
+static json_t *
+ssp_audit_row(const PGresult *res, int row)
+{
+	json_t *o = json_object(), *detail = NULL;
+
+	json_object_set_new(o, "id", ssp_int(res, row, 0));
+	json_object_set_new(o, "staff",
+	    PQgetisnull(res, row, 1) ? json_null()
+				     : ssp_staff_ref(res, row, 1));
+	json_object_set_new(o, "action", ssp_text(res, row, 3));
+	json_object_set_new(o, "target", ssp_text(res, row, 4));
+	if (!PQgetisnull(res, row, 5))
+		detail = json_loads(PQgetvalue(res, row, 5), 0, NULL);
+	json_object_set_new(o, "detail", detail != NULL ? detail : json_null());
+	json_object_set_new(o, "created_at", ssp_time(res, row, 6));
+	return o;
+}
+
+/* The reads (outside the group). */
+enum ssp_read {
+	SSP_STAFF_ONE,
+	SSP_STAFF_LIST,
+	SSP_STAFF_LIST_FULL,
+	SSP_TOKENS,
+	SSP_SESSIONS,
+	SSP_AUDIT,
+};
+
+struct ssp_read_op {
+	enum ssp_read kind;
+	store_staff_json_fn *fn;
+	void *arg;
+	int64_t current; /* sessions: the caller's */
+	int limit;	 /* audit: the page */
+};
+
+static json_t *
+ssp_read_json(const struct ssp_read_op *op, const PGresult *res)
+{
+	json_t *a;
+	int64_t last = 0;
+	int i, n = PQntuples(res);
+
+	if (op->kind == SSP_STAFF_ONE)
+		return n == 1 ? ssp_staff_row(res, 0, 0, true) : NULL;
+	a = json_array();
+	for (i = 0; i < n; i++) {
+		if (op->kind == SSP_TOKENS)
+			json_array_append_new(a, ssp_token_row(res, i));
+		else if (op->kind == SSP_SESSIONS)
+			json_array_append_new(a,
+			    ssp_session_row(res, i, op->current));
+		else if (op->kind == SSP_AUDIT) {
+			last = ssp_get_i64(res, i, 0);
+			json_array_append_new(a, ssp_audit_row(res, i));
+		} else
+			json_array_append_new(a,
+			    ssp_staff_row(res, i, 0,
+				op->kind == SSP_STAFF_LIST_FULL));
+	}
+	if (op->kind != SSP_AUDIT)
+		return a;
+	return json_pack("{s:o, s:o}", "audit", a, "next",
+	    n == op->limit && last > 1 ? json_integer(last) : json_null());
+}
+
+static void
+ssp_read_answer(void *arg, const struct pg_answer *a)
+{
+	struct ssp_read_op *op = arg;
+
+	if (a->error != NULL)
+		op->fn(op->arg, NULL, a->error);
+	else
+		op->fn(op->arg, ssp_read_json(op, a->res), NULL);
+	free(op);
+}
+
+/* Sends a read: op is freed on failure. 0 / -1 with err. */
+static int
+ssp_read(struct store *st, struct ssp_read_op *op, const struct pg_query *q,
+    char *err, size_t errlen)
+{
+	struct pg_query s = *q;
+
+	s.flags = PG_IDEMPOTENT;
+	s.done = ssp_read_answer;
+	s.arg = op;
+	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
+
+static struct ssp_read_op *
+ssp_read_new(enum ssp_read kind, store_staff_json_fn *fn, void *arg)
+{
+	struct ssp_read_op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = kind;
+	op->fn = fn;
+	op->arg = arg;
+	return op;
+}
+
+/* A session check or an email's row in flight. */
+struct ssp_row_op {
+	store_token_auth_fn *auth;
+	store_staff_row_fn *row;
+	void *arg;
+};
+
+static void
+ssp_row_answer(void *arg, const struct pg_answer *a)
+{
+	struct ssp_row_op *op = arg;
+	struct staff_auth sa;
+	struct staff_row r;
+	int rc = a->error != NULL ? -1 : PQntuples(a->res) > 0;
+
+	memset(&sa, 0, sizeof(sa));
+	memset(&r, 0, sizeof(r));
+	if (rc == 1 && op->auth != NULL) {
+		sa.session_id = ssp_get_i64(a->res, 0, 0);
+		sa.staff_id = ssp_get_i64(a->res, 0, 1);
+		strlcpy(sa.role, PQgetvalue(a->res, 0, 2), sizeof(sa.role));
+		sa.last_seen_at = ssp_get_i64(a->res, 0, 3);
+	} else if (rc == 1) {
+		r.id = ssp_get_i64(a->res, 0, 0);
+		strlcpy(r.name, PQgetvalue(a->res, 0, 1), sizeof(r.name));
+		strlcpy(r.email, PQgetvalue(a->res, 0, 2), sizeof(r.email));
+		strlcpy(r.role, PQgetvalue(a->res, 0, 3), sizeof(r.role));
+		strlcpy(r.password_hash, PQgetvalue(a->res, 0, 4),
+		    sizeof(r.password_hash));
+		r.disabled = ssp_get_i64(a->res, 0, 5) != 0;
+	}
+	if (op->auth != NULL)
+		op->auth(op->arg, rc, rc == 1 ? &sa : NULL, a->error);
+	else
+		op->row(op->arg, rc, rc == 1 ? &r : NULL, a->error);
+	free(op);
+}
+
+/* A write waiting for its group. */
+struct ssp_write_op {
+	store_staff_done_fn *fn;
+	void *arg;
+	bool failed;
+	char error[256];
+	bool found;
+	bool last_admin;
+	int64_t id;
+	json_t *o;
+	char role[16];
+	int kind; /* 0 session create, 1 revoke, 2 staff create, 3 update */
+};
+
+static void
+ssp_write_answer(void *arg, const struct pg_answer *a)
+{
+	struct ssp_write_op *op = arg;
+	int c = op->kind == 3 ? 2 : 1; /* where SSP_STAFF_JSON starts */
+
+	if (a->error != NULL) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error), "%s", a->error);
+		return;
+	}
+	if (PQntuples(a->res) != 1)
+		return;
+	if (op->kind == 1) {
+		op->found = true;
+		op->id = ssp_get_i64(a->res, 0, 0);
+		return;
+	}
+	if (op->kind == 3) {
+		op->found = ssp_get_bool(a->res, 0, 0);
+		op->last_admin = ssp_get_bool(a->res, 0, 1);
+		if (PQgetisnull(a->res, 0, c))
+			return;
+	} else {
+		op->found = true;
+		op->id = ssp_get_i64(a->res, 0, op->kind == 0 ? 0 : c);
+	}
+	op->o = ssp_staff_row(a->res, 0, c, true);
+	strlcpy(op->role, PQgetvalue(a->res, 0, c + 3), sizeof(op->role));
+}
+
+static void
+ssp_write_commit(void *arg, bool ok)
+{
+	struct ssp_write_op *op = arg;
+	struct staff_done d = {.ok = ok && !op->failed};
+
+	if (d.ok) {
+		d.found = op->found;
+		d.last_admin = op->last_admin;
+		d.id = op->id;
+		d.o = op->o;
+		d.role = op->role;
+	} else
+		d.error = op->error[0] != '\0' ? op->error : NULL;
+	op->fn(op->arg, &d);
+	json_decref(op->o);
+	free(op);
+}
+
+/* Sends a write into the group (q's done and arg are set here). */
+static int
+ssp_write(struct store *st, struct ssp_write_op *op, const struct pg_query *q,
+    char *err, size_t errlen)
+{
+	struct pg_query s = *q;
+
+	s.done = ssp_write_answer;
+	s.arg = op;
+	if (store_pg_group_send(st, &s, err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	store_on_commit(st, ssp_write_commit, op);
+	return 0;
+}
+
+static struct ssp_write_op *
+ssp_write_new(int kind, store_staff_done_fn *fn, void *arg)
+{
+	struct ssp_write_op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = kind;
+	op->fn = fn;
+	op->arg = arg;
+	return op;
+}
+
+/* The status counts' read. */
+struct ssp_counts_op {
+	store_status_counts_fn *fn;
+	void *arg;
+};
+
+static void
+ssp_counts_answer(void *arg, const struct pg_answer *a)
+{
+	struct ssp_counts_op *op = arg;
+	int64_t counts[CHANNEL_COUNT * MSG_ST_COUNT];
+	int i, c, s;
+
+	memset(counts, 0, sizeof(counts));
+	if (a->error != NULL) {
+		op->fn(op->arg, NULL, a->error);
+		free(op);
+		return;
+	}
+	for (i = 0; i < PQntuples(a->res); i++) {
+		c = channel_parse(PQgetvalue(a->res, i, 0));
+		s = msg_status_parse(PQgetvalue(a->res, i, 1));
+		if (c >= 0 && s >= 0)
+			counts[c * MSG_ST_COUNT + s] =
+			    ssp_get_i64(a->res, i, 2);
+	}
+	op->fn(op->arg, counts, NULL);
+	free(op);
+}
+#endif /* HAVE_LIBPQ */
+
+/* -1 unless st is a PostgreSQL store this build can drive. */
+static int
+ssp_need_pg(struct store *st, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	if (store_backend(st) == STORE_POSTGRESQL)
+		return 0;
+	snprintf(err, errlen, "a PostgreSQL store's operation on SQLite");
+	return -1;
+#else
+	(void)st;
+	return ssp_no_pg(err, errlen);
+#endif
+}
+
+int
+store_staff_json_pg(struct store *st, int64_t id, store_staff_json_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char ids[24];
+	const char *v[1] = {ssp_i64(ids, id)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_read(st, ssp_read_new(SSP_STAFF_ONE, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_staff_one,
+		.nparams = 1,
+		.values = v},
+	    err, errlen);
+#else
+	(void)id, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_staff_list_json_pg(struct store *st, bool full, store_staff_json_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_read(st,
+	    ssp_read_new(full ? SSP_STAFF_LIST_FULL : SSP_STAFF_LIST, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_staff_list}, err, errlen);
+#else
+	(void)full, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_tokens_json_pg(struct store *st, int64_t staff_id,
+    store_staff_json_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char ids[24];
+	const char *v[1] = {ssp_i64(ids, staff_id)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_read(st, ssp_read_new(SSP_TOKENS, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_tokens,
+		.nparams = 1,
+		.values = v},
+	    err, errlen);
+#else
+	(void)staff_id, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_sessions_json_pg(struct store *st, const struct session_query *q,
+    store_staff_json_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[3][24];
+	const char *v[3] = {ssp_i64(b[0], q->staff_id), ssp_i64(b[1], q->now),
+	    ssp_i64(b[2], q->idle_ms)};
+	struct ssp_read_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	op = ssp_read_new(SSP_SESSIONS, fn, arg);
+	op->current = q->current;
+	return ssp_read(st, op,
+	    &(struct pg_query){.sql = ssp_sql_sessions,
+		.nparams = 3,
+		.values = v},
+	    err, errlen);
+#else
+	(void)q, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_audit_json_pg(struct store *st, const struct audit_query *q,
+    store_staff_json_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[3][24];
+	const char *v[3] = {ssp_i64(b[0], q->after), ssp_i64(b[1], q->staff_id),
+	    ssp_i64(b[2], q->limit)};
+	struct ssp_read_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	op = ssp_read_new(SSP_AUDIT, fn, arg);
+	op->limit = q->limit;
+	return ssp_read(st, op,
+	    &(struct pg_query){.sql = ssp_sql_audit_list,
+		.nparams = 3,
+		.values = v},
+	    err, errlen);
+#else
+	(void)q, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+#ifdef HAVE_LIBPQ
+/* Sends a row read (op freed on failure). */
+static int
+ssp_row_send(struct store *st, struct ssp_row_op *op, const struct pg_query *q,
+    char *err, size_t errlen)
+{
+	struct pg_query s = *q;
+
+	s.flags = PG_IDEMPOTENT;
+	s.done = ssp_row_answer;
+	s.arg = op;
+	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+int
+store_session_auth_pg(struct store *st, const struct session_check *c,
+    store_token_auth_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[2][24];
+	const char *v[3] = {c->hash, ssp_i64(b[0], c->now),
+	    ssp_i64(b[1], c->idle_ms)};
+	struct ssp_row_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	op = xcalloc(1, sizeof(*op));
+	op->auth = fn;
+	op->arg = arg;
+	return ssp_row_send(st, op,
+	    &(struct pg_query){.sql = ssp_sql_session_auth,
+		.nparams = 3,
+		.values = v},
+	    err, errlen);
+#else
+	(void)c, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_staff_by_email_pg(struct store *st, const char *email,
+    store_staff_row_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	const char *v[1] = {email};
+	struct ssp_row_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	op = xcalloc(1, sizeof(*op));
+	op->row = fn;
+	op->arg = arg;
+	return ssp_row_send(st, op,
+	    &(struct pg_query){.sql = ssp_sql_by_email,
+		.nparams = 1,
+		.values = v},
+	    err, errlen);
+#else
+	(void)email, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_session_touch_pg(struct store *st, int64_t id, int64_t now, char *err,
+    size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[2][24];
+	const char *v[2] = {ssp_i64(b[0], id), ssp_i64(b[1], now)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return store_pg_group_send(st,
+	    &(struct pg_query){.sql = ssp_sql_touch, .nparams = 2, .values = v},
+	    err, errlen);
+#else
+	(void)id, (void)now;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_session_create_pg(struct store *st, const struct session_new *n,
+    store_staff_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[3][24];
+	const char *v[6] = {ssp_i64(b[0], n->staff_id), n->id_hash, n->via,
+	    n->peer, ssp_i64(b[1], n->now), ssp_i64(b[2], n->expires_at)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_write(st, ssp_write_new(0, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_session_new,
+		.nparams = 6,
+		.values = v},
+	    err, errlen);
+#else
+	(void)n, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_session_revoke_pg(struct store *st, const struct session_revoke *r,
+    store_staff_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char b[4][24];
+	const char *v[4] = {ssp_i64(b[0], r->id), ssp_i64(b[1], r->now),
+	    ssp_i64(b[2], r->idle_ms), ssp_i64(b[3], r->by)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_write(st, ssp_write_new(1, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_session_revoke,
+		.nparams = 4,
+		.values = v},
+	    err, errlen);
+#else
+	(void)r, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_staff_create_pg(struct store *st, const struct staff_new *n,
+    store_staff_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	char now[24];
+	const char *v[5] = {n->name, n->email, n->role, n->password_hash,
+	    ssp_i64(now, n->now)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	return ssp_write(st, ssp_write_new(2, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_staff_new,
+		.nparams = 5,
+		.values = v},
+	    err, errlen);
+#else
+	(void)n, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_staff_update_pg(struct store *st, const struct staff_update *u,
+    store_staff_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	const struct staff_patch *p = u->patch;
+	char b[3][24];
+	const char *v[11] = {ssp_i64(b[0], u->id), p->set_name ? "1" : "0",
+	    p->name, p->set_role ? "1" : "0", p->role,
+	    p->set_password ? "1" : "0", p->password_hash,
+	    p->set_disabled ? "1" : "0", p->disabled ? "1" : "0",
+	    ssp_i64(b[1], p->now), ssp_i64(b[2], p->keep_session)};
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	if (store_pg_group_send(st, &(struct pg_query){.sql = SSP_ADMIN_LOCK},
+		err, errlen) == -1)
+		return -1;
+	return ssp_write(st, ssp_write_new(3, fn, arg),
+	    &(struct pg_query){.sql = ssp_sql_staff_update,
+		.nparams = 11,
+		.values = v},
+	    err, errlen);
+#else
+	(void)u, (void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_status_counts_pg(struct store *st, store_status_counts_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	struct ssp_counts_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
+		return -1;
+	op = xcalloc(1, sizeof(*op));
+	op->fn = fn;
+	op->arg = arg;
+	if (pg_send(store_pg_conn(st),
+		&(struct pg_query){.sql = ssp_sql_counts,
+		    .flags = PG_IDEMPOTENT,
+		    .done = ssp_counts_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+#else
+	(void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
 #endif
 }

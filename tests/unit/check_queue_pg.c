@@ -10,6 +10,11 @@
  *  - the message as JSON (with its history), and none for an unknown id;
  *  - a token: found with its role, unknown, revoked, a disabled member;
  *    the daemon's own token bootstrapped once across two nodes;
+ *  - logins and sessions: one email created on two nodes in one turn
+ *    (one member), a session made on one node checked, touched and
+ *    revoked on the other, a disabled member's sessions and tokens
+ *    refused, the last admin kept (of two demoted on two nodes at once,
+ *    one refused: fails without the advisory lock);
  *  - delivery reports: forward only (a later failure after delivered is
  *    stale), kept early for an unknown provider id and for a message not
  *    sent yet (status_early, the keys queue_webhooks.c uses);
@@ -557,6 +562,297 @@ START_TEST(test_token_auth)
 }
 END_TEST
 
+/* ---- logins, sessions and the staff routes ------------------------------ */
+
+/* A staff write's answer, copied. */
+struct t_sdone {
+	bool done;
+	struct staff_done d;
+	int64_t member; /* d.o's "id" */
+};
+
+static void
+t_on_sdone(void *arg, const struct staff_done *d)
+{
+	struct t_sdone *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	t->d.o = NULL;
+	t->d.role = NULL;
+	t->d.error = NULL;
+	if (d->o != NULL)
+		t->member = json_integer_value(json_object_get(d->o, "id"));
+}
+
+/* A read's answer as JSON text. */
+struct t_sjson {
+	bool done;
+	char *text; /* NULL: none */
+};
+
+static void
+t_on_sjson(void *arg, json_t *o, const char *error)
+{
+	struct t_sjson *t = arg;
+
+	ck_assert_msg(error == NULL, "read: %s", error);
+	t->done = true;
+	t->text =
+	    o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+}
+
+static void
+t_staff_new_send(struct store *st, const struct staff_new *n, struct t_sdone *t)
+{
+	char err[256];
+
+	ck_assert_msg(
+	    store_staff_create_pg(st, n, t_on_sdone, t, err, sizeof(err)) == 0,
+	    "staff create: %s", err);
+}
+
+static void
+t_update_send(struct store *st, int64_t id, const struct staff_patch *p,
+    struct t_sdone *t)
+{
+	char err[256];
+
+	ck_assert_msg(store_staff_update_pg(st,
+			  &(struct staff_update){.id = id, .patch = p},
+			  t_on_sdone, t, err, sizeof(err)) == 0,
+	    "staff update: %s", err);
+}
+
+/* The session 'hash' checked on st at 'now' (idle 1000): 1 / 0. */
+static int
+t_session(struct store *st, const char *hash, int64_t now,
+    struct staff_auth *out)
+{
+	struct t_auth t = {0};
+	char err[256];
+
+	ck_assert_msg(store_session_auth_pg(st,
+			  &(struct session_check){.hash = hash,
+			      .now = now,
+			      .idle_ms = 1000},
+			  t_on_auth, &t, err, sizeof(err)) == 0,
+	    "session auth: %s", err);
+	t_run_until(&t.done, "session auth");
+	ck_assert_msg(t.rc != -1, "session auth: %s", t.error);
+	if (out != NULL)
+		*out = t.a;
+	return t.rc;
+}
+
+static struct t_sdone
+t_session_new(struct store *st, int64_t staff, const char *hash)
+{
+	struct t_sdone t = {0};
+	char err[256];
+
+	ck_assert_msg(store_session_create_pg(st,
+			  &(struct session_new){.staff_id = staff,
+			      .id_hash = hash,
+			      .via = "password",
+			      .peer = "127.0.0.1",
+			      .now = 100,
+			      .expires_at = 100000},
+			  t_on_sdone, &t, err, sizeof(err)) == 0,
+	    "session create: %s", err);
+	t_run_until(&t.done, "session create");
+	ck_assert(t.d.ok);
+	return t;
+}
+
+static struct t_sdone
+t_session_revoke(struct store *st, int64_t id, int64_t by)
+{
+	struct t_sdone t = {0};
+	char err[256];
+
+	ck_assert_msg(store_session_revoke_pg(st,
+			  &(struct session_revoke){.id = id,
+			      .by = by,
+			      .now = 200,
+			      .idle_ms = 1000},
+			  t_on_sdone, &t, err, sizeof(err)) == 0,
+	    "session revoke: %s", err);
+	t_run_until(&t.done, "session revoke");
+	ck_assert(t.d.ok);
+	return t;
+}
+
+static void
+t_row(void *arg, int rc, const struct staff_row *row, const char *error)
+{
+	struct staff_row *out = arg;
+
+	ck_assert_msg(rc != -1, "by email: %s", error);
+	out->id = rc == 1 ? row->id : 0;
+	if (rc == 1)
+		snprintf(out->password_hash, sizeof(out->password_hash), "%s",
+		    row->password_hash);
+	out->disabled = true; /* answered */
+}
+
+START_TEST(test_staff_two_nodes)
+{
+	char url[600], err[256], h1[65], h2[65], ids[24];
+	struct t_sdone c1 = {0}, c2 = {0}, t, u1 = {0}, u2 = {0};
+	struct t_sjson j = {0};
+	struct staff_row row = {0};
+	struct staff_auth a;
+	struct store *na, *nb;
+	int64_t org, adm2;
+	struct pg *pg;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_staff", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	ck_assert_int_eq(
+	    store_staff_boot(na, t_hash('1', h1), 1000, err, sizeof(err)),
+	    STAFF_BOOT_CREATED);
+	/* one email created on both nodes in one turn: one member, one 409,
+	 * no group failed (without ON CONFLICT the second fails) */
+	t_staff_new_send(na,
+	    &(struct staff_new){.name = "Olga",
+		.email = "o@example.org",
+		.role = "organizer",
+		.password_hash = "$argon2id$o",
+		.now = 10},
+	    &c1);
+	t_staff_new_send(nb,
+	    &(struct staff_new){.name = "Olga",
+		.email = "o@example.org",
+		.role = "organizer",
+		.now = 10},
+	    &c2);
+	t_run_until(&c1.done, "create a");
+	t_run_until(&c2.done, "create b");
+	ck_assert(c1.d.ok && c2.d.ok);
+	ck_assert_int_eq(c1.d.found + c2.d.found, 1);
+	org = c1.d.found ? c1.member : c2.member;
+	ck_assert_int_gt(org, 1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM staff WHERE email = $1",
+			     "o@example.org"),
+	    1);
+	ck_assert_int_eq(store_staff_by_email_pg(nb, "o@example.org", t_row,
+			     &row, err, sizeof(err)),
+	    0);
+	while (!row.disabled)
+		event_base_loop(t_base, EVLOOP_ONCE);
+	ck_assert_int_eq(row.id, org);
+
+	/* a session made on a, checked on b, revoked on b */
+	t = t_session_new(na, org, t_hash('a', h2));
+	ck_assert(t.d.found);
+	ck_assert_int_eq(t.member, org);
+	ck_assert_int_eq(t_session(nb, h2, 150, &a), 1);
+	ck_assert_int_eq(a.staff_id, org);
+	ck_assert_int_eq(a.session_id, t.d.id);
+	ck_assert_str_eq(a.role, "organizer");
+	ck_assert_int_eq(a.last_seen_at, 100);
+	ck_assert_int_eq(t_session(nb, h2, 1200, NULL), 0); /* idle */
+	ck_assert_int_eq(
+	    store_session_touch_pg(na, t.d.id, 1100, err, sizeof(err)), 0);
+	store_flush(na, err, sizeof(err));
+	ck_assert_int_eq(t_session(nb, h2, 1200, NULL), 1);
+	ck_assert(!t_session_revoke(nb, t.d.id, org + 1).d.found);
+	ck_assert_int_eq(t_session(na, h2, 1200, NULL), 1);
+	ck_assert_int_eq(t_session_revoke(nb, t.d.id, 0).d.id, org);
+	ck_assert_int_eq(t_session(na, h2, 1200, NULL), 0);
+	ck_assert(!t_session_revoke(nb, t.d.id, 0).d.found);
+
+	/* disabled on b: its sessions and tokens revoked, no new session */
+	t = t_session_new(na, org, t_hash('b', h2));
+	ck_assert(t.d.found);
+	ck_assert_int_gt(t_token_new(na, org, t_hash('c', h1)), 0);
+	memset(&t, 0, sizeof(t));
+	t_update_send(nb, org,
+	    &(struct staff_patch){.set_disabled = true,
+		.disabled = true,
+		.now = 300},
+	    &t);
+	t_run_until(&t.done, "disable");
+	ck_assert(t.d.ok && t.d.found && !t.d.last_admin);
+	ck_assert_int_eq(t_session(na, t_hash('b', h2), 1200, NULL), 0);
+	ck_assert_int_eq(t_auth(na, h1, NULL), 0);
+	snprintf(ids, sizeof(ids), "%" PRId64, org);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM api_tokens WHERE "
+			     "revoked_at IS NULL AND staff_id = $1::bigint",
+			     ids),
+	    0);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM sessions WHERE "
+			     "revoked_at IS NULL AND staff_id = $1::bigint",
+			     ids),
+	    0);
+	ck_assert(!t_session_new(na, org, t_hash('d', h2)).d.found);
+
+	/* the last admin: one refused; of two demoted on two nodes in one
+	 * turn, one (without the lock both pass: no admin left) */
+	memset(&t, 0, sizeof(t));
+	t_update_send(na, 1,
+	    &(struct staff_patch){.set_role = true, .role = "organizer"}, &t);
+	t_run_until(&t.done, "demote");
+	ck_assert(t.d.ok && t.d.found && t.d.last_admin);
+	memset(&c1, 0, sizeof(c1));
+	t_staff_new_send(na,
+	    &(struct staff_new){.name = "Ada",
+		.email = "a@example.org",
+		.role = "admin",
+		.now = 10},
+	    &c1);
+	t_run_until(&c1.done, "create admin");
+	adm2 = c1.member;
+	t_update_send(na, 1,
+	    &(struct staff_patch){.set_role = true, .role = "organizer"}, &u1);
+	t_update_send(nb, adm2,
+	    &(struct staff_patch){.set_disabled = true, .disabled = true}, &u2);
+	t_run_until(&u1.done, "demote 1");
+	t_run_until(&u2.done, "disable 2");
+	ck_assert(u1.d.ok && u2.d.ok);
+	ck_assert_int_eq(u1.d.last_admin + u2.d.last_admin, 1);
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT count(*) FROM staff WHERE role = 'admin'"
+			     " AND disabled = 0",
+			     NULL),
+	    1);
+	memset(&t, 0, sizeof(t));
+	t_update_send(nb, 999,
+	    &(struct staff_patch){.set_name = true, .name = "Nobody"}, &t);
+	t_run_until(&t.done, "update none");
+	ck_assert(t.d.ok && !t.d.found);
+
+	/* the reads: a member (none), the list without emails */
+	ck_assert_int_eq(
+	    store_staff_json_pg(nb, 999, t_on_sjson, &j, err, sizeof(err)), 0);
+	t_run_until(&j.done, "staff one");
+	ck_assert_ptr_null(j.text);
+	memset(&j, 0, sizeof(j));
+	ck_assert_int_eq(store_staff_list_json_pg(nb, false, t_on_sjson, &j,
+			     err, sizeof(err)),
+	    0);
+	t_run_until(&j.done, "staff list");
+	ck_assert_ptr_nonnull(j.text);
+	ck_assert_ptr_null(strstr(j.text, "example.org"));
+	ck_assert_ptr_nonnull(strstr(j.text, "\"name\":\"Olga\""));
+	free(j.text);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
 /* ---- delivery reports --------------------------------------------------- */
 
 static struct queue_done
@@ -1024,6 +1320,7 @@ queue_pg_suite(void)
 	tcase_add_test(tc, test_idempotency_two_nodes);
 	tcase_add_test(tc, test_message_json);
 	tcase_add_test(tc, test_token_auth);
+	tcase_add_test(tc, test_staff_two_nodes);
 	tcase_add_test(tc, test_status_forward_and_early);
 	tcase_add_test(tc, test_inbound_dedup);
 	tcase_add_test(tc, test_stop_start);
