@@ -165,6 +165,8 @@ void alerts_api_routes(struct alerts *a, struct http_server *srv);
 #define ALERTS_TICK_MS	 250
 #define ALERTS_SCAN	 20000
 #define ALERTS_CHUNK_MAX 1000
+/* The guard rails are checked at most this often (ms) per alert. */
+#define ALERTS_GUARD_EVERY 5000
 
 /* One turn's fan-out of one alert (alerts_fan_member()'s argument). */
 struct evbuffer;
@@ -186,6 +188,14 @@ struct alerts_fan {
 /* store_alert_member_fn: renders member m's messages and queues them. */
 int alerts_fan_member(void *arg, const struct alert_member *m, char *err,
     size_t errlen);
+/*
+ * The guard rails on figures g of r's alert, read at 'now' in 'took' ms:
+ * true with the reason in why when one trips. Keeps g as r's last
+ * figures, moves its rate, window and next_guard_at on.
+ */
+bool alerts_guard_check(struct alerts *a, struct alert_run *r,
+    const struct alert_guard *g, int64_t now, int64_t took, char *why,
+    size_t whylen);
 /* The due backlog alert r may hold. */
 int64_t alerts_backlog_bound(struct alerts *a, const struct alert_run *r);
 void alerts_run_free(struct alert_run *r);

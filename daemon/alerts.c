@@ -53,8 +53,7 @@
 #define ALERTS_COUNTS_DEAR 10
 /* Member ids an audience count looks at per turn. */
 #define ALERTS_COUNT_SCAN 20000
-/* Guard rails: how often, and after how many messages left. */
-#define ALERTS_GUARD_EVERY 5000
+/* Guard rails: how often is ALERTS_GUARD_EVERY (alerts-internal.h). */
 /* The smallest due backlog an alert keeps (alerts_backlog_bound()). */
 #define ALERTS_BACKLOG_MIN 10
 /* Deliveries of a later guard-rail window. */
@@ -393,22 +392,14 @@ alerts_over(char *why, size_t len, const struct alerts_rail *r)
  * the alert, so it runs at most every ALERTS_GUARD_EVERY ms and never
  * takes more than about 2% of the loop (the interval grows with its cost).
  */
-static void
-alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
+bool
+alerts_guard_check(struct alerts *a, struct alert_run *r,
+    const struct alert_guard *gp, int64_t now, int64_t took, char *why,
+    size_t whylen)
 {
 	const struct config *cfg = a->deps.cfg;
-	struct alert_guard g, d;
-	char err[256], why[200];
-	int64_t took;
+	struct alert_guard g = *gp, d;
 
-	if (store_alert_guard(a->deps.st, r->row.id, &g, err, sizeof(err)) ==
-	    -1) {
-		r->next_guard_at = now + ALERTS_GUARD_EVERY;
-		log_warnx("alert_guard_failed alert=%lld error=\"%s\"",
-		    (long long)r->row.id, err);
-		return;
-	}
-	took = msg_now_ms() - now;
 	r->last = g;
 	r->have_last = true;
 	r->last_at = now;
@@ -446,12 +437,30 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 
 		why[0] = '\0';
 		for (i = 0; i < sizeof(rails) / sizeof(rails[0]); i++)
-			if (alerts_over(why, sizeof(why), &rails[i]))
+			if (alerts_over(why, whylen, &rails[i]))
 				break;
 	}
 	if (d.finished >= ALERTS_GUARD_WINDOW || r->win.finished == 0)
 		r->win = g.reached >= ALERTS_GUARD_WINDOW ? g : r->win;
-	if (why[0] == '\0')
+	return why[0] != '\0';
+}
+
+/* The guard rails of r's alert on SQLite: read, checked, paused. */
+static void
+alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
+{
+	struct alert_guard g;
+	char err[256], why[200];
+
+	if (store_alert_guard(a->deps.st, r->row.id, &g, err, sizeof(err)) ==
+	    -1) {
+		r->next_guard_at = now + ALERTS_GUARD_EVERY;
+		log_warnx("alert_guard_failed alert=%lld error=\"%s\"",
+		    (long long)r->row.id, err);
+		return;
+	}
+	if (!alerts_guard_check(a, r, &g, now, msg_now_ms() - now, why,
+		sizeof(why)))
 		return;
 	if (store_alert_hold(a->deps.st, r->row.id, true, now, err,
 		sizeof(err)) == -1) {
@@ -465,7 +474,6 @@ alerts_guard(struct alerts *a, struct alert_run *r, int64_t now)
 }
 
 /* ---- Fan-out ------------------------------------------------------------ */
-
 
 /* template_attr_fn: a custom field from the member's attributes. */
 static const char *

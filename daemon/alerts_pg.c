@@ -35,7 +35,13 @@
  * PostgreSQL: the create-time reach and missing-field checks (a member
  * without a field gets a failed message saying which, as a member who
  * joined later does on SQLite), the audience counts (audience_size stays
- * null), the guard rails and the progress events.
+ * null) and the progress events.
+ *
+ * The guard rails are SQLite's (alerts_guard_check()): every node reads
+ * the figures of each sending alert it sees (on its fan-out connection,
+ * at most every ALERTS_GUARD_EVERY ms per alert), and a tripped rail
+ * pauses the alert through the staff pause's statements (from sending
+ * only, so once whichever nodes trip it).
  */
 #include "autoconf.h"
 
@@ -81,6 +87,7 @@ struct alerts_pg {
 
 static void apg_tick(evutil_socket_t, short, void *);
 static void apg_next_batch(struct alerts *a, struct alert_run *after);
+static void apg_guards(struct alerts *a, int64_t now);
 
 static const char *
 apg_node(const struct alerts *a)
@@ -261,6 +268,105 @@ apg_batch_done(void *arg, const struct sap_batch_done *d)
 	apg_next_batch(a, r);
 }
 
+/* ---- Guard rails --------------------------------------------------------- */
+
+/* A guard read in flight, then the pause it asked for. */
+struct apg_guard {
+	struct alerts *a;
+	int64_t id;
+	int64_t sent_at;
+	char why[200];
+};
+
+static void
+apg_guard_paused(void *arg, const struct sap_done *d)
+{
+	struct apg_guard *g = arg;
+
+	if (!d->ok)
+		log_warnx("alert_hold_failed alert=%lld node=%s error=\"%s\"",
+		    (long long)g->id, apg_node(g->a),
+		    d->error != NULL ? d->error : "the group failed");
+	else if (d->moved) /* once, on the node whose pause moved it */
+		log_warnx("alert_guard_tripped alert=%lld node=%s "
+			  "reason=\"%s\"",
+		    (long long)g->id, apg_node(g->a), g->why);
+	free(g);
+}
+
+/*
+ * The figures of a sending alert: its rails checked as on SQLite
+ * (alerts_guard_check()), and a tripped one paused with its messages
+ * held. Every node checks the alerts it sees sending; the pause's
+ * transition (from sending only) moves the alert once.
+ */
+static void
+apg_guard_read(void *arg, int rc, const struct alert_guard *fig,
+    const char *error)
+{
+	struct apg_guard *g = arg;
+	struct alerts *a = g->a;
+	struct alert_run *r;
+	struct sap_action act = {0};
+	int64_t now = msg_now_ms();
+	char err[256];
+
+	if (a->pg->closing)
+		goto done;
+	TAILQ_FOREACH(r, &a->pg->runs, entry)
+		if (r->row.id == g->id)
+			break;
+	if (rc == -1) {
+		log_warnx("alert_guard_failed alert=%lld node=%s error=\"%s\"",
+		    (long long)g->id, apg_node(a), error);
+		if (r != NULL)
+			r->next_guard_at = now + ALERTS_GUARD_EVERY;
+		goto done;
+	}
+	if (r == NULL ||
+	    !alerts_guard_check(a, r, fig, g->sent_at, now - g->sent_at, g->why,
+		sizeof(g->why)))
+		goto done;
+	act.id = g->id;
+	act.t = (struct alert_transition){1u << ALERT_SENDING, ALERT_PAUSED,
+	    g->why, now};
+	if (sap_action(a->deps.st, &act, apg_guard_paused, g, err,
+		sizeof(err)) == 0)
+		return;
+	log_warnx("alert_hold_failed alert=%lld node=%s error=\"%s\"",
+	    (long long)g->id, apg_node(a), err);
+done:
+	free(g);
+}
+
+/* Reads the figures of each sending alert whose check is due. */
+static void
+apg_guards(struct alerts *a, int64_t now)
+{
+	struct alert_run *r;
+	struct apg_guard *g;
+	char err[256];
+
+	TAILQ_FOREACH(r, &a->pg->runs, entry) {
+		if (a->stopped || r->next_guard_at > now)
+			continue;
+		g = xcalloc(1, sizeof(*g));
+		g->a = a;
+		g->id = r->row.id;
+		g->sent_at = now;
+		if (sap_fan_guard(a->pg->fan, r->row.id, apg_guard_read, g, err,
+			sizeof(err)) == -1) {
+			log_warnx("alert_guard_failed alert=%lld node=%s "
+				  "error=\"%s\"",
+			    (long long)r->row.id, apg_node(a), err);
+			free(g);
+			r->next_guard_at = now + ALERTS_GUARD_EVERY;
+			continue;
+		}
+		r->next_guard_at = INT64_MAX; /* until it answers */
+	}
+}
+
 /*
  * Starts the batch of the run after 'after' (NULL: the first) that has
  * templates; none left: the tick is over and the timer is armed.
@@ -322,6 +428,7 @@ apg_next_batch(struct alerts *a, struct alert_run *after)
 		return;
 	}
 	pg->busy = false;
+	apg_guards(a, now);
 	apg_arm(a,
 	    pg->hurry ? 0 : (pg->live ? ALERTS_TICK_MS : ALERTS_PG_IDLE_MS));
 }

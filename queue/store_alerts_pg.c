@@ -185,11 +185,9 @@ static const char sap_sql_finish[] =
 	" sms_body, email_subject, email_text, email_html, urgent,"        \
 	" validity_s, scheduled_at, audience_max_id, cursor, fanout_done," \
 	" created_at, started_at, finished_at, audience_sms, audience_email"
-/* ... and those left to fan out. */
-static const char sap_sql_live[] =
-    "SELECT " SAP_COLS " FROM alerts"
-    " WHERE status = 'sending' AND fanout_done = 0"
-    " ORDER BY id";
+/* ... and those sending (to fan out, or to watch: the guard rails). */
+static const char sap_sql_live[] = "SELECT " SAP_COLS " FROM alerts"
+				   " WHERE status = 'sending' ORDER BY id";
 static const char sap_sql_load[] =
     "SELECT " SAP_COLS ", (SELECT id FROM alerts k WHERE k.send_key ="
     " $2::text) FROM alerts WHERE id = $1::bigint";
@@ -206,16 +204,24 @@ static const char sap_sql_counts[] =
     " UNION ALL SELECT channel, 'deferred', count(*) FROM messages"
     " WHERE alert_id = $1::bigint AND status = 'queued'"
     " AND next_attempt_at > $2::bigint GROUP BY channel";
-/* As alert_sql_guard's opt-outs and replies: $1 alert. */
-static const char sap_sql_caused[] =
-    "SELECT count(*) FILTER (WHERE x.status <> 'failed' AND CASE x.channel"
+/*
+ * As store_alerts.c's alert_sql_guard, $1 alert: the messages that left
+ * (sent, delivered, undelivered), of those whose member opted out of the
+ * channel within a day, the permanent failures, and of those that left
+ * whose member wrote within a day.
+ */
+#define SAP_LEFT "x.status IN ('sent', 'delivered', 'undelivered')"
+static const char sap_sql_guard[] =
+    "SELECT count(*) FILTER (WHERE " SAP_LEFT "),"
+    " count(*) FILTER (WHERE " SAP_LEFT " AND CASE x.channel"
     " WHEN 'sms' THEN EXISTS (SELECT 1 FROM sms_optout o"
     " WHERE o.member_id = x.member_id AND o.opted_out_at >= x.created_at"
     " AND o.opted_out_at < x.created_at + 86400000)"
     " ELSE EXISTS (SELECT 1 FROM email_optout o"
     " WHERE o.member_id = x.member_id AND o.opted_out_at >= x.created_at"
     " AND o.opted_out_at < x.created_at + 86400000) END),"
-    " count(*) FILTER (WHERE x.status <> 'failed' AND EXISTS"
+    " count(*) FILTER (WHERE x.status = 'failed'),"
+    " count(*) FILTER (WHERE " SAP_LEFT " AND EXISTS"
     " (SELECT 1 FROM messages r WHERE r.member_id = x.member_id"
     " AND r.direction = 'in' AND r.created_at >= x.created_at"
     " AND r.created_at < x.created_at + 86400000))"
@@ -627,8 +633,8 @@ sap_get_caused(void *arg, const struct pg_answer *a)
 	if (!sap_failed(op, a) && op->o != NULL && PQntuples(a->res) == 1)
 		json_object_set_new(op->o, "caused",
 		    json_pack("{s:I, s:I}", "optouts",
-			(json_int_t)sap_get_i64(a->res, 0, 0), "replies",
-			(json_int_t)sap_get_i64(a->res, 0, 1)));
+			(json_int_t)sap_get_i64(a->res, 0, 1), "replies",
+			(json_int_t)sap_get_i64(a->res, 0, 3)));
 	if (op->failed)
 		op->jfn(op->arg, -1, NULL, op->error);
 	else {
@@ -667,7 +673,7 @@ sap_get(struct store *st, int64_t id, int64_t now, sap_json_fn *fn, void *arg,
 		    .done = sap_get_counts},
 		op, err, errlen) == -1 ||
 	    sap_read(st,
-		&(struct pg_query){.sql = sap_sql_caused,
+		&(struct pg_query){.sql = sap_sql_guard,
 		    .nparams = 1,
 		    .values = v,
 		    .done = sap_get_caused},
@@ -1135,6 +1141,56 @@ sap_fan_tick(struct sap_fan *f, int64_t now, sap_tick_fn *fn, void *arg,
 	return 0;
 }
 
+/* A guard read in flight. */
+struct sap_guard_op {
+	sap_guard_fn *fn;
+	void *arg;
+};
+
+static void
+sap_guard_answer(void *arg, const struct pg_answer *a)
+{
+	struct sap_guard_op *op = arg;
+	struct alert_guard g = {0};
+
+	if (a->error != NULL || PQntuples(a->res) != 1)
+		op->fn(op->arg, -1, NULL,
+		    a->error != NULL ? a->error : "guard: no row");
+	else {
+		g.reached = sap_get_i64(a->res, 0, 0);
+		g.optouts = sap_get_i64(a->res, 0, 1);
+		g.failed = sap_get_i64(a->res, 0, 2);
+		g.replies = sap_get_i64(a->res, 0, 3);
+		g.finished = g.reached + g.failed;
+		op->fn(op->arg, 0, &g, NULL);
+	}
+	free(op);
+}
+
+int
+sap_fan_guard(struct sap_fan *f, int64_t id, sap_guard_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	struct sap_guard_op *op = xcalloc(1, sizeof(*op));
+	char ids[24];
+	const char *v[1] = {sap_i64(ids, id, false)};
+
+	op->fn = fn;
+	op->arg = arg;
+	if (pg_send(f->pg,
+		&(struct pg_query){.sql = sap_sql_guard,
+		    .nparams = 1,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = sap_guard_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
+
 /* The columns of the messages a batch writes. */
 enum {
 	SAP_C_CH,
@@ -1526,6 +1582,14 @@ sap_fan_tick(struct sap_fan *f, int64_t now, sap_tick_fn *fn, void *arg,
     char *err, size_t errlen)
 {
 	(void)f, (void)now, (void)fn, (void)arg;
+	return sap_no_pg(err, errlen);
+}
+
+int
+sap_fan_guard(struct sap_fan *f, int64_t id, sap_guard_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	(void)f, (void)id, (void)fn, (void)arg;
 	return sap_no_pg(err, errlen);
 }
 

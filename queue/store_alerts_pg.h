@@ -19,7 +19,7 @@
  *    connection per node). sap_fan_tick() is three autocommit
  *    statements: scheduled alerts whose time came start sending, sending
  *    alerts fanned out whose messages all finished are done, and the
- *    alerts left to fan out are read. sap_batch() is one transaction:
+ *    alerts sending are read. sap_batch() is one transaction:
  *    the alert's row locked FOR UPDATE SKIP LOCKED (an alert another node
  *    is fanning out is skipped, d->rc 0), the next members after its
  *    cursor read and handed to the visitor, which adds their messages
@@ -137,12 +137,21 @@ struct sap_tick {
 	size_t done;	/* sending alerts moved to done */
 	const int64_t *started_ids;
 	const int64_t *done_ids;
-	const struct alert_row *rows; /* sending, not fanned out, by id */
+	const struct alert_row *rows; /* sending (fanned out or not), by id */
 	size_t nrows;
 };
 typedef void sap_tick_fn(void *arg, int rc, const struct sap_tick *t,
     const char *error);
 int sap_fan_tick(struct sap_fan *f, int64_t now, sap_tick_fn *fn, void *arg,
+    char *err, size_t errlen);
+
+/*
+ * The guard rails' figures of alert 'id' (store_alert_guard()'s), read
+ * on the fan-out connection: fn gets rc 0 and g, or rc -1 and the error.
+ */
+typedef void sap_guard_fn(void *arg, int rc, const struct alert_guard *g,
+    const char *error);
+int sap_fan_guard(struct sap_fan *f, int64_t id, sap_guard_fn *fn, void *arg,
     char *err, size_t errlen);
 
 /* One batch of an alert's fan-out. */

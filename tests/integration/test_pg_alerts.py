@@ -22,7 +22,10 @@ of three nodes:
     killed with SIGKILL; no other node waits on the alert's row, the
     cursor stays; once the lock goes the others carry on from the
     committed cursor: every reachable member has exactly one message of
-    the alert, all sent, and the alert ends done.
+    the alert, all sent, and the alert ends done;
+  - the guard rails: an alert whose template needs a field half of its
+    members lack pauses itself on its permanent-failure rate, once
+    across the nodes (one alert_guard_tripped line), then is cancelled.
 """
 
 import os
@@ -40,6 +43,7 @@ RATE = 400  # the console sender's rate: the fan-out's pace (its backlog)
 def pg_conf(url, node):
     return {"store": {"backend": "postgresql", "url": url, "node": node},
             "dispatch": {"lease": "2s"},
+            "alerts": {"guard_min": "50"},
             "sender console": {"rate": str(RATE), "burst": str(RATE)}}
 
 
@@ -260,3 +264,38 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert any(batch.search(d.log()) for d in others)
     assert one(pgcluster, url, "SELECT count(*) FROM messages WHERE "
                "alert_id = %d AND status NOT IN ('sent')" % bid) == "0"
+
+    # -- the guard rails ---------------------------------------------------
+    # Half the members lack the field the template needs without a
+    # fallback: their messages fail, and the failure rate trips the rail
+    # on whichever node reads the figures first; the alert pauses once.
+    ward = seed(pgcluster, url, "ward", 5001, 2000)
+    pgcluster.psql(url, "UPDATE members SET attributes = '{\"ward\": 5}' "
+                   "WHERE id BETWEEN 5001 AND 7000 AND id % 2 = 0")
+    for d in others:
+        d.expect_log(r"alert_guard_tripped alert=")
+    x, y = others  # the victim is gone
+    r = x.api("POST", "/api/v1/alerts",
+              dict(BODY, name="Ward", lists=["ward"],
+                   sms_body="Ward {{attr.ward}} meets at 6"))
+    assert r.status == 201, r.body
+    wid = r.json["id"]
+    assert y.api("POST", "/api/v1/alerts/%d/send" % wid).status == 200
+    wait_for(lambda: alert_status(pgcluster, url, wid) == "paused",
+             scaled(60), what="the guard rail pausing the alert")
+    reason = one(pgcluster, url, "SELECT pause_reason FROM alerts WHERE "
+                 "id = %d" % wid)
+    assert reason.startswith("permanent-failure rate "), reason
+    assert "max_failure_rate" in reason, reason
+    tripped = [d for d in others
+               if "alert_guard_tripped alert=%d " % wid in d.log()]
+    assert len(tripped) == 1, [d.dir.name for d in tripped]
+    got = per_member(pgcluster, url, wid)
+    assert set(got) <= ward and set(got.values()) == {1}
+    failed = one(pgcluster, url, "SELECT count(*) FROM messages WHERE "
+                 "alert_id = %d AND status = 'failed' AND error_text "
+                 "LIKE '%%ward%%'" % wid)
+    assert int(failed) > 0, failed
+    r = x.api("POST", "/api/v1/alerts/%d/cancel" % wid)
+    assert r.status == 200 and r.json["status"] == "cancelled", r.body
+
