@@ -55,6 +55,11 @@ enum mb_export_kind {
 	MB_EXPORT_CONSENT,
 };
 
+struct mb_export;
+/* What follows a page's read: rc 0 (more: pages remain) or -1 (err). */
+typedef void mb_export_cont_fn(struct mb_export *x, int rc, bool more,
+    const char *err);
+
 /* A CSV export being streamed. */
 struct mb_export {
 	TAILQ_ENTRY(mb_export) entry;
@@ -68,6 +73,13 @@ struct mb_export {
 	size_t nheader;
 	bool header_seen; /* within the current page */
 	uint64_t rows;
+	char filename[LIST_NAME_MAX + 16]; /* Content-Disposition's */
+	/* PostgreSQL: a page read in flight, and what follows it */
+	struct export_page page;
+	struct export_sink sink;
+	mb_export_cont_fn *cont;
+	bool busy;   /* the read is in flight */
+	bool orphan; /* the module went away meanwhile: free on its answer */
 };
 
 /* A member's fields parsed from a request. */

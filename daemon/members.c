@@ -106,7 +106,11 @@ members_free(struct members *m)
 		return;
 	while ((x = TAILQ_FIRST(&m->exports)) != NULL) {
 		http_reply_end(x->req);
-		mb_export_free(x);
+		if (x->busy) { /* its read answers later: freed then */
+			TAILQ_REMOVE(&m->exports, x, entry);
+			x->orphan = true;
+		} else
+			mb_export_free(x);
 	}
 	free(m);
 }

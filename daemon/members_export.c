@@ -28,6 +28,7 @@
 #include "members.h"
 #include "store.h"
 #include "store_members.h"
+#include "store_members_pg.h"
 #include "xmalloc.h"
 
 #define MB_EXPORT_PAGE 500 /* rows per chunk of an export */
@@ -39,7 +40,8 @@ mb_export_free(struct mb_export *x)
 {
 	size_t i;
 
-	TAILQ_REMOVE(&x->m->exports, x, entry);
+	if (!x->orphan)
+		TAILQ_REMOVE(&x->m->exports, x, entry);
 	for (i = 0; i < x->nheader; i++)
 		free(x->header[i]);
 	free(x->header);
@@ -162,6 +164,55 @@ mb_export_page(struct mb_export *x, bool *more, char *err, size_t errlen)
 	return 0;
 }
 
+/* A page read on PostgreSQL answered. */
+static void
+mb_export_answer(void *arg, int rc, const char *error)
+{
+	struct mb_export *x = arg;
+
+	x->busy = false;
+	if (x->orphan) {
+		mb_export_free(x);
+		return;
+	}
+	if (rc == 0)
+		x->cursor = x->page.next;
+	x->cont(x, rc, rc == 0 && x->page.next != 0, error);
+}
+
+/*
+ * Reads the next page into x->buf, then cont(): at once on SQLite, once
+ * the page's statement answered on PostgreSQL (a consent export only:
+ * the list export is not served there).
+ */
+static void
+mb_export_fetch(struct mb_export *x, mb_export_cont_fn *cont)
+{
+	char err[512];
+	bool more = false;
+	int rc;
+
+	if (store_backend(x->m->deps.st) == STORE_SQLITE) {
+		rc = mb_export_page(x, &more, err, sizeof(err));
+		cont(x, rc, more, err);
+		return;
+	}
+	x->header_seen = false;
+	x->page =
+	    (struct export_page){.after = x->cursor, .limit = MB_EXPORT_PAGE};
+	x->sink = (struct export_sink){.each = mb_export_row, .arg = x};
+	x->cont = cont;
+	if (store_export_consent_pg(x->m->deps.st,
+		&(struct export_req_pg){.member = x->id,
+		    .pg = &x->page,
+		    .to = &x->sink},
+		mb_export_answer, x, err, sizeof(err)) == -1) {
+		cont(x, -1, false, err);
+		return;
+	}
+	x->busy = true;
+}
+
 /* Sends the page in x->buf, and continues once it left. */
 static void
 mb_export_send(struct mb_export *x, bool more)
@@ -183,13 +234,28 @@ mb_export_send(struct mb_export *x, bool more)
 	mb_export_free(x);
 }
 
+/* The next page read (mb_export_next()): sent, or the body cut. */
+static void
+mb_export_next_read(struct mb_export *x, int rc, bool more, const char *err)
+{
+	if (rc == -1) {
+		/* Headers are gone: cut the body short so the client sees
+		 * an incomplete transfer, never a silently short file. */
+		log_warnx("members_store_failed op=export error=\"%s\" "
+			  "rows=%llu",
+		    err, (unsigned long long)x->rows);
+		http_reply_abort(x->req);
+		mb_export_free(x);
+		return;
+	}
+	mb_export_send(x, more);
+}
+
 /* The previous page left for the client (or the client left). */
 static void
 mb_export_next(struct http_req *req, void *arg)
 {
 	struct mb_export *x = arg;
-	char err[512];
-	bool more;
 
 	if (http_reply_gone(req)) {
 		log_info("export_aborted kind=%s id=%lld rows=%llu "
@@ -200,16 +266,25 @@ mb_export_next(struct http_req *req, void *arg)
 		mb_export_free(x);
 		return;
 	}
-	if (mb_export_page(x, &more, err, sizeof(err)) == -1) {
-		/* Headers are gone: cut the body short so the client sees
-		 * an incomplete transfer, never a silently short file. */
-		log_warnx("members_store_failed op=export error=\"%s\" "
-			  "rows=%llu",
-		    err, (unsigned long long)x->rows);
-		http_reply_abort(req);
+	mb_export_fetch(x, mb_export_next_read);
+}
+
+/* The first page read (mb_export_start()): a 503, or the reply starts. */
+static void
+mb_export_first_read(struct mb_export *x, int rc, bool more, const char *err)
+{
+	char disp[128];
+
+	if (rc == -1) {
+		mb_store_error(x->req, "export", err);
 		mb_export_free(x);
 		return;
 	}
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"",
+	    x->filename);
+	http_add_header(x->req, "Content-Disposition", disp);
+	http_add_header(x->req, "Cache-Control", "no-store");
+	http_reply_start(x->req, 200, "text/csv; charset=utf-8");
 	mb_export_send(x, more);
 }
 
@@ -222,26 +297,16 @@ mb_export_start(struct members *m, struct http_req *req,
     enum mb_export_kind kind, int64_t id, const char *filename)
 {
 	struct mb_export *x = xcalloc(1, sizeof(*x));
-	char err[512], disp[128];
-	bool more;
 
 	x->m = m;
 	x->req = req;
 	x->kind = kind;
 	x->id = id;
+	snprintf(x->filename, sizeof(x->filename), "%s", filename);
 	if ((x->buf = evbuffer_new()) == NULL)
 		fatalx("mb_export_start: evbuffer_new failed");
 	TAILQ_INSERT_TAIL(&m->exports, x, entry);
-	if (mb_export_page(x, &more, err, sizeof(err)) == -1) {
-		mb_export_free(x);
-		mb_store_error(req, "export", err);
-		return;
-	}
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", filename);
-	http_add_header(req, "Content-Disposition", disp);
-	http_add_header(req, "Cache-Control", "no-store");
-	http_reply_start(req, 200, "text/csv; charset=utf-8");
-	mb_export_send(x, more);
+	mb_export_fetch(x, mb_export_first_read);
 }
 
 void
@@ -264,6 +329,52 @@ mb_list_export(struct http_req *req, void *arg)
 	mb_export_start(m, req, MB_EXPORT_LIST, id, fn);
 }
 
+/* PostgreSQL: the ?member= of a consent export read; the export starts. */
+static void
+mb_consent_member_read(void *arg, json_t *o, const char *error)
+{
+	struct mb_export *x = arg;
+
+	if (o == NULL) {
+		if (error != NULL)
+			mb_store_error(x->req, "member_get", error);
+		else
+			http_reply_error(x->req, 404, "not_found",
+			    "no member %lld", (long long)x->id);
+		free(x);
+		return;
+	}
+	json_decref(o);
+	mb_export_start(x->m, x->req, MB_EXPORT_CONSENT, x->id, "consent.csv");
+	free(x);
+}
+
+/* PostgreSQL: the consent export of member 'ref' once it is found. */
+static void
+mb_consent_export_pg(struct members *m, struct http_req *req, const char *ref)
+{
+	struct mb_export *x;
+	char err[256];
+	int64_t id;
+
+	if (!mb_parse_id(ref, &id)) {
+		http_reply_error(req, 404, "not_found",
+		    "no member '%s' (members are addressed by id; find one "
+		    "with GET /api/v1/members?phone=...)",
+		    ref);
+		return;
+	}
+	x = xcalloc(1, sizeof(*x)); /* only m, req and id: the read's */
+	x->m = m;
+	x->req = req;
+	x->id = id;
+	if (store_member_json_pg(m->deps.st, id, mb_consent_member_read, x, err,
+		sizeof(err)) == -1) {
+		free(x);
+		mb_store_error(req, "member_get", err);
+	}
+}
+
 void
 mb_consent_export(struct http_req *req, void *arg)
 {
@@ -276,7 +387,9 @@ mb_consent_export(struct http_req *req, void *arg)
 	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
 		return;
 	s = evhttp_find_header(&q, "member");
-	if (s == NULL || mb_member_param(m, req, s, &id, NULL))
+	if (s != NULL && store_backend(m->deps.st) == STORE_POSTGRESQL)
+		mb_consent_export_pg(m, req, s);
+	else if (s == NULL || mb_member_param(m, req, s, &id, NULL))
 		mb_export_start(m, req, MB_EXPORT_CONSENT, id, "consent.csv");
 	evhttp_clear_headers(&q);
 }

@@ -1,8 +1,8 @@
 /*
  * members_pg.c - the /api/v1/members routes on a PostgreSQL store (issue
  * 13, doc/postgresql.md): create, search, one member, update, opt-out and
- * opt-in, the consent log, as members.c serves them on SQLite, through
- * the operations of queue/store_members_pg.h.
+ * opt-in, the consent log and its export, as members.c serves them on
+ * SQLite, through the operations of queue/store_members_pg.h.
  *
  * The input is checked by the same functions as on SQLite
  * (members-internal.h), so the answers and their messages are the same;
@@ -16,7 +16,9 @@
  *
  * A PATCH reads the member first (404 before anything is written; the
  * rule that a member keeps a phone or an email, and add_tags and
- * remove_tags, are applied to what it read), then writes. Not here yet:
+ * remove_tags, are applied to what it read), then writes. The consent
+ * log's CSV export is members_export.c's, its pages read through
+ * store_export_consent_pg(). Not here yet:
  * a create's "subscribe" items (the lists API is not on PostgreSQL yet):
  * 503 not_on_postgresql, nothing written.
  */
@@ -158,6 +160,7 @@ mbp_members_post(struct http_req *req, struct members *m)
 	    "last_name", "zip", "time_zone", "attributes", "tags", "subscribe",
 	    "consent_source", NULL};
 	struct mbp_req *r;
+	const char *source;
 	json_t *o, *subs;
 	char err[512];
 
@@ -175,7 +178,18 @@ mbp_members_post(struct http_req *req, struct members *m)
 		goto invalid;
 	}
 	subs = json_object_get(o, "subscribe");
-	if (json_is_array(subs) && json_array_size(subs) > 0) {
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		&source, NULL, err, sizeof(err)) == -1)
+		goto invalid;
+	if (subs != NULL && !json_is_null(subs) && !json_is_array(subs)) {
+		snprintf(err, sizeof(err),
+		    "subscribe: must be an array of at most 20 "
+		    "{\"list\", \"channel\"} objects");
+		goto invalid;
+	}
+	if (json_array_size(subs) > 0) {
 		http_reply_error(req, 503, "not_on_postgresql",
 		    "subscribe: subscribing from a member's create is not "
 		    "available on the PostgreSQL store yet (see "
@@ -469,4 +483,6 @@ mb_pg_routes(struct members *m, struct http_server *srv)
 	    mbp_member_optin, m);
 	http_route(srv, HTTP_GET, "/api/v1/members/{id}/consent",
 	    mbp_member_consent, m);
+	http_route(srv, HTTP_GET, "/api/v1/consent/export.csv",
+	    mb_consent_export, m);
 }

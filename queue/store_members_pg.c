@@ -226,6 +226,20 @@ static const char smp_sql_optin_sms[] = SMP_SQL_OPTIN("sms_optout", "sms");
 static const char smp_sql_optin_email[] =
     SMP_SQL_OPTIN("email_optout", "email");
 
+/* The consent log's CSV rows: $1 member (0: all), $2 cursor, $3 limit. */
+static const char smp_sql_export_consent[] =
+    "SELECT e.id, e.member_id, m.phone, m.email, e.channel, e.action,"
+    " e.source, l.name, e.message_id, e.detail, e.created_at"
+    " FROM consent_events e JOIN members m ON m.id = e.member_id"
+    " LEFT JOIN lists l ON l.id = e.list_id"
+    " WHERE ($1::bigint = 0 OR e.member_id = $1::bigint)"
+    " AND e.id > $2::bigint ORDER BY e.id LIMIT $3::bigint";
+/* Its header, as store_consent.c's store_export_consent() writes it. */
+static const char *const smp_consent_head[] = {"id", "member_id", "phone",
+    "email", "channel", "action", "source", "list", "message_id", "detail",
+    "at"};
+#define SMP_CONSENT_NCOLS (sizeof(smp_consent_head) / sizeof(*smp_consent_head))
+
 /* ---- Values and JSON of rows --------------------------------------- */
 
 static const char *
@@ -728,6 +742,56 @@ smp_opt(struct store *st, const struct consent_change *cc, bool out,
 	    1, err, errlen);
 }
 
+/* An export page being read. */
+struct smp_export {
+	struct export_page *pg;
+	const struct export_sink *to;
+	store_export_done_fn *done;
+	void *arg;
+};
+
+/* The page's rows to the sink: 0, or -1 when the sink stopped. */
+static int
+smp_export_rows(struct smp_export *x, const PGresult *res)
+{
+	const char *cols[SMP_CONSENT_NCOLS];
+	struct export_row row = {smp_consent_head, SMP_CONSENT_NCOLS};
+	char at[40];
+	int i, n = PQntuples(res);
+	size_t c;
+
+	if (x->pg->after <= 0 && x->to->each(x->to->arg, &row) == -1)
+		return -1;
+	row.cols = cols;
+	for (i = 0; i < n && (unsigned)i < x->pg->limit; i++) {
+		for (c = 0; c < SMP_CONSENT_NCOLS; c++)
+			cols[c] = PQgetisnull(res, i, (int)c)
+			    ? NULL
+			    : PQgetvalue(res, i, (int)c);
+		cols[10] =
+		    msg_time_to_text(smp_get_i64(res, i, 10), at, sizeof(at));
+		if (x->to->each(x->to->arg, &row) == -1)
+			return -1;
+	}
+	if ((unsigned)n > x->pg->limit)
+		x->pg->next = smp_get_i64(res, (int)x->pg->limit - 1, 0);
+	return 0;
+}
+
+static void
+smp_export_answer(void *arg, const struct pg_answer *a)
+{
+	struct smp_export *x = arg;
+
+	if (a->error != NULL)
+		x->done(x->arg, -1, a->error);
+	else if (smp_export_rows(x, a->res) == -1)
+		x->done(x->arg, -1, "export: stopped by the writer");
+	else
+		x->done(x->arg, 0, NULL);
+	free(x);
+}
+
 #endif /* HAVE_LIBPQ */
 
 /* ---- The public operations ------------------------------------------- */
@@ -974,6 +1038,46 @@ store_member_optin_pg(struct store *st, const struct consent_change *cc,
 	return smp_opt(st, cc, false, w, err, errlen);
 #else
 	(void)fn, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_export_consent_pg(struct store *st, const struct export_req_pg *r,
+    store_export_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	if (smp_refuse(st, err, errlen) == -1)
+		return -1;
+	r->pg->next = 0;
+	if (r->pg->limit < 1) {
+		snprintf(err, errlen, "export: limit must be at least 1");
+		return -1;
+	}
+#ifdef HAVE_LIBPQ
+	char ids[24], after[24], limit[24];
+	const char *v[3] = {smp_i64(ids, r->member > 0 ? r->member : 0),
+	    smp_i64(after, r->pg->after > 0 ? r->pg->after : 0),
+	    smp_i64(limit, (int64_t)r->pg->limit + 1)};
+	struct smp_export *x = xcalloc(1, sizeof(*x));
+
+	x->pg = r->pg;
+	x->to = r->to;
+	x->done = done;
+	x->arg = arg;
+	if (pg_send(store_pg_conn(st),
+		&(struct pg_query){.sql = smp_sql_export_consent,
+		    .nparams = 3,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = smp_export_answer,
+		    .arg = x},
+		err, errlen) == -1) {
+		free(x);
+		return -1;
+	}
+	return 0;
+#else
+	(void)done, (void)arg;
 	return -1;
 #endif
 }

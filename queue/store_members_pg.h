@@ -104,4 +104,20 @@ int store_member_optout_pg(struct store *st, const struct consent_change *cc,
 int store_member_optin_pg(struct store *st, const struct consent_change *cc,
     store_mb_done_fn *fn, void *arg, char *err, size_t errlen);
 
+/*
+ * store_export_consent(): one page of the consent log's CSV rows (member
+ * 0: every member's) to r->to, the header first on the first page, then
+ * done(arg, 0, NULL) with r->pg->next set (0: the last page), or
+ * done(arg, -1, error). r->pg and r->to are the caller's and must stay
+ * until done runs (once, from the loop).
+ */
+struct export_req_pg {
+	int64_t member;
+	struct export_page *pg;
+	const struct export_sink *to;
+};
+typedef void store_export_done_fn(void *arg, int rc, const char *error);
+int store_export_consent_pg(struct store *st, const struct export_req_pg *r,
+    store_export_done_fn *done, void *arg, char *err, size_t errlen);
+
 #endif

@@ -16,11 +16,13 @@ Covered, on states only (no timing assertions):
     it), while a message to another member accepted with it is sent; the
     opt-out's consent_events row is what SQLite writes; a second opt-out
     changes nothing; the opt-in on A; the consent log read on either
-    node;
+    node, and its CSV export (one member's, everyone's);
   - the same member created on both nodes at once, ten times over: one
     201 and one 409 each, one member each, and no group failed.
 """
 
+import csv
+import io
 import threading
 import time
 
@@ -170,6 +172,25 @@ def test_members_across_two_nodes(make_daemon, pgcluster):
     r = a.api("GET", "/api/v1/members/%d/consent" % grace)
     assert r.status == 200 and r.json["events"] == [], r.body
     assert a.api("GET", "/api/v1/members/%d/consent"
+                 % (grace + 100)).status == 404
+    # the consent log's CSV export, of one member and of all
+    r = b.api("GET", "/api/v1/consent/export.csv?member=%d" % ada)
+    assert r.status == 200, r.body
+    assert r.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.body.decode())))
+    assert rows[0] == ["id", "member_id", "phone", "email", "channel",
+                       "action", "source", "list", "message_id", "detail",
+                       "at"]
+    assert [row[1:10] for row in rows[1:]] == [
+        [str(ada), "+14155550101", "ada@example.org", "sms", "opt_out",
+         "api", "", "", "asked by phone"],
+        [str(ada), "+14155550101", "ada@example.org", "sms", "opt_in",
+         "api", "", "", ""]]
+    assert rows[1][10].endswith("Z")
+    r = a.api("GET", "/api/v1/consent/export.csv")
+    assert r.status == 200, r.body
+    assert len(list(csv.reader(io.StringIO(r.body.decode())))) == 3
+    assert a.api("GET", "/api/v1/consent/export.csv?member=%d"
                  % (grace + 100)).status == 404
 
     # ---- the same member created on both nodes at once ----

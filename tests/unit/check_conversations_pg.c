@@ -27,7 +27,8 @@
  *    and tags replaced; searches (ASCII case folding, LIKE's wildcards,
  *    a tag, a list by name and id, an unknown list, pages); an opt-out
  *    on both nodes in one turn (one row, one consent event, as SQLite
- *    writes it), the opt-in, the consent log.
+ *    writes it), the opt-in, the consent log and its CSV export in
+ *    pages.
  *
  * Assertions are on states, never timings. Each test has its own
  * database, migrated by store_open_config(). Skipped, with the reason
@@ -929,6 +930,56 @@ t_mb_waiters(struct pg *pg, long long n)
 		    "%lld sessions never waited for a lock", n);
 }
 
+/* An export's rows as "a|b|...;" (NULL: "~"), the header included. */
+struct t_csv {
+	bool done;
+	int rc;
+	char rows[1024];
+	size_t n;
+};
+
+static int
+t_csv_row(void *arg, const struct export_row *row)
+{
+	struct t_csv *c = arg;
+	size_t i;
+
+	for (i = 0; i < row->ncols && i < 10; i++) /* not "at" */
+		c->n += (size_t)snprintf(c->rows + c->n, sizeof(c->rows) - c->n,
+		    "%s%s", i > 0 ? "|" : "",
+		    row->cols[i] != NULL ? row->cols[i] : "~");
+	c->n += (size_t)snprintf(c->rows + c->n, sizeof(c->rows) - c->n, ";");
+	return 0;
+}
+
+static void
+t_csv_done(void *arg, int rc, const char *error)
+{
+	struct t_csv *c = arg;
+
+	ck_assert_msg(rc == 0, "export: %s", error);
+	c->done = true;
+	c->rc = rc;
+}
+
+/* One page of member's consent export after 'after', limit 1. */
+static const char *
+t_csv_page(struct store *st, int64_t member, struct export_page *pg,
+    struct t_csv *c)
+{
+	struct export_sink to = {.each = t_csv_row, .arg = c};
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	ck_assert_msg(
+	    store_export_consent_pg(st,
+		&(struct export_req_pg){.member = member, .pg = pg, .to = &to},
+		t_csv_done, c, err, sizeof(err)) == 0,
+	    "export: %s", err);
+	ckpg_run_until(t_base, &c->done, "export page");
+	return c->rows;
+}
+
 START_TEST(test_members_two_nodes)
 {
 	struct member_fields f = {.set = MF_PHONE | MF_FIRST_NAME,
@@ -1103,6 +1154,35 @@ START_TEST(test_members_two_nodes)
 	    0);
 	ckpg_run_until(t_base, &tj.done, "consent");
 	ck_assert(tj.o == NULL && tj.error[0] == '\0');
+	/* the consent export in pages of one: the header on the first */
+	{
+		struct export_page ep = {.limit = 1};
+		struct t_csv c;
+		char want[256];
+		int64_t e1 = t_int(pg,
+		    "SELECT min(id) FROM consent_events WHERE member_id = 1",
+		    NULL);
+
+		snprintf(want, sizeof(want),
+		    "id|member_id|phone|email|channel|action|source|list|"
+		    "message_id|detail;%lld|1|+15550001001|x@example.org|sms|"
+		    "opt_out|api|~|~|asked;",
+		    (long long)e1);
+		ck_assert_str_eq(t_csv_page(nb, 1, &ep, &c), want);
+		ck_assert_int_eq(ep.next, e1);
+		ep.after = ep.next;
+		snprintf(want, sizeof(want),
+		    "%lld|1|+15550001001|x@example.org|sms|opt_in|api|~|~|"
+		    "asked;",
+		    (long long)e1 + 1);
+		ck_assert_str_eq(t_csv_page(na, 1, &ep, &c), want);
+		ck_assert_int_eq(ep.next, 0);
+		ep = (struct export_page){.limit = 10};
+		t_csv_page(na, 2, &ep, &c);
+		ck_assert_str_eq(c.rows,
+		    "id|member_id|phone|email|channel|action|source|list|"
+		    "message_id|detail;");
+	}
 	pg_free(pg);
 	store_close(nb);
 	store_close(na);
