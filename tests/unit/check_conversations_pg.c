@@ -1087,6 +1087,19 @@ START_TEST(test_members_two_nodes)
 	    t_mb_ids(na,
 		&(struct member_search){.q = {.name = "_", .limit = 10}}),
 	    "");
+	/* only A-Z folded, as SQLite's LIKE: "É" is not "é" */
+	t_sql(pg,
+	    "INSERT INTO members (id, email, last_name, created_at,"
+	    " updated_at) VALUES (7, 'e@example.org', 'Émile', 1, 1)",
+	    NULL);
+	ck_assert_str_eq(
+	    t_mb_ids(na,
+		&(struct member_search){.q = {.name = "éMILE", .limit = 10}}),
+	    "");
+	ck_assert_str_eq(
+	    t_mb_ids(na,
+		&(struct member_search){.q = {.name = "Émile", .limit = 10}}),
+	    "7");
 	ck_assert_str_eq(
 	    t_mb_ids(nb,
 		&(struct member_search){.q = {.tag = "b", .limit = 10}}),
