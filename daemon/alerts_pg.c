@@ -30,12 +30,12 @@
  * counts per channel and state), list, schedule, send (with its
  * Idempotency-Key), pause, resume and cancel, each as on SQLite: a read
  * outside the group, then the writes in the group, answered once it
- * committed. What is not ported answers 503 not_on_postgresql: a draft's
- * update and delete, preview, follow_up audiences. Left out on
- * PostgreSQL: the create-time reach and missing-field checks (a member
- * without a field gets a failed message saying which, as a member who
- * joined later does on SQLite), the audience counts (audience_size stays
- * null) and the progress events.
+ * committed; a draft's update (PATCH) and delete as well. What is not
+ * ported answers 503 not_on_postgresql: preview, follow_up audiences.
+ * Left out on PostgreSQL: the create-time reach and missing-field
+ * checks (a member without a field gets a failed message saying which,
+ * as a member who joined later does on SQLite), the audience counts
+ * (audience_size stays null) and the progress events.
  *
  * The guard rails are SQLite's (alerts_guard_check()): every node reads
  * the figures of each sending alert it sees (on its fan-out connection,
@@ -475,6 +475,7 @@ struct apg_req {
 	int64_t id;
 	const char *action;
 	char *key;
+	bool update; /* PATCH: the draft p->id rewritten, not a create */
 };
 
 static struct apg_req *
@@ -558,6 +559,33 @@ apg_written(void *arg, const struct sap_done *d)
 	apg_reply_alert(p);
 }
 
+/* A draft's update (p->update) or delete settled. */
+static void
+apg_drafted(void *arg, const struct sap_done *d)
+{
+	struct apg_req *p = arg;
+
+	if (!d->ok) {
+		http_reply_error(p->req, 503, "unavailable",
+		    "the store could not commit%s%s; nothing was saved",
+		    d->error != NULL ? ": " : "",
+		    d->error != NULL ? d->error : "");
+	} else if (!d->moved) {
+		http_reply_error(p->req, 409, "conflict",
+		    p->update ? "alert %lld is not a draft (or does not "
+				"exist): only drafts can be changed"
+			      : "alert %lld is not a draft (or does not "
+				"exist); cancel it instead",
+		    (long long)p->id);
+	} else if (p->update) {
+		p->code = 200;
+		apg_reply_alert(p);
+		return;
+	} else
+		http_reply(p->req, 204, NULL, NULL, 0);
+	apg_req_free(p);
+}
+
 /* create: the lists resolved; the sender, templates, then the insert. */
 static void
 apg_create_lists(void *arg, int rc, const struct sap_list_ref *refs, size_t n,
@@ -628,6 +656,14 @@ apg_create_lists(void *arg, int rc, const struct sap_list_ref *refs, size_t n,
 		goto done;
 	}
 	alerts_tpls_free(&t);
+	if (p->update) {
+		if (sap_draft(a->deps.st, p->id, d, msg_now_ms(), apg_drafted,
+			p, err, sizeof(err)) == -1) {
+			apg_store_error(p->req, "update", err);
+			goto done;
+		}
+		return;
+	}
 	if (sap_create(a->deps.st, d, msg_now_ms(), apg_written, p, err,
 		sizeof(err)) == -1) {
 		apg_store_error(p->req, "create", err);
@@ -639,12 +675,14 @@ done:
 }
 
 static void
-apg_create(struct alerts *a, struct http_req *req)
+apg_create(struct alerts *a, struct http_req *req, int64_t update)
 {
 	struct apg_req *p = apg_req_new(a, req);
 	json_t *v;
 	char err[512], *lists;
 
+	p->id = update;
+	p->update = update != 0;
 	if ((p->body = api_read_object(req)) == NULL) {
 		apg_req_free(p);
 		return;
@@ -752,7 +790,7 @@ apg_collection(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "unavailable", "shutting down");
 		return;
 	}
-	apg_create(a, req);
+	apg_create(a, req, 0);
 }
 
 static void
@@ -761,6 +799,7 @@ apg_item(struct http_req *req, void *arg)
 	struct alerts *a = arg;
 	int64_t id = apg_id(req);
 	struct apg_req *p;
+	char err[256];
 
 	if (!api_authorized(a->deps.api, req))
 		return;
@@ -769,10 +808,22 @@ apg_item(struct http_req *req, void *arg)
 		    req->params[0]);
 		return;
 	}
-	if (req->method != HTTP_GET) {
-		apg_not_here(req,
-		    req->method == HTTP_DELETE ? "deleting a draft"
-					       : "changing a draft");
+	if (req->method != HTTP_GET && api_is_stopping(a->deps.api)) {
+		http_reply_error(req, 503, "unavailable", "shutting down");
+		return;
+	}
+	if (req->method == HTTP_PATCH) { /* a draft's whole definition */
+		apg_create(a, req, id);
+		return;
+	}
+	if (req->method == HTTP_DELETE) {
+		p = apg_req_new(a, req);
+		p->id = id;
+		if (sap_draft(a->deps.st, id, NULL, msg_now_ms(), apg_drafted,
+			p, err, sizeof(err)) == -1) {
+			apg_store_error(req, "delete", err);
+			apg_req_free(p);
+		}
 		return;
 	}
 	p = apg_req_new(a, req);

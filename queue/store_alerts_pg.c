@@ -245,6 +245,18 @@ static const char sap_sql_create[] =
     " $6::text, $7::text, $8::text, $9::text, $10::bigint, $11::bigint,"
     " $12::bigint, $13::text, $14::bigint, $15::bigint, $15::bigint)"
     " ON CONFLICT (create_key) DO NOTHING RETURNING id";
+/* A draft rewritten ($1 id, then the columns of create, $14 now) or
+ * deleted ($1 id): only while it is a draft. */
+static const char sap_sql_draft_update[] =
+    "UPDATE alerts SET name = $2::text, audience = $3::text,"
+    " sms = $4::bigint, email = $5::bigint, sender = $6::text,"
+    " sms_body = $7::text, email_subject = $8::text, email_text = $9::text,"
+    " email_html = $10::text, urgent = $11::bigint, validity_s = $12::bigint,"
+    " scheduled_at = $13::bigint, updated_at = $14::bigint"
+    " WHERE id = $1::bigint AND status = 'draft' RETURNING id";
+static const char sap_sql_draft_delete[] =
+    "DELETE FROM alerts WHERE id = $1::bigint AND status = 'draft'"
+    " RETURNING id";
 static const char sap_sql_by_create_key[] =
     "SELECT id FROM alerts WHERE create_key = $1::text";
 
@@ -888,6 +900,46 @@ static void
 sap_action_commit(void *arg, bool ok)
 {
 	sap_done_call(arg, ok);
+}
+
+int
+sap_draft(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
+    sap_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+	struct sap_op *op = sap_op_new(st, arg);
+	char b[4][24];
+	const char *v[14];
+
+	v[0] = sap_i64(b[0], id, false);
+	if (d != NULL) {
+		v[1] = d->name;
+		v[2] = d->audience;
+		v[3] = d->sms ? "1" : "0";
+		v[4] = d->email ? "1" : "0";
+		v[5] = d->sender;
+		v[6] = d->sms_body;
+		v[7] = d->email_subject;
+		v[8] = d->email_text;
+		v[9] = d->email_html;
+		v[10] = d->urgent ? "1" : "0";
+		v[11] = sap_i64(b[1], d->validity_s, false);
+		v[12] = sap_i64(b[2], d->scheduled_at, true);
+		v[13] = sap_i64(b[3], now, false);
+	}
+	op->dfn = fn;
+	if (store_pg_group_send(st,
+		&(struct pg_query){.sql = d != NULL ? sap_sql_draft_update
+						    : sap_sql_draft_delete,
+		    .nparams = d != NULL ? 14 : 1,
+		    .values = v,
+		    .done = sap_action_moved,
+		    .arg = op},
+		err, errlen) == -1) {
+		sap_op_free(op);
+		return -1;
+	}
+	store_on_commit(st, sap_action_commit, op);
+	return 0;
 }
 
 /* Adds one statement of an action to the group. */
@@ -1559,6 +1611,14 @@ sap_action(struct store *st, const struct sap_action *a, sap_done_fn *fn,
     void *arg, char *err, size_t errlen)
 {
 	(void)st, (void)a, (void)fn, (void)arg;
+	return sap_no_pg(err, errlen);
+}
+
+int
+sap_draft(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
+    sap_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+	(void)st, (void)id, (void)d, (void)now, (void)fn, (void)arg;
 	return sap_no_pg(err, errlen);
 }
 

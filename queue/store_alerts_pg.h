@@ -11,8 +11,8 @@
  *    that returns -1 (err set) started nothing and never calls back.
  *  - Reads (sap_lists(), sap_get(), sap_list(), sap_load()) go outside
  *    the group on the store's connection and see committed data.
- *  - Writes (sap_create(), sap_action()) are statements in the node's
- *    group transaction, written never to fail in an expected way (a key
+ *  - Writes (sap_create(), sap_draft(), sap_action()) are statements in the
+ * node's group transaction, written never to fail in an expected way (a key
  *    seen before, a status changed meanwhile); their callback runs once
  *    the group committed (ok) or failed (!ok).
  *  - The fan-out runs on its own connection (sap_fan_open(): a third
@@ -104,6 +104,13 @@ typedef void sap_done_fn(void *arg, const struct sap_done *d);
  */
 int sap_create(struct store *st, const struct alert_def *d, int64_t now,
     sap_done_fn *fn, void *arg, char *err, size_t errlen);
+/*
+ * Draft 'id' rewritten with d (all but its create_key), or deleted when
+ * d is NULL, only while it is a draft: d->moved tells whether it was
+ * (false: absent, or no longer a draft).
+ */
+int sap_draft(struct store *st, int64_t id, const struct alert_def *d,
+    int64_t now, sap_done_fn *fn, void *arg, char *err, size_t errlen);
 /*
  * An action's writes, all in the group: status t->to when the alert is
  * in one of t->from (as store_alert_transition(); 'at' sets scheduled_at

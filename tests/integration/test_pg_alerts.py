@@ -14,8 +14,9 @@ of three nodes:
     list gets one personalized message, the opted-out, unsubscribed and
     email-only ones none, and the alert ends done; members in a zone
     where it is night get theirs queued for their morning (quiet hours:
-    the same C code as on SQLite), then cancelled; a cancelled draft;
-    update, delete, preview and follow_up answer 503 not_on_postgresql;
+    the same C code as on SQLite), then cancelled; a draft changed on C
+    and read on A, another deleted on B (409 once it is not a draft); a
+    cancelled draft; preview and follow_up answer 503 not_on_postgresql;
   - an alert to 3,000 members, paused on A and resumed on B, whose next
     batch is held inside its transaction (the test locks subscriptions,
     which the walk reads): the node whose fan-out connection waits is
@@ -145,12 +146,23 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert r.status == 200 and [x["id"] for x in r.json["alerts"]] == [aid]
     r = c.api("POST", "/api/v1/alerts/%d/pause" % aid)
     assert r.status == 409, r.body  # a draft cannot pause
-    for path, method in (("/api/v1/alerts/%d" % aid, "PATCH"),
-                         ("/api/v1/alerts/%d" % aid, "DELETE"),
-                         ("/api/v1/alerts/%d/preview" % aid, "POST")):
-        r = c.api(method, path, {} if method != "DELETE" else None)
-        assert r.status == 503, (path, r.body)
-        assert r.json["error"]["code"] == "not_on_postgresql"
+    r = c.api("POST", "/api/v1/alerts/%d/preview" % aid, {})
+    assert r.status == 503, r.body
+    assert r.json["error"]["code"] == "not_on_postgresql"
+    # A draft changed on C, read on A; another deleted on B.
+    r = c.api("PATCH", "/api/v1/alerts/%d" % aid,
+              dict(BODY, sms_body="Hi {{first_name|friend}}, rally at 6"))
+    assert r.status == 200, r.body
+    r = a.api("GET", "/api/v1/alerts/%d" % aid)
+    assert r.json["sms_body"] == "Hi {{first_name|friend}}, rally at 6"
+    r = c.api("PATCH", "/api/v1/alerts/%d" % aid, dict(BODY, lists=["x"]))
+    assert r.status == 422, r.body
+    r = a.api("POST", "/api/v1/alerts", dict(BODY, name="Gone"))
+    assert r.status == 201, r.body
+    gone = r.json["id"]
+    assert b.api("DELETE", "/api/v1/alerts/%d" % gone).status == 204
+    assert a.api("GET", "/api/v1/alerts/%d" % gone).status == 404
+    assert c.api("DELETE", "/api/v1/alerts/%d" % gone).status == 409
     r = c.api("POST", "/api/v1/alerts",
               dict(BODY, follow_up={"alert": aid, "who": "missed"}))
     assert r.status == 503 and \
@@ -173,7 +185,10 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert r.json["counts"]["email"] == {}
     body = one(pgcluster, url, "SELECT body FROM messages WHERE alert_id = "
                "%d AND member_id = 3" % aid)
-    assert body == "Hi M3, rally at 5"
+    assert body == "Hi M3, rally at 6"
+    r = b.api("PATCH", "/api/v1/alerts/%d" % aid, BODY)
+    assert r.status == 409, r.body  # no longer a draft
+    assert b.api("DELETE", "/api/v1/alerts/%d" % aid).status == 409
     # Quiet hours, as on SQLite (the same C code): members in a zone
     # where it is night now get their SMS queued for their morning.
     zone = night_zone()

@@ -7,6 +7,7 @@
  *  - create with one Idempotency-Key on both nodes in the same turn:
  *    both committed, one alert, both answered its id, one of them a
  *    duplicate (an insert without ON CONFLICT fails the second group);
+ *  - a draft rewritten and deleted, a sending alert neither;
  *  - actions: send moves a draft once (a second send finds it sending
  *    and moves nothing), fixes audience_max_id and keeps the send key;
  *    pause holds its queued messages, resume releases them (their
@@ -300,6 +301,57 @@ START_TEST(test_actions)
 			       " status = 'cancelled' AND text = 'alert"
 			       " cancelled'"),
 	    2);
+	t_close(st);
+}
+END_TEST
+
+START_TEST(test_draft_update_delete)
+{
+	struct store *st[2];
+	struct alert_def d = {.name = "Two",
+	    .audience = "{\"lists\":[1]}",
+	    .sms = true,
+	    .sender = "console",
+	    .sms_body = "Hi again",
+	    .validity_s = 120,
+	    .create_key = "ignored"};
+	struct t_done t;
+	char err[256];
+	int64_t draft, sending;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_open("alerts_drafts", st);
+	t_seed(2);
+	draft = t_alert("draft", "{\"lists\":[1]}");
+	sending = t_alert("sending", "{\"lists\":[1]}");
+	memset(&t, 0, sizeof(t));
+	ck_assert(sap_draft(st[0], draft, &d, 9000, t_on_done, &t, err,
+		      sizeof(err)) == 0);
+	ckpg_run_until(t_base, &t.done, "update");
+	ck_assert_msg(t.d.ok && t.d.moved, "update: %s", t.error);
+	ck_assert_str_eq(t_sql("SELECT name || sms_body || validity_s ||"
+			       " updated_at || coalesce(create_key, '-') FROM"
+			       " alerts WHERE id = 1"),
+	    "TwoHi again1209000-");
+	memset(&t, 0, sizeof(t));
+	ck_assert(sap_draft(st[1], sending, &d, 9000, t_on_done, &t, err,
+		      sizeof(err)) == 0);
+	ckpg_run_until(t_base, &t.done, "update of a sending alert");
+	ck_assert(t.d.ok && !t.d.moved);
+	memset(&t, 0, sizeof(t));
+	ck_assert(sap_draft(st[1], sending, NULL, 9000, t_on_done, &t, err,
+		      sizeof(err)) == 0);
+	ckpg_run_until(t_base, &t.done, "delete of a sending alert");
+	ck_assert(t.d.ok && !t.d.moved);
+	memset(&t, 0, sizeof(t));
+	ck_assert(sap_draft(st[1], draft, NULL, 9000, t_on_done, &t, err,
+		      sizeof(err)) == 0);
+	ckpg_run_until(t_base, &t.done, "delete");
+	ck_assert(t.d.ok && t.d.moved);
+	ck_assert_str_eq(t_sql("SELECT string_agg(id::text || status, ',')"
+			       " FROM alerts"),
+	    "2sending");
 	t_close(st);
 }
 END_TEST
@@ -664,6 +716,7 @@ alerts_pg_suite(void)
 	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
 	tcase_add_test(tc, test_create_one_key_two_nodes);
 	tcase_add_test(tc, test_actions);
+	tcase_add_test(tc, test_draft_update_delete);
 	tcase_add_test(tc, test_tick_two_nodes);
 	tcase_add_test(tc, test_walk_audience);
 	tcase_add_test(tc, test_batch_skips_a_locked_alert);
