@@ -16,11 +16,14 @@
  *
  * A PATCH reads the member first (404 before anything is written; the
  * rule that a member keeps a phone or an email, and add_tags and
- * remove_tags, are applied to what it read), then writes. The consent
- * log's CSV export is members_export.c's, its pages read through
- * store_export_consent_pg(). Not here yet:
- * a create's "subscribe" items (the lists API is not on PostgreSQL yet):
- * 503 not_on_postgresql, nothing written.
+ * remove_tags, are applied to what it read), then writes. A create's
+ * "subscribe" items are checked as on SQLite, their lists read (422 for
+ * one that is not there), and the subscriptions and their consent events
+ * written by the create's statement. The consent log's CSV export is
+ * members_export.c's, its pages read through store_export_consent_pg().
+ * Not here yet: an email subscription to a double opt-in list (its
+ * confirmation email, email_links.c's, is SQLite's): 503
+ * not_on_postgresql, nothing written.
  */
 #include "autoconf.h"
 
@@ -40,6 +43,8 @@
 #include "store_members_pg.h"
 #include "xmalloc.h"
 
+#define MBP_SUBS_MAX 20 /* "subscribe" items of one create */
+
 /* A request waiting for the store. */
 struct mbp_req {
 	struct members *m;
@@ -50,7 +55,13 @@ struct mbp_req {
 	char loc[64];	     /* Location header, "" = none */
 	json_t *extra;	     /* merged into the answer (owned) */
 	json_t *body;	     /* the request's object (owned) */
-	struct mb_fields mf; /* a PATCH's fields, borrowing from body */
+	struct mb_fields mf; /* a create's, a PATCH's fields, from body */
+	/* a create's "subscribe" items: the lists by reference, then by id */
+	struct member_sub_pg subs[MBP_SUBS_MAX];
+	const char *refs[MBP_SUBS_MAX]; /* borrowed from body or refbuf */
+	char refbuf[MBP_SUBS_MAX][24];
+	size_t nsubs;
+	const char *source; /* consent_source, from body */
 };
 
 static struct mbp_req *
@@ -153,6 +164,134 @@ mbp_on_done(void *arg, const struct mb_done *d)
 
 /* ---- POST /api/v1/members ----------------------------------------- */
 
+/* Sends a create's write, its lists resolved (r->subs). */
+static void
+mbp_create(struct mbp_req *r)
+{
+	char err[512];
+
+	if (store_member_write_pg(r->m->deps.st,
+		&(struct member_write_pg){.f = &r->mf.f,
+		    .now = msg_now_ms(),
+		    .subs = r->subs,
+		    .nsubs = r->nsubs,
+		    .source = r->source},
+		mbp_on_done, r, err, sizeof(err)) == -1) {
+		mb_store_error(r->req, r->op, err);
+		mbp_req_free(r);
+	}
+}
+
+/*
+ * A create's lists read: 422 for one that does not exist, 503 for an
+ * email subscription to a double opt-in list (its confirmation is not on
+ * PostgreSQL yet), else the create.
+ */
+static void
+mbp_subs_read(void *arg, json_t *o, const char *error)
+{
+	struct mbp_req *r = arg;
+	json_t *l;
+	size_t i;
+
+	if (o == NULL) {
+		mb_store_error(r->req, "list_get",
+		    error != NULL ? error : "no answer");
+		goto fail;
+	}
+	for (i = 0; i < r->nsubs; i++) {
+		l = json_array_get(o, i);
+		if (!json_is_array(l)) {
+			http_reply_error(r->req, 422, "invalid_request",
+			    "subscribe[%zu].list: no list '%s'", i, r->refs[i]);
+			goto fail;
+		}
+		if (r->subs[i].ch == CHANNEL_EMAIL &&
+		    json_is_true(json_array_get(l, 1))) {
+			http_reply_error(r->req, 503, "not_on_postgresql",
+			    "subscribe[%zu]: an email subscription to a double "
+			    "opt-in list (its confirmation email) is not "
+			    "available on the PostgreSQL store yet (see "
+			    "doc/postgresql.md)",
+			    i);
+			goto fail;
+		}
+		r->subs[i].list = json_integer_value(json_array_get(l, 0));
+	}
+	json_decref(o);
+	mbp_create(r);
+	return;
+fail:
+	json_decref(o);
+	mbp_req_free(r);
+}
+
+/*
+ * The "subscribe" items of a create into r (their lists by reference,
+ * resolved later), checked as members.c's mb_parse_subs() checks them.
+ */
+static int
+mbp_parse_subs(struct mbp_req *r, json_t *o, char *err, size_t errlen)
+{
+	json_t *a = json_object_get(o, "subscribe"), *it, *l;
+	const struct mb_fields *mf = &r->mf;
+	size_t i;
+	int ch;
+
+	r->nsubs = 0;
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		&r->source, NULL, err, errlen) == -1)
+		return -1;
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > MBP_SUBS_MAX) {
+		snprintf(err, errlen,
+		    "subscribe: must be an array of at most %d "
+		    "{\"list\", \"channel\"} objects",
+		    MBP_SUBS_MAX);
+		return -1;
+	}
+	if (json_array_size(a) > 0 &&
+	    (r->source == NULL || *r->source == '\0')) {
+		snprintf(err, errlen,
+		    "consent_source: required when subscribing (how the "
+		    "member agreed, e.g. \"signup form at the rally\")");
+		return -1;
+	}
+	json_array_foreach(a, i, it) {
+		l = json_object_get(it, "list");
+		if (json_is_integer(l))
+			snprintf(r->refbuf[i], sizeof(r->refbuf[i]), "%lld",
+			    (long long)json_integer_value(l));
+		r->refs[i] =
+		    json_is_integer(l) ? r->refbuf[i] : json_string_value(l);
+		if (!json_is_object(it) || r->refs[i] == NULL) {
+			snprintf(err, errlen,
+			    "subscribe[%zu].list: required (a list name or "
+			    "id)",
+			    i);
+			return -1;
+		}
+		if (mb_channel(it, "channel", false, &ch, err, errlen) == -1)
+			return -1;
+		if (ch == -1)
+			ch = mf->f.phone != NULL ? CHANNEL_SMS : CHANNEL_EMAIL;
+		if ((ch == CHANNEL_SMS && mf->f.phone == NULL) ||
+		    (ch == CHANNEL_EMAIL && mf->f.email == NULL)) {
+			snprintf(err, errlen,
+			    "subscribe[%zu].channel: %s needs the member's %s",
+			    i, channel_to_text(ch),
+			    ch == CHANNEL_SMS ? "phone" : "email");
+			return -1;
+		}
+		r->subs[i].ch = ch;
+		r->nsubs = i + 1;
+	}
+	return 0;
+}
+
 static void
 mbp_members_post(struct http_req *req, struct members *m)
 {
@@ -160,8 +299,7 @@ mbp_members_post(struct http_req *req, struct members *m)
 	    "last_name", "zip", "time_zone", "attributes", "tags", "subscribe",
 	    "consent_source", NULL};
 	struct mbp_req *r;
-	const char *source;
-	json_t *o, *subs;
+	json_t *o;
 	char err[512];
 
 	if ((o = mb_write_begin(m, req)) == NULL)
@@ -177,29 +315,15 @@ mbp_members_post(struct http_req *req, struct members *m)
 		    "phone: a phone or an email is required");
 		goto invalid;
 	}
-	subs = json_object_get(o, "subscribe");
-	if (mb_str(o,
-		&(struct mb_strfield){.key = "consent_source",
-		    .max = MB_SOURCE_MAX},
-		&source, NULL, err, sizeof(err)) == -1)
+	if (mbp_parse_subs(r, o, err, sizeof(err)) == -1)
 		goto invalid;
-	if (subs != NULL && !json_is_null(subs) && !json_is_array(subs)) {
-		snprintf(err, sizeof(err),
-		    "subscribe: must be an array of at most 20 "
-		    "{\"list\", \"channel\"} objects");
-		goto invalid;
+	if (r->nsubs == 0) {
+		mbp_create(r);
+		return;
 	}
-	if (json_array_size(subs) > 0) {
-		http_reply_error(req, 503, "not_on_postgresql",
-		    "subscribe: subscribing from a member's create is not "
-		    "available on the PostgreSQL store yet (see "
-		    "doc/postgresql.md); create the member without it");
-		goto out;
-	}
-	if (store_member_write_pg(m->deps.st,
-		&(struct member_write_pg){.f = &r->mf.f, .now = msg_now_ms()},
-		mbp_on_done, r, err, sizeof(err)) == -1) {
-		mb_store_error(req, r->op, err);
+	if (store_lists_resolve_pg(m->deps.st, r->refs, r->nsubs, mbp_subs_read,
+		r, err, sizeof(err)) == -1) {
+		mb_store_error(req, "list_get", err);
 		goto out;
 	}
 	return;

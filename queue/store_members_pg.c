@@ -65,12 +65,14 @@
 #include "store_members_pg.h"
 #include "xmalloc.h"
 
+#define SMP_SUBS_MAX 20 /* subscriptions of one create, as the API's */
+
 #ifdef HAVE_LIBPQ
 #include <libpq-fe.h>
 
 #include "pg.h"
 
-#define SMP_LOCK "SELECT pg_advisory_xact_lock(1868, 7)"
+#define SMP_LOCK     "SELECT pg_advisory_xact_lock(1868, 7)"
 
 static const char smp_sql_member[] =
     "SELECT " SM_COLS SM_FROM " WHERE m.id = $1::bigint";
@@ -138,6 +140,43 @@ static const char smp_sql_create[] =
     " ON CONFLICT DO NOTHING RETURNING id)"
     " SELECT (SELECT id FROM ins), (SELECT what FROM own),"
     " (SELECT id FROM own)";
+
+/*
+ * A create with subscriptions: the create's statement, then $10 the lists
+ * and $11 the channels (arrays) and $12 the consent event's detail: each
+ * subscription active, source 'api', with its opt_in event.
+ */
+static const char smp_sql_create_subs[] =
+    "WITH own AS (SELECT CASE WHEN o.phone = $1::text THEN 'phone'"
+    " ELSE 'email' END AS what, o.id FROM members o"
+    " WHERE o.phone = $1::text OR o.email = $2::text ORDER BY 1 DESC"
+    " LIMIT 1),"
+    " ins AS (INSERT INTO members (phone, email, first_name, last_name, zip,"
+    " time_zone, attributes, tags, created_at, updated_at)"
+    " SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
+    " coalesce($7::text, '{}'), coalesce($8::text, '[]'), $9::bigint,"
+    " $9::bigint WHERE NOT EXISTS (SELECT 1 FROM own)"
+    " ON CONFLICT DO NOTHING RETURNING id),"
+    " sub AS (INSERT INTO subscriptions (member_id, list_id, channel, status,"
+    " source, created_at, updated_at) SELECT ins.id, s.list, s.ch, 'active',"
+    " 'api', $9::bigint, $9::bigint FROM ins,"
+    " unnest($10::bigint[], $11::text[]) WITH ORDINALITY AS s(list, ch, i)"
+    " ORDER BY s.i ON CONFLICT DO NOTHING"
+    " RETURNING member_id, list_id, channel),"
+    " ce AS (INSERT INTO consent_events (member_id, channel, action, source,"
+    " list_id, message_id, detail, created_at) SELECT member_id, channel,"
+    " 'opt_in', 'api', list_id, NULL, $12::text, $9::bigint FROM sub)"
+    " SELECT (SELECT id FROM ins), (SELECT what FROM own),"
+    " (SELECT id FROM own)";
+
+/* Lists by reference: $1 the refs; (ordinal, id, double_optin). */
+static const char smp_sql_lists[] =
+    "SELECT r.i, l.id, l.double_optin FROM unnest($1::text[])"
+    " WITH ORDINALITY AS r(ref, i) LEFT JOIN LATERAL (SELECT id,"
+    " double_optin, 0 AS pri FROM lists WHERE id = CASE WHEN r.ref"
+    " ~ '^[0-9]{1,18}$' THEN r.ref::bigint END UNION ALL SELECT id,"
+    " double_optin, 1 FROM lists WHERE name = r.ref ORDER BY 3 LIMIT 1) l"
+    " ON true ORDER BY r.i";
 
 /*
  * The new value of each column under the 'set' bits $3 (MF_*): $4 phone,
@@ -411,12 +450,67 @@ smp_consent_json(const PGresult *res, int64_t member, unsigned limit)
 		: json_null());
 }
 
+/* [[id, double_optin] or null, ...] of a lists' lookup. */
+static json_t *
+smp_lists_json(const PGresult *res)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(a,
+		    PQgetisnull(res, i, 1)
+			? json_null()
+			: json_pack("[I, b]",
+			      (json_int_t)smp_get_i64(res, i, 1),
+			      smp_get_i64(res, i, 2) != 0));
+	return a;
+}
+
+/*
+ * A PostgreSQL array literal of texts (each quoted, quotes and
+ * backslashes escaped) or, with ints, of the decimal numbers; a new
+ * string.
+ */
+static char *
+smp_array(const char *const *texts, const int64_t *ints, size_t n)
+{
+	size_t i, len = 3, j = 0;
+	const char *p;
+	char *out;
+
+	for (i = 0; i < n; i++)
+		len += texts != NULL ? 2 * strlen(texts[i]) + 3 : 24;
+	out = xmalloc(len);
+	out[j++] = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			out[j++] = ',';
+		if (ints != NULL) {
+			j += (size_t)snprintf(out + j, len - j, "%" PRId64,
+			    ints[i]);
+			continue;
+		}
+		out[j++] = '"';
+		for (p = texts[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				out[j++] = '\\';
+			out[j++] = *p;
+		}
+		out[j++] = '"';
+	}
+	out[j++] = '}';
+	out[j] = '\0';
+	return out;
+}
+
 /* ---- Reads ---------------------------------------------------------- */
 
 enum smp_read {
 	SMP_MEMBER = 0,
 	SMP_SEARCH,
 	SMP_CONSENT,
+	SMP_LISTS,
 };
 
 /* One read in flight. */
@@ -470,6 +564,8 @@ smp_read_answer(void *arg, const struct pg_answer *a)
 			op->none = true;
 	} else if (op->kind == SMP_SEARCH)
 		op->none = PQntuples(a->res) != 1 || PQgetisnull(a->res, 0, 0);
+	else if (op->kind == SMP_LISTS)
+		op->o = smp_lists_json(a->res);
 	else if (PQntuples(a->res) == 0)
 		op->none = true;
 	else
@@ -669,8 +765,10 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 	const struct member_fields *f = mw->f;
 	unsigned set = f->set;
 	struct sm_bind b;
-	char ids[24], now[24], bits[24];
-	const char *v[11];
+	char ids[24], now[24], bits[24], *lists = NULL, *chans = NULL;
+	const char *v[12], *ch[SMP_SUBS_MAX];
+	int64_t lid[SMP_SUBS_MAX];
+	size_t i;
 	int rc;
 
 	if (mw->id == 0) {
@@ -698,6 +796,15 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 		v[6] = b.attrs;
 		v[7] = b.tags;
 		v[8] = smp_i64(now, mw->now);
+		for (i = 0; i < mw->nsubs; i++) {
+			lid[i] = mw->subs[i].list;
+			ch[i] = channel_to_text(mw->subs[i].ch);
+		}
+		if (mw->nsubs > 0) {
+			v[9] = lists = smp_array(NULL, lid, mw->nsubs);
+			v[10] = chans = smp_array(ch, NULL, mw->nsubs);
+			v[11] = mw->source;
+		}
 	} else {
 		v[0] = smp_i64(ids, mw->id);
 		v[1] = smp_i64(now, mw->now);
@@ -713,13 +820,19 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 	}
 	rc = smp_group(st, &w->w,
 	    (const struct pg_query[]){{.sql = SMP_LOCK},
-		{.sql = mw->id == 0 ? smp_sql_create : smp_sql_update,
-		    .nparams = mw->id == 0 ? 9 : 11,
+		{.sql = mw->id != 0	? smp_sql_update
+			: lists != NULL ? smp_sql_create_subs
+					: smp_sql_create,
+		    .nparams = mw->id != 0 ? 11
+			: lists != NULL	   ? 12
+					   : 9,
 		    .values = v,
 		    .done =
 			mw->id == 0 ? smp_create_answer : smp_update_answer}},
 	    2, err, errlen);
 	store_members_bind_clear(&b);
+	free(lists);
+	free(chans);
 	return rc;
 }
 
@@ -972,6 +1085,15 @@ store_member_write_pg(struct store *st, const struct member_write_pg *w,
 		    "PostgreSQL (give the whole tags)");
 		return -1;
 	}
+	if (w->nsubs > SMP_SUBS_MAX ||
+	    (w->nsubs > 0 &&
+		(w->id != 0 || w->source == NULL || *w->source == '\0'))) {
+		snprintf(err, errlen,
+		    "member: at most %d subscriptions, a create's only, "
+		    "with a consent source",
+		    SMP_SUBS_MAX);
+		return -1;
+	}
 	if (w->id == 0 && !((w->f->set & MF_PHONE) && w->f->phone != NULL) &&
 	    !((w->f->set & MF_EMAIL) && w->f->email != NULL)) {
 		snprintf(err, errlen,
@@ -1080,6 +1202,32 @@ store_export_consent_pg(struct store *st, const struct export_req_pg *r,
 	return 0;
 #else
 	(void)done, (void)arg;
+	return -1;
+#endif
+}
+
+int
+store_lists_resolve_pg(struct store *st, const char *const *refs, size_t n,
+    store_mb_json_fn *fn, void *arg, char *err, size_t errlen)
+{
+	if (smp_refuse(st, err, errlen) == -1)
+		return -1;
+#ifdef HAVE_LIBPQ
+	char *a = smp_array(refs, NULL, n);
+	const char *v[1] = {a};
+	struct smp_op *op = smp_op_new(SMP_LISTS, fn, arg);
+	int rc;
+
+	rc = smp_send(st, op,
+	    &(struct pg_query){.sql = smp_sql_lists,
+		.nparams = 1,
+		.values = v,
+		.done = smp_read_answer},
+	    err, errlen);
+	free(a);
+	return rc;
+#else
+	(void)refs, (void)n, (void)fn, (void)arg;
 	return -1;
 #endif
 }

@@ -55,6 +55,13 @@ struct member_search {
 int store_member_search_pg(struct store *st, const struct member_search *s,
     store_mb_json_fn *fn, void *arg, char *err, size_t errlen);
 
+/*
+ * Lists by reference (each an id, else a name, as the API takes them):
+ * o is [[id, double_optin] or null for each ref, in order].
+ */
+int store_lists_resolve_pg(struct store *st, const char *const *refs, size_t n,
+    store_mb_json_fn *fn, void *arg, char *err, size_t errlen);
+
 /* A page of a member's consent log. */
 struct consent_page {
 	int64_t member;
@@ -76,11 +83,25 @@ struct mb_done {
 };
 typedef void store_mb_done_fn(void *arg, const struct mb_done *d);
 
-/* A create (id 0) or an update of member id with f's fields at now. */
+/* A list a create subscribes the new member to, on one channel. */
+struct member_sub_pg {
+	int64_t list;
+	enum channel ch;
+};
+
+/*
+ * A create (id 0) or an update of member id with f's fields at now. A
+ * create may subscribe the new member (active, source "api", each with
+ * its opt_in consent event whose detail is 'source', as store_subscribe()
+ * writes them) to the lists of subs[0..nsubs), in the same statement.
+ */
 struct member_write_pg {
 	int64_t id;
 	const struct member_fields *f;
 	int64_t now;
+	const struct member_sub_pg *subs; /* create only */
+	size_t nsubs;
+	const char *source; /* the subscriptions' consent_source */
 };
 /*
  * store_member_create() / store_member_update(). Both take the

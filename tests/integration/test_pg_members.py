@@ -6,7 +6,10 @@ pair of daemons for the module.
 
 Covered, on states only (no timing assertions):
   - a member created on node A is read, searched and patched on node B
-    (201 only once committed: B reads it at once); the search's filters
+    (201 only once committed: B reads it at once); a create's
+    subscriptions with their consent events (an unknown list, a missing
+    consent_source, a channel without its address: 422; email to a
+    double opt-in list: 503, nothing written); the search's filters
     (phone, email, name, tag, list by id and by name), its pages, an
     unknown list (404); a PATCH's merge of attributes and its tags; a
     phone another member has (409), a member left with neither phone
@@ -103,6 +106,42 @@ def test_members_across_two_nodes(make_daemon, pgcluster):
     assert [(s["list"], s["channel"], s["status"])
             for s in m["subscriptions"]] == [("rally", "email", "active")]
 
+    # ---- a create's subscriptions, with their consent events ----
+    pgcluster.psql(url, "INSERT INTO lists (name, double_optin, created_at,"
+                   " updated_at) VALUES ('confirmed', 1, 1, 1)")
+    r = a.api("POST", "/api/v1/members",
+              {"phone": "+14155550102", "email": "lin@example.org",
+               "subscribe": [{"list": "rally"},
+                             {"list": lid, "channel": "email"},
+                             {"list": "confirmed"}],
+               "consent_source": "rally form"})
+    assert r.status == 201, r.body
+    lin = r.json["id"]
+    assert [(s["list"], s["channel"], s["status"], s["source"])
+            for s in r.json["subscriptions"]] == [
+        ("rally", "email", "active", "api"), ("rally", "sms", "active", "api"),
+        ("confirmed", "sms", "active", "api")]
+    assert one(pgcluster, url, """
+        SELECT string_agg(concat_ws(',', e.channel, e.action, e.source,
+            l.name, e.detail), ';' ORDER BY e.id) FROM consent_events e
+        JOIN lists l ON l.id = e.list_id WHERE e.member_id = %d""" % lin) == (
+        "sms,opt_in,api,rally,rally form;email,opt_in,api,rally,rally form;"
+        "sms,opt_in,api,confirmed,rally form")
+    for body, code in (
+            ({"phone": "+14155550103", "subscribe": [{"list": "nosuch"}],
+              "consent_source": "x"}, 422),
+            ({"phone": "+14155550103", "subscribe": [{"list": "rally"}]},
+             422),
+            ({"phone": "+14155550103",
+              "subscribe": [{"list": "rally", "channel": "email"}],
+              "consent_source": "x"}, 422),
+            ({"email": "x3@example.org", "subscribe": [{"list": "confirmed"}],
+              "consent_source": "x"}, 503)):
+        r = b.api("POST", "/api/v1/members", body)
+        assert r.status == code, (body, r.body)
+    assert one(pgcluster, url, "SELECT count(*) FROM members WHERE phone ="
+               " '+14155550103' OR email = 'x3@example.org'") == "0"
+
     # ---- patch on B ----
     r = b.api("PATCH", "/api/v1/members/%d" % ada,
               {"first_name": "Augusta", "add_tags": ["donor"],
@@ -189,7 +228,7 @@ def test_members_across_two_nodes(make_daemon, pgcluster):
     assert rows[1][10].endswith("Z")
     r = a.api("GET", "/api/v1/consent/export.csv")
     assert r.status == 200, r.body
-    assert len(list(csv.reader(io.StringIO(r.body.decode())))) == 3
+    assert len(list(csv.reader(io.StringIO(r.body.decode())))) == 6
     assert a.api("GET", "/api/v1/consent/export.csv?member=%d"
                  % (grace + 100)).status == 404
 

@@ -1124,6 +1124,25 @@ START_TEST(test_members_two_nodes)
 	    t_mb_ids(nb,
 		&(struct member_search){.q = {.after = 1, .limit = 1}}),
 	    "2");
+	/* lists by reference; array elements quoted whatever they hold */
+	{
+		static const char *const refs[] = {"5", "rally", "no\"pe,{x}\\",
+		    "6", "05"};
+		char errs[256];
+
+		memset(&tj, 0, sizeof(tj));
+		ck_assert_msg(store_lists_resolve_pg(nb, refs, 5, t_on_json,
+				  &tj, errs, sizeof(errs)) == 0,
+		    "lists: %s", errs);
+		ckpg_run_until(t_base, &tj.done, "lists");
+		ck_assert_msg(tj.o != NULL, "lists: %s", tj.error);
+		o = json_pack("[[I, b], [I, b], n, n, [I, b]]", (json_int_t)5,
+		    0, (json_int_t)5, 0, (json_int_t)5, 0);
+		ck_assert(json_equal(tj.o, o));
+		json_decref(o);
+		json_decref(tj.o);
+		memset(&tj, 0, sizeof(tj));
+	}
 	/* an opt-out on both nodes in one turn: one row, one event */
 	t_mb_opt(na, 1, true, &a);
 	t_mb_opt(nb, 1, true, &b);
