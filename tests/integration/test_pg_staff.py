@@ -129,6 +129,11 @@ def test_staff_on_two_nodes(make_daemon, pgcluster):
               {"to": "+15550400009", "body": "later", "sender": "tw",
                "not_before": 4102444800})
     assert r.status == 202, r.body
+    # its audit row committed before the nodes stop (a group still in
+    # flight at SIGTERM is logged shutdown_commit_failed)
+    wait_for(lambda: one(pgcluster, url, "SELECT count(*) FROM audit WHERE "
+                         "action = 'POST /api/v1/messages'") == "1",
+             what="the message's audit row")
     r = b.api("GET", "/api/v1/status")
     assert r.status == 200, r.body
     assert r.json["queue"]["sms"]["queued"] == 1, r.body
