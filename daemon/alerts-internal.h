@@ -35,6 +35,9 @@ struct alert_problem {
 };
 
 /* An alert the engine is running (scheduled, sending or paused). */
+/* At most one "alert" progress event a second per alert while it sends. */
+#define ALERTS_ANNOUNCE_MS 1000
+
 struct alert_run {
 	TAILQ_ENTRY(alert_run) entry;
 	struct alert_row row;

@@ -48,7 +48,6 @@
 #include "xmalloc.h"
 
 /* At most one progress event per alert per this many ms. */
-#define ALERTS_ANNOUNCE_MS 1000
 /* Counts that took this many ms to read are cached (alerts_counts()). */
 #define ALERTS_COUNTS_DEAR 10
 /* Member ids an audience count looks at per turn. */

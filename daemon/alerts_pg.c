@@ -62,6 +62,7 @@
 #include "compat.h"
 #include "config.h"
 #include "dispatch.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "message.h"
@@ -74,12 +75,15 @@
 #define ALERTS_PG_KEY_MAX  200
 #define ALERTS_PG_PAGE_MAX 200
 
+struct apg_ann;
+
 struct alerts_pg {
 	struct sap_fan *fan;
 	struct event *timer;
 	struct alert_run_list runs; /* alerts being fanned out */
 	bool busy;		    /* a tick or batch in flight */
 	bool closing;
+	LIST_HEAD(, apg_ann) announcing; /* "alert" events being read */
 	bool hurry;   /* a batch made messages: the next tick at once */
 	bool live;    /* the last tick found alerts to fan out */
 	bool failing; /* the last tick failed (logged once) */
@@ -168,6 +172,72 @@ apg_sync_runs(struct alerts *a, const struct sap_tick *t)
 	}
 }
 
+/* ---- "alert" events ------------------------------------------------------ */
+
+/*
+ * The staff pages of every node hear of an alert's status changes and,
+ * about once a second while it fans out, of its progress, as from
+ * alerts_announce() on SQLite: {"id", "status", "counters"}, counters
+ * being the alert's "counts" of the API. The alert is read back once its
+ * change committed (sap_get(), outside any group), so the event follows
+ * the change in its own group instead of riding in the change's: a node
+ * dying between the two loses the event, never the change, and the next
+ * one carries the figures.
+ */
+struct apg_ann {
+	LIST_ENTRY(apg_ann) entry;
+	struct alerts *a; /* NULL once the module is freed */
+};
+
+static void
+apg_announced(void *arg, int rc, json_t *o, const char *error)
+{
+	struct apg_ann *ann = arg;
+	struct alerts *a = ann->a;
+	json_t *status, *counts;
+
+	if (a != NULL)
+		LIST_REMOVE(ann, entry);
+	free(ann);
+	if (a == NULL) {
+		json_decref(o);
+		return;
+	}
+	if (rc == -1 || o == NULL) {
+		if (rc == -1)
+			log_debug("alert_announce_failed error=\"%s\"", error);
+		json_decref(o);
+		return;
+	}
+	status = json_object_get(o, "status");
+	counts = json_object_get(o, "counts");
+	events_publish(a->deps.events, "alert",
+	    json_pack("{s:O, s:O, s:O}", "id", json_object_get(o, "id"),
+		"status", status != NULL ? status : json_null(), "counters",
+		counts != NULL ? counts : json_object()));
+	json_decref(o);
+}
+
+static void
+apg_announce(struct alerts *a, int64_t id)
+{
+	struct apg_ann *ann;
+	char err[256];
+
+	if (a->deps.events == NULL || a->pg->closing)
+		return;
+	ann = xcalloc(1, sizeof(*ann));
+	ann->a = a;
+	if (sap_get(a->deps.st, id, msg_now_ms(), apg_announced, ann, err,
+		sizeof(err)) == -1) {
+		log_debug("alert_announce_failed alert=%lld error=\"%s\"",
+		    (long long)id, err);
+		free(ann);
+		return;
+	}
+	LIST_INSERT_HEAD(&a->pg->announcing, ann, entry);
+}
+
 static void
 apg_tick_done(void *arg, int rc, const struct sap_tick *t, const char *error)
 {
@@ -187,12 +257,16 @@ apg_tick_done(void *arg, int rc, const struct sap_tick *t, const char *error)
 		return;
 	}
 	pg->failing = false;
-	for (i = 0; i < t->started; i++)
+	for (i = 0; i < t->started; i++) {
 		log_info("alert_sending alert=%lld node=%s",
 		    (long long)t->started_ids[i], apg_node(a));
-	for (i = 0; i < t->done; i++)
+		apg_announce(a, t->started_ids[i]);
+	}
+	for (i = 0; i < t->done; i++) {
 		log_info("alert_done alert=%lld node=%s",
 		    (long long)t->done_ids[i], apg_node(a));
+		apg_announce(a, t->done_ids[i]);
+	}
 	apg_sync_runs(a, t);
 	pg->live = t->nrows > 0;
 	pg->hurry = false;
@@ -251,6 +325,12 @@ apg_batch_done(void *arg, const struct sap_batch_done *d)
 		if (r != NULL) {
 			r->row.cursor = d->cursor.next;
 			r->row.fanout_done = d->cursor.end;
+			if (d->made > 0 &&
+			    msg_now_ms() - r->announced_at >=
+				ALERTS_ANNOUNCE_MS) {
+				r->announced_at = msg_now_ms();
+				apg_announce(a, b->id);
+			}
 		}
 		if (d->made > 0)
 			dispatch_kick(a->deps.dispatch);
@@ -287,10 +367,12 @@ apg_guard_paused(void *arg, const struct sap_done *d)
 		log_warnx("alert_hold_failed alert=%lld node=%s error=\"%s\"",
 		    (long long)g->id, apg_node(g->a),
 		    d->error != NULL ? d->error : "the group failed");
-	else if (d->moved) /* once, on the node whose pause moved it */
+	else if (d->moved) { /* once, on the node whose pause moved it */
 		log_warnx("alert_guard_tripped alert=%lld node=%s "
 			  "reason=\"%s\"",
 		    (long long)g->id, apg_node(g->a), g->why);
+		apg_announce(g->a, g->id);
+	}
 	free(g);
 }
 
@@ -555,7 +637,8 @@ apg_written(void *arg, const struct sap_done *d)
 		p->id = d->id;
 		p->code = d->dup ? 200 : 201;
 		p->extra = json_pack("{s:b}", "duplicate", d->dup);
-	}
+	} else
+		apg_announce(p->a, p->id); /* schedule, send, pause, ... */
 	apg_reply_alert(p);
 }
 
@@ -1035,6 +1118,7 @@ alerts_pg_new(struct alerts *a, struct http_server *srv)
 	char err[256];
 
 	TAILQ_INIT(&pg->runs);
+	LIST_INIT(&pg->announcing);
 	a->pg = pg;
 	pg->timer = evtimer_new(a->deps.base, apg_tick, a);
 	if (pg->timer == NULL)
@@ -1068,10 +1152,15 @@ alerts_pg_free(struct alerts *a)
 {
 	struct alerts_pg *pg = a->pg;
 	struct alert_run *r;
+	struct apg_ann *ann;
 
 	if (pg == NULL)
 		return;
 	pg->closing = true;
+	while ((ann = LIST_FIRST(&pg->announcing)) != NULL) {
+		LIST_REMOVE(ann, entry);
+		ann->a = NULL; /* its read's answer only frees it */
+	}
 	sap_fan_close(pg->fan); /* what is in flight is answered "closed" */
 	while ((r = TAILQ_FIRST(&pg->runs)) != NULL) {
 		TAILQ_REMOVE(&pg->runs, r, entry);

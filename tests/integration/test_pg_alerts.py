@@ -12,7 +12,9 @@ of three nodes:
     are 422s), listed on B, sent on B (the send's key: a retry on A is a
     duplicate), its progress read on A: every reachable member of the
     list gets one personalized message, the opted-out, unsubscribed and
-    email-only ones none, and the alert ends done; members in a zone
+    email-only ones none, and the alert ends done; node C's event
+    stream carries its "alert" events, "sending" first, "done" last with
+    the final counters; members in a zone
     where it is night get theirs queued for their morning (quiet hours:
     the same C code as on SQLite), then cancelled; a draft changed on C
     and read on A, another deleted on B (409 once it is not a draft); a
@@ -37,6 +39,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from conftest import scaled, wait_for
+from test_events import Sse
 
 RATE = 400  # the console sender's rate: the fan-out's pace (its backlog)
 
@@ -168,6 +171,8 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert r.status == 503 and \
         r.json["error"]["code"] == "not_on_postgresql", r.body
 
+    stream = Sse(c)  # the "alert" events, whoever fans out
+    assert stream.status == 200
     r = b.api("POST", "/api/v1/alerts/%d/send" % aid,
               headers={"Idempotency-Key": "send-rally-1"})
     assert r.status == 200 and r.json["status"] == "sending", r.body
@@ -188,6 +193,14 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert body == "Hi M3, rally at 6"
     r = b.api("PATCH", "/api/v1/alerts/%d" % aid, BODY)
     assert r.status == 409, r.body  # no longer a draft
+    statuses = []
+    while not statuses or statuses[-1] != "done":
+        e = stream.event("alert", timeout=30)
+        assert e["data"]["id"] == aid, e
+        statuses.append(e["data"]["status"])
+    assert statuses[0] == "sending", statuses
+    assert e["data"]["counters"]["sms"] == {"sent": len(small)}, e
+    stream.close()
     assert b.api("DELETE", "/api/v1/alerts/%d" % aid).status == 409
     # Quiet hours, as on SQLite (the same C code): members in a zone
     # where it is night now get their SMS queued for their morning.
