@@ -339,7 +339,12 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	    main_on_stopped, ds);
 }
 
-/* Nothing is in flight any more: commit and leave the loop. */
+/*
+ * Nothing is in flight any more: commit and leave the loop. On
+ * PostgreSQL the commit's answer needs the loop itself, so the last
+ * groups are flushed once the loop is left (main_cleanup()); the grace
+ * usually sees them answered already.
+ */
 static void
 main_on_stopped(void *arg)
 {
@@ -347,7 +352,8 @@ main_on_stopped(void *arg)
 	struct timeval grace = {0, 200000}; /* lets replies drain */
 	char err[256];
 
-	if (store_flush(ds->st, err, sizeof(err)) == -1)
+	if (store_backend(ds->st) == STORE_SQLITE &&
+	    store_flush(ds->st, err, sizeof(err)) == -1)
 		log_error("shutdown_commit_failed error=\"%s\"", err);
 	event_base_loopexit(ds->base, &grace);
 }
