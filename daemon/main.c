@@ -389,13 +389,15 @@ main_webhooks_new(struct daemon_state *ds)
 
 /*
  * What the PostgreSQL store serves so far (doc/postgresql.md): messages
- * (enqueue, read, dispatch, delivery reports), inbound texts with STOP,
- * START and HELP, one-click unsubscribe links, API tokens (create,
- * revoke, use), alerts (alerts_pg.c answers 503 for what of them is
- * not ported), conversations, the members API (members_pg.c). The
- * other routes answer 503 there, saying so, instead of failing inside:
- * they are registered before the modules' own, and routes are tried in
- * the order added. 'deep': the family's paths below the prefix too.
+ * (enqueue, read, dispatch, delivery reports), inbound texts (the
+ * compliance words, list keywords, conversation messages), one-click
+ * unsubscribe links, API tokens, logins, sessions and staff, alerts
+ * (alerts_pg.c answers 503 for what of them is not ported),
+ * conversations and saved replies, the members API (members_pg.c), live
+ * events and the staff web page. The other routes answer 503 there,
+ * saying so, instead of failing inside: they are registered before the
+ * modules' own, and routes are tried in the order added. 'deep': the
+ * family's paths below the prefix too.
  */
 static const struct main_pg_later {
 	const char *prefix;
@@ -408,7 +410,6 @@ static const struct main_pg_later {
     {"/api/v1/lists", MAIN_PG_ANY, true},
     {"/api/v1/simulator", MAIN_PG_ANY, true},
     {"/c", MAIN_PG_ANY, true},
-    {"/ui", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY
 };
 
@@ -501,17 +502,20 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		return -1;
 	dispatch_set_email_links(ds->dispatch, ds->links);
 	/* on either store: on PostgreSQL its own engine and routes
-	 * (alerts_pg.c), without progress events */
+	 * (alerts_pg.c) */
 	ds->alerts = alerts_new(ds->http, &ad);
 	md.links = ds->links;
 	/* on PostgreSQL the members' routes only (members_pg.c) */
 	ds->members = members_new(ds->http, &md);
-	if (pg) {
-		ds->conversations = conversations_new(ds->http, &cd);
-		return 0;
-	}
-	ds->imports = imports_new(ds->http, &imd);
 	ds->conversations = conversations_new(ds->http, &cd);
+	/* the staff page: its API is served on either store (on
+	 * PostgreSQL, what is not answers 503 and the page says so) */
+	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
+		 errlen)) == NULL)
+		return -1;
+	if (pg)
+		return 0;
+	ds->imports = imports_new(ds->http, &imd);
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
 	    .st = ds->st,
 	    .dispatch = ds->dispatch,
@@ -522,9 +526,6 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    &(struct simulator_deps){.st = ds->st,
 		.api = ds->api,
 		.cfg = ds->cfg});
-	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
-		 errlen)) == NULL)
-		return -1;
 	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
 	return 0;
 }
