@@ -1069,8 +1069,9 @@ START_TEST(test_members_two_nodes)
 	ck_assert(t_mb_wait(t_mb_write(na, cleo, &f, &a), "merge").changed);
 	o = t_mb_json(nb, cleo, NULL);
 	ck_assert_ptr_nonnull(o);
-	ck_assert(json_equal(json_object_get(o, "attributes"),
-	    json_pack("{s:i, s:s}", "ward", 3, "team", "blue")));
+	json_decref(attrs);
+	attrs = json_pack("{s:i, s:s}", "ward", 3, "team", "blue");
+	ck_assert(json_equal(json_object_get(o, "attributes"), attrs));
 	ck_assert_int_eq(json_array_size(json_object_get(o, "tags")), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "first_name")),
 	    "Cleo");
