@@ -129,10 +129,6 @@ struct mb_pending *mb_pending_new(int code);
 /* Common start of a write: auth, not stopping, a JSON object body. */
 json_t *mb_write_begin(struct members *m, struct http_req *req);
 
-/* Applies mf's add_tags / remove_tags to cur (the member's tags) as
- * mf's tags (MF_TAGS). */
-void mb_tags_apply(struct mb_fields *mf, const json_t *cur);
-
 /* ---- members_pg.c ------------------------------------------------- */
 
 /* The /api/v1/members routes on a PostgreSQL store. */

@@ -389,7 +389,7 @@ out:
 /* ---- GET / PATCH /api/v1/members/{id} ----------------------------- */
 
 /* Applies add_tags / remove_tags to the member's current tags. */
-void
+static void
 mb_tags_apply(struct mb_fields *mf, const json_t *cur)
 {
 	json_t *tags = json_array(), *t, *u;

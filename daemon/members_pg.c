@@ -15,15 +15,16 @@
  * node may change them in between.
  *
  * A PATCH reads the member first (404 before anything is written; the
- * rule that a member keeps a phone or an email, and add_tags and
- * remove_tags, are applied to what it read), then writes. A create's
- * "subscribe" items are checked as on SQLite, their lists read (422 for
- * one that is not there), and the subscriptions and their consent events
- * written by the create's statement. The consent log's CSV export is
- * members_export.c's, its pages read through store_export_consent_pg().
- * Not here yet: an email subscription to a double opt-in list (its
- * confirmation email, email_links.c's, is SQLite's): 503
- * not_on_postgresql, nothing written.
+ * rule that a member keeps a phone or an email is checked on what it
+ * read), then writes; add_tags and remove_tags are applied to the stored
+ * tags by the write's statement, so two nodes changing one member's tags
+ * at once lose neither change. A create's "subscribe" items are checked
+ * as on SQLite, their lists read (422 for one that is not there), and the
+ * subscriptions and their consent events written by the create's
+ * statement. The consent log's CSV export is members_export.c's, its
+ * pages read through store_export_consent_pg(). Not here yet: an email
+ * subscription to a double opt-in list (its confirmation email,
+ * email_links.c's, is SQLite's): 503 not_on_postgresql, nothing written.
  */
 #include "autoconf.h"
 
@@ -429,9 +430,7 @@ mbp_patch_read(void *arg, json_t *cur, const char *error)
 		    "phone: a member must keep a phone or an email");
 		goto fail;
 	}
-	if (mf->add_tags != NULL || mf->remove_tags != NULL)
-		mb_tags_apply(mf, json_object_get(cur, "tags"));
-	if (mf->f.set == 0) {
+	if (mf->f.set == 0 && mf->add_tags == NULL && mf->remove_tags == NULL) {
 		mbp_on_json(r, cur, NULL); /* nothing to write */
 		return;
 	}
@@ -439,7 +438,9 @@ mbp_patch_read(void *arg, json_t *cur, const char *error)
 	if (store_member_write_pg(r->m->deps.st,
 		&(struct member_write_pg){.id = r->id,
 		    .f = &mf->f,
-		    .now = msg_now_ms()},
+		    .now = msg_now_ms(),
+		    .add_tags = mf->add_tags,
+		    .remove_tags = mf->remove_tags},
 		mbp_on_done, r, err, sizeof(err)) == -1) {
 		mb_store_error(r->req, r->op, err);
 		mbp_req_free(r);

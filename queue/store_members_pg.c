@@ -72,7 +72,7 @@
 
 #include "pg.h"
 
-#define SMP_LOCK     "SELECT pg_advisory_xact_lock(1868, 7)"
+#define SMP_LOCK "SELECT pg_advisory_xact_lock(1868, 7)"
 
 static const char smp_sql_member[] =
     "SELECT " SM_COLS SM_FROM " WHERE m.id = $1::bigint";
@@ -200,7 +200,24 @@ static const char smp_sql_lists[] =
 #define SMP_NEW_ATTRS                                                       \
 	"CASE WHEN ($3::int & 64) <> 0 THEN $10::text WHEN ($3::int & 256)" \
 	" <> 0 THEN " SMP_MERGED " ELSE attributes END"
-#define SMP_NEW_TAGS SMP_NEW("128", "$11::text", "tags")
+/*
+ * Tags: replaced ($11), or the stored ones without those of $13, then
+ * those of $12 not among them, each once, in order (mb_tags_apply()).
+ */
+#define SMP_KEPT                                                          \
+	"(SELECT coalesce(jsonb_agg(t.v ORDER BY t.k), '[]'::jsonb) FROM" \
+	" jsonb_array_elements(tags::jsonb) WITH ORDINALITY t(v, k)"      \
+	" WHERE NOT coalesce($13::text::jsonb, '[]'::jsonb)"              \
+	" @> jsonb_build_array(t.v))"
+#define SMP_ADDED                                                             \
+	"(SELECT coalesce(jsonb_agg(a.v ORDER BY a.k), '[]'::jsonb) FROM"     \
+	" (SELECT v, min(k) AS k FROM jsonb_array_elements(coalesce("         \
+	"$12::text::jsonb, '[]'::jsonb)) WITH ORDINALITY x(v, k) GROUP BY v)" \
+	" a WHERE NOT " SMP_KEPT " @> jsonb_build_array(a.v))"
+#define SMP_NEW_TAGS                                                          \
+	"CASE WHEN ($3::int & 128) <> 0 THEN $11::text WHEN $12::text IS"     \
+	" NOT NULL OR $13::text IS NOT NULL THEN (" SMP_KEPT " || " SMP_ADDED \
+	")::text ELSE tags END"
 
 /*
  * An update: $1 id, $2 now, $3.. as above. Answers (member exists, what
@@ -766,7 +783,8 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 	unsigned set = f->set;
 	struct sm_bind b;
 	char ids[24], now[24], bits[24], *lists = NULL, *chans = NULL;
-	const char *v[12], *ch[SMP_SUBS_MAX];
+	const char *v[13], *ch[SMP_SUBS_MAX];
+	char *add = NULL, *remove = NULL;
 	int64_t lid[SMP_SUBS_MAX];
 	size_t i;
 	int rc;
@@ -817,13 +835,19 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 		v[8] = f->time_zone;
 		v[9] = b.attrs;
 		v[10] = b.tags;
+		if (mw->add_tags != NULL)
+			add = json_dumps(mw->add_tags, JSON_COMPACT);
+		if (mw->remove_tags != NULL)
+			remove = json_dumps(mw->remove_tags, JSON_COMPACT);
+		v[11] = add;
+		v[12] = remove;
 	}
 	rc = smp_group(st, &w->w,
 	    (const struct pg_query[]){{.sql = SMP_LOCK},
 		{.sql = mw->id != 0	? smp_sql_update
 			: lists != NULL ? smp_sql_create_subs
 					: smp_sql_create,
-		    .nparams = mw->id != 0 ? 11
+		    .nparams = mw->id != 0 ? 13
 			: lists != NULL	   ? 12
 					   : 9,
 		    .values = v,
@@ -833,6 +857,8 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 	store_members_bind_clear(&b);
 	free(lists);
 	free(chans);
+	free(add);
+	free(remove);
 	return rc;
 }
 
@@ -910,6 +936,23 @@ smp_export_answer(void *arg, const struct pg_answer *a)
 #endif /* HAVE_LIBPQ */
 
 /* ---- The public operations ------------------------------------------- */
+
+/* NULL, or a JSON array of non-empty strings. */
+static bool
+smp_tags_ok(const json_t *a)
+{
+	const json_t *v;
+	size_t i;
+
+	if (a == NULL)
+		return true;
+	if (!json_is_array(a))
+		return false;
+	json_array_foreach(a, i, v)
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return false;
+	return true;
+}
 
 /* Refuses a SQLite store or a build without libpq: -1 with err. */
 static int
@@ -1079,10 +1122,14 @@ store_member_write_pg(struct store *st, const struct member_write_pg *w,
 	if (smp_refuse(st, err, errlen) == -1 ||
 	    store_members_check_fields(w->f, err, errlen) == -1)
 		return -1;
-	if ((w->f->set & MF_TAGS_ADD) != 0 && w->id != 0) {
+	if ((w->id != 0 && (w->f->set & MF_TAGS_ADD) != 0) ||
+	    ((w->add_tags != NULL || w->remove_tags != NULL) &&
+		(w->id == 0 || (w->f->set & MF_TAGS) != 0 ||
+		    !smp_tags_ok(w->add_tags) ||
+		    !smp_tags_ok(w->remove_tags)))) {
 		snprintf(err, errlen,
-		    "member update: adding tags is not available on "
-		    "PostgreSQL (give the whole tags)");
+		    "tags: give either tags (replaces them all) or "
+		    "add_tags/remove_tags (arrays of strings), not both");
 		return -1;
 	}
 	if (w->nsubs > SMP_SUBS_MAX ||

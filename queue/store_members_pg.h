@@ -102,6 +102,14 @@ struct member_write_pg {
 	const struct member_sub_pg *subs; /* create only */
 	size_t nsubs;
 	const char *source; /* the subscriptions' consent_source */
+	/*
+	 * update only, without MF_TAGS: tags (JSON arrays of strings) taken
+	 * from the stored ones, then added after them, in the statement
+	 * (as members.c's mb_tags_apply() does to the tags it read); NULL:
+	 * none
+	 */
+	const json_t *add_tags;
+	const json_t *remove_tags;
 };
 /*
  * store_member_create() / store_member_update(). Both take the

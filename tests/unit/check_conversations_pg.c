@@ -862,6 +862,26 @@ t_mb_write(struct store *st, int64_t id, const struct member_fields *f,
 	return t;
 }
 
+/* Sends an update of member id's tags on st into t. */
+static struct t_mb *
+t_mb_tags(struct store *st, int64_t id, const json_t *add, const json_t *remove,
+    struct t_mb *t)
+{
+	static const struct member_fields none;
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(store_member_write_pg(st,
+			  &(struct member_write_pg){.id = id,
+			      .f = &none,
+			      .now = 9000,
+			      .add_tags = add,
+			      .remove_tags = remove},
+			  t_on_mb, t, err, sizeof(err)) == 0,
+	    "tags: %s", err);
+	return t;
+}
+
 static struct t_mb *
 t_mb_opt(struct store *st, int64_t id, bool out, struct t_mb *t)
 {
@@ -991,7 +1011,7 @@ START_TEST(test_members_two_nodes)
 	struct t_json tj = {0};
 	char url[600], err[256], text[128];
 	struct pg *pg;
-	json_t *o, *attrs, *patch;
+	json_t *o, *attrs, *patch, *tags, *remove;
 	int64_t cleo;
 
 	NEED_CLUSTER();
@@ -1079,6 +1099,39 @@ START_TEST(test_members_two_nodes)
 	json_decref(attrs);
 	json_decref(patch);
 	ck_assert_ptr_null(t_mb_json(na, 999, NULL));
+	/*
+	 * add_tags / remove_tags applied to the stored tags by the statement:
+	 * two nodes adding one each in one turn keep both; a tag removed and
+	 * added comes last; an add of what is there changes nothing
+	 */
+	tags = json_pack("[s, s]", "x", "x");
+	t_mb_tags(na, cleo, tags, NULL, &a);
+	json_decref(tags);
+	tags = json_pack("[s]", "y");
+	t_mb_tags(nb, cleo, tags, NULL, &b);
+	t_mb_wait(&a, "add on a");
+	t_mb_wait(&b, "add on b");
+	ck_assert(a.d.changed && b.d.changed);
+	ck_assert_str_eq(t_sql(pg,
+			     "SELECT tags::jsonb - 'x' - 'y' FROM"
+			     " members WHERE id = 11",
+			     NULL),
+	    "[\"a\", \"b\"]");
+	ck_assert_int_eq(t_int(pg,
+			     "SELECT jsonb_array_length(tags::jsonb)"
+			     " FROM members WHERE id = 11",
+			     NULL),
+	    4);
+	remove = json_pack("[s, s]", "a", "y");
+	ck_assert(
+	    t_mb_wait(t_mb_tags(na, cleo, tags, remove, &a), "swap").changed);
+	ck_assert_str_eq(
+	    t_sql(pg, "SELECT tags FROM members WHERE id = 11", NULL),
+	    "[\"b\", \"x\", \"y\"]");
+	ck_assert(
+	    !t_mb_wait(t_mb_tags(nb, cleo, tags, NULL, &a), "again").changed);
+	json_decref(tags);
+	json_decref(remove);
 	/* searches: ASCII case folding, LIKE's wildcards, tags, lists */
 	ck_assert_str_eq(
 	    t_mb_ids(na,
