@@ -68,7 +68,14 @@
  * (26000), also for a text the session lost otherwise, which forgets it
  * too. Nothing is re-sent: inside a group no statement may run alone.
  * Queries without parameters (BEGIN, COMMIT, LISTEN, ...) are sent
- * unnamed.
+ * unnamed. Each session runs with plan_cache_mode = force_custom_plan:
+ * what preparing saves is the parse and analysis of the text, while
+ * every execution is still planned for its own parameters. Left to
+ * itself, PostgreSQL moves a statement to a generic plan after five
+ * executions, and for the dispatcher's claim and result statements
+ * (a sender's route, arrays of ids) that plan cost 1,213 us of server
+ * CPU per message instead of 95 (bench/run --store postgresql: the
+ * console drain fell from 7,370 to 644 messages a second).
  *
  * Notifications. LISTEN is a query like any other; NOTIFY messages arrive
  * with the answers and are taken with PQnotifies() after each read.
@@ -557,6 +564,14 @@ pg_listen_done(void *arg, const struct pg_answer *a)
 		log_warnx("pg_listen_failed error=\"%s\"", a->error);
 }
 
+static void
+pg_setup_done(void *arg, const struct pg_answer *a)
+{
+	(void)arg;
+	if (a->error != NULL && a->res != NULL)
+		log_warnx("pg_setup_failed error=\"%s\"", a->error);
+}
+
 /* A LISTEN query for 'channel', quoted as an identifier. */
 static struct pg_req *
 pg_listen_req(const char *channel)
@@ -608,6 +623,24 @@ pg_relisten(struct pg *pg)
 	}
 }
 
+/*
+ * The session plans every execution of a prepared statement for its
+ * parameters (see the top), first thing on a new connection.
+ */
+static void
+pg_plan_custom(struct pg *pg)
+{
+	struct pg_req *r = xcalloc(1, sizeof(*r));
+
+	r->sql = xstrdup("SET plan_cache_mode = force_custom_plan");
+	r->values = xcalloc(1, sizeof(char *));
+	r->flags = PG_IDEMPOTENT;
+	r->done = pg_setup_done;
+	r->queued_ms = (uint64_t)pg_clock_ms();
+	TAILQ_INSERT_HEAD(&pg->waiting, r, entry);
+	pg->nwaiting++;
+}
+
 static void
 pg_up(struct pg *pg)
 {
@@ -625,6 +658,7 @@ pg_up(struct pg *pg)
 	pg->connects++;
 	pg_watch(pg, PQsocket(pg->conn), true, false);
 	pg_relisten(pg);
+	pg_plan_custom(pg);
 	pg_state_set(pg, PG_UP, NULL);
 	event_active(pg->ev_kick, EV_TIMEOUT, 1);
 }

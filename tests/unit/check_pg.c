@@ -323,16 +323,19 @@ START_TEST(test_connect_and_query)
 	t_send(c, c->pg, 1, "SELECT $1::int + 1", "41", 0);
 	t_send(c, c->pg, 2, "SHOW synchronous_commit", NULL, 0);
 	t_send(c, c->pg, 3, "SELECT NULL::text", NULL, 0);
-	t_run_until(c, t_answered, 3, "three answers");
+	t_send(c, c->pg, 4, "SHOW plan_cache_mode", NULL, 0);
+	t_run_until(c, t_answered, 4, "four answers");
 	ck_assert_int_eq(c->ups, 1);
 	ck_assert_int_eq(c->answers[0].tag, 1);
 	ck_assert_str_eq(c->answers[0].value, "42");
 	ck_assert_str_eq(c->answers[1].value, "on");
 	ck_assert_str_eq(c->answers[2].error, "");
+	/* the session's setup went first (see pg.c's top) */
+	ck_assert_str_eq(c->answers[3].value, "force_custom_plan");
 	ck_assert_int_gt(pg_backend_pid(c->pg), 0);
 	pg_get_stats(c->pg, &st);
 	ck_assert_uint_eq(st.connects, 1);
-	ck_assert_uint_eq(st.sent, 3);
+	ck_assert_uint_eq(st.sent, 5); /* with the setup's SET */
 	ck_assert_uint_eq(st.waiting + st.in_flight, 0);
 	ck_assert_int_eq(st.state, PG_UP);
 	t_fini(c);
