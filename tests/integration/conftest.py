@@ -27,6 +27,7 @@ Environment:
 
 import atexit
 import http.client
+import itertools
 import json
 import os
 import re
@@ -167,15 +168,123 @@ _DEFAULT = object()
 PG_EMAIL_KEY = b"6f7574726561636864" * 4 + b"\n"
 
 
+# OD_STORE=postgresql: every test daemon gets [store] backend =
+# postgresql on a fresh database of one throwaway cluster per test
+# process (tests/pg.sh, started at the first daemon), instead of its
+# SQLite file: the whole suite against the shared store (issue 13). Tests
+# that read the SQLite file themselves, or use what is not on PostgreSQL
+# yet, fail there; doc/postgresql.md says how many pass.
+OD_STORE = os.environ.get("OD_STORE", "sqlite")
+_store_cluster = []
+_store_dbs = itertools.count()
+
+
+def store_conf():
+    """The [store] section of a new test daemon (None: SQLite's default)."""
+    if OD_STORE != "postgresql":
+        return None
+    if not _store_cluster:
+        from pgcluster import PgCluster
+        _store_cluster.append(PgCluster())
+        atexit.register(_store_cluster[0].stop)
+    name = "od_%d_%d" % (os.getpid(), next(_store_dbs))
+    return {"backend": "postgresql",
+            "url": _store_cluster[0].create_db(name), "node": name}
+
+
+class PgRow(tuple):
+    """A row read from PostgreSQL, indexed like sqlite3.Row: by position
+    or by column name."""
+
+    def __new__(cls, names, values):
+        r = super().__new__(cls, values)
+        r._names = names
+        return r
+
+    def __getitem__(self, k):
+        if isinstance(k, str):
+            return tuple.__getitem__(self, self._names.index(k))
+        return tuple.__getitem__(self, k)
+
+    def keys(self):
+        return list(self._names)
+
+
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, bytes):
+        v = v.decode()
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _pg_bind(sql, args):
+    """sql with its ? (or ?N) placeholders replaced by args as literals,
+    outside quoted strings."""
+    out, i, n, quote = [], 0, 0, None
+    while i < len(sql):
+        ch = sql[i]
+        if quote is not None:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            j = i + 1
+            while j < len(sql) and sql[j].isdigit():
+                j += 1
+            k = int(sql[i + 1:j]) - 1 if j > i + 1 else n
+            n += 1
+            out.append(_pg_literal(args[k]))
+            i = j
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_psql_bin = []
+
+
+def pg_query(url, sql, args=()):
+    """The rows of sql on PostgreSQL's url, through psql: json_agg keeps
+    the columns' types (numbers, NULLs) and order."""
+    if not _psql_bin:
+        bindir = subprocess.run([str(SRCDIR / "tests" / "pg.sh"), "bindir"],
+                                capture_output=True, text=True,
+                                check=True).stdout.strip()
+        _psql_bin.append(os.path.join(bindir, "psql"))
+    wrapped = ("SELECT coalesce(json_agg(row_to_json(t))::text, '[]') "
+               "FROM (%s) t" % _pg_bind(sql.strip().rstrip(";"), args))
+    r = subprocess.run([_psql_bin[0], "-X", "-q", "-A", "-t", "-v",
+                        "ON_ERROR_STOP=1", "-c", wrapped, url],
+                       capture_output=True, text=True, timeout=scaled(60))
+    if r.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql[:200], r.stderr.strip()))
+    rows = json.loads(r.stdout, object_pairs_hook=lambda kv: kv)
+    return [PgRow([k for k, _ in row], [v for _, v in row]) for row in rows]
+
+
 def default_conf(d):
     """The base config of every test daemon, as {section: {key: value}}."""
-    return {
+    conf = {
         "daemon": {"var_dir": str(d / "var"), "shutdown_timeout": "10s"},
         "http": {"listen": "127.0.0.1:0", "api_token": TOKEN},
         "sender console": {"provider": "console", "from": SMS_FROM,
                            "file": str(d / "outbox.jsonl")},
         "email": {"adapter": "file", "dir": str(d / "mail")},
     }
+    store = store_conf()
+    if store is not None:
+        conf["store"] = store
+    return conf
 
 
 def render_conf(sections):
@@ -386,6 +495,11 @@ class Daemon:
         return c
 
     def query(self, sql, args=()):
+        """Rows of sql (? placeholders) in the daemon's database: its
+        SQLite file, or on [store] backend = postgresql its database,
+        read with psql (pg_query())."""
+        if self.conf("store", "backend") == "postgresql":
+            return pg_query(self.conf("store", "url"), sql, args)
         c = self.db()
         try:
             return c.execute(sql, args).fetchall()
