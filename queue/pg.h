@@ -108,7 +108,6 @@ struct pg_stats {
 	size_t in_flight;   /* sent, not answered */
 	unsigned long sent; /* queries written to the connection */
 	unsigned connects;  /* successful connections so far */
-	unsigned long parses; /* statements prepared (see pg.c's top) */
 	enum pg_state state;
 };
 
