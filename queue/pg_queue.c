@@ -135,6 +135,7 @@
 #include "log.h"
 #include "message.h"
 #include "pg.h"
+#include "pg_row.h"
 #include "pg_queue.h"
 #include "xmalloc.h"
 
@@ -1071,20 +1072,6 @@ pgq_route_held(struct pg_queue *q, const char *route, int64_t *epoch)
 
 /* ---- answers -------------------------------------------------------- */
 
-static int64_t
-pgq_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static const char *
-pgq_text(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
 /* Column order is the claim's RETURNING list (queue.c's). */
 static struct out_msg *
 pgq_out_from_row(const PGresult *res, int r)
@@ -1092,29 +1079,29 @@ pgq_out_from_row(const PGresult *res, int r)
 	struct out_msg *m = xcalloc(1, sizeof(*m));
 	const char *s;
 
-	m->id = pgq_int(res, r, 0);
-	s = pgq_text(res, r, 1);
+	m->id = pgr_get_i64(res, r, 0);
+	s = pgr_get_text(res, r, 1);
 	m->channel =
 	    s != NULL && strcmp(s, "email") == 0 ? CHANNEL_EMAIL : CHANNEL_SMS;
-	m->priority = (int)pgq_int(res, r, 2);
-	m->attempts = (int)pgq_int(res, r, 3);
-	m->member_id = pgq_int(res, r, 4);
-	m->alert_id = pgq_int(res, r, 5);
-	m->created_at = pgq_int(res, r, 6);
-	m->expires_at = pgq_int(res, r, 7);
-	if ((s = pgq_text(res, r, 8)) != NULL)
+	m->priority = (int)pgr_get_i64(res, r, 2);
+	m->attempts = (int)pgr_get_i64(res, r, 3);
+	m->member_id = pgr_get_i64(res, r, 4);
+	m->alert_id = pgr_get_i64(res, r, 5);
+	m->created_at = pgr_get_i64(res, r, 6);
+	m->expires_at = pgr_get_i64(res, r, 7);
+	if ((s = pgr_get_text(res, r, 8)) != NULL)
 		strlcpy(m->sender, s, sizeof(m->sender));
-	if ((s = pgq_text(res, r, 9)) != NULL)
+	if ((s = pgr_get_text(res, r, 9)) != NULL)
 		strlcpy(m->to, s, sizeof(m->to));
-	if ((s = pgq_text(res, r, 10)) != NULL)
+	if ((s = pgr_get_text(res, r, 10)) != NULL)
 		strlcpy(m->from, s, sizeof(m->from));
-	if ((s = pgq_text(res, r, 11)) != NULL)
+	if ((s = pgr_get_text(res, r, 11)) != NULL)
 		m->subject = xstrdup(s);
-	s = pgq_text(res, r, 12);
+	s = pgr_get_text(res, r, 12);
 	m->body = xstrdup(s != NULL ? s : "");
-	if ((s = pgq_text(res, r, 13)) != NULL)
+	if ((s = pgr_get_text(res, r, 13)) != NULL)
 		m->html = xstrdup(s);
-	m->optout_exempt = pgq_int(res, r, 15) != 0;
+	m->optout_exempt = pgr_get_i64(res, r, 15) != 0;
 	return m;
 }
 
@@ -1127,7 +1114,7 @@ pgq_ids(const PGresult *res, size_t *n)
 
 	ids = xreallocarray(NULL, rows > 0 ? (size_t)rows : 1, sizeof(*ids));
 	for (i = 0; i < rows; i++)
-		ids[i] = pgq_int(res, i, 0);
+		ids[i] = pgr_get_i64(res, i, 0);
 	*n = (size_t)rows;
 	return ids;
 }
@@ -1154,7 +1141,7 @@ pgq_answer_optout(struct pgq_op *op, const PGresult *res, struct pgq_answer *a)
 	int i;
 
 	for (i = 0; i < PQntuples(res); i++) {
-		if ((got = pgq_text(res, i, 0)) == NULL)
+		if ((got = pgr_get_text(res, i, 0)) == NULL)
 			continue;
 		for (k = 0; k < op->nto; k++)
 			if (op->to[k] != NULL &&
@@ -1176,11 +1163,11 @@ pgq_answer_expire(const PGresult *res, struct pgq_answer *a)
 
 	m = xreallocarray(NULL, rows > 0 ? (size_t)rows : 1, sizeof(*m));
 	for (i = 0; i < rows; i++) {
-		ch = pgq_text(res, i, 1);
-		m[i] = (struct pgq_moved){.id = pgq_int(res, i, 0),
+		ch = pgr_get_text(res, i, 1);
+		m[i] = (struct pgq_moved){.id = pgr_get_i64(res, i, 0),
 		    .ch = ch != NULL && strcmp(ch, "email") == 0 ? CHANNEL_EMAIL
 								 : CHANNEL_SMS,
-		    .sender = pgq_text(res, i, 2)};
+		    .sender = pgr_get_text(res, i, 2)};
 	}
 	a->moved = m;
 	a->n = (size_t)rows;
@@ -1206,7 +1193,7 @@ pgq_answer_route(struct pgq_op *op, const PGresult *res, struct pgq_answer *a)
 		return;
 	}
 	a->n = 1;
-	a->epoch = pgq_int(res, 0, 0);
+	a->epoch = pgr_get_i64(res, 0, 0);
 	a->deadline = op->sent_at + op->lease_ms - op->lease_ms / 5;
 	if (rt->epoch != a->epoch && rt->epoch != 0)
 		log_info("pgq_route_epoch route=%s epoch=%" PRId64, op->route,
@@ -1229,7 +1216,7 @@ pgq_answer_register(struct pgq_op *op, const PGresult *res, char *err,
 		snprintf(err, errlen, "register node: no row");
 		return false;
 	}
-	locked = pgq_text(res, 0, 1);
+	locked = pgr_get_text(res, 0, 1);
 	if (locked == NULL || strcmp(locked, "t") != 0) {
 		snprintf(err, errlen,
 		    "node %s is already running (another live session holds "
@@ -1237,7 +1224,7 @@ pgq_answer_register(struct pgq_op *op, const PGresult *res, char *err,
 		    q->node);
 		return false;
 	}
-	op->node_id = pgq_int(res, 0, 0);
+	op->node_id = pgr_get_i64(res, 0, 0);
 	snprintf(id, sizeof(id), "%" PRId64, op->node_id);
 	op->kind = PGQ_RECOVER;
 	op->sent_at = pg_clock_ms();
@@ -1326,21 +1313,21 @@ pgq_answer_ok(struct pgq_op *op, const PGresult *res, struct pgq_answer *a,
 		a->n = (size_t)PQntuples(res);
 		break;
 	case PGQ_RELOCK:
-		a->n = PQntuples(res) == 1 && pgq_text(res, 0, 0) != NULL &&
-		    strcmp(pgq_text(res, 0, 0), "t") == 0;
+		a->n = PQntuples(res) == 1 && pgr_get_text(res, 0, 0) != NULL &&
+		    strcmp(pgr_get_text(res, 0, 0), "t") == 0;
 		a->holder = a->n == 1 || PQntuples(res) != 1
 		    ? 0
-		    : (int)pgq_int(res, 0, 1);
+		    : (int)pgr_get_i64(res, 0, 1);
 		break;
 	case PGQ_EXPIRE:
 		pgq_answer_expire(res, a);
 		break;
 	case PGQ_NEXT_DUE:
 		a->n = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
-		a->due_in_ms = a->n == 1 ? pgq_int(res, 0, 0) : 0;
+		a->due_in_ms = a->n == 1 ? pgr_get_i64(res, 0, 0) : 0;
 		break;
 	case PGQ_EMAIL:
-		a->n = PQntuples(res) == 1 && pgq_int(res, 0, 0) == 1;
+		a->n = PQntuples(res) == 1 && pgr_get_i64(res, 0, 0) == 1;
 		break;
 	case PGQ_MEMBER_OPTOUT:
 		a->n = (size_t)PQntuples(res);

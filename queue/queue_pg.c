@@ -89,6 +89,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 #endif
 
 /* One operation in flight: its caller, and what its answers said. */
@@ -455,31 +456,6 @@ static const char qpg_sql_json_events[] =
     "SELECT status, created_at, code, text FROM message_events"
     " WHERE message_id = $1::bigint ORDER BY id";
 
-/* v as text into buf, or NULL when v is 0 and zero means none. */
-static const char *
-qpg_i64(char buf[24], int64_t v, bool zero_is_null)
-{
-	if (v == 0 && zero_is_null)
-		return NULL;
-	snprintf(buf, 24, "%" PRId64, v);
-	return buf;
-}
-
-static int64_t
-qpg_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static bool
-qpg_get_bool(const PGresult *res, int row, int col)
-{
-	return !PQgetisnull(res, row, col) &&
-	    PQgetvalue(res, row, col)[0] == 't';
-}
-
 /* Notes an error answer: the group fails, 'done' will say so. */
 static bool
 qpg_answer_failed(struct qpg_op *op, const struct pg_answer *a)
@@ -531,7 +507,7 @@ qpg_enqueue_answer(void *arg, const struct pg_answer *a)
 	if (qpg_answer_failed(op, a))
 		return;
 	if (PQntuples(a->res) == 1)
-		op->d.id = qpg_get_i64(a->res, 0, 0);
+		op->d.id = pgr_get_i64(a->res, 0, 0);
 	else
 		op->d.dup = true;
 }
@@ -553,7 +529,7 @@ qpg_dup_answer(void *arg, const struct pg_answer *a)
 		qpg_finish(op, false);
 		return;
 	}
-	op->d.id = qpg_get_i64(a->res, 0, 0);
+	op->d.id = pgr_get_i64(a->res, 0, 0);
 	op->d.status = msg_status_parse(PQgetvalue(a->res, 0, 1));
 	qpg_finish(op, true);
 }
@@ -600,25 +576,25 @@ qpg_enqueue(const struct queue_new *m, int64_t now, struct qpg_op *op,
 	const char *v[20];
 
 	v[0] = channel_to_text(m->channel);
-	v[1] = qpg_i64(b[0], m->member_id, true);
+	v[1] = pgr_i64(b[0], m->member_id, true);
 	v[2] = m->channel == CHANNEL_SMS ? m->sender : NULL;
 	v[3] = m->to;
 	v[4] = m->from;
 	v[5] = m->subject;
 	v[6] = m->body;
 	v[7] = m->html;
-	v[8] = qpg_i64(b[1], m->priority, false);
-	v[9] = qpg_i64(b[2], m->not_before > now ? m->not_before : now, false);
-	v[10] = qpg_i64(b[3], m->alert_id, true);
-	v[11] = qpg_i64(b[4], m->conversation_id, true);
+	v[8] = pgr_i64(b[1], m->priority, false);
+	v[9] = pgr_i64(b[2], m->not_before > now ? m->not_before : now, false);
+	v[10] = pgr_i64(b[3], m->alert_id, true);
+	v[11] = pgr_i64(b[4], m->conversation_id, true);
 	v[12] = m->idempotency_key;
-	v[13] = qpg_i64(b[5], m->not_before, true);
-	v[14] = qpg_i64(b[6], m->expires_at, true);
-	v[15] = qpg_i64(b[7], now, false);
+	v[13] = pgr_i64(b[5], m->not_before, true);
+	v[14] = pgr_i64(b[6], m->expires_at, true);
+	v[15] = pgr_i64(b[7], now, false);
 	v[16] = m->encoding;
-	v[17] = qpg_i64(b[8], m->segments, true);
+	v[17] = pgr_i64(b[8], m->segments, true);
 	v[18] = m->optout_exempt ? "1" : "0";
-	v[19] = qpg_i64(b[9], m->staff_id, true);
+	v[19] = pgr_i64(b[9], m->staff_id, true);
 	if (m->idempotency_key != NULL)
 		op->key = xstrdup(m->idempotency_key);
 	return qpg_group(op,
@@ -638,8 +614,8 @@ qpg_status_answer(void *arg, const struct pg_answer *a)
 
 	if (!qpg_one_row(op, a, "status report"))
 		return;
-	op->d.id = qpg_get_i64(a->res, 0, 0);
-	op->d.su = (int)qpg_get_i64(a->res, 0, 1);
+	op->d.id = pgr_get_i64(a->res, 0, 0);
+	op->d.su = (int)pgr_get_i64(a->res, 0, 1);
 }
 
 static void
@@ -656,13 +632,13 @@ qpg_status_update(const struct queue_webhook *wh, const struct status_update *u,
 	const char *v[8];
 
 	v[0] = wh->provider;
-	v[1] = qpg_i64(id, u->msg_id > 0 ? u->msg_id : 0, true);
+	v[1] = pgr_i64(id, u->msg_id > 0 ? u->msg_id : 0, true);
 	v[2] = u->provider_id[0] != '\0' ? u->provider_id : NULL;
 	v[3] = msg_status_to_text(u->status);
-	v[4] = qpg_i64(code, u->code, true);
+	v[4] = pgr_i64(code, u->code, true);
 	v[5] = u->text[0] != '\0' ? u->text : NULL;
-	v[6] = qpg_i64(seq, u->sequence > 0 ? u->sequence : 0, true);
-	v[7] = qpg_i64(now, wh->now, false);
+	v[6] = pgr_i64(seq, u->sequence > 0 ? u->sequence : 0, true);
+	v[7] = pgr_i64(now, wh->now, false);
 	return qpg_group(op,
 	    &(struct pg_query){.sql = qpg_sql_status,
 		.nparams = 8,
@@ -688,11 +664,11 @@ qpg_inbound_answer(void *arg, const struct pg_answer *a)
 
 	if (!qpg_one_row(op, a, "inbound message"))
 		return;
-	op->d.id = qpg_get_i64(a->res, 0, 0);
-	op->d.dup = !qpg_get_bool(a->res, 0, 1);
-	op->d.member = qpg_get_i64(a->res, 0, 2);
-	op->d.changed = qpg_get_bool(a->res, 0, 3);
-	op->d.reply_id = qpg_get_i64(a->res, 0, 4);
+	op->d.id = pgr_get_i64(a->res, 0, 0);
+	op->d.dup = !pgr_get_bool(a->res, 0, 1);
+	op->d.member = pgr_get_i64(a->res, 0, 2);
+	op->d.changed = pgr_get_bool(a->res, 0, 3);
+	op->d.reply_id = pgr_get_i64(a->res, 0, 4);
 }
 
 static int
@@ -709,16 +685,16 @@ qpg_inbound(const struct queue_webhook *wh, const struct in_msg *m,
 	v[3] = m->body != NULL ? m->body : "";
 	v[4] = wh->provider;
 	v[5] = m->provider_id[0] != '\0' ? m->provider_id : NULL;
-	v[6] = qpg_i64(seg, m->segments, true);
-	v[7] = qpg_i64(now, wh->now, false);
+	v[6] = pgr_i64(seg, m->segments, true);
+	v[7] = pgr_i64(now, wh->now, false);
 	v[8] = qpg_actions[r->phone != NULL ? r->action : QUEUE_IN_NONE];
 	v[9] = r->phone;
 	v[10] = rp != NULL ? rp->body : NULL;
 	v[11] = rp != NULL ? rp->from : NULL;
 	v[12] = rp != NULL ? rp->encoding : NULL;
-	v[13] = qpg_i64(rseg, rp != NULL ? rp->segments : 0, true);
+	v[13] = pgr_i64(rseg, rp != NULL ? rp->segments : 0, true);
 	v[14] =
-	    qpg_i64(prio, rp != NULL ? rp->priority : MSG_PRIO_REPLY, false);
+	    pgr_i64(prio, rp != NULL ? rp->priority : MSG_PRIO_REPLY, false);
 	v[15] = rp != NULL && rp->optout_exempt ? "1" : "0";
 	return qpg_group(op,
 	    &(struct pg_query){.sql = qpg_sql_inbound,
@@ -814,11 +790,11 @@ qpg_route_answer(void *arg, const struct pg_answer *a)
 
 	if (!qpg_one_row(op, a, "inbound message"))
 		return;
-	op->d.id = qpg_get_i64(a->res, 0, 0);
-	op->d.dup = !qpg_get_bool(a->res, 0, 1);
-	op->d.member = qpg_get_i64(a->res, 0, 2);
-	op->d.changed = qpg_get_bool(a->res, 0, 3);
-	op->d.reply_id = qpg_get_i64(a->res, 0, 4);
+	op->d.id = pgr_get_i64(a->res, 0, 0);
+	op->d.dup = !pgr_get_bool(a->res, 0, 1);
+	op->d.member = pgr_get_i64(a->res, 0, 2);
+	op->d.changed = pgr_get_bool(a->res, 0, 3);
+	op->d.reply_id = pgr_get_i64(a->res, 0, 4);
 	snprintf(op->routed, sizeof(op->routed), "%s",
 	    PQgetisnull(a->res, 0, 5) ? "none" : PQgetvalue(a->res, 0, 5));
 	op->d.routed = op->routed;
@@ -827,7 +803,7 @@ qpg_route_answer(void *arg, const struct pg_answer *a)
 		    PQgetvalue(a->res, 0, 6));
 		op->d.list = op->list;
 	}
-	op->d.conversation = qpg_get_i64(a->res, 0, 7);
+	op->d.conversation = pgr_get_i64(a->res, 0, 7);
 }
 
 /* The member's lock, then the routing statement (see qpg_sql_route). */
@@ -844,21 +820,21 @@ qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
 	v[3] = m->body != NULL ? m->body : "";
 	v[4] = wh->provider;
 	v[5] = m->provider_id[0] != '\0' ? m->provider_id : NULL;
-	v[6] = qpg_i64(seg, m->segments, true);
-	v[7] = qpg_i64(now, wh->now, false);
+	v[6] = pgr_i64(seg, m->segments, true);
+	v[7] = pgr_i64(now, wh->now, false);
 	v[8] = qpg_route_actions[r->action];
 	v[9] = r->phone;
 	v[10] = r->list;
 	v[11] = r->keyword;
 	v[12] = r->reply_from;
-	v[13] = qpg_i64(win, r->window_ms, false);
+	v[13] = pgr_i64(win, r->window_ms, false);
 	qpg_route_arrays(op, r);
 	v[14] = op->arrays[0];
 	v[15] = op->arrays[1];
 	v[16] = op->arrays[2];
 	v[17] = op->arrays[3];
 	v[18] = op->arrays[4];
-	v[19] = qpg_i64(prio, MSG_PRIO_REPLY, false);
+	v[19] = pgr_i64(prio, MSG_PRIO_REPLY, false);
 	if (store_pg_group_send(op->st,
 		&(struct pg_query){.sql = qpg_sql_member_lock,
 		    .nparams = 2,
@@ -877,36 +853,6 @@ qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
 
 /* ---- a message as JSON ---- */
 
-static json_t *
-qpg_json_text(const PGresult *res, int row, int col)
-{
-	json_t *v;
-
-	if (PQgetisnull(res, row, col) ||
-	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
-		return json_null();
-	return v;
-}
-
-static json_t *
-qpg_json_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(qpg_get_i64(res, row, col));
-}
-
-static json_t *
-qpg_json_time(const PGresult *res, int row, int col)
-{
-	char buf[40];
-
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(
-	    msg_time_to_text(qpg_get_i64(res, row, col), buf, sizeof(buf)));
-}
-
 /* The message row as queue_message_json() shows it, in its order. */
 static json_t *
 qpg_json_row(const PGresult *res)
@@ -916,28 +862,28 @@ qpg_json_row(const PGresult *res)
 	json_t *o = json_object(), *e;
 	int i;
 
-	json_object_set_new(o, "id", qpg_json_int(res, 0, 0));
+	json_object_set_new(o, "id", pgr_json_int(res, 0, 0));
 	for (i = 0; i < 6; i++)
-		json_object_set_new(o, head[i], qpg_json_text(res, 0, i + 1));
-	json_object_set_new(o, "priority", qpg_json_int(res, 0, 7));
-	json_object_set_new(o, "attempts", qpg_json_int(res, 0, 8));
-	json_object_set_new(o, "provider", qpg_json_text(res, 0, 9));
+		json_object_set_new(o, head[i], pgr_json_text(res, 0, i + 1));
+	json_object_set_new(o, "priority", pgr_json_int(res, 0, 7));
+	json_object_set_new(o, "attempts", pgr_json_int(res, 0, 8));
+	json_object_set_new(o, "provider", pgr_json_text(res, 0, 9));
 	json_object_set_new(o, "provider_message_id",
-	    qpg_json_text(res, 0, 10));
+	    pgr_json_text(res, 0, 10));
 	if (!PQgetisnull(res, 0, 11) || !PQgetisnull(res, 0, 12)) {
 		e = json_object();
-		json_object_set_new(e, "code", qpg_json_int(res, 0, 11));
-		json_object_set_new(e, "text", qpg_json_text(res, 0, 12));
+		json_object_set_new(e, "code", pgr_json_int(res, 0, 11));
+		json_object_set_new(e, "text", pgr_json_text(res, 0, 12));
 		json_object_set_new(o, "error", e);
 	} else
 		json_object_set_new(o, "error", json_null());
-	json_object_set_new(o, "created_at", qpg_json_time(res, 0, 13));
-	json_object_set_new(o, "updated_at", qpg_json_time(res, 0, 14));
-	json_object_set_new(o, "encoding", qpg_json_text(res, 0, 15));
-	json_object_set_new(o, "segments", qpg_json_int(res, 0, 16));
-	json_object_set_new(o, "not_before", qpg_json_time(res, 0, 17));
-	json_object_set_new(o, "expires_at", qpg_json_time(res, 0, 18));
-	json_object_set_new(o, "alert_id", qpg_json_int(res, 0, 19));
+	json_object_set_new(o, "created_at", pgr_json_time(res, 0, 13));
+	json_object_set_new(o, "updated_at", pgr_json_time(res, 0, 14));
+	json_object_set_new(o, "encoding", pgr_json_text(res, 0, 15));
+	json_object_set_new(o, "segments", pgr_json_int(res, 0, 16));
+	json_object_set_new(o, "not_before", pgr_json_time(res, 0, 17));
+	json_object_set_new(o, "expires_at", pgr_json_time(res, 0, 18));
+	json_object_set_new(o, "alert_id", pgr_json_int(res, 0, 19));
 	return o;
 }
 
@@ -977,13 +923,13 @@ qpg_json_events_answer(void *arg, const struct pg_answer *a)
 		for (i = 0; i < PQntuples(a->res); i++) {
 			e = json_object();
 			json_object_set_new(e, "status",
-			    qpg_json_text(a->res, i, 0));
+			    pgr_json_text(a->res, i, 0));
 			json_object_set_new(e, "at",
-			    qpg_json_time(a->res, i, 1));
+			    pgr_json_time(a->res, i, 1));
 			json_object_set_new(e, "code",
-			    qpg_json_int(a->res, i, 2));
+			    pgr_json_int(a->res, i, 2));
 			json_object_set_new(e, "text",
-			    qpg_json_text(a->res, i, 3));
+			    pgr_json_text(a->res, i, 3));
 			json_array_append_new(h, e);
 		}
 		json_object_set_new(op->o, "history", h);
@@ -997,7 +943,7 @@ qpg_message_json(struct store *st, int64_t id, struct qpg_op *op, char *err,
 {
 	struct pg *pg = store_pg_conn(st);
 	char ids[24];
-	const char *v[1] = {qpg_i64(ids, id, false)};
+	const char *v[1] = {pgr_i64(ids, id, false)};
 
 	op->answers = 2;
 	if (pg_send(pg,

@@ -78,6 +78,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 
 /* ---- SQL ---------------------------------------------------------------- */
 
@@ -295,33 +296,10 @@ static const char sap_sql_cancel[] =
 
 /* ---- Helpers ------------------------------------------------------------ */
 
-static const char *
-sap_i64(char buf[24], int64_t v, bool zero_is_null)
-{
-	if (v == 0 && zero_is_null)
-		return NULL;
-	snprintf(buf, 24, "%" PRId64, v);
-	return buf;
-}
-
-static int64_t
-sap_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static const char *
-sap_get_text(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
 static char *
 sap_dup(const PGresult *res, int row, int col)
 {
-	const char *s = sap_get_text(res, row, col);
+	const char *s = pgr_get_text(res, row, col);
 
 	return s != NULL ? xstrdup(s) : NULL;
 }
@@ -331,60 +309,32 @@ static void
 sap_row(const PGresult *res, int i, struct alert_row *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->id = sap_get_i64(res, i, 0);
+	r->id = pgr_get_i64(res, i, 0);
 	r->name = sap_dup(res, i, 1);
 	if (alert_status_parse(PQgetvalue(res, i, 2), &r->status) == -1)
 		r->status = ALERT_CANCELLED; /* the CHECK forbids it */
 	r->pause_reason = sap_dup(res, i, 3);
 	r->audience = sap_dup(res, i, 4);
-	r->sms = sap_get_i64(res, i, 5) != 0;
-	r->email = sap_get_i64(res, i, 6) != 0;
+	r->sms = pgr_get_i64(res, i, 5) != 0;
+	r->email = pgr_get_i64(res, i, 6) != 0;
 	r->sender = sap_dup(res, i, 7);
 	r->sms_body = sap_dup(res, i, 8);
 	r->email_subject = sap_dup(res, i, 9);
 	r->email_text = sap_dup(res, i, 10);
 	r->email_html = sap_dup(res, i, 11);
-	r->urgent = sap_get_i64(res, i, 12) != 0;
-	r->validity_s = sap_get_i64(res, i, 13);
-	r->scheduled_at = sap_get_i64(res, i, 14);
-	r->audience_max_id = sap_get_i64(res, i, 15);
-	r->cursor = sap_get_i64(res, i, 16);
-	r->fanout_done = sap_get_i64(res, i, 17) != 0;
-	r->created_at = sap_get_i64(res, i, 18);
-	r->started_at = sap_get_i64(res, i, 19);
-	r->finished_at = sap_get_i64(res, i, 20);
+	r->urgent = pgr_get_i64(res, i, 12) != 0;
+	r->validity_s = pgr_get_i64(res, i, 13);
+	r->scheduled_at = pgr_get_i64(res, i, 14);
+	r->audience_max_id = pgr_get_i64(res, i, 15);
+	r->cursor = pgr_get_i64(res, i, 16);
+	r->fanout_done = pgr_get_i64(res, i, 17) != 0;
+	r->created_at = pgr_get_i64(res, i, 18);
+	r->started_at = pgr_get_i64(res, i, 19);
+	r->finished_at = pgr_get_i64(res, i, 20);
 	r->audience_sms =
-	    PQgetisnull(res, i, 21) ? -1 : sap_get_i64(res, i, 21);
+	    PQgetisnull(res, i, 21) ? -1 : pgr_get_i64(res, i, 21);
 	r->audience_email =
-	    PQgetisnull(res, i, 22) ? -1 : sap_get_i64(res, i, 22);
-}
-
-static json_t *
-sap_json_text(const PGresult *res, int i, int col)
-{
-	const char *s = sap_get_text(res, i, col);
-
-	return s != NULL ? json_string(s) : json_null();
-}
-
-static json_t *
-sap_json_int(const PGresult *res, int i, int col)
-{
-	return PQgetisnull(res, i, col)
-	    ? json_null()
-	    : json_integer(sap_get_i64(res, i, col));
-}
-
-/* A time column as the API shows it (queue_json_time()'s ISO text). */
-static json_t *
-sap_json_time(const PGresult *res, int i, int col)
-{
-	char buf[40];
-
-	if (PQgetisnull(res, i, col))
-		return json_null();
-	return json_string(
-	    msg_time_to_text(sap_get_i64(res, i, col), buf, sizeof(buf)));
+	    PQgetisnull(res, i, 22) ? -1 : pgr_get_i64(res, i, 22);
 }
 
 /* A row of SAP_COLS as store_alert_json() shows it. */
@@ -397,28 +347,28 @@ sap_row_json(const PGresult *res, int i)
 	o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 		      " s:o, s:o, s:b, s:I, s:o, s:o, s:I, s:b, s:o,"
 		      " s:o, s:o}",
-	    "id", (json_int_t)sap_get_i64(res, i, 0), "name",
-	    sap_json_text(res, i, 1), "status", sap_json_text(res, i, 2),
-	    "pause_reason", sap_json_text(res, i, 3), "audience",
+	    "id", (json_int_t)pgr_get_i64(res, i, 0), "name",
+	    pgr_json_text(res, i, 1), "status", pgr_json_text(res, i, 2),
+	    "pause_reason", pgr_json_text(res, i, 3), "audience",
 	    aud != NULL ? aud : json_null(), "channels", json_array(), "sender",
-	    sap_json_text(res, i, 7), "sms_body", sap_json_text(res, i, 8),
-	    "email_subject", sap_json_text(res, i, 9), "email_text",
-	    sap_json_text(res, i, 10), "email_html", sap_json_text(res, i, 11),
-	    "urgent", sap_get_i64(res, i, 12) != 0, "validity_s",
-	    (json_int_t)sap_get_i64(res, i, 13), "scheduled_at",
-	    sap_json_time(res, i, 14), "audience_size",
-	    json_pack("{s:o, s:o}", "sms", sap_json_int(res, i, 21), "email",
-		sap_json_int(res, i, 22)),
-	    "cursor", (json_int_t)sap_get_i64(res, i, 16), "fanout_done",
-	    sap_get_i64(res, i, 17) != 0, "created_at",
-	    sap_json_time(res, i, 18), "started_at", sap_json_time(res, i, 19),
-	    "finished_at", sap_json_time(res, i, 20));
+	    pgr_json_text(res, i, 7), "sms_body", pgr_json_text(res, i, 8),
+	    "email_subject", pgr_json_text(res, i, 9), "email_text",
+	    pgr_json_text(res, i, 10), "email_html", pgr_json_text(res, i, 11),
+	    "urgent", pgr_get_i64(res, i, 12) != 0, "validity_s",
+	    (json_int_t)pgr_get_i64(res, i, 13), "scheduled_at",
+	    pgr_json_time(res, i, 14), "audience_size",
+	    json_pack("{s:o, s:o}", "sms", pgr_json_int(res, i, 21), "email",
+		pgr_json_int(res, i, 22)),
+	    "cursor", (json_int_t)pgr_get_i64(res, i, 16), "fanout_done",
+	    pgr_get_i64(res, i, 17) != 0, "created_at",
+	    pgr_json_time(res, i, 18), "started_at", pgr_json_time(res, i, 19),
+	    "finished_at", pgr_json_time(res, i, 20));
 	if (o == NULL)
 		return NULL;
 	ch = json_object_get(o, "channels");
-	if (sap_get_i64(res, i, 5) != 0)
+	if (pgr_get_i64(res, i, 5) != 0)
 		json_array_append_new(ch, json_string("sms"));
-	if (sap_get_i64(res, i, 6) != 0)
+	if (pgr_get_i64(res, i, 6) != 0)
 		json_array_append_new(ch, json_string("email"));
 	return o;
 }
@@ -468,7 +418,7 @@ sap_arr_i64(struct sap_arr *a, int64_t v, bool zero_is_null)
 {
 	char b[24];
 
-	sap_arr_add(a, sap_i64(b, v, zero_is_null));
+	sap_arr_add(a, pgr_i64(b, v, zero_is_null));
 }
 
 /* The literal, closed ("{}" when empty); owned by a. */
@@ -561,8 +511,8 @@ sap_lists_answer(void *arg, const struct pg_answer *a)
 	n = PQntuples(a->res);
 	refs = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*refs));
 	for (i = 0; i < n; i++) {
-		refs[i].id = sap_get_i64(a->res, i, 0);
-		refs[i].sender = sap_get_text(a->res, i, 1);
+		refs[i].id = pgr_get_i64(a->res, i, 0);
+		refs[i].sender = pgr_get_text(a->res, i, 1);
 	}
 	op->lfn(op->arg, 0, refs, (size_t)n, NULL);
 	free(refs);
@@ -624,7 +574,7 @@ sap_get_counts(void *arg, const struct pg_answer *a)
 	c = json_pack("{s:{}, s:{}}", "sms", "email");
 	for (i = 0; i < PQntuples(a->res); i++) {
 		const char *name = PQgetvalue(a->res, i, 1);
-		int64_t n = sap_get_i64(a->res, i, 2);
+		int64_t n = pgr_get_i64(a->res, i, 2);
 
 		if ((ch = json_object_get(c, PQgetvalue(a->res, i, 0))) ==
 			NULL ||
@@ -645,8 +595,8 @@ sap_get_caused(void *arg, const struct pg_answer *a)
 	if (!sap_failed(op, a) && op->o != NULL && PQntuples(a->res) == 1)
 		json_object_set_new(op->o, "caused",
 		    json_pack("{s:I, s:I}", "optouts",
-			(json_int_t)sap_get_i64(a->res, 0, 1), "replies",
-			(json_int_t)sap_get_i64(a->res, 0, 3)));
+			(json_int_t)pgr_get_i64(a->res, 0, 1), "replies",
+			(json_int_t)pgr_get_i64(a->res, 0, 3)));
 	if (op->failed)
 		op->jfn(op->arg, -1, NULL, op->error);
 	else {
@@ -662,7 +612,7 @@ sap_get(struct store *st, int64_t id, int64_t now, sap_json_fn *fn, void *arg,
 {
 	struct sap_op *op = sap_op_new(st, arg);
 	char ids[24], nows[24];
-	const char *v[2] = {sap_i64(ids, id, false), sap_i64(nows, now, false)};
+	const char *v[2] = {pgr_i64(ids, id, false), pgr_i64(nows, now, false)};
 
 	op->jfn = fn;
 	/* Three reads in one round trip; only the last one calls back, and
@@ -722,8 +672,8 @@ sap_list(struct store *st, const struct sap_page *p, sap_json_fn *fn, void *arg,
 {
 	struct sap_op *op = sap_op_new(st, arg);
 	char before[24], limit[24];
-	const char *v[3] = {sap_i64(before, p->before, false), p->status,
-	    sap_i64(limit, (int64_t)p->limit, false)};
+	const char *v[3] = {pgr_i64(before, p->before, false), p->status,
+	    pgr_i64(limit, (int64_t)p->limit, false)};
 
 	op->jfn = fn;
 	if (sap_read(st,
@@ -755,7 +705,7 @@ sap_load_answer(void *arg, const struct pg_answer *a)
 		return;
 	}
 	sap_row(a->res, 0, &r);
-	op->ldfn(op->arg, 0, &r, sap_get_i64(a->res, 0, 23), NULL);
+	op->ldfn(op->arg, 0, &r, pgr_get_i64(a->res, 0, 23), NULL);
 	store_alert_row_free(&r);
 	sap_op_free(op);
 }
@@ -766,7 +716,7 @@ sap_load(struct store *st, int64_t id, const char *key, sap_load_fn *fn,
 {
 	struct sap_op *op = sap_op_new(st, arg);
 	char ids[24];
-	const char *v[2] = {sap_i64(ids, id, false), key};
+	const char *v[2] = {pgr_i64(ids, id, false), key};
 
 	op->ldfn = fn;
 	if (sap_read(st,
@@ -801,7 +751,7 @@ sap_create_answer(void *arg, const struct pg_answer *a)
 	if (sap_failed(op, a))
 		return;
 	if (PQntuples(a->res) == 1)
-		op->d.id = sap_get_i64(a->res, 0, 0);
+		op->d.id = pgr_get_i64(a->res, 0, 0);
 }
 
 static void
@@ -810,7 +760,7 @@ sap_create_by_key(void *arg, const struct pg_answer *a)
 	struct sap_op *op = arg;
 
 	if (!sap_failed(op, a) && PQntuples(a->res) == 1)
-		op->d.id = sap_get_i64(a->res, 0, 0);
+		op->d.id = pgr_get_i64(a->res, 0, 0);
 	if (!op->failed && op->d.id == 0) {
 		op->failed = true;
 		snprintf(op->error, sizeof(op->error),
@@ -860,11 +810,11 @@ sap_create(struct store *st, const struct alert_def *d, int64_t now,
 	v[7] = d->email_text;
 	v[8] = d->email_html;
 	v[9] = d->urgent ? "1" : "0";
-	v[10] = sap_i64(b[0], d->validity_s, false);
-	v[11] = sap_i64(b[1], d->scheduled_at, true);
+	v[10] = pgr_i64(b[0], d->validity_s, false);
+	v[11] = pgr_i64(b[1], d->scheduled_at, true);
 	v[12] = d->create_key;
-	v[13] = sap_i64(b[2], d->created_by, true);
-	v[14] = sap_i64(b[3], now, false);
+	v[13] = pgr_i64(b[2], d->created_by, true);
+	v[14] = pgr_i64(b[3], now, false);
 	op->dfn = fn;
 	op->key = d->create_key != NULL ? xstrdup(d->create_key) : NULL;
 	if (store_pg_group_send(st,
@@ -910,7 +860,7 @@ sap_draft(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
 	char b[4][24];
 	const char *v[14];
 
-	v[0] = sap_i64(b[0], id, false);
+	v[0] = pgr_i64(b[0], id, false);
 	if (d != NULL) {
 		v[1] = d->name;
 		v[2] = d->audience;
@@ -922,9 +872,9 @@ sap_draft(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
 		v[8] = d->email_text;
 		v[9] = d->email_html;
 		v[10] = d->urgent ? "1" : "0";
-		v[11] = sap_i64(b[1], d->validity_s, false);
-		v[12] = sap_i64(b[2], d->scheduled_at, true);
-		v[13] = sap_i64(b[3], now, false);
+		v[11] = pgr_i64(b[1], d->validity_s, false);
+		v[12] = pgr_i64(b[2], d->scheduled_at, true);
+		v[13] = pgr_i64(b[3], now, false);
 	}
 	op->dfn = fn;
 	if (store_pg_group_send(st,
@@ -980,12 +930,12 @@ sap_action(struct store *st, const struct sap_action *a, sap_done_fn *fn,
 	for (i = 0; i < ALERT_STATUS_COUNT; i++)
 		if (a->t.from & (1u << i))
 			sap_arr_add(&from, alert_status_name(i));
-	v[0] = sap_i64(ids, a->id, false);
+	v[0] = pgr_i64(ids, a->id, false);
 	v[1] = alert_status_name(a->t.to);
 	v[2] = a->t.to == ALERT_PAUSED ? a->t.reason : NULL;
-	v[3] = sap_i64(nows, a->t.now, false);
+	v[3] = pgr_i64(nows, a->t.now, false);
 	v[4] = sap_arr_close(&from);
-	v[5] = sap_i64(at, a->at, true);
+	v[5] = pgr_i64(at, a->at, true);
 	v[6] = a->key;
 	op->dfn = fn;
 	if (sap_action_send(st, sap_sql_transition, v, 7, op) == -1) {
@@ -1085,7 +1035,7 @@ sap_ids(const struct pg_answer *a, int64_t **ids, size_t *n)
 
 	*ids = xcalloc(rows > 0 ? (size_t)rows : 1, sizeof(**ids));
 	for (i = 0; i < rows; i++)
-		(*ids)[i] = sap_get_i64(a->res, i, 0);
+		(*ids)[i] = pgr_get_i64(a->res, i, 0);
 	*n = (size_t)rows;
 }
 
@@ -1157,7 +1107,7 @@ sap_fan_tick(struct sap_fan *f, int64_t now, sap_tick_fn *fn, void *arg,
 {
 	struct sap_tick_op *op = xcalloc(1, sizeof(*op));
 	char nows[24];
-	const char *v[1] = {sap_i64(nows, now, false)};
+	const char *v[1] = {pgr_i64(nows, now, false)};
 
 	op->fn = fn;
 	op->arg = arg;
@@ -1209,10 +1159,10 @@ sap_guard_answer(void *arg, const struct pg_answer *a)
 		op->fn(op->arg, -1, NULL,
 		    a->error != NULL ? a->error : "guard: no row");
 	else {
-		g.reached = sap_get_i64(a->res, 0, 0);
-		g.optouts = sap_get_i64(a->res, 0, 1);
-		g.failed = sap_get_i64(a->res, 0, 2);
-		g.replies = sap_get_i64(a->res, 0, 3);
+		g.reached = pgr_get_i64(a->res, 0, 0);
+		g.optouts = pgr_get_i64(a->res, 0, 1);
+		g.failed = pgr_get_i64(a->res, 0, 2);
+		g.replies = pgr_get_i64(a->res, 0, 3);
 		g.finished = g.reached + g.failed;
 		op->fn(op->arg, 0, &g, NULL);
 	}
@@ -1225,7 +1175,7 @@ sap_fan_guard(struct sap_fan *f, int64_t id, sap_guard_fn *fn, void *arg,
 {
 	struct sap_guard_op *op = xcalloc(1, sizeof(*op));
 	char ids[24];
-	const char *v[1] = {sap_i64(ids, id, false)};
+	const char *v[1] = {pgr_i64(ids, id, false)};
 
 	op->fn = fn;
 	op->arg = arg;
@@ -1365,8 +1315,8 @@ sap_batch_written(void *arg, const struct pg_answer *a)
 
 	if (sap_batch_failed(b, a->error) || PQntuples(a->res) != 1)
 		return;
-	b->moved = sap_get_i64(a->res, 0, 0);
-	b->d.made = sap_get_i64(a->res, 0, 1);
+	b->moved = pgr_get_i64(a->res, 0, 0);
+	b->d.made = pgr_get_i64(a->res, 0, 1);
 }
 
 /* The walk's members, rendered by the visitor; then the write. */
@@ -1392,19 +1342,19 @@ sap_batch_walked(void *arg, const struct pg_answer *a)
 	b->d.cursor.next = b->cursor;
 	for (i = 0; i < n; i++) {
 		memset(&m, 0, sizeof(m));
-		m.id = sap_get_i64(a->res, i, 0);
+		m.id = pgr_get_i64(a->res, i, 0);
 		m.phone = PQgetvalue(a->res, i, 1)[0] == 't'
-		    ? sap_get_text(a->res, i, 3)
+		    ? pgr_get_text(a->res, i, 3)
 		    : NULL;
 		m.email = PQgetvalue(a->res, i, 2)[0] == 't'
-		    ? sap_get_text(a->res, i, 4)
+		    ? pgr_get_text(a->res, i, 4)
 		    : NULL;
-		m.first_name = sap_get_text(a->res, i, 5);
-		m.last_name = sap_get_text(a->res, i, 6);
-		m.zip = sap_get_text(a->res, i, 7);
-		m.time_zone = sap_get_text(a->res, i, 8);
-		m.attributes = sap_get_text(a->res, i, 9);
-		m.list_time_zone = sap_get_text(a->res, i, 10);
+		m.first_name = pgr_get_text(a->res, i, 5);
+		m.last_name = pgr_get_text(a->res, i, 6);
+		m.zip = pgr_get_text(a->res, i, 7);
+		m.time_zone = pgr_get_text(a->res, i, 8);
+		m.attributes = pgr_get_text(a->res, i, 9);
+		m.list_time_zone = pgr_get_text(a->res, i, 10);
 		if (b->v.fn(b->v.arg, &m, err, sizeof(err)) == -1) {
 			sap_batch_failed(b, err);
 			sap_batch_finish(b, "ROLLBACK");
@@ -1418,11 +1368,11 @@ sap_batch_walked(void *arg, const struct pg_answer *a)
 		b->d.cursor.next = last;
 		b->d.cursor.end = last >= b->max_id;
 	}
-	v[0] = sap_i64(cur, b->id, false);
-	v[1] = sap_i64(next, b->d.cursor.next, false);
+	v[0] = pgr_i64(cur, b->id, false);
+	v[1] = pgr_i64(next, b->d.cursor.next, false);
 	v[2] = b->d.cursor.end ? "1" : "0";
-	v[3] = sap_i64(nows, b->now, false);
-	v[4] = sap_i64(old, b->cursor, false);
+	v[3] = pgr_i64(nows, b->now, false);
+	v[4] = pgr_i64(old, b->cursor, false);
 	for (i = 0; i < SAP_NCOLS; i++)
 		v[5 + i] = sap_arr_close(&b->cols[i]);
 	if (pg_send(b->f->pg,
@@ -1458,8 +1408,8 @@ sap_batch_claimed(void *arg, const struct pg_answer *a)
 		sap_batch_finish(b, "ROLLBACK");
 		return;
 	}
-	b->cursor = sap_get_i64(a->res, 0, 0);
-	room = b->backlog - sap_get_i64(a->res, 0, 1);
+	b->cursor = pgr_get_i64(a->res, 0, 0);
+	room = b->backlog - pgr_get_i64(a->res, 0, 1);
 	if (room <= 0) {
 		b->skipped = true; /* its backlog is full: nothing to do */
 		sap_batch_finish(b, "ROLLBACK");
@@ -1474,9 +1424,9 @@ sap_batch_claimed(void *arg, const struct pg_answer *a)
 	v[0] = b->audience;
 	v[1] = b->sms ? "true" : "false";
 	v[2] = b->email ? "true" : "false";
-	v[3] = sap_i64(after, b->cursor, false);
-	v[4] = sap_i64(lastb, last, false);
-	v[5] = sap_i64(limb, (int64_t)b->chunk, false);
+	v[3] = pgr_i64(after, b->cursor, false);
+	v[4] = pgr_i64(lastb, last, false);
+	v[5] = pgr_i64(limb, (int64_t)b->chunk, false);
 	if (pg_send(b->f->pg,
 		&(struct pg_query){.sql = sap_sql_walk,
 		    .nparams = 6,
@@ -1512,9 +1462,9 @@ sap_batch(struct sap_fan *f, const struct sap_batch_req *req,
 	b->fn = fn;
 	b->arg = arg;
 	b->cursor = req->row->cursor;
-	p[0] = sap_i64(ids, b->id, false);
-	p[1] = sap_i64(nows, b->now, false);
-	p[2] = sap_i64(bl, b->backlog, false);
+	p[0] = pgr_i64(ids, b->id, false);
+	p[1] = pgr_i64(nows, b->now, false);
+	p[2] = pgr_i64(bl, b->backlog, false);
 	if (pg_send(f->pg,
 		&(struct pg_query){.sql = "BEGIN",
 		    .done = sap_batch_begun,

@@ -59,6 +59,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 
 /*
  * A CONV_SUMMARY row, as store_conversations.c's: $1 now, $2
@@ -241,61 +242,6 @@ static const char scp_sql_saved_for[] =
 
 /* ---- Values and JSON of rows --------------------------------------- */
 
-/* v as text into buf, or NULL when v is 0 and zero means none. */
-static const char *
-scp_i64(char buf[24], int64_t v, bool zero_is_null)
-{
-	if (v == 0 && zero_is_null)
-		return NULL;
-	snprintf(buf, 24, "%" PRId64, v);
-	return buf;
-}
-
-static int64_t
-scp_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static bool
-scp_get_bool(const PGresult *res, int row, int col)
-{
-	return !PQgetisnull(res, row, col) &&
-	    PQgetvalue(res, row, col)[0] == 't';
-}
-
-static json_t *
-scp_text(const PGresult *res, int row, int col)
-{
-	json_t *v;
-
-	if (PQgetisnull(res, row, col) ||
-	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
-		return json_null();
-	return v;
-}
-
-static json_t *
-scp_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(scp_get_i64(res, row, col));
-}
-
-static json_t *
-scp_time(const PGresult *res, int row, int col)
-{
-	char buf[40];
-
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(
-	    msg_time_to_text(scp_get_i64(res, row, col), buf, sizeof(buf)));
-}
-
 /* {"id", "name"} of staff column col (name at col + 1), or null. */
 static json_t *
 scp_staff(const PGresult *res, int row, int col)
@@ -303,8 +249,8 @@ scp_staff(const PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return json_null();
 	return json_pack("{s:I, s:o}", "id",
-	    (json_int_t)scp_get_i64(res, row, col), "name",
-	    scp_text(res, row, col + 1));
+	    (json_int_t)pgr_get_i64(res, row, col), "name",
+	    pgr_json_text(res, row, col + 1));
 }
 
 /* A CONV_SUMMARY of row 'row' of an SCP_SQL_SUMMARY answer. */
@@ -313,23 +259,25 @@ scp_summary_row(const PGresult *res, int row)
 {
 	json_t *o = json_object(), *last = json_null();
 
-	json_object_set_new(o, "id", scp_int(res, row, 0));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 0));
 	json_object_set_new(o, "member",
-	    json_pack("{s:o, s:o, s:o, s:o}", "id", scp_int(res, row, 1),
-		"phone", scp_text(res, row, 2), "first_name",
-		scp_text(res, row, 3), "last_name", scp_text(res, row, 4)));
-	json_object_set_new(o, "status", scp_text(res, row, 5));
+	    json_pack("{s:o, s:o, s:o, s:o}", "id", pgr_json_int(res, row, 1),
+		"phone", pgr_json_text(res, row, 2), "first_name",
+		pgr_json_text(res, row, 3), "last_name",
+		pgr_json_text(res, row, 4)));
+	json_object_set_new(o, "status", pgr_json_text(res, row, 5));
 	json_object_set_new(o, "assigned", scp_staff(res, row, 6));
-	json_object_set_new(o, "unread", scp_int(res, row, 8));
-	json_object_set_new(o, "last_message_at", scp_time(res, row, 9));
+	json_object_set_new(o, "unread", pgr_json_int(res, row, 8));
+	json_object_set_new(o, "last_message_at", pgr_json_time(res, row, 9));
 	if (!PQgetisnull(res, row, 10))
 		last = json_pack("{s:o, s:o, s:o}", "direction",
-		    scp_text(res, row, 10), "body", scp_text(res, row, 11),
-		    "status", scp_text(res, row, 12));
+		    pgr_json_text(res, row, 10), "body",
+		    pgr_json_text(res, row, 11), "status",
+		    pgr_json_text(res, row, 12));
 	json_object_set_new(o, "last_message", last);
-	json_object_set_new(o, "alert_id", scp_int(res, row, 13));
+	json_object_set_new(o, "alert_id", pgr_json_int(res, row, 13));
 	json_object_set_new(o, "stale",
-	    json_boolean(scp_get_bool(res, row, 14)));
+	    json_boolean(pgr_get_bool(res, row, 14)));
 	return o;
 }
 
@@ -341,21 +289,22 @@ scp_item_row(const PGresult *res, int row)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "kind", json_string(kind));
-	json_object_set_new(o, "id", scp_int(res, row, 1));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 1));
 	if (strcmp(kind, "note") == 0) {
-		json_object_set_new(o, "body", scp_text(res, row, 4));
+		json_object_set_new(o, "body", pgr_json_text(res, row, 4));
 		json_object_set_new(o, "staff", scp_staff(res, row, 10));
-		json_object_set_new(o, "created_at", scp_time(res, row, 6));
+		json_object_set_new(o, "created_at",
+		    pgr_json_time(res, row, 6));
 		return o;
 	}
-	json_object_set_new(o, "direction", scp_text(res, row, 2));
-	json_object_set_new(o, "channel", scp_text(res, row, 3));
-	json_object_set_new(o, "body", scp_text(res, row, 4));
-	json_object_set_new(o, "status", scp_text(res, row, 5));
-	json_object_set_new(o, "created_at", scp_time(res, row, 6));
-	json_object_set_new(o, "updated_at", scp_time(res, row, 7));
-	json_object_set_new(o, "error_code", scp_int(res, row, 8));
-	json_object_set_new(o, "error_text", scp_text(res, row, 9));
+	json_object_set_new(o, "direction", pgr_json_text(res, row, 2));
+	json_object_set_new(o, "channel", pgr_json_text(res, row, 3));
+	json_object_set_new(o, "body", pgr_json_text(res, row, 4));
+	json_object_set_new(o, "status", pgr_json_text(res, row, 5));
+	json_object_set_new(o, "created_at", pgr_json_time(res, row, 6));
+	json_object_set_new(o, "updated_at", pgr_json_time(res, row, 7));
+	json_object_set_new(o, "error_code", pgr_json_int(res, row, 8));
+	json_object_set_new(o, "error_text", pgr_json_text(res, row, 9));
 	json_object_set_new(o, "staff", scp_staff(res, row, 10));
 	return o;
 }
@@ -364,8 +313,9 @@ scp_item_row(const PGresult *res, int row)
 static json_t *
 scp_saved_row(const PGresult *res, int row)
 {
-	return json_pack("{s:o, s:o, s:o}", "id", scp_int(res, row, 0), "name",
-	    scp_text(res, row, 1), "body", scp_text(res, row, 2));
+	return json_pack("{s:o, s:o, s:o}", "id", pgr_json_int(res, row, 0),
+	    "name", pgr_json_text(res, row, 1), "body",
+	    pgr_json_text(res, row, 2));
 }
 
 static json_t *
@@ -423,7 +373,7 @@ scp_list_json(const PGresult *res, unsigned limit)
 	o = json_pack("{s:o}", "conversations", list);
 	if (n > 0 && (unsigned)n == limit) {
 		snprintf(next, sizeof(next), "%" PRId64 ".%" PRId64,
-		    scp_get_i64(res, n - 1, 9), scp_get_i64(res, n - 1, 0));
+		    pgr_get_i64(res, n - 1, 9), pgr_get_i64(res, n - 1, 0));
 		json_object_set_new(o, "next", json_string(next));
 	} else
 		json_object_set_new(o, "next", json_null());
@@ -460,7 +410,8 @@ scp_read_answer(void *arg, const struct pg_answer *a)
 		    : op->kind == SCP_SAVED  ? scp_saved_row(a->res, 0)
 					     : scp_summary_row(a->res, 0);
 	if (op->kind == SCP_THREAD && op->o != NULL && a->error == NULL)
-		json_object_set_new(op->o, "sender", scp_text(a->res, 0, 15));
+		json_object_set_new(op->o, "sender",
+		    pgr_json_text(a->res, 0, 15));
 	scp_settle(op);
 }
 
@@ -554,20 +505,20 @@ scp_list(struct store *st, struct conv_query *q, struct scp_op *op, char *err,
 		free(op);
 		return -1;
 	}
-	v[0] = scp_i64(b[0], q->clock.now, false);
-	v[1] = scp_i64(b[1], q->clock.stale_after_ms, false);
+	v[0] = pgr_i64(b[0], q->clock.now, false);
+	v[1] = pgr_i64(b[1], q->clock.stale_after_ms, false);
 	v[2] = q->status;
 	v[3] = q->unread ? "1" : "0";
-	v[4] = scp_i64(b[2], (int64_t)q->assigned, false);
-	v[5] = scp_i64(b[3], q->staff, false);
-	v[6] = scp_i64(b[4], q->list_id, true);
-	v[7] = scp_i64(b[5], q->alert_id, true);
+	v[4] = pgr_i64(b[2], (int64_t)q->assigned, false);
+	v[5] = pgr_i64(b[3], q->staff, false);
+	v[6] = pgr_i64(b[4], q->list_id, true);
+	v[7] = pgr_i64(b[5], q->alert_id, true);
 	v[8] = q->stale ? "1" : "0";
 	v[9] = q->q != NULL ? ts : NULL;
-	v[10] = q->after != NULL ? scp_i64(b[6], at, false) : NULL;
-	v[11] = q->after != NULL ? scp_i64(b[7], id, false) : NULL;
-	v[12] = scp_i64(b[8], (int64_t)q->limit, false);
-	v[13] = scp_i64(b[9], q->member_id, true);
+	v[10] = q->after != NULL ? pgr_i64(b[6], at, false) : NULL;
+	v[11] = q->after != NULL ? pgr_i64(b[7], id, false) : NULL;
+	v[12] = pgr_i64(b[8], (int64_t)q->limit, false);
+	v[13] = pgr_i64(b[9], q->member_id, true);
 	op->limit = q->limit;
 	return scp_send(st, op,
 	    &(struct pg_query){.sql = scp_sql_list,
@@ -583,10 +534,10 @@ scp_one(struct store *st, int64_t id, const struct conv_clock *clock,
     struct scp_op *op, char *err, size_t errlen)
 {
 	char now[24], stale[24], ids[24], max[24];
-	const char *v[3] = {scp_i64(now, clock->now, false),
-	    scp_i64(stale, clock->stale_after_ms, false),
-	    scp_i64(ids, id, false)};
-	const char *iv[2] = {ids, scp_i64(max, CONV_THREAD_MAX_ITEMS, false)};
+	const char *v[3] = {pgr_i64(now, clock->now, false),
+	    pgr_i64(stale, clock->stale_after_ms, false),
+	    pgr_i64(ids, id, false)};
+	const char *iv[2] = {ids, pgr_i64(max, CONV_THREAD_MAX_ITEMS, false)};
 
 	if (op->kind == SCP_THREAD)
 		op->answers = 2;
@@ -644,11 +595,11 @@ scp_target_answer(void *arg, const struct pg_answer *a)
 	else if (PQntuples(a->res) == 0)
 		op->fn(op->arg, 0, NULL, NULL);
 	else {
-		t.member = scp_get_i64(a->res, 0, 0);
+		t.member = pgr_get_i64(a->res, 0, 0);
 		scp_col_copy(a->res, 1, t.phone, sizeof(t.phone));
 		scp_col_copy(a->res, 2, t.sender, sizeof(t.sender));
 		scp_col_copy(a->res, 3, t.list_sender, sizeof(t.list_sender));
-		t.sms_opted_out = scp_get_bool(a->res, 0, 4);
+		t.sms_opted_out = pgr_get_bool(a->res, 0, 4);
 		op->fn(op->arg, 1, &t, NULL);
 	}
 	free(op);
@@ -659,7 +610,7 @@ scp_target(struct store *st, int64_t id, struct scp_target_op *op, char *err,
     size_t errlen)
 {
 	char ids[24];
-	const char *v[1] = {scp_i64(ids, id, false)};
+	const char *v[1] = {pgr_i64(ids, id, false)};
 
 	if (pg_send(store_pg_conn(st),
 		&(struct pg_query){.sql = scp_sql_target,
@@ -744,8 +695,8 @@ scp_change_answer(void *arg, const struct pg_answer *a)
 
 	if (scp_write_failed(w, a) || PQntuples(a->res) != 1)
 		return;
-	w->d.found = scp_get_bool(a->res, 0, 0);
-	w->d.staff_found = scp_get_bool(a->res, 0, 1);
+	w->d.found = pgr_get_bool(a->res, 0, 0);
+	w->d.staff_found = pgr_get_bool(a->res, 0, 1);
 }
 
 static int
@@ -768,9 +719,9 @@ scp_change(struct store *st, int64_t id, const struct conv_change *c,
 		scp_write_free(w);
 		return -1;
 	}
-	v[0] = scp_i64(ids, id, false);
-	v[1] = c->op == CONV_OP_ASSIGN ? scp_i64(staff, c->staff, true) : NULL;
-	v[2] = scp_i64(now, c->now, false);
+	v[0] = pgr_i64(ids, id, false);
+	v[1] = c->op == CONV_OP_ASSIGN ? pgr_i64(staff, c->staff, true) : NULL;
+	v[2] = pgr_i64(now, c->now, false);
 	return scp_group(st, w,
 	    &(struct pg_query){.sql = sql[c->op],
 		.nparams = 3,
@@ -787,7 +738,7 @@ scp_note_answer(void *arg, const struct pg_answer *a)
 	if (scp_write_failed(w, a) || PQntuples(a->res) != 1)
 		return;
 	w->d.found = true;
-	w->d.id = scp_get_i64(a->res, 0, 0);
+	w->d.id = pgr_get_i64(a->res, 0, 0);
 }
 
 static int
@@ -795,9 +746,9 @@ scp_note_add(struct store *st, const struct conv_note *n, struct scp_write *w,
     char *err, size_t errlen)
 {
 	char conv[24], staff[24], now[24];
-	const char *v[4] = {scp_i64(conv, n->conversation, false),
-	    scp_i64(staff, n->staff, true), n->body,
-	    scp_i64(now, n->now, false)};
+	const char *v[4] = {pgr_i64(conv, n->conversation, false),
+	    pgr_i64(staff, n->staff, true), n->body,
+	    pgr_i64(now, n->now, false)};
 
 	return scp_group(st, w,
 	    &(struct pg_query){.sql = scp_sql_note_add,
@@ -816,7 +767,7 @@ scp_reply_answer(void *arg, const struct pg_answer *a)
 		return;
 	w->d.found = true;
 	if (PQntuples(a->res) == 1)
-		w->d.id = scp_get_i64(a->res, 0, 0);
+		w->d.id = pgr_get_i64(a->res, 0, 0);
 	else
 		w->d.dup = true;
 }
@@ -837,7 +788,7 @@ scp_dup_answer(void *arg, const struct pg_answer *a)
 		scp_finish(w, false);
 		return;
 	}
-	w->d.id = scp_get_i64(a->res, 0, 0);
+	w->d.id = pgr_get_i64(a->res, 0, 0);
 	scp_finish(w, true);
 }
 
@@ -881,21 +832,21 @@ scp_reply(struct store *st, const struct queue_new *m, int64_t now,
 	char b[9][24];
 	const char *v[15];
 
-	v[0] = scp_i64(b[0], m->member_id, true);
+	v[0] = pgr_i64(b[0], m->member_id, true);
 	v[1] = m->sender;
 	v[2] = m->to;
 	v[3] = m->from;
 	v[4] = m->body;
-	v[5] = scp_i64(b[1], m->priority, false);
-	v[6] = scp_i64(b[2], m->not_before > now ? m->not_before : now, false);
-	v[7] = scp_i64(b[3], m->conversation_id, false);
+	v[5] = pgr_i64(b[1], m->priority, false);
+	v[6] = pgr_i64(b[2], m->not_before > now ? m->not_before : now, false);
+	v[7] = pgr_i64(b[3], m->conversation_id, false);
 	v[8] = m->idempotency_key;
-	v[9] = scp_i64(b[4], m->not_before, true);
-	v[10] = scp_i64(b[5], m->expires_at, true);
-	v[11] = scp_i64(b[6], now, false);
+	v[9] = pgr_i64(b[4], m->not_before, true);
+	v[10] = pgr_i64(b[5], m->expires_at, true);
+	v[11] = pgr_i64(b[6], now, false);
 	v[12] = m->encoding;
-	v[13] = scp_i64(b[7], m->segments, true);
-	v[14] = scp_i64(b[8], m->staff_id, true);
+	v[13] = pgr_i64(b[7], m->segments, true);
+	v[14] = pgr_i64(b[8], m->staff_id, true);
 	if (m->idempotency_key != NULL)
 		w->key = xstrdup(m->idempotency_key);
 	return scp_group(st, w,
@@ -913,9 +864,9 @@ scp_saved_answer(void *arg, const struct pg_answer *a)
 
 	if (scp_write_failed(w, a) || PQntuples(a->res) != 1)
 		return;
-	w->d.id = scp_get_i64(a->res, 0, 0);
-	w->d.dup = scp_get_bool(a->res, 0, 1);
-	w->d.found = scp_get_bool(a->res, 0, 2);
+	w->d.id = pgr_get_i64(a->res, 0, 0);
+	w->d.dup = pgr_get_bool(a->res, 0, 1);
+	w->d.found = pgr_get_bool(a->res, 0, 2);
 }
 
 static int
@@ -928,9 +879,9 @@ scp_saved_write(struct store *st, enum saved_op op, int64_t id,
 	    [SAVED_DELETE] = scp_sql_saved_del,
 	};
 	char ids[24], now[24];
-	const char *v[4] = {scp_i64(ids, op == SAVED_CREATE ? 0 : id, true),
+	const char *v[4] = {pgr_i64(ids, op == SAVED_CREATE ? 0 : id, true),
 	    op == SAVED_DELETE ? NULL : r->name,
-	    op == SAVED_DELETE ? NULL : r->body, scp_i64(now, r->now, false)};
+	    op == SAVED_DELETE ? NULL : r->body, pgr_i64(now, r->now, false)};
 
 	if ((unsigned)op >= sizeof(sql) / sizeof(sql[0])) {
 		snprintf(err, errlen, "saved reply: unknown write %d", (int)op);
@@ -989,8 +940,8 @@ scp_saved_for(struct store *st, int64_t saved, int64_t member,
     struct scp_saved_op *op, char *err, size_t errlen)
 {
 	char m[24], s[24];
-	const char *v[2] = {scp_i64(m, member, false),
-	    scp_i64(s, saved, false)};
+	const char *v[2] = {pgr_i64(m, member, false),
+	    pgr_i64(s, saved, false)};
 
 	if (pg_send(store_pg_conn(st),
 		&(struct pg_query){.sql = scp_sql_saved_for,
@@ -1098,7 +1049,7 @@ store_conv_note_json_pg(struct store *st, int64_t id, store_conv_json_fn *fn,
 #ifdef HAVE_LIBPQ
 	{
 		char ids[24];
-		const char *v[1] = {scp_i64(ids, id, false)};
+		const char *v[1] = {pgr_i64(ids, id, false)};
 
 		return scp_send(st, scp_op_new(SCP_NOTE, fn, arg),
 		    &(struct pg_query){.sql = scp_sql_note,
@@ -1208,7 +1159,7 @@ store_saved_reply_json_pg(struct store *st, int64_t id, store_conv_json_fn *fn,
 #ifdef HAVE_LIBPQ
 	{
 		char ids[24];
-		const char *v[1] = {scp_i64(ids, id, false)};
+		const char *v[1] = {pgr_i64(ids, id, false)};
 
 		return scp_send(st, scp_op_new(SCP_SAVED, fn, arg),
 		    &(struct pg_query){.sql = scp_sql_saved_one,

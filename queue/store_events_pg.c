@@ -54,6 +54,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 
 #define SEP_CHANNEL "od_events"
 
@@ -97,14 +98,6 @@ struct store_events_watch {
 	void *arg;
 };
 
-static int64_t
-sep_int(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col)
-	    ? 0
-	    : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
 static void
 sep_read_answer(void *arg, const struct pg_answer *a)
 {
@@ -120,16 +113,17 @@ sep_read_answer(void *arg, const struct pg_answer *a)
 		free(r);
 		return;
 	}
-	p.b.last = sep_int(res, 0, 5);
-	p.b.floor = PQgetisnull(res, 0, 4) ? p.b.last : sep_int(res, 0, 4) - 1;
+	p.b.last = pgr_get_i64(res, 0, 5);
+	p.b.floor =
+	    PQgetisnull(res, 0, 4) ? p.b.last : pgr_get_i64(res, 0, 4) - 1;
 	ev = xcalloc((size_t)rows, sizeof(*ev));
 	for (i = 0; i < rows; i++) {
 		if (PQgetisnull(res, i, 0))
 			continue; /* the bounds' row: no event */
-		ev[p.n].id = sep_int(res, i, 0);
+		ev[p.n].id = pgr_get_i64(res, i, 0);
 		ev[p.n].type = PQgetvalue(res, i, 1);
 		ev[p.n].data = PQgetvalue(res, i, 2);
-		ev[p.n].created_at = sep_int(res, i, 3);
+		ev[p.n].created_at = pgr_get_i64(res, i, 3);
 		p.n++;
 	}
 	p.ev = ev;
@@ -146,7 +140,7 @@ sep_prune_answer(void *arg, const struct pg_answer *a)
 	if (a->error != NULL)
 		r->fn(r->arg, -1, a->error);
 	else
-		r->fn(r->arg, sep_int(a->res, 0, 0), NULL);
+		r->fn(r->arg, pgr_get_i64(a->res, 0, 0), NULL);
 	free(r);
 }
 

@@ -71,6 +71,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 
 #define SMP_LOCK "SELECT pg_advisory_xact_lock(1868, 7)"
 
@@ -300,58 +301,6 @@ static const char *const smp_consent_head[] = {"id", "member_id", "phone",
 
 /* ---- Values and JSON of rows --------------------------------------- */
 
-static const char *
-smp_i64(char buf[24], int64_t v)
-{
-	snprintf(buf, 24, "%" PRId64, v);
-	return buf;
-}
-
-static int64_t
-smp_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static bool
-smp_get_bool(const PGresult *res, int row, int col)
-{
-	return !PQgetisnull(res, row, col) &&
-	    PQgetvalue(res, row, col)[0] == 't';
-}
-
-static json_t *
-smp_text(const PGresult *res, int row, int col)
-{
-	json_t *v;
-
-	if (PQgetisnull(res, row, col) ||
-	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
-		return json_null();
-	return v;
-}
-
-static json_t *
-smp_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(smp_get_i64(res, row, col));
-}
-
-static json_t *
-smp_time(const PGresult *res, int row, int col)
-{
-	char buf[40];
-
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(
-	    msg_time_to_text(smp_get_i64(res, row, col), buf, sizeof(buf)));
-}
-
 /* A stored JSON column; {} / [] when unreadable. */
 static json_t *
 smp_jsoncol(const PGresult *res, int row, int col, bool object)
@@ -374,8 +323,8 @@ smp_channel(const PGresult *res, int row, int at)
 
 	json_object_set_new(c, "opted_out",
 	    json_boolean(!PQgetisnull(res, row, at)));
-	json_object_set_new(c, "opted_out_at", smp_time(res, row, at));
-	json_object_set_new(c, "source", smp_text(res, row, at + 1));
+	json_object_set_new(c, "opted_out_at", pgr_json_time(res, row, at));
+	json_object_set_new(c, "source", pgr_json_text(res, row, at + 1));
 	return c;
 }
 
@@ -385,24 +334,24 @@ smp_member_row(const PGresult *res, int row)
 {
 	json_t *o = json_object(), *chs = json_object(), *c;
 
-	json_object_set_new(o, "id", smp_int(res, row, 0));
-	json_object_set_new(o, "phone", smp_text(res, row, 1));
-	json_object_set_new(o, "email", smp_text(res, row, 2));
-	json_object_set_new(o, "first_name", smp_text(res, row, 3));
-	json_object_set_new(o, "last_name", smp_text(res, row, 4));
-	json_object_set_new(o, "zip", smp_text(res, row, 5));
-	json_object_set_new(o, "time_zone", smp_text(res, row, 6));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 0));
+	json_object_set_new(o, "phone", pgr_json_text(res, row, 1));
+	json_object_set_new(o, "email", pgr_json_text(res, row, 2));
+	json_object_set_new(o, "first_name", pgr_json_text(res, row, 3));
+	json_object_set_new(o, "last_name", pgr_json_text(res, row, 4));
+	json_object_set_new(o, "zip", pgr_json_text(res, row, 5));
+	json_object_set_new(o, "time_zone", pgr_json_text(res, row, 6));
 	json_object_set_new(o, "attributes", smp_jsoncol(res, row, 7, true));
 	json_object_set_new(o, "tags", smp_jsoncol(res, row, 8, false));
 	json_object_set_new(chs, "sms", smp_channel(res, row, 13));
 	c = smp_channel(res, row, 15);
 	json_object_set_new(c, "bouncing",
-	    json_boolean(smp_get_i64(res, row, 9) != 0));
-	json_object_set_new(c, "failures", smp_int(res, row, 10));
+	    json_boolean(pgr_get_i64(res, row, 9) != 0));
+	json_object_set_new(c, "failures", pgr_json_int(res, row, 10));
 	json_object_set_new(chs, "email", c);
 	json_object_set_new(o, "channels", chs);
-	json_object_set_new(o, "created_at", smp_time(res, row, 11));
-	json_object_set_new(o, "updated_at", smp_time(res, row, 12));
+	json_object_set_new(o, "created_at", pgr_json_time(res, row, 11));
+	json_object_set_new(o, "updated_at", pgr_json_time(res, row, 12));
 	return o;
 }
 
@@ -415,11 +364,13 @@ smp_subs_json(const PGresult *res)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(a,
 		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "list_id",
-			smp_int(res, i, 0), "list", smp_text(res, i, 1),
-			"channel", smp_text(res, i, 2), "status",
-			smp_text(res, i, 3), "source", smp_text(res, i, 4),
-			"created_at", smp_time(res, i, 5), "updated_at",
-			smp_time(res, i, 6)));
+			pgr_json_int(res, i, 0), "list",
+			pgr_json_text(res, i, 1), "channel",
+			pgr_json_text(res, i, 2), "status",
+			pgr_json_text(res, i, 3), "source",
+			pgr_json_text(res, i, 4), "created_at",
+			pgr_json_time(res, i, 5), "updated_at",
+			pgr_json_time(res, i, 6)));
 	return a;
 }
 
@@ -436,7 +387,7 @@ smp_page_json(const PGresult *res, unsigned limit)
 	return json_pack("{s:o, s:o}", "members", a, "next_cursor",
 	    (unsigned)n > limit
 		? json_string(store_members_cursor(
-		      smp_get_i64(res, (int)limit - 1, 0), buf, sizeof(buf)))
+		      pgr_get_i64(res, (int)limit - 1, 0), buf, sizeof(buf)))
 		: json_null());
 }
 
@@ -453,17 +404,20 @@ smp_consent_json(const PGresult *res, int64_t member, unsigned limit)
 	for (i = 0; i < n && (unsigned)i < limit; i++)
 		json_array_append_new(a,
 		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			"id", smp_int(res, i, 0), "channel",
-			smp_text(res, i, 1), "action", smp_text(res, i, 2),
-			"source", smp_text(res, i, 3), "list_id",
-			smp_int(res, i, 4), "list", smp_text(res, i, 5),
-			"message_id", smp_int(res, i, 6), "detail",
-			smp_text(res, i, 7), "at", smp_time(res, i, 8)));
+			"id", pgr_json_int(res, i, 0), "channel",
+			pgr_json_text(res, i, 1), "action",
+			pgr_json_text(res, i, 2), "source",
+			pgr_json_text(res, i, 3), "list_id",
+			pgr_json_int(res, i, 4), "list",
+			pgr_json_text(res, i, 5), "message_id",
+			pgr_json_int(res, i, 6), "detail",
+			pgr_json_text(res, i, 7), "at",
+			pgr_json_time(res, i, 8)));
 	return json_pack("{s:I, s:o, s:o}", "member_id", (json_int_t)member,
 	    "events", a, "next_cursor",
 	    (unsigned)n > limit
 		? json_string(store_members_cursor(
-		      smp_get_i64(res, (int)limit - 1, 0), buf, sizeof(buf)))
+		      pgr_get_i64(res, (int)limit - 1, 0), buf, sizeof(buf)))
 		: json_null());
 }
 
@@ -479,8 +433,8 @@ smp_lists_json(const PGresult *res)
 		    PQgetisnull(res, i, 1)
 			? json_null()
 			: json_pack("[I, b]",
-			      (json_int_t)smp_get_i64(res, i, 1),
-			      smp_get_i64(res, i, 2) != 0));
+			      (json_int_t)pgr_get_i64(res, i, 1),
+			      pgr_get_i64(res, i, 2) != 0));
 	return a;
 }
 
@@ -688,7 +642,7 @@ smp_conflict(struct smp_write *w, const PGresult *res, int at,
 	snprintf(w->error, sizeof(w->error),
 	    "%s %s already belongs to member %" PRId64, what,
 	    strcmp(what, "phone") == 0 ? f->phone : f->email,
-	    smp_get_i64(res, 0, at + 1));
+	    pgr_get_i64(res, 0, at + 1));
 }
 
 /* A create's or update's write and the fields it was given. */
@@ -707,7 +661,7 @@ smp_create_answer(void *arg, const struct pg_answer *a)
 	if (smp_write_failed(&mw->w, a) || PQntuples(a->res) != 1)
 		return;
 	if (!PQgetisnull(a->res, 0, 0)) {
-		mw->w.d.id = smp_get_i64(a->res, 0, 0);
+		mw->w.d.id = pgr_get_i64(a->res, 0, 0);
 		mw->w.d.found = mw->w.d.changed = true;
 		return;
 	}
@@ -728,9 +682,9 @@ smp_update_answer(void *arg, const struct pg_answer *a)
 
 	if (smp_write_failed(&mw->w, a) || PQntuples(a->res) != 1)
 		return;
-	mw->w.d.found = smp_get_bool(a->res, 0, 0);
+	mw->w.d.found = pgr_get_bool(a->res, 0, 0);
 	smp_conflict(&mw->w, a->res, 1, &f);
-	mw->w.d.changed = smp_get_bool(a->res, 0, 3);
+	mw->w.d.changed = pgr_get_bool(a->res, 0, 3);
 }
 
 static void
@@ -740,8 +694,8 @@ smp_opt_answer(void *arg, const struct pg_answer *a)
 
 	if (smp_write_failed(w, a) || PQntuples(a->res) != 1)
 		return;
-	w->d.found = smp_get_bool(a->res, 0, 0);
-	w->d.changed = smp_get_bool(a->res, 0, 1);
+	w->d.found = pgr_get_bool(a->res, 0, 0);
+	w->d.changed = pgr_get_bool(a->res, 0, 1);
 }
 
 /*
@@ -813,7 +767,7 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 		v[5] = (set & MF_TIME_ZONE) ? f->time_zone : NULL;
 		v[6] = b.attrs;
 		v[7] = b.tags;
-		v[8] = smp_i64(now, mw->now);
+		v[8] = pgr_i64(now, mw->now, false);
 		for (i = 0; i < mw->nsubs; i++) {
 			lid[i] = mw->subs[i].list;
 			ch[i] = channel_to_text(mw->subs[i].ch);
@@ -824,9 +778,9 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 			v[11] = mw->source;
 		}
 	} else {
-		v[0] = smp_i64(ids, mw->id);
-		v[1] = smp_i64(now, mw->now);
-		v[2] = smp_i64(bits, (int64_t)set);
+		v[0] = pgr_i64(ids, mw->id, false);
+		v[1] = pgr_i64(now, mw->now, false);
+		v[2] = pgr_i64(bits, (int64_t)set, false);
 		v[3] = f->phone;
 		v[4] = f->email;
 		v[5] = f->first_name;
@@ -868,9 +822,9 @@ smp_opt(struct store *st, const struct consent_change *cc, bool out,
 {
 	bool email = cc->ch == CHANNEL_EMAIL;
 	char ids[24], now[24], msg[24];
-	const char *v[5] = {smp_i64(ids, cc->member), smp_i64(now, cc->now),
-	    cc->source,
-	    cc->message_id > 0 ? smp_i64(msg, cc->message_id) : NULL,
+	const char *v[5] = {pgr_i64(ids, cc->member, false),
+	    pgr_i64(now, cc->now, false), cc->source,
+	    cc->message_id > 0 ? pgr_i64(msg, cc->message_id, false) : NULL,
 	    cc->detail};
 
 	return smp_group(st, w,
@@ -910,12 +864,12 @@ smp_export_rows(struct smp_export *x, const PGresult *res)
 			    ? NULL
 			    : PQgetvalue(res, i, (int)c);
 		cols[10] =
-		    msg_time_to_text(smp_get_i64(res, i, 10), at, sizeof(at));
+		    msg_time_to_text(pgr_get_i64(res, i, 10), at, sizeof(at));
 		if (x->to->each(x->to->arg, &row) == -1)
 			return -1;
 	}
 	if ((unsigned)n > x->pg->limit)
-		x->pg->next = smp_get_i64(res, (int)x->pg->limit - 1, 0);
+		x->pg->next = pgr_get_i64(res, (int)x->pg->limit - 1, 0);
 	return 0;
 }
 
@@ -981,7 +935,7 @@ store_member_json_pg(struct store *st, int64_t id, store_mb_json_fn *fn,
 		return -1;
 #ifdef HAVE_LIBPQ
 	char ids[24];
-	const char *v[1] = {smp_i64(ids, id)};
+	const char *v[1] = {pgr_i64(ids, id, false)};
 	struct smp_op *op = smp_op_new(SMP_MEMBER, fn, arg);
 
 	if (smp_send(st, op,
@@ -1050,7 +1004,7 @@ store_member_search_pg(struct store *st, const struct member_search *s,
 	    s->list_ref[0] <= '9') {
 		n = strtoll(s->list_ref, &end, 10);
 		if (*end == '\0' && n > 0 && n < INT64_MAX)
-			lid = smp_i64(listid, (int64_t)n);
+			lid = pgr_i64(listid, (int64_t)n, false);
 	}
 	v[0] = q->phone;
 	v[1] = q->phone != NULL ? NULL : q->email;
@@ -1058,8 +1012,8 @@ store_member_search_pg(struct store *st, const struct member_search *s,
 	v[3] = q->tag;
 	v[4] = s->list_ref;
 	v[5] = lid;
-	v[6] = smp_i64(after, q->after > 0 ? q->after : 0);
-	v[7] = smp_i64(limit, (int64_t)q->limit + 1);
+	v[6] = pgr_i64(after, q->after > 0 ? q->after : 0, false);
+	v[7] = pgr_i64(limit, (int64_t)q->limit + 1, false);
 	if (s->list_ref != NULL)
 		rc = smp_send(st, op,
 		    &(struct pg_query){.sql = smp_sql_list,
@@ -1096,9 +1050,9 @@ store_consent_json_pg(struct store *st, const struct consent_page *p,
 	}
 #ifdef HAVE_LIBPQ
 	char ids[24], after[24], limit[24];
-	const char *v[3] = {smp_i64(ids, p->member),
-	    smp_i64(after, p->after > 0 ? p->after : 0),
-	    smp_i64(limit, (int64_t)p->limit + 1)};
+	const char *v[3] = {pgr_i64(ids, p->member, false),
+	    pgr_i64(after, p->after > 0 ? p->after : 0, false),
+	    pgr_i64(limit, (int64_t)p->limit + 1, false)};
 	struct smp_op *op = smp_op_new(SMP_CONSENT, fn, arg);
 
 	op->member = p->member;
@@ -1226,9 +1180,9 @@ store_export_consent_pg(struct store *st, const struct export_req_pg *r,
 	}
 #ifdef HAVE_LIBPQ
 	char ids[24], after[24], limit[24];
-	const char *v[3] = {smp_i64(ids, r->member > 0 ? r->member : 0),
-	    smp_i64(after, r->pg->after > 0 ? r->pg->after : 0),
-	    smp_i64(limit, (int64_t)r->pg->limit + 1)};
+	const char *v[3] = {pgr_i64(ids, r->member > 0 ? r->member : 0, false),
+	    pgr_i64(after, r->pg->after > 0 ? r->pg->after : 0, false),
+	    pgr_i64(limit, (int64_t)r->pg->limit + 1, false)};
 	struct smp_export *x = xcalloc(1, sizeof(*x));
 
 	x->pg = r->pg;

@@ -64,6 +64,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "pg_row.h"
 
 /* Nodes bootstrapping the daemon's token take turns (see the top). */
 #define SSP_BOOT_LOCK "SELECT pg_advisory_xact_lock(1868, 1)"
@@ -568,64 +569,12 @@ static const char ssp_sql_staff_update[] =
     " " SSP_STAFF_JSON ", (SELECT count(*) FROM rt) + (SELECT count(*) FROM rs)"
     " FROM (SELECT 1) one LEFT JOIN u s ON true";
 
-static const char *
-ssp_i64(char buf[24], int64_t v)
-{
-	snprintf(buf, 24, "%" PRId64, v);
-	return buf;
-}
-
-static int64_t
-ssp_get_i64(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static bool
-ssp_get_bool(const PGresult *res, int row, int col)
-{
-	return !PQgetisnull(res, row, col) &&
-	    PQgetvalue(res, row, col)[0] == 't';
-}
-
-static json_t *
-ssp_text(const PGresult *res, int row, int col)
-{
-	json_t *v;
-
-	if (PQgetisnull(res, row, col) ||
-	    (v = json_string(PQgetvalue(res, row, col))) == NULL)
-		return json_null();
-	return v;
-}
-
-static json_t *
-ssp_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(ssp_get_i64(res, row, col));
-}
-
-static json_t *
-ssp_time(const PGresult *res, int row, int col)
-{
-	char buf[40];
-
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(
-	    msg_time_to_text(ssp_get_i64(res, row, col), buf, sizeof(buf)));
-}
-
 /* {"id", "name"} of staff columns col (id) and col + 1 (name). */
 static json_t *
 ssp_staff_ref(const PGresult *res, int row, int col)
 {
-	return json_pack("{s:o, s:o}", "id", ssp_int(res, row, col), "name",
-	    ssp_text(res, row, col + 1));
+	return json_pack("{s:o, s:o}", "id", pgr_json_int(res, row, col),
+	    "name", pgr_json_text(res, row, col + 1));
 }
 
 /* A member's API object from SSP_STAFF_JSON at column c (store_staff.c's
@@ -635,17 +584,18 @@ ssp_staff_row(const PGresult *res, int row, int c, bool full)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", ssp_int(res, row, c));
-	json_object_set_new(o, "name", ssp_text(res, row, c + 1));
+	json_object_set_new(o, "id", pgr_json_int(res, row, c));
+	json_object_set_new(o, "name", pgr_json_text(res, row, c + 1));
 	if (full)
-		json_object_set_new(o, "email", ssp_text(res, row, c + 2));
-	json_object_set_new(o, "role", ssp_text(res, row, c + 3));
+		json_object_set_new(o, "email", pgr_json_text(res, row, c + 2));
+	json_object_set_new(o, "role", pgr_json_text(res, row, c + 3));
 	json_object_set_new(o, "disabled",
-	    json_boolean(ssp_get_i64(res, row, c + 4) != 0));
+	    json_boolean(pgr_get_i64(res, row, c + 4) != 0));
 	if (full) {
-		json_object_set_new(o, "created_at", ssp_time(res, row, c + 5));
+		json_object_set_new(o, "created_at",
+		    pgr_json_time(res, row, c + 5));
 		json_object_set_new(o, "has_password",
-		    json_boolean(ssp_get_bool(res, row, c + 6)));
+		    json_boolean(pgr_get_bool(res, row, c + 6)));
 	}
 	return o;
 }
@@ -655,13 +605,13 @@ ssp_token_row(const PGresult *res, int row)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", ssp_int(res, row, 0));
-	json_object_set_new(o, "name", ssp_text(res, row, 1));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 0));
+	json_object_set_new(o, "name", pgr_json_text(res, row, 1));
 	json_object_set_new(o, "staff", ssp_staff_ref(res, row, 2));
 	json_object_set_new(o, "daemon",
-	    json_boolean(ssp_get_i64(res, row, 4) != 0));
-	json_object_set_new(o, "created_at", ssp_time(res, row, 5));
-	json_object_set_new(o, "revoked_at", ssp_time(res, row, 6));
+	    json_boolean(pgr_get_i64(res, row, 4) != 0));
+	json_object_set_new(o, "created_at", pgr_json_time(res, row, 5));
+	json_object_set_new(o, "revoked_at", pgr_json_time(res, row, 6));
 	return o;
 }
 
@@ -670,15 +620,15 @@ ssp_session_row(const PGresult *res, int row, int64_t current)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", ssp_int(res, row, 0));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 0));
 	json_object_set_new(o, "staff", ssp_staff_ref(res, row, 1));
-	json_object_set_new(o, "via", ssp_text(res, row, 3));
-	json_object_set_new(o, "created_at", ssp_time(res, row, 4));
-	json_object_set_new(o, "last_seen_at", ssp_time(res, row, 5));
-	json_object_set_new(o, "expires_at", ssp_time(res, row, 6));
-	json_object_set_new(o, "peer", ssp_text(res, row, 7));
+	json_object_set_new(o, "via", pgr_json_text(res, row, 3));
+	json_object_set_new(o, "created_at", pgr_json_time(res, row, 4));
+	json_object_set_new(o, "last_seen_at", pgr_json_time(res, row, 5));
+	json_object_set_new(o, "expires_at", pgr_json_time(res, row, 6));
+	json_object_set_new(o, "peer", pgr_json_text(res, row, 7));
 	json_object_set_new(o, "current",
-	    json_boolean(current != 0 && ssp_get_i64(res, row, 0) == current));
+	    json_boolean(current != 0 && pgr_get_i64(res, row, 0) == current));
 	return o;
 }
 
@@ -687,16 +637,16 @@ ssp_audit_row(const PGresult *res, int row)
 {
 	json_t *o = json_object(), *detail = NULL;
 
-	json_object_set_new(o, "id", ssp_int(res, row, 0));
+	json_object_set_new(o, "id", pgr_json_int(res, row, 0));
 	json_object_set_new(o, "staff",
 	    PQgetisnull(res, row, 1) ? json_null()
 				     : ssp_staff_ref(res, row, 1));
-	json_object_set_new(o, "action", ssp_text(res, row, 3));
-	json_object_set_new(o, "target", ssp_text(res, row, 4));
+	json_object_set_new(o, "action", pgr_json_text(res, row, 3));
+	json_object_set_new(o, "target", pgr_json_text(res, row, 4));
 	if (!PQgetisnull(res, row, 5))
 		detail = json_loads(PQgetvalue(res, row, 5), 0, NULL);
 	json_object_set_new(o, "detail", detail != NULL ? detail : json_null());
-	json_object_set_new(o, "created_at", ssp_time(res, row, 6));
+	json_object_set_new(o, "created_at", pgr_json_time(res, row, 6));
 	return o;
 }
 
@@ -735,7 +685,7 @@ ssp_read_json(const struct ssp_read_op *op, const PGresult *res)
 			json_array_append_new(a,
 			    ssp_session_row(res, i, op->current));
 		else if (op->kind == SSP_AUDIT) {
-			last = ssp_get_i64(res, i, 0);
+			last = pgr_get_i64(res, i, 0);
 			json_array_append_new(a, ssp_audit_row(res, i));
 		} else
 			json_array_append_new(a,
@@ -806,18 +756,18 @@ ssp_row_answer(void *arg, const struct pg_answer *a)
 	memset(&sa, 0, sizeof(sa));
 	memset(&r, 0, sizeof(r));
 	if (rc == 1 && op->auth != NULL) {
-		sa.session_id = ssp_get_i64(a->res, 0, 0);
-		sa.staff_id = ssp_get_i64(a->res, 0, 1);
+		sa.session_id = pgr_get_i64(a->res, 0, 0);
+		sa.staff_id = pgr_get_i64(a->res, 0, 1);
 		strlcpy(sa.role, PQgetvalue(a->res, 0, 2), sizeof(sa.role));
-		sa.last_seen_at = ssp_get_i64(a->res, 0, 3);
+		sa.last_seen_at = pgr_get_i64(a->res, 0, 3);
 	} else if (rc == 1) {
-		r.id = ssp_get_i64(a->res, 0, 0);
+		r.id = pgr_get_i64(a->res, 0, 0);
 		strlcpy(r.name, PQgetvalue(a->res, 0, 1), sizeof(r.name));
 		strlcpy(r.email, PQgetvalue(a->res, 0, 2), sizeof(r.email));
 		strlcpy(r.role, PQgetvalue(a->res, 0, 3), sizeof(r.role));
 		strlcpy(r.password_hash, PQgetvalue(a->res, 0, 4),
 		    sizeof(r.password_hash));
-		r.disabled = ssp_get_i64(a->res, 0, 5) != 0;
+		r.disabled = pgr_get_i64(a->res, 0, 5) != 0;
 	}
 	if (op->auth != NULL)
 		op->auth(op->arg, rc, rc == 1 ? &sa : NULL, a->error);
@@ -855,17 +805,17 @@ ssp_write_answer(void *arg, const struct pg_answer *a)
 		return;
 	if (op->kind == 1) {
 		op->found = true;
-		op->id = ssp_get_i64(a->res, 0, 0);
+		op->id = pgr_get_i64(a->res, 0, 0);
 		return;
 	}
 	if (op->kind == 3) {
-		op->found = ssp_get_bool(a->res, 0, 0);
-		op->last_admin = ssp_get_bool(a->res, 0, 1);
+		op->found = pgr_get_bool(a->res, 0, 0);
+		op->last_admin = pgr_get_bool(a->res, 0, 1);
 		if (PQgetisnull(a->res, 0, c))
 			return;
 	} else {
 		op->found = true;
-		op->id = ssp_get_i64(a->res, 0, op->kind == 0 ? 0 : c);
+		op->id = pgr_get_i64(a->res, 0, op->kind == 0 ? 0 : c);
 	}
 	op->o = ssp_staff_row(a->res, 0, c, true);
 	strlcpy(op->role, PQgetvalue(a->res, 0, c + 3), sizeof(op->role));
@@ -942,7 +892,7 @@ ssp_counts_answer(void *arg, const struct pg_answer *a)
 		s = msg_status_parse(PQgetvalue(a->res, i, 1));
 		if (c >= 0 && s >= 0)
 			counts[c * MSG_ST_COUNT + s] =
-			    ssp_get_i64(a->res, i, 2);
+			    pgr_get_i64(a->res, i, 2);
 	}
 	op->fn(op->arg, counts, NULL);
 	free(op);
@@ -970,7 +920,7 @@ store_staff_json_pg(struct store *st, int64_t id, store_staff_json_fn *fn,
 {
 #ifdef HAVE_LIBPQ
 	char ids[24];
-	const char *v[1] = {ssp_i64(ids, id)};
+	const char *v[1] = {pgr_i64(ids, id, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1007,7 +957,7 @@ store_tokens_json_pg(struct store *st, int64_t staff_id,
 {
 #ifdef HAVE_LIBPQ
 	char ids[24];
-	const char *v[1] = {ssp_i64(ids, staff_id)};
+	const char *v[1] = {pgr_i64(ids, staff_id, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1028,8 +978,8 @@ store_sessions_json_pg(struct store *st, const struct session_query *q,
 {
 #ifdef HAVE_LIBPQ
 	char b[3][24];
-	const char *v[3] = {ssp_i64(b[0], q->staff_id), ssp_i64(b[1], q->now),
-	    ssp_i64(b[2], q->idle_ms)};
+	const char *v[3] = {pgr_i64(b[0], q->staff_id, false),
+	    pgr_i64(b[1], q->now, false), pgr_i64(b[2], q->idle_ms, false)};
 	struct ssp_read_op *op;
 
 	if (ssp_need_pg(st, err, errlen) == -1)
@@ -1053,8 +1003,8 @@ store_audit_json_pg(struct store *st, const struct audit_query *q,
 {
 #ifdef HAVE_LIBPQ
 	char b[3][24];
-	const char *v[3] = {ssp_i64(b[0], q->after), ssp_i64(b[1], q->staff_id),
-	    ssp_i64(b[2], q->limit)};
+	const char *v[3] = {pgr_i64(b[0], q->after, false),
+	    pgr_i64(b[1], q->staff_id, false), pgr_i64(b[2], q->limit, false)};
 	struct ssp_read_op *op;
 
 	if (ssp_need_pg(st, err, errlen) == -1)
@@ -1097,8 +1047,8 @@ store_session_auth_pg(struct store *st, const struct session_check *c,
 {
 #ifdef HAVE_LIBPQ
 	char b[2][24];
-	const char *v[3] = {c->hash, ssp_i64(b[0], c->now),
-	    ssp_i64(b[1], c->idle_ms)};
+	const char *v[3] = {c->hash, pgr_i64(b[0], c->now, false),
+	    pgr_i64(b[1], c->idle_ms, false)};
 	struct ssp_row_op *op;
 
 	if (ssp_need_pg(st, err, errlen) == -1)
@@ -1147,7 +1097,8 @@ store_session_touch_pg(struct store *st, int64_t id, int64_t now, char *err,
 {
 #ifdef HAVE_LIBPQ
 	char b[2][24];
-	const char *v[2] = {ssp_i64(b[0], id), ssp_i64(b[1], now)};
+	const char *v[2] = {pgr_i64(b[0], id, false),
+	    pgr_i64(b[1], now, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1166,8 +1117,9 @@ store_session_create_pg(struct store *st, const struct session_new *n,
 {
 #ifdef HAVE_LIBPQ
 	char b[3][24];
-	const char *v[6] = {ssp_i64(b[0], n->staff_id), n->id_hash, n->via,
-	    n->peer, ssp_i64(b[1], n->now), ssp_i64(b[2], n->expires_at)};
+	const char *v[6] = {pgr_i64(b[0], n->staff_id, false), n->id_hash,
+	    n->via, n->peer, pgr_i64(b[1], n->now, false),
+	    pgr_i64(b[2], n->expires_at, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1188,8 +1140,9 @@ store_session_revoke_pg(struct store *st, const struct session_revoke *r,
 {
 #ifdef HAVE_LIBPQ
 	char b[4][24];
-	const char *v[4] = {ssp_i64(b[0], r->id), ssp_i64(b[1], r->now),
-	    ssp_i64(b[2], r->idle_ms), ssp_i64(b[3], r->by)};
+	const char *v[4] = {pgr_i64(b[0], r->id, false),
+	    pgr_i64(b[1], r->now, false), pgr_i64(b[2], r->idle_ms, false),
+	    pgr_i64(b[3], r->by, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1211,7 +1164,7 @@ store_staff_create_pg(struct store *st, const struct staff_new *n,
 #ifdef HAVE_LIBPQ
 	char now[24];
 	const char *v[5] = {n->name, n->email, n->role, n->password_hash,
-	    ssp_i64(now, n->now)};
+	    pgr_i64(now, n->now, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
@@ -1233,11 +1186,12 @@ store_staff_update_pg(struct store *st, const struct staff_update *u,
 #ifdef HAVE_LIBPQ
 	const struct staff_patch *p = u->patch;
 	char b[3][24];
-	const char *v[11] = {ssp_i64(b[0], u->id), p->set_name ? "1" : "0",
-	    p->name, p->set_role ? "1" : "0", p->role,
+	const char *v[11] = {pgr_i64(b[0], u->id, false),
+	    p->set_name ? "1" : "0", p->name, p->set_role ? "1" : "0", p->role,
 	    p->set_password ? "1" : "0", p->password_hash,
 	    p->set_disabled ? "1" : "0", p->disabled ? "1" : "0",
-	    ssp_i64(b[1], p->now), ssp_i64(b[2], p->keep_session)};
+	    pgr_i64(b[1], p->now, false),
+	    pgr_i64(b[2], p->keep_session, false)};
 
 	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
