@@ -145,7 +145,6 @@ void mb_invalid(struct http_req *req, const char *err);
 /* A positive decimal integer that fits int64. */
 bool mb_parse_id(const char *s, int64_t *id);
 
-
 /* The cursor ("after") and page size ("limit") of a listing. */
 int mb_page(struct evkeyvalq *q, int64_t *after, unsigned *limit, char *err,
     size_t errlen);
@@ -179,6 +178,18 @@ bool mb_printable(const char *s);
 int mb_str(json_t *o, const struct mb_strfield *f, const char **out,
     bool *present, char *err, size_t errlen);
 
+/*
+ * The "subscribe" items of a create, as both stores check them. The
+ * head: *source ("consent_source", required when there are items) and
+ * *items (NULL: none; else an array of at most max). 0 / -1 with err.
+ */
+int mb_subscribe_head(json_t *o, size_t max, const char **source,
+    json_t **items, char *err, size_t errlen);
+/* Item i: its list (a name, or an id as text in ref) into *list and its
+ * channel into *ch (default: phone's SMS, else email), one the member
+ * has an address for. 0 / -1 with err. */
+int mb_subscribe_item(json_t *it, size_t i, const struct mb_fields *mf,
+    char ref[24], const char **list, int *ch, char *err, size_t errlen);
 /* The channel in o[key] ("sms" / "email") into *ch; -1 with err. */
 int mb_channel(json_t *o, const char *key, bool required, int *ch, char *err,
     size_t errlen);

@@ -187,66 +187,89 @@ mb_write_begin(struct members *m, struct http_req *req)
 
 /* ---- POST /api/v1/members ----------------------------------------- */
 
+int
+mb_subscribe_head(json_t *o, size_t max, const char **source, json_t **items,
+    char *err, size_t errlen)
+{
+	json_t *a = json_object_get(o, "subscribe");
+
+	*items = NULL;
+	if (mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		source, NULL, err, errlen) == -1)
+		return -1;
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > max) {
+		snprintf(err, errlen,
+		    "subscribe: must be an array of at most %zu "
+		    "{\"list\", \"channel\"} objects",
+		    max);
+		return -1;
+	}
+	if (json_array_size(a) > 0 && (*source == NULL || **source == '\0')) {
+		snprintf(err, errlen,
+		    "consent_source: required when subscribing (how the "
+		    "member agreed, e.g. \"signup form at the rally\")");
+		return -1;
+	}
+	*items = a;
+	return 0;
+}
+
+int
+mb_subscribe_item(json_t *it, size_t i, const struct mb_fields *mf,
+    char ref[24], const char **list, int *ch, char *err, size_t errlen)
+{
+	json_t *l = json_object_get(it, "list");
+
+	if (json_is_integer(l))
+		snprintf(ref, 24, "%lld", (long long)json_integer_value(l));
+	*list = json_is_integer(l) ? ref : json_string_value(l);
+	if (!json_is_object(it) || *list == NULL) {
+		snprintf(err, errlen,
+		    "subscribe[%zu].list: required (a list name or id)", i);
+		return -1;
+	}
+	if (mb_channel(it, "channel", false, ch, err, errlen) == -1)
+		return -1;
+	if (*ch == -1)
+		*ch = mf->f.phone != NULL ? CHANNEL_SMS : CHANNEL_EMAIL;
+	if ((*ch == CHANNEL_SMS && mf->f.phone == NULL) ||
+	    (*ch == CHANNEL_EMAIL && mf->f.email == NULL)) {
+		snprintf(err, errlen,
+		    "subscribe[%zu].channel: %s needs the member's %s", i,
+		    channel_to_text(*ch),
+		    *ch == CHANNEL_SMS ? "phone" : "email");
+		return -1;
+	}
+	return 0;
+}
+
 /* The "subscribe" items of a create, lists resolved, into *subs. */
 static int
 mb_parse_subs(struct members *m, json_t *o, const struct mb_fields *mf,
     struct mb_subs *subs, char *err, size_t errlen)
 {
-	json_t *a = json_object_get(o, "subscribe"), *it, *l;
+	json_t *a, *it;
 	struct list_info li;
-	char ref[32];
+	char ref[24];
 	const char *name;
 	struct mb_listhit h;
 	size_t i;
 	int ch;
 
 	subs->n = 0;
-	if (mb_str(o,
-		&(struct mb_strfield){.key = "consent_source",
-		    .max = MB_SOURCE_MAX},
-		&subs->source, NULL, err, errlen) == -1)
+	if (mb_subscribe_head(o, MB_SUBSCRIBE_MAX, &subs->source, &a, err,
+		errlen) == -1)
 		return -1;
-	if (a == NULL || json_is_null(a))
+	if (a == NULL)
 		return 0;
-	if (!json_is_array(a) || json_array_size(a) > MB_SUBSCRIBE_MAX) {
-		snprintf(err, errlen,
-		    "subscribe: must be an array of at most %d "
-		    "{\"list\", \"channel\"} objects",
-		    MB_SUBSCRIBE_MAX);
-		return -1;
-	}
-	if (json_array_size(a) > 0 &&
-	    (subs->source == NULL || *subs->source == '\0')) {
-		snprintf(err, errlen,
-		    "consent_source: required when subscribing (how the "
-		    "member agreed, e.g. \"signup form at the rally\")");
-		return -1;
-	}
 	json_array_foreach(a, i, it) {
-		l = json_object_get(it, "list");
-		if (json_is_integer(l))
-			snprintf(ref, sizeof(ref), "%lld",
-			    (long long)json_integer_value(l));
-		name = json_is_integer(l) ? ref : json_string_value(l);
-		if (!json_is_object(it) || name == NULL) {
-			snprintf(err, errlen,
-			    "subscribe[%zu].list: required (a list name or "
-			    "id)",
-			    i);
+		if (mb_subscribe_item(it, i, mf, ref, &name, &ch, err,
+			errlen) == -1)
 			return -1;
-		}
-		if (mb_channel(it, "channel", false, &ch, err, errlen) == -1)
-			return -1;
-		if (ch == -1)
-			ch = mf->f.phone != NULL ? CHANNEL_SMS : CHANNEL_EMAIL;
-		if ((ch == CHANNEL_SMS && mf->f.phone == NULL) ||
-		    (ch == CHANNEL_EMAIL && mf->f.email == NULL)) {
-			snprintf(err, errlen,
-			    "subscribe[%zu].channel: %s needs the member's %s",
-			    i, channel_to_text(ch),
-			    ch == CHANNEL_SMS ? "phone" : "email");
-			return -1;
-		}
 		memset(&li, 0, sizeof(li));
 		if (mb_list_ref(m, name, &li, &h, err, errlen) == -1)
 			return -2; /* store error */
@@ -350,7 +373,8 @@ mb_members_get(struct http_req *req, void *arg)
 		mb_members_post(req, arg);
 		return;
 	}
-	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
+	if (!api_authorized(m->deps.api, req) ||
+	    !api_read_query(req, &q, known))
 		return;
 	if (mb_page(&q, &mq.after, &mq.limit, err, sizeof(err)) == -1)
 		goto invalid;
@@ -561,7 +585,8 @@ mb_member_consent(struct http_req *req, void *arg)
 	int64_t id, after;
 	json_t *o;
 
-	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
+	if (!api_authorized(m->deps.api, req) ||
+	    !api_read_query(req, &q, known))
 		return;
 	if (mb_page(&q, &after, &limit, err, sizeof(err)) == -1)
 		mb_invalid(req, err);

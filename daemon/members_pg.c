@@ -234,59 +234,20 @@ fail:
 static int
 mbp_parse_subs(struct mbp_req *r, json_t *o, char *err, size_t errlen)
 {
-	json_t *a = json_object_get(o, "subscribe"), *it, *l;
-	const struct mb_fields *mf = &r->mf;
+	json_t *a, *it;
 	size_t i;
 	int ch;
 
 	r->nsubs = 0;
-	if (mb_str(o,
-		&(struct mb_strfield){.key = "consent_source",
-		    .max = MB_SOURCE_MAX},
-		&r->source, NULL, err, errlen) == -1)
+	if (mb_subscribe_head(o, MBP_SUBS_MAX, &r->source, &a, err, errlen) ==
+	    -1)
 		return -1;
-	if (a == NULL || json_is_null(a))
+	if (a == NULL)
 		return 0;
-	if (!json_is_array(a) || json_array_size(a) > MBP_SUBS_MAX) {
-		snprintf(err, errlen,
-		    "subscribe: must be an array of at most %d "
-		    "{\"list\", \"channel\"} objects",
-		    MBP_SUBS_MAX);
-		return -1;
-	}
-	if (json_array_size(a) > 0 &&
-	    (r->source == NULL || *r->source == '\0')) {
-		snprintf(err, errlen,
-		    "consent_source: required when subscribing (how the "
-		    "member agreed, e.g. \"signup form at the rally\")");
-		return -1;
-	}
 	json_array_foreach(a, i, it) {
-		l = json_object_get(it, "list");
-		if (json_is_integer(l))
-			snprintf(r->refbuf[i], sizeof(r->refbuf[i]), "%lld",
-			    (long long)json_integer_value(l));
-		r->refs[i] =
-		    json_is_integer(l) ? r->refbuf[i] : json_string_value(l);
-		if (!json_is_object(it) || r->refs[i] == NULL) {
-			snprintf(err, errlen,
-			    "subscribe[%zu].list: required (a list name or "
-			    "id)",
-			    i);
+		if (mb_subscribe_item(it, i, &r->mf, r->refbuf[i], &r->refs[i],
+			&ch, err, errlen) == -1)
 			return -1;
-		}
-		if (mb_channel(it, "channel", false, &ch, err, errlen) == -1)
-			return -1;
-		if (ch == -1)
-			ch = mf->f.phone != NULL ? CHANNEL_SMS : CHANNEL_EMAIL;
-		if ((ch == CHANNEL_SMS && mf->f.phone == NULL) ||
-		    (ch == CHANNEL_EMAIL && mf->f.email == NULL)) {
-			snprintf(err, errlen,
-			    "subscribe[%zu].channel: %s needs the member's %s",
-			    i, channel_to_text(ch),
-			    ch == CHANNEL_SMS ? "phone" : "email");
-			return -1;
-		}
 		r->subs[i].ch = ch;
 		r->nsubs = i + 1;
 	}
