@@ -35,6 +35,17 @@ struct alert_problem {
 };
 
 /* An alert the engine is running (scheduled, sending or paused). */
+/* GET /api/v1/alerts's query, as alerts_page_parse() reads it. */
+#define ALERTS_PAGE_MAX 200
+struct alerts_page_q {
+	const char *status; /* NULL = any */
+	long long before;   /* 0 = from the newest */
+	long long limit;
+};
+struct http_req;
+/* Reads status, before and limit; false when it answered (400, 422). */
+bool alerts_page_parse(struct http_req *req, struct alerts_page_q *pq);
+
 /* At most one "alert" progress event a second per alert while it sends. */
 #define ALERTS_ANNOUNCE_MS 1000
 

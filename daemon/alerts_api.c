@@ -45,7 +45,6 @@
 #define ALERTS_TAGS_MAX	   64
 #define ALERTS_FIELDS_MAX  16
 #define ALERTS_KEY_MAX	   200
-#define ALERTS_PAGE_MAX	   200
 #define ALERTS_SAMPLES	   3
 /* SMS text limits as for single messages (api.c). */
 #define ALERTS_SMS_MAX_CHARS 1600
@@ -119,7 +118,8 @@ al_lists(struct alerts *a, json_t *v, json_t *ids, char *err, size_t errlen)
 	if (store_backend(a->deps.st) == STORE_POSTGRESQL) {
 		/* Kept as given: the caller resolves them (alerts_pg.c). */
 		json_array_foreach(v, i, x) {
-			if ((!json_is_integer(x) || json_integer_value(x) <= 0) &&
+			if ((!json_is_integer(x) ||
+				json_integer_value(x) <= 0) &&
 			    !json_is_string(x)) {
 				snprintf(err, errlen,
 				    "lists[%zu]: a list name or id", i);
@@ -736,19 +736,20 @@ done:
 	json_decref(o);
 }
 
-static void
-al_list(struct alerts *a, struct http_req *req)
+bool
+alerts_page_parse(struct http_req *req, struct alerts_page_q *pq)
 {
 	static const char *const known[] = {"status", "before", "limit", NULL};
 	struct evkeyvalq q;
-	const char *v, *status = NULL;
-	long long before = 0, limit = 50;
+	const char *v;
 	enum alert_status s;
-	char err[256] = "";
-	json_t *arr, *last;
+	bool ok = false;
 
+	pq->status = NULL;
+	pq->before = 0;
+	pq->limit = 50;
 	if (!api_read_query(req, &q, known))
-		return;
+		return false;
 	if ((v = evhttp_find_header(&q, "status")) != NULL) {
 		if (alert_status_parse(v, &s) == -1) {
 			http_reply_error(req, 422, "invalid_request",
@@ -756,31 +757,44 @@ al_list(struct alerts *a, struct http_req *req)
 			    "done, cancelled");
 			goto done;
 		}
-		status = alert_status_name(s);
+		pq->status = alert_status_name(s);
 	}
 	if ((v = evhttp_find_header(&q, "before")) != NULL)
-		before = strtoll(v, NULL, 10);
+		pq->before = strtoll(v, NULL, 10);
 	if ((v = evhttp_find_header(&q, "limit")) != NULL)
-		limit = strtoll(v, NULL, 10);
-	if (limit < 1 || limit > ALERTS_PAGE_MAX || before < 0) {
+		pq->limit = strtoll(v, NULL, 10);
+	if (pq->limit < 1 || pq->limit > ALERTS_PAGE_MAX || pq->before < 0) {
 		http_reply_error(req, 422, "invalid_request",
 		    "limit: 1 to %d; before: an alert id", ALERTS_PAGE_MAX);
 		goto done;
 	}
-	if ((arr = store_alert_list(a->deps.st, before, (size_t)limit, status,
-		 err, sizeof(err))) == NULL) {
+	ok = true;
+done:
+	evhttp_clear_headers(&q);
+	return ok;
+}
+
+static void
+al_list(struct alerts *a, struct http_req *req)
+{
+	struct alerts_page_q pq;
+	char err[256] = "";
+	json_t *arr, *last;
+
+	if (!alerts_page_parse(req, &pq))
+		return;
+	if ((arr = store_alert_list(a->deps.st, pq.before, (size_t)pq.limit,
+		 pq.status, err, sizeof(err))) == NULL) {
 		al_store_error(req, "list", err);
-		goto done;
+		return;
 	}
 	last = json_array_get(arr, json_array_size(arr) - 1);
 	http_reply_json(req, 200,
 	    json_pack("{s:o, s:o}", "alerts", arr, "next",
-		json_array_size(arr) == (size_t)limit && last != NULL
+		json_array_size(arr) == (size_t)pq.limit && last != NULL
 		    ? json_integer(
 			  json_integer_value(json_object_get(last, "id")))
 		    : json_null()));
-done:
-	evhttp_clear_headers(&q);
 }
 
 static void

@@ -71,9 +71,8 @@
 #include "xmalloc.h"
 
 /* Timer period while nothing is live (another node may start one). */
-#define ALERTS_PG_IDLE_MS  1000
-#define ALERTS_PG_KEY_MAX  200
-#define ALERTS_PG_PAGE_MAX 200
+#define ALERTS_PG_IDLE_MS 1000
+#define ALERTS_PG_KEY_MAX 200
 
 struct apg_ann;
 
@@ -818,44 +817,20 @@ apg_list_answer(void *arg, int rc, json_t *arr, const char *error)
 static void
 apg_list(struct alerts *a, struct http_req *req)
 {
-	static const char *const known[] = {"status", "before", "limit", NULL};
-	struct evkeyvalq q;
-	const char *v, *status = NULL;
-	long long before = 0, limit = 50;
-	enum alert_status s;
+	struct alerts_page_q pq;
 	struct apg_req *p;
 	char err[256];
 
-	if (!api_read_query(req, &q, known))
+	if (!alerts_page_parse(req, &pq))
 		return;
-	if ((v = evhttp_find_header(&q, "status")) != NULL) {
-		if (alert_status_parse(v, &s) == -1) {
-			http_reply_error(req, 422, "invalid_request",
-			    "status: one of draft, scheduled, sending, paused, "
-			    "done, cancelled");
-			goto done;
-		}
-		status = alert_status_name(s);
-	}
-	if ((v = evhttp_find_header(&q, "before")) != NULL)
-		before = strtoll(v, NULL, 10);
-	if ((v = evhttp_find_header(&q, "limit")) != NULL)
-		limit = strtoll(v, NULL, 10);
-	if (limit < 1 || limit > ALERTS_PG_PAGE_MAX || before < 0) {
-		http_reply_error(req, 422, "invalid_request",
-		    "limit: 1 to %d; before: an alert id", ALERTS_PG_PAGE_MAX);
-		goto done;
-	}
 	p = apg_req_new(a, req);
-	p->id = limit; /* the page's size, for "next" */
+	p->id = pq.limit; /* the page's size, for "next" */
 	if (sap_list(a->deps.st,
-		&(struct sap_page){before, (size_t)limit, status},
+		&(struct sap_page){pq.before, (size_t)pq.limit, pq.status},
 		apg_list_answer, p, err, sizeof(err)) == -1) {
 		apg_store_error(req, "list", err);
 		apg_req_free(p);
 	}
-done:
-	evhttp_clear_headers(&q);
 }
 
 static void
