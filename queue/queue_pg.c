@@ -983,9 +983,7 @@ static int
 qpg_no_pg(struct qpg_op *op, char *err, size_t errlen)
 {
 	qpg_op_free(op);
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
+	return store_no_libpq(err, errlen);
 }
 #endif
 

@@ -98,6 +98,17 @@ void store_cblist_run(struct store_cblist *l, int *depth, bool ok);
  */
 int store_sqlite_only(struct store *st, const char *what, char *err,
     size_t errlen);
+/*
+ * The twin guard of a PostgreSQL-only function: -1 with "<what> is for
+ * the PostgreSQL store only" when st is SQLite, else 0. A store can only
+ * be PostgreSQL in a build with libpq; the PostgreSQL halves built
+ * without it answer store_no_libpq(): -1 with STORE_NO_LIBPQ in err.
+ */
+int store_postgresql_only(struct store *st, const char *what, char *err,
+    size_t errlen);
+#define STORE_NO_LIBPQ \
+	"this outreachd was built without PostgreSQL support (libpq-dev)"
+int store_no_libpq(char *err, size_t errlen);
 
 #ifdef HAVE_LIBPQ
 struct pg_queue;

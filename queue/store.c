@@ -258,8 +258,7 @@ store_open_config(const struct store_config *cfg, char *err, size_t errlen)
 	st->schema_version = version;
 	return st;
 #else
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
+	store_no_libpq(err, errlen);
 	return NULL;
 #endif
 }
@@ -278,6 +277,25 @@ store_sqlite_only(struct store *st, const char *what, char *err, size_t errlen)
 		return 0;
 	snprintf(err, errlen, "%s is not available on the PostgreSQL store yet",
 	    what);
+	return -1;
+}
+
+int
+store_postgresql_only(struct store *st, const char *what, char *err,
+    size_t errlen)
+{
+	if (st->pg == NULL) {
+		snprintf(err, errlen, "%s is for the PostgreSQL store only",
+		    what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_no_libpq(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", STORE_NO_LIBPQ);
 	return -1;
 }
 

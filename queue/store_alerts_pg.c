@@ -1511,9 +1511,7 @@ sap_batch_add(struct sap_batch *b, const struct queue_new *q,
 static int
 sap_no_pg(char *err, size_t errlen)
 {
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
+	return store_no_libpq(err, errlen);
 }
 
 int

@@ -964,18 +964,13 @@ scp_saved_for(struct store *st, int64_t saved, int64_t member,
 static int
 scp_refuse(struct store *st, char *err, size_t errlen)
 {
-	if (store_backend(st) == STORE_SQLITE) {
-		snprintf(err, errlen,
-		    "store_conversations_pg: PostgreSQL only (SQLite: "
-		    "store_conversations.h)");
+	if (store_postgresql_only(st, "store_conversations_pg", err, errlen) ==
+	    -1)
 		return -1;
-	}
-#ifndef HAVE_LIBPQ
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
-#else
+#ifdef HAVE_LIBPQ
 	return 0;
+#else
+	return store_no_libpq(err, errlen);
 #endif
 }
 

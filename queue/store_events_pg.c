@@ -160,15 +160,12 @@ sep_notified(void *arg, const char *channel, const char *payload)
 static struct pg *
 sep_conn(struct store *st, char *err, size_t errlen)
 {
-	if (store_backend(st) != STORE_POSTGRESQL) {
-		snprintf(err, errlen, "not a PostgreSQL store");
+	if (store_postgresql_only(st, "store_events_pg", err, errlen) == -1)
 		return NULL;
-	}
 #ifdef HAVE_LIBPQ
 	return store_pg_conn(st);
 #else
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
+	store_no_libpq(err, errlen);
 	return NULL;
 #endif
 }

@@ -262,9 +262,7 @@ static int
 slp_no_pg(struct slp_op *op, char *err, size_t errlen)
 {
 	free(op);
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
+	return store_no_libpq(err, errlen);
 }
 
 #endif /* HAVE_LIBPQ */

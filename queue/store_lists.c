@@ -1295,9 +1295,7 @@ store_lists_sync_pg(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen)
 {
 	(void)st, (void)defs, (void)n, (void)now;
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
+	return store_no_libpq(err, errlen);
 }
 
 #endif /* HAVE_LIBPQ */

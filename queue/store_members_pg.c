@@ -912,18 +912,12 @@ smp_tags_ok(const json_t *a)
 static int
 smp_refuse(struct store *st, char *err, size_t errlen)
 {
-	if (store_backend(st) == STORE_SQLITE) {
-		snprintf(err, errlen,
-		    "store_members_pg: PostgreSQL only (SQLite: "
-		    "store_members.h)");
+	if (store_postgresql_only(st, "store_members_pg", err, errlen) == -1)
 		return -1;
-	}
-#ifndef HAVE_LIBPQ
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
-#else
+#ifdef HAVE_LIBPQ
 	return 0;
+#else
+	return store_no_libpq(err, errlen);
 #endif
 }
 
@@ -958,6 +952,7 @@ store_member_json_pg(struct store *st, int64_t id, store_mb_json_fn *fn,
 #endif
 }
 
+#ifdef HAVE_LIBPQ
 /* %pattern% of a name search: ASCII lower-cased, LIKE's wildcards
  * escaped; a new string. */
 static char *
@@ -977,6 +972,7 @@ smp_name_pattern(const char *name)
 	pat[j] = '\0';
 	return pat;
 }
+#endif
 
 int
 store_member_search_pg(struct store *st, const struct member_search *s,

@@ -343,9 +343,7 @@ ssp_token_new(struct store *st, const struct token_new *t, struct ssp_made *op,
 static int
 ssp_no_pg(char *err, size_t errlen)
 {
-	snprintf(err, errlen,
-	    "this outreachd was built without PostgreSQL support (libpq-dev)");
-	return -1;
+	return store_no_libpq(err, errlen);
 }
 #endif
 
@@ -904,10 +902,7 @@ static int
 ssp_need_pg(struct store *st, char *err, size_t errlen)
 {
 #ifdef HAVE_LIBPQ
-	if (store_backend(st) == STORE_POSTGRESQL)
-		return 0;
-	snprintf(err, errlen, "a PostgreSQL store's operation on SQLite");
-	return -1;
+	return store_postgresql_only(st, "store_staff_pg", err, errlen);
 #else
 	(void)st;
 	return ssp_no_pg(err, errlen);
