@@ -57,9 +57,13 @@ def test_inbox_across_nodes(make_daemon, pgcluster, fakeprov, browser):
             if body is not None and text_of(body).strip() == reply:
                 return i
         return None
-    wait_for(lambda: (out_item() is not None and
-                      out_item().get_attribute("data-status")
-                      == "delivered"), 15,
+    def out_status():
+        # One read of the item: the thread re-renders on each event, so a
+        # second lookup may find it between two renders.
+        item = out_item()
+        return item is not None and \
+            item.get_attribute("data-status") == "delivered"
+    wait_for(out_status, 15,
              what="the reply 'delivered' in the thread on node A")
     assert sent_to(fakeprov).count(reply) == 1
     browser.shot("pg-reply-delivered")
