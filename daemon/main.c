@@ -333,8 +333,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	http_stop_listening(ds->http);
 	api_set_stopping(ds->api);
 	events_stop(ds->events);
-	if (ds->notify != NULL) /* NULL: not on PostgreSQL yet */
-		notify_stop(ds->notify);
+	notify_stop(ds->notify);
 	if (ds->alerts != NULL)
 		alerts_stop(ds->alerts);
 	dispatch_shutdown(ds->dispatch, ds->cfg->shutdown_timeout_ms,
@@ -515,15 +514,16 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
 		 errlen)) == NULL)
 		return -1;
-	if (pg)
-		return 0;
-	ds->imports = imports_new(ds->http, &imd);
+	/* on either store: on PostgreSQL one node queues each digest */
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
 	    .st = ds->st,
 	    .dispatch = ds->dispatch,
 	    .cfg = ds->cfg,
 	    .base_url =
 		ds->cfg->public_url != NULL ? ds->cfg->public_url : ds->url});
+	if (pg)
+		return 0;
+	ds->imports = imports_new(ds->http, &imd);
 	ds->sim = simulator_new(ds->http,
 	    &(struct simulator_deps){.st = ds->st,
 		.api = ds->api,

@@ -11,6 +11,24 @@
  * (notify_state), all in one group transaction: either the emails and
  * the new state are both durable, or neither is and the next turn tries
  * again.
+ *
+ * On PostgreSQL every node runs the same timer over the shared tables,
+ * and each digest is queued ONCE, by whichever node gets there first:
+ * the tick's read (the state and the oldest new message) and the walk go
+ * outside the group, and the emails with the new state are ONE statement
+ * of the group that claims notify_state's row with FOR UPDATE SKIP
+ * LOCKED and writes only if the state is still the one the walk started
+ * from (store_notify_pg.c: the statement and why it is the claim). The
+ * node that loses writes nothing and reads the new state on its next
+ * tick; a node killed mid-digest loses its transaction, and the next
+ * tick of any node starts again from the committed state. Nothing is
+ * held between digests, so nothing is handed over. The state is read
+ * from the table at each tick (another node may have moved it), and a
+ * digest waits NOTIFY_PG_SETTLE_MS more than on SQLite and covers only
+ * the messages created that long ago: ids are given when a text's
+ * statement runs and seen when its group commits, possibly out of
+ * order across nodes, and a walk must not pass a text still in flight.
+ * One read, walk or write is in flight at a time (the flight).
  */
 #include "autoconf.h"
 
@@ -31,18 +49,24 @@
 #include "queue.h"
 #include "store.h"
 #include "store_events.h"
+#include "store_notify_pg.h"
 #include "xmalloc.h"
 
-#define NOTIFY_POLL_MS	 1000
-#define NOTIFY_WALK_MAX	 10000 /* messages per digest; the rest wait */
-#define NOTIFY_WORDS_MAX 80    /* bytes of a message's first words */
+#define NOTIFY_POLL_MS	    1000
+#define NOTIFY_WALK_MAX	    10000 /* messages per digest; the rest wait */
+#define NOTIFY_WORDS_MAX    80	  /* bytes of a message's first words */
+#define NOTIFY_PG_SETTLE_MS 2000  /* PostgreSQL: see the top */
+
+struct notify_flight;
 
 struct notify {
 	struct notify_deps deps;
 	char *base_url; /* without a trailing '/' */
 	struct event *timer;
-	struct notify_state state;
+	struct notify_state state; /* SQLite: as committed */
 	bool stopped;
+	bool pg;
+	struct notify_flight *flight; /* PostgreSQL: in flight, or NULL */
 };
 
 /* One thread of a digest. */
@@ -71,6 +95,14 @@ struct notify_run {
 	int64_t unaddressed; /* messages with no recipient */
 };
 
+/* One tick's read, walk and write; alone in flight. */
+struct notify_flight {
+	struct notify *nf; /* NULL once notify_free()d: answers only free */
+	struct notify_run run;
+	struct queue_new *emails; /* one per run.r[] */
+	int64_t now;
+};
+
 static void notify_tick(evutil_socket_t, short, void *);
 
 struct notify *
@@ -88,7 +120,9 @@ notify_new(const struct notify_deps *deps)
 		len--;
 	nf->base_url =
 	    xstrndup(deps->base_url != NULL ? deps->base_url : "", len);
-	if (store_notify_state(deps->st, &nf->state, err, sizeof(err)) == -1)
+	nf->pg = store_backend(deps->st) == STORE_POSTGRESQL;
+	if (!nf->pg &&
+	    store_notify_state(deps->st, &nf->state, err, sizeof(err)) == -1)
 		log_warnx("notify_state_failed error=\"%s\"", err);
 	if (deps->cfg->conv_digest_interval_ms < poll)
 		poll = deps->cfg->conv_digest_interval_ms;
@@ -115,6 +149,8 @@ notify_free(struct notify *nf)
 {
 	if (nf == NULL)
 		return;
+	if (nf->flight != NULL) /* its answer frees it */
+		nf->flight->nf = NULL;
 	event_free(nf->timer);
 	free(nf->base_url);
 	free(nf);
@@ -247,21 +283,19 @@ notify_run_clear(struct notify_run *run)
 
 /* ---- Sending ------------------------------------------------------------ */
 
-/* Queues r's digest. 0, or -1 with err. */
-static int
-notify_queue(struct notify *nf, const struct notify_rcpt *r, int64_t now,
-    char *err, size_t errlen)
+/* r's digest email into *q: subject and body are new strings. */
+static void
+notify_email(const struct notify *nf, const struct notify_rcpt *r,
+    struct queue_new *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct queue_stored qs;
-	struct queue_new q = {0};
-	char *subject;
 	size_t i;
-	int rc;
 
 	if (b == NULL)
-		fatalx("notify_queue: evbuffer_new failed");
-	subject = xasprintf("%" PRId64 " new message%s in %zu conversation%s",
+		fatalx("notify_email: evbuffer_new failed");
+	memset(q, 0, sizeof(*q));
+	q->subject = xasprintf("%" PRId64 " new message%s in %zu "
+			       "conversation%s",
 	    r->messages, r->messages == 1 ? "" : "s", r->n,
 	    r->n == 1 ? "" : "s");
 	evbuffer_add_printf(b,
@@ -278,24 +312,54 @@ notify_queue(struct notify *nf, const struct notify_rcpt *r, int64_t now,
 	    "digest_interval).\n",
 	    nf->deps.cfg->conv_digest_interval_ms / 1000);
 	evbuffer_add(b, "", 1);
-	q.channel = CHANNEL_EMAIL;
-	q.to = r->to;
-	q.subject = subject;
-	q.body = (const char *)evbuffer_pullup(b, -1);
-	q.priority = MSG_PRIO_REPLY;
-	rc = queue_enqueue(nf->deps.st, &q, now, &qs, err, errlen);
-	if (rc == 0) {
-		char masked[128];
-
-		log_info("notify_digest_queued msg=%lld to=%s threads=%zu "
-			 "messages=%" PRId64,
-		    (long long)qs.id,
-		    log_mask_email(r->to, masked, sizeof(masked)), r->n,
-		    r->messages);
-	}
-	free(subject);
+	q->channel = CHANNEL_EMAIL;
+	q->to = r->to;
+	q->body = xstrdup((const char *)evbuffer_pullup(b, -1));
+	q->priority = MSG_PRIO_REPLY;
 	evbuffer_free(b);
+}
+
+static void
+notify_email_clear(struct queue_new *q)
+{
+	free((char *)q->subject);
+	free((char *)q->body);
+}
+
+static void
+notify_queued_log(const struct notify_rcpt *r, int64_t id)
+{
+	char masked[128];
+
+	log_info("notify_digest_queued msg=%lld to=%s threads=%zu "
+		 "messages=%" PRId64,
+	    (long long)id, log_mask_email(r->to, masked, sizeof(masked)), r->n,
+	    r->messages);
+}
+
+/* Queues r's digest. 0, or -1 with err. */
+static int
+notify_queue(struct notify *nf, const struct notify_rcpt *r, int64_t now,
+    char *err, size_t errlen)
+{
+	struct queue_stored qs;
+	struct queue_new q;
+	int rc;
+
+	notify_email(nf, r, &q);
+	rc = queue_enqueue(nf->deps.st, &q, now, &qs, err, errlen);
+	if (rc == 0)
+		notify_queued_log(r, qs.id);
+	notify_email_clear(&q);
 	return rc;
+}
+
+static void
+notify_digest_log(const struct notify_run *run)
+{
+	log_info("notify_digest recipients=%zu messages=%" PRId64
+		 " unaddressed=%" PRId64 " last_message=%" PRId64,
+	    run->nr, run->walked, run->unaddressed, run->last_id);
 }
 
 /* Walks what is new, queues the digests and records the state. */
@@ -335,11 +399,144 @@ notify_digest(struct notify *nf, int64_t now)
 		nf->state = next;
 		if (run.nr > 0)
 			dispatch_kick(nf->deps.dispatch);
-		log_info("notify_digest recipients=%zu messages=%" PRId64
-			 " unaddressed=%" PRId64 " last_message=%" PRId64,
-		    run.nr, run.walked, run.unaddressed, run.last_id);
+		notify_digest_log(&run);
 	}
 	notify_run_clear(&run);
+}
+
+/* ---- PostgreSQL (see the top) ------------------------------------------ */
+
+static void
+notify_flight_end(struct notify_flight *fl)
+{
+	size_t i;
+
+	if (fl->nf != NULL)
+		fl->nf->flight = NULL;
+	for (i = 0; fl->emails != NULL && i < fl->run.nr; i++)
+		notify_email_clear(&fl->emails[i]);
+	free(fl->emails);
+	notify_run_clear(&fl->run);
+	free(fl);
+}
+
+static void
+notify_pg_written(void *arg, const struct store_notify_written *w)
+{
+	struct notify_flight *fl = arg;
+	struct notify *nf = fl->nf;
+	size_t i;
+
+	if (nf == NULL) {
+		notify_flight_end(fl);
+		return;
+	}
+	if (!w->ok)
+		log_warnx("notify_digest_failed error=\"%s\" action=\"retried "
+			  "on the next turn\"",
+		    w->error != NULL ? w->error : "commit failed");
+	else if (!w->taken)
+		log_info("notify_digest_elsewhere last_message=%" PRId64
+			 " (another node's digest covered it)",
+		    fl->run.last_id);
+	else {
+		for (i = 0; i < fl->run.nr; i++)
+			notify_queued_log(&fl->run.r[i], w->ids[i]);
+		if (fl->run.nr > 0 && !nf->stopped)
+			dispatch_kick(nf->deps.dispatch);
+		notify_digest_log(&fl->run);
+	}
+	notify_flight_end(fl);
+}
+
+static void
+notify_pg_items(void *arg, const struct notify_item *it, size_t n,
+    const char *error)
+{
+	struct notify_flight *fl = arg;
+	struct notify *nf = fl->nf;
+	struct store_notify_pg_digest d = {0};
+	char err[256];
+	size_t i;
+
+	if (nf == NULL || error != NULL || n == 0) {
+		if (nf != NULL && error != NULL)
+			log_warnx("notify_walk_failed error=\"%s\"", error);
+		notify_flight_end(fl);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		notify_collect(&fl->run, &it[i]);
+	fl->emails = xcalloc(fl->run.nr + 1, sizeof(*fl->emails));
+	for (i = 0; i < fl->run.nr; i++)
+		notify_email(nf, &fl->run.r[i], &fl->emails[i]);
+	d.from = nf->state.last_message_id;
+	d.next.last_message_id = fl->run.last_id;
+	d.next.last_digest_at = fl->now;
+	d.emails = fl->emails;
+	d.n = fl->run.nr;
+	if (store_notify_pg_write(nf->deps.st, &d, notify_pg_written, fl, err,
+		sizeof(err)) == -1) {
+		log_warnx("notify_digest_failed error=\"%s\" action=\"retried "
+			  "on the next turn\"",
+		    err);
+		notify_flight_end(fl);
+	}
+}
+
+static void
+notify_pg_due(void *arg, const struct store_notify_due *d, const char *error)
+{
+	struct notify_flight *fl = arg;
+	struct notify *nf = fl->nf;
+	int64_t every, due;
+	char err[256];
+
+	if (nf == NULL || error != NULL || nf->stopped || !d->found) {
+		if (nf != NULL && error != NULL)
+			log_warnx("notify_check_failed error=\"%s\"", error);
+		notify_flight_end(fl);
+		return;
+	}
+	nf->state = d->state;
+	every = nf->deps.cfg->conv_digest_interval_ms;
+	due =
+	    (d->first_at > d->state.last_digest_at ? d->first_at
+						   : d->state.last_digest_at) +
+	    every + NOTIFY_PG_SETTLE_MS;
+	fl->now = msg_now_ms();
+	if (fl->now < due) {
+		notify_flight_end(fl);
+		return;
+	}
+	if (store_notify_pg_walk(nf->deps.st,
+		&(struct store_notify_pg_walk){.after =
+						   d->state.last_message_id,
+		    .settled = fl->now - NOTIFY_PG_SETTLE_MS,
+		    .limit = NOTIFY_WALK_MAX},
+		notify_pg_items, fl, err, sizeof(err)) == -1) {
+		log_warnx("notify_walk_failed error=\"%s\"", err);
+		notify_flight_end(fl);
+	}
+}
+
+static void
+notify_pg_tick(struct notify *nf)
+{
+	struct notify_flight *fl;
+	char err[256];
+
+	if (nf->flight != NULL)
+		return;
+	fl = xcalloc(1, sizeof(*fl));
+	fl->nf = nf;
+	fl->run.nf = nf;
+	nf->flight = fl;
+	if (store_notify_pg_due(nf->deps.st, notify_pg_due, fl, err,
+		sizeof(err)) == -1) {
+		log_warnx("notify_check_failed error=\"%s\"", err);
+		notify_flight_end(fl);
+	}
 }
 
 static void
@@ -355,6 +552,10 @@ notify_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (nf->stopped)
 		return;
+	if (nf->pg) {
+		notify_pg_tick(nf);
+		return;
+	}
 	rc = store_notify_first(nf->deps.st, nf->state.last_message_id, &first,
 	    err, sizeof(err));
 	if (rc == -1)

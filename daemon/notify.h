@@ -17,6 +17,8 @@
  *    email adapter sends them, durable like any message) in the same
  *    group transaction as the notify state that records what they
  *    covered, so a restart neither repeats nor skips a digest.
+ *  - On PostgreSQL every node runs it over the shared tables and each
+ *    digest is queued once, by one node (the top of notify.c).
  *  - Loop thread only. Dependencies are borrowed.
  */
 #ifndef OD_NOTIFY_H
