@@ -174,6 +174,68 @@ void alerts_api_routes(struct alerts *a, struct http_server *srv);
 
 /* ---- Shared with the PostgreSQL engine and API (alerts_pg.c) ----------- */
 
+/* A placeholder without fallback in one of an alert's templates. */
+struct alerts_need {
+	const char *template; /* "sms_body", "email_subject", ... */
+	bool sms;	      /* the SMS template (else an email part) */
+	struct alert_field f; /* borrowed from the compiled templates */
+};
+/* The needs of t's templates, in order (*out: free() it). */
+size_t alerts_needs(const struct alert_tpls *t, struct alerts_need **out);
+/*
+ * counts[i]: the members reached (on needs[i]'s channel) who lack
+ * needs[i]. Appends {template, field, members} for each one lacked to
+ * 'report' (may be NULL); 0 when none is, else ALERTS_MISSING with the
+ * 422's text for the first in err.
+ */
+#define ALERTS_MISSING (-1)
+int alerts_missing_report(const struct alerts_need *needs, size_t n,
+    const int64_t *counts, json_t *report, char *err, size_t errlen);
+/* True, with the 422's text in err, when r reaches nobody on d's
+ * channels. */
+bool alerts_reaches_nobody(const struct alert_def *d,
+    const struct alert_reach *r, char *err, size_t errlen);
+
+/*
+ * POST /api/v1/alerts/{id}/preview, on either store: the store hands the
+ * first ALERTS_PREVIEW_WALK members reached, then for each of
+ * alerts_preview_fields the ALERTS_PREVIEW_LONGEST members reached by
+ * SMS with its longest values, to alerts_preview_member() (each counts
+ * once); alerts_preview_json() makes the answer from them, the reach and
+ * the missing fields' report.
+ */
+#define ALERTS_SAMPLES	       3
+#define ALERTS_PREVIEW_WALK    200
+#define ALERTS_PREVIEW_LONGEST 3
+#define ALERTS_PREVIEW_FIELDS  5
+extern const struct alert_field alerts_preview_fields[ALERTS_PREVIEW_FIELDS];
+struct evbuffer;
+struct alerts_preview {
+	struct alerts *a;
+	const struct alert_row *row;
+	const struct alert_tpls *t;
+	struct evbuffer *buf;
+	json_t *samples;
+	json_t *email_samples;
+	json_t *ucs2; /* {"’": "'" or null} */
+	unsigned max_chars;
+	unsigned max_segments;
+	bool any_ucs2;
+	int64_t now;
+	int64_t outside; /* sampled members outside their window now */
+	int64_t looked;
+	int64_t seen[256]; /* members rendered already (each counts once) */
+	size_t nseen;
+};
+void alerts_preview_init(struct alerts_preview *pv, struct alerts *a,
+    const struct alert_row *row, const struct alert_tpls *t);
+int alerts_preview_member(void *arg, const struct alert_member *m, char *err,
+    size_t errlen);
+/* The answer (missing is stolen). */
+json_t *alerts_preview_json(struct alerts_preview *pv,
+    const struct alert_reach *reach, json_t *missing);
+void alerts_preview_free(struct alerts_preview *pv);
+
 /* Timer period while any alert is live, members looked at per call, and
  * at most this many members' messages made per alert per turn. */
 #define ALERTS_TICK_MS	 250

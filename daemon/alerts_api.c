@@ -45,7 +45,6 @@
 #define ALERTS_TAGS_MAX	   64
 #define ALERTS_FIELDS_MAX  16
 #define ALERTS_KEY_MAX	   200
-#define ALERTS_SAMPLES	   3
 /* SMS text limits as for single messages (api.c). */
 #define ALERTS_SMS_MAX_CHARS 1600
 
@@ -238,7 +237,7 @@ al_audience(struct alerts *a, json_t *o, struct al_input *in, char *err,
 	if ((v = json_object_get(o, "follow_up")) != NULL && !json_is_null(v)) {
 		json_t *al = json_object_get(v, "alert"),
 		       *who = json_object_get(v, "who");
-		struct alert_row row;
+		struct alert_row row = {0};
 		char serr[256];
 		bool found = false;
 
@@ -251,8 +250,10 @@ al_audience(struct alerts *a, json_t *o, struct al_input *in, char *err,
 			    "(failed or expired) or \"no_reply\"}");
 			return -1;
 		}
-		if (store_alert_load(a->deps.st, json_integer_value(al), &row,
-			&found, serr, sizeof(serr)) == -1) {
+		if (store_backend(a->deps.st) == STORE_POSTGRESQL)
+			found = true; /* the caller looks (alerts_pg.c) */
+		else if (store_alert_load(a->deps.st, json_integer_value(al),
+			     &row, &found, serr, sizeof(serr)) == -1) {
 			snprintf(err, errlen, "store: %s", serr);
 			return -1;
 		}
@@ -431,8 +432,72 @@ alerts_input_free(struct al_input *in)
 /* ---- Template checks against the audience ------------------------------- */
 
 /* al_check_missing(): some members lack a field; the store failed. */
-#define AL_MISSING	  (-1)
+#define AL_MISSING	  ALERTS_MISSING
 #define AL_MISSING_FAILED (-2)
+
+size_t
+alerts_needs(const struct alert_tpls *t, struct alerts_need **out)
+{
+	const struct {
+		const char *field;
+		const struct template_compiled *t;
+		bool sms;
+	} parts[] = {{"sms_body", t->sms, true},
+	    {"email_subject", t->subject, false},
+	    {"email_text", t->text, false}, {"email_html", t->html, false}};
+	const struct template_need *needs;
+	struct alerts_need *v = NULL;
+	size_t i, j, n, count = 0;
+
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (parts[i].t == NULL)
+			continue;
+		n = template_fields_needed(parts[i].t, &needs);
+		v = xreallocarray(v, count + n + 1, sizeof(*v));
+		for (j = 0; j < n; j++)
+			v[count++] = (struct alerts_need){parts[i].field,
+			    parts[i].sms,
+			    {needs[j].field == TEMPLATE_F_ATTR
+				    ? NULL
+				    : template_field_to_text(needs[j].field),
+				needs[j].attr}};
+	}
+	*out = v;
+	return count;
+}
+
+int
+alerts_missing_report(const struct alerts_need *needs, size_t n,
+    const int64_t *counts, json_t *report, char *err, size_t errlen)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *fname = needs[i].f.column;
+		const char *name = fname != NULL ? fname : needs[i].f.attr;
+		int64_t count = counts[i];
+
+		if (count == 0)
+			continue;
+		if (report != NULL)
+			json_array_append_new(report,
+			    json_pack("{s:s, s:s, s:I}", "template",
+				needs[i].template, "field", name, "members",
+				(json_int_t)count));
+		if (rc == 0)
+			snprintf(err, errlen,
+			    "%s: %lld member%s of the audience ha%s no "
+			    "%s%s; give a fallback such as "
+			    "{{%s%s|friend}}",
+			    needs[i].template, (long long)count,
+			    count == 1 ? "" : "s", count == 1 ? "s" : "ve",
+			    fname != NULL ? "" : "attr.", name,
+			    fname != NULL ? "" : "attr.", name);
+		rc = AL_MISSING;
+	}
+	return rc;
+}
 
 /*
  * The placeholders without fallback that reached members lack, each with
@@ -444,61 +509,49 @@ static int
 al_check_missing(struct alerts *a, const struct alert_def *d,
     const struct alert_tpls *t, json_t *report, char *err, size_t errlen)
 {
-	struct {
-		const char *field;
-		const struct template_compiled *t;
-		bool sms;
-	} parts[] = {{"sms_body", t->sms, true},
-	    {"email_subject", t->subject, false},
-	    {"email_text", t->text, false}, {"email_html", t->html, false}};
-	const struct template_need *needs;
 	struct alert_walk w = {.audience = d->audience};
+	struct alerts_need *needs;
+	int64_t *counts;
 	char serr[256];
-	size_t i, j, n;
-	int64_t count;
+	size_t i, n = alerts_needs(t, &needs);
 	int rc = 0;
 
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		if (parts[i].t == NULL)
-			continue;
-		w.sms = parts[i].sms;
-		w.email = !parts[i].sms;
-		n = template_fields_needed(parts[i].t, &needs);
-		for (j = 0; j < n; j++) {
-			const char *fname = needs[j].field == TEMPLATE_F_ATTR
-			    ? NULL
-			    : template_field_to_text(needs[j].field);
-			const struct alert_field f = {fname, needs[j].attr};
-
-			if ((count = store_alert_missing(a->deps.st, &w, &f,
-				 serr, sizeof(serr))) == -1) {
-				snprintf(err, errlen, "store: %s", serr);
-				return AL_MISSING_FAILED;
-			}
-			if (count == 0)
-				continue;
-			if (report != NULL)
-				json_array_append_new(report,
-				    json_pack("{s:s, s:s, s:I}", "template",
-					parts[i].field, "field",
-					fname != NULL ? fname : needs[j].attr,
-					"members", (json_int_t)count));
-			if (rc == 0)
-				snprintf(err, errlen,
-				    "%s: %lld member%s of the audience ha%s no "
-				    "%s%s; give a fallback such as "
-				    "{{%s%s|friend}}",
-				    parts[i].field, (long long)count,
-				    count == 1 ? "" : "s",
-				    count == 1 ? "s" : "ve",
-				    fname != NULL ? "" : "attr.",
-				    fname != NULL ? fname : needs[j].attr,
-				    fname != NULL ? "" : "attr.",
-				    fname != NULL ? fname : needs[j].attr);
-			rc = AL_MISSING;
+	counts = xcalloc(n + 1, sizeof(*counts));
+	for (i = 0; i < n; i++) {
+		w.sms = needs[i].sms;
+		w.email = !needs[i].sms;
+		if ((counts[i] = store_alert_missing(a->deps.st, &w,
+			 &needs[i].f, serr, sizeof(serr))) == -1) {
+			snprintf(err, errlen, "store: %s", serr);
+			rc = AL_MISSING_FAILED;
+			break;
 		}
 	}
+	if (rc == 0)
+		rc = alerts_missing_report(needs, n, counts, report, err,
+		    errlen);
+	free(counts);
+	free(needs);
 	return rc;
+}
+
+bool
+alerts_reaches_nobody(const struct alert_def *d, const struct alert_reach *r,
+    char *err, size_t errlen)
+{
+	if (r->sms + r->email != 0)
+		return false;
+	snprintf(err, errlen,
+	    "lists: the audience reaches nobody on %s (%lld subscribed: %lld "
+	    "opted out of SMS, %lld of email, %lld bouncing, %lld "
+	    "unconfirmed)",
+	    d->sms && d->email ? "SMS or email"
+		: d->sms       ? "SMS"
+			       : "email",
+	    (long long)r->matched, (long long)r->sms_opted_out,
+	    (long long)r->email_opted_out, (long long)r->email_bouncing,
+	    (long long)r->unconfirmed);
+	return true;
 }
 
 /*
@@ -522,18 +575,8 @@ al_check_templates(struct alerts *a, struct http_req *req,
 		al_store_error(req, "audience", err);
 		return -1;
 	}
-	if (reach.sms + reach.email == 0) {
-		http_reply_error(req, 422, "invalid_request",
-		    "lists: the audience reaches nobody on %s (%lld "
-		    "subscribed: %lld opted out of SMS, %lld of email, %lld "
-		    "bouncing, %lld unconfirmed)",
-		    d->sms && d->email ? "SMS or email"
-			: d->sms       ? "SMS"
-				       : "email",
-		    (long long)reach.matched, (long long)reach.sms_opted_out,
-		    (long long)reach.email_opted_out,
-		    (long long)reach.email_bouncing,
-		    (long long)reach.unconfirmed);
+	if (alerts_reaches_nobody(d, &reach, err, sizeof(err))) {
+		http_reply_error(req, 422, "invalid_request", "%s", err);
 		return -1;
 	}
 
@@ -898,27 +941,14 @@ done:
 
 /* ---- Preview ------------------------------------------------------------- */
 
-struct al_preview {
-	struct alerts *a;
-	const struct alert_row *row;
-	const struct alert_tpls *t;
-	struct evbuffer *buf;
-	json_t *samples;
-	json_t *email_samples;
-	json_t *ucs2; /* {"’": "'" or null} */
-	unsigned max_chars;
-	unsigned max_segments;
-	bool any_ucs2;
-	int64_t now;
-	int64_t outside; /* sampled members outside their window now */
-	int64_t looked;
-	int64_t seen[256]; /* members rendered already (each counts once) */
-	size_t nseen;
-};
+/* The members whose longest values the preview renders (SMS only). */
+const struct alert_field alerts_preview_fields[ALERTS_PREVIEW_FIELDS] = {
+    {"first_name", NULL}, {"last_name", NULL}, {"email", NULL}, {"phone", NULL},
+    {"zip", NULL}};
 
 /* Notes each non-GSM-7 character of s (UTF-8) with its replacement. */
 static void
-al_preview_ucs2(struct al_preview *pv, const char *s)
+al_preview_ucs2(struct alerts_preview *pv, const char *s)
 {
 	char ch[8], *rep;
 	size_t n;
@@ -943,11 +973,37 @@ al_preview_ucs2(struct al_preview *pv, const char *s)
 	}
 }
 
-static int
-al_preview_member(void *arg, const struct alert_member *m, char *err,
+void
+alerts_preview_init(struct alerts_preview *pv, struct alerts *a,
+    const struct alert_row *row, const struct alert_tpls *t)
+{
+	memset(pv, 0, sizeof(*pv));
+	pv->a = a;
+	pv->row = row;
+	pv->t = t;
+	pv->now = msg_now_ms();
+	pv->buf = evbuffer_new();
+	pv->samples = json_array();
+	pv->email_samples = json_array();
+	pv->ucs2 = json_object();
+}
+
+void
+alerts_preview_free(struct alerts_preview *pv)
+{
+	json_decref(pv->samples);
+	json_decref(pv->email_samples);
+	json_decref(pv->ucs2);
+	if (pv->buf != NULL)
+		evbuffer_free(pv->buf);
+	memset(pv, 0, sizeof(*pv));
+}
+
+int
+alerts_preview_member(void *arg, const struct alert_member *m, char *err,
     size_t errlen)
 {
-	struct al_preview *pv = arg;
+	struct alerts_preview *pv = arg;
 	struct template_member_view v;
 	struct alerts_view_ctx ctx;
 	struct template_error te;
@@ -1026,24 +1082,86 @@ al_mentions(const char *text, const char *word)
 	return text != NULL && word != NULL && strcasestr(text, word) != NULL;
 }
 
+json_t *
+alerts_preview_json(struct alerts_preview *pv, const struct alert_reach *reach,
+    json_t *missing)
+{
+	const struct config *cfg = pv->a->deps.cfg;
+	const struct alert_row *row = pv->row;
+	const struct config_sender *snd;
+	json_t *o, *warnings = json_array();
+	double secs = 0;
+	char window[32];
+
+	if (pv->t->sms != NULL) {
+		if (!al_mentions(row->sms_body, "STOP"))
+			json_array_append_new(warnings,
+			    json_string("sms_body: no opt-out wording; add "
+					"\"Reply STOP to opt out\""));
+		if (cfg->program != NULL &&
+		    !al_mentions(row->sms_body, cfg->program))
+			json_array_append_new(warnings,
+			    json_sprintf("sms_body: does not name the "
+					 "program (\"%s\")",
+				cfg->program));
+		if (reach->sms > 0 && row->sender != NULL &&
+		    (snd = config_sender_lookup(cfg, row->sender)) != NULL &&
+		    snd->rate > 0)
+			secs = (double)reach->sms / snd->rate;
+	}
+	if (row->urgent)
+		snprintf(window, sizeof(window), "urgent: not held");
+	else
+		snprintf(window, sizeof(window), "%02u:%02u-%02u:%02u",
+		    cfg->quiet_start_min / 60, cfg->quiet_start_min % 60,
+		    cfg->quiet_end_min / 60, cfg->quiet_end_min % 60);
+	if (reach->sms + reach->email == 0)
+		json_array_append_new(warnings,
+		    json_string("the audience reaches nobody"));
+	o = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}},"
+		      " s:o, s:o}",
+	    "alert", (json_int_t)row->id, "audience", "matched",
+	    (json_int_t)reach->matched, "sms", (json_int_t)reach->sms, "email",
+	    (json_int_t)reach->email, "both", (json_int_t)reach->both,
+	    "excluded", "sms_opted_out", (json_int_t)reach->sms_opted_out,
+	    "email_opted_out", (json_int_t)reach->email_opted_out,
+	    "email_bouncing", (json_int_t)reach->email_bouncing, "unconfirmed",
+	    (json_int_t)reach->unconfirmed, "missing_fields", missing,
+	    "warnings", warnings);
+	if (pv->t->sms != NULL)
+		json_object_set_new(o, "sms",
+		    json_pack("{s:O, s:s, s:I, s:I, s:O, s:I, s:s, s:f, s:{s:s,"
+			      " s:I, s:I}}",
+			"samples", pv->samples, "encoding",
+			pv->any_ucs2 ? "ucs2" : "gsm7", "segments",
+			(json_int_t)pv->max_segments, "chars",
+			(json_int_t)pv->max_chars, "ucs2_characters", pv->ucs2,
+			"total_segments",
+			(json_int_t)(reach->sms * (int64_t)pv->max_segments),
+			"sender", row->sender != NULL ? row->sender : "",
+			"duration_s", secs, "quiet_hours", "window", window,
+			"outside_now", (json_int_t)pv->outside, "sampled",
+			(json_int_t)pv->looked));
+	if (pv->t->subject != NULL)
+		json_object_set_new(o, "email",
+		    json_pack("{s:O}", "samples", pv->email_samples));
+	return o;
+}
+
 static void
 al_preview(struct alerts *a, struct http_req *req, int64_t id)
 {
-	const struct config *cfg = a->deps.cfg;
 	struct alert_row row;
 	struct alert_tpls t;
 	struct alert_reach reach;
 	struct alert_walk w;
-	struct al_preview pv;
-	const struct config_sender *snd;
-	const struct alert_visitor v = {al_preview_member, &pv};
+	struct alerts_preview pv;
+	const struct alert_visitor v = {alerts_preview_member, &pv};
 	struct alert_cursor cur;
 	char serr[256] = "";
 	bool found;
-	json_t *o, *missing, *warnings;
+	json_t *missing;
 	size_t i;
-	double secs = 0;
-	char window[32];
 
 	if (store_alert_load(a->deps.st, id, &row, &found, serr,
 		sizeof(serr)) == -1) {
@@ -1074,31 +1192,20 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 		al_store_error(req, "preview", serr);
 		goto done;
 	}
-	memset(&pv, 0, sizeof(pv));
-	pv.a = a;
-	pv.row = &row;
-	pv.t = &t;
-	pv.now = msg_now_ms();
-	pv.buf = evbuffer_new();
-	pv.samples = json_array();
-	pv.email_samples = json_array();
-	pv.ucs2 = json_object();
+	alerts_preview_init(&pv, a, &row, &t);
 	/* The first members, then those with the longest value of each
 	 * field the SMS uses: the longest renderings. */
-	w.limit = 200;
+	w.limit = ALERTS_PREVIEW_WALK;
 	if (store_alert_walk(a->deps.st, &w, &v, &cur, serr, sizeof(serr)) ==
 	    -1)
 		goto preview_failed;
 	if (t.sms != NULL) {
-		static const struct alert_field fields[] = {
-		    {"first_name", NULL}, {"last_name", NULL}, {"email", NULL},
-		    {"phone", NULL}, {"zip", NULL}};
-
 		w.email = false;
-		w.limit = 3;
-		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-			if (store_alert_longest(a->deps.st, &w, &fields[i], &v,
-				serr, sizeof(serr)) == -1)
+		w.limit = ALERTS_PREVIEW_LONGEST;
+		for (i = 0; i < ALERTS_PREVIEW_FIELDS; i++)
+			if (store_alert_longest(a->deps.st, &w,
+				&alerts_preview_fields[i], &v, serr,
+				sizeof(serr)) == -1)
 				goto preview_failed;
 		w.email = row.email;
 		w.limit = 0;
@@ -1112,68 +1219,12 @@ al_preview(struct alerts *a, struct http_req *req, int64_t id)
 		json_decref(missing);
 		goto preview_failed;
 	}
-	warnings = json_array();
-	if (t.sms != NULL) {
-		if (!al_mentions(row.sms_body, "STOP"))
-			json_array_append_new(warnings,
-			    json_string("sms_body: no opt-out wording; add "
-					"\"Reply STOP to opt out\""));
-		if (cfg->program != NULL &&
-		    !al_mentions(row.sms_body, cfg->program))
-			json_array_append_new(warnings,
-			    json_sprintf("sms_body: does not name the "
-					 "program (\"%s\")",
-				cfg->program));
-		if (reach.sms > 0 && row.sender != NULL &&
-		    (snd = config_sender_lookup(cfg, row.sender)) != NULL &&
-		    snd->rate > 0)
-			secs = (double)reach.sms / snd->rate;
-	}
-	if (row.urgent)
-		snprintf(window, sizeof(window), "urgent: not held");
-	else
-		snprintf(window, sizeof(window), "%02u:%02u-%02u:%02u",
-		    cfg->quiet_start_min / 60, cfg->quiet_start_min % 60,
-		    cfg->quiet_end_min / 60, cfg->quiet_end_min % 60);
-	if (reach.sms + reach.email == 0)
-		json_array_append_new(warnings,
-		    json_string("the audience reaches nobody"));
-	o = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}},"
-		      " s:o, s:o}",
-	    "alert", (json_int_t)id, "audience", "matched",
-	    (json_int_t)reach.matched, "sms", (json_int_t)reach.sms, "email",
-	    (json_int_t)reach.email, "both", (json_int_t)reach.both, "excluded",
-	    "sms_opted_out", (json_int_t)reach.sms_opted_out, "email_opted_out",
-	    (json_int_t)reach.email_opted_out, "email_bouncing",
-	    (json_int_t)reach.email_bouncing, "unconfirmed",
-	    (json_int_t)reach.unconfirmed, "missing_fields", missing,
-	    "warnings", warnings);
-	if (t.sms != NULL)
-		json_object_set_new(o, "sms",
-		    json_pack("{s:O, s:s, s:I, s:I, s:O, s:I, s:s, s:f, s:{s:s,"
-			      " s:I, s:I}}",
-			"samples", pv.samples, "encoding",
-			pv.any_ucs2 ? "ucs2" : "gsm7", "segments",
-			(json_int_t)pv.max_segments, "chars",
-			(json_int_t)pv.max_chars, "ucs2_characters", pv.ucs2,
-			"total_segments",
-			(json_int_t)(reach.sms * (int64_t)pv.max_segments),
-			"sender", row.sender != NULL ? row.sender : "",
-			"duration_s", secs, "quiet_hours", "window", window,
-			"outside_now", (json_int_t)pv.outside, "sampled",
-			(json_int_t)pv.looked));
-	if (t.subject != NULL)
-		json_object_set_new(o, "email",
-		    json_pack("{s:O}", "samples", pv.email_samples));
-	http_reply_json(req, 200, o);
+	http_reply_json(req, 200, alerts_preview_json(&pv, &reach, missing));
 	goto preview_done;
 preview_failed:
 	al_store_error(req, "preview", serr);
 preview_done:
-	json_decref(pv.samples);
-	json_decref(pv.email_samples);
-	json_decref(pv.ucs2);
-	evbuffer_free(pv.buf);
+	alerts_preview_free(&pv);
 done:
 	alerts_tpls_free(&t);
 	store_alert_row_free(&row);

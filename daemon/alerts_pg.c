@@ -521,15 +521,6 @@ static void apg_item(struct http_req *, void *);
 static void apg_action(struct http_req *, void *);
 
 static void
-apg_not_here(struct http_req *req, const char *what)
-{
-	http_reply_error(req, 503, "not_on_postgresql",
-	    "%s is not available on the PostgreSQL store yet (see "
-	    "doc/postgresql.md); it works with [store] backend = sqlite",
-	    what);
-}
-
-static void
 apg_store_error(struct http_req *req, const char *what, const char *err)
 {
 	log_warnx("alerts_store_failed what=%s error=\"%s\"", what, err);
@@ -557,6 +548,14 @@ struct apg_req {
 	const char *action;
 	char *key;
 	bool update; /* PATCH: the draft p->id rewritten, not a create */
+	/* create and preview: the templates checked against the audience */
+	struct alert_row row; /* preview: the alert */
+	struct alert_tpls t;
+	bool compiled;
+	char *problem; /* create: the templates' 422, after the reach's */
+	struct alerts_need *needs;
+	size_t nneeds;
+	struct alerts_preview pv;
 };
 
 static struct apg_req *
@@ -576,6 +575,12 @@ apg_req_free(struct apg_req *p)
 	json_decref(p->body);
 	json_decref(p->extra);
 	free(p->key);
+	alerts_preview_free(&p->pv);
+	if (p->compiled)
+		alerts_tpls_free(&p->t);
+	store_alert_row_free(&p->row);
+	free(p->problem);
+	free(p->needs);
 	free(p);
 }
 
@@ -668,76 +673,35 @@ apg_drafted(void *arg, const struct sap_done *d)
 	apg_req_free(p);
 }
 
-/* create: the lists resolved; the sender, templates, then the insert. */
+/* create: the audience read; its checks as on SQLite, then the write. */
 static void
-apg_create_lists(void *arg, int rc, const struct sap_list_ref *refs, size_t n,
-    const char *error)
+apg_create_checked(void *arg, int rc, const struct alert_reach *reach,
+    const int64_t *missing, const char *error)
 {
 	struct apg_req *p = arg;
 	struct alerts *a = p->a;
 	struct alert_def *d = &p->in.def;
-	json_t *lists = json_object_get(p->in.audience, "lists"), *x;
-	const char *own = d->sender;
-	struct alert_problem pr;
-	struct alert_tpls t;
-	char err[256], *s = NULL;
-	size_t i;
+	char err[512];
 
 	if (rc == -1) {
-		apg_store_error(p->req, "lists", error);
+		apg_store_error(p->req, "audience", error);
 		goto done;
 	}
-	for (i = 0; i < n && i < json_array_size(lists); i++) {
-		x = json_array_get(lists, i);
-		if (refs[i].id == 0) {
-			if (json_is_string(x))
-				http_reply_error(p->req, 422, "invalid_request",
-				    "lists[%zu]: no list named '%.64s'", i,
-				    json_string_value(x));
-			else
-				http_reply_error(p->req, 422, "invalid_request",
-				    "lists[%zu]: no list %lld", i,
-				    (long long)json_integer_value(x));
-			goto done;
-		}
-	}
-	/* The sender: its own, else the first list's, else the default;
-	 * alerts_sender()'s rule, with the list read above. */
-	if (d->sms) {
-		if (own != NULL)
-			s = xstrdup(own);
-		else if (n > 0 && refs[0].sender != NULL)
-			s = xstrdup(refs[0].sender);
-		else if (dispatch_default_sender(a->deps.dispatch) != NULL)
-			s = xstrdup(dispatch_default_sender(a->deps.dispatch));
-		if (s == NULL || !dispatch_has_sender(a->deps.dispatch, s)) {
-			free(s);
-			if (own != NULL)
-				http_reply_error(p->req, 422, "invalid_request",
-				    "sender: no SMS sender named '%s'", own);
-			else
-				http_reply_error(p->req, 422, "invalid_request",
-				    "sender: no SMS sender is configured "
-				    "([sender NAME])");
-			goto done;
-		}
-		free(p->in.sender);
-		p->in.sender = s;
-		d->sender = s;
-	}
-	/* The audience with the lists' ids. */
-	for (i = 0; i < n; i++)
-		json_array_set_new(lists, i, json_integer(refs[i].id));
-	free(p->in.audience_text);
-	p->in.audience_text = json_dumps(p->in.audience, JSON_COMPACT);
-	d->audience = p->in.audience_text;
-	if (alerts_compile(&ALERT_TEXTS_OF(*d), &t, &pr) == -1) {
-		http_reply_error(p->req, 422, "invalid_request",
-		    "%s: line %u column %u: %s", pr.field, pr.err.line,
-		    pr.err.column, pr.err.message);
+	/* The order of al_check_templates(): reach, templates, fields. */
+	if (alerts_reaches_nobody(d, reach, err, sizeof(err))) {
+		http_reply_error(p->req, 422, "invalid_request", "%s", err);
 		goto done;
 	}
-	alerts_tpls_free(&t);
+	if (p->problem != NULL) {
+		http_reply_error(p->req, 422, "invalid_request", "%s",
+		    p->problem);
+		goto done;
+	}
+	if (alerts_missing_report(p->needs, p->nneeds, missing, NULL, err,
+		sizeof(err)) != 0) {
+		http_reply_error(p->req, 422, "invalid_request", "%s", err);
+		goto done;
+	}
 	if (p->update) {
 		if (sap_draft(a->deps.st, p->id, d, msg_now_ms(), apg_drafted,
 			p, err, sizeof(err)) == -1) {
@@ -756,22 +720,125 @@ done:
 	apg_req_free(p);
 }
 
+/* The count queries of p's compiled templates' needs (free() them). */
+static struct sap_missing_q *
+apg_missing_q(struct apg_req *p)
+{
+	struct sap_missing_q *mq;
+	size_t i;
+
+	p->nneeds = alerts_needs(&p->t, &p->needs);
+	mq = xcalloc(p->nneeds + 1, sizeof(*mq));
+	for (i = 0; i < p->nneeds; i++)
+		mq[i] = (struct sap_missing_q){p->needs[i].sms, p->needs[i].f};
+	return mq;
+}
+
+/* create: the lists resolved; the sender, templates, then the audience. */
+static void
+apg_create_lists(void *arg, int rc, const struct sap_lists_answer *l,
+    const char *error)
+{
+	struct apg_req *p = arg;
+	struct alerts *a = p->a;
+	struct alert_def *d = &p->in.def;
+	json_t *lists = json_object_get(p->in.audience, "lists"), *x;
+	const char *own = d->sender;
+	struct sap_missing_q *mq = NULL;
+	struct alert_problem pr;
+	char err[256], *s = NULL;
+	size_t i;
+
+	if (rc == -1) {
+		apg_store_error(p->req, "lists", error);
+		goto done;
+	}
+	for (i = 0; i < l->n && i < json_array_size(lists); i++) {
+		x = json_array_get(lists, i);
+		if (l->refs[i].id == 0) {
+			if (json_is_string(x))
+				http_reply_error(p->req, 422, "invalid_request",
+				    "lists[%zu]: no list named '%.64s'", i,
+				    json_string_value(x));
+			else
+				http_reply_error(p->req, 422, "invalid_request",
+				    "lists[%zu]: no list %lld", i,
+				    (long long)json_integer_value(x));
+			goto done;
+		}
+	}
+	if (!l->follow_up) {
+		http_reply_error(p->req, 422, "invalid_request",
+		    "follow_up.alert: no alert %lld",
+		    (long long)json_integer_value(json_object_get(
+			json_object_get(p->in.audience, "follow_up"),
+			"alert")));
+		goto done;
+	}
+	/* The sender: its own, else the first list's, else the default;
+	 * alerts_sender()'s rule, with the list read above. */
+	if (d->sms) {
+		if (own != NULL)
+			s = xstrdup(own);
+		else if (l->n > 0 && l->refs[0].sender != NULL)
+			s = xstrdup(l->refs[0].sender);
+		else if (dispatch_default_sender(a->deps.dispatch) != NULL)
+			s = xstrdup(dispatch_default_sender(a->deps.dispatch));
+		if (s == NULL || !dispatch_has_sender(a->deps.dispatch, s)) {
+			free(s);
+			if (own != NULL)
+				http_reply_error(p->req, 422, "invalid_request",
+				    "sender: no SMS sender named '%s'", own);
+			else
+				http_reply_error(p->req, 422, "invalid_request",
+				    "sender: no SMS sender is configured "
+				    "([sender NAME])");
+			goto done;
+		}
+		free(p->in.sender);
+		p->in.sender = s;
+		d->sender = s;
+	}
+	/* The audience with the lists' ids. */
+	for (i = 0; i < l->n; i++)
+		json_array_set_new(lists, i, json_integer(l->refs[i].id));
+	free(p->in.audience_text);
+	p->in.audience_text = json_dumps(p->in.audience, JSON_COMPACT);
+	d->audience = p->in.audience_text;
+	/* A template error is answered after the reach, as on SQLite. */
+	if (alerts_compile(&ALERT_TEXTS_OF(*d), &p->t, &pr) == -1)
+		p->problem = xasprintf("%s: line %u column %u: %s", pr.field,
+		    pr.err.line, pr.err.column, pr.err.message);
+	else {
+		p->compiled = true;
+		mq = apg_missing_q(p);
+	}
+	if (sap_audience(a->deps.st,
+		&(struct sap_audience_q){.audience = d->audience,
+		    .sms = d->sms,
+		    .email = d->email,
+		    .missing = mq,
+		    .nmissing = mq != NULL ? p->nneeds : 0},
+		apg_create_checked, p, err, sizeof(err)) == -1) {
+		apg_store_error(p->req, "audience", err);
+		goto done;
+	}
+	free(mq);
+	return;
+done:
+	free(mq);
+	apg_req_free(p);
+}
+
 static void
 apg_create(struct alerts *a, struct http_req *req, int64_t update)
 {
 	struct apg_req *p = apg_req_new(a, req);
-	json_t *v;
-	char err[512], *lists;
+	char err[512];
 
 	p->id = update;
 	p->update = update != 0;
 	if ((p->body = api_read_object(req)) == NULL) {
-		apg_req_free(p);
-		return;
-	}
-	if ((v = json_object_get(p->body, "follow_up")) != NULL &&
-	    !json_is_null(v)) {
-		apg_not_here(req, "a follow_up audience");
 		apg_req_free(p);
 		return;
 	}
@@ -781,14 +848,11 @@ apg_create(struct alerts *a, struct http_req *req, int64_t update)
 		apg_req_free(p);
 		return;
 	}
-	lists =
-	    json_dumps(json_object_get(p->in.audience, "lists"), JSON_COMPACT);
-	if (sap_lists(a->deps.st, lists, apg_create_lists, p, err,
+	if (sap_lists(a->deps.st, p->in.audience_text, apg_create_lists, p, err,
 		sizeof(err)) == -1) {
 		apg_store_error(req, "lists", err);
 		apg_req_free(p);
 	}
-	free(lists);
 }
 
 static void
@@ -888,6 +952,80 @@ apg_item(struct http_req *req, void *arg)
 	p->id = id;
 	p->code = 200;
 	apg_reply_alert(p);
+}
+
+/* preview: the audience read, the answer made as on SQLite. */
+static void
+apg_preview_read(void *arg, int rc, const struct alert_reach *reach,
+    const int64_t *missing, const char *error)
+{
+	struct apg_req *p = arg;
+	char err[512];
+	json_t *report;
+
+	if (rc == -1) {
+		apg_store_error(p->req, "preview", error);
+		goto done;
+	}
+	report = json_array();
+	alerts_missing_report(p->needs, p->nneeds, missing, report, err,
+	    sizeof(err));
+	http_reply_json(p->req, 200,
+	    alerts_preview_json(&p->pv, reach, report));
+done:
+	apg_req_free(p);
+}
+
+/* preview: the alert read; its templates, then its audience. */
+static void
+apg_preview_loaded(void *arg, int rc, const struct alert_row *row,
+    int64_t key_alert, const char *error)
+{
+	struct apg_req *p = arg;
+	struct sap_missing_q *mq;
+	struct alert_problem pr;
+	char err[256];
+
+	(void)key_alert;
+	if (rc == -1) {
+		apg_store_error(p->req, "preview", error);
+		goto done;
+	}
+	if (row == NULL) {
+		http_reply_error(p->req, 404, "not_found", "no alert %lld",
+		    (long long)p->id);
+		goto done;
+	}
+	apg_row_copy(&p->row, row);
+	if (alerts_compile(&ALERT_TEXTS_OF(p->row), &p->t, &pr) == -1) {
+		http_reply_error(p->req, 422, "invalid_request",
+		    "%s: line %u column %u: %s", pr.field, pr.err.line,
+		    pr.err.column, pr.err.message);
+		goto done;
+	}
+	p->compiled = true;
+	alerts_preview_init(&p->pv, p->a, &p->row, &p->t);
+	mq = apg_missing_q(p);
+	if (sap_audience(p->a->deps.st,
+		&(struct sap_audience_q){.audience = p->row.audience,
+		    .sms = p->row.sms,
+		    .email = p->row.email,
+		    .missing = mq,
+		    .nmissing = p->nneeds,
+		    .walk = ALERTS_PREVIEW_WALK,
+		    .longest = alerts_preview_fields,
+		    .nlongest = p->t.sms != NULL ? ALERTS_PREVIEW_FIELDS : 0,
+		    .longest_limit = ALERTS_PREVIEW_LONGEST,
+		    .v = {alerts_preview_member, &p->pv}},
+		apg_preview_read, p, err, sizeof(err)) == -1) {
+		free(mq);
+		apg_store_error(p->req, "preview", err);
+		goto done;
+	}
+	free(mq);
+	return;
+done:
+	apg_req_free(p);
 }
 
 /* An action: the alert read, its status checked, then its writes. */
@@ -1027,7 +1165,13 @@ apg_action(struct http_req *req, void *arg)
 		return;
 	}
 	if (strcmp(action, "preview") == 0) {
-		apg_not_here(req, "an alert's preview");
+		p = apg_req_new(a, req);
+		p->id = id;
+		if (sap_load(a->deps.st, id, NULL, apg_preview_loaded, p, err,
+			sizeof(err)) == -1) {
+			apg_store_error(req, "preview", err);
+			apg_req_free(p);
+		}
 		return;
 	}
 	for (i = 0; actions[i] != NULL; i++)

@@ -102,18 +102,30 @@
 	    "= 'active'") " AND NOT EXISTS (SELECT 1 FROM"                      \
 			  " email_optout o WHERE o.member_id = m.id))"
 /* Every tag, every field (compared as text, as SQLite's CAST), the ZIP
- * prefix. follow_up audiences are refused on PostgreSQL (alerts_pg.c). */
-#define SAP_FILTERS                                                 \
-	" AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(" \
-	"coalesce($1::jsonb -> 'tags', '[]'::jsonb)) t"             \
-	" WHERE NOT (m.tags::jsonb ? t.value))"                     \
-	" AND NOT EXISTS (SELECT 1 FROM jsonb_each("                \
-	"coalesce($1::jsonb -> 'fields', '{}'::jsonb)) f"           \
-	" WHERE (m.attributes::jsonb ->> f.key) IS DISTINCT FROM"   \
-	" (f.value #>> '{}'))"                                      \
-	" AND ($1::jsonb ->> 'zip_prefix' IS NULL OR"               \
-	" left(m.zip, length($1::jsonb ->> 'zip_prefix'))"          \
-	" = $1::jsonb ->> 'zip_prefix')"
+ * prefix, and what became of an earlier alert's message to the member
+ * (follow_up: "missed", failed, expired or undelivered; "no_reply", sent
+ * or delivered and no text from the member since), as store_alerts.c's
+ * ALERT_SQL_FILTERS. */
+#define SAP_FOLLOW_UP "(($1::jsonb #>> '{follow_up,alert}')::bigint)"
+#define SAP_FILTERS                                                    \
+	" AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text("    \
+	"coalesce($1::jsonb -> 'tags', '[]'::jsonb)) t"                \
+	" WHERE NOT (m.tags::jsonb ? t.value))"                        \
+	" AND NOT EXISTS (SELECT 1 FROM jsonb_each("                   \
+	"coalesce($1::jsonb -> 'fields', '{}'::jsonb)) f"              \
+	" WHERE (m.attributes::jsonb ->> f.key) IS DISTINCT FROM"      \
+	" (f.value #>> '{}'))"                                         \
+	" AND ($1::jsonb ->> 'zip_prefix' IS NULL OR"                  \
+	" left(m.zip, length($1::jsonb ->> 'zip_prefix'))"             \
+	" = $1::jsonb ->> 'zip_prefix')"                               \
+	" AND (" SAP_FOLLOW_UP " IS NULL OR EXISTS"                    \
+	" (SELECT 1 FROM messages x WHERE x.member_id = m.id"          \
+	" AND x.alert_id = " SAP_FOLLOW_UP " AND x.direction = 'out'"  \
+	" AND CASE $1::jsonb #>> '{follow_up,who}' WHEN 'missed' THEN" \
+	" x.status IN ('failed', 'expired', 'undelivered')"            \
+	" ELSE x.status IN ('sent', 'delivered') AND NOT EXISTS"       \
+	" (SELECT 1 FROM messages r WHERE r.member_id = m.id"          \
+	" AND r.direction = 'in' AND r.created_at >= x.created_at) END))"
 
 /* $4 after, $5 the last id looked at, $6 limit. */
 static const char sap_sql_walk[] =
@@ -126,6 +138,67 @@ static const char sap_sql_walk[] =
     " AS email_ok FROM members m WHERE m.id > $4::bigint"
     " AND m.id <= $5::bigint" SAP_FILTERS ") w"
     " WHERE sms_ok OR email_ok ORDER BY id LIMIT $6::bigint";
+
+/*
+ * Who the audience reaches and leaves out, as store_alerts.c's
+ * alert_sql_reach: $1 audience, $2 SMS, $3 email, $4 after, $5 the last
+ * id looked at.
+ */
+#define SAP_OUT(ch, optout)                                         \
+	SAP_SUB(ch, "IN ('active', 'pending')")                     \
+	" AND EXISTS (SELECT 1 FROM " optout " o WHERE o.member_id" \
+	" = m.id)"
+#define SAP_SMS_OUT   "($2::boolean AND " SAP_OUT("sms", "sms_optout") ")"
+#define SAP_EMAIL_OUT "($3::boolean AND " SAP_OUT("email", "email_optout") ")"
+#define SAP_BOUNCING                                            \
+	"($3::boolean AND m.bouncing = 1 AND " SAP_SUB("email", \
+	    "= 'active'") ")"
+#define SAP_PENDING                                               \
+	"(" SAP_SUB("sms", "= 'pending'") " OR " SAP_SUB("email", \
+	    "= 'pending'") ")"
+#define SAP_REACH_COLS                                                         \
+	SAP_SMS_OK " AS sms_ok, " SAP_EMAIL_OK " AS email_ok, " SAP_SMS_OUT    \
+		   " AS sms_out, " SAP_EMAIL_OUT                               \
+		   " AS email_out, " SAP_BOUNCING " AS bouncing, " SAP_PENDING \
+		   " AS pending"
+static const char sap_sql_reach[] =
+    "SELECT count(*), count(*) FILTER (WHERE sms_ok),"
+    " count(*) FILTER (WHERE email_ok),"
+    " count(*) FILTER (WHERE sms_ok AND email_ok),"
+    " count(*) FILTER (WHERE sms_out), count(*) FILTER (WHERE email_out),"
+    " count(*) FILTER (WHERE bouncing),"
+    " count(*) FILTER (WHERE NOT sms_ok AND NOT email_ok AND pending)"
+    " FROM (SELECT " SAP_REACH_COLS " FROM members m"
+    " WHERE m.id > $4::bigint AND m.id <= $5::bigint"
+    " AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.member_id = m.id"
+    " AND s.status IN ('active', 'pending') AND s.list_id IN " SAP_LISTS
+    ")" SAP_FILTERS ") x";
+
+/* The members reached with one field's value as 'v' ($c the column's
+ * name, $a the attribute's key), as store_alerts.c's. */
+#define SAP_FIELD(c, a)                                                \
+	"CASE " c "::text WHEN 'first_name' THEN m.first_name"         \
+	" WHEN 'last_name' THEN m.last_name WHEN 'email' THEN m.email" \
+	" WHEN 'phone' THEN m.phone WHEN 'zip' THEN m.zip"             \
+	" ELSE (m.attributes::jsonb ->> " a "::text) END"
+#define SAP_REACHED_WITH_FIELD(c, a)                          \
+	"SELECT m.*, " SAP_SMS_OK " AS sms_ok, " SAP_EMAIL_OK \
+	" AS email_ok, " SAP_FIELD(c,                         \
+	    a) " AS v FROM members m WHERE m.id > $4::bigint" \
+	       " AND m.id <= $5::bigint" SAP_FILTERS
+/* Members reached who lack the field ($6 column, $7 attribute). */
+static const char sap_sql_missing[] =
+    "SELECT count(*) FROM (" SAP_REACHED_WITH_FIELD("$6",
+	"$7") ") x"
+	      " WHERE (sms_ok OR email_ok)"
+	      " AND (v IS NULL OR btrim(v, E' \\t\\r\\n') = '')";
+/* ... and those with its longest values ($6 limit, $7 column, $8
+ * attribute; SQLite sorts a NULL last when descending). */
+static const char sap_sql_longest[] =
+    "SELECT id, sms_ok, email_ok, phone, email, first_name, last_name, zip,"
+    " time_zone, attributes, NULL FROM (" SAP_REACHED_WITH_FIELD("$7",
+	"$8") ") x WHERE sms_ok OR email_ok"
+	      " ORDER BY length(v) DESC NULLS LAST, id LIMIT $6::bigint";
 
 /* The claim: $1 alert, $2 now, $3 count the due backlog up to this. */
 static const char sap_sql_lock[] =
@@ -229,9 +302,12 @@ static const char sap_sql_guard[] =
     " FROM messages x WHERE x.alert_id = $1::bigint AND x.direction = 'out'"
     " AND x.status IN ('sent', 'delivered', 'undelivered', 'failed')";
 
-/* An audience's lists, names or ids, in order ($1 a JSON array). */
+/* An audience's lists, names or ids, in order, and whether the alert of
+ * its follow_up exists ($1 the audience). */
 static const char sap_sql_lists[] =
-    "SELECT l.id, l.sender FROM jsonb_array_elements($1::jsonb)"
+    "SELECT l.id, l.sender, " SAP_FOLLOW_UP " IS NULL OR EXISTS"
+    " (SELECT 1 FROM alerts WHERE id = " SAP_FOLLOW_UP ")"
+    " FROM jsonb_array_elements($1::jsonb -> 'lists')"
     " WITH ORDINALITY x(v, n) LEFT JOIN lists l ON"
     " l.id = CASE WHEN jsonb_typeof(x.v) = 'number'"
     " THEN (x.v #>> '{}')::bigint END"
@@ -504,7 +580,7 @@ sap_lists_answer(void *arg, const struct pg_answer *a)
 	int i, n;
 
 	if (sap_failed(op, a)) {
-		op->lfn(op->arg, -1, NULL, 0, op->error);
+		op->lfn(op->arg, -1, NULL, op->error);
 		sap_op_free(op);
 		return;
 	}
@@ -514,17 +590,20 @@ sap_lists_answer(void *arg, const struct pg_answer *a)
 		refs[i].id = pgr_get_i64(a->res, i, 0);
 		refs[i].sender = pgr_get_text(a->res, i, 1);
 	}
-	op->lfn(op->arg, 0, refs, (size_t)n, NULL);
+	op->lfn(op->arg, 0,
+	    &(struct sap_lists_answer){refs, (size_t)n,
+		n > 0 && pgr_get_bool(a->res, 0, 2)},
+	    NULL);
 	free(refs);
 	sap_op_free(op);
 }
 
 int
-sap_lists(struct store *st, const char *lists, sap_lists_fn *fn, void *arg,
+sap_lists(struct store *st, const char *audience, sap_lists_fn *fn, void *arg,
     char *err, size_t errlen)
 {
 	struct sap_op *op = sap_op_new(st, arg);
-	const char *v[1] = {lists};
+	const char *v[1] = {audience};
 
 	op->lfn = fn;
 	if (sap_read(st,
@@ -727,6 +806,159 @@ sap_load(struct store *st, int64_t id, const char *key, sap_load_fn *fn,
 		op, err, errlen) == -1) {
 		sap_op_free(op);
 		return -1;
+	}
+	return 0;
+}
+
+/* A member row (id, sms_ok, email_ok, phone, email, first_name,
+ * last_name, zip, time_zone, attributes, list time zone) into *m, its
+ * strings borrowed from res. */
+static void
+sap_member(const PGresult *res, int i, struct alert_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = pgr_get_i64(res, i, 0);
+	m->phone = pgr_get_bool(res, i, 1) ? pgr_get_text(res, i, 3) : NULL;
+	m->email = pgr_get_bool(res, i, 2) ? pgr_get_text(res, i, 4) : NULL;
+	m->first_name = pgr_get_text(res, i, 5);
+	m->last_name = pgr_get_text(res, i, 6);
+	m->zip = pgr_get_text(res, i, 7);
+	m->time_zone = pgr_get_text(res, i, 8);
+	m->attributes = pgr_get_text(res, i, 9);
+	m->list_time_zone = pgr_get_text(res, i, 10);
+}
+
+/* sap_audience(): its statements' answers come in the order sent. */
+struct sap_aud_op {
+	sap_audience_fn *fn;
+	void *arg;
+	struct alert_visitor v;
+	size_t nmissing;
+	size_t answers; /* answered so far */
+	size_t total;	/* statements sent */
+	bool failed;
+	char error[256];
+	struct alert_reach reach;
+	int64_t *missing;
+};
+
+static void
+sap_aud_answer(void *arg, const struct pg_answer *a)
+{
+	struct sap_aud_op *op = arg;
+	const PGresult *res = a->res;
+	struct alert_member m;
+	size_t k = op->answers++;
+	int i;
+
+	if (a->error != NULL && !op->failed) {
+		snprintf(op->error, sizeof(op->error), "%s", a->error);
+		op->failed = true;
+	}
+	if (op->failed)
+		;
+	else if (k == 0 && PQntuples(res) == 1) {
+		op->reach.matched = pgr_get_i64(res, 0, 0);
+		op->reach.sms = pgr_get_i64(res, 0, 1);
+		op->reach.email = pgr_get_i64(res, 0, 2);
+		op->reach.both = pgr_get_i64(res, 0, 3);
+		op->reach.sms_opted_out = pgr_get_i64(res, 0, 4);
+		op->reach.email_opted_out = pgr_get_i64(res, 0, 5);
+		op->reach.email_bouncing = pgr_get_i64(res, 0, 6);
+		op->reach.unconfirmed = pgr_get_i64(res, 0, 7);
+	} else if (k >= 1 && k <= op->nmissing && PQntuples(res) == 1)
+		op->missing[k - 1] = pgr_get_i64(res, 0, 0);
+	else if (k > op->nmissing) {
+		for (i = 0; i < PQntuples(res); i++) {
+			sap_member(res, i, &m);
+			if (op->v.fn(op->v.arg, &m, op->error,
+				sizeof(op->error)) == -1) {
+				op->failed = true;
+				break;
+			}
+		}
+	}
+	if (op->answers < op->total)
+		return;
+	if (op->failed)
+		op->fn(op->arg, -1, NULL, NULL, op->error);
+	else
+		op->fn(op->arg, 0, &op->reach, op->missing, NULL);
+	free(op->missing);
+	free(op);
+}
+
+/* Sends one statement of op; only the first may be refused (pg_send()
+ * refuses a closing connection only, whose queue is answered "closed"). */
+static int
+sap_aud_send(struct store *st, struct sap_aud_op *op, const char *sql,
+    const char *const *v, int n)
+{
+	char err[256];
+
+	if (pg_send(store_pg_conn(st),
+		&(struct pg_query){.sql = sql,
+		    .nparams = n,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = sap_aud_answer,
+		    .arg = op},
+		err, sizeof(err)) == -1) {
+		if (op->total > 0)
+			abort();
+		snprintf(op->error, sizeof(op->error), "%s", err);
+		return -1;
+	}
+	op->total++;
+	return 0;
+}
+
+int
+sap_audience(struct store *st, const struct sap_audience_q *q,
+    sap_audience_fn *fn, void *arg, char *err, size_t errlen)
+{
+	struct sap_aud_op *op = xcalloc(1, sizeof(*op));
+	char last[24], lim[24];
+	const char *v[8];
+	size_t i;
+
+	op->fn = fn;
+	op->arg = arg;
+	op->v = q->v;
+	op->nmissing = q->nmissing;
+	op->missing = xcalloc(q->nmissing + 1, sizeof(*op->missing));
+	/* Every member: after 0, up to the largest id. */
+	v[0] = q->audience;
+	v[1] = q->sms ? "true" : "false";
+	v[2] = q->email ? "true" : "false";
+	v[3] = "0";
+	v[4] = pgr_i64(last, INT64_MAX, false);
+	if (sap_aud_send(st, op, sap_sql_reach, v, 5) == -1) {
+		snprintf(err, errlen, "%s", op->error);
+		free(op->missing);
+		free(op);
+		return -1;
+	}
+	for (i = 0; i < q->nmissing; i++) {
+		v[1] = q->missing[i].sms ? "true" : "false";
+		v[2] = q->missing[i].sms ? "false" : "true";
+		v[5] = q->missing[i].f.column != NULL ? q->missing[i].f.column
+						      : "";
+		v[6] = q->missing[i].f.attr;
+		sap_aud_send(st, op, sap_sql_missing, v, 7);
+	}
+	v[1] = q->sms ? "true" : "false";
+	v[2] = q->email ? "true" : "false";
+	if (q->walk > 0) {
+		v[5] = pgr_i64(lim, (int64_t)q->walk, false);
+		sap_aud_send(st, op, sap_sql_walk, v, 6);
+	}
+	v[2] = "false";
+	v[5] = pgr_i64(lim, (int64_t)q->longest_limit, false);
+	for (i = 0; i < q->nlongest; i++) {
+		v[6] = q->longest[i].column != NULL ? q->longest[i].column : "";
+		v[7] = q->longest[i].attr;
+		sap_aud_send(st, op, sap_sql_longest, v, 8);
 	}
 	return 0;
 }
@@ -1341,20 +1573,7 @@ sap_batch_walked(void *arg, const struct pg_answer *a)
 	n = PQntuples(a->res);
 	b->d.cursor.next = b->cursor;
 	for (i = 0; i < n; i++) {
-		memset(&m, 0, sizeof(m));
-		m.id = pgr_get_i64(a->res, i, 0);
-		m.phone = PQgetvalue(a->res, i, 1)[0] == 't'
-		    ? pgr_get_text(a->res, i, 3)
-		    : NULL;
-		m.email = PQgetvalue(a->res, i, 2)[0] == 't'
-		    ? pgr_get_text(a->res, i, 4)
-		    : NULL;
-		m.first_name = pgr_get_text(a->res, i, 5);
-		m.last_name = pgr_get_text(a->res, i, 6);
-		m.zip = pgr_get_text(a->res, i, 7);
-		m.time_zone = pgr_get_text(a->res, i, 8);
-		m.attributes = pgr_get_text(a->res, i, 9);
-		m.list_time_zone = pgr_get_text(a->res, i, 10);
+		sap_member(a->res, i, &m);
 		if (b->v.fn(b->v.arg, &m, err, sizeof(err)) == -1) {
 			sap_batch_failed(b, err);
 			sap_batch_finish(b, "ROLLBACK");
@@ -1515,10 +1734,10 @@ sap_no_pg(char *err, size_t errlen)
 }
 
 int
-sap_lists(struct store *st, const char *lists, sap_lists_fn *fn, void *arg,
+sap_lists(struct store *st, const char *audience, sap_lists_fn *fn, void *arg,
     char *err, size_t errlen)
 {
-	(void)st, (void)lists, (void)fn, (void)arg;
+	(void)st, (void)audience, (void)fn, (void)arg;
 	return sap_no_pg(err, errlen);
 }
 
@@ -1567,6 +1786,14 @@ sap_draft(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
     sap_done_fn *fn, void *arg, char *err, size_t errlen)
 {
 	(void)st, (void)id, (void)d, (void)now, (void)fn, (void)arg;
+	return sap_no_pg(err, errlen);
+}
+
+int
+sap_audience(struct store *st, const struct sap_audience_q *q,
+    sap_audience_fn *fn, void *arg, char *err, size_t errlen)
+{
+	(void)st, (void)q, (void)fn, (void)arg;
 	return sap_no_pg(err, errlen);
 }
 

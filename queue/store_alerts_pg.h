@@ -52,14 +52,56 @@ struct sap_list_ref {
 	int64_t id;	    /* 0 = no such list */
 	const char *sender; /* its sender, or NULL */
 };
+struct sap_lists_answer {
+	const struct sap_list_ref *refs; /* one per entry, in order */
+	size_t n;
+	bool follow_up; /* its follow_up's alert exists (or it has none) */
+};
 /*
- * Resolves 'lists' (a JSON array of list ids and names, as given) in
- * order: fn gets rc 0 and one ref per entry, or rc -1 and the error.
+ * Resolves the "lists" of 'audience' (an alert's audience as JSON text,
+ * its lists ids and names as given) in order, and looks for the alert
+ * of its "follow_up": fn gets rc 0 and the answer, or rc -1 and the
+ * error.
  */
-typedef void sap_lists_fn(void *arg, int rc, const struct sap_list_ref *refs,
-    size_t n, const char *error);
-int sap_lists(struct store *st, const char *lists, sap_lists_fn *fn, void *arg,
-    char *err, size_t errlen);
+typedef void sap_lists_fn(void *arg, int rc, const struct sap_lists_answer *l,
+    const char *error);
+int sap_lists(struct store *st, const char *audience, sap_lists_fn *fn,
+    void *arg, char *err, size_t errlen);
+
+/*
+ * What an audience reaches, read in one round trip outside the group (as
+ * store_alert_reach(), store_alert_missing(), store_alert_walk() and
+ * store_alert_longest() read it on SQLite, over every member):
+ *  - its reach on the channels 'sms' and 'email' (always);
+ *  - for each of 'missing', the members reached on that channel alone
+ *    who lack the field (a count each, in order);
+ *  - when walk > 0, the first 'walk' members reached, to the visitor;
+ *  - then for each of 'longest', the 'longest_limit' members reached by
+ *    SMS (email off) with the longest values of the field, to the
+ *    visitor.
+ * The visitor runs from the loop before fn; fn gets rc 0, the reach and
+ * the counts, or rc -1 and the error (the visitor may have run).
+ */
+struct sap_missing_q {
+	bool sms; /* the field of an SMS template, else of an email's */
+	struct alert_field f;
+};
+struct sap_audience_q {
+	const char *audience; /* JSON text, as stored */
+	bool sms;
+	bool email;
+	const struct sap_missing_q *missing;
+	size_t nmissing;
+	size_t walk;
+	const struct alert_field *longest;
+	size_t nlongest;
+	size_t longest_limit;
+	struct alert_visitor v; /* for walk and longest */
+};
+typedef void sap_audience_fn(void *arg, int rc, const struct alert_reach *r,
+    const int64_t *missing, const char *error);
+int sap_audience(struct store *st, const struct sap_audience_q *q,
+    sap_audience_fn *fn, void *arg, char *err, size_t errlen);
 
 /*
  * The alert as the API shows it (store_alert_json()'s shape) with its

@@ -21,14 +21,18 @@ Members are seeded through the CSV import API with a list subscription
 """
 
 import collections
+import datetime
 import email
 import email.policy
 import os
 import shutil
+import sqlite3
+import subprocess
 import urllib.parse
 
 import pytest
 
+import conftest
 from conftest import wait_for
 from fakeprov import OUR_NUMBER, fakeprov, sms_daemon, stays  # noqa: F401
 from smtpserver import SmtpServer
@@ -153,6 +157,26 @@ def mails(d):
             for p in sorted(d.mail_dir.glob("*.eml"))]
 
 
+def execute(d, sql, args=()):
+    """Runs one write (? placeholders) on the daemon's database: its
+    SQLite file, or its PostgreSQL database through psql."""
+    if d.conf("store", "backend") == "postgresql":
+        url = d.conf("store", "url")
+        conftest.pg_query(url, "SELECT 1")  # finds psql
+        r = subprocess.run([conftest._psql_bin[0], "-X", "-q", "-v",
+                            "ON_ERROR_STOP=1", "-c",
+                            conftest._pg_bind(sql, args), url],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return
+    c = sqlite3.connect(str(d.db_path))
+    try:
+        with c:
+            c.execute(sql, args)
+    finally:
+        c.close()
+
+
 def settled(d, aid):
     """Nothing of the alert is queued (and due) or in flight."""
     return d.scalar("SELECT count(*) FROM messages WHERE alert_id = ? AND "
@@ -264,7 +288,6 @@ def test_audience_rules_email_bouncing_pending_and_left(make_daemon):
     """Email skips a bouncing address; a member who left the list, or is
     on another list only, gets nothing; a pending (double opt-in)
     subscription does not count. The preview says who is left out."""
-    import sqlite3
     d = make_daemon(ALWAYS)
     make_list(d, "town")
     make_list(d, "other")
@@ -276,14 +299,11 @@ def test_audience_rules_email_bouncing_pending_and_left(make_daemon):
     r = d.api("DELETE", "/api/v1/lists/town/members/%d" % ids[e164(1)])
     assert r.status == 200, r
     d.stop()
-    c = sqlite3.connect(str(d.db_path))
-    with c:
-        c.execute("UPDATE members SET bouncing = 1 WHERE email = ?",
-                  ("p2@example.org",))
-        # p3's email subscription awaits confirmation.
-        c.execute("UPDATE subscriptions SET status = 'pending' WHERE "
-                  "member_id = ? AND channel = 'email'", (ids[e164(3)],))
-    c.close()
+    execute(d, "UPDATE members SET bouncing = 1 WHERE email = ?",
+            ("p2@example.org",))
+    # p3's email subscription awaits confirmation.
+    execute(d, "UPDATE subscriptions SET status = 'pending' WHERE "
+            "member_id = ? AND channel = 'email'", (ids[e164(3)],))
     d.start()
     a = create(d, {"lists": ["town"], "sms_body": "Hi {{first_name}}. "
                    + STOP_LINE, "email_subject": "Hi",
@@ -559,9 +579,11 @@ def test_quiet_hours_defer_by_member_zone(make_daemon):
             d.wait_status(m["id"], "sent")
         else:
             assert m["status"] == "queued", (label, m)
-            nb = d.scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', "
-                          "not_before / 1000.0, 'unixepoch') FROM messages "
-                          "WHERE id = ?", (m["id"],))
+            nb = d.scalar("SELECT not_before FROM messages WHERE id = ?",
+                          (m["id"],))
+            nb = datetime.datetime.fromtimestamp(
+                nb / 1000, datetime.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             assert nb == QUIET_WANT[label], (label, nb)
     got = {o["to"] for o in d.outbox()}
     assert got == {"+12125550101", "+12125550123"}, got

@@ -18,7 +18,7 @@ of three nodes:
     where it is night get theirs queued for their morning (quiet hours:
     the same C code as on SQLite), then cancelled; a draft changed on C
     and read on A, another deleted on B (409 once it is not a draft); a
-    cancelled draft; preview and follow_up answer 503 not_on_postgresql;
+    cancelled draft; a preview; a follow_up of a draft reaches nobody;
   - an alert to 3,000 members, paused on A and resumed on B, whose next
     batch is held inside its transaction (the test locks subscriptions,
     which the walk reads): the node whose fan-out connection waits is
@@ -27,8 +27,13 @@ of three nodes:
     committed cursor: every reachable member has exactly one message of
     the alert, all sent, and the alert ends done;
   - the guard rails: an alert whose template needs a field half of its
-    members lack pauses itself on its permanent-failure rate, once
-    across the nodes (one alert_guard_tripped line), then is cancelled.
+    members lack (since it was made) pauses itself on its
+    permanent-failure rate, once across the nodes (one
+    alert_guard_tripped line), then is cancelled.
+With two more nodes: the preview on B of an alert made on A, the
+create's checks of the audience (SQLite's 422s), and a follow_up alert
+made and sent on B to those who got the alert sent via A and did not
+reply.
 """
 
 import os
@@ -150,8 +155,8 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     r = c.api("POST", "/api/v1/alerts/%d/pause" % aid)
     assert r.status == 409, r.body  # a draft cannot pause
     r = c.api("POST", "/api/v1/alerts/%d/preview" % aid, {})
-    assert r.status == 503, r.body
-    assert r.json["error"]["code"] == "not_on_postgresql"
+    assert r.status == 200, r.body
+    assert r.json["audience"]["sms"] == len(small), r.json
     # A draft changed on C, read on A; another deleted on B.
     r = c.api("PATCH", "/api/v1/alerts/%d" % aid,
               dict(BODY, sms_body="Hi {{first_name|friend}}, rally at 6"))
@@ -166,10 +171,11 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     assert b.api("DELETE", "/api/v1/alerts/%d" % gone).status == 204
     assert a.api("GET", "/api/v1/alerts/%d" % gone).status == 404
     assert c.api("DELETE", "/api/v1/alerts/%d" % gone).status == 409
+    # A follow-up of a draft reaches nobody yet (as on SQLite).
     r = c.api("POST", "/api/v1/alerts",
               dict(BODY, follow_up={"alert": aid, "who": "missed"}))
-    assert r.status == 503 and \
-        r.json["error"]["code"] == "not_on_postgresql", r.body
+    assert r.status == 422 and "reaches nobody" in \
+        r.json["error"]["message"], r.body
 
     stream = Sse(c)  # the "alert" events, whoever fans out
     assert stream.status == 200
@@ -297,9 +303,11 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     # Half the members lack the field the template needs without a
     # fallback: their messages fail, and the failure rate trips the rail
     # on whichever node reads the figures first; the alert pauses once.
+    # (The create counts those members, as on SQLite: the field goes
+    # from half of them once the alert is made.)
     ward = seed(pgcluster, url, "ward", 5001, 2000)
     pgcluster.psql(url, "UPDATE members SET attributes = '{\"ward\": 5}' "
-                   "WHERE id BETWEEN 5001 AND 7000 AND id % 2 = 0")
+                   "WHERE id BETWEEN 5001 AND 7000")
     for d in others:
         d.expect_log(r"alert_guard_tripped alert=")
     x, y = others  # the victim is gone
@@ -308,6 +316,8 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
                    sms_body="Ward {{attr.ward}} meets at 6"))
     assert r.status == 201, r.body
     wid = r.json["id"]
+    pgcluster.psql(url, "UPDATE members SET attributes = '{}' "
+                   "WHERE id BETWEEN 5001 AND 7000 AND id % 2 = 1")
     assert y.api("POST", "/api/v1/alerts/%d/send" % wid).status == 200
     wait_for(lambda: alert_status(pgcluster, url, wid) == "paused",
              scaled(60), what="the guard rail pausing the alert")
@@ -327,3 +337,95 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     r = x.api("POST", "/api/v1/alerts/%d/cancel" % wid)
     assert r.status == 200 and r.json["status"] == "cancelled", r.body
 
+
+
+def test_preview_checks_and_follow_up_across_nodes(make_daemon, pgcluster):
+    """The preview of an alert made on A, read on B; the create's checks
+    of the audience (nobody reached, a field members lack) on either
+    node; a follow_up alert made and sent on B to the members who got
+    the alert sent via A and did not reply (three replied, through B's
+    console webhook)."""
+    url = pgcluster.create_db("alerts_fu")
+    a, b = [make_daemon(pg_conf(url, n), name=n) for n in ("a", "b")]
+    small = seed(pgcluster, url, "news", 1, 40)
+    pgcluster.psql(url, "INSERT INTO lists (name, created_at, updated_at) "
+                   "VALUES ('empty', 1, 1)")
+    body = dict(BODY, urgent=False, sms_body="Hi {{first_name}}, rally "
+                "at 5. Reply STOP to opt out")
+    r = a.api("POST", "/api/v1/alerts", body)
+    assert r.status == 201, r.body
+    aid = r.json["id"]
+
+    # -- the preview, on the other node ----------------------------------
+    r = b.api("POST", "/api/v1/alerts/%d/preview" % aid)
+    assert r.status == 200, r.body
+    pv = r.json
+    # 40 members: 2 left the list, 2 opted out of SMS, 2 email only
+    assert pv["alert"] == aid
+    assert pv["audience"] == {
+        "matched": 38, "sms": len(small), "email": 0, "both": 0,
+        "excluded": {"sms_opted_out": 2, "email_opted_out": 0,
+                     "email_bouncing": 0, "unconfirmed": 0}}, pv
+    assert pv["missing_fields"] == [] and pv["warnings"] == [], pv
+    sms = pv["sms"]
+    assert [x["member"] for x in sms["samples"]] == [3, 4, 5], sms
+    assert sms["samples"][0]["text"] == \
+        "Hi M3, rally at 5. Reply STOP to opt out"
+    assert sms["encoding"] == "gsm7" and sms["segments"] == 1, sms
+    assert sms["total_segments"] == len(small) and \
+        sms["sender"] == "console", sms
+    assert sms["quiet_hours"]["sampled"] == len(small), sms
+    assert b.api("POST", "/api/v1/alerts/%d/preview" % (aid + 99)).status \
+        == 404
+
+    # -- the create's checks of the audience ------------------------------
+    r = b.api("POST", "/api/v1/alerts", dict(body, lists=["empty"]))
+    assert r.status == 422, r.body
+    assert r.json["error"]["message"] == (
+        "lists: the audience reaches nobody on SMS (0 subscribed: 0 "
+        "opted out of SMS, 0 of email, 0 bouncing, 0 unconfirmed)"), r.body
+    pgcluster.psql(url, "UPDATE members SET attributes = '{\"ward\": 5}' "
+                   "WHERE id <= 20")
+    r = a.api("POST", "/api/v1/alerts",
+              dict(body, sms_body="Ward {{attr.ward}} meets at 6"))
+    assert r.status == 422, r.body
+    missing = len([m for m in small if m > 20])
+    assert r.json["error"]["message"] == (
+        "sms_body: %d members of the audience have no attr.ward; give a "
+        "fallback such as {{attr.ward|friend}}" % missing), r.body
+    r = b.api("POST", "/api/v1/alerts", dict(
+        body, follow_up={"alert": aid + 99, "who": "no_reply"}))
+    assert r.status == 422 and r.json["error"]["message"] == \
+        "follow_up.alert: no alert %d" % (aid + 99), r.body
+    assert one(pgcluster, url, "SELECT count(*) FROM alerts") == "1"
+
+    # -- a follow-up, on B, of the alert sent via A ------------------------
+    assert a.api("POST", "/api/v1/alerts/%d/send" % aid).status == 200
+    wait_for(lambda: alert_status(pgcluster, url, aid) == "done",
+             scaled(60), what="the first alert done")
+    replied = {3, 4, 5}
+    for m in sorted(replied):
+        r = b.api("POST", "/webhooks/console/inbound",
+                  raw=("From=%%2B1555%07d&Body=thanks" % m).encode(),
+                  token=None, headers={
+                      "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 200, r.body
+    r = b.api("POST", "/api/v1/alerts", dict(
+        body, name="Reminder", sms_body="Reminder, {{first_name}}: 5 pm",
+        follow_up={"alert": aid, "who": "no_reply"}))
+    assert r.status == 201, r.body
+    fid = r.json["id"]
+    assert r.json["audience"]["follow_up"] == {"alert": aid,
+                                              "who": "no_reply"}
+    r = a.api("POST", "/api/v1/alerts/%d/preview" % fid)
+    assert r.status == 200, r.body
+    assert r.json["audience"]["sms"] == len(small - replied), r.json
+    r = b.api("POST", "/api/v1/alerts", dict(
+        body, name="Missed", follow_up={"alert": aid, "who": "missed"}))
+    assert r.status == 422 and "reaches nobody" in \
+        r.json["error"]["message"], r.body  # every message was sent
+    assert b.api("POST", "/api/v1/alerts/%d/send" % fid).status == 200
+    wait_for(lambda: alert_status(pgcluster, url, fid) == "done",
+             scaled(60), what="the follow-up done")
+    got = per_member(pgcluster, url, fid)
+    assert set(got) == small - replied and set(got.values()) == {1}, got

@@ -17,6 +17,11 @@
  *    becomes done once, and the alerts left to fan out are read;
  *  - the walk: active subscriptions to the alert's lists on the channel,
  *    opt-outs, bouncing (email), tags, fields and the ZIP prefix;
+ *  - the audience's reads (sap_audience(), sap_lists()): the reach with
+ *    who is left out, the members lacking a field (none, or blanks), the
+ *    first members and the longest values to the visitor, in order; a
+ *    follow_up's members ("no_reply": a member who wrote since is not;
+ *    "missed"), the lists resolved and the follow_up's alert looked for;
  *  - a batch skips an alert whose row another transaction holds (SKIP
  *    LOCKED: rc 0, nothing written);
  *  - a node whose backend is terminated mid-batch (its walk held by a
@@ -597,6 +602,184 @@ START_TEST(test_walk_audience)
 }
 END_TEST
 
+/* ---- the audience's reads (create's checks, preview, follow_up) -------- */
+
+struct t_aud {
+	bool done;
+	int rc;
+	struct alert_reach r;
+	int64_t missing[4];
+	char seen[128]; /* the members visited, in order */
+	char error[256];
+};
+
+static int
+t_aud_member(void *arg, const struct alert_member *m, char *err, size_t errlen)
+{
+	struct t_aud *t = arg;
+
+	(void)err;
+	(void)errlen;
+	snprintf(t->seen + strlen(t->seen), sizeof(t->seen) - strlen(t->seen),
+	    "%s%lld", t->seen[0] != '\0' ? "," : "", (long long)m->id);
+	return 0;
+}
+
+static void
+t_on_aud(void *arg, int rc, const struct alert_reach *r, const int64_t *missing,
+    const char *error)
+{
+	struct t_aud *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->rc = rc;
+	if (rc == 0) {
+		t->r = *r;
+		memcpy(t->missing, missing, 2 * sizeof(*missing));
+	} else
+		snprintf(t->error, sizeof(t->error), "%s", error);
+}
+
+/* The reach of 'audience' by SMS, the first 10 members reached and the
+ * longest first name, and who lacks a first name and the ward. */
+static struct t_aud
+t_audience(struct store *st, const char *audience)
+{
+	static const struct sap_missing_q mq[2] = {{true, {"first_name", NULL}},
+	    {true, {NULL, "ward"}}};
+	static const struct alert_field longest[1] = {{"first_name", NULL}};
+	struct t_aud t = {0};
+	char err[256];
+
+	ck_assert_msg(sap_audience(st,
+			  &(struct sap_audience_q){.audience = audience,
+			      .sms = true,
+			      .missing = mq,
+			      .nmissing = 2,
+			      .walk = 10,
+			      .longest = longest,
+			      .nlongest = 1,
+			      .longest_limit = 1,
+			      .v = {t_aud_member, &t}},
+			  t_on_aud, &t, err, sizeof(err)) == 0,
+	    "sap_audience: %s", err);
+	ckpg_run_until(t_base, &t.done, "audience");
+	ck_assert_msg(t.rc == 0, "audience: %s", t.error);
+	return t;
+}
+
+struct t_lists {
+	bool done;
+	int64_t ids[4];
+	size_t n;
+	bool follow_up;
+};
+
+static void
+t_on_lists(void *arg, int rc, const struct sap_lists_answer *l,
+    const char *error)
+{
+	struct t_lists *t = arg;
+	size_t i;
+
+	ck_assert_msg(rc == 0, "lists: %s", error);
+	t->done = true;
+	for (i = 0; i < l->n && i < 4; i++)
+		t->ids[i] = l->refs[i].id;
+	t->n = l->n;
+	t->follow_up = l->follow_up;
+}
+
+static struct t_lists
+t_lists(struct store *st, const char *audience)
+{
+	struct t_lists t = {0};
+	char err[256];
+
+	ck_assert_msg(
+	    sap_lists(st, audience, t_on_lists, &t, err, sizeof(err)) == 0,
+	    "sap_lists: %s", err);
+	ckpg_run_until(t_base, &t.done, "lists");
+	return t;
+}
+
+START_TEST(test_audience_reach_and_follow_up)
+{
+	struct store *st[2];
+	struct t_aud t;
+	struct t_lists l;
+	int64_t id;
+	char aud[128], sql[512];
+
+	if (pg_url[0] == '\0')
+		return;
+	t_open("alerts_audience", st);
+	t_seed(6);
+	/* 1, 2, 6: reached (6 without a first name, 1 alone with a ward);
+	 * 3: opted out; 4: pending; 5: left. */
+	t_sql("UPDATE members SET attributes = '{\"ward\": 5}' WHERE id = 1");
+	t_sql("UPDATE members SET first_name = NULL, attributes ="
+	      " '{\"ward\": \" \"}' WHERE id = 6");
+	t_sql("INSERT INTO sms_optout (member_id, opted_out_at, source)"
+	      " VALUES (3, 1, 't')");
+	t_sql("UPDATE subscriptions SET status = 'pending' WHERE member_id ="
+	      " 4");
+	t_sql("UPDATE subscriptions SET status = 'left' WHERE member_id = 5");
+	t = t_audience(st[0], "{\"lists\":[1]}");
+	ck_assert_int_eq(t.r.matched, 5);
+	ck_assert_int_eq(t.r.sms, 3);
+	ck_assert_int_eq(t.r.email, 0);
+	ck_assert_int_eq(t.r.sms_opted_out, 1);
+	ck_assert_int_eq(t.r.unconfirmed, 1);
+	ck_assert_int_eq(t.missing[0], 1);
+	ck_assert_int_eq(t.missing[1], 2);
+	/* the walk, then the longest first name (a NULL one last) */
+	ck_assert_str_eq(t.seen, "1,2,6,1");
+
+	/* follow_up: 1 got alert id's message, 2's failed, 6 replied. */
+	id = t_alert("done", "{\"lists\":[1]}");
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO messages (direction, channel, member_id, to_addr,"
+	    " body, status, next_attempt_at, alert_id, created_at,"
+	    " updated_at) SELECT 'out', 'sms', g, 'x', 'hi', CASE g WHEN 2"
+	    " THEN 'failed' ELSE 'sent' END, 1, %lld, 10, 10 FROM"
+	    " unnest(ARRAY[1, 2, 6]) g",
+	    (long long)id);
+	t_sql(sql);
+	t_sql("INSERT INTO messages (direction, channel, member_id, to_addr,"
+	      " body, status, next_attempt_at, created_at, updated_at) VALUES"
+	      " ('in', 'sms', 6, 'x', 'ok', 'received', 20, 20, 20)");
+	snprintf(aud, sizeof(aud),
+	    "{\"lists\":[1],\"follow_up\":{\"alert\":%lld,"
+	    "\"who\":\"no_reply\"}}",
+	    (long long)id);
+	t = t_audience(st[1], aud);
+	ck_assert_int_eq(t.r.sms, 1);
+	ck_assert_str_eq(t.seen, "1,1");
+	l = t_lists(st[0], aud);
+	ck_assert(l.follow_up);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_eq(l.ids[0], 1);
+	snprintf(aud, sizeof(aud),
+	    "{\"lists\":[1],\"follow_up\":{\"alert\":%lld,"
+	    "\"who\":\"missed\"}}",
+	    (long long)id);
+	t = t_audience(st[0], aud);
+	ck_assert_int_eq(t.r.sms, 1);
+	ck_assert_str_eq(t.seen, "2,2");
+	/* lists by name and id, one unknown; an unknown follow_up alert */
+	l = t_lists(st[1],
+	    "{\"lists\":[\"news\",7],\"follow_up\":"
+	    "{\"alert\":999,\"who\":\"missed\"}}");
+	ck_assert(!l.follow_up);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.ids[0], 1);
+	ck_assert_int_eq(l.ids[1], 0);
+	t_close(st);
+}
+END_TEST
+
 START_TEST(test_batch_skips_a_locked_alert)
 {
 	struct store *st[2];
@@ -719,6 +902,7 @@ alerts_pg_suite(void)
 	tcase_add_test(tc, test_draft_update_delete);
 	tcase_add_test(tc, test_tick_two_nodes);
 	tcase_add_test(tc, test_walk_audience);
+	tcase_add_test(tc, test_audience_reach_and_follow_up);
 	tcase_add_test(tc, test_batch_skips_a_locked_alert);
 	tcase_add_test(tc, test_node_killed_mid_batch);
 	tcase_set_timeout(tc, 300);
