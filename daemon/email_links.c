@@ -46,7 +46,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "queue_pg.h"
 #include "store.h"
+#include "store_confirm_pg.h"
 #include "store_links_pg.h"
 #include "store_members.h"
 #include "xmalloc.h"
@@ -65,10 +67,29 @@ struct email_links {
 	char *base_url; /* public_url without a trailing '/'; NULL = none */
 };
 
-/* A confirmation POST waiting for its group commit before it answers. */
-struct el_pending {
+/* A confirmation click between its write and its commit. */
+struct el_click {
 	struct email_links *el;
 	struct http_req *req;
+	struct email_token t;
+};
+
+/* A subscription with its confirmation, between its reads and commit. */
+struct el_confirm_mail {
+	struct email_links *el;
+	struct email_links_sub s; /* s.email: owned */
+	char *source;		  /* owned */
+	int64_t now;
+	email_links_subscribe_fn *done;
+	void *arg;
+	char why[256]; /* why no email could be made */
+};
+
+/* The texts of a confirmation email (owned). */
+struct el_mail {
+	char *subject;
+	char *text;
+	struct evbuffer *html;
 };
 
 /* An unsubscribe POST between its read, its write and its commit. */
@@ -97,9 +118,8 @@ static void el_unsub_recipient(void *, int, const struct msg_recipient *,
     const char *);
 static void el_unsub_done(void *, const struct store_optout_done *);
 static void el_confirm(struct http_req *, void *);
-static int el_confirm_apply(struct email_links *, const struct email_token *,
-    int64_t, char *, size_t);
-static void el_on_commit(void *, bool);
+static void el_confirm_page(void *, int, const char *, const char *);
+static void el_confirm_done(void *, const struct store_confirm_done *);
 
 /* ---- Tokens ----------------------------------------------------------- */
 
@@ -526,32 +546,6 @@ el_page_unavailable(struct http_req *req)
 	    NULL);
 }
 
-/* Holds req until the group commit, then answers from el_on_commit(). */
-static void
-el_reply_after_commit(struct email_links *el, struct http_req *req)
-{
-	struct el_pending *p = xcalloc(1, sizeof(*p));
-
-	p->el = el;
-	p->req = req;
-	store_on_commit(el->deps.st, el_on_commit, p);
-}
-
-static void
-el_on_commit(void *arg, bool ok)
-{
-	struct el_pending *p = arg;
-
-	if (!ok)
-		el_page_unavailable(p->req);
-	else
-		el_page(p->req, 200, "You're subscribed",
-		    "Thank you for confirming. You can leave at any time with "
-		    "the unsubscribe link at the end of every email.",
-		    NULL);
-	free(p);
-}
-
 /* ---- /u/{token} --------------------------------------------------------- */
 
 /*
@@ -673,94 +667,22 @@ el_unsub_done(void *arg, const struct store_optout_done *d)
 /* ---- /c/{token} --------------------------------------------------------- */
 
 /*
- * Activates the subscription of t (pending -> active), opts the member
- * back in to email if they had opted out (the click is fresh consent),
- * and queues the list's welcome email the first time. Returns 0, 1 when
- * the subscription was ended meanwhile (nothing done), 2 when it is
- * unknown, or -1 with err.
+ * GET shows a page naming the list (read through a callback); POST
+ * confirms: the pending email subscription made active, the member's
+ * email opt-out lifted (the click is fresh consent), the list's welcome
+ * email queued the first time, in one write on either store
+ * (queue/store_confirm_pg.h: at once on SQLite, a round trip later on
+ * PostgreSQL, so a link made by any node works on any node). The page
+ * answers once the write committed.
  */
-static int
-el_confirm_apply(struct email_links *el, const struct email_token *t,
-    int64_t now, char *err, size_t errlen)
-{
-	struct store *st = el->deps.st;
-	struct consent_change cc = {.member = t->member,
-	    .list = t->list,
-	    .ch = CHANNEL_EMAIL,
-	    .source = CONSENT_WEB,
-	    .detail = "confirmation link",
-	    .now = now};
-	struct list_info li = {0};
-	struct queue_new q = {0};
-	enum sub_status status;
-	enum sub_change change;
-	json_t *mj = NULL;
-	const char *to;
-	struct queue_stored qs = {0};
-	bool found = false, changed = false;
-	int rc = -1, sub;
-
-	if ((sub = store_subscription_status(st,
-		 &(struct sub_key){.member = t->member,
-		     .list = t->list,
-		     .ch = CHANNEL_EMAIL},
-		 &status, err, errlen)) == -1)
-		return -1;
-	if (sub == 0)
-		return 2;
-	if (status == SUB_LEFT)
-		return 1;
-	if (store_subscribe(st, &cc, SUB_ACTIVE, &change, err, errlen) == -1)
-		return -1;
-	if (change != SUB_CHANGE_ACTIVATED)
-		return 0; /* confirmed before: nothing more to do */
-	if (store_member_optin(st, &cc, &changed, err, errlen) == -1)
-		return -1;
-	log_info("email_subscription_confirmed member=%lld list=%lld "
-		 "opted_back_in=%d",
-	    (long long)t->member, (long long)t->list, changed);
-	metrics_count_email_link(el->deps.metrics, METRICS_LINK_CONFIRM);
-	if (store_list_get(st, t->list, &li, &found, err, errlen) == -1)
-		return -1;
-	if (!found || li.welcome_email == NULL || li.welcome_email[0] == '\0') {
-		list_info_clear(&li);
-		return 0;
-	}
-	if ((mj = store_member_json(st, t->member, err, errlen)) == NULL)
-		goto done;
-	if ((to = json_string_value(json_object_get(mj, "email"))) == NULL) {
-		rc = 0; /* the address was removed since */
-		goto done;
-	}
-	q.channel = CHANNEL_EMAIL;
-	q.to = to;
-	q.subject = li.welcome_email_subject != NULL &&
-		li.welcome_email_subject[0] != '\0'
-	    ? li.welcome_email_subject
-	    : li.name;
-	q.body = li.welcome_email;
-	q.priority = MSG_PRIO_REPLY;
-	q.member_id = t->member;
-	if (queue_enqueue(st, &q, now, &qs, err, errlen) == -1)
-		goto done;
-	dispatch_kick(el->deps.dispatch);
-	rc = 0;
-done:
-	json_decref(mj);
-	list_info_clear(&li);
-	return rc;
-}
-
 static void
 el_confirm(struct http_req *req, void *arg)
 {
 	struct email_links *el = arg;
 	struct email_token t;
-	struct list_info li = {0};
-	struct evbuffer *b;
+	struct el_click *ck;
 	char err[256];
 	int64_t now = msg_now_ms();
-	bool found = false;
 	int rc;
 
 	rc = email_token_verify(el->key, el->keylen, EMAIL_TOKEN_CONFIRM,
@@ -778,64 +700,162 @@ el_confirm(struct http_req *req, void *arg)
 		el_page_invalid(req);
 		return;
 	}
-	if (req->method != HTTP_POST) {
-		if (store_list_get(el->deps.st, t.list, &li, &found, err,
-			sizeof(err)) == -1) {
-			log_warnx("email_confirm_failed error=\"%s\"", err);
-			el_page_unavailable(req);
-			return;
-		}
-		if ((b = evbuffer_new()) == NULL)
-			fatalx("el_confirm: evbuffer_new failed");
-		evbuffer_add_printf(b,
-		    "Please confirm that you want to get "
-		    "emails from ");
-		el_html_escape(b, found ? li.name : "this list");
-		evbuffer_add_printf(b, ".");
-		evbuffer_add(b, "", 1);
-		el_page(req, 200, "Confirm your subscription",
-		    (const char *)evbuffer_pullup(b, -1), "Confirm");
-		evbuffer_free(b);
-		list_info_clear(&li);
-		return;
-	}
-	if ((rc = el_confirm_apply(el, &t, now, err, sizeof(err))) == -1) {
+	ck = xcalloc(1, sizeof(*ck));
+	ck->el = el;
+	ck->req = req;
+	ck->t = t;
+	if (req->method != HTTP_POST)
+		rc = store_list_name_async(el->deps.st, t.list, el_confirm_page,
+		    ck, err, sizeof(err));
+	else
+		rc = store_confirm_durable(el->deps.st,
+		    &(struct store_confirm){.member = t.member,
+			.list = t.list,
+			.now = now,
+			.priority = MSG_PRIO_REPLY},
+		    el_confirm_done, ck, err, sizeof(err));
+	if (rc == -1) {
 		log_warnx("email_confirm_failed member=%lld list=%lld "
 			  "error=\"%s\"",
 		    (long long)t.member, (long long)t.list, err);
 		el_page_unavailable(req);
+		free(ck);
+	}
+}
+
+/* The list's name read: the page with the confirmation button. */
+static void
+el_confirm_page(void *arg, int rc, const char *name, const char *error)
+{
+	struct el_click *ck = arg;
+	struct evbuffer *b;
+
+	if (rc == -1) {
+		log_warnx("email_confirm_failed error=\"%s\"", error);
+		el_page_unavailable(ck->req);
+		free(ck);
 		return;
 	}
-	if (rc == 1 || rc == 2) {
-		el_page(req, 410, "This link is no longer valid",
-		    rc == 1 ? "This subscription was ended after the link was "
-			      "sent. Please sign up again."
-			    : "We no longer know this sign-up. Please sign up "
-			      "again.",
+	if ((b = evbuffer_new()) == NULL)
+		fatalx("el_confirm: evbuffer_new failed");
+	evbuffer_add_printf(b,
+	    "Please confirm that you want to get "
+	    "emails from ");
+	el_html_escape(b, name != NULL ? name : "this list");
+	evbuffer_add_printf(b, ".");
+	evbuffer_add(b, "", 1);
+	el_page(ck->req, 200, "Confirm your subscription",
+	    (const char *)evbuffer_pullup(b, -1), "Confirm");
+	evbuffer_free(b);
+	free(ck);
+}
+
+/* The click's write committed (or failed): the page answers now. */
+static void
+el_confirm_done(void *arg, const struct store_confirm_done *d)
+{
+	struct el_click *ck = arg;
+
+	if (!d->ok) {
+		log_warnx("email_confirm_failed member=%lld list=%lld "
+			  "error=\"%s\"",
+		    (long long)ck->t.member, (long long)ck->t.list,
+		    d->error != NULL ? d->error : "commit failed");
+		el_page_unavailable(ck->req);
+	} else if (d->result != STORE_CONFIRM_OK)
+		el_page(ck->req, 410, "This link is no longer valid",
+		    d->result == STORE_CONFIRM_LEFT
+			? "This subscription was ended after the link was "
+			  "sent. Please sign up again."
+			: "We no longer know this sign-up. Please sign up "
+			  "again.",
 		    NULL);
-		return;
+	else {
+		if (d->activated) {
+			log_info("email_subscription_confirmed member=%lld "
+				 "list=%lld opted_back_in=%d",
+			    (long long)ck->t.member, (long long)ck->t.list,
+			    d->opted_back_in);
+			metrics_count_email_link(ck->el->deps.metrics,
+			    METRICS_LINK_CONFIRM);
+		}
+		if (d->welcome > 0)
+			dispatch_kick(ck->el->deps.dispatch);
+		el_page(ck->req, 200, "You're subscribed",
+		    "Thank you for confirming. You can leave at any time with "
+		    "the unsubscribe link at the end of every email.",
+		    NULL);
 	}
-	el_reply_after_commit(el, req);
+	free(ck);
 }
 
 /* ---- Confirmation email ------------------------------------------------- */
 
-int
-email_links_send_confirmation(struct email_links *el,
-    const struct email_links_sub *s, int64_t now, char *err, size_t errlen)
+static void
+el_mail_clear(struct el_mail *mail)
+{
+	if (mail->html != NULL)
+		evbuffer_free(mail->html);
+	free(mail->subject);
+	free(mail->text);
+	memset(mail, 0, sizeof(*mail));
+}
+
+/*
+ * The confirmation email of s for the list named 'name' into q, its
+ * texts in mail (cleared by the caller).
+ */
+static void
+el_confirmation_fill(const struct email_links_sub *s, const char *name,
+    const char *url, struct el_mail *mail, struct queue_new *q)
+{
+	struct evbuffer *html;
+
+	mail->subject = xasprintf("Please confirm: %s", name);
+	mail->text = xasprintf(
+	    "Hello,\n\nWe received a request to add this address to the list "
+	    "\"%s\".\nTo confirm, open this link:\n\n%s\n\nIf you did not ask "
+	    "for this, ignore this email: without your confirmation we will "
+	    "not send you anything. The link works for 7 days.\n",
+	    name, url);
+	if ((html = mail->html = evbuffer_new()) == NULL)
+		fatalx("email_links_send_confirmation: evbuffer_new failed");
+	evbuffer_add_printf(html,
+	    "<!DOCTYPE html>\n<html><body><p>Hello,</p>"
+	    "<p>We received a request to add this address "
+	    "to the list &ldquo;");
+	el_html_escape(html, name);
+	evbuffer_add_printf(html, "&rdquo;.</p>\n<p><a href=\"");
+	el_html_escape(html, url);
+	evbuffer_add_printf(html,
+	    "\">Confirm my subscription</a></p>\n<p>If you did not ask for "
+	    "this, ignore this email: without your confirmation we will not "
+	    "send you anything. The link works for 7 days.</p></body></html>\n");
+	evbuffer_add(html, "", 1);
+	memset(q, 0, sizeof(*q));
+	q->channel = CHANNEL_EMAIL;
+	q->to = s->email;
+	q->subject = mail->subject;
+	q->body = mail->text;
+	q->html = (const char *)evbuffer_pullup(html, -1);
+	q->priority = MSG_PRIO_REPLY;
+	q->member_id = s->member;
+	q->optout_exempt = true; /* they may have opted out and now ask back */
+}
+
+/*
+ * What a confirmation needs before the store: a base URL, an address and
+ * the signed link, written into url (EL_URL_MAX). 0 / -1 with err.
+ */
+static int
+el_confirmation_url(struct email_links *el, const struct email_links_sub *s,
+    int64_t now, char *url, char *err, size_t errlen)
 {
 	struct email_token t = {.kind = EMAIL_TOKEN_CONFIRM,
 	    .member = s->member,
 	    .list = s->list,
 	    .expires = now / 1000 + EMAIL_LINKS_CONFIRM_TTL_S};
-	struct list_info li = {0};
-	struct queue_new q = {0};
-	struct evbuffer *html;
-	char tok[EMAIL_TOKEN_MAX], url[EL_URL_MAX], masked[MSG_ADDR_MAX];
-	char *subject = NULL, *text = NULL;
-	struct queue_stored qs = {0};
-	bool found = false;
-	int rc = -1;
+	char tok[EMAIL_TOKEN_MAX];
 
 	if (el->base_url == NULL) {
 		snprintf(err, errlen,
@@ -850,6 +870,35 @@ email_links_send_confirmation(struct email_links *el,
 		    "address");
 		return -1;
 	}
+	snprintf(url, EL_URL_MAX, "%s/c/%s", el->base_url, tok);
+	return 0;
+}
+
+static void
+el_confirmation_log(const struct email_links_sub *s, int64_t id)
+{
+	char masked[MSG_ADDR_MAX];
+
+	log_info("email_confirmation_queued msg=%lld member=%lld "
+		 "list=%lld to=%s",
+	    (long long)id, (long long)s->member, (long long)s->list,
+	    log_mask_email(s->email, masked, sizeof(masked)));
+}
+
+int
+email_links_send_confirmation(struct email_links *el,
+    const struct email_links_sub *s, int64_t now, char *err, size_t errlen)
+{
+	struct list_info li = {0};
+	struct queue_new q;
+	struct el_mail mail = {0};
+	char url[EL_URL_MAX];
+	struct queue_stored qs = {0};
+	bool found = false;
+	int rc = -1;
+
+	if (el_confirmation_url(el, s, now, url, err, errlen) == -1)
+		return -1;
 	if (store_list_get(el->deps.st, s->list, &li, &found, err, errlen) ==
 	    -1)
 		return -1;
@@ -858,47 +907,119 @@ email_links_send_confirmation(struct email_links *el,
 		    (long long)s->list);
 		return -1;
 	}
-	snprintf(url, sizeof(url), "%s/c/%s", el->base_url, tok);
-	subject = xasprintf("Please confirm: %s", li.name);
-	text = xasprintf(
-	    "Hello,\n\nWe received a request to add this address to the list "
-	    "\"%s\".\nTo confirm, open this link:\n\n%s\n\nIf you did not ask "
-	    "for this, ignore this email: without your confirmation we will "
-	    "not send you anything. The link works for 7 days.\n",
-	    li.name, url);
-	if ((html = evbuffer_new()) == NULL)
-		fatalx("email_links_send_confirmation: evbuffer_new failed");
-	evbuffer_add_printf(html,
-	    "<!DOCTYPE html>\n<html><body><p>Hello,</p>"
-	    "<p>We received a request to add this address "
-	    "to the list &ldquo;");
-	el_html_escape(html, li.name);
-	evbuffer_add_printf(html, "&rdquo;.</p>\n<p><a href=\"");
-	el_html_escape(html, url);
-	evbuffer_add_printf(html,
-	    "\">Confirm my subscription</a></p>\n<p>If you did not ask for "
-	    "this, ignore this email: without your confirmation we will not "
-	    "send you anything. The link works for 7 days.</p></body></html>\n");
-	evbuffer_add(html, "", 1);
-	q.channel = CHANNEL_EMAIL;
-	q.to = s->email;
-	q.subject = subject;
-	q.body = text;
-	q.html = (const char *)evbuffer_pullup(html, -1);
-	q.priority = MSG_PRIO_REPLY;
-	q.member_id = s->member;
-	q.optout_exempt = true; /* they may have opted out and now ask back */
+	el_confirmation_fill(s, li.name, url, &mail, &q);
 	if (queue_enqueue(el->deps.st, &q, now, &qs, err, errlen) == 0) {
 		dispatch_kick(el->deps.dispatch);
-		log_info("email_confirmation_queued msg=%lld member=%lld "
-			 "list=%lld to=%s",
-		    (long long)qs.id, (long long)s->member, (long long)s->list,
-		    log_mask_email(s->email, masked, sizeof(masked)));
+		el_confirmation_log(s, qs.id);
 		rc = 0;
 	}
-	evbuffer_free(html);
-	free(subject);
-	free(text);
+	el_mail_clear(&mail);
 	list_info_clear(&li);
 	return rc;
+}
+
+/* Tells the caller of email_links_subscribe_durable(), frees cm. */
+static void
+el_cm_finish(struct el_confirm_mail *cm,
+    const struct email_links_subscribe_done *d)
+{
+	cm->done(cm->arg, d);
+	free((char *)cm->s.email);
+	free(cm->source);
+	free(cm);
+}
+
+static void
+el_cm_fail(struct el_confirm_mail *cm, const char *error)
+{
+	el_cm_finish(cm, &(struct email_links_subscribe_done){.error = error});
+}
+
+/* The subscription and its email committed (or failed). */
+static void
+el_cm_written(void *arg, const struct store_confirm_sub_done *d)
+{
+	struct el_confirm_mail *cm = arg;
+
+	if (d->ok && d->msg_id > 0) {
+		dispatch_kick(cm->el->deps.dispatch);
+		el_confirmation_log(&cm->s, d->msg_id);
+	}
+	el_cm_finish(cm,
+	    &(struct email_links_subscribe_done){.ok = d->ok,
+		.error = d->ok
+		    ? NULL
+		    : (d->error != NULL ? d->error : "commit failed"),
+		.change = d->change,
+		.status = d->status,
+		.msg_id = d->msg_id,
+		.confirm_error =
+		    d->ok && d->msg_id == 0 && d->change != SUB_CHANGE_ALREADY
+		    ? cm->why
+		    : NULL});
+}
+
+/* The list's name read: the subscription and its email written. */
+static void
+el_cm_list(void *arg, int rc, const char *name, const char *error)
+{
+	struct el_confirm_mail *cm = arg;
+	struct el_mail mail = {0};
+	struct queue_new q;
+	char url[EL_URL_MAX], err[256];
+
+	if (rc == -1) {
+		el_cm_fail(cm, error);
+		return;
+	}
+	if (name == NULL) {
+		snprintf(err, sizeof(err), "no list %lld",
+		    (long long)cm->s.list);
+		el_cm_fail(cm, err);
+		return;
+	}
+	if (el_confirmation_url(cm->el, &cm->s, cm->now, url, cm->why,
+		sizeof(cm->why)) == 0)
+		el_confirmation_fill(&cm->s, name, url, &mail, &q);
+	rc = store_confirm_subscribe_durable(cm->el->deps.st,
+	    &(struct store_confirm_sub){.member = cm->s.member,
+		.list = cm->s.list,
+		.source = cm->source,
+		.now = cm->now,
+		.mail = mail.subject != NULL ? &q : NULL},
+	    el_cm_written, cm, err, sizeof(err));
+	el_mail_clear(&mail);
+	if (rc == -1)
+		el_cm_fail(cm, err);
+}
+
+int
+email_links_subscribe_durable(struct email_links *el,
+    const struct email_links_sub *s, const char *source, int64_t now,
+    email_links_subscribe_fn *done, void *arg, char *err, size_t errlen)
+{
+	struct el_confirm_mail *cm;
+
+	if (s->member <= 0 || s->list <= 0 || source == NULL ||
+	    *source == '\0') {
+		snprintf(err, errlen,
+		    "subscribe: member, list and source required");
+		return -1;
+	}
+	cm = xcalloc(1, sizeof(*cm));
+	cm->el = el;
+	cm->s = *s;
+	cm->s.email = s->email != NULL ? xstrdup(s->email) : NULL;
+	cm->source = xstrdup(source);
+	cm->now = now;
+	cm->done = done;
+	cm->arg = arg;
+	if (store_list_name_async(el->deps.st, s->list, el_cm_list, cm, err,
+		errlen) == -1) {
+		free((char *)cm->s.email);
+		free(cm->source);
+		free(cm);
+		return -1;
+	}
+	return 0;
 }

@@ -27,8 +27,11 @@
 #ifndef OD_EMAIL_LINKS_H
 #define OD_EMAIL_LINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store_members.h"
 
 struct config;
 struct dispatch;
@@ -78,6 +81,41 @@ struct email_links_sub {
  */
 int email_links_send_confirmation(struct email_links *el,
     const struct email_links_sub *s, int64_t now, char *err, size_t errlen);
+
+/* What email_links_subscribe_durable() reports once settled. */
+struct email_links_subscribe_done {
+	bool ok;		/* committed */
+	const char *error;	/* !ok: why, when known */
+	enum sub_change change; /* NEW, REJOINED: pending now; ALREADY */
+	enum sub_status status; /* ok: the subscription's, after */
+	int64_t msg_id;		/* the confirmation email; 0 none */
+	/* ok, pending now but no email could be made (no address, no base
+	 * URL): why, for the caller's members_confirmation_failed line */
+	const char *confirm_error;
+};
+typedef void email_links_subscribe_fn(void *arg,
+    const struct email_links_subscribe_done *d);
+
+/*
+ * An email subscription of s->member to the double opt-in list s->list
+ * from the API, on either store (PostgreSQL too), answered through a
+ * callback: pending (its opt_in consent event: source "api", the list,
+ * 'source' as the detail) and, only when that made it pending (it was
+ * none or left), its confirmation email to s->email queued, in one write
+ * (queue/store_confirm_pg.h); a pending or active subscription is left
+ * as it is (SUB_CHANGE_ALREADY, no second email). The list's name is
+ * read first (outside the group on PostgreSQL), then the write joins the
+ * node's group; 'done' runs exactly once, after that group committed
+ * (d->ok) or failed, or when the list could not be read (!d->ok,
+ * nothing written). On SQLite the read and the write happen before the
+ * call returns, in the caller's group (as mb_subscribe() and
+ * email_links_send_confirmation() do), and 'done' runs after its commit.
+ * The dispatcher is kicked after the commit. -1 with err when nothing
+ * was started (no member, list or source; 'done' never called).
+ */
+int email_links_subscribe_durable(struct email_links *el,
+    const struct email_links_sub *s, const char *source, int64_t now,
+    email_links_subscribe_fn *done, void *arg, char *err, size_t errlen);
 
 /* ---- Tokens (pure; exposed for the unit tests) -------------------------- */
 

@@ -410,7 +410,6 @@ static const struct main_pg_later {
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
     {"/api/v1/simulator", MAIN_PG_ANY, true},
-    {"/c", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY
 };
 

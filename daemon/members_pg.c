@@ -21,10 +21,15 @@
  * at once lose neither change. A create's "subscribe" items are checked
  * as on SQLite, their lists read (422 for one that is not there), and the
  * subscriptions and their consent events written by the create's
- * statement. The consent log's CSV export is members_export.c's, its
- * pages read through store_export_consent_pg(). Not here yet: an email
- * subscription to a double opt-in list (its confirmation email,
- * email_links.c's, is SQLite's): 503 not_on_postgresql, nothing written.
+ * statement. An email subscription to a double opt-in list is pending
+ * with its confirmation email (email_links_subscribe_durable(): one
+ * statement): the email's link is signed with the member's id, which
+ * the create's statement returns only with its answer, so these are
+ * written by the next group, once the create committed, and the 201
+ * waits for them. A node that dies in between leaves the member without
+ * those subscriptions (the retry answers 409; subscribe it with the
+ * lists API). The consent log's CSV export is members_export.c's, its
+ * pages read through store_export_consent_pg().
  */
 #include "autoconf.h"
 
@@ -37,6 +42,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "email_links.h"
 #include "http.h"
 #include "log.h"
 #include "members-internal.h"
@@ -63,7 +69,14 @@ struct mbp_req {
 	char refbuf[MBP_SUBS_MAX][24];
 	size_t nsubs;
 	const char *source; /* consent_source, from body */
+	/* a create's email subscriptions to double opt-in lists: pending
+	 * with their confirmation, once the member is made */
+	int64_t confirm[MBP_SUBS_MAX];
+	size_t nconfirm;
+	size_t confirm_left; /* their writes not answered yet */
 };
+
+static void mbp_confirm_start(struct mbp_req *r);
 
 static struct mbp_req *
 mbp_req_new(struct members *m, struct http_req *req, int64_t id, const char *op)
@@ -157,13 +170,73 @@ mbp_on_done(void *arg, const struct mb_done *d)
 			    (long long)r->id);
 		if (strcmp(r->op, "optout") == 0 || strcmp(r->op, "optin") == 0)
 			r->extra = json_pack("{s:b}", "changed", d->changed);
-		mbp_answer_member(r);
+		if (r->nconfirm > 0)
+			mbp_confirm_start(r);
+		else
+			mbp_answer_member(r);
 		return;
 	}
 	mbp_req_free(r);
 }
 
 /* ---- POST /api/v1/members ----------------------------------------- */
+
+/*
+ * One pending subscription and its confirmation settled: as on SQLite a
+ * confirmation that could not be made is logged, not answered; the
+ * member is answered once the last one is in.
+ */
+static void
+mbp_confirm_done(void *arg, const struct email_links_subscribe_done *d)
+{
+	struct mbp_req *r = arg;
+	char masked[MSG_ADDR_MAX];
+
+	if (!d->ok)
+		log_warnx("members_store_failed op=subscribe member=%lld "
+			  "error=\"%s\"",
+		    (long long)r->id, d->error != NULL ? d->error : "-");
+	else if (d->confirm_error != NULL)
+		log_warnx("members_confirmation_failed member=%lld to=%s "
+			  "error=\"%s\"",
+		    (long long)r->id,
+		    log_mask_addr(r->mf.f.email != NULL ? r->mf.f.email : "-",
+			masked, sizeof(masked)),
+		    d->confirm_error);
+	if (--r->confirm_left == 0)
+		mbp_answer_member(r);
+}
+
+/*
+ * The create committed: its email subscriptions to double opt-in lists,
+ * pending with their confirmation emails, then the answer (one that
+ * could not be started is logged, as one that failed).
+ */
+static void
+mbp_confirm_start(struct mbp_req *r)
+{
+	char err[256];
+	size_t i;
+
+	r->confirm_left = r->nconfirm + 1; /* +1: until all are sent */
+	for (i = 0; i < r->nconfirm; i++) {
+		if (r->m->deps.links != NULL &&
+		    email_links_subscribe_durable(r->m->deps.links,
+			&(struct email_links_sub){.member = r->id,
+			    .list = r->confirm[i],
+			    .email = r->mf.f.email},
+			r->source, msg_now_ms(), mbp_confirm_done, r, err,
+			sizeof(err)) == 0)
+			continue;
+		log_warnx("members_store_failed op=subscribe member=%lld "
+			  "list=%lld error=\"%s\"",
+		    (long long)r->id, (long long)r->confirm[i],
+		    r->m->deps.links == NULL ? "no email links" : err);
+		r->confirm_left--;
+	}
+	if (--r->confirm_left == 0)
+		mbp_answer_member(r);
+}
 
 /* Sends a create's write, its lists resolved (r->subs). */
 static void
@@ -183,17 +256,30 @@ mbp_create(struct mbp_req *r)
 	}
 }
 
+/* Adds list to r's confirmations unless it is there (SQLite's second
+ * subscription to a list changes nothing). */
+static void
+mbp_confirm_add(struct mbp_req *r, int64_t list)
+{
+	size_t i;
+
+	for (i = 0; i < r->nconfirm; i++)
+		if (r->confirm[i] == list)
+			return;
+	r->confirm[r->nconfirm++] = list;
+}
+
 /*
- * A create's lists read: 422 for one that does not exist, 503 for an
- * email subscription to a double opt-in list (its confirmation is not on
- * PostgreSQL yet), else the create.
+ * A create's lists read: 422 for one that does not exist, else the
+ * create, whose statement writes the subscriptions but the email ones to
+ * double opt-in lists (r->confirm: after it, mbp_confirm_start()).
  */
 static void
 mbp_subs_read(void *arg, json_t *o, const char *error)
 {
 	struct mbp_req *r = arg;
 	json_t *l;
-	size_t i;
+	size_t i, n = 0;
 
 	if (o == NULL) {
 		mb_store_error(r->req, "list_get",
@@ -207,18 +293,19 @@ mbp_subs_read(void *arg, json_t *o, const char *error)
 			    "subscribe[%zu].list: no list '%s'", i, r->refs[i]);
 			goto fail;
 		}
+	}
+	for (i = 0; i < r->nsubs; i++) {
+		l = json_array_get(o, i);
 		if (r->subs[i].ch == CHANNEL_EMAIL &&
 		    json_is_true(json_array_get(l, 1))) {
-			http_reply_error(r->req, 503, "not_on_postgresql",
-			    "subscribe[%zu]: an email subscription to a double "
-			    "opt-in list (its confirmation email) is not "
-			    "available on the PostgreSQL store yet (see "
-			    "doc/postgresql.md)",
-			    i);
-			goto fail;
+			mbp_confirm_add(r,
+			    json_integer_value(json_array_get(l, 0)));
+			continue;
 		}
-		r->subs[i].list = json_integer_value(json_array_get(l, 0));
+		r->subs[n].ch = r->subs[i].ch;
+		r->subs[n++].list = json_integer_value(json_array_get(l, 0));
 	}
+	r->nsubs = n;
 	json_decref(o);
 	mbp_create(r);
 	return;

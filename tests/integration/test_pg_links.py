@@ -15,12 +15,20 @@ What is checked, on states only (no timing assertions):
     answers 200 and records nothing more;
   - a link signed with another key is refused (403) and changes nothing;
   - a PostgreSQL node without its [email] secret_file refuses to start,
-    saying to copy the key from the first node, and creates none.
+    saying to copy the key from the first node, and creates none;
+  - email double opt-in: a member created on node A subscribing by email
+    to a double opt-in list is pending with its confirmation email; the
+    link's GET on node B shows the page and changes nothing; its POST on
+    B answers 200 once the subscription is active (one confirm event)
+    and the welcome email queued; a second click, on B and on A, is the
+    same page and records nothing more; two nodes serving one click at
+    once confirm it once.
 """
 
 import email
 import email.policy
 import re
+import threading
 
 from conftest import scaled, wait_for
 from test_pg_nodes import pg_conf
@@ -30,6 +38,10 @@ LINKS = {"http": {"public_url": PUBLIC + "/"}}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 U_RE = re.compile(r"https://act\.example\.org/u/([A-Za-z0-9_-]+)")
+C_RE = re.compile(r"https://act\.example\.org/c/([A-Za-z0-9_-]+)")
+NEWS = {"list newsletter": {"keywords": "news", "double_optin": "yes",
+                            "welcome_email_subject": "Welcome",
+                            "welcome_email": "Glad you are here."}}
 
 
 def two_nodes(make_daemon, url):
@@ -165,3 +177,99 @@ def test_node_without_key_refuses_to_start(make_daemon, pgcluster):
     assert "openssl rand -hex 32" in log, log
     assert not missing.exists()
     d.expect_log(r"email secret .*: missing")
+
+
+def sub_state(pg, url, addr):
+    return pg.psql(url, "SELECT s.status FROM subscriptions s JOIN members m"
+                   " ON m.id = s.member_id WHERE m.email = '%s'" % addr
+                   ).strip()
+
+
+def list_consent(pg, url, addr):
+    return pg.psql(url, "SELECT string_agg(e.action || ' ' || e.source,"
+                   " ',' ORDER BY e.id) FROM consent_events e JOIN members m"
+                   " ON m.id = e.member_id WHERE m.email = '%s'" % addr
+                   ).strip()
+
+
+def mails_to(pg, url, addr):
+    return pg.psql(url, "SELECT coalesce(string_agg(subject, ',' ORDER BY"
+                   " id), '') FROM messages WHERE to_addr = '%s'" % addr
+                   ).strip()
+
+
+def signup(pg, url, nodes, d, addr):
+    """addr created on node d, subscribed by email to the double opt-in
+    list: its confirmation link's path, once the email is sent."""
+    r = d.api("POST", "/api/v1/members",
+              {"email": addr, "consent_source": "signup form",
+               "subscribe": [{"list": "newsletter", "channel": "email"}]})
+    assert r.status == 201, r.body
+    assert [s["status"] for s in r.json["subscriptions"]] == ["pending"]
+    mid = int(pg.psql(url, "SELECT id FROM messages WHERE to_addr = '%s'"
+                      % addr).strip())
+    _, msg = sent_by(nodes, mid)
+    assert str(msg["Subject"]) == "Please confirm: newsletter"
+    m = C_RE.search(msg.get_body(("plain",)).get_content())
+    assert m, msg.get_body(("plain",)).get_content()
+    return "/c/" + m.group(1)
+
+
+def test_confirmation_made_by_one_node_confirms_on_the_other(make_daemon,
+                                                           pgcluster):
+    url = pgcluster.create_db("confirm2")
+    a, b = [make_daemon(pg_conf(url, name, **LINKS, **NEWS), name=name)
+            for name in ("a", "b")]
+    path = signup(pgcluster, url, (a, b), a, "joe@example.org")
+    assert sub_state(pgcluster, url, "joe@example.org") == "pending"
+
+    # GET on B: the page naming the list; nothing changes.
+    r = b.api("GET", path, token=None)
+    assert r.status == 200, (r.status, r.body)
+    assert "newsletter" in r.text and '<form method="post">' in r.text
+    assert sub_state(pgcluster, url, "joe@example.org") == "pending"
+
+    # The POST on B: 200 once the subscription is active, one confirm
+    # event, the welcome queued (and sent by either node).
+    r = post(b, path, raw=b"", headers={})
+    assert r.status == 200, (r.status, r.body)
+    assert "subscribed" in r.text
+    assert sub_state(pgcluster, url, "joe@example.org") == "active"
+    assert list_consent(pgcluster, url, "joe@example.org") == \
+        "opt_in api,confirm web"
+    assert mails_to(pgcluster, url, "joe@example.org") == \
+        "Please confirm: newsletter,Welcome"
+    assert re.search(r"email_subscription_confirmed member=\d+ list=\d+ "
+                     r"opted_back_in=0", b.log())
+
+    # A second click, on B and on A: the same page, nothing more.
+    for d in (b, a):
+        r = post(d, path)
+        assert r.status == 200, (r.status, r.body)
+        assert "subscribed" in r.text
+    assert list_consent(pgcluster, url, "joe@example.org") == \
+        "opt_in api,confirm web"
+    assert mails_to(pgcluster, url, "joe@example.org") == \
+        "Please confirm: newsletter,Welcome"
+
+    # One click served by both nodes at once: confirmed once.
+    path = signup(pgcluster, url, (a, b), b, "kay@example.org")
+    go = threading.Barrier(2)
+    codes = []
+
+    def click(d):
+        go.wait()
+        codes.append(post(d, path).status)
+    ts = [threading.Thread(target=click, args=(d,)) for d in (a, b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert codes == [200, 200], codes
+    assert sub_state(pgcluster, url, "kay@example.org") == "active"
+    assert list_consent(pgcluster, url, "kay@example.org") == \
+        "opt_in api,confirm web"
+    assert mails_to(pgcluster, url, "kay@example.org") == \
+        "Please confirm: newsletter,Welcome"
+    assert len(re.findall(r"email_subscription_confirmed", a.log() +
+                          b.log())) == 2

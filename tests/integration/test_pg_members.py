@@ -134,13 +134,23 @@ def test_members_across_two_nodes(make_daemon, pgcluster):
              422),
             ({"phone": "+14155550103",
               "subscribe": [{"list": "rally", "channel": "email"}],
-              "consent_source": "x"}, 422),
-            ({"email": "x3@example.org", "subscribe": [{"list": "confirmed"}],
-              "consent_source": "x"}, 503)):
+              "consent_source": "x"}, 422)):
         r = b.api("POST", "/api/v1/members", body)
         assert r.status == code, (body, r.body)
     assert one(pgcluster, url, "SELECT count(*) FROM members WHERE phone ="
-               " '+14155550103' OR email = 'x3@example.org'") == "0"
+               " '+14155550103'") == "0"
+    # by email to a double opt-in list: pending, with its confirmation
+    # email (test_pg_links.py follows its link)
+    r = b.api("POST", "/api/v1/members",
+              {"email": "x3@example.org", "consent_source": "x",
+               "subscribe": [{"list": "confirmed"}]})
+    assert r.status == 201, r.body
+    assert [(s["list"], s["channel"], s["status"])
+            for s in r.json["subscriptions"]] == [
+        ("confirmed", "email", "pending")]
+    assert one(pgcluster, url, "SELECT subject FROM messages"
+               " WHERE to_addr = 'x3@example.org'") == \
+        "Please confirm: confirmed"
 
     # ---- patch on B ----
     r = b.api("PATCH", "/api/v1/members/%d" % ada,
@@ -228,7 +238,7 @@ def test_members_across_two_nodes(make_daemon, pgcluster):
     assert rows[1][10].endswith("Z")
     r = a.api("GET", "/api/v1/consent/export.csv")
     assert r.status == 200, r.body
-    assert len(list(csv.reader(io.StringIO(r.body.decode())))) == 6
+    assert len(list(csv.reader(io.StringIO(r.body.decode())))) == 7
     assert a.api("GET", "/api/v1/consent/export.csv?member=%d"
                  % (grace + 100)).status == 404
 
