@@ -393,12 +393,12 @@ main_webhooks_new(struct daemon_state *ds)
  * (enqueue, read, dispatch, delivery reports), inbound texts (the
  * compliance words, list keywords, conversation messages), one-click
  * unsubscribe links, API tokens, logins, sessions and staff, alerts
- * (alerts_pg.c answers 503 for what of them is not ported),
- * conversations and saved replies, the members API (members_pg.c), live
- * events and the staff web page. The other routes answer 503 there,
- * saying so, instead of failing inside: they are registered before the
- * modules' own, and routes are tried in the order added. 'deep': the
- * family's paths below the prefix too.
+ * (alerts_pg.c), conversations and saved replies, the members API
+ * (members_pg.c), live events, the staff web page and the phone
+ * simulator. The other routes answer 503 there, saying so, instead of
+ * failing inside: they are registered before the modules' own, and
+ * routes are tried in the order added. 'deep': the family's paths below
+ * the prefix too.
  */
 static const struct main_pg_later {
 	const char *prefix;
@@ -409,7 +409,7 @@ static const struct main_pg_later {
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
     {"/api/v1/imports", MAIN_PG_ANY, true},
     {"/api/v1/lists", MAIN_PG_ANY, true},
-    {"/api/v1/simulator", MAIN_PG_ANY, true},
+    {"/c", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY
 };
 
@@ -513,6 +513,11 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
 		 errlen)) == NULL)
 		return -1;
+	/* the phone simulator's routes: on either store */
+	ds->sim = simulator_new(ds->http,
+	    &(struct simulator_deps){.st = ds->st,
+		.api = ds->api,
+		.cfg = ds->cfg});
 	/* on either store: on PostgreSQL one node queues each digest */
 	ds->notify = notify_new(&(struct notify_deps){.base = ds->base,
 	    .st = ds->st,
@@ -523,10 +528,6 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	if (pg)
 		return 0;
 	ds->imports = imports_new(ds->http, &imd);
-	ds->sim = simulator_new(ds->http,
-	    &(struct simulator_deps){.st = ds->st,
-		.api = ds->api,
-		.cfg = ds->cfg});
 	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
 	return 0;
 }
@@ -594,17 +595,16 @@ main_announce_web(struct daemon_state *ds)
 {
 	const struct config_sender *sim = simulator_sender(ds->cfg);
 
-	if (store_backend(ds->st) == STORE_POSTGRESQL) {
+	if (store_backend(ds->st) == STORE_POSTGRESQL)
 		log_info(
 		    "store_postgresql node=%s serves=\"messages, "
 		    "delivery reports, inbound STOP/START/HELP, list "
 		    "keywords and conversation messages, unsubscribe links, "
-		    "API tokens, alerts, conversations, members\" "
-		    "not_yet=\"the lists API, imports, exports, staff page: 503 "
+		    "API tokens, alerts, conversations, members, the staff "
+		    "page, the phone simulator\" "
+		    "not_yet=\"the lists API, imports, exports: 503 "
 		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);
-		return;
-	}
 	if (ds->cfg->api_token != NULL)
 		log_info("web_inbox url=%s/ui/ login=\"the token of [http] "
 			 "api_token, or one from outreachctl token create\"",

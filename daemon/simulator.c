@@ -4,7 +4,10 @@
  *
  * The page texts the daemon by posting to the console sender's inbound
  * webhook, exactly as a provider would, and shows the daemon's answers
- * by polling the messages to its number with a cursor.
+ * by polling the messages to its number with a cursor. Both routes are
+ * served on either store: the listing is read with store_outbox_read(),
+ * at once on SQLite, a round trip later on PostgreSQL (any node shows
+ * what every node sent and received).
  */
 #include "autoconf.h"
 
@@ -98,6 +101,19 @@ sim_number(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* The messages read (on PostgreSQL a round trip later): the answer. */
+static void
+sim_messages_read(void *arg, json_t *o, const char *error)
+{
+	struct http_req *req = arg;
+
+	if (o == NULL) {
+		log_warnx("simulator_messages_failed error=\"%s\"", error);
+		http_reply_error(req, 503, "unavailable", "store: %s", error);
+	} else
+		http_reply_json(req, 200, o);
+}
+
 /* to (required), direction (out, in or all), after, limit. */
 static void
 sim_messages(struct http_req *req, void *arg)
@@ -110,7 +126,6 @@ sim_messages(struct http_req *req, void *arg)
 	const char *s;
 	long long n = 0;
 	char err[256];
-	json_t *o;
 
 	if (!api_authorized(sim->deps.api, req) ||
 	    !api_read_query(req, &q, known))
@@ -147,11 +162,8 @@ sim_messages(struct http_req *req, void *arg)
 	oq.direction = s == NULL || strcmp(s, "out") == 0 ? OUTBOX_OUT
 	    : strcmp(s, "in") == 0			  ? OUTBOX_IN
 							  : OUTBOX_BOTH;
-	if ((o = store_outbox_json(sim->deps.st, &oq, err, sizeof(err))) ==
-	    NULL) {
-		log_warnx("simulator_messages_failed error=\"%s\"", err);
-		http_reply_error(req, 503, "unavailable", "store: %s", err);
-	} else
-		http_reply_json(req, 200, o);
+	if (store_outbox_read(sim->deps.st, &oq, sim_messages_read, req, err,
+		sizeof(err)) == -1)
+		sim_messages_read(req, NULL, err);
 	evhttp_clear_headers(&q);
 }
