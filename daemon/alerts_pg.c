@@ -641,6 +641,16 @@ apg_written(void *arg, const struct sap_done *d)
 		p->id = d->id;
 		p->code = d->dup ? 200 : 201;
 		p->extra = json_pack("{s:b}", "duplicate", d->dup);
+	} else if (d->key_alert != 0 && d->key_alert != p->id) {
+		/* another node's send took the key first */
+		http_reply_error(p->req, 422, "invalid_request",
+		    "Idempotency-Key: already used to send alert %lld; use a "
+		    "new key for this one",
+		    (long long)d->key_alert);
+		apg_req_free(p);
+		return;
+	} else if (d->key_alert != 0 && !d->moved) {
+		p->extra = json_pack("{s:b}", "duplicate", 1); /* a retry */
 	} else
 		apg_announce(p->a, p->id); /* schedule, send, pause, ... */
 	apg_reply_alert(p);

@@ -337,9 +337,18 @@ static const char sap_sql_draft_delete[] =
 static const char sap_sql_by_create_key[] =
     "SELECT id FROM alerts WHERE create_key = $1::text";
 
-/* $1 id, $2 to, $3 reason, $4 now, $5 from (text[]), $6 scheduled_at
- * (NULL = keep), $7 send key (NULL = none). */
+/*
+ * $1 id, $2 to, $3 reason, $4 now, $5 from (text[]), $6 scheduled_at
+ * (NULL = keep), $7 send key (NULL = none). Answers the alert when it
+ * moved (else NULL), and the alert that holds the send key (else NULL):
+ * a key another alert holds moves nothing. Behind SAP_SEND_KEY_LOCK, a
+ * key committed by another node's group is seen here, so the unique
+ * send_key never fails a group.
+ */
+#define SAP_SEND_KEY_LOCK "SELECT pg_advisory_xact_lock(1868, 9)"
 static const char sap_sql_transition[] =
+    "WITH k AS (SELECT id FROM alerts WHERE $7::text IS NOT NULL"
+    " AND send_key = $7::text), up AS ("
     "UPDATE alerts SET status = $2::text, pause_reason = $3::text,"
     " updated_at = $4::bigint,"
     " scheduled_at = coalesce($6::bigint, scheduled_at),"
@@ -352,7 +361,9 @@ static const char sap_sql_transition[] =
     " $4::bigint ELSE finished_at END,"
     " send_key = CASE WHEN $2::text = 'sending' AND $7::text IS NOT NULL"
     " THEN $7::text ELSE send_key END"
-    " WHERE id = $1::bigint AND status = ANY ($5::text[]) RETURNING id";
+    " WHERE id = $1::bigint AND status = ANY ($5::text[])"
+    " AND NOT EXISTS (SELECT 1 FROM k) RETURNING id)"
+    " SELECT (SELECT id FROM up), (SELECT id FROM k)";
 /* Paused alerts keep their queued messages this far ahead (as SQLite). */
 #define SAP_HELD_AT "140737488355327"
 static const char sap_sql_hold[] =
@@ -1068,8 +1079,11 @@ sap_action_moved(void *arg, const struct pg_answer *a)
 {
 	struct sap_op *op = arg;
 
-	if (!sap_failed(op, a))
-		op->d.moved = PQntuples(a->res) == 1;
+	if (sap_failed(op, a) || PQntuples(a->res) != 1)
+		return;
+	op->d.moved = !PQgetisnull(a->res, 0, 0);
+	if (PQnfields(a->res) > 1 && !PQgetisnull(a->res, 0, 1))
+		op->d.key_alert = pgr_get_i64(a->res, 0, 1);
 }
 
 static void
@@ -1170,7 +1184,9 @@ sap_action(struct store *st, const struct sap_action *a, sap_done_fn *fn,
 	v[5] = pgr_i64(at, a->at, true);
 	v[6] = a->key;
 	op->dfn = fn;
-	if (sap_action_send(st, sap_sql_transition, v, 7, op) == -1) {
+	if ((a->key != NULL &&
+		sap_action_send(st, SAP_SEND_KEY_LOCK, NULL, 0, op) == -1) ||
+	    sap_action_send(st, sap_sql_transition, v, 7, op) == -1) {
 		snprintf(err, errlen, "%s", op->error);
 		free(from.buf);
 		sap_op_free(op);

@@ -137,6 +137,7 @@ struct sap_done {
 	int64_t id;	   /* create: the alert (the first one for a key) */
 	bool dup;	   /* create: the key was used before */
 	bool moved;	   /* action: the alert changed status */
+	int64_t key_alert; /* send: the alert holding its key (0 = none) */
 };
 typedef void sap_done_fn(void *arg, const struct sap_done *d);
 /*
@@ -158,7 +159,9 @@ int sap_draft(struct store *st, int64_t id, const struct alert_def *d,
  * in one of t->from (as store_alert_transition(); 'at' sets scheduled_at
  * first when > 0), its queued messages held (pause) or released (resume
  * from paused), the send key recorded when it moved to sending, and its
- * queued messages cancelled (cancel).
+ * queued messages cancelled (cancel). A send key another alert holds,
+ * committed by any node, moves nothing: d->key_alert names that alert
+ * (the alert's own id: the key's send happened already).
  */
 struct sap_action {
 	int64_t id;

@@ -31,14 +31,16 @@ of three nodes:
     permanent-failure rate, once across the nodes (one
     alert_guard_tripped line), then is cancelled.
 With two more nodes: the preview on B of an alert made on A, the
-create's checks of the audience (SQLite's 422s), and a follow_up alert
+create's checks of the audience (SQLite's 422s), a follow_up alert
 made and sent on B to those who got the alert sent via A and did not
-reply.
+reply, and two alerts sent with one Idempotency-Key on both nodes at
+once (one sends, the other is answered 422, five times).
 """
 
 import os
 import re
 import subprocess
+import threading
 import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -429,3 +431,33 @@ def test_preview_checks_and_follow_up_across_nodes(make_daemon, pgcluster):
              scaled(60), what="the follow-up done")
     got = per_member(pgcluster, url, fid)
     assert set(got) == small - replied and set(got.values()) == {1}, got
+
+    # -- one send key for two alerts, on two nodes at once -----------------
+    # One sends, the other is told whose key it is (a 422, as on SQLite),
+    # never a failed group (503).
+    for k in range(5):
+        ids = []
+        for node in (a, b):
+            r = node.api("POST", "/api/v1/alerts", dict(body, name="K%d" % k))
+            assert r.status == 201, r.body
+            ids.append(r.json["id"])
+        res = [None, None]
+
+        def send(i, node):
+            res[i] = node.api("POST", "/api/v1/alerts/%d/send" % ids[i],
+                              headers={"Idempotency-Key": "same-%d" % k})
+        threads = [threading.Thread(target=send, args=(i, node))
+                   for i, node in enumerate((a, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.status for r in res) == [200, 422], \
+            [(r.status, r.body) for r in res]
+        won = 0 if res[0].status == 200 else 1
+        assert res[1 - won].json["error"]["message"] == (
+            "Idempotency-Key: already used to send alert %d; use a new "
+            "key for this one" % ids[won]), res[1 - won].body
+        assert alert_status(pgcluster, url, ids[1 - won]) == "draft"
+        r = a.api("POST", "/api/v1/alerts/%d/cancel" % ids[won])
+        assert r.status == 200, r.body

@@ -8,6 +8,9 @@
  *    both committed, one alert, both answered its id, one of them a
  *    duplicate (an insert without ON CONFLICT fails the second group);
  *  - a draft rewritten and deleted, a sending alert neither;
+ *  - two alerts sent with one send key on both nodes in the same turn:
+ *    both groups commit, one alert moves, the other is told whose key
+ *    it is;
  *  - actions: send moves a draft once (a second send finds it sending
  *    and moves nothing), fixes audience_max_id and keeps the send key;
  *    pause holds its queued messages, resume releases them (their
@@ -306,6 +309,55 @@ START_TEST(test_actions)
 			       " status = 'cancelled' AND text = 'alert"
 			       " cancelled'"),
 	    2);
+	t_close(st);
+}
+END_TEST
+
+/*
+ * Two alerts sent with one Idempotency-Key on two nodes in the same turn:
+ * both groups commit, one alert moves and keeps the key, the other is
+ * told which alert holds it (without the lock, the unique send_key
+ * failed the second group).
+ */
+START_TEST(test_send_key_two_nodes)
+{
+	struct store *st[2];
+	struct sap_action a[2] = {{0}};
+	struct t_done t[2];
+	int64_t id[2];
+	char err[256];
+	int i;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_open("alerts_send_key", st);
+	t_seed(3);
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 2; i++) {
+		id[i] = t_alert("draft", "{\"lists\":[1]}");
+		a[i].id = id[i];
+		a[i].t = (struct alert_transition){1u << ALERT_DRAFT,
+		    ALERT_SENDING, NULL, 5000};
+		a[i].key = "send-same";
+	}
+	for (i = 0; i < 2; i++)
+		ck_assert_msg(sap_action(st[i], &a[i], t_on_done, &t[i], err,
+				  sizeof(err)) == 0,
+		    "action: %s", err);
+	ckpg_run_until(t_base, &t[0].done, "send a");
+	ckpg_run_until(t_base, &t[1].done, "send b");
+	for (i = 0; i < 2; i++)
+		ck_assert_msg(t[i].d.ok, "send %d: %s", i, t[i].error);
+	ck_assert(t[0].d.moved != t[1].d.moved);
+	i = t[0].d.moved ? 0 : 1;
+	ck_assert_int_eq(t[i].d.key_alert, 0);
+	ck_assert_int_eq(t[1 - i].d.key_alert, id[i]);
+	ck_assert_int_eq(t_int("SELECT count(*) FROM alerts WHERE status ="
+			       " 'sending' AND send_key = 'send-same'"),
+	    1);
+	ck_assert_int_eq(t_int("SELECT count(*) FROM alerts WHERE status ="
+			       " 'draft' AND send_key IS NULL"),
+	    1);
 	t_close(st);
 }
 END_TEST
@@ -899,6 +951,7 @@ alerts_pg_suite(void)
 	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
 	tcase_add_test(tc, test_create_one_key_two_nodes);
 	tcase_add_test(tc, test_actions);
+	tcase_add_test(tc, test_send_key_two_nodes);
 	tcase_add_test(tc, test_draft_update_delete);
 	tcase_add_test(tc, test_tick_two_nodes);
 	tcase_add_test(tc, test_walk_audience);
