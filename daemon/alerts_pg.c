@@ -27,15 +27,20 @@
  * they leave. Batches run one at a time per node.
  *
  * The API. Create (draft, Idempotency-Key across nodes), get (with the
- * counts per channel and state), list, schedule, send (with its
+ * counts per channel and state), list, preview, schedule, send (with its
  * Idempotency-Key), pause, resume and cancel, each as on SQLite: a read
  * outside the group, then the writes in the group, answered once it
- * committed; a draft's update (PATCH) and delete as well. What is not
- * ported answers 503 not_on_postgresql: preview, follow_up audiences.
- * Left out on PostgreSQL: the create-time reach and missing-field
- * checks (a member without a field gets a failed message saying which,
- * as a member who joined later does on SQLite), the audience counts
- * (audience_size stays null) and the progress events.
+ * committed; a draft's update (PATCH) and delete as well. A create (and
+ * a PATCH) reads its lists and its follow_up's alert in one round trip
+ * (sap_lists()), then what its audience reaches and which members lack
+ * a field its templates need in another (sap_audience()), and answers
+ * SQLite's 422s in SQLite's order (reach, template, fields) from the
+ * same C code (alerts_reaches_nobody(), alerts_missing_report()); the
+ * preview reads the reach, the counts and the members it renders in one
+ * round trip and is made by alerts_api.c's alerts_preview_*(). A
+ * follow_up audience is a filter of the audience's statements
+ * (store_alerts_pg.c), as on SQLite. Left out on PostgreSQL: the
+ * audience counts (audience_size stays null).
  *
  * The guard rails are SQLite's (alerts_guard_check()): every node reads
  * the figures of each sending alert it sees (on its fan-out connection,

@@ -57,7 +57,19 @@
  * (create_key) DO NOTHING (the first alert's id is read once the group
  * committed: ON CONFLICT waited for the other insert to commit), an
  * action's transition is UPDATE ... WHERE status = ANY(the statuses it
- * may leave), so a race between two nodes moves the alert once.
+ * may leave), so a race between two nodes moves the alert once. A send
+ * with a key takes the transaction-level advisory lock (1868, 9) first:
+ * its transition, a statement of its own that begins once the lock is
+ * held, sees a key another node's group committed and then moves
+ * nothing and answers whose key it is, where the unique send_key would
+ * have failed the group.
+ *
+ * The audience's reads for the API (sap_audience(): the reach, the
+ * members lacking a field, the preview's members) are SQLite's
+ * statements over every member (after 0, up to the largest id), sent
+ * outside the group on the store's connection in one round trip; their
+ * answers come in the order sent, so one callback counts them off. A
+ * NULL sorts last in the preview's "longest values", as in SQLite.
  */
 #include "autoconf.h"
 

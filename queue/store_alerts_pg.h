@@ -9,8 +9,9 @@
  *  - Loop thread only. Every operation answers through its callback,
  *    exactly once, from the loop (never before the call returned); a call
  *    that returns -1 (err set) started nothing and never calls back.
- *  - Reads (sap_lists(), sap_get(), sap_list(), sap_load()) go outside
- *    the group on the store's connection and see committed data.
+ *  - Reads (sap_lists(), sap_audience(), sap_get(), sap_list(),
+ *    sap_load()) go outside the group on the store's connection and see
+ *    committed data.
  *  - Writes (sap_create(), sap_draft(), sap_action()) are statements in the
  * node's group transaction, written never to fail in an expected way (a key
  *    seen before, a status changed meanwhile); their callback runs once
