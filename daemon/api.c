@@ -56,12 +56,38 @@ static const char *const api_message_fields[] = {"channel", "to", "body",
     "subject", "html", "from", "sender", "idempotency_key", "not_before",
     "expires_at", "priority", NULL};
 
+/*
+ * PostgreSQL: /metrics' database-wide gauges (messages by channel and
+ * status, bouncing members), every node's figures of the shared tables.
+ * Counting them scans the messages table, so a node reads them at most
+ * once per API_GAUGES_MAX_AGE_MS, outside the group: a scrape answers
+ * from the last read while it is younger than that, else waits for one
+ * read, shared by the scrapes that come meanwhile (the loop does not
+ * wait). SQLite reads them at each scrape, as before.
+ */
+#define API_GAUGES_MAX_AGE_MS 10000
+
+struct api_gauges_wait {
+	struct http_req *req;
+	struct api_gauges_wait *next;
+};
+
+struct api_gauges {
+	struct api *api; /* NULL once api_free()d: the answer only frees */
+	int64_t counts[CHANNEL_COUNT * MSG_ST_COUNT];
+	int64_t bouncing;
+	int64_t read_at; /* msg_now_ms(); 0 = never */
+	bool reading;
+	struct api_gauges_wait *waiting;
+};
+
 struct api {
 	struct api_deps deps;
 	struct staff *staff; /* api_set_staff(): who may call */
 	bool stopping;
 	api_metrics_fn *metrics_fn; /* api_add_metrics() */
 	void *metrics_arg;
+	struct api_gauges *gauges; /* PostgreSQL only */
 };
 
 static void api_healthz(struct http_req *, void *);
@@ -84,6 +110,10 @@ api_new(struct http_server *srv, const struct api_deps *deps)
 	struct api *api = xcalloc(1, sizeof(*api));
 
 	api->deps = *deps;
+	if (store_backend(deps->st) == STORE_POSTGRESQL) {
+		api->gauges = xcalloc(1, sizeof(*api->gauges));
+		api->gauges->api = api;
+	}
 	http_route(srv, HTTP_GET | HTTP_HEAD, "/healthz", api_healthz, api);
 	http_route(srv, HTTP_GET, "/metrics", api_metrics, api);
 	http_route(srv, HTTP_GET, "/api/v1/status", api_status, api);
@@ -151,6 +181,20 @@ api_set_stopping(struct api *api)
 void
 api_free(struct api *api)
 {
+	struct api_gauges_wait *w;
+
+	if (api == NULL)
+		return;
+	if (api->gauges != NULL) {
+		while ((w = api->gauges->waiting) != NULL) {
+			api->gauges->waiting = w->next;
+			free(w);
+		}
+		if (api->gauges->reading)
+			api->gauges->api = NULL; /* its answer frees it */
+		else
+			free(api->gauges);
+	}
 	free(api);
 }
 
@@ -296,32 +340,23 @@ api_status_reply(struct api *api, struct http_req *req, json_t *q)
 	http_reply_json(req, 200, o);
 }
 
-/* Appends the gauges read at scrape time: queue depth and store figures. */
-static int
-api_metrics_gauges(struct api *api, struct evbuffer *out)
+/* Appends the gauges: the store's (counts[channel * MSG_ST_COUNT +
+ * status] and bouncing, read by the caller) and this node's. */
+static void
+api_metrics_gauges(struct api *api, struct evbuffer *out, const int64_t *counts,
+    int64_t bouncing)
 {
-	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], bouncing;
-	bool db_wide = store_backend(api->deps.st) == STORE_SQLITE;
 	struct store_stats ss;
-	char err[256];
 	int c, s;
 
-	/* The database-wide gauges (messages by status, bouncing members)
-	 * are read from SQLite at scrape time; on PostgreSQL they would be
-	 * the same figures on every node, a scan of the shared tables per
-	 * node and scrape: query the database for them there. */
-	if (db_wide &&
-	    queue_count_by_status(api->deps.st, counts, err, sizeof(err)) == -1)
-		return -1;
-	if (db_wide)
-		metrics_render_family(out, "outreachd_queue_messages", "gauge",
-		    "Messages in the store by channel and status.");
-	for (c = 0; db_wide && c < CHANNEL_COUNT; c++)
+	metrics_render_family(out, "outreachd_queue_messages", "gauge",
+	    "Messages in the store by channel and status.");
+	for (c = 0; c < CHANNEL_COUNT; c++)
 		for (s = 0; s < MSG_ST_COUNT; s++) {
 			const char *l[] = {"channel", channel_to_text(c),
 			    "status", msg_status_to_text(s), NULL};
 			metrics_render_sample(out, "outreachd_queue_messages",
-			    l, (double)counts[c][s]);
+			    l, (double)counts[c * MSG_ST_COUNT + s]);
 		}
 	store_get_stats(api->deps.st, &ss);
 	metrics_render_family(out, "outreachd_store_commits_total", "counter",
@@ -354,41 +389,35 @@ api_metrics_gauges(struct api *api, struct evbuffer *out)
 	    (double)ss.sync_us_sum / 1e6);
 	metrics_render_sample(out, "outreachd_store_sync_seconds_count", NULL,
 	    (double)ss.syncs);
-	if (db_wide) {
-		if ((bouncing = store_email_bouncing_count(api->deps.st, err,
-			 sizeof(err))) == -1)
-			return -1;
-		metrics_render_family(out, "outreachd_email_bouncing_members",
-		    "gauge",
-		    "Members whose address failed permanently [email] "
-		    "bounce_limit times: no email goes to them until the "
-		    "address changes.");
-		metrics_render_sample(out, "outreachd_email_bouncing_members",
-		    NULL, (double)bouncing);
-	}
+	metrics_render_family(out, "outreachd_email_bouncing_members", "gauge",
+	    "Members whose address failed permanently [email] "
+	    "bounce_limit times: no email goes to them until the "
+	    "address changes.");
+	metrics_render_sample(out, "outreachd_email_bouncing_members", NULL,
+	    (double)bouncing);
 	metrics_render_family(out, "outreachd_uptime_seconds", "gauge",
 	    "Seconds since the daemon started.");
 	metrics_render_sample(out, "outreachd_uptime_seconds", NULL,
 	    (double)(msg_now_ms() - api->deps.started_at) / 1000.0);
-	return 0;
 }
 
+/* Answers a scrape with the store's gauges (NULL counts: 503). */
 static void
-api_metrics(struct http_req *req, void *arg)
+api_metrics_reply(struct api *api, struct http_req *req, const int64_t *counts,
+    int64_t bouncing)
 {
-	struct api *api = arg;
-	struct evbuffer *out = evbuffer_new();
+	struct evbuffer *out;
 	size_t len;
 	char *text;
 
-	if (out == NULL)
-		fatalx("api_metrics: evbuffer_new failed");
-	metrics_render_counters(api->deps.metrics, out);
-	if (api_metrics_gauges(api, out) == -1) {
-		evbuffer_free(out);
+	if (counts == NULL) {
 		http_reply_error(req, 503, "unavailable", "store unavailable");
 		return;
 	}
+	if ((out = evbuffer_new()) == NULL)
+		fatalx("api_metrics: evbuffer_new failed");
+	metrics_render_counters(api->deps.metrics, out);
+	api_metrics_gauges(api, out, counts, bouncing);
 	if (api->metrics_fn != NULL)
 		api->metrics_fn(api->metrics_arg, out);
 	len = evbuffer_get_length(out);
@@ -396,6 +425,79 @@ api_metrics(struct http_req *req, void *arg)
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);
 	evbuffer_free(out);
+}
+
+/* PostgreSQL: the gauges' read is in; every waiting scrape answers. */
+static void
+api_gauges_read(void *arg, const int64_t *counts, int64_t bouncing,
+    const char *error)
+{
+	struct api_gauges *g = arg;
+	struct api_gauges_wait *w;
+
+	g->reading = false;
+	if (g->api == NULL) {
+		free(g);
+		return;
+	}
+	(void)error; /* answered 503 "store unavailable", as on SQLite */
+	if (counts != NULL) {
+		memcpy(g->counts, counts, sizeof(g->counts));
+		g->bouncing = bouncing;
+		g->read_at = msg_now_ms();
+	}
+	while ((w = g->waiting) != NULL) {
+		g->waiting = w->next;
+		api_metrics_reply(g->api, w->req,
+		    counts != NULL ? g->counts : NULL, g->bouncing);
+		free(w);
+	}
+}
+
+/* PostgreSQL: from the last read while young enough, else after one. */
+static void
+api_metrics_pg(struct api *api, struct http_req *req)
+{
+	struct api_gauges *g = api->gauges;
+	struct api_gauges_wait *w;
+	char err[256];
+
+	if (g->read_at != 0 && !g->reading &&
+	    msg_now_ms() - g->read_at < API_GAUGES_MAX_AGE_MS) {
+		api_metrics_reply(api, req, g->counts, g->bouncing);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->req = req;
+	w->next = g->waiting;
+	g->waiting = w;
+	if (g->reading)
+		return;
+	g->reading = true;
+	if (store_metrics_gauges_pg(api->deps.st, api_gauges_read, g, err,
+		sizeof(err)) == -1)
+		api_gauges_read(g, NULL, 0, err);
+}
+
+static void
+api_metrics(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	int64_t counts[CHANNEL_COUNT][MSG_ST_COUNT], bouncing;
+	char err[256];
+
+	if (api->gauges != NULL) {
+		api_metrics_pg(api, req);
+		return;
+	}
+	if (queue_count_by_status(api->deps.st, counts, err, sizeof(err)) ==
+		-1 ||
+	    (bouncing = store_email_bouncing_count(api->deps.st, err,
+		 sizeof(err))) == -1) {
+		api_metrics_reply(api, req, NULL, 0);
+		return;
+	}
+	api_metrics_reply(api, req, &counts[0][0], bouncing);
 }
 
 /*

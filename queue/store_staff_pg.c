@@ -506,6 +506,12 @@ static const char ssp_sql_audit_list[] =
     " ORDER BY a.id DESC LIMIT $3::bigint";
 static const char ssp_sql_counts[] =
     "SELECT channel, status, count(*) FROM messages GROUP BY 1, 2";
+/* /metrics: the counts, then a row of NULLs with the members marked
+ * bouncing (the partial index members_bouncing). */
+static const char ssp_sql_gauges[] =
+    "SELECT channel, status, count(*) FROM messages GROUP BY 1, 2"
+    " UNION ALL SELECT NULL, NULL, count(*) FROM members"
+    " WHERE bouncing = 1";
 static const char ssp_sql_touch[] =
     "UPDATE sessions SET last_seen_at = $2::bigint WHERE id = $1::bigint"
     " AND last_seen_at < $2::bigint";
@@ -866,9 +872,10 @@ ssp_write_new(int kind, store_staff_done_fn *fn, void *arg)
 	return op;
 }
 
-/* The status counts' read. */
+/* The status counts' read (fn), or /metrics' (gfn). */
 struct ssp_counts_op {
 	store_status_counts_fn *fn;
+	store_gauges_fn *gfn;
 	void *arg;
 };
 
@@ -876,23 +883,33 @@ static void
 ssp_counts_answer(void *arg, const struct pg_answer *a)
 {
 	struct ssp_counts_op *op = arg;
-	int64_t counts[CHANNEL_COUNT * MSG_ST_COUNT];
+	int64_t counts[CHANNEL_COUNT * MSG_ST_COUNT], bouncing = 0;
 	int i, c, s;
 
 	memset(counts, 0, sizeof(counts));
 	if (a->error != NULL) {
-		op->fn(op->arg, NULL, a->error);
+		if (op->gfn != NULL)
+			op->gfn(op->arg, NULL, 0, a->error);
+		else
+			op->fn(op->arg, NULL, a->error);
 		free(op);
 		return;
 	}
 	for (i = 0; i < PQntuples(a->res); i++) {
+		if (PQgetisnull(a->res, i, 0)) {
+			bouncing = pgr_get_i64(a->res, i, 2);
+			continue;
+		}
 		c = channel_parse(PQgetvalue(a->res, i, 0));
 		s = msg_status_parse(PQgetvalue(a->res, i, 1));
 		if (c >= 0 && s >= 0)
 			counts[c * MSG_ST_COUNT + s] =
 			    pgr_get_i64(a->res, i, 2);
 	}
-	op->fn(op->arg, counts, NULL);
+	if (op->gfn != NULL)
+		op->gfn(op->arg, counts, bouncing, NULL);
+	else
+		op->fn(op->arg, counts, NULL);
 	free(op);
 }
 #endif /* HAVE_LIBPQ */
@@ -1204,6 +1221,25 @@ store_staff_update_pg(struct store *st, const struct staff_update *u,
 #endif
 }
 
+#ifdef HAVE_LIBPQ
+/* Sends a counts read (op's): 0, or -1 with err (op is freed). */
+static int
+ssp_counts_send(struct store *st, const char *sql, struct ssp_counts_op *op,
+    char *err, size_t errlen)
+{
+	if (pg_send(store_pg_conn(st),
+		&(struct pg_query){.sql = sql,
+		    .flags = PG_IDEMPOTENT,
+		    .done = ssp_counts_answer,
+		    .arg = op},
+		err, errlen) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
+#endif
+
 int
 store_status_counts_pg(struct store *st, store_status_counts_fn *fn, void *arg,
     char *err, size_t errlen)
@@ -1216,16 +1252,26 @@ store_status_counts_pg(struct store *st, store_status_counts_fn *fn, void *arg,
 	op = xcalloc(1, sizeof(*op));
 	op->fn = fn;
 	op->arg = arg;
-	if (pg_send(store_pg_conn(st),
-		&(struct pg_query){.sql = ssp_sql_counts,
-		    .flags = PG_IDEMPOTENT,
-		    .done = ssp_counts_answer,
-		    .arg = op},
-		err, errlen) == -1) {
-		free(op);
+	return ssp_counts_send(st, ssp_sql_counts, op, err, errlen);
+#else
+	(void)fn, (void)arg;
+	return ssp_need_pg(st, err, errlen);
+#endif
+}
+
+int
+store_metrics_gauges_pg(struct store *st, store_gauges_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+#ifdef HAVE_LIBPQ
+	struct ssp_counts_op *op;
+
+	if (ssp_need_pg(st, err, errlen) == -1)
 		return -1;
-	}
-	return 0;
+	op = xcalloc(1, sizeof(*op));
+	op->gfn = fn;
+	op->arg = arg;
+	return ssp_counts_send(st, ssp_sql_gauges, op, err, errlen);
 #else
 	(void)fn, (void)arg;
 	return ssp_need_pg(st, err, errlen);

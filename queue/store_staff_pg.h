@@ -191,4 +191,14 @@ typedef void store_status_counts_fn(void *arg, const int64_t *counts,
 int store_status_counts_pg(struct store *st, store_status_counts_fn *fn,
     void *arg, char *err, size_t errlen);
 
+/*
+ * /metrics' database-wide gauges, one read: the same counts and the
+ * members marked bouncing (store_email_bouncing_count()); or NULL, 0 and
+ * the error. The caller bounds how often (daemon/api.c).
+ */
+typedef void store_gauges_fn(void *arg, const int64_t *counts, int64_t bouncing,
+    const char *error);
+int store_metrics_gauges_pg(struct store *st, store_gauges_fn *fn, void *arg,
+    char *err, size_t errlen);
+
 #endif

@@ -231,12 +231,13 @@ def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
         r = d.api("GET", path)
         assert r.status == 200, (path, r.status, r.body)
     assert d.api("GET", "/healthz", token=None).status == 200
-    # /metrics: the node's own figures; the database-wide gauges are
-    # read from the database itself on PostgreSQL.
+    # /metrics: the node's own figures and the database-wide gauges
+    # (read at most every 10 s there: daemon/api.c)
     r = d.api("GET", "/metrics", token=None)
     assert r.status == 200, r.body
     assert b"outreachd_store_commits_total" in r.body
-    assert b"outreachd_queue_messages" not in r.body
+    assert b"outreachd_queue_messages{" in r.body
+    assert b"\noutreachd_email_bouncing_members 0\n" in r.body
     # [list] sections are synced there (test_pg_lists.py); the lists API
     # is not on PostgreSQL yet.
     r = d.api("GET", "/api/v1/lists")
