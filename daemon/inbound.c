@@ -72,6 +72,7 @@
 #include "queue.h"
 #include "smstext.h"
 #include "store.h"
+#include "store_lists_pg.h"
 #include "store_members.h"
 #include "xmalloc.h"
 
@@ -1103,19 +1104,6 @@ inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
 
 /* ---- PostgreSQL: the routing done by the store ------------------------ */
 
-/* The config's list with keyword 'word'; NULL when none has it. */
-static const struct config_list *
-inbound_cfg_list(const struct config *cfg, const char *word)
-{
-	size_t i, j;
-
-	for (i = 0; i < cfg->nlists; i++)
-		for (j = 0; j < cfg->lists[i].nkeywords; j++)
-			if (strcmp(cfg->lists[i].keywords[j], word) == 0)
-				return &cfg->lists[i];
-	return NULL;
-}
-
 /* Adds a reply candidate: 'tmpl' expanded for list 'list' (owned). */
 static void
 inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
@@ -1136,61 +1124,108 @@ inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
 }
 
 /*
- * The welcome of config list l as SQLite sends it: the text
- * store_list_sync() stored (expanded once, inbound_new()), expanded
- * again when sent (inbound_welcome()).
+ * The welcome of stored list l ({"name", "welcome_sms"}) as
+ * inbound_welcome() sends it: its text, else the config's, expanded for
+ * the list.
  */
 static void
 inbound_plan_welcome(struct inbound_plan *p, const struct config *cfg,
-    const struct config_list *l)
+    const json_t *l)
 {
-	char *w = inbound_expand(l->welcome != NULL ? l->welcome : cfg->welcome,
-	    cfg, l->name, NULL);
+	const char *name = json_string_value(json_object_get(l, "name"));
+	const char *w = json_string_value(json_object_get(l, "welcome_sms"));
 
-	inbound_plan_add(p, cfg, "welcome", l->name,
-	    *w != '\0' ? w : cfg->welcome);
-	free(w);
+	if (name == NULL)
+		return;
+	inbound_plan_add(p, cfg, "welcome", name,
+	    w != NULL && *w != '\0' ? w : cfg->welcome);
 }
 
 /*
- * YES, a keyword or any other text: the replies the store picks from
- * (see queue_in_route).
+ * YES, a keyword or any other text: the route, its replies added by
+ * inbound_plan_lists() once the lists are read (see queue_in_route).
  */
 static void
 inbound_plan_route(struct inbound *ib, const struct queue_webhook *wh,
     struct inbound_plan *p)
 {
 	const struct config *cfg = ib->deps.cfg;
-	const struct config_list *l = NULL;
 	struct dispatch *d = ib->deps.dispatch;
-	size_t i;
 
-	if (p->kind == INBOUND_WORD)
-		l = inbound_cfg_list(cfg, p->word);
-	p->route.action = p->kind == INBOUND_YES ? QUEUE_IN_YES
-	    : l != NULL				 ? QUEUE_IN_KEYWORD
-						 : QUEUE_IN_TEXT;
+	p->route.action = p->kind == INBOUND_YES ? QUEUE_IN_YES : QUEUE_IN_TEXT;
 	p->route.reply_from =
 	    d != NULL ? dispatch_sender_from(d, wh->sender) : NULL;
 	p->route.window_ms = cfg->conv_attribution_window_ms;
-	p->replies = xcalloc(cfg->nlists + 3, sizeof(*p->replies));
+}
+
+/* A read of inbound_plan_lists() in flight. */
+struct inbound_lists_read {
+	struct inbound *ib;
+	struct inbound_plan *p;
+	inbound_plan_fn *done;
+	void *arg;
+};
+
+/* The stored lists are in: the candidates of a YES, or the keyword's. */
+static void
+inbound_plan_read(void *arg, json_t *o, const char *error)
+{
+	struct inbound_lists_read *rd = arg;
+	struct inbound_plan *p = rd->p;
+	const struct config *cfg = rd->ib->deps.cfg;
+	const char *name;
+	json_t *l;
+	size_t i;
+
+	if (o == NULL) {
+		rd->done(rd->arg, error != NULL ? error : "lists: no answer");
+		free(rd);
+		return;
+	}
+	p->lists = o;
+	p->replies = xcalloc(json_array_size(o) + 3, sizeof(*p->replies));
 	if (p->route.action == QUEUE_IN_YES) {
 		inbound_plan_add(p, cfg, "start", NULL, cfg->start_reply);
-		for (i = 0; i < cfg->nlists; i++)
-			inbound_plan_welcome(p, cfg, &cfg->lists[i]);
-	} else if (l != NULL) {
-		p->route.list = l->name;
+		json_array_foreach(o, i, l)
+			inbound_plan_welcome(p, cfg, l);
+	} else if ((l = json_array_get(o, 0)) != NULL &&
+	    (name = json_string_value(json_object_get(l, "name"))) != NULL) {
+		p->route.action = QUEUE_IN_KEYWORD;
+		p->route.list = name;
 		p->route.keyword = p->word;
-		inbound_plan_add(p, cfg, "already", l->name,
-		    cfg->already_reply);
+		inbound_plan_add(p, cfg, "already", name, cfg->already_reply);
 		p->replies[p->nreplies - 1].list = NULL;
-		inbound_plan_add(p, cfg, "confirm", l->name,
-		    cfg->confirm_reply);
+		inbound_plan_add(p, cfg, "confirm", name, cfg->confirm_reply);
 		p->replies[p->nreplies - 1].list = NULL;
 		inbound_plan_welcome(p, cfg, l);
 	}
 	p->route.replies = p->replies;
 	p->route.nreplies = p->nreplies;
+	rd->done(rd->arg, NULL);
+	free(rd);
+}
+
+int
+inbound_plan_lists(struct inbound *ib, struct inbound_plan *p,
+    inbound_plan_fn *done, void *arg, char *err, size_t errlen)
+{
+	struct inbound_lists_read *rd;
+
+	if (p->route.phone == NULL ||
+	    (p->kind != INBOUND_YES && p->kind != INBOUND_WORD))
+		return 1;
+	rd = xcalloc(1, sizeof(*rd));
+	rd->ib = ib;
+	rd->p = p;
+	rd->done = done;
+	rd->arg = arg;
+	if (store_route_lists_pg(ib->deps.st,
+		p->kind == INBOUND_WORD ? p->word : NULL, inbound_plan_read, rd,
+		err, errlen) == -1) {
+		free(rd);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -1312,6 +1347,7 @@ inbound_plan_clear(struct inbound_plan *p)
 		free((char *)p->replies[i].body);
 	free(p->replies);
 	free(p->body);
+	json_decref(p->lists);
 	memset(p, 0, sizeof(*p));
 }
 

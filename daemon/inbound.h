@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "message.h"
 #include "queue_pg.h"
@@ -72,13 +74,15 @@ int inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
  * (queue_inbound_durable()): inbound_plan() decides what inbound_route()
  * would do without reading the store: the compliance words (STOP and its
  * synonyms, START, UNSTOP, HELP) with the reply's text; YES, a keyword
- * of one of the config's lists (found in memory: the config's [list]
- * sections are the stored lists) and any other text with the replies the
- * store may choose from (start, already, confirm, welcome), the store
- * deciding by the member's state. Follow-up questions are not asked nor
- * answered there (an answer is a conversation message).
- * inbound_plan_note() then writes the log note from the answer. Free
- * with inbound_plan_clear().
+ * and any other text with the replies the store may choose from (start,
+ * already, confirm, welcome), the store deciding by the member's state.
+ * The lists are the database's (made by the config of any node or the
+ * lists API on any node), so a YES or a word that may be a keyword then
+ * needs inbound_plan_lists(), which reads the lists it needs (every
+ * list's welcome; the list with that keyword) when the text arrives and
+ * completes the plan. Follow-up questions are not asked nor answered
+ * there (an answer is a conversation message). inbound_plan_note() then
+ * writes the log note from the answer. Free with inbound_plan_clear().
  */
 struct inbound_plan {
 	struct queue_in_route route;	 /* for queue_inbound_durable() */
@@ -89,9 +93,19 @@ struct inbound_plan {
 	char word[INBOUND_WORD_MAX + 1]; /* the keyword */
 	struct queue_in_reply *replies;	 /* route.replies, owned */
 	size_t nreplies;
+	json_t *lists; /* the stored lists read; the route's names point in */
 };
 void inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
     const struct in_msg *m, struct inbound_plan *p);
+/*
+ * Completes p with the stored lists it needs: 1 when it needs none (done
+ * is not called), 0 when they are being read (done(arg, NULL) runs once
+ * p is complete, done(arg, error) when they could not be read), -1 with
+ * err when the read could not be sent.
+ */
+typedef void inbound_plan_fn(void *arg, const char *error);
+int inbound_plan_lists(struct inbound *ib, struct inbound_plan *p,
+    inbound_plan_fn *done, void *arg, char *err, size_t errlen);
 void inbound_plan_note(const struct inbound_plan *p, const struct queue_done *d,
     char *note, size_t notelen);
 void inbound_plan_clear(struct inbound_plan *p);

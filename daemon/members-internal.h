@@ -129,7 +129,10 @@ struct mb_pending *mb_pending_new(int code);
 /* Common start of a write: auth, not stopping, a JSON object body. */
 json_t *mb_write_begin(struct members *m, struct http_req *req);
 
-/* ---- members_pg.c ------------------------------------------------- */
+/* ---- members_pg.c, lists_pg.c ------------------------------------- */
+
+/* The /api/v1/lists routes on a PostgreSQL store (lists_pg.c). */
+void mb_lists_pg_routes(struct members *m, struct http_server *srv);
 
 /* The /api/v1/members routes on a PostgreSQL store. */
 void mb_pg_routes(struct members *m, struct http_server *srv);
@@ -241,6 +244,62 @@ struct mb_subreq {
 int mb_subscribe(struct members *m, struct mb_subreq *r, char *err,
     size_t errlen);
 
+/* A list definition parsed from a request; strings borrowed from JSON. */
+#define MB_QUESTIONS_MAX 10
+struct mb_listdef {
+	struct list_def d;
+	char **keywords; /* upper-cased copies */
+	size_t nkeywords;
+	struct list_question q[MB_QUESTIONS_MAX];
+};
+
+/*
+ * The fields of a list create (all) or update (those present replace
+ * what ld already holds); -1 with "field: problem" in err.
+ */
+int mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld,
+    char *err, size_t errlen);
+/* Frees what ld owns and zeroes it. */
+void mb_listdef_clear(struct mb_listdef *ld);
+
+/* "pending" / "active" / "left"; "new" / "rejoined" / ... */
+const char *mb_sub_status_text(enum sub_status s);
+const char *mb_sub_change_text(enum sub_change c);
+
+/*
+ * The member a subscribe (POST /api/v1/lists/{id}/members) names: its id,
+ * whether it was created, and its phone ("" if none) and email (owned,
+ * NULL if none).
+ */
+struct mb_subwho {
+	int64_t id;
+	bool created;
+	char phone[PHONE_E164_MAX];
+	char *email;
+};
+/* A subscribe's fields that need no store: *ch (-1: by the member's
+ * address) and *source (consent_source). 0 / -1 with err. */
+int mb_sub_head(json_t *o, int *ch, const char **source, char *err,
+    size_t errlen);
+/* "member" as text in ref: 1, 0 when absent, -1 (err) when not an id. */
+int mb_sub_member_ref(json_t *o, char ref[32], char *err, size_t errlen);
+/* "phone" (as a lookup; *pin: as given) and "email" into w; one needed. */
+int mb_sub_addr(const struct members *m, json_t *o, struct mb_subwho *w,
+    const char **pin, char *err, size_t errlen);
+/* The phone as given (pin, NULL: none) checked for a new member. */
+int mb_sub_new_phone(const struct members *m, const char *pin,
+    struct mb_subwho *w, char *err, size_t errlen);
+/* True (409 answered) when w's phone or email is not member w->id's
+ * (its phone p, its email e). */
+bool mb_sub_mismatch(struct http_req *req, const struct mb_subwho *w,
+    const char *p, const char *e);
+/* The channel (default: the phone's, else email) the member has. */
+int mb_sub_channel(const struct mb_subwho *w, int *ch, char *err,
+    size_t errlen);
+/* The answer of a subscribe. */
+json_t *mb_sub_answer(const struct mb_subwho *w, const struct mb_subreq *r,
+    bool opted_out);
+
 /* GET and POST /api/v1/lists. */
 void mb_lists_get(struct http_req *req, void *arg);
 
@@ -257,6 +316,10 @@ void mb_list_member_delete(struct http_req *req, void *arg);
 
 /* Unlinks and frees an export (its request is the caller's). */
 void mb_export_free(struct mb_export *x);
+
+/* Starts the export of list id (found), named after it. */
+void mb_list_export_start(struct members *m, struct http_req *req, int64_t id,
+    const char *name);
 
 /* GET /api/v1/lists/{id}/export.csv. */
 void mb_list_export(struct http_req *req, void *arg);

@@ -68,9 +68,9 @@ members_new(struct http_server *srv, const struct members_deps *deps)
 	m->deps = *deps;
 	TAILQ_INIT(&m->exports);
 	if (store_backend(deps->st) == STORE_POSTGRESQL) {
-		/* the members' routes only (members_pg.c): the lists API and
-		 * the exports answer 503 there (main.c) */
+		/* members_pg.c, lists_pg.c */
 		mb_pg_routes(m, srv);
+		mb_lists_pg_routes(m, srv);
 		return m;
 	}
 	http_route(srv, HTTP_GET | HTTP_POST, "/api/v1/members", mb_members_get,

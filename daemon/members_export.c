@@ -28,6 +28,7 @@
 #include "members.h"
 #include "store.h"
 #include "store_members.h"
+#include "store_lists_pg.h"
 #include "store_members_pg.h"
 #include "xmalloc.h"
 
@@ -182,8 +183,7 @@ mb_export_answer(void *arg, int rc, const char *error)
 
 /*
  * Reads the next page into x->buf, then cont(): at once on SQLite, once
- * the page's statement answered on PostgreSQL (a consent export only:
- * the list export is not served there).
+ * the page's statement answered on PostgreSQL.
  */
 static void
 mb_export_fetch(struct mb_export *x, mb_export_cont_fn *cont)
@@ -202,7 +202,8 @@ mb_export_fetch(struct mb_export *x, mb_export_cont_fn *cont)
 	    (struct export_page){.after = x->cursor, .limit = MB_EXPORT_PAGE};
 	x->sink = (struct export_sink){.each = mb_export_row, .arg = x};
 	x->cont = cont;
-	if (store_export_consent_pg(x->m->deps.st,
+	if ((x->kind == MB_EXPORT_LIST ? store_export_list_pg
+				       : store_export_consent_pg)(x->m->deps.st,
 		&(struct export_req_pg){.member = x->id,
 		    .pg = &x->page,
 		    .to = &x->sink},
@@ -310,23 +311,31 @@ mb_export_start(struct members *m, struct http_req *req,
 }
 
 void
+mb_list_export_start(struct members *m, struct http_req *req, int64_t id,
+    const char *name)
+{
+	char fn[LIST_NAME_MAX + 16], *p;
+
+	snprintf(fn, sizeof(fn), "%s.csv", name);
+	for (p = fn; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
+			*p = '_';
+	mb_export_start(m, req, MB_EXPORT_LIST, id, fn);
+}
+
+void
 mb_list_export(struct http_req *req, void *arg)
 {
 	struct members *m = arg;
 	struct list_info li;
-	char fn[LIST_NAME_MAX + 16], *p;
 	int64_t id;
 
 	memset(&li, 0, sizeof(li));
 	if (!api_authorized(m->deps.api, req) ||
 	    !mb_list_param(m, req, req->params[0], &id, &li))
 		return;
-	snprintf(fn, sizeof(fn), "%s.csv", li.name);
-	for (p = fn; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
-			*p = '_';
+	mb_list_export_start(m, req, id, li.name);
 	list_info_clear(&li);
-	mb_export_start(m, req, MB_EXPORT_LIST, id, fn);
 }
 
 /* PostgreSQL: the ?member= of a consent export read; the export starts. */

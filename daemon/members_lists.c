@@ -32,18 +32,9 @@
 #include "store_members.h"
 #include "xmalloc.h"
 
-#define MB_TEXT_MAX	 1600 /* welcome texts, prompts */
-#define MB_KEYWORDS_MAX	 20
-#define MB_QUESTIONS_MAX 10
-#define MB_ZONE_MAX	 64 /* time_zone, bytes (as members' time_zone) */
-
-/* A list definition parsed from a request; strings borrowed from JSON. */
-struct mb_listdef {
-	struct list_def d;
-	char **keywords; /* upper-cased copies */
-	size_t nkeywords;
-	struct list_question q[MB_QUESTIONS_MAX];
-};
+#define MB_TEXT_MAX	1600 /* welcome texts, prompts */
+#define MB_KEYWORDS_MAX 20
+#define MB_ZONE_MAX	64 /* time_zone, bytes (as members' time_zone) */
 
 static void mb_lists_post(struct http_req *, void *);
 
@@ -91,7 +82,7 @@ mb_subscribe(struct members *m, struct mb_subreq *r, char *err, size_t errlen)
 	return 0;
 }
 
-static const char *
+const char *
 mb_sub_status_text(enum sub_status s)
 {
 	return s == SUB_PENDING ? "pending"
@@ -99,7 +90,7 @@ mb_sub_status_text(enum sub_status s)
 				: "left";
 }
 
-static const char *
+const char *
 mb_sub_change_text(enum sub_change c)
 {
 	switch (c) {
@@ -116,7 +107,7 @@ mb_sub_change_text(enum sub_change c)
 
 /* ---- Lists -------------------------------------------------------- */
 
-static void
+void
 mb_listdef_clear(struct mb_listdef *ld)
 {
 	size_t i;
@@ -261,7 +252,7 @@ mb_parse_list_zone(json_t *o, struct mb_listdef *ld, char *err, size_t errlen)
  * The fields of a list create (all) or update (those present replace
  * what ld already holds).
  */
-static int
+int
 mb_parse_list(struct members *m, json_t *o, struct mb_listdef *ld, char *err,
     size_t errlen)
 {
@@ -559,17 +550,20 @@ mb_list_members_list(struct http_req *req, struct members *m, int64_t id)
 	evhttp_clear_headers(&q);
 }
 
-/*
- * The member a subscribe names, as mb_sub_member() finds or creates it:
- * its id, whether it was created, and its phone ("" if none) and email
- * (owned, NULL if none).
- */
-struct mb_subwho {
-	int64_t id;
-	bool created;
-	char phone[PHONE_E164_MAX];
-	char *email;
-};
+bool
+mb_sub_mismatch(struct http_req *req, const struct mb_subwho *w, const char *p,
+    const char *e)
+{
+	if ((w->phone[0] == '\0' || (p != NULL && strcmp(p, w->phone) == 0)) &&
+	    (w->email == NULL || (e != NULL && strcmp(e, w->email) == 0)))
+		return false;
+	http_reply_error(req, 409, "conflict",
+	    "the phone and the email given are not those of one member "
+	    "(member %lld has phone %s and email %s); update the "
+	    "member first or give its id",
+	    (long long)w->id, p != NULL ? p : "none", e != NULL ? e : "none");
+	return true;
+}
 
 /*
  * The member w->id found by the phone or email of a subscribe: both given
@@ -587,14 +581,7 @@ mb_sub_existing(struct members *m, struct http_req *req, struct mb_subwho *w,
 		return -2;
 	p = json_string_value(json_object_get(cur, "phone"));
 	e = json_string_value(json_object_get(cur, "email"));
-	if ((w->phone[0] != '\0' && (p == NULL || strcmp(p, w->phone) != 0)) ||
-	    (w->email != NULL && (e == NULL || strcmp(e, w->email) != 0))) {
-		http_reply_error(req, 409, "conflict",
-		    "the phone and the email given are not those of one member "
-		    "(member %lld has phone %s and email %s); update the "
-		    "member first or give its id",
-		    (long long)w->id, p != NULL ? p : "none",
-		    e != NULL ? e : "none");
+	if (mb_sub_mismatch(req, w, p, e)) {
 		json_decref(cur);
 		return -3;
 	}
@@ -605,48 +592,34 @@ mb_sub_existing(struct members *m, struct http_req *req, struct mb_subwho *w,
 	return 0;
 }
 
-/*
- * The member a subscribe names: "member" (an id), or "phone" / "email"
- * (found, else created), into *w (zeroed by the caller; w->email is the
- * caller's to free whatever the result). -1 invalid (err), -2 store (err),
- * -3 answered.
- */
-static int
-mb_sub_member(struct members *m, struct http_req *req, json_t *o,
-    struct mb_subwho *w, char *err, size_t errlen)
+int
+mb_sub_member_ref(json_t *o, char ref[32], char *err, size_t errlen)
 {
-	struct member_fields f = {0};
-	json_t *v = json_object_get(o, "member"), *cur;
-	const char *s;
-	const char *pin; /* the phone as given */
-	char ref[32];
-	struct member_write mw = {0};
-	int found = 0;
+	json_t *v = json_object_get(o, "member");
 
-	w->created = false;
-	if (v != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-			snprintf(err, errlen, "member: a member id");
-			return -1;
-		}
-		snprintf(ref, sizeof(ref), "%lld",
-		    (long long)json_integer_value(v));
-		if (!mb_member_param(m, req, ref, &w->id, &cur))
-			return -3;
-		if ((s = json_string_value(json_object_get(cur, "phone"))))
-			strlcpy(w->phone, s, sizeof(w->phone));
-		if ((s = json_string_value(json_object_get(cur, "email"))))
-			w->email = xstrdup(s);
-		json_decref(cur);
+	if (v == NULL)
 		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		snprintf(err, errlen, "member: a member id");
+		return -1;
 	}
-	if (mb_str(o, &(struct mb_strfield){.key = "phone", .max = 64}, &pin,
+	snprintf(ref, 32, "%lld", (long long)json_integer_value(v));
+	return 1;
+}
+
+int
+mb_sub_addr(const struct members *m, json_t *o, struct mb_subwho *w,
+    const char **pin, char *err, size_t errlen)
+{
+	const char *s;
+
+	if (mb_str(o, &(struct mb_strfield){.key = "phone", .max = 64}, pin,
 		NULL, err, errlen) == -1)
 		return -1;
-	if (pin != NULL &&
+	if (*pin != NULL &&
 	    mb_phone(m,
 		&(struct mb_phonein){.field = "phone",
-		    .text = pin,
+		    .text = *pin,
 		    .use = MB_PHONE_FIND},
 		w->phone, sizeof(w->phone), err, errlen) == -1)
 		return -1;
@@ -661,6 +634,42 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 		    "an email");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The member a subscribe names: "member" (an id), or "phone" / "email"
+ * (found, else created), into *w (zeroed by the caller; w->email is the
+ * caller's to free whatever the result). -1 invalid (err), -2 store (err),
+ * -3 answered.
+ */
+static int
+mb_sub_member(struct members *m, struct http_req *req, json_t *o,
+    struct mb_subwho *w, char *err, size_t errlen)
+{
+	struct member_fields f = {0};
+	json_t *cur;
+	const char *s;
+	const char *pin; /* the phone as given */
+	char ref[32];
+	struct member_write mw = {0};
+	int found = 0;
+
+	w->created = false;
+	if ((found = mb_sub_member_ref(o, ref, err, errlen)) == -1)
+		return -1;
+	if (found == 1) {
+		if (!mb_member_param(m, req, ref, &w->id, &cur))
+			return -3;
+		if ((s = json_string_value(json_object_get(cur, "phone"))))
+			strlcpy(w->phone, s, sizeof(w->phone));
+		if ((s = json_string_value(json_object_get(cur, "email"))))
+			w->email = xstrdup(s);
+		json_decref(cur);
+		return 0;
+	}
+	if (mb_sub_addr(m, o, w, &pin, err, errlen) == -1)
+		return -1;
 	if (w->phone[0] != '\0')
 		found = store_member_find(m->deps.st, CHANNEL_SMS, w->phone,
 		    &w->id, err, errlen);
@@ -672,12 +681,7 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 	if (found == 1)
 		return mb_sub_existing(m, req, w, err, errlen);
 	/* found by any number it may be stored as; created by a good one */
-	if (pin != NULL &&
-	    mb_phone(m,
-		&(struct mb_phonein){.field = "phone",
-		    .text = pin,
-		    .use = MB_PHONE_SET},
-		w->phone, sizeof(w->phone), err, errlen) == -1)
+	if (mb_sub_new_phone(m, pin, w, err, errlen) == -1)
 		return -1;
 	f.set =
 	    (w->phone[0] != '\0' ? MF_PHONE : 0) | (w->email ? MF_EMAIL : 0);
@@ -696,16 +700,87 @@ mb_sub_member(struct members *m, struct http_req *req, json_t *o,
 	return 0;
 }
 
+int
+mb_sub_new_phone(const struct members *m, const char *pin, struct mb_subwho *w,
+    char *err, size_t errlen)
+{
+	if (pin == NULL)
+		return 0;
+	return mb_phone(m,
+	    &(struct mb_phonein){.field = "phone",
+		.text = pin,
+		.use = MB_PHONE_SET},
+	    w->phone, sizeof(w->phone), err, errlen);
+}
+
+int
+mb_sub_head(json_t *o, int *ch, const char **source, char *err, size_t errlen)
+{
+	static const char *const known[] = {"member", "phone", "email",
+	    "channel", "consent_source", NULL};
+
+	if (api_check_fields(o, known, err, errlen) == -1 ||
+	    mb_channel(o, "channel", false, ch, err, errlen) == -1 ||
+	    mb_str(o,
+		&(struct mb_strfield){.key = "consent_source",
+		    .max = MB_SOURCE_MAX},
+		source, NULL, err, errlen) == -1)
+		return -1;
+	if (*source == NULL || **source == '\0') {
+		snprintf(err, errlen,
+		    "consent_source: required (how the member agreed, e.g. "
+		    "\"signup form at the rally\")");
+		return -1;
+	}
+	if (json_object_get(o, "member") != NULL &&
+	    (json_object_get(o, "phone") || json_object_get(o, "email"))) {
+		snprintf(err, errlen,
+		    "member: give a member id or a phone/email, not both");
+		return -1;
+	}
+	/* Check what needs no store before a member may be created. */
+	if (json_object_get(o, "member") == NULL && *ch != -1 &&
+	    json_object_get(o, *ch == CHANNEL_SMS ? "phone" : "email") ==
+		NULL) {
+		snprintf(err, errlen, "%s: required for channel %s",
+		    *ch == CHANNEL_SMS ? "phone" : "email",
+		    channel_to_text(*ch));
+		return -1;
+	}
+	return 0;
+}
+
+int
+mb_sub_channel(const struct mb_subwho *w, int *ch, char *err, size_t errlen)
+{
+	if (*ch == -1)
+		*ch = w->phone[0] != '\0' ? CHANNEL_SMS : CHANNEL_EMAIL;
+	if ((*ch == CHANNEL_SMS && w->phone[0] == '\0') ||
+	    (*ch == CHANNEL_EMAIL && w->email == NULL)) {
+		snprintf(err, errlen, "channel: member %lld has no %s",
+		    (long long)w->id, *ch == CHANNEL_SMS ? "phone" : "email");
+		return -1;
+	}
+	return 0;
+}
+
+json_t *
+mb_sub_answer(const struct mb_subwho *w, const struct mb_subreq *r,
+    bool opted_out)
+{
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:b, s:b}", "member_id",
+	    (json_int_t)w->id, "list_id", (json_int_t)r->list, "channel",
+	    channel_to_text(r->ch), "status", mb_sub_status_text(r->status),
+	    "change", mb_sub_change_text(r->change), "member_created",
+	    w->created, "opted_out", opted_out);
+}
+
 static void
 mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
     const struct list_info *li)
 {
-	static const char *const known[] = {"member", "phone", "email",
-	    "channel", "consent_source", NULL};
 	struct mb_subreq r = {.list = list, .double_optin = li->double_optin};
 	struct mb_pending *p;
-	enum sub_change change;
-	enum sub_status status;
 	const char *source;
 	struct mb_subwho w = {0};
 	char err[512];
@@ -714,32 +789,8 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 
 	if ((o = mb_write_begin(m, req)) == NULL)
 		return;
-	if (api_check_fields(o, known, err, sizeof(err)) == -1 ||
-	    mb_channel(o, "channel", false, &ch, err, sizeof(err)) == -1 ||
-	    mb_str(o,
-		&(struct mb_strfield){.key = "consent_source",
-		    .max = MB_SOURCE_MAX},
-		&source, NULL, err, sizeof(err)) == -1)
+	if (mb_sub_head(o, &ch, &source, err, sizeof(err)) == -1)
 		goto invalid;
-	if (source == NULL || *source == '\0') {
-		snprintf(err, sizeof(err),
-		    "consent_source: required (how the member agreed, e.g. "
-		    "\"signup form at the rally\")");
-		goto invalid;
-	}
-	if (json_object_get(o, "member") != NULL &&
-	    (json_object_get(o, "phone") || json_object_get(o, "email"))) {
-		snprintf(err, sizeof(err),
-		    "member: give a member id or a phone/email, not both");
-		goto invalid;
-	}
-	/* Check what needs no store before a member may be created. */
-	if (json_object_get(o, "member") == NULL && ch != -1 &&
-	    json_object_get(o, ch == CHANNEL_SMS ? "phone" : "email") == NULL) {
-		snprintf(err, sizeof(err), "%s: required for channel %s",
-		    ch == CHANNEL_SMS ? "phone" : "email", channel_to_text(ch));
-		goto invalid;
-	}
 	rc = mb_sub_member(m, req, o, &w, err, sizeof(err));
 	if (rc == -3)
 		goto out;
@@ -747,41 +798,28 @@ mb_list_members_post(struct http_req *req, struct members *m, int64_t list,
 		mb_store_error(req, "member_find", err);
 		goto out;
 	}
-	if (rc == -1)
+	if (rc == -1 || mb_sub_channel(&w, &ch, err, sizeof(err)) == -1)
 		goto invalid;
-	if (ch == -1)
-		ch = w.phone[0] != '\0' ? CHANNEL_SMS : CHANNEL_EMAIL;
-	if ((ch == CHANNEL_SMS && w.phone[0] == '\0') ||
-	    (ch == CHANNEL_EMAIL && w.email == NULL)) {
-		snprintf(err, sizeof(err), "channel: member %lld has no %s",
-		    (long long)w.id, ch == CHANNEL_SMS ? "phone" : "email");
-		goto invalid;
-	}
 	r.member = w.id;
 	r.ch = ch;
 	r.email = w.email;
 	r.source = source;
 	rc = mb_subscribe(m, &r, err, sizeof(err));
-	change = r.change;
-	status = r.status;
 	if (rc == -1 ||
-	    (change == SUB_CHANGE_ALREADY &&
+	    (r.change == SUB_CHANGE_ALREADY &&
 		store_subscription_status(m->deps.st,
 		    &(struct sub_key){.member = w.id, .list = list, .ch = ch},
-		    &status, err, sizeof(err)) == -1) ||
+		    &r.status, err, sizeof(err)) == -1) ||
 	    (opted = store_member_is_opted_out(m->deps.st, w.id, ch, err,
 		 sizeof(err))) == -1) {
 		mb_store_error(req, "subscribe", err);
 		goto out;
 	}
 	p = mb_pending_new(
-	    change == SUB_CHANGE_NEW || change == SUB_CHANGE_REJOINED ? 201
-								      : 200);
-	p->body = json_pack("{s:I, s:I, s:s, s:s, s:s, s:b, s:b}", "member_id",
-	    (json_int_t)w.id, "list_id", (json_int_t)list, "channel",
-	    channel_to_text(ch), "status", mb_sub_status_text(status), "change",
-	    mb_sub_change_text(change), "member_created", w.created,
-	    "opted_out", opted == 1);
+	    r.change == SUB_CHANGE_NEW || r.change == SUB_CHANGE_REJOINED
+		? 201
+		: 200);
+	p->body = mb_sub_answer(&w, &r, opted == 1);
 	mb_commit(m, req, p);
 	goto out;
 invalid:

@@ -94,6 +94,9 @@ struct webhooks_pending {
 	const char *provider;	   /* the adapter's name (static) */
 	struct status_update u;	   /* a delivery report */
 	struct inbound_plan plan;  /* a received text (PostgreSQL) */
+	struct in_msg msg;	   /* the text, while its lists are read */
+	struct queue_webhook wh;   /* where it came from (sender: owned) */
+	struct store *st;	   /* where it goes */
 	char from[MSG_ADDR_MAX];   /* its sender, masked */
 	struct dispatch *dispatch; /* kicked for a reply */
 	struct inbound *inbound;   /* announces a conversation message */
@@ -126,6 +129,7 @@ static void webhooks_on_commit(void *, bool);
 static void webhooks_status_done(void *, const struct queue_done *);
 static void webhooks_inbound_pg(struct webhooks *, struct webhooks_call *,
     const struct in_msg *);
+static void webhooks_inbound_planned(void *, const char *);
 static void webhooks_inbound_done(void *, const struct queue_done *);
 static const char *webhooks_log_text(const char *, char *, size_t);
 static const char *webhooks_kind_to_text(enum webhook_kind);
@@ -530,31 +534,53 @@ webhooks_status_done(void *arg, const struct queue_done *d)
 
 /*
  * PostgreSQL: the text stored and routed in the group (see the top of
- * the file); logged and answered once it committed.
+ * the file); logged and answered once it committed. A YES or a word that
+ * may be a keyword reads the stored lists first (inbound_plan_lists()),
+ * so the text is kept until they are in.
  */
 static void
 webhooks_inbound_pg(struct webhooks *w, struct webhooks_call *c,
     const struct in_msg *m)
 {
 	struct webhooks_pending *p = webhooks_pending_new(c);
-	struct queue_webhook wh = {.sender = c->sender,
-	    .provider = c->ad->ops->name,
-	    .now = msg_now_ms()};
-	char err[256], safe[WEBHOOKS_LOG_TEXT];
+	char err[256];
+	int rc;
 
 	log_mask_addr(m->from, p->from, sizeof(p->from));
 	p->dispatch = w->deps.dispatch;
 	p->inbound = w->deps.inbound;
-	inbound_plan(w->deps.inbound, &wh, m, &p->plan);
-	if (queue_inbound_durable(w->deps.st, &wh, m, &p->plan.route,
-		webhooks_inbound_done, p, err, sizeof(err)) == -1) {
-		webhooks_pending_free(p);
-		webhooks_log_text(err, safe, sizeof(safe));
-		log_warnx("webhook_store_failed sender=%s kind=inbound "
-			  "error=\"%s\"",
-		    c->sender, safe);
-		http_reply_error(c->req, 503, "unavailable", "store: %s", safe);
-	}
+	p->st = w->deps.st;
+	p->wh = (struct queue_webhook){.sender = xstrdup(c->sender),
+	    .provider = c->ad->ops->name,
+	    .now = msg_now_ms()};
+	p->msg = *m;
+	p->msg.body = m->body != NULL ? xstrdup(m->body) : NULL;
+	inbound_plan(w->deps.inbound, &p->wh, m, &p->plan);
+	rc = inbound_plan_lists(w->deps.inbound, &p->plan,
+	    webhooks_inbound_planned, p, err, sizeof(err));
+	if (rc == 1)
+		webhooks_inbound_planned(p, NULL);
+	else if (rc == -1)
+		webhooks_inbound_planned(p, err);
+}
+
+/* The text's route is planned (error: its lists could not be read). */
+static void
+webhooks_inbound_planned(void *arg, const char *error)
+{
+	struct webhooks_pending *p = arg;
+	char err[256], safe[WEBHOOKS_LOG_TEXT];
+
+	if (error == NULL &&
+	    queue_inbound_durable(p->st, &p->wh, &p->msg, &p->plan.route,
+		webhooks_inbound_done, p, err, sizeof(err)) == 0)
+		return;
+	webhooks_log_text(error != NULL ? error : err, safe, sizeof(safe));
+	log_warnx("webhook_store_failed sender=%s kind=inbound "
+		  "error=\"%s\"",
+	    p->sender, safe);
+	http_reply_error(p->req, 503, "unavailable", "store: %s", safe);
+	webhooks_pending_free(p);
 }
 
 static void
@@ -683,6 +709,8 @@ static void
 webhooks_pending_free(struct webhooks_pending *p)
 {
 	inbound_plan_clear(&p->plan);
+	in_msg_clear(&p->msg);
+	free((char *)p->wh.sender);
 	free(p->ctype);
 	free(p->body);
 	free(p);

@@ -37,6 +37,7 @@
 
 #include "queue-internal.h"
 #include "store-internal.h"
+#include "store_members-internal.h"
 #include "store_members.h"
 #include "xmalloc.h"
 
@@ -92,16 +93,7 @@ static const char store_lists_sql_get[] =
     " updated_at, time_zone FROM lists WHERE id = ?1";
 static const char store_lists_sql_keywords[] =
     "SELECT keyword FROM list_keywords WHERE list_id = ?1 ORDER BY keyword";
-/*
- * A subscription's state as a sender sees it: 1 left, 2 opted_out (the
- * member opted out of its channel; the row is kept and applies again on
- * opt-in), 3 pending, 4 active. ?1 list. Names in store_lists_states[].
- */
-#define STORE_LISTS_STATE_SQL                                           \
-	"CASE WHEN s.status = 'left' THEN 1"                            \
-	" WHEN (s.channel = 'sms' AND so.member_id IS NOT NULL)"        \
-	" OR (s.channel = 'email' AND eo.member_id IS NOT NULL) THEN 2" \
-	" WHEN s.status = 'pending' THEN 3 ELSE 4 END"
+/* STORE_LISTS_STATE_SQL (store_members-internal.h) of list ?1. */
 #define STORE_LISTS_STATE_FROM                                     \
 	" FROM subscriptions s"                                    \
 	" LEFT JOIN sms_optout so ON so.member_id = s.member_id"   \
@@ -142,15 +134,11 @@ static const char *const store_lists_states[] = {"", "left", "opted_out",
 static const char *const store_lists_fields[] = {"first_name", "last_name",
     "zip", "email"};
 
-static const char *const store_lists_export_head[] = {"id", "phone", "email",
-    "first_name", "last_name", "zip", "time_zone", "tags", "attributes",
-    "channel", "status", "source", "subscribed_at", "sms_opted_out",
-    "email_opted_out"};
-#define SL_EXPORT_NCOLS \
-	(sizeof(store_lists_export_head) / sizeof(store_lists_export_head[0]))
+const char *const store_lists_export_head[SL_EXPORT_NCOLS] = {"id", "phone",
+    "email", "first_name", "last_name", "zip", "time_zone", "tags",
+    "attributes", "channel", "status", "source", "subscribed_at",
+    "sms_opted_out", "email_opted_out"};
 
-static int store_lists_check(const struct list_def *, char *, size_t);
-static char *store_lists_questions(const struct list_def *, char *, size_t);
 static int64_t store_lists_find(struct store *, const char *, const char *,
     int64_t, char *, size_t);
 struct store_lists_how;
@@ -158,7 +146,6 @@ static int64_t store_lists_write(struct store *, const struct store_lists_how *,
     const struct list_def *, char *, size_t);
 static int store_lists_keywords(struct store *, int64_t,
     const struct list_def *, char *, size_t);
-static const char *store_lists_state(int);
 static json_t *store_lists_zero_counts(void);
 static int store_lists_taken(struct store *, const struct list_def *, int64_t,
     bool *, char *, size_t);
@@ -186,7 +173,7 @@ list_info_clear(struct list_info *li)
 }
 
 /* Checks a definition's lengths, keywords and questions. */
-static int
+int
 store_lists_check(const struct list_def *d, char *err, size_t errlen)
 {
 	const char *texts[] = {d->sender, d->welcome_sms,
@@ -264,7 +251,7 @@ store_lists_check(const struct list_def *d, char *err, size_t errlen)
 }
 
 /* The questions as stored: [{"field", "prompt"}] (malloc'd). */
-static char *
+char *
 store_lists_questions(const struct list_def *d, char *err, size_t errlen)
 {
 	json_t *a = json_array();
@@ -866,7 +853,7 @@ store_list_by_name(struct store *st, const char *name, int64_t *id, bool *found,
 }
 
 /* The name of a STORE_LISTS_STATE_SQL value. */
-static const char *
+const char *
 store_lists_state(int v)
 {
 	return v > 0 && (size_t)v < SL_NSTATES ? store_lists_states[v]
@@ -1181,7 +1168,7 @@ sl_pg_answer(void *arg, const struct pg_answer *a)
 }
 
 /* A text array literal of n strings (none NULL). Malloc'd. */
-static char *
+char *
 sl_pg_array(const char *const *v, size_t n)
 {
 	size_t i, len = 3;

@@ -127,4 +127,35 @@ struct sm_sub {
 int store_members_sub_apply(struct store *st, const struct consent_change *cc,
     struct sm_sub *s, char *err, size_t errlen);
 
+/* ---- store_lists.c (shared with store_lists_pg.c) ------------------------ */
+
+/*
+ * A subscription's state as a list's counts and export see it: 1 left, 2
+ * opted_out (the member opted out of its channel; the row is kept and
+ * applies again on opt-in), 3 pending, 4 active, over subscriptions s and
+ * the opt-outs so and eo; store_lists_state() names them.
+ */
+#define STORE_LISTS_STATE_SQL                                           \
+	"CASE WHEN s.status = 'left' THEN 1"                            \
+	" WHEN (s.channel = 'sms' AND so.member_id IS NOT NULL)"        \
+	" OR (s.channel = 'email' AND eo.member_id IS NOT NULL) THEN 2" \
+	" WHEN s.status = 'pending' THEN 3 ELSE 4 END"
+/* The name of a STORE_LISTS_STATE_SQL value ("unknown" if none). */
+const char *store_lists_state(int v);
+/* Checks a definition's lengths, keywords and questions: 0 / -1. */
+int store_lists_check(const struct list_def *d, char *err, size_t errlen);
+/* The questions as stored: [{"field", "prompt"}] (malloc'd), or NULL. */
+char *store_lists_questions(const struct list_def *d, char *err, size_t errlen);
+/* The header of a list's CSV export (store_export_list()). */
+extern const char *const store_lists_export_head[];
+#define SL_EXPORT_NCOLS 15
+
+#ifdef HAVE_LIBPQ
+/* A PostgreSQL text array literal of n strings (none NULL); malloc'd. */
+char *sl_pg_array(const char *const *v, size_t n);
+/* store_members_pg.c: the member of row 'row' (SM_COLS) as JSON. */
+struct pg_result;
+json_t *smp_member_row(const struct pg_result *res, int row);
+#endif
+
 #endif

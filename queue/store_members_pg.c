@@ -329,7 +329,7 @@ smp_channel(const PGresult *res, int row, int at)
 }
 
 /* The member of row 'row' (SM_COLS), as store_members_row(). */
-static json_t *
+json_t *
 smp_member_row(const PGresult *res, int row)
 {
 	json_t *o = json_object(), *chs = json_object(), *c;

@@ -272,6 +272,17 @@ def pg_query(url, sql, args=()):
     return [PgRow([k for k, _ in row], [v for _, v in row]) for row in rows]
 
 
+def pg_execute(url, sql, args=()):
+    """Runs one statement that returns no rows (a write) on PostgreSQL's
+    url, through psql."""
+    pg_query(url, "SELECT 1", ())  # finds psql
+    r = subprocess.run([_psql_bin[0], "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-f", "-", url], input=_pg_bind(sql, args) + ";\n",
+                       capture_output=True, text=True, timeout=scaled(60))
+    if r.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql[:200], r.stderr.strip()))
+
+
 def default_conf(d):
     """The base config of every test daemon, as {section: {key: value}}."""
     conf = {
@@ -508,6 +519,19 @@ class Daemon:
 
     def scalar(self, sql, args=()):
         return self.query(sql, args)[0][0]
+
+    def execute(self, sql, args=()):
+        """Runs one write (? placeholders) on the daemon's database, either
+        store; on SQLite stop the daemon first (its file is locked)."""
+        if self.conf("store", "backend") == "postgresql":
+            pg_execute(self.conf("store", "url"), sql, args)
+            return
+        c = sqlite3.connect(str(self.db_path), timeout=scaled(5))
+        try:
+            with c:
+                c.execute(sql, args)
+        finally:
+            c.close()
 
     def url(self):
         return "http://127.0.0.1:%d" % self.port

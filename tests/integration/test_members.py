@@ -9,7 +9,6 @@ import http.client
 import io
 import json
 import re
-import sqlite3
 import subprocess
 import time
 
@@ -709,11 +708,8 @@ def test_export_list_csv_quoting_and_formulas(daemon):
     # The API refuses control characters in names; line breaks can still
     # come from older data, so put one in directly.
     daemon.stop()
-    c = sqlite3.connect(str(daemon.db_path))
-    with c:
-        c.execute("UPDATE members SET last_name = ? WHERE id = ?",
-                  ("Line\nbreak\r\nend", ids[1]))
-    c.close()
+    daemon.execute("UPDATE members SET last_name = ? WHERE id = ?",
+                   ("Line\nbreak\r\nend", ids[1]))
     daemon.start()
     got = get_csv(daemon, "/api/v1/lists/ex/export.csv")
     header = got[0]
@@ -787,20 +783,17 @@ def _fill_big_list(d, n):
     lid = d.api("GET", "/api/v1/lists/big").json["id"]
     d.stop()
     now = int(time.time() * 1000)
-    c = sqlite3.connect(str(d.db_path))
-    with c:
-        c.executemany(
-            "INSERT INTO members (id, phone, email, first_name, "
-            "attributes, tags, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, '{}', '[]', ?, ?)",
-            ((1000 + i, "+1415%07d" % i, "m%d@example.org" % i,
-              "Name %d" % i, now, now) for i in range(n)))
-        c.executemany(
-            "INSERT INTO subscriptions (member_id, list_id, channel, "
-            "status, source, created_at, updated_at) "
-            "VALUES (?, ?, 'sms', 'active', 'import', ?, ?)",
-            ((1000 + i, lid, now, now) for i in range(n)))
-    c.close()
+    # ids 1000..; phones +14151000000..., on either store
+    nums = "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s" \
+        " WHERE i < ?) "
+    d.execute(nums + "INSERT INTO members (id, phone, email, first_name, "
+              "attributes, tags, created_at, updated_at) SELECT 1000 + i,"
+              " '+1415' || (1000000 + i), 'm' || i || '@example.org',"
+              " 'Name ' || i, '{}', '[]', ?, ? FROM s", (n - 1, now, now))
+    d.execute(nums + "INSERT INTO subscriptions (member_id, list_id, "
+              "channel, status, source, created_at, updated_at) SELECT"
+              " 1000 + i, ?, 'sms', 'active', 'import', ?, ? FROM s",
+              (n - 1, lid, now, now))
     d.start()
 
 
