@@ -37,10 +37,13 @@
  * SQLite's 422s in SQLite's order (reach, template, fields) from the
  * same C code (alerts_reaches_nobody(), alerts_missing_report()); the
  * preview reads the reach, the counts and the members it renders in one
- * round trip and is made by alerts_api.c's alerts_preview_*(). A
+ * round trip and is made by alerts_api.c's alerts_preview_*(). A send,
+ * schedule or resume checks, as al_check_quick() does, that its
+ * templates compile and that its audience reaches somebody now (the
+ * first member reached, not a count). A
  * follow_up audience is a filter of the audience's statements
- * (store_alerts_pg.c), as on SQLite. Left out on PostgreSQL: the
- * audience counts (audience_size stays null).
+ * (store_alerts_pg.c), as on SQLite. The audience's size is set by the
+ * batch that ends the fan-out (the messages made per channel).
  *
  * The guard rails are SQLite's (alerts_guard_check()): every node reads
  * the figures of each sending alert it sees (on its fan-out connection,
@@ -561,6 +564,10 @@ struct apg_req {
 	struct alerts_need *needs;
 	size_t nneeds;
 	struct alerts_preview pv;
+	/* an action's writes, once its checks are done */
+	struct sap_action act;
+	bool urgent;
+	int64_t reached; /* send, schedule, resume: members reached now */
 };
 
 static struct apg_req *
@@ -1043,6 +1050,64 @@ done:
 	apg_req_free(p);
 }
 
+/* An action's writes (p->act), answered once they committed. */
+static void
+apg_action_write(struct apg_req *p)
+{
+	struct alerts *a = p->a;
+	char err[256];
+
+	if (sap_action(a->deps.st, &p->act, apg_written, p, err, sizeof(err)) ==
+	    -1) {
+		apg_store_error(p->req, p->action, err);
+		apg_req_free(p);
+		return;
+	}
+	log_info("alert_%s_requested alert=%lld node=%s", p->action,
+	    (long long)p->id, apg_node(a));
+	if (p->act.t.to == ALERT_SENDING && p->urgent)
+		log_info("alert_urgent alert=%lld quiet_hours=overridden",
+		    (long long)p->id);
+	p->code = 200;
+	/* The engine looks at once; resumed messages are due again. */
+	apg_arm(a, 0);
+	if (strcmp(p->action, "resume") == 0)
+		dispatch_kick(a->deps.dispatch);
+}
+
+static int
+apg_reached(void *arg, const struct alert_member *m, char *err, size_t errlen)
+{
+	struct apg_req *p = arg;
+
+	(void)m;
+	(void)err;
+	(void)errlen;
+	p->reached++;
+	return 0;
+}
+
+/* send, schedule, resume: whether the audience reaches somebody now. */
+static void
+apg_action_checked(void *arg, int rc, const struct alert_reach *reach,
+    const int64_t *missing, const char *error)
+{
+	struct apg_req *p = arg;
+
+	(void)reach;
+	(void)missing;
+	if (rc == -1) {
+		apg_store_error(p->req, "audience", error);
+		apg_req_free(p);
+	} else if (p->reached == 0) {
+		http_reply_error(p->req, 422, "invalid_request",
+		    "lists: the audience reaches nobody now (opted out, "
+		    "unconfirmed, bouncing or unsubscribed since it was made)");
+		apg_req_free(p);
+	} else
+		apg_action_write(p);
+}
+
 /* An action: the alert read, its status checked, then its writes. */
 static void
 apg_action_loaded(void *arg, int rc, const struct alert_row *row,
@@ -1129,7 +1194,12 @@ apg_action_loaded(void *arg, int rc, const struct alert_row *row,
 			goto done;
 		}
 	}
+	act.t = (struct alert_transition){from, to, "paused by staff", now};
+	p->act = act;
+	p->urgent = row->urgent;
 	if (to == ALERT_SENDING || to == ALERT_SCHEDULED) {
+		/* al_check_quick(): the templates compile and the audience
+		 * reaches somebody now (the first member reached) */
 		if (alerts_compile(&ALERT_TEXTS_OF(*row), &t, &pr) == -1) {
 			http_reply_error(req, 422, "invalid_request",
 			    "%s: line %u column %u: %s", pr.field, pr.err.line,
@@ -1137,23 +1207,20 @@ apg_action_loaded(void *arg, int rc, const struct alert_row *row,
 			goto done;
 		}
 		alerts_tpls_free(&t);
+		if (sap_audience(a->deps.st,
+			&(struct sap_audience_q){.audience = row->audience,
+			    .sms = row->sms,
+			    .email = row->email,
+			    .skip_reach = true,
+			    .walk = 1,
+			    .v = {apg_reached, p}},
+			apg_action_checked, p, err, sizeof(err)) == -1) {
+			apg_store_error(req, action, err);
+			goto done;
+		}
+		return;
 	}
-	act.t = (struct alert_transition){from, to, "paused by staff", now};
-	if (sap_action(a->deps.st, &act, apg_written, p, err, sizeof(err)) ==
-	    -1) {
-		apg_store_error(req, action, err);
-		goto done;
-	}
-	log_info("alert_%s_requested alert=%lld node=%s", action,
-	    (long long)row->id, apg_node(a));
-	if (to == ALERT_SENDING && row->urgent)
-		log_info("alert_urgent alert=%lld quiet_hours=overridden",
-		    (long long)row->id);
-	p->code = 200;
-	/* The engine looks at once; resumed messages are due again. */
-	apg_arm(a, 0);
-	if (strcmp(action, "resume") == 0)
-		dispatch_kick(a->deps.dispatch);
+	apg_action_write(p);
 	return;
 done:
 	apg_req_free(p);

@@ -224,11 +224,20 @@ static const char sap_sql_lock[] =
 /*
  * The write: $1 alert, $2 new cursor, $3 done (0/1), $4 now, $5 the
  * cursor the claim read; $6.. one array per column of the messages.
- * Answers (cursor moved: 0/1, messages made).
+ * Answers (cursor moved: 0/1, messages made). The batch that ends the
+ * fan-out sets the audience's size: the messages made per channel, one
+ * per member reached (SQLite counts the same members in the engine's
+ * turns; until then it reads null on both).
  */
+#define SAP_AUDIENCE(ch)                                                     \
+	" audience_" ch " = CASE WHEN $3::bigint = 1 THEN (SELECT count(*)"  \
+	" FROM messages WHERE alert_id = $1::bigint AND channel = '" ch "')" \
+	" + (SELECT count(*) FROM unnest($6::text[]) c WHERE c = '" ch "')"  \
+	" ELSE audience_" ch " END"
+#define SAP_AUDIENCES SAP_AUDIENCE("sms") "," SAP_AUDIENCE("email")
 static const char sap_sql_write[] =
     "WITH up AS (UPDATE alerts SET cursor = $2::bigint,"
-    " fanout_done = $3::bigint, updated_at = $4::bigint"
+    " fanout_done = $3::bigint, updated_at = $4::bigint," SAP_AUDIENCES
     " WHERE id = $1::bigint AND cursor = $5::bigint AND status = 'sending'"
     " AND fanout_done = 0 RETURNING id),"
     " ins AS (INSERT INTO messages (direction, channel, member_id, sender,"
@@ -857,6 +866,7 @@ struct sap_aud_op {
 	void *arg;
 	struct alert_visitor v;
 	size_t nmissing;
+	size_t base;	/* 1 when the reach is not read */
 	size_t answers; /* answered so far */
 	size_t total;	/* statements sent */
 	bool failed;
@@ -871,7 +881,7 @@ sap_aud_answer(void *arg, const struct pg_answer *a)
 	struct sap_aud_op *op = arg;
 	const PGresult *res = a->res;
 	struct alert_member m;
-	size_t k = op->answers++;
+	size_t k = op->base + op->answers++;
 	int i;
 
 	if (a->error != NULL && !op->failed) {
@@ -956,34 +966,42 @@ sap_audience(struct store *st, const struct sap_audience_q *q,
 	v[2] = q->email ? "true" : "false";
 	v[3] = "0";
 	v[4] = pgr_i64(last, INT64_MAX, false);
-	if (sap_aud_send(st, op, sap_sql_reach, v, 5) == -1) {
-		snprintf(err, errlen, "%s", op->error);
-		free(op->missing);
-		free(op);
-		return -1;
-	}
+	op->base = q->skip_reach ? 1 : 0;
+	/* Only the first statement sent may be refused (see sap_aud_send()). */
+	if (!q->skip_reach && sap_aud_send(st, op, sap_sql_reach, v, 5) == -1)
+		goto refused;
 	for (i = 0; i < q->nmissing; i++) {
 		v[1] = q->missing[i].sms ? "true" : "false";
 		v[2] = q->missing[i].sms ? "false" : "true";
 		v[5] = q->missing[i].f.column != NULL ? q->missing[i].f.column
 						      : "";
 		v[6] = q->missing[i].f.attr;
-		sap_aud_send(st, op, sap_sql_missing, v, 7);
+		if (sap_aud_send(st, op, sap_sql_missing, v, 7) == -1)
+			goto refused;
 	}
 	v[1] = q->sms ? "true" : "false";
 	v[2] = q->email ? "true" : "false";
 	if (q->walk > 0) {
 		v[5] = pgr_i64(lim, (int64_t)q->walk, false);
-		sap_aud_send(st, op, sap_sql_walk, v, 6);
+		if (sap_aud_send(st, op, sap_sql_walk, v, 6) == -1)
+			goto refused;
 	}
 	v[2] = "false";
 	v[5] = pgr_i64(lim, (int64_t)q->longest_limit, false);
 	for (i = 0; i < q->nlongest; i++) {
 		v[6] = q->longest[i].column != NULL ? q->longest[i].column : "";
 		v[7] = q->longest[i].attr;
-		sap_aud_send(st, op, sap_sql_longest, v, 8);
+		if (sap_aud_send(st, op, sap_sql_longest, v, 8) == -1)
+			goto refused;
 	}
+	if (op->total == 0)
+		abort(); /* nothing asked: the callers always read something */
 	return 0;
+refused:
+	snprintf(err, errlen, "%s", op->error);
+	free(op->missing);
+	free(op);
+	return -1;
 }
 
 /* ---- Writes ------------------------------------------------------------- */

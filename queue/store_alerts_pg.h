@@ -73,7 +73,8 @@ int sap_lists(struct store *st, const char *audience, sap_lists_fn *fn,
  * What an audience reaches, read in one round trip outside the group (as
  * store_alert_reach(), store_alert_missing(), store_alert_walk() and
  * store_alert_longest() read it on SQLite, over every member):
- *  - its reach on the channels 'sms' and 'email' (always);
+ *  - its reach on the channels 'sms' and 'email' (unless skip_reach:
+ *    fn then gets zeros; a send checks only that somebody is reached);
  *  - for each of 'missing', the members reached on that channel alone
  *    who lack the field (a count each, in order);
  *  - when walk > 0, the first 'walk' members reached, to the visitor;
@@ -91,6 +92,7 @@ struct sap_audience_q {
 	const char *audience; /* JSON text, as stored */
 	bool sms;
 	bool email;
+	bool skip_reach;
 	const struct sap_missing_q *missing;
 	size_t nmissing;
 	size_t walk;

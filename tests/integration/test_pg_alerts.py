@@ -194,6 +194,7 @@ def test_alerts_across_nodes_and_a_node_killed_mid_fanout(make_daemon,
     r = a.api("GET", "/api/v1/alerts/%d" % aid)
     assert r.status == 200 and r.json["status"] == "done", r.body
     assert r.json["fanout_done"] is True
+    assert r.json["audience_size"] == {"sms": len(small), "email": 0}
     assert r.json["counts"]["sms"] == {"sent": len(small)}, r.json["counts"]
     assert r.json["counts"]["email"] == {}
     body = one(pgcluster, url, "SELECT body FROM messages WHERE alert_id = "

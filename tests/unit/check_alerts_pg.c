@@ -641,6 +641,10 @@ START_TEST(test_walk_audience)
 	ck_assert_str_eq(t_sql("SELECT cursor || ' ' || fanout_done FROM"
 			       " alerts"),
 	    "12 1");
+	/* the batch that ended the fan-out counted the audience */
+	ck_assert_str_eq(t_sql("SELECT audience_sms || ' ' || audience_email"
+			       " FROM alerts"),
+	    "2 1");
 	ck_assert_str_eq(t_sql("SELECT string_agg(member_id || channel ||"
 			       " status || coalesce(error_text, ''), ','"
 			       " ORDER BY member_id) FROM messages"),
