@@ -14,14 +14,16 @@
  * Writes follow queue.c: inside the store's group transaction, and a
  * failure after rows changed rolls the group back (queue_op_end()).
  *
- * PostgreSQL (issue 13, doc/postgresql.md): only the sync at start is
- * there (store_lists_sync_pg(), at the end of this file); the API's
- * lists are not. Nodes sharing the database sync at each start: the
+ * PostgreSQL (issue 13, doc/postgresql.md): the sync at start is here
+ * (store_lists_sync_pg(), at the end of this file); the API's lists are
+ * store_lists_pg.c's. Nodes sharing the database sync at each start: the
  * node's config wins at its start (its lists made or updated, their
  * keywords theirs, the config lists it lacks unmarked and their keywords
- * dropped, as on SQLite). Nodes starting together take turns on a
- * transaction-level advisory lock, so the second sees the first's rows
- * (one row per list) and writes only what differs.
+ * dropped, as on SQLite), and a keyword of its config that a list made
+ * through the API holds stops the start, as on SQLite. Nodes starting
+ * together, and the API's list writes, take turns on a transaction-level
+ * advisory lock, so the second sees the first's rows (one row per list)
+ * and writes only what differs.
  */
 #include "autoconf.h"
 
@@ -1146,6 +1148,20 @@ static const char sl_pg_sql_upsert[] =
     " ON CONFLICT (keyword) DO UPDATE SET list_id = excluded.list_id"
     " WHERE list_keywords.list_id <> excluded.list_id)"
     " SELECT (SELECT id FROM i)";
+/*
+ * A keyword of the config ($1) that a list made through the API holds,
+ * unless that list is one of the config's ($2, names: it is adopted):
+ * the first, by keyword, with its list.
+ */
+#define SL_PG_TAKEN                                                     \
+	"SELECT k.keyword, k.list_id FROM list_keywords k JOIN lists l" \
+	" ON l.id = k.list_id WHERE l.from_config = 0"                  \
+	" AND k.keyword = ANY ($1::text[]) AND l.name <> ALL ($2::text[])"
+static const char sl_pg_sql_taken[] =
+    SL_PG_TAKEN " ORDER BY k.keyword COLLATE \"C\" LIMIT 1";
+/* Fails the group (division by zero) when there is such a keyword. */
+static const char sl_pg_sql_taken_stop[] =
+    "SELECT 1 / (CASE WHEN EXISTS (" SL_PG_TAKEN ") THEN 0 ELSE 1 END)";
 /* Config lists no longer in any of $1 (names): unmarked, keywords gone. */
 static const char sl_pg_sql_gone[] =
     "WITH g AS (UPDATE lists SET from_config = 0, updated_at = $2::bigint"
@@ -1155,7 +1171,34 @@ static const char sl_pg_sql_gone[] =
 /* The first error any statement of the sync answered. */
 struct sl_pg_sync {
 	char error[256];
+	const struct list_def *defs; /* the config's */
+	size_t n;
+	char taken[512]; /* a keyword an API list holds: the start's error */
 };
+
+static void sl_pg_answer(void *, const struct pg_answer *);
+
+/* The answer of sl_pg_sql_taken: SQLite's refusal, if any. */
+static void
+sl_pg_taken_answer(void *arg, const struct pg_answer *a)
+{
+	struct sl_pg_sync *s = arg;
+	const char *k, *claim = "?";
+	size_t i;
+
+	if (a->error != NULL || PQntuples(a->res) != 1) {
+		sl_pg_answer(arg, a);
+		return;
+	}
+	k = PQgetvalue(a->res, 0, 0);
+	for (i = 0; i < s->n; i++)
+		if (store_lists_find_kw(&s->defs[i], k))
+			claim = s->defs[i].name;
+	snprintf(s->taken, sizeof(s->taken),
+	    "keyword %s of [list %s] belongs to list %s (created through the "
+	    "API)",
+	    k, claim, PQgetvalue(a->res, 0, 1));
+}
 
 static void
 sl_pg_answer(void *arg, const struct pg_answer *a)
@@ -1237,20 +1280,45 @@ static int
 store_lists_sync_pg(struct store *st, const struct list_def *defs, size_t n,
     int64_t now, char *err, size_t errlen)
 {
-	struct sl_pg_sync s = {{0}};
-	const char **names = xcalloc(n + 1, sizeof(*names));
-	char nows[24], *all;
-	size_t i;
+	struct sl_pg_sync s = {.defs = defs, .n = n};
+	const char **names = xcalloc(n + 1, sizeof(*names)), **kws;
+	char nows[24], *all, *allkw;
+	size_t i, j, nk = 0;
 	int rc = 0;
 
 	snprintf(nows, sizeof(nows), "%" PRId64, now);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		names[i] = defs[i].name;
+		nk += defs[i].nkeywords;
+	}
+	kws = xcalloc(nk + 1, sizeof(*kws));
+	for (i = 0, nk = 0; i < n; i++)
+		for (j = 0; j < defs[i].nkeywords; j++)
+			kws[nk++] = defs[i].keywords[j];
 	all = sl_pg_array(names, n);
+	allkw = sl_pg_array(kws, nk);
 	free(names);
+	free(kws);
 	if (store_pg_group_send(st, &(struct pg_query){.sql = SL_PG_SYNC_LOCK},
 		err, errlen) == -1)
 		rc = -1;
+	/* a keyword an API list holds: told, and the group stopped */
+	if (rc == 0)
+		rc = store_pg_group_send(st,
+		    &(struct pg_query){.sql = sl_pg_sql_taken,
+			.nparams = 2,
+			.values = (const char *[]){allkw, all},
+			.done = sl_pg_taken_answer,
+			.arg = &s},
+		    err, errlen);
+	if (rc == 0)
+		rc = store_pg_group_send(st,
+		    &(struct pg_query){.sql = sl_pg_sql_taken_stop,
+			.nparams = 2,
+			.values = (const char *[]){allkw, all},
+			.done = sl_pg_answer,
+			.arg = &s},
+		    err, errlen);
 	for (i = 0; i < n && rc == 0; i++)
 		rc = sl_pg_send_list(st, &defs[i], nows, &s, err, errlen);
 	if (rc == 0)
@@ -1262,14 +1330,17 @@ store_lists_sync_pg(struct store *st, const struct list_def *defs, size_t n,
 			.arg = &s},
 		    err, errlen);
 	free(all);
+	free(allkw);
 	/* start-up: wait for the commit (nothing is served yet) */
 	if (store_flush(st, err, errlen) == -1) {
-		if (s.error[0] != '\0')
-			snprintf(err, errlen, "%s", s.error);
+		if (s.taken[0] != '\0' || s.error[0] != '\0')
+			snprintf(err, errlen, "%s",
+			    s.taken[0] != '\0' ? s.taken : s.error);
 		return -1;
 	}
-	if (rc == 0 && s.error[0] != '\0') {
-		snprintf(err, errlen, "%s", s.error);
+	if (rc == 0 && (s.taken[0] != '\0' || s.error[0] != '\0')) {
+		snprintf(err, errlen, "%s",
+		    s.taken[0] != '\0' ? s.taken : s.error);
 		return -1;
 	}
 	return rc;

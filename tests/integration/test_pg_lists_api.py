@@ -21,7 +21,10 @@ Covered, on states only (no timing assertions):
     subscribes anyone;
   - two nodes creating lists with one keyword (and with one name) at the
     same moment, ten times over: one 201 and one 409 each, one list, and
-    no group failed.
+    no group failed;
+  - a node started with a [list] section whose keyword a list made
+    through the API holds refuses to start, saying so, as on SQLite, and
+    the API's list keeps its keyword.
 """
 
 import csv
@@ -212,3 +215,25 @@ def test_lists_created_at_once_on_two_nodes(make_daemon, pgcluster,
     assert n == 20
     for d in (a, b):
         assert "members_store_failed" not in d.log()
+
+
+def test_config_keyword_held_by_an_api_list(make_daemon, pgcluster,
+                                            fakeprov):
+    url = pgcluster.create_db("pg_lists_taken")
+    a = make_daemon(conf(url, "a", fakeprov), name="a")
+    r = a.api("POST", "/api/v1/lists", {"name": "petition",
+                                        "keywords": ["sign", "petition"]})
+    assert r.status == 201, r.body
+    pid = r.json["id"]
+    b = make_daemon(conf(url, "b", fakeprov,
+                         **{"list PETITION2": {"keywords": "sign"}}),
+                    name="b", start=False)
+    b.expect_log(r"belongs to list")
+    b.start(wait=False)
+    assert b.proc.wait(scaled(30)) != 0
+    assert ("keyword SIGN of [list PETITION2] belongs to list %d (created "
+            "through the API)" % pid) in b.log()
+    assert a.api("GET", "/api/v1/lists/petition").json["keywords"] == \
+        ["PETITION", "SIGN"]
+    assert pgcluster.psql(url, "SELECT count(*) FROM lists WHERE name = "
+                          "'PETITION2'").strip() == "0"
