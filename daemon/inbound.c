@@ -627,15 +627,6 @@ inbound_new(const struct inbound_deps *deps, char *err, size_t errlen)
 	free(defs);
 	if (rc == -1)
 		return NULL;
-	for (i = 0;
-	     store_backend(deps->st) == STORE_POSTGRESQL && i < cfg->nlists;
-	     i++)
-		if (cfg->lists[i].nquestions > 0)
-			log_warnx("list_questions_not_asked list=%s "
-				  "reason=\"follow-up questions are not asked "
-				  "on the PostgreSQL store yet: members join "
-				  "with the welcome only (doc/postgresql.md)\"",
-			    cfg->lists[i].name);
 	ib = xcalloc(1, sizeof(*ib));
 	ib->deps = *deps;
 	return ib;
@@ -1228,6 +1219,132 @@ inbound_plan_lists(struct inbound *ib, struct inbound_plan *p,
 	return 0;
 }
 
+/* ---- PostgreSQL: follow-up questions ---------------------------------- */
+
+#define INBOUND_QUESTIONS_MAX 64
+
+/*
+ * The questions stored as 'text' (JSON) as store_list_get() reads them
+ * (entries without a field or a prompt skipped): their number, each
+ * field and prompt borrowed from *a (decref'd by the caller).
+ */
+static size_t
+inbound_questions(const char *text, json_t **a, const char **field,
+    const char **prompt)
+{
+	json_t *q;
+	size_t i, n = 0;
+
+	*a = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	for (i = 0;
+	     *a != NULL && i < json_array_size(*a) && n < INBOUND_QUESTIONS_MAX;
+	     i++) {
+		q = json_array_get(*a, i);
+		field[n] = json_string_value(json_object_get(q, "field"));
+		prompt[n] = json_string_value(json_object_get(q, "prompt"));
+		if (field[n] != NULL && prompt[n] != NULL)
+			n++;
+	}
+	return n;
+}
+
+/* What inbound_ask() asks for a question: its prompt, else the default. */
+static const char *
+inbound_question_text(const char *field, const char *prompt)
+{
+	return *prompt != '\0' ? prompt : inbound_prompt_text(NULL, field);
+}
+
+/* Adds a reply candidate whose text is body (the plan owns it now). */
+static void
+inbound_plan_text(struct inbound_plan *p, const char *kind, const char *list,
+    char *body)
+{
+	struct queue_in_reply *x;
+	struct smstext_info info;
+
+	p->replies =
+	    xreallocarray(p->replies, p->nreplies + 1, sizeof(*p->replies));
+	x = &p->replies[p->nreplies++];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	x->list = list;
+	x->body = body;
+	if (smstext_analyze(body, &info) == 0) {
+		x->encoding = smstext_encoding_to_text(info.encoding);
+		x->segments = (int)info.segments;
+	}
+	p->route.replies = p->replies;
+	p->route.nreplies = p->nreplies;
+}
+
+/*
+ * The store read the member's pending question and the list the text
+ * may join (queue_in_route.prepare): the candidates inbound_welcome()
+ * and inbound_answer() would send (the joined list's first question, the
+ * next question, the re-ask) and the answer parsed for the question's
+ * field, decided as inbound_answer() decides (a stale question, or one
+ * whose list is gone, is cleared and the text is a conversation
+ * message). The store checks the email answer against other members.
+ */
+static void
+inbound_plan_prepare(void *arg, const struct queue_in_prompt *pr)
+{
+	struct inbound_plan *p = arg;
+	const struct config *cfg = p->cfg;
+	struct queue_in_answer *an = &p->route.answer;
+	const char *field[INBOUND_QUESTIONS_MAX],
+	    *prompt[INBOUND_QUESTIONS_MAX];
+	json_t *a;
+	size_t n;
+	unsigned i = pr->index;
+
+	if (pr->join != NULL) {
+		if (inbound_questions(pr->join_questions, &a, field, prompt) >
+		    0) {
+			snprintf(p->ask_join, sizeof(p->ask_join), "%s",
+			    pr->join);
+			inbound_plan_text(p, "first", p->ask_join,
+			    inbound_expand(
+				inbound_question_text(field[0], prompt[0]), cfg,
+				pr->join, NULL));
+		}
+		json_decref(a);
+	}
+	memset(an, 0, sizeof(*an));
+	if (pr->list_id <= 0)
+		return;
+	an->list_id = pr->list_id;
+	an->index = i;
+	an->attempts = pr->attempts;
+	an->asked_at = pr->asked_at;
+	n = inbound_questions(pr->questions, &a, field, prompt);
+	if (pr->now - pr->asked_at > INBOUND_PROMPT_TTL || pr->list == NULL ||
+	    i >= n) {
+		an->clear = true;
+		json_decref(a);
+		return;
+	}
+	snprintf(p->ask_list, sizeof(p->ask_list), "%s", pr->list);
+	snprintf(p->ask_field, sizeof(p->ask_field), "%s", field[i]);
+	an->field = p->ask_field;
+	if (inbound_parse_answer(field[i], pr->body, p->ask_value,
+		sizeof(p->ask_value)) == 0)
+		an->value = p->ask_value;
+	an->good = i + 1 < n ? "next" : "clear";
+	an->bad = pr->attempts == 0 ? "reask" : an->good;
+	if (i + 1 < n)
+		inbound_plan_text(p, "next", NULL,
+		    inbound_expand(
+			inbound_question_text(field[i + 1], prompt[i + 1]), cfg,
+			pr->list, NULL));
+	if (pr->attempts == 0)
+		inbound_plan_text(p, "reask", NULL,
+		    inbound_expand(cfg->reask_reply, cfg, pr->list,
+			inbound_question_text(field[i], prompt[i])));
+	json_decref(a);
+}
+
 void
 inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
     const struct in_msg *m, struct inbound_plan *p)
@@ -1264,6 +1381,9 @@ inbound_plan(struct inbound *ib, const struct queue_webhook *wh,
 		break;
 	default:
 		inbound_plan_route(ib, wh, p);
+		p->cfg = cfg;
+		p->route.prepare = inbound_plan_prepare;
+		p->route.prepare_arg = p;
 		return;
 	}
 	p->body = inbound_expand(tmpl, cfg, NULL, NULL);
@@ -1292,6 +1412,14 @@ inbound_plan_note_route(const struct inbound_plan *p,
 	else if (strcmp(routed, "confirm") == 0)
 		snprintf(note, notelen, "member=%lld action=confirm list=%s",
 		    member, list);
+	else if (strcmp(routed, "answer") == 0)
+		snprintf(note, notelen,
+		    "member=%lld action=answer list=%s field=%s", member,
+		    p->ask_list, p->ask_field);
+	else if (strcmp(routed, "reask") == 0 || strcmp(routed, "dropped") == 0)
+		snprintf(note, notelen,
+		    "member=%lld action=bad_answer list=%s field=%s %s=1",
+		    member, p->ask_list, p->ask_field, routed);
 	else if (strcmp(routed, "conversation") == 0)
 		snprintf(note, notelen,
 		    "member=%lld action=conversation conversation=%lld", member,

@@ -80,8 +80,10 @@ int inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
  * lists API on any node), so a YES or a word that may be a keyword then
  * needs inbound_plan_lists(), which reads the lists it needs (every
  * list's welcome; the list with that keyword) when the text arrives and
- * completes the plan. Follow-up questions are not asked nor answered
- * there (an answer is a conversation message). inbound_plan_note() then
+ * completes the plan. Follow-up questions: the store reads the
+ * member's pending question and the list the text may join before the
+ * text's statement, and route.prepare adds the questions to ask and the
+ * parsed answer. inbound_plan_note() then
  * writes the log note from the answer. Free with inbound_plan_clear().
  */
 struct inbound_plan {
@@ -93,6 +95,13 @@ struct inbound_plan {
 	char word[INBOUND_WORD_MAX + 1]; /* the keyword */
 	struct queue_in_reply *replies;	 /* route.replies, owned */
 	size_t nreplies;
+	/* follow-up questions (the store's read of the member's pending
+	 * question, before the text's statement: route.prepare) */
+	const struct config *cfg;
+	char ask_join[72];   /* the list a keyword or YES joins */
+	char ask_list[72];   /* the pending question's list */
+	char ask_field[16];  /* its field */
+	char ask_value[320]; /* the answer parsed for it */
 	json_t *lists; /* the stored lists read; the route's names point in */
 };
 void inbound_plan(struct inbound *ib, const struct queue_webhook *wh,

@@ -408,7 +408,6 @@ static const struct main_pg_later {
 #define MAIN_PG_ANY \
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
     {"/api/v1/imports", MAIN_PG_ANY, true},
-    {"/c", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY
 };
 

@@ -65,9 +65,19 @@
  *    two nodes routing texts of one member at once each read "no
  *    conversation" and made one (check_queue_pg test_route_two_nodes).
  *
+ *  - follow-up questions: the member's pending question (member_prompts)
+ *    is in the database, so a question asked by one node is answered on
+ *    any. Before a routed text's statements, one read outside the group
+ *    (qpg_sql_prompt) gives the caller the pending question and the list
+ *    the text may join; the caller (inbound.c, route.prepare) renders the
+ *    questions and parses the answer in C as on SQLite, and the route's
+ *    statement acts on the answer only while the question is still the
+ *    one read (a text racing another answer of the same member on
+ *    another node is then a conversation message). An email answer takes
+ *    the members' writers' advisory lock first.
+ *
  * Not carried over to PostgreSQL: the queue_observe() hook (conversation
- * messages: migration 012's triggers there), and the follow-up questions
- * of lists (not asked; an answer is a conversation message).
+ * messages: migration 012's triggers there).
  */
 #include "autoconf.h"
 
@@ -312,9 +322,26 @@ static const char qpg_sql_member_lock[] =
  * $10 the member's E.164, $11 the keyword's list name, $12 the keyword,
  * $13 the reply's from, $14 the attribution window (ms), $15-$19 the
  * reply candidates (kind, list, body, encoding, segments: arrays), $20
- * the reply's priority. Answers (the message id, whether it is new, the
- * member, whether an opt-out was lifted, the reply's id, what was done,
- * the list, the conversation).
+ * the reply's priority; the pending question as read before ($21 list,
+ * $22 index, $23 attempts, $24 asked_at: NULL none), $25 what to do with
+ * it ('answer', 'clear', NULL), $26 its field, $27 the answer parsed for
+ * it (NULL: a bad one), $28 and $29 the step after a good and after a
+ * bad answer ('next', 'reask', 'clear'). Answers (the message id,
+ * whether it is new, the member, whether an opt-out was lifted, the
+ * first reply's id, what was done, the list, the conversation).
+ *
+ * Follow-up questions: a join or a confirmation sends the welcome and
+ * then, when the caller gave one ("first"), the list's first question,
+ * which becomes the member's pending question (member_prompts). A text
+ * that is no keyword and no confirming YES is the answer to the pending
+ * question when that is still the one the caller read and prepared for
+ * (its list, index, attempts and time): a good answer (parsed by the
+ * caller, an email no other member has) is stored on the member and is
+ * no conversation message; a bad one is asked again once ("reask"),
+ * then dropped; then the next question ("next") or none. The member's
+ * row is updated by this statement, so the member is found (made by
+ * the lock statement before) and not upserted here: a row updated twice
+ * by one statement keeps one of the changes.
  *
  * The member's row is locked by the statement before (the group's
  * qpg_sql_member_lock), so this one's snapshot, taken after that lock,
@@ -329,10 +356,9 @@ static const char qpg_sql_route[] =
     "WITH seen AS MATERIALIZED (SELECT id FROM messages"
     " WHERE provider = $5::text AND provider_message_id = $6::text"
     " AND direction = 'in'),"
-    " mem AS (INSERT INTO members (phone, created_at, updated_at)"
-    " SELECT $10::text, $8::bigint, $8::bigint"
-    " WHERE NOT EXISTS (SELECT 1 FROM seen) ON CONFLICT (phone) DO UPDATE"
-    " SET phone = excluded.phone RETURNING id),"
+    /* made (and locked) by the statement before: qpg_sql_member_lock */
+    " mem AS MATERIALIZED (SELECT id FROM members WHERE phone = $10::text"
+    " AND NOT EXISTS (SELECT 1 FROM seen)),"
     " st AS MATERIALIZED (SELECT id AS member, EXISTS (SELECT 1"
     " FROM sms_optout o WHERE o.member_id = mem.id) AS out FROM mem),"
     /* the list a keyword names, or the pending one YES confirms */
@@ -367,10 +393,44 @@ static const char qpg_sql_route[] =
     " updated_at = excluded.updated_at"
     " WHERE subscriptions.status = 'left' OR (subscriptions.status ="
     " 'pending' AND excluded.status = 'active') RETURNING list_id),"
-    /* anything else: the member's conversation, with what it answers */
-    " cg AS MATERIALIZED (SELECT member FROM st"
+    /* anything else: the answer to the pending question, if any ... */
+    " ga AS MATERIALIZED (SELECT member FROM st"
     " WHERE NOT ($9::text = 'yes' AND out)"
     " AND NOT EXISTS (SELECT 1 FROM tl)),"
+    " pq AS MATERIALIZED (SELECT p.member_id, p.question"
+    " FROM member_prompts p, ga WHERE p.member_id = ga.member"
+    " AND p.list_id = $21::bigint AND p.question = $22::bigint"
+    " AND p.attempts = $23::bigint AND p.asked_at = $24::bigint"
+    " AND $25::text IN ('answer', 'clear')),"
+    " stp AS MATERIALIZED (SELECT member_id, question, good,"
+    " CASE WHEN $25::text = 'clear' THEN 'stale' WHEN good THEN $28::text"
+    " ELSE $29::text END AS step FROM (SELECT pq.*, $25::text = 'answer'"
+    " AND $27::text IS NOT NULL AND ($26::text IS DISTINCT FROM 'email'"
+    " OR NOT EXISTS (SELECT 1 FROM members o WHERE o.email = $27::text"
+    " AND o.id <> pq.member_id)) AS good FROM pq) a),"
+    " mu AS (UPDATE members m SET first_name = CASE WHEN $26::text ="
+    " 'first_name' THEN $27::text ELSE m.first_name END,"
+    " last_name = CASE WHEN $26::text = 'last_name' THEN $27::text"
+    " ELSE m.last_name END, zip = CASE WHEN $26::text = 'zip'"
+    " THEN $27::text ELSE m.zip END, email = CASE WHEN $26::text = 'email'"
+    " THEN $27::text ELSE m.email END, bouncing = CASE WHEN $26::text ="
+    " 'email' THEN 0 ELSE m.bouncing END, email_failures = CASE"
+    " WHEN $26::text = 'email' THEN 0 ELSE m.email_failures END,"
+    " updated_at = $8::bigint FROM stp WHERE m.id = stp.member_id"
+    " AND stp.good AND CASE $26::text WHEN 'first_name' THEN m.first_name"
+    " WHEN 'last_name' THEN m.last_name WHEN 'zip' THEN m.zip"
+    " ELSE m.email END IS DISTINCT FROM $27::text),"
+    " pn AS (UPDATE member_prompts p SET question = p.question"
+    " + CASE WHEN stp.step = 'next' THEN 1 ELSE 0 END,"
+    " attempts = CASE WHEN stp.step = 'reask' THEN 1 ELSE 0 END,"
+    " asked_at = $8::bigint FROM stp WHERE p.member_id = stp.member_id"
+    " AND stp.step IN ('next', 'reask')),"
+    " pc AS (DELETE FROM member_prompts p USING stp"
+    " WHERE p.member_id = stp.member_id"
+    " AND stp.step IN ('clear', 'stale')),"
+    /* ... else the member's conversation, with what it answers */
+    " cg AS MATERIALIZED (SELECT member FROM ga"
+    " WHERE NOT EXISTS (SELECT 1 FROM stp WHERE good)),"
     " al AS MATERIALIZED (SELECT x.id, x.alert_id,"
     " x.updated_at >= $8::bigint - $14::bigint AS fresh"
     " FROM messages x, cg WHERE x.member_id = cg.member"
@@ -423,26 +483,41 @@ static const char qpg_sql_route[] =
     " AND EXISTS (SELECT 1 FROM oi) THEN 'start'"
     " ELSE (SELECT CASE outcome WHEN 'already' THEN 'already'"
     " WHEN 'pending' THEN 'confirm' ELSE 'welcome' END FROM dec) END"
-    " AS kind, (SELECT name FROM dec) AS list),"
-    " pick AS MATERIALIZED (SELECT r.body, r.enc, r.segs"
-    " FROM unnest($15::text[], $16::text[], $17::text[], $18::text[],"
-    " $19::bigint[]) AS r(kind, list, body, enc, segs), rsel s"
-    " WHERE r.kind = s.kind AND (r.kind <> 'welcome' OR r.list = s.list)"
-    " LIMIT 1),"
+    " AS kind, (SELECT name FROM dec) AS list, 1 AS ord"
+    /* after a welcome its list's first question; after an answer */
+    " UNION ALL SELECT 'first', name, 2 FROM dec"
+    " WHERE outcome IN ('join', 'confirm')"
+    " UNION ALL SELECT step, NULL, 3 FROM stp WHERE step IN ('next',"
+    " 'reask')),"
+    " pick AS MATERIALIZED (SELECT DISTINCT ON (s.ord) r.body, r.enc,"
+    " r.segs, s.ord FROM unnest($15::text[], $16::text[], $17::text[],"
+    " $18::text[], $19::bigint[]) AS r(kind, list, body, enc, segs),"
+    " rsel s WHERE r.kind = s.kind AND (r.kind NOT IN ('welcome', 'first')"
+    " OR r.list = s.list) ORDER BY s.ord),"
     " rp AS (INSERT INTO messages (direction, channel, member_id, sender,"
     " to_addr, from_addr, body, status, priority, next_attempt_at,"
     " created_at, updated_at, encoding, segments, optout_exempt)"
     " SELECT 'out', 'sms', st.member, $1::text, $10::text, $13::text,"
     " pick.body, 'queued', $20::bigint, $8::bigint, $8::bigint, $8::bigint,"
     " pick.enc, pick.segs, 0 FROM st, pick"
-    " WHERE EXISTS (SELECT 1 FROM ins) RETURNING id),"
+    " WHERE EXISTS (SELECT 1 FROM ins) ORDER BY pick.ord RETURNING id),"
     " rh AS (INSERT INTO message_events (message_id, status, created_at)"
-    " SELECT id, 'queued', $8::bigint FROM rp)"
+    " SELECT id, 'queued', $8::bigint FROM rp),"
+    /* the first question asked: it is the member's pending one */
+    " fq AS (INSERT INTO member_prompts (member_id, list_id, question,"
+    " attempts, asked_at) SELECT d.member, d.list, 0, 0, $8::bigint"
+    " FROM dec d WHERE d.outcome IN ('join', 'confirm')"
+    " AND EXISTS (SELECT 1 FROM pick WHERE ord = 2)"
+    " AND EXISTS (SELECT 1 FROM ins) ON CONFLICT (member_id) DO UPDATE"
+    " SET list_id = excluded.list_id, question = 0, attempts = 0,"
+    " asked_at = excluded.asked_at)"
     " SELECT coalesce((SELECT id FROM ins), (SELECT id FROM seen), 0),"
     " EXISTS (SELECT 1 FROM ins), coalesce((SELECT member FROM st), 0),"
-    " EXISTS (SELECT 1 FROM oi), coalesce((SELECT id FROM rp), 0),"
+    " EXISTS (SELECT 1 FROM oi), coalesce((SELECT min(id) FROM rp), 0),"
     " coalesce(CASE WHEN $9::text = 'yes' AND EXISTS (SELECT 1 FROM oi)"
     " THEN 'optin' END, (SELECT outcome FROM dec),"
+    " (SELECT CASE WHEN good THEN 'answer' WHEN step = 'reask'"
+    " THEN 'reask' ELSE 'dropped' END FROM stp WHERE step <> 'stale'),"
     " CASE WHEN EXISTS (SELECT 1 FROM conv) THEN 'conversation' END,"
     " 'none'), (SELECT name FROM dec), coalesce((SELECT id FROM conv), 0)";
 
@@ -806,13 +881,45 @@ qpg_route_answer(void *arg, const struct pg_answer *a)
 	op->d.conversation = pgr_get_i64(a->res, 0, 7);
 }
 
+/*
+ * What a routed text's statement is prepared with, read outside the
+ * group: $1 the member's E.164, $2 the action, $3 a keyword's list.
+ * Answers (the pending question's list id, its list's name and
+ * questions, its index, attempts, time: NULL when none; the name and
+ * questions of the list the text may join: the keyword's, or the
+ * pending one a YES confirms, as qpg_sql_route picks it).
+ */
+static const char qpg_sql_prompt[] =
+    "WITH mem AS MATERIALIZED (SELECT id FROM members"
+    " WHERE phone = $1::text),"
+    " pr AS MATERIALIZED (SELECT p.list_id, l.name, l.questions, p.question,"
+    " p.attempts, p.asked_at FROM member_prompts p JOIN mem"
+    " ON p.member_id = mem.id LEFT JOIN lists l ON l.id = p.list_id),"
+    " jn AS MATERIALIZED (SELECT l.name, l.questions FROM lists l"
+    " WHERE $2::text = 'keyword' AND l.name = $3::text"
+    " UNION ALL SELECT * FROM (SELECT l.name, l.questions FROM mem,"
+    " subscriptions s JOIN lists l ON l.id = s.list_id"
+    " WHERE $2::text = 'yes' AND s.member_id = mem.id"
+    " AND s.channel = 'sms' AND s.status = 'pending'"
+    " ORDER BY s.updated_at DESC, s.list_id DESC LIMIT 1) y)"
+    " SELECT pr.list_id, pr.name, pr.questions, pr.question, pr.attempts,"
+    " pr.asked_at, (SELECT name FROM jn LIMIT 1),"
+    " (SELECT questions FROM jn LIMIT 1) FROM (SELECT 1) one"
+    " LEFT JOIN pr ON true";
+
+/* The members' writers' advisory lock (store_members_pg.c). */
+static const char qpg_sql_members_lock[] =
+    "SELECT pg_advisory_xact_lock(1868, 7)";
+
 /* The member's lock, then the routing statement (see qpg_sql_route). */
 static int
 qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
     const struct queue_in_route *r, struct qpg_op *op, char *err, size_t errlen)
 {
-	char seg[24], now[24], win[24], prio[24];
-	const char *v[20];
+	char seg[24], now[24], win[24], prio[24], pl[24], pi[24], pa[24],
+	    pt[24];
+	const struct queue_in_answer *an = &r->answer;
+	const char *v[29];
 
 	v[0] = wh->sender;
 	v[1] = m->to;
@@ -835,6 +942,25 @@ qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
 	v[17] = op->arrays[3];
 	v[18] = op->arrays[4];
 	v[19] = pgr_i64(prio, MSG_PRIO_REPLY, false);
+	v[20] = an->list_id > 0 ? pgr_i64(pl, an->list_id, false) : NULL;
+	v[21] = pgr_i64(pi, an->index, false);
+	v[22] = pgr_i64(pa, an->attempts, false);
+	v[23] = pgr_i64(pt, an->asked_at, false);
+	v[24] = an->list_id <= 0 ? NULL : an->clear ? "clear" : "answer";
+	v[25] = an->field;
+	v[26] = an->value;
+	v[27] = an->good;
+	v[28] = an->bad;
+	/* an email answer: after the members' writers, who may give it to
+	 * another member (then it is a bad answer, not a failed group) */
+	if (an->list_id > 0 && !an->clear && an->value != NULL &&
+	    an->field != NULL && strcmp(an->field, "email") == 0 &&
+	    store_pg_group_send(op->st,
+		&(struct pg_query){.sql = qpg_sql_members_lock}, err,
+		errlen) == -1) {
+		qpg_op_free(op);
+		return -1;
+	}
 	if (store_pg_group_send(op->st,
 		&(struct pg_query){.sql = qpg_sql_member_lock,
 		    .nparams = 2,
@@ -845,10 +971,116 @@ qpg_route(const struct queue_webhook *wh, const struct in_msg *m,
 	}
 	return qpg_group(op,
 	    &(struct pg_query){.sql = qpg_sql_route,
-		.nparams = 20,
+		.nparams = 29,
 		.values = v,
 		.done = qpg_route_answer},
 	    qpg_commit_finish, err, errlen);
+}
+
+/*
+ * A routed text waiting for its prompt's read (qpg_sql_prompt): the
+ * webhook and the text copied (the caller's are borrowed for the call
+ * only), the route the caller's (its plan lives until 'done').
+ */
+struct qpg_prep {
+	struct qpg_op *op;
+	struct queue_webhook wh;
+	struct in_msg m; /* m.body owned */
+	char *sender;	 /* wh.sender, owned */
+	char *provider;	 /* wh.provider, owned */
+	const struct queue_in_route *r;
+};
+
+static void
+qpg_prep_free(struct qpg_prep *pp)
+{
+	free(pp->m.body);
+	free(pp->sender);
+	free(pp->provider);
+	free(pp);
+}
+
+/* The prompt read: prepare, then the text's statements in the group. */
+static void
+qpg_prompt_answer(void *arg, const struct pg_answer *a)
+{
+	struct qpg_prep *pp = arg;
+	struct qpg_op *op = pp->op;
+	const PGresult *res = a->res;
+	struct queue_in_prompt pr = {.body =
+					 pp->m.body != NULL ? pp->m.body : "",
+	    .now = pp->wh.now};
+	queue_done_fn *done;
+	void *darg;
+	char err[256];
+
+	if (a->error != NULL || PQntuples(res) != 1) {
+		snprintf(op->error, sizeof(op->error), "%s",
+		    a->error != NULL ? a->error : "prompt: no answer row");
+		op->failed = true;
+		qpg_prep_free(pp);
+		qpg_finish(op, false);
+		return;
+	}
+	pr.list_id = pgr_get_i64(res, 0, 0);
+	pr.list = pgr_get_text(res, 0, 1);
+	pr.questions = pgr_get_text(res, 0, 2);
+	pr.index = (unsigned)pgr_get_i64(res, 0, 3);
+	pr.attempts = (unsigned)pgr_get_i64(res, 0, 4);
+	pr.asked_at = pgr_get_i64(res, 0, 5);
+	pr.join = pgr_get_text(res, 0, 6);
+	pr.join_questions = pgr_get_text(res, 0, 7);
+	pp->r->prepare(pp->r->prepare_arg, &pr);
+	done = op->done;
+	darg = op->arg;
+	if (qpg_route(&pp->wh, &pp->m, pp->r, op, err, sizeof(err)) == -1)
+		/* nothing sent, op freed: 'done' hears it from here */
+		done(darg,
+		    &(struct queue_done){.ok = false,
+			.error = err,
+			.status = -1});
+	qpg_prep_free(pp);
+}
+
+/*
+ * A routed text whose route asks to be prepared: the prompt's read
+ * outside the group first (qpg_prompt_answer() goes on), else at once.
+ */
+static int
+qpg_route_prepared(const struct queue_webhook *wh, const struct in_msg *m,
+    const struct queue_in_route *r, struct qpg_op *op, char *err, size_t errlen)
+{
+	struct qpg_prep *pp;
+	const char *v[3];
+
+	if (r->prepare == NULL)
+		return qpg_route(wh, m, r, op, err, errlen);
+	pp = xcalloc(1, sizeof(*pp));
+	pp->op = op;
+	pp->wh = *wh;
+	pp->wh.sender = pp->sender =
+	    wh->sender != NULL ? xstrdup(wh->sender) : NULL;
+	pp->wh.provider = pp->provider =
+	    wh->provider != NULL ? xstrdup(wh->provider) : NULL;
+	pp->m = *m;
+	pp->m.body = m->body != NULL ? xstrdup(m->body) : NULL;
+	pp->r = r;
+	v[0] = r->phone;
+	v[1] = qpg_route_actions[r->action];
+	v[2] = r->list;
+	if (pg_send(store_pg_conn(op->st),
+		&(struct pg_query){.sql = qpg_sql_prompt,
+		    .nparams = 3,
+		    .values = v,
+		    .flags = PG_IDEMPOTENT,
+		    .done = qpg_prompt_answer,
+		    .arg = pp},
+		err, errlen) == -1) {
+		qpg_prep_free(pp);
+		qpg_op_free(op);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- a message as JSON ---- */
@@ -1065,7 +1297,7 @@ queue_inbound_durable(struct store *st, const struct queue_webhook *wh,
 	if (r->phone != NULL &&
 	    (r->action == QUEUE_IN_YES || r->action == QUEUE_IN_KEYWORD ||
 		r->action == QUEUE_IN_TEXT))
-		return qpg_route(wh, m, r, op, err, errlen);
+		return qpg_route_prepared(wh, m, r, op, err, errlen);
 	return qpg_inbound(wh, m, r, op, err, errlen);
 #else
 	(void)r;

@@ -52,7 +52,9 @@ struct queue_done {
 	bool changed;	  /* the opt-out state changed */
 	int64_t reply_id; /* the reply queued; 0 = none */
 	/* QUEUE_IN_YES, _KEYWORD, _TEXT: "optin", "join", "pending",
-	 * "already", "confirm", "conversation" or "none"; NULL otherwise */
+	 * "already", "confirm", "answer", "reask" (a bad answer, asked
+	 * again), "dropped" (a second bad one), "conversation" or "none";
+	 * NULL otherwise */
 	const char *routed;
 	const char *list;     /* the list joined or confirmed; NULL none */
 	int64_t conversation; /* the text joined it; 0 none */
@@ -107,6 +109,46 @@ struct queue_in_reply {
 	int segments;	      /* 0: not known */
 };
 
+/*
+ * What a routed text's statement is prepared with (PostgreSQL): the
+ * member's pending follow-up question, and the list the text may join,
+ * read by one statement outside the group just before (see
+ * queue_in_route.prepare). Strings are borrowed for the call.
+ */
+struct queue_in_prompt {
+	const char *body; /* the text */
+	int64_t now;	  /* its time */
+	/* the pending question: list_id 0 = none */
+	int64_t list_id;
+	const char *list;      /* its list's name; NULL: the list is gone */
+	const char *questions; /* that list's questions as stored (JSON) */
+	unsigned index;	       /* the question, into them */
+	unsigned attempts;     /* bad answers so far */
+	int64_t asked_at;
+	/* the list a keyword names, or the pending one a YES confirms */
+	const char *join;	    /* its name; NULL none */
+	const char *join_questions; /* its questions (JSON) */
+};
+typedef void queue_in_prepare_fn(void *arg, const struct queue_in_prompt *pr);
+
+/*
+ * The answer to the pending question, as prepare decided it: the
+ * statement acts on it only while the question is still the one read
+ * (list_id, index, attempts, asked_at).
+ */
+struct queue_in_answer {
+	int64_t list_id; /* 0: no pending question */
+	unsigned index;
+	unsigned attempts;
+	int64_t asked_at;
+	bool clear;	   /* stale, or its list gone: cleared, the text is
+			    * a conversation message */
+	const char *field; /* first_name, last_name, zip or email */
+	const char *value; /* the answer parsed for it; NULL: a bad one */
+	const char *good;  /* after a good answer: "next" or "clear" */
+	const char *bad;   /* after a bad one: "reask", "next" or "clear" */
+};
+
 /* The routing of one received text, done in its insert's statement. */
 struct queue_in_route {
 	enum queue_in_action action;
@@ -129,6 +171,18 @@ struct queue_in_route {
 	size_t nreplies;
 	const char *reply_from;
 	int64_t window_ms;
+	/*
+	 * Follow-up questions: when set, the member's pending question and
+	 * the list the text may join are read first, and prepare(arg) is
+	 * called with them before the statement is sent; it may add the
+	 * reply candidates "first" (the first question of the list joined
+	 * or confirmed: list = its name), "next" and "reask" (after an
+	 * answer), and fill 'answer'. A good answer is no conversation
+	 * message; a bad one is asked again once, then dropped.
+	 */
+	queue_in_prepare_fn *prepare;
+	void *prepare_arg;
+	struct queue_in_answer answer;
 };
 
 /*

@@ -22,7 +22,13 @@ What is checked, on states only (no timing assertions):
     B answers 200 once the subscription is active (one confirm event)
     and the welcome email queued; a second click, on B and on A, is the
     same page and records nothing more; two nodes serving one click at
-    once confirm it once.
+    once confirm it once;
+  - a list's follow-up questions across nodes (texts through the fake
+    Twilio): the keyword texted to node A gets the welcome and the first
+    question; the answer texted to node B is stored on the member and
+    B asks the next question; a bad answer to A is asked again, the
+    good one to B stored; the answers are no inbox messages, the bad one
+    is; the next text is a conversation message again.
 """
 
 import email
@@ -31,6 +37,7 @@ import re
 import threading
 
 from conftest import scaled, wait_for
+from fakeprov import fakeprov  # noqa: F401
 from test_pg_nodes import pg_conf
 
 PUBLIC = "https://act.example.org"
@@ -273,3 +280,81 @@ def test_confirmation_made_by_one_node_confirms_on_the_other(make_daemon,
         "Please confirm: newsletter,Welcome"
     assert len(re.findall(r"email_subscription_confirmed", a.log() +
                           b.log())) == 2
+
+
+def test_questions_asked_by_one_node_answered_on_the_other(make_daemon,
+                                                          pgcluster,
+                                                          fakeprov):
+    import urllib.parse
+    from test_pg_lists import MEMBER, INBOUND, TW, conf
+    from test_webhooks import inbound_params, new_sid, post_form
+
+    url = pgcluster.create_db("questions2")
+    ask = {"list ASK": {"keywords": "ask", "questions": "first_name, zip",
+                        "ask_zip": "And your ZIP code?"}}
+    a, b = [make_daemon(conf(url, name, fakeprov, **ask), name=name)
+            for name in ("a", "b")]
+    assert "list_questions_not_asked" not in a.log() + b.log()
+
+    def one(sql):
+        return pgcluster.psql(url, sql).strip()
+
+    def text(d, body):
+        r = post_form(d, INBOUND, inbound_params(new_sid(), body,
+                                                 frm=MEMBER),
+                      token=TW["auth_token"])
+        assert r.status == 200, r.body
+
+    def sent():
+        out = []
+        for r in fakeprov.requests("twilio"):
+            f = dict(urllib.parse.parse_qsl(r["body"] or ""))
+            if f.get("To") == MEMBER:
+                out.append(f.get("Body"))
+        return out
+
+    def queued():
+        """The replies to MEMBER in the store, oldest first."""
+        return one("SELECT string_agg(body, '|' ORDER BY id) FROM messages"
+                   " WHERE direction = 'out' AND to_addr = '%s'"
+                   % MEMBER).split("|")
+
+    member = "(SELECT id FROM members WHERE phone = '%s')" % MEMBER
+    prompt = "SELECT coalesce((SELECT l.name || ':' || p.question || ':' ||" \
+        " p.attempts FROM member_prompts p JOIN lists l ON l.id = p.list_id" \
+        " WHERE p.member_id = %s), '-')" % member
+    fields = "SELECT coalesce(first_name, '-') || ':' || coalesce(zip, '-')" \
+        " FROM members WHERE id = " + member
+    unread = "SELECT coalesce(sum(unread), 0) FROM conversations"
+
+    # The keyword to node A: the welcome, then the first question.
+    text(a, "ask")
+    got = queued()
+    assert len(got) == 2 and got[1] == "What's your first name?", got
+    assert one(prompt) == "ASK:0:0"
+    # Its answer to node B: stored, and B asks the next question.
+    text(b, "  mary ann ")
+    assert one(fields) == "Mary Ann:-"
+    assert one(prompt) == "ASK:1:0"
+    assert queued()[2:] == ["And your ZIP code?"]
+    assert "action=answer list=ASK field=first_name" in b.log()
+    # A bad answer to A: asked again; the good one to B: stored, done.
+    text(a, "nowhere")
+    got = queued()
+    assert len(got) == 4 and got[3].startswith("Sorry") and \
+        "And your ZIP code?" in got[3], got
+    assert one(prompt) == "ASK:1:1"
+    assert "action=bad_answer list=ASK field=zip reask=1" in a.log()
+    text(b, "02139")
+    assert one(fields) == "Mary Ann:02139"
+    assert one(prompt) == "-"
+    assert len(queued()) == 4
+    # The good answers are no inbox messages; the bad one is.
+    assert one(unread) == "1"
+    # Every reply reaches the fake, once.
+    wait_for(lambda: len(sent()) == 4, scaled(20), what="4 replies")
+    assert sent() == queued()
+    # The next text is a conversation message again.
+    text(a, "see you at the rally")
+    assert one(unread) == "2"
+    assert len(queued()) == 4
