@@ -1095,15 +1095,17 @@ inbound_route(struct inbound *ib, const struct inbound_msg *in, char *err,
 
 /* ---- PostgreSQL: the routing done by the store ------------------------ */
 
-/* Adds a reply candidate: 'tmpl' expanded for list 'list' (owned). */
+/* Adds a reply candidate whose text is body (the plan owns it now). */
 static void
-inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
-    const char *kind, const char *list, const char *tmpl)
+inbound_plan_text(struct inbound_plan *p, const char *kind, const char *list,
+    char *body)
 {
-	struct queue_in_reply *x = &p->replies[p->nreplies++];
+	struct queue_in_reply *x;
 	struct smstext_info info;
-	char *body = inbound_expand(tmpl, cfg, list, NULL);
 
+	p->replies =
+	    xreallocarray(p->replies, p->nreplies + 1, sizeof(*p->replies));
+	x = &p->replies[p->nreplies++];
 	memset(x, 0, sizeof(*x));
 	x->kind = kind;
 	x->list = list;
@@ -1112,6 +1114,16 @@ inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
 		x->encoding = smstext_encoding_to_text(info.encoding);
 		x->segments = (int)info.segments;
 	}
+	p->route.replies = p->replies;
+	p->route.nreplies = p->nreplies;
+}
+
+/* Adds a reply candidate: 'tmpl' expanded for list 'list' (owned). */
+static void
+inbound_plan_add(struct inbound_plan *p, const struct config *cfg,
+    const char *kind, const char *list, const char *tmpl)
+{
+	inbound_plan_text(p, kind, list, inbound_expand(tmpl, cfg, list, NULL));
 }
 
 /*
@@ -1253,29 +1265,6 @@ static const char *
 inbound_question_text(const char *field, const char *prompt)
 {
 	return *prompt != '\0' ? prompt : inbound_prompt_text(NULL, field);
-}
-
-/* Adds a reply candidate whose text is body (the plan owns it now). */
-static void
-inbound_plan_text(struct inbound_plan *p, const char *kind, const char *list,
-    char *body)
-{
-	struct queue_in_reply *x;
-	struct smstext_info info;
-
-	p->replies =
-	    xreallocarray(p->replies, p->nreplies + 1, sizeof(*p->replies));
-	x = &p->replies[p->nreplies++];
-	memset(x, 0, sizeof(*x));
-	x->kind = kind;
-	x->list = list;
-	x->body = body;
-	if (smstext_analyze(body, &info) == 0) {
-		x->encoding = smstext_encoding_to_text(info.encoding);
-		x->segments = (int)info.segments;
-	}
-	p->route.replies = p->replies;
-	p->route.nreplies = p->nreplies;
 }
 
 /*

@@ -95,15 +95,22 @@ scp_op_new(struct store *st, void *arg)
 	return op;
 }
 
+/* Whether op's group committed with its statement, and why not. */
+static bool
+scp_settled(struct scp_op *op, bool ok, const char **error)
+{
+	ok = ok && !op->failed;
+	*error = !ok && op->error[0] != '\0' ? op->error : NULL;
+	return ok;
+}
+
 /* Runs the confirmation's callback once, then frees op. */
 static void
 scp_confirm_finish(void *arg, bool ok)
 {
 	struct scp_op *op = arg;
 
-	op->d.ok = ok && !op->failed;
-	if (!op->d.ok && op->error[0] != '\0')
-		op->d.error = op->error;
+	op->d.ok = scp_settled(op, ok, &op->d.error);
 	op->cfn(op->arg, &op->d);
 	free(op);
 }
@@ -114,9 +121,7 @@ scp_sub_finish(void *arg, bool ok)
 {
 	struct scp_op *op = arg;
 
-	op->sd.ok = ok && !op->failed;
-	if (!op->sd.ok && op->error[0] != '\0')
-		op->sd.error = op->error;
+	op->sd.ok = scp_settled(op, ok, &op->sd.error);
 	op->sfn(op->arg, &op->sd);
 	free(op);
 }

@@ -14,7 +14,16 @@
  *    transactions racing): both answer ok, one member, one opt-out, one
  *    event, exactly one of them changed (an insert without ON CONFLICT
  *    would fail the second group);
- *  - an SMS opt-out by phone writes sms_optout.
+ *  - an SMS opt-out by phone writes sms_optout;
+ *  - an email double opt-in's click (queue/store_confirm_pg.c) served by
+ *    both nodes in the same turn: both ok, exactly one activated, the
+ *    subscription active, one confirm and one opt_in event (the email
+ *    opt-out lifted), one welcome email; a third click changes nothing;
+ *    a left subscription and an unknown one are told, nothing written;
+ *  - an email subscription to a double opt-in list with its
+ *    confirmation email, asked by both nodes in the same turn: one new
+ *    (one pending row, one opt_in event, one email), one already; once
+ *    left, rejoined with a second email; the list's name read.
  *
  * The SQLite side is email_links.c's own tests (test_email_links.py runs
  * on it unchanged). States only, no timing assertions. Skipped, with the
@@ -50,6 +59,7 @@ links_pg_suite(void)
 #include "message.h"
 #include "pg.h"
 #include "store.h"
+#include "store_confirm_pg.h"
 #include "store_links_pg.h"
 
 static char pg_url[512]; /* "" = no cluster: the tests skip */
@@ -349,6 +359,261 @@ START_TEST(test_optout_sms)
 }
 END_TEST
 
+/* ---- the email double opt-in (store_confirm_pg.c) ------------------ */
+
+struct t_conf {
+	bool done;
+	struct store_confirm_done d;
+	char error[256];
+};
+
+static void
+t_on_conf(void *arg, const struct store_confirm_done *d)
+{
+	struct t_conf *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	if (d->error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", d->error);
+	t->d.error = NULL;
+}
+
+static void
+t_confirm_send(struct store *st, int64_t member, int64_t list, struct t_conf *t)
+{
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(store_confirm_durable(st,
+			  &(struct store_confirm){.member = member,
+			      .list = list,
+			      .now = msg_now_ms(),
+			      .priority = MSG_PRIO_REPLY},
+			  t_on_conf, t, err, sizeof(err)) == 0,
+	    "confirm: %s", err);
+	ck_assert(!t->done);
+}
+
+static void
+t_confirm_wait(struct t_conf *t)
+{
+	ckpg_run_until(t_base, &t->done, "confirm");
+	ck_assert_msg(t->d.ok, "confirm: %s", t->error);
+}
+
+START_TEST(test_confirm_two_nodes)
+{
+	struct store *st[2];
+	struct t_conf ta, tb;
+	int64_t m, l, m2;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_base = event_base_new();
+	t_open("links_confirm", st);
+	l = t_int("INSERT INTO lists (name, welcome_email_subject,"
+		  " welcome_email, double_optin, created_at, updated_at)"
+		  " VALUES ('news', '', 'Glad you are here.', 1, 1, 1)"
+		  " RETURNING id");
+	m = t_int("INSERT INTO members (email, created_at, updated_at)"
+		  " VALUES ('eve@example.org', 1, 1) RETURNING id");
+	t_sql("INSERT INTO subscriptions (member_id, list_id, channel, status,"
+	      " source, created_at, updated_at) SELECT id, (SELECT id FROM"
+	      " lists), 'email', 'pending', 'api', 1, 1 FROM members");
+	t_sql("INSERT INTO email_optout (member_id, opted_out_at, source)"
+	      " SELECT id, 1, 'web' FROM members");
+
+	/* one click served by both nodes in the same turn */
+	t_confirm_send(st[0], m, l, &ta);
+	t_confirm_send(st[1], m, l, &tb);
+	t_confirm_wait(&ta);
+	t_confirm_wait(&tb);
+	ck_assert_int_eq(ta.d.result, STORE_CONFIRM_OK);
+	ck_assert_int_eq(tb.d.result, STORE_CONFIRM_OK);
+	ck_assert_msg(ta.d.activated != tb.d.activated,
+	    "exactly one activated: %d %d", ta.d.activated, tb.d.activated);
+	ck_assert(ta.d.activated ? ta.d.opted_back_in : tb.d.opted_back_in);
+	ck_assert_int_gt(ta.d.activated ? ta.d.welcome : tb.d.welcome, 0);
+	ck_assert_str_eq(t_sql("SELECT status || ' ' || source FROM"
+			       " subscriptions"),
+	    "active web");
+	ck_assert_str_eq(t_sql("SELECT string_agg(action || ' ' || source ||"
+			       " ' ' || coalesce(list_id::text, '-') || ' ' ||"
+			       " detail, ',' ORDER BY id) FROM consent_events"),
+	    "confirm web 1 confirmation link,opt_in web - confirmation link");
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM email_optout"), "0");
+	/* the welcome: its subject the list's name when it has none */
+	ck_assert_str_eq(t_sql("SELECT string_agg(to_addr || ' ' || subject ||"
+			       " ' ' || m.status || ' ' || e.status, ',') FROM"
+			       " messages m JOIN message_events e ON"
+			       " e.message_id = m.id"),
+	    "eve@example.org news queued queued");
+
+	/* a third click: nothing more */
+	t_confirm_send(st[1], m, l, &ta);
+	t_confirm_wait(&ta);
+	ck_assert_int_eq(ta.d.result, STORE_CONFIRM_OK);
+	ck_assert(!ta.d.activated);
+	ck_assert_int_eq(ta.d.welcome, 0);
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM consent_events"), "2");
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM messages"), "1");
+
+	/* left since the link was sent; no such subscription */
+	m2 = t_int("INSERT INTO members (email, created_at, updated_at)"
+		   " VALUES ('fay@example.org', 1, 1) RETURNING id");
+	t_sql("INSERT INTO subscriptions (member_id, list_id, channel, status,"
+	      " source, created_at, updated_at) SELECT id, (SELECT id FROM"
+	      " lists), 'email', 'left', 'api', 1, 1 FROM members WHERE"
+	      " email = 'fay@example.org'");
+	t_confirm_send(st[0], m2, l, &ta);
+	t_confirm_wait(&ta);
+	ck_assert_int_eq(ta.d.result, STORE_CONFIRM_LEFT);
+	t_confirm_send(st[0], m2 + 100, l, &ta);
+	t_confirm_wait(&ta);
+	ck_assert_int_eq(ta.d.result, STORE_CONFIRM_UNKNOWN);
+	ck_assert(!ta.d.activated);
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM consent_events"), "2");
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM messages"), "1");
+	t_close(st);
+}
+END_TEST
+
+struct t_sub {
+	bool done;
+	struct store_confirm_sub_done d;
+	char error[256];
+};
+
+static void
+t_on_sub(void *arg, const struct store_confirm_sub_done *d)
+{
+	struct t_sub *t = arg;
+
+	ck_assert(!t->done);
+	t->done = true;
+	t->d = *d;
+	if (d->error != NULL)
+		snprintf(t->error, sizeof(t->error), "%s", d->error);
+	t->d.error = NULL;
+}
+
+static void
+t_sub_send(struct store *st, int64_t member, int64_t list, struct t_sub *t)
+{
+	struct queue_new q = {.channel = CHANNEL_EMAIL,
+	    .to = "gil@example.org",
+	    .subject = "Please confirm: news",
+	    .body = "open the link",
+	    .html = "<p>open the link</p>",
+	    .priority = MSG_PRIO_REPLY,
+	    .member_id = member,
+	    .optout_exempt = true};
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(store_confirm_subscribe_durable(st,
+			  &(struct store_confirm_sub){.member = member,
+			      .list = list,
+			      .source = "signup form",
+			      .now = msg_now_ms(),
+			      .mail = &q},
+			  t_on_sub, t, err, sizeof(err)) == 0,
+	    "subscribe: %s", err);
+	ck_assert(!t->done);
+}
+
+static void
+t_sub_wait(struct t_sub *t)
+{
+	ckpg_run_until(t_base, &t->done, "subscribe");
+	ck_assert_msg(t->d.ok, "subscribe: %s", t->error);
+}
+
+struct t_name {
+	bool done;
+	int rc;
+	char name[64];
+};
+
+static void
+t_on_name(void *arg, int rc, const char *name, const char *error)
+{
+	struct t_name *t = arg;
+
+	(void)error;
+	t->done = true;
+	t->rc = rc;
+	snprintf(t->name, sizeof(t->name), "%s", name != NULL ? name : "-");
+}
+
+START_TEST(test_confirm_subscribe_two_nodes)
+{
+	struct store *st[2];
+	struct t_sub ta, tb;
+	struct t_name tn = {0};
+	char err[256];
+	int64_t m, l;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_base = event_base_new();
+	t_open("links_sub", st);
+	l = t_int("INSERT INTO lists (name, double_optin, created_at,"
+		  " updated_at) VALUES ('news', 1, 1, 1) RETURNING id");
+	m = t_int("INSERT INTO members (email, created_at, updated_at)"
+		  " VALUES ('gil@example.org', 1, 1) RETURNING id");
+	ck_assert(store_list_name_async(st[1], l, t_on_name, &tn, err,
+		      sizeof(err)) == 0);
+	ckpg_run_until(t_base, &tn.done, "list name");
+	ck_assert_int_eq(tn.rc, 0);
+	ck_assert_str_eq(tn.name, "news");
+
+	/* both nodes in the same turn: one new, one already, one email */
+	t_sub_send(st[0], m, l, &ta);
+	t_sub_send(st[1], m, l, &tb);
+	t_sub_wait(&ta);
+	t_sub_wait(&tb);
+	ck_assert_msg((ta.d.change == SUB_CHANGE_NEW) !=
+		(tb.d.change == SUB_CHANGE_NEW),
+	    "exactly one new: %d %d", ta.d.change, tb.d.change);
+	ck_assert_int_eq(ta.d.status, SUB_PENDING);
+	ck_assert_int_eq(tb.d.status, SUB_PENDING);
+	ck_assert_int_gt(ta.d.msg_id + tb.d.msg_id, 0);
+	ck_assert_msg(ta.d.msg_id == 0 || tb.d.msg_id == 0, "one email");
+	ck_assert_str_eq(t_sql("SELECT status || ' ' || source FROM"
+			       " subscriptions"),
+	    "pending api");
+	ck_assert_str_eq(t_sql("SELECT string_agg(action || ' ' || source ||"
+			       " ' ' || detail, ',') FROM consent_events"),
+	    "opt_in api signup form");
+	ck_assert_str_eq(t_sql("SELECT string_agg(subject || ' ' ||"
+			       " optout_exempt || ' ' || html, ',')"
+			       " FROM messages"),
+	    "Please confirm: news 1 <p>open the link</p>");
+
+	/* left, then asked again: rejoined, a second email */
+	t_sql("UPDATE subscriptions SET status = 'left'");
+	t_sub_send(st[1], m, l, &ta);
+	t_sub_wait(&ta);
+	ck_assert_int_eq(ta.d.change, SUB_CHANGE_REJOINED);
+	ck_assert_int_gt(ta.d.msg_id, 0);
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM messages"), "2");
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM consent_events"), "2");
+	/* active: left alone */
+	t_sql("UPDATE subscriptions SET status = 'active'");
+	t_sub_send(st[0], m, l, &ta);
+	t_sub_wait(&ta);
+	ck_assert_int_eq(ta.d.change, SUB_CHANGE_ALREADY);
+	ck_assert_int_eq(ta.d.status, SUB_ACTIVE);
+	ck_assert_int_eq(ta.d.msg_id, 0);
+	ck_assert_str_eq(t_sql("SELECT status FROM subscriptions"), "active");
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM messages"), "2");
+	t_close(st);
+}
+END_TEST
+
 Suite *
 links_pg_suite(void)
 {
@@ -360,6 +625,8 @@ links_pg_suite(void)
 	tcase_add_test(tc, test_optout_email_any_node);
 	tcase_add_test(tc, test_optout_race_two_nodes);
 	tcase_add_test(tc, test_optout_sms);
+	tcase_add_test(tc, test_confirm_two_nodes);
+	tcase_add_test(tc, test_confirm_subscribe_two_nodes);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;
