@@ -28,7 +28,9 @@ What is checked, on states only (no timing assertions):
     question; the answer texted to node B is stored on the member and
     B asks the next question; a bad answer to A is asked again, the
     good one to B stored; the answers are no inbox messages, the bad one
-    is; the next text is a conversation message again.
+    is; the next text is a conversation message again; YES to B on a
+    double opt-in list asks its question, an email another member has
+    is a bad answer, the next one is stored.
 """
 
 import email
@@ -291,7 +293,9 @@ def test_questions_asked_by_one_node_answered_on_the_other(make_daemon,
 
     url = pgcluster.create_db("questions2")
     ask = {"list ASK": {"keywords": "ask", "questions": "first_name, zip",
-                        "ask_zip": "And your ZIP code?"}}
+                        "ask_zip": "And your ZIP code?"},
+           "list POLL": {"keywords": "poll", "double_optin": "yes",
+                         "questions": "email"}}
     a, b = [make_daemon(conf(url, name, fakeprov, **ask), name=name)
             for name in ("a", "b")]
     assert "list_questions_not_asked" not in a.log() + b.log()
@@ -358,3 +362,23 @@ def test_questions_asked_by_one_node_answered_on_the_other(make_daemon,
     text(a, "see you at the rally")
     assert one(unread) == "2"
     assert len(queued()) == 4
+
+    # A double opt-in list: YES on B confirms, welcomes and asks; an
+    # email another member has is asked again, the next one stored.
+    text(a, "poll")
+    assert one(prompt) == "-"
+    text(b, "yes")
+    got = queued()
+    assert len(got) == 7 and got[6] == "What's your email address?", got
+    assert one(prompt) == "POLL:0:0"
+    # another member's address is a bad answer (not a failed group)
+    r = b.api("POST", "/api/v1/members", {"email": "taken@example.org"})
+    assert r.status == 201, r.body
+    text(a, "taken@example.org")
+    assert one(prompt) == "POLL:0:1"
+    assert queued()[7].startswith("Sorry")
+    text(a, "Mary@Example.org")
+    assert one("SELECT email FROM members WHERE id = " + member) == \
+        "mary@example.org"
+    assert one(prompt) == "-"
+    assert "action=answer list=POLL field=email" in a.log()
