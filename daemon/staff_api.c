@@ -772,6 +772,7 @@ tok_create(struct http_req *req, void *arg)
 
 /* A revoke waiting for its group: who asked. */
 struct tok_revoking {
+	struct staff *s;
 	struct http_req *req;
 	int64_t id;
 };
@@ -782,6 +783,10 @@ tok_revoked(void *arg, bool ok, int64_t owner, const char *error)
 	struct tok_revoking *p = arg;
 	struct http_req *req = p->req;
 
+	/* PostgreSQL: this node's kept answers go (a read answered
+	 * meanwhile may have kept the token); SQLite: the store's
+	 * generation did it */
+	staff_cache_drop(p->s);
 	if (!ok && error != NULL)
 		staff_store_error(req, "token revoke", error);
 	else if (!ok)
@@ -818,8 +823,10 @@ tok_delete(struct http_req *req, void *arg)
 		return;
 	}
 	p = xcalloc(1, sizeof(*p));
+	p->s = s;
 	p->req = req;
 	p->id = id;
+	staff_cache_drop(s);
 	/* the 204 waits for the commit */
 	if (store_token_revoke_durable(s->deps.st,
 		&(struct token_revoke){.id = id,

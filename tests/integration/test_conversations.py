@@ -279,12 +279,8 @@ def test_assign_and_release(make_daemon):
     staff = d.query("SELECT id, name FROM staff ORDER BY id")
     if not staff:   # before staff accounts: make one to assign to
         d.stop()
-        import sqlite3
-        db = sqlite3.connect(str(d.db_path))
-        db.execute("INSERT INTO staff (name, role, created_at) VALUES"
-                   " ('Organizer One', 'organizer', 0)")
-        db.commit()
-        db.close()
+        d.execute("INSERT INTO staff (name, role, created_at) VALUES"
+                  " ('Organizer One', 'organizer', 0)")
         d.start()
         staff = d.query("SELECT id, name FROM staff ORDER BY id")
     sid, name = staff[-1]["id"], staff[-1]["name"]

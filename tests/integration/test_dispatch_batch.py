@@ -15,11 +15,12 @@ per-message one, through the Twilio adapter and tests/fakes/fakeprov:
 """
 
 import re
-import sqlite3
 import time
 import urllib.parse
 
-from conftest import wait_for
+import pytest
+
+from conftest import OD_STORE, wait_for
 from fakeprov import MEMBER, fakeprov, sms_daemon  # noqa: F401
 from test_keywords import queue_msgs, received, start, text
 
@@ -44,6 +45,11 @@ def post_many(d, n, body):
     return [d.send_sms("+1555200%04d" % i, body % i) for i in range(n)]
 
 
+@pytest.mark.skipif(OD_STORE == "postgresql", reason="the claim joins the "
+                    "STOP's group only on SQLite; on PostgreSQL a claim is "
+                    "its own statement, committed at once, and a batch may "
+                    "go out before the STOP: check_pg_queue "
+                    "test_optout_between_claim_and_check covers the check")
 def test_stop_committed_between_claim_and_send(make_daemon, fakeprov):
     """
     A backlog of 200 messages to the member is claimed as one batch at
@@ -58,11 +64,8 @@ def test_stop_committed_between_claim_and_send(make_daemon, fakeprov):
                      not_before=int(time.time()) + 3600)
     assert d.stop() == 0
     # due now, as if the hour had passed while the daemon was down
-    db = sqlite3.connect(str(d.db_path))
-    db.execute("UPDATE messages SET next_attempt_at = 0, not_before = NULL"
-               " WHERE status = 'queued'")
-    db.commit()
-    db.close()
+    d.execute("UPDATE messages SET next_attempt_at = 0, not_before = NULL"
+              " WHERE status = 'queued'")
     d.restart(conf={"store": {"commit_delay": "1s"}})
     text(fakeprov, "STOP")		# answered after the group's commit
     d.wait_idle(timeout=30)
