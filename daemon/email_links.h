@@ -109,7 +109,8 @@ typedef void email_links_subscribe_fn(void *arg,
  * (d->ok) or failed, or when the list could not be read (!d->ok,
  * nothing written). On SQLite the read and the write happen before the
  * call returns, in the caller's group (as mb_subscribe() and
- * email_links_send_confirmation() do), and 'done' runs after its commit.
+ * email_links_send_confirmation() do), and 'done' runs after its commit,
+ * or before the call returns when the list could not be read.
  * The dispatcher is kicked after the commit. -1 with err when nothing
  * was started (no member, list or source; 'done' never called).
  */
