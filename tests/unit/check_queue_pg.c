@@ -1140,7 +1140,8 @@ t_route_start(struct store *st, const char *pid, const char *body,
 
 	if (strcmp(body, "YES") == 0)
 		route.action = QUEUE_IN_YES;
-	else if (strcmp(body, "L") == 0 || strcmp(body, "D") == 0) {
+	else if (strcmp(body, "L") == 0 || strcmp(body, "D") == 0 ||
+	    strcmp(body, "G") == 0) {
 		route.action = QUEUE_IN_KEYWORD;
 		route.list = body;
 		route.keyword = body;
@@ -1216,7 +1217,7 @@ START_TEST(test_route_two_nodes)
 	struct t_done t[2], y;
 	const struct queue_done *d0 = &t[0].d, *d1 = &t[1].d;
 	struct store *na, *nb;
-	char url[600], id[24];
+	char url[600], id[24], err[256];
 	struct pg *pg, *hold;
 
 	NEED_CLUSTER();
@@ -1301,6 +1302,37 @@ START_TEST(test_route_two_nodes)
 	    "conversation");
 	ck_assert_int_eq(t_int(pg, "SELECT unread FROM conversations", NULL),
 	    3);
+	/*
+	 * A keyword of a list another node is deleting (its group held open
+	 * after the DELETE): the text waits for the list's row (FOR KEY
+	 * SHARE), then finds no list and is a conversation message; without
+	 * that lock its subscription's foreign key failed its group.
+	 */
+	t_sql(pg,
+	    "INSERT INTO lists (name, double_optin, created_at, updated_at)"
+	    " VALUES ('G', 0, 1, 1)",
+	    NULL);
+	memset(t, 0, sizeof(t));
+	t_sql(hold, "SELECT pg_advisory_lock(4243)", NULL);
+	ck_assert_msg(
+	    store_pg_group_send(na,
+		&(struct pg_query){.sql = "DELETE FROM lists WHERE name = 'G'"},
+		err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_msg(
+	    store_pg_group_send(na,
+		&(struct pg_query){.sql = "SELECT pg_advisory_xact_lock(4243)"},
+		err, sizeof(err)) == 0,
+	    "%s", err);
+	while (t_waiting(hold) < 1)
+		;
+	t_route_start(nb, "SMg1", "G", &t[1]);
+	while (t_waiting(hold) < 2)
+		;
+	t_sql(hold, "SELECT pg_advisory_unlock(4243)", NULL);
+	t_wait_ok(&t[1], "a keyword of a list being deleted");
+	ck_assert_str_eq(t[1].d.routed, "conversation");
+	ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM lists", NULL), 2);
 	pg_free(hold);
 	pg_free(pg);
 	store_close(nb);
