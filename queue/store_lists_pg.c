@@ -29,9 +29,14 @@
  *    unique violation that would fail the group. The keywords become
  *    exactly the definition's (ON CONFLICT DO NOTHING: a keyword is only
  *    ever taken from nobody).
- *  - a delete is one statement: the list (not the config's), the count of
- *    its members unless forced, then the rows (keywords and subscriptions
- *    go with it, ON DELETE CASCADE).
+ *  - a delete takes the same lock, then the list's row FOR UPDATE (a
+ *    subscribe on another node holds it FOR KEY SHARE until its group
+ *    commits), each in a statement of its own, then one statement: the
+ *    list (not the config's), the count of its members unless forced,
+ *    then the rows (keywords and subscriptions go with it, ON DELETE
+ *    CASCADE). An update racing the delete finds no list (404) instead
+ *    of writing keywords of a deleted list, and the count sees every
+ *    member committed before.
  *  - a subscribe is one statement (after the members' lock (1868, 7)
  *    when it makes the member, as a create does): the list's row locked
  *    FOR KEY SHARE (a list another node is deleting is waited for, then
@@ -158,6 +163,14 @@ static const char slp_sql_write[] =
     " SELECT (SELECT id FROM tgt), EXISTS (SELECT 1 FROM cur),"
     " (SELECT from_config FROM cur), (SELECT name FROM cur),"
     " (SELECT id FROM nm), (SELECT keyword FROM kw), (SELECT list_id FROM kw)";
+
+/*
+ * A delete's list row locked first ($1), in a statement of its own: the
+ * delete's statement, after it, counts the members that subscribes on
+ * other nodes (which lock the row FOR KEY SHARE) committed meanwhile.
+ */
+static const char slp_sql_lock_list[] =
+    "SELECT 1 FROM lists WHERE id = $1::bigint FOR UPDATE";
 
 /*
  * A delete: $1 the list, $2 force (0/1). Answers (the list exists, it is
@@ -671,39 +684,34 @@ slp_lock_answer(void *arg, const struct pg_answer *a)
 }
 
 /*
- * Sends the group's statements for w: the lock (if lock is not NULL),
- * then q; then w's commit callback. w is freed when nothing was sent; a
- * statement after the first that cannot be added fails the group.
+ * Sends the group's statements for w: the locks pre[0..npre) (answers:
+ * errors only), then q; then w's commit callback. w is freed when
+ * nothing was sent; a statement after the first that cannot be added
+ * fails the group.
  */
 static int
-slp_group(struct store *st, struct slp_write *w, const char *lock,
-    const struct pg_query *q, char *err, size_t errlen)
+slp_group(struct store *st, struct slp_write *w, const struct pg_query *pre,
+    size_t npre, const struct pg_query *q, char *err, size_t errlen)
 {
-	struct pg_query s = *q;
-	int rc = 0;
+	struct pg_query s;
+	size_t i;
 
-	if (lock != NULL &&
-	    store_pg_group_send(st,
-		&(struct pg_query){.sql = lock,
-		    .done = slp_lock_answer,
-		    .arg = w},
-		err, errlen) == -1) {
-		free(w);
-		return -1;
-	}
-	s.done = slp_write_answer;
-	s.arg = w;
-	if (store_pg_group_send(st, &s, err, errlen) == -1) {
-		if (lock == NULL) {
-			free(w);
-			return -1;
+	for (i = 0; i <= npre; i++) {
+		s = i < npre ? pre[i] : *q;
+		s.done = i < npre ? slp_lock_answer : slp_write_answer;
+		s.arg = w;
+		if (store_pg_group_send(st, &s, err, errlen) == -1) {
+			if (i == 0) {
+				free(w);
+				return -1;
+			}
+			w->failed = true;
+			snprintf(w->error, sizeof(w->error), "%s", err);
+			break;
 		}
-		w->failed = true;
-		snprintf(w->error, sizeof(w->error), "%s", err);
-		rc = 1;
 	}
 	store_on_commit(st, slp_write_commit, w);
-	if (rc == 1)
+	if (i <= npre)
 		store_abort_group(st);
 	return 0;
 }
@@ -791,7 +799,7 @@ store_list_write_pg(struct store *st, const struct list_write_pg *lw,
 	v[8] = d->time_zone;
 	v[9] = kw;
 	v[10] = pgr_i64(ids, lw->id, true);
-	rc = slp_group(st, w, SLP_LISTS_LOCK,
+	rc = slp_group(st, w, &(struct pg_query){.sql = SLP_LISTS_LOCK}, 1,
 	    &(struct pg_query){.sql = slp_sql_write,
 		.nparams = 11,
 		.values = v},
@@ -817,7 +825,10 @@ store_list_delete_pg(struct store *st, int64_t id, bool force,
 	const char *v[2] = {pgr_i64(ids, id, false), force ? "1" : "0"};
 
 	w->id = id;
-	return slp_group(st, w, NULL,
+	return slp_group(st, w,
+	    (const struct pg_query[]){{.sql = SLP_LISTS_LOCK},
+		{.sql = slp_sql_lock_list, .nparams = 1, .values = v}},
+	    2,
 	    &(struct pg_query){.sql = slp_sql_delete,
 		.nparams = 2,
 		.values = v},
@@ -905,7 +916,8 @@ store_list_subscribe_pg(struct store *st, const struct list_sub_pg *s,
 	    s->phone != NULL ? s->phone : "");
 	snprintf(w->email, sizeof(w->email), "%s",
 	    s->email != NULL ? s->email : "");
-	return slp_group(st, w, s->member == 0 ? SLP_MEMBERS_LOCK : NULL,
+	return slp_group(st, w, &(struct pg_query){.sql = SLP_MEMBERS_LOCK},
+	    s->member == 0 ? 1 : 0,
 	    &(struct pg_query){.sql = slp_sql_subscribe,
 		.nparams = 8,
 		.values = v},
@@ -933,7 +945,7 @@ store_list_unsubscribe_pg(struct store *st, const struct list_unsub_pg *u,
 		if (u->channels & (1u << ch))
 			chans[n++] = channel_to_text((enum channel)ch);
 	arr = sl_pg_array(chans, n);
-	rc = slp_group(st, w, NULL,
+	rc = slp_group(st, w, NULL, 0,
 	    &(struct pg_query){.sql = slp_sql_unsubscribe,
 		.nparams = 4,
 		.values = (const char *[]){pgr_i64(ids, u->member, false),

@@ -14,7 +14,11 @@
  *    the listing; an unsubscribe, again: nothing left;
  *  - the lists a received text's route reads: the keyword's list, every
  *    list for a YES; none once the list is deleted (refused while it has
- *    members, unless forced).
+ *    members, unless forced);
+ *  - a delete racing a subscribe on the other node whose group is held
+ *    open: the delete waits for the list's row, then counts the new
+ *    member and is refused (without the row lock it deleted the list
+ *    with the member it did not count).
  *
  * States only, no timing assertions. Skipped, with the reason printed,
  * when PostgreSQL's server binaries are missing; without libpq the suite
@@ -49,12 +53,14 @@ lists_pg_suite(void)
 #include "check_pgcluster.h"
 #include "message.h"
 #include "pg.h"
+#include "store-internal.h"
 #include "store.h"
 #include "store_lists_pg.h"
 
 static char pg_url[512]; /* "" = no cluster: the tests skip */
 static struct event_base *t_base;
 static struct pg *t_pg; /* the test database's connection, for checks */
+static char t_url[600]; /* the test database */
 
 static void
 cluster_start(void)
@@ -81,7 +87,7 @@ t_open(struct store *st[2])
 	static const char *const node[2] = {"a", "b"};
 	struct store_config cfg;
 	struct pg *pg;
-	char url[600], err[512];
+	char *url = t_url, err[512];
 	int i;
 
 	t_base = event_base_new();
@@ -89,7 +95,7 @@ t_open(struct store *st[2])
 	ckpg_sql(t_base, pg, "DROP DATABASE IF EXISTS lists_pg", NULL);
 	ckpg_sql(t_base, pg, "CREATE DATABASE lists_pg", NULL);
 	pg_free(pg);
-	ckpg_db_url(pg_url, "lists_pg", url, sizeof(url));
+	ckpg_db_url(pg_url, "lists_pg", url, sizeof(t_url));
 	for (i = 0; i < 2; i++) {
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.backend = STORE_POSTGRESQL;
@@ -242,6 +248,66 @@ t_race(struct store *st[2], const char *const names[2],
 	return t[1 - lost].d;
 }
 
+/* Backends of the test database waiting on a lock. */
+static long long
+t_waiting(void)
+{
+	return strtoll(t_sql("SELECT count(*) FROM pg_stat_activity WHERE"
+			     " datname = current_database() AND"
+			     " wait_event_type = 'Lock'"),
+	    NULL, 10);
+}
+
+START_TEST(test_delete_waits_for_a_subscribe)
+{
+	static const char *const k_vote[] = {"VOTE", NULL};
+	struct store *st[2];
+	struct t_done sub, del;
+	struct pg *hold;
+	char err[256], text[128];
+	int64_t list;
+
+	if (pg_url[0] == '\0')
+		return;
+	t_open(st);
+	hold = ckpg_connect(t_base, t_url);
+	list = t_wait(t_write(st[0], 0, "vote", k_vote, &sub), "create").id;
+	/* node a's subscribe, its group held open after its statement */
+	ckpg_sql(t_base, hold, "SELECT pg_advisory_lock(4244)", NULL);
+	memset(&sub, 0, sizeof(sub));
+	ck_assert(store_list_subscribe_pg(st[0],
+		      &(struct list_sub_pg){.phone = "+15550001002",
+			  .list = list,
+			  .ch = CHANNEL_SMS,
+			  .status = SUB_ACTIVE,
+			  .detail = "door",
+			  .now = 9100},
+		      t_on_done, &sub, err, sizeof(err)) == 0);
+	ck_assert_msg(
+	    store_pg_group_send(st[0],
+		&(struct pg_query){.sql = "SELECT pg_advisory_xact_lock(4244)"},
+		err, sizeof(err)) == 0,
+	    "%s", err);
+	while (t_waiting() < 1)
+		;
+	/* node b's delete waits for the list's row, then counts the member */
+	memset(&del, 0, sizeof(del));
+	ck_assert(store_list_delete_pg(st[1], list, false, t_on_done, &del, err,
+		      sizeof(err)) == 0);
+	while (t_waiting() < 2)
+		;
+	ckpg_sql(t_base, hold, "SELECT pg_advisory_unlock(4244)", NULL);
+	ck_assert(t_wait(&sub, "subscribe").change == SUB_CHANGE_NEW);
+	ck_assert(t_wait(&del, "delete").conflict);
+	snprintf(text, sizeof(text), "list %lld has 1 members; use force",
+	    (long long)list);
+	ck_assert_str_eq(del.error, text);
+	ck_assert_str_eq(t_sql("SELECT count(*) FROM subscriptions"), "1");
+	pg_free(hold);
+	t_close(st);
+}
+END_TEST
+
 START_TEST(test_lists_two_nodes)
 {
 	static const char *const k_rally[] = {"RALLY", NULL};
@@ -374,6 +440,7 @@ lists_pg_suite(void)
 
 	tcase_add_unchecked_fixture(tc, cluster_start, cluster_stop);
 	tcase_add_test(tc, test_lists_two_nodes);
+	tcase_add_test(tc, test_delete_waits_for_a_subscribe);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;
