@@ -393,3 +393,125 @@ csv_finish(struct csv *c, char *err, size_t errlen)
 		return csv_record_end(c, err, errlen);
 	}
 }
+
+/* ---- Saved state ------------------------------------------------------- */
+
+/* Appends n bytes of p as hex (or "-" for none) and a space to out. */
+static size_t
+csv_hex(char *out, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	if (n == 0) {
+		memcpy(out, "- ", 2);
+		return 2;
+	}
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	out[2 * n] = ' ';
+	return 2 * n + 1;
+}
+
+char *
+csv_save(const struct csv *c)
+{
+	size_t cap = 256 + 2 * c->len + 48 * c->nfields + 2 * sizeof(c->errbuf);
+	size_t n, i;
+	char *out = xmalloc(cap);
+
+	n = (size_t)snprintf(out, cap,
+	    "csv1 %d %d %d %d %d %d %lu %lu %lu %zu %zu %zu ", (int)c->state,
+	    (int)c->bom_done, (int)c->had_bom, (int)c->prev_cr, (int)c->failed,
+	    c->rec_error != NULL, c->line, c->rec_line, c->quote_line,
+	    c->quoted_bytes, c->nbom, c->nfields);
+	n += csv_hex(out + n, c->bom, c->nbom);
+	n += csv_hex(out + n, c->buf, c->len);
+	n += csv_hex(out + n, c->errbuf,
+	    c->rec_error != NULL ? strlen(c->errbuf) : 0);
+	for (i = 0; i < c->nfields; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%zu %zu ",
+		    c->starts[i], c->lens[i]);
+	out[n > 0 ? n - 1 : 0] = '\0';
+	return out;
+}
+
+/* Reads a csv_hex() word into out (at most max bytes): its length, or -1. */
+static long
+csv_unhex(const char **pp, unsigned char *out, size_t max)
+{
+	const char *p = *pp;
+	size_t n = 0;
+	unsigned v;
+
+	while (*p == ' ')
+		p++;
+	if (*p == '-') {
+		*pp = p + 1;
+		return 0;
+	}
+	while (p[0] != '\0' && p[0] != ' ') {
+		if (n >= max || sscanf(p, "%2x", &v) != 1 || p[1] == '\0')
+			return -1;
+		out[n++] = (unsigned char)v;
+		p += 2;
+	}
+	*pp = p;
+	return (long)n;
+}
+
+struct csv *
+csv_restore(const char *saved, csv_record_fn *fn, void *arg)
+{
+	struct csv *c = csv_new(0, 0, fn, arg);
+	int state, bom_done, had_bom, prev_cr, failed, rec_err, used;
+	size_t nbom, nfields, i;
+	const char *p;
+	long n;
+
+	if (saved == NULL ||
+	    sscanf(saved, "csv1 %d %d %d %d %d %d %lu %lu %lu %zu %zu %zu %n",
+		&state, &bom_done, &had_bom, &prev_cr, &failed, &rec_err,
+		&c->line, &c->rec_line, &c->quote_line, &c->quoted_bytes, &nbom,
+		&nfields, &used) != 12 ||
+	    state < CSV_REC_START || state > CSV_QUOTE_IN_QUOTED ||
+	    nbom > sizeof(c->bom) || nfields > c->max_fields)
+		goto bad;
+	c->state = (enum csv_state)state;
+	c->bom_done = bom_done != 0;
+	c->had_bom = had_bom != 0;
+	c->prev_cr = prev_cr != 0;
+	c->failed = failed != 0;
+	p = saved + used;
+	if ((n = csv_unhex(&p, c->bom, sizeof(c->bom))) != (long)nbom)
+		goto bad;
+	c->nbom = nbom;
+	free(c->buf);
+	c->cap = strlen(p) / 2 + 1024;
+	c->buf = xmalloc(c->cap);
+	if ((n = csv_unhex(&p, (unsigned char *)c->buf, c->cap)) < 0)
+		goto bad;
+	c->len = (size_t)n;
+	if ((n = csv_unhex(&p, (unsigned char *)c->errbuf,
+		 sizeof(c->errbuf) - 1)) < 0)
+		goto bad;
+	c->errbuf[n] = '\0';
+	c->rec_error = rec_err ? c->errbuf : NULL;
+	while (c->fcap < nfields + 1)
+		c->fcap *= 2;
+	c->starts = xreallocarray(c->starts, c->fcap, sizeof(*c->starts));
+	c->lens = xreallocarray(c->lens, c->fcap, sizeof(*c->lens));
+	c->ptrs = xreallocarray(c->ptrs, c->fcap, sizeof(*c->ptrs));
+	for (i = 0; i < nfields; i++) {
+		if (sscanf(p, " %zu %zu%n", &c->starts[i], &c->lens[i],
+			&used) != 2 ||
+		    c->starts[i] > c->len)
+			goto bad;
+		p += used;
+	}
+	c->nfields = nfields;
+	return c;
+bad:
+	csv_free(c);
+	return NULL;
+}

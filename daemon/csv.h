@@ -67,6 +67,20 @@ bool csv_had_bom(const struct csv *c);
 void csv_free(struct csv *c);
 
 /*
+ * The reader's whole state (the partial record, the line counter, the
+ * byte order mark's progress) as one line of text, a new string: handed
+ * to csv_restore(), possibly in another process of the same version,
+ * the reader goes on as if it had never stopped (the PostgreSQL imports
+ * keep it in the database between pieces, daemon/import_pg.c).
+ */
+char *csv_save(const struct csv *c);
+/*
+ * A reader from csv_save()'s text with the callback fn(arg) (and the
+ * default limits); NULL when the text is not such a state.
+ */
+struct csv *csv_restore(const char *saved, csv_record_fn *fn, void *arg);
+
+/*
  * 0 if s[0..len) is valid UTF-8 (no overlongs, surrogates or code points
  * above U+10FFFF); else -1 and *bad is the offset of the first bad byte.
  */

@@ -69,6 +69,7 @@
 #include "csv.h"
 #include "email_addr.h"
 #include "http.h"
+#include "import-internal.h"
 #include "import.h"
 #include "log.h"
 #include "message.h"
@@ -77,23 +78,10 @@
 #include "store_members.h"
 #include "xmalloc.h"
 
-#define IMP_ID_BYTES   16 /* random bytes of a session id (hex) */
-#define IMP_EMAIL_MAX  EMAIL_ADDR_MAX
-#define IMP_ECHO_MAX   40 /* characters of a bad value quoted back */
-#define IMP_REASON_MAX 512
+#define IMP_EMAIL_MAX EMAIL_ADDR_MAX
+#define IMP_ECHO_MAX  40 /* characters of a bad value quoted back */
 
-enum imp_col {
-	IMP_COL_IGNORE = 0, /* no header name */
-	IMP_COL_PHONE,
-	IMP_COL_EMAIL,
-	IMP_COL_FIRST,
-	IMP_COL_LAST,
-	IMP_COL_ZIP,
-	IMP_COL_TAGS,
-	IMP_COL_CUSTOM,
-};
-
-static const char *const imp_col_names[] = {
+const char *const imp_col_names[] = {
     "ignored",
     "phone",
     "email",
@@ -140,80 +128,11 @@ static const struct {
     {"tag", IMP_COL_TAGS},
 };
 
-enum imp_state {
-	IMP_OPEN = 0,
-	IMP_FINISHED,
-	IMP_FAILED,
-	IMP_ABORTED,
-};
-
-static const char *const imp_state_names[] = {
+const char *const imp_state_names[] = {
     "open",
     "finished",
     "failed",
     "aborted",
-};
-
-struct imp_counts {
-	json_int_t rows; /* data rows, blank lines excluded */
-	json_int_t created;
-	json_int_t updated;
-	json_int_t unchanged;
-	json_int_t opted_out;
-	json_int_t duplicates;
-	json_int_t conflicts;
-	json_int_t rejected;
-	json_int_t warnings; /* imported rows with a bad phone or email */
-	json_int_t blank;
-};
-
-/* Phones and emails seen in this file: key -> first line. */
-struct imp_slot {
-	uint32_t hash;
-	unsigned long line; /* 0: empty slot */
-	size_t off;	    /* key in the arena */
-};
-
-struct imp_set {
-	struct imp_slot *slots;
-	size_t cap; /* power of two */
-	size_t n;
-	char *arena;
-	size_t alen;
-	size_t acap;
-};
-
-struct imp_session {
-	struct imports *im;
-	struct imp_session *next;
-	char id[2 * IMP_ID_BYTES + 1];
-	enum imp_state state;
-	char *error; /* why it failed */
-	int64_t list_id;
-	char *list;
-	char *source;
-	char region[8];
-	struct csv *csv;
-	bool header_done;
-	enum imp_col *cols;
-	char **names; /* header names as written, trimmed */
-	size_t ncols;
-	json_t *columns; /* the mapping, for the report */
-	struct imp_set seen;
-	struct imp_counts n;
-	json_t *issues; /* [{line, kind, reason[, first_line]}] */
-	json_int_t issues_total;
-	json_int_t bytes;
-	int64_t created_at;
-	int64_t used_at;
-	int64_t work_us;   /* time spent parsing and writing rows */
-	bool busy;	   /* a piece waits for its commit */
-	bool store_failed; /* the last feed stopped on a store error */
-};
-
-struct imports {
-	struct imports_deps deps;
-	struct imp_session *sessions;
 };
 
 /* A reply waiting for the commit of its piece. */
@@ -229,7 +148,19 @@ static void imp_list(struct http_req *, void *);
 static void imp_get(struct http_req *, void *);
 static void imp_data(struct http_req *, void *);
 static void imp_finish(struct http_req *, void *);
-static int imp_on_record(void *, const struct csv_record *, char *, size_t);
+
+void
+imp_routes(struct imports *im, struct http_server *srv,
+    const struct imp_handlers *h)
+{
+	http_route(srv, HTTP_POST, "/api/v1/imports", h->post, im);
+	http_route(srv, HTTP_GET, "/api/v1/imports", h->list, im);
+	http_route(srv, HTTP_GET | HTTP_DELETE, "/api/v1/imports/{id}", h->get,
+	    im);
+	http_route(srv, HTTP_POST, "/api/v1/imports/{id}/data", h->data, im);
+	http_route(srv, HTTP_POST, "/api/v1/imports/{id}/finish", h->finish,
+	    im);
+}
 
 struct imports *
 imports_new(struct http_server *srv, const struct imports_deps *deps)
@@ -237,13 +168,15 @@ imports_new(struct http_server *srv, const struct imports_deps *deps)
 	struct imports *im = xcalloc(1, sizeof(*im));
 
 	im->deps = *deps;
-	http_route(srv, HTTP_POST, "/api/v1/imports", imp_post, im);
-	http_route(srv, HTTP_GET, "/api/v1/imports", imp_list, im);
-	http_route(srv, HTTP_GET | HTTP_DELETE, "/api/v1/imports/{id}", imp_get,
-	    im);
-	http_route(srv, HTTP_POST, "/api/v1/imports/{id}/data", imp_data, im);
-	http_route(srv, HTTP_POST, "/api/v1/imports/{id}/finish", imp_finish,
-	    im);
+	if (store_backend(deps->st) == STORE_POSTGRESQL)
+		imports_pg_routes(im, srv);
+	else
+		imp_routes(im, srv,
+		    &(struct imp_handlers){.post = imp_post,
+			.list = imp_list,
+			.get = imp_get,
+			.data = imp_data,
+			.finish = imp_finish});
 	return im;
 }
 
@@ -341,7 +274,7 @@ imp_now_us(void)
 
 /* ---- Sessions ------------------------------------------------------------ */
 
-static void
+void
 imp_session_free(struct imp_session *s)
 {
 	size_t i;
@@ -371,7 +304,8 @@ imports_free(struct imports *im)
 		next = s->next;
 		imp_session_free(s);
 	}
-	free(im);
+	if (!imports_pg_free(im))
+		free(im);
 }
 
 /* Forgets sessions idle for IMPORT_IDLE_MS (none waits for a commit). */
@@ -412,15 +346,21 @@ imp_lookup(struct imports *im, struct http_req *req)
 
 	imp_expire(im, msg_now_ms());
 	if ((s = imp_find(im, req->params[0])) == NULL)
-		http_reply_error(req, 404, "not_found",
-		    "no import '%.40s': it finished or was idle more than %d "
-		    "minutes ago, or the daemon restarted; rerun the import "
-		    "(rows already imported stay as they are)",
-		    req->params[0], IMPORT_IDLE_MS / 60000);
+		imp_reply_not_found(req, req->params[0]);
 	return s;
 }
 
-static void
+void
+imp_reply_not_found(struct http_req *req, const char *id)
+{
+	http_reply_error(req, 404, "not_found",
+	    "no import '%.40s': it finished or was idle more than %d "
+	    "minutes ago, or the daemon restarted; rerun the import "
+	    "(rows already imported stay as they are)",
+	    id, IMPORT_IDLE_MS / 60000);
+}
+
+void
 imp_fail(struct imp_session *s, const char *why)
 {
 	s->state = IMP_FAILED;
@@ -432,13 +372,14 @@ imp_fail(struct imp_session *s, const char *why)
 }
 
 /* Adds a problem row to the report (the first IMPORT_ISSUES_MAX). */
-static void
+void
 imp_issue(struct imp_session *s, unsigned long line, const char *kind,
     const char *reason, unsigned long first_line)
 {
 	json_t *o;
 
-	if (s->issues_total++ >= IMPORT_ISSUES_MAX)
+	/* on PostgreSQL the store keeps the first ones (store_imports_pg.c) */
+	if (s->issues_total++ >= IMPORT_ISSUES_MAX && s->pg_row == NULL)
 		return;
 	o = json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line, "kind", kind,
 	    "reason", reason);
@@ -462,7 +403,7 @@ imp_counts_json(const struct imp_counts *n)
 }
 
 /* The session's state and counts; 'full' adds the problem rows. */
-static json_t *
+json_t *
 imp_report(const struct imp_session *s, bool full)
 {
 	json_t *o;
@@ -471,10 +412,11 @@ imp_report(const struct imp_session *s, bool full)
 		      "s:I, s:I}",
 	    "id", s->id, "state", imp_state_names[s->state], "list", s->list,
 	    "list_id", (json_int_t)s->list_id, "source", s->source, "region",
-	    s->region, "bytes", s->bytes, "line", (json_int_t)csv_line(s->csv),
-	    "bom", csv_had_bom(s->csv), "counts", imp_counts_json(&s->n),
-	    "issues_total", s->issues_total, "elapsed_ms",
-	    (json_int_t)(s->used_at - s->created_at));
+	    s->region, "bytes", s->bytes, "line",
+	    (json_int_t)(s->csv != NULL ? csv_line(s->csv) : s->line), "bom",
+	    s->csv != NULL ? csv_had_bom(s->csv) : s->bom, "counts",
+	    imp_counts_json(&s->n), "issues_total", s->issues_total,
+	    "elapsed_ms", (json_int_t)(s->used_at - s->created_at));
 	if (o == NULL)
 		fatalx("imp_report: json_pack failed");
 	json_object_set_new(o, "work_ms", json_integer(s->work_us / 1000));
@@ -656,17 +598,6 @@ imp_tags(char *cell, json_t *tags, char *why, size_t whylen)
 	}
 	return 0;
 }
-
-/* The cells of one row, trimmed, by meaning. */
-struct imp_row {
-	const char *phone;
-	const char *email;
-	struct member_fields f;
-	json_t *attrs;
-	json_t *tags;
-	char e164[PHONE_E164_MAX];
-	char email_lc[IMP_EMAIL_MAX + 1];
-};
 
 /*
  * Sorts the cells of rec into r. Returns 1 for a blank row, 0, or -1 with
@@ -902,6 +833,10 @@ imp_row(struct imp_session *s, const struct csv_record *rec, char *err,
 		rc = 0;
 		goto done;
 	}
+	if (s->pg_row != NULL) {
+		rc = s->pg_row(s, &r, rec->line, warn);
+		goto done;
+	}
 	if (imp_row_duplicate(s, &r, rec->line, why, sizeof(why), &first)) {
 		s->n.duplicates++;
 		imp_issue(s, rec->line, "duplicate", why, first);
@@ -918,7 +853,7 @@ done:
 	return rc;
 }
 
-static int
+int
 imp_on_record(void *arg, const struct csv_record *rec, char *err, size_t errlen)
 {
 	struct imp_session *s = arg;
@@ -930,23 +865,17 @@ imp_on_record(void *arg, const struct csv_record *rec, char *err, size_t errlen)
 
 /* ---- Handlers ------------------------------------------------------------ */
 
-/* Creates a session for 'list' (a name). NULL after answering. */
-static struct imp_session *
-imp_session_new(struct imports *im, struct http_req *req, const char *list,
-    const char *source, const char *region)
+int
+imp_check_new(struct imports *im, struct http_req *req, const char *list,
+    const char *source, const char **region)
 {
 	const struct config *cfg = im->deps.cfg;
-	struct imp_session *s, *o;
-	unsigned char raw[IMP_ID_BYTES];
 	char err[256];
-	int64_t list_id;
-	size_t i, nopen = 0;
-	bool found;
 
 	if (list == NULL || *list == '\0') {
 		http_reply_error(req, 422, "invalid_request",
 		    "list: required (the name of the list to import into)");
-		return NULL;
+		return -1;
 	}
 	if (source == NULL || *source == '\0' ||
 	    strlen(source) > IMPORT_SOURCE_MAX ||
@@ -957,19 +886,78 @@ imp_session_new(struct imports *im, struct http_req *req, const char *list,
 		    "the consent of these members comes from (e.g. \"2024 "
 		    "rally sign-up sheets\")",
 		    IMPORT_SOURCE_MAX);
-		return NULL;
+		return -1;
 	}
-	if (region == NULL)
-		region = cfg != NULL && cfg->default_region != NULL
+	if (*region == NULL)
+		*region = cfg != NULL && cfg->default_region != NULL
 		    ? cfg->default_region
 		    : "US";
-	if (strlen(region) != 2 || !phone_region_known(region)) {
+	if (strlen(*region) != 2 || !phone_region_known(*region)) {
 		http_reply_error(req, 422, "invalid_request",
 		    "region: '%.16s' is not a country code libphonenumber "
 		    "knows (ISO 3166-1, e.g. US, GB)",
-		    region);
-		return NULL;
+		    *region);
+		return -1;
 	}
+	return 0;
+}
+
+void
+imp_reply_too_many(struct http_req *req)
+{
+	http_reply_error(req, 429, "too_many_imports",
+	    "%d imports are open; finish or abort one (DELETE "
+	    "/api/v1/imports/ID) or wait %d minutes for idle ones to "
+	    "expire",
+	    IMPORT_MAX_OPEN, IMPORT_IDLE_MS / 60000);
+}
+
+void
+imp_new_id(char *id)
+{
+	unsigned char raw[IMP_ID_BYTES];
+	size_t i;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		fatalx("imp_new_id: RAND_bytes failed");
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+}
+
+struct imp_session *
+imp_session_alloc(struct imports *im, int64_t list_id, const char *list,
+    const char *source, const char *region)
+{
+	struct imp_session *s = xcalloc(1, sizeof(*s));
+	size_t i;
+
+	s->im = im;
+	imp_new_id(s->id);
+	s->list_id = list_id;
+	s->list = xstrdup(list);
+	s->source = xstrdup(source);
+	for (i = 0; i < 2; i++)
+		s->region[i] = (char)toupper((unsigned char)region[i]);
+	s->csv = csv_new(0, 0, imp_on_record, s);
+	s->columns = json_array();
+	s->issues = json_array();
+	s->created_at = s->used_at = msg_now_ms();
+	return s;
+}
+
+/* Creates a session for 'list' (a name). NULL after answering. */
+static struct imp_session *
+imp_session_new(struct imports *im, struct http_req *req, const char *list,
+    const char *source, const char *region)
+{
+	struct imp_session *s, *o;
+	char err[256];
+	int64_t list_id;
+	size_t nopen = 0;
+	bool found;
+
+	if (imp_check_new(im, req, list, source, &region) == -1)
+		return NULL;
 	if (store_list_by_name(im->deps.st, list, &list_id, &found, err,
 		sizeof(err)) == -1) {
 		http_reply_error(req, 503, "unavailable", "store: %s", err);
@@ -985,28 +973,10 @@ imp_session_new(struct imports *im, struct http_req *req, const char *list,
 	for (o = im->sessions; o != NULL; o = o->next)
 		nopen += o->state == IMP_OPEN;
 	if (nopen >= IMPORT_MAX_OPEN) {
-		http_reply_error(req, 429, "too_many_imports",
-		    "%d imports are open; finish or abort one (DELETE "
-		    "/api/v1/imports/ID) or wait %d minutes for idle ones to "
-		    "expire",
-		    IMPORT_MAX_OPEN, IMPORT_IDLE_MS / 60000);
+		imp_reply_too_many(req);
 		return NULL;
 	}
-	s = xcalloc(1, sizeof(*s));
-	s->im = im;
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		fatalx("imp_session_new: RAND_bytes failed");
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(s->id + 2 * i, 3, "%02x", raw[i]);
-	s->list_id = list_id;
-	s->list = xstrdup(list);
-	s->source = xstrdup(source);
-	for (i = 0; i < 2; i++)
-		s->region[i] = (char)toupper((unsigned char)region[i]);
-	s->csv = csv_new(0, 0, imp_on_record, s);
-	s->columns = json_array();
-	s->issues = json_array();
-	s->created_at = s->used_at = msg_now_ms();
+	s = imp_session_alloc(im, list_id, list, source, region);
 	s->next = im->sessions;
 	im->sessions = s;
 	log_info("import_started id=%s list=\"%s\" list_id=%lld region=%s",
@@ -1099,7 +1069,7 @@ imp_feed(struct imp_session *s, struct http_req *req, const char *buf,
 }
 
 /* Only CSV (or unlabeled) bodies are pieces of a file. */
-static bool
+bool
 imp_is_csv(const char *ctype)
 {
 	return ctype == NULL || strncasecmp(ctype, "text/csv", 8) == 0 ||
@@ -1109,7 +1079,7 @@ imp_is_csv(const char *ctype)
 }
 
 /* Refuses writes while the daemon stops. True after answering. */
-static bool
+bool
 imp_stopping(struct imports *im, struct http_req *req)
 {
 	if (!api_is_stopping(im->deps.api))
@@ -1231,24 +1201,35 @@ imp_writable(struct imports *im, struct http_req *req)
 	    (s = imp_lookup(im, req)) == NULL)
 		return NULL;
 	if (s->busy) {
-		http_reply_error(req, 409, "busy",
-		    "the previous piece of this import is still being "
-		    "written; send pieces one at a time");
+		imp_reply_busy(req);
 		return NULL;
 	}
 	if (s->state != IMP_OPEN) {
-		http_reply_error(req, 409, "not_open", "import %s is %s%s%s",
-		    s->id, imp_state_names[s->state],
-		    s->error != NULL ? ": " : "",
-		    s->error != NULL ? s->error : "");
+		imp_reply_not_open(req, s);
 		return NULL;
 	}
 	return s;
 }
 
+void
+imp_reply_busy(struct http_req *req)
+{
+	http_reply_error(req, 409, "busy",
+	    "the previous piece of this import is still being "
+	    "written; send pieces one at a time");
+}
+
+void
+imp_reply_not_open(struct http_req *req, const struct imp_session *s)
+{
+	http_reply_error(req, 409, "not_open", "import %s is %s%s%s", s->id,
+	    imp_state_names[s->state], s->error != NULL ? ": " : "",
+	    s->error != NULL ? s->error : "");
+}
+
 /* ?offset=N must be the bytes received so far. True after answering. */
-static bool
-imp_bad_offset(struct imp_session *s, struct http_req *req)
+bool
+imp_reply_bad_offset(struct http_req *req, int64_t bytes)
 {
 	struct evkeyvalq q;
 	const char *v;
@@ -1261,12 +1242,12 @@ imp_bad_offset(struct imp_session *s, struct http_req *req)
 		return false;
 	if ((v = evhttp_find_header(&q, "offset")) != NULL) {
 		off = strtoll(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || off != s->bytes) {
+		if (*v == '\0' || *end != '\0' || off != bytes) {
 			bad = true;
 			http_reply_error(req, 409, "bad_offset",
 			    "offset: this import has received %lld bytes, "
 			    "not %.24s; send the piece that starts at %lld",
-			    (long long)s->bytes, v, (long long)s->bytes);
+			    (long long)bytes, v, (long long)bytes);
 		}
 	}
 	evhttp_clear_headers(&q);
@@ -1287,7 +1268,7 @@ imp_data(struct http_req *req, void *arg)
 		    "Content-Type must be text/csv, not %.64s", ctype);
 		return;
 	}
-	if (imp_bad_offset(s, req))
+	if (imp_reply_bad_offset(req, s->bytes))
 		return;
 	imp_feed(s, req, req->body, req->body_len, false, 200);
 }

@@ -394,11 +394,11 @@ main_webhooks_new(struct daemon_state *ds)
  * compliance words, list keywords, conversation messages), one-click
  * unsubscribe links, API tokens, logins, sessions and staff, alerts
  * (alerts_pg.c), conversations and saved replies, the members API
- * (members_pg.c), live events, the staff web page and the phone
- * simulator. The other routes answer 503 there, saying so, instead of
- * failing inside: they are registered before the modules' own, and
- * routes are tried in the order added. 'deep': the family's paths below
- * the prefix too.
+ * (members_pg.c), CSV imports (import_pg.c), live events, the staff web
+ * page and the phone simulator. The other routes answer 503 there,
+ * saying so, instead of failing inside: they are registered before the
+ * modules' own, and routes are tried in the order added. 'deep': the
+ * family's paths below the prefix too.
  */
 static const struct main_pg_later {
 	const char *prefix;
@@ -407,7 +407,6 @@ static const struct main_pg_later {
 } main_pg_later[] = {
 #define MAIN_PG_ANY \
 	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
-    {"/api/v1/imports", MAIN_PG_ANY, true},
 #undef MAIN_PG_ANY
 };
 
@@ -426,12 +425,12 @@ main_pg_routes(struct daemon_state *ds)
 {
 	static const char *const depth[] = {"", "/", "/{a}", "/{a}/{b}",
 	    "/{a}/{b}/{c}"};
-	const struct main_pg_later *l;
+	size_t nlater = sizeof(main_pg_later) / sizeof(*main_pg_later);
+	const struct main_pg_later *l, *end = main_pg_later + nlater;
 	char pattern[128];
-	size_t i, j, n;
+	size_t j, n;
 
-	for (i = 0; i < sizeof(main_pg_later) / sizeof(*main_pg_later); i++) {
-		l = &main_pg_later[i];
+	for (l = main_pg_later; l < end; l++) { /* (the list may be empty) */
 		n = l->deep ? sizeof(depth) / sizeof(*depth) : 1;
 		for (j = 0; j < n; j++) {
 			snprintf(pattern, sizeof(pattern), "%s%s", l->prefix,
@@ -523,9 +522,10 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	    .cfg = ds->cfg,
 	    .base_url =
 		ds->cfg->public_url != NULL ? ds->cfg->public_url : ds->url});
+	/* on either store: on PostgreSQL as rows (import_pg.c) */
+	ds->imports = imports_new(ds->http, &imd);
 	if (pg)
 		return 0;
-	ds->imports = imports_new(ds->http, &imd);
 	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
 	return 0;
 }
@@ -598,9 +598,9 @@ main_announce_web(struct daemon_state *ds)
 		    "store_postgresql node=%s serves=\"messages, "
 		    "delivery reports, inbound STOP/START/HELP, list "
 		    "keywords and conversation messages, unsubscribe links, "
-		    "API tokens, alerts, conversations, members, the staff "
-		    "page, the phone simulator\" "
-		    "not_yet=\"the lists API, imports, exports: 503 "
+		    "API tokens, alerts, conversations, members, imports, "
+		    "the staff page, the phone simulator\" "
+		    "not_yet=\"the lists API, exports: 503 "
 		    "(doc/postgresql.md)\"",
 		    ds->cfg->store_node);
 	if (ds->cfg->api_token != NULL)

@@ -9,9 +9,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "message.h"
 #include "pg_row.h"
+#include "xmalloc.h"
 
 const char *
 pgr_i64(char buf[24], int64_t v, bool zero_is_null)
@@ -71,6 +73,43 @@ pgr_json_time(const PGresult *res, int row, int col)
 		return json_null();
 	return json_string(
 	    msg_time_to_text(pgr_get_i64(res, row, col), buf, sizeof(buf)));
+}
+
+/*
+ * A PostgreSQL array literal of texts (each quoted, quotes and
+ * backslashes escaped) or, with ints, of the decimal numbers; a new
+ * string.
+ */
+char *
+pgr_array(const char *const *texts, const int64_t *ints, size_t n)
+{
+	size_t i, len = 3, j = 0;
+	const char *p;
+	char *out;
+
+	for (i = 0; i < n; i++)
+		len += texts != NULL ? 2 * strlen(texts[i]) + 3 : 24;
+	out = xmalloc(len);
+	out[j++] = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			out[j++] = ',';
+		if (ints != NULL) {
+			j += (size_t)snprintf(out + j, len - j, "%" PRId64,
+			    ints[i]);
+			continue;
+		}
+		out[j++] = '"';
+		for (p = texts[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				out[j++] = '\\';
+			out[j++] = *p;
+		}
+		out[j++] = '"';
+	}
+	out[j++] = '}';
+	out[j] = '\0';
+	return out;
 }
 
 #endif /* HAVE_LIBPQ */

@@ -1,8 +1,9 @@
 /*
  * pg_row.h - reading libpq results and writing parameters, the few
  * conversions every PostgreSQL half of the store shares (the store's
- * _pg.c files, pg_queue.c, queue_pg.c): text parameters from integers, integers, booleans and
- * text from result columns, and columns as the API's JSON values.
+ * _pg.c files, pg_queue.c, queue_pg.c): text parameters from integers,
+ * integers, booleans and text from result columns, and columns as the API's
+ * JSON values.
  *
  * Contract: a NULL column reads as 0, false, NULL or JSON null; a value
  * jansson refuses (text that is not UTF-8) is JSON null too. Strings
@@ -13,6 +14,7 @@
 #define OD_PG_ROW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -30,5 +32,12 @@ json_t *pgr_json_text(const PGresult *res, int row, int col);
 json_t *pgr_json_int(const PGresult *res, int row, int col);
 /* A millisecond time column as the API's ISO text (msg_time_to_text()). */
 json_t *pgr_json_time(const PGresult *res, int row, int col);
+
+/*
+ * A PostgreSQL array literal of texts[0..n) (each quoted, quotes and
+ * backslashes escaped) or, with texts NULL, of the numbers ints[0..n);
+ * a new string.
+ */
+char *pgr_array(const char *const *texts, const int64_t *ints, size_t n);
 
 #endif

@@ -62,6 +62,7 @@
 #include "message.h"
 #include "store-internal.h"
 #include "store_members-internal.h"
+#include "store_members_pg-internal.h"
 #include "store_members_pg.h"
 #include "xmalloc.h"
 
@@ -72,8 +73,6 @@
 
 #include "pg.h"
 #include "pg_row.h"
-
-#define SMP_LOCK "SELECT pg_advisory_xact_lock(1868, 7)"
 
 static const char smp_sql_member[] =
     "SELECT " SM_COLS SM_FROM " WHERE m.id = $1::bigint";
@@ -180,47 +179,6 @@ static const char smp_sql_lists[] =
     " ON true ORDER BY r.i";
 
 /*
- * The new value of each column under the 'set' bits $3 (MF_*): $4 phone,
- * $5 email, $6 first, $7 last, $8 zip, $9 time zone, $10 attributes
- * (replace, or merge), $11 tags (replace).
- */
-#define SMP_NEW(bit, p, col) \
-	"CASE WHEN ($3::int & " bit ") <> 0 THEN " p " ELSE " col " END"
-#define SMP_NEW_PHONE SMP_NEW("1", "$4::text", "phone")
-#define SMP_NEW_EMAIL SMP_NEW("2", "$5::text", "email")
-#define SMP_NEW_FIRST SMP_NEW("4", "$6::text", "first_name")
-#define SMP_NEW_LAST  SMP_NEW("8", "$7::text", "last_name")
-#define SMP_NEW_ZIP   SMP_NEW("16", "$8::text", "zip")
-#define SMP_NEW_TZ    SMP_NEW("32", "$9::text", "time_zone")
-#define SMP_MERGED                                                             \
-	"(SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN jsonb_typeof("     \
-	"e.value) = 'object' THEN jsonb_strip_nulls(e.value) ELSE e.value"     \
-	" END), '{}'::jsonb) FROM jsonb_each(attributes::jsonb"                \
-	" || $10::text::jsonb) e WHERE coalesce(jsonb_typeof($10::text::jsonb" \
-	" -> e.key), '') <> 'null')::text"
-#define SMP_NEW_ATTRS                                                       \
-	"CASE WHEN ($3::int & 64) <> 0 THEN $10::text WHEN ($3::int & 256)" \
-	" <> 0 THEN " SMP_MERGED " ELSE attributes END"
-/*
- * Tags: replaced ($11), or the stored ones without those of $13, then
- * those of $12 not among them, each once, in order (mb_tags_apply()).
- */
-#define SMP_KEPT                                                          \
-	"(SELECT coalesce(jsonb_agg(t.v ORDER BY t.k), '[]'::jsonb) FROM" \
-	" jsonb_array_elements(tags::jsonb) WITH ORDINALITY t(v, k)"      \
-	" WHERE NOT coalesce($13::text::jsonb, '[]'::jsonb)"              \
-	" @> jsonb_build_array(t.v))"
-#define SMP_ADDED                                                             \
-	"(SELECT coalesce(jsonb_agg(a.v ORDER BY a.k), '[]'::jsonb) FROM"     \
-	" (SELECT v, min(k) AS k FROM jsonb_array_elements(coalesce("         \
-	"$12::text::jsonb, '[]'::jsonb)) WITH ORDINALITY x(v, k) GROUP BY v)" \
-	" a WHERE NOT " SMP_KEPT " @> jsonb_build_array(a.v))"
-#define SMP_NEW_TAGS                                                          \
-	"CASE WHEN ($3::int & 128) <> 0 THEN $11::text WHEN $12::text IS"     \
-	" NOT NULL OR $13::text IS NOT NULL THEN (" SMP_KEPT " || " SMP_ADDED \
-	")::text ELSE tags END"
-
-/*
  * An update: $1 id, $2 now, $3.. as above. Answers (member exists, what
  * is taken, by whom, whether the row changed).
  */
@@ -240,15 +198,7 @@ static const char smp_sql_update[] =
     " email_failures END, updated_at = $2::bigint"
     " WHERE id = $1::bigint AND NOT EXISTS (SELECT 1 FROM own)"
     " AND (" SMP_NEW_PHONE " IS NOT NULL OR " SMP_NEW_EMAIL " IS NOT NULL)"
-    " AND (phone IS DISTINCT FROM " SMP_NEW_PHONE
-    " OR email IS DISTINCT FROM " SMP_NEW_EMAIL
-    " OR first_name IS DISTINCT FROM " SMP_NEW_FIRST
-    " OR last_name IS DISTINCT FROM " SMP_NEW_LAST
-    " OR zip IS DISTINCT FROM " SMP_NEW_ZIP
-    " OR time_zone IS DISTINCT FROM " SMP_NEW_TZ
-    " OR attributes::jsonb IS DISTINCT FROM (" SMP_NEW_ATTRS ")::jsonb"
-    " OR tags::jsonb IS DISTINCT FROM (" SMP_NEW_TAGS ")::jsonb)"
-    " RETURNING id)"
+    " AND " SMP_DIFFERS " RETURNING id)"
     " SELECT EXISTS (SELECT 1 FROM members WHERE id = $1::bigint),"
     " (SELECT what FROM own), (SELECT id FROM own),"
     " EXISTS (SELECT 1 FROM up)";
@@ -436,43 +386,6 @@ smp_lists_json(const PGresult *res)
 			      (json_int_t)pgr_get_i64(res, i, 1),
 			      pgr_get_i64(res, i, 2) != 0));
 	return a;
-}
-
-/*
- * A PostgreSQL array literal of texts (each quoted, quotes and
- * backslashes escaped) or, with ints, of the decimal numbers; a new
- * string.
- */
-static char *
-smp_array(const char *const *texts, const int64_t *ints, size_t n)
-{
-	size_t i, len = 3, j = 0;
-	const char *p;
-	char *out;
-
-	for (i = 0; i < n; i++)
-		len += texts != NULL ? 2 * strlen(texts[i]) + 3 : 24;
-	out = xmalloc(len);
-	out[j++] = '{';
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			out[j++] = ',';
-		if (ints != NULL) {
-			j += (size_t)snprintf(out + j, len - j, "%" PRId64,
-			    ints[i]);
-			continue;
-		}
-		out[j++] = '"';
-		for (p = texts[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				out[j++] = '\\';
-			out[j++] = *p;
-		}
-		out[j++] = '"';
-	}
-	out[j++] = '}';
-	out[j] = '\0';
-	return out;
 }
 
 /* ---- Reads ---------------------------------------------------------- */
@@ -773,8 +686,8 @@ smp_write(struct store *st, const struct member_write_pg *mw,
 			ch[i] = channel_to_text(mw->subs[i].ch);
 		}
 		if (mw->nsubs > 0) {
-			v[9] = lists = smp_array(NULL, lid, mw->nsubs);
-			v[10] = chans = smp_array(ch, NULL, mw->nsubs);
+			v[9] = lists = pgr_array(NULL, lid, mw->nsubs);
+			v[10] = chans = pgr_array(ch, NULL, mw->nsubs);
 			v[11] = mw->source;
 		}
 	} else {
@@ -1210,7 +1123,7 @@ store_lists_resolve_pg(struct store *st, const char *const *refs, size_t n,
 	if (smp_refuse(st, err, errlen) == -1)
 		return -1;
 #ifdef HAVE_LIBPQ
-	char *a = smp_array(refs, NULL, n);
+	char *a = pgr_array(refs, NULL, n);
 	const char *v[1] = {a};
 	struct smp_op *op = smp_op_new(SMP_LISTS, fn, arg);
 	int rc;

@@ -339,6 +339,50 @@ START_TEST(test_csv_had_bom)
 }
 END_TEST
 
+START_TEST(test_csv_save_restore)
+{
+	static const char in[] =
+	    "\xef\xbb\xbfphone,email,first_name,note\r\n"
+	    "+15550001,a@x.org,Zo\xc3\xab,\"Doe, Jane\"\r\n"
+	    "\r\n"
+	    "\"+1 555 0002\",b@x.org,\"Jo \"\"JJ\"\" \",\"two\r\nlines\"\r\n"
+	    "+15550003,,x,caf\xe9\r"
+	    "x,y,z,\"\"\"\"\n"
+	    "last,,,";
+	struct csvt_out whole, o;
+	struct csv *c;
+	char err[256], *saved;
+	size_t i;
+
+	ck_assert_int_eq(
+	    csvt_run(&(struct csvt_feed){in, sizeof(in) - 1, 0, 0, 0, 0},
+		&whole, err, sizeof(err)),
+	    0);
+	/* saved and restored after every byte: the same records */
+	memset(&o, 0, sizeof(o));
+	c = csv_new(0, 0, csvt_cb, &o);
+	for (i = 0; i < sizeof(in) - 1; i++) {
+		ck_assert_int_eq(csv_feed(c, in + i, 1, err, sizeof(err)), 0);
+		saved = csv_save(c);
+		ck_assert_ptr_null(strchr(saved, '\n'));
+		csv_free(c);
+		c = csv_restore(saved, csvt_cb, &o);
+		ck_assert_ptr_nonnull(c);
+		free(saved);
+	}
+	ck_assert_int_eq(csv_finish(c, err, sizeof(err)), 0);
+	ck_assert(csv_had_bom(c));
+	ck_assert_uint_eq(csv_line(c), 8);
+	csv_free(c);
+	ck_assert_str_eq(o.text, whole.text);
+	/* not a saved state */
+	ck_assert_ptr_null(csv_restore(NULL, csvt_cb, &o));
+	ck_assert_ptr_null(csv_restore("csv1 9 0", csvt_cb, &o));
+	ck_assert_ptr_null(
+	    csv_restore("csv1 0 1 0 0 0 0 1 1 0 0 0 0 - zz -", csvt_cb, &o));
+}
+END_TEST
+
 Suite *
 csv_suite(void)
 {
@@ -356,6 +400,7 @@ csv_suite(void)
 	tcase_add_test(tc, test_csv_callback_stops);
 	tcase_add_test(tc, test_csv_pieces);
 	tcase_add_test(tc, test_csv_had_bom);
+	tcase_add_test(tc, test_csv_save_restore);
 	suite_add_tcase(s, tc);
 	return s;
 }
