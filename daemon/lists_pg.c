@@ -780,32 +780,15 @@ lp_list_members(struct http_req *req, void *arg)
 static void
 lp_list_member_delete(struct http_req *req, void *arg)
 {
-	static const char *const known[] = {"channel", NULL};
 	struct members *m = arg;
-	struct evkeyvalq q;
 	struct lp_req *r;
-	const char *c;
-	int ch;
+	unsigned channels;
 
-	if (!api_authorized(m->deps.api, req))
+	if (!mb_unsub_begin(m, req, &channels))
 		return;
-	if (api_is_stopping(m->deps.api)) {
-		http_reply_error(req, 503, "unavailable", "shutting down");
-		return;
-	}
-	if (!api_read_query(req, &q, known))
-		return;
-	c = evhttp_find_header(&q, "channel");
-	if (c != NULL && channel_parse(c) == -1)
-		mb_invalid(req, "channel: must be \"sms\" or \"email\"");
-	else {
-		r = lp_req_new(m, req, LP_UNSUBSCRIBE, "unsubscribe");
-		for (ch = 0; ch < CHANNEL_COUNT; ch++)
-			if (c == NULL || ch == channel_parse(c))
-				r->channels |= 1u << ch;
-		lp_read_list(r, true);
-	}
-	evhttp_clear_headers(&q);
+	r = lp_req_new(m, req, LP_UNSUBSCRIBE, "unsubscribe");
+	r->channels = channels;
+	lp_read_list(r, true);
 }
 
 static void

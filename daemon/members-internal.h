@@ -309,6 +309,14 @@ void mb_list_one(struct http_req *req, void *arg);
 /* GET and POST /api/v1/lists/{id}/members. */
 void mb_list_members_get(struct http_req *req, void *arg);
 
+/*
+ * The start of DELETE /api/v1/lists/{id}/members/{member}: auth, not
+ * stopping, the query's channel into *channels (1 << channel; both when
+ * absent). False when answered (401, 503, 422).
+ */
+bool mb_unsub_begin(struct members *m, struct http_req *req,
+    unsigned *channels);
+
 /* DELETE /api/v1/lists/{id}/members/{member}. */
 void mb_list_member_delete(struct http_req *req, void *arg);
 

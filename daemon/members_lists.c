@@ -847,39 +847,55 @@ mb_list_members_get(struct http_req *req, void *arg)
 	list_info_clear(&li);
 }
 
-void
-mb_list_member_delete(struct http_req *req, void *arg)
+bool
+mb_unsub_begin(struct members *m, struct http_req *req, unsigned *channels)
 {
 	static const char *const known[] = {"channel", NULL};
-	struct members *m = arg;
-	struct mb_pending *p;
 	struct evkeyvalq q;
 	const char *c;
-	char err[512];
-	bool changed, any = false;
-	int64_t list, id;
-	json_t *left;
+	bool ok = true;
 	int ch;
 
 	if (!api_authorized(m->deps.api, req))
-		return;
+		return false;
 	if (api_is_stopping(m->deps.api)) {
 		http_reply_error(req, 503, "unavailable", "shutting down");
-		return;
+		return false;
 	}
 	if (!api_read_query(req, &q, known))
-		return;
+		return false;
 	c = evhttp_find_header(&q, "channel");
 	if (c != NULL && channel_parse(c) == -1) {
 		mb_invalid(req, "channel: must be \"sms\" or \"email\"");
-		goto out;
+		ok = false;
 	}
-	if (!mb_list_param(m, req, req->params[0], &list, NULL) ||
+	*channels = 0;
+	for (ch = 0; ch < CHANNEL_COUNT; ch++)
+		if (c == NULL || ch == channel_parse(c))
+			*channels |= 1u << ch;
+	evhttp_clear_headers(&q);
+	return ok;
+}
+
+void
+mb_list_member_delete(struct http_req *req, void *arg)
+{
+	struct members *m = arg;
+	struct mb_pending *p;
+	char err[512];
+	bool changed, any = false;
+	int64_t list, id;
+	unsigned channels;
+	json_t *left;
+	int ch;
+
+	if (!mb_unsub_begin(m, req, &channels) ||
+	    !mb_list_param(m, req, req->params[0], &list, NULL) ||
 	    !mb_member_param(m, req, req->params[1], &id, NULL))
-		goto out;
+		return;
 	left = json_array();
 	for (ch = 0; ch < CHANNEL_COUNT; ch++) {
-		if (c != NULL && ch != channel_parse(c))
+		if ((channels & (1u << ch)) == 0)
 			continue;
 		if (store_unsubscribe(m->deps.st,
 			&(struct consent_change){.member = id,
@@ -890,7 +906,7 @@ mb_list_member_delete(struct http_req *req, void *arg)
 			&changed, err, sizeof(err)) == -1) {
 			json_decref(left);
 			mb_store_error(req, "unsubscribe", err);
-			goto out;
+			return;
 		}
 		if (changed)
 			json_array_append_new(left,
@@ -901,6 +917,4 @@ mb_list_member_delete(struct http_req *req, void *arg)
 	p->body = json_pack("{s:I, s:I, s:o, s:b}", "member_id", (json_int_t)id,
 	    "list_id", (json_int_t)list, "left", left, "changed", any);
 	mb_commit(m, req, p);
-out:
-	evhttp_clear_headers(&q);
 }

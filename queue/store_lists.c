@@ -118,15 +118,8 @@ static const char store_lists_sql_del_prompts[] =
     "DELETE FROM member_prompts WHERE list_id = ?1";
 /* ?1 list, ?2 cursor (member id). */
 static const char store_lists_sql_export[] =
-    "SELECT m.id, m.phone, m.email, m.first_name, m.last_name, m.zip,"
-    " m.time_zone, m.tags, m.attributes, s.channel, " STORE_LISTS_STATE_SQL
-    ", s.source, s.created_at, so.member_id IS NOT NULL,"
-    " eo.member_id IS NOT NULL"
-    " FROM subscriptions s JOIN members m ON m.id = s.member_id"
-    " LEFT JOIN sms_optout so ON so.member_id = m.id"
-    " LEFT JOIN email_optout eo ON eo.member_id = m.id"
-    " WHERE s.list_id = ?1 AND s.member_id > ?2"
-    " ORDER BY s.member_id, s.channel";
+    STORE_LISTS_EXPORT_FROM " WHERE s.list_id = ?1 AND s.member_id > ?2"
+			    " ORDER BY s.member_id, s.channel";
 
 /* STORE_LISTS_STATE_SQL's values, 1-4; 0 is never returned. */
 static const char *const store_lists_states[] = {"", "left", "opted_out",

@@ -272,14 +272,7 @@ static const char slp_sql_unsubscribe[] =
     " (SELECT coalesce(string_agg(channel, ','), '') FROM up)";
 
 /* A page of a list's CSV rows: $1 list, $2 cursor, $3 members (+ 1). */
-static const char slp_sql_export[] =
-    "SELECT m.id, m.phone, m.email, m.first_name, m.last_name, m.zip,"
-    " m.time_zone, m.tags, m.attributes, s.channel, " STORE_LISTS_STATE_SQL
-    ", s.source, s.created_at, so.member_id IS NOT NULL,"
-    " eo.member_id IS NOT NULL"
-    " FROM subscriptions s JOIN members m ON m.id = s.member_id"
-    " LEFT JOIN sms_optout so ON so.member_id = m.id"
-    " LEFT JOIN email_optout eo ON eo.member_id = m.id"
+static const char slp_sql_export[] = STORE_LISTS_EXPORT_FROM
     " WHERE s.list_id = $1::bigint AND s.member_id IN (SELECT DISTINCT"
     " member_id FROM subscriptions WHERE list_id = $1::bigint"
     " AND member_id > $2::bigint ORDER BY member_id LIMIT $3::bigint)"

@@ -146,6 +146,15 @@ const char *store_lists_state(int v);
 int store_lists_check(const struct list_def *d, char *err, size_t errlen);
 /* The questions as stored: [{"field", "prompt"}] (malloc'd), or NULL. */
 char *store_lists_questions(const struct list_def *d, char *err, size_t errlen);
+/* A list's CSV export rows (then its WHERE on s.list_id and the page). */
+#define STORE_LISTS_EXPORT_FROM                                                 \
+	"SELECT m.id, m.phone, m.email, m.first_name, m.last_name, m.zip,"      \
+	" m.time_zone, m.tags, m.attributes, s.channel, " STORE_LISTS_STATE_SQL \
+	", s.source, s.created_at,"                                             \
+	" so.member_id IS NOT NULL, eo.member_id IS NOT NULL"                   \
+	" FROM subscriptions s JOIN members m ON m.id = s.member_id"            \
+	" LEFT JOIN sms_optout so ON so.member_id = m.id"                       \
+	" LEFT JOIN email_optout eo ON eo.member_id = m.id"
 /* The header of a list's CSV export (store_export_list()). */
 extern const char *const store_lists_export_head[];
 #define SL_EXPORT_NCOLS 15
