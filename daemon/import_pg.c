@@ -583,10 +583,6 @@ ipg_piece_done(void *arg, bool ok, bool claimed, const char *error)
 	else if (op->fail != NULL)
 		http_reply_error(op->req, 422, "invalid_csv", "%s", op->fail);
 	else if (op->kind == IPG_CREATE) {
-		log_info("import_started id=%s list=\"%s\" list_id=%lld "
-			 "region=%s",
-		    op->s->id, op->s->list, (long long)op->s->list_id,
-		    op->s->region);
 		snprintf(loc, sizeof(loc), "/api/v1/imports/%s", op->s->id);
 		http_add_header(op->req, "Location", loc);
 		http_reply_json(op->req, 201, imp_report(op->s, false));
@@ -629,6 +625,8 @@ ipg_on_can_open(void *arg, bool found, int64_t list_id, int64_t nopen,
 	s = imp_session_alloc(op->im, list_id, op->list, op->source,
 	    op->region);
 	snprintf(op->id, sizeof(op->id), "%s", s->id);
+	log_info("import_started id=%s list=\"%s\" list_id=%lld region=%s",
+	    s->id, s->list, (long long)s->list_id, s->region);
 	if (op->kind == IPG_CREATE) {
 		op->s = s; /* answered from it */
 		ipg_piece(op, s, NULL, 0, NULL);

@@ -57,6 +57,7 @@ main(void)
 	srunner_add_suite(sr, queue_async_suite());
 	srunner_add_suite(sr, store_pg_suite());
 	srunner_add_suite(sr, links_pg_suite());
+	srunner_add_suite(sr, imports_pg_suite());
 	srunner_add_suite(sr, lists_pg_suite());
 	srunner_add_suite(sr, alerts_pg_suite());
 	srunner_add_suite(sr, conversations_pg_suite());

@@ -21,6 +21,7 @@ Suite *inbound_suite(void);
 Suite *json_flat_suite(void);
 Suite *kannel_suite(void);
 Suite *links_pg_suite(void);
+Suite *imports_pg_suite(void);
 Suite *lists_pg_suite(void);
 Suite *alerts_pg_suite(void);
 Suite *conversations_pg_suite(void);
