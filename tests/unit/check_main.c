@@ -61,6 +61,7 @@ main(void)
 	srunner_add_suite(sr, lists_pg_suite());
 	srunner_add_suite(sr, alerts_pg_suite());
 	srunner_add_suite(sr, conversations_pg_suite());
+	srunner_add_suite(sr, notify_pg_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -27,6 +27,7 @@ Suite *alerts_pg_suite(void);
 Suite *conversations_pg_suite(void);
 Suite *members_suite(void);
 Suite *mime_suite(void);
+Suite *notify_pg_suite(void);
 Suite *pg_suite(void);
 Suite *pg_migrate_suite(void);
 Suite *pg_queue_suite(void);
