@@ -29,7 +29,14 @@
  *    2), two keywords one subscription, one consent event, a welcome
  *    and an "already" reply; a double opt-in keyword then YES on the
  *    other node: pending, then active with a confirm event and the
- *    list's welcome.
+ *    list's welcome;
+ *  - follow-up questions (route.prepare, as inbound.c prepares them): a
+ *    keyword on one node sends the welcome and the first question, the
+ *    answer on the other is stored and the next asked (no conversation);
+ *    two texts of the member on both nodes at once, both having read
+ *    the question before either wrote: one acts on it (a bad answer,
+ *    asked again), the other finds it changed and is a conversation
+ *    message; the good answer clears the question.
  *
  * Assertions are on states, never timings. Each test has its own
  * database, migrated by store_open_config(). Skipped, with the reason
@@ -1341,6 +1348,192 @@ START_TEST(test_route_two_nodes)
 }
 END_TEST
 
+/* ---- follow-up questions (route.prepare) ------------------------------- */
+
+/* A routed text with its own route, prepared as inbound.c prepares it. */
+struct t_qroute {
+	struct queue_in_route route;
+	struct queue_in_reply replies[8];
+	size_t n;
+	char value[64];
+	const char *body;
+};
+
+/*
+ * The test's prepare: list Q asks "Name?" (first_name: a capitalized
+ * word) then "ZIP?" (five digits); a bad answer is asked again once.
+ */
+static void
+t_q_prepare(void *arg, const struct queue_in_prompt *pr)
+{
+	static const char *const field[] = {"first_name", "zip"};
+	static const char *const again[] = {"Sorry: Name?", "Sorry: ZIP?"};
+	struct t_qroute *q = arg;
+	struct queue_in_answer *an = &q->route.answer;
+	const char *b = pr->body;
+	bool good;
+
+	ck_assert_str_eq(b, q->body);
+	if (pr->join != NULL && strcmp(pr->join, "Q") == 0)
+		q->replies[q->n++] =
+		    (struct queue_in_reply){"first", "Q", "Name?", "gsm7", 1};
+	if (pr->list_id > 0 && pr->index <= 1) {
+		an->list_id = pr->list_id;
+		an->index = pr->index;
+		an->attempts = pr->attempts;
+		an->asked_at = pr->asked_at;
+		an->field = field[pr->index];
+		good = pr->index == 0
+		    ? b[0] >= 'A' && b[0] <= 'Z'
+		    : strlen(b) == 5 && strspn(b, "0123456789") == 5;
+		snprintf(q->value, sizeof(q->value), "%s", b);
+		an->value = good ? q->value : NULL;
+		an->good = pr->index == 0 ? "next" : "clear";
+		an->bad = pr->attempts == 0 ? "reask" : an->good;
+		if (pr->index == 0)
+			q->replies[q->n++] = (struct queue_in_reply){"next",
+			    NULL, "ZIP?", "gsm7", 1};
+		if (pr->attempts == 0)
+			q->replies[q->n++] = (struct queue_in_reply){"reask",
+			    NULL, again[pr->index], "gsm7", 1};
+	}
+	q->route.replies = q->replies;
+	q->route.nreplies = q->n;
+}
+
+/* Starts routing text 'pid' of +15555550199 on st through q. */
+static void
+t_qroute_start(struct store *st, const char *pid, const char *body,
+    struct t_qroute *q, struct t_done *t)
+{
+	struct in_msg m = {.segments = 1};
+	char err[256];
+
+	memset(q, 0, sizeof(*q));
+	memset(t, 0, sizeof(*t));
+	q->replies[q->n++] =
+	    (struct queue_in_reply){"welcome", "Q", "Welcome to Q.", "gsm7", 1};
+	q->replies[q->n++] =
+	    (struct queue_in_reply){"already", NULL, "Already in.", "gsm7", 1};
+	q->body = body;
+	q->route = (struct queue_in_route){.phone = "+15555550199",
+	    .action = strcmp(body, "Q") == 0 ? QUEUE_IN_KEYWORD : QUEUE_IN_TEXT,
+	    .list = strcmp(body, "Q") == 0 ? "Q" : NULL,
+	    .keyword = strcmp(body, "Q") == 0 ? "Q" : NULL,
+	    .replies = q->replies,
+	    .nreplies = q->n,
+	    .reply_from = "+15555550000",
+	    .window_ms = 3600000,
+	    .prepare = t_q_prepare,
+	    .prepare_arg = q};
+	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
+	snprintf(m.from, sizeof(m.from), "+15555550199");
+	snprintf(m.to, sizeof(m.to), "+15555550000");
+	m.body = (char *)body; /* copied by the operation */
+	ck_assert_msg(queue_inbound_durable(st,
+			  &(struct queue_webhook){.sender = "main",
+			      .provider = "twilio",
+			      .now = msg_now_ms()},
+			  &m, &q->route, t_on_done, t, err, sizeof(err)) == 0,
+	    "inbound: %s", err);
+}
+
+static const struct queue_done *
+t_qroute(struct store *st, const char *pid, const char *body,
+    struct t_qroute *q, struct t_done *t)
+{
+	t_qroute_start(st, pid, body, q, t);
+	t_wait_ok(t, "routed text");
+	return &t->d;
+}
+
+START_TEST(test_route_questions_two_nodes)
+{
+	struct t_qroute q[2];
+	struct t_done t[2];
+	struct store *na, *nb;
+	char url[600];
+	struct pg *pg, *hold;
+	bool a_answered;
+
+	NEED_CLUSTER();
+	t_setup();
+	t_db("qpg_questions", url, sizeof(url));
+	na = t_open(url, "a");
+	nb = t_open(url, "b");
+	pg = t_connect(url);
+	hold = t_connect(url);
+	t_sql(pg,
+	    "INSERT INTO lists (name, double_optin, questions, created_at,"
+	    " updated_at) VALUES ('Q', 0, '[{\"field\": \"first_name\","
+	    " \"prompt\": \"\"}, {\"field\": \"zip\", \"prompt\": \"\"}]', 1,"
+	    " 1)",
+	    NULL);
+#define T_PROMPT                                                   \
+	"SELECT coalesce((SELECT question || ' ' || attempts FROM" \
+	" member_prompts), '-')"
+#define T_OUT                                                          \
+	"SELECT string_agg(body, ',' ORDER BY id) FROM messages WHERE" \
+	" direction = 'out'"
+
+	/* the keyword on a: the welcome, then the first question */
+	ck_assert_str_eq(t_qroute(na, "SMq1", "Q", &q[0], &t[0])->routed,
+	    "join");
+	ck_assert_str_eq(t_sql(pg, T_OUT, NULL), "Welcome to Q.,Name?");
+	ck_assert_str_eq(t_sql(pg, T_PROMPT, NULL), "0 0");
+	/* its answer on b: stored, the next question, no conversation */
+	ck_assert_str_eq(t_qroute(nb, "SMq2", "Ann", &q[1], &t[1])->routed,
+	    "answer");
+	ck_assert_int_eq(t[1].d.conversation, 0);
+	ck_assert_str_eq(t_sql(pg, "SELECT first_name FROM members", NULL),
+	    "Ann");
+	ck_assert_str_eq(t_sql(pg, T_PROMPT, NULL), "1 0");
+	ck_assert_str_eq(t_sql(pg, T_OUT, NULL), "Welcome to Q.,Name?,ZIP?");
+
+	/*
+	 * Two texts of the member on both nodes at once, both read the
+	 * question (1, 0) before either writes: the member's row is held by
+	 * another session until both wait on it. The first to get it acts on
+	 * the question (a bad ZIP: asked again); the other finds it changed
+	 * and is a conversation message, not a second answer.
+	 */
+	t_sql(hold, "BEGIN", NULL);
+	t_sql(hold, "SELECT 1 FROM members FOR UPDATE", NULL);
+	t_qroute_start(na, "SMq3", "nowhere", &q[0], &t[0]);
+	t_qroute_start(nb, "SMq4", "nope", &q[1], &t[1]);
+	while (t_waiting(hold) < 2)
+		;
+	t_sql(hold, "COMMIT", NULL);
+	t_wait_ok(&t[0], "node a's text");
+	t_wait_ok(&t[1], "node b's text");
+	a_answered = strcmp(t[0].d.routed, "reask") == 0;
+	ck_assert_str_eq(t[a_answered ? 0 : 1].d.routed, "reask");
+	ck_assert_str_eq(t[a_answered ? 1 : 0].d.routed, "conversation");
+	ck_assert_str_eq(t_sql(pg, T_PROMPT, NULL), "1 1");
+	ck_assert_str_eq(t_sql(pg, T_OUT, NULL),
+	    "Welcome to Q.,Name?,ZIP?,Sorry: ZIP?");
+	ck_assert_int_eq(t_int(pg, "SELECT unread FROM conversations", NULL),
+	    2);
+	/* the good ZIP on b: stored, the question cleared */
+	ck_assert_str_eq(t_qroute(nb, "SMq5", "02139", &q[1], &t[1])->routed,
+	    "answer");
+	ck_assert_str_eq(t_sql(pg, "SELECT zip FROM members", NULL), "02139");
+	ck_assert_str_eq(t_sql(pg, T_PROMPT, NULL), "-");
+	/* then a text is a conversation message again */
+	ck_assert_str_eq(t_qroute(na, "SMq6", "thanks", &q[0], &t[0])->routed,
+	    "conversation");
+	ck_assert_int_eq(t_int(pg, "SELECT unread FROM conversations", NULL),
+	    3);
+#undef T_PROMPT
+#undef T_OUT
+	pg_free(hold);
+	pg_free(pg);
+	store_close(nb);
+	store_close(na);
+	t_teardown();
+}
+END_TEST
+
 Suite *
 queue_pg_suite(void)
 {
@@ -1357,6 +1550,7 @@ queue_pg_suite(void)
 	tcase_add_test(tc, test_inbound_dedup);
 	tcase_add_test(tc, test_stop_start);
 	tcase_add_test(tc, test_route_two_nodes);
+	tcase_add_test(tc, test_route_questions_two_nodes);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return s;
