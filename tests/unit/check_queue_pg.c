@@ -1132,18 +1132,36 @@ static const struct queue_in_reply t_replies[] = {
     {"welcome", "D", "Welcome to D.", "gsm7", 1},
 };
 
+/* Sends text 'pid' of +15555550199 on st through route (not waited for). */
+static void
+t_route_send(struct store *st, const char *pid, const char *body,
+    const struct queue_in_route *route, struct t_done *t)
+{
+	struct in_msg m = {.segments = 1};
+	char err[256];
+
+	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
+	snprintf(m.from, sizeof(m.from), "+15555550199");
+	snprintf(m.to, sizeof(m.to), "+15555550000");
+	m.body = (char *)body; /* copied by the operation */
+	ck_assert_msg(queue_inbound_durable(st,
+			  &(struct queue_webhook){.sender = "main",
+			      .provider = "twilio",
+			      .now = msg_now_ms()},
+			  &m, route, t_on_done, t, err, sizeof(err)) == 0,
+	    "inbound: %s", err);
+}
+
 /* Starts routing text 'pid' of +15555550199 on st (not waited for). */
 static void
 t_route_start(struct store *st, const char *pid, const char *body,
     struct t_done *t)
 {
-	struct in_msg m = {.segments = 1};
 	struct queue_in_route route = {.phone = "+15555550199",
 	    .replies = t_replies,
 	    .nreplies = sizeof(t_replies) / sizeof(t_replies[0]),
 	    .reply_from = "+15555550000",
 	    .window_ms = 3600000};
-	char err[256];
 
 	if (strcmp(body, "YES") == 0)
 		route.action = QUEUE_IN_YES;
@@ -1154,16 +1172,7 @@ t_route_start(struct store *st, const char *pid, const char *body,
 		route.keyword = body;
 	} else
 		route.action = QUEUE_IN_TEXT;
-	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
-	snprintf(m.from, sizeof(m.from), "+15555550199");
-	snprintf(m.to, sizeof(m.to), "+15555550000");
-	m.body = (char *)body;
-	ck_assert_msg(queue_inbound_durable(st,
-			  &(struct queue_webhook){.sender = "main",
-			      .provider = "twilio",
-			      .now = msg_now_ms()},
-			  &m, &route, t_on_done, t, err, sizeof(err)) == 0,
-	    "inbound: %s", err);
+	t_route_send(st, pid, body, &route, t);
 }
 
 /* Routes text 'pid' on st and waits: the answer in *t. */
@@ -1406,9 +1415,6 @@ static void
 t_qroute_start(struct store *st, const char *pid, const char *body,
     struct t_qroute *q, struct t_done *t)
 {
-	struct in_msg m = {.segments = 1};
-	char err[256];
-
 	memset(q, 0, sizeof(*q));
 	memset(t, 0, sizeof(*t));
 	q->replies[q->n++] =
@@ -1426,16 +1432,7 @@ t_qroute_start(struct store *st, const char *pid, const char *body,
 	    .window_ms = 3600000,
 	    .prepare = t_q_prepare,
 	    .prepare_arg = q};
-	snprintf(m.provider_id, sizeof(m.provider_id), "%s", pid);
-	snprintf(m.from, sizeof(m.from), "+15555550199");
-	snprintf(m.to, sizeof(m.to), "+15555550000");
-	m.body = (char *)body; /* copied by the operation */
-	ck_assert_msg(queue_inbound_durable(st,
-			  &(struct queue_webhook){.sender = "main",
-			      .provider = "twilio",
-			      .now = msg_now_ms()},
-			  &m, &q->route, t_on_done, t, err, sizeof(err)) == 0,
-	    "inbound: %s", err);
+	t_route_send(st, pid, body, &q->route, t);
 }
 
 static const struct queue_done *
