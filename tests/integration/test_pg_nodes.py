@@ -236,8 +236,7 @@ def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
     assert b"outreachd_store_commits_total" in r.body
     assert b"outreachd_queue_messages{" in r.body
     assert b"\noutreachd_email_bouncing_members 0\n" in r.body
-    # [list] sections are synced there (test_pg_lists.py); the lists API
-    # is not on PostgreSQL yet.
+    # [list] sections are synced there (test_pg_lists.py), and the lists
+    # API is served (test_pg_lists_api.py)
     r = d.api("GET", "/api/v1/lists")
-    assert r.status == 503, r.body
-    assert r.json["error"]["code"] == "not_on_postgresql", r.body
+    assert r.status == 200 and r.json == {"lists": []}, r.body
