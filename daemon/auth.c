@@ -215,7 +215,7 @@ auth_slot_find(struct auth_limiter *l, const char *key, int64_t now)
 		s = &l->slots[i];
 		if (!s->used || strcmp(s->key, key) != 0)
 			continue;
-		if (now - s->last_fail > l->conf.forget_ms + l->conf.max_ms) {
+		if (now - s->last_fail > auth_limiter_memory(l)) {
 			s->used = false;
 			return NULL;
 		}
@@ -242,8 +242,9 @@ auth_limiter_wait(struct auth_limiter *l, const char *key, int64_t now)
 	return until > now ? until - now : 0;
 }
 
-void
-auth_limiter_fail(struct auth_limiter *l, const char *key, int64_t now)
+/* The slot of 'key', taken (the oldest one reused) when it has none. */
+static struct auth_slot *
+auth_slot_take(struct auth_limiter *l, const char *key, int64_t now)
 {
 	struct auth_slot *s = auth_slot_find(l, key, now), *oldest = NULL;
 	size_t i;
@@ -265,8 +266,37 @@ auth_limiter_fail(struct auth_limiter *l, const char *key, int64_t now)
 		s->used = true;
 		strlcpy(s->key, key, sizeof(s->key));
 	}
+	return s;
+}
+
+void
+auth_limiter_fail(struct auth_limiter *l, const char *key, int64_t now)
+{
+	struct auth_slot *s = auth_slot_take(l, key, now);
+
 	s->failures++;
 	s->last_fail = now;
+}
+
+void
+auth_limiter_set(struct auth_limiter *l, const char *key, unsigned failures,
+    int64_t last_fail, int64_t now)
+{
+	struct auth_slot *s;
+
+	if (failures == 0 || now - last_fail > auth_limiter_memory(l)) {
+		auth_limiter_clear(l, key);
+		return;
+	}
+	s = auth_slot_take(l, key, now);
+	s->failures = failures;
+	s->last_fail = last_fail;
+}
+
+int64_t
+auth_limiter_memory(const struct auth_limiter *l)
+{
+	return l->conf.forget_ms + l->conf.max_ms;
 }
 
 void

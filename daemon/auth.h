@@ -79,6 +79,15 @@ struct auth_limiter *auth_limiter_new(const struct auth_limit_conf *c);
 int64_t auth_limiter_wait(struct auth_limiter *l, const char *key, int64_t now);
 /* Counts a failure of 'key' at 'now'. */
 void auth_limiter_fail(struct auth_limiter *l, const char *key, int64_t now);
+/*
+ * 'key' as the shared store counts it (every node's failures, on
+ * PostgreSQL): its slot takes these, and is cleared when failures is 0
+ * or the last one is older than auth_limiter_memory().
+ */
+void auth_limiter_set(struct auth_limiter *l, const char *key,
+    unsigned failures, int64_t last_fail, int64_t now);
+/* How long a key's failures count after its last one, ms. */
+int64_t auth_limiter_memory(const struct auth_limiter *l);
 /* A success: 'key' starts over. */
 void auth_limiter_clear(struct auth_limiter *l, const char *key);
 void auth_limiter_free(struct auth_limiter *l);

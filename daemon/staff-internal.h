@@ -56,6 +56,7 @@ struct staff {
 	uint64_t dropped; /* this node's writes of staff or session rows */
 	/* requests waiting for a token read (PostgreSQL, staff.c) */
 	LIST_HEAD(, staff_wait) waits;
+	int64_t forgot_at; /* the shared counts' last cleanup (PostgreSQL) */
 };
 
 /*

@@ -53,6 +53,7 @@
 #include "staff-internal.h"
 #include "staff.h"
 #include "store.h"
+#include "store_logins_pg.h"
 #include "store_staff.h"
 #include "store_staff_pg.h"
 #include "workq.h"
@@ -693,6 +694,77 @@ staff_locked(struct staff *s, struct http_req *req, const struct staff_keys *k)
 	return true;
 }
 
+/*
+ * The attempt's keys for the counts every node shares (PostgreSQL,
+ * queue/store_logins_pg.c): the account's (if any) and the address's.
+ */
+static struct login_keys
+staff_login_keys(const struct staff *s, const struct staff_keys *k, int64_t now)
+{
+	return (struct login_keys){
+	    .key = {k->account[0] != '\0' ? k->account : NULL, k->peer},
+	    .now = now,
+	    .since = now - auth_limiter_memory(s->by_peer)};
+}
+
+/*
+ * A failure added to the shared counts (old ones dropped once a minute):
+ * 0 when it joined the group, -1 (logged) when it could not.
+ */
+static int
+staff_login_failed_shared(struct staff *s, const struct staff_keys *k,
+    int64_t now)
+{
+	struct login_keys lk = staff_login_keys(s, k, now);
+	char err[256];
+
+	if (store_login_failed_pg(s->deps.st, &lk, err, sizeof(err)) == -1) {
+		log_warn("login_count_failed %s", err);
+		return -1;
+	}
+	if (now - s->forgot_at >= 60000) {
+		s->forgot_at = now;
+		if (store_login_forget_pg(s->deps.st, &lk, err, sizeof(err)) ==
+		    -1)
+			log_warn("login_count_failed %s", err);
+	}
+	return 0;
+}
+
+static void
+staff_login_refuse(struct http_req *req)
+{
+	http_reply_error(req, 401, "unauthorized",
+	    "wrong email or password, or invalid token");
+}
+
+/*
+ * The failure's count committed (or its group failed: the attempt is
+ * still refused, its count is one lower): answered only now, so that the
+ * client's next attempt, on any node, reads it.
+ */
+static void
+staff_login_failed_committed(void *arg, bool ok)
+{
+	if (!ok)
+		log_warn("login_count_failed the group did not commit");
+	staff_login_refuse(arg);
+}
+
+/* A success: the account's count starts over, here and everywhere. */
+static void
+staff_login_cleared(struct staff *s, const struct staff_keys *k)
+{
+	char err[256];
+
+	auth_limiter_clear(s->by_account, k->account);
+	if (store_backend(s->deps.st) == STORE_SQLITE || k->account[0] == '\0')
+		return;
+	if (store_login_cleared_pg(s->deps.st, k->account, err, sizeof(err)) ==
+	    -1)
+		log_warn("login_count_failed %s", err);
+}
+
 static void
 staff_login_failed(struct staff *s, struct http_req *req,
     const struct staff_keys *k)
@@ -703,8 +775,12 @@ staff_login_failed(struct staff *s, struct http_req *req,
 		auth_limiter_fail(s->by_account, k->account, now);
 	auth_limiter_fail(s->by_peer, k->peer, now);
 	log_info("login_failed peer=%s", k->peer + 5);
-	http_reply_error(req, 401, "unauthorized",
-	    "wrong email or password, or invalid token");
+	if (store_backend(s->deps.st) != STORE_SQLITE &&
+	    staff_login_failed_shared(s, k, now) == 0) {
+		store_on_commit(s->deps.st, staff_login_failed_committed, req);
+		return;
+	}
+	staff_login_refuse(req);
 }
 
 /* Starts a session of staff_id and answers it after commit. */
@@ -860,7 +936,7 @@ staff_login_checked(struct staff_hash_job *job, bool cancelled)
 		staff_login_failed(s, job->req, k);
 	} else if (store_backend(s->deps.st) != STORE_SQLITE) {
 		/* the session's insert checks the member is enabled */
-		auth_limiter_clear(s->by_account, k->account);
+		staff_login_cleared(s, k);
 		staff_session_start_pg(s, job->req, k, job->id, "password");
 		k = NULL;
 	} else if ((rc = store_staff_get(s->deps.st, job->id, &row, err,
@@ -872,7 +948,7 @@ staff_login_checked(struct staff_hash_job *job, bool cancelled)
 		else
 			staff_login_failed(s, job->req, k);
 	} else {
-		auth_limiter_clear(s->by_account, k->account);
+		staff_login_cleared(s, k);
 		strlcpy(a.role, row.role, sizeof(a.role));
 		staff_session_start(s, job->req, &a, "password");
 	}
@@ -1068,6 +1144,110 @@ staff_account_key(struct staff_keys *k, const char *email)
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/* The attempt k of the login request's object o (read, not kept). */
+static void
+staff_login_try(struct staff *s, struct http_req *req, struct staff_keys *k,
+    json_t *o)
+{
+	const char *pw = json_string_value(json_object_get(o, "password"));
+	const char *token = json_string_value(json_object_get(o, "token"));
+
+	if (staff_login_refused(s, req, k, pw)) {
+		free(k);
+		return;
+	}
+	if (token != NULL)
+		staff_login_token(s, req, k, token);
+	else
+		staff_login_password(s, req, k, k->account + 8, pw);
+}
+
+/*
+ * The attempt's keys as every node counted them: the database's rows are
+ * the count (each failure here was written there before it was answered;
+ * a success on another node deleted its account's row), so a key without
+ * a row has none.
+ */
+static void
+staff_login_counted(struct staff *s, const struct staff_keys *k,
+    const struct login_count *c, size_t n)
+{
+	struct login_count none = {.failures = 0};
+	const struct login_count *acc = &none, *peer = &none;
+	int64_t now = msg_now_ms();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(c[i].key, k->peer) == 0)
+			peer = &c[i];
+		else if (strcmp(c[i].key, k->account) == 0)
+			acc = &c[i];
+	}
+	auth_limiter_set(s->by_peer, k->peer, peer->failures, peer->last_fail,
+	    now);
+	if (k->account[0] != '\0')
+		auth_limiter_set(s->by_account, k->account, acc->failures,
+		    acc->last_fail, now);
+}
+
+/* A login waiting for the counts every node shares (PostgreSQL). */
+struct staff_login_pend {
+	struct staff *s;
+	struct staff_keys *k;
+	json_t *o; /* the request's object */
+};
+
+static void
+staff_login_counts(void *arg, const struct login_count *c, size_t n,
+    const char *error)
+{
+	struct staff_wait *w = arg;
+	struct http_req *req = w->req;
+	struct staff_login_pend *p = w->job;
+
+	if (staff_wait_done(w) == NULL)
+		goto done; /* answered 503: shutting down */
+	if (error != NULL) {
+		staff_store_error(req, "login", error);
+		goto done;
+	}
+	staff_login_counted(p->s, p->k, c, n);
+	staff_login_try(p->s, req, p->k, p->o);
+	p->k = NULL;
+done:
+	free(p->k);
+	json_decref(p->o);
+	free(p);
+}
+
+/*
+ * On PostgreSQL the attempt's failures on every node are read first and
+ * set in this node's limiter, which then decides as on SQLite.
+ */
+static void
+staff_login_shared(struct staff *s, struct http_req *req, struct staff_keys *k,
+    json_t *o)
+{
+	struct staff_login_pend *p = xcalloc(1, sizeof(*p));
+	struct login_keys lk = staff_login_keys(s, k, msg_now_ms());
+	struct staff_wait *w;
+	char err[256];
+
+	p->s = s;
+	p->k = k;
+	p->o = json_incref(o);
+	w = staff_wait_login(s, req, p);
+	if (store_login_counts_pg(s->deps.st, &lk, staff_login_counts, w, err,
+		sizeof(err)) == -1) {
+		LIST_REMOVE(w, entry);
+		free(w);
+		free(k);
+		json_decref(o);
+		free(p);
+		staff_store_error(req, "login", err);
+	}
+}
+
 static void
 staff_login(struct http_req *req, void *arg)
 {
@@ -1102,15 +1282,10 @@ staff_login(struct http_req *req, void *arg)
 	snprintf(k->peer, sizeof(k->peer), "peer:%s", http_peer(req));
 	if (email != NULL)
 		staff_account_key(k, email);
-	if (staff_login_refused(s, req, k, pw)) {
-		free(k);
-		json_decref(o);
-		return;
-	}
-	if (token != NULL)
-		staff_login_token(s, req, k, token);
+	if (store_backend(s->deps.st) != STORE_SQLITE)
+		staff_login_shared(s, req, k, o);
 	else
-		staff_login_password(s, req, k, k->account + 8, pw);
+		staff_login_try(s, req, k, o);
 	json_decref(o);
 }
 

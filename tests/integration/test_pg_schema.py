@@ -77,6 +77,7 @@ EXCEPTIONS = {
         "conversation_fts_delete": FTS_REASON,
     },
     "pg_indexes": {
+        "login_failures_last": "the index of login_failures (below)",
         "conversation_fts": FTS_REASON,
     },
     "pg_triggers": {
@@ -88,6 +89,10 @@ EXCEPTIONS = {
             "the same, for each state change"),
     },
     "pg_tables": {
+        "login_failures": (
+            "failed logins counted by every node (014_login_failures.sql, "
+            "queue/store_logins_pg.c); one SQLite node counts them in its "
+            "memory"),
         "schema_version": ("the version bookkeeping of queue/pg_migrate.c, "
                            "created by the runner itself (SQLite keeps its "
                            "version in PRAGMA user_version)"),

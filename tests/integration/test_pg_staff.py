@@ -138,3 +138,68 @@ def test_staff_on_two_nodes(make_daemon, pgcluster):
     assert r.status == 200, r.body
     assert r.json["queue"]["sms"]["queued"] == 1, r.body
     assert "version" in r.json and "uptime_s" in r.json
+
+
+def attempt(d, email, password):
+    return d.api("POST", "/api/v1/login",
+                 {"email": email, "password": password}, token=None)
+
+
+def test_failed_logins_count_on_every_node(make_daemon, pgcluster):
+    """
+    The failed-login limits (5 per account, 20 per address) count the
+    attempts made on every node (queue/store_logins_pg.c): five wrong
+    passwords spread over two nodes lock the account on both, where each
+    node alone saw only two or three. A success on one node clears the
+    account's count on the others. Then twenty failures spread over the
+    nodes lock the address on both.
+    """
+    url = pgcluster.create_db("staff_limits")
+    a = pg_node(make_daemon, url, "a")
+    b = pg_node(make_daemon, url, "b")
+    add_staff(a)
+    add_staff(a, name="Ann", email="ann@example.org")
+
+    # A success on B clears what A counted: three failures on A, a
+    # login on B, then four more on A are all answered 401, not 429.
+    for _ in range(3):
+        assert attempt(a, "olga@example.org", "nope-nope").status == 401
+    assert one(pgcluster, url, "SELECT failures FROM login_failures"
+               " WHERE key = 'account:olga@example.org'") == "3"
+    login(b)
+    assert one(pgcluster, url, "SELECT count(*) FROM login_failures"
+               " WHERE key = 'account:olga@example.org'") == "0"
+    for _ in range(4):
+        assert attempt(a, "olga@example.org", "nope-nope").status == 401
+    login(b)
+
+    # Five failures over both nodes (A has three, B two): locked on both,
+    # even with the right password.
+    for d in (a, b, a, b, a):
+        r = attempt(d, "OLGA@example.org", "nope-nope")
+        assert r.status == 401, r
+    for d in (b, a):
+        r = attempt(d, "olga@example.org", PASSWORD)
+        assert r.status == 429, r
+        assert r.error_code() == "rate_limited"
+        assert 1 <= int(r.headers["Retry-After"]) <= 30
+    # another account from the same address is not locked
+    assert login(b, email="ann@example.org").staff["name"] == "Ann"
+
+    # The address: 3 + 4 + 5 failures so far (this one client; a
+    # success does not clear an address); twenty in all, spread over the
+    # nodes, lock it on both.
+    n = int(one(pgcluster, url, "SELECT failures FROM login_failures"
+                " WHERE key LIKE 'peer:%'"))
+    assert n == 12, n
+    for i in range(20 - n):
+        d = (a, b)[i % 2]
+        r = attempt(d, "x%d@example.org" % i, "nope-nope")
+        assert r.status == 401, (i, r)
+    for d in (a, b):
+        r = attempt(d, "ann@example.org", PASSWORD)
+        assert r.status == 429, r
+        r = d.api("POST", "/api/v1/login", {"token": d.token}, token=None)
+        assert r.status == 429, r
+        # bearer tokens are not logins: they still work
+        assert d.api("GET", "/api/v1/me").status == 200

@@ -171,6 +171,39 @@ START_TEST(test_limiter)
 }
 END_TEST
 
+/* The shared store's count replaces the slot's (PostgreSQL, staff.c). */
+START_TEST(test_limiter_set)
+{
+	struct auth_limiter *l =
+	    auth_limiter_new(&(struct auth_limit_conf){.threshold = 3,
+		.lock_ms = 1000,
+		.max_ms = 5000,
+		.forget_ms = 60000});
+	int64_t t = S_T0;
+
+	ck_assert_int_eq(auth_limiter_memory(l), 65000);
+	/* failures made on other nodes lock a key this node never saw */
+	auth_limiter_set(l, "a", 3, t, t + 100);
+	ck_assert_int_eq(auth_limiter_wait(l, "a", t + 100), 900);
+	auth_limiter_set(l, "a", 4, t + 100, t + 100);
+	ck_assert_int_eq(auth_limiter_wait(l, "a", t + 100), 2000);
+	/* a lower count is taken too: a success elsewhere cleared it */
+	auth_limiter_fail(l, "b", t);
+	auth_limiter_fail(l, "b", t);
+	auth_limiter_fail(l, "b", t);
+	ck_assert_int_gt(auth_limiter_wait(l, "b", t), 0);
+	auth_limiter_set(l, "b", 0, 0, t);
+	ck_assert_int_eq(auth_limiter_wait(l, "b", t), 0);
+	auth_limiter_fail(l, "b", t);
+	auth_limiter_fail(l, "b", t);
+	ck_assert_int_eq(auth_limiter_wait(l, "b", t), 0);
+	/* a count past the memory is none */
+	auth_limiter_set(l, "c", 9, t, t + 65001);
+	ck_assert_int_eq(auth_limiter_wait(l, "c", t + 65001), 0);
+	auth_limiter_free(l);
+}
+END_TEST
+
 START_TEST(test_limiter_full)
 {
 	struct auth_limiter *l =
@@ -609,6 +642,7 @@ staff_suite(void)
 	tcase_add_test(tc, test_secrets_and_csrf);
 	tcase_add_test(tc, test_cookie);
 	tcase_add_test(tc, test_limiter);
+	tcase_add_test(tc, test_limiter_set);
 	tcase_add_test(tc, test_limiter_full);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, s_setup, s_teardown);
