@@ -598,10 +598,9 @@ main_announce_web(struct daemon_state *ds)
 		    "store_postgresql node=%s serves=\"messages, "
 		    "delivery reports, inbound STOP/START/HELP, list "
 		    "keywords and conversation messages, unsubscribe links, "
-		    "API tokens, alerts, conversations, members, imports, "
-		    "the staff page, the phone simulator\" "
-		    "not_yet=\"the lists API, exports: 503 "
-		    "(doc/postgresql.md)\"",
+		    "API tokens, alerts, conversations, members, lists, "
+		    "imports, exports, the staff page, the phone "
+		    "simulator\"",
 		    ds->cfg->store_node);
 	if (ds->cfg->api_token != NULL)
 		log_info("web_inbox url=%s/ui/ login=\"the token of [http] "
