@@ -1397,6 +1397,76 @@ START_TEST(test_sent_applies_report_kept_meanwhile)
 END_TEST
 
 /*
+ * A report kept after both passes of pgq_mark_sent() took their snapshots
+ * (its statement committed later) is applied by the next pgq_sweep() of
+ * any node: by the provider's id and by '#<our id>', with its history
+ * row, once; a report for no message of ours stays. Without the sweep's
+ * part the messages stay 'sent' (test_dispatch_batch's overtaking test
+ * saw it on PostgreSQL).
+ */
+START_TEST(test_sweep_applies_report_kept_late)
+{
+	struct t_node a, b;
+	struct pgq_sent v[2];
+	struct t_ans c, s;
+	char url[600], err[256], sql[512];
+
+	NEED_CLUSTER();
+	t_base = event_base_new();
+	t_db("q_early_sweep", url, sizeof(url));
+	t_node_start(&a, url, "a", 0);
+	t_node_start(&b, url, "b", 0);
+	t_enqueue(a.pg, 2);
+	t_claim(&a, 600000, 10, &c);
+	ck_assert_uint_eq(c.n, 2);
+	v[0] = (struct pgq_sent){.id = c.ids[0],
+	    .provider = "fake",
+	    .provider_id = "p1"};
+	v[1] = (struct pgq_sent){.id = c.ids[1],
+	    .provider = "fake",
+	    .provider_id = "p2"};
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(pgq_mark_sent(a.q, v, 2, t_on, &s, err, sizeof(err)),
+	    0);
+	t_wait_ok(&s, "mark sent");
+	t_ans_clear(&s);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO status_early (provider, provider_message_id, status,"
+	    " code, created_at) VALUES ('fake', 'p1', 'delivered', NULL, " T_NOW
+	    "), ('fake', '#%" PRId64 "', 'failed', 30006, " T_NOW
+	    "), ('fake', 'nobody', 'delivered', NULL, " T_NOW ")",
+	    c.ids[1]);
+	t_sql(a.pg, sql, NULL);
+	ck_assert_uint_eq(t_sweep(&b), 0); /* no lease swept */
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(status || ' ' ||"
+			     " coalesce(error_code::text, '-'), ','"
+			     " ORDER BY id) FROM messages",
+			     NULL),
+	    "delivered -,failed 30006");
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(status, ',' ORDER BY id)"
+			     " FROM message_events WHERE status NOT IN"
+			     " ('queued', 'sending')",
+			     NULL),
+	    "sent,sent,delivered,failed");
+	ck_assert_str_eq(t_sql(a.pg,
+			     "SELECT string_agg(provider_message_id, ',')"
+			     " FROM status_early",
+			     NULL),
+	    "nobody");
+	/* once: 2 sending, 2 sent, delivered, failed */
+	ck_assert_uint_eq(t_sweep(&a), 0);
+	ck_assert_str_eq(
+	    t_sql(a.pg, "SELECT count(*) FROM message_events", NULL), "6");
+	t_ans_clear(&c);
+	t_node_kill(&b);
+	t_node_kill(&a);
+	event_base_free(t_base);
+}
+END_TEST
+
+/*
  * pgq_expire() moves due queued messages past their expiry, and only
  * those, naming each one's route; pgq_next_due() tells when the next
  * queued message is due (relative to the database clock), or that none
@@ -1566,6 +1636,7 @@ pg_queue_suite(void)
 	tcase_add_test(tc, test_optout_between_claim_and_check);
 	tcase_add_test(tc, test_sent_applies_early_reports);
 	tcase_add_test(tc, test_sent_applies_report_kept_meanwhile);
+	tcase_add_test(tc, test_sweep_applies_report_kept_late);
 	tcase_add_test(tc, test_expire_and_next_due);
 	tcase_add_test(tc, test_email_result);
 	tcase_add_test(tc, test_drain_three_nodes);
