@@ -12,7 +12,9 @@
  *    import that is no longer open, 503 for the store or shutdown.
  *  - An import is a session kept in memory; an idle one expires after
  *    IMPORT_IDLE_MS. A daemon restart forgets sessions (not rows): the
- *    client reruns the import, which is idempotent.
+ *    client reruns the import, which is idempotent. On a PostgreSQL
+ *    store an import is a row of the database instead (import_pg.c):
+ *    every node takes its pieces, and it outlives a node's restart.
  *  - Every row is validated and normalized (phone.h, [sms]
  *    default_region or the import's region) before it reaches the store
  *    (store_import_row()); a rejected row is reported with its line
