@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "pg.h"
+#include "store.h"
 #endif
 
 static const char *
@@ -180,4 +181,33 @@ ckpg_sql(struct event_base *base, struct pg *pg, const char *sql,
 	ck_assert_msg(t.error[0] == '\0', "%s: %s", sql, t.error);
 	return t.value;
 }
+void
+ckpg_open_nodes(struct event_base *base, const char *url, const char *db,
+    const char *const *names, size_t n, struct store **st, struct pg **check)
+{
+	struct pg *pg = ckpg_connect(base, url);
+	char sql[128], dburl[512], err[512];
+	size_t i;
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
+	ckpg_sql(base, pg, sql, NULL);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	ckpg_sql(base, pg, sql, NULL);
+	pg_free(pg);
+	ckpg_db_url(url, db, dburl, sizeof(dburl));
+	for (i = 0; i < n; i++) {
+		st[i] = store_open_config(
+		    &(struct store_config){.backend = STORE_POSTGRESQL,
+			.url = dburl,
+			.node = names[i],
+			.base = base},
+		    err, sizeof(err));
+		ck_assert_msg(st[i] != NULL, "store_open_config %s: %s",
+		    names[i], err);
+		store_attach(st[i], base, 0);
+	}
+	if (check != NULL)
+		*check = ckpg_connect(base, dburl);
+}
+
 #endif

@@ -58,6 +58,16 @@ struct pg *ckpg_connect(struct event_base *base, const char *url);
  */
 const char *ckpg_sql(struct event_base *base, struct pg *pg, const char *sql,
     const char *p1);
+
+struct store;
+/*
+ * A fresh database 'db' on url's cluster and n nodes' stores on it,
+ * named names[i], opened as the daemon opens them (store_open_config())
+ * and attached to base; *check: a connection to it for the test's own
+ * reads (NULL: none).
+ */
+void ckpg_open_nodes(struct event_base *base, const char *url, const char *db,
+    const char *const *names, size_t n, struct store **st, struct pg **check);
 #endif
 
 #endif
