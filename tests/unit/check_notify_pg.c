@@ -86,30 +86,9 @@ static void
 t_open(const char *db, struct store *st[2])
 {
 	static const char *const names[2] = {"a", "b"};
-	struct pg *pg;
-	char sql[128], url[512], err[512];
-	int i;
 
 	t_base = event_base_new();
-	pg = ckpg_connect(t_base, pg_url);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
-	ckpg_sql(t_base, pg, sql, NULL);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-	ckpg_sql(t_base, pg, sql, NULL);
-	pg_free(pg);
-	ckpg_db_url(pg_url, db, url, sizeof(url));
-	for (i = 0; i < 2; i++) {
-		st[i] = store_open_config(
-		    &(struct store_config){.backend = STORE_POSTGRESQL,
-			.url = url,
-			.node = names[i],
-			.base = t_base},
-		    err, sizeof(err));
-		ck_assert_msg(st[i] != NULL, "store_open_config %s: %s",
-		    names[i], err);
-		store_attach(st[i], t_base, 0);
-	}
-	t_pg = ckpg_connect(t_base, url);
+	ckpg_open_nodes(t_base, pg_url, db, names, 2, st, &t_pg);
 	t_sql("INSERT INTO members (phone, first_name, created_at, updated_at)"
 	      " VALUES ('+15550100001', 'Ann', 1, 1)");
 	t_sql("INSERT INTO conversations (member_id, status, unread,"
