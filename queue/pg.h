@@ -93,21 +93,29 @@ typedef void pg_done_fn(void *arg, const struct pg_answer *a);
  * its callback.
  */
 #define PG_SIMPLE 0x02u
+/*
+ * PG_PREPARE: a query with parameters is prepared once per connection
+ * and then only executed (pg.c's top): for a large statement sent many
+ * times whose generic plan is as good as a custom one. Allowed in a
+ * group (store_pg_group_send()).
+ */
+#define PG_PREPARE 0x04u
 
 struct pg_query {
 	const char *sql; /* one statement, $1..$n parameters */
 	int nparams;
 	const char *const *values; /* text format; NULL = SQL NULL */
-	unsigned flags;		   /* PG_IDEMPOTENT, PG_SIMPLE */
+	unsigned flags;		   /* PG_IDEMPOTENT, PG_SIMPLE, PG_PREPARE */
 	pg_done_fn *done;	   /* may be NULL: the answer is dropped */
 	void *arg;
 };
 
 struct pg_stats {
-	size_t waiting;	    /* queued, not sent yet */
-	size_t in_flight;   /* sent, not answered */
-	unsigned long sent; /* queries written to the connection */
-	unsigned connects;  /* successful connections so far */
+	size_t waiting;	      /* queued, not sent yet */
+	size_t in_flight;     /* sent, not answered */
+	unsigned long sent;   /* queries written to the connection */
+	unsigned connects;    /* successful connections so far */
+	unsigned long parses; /* statements prepared (PG_PREPARE) */
 	enum pg_state state;
 };
 

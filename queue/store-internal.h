@@ -140,8 +140,8 @@ struct pg_queue *store_pg_queue(struct store *st);
  * the whole group: every store_on_commit() callback of the group gets ok
  * = false and nothing of it is stored. So a write that may conflict must
  * not raise an error (INSERT ... ON CONFLICT DO NOTHING RETURNING id).
- * q->flags must be 0 (PG_IDEMPOTENT, PG_SIMPLE refused). 0, or -1 with
- * err (nothing queued).
+ * q->flags: 0 or PG_PREPARE (PG_IDEMPOTENT, PG_SIMPLE refused). 0, or
+ * -1 with err (nothing queued).
  */
 int store_pg_group_send(struct store *st, const struct pg_query *q, char *err,
     size_t errlen);

@@ -515,8 +515,12 @@ sip_send_row(struct store *st, struct sip_write *w,
 	    pgr_i64(list, p->to->list_id, false), pgr_i64(line, l->line, false),
 	    p->to->source, l->warning, p->claim};
 
+	/* prepared: planning it cost more than running it (pg.h) */
 	return sip_send(st, w,
-	    &(struct pg_query){.sql = sip_sql_row, .nparams = 18, .values = v},
+	    &(struct pg_query){.sql = sip_sql_row,
+		.nparams = 18,
+		.values = v,
+		.flags = PG_PREPARE},
 	    false, err, errlen);
 }
 

@@ -147,6 +147,7 @@ struct spg_stmt {
 	char *sql;
 	int nparams;
 	char **values;
+	unsigned flags; /* 0 or PG_PREPARE */
 	pg_done_fn *done;
 	void *arg;
 	struct spg_stmt *next;
@@ -758,6 +759,7 @@ spg_handover(struct store_pg *sp, struct spg_group *g)
 		q.sql = s->sql;
 		q.nparams = s->nparams;
 		q.values = (const char *const *)s->values;
+		q.flags = s->flags;
 		q.done = spg_on_stmt;
 		q.arg = s;
 		if (g->failed ||
@@ -804,10 +806,10 @@ store_pg_group_send(struct store *st, const struct pg_query *q, char *err,
 		snprintf(err, errlen, "malformed query (no SQL or parameters)");
 		return -1;
 	}
-	if (q->flags != 0) {
+	if ((q->flags & ~PG_PREPARE) != 0) {
 		snprintf(err, errlen,
-		    "a group statement takes no flags (PG_IDEMPOTENT, "
-		    "PG_SIMPLE)");
+		    "a group statement takes no flags but PG_PREPARE (not "
+		    "PG_IDEMPOTENT, PG_SIMPLE)");
 		return -1;
 	}
 	if ((g = sp->open) == NULL) {
@@ -824,6 +826,7 @@ store_pg_group_send(struct store *st, const struct pg_query *q, char *err,
 	for (i = 0; i < q->nparams; i++)
 		s->values[i] =
 		    q->values[i] != NULL ? xstrdup(q->values[i]) : NULL;
+	s->flags = q->flags;
 	s->done = q->done;
 	s->arg = q->arg;
 	if (g->tail != NULL)

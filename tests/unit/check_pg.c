@@ -527,6 +527,63 @@ START_TEST(test_listen_notify)
 }
 END_TEST
 
+/*
+ * A text with parameters sent with PG_PREPARE is prepared once per
+ * connection (one Parse, in the same pipeline as its first Execute), then
+ * only executed; a Parse that fails answers its query with the Parse's
+ * error and is tried again next time; a new connection prepares again;
+ * without the flag nothing is prepared.
+ */
+START_TEST(test_prepared_once)
+{
+	struct t_ctx *c;
+	struct pg_stats st;
+	unsigned long before;
+	int i;
+
+	NEED_CLUSTER();
+	c = t_up();
+	pg_get_stats(c->pg, &st);
+	before = st.parses;
+	c->nanswers = 0;
+	for (i = 0; i < 3; i++) {
+		static const char *const v[3] = {"1", "2", "3"};
+
+		t_send(c, c->pg, i, "SELECT $1::int + 1", v[i], PG_PREPARE);
+	}
+	t_send(c, c->pg, 3, "SELEC $1::int", "1", PG_PREPARE);
+	t_send(c, c->pg, 4, "SELECT $1::int + 1", "41", PG_PREPARE);
+	/* sent before the Parse's answer: no such statement */
+	t_send(c, c->pg, 5, "SELEC $1::int", "1", PG_PREPARE);
+	t_send(c, c->pg, 6, "SELECT 7", NULL, PG_PREPARE);
+	t_run_until(c, t_answered, 7, "seven answers");
+	ck_assert_str_eq(c->answers[0].value, "2");
+	ck_assert_str_eq(c->answers[1].value, "3");
+	ck_assert_str_eq(c->answers[2].value, "4");
+	ck_assert_str_eq(c->answers[3].sqlstate, "42601"); /* syntax */
+	ck_assert_str_eq(c->answers[4].value, "42");
+	ck_assert_str_eq(c->answers[5].sqlstate, "26000");
+	ck_assert_str_eq(c->answers[6].value, "7");
+	/* later, parsed again: the syntax error again */
+	t_send(c, c->pg, 7, "SELEC $1::int", "1", PG_PREPARE);
+	t_run_until(c, t_answered, 8, "the bad text again");
+	ck_assert_str_eq(c->answers[7].sqlstate, "42601");
+	pg_get_stats(c->pg, &st);
+	/* one for the good text, two for the bad one; none for the query
+	 * without parameters */
+	ck_assert_uint_eq(st.parses - before, 3);
+	/* without PG_PREPARE: planned each time, nothing prepared */
+	t_send(c, c->pg, 8, "SELECT $1::int * 2", "21", 0);
+	t_send(c, c->pg, 9, "SELECT $1::int * 2", "4", 0);
+	t_run_until(c, t_answered, 10, "two unprepared answers");
+	ck_assert_str_eq(c->answers[8].value, "42");
+	ck_assert_str_eq(c->answers[9].value, "8");
+	pg_get_stats(c->pg, &st);
+	ck_assert_uint_eq(st.parses - before, 3);
+	t_fini(c);
+}
+END_TEST
+
 START_TEST(test_restart_reconnects)
 {
 	struct t_ctx *c;
@@ -547,6 +604,24 @@ START_TEST(test_restart_reconnects)
 	t_run_until(c, t_ups, 2, "the reconnection");
 	a = t_query(c, "SELECT 'after restart'");
 	ck_assert_str_eq(a->value, "after restart");
+	/* A text prepared on the lost session is prepared again. */
+	{
+		unsigned long p0;
+		size_t n = c->nanswers;
+
+		t_send(c, c->pg, 0, "SELECT $1::text", "before", PG_PREPARE);
+		t_run_until(c, t_answered, n + 1, "prepared");
+		pg_get_stats(c->pg, &st);
+		p0 = st.parses;
+		ck_assert_int_eq(ckpg_restart(pg_url), 0);
+		t_run_until(c, t_downs, 2, "the connection to drop again");
+		t_run_until(c, t_ups, 3, "the reconnection again");
+		t_send(c, c->pg, 0, "SELECT $1::text", "again", PG_PREPARE);
+		t_run_until(c, t_answered, n + 2, "prepared again");
+		ck_assert_str_eq(c->answers[n + 1].value, "again");
+		pg_get_stats(c->pg, &st);
+		ck_assert_uint_eq(st.parses, p0 + 1);
+	}
 	pg_get_stats(c->pg, &st);
 	ck_assert_uint_ge(st.connects, 2);
 	/* The LISTEN was issued again on the new connection. */
@@ -707,6 +782,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_error_mid_pipeline);
 	tcase_add_test(tc, test_simple_query);
 	tcase_add_test(tc, test_listen_notify);
+	tcase_add_test(tc, test_prepared_once);
 	tcase_add_test(tc, test_lost_in_flight);
 	tcase_add_test(tc, test_loop_never_blocks);
 	tcase_add_test(tc, test_restart_reconnects);
