@@ -28,7 +28,12 @@
 #
 # Environment: OD_PG_BINDIR (default /usr/lib/postgresql/15/bin, else the
 # newest /usr/lib/postgresql/*/bin), OD_PG_TMPDIR (default /tmp; the
-# socket path must stay under 108 bytes).
+# socket path must stay under 108 bytes), OD_PG_SERVER_ENV (start and
+# restart: NAME=VALUE lines, one a line, values may hold spaces, put in
+# the environment of pg_ctl and so of the server only, through env(1)
+# after the switch to the server's user: e.g. LD_PRELOAD and FAKETIME,
+# libfaketime's clock for the server, test_alerts.py's quiet hours;
+# initdb, psql and pg.sh itself keep the real clock).
 set -eu
 
 bindir() {
@@ -81,6 +86,20 @@ as_pg() {
 		setpriv --reuid="$(pg_user)" --regid="$(id -g "$(pg_user)")" \
 		    --clear-groups -- "$@"
 	fi
+}
+
+# server_ctl ARG...: pg_ctl ARG... as the server's user, with
+# OD_PG_SERVER_ENV's variables added to its environment.
+server_ctl() {
+	old_ifs=$IFS
+	IFS='
+'
+	set -f
+	# shellcheck disable=SC2086 # one word a line
+	set -- env ${OD_PG_SERVER_ENV:-} "$BIN/pg_ctl" "$@"
+	IFS=$old_ifs
+	set +f
+	as_pg "$@"
 }
 
 # The cluster directory of a URL (its host= parameter) or of a directory.
@@ -145,7 +164,7 @@ max_connections = 50
 max_wal_size = 256MB
 log_min_messages = warning
 EOF
-	if ! as_pg "$BIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 \
+	if ! server_ctl -D "$d/data" -l "$d/server.log" -w -t 60 \
 	    start >/dev/null 2>&1; then
 		cat "$d/server.log" >&2 || true
 		echo "pg.sh: the server did not start" >&2
@@ -176,7 +195,7 @@ restart() {
 	d=$(dir_of "$1")
 	[ -f "$d/pg.sh.cluster" ] ||
 	    { echo "pg.sh: restart: $d is not a pg.sh cluster" >&2; return 2; }
-	as_pg "$BIN/pg_ctl" -D "$d/data" -l "$d/server.log" -m fast -w -t 60 \
+	server_ctl -D "$d/data" -l "$d/server.log" -m fast -w -t 60 \
 	    restart >/dev/null 2>&1
 }
 

@@ -12,8 +12,14 @@ each test makes its own database with a name of its own):
              only when PostgreSQL's server binaries are missing (CI installs
              them through ./bootstrap)
 
-PgCluster:
+PgCluster(server_env=None)
+                       server_env: {name: value} in the server's
+                       environment only (pg.sh's OD_PG_SERVER_ENV), e.g.
+                       libfaketime's LD_PRELOAD and FAKETIME
   url                  postgresql:///outreachd?host=DIR&user=outreachd
+  restart(server_env=None)
+                       pg_ctl restart, the server with server_env
+  stop()               stops the server, removes its directory
   create_db(name)      a fresh database; returns its URL
   psql(url, sql=..., file=...)
                        runs psql -X -v ON_ERROR_STOP=1 (one transaction
@@ -45,10 +51,22 @@ def pg_missing():
     return r.stderr.strip() or "pg.sh check exited %d" % r.returncode
 
 
+def _server_env(env):
+    """The environment of pg.sh with env ({name: value}) for the
+    server only (pg.sh's OD_PG_SERVER_ENV)."""
+    out = dict(os.environ)
+    out.pop("OD_PG_SERVER_ENV", None)
+    if env:
+        out["OD_PG_SERVER_ENV"] = "\n".join(
+            "%s=%s" % kv for kv in sorted(env.items()))
+    return out
+
+
 class PgCluster:
-    def __init__(self):
+    def __init__(self, server_env=None):
         r = subprocess.run([str(PG_SH), "start", str(os.getpid())],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300,
+                           env=_server_env(server_env))
         if r.returncode != 0:
             raise AssertionError("pg.sh start failed (exit %d):\n%s"
                                  % (r.returncode, r.stderr))
@@ -61,6 +79,10 @@ class PgCluster:
     def stop(self):
         subprocess.run([str(PG_SH), "stop", self.url], check=False,
                        timeout=120)
+
+    def restart(self, server_env=None):
+        subprocess.run([str(PG_SH), "restart", self.url], check=True,
+                       timeout=120, env=_server_env(server_env))
 
     def db_url(self, name):
         return self.url.replace("postgresql:///outreachd?",

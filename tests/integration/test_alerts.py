@@ -11,10 +11,12 @@ arrived); an opt-out during the send (STOP webhook and the members API);
 cancel, pause and resume across a restart, kill -9 and restart in the
 middle of an alert; quiet hours under libfaketime at a fixed instant
 (members in New York, Chicago, Los Angeles, and on Florida and Indiana
-numbers), and an urgent alert; template errors with member counts, the
-UCS-2 preview, smart quotes kept in GSM-7, HTML escaping of member data;
-the opt-out guard rail; two alerts on one paced sender and a HELP reply
-overtaking them; bad input; Idempotency-Key on create and send.
+numbers; on PostgreSQL the tests that wait for the held texts give the
+server the same fake clock, FakedStore), and an urgent alert; template
+errors with member counts, the UCS-2 preview, smart quotes kept in GSM-7,
+HTML escaping of member data; the opt-out guard rail; two alerts on one
+paced sender and a HELP reply overtaking them; bad input; Idempotency-Key
+on create and send.
 
 Members are seeded through the CSV import API with a list subscription
 (both channels), as an organizer would.
@@ -28,6 +30,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -493,13 +496,11 @@ FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 # 13:30 UTC on a Monday in December (no DST): 08:30 in New York, 07:30
 # in Chicago, 05:30 in Los Angeles.
 FAKE_NOW = "2026-12-07 13:30:00"
-# libfaketime fakes the daemon's clock only: on PostgreSQL a message is
-# claimed when the database's clock says it is due (pg_queue.c), so texts
-# held for a faked morning go out at once there.
-DAEMON_CLOCK_ONLY = pytest.mark.skipif(
-    conftest.OD_STORE == "postgresql",
-    reason="PostgreSQL claims by the database clock, which libfaketime "
-    "does not fake")
+# libfaketime fakes the clock of the process it is preloaded into, and
+# on PostgreSQL a message is claimed when the DATABASE's clock says it is
+# due (pg_queue.c): the tests that wait for the deferred texts give the
+# daemon a database on a throwaway cluster (one a test module) whose
+# server runs under the same fake clock (faked_store, FakedStore).
 
 
 def faketime_env(at, speed=None):
@@ -519,6 +520,91 @@ def faketime_env(at, speed=None):
     return env
 
 
+class FakedStore:
+    """
+    The store of a daemon under libfaketime. On SQLite, start(d, at,
+    speed) starts d under faketime_env(at, speed). On PostgreSQL, a
+    database of its own on the module's cluster (pgcluster.PgCluster in
+    holder, started at the first start() of the module, stopped at its
+    end) whose server runs under the same fake clock: the server is
+    restarted with the new clock at each start() (0.3 s; a new cluster
+    takes 1.5 to 3 s).
+
+    The server and the daemon start at different moments, and with
+    FAKETIME "@at" each one's clock starts at its own start: the server
+    starts at a fake instant SERVER_EARLY real seconds before at (times
+    the speed), then the daemon at at, or at the server's clock plus
+    DAEMON_AHEAD real seconds (times the speed) if the server got there
+    first. The daemon is never behind the server: a text it deferred to
+    14:00 (not_before, by its clock) is claimed when the server's clock
+    passes 14:00, so it goes at 14:00 or later by the daemon's clock, as
+    on SQLite; a text it queued for now goes once the server catches up,
+    about SERVER_EARLY + DAEMON_AHEAD real seconds later at most.
+    """
+
+    SERVER_EARLY = 1.0
+    DAEMON_AHEAD = 0.25
+    _dbs = 0
+
+    def __init__(self, holder):
+        self.holder = holder
+        self.url = None
+
+    def start(self, d, at, speed=None):
+        if conftest.OD_STORE != "postgresql":
+            d.env.update(faketime_env(at, speed))
+            d.start()
+            return d
+        rate = speed or 1
+        at_s = time.mktime(time.strptime(at, "%Y-%m-%d %H:%M:%S"))
+        server_env = faketime_env(fake_at(at_s - self.SERVER_EARLY * rate),
+                                  speed)
+        server_env.pop("ASAN_OPTIONS")
+        if not self.holder:
+            from pgcluster import PgCluster
+            self.holder.append(PgCluster(server_env))
+        else:
+            self.holder[0].restart(server_env)
+        c = self.holder[0]
+        if self.url is None:
+            FakedStore._dbs += 1
+            self.url = c.create_db("quiet_%d" % FakedStore._dbs)
+            d.configure({"store": {"url": self.url}})
+        t0 = time.time()
+        server_ms = int(c.psql(c.url, "SELECT (extract(epoch FROM "
+                               "clock_timestamp()) * 1000)::bigint",
+                               single=False))
+        server_s = server_ms / 1000 + (time.time() - t0) * rate
+        d.env.update(faketime_env(fake_at(max(
+            at_s, server_s + self.DAEMON_AHEAD * rate)), speed))
+        d.start()
+        return d
+
+
+def fake_at(secs):
+    """FAKETIME's "@" instant (local time, as libfaketime reads it) of
+    secs since the epoch, rounded up to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S",
+                         time.localtime(int(secs) + (secs > int(secs))))
+
+
+@pytest.fixture(scope="module")
+def faked_cluster():
+    """The module's cluster under libfaketime, if a test started one:
+    stopped after the module's last test (after its daemons)."""
+    holder = []
+    try:
+        yield holder
+    finally:
+        for c in holder:
+            c.stop()
+
+
+@pytest.fixture
+def faked_store(faked_cluster):
+    return FakedStore(faked_cluster)
+
+
 QUIET_MEMBERS = [
     # (label, phone, time_zone): the member's zone wins over the number's
     ("ny", "+12125550101", "America/New_York"),
@@ -536,12 +622,17 @@ QUIET_WANT = {"ny": None, "chi": "2026-12-07T14:00:00.000Z",
               "in": "2026-12-07T14:00:00.000Z", "nyc": None}
 
 
-def quiet_daemon(make_daemon, speed=None, name="od"):
+def quiet_daemon(make_daemon, speed=None, name="od", store=None):
+    """A daemon under libfaketime at FAKE_NOW with the QUIET_MEMBERS; with
+    store (a FakedStore), one whose store's clock is faked too."""
     d = make_daemon({"alerts": {"quiet_start": "08:00",
                                 "quiet_end": "20:00"}},
                     start=False, name=name)
-    d.env.update(faketime_env(FAKE_NOW, speed))
-    d.start()
+    if store is not None:
+        store.start(d, FAKE_NOW, speed)
+    else:
+        d.env.update(faketime_env(FAKE_NOW, speed))
+        d.start()
     make_list(d, "town")
     who = {}
     for label, phone, tz in QUIET_MEMBERS:
@@ -568,9 +659,8 @@ def alert_messages(d, aid, channel="sms"):
     return out
 
 
-@DAEMON_CLOCK_ONLY
-def test_quiet_hours_defer_by_member_zone(make_daemon):
-    d, who = quiet_daemon(make_daemon)
+def test_quiet_hours_defer_by_member_zone(faked_store, make_daemon):
+    d, who = quiet_daemon(make_daemon, store=faked_store)
     a = create(d, {"lists": ["town"],
                    "sms_body": "Hi {{first_name}}. " + STOP_LINE,
                    "email_subject": "Hi", "email_text": "Hi there"})
@@ -621,18 +711,16 @@ def test_message_api_shows_not_before(make_daemon):
     assert msgs[who["la"]]["not_before"] == QUIET_WANT["la"]
 
 
-@DAEMON_CLOCK_ONLY
-def test_quiet_hours_release_when_the_window_opens(make_daemon):
+def test_quiet_hours_release_when_the_window_opens(faked_store, make_daemon):
     """Restarted at 14:00:05 UTC (08:00:05 in Chicago) the Chicago,
     Florida and Indiana texts go; Los Angeles still waits until 16:00."""
-    d, who = quiet_daemon(make_daemon)
+    d, who = quiet_daemon(make_daemon, store=faked_store)
     a = sms_alert(d, ["town"])
     action(d, a["id"], "send")
     wait_for(lambda: alert(d, a["id"])["counts"]["sms"].get("deferred") == 4,
              10, what="four deferred")
     d.stop()
-    d.env.update(faketime_env("2026-12-07 14:00:05"))
-    d.start()
+    faked_store.start(d, "2026-12-07 14:00:05")
     wait_for(lambda: len(d.outbox()) >= 5, 15, what="five sent")
     stays(lambda: len(d.outbox()) == 5, 1.0, "Los Angeles still waits")
     assert "+12125550103" not in {o["to"] for o in d.outbox()}
@@ -640,38 +728,34 @@ def test_quiet_hours_release_when_the_window_opens(make_daemon):
     assert counts == {"sent": 5, "deferred": 1}, counts
 
 
-@DAEMON_CLOCK_ONLY
-def test_deferred_texts_expire_with_the_alert(make_daemon):
+def test_deferred_texts_expire_with_the_alert(faked_store, make_daemon):
     """validity 1 h from 13:30 UTC: the 14:00 texts go when the window
     opens, the Los Angeles one (16:00) expires unsent, and the alert is
     done with it counted as expired."""
-    d, who = quiet_daemon(make_daemon)
+    d, who = quiet_daemon(make_daemon, store=faked_store)
     a = sms_alert(d, ["town"], validity=3600)
     action(d, a["id"], "send")
     wait_for(lambda: alert(d, a["id"])["counts"]["sms"] ==
              {"sent": 2, "deferred": 4}, 10, what="two sent, four deferred")
     d.stop()
-    d.env.update(faketime_env("2026-12-07 14:00:05"))
-    d.start()
+    faked_store.start(d, "2026-12-07 14:00:05")
     wait_for(lambda: alert(d, a["id"])["counts"]["sms"] ==
              {"sent": 5, "deferred": 1}, 15, what="five sent")
     d.stop()
-    d.env.update(faketime_env("2026-12-07 16:00:05"))
-    d.start()
+    faked_store.start(d, "2026-12-07 16:00:05")
     done = wait_alert(d, a["id"], "done", timeout=20)
     assert done["counts"]["sms"] == {"sent": 5, "expired": 1}, done
     assert "+12125550103" not in {o["to"] for o in d.outbox()}
 
 
-@DAEMON_CLOCK_ONLY
-def test_quiet_hours_with_a_fast_clock(make_daemon):
+def test_quiet_hours_with_a_fast_clock(faked_store, make_daemon):
     """
     With libfaketime's clock 120 times as fast (FAKETIME "@... x120",
     CLOCK_MONOTONIC left real for libevent's timers), the deferred Chicago,
     Florida and Indiana texts go once the fake clock passes 14:00 UTC,
     without a restart, and not before; Los Angeles (16:00) still waits.
     """
-    d, who = quiet_daemon(make_daemon, speed=120)
+    d, who = quiet_daemon(make_daemon, speed=120, store=faked_store)
     a = sms_alert(d, ["town"])
     action(d, a["id"], "send")
     # 30 fake minutes are 15 real seconds at x120.

@@ -4,15 +4,18 @@ test_alerts_list_tz.py - a list's time_zone as the quiet hours fallback
 number tells no zone (+800, international freephone: no country, no
 area) gets the zone of the alert's list they are on before the
 [alerts] time_zone default. Run under libfaketime at test_alerts.py's
-FAKE_NOW, 13:30 UTC on Monday 2026-12-07: 22:30 in Tokyo (outside
-08:00-20:00), 08:30 in New York (the default zone, inside).
+FAKE_NOW (on PostgreSQL the server too, test_alerts.FakedStore: else the
+held text would go once the real clock passed Tokyo's 08:00), 13:30 UTC
+on Monday 2026-12-07: 22:30 in Tokyo (outside 08:00-20:00), 08:30 in
+New York (the default zone, inside).
 """
 
 import pytest
 
 from conftest import wait_for
-from test_alerts import (FAKE_NOW, STOP_LINE, action, alert, alert_messages,
-                         faketime_env, sms_alert)
+from test_alerts import (FAKE_NOW, STOP_LINE, action, alert,  # noqa: F401
+                         alert_messages, faked_cluster, faked_store,
+                         sms_alert)
 
 # Tokyo's next 08:00 (no DST in Japan): 2026-12-08 08:00 JST.
 TOKYO_8AM = "2026-12-07T23:00:00.000Z"
@@ -30,11 +33,12 @@ MEMBERS = [
 
 
 @pytest.fixture
-def tz_daemon(make_daemon):
+def tz_daemon(faked_store, make_daemon):
+    # On PostgreSQL the server's clock is faked too (FakedStore): the
+    # held text must wait for Tokyo's 08:00 by the database's clock.
     d = make_daemon({"alerts": {"quiet_start": "08:00",
                                 "quiet_end": "20:00"}}, start=False)
-    d.env.update(faketime_env(FAKE_NOW))
-    d.start()
+    faked_store.start(d, FAKE_NOW)
     r = d.api("POST", "/api/v1/lists", {"name": "tokyo",
                                         "time_zone": "Asia/Tokyo"})
     assert r.status == 201 and r.json["time_zone"] == "Asia/Tokyo", r
