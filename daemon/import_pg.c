@@ -28,8 +28,9 @@
  *     (imp_on_record()): the header, the cells, the phone and email
  *     checks; a rejected row is counted and reported here, a valid one
  *     handed to the store (s->pg_row) with its warning;
- *  3. the rows and the import's new state go out in one group
- *     (store_import_piece_pg(), whose comment has the statements): a
+ *  3. the rows and the import's new state go out in one transaction of
+ *     their own, not in the node's group (store_import_piece_pg(); the
+ *     statements, and why, are queue/store_imports_pg.c's DESIGN): a
  *     claim on the import's row guarded by the bytes read in 1, the rows
  *     (duplicates, the member, its subscriptions, consent events), the
  *     counts. A piece another node wrote first (the row moved on) writes
@@ -563,7 +564,7 @@ ipg_reply_read(void *arg, const struct imp_pg_row *rows, size_t n,
 	ipg_op_free(op);
 }
 
-/* The piece's group is settled. */
+/* The piece's transaction is settled. */
 static void
 ipg_piece_done(void *arg, bool ok, bool claimed, const char *error)
 {

@@ -123,6 +123,15 @@ struct pg_queue;
  */
 struct pg *store_pg_conn(struct store *st);
 /*
+ * The node's bulk connection, opened on first use: a background job's own
+ * transactions (BEGIN ... COMMIT sent on it, an import's piece), so that
+ * they neither wait inside the node's groups nor hold them up. What a
+ * lost connection had queued goes out on the next one outside the
+ * transaction (pg.h): guard each statement. store_close() waits for what
+ * is in flight on it. NULL on a SQLite store or while closing.
+ */
+struct pg *store_pg_bulk(struct store *st);
+/*
  * The node's shared queue (queue/pg_queue.c) on its OWN connection, so
  * its one-statement operations never run inside a group transaction.
  * Started (node id known) once store_open_config() returned. NULL on a

@@ -1,7 +1,7 @@
 /*
  * store_imports_pg.c - CSV imports on PostgreSQL (store_imports_pg.h):
  * the imports' rows read by any node, and each piece's rows written with
- * the import's new state in one group transaction.
+ * the import's new state in one transaction of its own.
  *
  * DESIGN
  *
@@ -9,29 +9,66 @@
  * a session in one node's memory, so that any node takes its next piece:
  * daemon/import_pg.c reads the row, restores the CSV reader from it,
  * parses the piece with import.c's code and hands the rows here. A piece
- * is then, in the node's group:
+ * is then one transaction on the node's bulk connection (store_pg_bulk(),
+ * store-internal.h), answered after its COMMIT:
  *
+ *   BEGIN;
  *   SELECT pg_advisory_xact_lock(1868, 7);        -- members' writers
- *   UPDATE imports SET <the new state>, claim = $token
+ *   UPDATE imports SET claim = $token || '/' || txid_current()
  *     WHERE id = $1 AND bytes = <read> AND state = 'open';   -- the claim
  *   <one statement per row>                       -- guarded by the claim
  *   INSERT INTO import_issues <the rejected rows> -- guarded by the claim
- *   UPDATE imports SET <counts summed from import_lines> ...;
+ *   UPDATE imports SET <counts summed from import_lines> ...;   -- guarded
+ *   UPDATE imports SET <the new state: bytes, reader, ...> ...; -- guarded
+ *   COMMIT;
  *
+ * (A create's claim is the INSERT of the import's row with no byte read
+ * yet; its state comes with the last statement too.)
+ *
+ * - Why a transaction of its own. A 256 KiB piece is about 4,000 rows,
+ *   some 2.5 s of statements; inside the node's group every later write
+ *   of the node (API enqueues, webhooks' answers, everything answered
+ *   after a group's COMMIT) waited behind it. On the bulk connection the
+ *   groups go on meanwhile. The connection is the store's, opened on the
+ *   first piece (a node that never imports never opens it), not the
+ *   alerts' fan-out connection (store_alerts_pg.c), which belongs to the
+ *   alerts engine (daemon/alerts_pg.c, not the store) and whose batches
+ *   would then wait behind a piece and a piece behind them. Pieces of one
+ *   node take turns on it (they are one client's, sent one after the
+ *   other); an abort runs there alone, so it waits for a piece in flight
+ *   without holding up a group. store_close() waits for what is in
+ *   flight on it, as for a group.
  * - The claim is the row lock of that UPDATE, held to the COMMIT: two
  *   nodes given the same piece take turns, and the second one's UPDATE,
  *   re-read after the first committed, matches no row (bytes moved on).
  *   Each later statement writes only if the import's 'claim' is this
- *   piece's token, which only this transaction can have set: a piece that
- *   lost writes nothing, and its reply says so. A node killed mid-piece
- *   loses its transaction and the lock with it; the piece sent again (to
- *   any node, ?offset= the committed bytes) finds the committed state.
- *   Bytes, reader state and rows commit together: each row is applied
- *   once.
- * - The members' advisory lock (1868, 7) comes first, as for the members
- *   API's writes (store_members_pg.c): a row reads who has its phone and
- *   email, then writes; taken before the claim, so every group takes the
- *   two in one order.
+ *   piece's token with the id of this transaction (SIP_XID), which only
+ *   this transaction can have set: a piece that lost writes nothing, and
+ *   its reply says so. A node killed mid-piece loses its transaction and
+ *   the lock with it; the piece sent again (to any node, ?offset= the
+ *   committed bytes) finds the committed state. Bytes, reader state and
+ *   rows commit together: each row is applied once.
+ * - Why the transaction's id in the guard, and the state last. The
+ *   driver sends what a lost connection had queued and not sent on the
+ *   next connection, outside the lost transaction (pg.h), each statement
+ *   then committing alone (the fan-out's DESIGN says the same). A claim
+ *   that ran alone sets a claim no later statement matches (each alone
+ *   has an id of its own), and moves nothing: the bytes and reader state
+ *   move only in the last statement, guarded like the rows. So a piece
+ *   applies whole or not at all; the most that can commit alone is the
+ *   claim (harmless: the next piece claims over it) or a create's row
+ *   with no byte read (an open import that idles out like any other).
+ * - The members' advisory lock (1868, 7) is still taken, first, as for
+ *   the members API's writes (store_members_pg.c). A row reads who has
+ *   its phone and email, then writes; so do the API's create and update,
+ *   in a group, trusting that lock: without it, the API's write could
+ *   meet a member the piece inserted or renumbered and not committed yet
+ *   and raise a unique violation, failing the whole group (every write of
+ *   that node's turn), where it answers 409 now. The lock keeps the piece
+ *   and those writes apart; a piece only waits for it (never fails), and
+ *   a group that wants it waits for at most one piece. Statements of the
+ *   group that do not take it (ON CONFLICT writes by texts and links) do
+ *   not wait for it, only for a row the piece holds.
  * - A row is store_import_row() in one statement: the duplicate check
  *   against the keys of the file's earlier rows ('import_keys', with the
  *   line that had each first), the member found by phone, then email (a
@@ -51,7 +88,8 @@
  *   after the first IMPORT_ISSUES_MAX keeps their count, not their rows.
  * - An INSERT that meets a member or subscription written by another
  *   node's text or link meanwhile does nothing (ON CONFLICT): the row is
- *   a conflict, never an error of the group.
+ *   a conflict, never an error. A statement that fails all the same
+ *   rolls the piece back alone (answered 503, sent again by the client).
  */
 #include "autoconf.h"
 
@@ -97,29 +135,40 @@ static const char sip_sql_can_open[] =
     " AND used_at >= $2::bigint)";
 
 /*
- * The state a piece leaves: $1 id, $2 state, $3 error, $4 bytes, $5 line,
- * $6 bom, $7 header, $8 columns, $9 reader, $10 rows, $11 blank,
- * $12 rejected, $13 work_us (added), $14 now, $15 claim; the claim's
- * guard $16 the bytes read. A create: $16 the idle imports' bound, then
- * $17 list id, $18 list, $19 source, $20 region.
+ * The piece's guard: the import's 'claim' is the piece's token with the
+ * id of the transaction that took it, so it holds only inside that one
+ * transaction (a statement run alone has an id of its own).
  */
-static const char sip_sql_claim[] =
+#define SIP_XID "::text || '/' || txid_current()::text"
+
+/* The claim: $1 id, $2 token, $3 the bytes read. */
+static const char sip_sql_take[] =
+    "UPDATE imports SET claim = $2" SIP_XID
+    " WHERE id = $1::text AND bytes = $3::bigint AND state = 'open'"
+    " RETURNING 1";
+/* A create's claim: $1 id, $2 token, $3 now, $4 the idle imports' bound,
+ * $5 list id, $6 list, $7 source, $8 region; the rest is defaults (no
+ * byte read yet) until the piece's last statement. */
+static const char sip_sql_create[] =
+    "WITH gone AS (DELETE FROM imports WHERE used_at < $4::bigint)"
+    " INSERT INTO imports (id, list_id, list, source, region, claim,"
+    " created_at, used_at) VALUES ($1::text, $5::bigint, $6::text,"
+    " $7::text, $8::text, $2" SIP_XID ","
+    " $3::bigint, $3::bigint) ON CONFLICT DO NOTHING RETURNING 1";
+/*
+ * The state a piece leaves, its last statement: $1 id, $2 state,
+ * $3 error, $4 bytes, $5 line, $6 bom, $7 header, $8 columns, $9 reader,
+ * $10 rows, $11 blank, $12 rejected, $13 work_us (added), $14 now,
+ * $15 token, $16 the bytes read.
+ */
+static const char sip_sql_state[] =
     "UPDATE imports SET state = $2::text, error = $3::text,"
     " bytes = $4::bigint, line = $5::bigint, bom = $6::bigint,"
     " header = $7::text, columns = $8::text, reader = $9::text,"
     " rows = $10::bigint, blank = $11::bigint, rejected = $12::bigint,"
-    " work_us = work_us + $13::bigint, used_at = $14::bigint,"
-    " claim = $15::text WHERE id = $1::text AND bytes = $16::bigint"
-    " AND state = 'open' RETURNING 1";
-static const char sip_sql_create[] =
-    "WITH gone AS (DELETE FROM imports WHERE used_at < $16::bigint)"
-    " INSERT INTO imports (id, state, error, bytes, line, bom, header,"
-    " columns, reader, rows, blank, rejected, work_us, used_at, claim,"
-    " list_id, list, source, region, created_at) VALUES ($1::text,"
-    " $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text,"
-    " $8::text, $9::text, $10::bigint, $11::bigint, $12::bigint,"
-    " $13::bigint, $14::bigint, $15::text, $17::bigint, $18::text,"
-    " $19::text, $20::text, $14::bigint) ON CONFLICT DO NOTHING RETURNING 1";
+    " work_us = work_us + $13::bigint, used_at = $14::bigint"
+    " WHERE id = $1::text AND bytes = $16::bigint AND state = 'open'"
+    " AND claim = $15" SIP_XID " RETURNING 1";
 
 /*
  * One row: $1 import, $2 now, $3 the MF_* bits, $4 phone, $5 email,
@@ -137,7 +186,7 @@ static const char sip_sql_create[] =
 	" o WHERE c.ch = 'email' AND o.member_id = m.id))"
 static const char sip_sql_row[] =
     "WITH ok AS (SELECT 1 FROM imports WHERE id = $1::text"
-    " AND claim = $18::text),"
+    " AND claim = $18" SIP_XID "),"
     " dup AS (SELECT CASE WHEN k.key = " SIP_PKEY " THEN 'phone ' ||"
     " $4::text ELSE 'email ' || $5::text END || ' already on line ' ||"
     " k.line AS why, k.line FROM import_keys k, ok WHERE k.import_id ="
@@ -230,7 +279,7 @@ static const char sip_sql_rejected[] =
     "INSERT INTO import_issues (import_id, line, ord, kind, reason)"
     " SELECT $1::text, r.line, 0, 'rejected', r.why FROM imports i,"
     " unnest($3::bigint[], $4::text[]) AS r(line, why)"
-    " WHERE i.id = $1::text AND i.claim = $2::text ON CONFLICT DO NOTHING";
+    " WHERE i.id = $1::text AND i.claim = $2" SIP_XID " ON CONFLICT DO NOTHING";
 
 /*
  * The piece's counts: $1 import, $2 claim, $3 the piece's last line.
@@ -240,7 +289,7 @@ static const char sip_sql_rejected[] =
 #define SIP_N(o) "count(*) FILTER (WHERE outcome = '" o "')"
 static const char sip_sql_count[] =
     "WITH i AS (SELECT counted, issues_total FROM imports"
-    " WHERE id = $1::text AND claim = $2::text),"
+    " WHERE id = $1::text AND claim = $2" SIP_XID "),"
     " l AS (SELECT " SIP_N(
 	"duplicate") " AS dup, count(*) FILTER (WHERE"
 		     " warned = 1) AS warn, " SIP_N("created") " AS cr, " SIP_N("updated") " AS up, " SIP_N("unchanged") " AS un, " SIP_N("opted_out") " AS oo, " SIP_N(
@@ -256,7 +305,7 @@ static const char sip_sql_count[] =
 				     " updated = updated + l.up, unchanged = unchanged + l.un,"
 				     " opted_out = opted_out + l.oo, conflicts = conflicts + l.co,"
 				     " issues_total = issues_total + p.n, counted = $3::bigint"
-				     " FROM l, p WHERE id = $1::text AND claim = $2::text";
+				     " FROM l, p WHERE id = $1::text AND claim = $2" SIP_XID;
 
 /* $1 id, $2 now. */
 static const char sip_sql_abort[] =
@@ -425,7 +474,7 @@ sip_open_answer(void *arg, const struct pg_answer *a)
 
 /* ---- Writes --------------------------------------------------------- */
 
-/* A piece or an abort in the group. */
+/* A piece (its transaction on the bulk connection) or an abort. */
 struct sip_write {
 	store_imp_done_fn *fn;
 	void *arg;
@@ -433,17 +482,6 @@ struct sip_write {
 	bool failed;
 	char error[256];
 };
-
-static void
-sip_write_commit(void *arg, bool ok)
-{
-	struct sip_write *w = arg;
-
-	ok = ok && !w->failed;
-	w->fn(w->arg, ok, ok && w->claimed,
-	    !ok && w->error[0] != '\0' ? w->error : NULL);
-	free(w);
-}
 
 /* Any statement of the write: its error is kept. */
 static void
@@ -468,12 +506,40 @@ sip_claim_answer(void *arg, const struct pg_answer *a)
 		w->claimed = PQntuples(a->res) == 1;
 }
 
+/* The reply, once the write's last answer came. */
+static void
+sip_reply(struct sip_write *w)
+{
+	bool ok = !w->failed;
+
+	w->fn(w->arg, ok, ok && w->claimed, ok ? NULL : w->error);
+	free(w);
+}
+
+/* The COMMIT's answer (a COMMIT of a transaction a statement failed in
+ * rolls back: that statement's error is the reply's). */
+static void
+sip_commit_answer(void *arg, const struct pg_answer *a)
+{
+	sip_answer(arg, a);
+	sip_reply(arg);
+}
+
+/* An abort's one statement, run alone. */
+static void
+sip_abort_answer(void *arg, const struct pg_answer *a)
+{
+	sip_claim_answer(arg, a);
+	sip_reply(arg);
+}
+
 /*
- * Adds q to the group for w. The first statement failing frees w
- * (nothing went out): -1; a later one fails the group.
+ * Sends q on the bulk connection for w. Refused only while the store
+ * closes: the first statement's refusal frees w (nothing went out), -1;
+ * a later one cannot happen (the same connection took the first).
  */
 static int
-sip_send(struct store *st, struct sip_write *w, const struct pg_query *q,
+sip_send(struct pg *pg, struct sip_write *w, const struct pg_query *q,
     bool first, char *err, size_t errlen)
 {
 	struct pg_query s = *q;
@@ -481,14 +547,13 @@ sip_send(struct store *st, struct sip_write *w, const struct pg_query *q,
 	s.arg = w;
 	if (s.done == NULL)
 		s.done = sip_answer;
-	if (store_pg_group_send(st, &s, err, errlen) == 0)
+	if (pg != NULL && pg_send(pg, &s, err, errlen) == 0)
 		return 0;
-	if (first) {
-		free(w);
-		return -1;
-	}
-	w->failed = true;
-	snprintf(w->error, sizeof(w->error), "%s", err);
+	if (pg == NULL)
+		snprintf(err, errlen, "the store is closing");
+	if (!first)
+		abort(); /* refused only while closing: see above */
+	free(w);
 	return -1;
 }
 
@@ -508,9 +573,8 @@ sip_bits(char buf[24], const struct imp_pg_line *l)
 }
 
 static int
-sip_send_row(struct store *st, struct sip_write *w,
-    const struct imp_pg_piece *p, const struct imp_pg_line *l, char *err,
-    size_t errlen)
+sip_send_row(struct pg *pg, struct sip_write *w, const struct imp_pg_piece *p,
+    const struct imp_pg_line *l, char *err, size_t errlen)
 {
 	char now[24], bits[24], list[24], line[24];
 	const char *v[18] = {p->to->id, pgr_i64(now, p->now, false),
@@ -520,7 +584,7 @@ sip_send_row(struct store *st, struct sip_write *w,
 	    p->to->source, l->warning, p->claim};
 
 	/* prepared: planning it cost more than running it (pg.h) */
-	return sip_send(st, w,
+	return sip_send(pg, w,
 	    &(struct pg_query){.sql = sip_sql_row,
 		.nparams = 18,
 		.values = v,
@@ -529,7 +593,7 @@ sip_send_row(struct store *st, struct sip_write *w,
 }
 
 static int
-sip_send_rejected(struct store *st, struct sip_write *w,
+sip_send_rejected(struct pg *pg, struct sip_write *w,
     const struct imp_pg_piece *p, char *err, size_t errlen)
 {
 	int64_t *ln = xcalloc(p->nrejected + 1, sizeof(*ln));
@@ -550,7 +614,7 @@ sip_send_rejected(struct store *st, struct sip_write *w,
 	v[2] = lines;
 	v[3] = why;
 
-	rc = sip_send(st, w,
+	rc = sip_send(pg, w,
 	    &(struct pg_query){.sql = sip_sql_rejected,
 		.nparams = 4,
 		.values = v},
@@ -562,53 +626,62 @@ sip_send_rejected(struct store *st, struct sip_write *w,
 	return rc;
 }
 
+/*
+ * A piece: one transaction on the bulk connection, answered after its
+ * COMMIT. Every statement is guarded by the claim (SIP_XID), and the
+ * import's new state is the last: statements a lost connection had
+ * queued run alone on the next one and write nothing.
+ */
 static int
-sip_piece(struct store *st, const struct imp_pg_piece *p, struct sip_write *w,
+sip_piece(struct pg *pg, const struct imp_pg_piece *p, struct sip_write *w,
     char *err, size_t errlen)
 {
 	const struct imp_pg_row *t = p->to;
-	char b[24], ln[24], bom[24], n[3][24], wk[24], now[24], g[24], lid[24],
-	    cnt[24];
-	const char *v[20] = {t->id, t->state, t->error,
+	char b[24], ln[24], bom[24], n[3][24], wk[24], now[24], from[24],
+	    exp[24], lid[24], cnt[24];
+	const char *v[16] = {t->id, t->state, t->error,
 	    pgr_i64(b, t->bytes, false), pgr_i64(ln, t->line, false),
 	    pgr_i64(bom, t->bom, false), t->header, t->columns, t->reader,
 	    pgr_i64(n[0], t->n[IMP_PG_ROWS], false),
 	    pgr_i64(n[1], t->n[IMP_PG_BLANK], false),
 	    pgr_i64(n[2], t->n[IMP_PG_REJECTED], false),
 	    pgr_i64(wk, p->work_us, false), pgr_i64(now, p->now, false),
-	    p->claim,
-	    pgr_i64(g, p->create ? p->expire_before : p->from_bytes, false),
+	    p->claim, pgr_i64(from, p->create ? 0 : p->from_bytes, false)};
+	const char *vt[3] = {t->id, p->claim, from};
+	const char *vn[8] = {t->id, p->claim, now,
+	    pgr_i64(exp, p->expire_before, false),
 	    pgr_i64(lid, t->list_id, false), t->list, t->source, t->region};
 	const char *vc[3] = {t->id, p->claim, pgr_i64(cnt, p->counted, false)};
 	size_t i;
 
-	if (sip_send(st, w, &(struct pg_query){.sql = SMP_LOCK}, true, err,
+	if (sip_send(pg, w, &(struct pg_query){.sql = "BEGIN"}, true, err,
 		errlen) == -1)
 		return -1;
-	if (sip_send(st, w,
-		&(struct pg_query){.sql = p->create ? sip_sql_create
-						    : sip_sql_claim,
-		    .nparams = p->create ? 20 : 16,
-		    .values = v,
-		    .done = sip_claim_answer},
-		false, err, errlen) == -1)
-		goto fail;
+	(void)sip_send(pg, w, &(struct pg_query){.sql = SMP_LOCK}, false, err,
+	    errlen);
+	(void)sip_send(pg, w,
+	    &(struct pg_query){.sql = p->create ? sip_sql_create : sip_sql_take,
+		.nparams = p->create ? 8 : 3,
+		.values = p->create ? vn : vt,
+		.done = sip_claim_answer},
+	    false, err, errlen);
 	for (i = 0; i < p->nlines; i++)
-		if (sip_send_row(st, w, p, &p->lines[i], err, errlen) == -1)
-			goto fail;
-	if (p->nrejected > 0 && sip_send_rejected(st, w, p, err, errlen) == -1)
-		goto fail;
-	if (sip_send(st, w,
-		&(struct pg_query){.sql = sip_sql_count,
-		    .nparams = 3,
-		    .values = vc},
-		false, err, errlen) == -1)
-		goto fail;
-	store_on_commit(st, sip_write_commit, w);
-	return 0;
-fail:
-	store_on_commit(st, sip_write_commit, w);
-	store_abort_group(st);
+		(void)sip_send_row(pg, w, p, &p->lines[i], err, errlen);
+	if (p->nrejected > 0)
+		(void)sip_send_rejected(pg, w, p, err, errlen);
+	(void)sip_send(pg, w,
+	    &(struct pg_query){.sql = sip_sql_count,
+		.nparams = 3,
+		.values = vc},
+	    false, err, errlen);
+	(void)sip_send(pg, w,
+	    &(struct pg_query){.sql = sip_sql_state,
+		.nparams = 16,
+		.values = v},
+	    false, err, errlen);
+	(void)sip_send(pg, w,
+	    &(struct pg_query){.sql = "COMMIT", .done = sip_commit_answer},
+	    false, err, errlen);
 	return 0;
 }
 
@@ -675,7 +748,7 @@ store_import_piece_pg(struct store *st, const struct imp_pg_piece *p,
 
 	w->fn = fn;
 	w->arg = arg;
-	return sip_piece(st, p, w, err, errlen);
+	return sip_piece(store_pg_bulk(st), p, w, err, errlen);
 #else
 	(void)p, (void)fn, (void)arg;
 	return store_no_libpq(err, errlen);
@@ -696,15 +769,14 @@ store_import_abort_pg(struct store *st, const char *id, int64_t now,
 
 	w->fn = fn;
 	w->arg = arg;
-	if (sip_send(st, w,
-		&(struct pg_query){.sql = sip_sql_abort,
-		    .nparams = 2,
-		    .values = v,
-		    .done = sip_claim_answer},
-		true, err, errlen) == -1)
-		return -1;
-	store_on_commit(st, sip_write_commit, w);
-	return 0;
+	/* alone on the bulk connection: it waits for a piece in flight there,
+	 * not inside a group */
+	return sip_send(store_pg_bulk(st), w,
+	    &(struct pg_query){.sql = sip_sql_abort,
+		.nparams = 2,
+		.values = v,
+		.done = sip_abort_answer},
+	    true, err, errlen);
 #else
 	(void)id, (void)now, (void)fn, (void)arg;
 	return store_no_libpq(err, errlen);

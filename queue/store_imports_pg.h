@@ -2,18 +2,21 @@
  * store_imports_pg.h - CSV imports of members on the PostgreSQL store
  * (issue 13, doc/postgresql.md): an import's row (its report, the header's
  * mapping, the CSV reader's saved state) read by any node, and a piece's
- * rows written with the import's new state in the node's group, for
- * daemon/import_pg.c. SQLite keeps an import in memory (daemon/import.c)
- * and writes its rows with store_import_row().
+ * rows written with the import's new state in a transaction of their own
+ * (the node's bulk connection, not its group), for daemon/import_pg.c.
+ * SQLite keeps an import in memory (daemon/import.c) and writes its rows
+ * with store_import_row().
  *
  * Contract:
  *  - PostgreSQL only: on a SQLite store (or a build without libpq) each
  *    call returns -1 with err and calls nothing.
- *  - Reads go outside the group; a write is its statements in the node's
- *    group, answered after the group committed (ok) or failed (!ok:
- *    nothing of it is stored). No expected case fails the group: a piece
- *    whose import moved on meanwhile (another node wrote a piece, the
- *    import was aborted) writes nothing and answers claimed = false.
+ *  - Reads go outside the group. A piece is one transaction on the
+ *    store's bulk connection, an abort one statement there; each is
+ *    answered after its COMMIT (ok) or failure (!ok: nothing of it is
+ *    stored), and neither waits in nor holds up the node's groups. No
+ *    expected case fails it: a piece whose import moved on meanwhile
+ *    (another node wrote a piece, the import was aborted) writes nothing
+ *    and answers claimed = false.
  *  - Every callback runs exactly once, from the loop; strings and JSON it
  *    is given are valid during the call only. -1 with err when nothing
  *    was sent (then no callback runs). Loop thread only; what is given is

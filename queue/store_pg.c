@@ -135,6 +135,7 @@
 #define SPG_DUTY_MS	       1000
 #define SPG_RELOCK_NAG	       30    /* ticks between warnings while not held */
 #define SPG_CLOSE_ROUNDS       16    /* callbacks that keep writing at close */
+#define SPG_BULK_TURNS	       50000 /* loop turns waiting for the bulk */
 #define SPG_HOLD_MS	       10000 /* a group held for a connection, at most */
 #define SPG_HOLD_POLL_MS       100
 #define SPG_WHY_MAX	       512
@@ -170,6 +171,9 @@ struct store_pg {
 	struct pg *group; /* the group connection */
 	struct pg *qconn; /* the queue connection */
 	struct pg_queue *queue;
+	struct pg *bulk; /* store_pg_bulk(): opened on first use, or NULL */
+	char *url;	 /* for the bulk connection */
+	unsigned connect_timeout_ms;
 	char *node;
 
 	struct spg_group *open;	    /* gathering this turn's statements */
@@ -340,7 +344,10 @@ spg_free(struct store_pg *sp)
 		pg_free(sp->qconn);
 	if (sp->group != NULL)
 		pg_free(sp->group);
+	if (sp->bulk != NULL)
+		pg_free(sp->bulk);
 	free(sp->durable.v);
+	free(sp->url);
 	free(sp->node);
 	free(sp);
 }
@@ -390,6 +397,8 @@ spg_open(const struct store_config *cfg, int *schema_version, char *err,
 	o.sp = sp;
 	sp->base = cfg->base;
 	sp->node = xstrdup(cfg->node);
+	sp->url = xstrdup(cfg->url);
+	sp->connect_timeout_ms = cfg->connect_timeout_ms;
 	sp->commit_ev = event_new(sp->base, -1, 0, spg_commit_cb, sp);
 	if (sp->commit_ev == NULL)
 		fatalx("store: event_new failed");
@@ -1033,6 +1042,26 @@ spg_attach(struct store_pg *sp, unsigned commit_delay_ms)
  */
 
 /*
+ * Waits (bounded rounds) for the bulk connection's transactions in flight
+ * (an import's piece), as a group's COMMIT is waited for: a SIGTERM lets
+ * them answer.
+ */
+static void
+spg_bulk_drain(struct store_pg *sp)
+{
+	struct pg_stats s;
+	int i;
+
+	for (i = 0; sp->bulk != NULL && i < SPG_BULK_TURNS; i++) {
+		pg_get_stats(sp->bulk, &s);
+		if ((s.waiting == 0 && s.in_flight == 0) || s.state != PG_UP)
+			break;
+		if (event_base_loop(sp->base, EVLOOP_ONCE) != 0)
+			break;
+	}
+}
+
+/*
  * Flushes (callbacks may write again: bounded rounds), then frees. A
  * group still open after the rounds is rolled back by pg_free() (its
  * statements hear "closed").
@@ -1048,6 +1077,7 @@ spg_close(struct store_pg *sp)
 		event_free(sp->duty_ev);
 		sp->duty_ev = NULL;
 	}
+	spg_bulk_drain(sp); /* its callbacks may open groups: flushed below */
 	for (i = 0; i < SPG_CLOSE_ROUNDS; i++) {
 		if (sp->open == NULL && sp->fly_head == NULL &&
 		    sp->durable.n == 0)
@@ -1068,6 +1098,9 @@ spg_close(struct store_pg *sp)
 	sp->qconn = NULL;
 	pg_free(sp->group); /* answers what is in flight: ok = false */
 	sp->group = NULL;
+	if (sp->bulk != NULL)
+		pg_free(sp->bulk);
+	sp->bulk = NULL;
 	if (sp->durable.n > 0)
 		store_cblist_run(&sp->durable, &sp->committing, true);
 	spg_free(sp);
@@ -1082,6 +1115,28 @@ store_pg_conn(struct store *st)
 	struct store_pg *sp = store_pg_state(st);
 
 	return sp != NULL ? sp->group : NULL;
+}
+
+struct pg *
+store_pg_bulk(struct store *st)
+{
+	struct store_pg *sp = store_pg_state(st);
+	struct pg_config pc;
+	char err[256];
+
+	if (sp == NULL || sp->closing)
+		return NULL;
+	if (sp->bulk == NULL) {
+		memset(&pc, 0, sizeof(pc));
+		pc.url = sp->url;
+		pc.connect_timeout_ms = sp->connect_timeout_ms;
+		/* the URL was accepted by the two others: fails only if
+		 * libpq cannot allocate */
+		if ((sp->bulk = pg_new(sp->base, &pc, err, sizeof(err))) ==
+		    NULL)
+			fatalx("store: the bulk connection: %s", err);
+	}
+	return sp->bulk;
 }
 
 struct pg_queue *

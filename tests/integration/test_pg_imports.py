@@ -17,7 +17,11 @@ Covered, on states only (no timing assertions):
     is kept, the import still stands at the bytes before it on the other
     node, the piece sent again there is applied, and every row is
     applied once (one member per phone, one consent event per new
-    subscription, exact counts).
+    subscription, exact counts);
+  - a piece is a transaction of its own, not in the node's group: while
+    one is held inside it (the same member's lock), an API enqueue on the
+    same node is answered 202 and committed; the piece then ends as it
+    would have (before, the enqueue waited behind the piece's group).
 """
 
 import os
@@ -50,6 +54,47 @@ def piece(d, iid, data, off, timeout=30):
 
 def phone(n):
     return "+1415555%04d" % n
+
+
+def seed_members(d, phones):
+    """Members 'Old' with these phones, by a one-shot import on d."""
+    seed = b"phone,first_name\n" + b"".join(
+        b"%s,Old\n" % p.encode() for p in phones)
+    r = d.api("POST", "/api/v1/imports?list=%s&source=seed" % LIST,
+              raw=seed, headers={"Content-Type": "text/csv"})
+    assert r.status == 200 and r.json["counts"]["created"] == len(phones), r
+
+
+LOCKER = "od-test-locker"
+
+
+def hold_member(pg, url, member_phone):
+    """A psql session of the test that holds the member's row lock (until
+    release()): a piece's row for that member waits on it, inside the
+    piece's transaction."""
+    locker = subprocess.Popen(
+        [pg.psql_bin, "-X", "-q", "-c", "BEGIN", "-c",
+         "SELECT 1 FROM members WHERE phone = '%s' FOR UPDATE" % member_phone,
+         "-c", "SELECT pg_sleep(600)", url],
+        env=dict(os.environ, PGAPPNAME=LOCKER),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: one(pg, url, """
+        SELECT count(*) FROM pg_stat_activity
+        WHERE application_name = '%s'
+        AND query LIKE 'SELECT pg_sleep%%'""" % LOCKER) == "1", 30,
+             what="the test's lock held")
+    return locker
+
+
+def release(pg, url, locker):
+    pg.psql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = '%s'" % LOCKER)
+    locker.wait(scaled(30))
+
+
+# A piece's row statement waiting on a row lock.
+WAITING = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = " \
+    "'Lock' AND query LIKE 'WITH ok AS %%'"
 
 
 def test_import_across_two_nodes(make_daemon, pgcluster):
@@ -126,11 +171,7 @@ def test_import_node_killed_midway(make_daemon, pgcluster):
     b = make_daemon(pg_conf(url, "b", **LISTS), name="b")
 
     # Members the second piece updates (one of them locked by the test).
-    seed = b"phone,first_name\n" + b"".join(
-        b"%s,Old\n" % phone(100 + n).encode() for n in range(10))
-    r = a.api("POST", "/api/v1/imports?list=%s&source=seed" % LIST,
-              raw=seed, headers={"Content-Type": "text/csv"})
-    assert r.status == 200 and r.json["counts"]["created"] == 10, r
+    seed_members(a, [phone(100 + n) for n in range(10)])
 
     iid = open_import(a)
     first = b"phone,first_name\n" + b"".join(
@@ -144,20 +185,8 @@ def test_import_node_killed_midway(make_daemon, pgcluster):
 
     # Hold the piece's transaction inside it: its row for member 105 waits
     # on that member's row, which a session of the test locks.
-    locker = subprocess.Popen(
-        [pgcluster.psql_bin, "-X", "-q", "-c", "BEGIN", "-c",
-         "SELECT 1 FROM members WHERE phone = '%s' FOR UPDATE" % phone(105),
-         "-c", "SELECT pg_sleep(600)", url],
-        env=dict(os.environ, PGAPPNAME="od-test-locker"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = " \
-        "'Lock' AND query LIKE 'WITH ok AS %%'"
+    locker = hold_member(pgcluster, url, phone(105))
     try:
-        wait_for(lambda: one(pgcluster, url, """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE application_name = 'od-test-locker'
-            AND query LIKE 'SELECT pg_sleep%%'""") == "1", 30,
-                 what="the test's lock held")
         def send():
             try:
                 piece(a, iid, second, len(first), timeout=120)
@@ -166,7 +195,7 @@ def test_import_node_killed_midway(make_daemon, pgcluster):
 
         sent = threading.Thread(target=send, daemon=True)
         sent.start()
-        pid = wait_for(lambda: one(pgcluster, url, waiting), 60,
+        pid = wait_for(lambda: one(pgcluster, url, WAITING), 60,
                        what="A's piece waiting on the member's lock")
         assert "\n" not in pid
         # The rows before the locked one are written, not committed.
@@ -177,10 +206,7 @@ def test_import_node_killed_midway(make_daemon, pgcluster):
         # in time): its transaction is rolled back.
         pgcluster.psql(url, "SELECT pg_terminate_backend(%s)" % pid)
     finally:
-        pgcluster.psql(url, "SELECT pg_terminate_backend(pid) FROM "
-                       "pg_stat_activity WHERE application_name = "
-                       "'od-test-locker'")
-        locker.wait(scaled(30))
+        release(pgcluster, url, locker)
     sent.join(scaled(30))
 
     # On B: the import stands where A's last commit left it.
@@ -205,3 +231,48 @@ def test_import_node_killed_midway(make_daemon, pgcluster):
         GROUP BY member_id, channel, list_id HAVING count(*) > 1) x""") == "0"
     assert one(pgcluster, url, "SELECT count(*) FROM consent_events") == "30"
     assert one(pgcluster, url, "SELECT count(*) FROM subscriptions") == "30"
+
+
+def test_piece_holds_no_group(make_daemon, pgcluster):
+    """A piece is a transaction of its own (the node's bulk connection,
+    queue/store_imports_pg.c): while one is held inside it, the node's
+    other writes still commit and answer (here an API enqueue)."""
+    url = pgcluster.create_db("importsown")
+    a = make_daemon(pg_conf(url, "a", **LISTS), name="a")
+    seed_members(a, [phone(1)])
+    iid = open_import(a)
+    data = b"phone,first_name\n" + b"".join(
+        b"%s,New\n" % phone(n).encode() for n in range(5))
+
+    # The piece's row for member 1 waits on that member's row, which a
+    # session of the test locks.
+    locker = hold_member(pgcluster, url, phone(1))
+    answer = {}
+    try:
+        def send():
+            answer["r"] = piece(a, iid, data, 0, timeout=120)
+
+        sent = threading.Thread(target=send, daemon=True)
+        sent.start()
+        pid = wait_for(lambda: one(pgcluster, url, WAITING), 60,
+                       what="the piece waiting on the member's lock")
+        # The same node answers an enqueue meanwhile: committed, visible.
+        r = a.api("POST", "/api/v1/messages",
+                  {"channel": "sms", "to": "+15550300002", "body": "hello",
+                   "not_before": 4102444800})
+        assert r.status == 202, r
+        assert one(pgcluster, url, "SELECT count(*) FROM messages WHERE "
+                   "id = %d" % r.json["id"]) == "1"
+        # The piece is still held, and nothing of it is visible.
+        assert one(pgcluster, url, WAITING) == pid
+        assert one(pgcluster, url, "SELECT bytes FROM imports WHERE "
+                   "id = '%s'" % iid) == "0"
+    finally:
+        release(pgcluster, url, locker)
+    sent.join(scaled(60))
+    r = answer["r"]
+    assert r.status == 200, r
+    assert r.json["counts"]["created"] == 4, r.json
+    assert r.json["counts"]["updated"] == 1, r.json
+    r = a.api("GET", "/api/v1/imports/" + iid)
+    assert r.status == 200 and r.json["bytes"] == len(data), r

@@ -5,17 +5,18 @@
  * opens them (store_open_config()), two "nodes" on one loop:
  *
  *  - an import created by one node is read by the other, with its state;
- *  - both nodes write the same piece of it in the same turn (two group
- *    transactions racing for its claim): both groups commit, exactly one
- *    piece is claimed, and its rows are applied once (one member per
- *    phone, one subscription and one consent event each, the counts and
- *    the bytes of one piece); without the claim's guard the second
- *    piece's rows would be counted twice;
+ *  - both nodes write the same piece of it in the same turn (two
+ *    transactions, each on its node's bulk connection, racing for its
+ *    claim): both commit, exactly one piece is claimed, and its rows are
+ *    applied once (one member per phone, one subscription and one
+ *    consent event each, the counts and the bytes of one piece); without
+ *    the claim's guard the second piece's rows would be counted twice;
  *  - a next piece from the bytes that were read before is refused
  *    (claimed false, nothing written); a duplicate of a row of the first
  *    piece is found across pieces, with its line; a row whose phone and
  *    email belong to two members is a conflict, written nowhere but in
  *    the problem rows;
+ *  - the row statement is prepared once on each node's bulk connection;
  *  - an abort moves an open import once.
  *
  * The SQLite side is import.c's own (test_import.py runs on both
@@ -50,6 +51,7 @@ imports_pg_suite(void)
 
 #include "check_pgcluster.h"
 #include "pg.h"
+#include "store-internal.h"
 #include "store.h"
 #include "store_imports_pg.h"
 
@@ -292,6 +294,14 @@ START_TEST(test_piece_race_two_nodes)
 	    &t[1]);
 	ckpg_run_until(t_base, &t[1].done, "next piece");
 	ck_assert(t[1].ok && t[1].claimed);
+	/* the row statement prepared once on each node's bulk connection
+	 * (PG_PREPARE), which each node's two pieces used */
+	for (i = 0; i < 2; i++) {
+		struct pg_stats ps;
+
+		pg_get_stats(store_pg_bulk(st[i]), &ps);
+		ck_assert_uint_eq(ps.parses, 1);
+	}
 	t_read(st[0], &r);
 	ck_assert_int_eq(r.bytes, 80);
 	ck_assert_int_eq(r.n_created, 2);
