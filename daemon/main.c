@@ -389,63 +389,10 @@ main_webhooks_new(struct daemon_state *ds)
 }
 
 /*
- * What the PostgreSQL store serves so far (doc/postgresql.md): messages
- * (enqueue, read, dispatch, delivery reports), inbound texts (the
- * compliance words, list keywords, conversation messages), one-click
- * unsubscribe links, API tokens, logins, sessions and staff, alerts
- * (alerts_pg.c), conversations and saved replies, the members API
- * (members_pg.c), CSV imports (import_pg.c), live events, the staff web
- * page and the phone simulator. The other routes answer 503 there,
- * saying so, instead of failing inside: they are registered before the
- * modules' own, and routes are tried in the order added. 'deep': the
- * family's paths below the prefix too.
- */
-static const struct main_pg_later {
-	const char *prefix;
-	unsigned methods;
-	bool deep;
-} main_pg_later[] = {
-#define MAIN_PG_ANY \
-	(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH | HTTP_HEAD)
-#undef MAIN_PG_ANY
-};
-
-static void
-main_pg_unavailable(struct http_req *req, void *arg)
-{
-	(void)arg;
-	http_reply_error(req, 503, "not_on_postgresql",
-	    "%s is not available on the PostgreSQL store yet (see "
-	    "doc/postgresql.md); it works with [store] backend = sqlite",
-	    req->path);
-}
-
-static void
-main_pg_routes(struct daemon_state *ds)
-{
-	static const char *const depth[] = {"", "/", "/{a}", "/{a}/{b}",
-	    "/{a}/{b}/{c}"};
-	size_t nlater = sizeof(main_pg_later) / sizeof(*main_pg_later);
-	const struct main_pg_later *l, *end = main_pg_later + nlater;
-	char pattern[128];
-	size_t j, n;
-
-	for (l = main_pg_later; l < end; l++) { /* (the list may be empty) */
-		n = l->deep ? sizeof(depth) / sizeof(*depth) : 1;
-		for (j = 0; j < n; j++) {
-			snprintf(pattern, sizeof(pattern), "%s%s", l->prefix,
-			    depth[j]);
-			http_route(ds->http, l->methods, pattern,
-			    main_pg_unavailable, ds);
-		}
-	}
-}
-
-/*
  * The modules behind the API and the webhooks, after the API itself:
  * keyword routing (which stores the config's lists), email links, the
- * members API and imports; on PostgreSQL only those served there
- * (main_pg_later). 0, or -1 with the reason in err.
+ * members API and imports (on PostgreSQL their _pg.c halves where they
+ * have one). 0, or -1 with the reason in err.
  */
 static int
 main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
@@ -502,11 +449,10 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 	 * (alerts_pg.c) */
 	ds->alerts = alerts_new(ds->http, &ad);
 	md.links = ds->links;
-	/* on PostgreSQL the members' routes only (members_pg.c) */
+	/* on either store: on PostgreSQL through members_pg.c, lists_pg.c */
 	ds->members = members_new(ds->http, &md);
 	ds->conversations = conversations_new(ds->http, &cd);
-	/* the staff page: its API is served on either store (on
-	 * PostgreSQL, what is not answers 503 and the page says so) */
+	/* the staff page: its API is served on either store */
 	if ((ds->ui = ui_new(ds->http, &(struct ui_deps){.cfg = ds->cfg}, err,
 		 errlen)) == NULL)
 		return -1;
@@ -524,6 +470,8 @@ main_modules_new(struct daemon_state *ds, char *err, size_t errlen)
 		ds->cfg->public_url != NULL ? ds->cfg->public_url : ds->url});
 	/* on either store: on PostgreSQL as rows (import_pg.c) */
 	ds->imports = imports_new(ds->http, &imd);
+	/* the live alerts' lines are read from SQLite as /metrics is
+	 * written: a PostgreSQL node leaves them out (doc/postgresql.md) */
 	if (pg)
 		return 0;
 	api_add_metrics(ds->api, main_alert_metrics, ds->alerts);
@@ -709,8 +657,6 @@ main_run(struct daemon_state *ds)
 		return CONFIG_EX_CONFIG;
 	}
 	ds->http = http_new(ds->base, ds->cfg->max_body, ds->metrics);
-	if (store_backend(ds->st) == STORE_POSTGRESQL)
-		main_pg_routes(ds); /* before every module's own routes */
 	http_set_limits(ds->http, main_max_connections(ds->cfg),
 	    ds->cfg->request_timeout_ms);
 	deps.st = ds->st;

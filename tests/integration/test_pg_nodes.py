@@ -218,7 +218,9 @@ def test_one_live_process_per_node_name(make_daemon, pgcluster):
     second.expect_log(r"node same is already running")
 
 
-def test_what_is_not_on_postgresql_yet_says_so(make_daemon, pgcluster):
+def test_every_route_family_answers_on_postgresql(make_daemon, pgcluster):
+    """No route answers 503 not_on_postgresql any more: a sample of each
+    family a node serves, and /metrics with the database-wide gauges."""
     url = pgcluster.create_db("later")
     d = make_daemon(pg_conf(url, "later"), name="later")
     # served there now (test_pg_staff.py); a confirmation link that does
