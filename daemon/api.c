@@ -110,7 +110,8 @@ api_new(struct http_server *srv, const struct api_deps *deps)
 	struct api *api = xcalloc(1, sizeof(*api));
 
 	api->deps = *deps;
-	if (store_backend(deps->st) == STORE_POSTGRESQL) {
+	/* (no store: an API that only parses, as the fuzz harness's) */
+	if (deps->st != NULL && store_backend(deps->st) == STORE_POSTGRESQL) {
 		api->gauges = xcalloc(1, sizeof(*api->gauges));
 		api->gauges->api = api;
 	}
