@@ -123,6 +123,13 @@ struct pg_queue;
  */
 struct pg *store_pg_conn(struct store *st);
 /*
+ * A read on store_pg_conn(): q with done(arg), resent after a
+ * reconnection (PG_IDEMPOTENT). 0, or -1 with err when it could not be
+ * sent; arg (one plain allocation) is then freed and done never runs.
+ */
+int store_pg_read(struct store *st, const struct pg_query *q, pg_done_fn *done,
+    void *arg, char *err, size_t errlen);
+/*
  * The node's bulk connection, opened on first use: a background job's own
  * transactions (BEGIN ... COMMIT sent on it, an import's piece), so that
  * they neither wait inside the node's groups nor hold them up. What a

@@ -438,15 +438,7 @@ static int
 scp_send(struct store *st, struct scp_op *op, const struct pg_query *q,
     char *err, size_t errlen)
 {
-	struct pg_query s = *q;
-
-	s.flags = PG_IDEMPOTENT;
-	s.arg = op;
-	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return store_pg_read(st, q, q->done, op, err, errlen);
 }
 
 static struct scp_op *

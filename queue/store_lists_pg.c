@@ -485,16 +485,7 @@ static int
 slp_read(struct store *st, struct slp_op *op, const struct pg_query *q,
     char *err, size_t errlen)
 {
-	struct pg_query s = *q;
-
-	s.flags = PG_IDEMPOTENT;
-	s.done = slp_read_answer;
-	s.arg = op;
-	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return store_pg_read(st, q, slp_read_answer, op, err, errlen);
 }
 
 static struct slp_op *

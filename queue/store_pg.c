@@ -1117,6 +1117,22 @@ store_pg_conn(struct store *st)
 	return sp != NULL ? sp->group : NULL;
 }
 
+int
+store_pg_read(struct store *st, const struct pg_query *q, pg_done_fn *done,
+    void *arg, char *err, size_t errlen)
+{
+	struct pg_query s = *q;
+
+	s.flags = PG_IDEMPOTENT;
+	s.done = done;
+	s.arg = arg;
+	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
+		free(arg);
+		return -1;
+	}
+	return 0;
+}
+
 struct pg *
 store_pg_bulk(struct store *st)
 {

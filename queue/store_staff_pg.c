@@ -719,16 +719,7 @@ static int
 ssp_read(struct store *st, struct ssp_read_op *op, const struct pg_query *q,
     char *err, size_t errlen)
 {
-	struct pg_query s = *q;
-
-	s.flags = PG_IDEMPOTENT;
-	s.done = ssp_read_answer;
-	s.arg = op;
-	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return store_pg_read(st, q, ssp_read_answer, op, err, errlen);
 }
 
 static struct ssp_read_op *
@@ -1040,16 +1031,7 @@ static int
 ssp_row_send(struct store *st, struct ssp_row_op *op, const struct pg_query *q,
     char *err, size_t errlen)
 {
-	struct pg_query s = *q;
-
-	s.flags = PG_IDEMPOTENT;
-	s.done = ssp_row_answer;
-	s.arg = op;
-	if (pg_send(store_pg_conn(st), &s, err, errlen) == -1) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return store_pg_read(st, q, ssp_row_answer, op, err, errlen);
 }
 #endif
 
