@@ -12,12 +12,21 @@
  * so it keeps one idle record and every request runs on the same one.
  * The server records what it got and answers with the status, body and
  * Retry-After the test scripted for that request, or not at all.
+ *
+ * The "thread" cases check the hand-over between the loop and the
+ * client's transfer thread: callbacks run on the loop's thread; a
+ * cancelled request never calls back, whether the thread had taken it
+ * or not, and its record and connection slot come back for the next
+ * request; httpc_free() with transfers running calls nothing back and
+ * leaves nothing behind (the sanitizer and valgrind runs check that).
  */
 #include "autoconf.h"
 
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+
+#include <pthread.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,6 +71,7 @@ struct hc_got {
 	bool timed_out;
 	unsigned retry_after;
 	char body[256];
+	pthread_t thread; /* the callback's */
 };
 
 static struct event_base *hc_base;
@@ -174,6 +184,7 @@ hc_on_done(void *arg, const struct httpc_response *resp)
 	struct hc_got *g = arg;
 
 	g->calls++;
+	g->thread = pthread_self();
 	g->status = resp->status;
 	g->curl_code = resp->curl_code;
 	g->timed_out = resp->timed_out;
@@ -340,6 +351,137 @@ START_TEST(test_reused_record_takes_each_timeout)
 }
 END_TEST
 
+/* Runs the loop for about ms milliseconds. */
+static void
+hc_run_for(int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_base_loopexit(hc_base, &tv);
+	event_base_dispatch(hc_base);
+}
+
+/* Starts a request to 'path' with 'g' as its callback's argument. */
+static void
+hc_start(struct hc_got *g, const char *path)
+{
+	struct httpc_request r = {.method = "POST", .body = "b", .body_len = 1};
+	char url[128], err[256];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", srv.port, path);
+	r.url = url;
+	ck_assert_msg(httpc_request(hc, &r, hc_on_done, g, err, sizeof(err)) ==
+		0,
+	    "%s", err);
+}
+
+/* The callback runs later, on the thread that runs the loop. */
+START_TEST(test_done_runs_on_the_loop_thread)
+{
+	struct hc_got g;
+
+	memset(&g, 0, sizeof(g));
+	hc_start(&g, "/t");
+	ck_assert_int_eq(g.calls, 0);
+	ck_assert_uint_eq(httpc_in_flight(hc), 1);
+	while (g.calls == 0)
+		hc_run_for(10);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert(pthread_equal(g.thread, pthread_self()));
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_uint_eq(httpc_in_flight(hc), 0);
+}
+END_TEST
+
+/*
+ * A request the server got and never answers, cancelled: no callback,
+ * not in flight any more, and the one record and connection slot of this
+ * client come back, so the next request runs and is answered.
+ */
+START_TEST(test_cancel_running_request)
+{
+	struct hc_got g0, g;
+	int i;
+
+	memset(&g0, 0, sizeof(g0));
+	srv.silent = true;
+	hc_start(&g0, "/held");
+	for (i = 0; i < 500 && srv.hits == 0; i++)
+		hc_run_for(10);
+	ck_assert_int_eq(srv.hits, 1);
+	ck_assert_uint_eq(httpc_cancel(hc, &g0), 1);
+	ck_assert_uint_eq(httpc_in_flight(hc), 0);
+	ck_assert_uint_eq(httpc_cancel(hc, &g0), 0);
+	hc_run_for(100);
+	ck_assert_int_eq(g0.calls, 0);
+
+	srv.silent = false;
+	srv.answer = "after the cancel";
+	hc_do(&g, &(struct httpc_request){.method = "GET"}, "/next");
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_str_eq(g.body, "after the cancel");
+	ck_assert_int_eq(g0.calls, 0);
+}
+END_TEST
+
+/*
+ * Requests cancelled while one of them holds the only connection (the
+ * server got it and does not answer) and the others wait behind it, two
+ * on the thread and two just handed over (the thread may or may not have
+ * taken them), and one of another owner left to finish: only that one
+ * calls back, once the held one is aborted.
+ */
+START_TEST(test_cancel_waiting_requests)
+{
+	struct hc_got gc, gk;
+	int i;
+
+	memset(&gc, 0, sizeof(gc));
+	memset(&gk, 0, sizeof(gk));
+	srv.silent = true;
+	hc_start(&gc, "/c");
+	hc_start(&gc, "/c");
+	for (i = 0; i < 500 && srv.hits == 0; i++)
+		hc_run_for(10);
+	ck_assert_int_eq(srv.hits, 1);
+	srv.silent = false;
+	hc_start(&gc, "/c");
+	hc_start(&gk, "/k");
+	hc_start(&gc, "/c");
+	ck_assert_uint_eq(httpc_cancel(hc, &gc), 4);
+	ck_assert_uint_eq(httpc_in_flight(hc), 1);
+	for (i = 0; i < 500 && gk.calls == 0; i++)
+		hc_run_for(10);
+	ck_assert_int_eq(gk.calls, 1);
+	ck_assert_int_eq(gk.status, 200);
+	ck_assert_str_eq(srv.uri, "/k");
+	ck_assert_int_eq(srv.hits, 2);
+	hc_run_for(50);
+	ck_assert_int_eq(gc.calls, 0);
+	ck_assert_uint_eq(httpc_in_flight(hc), 0);
+}
+END_TEST
+
+/* Freed with transfers running and waiting: nothing calls back. */
+START_TEST(test_free_with_transfers_running)
+{
+	struct hc_got g;
+	int i;
+
+	memset(&g, 0, sizeof(g));
+	srv.silent = true;
+	for (i = 0; i < 3; i++)
+		hc_start(&g, "/held");
+	for (i = 0; i < 500 && srv.hits == 0; i++)
+		hc_run_for(10);
+	ck_assert_int_eq(srv.hits, 1);
+	httpc_free(hc);
+	hc = NULL;
+	hc_run_for(50);
+	ck_assert_int_eq(g.calls, 0);
+}
+END_TEST
+
 Suite *
 httpclient_suite(void)
 {
@@ -351,6 +493,14 @@ httpclient_suite(void)
 	tcase_add_test(tc, test_reused_record_sends_each_requests_own);
 	tcase_add_test(tc, test_reused_record_reports_each_answer_alone);
 	tcase_add_test(tc, test_reused_record_takes_each_timeout);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("thread");
+	tcase_add_checked_fixture(tc, hc_setup, hc_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_done_runs_on_the_loop_thread);
+	tcase_add_test(tc, test_cancel_running_request);
+	tcase_add_test(tc, test_cancel_waiting_requests);
+	tcase_add_test(tc, test_free_with_transfers_running);
 	suite_add_tcase(s, tc);
 	return s;
 }
