@@ -129,8 +129,26 @@ t_node_open(struct t_node *n, const char *url, const char *name)
 }
 
 static void
+t_on_idle(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/*
+ * Closes a node as the daemon stops: its routes released, every pending
+ * operation answered (a route tick's acquire may be in flight; freed
+ * before its answer, it would never be), then the qa and the store.
+ */
+static void
 t_node_close(struct t_node *n)
 {
+	bool idle = false;
+
+	qa_routes_release(n->qa);
+	if (qa_busy(n->qa)) {
+		qa_on_idle(n->qa, t_on_idle, &idle);
+		ckpg_run_until(t_base, &idle, "the node's operations answer");
+	}
 	qa_free(n->qa);
 	store_close(n->st);
 }
@@ -169,7 +187,7 @@ t_on(void *arg, const struct qa_answer *a)
 		if (a->sup != NULL)
 			t->sup[i] = a->sup[i];
 	}
-	for (i = 0; a->ok != NULL && i < 64; i++) {
+	for (i = 0; a->ok != NULL && i < a->n && i < 64; i++) {
 		t->ok[i] = a->ok[i];
 		t->why[i] = a->why[i] != NULL;
 	}
