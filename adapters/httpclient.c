@@ -1,81 +1,42 @@
 /*
- * httpclient.c - outbound HTTP on one libcurl multi handle, run by a
- * transfer thread of its own; requests are made and answered on the
- * daemon's loop.
+ * httpclient.c - outbound HTTP on one libcurl multi handle, driven by the
+ * daemon's libevent loop (the pattern of curl's docs/examples/
+ * multi-event.c).
  *
- * Two threads share the client:
+ * libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and
+ * when to wake it (CURLMOPT_TIMERFUNCTION); we mirror both with libevent
+ * events and hand readiness back through curl_multi_socket_action().
+ * Finished transfers are collected with curl_multi_info_read() after each
+ * such call, so a done callback always runs from the loop, never from
+ * inside httpc_request() (curl_multi_add_handle only arms a 0 ms timer).
  *
- *  - The loop thread builds each request on a transfer record (struct
- *    httpc_xfer, which owns an easy handle), hands it over on the
- *    'submit' list and later gets it back on the 'finished' list, then
- *    calls its owner's done callback. Finished records are kept for reuse
- *    with their handle's options, header list, URL and buffers, so a
- *    request sets only what differs from the last one that ran on that
- *    record (for a sender, usually the body alone).
- *  - The transfer thread runs an event_base of its own with the multi
- *    handle on it (the pattern of curl's docs/examples/multi-event.c):
- *    libcurl says which sockets to watch (CURLMOPT_SOCKETFUNCTION) and
- *    when to wake it (CURLMOPT_TIMERFUNCTION), and readiness goes back
- *    through curl_multi_socket_action(). Finished transfers are collected
- *    with curl_multi_info_read(), their responses filled in, and moved to
- *    'finished'.
+ * A request runs on a transfer record (struct httpc_xfer) that owns an
+ * easy handle; finished records are kept for reuse with their handle's
+ * options, their header list, URL and buffers, so a request sets only
+ * what differs from the last one that ran on that record (for a sender,
+ * usually the body alone). Connections live in the multi handle's cache,
+ * so keep-alive reuse spans requests. The caps per origin
+ * (scheme://host:port) and in all come from [http_client]. Requests over
+ * a cap wait here, in a FIFO per origin, and reach libcurl only when a
+ * transfer of theirs ends: libcurl's own queue for handles over
+ * CURLMOPT_MAX_HOST_CONNECTIONS halved throughput when hundreds waited
+ * (measured: 5,100 vs 11,500 requests/s on loopback), and a request's
+ * timeout now covers its transfer, not its wait. With HTTP/1.1 one
+ * transfer is one connection, so the caps are connection caps; the curl
+ * options stay set as a backstop.
  *
- * Why a thread: on the Twilio path libcurl's transfers (request writes,
- * answer parsing, send/recv and poll system calls) were half of the
- * daemon's CPU a message, on the same thread as the store's claims, result
- * batches and commits; while the loop ran a batch of SQLite statements,
- * every connection sat idle with its answer unread (bench/README.md).
- * Now each side keeps working while the other does.
- *
- * Hand-over: each direction has a list under 'mtx' and a wake-up that is
- * sent only when none is outstanding, so a busy side takes a whole batch
- * per wake-up. The loop wakes the thread with a byte on a pipe whose read
- * event is on the thread's base; the thread wakes the loop with
- * workq_post() (the thread is the one job of a one-thread workq, which
- * also starts it with every signal blocked and joins it). Neither base is
- * touched by the other thread, so no evthread locking is needed.
- *
- * Ownership of a record follows its 'state' (read and written under
- * 'mtx'): IDLE and FINISHED records are the loop's, SUBMITTED ones sit on
- * 'submit', RUNNING ones are the thread's (waiting for their origin, or
- * handed to libcurl). The loop's lists ('xfers', 'idle', 'all') and its
- * counters are never read by the thread; the thread's (origins, sockets,
- * the multi handle, the timer) never by the loop, until httpc_free() has
- * joined the thread.
- *
- * The caps per origin (scheme://host:port) and in all come from
- * [http_client]. Requests over a cap wait on the thread, in a FIFO per
- * origin, and reach libcurl only when a transfer of theirs ends:
- * libcurl's own queue for handles over CURLMOPT_MAX_HOST_CONNECTIONS
- * halved throughput when hundreds waited (measured: 5,100 vs 11,500
- * requests/s on loopback), and a request's timeout now covers its
- * transfer, not its wait. With HTTP/1.1 one transfer is one connection,
- * so the caps are connection caps; the curl options stay set as a
- * backstop.
- *
- * Cancelling (httpc_cancel) is immediate for the loop: the owner's
- * callback never runs. A record still on 'submit' is taken back at once;
- * a RUNNING one goes on the 'cancels' list and the thread aborts its
- * transfer (removing an easy handle ends it); a FINISHED one is skipped
- * when delivered. A cancelled record returns to 'idle' only once the
- * thread is done with it.
- *
- * Sockets curl asked the thread to watch are also kept on a list, so
- * that httpc_free() releases their events even when curl_multi_cleanup()
- * does not report every cached connection's socket as removed.
+ * Sockets curl asked us to watch are also kept on a list, so that
+ * httpc_free() releases their events even when curl_multi_cleanup() does
+ * not report every cached connection's socket as removed.
  */
 #include "autoconf.h"
 
 #include <sys/queue.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -83,7 +44,6 @@
 #include "compat.h"
 #include "httpclient.h"
 #include "log.h"
-#include "workq.h"
 #include "xmalloc.h"
 
 #define HTTPC_CONNECT_TIMEOUT_MS 5000  /* [http_client] connect_timeout */
@@ -92,7 +52,7 @@
 #define HTTPC_MAX_TOTAL		 256
 #define HTTPC_MAX_HEADERS	 32 /* more is a caller bug */
 
-/* A socket libcurl asked us to watch, with its libevent event (thread). */
+/* A socket libcurl asked us to watch, with its libevent event. */
 struct httpc_sock {
 	LIST_ENTRY(httpc_sock) entry;
 	struct httpc *c;
@@ -104,33 +64,14 @@ LIST_HEAD(httpc_sock_list, httpc_sock);
 
 struct httpc_origin;
 
-/* Whose a record is: see the comment at the top. Under httpc.mtx. */
-enum httpc_state {
-	HTTPC_IDLE,	 /* loop: on 'idle', or being set up */
-	HTTPC_SUBMITTED, /* on 'submit', not yet taken by the thread */
-	HTTPC_RUNNING,	 /* thread: waiting for its origin, or in libcurl */
-	HTTPC_FINISHED,	 /* on 'finished', or being delivered by the loop */
-};
-
 /*
- * One request: set up by the loop, run by the thread, delivered by the
- * loop; or, between requests, idle with what its last request set
- * (options, headers, URL, buffers) for the next one to reuse.
+ * One request in flight: waiting for its origin, or handed to libcurl;
+ * or, between requests, idle on httpc.idle with what its last request
+ * set (options, headers, URL, buffers) for the next one to reuse.
  */
 struct httpc_xfer {
-	/* loop thread */
 	TAILQ_ENTRY(httpc_xfer) entry;	/* httpc.xfers, or httpc.idle */
-	TAILQ_ENTRY(httpc_xfer) aentry; /* httpc.all: every record */
-	httpc_done_fn *done;
-	void *arg;
-	bool cancelled; /* the owner gave it up: no callback */
-	/* under httpc.mtx */
-	enum httpc_state state;
-	TAILQ_ENTRY(httpc_xfer) qentry; /* httpc.submit, or httpc.finished */
-	TAILQ_ENTRY(httpc_xfer) centry; /* httpc.cancels */
-	bool on_cancels;
-	/* whoever owns the record (the state says who) */
-	TAILQ_ENTRY(httpc_xfer) wentry; /* httpc_origin.waiting (thread) */
+	TAILQ_ENTRY(httpc_xfer) wentry; /* httpc_origin.waiting */
 	struct httpc *c;
 	struct httpc_origin *origin;
 	bool started; /* added to the multi handle */
@@ -140,11 +81,12 @@ struct httpc_xfer {
 	long timeout_ms;	    /* as set on easy */
 	char *req;		    /* the request body (CURLOPT_POSTFIELDS) */
 	size_t req_cap;
+	httpc_done_fn *done;
+	void *arg;
 	char *body; /* the response body so far */
 	size_t len;
 	size_t cap;
 	bool too_large;
-	struct httpc_response resp; /* filled by the thread when finished */
 	char errbuf[CURL_ERROR_SIZE];
 };
 TAILQ_HEAD(httpc_xfer_list, httpc_xfer);
@@ -159,59 +101,33 @@ struct httpc_origin {
 LIST_HEAD(httpc_origin_list, httpc_origin);
 
 struct httpc {
-	/* set before the thread starts, then read-only */
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
 	unsigned connect_timeout_ms;
 	unsigned timeout_ms;
 	char *ca_file;
 	unsigned per_host; /* transfers per origin at once */
 	unsigned total;	   /* transfers at once */
-
-	/* loop thread */
-	struct workq *wq;	      /* runs the transfer thread */
-	int wake_wfd;		      /* the thread's wake pipe, write end */
-	struct httpc_xfer_list xfers; /* requested, not yet called back */
-	unsigned n;		      /* on 'xfers' */
+	unsigned active;   /* handed to libcurl */
+	struct httpc_xfer_list xfers;
+	struct httpc_origin_list origins;
+	struct httpc_sock_list socks;
+	unsigned n;
+	int running;
 	/* Finished transfer records kept for reuse, at most 'total':
 	 * curl_easy_init and cleanup allocate and free tens of kilobytes,
 	 * and setting every option, header and URL again per request cost
 	 * CPU on every message (bench/README.md). */
 	struct httpc_xfer_list idle;
 	size_t nidle;
-	struct httpc_xfer_list all; /* every record, to free them */
-	bool freeing;		    /* httpc_free() began: no callbacks */
-
-	/* shared, under mtx */
-	pthread_mutex_t mtx;
-	struct httpc_xfer_list submit;	 /* loop -> thread */
-	struct httpc_xfer_list cancels;	 /* loop -> thread: abort these */
-	struct httpc_xfer_list finished; /* thread -> loop */
-	bool thread_woken;		 /* a byte is on the wake pipe */
-	bool loop_woken;		 /* a workq_post is on its way */
-	bool quit;			 /* the thread should return */
-
-	/* transfer thread (and httpc_free once it is joined) */
-	struct event_base *tbase;
-	struct event *wake_ev; /* read event on the wake pipe */
-	int wake_rfd;
-	CURLM *multi;
-	struct event *timer;
-	unsigned active; /* handed to libcurl */
-	struct httpc_origin_list origins;
-	struct httpc_sock_list socks;
-	int running;
 };
 
 static int httpc_on_socket(CURL *, curl_socket_t, int, void *, void *);
 static int httpc_on_timer_set(CURLM *, long, void *);
 static void httpc_on_event(evutil_socket_t, short, void *);
 static void httpc_on_timeout(evutil_socket_t, short, void *);
-static void httpc_on_wake(evutil_socket_t, short, void *);
 static size_t httpc_on_write(char *, size_t, size_t, void *);
-static int httpc_thread_new(struct httpc *, char *, size_t);
-static void httpc_thread_run(void *);
-static void httpc_thread_done(void *, bool);
-static void httpc_wake_thread(struct httpc *);
-static void httpc_on_finished(void *, bool);
 static struct httpc_xfer *httpc_xfer_get(struct httpc *, char *, size_t);
 static int httpc_setup_fixed(struct httpc *, struct httpc_xfer *);
 static int httpc_setup(struct httpc *, struct httpc_xfer *,
@@ -222,20 +138,19 @@ static int httpc_setup_headers(struct httpc_xfer *, const char *const *, char *,
 static int httpc_setup_method(struct httpc_xfer *,
     const struct httpc_request *);
 static void httpc_collect(struct httpc *);
-static void httpc_hand_back(struct httpc *, struct httpc_xfer_list *);
+static void httpc_finish(struct httpc_xfer *, CURLcode);
 static void httpc_response_fill(struct httpc_xfer *, CURLcode,
     struct httpc_response *);
 static struct httpc_origin *httpc_origin_get(struct httpc *, const char *);
 static void httpc_pump(struct httpc *);
 static void httpc_stop(struct httpc_xfer *);
-static void httpc_xfer_idle(struct httpc_xfer *);
+static void httpc_xfer_free(struct httpc_xfer *);
 static void httpc_xfer_destroy(struct httpc_xfer *);
-static void httpc_drain_pipe(int);
 
 /*
- * Creates the client and starts its transfer thread. Zero fields of
- * 'cfg' take the defaults of httpclient.h; the CA file path is copied.
- * Returns NULL with err set if libcurl, libevent or the thread refuse.
+ * Creates the client: a multi handle whose sockets and timer run on
+ * 'base'. Zero fields of 'cfg' take the defaults of httpclient.h; the
+ * CA file path is copied. Returns NULL with err set if libcurl refuses.
  */
 struct httpc *
 httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
@@ -246,6 +161,7 @@ httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
 	int bad = 0;
 
 	c = xcalloc(1, sizeof(*c));
+	c->base = base;
 	c->connect_timeout_ms = cfg->connect_timeout_ms
 	    ? cfg->connect_timeout_ms
 	    : HTTPC_CONNECT_TIMEOUT_MS;
@@ -256,14 +172,8 @@ httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
 	total = cfg->max_total ? (long)cfg->max_total : HTTPC_MAX_TOTAL;
 	c->per_host = (unsigned)per_host;
 	c->total = (unsigned)total;
-	c->wake_wfd = c->wake_rfd = -1;
-	pthread_mutex_init(&c->mtx, NULL);
 	TAILQ_INIT(&c->xfers);
 	TAILQ_INIT(&c->idle);
-	TAILQ_INIT(&c->all);
-	TAILQ_INIT(&c->submit);
-	TAILQ_INIT(&c->cancels);
-	TAILQ_INIT(&c->finished);
 	LIST_INIT(&c->origins);
 	LIST_INIT(&c->socks);
 	if ((c->multi = curl_multi_init()) == NULL) {
@@ -287,87 +197,30 @@ httpc_new(struct event_base *base, const struct httpc_config *cfg, char *err,
 		snprintf(err, errlen, "curl_multi_setopt failed");
 		goto fail;
 	}
-	if (httpc_thread_new(c, err, errlen) == -1)
-		goto fail;
-	/* last: the loop's end of the hand-over, and the thread itself */
-	if ((c->wq = workq_new(base, 1, err, errlen)) == NULL)
-		goto fail;
-	if (workq_submit(c->wq, httpc_thread_run, httpc_thread_done, c) == -1) {
-		snprintf(err, errlen, "httpc: cannot start the thread");
+	if ((c->timer = evtimer_new(base, httpc_on_timeout, c)) == NULL) {
+		snprintf(err, errlen, "evtimer_new failed");
 		goto fail;
 	}
 	return c;
 fail:
-	httpc_free(c);
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
+	free(c->ca_file);
+	free(c);
 	return NULL;
 }
 
 /*
- * The thread's side, made on the loop before the thread starts: its
- * event_base (with the change list, as the loop's: libcurl turns a
- * socket's interest over on every request), the timer libcurl arms, and
- * the wake pipe (both ends non-blocking: neither side can stall on it).
- */
-static int
-httpc_thread_new(struct httpc *c, char *err, size_t errlen)
-{
-	struct event_config *ec;
-	int fds[2];
-
-	if ((ec = event_config_new()) == NULL)
-		goto fail;
-	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
-	c->tbase = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (c->tbase == NULL)
-		goto fail;
-	if ((c->timer = evtimer_new(c->tbase, httpc_on_timeout, c)) == NULL)
-		goto fail;
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
-		snprintf(err, errlen, "httpc: pipe2: %s", strerror(errno));
-		return -1;
-	}
-	c->wake_rfd = fds[0];
-	c->wake_wfd = fds[1];
-	c->wake_ev = event_new(c->tbase, c->wake_rfd, EV_READ | EV_PERSIST,
-	    httpc_on_wake, c);
-	if (c->wake_ev == NULL || event_add(c->wake_ev, NULL) == -1)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "httpc: cannot set up the transfer loop");
-	return -1;
-}
-
-/* The transfer thread: its loop runs until httpc_free() sets 'quit'. */
-static void
-httpc_thread_run(void *arg)
-{
-	struct httpc *c = arg;
-
-	event_base_dispatch(c->tbase);
-}
-
-/* The thread's job ended (httpc_free() joined it): nothing to do. */
-static void
-httpc_thread_done(void *arg, bool cancelled)
-{
-	(void)arg;
-	(void)cancelled;
-}
-
-/*
- * Starts 'req': sets it up on a transfer record and hands that to the
- * thread. Returns 0 (done runs exactly once, later, on the loop) or -1
- * with err set.
+ * Starts 'req': copies it into a new easy handle, queues that on its
+ * origin, and adds it to the multi handle if the caps allow (which only
+ * arms the timer; the transfer begins on the loop). Returns 0 (done runs
+ * exactly once, later) or -1 with err set.
  */
 int
 httpc_request(struct httpc *c, const struct httpc_request *req,
     httpc_done_fn *done, void *arg, char *err, size_t errlen)
 {
 	struct httpc_xfer *x;
-	bool wake;
 
 	if (req->url == NULL ||
 	    (strncmp(req->url, "http://", 7) != 0 &&
@@ -377,101 +230,21 @@ httpc_request(struct httpc *c, const struct httpc_request *req,
 	}
 	if ((x = httpc_xfer_get(c, err, errlen)) == NULL)
 		return -1;
-	if (httpc_setup(c, x, req, err, errlen) == -1) {
-		httpc_xfer_idle(x);
-		return -1;
-	}
 	x->done = done;
 	x->arg = arg;
-	x->cancelled = false;
+	if (httpc_setup(c, x, req, err, errlen) == -1) {
+		httpc_xfer_free(x);
+		return -1;
+	}
+	x->origin = httpc_origin_get(c, req->url);
+	TAILQ_INSERT_TAIL(&x->origin->waiting, x, wentry);
 	TAILQ_INSERT_TAIL(&c->xfers, x, entry);
 	c->n++;
-	pthread_mutex_lock(&c->mtx);
-	x->state = HTTPC_SUBMITTED;
-	TAILQ_INSERT_TAIL(&c->submit, x, qentry);
-	wake = !c->thread_woken;
-	c->thread_woken = true;
-	pthread_mutex_unlock(&c->mtx);
-	if (wake)
-		httpc_wake_thread(c);
+	httpc_pump(c);
 	return 0;
 }
 
-/* One byte on the wake pipe; EAGAIN means wake-ups are there already. */
-static void
-httpc_wake_thread(struct httpc *c)
-{
-	ssize_t n;
-
-	do
-		n = write(c->wake_wfd, "w", 1);
-	while (n == -1 && errno == EINTR);
-}
-
-/* Reads a non-blocking pipe empty. */
-static void
-httpc_drain_pipe(int fd)
-{
-	char buf[64];
-	ssize_t n;
-
-	do
-		n = read(fd, buf, sizeof(buf));
-	while (n > 0 || (n == -1 && errno == EINTR));
-}
-
-/*
- * Thread: the loop handed over requests, cancels, or 'quit'. Drains the
- * pipe first and clears 'thread_woken' under the lock with the lists
- * taken, so a request handed over after that writes a new byte. New
- * requests join their origin's queue before cancels are applied: a
- * cancel always names a record the thread already took.
- */
-static void
-httpc_on_wake(evutil_socket_t fd, short what, void *arg)
-{
-	struct httpc *c = arg;
-	struct httpc_xfer_list sub, can, done;
-	struct httpc_xfer *x;
-	bool quit;
-
-	(void)what;
-	httpc_drain_pipe(fd);
-	TAILQ_INIT(&sub);
-	TAILQ_INIT(&can);
-	TAILQ_INIT(&done);
-	pthread_mutex_lock(&c->mtx);
-	c->thread_woken = false;
-	quit = c->quit;
-	TAILQ_FOREACH(x, &c->submit, qentry)
-		x->state = HTTPC_RUNNING;
-	TAILQ_CONCAT(&sub, &c->submit, qentry);
-	while ((x = TAILQ_FIRST(&c->cancels)) != NULL) {
-		TAILQ_REMOVE(&c->cancels, x, centry);
-		x->on_cancels = false;
-		TAILQ_INSERT_TAIL(&can, x, centry);
-	}
-	pthread_mutex_unlock(&c->mtx);
-	if (quit) {
-		event_base_loopbreak(c->tbase);
-		return;
-	}
-	while ((x = TAILQ_FIRST(&sub)) != NULL) {
-		TAILQ_REMOVE(&sub, x, qentry);
-		x->origin = httpc_origin_get(c, x->url);
-		TAILQ_INSERT_TAIL(&x->origin->waiting, x, wentry);
-	}
-	while ((x = TAILQ_FIRST(&can)) != NULL) {
-		TAILQ_REMOVE(&can, x, centry);
-		httpc_stop(x);
-		TAILQ_INSERT_TAIL(&done, x, qentry);
-	}
-	httpc_pump(c);
-	if (!TAILQ_EMPTY(&done))
-		httpc_hand_back(c, &done);
-}
-
-/* Thread: the origin of url ("https://host:port", up to the path). */
+/* The origin of url ("https://host:port", up to the path), made once. */
 static struct httpc_origin *
 httpc_origin_get(struct httpc *c, const char *url)
 {
@@ -490,9 +263,9 @@ httpc_origin_get(struct httpc *c, const char *url)
 }
 
 /*
- * Thread: hands waiting transfers to libcurl, oldest first per origin,
- * while the per-origin and total caps allow. Adding a handle only arms
- * the timer, so no transfer finishes from here.
+ * Hands waiting transfers to libcurl, oldest first per origin, while
+ * the per-origin and total caps allow. Adding a handle only arms the
+ * timer, so no callback runs from here.
  */
 static void
 httpc_pump(struct httpc *c)
@@ -515,7 +288,7 @@ httpc_pump(struct httpc *c)
 	}
 }
 
-/* Thread: takes x off libcurl or off its origin's queue. */
+/* Takes x off libcurl or its origin's queue, and off the client. */
 static void
 httpc_stop(struct httpc_xfer *x)
 {
@@ -523,16 +296,17 @@ httpc_stop(struct httpc_xfer *x)
 
 	if (x->started) {
 		curl_multi_remove_handle(c->multi, x->easy);
-		x->started = false;
 		x->origin->active--;
 		c->active--;
 	} else {
 		TAILQ_REMOVE(&x->origin->waiting, x, wentry);
 	}
+	TAILQ_REMOVE(&c->xfers, x, entry);
+	c->n--;
 }
 
 /*
- * Loop: a transfer record for a new request: the most recently idle one, or a
+ * A transfer record for a new request: the most recently idle one, or a
  * new one with its fixed options set. NULL with err set if libcurl
  * refuses.
  */
@@ -555,7 +329,6 @@ httpc_xfer_get(struct httpc *c, char *err, size_t errlen)
 			free(x);
 			return NULL;
 		}
-		TAILQ_INSERT_TAIL(&c->all, x, aentry);
 	}
 	x->len = 0;
 	if (x->body != NULL)
@@ -717,7 +490,7 @@ httpc_setup_method(struct httpc_xfer *x, const struct httpc_request *req)
 	return rc == CURLE_OK ? 0 : -1;
 }
 
-/* Thread: appends response bytes; past HTTPC_MAX_BODY it fails the transfer. */
+/* Appends response bytes; past HTTPC_MAX_BODY it fails the transfer. */
 static size_t
 httpc_on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -741,9 +514,8 @@ httpc_on_write(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /*
- * Thread: CURLMOPT_SOCKETFUNCTION: watch 's' for what libcurl wants, or
- * stop watching it. The per-socket record is attached with
- * curl_multi_assign.
+ * CURLMOPT_SOCKETFUNCTION: watch 's' for what libcurl wants, or stop
+ * watching it. The per-socket record is attached with curl_multi_assign.
  */
 static int
 httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
@@ -771,7 +543,7 @@ httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		hs = xcalloc(1, sizeof(*hs));
 		hs->c = c;
 		hs->fd = s;
-		if ((hs->ev = event_new(c->tbase, s, events | EV_PERSIST,
+		if ((hs->ev = event_new(c->base, s, events | EV_PERSIST,
 			 httpc_on_event, c)) == NULL)
 			fatalx("httpc: event_new failed"); /* out of memory */
 		LIST_INSERT_HEAD(&c->socks, hs, entry);
@@ -780,7 +552,7 @@ httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		return 0; /* already watched so: no epoll_ctl */
 	} else {
 		event_del(hs->ev);
-		event_assign(hs->ev, c->tbase, s, events | EV_PERSIST,
+		event_assign(hs->ev, c->base, s, events | EV_PERSIST,
 		    httpc_on_event, c);
 	}
 	hs->events = events;
@@ -789,7 +561,7 @@ httpc_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 	return 0;
 }
 
-/* Thread: CURLMOPT_TIMERFUNCTION: -1 stops the timer, else fire then. */
+/* CURLMOPT_TIMERFUNCTION: -1 stops the timer, else fire in timeout_ms. */
 static int
 httpc_on_timer_set(CURLM *multi, long timeout_ms, void *userp)
 {
@@ -820,8 +592,8 @@ httpc_on_event(evutil_socket_t fd, short what, void *arg)
 	curl_multi_socket_action(c->multi, fd, action, &c->running);
 	/*
 	 * Unlike multi-event.c we leave the timer alone when nothing runs:
-	 * a request handed over may need it, and libcurl disarms it through
-	 * the timer callback itself.
+	 * a done callback may just have started a request that needs it,
+	 * and libcurl disarms it through the timer callback itself.
 	 */
 	httpc_collect(c);
 }
@@ -837,101 +609,41 @@ httpc_on_timeout(evutil_socket_t fd, short what, void *arg)
 	httpc_collect(c);
 }
 
-/*
- * Thread: fills in the response of every transfer libcurl reports done,
- * starts the transfers waiting behind them, and hands the finished ones
- * to the loop together.
- */
+/* Finishes every transfer libcurl reports done. */
 static void
 httpc_collect(struct httpc *c)
 {
-	struct httpc_xfer_list done;
-	struct httpc_xfer *x;
 	CURLMsg *m;
 	char *priv;
 	CURLcode code;
 	int left;
 
-	TAILQ_INIT(&done);
 	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		priv = NULL;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
 		code = m->data.result; /* m is invalid once the handle leaves */
-		if (priv == NULL)
-			continue;
-		x = (struct httpc_xfer *)(void *)priv;
-		httpc_response_fill(x, code, &x->resp);
-		httpc_stop(x);
-		TAILQ_INSERT_TAIL(&done, x, qentry);
+		if (priv != NULL)
+			httpc_finish((struct httpc_xfer *)(void *)priv, code);
 	}
-	if (TAILQ_EMPTY(&done))
-		return;
-	httpc_pump(c);
-	httpc_hand_back(c, &done);
 }
 
 /*
- * Thread: moves finished (or aborted) records to 'finished' and, unless
- * a wake-up is on its way already, wakes the loop. A record the loop
- * asked to abort meanwhile leaves 'cancels' here: the thread is done
- * with it.
+ * Reports one finished transfer to its owner, then frees it. The next
+ * waiting transfer starts before done runs, so requests done itself
+ * makes queue behind those already waiting.
  */
 static void
-httpc_hand_back(struct httpc *c, struct httpc_xfer_list *done)
+httpc_finish(struct httpc_xfer *x, CURLcode code)
 {
-	struct httpc_xfer *x;
-	bool wake;
+	struct httpc_response resp;
 
-	pthread_mutex_lock(&c->mtx);
-	TAILQ_FOREACH(x, done, qentry) {
-		x->state = HTTPC_FINISHED;
-		if (x->on_cancels) {
-			TAILQ_REMOVE(&c->cancels, x, centry);
-			x->on_cancels = false;
-		}
-	}
-	TAILQ_CONCAT(&c->finished, done, qentry);
-	wake = !c->loop_woken;
-	c->loop_woken = true;
-	pthread_mutex_unlock(&c->mtx);
-	if (wake)
-		workq_post(c->wq, httpc_on_finished, c);
-}
-
-/*
- * Loop: takes every finished record and calls its owner back, in the
- * order they finished; a cancelled one has no callback. The records go
- * back to 'idle'. Callbacks may start or cancel requests: those join the
- * lists for the thread, not this batch. During httpc_free() nothing is
- * called back.
- */
-static void
-httpc_on_finished(void *arg, bool cancelled)
-{
-	struct httpc *c = arg;
-	struct httpc_xfer_list batch;
-	struct httpc_xfer *x;
-
-	(void)cancelled; /* a post is never cancelled */
-	TAILQ_INIT(&batch);
-	pthread_mutex_lock(&c->mtx);
-	c->loop_woken = false;
-	TAILQ_CONCAT(&batch, &c->finished, qentry);
-	pthread_mutex_unlock(&c->mtx);
-	while ((x = TAILQ_FIRST(&batch)) != NULL) {
-		TAILQ_REMOVE(&batch, x, qentry);
-		if (!x->cancelled && !c->freeing) {
-			TAILQ_REMOVE(&c->xfers, x, entry);
-			c->n--;
-			x->done(x->arg, &x->resp);
-		} else if (!x->cancelled) {
-			TAILQ_REMOVE(&c->xfers, x, entry);
-			c->n--;
-		}
-		httpc_xfer_idle(x);
-	}
+	httpc_response_fill(x, code, &resp);
+	httpc_stop(x);
+	httpc_pump(x->c);
+	x->done(x->arg, &resp);
+	httpc_xfer_free(x);
 }
 
 /*
@@ -980,18 +692,16 @@ httpc_response_fill(struct httpc_xfer *x, CURLcode code,
 }
 
 /*
- * Loop: ends a request's use of its record: kept idle for the next
- * request (at most 'total' are: as many as can run at once), or
- * destroyed.
+ * Ends a request's use of its record: kept idle for the next request
+ * (at most 'total' are: as many as can run at once), or destroyed.
  */
 static void
-httpc_xfer_idle(struct httpc_xfer *x)
+httpc_xfer_free(struct httpc_xfer *x)
 {
 	struct httpc *c = x->c;
 
 	x->done = NULL;
 	x->arg = NULL;
-	x->state = HTTPC_IDLE; /* no other thread knows of it now */
 	if (c->nidle < c->total) {
 		TAILQ_INSERT_HEAD(&c->idle, x, entry);
 		c->nidle++;
@@ -999,11 +709,10 @@ httpc_xfer_idle(struct httpc_xfer *x)
 		httpc_xfer_destroy(x);
 }
 
-/* Loop: frees a record that is on no list but 'all'. */
+/* Frees a record that is on no list. */
 static void
 httpc_xfer_destroy(struct httpc_xfer *x)
 {
-	TAILQ_REMOVE(&x->c->all, x, aentry);
 	curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
 	free(x->url);
@@ -1013,52 +722,31 @@ httpc_xfer_destroy(struct httpc_xfer *x)
 }
 
 /*
- * Drops the unfinished requests of 'arg' without calling them back. A
- * request the thread has not taken yet is taken back here; one it runs is
- * aborted there (the thread hands the record back); one already finished
- * is skipped when it is delivered.
+ * Drops the unfinished requests of 'arg' without calling them back:
+ * removing an easy handle also drops a completion libcurl had queued.
  */
 unsigned
 httpc_cancel(struct httpc *c, const void *arg)
 {
 	struct httpc_xfer *x, *next;
-	struct httpc_xfer_list back;
 	unsigned n = 0;
-	bool wake = false;
 
 	if (c == NULL)
 		return 0;
-	TAILQ_INIT(&back);
-	pthread_mutex_lock(&c->mtx);
 	for (x = TAILQ_FIRST(&c->xfers); x != NULL; x = next) {
 		next = TAILQ_NEXT(x, entry);
 		if (x->arg != arg)
 			continue;
-		TAILQ_REMOVE(&c->xfers, x, entry);
-		c->n--;
+		httpc_stop(x);
+		httpc_xfer_free(x);
 		n++;
-		x->cancelled = true;
-		if (x->state == HTTPC_SUBMITTED) {
-			TAILQ_REMOVE(&c->submit, x, qentry);
-			TAILQ_INSERT_TAIL(&back, x, entry);
-		} else if (x->state == HTTPC_RUNNING) {
-			TAILQ_INSERT_TAIL(&c->cancels, x, centry);
-			x->on_cancels = true;
-			if (!c->thread_woken)
-				wake = c->thread_woken = true;
-		}
 	}
-	pthread_mutex_unlock(&c->mtx);
-	if (wake)
-		httpc_wake_thread(c);
-	while ((x = TAILQ_FIRST(&back)) != NULL) {
-		TAILQ_REMOVE(&back, x, entry);
-		httpc_xfer_idle(x);
-	}
+	if (n > 0)
+		httpc_pump(c);
 	return n;
 }
 
-/* Requests started and not yet called back nor cancelled. */
+/* Requests started and not finished: handed to libcurl or waiting. */
 unsigned
 httpc_in_flight(const struct httpc *c)
 {
@@ -1066,9 +754,8 @@ httpc_in_flight(const struct httpc *c)
 }
 
 /*
- * Stops and joins the transfer thread, then, alone, aborts what is still
- * running (no callbacks), closes the cached connections and frees the
- * client, its records and any socket records left.
+ * Aborts what is still running (no callbacks), closes the cached
+ * connections and frees the client and any socket records left.
  */
 void
 httpc_free(struct httpc *c)
@@ -1079,42 +766,27 @@ httpc_free(struct httpc *c)
 
 	if (c == NULL)
 		return;
-	c->freeing = true;
-	if (c->wq != NULL) {
-		pthread_mutex_lock(&c->mtx);
-		c->quit = true;
-		pthread_mutex_unlock(&c->mtx);
-		httpc_wake_thread(c);
-		workq_free(c->wq); /* joins; a last hand-back is delivered */
-	}
-	while ((x = TAILQ_FIRST(&c->all)) != NULL) {
-		if (x->started)
-			curl_multi_remove_handle(c->multi, x->easy);
-		httpc_xfer_destroy(x);
+	while ((x = TAILQ_FIRST(&c->xfers)) != NULL) {
+		httpc_stop(x);
+		httpc_xfer_free(x);
 	}
 	while ((o = LIST_FIRST(&c->origins)) != NULL) {
 		LIST_REMOVE(o, entry);
 		free(o->key);
 		free(o);
 	}
-	if (c->multi != NULL)
-		curl_multi_cleanup(c->multi);
+	while ((x = TAILQ_FIRST(&c->idle)) != NULL) {
+		TAILQ_REMOVE(&c->idle, x, entry);
+		httpc_xfer_destroy(x);
+	}
+	c->nidle = 0;
+	curl_multi_cleanup(c->multi);
 	while ((hs = LIST_FIRST(&c->socks)) != NULL) {
 		LIST_REMOVE(hs, entry);
 		event_free(hs->ev);
 		free(hs);
 	}
-	if (c->timer != NULL)
-		event_free(c->timer);
-	if (c->wake_ev != NULL)
-		event_free(c->wake_ev);
-	if (c->tbase != NULL)
-		event_base_free(c->tbase);
-	if (c->wake_rfd != -1) {
-		close(c->wake_rfd);
-		close(c->wake_wfd);
-	}
-	pthread_mutex_destroy(&c->mtx);
+	event_free(c->timer);
 	free(c->ca_file);
 	free(c);
 }

@@ -1,14 +1,11 @@
 /*
- * httpclient.h - outbound HTTP that never blocks the loop: one libcurl
- * multi handle, run by a transfer thread of the client's own
- * (CURLMOPT_SOCKETFUNCTION + CURLMOPT_TIMERFUNCTION on that thread's
- * event_base), with requests made and answered on the daemon's loop.
+ * httpclient.h - one libcurl multi handle driven by the daemon's libevent
+ * loop (CURLMOPT_SOCKETFUNCTION + CURLMOPT_TIMERFUNCTION): outbound HTTP
+ * that never blocks the loop.
  *
  * Contract:
- *  - Loop thread only: every function here, and every callback. The
- *    transfer thread is the client's business; callers never see it.
- *    httpc_request() never blocks; 'done' runs exactly once, later, on
- *    the loop thread, never from inside httpc_request().
+ *  - Loop thread only. httpc_request() never blocks; 'done' runs exactly
+ *    once, later, on the loop thread, never from inside httpc_request().
  *  - Connections are reused (keep-alive) and capped per host; connect and
  *    total timeouts apply to every request.
  *  - TLS peer and host verification are always on; ca_file adds a CA
@@ -80,9 +77,7 @@ int httpc_request(struct httpc *c, const struct httpc_request *req,
     httpc_done_fn *done, void *arg, char *err, size_t errlen);
 /*
  * Cancels every unfinished request started with this 'arg': their done
- * callbacks never run, and their transfers are aborted on the transfer
- * thread soon after (removing an easy handle closes its connection).
- * Returns how many were cancelled. For owners that
+ * callbacks never run. Returns how many were cancelled. For owners that
  * give up sends (smshttp_free at the shutdown deadline) so that no
  * callback reaches freed memory. Callable from a done callback, not from
  * inside libcurl's own callbacks.
@@ -91,8 +86,8 @@ unsigned httpc_cancel(struct httpc *c, const void *arg);
 /* Requests started and not yet finished. */
 unsigned httpc_in_flight(const struct httpc *c);
 /*
- * Stops and joins the transfer thread, aborts every transfer still
- * running, without calling their done callbacks, and frees the client. Call after the adapters settled or
+ * Aborts every transfer still running, without calling their done
+ * callbacks, and frees the client. Call after the adapters settled or
  * were given up at the shutdown deadline. NULL is a no-op.
  */
 void httpc_free(struct httpc *c);

@@ -5,13 +5,10 @@
  * Contract:
  *  - workq_new(), workq_submit(), workq_pending() and workq_free() are
  *    loop thread only, and so are the 'done' callbacks.
- *  - 'run' executes on a worker thread. It MUST NOT call libevent on the
- *    loop's base, the store (queue/) or any other loop-thread API; it may
- *    only touch the job it was given (a private copy of its data,
- *    adapter.h rule 8) and thread-safe code such as log.c and xmalloc.c.
- *    A run may drive an event_base of its own that no other thread
- *    touches while it runs (httpclient.c's transfer thread is such a
- *    run, for as long as the client lives).
+ *  - 'run' executes on a worker thread. It MUST NOT call libevent, the
+ *    store (queue/) or any other loop-thread API; it may only touch the
+ *    job it was given (a private copy of its data, adapter.h rule 8) and
+ *    thread-safe code such as log.c and xmalloc.c.
  *  - On 0 from workq_submit(), 'done' runs exactly once, later, on the
  *    loop thread, never from inside workq_submit(): with cancelled false
  *    after 'run' returned, or with cancelled true (and 'run' never called)

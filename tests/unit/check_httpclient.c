@@ -13,12 +13,12 @@
  * The server records what it got and answers with the status, body and
  * Retry-After the test scripted for that request, or not at all.
  *
- * The "thread" cases check the hand-over between the loop and the
- * client's transfer thread: callbacks run on the loop's thread; a
- * cancelled request never calls back, whether the thread had taken it
- * or not, and its record and connection slot come back for the next
- * request; httpc_free() with transfers running calls nothing back and
- * leaves nothing behind (the sanitizer and valgrind runs check that).
+ * The "cancel" cases check the rest of the contract: callbacks run later,
+ * on the loop's thread; a cancelled request never calls back, whether it
+ * was running or waiting for a connection, and its record and connection
+ * slot come back for the next request; httpc_free() with transfers
+ * running calls nothing back and leaves nothing behind (the sanitizer and
+ * valgrind runs check that).
  */
 #include "autoconf.h"
 
@@ -375,7 +375,7 @@ hc_start(struct hc_got *g, const char *path)
 	    "%s", err);
 }
 
-/* The callback runs later, on the thread that runs the loop. */
+/* The callback runs later, from the loop, on the loop's thread. */
 START_TEST(test_done_runs_on_the_loop_thread)
 {
 	struct hc_got g;
@@ -427,9 +427,8 @@ END_TEST
 /*
  * Requests cancelled while one of them holds the only connection (the
  * server got it and does not answer) and the others wait behind it, two
- * on the thread and two just handed over (the thread may or may not have
- * taken them), and one of another owner left to finish: only that one
- * calls back, once the held one is aborted.
+ * in the client's queue, and one of another owner left to finish: only
+ * that one calls back, once the held one is aborted.
  */
 START_TEST(test_cancel_waiting_requests)
 {
@@ -494,7 +493,7 @@ httpclient_suite(void)
 	tcase_add_test(tc, test_reused_record_reports_each_answer_alone);
 	tcase_add_test(tc, test_reused_record_takes_each_timeout);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("thread");
+	tc = tcase_create("cancel");
 	tcase_add_checked_fixture(tc, hc_setup, hc_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_done_runs_on_the_loop_thread);
