@@ -393,7 +393,8 @@ mb_consent_export(struct http_req *req, void *arg)
 	const char *s;
 	int64_t id = 0;
 
-	if (!api_authorized(m->deps.api, req) || !api_read_query(req, &q, known))
+	if (!api_authorized(m->deps.api, req) ||
+	    !api_read_query(req, &q, known))
 		return;
 	s = evhttp_find_header(&q, "member");
 	if (s != NULL && store_backend(m->deps.st) == STORE_POSTGRESQL)
