@@ -73,6 +73,21 @@ mime_date(int64_t when, char *buf, size_t len)
 }
 
 /*
+ * True if *p stands for itself at column col of a QP line: '!' to '~'
+ * but '=' (and a '.' that would lead the line), or a space or tab that
+ * no line end follows. Any other byte takes mime_qp_encode's full rules;
+ * this is their common case, decided from at most the next byte.
+ */
+static inline bool
+mime_qp_plain(const unsigned char *p, size_t col)
+{
+	if (*p >= 33 && *p <= 126)
+		return *p != '=' && !(*p == '.' && col == 0);
+	return (*p == ' ' || *p == '\t') && p[1] != '\0' && p[1] != '\n' &&
+	    p[1] != '\r';
+}
+
+/*
  * Encodes QP line by line. Input line ends (LF or CRLF) become CRLF hard
  * breaks; long lines get "=" soft breaks so no output line exceeds 76
  * characters; '=', controls, 8-bit bytes, a leading '.', and whitespace
@@ -90,6 +105,12 @@ mime_qp_encode(struct evbuffer *out, const char *text)
 	/* Built a line at a time: one evbuffer_add per line, not per byte
 	 * (that was the workers' largest cost in a perf profile). */
 	for (; *p != '\0'; p++) {
+		/* The common case first: bytes that stand for themselves,
+		 * while no soft break can fall before them (col < 75). */
+		while (col < MIME_QP_LINE - 1 && mime_qp_plain(p, col))
+			line[col++] = (char)*p++;
+		if (*p == '\0')
+			break;
 		if (*p == '\r' && p[1] == '\n')
 			continue;
 		if (*p == '\n') {
