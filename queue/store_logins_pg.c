@@ -114,18 +114,11 @@ store_login_counts_pg(struct store *st, const struct login_keys *k,
 	op = xcalloc(1, sizeof(*op));
 	op->fn = fn;
 	op->arg = arg;
-	if (pg_send(store_pg_conn(st),
-		&(struct pg_query){.sql = slg_sql_counts,
-		    .nparams = 3,
-		    .values = v,
-		    .flags = PG_IDEMPOTENT,
-		    .done = slg_counts_answer,
-		    .arg = op},
-		err, errlen) == -1) {
-		free(op);
-		return -1;
-	}
-	return 0;
+	return store_pg_read(st,
+	    &(struct pg_query){.sql = slg_sql_counts,
+		.nparams = 3,
+		.values = v},
+	    slg_counts_answer, op, err, errlen);
 #else
 	(void)st, (void)k, (void)fn, (void)arg;
 	return store_no_libpq(err, errlen);
