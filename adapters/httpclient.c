@@ -78,8 +78,9 @@ struct httpc_xfer {
 	CURL *easy;   /* its fixed options set once, at creation */
 	struct curl_slist *headers; /* as set on easy; NULL = none yet */
 	char *url;		    /* as set on easy; NULL = none yet */
-	long timeout_ms;	    /* as set on easy */
-	char *req;		    /* the request body (CURLOPT_POSTFIELDS) */
+	CURLU *uh;	 /* url parsed, set on easy (CURLOPT_CURLU) */
+	long timeout_ms; /* as set on easy */
+	char *req;	 /* the request body (CURLOPT_POSTFIELDS) */
 	size_t req_cap;
 	httpc_done_fn *done;
 	void *arg;
@@ -133,6 +134,7 @@ static int httpc_setup_fixed(struct httpc *, struct httpc_xfer *);
 static int httpc_setup(struct httpc *, struct httpc_xfer *,
     const struct httpc_request *, char *, size_t);
 static bool httpc_headers_same(const struct curl_slist *, const char *const *);
+static int httpc_setup_url(struct httpc_xfer *, const char *, char *, size_t);
 static int httpc_setup_headers(struct httpc_xfer *, const char *const *, char *,
     size_t);
 static int httpc_setup_method(struct httpc_xfer *,
@@ -387,9 +389,8 @@ httpc_setup(struct httpc *c, struct httpc_xfer *x,
 	if (httpc_setup_headers(x, req->headers, err, errlen) == -1)
 		return -1;
 	if (x->url == NULL || strcmp(x->url, req->url) != 0) {
-		free(x->url);
-		x->url = xstrdup(req->url);
-		rc |= curl_easy_setopt(e, CURLOPT_URL, x->url);
+		if (httpc_setup_url(x, req->url, err, errlen) == -1)
+			return -1;
 		rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
 		    strncmp(x->url, "http://", 7) == 0
 			? (long)CURL_HTTP_VERSION_1_1
@@ -406,6 +407,42 @@ httpc_setup(struct httpc *c, struct httpc_xfer *x,
 		snprintf(err, errlen, "curl_easy_setopt failed");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The URL, parsed once and handed over as a URL handle. Given the string
+ * (CURLOPT_URL), libcurl parses it and prints it back on every transfer,
+ * about a tenth of the client's CPU per request (bench/README.md); with
+ * the handle it copies the parsed parts. CURLOPT_URL is cleared so that
+ * libcurl's own copy of the string (CURLINFO_EFFECTIVE_URL) is made from
+ * the new handle. On error the record has no URL (set again next time).
+ */
+static int
+httpc_setup_url(struct httpc_xfer *x, const char *url, char *err, size_t errlen)
+{
+	CURLU *uh;
+	CURLUcode uc;
+
+	if ((uh = curl_url()) == NULL)
+		fatalx("httpc: curl_url failed");
+	if ((uc = curl_url_set(uh, CURLUPART_URL, url, 0)) != CURLUE_OK) {
+		snprintf(err, errlen, "URL rejected: %s",
+		    curl_url_strerror(uc));
+		curl_url_cleanup(uh);
+		return -1;
+	}
+	free(x->url);
+	x->url = NULL;
+	if (curl_easy_setopt(x->easy, CURLOPT_URL, NULL) != CURLE_OK ||
+	    curl_easy_setopt(x->easy, CURLOPT_CURLU, uh) != CURLE_OK) {
+		snprintf(err, errlen, "curl_easy_setopt failed");
+		curl_url_cleanup(uh);
+		return -1;
+	}
+	curl_url_cleanup(x->uh); /* no longer on the handle */
+	x->uh = uh;
+	x->url = xstrdup(url);
 	return 0;
 }
 
@@ -714,6 +751,7 @@ static void
 httpc_xfer_destroy(struct httpc_xfer *x)
 {
 	curl_easy_cleanup(x->easy);
+	curl_url_cleanup(x->uh);
 	curl_slist_free_all(x->headers);
 	free(x->url);
 	free(x->req);

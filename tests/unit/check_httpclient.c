@@ -296,6 +296,43 @@ START_TEST(test_reused_record_sends_each_requests_own)
 }
 END_TEST
 
+static void hc_run_for(int);
+
+/*
+ * A URL libcurl's parser refuses fails the request at once, with the
+ * parser's reason and no callback; the record's next request goes to its
+ * own URL.
+ */
+START_TEST(test_rejected_url_fails_at_once)
+{
+	static const char *const bad[] = {"http://127.0.0.1:99999/x",
+	    "http://exa mple.test/", "http://[::1/", NULL};
+	struct httpc_request r = {.method = "GET"};
+	struct hc_got g;
+	char err[256];
+	size_t i;
+
+	hc_do(&g, &r, "/before");
+	for (i = 0; bad[i] != NULL; i++) {
+		memset(&g, 0, sizeof(g));
+		r.url = bad[i];
+		err[0] = '\0';
+		ck_assert_int_eq(
+		    httpc_request(hc, &r, hc_on_done, &g, err, sizeof(err)),
+		    -1);
+		ck_assert_msg(strncmp(err, "URL rejected: ", 14) == 0, "%s: %s",
+		    bad[i], err);
+		ck_assert_uint_eq(httpc_in_flight(hc), 0);
+	}
+	hc_run_for(20);
+	ck_assert_int_eq(g.calls, 0);
+	hc_do(&g, &(struct httpc_request){.method = "GET"}, "/after?x=1");
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_str_eq(srv.uri, "/after?x=1");
+	ck_assert_int_eq(srv.hits, 2);
+}
+END_TEST
+
 /* Status, body and Retry-After of one answer do not reach the next. */
 START_TEST(test_reused_record_reports_each_answer_alone)
 {
@@ -492,6 +529,7 @@ httpclient_suite(void)
 	tcase_add_test(tc, test_reused_record_sends_each_requests_own);
 	tcase_add_test(tc, test_reused_record_reports_each_answer_alone);
 	tcase_add_test(tc, test_reused_record_takes_each_timeout);
+	tcase_add_test(tc, test_rejected_url_fails_at_once);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cancel");
 	tcase_add_checked_fixture(tc, hc_setup, hc_teardown);
