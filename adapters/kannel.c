@@ -126,8 +126,6 @@ static int kannel_parse_status(struct adapter *, const struct webhook_req *,
 static const char *kannel_reply_body(struct adapter *, enum webhook_kind,
     const char **);
 static char *kannel_query_get(const char *, const char *, size_t *);
-static void kannel_query_add(struct evbuffer *, char, const char *,
-    const char *);
 static bool kannel_is_number(const char *);
 static bool kannel_is_utf8(const char *, size_t);
 
@@ -332,17 +330,17 @@ kannel_build(const void *prov, const struct out_msg *msg,
 		return -1;
 	}
 	evbuffer_add(q, "/cgi-bin/sendsms", 16);
-	kannel_query_add(q, '?', "username", k->username);
-	kannel_query_add(q, '&', "password", k->password);
+	smshttp_form_add(q, '?', "username", k->username, false);
+	smshttp_form_add(q, '&', "password", k->password, false);
 	if (from != NULL)
-		kannel_query_add(q, '&', "from", from);
-	kannel_query_add(q, '&', "to", msg->to);
-	kannel_query_add(q, '&', "text", msg->body);
-	kannel_query_add(q, '&', "charset", "UTF-8");
-	kannel_query_add(q, '&', "coding",
-	    smstext_is_gsm7(msg->body) ? "0" : "2");
+		smshttp_form_add(q, '&', "from", from, false);
+	smshttp_form_add(q, '&', "to", msg->to, false);
+	smshttp_form_add(q, '&', "text", msg->body, false);
+	smshttp_form_add(q, '&', "charset", "UTF-8", false);
+	smshttp_form_add(q, '&', "coding",
+	    smstext_is_gsm7(msg->body) ? "0" : "2", false);
 	if (k->smsc != NULL)
-		kannel_query_add(q, '&', "smsc", k->smsc);
+		smshttp_form_add(q, '&', "smsc", k->smsc, false);
 	if (status_url != NULL)
 		kannel_dlr_url(k, msg, status_url, q);
 	len = evbuffer_get_length(q);
@@ -372,8 +370,8 @@ kannel_dlr_url(const struct kannel *k, const struct out_msg *msg,
 	url = xasprintf("%s%csecret=%s&id=%lld&type=%%d", status_url,
 	    strchr(status_url, '?') != NULL ? '&' : '?', k->secret,
 	    (long long)msg->id);
-	kannel_query_add(q, '&', "dlr-mask", KANNEL_DLR_MASK);
-	kannel_query_add(q, '&', "dlr-url", url);
+	smshttp_form_add(q, '&', "dlr-mask", KANNEL_DLR_MASK, false);
+	smshttp_form_add(q, '&', "dlr-url", url, false);
 	free(url);
 }
 
@@ -680,19 +678,6 @@ kannel_query_get(const char *query, const char *key, size_t *lenp)
 	if (lenp != NULL)
 		*lenp = outlen;
 	return val;
-}
-
-/* Appends sep, "key=", and value percent-encoded. */
-static void
-kannel_query_add(struct evbuffer *q, char sep, const char *key,
-    const char *value)
-{
-	char *enc = evhttp_uriencode(value, -1, 0);
-
-	if (enc == NULL)
-		fatalx("kannel_query_add: evhttp_uriencode failed");
-	evbuffer_add_printf(q, "%c%s=%s", sep, key, enc);
-	free(enc);
 }
 
 /* One number: optional '+' and 3 to 15 digits (short codes too). */

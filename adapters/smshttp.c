@@ -416,6 +416,55 @@ smshttp_free(struct adapter *ad)
 	ad->priv = NULL;
 }
 
+/* RFC 3986's unreserved characters, which a form value keeps as they are. */
+static bool
+smshttp_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+/*
+ * smshttp_form_add(): into space reserved for the worst case (every byte
+ * as %XX), so a field costs no allocation and no printf.
+ */
+void
+smshttp_form_add(struct evbuffer *b, char sep, const char *key,
+    const char *value, bool space_plus)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t klen = strlen(key), vlen = strlen(value), i;
+	struct evbuffer_iovec v;
+	unsigned char c;
+	char *p;
+
+	if (evbuffer_reserve_space(b, (ev_ssize_t)(klen + 3 * vlen + 2), &v,
+		1) != 1)
+		fatalx("smshttp_form_add: out of memory");
+	p = v.iov_base;
+	if (sep != '\0')
+		*p++ = sep;
+	memcpy(p, key, klen);
+	p += klen;
+	*p++ = '=';
+	for (i = 0; i < vlen; i++) {
+		c = (unsigned char)value[i];
+		if (smshttp_unreserved(c))
+			*p++ = (char)c;
+		else if (c == ' ' && space_plus)
+			*p++ = '+';
+		else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	v.iov_len = (size_t)(p - (char *)v.iov_base);
+	if (evbuffer_commit_space(b, &v, 1) == -1)
+		fatalx("smshttp_form_add: evbuffer_commit_space failed");
+}
+
 /* The provider's state for its webhook functions (borrowed), or NULL. */
 void *
 smshttp_prov(const struct adapter *ad)

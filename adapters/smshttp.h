@@ -27,6 +27,7 @@
 #ifndef OD_SMSHTTP_H
 #define OD_SMSHTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adapter.h"
@@ -121,6 +122,15 @@ int smshttp_digits(const char *addr, char *buf, size_t len);
  * alphanumeric senders are copied as they are.
  */
 void smshttp_address_in(const char *addr, char *buf, size_t len);
+
+/*
+ * Appends sep (nothing when '\0'), key, '=' and value percent-encoded
+ * for a form body or a query string: every byte but A-Z a-z 0-9 - . _ ~
+ * as %XX (upper-case hex); a space as '+' when space_plus, else as %20.
+ * The bytes are evhttp_uriencode()'s, written straight into b.
+ */
+void smshttp_form_add(struct evbuffer *b, char sep, const char *key,
+    const char *value, bool space_plus);
 
 /*
  * The transport part of classify, shared by all providers: no response

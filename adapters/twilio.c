@@ -40,7 +40,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -342,23 +341,6 @@ twilio_prov_free(void *prov)
 	free(tw);
 }
 
-/*
- * Appends "&name=value" (no '&' first) to an x-www-form-urlencoded body:
- * every byte but ALPHA / DIGIT / "-._~" is percent-encoded, spaces as
- * '+' (the form serializer of WHATWG URL and of Twilio's SDKs).
- */
-static void
-twilio_form_add(struct evbuffer *b, const char *name, const char *value)
-{
-	char *enc;
-
-	if ((enc = evhttp_uriencode(value, -1, 1)) == NULL)
-		fatalx("twilio_form_add: evhttp_uriencode failed");
-	evbuffer_add_printf(b, "%s%s=%s", evbuffer_get_length(b) ? "&" : "",
-	    name, enc);
-	free(enc);
-}
-
 /* ValidityPeriod for a message expiring at 'expires_at'; 0 = omit. */
 static long long
 twilio_validity(int64_t expires_at, int64_t now)
@@ -395,18 +377,20 @@ twilio_build(const void *prov, const struct out_msg *msg,
 	req->content_type = "application/x-www-form-urlencoded";
 	strlcpy(req->headers[0], tw->auth_header, sizeof(req->headers[0]));
 	req->nheaders = 1;
-	twilio_form_add(req->body, "To", msg->to);
+	/* spaces as '+': the form serializer of WHATWG URL and Twilio's SDKs */
+	smshttp_form_add(req->body, '\0', "To", msg->to, true);
 	if (from != NULL)
-		twilio_form_add(req->body, "From", from);
+		smshttp_form_add(req->body, '&', "From", from, true);
 	if (tw->service_sid[0] != '\0')
-		twilio_form_add(req->body, "MessagingServiceSid",
-		    tw->service_sid);
-	twilio_form_add(req->body, "Body", msg->body);
+		smshttp_form_add(req->body, '&', "MessagingServiceSid",
+		    tw->service_sid, true);
+	smshttp_form_add(req->body, '&', "Body", msg->body, true);
 	if (status_url != NULL)
-		twilio_form_add(req->body, "StatusCallback", status_url);
+		smshttp_form_add(req->body, '&', "StatusCallback", status_url,
+		    true);
 	if ((validity = twilio_validity(msg->expires_at, msg_now_ms())) > 0) {
 		snprintf(num, sizeof(num), "%lld", validity);
-		twilio_form_add(req->body, "ValidityPeriod", num);
+		smshttp_form_add(req->body, '&', "ValidityPeriod", num, true);
 	}
 	return 0;
 }

@@ -32,7 +32,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -121,7 +120,6 @@ static int vonage_sig_compute(const struct vonage *,
     const struct vonage_fields *, char *, size_t);
 static void vonage_sig_base(const struct vonage_fields *, struct evbuffer *);
 static bool vonage_hex_equal(const char *, const char *);
-static void vonage_form_add(struct evbuffer *, const char *, const char *);
 static int vonage_status_of(const json_t *);
 static const struct vonage_code *vonage_code_lookup(int);
 
@@ -306,40 +304,27 @@ vonage_build(const void *prov, const struct out_msg *msg,
 	req->method = "POST";
 	strlcpy(req->path, "/sms/json", sizeof(req->path));
 	req->content_type = "application/x-www-form-urlencoded";
-	vonage_form_add(req->body, "api_key", v->api_key);
-	vonage_form_add(req->body, "api_secret", v->api_secret);
-	vonage_form_add(req->body, "from", from);
-	vonage_form_add(req->body, "to", to);
-	vonage_form_add(req->body, "text", msg->body);
+	smshttp_form_add(req->body, '\0', "api_key", v->api_key, false);
+	smshttp_form_add(req->body, '&', "api_secret", v->api_secret, false);
+	smshttp_form_add(req->body, '&', "from", from, false);
+	smshttp_form_add(req->body, '&', "to", to, false);
+	smshttp_form_add(req->body, '&', "text", msg->body, false);
 	if (!smstext_is_gsm7(msg->body))
-		vonage_form_add(req->body, "type", "unicode");
+		smshttp_form_add(req->body, '&', "type", "unicode", false);
 	if (status_url != NULL)
-		vonage_form_add(req->body, "callback", status_url);
+		smshttp_form_add(req->body, '&', "callback", status_url, false);
 	snprintf(num, sizeof(num), "%lld", (long long)msg->id);
-	vonage_form_add(req->body, "client-ref", num);
+	smshttp_form_add(req->body, '&', "client-ref", num, false);
 	if (msg->expires_at > 0) {
 		ttl = msg->expires_at - msg_now_ms();
 		if (ttl < VONAGE_TTL_MIN)
 			ttl = VONAGE_TTL_MIN;
 		if (ttl <= VONAGE_TTL_MAX) {
 			snprintf(num, sizeof(num), "%lld", (long long)ttl);
-			vonage_form_add(req->body, "ttl", num);
+			smshttp_form_add(req->body, '&', "ttl", num, false);
 		}
 	}
 	return 0;
-}
-
-/* Appends "&key=value" (no '&' first) with value percent-encoded. */
-static void
-vonage_form_add(struct evbuffer *b, const char *key, const char *value)
-{
-	char *enc = evhttp_uriencode(value, -1, 0);
-
-	if (enc == NULL)
-		fatalx("vonage_form_add: evhttp_uriencode failed");
-	evbuffer_add_printf(b, "%s%s=%s", evbuffer_get_length(b) > 0 ? "&" : "",
-	    key, enc);
-	free(enc);
 }
 
 /*

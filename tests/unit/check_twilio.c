@@ -553,6 +553,51 @@ START_TEST(test_twilio_request_validity)
 }
 END_TEST
 
+/*
+ * smshttp_form_add() (Twilio's, Vonage's and Kannel's fields) writes the
+ * bytes evhttp_uriencode() makes, in both space modes, for every byte
+ * value and for random strings of them; sep and key go first as given.
+ */
+START_TEST(test_form_add_matches_evhttp_uriencode)
+{
+	struct evbuffer *b = evbuffer_new();
+	char value[300], want[1024], *enc;
+	unsigned seed = 12345;
+	size_t len, i;
+	int round, plus;
+
+	for (round = 0; round < 2000; round++) {
+		if (round < 255) { /* each byte value once, in a word */
+			snprintf(value, sizeof(value), "a%cz", round + 1);
+		} else {
+			len = (size_t)(rand_r(&seed) % 299);
+			for (i = 0; i < len; i++) /* every byte but NUL */
+				value[i] = (char)(1 + rand_r(&seed) % 255);
+			value[len] = '\0';
+		}
+		for (plus = 0; plus < 2; plus++) {
+			enc = evhttp_uriencode(value, -1, plus);
+			ck_assert_ptr_nonnull(enc);
+			snprintf(want, sizeof(want), "&Body=%s", enc);
+			free(enc);
+			evbuffer_drain(b, evbuffer_get_length(b));
+			smshttp_form_add(b, '&', "Body", value, plus);
+			ck_assert_uint_eq(evbuffer_get_length(b), strlen(want));
+			ck_assert_int_eq(
+			    memcmp(evbuffer_pullup(b, -1), want, strlen(want)),
+			    0);
+		}
+	}
+	evbuffer_drain(b, evbuffer_get_length(b));
+	smshttp_form_add(b, '\0', "To", "+1 555", true);
+	smshttp_form_add(b, '&', "Body", "", true);
+	ck_assert_uint_eq(evbuffer_get_length(b), 17);
+	ck_assert_int_eq(
+	    memcmp(evbuffer_pullup(b, -1), "To=%2B1+555&Body=", 17), 0);
+	evbuffer_free(b);
+}
+END_TEST
+
 /* The message's own from wins; a message without To cannot be sent. */
 START_TEST(test_twilio_request_from_and_to)
 {
@@ -1977,6 +2022,7 @@ twilio_suite(void)
 	tcase_add_test(tc, test_twilio_request_messaging_service);
 	tcase_add_test(tc, test_twilio_request_validity);
 	tcase_add_test(tc, test_twilio_request_from_and_to);
+	tcase_add_test(tc, test_form_add_matches_evhttp_uriencode);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("classify");
