@@ -33,11 +33,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
+#include "hmac.h"
 #include "log.h"
 #include "smshttp.h"
 #include "xmalloc.h"
@@ -49,9 +49,9 @@
 
 struct plivo {
 	char *auth_id;
-	char *auth_token;
-	char *from;	/* the sender's default */
-	char auth[512]; /* "Authorization: Basic ..." */
+	struct hmac *sig_key; /* HMAC-SHA256 under auth_token: webhooks */
+	char *from;	      /* the sender's default */
+	char auth[512];	      /* "Authorization: Basic ..." */
 };
 
 /* A decoded name/value pair we own (query fields for V3). */
@@ -78,7 +78,7 @@ static int plivo_verify_v2(const struct plivo *, const struct webhook_req *,
 static void plivo_v3_base(const struct webhook_req *, struct evbuffer *);
 static size_t plivo_query_decode(const char *, struct plivo_kv **);
 static int plivo_kv_cmp(const void *, const void *);
-static void plivo_hmac_b64(const char *, const void *, size_t, char *);
+static void plivo_hmac_b64(struct hmac *, const void *, size_t, char *);
 static bool plivo_sig_in(const char *, const char *);
 static int plivo_parse_inbound(struct adapter *, const struct webhook_req *,
     struct in_msg *, char *, size_t);
@@ -131,6 +131,7 @@ plivo_configure(const struct config_section *sec, const char *from, void **prov,
 {
 	const char *id = NULL, *token = NULL;
 	unsigned char b64[400];
+	struct hmac *sig_key;
 	struct plivo *p;
 	char *pair;
 
@@ -167,9 +168,14 @@ plivo_configure(const struct config_section *sec, const char *from, void **prov,
 		    sec->file, config_section_line(sec, "from"), sec->name);
 		return -1;
 	}
+	if ((sig_key = hmac_new("SHA256", token, strlen(token))) == NULL) {
+		snprintf(err, errlen, "%s:%d: [%s]: OpenSSL has no HMAC-SHA256",
+		    sec->file, sec->line, sec->name);
+		return -1;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->auth_id = xstrdup(id);
-	p->auth_token = xstrdup(token);
+	p->sig_key = sig_key;
 	p->from = xstrdup(from);
 	pair = xasprintf("%s:%s", id, token);
 	EVP_EncodeBlock(b64, (const unsigned char *)pair, (int)strlen(pair));
@@ -189,9 +195,7 @@ plivo_prov_free(void *prov)
 	if (p == NULL)
 		return;
 	free(p->auth_id);
-	if (p->auth_token != NULL)
-		OPENSSL_cleanse(p->auth_token, strlen(p->auth_token));
-	free(p->auth_token);
+	hmac_free(p->sig_key);
 	free(p->from);
 	OPENSSL_cleanse(p->auth, sizeof(p->auth));
 	free(p);
@@ -325,7 +329,7 @@ plivo_verify_v3(const struct plivo *p, const struct webhook_req *req,
 		fatalx("plivo_verify_v3: evbuffer_new failed");
 	plivo_v3_base(req, b);
 	evbuffer_add_printf(b, ".%s", nonce);
-	plivo_hmac_b64(p->auth_token, evbuffer_pullup(b, -1),
+	plivo_hmac_b64(p->sig_key, evbuffer_pullup(b, -1),
 	    evbuffer_get_length(b), want);
 	evbuffer_free(b);
 	return plivo_sig_in(sig, want) ? 0 : -1;
@@ -341,7 +345,7 @@ plivo_verify_v2(const struct plivo *p, const struct webhook_req *req,
 	size_t n = strcspn(req->url, "?#");
 
 	data = xasprintf("%.*s%s", (int)n, req->url, nonce);
-	plivo_hmac_b64(p->auth_token, data, strlen(data), want);
+	plivo_hmac_b64(p->sig_key, data, strlen(data), want);
 	free(data);
 	return plivo_sig_in(sig, want) ? 0 : -1;
 }
@@ -439,15 +443,13 @@ plivo_kv_cmp(const void *a, const void *b)
 }
 
 static void
-plivo_hmac_b64(const char *key, const void *data, size_t len, char *out)
+plivo_hmac_b64(struct hmac *key, const void *data, size_t len, char *out)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
+	unsigned char mac[HMAC_OUT_MAX];
+	size_t maclen = hmac_sign(key, data, len, mac);
 
-	if (HMAC(EVP_sha256(), key, (int)strlen(key), data, len, mac,
-		&maclen) == NULL ||
-	    maclen != 32)
-		fatalx("plivo_hmac_b64: HMAC-SHA256 failed");
+	if (maclen != 32)
+		fatalx("plivo_hmac_b64: HMAC-SHA256 gave %zu bytes", maclen);
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
 }
 

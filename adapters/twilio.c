@@ -43,11 +43,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
+#include "hmac.h"
 #include "json_fast.h"
 #include "log.h"
 #include "smshttp.h"
@@ -66,9 +66,9 @@
 struct twilio {
 	char account_sid[TWILIO_SID_LEN + 1];
 	char service_sid[TWILIO_SID_LEN + 1]; /* "" = none */
-	char *auth_token;		      /* signs webhooks */
-	char *from;			      /* NULL = service only */
-	char auth_header[512];		      /* "Authorization: Basic ..." */
+	struct hmac *sig_key;  /* HMAC-SHA1 under auth_token: webhooks */
+	char *from;	       /* NULL = service only */
+	char auth_header[512]; /* "Authorization: Basic ..." */
 };
 
 /* How a Twilio error code is handled (doc/providers.md, Twilio). */
@@ -280,6 +280,7 @@ twilio_configure(const struct config_section *sec, const char *from,
     void **prov, char *err, size_t errlen)
 {
 	const char *acct, *token, *key_sid, *key_secret, *svc;
+	struct hmac *sig_key;
 	struct twilio *tw;
 
 	if (twilio_sid_key(sec,
@@ -313,11 +314,16 @@ twilio_configure(const struct config_section *sec, const char *from,
 		    sec->file, sec->line, sec->name);
 		return -1;
 	}
+	if ((sig_key = hmac_new("SHA1", token, strlen(token))) == NULL) {
+		snprintf(err, errlen, "%s:%d: [%s]: OpenSSL has no HMAC-SHA1",
+		    sec->file, sec->line, sec->name);
+		return -1;
+	}
 	tw = xcalloc(1, sizeof(*tw));
+	tw->sig_key = sig_key;
 	strlcpy(tw->account_sid, acct, sizeof(tw->account_sid));
 	if (svc != NULL)
 		strlcpy(tw->service_sid, svc, sizeof(tw->service_sid));
-	tw->auth_token = xstrdup(token);
 	tw->from = from && *from ? xstrdup(from) : NULL;
 	if (key_sid != NULL)
 		twilio_auth_header(tw, key_sid, key_secret);
@@ -334,9 +340,8 @@ twilio_prov_free(void *prov)
 
 	if (tw == NULL)
 		return;
-	OPENSSL_cleanse(tw->auth_token, strlen(tw->auth_token));
+	hmac_free(tw->sig_key);
 	OPENSSL_cleanse(tw->auth_header, sizeof(tw->auth_header));
-	free(tw->auth_token);
 	free(tw->from);
 	free(tw);
 }
@@ -523,13 +528,13 @@ twilio_kv_cmp(const void *a, const void *b)
  * name/value pair once (Twilio's request_validator).
  */
 static void
-twilio_signature(const char *token, const char *url,
+twilio_signature(struct hmac *key, const char *url,
     const struct webhook_req *req, bool with_params, char *out, size_t outlen)
 {
 	const struct webhook_kv **kv = NULL;
 	struct evbuffer *data = evbuffer_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	unsigned char md[HMAC_OUT_MAX];
+	size_t mdlen;
 	size_t i, n = with_params ? req->nparams : 0;
 
 	if (data == NULL)
@@ -547,10 +552,8 @@ twilio_signature(const char *token, const char *url,
 		evbuffer_add(data, kv[i]->key, strlen(kv[i]->key));
 		evbuffer_add(data, kv[i]->value, strlen(kv[i]->value));
 	}
-	if (HMAC(EVP_sha1(), token, (int)strlen(token),
-		evbuffer_pullup(data, -1), evbuffer_get_length(data), md,
-		&mdlen) == NULL)
-		fatalx("twilio_signature: HMAC failed");
+	mdlen = hmac_sign(key, evbuffer_pullup(data, -1),
+	    evbuffer_get_length(data), md);
 	if (outlen < 4 * ((mdlen + 2) / 3) + 1)
 		fatalx("twilio_signature: buffer too small");
 	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
@@ -603,7 +606,7 @@ twilio_signature_is_valid(const struct twilio *tw, const char *url,
 	size_t len;
 
 	/* a GET carries its fields in the (signed) URL; others in the body */
-	twilio_signature(tw->auth_token, url, req,
+	twilio_signature(tw->sig_key, url, req,
 	    req->method == NULL || strcmp(req->method, "GET") != 0, want,
 	    sizeof(want));
 	len = strlen(want);

@@ -35,11 +35,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "adapter.h"
 #include "compat.h"
 #include "config_section.h"
+#include "hmac.h"
 #include "log.h"
 #include "smshttp.h"
 #include "smstext.h"
@@ -63,6 +63,9 @@ enum vonage_sigm {
 
 static const char *const vonage_sigm_names[] = {"md5hash", "md5", "sha1",
     "sha256", "sha512", NULL};
+/* The digests of the HMAC methods, as OpenSSL names them. */
+static const char *const vonage_sigm_digests[] = {NULL, "MD5", "SHA1", "SHA256",
+    "SHA512"};
 
 struct vonage {
 	char *api_key;
@@ -70,6 +73,7 @@ struct vonage {
 	char *from;	  /* the sender's default; NULL = none */
 	char *sig_secret; /* NULL = unsigned webhooks */
 	enum vonage_sigm sig_method;
+	struct hmac *sig_key; /* under sig_secret, the HMAC methods */
 };
 
 /* A webhook's fields, whichever way Vonage sent them. */
@@ -259,8 +263,17 @@ vonage_configure_sig(const struct config_section *sec, struct vonage *v,
 		}
 		v->sig_method = (enum vonage_sigm)i;
 	}
-	if (secret != NULL)
-		v->sig_secret = xstrdup(secret);
+	if (secret == NULL)
+		return 0;
+	v->sig_secret = xstrdup(secret);
+	if (v->sig_method != VONAGE_SIG_MD5HASH &&
+	    (v->sig_key = hmac_new(vonage_sigm_digests[v->sig_method], secret,
+		 strlen(secret))) == NULL) {
+		snprintf(err, errlen, "%s:%d: OpenSSL has no HMAC-%s",
+		    sec->file, config_section_line(sec, "signature_method"),
+		    vonage_sigm_digests[v->sig_method]);
+		return -1;
+	}
 	return 0;
 }
 
@@ -274,7 +287,10 @@ vonage_prov_free(void *prov)
 	free(v->api_key);
 	free(v->api_secret);
 	free(v->from);
+	if (v->sig_secret != NULL)
+		OPENSSL_cleanse(v->sig_secret, strlen(v->sig_secret));
 	free(v->sig_secret);
+	hmac_free(v->sig_key);
 	free(v);
 }
 
@@ -510,9 +526,7 @@ vonage_sig_compute(const struct vonage *v, const struct vonage_fields *f,
     char *hex, size_t hexlen)
 {
 	static const char *const hexd = "0123456789abcdef";
-	const EVP_MD *md[] = {EVP_md5(), EVP_md5(), EVP_sha1(), EVP_sha256(),
-	    EVP_sha512()};
-	unsigned char out[EVP_MAX_MD_SIZE], *base;
+	unsigned char out[HMAC_OUT_MAX], *base;
 	struct evbuffer *b = evbuffer_new();
 	unsigned int outlen = 0, i;
 
@@ -527,10 +541,8 @@ vonage_sig_compute(const struct vonage *v, const struct vonage_fields *f,
 			outlen = 0;
 	} else {
 		base = evbuffer_pullup(b, -1);
-		if (HMAC(md[v->sig_method], v->sig_secret,
-			(int)strlen(v->sig_secret), base,
-			evbuffer_get_length(b), out, &outlen) == NULL)
-			outlen = 0;
+		outlen = (unsigned)hmac_sign(v->sig_key, base,
+		    evbuffer_get_length(b), out);
 	}
 	evbuffer_free(b);
 	if (outlen == 0 || outlen * 2 + 1 > hexlen)

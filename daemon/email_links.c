@@ -34,7 +34,6 @@
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "compat.h"
@@ -42,6 +41,7 @@
 #include "dispatch.h"
 #include "email_links.h"
 #include "fileutil.h"
+#include "hmac.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -62,9 +62,10 @@
 
 struct email_links {
 	struct email_links_deps deps;
-	unsigned char key[EL_KEY_MAX];
+	unsigned char key[EL_KEY_MAX]; /* as read, until mac has it */
 	size_t keylen;
-	char *base_url; /* public_url without a trailing '/'; NULL = none */
+	struct hmac *mac; /* HMAC-SHA256 under the key */
+	char *base_url;	  /* public_url without a trailing '/'; NULL = none */
 };
 
 /* A confirmation click between its write and its commit. */
@@ -107,7 +108,7 @@ static int el_varint_get(const unsigned char **, const unsigned char *,
     uint64_t *);
 static void el_b64url_encode(const unsigned char *, size_t, char *);
 static ssize_t el_b64url_decode(const char *, unsigned char *, size_t);
-static void el_mac(const unsigned char *, size_t, const unsigned char *, size_t,
+static void el_mac(struct hmac *, const unsigned char *, size_t,
     unsigned char *);
 static void el_html_escape(struct evbuffer *, const char *);
 static void el_page(struct http_req *, int, const char *, const char *,
@@ -225,30 +226,27 @@ el_b64url_decode(const char *text, unsigned char *out, size_t max)
 }
 
 static void
-el_mac(const unsigned char *key, size_t keylen, const unsigned char *payload,
-    size_t len, unsigned char *mac)
+el_mac(struct hmac *key, const unsigned char *payload, size_t len,
+    unsigned char *mac)
 {
 	unsigned char data[sizeof(EL_LABEL) + EL_PAYLOAD_MAX];
-	unsigned char full[EVP_MAX_MD_SIZE];
-	unsigned int flen = 0;
+	unsigned char full[HMAC_OUT_MAX];
 
 	memcpy(data, EL_LABEL, sizeof(EL_LABEL)); /* with its NUL */
 	memcpy(data + sizeof(EL_LABEL), payload, len);
-	if (HMAC(EVP_sha256(), key, (int)keylen, data, sizeof(EL_LABEL) + len,
-		full, &flen) == NULL ||
-	    flen < EL_MAC_LEN)
-		fatalx("email_links: HMAC-SHA256 failed");
+	if (hmac_sign(key, data, sizeof(EL_LABEL) + len, full) < EL_MAC_LEN)
+		fatalx("email_links: HMAC-SHA256 too short");
 	memcpy(mac, full, EL_MAC_LEN);
 }
 
 int
-email_token_make(const unsigned char *key, size_t keylen,
-    const struct email_token *t, char *buf, size_t len)
+email_token_make(struct hmac *key, const struct email_token *t, char *buf,
+    size_t len)
 {
 	unsigned char raw[EL_PAYLOAD_MAX + EL_MAC_LEN];
 	size_t n = 0;
 
-	if (len < EMAIL_TOKEN_MAX || keylen == 0)
+	if (len < EMAIL_TOKEN_MAX || key == NULL)
 		return -1;
 	raw[n++] = (unsigned char)t->kind;
 	switch (t->kind) {
@@ -267,15 +265,14 @@ email_token_make(const unsigned char *key, size_t keylen,
 	default:
 		return -1;
 	}
-	el_mac(key, keylen, raw, n, raw + n);
+	el_mac(key, raw, n, raw + n);
 	el_b64url_encode(raw, n + EL_MAC_LEN, buf);
 	return 0;
 }
 
 int
-email_token_verify(const unsigned char *key, size_t keylen,
-    enum email_token_kind kind, const char *text, int64_t now_s,
-    struct email_token *t)
+email_token_verify(struct hmac *key, enum email_token_kind kind,
+    const char *text, int64_t now_s, struct email_token *t)
 {
 	unsigned char raw[EL_PAYLOAD_MAX + EL_MAC_LEN], mac[EL_MAC_LEN];
 	const unsigned char *p, *end;
@@ -283,11 +280,11 @@ email_token_verify(const unsigned char *key, size_t keylen,
 	ssize_t n;
 
 	memset(t, 0, sizeof(*t));
-	if (keylen == 0 ||
+	if (key == NULL ||
 	    (n = el_b64url_decode(text, raw, sizeof(raw))) <= EL_MAC_LEN + 1)
 		return -1;
 	end = raw + n - EL_MAC_LEN;
-	el_mac(key, keylen, raw, (size_t)(end - raw), mac);
+	el_mac(key, raw, (size_t)(end - raw), mac);
 	if (CRYPTO_memcmp(mac, end, EL_MAC_LEN) != 0 || raw[0] != kind)
 		return -1;
 	p = raw + 1;
@@ -409,6 +406,16 @@ email_links_new(struct http_server *srv, const struct email_links_deps *deps,
 
 	el->deps = *deps;
 	if (el_load_key(el, deps->cfg->email_secret_file, err, errlen) == -1) {
+		OPENSSL_cleanse(el->key, sizeof(el->key));
+		free(el);
+		return NULL;
+	}
+	/* the context keeps the key: this copy is no longer needed */
+	el->mac = hmac_new("SHA256", el->key, el->keylen);
+	OPENSSL_cleanse(el->key, sizeof(el->key));
+	if (el->mac == NULL) {
+		snprintf(err, errlen,
+		    "email links: OpenSSL has no HMAC-SHA256");
 		free(el);
 		return NULL;
 	}
@@ -439,7 +446,7 @@ email_links_free(struct email_links *el)
 {
 	if (el == NULL)
 		return;
-	OPENSSL_cleanse(el->key, sizeof(el->key));
+	hmac_free(el->mac);
 	free(el->base_url);
 	free(el);
 }
@@ -454,7 +461,7 @@ email_links_unsubscribe_url(const struct email_links *el, int64_t msg_id,
 	int n;
 
 	if (el == NULL || el->base_url == NULL ||
-	    email_token_make(el->key, el->keylen, &t, tok, sizeof(tok)) == -1)
+	    email_token_make(el->mac, &t, tok, sizeof(tok)) == -1)
 		return -1;
 	n = snprintf(buf, len, "%s/u/%s", el->base_url, tok);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
@@ -565,8 +572,8 @@ el_unsubscribe(struct http_req *req, void *arg)
 	char err[256];
 	int64_t now = msg_now_ms();
 
-	if (email_token_verify(el->key, el->keylen, EMAIL_TOKEN_UNSUBSCRIBE,
-		req->params[0], now / 1000, &t) != 0) {
+	if (email_token_verify(el->mac, EMAIL_TOKEN_UNSUBSCRIBE, req->params[0],
+		now / 1000, &t) != 0) {
 		log_info("email_link_rejected kind=unsubscribe method=%s "
 			 "peer=%s",
 		    http_method_to_text(req->method), http_peer(req));
@@ -685,8 +692,8 @@ el_confirm(struct http_req *req, void *arg)
 	int64_t now = msg_now_ms();
 	int rc;
 
-	rc = email_token_verify(el->key, el->keylen, EMAIL_TOKEN_CONFIRM,
-	    req->params[0], now / 1000, &t);
+	rc = email_token_verify(el->mac, EMAIL_TOKEN_CONFIRM, req->params[0],
+	    now / 1000, &t);
 	if (rc == -2) {
 		el_page(req, 410, "This link has expired",
 		    "Confirmation links work for 7 days. Please sign up again "
@@ -864,7 +871,7 @@ el_confirmation_url(struct email_links *el, const struct email_links_sub *s,
 		return -1;
 	}
 	if (s->email == NULL || s->email[0] == '\0' ||
-	    email_token_make(el->key, el->keylen, &t, tok, sizeof(tok)) == -1) {
+	    email_token_make(el->mac, &t, tok, sizeof(tok)) == -1) {
 		snprintf(err, errlen,
 		    "email confirmation: bad member, list or "
 		    "address");

@@ -36,6 +36,7 @@
 struct config;
 struct dispatch;
 struct email_links;
+struct hmac;
 struct http_server;
 struct metrics;
 struct store;
@@ -136,19 +137,18 @@ struct email_token {
 };
 
 /*
- * Writes the token of t, signed with key, into buf (EMAIL_TOKEN_MAX
- * bytes). Ids must be > 0. 0 / -1.
+ * Writes the token of t, signed with key (HMAC-SHA256, core/hmac.h), into
+ * buf (EMAIL_TOKEN_MAX bytes). Ids must be > 0. 0 / -1.
  */
-int email_token_make(const unsigned char *key, size_t keylen,
-    const struct email_token *t, char *buf, size_t len);
+int email_token_make(struct hmac *key, const struct email_token *t, char *buf,
+    size_t len);
 /*
  * Verifies 'text' as a token of 'kind' under key and fills *t.
  * Returns 0, -1 when it does not verify (any alteration, another kind or
  * key, non-canonical base64url), or -2 for a valid confirmation token
  * whose expiry is before now_s.
  */
-int email_token_verify(const unsigned char *key, size_t keylen,
-    enum email_token_kind kind, const char *text, int64_t now_s,
-    struct email_token *t);
+int email_token_verify(struct hmac *key, enum email_token_kind kind,
+    const char *text, int64_t now_s, struct email_token *t);
 
 #endif
