@@ -22,6 +22,7 @@
 #include "autoconf.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #define JSMN_STATIC
@@ -145,6 +146,33 @@ jf_utf8(const unsigned char *s, size_t n)
 }
 
 /* A string token's bytes: 0, or -1 (a control character, \u, bad UTF-8). */
+/*
+ * How many bytes from s on (at most n) need no look in jf_string(): a
+ * run of printable ASCII but the backslash, taken eight at a time (the
+ * "has a byte less than" and "has a zero byte" tricks of Bit Twiddling
+ * Hacks on a 64-bit word). The answer may stop short of the run's end,
+ * never past it.
+ */
+static size_t
+jf_plain_run(const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t w, bs;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		bs = w ^ (ones * '\\');
+		/* a byte < 0x20, >= 0x80, equal to '\\' or to 0x7f */
+		if (((w - ones * 0x20) | w | ((bs - ones) & ~bs) |
+			((w + ones) & highs & ~w)) &
+		    highs)
+			break;
+	}
+	return i;
+}
+
 static int
 jf_string(struct jf_doc *d, const jsmntok_t *t)
 {
@@ -152,6 +180,9 @@ jf_string(struct jf_doc *d, const jsmntok_t *t)
 	size_t n = (size_t)(t->end - t->start), i, k;
 
 	for (i = 0; i < n; i++) {
+		i += jf_plain_run(s + i, n - i);
+		if (i >= n)
+			break;
 		if (s[i] < 0x20)
 			return -1;
 		if (s[i] == '\\') {

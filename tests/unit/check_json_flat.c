@@ -198,6 +198,10 @@ START_TEST(test_json_fast_mutations_agree_with_jansson)
 	    "{\"a\":-12,\"sid\":\"SM0123\",\"x\":[1,2.5,{\"b\":[]}],"
 	    "\"e\":\"caf\xc3\xa9\\n\"}",
 	    " [ {\"a\" : 0 } , \"s\" , -0.5 ] ",
+	    /* strings longer than the 8-byte steps of jf_plain_run() */
+	    "{\"body\":\"a plain ASCII text of some length, read a word at "
+	    "a time\",\"sid\":\"SM0123456789abcdef0123456789abcd\","
+	    "\"k\":\"0123456789abcdef\\\\ghijklmnop\"}",
 	};
 	static const char bytes[] = "{}[],:\"\\ \t-+.0159eEtfnulx/\x01\x7f"
 				    "\x80\xc3\xed\xff";
@@ -206,9 +210,9 @@ START_TEST(test_json_fast_mutations_agree_with_jansson)
 	char buf[256];
 	size_t len, at;
 
-	for (n = 0; n < 30000; n++) {
-		len = strlen(seeds[n % 3]);
-		memcpy(buf, seeds[n % 3], len);
+	for (n = 0; n < 40000; n++) {
+		len = strlen(seeds[n % 4]);
+		memcpy(buf, seeds[n % 4], len);
 		do {
 			r = r * 6364136223846793005UL + 1442695040888963407UL;
 			at = (r >> 33) % len;
