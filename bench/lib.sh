@@ -12,6 +12,10 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034  # globals shared with the sourcing script
 
+daemon_wrap=() # what start_daemon runs the daemon under (callgrind_wrap)
+# shellcheck source=bench/callgrind.sh
+. "$srcdir/bench/callgrind.sh"
+
 die() {
 	echo "$prog: $*" >&2
 	exit 1
@@ -156,10 +160,12 @@ start_daemon() {
 	chmod 600 "$ddir/outreachd.conf"
 	"$builddir/outreachd" --check-config -c "$ddir/outreachd.conf" >"$ddir/check.log" 2>&1 ||
 		{ cat "$ddir/check.log" >&2; die "outreachd --check-config rejected the bench config"; }
-	(cd "$ddir" && exec "$builddir/outreachd" -f -c "$ddir/outreachd.conf") \
+	# daemon_wrap: a command the daemon runs under (bench/run --callgrind)
+	(cd "$ddir" && exec "${daemon_wrap[@]}" \
+	    "$builddir/outreachd" -f -c "$ddir/outreachd.conf") \
 	    2>"$ddir/outreachd.log" &
 	daemon_pid=$!
-	deadline=$(($(date +%s) + 10))
+	deadline=$(($(date +%s) + (${#daemon_wrap[@]} > 0 ? 60 : 10)))
 	while :; do
 		port_line=$(grep -m1 -o 'http_listening .*port=[0-9]*' "$ddir/outreachd.log" || true)
 		[[ -n $port_line ]] && break
