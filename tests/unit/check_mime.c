@@ -96,6 +96,48 @@ START_TEST(test_mime_qp_dot_after_soft_break)
 }
 END_TEST
 
+/*
+ * The eight-bytes-at-a-time path (past a line's first byte) gives what
+ * the byte rules give at its edges: a space ending a word before a line
+ * end, CRLF or the end of the text; '=', DEL and a tab inside a word; a
+ * word that would run past column 75.
+ */
+START_TEST(test_mime_qp_word_edges)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"Xabcdefg \nY", "Xabcdefg=20\r\nY\r\n"},
+	    {"Xabcdefg \r\nY", "Xabcdefg=20\r\nY\r\n"},
+	    {"Xabcdefg ", "Xabcdefg=20\r\n"},
+	    {"Xabcdefg h", "Xabcdefg h\r\n"},
+	    {"Xabc=defgh", "Xabc=3Ddefgh\r\n"},
+	    {"Xabc\x7f"
+	     "defgh",
+		"Xabc=7Fdefgh\r\n"},
+	    {"Xabc\tdefgh", "Xabc\tdefgh\r\n"},
+	};
+	char in[90], want[100];
+	size_t i;
+	char *s;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s = check_mime_qp(cases[i].in);
+		ck_assert_str_eq(s, cases[i].out);
+		free(s);
+	}
+	memset(in, 'a', 70);
+	in[70] = '=';
+	memset(in + 71, 'b', 10);
+	in[81] = '\0';
+	memset(want, 'a', 70);
+	strcpy(want + 70, "=3Dbb=\r\nbbbbbbbb\r\n");
+	s = check_mime_qp(in);
+	ck_assert_str_eq(s, want);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_mime_qp_crlf_input)
 {
 	char *s = check_mime_qp("one\r\ntwo\r\n");
@@ -671,6 +713,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_mime_qp_escapes);
 	tcase_add_test(tc, test_mime_qp_soft_breaks);
 	tcase_add_test(tc, test_mime_qp_crlf_input);
+	tcase_add_test(tc, test_mime_qp_word_edges);
 	tcase_add_test(tc, test_mime_qp_dot_after_soft_break);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("headers");
