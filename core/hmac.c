@@ -4,8 +4,9 @@
  * The context is keyed once by hmac_new(); each hmac_sign()
  * re-initialises it with no key, which keeps the key it has (the
  * re-initialisation OpenSSL 3.0 defined in openssl/openssl#18100), so a
- * MAC costs the digest's work and no lookup. check_hmac compares it with
- * HMAC() over many calls on one context.
+ * MAC costs the digest's work and no lookup. check_email_links'
+ * test_hmac_matches_one_shot compares it with HMAC() over many calls on
+ * one context.
  */
 #include "autoconf.h"
 

@@ -145,7 +145,6 @@ jf_utf8(const unsigned char *s, size_t n)
 	return 0;
 }
 
-/* A string token's bytes: 0, or -1 (a control character, \u, bad UTF-8). */
 /*
  * How many bytes from s on (at most n) need no look in jf_string(): a
  * run of printable ASCII but the backslash, taken eight at a time (the
@@ -173,6 +172,7 @@ jf_plain_run(const unsigned char *s, size_t n)
 	return i;
 }
 
+/* A string token's bytes: 0, or -1 (a control character, \u, bad UTF-8). */
 static int
 jf_string(struct jf_doc *d, const jsmntok_t *t)
 {
