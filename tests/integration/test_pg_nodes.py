@@ -44,11 +44,14 @@ def pg_conf(url, node, **extra):
 
 
 def outbox(d):
-    """Every console outbox line daemon d wrote, of all its senders."""
+    """Every console outbox line daemon d wrote, of all its senders.
+
+    Read while the node writes, a file may end in the part of a line
+    written so far: only lines that end in a newline count."""
     lines = []
     for path in sorted(d.dir.glob("outbox*.jsonl")):
-        lines += [json.loads(line) for line in path.read_text().splitlines()
-                  if line.strip()]
+        done = path.read_text().split("\n")[:-1]
+        lines += [json.loads(line) for line in done if line.strip()]
     return lines
 
 
