@@ -269,7 +269,10 @@ vonage_configure_sig(const struct config_section *sec, struct vonage *v,
 	if (v->sig_method != VONAGE_SIG_MD5HASH &&
 	    (v->sig_key = hmac_new(vonage_sigm_digests[v->sig_method], secret,
 		 strlen(secret))) == NULL) {
-		snprintf(err, errlen, "%s:%d: OpenSSL has no HMAC-%s",
+		snprintf(err, errlen,
+		    "%s:%d: this OpenSSL has no HMAC-%s (a FIPS setup has no "
+		    "MD5): choose another signature_method in Vonage's "
+		    "dashboard and here",
 		    sec->file, config_section_line(sec, "signature_method"),
 		    vonage_sigm_digests[v->sig_method]);
 		return -1;

@@ -37,3 +37,14 @@ callgrind_ir() {
 		gsub(",", "", $1); print $1; found = 1 }
 		END { if (!found) print 0 }'
 }
+# callgrind_per_msg FILE N: "A B", the dump's instructions per message of
+# N without the status polls' (api_status: each counts the messages table)
+# and with them. Dies when the dump is missing.
+callgrind_per_msg() {
+	local all polls
+	[[ -s $1 ]] || die "no callgrind dump $1 (valgrind's log: ${1%.1}.log)"
+	all=$(callgrind_ir "$1")
+	polls=$(callgrind_ir "$1" api_status)
+	awk -v a="$all" -v p="$polls" -v n="$2" \
+	    'BEGIN { n = n > 0 ? n : 1; printf "%.0f %.0f\n", (a - p) / n, a / n }'
+}
