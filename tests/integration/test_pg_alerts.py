@@ -51,10 +51,17 @@ from test_events import Sse
 RATE = 400  # the console sender's rate: the fan-out's pace (its backlog)
 
 
-def pg_conf(url, node):
+def pg_conf(url, node, always=False):
+    """A node's config; always: the quiet-hours window open all day, for
+    tests of non-urgent alerts that are not about quiet hours (the
+    members' +1555 numbers place them in [alerts] time_zone, New York by
+    default, where it is night from 01:00 to 13:00 UTC)."""
+    alerts = {"guard_min": "50"}
+    if always:
+        alerts.update(quiet_start="00:00", quiet_end="24:00")
     return {"store": {"backend": "postgresql", "url": url, "node": node},
             "dispatch": {"lease": "2s"},
-            "alerts": {"guard_min": "50"},
+            "alerts": alerts,
             "sender console": {"rate": str(RATE), "burst": str(RATE)}}
 
 
@@ -349,7 +356,8 @@ def test_preview_checks_and_follow_up_across_nodes(make_daemon, pgcluster):
     the alert sent via A and did not reply (three replied, through B's
     console webhook)."""
     url = pgcluster.create_db("alerts_fu")
-    a, b = [make_daemon(pg_conf(url, n), name=n) for n in ("a", "b")]
+    a, b = [make_daemon(pg_conf(url, n, always=True), name=n)
+            for n in ("a", "b")]
     small = seed(pgcluster, url, "news", 1, 40)
     pgcluster.psql(url, "INSERT INTO lists (name, created_at, updated_at) "
                    "VALUES ('empty', 1, 1)")
