@@ -90,9 +90,8 @@ struct queue_move {
 	const char *event_text; /* history text when r has none */
 };
 
-/* A claimed message with its sort key (RETURNING order is arbitrary). */
+/* A claimed message. */
 struct queue_claimed {
-	int64_t due;
 	int64_t conv; /* its conversation; 0 = none */
 	struct out_msg *msg;
 };
@@ -184,15 +183,19 @@ static const char queue_sql_prio_next[] =
 static const char queue_sql_prio_due[] =
     "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'"
     " AND channel = ?1 AND sender IS ?2 AND priority = ?3";
+/*
+ * A claim reads the due rows in order, then moves them with
+ * queue_sql_claim_batch, inside one write transaction. Not one UPDATE ...
+ * RETURNING: SQLite 3.40 runs RETURNING as a trigger program per row,
+ * which doubled an UPDATE's cost (measured: bench/README.md).
+ */
 static const char queue_sql_claim[] =
-    "UPDATE messages SET status = 'sending', lease_until = ?4,"
-    " updated_at = ?5 WHERE id IN (SELECT id FROM messages"
-    " WHERE status = 'queued' AND channel = ?1 AND sender IS ?2"
-    " AND priority = ?3 AND next_attempt_at <= ?5"
-    " ORDER BY next_attempt_at, id LIMIT ?6)"
-    " RETURNING id, channel, priority, attempts, member_id, alert_id,"
+    "SELECT id, channel, priority, attempts, member_id, alert_id,"
     " created_at, expires_at, sender, to_addr, from_addr, subject, body,"
-    " html, next_attempt_at, optout_exempt, conversation_id";
+    " html, optout_exempt, conversation_id FROM messages"
+    " WHERE status = 'queued' AND channel = ?1 AND sender IS ?2"
+    " AND priority = ?3 AND next_attempt_at <= ?4"
+    " ORDER BY next_attempt_at, id LIMIT ?5";
 /* Uses the partial index messages_next_due. */
 static const char queue_sql_next_due[] =
     "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'";
@@ -233,11 +236,15 @@ static const char queue_sql_any_early[] = "SELECT 1 FROM status_early LIMIT 1";
  * QUEUE_BATCH rows of parameters each; parameters left unbound are NULL,
  * which matches no row (an IN list, an id) or is skipped (events' WHERE).
  * Their buffers' addresses key the statement cache as the literals'
- * do. queue_sql_sent_batch: ?1 now, then per row id, provider, provider
- * id ('sending' is the one state that may move to sent). Events: ?1
+ * do. queue_sql_claim_batch: ?1 lease end, ?2 now, then the ids.
+ * queue_sql_sent_batch: ?1 now, then per row id, provider, provider
+ * id ('sending' is the one state that may move to sent); the rows it
+ * will move are read first by queue_sql_sent_rows (the ids). Events: ?1
  * status, ?2 now, then per row id, code, text.
  */
+static char queue_sql_claim_batch[1024];
 static char queue_sql_sent_batch[2048];
+static char queue_sql_sent_rows[1024];
 static char queue_sql_events_batch[2048];
 static char queue_sql_sms_optout_batch[1024];
 static char queue_sql_email_optout_batch[2048];
@@ -278,7 +285,8 @@ static int queue_route_query(struct store *, const char *,
 static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
     char *, size_t);
 static struct out_msg *queue_out_from_row(sqlite3_stmt *);
-static int queue_claimed_cmp(const void *, const void *);
+static int queue_claim_move(struct store *, const struct queue_claim *,
+    size_t, char *, size_t);
 static int queue_claim_events(struct store *, const struct queue_claim *,
     char *, size_t);
 struct queue_bulk_op;
@@ -592,6 +600,14 @@ queue_sql_init(void)
 {
 	if (queue_sql_ready)
 		return;
+	queue_sql_gen(queue_sql_claim_batch, sizeof(queue_sql_claim_batch),
+	    &(struct queue_sqlgen){
+		.head = "UPDATE messages SET status = 'sending',"
+			" lease_until = ?1, updated_at = ?2"
+			" WHERE status = 'queued' AND id IN (",
+		.tail = ")",
+		.first = 3,
+		.per = 1});
 	queue_sql_gen(queue_sql_sent_batch, sizeof(queue_sql_sent_batch),
 	    &(struct queue_sqlgen){
 		.head = "UPDATE messages SET status = 'sent',"
@@ -601,11 +617,17 @@ queue_sql_init(void)
 			" error_code = NULL, error_text = NULL, updated_at = ?1"
 			" FROM (VALUES ",
 		.tail = ") AS v WHERE messages.id = v.column1"
-			" AND messages.status = 'sending'"
-			" RETURNING id, conversation_id",
+			" AND messages.status = 'sending'",
 		.first = 2,
 		.per = 3,
 		.values = true});
+	queue_sql_gen(queue_sql_sent_rows, sizeof(queue_sql_sent_rows),
+	    &(struct queue_sqlgen){
+		.head = "SELECT id, conversation_id FROM messages"
+			" WHERE status = 'sending' AND id IN (",
+		.tail = ")",
+		.first = 1,
+		.per = 1});
 	queue_sql_gen(queue_sql_events_batch, sizeof(queue_sql_events_batch),
 	    &(struct queue_sqlgen){
 		.head = "INSERT INTO message_events (message_id, status, code,"
@@ -910,18 +932,44 @@ queue_mark_sent_batch(struct store *st, struct queue_sent *v, size_t n,
 }
 
 /*
- * One UPDATE for v[0..n-1] (n <= QUEUE_BATCH): marks each row it moved
- * ok and appends its history row to rows[*nrows].
+ * One UPDATE for v[0..n-1] (n <= QUEUE_BATCH): marks each row it moves
+ * ok and appends its history row to rows[*nrows]. The rows that will
+ * move (those still sending) are read first, in the same transaction,
+ * rather than returned by the UPDATE (see queue_sql_claim on RETURNING).
  */
 static int
 queue_sent_chunk(struct store *st, struct queue_sent *v, size_t n, int64_t now,
     struct queue_ev_row *rows, size_t *nrows, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
+	size_t k, found = 0;
 	int64_t id;
-	size_t k;
-	int p, rc;
+	int p, rc, moved;
 
+	if ((stmt = store_stmt(st, queue_sql_sent_rows, err, errlen)) == NULL)
+		return -1;
+	for (k = 0; k < n; k++)
+		sqlite3_bind_int64(stmt, 1 + (int)k, v[k].id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(stmt, 0);
+		for (k = 0; k < n && (v[k].id != id || v[k].ok); k++)
+			;
+		if (k == n)
+			continue; /* cannot happen: the rows are v's */
+		v[k].ok = true;
+		found++;
+		rows[(*nrows)++] = (struct queue_ev_row){.id = id,
+		    .conv = sqlite3_column_int64(stmt, 1),
+		    .code = v[k].code,
+		    .text = v[k].text};
+	}
+	if (rc != SQLITE_DONE)
+		store_errmsg(st, "read messages sending", err, errlen);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (found == 0)
+		return 0;
 	if ((stmt = store_stmt(st, queue_sql_sent_batch, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, now);
@@ -930,22 +978,16 @@ queue_sent_chunk(struct store *st, struct queue_sent *v, size_t n, int64_t now,
 		queue_bind_text(stmt, p + 1, v[k].provider);
 		queue_bind_text(stmt, p + 2, v[k].provider_id);
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(stmt, 0);
-		for (k = 0; k < n && (v[k].id != id || v[k].ok); k++)
-			;
-		if (k == n)
-			continue; /* cannot happen: the join is on id */
-		v[k].ok = true;
-		rows[(*nrows)++] = (struct queue_ev_row){.id = id,
-		    .conv = sqlite3_column_int64(stmt, 1),
-		    .code = v[k].code,
-		    .text = v[k].text};
+	if (queue_step_done(st, stmt, "update messages to sent", err,
+		errlen) == -1)
+		return -1;
+	if ((moved = sqlite3_changes(store_db(st))) != (int)found) {
+		snprintf(err, errlen,
+		    "update messages to sent: %d of %zu sending moved", moved,
+		    found);
+		return -1;
 	}
-	if (rc != SQLITE_DONE)
-		store_errmsg(st, "update messages to sent", err, errlen);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return 0;
 }
 
 /*
@@ -1135,53 +1177,74 @@ queue_route_query(struct store *st, const char *sql,
 	return found ? 1 : 0;
 }
 
-/* Claims up to max - n due messages of one priority into c[n..]. */
+/*
+ * Claims up to max - n due messages of one priority into c[n..], in due
+ * order: reads them, then moves them to sending a QUEUE_BATCH at a time.
+ * The caller's write transaction keeps the rows read from changing in
+ * between; a row that did not move anyway fails the claim (rolled back).
+ */
 static int
 queue_claim_prio(struct store *st, struct queue_claim *q, int64_t prio,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	size_t first = q->n;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	if ((stmt = store_stmt(st, queue_sql_claim, err, errlen)) == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, q->channel, -1, SQLITE_STATIC);
 	queue_bind_text(stmt, 2, q->sender);
 	sqlite3_bind_int64(stmt, 3, prio);
-	sqlite3_bind_int64(stmt, 4, q->lease_until);
-	sqlite3_bind_int64(stmt, 5, q->now);
-	sqlite3_bind_int64(stmt, 6, (int64_t)(q->max - q->n));
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && q->n < q->max) {
-		q->c[q->n].due = sqlite3_column_int64(stmt, 14);
-		q->c[q->n].conv = sqlite3_column_int64(stmt, 16);
+	sqlite3_bind_int64(stmt, 4, q->now);
+	sqlite3_bind_int64(stmt, 5, (int64_t)(q->max - q->n));
+	while (q->n < q->max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		q->c[q->n].conv = sqlite3_column_int64(stmt, 15);
 		q->c[q->n].msg = queue_out_from_row(stmt);
 		q->n++;
 	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_DONE; /* max reached: the LIMIT's last row */
+	if (rc != SQLITE_DONE)
 		store_errmsg(st, "claim", err, errlen);
-		sqlite3_reset(stmt);
-		return -1;
-	}
 	sqlite3_reset(stmt);
-	qsort(q->c + first, q->n - first, sizeof(*q->c), queue_claimed_cmp);
-	return 0;
+	if (rc != SQLITE_DONE)
+		return -1;
+	return queue_claim_move(st, q, first, err, errlen);
 }
 
+/* Moves the claimed rows c[first..n) to sending (queue_sql_claim_batch). */
 static int
-queue_claimed_cmp(const void *a, const void *b)
+queue_claim_move(struct store *st, const struct queue_claim *q, size_t first,
+    char *err, size_t errlen)
 {
-	const struct queue_claimed *x = a;
-	const struct queue_claimed *y = b;
+	sqlite3_stmt *stmt;
+	size_t off, k;
+	int moved;
 
-	if (x->due != y->due)
-		return x->due < y->due ? -1 : 1;
-	if (x->msg->id != y->msg->id)
-		return x->msg->id < y->msg->id ? -1 : 1;
+	queue_sql_init();
+	for (off = first; off < q->n; off += k) {
+		if ((stmt = store_stmt(st, queue_sql_claim_batch, err,
+			 errlen)) == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, q->lease_until);
+		sqlite3_bind_int64(stmt, 2, q->now);
+		for (k = 0; k < QUEUE_BATCH && off + k < q->n; k++)
+			sqlite3_bind_int64(stmt, 3 + (int)k,
+			    q->c[off + k].msg->id);
+		if (queue_step_done(st, stmt, "claim", err, errlen) == -1)
+			return -1;
+		if ((moved = sqlite3_changes(store_db(st))) != (int)k) {
+			snprintf(err, errlen,
+			    "claim: %d of %zu messages read as queued moved",
+			    moved, k);
+			return -1;
+		}
+	}
 	return 0;
 }
 
-/* Column order is queue_sql_claim's RETURNING list. */
+/* Column order is queue_sql_claim's. */
 static struct out_msg *
 queue_out_from_row(sqlite3_stmt *stmt)
 {
@@ -1211,7 +1274,7 @@ queue_out_from_row(sqlite3_stmt *stmt)
 	m->body = xstrdup(s != NULL ? s : "");
 	if ((s = (const char *)sqlite3_column_text(stmt, 13)) != NULL)
 		m->html = xstrdup(s);
-	m->optout_exempt = sqlite3_column_int(stmt, 15) != 0;
+	m->optout_exempt = sqlite3_column_int(stmt, 14) != 0;
 	return m;
 }
 
