@@ -285,8 +285,8 @@ static int queue_route_query(struct store *, const char *,
 static int queue_claim_prio(struct store *, struct queue_claim *, int64_t,
     char *, size_t);
 static struct out_msg *queue_out_from_row(sqlite3_stmt *);
-static int queue_claim_move(struct store *, const struct queue_claim *,
-    size_t, char *, size_t);
+static int queue_claim_move(struct store *, const struct queue_claim *, size_t,
+    char *, size_t);
 static int queue_claim_events(struct store *, const struct queue_claim *,
     char *, size_t);
 struct queue_bulk_op;
@@ -602,9 +602,9 @@ queue_sql_init(void)
 		return;
 	queue_sql_gen(queue_sql_claim_batch, sizeof(queue_sql_claim_batch),
 	    &(struct queue_sqlgen){
-		.head = "UPDATE messages SET status = 'sending',"
-			" lease_until = ?1, updated_at = ?2"
-			" WHERE status = 'queued' AND id IN (",
+		.head = "UPDATE messages SET status = 'sending', lease_until"
+			" = ?1, updated_at = ?2 WHERE status = 'queued'"
+			" AND id IN (",
 		.tail = ")",
 		.first = 3,
 		.per = 1});
@@ -978,8 +978,8 @@ queue_sent_chunk(struct store *st, struct queue_sent *v, size_t n, int64_t now,
 		queue_bind_text(stmt, p + 1, v[k].provider);
 		queue_bind_text(stmt, p + 2, v[k].provider_id);
 	}
-	if (queue_step_done(st, stmt, "update messages to sent", err,
-		errlen) == -1)
+	rc = queue_step_done(st, stmt, "update messages to sent", err, errlen);
+	if (rc == -1)
 		return -1;
 	if ((moved = sqlite3_changes(store_db(st))) != (int)found) {
 		snprintf(err, errlen,

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 #include <event2/buffer.h>
@@ -441,6 +442,47 @@ START_TEST(test_mime_address_encoded_names)
 }
 END_TEST
 
+/*
+ * mime_date() writes its digits itself: it must give what strftime()
+ * gives in the C locale for the RFC 5322 date, from 1970 to 9999 (days,
+ * months, leap days, the last second of a year), and what snprintf
+ * gives past 9999; a short buffer gets a truncated string.
+ */
+START_TEST(test_mime_date_matches_strftime)
+{
+	static const int64_t fixed[] = {0, 59, 86399, 951782400, 951868799,
+	    1795743274, 4107542400, 253402300799};
+	char got[64], want[64];
+	struct tm tm;
+	time_t t;
+	int64_t when;
+	unsigned seed = 12345;
+	size_t i;
+
+	for (i = 0; i < 20000; i++) {
+		if (i < sizeof(fixed) / sizeof(fixed[0]))
+			when = fixed[i];
+		else {
+			seed = seed * 1103515245u + 12345u;
+			when =
+			    (int64_t)(((uint64_t)seed << 16 ^ i * 2654435761u) %
+				253402300800u);
+		}
+		t = (time_t)when;
+		gmtime_r(&t, &tm);
+		strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S +0000",
+		    &tm);
+		mime_date(when, got, sizeof(got));
+		ck_assert_msg(strcmp(got, want) == 0, "%lld: %s, not %s",
+		    (long long)when, got, want);
+	}
+	mime_date(253402300800, got, sizeof(got)); /* 10000-01-01 */
+	ck_assert_str_eq(got, "Sat, 01 Jan 10000 00:00:00 +0000");
+	mime_date(0, got, 8);
+	ck_assert_str_eq(got, "Thu, 01");
+}
+END_TEST
+
 START_TEST(test_mime_build_multipart)
 {
 	struct mime_msg m = {
@@ -729,6 +771,7 @@ mime_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("message");
 	tcase_add_test(tc, test_mime_build_multipart);
+	tcase_add_test(tc, test_mime_date_matches_strftime);
 	tcase_add_test(tc, test_mime_build_rejects_header_injection);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("unsubscribe");
