@@ -2006,6 +2006,80 @@ END_TEST
  * that is no longer 'sending' is left alone (ok = false); a delivery
  * report that overtook the answer is applied, as queue_mark_sent() does.
  */
+/*
+ * A claim reads its rows, then moves them by id; a sent batch reads the
+ * rows still sending, then moves them. A row that does not move in
+ * between (here a temporary trigger skips one) fails the operation with
+ * a message, and the rollback leaves every row and its history as it was.
+ */
+START_TEST(test_queue_rows_read_must_move)
+{
+	struct out_msg *out[3];
+	struct queue_sent v[3];
+	char sql[200];
+	int64_t ids[3];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ids[i] = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush(); /* a failed operation rolls back its whole group */
+	snprintf(sql, sizeof(sql),
+	    "CREATE TEMP TRIGGER q_skip BEFORE UPDATE OF status ON messages"
+	    " WHEN old.id = %lld BEGIN SELECT RAISE(IGNORE); END",
+	    (long long)ids[1]);
+	q_db_exec(sql);
+	n = queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = Q_T0,
+		.lease_ms = Q_LEASE,
+		.max = 3},
+	    out, q_err, sizeof(q_err));
+	ck_assert_int_eq(n, -1);
+	ck_assert_str_eq(q_err, "claim: 2 of 3 messages read as queued moved");
+	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"
+				  " WHERE status = 'queued'"),
+	    3);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM message_events"
+				  " WHERE status = 'sending'"),
+	    0);
+	q_db_exec("DROP TRIGGER q_skip");
+	n = queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = Q_T0,
+		.lease_ms = Q_LEASE,
+		.max = 3},
+	    out, q_err, sizeof(q_err));
+	ck_assert_msg(n == 3, "queue_claim: %zd %s", n, q_err);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(out[i]->id, ids[i]);
+		v[i] = (struct queue_sent){.id = ids[i],
+		    .provider = "console",
+		    .provider_id = "c-1"};
+		out_msg_free(out[i]);
+	}
+	q_flush();
+	q_db_exec(sql);
+	n = queue_mark_sent_batch(q_st, v, 3, Q_T0 + 5, q_err, sizeof(q_err));
+	ck_assert_int_eq(n, -1);
+	ck_assert_str_eq(q_err,
+	    "update messages to sent: 2 of 3 sending moved");
+	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM messages"
+				  " WHERE status = 'sending'"),
+	    3);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM message_events"
+				  " WHERE status = 'sent'"),
+	    0);
+	q_db_exec("DROP TRIGGER q_skip");
+	n = queue_mark_sent_batch(q_st, v, 3, Q_T0 + 6, q_err, sizeof(q_err));
+	ck_assert_msg(n == 3, "queue_mark_sent_batch: %zd %s", n, q_err);
+}
+END_TEST
+
 START_TEST(test_queue_mark_sent_batch)
 {
 	struct out_msg *out[80];
@@ -2424,6 +2498,7 @@ queue_suite(void)
 	tcase_add_test(tc, test_queue_status_sequence);
 	tcase_add_test(tc, test_queue_status_early);
 	tcase_add_test(tc, test_queue_mark_sent_batch);
+	tcase_add_test(tc, test_queue_rows_read_must_move);
 	tcase_add_test(tc, test_queue_suppressed_batch);
 	tcase_add_test(tc, test_queue_status_early_upgrade);
 	tcase_add_test(tc, test_queue_status_early_by_msg_id);
