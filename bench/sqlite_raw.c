@@ -71,8 +71,6 @@ static const char raw_schema[] =
     " WHERE status = 'queued';"
     "CREATE INDEX messages_expiry ON messages(expires_at)"
     " WHERE status = 'queued' AND expires_at IS NOT NULL;"
-    "CREATE INDEX messages_sending ON messages(lease_until)"
-    " WHERE status = 'sending';"
     "CREATE INDEX messages_provider_id ON messages(provider,"
     " provider_message_id) WHERE provider_message_id IS NOT NULL;"
     "CREATE INDEX messages_member ON messages(member_id, id);"

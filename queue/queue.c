@@ -200,17 +200,23 @@ static const char queue_sql_claim[] =
 static const char queue_sql_next_due[] =
     "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'";
 
+/*
+ * The rows in flight, found through messages_status (channel, status):
+ * naming both channels lets SQLite seek it (migration 015 dropped the
+ * index of lease_until that each claim and result kept up).
+ */
+#define QUEUE_SENDING "channel IN ('sms', 'email') AND status = 'sending'"
 static const char queue_sql_any_sending[] =
-    "SELECT 1 FROM messages WHERE status = 'sending' LIMIT 1";
+    "SELECT 1 FROM messages WHERE " QUEUE_SENDING " LIMIT 1";
 static const char queue_sql_recover[] =
     "UPDATE messages SET status = 'queued', lease_until = NULL,"
-    " updated_at = ?1 WHERE status = 'sending' RETURNING id";
+    " updated_at = ?1 WHERE " QUEUE_SENDING " RETURNING id";
 static const char queue_sql_any_lease_over[] =
-    "SELECT 1 FROM messages WHERE status = 'sending' AND lease_until < ?1"
+    "SELECT 1 FROM messages WHERE " QUEUE_SENDING " AND lease_until < ?1"
     " LIMIT 1";
 static const char queue_sql_reclaim[] =
     "UPDATE messages SET status = 'queued', lease_until = NULL,"
-    " updated_at = ?1 WHERE status = 'sending' AND lease_until < ?1"
+    " updated_at = ?1 WHERE " QUEUE_SENDING " AND lease_until < ?1"
     " RETURNING id";
 static const char queue_sql_any_expired[] =
     "SELECT 1 FROM messages WHERE status = 'queued'"

@@ -35,7 +35,7 @@
 #include "store_members.h"
 
 /* The newest migration in queue/schema/ (NNN_name.sql). */
-#define Q_SCHEMA_NEWEST 14 /* ... 013_imports, 014_login_failures */
+#define Q_SCHEMA_NEWEST 15 /* ... 014_login_failures, 015_sending_index */
 #define Q_T0		INT64_C(1795749274123) /* 2026-11-27T03:14:34.123Z */
 #define Q_LEASE		60000 /* ms, the [dispatch] lease default */
 #define Q_LOOP_MAX	5000 /* loop turns (1 ms apart) before a test gives up */

@@ -1,0 +1,11 @@
+-- 015_sending_index.sql - no index of the messages in flight.
+--
+-- messages_sending (lease_until, over the rows in 'sending') cost every
+-- message two index seeks: its entry added at the claim, removed at the
+-- result (about 6,000 instructions of a Twilio message's 233,000). One
+-- SQLite node reads the rows in flight only when it starts (queue_recover():
+-- all of them back to queued) and they are few (the dispatch window), so
+-- messages_status (channel, status) finds them: queue.c's queries name
+-- both channels to seek it. The PostgreSQL twin keeps its index: its nodes
+-- reclaim each other's ended leases in lease_until order.
+DROP INDEX messages_sending;
