@@ -259,23 +259,25 @@ smshttp_start(struct adapter *ad, struct smshttp_rec *rec,
 	const char *headers[SMSHTTP_MAX_HEADERS + 2];
 	struct httpc_request hr;
 	char ctype[256];
-	size_t i, n = 0, len;
+	size_t i, n = 0, len, base;
 
 	for (i = 0; i < req->nheaders && i < SMSHTTP_MAX_HEADERS; i++)
 		headers[n++] = req->headers[i];
 	if (req->content_type != NULL) {
-		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
-		    req->content_type);
+		strlcpy(ctype, "Content-Type: ", sizeof(ctype));
+		strlcat(ctype, req->content_type, sizeof(ctype));
 		headers[n++] = ctype;
 	}
 	headers[n] = NULL;
-	len = strlen(sh->base_url) + strlen(req->path) + 1;
+	base = strlen(sh->base_url);
+	len = base + strlen(req->path) + 1;
 	if (len > sh->url_cap) {
 		free(sh->url);
 		sh->url = xmalloc(len);
 		sh->url_cap = len;
 	}
-	snprintf(sh->url, sh->url_cap, "%s%s", sh->base_url, req->path);
+	memcpy(sh->url, sh->base_url, base);
+	memcpy(sh->url + base, req->path, len - base);
 	memset(&hr, 0, sizeof(hr));
 	hr.method = req->method ? req->method : "POST";
 	hr.url = sh->url;

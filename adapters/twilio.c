@@ -377,8 +377,9 @@ twilio_build(const void *prov, const struct out_msg *msg,
 		return -1;
 	}
 	req->method = "POST";
-	snprintf(req->path, sizeof(req->path),
-	    "/2010-04-01/Accounts/%s/Messages.json", tw->account_sid);
+	strlcpy(req->path, "/2010-04-01/Accounts/", sizeof(req->path));
+	strlcat(req->path, tw->account_sid, sizeof(req->path));
+	strlcat(req->path, "/Messages.json", sizeof(req->path));
 	req->content_type = "application/x-www-form-urlencoded";
 	strlcpy(req->headers[0], tw->auth_header, sizeof(req->headers[0]));
 	req->nheaders = 1;
@@ -452,6 +453,7 @@ twilio_answer_fields(const struct httpc_response *resp, int *tcode, char *sid,
 	    {.name = "sid", .type = JPEEK_STRING}};
 	json_t *j, *code;
 	const char *s;
+	size_t n;
 
 	*tcode = 0;
 	sid[0] = '\0';
@@ -462,10 +464,11 @@ twilio_answer_fields(const struct httpc_response *resp, int *tcode, char *sid,
 		if (f[0].found && f[0].i > 0 && f[0].i < 1000000)
 			*tcode = (int)f[0].i;
 		/* cut to sidlen - 1: a sid too long stays too long */
-		if (f[1].found)
-			snprintf(sid, sidlen, "%.*s",
-			    (int)(f[1].len < sidlen ? f[1].len : sidlen - 1),
-			    f[1].s);
+		if (f[1].found) {
+			n = f[1].len < sidlen ? f[1].len : sidlen - 1;
+			memcpy(sid, f[1].s, n);
+			sid[n] = '\0';
+		}
 		return;
 	}
 	if ((j = json_loadb(resp->body, resp->body_len, 0, NULL)) == NULL)
