@@ -96,7 +96,10 @@ mime_date(int64_t when, char *buf, size_t len)
 	char d[sizeof("Thu, 01 Jan 1970 00:00:00 +0000")], *p = d;
 	int year;
 
-	gmtime_r(&t, &tm);
+	if (gmtime_r(&t, &tm) == NULL) { /* a year past int: the epoch */
+		t = 0;
+		gmtime_r(&t, &tm);
+	}
 	year = tm.tm_year + 1900;
 	if (year < 0 || year > 9999) {
 		snprintf(buf, len, "%.3s, %02d %.3s %04d %02d:%02d:%02d +0000",

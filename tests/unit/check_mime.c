@@ -446,7 +446,8 @@ END_TEST
  * mime_date() writes its digits itself: it must give what strftime()
  * gives in the C locale for the RFC 5322 date, from 1970 to 9999 (days,
  * months, leap days, the last second of a year), and what snprintf
- * gives past 9999; a short buffer gets a truncated string.
+ * gives past 9999; a short buffer gets a truncated string, and an
+ * instant gmtime_r cannot place the epoch.
  */
 START_TEST(test_mime_date_matches_strftime)
 {
@@ -480,6 +481,8 @@ START_TEST(test_mime_date_matches_strftime)
 	ck_assert_str_eq(got, "Sat, 01 Jan 10000 00:00:00 +0000");
 	mime_date(0, got, 8);
 	ck_assert_str_eq(got, "Thu, 01");
+	mime_date(INT64_MAX, got, sizeof(got)); /* gmtime_r fails */
+	ck_assert_str_eq(got, "Thu, 01 Jan 1970 00:00:00 +0000");
 }
 END_TEST
 
