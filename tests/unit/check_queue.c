@@ -263,6 +263,39 @@ START_TEST(test_queue_reopen_keeps_data)
 }
 END_TEST
 
+/*
+ * A store of version 14 (messages_sending still there, a message in
+ * flight) opened by this build: migration 015 drops the index, and the
+ * start-up recovery, which now finds the rows in flight through
+ * messages_status, puts the message back in the queue.
+ */
+START_TEST(test_queue_migrate_15_drops_sending_index)
+{
+	int64_t id;
+
+	id = q_enqueue(MSG_PRIO_DEFAULT, Q_T0);
+	q_flush();
+	ck_assert_int_eq(q_claim1(Q_T0), id);
+	q_flush();
+	q_db_exec("CREATE INDEX messages_sending ON messages(lease_until)"
+		  " WHERE status = 'sending'; PRAGMA user_version = 14");
+	store_close(q_st);
+	q_st = q_open();
+	ck_assert_int_eq(store_schema_version(q_st), Q_SCHEMA_NEWEST);
+	ck_assert_int_eq(q_db_int("SELECT count(*) FROM sqlite_master"
+				  " WHERE name = 'messages_sending'"),
+	    0);
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_SENDING);
+	ck_assert_int_eq(queue_recover(q_st, Q_T0 + 1, q_err, sizeof(q_err)),
+	    1);
+	q_flush();
+	ck_assert_int_eq(queue_status(q_st, id, q_err, sizeof(q_err)),
+	    MSG_ST_QUEUED);
+	ck_assert_int_eq(q_claim1(Q_T0 + 2), id);
+}
+END_TEST
+
 START_TEST(test_queue_second_open_refused)
 {
 	char want[512];
@@ -2423,6 +2456,7 @@ queue_suite(void)
 	tc = q_tcase("store");
 	tcase_add_test(tc, test_queue_open_creates_and_migrates);
 	tcase_add_test(tc, test_queue_reopen_keeps_data);
+	tcase_add_test(tc, test_queue_migrate_15_drops_sending_index);
 	tcase_add_test(tc, test_queue_second_open_refused);
 	tcase_add_test(tc, test_queue_newer_schema_refused);
 	tcase_add_test(tc, test_queue_open_missing_dir_names_path);
