@@ -143,6 +143,19 @@ q_enqueue(int prio, int64_t now)
 	return q_enqueue_full(&m, now);
 }
 
+/* queue_claim() of at most max due messages of the console route. */
+static ssize_t
+q_claim_console(int64_t now, size_t max, struct out_msg **out)
+{
+	return queue_claim(q_st,
+	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
+		.sender = "console",
+		.now = now,
+		.lease_ms = Q_LEASE,
+		.max = max},
+	    out, q_err, sizeof(q_err));
+}
+
 /* Claims at most one due message of the console route; its id or 0. */
 static int64_t
 q_claim1(int64_t now)
@@ -151,13 +164,7 @@ q_claim1(int64_t now)
 	ssize_t n;
 	int64_t id;
 
-	n = queue_claim(q_st,
-	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
-		.sender = "console",
-		.now = now,
-		.lease_ms = Q_LEASE,
-		.max = 1},
-	    out, q_err, sizeof(q_err));
+	n = q_claim_console(now, 1, out);
 	ck_assert_msg(n >= 0, "queue_claim: %s", q_err);
 	if (n == 0)
 		return 0;
@@ -2062,13 +2069,7 @@ START_TEST(test_queue_rows_read_must_move)
 	    " WHEN old.id = %lld BEGIN SELECT RAISE(IGNORE); END",
 	    (long long)ids[1]);
 	q_db_exec(sql);
-	n = queue_claim(q_st,
-	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
-		.sender = "console",
-		.now = Q_T0,
-		.lease_ms = Q_LEASE,
-		.max = 3},
-	    out, q_err, sizeof(q_err));
+	n = q_claim_console(Q_T0, 3, out);
 	ck_assert_int_eq(n, -1);
 	ck_assert_str_eq(q_err, "claim: 2 of 3 messages read as queued moved");
 	ck_assert_int_eq(store_flush(q_st, q_err, sizeof(q_err)), -1);
@@ -2079,13 +2080,7 @@ START_TEST(test_queue_rows_read_must_move)
 				  " WHERE status = 'sending'"),
 	    0);
 	q_db_exec("DROP TRIGGER q_skip");
-	n = queue_claim(q_st,
-	    &(struct queue_claim_req){.ch = CHANNEL_SMS,
-		.sender = "console",
-		.now = Q_T0,
-		.lease_ms = Q_LEASE,
-		.max = 3},
-	    out, q_err, sizeof(q_err));
+	n = q_claim_console(Q_T0, 3, out);
 	ck_assert_msg(n == 3, "queue_claim: %zd %s", n, q_err);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(out[i]->id, ids[i]);
